@@ -1,0 +1,144 @@
+// crmctl capacity: how many customers and devices fit one server.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "cli_context.hpp"
+#include "crm/error.hpp"
+#include "crm/planner/capacity.hpp"
+#include "crm/planner/units.hpp"
+
+namespace crm::cli {
+namespace {
+
+struct CapacityOptions {
+  std::string server;
+  std::map<std::string, std::string> fields;
+};
+
+std::string Amount(const planner::ResourceCapacity& r, double v) {
+  return r.resource == "CPU" ? fmt::format("{} cores", planner::FormatNumber(v, 3))
+                             : planner::FormatBytes(v);
+}
+
+void RunCapacity(const CapacityOptions& opts, GlobalOptions& global) {
+  const planner::Catalog catalog = LoadCatalog(global);
+  planner::Workload w;
+  for (const auto& [key, value] : opts.fields) {
+    std::string flag = "--" + key;
+    for (char& c : flag) {
+      c = c == '_' ? '-' : c;
+    }
+    try {
+      planner::SetWorkloadField(w, key, value);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}: {}", flag, e.what()));
+    }
+  }
+  w.customers = 1;
+  planner::ValidateWorkload(w, catalog);
+  const planner::Capacity cap = planner::ComputeCapacity(opts.server, w, catalog);
+  const double target = catalog.rules().target_utilization.value;
+  const planner::OutputFormat format = OutputFormatOr(global, planner::OutputFormat::kTable);
+  if (format == planner::OutputFormat::kJson || format == planner::OutputFormat::kYaml) {
+    nlohmann::ordered_json doc;
+    doc["server"] = {{"name", cap.server->name},
+                     {"vcpu", cap.server->vcpu},
+                     {"ram_bytes", std::llround(cap.server->ram_bytes)},
+                     {"disk_bytes", std::llround(cap.server->disk_bytes)},
+                     {"monthly_usd", cap.server->monthly_usd}};
+    doc["engine"] = w.engine;
+    doc["devices_per_customer"] = w.devices_per_customer;
+    doc["target_utilization"] = target;
+    doc["max_customers"] = cap.max_customers;
+    doc["comfortable_customers"] = cap.comfortable_customers;
+    doc["max_devices"] = cap.max_devices;
+    doc["comfortable_devices"] = cap.comfortable_devices;
+    doc["binding_resource"] = cap.binding_resource;
+    nlohmann::ordered_json resources = nlohmann::ordered_json::array();
+    for (const planner::ResourceCapacity& r : cap.resources) {
+      nlohmann::ordered_json item = {{"resource", r.resource},
+                                     {"capacity", r.capacity},
+                                     {"fixed", r.fixed},
+                                     {"per_customer", r.per_customer}};
+      if (r.unlimited) {
+        item["max_customers"] = nullptr;
+        item["comfortable_customers"] = nullptr;
+      } else {
+        item["max_customers"] = r.max_customers;
+        item["comfortable_customers"] = r.comfortable_customers;
+      }
+      resources.push_back(item);
+    }
+    doc["resources"] = resources;
+    doc["notes"] = cap.notes;
+    PrintDocument(doc, format);
+    return;
+  }
+  if (format != planner::OutputFormat::kTable) {
+    throw InputError("-o/--output: capacity prints table, json or yaml");
+  }
+  std::cout << fmt::format(
+      "{} ({} vCPU, {} RAM, {} disk, {}/month) with {} × {} device(s) per customer:\n\n",
+      cap.server->name, planner::FormatNumber(cap.server->vcpu),
+      planner::FormatBytes(cap.server->ram_bytes), planner::FormatBytes(cap.server->disk_bytes),
+      planner::FormatUsd(cap.server->monthly_usd), w.engine, w.devices_per_customer);
+  std::cout << fmt::format("  {:<6} {:>12} {:>12} {:>14} {:>12} {:>14}\n", "", "capacity",
+                           "services", "per customer", "max (100%)",
+                           fmt::format("at {:.0f} %", target * 100));
+  for (const planner::ResourceCapacity& r : cap.resources) {
+    std::cout << fmt::format(
+        "  {:<6} {:>12} {:>12} {:>14} {:>12} {:>14}\n", r.resource, Amount(r, r.capacity),
+        Amount(r, r.fixed), Amount(r, r.per_customer),
+        r.unlimited ? "∞" : planner::FormatNumber(static_cast<double>(r.max_customers)),
+        r.unlimited ? "∞" : planner::FormatNumber(static_cast<double>(r.comfortable_customers)));
+  }
+  std::cout << fmt::format(
+      "\nTheoretical maximum: {} customers ({} devices)\n"
+      "Comfortable (≤ {:.0f} %): {} customers ({} devices); {} binds first\n",
+      planner::FormatNumber(static_cast<double>(cap.max_customers)),
+      planner::FormatNumber(static_cast<double>(cap.max_devices)), target * 100,
+      planner::FormatNumber(static_cast<double>(cap.comfortable_customers)),
+      planner::FormatNumber(static_cast<double>(cap.comfortable_devices)),
+      cap.binding_resource.empty() ? "nothing" : cap.binding_resource);
+  for (const std::string& note : cap.notes) {
+    std::cout << "note: " << note << '\n';
+  }
+}
+
+}  // namespace
+
+void SetupCapacity(CLI::App& app, GlobalOptions& global) {
+  auto opts = std::make_shared<CapacityOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "capacity", "How many customers and devices fit one server (theoretical and comfortable)");
+  cmd->add_option("--server", opts->server, "Server offering, e.g. ovh-vps-5 (crmctl tiers servers)")
+      ->required();
+  struct Flag {
+    const char* key;
+    const char* help;
+  };
+  static const Flag kFlags[] = {
+      {"engine", "whatsmeow, noweb, webjs or cloud-api (default whatsmeow)"},
+      {"devices_per_customer", "WhatsApp numbers per customer (default 2)"},
+      {"messages_per_customer_day", "Messages per customer per day (default 100)"},
+      {"dashboard_tabs_per_customer", "Open dashboard tabs per customer (default 2)"},
+      {"retention_days", "Days messages are kept (default 365)"},
+      {"peak_pending_tasks", "Queued broadcast backlog (default 0)"},
+      {"peak_factor", "Peak message rate ÷ average (default 10)"},
+  };
+  for (const Flag& flag : kFlags) {
+    const std::string key = flag.key;
+    std::string name = "--" + key;
+    for (char& c : name) {
+      c = c == '_' ? '-' : c;
+    }
+    cmd->add_option_function<std::string>(
+        name, [opts, key](const std::string& value) { opts->fields[key] = value; }, flag.help);
+  }
+  cmd->callback([opts, &global]() { RunCapacity(*opts, global); });
+}
+
+}  // namespace crm::cli

@@ -1,0 +1,162 @@
+// The tier catalog as data: per-unit rules, engines, server offerings and the five tiers.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace crm::planner {
+
+/// One number of the model and where it comes from.
+struct Rule {
+  double value = 0;
+  std::string source;
+};
+
+/// Per-unit rules (tiers/rules.yaml, SPEC §5.2). Sizes are bytes; CPU in cores or core-seconds.
+struct Rules {
+  Rule ram_per_websocket;            // bytes per open dashboard tab
+  Rule bytes_per_task;               // bytes per pending broadcast task
+  Rule disk_per_message;             // bytes per stored message
+  Rule buffer_per_customer;          // bytes per customer
+  Rule shared_services_single_host;  // bytes: OS + PostgreSQL + gateway + nginx on one host
+  Rule cpu_per_message;              // core-seconds per message
+  Rule disk_headroom;                // fraction added to message storage
+  Rule target_utilization;           // 0..1
+  Rule green_below;                  // 0..1
+  Rule queue_max_depth;              // tasks
+  Rule phone_rate;                   // messages/s per phone
+  Rule statement_timeout_s;          // seconds
+  Rule send_latency_s;               // seconds a send holds a worker
+  Rule db_connections_per_worker;    // ratio
+  Rule slice_memory_headroom;        // factor
+  Rule slice_storage_quota;          // bytes
+  Rule pg_reserved_connections;      // connections
+};
+
+struct Engine {
+  std::string name;
+  std::string description;
+  Rule ram_per_device;  // bytes
+  Rule cpu_per_device;  // cores
+};
+
+enum class ServerKind { kVm, kManagedPostgres, kManagedK8s };
+enum class DiskType { kSsd, kNvme };
+
+struct Server {
+  std::string name;      // "<provider>-<plan>", e.g. "ovh-vps-5"
+  std::string provider;  // the part before the first '-'
+  std::string plan;      // the rest
+  ServerKind kind = ServerKind::kVm;
+  double vcpu = 0;
+  double ram_bytes = 0;
+  double disk_bytes = 0;
+  DiskType disk_type = DiskType::kSsd;
+  double monthly_usd = 0;
+  std::string source;
+};
+
+struct VolumePrice {
+  std::string provider;
+  double usd_per_gb_month = 0;
+  std::string source;
+};
+
+enum class Topology { kSingle, kSplit, kHa, kK8s };
+
+/// What a role's hosts carry of the demand.
+enum Carry : unsigned {
+  kCarrySessions = 1u << 0,
+  kCarryWebsockets = 1u << 1,
+  kCarryQueue = 1u << 2,
+  kCarryBuffers = 1u << 3,
+  kCarryMessages = 1u << 4,
+};
+
+struct RoleSpec {
+  std::string role;
+  int count = 1;
+  std::string server;          // reference offering (the minimum size)
+  bool has_services_ram = false;
+  double services_ram = 0;     // bytes per host; absent on single hosts = the shared-services rule
+  double services_cpu = 0;     // cores per host
+  double services_disk = 0;    // bytes per host
+  unsigned carries = 0;        // Carry bits
+  double cpu_share = 0;        // share of the message-processing CPU
+  bool scalable = false;       // the planner may add hosts to this role
+  bool split = true;           // demand is divided across the hosts (false: each holds a copy)
+};
+
+struct Tier {
+  int id = 0;
+  std::string name;
+  std::string summary;
+  Topology topology = Topology::kSingle;
+  std::string source;
+  long long min_customers = 0;
+  long long max_customers = 0;         // 0 = unbounded
+  long long max_messages_per_day = 0;  // 0 = unbounded
+  double published_min_usd = 0;
+  double published_max_usd = 0;
+  bool ha = false;
+  bool multi_region = false;
+  std::map<std::string, long long> knob_floors;
+  std::vector<RoleSpec> roles;
+  std::string file;  // where it was read from, for messages
+};
+
+/// One catalog file: its name (as shown in messages) and text.
+struct CatalogFile {
+  std::string name;
+  std::string_view text;
+};
+
+/// The catalog compiled into the binary from tiers/.
+const std::vector<CatalogFile>& EmbeddedCatalogFiles();
+
+class Catalog {
+ public:
+  /// Parses rules.yaml, engines.yaml, providers.yaml and tier*.yaml. Cross-checks references
+  /// (a role's server exists, tiers ascend). Throws InputError with file:line:col.
+  static Catalog Parse(const std::vector<CatalogFile>& files);
+  /// The embedded catalog.
+  static const Catalog& Embedded();
+  /// Reads the same files from a directory (for `--catalog DIR`).
+  static Catalog LoadDir(const std::filesystem::path& dir);
+
+  /// Applies a rules override (the format `crmctl calibrate --write` produces): any rule of
+  /// rules.yaml, and `engines: {NAME: {ram_per_device, cpu_per_device}}`. Throws InputError.
+  void ApplyOverride(std::string_view text, const std::string& file);
+
+  const Rules& rules() const { return rules_; }
+  const std::vector<Engine>& engines() const { return engines_; }
+  const std::vector<Server>& servers() const { return servers_; }
+  const std::vector<VolumePrice>& volume_prices() const { return volumes_; }
+  const std::vector<Tier>& tiers() const { return tiers_; }
+
+  /// nullptr when unknown.
+  const Engine* FindEngine(std::string_view name) const;
+  const Server* FindServer(std::string_view name) const;
+  const Tier* FindTier(int id) const;
+  /// USD per GB-month of extra disk at `provider`; throws RuntimeError if the catalog lacks it.
+  double VolumePricePerGb(std::string_view provider) const;
+  /// "whatsmeow, noweb, webjs, cloud-api"
+  std::string EngineNames() const;
+
+ private:
+  Rules rules_;
+  std::vector<Engine> engines_;
+  std::vector<Server> servers_;
+  std::vector<VolumePrice> volumes_;
+  std::vector<Tier> tiers_;
+};
+
+std::string_view TopologyName(Topology t);
+std::string_view ServerKindName(ServerKind k);
+std::string_view DiskTypeName(DiskType d);
+
+}  // namespace crm::planner

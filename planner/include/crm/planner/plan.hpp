@@ -1,0 +1,104 @@
+// Sizing a workload: demand, tier, layout, utilisation, knobs, PostgreSQL settings, cost,
+// growth and revenue (SPEC §5.3), every figure with its arithmetic.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "crm/planner/catalog.hpp"
+#include "crm/planner/workload.hpp"
+
+namespace crm::planner {
+
+/// Resource demand of a workload, before it is placed on hosts. Bytes, cores, messages.
+struct Demand {
+  double sessions_ram = 0;
+  double websockets_ram = 0;
+  double queue_ram = 0;
+  double buffers_ram = 0;
+  double services_ram = 0;  // sum over the chosen layout's hosts
+  double total_ram = 0;
+  double messages_disk = 0;  // raw message storage
+  double total_disk = 0;     // messages + headroom + per-host services disk
+  double cpu_cores = 0;      // messages + device keep-alive + per-host services
+  double messages_per_day = 0;
+  double peak_messages_per_second = 0;
+  long long db_connections = 0;  // what the deployment's pools may open at once
+};
+
+/// One row of the layout: `count` identical hosts of one role.
+struct LayoutRow {
+  const RoleSpec* spec = nullptr;
+  const Server* server = nullptr;
+  int count = 0;
+  double volume_bytes = 0;  // extra block storage per host
+  double monthly_usd = 0;   // for all `count` hosts, volumes included
+  // Per-host demand and utilisation.
+  double ram_demand = 0, disk_demand = 0, cpu_demand = 0;
+  double ram_util = 0, disk_util = 0, cpu_util = 0;
+  double disk_bytes() const { return server->disk_bytes + volume_bytes; }
+};
+
+struct Utilization {
+  double ram = 0, disk = 0, cpu = 0;  // the busiest host's, 0..1 (may exceed 1 in the red)
+  double Max() const;
+};
+
+enum class Zone { kGreen, kYellow, kRed };
+std::string_view ZoneName(Zone z);
+
+/// A knob is a whole number or a text value (e.g. a shard range list).
+using KnobValue = std::variant<long long, std::string>;
+
+struct Growth {
+  double rate_per_month = 0;
+  std::optional<int> months_until_upgrade;  // none: not within 120 months
+  std::string upgrade_reason;               // what is crossed first
+  std::vector<std::pair<int, long long>> projection;  // (month, customers), 0..horizon
+};
+
+struct Revenue {
+  double price_per_customer_month = 0;
+  double mrr_usd = 0;
+  double margin_usd = 0;
+  long long break_even_customers = 0;
+};
+
+/// One explained figure: "sessions RAM" = "5 customers × 2 devices × 2 MB (whatsmeow)" = "20 MB".
+struct ExplainLine {
+  std::string figure;
+  std::string arithmetic;
+  std::string result;
+};
+
+struct Plan {
+  Workload workload;
+  Demand demand;
+  const Tier* tier = nullptr;
+  std::vector<LayoutRow> layout;
+  Utilization utilization;
+  Zone zone = Zone::kGreen;
+  std::vector<std::pair<std::string, KnobValue>> knobs;
+  std::vector<std::pair<std::string, double>> postgres;  // bytes for memory settings
+  double monthly_usd = 0;
+  Growth growth;
+  std::optional<Revenue> revenue;
+  std::vector<std::string> warnings;
+  std::vector<ExplainLine> explain;  // filled when PlanOptions::explain
+};
+
+struct PlanOptions {
+  bool explain = false;     // record every figure's arithmetic
+  bool projection = true;   // fill Growth::projection
+};
+
+/// Sizes a validated workload (see ValidateWorkload). Pure: no I/O.
+Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOptions& options = {});
+
+/// PostgreSQL settings names whose value is a size (bytes in Plan::postgres).
+bool IsPostgresSizeSetting(std::string_view name);
+
+}  // namespace crm::planner

@@ -1,0 +1,37 @@
+// Presenting a Plan: JSON/YAML (SPEC §5.5 keys, base units), a table for people, CSV, markdown,
+// and the --explain listing.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "crm/planner/plan.hpp"
+
+namespace crm::planner {
+
+enum class OutputFormat { kTable, kJson, kYaml, kCsv, kMarkdown };
+
+/// Parses "table|json|yaml|csv|markdown"; throws InputError naming -o/--output.
+OutputFormat ParseOutputFormat(std::string_view text);
+
+/// The SPEC §5.5 document: workload, demand, tier, layout, utilization, zone, knobs, postgres,
+/// cost, growth, revenue (only with a price), warnings. Base units only.
+nlohmann::ordered_json PlanToJson(const Plan& plan);
+
+/// Renders a JSON value as block YAML (keys in the JSON's order).
+std::string JsonToYaml(const nlohmann::ordered_json& value);
+
+/// A human report (what `crmctl plan` prints by default). `color` adds ANSI zone colours.
+std::string PlanToTable(const Plan& plan, bool color);
+std::string PlanToMarkdown(const Plan& plan);
+
+/// The --explain listing: one line per figure with its arithmetic.
+std::string ExplainToText(const Plan& plan);
+
+/// The flat CSV form shared by `plan -o csv` and `plan --batch -o csv`: a header and one row
+/// per plan. Appends to `out` without allocating per field (batch speed).
+void AppendPlanCsvHeader(std::string& out);
+void AppendPlanCsvRow(std::string& out, const Plan& plan);
+
+}  // namespace crm::planner

@@ -1,0 +1,49 @@
+// A workload to size (SPEC §5.1): the same keys in workload.yaml, CLI flags and CSV columns.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace crm::planner {
+
+class Catalog;
+
+struct Workload {
+  std::string name;                           // batch rows only (column `name`)
+  long long customers = -1;                   // required; -1 = not given
+  long long devices_per_customer = 2;
+  long long messages_per_customer_day = 100;
+  long long dashboard_tabs_per_customer = 2;
+  long long peak_pending_tasks = 0;
+  long long retention_days = 365;
+  std::string engine = "whatsmeow";
+  double growth_per_month = 0;
+  long long horizon_months = 12;
+  double peak_factor = 10;
+  std::optional<double> price_per_customer_month;  // USD
+  bool ha = false;
+  long long regions = 1;
+};
+
+/// The workload keys in their documented order (yaml keys = CSV columns; flags use dashes).
+const std::vector<std::string_view>& WorkloadKeys();
+
+/// Whether `key` is a workload key (or "name").
+bool IsWorkloadKey(std::string_view key);
+
+/// Sets one key from its text (a CSV cell, a flag). Parses and range-checks the value.
+/// Throws InputError "key: reason" (e.g. `customers: expected a whole number, got "12x"`).
+void SetWorkloadField(Workload& workload, std::string_view key, std::string_view value);
+
+/// Checks what a single field cannot: customers given, engine known to `catalog`.
+/// Throws InputError naming the field.
+void ValidateWorkload(const Workload& workload, const Catalog& catalog);
+
+/// Parses workload.yaml (a mapping of workload keys). Unknown keys, wrong types and values out
+/// of range are InputError "file:line:col: key: reason". Does not require `customers` (flags may
+/// add it); call ValidateWorkload afterwards.
+Workload ParseWorkloadYaml(std::string_view text, const std::string& file, Workload base = {});
+
+}  // namespace crm::planner

@@ -1,0 +1,518 @@
+#include "crm/planner/catalog.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "crm/error.hpp"
+#include "crm/planner/units.hpp"
+#include "crm/planner/yaml_source.hpp"
+
+namespace crm::planner {
+namespace {
+
+enum class RuleUnit { kBytes, kNumber };
+
+struct RuleField {
+  std::string_view key;
+  Rule Rules::*member;
+  RuleUnit unit;
+  double min;
+  double max;
+};
+
+// The rules of rules.yaml with their units and sane ranges: a rule outside its range is a typo.
+const std::vector<RuleField>& RuleFields() {
+  static const std::vector<RuleField> fields = {
+      {"ram_per_websocket", &Rules::ram_per_websocket, RuleUnit::kBytes, 0, 1e9},
+      {"bytes_per_task", &Rules::bytes_per_task, RuleUnit::kBytes, 0, 1e9},
+      {"disk_per_message", &Rules::disk_per_message, RuleUnit::kBytes, 0, 1e9},
+      {"buffer_per_customer", &Rules::buffer_per_customer, RuleUnit::kBytes, 0, 1e11},
+      {"shared_services_single_host", &Rules::shared_services_single_host, RuleUnit::kBytes, 0,
+       1e13},
+      {"cpu_per_message", &Rules::cpu_per_message, RuleUnit::kNumber, 0, 10},
+      {"disk_headroom", &Rules::disk_headroom, RuleUnit::kNumber, 0, 10},
+      {"target_utilization", &Rules::target_utilization, RuleUnit::kNumber, 0.05, 1},
+      {"green_below", &Rules::green_below, RuleUnit::kNumber, 0, 1},
+      {"queue_max_depth", &Rules::queue_max_depth, RuleUnit::kNumber, 1, 1e10},
+      {"phone_rate", &Rules::phone_rate, RuleUnit::kNumber, 0.001, 1e6},
+      {"statement_timeout_s", &Rules::statement_timeout_s, RuleUnit::kNumber, 1, 86400},
+      {"send_latency_s", &Rules::send_latency_s, RuleUnit::kNumber, 0, 600},
+      {"db_connections_per_worker", &Rules::db_connections_per_worker, RuleUnit::kNumber, 0, 10},
+      {"slice_memory_headroom", &Rules::slice_memory_headroom, RuleUnit::kNumber, 1, 100},
+      {"slice_storage_quota", &Rules::slice_storage_quota, RuleUnit::kBytes, 0, 1e15},
+      {"pg_reserved_connections", &Rules::pg_reserved_connections, RuleUnit::kNumber, 3, 10000},
+  };
+  return fields;
+}
+
+Rule ParseRule(const std::string& file, const YAML::Node& node, std::string_view key, RuleUnit unit,
+               double min, double max) {
+  StrictMap map(file, node, std::string(key));
+  Rule rule;
+  const YAML::Node value = map.Required("value");
+  rule.value = unit == RuleUnit::kBytes ? ScalarBytes(file, value, key)
+                                        : ScalarNumber(file, value, key);
+  if (rule.value < min || rule.value > max) {
+    FailAt(file, value,
+           fmt::format("{}: {} is outside the sane range {} to {}", key, value.Scalar(),
+                       unit == RuleUnit::kBytes ? FormatBytes(min) : FormatNumber(min, 3),
+                       unit == RuleUnit::kBytes ? FormatBytes(max) : FormatNumber(max, 3)));
+  }
+  rule.source = map.RequiredString("source");
+  if (rule.source.empty()) {
+    FailAt(file, map.node(), fmt::format("{}: source must say where the number comes from", key));
+  }
+  map.Finish();
+  return rule;
+}
+
+void ParseRules(const std::string& file, const YAML::Node& root, Rules& rules, bool partial) {
+  StrictMap map(file, root, "rules");
+  for (const RuleField& f : RuleFields()) {
+    YAML::Node n = partial ? map.Optional(f.key) : map.Required(f.key);
+    if (n) {
+      rules.*(f.member) = ParseRule(file, n, f.key, f.unit, f.min, f.max);
+    }
+  }
+  if (partial) {
+    map.Optional("engines");  // handled by the caller
+  }
+  map.Finish();
+  if (rules.green_below.value > rules.target_utilization.value) {
+    FailAt(file, root, "green_below must not exceed target_utilization");
+  }
+}
+
+void ParseEngineRules(const std::string& file, const YAML::Node& node, Engine& engine,
+                      bool partial) {
+  StrictMap m(file, node, "engine " + engine.name);
+  if (!partial) {
+    engine.description = m.RequiredString("description");
+  }
+  YAML::Node ram = partial ? m.Optional("ram_per_device") : m.Required("ram_per_device");
+  if (ram) {
+    engine.ram_per_device = ParseRule(file, ram, "ram_per_device", RuleUnit::kBytes, 0, 1e11);
+  }
+  YAML::Node cpu = partial ? m.Optional("cpu_per_device") : m.Required("cpu_per_device");
+  if (cpu) {
+    engine.cpu_per_device = ParseRule(file, cpu, "cpu_per_device", RuleUnit::kNumber, 0, 64);
+  }
+  m.Finish();
+}
+
+std::vector<Engine> ParseEngines(const std::string& file, const YAML::Node& root) {
+  if (!root.IsMap() || root.size() == 0) {
+    FailAt(file, root, "expected a mapping of engine names to their rules");
+  }
+  std::vector<Engine> engines;
+  for (const auto& kv : root) {
+    Engine e;
+    e.name = ScalarString(file, kv.first, "engine name");
+    ParseEngineRules(file, kv.second, e, false);
+    engines.push_back(std::move(e));
+  }
+  return engines;
+}
+
+ServerKind ParseKind(const std::string& file, const YAML::Node& n) {
+  const std::string s = ScalarString(file, n, "kind");
+  if (s == "vm") {
+    return ServerKind::kVm;
+  }
+  if (s == "managed-postgres") {
+    return ServerKind::kManagedPostgres;
+  }
+  if (s == "managed-k8s") {
+    return ServerKind::kManagedK8s;
+  }
+  FailAt(file, n, fmt::format("kind: unknown '{}' (expected vm, managed-postgres, managed-k8s)", s));
+}
+
+DiskType ParseDiskType(const std::string& file, const YAML::Node& n) {
+  const std::string s = ScalarString(file, n, "disk_type");
+  if (s == "ssd") {
+    return DiskType::kSsd;
+  }
+  if (s == "nvme") {
+    return DiskType::kNvme;
+  }
+  FailAt(file, n, fmt::format("disk_type: unknown '{}' (expected ssd or nvme)", s));
+}
+
+void ParseProviders(const std::string& file, const YAML::Node& root, std::vector<Server>& servers,
+                    std::vector<VolumePrice>& volumes) {
+  StrictMap top(file, root, "providers");
+  const YAML::Node vols = top.Required("volume_prices");
+  const YAML::Node list = top.Required("servers");
+  top.Finish();
+  if (!vols.IsSequence()) {
+    FailAt(file, vols, "volume_prices: expected a list");
+  }
+  for (const auto& v : vols) {
+    StrictMap m(file, v, "volume price");
+    VolumePrice p;
+    p.provider = m.RequiredString("provider");
+    p.usd_per_gb_month = m.RequiredNumber("usd_per_gb_month");
+    if (p.usd_per_gb_month < 0) {
+      FailAt(file, v, "usd_per_gb_month: must not be negative");
+    }
+    p.source = m.RequiredString("source");
+    m.Finish();
+    volumes.push_back(std::move(p));
+  }
+  if (!list.IsSequence() || list.size() == 0) {
+    FailAt(file, list, "servers: expected a non-empty list");
+  }
+  for (const auto& node : list) {
+    StrictMap m(file, node, "server");
+    Server s;
+    s.name = m.RequiredString("name");
+    const auto dash = s.name.find('-');
+    if (dash == std::string::npos || dash == 0 || dash + 1 == s.name.size() ||
+        std::any_of(s.name.begin(), s.name.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)) != 0; })) {
+      FailAt(file, node, fmt::format("name: '{}' must be <provider>-<plan> in lower case", s.name));
+    }
+    s.provider = s.name.substr(0, dash);
+    s.plan = s.name.substr(dash + 1);
+    s.kind = ParseKind(file, m.Required("kind"));
+    s.vcpu = m.RequiredNumber("vcpu");
+    s.ram_bytes = m.RequiredBytes("ram");
+    s.disk_bytes = m.RequiredBytes("disk");
+    s.disk_type = ParseDiskType(file, m.Required("disk_type"));
+    s.monthly_usd = m.RequiredNumber("monthly_usd");
+    s.source = m.RequiredString("source");
+    m.Finish();
+    if (s.vcpu < 0 || s.monthly_usd < 0) {
+      FailAt(file, node, "vcpu and monthly_usd must not be negative");
+    }
+    if (s.kind == ServerKind::kVm && (s.vcpu <= 0 || s.ram_bytes <= 0)) {
+      FailAt(file, node, fmt::format("{}: a vm needs vcpu and ram above zero", s.name));
+    }
+    for (const Server& other : servers) {
+      if (other.name == s.name) {
+        FailAt(file, node, fmt::format("name: '{}' is listed twice", s.name));
+      }
+    }
+    servers.push_back(std::move(s));
+  }
+}
+
+Topology ParseTopology(const std::string& file, const YAML::Node& n) {
+  const std::string s = ScalarString(file, n, "topology");
+  if (s == "single") {
+    return Topology::kSingle;
+  }
+  if (s == "split") {
+    return Topology::kSplit;
+  }
+  if (s == "ha") {
+    return Topology::kHa;
+  }
+  if (s == "k8s") {
+    return Topology::kK8s;
+  }
+  FailAt(file, n, fmt::format("topology: unknown '{}' (expected single, split, ha, k8s)", s));
+}
+
+unsigned ParseCarries(const std::string& file, const YAML::Node& n) {
+  if (!n.IsSequence()) {
+    FailAt(file, n, "carries: expected a list such as [sessions, websockets]");
+  }
+  unsigned bits = 0;
+  for (const auto& item : n) {
+    const std::string s = ScalarString(file, item, "carries");
+    if (s == "sessions") {
+      bits |= kCarrySessions;
+    } else if (s == "websockets") {
+      bits |= kCarryWebsockets;
+    } else if (s == "queue") {
+      bits |= kCarryQueue;
+    } else if (s == "buffers") {
+      bits |= kCarryBuffers;
+    } else if (s == "messages") {
+      bits |= kCarryMessages;
+    } else {
+      FailAt(file, item,
+             fmt::format("carries: unknown '{}' (expected sessions, websockets, queue, buffers, "
+                         "messages)",
+                         s));
+    }
+  }
+  return bits;
+}
+
+Tier ParseTier(const std::string& file, const YAML::Node& root, const std::vector<Server>& servers) {
+  StrictMap m(file, root, "tier");
+  Tier t;
+  t.file = file;
+  t.id = static_cast<int>(m.RequiredCount("id"));
+  t.name = m.RequiredString("name");
+  t.summary = m.RequiredString("summary");
+  t.topology = ParseTopology(file, m.Required("topology"));
+  t.source = m.RequiredString("source");
+  {
+    StrictMap e(file, m.Required("envelope"), "envelope");
+    t.min_customers = e.RequiredCount("min_customers");
+    t.max_customers = e.RequiredCount("max_customers");
+    t.max_messages_per_day = e.RequiredCount("max_messages_per_day");
+    e.Finish();
+    if (t.max_customers != 0 && t.max_customers < t.min_customers) {
+      FailAt(file, e.node(), "max_customers is below min_customers");
+    }
+  }
+  {
+    StrictMap c(file, m.Required("published_cost_usd"), "published_cost_usd");
+    t.published_min_usd = c.RequiredNumber("min");
+    t.published_max_usd = c.RequiredNumber("max");
+    c.Finish();
+  }
+  t.ha = m.OptionalBool("ha", false);
+  t.multi_region = m.OptionalBool("multi_region", false);
+  if (YAML::Node floors = m.Optional("knob_floors")) {
+    if (!floors.IsMap()) {
+      FailAt(file, floors, "knob_floors: expected a mapping of knob names to numbers");
+    }
+    for (const auto& kv : floors) {
+      const std::string name = ScalarString(file, kv.first, "knob name");
+      t.knob_floors[name] = ScalarCount(file, kv.second, name);
+    }
+  }
+  const YAML::Node roles = m.Required("roles");
+  m.Finish();
+  if (!roles.IsSequence() || roles.size() == 0) {
+    FailAt(file, roles, "roles: expected a non-empty list");
+  }
+  for (const auto& node : roles) {
+    StrictMap r(file, node, "role");
+    RoleSpec spec;
+    spec.role = r.RequiredString("role");
+    spec.count = static_cast<int>(r.RequiredCount("count"));
+    if (spec.count < 1 || spec.count > 1000) {
+      FailAt(file, node, "count: expected 1 to 1000 hosts");
+    }
+    spec.server = r.RequiredString("server");
+    if (YAML::Node ram = r.Optional("services_ram")) {
+      spec.has_services_ram = true;
+      spec.services_ram = ScalarBytes(file, ram, "services_ram");
+    }
+    spec.services_cpu = r.OptionalNumber("services_cpu", 0);
+    spec.services_disk = r.OptionalBytes("services_disk", 0);
+    spec.carries = ParseCarries(file, r.Required("carries"));
+    spec.cpu_share = r.RequiredNumber("cpu_share");
+    spec.scalable = r.OptionalBool("scalable", false);
+    spec.split = r.OptionalBool("split", true);
+    r.Finish();
+    const auto it = std::find_if(servers.begin(), servers.end(),
+                                 [&](const Server& s) { return s.name == spec.server; });
+    if (it == servers.end()) {
+      FailAt(file, node,
+             fmt::format("server: unknown offering '{}' (see `crmctl tiers servers`)", spec.server));
+    }
+    if (spec.cpu_share < 0 || spec.cpu_share > 1) {
+      FailAt(file, node, "cpu_share: expected a fraction from 0 to 1");
+    }
+    if (!spec.has_services_ram && t.topology != Topology::kSingle &&
+        it->kind == ServerKind::kVm) {
+      FailAt(file, node, "services_ram: required on every role outside a single-host tier");
+    }
+    t.roles.push_back(std::move(spec));
+  }
+  double shares = 0;
+  for (const RoleSpec& spec : t.roles) {
+    shares += spec.cpu_share;
+  }
+  if (shares < 0.999 || shares > 1.001) {
+    FailAt(file, roles, fmt::format("cpu_share of the roles adds up to {}, expected 1",
+                                    FormatNumber(shares, 3)));
+  }
+  return t;
+}
+
+const CatalogFile& FindFile(const std::vector<CatalogFile>& files, std::string_view suffix) {
+  for (const CatalogFile& f : files) {
+    if (f.name.size() >= suffix.size() &&
+        f.name.compare(f.name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      return f;
+    }
+  }
+  throw InputError(fmt::format("catalog: missing file {}", suffix));
+}
+
+}  // namespace
+
+Catalog Catalog::Parse(const std::vector<CatalogFile>& files) {
+  Catalog c;
+  {
+    const CatalogFile& f = FindFile(files, "rules.yaml");
+    ParseRules(f.name, ParseYaml(f.text, f.name), c.rules_, false);
+  }
+  {
+    const CatalogFile& f = FindFile(files, "engines.yaml");
+    c.engines_ = ParseEngines(f.name, ParseYaml(f.text, f.name));
+  }
+  {
+    const CatalogFile& f = FindFile(files, "providers.yaml");
+    ParseProviders(f.name, ParseYaml(f.text, f.name), c.servers_, c.volumes_);
+  }
+  for (int id = 1;; ++id) {
+    const std::string suffix = fmt::format("tier{}.yaml", id);
+    const auto it = std::find_if(files.begin(), files.end(), [&](const CatalogFile& f) {
+      return f.name.size() >= suffix.size() &&
+             f.name.compare(f.name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    });
+    if (it == files.end()) {
+      break;
+    }
+    const YAML::Node root = ParseYaml(it->text, it->name);
+    Tier t = ParseTier(it->name, root, c.servers_);
+    if (t.id != id) {
+      FailAt(it->name, root, fmt::format("id: {} in a file named {}", t.id, suffix));
+    }
+    c.tiers_.push_back(std::move(t));
+  }
+  if (c.tiers_.empty()) {
+    throw InputError("catalog: no tier1.yaml found");
+  }
+  for (const Tier& t : c.tiers_) {
+    for (const RoleSpec& r : t.roles) {
+      const Server* s = c.FindServer(r.server);
+      if (s->kind == ServerKind::kVm) {
+        c.VolumePricePerGb(s->provider);  // every vm provider must price extra disk
+      }
+    }
+  }
+  return c;
+}
+
+const Catalog& Catalog::Embedded() {
+  static const Catalog catalog = Parse(EmbeddedCatalogFiles());
+  return catalog;
+}
+
+Catalog Catalog::LoadDir(const std::filesystem::path& dir) {
+  std::vector<std::string> texts;
+  std::vector<std::string> names;
+  std::vector<std::string> wanted = {"rules.yaml", "engines.yaml", "providers.yaml"};
+  for (int id = 1; std::filesystem::exists(dir / fmt::format("tier{}.yaml", id)); ++id) {
+    wanted.push_back(fmt::format("tier{}.yaml", id));
+  }
+  for (const std::string& name : wanted) {
+    const std::filesystem::path p = dir / name;
+    std::ifstream in(p, std::ios::binary);
+    if (!in) {
+      throw InputError(fmt::format("{}: cannot read the catalog file", p.string()));
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    texts.push_back(ss.str());
+    names.push_back(p.string());
+  }
+  std::vector<CatalogFile> files;
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    files.push_back({names[i], texts[i]});
+  }
+  return Parse(files);
+}
+
+void Catalog::ApplyOverride(std::string_view text, const std::string& file) {
+  const YAML::Node root = ParseYaml(text, file);
+  if (!root || root.IsNull()) {
+    throw InputError(fmt::format("{}: empty rules override", file));
+  }
+  ParseRules(file, root, rules_, true);
+  if (const YAML::Node engines = root["engines"]) {
+    if (!engines.IsMap()) {
+      FailAt(file, engines, "engines: expected a mapping of engine names");
+    }
+    for (const auto& kv : engines) {
+      const std::string name = ScalarString(file, kv.first, "engine name");
+      auto it = std::find_if(engines_.begin(), engines_.end(),
+                             [&](const Engine& e) { return e.name == name; });
+      if (it == engines_.end()) {
+        FailAt(file, kv.first,
+               fmt::format("engines: unknown engine '{}' (expected one of: {})", name,
+                           EngineNames()));
+      }
+      ParseEngineRules(file, kv.second, *it, true);
+    }
+  }
+}
+
+const Engine* Catalog::FindEngine(std::string_view name) const {
+  for (const Engine& e : engines_) {
+    if (e.name == name) {
+      return &e;
+    }
+  }
+  return nullptr;
+}
+
+const Server* Catalog::FindServer(std::string_view name) const {
+  for (const Server& s : servers_) {
+    if (s.name == name) {
+      return &s;
+    }
+  }
+  return nullptr;
+}
+
+const Tier* Catalog::FindTier(int id) const {
+  for (const Tier& t : tiers_) {
+    if (t.id == id) {
+      return &t;
+    }
+  }
+  return nullptr;
+}
+
+double Catalog::VolumePricePerGb(std::string_view provider) const {
+  for (const VolumePrice& v : volumes_) {
+    if (v.provider == provider) {
+      return v.usd_per_gb_month;
+    }
+  }
+  throw InputError(fmt::format("providers.yaml: no volume_prices entry for provider '{}'", provider));
+}
+
+std::string Catalog::EngineNames() const {
+  std::string names;
+  for (const Engine& e : engines_) {
+    names += names.empty() ? e.name : ", " + e.name;
+  }
+  return names;
+}
+
+std::string_view TopologyName(Topology t) {
+  switch (t) {
+    case Topology::kSingle:
+      return "single";
+    case Topology::kSplit:
+      return "split";
+    case Topology::kHa:
+      return "ha";
+    case Topology::kK8s:
+      return "k8s";
+  }
+  return "?";
+}
+
+std::string_view ServerKindName(ServerKind k) {
+  switch (k) {
+    case ServerKind::kVm:
+      return "vm";
+    case ServerKind::kManagedPostgres:
+      return "managed-postgres";
+    case ServerKind::kManagedK8s:
+      return "managed-k8s";
+  }
+  return "?";
+}
+
+std::string_view DiskTypeName(DiskType d) {
+  return d == DiskType::kNvme ? "nvme" : "ssd";
+}
+
+}  // namespace crm::planner

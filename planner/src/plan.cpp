@@ -1,0 +1,924 @@
+#include "crm/planner/plan.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "crm/error.hpp"
+#include "crm/planner/capacity.hpp"
+#include "crm/planner/units.hpp"
+
+namespace crm::planner {
+namespace {
+
+constexpr double kSecondsPerDay = 86'400;
+constexpr double kVolumeStep = 10e9;  // extra disk is bought in 10 GB steps
+constexpr int kMaxHostsPerRole = 1000;
+constexpr int kUpgradeScanMonths = 120;
+// Meta's messaging limits: unique users a business number may start conversations with per 24 h.
+constexpr long long kMetaTiers[] = {250, 2'000, 10'000, 100'000};
+
+// Demand that grows with customers (per customer) and demand that does not (fixed), so a host's
+// load is fixed + slope × customers and the inverse questions (capacity, months until upgrade)
+// have closed forms.
+struct Unit {
+  double sessions_ram = 0;     // per customer
+  double websockets_ram = 0;   // per customer
+  double buffers_ram = 0;      // per customer
+  double queue_ram = 0;        // fixed
+  double messages_disk = 0;    // per customer, raw
+  double stored_disk = 0;      // per customer, with headroom
+  double message_cpu = 0;      // per customer, cores at peak
+  double device_cpu = 0;       // per customer, cores
+};
+
+Unit UnitDemand(const Workload& w, const Catalog& c) {
+  const Rules& r = c.rules();
+  const Engine& e = *c.FindEngine(w.engine);
+  Unit u;
+  const auto devices = static_cast<double>(w.devices_per_customer);
+  const auto msgs = static_cast<double>(w.messages_per_customer_day);
+  u.sessions_ram = devices * e.ram_per_device.value;
+  u.websockets_ram = static_cast<double>(w.dashboard_tabs_per_customer) * r.ram_per_websocket.value;
+  u.buffers_ram = r.buffer_per_customer.value;
+  u.queue_ram = static_cast<double>(w.peak_pending_tasks) * r.bytes_per_task.value;
+  u.messages_disk = msgs * static_cast<double>(w.retention_days) * r.disk_per_message.value;
+  u.stored_disk = u.messages_disk * (1 + r.disk_headroom.value);
+  u.message_cpu = msgs / kSecondsPerDay * w.peak_factor * r.cpu_per_message.value;
+  u.device_cpu = devices * e.cpu_per_device.value;
+  return u;
+}
+
+struct Linear {
+  double fixed = 0;
+  double slope = 0;  // per customer
+  double At(double customers) const { return fixed + slope * customers; }
+};
+
+struct HostLoad {
+  Linear ram, disk, cpu;
+};
+
+double ServicesRam(const RoleSpec& spec, const Catalog& c) {
+  return spec.has_services_ram ? spec.services_ram : c.rules().shared_services_single_host.value;
+}
+
+// The load on one host of `spec` when `hosts` hosts share the role and customers are spread
+// evenly over `regions` regions. `regions` also divides the fixed queue backlog.
+HostLoad LoadPerHost(const RoleSpec& spec, int hosts, int regions, const Unit& u,
+                     const Catalog& c) {
+  const double divisor = (spec.split ? hosts : 1) * static_cast<double>(regions);
+  HostLoad load;
+  load.ram.fixed = ServicesRam(spec, c);
+  load.disk.fixed = spec.services_disk;
+  load.cpu.fixed = spec.services_cpu;
+  if (spec.carries & kCarrySessions) {
+    load.ram.slope += u.sessions_ram / divisor;
+    load.cpu.slope += u.device_cpu / divisor;
+  }
+  if (spec.carries & kCarryWebsockets) {
+    load.ram.slope += u.websockets_ram / divisor;
+  }
+  if (spec.carries & kCarryBuffers) {
+    load.ram.slope += u.buffers_ram / divisor;
+  }
+  if (spec.carries & kCarryQueue) {
+    load.ram.fixed += u.queue_ram / divisor;
+  }
+  if (spec.carries & kCarryMessages) {
+    load.disk.slope += u.stored_disk / divisor;
+  }
+  load.cpu.slope += spec.cpu_share * u.message_cpu / divisor;
+  return load;
+}
+
+double Ratio(double demand, double capacity) {
+  if (demand <= 0) {
+    return 0;
+  }
+  return capacity > 0 ? demand / capacity : std::numeric_limits<double>::infinity();
+}
+
+// Extra block storage needed so that disk stays at or under the target.
+double VolumeFor(double disk_demand, const Server& s, double target) {
+  const double needed = disk_demand / target - s.disk_bytes;
+  if (needed <= 0) {
+    return 0;
+  }
+  return std::ceil(needed / kVolumeStep) * kVolumeStep;
+}
+
+bool AtLeastReference(const Server& s, const Server& ref) {
+  return s.kind == ref.kind && s.vcpu >= ref.vcpu && s.ram_bytes >= ref.ram_bytes &&
+         (ref.disk_type != DiskType::kNvme || s.disk_type == DiskType::kNvme);
+}
+
+struct RoleChoice {
+  const Server* server = nullptr;
+  int count = 0;
+  double volume = 0;
+  double cost = 0;
+  double worst = 0;  // the highest utilisation of ram/cpu/disk
+};
+
+RoleChoice Evaluate(const RoleSpec& spec, const Server& s, int count, int regions, const Unit& u,
+                    double customers, const Catalog& c) {
+  const double target = c.rules().target_utilization.value;
+  const HostLoad load = LoadPerHost(spec, count, regions, u, c);
+  RoleChoice choice;
+  choice.server = &s;
+  choice.count = count;
+  const double disk = load.disk.At(customers);
+  choice.volume = s.kind == ServerKind::kManagedK8s ? 0 : VolumeFor(disk, s, target);
+  const double volume_price =
+      choice.volume > 0 ? c.VolumePricePerGb(s.provider) * choice.volume / 1e9 : 0;
+  choice.cost = count * regions * (s.monthly_usd + volume_price);
+  choice.worst = std::max({Ratio(load.ram.At(customers), s.ram_bytes),
+                           Ratio(load.cpu.At(customers), s.vcpu),
+                           Ratio(disk, s.disk_bytes + choice.volume)});
+  return choice;
+}
+
+// The cheapest way to host one role: the reference offering at the tier's count if it fits,
+// otherwise the cheapest larger offering (and, for scalable roles, more hosts).
+RoleChoice ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double customers,
+                      const Catalog& c) {
+  const double target = c.rules().target_utilization.value;
+  const Server& ref = *c.FindServer(spec.server);
+  RoleChoice ref_choice = Evaluate(spec, ref, spec.count, regions, u, customers, c);
+  if (ref_choice.worst <= target) {
+    return ref_choice;
+  }
+  RoleChoice best;
+  RoleChoice least_bad = ref_choice;
+  for (const Server& s : c.servers()) {
+    if (!AtLeastReference(s, ref)) {
+      continue;
+    }
+    int count = spec.count;
+    if (spec.scalable) {
+      // Smallest host count at which ram and cpu fit (disk is solved by volumes):
+      // fixed + slope·customers / n ≤ target·capacity.
+      const HostLoad one = LoadPerHost(spec, 1, regions, u, c);
+      double need = count;
+      const double ram_room = target * s.ram_bytes - one.ram.fixed;
+      const double cpu_room = target * s.vcpu - one.cpu.fixed;
+      if (ram_room <= 0 || cpu_room <= 0) {
+        continue;
+      }
+      need = std::max(need, std::ceil(one.ram.slope * customers / ram_room - 1e-9));
+      need = std::max(need, std::ceil(one.cpu.slope * customers / cpu_room - 1e-9));
+      if (need > kMaxHostsPerRole) {
+        RoleChoice capped = Evaluate(spec, s, kMaxHostsPerRole, regions, u, customers, c);
+        if (capped.worst < least_bad.worst) {
+          least_bad = capped;
+        }
+        continue;
+      }
+      count = static_cast<int>(need);
+    }
+    RoleChoice choice = Evaluate(spec, s, count, regions, u, customers, c);
+    if (choice.worst <= target + 1e-12) {
+      if (best.server == nullptr || choice.cost < best.cost - 1e-9) {
+        best = choice;
+      }
+    } else if (choice.worst < least_bad.worst) {
+      least_bad = choice;
+    }
+  }
+  return best.server != nullptr ? best : least_bad;
+}
+
+struct Layout {
+  std::vector<LayoutRow> rows;
+  Utilization util;
+  double cost = 0;
+};
+
+Layout BuildLayout(const Tier& tier, int regions, const Unit& u, double customers,
+                   const Catalog& c) {
+  Layout layout;
+  layout.rows.reserve(tier.roles.size());
+  for (const RoleSpec& spec : tier.roles) {
+    const RoleChoice choice = ChooseRole(spec, regions, u, customers, c);
+    const HostLoad load = LoadPerHost(spec, choice.count, regions, u, c);
+    LayoutRow row;
+    row.spec = &spec;
+    row.server = choice.server;
+    row.count = choice.count * regions;
+    row.volume_bytes = choice.volume;
+    row.monthly_usd = choice.cost;
+    row.ram_demand = load.ram.At(customers);
+    row.disk_demand = load.disk.At(customers);
+    row.cpu_demand = load.cpu.At(customers);
+    row.ram_util = Ratio(row.ram_demand, row.server->ram_bytes);
+    row.disk_util = Ratio(row.disk_demand, row.disk_bytes());
+    row.cpu_util = Ratio(row.cpu_demand, row.server->vcpu);
+    layout.util.ram = std::max(layout.util.ram, row.ram_util);
+    layout.util.disk = std::max(layout.util.disk, row.disk_util);
+    layout.util.cpu = std::max(layout.util.cpu, row.cpu_util);
+    layout.cost += row.monthly_usd;
+    layout.rows.push_back(row);
+  }
+  return layout;
+}
+
+bool Allowed(const Tier& t, const Workload& w) {
+  return (!w.ha || t.ha) && (w.regions == 1 || t.multi_region);
+}
+
+bool UnderEnvelopeMax(const Tier& t, long long customers, double messages_per_day) {
+  return (t.max_customers == 0 || customers <= t.max_customers) &&
+         (t.max_messages_per_day == 0 ||
+          messages_per_day <= static_cast<double>(t.max_messages_per_day));
+}
+
+bool InsideEnvelope(const Tier& t, long long customers, double messages_per_day) {
+  return customers >= t.min_customers && UnderEnvelopeMax(t, customers, messages_per_day);
+}
+
+long long Floor(const Tier& t, const std::string& knob, long long fallback) {
+  const auto it = t.knob_floors.find(knob);
+  return it == t.knob_floors.end() ? fallback : it->second;
+}
+
+long long CeilCount(double v) { return static_cast<long long>(std::ceil(v - 1e-9)); }
+
+class Explainer {
+ public:
+  explicit Explainer(std::vector<ExplainLine>* lines) : lines_(lines) {}
+  template <typename... Args>
+  void Line(std::string figure, std::string result, fmt::format_string<Args...> arithmetic,
+            Args&&... args) {
+    if (lines_ != nullptr) {
+      lines_->push_back({std::move(figure), fmt::format(arithmetic, std::forward<Args>(args)...),
+                         std::move(result)});
+    }
+  }
+  bool on() const { return lines_ != nullptr; }
+
+ private:
+  std::vector<ExplainLine>* lines_;
+};
+
+std::string Num(double v, int decimals = 0) { return FormatNumber(v, decimals); }
+
+void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
+  const Workload& w = plan.workload;
+  const Rules& r = c.rules();
+  const Tier& t = *plan.tier;
+  const double target = r.target_utilization.value;
+  const auto customers = static_cast<double>(w.customers);
+  const bool hash_ranged = t.topology == Topology::kHa || t.topology == Topology::kK8s;
+
+  long long slice_hosts = 0;
+  long long app_processes = 0;
+  const LayoutRow* pg = nullptr;
+  bool queue_db = false;
+  bool replica = false;
+  for (const LayoutRow& row : plan.layout) {
+    const unsigned carries = row.spec->carries;
+    if (carries & kCarrySessions) {
+      slice_hosts += row.count;
+    }
+    if ((carries & kCarryWebsockets) && !(carries & kCarrySessions)) {
+      app_processes += row.count;
+    }
+    if ((carries & kCarryMessages) && pg == nullptr) {
+      pg = &row;
+    }
+    if ((carries & kCarryMessages) && row.spec->role.find("replica") != std::string::npos) {
+      replica = true;
+    }
+    if ((carries & kCarryQueue) && !(carries & kCarrySessions)) {
+      queue_db = true;
+    }
+  }
+  if (t.topology == Topology::kK8s) {
+    // On Kubernetes the node pool hosts pods; the pod counts come from the demand below.
+    const LayoutRow* nodes = nullptr;
+    for (const LayoutRow& row : plan.layout) {
+      if (row.spec->carries & kCarrySessions) {
+        nodes = &row;
+      }
+    }
+    const double pod_memory = static_cast<double>(Floor(t, "POD_MEMORY_LIMIT", 4LL << 30));
+    const auto regions = static_cast<double>(w.regions);
+    const double slice_ram = (u.sessions_ram + u.buffers_ram) * customers / regions +
+                             u.queue_ram / regions;
+    const long long slice_pods =
+        std::max(Floor(t, "SLICE_HOSTS", 2), CeilCount(slice_ram / (target * pod_memory)));
+    const double gateway_ram = u.websockets_ram * customers / regions;
+    const long long gw_min =
+        std::max(Floor(t, "GATEWAY_HPA_MIN", 2), CeilCount(gateway_ram / (target * pod_memory)));
+    const long long gw_max = std::max(Floor(t, "GATEWAY_HPA_MAX", 10), 3 * gw_min);
+    ex.Line("slice-host pods per region", Num(static_cast<double>(slice_pods)),
+            "max(catalog floor {}, ⌈(sessions + buffers + queue) {} ÷ ({} × {} pod limit)⌉)",
+            Floor(t, "SLICE_HOSTS", 2), FormatBytes(slice_ram), Num(target, 2),
+            FormatBytes(pod_memory));
+    ex.Line("gateway pods (HPA) per region", fmt::format("{}–{}", gw_min, gw_max),
+            "min = max(floor {}, ⌈websockets {} ÷ ({} × {})⌉); max = max(floor {}, 3 × min)",
+            Floor(t, "GATEWAY_HPA_MIN", 2), FormatBytes(gateway_ram), Num(target, 2),
+            FormatBytes(pod_memory), Floor(t, "GATEWAY_HPA_MAX", 10));
+    plan.knobs.emplace_back("SLICE_HOSTS", slice_pods);
+    plan.knobs.emplace_back("GATEWAY_HPA_MIN", gw_min);
+    plan.knobs.emplace_back("GATEWAY_HPA_MAX", gw_max);
+    plan.knobs.emplace_back("POD_MEMORY_LIMIT", static_cast<long long>(pod_memory));
+    slice_hosts = slice_pods * w.regions;
+    app_processes = gw_max * w.regions;
+    (void)nodes;
+  }
+  if (slice_hosts == 0) {
+    slice_hosts = 1;
+  }
+
+  // Worker concurrency: enough workers that the peak rate never waits for one.
+  const double peak_per_host = plan.demand.peak_messages_per_second / static_cast<double>(slice_hosts);
+  const long long conc_floor = Floor(t, "WORKER_CONCURRENCY", 20);
+  const long long concurrency =
+      std::max(conc_floor, CeilCount(peak_per_host * r.send_latency_s.value * 2));
+  ex.Line("WORKER_CONCURRENCY (per slice host)", Num(static_cast<double>(concurrency)),
+          "max(tier floor {}, ⌈{} msg/s per host × {} s per send × 2⌉)", conc_floor,
+          Num(peak_per_host, 2), Num(r.send_latency_s.value, 2));
+  const long long conns_floor = Floor(t, "DB_MAX_OPEN_CONNS", 25);
+  const long long max_open = std::max(
+      conns_floor, CeilCount(static_cast<double>(concurrency) * r.db_connections_per_worker.value));
+  ex.Line("DB_MAX_OPEN_CONNS (per crmd process)", Num(static_cast<double>(max_open)),
+          "max(tier floor {}, ⌈{} workers × {} connections per worker⌉)", conns_floor,
+          concurrency, Num(r.db_connections_per_worker.value, 2));
+
+  // Who opens connections: one pool per crmd process. On single and split hosts each slice is a
+  // process of its own with a small pool; on ha/k8s slice hosts serve hash ranges.
+  constexpr long long kSlicePool = 2;
+  long long processes = app_processes + (hash_ranged ? slice_hosts : 0);
+  if (!hash_ranged && app_processes == 0) {
+    processes = 1;  // the `all` host's gateway
+  }
+  const long long slice_conns = hash_ranged ? 0 : w.customers * kSlicePool;
+  plan.demand.db_connections = processes * max_open + slice_conns;
+  if (hash_ranged) {
+    ex.Line("database connections (clients)", Num(static_cast<double>(plan.demand.db_connections)),
+            "{} crmd processes × {} DB_MAX_OPEN_CONNS", processes, max_open);
+  } else {
+    ex.Line("database connections", Num(static_cast<double>(plan.demand.db_connections)),
+            "{} gateway process(es) × {} + {} slice processes × {} each", processes, max_open,
+            w.customers, kSlicePool);
+  }
+
+  plan.knobs.emplace_back("DB_MAX_OPEN_CONNS", max_open);
+  plan.knobs.emplace_back("WORKER_CONCURRENCY", concurrency);
+  if (!hash_ranged) {
+    plan.knobs.emplace_back("SLICE_DB_MAX_OPEN_CONNS", kSlicePool);
+  }
+  const long long depth =
+      std::max(static_cast<long long>(r.queue_max_depth.value), w.peak_pending_tasks);
+  plan.knobs.emplace_back("QUEUE_MAX_DEPTH", depth);
+  ex.Line("QUEUE_MAX_DEPTH", Num(static_cast<double>(depth)),
+          "max(rule {}, peak_pending_tasks {})", Num(r.queue_max_depth.value),
+          Num(static_cast<double>(w.peak_pending_tasks)));
+  plan.knobs.emplace_back("PHONE_RPS", static_cast<long long>(r.phone_rate.value));
+  plan.knobs.emplace_back("STATEMENT_TIMEOUT",
+                          fmt::format("{}s", static_cast<long long>(r.statement_timeout_s.value)));
+  if (hash_ranged && t.topology != Topology::kK8s) {
+    std::string ranges;
+    for (long long i = 0; i < slice_hosts; ++i) {
+      ranges += fmt::format("{}{}-{}", i == 0 ? "" : ",", i * 100 / slice_hosts,
+                            (i + 1) * 100 / slice_hosts);
+    }
+    plan.knobs.emplace_back("WORKER_SHARD_RANGE", ranges);
+    ex.Line("WORKER_SHARD_RANGE", ranges, "tenant hash space 0–100 % split evenly over {} slice hosts",
+            slice_hosts);
+  }
+  if (queue_db) {
+    plan.knobs.emplace_back("QUEUE_DATABASE_URL", "postgresql://queue-db:5432/crm_queue");
+  }
+  if (replica) {
+    plan.knobs.emplace_back("DB_READ_REPLICA_URL", "postgresql://postgres-replica:5432/crm");
+  }
+
+  const Engine& e = *c.FindEngine(w.engine);
+  constexpr double kSliceProcessBase = 8e6;  // an idle slice process (bench/gateway target)
+  const double slice_steady = kSliceProcessBase +
+                              static_cast<double>(w.devices_per_customer) * e.ram_per_device.value +
+                              r.buffer_per_customer.value;
+  const auto slice_limit =
+      static_cast<long long>(std::ceil(slice_steady * r.slice_memory_headroom.value / 1e6) * 1e6);
+  plan.knobs.emplace_back("SLICE_MEMORY_LIMIT", slice_limit);
+  ex.Line("SLICE_MEMORY_LIMIT", FormatBytes(static_cast<double>(slice_limit)),
+          "(8 MB process + {} devices × {} + {} buffer) × {} headroom", w.devices_per_customer,
+          FormatBytes(e.ram_per_device.value), FormatBytes(r.buffer_per_customer.value),
+          Num(r.slice_memory_headroom.value, 2));
+  const double quota = std::max(r.slice_storage_quota.value, u.stored_disk);
+  plan.knobs.emplace_back("SLICE_STORAGE_QUOTA", static_cast<long long>(quota));
+  ex.Line("SLICE_STORAGE_QUOTA", FormatBytes(quota),
+          "max(rule {}, one customer's stored messages {})",
+          FormatBytes(r.slice_storage_quota.value), FormatBytes(u.stored_disk));
+
+  // PostgreSQL (PGTune, web profile) on the host that holds the messages.
+  if (pg == nullptr) {
+    return;
+  }
+  const double ram = pg->server->ram_bytes;
+  const double cpus = std::max(1.0, pg->server->vcpu);
+  const auto workers = static_cast<long long>(cpus);
+  const long long reserved = static_cast<long long>(r.pg_reserved_connections.value);
+  long long max_connections = plan.demand.db_connections + reserved;
+  if (hash_ranged) {
+    // PgBouncer in transaction mode: one pool per login role (the gateway, each slice host, the
+    // queue); a few server connections per core do the work.
+    const long long num_pools = slice_hosts + 2;
+    const long long server_conns =
+        std::max(num_pools * 5, static_cast<long long>(cpus) * 4);
+    const long long pool_size = server_conns / num_pools;
+    const long long max_db = num_pools * pool_size;
+    max_connections = max_db + reserved;
+    plan.knobs.emplace_back("PGBOUNCER_MAX_CLIENT_CONN", plan.demand.db_connections + reserved);
+    plan.knobs.emplace_back("PGBOUNCER_NUM_POOLS", num_pools);
+    plan.knobs.emplace_back("PGBOUNCER_DEFAULT_POOL_SIZE", pool_size);
+    plan.knobs.emplace_back("PGBOUNCER_MAX_DB_CONNECTIONS", max_db);
+    ex.Line("PgBouncer pools", fmt::format("{} pools × {} = {} server connections", num_pools,
+                                           pool_size, max_db),
+            "pools = {} slice hosts + gateway + queue; size = ⌊max({} pools × 5, {} cores × 4) ÷ {}⌋",
+            slice_hosts, num_pools, Num(cpus), num_pools);
+  }
+  const double shared_buffers = ram / 4;
+  const double effective_cache = ram * 3 / 4;
+  const double maintenance = std::min(ram / 16, 8.0 * 1024 * 1024 * 1024);
+  const double work_mem = std::max(
+      4.0 * 1024 * 1024,
+      (ram - shared_buffers) / (static_cast<double>(max_connections + workers) * 3));
+  const double wal_buffers = std::min(shared_buffers * 0.03, 16.0 * 1024 * 1024);
+  const bool nvme = pg->server->disk_type == DiskType::kNvme;
+  auto& pgs = plan.postgres;
+  pgs.emplace_back("max_connections", static_cast<double>(max_connections));
+  pgs.emplace_back("shared_buffers", std::floor(shared_buffers / 8192) * 8192);
+  pgs.emplace_back("effective_cache_size", std::floor(effective_cache / 8192) * 8192);
+  pgs.emplace_back("maintenance_work_mem", std::floor(maintenance / 1024) * 1024);
+  pgs.emplace_back("work_mem", std::floor(work_mem / 1024) * 1024);
+  pgs.emplace_back("wal_buffers", std::floor(wal_buffers / 8192) * 8192);
+  pgs.emplace_back("min_wal_size", 1024.0 * 1024 * 1024);
+  pgs.emplace_back("max_wal_size", 4.0 * 1024 * 1024 * 1024);
+  pgs.emplace_back("checkpoint_completion_target", 0.9);
+  pgs.emplace_back("default_statistics_target", 100);
+  pgs.emplace_back("random_page_cost", 1.1);
+  pgs.emplace_back("effective_io_concurrency", nvme ? 1000 : 200);
+  pgs.emplace_back("max_worker_processes", static_cast<double>(workers));
+  if (workers >= 4) {
+    const double half = std::min(4.0, std::ceil(cpus / 2));
+    pgs.emplace_back("max_parallel_workers_per_gather", half);
+    pgs.emplace_back("max_parallel_workers", static_cast<double>(workers));
+    pgs.emplace_back("max_parallel_maintenance_workers", half);
+  }
+  pgs.emplace_back("statement_timeout", r.statement_timeout_s.value * 1000);
+  ex.Line("max_connections", Num(static_cast<double>(max_connections)), "{} {} + {} reserved",
+          max_connections - reserved,
+          hash_ranged ? "PgBouncer server connections" : "database connections", reserved);
+  ex.Line("shared_buffers", FormatBytes(shared_buffers), "{} RAM of the PostgreSQL host ÷ 4",
+          FormatBytes(ram));
+  ex.Line("effective_cache_size", FormatBytes(effective_cache), "3 × {} ÷ 4", FormatBytes(ram));
+  ex.Line("maintenance_work_mem", FormatBytes(maintenance), "min({} ÷ 16, 8 GiB)",
+          FormatBytes(ram));
+  ex.Line("work_mem", FormatBytes(work_mem),
+          "max(4 MiB, ({} − {} shared_buffers) ÷ (({} connections + {} workers) × 3))",
+          FormatBytes(ram), FormatBytes(shared_buffers), max_connections, workers);
+  ex.Line("wal_buffers", FormatBytes(wal_buffers), "min(3 % of {}, 16 MiB)",
+          FormatBytes(shared_buffers));
+  ex.Line("effective_io_concurrency", nvme ? "1000" : "200", "{} disk", nvme ? "NVMe" : "SSD");
+}
+
+// Months until the chosen layout crosses the target or the tier's envelope, from the closed form
+// of each host's load: fixed + slope × customers.
+void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOptions& options,
+                   Explainer& ex) {
+  const Workload& w = plan.workload;
+  const double target = c.rules().target_utilization.value;
+  Growth& g = plan.growth;
+  g.rate_per_month = w.growth_per_month;
+  const auto c0 = static_cast<double>(w.customers);
+  if (options.projection) {
+    g.projection.reserve(static_cast<std::size_t>(w.horizon_months) + 1);
+    for (long long m = 0; m <= w.horizon_months; ++m) {
+      const double v = c0 * std::pow(1 + w.growth_per_month, static_cast<double>(m));
+      g.projection.emplace_back(static_cast<int>(m), std::llround(v));
+    }
+  }
+  // The customer count at which the first limit is crossed.
+  double limit = std::numeric_limits<double>::infinity();
+  std::string reason;
+  const Tier& t = *plan.tier;
+  if (t.max_customers > 0) {
+    limit = static_cast<double>(t.max_customers);
+    reason = fmt::format("tier {} envelope ends at {} customers", t.id,
+                         FormatNumber(static_cast<double>(t.max_customers)));
+  }
+  if (t.max_messages_per_day > 0 && w.messages_per_customer_day > 0) {
+    const double at = static_cast<double>(t.max_messages_per_day) /
+                      static_cast<double>(w.messages_per_customer_day);
+    if (at < limit) {
+      limit = at;
+      reason = fmt::format("tier {} envelope ends at {} messages/day", t.id,
+                           FormatNumber(static_cast<double>(t.max_messages_per_day)));
+    }
+  }
+  for (const LayoutRow& row : plan.layout) {
+    const int hosts_per_region = row.count / static_cast<int>(w.regions);
+    const HostLoad load =
+        LoadPerHost(*row.spec, hosts_per_region, static_cast<int>(w.regions), u, c);
+    const struct {
+      const Linear* l;
+      double cap;
+      const char* what;
+    } resources[] = {{&load.ram, row.server->ram_bytes, "RAM"},
+                     {&load.cpu, row.server->vcpu, "CPU"},
+                     {&load.disk, row.disk_bytes(), "disk"}};
+    for (const auto& res : resources) {
+      if (res.l->slope <= 0) {
+        continue;
+      }
+      const double at = (target * res.cap - res.l->fixed) / res.l->slope;
+      if (at < limit) {
+        limit = at;
+        reason = fmt::format("{} of the {} host reaches {:.0f} %", res.what, row.spec->role,
+                             target * 100);
+      }
+    }
+  }
+  g.upgrade_reason = reason;
+  if (c0 > limit) {
+    g.months_until_upgrade = 0;
+  } else if (w.growth_per_month > 0 && std::isfinite(limit)) {
+    // Smallest whole month m with c0·(1+g)^m > limit.
+    const double m = std::floor(std::log(limit / c0) / std::log1p(w.growth_per_month)) + 1;
+    if (m <= kUpgradeScanMonths) {
+      g.months_until_upgrade = static_cast<int>(m);
+    }
+  }
+  if (ex.on()) {
+    if (g.months_until_upgrade) {
+      ex.Line("months until upgrade", Num(*g.months_until_upgrade),
+              "first month where {} × (1 + {})^m exceeds {} customers ({})", Num(c0),
+              Num(w.growth_per_month, 4), Num(std::floor(limit)), reason);
+    } else {
+      ex.Line("months until upgrade", "none within 120 months",
+              "growth {} per month; first limit at {} customers ({})", Num(w.growth_per_month, 4),
+              std::isfinite(limit) ? Num(std::floor(limit)) : std::string("∞"), reason);
+    }
+  }
+}
+
+void AddWarnings(Plan& plan, const Catalog& c, bool any_inside) {
+  const Workload& w = plan.workload;
+  const Rules& r = c.rules();
+  const Tier& t = *plan.tier;
+  if (plan.zone == Zone::kRed) {
+    plan.warnings.push_back(fmt::format(
+        "red zone: the busiest host runs at {:.0f} % (RAM {:.0f} %, CPU {:.0f} %, disk {:.0f} %), "
+        "above the {:.0f} % target; no layout in the catalog fits",
+        plan.utilization.Max() * 100, plan.utilization.ram * 100, plan.utilization.cpu * 100,
+        plan.utilization.disk * 100, r.target_utilization.value * 100));
+  }
+  if (!any_inside) {
+    plan.warnings.push_back(fmt::format(
+        "the workload ({} customers, {} messages/day) is outside every tier's envelope; tier {} "
+        "is the cheapest layout that holds it",
+        FormatNumber(static_cast<double>(w.customers)),
+        FormatNumber(plan.demand.messages_per_day), t.id));
+  } else if (w.customers < t.min_customers && (w.ha || w.regions > 1)) {
+    plan.warnings.push_back(fmt::format(
+        "{} requires tier {} ({}), whose envelope starts at {} customers",
+        w.regions > 1 ? fmt::format("{} regions", w.regions) : std::string("--ha"), t.id, t.name,
+        FormatNumber(static_cast<double>(t.min_customers))));
+  }
+  if (w.peak_pending_tasks > 0) {
+    const double per_tenant_rate =
+        static_cast<double>(std::max<long long>(1, w.devices_per_customer)) * r.phone_rate.value;
+    const double seconds = static_cast<double>(w.peak_pending_tasks) / per_tenant_rate;
+    if (w.devices_per_customer == 0) {
+      plan.warnings.push_back("broadcasts: devices_per_customer is 0, so nothing can send");
+    }
+    plan.warnings.push_back(fmt::format(
+        "broadcast backlog of {} tasks takes {} at {} msg/s per phone × {} device(s) of one "
+        "tenant",
+        FormatNumber(static_cast<double>(w.peak_pending_tasks)),
+        seconds < 120 ? fmt::format("{:.0f} s", seconds)
+                      : seconds < 7200 ? fmt::format("{:.1f} min", seconds / 60)
+                                       : fmt::format("{:.1f} h", seconds / 3600),
+        FormatNumber(r.phone_rate.value), std::max<long long>(1, w.devices_per_customer)));
+    if (w.peak_pending_tasks > kMetaTiers[0]) {
+      long long needed = 0;
+      for (long long tier_limit : kMetaTiers) {
+        if (w.peak_pending_tasks <= tier_limit) {
+          needed = tier_limit;
+          break;
+        }
+      }
+      plan.warnings.push_back(fmt::format(
+          "Meta messaging limits: reaching {} unique users in 24 h needs the {} business tier "
+          "(new numbers start at 250; tiers 250, 2K, 10K, 100K, unlimited)",
+          FormatNumber(static_cast<double>(w.peak_pending_tasks)),
+          needed == 0 ? std::string("unlimited") : FormatNumber(static_cast<double>(needed))));
+    }
+    if (static_cast<double>(w.peak_pending_tasks) > r.queue_max_depth.value) {
+      plan.warnings.push_back(fmt::format(
+          "peak_pending_tasks {} exceeds the default queue depth {}; QUEUE_MAX_DEPTH is raised to "
+          "hold it",
+          FormatNumber(static_cast<double>(w.peak_pending_tasks)),
+          FormatNumber(r.queue_max_depth.value)));
+    }
+  }
+  for (const auto& [name, value] : plan.postgres) {
+    if (name == "max_connections" && value > 1000) {
+      plan.warnings.push_back(fmt::format(
+          "PostgreSQL max_connections {} is high for one server without a pooler; tier 4 puts "
+          "PgBouncer in front",
+          FormatNumber(value)));
+    }
+  }
+}
+
+}  // namespace
+
+double Utilization::Max() const { return std::max({ram, disk, cpu}); }
+
+std::string_view ZoneName(Zone z) {
+  switch (z) {
+    case Zone::kGreen:
+      return "green";
+    case Zone::kYellow:
+      return "yellow";
+    case Zone::kRed:
+      return "red";
+  }
+  return "?";
+}
+
+bool IsPostgresSizeSetting(std::string_view name) {
+  return name == "shared_buffers" || name == "effective_cache_size" ||
+         name == "maintenance_work_mem" || name == "work_mem" || name == "wal_buffers" ||
+         name == "min_wal_size" || name == "max_wal_size";
+}
+
+Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOptions& options) {
+  Plan plan;
+  plan.workload = workload;
+  const Workload& w = plan.workload;
+  const Rules& r = catalog.rules();
+  const Engine& engine = *catalog.FindEngine(w.engine);
+  Explainer ex(options.explain ? &plan.explain : nullptr);
+  const Unit u = UnitDemand(w, catalog);
+  const auto customers = static_cast<double>(w.customers);
+  const double target = r.target_utilization.value;
+
+  Demand& d = plan.demand;
+  d.messages_per_day = customers * static_cast<double>(w.messages_per_customer_day);
+  d.peak_messages_per_second = d.messages_per_day / kSecondsPerDay * w.peak_factor;
+  d.sessions_ram = u.sessions_ram * customers;
+  d.websockets_ram = u.websockets_ram * customers;
+  d.queue_ram = u.queue_ram;
+  d.buffers_ram = u.buffers_ram * customers;
+  d.messages_disk = u.messages_disk * customers;
+
+  // Tier: the cheapest layout under the target among the tiers whose envelope's upper bounds
+  // hold the workload and whose topology the constraints allow.
+  bool any_inside = false;
+  const Tier* best_tier = nullptr;
+  Layout best;
+  const Tier* fallback_tier = nullptr;
+  Layout fallback;
+  for (const Tier& t : catalog.tiers()) {
+    if (!Allowed(t, w)) {
+      continue;
+    }
+    if (InsideEnvelope(t, w.customers, d.messages_per_day)) {
+      any_inside = true;
+    }
+    if (!UnderEnvelopeMax(t, w.customers, d.messages_per_day)) {
+      continue;
+    }
+    const int regions = t.multi_region ? static_cast<int>(w.regions) : 1;
+    Layout layout = BuildLayout(t, regions, u, customers, catalog);
+    if (layout.util.Max() <= target + 1e-12) {
+      if (best_tier == nullptr || layout.cost < best.cost - 1e-9) {
+        best_tier = &t;
+        best = std::move(layout);
+      }
+    } else if (fallback_tier == nullptr || layout.util.Max() < fallback.util.Max()) {
+      fallback_tier = &t;
+      fallback = std::move(layout);
+    }
+  }
+  if (best_tier == nullptr) {
+    best_tier = fallback_tier;
+    best = std::move(fallback);
+  }
+  if (best_tier == nullptr) {
+    // No tier's envelope holds it (only when a catalog caps every tier): take the largest allowed.
+    for (const Tier& t : catalog.tiers()) {
+      if (Allowed(t, w)) {
+        best_tier = &t;
+      }
+    }
+    const int regions = best_tier->multi_region ? static_cast<int>(w.regions) : 1;
+    best = BuildLayout(*best_tier, regions, u, customers, catalog);
+  }
+  plan.tier = best_tier;
+  plan.layout = std::move(best.rows);
+  plan.utilization = best.util;
+  plan.monthly_usd = best.cost;
+  const double worst = plan.utilization.Max();
+  plan.zone = worst < r.green_below.value ? Zone::kGreen
+              : worst <= target + 1e-12   ? Zone::kYellow
+                                          : Zone::kRed;
+
+  for (const LayoutRow& row : plan.layout) {
+    d.services_ram += ServicesRam(*row.spec, catalog) * row.count;
+    d.total_disk += row.disk_demand * row.count;
+    d.cpu_cores += row.cpu_demand * row.count;
+  }
+  d.total_ram = d.sessions_ram + d.websockets_ram + d.queue_ram + d.buffers_ram + d.services_ram;
+
+  if (ex.on()) {
+    const std::string cust = Num(customers);
+    ex.Line("sessions RAM", FormatBytes(d.sessions_ram), "{} customers × {} devices × {} ({})",
+            cust, w.devices_per_customer, FormatBytes(engine.ram_per_device.value), engine.name);
+    ex.Line("websocket RAM", FormatBytes(d.websockets_ram), "{} customers × {} tabs × {}", cust,
+            w.dashboard_tabs_per_customer, FormatBytes(r.ram_per_websocket.value));
+    ex.Line("queue RAM", FormatBytes(d.queue_ram), "{} pending tasks × {}",
+            Num(static_cast<double>(w.peak_pending_tasks)), FormatBytes(r.bytes_per_task.value));
+    ex.Line("buffer RAM", FormatBytes(d.buffers_ram), "{} customers × {}", cust,
+            FormatBytes(r.buffer_per_customer.value));
+    std::string services;
+    for (const LayoutRow& row : plan.layout) {
+      if (ServicesRam(*row.spec, catalog) > 0) {
+        services += fmt::format("{}{} {} × {}", services.empty() ? "" : " + ", row.count,
+                                row.spec->role, FormatBytes(ServicesRam(*row.spec, catalog)));
+      }
+    }
+    ex.Line("services RAM", FormatBytes(d.services_ram), "{}", services.empty() ? "0" : services);
+    ex.Line("total RAM", FormatBytes(d.total_ram), "{} + {} + {} + {} + {}",
+            FormatBytes(d.sessions_ram), FormatBytes(d.websockets_ram), FormatBytes(d.queue_ram),
+            FormatBytes(d.buffers_ram), FormatBytes(d.services_ram));
+    ex.Line("messages per day", Num(d.messages_per_day), "{} customers × {} messages", cust,
+            w.messages_per_customer_day);
+    ex.Line("message storage", FormatBytes(d.messages_disk),
+            "{} messages/day × {} days retention × {}", Num(d.messages_per_day), w.retention_days,
+            FormatBytes(r.disk_per_message.value));
+    ex.Line("total disk", FormatBytes(d.total_disk),
+            "message storage × (1 + {} headroom for indexes, WAL, backups) on every copy + the "
+            "hosts' system disk",
+            Num(r.disk_headroom.value, 2));
+    ex.Line("peak message rate", fmt::format("{} msg/s", Num(d.peak_messages_per_second, 2)),
+            "{} messages/day ÷ 86,400 s × peak factor {}", Num(d.messages_per_day),
+            Num(w.peak_factor, 2));
+    ex.Line("CPU", fmt::format("{} cores", Num(d.cpu_cores, 2)),
+            "{} msg/s × {} core-s per message + {} devices × {} cores ({}) + hosts' services",
+            Num(d.peak_messages_per_second, 2), Num(r.cpu_per_message.value, 4),
+            Num(customers * static_cast<double>(w.devices_per_customer)),
+            Num(engine.cpu_per_device.value, 4), engine.name);
+    ex.Line("tier", fmt::format("{} ({})", plan.tier->id, plan.tier->name),
+            "the cheapest layout with every host at or under {:.0f} % among the tiers allowed "
+            "(ha: {}, regions: {}) whose envelope holds {} customers and {} messages/day",
+            target * 100, w.ha ? "yes" : "no", w.regions, cust, Num(d.messages_per_day));
+    for (const LayoutRow& row : plan.layout) {
+      ex.Line(fmt::format("{} host", row.spec->role),
+              fmt::format("{} × {} = {}/month", row.count, row.server->name,
+                          FormatUsd(row.monthly_usd)),
+              "needs RAM {} of {} ({:.0f} %), CPU {} of {} ({:.0f} %), disk {} of {} ({:.0f} %){}",
+              FormatBytes(row.ram_demand), FormatBytes(row.server->ram_bytes),
+              row.ram_util * 100, Num(row.cpu_demand, 2), Num(row.server->vcpu),
+              row.cpu_util * 100, FormatBytes(row.disk_demand), FormatBytes(row.disk_bytes()),
+              row.disk_util * 100,
+              row.volume_bytes > 0
+                  ? fmt::format(" with a {} volume", FormatBytes(row.volume_bytes))
+                  : std::string());
+    }
+    ex.Line("zone", std::string(ZoneName(plan.zone)),
+            "busiest resource {:.0f} %: green < {:.0f} % ≤ yellow ≤ {:.0f} % < red", worst * 100,
+            r.green_below.value * 100, target * 100);
+    ex.Line("monthly cost", FormatUsd(plan.monthly_usd), "sum of the hosts above");
+  }
+
+  ComputeKnobs(plan, u, catalog, ex);
+  ComputeGrowth(plan, u, catalog, options, ex);
+
+  if (w.price_per_customer_month) {
+    Revenue rev;
+    rev.price_per_customer_month = *w.price_per_customer_month;
+    rev.mrr_usd = customers * rev.price_per_customer_month;
+    rev.margin_usd = rev.mrr_usd - plan.monthly_usd;
+    rev.break_even_customers =
+        rev.price_per_customer_month > 0
+            ? CeilCount(plan.monthly_usd / rev.price_per_customer_month)
+            : 0;
+    ex.Line("MRR", FormatUsd(rev.mrr_usd), "{} customers × {}", Num(customers),
+            FormatUsd(rev.price_per_customer_month));
+    ex.Line("margin", FormatUsd(rev.margin_usd), "{} − {} cost", FormatUsd(rev.mrr_usd),
+            FormatUsd(plan.monthly_usd));
+    if (rev.price_per_customer_month > 0) {
+      ex.Line("break-even", fmt::format("{} customers", rev.break_even_customers),
+              "⌈{} ÷ {}⌉", FormatUsd(plan.monthly_usd), FormatUsd(rev.price_per_customer_month));
+    } else {
+      plan.warnings.push_back("price_per_customer_month is 0: the deployment never breaks even");
+    }
+    plan.revenue = rev;
+  }
+  AddWarnings(plan, catalog, any_inside);
+  return plan;
+}
+
+}  // namespace crm::planner
+
+
+namespace crm::planner {
+
+Capacity ComputeCapacity(const std::string& server_name, const Workload& workload,
+                         const Catalog& catalog) {
+  const Server* server = catalog.FindServer(server_name);
+  if (server == nullptr) {
+    std::string names;
+    for (const Server& s : catalog.servers()) {
+      names += names.empty() ? s.name : ", " + s.name;
+    }
+    throw InputError(fmt::format("--server: unknown server '{}' (expected one of: {})",
+                                 server_name, names));
+  }
+  if (server->kind != ServerKind::kVm) {
+    throw InputError(fmt::format(
+        "--server: {} is a {} offering; capacity is computed for servers that run crmd (kind vm)",
+        server->name, ServerKindName(server->kind)));
+  }
+  // The host is built like the first single-host tier's `all` role: every service co-located.
+  const RoleSpec* role = nullptr;
+  for (const Tier& t : catalog.tiers()) {
+    if (t.topology == Topology::kSingle && !t.roles.empty()) {
+      role = &t.roles.front();
+      break;
+    }
+  }
+  if (role == nullptr) {
+    throw InputError("catalog: capacity needs a single-host tier to model the host");
+  }
+  Capacity cap;
+  cap.server = server;
+  cap.workload = workload;
+  const Unit u = UnitDemand(workload, catalog);
+  const HostLoad load = LoadPerHost(*role, 1, 1, u, catalog);
+  const double target = catalog.rules().target_utilization.value;
+  const struct {
+    const char* name;
+    const Linear* l;
+    double capacity;
+  } resources[] = {{"RAM", &load.ram, server->ram_bytes},
+                   {"CPU", &load.cpu, server->vcpu},
+                   {"disk", &load.disk, server->disk_bytes}};
+  bool first = true;
+  bool first_max = true;
+  for (const auto& res : resources) {
+    if (res.capacity <= 0) {
+      cap.notes.push_back(fmt::format("{} has no local {}: attach a volume; {} is not counted",
+                                      server->name, res.name, res.name));
+      continue;
+    }
+    ResourceCapacity rc;
+    rc.resource = res.name;
+    rc.capacity = res.capacity;
+    rc.fixed = res.l->fixed;
+    rc.per_customer = res.l->slope;
+    if (res.l->slope <= 0) {
+      rc.unlimited = true;
+    } else {
+      rc.max_customers = std::max<long long>(
+          0, static_cast<long long>(std::floor((res.capacity - res.l->fixed) / res.l->slope)));
+      rc.comfortable_customers = std::max<long long>(
+          0,
+          static_cast<long long>(std::floor((target * res.capacity - res.l->fixed) / res.l->slope)));
+    }
+    if (!rc.unlimited && (first || rc.comfortable_customers < cap.comfortable_customers)) {
+      cap.comfortable_customers = rc.comfortable_customers;
+      cap.binding_resource = rc.resource;
+      first = false;
+    }
+    if (!rc.unlimited && (first_max || rc.max_customers < cap.max_customers)) {
+      cap.max_customers = rc.max_customers;
+      first_max = false;
+    }
+    if (res.l->fixed > (rc.unlimited ? res.capacity : target * res.capacity)) {
+      cap.notes.push_back(fmt::format("{}: the shared services alone ({}) exceed {:.0f} % of {}",
+                                      res.name,
+                                      res.name[0] == 'C' ? FormatNumber(res.l->fixed, 2)
+                                                         : FormatBytes(res.l->fixed),
+                                      target * 100, server->name));
+    }
+    cap.resources.push_back(rc);
+  }
+  if (first) {
+    cap.notes.push_back("no resource grows with customers under these assumptions");
+  }
+  cap.max_devices = cap.max_customers * workload.devices_per_customer;
+  cap.comfortable_devices = cap.comfortable_customers * workload.devices_per_customer;
+  return cap;
+}
+
+}  // namespace crm::planner

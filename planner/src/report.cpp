@@ -1,0 +1,480 @@
+#include "crm/planner/report.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <iterator>
+
+#include "crm/error.hpp"
+#include "crm/planner/units.hpp"
+
+namespace crm::planner {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+long long Bytes(double v) { return std::llround(v); }
+double Round(double v, int decimals) {
+  const double f = std::pow(10.0, decimals);
+  return std::round(v * f) / f;
+}
+
+Json WorkloadJson(const Workload& w) {
+  Json j;
+  if (!w.name.empty()) {
+    j["name"] = w.name;
+  }
+  j["customers"] = w.customers;
+  j["devices_per_customer"] = w.devices_per_customer;
+  j["messages_per_customer_day"] = w.messages_per_customer_day;
+  j["dashboard_tabs_per_customer"] = w.dashboard_tabs_per_customer;
+  j["peak_pending_tasks"] = w.peak_pending_tasks;
+  j["retention_days"] = w.retention_days;
+  j["engine"] = w.engine;
+  j["growth_per_month"] = w.growth_per_month;
+  j["horizon_months"] = w.horizon_months;
+  j["peak_factor"] = w.peak_factor;
+  j["price_per_customer_month"] =
+      w.price_per_customer_month ? Json(*w.price_per_customer_month) : Json(nullptr);
+  j["ha"] = w.ha;
+  j["regions"] = w.regions;
+  return j;
+}
+
+Json KnobJson(const KnobValue& v) {
+  if (const auto* n = std::get_if<long long>(&v)) {
+    return *n;
+  }
+  return std::get<std::string>(v);
+}
+
+std::string KnobText(const std::string& name, const KnobValue& v) {
+  if (const auto* n = std::get_if<long long>(&v)) {
+    if (name.find("LIMIT") != std::string::npos || name.find("QUOTA") != std::string::npos) {
+      return FormatBytes(static_cast<double>(*n));
+    }
+    return FormatNumber(static_cast<double>(*n));
+  }
+  return std::get<std::string>(v);
+}
+
+std::string PostgresText(const std::string& name, double v) {
+  if (IsPostgresSizeSetting(name)) {
+    // PostgreSQL's own notation, exact: kB multiples.
+    const auto kb = static_cast<long long>(v / 1024);
+    if (kb % (1024 * 1024) == 0) {
+      return fmt::format("{}GB", kb / (1024 * 1024));
+    }
+    if (kb % 1024 == 0) {
+      return fmt::format("{}MB", kb / 1024);
+    }
+    return fmt::format("{}kB", kb);
+  }
+  if (name == "statement_timeout") {
+    return fmt::format("{}s", static_cast<long long>(v / 1000));
+  }
+  if (v == std::floor(v)) {
+    return fmt::format("{}", static_cast<long long>(v));
+  }
+  return fmt::format("{}", v);
+}
+
+std::string YamlScalar(const Json& v) {
+  if (v.is_string()) {
+    return v.dump();  // a JSON string is a valid YAML double-quoted scalar
+  }
+  if (v.is_null()) {
+    return "null";
+  }
+  return v.dump();
+}
+
+void EmitYaml(const Json& v, int indent, std::string& out) {
+  const std::string pad(static_cast<std::size_t>(indent), ' ');
+  if (v.is_object()) {
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      const Json& child = it.value();
+      if ((child.is_object() || child.is_array()) && !child.empty()) {
+        out += fmt::format("{}{}:\n", pad, it.key());
+        EmitYaml(child, indent + 2, out);
+      } else if (child.is_object()) {
+        out += fmt::format("{}{}: {{}}\n", pad, it.key());
+      } else if (child.is_array()) {
+        out += fmt::format("{}{}: []\n", pad, it.key());
+      } else {
+        out += fmt::format("{}{}: {}\n", pad, it.key(), YamlScalar(child));
+      }
+    }
+  } else if (v.is_array()) {
+    for (const Json& item : v) {
+      if (item.is_object() && !item.empty()) {
+        std::string nested;
+        EmitYaml(item, indent + 2, nested);
+        // First line of the mapping goes after the dash.
+        nested.replace(0, static_cast<std::size_t>(indent + 2), pad + "- ");
+        out += nested;
+      } else {
+        out += fmt::format("{}- {}\n", pad, YamlScalar(item));
+      }
+    }
+  } else {
+    out += pad + YamlScalar(v) + "\n";
+  }
+}
+
+std::string Percent(double v) { return fmt::format("{:.0f} %", v * 100); }
+
+std::string ZoneText(Zone z, bool color) {
+  const std::string_view name = ZoneName(z);
+  if (!color) {
+    return std::string(name);
+  }
+  const char* code = z == Zone::kGreen ? "32" : z == Zone::kYellow ? "33" : "31";
+  return fmt::format("\x1b[{}m{}\x1b[0m", code, name);
+}
+
+template <typename Out>
+void CsvField(Out out, std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
+    fmt::format_to(out, "{}", s);
+    return;
+  }
+  *out++ = '"';
+  for (char c : s) {
+    if (c == '"') {
+      *out++ = '"';
+    }
+    *out++ = c;
+  }
+  *out++ = '"';
+}
+
+}  // namespace
+
+OutputFormat ParseOutputFormat(std::string_view text) {
+  if (text == "table") {
+    return OutputFormat::kTable;
+  }
+  if (text == "json") {
+    return OutputFormat::kJson;
+  }
+  if (text == "yaml") {
+    return OutputFormat::kYaml;
+  }
+  if (text == "csv") {
+    return OutputFormat::kCsv;
+  }
+  if (text == "markdown" || text == "md") {
+    return OutputFormat::kMarkdown;
+  }
+  throw InputError(
+      fmt::format("-o/--output: unknown format '{}' (expected table, json, yaml, csv, markdown)",
+                  text));
+}
+
+nlohmann::ordered_json PlanToJson(const Plan& plan) {
+  Json j;
+  j["workload"] = WorkloadJson(plan.workload);
+  const Demand& d = plan.demand;
+  j["demand"] = {
+      {"ram_bytes",
+       {{"sessions", Bytes(d.sessions_ram)},
+        {"websockets", Bytes(d.websockets_ram)},
+        {"queue", Bytes(d.queue_ram)},
+        {"buffers", Bytes(d.buffers_ram)},
+        {"services", Bytes(d.services_ram)},
+        {"total", Bytes(d.total_ram)}}},
+      {"disk_bytes", {{"messages", Bytes(d.messages_disk)}, {"total", Bytes(d.total_disk)}}},
+      {"cpu_cores", Round(d.cpu_cores, 4)},
+      {"messages_per_day", Round(d.messages_per_day, 2)},
+      {"peak_messages_per_second", Round(d.peak_messages_per_second, 4)},
+      {"db_connections", d.db_connections},
+  };
+  j["tier"] = {{"id", plan.tier->id},
+               {"name", plan.tier->name},
+               {"topology", std::string(TopologyName(plan.tier->topology))}};
+  Json layout = Json::array();
+  for (const LayoutRow& row : plan.layout) {
+    layout.push_back({
+        {"role", row.spec->role},
+        {"count", row.count},
+        {"vcpu", row.server->vcpu},
+        {"ram_bytes", Bytes(row.server->ram_bytes)},
+        {"disk_bytes", Bytes(row.disk_bytes())},
+        {"provider", row.server->provider},
+        {"plan", row.server->name},
+        {"monthly_usd", Round(row.monthly_usd, 2)},
+        {"volume_bytes", Bytes(row.volume_bytes)},
+        {"demand_per_host",
+         {{"ram_bytes", Bytes(row.ram_demand)},
+          {"disk_bytes", Bytes(row.disk_demand)},
+          {"cpu_cores", Round(row.cpu_demand, 4)}}},
+        {"utilization",
+         {{"ram", Round(row.ram_util, 4)},
+          {"disk", Round(row.disk_util, 4)},
+          {"cpu", Round(row.cpu_util, 4)}}},
+    });
+  }
+  j["layout"] = layout;
+  j["utilization"] = {{"ram", Round(plan.utilization.ram, 4)},
+                      {"disk", Round(plan.utilization.disk, 4)},
+                      {"cpu", Round(plan.utilization.cpu, 4)}};
+  j["zone"] = std::string(ZoneName(plan.zone));
+  Json knobs = Json::object();
+  for (const auto& [name, value] : plan.knobs) {
+    knobs[name] = KnobJson(value);
+  }
+  j["knobs"] = knobs;
+  Json pg = Json::object();
+  for (const auto& [name, value] : plan.postgres) {
+    if (value == std::floor(value)) {
+      pg[name] = static_cast<long long>(value);
+    } else {
+      pg[name] = value;
+    }
+  }
+  j["postgres"] = pg;
+  j["cost"] = {{"monthly_usd", Round(plan.monthly_usd, 2)}};
+  Json projection = Json::array();
+  for (const auto& [month, customers] : plan.growth.projection) {
+    projection.push_back({{"month", month}, {"customers", customers}});
+  }
+  j["growth"] = {
+      {"rate_per_month", plan.growth.rate_per_month},
+      {"months_until_upgrade", plan.growth.months_until_upgrade
+                                   ? Json(*plan.growth.months_until_upgrade)
+                                   : Json(nullptr)},
+      {"upgrade_reason", plan.growth.upgrade_reason},
+      {"projection", projection},
+  };
+  if (plan.revenue) {
+    const Revenue& r = *plan.revenue;
+    j["revenue"] = {{"price_per_customer_month", r.price_per_customer_month},
+                    {"mrr_usd", Round(r.mrr_usd, 2)},
+                    {"margin_usd", Round(r.margin_usd, 2)},
+                    {"break_even_customers", r.break_even_customers}};
+  }
+  j["warnings"] = plan.warnings;
+  return j;
+}
+
+std::string JsonToYaml(const nlohmann::ordered_json& value) {
+  std::string out;
+  EmitYaml(value, 0, out);
+  return out;
+}
+
+std::string PlanToTable(const Plan& plan, bool color) {
+  const Workload& w = plan.workload;
+  const Demand& d = plan.demand;
+  std::string s;
+  auto out = std::back_inserter(s);
+  const std::string bold = color ? "\x1b[1m" : "";
+  const std::string reset = color ? "\x1b[0m" : "";
+  fmt::format_to(out, "{}Plan{}{}: {} customers · {} × {} device(s) · {} messages/day each · {} tab(s)\n",
+                 bold, w.name.empty() ? "" : " for " + w.name, reset,
+                 FormatNumber(static_cast<double>(w.customers)), w.engine, w.devices_per_customer,
+                 FormatNumber(static_cast<double>(w.messages_per_customer_day)),
+                 w.dashboard_tabs_per_customer);
+  fmt::format_to(out, "\n{}Tier {} · {}{} ({}) — {}\n", bold, plan.tier->id, plan.tier->name,
+                 reset, TopologyName(plan.tier->topology), plan.tier->summary);
+  fmt::format_to(out, "Zone: {} (busiest host: RAM {}, CPU {}, disk {}; target {})\n",
+                 ZoneText(plan.zone, color), Percent(plan.utilization.ram),
+                 Percent(plan.utilization.cpu), Percent(plan.utilization.disk), "70 %");
+  fmt::format_to(out, "Cost: {}/month\n", FormatUsd(plan.monthly_usd));
+
+  fmt::format_to(out, "\n{}Demand{}\n", bold, reset);
+  fmt::format_to(out, "  RAM        {:>10}   sessions {} · websockets {} · queue {} · buffers {} · services {}\n",
+                 FormatBytes(d.total_ram), FormatBytes(d.sessions_ram),
+                 FormatBytes(d.websockets_ram), FormatBytes(d.queue_ram),
+                 FormatBytes(d.buffers_ram), FormatBytes(d.services_ram));
+  fmt::format_to(out, "  Disk       {:>10}   messages {} ({} days)\n", FormatBytes(d.total_disk),
+                 FormatBytes(d.messages_disk), w.retention_days);
+  fmt::format_to(out, "  CPU        {:>10}   at peak\n",
+                 fmt::format("{} cores", FormatNumber(d.cpu_cores, 2)));
+  fmt::format_to(out, "  Messages   {:>10}   per day; peak {} msg/s (×{} peak factor)\n",
+                 FormatNumber(d.messages_per_day), FormatNumber(d.peak_messages_per_second, 2),
+                 FormatNumber(w.peak_factor, 2));
+  fmt::format_to(out, "  DB conns   {:>10}\n", FormatNumber(static_cast<double>(d.db_connections)));
+
+  fmt::format_to(out, "\n{}Layout{}\n", bold, reset);
+  fmt::format_to(out, "  {:<18} {:>5}  {:<22} {:>5} {:>9} {:>9}  {:>5} {:>5} {:>5}  {:>11}\n",
+                 "role", "count", "server", "vCPU", "RAM", "disk", "RAM%", "CPU%", "disk%",
+                 "$/month");
+  for (const LayoutRow& row : plan.layout) {
+    fmt::format_to(out, "  {:<18} {:>5}  {:<22} {:>5} {:>9} {:>9}  {:>5.0f} {:>5.0f} {:>5.0f}  {:>11}\n",
+                   row.spec->role, row.count, row.server->name, FormatNumber(row.server->vcpu),
+                   FormatBytes(row.server->ram_bytes), FormatBytes(row.disk_bytes()),
+                   row.ram_util * 100, row.cpu_util * 100, row.disk_util * 100,
+                   FormatUsd(row.monthly_usd));
+  }
+
+  fmt::format_to(out, "\n{}Growth{}\n", bold, reset);
+  if (plan.growth.months_until_upgrade) {
+    fmt::format_to(out, "  {} per month: upgrade in {} month(s) ({})\n",
+                   Percent(plan.growth.rate_per_month), *plan.growth.months_until_upgrade,
+                   plan.growth.upgrade_reason);
+  } else {
+    fmt::format_to(out, "  {} per month: no upgrade needed within 120 months (first limit: {})\n",
+                   Percent(plan.growth.rate_per_month),
+                   plan.growth.upgrade_reason.empty() ? "none" : plan.growth.upgrade_reason);
+  }
+  if (plan.growth.projection.size() > 1 && plan.growth.rate_per_month != 0) {
+    std::string proj;
+    for (const auto& [m, c] : plan.growth.projection) {
+      if (m % 3 == 0 || m == static_cast<int>(plan.growth.projection.size()) - 1) {
+        proj += fmt::format("{}m{}: {}", proj.empty() ? "" : "  ", m,
+                            FormatNumber(static_cast<double>(c)));
+      }
+    }
+    fmt::format_to(out, "  customers  {}\n", proj);
+  }
+  if (plan.revenue) {
+    const Revenue& r = *plan.revenue;
+    fmt::format_to(out, "\n{}Revenue{}\n", bold, reset);
+    fmt::format_to(out, "  MRR {} at {}/customer · margin {} · break-even at {} customers\n",
+                   FormatUsd(r.mrr_usd), FormatUsd(r.price_per_customer_month),
+                   FormatUsd(r.margin_usd), FormatNumber(static_cast<double>(r.break_even_customers)));
+  }
+  fmt::format_to(out, "\n{}Knobs{}\n", bold, reset);
+  for (const auto& [name, value] : plan.knobs) {
+    fmt::format_to(out, "  {:<30} {}\n", name, KnobText(name, value));
+  }
+  if (!plan.postgres.empty()) {
+    fmt::format_to(out, "\n{}PostgreSQL{} (PGTune web profile on the {} host)\n", bold, reset,
+                   plan.layout.empty() ? "" : [&]() -> std::string {
+                     for (const LayoutRow& row : plan.layout) {
+                       if (row.spec->carries & kCarryMessages) {
+                         return row.spec->role;
+                       }
+                     }
+                     return "database";
+                   }());
+    for (const auto& [name, value] : plan.postgres) {
+      fmt::format_to(out, "  {:<34} {}\n", name, PostgresText(name, value));
+    }
+  }
+  if (!plan.warnings.empty()) {
+    fmt::format_to(out, "\n{}Warnings{}\n", bold, reset);
+    for (const std::string& warning : plan.warnings) {
+      fmt::format_to(out, "  ! {}\n", warning);
+    }
+  }
+  return s;
+}
+
+std::string PlanToMarkdown(const Plan& plan) {
+  const Demand& d = plan.demand;
+  std::string s;
+  auto out = std::back_inserter(s);
+  fmt::format_to(out, "## Plan: {} customers — tier {} ({})\n\n",
+                 FormatNumber(static_cast<double>(plan.workload.customers)), plan.tier->id,
+                 plan.tier->name);
+  fmt::format_to(out, "Zone **{}** · cost **{}/month** · topology {}\n\n", ZoneName(plan.zone),
+                 FormatUsd(plan.monthly_usd), TopologyName(plan.tier->topology));
+  fmt::format_to(out, "| demand | value |\n|---|---|\n");
+  fmt::format_to(out, "| RAM | {} |\n| disk | {} |\n| CPU | {} cores |\n| messages/day | {} |\n"
+                      "| peak msg/s | {} |\n| DB connections | {} |\n\n",
+                 FormatBytes(d.total_ram), FormatBytes(d.total_disk), FormatNumber(d.cpu_cores, 2),
+                 FormatNumber(d.messages_per_day), FormatNumber(d.peak_messages_per_second, 2),
+                 d.db_connections);
+  fmt::format_to(out, "| role | count | server | vCPU | RAM | disk | RAM % | CPU % | disk % | $/month |\n"
+                      "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (const LayoutRow& row : plan.layout) {
+    fmt::format_to(out, "| {} | {} | {} | {} | {} | {} | {:.0f} | {:.0f} | {:.0f} | {} |\n",
+                   row.spec->role, row.count, row.server->name, FormatNumber(row.server->vcpu),
+                   FormatBytes(row.server->ram_bytes), FormatBytes(row.disk_bytes()),
+                   row.ram_util * 100, row.cpu_util * 100, row.disk_util * 100,
+                   FormatUsd(row.monthly_usd));
+  }
+  fmt::format_to(out, "\n| knob | value |\n|---|---|\n");
+  for (const auto& [name, value] : plan.knobs) {
+    fmt::format_to(out, "| {} | {} |\n", name, KnobText(name, value));
+  }
+  if (!plan.postgres.empty()) {
+    fmt::format_to(out, "\n| postgresql.conf | value |\n|---|---|\n");
+    for (const auto& [name, value] : plan.postgres) {
+      fmt::format_to(out, "| {} | {} |\n", name, PostgresText(name, value));
+    }
+  }
+  if (plan.revenue) {
+    fmt::format_to(out, "\nMRR {} · margin {} · break-even {} customers\n",
+                   FormatUsd(plan.revenue->mrr_usd), FormatUsd(plan.revenue->margin_usd),
+                   plan.revenue->break_even_customers);
+  }
+  if (!plan.warnings.empty()) {
+    fmt::format_to(out, "\n**Warnings**\n\n");
+    for (const std::string& warning : plan.warnings) {
+      fmt::format_to(out, "- {}\n", warning);
+    }
+  }
+  return s;
+}
+
+std::string ExplainToText(const Plan& plan) {
+  std::string s;
+  auto out = std::back_inserter(s);
+  std::size_t width = 0;
+  for (const ExplainLine& line : plan.explain) {
+    width = std::max(width, line.figure.size());
+  }
+  for (const ExplainLine& line : plan.explain) {
+    fmt::format_to(out, "{:<{}} = {}\n{:<{}}   = {}\n", line.figure, width, line.arithmetic, "",
+                   width, line.result);
+  }
+  return s;
+}
+
+void AppendPlanCsvHeader(std::string& out) {
+  out +=
+      "name,customers,devices_per_customer,messages_per_customer_day,dashboard_tabs_per_customer,"
+      "peak_pending_tasks,retention_days,engine,ha,regions,tier_id,tier_name,topology,servers,"
+      "layout,ram_bytes,disk_bytes,cpu_cores,messages_per_day,peak_messages_per_second,"
+      "db_connections,util_ram,util_disk,util_cpu,zone,monthly_usd,months_until_upgrade,mrr_usd,"
+      "margin_usd,break_even_customers,warnings\n";
+}
+
+void AppendPlanCsvRow(std::string& out, const Plan& plan) {
+  const Workload& w = plan.workload;
+  const Demand& d = plan.demand;
+  auto it = std::back_inserter(out);
+  CsvField(it, w.name);
+  fmt::format_to(it, ",{},{},{},{},{},{},{},{},{},{},{},{},", w.customers, w.devices_per_customer,
+                 w.messages_per_customer_day, w.dashboard_tabs_per_customer, w.peak_pending_tasks,
+                 w.retention_days, w.engine, w.ha ? "true" : "false", w.regions, plan.tier->id,
+                 plan.tier->name, TopologyName(plan.tier->topology));
+  int servers = 0;
+  for (const LayoutRow& row : plan.layout) {
+    servers += row.count;
+  }
+  fmt::format_to(it, "{},", servers);
+  bool first = true;
+  for (const LayoutRow& row : plan.layout) {
+    fmt::format_to(it, "{}{}x{}", first ? "" : " + ", row.count, row.server->name);
+    first = false;
+  }
+  fmt::format_to(it, ",{},{},{:.3f},{:.0f},{:.4f},{},{:.4f},{:.4f},{:.4f},{},{:.2f},",
+                 Bytes(d.total_ram), Bytes(d.total_disk), d.cpu_cores, d.messages_per_day,
+                 d.peak_messages_per_second, d.db_connections, plan.utilization.ram,
+                 plan.utilization.disk, plan.utilization.cpu, ZoneName(plan.zone),
+                 plan.monthly_usd);
+  if (plan.growth.months_until_upgrade) {
+    fmt::format_to(it, "{}", *plan.growth.months_until_upgrade);
+  }
+  if (plan.revenue) {
+    fmt::format_to(it, ",{:.2f},{:.2f},{},", plan.revenue->mrr_usd, plan.revenue->margin_usd,
+                   plan.revenue->break_even_customers);
+  } else {
+    out += ",,,,";
+  }
+  if (!plan.warnings.empty()) {
+    std::string joined;
+    for (const std::string& warning : plan.warnings) {
+      joined += joined.empty() ? warning : "; " + warning;
+    }
+    CsvField(it, joined);
+  }
+  out += '\n';
+}
+
+}  // namespace crm::planner

@@ -1,0 +1,210 @@
+#include "crm/planner/units.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "crm/error.hpp"
+
+namespace crm::planner {
+namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// Parses a leading decimal number; returns the rest. No sign, no exponent: sizes are written
+// by people ("17.5 MB"), and a sign or exponent there is always a mistake.
+bool LeadingNumber(std::string_view s, double& value, std::string_view& rest) {
+  std::size_t i = 0;
+  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) {
+    ++i;
+  }
+  if (i == 0) {
+    return false;
+  }
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + i, value);
+  if (ec != std::errc() || ptr != s.data() + i) {
+    return false;
+  }
+  rest = s.substr(i);
+  return true;
+}
+
+struct Unit {
+  std::string_view name;
+  double factor;
+};
+
+constexpr std::array<Unit, 9> kUnits{{
+    {"B", 1.0},
+    {"KB", 1e3},
+    {"MB", 1e6},
+    {"GB", 1e9},
+    {"TB", 1e12},
+    {"KiB", 1024.0},
+    {"MiB", 1024.0 * 1024.0},
+    {"GiB", 1024.0 * 1024.0 * 1024.0},
+    {"TiB", 1024.0 * 1024.0 * 1024.0 * 1024.0},
+}};
+
+}  // namespace
+
+double ParseBytes(std::string_view text) {
+  const std::string_view s = Trim(text);
+  double number = 0;
+  std::string_view rest;
+  if (s.empty()) {
+    throw InputError("expected a size such as \"80 KB\", got an empty value");
+  }
+  if (!LeadingNumber(s, number, rest)) {
+    throw InputError(fmt::format("expected a size such as \"80 KB\", got \"{}\"", s));
+  }
+  rest = Trim(rest);
+  if (rest.empty()) {
+    throw InputError(fmt::format(
+        "\"{}\" has no unit; write B, KB, MB, GB, TB (decimal) or KiB, MiB, GiB, TiB (binary)", s));
+  }
+  for (const Unit& unit : kUnits) {
+    if (rest == unit.name) {
+      const double bytes = number * unit.factor;
+      if (!std::isfinite(bytes) || bytes > 1e18) {
+        throw InputError(fmt::format("size \"{}\" is out of range", s));
+      }
+      return bytes;
+    }
+  }
+  throw InputError(fmt::format(
+      "unknown unit \"{}\" in \"{}\"; write B, KB, MB, GB, TB (decimal) or KiB, MiB, GiB, TiB "
+      "(binary)",
+      rest, s));
+}
+
+double ParseNumber(std::string_view text) {
+  const std::string_view s = Trim(text);
+  double value = 0;
+  const char* begin = s.data();
+  const char* end = s.data() + s.size();
+  if (!s.empty() && s.front() == '+') {
+    ++begin;
+  }
+  auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (s.empty() || ec != std::errc() || ptr != end) {
+    throw InputError(fmt::format("expected a number, got \"{}\"", s));
+  }
+  if (!std::isfinite(value)) {
+    throw InputError(fmt::format("expected a finite number, got \"{}\"", s));
+  }
+  return value;
+}
+
+long long ParseCount(std::string_view text) {
+  const std::string_view s = Trim(text);
+  long long value = 0;
+  const char* begin = s.data();
+  const char* end = s.data() + s.size();
+  if (!s.empty() && s.front() == '+') {
+    ++begin;
+  }
+  auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (s.empty() || ptr != end || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
+    throw InputError(fmt::format("expected a whole number, got \"{}\"", s));
+  }
+  if (ec == std::errc::result_out_of_range) {
+    throw InputError(fmt::format("\"{}\" is out of range", s));
+  }
+  if (value < 0) {
+    throw InputError(fmt::format("expected a non-negative whole number, got \"{}\"", s));
+  }
+  return value;
+}
+
+bool ParseBool(std::string_view text) {
+  std::string s(Trim(text));
+  for (char& c : s) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (s == "true" || s == "yes" || s == "1") {
+    return true;
+  }
+  if (s == "false" || s == "no" || s == "0") {
+    return false;
+  }
+  throw InputError(fmt::format("expected true or false, got \"{}\"", Trim(text)));
+}
+
+std::string FormatBytes(double bytes) {
+  static constexpr std::array<std::pair<double, std::string_view>, 5> kSteps{{
+      {1e12, "TB"},
+      {1e9, "GB"},
+      {1e6, "MB"},
+      {1e3, "KB"},
+      {1, "B"},
+  }};
+  if (bytes == 0) {
+    return "0 B";
+  }
+  for (const auto& [factor, unit] : kSteps) {
+    if (std::fabs(bytes) >= factor) {
+      const double v = bytes / factor;
+      // Three significant digits read well and keep hand arithmetic checkable.
+      if (std::fabs(v - std::round(v)) < 0.005 || std::fabs(v) >= 100) {
+        return fmt::format("{:.0f} {}", v, unit);
+      }
+      if (std::fabs(v) >= 10) {
+        return fmt::format("{:.1f} {}", v, unit);
+      }
+      return fmt::format("{:.2f} {}", v, unit);
+    }
+  }
+  return fmt::format("{:.2f} B", bytes);
+}
+
+std::string FormatNumber(double value, int decimals) {
+  std::string s = fmt::format("{:.{}f}", std::fabs(value), decimals);
+  std::size_t dot = s.find('.');
+  std::string whole = s.substr(0, dot);
+  std::string frac = dot == std::string::npos ? "" : s.substr(dot);
+  if (!frac.empty()) {
+    while (frac.back() == '0') {
+      frac.pop_back();
+    }
+    if (frac == ".") {
+      frac.clear();
+    }
+  }
+  std::string grouped;
+  for (std::size_t i = 0; i < whole.size(); ++i) {
+    if (i > 0 && (whole.size() - i) % 3 == 0) {
+      grouped += ',';
+    }
+    grouped += whole[i];
+  }
+  const bool negative = value < 0 && (grouped != "0" || !frac.empty());
+  return (negative ? "-" : "") + grouped + frac;
+}
+
+std::string FormatUsd(double usd) {
+  std::string s = FormatNumber(std::fabs(usd), 2);
+  const std::size_t dot = s.find('.');
+  if (dot == std::string::npos) {
+    s += ".00";
+  } else if (s.size() - dot == 2) {
+    s += '0';
+  }
+  return (usd < 0 ? "-$" : "$") + s;
+}
+
+}  // namespace crm::planner
