@@ -314,9 +314,11 @@ Tier ParseTier(const std::string& file, const YAML::Node& root, const std::vecto
     if (spec.cpu_share < 0 || spec.cpu_share > 1) {
       FailAt(file, node, "cpu_share: expected a fraction from 0 to 1");
     }
-    if (!spec.has_services_ram && t.topology != Topology::kSingle &&
-        it->kind == ServerKind::kVm) {
-      FailAt(file, node, "services_ram: required on every role outside a single-host tier");
+    if (!spec.has_services_ram && t.topology != Topology::kSingle) {
+      if (it->kind == ServerKind::kVm) {
+        FailAt(file, node, "services_ram: required on every role outside a single-host tier");
+      }
+      spec.has_services_ram = true;  // a managed offering runs none of our services
     }
     t.roles.push_back(std::move(spec));
   }

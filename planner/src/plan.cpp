@@ -110,8 +110,11 @@ double VolumeFor(double disk_demand, const Server& s, double target) {
   return std::ceil(needed / kVolumeStep) * kVolumeStep;
 }
 
+// Sizing up stays with the reference's provider and kind: hosts of one deployment share a
+// private network, and a Kubernetes node pool cannot borrow another cloud's servers.
 bool AtLeastReference(const Server& s, const Server& ref) {
-  return s.kind == ref.kind && s.vcpu >= ref.vcpu && s.ram_bytes >= ref.ram_bytes &&
+  return s.kind == ref.kind && s.provider == ref.provider && s.vcpu >= ref.vcpu &&
+         s.ram_bytes >= ref.ram_bytes &&
          (ref.disk_type != DiskType::kNvme || s.disk_type == DiskType::kNvme);
 }
 
@@ -688,11 +691,11 @@ Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
   const Tier* fallback_tier = nullptr;
   Layout fallback;
   for (const Tier& t : catalog.tiers()) {
-    if (!Allowed(t, w)) {
-      continue;
-    }
     if (InsideEnvelope(t, w.customers, d.messages_per_day)) {
       any_inside = true;
+    }
+    if (!Allowed(t, w)) {
+      continue;
     }
     if (!UnderEnvelopeMax(t, w.customers, d.messages_per_day)) {
       continue;

@@ -156,6 +156,16 @@ std::string FormatBytes(double bytes) {
   if (bytes == 0) {
     return "0 B";
   }
+  // Sizes sold in binary units (a "4 GB" VPS has 4 GiB) read best in those units.
+  constexpr double kGiB = 1024.0 * 1024 * 1024;
+  constexpr double kMiB = 1024.0 * 1024;
+  if (std::fabs(bytes) >= kGiB && std::fmod(bytes, kGiB / 4) == 0 && std::fmod(bytes, 1e9) != 0) {
+    return fmt::format("{} GiB", FormatNumber(bytes / kGiB, 2));
+  }
+  if (std::fabs(bytes) >= kMiB && std::fabs(bytes) < kGiB && std::fmod(bytes, kMiB) == 0 &&
+      std::fmod(bytes, 1e6) != 0) {
+    return fmt::format("{} MiB", FormatNumber(bytes / kMiB, 0));
+  }
   for (const auto& [factor, unit] : kSteps) {
     if (std::fabs(bytes) >= factor) {
       const double v = bytes / factor;
