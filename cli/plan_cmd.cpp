@@ -10,6 +10,8 @@
 
 #include "cli_context.hpp"
 #include "crm/error.hpp"
+#include "crm/planner/batch.hpp"
+#include "crm/planner/history.hpp"
 #include "crm/planner/plan.hpp"
 #include "crm/planner/report.hpp"
 #include "crm/planner/workload.hpp"
@@ -22,6 +24,9 @@ struct PlanOptions {
   std::map<std::string, std::string> fields;  // workload key → text from its flag
   bool ha = false;
   bool explain = false;
+  std::string batch_file;
+  bool strict = false;
+  std::string history_file;
 };
 
 std::string FlagName(std::string_view key) {
@@ -34,8 +39,60 @@ std::string FlagName(std::string_view key) {
   return "--" + flag;
 }
 
+void RunBatch(const PlanOptions& opts, GlobalOptions& global, const planner::Catalog& catalog) {
+  if (!opts.workload_file.empty() || !opts.fields.empty() || opts.ha || opts.explain ||
+      !opts.history_file.empty()) {
+    throw InputError(
+        "--batch: the CSV's columns are the workload; drop -f, workload flags, --explain and "
+        "--history");
+  }
+  planner::BatchOptions options;
+  options.format = OutputFormatOr(global, planner::OutputFormat::kCsv);
+  if (options.format != planner::OutputFormat::kCsv &&
+      options.format != planner::OutputFormat::kJson) {
+    throw InputError("-o/--output: --batch writes csv or json (JSON lines)");
+  }
+  options.strict = opts.strict;
+  options.progress = !global.quiet && isatty(STDERR_FILENO) == 1;
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (opts.batch_file != "-") {
+    file.open(opts.batch_file, std::ios::binary);
+    if (!file) {
+      throw InputError(fmt::format("{}: cannot open the file", opts.batch_file));
+    }
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(opts.batch_file, ec);
+    options.total_bytes = ec ? 0 : static_cast<long long>(size);
+    in = &file;
+  }
+  // Plans stream out as they are made; a large buffer keeps writes cheap.
+  std::ios::sync_with_stdio(false);
+  const planner::BatchResult result = planner::RunBatch(
+      *in, opts.batch_file == "-" ? "<stdin>" : opts.batch_file, catalog, options, std::cout,
+      std::cerr);
+  std::cout.flush();
+  if (!global.quiet) {
+    std::cerr << fmt::format("crmctl: planned {} of {} rows", result.planned, result.rows);
+    if (result.bad > 0) {
+      std::cerr << fmt::format("; {} bad row(s) reported above", result.bad);
+    }
+    std::cerr << '\n';
+  }
+  if (result.bad > 0) {
+    global.exit_code = 2;
+  }
+}
+
 void RunPlan(const PlanOptions& opts, GlobalOptions& global) {
   const planner::Catalog catalog = LoadCatalog(global);
+  if (!opts.batch_file.empty()) {
+    RunBatch(opts, global, catalog);
+    return;
+  }
+  if (opts.strict) {
+    throw InputError("--strict: only with --batch");
+  }
   planner::Workload workload;
   if (!opts.workload_file.empty()) {
     workload = planner::ParseWorkloadYaml(ReadInputFile(opts.workload_file), opts.workload_file);
@@ -50,13 +107,31 @@ void RunPlan(const PlanOptions& opts, GlobalOptions& global) {
   if (opts.ha) {
     workload.ha = true;
   }
+  std::string history_note;
+  if (!opts.history_file.empty()) {
+    if (opts.fields.count("growth_per_month") != 0) {
+      throw InputError("--history: fits growth_per_month; do not pass --growth-per-month too");
+    }
+    std::ifstream history(opts.history_file, std::ios::binary);
+    if (!history) {
+      throw InputError(fmt::format("{}: cannot open the file", opts.history_file));
+    }
+    const planner::GrowthFit fit = planner::FitGrowthHistory(history, opts.history_file);
+    workload.growth_per_month = fit.rate_per_month;
+    history_note = fmt::format(
+        "growth_per_month {:.4f} fitted from {} ({} months, log-linear least squares, R² {:.3f})",
+        fit.rate_per_month, opts.history_file, fit.months, fit.r_squared);
+  }
   if (workload.customers < 0) {
     throw InputError(
         "customers: required: pass --customers N or a workload file with `customers:` (-f)");
   }
   planner::ValidateWorkload(workload, catalog);
-  const planner::Plan plan =
+  planner::Plan plan =
       planner::MakePlan(workload, catalog, planner::PlanOptions{.explain = opts.explain});
+  if (!history_note.empty()) {
+    plan.warnings.insert(plan.warnings.begin(), history_note);
+  }
   const planner::OutputFormat format = OutputFormatOr(global, planner::OutputFormat::kTable);
   switch (format) {
     case planner::OutputFormat::kJson:
@@ -128,6 +203,12 @@ void SetupPlan(CLI::App& app, GlobalOptions& global) {
   }
   cmd->add_flag("--ha", opts->ha, "Require high availability (replica + 2 app hosts)");
   cmd->add_flag("--explain", opts->explain, "Print every figure's arithmetic");
+  cmd->add_option("--batch", opts->batch_file,
+                  "Plan every row of a prospects CSV (header of workload keys + optional name; "
+                  "- for stdin); -o csv (default) or json lines");
+  cmd->add_flag("--strict", opts->strict, "With --batch: stop at the first bad row");
+  cmd->add_option("--history", opts->history_file,
+                  "CSV of past monthly customer counts (column customers): fits growth_per_month");
   cmd->callback([opts, &global]() { RunPlan(*opts, global); });
 }
 

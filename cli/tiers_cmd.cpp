@@ -178,9 +178,4 @@ void SetupTiers(CLI::App& app, GlobalOptions& global) {
   });
 }
 
-void SetupCalibrate(CLI::App& app, GlobalOptions& global) {
-  (void)app;
-  (void)global;
-}
-
 }  // namespace crm::cli

@@ -768,18 +768,30 @@ Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
     ex.Line("message storage", FormatBytes(d.messages_disk),
             "{} messages/day × {} days retention × {}", Num(d.messages_per_day), w.retention_days,
             FormatBytes(r.disk_per_message.value));
+    double copies = 0;
+    double system_disk = 0;
+    double services_cpu = 0;
+    for (const LayoutRow& row : plan.layout) {
+      if (row.spec->carries & kCarryMessages) {
+        copies += row.spec->split ? 1 : row.count;
+      }
+      system_disk += row.spec->services_disk * row.count;
+      services_cpu += row.spec->services_cpu * row.count;
+    }
     ex.Line("total disk", FormatBytes(d.total_disk),
-            "message storage × (1 + {} headroom for indexes, WAL, backups) on every copy + the "
-            "hosts' system disk",
-            Num(r.disk_headroom.value, 2));
-    ex.Line("peak message rate", fmt::format("{} msg/s", Num(d.peak_messages_per_second, 2)),
+            "{} messages × (1 + {} headroom for indexes, WAL, backups) × {} cop{} + {} hosts' "
+            "system disk",
+            FormatBytes(d.messages_disk), Num(r.disk_headroom.value, 2), Num(copies),
+            copies == 1 ? "y" : "ies", FormatBytes(system_disk));
+    ex.Line("peak message rate", fmt::format("{} msg/s", Num(d.peak_messages_per_second, 4)),
             "{} messages/day ÷ 86,400 s × peak factor {}", Num(d.messages_per_day),
             Num(w.peak_factor, 2));
-    ex.Line("CPU", fmt::format("{} cores", Num(d.cpu_cores, 2)),
-            "{} msg/s × {} core-s per message + {} devices × {} cores ({}) + hosts' services",
-            Num(d.peak_messages_per_second, 2), Num(r.cpu_per_message.value, 4),
+    ex.Line("CPU", fmt::format("{} cores", Num(d.cpu_cores, 3)),
+            "{} msg/s × {} core-s per message + {} devices × {} cores ({}) + {} cores hosts' "
+            "services",
+            Num(d.peak_messages_per_second, 4), Num(r.cpu_per_message.value, 4),
             Num(customers * static_cast<double>(w.devices_per_customer)),
-            Num(engine.cpu_per_device.value, 4), engine.name);
+            Num(engine.cpu_per_device.value, 4), engine.name, Num(services_cpu, 2));
     ex.Line("tier", fmt::format("{} ({})", plan.tier->id, plan.tier->name),
             "the cheapest layout with every host at or under {:.0f} % among the tiers allowed "
             "(ha: {}, regions: {}) whose envelope holds {} customers and {} messages/day",

@@ -419,7 +419,7 @@ std::string ExplainToText(const Plan& plan) {
     width = std::max(width, line.figure.size());
   }
   for (const ExplainLine& line : plan.explain) {
-    fmt::format_to(out, "{:<{}} = {}\n{:<{}}   = {}\n", line.figure, width, line.arithmetic, "",
+    fmt::format_to(out, "{:<{}}  {}\n{:<{}}  = {}\n", line.figure, width, line.arithmetic, "",
                    width, line.result);
   }
   return s;
@@ -450,7 +450,7 @@ void AppendPlanCsvRow(std::string& out, const Plan& plan) {
   fmt::format_to(it, "{},", servers);
   bool first = true;
   for (const LayoutRow& row : plan.layout) {
-    fmt::format_to(it, "{}{}x{}", first ? "" : " + ", row.count, row.server->name);
+    fmt::format_to(it, "{}{}x {}", first ? "" : " + ", row.count, row.server->name);
     first = false;
   }
   fmt::format_to(it, ",{},{},{:.3f},{:.0f},{:.4f},{},{:.4f},{:.4f},{:.4f},{},{:.2f},",

@@ -170,7 +170,7 @@ std::string FormatBytes(double bytes) {
     if (std::fabs(bytes) >= factor) {
       const double v = bytes / factor;
       // Three significant digits read well and keep hand arithmetic checkable.
-      if (std::fabs(v - std::round(v)) < 0.005 || std::fabs(v) >= 100) {
+      if (std::fabs(v - std::round(v)) < 0.005) {
         return fmt::format("{:.0f} {}", v, unit);
       }
       if (std::fabs(v) >= 10) {

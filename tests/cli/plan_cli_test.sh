@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# crmctl plan, capacity and tiers: exit codes, messages, golden outputs.
+source "$(dirname "$0")/lib.sh"
+
+run --version;                                   expect_code 0; expect_out "crmctl "
+run --help;                                      expect_code 0; expect_out "plan"
+run;                                             expect_code 2
+run frobnicate;                                  expect_code 2
+
+# Golden outputs of the README's sample workloads.
+run plan --customers 5;                          expect_code 0; expect_golden plan_5.txt
+run plan --customers 5 -o json;                  expect_code 0; expect_golden plan_5.json
+run plan --customers 1000 --price-per-customer-month 29 --growth-per-month 0.05 -o json
+expect_code 0; expect_golden plan_1000.json
+run plan --customers 5 --explain;                expect_code 0; expect_golden plan_5_explain.txt
+run tiers list;                                  expect_code 0; expect_golden tiers_list.txt
+run capacity --server hetzner-cx22 --engine whatsmeow; expect_code 0; expect_golden capacity_cx22.txt
+
+# JSON contract (SPEC §5.5).
+run plan --customers 50 --price-per-customer-month 29 -o json
+expect_code 0
+expect_json "set(['workload','demand','tier','layout','utilization','zone','knobs','postgres','cost','growth','revenue','warnings']) <= set(d)"
+expect_json "d['demand']['ram_bytes']['total'] == sum(d['demand']['ram_bytes'][k] for k in ['sessions','websockets','queue','buffers','services'])"
+expect_json "d['revenue']['mrr_usd'] == 1450 and d['tier']['id'] == 2"
+run plan --customers 50 -o json;                 expect_json "'revenue' not in d"
+run plan --customers 50 -o yaml;                 expect_code 0; expect_out "tier:"; expect_out "  id: 2"
+run plan --customers 50 -o csv;                  expect_code 0; expect_out "tier_id"
+run plan --customers 50 -o markdown;             expect_code 0; expect_out "| role | count |"
+run plan --customers 50 --ha -o json;            expect_json "d['tier']['id'] == 4"
+run plan --customers 50 --regions 3 -o json;     expect_json "d['tier']['id'] == 5"
+
+# Workload file, flags override it.
+printf 'customers: 40\nengine: noweb\n' >"$TMP/w.yaml"
+run plan -f "$TMP/w.yaml" --customers 60 -o json
+expect_code 0; expect_json "d['workload']['customers'] == 60 and d['workload']['engine'] == 'noweb'"
+
+# Bad input: exit 2 and a message naming the field (and file:line:col).
+run plan;                                        expect_code 2; expect_err "customers: required"
+run plan --customers -5;                         expect_code 2; expect_err "customers"
+run plan --customers 12x;                        expect_code 2; expect_err '--customers: customers: expected a whole number, got "12x"'
+run plan --customers 1000000000000;              expect_code 2; expect_err "out of range"
+run plan --customers 5 --engine baileys;         expect_code 2; expect_err "engine: unknown 'baileys'"
+run plan --customers 5 --growth-per-month nan;   expect_code 2; expect_err "growth_per_month"
+run plan --customers 5 -o xml;                   expect_code 2; expect_err "unknown format 'xml'"
+printf 'customers: 10\nengin: webjs\n' >"$TMP/typo.yaml"
+run plan -f "$TMP/typo.yaml";                    expect_code 2; expect_err "typo.yaml:2:1: unknown key 'engin'"
+printf 'customers: 10\nretention_days: 2 MB\n' >"$TMP/unit.yaml"
+run plan -f "$TMP/unit.yaml";                    expect_code 2; expect_err "unit.yaml:2:17: retention_days"
+: >"$TMP/empty.yaml"
+run plan -f "$TMP/empty.yaml";                   expect_code 2; expect_err "empty workload file"
+run plan -f "$TMP/missing.yaml";                 expect_code 2; expect_err "cannot open"
+printf 'ram_per_websocket: {value: 1 MB}\n' >"$TMP/rules.yaml"
+run --rules "$TMP/rules.yaml" plan --customers 5; expect_code 2; expect_err "missing field 'source'"
+printf 'ram_per_websocket: {value: 1 MB, source: test}\n' >"$TMP/rules.yaml"
+run --rules "$TMP/rules.yaml" plan --customers 5 -o json
+expect_code 0; expect_json "d['demand']['ram_bytes']['websockets'] == 5 * 2 * 1000000"
+
+# Capacity.
+run capacity --server ovh-vps-5 --engine webjs -o json
+expect_code 0; expect_json "d['comfortable_customers'] == 51 and d['binding_resource'] == 'RAM' and d['max_devices'] == 2 * d['max_customers']"
+run capacity --server nope-1 --engine whatsmeow; expect_code 2; expect_err "unknown server 'nope-1'"
+run capacity --server aws-rds-large;             expect_code 2; expect_err "managed-postgres"
+run capacity;                                    expect_code 2
+
+# Tiers.
+run tiers show 4;                                expect_code 0; expect_out "Scale"; expect_out "postgres-replica"
+run tiers show 9;                                expect_code 2; expect_err "no tier 9"
+run tiers servers -o json;                       expect_code 0; expect_json "any(s['name'] == 'ovh-vps-5' and s['monthly_usd'] == 40.4 for s in d)"
+run --catalog "$SRC/tiers" tiers list;           expect_code 0; expect_out "Enterprise"
+run --catalog /nonexistent tiers list;           expect_code 2; expect_err "cannot read the catalog file"
+
+finish
