@@ -341,15 +341,17 @@ std::string PlanToTable(const Plan& plan, bool color) {
     fmt::format_to(out, "  {:<30} {}\n", name, KnobText(name, value));
   }
   if (!plan.postgres.empty()) {
-    fmt::format_to(out, "\n{}PostgreSQL{} (PGTune web profile on the {} host)\n", bold, reset,
-                   plan.layout.empty() ? "" : [&]() -> std::string {
-                     for (const LayoutRow& row : plan.layout) {
-                       if (row.spec->carries & kCarryMessages) {
-                         return row.spec->role;
-                       }
-                     }
-                     return "database";
-                   }());
+    const LayoutRow* pg = nullptr;
+    for (const LayoutRow& row : plan.layout) {
+      if (pg == nullptr && (row.spec->carries & kCarryMessages)) {
+        pg = &row;
+      }
+    }
+    if (pg != nullptr) {
+      fmt::format_to(out, "\n{}PostgreSQL{} (PGTune web profile for the '{}' host: {}, {} vCPU)\n",
+                     bold, reset, pg->spec->role, FormatBytes(pg->server->ram_bytes),
+                     FormatNumber(pg->server->vcpu));
+    }
     for (const auto& [name, value] : plan.postgres) {
       fmt::format_to(out, "  {:<34} {}\n", name, PostgresText(name, value));
     }
