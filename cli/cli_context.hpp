@@ -40,5 +40,7 @@ void SetupPlan(CLI::App& app, GlobalOptions& global);
 void SetupCapacity(CLI::App& app, GlobalOptions& global);
 void SetupTiers(CLI::App& app, GlobalOptions& global);
 void SetupCalibrate(CLI::App& app, GlobalOptions& global);
+void SetupRender(CLI::App& app, GlobalOptions& global);
+void SetupValidate(CLI::App& app, GlobalOptions& global);
 
 }  // namespace crm::cli

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   crm::cli::SetupCapacity(app, global);
   crm::cli::SetupTiers(app, global);
   crm::cli::SetupCalibrate(app, global);
+  crm::cli::SetupRender(app, global);
 
   try {
     app.parse(argc, argv);

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "cli_context.hpp"
+#include "workload_flags.hpp"
 #include "crm/error.hpp"
 #include "crm/planner/batch.hpp"
 #include "crm/planner/history.hpp"
@@ -20,27 +21,15 @@ namespace crm::cli {
 namespace {
 
 struct PlanOptions {
-  std::string workload_file;
-  std::map<std::string, std::string> fields;  // workload key → text from its flag
-  bool ha = false;
+  std::shared_ptr<WorkloadFlags> workload = std::make_shared<WorkloadFlags>();
   bool explain = false;
   std::string batch_file;
   bool strict = false;
   std::string history_file;
 };
 
-std::string FlagName(std::string_view key) {
-  std::string flag(key);
-  for (char& c : flag) {
-    if (c == '_') {
-      c = '-';
-    }
-  }
-  return "--" + flag;
-}
-
 void RunBatch(const PlanOptions& opts, GlobalOptions& global, const planner::Catalog& catalog) {
-  if (!opts.workload_file.empty() || !opts.fields.empty() || opts.ha || opts.explain ||
+  if (opts.workload->Given() || opts.explain ||
       !opts.history_file.empty()) {
     throw InputError(
         "--batch: the CSV's columns are the workload; drop -f, workload flags, --explain and "
@@ -93,25 +82,12 @@ void RunPlan(const PlanOptions& opts, GlobalOptions& global) {
   if (opts.strict) {
     throw InputError("--strict: only with --batch");
   }
-  planner::Workload workload;
-  if (!opts.workload_file.empty()) {
-    workload = planner::ParseWorkloadYaml(ReadInputFile(opts.workload_file), opts.workload_file);
+  if (!opts.history_file.empty() && opts.workload->fields.count("growth_per_month") != 0) {
+    throw InputError("--history: fits growth_per_month; do not pass --growth-per-month too");
   }
-  for (const auto& [key, value] : opts.fields) {
-    try {
-      planner::SetWorkloadField(workload, key, value);
-    } catch (const InputError& e) {
-      throw InputError(fmt::format("{}: {}", FlagName(key), e.what()));
-    }
-  }
-  if (opts.ha) {
-    workload.ha = true;
-  }
+  planner::Workload workload = BuildWorkload(*opts.workload, catalog);
   std::string history_note;
   if (!opts.history_file.empty()) {
-    if (opts.fields.count("growth_per_month") != 0) {
-      throw InputError("--history: fits growth_per_month; do not pass --growth-per-month too");
-    }
     std::ifstream history(opts.history_file, std::ios::binary);
     if (!history) {
       throw InputError(fmt::format("{}: cannot open the file", opts.history_file));
@@ -122,11 +98,6 @@ void RunPlan(const PlanOptions& opts, GlobalOptions& global) {
         "growth_per_month {:.4f} fitted from {} ({} months, log-linear least squares, R² {:.3f})",
         fit.rate_per_month, opts.history_file, fit.months, fit.r_squared);
   }
-  if (workload.customers < 0) {
-    throw InputError(
-        "customers: required: pass --customers N or a workload file with `customers:` (-f)");
-  }
-  planner::ValidateWorkload(workload, catalog);
   planner::Plan plan =
       planner::MakePlan(workload, catalog, planner::PlanOptions{.explain = opts.explain});
   if (!history_note.empty()) {
@@ -176,32 +147,7 @@ void SetupPlan(CLI::App& app, GlobalOptions& global) {
   auto opts = std::make_shared<PlanOptions>();
   CLI::App* cmd = app.add_subcommand(
       "plan", "Size a workload: demand, tier, layout, knobs, PostgreSQL settings, cost, growth");
-  cmd->add_option("-f,--file", opts->workload_file, "workload.yaml (flags override its keys)");
-  struct Flag {
-    const char* key;
-    const char* help;
-  };
-  static const Flag kFlags[] = {
-      {"customers", "Tenants (businesses) to serve (required)"},
-      {"devices_per_customer", "WhatsApp numbers per customer (default 2)"},
-      {"messages_per_customer_day", "Messages sent + received per customer per day (default 100)"},
-      {"dashboard_tabs_per_customer", "Open dashboard tabs = websockets per customer (default 2)"},
-      {"peak_pending_tasks", "Largest queued broadcast backlog at once (default 0)"},
-      {"retention_days", "Days messages are kept (default 365)"},
-      {"engine", "whatsmeow, noweb, webjs or cloud-api (default whatsmeow)"},
-      {"growth_per_month", "Compound growth, 0.2 = 20 %/month (default 0)"},
-      {"horizon_months", "Projection length in months (default 12)"},
-      {"peak_factor", "Peak message rate ÷ average (default 10)"},
-      {"price_per_customer_month", "USD per customer per month: adds revenue and break-even"},
-      {"regions", "Regions (data residency); > 1 needs the Kubernetes tier (default 1)"},
-  };
-  for (const Flag& flag : kFlags) {
-    const std::string key = flag.key;
-    cmd->add_option_function<std::string>(
-        FlagName(key), [opts, key](const std::string& value) { opts->fields[key] = value; },
-        flag.help);
-  }
-  cmd->add_flag("--ha", opts->ha, "Require high availability (replica + 2 app hosts)");
+  AddWorkloadFlags(cmd, opts->workload);
   cmd->add_flag("--explain", opts->explain, "Print every figure's arithmetic");
   cmd->add_option("--batch", opts->batch_file,
                   "Plan every row of a prospects CSV (header of workload keys + optional name; "

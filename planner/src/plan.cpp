@@ -694,10 +694,14 @@ Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
     if (InsideEnvelope(t, w.customers, d.messages_per_day)) {
       any_inside = true;
     }
-    if (!Allowed(t, w)) {
+    if (options.only_tier != 0) {
+      if (t.id != options.only_tier) {
+        continue;
+      }
+    } else if (!Allowed(t, w)) {
       continue;
     }
-    if (!UnderEnvelopeMax(t, w.customers, d.messages_per_day)) {
+    if (options.only_tier == 0 && !UnderEnvelopeMax(t, w.customers, d.messages_per_day)) {
       continue;
     }
     const int regions = t.multi_region ? static_cast<int>(w.regions) : 1;
@@ -719,9 +723,12 @@ Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
   if (best_tier == nullptr) {
     // No tier's envelope holds it (only when a catalog caps every tier): take the largest allowed.
     for (const Tier& t : catalog.tiers()) {
-      if (Allowed(t, w)) {
+      if (options.only_tier != 0 ? t.id == options.only_tier : Allowed(t, w)) {
         best_tier = &t;
       }
+    }
+    if (best_tier == nullptr) {
+      throw InputError(fmt::format("tier {}: not in the catalog", options.only_tier));
     }
     const int regions = best_tier->multi_region ? static_cast<int>(w.regions) : 1;
     best = BuildLayout(*best_tier, regions, u, customers, catalog);

@@ -93,6 +93,7 @@ struct Plan {
 struct PlanOptions {
   bool explain = false;     // record every figure's arithmetic
   bool projection = true;   // fill Growth::projection
+  int only_tier = 0;        // consider only this tier (render --tier N); 0 = choose
 };
 
 /// Sizes a validated workload (see ValidateWorkload). Pure: no I/O.

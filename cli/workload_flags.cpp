@@ -1,0 +1,88 @@
+#include "workload_flags.hpp"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "cli_context.hpp"
+#include "crm/error.hpp"
+#include "crm/planner/yaml_source.hpp"
+
+namespace crm::cli {
+
+std::string FlagName(std::string_view key) {
+  std::string flag(key);
+  for (char& c : flag) {
+    c = c == '_' ? '-' : c;
+  }
+  return "--" + flag;
+}
+
+void AddWorkloadFlags(CLI::App* cmd, const std::shared_ptr<WorkloadFlags>& flags) {
+  cmd->add_option("-f,--file", flags->file,
+                  "workload.yaml, or a plan written by `crmctl plan -o yaml|json` (flags override "
+                  "its keys)");
+  struct Flag {
+    const char* key;
+    const char* help;
+  };
+  static const Flag kFlags[] = {
+      {"customers", "Tenants (businesses) to serve (required)"},
+      {"devices_per_customer", "WhatsApp numbers per customer (default 2)"},
+      {"messages_per_customer_day", "Messages sent + received per customer per day (default 100)"},
+      {"dashboard_tabs_per_customer", "Open dashboard tabs = websockets per customer (default 2)"},
+      {"peak_pending_tasks", "Largest queued broadcast backlog at once (default 0)"},
+      {"retention_days", "Days messages are kept (default 365)"},
+      {"engine", "whatsmeow, noweb, webjs or cloud-api (default whatsmeow)"},
+      {"growth_per_month", "Compound growth, 0.2 = 20 %/month (default 0)"},
+      {"horizon_months", "Projection length in months (default 12)"},
+      {"peak_factor", "Peak message rate ÷ average (default 10)"},
+      {"price_per_customer_month", "USD per customer per month: adds revenue and break-even"},
+      {"regions", "Regions (data residency); > 1 needs the Kubernetes tier (default 1)"},
+  };
+  for (const Flag& flag : kFlags) {
+    const std::string key = flag.key;
+    cmd->add_option_function<std::string>(
+        FlagName(key), [flags, key](const std::string& value) { flags->fields[key] = value; },
+        flag.help);
+  }
+  cmd->add_flag("--ha", flags->ha, "Require high availability (replica + 2 app hosts)");
+}
+
+planner::Workload BuildWorkload(const WorkloadFlags& flags, const planner::Catalog& catalog) {
+  planner::Workload workload;
+  if (!flags.file.empty()) {
+    const std::string text = ReadInputFile(flags.file);
+    // A plan document carries its inputs under `workload:`; JSON is YAML too.
+    const YAML::Node root = planner::ParseYaml(text, flags.file);
+    if (root.IsMap() && root["workload"]) {
+      YAML::Emitter out;
+      YAML::Node inputs = YAML::Clone(root["workload"]);
+      inputs.remove("name");
+      if (inputs["price_per_customer_month"] && inputs["price_per_customer_month"].IsNull()) {
+        inputs.remove("price_per_customer_month");
+      }
+      out << inputs;
+      workload = planner::ParseWorkloadYaml(out.c_str(), flags.file + " (workload)");
+    } else {
+      workload = planner::ParseWorkloadYaml(text, flags.file);
+    }
+  }
+  for (const auto& [key, value] : flags.fields) {
+    try {
+      planner::SetWorkloadField(workload, key, value);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}: {}", FlagName(key), e.what()));
+    }
+  }
+  if (flags.ha) {
+    workload.ha = true;
+  }
+  if (workload.customers < 0) {
+    throw InputError(
+        "customers: required: pass --customers N or a workload file with `customers:` (-f)");
+  }
+  planner::ValidateWorkload(workload, catalog);
+  return workload;
+}
+
+}  // namespace crm::cli

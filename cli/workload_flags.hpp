@@ -1,0 +1,31 @@
+// Workload flags shared by plan and render: one flag per workload key, plus -f and --ha.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "crm/planner/catalog.hpp"
+#include "crm/planner/workload.hpp"
+
+namespace crm::cli {
+
+struct WorkloadFlags {
+  std::string file;                           // -f workload.yaml (or a plan from `plan -o yaml`)
+  std::map<std::string, std::string> fields;  // workload key → text from its flag
+  bool ha = false;
+  bool Given() const { return !file.empty() || !fields.empty() || ha; }
+};
+
+/// Adds -f/--file, --customers … --regions and --ha to `cmd`.
+void AddWorkloadFlags(CLI::App* cmd, const std::shared_ptr<WorkloadFlags>& flags);
+
+/// The workload the flags describe, validated. Throws InputError naming the flag or file:line:col.
+planner::Workload BuildWorkload(const WorkloadFlags& flags, const planner::Catalog& catalog);
+
+/// "--devices-per-customer" for "devices_per_customer".
+std::string FlagName(std::string_view key);
+
+}  // namespace crm::cli

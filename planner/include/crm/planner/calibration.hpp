@@ -1,0 +1,78 @@
+// Fits the per-unit memory rules (SPEC §5.2) to measured telemetry for `crmctl calibrate`.
+#pragma once
+
+#include <cstddef>
+#include <istream>
+#include <string>
+#include <vector>
+
+namespace crm::planner {
+
+/// Telemetry samples: one row per measurement (a host or a slice at one moment).
+struct TelemetryTable {
+  /// Names of the values in each row, in row order. ReadTelemetryCsv stores exactly the
+  /// required columns, in the order devices, ws_connections, pending_tasks, customers, rss_bytes.
+  std::vector<std::string> columns;
+  std::vector<std::vector<double>> rows;
+  /// 1-based line where each row starts in `file` (0 when the row did not come from a file).
+  std::vector<std::size_t> lines;
+  /// Name used in error messages.
+  std::string file;
+};
+
+/// Reads telemetry CSV with a header. Required columns: devices, ws_connections, pending_tasks,
+/// customers, rss_bytes (any order; other columns are allowed and ignored). Every cell of a
+/// required column must be a finite non-negative number; every record must have as many fields
+/// as the header. Throws InputError "file:line: column: reason" (empty file, missing or repeated
+/// column, bad cell, ragged row). A header with no rows is accepted here; FitRules refuses it.
+TelemetryTable ReadTelemetryCsv(std::istream& in, const std::string& file);
+
+/// One fitted per-unit cost.
+struct Coefficient {
+  /// The rule it calibrates: ram_per_device (of the engine being calibrated), ram_per_websocket,
+  /// bytes_per_task, buffer_per_customer; or "baseline" (fixed bytes per row, not a rule).
+  std::string rule;
+  /// The telemetry column it multiplies; empty for the baseline.
+  std::string column;
+  double value = 0;      // bytes per unit of `column` (bytes for the baseline)
+  double std_error = 0;  // standard error of `value`, same unit
+};
+
+/// The result of FitRules.
+struct CalibrationFit {
+  /// In the order ram_per_device, ram_per_websocket, bytes_per_task, buffer_per_customer, baseline.
+  std::vector<Coefficient> coefficients;
+  double r_squared = 0;  // of rss_bytes, 0..1
+  double rmse = 0;       // bytes: sqrt(mean squared residual)
+  /// rss_bytes minus the fitted value, one per table row, in table order.
+  std::vector<double> residuals;
+  std::size_t rows = 0;
+  /// 2-norm condition number of the design with every column scaled to unit length.
+  double condition_number = 0;
+  /// Things the caller should show next to the fit: coefficients indistinguishable from zero,
+  /// strongly (but not fatally) correlated columns, a low R².
+  std::vector<std::string> warnings;
+};
+
+/// Least squares (SVD of the column-scaled design) of
+///   rss_bytes = a*devices + b*ws_connections + c*pending_tasks + d*customers + baseline.
+/// Throws InputError, saying what telemetry to collect, when: a required column is missing from
+/// `table`; there are fewer than 10 rows (2 per parameter); a predictor column or rss_bytes is
+/// constant (all zero included); the design is ill-conditioned (condition number above
+/// kMaxConditionNumber; the message names the columns that move together); or a fitted
+/// coefficient, the baseline included, is negative.
+CalibrationFit FitRules(const TelemetryTable& table);
+
+/// Above this the columns are treated as linearly dependent and the fit is refused.
+inline constexpr double kMaxConditionNumber = 1e7;
+
+/// The rules override YAML that `crmctl plan --rules FILE` reads (Catalog::ApplyOverride):
+///   engines: {<engine>: {ram_per_device: {value: "2.00013 MB", source: "..."}}}
+///   ram_per_websocket / bytes_per_task / buffer_per_customer: {value: ..., source: ...}
+/// Sizes carry explicit decimal units with 6 significant digits (round-trips within 1e-5).
+/// The baseline is not a rule; it is written as a comment. Throws InputError if `engine` is
+/// empty or `fit` lacks one of the four rules.
+std::string RulesOverrideYaml(const CalibrationFit& fit, const std::string& engine,
+                              const std::string& source_file);
+
+}  // namespace crm::planner

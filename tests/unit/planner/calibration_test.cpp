@@ -1,0 +1,384 @@
+#include "crm/planner/calibration.hpp"
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <Eigen/Dense>
+
+#include <cmath>
+#include <functional>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include "crm/error.hpp"
+#include "crm/planner/catalog.hpp"
+#include "crm/planner/units.hpp"
+
+namespace crm::planner {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+// The costs the synthetic telemetry is generated from (SPEC §5.2 defaults + a slice baseline).
+constexpr double kDevice = 2e6;
+constexpr double kWebsocket = 80e3;
+constexpr double kTask = 150;
+constexpr double kCustomer = 3e6;
+constexpr double kBaseline = 50e6;
+constexpr double kNoise = 2e6;  // standard deviation of rss_bytes around the model
+
+struct Sample {
+  double devices = 0;
+  double ws = 0;
+  double tasks = 0;
+  double customers = 0;
+  double rss = 0;
+};
+
+// Hosts with 10-500 customers, 1-3 devices and 0.5-3 tabs per customer, up to 200k queued
+// tasks: correlated like real telemetry (everything grows with customers) but not collinear.
+std::vector<Sample> Synthetic(std::size_t rows, unsigned seed = 42) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> customers(10, 500);
+  std::uniform_real_distribution<double> devices_per_customer(1, 3);
+  std::uniform_real_distribution<double> tabs_per_customer(0.5, 3);
+  std::uniform_real_distribution<double> tasks(0, 200000);
+  std::normal_distribution<double> noise(0, kNoise);
+  std::vector<Sample> out;
+  for (std::size_t i = 0; i < rows; ++i) {
+    Sample s;
+    s.customers = std::round(customers(rng));
+    s.devices = std::round(s.customers * devices_per_customer(rng));
+    s.ws = std::round(s.customers * tabs_per_customer(rng));
+    s.tasks = std::round(tasks(rng));
+    s.rss = std::round(kDevice * s.devices + kWebsocket * s.ws + kTask * s.tasks +
+                       kCustomer * s.customers + kBaseline + noise(rng));
+    out.push_back(s);
+  }
+  return out;
+}
+
+TelemetryTable Table(const std::vector<Sample>& samples) {
+  TelemetryTable t;
+  t.file = "telemetry.csv";
+  t.columns = {"devices", "ws_connections", "pending_tasks", "customers", "rss_bytes"};
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    const Sample& s = samples[i];
+    t.rows.push_back({s.devices, s.ws, s.tasks, s.customers, s.rss});
+    t.lines.push_back(i + 2);
+  }
+  return t;
+}
+
+std::string Csv(const std::vector<Sample>& samples) {
+  std::string csv = "devices,ws_connections,pending_tasks,customers,rss_bytes\n";
+  for (const Sample& s : samples) {
+    csv += fmt::format("{},{},{},{},{}\n", s.devices, s.ws, s.tasks, s.customers, s.rss);
+  }
+  return csv;
+}
+
+TelemetryTable Read(const std::string& csv) {
+  std::istringstream in(csv);
+  return ReadTelemetryCsv(in, "telemetry.csv");
+}
+
+std::string ErrorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected InputError";
+  return {};
+}
+
+const Coefficient& Find(const CalibrationFit& fit, const std::string& rule) {
+  for (const Coefficient& c : fit.coefficients) {
+    if (c.rule == rule) {
+      return c;
+    }
+  }
+  throw std::logic_error("no coefficient " + rule);
+}
+
+TEST(CalibrationTest, RecoversKnownCoefficientsFromNoisyTelemetry) {
+  const CalibrationFit fit = FitRules(Read(Csv(Synthetic(200))));
+
+  ASSERT_EQ(fit.coefficients.size(), 5u);
+  EXPECT_EQ(fit.rows, 200u);
+  EXPECT_EQ(fit.residuals.size(), 200u);
+  // Tolerance: 5 % of each true cost, and within 4 standard errors of it (the standard errors
+  // must be honest, not just small).
+  const std::vector<std::pair<std::string, double>> truth = {
+      {"ram_per_device", kDevice}, {"ram_per_websocket", kWebsocket},
+      {"bytes_per_task", kTask},   {"buffer_per_customer", kCustomer},
+      {"baseline", kBaseline},
+  };
+  for (const auto& [rule, value] : truth) {
+    const Coefficient& c = Find(fit, rule);
+    EXPECT_NEAR(c.value, value, 0.05 * value) << rule;
+    EXPECT_GT(c.std_error, 0) << rule;
+    EXPECT_LT(std::fabs(c.value - value), 4 * c.std_error) << rule;
+  }
+  EXPECT_EQ(Find(fit, "ram_per_device").column, "devices");
+  EXPECT_EQ(Find(fit, "baseline").column, "");
+  EXPECT_GT(fit.r_squared, 0.99);
+  EXPECT_NEAR(fit.rmse, kNoise, 0.2 * kNoise);
+  EXPECT_LT(fit.condition_number, 1e3);
+  EXPECT_TRUE(fit.warnings.empty()) << fit.warnings.front();
+}
+
+TEST(CalibrationTest, FitsExactTelemetryExactly) {
+  std::vector<Sample> samples = Synthetic(20);
+  for (Sample& s : samples) {
+    s.rss = kDevice * s.devices + kWebsocket * s.ws + kTask * s.tasks + kCustomer * s.customers +
+            kBaseline;
+  }
+  const CalibrationFit fit = FitRules(Table(samples));
+  EXPECT_NEAR(Find(fit, "bytes_per_task").value, kTask, 1e-6);
+  EXPECT_NEAR(Find(fit, "ram_per_websocket").value, kWebsocket, 1e-3);
+  EXPECT_NEAR(fit.r_squared, 1, 1e-12);
+}
+
+TEST(CalibrationTest, RefusesFewerThanTwoRowsPerParameter) {
+  const std::string message = ErrorOf([] { FitRules(Table(Synthetic(9))); });
+  EXPECT_THAT(message, StartsWith("telemetry.csv: 9 rows"));
+  EXPECT_THAT(message, HasSubstr("at least 10 rows"));
+  EXPECT_NO_THROW(FitRules(Table(Synthetic(10))));
+}
+
+TEST(CalibrationTest, RefusesExactlyCollinearColumns) {
+  std::vector<Sample> samples = Synthetic(50);
+  for (Sample& s : samples) {
+    s.ws = 2 * s.devices;
+  }
+  const std::string message = ErrorOf([&] { FitRules(Table(samples)); });
+  EXPECT_THAT(message, HasSubstr("can't separate devices and ws_connections"));
+  // Either side may be written in terms of the other.
+  EXPECT_THAT(message, ::testing::AnyOf(HasSubstr("ws_connections ≈ 2 × devices"),
+                                        HasSubstr("devices ≈ 0.5 × ws_connections")));
+  EXPECT_THAT(message, HasSubstr("condition number"));
+  EXPECT_THAT(message, HasSubstr("vary independently"));
+}
+
+TEST(CalibrationTest, RefusesAColumnThatIsZeroInEveryRow) {
+  std::vector<Sample> samples = Synthetic(50);
+  for (Sample& s : samples) {
+    s.tasks = 0;
+  }
+  const std::string message = ErrorOf([&] { FitRules(Table(samples)); });
+  EXPECT_THAT(message, HasSubstr("pending_tasks is 0 in every row"));
+  EXPECT_THAT(message, HasSubstr("bytes_per_task can't be measured"));
+  EXPECT_THAT(message, HasSubstr("broadcast backlog"));
+}
+
+TEST(CalibrationTest, RefusesAConstantColumnAsIndistinguishableFromTheBaseline) {
+  std::vector<Sample> samples = Synthetic(50);
+  for (Sample& s : samples) {
+    s.customers = 1;  // one tenant per slice: its buffer is just part of the fixed cost
+  }
+  const std::string message = ErrorOf([&] { FitRules(Table(samples)); });
+  EXPECT_THAT(message, HasSubstr("customers is 1 in every row"));
+  EXPECT_THAT(message, HasSubstr("told apart from the baseline"));
+}
+
+TEST(CalibrationTest, RefusesANegativeCoefficientAndNamesIt) {
+  std::vector<Sample> samples = Synthetic(100);
+  for (Sample& s : samples) {
+    s.rss -= 2 * kWebsocket * s.ws;  // memory falling as tabs open: not a per-unit cost
+  }
+  const std::string message = ErrorOf([&] { FitRules(Table(samples)); });
+  EXPECT_THAT(message, HasSubstr("ram_per_websocket came out negative"));
+  EXPECT_THAT(message, HasSubstr("per websocket"));
+  EXPECT_THAT(message, HasSubstr("can't support"));
+  EXPECT_THAT(message, ::testing::Not(HasSubstr("ram_per_device came out")));
+}
+
+TEST(CalibrationTest, WarnsWhenACostIsIndistinguishableFromZero) {
+  constexpr double kSmallTask = 1e3;
+  std::vector<Sample> samples = Synthetic(200);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> few_tasks(0, 100);
+  Eigen::MatrixXd design(200, 5);
+  for (Eigen::Index i = 0; i < 200; ++i) {
+    Sample& s = samples[static_cast<std::size_t>(i)];
+    s.tasks = std::round(few_tasks(rng));
+    s.rss = kDevice * s.devices + kWebsocket * s.ws + kSmallTask * s.tasks +
+            kCustomer * s.customers + kBaseline;
+    design.row(i) << s.devices, s.ws, s.tasks, s.customers, 1;
+  }
+  // Noise with no component along any column: the fit lands exactly on the true costs and only
+  // the standard errors see the noise, so the outcome does not hang on the draw. At most 100 KB
+  // of tasks against 2 MB of noise leaves bytes_per_task well inside two standard errors.
+  std::normal_distribution<double> normal(0, 1);
+  Eigen::VectorXd noise(200);
+  for (Eigen::Index i = 0; i < 200; ++i) {
+    noise(i) = normal(rng);
+  }
+  noise -= design * design.colPivHouseholderQr().solve(noise);
+  noise *= kNoise / std::sqrt(noise.squaredNorm() / 200);
+  for (Eigen::Index i = 0; i < 200; ++i) {
+    samples[static_cast<std::size_t>(i)].rss += noise(i);
+  }
+
+  const CalibrationFit fit = FitRules(Table(samples));
+  EXPECT_NEAR(Find(fit, "bytes_per_task").value, kSmallTask, 1e-3 * kSmallTask);
+  EXPECT_GT(Find(fit, "bytes_per_task").std_error, kSmallTask / 2);
+  ASSERT_EQ(fit.warnings.size(), 1u);
+  EXPECT_THAT(fit.warnings.front(), StartsWith("bytes_per_task = "));
+  EXPECT_THAT(fit.warnings.front(), HasSubstr("per pending task is not clearly above zero"));
+  EXPECT_THAT(fit.warnings.front(), HasSubstr("broadcast backlog"));
+}
+
+TEST(CalibrationTest, WarnsWhenColumnsAreStronglyButNotExactlyCorrelated) {
+  std::vector<Sample> samples = Synthetic(200);
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> jitter(-1, 1);
+  for (Sample& s : samples) {
+    const double ws = 2 * s.devices + jitter(rng);
+    s.rss += kWebsocket * (ws - s.ws);
+    s.ws = ws;
+  }
+  const CalibrationFit fit = FitRules(Table(samples));
+  EXPECT_GT(fit.condition_number, 1e3);
+  EXPECT_LT(fit.condition_number, kMaxConditionNumber);
+  bool named = false;
+  for (const std::string& w : fit.warnings) {
+    named = named || (w.find("devices and ws_connections move together") != std::string::npos);
+  }
+  EXPECT_TRUE(named) << ::testing::PrintToString(fit.warnings);
+}
+
+TEST(CalibrationTest, ReadsColumnsInAnyOrderAndIgnoresOthers) {
+  const TelemetryTable t = Read(
+      "host,rss_bytes,customers,pending_tasks,ws_connections,devices\r\n"
+      "a,1000,1,2,3,4\r\n"
+      "\r\n"
+      "\"b,c\",2000.5, 5 ,6,7,8\r\n");
+  EXPECT_EQ(t.columns, (std::vector<std::string>{"devices", "ws_connections", "pending_tasks",
+                                                 "customers", "rss_bytes"}));
+  ASSERT_EQ(t.rows.size(), 2u);
+  EXPECT_EQ(t.rows[0], (std::vector<double>{4, 3, 2, 1, 1000}));
+  EXPECT_EQ(t.rows[1], (std::vector<double>{8, 7, 6, 5, 2000.5}));
+  EXPECT_EQ(t.lines, (std::vector<std::size_t>{2, 4}));
+  EXPECT_EQ(t.file, "telemetry.csv");
+}
+
+TEST(CalibrationTest, MissingColumnErrorCarriesFileAndLine) {
+  const std::string message =
+      ErrorOf([] { Read("devices,ws_connections,customers,rss_bytes\n1,2,3,4\n"); });
+  EXPECT_THAT(message, StartsWith("telemetry.csv:1: pending_tasks: missing column"));
+  EXPECT_THAT(message, HasSubstr("the header has: devices, ws_connections, customers, rss_bytes"));
+}
+
+TEST(CalibrationTest, RepeatedColumnIsAnError) {
+  EXPECT_THAT(
+      ErrorOf([] { Read("devices,ws_connections,pending_tasks,customers,rss_bytes,devices\n"); }),
+      StartsWith("telemetry.csv:1: devices: column appears twice (fields 1 and 6)"));
+}
+
+TEST(CalibrationTest, BadCellErrorCarriesFileLineAndColumn) {
+  const std::string header = "devices,ws_connections,pending_tasks,customers,rss_bytes\n";
+  EXPECT_EQ(ErrorOf([&] { Read(header + "1,2,3,4,5\n1,2,3,4,5\n12x,2,3,4,5\n"); }),
+            "telemetry.csv:4: devices: expected a finite non-negative number, got \"12x\"");
+  EXPECT_EQ(ErrorOf([&] { Read(header + "1,-2,3,4,5\n"); }),
+            "telemetry.csv:2: ws_connections: expected a finite non-negative number, got \"-2\"");
+  EXPECT_EQ(ErrorOf([&] { Read(header + "1,2,3,4,inf\n"); }),
+            "telemetry.csv:2: rss_bytes: expected a finite non-negative number, got \"inf\"");
+  EXPECT_EQ(ErrorOf([&] { Read(header + "1,2, ,4,5\n"); }),
+            "telemetry.csv:2: pending_tasks: empty cell; expected a non-negative number");
+  EXPECT_EQ(ErrorOf([&] { Read(header + "1,2,3,4\n"); }),
+            "telemetry.csv:2: expected 5 fields as in the header, got 4");
+}
+
+TEST(CalibrationTest, EmptyFileIsAnError) {
+  EXPECT_THAT(ErrorOf([] { Read(""); }), StartsWith("telemetry.csv:1: empty file"));
+}
+
+TEST(CalibrationTest, HeaderWithoutRowsIsReadButNotFitted) {
+  const TelemetryTable t = Read("devices,ws_connections,pending_tasks,customers,rss_bytes\n");
+  EXPECT_TRUE(t.rows.empty());
+  EXPECT_THAT(ErrorOf([&] { FitRules(t); }), StartsWith("telemetry.csv: 0 rows"));
+}
+
+TEST(CalibrationTest, FitRefusesATableMissingAColumn) {
+  TelemetryTable t = Table(Synthetic(20));
+  t.columns[2] = "tasks";
+  EXPECT_THAT(ErrorOf([&] { FitRules(t); }),
+              StartsWith("telemetry.csv: telemetry has no column 'pending_tasks'"));
+}
+
+TEST(CalibrationTest, OverrideYamlRoundTripsThroughYamlAndUnits) {
+  const CalibrationFit fit = FitRules(Table(Synthetic(200)));
+  const std::string text = RulesOverrideYaml(fit, "noweb", "telemetry.csv");
+
+  const YAML::Node root = YAML::Load(text);
+  ASSERT_TRUE(root.IsMap());
+  EXPECT_EQ(root.size(), 4u);  // engines + three rules; the baseline is only a comment
+  const YAML::Node device = root["engines"]["noweb"]["ram_per_device"];
+  ASSERT_TRUE(device.IsMap());
+  EXPECT_NEAR(ParseBytes(device["value"].as<std::string>()), Find(fit, "ram_per_device").value,
+              1e-3 * Find(fit, "ram_per_device").value);
+  EXPECT_THAT(device["source"].as<std::string>(),
+              StartsWith(fmt::format("crmctl calibrate telemetry.csv: 200 rows, R²={:.6g}, ",
+                                     fit.r_squared)));
+  for (const std::string rule : {"ram_per_websocket", "bytes_per_task", "buffer_per_customer"}) {
+    const YAML::Node node = root[rule];
+    ASSERT_TRUE(node.IsMap()) << rule;
+    EXPECT_EQ(node.size(), 2u) << rule;
+    const double expected = Find(fit, rule).value;
+    EXPECT_NEAR(ParseBytes(node["value"].as<std::string>()), expected, 1e-3 * expected) << rule;
+    EXPECT_THAT(node["source"].as<std::string>(), HasSubstr("standard error")) << rule;
+  }
+  EXPECT_THAT(text, HasSubstr("# Rules override fitted by `crmctl calibrate telemetry.csv"));
+  EXPECT_THAT(text, HasSubstr("not a rule"));
+}
+
+TEST(CalibrationTest, OverrideYamlWritesSmallAndLargeSizesExactly) {
+  CalibrationFit fit;
+  fit.rows = 10;
+  fit.coefficients = {{"ram_per_device", "devices", 0.25, 0.01},
+                      {"ram_per_websocket", "ws_connections", 81234.56, 10},
+                      {"bytes_per_task", "pending_tasks", 0, 0},
+                      {"buffer_per_customer", "customers", 1234567891.0, 1e3},
+                      {"baseline", "", 5e7, 1e5}};
+  const YAML::Node root = YAML::Load(RulesOverrideYaml(fit, "whatsmeow", "t.csv"));
+  EXPECT_EQ(root["engines"]["whatsmeow"]["ram_per_device"]["value"].as<std::string>(), "0.25 B");
+  EXPECT_EQ(root["ram_per_websocket"]["value"].as<std::string>(), "81.2346 KB");
+  EXPECT_EQ(root["bytes_per_task"]["value"].as<std::string>(), "0 B");
+  EXPECT_EQ(root["buffer_per_customer"]["value"].as<std::string>(), "1.23457 GB");
+}
+
+TEST(CalibrationTest, OverrideYamlIsAcceptedByTheCatalog) {
+  const CalibrationFit fit = FitRules(Table(Synthetic(200)));
+  Catalog catalog = Catalog::Embedded();
+  catalog.ApplyOverride(RulesOverrideYaml(fit, "whatsmeow", "telemetry.csv"), "override.yaml");
+
+  const Engine* engine = catalog.FindEngine("whatsmeow");
+  ASSERT_NE(engine, nullptr);
+  EXPECT_NEAR(engine->ram_per_device.value, Find(fit, "ram_per_device").value,
+              1e-3 * Find(fit, "ram_per_device").value);
+  EXPECT_THAT(engine->ram_per_device.source, StartsWith("crmctl calibrate telemetry.csv"));
+  EXPECT_NEAR(catalog.rules().ram_per_websocket.value, Find(fit, "ram_per_websocket").value,
+              1e-3 * Find(fit, "ram_per_websocket").value);
+  EXPECT_NEAR(catalog.rules().bytes_per_task.value, Find(fit, "bytes_per_task").value,
+              1e-3 * Find(fit, "bytes_per_task").value);
+  EXPECT_NEAR(catalog.rules().buffer_per_customer.value, Find(fit, "buffer_per_customer").value,
+              1e-3 * Find(fit, "buffer_per_customer").value);
+  // Rules the fit does not touch keep their catalog values.
+  EXPECT_EQ(catalog.rules().disk_per_message.value,
+            Catalog::Embedded().rules().disk_per_message.value);
+}
+
+TEST(CalibrationTest, OverrideYamlNeedsAnEngine) {
+  const CalibrationFit fit = FitRules(Table(Synthetic(20)));
+  EXPECT_THROW(RulesOverrideYaml(fit, "", "t.csv"), InputError);
+}
+
+}  // namespace
+}  // namespace crm::planner
