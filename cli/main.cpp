@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   crm::cli::SetupTiers(app, global);
   crm::cli::SetupCalibrate(app, global);
   crm::cli::SetupRender(app, global);
+  crm::cli::SetupValidate(app, global);
 
   try {
     app.parse(argc, argv);

@@ -25,19 +25,8 @@ struct RenderOptions {
   std::string out;
   std::string domain = "crm.example.com";
   bool force = false;
+  bool print_context = false;
 };
-
-// The reference workload of a tier: its envelope's top (or twice its start when unbounded).
-planner::Workload TierWorkload(const planner::Tier& tier) {
-  planner::Workload w;
-  w.customers = tier.max_customers > 0 ? tier.max_customers : tier.min_customers * 2;
-  if (tier.max_messages_per_day > 0) {
-    w.messages_per_customer_day =
-        std::min<long long>(w.messages_per_customer_day, tier.max_messages_per_day / w.customers);
-  }
-  w.ha = tier.ha;
-  return w;
-}
 
 void PrepareOutput(const fs::path& dir, bool force) {
   std::error_code ec;
@@ -97,7 +86,7 @@ void RunRender(const RenderOptions& opts, GlobalOptions& global) {
       throw InputError(fmt::format("--tier: no tier {} (the catalog has 1 to {})", opts.tier,
                                    catalog.tiers().size()));
     }
-    workload = TierWorkload(*tier);
+    workload = planner::ReferenceWorkload(*tier);
     plan_options.only_tier = opts.tier;
   } else if (opts.workload->Given()) {
     workload = BuildWorkload(*opts.workload, catalog);
@@ -109,15 +98,17 @@ void RunRender(const RenderOptions& opts, GlobalOptions& global) {
   planner::RenderOptions render_options;
   render_options.domain = opts.domain;
   render_options.version = CRM_VERSION;
+  if (opts.print_context) {
+    std::cout << planner::RenderContext(plan, target, render_options).dump(2) << '\n';
+    return;
+  }
+  if (opts.out.empty()) {
+    throw InputError("--out: required (the directory to render into)");
+  }
   const planner::Rendering rendering = planner::Render(plan, target, render_options);
 
   const fs::path dir(opts.out);
-  PrepareOutput(dir, opts.force);
-  for (const planner::RenderedFile& f : rendering.files) {
-    WriteFile(dir / f.path, f.content, f.mode);
-  }
-  WriteFile(dir / "manifest.json",
-            planner::ManifestJson(plan, rendering, render_options).dump(2) + "\n", 0644);
+  WriteRendering(dir, plan, rendering, render_options, opts.force);
   if (!global.quiet) {
     std::cout << fmt::format("Rendered tier {} ({}) for {}: {} files, {} host(s) into {}\n",
                              plan.tier->id, plan.tier->name, opts.target, rendering.files.size(),
@@ -133,6 +124,17 @@ void RunRender(const RenderOptions& opts, GlobalOptions& global) {
 
 }  // namespace
 
+void WriteRendering(const std::filesystem::path& dir, const planner::Plan& plan,
+                    const planner::Rendering& rendering, const planner::RenderOptions& options,
+                    bool force) {
+  PrepareOutput(dir, force);
+  for (const planner::RenderedFile& f : rendering.files) {
+    WriteFile(dir / f.path, f.content, f.mode);
+  }
+  WriteFile(dir / "manifest.json", planner::ManifestJson(plan, rendering, options).dump(2) + "\n",
+            0644);
+}
+
 void SetupRender(CLI::App& app, GlobalOptions& global) {
   auto opts = std::make_shared<RenderOptions>();
   CLI::App* cmd = app.add_subcommand(
@@ -141,9 +143,11 @@ void SetupRender(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--tier", opts->tier, "Render the reference workload of tier N");
   AddWorkloadFlags(cmd, opts->workload);
   cmd->add_option("--target", opts->target, "vps, compose, multi or k8s")->required();
-  cmd->add_option("--out", opts->out, "Output directory (must be empty, or --force)")->required();
+  cmd->add_option("--out", opts->out, "Output directory (must be empty, or --force)");
   cmd->add_option("--domain", opts->domain, "Public host name (default crm.example.com)");
   cmd->add_flag("--force", opts->force, "Replace an earlier rendering in --out");
+  cmd->add_flag("--print-context", opts->print_context,
+                "Print the data the templates see (JSON) instead of rendering");
   cmd->callback([opts, &global]() { RunRender(*opts, global); });
 }
 

@@ -657,6 +657,17 @@ std::string_view ZoneName(Zone z) {
   return "?";
 }
 
+Workload ReferenceWorkload(const Tier& tier) {
+  Workload w;
+  w.customers = tier.max_customers > 0 ? tier.max_customers : tier.min_customers * 2;
+  if (tier.max_messages_per_day > 0 && w.customers > 0) {
+    w.messages_per_customer_day =
+        std::min<long long>(w.messages_per_customer_day, tier.max_messages_per_day / w.customers);
+  }
+  w.ha = tier.ha;
+  return w;
+}
+
 bool IsPostgresSizeSetting(std::string_view name) {
   return name == "shared_buffers" || name == "effective_cache_size" ||
          name == "maintenance_work_mem" || name == "work_mem" || name == "wal_buffers" ||

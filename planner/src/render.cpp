@@ -354,6 +354,34 @@ Json RenderContext(const Plan& plan, RenderTarget target, const RenderOptions& o
                   {"ram_mib", Mib(row.server->ram_bytes)},
                   {"server", row.server->name}};
         const bool runs_crmd = (row.spec->carries & (kCarrySessions | kCarryWebsockets)) != 0;
+        const std::string& role = row.spec->role;
+        const bool is_app = (row.spec->carries & kCarryWebsockets) &&
+                            !(row.spec->carries & kCarrySessions);
+        h["is_lb"] = role == "lb";
+        h["is_app"] = is_app;
+        h["is_slice"] = (row.spec->carries & kCarrySessions) != 0;
+        h["is_pg_primary"] = &row == pg_row;
+        h["is_pg_replica"] = &row == replica;
+        h["is_queue"] = &row == queue_db;
+        h["is_postgres"] = &row == pg_row || &row == replica || &row == queue_db;
+        h["is_monitoring"] = &row == monitoring;
+        h["runs_crmd"] = runs_crmd;
+        h["runs_nginx"] = role == "lb" || (is_app && lb == nullptr && i == 0);
+        h["runs_monitoring"] =
+            &row == monitoring || (monitoring == nullptr && is_app && i == 0);
+        h["runs_pgbouncer"] = hash_ranged && &row == pg_row;
+        if (&row == queue_db) {
+          // The queue database holds only pending tasks: PGTune's memory split for its host.
+          const double ram = row.server->ram_bytes;
+          h["queue_conf"] = Json::array({
+              Json{{"name", "max_connections"}, {"value", "200"}},
+              Json{{"name", "shared_buffers"}, {"value", PgValue("shared_buffers", std::floor(ram / 4 / 8192) * 8192)}},
+              Json{{"name", "effective_cache_size"}, {"value", PgValue("effective_cache_size", std::floor(ram * 3 / 4 / 8192) * 8192)}},
+              Json{{"name", "work_mem"}, {"value", "4MB"}},
+              Json{{"name", "random_page_cost"}, {"value", "1.1"}},
+              Json{{"name", "statement_timeout"}, {"value", "30s"}},
+          });
+        }
         if (runs_crmd) {
           const CrmdLimits limits = LimitsFor(plan, row, 0);
           h["memory_max_mib"] = limits.memory_max_mib;
@@ -376,7 +404,14 @@ Json RenderContext(const Plan& plan, RenderTarget target, const RenderOptions& o
       }
     }
   } else {
-    hosts.push_back({{"name", "cluster"}, {"role", "k8s"}, {"index", 1}});
+    // The node pool: pods must fit one node.
+    const LayoutRow* nodes = RowCarrying(plan, kCarrySessions);
+    hosts.push_back({{"name", "cluster"},
+                     {"role", "k8s"},
+                     {"index", 1},
+                     {"vcpu", FormatNumber(nodes != nullptr ? nodes->server->vcpu : 0)},
+                     {"ram_mib", nodes != nullptr ? Mib(nodes->server->ram_bytes) : 0},
+                     {"server", nodes != nullptr ? nodes->server->name : std::string()}});
   }
   c["hosts"] = hosts;
   c["app_hosts"] = app_hosts;
@@ -538,10 +573,8 @@ Rendering Render(const Plan& plan, RenderTarget target, const RenderOptions& opt
     RenderedHost host;
     host.name = h["name"].get<std::string>();
     host.role = h["role"].get<std::string>();
-    if (h.contains("ram_mib")) {
-      host.ram_bytes = h["ram_mib"].get<double>() * kMiB;
-      host.vcpu = std::stod(h["vcpu"].get<std::string>());
-    }
+    host.ram_bytes = h["ram_mib"].get<double>() * kMiB;
+    host.vcpu = std::stod(h["vcpu"].get<std::string>());
     r.hosts.push_back(host);
   }
   for (const FileRule& rule : rules) {
@@ -597,9 +630,17 @@ std::vector<std::string> UndefinedTemplateNames(const std::vector<TemplateFile>&
   // nowhere is reported. kainjow resolves dotted names and walks up the section stack, so we
   // check each tag against the context by path, including inside sections' items.
   Json context = RenderContext(plan, target, options);
-  if (!context["hosts"].empty()) {
-    context["host"] = context["hosts"][0];
+  // Templates are rendered per host, and hosts of different roles carry different fields
+  // (shard_range on slice hosts, queue_conf on the queue database): check against their union.
+  Json merged = Json::object();
+  for (const Json& h : context["hosts"]) {
+    for (auto it = h.begin(); it != h.end(); ++it) {
+      if (!merged.contains(it.key())) {
+        merged[it.key()] = it.value();
+      }
+    }
   }
+  context["host"] = merged;
   if (context.contains("k8s")) {
     context["region"] = context["k8s"]["regions"][0];
   }

@@ -99,6 +99,10 @@ struct PlanOptions {
 /// Sizes a validated workload (see ValidateWorkload). Pure: no I/O.
 Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOptions& options = {});
 
+/// The reference workload of a tier: its envelope's top (twice its start when unbounded), with
+/// `ha` when the tier is an HA one. `render --tier N` and `validate --all-tiers` plan it.
+Workload ReferenceWorkload(const Tier& tier);
+
 /// PostgreSQL settings names whose value is a size (bytes in Plan::postgres).
 bool IsPostgresSizeSetting(std::string_view name);
 

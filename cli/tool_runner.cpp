@@ -1,0 +1,91 @@
+#include "tool_runner.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <boost/process.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "crm/error.hpp"
+
+namespace crm::cli {
+
+namespace bp = boost::process;
+namespace fs = std::filesystem;
+
+std::optional<std::string> FindTool(const std::string& name,
+                                    const std::vector<std::string>& extra_dirs) {
+  std::vector<std::string> dirs;
+  if (const char* path = std::getenv("PATH")) {
+    std::string p(path);
+    std::size_t start = 0;
+    while (start <= p.size()) {
+      const std::size_t colon = p.find(':', start);
+      dirs.push_back(p.substr(start, colon == std::string::npos ? std::string::npos : colon - start));
+      if (colon == std::string::npos) {
+        break;
+      }
+      start = colon + 1;
+    }
+  }
+  dirs.insert(dirs.end(), extra_dirs.begin(), extra_dirs.end());
+  for (const std::string& d : dirs) {
+    if (d.empty()) {
+      continue;
+    }
+    const fs::path candidate = fs::path(d) / name;
+    if (access(candidate.c_str(), X_OK) == 0 && fs::is_regular_file(candidate)) {
+      return candidate.string();
+    }
+  }
+  return std::nullopt;
+}
+
+ToolResult RunTool(const std::vector<std::string>& argv, const std::string& cwd,
+                   std::chrono::seconds timeout, bool as_postgres) {
+  std::vector<std::string> args = argv;
+  if (as_postgres && geteuid() == 0) {
+    const auto runuser = FindTool("runuser", {"/usr/sbin", "/sbin"});
+    if (!runuser) {
+      throw RuntimeError("runuser not found: needed to run PostgreSQL tools as postgres when root");
+    }
+    args.insert(args.begin(), {*runuser, "-u", "postgres", "--"});
+  }
+  const fs::path log = fs::temp_directory_path() /
+                       fmt::format("crmctl-tool-{}-{}.log", getpid(), std::rand());
+  ToolResult result;
+  try {
+    bp::child child(bp::exe = args.front(), bp::args = std::vector<std::string>(args.begin() + 1, args.end()),
+                    bp::start_dir = cwd, (bp::std_out & bp::std_err) > log.string(),
+                    bp::std_in < bp::null);
+    // Boost's wait_for sleeps in coarse steps; a short poll keeps validate fast.
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (child.running()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        child.terminate();
+        result.timed_out = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (!result.timed_out) {
+      child.wait();
+      result.exit_code = child.exit_code();
+    }
+  } catch (const bp::process_error& e) {
+    throw RuntimeError(fmt::format("cannot run {}: {}", args.front(), e.what()));
+  }
+  std::ifstream in(log);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  result.output = ss.str();
+  std::error_code ec;
+  fs::remove(log, ec);
+  return result;
+}
+
+}  // namespace crm::cli
