@@ -72,6 +72,10 @@ void RunCalibrate(const CalibrateOptions& opts, GlobalOptions& global) {
   }
   if (!opts.write_file.empty()) {
     const std::string yaml = planner::RulesOverrideYaml(fit, opts.engine, opts.telemetry_file);
+    // The override must load where it will be used: the catalog's sanity ranges apply now, not
+    // at the next `plan --rules`.
+    planner::Catalog check = catalog;
+    check.ApplyOverride(yaml, opts.write_file);
     std::ofstream out(opts.write_file, std::ios::binary | std::ios::trunc);
     out << yaml;
     out.close();

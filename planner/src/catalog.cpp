@@ -311,6 +311,7 @@ Tier ParseTier(const std::string& file, const YAML::Node& root, const std::vecto
       FailAt(file, node,
              fmt::format("server: unknown offering '{}' (see `crmctl tiers servers`)", spec.server));
     }
+    spec.server_index = static_cast<std::size_t>(it - servers.begin());
     if (spec.cpu_share < 0 || spec.cpu_share > 1) {
       FailAt(file, node, "cpu_share: expected a fraction from 0 to 1");
     }

@@ -149,7 +149,7 @@ RoleChoice Evaluate(const RoleSpec& spec, const Server& s, int count, int region
 RoleChoice ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double customers,
                       const Catalog& c) {
   const double target = c.rules().target_utilization.value;
-  const Server& ref = *c.FindServer(spec.server);
+  const Server& ref = c.servers()[spec.server_index];
   RoleChoice ref_choice = Evaluate(spec, ref, spec.count, regions, u, customers, c);
   if (ref_choice.worst <= target) {
     return ref_choice;
@@ -268,6 +268,15 @@ class Explainer {
 
 std::string Num(double v, int decimals = 0) { return FormatNumber(v, decimals); }
 
+// Formatting an explained figure costs more than computing it; batch plans a million rows
+// without --explain, so the arguments are evaluated only when the listing is wanted.
+#define EXPLAIN(ex, ...)      \
+  do {                        \
+    if ((ex).on()) {          \
+      (ex).Line(__VA_ARGS__); \
+    }                         \
+  } while (false)
+
 void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   const Workload& w = plan.workload;
   const Rules& r = c.rules();
@@ -317,11 +326,11 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
     const long long gw_min =
         std::max(Floor(t, "GATEWAY_HPA_MIN", 2), CeilCount(gateway_ram / (target * pod_memory)));
     const long long gw_max = std::max(Floor(t, "GATEWAY_HPA_MAX", 10), 3 * gw_min);
-    ex.Line("slice-host pods per region", Num(static_cast<double>(slice_pods)),
+    EXPLAIN(ex, "slice-host pods per region", Num(static_cast<double>(slice_pods)),
             "max(catalog floor {}, ⌈(sessions + buffers + queue) {} ÷ ({} × {} pod limit)⌉)",
             Floor(t, "SLICE_HOSTS", 2), FormatBytes(slice_ram), Num(target, 2),
             FormatBytes(pod_memory));
-    ex.Line("gateway pods (HPA) per region", fmt::format("{}–{}", gw_min, gw_max),
+    EXPLAIN(ex, "gateway pods (HPA) per region", fmt::format("{}–{}", gw_min, gw_max),
             "min = max(floor {}, ⌈websockets {} ÷ ({} × {})⌉); max = max(floor {}, 3 × min)",
             Floor(t, "GATEWAY_HPA_MIN", 2), FormatBytes(gateway_ram), Num(target, 2),
             FormatBytes(pod_memory), Floor(t, "GATEWAY_HPA_MAX", 10));
@@ -329,8 +338,9 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
     plan.knobs.emplace_back("GATEWAY_HPA_MIN", gw_min);
     plan.knobs.emplace_back("GATEWAY_HPA_MAX", gw_max);
     plan.knobs.emplace_back("POD_MEMORY_LIMIT", static_cast<long long>(pod_memory));
-    slice_hosts = slice_pods * w.regions;
-    app_processes = gw_max * w.regions;
+    // Each region has its own database and pooler: connections are counted per region.
+    slice_hosts = slice_pods;
+    app_processes = gw_max;
     (void)nodes;
   }
   if (slice_hosts == 0) {
@@ -342,13 +352,13 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   const long long conc_floor = Floor(t, "WORKER_CONCURRENCY", 20);
   const long long concurrency =
       std::max(conc_floor, CeilCount(peak_per_host * r.send_latency_s.value * 2));
-  ex.Line("WORKER_CONCURRENCY (per slice host)", Num(static_cast<double>(concurrency)),
+  EXPLAIN(ex, "WORKER_CONCURRENCY (per slice host)", Num(static_cast<double>(concurrency)),
           "max(tier floor {}, ⌈{} msg/s per host × {} s per send × 2⌉)", conc_floor,
           Num(peak_per_host, 2), Num(r.send_latency_s.value, 2));
   const long long conns_floor = Floor(t, "DB_MAX_OPEN_CONNS", 25);
   const long long max_open = std::max(
       conns_floor, CeilCount(static_cast<double>(concurrency) * r.db_connections_per_worker.value));
-  ex.Line("DB_MAX_OPEN_CONNS (per crmd process)", Num(static_cast<double>(max_open)),
+  EXPLAIN(ex, "DB_MAX_OPEN_CONNS (per crmd process)", Num(static_cast<double>(max_open)),
           "max(tier floor {}, ⌈{} workers × {} connections per worker⌉)", conns_floor,
           concurrency, Num(r.db_connections_per_worker.value, 2));
 
@@ -362,10 +372,11 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   const long long slice_conns = hash_ranged ? 0 : w.customers * kSlicePool;
   plan.demand.db_connections = processes * max_open + slice_conns;
   if (hash_ranged) {
-    ex.Line("database connections (clients)", Num(static_cast<double>(plan.demand.db_connections)),
+    EXPLAIN(ex, t.topology == Topology::kK8s ? "database connections per region (clients)"
+                                             : "database connections (clients)", Num(static_cast<double>(plan.demand.db_connections)),
             "{} crmd processes × {} DB_MAX_OPEN_CONNS", processes, max_open);
   } else {
-    ex.Line("database connections", Num(static_cast<double>(plan.demand.db_connections)),
+    EXPLAIN(ex, "database connections", Num(static_cast<double>(plan.demand.db_connections)),
             "{} gateway process(es) × {} + {} slice processes × {} each", processes, max_open,
             w.customers, kSlicePool);
   }
@@ -378,12 +389,12 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   const long long depth =
       std::max(static_cast<long long>(r.queue_max_depth.value), w.peak_pending_tasks);
   plan.knobs.emplace_back("QUEUE_MAX_DEPTH", depth);
-  ex.Line("QUEUE_MAX_DEPTH", Num(static_cast<double>(depth)),
+  EXPLAIN(ex, "QUEUE_MAX_DEPTH", Num(static_cast<double>(depth)),
           "max(rule {}, peak_pending_tasks {})", Num(r.queue_max_depth.value),
           Num(static_cast<double>(w.peak_pending_tasks)));
   plan.knobs.emplace_back("PHONE_RPS", static_cast<long long>(r.phone_rate.value));
   plan.knobs.emplace_back("STATEMENT_TIMEOUT",
-                          fmt::format("{}s", static_cast<long long>(r.statement_timeout_s.value)));
+                          std::to_string(static_cast<long long>(r.statement_timeout_s.value)) + "s");
   if (hash_ranged && t.topology != Topology::kK8s) {
     std::string ranges;
     for (long long i = 0; i < slice_hosts; ++i) {
@@ -391,7 +402,7 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
                             (i + 1) * 100 / slice_hosts);
     }
     plan.knobs.emplace_back("WORKER_SHARD_RANGE", ranges);
-    ex.Line("WORKER_SHARD_RANGE", ranges, "tenant hash space 0–100 % split evenly over {} slice hosts",
+    EXPLAIN(ex, "WORKER_SHARD_RANGE", ranges, "tenant hash space 0–100 % split evenly over {} slice hosts",
             slice_hosts);
   }
   if (queue_db) {
@@ -409,13 +420,13 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   const auto slice_limit =
       static_cast<long long>(std::ceil(slice_steady * r.slice_memory_headroom.value / 1e6) * 1e6);
   plan.knobs.emplace_back("SLICE_MEMORY_LIMIT", slice_limit);
-  ex.Line("SLICE_MEMORY_LIMIT", FormatBytes(static_cast<double>(slice_limit)),
+  EXPLAIN(ex, "SLICE_MEMORY_LIMIT", FormatBytes(static_cast<double>(slice_limit)),
           "(8 MB process + {} devices × {} + {} buffer) × {} headroom", w.devices_per_customer,
           FormatBytes(e.ram_per_device.value), FormatBytes(r.buffer_per_customer.value),
           Num(r.slice_memory_headroom.value, 2));
   const double quota = std::max(r.slice_storage_quota.value, u.stored_disk);
   plan.knobs.emplace_back("SLICE_STORAGE_QUOTA", static_cast<long long>(quota));
-  ex.Line("SLICE_STORAGE_QUOTA", FormatBytes(quota),
+  EXPLAIN(ex, "SLICE_STORAGE_QUOTA", FormatBytes(quota),
           "max(rule {}, one customer's stored messages {})",
           FormatBytes(r.slice_storage_quota.value), FormatBytes(u.stored_disk));
 
@@ -431,7 +442,10 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   if (hash_ranged) {
     // PgBouncer in transaction mode: one pool per login role (the gateway, each slice host, the
     // queue); a few server connections per core do the work.
-    const long long num_pools = slice_hosts + 2;
+    // Pools are per (database, login role): the gateway's, the slice hosts' (one login role
+    // they share, switching to the tenant's role per transaction) and the queue's. Per-host
+    // roles would multiply the pools with the hosts and break the budget below.
+    const long long num_pools = 3;
     const long long server_conns =
         std::max(num_pools * 5, static_cast<long long>(cpus) * 4);
     const long long pool_size = server_conns / num_pools;
@@ -441,10 +455,10 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
     plan.knobs.emplace_back("PGBOUNCER_NUM_POOLS", num_pools);
     plan.knobs.emplace_back("PGBOUNCER_DEFAULT_POOL_SIZE", pool_size);
     plan.knobs.emplace_back("PGBOUNCER_MAX_DB_CONNECTIONS", max_db);
-    ex.Line("PgBouncer pools", fmt::format("{} pools × {} = {} server connections", num_pools,
+    EXPLAIN(ex, "PgBouncer pools", fmt::format("{} pools × {} = {} server connections", num_pools,
                                            pool_size, max_db),
-            "pools = {} slice hosts + gateway + queue; size = ⌊max({} pools × 5, {} cores × 4) ÷ {}⌋",
-            slice_hosts, num_pools, Num(cpus), num_pools);
+            "pools = gateway + slice hosts + queue; size = ⌊max({} pools × 5, {} cores × 4) ÷ {}⌋",
+            num_pools, Num(cpus), num_pools);
   }
   const double shared_buffers = ram / 4;
   const double effective_cache = ram * 3 / 4;
@@ -475,20 +489,20 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
     pgs.emplace_back("max_parallel_maintenance_workers", half);
   }
   pgs.emplace_back("statement_timeout", r.statement_timeout_s.value * 1000);
-  ex.Line("max_connections", Num(static_cast<double>(max_connections)), "{} {} + {} reserved",
+  EXPLAIN(ex, "max_connections", Num(static_cast<double>(max_connections)), "{} {} + {} reserved",
           max_connections - reserved,
           hash_ranged ? "PgBouncer server connections" : "database connections", reserved);
-  ex.Line("shared_buffers", FormatBytes(shared_buffers), "{} RAM of the PostgreSQL host ÷ 4",
+  EXPLAIN(ex, "shared_buffers", FormatBytes(shared_buffers), "{} RAM of the PostgreSQL host ÷ 4",
           FormatBytes(ram));
-  ex.Line("effective_cache_size", FormatBytes(effective_cache), "3 × {} ÷ 4", FormatBytes(ram));
-  ex.Line("maintenance_work_mem", FormatBytes(maintenance), "min({} ÷ 16, 8 GiB)",
+  EXPLAIN(ex, "effective_cache_size", FormatBytes(effective_cache), "3 × {} ÷ 4", FormatBytes(ram));
+  EXPLAIN(ex, "maintenance_work_mem", FormatBytes(maintenance), "min({} ÷ 16, 8 GiB)",
           FormatBytes(ram));
-  ex.Line("work_mem", FormatBytes(work_mem),
+  EXPLAIN(ex, "work_mem", FormatBytes(work_mem),
           "max(4 MiB, ({} − {} shared_buffers) ÷ (({} connections + {} workers) × 3))",
           FormatBytes(ram), FormatBytes(shared_buffers), max_connections, workers);
-  ex.Line("wal_buffers", FormatBytes(wal_buffers), "min(3 % of {}, 16 MiB)",
+  EXPLAIN(ex, "wal_buffers", FormatBytes(wal_buffers), "min(3 % of {}, 16 MiB)",
           FormatBytes(shared_buffers));
-  ex.Line("effective_io_concurrency", nvme ? "1000" : "200", "{} disk", nvme ? "NVMe" : "SSD");
+  EXPLAIN(ex, "effective_io_concurrency", nvme ? "1000" : "200", "{} disk", nvme ? "NVMe" : "SSD");
 }
 
 // Months until the chosen layout crosses the target or the tier's envelope, from the closed form
@@ -509,20 +523,21 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
   }
   // The customer count at which the first limit is crossed.
   double limit = std::numeric_limits<double>::infinity();
-  std::string reason;
+  // What limits growth, formatted once at the end (this runs for every batch row).
+  enum class Limit { kNone, kCustomers, kMessages, kResource } limit_kind = Limit::kNone;
+  const char* limit_resource = nullptr;
+  const LayoutRow* limit_row = nullptr;
   const Tier& t = *plan.tier;
   if (t.max_customers > 0) {
     limit = static_cast<double>(t.max_customers);
-    reason = fmt::format("tier {} envelope ends at {} customers", t.id,
-                         FormatNumber(static_cast<double>(t.max_customers)));
+    limit_kind = Limit::kCustomers;
   }
   if (t.max_messages_per_day > 0 && w.messages_per_customer_day > 0) {
     const double at = static_cast<double>(t.max_messages_per_day) /
                       static_cast<double>(w.messages_per_customer_day);
     if (at < limit) {
       limit = at;
-      reason = fmt::format("tier {} envelope ends at {} messages/day", t.id,
-                           FormatNumber(static_cast<double>(t.max_messages_per_day)));
+      limit_kind = Limit::kMessages;
     }
   }
   for (const LayoutRow& row : plan.layout) {
@@ -543,12 +558,29 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
       const double at = (target * res.cap - res.l->fixed) / res.l->slope;
       if (at < limit) {
         limit = at;
-        reason = fmt::format("{} of the {} host reaches {:.0f} %", res.what, row.spec->role,
-                             target * 100);
+        limit_kind = Limit::kResource;
+        limit_resource = res.what;
+        limit_row = &row;
       }
     }
   }
-  g.upgrade_reason = reason;
+  switch (limit_kind) {
+    case Limit::kNone:
+      break;
+    case Limit::kCustomers:
+      g.upgrade_reason = fmt::format("tier {} envelope ends at {} customers", t.id,
+                                     FormatNumber(static_cast<double>(t.max_customers)));
+      break;
+    case Limit::kMessages:
+      g.upgrade_reason = fmt::format("tier {} envelope ends at {} messages/day", t.id,
+                                     FormatNumber(static_cast<double>(t.max_messages_per_day)));
+      break;
+    case Limit::kResource:
+      g.upgrade_reason = fmt::format("{} of the {} host reaches {:.0f} %", limit_resource,
+                                     limit_row->spec->role, target * 100);
+      break;
+  }
+  const std::string& reason = g.upgrade_reason;
   if (c0 > limit) {
     g.months_until_upgrade = 0;
   } else if (w.growth_per_month > 0 && std::isfinite(limit)) {
@@ -560,11 +592,11 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
   }
   if (ex.on()) {
     if (g.months_until_upgrade) {
-      ex.Line("months until upgrade", Num(*g.months_until_upgrade),
+      EXPLAIN(ex, "months until upgrade", Num(*g.months_until_upgrade),
               "first month where {} × (1 + {})^m exceeds {} customers ({})", Num(c0),
               Num(w.growth_per_month, 4), Num(std::floor(limit)), reason);
     } else {
-      ex.Line("months until upgrade", "none within 120 months",
+      EXPLAIN(ex, "months until upgrade", "none within 120 months",
               "growth {} per month; first limit at {} customers ({})", Num(w.growth_per_month, 4),
               std::isfinite(limit) ? Num(std::floor(limit)) : std::string("∞"), reason);
     }
@@ -716,6 +748,17 @@ Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
       continue;
     }
     const int regions = t.multi_region ? static_cast<int>(w.regions) : 1;
+    if (best_tier != nullptr) {
+      // Sizing only adds hosts, bigger servers and volumes: the reference layout's price is a
+      // lower bound, so a tier that cannot beat the best so far needs no layout.
+      double floor_cost = 0;
+      for (const RoleSpec& spec : t.roles) {
+        floor_cost += catalog.servers()[spec.server_index].monthly_usd * spec.count * regions;
+      }
+      if (floor_cost >= best.cost) {
+        continue;
+      }
+    }
     Layout layout = BuildLayout(t, regions, u, customers, catalog);
     if (layout.util.Max() <= target + 1e-12) {
       if (best_tier == nullptr || layout.cost < best.cost - 1e-9) {
@@ -762,13 +805,13 @@ Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
 
   if (ex.on()) {
     const std::string cust = Num(customers);
-    ex.Line("sessions RAM", FormatBytes(d.sessions_ram), "{} customers × {} devices × {} ({})",
+    EXPLAIN(ex, "sessions RAM", FormatBytes(d.sessions_ram), "{} customers × {} devices × {} ({})",
             cust, w.devices_per_customer, FormatBytes(engine.ram_per_device.value), engine.name);
-    ex.Line("websocket RAM", FormatBytes(d.websockets_ram), "{} customers × {} tabs × {}", cust,
+    EXPLAIN(ex, "websocket RAM", FormatBytes(d.websockets_ram), "{} customers × {} tabs × {}", cust,
             w.dashboard_tabs_per_customer, FormatBytes(r.ram_per_websocket.value));
-    ex.Line("queue RAM", FormatBytes(d.queue_ram), "{} pending tasks × {}",
+    EXPLAIN(ex, "queue RAM", FormatBytes(d.queue_ram), "{} pending tasks × {}",
             Num(static_cast<double>(w.peak_pending_tasks)), FormatBytes(r.bytes_per_task.value));
-    ex.Line("buffer RAM", FormatBytes(d.buffers_ram), "{} customers × {}", cust,
+    EXPLAIN(ex, "buffer RAM", FormatBytes(d.buffers_ram), "{} customers × {}", cust,
             FormatBytes(r.buffer_per_customer.value));
     std::string services;
     for (const LayoutRow& row : plan.layout) {
@@ -777,13 +820,13 @@ Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
                                 row.spec->role, FormatBytes(ServicesRam(*row.spec, catalog)));
       }
     }
-    ex.Line("services RAM", FormatBytes(d.services_ram), "{}", services.empty() ? "0" : services);
-    ex.Line("total RAM", FormatBytes(d.total_ram), "{} + {} + {} + {} + {}",
+    EXPLAIN(ex, "services RAM", FormatBytes(d.services_ram), "{}", services.empty() ? "0" : services);
+    EXPLAIN(ex, "total RAM", FormatBytes(d.total_ram), "{} + {} + {} + {} + {}",
             FormatBytes(d.sessions_ram), FormatBytes(d.websockets_ram), FormatBytes(d.queue_ram),
             FormatBytes(d.buffers_ram), FormatBytes(d.services_ram));
-    ex.Line("messages per day", Num(d.messages_per_day), "{} customers × {} messages", cust,
+    EXPLAIN(ex, "messages per day", Num(d.messages_per_day), "{} customers × {} messages", cust,
             w.messages_per_customer_day);
-    ex.Line("message storage", FormatBytes(d.messages_disk),
+    EXPLAIN(ex, "message storage", FormatBytes(d.messages_disk),
             "{} messages/day × {} days retention × {}", Num(d.messages_per_day), w.retention_days,
             FormatBytes(r.disk_per_message.value));
     double copies = 0;
@@ -796,26 +839,26 @@ Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
       system_disk += row.spec->services_disk * row.count;
       services_cpu += row.spec->services_cpu * row.count;
     }
-    ex.Line("total disk", FormatBytes(d.total_disk),
+    EXPLAIN(ex, "total disk", FormatBytes(d.total_disk),
             "{} messages × (1 + {} headroom for indexes, WAL, backups) × {} cop{} + {} hosts' "
             "system disk",
             FormatBytes(d.messages_disk), Num(r.disk_headroom.value, 2), Num(copies),
             copies == 1 ? "y" : "ies", FormatBytes(system_disk));
-    ex.Line("peak message rate", fmt::format("{} msg/s", Num(d.peak_messages_per_second, 4)),
+    EXPLAIN(ex, "peak message rate", fmt::format("{} msg/s", Num(d.peak_messages_per_second, 4)),
             "{} messages/day ÷ 86,400 s × peak factor {}", Num(d.messages_per_day),
             Num(w.peak_factor, 2));
-    ex.Line("CPU", fmt::format("{} cores", Num(d.cpu_cores, 3)),
+    EXPLAIN(ex, "CPU", fmt::format("{} cores", Num(d.cpu_cores, 3)),
             "{} msg/s × {} core-s per message + {} devices × {} cores ({}) + {} cores hosts' "
             "services",
             Num(d.peak_messages_per_second, 4), Num(r.cpu_per_message.value, 4),
             Num(customers * static_cast<double>(w.devices_per_customer)),
             Num(engine.cpu_per_device.value, 4), engine.name, Num(services_cpu, 2));
-    ex.Line("tier", fmt::format("{} ({})", plan.tier->id, plan.tier->name),
+    EXPLAIN(ex, "tier", fmt::format("{} ({})", plan.tier->id, plan.tier->name),
             "the cheapest layout with every host at or under {:.0f} % among the tiers allowed "
             "(ha: {}, regions: {}) whose envelope holds {} customers and {} messages/day",
             target * 100, w.ha ? "yes" : "no", w.regions, cust, Num(d.messages_per_day));
     for (const LayoutRow& row : plan.layout) {
-      ex.Line(fmt::format("{} host", row.spec->role),
+      EXPLAIN(ex, fmt::format("{} host", row.spec->role),
               fmt::format("{} × {} = {}/month", row.count, row.server->name,
                           FormatUsd(row.monthly_usd)),
               "needs RAM {} of {} ({:.0f} %), CPU {} of {} ({:.0f} %), disk {} of {} ({:.0f} %){}",
@@ -827,12 +870,14 @@ Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
                   ? fmt::format(" with a {} volume", FormatBytes(row.volume_bytes))
                   : std::string());
     }
-    ex.Line("zone", std::string(ZoneName(plan.zone)),
+    EXPLAIN(ex, "zone", std::string(ZoneName(plan.zone)),
             "busiest resource {:.0f} %: green < {:.0f} % ≤ yellow ≤ {:.0f} % < red", worst * 100,
             r.green_below.value * 100, target * 100);
-    ex.Line("monthly cost", FormatUsd(plan.monthly_usd), "sum of the hosts above");
+    EXPLAIN(ex, "monthly cost", FormatUsd(plan.monthly_usd), "sum of the hosts above");
   }
 
+  plan.knobs.reserve(24);
+  plan.postgres.reserve(24);
   ComputeKnobs(plan, u, catalog, ex);
   ComputeGrowth(plan, u, catalog, options, ex);
 
@@ -845,12 +890,12 @@ Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
         rev.price_per_customer_month > 0
             ? CeilCount(plan.monthly_usd / rev.price_per_customer_month)
             : 0;
-    ex.Line("MRR", FormatUsd(rev.mrr_usd), "{} customers × {}", Num(customers),
+    EXPLAIN(ex, "MRR", FormatUsd(rev.mrr_usd), "{} customers × {}", Num(customers),
             FormatUsd(rev.price_per_customer_month));
-    ex.Line("margin", FormatUsd(rev.margin_usd), "{} − {} cost", FormatUsd(rev.mrr_usd),
+    EXPLAIN(ex, "margin", FormatUsd(rev.margin_usd), "{} − {} cost", FormatUsd(rev.mrr_usd),
             FormatUsd(plan.monthly_usd));
     if (rev.price_per_customer_month > 0) {
-      ex.Line("break-even", fmt::format("{} customers", rev.break_even_customers),
+      EXPLAIN(ex, "break-even", fmt::format("{} customers", rev.break_even_customers),
               "⌈{} ÷ {}⌉", FormatUsd(plan.monthly_usd), FormatUsd(rev.price_per_customer_month));
     } else {
       plan.warnings.push_back("price_per_customer_month is 0: the deployment never breaks even");

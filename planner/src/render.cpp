@@ -64,27 +64,6 @@ std::string KnobString(const KnobValue& v) {
   return std::get<std::string>(v);
 }
 
-// PostgreSQL's own notation for a setting (sizes in kB/MB/GB, exact).
-std::string PgValue(const std::string& name, double v) {
-  if (IsPostgresSizeSetting(name)) {
-    const auto kb = static_cast<long long>(v / 1024);
-    if (kb % (1024 * 1024) == 0) {
-      return fmt::format("{}GB", kb / (1024 * 1024));
-    }
-    if (kb % 1024 == 0) {
-      return fmt::format("{}MB", kb / 1024);
-    }
-    return fmt::format("{}kB", kb);
-  }
-  if (name == "statement_timeout") {
-    return fmt::format("{}s", static_cast<long long>(v / 1000));
-  }
-  if (v == std::floor(v)) {
-    return std::to_string(static_cast<long long>(v));
-  }
-  return fmt::format("{}", v);
-}
-
 long long Mib(double bytes) { return static_cast<long long>(std::floor(bytes / kMiB)); }
 
 const LayoutRow* RowCarrying(const Plan& plan, unsigned carry, std::string_view role_hint = {}) {
@@ -167,7 +146,7 @@ Json EnvList(const Plan& plan, const std::string& database_url, const std::strin
     if (k == "WORKER_SHARD_RANGE") {
       continue;  // per slice host, below
     }
-    env.push_back({{"name", k}, {"value", KnobString(v)}});
+    env.push_back({{"name", std::string(k)}, {"value", KnobString(v)}});
   }
   if (!extra_name.empty()) {
     env.push_back({{"name", extra_name}, {"value", extra_value}});
@@ -256,15 +235,15 @@ Json RenderContext(const Plan& plan, RenderTarget target, const RenderOptions& o
   Json knob = Json::object();
   Json knobs = Json::array();
   for (const auto& [k, v] : plan.knobs) {
-    knob[k] = KnobString(v);
-    knobs.push_back({{"name", k}, {"value", KnobString(v)}});
+    knob[std::string(k)] = KnobString(v);
+    knobs.push_back({{"name", std::string(k)}, {"value", KnobString(v)}});
   }
   c["knob"] = knob;
   c["knobs"] = knobs;
   Json pg_conf = Json::array();
   double shared_buffers = 0;
   for (const auto& [name, value] : plan.postgres) {
-    pg_conf.push_back({{"name", name}, {"value", PgValue(name, value)}});
+    pg_conf.push_back({{"name", std::string(name)}, {"value", PostgresValueText(name, value)}});
     if (name == "shared_buffers") {
       shared_buffers = value;
     }
@@ -292,6 +271,7 @@ Json RenderContext(const Plan& plan, RenderTarget target, const RenderOptions& o
   c["has_monitoring_host"] = monitoring != nullptr;
   c["no_monitoring_host"] = monitoring == nullptr;
   c["has_pgbouncer"] = hash_ranged;
+  c["multi_region"] = w.regions > 1;
   c["ports"] = {{"gateway", kGatewayPort},
                 {"slice_host", kSliceHostPort},
                 {"postgres", kPostgresPort},
@@ -375,8 +355,8 @@ Json RenderContext(const Plan& plan, RenderTarget target, const RenderOptions& o
           const double ram = row.server->ram_bytes;
           h["queue_conf"] = Json::array({
               Json{{"name", "max_connections"}, {"value", "200"}},
-              Json{{"name", "shared_buffers"}, {"value", PgValue("shared_buffers", std::floor(ram / 4 / 8192) * 8192)}},
-              Json{{"name", "effective_cache_size"}, {"value", PgValue("effective_cache_size", std::floor(ram * 3 / 4 / 8192) * 8192)}},
+              Json{{"name", "shared_buffers"}, {"value", PostgresValueText("shared_buffers", std::floor(ram / 4 / 8192) * 8192)}},
+              Json{{"name", "effective_cache_size"}, {"value", PostgresValueText("effective_cache_size", std::floor(ram * 3 / 4 / 8192) * 8192)}},
               Json{{"name", "work_mem"}, {"value", "4MB"}},
               Json{{"name", "random_page_cost"}, {"value", "1.1"}},
               Json{{"name", "statement_timeout"}, {"value", "30s"}},
@@ -438,6 +418,17 @@ Json RenderContext(const Plan& plan, RenderTarget target, const RenderOptions& o
                                                       : fmt::format("crm-{}", name)}});
     }
     const double storage = pg_nodes != nullptr ? pg_nodes->disk_demand : 100e9;
+    // CloudNativePG runs the pooler as several PgBouncer instances, and PgBouncer's limits are
+    // per instance: split the plan's budget so the instances together stay within it.
+    constexpr long long kPoolerInstances = 2;
+    const long long max_db = KnobNumber(plan, "PGBOUNCER_MAX_DB_CONNECTIONS", 0);
+    const long long pools = std::max(1LL, KnobNumber(plan, "PGBOUNCER_NUM_POOLS", 1));
+    const long long per_instance_db = std::max(pools, max_db / kPoolerInstances);
+    c["pgbouncer"]["max_db_connections"] = per_instance_db;
+    c["pgbouncer"]["default_pool_size"] = std::max(1LL, per_instance_db / pools);
+    c["pgbouncer"]["max_client_conn"] =
+        std::max(100LL, KnobNumber(plan, "PGBOUNCER_MAX_CLIENT_CONN", 0) / kPoolerInstances + 1);
+    c["pgbouncer"]["reserve_pool_size"] = 1;
     c["k8s"] = {
         {"multi_region", w.regions > 1},
         {"regions", regions},
@@ -450,7 +441,7 @@ Json RenderContext(const Plan& plan, RenderTarget target, const RenderOptions& o
         {"gateway_memory_request_mi", 512},
         {"cnpg_instances", pg_nodes != nullptr ? pg_nodes->count / std::max<long long>(1, w.regions) : 3},
         {"cnpg_storage_gi", std::max(10LL, static_cast<long long>(std::ceil(storage / kGiB)))},
-        {"pooler_instances", 2},
+        {"pooler_instances", kPoolerInstances},
     };
   }
   return c;
@@ -735,7 +726,7 @@ nlohmann::ordered_json ManifestJson(const Plan& plan, const Rendering& rendering
   m["hosts"] = hosts;
   Json knobs = Json::object();
   for (const auto& [k, v] : plan.knobs) {
-    knobs[k] = KnobString(v);
+    knobs[std::string(k)] = KnobString(v);
   }
   m["knobs"] = knobs;
   Json files = Json::array();

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 #include <iterator>
 
@@ -48,7 +49,7 @@ Json KnobJson(const KnobValue& v) {
   return std::get<std::string>(v);
 }
 
-std::string KnobText(const std::string& name, const KnobValue& v) {
+std::string KnobText(std::string_view name, const KnobValue& v) {
   if (const auto* n = std::get_if<long long>(&v)) {
     if (name.find("LIMIT") != std::string::npos || name.find("QUOTA") != std::string::npos) {
       return FormatBytes(static_cast<double>(*n));
@@ -56,27 +57,6 @@ std::string KnobText(const std::string& name, const KnobValue& v) {
     return FormatNumber(static_cast<double>(*n));
   }
   return std::get<std::string>(v);
-}
-
-std::string PostgresText(const std::string& name, double v) {
-  if (IsPostgresSizeSetting(name)) {
-    // PostgreSQL's own notation, exact: kB multiples.
-    const auto kb = static_cast<long long>(v / 1024);
-    if (kb % (1024 * 1024) == 0) {
-      return fmt::format("{}GB", kb / (1024 * 1024));
-    }
-    if (kb % 1024 == 0) {
-      return fmt::format("{}MB", kb / 1024);
-    }
-    return fmt::format("{}kB", kb);
-  }
-  if (name == "statement_timeout") {
-    return fmt::format("{}s", static_cast<long long>(v / 1000));
-  }
-  if (v == std::floor(v)) {
-    return fmt::format("{}", static_cast<long long>(v));
-  }
-  return fmt::format("{}", v);
 }
 
 std::string YamlScalar(const Json& v) {
@@ -151,6 +131,27 @@ void CsvField(Out out, std::string_view s) {
 
 }  // namespace
 
+std::string PostgresValueText(std::string_view name, double v) {
+  if (IsPostgresSizeSetting(name)) {
+    // PostgreSQL's own notation, exact: kB multiples.
+    const auto kb = static_cast<long long>(v / 1024);
+    if (kb % (1024 * 1024) == 0) {
+      return fmt::format("{}GB", kb / (1024 * 1024));
+    }
+    if (kb % 1024 == 0) {
+      return fmt::format("{}MB", kb / 1024);
+    }
+    return fmt::format("{}kB", kb);
+  }
+  if (name == "statement_timeout") {
+    return fmt::format("{}s", static_cast<long long>(v / 1000));
+  }
+  if (v == std::floor(v)) {
+    return fmt::format("{}", static_cast<long long>(v));
+  }
+  return fmt::format("{}", v);
+}
+
 OutputFormat ParseOutputFormat(std::string_view text) {
   if (text == "table") {
     return OutputFormat::kTable;
@@ -222,15 +223,15 @@ nlohmann::ordered_json PlanToJson(const Plan& plan) {
   j["zone"] = std::string(ZoneName(plan.zone));
   Json knobs = Json::object();
   for (const auto& [name, value] : plan.knobs) {
-    knobs[name] = KnobJson(value);
+    knobs[std::string(name)] = KnobJson(value);
   }
   j["knobs"] = knobs;
   Json pg = Json::object();
   for (const auto& [name, value] : plan.postgres) {
     if (value == std::floor(value)) {
-      pg[name] = static_cast<long long>(value);
+      pg[std::string(name)] = static_cast<long long>(value);
     } else {
-      pg[name] = value;
+      pg[std::string(name)] = value;
     }
   }
   j["postgres"] = pg;
@@ -353,7 +354,7 @@ std::string PlanToTable(const Plan& plan, bool color) {
                      FormatNumber(pg->server->vcpu));
     }
     for (const auto& [name, value] : plan.postgres) {
-      fmt::format_to(out, "  {:<34} {}\n", name, PostgresText(name, value));
+      fmt::format_to(out, "  {:<34} {}\n", name, PostgresValueText(name, value));
     }
   }
   if (!plan.warnings.empty()) {
@@ -396,7 +397,7 @@ std::string PlanToMarkdown(const Plan& plan) {
   if (!plan.postgres.empty()) {
     fmt::format_to(out, "\n| postgresql.conf | value |\n|---|---|\n");
     for (const auto& [name, value] : plan.postgres) {
-      fmt::format_to(out, "| {} | {} |\n", name, PostgresText(name, value));
+      fmt::format_to(out, "| {} | {} |\n", name, PostgresValueText(name, value));
     }
   }
   if (plan.revenue) {
@@ -436,43 +437,120 @@ void AppendPlanCsvHeader(std::string& out) {
       "margin_usd,break_even_customers,warnings\n";
 }
 
+namespace {
+
+// Appends numbers without going through a format string: batch writes a million rows, and fmt's
+// general path (parsing the format, exact float printing) dominated its profile.
+void AppendInt(std::string& out, long long v) {
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, end);
+}
+
+// Fixed-point with `decimals` digits, rounded half away from zero (the magnitudes here are far
+// below 2^53 / 10^decimals, so the scaled integer is exact).
+void AppendFixed(std::string& out, double v, int decimals) {
+  static constexpr long long kScale[] = {1, 10, 100, 1000, 10000};
+  const long long scaled = std::llround(v * static_cast<double>(kScale[decimals]));
+  const long long whole = scaled / kScale[decimals];
+  long long frac = scaled % kScale[decimals];
+  if (scaled < 0) {
+    out += '-';
+    frac = -frac;
+  }
+  AppendInt(out, whole < 0 ? -whole : whole);
+  if (decimals > 0) {
+    out += '.';
+    char digits[8];
+    for (int i = decimals - 1; i >= 0; --i) {
+      digits[i] = static_cast<char>('0' + frac % 10);
+      frac /= 10;
+    }
+    out.append(digits, static_cast<std::size_t>(decimals));
+  }
+}
+
+}  // namespace
+
 void AppendPlanCsvRow(std::string& out, const Plan& plan) {
   const Workload& w = plan.workload;
   const Demand& d = plan.demand;
   auto it = std::back_inserter(out);
   CsvField(it, w.name);
-  fmt::format_to(it, ",{},{},{},{},{},{},{},{},{},{},{},{},", w.customers, w.devices_per_customer,
-                 w.messages_per_customer_day, w.dashboard_tabs_per_customer, w.peak_pending_tasks,
-                 w.retention_days, w.engine, w.ha ? "true" : "false", w.regions, plan.tier->id,
-                 plan.tier->name, TopologyName(plan.tier->topology));
+  for (long long v : {w.customers, w.devices_per_customer, w.messages_per_customer_day,
+                      w.dashboard_tabs_per_customer, w.peak_pending_tasks, w.retention_days}) {
+    out += ',';
+    AppendInt(out, v);
+  }
+  out += ',';
+  out += w.engine;
+  out += w.ha ? ",true," : ",false,";
+  AppendInt(out, w.regions);
+  out += ',';
+  AppendInt(out, plan.tier->id);
+  out += ',';
+  out += plan.tier->name;
+  out += ',';
+  out += TopologyName(plan.tier->topology);
+  out += ',';
   int servers = 0;
   for (const LayoutRow& row : plan.layout) {
     servers += row.count;
   }
-  fmt::format_to(it, "{},", servers);
+  AppendInt(out, servers);
+  out += ',';
   bool first = true;
   for (const LayoutRow& row : plan.layout) {
-    fmt::format_to(it, "{}{}x {}", first ? "" : " + ", row.count, row.server->name);
+    if (!first) {
+      out += " + ";
+    }
+    AppendInt(out, row.count);
+    out += "x ";
+    out += row.server->name;
     first = false;
   }
-  fmt::format_to(it, ",{},{},{:.3f},{:.0f},{:.4f},{},{:.4f},{:.4f},{:.4f},{},{:.2f},",
-                 Bytes(d.total_ram), Bytes(d.total_disk), d.cpu_cores, d.messages_per_day,
-                 d.peak_messages_per_second, d.db_connections, plan.utilization.ram,
-                 plan.utilization.disk, plan.utilization.cpu, ZoneName(plan.zone),
-                 plan.monthly_usd);
+  out += ',';
+  AppendInt(out, Bytes(d.total_ram));
+  out += ',';
+  AppendInt(out, Bytes(d.total_disk));
+  out += ',';
+  AppendFixed(out, d.cpu_cores, 3);
+  out += ',';
+  AppendFixed(out, d.messages_per_day, 0);
+  out += ',';
+  AppendFixed(out, d.peak_messages_per_second, 4);
+  out += ',';
+  AppendInt(out, d.db_connections);
+  for (double u : {plan.utilization.ram, plan.utilization.disk, plan.utilization.cpu}) {
+    out += ',';
+    AppendFixed(out, u, 4);
+  }
+  out += ',';
+  out += ZoneName(plan.zone);
+  out += ',';
+  AppendFixed(out, plan.monthly_usd, 2);
+  out += ',';
   if (plan.growth.months_until_upgrade) {
-    fmt::format_to(it, "{}", *plan.growth.months_until_upgrade);
+    AppendInt(out, *plan.growth.months_until_upgrade);
   }
+  out += ',';
   if (plan.revenue) {
-    fmt::format_to(it, ",{:.2f},{:.2f},{},", plan.revenue->mrr_usd, plan.revenue->margin_usd,
-                   plan.revenue->break_even_customers);
+    AppendFixed(out, plan.revenue->mrr_usd, 2);
+    out += ',';
+    AppendFixed(out, plan.revenue->margin_usd, 2);
+    out += ',';
+    AppendInt(out, plan.revenue->break_even_customers);
   } else {
-    out += ",,,,";
+    out += ",,";
   }
+  out += ',';
   if (!plan.warnings.empty()) {
     std::string joined;
     for (const std::string& warning : plan.warnings) {
-      joined += joined.empty() ? warning : "; " + warning;
+      if (!joined.empty()) {
+        joined += "; ";
+      }
+      joined += warning;
     }
     CsvField(it, joined);
   }

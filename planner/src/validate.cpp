@@ -219,7 +219,9 @@ void CheckSecrets(Checker& c, const Loaded& f) {
             "keep secrets in files with mode 0600 or Kubernetes Secrets and reference them");
       continue;
     }
-    if (std::regex_search(line, m, assignment)) {
+    const std::size_t first = line.find_first_not_of(" \t");
+    const bool comment = first != std::string::npos && (line[first] == '#' || line[first] == ';');
+    if (!comment && std::regex_search(line, m, assignment)) {
       const std::string value = m[2].str();
       const bool reference = value.front() == '/' || value.rfind("${", 0) == 0 ||
                              value.rfind("$(", 0) == 0 || value == "secretKeyRef" ||

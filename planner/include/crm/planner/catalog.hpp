@@ -81,6 +81,7 @@ struct RoleSpec {
   std::string role;
   int count = 1;
   std::string server;          // reference offering (the minimum size)
+  std::size_t server_index = 0;  // its position in Catalog::servers()
   bool has_services_ram = false;
   double services_ram = 0;     // bytes per host; absent on single hosts = the shared-services rule
   double services_cpu = 0;     // cores per host

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <istream>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,13 +60,15 @@ class CsvReader {
 
   std::istream& in_;
   std::string file_;
-  std::string buffer_;      // raw bytes read but not consumed
-  std::size_t pos_ = 0;     // consume position in buffer_
-  std::string record_;      // unescaped copy of the current record's fields
+  std::unique_ptr<char[]> buffer_;  // raw bytes read but not consumed: [pos_, size_)
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+  std::size_t pos_ = 0;  // consume position in buffer_
+  std::string record_;   // unescaped copy of the current record's fields
   std::vector<FieldSpan> spans_;
   std::size_t chunk_size_;
   std::uint64_t consumed_before_ = 0;  // bytes dropped from the front of buffer_ so far
-  std::size_t line_ = 1;    // physical line at pos_
+  std::size_t line_ = 1;               // physical line at pos_
   std::size_t record_line_ = 0;
   bool eof_ = false;
   bool first_ = true;

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -81,8 +82,9 @@ struct Plan {
   std::vector<LayoutRow> layout;
   Utilization utilization;
   Zone zone = Zone::kGreen;
-  std::vector<std::pair<std::string, KnobValue>> knobs;
-  std::vector<std::pair<std::string, double>> postgres;  // bytes for memory settings
+  // Names are string literals of the planner: no allocation per plan.
+  std::vector<std::pair<std::string_view, KnobValue>> knobs;
+  std::vector<std::pair<std::string_view, double>> postgres;  // bytes for memory settings
   double monthly_usd = 0;
   Growth growth;
   std::optional<Revenue> revenue;

@@ -26,6 +26,10 @@ std::string JsonToYaml(const nlohmann::ordered_json& value);
 std::string PlanToTable(const Plan& plan, bool color);
 std::string PlanToMarkdown(const Plan& plan);
 
+/// A PostgreSQL setting's value in postgresql.conf notation ("2GB", "22310kB", "30s", "1.1");
+/// sizes in Plan::postgres are bytes.
+std::string PostgresValueText(std::string_view name, double value);
+
 /// The --explain listing: one line per figure with its arithmetic.
 std::string ExplainToText(const Plan& plan);
 

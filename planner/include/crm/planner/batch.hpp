@@ -1,0 +1,40 @@
+// Sizing a whole prospects list: one plan per CSV row, streamed (`crmctl plan --batch`).
+#pragma once
+
+#include <istream>
+#include <ostream>
+#include <string>
+
+#include "crm/planner/catalog.hpp"
+#include "crm/planner/report.hpp"
+
+namespace crm::planner {
+
+struct BatchOptions {
+  OutputFormat format = OutputFormat::kCsv;  // kCsv or kJson (JSON lines, one plan per line)
+  bool strict = false;                       // stop at the first bad row
+  bool progress = false;      // draw a progress bar on `err` (the caller decides: TTY)
+  long long total_bytes = 0;  // size of the input for the bar; 0 = unknown
+};
+
+struct BatchResult {
+  long long rows = 0;     // data records read (the header excluded)
+  long long planned = 0;  // rows written to `out`
+  long long bad = 0;      // rows reported on `err`
+};
+
+/// Plans every row of a prospects CSV read from `in`: a header row of workload keys (see
+/// WorkloadKeys()) plus an optional `name` column, then one row per prospect. An empty cell
+/// takes the key's default. Writes the plans to `out` (kCsv: the AppendPlanCsvHeader header, then
+/// one row per plan; kJson: one PlanToJson document per line, with the growth projection, bytes
+/// that are not UTF-8 replaced by U+FFFD) and reports each bad row on `err` as
+/// "file:line: field: reason" (the row's line in the file), then goes on with the next row.
+/// `file` names the input in messages.
+///
+/// Throws InputError for a bad header (unknown, unnamed or duplicate column, no `customers`
+/// column) or an empty input, and with `options.strict` at the first bad row (plans before it
+/// have been written). Throws RuntimeError if `in` fails to read. Memory stays flat in rows.
+BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& catalog,
+                     const BatchOptions& options, std::ostream& out, std::ostream& err);
+
+}  // namespace crm::planner

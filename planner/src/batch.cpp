@@ -1,0 +1,321 @@
+#include "crm/planner/batch.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <future>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "crm/error.hpp"
+#include "crm/planner/csv.hpp"
+#include "crm/planner/plan.hpp"
+#include "crm/planner/units.hpp"
+#include "crm/planner/workload.hpp"
+
+namespace crm::planner {
+namespace {
+
+// Plans are gathered in memory and written in large blocks: one ostream call per plan would cost
+// more than formatting it.
+constexpr std::size_t kFlushBytes = std::size_t{1} << 20;
+
+// The bar is redrawn at most this often, and the clock read only every so many rows, so that a
+// fast batch spends nothing measurable on it.
+constexpr std::chrono::milliseconds kRedrawInterval{100};
+constexpr long long kRowsPerClockCheck = 256;
+constexpr int kBarCells = 24;
+
+std::string_view TrimBlanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+std::string ExpectedColumns() {
+  std::string expected;
+  for (std::string_view key : WorkloadKeys()) {
+    expected.append(key).append(", ");
+  }
+  return expected + "name";
+}
+
+// Maps each column of the header row to its workload key; rejects what would make every row
+// wrong, naming the header's line.
+std::vector<std::string> ParseHeader(const std::vector<std::string_view>& fields,
+                                     const std::string& file, std::size_t line) {
+  std::vector<std::string> columns;
+  columns.reserve(fields.size());
+  for (std::string_view field : fields) {
+    const std::string_view name = TrimBlanks(field);
+    if (name.empty()) {
+      throw InputError(fmt::format("{}:{}: column {} has no name (expected: {})", file, line,
+                                   columns.size() + 1, ExpectedColumns()));
+    }
+    if (!IsWorkloadKey(name)) {
+      throw InputError(fmt::format("{}:{}: unknown column '{}' (expected: {})", file, line, name,
+                                   ExpectedColumns()));
+    }
+    const auto previous = std::find(columns.begin(), columns.end(), name);
+    if (previous != columns.end()) {
+      throw InputError(fmt::format("{}:{}: duplicate column '{}' (columns {} and {})", file, line,
+                                   name, previous - columns.begin() + 1, columns.size() + 1));
+    }
+    columns.emplace_back(name);
+  }
+  if (std::find(columns.begin(), columns.end(), "customers") == columns.end()) {
+    throw InputError(fmt::format(
+        "{}:{}: missing column 'customers' (the number of tenants to size for; columns: {})", file,
+        line, fmt::join(columns, ", ")));
+  }
+  return columns;
+}
+
+// A one-line progress bar redrawn in place with '\r'. Whoever writes to the same stream calls
+// Clear() first so that messages do not land in the middle of the bar.
+class ProgressBar {
+ public:
+  ProgressBar(std::ostream& out, bool enabled, long long total_bytes)
+      : out_(out),
+        enabled_(enabled),
+        total_bytes_(total_bytes),
+        last_draw_(std::chrono::steady_clock::now()) {}
+  ProgressBar(const ProgressBar&) = delete;
+  ProgressBar& operator=(const ProgressBar&) = delete;
+  ~ProgressBar() { Clear(); }
+
+  void Update(std::uint64_t bytes, long long rows) {
+    if (!enabled_ || rows % kRowsPerClockCheck != 0) {
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_draw_ < kRedrawInterval) {
+      return;
+    }
+    last_draw_ = now;
+    Draw(bytes, rows);
+  }
+
+  void Clear() {
+    if (width_ == 0) {
+      return;
+    }
+    line_.assign(1, '\r');
+    line_.append(width_, ' ');
+    line_ += '\r';
+    out_ << line_ << std::flush;
+    width_ = 0;
+  }
+
+ private:
+  void Draw(std::uint64_t bytes, long long rows) {
+    std::string text;
+    if (total_bytes_ > 0) {
+      const double done =
+          std::min(1.0, static_cast<double>(bytes) / static_cast<double>(total_bytes_));
+      const int cells = static_cast<int>(done * kBarCells);
+      text =
+          fmt::format("[{:#<{}}{:-<{}}] {:3.0f}%  ", "", cells, "", kBarCells - cells, done * 100);
+    }
+    text += fmt::format("{} rows  {}", FormatNumber(static_cast<double>(rows)),
+                        FormatBytes(static_cast<double>(bytes)));
+    line_.assign(1, '\r');
+    line_ += text;
+    if (text.size() < width_) {
+      line_.append(width_ - text.size(), ' ');  // wipe the tail of a longer previous bar
+    }
+    width_ = std::max(width_, text.size());
+    out_ << line_ << std::flush;
+  }
+
+  std::ostream& out_;
+  bool enabled_;
+  long long total_bytes_;
+  std::chrono::steady_clock::time_point last_draw_;
+  std::size_t width_ = 0;  // characters on screen; 0 = nothing drawn
+  std::string line_;
+};
+
+// Planning is the costly part of a row (reading it is ~20 times cheaper), so rows are planned in
+// chunks on worker threads while this thread reads on; chunks are written in input order, and at
+// most a few are in flight, so memory stays flat in the number of rows.
+constexpr std::size_t kChunkRows = 4096;
+
+struct ChunkResult {
+  std::string text;                                         // the plans, formatted
+  std::vector<std::pair<std::size_t, std::string>> errors;  // (line, message) of bad rows
+  long long planned = 0;
+};
+
+// Rows copied out of the reader's buffer (its views die at the next read): the cells of every
+// row back to back, with where each row starts.
+struct Chunk {
+  std::string cells;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> spans;  // (offset, length) per cell
+  std::vector<std::size_t> lines;                              // per row
+  // Rows already found bad while reading (wrong field count, broken quoting): reported with the
+  // chunk so that every message comes out in line order.
+  std::vector<std::pair<std::size_t, std::string>> bad;
+  void Add(std::size_t line, const std::vector<std::string_view>& fields) {
+    lines.push_back(line);
+    for (std::string_view f : fields) {
+      spans.emplace_back(static_cast<std::uint32_t>(cells.size()),
+                         static_cast<std::uint32_t>(f.size()));
+      cells.append(f);
+    }
+  }
+  std::size_t rows() const { return lines.size(); }
+};
+
+ChunkResult PlanChunk(const Chunk& chunk, const std::vector<std::string>& columns,
+                      const Catalog& catalog, const PlanOptions& plan_options, OutputFormat format,
+                      const std::string& file, bool strict) {
+  ChunkResult result;
+  result.errors = chunk.bad;
+  result.text.reserve(chunk.rows() * 320);
+  const Workload defaults;
+  for (std::size_t r = 0; r < chunk.rows(); ++r) {
+    const std::size_t line = chunk.lines[r];
+    try {
+      Workload workload = defaults;
+      for (std::size_t i = 0; i < columns.size(); ++i) {
+        const auto [offset, length] = chunk.spans[r * columns.size() + i];
+        if (length > 0) {
+          SetWorkloadField(workload, columns[i], std::string_view(chunk.cells).substr(offset, length));
+        }
+      }
+      ValidateWorkload(workload, catalog);
+      const Plan plan = MakePlan(workload, catalog, plan_options);
+      if (format == OutputFormat::kCsv) {
+        AppendPlanCsvRow(result.text, plan);
+      } else {
+        // A spreadsheet saved as Latin-1 gives names that are not UTF-8; JSON cannot carry such
+        // bytes, and dropping the row over its label would lose a plan, so they become U+FFFD.
+        result.text +=
+            PlanToJson(plan).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        result.text += '\n';
+      }
+      ++result.planned;
+    } catch (const InputError& e) {
+      result.errors.emplace_back(line, fmt::format("{}:{}: {}", file, line, e.what()));
+      if (strict) {
+        break;  // nothing after the first bad row is written
+      }
+    }
+  }
+  std::stable_sort(result.errors.begin(), result.errors.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  return result;
+}
+
+}  // namespace
+
+BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& catalog,
+                     const BatchOptions& options, std::ostream& out, std::ostream& err) {
+  if (options.format != OutputFormat::kCsv && options.format != OutputFormat::kJson) {
+    throw InputError("-o/--output: --batch writes csv or json (JSON lines)");
+  }
+  CsvReader reader(in, file);
+  std::vector<std::string_view> fields;
+  if (!reader.Next(fields)) {
+    throw InputError(fmt::format(
+        "{}: empty file (expected a header row such as name,customers,engine, then one row per "
+        "prospect)",
+        file));
+  }
+  const std::vector<std::string> columns = ParseHeader(fields, file, reader.line());
+
+  ProgressBar progress(err, options.progress, options.total_bytes);
+  // The growth projection is a list per plan; the CSV form has no column for it.
+  const PlanOptions plan_options{.explain = false,
+                                 .projection = options.format == OutputFormat::kJson};
+  BatchResult result;
+  if (options.format == OutputFormat::kCsv) {
+    std::string header;
+    AppendPlanCsvHeader(header);
+    out << header;
+  }
+
+  const std::size_t workers = std::max(1U, std::thread::hardware_concurrency());
+  std::deque<std::future<ChunkResult>> inflight;
+  Chunk chunk;
+  const auto collect_one = [&]() {
+    ChunkResult done = inflight.front().get();
+    inflight.pop_front();
+    out.write(done.text.data(), static_cast<std::streamsize>(done.text.size()));
+    result.planned += done.planned;
+    for (const auto& [line, message] : done.errors) {
+      if (options.strict) {
+        throw InputError(message);
+      }
+      ++result.bad;
+      progress.Clear();
+      err << message << '\n';
+    }
+  };
+  const auto submit = [&]() {
+    if (chunk.rows() == 0 && chunk.bad.empty()) {
+      return;
+    }
+    inflight.push_back(std::async(std::launch::async, [&columns, &catalog, &file, plan_options,
+                                                       format = options.format,
+                                                       strict = options.strict,
+                                                       rows = std::move(chunk)]() {
+      return PlanChunk(rows, columns, catalog, plan_options, format, file, strict);
+    }));
+    chunk = Chunk{};
+    while (inflight.size() > workers) {
+      collect_one();
+    }
+  };
+  const auto drain = [&]() {
+    submit();
+    while (!inflight.empty()) {
+      collect_one();
+    }
+  };
+  const auto report_bad = [&](const std::string& message) {
+    if (options.strict) {
+      drain();  // every plan before the bad row is written first
+      throw InputError(message);
+    }
+    chunk.bad.emplace_back(reader.line(), message);
+  };
+
+  for (;;) {
+    try {
+      if (!reader.Next(fields)) {
+        break;
+      }
+    } catch (const InputError& e) {
+      // The reader has skipped the malformed text; the rows after it are still good.
+      ++result.rows;
+      report_bad(e.what());
+      continue;
+    }
+    ++result.rows;
+    progress.Update(reader.offset(), result.rows);
+    if (fields.size() != columns.size()) {
+      report_bad(fmt::format("{}:{}: expected {} fields, got {}", file, reader.line(),
+                             columns.size(), fields.size()));
+      continue;
+    }
+    chunk.Add(reader.line(), fields);
+    if (chunk.rows() == kChunkRows) {
+      submit();
+    }
+  }
+  drain();
+  progress.Clear();
+  return result;
+}
+
+}  // namespace crm::planner

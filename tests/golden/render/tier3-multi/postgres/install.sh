@@ -1,0 +1,26 @@
+#!/bin/sh
+# crmctl 0.1.0: installs postgres (postgres, do-premium-16gb) of tier 3
+# (Expand) on Debian 12 from this directory. Idempotent.
+set -eu
+cd "$(dirname "$0")"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+
+
+apt-get install -y -qq postgresql-15
+install -m 0644 etc/postgresql/15/main/conf.d/crm.conf /etc/postgresql/15/main/conf.d/crm.conf
+install -m 0640 -o postgres -g postgres etc/postgresql/15/main/pg_hba.conf /etc/postgresql/15/main/pg_hba.conf
+
+
+install -d -o postgres -g postgres -m 0750 /var/backups/crm
+install -m 0644 etc/systemd/system/crm-backup.service /etc/systemd/system/crm-backup.service
+install -m 0644 etc/systemd/system/crm-backup.timer /etc/systemd/system/crm-backup.timer
+
+
+systemctl daemon-reload
+systemctl restart postgresql
+
+systemctl enable --now crm-backup.timer
+
+
+

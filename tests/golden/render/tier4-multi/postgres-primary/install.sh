@@ -1,0 +1,28 @@
+#!/bin/sh
+# crmctl 0.1.0: installs postgres-primary (postgres-primary, do-premium-32gb) of tier 4
+# (Scale) on Debian 12 from this directory. Idempotent.
+set -eu
+cd "$(dirname "$0")"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+
+
+apt-get install -y -qq postgresql-15
+install -m 0644 etc/postgresql/15/main/conf.d/crm.conf /etc/postgresql/15/main/conf.d/crm.conf
+install -m 0640 -o postgres -g postgres etc/postgresql/15/main/pg_hba.conf /etc/postgresql/15/main/pg_hba.conf
+
+apt-get install -y -qq pgbouncer
+install -m 0640 -o postgres -g postgres etc/pgbouncer/pgbouncer.ini /etc/pgbouncer/pgbouncer.ini
+[ -f /etc/pgbouncer/userlist.txt ] || echo "install.sh: put the PgBouncer user list in /etc/pgbouncer/userlist.txt (mode 0600)" >&2
+install -d -o postgres -g postgres -m 0750 /var/backups/crm
+install -m 0644 etc/systemd/system/crm-backup.service /etc/systemd/system/crm-backup.service
+install -m 0644 etc/systemd/system/crm-backup.timer /etc/systemd/system/crm-backup.timer
+
+
+systemctl daemon-reload
+systemctl restart postgresql
+systemctl restart pgbouncer
+systemctl enable --now crm-backup.timer
+
+
+

@@ -1,0 +1,272 @@
+#include "crm/planner/batch.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "crm/error.hpp"
+#include "crm/planner/catalog.hpp"
+#include "crm/planner/report.hpp"
+
+namespace crm::planner {
+namespace {
+
+struct BatchRun {
+  BatchResult result;
+  std::string out;
+  std::string err;
+};
+
+BatchRun RunOn(const std::string& csv, BatchOptions options = {}) {
+  std::istringstream in(csv);
+  std::ostringstream out;
+  std::ostringstream err;
+  BatchRun run;
+  run.result = RunBatch(in, "in.csv", Catalog::Embedded(), options, out, err);
+  run.out = out.str();
+  run.err = err.str();
+  return run;
+}
+
+BatchOptions Json() {
+  BatchOptions options;
+  options.format = OutputFormat::kJson;
+  return options;
+}
+
+std::string ErrorOf(const std::string& csv, BatchOptions options = {}) {
+  try {
+    RunOn(csv, options);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+std::vector<nlohmann::json> ParseLines(const std::string& text) {
+  std::vector<nlohmann::json> docs;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    docs.push_back(nlohmann::json::parse(line));
+  }
+  return docs;
+}
+
+std::string CsvHeader() {
+  std::string header;
+  AppendPlanCsvHeader(header);
+  return header;
+}
+
+bool StartsWith(const std::string& text, const std::string& prefix) {
+  return text.rfind(prefix, 0) == 0;
+}
+
+TEST(RunBatchTest, RejectsAnEmptyFile) {
+  EXPECT_TRUE(StartsWith(ErrorOf(""), "in.csv: empty file (expected a header row"));
+  EXPECT_TRUE(StartsWith(ErrorOf("\n\r\n"), "in.csv: empty file"));
+}
+
+TEST(RunBatchTest, WritesOnlyTheCsvHeaderForAHeaderOnlyFile) {
+  const BatchRun run = RunOn("name,customers\n");
+  EXPECT_EQ(run.result.rows, 0);
+  EXPECT_EQ(run.result.planned, 0);
+  EXPECT_EQ(run.out, CsvHeader());
+  EXPECT_EQ(run.err, "");
+}
+
+TEST(RunBatchTest, RejectsAnUnknownColumnListingTheKnownOnes) {
+  const std::string error = ErrorOf("name,custmers\nx,5\n");
+  EXPECT_TRUE(StartsWith(error, "in.csv:1: unknown column 'custmers' (expected: customers, "))
+      << error;
+  EXPECT_NE(error.find("engine"), std::string::npos) << error;
+}
+
+TEST(RunBatchTest, RejectsADuplicateColumn) {
+  EXPECT_EQ(ErrorOf("customers,engine,engine\n5,noweb,webjs\n"),
+            "in.csv:1: duplicate column 'engine' (columns 2 and 3)");
+}
+
+TEST(RunBatchTest, RejectsAHeaderWithoutCustomers) {
+  EXPECT_TRUE(
+      StartsWith(ErrorOf("name,engine\nx,noweb\n"), "in.csv:1: missing column 'customers'"));
+}
+
+TEST(RunBatchTest, NamesTheHeaderLineAfterBlankLines) {
+  EXPECT_TRUE(StartsWith(ErrorOf("\n\ncustomers,,engine\n"), "in.csv:3: column 2 has no name"));
+}
+
+TEST(RunBatchTest, RejectsFormatsOtherThanCsvAndJson) {
+  BatchOptions options;
+  options.format = OutputFormat::kTable;
+  EXPECT_TRUE(StartsWith(ErrorOf("customers\n5\n", options), "-o/--output:"));
+}
+
+TEST(RunBatchTest, ReportsBadRowsByLineAndPlansTheOthers) {
+  const std::string csv =
+      "name,customers,engine\n"    // 1
+      "good one,5,whatsmeow\n"     // 2
+      "typo,12x,whatsmeow\n"       // 3
+      "short,5\n"                  // 4
+      "\n"                         // 5 (blank: skipped, not a row)
+      "\"two\nlines\",7,noweb\n"   // 6-7
+      "engine,8,carrier-pigeon\n"  // 8
+      "missing,,noweb\n"           // 9
+      "\"quoted\"x,1,noweb\n"      // 10
+      "last,9,\n";                 // 11
+  const BatchRun run = RunOn(csv, Json());
+  EXPECT_EQ(run.result.rows, 8);
+  EXPECT_EQ(run.result.planned, 3);
+  EXPECT_EQ(run.result.bad, 5);
+  std::vector<std::string> lines;
+  std::istringstream err(run.err);
+  for (std::string line; std::getline(err, line);) {
+    lines.push_back(line);
+  }
+  ASSERT_EQ(lines.size(), 5u) << run.err;
+  EXPECT_EQ(lines[0], "in.csv:3: customers: expected a whole number, got \"12x\"");
+  EXPECT_EQ(lines[1], "in.csv:4: expected 3 fields, got 2");
+  EXPECT_TRUE(StartsWith(lines[2], "in.csv:8: engine: unknown 'carrier-pigeon'")) << lines[2];
+  EXPECT_TRUE(StartsWith(lines[3], "in.csv:9: customers: required")) << lines[3];
+  EXPECT_TRUE(StartsWith(lines[4], "in.csv:10: unexpected text after a closing quote")) << lines[4];
+
+  const std::vector<nlohmann::json> plans = ParseLines(run.out);
+  ASSERT_EQ(plans.size(), 3u);
+  EXPECT_EQ(plans[0]["workload"]["name"], "good one");
+  EXPECT_EQ(plans[1]["workload"]["name"], "two\nlines");
+  EXPECT_EQ(plans[1]["workload"]["engine"], "noweb");
+  EXPECT_EQ(plans[2]["workload"]["name"], "last");
+  EXPECT_EQ(plans[2]["workload"]["engine"], "whatsmeow");  // empty cell: the default
+}
+
+TEST(RunBatchTest, StrictStopsAtTheFirstBadRowAfterWritingThePlansBefore) {
+  BatchOptions options;
+  options.strict = true;
+  std::istringstream in("customers\n5\nlots\n6\n");
+  std::ostringstream out;
+  std::ostringstream err;
+  try {
+    RunBatch(in, "in.csv", Catalog::Embedded(), options, out, err);
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()), "in.csv:3: customers: expected a whole number, got \"lots\"");
+  }
+  EXPECT_EQ(err.str(), "");
+  const std::string written = out.str();
+  ASSERT_TRUE(StartsWith(written, CsvHeader()));
+  std::string rows = written.substr(CsvHeader().size());
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 1);
+  EXPECT_TRUE(StartsWith(rows, ",5,")) << rows;  // the unnamed row with 5 customers
+}
+
+TEST(RunBatchTest, StrictStopsAtAMalformedQuote) {
+  BatchOptions options;
+  options.strict = true;
+  EXPECT_TRUE(StartsWith(ErrorOf("customers\n\"5\n", options), "in.csv:2: unterminated quoted"));
+}
+
+TEST(RunBatchTest, ReadsBomCrlfAndQuotedNames) {
+  const std::string csv =
+      "\xEF\xBB\xBF"
+      "name,customers,devices_per_customer,ha\r\n"
+      "\"Acme, \"\"Blue\"\" Ltd\",40,3,true\r\n"
+      "\r\n"
+      "Plain,2,,\r\n";
+  const BatchRun run = RunOn(csv, Json());
+  EXPECT_EQ(run.err, "");
+  const std::vector<nlohmann::json> plans = ParseLines(run.out);
+  ASSERT_EQ(plans.size(), 2u);
+  EXPECT_EQ(plans[0]["workload"]["name"], "Acme, \"Blue\" Ltd");
+  EXPECT_EQ(plans[0]["workload"]["customers"], 40);
+  EXPECT_EQ(plans[0]["workload"]["devices_per_customer"], 3);
+  EXPECT_EQ(plans[0]["workload"]["ha"], true);
+  EXPECT_EQ(plans[1]["workload"]["devices_per_customer"], 2);
+  EXPECT_EQ(plans[1]["workload"]["ha"], false);
+}
+
+TEST(RunBatchTest, WritesJsonLinesWithTheFullPlan) {
+  const BatchRun run =
+      RunOn("customers,growth_per_month,price_per_customer_month\n50,0.1,30\n", Json());
+  const std::vector<nlohmann::json> plans = ParseLines(run.out);
+  ASSERT_EQ(plans.size(), 1u);
+  const nlohmann::json& plan = plans[0];
+  for (const char* key : {"workload", "demand", "tier", "layout", "utilization", "zone", "knobs",
+                          "postgres", "cost", "growth", "revenue", "warnings"}) {
+    EXPECT_TRUE(plan.contains(key)) << key;
+  }
+  EXPECT_FALSE(plan["growth"]["projection"].empty());
+  EXPECT_EQ(plan["workload"]["customers"], 50);
+}
+
+TEST(RunBatchTest, ReplacesBytesThatAreNotUtf8InJsonLines) {
+  const BatchRun run = RunOn("name,customers\nCaf\xe9,5\n", Json());  // Latin-1 "Café"
+  EXPECT_EQ(run.result.planned, 1);
+  const std::vector<nlohmann::json> plans = ParseLines(run.out);
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_EQ(plans[0]["workload"]["name"], "Caf\xef\xbf\xbd");
+}
+
+TEST(RunBatchTest, WritesOneCsvRowPerPlan) {
+  const BatchRun run = RunOn("customers,engine\n5,noweb\n600,whatsmeow\n");
+  ASSERT_TRUE(StartsWith(run.out, CsvHeader()));
+  const std::string rows = run.out.substr(CsvHeader().size());
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 2);
+  EXPECT_NE(rows.find(",5,"), std::string::npos);
+  EXPECT_NE(rows.find(",600,"), std::string::npos);
+}
+
+// What a terminal would show after `text`: '\r' returns to the line's start and overwrites.
+std::vector<std::string> Screen(const std::string& text) {
+  std::vector<std::string> lines(1);
+  std::size_t column = 0;
+  for (char c : text) {
+    if (c == '\n') {
+      lines.emplace_back();
+      column = 0;
+    } else if (c == '\r') {
+      column = 0;
+    } else {
+      std::string& line = lines.back();
+      if (column < line.size()) {
+        line[column] = c;
+      } else {
+        line += c;
+      }
+      ++column;
+    }
+  }
+  return lines;
+}
+
+TEST(RunBatchTest, PlansManyRowsWithFlatCountsAndACleanProgressBar) {
+  constexpr int kRows = 100'000;
+  std::string csv = "name,customers,engine,messages_per_customer_day\n";
+  const char* engines[] = {"whatsmeow", "noweb", "webjs", "cloud-api"};
+  for (int i = 0; i < kRows; ++i) {
+    csv += "\"p \"\"" + std::to_string(i) + "\"\"\"," + std::to_string(1 + i % 5000) + "," +
+           engines[i % 4] + "," + std::to_string(50 + i % 150) + "\n";
+  }
+  csv += "bad,-1,noweb,10\n";
+  BatchOptions options;
+  options.progress = true;
+  options.total_bytes = static_cast<long long>(csv.size());
+  const BatchRun run = RunOn(csv, options);
+  EXPECT_EQ(run.result.rows, kRows + 1);
+  EXPECT_EQ(run.result.planned, kRows);
+  EXPECT_EQ(run.result.bad, 1);
+  const std::string rows = run.out.substr(CsvHeader().size());
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), kRows);
+  // Whether or not the bar was drawn (it depends on speed), it leaves only the message behind.
+  const std::vector<std::string> screen = Screen(run.err);
+  ASSERT_EQ(screen.size(), 2u) << run.err;
+  EXPECT_TRUE(StartsWith(screen[0], "in.csv:100002: customers: ")) << screen[0];
+  EXPECT_EQ(screen[1].find_first_not_of(' '), std::string::npos) << screen[1];
+}
+
+}  // namespace
+}  // namespace crm::planner
