@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli_context.hpp"
+#include "workload_flags.hpp"
 #include "crm/error.hpp"
 #include "crm/planner/capacity.hpp"
 #include "crm/planner/units.hpp"
@@ -27,14 +28,10 @@ void RunCapacity(const CapacityOptions& opts, GlobalOptions& global) {
   const planner::Catalog catalog = LoadCatalog(global);
   planner::Workload w;
   for (const auto& [key, value] : opts.fields) {
-    std::string flag = "--" + key;
-    for (char& c : flag) {
-      c = c == '_' ? '-' : c;
-    }
     try {
       planner::SetWorkloadField(w, key, value);
     } catch (const InputError& e) {
-      throw InputError(fmt::format("{}: {}", flag, e.what()));
+      throw InputError(fmt::format("{}: {}", FlagName(key), e.what()));
     }
   }
   w.customers = 1;
@@ -131,12 +128,8 @@ void SetupCapacity(CLI::App& app, GlobalOptions& global) {
   };
   for (const Flag& flag : kFlags) {
     const std::string key = flag.key;
-    std::string name = "--" + key;
-    for (char& c : name) {
-      c = c == '_' ? '-' : c;
-    }
     cmd->add_option_function<std::string>(
-        name, [opts, key](const std::string& value) { opts->fields[key] = value; }, flag.help);
+        FlagName(key), [opts, key](const std::string& value) { opts->fields[key] = value; }, flag.help);
   }
   cmd->callback([opts, &global]() { RunCapacity(*opts, global); });
 }

@@ -30,15 +30,6 @@ constexpr std::chrono::milliseconds kRedrawInterval{100};
 constexpr long long kRowsPerClockCheck = 256;
 constexpr int kBarCells = 24;
 
-std::string_view TrimBlanks(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 std::string ExpectedColumns() {
   std::string expected;

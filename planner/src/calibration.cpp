@@ -58,13 +58,6 @@ bool IsBlank(std::string_view s) {
   return s.find_first_not_of(" \t") == std::string_view::npos;
 }
 
-std::string_view TrimBlanks(std::string_view s) {
-  const std::size_t first = s.find_first_not_of(" \t");
-  if (first == std::string_view::npos) {
-    return {};
-  }
-  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
-}
 
 /// Bytes with a decimal unit and 6 significant digits, never an exponent (ParseBytes reads none),
 /// so a calibrated rule round-trips through YAML. FormatBytes keeps 3 digits: too coarse here.

@@ -19,13 +19,6 @@ constexpr std::string_view kCustomers = "customers";
 // Two points always lie on a line; a third is the least that can disagree with it.
 constexpr std::size_t kMinMonths = 3;
 
-std::string_view TrimBlanks(std::string_view s) {
-  const std::size_t first = s.find_first_not_of(" \t");
-  if (first == std::string_view::npos) {
-    return {};
-  }
-  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
-}
 
 }  // namespace
 

@@ -74,4 +74,7 @@ class CsvReader {
   bool first_ = true;
 };
 
+/// A cell without the spaces and tabs around it (header names, numbers typed with padding).
+std::string_view TrimBlanks(std::string_view cell);
+
 }  // namespace crm::planner
