@@ -173,10 +173,12 @@ ChunkResult PlanChunk(const Chunk& chunk, const std::vector<std::string>& column
   result.errors = chunk.bad;
   result.text.reserve(chunk.rows() * 320);
   const Workload defaults;
+  Workload workload;
+  Plan plan;
   for (std::size_t r = 0; r < chunk.rows(); ++r) {
     const std::size_t line = chunk.lines[r];
     try {
-      Workload workload = defaults;
+      workload = defaults;
       for (std::size_t i = 0; i < columns.size(); ++i) {
         const auto [offset, length] = chunk.spans[r * columns.size() + i];
         if (length > 0) {
@@ -184,7 +186,7 @@ ChunkResult PlanChunk(const Chunk& chunk, const std::vector<std::string>& column
         }
       }
       ValidateWorkload(workload, catalog);
-      const Plan plan = MakePlan(workload, catalog, plan_options);
+      MakePlan(workload, catalog, plan_options, plan);
       if (format == OutputFormat::kCsv) {
         AppendPlanCsvRow(result.text, plan);
       } else {
@@ -226,8 +228,8 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
 
   ProgressBar progress(err, options.progress, options.total_bytes);
   // The growth projection is a list per plan; the CSV form has no column for it.
-  const PlanOptions plan_options{.explain = false,
-                                 .projection = options.format == OutputFormat::kJson};
+  const bool json = options.format == OutputFormat::kJson;
+  const PlanOptions plan_options{.explain = false, .projection = json, .reasons = json};
   BatchResult result;
   if (options.format == OutputFormat::kCsv) {
     std::string header;

@@ -271,6 +271,7 @@ Tier ParseTier(const std::string& file, const YAML::Node& root, const std::vecto
   }
   t.ha = m.OptionalBool("ha", false);
   t.multi_region = m.OptionalBool("multi_region", false);
+  t.pgbouncer = m.OptionalBool("pgbouncer", false);
   if (YAML::Node floors = m.Optional("knob_floors")) {
     if (!floors.IsMap()) {
       FailAt(file, floors, "knob_floors: expected a mapping of knob names to numbers");

@@ -439,7 +439,7 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   const auto workers = static_cast<long long>(cpus);
   const long long reserved = static_cast<long long>(r.pg_reserved_connections.value);
   long long max_connections = plan.demand.db_connections + reserved;
-  if (hash_ranged) {
+  if (t.pgbouncer) {
     // PgBouncer in transaction mode: one pool per login role (the gateway, each slice host, the
     // queue); a few server connections per core do the work.
     // Pools are per (database, login role): the gateway's, the slice hosts' (one login role
@@ -491,7 +491,7 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   pgs.emplace_back("statement_timeout", r.statement_timeout_s.value * 1000);
   EXPLAIN(ex, "max_connections", Num(static_cast<double>(max_connections)), "{} {} + {} reserved",
           max_connections - reserved,
-          hash_ranged ? "PgBouncer server connections" : "database connections", reserved);
+          t.pgbouncer ? "PgBouncer server connections" : "database connections", reserved);
   EXPLAIN(ex, "shared_buffers", FormatBytes(shared_buffers), "{} RAM of the PostgreSQL host ÷ 4",
           FormatBytes(ram));
   EXPLAIN(ex, "effective_cache_size", FormatBytes(effective_cache), "3 × {} ÷ 4", FormatBytes(ram));
@@ -564,7 +564,7 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
       }
     }
   }
-  switch (limit_kind) {
+  switch (options.reasons || options.explain ? limit_kind : Limit::kNone) {
     case Limit::kNone:
       break;
     case Limit::kCustomers:
@@ -664,7 +664,7 @@ void AddWarnings(Plan& plan, const Catalog& c, bool any_inside) {
     }
   }
   for (const auto& [name, value] : plan.postgres) {
-    if (name == "max_connections" && value > 1000) {
+    if (name == "max_connections" && value > 1000 && !t.pgbouncer) {
       plan.warnings.push_back(fmt::format(
           "PostgreSQL max_connections {} is high for one server without a pooler; tier 4 puts "
           "PgBouncer in front",
@@ -708,7 +708,29 @@ bool IsPostgresSizeSetting(std::string_view name) {
 
 Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOptions& options) {
   Plan plan;
+  MakePlan(workload, catalog, options, plan);
+  return plan;
+}
+
+void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOptions& options,
+              Plan& plan) {
+  // Reuse the vectors' capacity: batch plans a million rows into one Plan per thread.
   plan.workload = workload;
+  plan.demand = Demand{};
+  plan.tier = nullptr;
+  plan.layout.clear();
+  plan.utilization = Utilization{};
+  plan.zone = Zone::kGreen;
+  plan.knobs.clear();
+  plan.postgres.clear();
+  plan.monthly_usd = 0;
+  plan.growth.rate_per_month = 0;
+  plan.growth.months_until_upgrade.reset();
+  plan.growth.upgrade_reason.clear();
+  plan.growth.projection.clear();
+  plan.revenue.reset();
+  plan.warnings.clear();
+  plan.explain.clear();
   const Workload& w = plan.workload;
   const Rules& r = catalog.rules();
   const Engine& engine = *catalog.FindEngine(w.engine);
@@ -788,7 +810,7 @@ Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
     best = BuildLayout(*best_tier, regions, u, customers, catalog);
   }
   plan.tier = best_tier;
-  plan.layout = std::move(best.rows);
+  plan.layout.assign(best.rows.begin(), best.rows.end());
   plan.utilization = best.util;
   plan.monthly_usd = best.cost;
   const double worst = plan.utilization.Max();
@@ -903,7 +925,6 @@ Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
     plan.revenue = rev;
   }
   AddWarnings(plan, catalog, any_inside);
-  return plan;
 }
 
 }  // namespace crm::planner

@@ -255,12 +255,11 @@ Json RenderContext(const Plan& plan, RenderTarget target, const RenderOptions& o
   const LayoutRow* queue_db = RowNamed(plan, "queue-db");
   const LayoutRow* lb = RowNamed(plan, "lb");
   const LayoutRow* monitoring = RowNamed(plan, "monitoring");
-  const bool hash_ranged =
-      plan.tier->topology == Topology::kHa || plan.tier->topology == Topology::kK8s;
   const std::string pg_host = target == RenderTarget::kMulti && pg_row != nullptr
                                   ? HostNames(*pg_row).front()
                                   : target == RenderTarget::kCompose ? "postgres" : "127.0.0.1";
-  const int pg_client_port = hash_ranged ? kPgBouncerPort : kPostgresPort;
+  const bool pooled = plan.tier->pgbouncer;
+  const int pg_client_port = pooled ? kPgBouncerPort : kPostgresPort;
   const std::string database_url =
       fmt::format("postgresql://crm@{}:{}/crm", pg_host, pg_client_port);
 
@@ -270,7 +269,7 @@ Json RenderContext(const Plan& plan, RenderTarget target, const RenderOptions& o
   c["no_lb"] = lb == nullptr;
   c["has_monitoring_host"] = monitoring != nullptr;
   c["no_monitoring_host"] = monitoring == nullptr;
-  c["has_pgbouncer"] = hash_ranged;
+  c["has_pgbouncer"] = pooled;
   c["multi_region"] = w.regions > 1;
   c["ports"] = {{"gateway", kGatewayPort},
                 {"slice_host", kSliceHostPort},
@@ -349,7 +348,7 @@ Json RenderContext(const Plan& plan, RenderTarget target, const RenderOptions& o
         h["runs_nginx"] = role == "lb" || (is_app && lb == nullptr && i == 0);
         h["runs_monitoring"] =
             &row == monitoring || (monitoring == nullptr && is_app && i == 0);
-        h["runs_pgbouncer"] = hash_ranged && &row == pg_row;
+        h["runs_pgbouncer"] = pooled && &row == pg_row;
         if (&row == queue_db) {
           // The queue database holds only pending tasks: PGTune's memory split for its host.
           const double ram = row.server->ram_bytes;

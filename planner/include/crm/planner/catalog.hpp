@@ -105,6 +105,7 @@ struct Tier {
   double published_max_usd = 0;
   bool ha = false;
   bool multi_region = false;
+  bool pgbouncer = false;  // clients reach PostgreSQL through PgBouncer (transaction pooling)
   std::map<std::string, long long> knob_floors;
   std::vector<RoleSpec> roles;
   std::string file;  // where it was read from, for messages

@@ -95,11 +95,16 @@ struct Plan {
 struct PlanOptions {
   bool explain = false;     // record every figure's arithmetic
   bool projection = true;   // fill Growth::projection
+  bool reasons = true;      // fill Growth::upgrade_reason (text; batch CSV has no column for it)
   int only_tier = 0;        // consider only this tier (render --tier N); 0 = choose
 };
 
 /// Sizes a validated workload (see ValidateWorkload). Pure: no I/O.
 Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOptions& options = {});
+
+/// The same into an existing Plan, reusing its storage (batch planning keeps one per thread).
+void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOptions& options,
+              Plan& plan);
 
 /// The reference workload of a tier: its envelope's top (twice its start when unbounded), with
 /// `ha` when the tier is an HA one. `render --tier N` and `validate --all-tiers` plan it.

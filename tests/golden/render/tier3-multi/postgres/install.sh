@@ -11,7 +11,9 @@ apt-get install -y -qq postgresql-15
 install -m 0644 etc/postgresql/15/main/conf.d/crm.conf /etc/postgresql/15/main/conf.d/crm.conf
 install -m 0640 -o postgres -g postgres etc/postgresql/15/main/pg_hba.conf /etc/postgresql/15/main/pg_hba.conf
 
-
+apt-get install -y -qq pgbouncer
+install -m 0640 -o postgres -g postgres etc/pgbouncer/pgbouncer.ini /etc/pgbouncer/pgbouncer.ini
+[ -f /etc/pgbouncer/userlist.txt ] || echo "install.sh: put the PgBouncer user list in /etc/pgbouncer/userlist.txt (mode 0600)" >&2
 install -d -o postgres -g postgres -m 0750 /var/backups/crm
 install -m 0644 etc/systemd/system/crm-backup.service /etc/systemd/system/crm-backup.service
 install -m 0644 etc/systemd/system/crm-backup.timer /etc/systemd/system/crm-backup.timer
@@ -19,7 +21,7 @@ install -m 0644 etc/systemd/system/crm-backup.timer /etc/systemd/system/crm-back
 
 systemctl daemon-reload
 systemctl restart postgresql
-
+systemctl restart pgbouncer
 systemctl enable --now crm-backup.timer
 
 
