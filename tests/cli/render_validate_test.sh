@@ -29,6 +29,12 @@ mkdir -p "$TMP/foreign"; echo keep >"$TMP/foreign/notes.txt"
 run render --tier 1 --target vps --out "$TMP/foreign" --force; expect_code 2; expect_err "refusing to empty it"
 checks=$((checks + 1)); [[ -f $TMP/foreign/notes.txt ]] || fail "render --force deleted a foreign directory's file"
 
+# A plan written by `plan -o yaml` (or json) renders the same as its workload.
+"$CRMCTL" plan --customers 40 --engine noweb -o yaml >"$TMP/plan.yaml"
+run render -f "$TMP/plan.yaml" --target vps --out "$TMP/from-plan"; expect_code 0
+run render --customers 40 --engine noweb --target vps --out "$TMP/from-flags"; expect_code 0
+checks=$((checks + 1)); diff -r "$TMP/from-plan" "$TMP/from-flags" >/dev/null || fail "render -f plan.yaml differs from the same workload's flags"
+
 # A webjs workload puts its memory into the units.
 run render --customers 10 --engine webjs --target vps --out "$TMP/webjs"; expect_code 0
 checks=$((checks + 1)); grep -q '^MemoryMax=11264M$' "$TMP/webjs/etc/systemd/system/crmd.service" || fail "webjs MemoryMax"
@@ -36,6 +42,8 @@ checks=$((checks + 1)); grep -q '^SLICE_MEMORY_LIMIT=1367000000$' "$TMP/webjs/et
 
 # Clean renderings validate with every tool present.
 run validate --require-tools "$TMP/b" "$TMP/g-2-compose" "$TMP/g-4-multi"; expect_code 0; expect_out "0 finding(s)"
+run validate -o json "$TMP/b"; expect_code 0
+expect_json "d[0]['findings'] == [] and any(t['tool'] == 'postgres -C' and t['status'] == 'passed' for t in d[0]['tools'])"
 run validate;                                     expect_code 2; expect_err "pass rendered directories"
 run validate "$TMP/nope";                         expect_code 2; expect_err "not a directory"
 
