@@ -310,12 +310,6 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   }
   if (t.topology == Topology::kK8s) {
     // On Kubernetes the node pool hosts pods; the pod counts come from the demand below.
-    const LayoutRow* nodes = nullptr;
-    for (const LayoutRow& row : plan.layout) {
-      if (row.spec->carries & kCarrySessions) {
-        nodes = &row;
-      }
-    }
     const double pod_memory = static_cast<double>(Floor(t, "POD_MEMORY_LIMIT", 4LL << 30));
     const auto regions = static_cast<double>(w.regions);
     const double slice_ram = (u.sessions_ram + u.buffers_ram) * customers / regions +
@@ -341,7 +335,6 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
     // Each region has its own database and pooler: connections are counted per region.
     slice_hosts = slice_pods;
     app_processes = gw_max;
-    (void)nodes;
   }
   if (slice_hosts == 0) {
     slice_hosts = 1;

@@ -121,17 +121,19 @@ struct CrmdLimits {
   long long cpu_quota_percent = 0;
 };
 
-CrmdLimits LimitsFor(const Plan& plan, const LayoutRow& row, double pg_shared_buffers,
-                     const Catalog* /*unused*/ = nullptr) {
-  const double headroom = 1.5;
-  const double demand = row.ram_demand - (row.spec->has_services_ram ? row.spec->services_ram : 2e9);
+CrmdLimits LimitsFor(const Plan& plan, const LayoutRow& row, double pg_shared_buffers) {
+  // As for a slice (rules.yaml slice_memory_headroom): reconnect storms briefly need half again.
+  constexpr double headroom = 1.5;
+  // A single host's services are the shared-services rule, which the plan has summed already.
+  const double services =
+      row.spec->has_services_ram ? row.spec->services_ram : plan.demand.services_ram;
+  const double demand = row.ram_demand - services;
   const double wanted = std::max(1 * kGiB, std::max(0.0, demand) * headroom + 512 * kMiB);
   const double room = row.server->ram_bytes - pg_shared_buffers - 1 * kGiB;
   CrmdLimits limits;
   limits.memory_max_mib = Mib(std::max(512 * kMiB, std::min(wanted, room)));
   limits.cpu_quota_percent =
       std::max(50LL, static_cast<long long>(std::llround((row.server->vcpu - 0.5) * 100)));
-  (void)plan;
   return limits;
 }
 
