@@ -20,10 +20,6 @@
 namespace crm::planner {
 namespace {
 
-// Plans are gathered in memory and written in large blocks: one ostream call per plan would cost
-// more than formatting it.
-constexpr std::size_t kFlushBytes = std::size_t{1} << 20;
-
 // The bar is redrawn at most this often, and the clock read only every so many rows, so that a
 // fast batch spends nothing measurable on it.
 constexpr std::chrono::milliseconds kRedrawInterval{100};
@@ -265,7 +261,7 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
       return PlanChunk(rows, columns, catalog, plan_options, format, file, strict);
     }));
     chunk = Chunk{};
-    while (inflight.size() > workers) {
+    while (inflight.size() > 2 * workers) {
       collect_one();
     }
   };

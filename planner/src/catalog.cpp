@@ -191,10 +191,25 @@ void ParseProviders(const std::string& file, const YAML::Node& root, std::vector
     if (s.kind == ServerKind::kVm && (s.vcpu <= 0 || s.ram_bytes <= 0)) {
       FailAt(file, node, fmt::format("{}: a vm needs vcpu and ram above zero", s.name));
     }
+    s.provider_id = static_cast<int>(servers.size());
     for (const Server& other : servers) {
       if (other.name == s.name) {
         FailAt(file, node, fmt::format("name: '{}' is listed twice", s.name));
       }
+      if (other.provider == s.provider) {
+        s.provider_id = other.provider_id;
+      }
+    }
+    if (s.kind != ServerKind::kManagedK8s) {
+      const auto price = std::find_if(volumes.begin(), volumes.end(),
+                                      [&](const VolumePrice& v) { return v.provider == s.provider; });
+      if (price == volumes.end()) {
+        FailAt(file, node,
+               fmt::format("{}: no volume_prices entry for provider '{}' (needed when its disk is "
+                           "too small)",
+                           s.name, s.provider));
+      }
+      s.volume_usd_per_gb_month = price->usd_per_gb_month;
     }
     servers.push_back(std::move(s));
   }
@@ -305,6 +320,7 @@ Tier ParseTier(const std::string& file, const YAML::Node& root, const std::vecto
     spec.cpu_share = r.RequiredNumber("cpu_share");
     spec.scalable = r.OptionalBool("scalable", false);
     spec.split = r.OptionalBool("split", true);
+    spec.replica = spec.role.find("replica") != std::string::npos;
     r.Finish();
     const auto it = std::find_if(servers.begin(), servers.end(),
                                  [&](const Server& s) { return s.name == spec.server; });
@@ -379,14 +395,6 @@ Catalog Catalog::Parse(const std::vector<CatalogFile>& files) {
   }
   if (c.tiers_.empty()) {
     throw InputError("catalog: no tier1.yaml found");
-  }
-  for (const Tier& t : c.tiers_) {
-    for (const RoleSpec& r : t.roles) {
-      const Server* s = c.FindServer(r.server);
-      if (s->kind == ServerKind::kVm) {
-        c.VolumePricePerGb(s->provider);  // every vm provider must price extra disk
-      }
-    }
   }
   return c;
 }
@@ -470,15 +478,6 @@ const Tier* Catalog::FindTier(int id) const {
     }
   }
   return nullptr;
-}
-
-double Catalog::VolumePricePerGb(std::string_view provider) const {
-  for (const VolumePrice& v : volumes_) {
-    if (v.provider == provider) {
-      return v.usd_per_gb_month;
-    }
-  }
-  throw InputError(fmt::format("providers.yaml: no volume_prices entry for provider '{}'", provider));
 }
 
 std::string Catalog::EngineNames() const {

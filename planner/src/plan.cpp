@@ -113,7 +113,7 @@ double VolumeFor(double disk_demand, const Server& s, double target) {
 // Sizing up stays with the reference's provider and kind: hosts of one deployment share a
 // private network, and a Kubernetes node pool cannot borrow another cloud's servers.
 bool AtLeastReference(const Server& s, const Server& ref) {
-  return s.kind == ref.kind && s.provider == ref.provider && s.vcpu >= ref.vcpu &&
+  return s.kind == ref.kind && s.provider_id == ref.provider_id && s.vcpu >= ref.vcpu &&
          s.ram_bytes >= ref.ram_bytes &&
          (ref.disk_type != DiskType::kNvme || s.disk_type == DiskType::kNvme);
 }
@@ -136,7 +136,7 @@ RoleChoice Evaluate(const RoleSpec& spec, const Server& s, int count, int region
   const double disk = load.disk.At(customers);
   choice.volume = s.kind == ServerKind::kManagedK8s ? 0 : VolumeFor(disk, s, target);
   const double volume_price =
-      choice.volume > 0 ? c.VolumePricePerGb(s.provider) * choice.volume / 1e9 : 0;
+      choice.volume > 0 ? s.volume_usd_per_gb_month * choice.volume / 1e9 : 0;
   choice.cost = count * regions * (s.monthly_usd + volume_price);
   choice.worst = std::max({Ratio(load.ram.At(customers), s.ram_bytes),
                            Ratio(load.cpu.At(customers), s.vcpu),
@@ -156,6 +156,7 @@ RoleChoice ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
   }
   RoleChoice best;
   RoleChoice least_bad = ref_choice;
+  const HostLoad one = LoadPerHost(spec, 1, regions, u, c);
   for (const Server& s : c.servers()) {
     if (!AtLeastReference(s, ref)) {
       continue;
@@ -164,7 +165,6 @@ RoleChoice ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
     if (spec.scalable) {
       // Smallest host count at which ram and cpu fit (disk is solved by volumes):
       // fixed + slope·customers / n ≤ target·capacity.
-      const HostLoad one = LoadPerHost(spec, 1, regions, u, c);
       double need = count;
       const double ram_room = target * s.ram_bytes - one.ram.fixed;
       const double cpu_room = target * s.vcpu - one.cpu.fixed;
@@ -301,7 +301,7 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
     if ((carries & kCarryMessages) && pg == nullptr) {
       pg = &row;
     }
-    if ((carries & kCarryMessages) && row.spec->role.find("replica") != std::string::npos) {
+    if ((carries & kCarryMessages) && row.spec->replica) {
       replica = true;
     }
     if ((carries & kCarryQueue) && !(carries & kCarrySessions)) {
@@ -391,8 +391,12 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   if (hash_ranged && t.topology != Topology::kK8s) {
     std::string ranges;
     for (long long i = 0; i < slice_hosts; ++i) {
-      ranges += fmt::format("{}{}-{}", i == 0 ? "" : ",", i * 100 / slice_hosts,
-                            (i + 1) * 100 / slice_hosts);
+      if (i > 0) {
+        ranges += ',';
+      }
+      ranges += std::to_string(i * 100 / slice_hosts);
+      ranges += '-';
+      ranges += std::to_string((i + 1) * 100 / slice_hosts);
     }
     plan.knobs.emplace_back("WORKER_SHARD_RANGE", ranges);
     EXPLAIN(ex, "WORKER_SHARD_RANGE", ranges, "tenant hash space 0–100 % split evenly over {} slice hosts",

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cstring>
 #include <cmath>
 #include <iterator>
 
@@ -111,22 +112,6 @@ std::string ZoneText(Zone z, bool color) {
   }
   const char* code = z == Zone::kGreen ? "32" : z == Zone::kYellow ? "33" : "31";
   return fmt::format("\x1b[{}m{}\x1b[0m", code, name);
-}
-
-template <typename Out>
-void CsvField(Out out, std::string_view s) {
-  if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
-    fmt::format_to(out, "{}", s);
-    return;
-  }
-  *out++ = '"';
-  for (char c : s) {
-    if (c == '"') {
-      *out++ = '"';
-    }
-    *out++ = c;
-  }
-  *out++ = '"';
 }
 
 }  // namespace
@@ -439,35 +424,69 @@ void AppendPlanCsvHeader(std::string& out) {
 
 namespace {
 
-// Appends numbers without going through a format string: batch writes a million rows, and fmt's
-// general path (parsing the format, exact float printing) dominated its profile.
-void AppendInt(std::string& out, long long v) {
-  char buf[24];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
-  out.append(buf, end);
-}
+// Writes a CSV row into memory reserved up front: batch writes a million rows, and fmt's general
+// path and std::string's per-append checks dominated its profile.
+class RowWriter {
+ public:
+  explicit RowWriter(char* p) : p_(p) {}
+  char* end() const { return p_; }
 
-// Fixed-point with `decimals` digits, rounded half away from zero (the magnitudes here are far
-// below 2^53 / 10^decimals, so the scaled integer is exact).
-void AppendFixed(std::string& out, double v, int decimals) {
-  static constexpr long long kScale[] = {1, 10, 100, 1000, 10000};
-  const long long scaled = std::llround(v * static_cast<double>(kScale[decimals]));
-  const long long whole = scaled / kScale[decimals];
-  long long frac = scaled % kScale[decimals];
-  if (scaled < 0) {
-    out += '-';
-    frac = -frac;
+  void Char(char c) { *p_++ = c; }
+  void Text(std::string_view s) {
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
   }
-  AppendInt(out, whole < 0 ? -whole : whole);
-  if (decimals > 0) {
-    out += '.';
-    char digits[8];
-    for (int i = decimals - 1; i >= 0; --i) {
-      digits[i] = static_cast<char>('0' + frac % 10);
-      frac /= 10;
+  void Int(long long v) { p_ = std::to_chars(p_, p_ + 24, v).ptr; }
+  // Fixed-point with `decimals` digits, rounded half away from zero (the magnitudes here are far
+  // below 2^53 / 10^decimals, so the scaled integer is exact).
+  void Fixed(double v, int decimals) {
+    static constexpr long long kScale[] = {1, 10, 100, 1000, 10000};
+    const long long scaled = std::llround(v * static_cast<double>(kScale[decimals]));
+    const long long magnitude = scaled < 0 ? -scaled : scaled;
+    if (scaled < 0) {
+      Char('-');
     }
-    out.append(digits, static_cast<std::size_t>(decimals));
+    Int(magnitude / kScale[decimals]);
+    if (decimals > 0) {
+      Char('.');
+      long long frac = magnitude % kScale[decimals];
+      for (int i = decimals - 1; i >= 0; --i) {
+        p_[i] = static_cast<char>('0' + frac % 10);
+        frac /= 10;
+      }
+      p_ += decimals;
+    }
   }
+  // A CSV field, quoted when it holds a comma, quote or line break.
+  void Field(std::string_view s) {
+    if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
+      Text(s);
+      return;
+    }
+    Char('"');
+    for (char c : s) {
+      if (c == '"') {
+        Char('"');
+      }
+      Char(c);
+    }
+    Char('"');
+  }
+
+ private:
+  char* p_;
+};
+
+// Room a row can need: the fixed columns, server names, and the free text twice over (quoting).
+std::size_t RowBound(const Plan& plan) {
+  std::size_t bound = 1024 + 2 * plan.workload.name.size() + plan.workload.engine.size();
+  for (const LayoutRow& row : plan.layout) {
+    bound += row.server->name.size() + 32;
+  }
+  for (const std::string& warning : plan.warnings) {
+    bound += 2 * warning.size() + 4;
+  }
+  return bound;
 }
 
 }  // namespace
@@ -475,75 +494,77 @@ void AppendFixed(std::string& out, double v, int decimals) {
 void AppendPlanCsvRow(std::string& out, const Plan& plan) {
   const Workload& w = plan.workload;
   const Demand& d = plan.demand;
-  auto it = std::back_inserter(out);
-  CsvField(it, w.name);
+  const std::size_t start = out.size();
+  out.resize(start + RowBound(plan));
+  RowWriter row(out.data() + start);
+  row.Field(w.name);
   for (long long v : {w.customers, w.devices_per_customer, w.messages_per_customer_day,
                       w.dashboard_tabs_per_customer, w.peak_pending_tasks, w.retention_days}) {
-    out += ',';
-    AppendInt(out, v);
+    row.Char(',');
+    row.Int(v);
   }
-  out += ',';
-  out += w.engine;
-  out += w.ha ? ",true," : ",false,";
-  AppendInt(out, w.regions);
-  out += ',';
-  AppendInt(out, plan.tier->id);
-  out += ',';
-  out += plan.tier->name;
-  out += ',';
-  out += TopologyName(plan.tier->topology);
-  out += ',';
+  row.Char(',');
+  row.Text(w.engine);
+  row.Text(w.ha ? ",true," : ",false,");
+  row.Int(w.regions);
+  row.Char(',');
+  row.Int(plan.tier->id);
+  row.Char(',');
+  row.Text(plan.tier->name);
+  row.Char(',');
+  row.Text(TopologyName(plan.tier->topology));
+  row.Char(',');
   int servers = 0;
-  for (const LayoutRow& row : plan.layout) {
-    servers += row.count;
+  for (const LayoutRow& r : plan.layout) {
+    servers += r.count;
   }
-  AppendInt(out, servers);
-  out += ',';
+  row.Int(servers);
+  row.Char(',');
   bool first = true;
-  for (const LayoutRow& row : plan.layout) {
+  for (const LayoutRow& r : plan.layout) {
     if (!first) {
-      out += " + ";
+      row.Text(" + ");
     }
-    AppendInt(out, row.count);
-    out += "x ";
-    out += row.server->name;
+    row.Int(r.count);
+    row.Text("x ");
+    row.Text(r.server->name);
     first = false;
   }
-  out += ',';
-  AppendInt(out, Bytes(d.total_ram));
-  out += ',';
-  AppendInt(out, Bytes(d.total_disk));
-  out += ',';
-  AppendFixed(out, d.cpu_cores, 3);
-  out += ',';
-  AppendFixed(out, d.messages_per_day, 0);
-  out += ',';
-  AppendFixed(out, d.peak_messages_per_second, 4);
-  out += ',';
-  AppendInt(out, d.db_connections);
+  row.Char(',');
+  row.Int(Bytes(d.total_ram));
+  row.Char(',');
+  row.Int(Bytes(d.total_disk));
+  row.Char(',');
+  row.Fixed(d.cpu_cores, 3);
+  row.Char(',');
+  row.Fixed(d.messages_per_day, 0);
+  row.Char(',');
+  row.Fixed(d.peak_messages_per_second, 4);
+  row.Char(',');
+  row.Int(d.db_connections);
   for (double u : {plan.utilization.ram, plan.utilization.disk, plan.utilization.cpu}) {
-    out += ',';
-    AppendFixed(out, u, 4);
+    row.Char(',');
+    row.Fixed(u, 4);
   }
-  out += ',';
-  out += ZoneName(plan.zone);
-  out += ',';
-  AppendFixed(out, plan.monthly_usd, 2);
-  out += ',';
+  row.Char(',');
+  row.Text(ZoneName(plan.zone));
+  row.Char(',');
+  row.Fixed(plan.monthly_usd, 2);
+  row.Char(',');
   if (plan.growth.months_until_upgrade) {
-    AppendInt(out, *plan.growth.months_until_upgrade);
+    row.Int(*plan.growth.months_until_upgrade);
   }
-  out += ',';
+  row.Char(',');
   if (plan.revenue) {
-    AppendFixed(out, plan.revenue->mrr_usd, 2);
-    out += ',';
-    AppendFixed(out, plan.revenue->margin_usd, 2);
-    out += ',';
-    AppendInt(out, plan.revenue->break_even_customers);
+    row.Fixed(plan.revenue->mrr_usd, 2);
+    row.Char(',');
+    row.Fixed(plan.revenue->margin_usd, 2);
+    row.Char(',');
+    row.Int(plan.revenue->break_even_customers);
   } else {
-    out += ",,";
+    row.Text(",,");
   }
-  out += ',';
+  row.Char(',');
   if (!plan.warnings.empty()) {
     std::string joined;
     for (const std::string& warning : plan.warnings) {
@@ -552,9 +573,10 @@ void AppendPlanCsvRow(std::string& out, const Plan& plan) {
       }
       joined += warning;
     }
-    CsvField(it, joined);
+    row.Field(joined);
   }
-  out += '\n';
+  row.Char('\n');
+  out.resize(static_cast<std::size_t>(row.end() - out.data()));
 }
 
 }  // namespace crm::planner

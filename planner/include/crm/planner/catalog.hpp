@@ -51,12 +51,14 @@ struct Server {
   std::string name;      // "<provider>-<plan>", e.g. "ovh-vps-5"
   std::string provider;  // the part before the first '-'
   std::string plan;      // the rest
+  int provider_id = 0;   // equal for offerings of the same provider (compared per sizing step)
   ServerKind kind = ServerKind::kVm;
   double vcpu = 0;
   double ram_bytes = 0;
   double disk_bytes = 0;
   DiskType disk_type = DiskType::kSsd;
   double monthly_usd = 0;
+  double volume_usd_per_gb_month = 0;  // extra disk at this provider (from volume_prices)
   std::string source;
 };
 
@@ -90,6 +92,7 @@ struct RoleSpec {
   double cpu_share = 0;        // share of the message-processing CPU
   bool scalable = false;       // the planner may add hosts to this role
   bool split = true;           // demand is divided across the hosts (false: each holds a copy)
+  bool replica = false;        // a read replica (role name contains "replica")
 };
 
 struct Tier {
@@ -144,8 +147,6 @@ class Catalog {
   const Engine* FindEngine(std::string_view name) const;
   const Server* FindServer(std::string_view name) const;
   const Tier* FindTier(int id) const;
-  /// USD per GB-month of extra disk at `provider`; throws RuntimeError if the catalog lacks it.
-  double VolumePricePerGb(std::string_view provider) const;
   /// "whatsmeow, noweb, webjs, cloud-api"
   std::string EngineNames() const;
 
