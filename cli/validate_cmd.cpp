@@ -1,5 +1,8 @@
 // crmctl validate: structural rules plus the real tools on rendered configurations.
 #include <fmt/format.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -66,6 +69,26 @@ std::vector<std::pair<std::string, std::string>> ManifestFiles(const fs::path& d
     files.emplace_back(f.at("path").get<std::string>(), f.at("host").get<std::string>());
   }
   return files;
+}
+
+// A port nothing listens on right now: the kernel picks it for a throwaway socket.
+int FreeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) {
+    throw RuntimeError("cannot create a socket to find a free port");
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    throw RuntimeError("cannot find a free loopback port");
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
 }
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
@@ -298,7 +321,7 @@ class ToolChecks {
       fs::create_directories(work);
       std::string text = ReadText(dir_ / f);
       // Line-preserving: listen on loopback at a port of our own, files in the scratch dir.
-      const int port = 20000 + static_cast<int>(getpid() % 20000);
+      const int port = FreeLoopbackPort();
       text = std::regex_replace(text, std::regex(R"((\n)listen_addr\s*=[^\n]*)"), "$1listen_addr = 127.0.0.1");
       text = std::regex_replace(text, std::regex(R"((\n)listen_port\s*=[^\n]*)"), fmt::format("$1listen_port = {}", port));
       text = std::regex_replace(text, std::regex(R"((\n)auth_file\s*=[^\n]*)"), "$1auth_file = " + (work / "userlist.txt").string());
