@@ -1,0 +1,35 @@
+// A real, throwaway PostgreSQL 15 cluster for tests: initdb into a temp dir, started with pg_ctl
+// on a Unix socket in that dir (no TCP port to collide), removed when the object goes away.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace crm::testing {
+
+class PgCluster {
+ public:
+  /// Creates and starts a cluster. Runs initdb/pg_ctl as the postgres user when we are root
+  /// (they refuse root). Throws std::runtime_error with the tools' output when it cannot start:
+  /// a database test must fail then, never skip.
+  static std::unique_ptr<PgCluster> Start();
+
+  ~PgCluster();
+  PgCluster(const PgCluster&) = delete;
+  PgCluster& operator=(const PgCluster&) = delete;
+
+  /// libpq keyword/value connection string for the superuser `postgres` and database `postgres`.
+  std::string ConnectionString(const std::string& database = "postgres") const;
+  /// The directory holding the data directory, the socket and the log.
+  const std::filesystem::path& dir() const { return dir_; }
+  /// Stops the server (fast shutdown) and removes the directory; the destructor calls it.
+  void Stop();
+
+ private:
+  explicit PgCluster(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  std::filesystem::path dir_;
+  bool running_ = false;
+};
+
+}  // namespace crm::testing
