@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include <iostream>
-#include <map>
 #include <memory>
 
 #include "cli_context.hpp"
@@ -16,7 +15,7 @@ namespace {
 
 struct CapacityOptions {
   std::string server;
-  std::map<std::string, std::string> fields;
+  std::shared_ptr<WorkloadFlags> assumptions = std::make_shared<WorkloadFlags>();
 };
 
 std::string Amount(const planner::ResourceCapacity& r, double v) {
@@ -27,13 +26,7 @@ std::string Amount(const planner::ResourceCapacity& r, double v) {
 void RunCapacity(const CapacityOptions& opts, GlobalOptions& global) {
   const planner::Catalog catalog = LoadCatalog(global);
   planner::Workload w;
-  for (const auto& [key, value] : opts.fields) {
-    try {
-      planner::SetWorkloadField(w, key, value);
-    } catch (const InputError& e) {
-      throw InputError(fmt::format("{}: {}", FlagName(key), e.what()));
-    }
-  }
+  ApplyWorkloadFields(*opts.assumptions, w);
   w.customers = 1;
   planner::ValidateWorkload(w, catalog);
   const planner::Capacity cap = planner::ComputeCapacity(opts.server, w, catalog);
@@ -113,24 +106,11 @@ void SetupCapacity(CLI::App& app, GlobalOptions& global) {
       "capacity", "How many customers and devices fit one server (theoretical and comfortable)");
   cmd->add_option("--server", opts->server, "Server offering, e.g. ovh-vps-5 (crmctl tiers servers)")
       ->required();
-  struct Flag {
-    const char* key;
-    const char* help;
-  };
-  static const Flag kFlags[] = {
-      {"engine", "whatsmeow, noweb, webjs or cloud-api (default whatsmeow)"},
-      {"devices_per_customer", "WhatsApp numbers per customer (default 2)"},
-      {"messages_per_customer_day", "Messages per customer per day (default 100)"},
-      {"dashboard_tabs_per_customer", "Open dashboard tabs per customer (default 2)"},
-      {"retention_days", "Days messages are kept (default 365)"},
-      {"peak_pending_tasks", "Queued broadcast backlog (default 0)"},
-      {"peak_factor", "Peak message rate ÷ average (default 10)"},
-  };
-  for (const Flag& flag : kFlags) {
-    const std::string key = flag.key;
-    cmd->add_option_function<std::string>(
-        FlagName(key), [opts, key](const std::string& value) { opts->fields[key] = value; }, flag.help);
-  }
+  // The per-customer assumptions; the customer count is what capacity answers.
+  AddWorkloadKeyFlags(cmd, opts->assumptions,
+                      {"engine", "devices_per_customer", "messages_per_customer_day",
+                       "dashboard_tabs_per_customer", "retention_days", "peak_pending_tasks",
+                       "peak_factor"});
   cmd->callback([opts, &global]() { RunCapacity(*opts, global); });
 }
 

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+
 #include "cli_context.hpp"
 #include "crm/error.hpp"
 #include "crm/planner/yaml_source.hpp"
@@ -17,35 +19,63 @@ std::string FlagName(std::string_view key) {
   return "--" + flag;
 }
 
-void AddWorkloadFlags(CLI::App* cmd, const std::shared_ptr<WorkloadFlags>& flags) {
-  cmd->add_option("-f,--file", flags->file,
-                  "workload.yaml, or a plan written by `crmctl plan -o yaml|json` (flags override "
-                  "its keys)");
-  struct Flag {
-    const char* key;
-    const char* help;
-  };
-  static const Flag kFlags[] = {
-      {"customers", "Tenants (businesses) to serve (required)"},
-      {"devices_per_customer", "WhatsApp numbers per customer (default 2)"},
-      {"messages_per_customer_day", "Messages sent + received per customer per day (default 100)"},
-      {"dashboard_tabs_per_customer", "Open dashboard tabs = websockets per customer (default 2)"},
-      {"peak_pending_tasks", "Largest queued broadcast backlog at once (default 0)"},
-      {"retention_days", "Days messages are kept (default 365)"},
-      {"engine", "whatsmeow, noweb, webjs or cloud-api (default whatsmeow)"},
-      {"growth_per_month", "Compound growth, 0.2 = 20 %/month (default 0)"},
-      {"horizon_months", "Projection length in months (default 12)"},
-      {"peak_factor", "Peak message rate ÷ average (default 10)"},
-      {"price_per_customer_month", "USD per customer per month: adds revenue and break-even"},
-      {"regions", "Regions (data residency); > 1 needs the Kubernetes tier (default 1)"},
-  };
+namespace {
+
+struct Flag {
+  std::string_view key;
+  const char* help;
+};
+
+constexpr Flag kFlags[] = {
+    {"customers", "Tenants (businesses) to serve (required)"},
+    {"devices_per_customer", "WhatsApp numbers per customer (default 2)"},
+    {"messages_per_customer_day", "Messages sent + received per customer per day (default 100)"},
+    {"dashboard_tabs_per_customer", "Open dashboard tabs = websockets per customer (default 2)"},
+    {"peak_pending_tasks", "Largest queued broadcast backlog at once (default 0)"},
+    {"retention_days", "Days messages are kept (default 365)"},
+    {"engine", "whatsmeow, noweb, webjs or cloud-api (default whatsmeow)"},
+    {"growth_per_month", "Compound growth, 0.2 = 20 %/month (default 0)"},
+    {"horizon_months", "Projection length in months (default 12)"},
+    {"peak_factor", "Peak message rate ÷ average (default 10)"},
+    {"price_per_customer_month", "USD per customer per month: adds revenue and break-even"},
+    {"regions", "Regions (data residency); > 1 needs the Kubernetes tier (default 1)"},
+};
+
+}  // namespace
+
+void AddWorkloadKeyFlags(CLI::App* cmd, const std::shared_ptr<WorkloadFlags>& flags,
+                         const std::vector<std::string_view>& keys) {
   for (const Flag& flag : kFlags) {
-    const std::string key = flag.key;
+    if (std::find(keys.begin(), keys.end(), flag.key) == keys.end()) {
+      continue;
+    }
+    const std::string key(flag.key);
     cmd->add_option_function<std::string>(
         FlagName(key), [flags, key](const std::string& value) { flags->fields[key] = value; },
         flag.help);
   }
+}
+
+void AddWorkloadFlags(CLI::App* cmd, const std::shared_ptr<WorkloadFlags>& flags) {
+  cmd->add_option("-f,--file", flags->file,
+                  "workload.yaml, or a plan written by `crmctl plan -o yaml|json` (flags override "
+                  "its keys)");
+  std::vector<std::string_view> all;
+  for (const Flag& flag : kFlags) {
+    all.push_back(flag.key);
+  }
+  AddWorkloadKeyFlags(cmd, flags, all);
   cmd->add_flag("--ha", flags->ha, "Require high availability (replica + 2 app hosts)");
+}
+
+void ApplyWorkloadFields(const WorkloadFlags& flags, planner::Workload& workload) {
+  for (const auto& [key, value] : flags.fields) {
+    try {
+      planner::SetWorkloadField(workload, key, value);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}: {}", FlagName(key), e.what()));
+    }
+  }
 }
 
 planner::Workload BuildWorkload(const WorkloadFlags& flags, const planner::Catalog& catalog) {
@@ -67,13 +97,7 @@ planner::Workload BuildWorkload(const WorkloadFlags& flags, const planner::Catal
       workload = planner::ParseWorkloadYaml(text, flags.file);
     }
   }
-  for (const auto& [key, value] : flags.fields) {
-    try {
-      planner::SetWorkloadField(workload, key, value);
-    } catch (const InputError& e) {
-      throw InputError(fmt::format("{}: {}", FlagName(key), e.what()));
-    }
-  }
+  ApplyWorkloadFields(flags, workload);
   if (flags.ha) {
     workload.ha = true;
   }

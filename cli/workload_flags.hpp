@@ -6,6 +6,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "crm/planner/catalog.hpp"
 #include "crm/planner/workload.hpp"
@@ -21,6 +23,13 @@ struct WorkloadFlags {
 
 /// Adds -f/--file, --customers … --regions and --ha to `cmd`.
 void AddWorkloadFlags(CLI::App* cmd, const std::shared_ptr<WorkloadFlags>& flags);
+
+/// Adds the flags of only these workload keys (e.g. capacity's per-customer assumptions).
+void AddWorkloadKeyFlags(CLI::App* cmd, const std::shared_ptr<WorkloadFlags>& flags,
+                         const std::vector<std::string_view>& keys);
+
+/// Sets the fields the flags gave on `workload`. Throws InputError naming the flag.
+void ApplyWorkloadFields(const WorkloadFlags& flags, planner::Workload& workload);
 
 /// The workload the flags describe, validated. Throws InputError naming the flag or file:line:col.
 planner::Workload BuildWorkload(const WorkloadFlags& flags, const planner::Catalog& catalog);

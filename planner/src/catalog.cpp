@@ -117,29 +117,45 @@ std::vector<Engine> ParseEngines(const std::string& file, const YAML::Node& root
   return engines;
 }
 
-ServerKind ParseKind(const std::string& file, const YAML::Node& n) {
-  const std::string s = ScalarString(file, n, "kind");
-  if (s == "vm") {
-    return ServerKind::kVm;
+
+
+// The names the YAML files and the output use for each enum, in one table per enum.
+template <typename E, std::size_t N>
+using NameTable = std::pair<std::string_view, E>[N];
+
+constexpr std::pair<std::string_view, ServerKind> kServerKinds[] = {
+    {"vm", ServerKind::kVm},
+    {"managed-postgres", ServerKind::kManagedPostgres},
+    {"managed-k8s", ServerKind::kManagedK8s}};
+constexpr std::pair<std::string_view, DiskType> kDiskTypes[] = {{"ssd", DiskType::kSsd},
+                                                                {"nvme", DiskType::kNvme}};
+constexpr std::pair<std::string_view, Topology> kTopologies[] = {{"single", Topology::kSingle},
+                                                                 {"split", Topology::kSplit},
+                                                                 {"ha", Topology::kHa},
+                                                                 {"k8s", Topology::kK8s}};
+
+template <typename E, std::size_t N>
+E ParseName(const std::string& file, const YAML::Node& n, std::string_view field,
+            const NameTable<E, N>& table) {
+  const std::string s = ScalarString(file, n, field);
+  std::string expected;
+  for (const auto& [name, value] : table) {
+    if (name == s) {
+      return value;
+    }
+    expected += expected.empty() ? std::string(name) : ", " + std::string(name);
   }
-  if (s == "managed-postgres") {
-    return ServerKind::kManagedPostgres;
-  }
-  if (s == "managed-k8s") {
-    return ServerKind::kManagedK8s;
-  }
-  FailAt(file, n, fmt::format("kind: unknown '{}' (expected vm, managed-postgres, managed-k8s)", s));
+  FailAt(file, n, fmt::format("{}: unknown '{}' (expected {})", field, s, expected));
 }
 
-DiskType ParseDiskType(const std::string& file, const YAML::Node& n) {
-  const std::string s = ScalarString(file, n, "disk_type");
-  if (s == "ssd") {
-    return DiskType::kSsd;
+template <typename E, std::size_t N>
+std::string_view NameOf(E value, const NameTable<E, N>& table) {
+  for (const auto& [name, v] : table) {
+    if (v == value) {
+      return name;
+    }
   }
-  if (s == "nvme") {
-    return DiskType::kNvme;
-  }
-  FailAt(file, n, fmt::format("disk_type: unknown '{}' (expected ssd or nvme)", s));
+  return "?";
 }
 
 void ParseProviders(const std::string& file, const YAML::Node& root, std::vector<Server>& servers,
@@ -177,11 +193,11 @@ void ParseProviders(const std::string& file, const YAML::Node& root, std::vector
     }
     s.provider = s.name.substr(0, dash);
     s.plan = s.name.substr(dash + 1);
-    s.kind = ParseKind(file, m.Required("kind"));
+    s.kind = ParseName(file, m.Required("kind"), "kind", kServerKinds);
     s.vcpu = m.RequiredNumber("vcpu");
     s.ram_bytes = m.RequiredBytes("ram");
     s.disk_bytes = m.RequiredBytes("disk");
-    s.disk_type = ParseDiskType(file, m.Required("disk_type"));
+    s.disk_type = ParseName(file, m.Required("disk_type"), "disk_type", kDiskTypes);
     s.monthly_usd = m.RequiredNumber("monthly_usd");
     s.source = m.RequiredString("source");
     m.Finish();
@@ -215,22 +231,6 @@ void ParseProviders(const std::string& file, const YAML::Node& root, std::vector
   }
 }
 
-Topology ParseTopology(const std::string& file, const YAML::Node& n) {
-  const std::string s = ScalarString(file, n, "topology");
-  if (s == "single") {
-    return Topology::kSingle;
-  }
-  if (s == "split") {
-    return Topology::kSplit;
-  }
-  if (s == "ha") {
-    return Topology::kHa;
-  }
-  if (s == "k8s") {
-    return Topology::kK8s;
-  }
-  FailAt(file, n, fmt::format("topology: unknown '{}' (expected single, split, ha, k8s)", s));
-}
 
 unsigned ParseCarries(const std::string& file, const YAML::Node& n) {
   if (!n.IsSequence()) {
@@ -266,7 +266,7 @@ Tier ParseTier(const std::string& file, const YAML::Node& root, const std::vecto
   t.id = static_cast<int>(m.RequiredCount("id"));
   t.name = m.RequiredString("name");
   t.summary = m.RequiredString("summary");
-  t.topology = ParseTopology(file, m.Required("topology"));
+  t.topology = ParseName(file, m.Required("topology"), "topology", kTopologies);
   t.source = m.RequiredString("source");
   {
     StrictMap e(file, m.Required("envelope"), "envelope");
@@ -488,34 +488,11 @@ std::string Catalog::EngineNames() const {
   return names;
 }
 
-std::string_view TopologyName(Topology t) {
-  switch (t) {
-    case Topology::kSingle:
-      return "single";
-    case Topology::kSplit:
-      return "split";
-    case Topology::kHa:
-      return "ha";
-    case Topology::kK8s:
-      return "k8s";
-  }
-  return "?";
-}
 
-std::string_view ServerKindName(ServerKind k) {
-  switch (k) {
-    case ServerKind::kVm:
-      return "vm";
-    case ServerKind::kManagedPostgres:
-      return "managed-postgres";
-    case ServerKind::kManagedK8s:
-      return "managed-k8s";
-  }
-  return "?";
-}
 
-std::string_view DiskTypeName(DiskType d) {
-  return d == DiskType::kNvme ? "nvme" : "ssd";
-}
+
+std::string_view TopologyName(Topology t) { return NameOf(t, kTopologies); }
+std::string_view ServerKindName(ServerKind k) { return NameOf(k, kServerKinds); }
+std::string_view DiskTypeName(DiskType d) { return NameOf(d, kDiskTypes); }
 
 }  // namespace crm::planner

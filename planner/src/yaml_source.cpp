@@ -74,11 +74,6 @@ StrictMap::StrictMap(const std::string& file, const YAML::Node& node, std::strin
   }
 }
 
-bool StrictMap::Has(std::string_view key) const {
-  asked_.emplace_back(key);
-  return static_cast<bool>(node_[std::string(key)]);
-}
-
 YAML::Node StrictMap::Optional(std::string_view key) {
   asked_.emplace_back(key);
   return node_[std::string(key)];
@@ -104,10 +99,6 @@ double StrictMap::OptionalNumber(std::string_view key, double fallback) {
 }
 long long StrictMap::RequiredCount(std::string_view key) {
   return ScalarCount(file_, Required(key), key);
-}
-long long StrictMap::OptionalCount(std::string_view key, long long fallback) {
-  YAML::Node n = Optional(key);
-  return n ? ScalarCount(file_, n, key) : fallback;
 }
 bool StrictMap::OptionalBool(std::string_view key, bool fallback) {
   YAML::Node n = Optional(key);

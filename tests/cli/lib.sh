@@ -28,7 +28,6 @@ fail() {
 expect_code() { checks=$((checks + 1)); [[ $CODE -eq $1 ]] || fail "exit code $CODE, expected $1"; }
 expect_out() { checks=$((checks + 1)); [[ $OUT == *"$1"* ]] || fail "stdout lacks: $1"; }
 expect_err() { checks=$((checks + 1)); [[ $ERR == *"$1"* ]] || fail "stderr lacks: $1"; }
-expect_no_err() { checks=$((checks + 1)); [[ -z $ERR ]] || fail "stderr not empty"; }
 # expect_golden NAME: stdout equals tests/golden/NAME (regenerate: scripts/update-golden).
 expect_golden() {
   checks=$((checks + 1))

@@ -26,7 +26,6 @@ class StrictMap {
   /// Throws InputError if `node` is not a mapping. `what` names the mapping in messages.
   StrictMap(const std::string& file, const YAML::Node& node, std::string what);
 
-  bool Has(std::string_view key) const;
   /// The node under `key`; throws "missing field 'key'" when absent.
   YAML::Node Required(std::string_view key);
   /// The node under `key`, or an undefined node when absent.
@@ -36,7 +35,6 @@ class StrictMap {
   double RequiredNumber(std::string_view key);
   double OptionalNumber(std::string_view key, double fallback);
   long long RequiredCount(std::string_view key);
-  long long OptionalCount(std::string_view key, long long fallback);
   bool OptionalBool(std::string_view key, bool fallback);
   /// A size with a unit ("80 KB"): a bare number is an error, so is a unit typo ("2 MBs").
   double RequiredBytes(std::string_view key);

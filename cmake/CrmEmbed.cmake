@@ -1,0 +1,22 @@
+# crm_embed_files(TARGET name KIND catalog|templates FILES f...)
+# Compiles FILES (relative to the current source dir) into a static library `name` through
+# cmake/EmbedFiles.cmake, regenerated whenever one of them changes.
+function(crm_embed_files)
+  cmake_parse_arguments(ARG "" "TARGET;KIND" "FILES" ${ARGN})
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/${ARG_TARGET}.cpp)
+  set(deps)
+  foreach(f ${ARG_FILES})
+    list(APPEND deps ${CMAKE_CURRENT_SOURCE_DIR}/${f})
+  endforeach()
+  # A CMake list would be split by the shell: pass it comma-separated.
+  string(REPLACE ";" "," files_arg "${ARG_FILES}")
+  add_custom_command(
+    OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DDIR=${CMAKE_CURRENT_SOURCE_DIR} -DFILES=${files_arg}
+            -DKIND=${ARG_KIND} -P ${PROJECT_SOURCE_DIR}/cmake/EmbedFiles.cmake
+    DEPENDS ${deps} ${PROJECT_SOURCE_DIR}/cmake/EmbedFiles.cmake
+    COMMENT "Embedding ${ARG_KIND}"
+    VERBATIM)
+  add_library(${ARG_TARGET} STATIC ${out})
+  target_link_libraries(${ARG_TARGET} PRIVATE crm_planner)
+endfunction()
