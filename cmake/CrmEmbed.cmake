@@ -1,4 +1,4 @@
-# crm_embed_files(TARGET name KIND catalog|templates FILES f...)
+# crm_embed_files(TARGET name KIND catalog|templates|migrations FILES f...)
 # Compiles FILES (relative to the current source dir) into a static library `name` through
 # cmake/EmbedFiles.cmake, regenerated whenever one of them changes.
 function(crm_embed_files)
@@ -18,5 +18,9 @@ function(crm_embed_files)
     COMMENT "Embedding ${ARG_KIND}"
     VERBATIM)
   add_library(${ARG_TARGET} STATIC ${out})
-  target_link_libraries(${ARG_TARGET} PRIVATE crm_planner)
+  if(ARG_KIND STREQUAL "migrations")
+    target_link_libraries(${ARG_TARGET} PRIVATE crm_db)
+  else()
+    target_link_libraries(${ARG_TARGET} PRIVATE crm_planner)
+  endif()
 endfunction()

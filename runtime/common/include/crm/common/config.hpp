@@ -1,0 +1,69 @@
+// crmd's configuration: a typed struct read from an optional YAML file, every key overridable
+// from the environment (CRM_<KEY>, and the plan's knob names such as DB_MAX_OPEN_CONNS).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace crm::common {
+
+struct RuntimeConfig {
+  // Where and how to reach PostgreSQL. The password never comes from the URL in rendered configs:
+  // CRM_DATABASE_PASSWORD or CRM_DATABASE_PASSWORD_FILE (mode 0600).
+  std::string database_url = "postgresql:///crm";
+  std::string database_password;
+  std::string listen = "127.0.0.1:8080";  ///< host:port or unix:/path
+  std::filesystem::path data_dir = "/var/lib/crmd";
+  /// The origin browsers use ("https://crm.example.com"): the Origin check and the cookies'
+  /// Secure flag follow it. Empty: derived from the request's Host (plain HTTP on localhost).
+  std::string public_url;
+  std::string log_level = "info";
+  int io_threads = 2;
+  int db_max_open_conns = 10;        ///< gateway pool (DB_MAX_OPEN_CONNS)
+  int slice_db_max_open_conns = 2;   ///< per slice process (SLICE_DB_MAX_OPEN_CONNS)
+  int worker_concurrency = 4;        ///< threads running blocking work (WORKER_CONCURRENCY)
+  std::chrono::milliseconds statement_timeout{30'000};
+  std::uint64_t body_limit = 1 << 20;
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds drain_timeout{10'000};
+  std::uint64_t slice_memory_limit = 64ull << 20;
+  std::uint64_t slice_storage_quota = 2'000'000'000ull;
+  int warm_slices = 1;
+  int login_attempts_per_minute = 5;
+  std::chrono::hours session_ttl{24 * 30};
+  int queue_max_depth = 50'000;  ///< read by the outbound queue (QUEUE_MAX_DEPTH)
+  int phone_rps = 250;           ///< per-phone send rate (PHONE_RPS)
+  /// The crmd binary the orchestrator starts slices with; empty = this process's own binary.
+  std::string slice_binary;
+};
+
+/// The environment as a lookup; tests pass a map, crmd passes getenv.
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+EnvLookup ProcessEnvironment();
+
+/// Reads `file` (when given) strictly, then applies the environment. Throws InputError naming
+/// file:line:col or the variable ("DB_MAX_OPEN_CONNS: expected a positive whole number, got
+/// \"x\"").
+RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const EnvLookup& env);
+
+/// Every key: its YAML name, its environment names, and what it means (for docs and --help).
+struct ConfigKey {
+  std::string yaml;
+  std::vector<std::string> env;
+  std::string help;
+};
+const std::vector<ConfigKey>& ConfigKeys();
+
+/// Reads a secret file, refusing one that others can read ("mode 0644: want 0600").
+std::string ReadSecretFile(const std::filesystem::path& path, const std::string& what);
+
+/// "30s", "500ms", "2m", "1h" or a bare number of seconds.
+std::chrono::milliseconds ParseDuration(const std::string& text);
+
+}  // namespace crm::common

@@ -1,0 +1,18 @@
+// Logging for crmd: spdlog, one JSON object per line when stderr is not a terminal (journald,
+// Loki, kubectl logs), human-readable on a terminal.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <string>
+
+namespace crm::common {
+
+/// Installs the default logger named `name` ("gateway", "slice-7") at `level` (trace … off).
+/// Throws InputError on an unknown level.
+void SetupLogging(const std::string& name, const std::string& level);
+
+/// JSON-escapes `text` (for the JSON log line and for hand-built JSON).
+std::string JsonEscape(std::string_view text);
+
+}  // namespace crm::common

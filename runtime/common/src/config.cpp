@@ -1,0 +1,245 @@
+#include "crm/common/config.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "crm/error.hpp"
+#include "crm/planner/units.hpp"
+#include "crm/planner/yaml_source.hpp"
+
+namespace crm::common {
+namespace {
+
+using Setter = std::function<void(RuntimeConfig&, const std::string&)>;
+
+struct KeyDef {
+  ConfigKey key;
+  Setter set;
+};
+
+long long ParseWhole(const std::string& text, long long min, long long max) {
+  long long value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || ptr != end || value < min || value > max) {
+    throw InputError("expected a whole number from " + std::to_string(min) + " to " +
+                     std::to_string(max) + ", got \"" + text + "\"");
+  }
+  return value;
+}
+
+int Int(const std::string& text, int min, int max) {
+  return static_cast<int>(ParseWhole(text, min, max));
+}
+
+// A size: bytes as a bare number (the rendered env files) or with a unit ("256 MiB").
+std::uint64_t Bytes(const std::string& text) {
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
+    return static_cast<std::uint64_t>(ParseWhole(text, 1, std::numeric_limits<long long>::max()));
+  }
+  double bytes = planner::ParseBytes(text);
+  if (bytes < 1 || bytes > 9e18) {
+    throw InputError("expected a size from 1 B to 9 EB, got \"" + text + "\"");
+  }
+  return static_cast<std::uint64_t>(bytes);
+}
+
+std::string NonEmpty(const std::string& text) {
+  if (text.empty()) {
+    throw InputError("must not be empty");
+  }
+  return text;
+}
+
+const std::vector<KeyDef>& Defs() {
+  static const std::vector<KeyDef> defs = {
+      {{"database_url", {"CRM_DATABASE_URL"}, "PostgreSQL URL or key=value conninfo"},
+       [](RuntimeConfig& c, const std::string& v) { c.database_url = NonEmpty(v); }},
+      {{"database_password_file", {"CRM_DATABASE_PASSWORD_FILE"}, "file holding the database password (mode 0600)"},
+       [](RuntimeConfig& c, const std::string& v) { c.database_password = ReadSecretFile(v, "database password"); }},
+      {{"database_password", {"CRM_DATABASE_PASSWORD"}, "the database password (environment only)"},
+       [](RuntimeConfig& c, const std::string& v) { c.database_password = v; }},
+      {{"listen", {"CRM_LISTEN"}, "host:port or unix:/path to serve HTTP on"},
+       [](RuntimeConfig& c, const std::string& v) { c.listen = NonEmpty(v); }},
+      {{"data_dir", {"CRM_DATA_DIR"}, "directory for slice files, sockets and secrets"},
+       [](RuntimeConfig& c, const std::string& v) { c.data_dir = NonEmpty(v); }},
+      {{"public_url", {"CRM_PUBLIC_URL"}, "origin browsers use, e.g. https://crm.example.com"},
+       [](RuntimeConfig& c, const std::string& v) {
+         if (!v.empty() && v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+           throw InputError("expected an http:// or https:// origin, got \"" + v + "\"");
+         }
+         c.public_url = v;
+         while (!c.public_url.empty() && c.public_url.back() == '/') {
+           c.public_url.pop_back();
+         }
+       }},
+      {{"log_level", {"CRM_LOG_LEVEL"}, "trace, debug, info, warn, error, critical or off"},
+       [](RuntimeConfig& c, const std::string& v) { c.log_level = NonEmpty(v); }},
+      {{"io_threads", {"CRM_IO_THREADS"}, "threads serving HTTP"},
+       [](RuntimeConfig& c, const std::string& v) { c.io_threads = Int(v, 1, 256); }},
+      {{"db_max_open_conns", {"CRM_DB_MAX_OPEN_CONNS", "DB_MAX_OPEN_CONNS"}, "gateway database pool size"},
+       [](RuntimeConfig& c, const std::string& v) { c.db_max_open_conns = Int(v, 1, 10'000); }},
+      {{"slice_db_max_open_conns", {"CRM_SLICE_DB_MAX_OPEN_CONNS", "SLICE_DB_MAX_OPEN_CONNS"}, "database pool size of each slice process"},
+       [](RuntimeConfig& c, const std::string& v) { c.slice_db_max_open_conns = Int(v, 1, 1'000); }},
+      {{"worker_concurrency", {"CRM_WORKER_CONCURRENCY", "WORKER_CONCURRENCY"}, "threads running blocking work (database, password hashing)"},
+       [](RuntimeConfig& c, const std::string& v) { c.worker_concurrency = Int(v, 1, 1'024); }},
+      {{"statement_timeout", {"CRM_STATEMENT_TIMEOUT", "STATEMENT_TIMEOUT"}, "statement_timeout of every database connection"},
+       [](RuntimeConfig& c, const std::string& v) { c.statement_timeout = ParseDuration(v); }},
+      {{"body_limit", {"CRM_BODY_LIMIT"}, "largest request body accepted"},
+       [](RuntimeConfig& c, const std::string& v) { c.body_limit = Bytes(v); }},
+      {{"header_timeout", {"CRM_HEADER_TIMEOUT"}, "time a client has to send a request's headers"},
+       [](RuntimeConfig& c, const std::string& v) { c.header_timeout = ParseDuration(v); }},
+      {{"idle_timeout", {"CRM_IDLE_TIMEOUT"}, "keep-alive connections idle longer are closed"},
+       [](RuntimeConfig& c, const std::string& v) { c.idle_timeout = ParseDuration(v); }},
+      {{"drain_timeout", {"CRM_DRAIN_TIMEOUT"}, "graceful shutdown waits this long for in-flight requests"},
+       [](RuntimeConfig& c, const std::string& v) { c.drain_timeout = ParseDuration(v); }},
+      {{"slice_memory_limit", {"CRM_SLICE_MEMORY_LIMIT", "SLICE_MEMORY_LIMIT"}, "memory limit of each slice process"},
+       [](RuntimeConfig& c, const std::string& v) { c.slice_memory_limit = Bytes(v); }},
+      {{"slice_storage_quota", {"CRM_SLICE_STORAGE_QUOTA", "SLICE_STORAGE_QUOTA"}, "storage quota of each slice (database + files)"},
+       [](RuntimeConfig& c, const std::string& v) { c.slice_storage_quota = Bytes(v); }},
+      {{"warm_slices", {"CRM_WARM_SLICES"}, "available (warm) slices kept ready for new tenants"},
+       [](RuntimeConfig& c, const std::string& v) { c.warm_slices = Int(v, 1, 1'000); }},
+      {{"login_attempts_per_minute", {"CRM_LOGIN_ATTEMPTS_PER_MINUTE"}, "login attempts allowed per client IP per minute"},
+       [](RuntimeConfig& c, const std::string& v) { c.login_attempts_per_minute = Int(v, 1, 1'000'000); }},
+      {{"session_ttl", {"CRM_SESSION_TTL"}, "rolling session lifetime"},
+       [](RuntimeConfig& c, const std::string& v) {
+         auto ms = ParseDuration(v);
+         if (ms < std::chrono::hours(1)) {
+           throw InputError("expected at least 1h, got \"" + v + "\"");
+         }
+         c.session_ttl = std::chrono::duration_cast<std::chrono::hours>(ms);
+       }},
+      {{"queue_max_depth", {"CRM_QUEUE_MAX_DEPTH", "QUEUE_MAX_DEPTH"}, "pending outbound tasks per slice before broadcasts are refused"},
+       [](RuntimeConfig& c, const std::string& v) { c.queue_max_depth = Int(v, 1, 100'000'000); }},
+      {{"phone_rps", {"CRM_PHONE_RPS", "PHONE_RPS"}, "messages per second per WhatsApp number"},
+       [](RuntimeConfig& c, const std::string& v) { c.phone_rps = Int(v, 1, 100'000); }},
+      {{"slice_binary", {"CRM_SLICE_BINARY"}, "crmd binary slices run (default: this one)"},
+       [](RuntimeConfig& c, const std::string& v) { c.slice_binary = v; }},
+  };
+  return defs;
+}
+
+}  // namespace
+
+std::chrono::milliseconds ParseDuration(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
+    ++digits;
+  }
+  std::string unit = text.substr(digits);
+  long long n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + digits, n);
+  long long scale = 0;
+  if (unit.empty() || unit == "s") {
+    scale = 1000;
+  } else if (unit == "ms") {
+    scale = 1;
+  } else if (unit == "m" || unit == "min") {
+    scale = 60'000;
+  } else if (unit == "h") {
+    scale = 3'600'000;
+  }
+  if (digits == 0 || ec != std::errc() || scale == 0 || n > 10'000'000'000LL / scale) {
+    throw InputError("expected a duration such as 30s, 500ms, 5m or 1h, got \"" + text + "\"");
+  }
+  return std::chrono::milliseconds(n * scale);
+}
+
+std::string ReadSecretFile(const std::filesystem::path& path, const std::string& what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    throw InputError(path.string() + ": cannot read the " + what + ": " + std::strerror(errno));
+  }
+  if ((st.st_mode & 0077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    throw InputError(path.string() + ": the " + what + " file has mode " + mode +
+                     ": others can read it; want 0600 (chmod 600 " + path.string() + ")");
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string secret = text.str();
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) {
+    secret.pop_back();
+  }
+  if (!in && !in.eof()) {
+    throw InputError(path.string() + ": cannot read the " + what);
+  }
+  return secret;
+}
+
+EnvLookup ProcessEnvironment() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* value = std::getenv(name.c_str());
+    if (value == nullptr) {
+      return std::nullopt;
+    }
+    return std::string(value);
+  };
+}
+
+const std::vector<ConfigKey>& ConfigKeys() {
+  static const std::vector<ConfigKey> keys = [] {
+    std::vector<ConfigKey> out;
+    for (const auto& d : Defs()) {
+      out.push_back(d.key);
+    }
+    return out;
+  }();
+  return keys;
+}
+
+RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const EnvLookup& env) {
+  RuntimeConfig config;
+  if (file) {
+    std::ifstream in(*file, std::ios::binary);
+    if (!in) {
+      throw InputError(file->string() + ": cannot open the configuration file");
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    std::string name = file->string();
+    YAML::Node root = planner::ParseYaml(text.str(), name);
+    if (root.IsDefined() && !root.IsNull()) {
+      planner::StrictMap map(name, root, "crmd configuration");
+      for (const auto& d : Defs()) {
+        if (d.key.yaml == "database_password") {
+          continue;  // secrets are never written in configuration files
+        }
+        YAML::Node node = map.Optional(d.key.yaml);
+        if (!node.IsDefined() || node.IsNull()) {
+          continue;
+        }
+        std::string value = planner::ScalarString(name, node, d.key.yaml);
+        try {
+          d.set(config, value);
+        } catch (const InputError& e) {
+          planner::FailAt(name, node, d.key.yaml + ": " + e.what());
+        }
+      }
+      map.Finish();
+    }
+  }
+  for (const auto& d : Defs()) {
+    for (const auto& var : d.key.env) {
+      if (auto value = env(var)) {
+        try {
+          d.set(config, *value);
+        } catch (const InputError& e) {
+          throw InputError(var + ": " + e.what());
+        }
+      }
+    }
+  }
+  return config;
+}
+
+}  // namespace crm::common

@@ -1,0 +1,74 @@
+// crmd: the runtime. `--role all` (gateway + orchestrator + slice processes, the single-host
+// default), `--role gateway`, `--role slice --slice-id N`; `migrate`; `admin create`.
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "crm/common/config.hpp"
+#include "crm/error.hpp"
+#include "crm/gateway/gateway.hpp"
+#include "crm/slice/slice.hpp"
+
+namespace {
+
+std::string ReadPasswordFromStdin() {
+  if (::isatty(STDIN_FILENO) != 0) {
+    std::cerr << "password: " << std::flush;
+  }
+  std::string password;
+  std::getline(std::cin, password);
+  return password;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"crmd: the WhatsApp CRM runtime (gateway, orchestrator, slices)"};
+  app.set_version_flag("--version", std::string("crmd ") + CRM_VERSION);
+  std::string role = "all";
+  long long slice_id = 0;
+  std::string config_file;
+  app.add_option("--role", role, "all (gateway + orchestrator + slices), gateway, or slice")
+      ->check(CLI::IsMember({"all", "gateway", "slice"}));
+  app.add_option("--slice-id", slice_id, "the slice to serve (--role slice)")->check(CLI::PositiveNumber);
+  app.add_option("-c,--config", config_file, "YAML configuration; every key can be overridden by CRM_<KEY>")
+      ->check(CLI::ExistingFile);
+  auto* migrate = app.add_subcommand("migrate", "apply the gateway and slice schema migrations, then exit");
+  auto* admin = app.add_subcommand("admin", "administration")->require_subcommand(1);
+  auto* create = admin->add_subcommand("create", "create (or promote) an admin account; the password is read from stdin");
+  std::string email;
+  create->add_option("--email", email, "the admin's e-mail address")->required();
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    auto config = crm::common::LoadConfig(config_file.empty() ? std::nullopt : std::optional(config_file),
+                                          crm::common::ProcessEnvironment());
+    if (*migrate) {
+      for (const auto& line : crm::gateway::MigrateAll(config)) {
+        std::cout << line << "\n";
+      }
+      return 0;
+    }
+    if (*create) {
+      long long id = crm::gateway::CreateAdmin(config, email, ReadPasswordFromStdin());
+      std::cout << "admin " << email << " ready (user " << id << ")\n";
+      return 0;
+    }
+    if (role == "slice") {
+      if (slice_id == 0) {
+        std::cerr << "crmd: --role slice needs --slice-id N\n";
+        return 2;
+      }
+      return crm::slice::RunSliceProcess(config, slice_id);
+    }
+    // --role gateway runs its slices as local processes too, until slice hosts (tier 4+) exist.
+    return crm::gateway::RunGateway(config);
+  } catch (const crm::InputError& e) {
+    std::cerr << "crmd: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "crmd: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,40 @@
+// Versioned SQL migrations, embedded in the binaries: runtime/migrations/gateway/NNNN_name.sql
+// for the gateway schema, runtime/migrations/slice/NNNN_name.sql for every slice schema.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace crm::db {
+
+/// One embedded migration file: "gateway/0001_init.sql" and its SQL.
+struct MigrationFile {
+  std::string name;
+  std::string_view text;
+};
+const std::vector<MigrationFile>& EmbeddedMigrations();
+
+struct Migration {
+  int version = 0;
+  std::string name;  ///< "0001_init"
+  std::string_view sql;
+};
+
+/// The migrations of `set` ("gateway" or "slice") in version order.
+std::vector<Migration> MigrationsOf(std::string_view set);
+
+/// Applies the pending migrations of `set` to `schema` (created when missing), each in its own
+/// transaction with search_path = schema, serialised by an advisory lock so several processes
+/// may start at once. When `role` is given, the schema is owned by it and the migrations run as
+/// that role (SET ROLE), so a slice's tables belong to the slice's role. Returns the names applied.
+/// Throws RuntimeError when an applied migration's checksum no longer matches the embedded one.
+std::vector<std::string> Migrate(pqxx::connection& connection, std::string_view set, const std::string& schema,
+                                 const std::string& role = {});
+
+/// The versions applied to `schema` (empty when it has none).
+std::vector<std::string> AppliedMigrations(pqxx::connection& connection, const std::string& schema);
+
+}  // namespace crm::db

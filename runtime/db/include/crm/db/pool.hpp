@@ -1,0 +1,101 @@
+// A bounded pool of libpqxx connections: at most `max_size` open, callers wait (bounded) for a
+// free one, every connection carries the statement timeout, and a connection the server dropped
+// (restart, failover) is replaced transparently.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "crm/error.hpp"
+
+namespace crm::db {
+
+/// `url` (a postgresql:// URL or key=value conninfo) with `overrides` applied (user, password,
+/// options, application_name…), as a key=value conninfo. Throws InputError when `url` does not parse.
+std::string BuildConnInfo(const std::string& url, const std::map<std::string, std::string>& overrides);
+
+/// The conninfo with its password removed, for logs and error messages.
+std::string RedactedConnInfo(const std::string& conninfo);
+
+struct PoolOptions {
+  std::string url;
+  std::string password;  ///< overrides the URL's password when not empty
+  std::string user;      ///< overrides the URL's user when not empty
+  std::size_t max_size = 10;
+  std::chrono::milliseconds statement_timeout{30'000};
+  std::chrono::milliseconds acquire_timeout{5'000};
+  std::string application_name = "crmd";
+  /// search_path for every connection ("slice_7"); empty leaves the server's default.
+  std::string search_path;
+};
+
+class Pool {
+ public:
+  explicit Pool(PoolOptions options);
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  /// Runs `work(pqxx::connection&)` on a pooled connection. A connection found broken is
+  /// replaced and `work` retried once (never when the outcome of a commit is unknown). Throws
+  /// RuntimeError "database unavailable: …" when no connection can be made, and "database pool
+  /// exhausted" after waiting acquire_timeout for a free one.
+  template <class F>
+  auto Run(F&& work) -> decltype(work(std::declval<pqxx::connection&>())) {
+    for (int attempt = 0;; ++attempt) {
+      Lease lease(*this);
+      try {
+        return work(lease.connection());
+      } catch (const pqxx::in_doubt_error&) {
+        lease.Discard();
+        throw;
+      } catch (const pqxx::broken_connection& e) {
+        lease.Discard();
+        if (attempt > 0) {
+          throw RuntimeError(std::string("database unavailable: ") + e.what());
+        }
+      }
+    }
+  }
+
+  std::size_t open_connections() const;
+  const PoolOptions& options() const { return options_; }
+  /// The conninfo the pool connects with (password included: never log it).
+  const std::string& conninfo() const { return conninfo_; }
+
+ private:
+  class Lease {
+   public:
+    explicit Lease(Pool& pool);
+    ~Lease();
+    pqxx::connection& connection() { return *connection_; }
+    void Discard() { discard_ = true; }
+
+   private:
+    Pool& pool_;
+    std::unique_ptr<pqxx::connection> connection_;
+    bool discard_ = false;
+  };
+
+  std::unique_ptr<pqxx::connection> Acquire();
+  void Release(std::unique_ptr<pqxx::connection> connection, bool discard);
+
+  PoolOptions options_;
+  std::string conninfo_;
+  mutable std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  std::size_t open_ = 0;
+};
+
+/// Quotes an SQL identifier we built ourselves ("slice_7"); refuses anything but [a-z0-9_].
+std::string Identifier(const std::string& name);
+
+}  // namespace crm::db

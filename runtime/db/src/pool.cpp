@@ -1,0 +1,137 @@
+#include "crm/db/pool.hpp"
+
+#include <libpq-fe.h>
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+namespace crm::db {
+namespace {
+
+std::string QuoteValue(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+std::string BuildConnInfo(const std::string& url, const std::map<std::string, std::string>& overrides) {
+  char* error = nullptr;
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(PQconninfoParse(url.c_str(), &error),
+                                                                       &PQconninfoFree);
+  if (!options) {
+    std::string message = error != nullptr ? error : "out of memory";
+    PQfreemem(error);
+    while (!message.empty() && message.back() == '\n') {
+      message.pop_back();
+    }
+    throw InputError("database_url: " + message);
+  }
+  std::map<std::string, std::string> values;
+  for (PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && *o->val != '\0') {
+      values[o->keyword] = o->val;
+    }
+  }
+  for (const auto& [key, value] : overrides) {
+    if (value.empty()) {
+      values.erase(key);
+    } else {
+      values[key] = value;
+    }
+  }
+  std::string out;
+  for (const auto& [key, value] : values) {
+    out += (out.empty() ? "" : " ") + key + "=" + QuoteValue(value);
+  }
+  return out;
+}
+
+std::string RedactedConnInfo(const std::string& conninfo) {
+  try {
+    return BuildConnInfo(conninfo, {{"password", ""}});
+  } catch (const InputError&) {
+    return "(unparsable connection string)";
+  }
+}
+
+std::string Identifier(const std::string& name) {
+  if (name.empty() || name.size() > 63 || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
+    throw RuntimeError("refusing SQL identifier \"" + name + "\"");
+  }
+  return "\"" + name + "\"";
+}
+
+Pool::Pool(PoolOptions options) : options_(std::move(options)) {
+  std::string server_options = "-c statement_timeout=" + std::to_string(options_.statement_timeout.count());
+  if (!options_.search_path.empty()) {
+    server_options += " -c search_path=" + options_.search_path;
+  }
+  std::map<std::string, std::string> overrides = {{"options", server_options},
+                                                   {"application_name", options_.application_name},
+                                                   {"connect_timeout", "5"}};
+  if (!options_.password.empty()) {
+    overrides["password"] = options_.password;
+  }
+  if (!options_.user.empty()) {
+    overrides["user"] = options_.user;
+  }
+  conninfo_ = BuildConnInfo(options_.url, overrides);
+}
+
+Pool::~Pool() = default;
+
+std::size_t Pool::open_connections() const {
+  std::lock_guard lock(mutex_);
+  return open_;
+}
+
+std::unique_ptr<pqxx::connection> Pool::Acquire() {
+  std::unique_lock lock(mutex_);
+  if (!available_.wait_for(lock, options_.acquire_timeout,
+                           [&] { return !idle_.empty() || open_ < options_.max_size; })) {
+    throw RuntimeError("database pool exhausted: all " + std::to_string(options_.max_size) +
+                       " connections busy for " + std::to_string(options_.acquire_timeout.count()) + " ms");
+  }
+  if (!idle_.empty()) {
+    auto connection = std::move(idle_.back());
+    idle_.pop_back();
+    return connection;
+  }
+  ++open_;
+  lock.unlock();
+  try {
+    return std::make_unique<pqxx::connection>(conninfo_);
+  } catch (const std::exception& e) {
+    lock.lock();
+    --open_;
+    available_.notify_one();
+    std::string what = e.what();
+    while (!what.empty() && what.back() == '\n') {
+      what.pop_back();
+    }
+    throw RuntimeError("database unavailable: " + what);
+  }
+}
+
+void Pool::Release(std::unique_ptr<pqxx::connection> connection, bool discard) {
+  std::lock_guard lock(mutex_);
+  if (discard || !connection || !connection->is_open()) {
+    --open_;
+  } else {
+    idle_.push_back(std::move(connection));
+  }
+  available_.notify_one();
+}
+
+Pool::Lease::Lease(Pool& pool) : pool_(pool), connection_(pool.Acquire()) {}
+
+Pool::Lease::~Lease() { pool_.Release(std::move(connection_), discard_); }
+
+}  // namespace crm::db

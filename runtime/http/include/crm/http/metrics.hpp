@@ -1,0 +1,31 @@
+// Prometheus metrics of one crmd process: a registry, the HTTP server's own series, and the
+// text exposition for /metrics.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+namespace crm::http {
+
+class Metrics {
+ public:
+  Metrics();
+  prometheus::Registry& registry() { return *registry_; }
+  /// Counts one answered request and its latency.
+  void ObserveRequest(unsigned status, double seconds);
+  /// The exposition in Prometheus text format 0.0.4.
+  std::string Serialize() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Histogram* latency_;
+};
+
+}  // namespace crm::http

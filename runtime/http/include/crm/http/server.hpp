@@ -1,0 +1,142 @@
+// An HTTP/1.1 server on Boost.Beast and C++20 coroutines: one coroutine per connection on its
+// own strand, explicit body/header limits and timeouts, and a graceful shutdown that stops
+// accepting, lets in-flight requests finish and ends long-lived streams within a second.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/basic_socket_acceptor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "crm/http/metrics.hpp"
+#include "crm/http/types.hpp"
+
+namespace crm::http {
+
+struct ServerLimits {
+  std::uint64_t body_limit = 1 << 20;
+  std::uint32_t header_limit = 16 * 1024;
+  std::chrono::milliseconds header_timeout{10'000};  ///< first request's headers must arrive in this
+  std::chrono::milliseconds idle_timeout{60'000};    ///< keep-alive connections idle longer close
+  std::chrono::milliseconds body_timeout{30'000};
+  std::chrono::milliseconds write_timeout{30'000};
+  std::size_t max_connections = 10'000;  ///< beyond this, new connections are closed at once
+};
+
+class Connection;
+
+/// One request being served. Handlers read the request and either return a response, or take
+/// the connection over (streams) and return std::nullopt.
+class Exchange {
+ public:
+  Exchange(Connection& connection, Request& request, std::string peer)
+      : connection_(connection), request_(request), peer_(std::move(peer)) {}
+
+  Request& request() { return request_; }
+  /// The client's IP address ("127.0.0.1"), or "unix" for a Unix-socket peer.
+  const std::string& peer() const { return peer_; }
+  /// Path parameters the router matched ("{id}" → params()["id"]).
+  std::map<std::string, std::string>& params() { return params_; }
+
+  /// For handlers that take the connection over.
+  Stream& stream();
+  beast::flat_buffer& buffer();
+  /// True once the server is shutting down: streams must end.
+  bool stopping() const;
+  /// Called on the connection's strand when the server shuts down, so a stream blocked on
+  /// something else (an upstream socket) can be woken. Replaces a previous callback.
+  void OnStop(std::function<void()> callback);
+  /// Waits up to `duration`; returns false when the wait ended because the server is stopping.
+  asio::awaitable<bool> Sleep(std::chrono::milliseconds duration);
+
+ private:
+  Connection& connection_;
+  Request& request_;
+  std::string peer_;
+  std::map<std::string, std::string> params_;
+};
+
+using Handler = std::function<asio::awaitable<std::optional<Response>>(Exchange&)>;
+
+class Server {
+ public:
+  /// `metrics` (optional, outlives the server) receives every request's status and latency.
+  Server(asio::io_context& io, ServerLimits limits, Handler handler, Metrics* metrics = nullptr);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Binds and listens (a stale Unix socket file is replaced). Returns the bound endpoint: the
+  /// real port when `endpoint.port` was 0. Throws RuntimeError when it cannot bind.
+  Endpoint Listen(const Endpoint& endpoint);
+  /// Starts accepting on every listening endpoint.
+  void Start();
+  /// Graceful shutdown, callable from any thread: stops accepting, closes idle keep-alive
+  /// connections, lets requests in flight finish (at most `drain`), tells streams to end and
+  /// closes them after one second. Blocks until every connection is gone.
+  void Shutdown(std::chrono::milliseconds drain);
+
+  std::size_t connection_count() const;
+
+ private:
+  friend class Connection;
+  asio::awaitable<void> Accept(std::shared_ptr<asio::basic_socket_acceptor<Protocol>> acceptor);
+  void Remove(Connection* connection);
+
+  asio::io_context& io_;
+  ServerLimits limits_;
+  Handler handler_;
+  Metrics* metrics_;
+  std::vector<std::shared_ptr<asio::basic_socket_acceptor<Protocol>>> acceptors_;
+  std::vector<std::string> unix_paths_;
+  mutable std::mutex mutex_;
+  std::set<std::shared_ptr<Connection>> connections_;
+  bool stopping_ = false;
+};
+
+/// Routes by method and path pattern ("/api/contacts/{id}"); 404 for an unknown path, 405 (with
+/// Allow) for a known path with another method.
+class Router {
+ public:
+  void Add(bhttp::verb method, std::string pattern, Handler handler);
+  /// Handles a path prefix ("/api/"): every method, every path below it.
+  void AddPrefix(std::string prefix, Handler handler);
+  asio::awaitable<std::optional<Response>> Dispatch(Exchange& exchange) const;
+
+ private:
+  struct Route {
+    bhttp::verb method;
+    std::vector<std::string> segments;
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+  std::vector<std::pair<std::string, Handler>> prefixes_;
+};
+
+}  // namespace crm::http
+
+namespace crm::http {
+
+/// Runs `io` on `threads` threads until SIGTERM or SIGINT, then calls `on_signal` (stop
+/// background work), shuts `server` down gracefully within `drain` and stops `io`. Blocks.
+void ServeUntilSignal(asio::io_context& io, Server& server, int threads, std::chrono::milliseconds drain,
+                      const std::function<void()>& on_signal = {});
+
+}  // namespace crm::http
+
+namespace crm::common {
+struct RuntimeConfig;
+}
+
+namespace crm::http {
+/// The server limits a configuration asks for.
+ServerLimits LimitsFrom(const common::RuntimeConfig& config);
+}  // namespace crm::http

@@ -1,0 +1,50 @@
+// The client side of the proxy: keep-alive connections to one upstream (a slice's Unix socket
+// or loopback port), and a relay for streamed responses (server-sent events).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include "crm/http/server.hpp"
+#include "crm/http/types.hpp"
+
+namespace crm::http {
+
+class Upstream {
+ public:
+  /// Sockets are created on `executor` (the io_context's, not a connection's strand) so that any
+  /// connection may borrow an idle one.
+  Upstream(asio::any_io_executor executor, Endpoint endpoint, std::size_t max_idle,
+           std::chrono::milliseconds timeout)
+      : executor_(std::move(executor)), endpoint_(std::move(endpoint)), max_idle_(max_idle), timeout_(timeout) {}
+
+  // Requests are taken by reference: GCC 12 relocates a coroutine's by-value parameters bitwise,
+  // which breaks Beast's header containers. The caller keeps `request` alive across the co_await.
+
+  /// Sends `request` and reads the whole response, reusing an idle connection when there is one.
+  /// A reused connection the upstream had closed is retried once on a fresh one. Throws
+  /// ServiceError: 503 (Retry-After 1) when the upstream cannot be reached, 502 when it failed
+  /// while answering, 504 when it did not answer within the timeout.
+  asio::awaitable<Response> Send(Request& request);
+
+  /// Sends `request` on a fresh connection and relays the response to the client of `exchange`
+  /// as it arrives (chunked), until either side ends or the server stops.
+  asio::awaitable<void> Relay(Request& request, Exchange& exchange);
+
+  /// Closes idle connections (the upstream restarted or went away).
+  void Reset();
+  const Endpoint& endpoint() const { return endpoint_; }
+
+ private:
+  asio::awaitable<std::unique_ptr<Stream>> Connect();
+  asio::any_io_executor executor_;
+  Endpoint endpoint_;
+  std::size_t max_idle_;
+  std::chrono::milliseconds timeout_;
+  std::mutex mutex_;
+  std::deque<std::unique_ptr<Stream>> idle_;
+};
+
+}  // namespace crm::http

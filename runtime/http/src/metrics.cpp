@@ -1,0 +1,32 @@
+#include "crm/http/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace crm::http {
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  requests_ = &prometheus::BuildCounter()
+                   .Name("crm_http_requests_total")
+                   .Help("HTTP requests answered, by status class")
+                   .Register(*registry_);
+  latency_ = &prometheus::BuildHistogram()
+                  .Name("crm_http_request_duration_seconds")
+                  .Help("Time from a request's last byte to its response's last byte")
+                  .Register(*registry_)
+                  .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                                   0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+}
+
+void Metrics::ObserveRequest(unsigned status, double seconds) {
+  static const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+  unsigned cls = status / 100;
+  requests_->Add({{"code", cls >= 1 && cls <= 5 ? kClasses[cls - 1] : "other"}}).Increment();
+  latency_->Observe(seconds);
+}
+
+std::string Metrics::Serialize() const {
+  prometheus::TextSerializer serializer;
+  return serializer.Serialize(registry_->Collect());
+}
+
+}  // namespace crm::http

@@ -1,0 +1,484 @@
+#include "crm/http/server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <filesystem>
+#include <csignal>
+#include <pthread.h>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+
+namespace crm::http {
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::seconds kStreamGrace{1};
+
+std::string PeerAddress(const Protocol::socket& socket) {
+  boost::system::error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  if (ec) {
+    return "unknown";
+  }
+  char buf[INET6_ADDRSTRLEN] = {};
+  const auto* sa = reinterpret_cast<const sockaddr*>(ep.data());
+  if (sa->sa_family == AF_INET) {
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
+    return buf;
+  }
+  if (sa->sa_family == AF_INET6) {
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof buf);
+    return buf;
+  }
+  return "unix";
+}
+
+}  // namespace
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Server& server, Protocol::socket socket)
+      : server_(server),
+        peer_(PeerAddress(socket)),
+        stream_(std::move(socket)),
+        kill_timer_(stream_.get_executor()) {}
+
+  asio::awaitable<void> Run();
+
+  /// From any thread: the server is shutting down.
+  void Stop() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->stopping_ = true;
+      if (!self->busy_) {
+        self->Close();
+        return;
+      }
+      if (self->on_stop_) {
+        self->on_stop_();
+        self->kill_timer_.expires_after(kStreamGrace);
+        self->kill_timer_.async_wait([self](boost::system::error_code ec) {
+          if (!ec) {
+            self->Close();
+          }
+        });
+      }
+    });
+  }
+
+  /// From any thread: close now (the drain deadline passed).
+  void Kill() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
+  }
+
+  void Close() {
+    boost::system::error_code ec;
+    stream_.socket().shutdown(Protocol::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+  Stream& stream() { return stream_; }
+  beast::flat_buffer& buffer() { return buffer_; }
+  bool stopping() const { return stopping_; }
+  void OnStop(std::function<void()> cb) { on_stop_ = std::move(cb); }
+  asio::awaitable<bool> Sleep(std::chrono::milliseconds d) {
+    if (stopping_) {
+      co_return false;
+    }
+    asio::steady_timer timer(stream_.get_executor());
+    timer.expires_after(d);
+    // Stop() calls on_stop_: chain a wake-up of this sleep in front of the handler's own callback.
+    bool stopped = false;
+    auto on_stop = on_stop_;
+    on_stop_ = [&timer, &stopped, on_stop] {
+      stopped = true;
+      timer.cancel();
+      if (on_stop) {
+        on_stop();
+      }
+    };
+    co_await timer.async_wait(kUseTuple);
+    on_stop_ = on_stop;
+    co_return !stopped && !stopping_;
+  }
+
+ private:
+  asio::awaitable<void> Write(Response& res) {
+    stream_.expires_after(server_.limits_.write_timeout);
+    co_await bhttp::async_write(stream_, res, kUseTuple);
+  }
+
+  Server& server_;
+  std::string peer_;
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  asio::steady_timer kill_timer_;
+  std::function<void()> on_stop_;
+  bool stopping_ = false;
+  bool busy_ = false;
+};
+
+Stream& Exchange::stream() { return connection_.stream(); }
+beast::flat_buffer& Exchange::buffer() { return connection_.buffer(); }
+bool Exchange::stopping() const { return connection_.stopping(); }
+void Exchange::OnStop(std::function<void()> callback) { connection_.OnStop(std::move(callback)); }
+asio::awaitable<bool> Exchange::Sleep(std::chrono::milliseconds duration) { return connection_.Sleep(duration); }
+
+asio::awaitable<void> Connection::Run() {
+  const ServerLimits& limits = server_.limits_;
+  bool first = true;
+  for (;;) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(limits.header_limit);
+    parser.body_limit(limits.body_limit);
+    stream_.expires_after(first ? limits.header_timeout : limits.idle_timeout);
+    first = false;
+    auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer_, parser, kUseTuple);
+    if (ec == bhttp::error::header_limit) {
+      Response res = ErrorResponse(Status::request_header_fields_too_large,
+                                   "request headers larger than " + std::to_string(limits.header_limit) + " bytes");
+      res.keep_alive(false);
+      res.prepare_payload();
+      co_await Write(res);
+      break;
+    }
+    if (ec == bhttp::error::body_limit) {
+      // The declared Content-Length alone is over the limit: refuse before reading it.
+      Response res = ErrorResponse(Status::payload_too_large,
+                                   "request body larger than " + std::to_string(limits.body_limit) + " bytes");
+      res.keep_alive(false);
+      res.prepare_payload();
+      co_await Write(res);
+      break;
+    }
+    if (ec) {
+      if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+          ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+        Response res = ErrorResponse(Status::bad_request, "malformed HTTP request: " + ec.message());
+        res.keep_alive(false);
+        res.prepare_payload();
+        co_await Write(res);
+      }
+      break;
+    }
+    busy_ = true;
+    auto started = std::chrono::steady_clock::now();
+    if (!parser.is_done()) {
+      stream_.expires_after(limits.body_timeout);
+      std::tie(ec, n) = co_await bhttp::async_read(stream_, buffer_, parser, kUseTuple);
+      if (ec == bhttp::error::body_limit) {
+        Response res = ErrorResponse(Status::payload_too_large,
+                                     "request body larger than " + std::to_string(limits.body_limit) + " bytes");
+        res.keep_alive(false);
+        res.prepare_payload();
+        co_await Write(res);
+        break;
+      }
+      if (ec) {
+        break;
+      }
+    }
+    stream_.expires_never();
+    Request req = parser.release();
+    Exchange exchange(*this, req, peer_);
+    std::optional<Response> res;
+    try {
+      res = co_await server_.handler_(exchange);
+    } catch (...) {
+      res = ResponseForCurrentException(req);
+    }
+    if (!res) {
+      break;  // the handler took the connection over and has finished with it
+    }
+    res->version(req.version());
+    res->keep_alive(req.keep_alive() && !stopping_);
+    res->prepare_payload();
+    auto [wec, wn] = co_await bhttp::async_write(stream_, *res, kUseTuple);
+    if (server_.metrics_ != nullptr) {
+      server_.metrics_->ObserveRequest(
+          static_cast<unsigned>(res->result_int()),
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
+    busy_ = false;
+    if (wec || !res->keep_alive()) {
+      break;
+    }
+  }
+  Close();
+}
+
+Server::Server(asio::io_context& io, ServerLimits limits, Handler handler, Metrics* metrics)
+    : io_(io), limits_(limits), handler_(std::move(handler)), metrics_(metrics) {}
+
+Server::~Server() {
+  for (const auto& path : unix_paths_) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+}
+
+Endpoint Server::Listen(const Endpoint& endpoint) {
+  auto acceptor = std::make_shared<asio::basic_socket_acceptor<Protocol>>(io_);
+  Protocol::endpoint generic = endpoint.Generic();
+  boost::system::error_code ec;
+  if (endpoint.is_unix) {
+    std::error_code fec;
+    std::filesystem::remove(endpoint.path, fec);
+  }
+  acceptor->open(generic.protocol(), ec);
+  if (!ec && !endpoint.is_unix) {
+    acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  }
+  if (!ec) {
+    acceptor->bind(generic, ec);
+  }
+  if (!ec) {
+    acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (ec) {
+    throw RuntimeError("cannot listen on " + endpoint.ToString() + ": " + ec.message());
+  }
+  Endpoint bound = endpoint;
+  if (endpoint.is_unix) {
+    unix_paths_.push_back(endpoint.path);
+  } else {
+    auto local = acceptor->local_endpoint();
+    const auto* sa = reinterpret_cast<const sockaddr*>(local.data());
+    bound.port = ntohs(sa->sa_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port
+                                                 : reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
+  }
+  acceptors_.push_back(std::move(acceptor));
+  return bound;
+}
+
+void Server::Start() {
+  for (auto& acceptor : acceptors_) {
+    asio::co_spawn(io_, Accept(acceptor), asio::detached);
+  }
+}
+
+asio::awaitable<void> Server::Accept(std::shared_ptr<asio::basic_socket_acceptor<Protocol>> acceptor) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(io_), kUseTuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
+        co_return;
+      }
+      // EMFILE and friends: back off briefly rather than spin.
+      spdlog::warn("accept failed: {}", ec.message());
+      asio::steady_timer timer(io_, std::chrono::milliseconds(50));
+      co_await timer.async_wait(kUseTuple);
+      continue;
+    }
+    if (socket.local_endpoint().protocol().family() != AF_UNIX) {
+      boost::system::error_code opt_ec;
+      socket.set_option(asio::ip::tcp::no_delay(true), opt_ec);
+    }
+    std::shared_ptr<Connection> connection;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_ || connections_.size() >= limits_.max_connections) {
+        boost::system::error_code close_ec;
+        socket.close(close_ec);
+        continue;
+      }
+      connection = std::make_shared<Connection>(*this, std::move(socket));
+      connections_.insert(connection);
+    }
+    auto executor = connection->stream().get_executor();
+    asio::co_spawn(executor, connection->Run(), [this, connection](std::exception_ptr ep) {
+      if (ep) {
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          spdlog::error("connection ended by an exception: {}", e.what());
+        }
+      }
+      Remove(connection.get());
+    });
+  }
+}
+
+void Server::Remove(Connection* connection) {
+  std::lock_guard lock(mutex_);
+  for (auto it = connections_.begin(); it != connections_.end(); ++it) {
+    if (it->get() == connection) {
+      connections_.erase(it);
+      return;
+    }
+  }
+}
+
+std::size_t Server::connection_count() const {
+  std::lock_guard lock(mutex_);
+  return connections_.size();
+}
+
+void Server::Shutdown(std::chrono::milliseconds drain) {
+  std::vector<std::shared_ptr<Connection>> open;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    open.assign(connections_.begin(), connections_.end());
+  }
+  for (auto& acceptor : acceptors_) {
+    asio::post(acceptor->get_executor(), [acceptor] {
+      boost::system::error_code ec;
+      acceptor->close(ec);
+    });
+  }
+  for (auto& connection : open) {
+    connection->Stop();
+  }
+  auto deadline = std::chrono::steady_clock::now() + drain;
+  while (connection_count() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    open.assign(connections_.begin(), connections_.end());
+  }
+  if (!open.empty()) {
+    spdlog::warn("shutdown: closing {} connection(s) still busy after the {} ms drain", open.size(), drain.count());
+    for (auto& connection : open) {
+      connection->Kill();
+    }
+    auto hard = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (connection_count() > 0 && std::chrono::steady_clock::now() < hard) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+}
+
+// --- Router -------------------------------------------------------------------------------
+
+namespace {
+
+std::vector<std::string> Segments(std::string_view path) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    auto slash = path.find('/', start);
+    if (slash == std::string_view::npos) {
+      slash = path.size();
+    }
+    if (slash > start) {
+      out.emplace_back(path.substr(start, slash - start));
+    }
+    start = slash + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+void Router::Add(bhttp::verb method, std::string pattern, Handler handler) {
+  routes_.push_back({method, Segments(pattern), std::move(handler)});
+}
+
+void Router::AddPrefix(std::string prefix, Handler handler) {
+  prefixes_.emplace_back(std::move(prefix), std::move(handler));
+}
+
+asio::awaitable<std::optional<Response>> Router::Dispatch(Exchange& exchange) const {
+  std::string_view path = TargetPath(exchange.request().target());
+  for (const auto& [prefix, handler] : prefixes_) {
+    if (path.rfind(prefix, 0) == 0) {
+      co_return co_await handler(exchange);
+    }
+  }
+  std::vector<std::string> segments = Segments(path);
+  std::string allow;
+  for (const auto& route : routes_) {
+    if (route.segments.size() != segments.size()) {
+      continue;
+    }
+    std::map<std::string, std::string> params;
+    bool match = true;
+    for (std::size_t i = 0; i < segments.size() && match; ++i) {
+      const std::string& want = route.segments[i];
+      if (want.size() > 2 && want.front() == '{' && want.back() == '}') {
+        params[want.substr(1, want.size() - 2)] = segments[i];
+      } else {
+        match = want == segments[i];
+      }
+    }
+    if (!match) {
+      continue;
+    }
+    bool head_as_get = exchange.request().method() == bhttp::verb::head && route.method == bhttp::verb::get;
+    if (route.method != exchange.request().method() && !head_as_get) {
+      allow += (allow.empty() ? "" : ", ") + std::string(bhttp::to_string(route.method));
+      continue;
+    }
+    exchange.params() = std::move(params);
+    co_return co_await route.handler(exchange);
+  }
+  if (!allow.empty()) {
+    Response res = ErrorResponse(Status::method_not_allowed,
+                                 std::string(exchange.request().method_string()) + " is not allowed here; allowed: " + allow);
+    res.set(bhttp::field::allow, allow);
+    co_return res;
+  }
+  co_return ErrorResponse(Status::not_found, "no such endpoint: " + std::string(path));
+}
+
+}  // namespace crm::http
+
+namespace crm::http {
+
+void ServeUntilSignal(asio::io_context& io, Server& server, int threads, std::chrono::milliseconds drain,
+                      const std::function<void()>& on_signal) {
+  // Block the signals in every thread (threads inherit the mask) and take them in this one.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  auto guard = asio::make_work_guard(io);
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) {
+    pool.emplace_back([&io] { io.run(); });
+  }
+  int signal = 0;
+  sigwait(&signals, &signal);
+  spdlog::info("{} received: draining (at most {} ms)", signal == SIGTERM ? "SIGTERM" : "SIGINT", drain.count());
+  if (on_signal) {
+    on_signal();
+  }
+  server.Shutdown(drain);
+  guard.reset();
+  io.stop();
+  for (auto& t : pool) {
+    t.join();
+  }
+  spdlog::info("stopped");
+}
+
+}  // namespace crm::http
+
+#include "crm/common/config.hpp"
+
+namespace crm::http {
+
+ServerLimits LimitsFrom(const common::RuntimeConfig& config) {
+  ServerLimits limits;
+  limits.body_limit = config.body_limit;
+  limits.header_timeout = config.header_timeout;
+  limits.idle_timeout = config.idle_timeout;
+  return limits;
+}
+
+}  // namespace crm::http

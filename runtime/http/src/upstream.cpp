@@ -1,0 +1,163 @@
+#include "crm/http/upstream.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace crm::http {
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::uint64_t kMaxUpstreamBody = 64ull << 20;
+
+ServiceError Unreachable() {
+  return ServiceError(Status::service_unavailable,
+                      "your workspace is not reachable right now (it may be restarting); retry in a moment",
+                      std::chrono::seconds(1));
+}
+
+ServiceError FailedWhileAnswering() {
+  return ServiceError(Status::bad_gateway,
+                      "your workspace stopped while answering; the request may not have completed, check before retrying");
+}
+
+bool ClosedBeforeAnswer(const boost::system::error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe;
+}
+
+}  // namespace
+
+asio::awaitable<std::unique_ptr<Stream>> Upstream::Connect() {
+  auto stream = std::make_unique<Stream>(executor_);
+  stream->expires_after(std::min(timeout_, std::chrono::milliseconds(2000)));
+  auto [ec] = co_await stream->async_connect(endpoint_.Generic(), kUseTuple);
+  if (ec) {
+    throw Unreachable();
+  }
+  co_return stream;
+}
+
+void Upstream::Reset() {
+  std::lock_guard lock(mutex_);
+  idle_.clear();
+}
+
+asio::awaitable<Response> Upstream::Send(Request& request) {
+  request.keep_alive(true);
+  request.prepare_payload();
+  for (int attempt = 0;; ++attempt) {
+    std::unique_ptr<Stream> stream;
+    {
+      std::lock_guard lock(mutex_);
+      if (!idle_.empty()) {
+        stream = std::move(idle_.back());
+        idle_.pop_back();
+      }
+    }
+    bool reused = stream != nullptr;
+    if (!stream) {
+      stream = co_await Connect();
+    }
+    stream->expires_after(timeout_);
+    auto [wec, wn] = co_await bhttp::async_write(*stream, request, kUseTuple);
+    beast::flat_buffer buffer;
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(kMaxUpstreamBody);
+    boost::system::error_code rec = wec;
+    std::size_t rn = 0;
+    if (!wec) {
+      std::tie(rec, rn) = co_await bhttp::async_read(*stream, buffer, parser, kUseTuple);
+    }
+    if (rec) {
+      // A kept-alive connection the upstream closed meanwhile (it restarted, or timed the
+      // connection out): nothing was processed, so one retry on a fresh connection is safe.
+      if (reused && attempt == 0 && rn == 0 && (wec || ClosedBeforeAnswer(rec))) {
+        continue;
+      }
+      if (rec == beast::error::timeout) {
+        throw ServiceError(Status::gateway_timeout,
+                           "your workspace did not answer within " + std::to_string(timeout_.count() / 1000) + " s");
+      }
+      if (rn == 0 && (rec == asio::error::connection_refused || rec == asio::error::not_found)) {
+        throw Unreachable();
+      }
+      throw FailedWhileAnswering();
+    }
+    Response response = parser.release();
+    if (response.keep_alive() && buffer.size() == 0) {
+      stream->expires_never();
+      std::lock_guard lock(mutex_);
+      if (idle_.size() < max_idle_) {
+        idle_.push_back(std::move(stream));
+      }
+    }
+    co_return response;
+  }
+}
+
+asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange) {
+  std::unique_ptr<Stream> upstream = co_await Connect();
+  request.keep_alive(false);
+  request.prepare_payload();
+  upstream->expires_after(timeout_);
+  auto [wec, wn] = co_await bhttp::async_write(*upstream, request, kUseTuple);
+  if (wec) {
+    throw FailedWhileAnswering();
+  }
+  beast::flat_buffer buffer;
+  bhttp::response_parser<bhttp::buffer_body> parser;
+  parser.body_limit(boost::none);
+  auto [hec, hn] = co_await bhttp::async_read_header(*upstream, buffer, parser, kUseTuple);
+  if (hec) {
+    throw FailedWhileAnswering();
+  }
+  upstream->expires_never();
+  Stream* raw = upstream.get();
+  exchange.OnStop([raw] {
+    boost::system::error_code ec;
+    raw->socket().close(ec);
+  });
+
+  bhttp::response<bhttp::empty_body> head{parser.get().result(), 11};
+  for (const auto& field : parser.get()) {
+    auto name = field.name();
+    if (name == bhttp::field::connection || name == bhttp::field::content_length ||
+        name == bhttp::field::transfer_encoding || name == bhttp::field::keep_alive) {
+      continue;
+    }
+    head.set(field.name_string(), field.value());
+  }
+  head.chunked(true);
+  head.keep_alive(false);
+  Stream& down = exchange.stream();
+  bhttp::response_serializer<bhttp::empty_body> serializer{head};
+  down.expires_after(std::chrono::seconds(30));
+  auto [dec, dn] = co_await bhttp::async_write_header(down, serializer, kUseTuple);
+  char chunk[8192];
+  while (!dec && !parser.is_done()) {
+    parser.get().body().data = chunk;
+    parser.get().body().size = sizeof chunk;
+    auto [rec, rn] = co_await bhttp::async_read(*upstream, buffer, parser, kUseTuple);
+    if (rec && rec != bhttp::error::need_buffer) {
+      break;
+    }
+    std::size_t got = sizeof chunk - parser.get().body().size;
+    if (got > 0) {
+      down.expires_after(std::chrono::seconds(30));
+      std::tie(dec, dn) = co_await asio::async_write(down, bhttp::make_chunk(asio::buffer(chunk, got)), kUseTuple);
+    }
+  }
+  exchange.OnStop(nullptr);
+  if (!dec) {
+    down.expires_after(std::chrono::seconds(1));
+    co_await asio::async_write(down, bhttp::make_chunk_last(), kUseTuple);
+  }
+}
+
+}  // namespace crm::http

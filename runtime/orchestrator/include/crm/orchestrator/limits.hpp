@@ -1,0 +1,43 @@
+// Per-slice memory limits, through whatever the host allows: cgroup v2, cgroup v1 (the memory
+// controller), or an address-space rlimit set in the child before exec. The mechanism in use is
+// reported (admin API, slice list) so an operator knows what the limit really means.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace crm::orchestrator {
+
+enum class LimitMechanism { kCgroupV2, kCgroupV1, kRlimit };
+
+class MemoryLimiter {
+ public:
+  /// Probes the host, preferring cgroup v2, then v1, then rlimits. `cgroup_root` is
+  /// /sys/fs/cgroup except in tests; `self_cgroup` the contents of /proc/self/cgroup.
+  static MemoryLimiter Detect(const std::filesystem::path& cgroup_root = "/sys/fs/cgroup");
+
+  LimitMechanism mechanism() const { return mechanism_; }
+  /// "cgroup-v2", "cgroup-v1" or "rlimit-as".
+  std::string name() const;
+
+  /// Puts `pid` under a limit of `bytes` in the slice's own group. Throws RuntimeError when the
+  /// cgroup files cannot be written. A no-op for rlimits (applied by ChildSetup()).
+  void Apply(long long slice_id, pid_t pid, std::uint64_t bytes) const;
+  /// For rlimits: to be called in the child between fork and exec.
+  void ChildSetup(std::uint64_t bytes) const;
+  /// The slice's current memory use per the cgroup, when there is one.
+  std::optional<std::uint64_t> Usage(long long slice_id) const;
+  /// Removes the slice's group (after its process exited).
+  void Release(long long slice_id) const;
+
+ private:
+  std::filesystem::path SliceDir(long long slice_id) const;
+  LimitMechanism mechanism_ = LimitMechanism::kRlimit;
+  std::filesystem::path parent_;  ///< the directory slice groups are created in
+};
+
+}  // namespace crm::orchestrator

@@ -1,0 +1,118 @@
+// The orchestrator (runs in the gateway): keeps ≥ N warm slices, provisions and destroys them,
+// moves them through the lifecycle (persisted in gateway.slices, every change logged in
+// gateway.slice_events), and supervises their processes.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "crm/common/config.hpp"
+#include "crm/db/pool.hpp"
+#include "crm/http/types.hpp"
+#include "crm/orchestrator/lifecycle.hpp"
+#include "crm/orchestrator/limits.hpp"
+
+namespace boost::process {
+class child;
+}
+
+namespace crm::orchestrator {
+
+struct SliceInfo {
+  long long id = 0;
+  SliceState state = SliceState::kProvisioning;
+  std::optional<long long> user_id;
+  std::string endpoint;
+  std::string health;
+  int restarts = 0;
+  std::uint64_t memory_limit_bytes = 0;
+  std::string limit_mechanism;
+  std::uint64_t storage_bytes = 0;
+  std::uint64_t storage_quota_bytes = 0;
+  std::string last_error;
+  std::optional<int> pid;
+  std::optional<std::uint64_t> memory_bytes;  ///< live, from the cgroup
+  nlohmann::json ToJson() const;
+};
+
+/// Every member that touches the database or processes blocks: call it from blocking work.
+class Orchestrator {
+ public:
+  Orchestrator(const common::RuntimeConfig& config, db::Pool& pool);
+  ~Orchestrator();
+  Orchestrator(const Orchestrator&) = delete;
+  Orchestrator& operator=(const Orchestrator&) = delete;
+
+  /// Starts the processes of every available/assigned slice recorded in the database, finishes
+  /// interrupted provisioning/destroying, and starts the background work (supervision, warm pool,
+  /// storage accounting).
+  void Start();
+  /// Stops the background work and every slice process (SIGTERM, then SIGKILL after 3 s).
+  void Stop();
+
+  /// provisioning → available: role, schema, migrations, process, health check.
+  SliceInfo Provision();
+  /// Gives `user_id` a warm slice (available → assigned) and wakes the warm-pool refill.
+  /// Returns nullopt when none is warm: the user is served by the next one provisioned.
+  std::optional<long long> AssignWarm(long long user_id);
+  /// An explicit assignment (admin): available (or provisioning) → assigned.
+  SliceInfo Assign(long long slice_id, long long user_id);
+  /// assigned → suspended: the process stops, the data stays.
+  SliceInfo Suspend(long long slice_id, const std::string& reason);
+  /// suspended → assigned: the process starts again.
+  SliceInfo Resume(long long slice_id);
+  /// → destroying → destroyed: process, schema, role and files removed.
+  SliceInfo Destroy(long long slice_id, const std::string& reason);
+  /// Restarts running slices `batch` at a time, waiting for each batch's health checks.
+  nlohmann::json RollingRestart(int batch);
+
+  SliceInfo Get(long long slice_id);
+  std::vector<SliceInfo> List();
+  /// Recomputes every live slice's storage (schema size + files) and records it.
+  void RefreshStorage();
+
+  /// Where slice `slice_id` serves HTTP.
+  http::Endpoint EndpointOf(long long slice_id) const;
+  const MemoryLimiter& limiter() const { return limiter_; }
+  /// The directory holding a slice's socket, password file, log and files.
+  std::filesystem::path SliceDir(long long slice_id) const;
+
+ private:
+  struct Process;
+  void StartProcess(long long slice_id, bool await_health);
+  void StopProcess(long long slice_id);
+  bool AwaitHealth(long long slice_id, std::chrono::milliseconds timeout);
+  void Supervise();
+  void Replenish();
+  SliceInfo Transition(long long slice_id, SliceState to, const std::string& reason,
+                       std::optional<long long> user_id = std::nullopt);
+  void RecordHealth(long long slice_id, const std::string& health, bool restarted, const std::string& error = {});
+  void DropSliceData(long long slice_id);
+
+  common::RuntimeConfig config_;
+  db::Pool& pool_;
+  MemoryLimiter limiter_;
+  std::string binary_;
+
+  std::mutex mutex_;
+  std::map<long long, std::unique_ptr<Process>> processes_;
+  std::mutex provision_mutex_;  ///< one provisioning at a time keeps the warm count exact
+
+  std::atomic<bool> running_{false};
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+  bool woken_ = false;
+  std::thread supervisor_;
+  std::thread replenisher_;
+};
+
+}  // namespace crm::orchestrator

@@ -1,0 +1,166 @@
+#include "crm/orchestrator/limits.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "crm/error.hpp"
+
+namespace crm::orchestrator {
+namespace fs = std::filesystem;
+namespace {
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool WriteFile(const fs::path& path, const std::string& value) {
+  std::ofstream out(path);
+  out << value;
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+// The path of this process's group in hierarchy `controller` ("memory" for v1, "" for v2).
+std::optional<std::string> OwnCgroup(const std::string& controller) {
+  std::istringstream in(ReadFile("/proc/self/cgroup"));
+  std::string line;
+  while (std::getline(in, line)) {
+    auto first = line.find(':');
+    auto second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) {
+      continue;
+    }
+    std::string controllers = line.substr(first + 1, second - first - 1);
+    std::istringstream list(controllers);
+    std::string c;
+    bool match = controller.empty() && controllers.empty();
+    while (!match && std::getline(list, c, ',')) {
+      match = c == controller;
+    }
+    if (match) {
+      return line.substr(second + 1);
+    }
+  }
+  return std::nullopt;
+}
+
+// A group we can create children in and write the limit of.
+bool Writable(const fs::path& parent, const std::string& limit_file) {
+  std::error_code ec;
+  fs::path probe = parent / ("crmd-probe-" + std::to_string(::getpid()));
+  if (!fs::create_directories(probe, ec) || ec) {
+    return false;
+  }
+  bool ok = fs::exists(probe / limit_file) && WriteFile(probe / limit_file, "1073741824");
+  fs::remove(probe, ec);
+  return ok;
+}
+
+}  // namespace
+
+MemoryLimiter MemoryLimiter::Detect(const fs::path& cgroup_root) {
+  MemoryLimiter limiter;
+  std::error_code ec;
+  // cgroup v2: a unified hierarchy with the memory controller available to our group. Our own
+  // process must leave the group first (no processes in a group that delegates controllers).
+  if (fs::exists(cgroup_root / "cgroup.controllers", ec)) {
+    auto own = OwnCgroup("");
+    fs::path group = cgroup_root / fs::path(own.value_or("/")).relative_path();
+    if (own && ReadFile(group / "cgroup.controllers").find("memory") != std::string::npos) {
+      fs::path self_leaf = group / "crmd";
+      fs::create_directories(self_leaf, ec);
+      if (!ec && WriteFile(self_leaf / "cgroup.procs", std::to_string(::getpid())) &&
+          WriteFile(group / "cgroup.subtree_control", "+memory")) {
+        limiter.mechanism_ = LimitMechanism::kCgroupV2;
+        limiter.parent_ = group;
+        return limiter;
+      }
+    }
+  }
+  // cgroup v1: the memory hierarchy, under the group we were started in.
+  fs::path v1 = cgroup_root / "memory";
+  if (fs::exists(v1 / "memory.limit_in_bytes", ec)) {
+    auto own = OwnCgroup("memory");
+    fs::path parent = v1 / fs::path(own.value_or("/")).relative_path() / "crmd-slices";
+    if (Writable(parent, "memory.limit_in_bytes")) {
+      limiter.mechanism_ = LimitMechanism::kCgroupV1;
+      limiter.parent_ = parent;
+      return limiter;
+    }
+  }
+  limiter.mechanism_ = LimitMechanism::kRlimit;
+  return limiter;
+}
+
+std::string MemoryLimiter::name() const {
+  switch (mechanism_) {
+    case LimitMechanism::kCgroupV2: return "cgroup-v2";
+    case LimitMechanism::kCgroupV1: return "cgroup-v1";
+    case LimitMechanism::kRlimit: return "rlimit-as";
+  }
+  return "rlimit-as";
+}
+
+fs::path MemoryLimiter::SliceDir(long long slice_id) const {
+  return parent_ / ("slice_" + std::to_string(slice_id));
+}
+
+void MemoryLimiter::Apply(long long slice_id, pid_t pid, std::uint64_t bytes) const {
+  if (mechanism_ == LimitMechanism::kRlimit) {
+    return;
+  }
+  fs::path dir = SliceDir(slice_id);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const char* limit_file = mechanism_ == LimitMechanism::kCgroupV2 ? "memory.max" : "memory.limit_in_bytes";
+  const char* procs = mechanism_ == LimitMechanism::kCgroupV2 ? "cgroup.procs" : "tasks";
+  if (ec || !WriteFile(dir / limit_file, std::to_string(bytes))) {
+    throw RuntimeError("cannot set the memory limit in " + (dir / limit_file).string());
+  }
+  if (mechanism_ == LimitMechanism::kCgroupV1) {
+    // v1 tasks takes one thread id; cgroup.procs the whole process.
+    procs = "cgroup.procs";
+  }
+  if (!WriteFile(dir / procs, std::to_string(pid))) {
+    throw RuntimeError("cannot move process " + std::to_string(pid) + " into " + dir.string());
+  }
+}
+
+void MemoryLimiter::ChildSetup(std::uint64_t bytes) const {
+  if (mechanism_ != LimitMechanism::kRlimit) {
+    return;
+  }
+  // Address space, not resident memory: thread stacks and shared libraries count, so the limit
+  // gets 256 MiB on top of the slice's budget. Coarser than a cgroup, and reported as such.
+  rlimit limit{};
+  limit.rlim_cur = limit.rlim_max = bytes + (256ull << 20);
+  ::setrlimit(RLIMIT_AS, &limit);
+}
+
+std::optional<std::uint64_t> MemoryLimiter::Usage(long long slice_id) const {
+  if (mechanism_ == LimitMechanism::kRlimit) {
+    return std::nullopt;
+  }
+  const char* file = mechanism_ == LimitMechanism::kCgroupV2 ? "memory.current" : "memory.usage_in_bytes";
+  std::string text = ReadFile(SliceDir(slice_id) / file);
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  return std::stoull(text);
+}
+
+void MemoryLimiter::Release(long long slice_id) const {
+  if (mechanism_ == LimitMechanism::kRlimit) {
+    return;
+  }
+  std::error_code ec;
+  fs::remove(SliceDir(slice_id), ec);  // rmdir: a cgroup directory is removed empty
+}
+
+}  // namespace crm::orchestrator

@@ -1,0 +1,749 @@
+#include "crm/orchestrator/orchestrator.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <boost/process/args.hpp>
+#include <boost/process/child.hpp>
+#include <boost/process/env.hpp>
+#include <boost/process/environment.hpp>
+#include <boost/process/extend.hpp>
+#include <fstream>
+
+#include "crm/db/migrations.hpp"
+#include "crm/http/probe.hpp"
+
+namespace crm::orchestrator {
+namespace bp = boost::process;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr milliseconds kFirstBackoff{100};
+constexpr milliseconds kMaxBackoff{30'000};
+constexpr milliseconds kCrashLoopBackoff{10'000};
+constexpr int kCrashLoopCrashes = 5;  // this many exits within kCrashWindow is a crash loop
+constexpr std::chrono::seconds kCrashWindow{60};
+constexpr std::chrono::seconds kStableAfter{60};
+constexpr milliseconds kHealthTimeout{10'000};
+constexpr std::chrono::seconds kStorageEvery{60};
+
+std::string RoleOf(long long id) { return "slice_" + std::to_string(id); }
+
+std::string RandomHex(std::size_t bytes) {
+  std::vector<unsigned char> raw(bytes);
+  randombytes_buf(raw.data(), raw.size());
+  std::string hex(bytes * 2 + 1, '\0');
+  sodium_bin2hex(hex.data(), hex.size(), raw.data(), raw.size());
+  hex.pop_back();
+  return hex;
+}
+
+void WriteSecret(const fs::path& path, const std::string& secret) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || ::write(fd, secret.data(), secret.size()) != static_cast<ssize_t>(secret.size())) {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    throw RuntimeError("cannot write " + path.string());
+  }
+  ::fchmod(fd, 0600);
+  ::close(fd);
+}
+
+std::uint64_t DirectoryBytes(const fs::path& dir) {
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (it->is_regular_file(ec)) {
+      total += it->file_size(ec);
+    }
+  }
+  return total;
+}
+
+std::string LastLines(const fs::path& file, std::size_t lines) {
+  std::ifstream in(file);
+  std::deque<std::string> tail;
+  std::string line;
+  while (std::getline(in, line)) {
+    tail.push_back(line);
+    if (tail.size() > lines) {
+      tail.pop_front();
+    }
+  }
+  std::string out;
+  for (const auto& l : tail) {
+    out += (out.empty() ? "" : " | ") + l;
+  }
+  return out;
+}
+
+const char* kSliceColumns =
+    "id, state, user_id, endpoint, health, restarts, memory_limit_bytes, limit_mechanism, storage_bytes, "
+    "storage_quota_bytes, last_error, pid";
+
+SliceInfo FromRow(const pqxx::row& r) {
+  SliceInfo s;
+  s.id = r["id"].as<long long>();
+  s.state = ParseSliceState(r["state"].as<std::string>());
+  if (!r["user_id"].is_null()) {
+    s.user_id = r["user_id"].as<long long>();
+  }
+  s.endpoint = r["endpoint"].as<std::string>();
+  s.health = r["health"].as<std::string>();
+  s.restarts = r["restarts"].as<int>();
+  s.memory_limit_bytes = r["memory_limit_bytes"].as<std::uint64_t>();
+  s.limit_mechanism = r["limit_mechanism"].as<std::string>();
+  s.storage_bytes = r["storage_bytes"].as<std::uint64_t>();
+  s.storage_quota_bytes = r["storage_quota_bytes"].as<std::uint64_t>();
+  s.last_error = r["last_error"].as<std::string>();
+  if (!r["pid"].is_null()) {
+    s.pid = r["pid"].as<int>();
+  }
+  return s;
+}
+
+}  // namespace
+
+nlohmann::json SliceInfo::ToJson() const {
+  nlohmann::json j = {{"id", id},
+                      {"state", ToString(state)},
+                      {"user_id", user_id ? nlohmann::json(*user_id) : nlohmann::json(nullptr)},
+                      {"endpoint", endpoint},
+                      {"health", health},
+                      {"restarts", restarts},
+                      {"memory_limit_bytes", memory_limit_bytes},
+                      {"limit_mechanism", limit_mechanism},
+                      {"memory_bytes", memory_bytes ? nlohmann::json(*memory_bytes) : nlohmann::json(nullptr)},
+                      {"storage_bytes", storage_bytes},
+                      {"storage_quota_bytes", storage_quota_bytes},
+                      {"pid", pid ? nlohmann::json(*pid) : nlohmann::json(nullptr)},
+                      {"last_error", last_error}};
+  return j;
+}
+
+struct Orchestrator::Process {
+  std::unique_ptr<bp::child> child;
+  bool wanted = false;  ///< should be running (available/assigned)
+  bool health_pending = false;
+  Clock::time_point started{};
+  Clock::time_point next_start{};
+  milliseconds backoff{0};
+  std::deque<Clock::time_point> crashes;
+  bool crashloop = false;
+};
+
+Orchestrator::Orchestrator(const common::RuntimeConfig& config, db::Pool& pool)
+    : config_(config), pool_(pool), limiter_(MemoryLimiter::Detect()) {
+  if (sodium_init() < 0) {
+    throw RuntimeError("libsodium failed to initialise");
+  }
+  binary_ = config_.slice_binary.empty() ? fs::read_symlink("/proc/self/exe").string() : config_.slice_binary;
+  fs::create_directories(config_.data_dir / "slices");
+  spdlog::info("slice memory limits through {} ({} bytes per slice)", limiter_.name(), config_.slice_memory_limit);
+}
+
+Orchestrator::~Orchestrator() { Stop(); }
+
+fs::path Orchestrator::SliceDir(long long slice_id) const {
+  return config_.data_dir / "slices" / std::to_string(slice_id);
+}
+
+http::Endpoint Orchestrator::EndpointOf(long long slice_id) const {
+  http::Endpoint ep;
+  ep.is_unix = true;
+  ep.path = (SliceDir(slice_id) / "http.sock").string();
+  return ep;
+}
+
+// --- lifecycle in the database -----------------------------------------------------------------
+
+SliceInfo Orchestrator::Transition(long long slice_id, SliceState to, const std::string& reason,
+                                   std::optional<long long> user_id) {
+  return pool_.Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto rows = tx.exec_params("SELECT state FROM gateway.slices WHERE id = $1 FOR UPDATE", slice_id);
+    if (rows.empty()) {
+      throw http::ClientError(http::Status::not_found, "no slice with id " + std::to_string(slice_id));
+    }
+    SliceState from = ParseSliceState(rows[0][0].as<std::string>());
+    CheckTransition(slice_id, from, to);
+    std::string state(ToString(to));
+    if (user_id) {
+      tx.exec_params("UPDATE gateway.slices SET state = $2, user_id = $3, updated_at = now() WHERE id = $1", slice_id,
+                     state, *user_id);
+    } else {
+      tx.exec_params("UPDATE gateway.slices SET state = $2, updated_at = now() WHERE id = $1", slice_id, state);
+    }
+    tx.exec_params("INSERT INTO gateway.slice_events (slice_id, from_state, to_state, reason) VALUES ($1, $2, $3, $4)",
+                   slice_id, std::string(ToString(from)), state, reason);
+    auto row = tx.exec_params1(std::string("SELECT ") + kSliceColumns + " FROM gateway.slices WHERE id = $1", slice_id);
+    tx.commit();
+    spdlog::info("slice {}: {} -> {} ({})", slice_id, ToString(from), state, reason);
+    return FromRow(row);
+  });
+}
+
+void Orchestrator::RecordHealth(long long slice_id, const std::string& health, bool restarted, const std::string& error) {
+  try {
+    std::optional<int> pid;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = processes_.find(slice_id);
+      if (it != processes_.end() && it->second->child) {
+        pid = it->second->child->id();
+      }
+    }
+    pool_.Run([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      tx.exec_params(
+          "UPDATE gateway.slices SET health = $2, restarts = restarts + $3, pid = $4, "
+          "last_error = CASE WHEN $5 = '' THEN last_error ELSE $5 END, updated_at = now() WHERE id = $1",
+          slice_id, health, restarted ? 1 : 0, pid ? std::to_string(*pid).c_str() : nullptr, error);
+      tx.commit();
+    });
+  } catch (const std::exception& e) {
+    spdlog::warn("slice {}: cannot record health {}: {}", slice_id, health, e.what());
+  }
+}
+
+SliceInfo Orchestrator::Get(long long slice_id) {
+  SliceInfo info = pool_.Run([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    auto rows = tx.exec_params(std::string("SELECT ") + kSliceColumns + " FROM gateway.slices WHERE id = $1", slice_id);
+    if (rows.empty()) {
+      throw http::ClientError(http::Status::not_found, "no slice with id " + std::to_string(slice_id));
+    }
+    return FromRow(rows[0]);
+  });
+  info.memory_bytes = limiter_.Usage(slice_id);
+  return info;
+}
+
+std::vector<SliceInfo> Orchestrator::List() {
+  auto slices = pool_.Run([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    std::vector<SliceInfo> out;
+    for (const auto& r : tx.exec(std::string("SELECT ") + kSliceColumns + " FROM gateway.slices ORDER BY id")) {
+      out.push_back(FromRow(r));
+    }
+    return out;
+  });
+  for (auto& s : slices) {
+    s.memory_bytes = limiter_.Usage(s.id);
+  }
+  return slices;
+}
+
+// --- provisioning and destruction --------------------------------------------------------------
+
+SliceInfo Orchestrator::Provision() {
+  std::lock_guard provisioning(provision_mutex_);
+  long long id = pool_.Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto row = tx.exec_params1(
+        "INSERT INTO gateway.slices (state, storage_quota_bytes, memory_limit_bytes, limit_mechanism) "
+        "VALUES ('provisioning', $1, $2, $3) RETURNING id",
+        static_cast<long long>(config_.slice_storage_quota), static_cast<long long>(config_.slice_memory_limit),
+        limiter_.name());
+    long long new_id = row[0].as<long long>();
+    tx.exec_params("INSERT INTO gateway.slice_events (slice_id, to_state, reason) VALUES ($1, 'provisioning', 'warm pool')",
+                   new_id);
+    tx.commit();
+    return new_id;
+  });
+  try {
+    std::string role = RoleOf(id);
+    std::string password = RandomHex(24);
+    fs::path dir = SliceDir(id);
+    fs::create_directories(dir / "files");
+    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
+    WriteSecret(dir / "db-password", password);
+    pool_.Run([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      std::string r = db::Identifier(role);
+      tx.exec("CREATE ROLE " + r + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION " +
+              "CONNECTION LIMIT 16 PASSWORD " + tx.quote(password));
+      // Membership lets the gateway's role create the schema owned by the slice's role and drop it later.
+      tx.exec("GRANT " + r + " TO CURRENT_USER");
+      tx.exec("ALTER ROLE " + r + " SET search_path = " + r);
+      tx.exec("ALTER ROLE " + r + " SET statement_timeout = " +
+              tx.quote(std::to_string(config_.statement_timeout.count())));
+      tx.exec_params("UPDATE gateway.slices SET endpoint = $2 WHERE id = $1", id, EndpointOf(id).ToString());
+      tx.commit();
+    });
+    pool_.Run([&](pqxx::connection& c) { db::Migrate(c, "slice", role, role); });
+    StartProcess(id, true);
+    return Transition(id, SliceState::kAvailable, "provisioned");
+  } catch (const std::exception& e) {
+    spdlog::error("slice {}: provisioning failed: {}", id, e.what());
+    RecordHealth(id, "stopped", false, std::string("provisioning failed: ") + e.what());
+    try {
+      Transition(id, SliceState::kDestroying, "provisioning failed");
+      DropSliceData(id);
+      Transition(id, SliceState::kDestroyed, "provisioning failed");
+    } catch (const std::exception& cleanup) {
+      spdlog::error("slice {}: cleanup after failed provisioning failed too: {}", id, cleanup.what());
+    }
+    throw RuntimeError("provisioning slice " + std::to_string(id) + " failed: " + e.what());
+  }
+}
+
+void Orchestrator::DropSliceData(long long slice_id) {
+  StopProcess(slice_id);
+  std::string role = RoleOf(slice_id);
+  pool_.Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    std::string r = db::Identifier(role);
+    bool exists = !tx.exec_params("SELECT 1 FROM pg_roles WHERE rolname = $1", role).empty();
+    if (exists) {
+      tx.exec_params("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role);
+      tx.exec("DROP SCHEMA IF EXISTS " + r + " CASCADE");
+      tx.exec("DROP OWNED BY " + r);
+      tx.exec("DROP ROLE " + r);
+    } else {
+      tx.exec("DROP SCHEMA IF EXISTS " + r + " CASCADE");
+    }
+    tx.exec_params("UPDATE gateway.slices SET storage_bytes = 0, pid = NULL, health = 'stopped' WHERE id = $1",
+                   slice_id);
+    tx.commit();
+  });
+  std::error_code ec;
+  fs::remove_all(SliceDir(slice_id), ec);
+  if (ec) {
+    throw RuntimeError("cannot remove " + SliceDir(slice_id).string() + ": " + ec.message());
+  }
+}
+
+SliceInfo Orchestrator::Destroy(long long slice_id, const std::string& reason) {
+  Transition(slice_id, SliceState::kDestroying, reason);
+  DropSliceData(slice_id);
+  auto info = Transition(slice_id, SliceState::kDestroyed, reason);
+  std::lock_guard lock(wake_mutex_);
+  woken_ = true;
+  wake_.notify_all();
+  return info;
+}
+
+std::optional<long long> Orchestrator::AssignWarm(long long user_id) {
+  auto id = pool_.Run([&](pqxx::connection& c) -> std::optional<long long> {
+    pqxx::work tx(c);
+    auto rows = tx.exec_params(
+        "UPDATE gateway.slices SET state = 'assigned', user_id = $1, updated_at = now() WHERE id = ("
+        "  SELECT id FROM gateway.slices WHERE state = 'available' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+        "RETURNING id",
+        user_id);
+    if (rows.empty()) {
+      return std::nullopt;
+    }
+    long long slice = rows[0][0].as<long long>();
+    tx.exec_params(
+        "INSERT INTO gateway.slice_events (slice_id, from_state, to_state, reason) "
+        "VALUES ($1, 'available', 'assigned', 'user ' || $2::text)",
+        slice, user_id);
+    tx.commit();
+    return slice;
+  });
+  if (id) {
+    spdlog::info("slice {}: available -> assigned (user {})", *id, user_id);
+  }
+  std::lock_guard lock(wake_mutex_);
+  woken_ = true;
+  wake_.notify_all();
+  return id;
+}
+
+SliceInfo Orchestrator::Assign(long long slice_id, long long user_id) {
+  auto info = Transition(slice_id, SliceState::kAssigned, "assigned by admin to user " + std::to_string(user_id), user_id);
+  std::lock_guard lock(wake_mutex_);
+  woken_ = true;
+  wake_.notify_all();
+  return info;
+}
+
+SliceInfo Orchestrator::Suspend(long long slice_id, const std::string& reason) {
+  auto info = Transition(slice_id, SliceState::kSuspended, reason);
+  StopProcess(slice_id);
+  RecordHealth(slice_id, "stopped", false);
+  return Get(slice_id);
+}
+
+SliceInfo Orchestrator::Resume(long long slice_id) {
+  Transition(slice_id, SliceState::kAssigned, "resumed");
+  StartProcess(slice_id, true);
+  return Get(slice_id);
+}
+
+// --- processes ---------------------------------------------------------------------------------
+
+void Orchestrator::StartProcess(long long slice_id, bool await_health) {
+  fs::path dir = SliceDir(slice_id);
+  std::string role = RoleOf(slice_id);
+  bp::environment env;
+  const char* path = std::getenv("PATH");
+  env["PATH"] = path != nullptr ? path : "/usr/bin:/bin";
+  // A slice sees only its own credentials: never the gateway's password or billing secrets.
+  env["CRM_DATABASE_URL"] = db::BuildConnInfo(config_.database_url, {{"user", role}, {"password", ""}});
+  env["CRM_DATABASE_PASSWORD_FILE"] = (dir / "db-password").string();
+  env["CRM_LISTEN"] = EndpointOf(slice_id).ToString();
+  env["CRM_DATA_DIR"] = dir.string();
+  env["CRM_LOG_LEVEL"] = config_.log_level;
+  env["CRM_STATEMENT_TIMEOUT"] = std::to_string(config_.statement_timeout.count()) + "ms";
+  env["CRM_SLICE_DB_MAX_OPEN_CONNS"] = std::to_string(config_.slice_db_max_open_conns);
+  env["CRM_BODY_LIMIT"] = std::to_string(config_.body_limit);
+  env["CRM_QUEUE_MAX_DEPTH"] = std::to_string(config_.queue_max_depth);
+  env["CRM_PHONE_RPS"] = std::to_string(config_.phone_rps);
+
+  int log_fd = ::open((dir / "slice.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (log_fd < 0) {
+    throw RuntimeError("cannot open " + (dir / "slice.log").string());
+  }
+  std::uint64_t limit = config_.slice_memory_limit;
+  const MemoryLimiter& limiter = limiter_;
+  std::unique_ptr<bp::child> child;
+  try {
+    child = std::make_unique<bp::child>(
+        binary_, bp::args({"--role", "slice", "--slice-id", std::to_string(slice_id)}), env,
+        bp::extend::on_exec_setup = [log_fd, limit, &limiter](auto&) {
+          ::dup2(log_fd, STDOUT_FILENO);
+          ::dup2(log_fd, STDERR_FILENO);
+          ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // a slice never outlives its orchestrator
+          limiter.ChildSetup(limit);
+        });
+  } catch (const std::exception& e) {
+    ::close(log_fd);
+    throw RuntimeError("cannot start slice " + std::to_string(slice_id) + " (" + binary_ + "): " + e.what());
+  }
+  ::close(log_fd);
+  try {
+    limiter_.Apply(slice_id, child->id(), limit);
+  } catch (const std::exception& e) {
+    spdlog::warn("slice {}: {}", slice_id, e.what());
+  }
+  {
+    std::lock_guard lock(mutex_);
+    auto& p = processes_[slice_id];
+    if (!p) {
+      p = std::make_unique<Process>();
+    }
+    p->child = std::move(child);
+    p->wanted = true;
+    p->started = Clock::now();
+    p->health_pending = !await_health;
+  }
+  if (await_health) {
+    if (!AwaitHealth(slice_id, kHealthTimeout)) {
+      std::string log = LastLines(dir / "slice.log", 3);
+      StopProcess(slice_id);
+      throw RuntimeError("slice " + std::to_string(slice_id) + " did not become healthy within " +
+                         std::to_string(kHealthTimeout.count() / 1000) + " s; its log ends: " + log);
+    }
+    RecordHealth(slice_id, "healthy", false);
+  }
+}
+
+bool Orchestrator::AwaitHealth(long long slice_id, milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  http::Endpoint ep = EndpointOf(slice_id);
+  while (Clock::now() < deadline) {
+    {
+      std::lock_guard lock(mutex_);
+      auto it = processes_.find(slice_id);
+      if (it == processes_.end() || !it->second->child || !it->second->child->running()) {
+        return false;
+      }
+    }
+    if (http::Probe(ep, "/health", milliseconds(1000))) {
+      return true;
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return false;
+}
+
+void Orchestrator::StopProcess(long long slice_id) {
+  std::unique_ptr<bp::child> child;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = processes_.find(slice_id);
+    if (it == processes_.end()) {
+      return;
+    }
+    child = std::move(it->second->child);
+    processes_.erase(it);
+  }
+  if (child && child->running()) {
+    ::kill(child->id(), SIGTERM);
+    auto deadline = Clock::now() + std::chrono::seconds(3);
+    while (child->running() && Clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    if (child->running()) {
+      spdlog::warn("slice {}: still running 3 s after SIGTERM, killing it", slice_id);
+      child->terminate();
+    }
+  }
+  if (child) {
+    std::error_code ec;
+    child->wait(ec);
+  }
+  limiter_.Release(slice_id);
+}
+
+void Orchestrator::Start() {
+  // Finish what a previous run left half done, then start what should run.
+  auto slices = List();
+  for (const auto& s : slices) {
+    if (s.state == SliceState::kProvisioning || s.state == SliceState::kDestroying) {
+      try {
+        if (s.state == SliceState::kProvisioning) {
+          Transition(s.id, SliceState::kDestroying, "provisioning interrupted by a restart");
+        }
+        DropSliceData(s.id);
+        Transition(s.id, SliceState::kDestroyed, "cleanup after a restart");
+      } catch (const std::exception& e) {
+        spdlog::error("slice {}: cleanup failed: {}", s.id, e.what());
+      }
+    }
+  }
+  for (const auto& s : slices) {
+    if (s.state == SliceState::kAvailable || s.state == SliceState::kAssigned) {
+      try {
+        StartProcess(s.id, false);
+      } catch (const std::exception& e) {
+        spdlog::error("slice {}: {}", s.id, e.what());
+      }
+    }
+  }
+  running_ = true;
+  supervisor_ = std::thread([this] { Supervise(); });
+  replenisher_ = std::thread([this] {
+    auto last_storage = Clock::now() - kStorageEvery;
+    while (running_) {
+      try {
+        Replenish();
+        if (Clock::now() - last_storage >= kStorageEvery) {
+          RefreshStorage();
+          last_storage = Clock::now();
+        }
+      } catch (const std::exception& e) {
+        spdlog::error("warm pool: {}", e.what());
+      }
+      std::unique_lock lock(wake_mutex_);
+      wake_.wait_for(lock, std::chrono::seconds(2), [this] { return woken_ || !running_; });
+      woken_ = false;
+    }
+  });
+}
+
+void Orchestrator::Stop() {
+  if (running_.exchange(false)) {
+    {
+      std::lock_guard lock(wake_mutex_);
+      wake_.notify_all();
+    }
+    if (supervisor_.joinable()) {
+      supervisor_.join();
+    }
+    if (replenisher_.joinable()) {
+      replenisher_.join();
+    }
+  }
+  std::vector<long long> ids;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, p] : processes_) {
+      ids.push_back(id);
+    }
+  }
+  for (long long id : ids) {
+    StopProcess(id);
+  }
+}
+
+void Orchestrator::Supervise() {
+  while (running_) {
+    struct Event {
+      long long id;
+      std::string health;
+      bool restarted;
+      std::string error;
+    };
+    std::vector<Event> events;
+    std::vector<long long> to_start;
+    std::vector<long long> to_probe;
+    auto now = Clock::now();
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& [id, p] : processes_) {
+        if (!p->wanted) {
+          continue;
+        }
+        if (p->child && !p->child->running()) {
+          int code = p->child->exit_code();
+          p->child.reset();
+          limiter_.Release(id);
+          p->crashes.push_back(now);
+          while (!p->crashes.empty() && now - p->crashes.front() > kCrashWindow) {
+            p->crashes.pop_front();
+          }
+          p->backoff = p->backoff.count() == 0 ? kFirstBackoff : std::min(p->backoff * 2, kMaxBackoff);
+          bool loop = static_cast<int>(p->crashes.size()) >= kCrashLoopCrashes;
+          if (loop) {
+            p->backoff = std::max(p->backoff, kCrashLoopBackoff);
+            if (!p->crashloop) {
+              spdlog::error("slice {}: crash loop ({} exits within {} s); restarting every {} s at most", id,
+                            p->crashes.size(), kCrashWindow.count(), p->backoff.count() / 1000);
+            }
+          }
+          p->crashloop = loop;
+          p->next_start = now + p->backoff;
+          std::string error = "process exited (status " + std::to_string(code) + ")";
+          spdlog::warn("slice {}: {}; restart in {} ms", id, error, p->backoff.count());
+          events.push_back({id, loop ? "crashloop" : "restarting", false, error});
+        }
+        if (!p->child && now >= p->next_start) {
+          to_start.push_back(id);
+        }
+        if (p->child && p->health_pending) {
+          to_probe.push_back(id);
+        }
+        if (p->child && !p->crashes.empty() && now - p->started > kStableAfter) {
+          p->crashes.clear();
+          p->backoff = milliseconds(0);
+          p->crashloop = false;
+        }
+      }
+    }
+    for (const auto& e : events) {
+      RecordHealth(e.id, e.health, e.restarted, e.error);
+    }
+    for (long long id : to_start) {
+      try {
+        StartProcess(id, false);
+        RecordHealth(id, "restarting", true);
+      } catch (const std::exception& e) {
+        spdlog::error("slice {}: {}", id, e.what());
+        std::lock_guard lock(mutex_);
+        if (auto it = processes_.find(id); it != processes_.end()) {
+          it->second->next_start = Clock::now() + std::max(it->second->backoff, kFirstBackoff);
+        }
+      }
+    }
+    for (long long id : to_probe) {
+      if (http::Probe(EndpointOf(id), "/health", milliseconds(500))) {
+        {
+          std::lock_guard lock(mutex_);
+          if (auto it = processes_.find(id); it != processes_.end()) {
+            it->second->health_pending = false;
+          }
+        }
+        RecordHealth(id, "healthy", false);
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(25));
+  }
+}
+
+void Orchestrator::Replenish() {
+  // Users waiting for a slice (none was warm when they registered) come first.
+  auto waiting = pool_.Run([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    std::vector<long long> ids;
+    for (const auto& r : tx.exec(
+             "SELECT u.id FROM gateway.users u WHERE u.role = 'tenant' AND u.status = 'active' AND NOT EXISTS ("
+             "SELECT 1 FROM gateway.slices s WHERE s.user_id = u.id) ORDER BY u.id LIMIT 100")) {
+      ids.push_back(r[0].as<long long>());
+    }
+    return ids;
+  });
+  for (long long user : waiting) {
+    if (!AssignWarm(user)) {
+      Provision();
+      AssignWarm(user);
+    }
+  }
+  for (;;) {
+    long long warm = pool_.Run([&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      return tx.exec1("SELECT count(*) FROM gateway.slices WHERE state IN ('available', 'provisioning')")[0]
+          .as<long long>();
+    });
+    if (warm >= config_.warm_slices || !running_) {
+      return;
+    }
+    Provision();
+  }
+}
+
+void Orchestrator::RefreshStorage() {
+  for (const auto& s : List()) {
+    if (s.state == SliceState::kDestroyed || s.state == SliceState::kDestroying ||
+        s.state == SliceState::kProvisioning) {
+      continue;
+    }
+    std::uint64_t files = DirectoryBytes(SliceDir(s.id) / "files");
+    pool_.Run([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      auto db_bytes = tx.exec_params1(
+          "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c "
+          "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')",
+          RoleOf(s.id))[0]
+                          .as<long long>();
+      std::uint64_t total = static_cast<std::uint64_t>(db_bytes) + files;
+      tx.exec_params("UPDATE gateway.slices SET storage_bytes = $2, storage_checked_at = now() WHERE id = $1", s.id,
+                     static_cast<long long>(total));
+      tx.commit();
+      if (total > s.storage_quota_bytes) {
+        spdlog::warn("slice {}: storage {} bytes is over its quota of {} bytes", s.id, total, s.storage_quota_bytes);
+      }
+    });
+  }
+}
+
+nlohmann::json Orchestrator::RollingRestart(int batch) {
+  if (batch < 1) {
+    throw http::ClientError(http::Status::bad_request, "batch: expected at least 1", "batch");
+  }
+  std::vector<long long> ids;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, p] : processes_) {
+      if (p->wanted) {
+        ids.push_back(id);
+      }
+    }
+  }
+  nlohmann::json batches = nlohmann::json::array();
+  for (std::size_t i = 0; i < ids.size(); i += static_cast<std::size_t>(batch)) {
+    nlohmann::json done = nlohmann::json::array();
+    std::vector<long long> group(ids.begin() + static_cast<long>(i),
+                                 ids.begin() + static_cast<long>(std::min(ids.size(), i + static_cast<std::size_t>(batch))));
+    for (long long id : group) {
+      StopProcess(id);
+      StartProcess(id, false);
+    }
+    for (long long id : group) {
+      bool healthy = AwaitHealth(id, kHealthTimeout);
+      RecordHealth(id, healthy ? "healthy" : "restarting", true);
+      done.push_back({{"slice", id}, {"healthy", healthy}});
+      if (!healthy) {
+        batches.push_back(done);
+        return {{"batches", batches}, {"stopped_early", true},
+                {"reason", "slice " + std::to_string(id) + " did not become healthy; later batches were not restarted"}};
+      }
+    }
+    batches.push_back(done);
+  }
+  return {{"batches", batches}, {"stopped_early", false}};
+}
+
+}  // namespace crm::orchestrator

@@ -1,0 +1,39 @@
+// One slice process (`crmd --role slice --slice-id N`): the tenant's CRM API on its own schema
+// `slice_<N>`, reached through its own database role.
+#pragma once
+
+#include <chrono>
+
+#include "crm/common/config.hpp"
+#include "crm/db/pool.hpp"
+#include "crm/http/blocking.hpp"
+#include "crm/http/server.hpp"
+#include "crm/slice/events.hpp"
+
+namespace crm::slice {
+
+/// The slice's HTTP API: /api/contacts…, /api/conversations…, /api/status, /api/events, and
+/// /health, /ready, /metrics.
+class SliceApi {
+ public:
+  SliceApi(long long slice_id, db::Pool& pool, http::BlockingPool& blocking, http::Metrics& metrics);
+  void Register(http::Router& router);
+  EventHub& events() { return events_; }
+
+ private:
+  template <class F>
+  auto Db(F work) {
+    return blocking_.Run([this, w = std::move(work)]() mutable { return pool_.Run(w); });
+  }
+  long long slice_id_;
+  db::Pool& pool_;
+  http::BlockingPool& blocking_;
+  http::Metrics& metrics_;
+  EventHub events_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+/// Runs a slice process until SIGTERM/SIGINT; returns the exit code.
+int RunSliceProcess(const common::RuntimeConfig& config, long long slice_id);
+
+}  // namespace crm::slice

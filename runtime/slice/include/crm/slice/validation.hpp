@@ -1,0 +1,31 @@
+// Validation of a tenant's CRM input: phone numbers (E.164), contact fields, tags, cursors.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace crm::slice {
+
+/// Normalises a phone number to E.164: spaces, dashes, dots and parentheses are dropped; the
+/// result must be "+" and 7–15 digits, the first not 0. Throws http::ClientError 400 naming `field`.
+std::string NormalizePhone(const std::string& text, const std::string& field = "phone");
+
+struct ContactInput {
+  std::optional<std::string> name;
+  std::optional<std::string> phone;
+  std::optional<std::vector<std::string>> tags;
+};
+
+/// Reads a contact body. `partial` (PATCH) makes every field optional but requires one; unknown
+/// fields are refused so a typo ("nmae") is not silently ignored.
+ContactInput ParseContact(const nlohmann::json& body, bool partial);
+
+/// A positive row id from a path segment or cursor; ClientError 400 naming `what` otherwise.
+long long ParseId(const std::string& text, const std::string& what);
+
+/// ?limit= : 1..100, default 50.
+int ParseLimit(const std::optional<std::string>& text);
+
+}  // namespace crm::slice
