@@ -488,7 +488,7 @@ void Gateway::Register(http::Router& router) {
       });
     });
     // Until billing exists, every new account starts a trial on a warm slice, at once.
-    co_await blocking_.Run([this, user_id] { return orchestrator_.AssignWarm(user_id); });
+    co_await blocking_.Run([this, user_id] { return orchestrator_.AssignNow(user_id); });
     std::string token = co_await OpenSession(user_id, ex);
     Caller caller = co_await LoadCaller(user_id);
     Response res = http::JsonResponse(Status::created, UserJson(caller));

@@ -143,7 +143,7 @@ asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange) {
   while (!dec && !parser.is_done()) {
     parser.get().body().data = chunk;
     parser.get().body().size = sizeof chunk;
-    auto [rec, rn] = co_await bhttp::async_read(*upstream, buffer, parser, kUseTuple);
+    auto [rec, rn] = co_await bhttp::async_read_some(*upstream, buffer, parser, kUseTuple);
     if (rec && rec != bhttp::error::need_buffer) {
       break;
     }

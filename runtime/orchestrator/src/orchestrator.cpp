@@ -361,6 +361,24 @@ std::optional<long long> Orchestrator::AssignWarm(long long user_id) {
   return id;
 }
 
+long long Orchestrator::AssignNow(long long user_id) {
+  if (auto id = AssignWarm(user_id)) {
+    return *id;
+  }
+  {
+    // Signups faster than the refill: wait for the provisioning in flight, then take its slice.
+    std::lock_guard provisioning(provision_mutex_);
+  }
+  if (auto id = AssignWarm(user_id)) {
+    return *id;
+  }
+  Provision();
+  if (auto id = AssignWarm(user_id)) {
+    return *id;
+  }
+  throw RuntimeError("no slice could be assigned to user " + std::to_string(user_id));
+}
+
 SliceInfo Orchestrator::Assign(long long slice_id, long long user_id) {
   auto info = Transition(slice_id, SliceState::kAssigned, "assigned by admin to user " + std::to_string(user_id), user_id);
   std::lock_guard lock(wake_mutex_);

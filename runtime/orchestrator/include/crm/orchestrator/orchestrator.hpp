@@ -62,8 +62,10 @@ class Orchestrator {
   /// provisioning → available: role, schema, migrations, process, health check.
   SliceInfo Provision();
   /// Gives `user_id` a warm slice (available → assigned) and wakes the warm-pool refill.
-  /// Returns nullopt when none is warm: the user is served by the next one provisioned.
+  /// Returns nullopt when none is warm.
   std::optional<long long> AssignWarm(long long user_id);
+  /// A new tenant's slice, now: a warm one, else the one being provisioned, else a fresh one.
+  long long AssignNow(long long user_id);
   /// An explicit assignment (admin): available (or provisioning) → assigned.
   SliceInfo Assign(long long slice_id, long long user_id);
   /// assigned → suspended: the process stops, the data stays.

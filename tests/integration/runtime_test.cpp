@@ -1,0 +1,425 @@
+// The runtime end to end: a real PostgreSQL, a real `crmd --role all` with its slice processes,
+// real HTTP over loopback (SPEC §7.1–7.3, issue 4 point 7).
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <signal.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "crm/testing/crmd_process.hpp"
+#include "crm/testing/http_client.hpp"
+#include "crm/testing/pg_cluster.hpp"
+
+namespace crm::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::string kJson = "Content-Type: application/json";
+const std::string kPassword = "correct horse battery";
+
+// First value of the first row, or "ERROR: <message>".
+std::string Sql(const std::string& conninfo, const std::string& sql) {
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(conninfo.c_str()), &PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    return std::string("ERROR: ") + PQerrorMessage(conn.get());
+  }
+  std::unique_ptr<PGresult, decltype(&PQclear)> res(PQexec(conn.get(), sql.c_str()), &PQclear);
+  auto status = PQresultStatus(res.get());
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    return std::string("ERROR: ") + PQerrorMessage(conn.get());
+  }
+  if (status == PGRES_COMMAND_OK || PQntuples(res.get()) == 0) {
+    return "";
+  }
+  return PQgetvalue(res.get(), 0, 0);
+}
+
+struct Tenant {
+  std::string token;
+  long long slice = 0;
+  long long user = 0;
+  std::vector<std::string> Auth() const { return {"Cookie: crm_session=" + token}; }
+  std::vector<std::string> AuthJson() const { return {"Cookie: crm_session=" + token, kJson}; }
+};
+
+class RuntimeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pg_ = PgCluster::Start();
+    data_ = pg_->dir() / "crmd-data";
+    fs::create_directories(data_);
+    env_ = {{"CRM_DATABASE_URL", pg_->ConnectionString()},
+            {"CRM_DATA_DIR", data_.string()},
+            {"CRM_LISTEN", "127.0.0.1:0"},
+            {"CRM_LOG_LEVEL", "info"}};
+    crmd_ = CrmdProcess::Start(CRM_CRMD_BINARY, {"--role", "all"}, env_, pg_->dir() / "crmd.log");
+  }
+
+  void TearDown() override {
+    if (HasFailure() && crmd_) {
+      std::cerr << "--- crmd log ---\n" << crmd_->Log() << "\n";
+    }
+    crmd_.reset();
+    pg_.reset();
+  }
+
+  std::string Url(const std::string& path) const { return crmd_->url() + path; }
+
+  Tenant Register(const std::string& email) {
+    auto r = Fetch("POST", Url("/auth/register"), json{{"email", email}, {"password", kPassword}}.dump(), {kJson});
+    EXPECT_EQ(r.status, 201) << r.body;
+    Tenant t;
+    t.token = CookieValue(r.headers["set-cookie"], "crm_session");
+    auto body = r.Json();
+    if (body.is_object() && body["slice"].is_object()) {
+      t.slice = body["slice"]["id"].get<long long>();
+      t.user = body["user"]["id"].get<long long>();
+    }
+    return t;
+  }
+
+  // Logs in from its own (forwarded) address so tests do not share the per-IP login budget.
+  std::string Login(const std::string& email, const std::string& password, const std::string& ip) {
+    auto r = Fetch("POST", Url("/auth/login"), json{{"email", email}, {"password", password}}.dump(),
+                   {kJson, "X-Forwarded-For: " + ip});
+    EXPECT_EQ(r.status, 200) << r.body;
+    return CookieValue(r.headers["set-cookie"], "crm_session");
+  }
+
+  std::string Admin() {
+    auto [code, out] = RunCommand({CRM_CRMD_BINARY, "admin", "create", "--email", "root@example.com"}, env_,
+                                  "an admin password\n");
+    EXPECT_EQ(code, 0) << out;
+    return Login("root@example.com", "an admin password", "198.51.100.200");
+  }
+
+  long long CreateContact(const Tenant& t, const std::string& name, const std::string& phone) {
+    auto r = Fetch("POST", Url("/api/contacts"), json{{"name", name}, {"phone", phone}}.dump(), t.AuthJson());
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.Json().value("id", 0LL);
+  }
+
+  std::string SlicePid(long long slice) {
+    return Sql(pg_->ConnectionString(), "SELECT pid FROM gateway.slices WHERE id = " + std::to_string(slice));
+  }
+
+  std::unique_ptr<PgCluster> pg_;
+  fs::path data_;
+  std::map<std::string, std::string> env_;
+  std::unique_ptr<CrmdProcess> crmd_;
+};
+
+TEST_F(RuntimeTest, RegisterGetsAWarmSliceAtOnceAndContactsWorkThroughTheGateway) {
+  auto r = Fetch("POST", Url("/auth/register"), json{{"email", "Ana@Example.com"}, {"password", kPassword}}.dump(),
+                 {kJson});
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.Json()["slice"]["state"], "assigned");
+  EXPECT_EQ(r.Json()["user"]["email"], "ana@example.com");
+  const std::string cookie = r.headers["set-cookie"];
+  EXPECT_NE(cookie.find("HttpOnly"), std::string::npos) << cookie;
+  EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos) << cookie;
+  EXPECT_EQ(cookie.find("Secure"), std::string::npos) << "plain-HTTP localhost: no Secure flag; " << cookie;
+  std::string token = CookieValue(cookie, "crm_session");
+  EXPECT_EQ(token.size(), 43u) << "256 random bits, base64url";
+  // Only the token's hash is stored.
+  EXPECT_EQ(Sql(pg_->ConnectionString(), "SELECT count(*) FROM gateway.sessions WHERE token_hash::text LIKE '%" +
+                                             token.substr(0, 10) + "%'"),
+            "0");
+
+  std::string login = Login("ana@example.com", kPassword, "198.51.100.1");
+  Tenant ana{login, r.Json()["slice"]["id"].get<long long>(), r.Json()["user"]["id"].get<long long>()};
+  auto me = Fetch("GET", Url("/auth/me"), {}, ana.Auth());
+  ASSERT_EQ(me.status, 200) << me.body;
+  EXPECT_EQ(me.Json()["slice"]["id"], ana.slice);
+
+  long long id = CreateContact(ana, "Bob Martin", "+1 (415) 555-0123");
+  auto got = Fetch("GET", Url("/api/contacts/" + std::to_string(id)), {}, ana.Auth());
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(got.Json()["phone"], "+14155550123");
+  CreateContact(ana, "Carla", "+5511987654321");
+  auto list = Fetch("GET", Url("/api/contacts?q=bob"), {}, ana.Auth());
+  ASSERT_EQ(list.status, 200) << list.body;
+  ASSERT_EQ(list.Json()["items"].size(), 1u);
+  EXPECT_EQ(list.Json()["items"][0]["name"], "Bob Martin");
+  auto page = Fetch("GET", Url("/api/contacts?limit=1"), {}, ana.Auth());
+  ASSERT_EQ(page.Json()["items"].size(), 1u);
+  std::string cursor = page.Json()["next_cursor"].get<std::string>();
+  auto next = Fetch("GET", Url("/api/contacts?limit=1&cursor=" + cursor), {}, ana.Auth());
+  EXPECT_EQ(next.Json()["items"][0]["name"], "Carla");
+
+  auto patched = Fetch("PATCH", Url("/api/contacts/" + std::to_string(id)), R"({"tags":["vip","lead"]})", ana.AuthJson());
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(patched.Json()["tags"], json({"vip", "lead"}));
+  auto conversation = Fetch("POST", Url("/api/conversations"), json{{"contact_id", id}}.dump(), ana.AuthJson());
+  ASSERT_EQ(conversation.status, 201) << conversation.body;
+  std::string conv = std::to_string(conversation.Json()["id"].get<long long>());
+  auto message = Fetch("POST", Url("/api/conversations/" + conv + "/messages"), R"({"body":"Olá!"})", ana.AuthJson());
+  ASSERT_EQ(message.status, 201) << message.body;
+  EXPECT_EQ(message.Json()["status"], "queued");
+  auto messages = Fetch("GET", Url("/api/conversations/" + conv + "/messages"), {}, ana.Auth());
+  EXPECT_EQ(messages.Json()["items"][0]["body"], "Olá!");
+  auto status = Fetch("GET", Url("/api/status"), {}, ana.Auth());
+  ASSERT_EQ(status.status, 200);
+  EXPECT_EQ(status.Json()["state"], "running");
+  EXPECT_TRUE(status.Json().contains("uptime_s"));
+
+  EXPECT_EQ(Fetch("DELETE", Url("/api/contacts/" + std::to_string(id)), {}, ana.Auth()).status, 204);
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts/" + std::to_string(id)), {}, ana.Auth()).status, 404);
+  EXPECT_EQ(Fetch("POST", Url("/auth/logout"), {}, ana.Auth()).status, 204);
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, ana.Auth()).status, 401);
+}
+
+TEST_F(RuntimeTest, ASecondTenantCannotReadOrChangeTheFirstsDataAndPostgresRefusesTheSliceRole) {
+  Tenant ana = Register("ana@example.com");
+  Tenant eve = Register("eve@example.com");
+  ASSERT_NE(ana.slice, 0);
+  ASSERT_NE(eve.slice, 0);
+  ASSERT_NE(ana.slice, eve.slice);
+  long long id = CreateContact(ana, "Secret Client", "+447700900123");
+  const std::string path = "/api/contacts/" + std::to_string(id);
+
+  // Eve's ids resolve in Eve's slice: Ana's contact does not exist there.
+  EXPECT_EQ(Fetch("GET", Url(path), {}, eve.Auth()).status, 404);
+  EXPECT_EQ(Fetch("PATCH", Url(path), R"({"name":"pwned"})", eve.AuthJson()).status, 404);
+  EXPECT_EQ(Fetch("DELETE", Url(path), {}, eve.Auth()).status, 404);
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts?q=Secret"), {}, eve.Auth()).Json()["items"].size(), 0u);
+  // Headers claiming another identity or slice are dropped by the gateway.
+  for (const auto& forged : {"X-Crm-User-Id: " + std::to_string(ana.user), "X-Slice-Id: " + std::to_string(ana.slice),
+                             std::string("X-Forwarded-For: 127.0.0.1"), "Host: slice-" + std::to_string(ana.slice)}) {
+    auto headers = eve.Auth();
+    headers.push_back(forged);
+    auto r = Fetch("GET", Url(path), {}, headers);
+    EXPECT_EQ(r.status, 404) << forged << ": " << r.body;
+  }
+  // Paths that would escape /api or encode separators are refused before any routing.
+  for (const auto* bad : {"/api/../admin/slices", "/api/%2e%2e/admin/slices", "/api/contacts%2f1", "/api//contacts"}) {
+    auto r = Fetch("GET", Url(bad), {}, eve.Auth());
+    EXPECT_TRUE(r.status == 400 || r.status == 404) << bad << " → " << r.status << " " << r.body;
+    EXPECT_NE(r.body.find("error"), std::string::npos);
+  }
+  // Eve's cookie plus Ana's bearer token: the credential used is one of them, never a mix.
+  EXPECT_EQ(Fetch("GET", Url("/admin/slices"), {}, eve.Auth()).status, 403);
+  // Ana's data is untouched.
+  auto mine = Fetch("GET", Url(path), {}, ana.Auth());
+  ASSERT_EQ(mine.status, 200);
+  EXPECT_EQ(mine.Json()["name"], "Secret Client");
+
+  // PostgreSQL itself refuses Eve's slice role everything outside its own schema.
+  std::string as_eve = pg_->ConnectionString() + " user=slice_" + std::to_string(eve.slice);
+  EXPECT_EQ(Sql(as_eve, "SELECT count(*) FROM contacts"), "0");
+  std::string other = Sql(as_eve, "SELECT count(*) FROM slice_" + std::to_string(ana.slice) + ".contacts");
+  EXPECT_NE(other.find("permission denied for schema slice_" + std::to_string(ana.slice)), std::string::npos) << other;
+  std::string gateway = Sql(as_eve, "SELECT count(*) FROM gateway.users");
+  EXPECT_NE(gateway.find("permission denied for schema gateway"), std::string::npos) << gateway;
+  std::string set_role = Sql(as_eve, "SET ROLE slice_" + std::to_string(ana.slice));
+  EXPECT_NE(set_role.find("permission denied"), std::string::npos) << set_role;
+}
+
+TEST_F(RuntimeTest, AKilledSliceIsBackWithin2SecondsWithItsDataAndInFlightRequestsFailCleanly) {
+  Tenant ana = Register("ana@example.com");
+  long long id = CreateContact(ana, "Kept", "+14155550100");
+  std::string pid = SlicePid(ana.slice);
+  ASSERT_FALSE(pid.empty());
+
+  std::atomic<bool> stop{false};
+  std::vector<long> statuses;
+  std::vector<double> durations;
+  std::thread load([&] {
+    while (!stop) {
+      auto r = Fetch("GET", Url("/api/contacts"), {}, ana.Auth(), 10'000);
+      statuses.push_back(r.status);
+      durations.push_back(r.seconds);
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_EQ(::kill(std::stoi(pid), SIGKILL), 0);
+  auto killed = std::chrono::steady_clock::now();
+  double back_after = -1;
+  while (std::chrono::steady_clock::now() - killed < std::chrono::seconds(5)) {
+    auto r = Fetch("GET", Url("/api/contacts/" + std::to_string(id)), {}, ana.Auth(), 2'000);
+    if (r.status == 200) {
+      back_after = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+      EXPECT_EQ(r.Json()["name"], "Kept");
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stop = true;
+  load.join();
+  EXPECT_GE(back_after, 0) << "the slice did not come back";
+  EXPECT_LT(back_after, 2.0);
+  EXPECT_NE(SlicePid(ana.slice), pid);
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    EXPECT_TRUE(statuses[i] == 200 || statuses[i] == 502 || statuses[i] == 503) << "status " << statuses[i];
+    EXPECT_LT(durations[i], 5.0) << "a request hung";
+  }
+  EXPECT_EQ(Sql(pg_->ConnectionString(), "SELECT restarts >= 1 FROM gateway.slices WHERE id = " +
+                                             std::to_string(ana.slice)),
+            "t");
+}
+
+TEST_F(RuntimeTest, SuspendAnswers423KeepsDataResumeRestoresDestroyRemovesSchemaRoleAndFiles) {
+  Tenant ana = Register("ana@example.com");
+  CreateContact(ana, "Kept", "+14155550100");
+  std::string admin = Admin();
+  std::vector<std::string> as_admin = {"Cookie: crm_session=" + admin};
+  std::string slice = std::to_string(ana.slice);
+
+  EXPECT_EQ(Fetch("GET", Url("/admin/slices"), {}, ana.Auth()).status, 403);
+  auto suspended = Fetch("POST", Url("/admin/slices/" + slice + "/suspend"), {}, as_admin);
+  ASSERT_EQ(suspended.status, 200) << suspended.body;
+  EXPECT_EQ(suspended.Json()["state"], "suspended");
+  auto locked = Fetch("GET", Url("/api/contacts"), {}, ana.Auth());
+  EXPECT_EQ(locked.status, 423);
+  EXPECT_NE(locked.body.find("suspended"), std::string::npos) << locked.body;
+  EXPECT_NE(locked.body.find("data is kept"), std::string::npos) << locked.body;
+  EXPECT_EQ(Sql(pg_->ConnectionString(), "SELECT count(*) FROM slice_" + slice + ".contacts"), "1");
+  EXPECT_EQ(Fetch("POST", Url("/admin/slices/" + slice + "/suspend"), {}, as_admin).status, 409)
+      << "suspended → suspended is not a transition";
+
+  auto resumed = Fetch("POST", Url("/admin/slices/" + slice + "/resume"), {}, as_admin);
+  ASSERT_EQ(resumed.status, 200) << resumed.body;
+  auto back = Fetch("GET", Url("/api/contacts"), {}, ana.Auth());
+  ASSERT_EQ(back.status, 200) << back.body;
+  EXPECT_EQ(back.Json()["items"][0]["name"], "Kept");
+
+  ASSERT_TRUE(fs::exists(data_ / "slices" / slice));
+  auto destroyed = Fetch("DELETE", Url("/admin/slices/" + slice), {}, as_admin);
+  ASSERT_EQ(destroyed.status, 200) << destroyed.body;
+  EXPECT_EQ(destroyed.Json()["state"], "destroyed");
+  EXPECT_EQ(Sql(pg_->ConnectionString(), "SELECT count(*) FROM pg_namespace WHERE nspname = 'slice_" + slice + "'"), "0");
+  EXPECT_EQ(Sql(pg_->ConnectionString(), "SELECT count(*) FROM pg_roles WHERE rolname = 'slice_" + slice + "'"), "0");
+  EXPECT_FALSE(fs::exists(data_ / "slices" / slice));
+  EXPECT_NE(Fetch("GET", Url("/api/contacts"), {}, ana.Auth()).status, 200);
+  EXPECT_EQ(Fetch("POST", Url("/admin/slices/" + slice + "/resume"), {}, as_admin).status, 409);
+  // The lifecycle is on record.
+  EXPECT_EQ(Sql(pg_->ConnectionString(),
+                "SELECT string_agg(to_state, ',' ORDER BY id) FROM gateway.slice_events WHERE slice_id = " + slice),
+            "provisioning,available,assigned,suspended,assigned,destroying,destroyed");
+}
+
+TEST_F(RuntimeTest, BadInputGetsClearErrorsAndNothingCrashes) {
+  Tenant ana = Register("ana@example.com");
+  auto malformed = Fetch("POST", Url("/api/contacts"), "{\"name\": \"x\",\n \"phone\": }", ana.AuthJson());
+  EXPECT_EQ(malformed.status, 400);
+  EXPECT_NE(malformed.body.find("malformed JSON at line 2"), std::string::npos) << malformed.body;
+  auto wrong_type = Fetch("POST", Url("/api/contacts"), "name=x", {ana.Auth()[0], "Content-Type: text/plain"});
+  EXPECT_EQ(wrong_type.status, 415) << wrong_type.body;
+  auto phone = Fetch("POST", Url("/api/contacts"), R"({"name":"x","phone":"12345"})", ana.AuthJson());
+  EXPECT_EQ(phone.status, 400);
+  EXPECT_EQ(phone.Json()["field"], "phone");
+  auto unknown = Fetch("POST", Url("/api/contacts"), R"({"nmae":"x","phone":"+14155550100"})", ana.AuthJson());
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_NE(unknown.body.find("nmae"), std::string::npos);
+  auto duplicate = CreateContact(ana, "One", "+14155550100");
+  EXPECT_GT(duplicate, 0);
+  EXPECT_EQ(Fetch("POST", Url("/api/contacts"), R"({"name":"Two","phone":"+14155550100"})", ana.AuthJson()).status, 409);
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts/abc"), {}, ana.Auth()).status, 400);
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts?limit=100000"), {}, ana.Auth()).status, 400);
+  std::string huge(2 << 20, 'x');
+  auto oversized = Fetch("POST", Url("/api/contacts"), "{\"name\":\"" + huge + "\"}", ana.AuthJson());
+  EXPECT_EQ(oversized.status, 413) << oversized.error;
+  EXPECT_EQ(Fetch("POST", Url("/auth/register"), R"({"email":"not-an-email","password":"long enough pw"})", {kJson}).status, 400);
+  EXPECT_EQ(Fetch("POST", Url("/auth/register"), R"({"email":"a@example.com","password":"short"})", {kJson}).status, 400);
+  EXPECT_EQ(Fetch("POST", Url("/auth/register"), json{{"email", "ana@example.com"}, {"password", kPassword}}.dump(), {kJson}).status, 409);
+
+  // Forged and expired tokens.
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, {"Cookie: crm_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}).status, 401);
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, {"Authorization: Bearer forged"}).status, 401);
+  std::string fresh = Login("ana@example.com", kPassword, "198.51.100.7");
+  Sql(pg_->ConnectionString(), "UPDATE gateway.sessions SET expires_at = now() - interval '1 second'");
+  auto expired = Fetch("GET", Url("/api/contacts"), {}, {"Cookie: crm_session=" + fresh});
+  EXPECT_EQ(expired.status, 401) << expired.body;
+
+  // A cross-site form post carries a foreign Origin: refused.
+  Tenant eve = Register("eve@example.com");
+  auto cross = Fetch("POST", Url("/api/contacts"), R"({"name":"x","phone":"+14155550199"})",
+                     {eve.AuthJson()[0], kJson, "Origin: https://evil.example"});
+  EXPECT_EQ(cross.status, 403) << cross.body;
+  auto same = Fetch("POST", Url("/api/contacts"), R"({"name":"x","phone":"+14155550199"})",
+                    {eve.AuthJson()[0], kJson, "Origin: " + crmd_->url()});
+  EXPECT_EQ(same.status, 201) << same.body;
+  EXPECT_EQ(Fetch("GET", Url("/health")).status, 200);
+}
+
+TEST_F(RuntimeTest, AThousandParallelLoginAttemptsAreLimitedAndTheServerStaysUp) {
+  Register("ana@example.com");
+  std::atomic<int> limited{0};
+  std::atomic<int> refused{0};
+  std::atomic<int> other{0};
+  std::atomic<int> next{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 50; ++t) {
+    threads.emplace_back([&] {
+      while (next.fetch_add(1) < 1000) {
+        auto r = Fetch("POST", Url("/auth/login"), R"({"email":"ana@example.com","password":"guess guess guess"})",
+                       {kJson, "X-Forwarded-For: 203.0.113.9"}, 15'000);
+        if (r.status == 429) {
+          EXPECT_FALSE(r.headers["retry-after"].empty());
+          ++limited;
+        } else if (r.status == 401) {
+          ++refused;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(refused.load(), 5) << "5 attempts per minute per address";
+  EXPECT_EQ(limited.load(), 995);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(Fetch("GET", Url("/health")).status, 200);
+  // Another address still gets through.
+  EXPECT_FALSE(Login("ana@example.com", kPassword, "198.51.100.3").empty());
+}
+
+TEST_F(RuntimeTest, PasswordResetThroughTheOutboxEndsOldSessions) {
+  Tenant ana = Register("ana@example.com");
+  auto asked = Fetch("POST", Url("/auth/forgot-password"), R"({"email":"ana@example.com"})", {kJson});
+  EXPECT_EQ(asked.status, 202);
+  auto unknown = Fetch("POST", Url("/auth/forgot-password"), R"({"email":"nobody@example.com"})", {kJson});
+  EXPECT_EQ(unknown.status, 202);
+  EXPECT_EQ(unknown.body, asked.body) << "no account enumeration";
+  std::string mail = Sql(pg_->ConnectionString(), "SELECT body FROM gateway.outbox_emails WHERE to_address = 'ana@example.com'");
+  auto at = mail.find("token=");
+  ASSERT_NE(at, std::string::npos) << mail;
+  std::string token = mail.substr(at + 6, 43);
+  auto reset = Fetch("POST", Url("/auth/reset-password"), json{{"token", token}, {"password", "a brand new password"}}.dump(), {kJson});
+  ASSERT_EQ(reset.status, 200) << reset.body;
+  EXPECT_EQ(Fetch("POST", Url("/auth/reset-password"), json{{"token", token}, {"password", "another new password"}}.dump(), {kJson}).status, 400)
+      << "a reset link works once";
+  EXPECT_EQ(Fetch("GET", Url("/auth/me"), {}, ana.Auth()).status, 401);
+  EXPECT_FALSE(Login("ana@example.com", "a brand new password", "198.51.100.4").empty());
+}
+
+TEST_F(RuntimeTest, LiveEventsFromTheSliceReachTheBrowserThroughTheGateway) {
+  Tenant ana = Register("ana@example.com");
+  std::thread creator([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    CreateContact(ana, "Live", "+14155550111");
+  });
+  // The stream stays open: read it for 2 s and look for the event.
+  auto r = Fetch("GET", Url("/api/events"), {}, ana.Auth(), 2'000);
+  creator.join();
+  EXPECT_NE(r.body.find("event: contact.created"), std::string::npos) << r.body << r.error;
+  EXPECT_NE(r.body.find("\"name\":\"Live\""), std::string::npos) << r.body;
+}
+
+TEST_F(RuntimeTest, SigtermDrainsAndStopsEverySlice) {
+  Tenant ana = Register("ana@example.com");
+  std::string pid = SlicePid(ana.slice);
+  ASSERT_FALSE(pid.empty());
+  EXPECT_EQ(crmd_->Stop(std::chrono::seconds(15)), 0) << crmd_->Log();
+  EXPECT_NE(::kill(std::stoi(pid), 0), 0) << "slice process outlived the gateway";
+}
+
+}  // namespace
+}  // namespace crm::testing
