@@ -1,0 +1,93 @@
+#include "crm/common/config.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <map>
+
+#include "crm/error.hpp"
+
+namespace crm::common {
+namespace {
+
+EnvLookup Env(std::map<std::string, std::string> values) {
+  return [values](const std::string& name) -> std::optional<std::string> {
+    auto it = values.find(name);
+    if (it == values.end()) {
+      return std::nullopt;
+    }
+    return it->second;
+  };
+}
+
+std::filesystem::path WriteFile(const std::string& name, const std::string& text, unsigned mode = 0600) {
+  auto path = std::filesystem::temp_directory_path() / (name + std::to_string(::getpid()));
+  std::ofstream(path) << text;
+  ::chmod(path.c_str(), mode);
+  return path;
+}
+
+TEST(RuntimeConfigTest, DefaultsAreTheSingleHostOnes) {
+  auto c = LoadConfig(std::nullopt, Env({}));
+  EXPECT_EQ(c.listen, "127.0.0.1:8080");
+  EXPECT_EQ(c.statement_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(c.slice_storage_quota, 2'000'000'000u);
+  EXPECT_EQ(c.warm_slices, 1);
+}
+
+TEST(RuntimeConfigTest, EnvironmentOverridesTheFileAndTakesThePlansKnobNames) {
+  auto file = WriteFile("crmd.yaml", "listen: 127.0.0.1:9000\ndb_max_open_conns: 7\nslice_memory_limit: 256 MiB\n");
+  auto c = LoadConfig(file, Env({{"CRM_LISTEN", "unix:/run/crmd.sock"},
+                                 {"DB_MAX_OPEN_CONNS", "25"},
+                                 {"STATEMENT_TIMEOUT", "5s"},
+                                 {"SLICE_MEMORY_LIMIT", "23000000"}}));
+  EXPECT_EQ(c.listen, "unix:/run/crmd.sock");
+  EXPECT_EQ(c.db_max_open_conns, 25);
+  EXPECT_EQ(c.statement_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(c.slice_memory_limit, 23'000'000u);
+  auto from_file = LoadConfig(file, Env({}));
+  EXPECT_EQ(from_file.slice_memory_limit, 256u << 20);
+  std::filesystem::remove(file);
+}
+
+TEST(RuntimeConfigTest, BadValuesNameTheVariableOrTheFileLine) {
+  try {
+    LoadConfig(std::nullopt, Env({{"DB_MAX_OPEN_CONNS", "lots"}}));
+    FAIL() << "accepted a non-number";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("DB_MAX_OPEN_CONNS"), std::string::npos) << e.what();
+  }
+  auto file = WriteFile("bad.yaml", "listen: 127.0.0.1:9000\nstatment_timeout: 5s\n");
+  try {
+    LoadConfig(file, Env({}));
+    FAIL() << "accepted an unknown key";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(":2:"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("statment_timeout"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(file);
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_STATEMENT_TIMEOUT", "30 parsecs"}})), InputError);
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_PUBLIC_URL", "crm.example.com"}})), InputError);
+}
+
+TEST(RuntimeConfigTest, PasswordFilesMustNotBeReadableByOthers) {
+  auto open = WriteFile("pw-open", "secret\n", 0644);
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_DATABASE_PASSWORD_FILE", open.string()}})), InputError);
+  auto closed = WriteFile("pw-closed", "secret\n", 0600);
+  EXPECT_EQ(LoadConfig(std::nullopt, Env({{"CRM_DATABASE_PASSWORD_FILE", closed.string()}})).database_password, "secret");
+  std::filesystem::remove(open);
+  std::filesystem::remove(closed);
+}
+
+TEST(RuntimeConfigTest, DurationsTakeUnits) {
+  EXPECT_EQ(ParseDuration("500ms"), std::chrono::milliseconds(500));
+  EXPECT_EQ(ParseDuration("2m"), std::chrono::minutes(2));
+  EXPECT_EQ(ParseDuration("30"), std::chrono::seconds(30));
+  EXPECT_THROW(ParseDuration(""), InputError);
+  EXPECT_THROW(ParseDuration("-1s"), InputError);
+  EXPECT_THROW(ParseDuration("99999999999999h"), InputError);
+}
+
+}  // namespace
+}  // namespace crm::common

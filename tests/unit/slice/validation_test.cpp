@@ -1,0 +1,44 @@
+#include "crm/slice/validation.hpp"
+
+#include <gtest/gtest.h>
+
+#include "crm/http/types.hpp"
+
+namespace crm::slice {
+namespace {
+
+TEST(PhoneTest, NormalisesToE164) {
+  EXPECT_EQ(NormalizePhone("+1 (415) 555-0123"), "+14155550123");
+  EXPECT_EQ(NormalizePhone("+55 11 98765.4321"), "+5511987654321");
+  for (const char* bad : {"", "4155550123", "+0123456789", "+1234", "+1234567890123456", "+1 415 CALL NOW", "++14155550123"}) {
+    EXPECT_THROW(NormalizePhone(bad), http::ClientError) << bad;
+  }
+}
+
+TEST(ContactInputTest, RequiresNameAndPhoneAndRefusesUnknownFields) {
+  auto ok = ParseContact(nlohmann::json::parse(R"({"name":"Ana","phone":"+447700900123","tags":["vip","vip","lead"]})"), false);
+  EXPECT_EQ(*ok.name, "Ana");
+  EXPECT_EQ(ok.tags->size(), 2u) << "duplicates dropped";
+  EXPECT_THROW(ParseContact(nlohmann::json::parse(R"({"name":"Ana"})"), false), http::ClientError);
+  EXPECT_THROW(ParseContact(nlohmann::json::parse(R"({"name":"Ana","phone":"+447700900123","nmae":1})"), false),
+               http::ClientError);
+  EXPECT_THROW(ParseContact(nlohmann::json::parse(R"({"name":"Ana","phone":"+447700900123","tags":"vip"})"), false),
+               http::ClientError);
+  EXPECT_THROW(ParseContact(nlohmann::json::parse(R"({})"), true), http::ClientError) << "PATCH with nothing";
+  auto patch = ParseContact(nlohmann::json::parse(R"({"tags":[]})"), true);
+  EXPECT_FALSE(patch.name);
+  EXPECT_TRUE(patch.tags && patch.tags->empty());
+}
+
+TEST(ContactInputTest, IdsAndLimitsArePositiveAndBounded) {
+  EXPECT_EQ(ParseId("42", "id"), 42);
+  for (const char* bad : {"", "0", "-1", "1e3", "42abc", "99999999999999999999"}) {
+    EXPECT_THROW(ParseId(bad, "id"), http::ClientError) << bad;
+  }
+  EXPECT_EQ(ParseLimit(std::nullopt), 50);
+  EXPECT_EQ(ParseLimit("100"), 100);
+  EXPECT_THROW(ParseLimit("101"), http::ClientError);
+}
+
+}  // namespace
+}  // namespace crm::slice
