@@ -52,5 +52,7 @@ void SetupTiers(CLI::App& app, GlobalOptions& global);
 void SetupCalibrate(CLI::App& app, GlobalOptions& global);
 void SetupRender(CLI::App& app, GlobalOptions& global);
 void SetupValidate(CLI::App& app, GlobalOptions& global);
+void SetupSlices(CLI::App& app, GlobalOptions& global);
+void SetupMigrate(CLI::App& app, GlobalOptions& global);
 
 }  // namespace crm::cli

@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
   crm::cli::SetupCalibrate(app, global);
   crm::cli::SetupRender(app, global);
   crm::cli::SetupValidate(app, global);
+  crm::cli::SetupSlices(app, global);
+  crm::cli::SetupMigrate(app, global);
 
   try {
     app.parse(argc, argv);

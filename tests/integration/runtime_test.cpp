@@ -423,3 +423,57 @@ TEST_F(RuntimeTest, SigtermDrainsAndStopsEverySlice) {
 
 }  // namespace
 }  // namespace crm::testing
+
+namespace crm::testing {
+namespace {
+
+TEST_F(RuntimeTest, CrmctlSlicesAndMigrateDriveARunningGateway) {
+  Tenant ana = Register("ana@example.com");
+  std::string token = Admin();
+  // Signing in with e-mail and password (stdin) once; scripts use a token (the login limit
+  // counts every sign-in from one address).
+  const std::string password = "an admin password\n";
+  auto [code, list] = RunCommand({CRM_CRMCTL_BINARY, "slices", "list"},
+                                 {{"CRM_URL", crmd_->url()}, {"CRM_ADMIN_EMAIL", "root@example.com"}}, password);
+  ASSERT_EQ(code, 0) << list;
+  EXPECT_NE(list.find("assigned"), std::string::npos) << list;
+  EXPECT_NE(list.find("cgroup"), std::string::npos) << "the limit mechanism is reported: " << list;
+
+  std::map<std::string, std::string> env = {{"CRM_URL", crmd_->url()}, {"CRM_ADMIN_TOKEN", token}};
+  auto [json_code, json_list] = RunCommand({CRM_CRMCTL_BINARY, "-o", "json", "slices", "list"}, env, "");
+  ASSERT_EQ(json_code, 0) << json_list;
+  auto doc = nlohmann::json::parse(json_list.substr(json_list.find('{')));
+  EXPECT_GE(doc["items"].size(), 2u) << "the tenant's slice and a warm one";
+
+  std::string id = std::to_string(ana.slice);
+  auto [s_code, s_out] = RunCommand({CRM_CRMCTL_BINARY, "slices", "suspend", id, "--reason", "unpaid"}, env, password);
+  EXPECT_EQ(s_code, 0) << s_out;
+  EXPECT_NE(s_out.find("suspended"), std::string::npos) << s_out;
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, ana.Auth()).status, 423);
+  auto [again, again_out] = RunCommand({CRM_CRMCTL_BINARY, "slices", "suspend", id}, env, password);
+  EXPECT_EQ(again, 2) << "an illegal transition is the caller's error: " << again_out;
+  EXPECT_NE(again_out.find("cannot go to suspended"), std::string::npos) << again_out;
+  auto [r_code, r_out] = RunCommand({CRM_CRMCTL_BINARY, "slices", "resume", id}, env, password);
+  EXPECT_EQ(r_code, 0) << r_out;
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, ana.Auth()).status, 200);
+  auto [rr_code, rr_out] = RunCommand({CRM_CRMCTL_BINARY, "slices", "restart", "--batch", "1"}, env, password);
+  EXPECT_EQ(rr_code, 0) << rr_out;
+  EXPECT_NE(rr_out.find("batch 2: slice 2 healthy"), std::string::npos) << rr_out;
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, ana.Auth()).status, 200);
+
+  auto [bad, bad_out] = RunCommand({CRM_CRMCTL_BINARY, "slices", "list"}, {{"CRM_URL", crmd_->url()}}, "");
+  EXPECT_EQ(bad, 2);
+  EXPECT_NE(bad_out.find("CRM_ADMIN_TOKEN"), std::string::npos) << bad_out;
+  auto [down, down_out] = RunCommand({CRM_CRMCTL_BINARY, "slices", "list"},
+                                     {{"CRM_URL", "http://127.0.0.1:1"}, {"CRM_ADMIN_TOKEN", "x"}}, "");
+  EXPECT_EQ(down, 1);
+  EXPECT_NE(down_out.find("cannot reach the gateway"), std::string::npos) << down_out;
+
+  auto [m_code, m_out] = RunCommand({CRM_CRMCTL_BINARY, "migrate"}, {{"CRM_DATABASE_URL", pg_->ConnectionString()}}, "");
+  EXPECT_EQ(m_code, 0) << m_out;
+  EXPECT_NE(m_out.find("gateway: up to date"), std::string::npos) << m_out;
+  EXPECT_NE(m_out.find("slice_" + id + ": up to date"), std::string::npos) << m_out;
+}
+
+}  // namespace
+}  // namespace crm::testing

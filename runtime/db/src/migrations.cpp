@@ -103,4 +103,31 @@ std::vector<std::string> Migrate(pqxx::connection& connection, std::string_view 
   return applied;
 }
 
+std::vector<std::string> MigrateEverything(pqxx::connection& connection) {
+  auto line = [](const std::string& schema, const std::vector<std::string>& applied) {
+    std::string out = schema + ": ";
+    if (applied.empty()) {
+      return out + "up to date";
+    }
+    out += "applied";
+    for (std::size_t i = 0; i < applied.size(); ++i) {
+      out += (i == 0 ? " " : ", ") + applied[i];
+    }
+    return out;
+  };
+  std::vector<std::string> report = {line("gateway", Migrate(connection, "gateway", "gateway"))};
+  std::vector<std::string> slices;
+  {
+    pqxx::read_transaction tx(connection);
+    for (const auto& r : tx.exec(
+             "SELECT 'slice_' || id FROM gateway.slices WHERE state IN ('available', 'assigned', 'suspended') ORDER BY id")) {
+      slices.push_back(r[0].as<std::string>());
+    }
+  }
+  for (const auto& schema : slices) {
+    report.push_back(line(schema, Migrate(connection, "slice", schema, schema)));
+  }
+  return report;
+}
+
 }  // namespace crm::db

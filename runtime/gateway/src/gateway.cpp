@@ -5,8 +5,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/core/string.hpp>
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <unordered_map>
 
 #include "crm/common/logging.hpp"
@@ -730,20 +728,7 @@ db::PoolOptions GatewayPoolOptions(const common::RuntimeConfig& config, std::siz
 
 std::vector<std::string> MigrateAll(const common::RuntimeConfig& config) {
   db::Pool pool(GatewayPoolOptions(config, 1));
-  std::vector<std::string> report;
-  pool.Run([&](pqxx::connection& c) {
-    auto applied = db::Migrate(c, "gateway", "gateway");
-    report.push_back("gateway: " + (applied.empty() ? std::string("up to date") : "applied " + fmt::format("{}", fmt::join(applied, ", "))));
-    pqxx::read_transaction tx(c);
-    auto slices = tx.exec("SELECT id FROM gateway.slices WHERE state IN ('available', 'assigned', 'suspended') ORDER BY id");
-    tx.commit();
-    for (const auto& r : slices) {
-      std::string schema = "slice_" + r[0].as<std::string>();
-      auto done = db::Migrate(c, "slice", schema, schema);
-      report.push_back(schema + ": " + (done.empty() ? std::string("up to date") : "applied " + fmt::format("{}", fmt::join(done, ", "))));
-    }
-  });
-  return report;
+  return pool.Run([](pqxx::connection& c) { return db::MigrateEverything(c); });
 }
 
 long long CreateAdmin(const common::RuntimeConfig& config, const std::string& email, const std::string& password) {

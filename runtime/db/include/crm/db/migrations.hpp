@@ -34,6 +34,11 @@ std::vector<Migration> MigrationsOf(std::string_view set);
 std::vector<std::string> Migrate(pqxx::connection& connection, std::string_view set, const std::string& schema,
                                  const std::string& role = {});
 
+/// Migrates the gateway schema, then every live slice schema (available, assigned, suspended),
+/// each slice's as its own role. Returns one line per schema: "gateway: applied 0001_init",
+/// "slice_3: up to date".
+std::vector<std::string> MigrateEverything(pqxx::connection& connection);
+
 /// The versions applied to `schema` (empty when it has none).
 std::vector<std::string> AppliedMigrations(pqxx::connection& connection, const std::string& schema);
 

@@ -1,0 +1,38 @@
+// crmctl migrate: the gateway schema and every live slice schema, from CRM_DATABASE_URL.
+#include <iostream>
+
+#include "cli_context.hpp"
+#include "crm/common/config.hpp"
+#include "crm/db/migrations.hpp"
+#include "crm/db/pool.hpp"
+
+namespace crm::cli {
+
+void SetupMigrate(CLI::App& app, GlobalOptions& global) {
+  auto url = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("migrate", "apply database migrations: the gateway schema and every slice schema");
+  cmd->add_option("--database-url", *url, "PostgreSQL URL (default $CRM_DATABASE_URL; password from "
+                                          "CRM_DATABASE_PASSWORD or CRM_DATABASE_PASSWORD_FILE)");
+  cmd->callback([url, &global] {
+    auto config = common::LoadConfig(std::nullopt, common::ProcessEnvironment());
+    if (!url->empty()) {
+      config.database_url = *url;
+    } else if (std::getenv("CRM_DATABASE_URL") == nullptr) {
+      throw InputError("migrate: give --database-url or set CRM_DATABASE_URL");
+    }
+    db::PoolOptions options;
+    options.url = config.database_url;
+    options.password = config.database_password;
+    options.max_size = 1;
+    options.statement_timeout = std::chrono::minutes(10);  // migrations may rewrite big tables
+    options.application_name = "crmctl-migrate";
+    db::Pool pool(options);
+    for (const auto& line : pool.Run([](pqxx::connection& c) { return db::MigrateEverything(c); })) {
+      if (!global.quiet) {
+        std::cout << line << "\n";
+      }
+    }
+  });
+}
+
+}  // namespace crm::cli
