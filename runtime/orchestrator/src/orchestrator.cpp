@@ -146,7 +146,9 @@ Orchestrator::Orchestrator(const common::RuntimeConfig& config, db::Pool& pool)
   if (sodium_init() < 0) {
     throw RuntimeError("libsodium failed to initialise");
   }
-  binary_ = config_.slice_binary.empty() ? fs::read_symlink("/proc/self/exe").string() : config_.slice_binary;
+  // /proc/self/exe, not the path it points to: a forked child executes the very binary the
+  // gateway runs, even after a package upgrade replaced the file on disk.
+  binary_ = config_.slice_binary.empty() ? "/proc/self/exe" : config_.slice_binary;
   fs::create_directories(config_.data_dir / "slices");
   spdlog::info("slice memory limits through {} ({} bytes per slice)", limiter_.name(), config_.slice_memory_limit);
 }
