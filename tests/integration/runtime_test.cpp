@@ -477,3 +477,67 @@ TEST_F(RuntimeTest, CrmctlSlicesAndMigrateDriveARunningGateway) {
 
 }  // namespace
 }  // namespace crm::testing
+
+namespace crm::testing {
+namespace {
+
+TEST_F(RuntimeTest, ThePoolsReconnectAfterPostgresRestarts) {
+  Tenant ana = Register("ana@example.com");
+  CreateContact(ana, "Before", "+14155550100");
+  pg_->Restart();
+  // Every pooled connection died with the server; the first requests after it must not fail.
+  for (int i = 0; i < 3; ++i) {
+    auto r = Fetch("GET", Url("/api/contacts"), {}, ana.Auth());
+    EXPECT_EQ(r.status, 200) << "request " << i << ": " << r.body;
+  }
+  EXPECT_EQ(Fetch("GET", Url("/health")).status, 200);
+  auto me = Fetch("GET", Url("/auth/me"), {}, ana.Auth());
+  EXPECT_EQ(me.status, 200) << me.body;
+  CreateContact(ana, "After", "+14155550101");
+}
+
+TEST_F(RuntimeTest, ASliceThatKeepsCrashingIsMarkedAsACrashLoop) {
+  Tenant ana = Register("ana@example.com");
+  std::string admin = Admin();
+  std::string last;
+  for (int crash = 0; crash < 5; ++crash) {
+    // Wait for the restarted process (a new pid), then kill it again.
+    std::string pid;
+    for (int i = 0; i < 300 && (pid.empty() || pid == last); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      pid = SlicePid(ana.slice);
+    }
+    ASSERT_NE(pid, last) << "no restart after crash " << crash;
+    ASSERT_EQ(::kill(std::stoi(pid), SIGKILL), 0);
+    last = pid;
+  }
+  std::string health;
+  for (int i = 0; i < 100 && health != "crashloop"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    health = Sql(pg_->ConnectionString(), "SELECT health FROM gateway.slices WHERE id = " + std::to_string(ana.slice));
+  }
+  EXPECT_EQ(health, "crashloop");
+  auto slice = Fetch("GET", Url("/admin/slices/" + std::to_string(ana.slice)), {}, {"Cookie: crm_session=" + admin});
+  EXPECT_EQ(slice.Json()["health"], "crashloop") << slice.body;
+  EXPECT_GE(slice.Json()["restarts"].get<int>(), 4);
+  EXPECT_NE(slice.Json()["last_error"].get<std::string>().find("exited"), std::string::npos) << slice.body;
+  EXPECT_NE(crmd_->Log().find("crash loop"), std::string::npos);
+}
+
+TEST_F(RuntimeTest, ShutdownEndsOpenEventStreamsWithinASecondPerClient) {
+  Tenant ana = Register("ana@example.com");
+  HttpResult stream;
+  std::thread reader([&] { stream = Fetch("GET", Url("/api/events"), {}, ana.Auth(), 20'000); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(crmd_->Stop(std::chrono::seconds(15)), 0) << crmd_->Log();
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  reader.join();
+  EXPECT_EQ(stream.status, 200) << stream.error;
+  EXPECT_NE(stream.body.find("connected to slice"), std::string::npos) << stream.body;
+  EXPECT_LT(stream.seconds, 10.0) << "the stream was not ended by the shutdown";
+  EXPECT_LT(took, 8.0) << "shutdown took too long";
+}
+
+}  // namespace
+}  // namespace crm::testing

@@ -120,6 +120,13 @@ std::unique_ptr<pqxx::connection> Pool::Acquire() {
   }
 }
 
+void Pool::DiscardIdle() {
+  std::lock_guard lock(mutex_);
+  open_ -= idle_.size();
+  idle_.clear();
+  available_.notify_all();
+}
+
 void Pool::Release(std::unique_ptr<pqxx::connection> connection, bool discard) {
   std::lock_guard lock(mutex_);
   if (discard || !connection || !connection->is_open()) {

@@ -72,11 +72,7 @@ std::unique_ptr<PgCluster> PgCluster::Start() {
   Run({PgBinary("initdb"), "-D", data.string(), "-A", "trust", "-U", "postgres", "-E", "UTF8",
        "--no-sync", "--no-instructions"});
   try {
-    Run({PgBinary("pg_ctl"), "-D", data.string(), "-l", (cluster->dir_ / "server.log").string(),
-         "-w", "-t", "60", "-o",
-         "-k " + cluster->dir_.string() + " -p " + std::to_string(kSocketPort) +
-             " -c listen_addresses='' -c fsync=off -c full_page_writes=off",
-         "start"});
+    cluster->PgCtl("start");
   } catch (const std::exception& e) {
     std::ifstream log(cluster->dir_ / "server.log");
     std::ostringstream ss;
@@ -94,6 +90,16 @@ PgCluster::~PgCluster() {
     // A destructor must not throw; the directory is in /tmp either way.
   }
 }
+
+void PgCluster::PgCtl(const std::string& action) {
+  Run({PgBinary("pg_ctl"), "-D", (dir_ / "data").string(), "-l", (dir_ / "server.log").string(), "-m", "fast",
+       "-w", "-t", "60", "-o",
+       "-k " + dir_.string() + " -p " + std::to_string(kSocketPort) +
+           " -c listen_addresses='' -c fsync=off -c full_page_writes=off",
+       action});
+}
+
+void PgCluster::Restart() { PgCtl("restart"); }
 
 void PgCluster::Stop() {
   if (running_) {

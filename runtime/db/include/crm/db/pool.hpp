@@ -58,6 +58,8 @@ class Pool {
         throw;
       } catch (const pqxx::broken_connection& e) {
         lease.Discard();
+        // The server restarted or failed over: every idle connection is as dead as this one.
+        DiscardIdle();
         if (attempt > 0) {
           throw RuntimeError(std::string("database unavailable: ") + e.what());
         }
@@ -85,6 +87,7 @@ class Pool {
   };
 
   std::unique_ptr<pqxx::connection> Acquire();
+  void DiscardIdle();
   void Release(std::unique_ptr<pqxx::connection> connection, bool discard);
 
   PoolOptions options_;

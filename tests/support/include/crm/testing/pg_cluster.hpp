@@ -25,8 +25,11 @@ class PgCluster {
   const std::filesystem::path& dir() const { return dir_; }
   /// Stops the server (fast shutdown) and removes the directory; the destructor calls it.
   void Stop();
+  /// Restarts the server (fast shutdown: every client connection is cut).
+  void Restart();
 
  private:
+  void PgCtl(const std::string& action);
   explicit PgCluster(std::filesystem::path dir) : dir_(std::move(dir)) {}
   std::filesystem::path dir_;
   bool running_ = false;
