@@ -295,7 +295,9 @@ TEST_F(RuntimeTest, SuspendAnswers423KeepsDataResumeRestoresDestroyRemovesSchema
   EXPECT_EQ(Sql(pg_->ConnectionString(), "SELECT count(*) FROM pg_namespace WHERE nspname = 'slice_" + slice + "'"), "0");
   EXPECT_EQ(Sql(pg_->ConnectionString(), "SELECT count(*) FROM pg_roles WHERE rolname = 'slice_" + slice + "'"), "0");
   EXPECT_FALSE(fs::exists(data_ / "slices" / slice));
-  EXPECT_NE(Fetch("GET", Url("/api/contacts"), {}, ana.Auth()).status, 200);
+  auto gone = Fetch("GET", Url("/api/contacts"), {}, ana.Auth());
+  EXPECT_EQ(gone.status, 410) << gone.body;
+  EXPECT_EQ(Fetch("GET", Url("/auth/me"), {}, ana.Auth()).Json()["slice"]["state"], "destroyed");
   EXPECT_EQ(Fetch("POST", Url("/admin/slices/" + slice + "/resume"), {}, as_admin).status, 409);
   // The lifecycle is on record.
   EXPECT_EQ(Sql(pg_->ConnectionString(),

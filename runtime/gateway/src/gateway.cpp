@@ -32,6 +32,10 @@ using orchestrator::SliceState;
 using Reply = asio::awaitable<std::optional<Response>>;
 
 constexpr const char* kCookie = "crm_session";
+// The caller's slice: the live one, else the last destroyed one (so the API can say it is gone).
+constexpr const char* kCallersSlice =
+    "LEFT JOIN LATERAL (SELECT id, state, endpoint FROM gateway.slices WHERE user_id = u.id "
+    "ORDER BY state IN ('destroying', 'destroyed'), id DESC LIMIT 1) sl ON true";
 constexpr std::chrono::seconds kSessionCacheTtl{5};
 constexpr std::chrono::hours kResetTokenTtl{1};
 
@@ -239,7 +243,7 @@ class Gateway {
           "  RETURNING user_id, expires_at, (expires_at > now() + make_interval(secs => $2) - interval '1 minute') AS renewed) "
           "SELECT u.id, u.email, u.role, u.status, s.renewed, sl.id AS slice_id, sl.state, sl.endpoint "
           "FROM s JOIN gateway.users u ON u.id = s.user_id "
-          "LEFT JOIN gateway.slices sl ON sl.user_id = u.id AND sl.state NOT IN ('destroying', 'destroyed')",
+          + std::string(kCallersSlice),
           hash, ttl_seconds);
       tx.commit();
       if (rows.empty() || rows[0]["status"].as<std::string>() != "active") {
@@ -312,9 +316,8 @@ class Gateway {
     co_return co_await Db([user_id](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       auto r = tx.exec_params1(
-          "SELECT u.id, u.email, u.role, sl.id AS slice_id, sl.state, sl.endpoint FROM gateway.users u "
-          "LEFT JOIN gateway.slices sl ON sl.user_id = u.id AND sl.state NOT IN ('destroying', 'destroyed') "
-          "WHERE u.id = $1",
+          "SELECT u.id, u.email, u.role, sl.id AS slice_id, sl.state, sl.endpoint FROM gateway.users u " +
+              std::string(kCallersSlice) + " WHERE u.id = $1",
           user_id);
       Caller out;
       out.user_id = r["id"].as<long long>();
@@ -364,10 +367,13 @@ Reply Gateway::Proxy(Exchange& ex) {
   Caller caller = co_await RequireCaller(req);
   CheckOrigin(req);
   if (!caller.slice_id) {
-    ClientError error(Status::service_unavailable, "your workspace is being prepared; retry in a few seconds");
-    Response res = http::ErrorResponse(Status::service_unavailable, error.what());
+    Response res = http::ErrorResponse(Status::service_unavailable,
+                                       "your workspace is being prepared; retry in a few seconds");
     res.set(bhttp::field::retry_after, "2");
     co_return res;
+  }
+  if (caller.slice_state == "destroyed" || caller.slice_state == "destroying") {
+    co_return http::ErrorResponse(Status::gone, "your workspace was deleted, with its data");
   }
   if (caller.slice_state == "suspended") {
     co_return http::ErrorResponse(Status::locked,

@@ -336,27 +336,39 @@ SliceInfo Orchestrator::Destroy(long long slice_id, const std::string& reason) {
 }
 
 std::optional<long long> Orchestrator::AssignWarm(long long user_id) {
+  auto live_slice = [&](pqxx::connection& c) -> std::optional<long long> {
+    pqxx::read_transaction tx(c);
+    auto live = tx.exec_params(
+        "SELECT id FROM gateway.slices WHERE user_id = $1 AND state NOT IN ('destroying', 'destroyed')", user_id);
+    return live.empty() ? std::nullopt : std::optional(live[0][0].as<long long>());
+  };
   auto id = pool_.Run([&](pqxx::connection& c) -> std::optional<long long> {
-    pqxx::work tx(c);
-    auto rows = tx.exec_params(
+    if (auto existing = live_slice(c)) {
+      return existing;  // served meanwhile: the refill gives waiting accounts a slice too
+    }
+    try {
+      pqxx::work tx(c);
+      auto rows = tx.exec_params(
         "UPDATE gateway.slices SET state = 'assigned', user_id = $1, updated_at = now() WHERE id = ("
         "  SELECT id FROM gateway.slices WHERE state = 'available' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
         "RETURNING id",
         user_id);
-    if (rows.empty()) {
-      return std::nullopt;
+      if (rows.empty()) {
+        return std::nullopt;
+      }
+      long long slice = rows[0][0].as<long long>();
+      tx.exec_params(
+          "INSERT INTO gateway.slice_events (slice_id, from_state, to_state, reason) "
+          "VALUES ($1, 'available', 'assigned', 'user ' || $2::text)",
+          slice, user_id);
+      tx.commit();
+      spdlog::info("slice {}: available -> assigned (user {})", slice, user_id);
+      return slice;
+    } catch (const pqxx::unique_violation&) {
+      // Assigned concurrently by someone else (slices_user allows one live slice per user).
+      return live_slice(c);
     }
-    long long slice = rows[0][0].as<long long>();
-    tx.exec_params(
-        "INSERT INTO gateway.slice_events (slice_id, from_state, to_state, reason) "
-        "VALUES ($1, 'available', 'assigned', 'user ' || $2::text)",
-        slice, user_id);
-    tx.commit();
-    return slice;
   });
-  if (id) {
-    spdlog::info("slice {}: available -> assigned (user {})", *id, user_id);
-  }
   std::lock_guard lock(wake_mutex_);
   woken_ = true;
   wake_.notify_all();
