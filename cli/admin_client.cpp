@@ -25,13 +25,15 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
 
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   std::string line(data, size * count);
-  if (line.size() > 11 && (line.rfind("Set-Cookie:", 0) == 0 || line.rfind("set-cookie:", 0) == 0)) {
+  if (line.size() > 11 &&
+      (line.rfind("Set-Cookie:", 0) == 0 || line.rfind("set-cookie:", 0) == 0)) {
     *static_cast<std::string*>(user) = line.substr(11);
   }
   return size * count;
 }
 
-Answer Send(const std::string& url, const std::string& method, const std::string& body, const std::string& token) {
+Answer Send(const std::string& url, const std::string& method, const std::string& body,
+            const std::string& token) {
   CURL* curl = curl_easy_init();
   if (curl == nullptr) {
     throw RuntimeError("libcurl failed to initialise");
@@ -87,7 +89,8 @@ AdminClient::AdminClient(std::string url) : url_(std::move(url)) {
   const char* email = std::getenv("CRM_ADMIN_EMAIL");
   if (email == nullptr || *email == '\0') {
     throw InputError(
-        "no admin credential: set CRM_ADMIN_TOKEN, or CRM_ADMIN_EMAIL with the password in CRM_ADMIN_PASSWORD_FILE "
+        "no admin credential: set CRM_ADMIN_TOKEN, or CRM_ADMIN_EMAIL with the password in "
+        "CRM_ADMIN_PASSWORD_FILE "
         "or on stdin (create the account with `crmd admin create --email E`)");
   }
   std::string password;
@@ -102,8 +105,8 @@ AdminClient::AdminClient(std::string url) : url_(std::move(url)) {
   nlohmann::json login = {{"email", email}, {"password", password}};
   Answer a = Send(url_ + "/auth/login", "POST", login.dump(), "");
   if (a.status != 200) {
-    throw InputError("signing in as " + std::string(email) + " failed (HTTP " + std::to_string(a.status) +
-                     "): " + ErrorOf(a));
+    throw InputError("signing in as " + std::string(email) + " failed (HTTP " +
+                     std::to_string(a.status) + "): " + ErrorOf(a));
   }
   auto start = a.set_cookie.find("crm_session=");
   if (start == std::string::npos) {
@@ -124,13 +127,15 @@ AdminClient::~AdminClient() {
   }
 }
 
-nlohmann::json AdminClient::Call(const std::string& method, const std::string& path, const nlohmann::json& body) {
+nlohmann::json AdminClient::Call(const std::string& method, const std::string& path,
+                                 const nlohmann::json& body) {
   Answer a = Send(url_ + path, method, body.is_null() ? "" : body.dump(), token_);
   if (a.status >= 200 && a.status < 300) {
     auto doc = nlohmann::json::parse(a.body, nullptr, false);
     return doc.is_discarded() ? nlohmann::json(nullptr) : doc;
   }
-  std::string message = method + " " + path + ": " + ErrorOf(a) + " (HTTP " + std::to_string(a.status) + ")";
+  std::string message =
+      method + " " + path + ": " + ErrorOf(a) + " (HTTP " + std::to_string(a.status) + ")";
   if (a.status >= 400 && a.status < 500) {
     throw InputError(message);
   }

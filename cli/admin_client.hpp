@@ -17,7 +17,8 @@ class AdminClient {
 
   /// Calls `method path` with a JSON body; returns the JSON answer. Throws InputError with the
   /// gateway's message on 4xx, RuntimeError on 5xx or when the gateway cannot be reached.
-  nlohmann::json Call(const std::string& method, const std::string& path, const nlohmann::json& body = nullptr);
+  nlohmann::json Call(const std::string& method, const std::string& path,
+                      const nlohmann::json& body = nullptr);
 
  private:
   std::string url_;

@@ -10,9 +10,11 @@ namespace crm::cli {
 
 void SetupMigrate(CLI::App& app, GlobalOptions& global) {
   auto url = std::make_shared<std::string>();
-  auto* cmd = app.add_subcommand("migrate", "apply database migrations: the gateway schema and every slice schema");
-  cmd->add_option("--database-url", *url, "PostgreSQL URL (default $CRM_DATABASE_URL; password from "
-                                          "CRM_DATABASE_PASSWORD or CRM_DATABASE_PASSWORD_FILE)");
+  auto* cmd = app.add_subcommand(
+      "migrate", "apply database migrations: the gateway schema and every slice schema");
+  cmd->add_option("--database-url", *url,
+                  "PostgreSQL URL (default $CRM_DATABASE_URL; password from "
+                  "CRM_DATABASE_PASSWORD or CRM_DATABASE_PASSWORD_FILE)");
   cmd->callback([url, &global] {
     auto config = common::LoadConfig(std::nullopt, common::ProcessEnvironment());
     if (!url->empty()) {
@@ -27,7 +29,8 @@ void SetupMigrate(CLI::App& app, GlobalOptions& global) {
     options.statement_timeout = std::chrono::minutes(10);  // migrations may rewrite big tables
     options.application_name = "crmctl-migrate";
     db::Pool pool(options);
-    for (const auto& line : pool.Run([](pqxx::connection& c) { return db::MigrateEverything(c); })) {
+    for (const auto& line :
+         pool.Run([](pqxx::connection& c) { return db::MigrateEverything(c); })) {
       if (!global.quiet) {
         std::cout << line << "\n";
       }

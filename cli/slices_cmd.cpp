@@ -33,18 +33,19 @@ void PrintSlices(const nlohmann::json& doc, const GlobalOptions& global) {
     PrintDocument(nlohmann::ordered_json::parse(doc.dump()), format);
     return;
   }
-  std::cout << fmt::format("{:>5}  {:<12} {:>6}  {:<10} {:>8}  {:>10}  {:>10}  {}\n", "ID", "STATE", "USER", "HEALTH",
-                           "RESTARTS", "MEMORY", "STORAGE", "LIMIT");
+  std::cout << fmt::format("{:>5}  {:<12} {:>6}  {:<10} {:>8}  {:>10}  {:>10}  {}\n", "ID", "STATE",
+                           "USER", "HEALTH", "RESTARTS", "MEMORY", "STORAGE", "LIMIT");
   auto bytes = [](const nlohmann::json& v) {
     return v.is_number() ? planner::FormatBytes(v.get<double>()) : std::string("-");
   };
   for (const auto& s : doc["items"]) {
-    std::cout << fmt::format("{:>5}  {:<12} {:>6}  {:<10} {:>8}  {:>10}  {:>10}  {} of {}\n", s["id"].get<long long>(),
-                             s["state"].get<std::string>(),
-                             s["user_id"].is_null() ? std::string("-") : std::to_string(s["user_id"].get<long long>()),
-                             s["health"].get<std::string>(), s["restarts"].get<int>(), bytes(s["memory_bytes"]),
-                             bytes(s["storage_bytes"]), s["limit_mechanism"].get<std::string>(),
-                             bytes(s["memory_limit_bytes"]));
+    std::cout << fmt::format(
+        "{:>5}  {:<12} {:>6}  {:<10} {:>8}  {:>10}  {:>10}  {} of {}\n", s["id"].get<long long>(),
+        s["state"].get<std::string>(),
+        s["user_id"].is_null() ? std::string("-") : std::to_string(s["user_id"].get<long long>()),
+        s["health"].get<std::string>(), s["restarts"].get<int>(), bytes(s["memory_bytes"]),
+        bytes(s["storage_bytes"]), s["limit_mechanism"].get<std::string>(),
+        bytes(s["memory_limit_bytes"]));
   }
 }
 
@@ -54,8 +55,8 @@ void PrintSlice(const nlohmann::json& slice, const GlobalOptions& global) {
     PrintDocument(nlohmann::ordered_json::parse(slice.dump()), format);
     return;
   }
-  std::cout << fmt::format("slice {}: {} (health {})\n", slice["id"].get<long long>(), slice["state"].get<std::string>(),
-                           slice["health"].get<std::string>());
+  std::cout << fmt::format("slice {}: {} (health {})\n", slice["id"].get<long long>(),
+                           slice["state"].get<std::string>(), slice["health"].get<std::string>());
 }
 
 }  // namespace
@@ -63,22 +64,25 @@ void PrintSlice(const nlohmann::json& slice, const GlobalOptions& global) {
 void SetupSlices(CLI::App& app, GlobalOptions& global) {
   auto opts = std::make_shared<SlicesOptions>();
   opts->url = DefaultUrl();
-  auto* cmd = app.add_subcommand("slices", "orchestrator administration through a running gateway's admin API")
+  auto* cmd = app.add_subcommand(
+                     "slices", "orchestrator administration through a running gateway's admin API")
                   ->require_subcommand(1);
   cmd->add_option("--url", opts->url, "the gateway (default $CRM_URL or http://127.0.0.1:8080)");
   cmd->footer(
       "Credentials from the environment: CRM_ADMIN_TOKEN, or CRM_ADMIN_EMAIL with the password in "
       "CRM_ADMIN_PASSWORD_FILE or on stdin.");
 
-  cmd->add_subcommand("list", "every slice: state, tenant, health, restarts, memory, storage")->callback([opts, &global] {
-    PrintSlices(AdminClient(opts->url).Call("GET", "/admin/slices"), global);
-  });
+  cmd->add_subcommand("list", "every slice: state, tenant, health, restarts, memory, storage")
+      ->callback([opts, &global] {
+        PrintSlices(AdminClient(opts->url).Call("GET", "/admin/slices"), global);
+      });
   cmd->add_subcommand("provision", "provision one more warm slice now")->callback([opts, &global] {
     PrintSlice(AdminClient(opts->url).Call("POST", "/admin/slices"), global);
   });
   auto* assign = cmd->add_subcommand("assign", "give an available slice to an account");
   assign->add_option("id", opts->id, "slice id")->required()->check(CLI::PositiveNumber);
-  auto* by_user = assign->add_option("--user-id", opts->user_id, "the account's id")->check(CLI::PositiveNumber);
+  auto* by_user = assign->add_option("--user-id", opts->user_id, "the account's id")
+                      ->check(CLI::PositiveNumber);
   auto* by_email = assign->add_option("--email", opts->email, "the account's e-mail address");
   by_user->excludes(by_email);
   assign->callback([opts, &global] {
@@ -87,26 +91,35 @@ void SetupSlices(CLI::App& app, GlobalOptions& global) {
     }
     nlohmann::json body = opts->user_id != 0 ? nlohmann::json{{"user_id", opts->user_id}}
                                              : nlohmann::json{{"email", opts->email}};
-    PrintSlice(AdminClient(opts->url).Call("POST", fmt::format("/admin/slices/{}/assign", opts->id), body), global);
+    PrintSlice(
+        AdminClient(opts->url).Call("POST", fmt::format("/admin/slices/{}/assign", opts->id), body),
+        global);
   });
   for (const char* action : {"suspend", "resume", "destroy"}) {
     std::string name = action;
-    auto* sub = cmd->add_subcommand(name, name == "suspend"   ? "stop a slice's process and keep its data"
-                                          : name == "resume" ? "start a suspended slice again"
-                                                             : "remove a slice: process, schema, role and files");
+    auto* sub = cmd->add_subcommand(
+        name, name == "suspend"  ? "stop a slice's process and keep its data"
+              : name == "resume" ? "start a suspended slice again"
+                                 : "remove a slice: process, schema, role and files");
     sub->add_option("id", opts->id, "slice id")->required()->check(CLI::PositiveNumber);
     if (name != "resume") {
       sub->add_option("--reason", opts->reason, "recorded in the slice's lifecycle log");
     }
     sub->callback([opts, name, &global] {
-      nlohmann::json body = opts->reason.empty() ? nlohmann::json::object() : nlohmann::json{{"reason", opts->reason}};
-      PrintSlice(AdminClient(opts->url).Call("POST", fmt::format("/admin/slices/{}/{}", opts->id, name), body), global);
+      nlohmann::json body = opts->reason.empty() ? nlohmann::json::object()
+                                                 : nlohmann::json{{"reason", opts->reason}};
+      PrintSlice(AdminClient(opts->url).Call(
+                     "POST", fmt::format("/admin/slices/{}/{}", opts->id, name), body),
+                 global);
     });
   }
-  auto* restart = cmd->add_subcommand("restart", "rolling restart: slices in batches, a health check between");
-  restart->add_option("--batch", opts->batch, "slices restarted at once")->check(CLI::Range(1, 1000));
+  auto* restart =
+      cmd->add_subcommand("restart", "rolling restart: slices in batches, a health check between");
+  restart->add_option("--batch", opts->batch, "slices restarted at once")
+      ->check(CLI::Range(1, 1000));
   restart->callback([opts, &global] {
-    auto result = AdminClient(opts->url).Call("POST", "/admin/slices/restart", {{"batch", opts->batch}});
+    auto result =
+        AdminClient(opts->url).Call("POST", "/admin/slices/restart", {{"batch", opts->batch}});
     auto format = OutputFormatOr(global, planner::OutputFormat::kTable);
     if (format != planner::OutputFormat::kTable) {
       PrintDocument(nlohmann::ordered_json::parse(result.dump()), format);
@@ -115,8 +128,9 @@ void SetupSlices(CLI::App& app, GlobalOptions& global) {
       for (const auto& batch : result["batches"]) {
         std::string line;
         for (const auto& s : batch) {
-          line += fmt::format("{}slice {} {}", line.empty() ? "" : ", ", s["slice"].get<long long>(),
-                              s["healthy"].get<bool>() ? "healthy" : "NOT healthy");
+          line +=
+              fmt::format("{}slice {} {}", line.empty() ? "" : ", ", s["slice"].get<long long>(),
+                          s["healthy"].get<bool>() ? "healthy" : "NOT healthy");
         }
         std::cout << fmt::format("batch {}: {}\n", ++n, line);
       }

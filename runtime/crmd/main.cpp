@@ -1,7 +1,7 @@
 // crmd: the runtime. `--role all` (gateway + orchestrator + slice processes, the single-host
 // default), `--role gateway`, `--role slice --slice-id N`; `migrate`; `admin create`.
-#include <CLI/CLI.hpp>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <iostream>
 
@@ -31,19 +31,24 @@ int main(int argc, char** argv) {
   std::string config_file;
   app.add_option("--role", role, "all (gateway + orchestrator + slices), gateway, or slice")
       ->check(CLI::IsMember({"all", "gateway", "slice"}));
-  app.add_option("--slice-id", slice_id, "the slice to serve (--role slice)")->check(CLI::PositiveNumber);
-  app.add_option("-c,--config", config_file, "YAML configuration; every key can be overridden by CRM_<KEY>")
+  app.add_option("--slice-id", slice_id, "the slice to serve (--role slice)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("-c,--config", config_file,
+                 "YAML configuration; every key can be overridden by CRM_<KEY>")
       ->check(CLI::ExistingFile);
-  auto* migrate = app.add_subcommand("migrate", "apply the gateway and slice schema migrations, then exit");
+  auto* migrate =
+      app.add_subcommand("migrate", "apply the gateway and slice schema migrations, then exit");
   auto* admin = app.add_subcommand("admin", "administration")->require_subcommand(1);
-  auto* create = admin->add_subcommand("create", "create (or promote) an admin account; the password is read from stdin");
+  auto* create = admin->add_subcommand(
+      "create", "create (or promote) an admin account; the password is read from stdin");
   std::string email;
   create->add_option("--email", email, "the admin's e-mail address")->required();
   CLI11_PARSE(app, argc, argv);
 
   try {
-    auto config = crm::common::LoadConfig(config_file.empty() ? std::nullopt : std::optional(config_file),
-                                          crm::common::ProcessEnvironment());
+    auto config =
+        crm::common::LoadConfig(config_file.empty() ? std::nullopt : std::optional(config_file),
+                                crm::common::ProcessEnvironment());
     if (*migrate) {
       for (const auto& line : crm::gateway::MigrateAll(config)) {
         std::cout << line << "\n";

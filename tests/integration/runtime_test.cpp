@@ -71,7 +71,8 @@ class RuntimeTest : public ::testing::Test {
   std::string Url(const std::string& path) const { return crmd_->url() + path; }
 
   Tenant Register(const std::string& email) {
-    auto r = Fetch("POST", Url("/auth/register"), json{{"email", email}, {"password", kPassword}}.dump(), {kJson});
+    auto r = Fetch("POST", Url("/auth/register"),
+                   json{{"email", email}, {"password", kPassword}}.dump(), {kJson});
     EXPECT_EQ(r.status, 201) << r.body;
     Tenant t;
     t.token = CookieValue(r.headers["set-cookie"], "crm_session");
@@ -85,27 +86,31 @@ class RuntimeTest : public ::testing::Test {
 
   // Logs in from its own (forwarded) address so tests do not share the per-IP login budget.
   std::string Login(const std::string& email, const std::string& password, const std::string& ip) {
-    auto r = Fetch("POST", Url("/auth/login"), json{{"email", email}, {"password", password}}.dump(),
-                   {kJson, "X-Forwarded-For: " + ip});
+    auto r =
+        Fetch("POST", Url("/auth/login"), json{{"email", email}, {"password", password}}.dump(),
+              {kJson, "X-Forwarded-For: " + ip});
     EXPECT_EQ(r.status, 200) << r.body;
     return CookieValue(r.headers["set-cookie"], "crm_session");
   }
 
   std::string Admin() {
-    auto [code, out] = RunCommand({CRM_CRMD_BINARY, "admin", "create", "--email", "root@example.com"}, env_,
-                                  "an admin password\n");
+    auto [code, out] =
+        RunCommand({CRM_CRMD_BINARY, "admin", "create", "--email", "root@example.com"}, env_,
+                   "an admin password\n");
     EXPECT_EQ(code, 0) << out;
     return Login("root@example.com", "an admin password", "198.51.100.200");
   }
 
   long long CreateContact(const Tenant& t, const std::string& name, const std::string& phone) {
-    auto r = Fetch("POST", Url("/api/contacts"), json{{"name", name}, {"phone", phone}}.dump(), t.AuthJson());
+    auto r = Fetch("POST", Url("/api/contacts"), json{{"name", name}, {"phone", phone}}.dump(),
+                   t.AuthJson());
     EXPECT_EQ(r.status, 201) << r.body;
     return r.Json().value("id", 0LL);
   }
 
   std::string SlicePid(long long slice) {
-    return Sql(pg_->ConnectionString(), "SELECT pid FROM gateway.slices WHERE id = " + std::to_string(slice));
+    return Sql(pg_->ConnectionString(),
+               "SELECT pid FROM gateway.slices WHERE id = " + std::to_string(slice));
   }
 
   std::unique_ptr<PgCluster> pg_;
@@ -115,24 +120,27 @@ class RuntimeTest : public ::testing::Test {
 };
 
 TEST_F(RuntimeTest, RegisterGetsAWarmSliceAtOnceAndContactsWorkThroughTheGateway) {
-  auto r = Fetch("POST", Url("/auth/register"), json{{"email", "Ana@Example.com"}, {"password", kPassword}}.dump(),
-                 {kJson});
+  auto r = Fetch("POST", Url("/auth/register"),
+                 json{{"email", "Ana@Example.com"}, {"password", kPassword}}.dump(), {kJson});
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(r.Json()["slice"]["state"], "assigned");
   EXPECT_EQ(r.Json()["user"]["email"], "ana@example.com");
   const std::string cookie = r.headers["set-cookie"];
   EXPECT_NE(cookie.find("HttpOnly"), std::string::npos) << cookie;
   EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos) << cookie;
-  EXPECT_EQ(cookie.find("Secure"), std::string::npos) << "plain-HTTP localhost: no Secure flag; " << cookie;
+  EXPECT_EQ(cookie.find("Secure"), std::string::npos)
+      << "plain-HTTP localhost: no Secure flag; " << cookie;
   std::string token = CookieValue(cookie, "crm_session");
   EXPECT_EQ(token.size(), 43u) << "256 random bits, base64url";
   // Only the token's hash is stored.
-  EXPECT_EQ(Sql(pg_->ConnectionString(), "SELECT count(*) FROM gateway.sessions WHERE token_hash::text LIKE '%" +
-                                             token.substr(0, 10) + "%'"),
+  EXPECT_EQ(Sql(pg_->ConnectionString(),
+                "SELECT count(*) FROM gateway.sessions WHERE token_hash::text LIKE '%" +
+                    token.substr(0, 10) + "%'"),
             "0");
 
   std::string login = Login("ana@example.com", kPassword, "198.51.100.1");
-  Tenant ana{login, r.Json()["slice"]["id"].get<long long>(), r.Json()["user"]["id"].get<long long>()};
+  Tenant ana{login, r.Json()["slice"]["id"].get<long long>(),
+             r.Json()["user"]["id"].get<long long>()};
   auto me = Fetch("GET", Url("/auth/me"), {}, ana.Auth());
   ASSERT_EQ(me.status, 200) << me.body;
   EXPECT_EQ(me.Json()["slice"]["id"], ana.slice);
@@ -152,13 +160,16 @@ TEST_F(RuntimeTest, RegisterGetsAWarmSliceAtOnceAndContactsWorkThroughTheGateway
   auto next = Fetch("GET", Url("/api/contacts?limit=1&cursor=" + cursor), {}, ana.Auth());
   EXPECT_EQ(next.Json()["items"][0]["name"], "Carla");
 
-  auto patched = Fetch("PATCH", Url("/api/contacts/" + std::to_string(id)), R"({"tags":["vip","lead"]})", ana.AuthJson());
+  auto patched = Fetch("PATCH", Url("/api/contacts/" + std::to_string(id)),
+                       R"({"tags":["vip","lead"]})", ana.AuthJson());
   ASSERT_EQ(patched.status, 200) << patched.body;
   EXPECT_EQ(patched.Json()["tags"], json({"vip", "lead"}));
-  auto conversation = Fetch("POST", Url("/api/conversations"), json{{"contact_id", id}}.dump(), ana.AuthJson());
+  auto conversation =
+      Fetch("POST", Url("/api/conversations"), json{{"contact_id", id}}.dump(), ana.AuthJson());
   ASSERT_EQ(conversation.status, 201) << conversation.body;
   std::string conv = std::to_string(conversation.Json()["id"].get<long long>());
-  auto message = Fetch("POST", Url("/api/conversations/" + conv + "/messages"), R"({"body":"Olá!"})", ana.AuthJson());
+  auto message = Fetch("POST", Url("/api/conversations/" + conv + "/messages"),
+                       R"({"body":"Olá!"})", ana.AuthJson());
   ASSERT_EQ(message.status, 201) << message.body;
   EXPECT_EQ(message.Json()["status"], "queued");
   auto messages = Fetch("GET", Url("/api/conversations/" + conv + "/messages"), {}, ana.Auth());
@@ -168,7 +179,8 @@ TEST_F(RuntimeTest, RegisterGetsAWarmSliceAtOnceAndContactsWorkThroughTheGateway
   EXPECT_EQ(status.Json()["state"], "running");
   EXPECT_TRUE(status.Json().contains("uptime_s"));
 
-  EXPECT_EQ(Fetch("DELETE", Url("/api/contacts/" + std::to_string(id)), {}, ana.Auth()).status, 204);
+  EXPECT_EQ(Fetch("DELETE", Url("/api/contacts/" + std::to_string(id)), {}, ana.Auth()).status,
+            204);
   EXPECT_EQ(Fetch("GET", Url("/api/contacts/" + std::to_string(id)), {}, ana.Auth()).status, 404);
   EXPECT_EQ(Fetch("POST", Url("/auth/logout"), {}, ana.Auth()).status, 204);
   EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, ana.Auth()).status, 401);
@@ -189,15 +201,17 @@ TEST_F(RuntimeTest, ASecondTenantCannotReadOrChangeTheFirstsDataAndPostgresRefus
   EXPECT_EQ(Fetch("DELETE", Url(path), {}, eve.Auth()).status, 404);
   EXPECT_EQ(Fetch("GET", Url("/api/contacts?q=Secret"), {}, eve.Auth()).Json()["items"].size(), 0u);
   // Headers claiming another identity or slice are dropped by the gateway.
-  for (const auto& forged : {"X-Crm-User-Id: " + std::to_string(ana.user), "X-Slice-Id: " + std::to_string(ana.slice),
-                             std::string("X-Forwarded-For: 127.0.0.1"), "Host: slice-" + std::to_string(ana.slice)}) {
+  for (const auto& forged :
+       {"X-Crm-User-Id: " + std::to_string(ana.user), "X-Slice-Id: " + std::to_string(ana.slice),
+        std::string("X-Forwarded-For: 127.0.0.1"), "Host: slice-" + std::to_string(ana.slice)}) {
     auto headers = eve.Auth();
     headers.push_back(forged);
     auto r = Fetch("GET", Url(path), {}, headers);
     EXPECT_EQ(r.status, 404) << forged << ": " << r.body;
   }
   // Paths that would escape /api or encode separators are refused before any routing.
-  for (const auto* bad : {"/api/../admin/slices", "/api/%2e%2e/admin/slices", "/api/contacts%2f1", "/api//contacts"}) {
+  for (const auto* bad : {"/api/../admin/slices", "/api/%2e%2e/admin/slices", "/api/contacts%2f1",
+                          "/api//contacts"}) {
     auto r = Fetch("GET", Url(bad), {}, eve.Auth());
     EXPECT_TRUE(r.status == 400 || r.status == 404) << bad << " → " << r.status << " " << r.body;
     EXPECT_NE(r.body.find("error"), std::string::npos);
@@ -212,8 +226,11 @@ TEST_F(RuntimeTest, ASecondTenantCannotReadOrChangeTheFirstsDataAndPostgresRefus
   // PostgreSQL itself refuses Eve's slice role everything outside its own schema.
   std::string as_eve = pg_->ConnectionString() + " user=slice_" + std::to_string(eve.slice);
   EXPECT_EQ(Sql(as_eve, "SELECT count(*) FROM contacts"), "0");
-  std::string other = Sql(as_eve, "SELECT count(*) FROM slice_" + std::to_string(ana.slice) + ".contacts");
-  EXPECT_NE(other.find("permission denied for schema slice_" + std::to_string(ana.slice)), std::string::npos) << other;
+  std::string other =
+      Sql(as_eve, "SELECT count(*) FROM slice_" + std::to_string(ana.slice) + ".contacts");
+  EXPECT_NE(other.find("permission denied for schema slice_" + std::to_string(ana.slice)),
+            std::string::npos)
+      << other;
   std::string gateway = Sql(as_eve, "SELECT count(*) FROM gateway.users");
   EXPECT_NE(gateway.find("permission denied for schema gateway"), std::string::npos) << gateway;
   std::string set_role = Sql(as_eve, "SET ROLE slice_" + std::to_string(ana.slice));
@@ -255,11 +272,12 @@ TEST_F(RuntimeTest, AKilledSliceIsBackWithin2SecondsWithItsDataAndInFlightReques
   EXPECT_LT(back_after, 2.0);
   EXPECT_NE(SlicePid(ana.slice), pid);
   for (std::size_t i = 0; i < statuses.size(); ++i) {
-    EXPECT_TRUE(statuses[i] == 200 || statuses[i] == 502 || statuses[i] == 503) << "status " << statuses[i];
+    EXPECT_TRUE(statuses[i] == 200 || statuses[i] == 502 || statuses[i] == 503)
+        << "status " << statuses[i];
     EXPECT_LT(durations[i], 5.0) << "a request hung";
   }
-  EXPECT_EQ(Sql(pg_->ConnectionString(), "SELECT restarts >= 1 FROM gateway.slices WHERE id = " +
-                                             std::to_string(ana.slice)),
+  EXPECT_EQ(Sql(pg_->ConnectionString(),
+                "SELECT restarts >= 1 FROM gateway.slices WHERE id = " + std::to_string(ana.slice)),
             "t");
 }
 
@@ -292,8 +310,12 @@ TEST_F(RuntimeTest, SuspendAnswers423KeepsDataResumeRestoresDestroyRemovesSchema
   auto destroyed = Fetch("DELETE", Url("/admin/slices/" + slice), {}, as_admin);
   ASSERT_EQ(destroyed.status, 200) << destroyed.body;
   EXPECT_EQ(destroyed.Json()["state"], "destroyed");
-  EXPECT_EQ(Sql(pg_->ConnectionString(), "SELECT count(*) FROM pg_namespace WHERE nspname = 'slice_" + slice + "'"), "0");
-  EXPECT_EQ(Sql(pg_->ConnectionString(), "SELECT count(*) FROM pg_roles WHERE rolname = 'slice_" + slice + "'"), "0");
+  EXPECT_EQ(Sql(pg_->ConnectionString(),
+                "SELECT count(*) FROM pg_namespace WHERE nspname = 'slice_" + slice + "'"),
+            "0");
+  EXPECT_EQ(Sql(pg_->ConnectionString(),
+                "SELECT count(*) FROM pg_roles WHERE rolname = 'slice_" + slice + "'"),
+            "0");
   EXPECT_FALSE(fs::exists(data_ / "slices" / slice));
   auto gone = Fetch("GET", Url("/api/contacts"), {}, ana.Auth());
   EXPECT_EQ(gone.status, 410) << gone.body;
@@ -301,40 +323,63 @@ TEST_F(RuntimeTest, SuspendAnswers423KeepsDataResumeRestoresDestroyRemovesSchema
   EXPECT_EQ(Fetch("POST", Url("/admin/slices/" + slice + "/resume"), {}, as_admin).status, 409);
   // The lifecycle is on record.
   EXPECT_EQ(Sql(pg_->ConnectionString(),
-                "SELECT string_agg(to_state, ',' ORDER BY id) FROM gateway.slice_events WHERE slice_id = " + slice),
+                "SELECT string_agg(to_state, ',' ORDER BY id) FROM gateway.slice_events WHERE "
+                "slice_id = " +
+                    slice),
             "provisioning,available,assigned,suspended,assigned,destroying,destroyed");
 }
 
 TEST_F(RuntimeTest, BadInputGetsClearErrorsAndNothingCrashes) {
   Tenant ana = Register("ana@example.com");
-  auto malformed = Fetch("POST", Url("/api/contacts"), "{\"name\": \"x\",\n \"phone\": }", ana.AuthJson());
+  auto malformed =
+      Fetch("POST", Url("/api/contacts"), "{\"name\": \"x\",\n \"phone\": }", ana.AuthJson());
   EXPECT_EQ(malformed.status, 400);
   EXPECT_NE(malformed.body.find("malformed JSON at line 2"), std::string::npos) << malformed.body;
-  auto wrong_type = Fetch("POST", Url("/api/contacts"), "name=x", {ana.Auth()[0], "Content-Type: text/plain"});
+  auto wrong_type =
+      Fetch("POST", Url("/api/contacts"), "name=x", {ana.Auth()[0], "Content-Type: text/plain"});
   EXPECT_EQ(wrong_type.status, 415) << wrong_type.body;
-  auto phone = Fetch("POST", Url("/api/contacts"), R"({"name":"x","phone":"12345"})", ana.AuthJson());
+  auto phone =
+      Fetch("POST", Url("/api/contacts"), R"({"name":"x","phone":"12345"})", ana.AuthJson());
   EXPECT_EQ(phone.status, 400);
   EXPECT_EQ(phone.Json()["field"], "phone");
-  auto unknown = Fetch("POST", Url("/api/contacts"), R"({"nmae":"x","phone":"+14155550100"})", ana.AuthJson());
+  auto unknown =
+      Fetch("POST", Url("/api/contacts"), R"({"nmae":"x","phone":"+14155550100"})", ana.AuthJson());
   EXPECT_EQ(unknown.status, 400);
   EXPECT_NE(unknown.body.find("nmae"), std::string::npos);
   auto duplicate = CreateContact(ana, "One", "+14155550100");
   EXPECT_GT(duplicate, 0);
-  EXPECT_EQ(Fetch("POST", Url("/api/contacts"), R"({"name":"Two","phone":"+14155550100"})", ana.AuthJson()).status, 409);
+  EXPECT_EQ(Fetch("POST", Url("/api/contacts"), R"({"name":"Two","phone":"+14155550100"})",
+                  ana.AuthJson())
+                .status,
+            409);
   EXPECT_EQ(Fetch("GET", Url("/api/contacts/abc"), {}, ana.Auth()).status, 400);
   EXPECT_EQ(Fetch("GET", Url("/api/contacts?limit=100000"), {}, ana.Auth()).status, 400);
   std::string huge(2 << 20, 'x');
-  auto oversized = Fetch("POST", Url("/api/contacts"), "{\"name\":\"" + huge + "\"}", ana.AuthJson());
+  auto oversized =
+      Fetch("POST", Url("/api/contacts"), "{\"name\":\"" + huge + "\"}", ana.AuthJson());
   EXPECT_EQ(oversized.status, 413) << oversized.error;
-  EXPECT_EQ(Fetch("POST", Url("/auth/register"), R"({"email":"not-an-email","password":"long enough pw"})", {kJson}).status, 400);
-  EXPECT_EQ(Fetch("POST", Url("/auth/register"), R"({"email":"a@example.com","password":"short"})", {kJson}).status, 400);
-  EXPECT_EQ(Fetch("POST", Url("/auth/register"), json{{"email", "ana@example.com"}, {"password", kPassword}}.dump(), {kJson}).status, 409);
+  EXPECT_EQ(Fetch("POST", Url("/auth/register"),
+                  R"({"email":"not-an-email","password":"long enough pw"})", {kJson})
+                .status,
+            400);
+  EXPECT_EQ(Fetch("POST", Url("/auth/register"), R"({"email":"a@example.com","password":"short"})",
+                  {kJson})
+                .status,
+            400);
+  EXPECT_EQ(Fetch("POST", Url("/auth/register"),
+                  json{{"email", "ana@example.com"}, {"password", kPassword}}.dump(), {kJson})
+                .status,
+            409);
 
   // Forged and expired tokens.
-  EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, {"Cookie: crm_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}).status, 401);
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {},
+                  {"Cookie: crm_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})
+                .status,
+            401);
   EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, {"Authorization: Bearer forged"}).status, 401);
   std::string fresh = Login("ana@example.com", kPassword, "198.51.100.7");
-  Sql(pg_->ConnectionString(), "UPDATE gateway.sessions SET expires_at = now() - interval '1 second'");
+  Sql(pg_->ConnectionString(),
+      "UPDATE gateway.sessions SET expires_at = now() - interval '1 second'");
   auto expired = Fetch("GET", Url("/api/contacts"), {}, {"Cookie: crm_session=" + fresh});
   EXPECT_EQ(expired.status, 401) << expired.body;
 
@@ -359,7 +404,8 @@ TEST_F(RuntimeTest, AThousandParallelLoginAttemptsAreLimitedAndTheServerStaysUp)
   for (int t = 0; t < 50; ++t) {
     threads.emplace_back([&] {
       while (next.fetch_add(1) < 1000) {
-        auto r = Fetch("POST", Url("/auth/login"), R"({"email":"ana@example.com","password":"guess guess guess"})",
+        auto r = Fetch("POST", Url("/auth/login"),
+                       R"({"email":"ana@example.com","password":"guess guess guess"})",
                        {kJson, "X-Forwarded-For: 203.0.113.9"}, 15'000);
         if (r.status == 429) {
           EXPECT_FALSE(r.headers["retry-after"].empty());
@@ -385,18 +431,26 @@ TEST_F(RuntimeTest, AThousandParallelLoginAttemptsAreLimitedAndTheServerStaysUp)
 
 TEST_F(RuntimeTest, PasswordResetThroughTheOutboxEndsOldSessions) {
   Tenant ana = Register("ana@example.com");
-  auto asked = Fetch("POST", Url("/auth/forgot-password"), R"({"email":"ana@example.com"})", {kJson});
+  auto asked =
+      Fetch("POST", Url("/auth/forgot-password"), R"({"email":"ana@example.com"})", {kJson});
   EXPECT_EQ(asked.status, 202);
-  auto unknown = Fetch("POST", Url("/auth/forgot-password"), R"({"email":"nobody@example.com"})", {kJson});
+  auto unknown =
+      Fetch("POST", Url("/auth/forgot-password"), R"({"email":"nobody@example.com"})", {kJson});
   EXPECT_EQ(unknown.status, 202);
   EXPECT_EQ(unknown.body, asked.body) << "no account enumeration";
-  std::string mail = Sql(pg_->ConnectionString(), "SELECT body FROM gateway.outbox_emails WHERE to_address = 'ana@example.com'");
+  std::string mail =
+      Sql(pg_->ConnectionString(),
+          "SELECT body FROM gateway.outbox_emails WHERE to_address = 'ana@example.com'");
   auto at = mail.find("token=");
   ASSERT_NE(at, std::string::npos) << mail;
   std::string token = mail.substr(at + 6, 43);
-  auto reset = Fetch("POST", Url("/auth/reset-password"), json{{"token", token}, {"password", "a brand new password"}}.dump(), {kJson});
+  auto reset = Fetch("POST", Url("/auth/reset-password"),
+                     json{{"token", token}, {"password", "a brand new password"}}.dump(), {kJson});
   ASSERT_EQ(reset.status, 200) << reset.body;
-  EXPECT_EQ(Fetch("POST", Url("/auth/reset-password"), json{{"token", token}, {"password", "another new password"}}.dump(), {kJson}).status, 400)
+  EXPECT_EQ(Fetch("POST", Url("/auth/reset-password"),
+                  json{{"token", token}, {"password", "another new password"}}.dump(), {kJson})
+                .status,
+            400)
       << "a reset link works once";
   EXPECT_EQ(Fetch("GET", Url("/auth/me"), {}, ana.Auth()).status, 401);
   EXPECT_FALSE(Login("ana@example.com", "a brand new password", "198.51.100.4").empty());
@@ -435,20 +489,23 @@ TEST_F(RuntimeTest, CrmctlSlicesAndMigrateDriveARunningGateway) {
   // Signing in with e-mail and password (stdin) once; scripts use a token (the login limit
   // counts every sign-in from one address).
   const std::string password = "an admin password\n";
-  auto [code, list] = RunCommand({CRM_CRMCTL_BINARY, "slices", "list"},
-                                 {{"CRM_URL", crmd_->url()}, {"CRM_ADMIN_EMAIL", "root@example.com"}}, password);
+  auto [code, list] =
+      RunCommand({CRM_CRMCTL_BINARY, "slices", "list"},
+                 {{"CRM_URL", crmd_->url()}, {"CRM_ADMIN_EMAIL", "root@example.com"}}, password);
   ASSERT_EQ(code, 0) << list;
   EXPECT_NE(list.find("assigned"), std::string::npos) << list;
   EXPECT_NE(list.find("cgroup"), std::string::npos) << "the limit mechanism is reported: " << list;
 
   std::map<std::string, std::string> env = {{"CRM_URL", crmd_->url()}, {"CRM_ADMIN_TOKEN", token}};
-  auto [json_code, json_list] = RunCommand({CRM_CRMCTL_BINARY, "-o", "json", "slices", "list"}, env, "");
+  auto [json_code, json_list] =
+      RunCommand({CRM_CRMCTL_BINARY, "-o", "json", "slices", "list"}, env, "");
   ASSERT_EQ(json_code, 0) << json_list;
   auto doc = nlohmann::json::parse(json_list.substr(json_list.find('{')));
   EXPECT_GE(doc["items"].size(), 2u) << "the tenant's slice and a warm one";
 
   std::string id = std::to_string(ana.slice);
-  auto [s_code, s_out] = RunCommand({CRM_CRMCTL_BINARY, "slices", "suspend", id, "--reason", "unpaid"}, env, password);
+  auto [s_code, s_out] =
+      RunCommand({CRM_CRMCTL_BINARY, "slices", "suspend", id, "--reason", "unpaid"}, env, password);
   EXPECT_EQ(s_code, 0) << s_out;
   EXPECT_NE(s_out.find("suspended"), std::string::npos) << s_out;
   EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, ana.Auth()).status, 423);
@@ -458,20 +515,24 @@ TEST_F(RuntimeTest, CrmctlSlicesAndMigrateDriveARunningGateway) {
   auto [r_code, r_out] = RunCommand({CRM_CRMCTL_BINARY, "slices", "resume", id}, env, password);
   EXPECT_EQ(r_code, 0) << r_out;
   EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, ana.Auth()).status, 200);
-  auto [rr_code, rr_out] = RunCommand({CRM_CRMCTL_BINARY, "slices", "restart", "--batch", "1"}, env, password);
+  auto [rr_code, rr_out] =
+      RunCommand({CRM_CRMCTL_BINARY, "slices", "restart", "--batch", "1"}, env, password);
   EXPECT_EQ(rr_code, 0) << rr_out;
   EXPECT_NE(rr_out.find("batch 2: slice 2 healthy"), std::string::npos) << rr_out;
   EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, ana.Auth()).status, 200);
 
-  auto [bad, bad_out] = RunCommand({CRM_CRMCTL_BINARY, "slices", "list"}, {{"CRM_URL", crmd_->url()}}, "");
+  auto [bad, bad_out] =
+      RunCommand({CRM_CRMCTL_BINARY, "slices", "list"}, {{"CRM_URL", crmd_->url()}}, "");
   EXPECT_EQ(bad, 2);
   EXPECT_NE(bad_out.find("CRM_ADMIN_TOKEN"), std::string::npos) << bad_out;
-  auto [down, down_out] = RunCommand({CRM_CRMCTL_BINARY, "slices", "list"},
-                                     {{"CRM_URL", "http://127.0.0.1:1"}, {"CRM_ADMIN_TOKEN", "x"}}, "");
+  auto [down, down_out] =
+      RunCommand({CRM_CRMCTL_BINARY, "slices", "list"},
+                 {{"CRM_URL", "http://127.0.0.1:1"}, {"CRM_ADMIN_TOKEN", "x"}}, "");
   EXPECT_EQ(down, 1);
   EXPECT_NE(down_out.find("cannot reach the gateway"), std::string::npos) << down_out;
 
-  auto [m_code, m_out] = RunCommand({CRM_CRMCTL_BINARY, "migrate"}, {{"CRM_DATABASE_URL", pg_->ConnectionString()}}, "");
+  auto [m_code, m_out] = RunCommand({CRM_CRMCTL_BINARY, "migrate"},
+                                    {{"CRM_DATABASE_URL", pg_->ConnectionString()}}, "");
   EXPECT_EQ(m_code, 0) << m_out;
   EXPECT_NE(m_out.find("gateway: up to date"), std::string::npos) << m_out;
   EXPECT_NE(m_out.find("slice_" + id + ": up to date"), std::string::npos) << m_out;
@@ -516,13 +577,16 @@ TEST_F(RuntimeTest, ASliceThatKeepsCrashingIsMarkedAsACrashLoop) {
   std::string health;
   for (int i = 0; i < 100 && health != "crashloop"; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    health = Sql(pg_->ConnectionString(), "SELECT health FROM gateway.slices WHERE id = " + std::to_string(ana.slice));
+    health = Sql(pg_->ConnectionString(),
+                 "SELECT health FROM gateway.slices WHERE id = " + std::to_string(ana.slice));
   }
   EXPECT_EQ(health, "crashloop");
-  auto slice = Fetch("GET", Url("/admin/slices/" + std::to_string(ana.slice)), {}, {"Cookie: crm_session=" + admin});
+  auto slice = Fetch("GET", Url("/admin/slices/" + std::to_string(ana.slice)), {},
+                     {"Cookie: crm_session=" + admin});
   EXPECT_EQ(slice.Json()["health"], "crashloop") << slice.body;
   EXPECT_GE(slice.Json()["restarts"].get<int>(), 4);
-  EXPECT_NE(slice.Json()["last_error"].get<std::string>().find("exited"), std::string::npos) << slice.body;
+  EXPECT_NE(slice.Json()["last_error"].get<std::string>().find("exited"), std::string::npos)
+      << slice.body;
   EXPECT_NE(crmd_->Log().find("crash loop"), std::string::npos);
 }
 

@@ -45,36 +45,42 @@ std::vector<Migration> MigrationsOf(std::string_view set) {
     m.sql = file.text;
     out.push_back(m);
   }
-  std::sort(out.begin(), out.end(), [](const Migration& a, const Migration& b) { return a.version < b.version; });
+  std::sort(out.begin(), out.end(),
+            [](const Migration& a, const Migration& b) { return a.version < b.version; });
   return out;
 }
 
-std::vector<std::string> AppliedMigrations(pqxx::connection& connection, const std::string& schema) {
+std::vector<std::string> AppliedMigrations(pqxx::connection& connection,
+                                           const std::string& schema) {
   pqxx::nontransaction tx(connection);
-  auto exists = tx.exec_params1("SELECT to_regclass($1) IS NOT NULL", schema + ".schema_migrations");
+  auto exists =
+      tx.exec_params1("SELECT to_regclass($1) IS NOT NULL", schema + ".schema_migrations");
   std::vector<std::string> out;
   if (!exists[0].as<bool>()) {
     return out;
   }
-  for (const auto& row : tx.exec("SELECT name FROM " + Identifier(schema) + ".schema_migrations ORDER BY version")) {
+  for (const auto& row :
+       tx.exec("SELECT name FROM " + Identifier(schema) + ".schema_migrations ORDER BY version")) {
     out.push_back(row[0].as<std::string>());
   }
   return out;
 }
 
-std::vector<std::string> Migrate(pqxx::connection& connection, std::string_view set, const std::string& schema,
-                                 const std::string& role) {
+std::vector<std::string> Migrate(pqxx::connection& connection, std::string_view set,
+                                 const std::string& schema, const std::string& role) {
   const std::string s = Identifier(schema);
   std::vector<std::string> applied;
   {
     pqxx::work tx(connection);
     tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLock);
-    tx.exec("CREATE SCHEMA IF NOT EXISTS " + s + (role.empty() ? "" : " AUTHORIZATION " + Identifier(role)));
+    tx.exec("CREATE SCHEMA IF NOT EXISTS " + s +
+            (role.empty() ? "" : " AUTHORIZATION " + Identifier(role)));
     if (!role.empty()) {
       tx.exec("SET LOCAL ROLE " + Identifier(role));
     }
     tx.exec("CREATE TABLE IF NOT EXISTS " + s +
-            ".schema_migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, "
+            ".schema_migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text "
+            "NOT NULL, "
             "applied_at timestamptz NOT NULL DEFAULT now())");
     tx.commit();
   }
@@ -86,17 +92,20 @@ std::vector<std::string> Migrate(pqxx::connection& connection, std::string_view 
     }
     tx.exec("SET LOCAL search_path TO " + s);
     std::string checksum = Sha256(m.sql);
-    auto row = tx.exec_params("SELECT checksum FROM schema_migrations WHERE version = $1", m.version);
+    auto row =
+        tx.exec_params("SELECT checksum FROM schema_migrations WHERE version = $1", m.version);
     if (!row.empty()) {
       if (row[0][0].as<std::string>() != checksum) {
-        throw RuntimeError("migration " + std::string(set) + "/" + m.name + " was changed after it was applied to " +
-                           schema + " (checksum differs); add a new migration instead of editing an applied one");
+        throw RuntimeError(
+            "migration " + std::string(set) + "/" + m.name +
+            " was changed after it was applied to " + schema +
+            " (checksum differs); add a new migration instead of editing an applied one");
       }
       continue;
     }
     tx.exec(std::string(m.sql));
-    tx.exec_params("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", m.version, m.name,
-                   checksum);
+    tx.exec_params("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                   m.version, m.name, checksum);
     tx.commit();
     applied.push_back(m.name);
   }
@@ -119,8 +128,8 @@ std::vector<std::string> MigrateEverything(pqxx::connection& connection) {
   std::vector<std::string> slices;
   {
     pqxx::read_transaction tx(connection);
-    for (const auto& r : tx.exec(
-             "SELECT 'slice_' || id FROM gateway.slices WHERE state IN ('available', 'assigned', 'suspended') ORDER BY id")) {
+    for (const auto& r : tx.exec("SELECT 'slice_' || id FROM gateway.slices WHERE state IN "
+                                 "('available', 'assigned', 'suspended') ORDER BY id")) {
       slices.push_back(r[0].as<std::string>());
     }
   }

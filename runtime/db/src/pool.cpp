@@ -21,10 +21,11 @@ std::string QuoteValue(const std::string& value) {
 
 }  // namespace
 
-std::string BuildConnInfo(const std::string& url, const std::map<std::string, std::string>& overrides) {
+std::string BuildConnInfo(const std::string& url,
+                          const std::map<std::string, std::string>& overrides) {
   char* error = nullptr;
-  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(PQconninfoParse(url.c_str(), &error),
-                                                                       &PQconninfoFree);
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(
+      PQconninfoParse(url.c_str(), &error), &PQconninfoFree);
   if (!options) {
     std::string message = error != nullptr ? error : "out of memory";
     PQfreemem(error);
@@ -62,20 +63,22 @@ std::string RedactedConnInfo(const std::string& conninfo) {
 }
 
 std::string Identifier(const std::string& name) {
-  if (name.empty() || name.size() > 63 || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
+  if (name.empty() || name.size() > 63 ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
     throw RuntimeError("refusing SQL identifier \"" + name + "\"");
   }
   return "\"" + name + "\"";
 }
 
 Pool::Pool(PoolOptions options) : options_(std::move(options)) {
-  std::string server_options = "-c statement_timeout=" + std::to_string(options_.statement_timeout.count());
+  std::string server_options =
+      "-c statement_timeout=" + std::to_string(options_.statement_timeout.count());
   if (!options_.search_path.empty()) {
     server_options += " -c search_path=" + options_.search_path;
   }
   std::map<std::string, std::string> overrides = {{"options", server_options},
-                                                   {"application_name", options_.application_name},
-                                                   {"connect_timeout", "5"}};
+                                                  {"application_name", options_.application_name},
+                                                  {"connect_timeout", "5"}};
   if (!options_.password.empty()) {
     overrides["password"] = options_.password;
   }
@@ -97,7 +100,8 @@ std::unique_ptr<pqxx::connection> Pool::Acquire() {
   if (!available_.wait_for(lock, options_.acquire_timeout,
                            [&] { return !idle_.empty() || open_ < options_.max_size; })) {
     throw RuntimeError("database pool exhausted: all " + std::to_string(options_.max_size) +
-                       " connections busy for " + std::to_string(options_.acquire_timeout.count()) + " ms");
+                       " connections busy for " + std::to_string(options_.acquire_timeout.count()) +
+                       " ms");
   }
   if (!idle_.empty()) {
     auto connection = std::move(idle_.back());
@@ -139,6 +143,8 @@ void Pool::Release(std::unique_ptr<pqxx::connection> connection, bool discard) {
 
 Pool::Lease::Lease(Pool& pool) : pool_(pool), connection_(pool.Acquire()) {}
 
-Pool::Lease::~Lease() { pool_.Release(std::move(connection_), discard_); }
+Pool::Lease::~Lease() {
+  pool_.Release(std::move(connection_), discard_);
+}
 
 }  // namespace crm::db

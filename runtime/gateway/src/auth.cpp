@@ -48,20 +48,22 @@ std::string NormalizeEmail(const std::string& email) {
   }
   auto at = out.find('@');
   bool ok = out.size() >= 3 && out.size() <= 254 && at != std::string::npos && at > 0 &&
-            out.find('@', at + 1) == std::string::npos && out.find('.', at + 2) != std::string::npos &&
-            out.back() != '.';
+            out.find('@', at + 1) == std::string::npos &&
+            out.find('.', at + 2) != std::string::npos && out.back() != '.';
   for (unsigned char c : out) {
     ok = ok && c > 0x20 && c != 0x7f && c != '<' && c != '>' && c != ',' && c != ';';
   }
   if (!ok) {
-    throw http::ClientError(http::Status::bad_request, "email: expected an address such as ana@example.com", "email");
+    throw http::ClientError(http::Status::bad_request,
+                            "email: expected an address such as ana@example.com", "email");
   }
   return out;
 }
 
 void CheckPassword(const std::string& password, const std::string& field) {
   if (password.size() < 10 || password.size() > 256) {
-    throw http::ClientError(http::Status::bad_request, field + ": expected 10 to 256 characters", field);
+    throw http::ClientError(http::Status::bad_request, field + ": expected 10 to 256 characters",
+                            field);
   }
 }
 

@@ -56,11 +56,13 @@ struct CachedCaller {
 };
 
 bool IsStateChanging(bhttp::verb method) {
-  return method == bhttp::verb::post || method == bhttp::verb::put || method == bhttp::verb::patch ||
-         method == bhttp::verb::delete_;
+  return method == bhttp::verb::post || method == bhttp::verb::put ||
+         method == bhttp::verb::patch || method == bhttp::verb::delete_;
 }
 
-bool IsLoopback(const std::string& ip) { return ip == "127.0.0.1" || ip == "::1" || ip == "unix"; }
+bool IsLoopback(const std::string& ip) {
+  return ip == "127.0.0.1" || ip == "::1" || ip == "unix";
+}
 
 std::string TokenFrom(const http::Request& req) {
   auto auth = req[bhttp::field::authorization];
@@ -97,13 +99,16 @@ void CheckProxyPath(std::string_view target) {
       lower.ends_with("/..") || lower.ends_with("/.") || lower.find("%2e") != std::string::npos ||
       lower.find("%2f") != std::string::npos || lower.find("%5c") != std::string::npos ||
       lower.find('\\') != std::string::npos || lower.find("//") != std::string::npos) {
-    throw ClientError(Status::bad_request, "path not allowed: dot segments and encoded separators are refused");
+    throw ClientError(Status::bad_request,
+                      "path not allowed: dot segments and encoded separators are refused");
   }
 }
 
 long long ParseSliceId(const std::string& text) {
-  if (text.empty() || text.size() > 17 || text.find_first_not_of("0123456789") != std::string::npos) {
-    throw ClientError(Status::bad_request, "id: expected a slice id (a positive whole number), got \"" + text + "\"",
+  if (text.empty() || text.size() > 17 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
+    throw ClientError(Status::bad_request,
+                      "id: expected a slice id (a positive whole number), got \"" + text + "\"",
                       "id");
   }
   return std::stoll(text);
@@ -119,8 +124,9 @@ json UserJson(const Caller& c) {
 
 class Gateway {
  public:
-  Gateway(const common::RuntimeConfig& config, asio::io_context& io, db::Pool& pool, http::BlockingPool& blocking,
-          orchestrator::Orchestrator& orchestrator, http::Metrics& metrics)
+  Gateway(const common::RuntimeConfig& config, asio::io_context& io, db::Pool& pool,
+          http::BlockingPool& blocking, orchestrator::Orchestrator& orchestrator,
+          http::Metrics& metrics)
       : config_(config),
         io_(io),
         pool_(pool),
@@ -177,8 +183,9 @@ class Gateway {
     // No Origin: not a browser's cross-site request (browsers send it on every cross-origin
     // POST); API clients such as curl and crmctl omit it. A present Origin must be ours.
     if (req.find(bhttp::field::origin) != req.end() && origin != ExpectedOrigin(req)) {
-      throw ClientError(Status::forbidden, "cross-origin request refused (Origin: " + std::string(origin) +
-                                               "; expected " + ExpectedOrigin(req) + ")");
+      throw ClientError(Status::forbidden,
+                        "cross-origin request refused (Origin: " + std::string(origin) +
+                            "; expected " + ExpectedOrigin(req) + ")");
     }
   }
 
@@ -187,7 +194,9 @@ class Gateway {
       return true;
     }
     std::string_view host = req[bhttp::field::host];
-    host = host.substr(0, host.rfind(':') == std::string_view::npos || host.back() == ']' ? host.size() : host.rfind(':'));
+    host = host.substr(0, host.rfind(':') == std::string_view::npos || host.back() == ']'
+                              ? host.size()
+                              : host.rfind(':'));
     bool localhost = host == "localhost" || host == "127.0.0.1" || host == "[::1]";
     return !(localhost && config_.public_url.rfind("https://", 0) != 0);
   }
@@ -206,7 +215,8 @@ class Gateway {
   void Limit(RateLimiter& limiter, Exchange& ex, const char* what) {
     auto wait = limiter.Attempt(ClientIp(ex), RateLimiter::Clock::now());
     if (wait.count() > 0) {
-      ClientError error(Status::too_many_requests, std::string("too many ") + what + " attempts from your address; retry in " +
+      ClientError error(Status::too_many_requests, std::string("too many ") + what +
+                                                       " attempts from your address; retry in " +
                                                        std::to_string(wait.count()) + " s");
       error.retry_after = wait;
       throw error;
@@ -231,19 +241,23 @@ class Gateway {
         co_return c;
       }
     }
-    auto ttl_seconds = std::chrono::duration_cast<std::chrono::seconds>(config_.session_ttl).count();
+    auto ttl_seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(config_.session_ttl).count();
     std::optional<Caller> caller = co_await Db([&](pqxx::connection& c) -> std::optional<Caller> {
       pqxx::work tx(c);
       // Rolling expiry: pushed forward at most once an hour per session, to spare writes.
       auto rows = tx.exec_params(
           "WITH s AS (UPDATE gateway.sessions SET last_seen_at = now(), "
-          "  expires_at = CASE WHEN expires_at < now() + make_interval(secs => $2) - interval '1 hour' "
+          "  expires_at = CASE WHEN expires_at < now() + make_interval(secs => $2) - interval '1 "
+          "hour' "
           "               THEN now() + make_interval(secs => $2) ELSE expires_at END "
           "  WHERE token_hash = decode($1, 'hex') AND expires_at > now() "
-          "  RETURNING user_id, expires_at, (expires_at > now() + make_interval(secs => $2) - interval '1 minute') AS renewed) "
-          "SELECT u.id, u.email, u.role, u.status, s.renewed, sl.id AS slice_id, sl.state, sl.endpoint "
-          "FROM s JOIN gateway.users u ON u.id = s.user_id "
-          + std::string(kCallersSlice),
+          "  RETURNING user_id, expires_at, (expires_at > now() + make_interval(secs => $2) - "
+          "interval '1 minute') AS renewed) "
+          "SELECT u.id, u.email, u.role, u.status, s.renewed, sl.id AS slice_id, sl.state, "
+          "sl.endpoint "
+          "FROM s JOIN gateway.users u ON u.id = s.user_id " +
+              std::string(kCallersSlice),
           hash, ttl_seconds);
       tx.commit();
       if (rows.empty() || rows[0]["status"].as<std::string>() != "active") {
@@ -281,7 +295,8 @@ class Gateway {
   asio::awaitable<Caller> RequireCaller(const http::Request& req) {
     auto caller = co_await Authenticate(req);
     if (!caller) {
-      throw ClientError(Status::unauthorized, "sign in first: no valid session (it may have expired)");
+      throw ClientError(Status::unauthorized,
+                        "sign in first: no valid session (it may have expired)");
     }
     co_return *caller;
   }
@@ -300,7 +315,8 @@ class Gateway {
     std::string hash = TokenHash(token);
     std::string ip = ClientIp(ex);
     std::string agent(ex.request()[bhttp::field::user_agent].substr(0, 300));
-    auto ttl_seconds = std::chrono::duration_cast<std::chrono::seconds>(config_.session_ttl).count();
+    auto ttl_seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(config_.session_ttl).count();
     co_await Db([&](pqxx::connection& c) {
       pqxx::work tx(c);
       tx.exec_params(
@@ -316,7 +332,8 @@ class Gateway {
     co_return co_await Db([user_id](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       auto r = tx.exec_params1(
-          "SELECT u.id, u.email, u.role, sl.id AS slice_id, sl.state, sl.endpoint FROM gateway.users u " +
+          "SELECT u.id, u.email, u.role, sl.id AS slice_id, sl.state, sl.endpoint FROM "
+          "gateway.users u " +
               std::string(kCallersSlice) + " WHERE u.id = $1",
           user_id);
       Caller out;
@@ -376,21 +393,24 @@ Reply Gateway::Proxy(Exchange& ex) {
     co_return http::ErrorResponse(Status::gone, "your workspace was deleted, with its data");
   }
   if (caller.slice_state == "suspended") {
-    co_return http::ErrorResponse(Status::locked,
-                                  "your workspace is suspended (billing or an administrator): your data is kept "
-                                  "and nothing is sent; it comes back as soon as it is resumed");
+    co_return http::ErrorResponse(
+        Status::locked,
+        "your workspace is suspended (billing or an administrator): your data is kept "
+        "and nothing is sent; it comes back as soon as it is resumed");
   }
   if (caller.slice_state != "assigned") {
-    Response res = http::ErrorResponse(Status::service_unavailable,
-                                       "your workspace is " + caller.slice_state + "; retry in a few seconds");
+    Response res =
+        http::ErrorResponse(Status::service_unavailable,
+                            "your workspace is " + caller.slice_state + "; retry in a few seconds");
     res.set(bhttp::field::retry_after, "2");
     co_return res;
   }
   // Only what the slice needs crosses: never the caller's cookies or credentials, and never a
   // header the client could use to claim another identity.
   http::Request out{req.method(), req.target(), 11};
-  for (auto field : {bhttp::field::content_type, bhttp::field::accept, bhttp::field::accept_language,
-                     bhttp::field::if_match, bhttp::field::if_none_match}) {
+  for (auto field :
+       {bhttp::field::content_type, bhttp::field::accept, bhttp::field::accept_language,
+        bhttp::field::if_match, bhttp::field::if_none_match}) {
     if (req.find(field) != req.end()) {
       out.set(field, req[field]);
     }
@@ -409,8 +429,8 @@ Reply Gateway::Proxy(Exchange& ex) {
   }
   Response up = co_await upstream->Send(out);
   res.result(up.result());
-  for (auto field : {bhttp::field::content_type, bhttp::field::location, bhttp::field::cache_control,
-                     bhttp::field::retry_after, bhttp::field::etag}) {
+  for (auto field : {bhttp::field::content_type, bhttp::field::location,
+                     bhttp::field::cache_control, bhttp::field::retry_after, bhttp::field::etag}) {
     if (up.find(field) != up.end()) {
       res.set(field, up[field]);
     }
@@ -426,7 +446,8 @@ Reply Gateway::Health(Exchange&) {
   try {
     co_await Db([](pqxx::connection& c) { pqxx::nontransaction(c).exec("SELECT 1"); });
   } catch (const std::exception& e) {
-    co_return http::ErrorResponse(Status::service_unavailable, std::string("database: ") + e.what());
+    co_return http::ErrorResponse(Status::service_unavailable,
+                                  std::string("database: ") + e.what());
   }
   co_return http::JsonResponse(Status::ok, {{"status", "ok"}, {"database", "ok"}});
 }
@@ -440,7 +461,8 @@ Reply Gateway::Metrics(Exchange&) {
     }
     return out;
   });
-  for (auto state : {"provisioning", "available", "assigned", "suspended", "destroying", "destroyed"}) {
+  for (auto state :
+       {"provisioning", "available", "assigned", "suspended", "destroying", "destroyed"}) {
     double value = 0;
     for (const auto& [name, count] : counts) {
       if (name == state) {
@@ -462,10 +484,12 @@ void Gateway::Register(http::Router& router) {
   router.Add(verb::get, "/ready", [this](Exchange&) -> Reply {
     long long available = co_await Db([](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
-      return tx.exec1("SELECT count(*) FROM gateway.slices WHERE state = 'available'")[0].as<long long>();
+      return tx.exec1("SELECT count(*) FROM gateway.slices WHERE state = 'available'")[0]
+          .as<long long>();
     });
-    co_return http::JsonResponse(available > 0 ? Status::ok : Status::service_unavailable,
-                                 {{"status", available > 0 ? "ready" : "warming"}, {"warm_slices", available}});
+    co_return http::JsonResponse(
+        available > 0 ? Status::ok : Status::service_unavailable,
+        {{"status", available > 0 ? "ready" : "warming"}, {"warm_slices", available}});
   });
   router.Add(verb::get, "/metrics", [this](Exchange& ex) { return Metrics(ex); });
 
@@ -481,10 +505,12 @@ void Gateway::Register(http::Router& router) {
       return pool_.Run([&](pqxx::connection& c) {
         pqxx::work tx(c);
         auto rows = tx.exec_params(
-            "INSERT INTO gateway.users (email, password_hash) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING id",
+            "INSERT INTO gateway.users (email, password_hash) VALUES ($1, $2) ON CONFLICT DO "
+            "NOTHING RETURNING id",
             email, hash);
         if (rows.empty()) {
-          throw ClientError(Status::conflict, "email: an account with this address already exists; sign in instead",
+          throw ClientError(Status::conflict,
+                            "email: an account with this address already exists; sign in instead",
                             "email");
         }
         tx.commit();
@@ -509,7 +535,8 @@ void Gateway::Register(http::Router& router) {
     std::optional<long long> user_id = co_await blocking_.Run([&]() -> std::optional<long long> {
       auto rows = pool_.Run([&](pqxx::connection& c) {
         pqxx::read_transaction tx(c);
-        return tx.exec_params("SELECT id, password_hash, status FROM gateway.users WHERE lower(email) = $1", email);
+        return tx.exec_params(
+            "SELECT id, password_hash, status FROM gateway.users WHERE lower(email) = $1", email);
       });
       if (rows.empty()) {
         // Same work as a real check, so timing does not tell which addresses have accounts.
@@ -569,11 +596,13 @@ void Gateway::Register(http::Router& router) {
     json body = http::ParseJsonBody(ex.request());
     std::string email = NormalizeEmail(http::RequireString(body, "email", 3, 254));
     std::string token = NewToken();
-    std::string link = (config_.public_url.empty() ? ExpectedOrigin(ex.request()) : config_.public_url) +
-                       "/reset-password?token=" + token;
+    std::string link =
+        (config_.public_url.empty() ? ExpectedOrigin(ex.request()) : config_.public_url) +
+        "/reset-password?token=" + token;
     co_await Db([&](pqxx::connection& c) {
       pqxx::work tx(c);
-      auto rows = tx.exec_params("SELECT id FROM gateway.users WHERE lower(email) = $1 AND status = 'active'", email);
+      auto rows = tx.exec_params(
+          "SELECT id FROM gateway.users WHERE lower(email) = $1 AND status = 'active'", email);
       if (rows.empty()) {
         return;  // same answer either way: no account enumeration
       }
@@ -582,14 +611,16 @@ void Gateway::Register(http::Router& router) {
           "VALUES (decode($1, 'hex'), $2, now() + make_interval(hours => $3))",
           TokenHash(token), rows[0][0].as<long long>(), static_cast<int>(kResetTokenTtl.count()));
       tx.exec_params(
-          "INSERT INTO gateway.outbox_emails (to_address, subject, body) VALUES ($1, $2, $3)", email,
-          "Reset your password",
-          "Someone asked to reset the password of this account. If it was you, open this link within an hour:\n\n" +
+          "INSERT INTO gateway.outbox_emails (to_address, subject, body) VALUES ($1, $2, $3)",
+          email, "Reset your password",
+          "Someone asked to reset the password of this account. If it was you, open this link "
+          "within an hour:\n\n" +
               link + "\n\nIf it was not you, ignore this message: your password stays as it is.\n");
       tx.commit();
     });
-    co_return http::JsonResponse(Status::accepted,
-                                 {{"status", "if an account uses this address, a reset link is on its way"}});
+    co_return http::JsonResponse(
+        Status::accepted,
+        {{"status", "if an account uses this address, a reset link is on its way"}});
   });
 
   router.Add(verb::post, "/auth/reset-password", [this](Exchange& ex) -> Reply {
@@ -605,10 +636,12 @@ void Gateway::Register(http::Router& router) {
         pqxx::work tx(c);
         auto rows = tx.exec_params(
             "UPDATE gateway.password_resets SET used_at = now() "
-            "WHERE token_hash = decode($1, 'hex') AND used_at IS NULL AND expires_at > now() RETURNING user_id",
+            "WHERE token_hash = decode($1, 'hex') AND used_at IS NULL AND expires_at > now() "
+            "RETURNING user_id",
             TokenHash(token));
         if (rows.empty()) {
-          throw ClientError(Status::bad_request, "token: this reset link is invalid, used or expired; ask for a new one",
+          throw ClientError(Status::bad_request,
+                            "token: this reset link is invalid, used or expired; ask for a new one",
                             "token");
         }
         long long user_id = rows[0][0].as<long long>();
@@ -619,7 +652,8 @@ void Gateway::Register(http::Router& router) {
       });
     });
     ForgetSessions();
-    co_return http::JsonResponse(Status::ok, {{"status", "password changed; sign in with the new one"}});
+    co_return http::JsonResponse(Status::ok,
+                                 {{"status", "password changed; sign in with the new one"}});
   });
 
   // --- admin ----------------------------------------------------------------------------------
@@ -630,7 +664,8 @@ void Gateway::Register(http::Router& router) {
     for (const auto& s : slices) {
       items.push_back(s.ToJson());
     }
-    co_return http::JsonResponse(Status::ok, {{"items", items}, {"limit_mechanism", orchestrator_.limiter().name()}});
+    co_return http::JsonResponse(
+        Status::ok, {{"items", items}, {"limit_mechanism", orchestrator_.limiter().name()}});
   });
   router.Add(verb::post, "/admin/slices", [this](Exchange& ex) -> Reply {
     co_await RequireAdmin(ex.request());
@@ -651,7 +686,8 @@ void Gateway::Register(http::Router& router) {
     std::string action = ex.params()["action"];
     long long id = ParseSliceId(id_text);
     json body = ex.request().body().empty() ? json::object() : http::ParseJsonBody(ex.request());
-    std::string reason = http::OptionalString(body, "reason", 1, 500).value_or("by an administrator");
+    std::string reason =
+        http::OptionalString(body, "reason", 1, 500).value_or("by an administrator");
     orchestrator::SliceInfo info;
     if (action == "suspend") {
       info = co_await blocking_.Run([&] { return orchestrator_.Suspend(id, reason); });
@@ -667,14 +703,16 @@ void Gateway::Register(http::Router& router) {
         std::string normalized = NormalizeEmail(*email);
         user_id = co_await Db([&normalized](pqxx::connection& c) {
           pqxx::read_transaction tx(c);
-          auto rows = tx.exec_params("SELECT id FROM gateway.users WHERE lower(email) = $1", normalized);
+          auto rows =
+              tx.exec_params("SELECT id FROM gateway.users WHERE lower(email) = $1", normalized);
           if (rows.empty()) {
             throw ClientError(Status::not_found, "email: no account with this address", "email");
           }
           return rows[0][0].as<long long>();
         });
       } else {
-        throw ClientError(Status::bad_request, "give user_id or email of the account to assign the slice to");
+        throw ClientError(Status::bad_request,
+                          "give user_id or email of the account to assign the slice to");
       }
       info = co_await blocking_.Run([&] { return orchestrator_.Assign(id, user_id); });
     } else {
@@ -688,7 +726,8 @@ void Gateway::Register(http::Router& router) {
     co_await RequireAdmin(ex.request());
     CheckOrigin(ex.request());
     long long id = ParseSliceId(ex.params()["id"]);
-    auto info = co_await blocking_.Run([&] { return orchestrator_.Destroy(id, "destroyed by an administrator"); });
+    auto info = co_await blocking_.Run(
+        [&] { return orchestrator_.Destroy(id, "destroyed by an administrator"); });
     ForgetSessions();
     co_return http::JsonResponse(Status::ok, info.ToJson());
   });
@@ -699,7 +738,8 @@ void Gateway::Register(http::Router& router) {
     int batch = 5;
     if (auto it = body.find("batch"); it != body.end()) {
       if (!it->is_number_integer() || it->get<long long>() < 1 || it->get<long long>() > 1000) {
-        throw ClientError(Status::bad_request, "batch: expected a whole number from 1 to 1000", "batch");
+        throw ClientError(Status::bad_request, "batch: expected a whole number from 1 to 1000",
+                          "batch");
       }
       batch = it->get<int>();
     }
@@ -711,8 +751,10 @@ void Gateway::Register(http::Router& router) {
     json items = co_await Db([](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       auto r = tx.exec1(
-          "SELECT coalesce(json_agg(t ORDER BY t.id), '[]')::text FROM (SELECT u.id, u.email, u.role, u.status, "
-          "u.created_at, sl.id AS slice_id, sl.state AS slice_state FROM gateway.users u LEFT JOIN gateway.slices sl "
+          "SELECT coalesce(json_agg(t ORDER BY t.id), '[]')::text FROM (SELECT u.id, u.email, "
+          "u.role, u.status, "
+          "u.created_at, sl.id AS slice_id, sl.state AS slice_state FROM gateway.users u LEFT JOIN "
+          "gateway.slices sl "
           "ON sl.user_id = u.id AND sl.state NOT IN ('destroying', 'destroyed')) t");
       return json::parse(r[0].c_str());
     });
@@ -737,7 +779,8 @@ std::vector<std::string> MigrateAll(const common::RuntimeConfig& config) {
   return pool.Run([](pqxx::connection& c) { return db::MigrateEverything(c); });
 }
 
-long long CreateAdmin(const common::RuntimeConfig& config, const std::string& email, const std::string& password) {
+long long CreateAdmin(const common::RuntimeConfig& config, const std::string& email,
+                      const std::string& password) {
   if (sodium_init() < 0) {
     throw RuntimeError("libsodium failed to initialise");
   }
@@ -755,7 +798,8 @@ long long CreateAdmin(const common::RuntimeConfig& config, const std::string& em
     pqxx::work tx(c);
     auto r = tx.exec_params1(
         "INSERT INTO gateway.users (email, password_hash, role) VALUES ($1, $2, 'admin') "
-        "ON CONFLICT (lower(email)) DO UPDATE SET role = 'admin', password_hash = EXCLUDED.password_hash RETURNING id",
+        "ON CONFLICT (lower(email)) DO UPDATE SET role = 'admin', password_hash = "
+        "EXCLUDED.password_hash RETURNING id",
         normalized, hash);
     tx.commit();
     return r[0].as<long long>();
@@ -779,10 +823,13 @@ int RunGateway(const common::RuntimeConfig& config) {
   Gateway gateway(config, io, pool, blocking, orchestrator, metrics);
   http::Router router;
   gateway.Register(router);
-  http::Server server(io, http::LimitsFrom(config), [&router](Exchange& ex) { return router.Dispatch(ex); }, &metrics);
+  http::Server server(
+      io, http::LimitsFrom(config), [&router](Exchange& ex) { return router.Dispatch(ex); },
+      &metrics);
   auto bound = server.Listen(http::ParseEndpoint(config.listen));
   server.Start();
-  spdlog::info("gateway serving on http://{} (data in {})", bound.ToString(), config.data_dir.string());
+  spdlog::info("gateway serving on http://{} (data in {})", bound.ToString(),
+               config.data_dir.string());
   // Requests drain first (they may need their slices), then the slices stop.
   http::ServeUntilSignal(io, server, config.io_threads, config.drain_timeout);
   orchestrator.Stop();

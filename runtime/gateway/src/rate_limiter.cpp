@@ -8,7 +8,8 @@ std::chrono::seconds RateLimiter::Attempt(const std::string& key, Clock::time_po
     // Drop every key whose window has passed; if the table is still full, refuse: a flood of
     // addresses is itself an attack and memory stays bounded.
     for (auto it = attempts_.begin(); it != attempts_.end();) {
-      it = !it->second.empty() && now - it->second.back() >= window_ ? attempts_.erase(it) : std::next(it);
+      it = !it->second.empty() && now - it->second.back() >= window_ ? attempts_.erase(it)
+                                                                     : std::next(it);
     }
     if (attempts_.size() >= max_keys_) {
       return window_;

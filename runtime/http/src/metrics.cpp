@@ -13,8 +13,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                   .Name("crm_http_request_duration_seconds")
                   .Help("Time from a request's last byte to its response's last byte")
                   .Register(*registry_)
-                  .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                                   0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+                  .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005,
+                                                                   0.01, 0.025, 0.05, 0.1, 0.25,
+                                                                   0.5, 1, 2.5, 5, 10});
 }
 
 void Metrics::ObserveRequest(unsigned status, double seconds) {

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <pthread.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -14,9 +15,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <filesystem>
 #include <csignal>
-#include <pthread.h>
+#include <filesystem>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -130,11 +130,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool busy_ = false;
 };
 
-Stream& Exchange::stream() { return connection_.stream(); }
-beast::flat_buffer& Exchange::buffer() { return connection_.buffer(); }
-bool Exchange::stopping() const { return connection_.stopping(); }
-void Exchange::OnStop(std::function<void()> callback) { connection_.OnStop(std::move(callback)); }
-asio::awaitable<bool> Exchange::Sleep(std::chrono::milliseconds duration) { return connection_.Sleep(duration); }
+Stream& Exchange::stream() {
+  return connection_.stream();
+}
+beast::flat_buffer& Exchange::buffer() {
+  return connection_.buffer();
+}
+bool Exchange::stopping() const {
+  return connection_.stopping();
+}
+void Exchange::OnStop(std::function<void()> callback) {
+  connection_.OnStop(std::move(callback));
+}
+asio::awaitable<bool> Exchange::Sleep(std::chrono::milliseconds duration) {
+  return connection_.Sleep(duration);
+}
 
 asio::awaitable<void> Connection::Run() {
   const ServerLimits& limits = server_.limits_;
@@ -147,8 +157,9 @@ asio::awaitable<void> Connection::Run() {
     first = false;
     auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer_, parser, kUseTuple);
     if (ec == bhttp::error::header_limit) {
-      Response res = ErrorResponse(Status::request_header_fields_too_large,
-                                   "request headers larger than " + std::to_string(limits.header_limit) + " bytes");
+      Response res = ErrorResponse(
+          Status::request_header_fields_too_large,
+          "request headers larger than " + std::to_string(limits.header_limit) + " bytes");
       res.keep_alive(false);
       res.prepare_payload();
       co_await Write(res);
@@ -156,8 +167,9 @@ asio::awaitable<void> Connection::Run() {
     }
     if (ec == bhttp::error::body_limit) {
       // The declared Content-Length alone is over the limit: refuse before reading it.
-      Response res = ErrorResponse(Status::payload_too_large,
-                                   "request body larger than " + std::to_string(limits.body_limit) + " bytes");
+      Response res =
+          ErrorResponse(Status::payload_too_large,
+                        "request body larger than " + std::to_string(limits.body_limit) + " bytes");
       res.keep_alive(false);
       res.prepare_payload();
       co_await Write(res);
@@ -166,7 +178,8 @@ asio::awaitable<void> Connection::Run() {
     if (ec) {
       if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
           ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-        Response res = ErrorResponse(Status::bad_request, "malformed HTTP request: " + ec.message());
+        Response res =
+            ErrorResponse(Status::bad_request, "malformed HTTP request: " + ec.message());
         res.keep_alive(false);
         res.prepare_payload();
         co_await Write(res);
@@ -179,8 +192,9 @@ asio::awaitable<void> Connection::Run() {
       stream_.expires_after(limits.body_timeout);
       std::tie(ec, n) = co_await bhttp::async_read(stream_, buffer_, parser, kUseTuple);
       if (ec == bhttp::error::body_limit) {
-        Response res = ErrorResponse(Status::payload_too_large,
-                                     "request body larger than " + std::to_string(limits.body_limit) + " bytes");
+        Response res = ErrorResponse(
+            Status::payload_too_large,
+            "request body larger than " + std::to_string(limits.body_limit) + " bytes");
         res.keep_alive(false);
         res.prepare_payload();
         co_await Write(res);
@@ -256,8 +270,9 @@ Endpoint Server::Listen(const Endpoint& endpoint) {
   } else {
     auto local = acceptor->local_endpoint();
     const auto* sa = reinterpret_cast<const sockaddr*>(local.data());
-    bound.port = ntohs(sa->sa_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port
-                                                 : reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
+    bound.port =
+        ntohs(sa->sa_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port
+                                        : reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
   }
   acceptors_.push_back(std::move(acceptor));
   return bound;
@@ -269,7 +284,8 @@ void Server::Start() {
   }
 }
 
-asio::awaitable<void> Server::Accept(std::shared_ptr<asio::basic_socket_acceptor<Protocol>> acceptor) {
+asio::awaitable<void> Server::Accept(
+    std::shared_ptr<asio::basic_socket_acceptor<Protocol>> acceptor) {
   for (;;) {
     auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(io_), kUseTuple);
     if (ec) {
@@ -351,7 +367,8 @@ void Server::Shutdown(std::chrono::milliseconds drain) {
     open.assign(connections_.begin(), connections_.end());
   }
   if (!open.empty()) {
-    spdlog::warn("shutdown: closing {} connection(s) still busy after the {} ms drain", open.size(), drain.count());
+    spdlog::warn("shutdown: closing {} connection(s) still busy after the {} ms drain", open.size(),
+                 drain.count());
     for (auto& connection : open) {
       connection->Kill();
     }
@@ -418,7 +435,8 @@ asio::awaitable<std::optional<Response>> Router::Dispatch(Exchange& exchange) co
     if (!match) {
       continue;
     }
-    bool head_as_get = exchange.request().method() == bhttp::verb::head && route.method == bhttp::verb::get;
+    bool head_as_get =
+        exchange.request().method() == bhttp::verb::head && route.method == bhttp::verb::get;
     if (route.method != exchange.request().method() && !head_as_get) {
       allow += (allow.empty() ? "" : ", ") + std::string(bhttp::to_string(route.method));
       continue;
@@ -427,8 +445,9 @@ asio::awaitable<std::optional<Response>> Router::Dispatch(Exchange& exchange) co
     co_return co_await route.handler(exchange);
   }
   if (!allow.empty()) {
-    Response res = ErrorResponse(Status::method_not_allowed,
-                                 std::string(exchange.request().method_string()) + " is not allowed here; allowed: " + allow);
+    Response res =
+        ErrorResponse(Status::method_not_allowed, std::string(exchange.request().method_string()) +
+                                                      " is not allowed here; allowed: " + allow);
     res.set(bhttp::field::allow, allow);
     co_return res;
   }
@@ -439,8 +458,8 @@ asio::awaitable<std::optional<Response>> Router::Dispatch(Exchange& exchange) co
 
 namespace crm::http {
 
-void ServeUntilSignal(asio::io_context& io, Server& server, int threads, std::chrono::milliseconds drain,
-                      const std::function<void()>& on_signal) {
+void ServeUntilSignal(asio::io_context& io, Server& server, int threads,
+                      std::chrono::milliseconds drain, const std::function<void()>& on_signal) {
   // Block the signals in every thread (threads inherit the mask) and take them in this one.
   sigset_t signals;
   sigemptyset(&signals);
@@ -454,7 +473,8 @@ void ServeUntilSignal(asio::io_context& io, Server& server, int threads, std::ch
   }
   int signal = 0;
   sigwait(&signals, &signal);
-  spdlog::info("{} received: draining (at most {} ms)", signal == SIGTERM ? "SIGTERM" : "SIGINT", drain.count());
+  spdlog::info("{} received: draining (at most {} ms)", signal == SIGTERM ? "SIGTERM" : "SIGINT",
+               drain.count());
   if (on_signal) {
     on_signal();
   }

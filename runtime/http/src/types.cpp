@@ -32,7 +32,8 @@ std::string Endpoint::ToString() const {
 Endpoint ParseEndpoint(const std::string& text) {
   Endpoint ep;
   auto fail = [&](const std::string& why) -> Endpoint {
-    throw InputError("expected host:port or unix:/path, got \"" + text + "\"" + (why.empty() ? "" : ": " + why));
+    throw InputError("expected host:port or unix:/path, got \"" + text + "\"" +
+                     (why.empty() ? "" : ": " + why));
   };
   if (text.rfind("unix:", 0) == 0) {
     ep.is_unix = true;
@@ -41,7 +42,8 @@ Endpoint ParseEndpoint(const std::string& text) {
       return fail("the socket path must be absolute");
     }
     if (ep.path.size() >= sizeof(sockaddr_un::sun_path)) {
-      return fail("the socket path is longer than " + std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
+      return fail("the socket path is longer than " +
+                  std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
     }
     return ep;
   }
@@ -111,7 +113,8 @@ Response ResponseForCurrentException(const Request& request) {
   } catch (const std::exception& e) {
     spdlog::error("{} {}: internal error: {}", std::string(request.method_string()),
                   std::string(request.target()), e.what());
-    return ErrorResponse(Status::internal_server_error, "internal error; the operator's log has the details");
+    return ErrorResponse(Status::internal_server_error,
+                         "internal error; the operator's log has the details");
   }
 }
 
@@ -141,8 +144,8 @@ nlohmann::json ParseJsonBody(const Request& request) {
         ++col;
       }
     }
-    throw ClientError(Status::bad_request, "malformed JSON at line " + std::to_string(line) + " column " +
-                                               std::to_string(col));
+    throw ClientError(Status::bad_request, "malformed JSON at line " + std::to_string(line) +
+                                               " column " + std::to_string(col));
   }
   if (!body.is_object()) {
     throw ClientError(Status::bad_request, "expected a JSON object");
@@ -164,8 +167,8 @@ std::size_t Utf8Length(const std::string& s) {
 
 }  // namespace
 
-std::optional<std::string> OptionalString(const nlohmann::json& body, const std::string& field, std::size_t min_len,
-                                          std::size_t max_len) {
+std::optional<std::string> OptionalString(const nlohmann::json& body, const std::string& field,
+                                          std::size_t min_len, std::size_t max_len) {
   auto it = body.find(field);
   if (it == body.end() || it->is_null()) {
     return std::nullopt;
@@ -177,8 +180,8 @@ std::optional<std::string> OptionalString(const nlohmann::json& body, const std:
   std::size_t len = Utf8Length(value);
   if (len < min_len || len > max_len) {
     throw ClientError(Status::bad_request,
-                      field + ": expected " + std::to_string(min_len) + " to " + std::to_string(max_len) +
-                          " characters, got " + std::to_string(len),
+                      field + ": expected " + std::to_string(min_len) + " to " +
+                          std::to_string(max_len) + " characters, got " + std::to_string(len),
                       field);
   }
   return value;

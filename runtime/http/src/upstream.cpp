@@ -16,19 +16,21 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint64_t kMaxUpstreamBody = 64ull << 20;
 
 ServiceError Unreachable() {
-  return ServiceError(Status::service_unavailable,
-                      "your workspace is not reachable right now (it may be restarting); retry in a moment",
-                      std::chrono::seconds(1));
+  return ServiceError(
+      Status::service_unavailable,
+      "your workspace is not reachable right now (it may be restarting); retry in a moment",
+      std::chrono::seconds(1));
 }
 
 ServiceError FailedWhileAnswering() {
   return ServiceError(Status::bad_gateway,
-                      "your workspace stopped while answering; the request may not have completed, check before retrying");
+                      "your workspace stopped while answering; the request may not have completed, "
+                      "check before retrying");
 }
 
 bool ClosedBeforeAnswer(const boost::system::error_code& ec) {
-  return ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-         ec == asio::error::broken_pipe;
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
 }
 
 }  // namespace
@@ -81,8 +83,9 @@ asio::awaitable<Response> Upstream::Send(Request& request) {
         continue;
       }
       if (rec == beast::error::timeout) {
-        throw ServiceError(Status::gateway_timeout,
-                           "your workspace did not answer within " + std::to_string(timeout_.count() / 1000) + " s");
+        throw ServiceError(Status::gateway_timeout, "your workspace did not answer within " +
+                                                        std::to_string(timeout_.count() / 1000) +
+                                                        " s");
       }
       if (rn == 0 && (rec == asio::error::connection_refused || rec == asio::error::not_found)) {
         throw Unreachable();
@@ -150,7 +153,8 @@ asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange) {
     std::size_t got = sizeof chunk - parser.get().body().size;
     if (got > 0) {
       down.expires_after(std::chrono::seconds(30));
-      std::tie(dec, dn) = co_await asio::async_write(down, bhttp::make_chunk(asio::buffer(chunk, got)), kUseTuple);
+      std::tie(dec, dn) =
+          co_await asio::async_write(down, bhttp::make_chunk(asio::buffer(chunk, got)), kUseTuple);
     }
   }
   exchange.OnStop(nullptr);

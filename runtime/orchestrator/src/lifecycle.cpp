@@ -10,7 +10,9 @@ constexpr std::array<std::string_view, 6> kNames = {"provisioning", "available",
                                                     "suspended",    "destroying", "destroyed"};
 }
 
-std::string_view ToString(SliceState state) { return kNames[static_cast<std::size_t>(state)]; }
+std::string_view ToString(SliceState state) {
+  return kNames[static_cast<std::size_t>(state)];
+}
 
 SliceState ParseSliceState(std::string_view text) {
   for (std::size_t i = 0; i < kNames.size(); ++i) {
@@ -24,12 +26,18 @@ SliceState ParseSliceState(std::string_view text) {
 bool CanTransition(SliceState from, SliceState to) {
   using S = SliceState;
   switch (from) {
-    case S::kProvisioning: return to == S::kAvailable || to == S::kAssigned || to == S::kDestroying;
-    case S::kAvailable: return to == S::kAssigned || to == S::kDestroying;
-    case S::kAssigned: return to == S::kSuspended || to == S::kDestroying;
-    case S::kSuspended: return to == S::kAssigned || to == S::kDestroying;
-    case S::kDestroying: return to == S::kDestroyed;
-    case S::kDestroyed: return false;
+    case S::kProvisioning:
+      return to == S::kAvailable || to == S::kAssigned || to == S::kDestroying;
+    case S::kAvailable:
+      return to == S::kAssigned || to == S::kDestroying;
+    case S::kAssigned:
+      return to == S::kSuspended || to == S::kDestroying;
+    case S::kSuspended:
+      return to == S::kAssigned || to == S::kDestroying;
+    case S::kDestroying:
+      return to == S::kDestroyed;
+    case S::kDestroyed:
+      return false;
   }
   return false;
 }
@@ -37,7 +45,8 @@ bool CanTransition(SliceState from, SliceState to) {
 void CheckTransition(long long slice_id, SliceState from, SliceState to) {
   if (!CanTransition(from, to)) {
     throw http::ClientError(http::Status::conflict, "slice " + std::to_string(slice_id) + " is " +
-                                                        std::string(ToString(from)) + ": cannot go to " +
+                                                        std::string(ToString(from)) +
+                                                        ": cannot go to " +
                                                         std::string(ToString(to)));
   }
 }

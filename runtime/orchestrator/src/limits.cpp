@@ -100,9 +100,12 @@ MemoryLimiter MemoryLimiter::Detect(const fs::path& cgroup_root) {
 
 std::string MemoryLimiter::name() const {
   switch (mechanism_) {
-    case LimitMechanism::kCgroupV2: return "cgroup-v2";
-    case LimitMechanism::kCgroupV1: return "cgroup-v1";
-    case LimitMechanism::kRlimit: return "rlimit-as";
+    case LimitMechanism::kCgroupV2:
+      return "cgroup-v2";
+    case LimitMechanism::kCgroupV1:
+      return "cgroup-v1";
+    case LimitMechanism::kRlimit:
+      return "rlimit-as";
   }
   return "rlimit-as";
 }
@@ -118,7 +121,8 @@ void MemoryLimiter::Apply(long long slice_id, pid_t pid, std::uint64_t bytes) co
   fs::path dir = SliceDir(slice_id);
   std::error_code ec;
   fs::create_directories(dir, ec);
-  const char* limit_file = mechanism_ == LimitMechanism::kCgroupV2 ? "memory.max" : "memory.limit_in_bytes";
+  const char* limit_file =
+      mechanism_ == LimitMechanism::kCgroupV2 ? "memory.max" : "memory.limit_in_bytes";
   const char* procs = mechanism_ == LimitMechanism::kCgroupV2 ? "cgroup.procs" : "tasks";
   if (ec || !WriteFile(dir / limit_file, std::to_string(bytes))) {
     throw RuntimeError("cannot set the memory limit in " + (dir / limit_file).string());
@@ -147,7 +151,8 @@ std::optional<std::uint64_t> MemoryLimiter::Usage(long long slice_id) const {
   if (mechanism_ == LimitMechanism::kRlimit) {
     return std::nullopt;
   }
-  const char* file = mechanism_ == LimitMechanism::kCgroupV2 ? "memory.current" : "memory.usage_in_bytes";
+  const char* file =
+      mechanism_ == LimitMechanism::kCgroupV2 ? "memory.current" : "memory.usage_in_bytes";
   std::string text = ReadFile(SliceDir(slice_id) / file);
   if (text.empty()) {
     return std::nullopt;

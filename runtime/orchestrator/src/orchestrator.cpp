@@ -34,7 +34,9 @@ constexpr std::chrono::seconds kStableAfter{60};
 constexpr milliseconds kHealthTimeout{10'000};
 constexpr std::chrono::seconds kStorageEvery{60};
 
-std::string RoleOf(long long id) { return "slice_" + std::to_string(id); }
+std::string RoleOf(long long id) {
+  return "slice_" + std::to_string(id);
+}
 
 std::string RandomHex(std::size_t bytes) {
   std::vector<unsigned char> raw(bytes);
@@ -60,8 +62,8 @@ void WriteSecret(const fs::path& path, const std::string& secret) {
 std::uint64_t DirectoryBytes(const fs::path& dir) {
   std::uint64_t total = 0;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (it->is_regular_file(ec)) {
       total += it->file_size(ec);
     }
@@ -87,7 +89,8 @@ std::string LastLines(const fs::path& file, std::size_t lines) {
 }
 
 const char* kSliceColumns =
-    "id, state, user_id, endpoint, health, restarts, memory_limit_bytes, limit_mechanism, storage_bytes, "
+    "id, state, user_id, endpoint, health, restarts, memory_limit_bytes, limit_mechanism, "
+    "storage_bytes, "
     "storage_quota_bytes, last_error, pid";
 
 SliceInfo FromRow(const pqxx::row& r) {
@@ -114,19 +117,20 @@ SliceInfo FromRow(const pqxx::row& r) {
 }  // namespace
 
 nlohmann::json SliceInfo::ToJson() const {
-  nlohmann::json j = {{"id", id},
-                      {"state", ToString(state)},
-                      {"user_id", user_id ? nlohmann::json(*user_id) : nlohmann::json(nullptr)},
-                      {"endpoint", endpoint},
-                      {"health", health},
-                      {"restarts", restarts},
-                      {"memory_limit_bytes", memory_limit_bytes},
-                      {"limit_mechanism", limit_mechanism},
-                      {"memory_bytes", memory_bytes ? nlohmann::json(*memory_bytes) : nlohmann::json(nullptr)},
-                      {"storage_bytes", storage_bytes},
-                      {"storage_quota_bytes", storage_quota_bytes},
-                      {"pid", pid ? nlohmann::json(*pid) : nlohmann::json(nullptr)},
-                      {"last_error", last_error}};
+  nlohmann::json j = {
+      {"id", id},
+      {"state", ToString(state)},
+      {"user_id", user_id ? nlohmann::json(*user_id) : nlohmann::json(nullptr)},
+      {"endpoint", endpoint},
+      {"health", health},
+      {"restarts", restarts},
+      {"memory_limit_bytes", memory_limit_bytes},
+      {"limit_mechanism", limit_mechanism},
+      {"memory_bytes", memory_bytes ? nlohmann::json(*memory_bytes) : nlohmann::json(nullptr)},
+      {"storage_bytes", storage_bytes},
+      {"storage_quota_bytes", storage_quota_bytes},
+      {"pid", pid ? nlohmann::json(*pid) : nlohmann::json(nullptr)},
+      {"last_error", last_error}};
   return j;
 }
 
@@ -150,10 +154,13 @@ Orchestrator::Orchestrator(const common::RuntimeConfig& config, db::Pool& pool)
   // gateway runs, even after a package upgrade replaced the file on disk.
   binary_ = config_.slice_binary.empty() ? "/proc/self/exe" : config_.slice_binary;
   fs::create_directories(config_.data_dir / "slices");
-  spdlog::info("slice memory limits through {} ({} bytes per slice)", limiter_.name(), config_.slice_memory_limit);
+  spdlog::info("slice memory limits through {} ({} bytes per slice)", limiter_.name(),
+               config_.slice_memory_limit);
 }
 
-Orchestrator::~Orchestrator() { Stop(); }
+Orchestrator::~Orchestrator() {
+  Stop();
+}
 
 fs::path Orchestrator::SliceDir(long long slice_id) const {
   return config_.data_dir / "slices" / std::to_string(slice_id);
@@ -172,29 +179,37 @@ SliceInfo Orchestrator::Transition(long long slice_id, SliceState to, const std:
                                    std::optional<long long> user_id) {
   return pool_.Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    auto rows = tx.exec_params("SELECT state FROM gateway.slices WHERE id = $1 FOR UPDATE", slice_id);
+    auto rows =
+        tx.exec_params("SELECT state FROM gateway.slices WHERE id = $1 FOR UPDATE", slice_id);
     if (rows.empty()) {
-      throw http::ClientError(http::Status::not_found, "no slice with id " + std::to_string(slice_id));
+      throw http::ClientError(http::Status::not_found,
+                              "no slice with id " + std::to_string(slice_id));
     }
     SliceState from = ParseSliceState(rows[0][0].as<std::string>());
     CheckTransition(slice_id, from, to);
     std::string state(ToString(to));
     if (user_id) {
-      tx.exec_params("UPDATE gateway.slices SET state = $2, user_id = $3, updated_at = now() WHERE id = $1", slice_id,
-                     state, *user_id);
+      tx.exec_params(
+          "UPDATE gateway.slices SET state = $2, user_id = $3, updated_at = now() WHERE id = $1",
+          slice_id, state, *user_id);
     } else {
-      tx.exec_params("UPDATE gateway.slices SET state = $2, updated_at = now() WHERE id = $1", slice_id, state);
+      tx.exec_params("UPDATE gateway.slices SET state = $2, updated_at = now() WHERE id = $1",
+                     slice_id, state);
     }
-    tx.exec_params("INSERT INTO gateway.slice_events (slice_id, from_state, to_state, reason) VALUES ($1, $2, $3, $4)",
-                   slice_id, std::string(ToString(from)), state, reason);
-    auto row = tx.exec_params1(std::string("SELECT ") + kSliceColumns + " FROM gateway.slices WHERE id = $1", slice_id);
+    tx.exec_params(
+        "INSERT INTO gateway.slice_events (slice_id, from_state, to_state, reason) VALUES ($1, $2, "
+        "$3, $4)",
+        slice_id, std::string(ToString(from)), state, reason);
+    auto row = tx.exec_params1(
+        std::string("SELECT ") + kSliceColumns + " FROM gateway.slices WHERE id = $1", slice_id);
     tx.commit();
     spdlog::info("slice {}: {} -> {} ({})", slice_id, ToString(from), state, reason);
     return FromRow(row);
   });
 }
 
-void Orchestrator::RecordHealth(long long slice_id, const std::string& health, bool restarted, const std::string& error) {
+void Orchestrator::RecordHealth(long long slice_id, const std::string& health, bool restarted,
+                                const std::string& error) {
   try {
     std::optional<int> pid;
     {
@@ -208,7 +223,8 @@ void Orchestrator::RecordHealth(long long slice_id, const std::string& health, b
       pqxx::work tx(c);
       tx.exec_params(
           "UPDATE gateway.slices SET health = $2, restarts = restarts + $3, pid = $4, "
-          "last_error = CASE WHEN $5 = '' THEN last_error ELSE $5 END, updated_at = now() WHERE id = $1",
+          "last_error = CASE WHEN $5 = '' THEN last_error ELSE $5 END, updated_at = now() WHERE id "
+          "= $1",
           slice_id, health, restarted ? 1 : 0, pid ? std::to_string(*pid).c_str() : nullptr, error);
       tx.commit();
     });
@@ -220,9 +236,11 @@ void Orchestrator::RecordHealth(long long slice_id, const std::string& health, b
 SliceInfo Orchestrator::Get(long long slice_id) {
   SliceInfo info = pool_.Run([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    auto rows = tx.exec_params(std::string("SELECT ") + kSliceColumns + " FROM gateway.slices WHERE id = $1", slice_id);
+    auto rows = tx.exec_params(
+        std::string("SELECT ") + kSliceColumns + " FROM gateway.slices WHERE id = $1", slice_id);
     if (rows.empty()) {
-      throw http::ClientError(http::Status::not_found, "no slice with id " + std::to_string(slice_id));
+      throw http::ClientError(http::Status::not_found,
+                              "no slice with id " + std::to_string(slice_id));
     }
     return FromRow(rows[0]);
   });
@@ -234,7 +252,8 @@ std::vector<SliceInfo> Orchestrator::List() {
   auto slices = pool_.Run([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     std::vector<SliceInfo> out;
-    for (const auto& r : tx.exec(std::string("SELECT ") + kSliceColumns + " FROM gateway.slices ORDER BY id")) {
+    for (const auto& r :
+         tx.exec(std::string("SELECT ") + kSliceColumns + " FROM gateway.slices ORDER BY id")) {
       out.push_back(FromRow(r));
     }
     return out;
@@ -252,13 +271,16 @@ SliceInfo Orchestrator::Provision() {
   long long id = pool_.Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
     auto row = tx.exec_params1(
-        "INSERT INTO gateway.slices (state, storage_quota_bytes, memory_limit_bytes, limit_mechanism) "
+        "INSERT INTO gateway.slices (state, storage_quota_bytes, memory_limit_bytes, "
+        "limit_mechanism) "
         "VALUES ('provisioning', $1, $2, $3) RETURNING id",
-        static_cast<long long>(config_.slice_storage_quota), static_cast<long long>(config_.slice_memory_limit),
-        limiter_.name());
+        static_cast<long long>(config_.slice_storage_quota),
+        static_cast<long long>(config_.slice_memory_limit), limiter_.name());
     long long new_id = row[0].as<long long>();
-    tx.exec_params("INSERT INTO gateway.slice_events (slice_id, to_state, reason) VALUES ($1, 'provisioning', 'warm pool')",
-                   new_id);
+    tx.exec_params(
+        "INSERT INTO gateway.slice_events (slice_id, to_state, reason) VALUES ($1, 'provisioning', "
+        "'warm pool')",
+        new_id);
     tx.commit();
     return new_id;
   });
@@ -272,14 +294,17 @@ SliceInfo Orchestrator::Provision() {
     pool_.Run([&](pqxx::connection& c) {
       pqxx::work tx(c);
       std::string r = db::Identifier(role);
-      tx.exec("CREATE ROLE " + r + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION " +
+      tx.exec("CREATE ROLE " + r +
+              " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION " +
               "CONNECTION LIMIT 16 PASSWORD " + tx.quote(password));
-      // Membership lets the gateway's role create the schema owned by the slice's role and drop it later.
+      // Membership lets the gateway's role create the schema owned by the slice's role and drop it
+      // later.
       tx.exec("GRANT " + r + " TO CURRENT_USER");
       tx.exec("ALTER ROLE " + r + " SET search_path = " + r);
       tx.exec("ALTER ROLE " + r + " SET statement_timeout = " +
               tx.quote(std::to_string(config_.statement_timeout.count())));
-      tx.exec_params("UPDATE gateway.slices SET endpoint = $2 WHERE id = $1", id, EndpointOf(id).ToString());
+      tx.exec_params("UPDATE gateway.slices SET endpoint = $2 WHERE id = $1", id,
+                     EndpointOf(id).ToString());
       tx.commit();
     });
     pool_.Run([&](pqxx::connection& c) { db::Migrate(c, "slice", role, role); });
@@ -293,7 +318,8 @@ SliceInfo Orchestrator::Provision() {
       DropSliceData(id);
       Transition(id, SliceState::kDestroyed, "provisioning failed");
     } catch (const std::exception& cleanup) {
-      spdlog::error("slice {}: cleanup after failed provisioning failed too: {}", id, cleanup.what());
+      spdlog::error("slice {}: cleanup after failed provisioning failed too: {}", id,
+                    cleanup.what());
     }
     throw RuntimeError("provisioning slice " + std::to_string(id) + " failed: " + e.what());
   }
@@ -307,15 +333,17 @@ void Orchestrator::DropSliceData(long long slice_id) {
     std::string r = db::Identifier(role);
     bool exists = !tx.exec_params("SELECT 1 FROM pg_roles WHERE rolname = $1", role).empty();
     if (exists) {
-      tx.exec_params("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role);
+      tx.exec_params("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+                     role);
       tx.exec("DROP SCHEMA IF EXISTS " + r + " CASCADE");
       tx.exec("DROP OWNED BY " + r);
       tx.exec("DROP ROLE " + r);
     } else {
       tx.exec("DROP SCHEMA IF EXISTS " + r + " CASCADE");
     }
-    tx.exec_params("UPDATE gateway.slices SET storage_bytes = 0, pid = NULL, health = 'stopped' WHERE id = $1",
-                   slice_id);
+    tx.exec_params(
+        "UPDATE gateway.slices SET storage_bytes = 0, pid = NULL, health = 'stopped' WHERE id = $1",
+        slice_id);
     tx.commit();
   });
   std::error_code ec;
@@ -339,7 +367,9 @@ std::optional<long long> Orchestrator::AssignWarm(long long user_id) {
   auto live_slice = [&](pqxx::connection& c) -> std::optional<long long> {
     pqxx::read_transaction tx(c);
     auto live = tx.exec_params(
-        "SELECT id FROM gateway.slices WHERE user_id = $1 AND state NOT IN ('destroying', 'destroyed')", user_id);
+        "SELECT id FROM gateway.slices WHERE user_id = $1 AND state NOT IN ('destroying', "
+        "'destroyed')",
+        user_id);
     return live.empty() ? std::nullopt : std::optional(live[0][0].as<long long>());
   };
   auto id = pool_.Run([&](pqxx::connection& c) -> std::optional<long long> {
@@ -349,10 +379,12 @@ std::optional<long long> Orchestrator::AssignWarm(long long user_id) {
     try {
       pqxx::work tx(c);
       auto rows = tx.exec_params(
-        "UPDATE gateway.slices SET state = 'assigned', user_id = $1, updated_at = now() WHERE id = ("
-        "  SELECT id FROM gateway.slices WHERE state = 'available' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
-        "RETURNING id",
-        user_id);
+          "UPDATE gateway.slices SET state = 'assigned', user_id = $1, updated_at = now() WHERE id "
+          "= ("
+          "  SELECT id FROM gateway.slices WHERE state = 'available' ORDER BY id LIMIT 1 FOR "
+          "UPDATE SKIP LOCKED) "
+          "RETURNING id",
+          user_id);
       if (rows.empty()) {
         return std::nullopt;
       }
@@ -394,7 +426,8 @@ long long Orchestrator::AssignNow(long long user_id) {
 }
 
 SliceInfo Orchestrator::Assign(long long slice_id, long long user_id) {
-  auto info = Transition(slice_id, SliceState::kAssigned, "assigned by admin to user " + std::to_string(user_id), user_id);
+  auto info = Transition(slice_id, SliceState::kAssigned,
+                         "assigned by admin to user " + std::to_string(user_id), user_id);
   std::lock_guard lock(wake_mutex_);
   woken_ = true;
   wake_.notify_all();
@@ -423,7 +456,8 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
   const char* path = std::getenv("PATH");
   env["PATH"] = path != nullptr ? path : "/usr/bin:/bin";
   // A slice sees only its own credentials: never the gateway's password or billing secrets.
-  env["CRM_DATABASE_URL"] = db::BuildConnInfo(config_.database_url, {{"user", role}, {"password", ""}});
+  env["CRM_DATABASE_URL"] =
+      db::BuildConnInfo(config_.database_url, {{"user", role}, {"password", ""}});
   env["CRM_DATABASE_PASSWORD_FILE"] = (dir / "db-password").string();
   env["CRM_LISTEN"] = EndpointOf(slice_id).ToString();
   env["CRM_DATA_DIR"] = dir.string();
@@ -452,7 +486,8 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
         });
   } catch (const std::exception& e) {
     ::close(log_fd);
-    throw RuntimeError("cannot start slice " + std::to_string(slice_id) + " (" + binary_ + "): " + e.what());
+    throw RuntimeError("cannot start slice " + std::to_string(slice_id) + " (" + binary_ +
+                       "): " + e.what());
   }
   ::close(log_fd);
   try {
@@ -476,7 +511,8 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
       std::string log = LastLines(dir / "slice.log", 3);
       StopProcess(slice_id);
       throw RuntimeError("slice " + std::to_string(slice_id) + " did not become healthy within " +
-                         std::to_string(kHealthTimeout.count() / 1000) + " s; its log ends: " + log);
+                         std::to_string(kHealthTimeout.count() / 1000) +
+                         " s; its log ends: " + log);
     }
     RecordHealth(slice_id, "healthy", false);
   }
@@ -627,13 +663,15 @@ void Orchestrator::Supervise() {
           while (!p->crashes.empty() && now - p->crashes.front() > kCrashWindow) {
             p->crashes.pop_front();
           }
-          p->backoff = p->backoff.count() == 0 ? kFirstBackoff : std::min(p->backoff * 2, kMaxBackoff);
+          p->backoff =
+              p->backoff.count() == 0 ? kFirstBackoff : std::min(p->backoff * 2, kMaxBackoff);
           bool loop = static_cast<int>(p->crashes.size()) >= kCrashLoopCrashes;
           if (loop) {
             p->backoff = std::max(p->backoff, kCrashLoopBackoff);
             if (!p->crashloop) {
-              spdlog::error("slice {}: crash loop ({} exits within {} s); restarting every {} s at most", id,
-                            p->crashes.size(), kCrashWindow.count(), p->backoff.count() / 1000);
+              spdlog::error(
+                  "slice {}: crash loop ({} exits within {} s); restarting every {} s at most", id,
+                  p->crashes.size(), kCrashWindow.count(), p->backoff.count() / 1000);
             }
           }
           p->crashloop = loop;
@@ -691,7 +729,8 @@ void Orchestrator::Replenish() {
     pqxx::read_transaction tx(c);
     std::vector<long long> ids;
     for (const auto& r : tx.exec(
-             "SELECT u.id FROM gateway.users u WHERE u.role = 'tenant' AND u.status = 'active' AND NOT EXISTS ("
+             "SELECT u.id FROM gateway.users u WHERE u.role = 'tenant' AND u.status = 'active' AND "
+             "NOT EXISTS ("
              "SELECT 1 FROM gateway.slices s WHERE s.user_id = u.id) ORDER BY u.id LIMIT 100")) {
       ids.push_back(r[0].as<long long>());
     }
@@ -706,7 +745,9 @@ void Orchestrator::Replenish() {
   for (;;) {
     long long warm = pool_.Run([&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
-      return tx.exec1("SELECT count(*) FROM gateway.slices WHERE state IN ('available', 'provisioning')")[0]
+      return tx
+          .exec1(
+              "SELECT count(*) FROM gateway.slices WHERE state IN ('available', 'provisioning')")[0]
           .as<long long>();
     });
     if (warm >= config_.warm_slices || !running_) {
@@ -725,17 +766,21 @@ void Orchestrator::RefreshStorage() {
     std::uint64_t files = DirectoryBytes(SliceDir(s.id) / "files");
     pool_.Run([&](pqxx::connection& c) {
       pqxx::work tx(c);
-      auto db_bytes = tx.exec_params1(
-          "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c "
-          "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'm')",
-          RoleOf(s.id))[0]
-                          .as<long long>();
+      auto db_bytes =
+          tx.exec_params1(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind "
+                "IN ('r', 'm')",
+                RoleOf(s.id))[0]
+              .as<long long>();
       std::uint64_t total = static_cast<std::uint64_t>(db_bytes) + files;
-      tx.exec_params("UPDATE gateway.slices SET storage_bytes = $2, storage_checked_at = now() WHERE id = $1", s.id,
-                     static_cast<long long>(total));
+      tx.exec_params(
+          "UPDATE gateway.slices SET storage_bytes = $2, storage_checked_at = now() WHERE id = $1",
+          s.id, static_cast<long long>(total));
       tx.commit();
       if (total > s.storage_quota_bytes) {
-        spdlog::warn("slice {}: storage {} bytes is over its quota of {} bytes", s.id, total, s.storage_quota_bytes);
+        spdlog::warn("slice {}: storage {} bytes is over its quota of {} bytes", s.id, total,
+                     s.storage_quota_bytes);
       }
     });
   }
@@ -757,8 +802,9 @@ nlohmann::json Orchestrator::RollingRestart(int batch) {
   nlohmann::json batches = nlohmann::json::array();
   for (std::size_t i = 0; i < ids.size(); i += static_cast<std::size_t>(batch)) {
     nlohmann::json done = nlohmann::json::array();
-    std::vector<long long> group(ids.begin() + static_cast<long>(i),
-                                 ids.begin() + static_cast<long>(std::min(ids.size(), i + static_cast<std::size_t>(batch))));
+    std::vector<long long> group(
+        ids.begin() + static_cast<long>(i),
+        ids.begin() + static_cast<long>(std::min(ids.size(), i + static_cast<std::size_t>(batch))));
     for (long long id : group) {
       StopProcess(id);
       StartProcess(id, false);
@@ -769,8 +815,10 @@ nlohmann::json Orchestrator::RollingRestart(int batch) {
       done.push_back({{"slice", id}, {"healthy", healthy}});
       if (!healthy) {
         batches.push_back(done);
-        return {{"batches", batches}, {"stopped_early", true},
-                {"reason", "slice " + std::to_string(id) + " did not become healthy; later batches were not restarted"}};
+        return {{"batches", batches},
+                {"stopped_early", true},
+                {"reason", "slice " + std::to_string(id) +
+                               " did not become healthy; later batches were not restarted"}};
       }
     }
     batches.push_back(done);

@@ -42,7 +42,8 @@ std::shared_ptr<EventHub::Subscriber> EventHub::Subscribe(std::function<void()> 
 
 void EventHub::Unsubscribe(const std::shared_ptr<Subscriber>& subscriber) {
   std::lock_guard lock(mutex_);
-  subscribers_.erase(std::remove(subscribers_.begin(), subscribers_.end(), subscriber), subscribers_.end());
+  subscribers_.erase(std::remove(subscribers_.begin(), subscribers_.end(), subscriber),
+                     subscribers_.end());
 }
 
 std::size_t EventHub::subscriber_count() const {

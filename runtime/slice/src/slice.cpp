@@ -29,7 +29,9 @@ using Reply = asio::awaitable<std::optional<Response>>;
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
-json Parse(const pqxx::field& f) { return json::parse(f.c_str()); }
+json Parse(const pqxx::field& f) {
+  return json::parse(f.c_str());
+}
 
 // LIKE pattern matching `q` literally anywhere.
 std::string Contains(const std::string& q) {
@@ -52,14 +54,16 @@ ClientError NoSuch(const std::string& what, long long id) {
 }
 
 ClientError DuplicatePhone(const std::string& phone) {
-  return ClientError(Status::conflict, "a contact with phone " + phone + " already exists", "phone");
+  return ClientError(Status::conflict, "a contact with phone " + phone + " already exists",
+                     "phone");
 }
 
 const char* kContactColumns = "id, name, phone, tags, created_at, updated_at";
 
 }  // namespace
 
-SliceApi::SliceApi(long long slice_id, db::Pool& pool, http::BlockingPool& blocking, http::Metrics& metrics)
+SliceApi::SliceApi(long long slice_id, db::Pool& pool, http::BlockingPool& blocking,
+                   http::Metrics& metrics)
     : slice_id_(slice_id), pool_(pool), blocking_(blocking), metrics_(metrics) {}
 
 void SliceApi::Register(http::Router& router) {
@@ -69,7 +73,8 @@ void SliceApi::Register(http::Router& router) {
     try {
       co_await Db([](pqxx::connection& c) { pqxx::nontransaction(c).exec("SELECT 1"); });
     } catch (const std::exception& e) {
-      co_return http::ErrorResponse(Status::service_unavailable, std::string("database: ") + e.what());
+      co_return http::ErrorResponse(Status::service_unavailable,
+                                    std::string("database: ") + e.what());
     }
     co_return http::JsonResponse(Status::ok, {{"status", "ok"}, {"slice", slice_id_}});
   });
@@ -84,7 +89,8 @@ void SliceApi::Register(http::Router& router) {
   });
 
   router.Add(verb::get, "/api/status", [this](Exchange&) -> Reply {
-    auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
+    auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::steady_clock::now() - started_);
     // The WhatsApp channel arrives with the messaging work; until then there is none to report.
     co_return http::JsonResponse(Status::ok, {{"state", "running"},
                                               {"slice", slice_id_},
@@ -112,7 +118,8 @@ void SliceApi::Register(http::Router& router) {
     });
     events_.Publish("contact.created", contact.dump());
     Response res = http::JsonResponse(Status::created, contact);
-    res.set(bhttp::field::location, "/api/contacts/" + std::to_string(contact["id"].get<long long>()));
+    res.set(bhttp::field::location,
+            "/api/contacts/" + std::to_string(contact["id"].get<long long>()));
     co_return res;
   });
 
@@ -128,11 +135,12 @@ void SliceApi::Register(http::Router& router) {
     std::string query = q.value_or("");
     json page = co_await Db([&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
-      auto rows = tx.exec_params(
-          std::string("SELECT row_to_json(t)::text FROM (SELECT ") + kContactColumns +
-              " FROM contacts WHERE id > $1 AND ($2 = '' OR name ILIKE $3 OR phone LIKE $3 OR $2 = ANY(tags)) "
-              "ORDER BY id LIMIT $4) t",
-          cursor, query, Contains(query), limit);
+      auto rows = tx.exec_params(std::string("SELECT row_to_json(t)::text FROM (SELECT ") +
+                                     kContactColumns +
+                                     " FROM contacts WHERE id > $1 AND ($2 = '' OR name ILIKE $3 "
+                                     "OR phone LIKE $3 OR $2 = ANY(tags)) "
+                                     "ORDER BY id LIMIT $4) t",
+                                 cursor, query, Contains(query), limit);
       json items = json::array();
       for (const auto& r : rows) {
         items.push_back(Parse(r[0]));
@@ -150,8 +158,8 @@ void SliceApi::Register(http::Router& router) {
     long long id = ParseId(ex.params()["id"], "id");
     json contact = co_await Db([id](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
-      auto rows = tx.exec_params(std::string("SELECT row_to_json(t)::text FROM (SELECT ") + kContactColumns +
-                                     " FROM contacts WHERE id = $1) t",
+      auto rows = tx.exec_params(std::string("SELECT row_to_json(t)::text FROM (SELECT ") +
+                                     kContactColumns + " FROM contacts WHERE id = $1) t",
                                  id);
       if (rows.empty()) {
         throw NoSuch("contact", id);
@@ -170,9 +178,11 @@ void SliceApi::Register(http::Router& router) {
         auto rows = tx.exec_params(
             "UPDATE contacts SET name = coalesce($2, name), phone = coalesce($3, phone), "
             "tags = CASE WHEN $4::jsonb = 'null'::jsonb THEN tags "
-            "            ELSE coalesce(ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), '{}') END, "
+            "            ELSE coalesce(ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), '{}') "
+            "END, "
             "updated_at = now() WHERE id = $1 RETURNING row_to_json(contacts)::text",
-            id, in.name ? in.name->c_str() : nullptr, in.phone ? in.phone->c_str() : nullptr, TagsJson(in.tags));
+            id, in.name ? in.name->c_str() : nullptr, in.phone ? in.phone->c_str() : nullptr,
+            TagsJson(in.tags));
         if (rows.empty()) {
           throw NoSuch("contact", id);
         }
@@ -202,8 +212,10 @@ void SliceApi::Register(http::Router& router) {
 
   // --- conversations and messages --------------------------------------------------------------
   static const std::string kConversationJson =
-      "SELECT json_build_object('id', v.id, 'contact', json_build_object('id', c.id, 'name', c.name, 'phone', "
-      "c.phone), 'last_message_at', v.last_message_at, 'unread', v.unread, 'created_at', v.created_at)::text "
+      "SELECT json_build_object('id', v.id, 'contact', json_build_object('id', c.id, 'name', "
+      "c.name, 'phone', "
+      "c.phone), 'last_message_at', v.last_message_at, 'unread', v.unread, 'created_at', "
+      "v.created_at)::text "
       "FROM conversations v JOIN contacts c ON c.id = v.contact_id ";
 
   router.Add(verb::get, "/api/conversations", [this](Exchange& ex) -> Reply {
@@ -213,8 +225,9 @@ void SliceApi::Register(http::Router& router) {
     int limit = ParseLimit(http::QueryParam(target, "limit"));
     json items = co_await Db([&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
-      auto rows = tx.exec_params(kConversationJson + "WHERE ($1 = 0 OR v.id < $1) ORDER BY v.id DESC LIMIT $2",
-                                 cursor, limit);
+      auto rows = tx.exec_params(
+          kConversationJson + "WHERE ($1 = 0 OR v.id < $1) ORDER BY v.id DESC LIMIT $2", cursor,
+          limit);
       json out = json::array();
       for (const auto& r : rows) {
         out.push_back(Parse(r[0]));
@@ -232,7 +245,8 @@ void SliceApi::Register(http::Router& router) {
     json body = http::ParseJsonBody(ex.request());
     auto it = body.find("contact_id");
     if (it == body.end() || !it->is_number_integer() || it->get<long long>() <= 0) {
-      throw ClientError(Status::bad_request, "contact_id: expected the id of a contact (a positive whole number)",
+      throw ClientError(Status::bad_request,
+                        "contact_id: expected the id of a contact (a positive whole number)",
                         "contact_id");
     }
     long long contact_id = it->get<long long>();
@@ -242,7 +256,8 @@ void SliceApi::Register(http::Router& router) {
         throw NoSuch("contact", contact_id);
       }
       auto inserted = tx.exec_params(
-          "INSERT INTO conversations (contact_id) VALUES ($1) ON CONFLICT (contact_id) DO NOTHING RETURNING id",
+          "INSERT INTO conversations (contact_id) VALUES ($1) ON CONFLICT (contact_id) DO NOTHING "
+          "RETURNING id",
           contact_id);
       auto row = tx.exec_params1(kConversationJson + "WHERE v.contact_id = $1", contact_id);
       tx.commit();
@@ -276,8 +291,10 @@ void SliceApi::Register(http::Router& router) {
         throw NoSuch("conversation", id);
       }
       auto rows = tx.exec_params(
-          "SELECT row_to_json(m)::text FROM (SELECT id, conversation_id, direction, body, status, created_at "
-          "FROM messages WHERE conversation_id = $1 AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT $3) m",
+          "SELECT row_to_json(m)::text FROM (SELECT id, conversation_id, direction, body, status, "
+          "created_at "
+          "FROM messages WHERE conversation_id = $1 AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT "
+          "$3) m",
           id, cursor, limit);
       json out = json::array();
       for (const auto& r : rows) {
@@ -298,8 +315,10 @@ void SliceApi::Register(http::Router& router) {
     std::string text = http::RequireString(body, "body", 1, 4096);
     std::string direction = http::OptionalString(body, "direction", 1, 20).value_or("outbound");
     if (direction != "outbound" && direction != "inbound") {
-      throw ClientError(Status::bad_request, "direction: expected \"outbound\" or \"inbound\", got \"" + direction + "\"",
-                        "direction");
+      throw ClientError(
+          Status::bad_request,
+          "direction: expected \"outbound\" or \"inbound\", got \"" + direction + "\"",
+          "direction");
     }
     json message = co_await Db([&](pqxx::connection& c) {
       pqxx::work tx(c);
@@ -309,7 +328,8 @@ void SliceApi::Register(http::Router& router) {
           "  FROM conversations WHERE id = $1 RETURNING *), "
           "u AS (UPDATE conversations SET last_message_at = now(), "
           "  unread = unread + CASE WHEN $2 = 'inbound' THEN 1 ELSE 0 END WHERE id = $1) "
-          "SELECT row_to_json(x)::text FROM (SELECT id, conversation_id, direction, body, status, created_at FROM m) x",
+          "SELECT row_to_json(x)::text FROM (SELECT id, conversation_id, direction, body, status, "
+          "created_at FROM m) x",
           id, direction, text);
       if (rows.empty()) {
         throw NoSuch("conversation", id);
@@ -325,7 +345,8 @@ void SliceApi::Register(http::Router& router) {
   router.Add(verb::get, "/api/events", [this](Exchange& ex) -> Reply {
     auto executor = co_await asio::this_coro::executor;
     auto timer = std::make_shared<asio::steady_timer>(executor);
-    auto subscriber = events_.Subscribe([timer, executor] { asio::post(executor, [timer] { timer->cancel(); }); });
+    auto subscriber = events_.Subscribe(
+        [timer, executor] { asio::post(executor, [timer] { timer->cancel(); }); });
     bool stop = false;
     ex.OnStop([timer, &stop] {
       stop = true;
@@ -342,7 +363,8 @@ void SliceApi::Register(http::Router& router) {
     auto [ec, n] = co_await bhttp::async_write_header(stream, serializer, kUseTuple);
     std::string hello = "retry: 2000\n: connected to slice " + std::to_string(slice_id_) + "\n\n";
     if (!ec) {
-      std::tie(ec, n) = co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(hello)), kUseTuple);
+      std::tie(ec, n) =
+          co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(hello)), kUseTuple);
     }
     while (!ec && !stop && !ex.stopping()) {
       std::deque<std::string> batch;
@@ -357,7 +379,8 @@ void SliceApi::Register(http::Router& router) {
       }
       for (const auto& frame : batch) {
         stream.expires_after(std::chrono::seconds(30));
-        std::tie(ec, n) = co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(frame)), kUseTuple);
+        std::tie(ec, n) =
+            co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(frame)), kUseTuple);
         if (ec) {
           break;
         }
@@ -368,7 +391,8 @@ void SliceApi::Register(http::Router& router) {
         if (!wait_ec) {
           static const std::string kPing = ": ping\n\n";
           stream.expires_after(std::chrono::seconds(30));
-          std::tie(ec, n) = co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(kPing)), kUseTuple);
+          std::tie(ec, n) =
+              co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(kPing)), kUseTuple);
         }
       }
     }
@@ -405,8 +429,9 @@ int RunSliceProcess(const common::RuntimeConfig& config, long long slice_id) {
   SliceApi api(slice_id, pool, blocking, metrics);
   http::Router router;
   api.Register(router);
-  http::Server server(io, http::LimitsFrom(config), [&router](Exchange& ex) { return router.Dispatch(ex); },
-                      &metrics);
+  http::Server server(
+      io, http::LimitsFrom(config), [&router](Exchange& ex) { return router.Dispatch(ex); },
+      &metrics);
   auto bound = server.Listen(http::ParseEndpoint(config.listen));
   server.Start();
   spdlog::info("slice {} serving on {}", slice_id, bound.ToString());

@@ -18,13 +18,16 @@ std::string NormalizePhone(const std::string& text, const std::string& field) {
     }
     out += c;
   }
-  bool ok = out.size() >= 8 && out.size() <= 16 && out[0] == '+' && out[1] >= '1' && out[1] <= '9' &&
-            out.find_first_not_of("0123456789", 1) == std::string::npos;
+  bool ok = out.size() >= 8 && out.size() <= 16 && out[0] == '+' && out[1] >= '1' &&
+            out[1] <= '9' && out.find_first_not_of("0123456789", 1) == std::string::npos;
   if (!ok) {
-    throw ClientError(Status::bad_request,
-                      field + ": expected an E.164 number (\"+\", country code, 7 to 15 digits in all), such as "
-                              "+14155550123, got \"" + text + "\"",
-                      field);
+    throw ClientError(
+        Status::bad_request,
+        field +
+            ": expected an E.164 number (\"+\", country code, 7 to 15 digits in all), such as "
+            "+14155550123, got \"" +
+            text + "\"",
+        field);
   }
   return out;
 }
@@ -33,11 +36,13 @@ ContactInput ParseContact(const nlohmann::json& body, bool partial) {
   static const std::set<std::string> kKnown = {"name", "phone", "tags"};
   for (const auto& [key, value] : body.items()) {
     if (kKnown.count(key) == 0) {
-      throw ClientError(Status::bad_request, "unknown field '" + key + "' (expected name, phone, tags)", key);
+      throw ClientError(Status::bad_request,
+                        "unknown field '" + key + "' (expected name, phone, tags)", key);
     }
   }
   ContactInput in;
-  in.name = partial ? http::OptionalString(body, "name", 1, 200) : http::RequireString(body, "name", 1, 200);
+  in.name = partial ? http::OptionalString(body, "name", 1, 200)
+                    : http::RequireString(body, "name", 1, 200);
   if (auto phone = partial ? http::OptionalString(body, "phone", 1, 40)
                            : std::optional(http::RequireString(body, "phone", 1, 40))) {
     in.phone = NormalizePhone(*phone);
@@ -47,13 +52,16 @@ ContactInput ParseContact(const nlohmann::json& body, bool partial) {
       throw ClientError(Status::bad_request, "tags: expected an array of strings", "tags");
     }
     if (it->size() > 20) {
-      throw ClientError(Status::bad_request, "tags: at most 20 tags, got " + std::to_string(it->size()), "tags");
+      throw ClientError(Status::bad_request,
+                        "tags: at most 20 tags, got " + std::to_string(it->size()), "tags");
     }
     std::vector<std::string> tags;
     std::set<std::string> seen;
     for (const auto& tag : *it) {
-      if (!tag.is_string() || tag.get<std::string>().empty() || tag.get<std::string>().size() > 50) {
-        throw ClientError(Status::bad_request, "tags: each tag must be a string of 1 to 50 characters", "tags");
+      if (!tag.is_string() || tag.get<std::string>().empty() ||
+          tag.get<std::string>().size() > 50) {
+        throw ClientError(Status::bad_request,
+                          "tags: each tag must be a string of 1 to 50 characters", "tags");
       }
       if (seen.insert(tag.get<std::string>()).second) {
         tags.push_back(tag.get<std::string>());
@@ -62,7 +70,8 @@ ContactInput ParseContact(const nlohmann::json& body, bool partial) {
     in.tags = std::move(tags);
   }
   if (partial && !in.name && !in.phone && !in.tags) {
-    throw ClientError(Status::bad_request, "nothing to change: give at least one of name, phone, tags");
+    throw ClientError(Status::bad_request,
+                      "nothing to change: give at least one of name, phone, tags");
   }
   return in;
 }
@@ -71,7 +80,8 @@ long long ParseId(const std::string& text, const std::string& what) {
   long long id = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
   if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || id <= 0) {
-    throw ClientError(Status::bad_request, what + ": expected a positive whole number, got \"" + text + "\"", what);
+    throw ClientError(Status::bad_request,
+                      what + ": expected a positive whole number, got \"" + text + "\"", what);
   }
   return id;
 }

@@ -28,7 +28,8 @@ std::vector<std::string> Environment(const std::map<std::string, std::string>& e
   return env;
 }
 
-pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env, int in_fd, int out_fd) {
+pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env, int in_fd,
+            int out_fd) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   if (in_fd >= 0) {
@@ -64,9 +65,11 @@ std::string ReadAll(const std::filesystem::path& file) {
 
 }  // namespace
 
-std::unique_ptr<CrmdProcess> CrmdProcess::Start(const std::string& binary, const std::vector<std::string>& args,
+std::unique_ptr<CrmdProcess> CrmdProcess::Start(const std::string& binary,
+                                                const std::vector<std::string>& args,
                                                 const std::map<std::string, std::string>& env,
-                                                const std::filesystem::path& log, std::chrono::milliseconds timeout) {
+                                                const std::filesystem::path& log,
+                                                std::chrono::milliseconds timeout) {
   std::unique_ptr<CrmdProcess> p(new CrmdProcess());
   p->log_ = log;
   int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -91,13 +94,17 @@ std::unique_ptr<CrmdProcess> CrmdProcess::Start(const std::string& binary, const
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  throw std::runtime_error("crmd did not become ready within " + std::to_string(timeout.count()) + " ms; its log:\n" +
-                           p->Log());
+  throw std::runtime_error("crmd did not become ready within " + std::to_string(timeout.count()) +
+                           " ms; its log:\n" + p->Log());
 }
 
-CrmdProcess::~CrmdProcess() { Stop(std::chrono::seconds(5)); }
+CrmdProcess::~CrmdProcess() {
+  Stop(std::chrono::seconds(5));
+}
 
-std::string CrmdProcess::Log() const { return ReadAll(log_); }
+std::string CrmdProcess::Log() const {
+  return ReadAll(log_);
+}
 
 bool CrmdProcess::Running() {
   if (exited_) {
@@ -132,7 +139,8 @@ int CrmdProcess::Stop(std::chrono::milliseconds grace) {
 }
 
 std::pair<int, std::string> RunCommand(const std::vector<std::string>& argv,
-                                       const std::map<std::string, std::string>& env, const std::string& input) {
+                                       const std::map<std::string, std::string>& env,
+                                       const std::string& input) {
   char in_path[] = "/tmp/crm-test-inXXXXXX";
   char out_path[] = "/tmp/crm-test-outXXXXXX";
   int in_fd = ::mkstemp(in_path);

@@ -63,10 +63,12 @@ HttpResult Fetch(const std::string& method, const std::string& url, const std::s
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &result.headers);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);  // send "/api/../x" as written: tests probe the server
+  curl_easy_setopt(curl, CURLOPT_PATH_AS_IS,
+                   1L);  // send "/api/../x" as written: tests probe the server
   auto started = std::chrono::steady_clock::now();
   CURLcode code = curl_easy_perform(curl);
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (code == CURLE_OK) {
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result.status);
   } else {

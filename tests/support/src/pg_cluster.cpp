@@ -66,7 +66,8 @@ std::unique_ptr<PgCluster> PgCluster::Start() {
   if (geteuid() == 0) {
     Run({"/bin/true"});  // fails early, and clearly, if runuser or the postgres user is missing
     std::vector<std::string> chown = {"/bin/chown", "postgres:postgres", tmpl};
-    bp::system(bp::exe = chown[0], bp::args = std::vector<std::string>(chown.begin() + 1, chown.end()));
+    bp::system(bp::exe = chown[0],
+               bp::args = std::vector<std::string>(chown.begin() + 1, chown.end()));
   }
   const fs::path data = cluster->dir_ / "data";
   Run({PgBinary("initdb"), "-D", data.string(), "-A", "trust", "-U", "postgres", "-E", "UTF8",
@@ -92,14 +93,16 @@ PgCluster::~PgCluster() {
 }
 
 void PgCluster::PgCtl(const std::string& action) {
-  Run({PgBinary("pg_ctl"), "-D", (dir_ / "data").string(), "-l", (dir_ / "server.log").string(), "-m", "fast",
-       "-w", "-t", "60", "-o",
+  Run({PgBinary("pg_ctl"), "-D", (dir_ / "data").string(), "-l", (dir_ / "server.log").string(),
+       "-m", "fast", "-w", "-t", "60", "-o",
        "-k " + dir_.string() + " -p " + std::to_string(kSocketPort) +
            " -c listen_addresses='' -c fsync=off -c full_page_writes=off",
        action});
 }
 
-void PgCluster::Restart() { PgCtl("restart"); }
+void PgCluster::Restart() {
+  PgCtl("restart");
+}
 
 void PgCluster::Stop() {
   if (running_) {

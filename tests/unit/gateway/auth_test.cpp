@@ -25,7 +25,9 @@ TEST(AuthTest, TokensAre256RandomBitsAndOnlyTheirHashIsKept) {
   for (int i = 0; i < 100; ++i) {
     std::string token = NewToken();
     EXPECT_EQ(token.size(), 43u);
-    EXPECT_EQ(token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), std::string::npos);
+    EXPECT_EQ(
+        token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+        std::string::npos);
     EXPECT_TRUE(seen.insert(token).second);
   }
   EXPECT_EQ(TokenHash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
@@ -33,8 +35,8 @@ TEST(AuthTest, TokensAre256RandomBitsAndOnlyTheirHashIsKept) {
 
 TEST(AuthTest, EmailsAreLowerCasedAndChecked) {
   EXPECT_EQ(NormalizeEmail("Ana@Example.COM"), "ana@example.com");
-  for (const char* bad : {"", "ana", "@example.com", "ana@", "ana@example", "a b@example.com", "a@b@example.com",
-                          "ana@example.com.", "<x>@example.com"}) {
+  for (const char* bad : {"", "ana", "@example.com", "ana@", "ana@example", "a b@example.com",
+                          "a@b@example.com", "ana@example.com.", "<x>@example.com"}) {
     EXPECT_THROW(NormalizeEmail(bad), http::ClientError) << bad;
   }
   EXPECT_THROW(CheckPassword("short"), http::ClientError);

@@ -35,8 +35,10 @@ TEST(RateLimiterTest, AFloodOfAddressesStaysBounded) {
   for (int i = 0; i < 100; ++i) {
     EXPECT_EQ(limiter.Attempt("10.0.0." + std::to_string(i), t0), 0s);
   }
-  EXPECT_GT(limiter.Attempt("10.0.1.1", t0 + 1s), 0s) << "table full of live entries: refuse, do not grow";
-  EXPECT_EQ(limiter.Attempt("10.0.1.1", t0 + 61s), 0s) << "expired entries are dropped to make room";
+  EXPECT_GT(limiter.Attempt("10.0.1.1", t0 + 1s), 0s)
+      << "table full of live entries: refuse, do not grow";
+  EXPECT_EQ(limiter.Attempt("10.0.1.1", t0 + 61s), 0s)
+      << "expired entries are dropped to make room";
 }
 
 }  // namespace

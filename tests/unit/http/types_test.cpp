@@ -14,7 +14,8 @@ TEST(EndpointTest, ParsesTcpAndUnixSockets) {
   auto unix_socket = ParseEndpoint("unix:/run/crmd/slice-7.sock");
   EXPECT_TRUE(unix_socket.is_unix);
   EXPECT_EQ(unix_socket.path, "/run/crmd/slice-7.sock");
-  for (const char* bad : {"8080", "host:80", "127.0.0.1:99999", "unix:relative.sock", "127.0.0.1:"}) {
+  for (const char* bad :
+       {"8080", "host:80", "127.0.0.1:99999", "unix:relative.sock", "127.0.0.1:"}) {
     EXPECT_THROW(ParseEndpoint(bad), InputError) << bad;
   }
 }

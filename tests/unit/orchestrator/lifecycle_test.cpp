@@ -20,7 +20,8 @@ TEST(SliceLifecycleTest, FollowsTheSpecsPath) {
 
 TEST(SliceLifecycleTest, RefusesIllegalTransitions) {
   EXPECT_FALSE(CanTransition(S::kAvailable, S::kSuspended));
-  EXPECT_FALSE(CanTransition(S::kAssigned, S::kAvailable)) << "a tenant's data never goes back to the warm pool";
+  EXPECT_FALSE(CanTransition(S::kAssigned, S::kAvailable))
+      << "a tenant's data never goes back to the warm pool";
   EXPECT_FALSE(CanTransition(S::kDestroyed, S::kAssigned));
   EXPECT_FALSE(CanTransition(S::kDestroying, S::kAssigned));
   EXPECT_FALSE(CanTransition(S::kSuspended, S::kSuspended));
@@ -34,7 +35,8 @@ TEST(SliceLifecycleTest, RefusesIllegalTransitions) {
 }
 
 TEST(SliceLifecycleTest, NamesRoundTrip) {
-  for (auto s : {S::kProvisioning, S::kAvailable, S::kAssigned, S::kSuspended, S::kDestroying, S::kDestroyed}) {
+  for (auto s : {S::kProvisioning, S::kAvailable, S::kAssigned, S::kSuspended, S::kDestroying,
+                 S::kDestroyed}) {
     EXPECT_EQ(ParseSliceState(ToString(s)), s);
   }
   EXPECT_THROW(ParseSliceState("paused"), InputError);

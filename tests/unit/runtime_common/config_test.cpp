@@ -21,7 +21,8 @@ EnvLookup Env(std::map<std::string, std::string> values) {
   };
 }
 
-std::filesystem::path WriteFile(const std::string& name, const std::string& text, unsigned mode = 0600) {
+std::filesystem::path WriteFile(const std::string& name, const std::string& text,
+                                unsigned mode = 0600) {
   auto path = std::filesystem::temp_directory_path() / (name + std::to_string(::getpid()));
   std::ofstream(path) << text;
   ::chmod(path.c_str(), mode);
@@ -37,7 +38,8 @@ TEST(RuntimeConfigTest, DefaultsAreTheSingleHostOnes) {
 }
 
 TEST(RuntimeConfigTest, EnvironmentOverridesTheFileAndTakesThePlansKnobNames) {
-  auto file = WriteFile("crmd.yaml", "listen: 127.0.0.1:9000\ndb_max_open_conns: 7\nslice_memory_limit: 256 MiB\n");
+  auto file = WriteFile(
+      "crmd.yaml", "listen: 127.0.0.1:9000\ndb_max_open_conns: 7\nslice_memory_limit: 256 MiB\n");
   auto c = LoadConfig(file, Env({{"CRM_LISTEN", "unix:/run/crmd.sock"},
                                  {"DB_MAX_OPEN_CONNS", "25"},
                                  {"STATEMENT_TIMEOUT", "5s"},
@@ -67,15 +69,19 @@ TEST(RuntimeConfigTest, BadValuesNameTheVariableOrTheFileLine) {
     EXPECT_NE(std::string(e.what()).find("statment_timeout"), std::string::npos) << e.what();
   }
   std::filesystem::remove(file);
-  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_STATEMENT_TIMEOUT", "30 parsecs"}})), InputError);
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_STATEMENT_TIMEOUT", "30 parsecs"}})),
+               InputError);
   EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_PUBLIC_URL", "crm.example.com"}})), InputError);
 }
 
 TEST(RuntimeConfigTest, PasswordFilesMustNotBeReadableByOthers) {
   auto open = WriteFile("pw-open", "secret\n", 0644);
-  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_DATABASE_PASSWORD_FILE", open.string()}})), InputError);
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_DATABASE_PASSWORD_FILE", open.string()}})),
+               InputError);
   auto closed = WriteFile("pw-closed", "secret\n", 0600);
-  EXPECT_EQ(LoadConfig(std::nullopt, Env({{"CRM_DATABASE_PASSWORD_FILE", closed.string()}})).database_password, "secret");
+  EXPECT_EQ(LoadConfig(std::nullopt, Env({{"CRM_DATABASE_PASSWORD_FILE", closed.string()}}))
+                .database_password,
+            "secret");
   std::filesystem::remove(open);
   std::filesystem::remove(closed);
 }

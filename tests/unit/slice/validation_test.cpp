@@ -10,21 +10,30 @@ namespace {
 TEST(PhoneTest, NormalisesToE164) {
   EXPECT_EQ(NormalizePhone("+1 (415) 555-0123"), "+14155550123");
   EXPECT_EQ(NormalizePhone("+55 11 98765.4321"), "+5511987654321");
-  for (const char* bad : {"", "4155550123", "+0123456789", "+1234", "+1234567890123456", "+1 415 CALL NOW", "++14155550123"}) {
+  for (const char* bad : {"", "4155550123", "+0123456789", "+1234", "+1234567890123456",
+                          "+1 415 CALL NOW", "++14155550123"}) {
     EXPECT_THROW(NormalizePhone(bad), http::ClientError) << bad;
   }
 }
 
 TEST(ContactInputTest, RequiresNameAndPhoneAndRefusesUnknownFields) {
-  auto ok = ParseContact(nlohmann::json::parse(R"({"name":"Ana","phone":"+447700900123","tags":["vip","vip","lead"]})"), false);
+  auto ok =
+      ParseContact(nlohmann::json::parse(
+                       R"({"name":"Ana","phone":"+447700900123","tags":["vip","vip","lead"]})"),
+                   false);
   EXPECT_EQ(*ok.name, "Ana");
   EXPECT_EQ(ok.tags->size(), 2u) << "duplicates dropped";
   EXPECT_THROW(ParseContact(nlohmann::json::parse(R"({"name":"Ana"})"), false), http::ClientError);
-  EXPECT_THROW(ParseContact(nlohmann::json::parse(R"({"name":"Ana","phone":"+447700900123","nmae":1})"), false),
-               http::ClientError);
-  EXPECT_THROW(ParseContact(nlohmann::json::parse(R"({"name":"Ana","phone":"+447700900123","tags":"vip"})"), false),
-               http::ClientError);
-  EXPECT_THROW(ParseContact(nlohmann::json::parse(R"({})"), true), http::ClientError) << "PATCH with nothing";
+  EXPECT_THROW(
+      ParseContact(nlohmann::json::parse(R"({"name":"Ana","phone":"+447700900123","nmae":1})"),
+                   false),
+      http::ClientError);
+  EXPECT_THROW(
+      ParseContact(nlohmann::json::parse(R"({"name":"Ana","phone":"+447700900123","tags":"vip"})"),
+                   false),
+      http::ClientError);
+  EXPECT_THROW(ParseContact(nlohmann::json::parse(R"({})"), true), http::ClientError)
+      << "PATCH with nothing";
   auto patch = ParseContact(nlohmann::json::parse(R"({"tags":[]})"), true);
   EXPECT_FALSE(patch.name);
   EXPECT_TRUE(patch.tags && patch.tags->empty());

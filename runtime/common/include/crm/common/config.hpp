@@ -24,9 +24,9 @@ struct RuntimeConfig {
   std::string public_url;
   std::string log_level = "info";
   int io_threads = 2;
-  int db_max_open_conns = 10;        ///< gateway pool (DB_MAX_OPEN_CONNS)
-  int slice_db_max_open_conns = 2;   ///< per slice process (SLICE_DB_MAX_OPEN_CONNS)
-  int worker_concurrency = 4;        ///< threads running blocking work (WORKER_CONCURRENCY)
+  int db_max_open_conns = 10;       ///< gateway pool (DB_MAX_OPEN_CONNS)
+  int slice_db_max_open_conns = 2;  ///< per slice process (SLICE_DB_MAX_OPEN_CONNS)
+  int worker_concurrency = 4;       ///< threads running blocking work (WORKER_CONCURRENCY)
   std::chrono::milliseconds statement_timeout{30'000};
   std::uint64_t body_limit = 1 << 20;
   std::chrono::milliseconds header_timeout{10'000};

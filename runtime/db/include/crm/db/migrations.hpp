@@ -31,8 +31,8 @@ std::vector<Migration> MigrationsOf(std::string_view set);
 /// may start at once. When `role` is given, the schema is owned by it and the migrations run as
 /// that role (SET ROLE), so a slice's tables belong to the slice's role. Returns the names applied.
 /// Throws RuntimeError when an applied migration's checksum no longer matches the embedded one.
-std::vector<std::string> Migrate(pqxx::connection& connection, std::string_view set, const std::string& schema,
-                                 const std::string& role = {});
+std::vector<std::string> Migrate(pqxx::connection& connection, std::string_view set,
+                                 const std::string& schema, const std::string& role = {});
 
 /// Migrates the gateway schema, then every live slice schema (available, assigned, suspended),
 /// each slice's as its own role. Returns one line per schema: "gateway: applied 0001_init",

@@ -18,8 +18,10 @@
 namespace crm::db {
 
 /// `url` (a postgresql:// URL or key=value conninfo) with `overrides` applied (user, password,
-/// options, application_name…), as a key=value conninfo. Throws InputError when `url` does not parse.
-std::string BuildConnInfo(const std::string& url, const std::map<std::string, std::string>& overrides);
+/// options, application_name…), as a key=value conninfo. Throws InputError when `url` does not
+/// parse.
+std::string BuildConnInfo(const std::string& url,
+                          const std::map<std::string, std::string>& overrides);
 
 /// The conninfo with its password removed, for logs and error messages.
 std::string RedactedConnInfo(const std::string& conninfo);

@@ -14,7 +14,8 @@ int RunGateway(const common::RuntimeConfig& config);
 
 /// `crmd admin create --email E`: creates (or promotes) an admin account with `password`.
 /// Runs the gateway migrations first. Returns the user id.
-long long CreateAdmin(const common::RuntimeConfig& config, const std::string& email, const std::string& password);
+long long CreateAdmin(const common::RuntimeConfig& config, const std::string& email,
+                      const std::string& password);
 
 /// `crmd migrate`: migrates the gateway schema and every live slice schema. Returns one line
 /// per schema ("gateway: applied 0001_init", "slice_3: up to date").

@@ -37,35 +37,37 @@ class BlockingPool {
       return asio::async_initiate<const asio::use_awaitable_t<>, void(std::exception_ptr)>(
           [this](auto handler, std::shared_ptr<F> w) {
             auto guard = asio::make_work_guard(asio::get_associated_executor(handler));
-            asio::post(pool_, [h = std::move(handler), w = std::move(w), g = std::move(guard)]() mutable {
-              std::exception_ptr error;
-              try {
-                (*w)();
-              } catch (...) {
-                error = std::current_exception();
-              }
-              auto ex = asio::get_associated_executor(h);
-              asio::dispatch(ex, [h = std::move(h), error]() mutable { std::move(h)(error); });
-            });
+            asio::post(
+                pool_, [h = std::move(handler), w = std::move(w), g = std::move(guard)]() mutable {
+                  std::exception_ptr error;
+                  try {
+                    (*w)();
+                  } catch (...) {
+                    error = std::current_exception();
+                  }
+                  auto ex = asio::get_associated_executor(h);
+                  asio::dispatch(ex, [h = std::move(h), error]() mutable { std::move(h)(error); });
+                });
           },
           asio::use_awaitable, std::move(task));
     } else {
       return asio::async_initiate<const asio::use_awaitable_t<>, void(std::exception_ptr, R)>(
           [this](auto handler, std::shared_ptr<F> w) {
             auto guard = asio::make_work_guard(asio::get_associated_executor(handler));
-            asio::post(pool_, [h = std::move(handler), w = std::move(w), g = std::move(guard)]() mutable {
-              std::exception_ptr error;
-              R result{};
-              try {
-                result = (*w)();
-              } catch (...) {
-                error = std::current_exception();
-              }
-              auto ex = asio::get_associated_executor(h);
-              asio::dispatch(ex, [h = std::move(h), error, r = std::move(result)]() mutable {
-                std::move(h)(error, std::move(r));
-              });
-            });
+            asio::post(
+                pool_, [h = std::move(handler), w = std::move(w), g = std::move(guard)]() mutable {
+                  std::exception_ptr error;
+                  R result{};
+                  try {
+                    result = (*w)();
+                  } catch (...) {
+                    error = std::current_exception();
+                  }
+                  auto ex = asio::get_associated_executor(h);
+                  asio::dispatch(ex, [h = std::move(h), error, r = std::move(result)]() mutable {
+                    std::move(h)(error, std::move(r));
+                  });
+                });
           },
           asio::use_awaitable, std::move(task));
     }

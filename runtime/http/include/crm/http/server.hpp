@@ -24,8 +24,9 @@ namespace crm::http {
 struct ServerLimits {
   std::uint64_t body_limit = 1 << 20;
   std::uint32_t header_limit = 16 * 1024;
-  std::chrono::milliseconds header_timeout{10'000};  ///< first request's headers must arrive in this
-  std::chrono::milliseconds idle_timeout{60'000};    ///< keep-alive connections idle longer close
+  std::chrono::milliseconds header_timeout{
+      10'000};                                     ///< first request's headers must arrive in this
+  std::chrono::milliseconds idle_timeout{60'000};  ///< keep-alive connections idle longer close
   std::chrono::milliseconds body_timeout{30'000};
   std::chrono::milliseconds write_timeout{30'000};
   std::size_t max_connections = 10'000;  ///< beyond this, new connections are closed at once
@@ -127,8 +128,8 @@ namespace crm::http {
 
 /// Runs `io` on `threads` threads until SIGTERM or SIGINT, then calls `on_signal` (stop
 /// background work), shuts `server` down gracefully within `drain` and stops `io`. Blocks.
-void ServeUntilSignal(asio::io_context& io, Server& server, int threads, std::chrono::milliseconds drain,
-                      const std::function<void()>& on_signal = {});
+void ServeUntilSignal(asio::io_context& io, Server& server, int threads,
+                      std::chrono::milliseconds drain, const std::function<void()>& on_signal = {});
 
 }  // namespace crm::http
 

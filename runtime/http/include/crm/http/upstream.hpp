@@ -18,7 +18,10 @@ class Upstream {
   /// connection may borrow an idle one.
   Upstream(asio::any_io_executor executor, Endpoint endpoint, std::size_t max_idle,
            std::chrono::milliseconds timeout)
-      : executor_(std::move(executor)), endpoint_(std::move(endpoint)), max_idle_(max_idle), timeout_(timeout) {}
+      : executor_(std::move(executor)),
+        endpoint_(std::move(endpoint)),
+        max_idle_(max_idle),
+        timeout_(timeout) {}
 
   // Requests are taken by reference: GCC 12 relocates a coroutine's by-value parameters bitwise,
   // which breaks Beast's header containers. The caller keeps `request` alive across the co_await.

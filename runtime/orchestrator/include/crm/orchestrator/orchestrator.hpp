@@ -97,7 +97,8 @@ class Orchestrator {
   void Replenish();
   SliceInfo Transition(long long slice_id, SliceState to, const std::string& reason,
                        std::optional<long long> user_id = std::nullopt);
-  void RecordHealth(long long slice_id, const std::string& health, bool restarted, const std::string& error = {});
+  void RecordHealth(long long slice_id, const std::string& health, bool restarted,
+                    const std::string& error = {});
   void DropSliceData(long long slice_id);
 
   common::RuntimeConfig config_;

@@ -16,7 +16,8 @@ namespace crm::slice {
 /// /health, /ready, /metrics.
 class SliceApi {
  public:
-  SliceApi(long long slice_id, db::Pool& pool, http::BlockingPool& blocking, http::Metrics& metrics);
+  SliceApi(long long slice_id, db::Pool& pool, http::BlockingPool& blocking,
+           http::Metrics& metrics);
   void Register(http::Router& router);
   EventHub& events() { return events_; }
 

@@ -9,7 +9,8 @@
 namespace crm::slice {
 
 /// Normalises a phone number to E.164: spaces, dashes, dots and parentheses are dropped; the
-/// result must be "+" and 7–15 digits, the first not 0. Throws http::ClientError 400 naming `field`.
+/// result must be "+" and 7–15 digits, the first not 0. Throws http::ClientError 400 naming
+/// `field`.
 std::string NormalizePhone(const std::string& text, const std::string& field = "phone");
 
 struct ContactInput {

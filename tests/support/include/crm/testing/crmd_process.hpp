@@ -18,10 +18,10 @@ class CrmdProcess {
   /// Starts `binary args…` with `env` added to a minimal environment (PATH). For the gateway
   /// roles, waits until the log says where it serves and GET /ready answers 200 (at most
   /// `timeout`). Throws std::runtime_error with the log when it does not come up.
-  static std::unique_ptr<CrmdProcess> Start(const std::string& binary, const std::vector<std::string>& args,
-                                            const std::map<std::string, std::string>& env,
-                                            const std::filesystem::path& log,
-                                            std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  static std::unique_ptr<CrmdProcess> Start(
+      const std::string& binary, const std::vector<std::string>& args,
+      const std::map<std::string, std::string>& env, const std::filesystem::path& log,
+      std::chrono::milliseconds timeout = std::chrono::seconds(30));
   ~CrmdProcess();
 
   /// "http://127.0.0.1:PORT".
@@ -42,7 +42,8 @@ class CrmdProcess {
 };
 
 /// Runs a command to completion with `input` on stdin; returns {exit status, stdout+stderr}.
-std::pair<int, std::string> RunCommand(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+std::pair<int, std::string> RunCommand(const std::vector<std::string>& argv,
+                                       const std::map<std::string, std::string>& env,
                                        const std::string& input);
 
 }  // namespace crm::testing

@@ -9,9 +9,10 @@
 namespace crm::testing {
 
 struct HttpResult {
-  long status = 0;  ///< 0 when no response arrived (connection failed, timeout)
+  long status = 0;    ///< 0 when no response arrived (connection failed, timeout)
   std::string error;  ///< libcurl's message when status is 0
-  std::map<std::string, std::string> headers;  ///< names lower-cased; repeated headers joined by "\n"
+  std::map<std::string, std::string>
+      headers;  ///< names lower-cased; repeated headers joined by "\n"
   std::string body;
   double seconds = 0;
   nlohmann::json Json() const;
