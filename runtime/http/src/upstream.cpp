@@ -14,6 +14,12 @@ namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint64_t kMaxUpstreamBody = 64ull << 20;
+constexpr std::chrono::seconds kMaxIdle{20};
+
+bool Idempotent(bhttp::verb method) {
+  return method == bhttp::verb::get || method == bhttp::verb::head || method == bhttp::verb::put ||
+         method == bhttp::verb::delete_ || method == bhttp::verb::options;
+}
 
 ServiceError Unreachable() {
   return ServiceError(
@@ -57,9 +63,13 @@ asio::awaitable<Response> Upstream::Send(Request& request) {
     std::unique_ptr<Stream> stream;
     {
       std::lock_guard lock(mutex_);
-      if (!idle_.empty()) {
-        stream = std::move(idle_.back());
+      auto now = std::chrono::steady_clock::now();
+      while (!idle_.empty() && !stream) {
+        Idle idle = std::move(idle_.back());
         idle_.pop_back();
+        if (now - idle.since < kMaxIdle) {
+          stream = std::move(idle.stream);
+        }
       }
     }
     bool reused = stream != nullptr;
@@ -77,9 +87,10 @@ asio::awaitable<Response> Upstream::Send(Request& request) {
       std::tie(rec, rn) = co_await bhttp::async_read(*stream, buffer, parser, kUseTuple);
     }
     if (rec) {
-      // A kept-alive connection the upstream closed meanwhile (it restarted, or timed the
-      // connection out): nothing was processed, so one retry on a fresh connection is safe.
-      if (reused && attempt == 0 && rn == 0 && (wec || ClosedBeforeAnswer(rec))) {
+      // A kept-alive connection the upstream closed meanwhile (it restarted): nothing came back.
+      // Resending is safe when the request never left, or when repeating it changes nothing.
+      if (reused && attempt == 0 && rn == 0 &&
+          (wec || (Idempotent(request.method()) && ClosedBeforeAnswer(rec)))) {
         continue;
       }
       if (rec == beast::error::timeout) {
@@ -97,7 +108,7 @@ asio::awaitable<Response> Upstream::Send(Request& request) {
       stream->expires_never();
       std::lock_guard lock(mutex_);
       if (idle_.size() < max_idle_) {
-        idle_.push_back(std::move(stream));
+        idle_.push_back({std::move(stream), std::chrono::steady_clock::now()});
       }
     }
     co_return response;

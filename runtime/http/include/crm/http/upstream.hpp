@@ -26,10 +26,12 @@ class Upstream {
   // Requests are taken by reference: GCC 12 relocates a coroutine's by-value parameters bitwise,
   // which breaks Beast's header containers. The caller keeps `request` alive across the co_await.
 
-  /// Sends `request` and reads the whole response, reusing an idle connection when there is one.
-  /// A reused connection the upstream had closed is retried once on a fresh one. Throws
-  /// ServiceError: 503 (Retry-After 1) when the upstream cannot be reached, 502 when it failed
-  /// while answering, 504 when it did not answer within the timeout.
+  /// Sends `request` and reads the whole response, reusing an idle connection when there is one
+  /// (idle for less than 20 s: the slice closes them after 60 s). When a reused connection turns
+  /// out closed before any answer, an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS) is
+  /// retried once on a fresh connection; others are retried only if they could not be written.
+  /// Throws ServiceError: 503 (Retry-After 1) when the upstream cannot be reached, 502 when it
+  /// failed while answering, 504 when it did not answer within the timeout.
   asio::awaitable<Response> Send(Request& request);
 
   /// Sends `request` on a fresh connection and relays the response to the client of `exchange`
@@ -47,7 +49,11 @@ class Upstream {
   std::size_t max_idle_;
   std::chrono::milliseconds timeout_;
   std::mutex mutex_;
-  std::deque<std::unique_ptr<Stream>> idle_;
+  struct Idle {
+    std::unique_ptr<Stream> stream;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::deque<Idle> idle_;
 };
 
 }  // namespace crm::http
