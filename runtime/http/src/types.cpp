@@ -146,6 +146,9 @@ nlohmann::json ParseJsonBody(const Request& request) {
     }
     throw ClientError(Status::bad_request, "malformed JSON at line " + std::to_string(line) +
                                                " column " + std::to_string(col));
+  } catch (const nlohmann::json::exception& e) {
+    // Well-formed but unrepresentable, such as a number beyond double's range (found by fuzzing).
+    throw ClientError(Status::bad_request, std::string("JSON not accepted: ") + e.what());
   }
   if (!body.is_object()) {
     throw ClientError(Status::bad_request, "expected a JSON object");

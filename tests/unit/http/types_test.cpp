@@ -41,6 +41,8 @@ TEST(JsonBodyTest, RefusesWrongTypesAndPointsAtTheSyntaxError) {
     EXPECT_EQ(e.status(), Status::bad_request);
     EXPECT_NE(std::string(e.what()).find("line 2"), std::string::npos) << e.what();
   }
+  req.body() = R"({"n": 1e999})";  // parses, but no double holds it
+  EXPECT_THROW(ParseJsonBody(req), ClientError);
   req.body() = "[1,2]";
   EXPECT_THROW(ParseJsonBody(req), ClientError);
   req.set(bhttp::field::content_type, "text/plain");

@@ -1,0 +1,54 @@
+// libFuzzer target: what a tenant's request can carry into the runtime — the target's query
+// string, a JSON body, a contact (name, E.164 phone, tags), ids and limits. Every input must end
+// in a value or a ClientError (an HTTP 4xx), never a crash or another exception.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "crm/http/types.hpp"
+#include "crm/slice/validation.hpp"
+
+namespace {
+
+template <class F>
+void ExpectClientErrorOnly(F f) {
+  try {
+    f();
+  } catch (const crm::http::ClientError& e) {
+    if (e.status() < crm::http::Status::bad_request || e.status() > crm::http::Status::unsupported_media_type) {
+      __builtin_trap();
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string text(reinterpret_cast<const char*>(data), size);
+  auto split = text.find('\n');
+  std::string target = "/api/contacts?" + text.substr(0, split);
+  std::string body = split == std::string::npos ? std::string() : text.substr(split + 1);
+
+  ExpectClientErrorOnly([&] {
+    for (const char* name : {"q", "cursor", "limit"}) {
+      auto value = crm::http::QueryParam(target, name);
+      if (value && std::string(name) == "limit") {
+        crm::slice::ParseLimit(value);
+      } else if (value && std::string(name) == "cursor") {
+        crm::slice::ParseId(*value, "cursor");
+      }
+    }
+  });
+  crm::http::Request request{crm::http::bhttp::verb::post, "/api/contacts", 11};
+  request.set(crm::http::bhttp::field::content_type, "application/json");
+  request.body() = body;
+  ExpectClientErrorOnly([&] {
+    auto json = crm::http::ParseJsonBody(request);
+    auto contact = crm::slice::ParseContact(json, (size & 1) != 0);
+    if (contact.phone && (contact.phone->empty() || contact.phone->front() != '+')) {
+      __builtin_trap();  // a normalised phone is always +digits
+    }
+  });
+  ExpectClientErrorOnly([&] { crm::slice::NormalizePhone(body); });
+  return 0;
+}
