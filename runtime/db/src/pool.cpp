@@ -3,6 +3,8 @@
 #include <libpq-fe.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <iterator>
 #include <memory>
 
 namespace crm::db {
@@ -104,7 +106,7 @@ std::unique_ptr<pqxx::connection> Pool::Acquire() {
                        " ms");
   }
   if (!idle_.empty()) {
-    auto connection = std::move(idle_.back());
+    auto connection = std::move(idle_.back().connection);
     idle_.pop_back();
     return connection;
   }
@@ -124,6 +126,22 @@ std::unique_ptr<pqxx::connection> Pool::Acquire() {
   }
 }
 
+std::size_t Pool::CloseIdle(std::chrono::milliseconds age) {
+  std::vector<Idle> closing;
+  {
+    std::lock_guard lock(mutex_);
+    auto cutoff = std::chrono::steady_clock::now() - age;
+    // idle_ is ordered by release time: the stale ones are at the front.
+    auto fresh =
+        std::find_if(idle_.begin(), idle_.end(), [&](const Idle& i) { return i.since >= cutoff; });
+    std::move(idle_.begin(), fresh, std::back_inserter(closing));
+    idle_.erase(idle_.begin(), fresh);
+    open_ -= closing.size();
+    available_.notify_all();
+  }
+  return closing.size();  // the connections close here, outside the lock
+}
+
 void Pool::DiscardIdle() {
   std::lock_guard lock(mutex_);
   open_ -= idle_.size();
@@ -136,7 +154,7 @@ void Pool::Release(std::unique_ptr<pqxx::connection> connection, bool discard) {
   if (discard || !connection || !connection->is_open()) {
     --open_;
   } else {
-    idle_.push_back(std::move(connection));
+    idle_.push_back({std::move(connection), std::chrono::steady_clock::now()});
   }
   available_.notify_one();
 }

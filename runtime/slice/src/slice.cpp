@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -434,6 +436,21 @@ int RunSliceProcess(const common::RuntimeConfig& config, long long slice_id) {
       &metrics);
   auto bound = server.Listen(http::ParseEndpoint(config.listen));
   server.Start();
+  // An idle tenant holds no PostgreSQL backend: connections unused for a minute are closed.
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        asio::steady_timer timer(io);
+        for (;;) {
+          timer.expires_after(std::chrono::seconds(30));
+          auto [ec] = co_await timer.async_wait(kUseTuple);
+          if (ec) {
+            co_return;
+          }
+          co_await blocking.Run([&] { return pool.CloseIdle(std::chrono::seconds(60)); });
+        }
+      },
+      asio::detached);
   spdlog::info("slice {} serving on {}", slice_id, bound.ToString());
   http::ServeUntilSignal(io, server, 1, config.drain_timeout);
   return 0;

@@ -70,6 +70,9 @@ class Pool {
   }
 
   std::size_t open_connections() const;
+  /// Closes connections idle for longer than `age` (an idle slice then holds no PostgreSQL
+  /// backend). Returns how many were closed.
+  std::size_t CloseIdle(std::chrono::milliseconds age);
   const PoolOptions& options() const { return options_; }
   /// The conninfo the pool connects with (password included: never log it).
   const std::string& conninfo() const { return conninfo_; }
@@ -96,7 +99,11 @@ class Pool {
   std::string conninfo_;
   mutable std::mutex mutex_;
   std::condition_variable available_;
-  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  struct Idle {
+    std::unique_ptr<pqxx::connection> connection;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::vector<Idle> idle_;  ///< most recently used last
   std::size_t open_ = 0;
 };
 

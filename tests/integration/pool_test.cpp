@@ -1,0 +1,101 @@
+// crm::db::Pool against a real PostgreSQL: bounded, statement timeout, idle connections closed.
+#include "crm/db/pool.hpp"
+
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "crm/testing/pg_cluster.hpp"
+
+namespace crm::db {
+namespace {
+
+PoolOptions Options(const testing::PgCluster& pg) {
+  PoolOptions o;
+  o.url = pg.ConnectionString();
+  o.max_size = 2;
+  o.statement_timeout = std::chrono::milliseconds(1500);
+  o.acquire_timeout = std::chrono::milliseconds(300);
+  o.application_name = "pool-test";
+  return o;
+}
+
+long long Backends(Pool& probe) {
+  return probe.Run([](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    return tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pool-test'")[0]
+        .as<long long>();
+  });
+}
+
+TEST(PoolTest, EveryConnectionCarriesTheStatementTimeout) {
+  auto pg = testing::PgCluster::Start();
+  Pool pool(Options(*pg));
+  EXPECT_EQ(pool.Run([](pqxx::connection& c) {
+    return pqxx::read_transaction(c).exec1("SHOW statement_timeout")[0].as<std::string>();
+  }),
+            "1500ms");
+  EXPECT_THROW(
+      pool.Run([](pqxx::connection& c) { pqxx::read_transaction(c).exec("SELECT pg_sleep(5)"); }),
+      pqxx::sql_error);
+}
+
+TEST(PoolTest, IsBoundedAndSaysSoWhenExhausted) {
+  auto pg = testing::PgCluster::Start();
+  Pool pool(Options(*pg));
+  std::promise<void> hold;
+  auto held = hold.get_future().share();
+  auto a =
+      std::async(std::launch::async, [&] { pool.Run([&](pqxx::connection&) { held.wait(); }); });
+  auto b =
+      std::async(std::launch::async, [&] { pool.Run([&](pqxx::connection&) { held.wait(); }); });
+  while (pool.open_connections() < 2) {
+    std::this_thread::yield();
+  }
+  try {
+    pool.Run([](pqxx::connection&) {});
+    ADD_FAILURE() << "a third connection was opened";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("pool exhausted"), std::string::npos) << e.what();
+  }
+  hold.set_value();
+  a.get();
+  b.get();
+  EXPECT_EQ(pool.open_connections(), 2u);
+}
+
+TEST(PoolTest, ClosesIdleConnectionsSoAnIdleSliceHoldsNoBackend) {
+  auto pg = testing::PgCluster::Start();
+  Pool pool(Options(*pg));
+  PoolOptions probe_options = Options(*pg);
+  probe_options.application_name = "probe";
+  Pool probe(probe_options);
+  pool.Run([](pqxx::connection& c) { pqxx::nontransaction(c).exec("SELECT 1"); });
+  EXPECT_EQ(Backends(probe), 1);
+  EXPECT_EQ(pool.CloseIdle(std::chrono::hours(1)), 0u) << "not idle long enough";
+  EXPECT_EQ(pool.CloseIdle(std::chrono::milliseconds(0)), 1u);
+  EXPECT_EQ(pool.open_connections(), 0u);
+  EXPECT_EQ(Backends(probe), 0);
+  pool.Run([](pqxx::connection& c) {
+    pqxx::nontransaction(c).exec("SELECT 1");
+  });  // and reopens on demand
+  EXPECT_EQ(pool.open_connections(), 1u);
+}
+
+TEST(PoolTest, AnUnreachableServerIsARuntimeErrorWithoutThePassword) {
+  PoolOptions o;
+  o.url = "host=/nonexistent port=1 user=crm dbname=crm";
+  o.password = "s3cret-value";
+  Pool pool(o);
+  try {
+    pool.Run([](pqxx::connection&) {});
+    FAIL();
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("database unavailable"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find("s3cret-value"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(RedactedConnInfo("host=h user=u password=p").find("password"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace crm::db
