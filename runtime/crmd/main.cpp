@@ -43,6 +43,15 @@ int main(int argc, char** argv) {
       "create", "create (or promote) an admin account; the password is read from stdin");
   std::string email;
   create->add_option("--email", email, "the admin's e-mail address")->required();
+  std::string settings = "Settings (YAML key: environment variables):\n";
+  for (const auto& key : crm::common::ConfigKeys()) {
+    settings += "  " + key.yaml + ":";
+    for (const auto& env : key.env) {
+      settings += " " + env;
+    }
+    settings += "\n      " + key.help + "\n";
+  }
+  app.footer(settings);
   CLI11_PARSE(app, argc, argv);
 
   try {

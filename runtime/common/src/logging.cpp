@@ -9,21 +9,6 @@
 namespace crm::common {
 namespace {
 
-// %J: the message, JSON-escaped, so a log line stays one valid JSON object whatever it says.
-class JsonMessageFlag : public spdlog::custom_flag_formatter {
- public:
-  void format(const spdlog::details::log_msg& msg, const std::tm&,
-              spdlog::memory_buf_t& dest) override {
-    std::string escaped = JsonEscape(std::string_view(msg.payload.data(), msg.payload.size()));
-    dest.append(escaped.data(), escaped.data() + escaped.size());
-  }
-  std::unique_ptr<custom_flag_formatter> clone() const override {
-    return std::make_unique<JsonMessageFlag>();
-  }
-};
-
-}  // namespace
-
 std::string JsonEscape(std::string_view text) {
   std::string out;
   out.reserve(text.size() + 8);
@@ -57,6 +42,21 @@ std::string JsonEscape(std::string_view text) {
   }
   return out;
 }
+
+// %J: the message, JSON-escaped, so a log line stays one valid JSON object whatever it says.
+class JsonMessageFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    std::string escaped = JsonEscape(std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(escaped.data(), escaped.data() + escaped.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonMessageFlag>();
+  }
+};
+
+}  // namespace
 
 void SetupLogging(const std::string& name, const std::string& level) {
   auto parsed = spdlog::level::from_str(level);

@@ -50,22 +50,6 @@ std::vector<Migration> MigrationsOf(std::string_view set) {
   return out;
 }
 
-std::vector<std::string> AppliedMigrations(pqxx::connection& connection,
-                                           const std::string& schema) {
-  pqxx::nontransaction tx(connection);
-  auto exists =
-      tx.exec_params1("SELECT to_regclass($1) IS NOT NULL", schema + ".schema_migrations");
-  std::vector<std::string> out;
-  if (!exists[0].as<bool>()) {
-    return out;
-  }
-  for (const auto& row :
-       tx.exec("SELECT name FROM " + Identifier(schema) + ".schema_migrations ORDER BY version")) {
-    out.push_back(row[0].as<std::string>());
-  }
-  return out;
-}
-
 std::vector<std::string> Migrate(pqxx::connection& connection, std::string_view set,
                                  const std::string& schema, const std::string& role) {
   const std::string s = Identifier(schema);

@@ -93,26 +93,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   beast::flat_buffer& buffer() { return buffer_; }
   bool stopping() const { return stopping_; }
   void OnStop(std::function<void()> cb) { on_stop_ = std::move(cb); }
-  asio::awaitable<bool> Sleep(std::chrono::milliseconds d) {
-    if (stopping_) {
-      co_return false;
-    }
-    asio::steady_timer timer(stream_.get_executor());
-    timer.expires_after(d);
-    // Stop() calls on_stop_: chain a wake-up of this sleep in front of the handler's own callback.
-    bool stopped = false;
-    auto on_stop = on_stop_;
-    on_stop_ = [&timer, &stopped, on_stop] {
-      stopped = true;
-      timer.cancel();
-      if (on_stop) {
-        on_stop();
-      }
-    };
-    co_await timer.async_wait(kUseTuple);
-    on_stop_ = on_stop;
-    co_return !stopped && !stopping_;
-  }
 
  private:
   asio::awaitable<void> Write(Response& res) {
@@ -141,9 +121,6 @@ bool Exchange::stopping() const {
 }
 void Exchange::OnStop(std::function<void()> callback) {
   connection_.OnStop(std::move(callback));
-}
-asio::awaitable<bool> Exchange::Sleep(std::chrono::milliseconds duration) {
-  return connection_.Sleep(duration);
 }
 
 asio::awaitable<void> Connection::Run() {

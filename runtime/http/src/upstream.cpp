@@ -51,11 +51,6 @@ asio::awaitable<std::unique_ptr<Stream>> Upstream::Connect() {
   co_return stream;
 }
 
-void Upstream::Reset() {
-  std::lock_guard lock(mutex_);
-  idle_.clear();
-}
-
 asio::awaitable<Response> Upstream::Send(Request& request) {
   request.keep_alive(true);
   request.prepare_payload();

@@ -46,9 +46,4 @@ void EventHub::Unsubscribe(const std::shared_ptr<Subscriber>& subscriber) {
                      subscribers_.end());
 }
 
-std::size_t EventHub::subscriber_count() const {
-  std::lock_guard lock(mutex_);
-  return subscribers_.size();
-}
-
 }  // namespace crm::slice

@@ -12,7 +12,4 @@ namespace crm::common {
 /// Throws InputError on an unknown level.
 void SetupLogging(const std::string& name, const std::string& level);
 
-/// JSON-escapes `text` (for the JSON log line and for hand-built JSON).
-std::string JsonEscape(std::string_view text);
-
 }  // namespace crm::common

@@ -39,7 +39,4 @@ std::vector<std::string> Migrate(pqxx::connection& connection, std::string_view 
 /// "slice_3: up to date".
 std::vector<std::string> MigrateEverything(pqxx::connection& connection);
 
-/// The versions applied to `schema` (empty when it has none).
-std::vector<std::string> AppliedMigrations(pqxx::connection& connection, const std::string& schema);
-
 }  // namespace crm::db

@@ -73,11 +73,6 @@ class BlockingPool {
     }
   }
 
-  void Stop() {
-    pool_.stop();
-    pool_.join();
-  }
-
  private:
   boost::asio::thread_pool pool_;
 };

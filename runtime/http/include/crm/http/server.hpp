@@ -55,8 +55,6 @@ class Exchange {
   /// Called on the connection's strand when the server shuts down, so a stream blocked on
   /// something else (an upstream socket) can be woken. Replaces a previous callback.
   void OnStop(std::function<void()> callback);
-  /// Waits up to `duration`; returns false when the wait ended because the server is stopping.
-  asio::awaitable<bool> Sleep(std::chrono::milliseconds duration);
 
  private:
   Connection& connection_;

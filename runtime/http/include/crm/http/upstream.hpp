@@ -38,8 +38,6 @@ class Upstream {
   /// as it arrives (chunked), until either side ends or the server stops.
   asio::awaitable<void> Relay(Request& request, Exchange& exchange);
 
-  /// Closes idle connections (the upstream restarted or went away).
-  void Reset();
   const Endpoint& endpoint() const { return endpoint_; }
 
  private:

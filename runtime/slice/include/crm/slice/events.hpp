@@ -26,7 +26,6 @@ class EventHub {
   void Publish(const std::string& event, const std::string& data);
   std::shared_ptr<Subscriber> Subscribe(std::function<void()> wake);
   void Unsubscribe(const std::shared_ptr<Subscriber>& subscriber);
-  std::size_t subscriber_count() const;
 
  private:
   mutable std::mutex mutex_;
