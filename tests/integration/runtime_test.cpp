@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <thread>
 
@@ -603,6 +604,38 @@ TEST_F(RuntimeTest, ShutdownEndsOpenEventStreamsWithinASecondPerClient) {
   EXPECT_NE(stream.body.find("connected to slice"), std::string::npos) << stream.body;
   EXPECT_LT(stream.seconds, 10.0) << "the stream was not ended by the shutdown";
   EXPECT_LT(took, 8.0) << "shutdown took too long";
+}
+
+}  // namespace
+}  // namespace crm::testing
+
+namespace crm::testing {
+namespace {
+
+TEST_F(RuntimeTest, StorageIsAccountedPerSliceFromItsSchemaAndFiles) {
+  Tenant ana = Register("ana@example.com");
+  std::string admin = Admin();
+  std::vector<std::string> as_admin = {"Cookie: crm_session=" + admin};
+  const std::string path = "/admin/slices/" + std::to_string(ana.slice);
+  auto before = Fetch("GET", Url(path), {}, as_admin).Json();
+  ASSERT_TRUE(before["storage_bytes"].is_number()) << before;
+  EXPECT_GT(before["storage_bytes"].get<long long>(), 0) << "the schema's tables and indexes count";
+  EXPECT_EQ(before["storage_quota_bytes"].get<long long>(), 2'000'000'000LL);
+  {
+    std::ofstream file(data_ / "slices" / std::to_string(ana.slice) / "files" / "upload.bin",
+                       std::ios::binary);
+    file << std::string(1 << 20, 'x');
+  }
+  auto after = Fetch("GET", Url(path), {}, as_admin).Json();
+  EXPECT_GE(after["storage_bytes"].get<long long>() - before["storage_bytes"].get<long long>(),
+            1 << 20)
+      << "the slice's files count: " << before << " → " << after;
+  EXPECT_TRUE(after["memory_limit_bytes"].get<long long>() > 0);
+  if (after["limit_mechanism"] != "rlimit-as") {
+    ASSERT_TRUE(after["memory_bytes"].is_number()) << after;
+    EXPECT_GT(after["memory_bytes"].get<long long>(), 0);
+    EXPECT_LT(after["memory_bytes"].get<long long>(), after["memory_limit_bytes"].get<long long>());
+  }
 }
 
 }  // namespace

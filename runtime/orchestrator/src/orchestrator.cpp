@@ -245,6 +245,10 @@ SliceInfo Orchestrator::Get(long long slice_id) {
     return FromRow(rows[0]);
   });
   info.memory_bytes = limiter_.Usage(slice_id);
+  if (info.state == SliceState::kAvailable || info.state == SliceState::kAssigned ||
+      info.state == SliceState::kSuspended) {
+    info.storage_bytes = RecordStorage(info);  // one slice is cheap to measure: always fresh
+  }
   return info;
 }
 
@@ -757,32 +761,37 @@ void Orchestrator::Replenish() {
   }
 }
 
+std::uint64_t Orchestrator::RecordStorage(const SliceInfo& slice) {
+  std::uint64_t files = DirectoryBytes(SliceDir(slice.id) / "files");
+  std::uint64_t total = pool_.Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto db_bytes =
+        tx.exec_params1(
+              "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c "
+              "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind "
+              "IN ('r', 'm')",
+              RoleOf(slice.id))[0]
+            .as<long long>();
+    std::uint64_t bytes = static_cast<std::uint64_t>(db_bytes) + files;
+    tx.exec_params(
+        "UPDATE gateway.slices SET storage_bytes = $2, storage_checked_at = now() WHERE id = $1",
+        slice.id, static_cast<long long>(bytes));
+    tx.commit();
+    return bytes;
+  });
+  if (total > slice.storage_quota_bytes) {
+    spdlog::warn("slice {}: storage {} bytes is over its quota of {} bytes", slice.id, total,
+                 slice.storage_quota_bytes);
+  }
+  return total;
+}
+
 void Orchestrator::RefreshStorage() {
   for (const auto& s : List()) {
-    if (s.state == SliceState::kDestroyed || s.state == SliceState::kDestroying ||
-        s.state == SliceState::kProvisioning) {
-      continue;
+    if (s.state == SliceState::kAvailable || s.state == SliceState::kAssigned ||
+        s.state == SliceState::kSuspended) {
+      RecordStorage(s);
     }
-    std::uint64_t files = DirectoryBytes(SliceDir(s.id) / "files");
-    pool_.Run([&](pqxx::connection& c) {
-      pqxx::work tx(c);
-      auto db_bytes =
-          tx.exec_params1(
-                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind "
-                "IN ('r', 'm')",
-                RoleOf(s.id))[0]
-              .as<long long>();
-      std::uint64_t total = static_cast<std::uint64_t>(db_bytes) + files;
-      tx.exec_params(
-          "UPDATE gateway.slices SET storage_bytes = $2, storage_checked_at = now() WHERE id = $1",
-          s.id, static_cast<long long>(total));
-      tx.commit();
-      if (total > s.storage_quota_bytes) {
-        spdlog::warn("slice {}: storage {} bytes is over its quota of {} bytes", s.id, total,
-                     s.storage_quota_bytes);
-      }
-    });
   }
 }
 

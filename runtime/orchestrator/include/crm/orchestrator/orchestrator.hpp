@@ -77,6 +77,7 @@ class Orchestrator {
   /// Restarts running slices `batch` at a time, waiting for each batch's health checks.
   nlohmann::json RollingRestart(int batch);
 
+  /// One slice, its storage measured now.
   SliceInfo Get(long long slice_id);
   std::vector<SliceInfo> List();
   /// Recomputes every live slice's storage (schema size + files) and records it.
@@ -100,6 +101,8 @@ class Orchestrator {
   void RecordHealth(long long slice_id, const std::string& health, bool restarted,
                     const std::string& error = {});
   void DropSliceData(long long slice_id);
+  /// Measures a slice's storage (its schema's tables and indexes + its files) and records it.
+  std::uint64_t RecordStorage(const SliceInfo& slice);
 
   common::RuntimeConfig config_;
   db::Pool& pool_;
