@@ -58,6 +58,10 @@ class RuntimeTest : public ::testing::Test {
             {"CRM_DATA_DIR", data_.string()},
             {"CRM_LISTEN", "127.0.0.1:0"},
             {"CRM_LOG_LEVEL", "info"}};
+    // Sanitizer builds need more memory per slice than the default limit allows.
+    if (const char* limit = std::getenv("CRM_SLICE_MEMORY_LIMIT")) {
+      env_["CRM_SLICE_MEMORY_LIMIT"] = limit;
+    }
     crmd_ = CrmdProcess::Start(CRM_CRMD_BINARY, {"--role", "all"}, env_, pg_->dir() / "crmd.log");
   }
 
