@@ -24,6 +24,14 @@ for secret in db_password stripe_secret_key stripe_webhook_secret whatsapp_app_s
 done
 systemctl daemon-reload
 systemctl restart postgresql
+# crmd's database role: it creates one role and one schema per tenant slice, hence CREATEROLE.
+if [ -f /etc/crmd/secrets/db_password ]; then
+  runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -v pw="$(cat /etc/crmd/secrets/db_password)" <<'SQL'
+SELECT 'CREATE ROLE crm LOGIN CREATEROLE' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'crm')\gexec
+ALTER ROLE crm WITH LOGIN CREATEROLE PASSWORD :'pw';
+SELECT 'CREATE DATABASE crm OWNER crm' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'crm')\gexec
+SQL
+fi
 [ -f /etc/letsencrypt/live/crm.example.com/fullchain.pem ] || certbot certonly --webroot -w /var/www/letsencrypt -d crm.example.com --non-interactive --agree-tos --register-unsafely-without-email || true
 nginx -t && systemctl reload nginx
 systemctl enable --now crmd.service crm-backup.timer
