@@ -28,7 +28,7 @@ systemctl restart postgresql
 if [ -f /etc/crmd/secrets/db_password ]; then
   runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -v pw="$(cat /etc/crmd/secrets/db_password)" <<'SQL'
 SELECT 'CREATE ROLE crm LOGIN CREATEROLE' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'crm')\gexec
-ALTER ROLE crm WITH LOGIN CREATEROLE PASSWORD :'pw';
+SELECT format('ALTER ROLE crm WITH LOGIN CREATEROLE PASSWORD %L', :'pw')\gexec
 SELECT 'CREATE DATABASE crm OWNER crm' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'crm')\gexec
 SQL
 fi
