@@ -221,7 +221,7 @@ TEST_F(RuntimeTest, ASecondTenantCannotReadOrChangeTheFirstsDataAndPostgresRefus
     EXPECT_TRUE(r.status == 400 || r.status == 404) << bad << " → " << r.status << " " << r.body;
     EXPECT_NE(r.body.find("error"), std::string::npos);
   }
-  // Eve's cookie plus Ana's bearer token: the credential used is one of them, never a mix.
+  // A tenant's session is no admin's.
   EXPECT_EQ(Fetch("GET", Url("/admin/slices"), {}, eve.Auth()).status, 403);
   // Ana's data is untouched.
   auto mine = Fetch("GET", Url(path), {}, ana.Auth());
@@ -482,12 +482,6 @@ TEST_F(RuntimeTest, SigtermDrainsAndStopsEverySlice) {
   EXPECT_NE(::kill(std::stoi(pid), 0), 0) << "slice process outlived the gateway";
 }
 
-}  // namespace
-}  // namespace crm::testing
-
-namespace crm::testing {
-namespace {
-
 TEST_F(RuntimeTest, CrmctlSlicesAndMigrateDriveARunningGateway) {
   Tenant ana = Register("ana@example.com");
   std::string token = Admin();
@@ -542,12 +536,6 @@ TEST_F(RuntimeTest, CrmctlSlicesAndMigrateDriveARunningGateway) {
   EXPECT_NE(m_out.find("gateway: up to date"), std::string::npos) << m_out;
   EXPECT_NE(m_out.find("slice_" + id + ": up to date"), std::string::npos) << m_out;
 }
-
-}  // namespace
-}  // namespace crm::testing
-
-namespace crm::testing {
-namespace {
 
 TEST_F(RuntimeTest, ThePoolsReconnectAfterPostgresRestarts) {
   Tenant ana = Register("ana@example.com");
@@ -609,12 +597,6 @@ TEST_F(RuntimeTest, ShutdownEndsOpenEventStreamsWithinASecondPerClient) {
   EXPECT_LT(stream.seconds, 10.0) << "the stream was not ended by the shutdown";
   EXPECT_LT(took, 8.0) << "shutdown took too long";
 }
-
-}  // namespace
-}  // namespace crm::testing
-
-namespace crm::testing {
-namespace {
 
 TEST_F(RuntimeTest, StorageIsAccountedPerSliceFromItsSchemaAndFiles) {
   Tenant ana = Register("ana@example.com");

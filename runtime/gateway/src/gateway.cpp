@@ -25,11 +25,11 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using http::ClientError;
 using http::Exchange;
+using http::Reply;
 using http::Response;
 using http::Status;
 using nlohmann::json;
 using orchestrator::SliceState;
-using Reply = asio::awaitable<std::optional<Response>>;
 
 constexpr const char* kCookie = "crm_session";
 // The caller's slice: the live one, else the last destroyed one (so the API can say it is gone).
@@ -102,6 +102,11 @@ void CheckProxyPath(std::string_view target) {
     throw ClientError(Status::bad_request,
                       "path not allowed: dot segments and encoded separators are refused");
   }
+}
+
+// The body's "email", required, checked and lower-cased.
+std::string EmailField(const json& body) {
+  return NormalizeEmail(http::RequireString(body, "email", 3, 254));
 }
 
 long long ParseSliceId(const std::string& text) {
@@ -309,8 +314,8 @@ class Gateway {
     co_return caller;
   }
 
-  // Creates a session for `user_id` and returns its token.
-  asio::awaitable<std::string> OpenSession(long long user_id, Exchange& ex) {
+  // Signs `user_id` in: a new session, answered with {user, slice} and the session cookie.
+  asio::awaitable<Response> SignIn(long long user_id, Exchange& ex, Status status) {
     std::string token = NewToken();
     std::string hash = TokenHash(token);
     std::string ip = ClientIp(ex);
@@ -325,7 +330,10 @@ class Gateway {
           hash, user_id, ttl_seconds, ip, agent);
       tx.commit();
     });
-    co_return token;
+    Caller caller = co_await LoadCaller(user_id);
+    Response res = http::JsonResponse(status, UserJson(caller));
+    res.set(bhttp::field::set_cookie, SessionCookie(ex.request(), token));
+    co_return res;
   }
 
   asio::awaitable<Caller> LoadCaller(long long user_id) {
@@ -497,7 +505,7 @@ void Gateway::Register(http::Router& router) {
     CheckOrigin(ex.request());
     Limit(account_limiter_, ex, "sign-up");
     json body = http::ParseJsonBody(ex.request());
-    std::string email = NormalizeEmail(http::RequireString(body, "email", 3, 254));
+    std::string email = EmailField(body);
     std::string password = http::RequireString(body, "password", 1, 256);
     CheckPassword(password);
     long long user_id = co_await blocking_.Run([&] {
@@ -519,18 +527,14 @@ void Gateway::Register(http::Router& router) {
     });
     // Until billing exists, every new account starts a trial on a warm slice, at once.
     co_await blocking_.Run([this, user_id] { return orchestrator_.AssignNow(user_id); });
-    std::string token = co_await OpenSession(user_id, ex);
-    Caller caller = co_await LoadCaller(user_id);
-    Response res = http::JsonResponse(Status::created, UserJson(caller));
-    res.set(bhttp::field::set_cookie, SessionCookie(ex.request(), token));
-    co_return res;
+    co_return co_await SignIn(user_id, ex, Status::created);
   });
 
   router.Add(verb::post, "/auth/login", [this](Exchange& ex) -> Reply {
     CheckOrigin(ex.request());
     Limit(login_limiter_, ex, "sign-in");
     json body = http::ParseJsonBody(ex.request());
-    std::string email = NormalizeEmail(http::RequireString(body, "email", 3, 254));
+    std::string email = EmailField(body);
     std::string password = http::RequireString(body, "password", 1, 256);
     std::optional<long long> user_id = co_await blocking_.Run([&]() -> std::optional<long long> {
       auto rows = pool_.Run([&](pqxx::connection& c) {
@@ -555,11 +559,7 @@ void Gateway::Register(http::Router& router) {
     if (!user_id) {
       throw ClientError(Status::unauthorized, "email or password is incorrect");
     }
-    std::string token = co_await OpenSession(*user_id, ex);
-    Caller caller = co_await LoadCaller(*user_id);
-    Response res = http::JsonResponse(Status::ok, UserJson(caller));
-    res.set(bhttp::field::set_cookie, SessionCookie(ex.request(), token));
-    co_return res;
+    co_return co_await SignIn(*user_id, ex, Status::ok);
   });
 
   router.Add(verb::post, "/auth/logout", [this](Exchange& ex) -> Reply {
@@ -594,7 +594,7 @@ void Gateway::Register(http::Router& router) {
     CheckOrigin(ex.request());
     Limit(account_limiter_, ex, "password reset");
     json body = http::ParseJsonBody(ex.request());
-    std::string email = NormalizeEmail(http::RequireString(body, "email", 3, 254));
+    std::string email = EmailField(body);
     std::string token = NewToken();
     std::string link =
         (config_.public_url.empty() ? ExpectedOrigin(ex.request()) : config_.public_url) +
@@ -815,6 +815,7 @@ int RunGateway(const common::RuntimeConfig& config) {
     spdlog::info("migrations: {}", line);
   }
   db::Pool pool(GatewayPoolOptions(config, static_cast<std::size_t>(config.db_max_open_conns)));
+  spdlog::info("database: {}", db::RedactedConnInfo(pool.conninfo()));
   http::BlockingPool blocking(static_cast<std::size_t>(config.worker_concurrency));
   orchestrator::Orchestrator orchestrator(config, pool);
   orchestrator.Start();

@@ -90,11 +90,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   Stream& stream() { return stream_; }
-  beast::flat_buffer& buffer() { return buffer_; }
   bool stopping() const { return stopping_; }
   void OnStop(std::function<void()> cb) { on_stop_ = std::move(cb); }
 
  private:
+  // Answers `status` and ends the connection: the request cannot be read any further.
+  asio::awaitable<void> Refuse(Status status, const std::string& message) {
+    Response res = ErrorResponse(status, message);
+    res.keep_alive(false);
+    res.prepare_payload();
+    co_await Write(res);
+  }
+
   asio::awaitable<void> Write(Response& res) {
     stream_.expires_after(server_.limits_.write_timeout);
     co_await bhttp::async_write(stream_, res, kUseTuple);
@@ -113,9 +120,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
 Stream& Exchange::stream() {
   return connection_.stream();
 }
-beast::flat_buffer& Exchange::buffer() {
-  return connection_.buffer();
-}
 bool Exchange::stopping() const {
   return connection_.stopping();
 }
@@ -133,33 +137,23 @@ asio::awaitable<void> Connection::Run() {
     stream_.expires_after(first ? limits.header_timeout : limits.idle_timeout);
     first = false;
     auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer_, parser, kUseTuple);
+    const std::string too_large =
+        "request body larger than " + std::to_string(limits.body_limit) + " bytes";
     if (ec == bhttp::error::header_limit) {
-      Response res = ErrorResponse(
+      co_await Refuse(
           Status::request_header_fields_too_large,
           "request headers larger than " + std::to_string(limits.header_limit) + " bytes");
-      res.keep_alive(false);
-      res.prepare_payload();
-      co_await Write(res);
       break;
     }
     if (ec == bhttp::error::body_limit) {
       // The declared Content-Length alone is over the limit: refuse before reading it.
-      Response res =
-          ErrorResponse(Status::payload_too_large,
-                        "request body larger than " + std::to_string(limits.body_limit) + " bytes");
-      res.keep_alive(false);
-      res.prepare_payload();
-      co_await Write(res);
+      co_await Refuse(Status::payload_too_large, too_large);
       break;
     }
     if (ec) {
       if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
           ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-        Response res =
-            ErrorResponse(Status::bad_request, "malformed HTTP request: " + ec.message());
-        res.keep_alive(false);
-        res.prepare_payload();
-        co_await Write(res);
+        co_await Refuse(Status::bad_request, "malformed HTTP request: " + ec.message());
       }
       break;
     }
@@ -169,12 +163,7 @@ asio::awaitable<void> Connection::Run() {
       stream_.expires_after(limits.body_timeout);
       std::tie(ec, n) = co_await bhttp::async_read(stream_, buffer_, parser, kUseTuple);
       if (ec == bhttp::error::body_limit) {
-        Response res = ErrorResponse(
-            Status::payload_too_large,
-            "request body larger than " + std::to_string(limits.body_limit) + " bytes");
-        res.keep_alive(false);
-        res.prepare_payload();
-        co_await Write(res);
+        co_await Refuse(Status::payload_too_large, too_large);
         break;
       }
       if (ec) {
@@ -386,7 +375,7 @@ void Router::AddPrefix(std::string prefix, Handler handler) {
   prefixes_.emplace_back(std::move(prefix), std::move(handler));
 }
 
-asio::awaitable<std::optional<Response>> Router::Dispatch(Exchange& exchange) const {
+Reply Router::Dispatch(Exchange& exchange) const {
   std::string_view path = TargetPath(exchange.request().target());
   for (const auto& [prefix, handler] : prefixes_) {
     if (path.rfind(prefix, 0) == 0) {

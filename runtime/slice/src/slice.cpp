@@ -24,15 +24,33 @@ namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
 using http::ClientError;
 using http::Exchange;
+using http::Reply;
 using http::Response;
 using http::Status;
 using nlohmann::json;
-using Reply = asio::awaitable<std::optional<Response>>;
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
 json Parse(const pqxx::field& f) {
   return json::parse(f.c_str());
+}
+
+// Rows whose first column is a JSON document, as an array.
+json JsonRows(const pqxx::result& rows) {
+  json items = json::array();
+  for (const auto& r : rows) {
+    items.push_back(Parse(r[0]));
+  }
+  return items;
+}
+
+// {items, next_cursor}: a full page has a next one, which starts after its last item.
+Response PageResponse(json items, int limit) {
+  json next = nullptr;
+  if (static_cast<int>(items.size()) == limit) {
+    next = std::to_string(items.back()["id"].get<long long>());
+  }
+  return http::JsonResponse(Status::ok, {{"items", std::move(items)}, {"next_cursor", next}});
 }
 
 // LIKE pattern matching `q` literally anywhere.
@@ -128,32 +146,22 @@ void SliceApi::Register(http::Router& router) {
   router.Add(verb::get, "/api/contacts", [this](Exchange& ex) -> Reply {
     auto target = ex.request().target();
     auto q = http::QueryParam(target, "q");
-    auto cursor_text = http::QueryParam(target, "cursor");
-    long long cursor = cursor_text && !cursor_text->empty() ? ParseId(*cursor_text, "cursor") : 0;
-    int limit = ParseLimit(http::QueryParam(target, "limit"));
+    PageRequest page = ParsePage(target);
     if (q && q->size() > 200) {
       throw ClientError(Status::bad_request, "q: at most 200 characters", "q");
     }
     std::string query = q.value_or("");
-    json page = co_await Db([&](pqxx::connection& c) {
+    json items = co_await Db([&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       auto rows = tx.exec_params(std::string("SELECT row_to_json(t)::text FROM (SELECT ") +
                                      kContactColumns +
                                      " FROM contacts WHERE id > $1 AND ($2 = '' OR name ILIKE $3 "
                                      "OR phone LIKE $3 OR $2 = ANY(tags)) "
                                      "ORDER BY id LIMIT $4) t",
-                                 cursor, query, Contains(query), limit);
-      json items = json::array();
-      for (const auto& r : rows) {
-        items.push_back(Parse(r[0]));
-      }
-      return items;
+                                 page.cursor, query, Contains(query), page.limit);
+      return JsonRows(rows);
     });
-    json next = nullptr;
-    if (static_cast<int>(page.size()) == limit) {
-      next = std::to_string(page.back()["id"].get<long long>());
-    }
-    co_return http::JsonResponse(Status::ok, {{"items", page}, {"next_cursor", next}});
+    co_return PageResponse(std::move(items), page.limit);
   });
 
   router.Add(verb::get, "/api/contacts/{id}", [this](Exchange& ex) -> Reply {
@@ -221,26 +229,15 @@ void SliceApi::Register(http::Router& router) {
       "FROM conversations v JOIN contacts c ON c.id = v.contact_id ";
 
   router.Add(verb::get, "/api/conversations", [this](Exchange& ex) -> Reply {
-    auto target = ex.request().target();
-    auto cursor_text = http::QueryParam(target, "cursor");
-    long long cursor = cursor_text && !cursor_text->empty() ? ParseId(*cursor_text, "cursor") : 0;
-    int limit = ParseLimit(http::QueryParam(target, "limit"));
+    PageRequest page = ParsePage(ex.request().target());
     json items = co_await Db([&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       auto rows = tx.exec_params(
-          kConversationJson + "WHERE ($1 = 0 OR v.id < $1) ORDER BY v.id DESC LIMIT $2", cursor,
-          limit);
-      json out = json::array();
-      for (const auto& r : rows) {
-        out.push_back(Parse(r[0]));
-      }
-      return out;
+          kConversationJson + "WHERE ($1 = 0 OR v.id < $1) ORDER BY v.id DESC LIMIT $2",
+          page.cursor, page.limit);
+      return JsonRows(rows);
     });
-    json next = nullptr;
-    if (static_cast<int>(items.size()) == limit) {
-      next = std::to_string(items.back()["id"].get<long long>());
-    }
-    co_return http::JsonResponse(Status::ok, {{"items", items}, {"next_cursor", next}});
+    co_return PageResponse(std::move(items), page.limit);
   });
 
   router.Add(verb::post, "/api/conversations", [this](Exchange& ex) -> Reply {
@@ -283,10 +280,7 @@ void SliceApi::Register(http::Router& router) {
 
   router.Add(verb::get, "/api/conversations/{id}/messages", [this](Exchange& ex) -> Reply {
     long long id = ParseId(ex.params()["id"], "id");
-    auto target = ex.request().target();
-    auto cursor_text = http::QueryParam(target, "cursor");
-    long long cursor = cursor_text && !cursor_text->empty() ? ParseId(*cursor_text, "cursor") : 0;
-    int limit = ParseLimit(http::QueryParam(target, "limit"));
+    PageRequest page = ParsePage(ex.request().target());
     json items = co_await Db([&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       if (tx.exec_params("SELECT 1 FROM conversations WHERE id = $1", id).empty()) {
@@ -297,18 +291,10 @@ void SliceApi::Register(http::Router& router) {
           "created_at "
           "FROM messages WHERE conversation_id = $1 AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT "
           "$3) m",
-          id, cursor, limit);
-      json out = json::array();
-      for (const auto& r : rows) {
-        out.push_back(Parse(r[0]));
-      }
-      return out;
+          id, page.cursor, page.limit);
+      return JsonRows(rows);
     });
-    json next = nullptr;
-    if (static_cast<int>(items.size()) == limit) {
-      next = std::to_string(items.back()["id"].get<long long>());
-    }
-    co_return http::JsonResponse(Status::ok, {{"items", items}, {"next_cursor", next}});
+    co_return PageResponse(std::move(items), page.limit);
   });
 
   router.Add(verb::post, "/api/conversations/{id}/messages", [this](Exchange& ex) -> Reply {

@@ -97,4 +97,14 @@ int ParseLimit(const std::optional<std::string>& text) {
   return static_cast<int>(limit);
 }
 
+PageRequest ParsePage(std::string_view target) {
+  PageRequest page;
+  auto cursor = http::QueryParam(target, "cursor");
+  if (cursor && !cursor->empty()) {
+    page.cursor = ParseId(*cursor, "cursor");
+  }
+  page.limit = ParseLimit(http::QueryParam(target, "limit"));
+  return page;
+}
+
 }  // namespace crm::slice

@@ -49,5 +49,17 @@ TEST(ContactInputTest, IdsAndLimitsArePositiveAndBounded) {
   EXPECT_THROW(ParseLimit("101"), http::ClientError);
 }
 
+TEST(PageRequestTest, ReadsCursorAndLimitFromTheQuery) {
+  auto first = ParsePage("/api/contacts");
+  EXPECT_EQ(first.cursor, 0);
+  EXPECT_EQ(first.limit, 50);
+  auto next = ParsePage("/api/contacts?q=x&cursor=42&limit=10");
+  EXPECT_EQ(next.cursor, 42);
+  EXPECT_EQ(next.limit, 10);
+  EXPECT_EQ(ParsePage("/api/contacts?cursor=").cursor, 0) << "an empty cursor is the first page";
+  EXPECT_THROW(ParsePage("/api/contacts?cursor=-3"), http::ClientError);
+  EXPECT_THROW(ParsePage("/api/contacts?limit=0"), http::ClientError);
+}
+
 }  // namespace
 }  // namespace crm::slice

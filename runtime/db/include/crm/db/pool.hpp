@@ -73,7 +73,6 @@ class Pool {
   /// Closes connections idle for longer than `age` (an idle slice then holds no PostgreSQL
   /// backend). Returns how many were closed.
   std::size_t CloseIdle(std::chrono::milliseconds age);
-  const PoolOptions& options() const { return options_; }
   /// The conninfo the pool connects with (password included: never log it).
   const std::string& conninfo() const { return conninfo_; }
 

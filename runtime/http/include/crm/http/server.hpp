@@ -49,7 +49,6 @@ class Exchange {
 
   /// For handlers that take the connection over.
   Stream& stream();
-  beast::flat_buffer& buffer();
   /// True once the server is shutting down: streams must end.
   bool stopping() const;
   /// Called on the connection's strand when the server shuts down, so a stream blocked on
@@ -63,7 +62,9 @@ class Exchange {
   std::map<std::string, std::string> params_;
 };
 
-using Handler = std::function<asio::awaitable<std::optional<Response>>(Exchange&)>;
+/// What a handler gives back: a response, or std::nullopt when it took the connection over.
+using Reply = asio::awaitable<std::optional<Response>>;
+using Handler = std::function<Reply(Exchange&)>;
 
 class Server {
  public:
@@ -108,7 +109,7 @@ class Router {
   void Add(bhttp::verb method, std::string pattern, Handler handler);
   /// Handles a path prefix ("/api/"): every method, every path below it.
   void AddPrefix(std::string prefix, Handler handler);
-  asio::awaitable<std::optional<Response>> Dispatch(Exchange& exchange) const;
+  Reply Dispatch(Exchange& exchange) const;
 
  private:
   struct Route {

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace crm::slice {
@@ -28,5 +29,13 @@ long long ParseId(const std::string& text, const std::string& what);
 
 /// ?limit= : 1..100, default 50.
 int ParseLimit(const std::optional<std::string>& text);
+
+/// A list request's page: ?cursor= (the previous page's next_cursor; none = the first page) and
+/// ?limit=.
+struct PageRequest {
+  long long cursor = 0;
+  int limit = 50;
+};
+PageRequest ParsePage(std::string_view target);
 
 }  // namespace crm::slice
