@@ -51,6 +51,30 @@ std::uint64_t Bytes(const std::string& text) {
   return static_cast<std::uint64_t>(bytes);
 }
 
+bool Flag(const std::string& text) {
+  if (text == "1" || text == "true" || text == "yes" || text == "on") {
+    return true;
+  }
+  if (text == "0" || text == "false" || text == "no" || text == "off" || text.empty()) {
+    return false;
+  }
+  throw InputError("expected 1 or 0 (true or false), got \"" + text + "\"");
+}
+
+// "0-50": a percent range of the tenant hash space (checked again by the queue).
+std::string ShardRangeText(const std::string& text) {
+  auto dash = text.find('-');
+  if (dash == std::string::npos || dash == 0) {
+    throw InputError("expected a percent range FROM-TO such as 0-50, got \"" + text + "\"");
+  }
+  long long from = ParseWhole(text.substr(0, dash), 0, 99);
+  long long to = ParseWhole(text.substr(dash + 1), 1, 100);
+  if (from >= to) {
+    throw InputError("expected FROM < TO, got \"" + text + "\"");
+  }
+  return text;
+}
+
 std::string NonEmpty(const std::string& text) {
   if (text.empty()) {
     throw InputError("must not be empty");
@@ -146,6 +170,82 @@ const std::vector<KeyDef>& Defs() {
        [](RuntimeConfig& c, const std::string& v) { c.queue_max_depth = Int(v, 1, 100'000'000); }},
       {{"phone_rps", {"CRM_PHONE_RPS", "PHONE_RPS"}, "messages per second per WhatsApp number"},
        [](RuntimeConfig& c, const std::string& v) { c.phone_rps = Int(v, 1, 100'000); }},
+      {{"pair_interval",
+        {"CRM_PAIR_INTERVAL", "PAIR_INTERVAL"},
+        "per recipient, the time between messages once a burst of 10 is spent"},
+       [](RuntimeConfig& c, const std::string& v) { c.pair_interval = ParseDuration(v); }},
+      {{"queue_max_attempts",
+        {"CRM_QUEUE_MAX_ATTEMPTS"},
+        "send attempts before a task is dead-lettered (failed)"},
+       [](RuntimeConfig& c, const std::string& v) { c.queue_max_attempts = Int(v, 1, 100); }},
+      {{"queue_lease_ttl",
+        {"CRM_QUEUE_LEASE_TTL"},
+        "lifetime of a dispatcher's lease; another may take over this long after a crash"},
+       [](RuntimeConfig& c, const std::string& v) {
+         auto ms = ParseDuration(v);
+         if (ms < std::chrono::seconds(1)) {
+           throw InputError("expected at least 1s, got \"" + v + "\"");
+         }
+         c.queue_lease_ttl = ms;
+       }},
+      {{"worker_shard_range",
+        {"CRM_WORKER_SHARD_RANGE", "WORKER_SHARD_RANGE"},
+        "percent range of the tenant hash space whose queues this host dispatches, e.g. 0-50"},
+       [](RuntimeConfig& c, const std::string& v) { c.worker_shard_range = ShardRangeText(v); }},
+      {{"broadcast_body_limit",
+        {"CRM_BROADCAST_BODY_LIMIT"},
+        "largest POST /api/broadcasts body (recipient lists, CSV uploads)"},
+       [](RuntimeConfig& c, const std::string& v) { c.broadcast_body_limit = Bytes(v); }},
+      {{"channel", {"CRM_CHANNEL"}, "WhatsApp channel of new slices: simulator or cloud-api"},
+       [](RuntimeConfig& c, const std::string& v) {
+         if (v != "simulator" && v != "cloud-api") {
+           throw InputError("expected simulator or cloud-api, got \"" + v + "\"");
+         }
+         c.channel = v;
+       }},
+      {{"simulator_autopair",
+        {"CRM_SIMULATOR_AUTOPAIR"},
+        "1: a new slice's simulator connects without a QR scan"},
+       [](RuntimeConfig& c, const std::string& v) { c.simulator_autopair = Flag(v); }},
+      {{"whatsapp_app_secret_file",
+        {"CRM_WHATSAPP_APP_SECRET_FILE"},
+        "file holding the Meta app secret that signs webhooks (mode 0600)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.whatsapp_app_secret = ReadSecretFile(v, "WhatsApp app secret");
+       }},
+      {{"whatsapp_app_secret",
+        {"CRM_WHATSAPP_APP_SECRET"},
+        "the Meta app secret (environment only)"},
+       [](RuntimeConfig& c, const std::string& v) { c.whatsapp_app_secret = v; }},
+      {{"whatsapp_verify_token_file",
+        {"CRM_WHATSAPP_VERIFY_TOKEN_FILE"},
+        "file holding the webhook verify token (mode 0600)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.whatsapp_verify_token = ReadSecretFile(v, "WhatsApp verify token");
+       }},
+      {{"whatsapp_verify_token",
+        {"CRM_WHATSAPP_VERIFY_TOKEN"},
+        "the webhook verify token (environment only)"},
+       [](RuntimeConfig& c, const std::string& v) { c.whatsapp_verify_token = v; }},
+      {{"whatsapp_token_file",
+        {"CRM_WHATSAPP_TOKEN_FILE"},
+        "file holding the Cloud API access token (mode 0600)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.whatsapp_token = ReadSecretFile(v, "WhatsApp access token");
+       }},
+      {{"whatsapp_token", {"CRM_WHATSAPP_TOKEN"}, "the Cloud API access token (environment only)"},
+       [](RuntimeConfig& c, const std::string& v) { c.whatsapp_token = v; }},
+      {{"whatsapp_api_url", {"CRM_WHATSAPP_API_URL"}, "Graph API base URL, version included"},
+       [](RuntimeConfig& c, const std::string& v) {
+         if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+           throw InputError("expected an http:// or https:// URL, got \"" + v + "\"");
+         }
+         c.whatsapp_api_url = v;
+       }},
+      {{"whatsapp_phone_number_id",
+        {"CRM_WHATSAPP_PHONE_NUMBER_ID"},
+        "a slice's Cloud API phone number id (the orchestrator sets it)"},
+       [](RuntimeConfig& c, const std::string& v) { c.whatsapp_phone_number_id = v; }},
       {{"slice_binary", {"CRM_SLICE_BINARY"}, "crmd binary slices run (default: this one)"},
        [](RuntimeConfig& c, const std::string& v) { c.slice_binary = v; }},
   };
@@ -237,7 +337,8 @@ RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const
     if (root.IsDefined() && !root.IsNull()) {
       planner::StrictMap map(name, root, "crmd configuration");
       for (const auto& d : Defs()) {
-        if (d.key.yaml == "database_password") {
+        if (d.key.yaml == "database_password" || d.key.yaml == "whatsapp_app_secret" ||
+            d.key.yaml == "whatsapp_verify_token" || d.key.yaml == "whatsapp_token") {
           continue;  // secrets are never written in configuration files
         }
         YAML::Node node = map.Optional(d.key.yaml);

@@ -16,6 +16,7 @@
 #include "crm/http/server.hpp"
 #include "crm/http/upstream.hpp"
 #include "crm/orchestrator/orchestrator.hpp"
+#include "whatsapp_webhook.hpp"
 
 namespace crm::gateway {
 namespace {
@@ -488,6 +489,9 @@ Reply Gateway::Metrics(Exchange&) {
 void Gateway::Register(http::Router& router) {
   using bhttp::verb;
   router.AddPrefix("/api/", [this](Exchange& ex) { return Proxy(ex); });
+  RegisterWhatsAppWebhook(
+      router, config_, pool_, blocking_,
+      [this](long long id, const std::string& endpoint) { return UpstreamFor(id, endpoint); });
   router.Add(verb::get, "/health", [this](Exchange& ex) { return Health(ex); });
   router.Add(verb::get, "/ready", [this](Exchange&) -> Reply {
     long long available = co_await Db([](pqxx::connection& c) {
@@ -720,6 +724,17 @@ void Gateway::Register(http::Router& router) {
                                                "' (expected assign, suspend, resume or destroy)");
     }
     ForgetSessions();
+    co_return http::JsonResponse(Status::ok, info.ToJson());
+  });
+  router.Add(verb::put, "/admin/slices/{id}/channel", [this](Exchange& ex) -> Reply {
+    co_await RequireAdmin(ex.request());
+    CheckOrigin(ex.request());
+    long long id = ParseSliceId(ex.params()["id"]);
+    json body = http::ParseJsonBody(ex.request());
+    std::string kind = http::RequireString(body, "channel", 1, 20);
+    std::optional<std::string> number = http::OptionalString(body, "phone_number_id", 1, 32);
+    auto info = co_await blocking_.Run(
+        [this, id, &kind, &number] { return orchestrator_.SetChannel(id, kind, number); });
     co_return http::JsonResponse(Status::ok, info.ToJson());
   });
   router.Add(verb::delete_, "/admin/slices/{id}", [this](Exchange& ex) -> Reply {

@@ -133,12 +133,24 @@ asio::awaitable<void> Connection::Run() {
   for (;;) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(limits.header_limit);
-    parser.body_limit(limits.body_limit);
+    std::uint64_t largest = limits.body_limit;
+    for (const auto& [prefix, limit] : limits.body_limit_for) {
+      largest = std::max(largest, limit);
+    }
+    parser.body_limit(largest);
     stream_.expires_after(first ? limits.header_timeout : limits.idle_timeout);
     first = false;
     auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer_, parser, kUseTuple);
+    std::uint64_t body_limit = largest;
+    if (!ec) {
+      body_limit = limits.BodyLimitFor(parser.get().target());
+      parser.body_limit(body_limit);
+      if (parser.content_length() && *parser.content_length() > body_limit) {
+        ec = bhttp::error::body_limit;
+      }
+    }
     const std::string too_large =
-        "request body larger than " + std::to_string(limits.body_limit) + " bytes";
+        "request body larger than " + std::to_string(body_limit) + " bytes";
     if (ec == bhttp::error::header_limit) {
       co_await Refuse(
           Status::request_header_fields_too_large,
@@ -459,9 +471,23 @@ void ServeUntilSignal(asio::io_context& io, Server& server, int threads,
 
 namespace crm::http {
 
+std::uint64_t ServerLimits::BodyLimitFor(std::string_view target) const {
+  std::string_view path = target.substr(0, target.find('?'));
+  for (const auto& [prefix, limit] : body_limit_for) {
+    if (path.substr(0, prefix.size()) == prefix) {
+      return limit;
+    }
+  }
+  return body_limit;
+}
+
 ServerLimits LimitsFrom(const common::RuntimeConfig& config) {
   ServerLimits limits;
   limits.body_limit = config.body_limit;
+  // Recipient lists and CSV uploads; Meta's webhook payloads (and their relay to a slice).
+  limits.body_limit_for = {{"/api/broadcasts", config.broadcast_body_limit},
+                           {"/webhooks/whatsapp", kWebhookBodyLimit},
+                           {"/internal/channel/", kWebhookBodyLimit}};
   limits.header_timeout = config.header_timeout;
   limits.idle_timeout = config.idle_timeout;
   return limits;

@@ -91,7 +91,7 @@ std::string LastLines(const fs::path& file, std::size_t lines) {
 const char* kSliceColumns =
     "id, state, user_id, endpoint, health, restarts, memory_limit_bytes, limit_mechanism, "
     "storage_bytes, "
-    "storage_quota_bytes, last_error, pid";
+    "storage_quota_bytes, last_error, pid, channel, phone_number_id";
 
 SliceInfo FromRow(const pqxx::row& r) {
   SliceInfo s;
@@ -110,6 +110,10 @@ SliceInfo FromRow(const pqxx::row& r) {
   s.last_error = r["last_error"].as<std::string>();
   if (!r["pid"].is_null()) {
     s.pid = r["pid"].as<int>();
+  }
+  s.channel = r["channel"].as<std::string>();
+  if (!r["phone_number_id"].is_null()) {
+    s.phone_number_id = r["phone_number_id"].as<std::string>();
   }
   return s;
 }
@@ -130,6 +134,9 @@ nlohmann::json SliceInfo::ToJson() const {
       {"storage_bytes", storage_bytes},
       {"storage_quota_bytes", storage_quota_bytes},
       {"pid", pid ? nlohmann::json(*pid) : nlohmann::json(nullptr)},
+      {"channel", channel},
+      {"phone_number_id",
+       phone_number_id ? nlohmann::json(*phone_number_id) : nlohmann::json(nullptr)},
       {"last_error", last_error}};
   return j;
 }
@@ -438,6 +445,57 @@ SliceInfo Orchestrator::Assign(long long slice_id, long long user_id) {
   return info;
 }
 
+SliceInfo Orchestrator::SetChannel(long long slice_id, const std::string& channel,
+                                   const std::optional<std::string>& phone_number_id) {
+  if (channel != "simulator" && channel != "cloud-api") {
+    throw http::ClientError(http::Status::bad_request,
+                            "channel: expected simulator or cloud-api, got \"" + channel + "\"",
+                            "channel");
+  }
+  if (channel == "cloud-api" && !phone_number_id) {
+    throw http::ClientError(http::Status::bad_request,
+                            "phone_number_id: required for the cloud-api channel (the id Meta "
+                            "shows for the number in WhatsApp Manager)",
+                            "phone_number_id");
+  }
+  if (phone_number_id && (phone_number_id->empty() || phone_number_id->size() > 32 ||
+                          phone_number_id->find_first_not_of("0123456789") != std::string::npos)) {
+    throw http::ClientError(
+        http::Status::bad_request,
+        "phone_number_id: expected digits only, got \"" + *phone_number_id + "\"",
+        "phone_number_id");
+  }
+  SliceInfo before = Get(slice_id);
+  if (before.state == SliceState::kDestroying || before.state == SliceState::kDestroyed) {
+    throw http::ClientError(http::Status::conflict,
+                            "slice " + std::to_string(slice_id) + " is " +
+                                std::string(ToString(before.state)));
+  }
+  pool_.Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    try {
+      tx.exec_params(
+          "UPDATE gateway.slices SET channel = $2, phone_number_id = $3, updated_at = now() "
+          "WHERE id = $1",
+          slice_id, channel,
+          channel == "cloud-api" && phone_number_id ? phone_number_id->c_str() : nullptr);
+    } catch (const pqxx::unique_violation&) {
+      throw http::ClientError(
+          http::Status::conflict,
+          "phone_number_id: " + phone_number_id.value_or("") + " already belongs to another slice",
+          "phone_number_id");
+    }
+    tx.commit();
+  });
+  // A running slice picks its channel up when it starts.
+  bool running = before.state == SliceState::kAvailable || before.state == SliceState::kAssigned;
+  if (running) {
+    StopProcess(slice_id);
+    StartProcess(slice_id, true);
+  }
+  return Get(slice_id);
+}
+
 SliceInfo Orchestrator::Suspend(long long slice_id, const std::string& reason) {
   auto info = Transition(slice_id, SliceState::kSuspended, reason);
   StopProcess(slice_id);
@@ -471,6 +529,32 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
   env["CRM_BODY_LIMIT"] = std::to_string(config_.body_limit);
   env["CRM_QUEUE_MAX_DEPTH"] = std::to_string(config_.queue_max_depth);
   env["CRM_PHONE_RPS"] = std::to_string(config_.phone_rps);
+  env["CRM_PAIR_INTERVAL"] = std::to_string(config_.pair_interval.count()) + "ms";
+  env["CRM_QUEUE_MAX_ATTEMPTS"] = std::to_string(config_.queue_max_attempts);
+  env["CRM_QUEUE_LEASE_TTL"] = std::to_string(config_.queue_lease_ttl.count()) + "ms";
+  env["CRM_WORKER_SHARD_RANGE"] = config_.worker_shard_range;
+  env["CRM_BROADCAST_BODY_LIMIT"] = std::to_string(config_.broadcast_body_limit);
+  // The channel: the slice's own choice, else the deployment's default. Only a Cloud API slice
+  // gets the access token, and only its own number.
+  auto [channel, phone_number_id] = pool_.Run([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    auto r = tx.exec_params1(
+        "SELECT channel, coalesce(phone_number_id, '') FROM gateway.slices WHERE id = $1",
+        slice_id);
+    return std::pair(r[0].as<std::string>(), r[1].as<std::string>());
+  });
+  if (channel.empty()) {
+    channel = config_.channel;
+  }
+  env["CRM_CHANNEL"] = channel;
+  env["CRM_SIMULATOR_AUTOPAIR"] = config_.simulator_autopair ? "1" : "0";
+  if (channel == "cloud-api") {
+    env["CRM_WHATSAPP_API_URL"] = config_.whatsapp_api_url;
+    env["CRM_WHATSAPP_PHONE_NUMBER_ID"] = phone_number_id;
+    if (!config_.whatsapp_token.empty()) {
+      env["CRM_WHATSAPP_TOKEN"] = config_.whatsapp_token;
+    }
+  }
 
   int log_fd = ::open((dir / "slice.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) {

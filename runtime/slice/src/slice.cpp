@@ -15,6 +15,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "crm/common/logging.hpp"
+#include "crm/queue/store.hpp"
 #include "crm/slice/validation.hpp"
 
 namespace crm::slice {
@@ -83,8 +84,13 @@ const char* kContactColumns = "id, name, phone, tags, created_at, updated_at";
 }  // namespace
 
 SliceApi::SliceApi(long long slice_id, db::Pool& pool, http::BlockingPool& blocking,
-                   http::Metrics& metrics)
-    : slice_id_(slice_id), pool_(pool), blocking_(blocking), metrics_(metrics) {}
+                   http::Metrics& metrics, EventHub& events, Messaging& messaging)
+    : slice_id_(slice_id),
+      pool_(pool),
+      blocking_(blocking),
+      metrics_(metrics),
+      events_(events),
+      messaging_(messaging) {}
 
 void SliceApi::Register(http::Router& router) {
   using bhttp::verb;
@@ -111,12 +117,13 @@ void SliceApi::Register(http::Router& router) {
   router.Add(verb::get, "/api/status", [this](Exchange&) -> Reply {
     auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
         std::chrono::steady_clock::now() - started_);
-    // The WhatsApp channel arrives with the messaging work; until then there is none to report.
-    co_return http::JsonResponse(Status::ok, {{"state", "running"},
-                                              {"slice", slice_id_},
-                                              {"phone", nullptr},
-                                              {"uptime_s", uptime.count()},
-                                              {"channel", "none"}});
+    channel::ChannelState channel = messaging_.ChannelStatus();
+    co_return http::JsonResponse(
+        Status::ok, {{"state", "running"},
+                     {"slice", slice_id_},
+                     {"phone", channel.phone.empty() ? json(nullptr) : json(channel.phone)},
+                     {"uptime_s", uptime.count()},
+                     {"channel", {{"kind", channel.kind}, {"state", channel.state}}}});
   });
 
   // --- contacts -------------------------------------------------------------------------------
@@ -288,7 +295,7 @@ void SliceApi::Register(http::Router& router) {
       }
       auto rows = tx.exec_params(
           "SELECT row_to_json(m)::text FROM (SELECT id, conversation_id, direction, body, status, "
-          "created_at "
+          "error, created_at "
           "FROM messages WHERE conversation_id = $1 AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT "
           "$3) m",
           id, page.cursor, page.limit);
@@ -316,15 +323,23 @@ void SliceApi::Register(http::Router& router) {
           "  FROM conversations WHERE id = $1 RETURNING *), "
           "u AS (UPDATE conversations SET last_message_at = now(), "
           "  unread = unread + CASE WHEN $2 = 'inbound' THEN 1 ELSE 0 END WHERE id = $1) "
-          "SELECT row_to_json(x)::text FROM (SELECT id, conversation_id, direction, body, status, "
-          "created_at FROM m) x",
+          "SELECT row_to_json(x)::text, (SELECT c.phone FROM conversations v JOIN contacts c ON "
+          "  c.id = v.contact_id WHERE v.id = $1) FROM (SELECT id, conversation_id, direction, "
+          "  body, status, error, created_at FROM m) x",
           id, direction, text);
       if (rows.empty()) {
         throw NoSuch("conversation", id);
       }
+      json m = Parse(rows[0][0]);
+      if (direction == "outbound") {
+        queue::EnqueueMessage(tx, m["id"].get<long long>(), rows[0][1].c_str());
+      }
       tx.commit();
-      return Parse(rows[0][0]);
+      return m;
     });
+    if (direction == "outbound") {
+      messaging_.Wake();
+    }
     events_.Publish("message.created", message.dump());
     co_return http::JsonResponse(Status::created, message);
   });
@@ -414,9 +429,13 @@ int RunSliceProcess(const common::RuntimeConfig& config, long long slice_id) {
   http::BlockingPool blocking(static_cast<std::size_t>(config.slice_db_max_open_conns));
   asio::io_context io(1);
   http::Metrics metrics;
-  SliceApi api(slice_id, pool, blocking, metrics);
+  EventHub events;
+  Messaging messaging(config, slice_id, pool, blocking, events);
+  SliceApi api(slice_id, pool, blocking, metrics, events, messaging);
   http::Router router;
   api.Register(router);
+  messaging.Register(router);
+  messaging.Start();
   http::Server server(
       io, http::LimitsFrom(config), [&router](Exchange& ex) { return router.Dispatch(ex); },
       &metrics);
@@ -433,12 +452,15 @@ int RunSliceProcess(const common::RuntimeConfig& config, long long slice_id) {
           if (ec) {
             co_return;
           }
-          co_await blocking.Run([&] { return pool.CloseIdle(std::chrono::seconds(60)); });
+          co_await blocking.Run([&] {
+            messaging.CloseIdle(std::chrono::seconds(60));
+            return pool.CloseIdle(std::chrono::seconds(60));
+          });
         }
       },
       asio::detached);
   spdlog::info("slice {} serving on {}", slice_id, bound.ToString());
-  http::ServeUntilSignal(io, server, 1, config.drain_timeout);
+  http::ServeUntilSignal(io, server, 1, config.drain_timeout, [&] { messaging.Stop(); });
   return 0;
 }
 

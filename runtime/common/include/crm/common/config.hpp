@@ -37,8 +37,21 @@ struct RuntimeConfig {
   int warm_slices = 1;
   int login_attempts_per_minute = 5;
   std::chrono::hours session_ttl{24 * 30};
-  int queue_max_depth = 50'000;  ///< read by the outbound queue (QUEUE_MAX_DEPTH)
-  int phone_rps = 250;           ///< per-phone send rate (PHONE_RPS)
+  int queue_max_depth = 50'000;                    ///< read by the outbound queue (QUEUE_MAX_DEPTH)
+  int phone_rps = 250;                             ///< per-phone send rate (PHONE_RPS)
+  std::chrono::milliseconds pair_interval{6'000};  ///< per recipient, after a burst of 10
+  int queue_max_attempts = 10;                     ///< then the task is dead-lettered
+  std::chrono::milliseconds queue_lease_ttl{10'000};
+  std::string worker_shard_range = "0-100";          ///< tenant hash range this host dispatches
+  std::uint64_t broadcast_body_limit = 32ull << 20;  ///< POST /api/broadcasts (CSV uploads)
+  // WhatsApp (SPEC §7.4).
+  std::string channel = "simulator";  ///< new slices' channel: simulator or cloud-api
+  bool simulator_autopair = false;    ///< connect a new slice's simulator without a QR scan
+  std::string whatsapp_app_secret;    ///< verifies X-Hub-Signature-256 on /webhooks/whatsapp
+  std::string whatsapp_verify_token;  ///< the webhook subscription handshake
+  std::string whatsapp_token;         ///< Cloud API bearer token
+  std::string whatsapp_api_url = "https://graph.facebook.com/v21.0";
+  std::string whatsapp_phone_number_id;  ///< a slice's number (set by the orchestrator)
   /// The crmd binary the orchestrator starts slices with; empty = this process's own binary.
   std::string slice_binary;
 };

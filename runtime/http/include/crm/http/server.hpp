@@ -23,6 +23,10 @@ namespace crm::http {
 
 struct ServerLimits {
   std::uint64_t body_limit = 1 << 20;
+  /// Larger (or smaller) limits for paths starting with a prefix ("/api/broadcasts").
+  std::vector<std::pair<std::string, std::uint64_t>> body_limit_for;
+  /// The body limit of a request for `target`.
+  std::uint64_t BodyLimitFor(std::string_view target) const;
   std::uint32_t header_limit = 16 * 1024;
   std::chrono::milliseconds header_timeout{
       10'000};                                     ///< first request's headers must arrive in this
@@ -137,6 +141,8 @@ struct RuntimeConfig;
 }
 
 namespace crm::http {
+/// Meta's webhook payloads are at most 3 MB.
+constexpr std::uint64_t kWebhookBodyLimit = 3ull << 20;
 /// The server limits a configuration asks for.
 ServerLimits LimitsFrom(const common::RuntimeConfig& config);
 }  // namespace crm::http

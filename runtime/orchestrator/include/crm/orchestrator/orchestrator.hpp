@@ -40,7 +40,9 @@ struct SliceInfo {
   std::uint64_t storage_quota_bytes = 0;
   std::string last_error;
   std::optional<int> pid;
-  std::optional<std::uint64_t> memory_bytes;  ///< live, from the cgroup
+  std::optional<std::uint64_t> memory_bytes;   ///< live, from the cgroup
+  std::string channel;                         ///< "" = the deployment's default
+  std::optional<std::string> phone_number_id;  ///< Cloud API number its webhooks route by
   nlohmann::json ToJson() const;
 };
 
@@ -68,6 +70,10 @@ class Orchestrator {
   long long AssignNow(long long user_id);
   /// An explicit assignment (admin): available (or provisioning) → assigned.
   SliceInfo Assign(long long slice_id, long long user_id);
+  /// The slice's WhatsApp channel ("simulator", or "cloud-api" with its phone number id); a
+  /// running slice restarts to take it up. ClientError 400/409 for a bad or taken number.
+  SliceInfo SetChannel(long long slice_id, const std::string& channel,
+                       const std::optional<std::string>& phone_number_id);
   /// assigned → suspended: the process stops, the data stays.
   SliceInfo Suspend(long long slice_id, const std::string& reason);
   /// suspended → assigned: the process starts again.

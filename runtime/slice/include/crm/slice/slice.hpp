@@ -9,6 +9,7 @@
 #include "crm/http/blocking.hpp"
 #include "crm/http/server.hpp"
 #include "crm/slice/events.hpp"
+#include "crm/slice/messaging.hpp"
 
 namespace crm::slice {
 
@@ -16,10 +17,9 @@ namespace crm::slice {
 /// /health, /ready, /metrics.
 class SliceApi {
  public:
-  SliceApi(long long slice_id, db::Pool& pool, http::BlockingPool& blocking,
-           http::Metrics& metrics);
+  SliceApi(long long slice_id, db::Pool& pool, http::BlockingPool& blocking, http::Metrics& metrics,
+           EventHub& events, Messaging& messaging);
   void Register(http::Router& router);
-  EventHub& events() { return events_; }
 
  private:
   template <class F>
@@ -30,7 +30,8 @@ class SliceApi {
   db::Pool& pool_;
   http::BlockingPool& blocking_;
   http::Metrics& metrics_;
-  EventHub events_;
+  EventHub& events_;
+  Messaging& messaging_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

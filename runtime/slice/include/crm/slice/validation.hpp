@@ -24,6 +24,16 @@ struct ContactInput {
 /// fields are refused so a typo ("nmae") is not silently ignored.
 ContactInput ParseContact(const nlohmann::json& body, bool partial);
 
+/// A broadcast's recipients from a JSON array of numbers: normalised to E.164, duplicates
+/// dropped (first kept). Every bad entry is reported, by index ("recipients[4]: …"), up to 10.
+std::vector<std::string> ParseRecipients(const nlohmann::json& list);
+
+/// A broadcast's recipients from a CSV upload: either a header row naming a phone column
+/// ("phone", "number", "mobile", "whatsapp", "wa_id"; other columns are ignored) or one number
+/// per line. Commas or semicolons separate fields; double quotes may enclose them. Blank lines
+/// are skipped. Bad rows are reported by line ("line 17: phone: …"), up to 10.
+std::vector<std::string> ParseRecipientsCsv(std::string_view csv);
+
 /// A positive row id from a path segment or cursor; ClientError 400 naming `what` otherwise.
 long long ParseId(const std::string& text, const std::string& what);
 

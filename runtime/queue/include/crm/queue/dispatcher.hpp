@@ -1,0 +1,114 @@
+// A slice's dispatcher: one thread that holds the slice's lease and sends its queue through the
+// channel, paced by the per-phone token bucket and the pair limit, retrying with backoff and
+// dead-lettering after max_attempts. It wakes on NOTIFY (and polls as a fallback); when the
+// queue has been empty for idle_disconnect it lets its lease and connection go, so an idle
+// tenant holds no database backend, and checks again on a wake or every idle_poll.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "crm/channel/channel.hpp"
+#include "crm/queue/rate.hpp"
+#include "crm/queue/store.hpp"
+
+namespace crm::queue {
+
+struct DispatcherOptions {
+  long long slice_id = 0;
+  std::string holder;  ///< unique per process ("host:pid:random"): the lease's owner
+  double phone_rps = 250;
+  std::chrono::milliseconds pair_interval{6'000};
+  int pair_burst = 10;
+  int batch = 500;
+  int max_attempts = 10;
+  std::chrono::milliseconds lease_ttl{10'000};
+  std::chrono::milliseconds retry_base{1'000};
+  std::chrono::milliseconds retry_cap{300'000};
+  std::chrono::milliseconds poll{5'000};
+  std::chrono::milliseconds idle_poll{60'000};
+  std::chrono::milliseconds idle_disconnect{60'000};
+};
+
+/// Opens the dispatcher's own connection (search_path = the slice's schema).
+using Connect = std::function<std::unique_ptr<pqxx::connection>()>;
+/// Hands a live event to the web app ("message.status", "broadcast.progress").
+using Publish = std::function<void(const std::string& event, const nlohmann::json& data)>;
+
+class Dispatcher {
+ public:
+  Dispatcher(DispatcherOptions options, Connect connect, channel::Channel& channel,
+             Publish publish);
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  void Start();
+  /// Finishes the send in progress, records it, releases the lease and returns.
+  void Stop();
+  /// Something was queued by this process: look now (NOTIFY covers other processes).
+  void Wake();
+
+  struct Stats {
+    long long sent = 0;
+    long long retried = 0;
+    long long failed = 0;
+    long long recovered = 0;   ///< in-doubt tasks resolved after a takeover
+    long long lease_lost = 0;  ///< batches abandoned because the lease was gone
+    long long epoch = 0;       ///< of the lease held now, 0 when none
+  };
+  Stats stats() const;
+
+  /// Test hook, called on the dispatcher's thread after a batch is claimed and before each send
+  /// of it (a test stalls here to let the lease expire under it).
+  std::function<void()> before_send;
+
+ private:
+  void Run();
+  bool Connected();
+  void Disconnect();
+  bool HoldLease();
+  bool LeaseStillOurs();
+  void Recover();
+  /// Sends a claimed batch; false when the lease was lost midway (the rest is left in doubt).
+  bool Send(std::vector<ClaimedTask> tasks, long long epoch);
+  TaskResult Outcome(const ClaimedTask& task, const channel::SendResult& result);
+  void Record(const std::vector<TaskResult>& results, bool adopt);
+  void PublishProgress(bool all);
+  void Sleep(std::chrono::milliseconds at_most);
+
+  DispatcherOptions options_;
+  Connect connect_;
+  channel::Channel& channel_;
+  Publish publish_;
+
+  std::unique_ptr<pqxx::connection> connection_;
+  struct Listener;
+  std::unique_ptr<Listener> listener_;
+  std::optional<Lease> lease_;
+  Clock::time_point renewed_at_{};
+  Clock::time_point lease_valid_until_{};
+  TokenBucket bucket_;
+  PairLimiter pairs_;
+  std::mt19937_64 random_{std::random_device{}()};
+  std::map<long long, Clock::time_point> progress_due_;  ///< broadcast → last published
+
+  std::atomic<bool> running_{false};
+  std::atomic<bool> woken_{false};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  mutable std::mutex stats_mutex_;
+  Stats stats_;
+  std::thread thread_;
+};
+
+}  // namespace crm::queue

@@ -1,0 +1,110 @@
+// The outbound queue's SQL, in the slice's schema (SPEC §7.5): broadcasts in, tasks claimed
+// under the dispatcher's lease, results and delivery statuses recorded, progress counted.
+// Every function runs on the caller's connection or transaction (search_path = the slice).
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crm/channel/channel.hpp"
+
+namespace crm::queue {
+
+/// The NOTIFY channel a slice's dispatcher listens on: "crm_queue_" + schema.
+std::string NotifyChannel(const std::string& schema);
+
+struct NewBroadcast {
+  std::string name;
+  std::string text;
+  std::vector<std::string> recipients;  ///< E.164, without duplicates
+};
+
+/// Inserts the broadcast and one task per recipient (COPY), then NOTIFY. Refuses with 429 when
+/// the pending tasks plus these would pass `max_depth`; enqueues are serialised per slice so
+/// two at once cannot both slip under the limit. Returns the broadcast's id.
+long long EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast& broadcast,
+                           long long max_depth);
+
+/// Queues one inbox message (already inserted in `messages`) for sending; NOTIFY at commit.
+long long EnqueueMessage(pqxx::work& tx, long long message_id, const std::string& recipient);
+
+/// Tasks waiting to be sent: pending (due or retrying), being sent, or in a paused broadcast.
+long long PendingDepth(pqxx::transaction_base& tx);
+
+/// {id, name, status, total, queued, sent, delivered, read, failed, cancelled, created_at,
+/// finished_at}: counts are cumulative (a read message is also delivered and sent).
+/// nullopt when there is no such broadcast.
+std::optional<nlohmann::json> BroadcastProgress(pqxx::transaction_base& tx, long long id);
+/// Newest first, `limit` after cursor id `before` (0 = from the newest).
+nlohmann::json ListBroadcasts(pqxx::transaction_base& tx, long long before, int limit);
+
+/// "pause", "resume" or "cancel". Throws ClientError 404 (no such broadcast) or 409 (not
+/// allowed in its status). Returns the progress after the change.
+nlohmann::json ControlBroadcast(pqxx::connection& connection, long long id,
+                                const std::string& action);
+
+// --- the dispatcher's side ---------------------------------------------------------------------
+
+struct Lease {
+  std::string holder;
+  long long epoch = 0;
+};
+/// Takes the slice's lease for `holder` when it is free or expired (epoch + 1), or renews it
+/// when `holder` already holds it. nullopt when someone else holds a live one.
+std::optional<Lease> AcquireLease(pqxx::connection& connection, const std::string& holder,
+                                  std::chrono::milliseconds ttl);
+/// Extends the lease; false when it is no longer ours (taken over after it expired).
+bool RenewLease(pqxx::connection& connection, const Lease& lease, std::chrono::milliseconds ttl);
+void ReleaseLease(pqxx::connection& connection, const Lease& lease);
+
+struct ClaimedTask {
+  long long id = 0;
+  std::string recipient;
+  std::string text;
+  int attempts = 0;  ///< including this one
+  std::optional<long long> broadcast_id;
+  std::optional<long long> message_id;
+};
+
+/// Marks up to `limit` due pending tasks `sending` under `lease` (FOR UPDATE SKIP LOCKED) and
+/// commits, so a crash after this leaves them recognisably in doubt. Claims nothing when the
+/// lease is no longer ours.
+std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease, int limit);
+
+/// Tasks left `sending` by an earlier lease holder (a crash mid-send).
+std::vector<ClaimedTask> InDoubt(pqxx::connection& connection, long long current_epoch);
+
+/// What became of one claimed task.
+struct TaskResult {
+  long long id = 0;
+  std::string state;  ///< "sent", "pending" (retry at not_before), "failed"
+  std::string provider_id;
+  std::string error;
+  long long delay_ms = 0;       ///< for a retry
+  bool refund_attempt = false;  ///< it never left (pair limit, lease lost): not an attempt
+};
+
+/// A change the web app should see: a message's status, or a broadcast's counts.
+struct Touched {
+  std::vector<nlohmann::json> messages;  ///< {id, conversation_id, status, error}
+  std::vector<long long> broadcasts;
+};
+
+/// Records results (only for tasks still `sending` under `epoch`, or under an earlier epoch
+/// when `adopt_in_doubt`), mirrors them onto inbox messages, applies statuses that arrived
+/// early, completes finished broadcasts.
+Touched RecordResults(pqxx::connection& connection, long long epoch,
+                      const std::vector<TaskResult>& results, bool adopt_in_doubt = false);
+
+/// Applies delivery statuses (forward only) to tasks and inbox messages; statuses for sends not
+/// recorded yet are kept for RecordResults.
+Touched ApplyStatuses(pqxx::work& tx, const std::vector<channel::StatusUpdate>& statuses);
+
+/// The task's idempotency key: "<slice id>-<task id>".
+std::string IdempotencyKey(long long slice_id, long long task_id);
+
+}  // namespace crm::queue

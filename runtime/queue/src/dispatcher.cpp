@@ -1,0 +1,419 @@
+#include "crm/queue/dispatcher.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace crm::queue {
+namespace {
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+milliseconds Since(Clock::time_point t) {
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - t);
+}
+}  // namespace
+
+// LISTEN on the slice's channel; a notification just ends the wait.
+struct Dispatcher::Listener : pqxx::notification_receiver {
+  Listener(pqxx::connection_base& c, const std::string& channel)
+      : pqxx::notification_receiver(c, channel) {}
+  void operator()(const std::string&, int) override {}
+};
+
+Dispatcher::Dispatcher(DispatcherOptions options, Connect connect, channel::Channel& channel,
+                       Publish publish)
+    : options_(std::move(options)),
+      connect_(std::move(connect)),
+      channel_(channel),
+      publish_(std::move(publish)),
+      // One second's worth of sends may go at once; never less than one.
+      bucket_(options_.phone_rps, std::max(1.0, options_.phone_rps), Clock::now()),
+      pairs_(options_.pair_interval, options_.pair_burst) {}
+
+Dispatcher::~Dispatcher() {
+  Stop();
+}
+
+void Dispatcher::Start() {
+  running_ = true;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Dispatcher::Stop() {
+  if (!running_.exchange(false)) {
+    return;
+  }
+  Wake();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void Dispatcher::Wake() {
+  {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+  }
+  wake_.notify_all();
+}
+
+Dispatcher::Stats Dispatcher::stats() const {
+  std::lock_guard lock(stats_mutex_);
+  return stats_;
+}
+
+// Waits for a NOTIFY (when connected), a Wake() or `at_most`, whichever comes first.
+void Dispatcher::Sleep(milliseconds at_most) {
+  auto until = Clock::now() + at_most;
+  while (running_ && !woken_.exchange(false) && Clock::now() < until) {
+    auto slice = std::min<milliseconds>(
+        milliseconds(250), std::chrono::duration_cast<milliseconds>(until - Clock::now()));
+    if (slice.count() <= 0) {
+      break;
+    }
+    if (connection_) {
+      if (connection_->await_notification(0, static_cast<long>(slice.count()) * 1000) > 0) {
+        return;
+      }
+    } else {
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, slice, [this] { return woken_.load() || !running_; });
+    }
+  }
+}
+
+bool Dispatcher::Connected() {
+  if (!connection_) {
+    connection_ = connect_();
+    listener_ = std::make_unique<Listener>(
+        *connection_, NotifyChannel("slice_" + std::to_string(options_.slice_id)));
+  }
+  return true;
+}
+
+void Dispatcher::Disconnect() {
+  if (lease_ && connection_) {
+    try {
+      ReleaseLease(*connection_, *lease_);
+    } catch (const std::exception& e) {
+      spdlog::warn("dispatcher: releasing the lease failed: {}", e.what());
+    }
+  }
+  lease_.reset();
+  listener_.reset();
+  connection_.reset();
+  std::lock_guard lock(stats_mutex_);
+  stats_.epoch = 0;
+}
+
+bool Dispatcher::HoldLease() {
+  if (lease_) {
+    if (Since(renewed_at_) < options_.lease_ttl / 3) {
+      return true;
+    }
+    auto started = Clock::now();
+    if (RenewLease(*connection_, *lease_, options_.lease_ttl)) {
+      renewed_at_ = started;
+      lease_valid_until_ = started + options_.lease_ttl / 2;
+      return true;
+    }
+    spdlog::warn("dispatcher: lost the lease (epoch {}): another dispatcher took over",
+                 lease_->epoch);
+    lease_.reset();
+    std::lock_guard lock(stats_mutex_);
+    stats_.epoch = 0;
+    return false;
+  }
+  auto started = Clock::now();
+  lease_ = AcquireLease(*connection_, options_.holder, options_.lease_ttl);
+  if (!lease_) {
+    return false;
+  }
+  renewed_at_ = started;
+  // We stop sending well before the database would let anyone else in: the other half of the
+  // TTL covers a send in flight and clocks that drift.
+  lease_valid_until_ = started + options_.lease_ttl / 2;
+  spdlog::info("dispatcher: holding the lease of slice {} (epoch {})", options_.slice_id,
+               lease_->epoch);
+  {
+    std::lock_guard lock(stats_mutex_);
+    stats_.epoch = lease_->epoch;
+  }
+  Recover();
+  return lease_.has_value();
+}
+
+bool Dispatcher::LeaseStillOurs() {
+  try {
+    if (!HoldLease()) {
+      return false;
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("dispatcher: renewing the lease failed: {}", e.what());
+  }
+  return lease_.has_value() && Clock::now() < lease_valid_until_;
+}
+
+// Tasks a previous holder left `sending`: ask the channel whether they arrived.
+void Dispatcher::Recover() {
+  for (;;) {
+    auto tasks = InDoubt(*connection_, lease_->epoch);
+    if (tasks.empty()) {
+      return;
+    }
+    std::vector<TaskResult> results;
+    for (const auto& t : tasks) {
+      auto found = channel_.Lookup(IdempotencyKey(options_.slice_id, t.id));
+      if (found && !found->empty()) {
+        results.push_back({t.id, "sent", *found, "", 0, false});
+      } else if (found) {
+        results.push_back({t.id, "pending", "", "", 0, false});
+      } else {
+        results.push_back({t.id, "failed", "",
+                           "the send was interrupted and the provider cannot tell whether it "
+                           "arrived; not sent again, to avoid a duplicate",
+                           0, false});
+      }
+    }
+    spdlog::info("dispatcher: resolved {} task(s) left in doubt by an earlier holder",
+                 results.size());
+    Record(results, true);
+    std::lock_guard lock(stats_mutex_);
+    stats_.recovered += static_cast<long long>(results.size());
+  }
+}
+
+TaskResult Dispatcher::Outcome(const ClaimedTask& task, const channel::SendResult& result) {
+  TaskResult r{task.id, "sent", result.provider_id, "", 0, false};
+  if (result.outcome == channel::Outcome::kSent) {
+    return r;
+  }
+  r.provider_id.clear();
+  r.error = result.error;
+  if (result.outcome == channel::Outcome::kFailed) {
+    r.state = "failed";
+    return r;
+  }
+  if (task.attempts >= options_.max_attempts) {
+    r.state = "failed";
+    r.error = "gave up after " + std::to_string(task.attempts) + " attempts: " + result.error;
+    return r;
+  }
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  milliseconds delay =
+      RetryDelay(task.attempts, options_.retry_base, options_.retry_cap, u(random_));
+  if (result.throttle == channel::Throttle::kPair) {
+    delay = std::max(delay, options_.pair_interval);
+  }
+  if (result.retry_after) {
+    delay = std::max(delay, *result.retry_after);
+  }
+  r.state = "pending";
+  r.delay_ms = delay.count();
+  return r;
+}
+
+void Dispatcher::Record(const std::vector<TaskResult>& results, bool adopt) {
+  Touched touched = RecordResults(*connection_, lease_->epoch, results, adopt);
+  for (const auto& m : touched.messages) {
+    publish_("message.status", m);
+  }
+  for (long long id : touched.broadcasts) {
+    progress_due_.try_emplace(id, Clock::time_point{});
+  }
+  long long sent = 0;
+  long long retried = 0;
+  long long failed = 0;
+  for (const auto& r : results) {
+    (r.state == "sent" ? sent : r.state == "pending" ? retried : failed) += 1;
+  }
+  std::lock_guard lock(stats_mutex_);
+  stats_.sent += sent;
+  stats_.retried += retried;
+  stats_.failed += failed;
+}
+
+// Broadcast counts reach the web app at most twice a second each (and once more at the end).
+void Dispatcher::PublishProgress(bool all) {
+  for (auto it = progress_due_.begin(); it != progress_due_.end();) {
+    if (!all && Since(it->second) < milliseconds(500)) {
+      ++it;
+      continue;
+    }
+    pqxx::read_transaction tx(*connection_);
+    if (auto progress = BroadcastProgress(tx, it->first)) {
+      publish_("broadcast.progress", *progress);
+    }
+    if (all) {
+      it = progress_due_.erase(it);
+    } else {
+      it->second = Clock::now();
+      ++it;
+    }
+  }
+}
+
+bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
+  std::size_t next = 0;
+  std::vector<TaskResult> deferred;
+  std::vector<const ClaimedTask*> unsent;
+  while (next < tasks.size()) {
+    auto now = Clock::now();
+    int tokens = bucket_.Take(static_cast<int>(tasks.size() - next), now);
+    if (tokens == 0) {
+      auto wait = std::chrono::ceil<milliseconds>(bucket_.NextToken(now) - now);
+      if (!LeaseStillOurs()) {
+        break;
+      }
+      std::this_thread::sleep_for(std::clamp(wait, milliseconds(1), milliseconds(200)));
+      continue;
+    }
+    // A recipient the pair limit holds back waits (without using up an attempt).
+    std::vector<const ClaimedTask*> chunk;
+    while (next < tasks.size() && static_cast<int>(chunk.size()) < tokens) {
+      const ClaimedTask& t = tasks[next++];
+      milliseconds wait{0};
+      if (pairs_.Allow(t.recipient, now, &wait)) {
+        chunk.push_back(&t);
+      } else {
+        deferred.push_back({t.id, "pending", "", "", wait.count(), true});
+      }
+    }
+    if (chunk.empty()) {
+      continue;
+    }
+    if (before_send) {
+      before_send();
+    }
+    // The last check before anything leaves: a dispatcher whose lease is gone sends nothing.
+    if (!LeaseStillOurs()) {
+      unsent = chunk;
+      break;
+    }
+    std::vector<channel::OutboundMessage> batch;
+    batch.reserve(chunk.size());
+    for (const ClaimedTask* t : chunk) {
+      batch.push_back({IdempotencyKey(options_.slice_id, t->id), t->recipient, t->text, {}});
+    }
+    auto results = channel_.Send(batch);
+    std::vector<TaskResult> outcome;
+    outcome.reserve(chunk.size() + deferred.size());
+    for (std::size_t i = 0; i < chunk.size(); ++i) {
+      const channel::SendResult& r =
+          i < results.size() ? results[i]
+                             : channel::SendResult{channel::Outcome::kRetry,        "", {}, {}, 0,
+                                                   "the channel returned no result"};
+      if (r.outcome == channel::Outcome::kRetry && r.throttle == channel::Throttle::kPhone) {
+        bucket_.PauseUntil(Clock::now() + r.retry_after.value_or(options_.retry_base));
+      }
+      outcome.push_back(Outcome(*chunk[i], r));
+    }
+    outcome.insert(outcome.end(), deferred.begin(), deferred.end());
+    deferred.clear();
+    Record(outcome, false);
+    PublishProgress(false);
+  }
+  for (std::size_t i = next; i < tasks.size(); ++i) {
+    unsent.push_back(&tasks[i]);
+  }
+  if (unsent.empty() && deferred.empty()) {
+    return true;
+  }
+  // Tasks that never left go back to the queue. Safe even without the lease: a task is only
+  // touched while still `sending` under our epoch, which a new holder's adoption changes.
+  for (const ClaimedTask* t : unsent) {
+    deferred.push_back({t->id, "pending", "", "", 0, true});
+  }
+  try {
+    RecordResults(*connection_, epoch, deferred);
+  } catch (const std::exception& e) {
+    spdlog::warn(
+        "dispatcher: could not return {} unsent task(s) to the queue: {} (the next "
+        "holder resolves them)",
+        deferred.size(), e.what());
+  }
+  if (unsent.empty()) {
+    return true;
+  }
+  std::lock_guard lock(stats_mutex_);
+  stats_.lease_lost += 1;
+  spdlog::warn("dispatcher: lease lost: {} claimed task(s) not sent, returned to the queue",
+               unsent.size());
+  return false;
+}
+
+void Dispatcher::Run() {
+  auto idle_since = Clock::now();
+  bool first = true;
+  milliseconds failure_backoff{500};
+  while (running_) {
+    try {
+      if (!connection_) {
+        if (!first) {
+          Sleep(options_.idle_poll);
+          if (!running_) {
+            break;
+          }
+        }
+        first = false;
+        Connected();
+        idle_since = Clock::now();
+      }
+      if (!HoldLease()) {
+        Sleep(options_.lease_ttl / 3);
+        continue;
+      }
+      if (channel_.State().state != "connected") {
+        Sleep(milliseconds(1'000));
+        continue;
+      }
+      pairs_.Prune(Clock::now());
+      auto tasks = Claim(*connection_, *lease_, options_.batch);
+      if (tasks.empty()) {
+        PublishProgress(true);
+        if (Since(idle_since) >= options_.idle_disconnect) {
+          Disconnect();  // nothing to do for a while: hold no lease and no backend
+          continue;
+        }
+        pqxx::read_transaction tx(*connection_);
+        auto next = tx.exec(
+            "SELECT extract(epoch FROM min(not_before) - now()) * 1000 FROM outbound_tasks "
+            "WHERE state = 'pending'")[0][0];
+        tx.commit();
+        milliseconds wait = options_.poll;
+        if (!next.is_null()) {
+          wait = std::clamp(milliseconds(static_cast<long long>(next.as<double>())),
+                            milliseconds(1), options_.poll);
+        }
+        Sleep(std::min(wait, options_.lease_ttl / 3));
+        continue;
+      }
+      idle_since = Clock::now();
+      Send(std::move(tasks), lease_->epoch);
+      failure_backoff = milliseconds(500);
+    } catch (const std::exception& e) {
+      spdlog::error("dispatcher: {} (retrying in {} ms)", e.what(), failure_backoff.count());
+      lease_.reset();  // we cannot know: take it again (same holder) or wait it out
+      listener_.reset();
+      connection_.reset();
+      {
+        std::lock_guard lock(stats_mutex_);
+        stats_.epoch = 0;
+      }
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, failure_backoff, [this] { return !running_; });
+      failure_backoff = std::min(failure_backoff * 2, milliseconds(30'000));
+      first = true;
+    }
+  }
+  try {
+    if (connection_ && lease_) {
+      PublishProgress(true);
+    }
+  } catch (const std::exception&) {
+  }
+  Disconnect();
+}
+
+}  // namespace crm::queue

@@ -1,0 +1,436 @@
+#include "crm/queue/store.hpp"
+
+#include <set>
+
+#include "crm/http/types.hpp"
+
+namespace crm::queue {
+namespace {
+
+using http::ClientError;
+using http::Status;
+using nlohmann::json;
+
+std::optional<long long> OptionalId(const pqxx::field& f) {
+  return f.is_null() ? std::nullopt : std::optional(f.as<long long>());
+}
+
+std::string Thousands(long long n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) {
+      out += ',';
+    }
+    out += digits[i];
+  }
+  return out;
+}
+
+const char* kProgressSql =
+    "SELECT b.id, b.name, b.status, b.total, b.created_at, b.finished_at, "
+    "  count(t.id) FILTER (WHERE t.state IN ('pending', 'sending', 'paused')), "
+    "  count(t.id) FILTER (WHERE t.state IN ('sent', 'delivered', 'read')), "
+    "  count(t.id) FILTER (WHERE t.state IN ('delivered', 'read')), "
+    "  count(t.id) FILTER (WHERE t.state = 'read'), "
+    "  count(t.id) FILTER (WHERE t.state = 'failed'), "
+    "  count(t.id) FILTER (WHERE t.state = 'cancelled') "
+    "FROM broadcasts b LEFT JOIN outbound_tasks t ON t.broadcast_id = b.id ";
+
+json ProgressJson(const pqxx::row& r) {
+  return {{"id", r[0].as<long long>()},
+          {"name", r[1].c_str()},
+          {"status", r[2].c_str()},
+          {"total", r[3].as<long long>()},
+          {"created_at", r[4].c_str()},
+          {"finished_at", r[5].is_null() ? json(nullptr) : json(r[5].c_str())},
+          {"queued", r[6].as<long long>()},
+          {"sent", r[7].as<long long>()},
+          {"delivered", r[8].as<long long>()},
+          {"read", r[9].as<long long>()},
+          {"failed", r[10].as<long long>()},
+          {"cancelled", r[11].as<long long>()}};
+}
+
+void Notify(pqxx::transaction_base& tx) {
+  tx.exec("SELECT pg_notify('crm_queue_' || current_schema(), '')");
+}
+
+// Inbox messages follow their task: pending → queued, the rest by name.
+void MirrorOntoMessages(pqxx::transaction_base& tx, const json& rows, Touched& touched) {
+  auto updated = tx.exec_params(
+      "UPDATE messages m SET status = CASE r.state WHEN 'pending' THEN 'queued' ELSE r.state END, "
+      "  provider_id = coalesce(r.provider_id, m.provider_id), error = r.error "
+      "FROM jsonb_to_recordset($1::jsonb) AS r(message_id bigint, state text, provider_id text, "
+      "  error text) "
+      "WHERE m.id = r.message_id "
+      "RETURNING json_build_object('id', m.id, 'conversation_id', m.conversation_id, 'status', "
+      "  m.status, 'error', m.error)::text",
+      rows.dump());
+  for (const auto& r : updated) {
+    touched.messages.push_back(json::parse(r[0].c_str()));
+  }
+}
+
+}  // namespace
+
+std::string NotifyChannel(const std::string& schema) {
+  return "crm_queue_" + schema;
+}
+
+std::string IdempotencyKey(long long slice_id, long long task_id) {
+  return std::to_string(slice_id) + "-" + std::to_string(task_id);
+}
+
+long long PendingDepth(pqxx::transaction_base& tx) {
+  return tx
+      .exec1(
+          "SELECT (SELECT count(*) FROM outbound_tasks WHERE state = 'pending') + "
+          "(SELECT count(*) FROM outbound_tasks WHERE state = 'sending') + "
+          "(SELECT count(*) FROM outbound_tasks WHERE state = 'paused')")[0]
+      .as<long long>();
+}
+
+long long EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast& broadcast,
+                           long long max_depth) {
+  pqxx::work tx(connection);
+  // One enqueue at a time per slice: the depth check and the insert are one step.
+  tx.exec("SELECT pg_advisory_xact_lock(hashtext('crm_queue_' || current_schema()))");
+  long long depth = PendingDepth(tx);
+  auto adding = static_cast<long long>(broadcast.recipients.size());
+  if (depth + adding > max_depth) {
+    ClientError refused(
+        Status::too_many_requests,
+        "the outbound queue is full: " + Thousands(depth) + " messages are pending and this " +
+            "broadcast would add " + Thousands(adding) + ", past the limit of " +
+            Thousands(max_depth) +
+            " (QUEUE_MAX_DEPTH); wait for pending sends to finish, cancel a broadcast, or send to "
+            "fewer recipients",
+        "recipients");
+    refused.retry_after = std::chrono::seconds(60);
+    throw refused;
+  }
+  long long id =
+      tx.exec_params1("INSERT INTO broadcasts (name, body, total) VALUES ($1, $2, $3) RETURNING id",
+                      broadcast.name, broadcast.text, adding)[0]
+          .as<long long>();
+  {
+    pqxx::stream_to copy(tx, "outbound_tasks",
+                         std::vector<std::string>{"broadcast_id", "recipient"});
+    for (const auto& phone : broadcast.recipients) {
+      copy << std::make_tuple(id, phone);
+    }
+    copy.complete();
+  }
+  if (adding == 0) {
+    tx.exec_params("UPDATE broadcasts SET status = 'completed', finished_at = now() WHERE id = $1",
+                   id);
+  }
+  Notify(tx);
+  tx.commit();
+  return id;
+}
+
+long long EnqueueMessage(pqxx::work& tx, long long message_id, const std::string& recipient) {
+  long long id = tx.exec_params1(
+                       "INSERT INTO outbound_tasks (message_id, recipient) VALUES ($1, $2) "
+                       "RETURNING id",
+                       message_id, recipient)[0]
+                     .as<long long>();
+  Notify(tx);
+  return id;
+}
+
+std::optional<json> BroadcastProgress(pqxx::transaction_base& tx, long long id) {
+  auto rows = tx.exec_params(std::string(kProgressSql) + "WHERE b.id = $1 GROUP BY b.id", id);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return ProgressJson(rows[0]);
+}
+
+json ListBroadcasts(pqxx::transaction_base& tx, long long before, int limit) {
+  auto rows = tx.exec_params(std::string(kProgressSql) +
+                                 "WHERE ($1 = 0 OR b.id < $1) GROUP BY b.id ORDER BY b.id DESC "
+                                 "LIMIT $2",
+                             before, limit);
+  json items = json::array();
+  for (const auto& r : rows) {
+    items.push_back(ProgressJson(r));
+  }
+  return items;
+}
+
+json ControlBroadcast(pqxx::connection& connection, long long id, const std::string& action) {
+  pqxx::work tx(connection);
+  auto rows = tx.exec_params("SELECT status FROM broadcasts WHERE id = $1 FOR UPDATE", id);
+  if (rows.empty()) {
+    throw ClientError(Status::not_found, "no broadcast with id " + std::to_string(id));
+  }
+  std::string status = rows[0][0].c_str();
+  auto refuse = [&] {
+    throw ClientError(Status::conflict, "cannot " + action + " broadcast " + std::to_string(id) +
+                                            ": it is " + status);
+  };
+  if (action == "pause") {
+    if (status != "running") {
+      refuse();
+    }
+    tx.exec_params(
+        "UPDATE outbound_tasks SET state = 'paused' WHERE broadcast_id = $1 AND state = 'pending'",
+        id);
+    tx.exec_params("UPDATE broadcasts SET status = 'paused' WHERE id = $1", id);
+  } else if (action == "resume") {
+    if (status != "paused") {
+      refuse();
+    }
+    tx.exec_params(
+        "UPDATE outbound_tasks SET state = 'pending', not_before = now() WHERE broadcast_id = $1 "
+        "AND state = 'paused'",
+        id);
+    tx.exec_params("UPDATE broadcasts SET status = 'running' WHERE id = $1", id);
+    Notify(tx);
+  } else if (action == "cancel") {
+    if (status != "running" && status != "paused") {
+      refuse();
+    }
+    tx.exec_params(
+        "UPDATE outbound_tasks SET state = 'cancelled' WHERE broadcast_id = $1 AND state IN "
+        "('pending', 'paused')",
+        id);
+    tx.exec_params("UPDATE broadcasts SET status = 'cancelled', finished_at = now() WHERE id = $1",
+                   id);
+  } else {
+    throw ClientError(Status::bad_request,
+                      "action: expected pause, resume or cancel, got \"" + action + "\"", "action");
+  }
+  json progress = *BroadcastProgress(tx, id);
+  tx.commit();
+  return progress;
+}
+
+// --- lease -----------------------------------------------------------------------------------
+
+std::optional<Lease> AcquireLease(pqxx::connection& connection, const std::string& holder,
+                                  std::chrono::milliseconds ttl) {
+  pqxx::work tx(connection);
+  auto rows = tx.exec_params(
+      "INSERT INTO dispatcher_lease AS l (holder, epoch, expires_at) "
+      "VALUES ($1, 1, clock_timestamp() + $2 * interval '1 ms') "
+      "ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, "
+      "  epoch = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > clock_timestamp() "
+      "               THEN l.epoch ELSE l.epoch + 1 END, "
+      "  expires_at = EXCLUDED.expires_at "
+      "WHERE l.holder = EXCLUDED.holder OR l.expires_at <= clock_timestamp() "
+      "RETURNING epoch",
+      holder, static_cast<long long>(ttl.count()));
+  tx.commit();
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return Lease{holder, rows[0][0].as<long long>()};
+}
+
+bool RenewLease(pqxx::connection& connection, const Lease& lease, std::chrono::milliseconds ttl) {
+  pqxx::work tx(connection);
+  auto rows = tx.exec_params(
+      "UPDATE dispatcher_lease SET expires_at = clock_timestamp() + $3 * interval '1 ms' "
+      "WHERE holder = $1 AND epoch = $2 AND expires_at > clock_timestamp() RETURNING 1",
+      lease.holder, lease.epoch, static_cast<long long>(ttl.count()));
+  tx.commit();
+  return !rows.empty();
+}
+
+void ReleaseLease(pqxx::connection& connection, const Lease& lease) {
+  pqxx::work tx(connection);
+  tx.exec_params(
+      "UPDATE dispatcher_lease SET expires_at = clock_timestamp() WHERE holder = $1 AND epoch = $2",
+      lease.holder, lease.epoch);
+  tx.commit();
+}
+
+// --- claims and results ------------------------------------------------------------------------
+
+namespace {
+std::vector<ClaimedTask> Tasks(const pqxx::result& rows) {
+  std::vector<ClaimedTask> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) {
+    out.push_back({r[0].as<long long>(), r[1].c_str(), r[5].is_null() ? "" : r[5].c_str(),
+                   r[2].as<int>(), OptionalId(r[3]), OptionalId(r[4])});
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease, int limit) {
+  pqxx::work tx(connection);
+  auto rows = tx.exec_params(
+      "WITH due AS ("
+      "  SELECT id FROM outbound_tasks WHERE state = 'pending' AND not_before <= now() "
+      "  ORDER BY not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED), "
+      "claimed AS ("
+      "  UPDATE outbound_tasks t SET state = 'sending', attempts = t.attempts + 1, "
+      "    lease_epoch = $2 "
+      "  FROM due WHERE t.id = due.id AND EXISTS (SELECT 1 FROM dispatcher_lease "
+      "    WHERE holder = $3 AND epoch = $2 AND expires_at > clock_timestamp()) "
+      "  RETURNING t.id, t.recipient, t.attempts, t.broadcast_id, t.message_id) "
+      "SELECT c.id, c.recipient, c.attempts, c.broadcast_id, c.message_id, "
+      "  coalesce(b.body, m.body) "
+      "FROM claimed c LEFT JOIN broadcasts b ON b.id = c.broadcast_id "
+      "  LEFT JOIN messages m ON m.id = c.message_id ORDER BY c.id",
+      limit, lease.epoch, lease.holder);
+  tx.commit();
+  return Tasks(rows);
+}
+
+std::vector<ClaimedTask> InDoubt(pqxx::connection& connection, long long current_epoch) {
+  pqxx::read_transaction tx(connection);
+  return Tasks(
+      tx.exec_params("SELECT t.id, t.recipient, t.attempts, t.broadcast_id, t.message_id, "
+                     "  coalesce(b.body, m.body) "
+                     "FROM outbound_tasks t LEFT JOIN broadcasts b ON b.id = t.broadcast_id "
+                     "  LEFT JOIN messages m ON m.id = t.message_id "
+                     "WHERE t.state = 'sending' AND t.lease_epoch < $1 ORDER BY t.id LIMIT 5000",
+                     current_epoch));
+}
+
+Touched RecordResults(pqxx::connection& connection, long long epoch,
+                      const std::vector<TaskResult>& results, bool adopt_in_doubt) {
+  Touched touched;
+  if (results.empty()) {
+    return touched;
+  }
+  json rows = json::array();
+  for (const auto& r : results) {
+    rows.push_back({{"id", r.id},
+                    {"state", r.state},
+                    {"provider_id", r.provider_id.empty() ? json(nullptr) : json(r.provider_id)},
+                    {"error", r.error.empty() ? json(nullptr) : json(r.error)},
+                    {"delay_ms", r.delay_ms},
+                    {"refund", r.refund_attempt}});
+  }
+  pqxx::work tx(connection);
+  auto updated = tx.exec_params(
+      "UPDATE outbound_tasks t SET state = r.state, provider_id = r.provider_id, "
+      "  last_error = r.error, not_before = now() + r.delay_ms * interval '1 ms', "
+      "  attempts = t.attempts - CASE WHEN r.refund THEN 1 ELSE 0 END "
+      "FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, state text, provider_id text, "
+      "  error text, delay_ms bigint, refund boolean) "
+      "WHERE t.id = r.id AND t.state = 'sending' "
+      "  AND (t.lease_epoch = $2 OR ($3 AND t.lease_epoch < $2)) "
+      "RETURNING t.message_id, t.broadcast_id, t.state, t.provider_id, t.last_error",
+      rows.dump(), epoch, adopt_in_doubt);
+  json messages = json::array();
+  std::vector<std::string> sent_ids;
+  std::set<long long> broadcasts;
+  for (const auto& r : updated) {
+    if (!r[0].is_null()) {
+      messages.push_back({{"message_id", r[0].as<long long>()},
+                          {"state", r[2].c_str()},
+                          {"provider_id", r[3].is_null() ? json(nullptr) : json(r[3].c_str())},
+                          {"error", r[4].is_null() ? json(nullptr) : json(r[4].c_str())}});
+    } else {
+      broadcasts.insert(r[1].as<long long>());
+    }
+    if (!r[3].is_null()) {
+      sent_ids.push_back(r[3].c_str());
+    }
+  }
+  if (!messages.empty()) {
+    MirrorOntoMessages(tx, messages, touched);
+  }
+  if (!sent_ids.empty()) {
+    // Statuses that overtook our own record of the send.
+    auto early = tx.exec_params(
+        "DELETE FROM early_statuses WHERE provider_id IN "
+        "(SELECT jsonb_array_elements_text($1::jsonb)) RETURNING provider_id, status, error",
+        json(sent_ids).dump());
+    if (!early.empty()) {
+      std::vector<channel::StatusUpdate> statuses;
+      for (const auto& r : early) {
+        statuses.push_back({r[0].c_str(), r[1].c_str(), "", 0, r[2].is_null() ? "" : r[2].c_str()});
+      }
+      Touched more = ApplyStatuses(tx, statuses);
+      touched.messages.insert(touched.messages.end(), more.messages.begin(), more.messages.end());
+      broadcasts.insert(more.broadcasts.begin(), more.broadcasts.end());
+    }
+  }
+  if (!broadcasts.empty()) {
+    std::vector<long long> ids(broadcasts.begin(), broadcasts.end());
+    tx.exec_params(
+        "UPDATE broadcasts b SET status = 'completed', finished_at = now() "
+        "WHERE b.id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint) "
+        "AND b.status = 'running' AND NOT EXISTS (SELECT 1 FROM outbound_tasks t "
+        "  WHERE t.broadcast_id = b.id AND t.state IN ('pending', 'sending'))",
+        json(ids).dump());
+    touched.broadcasts = std::move(ids);
+  }
+  tx.commit();
+  return touched;
+}
+
+Touched ApplyStatuses(pqxx::work& tx, const std::vector<channel::StatusUpdate>& statuses) {
+  Touched touched;
+  if (statuses.empty()) {
+    return touched;
+  }
+  json rows = json::array();
+  for (const auto& s : statuses) {
+    rows.push_back({{"provider_id", s.provider_id},
+                    {"status", s.status},
+                    {"error", s.error.empty() ? json(nullptr) : json(s.error)}});
+  }
+  // The furthest status per message wins (delivered and read may arrive in one payload).
+  const std::string latest =
+      "WITH s AS (SELECT DISTINCT ON (provider_id) provider_id, status, error "
+      "  FROM jsonb_to_recordset($1::jsonb) AS r(provider_id text, status text, error text) "
+      "  ORDER BY provider_id, status_rank(status) DESC) ";
+  const std::string forward =
+      "status_rank(s.status) > status_rank(x.state) AND NOT (s.status = 'failed' AND x.state = "
+      "'read')";
+  auto tasks = tx.exec_params(
+      latest +
+          "UPDATE outbound_tasks x SET state = s.status, last_error = coalesce(s.error, "
+          "x.last_error) FROM s WHERE x.provider_id = s.provider_id AND x.state IN ('sent', "
+          "'delivered', 'read') AND " +
+          forward + " RETURNING x.broadcast_id",
+      rows.dump());
+  std::set<long long> broadcasts;
+  for (const auto& r : tasks) {
+    if (!r[0].is_null()) {
+      broadcasts.insert(r[0].as<long long>());
+    }
+  }
+  std::string message_forward = forward;
+  for (auto pos = message_forward.find("x.state"); pos != std::string::npos;
+       pos = message_forward.find("x.state", pos)) {
+    message_forward.replace(pos, 7, "x.status");
+  }
+  auto messages = tx.exec_params(
+      latest +
+          "UPDATE messages x SET status = s.status, error = coalesce(s.error, x.error) "
+          "FROM s WHERE x.provider_id = s.provider_id AND x.direction = 'outbound' AND " +
+          message_forward +
+          " RETURNING json_build_object('id', x.id, 'conversation_id', x.conversation_id, "
+          "'status', x.status, 'error', x.error)::text",
+      rows.dump());
+  for (const auto& r : messages) {
+    touched.messages.push_back(json::parse(r[0].c_str()));
+  }
+  // Keep what matched nothing yet: its send is being recorded right now.
+  tx.exec_params(
+      latest +
+          "INSERT INTO early_statuses (provider_id, status, error) "
+          "SELECT s.provider_id, s.status, s.error FROM s "
+          "WHERE NOT EXISTS (SELECT 1 FROM outbound_tasks t WHERE t.provider_id = s.provider_id) "
+          "AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.provider_id = s.provider_id) "
+          "ON CONFLICT (provider_id) DO UPDATE SET status = EXCLUDED.status, "
+          "  error = EXCLUDED.error "
+          "WHERE status_rank(EXCLUDED.status) > status_rank(early_statuses.status)",
+      rows.dump());
+  touched.broadcasts.assign(broadcasts.begin(), broadcasts.end());
+  return touched;
+}
+
+}  // namespace crm::queue

@@ -1,0 +1,68 @@
+// A slice's messaging (SPEC §7.4–7.5): its WhatsApp channel, the inbox that takes in statuses and
+// inbound messages, and the outbound queue (direct messages and broadcasts) with its dispatcher.
+#pragma once
+
+#include <memory>
+
+#include "crm/channel/channel.hpp"
+#include "crm/channel/simulator.hpp"
+#include "crm/common/config.hpp"
+#include "crm/db/pool.hpp"
+#include "crm/http/blocking.hpp"
+#include "crm/http/server.hpp"
+#include "crm/queue/dispatcher.hpp"
+#include "crm/slice/events.hpp"
+
+namespace crm::slice {
+
+class Messaging {
+ public:
+  /// `pool` serves the HTTP requests; the channel and the inbox get their own small pool, the
+  /// dispatcher its own connection.
+  Messaging(const common::RuntimeConfig& config, long long slice_id, db::Pool& pool,
+            http::BlockingPool& blocking, EventHub& events);
+  ~Messaging();
+
+  /// Starts the channel and (when this host's shard owns the slice) the dispatcher.
+  void Start();
+  void Stop();
+
+  /// /api/channel…, /api/messages, /api/broadcasts…, and /internal/channel/events (the
+  /// gateway's relay of Meta's webhook).
+  void Register(http::Router& router);
+
+  channel::ChannelState ChannelStatus() const { return channel_->State(); }
+  /// Something was queued: the dispatcher looks now.
+  void Wake() {
+    if (dispatcher_) {
+      dispatcher_->Wake();
+    }
+  }
+  /// Takes in statuses and inbound messages; publishes what changed. Blocking.
+  void Apply(const channel::ChannelEvents& events);
+  /// Closes connections idle longer than `age`.
+  void CloseIdle(std::chrono::milliseconds age) { channel_pool_.CloseIdle(age); }
+
+ private:
+  template <class F>
+  auto Db(F work) {
+    return blocking_.Run([this, w = std::move(work)]() mutable { return pool_.Run(w); });
+  }
+  channel::Simulator& RequireSimulator();
+  void Publish(const std::string& event, const nlohmann::json& data);
+
+  const common::RuntimeConfig& config_;
+  long long slice_id_;
+  db::Pool& pool_;
+  http::BlockingPool& blocking_;
+  EventHub& events_;
+  db::Pool channel_pool_;
+  channel::Simulator* simulator_ = nullptr;  ///< channel_, when it is the simulator
+  std::unique_ptr<channel::Channel> channel_;
+  std::unique_ptr<queue::Dispatcher> dispatcher_;
+};
+
+/// Builds the channel a configuration asks for (the simulator needs the pool and the sink).
+std::unique_ptr<channel::Channel> MakeCloudApiChannel(const common::RuntimeConfig& config);
+
+}  // namespace crm::slice

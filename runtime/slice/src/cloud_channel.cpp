@@ -1,0 +1,14 @@
+#include "crm/channel/cloud_api.hpp"
+#include "crm/slice/messaging.hpp"
+
+namespace crm::slice {
+
+std::unique_ptr<channel::Channel> MakeCloudApiChannel(const common::RuntimeConfig& config) {
+  channel::CloudApiOptions options;
+  options.base_url = config.whatsapp_api_url;
+  options.phone_number_id = config.whatsapp_phone_number_id;
+  options.access_token = config.whatsapp_token;
+  return std::make_unique<channel::CloudApiChannel>(std::move(options));
+}
+
+}  // namespace crm::slice
