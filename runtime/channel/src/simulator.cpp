@@ -110,9 +110,10 @@ void Simulator::Start() {
   struct Unacked {
     std::string key, provider_id, recipient, final_status, acked;
   };
-  auto [stored_state, stored_qr, unacked] = pool_.Run([&](pqxx::connection& c) {
+  auto [stored_state, stored_qr, stored_settings, unacked] = pool_.Run([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    auto state = tx.exec("SELECT state, qr FROM channel_state WHERE kind = 'simulator'");
+    auto state =
+        tx.exec("SELECT state, qr, settings::text FROM channel_state WHERE kind = 'simulator'");
     std::vector<Unacked> pending;
     for (const auto& r :
          tx.exec("SELECT idempotency_key, provider_id, recipient, final_status, acked_status "
@@ -121,8 +122,10 @@ void Simulator::Start() {
     }
     return std::tuple(state.empty() ? std::string() : std::string(state[0][0].c_str()),
                       state.empty() ? std::string() : std::string(state[0][1].c_str()),
+                      state.empty() ? std::string("{}") : std::string(state[0][2].c_str()),
                       std::move(pending));
   });
+  ApplySettings(json::parse(stored_settings));
   std::string state = stored_state == "connected" ? "connected" : "unpaired";
   std::string qr = stored_qr;
   if (options_.autopair) {
@@ -226,6 +229,16 @@ void Simulator::Logout() {
 }
 
 void Simulator::Configure(const json& settings) {
+  ApplySettings(settings);
+  json all = Describe()["settings"];
+  pool_.Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params("UPDATE channel_state SET settings = $1::jsonb, updated_at = now()", all.dump());
+    tx.commit();
+  });
+}
+
+void Simulator::ApplySettings(const json& settings) {
   OnlyKeys(settings, {"latency_ms", "read_rate", "reply_rate"});
   std::lock_guard lock(mutex_);
   if (settings.contains("latency_ms")) {

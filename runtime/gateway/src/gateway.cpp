@@ -823,6 +823,7 @@ long long CreateAdmin(const common::RuntimeConfig& config, const std::string& em
 
 int RunGateway(const common::RuntimeConfig& config) {
   common::SetupLogging("gateway", config.log_level);
+  http::BlockStopSignals();  // before the worker and orchestrator threads start
   if (sodium_init() < 0) {
     throw RuntimeError("libsodium failed to initialise");
   }

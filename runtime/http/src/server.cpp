@@ -436,14 +436,22 @@ Reply Router::Dispatch(Exchange& exchange) const {
 
 namespace crm::http {
 
-void ServeUntilSignal(asio::io_context& io, Server& server, int threads,
-                      std::chrono::milliseconds drain, const std::function<void()>& on_signal) {
-  // Block the signals in every thread (threads inherit the mask) and take them in this one.
+void BlockStopSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+void ServeUntilSignal(asio::io_context& io, Server& server, int threads,
+                      std::chrono::milliseconds drain, const std::function<void()>& on_signal) {
+  // Block the signals in every thread (threads inherit the mask) and take them in this one.
+  BlockStopSignals();
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
   auto guard = asio::make_work_guard(io);
   std::vector<std::thread> pool;
   for (int i = 0; i < threads; ++i) {

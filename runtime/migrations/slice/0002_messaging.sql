@@ -70,6 +70,7 @@ CREATE TABLE channel_state (
   state      text NOT NULL,
   qr         text NOT NULL DEFAULT '',
   phone      text NOT NULL DEFAULT '',
+  settings   jsonb NOT NULL DEFAULT '{}',      -- the simulator's latency and rates, as last set
   updated_at timestamptz NOT NULL DEFAULT now()
 );
 

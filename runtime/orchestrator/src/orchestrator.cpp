@@ -467,9 +467,8 @@ SliceInfo Orchestrator::SetChannel(long long slice_id, const std::string& channe
   }
   SliceInfo before = Get(slice_id);
   if (before.state == SliceState::kDestroying || before.state == SliceState::kDestroyed) {
-    throw http::ClientError(http::Status::conflict,
-                            "slice " + std::to_string(slice_id) + " is " +
-                                std::string(ToString(before.state)));
+    throw http::ClientError(http::Status::conflict, "slice " + std::to_string(slice_id) + " is " +
+                                                        std::string(ToString(before.state)));
   }
   pool_.Run([&](pqxx::connection& c) {
     pqxx::work tx(c);

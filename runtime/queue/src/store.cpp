@@ -52,6 +52,12 @@ json ProgressJson(const pqxx::row& r) {
           {"cancelled", r[11].as<long long>()}};
 }
 
+// Recording sends and applying statuses take turns: a status is either applied to a send already
+// recorded, or kept as early and picked up by the recording, never lost between the two.
+void LockStatuses(pqxx::transaction_base& tx) {
+  tx.exec("SELECT pg_advisory_xact_lock(hashtext('crm_statuses_' || current_schema()))");
+}
+
 void Notify(pqxx::transaction_base& tx) {
   tx.exec("SELECT pg_notify('crm_queue_' || current_schema(), '')");
 }
@@ -311,6 +317,7 @@ Touched RecordResults(pqxx::connection& connection, long long epoch,
                     {"refund", r.refund_attempt}});
   }
   pqxx::work tx(connection);
+  LockStatuses(tx);
   auto updated = tx.exec_params(
       "UPDATE outbound_tasks t SET state = r.state, provider_id = r.provider_id, "
       "  last_error = r.error, not_before = now() + r.delay_ms * interval '1 ms', "
@@ -375,6 +382,7 @@ Touched ApplyStatuses(pqxx::work& tx, const std::vector<channel::StatusUpdate>& 
   if (statuses.empty()) {
     return touched;
   }
+  LockStatuses(tx);
   json rows = json::array();
   for (const auto& s : statuses) {
     rows.push_back({{"provider_id", s.provider_id},

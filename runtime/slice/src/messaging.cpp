@@ -225,7 +225,8 @@ void Messaging::Register(http::Router& router) {
   });
   router.Add(verb::patch, "/api/channel/simulator/settings", [this](Exchange& ex) -> Reply {
     channel::Simulator& sim = RequireSimulator();
-    sim.Configure(http::ParseJsonBody(ex.request()));
+    json settings = http::ParseJsonBody(ex.request());
+    co_await blocking_.Run([&sim, &settings] { sim.Configure(settings); });
     co_return http::JsonResponse(Status::ok, sim.Describe());
   });
   router.Add(verb::post, "/api/channel/simulator/faults", [this](Exchange& ex) -> Reply {

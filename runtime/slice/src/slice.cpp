@@ -412,6 +412,7 @@ void SliceApi::Register(http::Router& router) {
 int RunSliceProcess(const common::RuntimeConfig& config, long long slice_id) {
   std::string name = "slice_" + std::to_string(slice_id);
   common::SetupLogging("slice-" + std::to_string(slice_id), config.log_level);
+  http::BlockStopSignals();  // before the channel's and the dispatcher's threads start
   db::PoolOptions options;
   options.url = config.database_url;
   options.password = config.database_password;

@@ -57,7 +57,7 @@ class Simulator final : public Channel {
   void Pair(const std::string& qr);
   /// Disconnects and forgets the pairing (a new QR is shown).
   void Logout();
-  /// {latency_ms, read_rate, reply_rate}; any subset.
+  /// {latency_ms, read_rate, reply_rate}; any subset. Kept across restarts.
   void Configure(const nlohmann::json& settings);
   /// {throttle_rate, pair_rate, fail_rate, slow_ms, disconnect_ms}; any subset; zeros clear.
   void InjectFaults(const nlohmann::json& faults);
@@ -80,6 +80,7 @@ class Simulator final : public Channel {
     bool operator>(const Event& other) const { return due > other.due; }
   };
   void Schedule(Event event);
+  void ApplySettings(const nlohmann::json& settings);
   void EmitLoop();
   void Persist(const std::string& state, const std::string& qr);
   static std::string NewQr(long long slice_id);

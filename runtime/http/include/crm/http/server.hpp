@@ -129,6 +129,10 @@ class Router {
 
 namespace crm::http {
 
+/// Blocks SIGTERM and SIGINT in the calling thread and every thread it starts afterwards, so only
+/// ServeUntilSignal takes them. Call it before starting any thread.
+void BlockStopSignals();
+
 /// Runs `io` on `threads` threads until SIGTERM or SIGINT, then calls `on_signal` (stop
 /// background work), shuts `server` down gracefully within `drain` and stops `io`. Blocks.
 void ServeUntilSignal(asio::io_context& io, Server& server, int threads,

@@ -1,0 +1,131 @@
+// The runtime end to end, shared by the integration tests that run a real `crmd --role all`
+// against a real PostgreSQL started per test.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "crm/testing/crmd_process.hpp"
+#include "crm/testing/http_client.hpp"
+#include "crm/testing/pg_cluster.hpp"
+
+namespace crm::testing {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+inline const std::string kJson = "Content-Type: application/json";
+inline const std::string kPassword = "correct horse battery";
+
+// First value of the first row, or "ERROR: <message>".
+inline std::string Sql(const std::string& conninfo, const std::string& sql) {
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(conninfo.c_str()), &PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    return std::string("ERROR: ") + PQerrorMessage(conn.get());
+  }
+  std::unique_ptr<PGresult, decltype(&PQclear)> res(PQexec(conn.get(), sql.c_str()), &PQclear);
+  auto status = PQresultStatus(res.get());
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    return std::string("ERROR: ") + PQerrorMessage(conn.get());
+  }
+  if (status == PGRES_COMMAND_OK || PQntuples(res.get()) == 0) {
+    return "";
+  }
+  return PQgetvalue(res.get(), 0, 0);
+}
+
+struct Tenant {
+  std::string token;
+  long long slice = 0;
+  long long user = 0;
+  std::vector<std::string> Auth() const { return {"Cookie: crm_session=" + token}; }
+  std::vector<std::string> AuthJson() const { return {"Cookie: crm_session=" + token, kJson}; }
+};
+
+class RuntimeTest : public ::testing::Test {
+ protected:
+  /// Settings a test adds to crmd's environment before it starts.
+  virtual void Configure(std::map<std::string, std::string>& /*env*/) {}
+
+  void SetUp() override {
+    pg_ = PgCluster::Start();
+    data_ = pg_->dir() / "crmd-data";
+    fs::create_directories(data_);
+    env_ = {{"CRM_DATABASE_URL", pg_->ConnectionString()},
+            {"CRM_DATA_DIR", data_.string()},
+            {"CRM_LISTEN", "127.0.0.1:0"},
+            {"CRM_LOG_LEVEL", "info"}};
+    // Sanitizer builds need more memory per slice than the default limit allows.
+    if (const char* limit = std::getenv("CRM_SLICE_MEMORY_LIMIT")) {
+      env_["CRM_SLICE_MEMORY_LIMIT"] = limit;
+    }
+    Configure(env_);
+    crmd_ = CrmdProcess::Start(CRM_CRMD_BINARY, {"--role", "all"}, env_, pg_->dir() / "crmd.log");
+  }
+
+  void TearDown() override {
+    if (HasFailure() && crmd_) {
+      std::cerr << "--- crmd log ---\n" << crmd_->Log() << "\n";
+    }
+    crmd_.reset();
+    pg_.reset();
+  }
+
+  std::string Url(const std::string& path) const { return crmd_->url() + path; }
+
+  Tenant Register(const std::string& email) {
+    auto r = Fetch("POST", Url("/auth/register"),
+                   json{{"email", email}, {"password", kPassword}}.dump(), {kJson});
+    EXPECT_EQ(r.status, 201) << r.body;
+    Tenant t;
+    t.token = CookieValue(r.headers["set-cookie"], "crm_session");
+    auto body = r.Json();
+    if (body.is_object() && body["slice"].is_object()) {
+      t.slice = body["slice"]["id"].get<long long>();
+      t.user = body["user"]["id"].get<long long>();
+    }
+    return t;
+  }
+
+  // Logs in from its own (forwarded) address so tests do not share the per-IP login budget.
+  std::string Login(const std::string& email, const std::string& password, const std::string& ip) {
+    auto r =
+        Fetch("POST", Url("/auth/login"), json{{"email", email}, {"password", password}}.dump(),
+              {kJson, "X-Forwarded-For: " + ip});
+    EXPECT_EQ(r.status, 200) << r.body;
+    return CookieValue(r.headers["set-cookie"], "crm_session");
+  }
+
+  std::string Admin() {
+    auto [code, out] =
+        RunCommand({CRM_CRMD_BINARY, "admin", "create", "--email", "root@example.com"}, env_,
+                   "an admin password\n");
+    EXPECT_EQ(code, 0) << out;
+    return Login("root@example.com", "an admin password", "198.51.100.200");
+  }
+
+  long long CreateContact(const Tenant& t, const std::string& name, const std::string& phone) {
+    auto r = Fetch("POST", Url("/api/contacts"), json{{"name", name}, {"phone", phone}}.dump(),
+                   t.AuthJson());
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.Json().value("id", 0LL);
+  }
+
+  std::string SlicePid(long long slice) {
+    return Sql(pg_->ConnectionString(),
+               "SELECT pid FROM gateway.slices WHERE id = " + std::to_string(slice));
+  }
+
+  std::unique_ptr<PgCluster> pg_;
+  fs::path data_;
+  std::map<std::string, std::string> env_;
+  std::unique_ptr<CrmdProcess> crmd_;
+};
+
+}  // namespace crm::testing
