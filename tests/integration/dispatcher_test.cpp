@@ -1,0 +1,186 @@
+// The dispatcher against a real PostgreSQL and the simulator, in process (issue 5 point 4): two
+// dispatchers contending for one slice's lease never send a message twice, the token bucket holds
+// its rate in real time, and tasks that keep failing are dead-lettered.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "crm/channel/simulator.hpp"
+#include "crm/db/migrations.hpp"
+#include "crm/db/pool.hpp"
+#include "crm/queue/dispatcher.hpp"
+#include "crm/queue/store.hpp"
+#include "crm/testing/pg_cluster.hpp"
+
+namespace crm::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pg_ = PgCluster::Start();
+    pqxx::connection admin(pg_->ConnectionString());
+    db::Migrate(admin, "slice", "slice_1");
+    db::PoolOptions options;
+    options.url = pg_->ConnectionString();
+    options.max_size = 4;
+    options.search_path = "slice_1";
+    pool_ = std::make_unique<db::Pool>(options);
+  }
+  void TearDown() override {
+    pool_.reset();
+    pg_.reset();
+  }
+
+  // One "slice process": its simulator (sharing the slice's delivery record with any other) and
+  // a dispatcher.
+  struct Node {
+    std::unique_ptr<channel::Simulator> simulator;
+    std::unique_ptr<queue::Dispatcher> dispatcher;
+  };
+  Node MakeNode(const std::string& holder, queue::DispatcherOptions options, double read_rate = 0) {
+    Node n;
+    channel::SimulatorOptions sim;
+    sim.slice_id = 1;
+    sim.autopair = true;
+    sim.latency = 10ms;
+    sim.read_rate = read_rate;
+    sim.reply_rate = 0;
+    n.simulator =
+        std::make_unique<channel::Simulator>(sim, *pool_, [this](const channel::ChannelEvents& e) {
+          pool_->Run([&](pqxx::connection& c) {
+            pqxx::work tx(c);
+            queue::ApplyStatuses(tx, e.statuses);
+            tx.commit();
+          });
+        });
+    n.simulator->Start();
+    options.slice_id = 1;
+    options.holder = holder;
+    std::string conninfo = pool_->conninfo();
+    n.dispatcher = std::make_unique<queue::Dispatcher>(
+        options, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); }, *n.simulator,
+        [this](const std::string&, const json&) { ++events_; });
+    return n;
+  }
+
+  long long Enqueue(int n) {
+    queue::NewBroadcast b{"test", "hello", {}};
+    for (int i = 0; i < n; ++i) {
+      std::string digits = std::to_string(i);
+      b.recipients.push_back("+1415" + std::string(7 - digits.size(), '0') + digits);
+    }
+    return pool_->Run(
+        [&](pqxx::connection& c) { return queue::EnqueueBroadcast(c, b, 1'000'000); });
+  }
+
+  std::string Scalar(const std::string& sql) {
+    return pool_->Run([&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      auto f = tx.exec1(sql)[0];
+      return f.is_null() ? std::string("NULL") : std::string(f.c_str());
+    });
+  }
+
+  bool WaitFor(const std::string& sql, const std::string& want, std::chrono::seconds timeout) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      if (Scalar(sql) == want) {
+        return true;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return Scalar(sql) == want;
+  }
+
+  std::unique_ptr<PgCluster> pg_;
+  std::unique_ptr<db::Pool> pool_;
+  std::atomic<long long> events_{0};
+};
+
+queue::DispatcherOptions Fast() {
+  queue::DispatcherOptions o;
+  o.phone_rps = 1'000'000;
+  o.lease_ttl = 1s;
+  o.retry_base = 10ms;
+  o.poll = 200ms;
+  return o;
+}
+
+TEST_F(DispatcherTest, TwoDispatchersContendingForOneLeaseNeverSendAMessageTwice) {
+  Enqueue(3'000);
+  Node a = MakeNode("a", Fast());
+  Node b = MakeNode("b", Fast());
+  // A stalls with a claimed batch (a long GC pause, a frozen VM) until its lease has expired
+  // and B has taken over; when it wakes it must not send what it holds.
+  std::atomic<int> calls{0};
+  a.dispatcher->before_send = [&] {
+    if (++calls == 2) {
+      std::this_thread::sleep_for(1'800ms);
+    }
+  };
+  a.dispatcher->Start();
+  std::this_thread::sleep_for(100ms);  // A takes the lease first
+  b.dispatcher->Start();
+  ASSERT_TRUE(WaitFor("SELECT count(*) FROM outbound_tasks WHERE state IN ('sent', 'delivered')",
+                      "3000", 60s))
+      << Scalar(
+             "SELECT string_agg(state || ':' || n, ' ') FROM (SELECT state, count(*) n FROM "
+             "outbound_tasks GROUP BY state) s");
+  a.dispatcher->Stop();
+  b.dispatcher->Stop();
+  EXPECT_EQ(Scalar("SELECT count(*) || '/' || max(deliveries) FROM simulator_deliveries"),
+            "3000/1");
+  auto sa = a.dispatcher->stats();
+  auto sb = b.dispatcher->stats();
+  EXPECT_GE(sa.lease_lost, 1) << "A noticed it had lost the lease before sending";
+  EXPECT_GT(sb.sent, 0) << "B took over";
+  EXPECT_EQ(sa.sent + sb.sent, 3000);
+  EXPECT_GE(Scalar("SELECT epoch FROM dispatcher_lease"), "2");
+}
+
+TEST_F(DispatcherTest, TheTokenBucketHoldsThePhonesRateInRealTime) {
+  Enqueue(600);
+  queue::DispatcherOptions o = Fast();
+  o.phone_rps = 200;  // a full second's burst of 200, then 200/s: 600 take two seconds
+  Node n = MakeNode("paced", o);
+  auto started = std::chrono::steady_clock::now();
+  n.dispatcher->Start();
+  ASSERT_TRUE(WaitFor("SELECT count(*) FROM outbound_tasks WHERE state IN ('sent', 'delivered')",
+                      "600", 30s));
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  // Never faster than the rate; the upper bound only catches a bucket that stalls.
+  EXPECT_GE(seconds, 1.9);
+  EXPECT_LE(seconds, 6.0);
+}
+
+TEST_F(DispatcherTest, TasksThatKeepFailingAreDeadLetteredWithTheProvidersReason) {
+  long long id = Enqueue(4);
+  queue::DispatcherOptions o = Fast();
+  o.max_attempts = 3;
+  Node n = MakeNode("failing", o);
+  n.simulator->InjectFaults({{"throttle_rate", 1.0}});
+  n.dispatcher->Start();
+  ASSERT_TRUE(WaitFor("SELECT count(*) FROM outbound_tasks WHERE state = 'failed'", "4", 30s));
+  EXPECT_EQ(Scalar("SELECT DISTINCT attempts FROM outbound_tasks"), "3");
+  EXPECT_EQ(Scalar("SELECT DISTINCT last_error FROM outbound_tasks"),
+            "gave up after 3 attempts: 130429: Rate limit hit (simulated)");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM simulator_deliveries"), "0");
+  EXPECT_EQ(Scalar("SELECT status FROM broadcasts WHERE id = " + std::to_string(id)), "completed");
+
+  // A refusal that retrying cannot fix fails at once.
+  n.simulator->InjectFaults({{"throttle_rate", 0.0}, {"fail_rate", 1.0}});
+  Enqueue(2);
+  ASSERT_TRUE(WaitFor("SELECT count(*) FROM outbound_tasks WHERE state = 'failed' AND attempts = 1",
+                      "2", 30s));
+  EXPECT_EQ(Scalar("SELECT last_error FROM outbound_tasks WHERE attempts = 1 LIMIT 1"),
+            "131026: Message undeliverable (simulated)");
+}
+
+}  // namespace
+}  // namespace crm::testing

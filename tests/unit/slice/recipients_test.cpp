@@ -1,0 +1,66 @@
+#include <gtest/gtest.h>
+
+#include "crm/http/types.hpp"
+#include "crm/slice/validation.hpp"
+
+namespace crm::slice {
+namespace {
+
+using nlohmann::json;
+
+std::string ErrorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const http::ClientError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(Recipients, JsonListsAreNormalisedAndDeduplicatedInOrder) {
+  auto r = ParseRecipients(json{"+1 415 555 0100", "+44 (7700) 900-123", "+14155550100"});
+  EXPECT_EQ(r, (std::vector<std::string>{"+14155550100", "+447700900123"}));
+}
+
+TEST(Recipients, EveryBadJsonEntryIsNamedByIndexAndNothingIsKept) {
+  std::string e = ErrorOf([] { ParseRecipients(json{"+14155550100", 7, "abc", "+1"}); });
+  EXPECT_NE(e.find("3 invalid recipient(s)"), std::string::npos) << e;
+  EXPECT_NE(e.find("recipients[1]"), std::string::npos) << e;
+  EXPECT_NE(e.find("recipients[2]"), std::string::npos) << e;
+  EXPECT_NE(e.find("recipients[3]"), std::string::npos) << e;
+  EXPECT_NE(ErrorOf([] { ParseRecipients(json("+14155550100")); }).find("expected an array"),
+            std::string::npos);
+  json many = json::array();
+  for (int i = 0; i < 25; ++i) {
+    many.push_back("x");
+  }
+  EXPECT_NE(ErrorOf([&] { ParseRecipients(many); }).find("(and 15 more)"), std::string::npos);
+}
+
+TEST(Recipients, CsvWithAHeaderUsesThePhoneColumnAndQuotes) {
+  auto r = ParseRecipientsCsv(
+      "\xEF\xBB\xBF"
+      "Name,Mobile,City\r\n\"Smith, Ana\",+14155550100,\"SF\"\r\n\r\nBob,+14155550101,NY\n");
+  EXPECT_EQ(r, (std::vector<std::string>{"+14155550100", "+14155550101"}));
+  auto semicolons = ParseRecipientsCsv("name;phone\n\"a;b\";+447700900123\n");
+  EXPECT_EQ(semicolons, std::vector<std::string>{"+447700900123"});
+}
+
+TEST(Recipients, CsvWithoutAHeaderIsOneNumberPerLine) {
+  EXPECT_EQ(ParseRecipientsCsv("+14155550100\n+14155550101"),
+            (std::vector<std::string>{"+14155550100", "+14155550101"}));
+  EXPECT_TRUE(ParseRecipientsCsv("").empty());
+  EXPECT_TRUE(ParseRecipientsCsv("\n\n  \n").empty());
+}
+
+TEST(Recipients, BadCsvRowsAreNamedByLine) {
+  std::string e = ErrorOf([] { ParseRecipientsCsv("phone\n+14155550100\n\n12345\nBob,x\n"); });
+  EXPECT_NE(e.find("line 4: phone"), std::string::npos) << e;
+  EXPECT_NE(e.find("line 5: phone"), std::string::npos) << e;
+  EXPECT_EQ(e.find("line 2"), std::string::npos) << e;
+  std::string header = ErrorOf([] { ParseRecipientsCsv("name,city\nAna,SF\n"); });
+  EXPECT_NE(header.find("none named phone"), std::string::npos) << header;
+}
+
+}  // namespace
+}  // namespace crm::slice
