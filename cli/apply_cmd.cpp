@@ -10,6 +10,7 @@
 #include "crm/error.hpp"
 #include "crm/planner/plan.hpp"
 #include "local_target.hpp"
+#include "ssh_target.hpp"
 #include "workload_flags.hpp"
 
 namespace crm::cli {
@@ -21,6 +22,7 @@ struct ApplyOptions {
   std::string target = "local";
   ApplyFlags flags;
   LocalOptions local;
+  std::string inventory;
 };
 
 // The plan apply converges to: the workload given, else tier N's reference workload (tier 1 by
@@ -52,13 +54,14 @@ void AddApprovalFlags(CLI::App* cmd, ApplyFlags& flags) {
                 "Change without asking (required when stdin is not a terminal)");
 }
 
-void CheckTarget(const std::string& target) {
-  if (target != "local") {
-    throw InputError(fmt::format(
-        "--target: '{}' is not available; this crmctl deploys --target local (ssh and k8s: see "
-        "docs/operations.md)",
-        target));
+void CheckTarget(const std::string& target, bool ssh_too) {
+  if (target == "local" || (ssh_too && target == "ssh")) {
+    return;
   }
+  throw InputError(fmt::format(
+      "--target: '{}' is not available here; {} (see docs/operations.md)", target,
+      ssh_too ? "apply deploys --target local or ssh"
+              : "status and destroy manage --target local deployments"));
 }
 
 // With --detailed-exitcode, 2 means "changes present", so every error, input errors included,
@@ -83,7 +86,9 @@ void SetupApply(CLI::App& app, GlobalOptions& global) {
   auto opts = std::make_shared<ApplyOptions>();
   CLI::App* apply = app.add_subcommand(
       "apply", "Provision a deployment: render, diff against the recorded state, converge");
-  apply->add_option("--target", opts->target, "local (the embedded default)");
+  apply->add_option("--target", opts->target, "local (the embedded default) or ssh");
+  apply->add_option("--inventory", opts->inventory,
+                    "ssh: the inventory file (hosts, address, port, user, key, dir, commands)");
   apply
       ->add_option("--dir", opts->local.dir,
                    "Deployment directory: its state, lock, configuration, data and logs")
@@ -102,9 +107,12 @@ void SetupApply(CLI::App& app, GlobalOptions& global) {
                     "local: the admin account created on the first apply (admin@crm.local)");
   apply->callback([opts, &global]() {
     WithDetailedExitCode(opts->flags, global, [&] {
-      CheckTarget(opts->target);
+      CheckTarget(opts->target, true);
       const planner::Catalog catalog = LoadCatalog(global);
       const planner::Plan plan = BuildPlan(*opts, catalog);
+      if (opts->target == "ssh") {
+        return ApplySsh(plan, {opts->local.dir, opts->inventory}, opts->flags, global);
+      }
       return ApplyLocal(plan, opts->local, opts->flags, global);
     });
   });
@@ -117,7 +125,7 @@ void SetupApply(CLI::App& app, GlobalOptions& global) {
   status->add_option("--dir", *status_dir, "Deployment directory")->required();
   status->add_option("--target", *status_target, "local");
   status->callback([status_dir, status_target, &global]() {
-    CheckTarget(*status_target);
+    CheckTarget(*status_target, false);
     global.exit_code = StatusLocal(*status_dir, global);
   });
 
@@ -131,7 +139,7 @@ void SetupApply(CLI::App& app, GlobalOptions& global) {
   AddApprovalFlags(destroy, destroy_opts->flags);
   destroy->callback([destroy_opts, purge, &global]() {
     WithDetailedExitCode(destroy_opts->flags, global, [&] {
-      CheckTarget(destroy_opts->target);
+      CheckTarget(destroy_opts->target, false);
       return DestroyLocal(destroy_opts->local.dir, *purge, destroy_opts->flags, global);
     });
   });
