@@ -58,10 +58,10 @@ void CheckTarget(const std::string& target, bool ssh_too) {
   if (target == "local" || (ssh_too && target == "ssh")) {
     return;
   }
-  throw InputError(fmt::format(
-      "--target: '{}' is not available here; {} (see docs/operations.md)", target,
-      ssh_too ? "apply deploys --target local or ssh"
-              : "status and destroy manage --target local deployments"));
+  throw InputError(fmt::format("--target: '{}' is not available here; {} (see docs/operations.md)",
+                               target,
+                               ssh_too ? "apply deploys --target local or ssh"
+                                       : "status and destroy manage --target local deployments"));
 }
 
 // With --detailed-exitcode, 2 means "changes present", so every error, input errors included,

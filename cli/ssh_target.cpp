@@ -52,8 +52,8 @@ std::string Tool(const std::string& name) {
 }
 
 std::vector<std::string> SshOptionsFor(const apply::InventoryHost& h, const Tools& tools) {
-  const std::string known = h.known_hosts.empty() ? tools.default_known_hosts.string()
-                                                  : h.known_hosts;
+  const std::string known =
+      h.known_hosts.empty() ? tools.default_known_hosts.string() : h.known_hosts;
   return {"-i",
           h.key,
           "-p",
@@ -104,7 +104,8 @@ std::string InDir(const apply::InventoryHost& h, const std::string& command) {
 void WriteStaged(const fs::path& path, const std::string& content, int mode) {
   fs::create_directories(path.parent_path());
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || ::write(fd, content.data(), content.size()) != static_cast<ssize_t>(content.size()) ||
+  if (fd < 0 ||
+      ::write(fd, content.data(), content.size()) != static_cast<ssize_t>(content.size()) ||
       ::fchmod(fd, static_cast<mode_t>(mode)) != 0) {
     if (fd >= 0) {
       ::close(fd);
@@ -155,8 +156,9 @@ std::vector<Machine> MatchHosts(const planner::Rendering& rendering,
     machines.push_back(std::move(m));
   }
   for (const apply::InventoryHost& ih : inventory.hosts) {
-    const bool rendered = std::any_of(rendering.hosts.begin(), rendering.hosts.end(),
-                                      [&](const planner::RenderedHost& h) { return h.name == ih.name; });
+    const bool rendered =
+        std::any_of(rendering.hosts.begin(), rendering.hosts.end(),
+                    [&](const planner::RenderedHost& h) { return h.name == ih.name; });
     if (!rendered) {
       throw InputError(fmt::format("{}:{}: host '{}' is not a host of this plan's rendering",
                                    inventory.file, ih.line, ih.name));
@@ -186,9 +188,10 @@ std::vector<std::vector<Machine*>> Batches(std::vector<Machine>& machines, int b
     }
   }
   for (std::size_t i = 0; i < slices.size(); i += static_cast<std::size_t>(batch_size)) {
-    batches.emplace_back(slices.begin() + static_cast<std::ptrdiff_t>(i),
-                         slices.begin() + static_cast<std::ptrdiff_t>(std::min(
-                                              slices.size(), i + static_cast<std::size_t>(batch_size))));
+    batches.emplace_back(
+        slices.begin() + static_cast<std::ptrdiff_t>(i),
+        slices.begin() + static_cast<std::ptrdiff_t>(
+                             std::min(slices.size(), i + static_cast<std::size_t>(batch_size))));
   }
   return batches;
 }
@@ -207,9 +210,9 @@ void AwaitHealthy(const Machine& m, const Tools& tools, int timeout_s) {
     }
     std::this_thread::sleep_for(500ms);
   }
-  throw RuntimeError(fmt::format(
-      "host {}: the health check `{}` still fails after {} s (exit {}): {}", m.desired.name,
-      m.health, timeout_s, last.exit_code, last.output));
+  throw RuntimeError(
+      fmt::format("host {}: the health check `{}` still fails after {} s (exit {}): {}",
+                  m.desired.name, m.health, timeout_s, last.exit_code, last.output));
 }
 
 }  // namespace
@@ -226,11 +229,13 @@ int ApplySsh(const planner::Plan& plan, const SshOptions& options, const ApplyFl
   const apply::Inventory inventory = apply::ParseInventory(
       ReadInputFile(options.inventory), fs::absolute(options.inventory).string());
   const std::vector<planner::RenderTarget> fits = planner::TargetsFor(*plan.tier);
-  const bool single = std::find(fits.begin(), fits.end(), planner::RenderTarget::kVps) != fits.end();
-  const bool multi = std::find(fits.begin(), fits.end(), planner::RenderTarget::kMulti) != fits.end();
+  const bool single =
+      std::find(fits.begin(), fits.end(), planner::RenderTarget::kVps) != fits.end();
+  const bool multi =
+      std::find(fits.begin(), fits.end(), planner::RenderTarget::kMulti) != fits.end();
   if (!single && !multi) {
-    throw InputError(fmt::format("tier {} ({}) runs on Kubernetes: use --target k8s",
-                                 plan.tier->id, plan.tier->name));
+    throw InputError(fmt::format("tier {} ({}) runs on Kubernetes: use --target k8s", plan.tier->id,
+                                 plan.tier->name));
   }
   planner::RenderOptions render_options;
   render_options.version = CRM_VERSION;
@@ -262,8 +267,8 @@ int ApplySsh(const planner::Plan& plan, const SshOptions& options, const ApplyFl
   }
   apply::DeploymentState state = apply::LoadState(dir / "state.json");
   if (!state.target.empty() && state.target != "ssh") {
-    throw InputError(fmt::format("--dir: {} holds a {} deployment, not an ssh one", dir.string(),
-                                 state.target));
+    throw InputError(
+        fmt::format("--dir: {} holds a {} deployment, not an ssh one", dir.string(), state.target));
   }
 
   // Observe: the health check of every host whose service was started before.
@@ -288,8 +293,8 @@ int ApplySsh(const planner::Plan& plan, const SshOptions& options, const ApplyFl
   const apply::PlanDiff diff = apply::Diff(desired, state, observed);
 
   if (!global.quiet) {
-    std::cout << fmt::format("SSH deployment of tier {} ({}) to {} host(s) of {}:\n",
-                             plan.tier->id, plan.tier->name, machines.size(), inventory.file);
+    std::cout << fmt::format("SSH deployment of tier {} ({}) to {} host(s) of {}:\n", plan.tier->id,
+                             plan.tier->name, machines.size(), inventory.file);
   }
   if (diff.Empty()) {
     if (!global.quiet) {
@@ -377,8 +382,8 @@ int ApplySsh(const planner::Plan& plan, const SshOptions& options, const ApplyFl
         step.Done();
       }
       if (!remove.empty()) {
-        Step step(global, fmt::format("{}: remove {} file(s) no longer rendered", name,
-                                      remove.size()));
+        Step step(global,
+                  fmt::format("{}: remove {} file(s) no longer rendered", name, remove.size()));
         std::string command = "rm -f --";
         for (const std::string& p : remove) {
           command += " " + apply::ShellQuote(p);
@@ -403,7 +408,7 @@ int ApplySsh(const planner::Plan& plan, const SshOptions& options, const ApplyFl
         if (command.empty()) {
           continue;
         }
-        Step step(global, fmt::format("{}: {} ({})", name, what, command));
+        Step step(global, fmt::format("{}: {} ({})", name, what, apply::ExpandCommand(command, h)));
         const ToolResult r = Remote(h, tools, InDir(h, command));
         RequireReachable(h, r);
         if (r.exit_code != 0) {
