@@ -9,6 +9,7 @@
 #include "cli_context.hpp"
 #include "crm/error.hpp"
 #include "crm/planner/plan.hpp"
+#include "k8s_target.hpp"
 #include "local_target.hpp"
 #include "ssh_target.hpp"
 #include "workload_flags.hpp"
@@ -23,6 +24,7 @@ struct ApplyOptions {
   ApplyFlags flags;
   LocalOptions local;
   std::string inventory;
+  std::string context;
 };
 
 // The plan apply converges to: the workload given, else tier N's reference workload (tier 1 by
@@ -55,12 +57,12 @@ void AddApprovalFlags(CLI::App* cmd, ApplyFlags& flags) {
 }
 
 void CheckTarget(const std::string& target, bool ssh_too) {
-  if (target == "local" || (ssh_too && target == "ssh")) {
+  if (target == "local" || (ssh_too && (target == "ssh" || target == "k8s"))) {
     return;
   }
   throw InputError(fmt::format("--target: '{}' is not available here; {} (see docs/operations.md)",
                                target,
-                               ssh_too ? "apply deploys --target local or ssh"
+                               ssh_too ? "apply deploys --target local, ssh or k8s"
                                        : "status and destroy manage --target local deployments"));
 }
 
@@ -86,7 +88,8 @@ void SetupApply(CLI::App& app, GlobalOptions& global) {
   auto opts = std::make_shared<ApplyOptions>();
   CLI::App* apply = app.add_subcommand(
       "apply", "Provision a deployment: render, diff against the recorded state, converge");
-  apply->add_option("--target", opts->target, "local (the embedded default) or ssh");
+  apply->add_option("--target", opts->target, "local (the embedded default), ssh or k8s");
+  apply->add_option("--context", opts->context, "k8s: the kubeconfig context (default: current)");
   apply->add_option("--inventory", opts->inventory,
                     "ssh: the inventory file (hosts, address, port, user, key, dir, commands)");
   apply
@@ -110,6 +113,9 @@ void SetupApply(CLI::App& app, GlobalOptions& global) {
       CheckTarget(opts->target, true);
       const planner::Catalog catalog = LoadCatalog(global);
       const planner::Plan plan = BuildPlan(*opts, catalog);
+      if (opts->target == "k8s") {
+        return ApplyK8s(plan, {opts->local.dir, opts->context}, opts->flags, global);
+      }
       if (opts->target == "ssh") {
         return ApplySsh(plan, {opts->local.dir, opts->inventory}, opts->flags, global);
       }

@@ -41,4 +41,30 @@ run apply --target local --dir "$TMP/new" --dry-run --detailed-exitcode --port 0
 expect_code 2; expect_out "+ config/postgresql.conf"; expect_out "+ service crmd"; expect_out "Plan: 7 to add, 0 to change, 0 to remove."
 checks=$((checks + 1)); [[ ! -e $TMP/new ]] || fail "--dry-run created the directory"
 
+# --target k8s: a dry run needs no cluster and shows the commands and the manifests; without a
+# configured or reachable cluster apply stops with a message saying which.
+run apply --target k8s --dir "$TMP/k8s" --tier 1 --dry-run; expect_code 2; expect_err "tier 1 (Start) is not a Kubernetes tier; deploy it with --target local or ssh"
+run apply --target k8s --dir "$TMP/k8s" --tier 5 --dry-run --detailed-exitcode
+expect_code 2; expect_out "+ main/gateway.yaml"; expect_out "diff --server-side --field-manager=crmctl -k $TMP/k8s/manifests.next"
+expect_out "apply --server-side --field-manager=crmctl -k"; expect_out "# ---- main/slice-hosts.yaml"; expect_out "kind: StatefulSet"
+checks=$((checks + 1)); [[ ! -e $TMP/k8s ]] || fail "--dry-run created the directory"
+if command -v kubectl >/dev/null; then
+  : >"$TMP/empty-kubeconfig"
+  KUBECONFIG=$TMP/empty-kubeconfig run apply --target k8s --dir "$TMP/k8s" --tier 5 --auto-approve
+  expect_code 1; expect_err "no Kubernetes cluster is configured: kubectl has no current context"
+  cat >"$TMP/dead-kubeconfig" <<'YAML'
+apiVersion: v1
+kind: Config
+clusters: [{name: dead, cluster: {server: "https://127.0.0.1:1"}}]
+contexts: [{name: dead, context: {cluster: dead, user: u}}]
+current-context: dead
+users: [{name: u, user: {token: x}}]
+YAML
+  KUBECONFIG=$TMP/dead-kubeconfig run apply --target k8s --dir "$TMP/k8s" --tier 5 --auto-approve
+  expect_code 1; expect_err "the Kubernetes cluster is unreachable"; expect_err "127.0.0.1:1"
+  checks=$((checks + 1)); [[ ! -e $TMP/k8s/state.json ]] || fail "a failed k8s apply recorded a state"
+else
+  echo "FAIL: kubectl is not installed (scripts/bootstrap installs it)" >&2; failures=$((failures + 1))
+fi
+
 finish
