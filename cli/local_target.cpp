@@ -773,6 +773,7 @@ int ApplyLocal(const planner::Plan& plan, const LocalOptions& options, const App
     ProcessSpec spec;
     spec.argv = {crmd, "migrate"};
     spec.env = desired.crmd_env;
+    spec.drop_env_prefix = "CRM_";
     spec.timeout = 180s;
     const ToolResult r = RunProcess(spec);
     if (r.exit_code != 0) {
@@ -786,6 +787,7 @@ int ApplyLocal(const planner::Plan& plan, const LocalOptions& options, const App
     ProcessSpec spec;
     spec.argv = {crmd, "admin", "create", "--email", options.admin_email};
     spec.env = desired.crmd_env;
+    spec.drop_env_prefix = "CRM_";
     spec.input = password + "\n";
     const ToolResult r = RunProcess(spec);
     if (r.exit_code != 0) {
@@ -813,7 +815,7 @@ int ApplyLocal(const planner::Plan& plan, const LocalOptions& options, const App
     {
       Step step(global, fmt::format("start crmd --role all on {}", desired.Url()));
       pid = StartDetached({crmd, "--role", "all"}, desired.crmd_env, layout.CrmdLog(),
-                          layout.dir.string());
+                          layout.dir.string(), "CRM_");
       WriteAtomic(layout.CrmdPid(), fmt::format("{}\n", pid), 0644);
       step.Done(fmt::format("pid {}, log {}", pid, layout.CrmdLog().string()));
     }

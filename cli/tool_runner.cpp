@@ -51,6 +51,30 @@ std::optional<std::string> FindTool(const std::string& name,
   return std::nullopt;
 }
 
+namespace {
+
+bp::environment Environment(const std::map<std::string, std::string>& add,
+                            const std::string& drop_prefix) {
+  bp::environment env = boost::this_process::environment();
+  if (!drop_prefix.empty()) {
+    std::vector<std::string> drop;
+    for (const auto& entry : env) {
+      if (entry.get_name().rfind(drop_prefix, 0) == 0) {
+        drop.push_back(entry.get_name());
+      }
+    }
+    for (const std::string& name : drop) {
+      env.erase(name);
+    }
+  }
+  for (const auto& [key, value] : add) {
+    env[key] = value;
+  }
+  return env;
+}
+
+}  // namespace
+
 ToolResult RunTool(const std::vector<std::string>& argv, const std::string& cwd,
                    std::chrono::seconds timeout, bool as_postgres) {
   ProcessSpec spec;
@@ -74,10 +98,7 @@ ToolResult RunProcess(const ProcessSpec& spec) {
   const fs::path log =
       fs::temp_directory_path() / fmt::format("crmctl-tool-{}-{}.log", getpid(), std::rand());
   ToolResult result;
-  bp::environment env = boost::this_process::environment();
-  for (const auto& [key, value] : spec.env) {
-    env[key] = value;
-  }
+  bp::environment env = Environment(spec.env, spec.drop_env_prefix);
   try {
     bp::opstream input;
     bp::child child =
@@ -126,11 +147,8 @@ ToolResult RunProcess(const ProcessSpec& spec) {
 
 pid_t StartDetached(const std::vector<std::string>& argv,
                     const std::map<std::string, std::string>& env_add, const fs::path& log,
-                    const std::string& cwd) {
-  bp::environment env = boost::this_process::environment();
-  for (const auto& [key, value] : env_add) {
-    env[key] = value;
-  }
+                    const std::string& cwd, const std::string& drop_env_prefix) {
+  bp::environment env = Environment(env_add, drop_env_prefix);
   FILE* out = std::fopen(log.c_str(), "ae");
   if (out == nullptr) {
     throw RuntimeError(fmt::format("cannot open {}: {}", log.string(), std::strerror(errno)));

@@ -37,7 +37,10 @@ struct ProcessSpec {
   std::chrono::seconds timeout{60};
   bool as_postgres = false;                ///< as RunTool
   std::map<std::string, std::string> env;  ///< added to (or replacing in) our environment
-  std::optional<std::string> input;        ///< written to its stdin, then closed
+  /// Inherited variables starting with this are dropped first (e.g. "CRM_": crmd must see only
+  /// its deployment's settings, never the operator's shell's). Empty: keep all.
+  std::string drop_env_prefix;
+  std::optional<std::string> input;  ///< written to its stdin, then closed
 };
 
 /// Runs `spec` like RunTool, with its environment additions and stdin input. Throws
@@ -45,10 +48,11 @@ struct ProcessSpec {
 ToolResult RunProcess(const ProcessSpec& spec);
 
 /// Starts `argv` detached from us (its own session, stdin from /dev/null, stdout and stderr
-/// appended to `log`) and returns its pid; it outlives crmctl. Throws RuntimeError if it cannot
+/// appended to `log`) and returns its pid; it outlives crmctl. Its environment is ours without
+/// the variables starting with `drop_env_prefix`, plus `env`. Throws RuntimeError if it cannot
 /// be started.
 pid_t StartDetached(const std::vector<std::string>& argv,
                     const std::map<std::string, std::string>& env, const std::filesystem::path& log,
-                    const std::string& cwd);
+                    const std::string& cwd, const std::string& drop_env_prefix = "");
 
 }  // namespace crm::cli

@@ -21,6 +21,12 @@ run apply --target helm --dir "$TMP/d";                expect_code 2; expect_err
 run apply --target local --dir "$TMP/d" --tier 9 --detailed-exitcode; expect_code 1; expect_err "no tier 9"
 checks=$((checks + 1)); [[ ! -e $TMP/d ]] || fail "a refused apply created the directory"
 
+# On a terminal apply asks, and only "yes" goes on (script(1) gives it a pseudo-terminal).
+printf 'no\n' | script -qec "$CRMCTL apply --target local --dir $TMP/tty --port 0" /dev/null >"$TMP/tty.out" 2>&1
+CODE=$?; OUT=$(cat "$TMP/tty.out"); ERR=$OUT; LAST="apply on a terminal, answering no"
+expect_code 2; expect_out "Do you want to apply these changes? Only 'yes' is accepted:"; expect_out "not approved (the answer was not 'yes'); nothing was changed"
+checks=$((checks + 1)); [[ ! -e $TMP/tty ]] || fail "an apply that was not approved created the directory"
+
 # A directory crmctl did not make is never taken over.
 mkdir -p "$TMP/foreign"; echo keep >"$TMP/foreign/notes.txt"
 run apply --target local --dir "$TMP/foreign" --dry-run; expect_code 2; expect_err "holds files but no state.json"

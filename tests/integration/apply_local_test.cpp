@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <thread>
 
@@ -47,17 +48,19 @@ class ApplyLocalTest : public ::testing::Test {
     fs::remove_all(root_);
   }
 
-  static Result Crmctl(std::vector<std::string> args, const std::string& input = "") {
+  static Result Crmctl(std::vector<std::string> args, const std::string& input = "",
+                       std::map<std::string, std::string> env = {}) {
     args.insert(args.begin(), CRM_CRMCTL_BINARY);
-    auto [code, out] = RunCommand(args, {{"NO_COLOR", "1"}}, input);
+    env["NO_COLOR"] = "1";
+    auto [code, out] = RunCommand(args, env, input);
     return {code, out};
   }
 
-  Result Apply(std::vector<std::string> extra = {}) {
+  Result Apply(std::vector<std::string> extra = {}, std::map<std::string, std::string> env = {}) {
     std::vector<std::string> args = {"apply", "--target",    "local",
                                      "--dir", dir_.string(), "--auto-approve"};
     args.insert(args.end(), extra.begin(), extra.end());
-    return Crmctl(args);
+    return Crmctl(args, "", env);
   }
 
   json Status() {
@@ -111,8 +114,11 @@ class ApplyLocalTest : public ::testing::Test {
 };
 
 TEST_F(ApplyLocalTest, ApplyStatusReapplyDestroy) {
-  // No --crmd: crmctl finds crmd in its build tree.
-  Result r = Apply({"--port", "0"});
+  // No --crmd: crmctl finds crmd in its build tree. crmd's settings in the operator's shell do
+  // not reach the deployment's crmd (it would listen on port 1 with a wrong password).
+  Result r = Apply({"--port", "0"}, {{"CRM_LISTEN", "127.0.0.1:1"},
+                                     {"CRM_DATABASE_PASSWORD", "not-the-password"},
+                                     {"CRM_DATA_DIR", "/nonexistent"}});
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("+ service postgres"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("+ service crmd"), std::string::npos);
@@ -185,7 +191,18 @@ TEST_F(ApplyLocalTest, DryRunAndRefusalChangeNothing) {
       {"apply", "--target", "local", "--dir", dir_.string(), "--port", "0", "--detailed-exitcode"});
   EXPECT_EQ(r.code, 1) << r.out;  // an error under --detailed-exitcode, not "changes present"
 
-  ASSERT_EQ(Apply({"--port", "0", "--crmd", CRM_CRMD_BINARY}).code, 0);
+  // On a terminal (script(1) gives it one) "yes" approves.
+  auto [tty_code, tty_out] =
+      RunCommand({"/usr/bin/script", "-qec",
+                  std::string(CRM_CRMCTL_BINARY) + " apply --target local --port 0 --crmd " +
+                      CRM_CRMD_BINARY + " --dir " + dir_.string(),
+                  "/dev/null"},
+                 {{"NO_COLOR", "1"}}, "yes\n");
+  ASSERT_EQ(tty_code, 0) << tty_out;
+  EXPECT_NE(tty_out.find("Do you want to apply these changes? Only 'yes' is accepted:"),
+            std::string::npos)
+      << tty_out;
+  EXPECT_EQ(Fetch("GET", UrlIn(tty_out) + "/health").status, 200);
   const std::string env_before = [&] {
     std::ifstream in(dir_ / "config/crmd.env");
     return std::string((std::istreambuf_iterator<char>(in)), {});
