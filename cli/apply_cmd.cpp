@@ -2,6 +2,8 @@
 // default), ssh and k8s. The targets live in their own files; this one parses and dispatches.
 #include <fmt/format.h>
 
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 
@@ -9,6 +11,7 @@
 #include "cli_context.hpp"
 #include "crm/error.hpp"
 #include "crm/planner/plan.hpp"
+#include "crm/planner/report.hpp"
 #include "k8s_target.hpp"
 #include "local_target.hpp"
 #include "ssh_target.hpp"
@@ -16,6 +19,8 @@
 
 namespace crm::cli {
 namespace {
+
+namespace fs = std::filesystem;
 
 struct ApplyOptions {
   std::shared_ptr<WorkloadFlags> workload = std::make_shared<WorkloadFlags>();
@@ -27,8 +32,10 @@ struct ApplyOptions {
   std::string context;
 };
 
-// The plan apply converges to: the workload given, else tier N's reference workload (tier 1 by
-// default: the smallest deployment, what the embedded default runs).
+constexpr const char* kRecordedPlan = "plan.json";
+
+// The plan apply converges to: the workload given, else tier N's reference workload, else the
+// plan applied last (DIR/plan.json), else tier 1 (the smallest deployment).
 // The plan points into `catalog`, which must outlive it.
 planner::Plan BuildPlan(const ApplyOptions& opts, const planner::Catalog& catalog) {
   if (opts.tier != 0 && opts.workload->Given()) {
@@ -37,6 +44,22 @@ planner::Plan BuildPlan(const ApplyOptions& opts, const planner::Catalog& catalo
   planner::PlanOptions plan_options;
   if (opts.workload->Given()) {
     return planner::MakePlan(BuildWorkload(*opts.workload, catalog), catalog, plan_options);
+  }
+  // Nothing given: the plan applied last, so a plain re-apply never changes the tier.
+  const fs::path recorded = fs::path(opts.local.dir) / kRecordedPlan;
+  if (opts.tier == 0 && fs::exists(recorded)) {
+    WorkloadFlags from_file;
+    from_file.file = recorded.string();
+    const auto doc = nlohmann::json::parse(ReadInputFile(recorded.string()), nullptr, false);
+    if (doc.is_discarded() || !doc.contains("tier") || !doc["tier"].contains("id") ||
+        !doc["tier"]["id"].is_number_integer()) {
+      throw InputError(
+          fmt::format("{}: not a plan written by crmctl (no tier.id); remove it or "
+                      "pass -f, workload flags or --tier",
+                      recorded.string()));
+    }
+    plan_options.only_tier = doc["tier"]["id"].get<int>();
+    return planner::MakePlan(BuildWorkload(from_file, catalog), catalog, plan_options);
   }
   const int id = opts.tier == 0 ? 1 : opts.tier;
   const planner::Tier* tier = catalog.FindTier(id);
@@ -96,7 +119,9 @@ void SetupApply(CLI::App& app, GlobalOptions& global) {
       ->add_option("--dir", opts->local.dir,
                    "Deployment directory: its state, lock, configuration, data and logs")
       ->required();
-  apply->add_option("--tier", opts->tier, "Deploy tier N's reference workload (default 1)");
+  apply->add_option("--tier", opts->tier,
+                    "Deploy tier N's reference workload (default: the plan applied last, "
+                    "DIR/plan.json, else tier 1)");
   AddWorkloadFlags(apply, opts->workload);
   AddApprovalFlags(apply, opts->flags);
   apply->add_option("--port", opts->local.port,
@@ -113,13 +138,20 @@ void SetupApply(CLI::App& app, GlobalOptions& global) {
       CheckTarget(opts->target, true);
       const planner::Catalog catalog = LoadCatalog(global);
       const planner::Plan plan = BuildPlan(*opts, catalog);
+      int code = 0;
       if (opts->target == "k8s") {
-        return ApplyK8s(plan, {opts->local.dir, opts->context}, opts->flags, global);
+        code = ApplyK8s(plan, {opts->local.dir, opts->context}, opts->flags, global);
+      } else if (opts->target == "ssh") {
+        code = ApplySsh(plan, {opts->local.dir, opts->inventory}, opts->flags, global);
+      } else {
+        code = ApplyLocal(plan, opts->local, opts->flags, global);
       }
-      if (opts->target == "ssh") {
-        return ApplySsh(plan, {opts->local.dir, opts->inventory}, opts->flags, global);
+      const fs::path dir(opts->local.dir);
+      if (!opts->flags.dry_run && fs::exists(dir / "state.json")) {
+        std::ofstream out(dir / kRecordedPlan, std::ios::trunc);
+        out << planner::PlanToJson(plan).dump(2) << "\n";
       }
-      return ApplyLocal(plan, opts->local, opts->flags, global);
+      return code;
     });
   });
 

@@ -253,6 +253,24 @@ TEST_F(ApplyLocalTest, AChangedKnobRestartsOnlyWhatReadsIt) {
   EXPECT_NE(r.out.find("edited on the host since the last apply: restored"), std::string::npos)
       << r.out;
   EXPECT_EQ(r.out.find("service crmd"), std::string::npos) << r.out;
+
+  // Another tier changes PostgreSQL's settings (PGTune for a bigger host) and crmd's knobs: both
+  // restart. A plain re-apply keeps the plan applied last instead of falling back to tier 1.
+  r = Apply({"--tier", "2"});
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("+ shared_buffers = 2GB"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("~ service postgres                   restart: config/postgresql.conf "
+                       "changed"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("~ service crmd                       restart: config/crmd.env changed"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(PidOf(dir_ / "pg/data/postmaster.pid"), postgres);
+  r = Apply({"--detailed-exitcode"});
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("(tier 2 Grow"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("No changes."), std::string::npos) << r.out;
 }
 
 TEST_F(ApplyLocalTest, RecoversAKilledCrmdAndAKilledPostgres) {
