@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include "crm/apply/approval.hpp"
@@ -34,10 +35,48 @@ struct Machine {
   apply::DesiredHost desired;
 };
 
+// One ssh connection per host for the whole apply (ControlMaster): each step would otherwise
+// pay a new handshake. The masters are closed, and their socket directory removed, at the end.
 struct Tools {
   std::string ssh;
   std::string rsync;
   fs::path default_known_hosts;
+  fs::path control_dir;  // short: socket paths are limited to 107 bytes
+  std::set<const apply::InventoryHost*> used;
+
+  Tools(std::string ssh_path, std::string rsync_path, fs::path known_hosts)
+      : ssh(std::move(ssh_path)),
+        rsync(std::move(rsync_path)),
+        default_known_hosts(std::move(known_hosts)) {
+    char tmpl[] = "/tmp/crmctl-ssh-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) {
+      throw RuntimeError("cannot create a directory for ssh's control sockets in /tmp");
+    }
+    control_dir = tmpl;
+  }
+  Tools(const Tools&) = delete;
+  Tools& operator=(const Tools&) = delete;
+  ~Tools() {
+    for (const apply::InventoryHost* h : used) {
+      ProcessSpec spec;
+      spec.argv = {ssh,
+                   "-o",
+                   "ControlPath=" + (control_dir / "%C").string(),
+                   "-p",
+                   std::to_string(h->port),
+                   "-O",
+                   "exit",
+                   h->user + "@" + h->address};
+      spec.timeout = std::chrono::seconds(10);
+      try {
+        RunProcess(spec);
+      } catch (const std::exception&) {
+        // The master exits on its own once idle (ControlPersist); nothing to report.
+      }
+    }
+    std::error_code ec;
+    fs::remove_all(control_dir, ec);
+  }
 };
 
 std::string Tool(const std::string& name) {
@@ -51,7 +90,8 @@ std::string Tool(const std::string& name) {
   return *path;
 }
 
-std::vector<std::string> SshOptionsFor(const apply::InventoryHost& h, const Tools& tools) {
+std::vector<std::string> SshOptionsFor(const apply::InventoryHost& h, Tools& tools) {
+  tools.used.insert(&h);
   const std::string known =
       h.known_hosts.empty() ? tools.default_known_hosts.string() : h.known_hosts;
   return {"-i",
@@ -69,7 +109,13 @@ std::vector<std::string> SshOptionsFor(const apply::InventoryHost& h, const Tool
           "-o",
           "UserKnownHostsFile=" + known,
           "-o",
-          "LogLevel=ERROR"};
+          "LogLevel=ERROR",
+          "-o",
+          "ControlMaster=auto",
+          "-o",
+          "ControlPath=" + (tools.control_dir / "%C").string(),
+          "-o",
+          "ControlPersist=60"};
 }
 
 std::string Where(const apply::InventoryHost& h) {
@@ -77,7 +123,7 @@ std::string Where(const apply::InventoryHost& h) {
 }
 
 // Runs `command` in the host's bundle directory over ssh.
-ToolResult Remote(const apply::InventoryHost& h, const Tools& tools, const std::string& command,
+ToolResult Remote(const apply::InventoryHost& h, Tools& tools, const std::string& command,
                   std::chrono::seconds timeout = 600s) {
   ProcessSpec spec;
   spec.argv = {tools.ssh};
@@ -167,36 +213,7 @@ std::vector<Machine> MatchHosts(const planner::Rendering& rendering,
   return machines;
 }
 
-// The databases first, then the other non-slice hosts one at a time in the rendering's order,
-// then slice hosts in batches.
-std::vector<std::vector<Machine*>> Batches(std::vector<Machine>& machines, int batch_size) {
-  std::vector<std::vector<Machine*>> batches;
-  std::vector<Machine*> slices;
-  const auto database = [](const Machine& m) {
-    return m.role.rfind("postgres", 0) == 0 || m.role == "queue-db";
-  };
-  for (Machine& m : machines) {
-    if (database(m)) {
-      batches.push_back({&m});
-    }
-  }
-  for (Machine& m : machines) {
-    if (m.role == "slice") {
-      slices.push_back(&m);
-    } else if (!database(m)) {
-      batches.push_back({&m});
-    }
-  }
-  for (std::size_t i = 0; i < slices.size(); i += static_cast<std::size_t>(batch_size)) {
-    batches.emplace_back(
-        slices.begin() + static_cast<std::ptrdiff_t>(i),
-        slices.begin() + static_cast<std::ptrdiff_t>(
-                             std::min(slices.size(), i + static_cast<std::size_t>(batch_size))));
-  }
-  return batches;
-}
-
-void AwaitHealthy(const Machine& m, const Tools& tools, int timeout_s) {
+void AwaitHealthy(const Machine& m, Tools& tools, int timeout_s) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   ToolResult last;
   while (true) {
@@ -251,7 +268,7 @@ int ApplySsh(const planner::Plan& plan, const SshOptions& options, const ApplyFl
         "new directory",
         dir.string()));
   }
-  Tools tools{Tool("ssh"), Tool("rsync"), dir / "known_hosts"};
+  Tools tools(Tool("ssh"), Tool("rsync"), dir / "known_hosts");
   std::optional<apply::ApplyLock> lock;
   const auto take_lock = [&] {
     fs::create_directories(dir);
@@ -324,7 +341,17 @@ int ApplySsh(const planner::Plan& plan, const SshOptions& options, const ApplyFl
   if (!global.quiet) {
     std::cout << "\nApplying:\n";
   }
-  const auto batches = Batches(machines, inventory.batch_size);
+  std::vector<std::string> roles;
+  for (const Machine& m : machines) {
+    roles.push_back(m.role);
+  }
+  std::vector<std::vector<Machine*>> batches;
+  for (const auto& indexes : apply::RolloutBatches(roles, inventory.batch_size)) {
+    batches.emplace_back();
+    for (std::size_t i : indexes) {
+      batches.back().push_back(&machines[i]);
+    }
+  }
   int slice_batch = 0;
   const int slice_batches = static_cast<int>(std::count_if(
       batches.begin(), batches.end(), [](const auto& b) { return b.front()->role == "slice"; }));

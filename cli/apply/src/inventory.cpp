@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -20,7 +21,9 @@ std::string OptionalString(planner::StrictMap& map, std::string_view key,
   return planner::ScalarString(map.file(), node, key);
 }
 
-bool RunsCrmd(const std::string& role) { return role == "all" || role == "app" || role == "slice"; }
+bool RunsCrmd(const std::string& role) {
+  return role == "all" || role == "app" || role == "slice";
+}
 
 }  // namespace
 
@@ -70,7 +73,8 @@ Inventory ParseInventory(const std::string& text, const std::string& file) {
     host.line = node.Mark().line + 1;
     host.name = map.RequiredString("name");
     if (!names.insert(host.name).second) {
-      planner::FailAt(file, map.Required("name"), fmt::format("name: '{}' is listed twice", host.name));
+      planner::FailAt(file, map.Required("name"),
+                      fmt::format("name: '{}' is listed twice", host.name));
     }
     host.address = map.RequiredString("address");
     const YAML::Node port = map.Optional("port");
@@ -117,7 +121,8 @@ std::string DefaultRestart(const std::string& role, const std::string& user) {
   if (!RunsCrmd(role)) {
     return "";
   }
-  return user == "root" ? "systemctl restart crmd.service" : "sudo -n systemctl restart crmd.service";
+  return user == "root" ? "systemctl restart crmd.service"
+                        : "sudo -n systemctl restart crmd.service";
 }
 
 std::string DefaultHealth(const std::string& role) {
@@ -138,6 +143,34 @@ std::string ExpandCommand(const std::string& command, const InventoryHost& host)
     }
   }
   return out;
+}
+
+std::vector<std::vector<std::size_t>> RolloutBatches(const std::vector<std::string>& roles,
+                                                     int batch_size) {
+  const auto database = [](const std::string& role) {
+    return role.rfind("postgres", 0) == 0 || role == "queue-db";
+  };
+  std::vector<std::vector<std::size_t>> batches;
+  for (std::size_t i = 0; i < roles.size(); ++i) {
+    if (database(roles[i])) {
+      batches.push_back({i});
+    }
+  }
+  std::vector<std::size_t> slices;
+  for (std::size_t i = 0; i < roles.size(); ++i) {
+    if (roles[i] == "slice") {
+      slices.push_back(i);
+    } else if (!database(roles[i])) {
+      batches.push_back({i});
+    }
+  }
+  const std::size_t n = static_cast<std::size_t>(std::max(1, batch_size));
+  for (std::size_t i = 0; i < slices.size(); i += n) {
+    batches.emplace_back(
+        slices.begin() + static_cast<std::ptrdiff_t>(i),
+        slices.begin() + static_cast<std::ptrdiff_t>(std::min(slices.size(), i + n)));
+  }
+  return batches;
 }
 
 std::string ShellQuote(const std::string& text) {

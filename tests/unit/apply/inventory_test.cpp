@@ -65,9 +65,10 @@ TEST(InventoryTest, BadInputNamesTheLine) {
             std::string::npos);
   EXPECT_NE(ErrorOf("hosts:\n  - name: a\n    address: x\n").find("missing field 'key'"),
             std::string::npos);
-  EXPECT_NE(ErrorOf("hosts:\n  - {name: a, address: x, key: k}\n  - {name: a, address: y, key: k}\n")
-                .find("'a' is listed twice"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf("hosts:\n  - {name: a, address: x, key: k}\n  - {name: a, address: y, key: k}\n")
+          .find("'a' is listed twice"),
+      std::string::npos);
   EXPECT_NE(ErrorOf("hosts: []\n").find("non-empty list"), std::string::npos);
   EXPECT_NE(ErrorOf("").find("empty inventory"), std::string::npos);
   EXPECT_NE(ErrorOf("hosts:\n  - {name: a, address: x, key: k, dir: rel}\n").find("absolute path"),
@@ -75,6 +76,25 @@ TEST(InventoryTest, BadInputNamesTheLine) {
   EXPECT_NE(ErrorOf("batch_size: 0\nhosts:\n  - {name: a, address: x, key: k}\n")
                 .find("batch_size: expected 1 to 1000"),
             std::string::npos);
+}
+
+TEST(InventoryTest, RolloutGoesDatabasesFirstThenOneHostAtATimeThenSliceBatches) {
+  // Tier 4's hosts in the rendering's order.
+  const std::vector<std::string> roles = {"lb",
+                                          "app",
+                                          "app",
+                                          "slice",
+                                          "slice",
+                                          "slice",
+                                          "postgres-primary",
+                                          "postgres-replica",
+                                          "queue-db",
+                                          "monitoring"};
+  using Batches = std::vector<std::vector<std::size_t>>;
+  EXPECT_EQ(RolloutBatches(roles, 2), (Batches{{6}, {7}, {8}, {0}, {1}, {2}, {9}, {3, 4}, {5}}));
+  EXPECT_EQ(RolloutBatches(roles, 1).back(), (std::vector<std::size_t>{5}));
+  EXPECT_EQ(RolloutBatches(roles, 10).back(), (std::vector<std::size_t>{3, 4, 5}));
+  EXPECT_EQ(RolloutBatches({"all"}, 1), (Batches{{0}}));
 }
 
 TEST(InventoryTest, QuotesForTheShell) {

@@ -13,7 +13,7 @@ struct InventoryHost {
   std::string address;  ///< IP or DNS name
   int port = 22;
   std::string user = "root";
-  std::string key;          ///< private key file (absolute; relative ones resolved to the inventory)
+  std::string key;  ///< private key file (absolute; relative ones resolved to the inventory)
   std::string known_hosts;  ///< known_hosts file; empty: accept-new into the deployment directory
   std::string dir = "/var/lib/crmctl/bundle";  ///< where the host's bundle is copied
   /// Shell commands run in `dir` over ssh; "{host}" and "{dir}" are replaced. Empty install: none.
@@ -44,6 +44,13 @@ std::string DefaultHealth(const std::string& role);
 
 /// `command` with {host} and {dir} replaced.
 std::string ExpandCommand(const std::string& command, const InventoryHost& host);
+
+/// The order an ssh apply visits hosts, as batches of indexes into `roles` (one role per host,
+/// in the rendering's order): database hosts (postgres*, queue-db) first, then the other
+/// non-slice hosts one at a time, then the slice hosts `batch_size` at a time — the rolling
+/// restart, with a health check between batches.
+std::vector<std::vector<std::size_t>> RolloutBatches(const std::vector<std::string>& roles,
+                                                     int batch_size);
 
 /// `text` quoted for a POSIX shell.
 std::string ShellQuote(const std::string& text);
