@@ -79,13 +79,13 @@ void AddApprovalFlags(CLI::App* cmd, ApplyFlags& flags) {
                 "Change without asking (required when stdin is not a terminal)");
 }
 
-void CheckTarget(const std::string& target, bool ssh_too) {
-  if (target == "local" || (ssh_too && (target == "ssh" || target == "k8s"))) {
+void CheckTarget(const std::string& target, bool any_apply_target) {
+  if (target == "local" || (any_apply_target && (target == "ssh" || target == "k8s"))) {
     return;
   }
   throw InputError(fmt::format("--target: '{}' is not available here; {} (see docs/operations.md)",
                                target,
-                               ssh_too ? "apply deploys --target local, ssh or k8s"
+                               any_apply_target ? "apply deploys --target local, ssh or k8s"
                                        : "status and destroy manage --target local deployments"));
 }
 
