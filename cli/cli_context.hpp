@@ -54,5 +54,6 @@ void SetupRender(CLI::App& app, GlobalOptions& global);
 void SetupValidate(CLI::App& app, GlobalOptions& global);
 void SetupSlices(CLI::App& app, GlobalOptions& global);
 void SetupMigrate(CLI::App& app, GlobalOptions& global);
+void SetupApply(CLI::App& app, GlobalOptions& global);
 
 }  // namespace crm::cli

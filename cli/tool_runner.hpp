@@ -3,7 +3,11 @@
 // refuses root.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
+#include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,5 +29,30 @@ std::optional<std::string> FindTool(const std::string& name,
 /// pgbouncer refuse root). Throws RuntimeError if it cannot be started.
 ToolResult RunTool(const std::vector<std::string>& argv, const std::string& cwd,
                    std::chrono::seconds timeout, bool as_postgres = false);
+
+/// A process to run to completion (the apply engine's steps).
+struct ProcessSpec {
+  std::vector<std::string> argv;  ///< argv[0] a full path
+  std::string cwd = "/";
+  std::chrono::seconds timeout{60};
+  bool as_postgres = false;                ///< as RunTool
+  std::map<std::string, std::string> env;  ///< added to (or replacing in) our environment
+  /// Inherited variables starting with this are dropped first (e.g. "CRM_": crmd must see only
+  /// its deployment's settings, never the operator's shell's). Empty: keep all.
+  std::string drop_env_prefix;
+  std::optional<std::string> input;  ///< written to its stdin, then closed
+};
+
+/// Runs `spec` like RunTool, with its environment additions and stdin input. Throws
+/// RuntimeError if it cannot be started.
+ToolResult RunProcess(const ProcessSpec& spec);
+
+/// Starts `argv` detached from us (its own session, stdin from /dev/null, stdout and stderr
+/// appended to `log`) and returns its pid; it outlives crmctl. Its environment is ours without
+/// the variables starting with `drop_env_prefix`, plus `env`. Throws RuntimeError if it cannot
+/// be started.
+pid_t StartDetached(const std::vector<std::string>& argv,
+                    const std::map<std::string, std::string>& env, const std::filesystem::path& log,
+                    const std::string& cwd, const std::string& drop_env_prefix = "");
 
 }  // namespace crm::cli
