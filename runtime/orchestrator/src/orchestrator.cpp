@@ -1,10 +1,12 @@
 #include "crm/orchestrator/orchestrator.hpp"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <boost/process/args.hpp>
@@ -569,6 +571,17 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
           ::dup2(log_fd, STDOUT_FILENO);
           ::dup2(log_fd, STDERR_FILENO);
           ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // a slice never outlives its orchestrator
+          // Nothing of the gateway's crosses exec: not its listening port (which a slice would
+          // hold after the gateway died), not its clients' connections, not its database
+          // sockets.
+          if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+            for (int fd = 3; fd < 65'536; ++fd) {
+              int flags = ::fcntl(fd, F_GETFD);
+              if (flags >= 0) {
+                ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+              }
+            }
+          }
           limiter.ChildSetup(limit);
         });
   } catch (const std::exception& e) {

@@ -345,6 +345,7 @@ bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
 
 void Dispatcher::Run() {
   auto idle_since = Clock::now();
+  Clock::time_point pruned_at{};
   bool first = true;
   milliseconds failure_backoff{500};
   while (running_) {
@@ -372,6 +373,10 @@ void Dispatcher::Run() {
       auto tasks = Claim(*connection_, *lease_, options_.batch);
       if (tasks.empty()) {
         PublishProgress(true);
+        if (Since(pruned_at) >= std::chrono::hours(1)) {
+          PruneEarlyStatuses(*connection_, std::chrono::hours(24));
+          pruned_at = Clock::now();
+        }
         if (Since(idle_since) >= options_.idle_disconnect) {
           Disconnect();  // nothing to do for a while: hold no lease and no backend
           continue;

@@ -84,6 +84,15 @@ std::string NotifyChannel(const std::string& schema) {
   return "crm_queue_" + schema;
 }
 
+long long PruneEarlyStatuses(pqxx::connection& connection, std::chrono::hours age) {
+  pqxx::work tx(connection);
+  auto n = tx.exec_params("DELETE FROM early_statuses WHERE at < now() - $1 * interval '1 hour'",
+                          static_cast<long long>(age.count()))
+               .affected_rows();
+  tx.commit();
+  return static_cast<long long>(n);
+}
+
 std::string IdempotencyKey(long long slice_id, long long task_id) {
   return std::to_string(slice_id) + "-" + std::to_string(task_id);
 }

@@ -5,6 +5,7 @@
 
 #include <pqxx/pqxx>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -103,6 +104,10 @@ Touched RecordResults(pqxx::connection& connection, long long epoch,
 /// Applies delivery statuses (forward only) to tasks and inbox messages; statuses for sends not
 /// recorded yet are kept for RecordResults.
 Touched ApplyStatuses(pqxx::work& tx, const std::vector<channel::StatusUpdate>& statuses);
+
+/// Forgets early statuses older than `age` that never met their send (messages sent from the
+/// number outside this CRM, say). Returns how many.
+long long PruneEarlyStatuses(pqxx::connection& connection, std::chrono::hours age);
 
 /// The task's idempotency key: "<slice id>-<task id>".
 std::string IdempotencyKey(long long slice_id, long long task_id);
