@@ -1,0 +1,52 @@
+// libFuzzer target: what the network controls in messaging — Meta's webhook payloads (signature
+// check, then the documented shape) and a broadcast's recipients (a JSON list or a CSV upload).
+// The first byte picks the parser. Every input must end in a value, an InputError (the webhook:
+// a 400) or a ClientError 400 (recipients), never a crash or another exception.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "crm/channel/webhook.hpp"
+#include "crm/error.hpp"
+#include "crm/http/types.hpp"
+#include "crm/slice/validation.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) {
+    return 0;
+  }
+  std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
+  try {
+    switch (data[0] % 3) {
+      case 0: {
+        // The signature is checked over the raw bytes first, then the JSON is read.
+        crm::channel::VerifySignature(text, "sha256=" + std::string(64, 'a'), "secret");
+        auto payload = nlohmann::json::parse(text, nullptr, false);
+        if (payload.is_discarded()) {
+          return 0;
+        }
+        for (const auto& change : crm::channel::SplitWebhook(payload)) {
+          auto events = crm::channel::ParseWebhookValue(change.value);
+          crm::channel::ParseWebhookValue(
+              crm::channel::WebhookValueOf(events, change.phone_number_id, ""));
+        }
+        break;
+      }
+      case 1:
+        crm::slice::ParseRecipientsCsv(text);
+        break;
+      default: {
+        auto list = nlohmann::json::parse(text, nullptr, false);
+        if (!list.is_discarded()) {
+          crm::slice::ParseRecipients(list);
+        }
+      }
+    }
+  } catch (const crm::InputError&) {
+  } catch (const crm::http::ClientError& e) {
+    if (e.status() != crm::http::Status::bad_request) {
+      __builtin_trap();
+    }
+  }
+  return 0;
+}
