@@ -74,8 +74,9 @@ class DispatcherTest : public ::testing::Test {
       std::string digits = std::to_string(i);
       b.recipients.push_back("+1415" + std::string(7 - digits.size(), '0') + digits);
     }
-    return pool_->Run(
-        [&](pqxx::connection& c) { return queue::EnqueueBroadcast(c, b, 1'000'000); });
+    return pool_->Run([&](pqxx::connection& c) {
+      return queue::EnqueueBroadcast(c, b, 1'000'000)["id"].get<long long>();
+    });
   }
 
   std::string Scalar(const std::string& sql) {

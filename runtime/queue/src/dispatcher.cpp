@@ -220,7 +220,7 @@ void Dispatcher::Record(const std::vector<TaskResult>& results, bool adopt) {
     publish_("message.status", m);
   }
   for (long long id : touched.broadcasts) {
-    progress_due_.try_emplace(id, Clock::time_point{});
+    publish_("broadcast.changed", {{"id", id}});
   }
   long long sent = 0;
   long long retried = 0;
@@ -232,26 +232,6 @@ void Dispatcher::Record(const std::vector<TaskResult>& results, bool adopt) {
   stats_.sent += sent;
   stats_.retried += retried;
   stats_.failed += failed;
-}
-
-// Broadcast counts reach the web app at most twice a second each (and once more at the end).
-void Dispatcher::PublishProgress(bool all) {
-  for (auto it = progress_due_.begin(); it != progress_due_.end();) {
-    if (!all && Since(it->second) < milliseconds(500)) {
-      ++it;
-      continue;
-    }
-    pqxx::read_transaction tx(*connection_);
-    if (auto progress = BroadcastProgress(tx, it->first)) {
-      publish_("broadcast.progress", *progress);
-    }
-    if (all) {
-      it = progress_due_.erase(it);
-    } else {
-      it->second = Clock::now();
-      ++it;
-    }
-  }
 }
 
 bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
@@ -312,7 +292,6 @@ bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
     outcome.insert(outcome.end(), deferred.begin(), deferred.end());
     deferred.clear();
     Record(outcome, false);
-    PublishProgress(false);
   }
   for (std::size_t i = next; i < tasks.size(); ++i) {
     unsent.push_back(&tasks[i]);
@@ -372,7 +351,6 @@ void Dispatcher::Run() {
       pairs_.Prune(Clock::now());
       auto tasks = Claim(*connection_, *lease_, options_.batch);
       if (tasks.empty()) {
-        PublishProgress(true);
         if (Since(pruned_at) >= std::chrono::hours(1)) {
           PruneEarlyStatuses(*connection_, std::chrono::hours(24));
           pruned_at = Clock::now();
@@ -411,12 +389,6 @@ void Dispatcher::Run() {
       failure_backoff = std::min(failure_backoff * 2, milliseconds(30'000));
       first = true;
     }
-  }
-  try {
-    if (connection_ && lease_) {
-      PublishProgress(true);
-    }
-  } catch (const std::exception&) {
   }
   Disconnect();
 }

@@ -106,8 +106,8 @@ long long PendingDepth(pqxx::transaction_base& tx) {
       .as<long long>();
 }
 
-long long EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast& broadcast,
-                           long long max_depth) {
+json EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast& broadcast,
+                      long long max_depth) {
   pqxx::work tx(connection);
   // One enqueue at a time per slice: the depth check and the insert are one step.
   tx.exec("SELECT pg_advisory_xact_lock(hashtext('crm_queue_' || current_schema()))");
@@ -125,10 +125,22 @@ long long EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast& bro
     refused.retry_after = std::chrono::seconds(60);
     throw refused;
   }
-  long long id =
-      tx.exec_params1("INSERT INTO broadcasts (name, body, total) VALUES ($1, $2, $3) RETURNING id",
-                      broadcast.name, broadcast.text, adding)[0]
-          .as<long long>();
+  auto row = tx.exec_params1(
+      "INSERT INTO broadcasts (name, body, total) VALUES ($1, $2, $3) RETURNING id, created_at",
+      broadcast.name, broadcast.text, adding);
+  long long id = row[0].as<long long>();
+  json progress = {{"id", id},
+                   {"name", broadcast.name},
+                   {"status", "running"},
+                   {"total", adding},
+                   {"queued", adding},
+                   {"sent", 0},
+                   {"delivered", 0},
+                   {"read", 0},
+                   {"failed", 0},
+                   {"cancelled", 0},
+                   {"created_at", row[1].c_str()},
+                   {"finished_at", nullptr}};
   {
     pqxx::stream_to copy(tx, "outbound_tasks",
                          std::vector<std::string>{"broadcast_id", "recipient"});
@@ -140,10 +152,11 @@ long long EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast& bro
   if (adding == 0) {
     tx.exec_params("UPDATE broadcasts SET status = 'completed', finished_at = now() WHERE id = $1",
                    id);
+    progress["status"] = "completed";
   }
   Notify(tx);
   tx.commit();
-  return id;
+  return progress;
 }
 
 long long EnqueueMessage(pqxx::work& tx, long long message_id, const std::string& recipient) {

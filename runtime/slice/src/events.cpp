@@ -46,4 +46,9 @@ void EventHub::Unsubscribe(const std::shared_ptr<Subscriber>& subscriber) {
                      subscribers_.end());
 }
 
+bool EventHub::has_subscribers() const {
+  std::lock_guard lock(mutex_);
+  return !subscribers_.empty();
+}
+
 }  // namespace crm::slice

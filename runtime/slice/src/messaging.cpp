@@ -81,6 +81,7 @@ void Messaging::Start() {
   if (simulator_ != nullptr) {
     simulator_->Start();
   }
+  progress_thread_ = std::thread([this] { ProgressLoop(); });
   queue::ShardRange shard = queue::ParseShardRange(config_.worker_shard_range);
   if (!shard.Owns(slice_id_)) {
     spdlog::info(
@@ -110,10 +111,49 @@ void Messaging::Stop() {
   if (simulator_ != nullptr) {
     simulator_->Stop();
   }
+  {
+    std::lock_guard lock(progress_mutex_);
+    stopping_ = true;
+  }
+  progress_wake_.notify_all();
+  if (progress_thread_.joinable()) {
+    progress_thread_.join();
+  }
 }
 
 void Messaging::Publish(const std::string& event, const json& data) {
+  if (event == "broadcast.changed") {
+    std::lock_guard lock(progress_mutex_);
+    changed_broadcasts_.insert(data["id"].get<long long>());
+    return;
+  }
   events_.Publish(event, data.dump());
+}
+
+void Messaging::ProgressLoop() {
+  std::unique_lock lock(progress_mutex_);
+  while (!stopping_) {
+    progress_wake_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stopping_; });
+    std::set<long long> changed;
+    changed.swap(changed_broadcasts_);
+    if (changed.empty() || !events_.has_subscribers()) {
+      continue;
+    }
+    lock.unlock();
+    try {
+      channel_pool_.Run([&](pqxx::connection& c) {
+        pqxx::read_transaction tx(c);
+        for (long long id : changed) {
+          if (auto progress = queue::BroadcastProgress(tx, id)) {
+            events_.Publish("broadcast.progress", progress->dump());
+          }
+        }
+      });
+    } catch (const std::exception& e) {
+      spdlog::warn("broadcast progress for the web app failed: {}", e.what());
+    }
+    lock.lock();
+  }
 }
 
 channel::Simulator& Messaging::RequireSimulator() {
@@ -176,15 +216,8 @@ void Messaging::Apply(const channel::ChannelEvents& events) {
   for (const auto& m : touched.messages) {
     Publish("message.status", m);
   }
-  if (!touched.broadcasts.empty()) {
-    channel_pool_.Run([&](pqxx::connection& c) {
-      pqxx::read_transaction tx(c);
-      for (long long id : touched.broadcasts) {
-        if (auto progress = queue::BroadcastProgress(tx, id)) {
-          Publish("broadcast.progress", *progress);
-        }
-      }
-    });
+  for (long long id : touched.broadcasts) {
+    Publish("broadcast.changed", {{"id", id}});
   }
 }
 
@@ -360,15 +393,12 @@ void Messaging::Register(http::Router& router) {
       throw ClientError(Status::bad_request, "recipients: the list is empty", "recipients");
     }
     long long max_depth = config_.queue_max_depth;
-    long long id = co_await Db(
+    json progress = co_await Db(
         [&](pqxx::connection& c) { return queue::EnqueueBroadcast(c, broadcast, max_depth); });
+    long long id = progress["id"].get<long long>();
     if (dispatcher_) {
       dispatcher_->Wake();
     }
-    json progress = co_await Db([id](pqxx::connection& c) {
-      pqxx::read_transaction tx(c);
-      return *queue::BroadcastProgress(tx, id);
-    });
     Publish("broadcast.created", progress);
     Response res = http::JsonResponse(Status::accepted, progress);
     res.set(bhttp::field::location, "/api/broadcasts/" + std::to_string(id));

@@ -41,7 +41,8 @@ struct DispatcherOptions {
 
 /// Opens the dispatcher's own connection (search_path = the slice's schema).
 using Connect = std::function<std::unique_ptr<pqxx::connection>()>;
-/// Hands a live event to the web app ("message.status", "broadcast.progress").
+/// Hands a change on: "message.status" (the message's new status, for the web app) or
+/// "broadcast.changed" ({"id"}: its counts moved; the receiver decides when to count them).
 using Publish = std::function<void(const std::string& event, const nlohmann::json& data)>;
 
 class Dispatcher {
@@ -83,7 +84,6 @@ class Dispatcher {
   bool Send(std::vector<ClaimedTask> tasks, long long epoch);
   TaskResult Outcome(const ClaimedTask& task, const channel::SendResult& result);
   void Record(const std::vector<TaskResult>& results, bool adopt);
-  void PublishProgress(bool all);
   void Sleep(std::chrono::milliseconds at_most);
 
   DispatcherOptions options_;
@@ -100,7 +100,6 @@ class Dispatcher {
   TokenBucket bucket_;
   PairLimiter pairs_;
   std::mt19937_64 random_{std::random_device{}()};
-  std::map<long long, Clock::time_point> progress_due_;  ///< broadcast → last published
 
   std::atomic<bool> running_{false};
   std::atomic<bool> woken_{false};

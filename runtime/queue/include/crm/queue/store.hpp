@@ -26,9 +26,10 @@ struct NewBroadcast {
 
 /// Inserts the broadcast and one task per recipient (COPY), then NOTIFY. Refuses with 429 when
 /// the pending tasks plus these would pass `max_depth`; enqueues are serialised per slice so
-/// two at once cannot both slip under the limit. Returns the broadcast's id.
-long long EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast& broadcast,
-                           long long max_depth);
+/// two at once cannot both slip under the limit. Returns the new broadcast's progress (every
+/// recipient queued; nothing to count).
+nlohmann::json EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast& broadcast,
+                                long long max_depth);
 
 /// Queues one inbox message (already inserted in `messages`) for sending; NOTIFY at commit.
 long long EnqueueMessage(pqxx::work& tx, long long message_id, const std::string& recipient);

@@ -26,6 +26,8 @@ class EventHub {
   void Publish(const std::string& event, const std::string& data);
   std::shared_ptr<Subscriber> Subscribe(std::function<void()> wake);
   void Unsubscribe(const std::shared_ptr<Subscriber>& subscriber);
+  /// True while at least one event stream is open.
+  bool has_subscribers() const;
 
  private:
   mutable std::mutex mutex_;

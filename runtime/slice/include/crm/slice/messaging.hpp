@@ -2,7 +2,11 @@
 // inbound messages, and the outbound queue (direct messages and broadcasts) with its dispatcher.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include "crm/channel/channel.hpp"
 #include "crm/channel/simulator.hpp"
@@ -50,6 +54,9 @@ class Messaging {
   }
   channel::Simulator& RequireSimulator();
   void Publish(const std::string& event, const nlohmann::json& data);
+  /// Every 500 ms: the counts of broadcasts that changed, to open event streams (none open: no
+  /// counting; a big broadcast's count costs a scan of its tasks).
+  void ProgressLoop();
 
   const common::RuntimeConfig& config_;
   long long slice_id_;
@@ -60,6 +67,11 @@ class Messaging {
   channel::Simulator* simulator_ = nullptr;  ///< channel_, when it is the simulator
   std::unique_ptr<channel::Channel> channel_;
   std::unique_ptr<queue::Dispatcher> dispatcher_;
+  std::mutex progress_mutex_;
+  std::condition_variable progress_wake_;
+  std::set<long long> changed_broadcasts_;
+  bool stopping_ = false;
+  std::thread progress_thread_;
 };
 
 /// Builds the channel a configuration asks for (the simulator needs the pool and the sink).
