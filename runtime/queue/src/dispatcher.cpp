@@ -83,13 +83,10 @@ void Dispatcher::Sleep(milliseconds at_most) {
   }
 }
 
-bool Dispatcher::Connected() {
-  if (!connection_) {
-    connection_ = connect_();
-    listener_ = std::make_unique<Listener>(
-        *connection_, NotifyChannel("slice_" + std::to_string(options_.slice_id)));
-  }
-  return true;
+void Dispatcher::OpenConnection() {
+  connection_ = connect_();
+  listener_ = std::make_unique<Listener>(
+      *connection_, NotifyChannel("slice_" + std::to_string(options_.slice_id)));
 }
 
 void Dispatcher::Disconnect() {
@@ -337,7 +334,7 @@ void Dispatcher::Run() {
           }
         }
         first = false;
-        Connected();
+        OpenConnection();
         idle_since = Clock::now();
       }
       if (!HoldLease()) {
@@ -345,7 +342,12 @@ void Dispatcher::Run() {
         continue;
       }
       if (channel_.State().state != "connected") {
-        Sleep(milliseconds(1'000));
+        // Unpaired or disconnected: tasks wait. A long wait holds no backend (pairing wakes us).
+        if (Since(idle_since) >= options_.idle_disconnect) {
+          Disconnect();
+        } else {
+          Sleep(milliseconds(1'000));
+        }
         continue;
       }
       pairs_.Prune(Clock::now());

@@ -245,9 +245,7 @@ std::optional<Lease> AcquireLease(pqxx::connection& connection, const std::strin
   auto rows = tx.exec_params(
       "INSERT INTO dispatcher_lease AS l (holder, epoch, expires_at) "
       "VALUES ($1, 1, clock_timestamp() + $2 * interval '1 ms') "
-      "ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, "
-      "  epoch = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > clock_timestamp() "
-      "               THEN l.epoch ELSE l.epoch + 1 END, "
+      "ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, epoch = l.epoch + 1, "
       "  expires_at = EXCLUDED.expires_at "
       "WHERE l.holder = EXCLUDED.holder OR l.expires_at <= clock_timestamp() "
       "RETURNING epoch",

@@ -247,6 +247,7 @@ void Messaging::Register(http::Router& router) {
     json body = http::ParseJsonBody(ex.request());
     std::string qr = http::RequireString(body, "qr", 1, 500);
     co_await blocking_.Run([&sim, &qr] { sim.Pair(qr); });
+    Wake();  // what waited for the connection goes now
     Publish("channel.state", sim.Describe());
     co_return http::JsonResponse(Status::ok, sim.Describe());
   });

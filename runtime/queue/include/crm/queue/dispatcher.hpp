@@ -75,7 +75,8 @@ class Dispatcher {
 
  private:
   void Run();
-  bool Connected();
+  /// Opens the connection and LISTENs on the slice's channel.
+  void OpenConnection();
   void Disconnect();
   bool HoldLease();
   bool LeaseStillOurs();

@@ -55,8 +55,10 @@ struct Lease {
   std::string holder;
   long long epoch = 0;
 };
-/// Takes the slice's lease for `holder` when it is free or expired (epoch + 1), or renews it
-/// when `holder` already holds it. nullopt when someone else holds a live one.
+/// Takes the slice's lease for `holder` when it is free, expired or already `holder`'s (a
+/// process taking it again after losing its connection), always with a new epoch: tasks the
+/// earlier epoch left `sending` are then in doubt and resolved. nullopt when someone else holds a
+/// live one.
 std::optional<Lease> AcquireLease(pqxx::connection& connection, const std::string& holder,
                                   std::chrono::milliseconds ttl);
 /// Extends the lease; false when it is no longer ours (taken over after it expired).
