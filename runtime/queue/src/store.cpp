@@ -28,7 +28,8 @@ std::string Thousands(long long n) {
 }
 
 const char* kProgressSql =
-    "SELECT b.id, b.name, b.status, b.total, b.created_at, b.finished_at, "
+    "SELECT b.id, b.name, b.status, b.total, to_json(b.created_at) #>> '{}', "
+    "  to_json(b.finished_at) #>> '{}', "
     "  count(t.id) FILTER (WHERE t.state IN ('pending', 'sending', 'paused')), "
     "  count(t.id) FILTER (WHERE t.state IN ('sent', 'delivered', 'read')), "
     "  count(t.id) FILTER (WHERE t.state IN ('delivered', 'read')), "
@@ -126,7 +127,8 @@ json EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast& broadcas
     throw refused;
   }
   auto row = tx.exec_params1(
-      "INSERT INTO broadcasts (name, body, total) VALUES ($1, $2, $3) RETURNING id, created_at",
+      "INSERT INTO broadcasts (name, body, total) VALUES ($1, $2, $3) "
+      "RETURNING id, to_json(created_at) #>> '{}'",
       broadcast.name, broadcast.text, adding);
   long long id = row[0].as<long long>();
   json progress = {{"id", id},
