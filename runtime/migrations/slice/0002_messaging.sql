@@ -16,7 +16,8 @@ CREATE TABLE broadcasts (
 
 -- One send: a broadcast's recipient, or a message typed in the inbox (message_id).
 -- Its idempotency key is "<slice id>-<task id>": stable across attempts, unique per slice.
--- pending → sending (claimed under the lease, committed before the send) → sent → delivered → read;
+-- pending → claimed (reserved under the lease) → sending (committed just before its send) → sent
+-- → delivered → read;
 -- → pending again (retry, not_before in the future) or failed (dead letter, or refused);
 -- paused / cancelled follow the broadcast.
 CREATE TABLE outbound_tasks (
@@ -28,7 +29,8 @@ CREATE TABLE outbound_tasks (
   message_id   bigint REFERENCES messages (id) ON DELETE CASCADE,
   recipient    text NOT NULL,
   state        text NOT NULL DEFAULT 'pending'
-               CHECK (state IN ('pending', 'sending', 'sent', 'delivered', 'read', 'failed', 'paused', 'cancelled')),
+               CHECK (state IN ('pending', 'claimed', 'sending', 'sent', 'delivered', 'read', 'failed', 'paused',
+                                'cancelled')),
   attempts     smallint NOT NULL DEFAULT 0,
   not_before   timestamptz NOT NULL DEFAULT now(),
   lease_epoch  bigint,
@@ -37,14 +39,14 @@ CREATE TABLE outbound_tasks (
   CHECK ((broadcast_id IS NULL) <> (message_id IS NULL))
 );
 CREATE INDEX outbound_due ON outbound_tasks (not_before, id) WHERE state = 'pending';
-CREATE INDEX outbound_sending ON outbound_tasks (id) WHERE state = 'sending';
+CREATE INDEX outbound_sending ON outbound_tasks (id) WHERE state IN ('claimed', 'sending');
 CREATE INDEX outbound_broadcast ON outbound_tasks (broadcast_id, state) WHERE broadcast_id IS NOT NULL;
 CREATE INDEX outbound_paused ON outbound_tasks (broadcast_id) WHERE state = 'paused';
 CREATE UNIQUE INDEX outbound_provider ON outbound_tasks (provider_id) WHERE provider_id IS NOT NULL;
 
 -- Delivery statuses only move forward: sent < delivered < read; failed ends a task that was not read.
 CREATE FUNCTION status_rank(status text) RETURNS integer IMMUTABLE LANGUAGE sql AS $$
-  SELECT CASE status WHEN 'queued' THEN 0 WHEN 'pending' THEN 0 WHEN 'sending' THEN 1 WHEN 'sent' THEN 2
+  SELECT CASE status WHEN 'queued' THEN 0 WHEN 'pending' THEN 0 WHEN 'claimed' THEN 1 WHEN 'sending' THEN 1 WHEN 'sent' THEN 2
                      WHEN 'delivered' THEN 3 WHEN 'read' THEN 4 ELSE 9 END
 $$;
 

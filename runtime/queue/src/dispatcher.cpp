@@ -161,6 +161,10 @@ void Dispatcher::Recover() {
     }
     std::vector<TaskResult> results;
     for (const auto& t : tasks) {
+      if (!t.in_flight) {
+        results.push_back({t.id, "pending", "", "", 0, true});  // reserved, never sent
+        continue;
+      }
       auto found = channel_.Lookup(IdempotencyKey(options_.slice_id, t.id));
       if (found && !found->empty()) {
         results.push_back({t.id, "sent", *found, "", 0, false});
@@ -240,8 +244,8 @@ bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
     int tokens = bucket_.Take(static_cast<int>(tasks.size() - next), now);
     if (tokens == 0) {
       auto wait = std::chrono::ceil<milliseconds>(bucket_.NextToken(now) - now);
-      if (!LeaseStillOurs()) {
-        break;
+      if (!running_ || !LeaseStillOurs()) {
+        break;  // stopping (what is not sent goes back to the queue) or no longer ours
       }
       std::this_thread::sleep_for(std::clamp(wait, milliseconds(1), milliseconds(200)));
       continue;
@@ -267,6 +271,18 @@ bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
     if (!LeaseStillOurs()) {
       unsent = chunk;
       break;
+    }
+    // From here a crash leaves exactly these in doubt; ids a new holder has taken are skipped.
+    std::vector<long long> ids;
+    for (const ClaimedTask* t : chunk) {
+      ids.push_back(t->id);
+    }
+    std::vector<long long> ours = MarkSending(*connection_, epoch, ids);
+    std::erase_if(chunk, [&ours](const ClaimedTask* t) {
+      return std::find(ours.begin(), ours.end(), t->id) == ours.end();
+    });
+    if (chunk.empty()) {
+      continue;
     }
     std::vector<channel::OutboundMessage> batch;
     batch.reserve(chunk.size());
@@ -351,7 +367,9 @@ void Dispatcher::Run() {
         continue;
       }
       pairs_.Prune(Clock::now());
-      auto tasks = Claim(*connection_, *lease_, options_.batch);
+      // About a second's worth: what is reserved is what the bucket will let go soon.
+      int limit = std::clamp(static_cast<int>(options_.phone_rps), 1, options_.batch);
+      auto tasks = Claim(*connection_, *lease_, limit);
       if (tasks.empty()) {
         if (Since(pruned_at) >= std::chrono::hours(1)) {
           PruneEarlyStatuses(*connection_, std::chrono::hours(24));

@@ -30,7 +30,7 @@ std::string Thousands(long long n) {
 const char* kProgressSql =
     "SELECT b.id, b.name, b.status, b.total, to_json(b.created_at) #>> '{}', "
     "  to_json(b.finished_at) #>> '{}', "
-    "  count(t.id) FILTER (WHERE t.state IN ('pending', 'sending', 'paused')), "
+    "  count(t.id) FILTER (WHERE t.state IN ('pending', 'claimed', 'sending', 'paused')), "
     "  count(t.id) FILTER (WHERE t.state IN ('sent', 'delivered', 'read')), "
     "  count(t.id) FILTER (WHERE t.state IN ('delivered', 'read')), "
     "  count(t.id) FILTER (WHERE t.state = 'read'), "
@@ -102,7 +102,7 @@ long long PendingDepth(pqxx::transaction_base& tx) {
   return tx
       .exec1(
           "SELECT (SELECT count(*) FROM outbound_tasks WHERE state = 'pending') + "
-          "(SELECT count(*) FROM outbound_tasks WHERE state = 'sending') + "
+          "(SELECT count(*) FROM outbound_tasks WHERE state IN ('claimed', 'sending')) + "
           "(SELECT count(*) FROM outbound_tasks WHERE state = 'paused')")[0]
       .as<long long>();
 }
@@ -285,7 +285,8 @@ std::vector<ClaimedTask> Tasks(const pqxx::result& rows) {
   out.reserve(rows.size());
   for (const auto& r : rows) {
     out.push_back({r[0].as<long long>(), r[1].c_str(), r[5].is_null() ? "" : r[5].c_str(),
-                   r[2].as<int>(), OptionalId(r[3]), OptionalId(r[4])});
+                   r[2].as<int>(), OptionalId(r[3]), OptionalId(r[4]),
+                   rows.columns() > 6 && std::string_view(r[6].c_str()) == "sending"});
   }
   return out;
 }
@@ -298,7 +299,7 @@ std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease,
       "  SELECT id FROM outbound_tasks WHERE state = 'pending' AND not_before <= now() "
       "  ORDER BY not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED), "
       "claimed AS ("
-      "  UPDATE outbound_tasks t SET state = 'sending', attempts = t.attempts + 1, "
+      "  UPDATE outbound_tasks t SET state = 'claimed', attempts = t.attempts + 1, "
       "    lease_epoch = $2 "
       "  FROM due WHERE t.id = due.id AND EXISTS (SELECT 1 FROM dispatcher_lease "
       "    WHERE holder = $3 AND epoch = $2 AND expires_at > clock_timestamp()) "
@@ -312,14 +313,32 @@ std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease,
   return Tasks(rows);
 }
 
+std::vector<long long> MarkSending(pqxx::connection& connection, long long epoch,
+                                   const std::vector<long long>& ids) {
+  pqxx::work tx(connection);
+  auto rows = tx.exec_params(
+      "UPDATE outbound_tasks SET state = 'sending' WHERE id IN "
+      "(SELECT jsonb_array_elements_text($1::jsonb)::bigint) AND state = 'claimed' "
+      "AND lease_epoch = $2 RETURNING id",
+      json(ids).dump(), epoch);
+  tx.commit();
+  std::vector<long long> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) {
+    out.push_back(r[0].as<long long>());
+  }
+  return out;
+}
+
 std::vector<ClaimedTask> InDoubt(pqxx::connection& connection, long long current_epoch) {
   pqxx::read_transaction tx(connection);
   return Tasks(
       tx.exec_params("SELECT t.id, t.recipient, t.attempts, t.broadcast_id, t.message_id, "
-                     "  coalesce(b.body, m.body) "
+                     "  coalesce(b.body, m.body), t.state "
                      "FROM outbound_tasks t LEFT JOIN broadcasts b ON b.id = t.broadcast_id "
                      "  LEFT JOIN messages m ON m.id = t.message_id "
-                     "WHERE t.state = 'sending' AND t.lease_epoch < $1 ORDER BY t.id LIMIT 5000",
+                     "WHERE t.state IN ('claimed', 'sending') AND t.lease_epoch < $1 "
+                     "ORDER BY t.id LIMIT 5000",
                      current_epoch));
 }
 
@@ -346,7 +365,7 @@ Touched RecordResults(pqxx::connection& connection, long long epoch,
       "  attempts = t.attempts - CASE WHEN r.refund THEN 1 ELSE 0 END "
       "FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, state text, provider_id text, "
       "  error text, delay_ms bigint, refund boolean) "
-      "WHERE t.id = r.id AND t.state = 'sending' "
+      "WHERE t.id = r.id AND t.state IN ('claimed', 'sending') "
       "  AND (t.lease_epoch = $2 OR ($3 AND t.lease_epoch < $2)) "
       "RETURNING t.message_id, t.broadcast_id, t.state, t.provider_id, t.last_error",
       rows.dump(), epoch, adopt_in_doubt);
@@ -391,7 +410,7 @@ Touched RecordResults(pqxx::connection& connection, long long epoch,
         "UPDATE broadcasts b SET status = 'completed', finished_at = now() "
         "WHERE b.id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint) "
         "AND b.status = 'running' AND NOT EXISTS (SELECT 1 FROM outbound_tasks t "
-        "  WHERE t.broadcast_id = b.id AND t.state IN ('pending', 'sending'))",
+        "  WHERE t.broadcast_id = b.id AND t.state IN ('pending', 'claimed', 'sending'))",
         json(ids).dump());
     touched.broadcasts = std::move(ids);
   }

@@ -72,14 +72,21 @@ struct ClaimedTask {
   int attempts = 0;  ///< including this one
   std::optional<long long> broadcast_id;
   std::optional<long long> message_id;
+  bool in_flight = false;  ///< InDoubt only: it was being sent (else only reserved)
 };
 
-/// Marks up to `limit` due pending tasks `sending` under `lease` (FOR UPDATE SKIP LOCKED) and
-/// commits, so a crash after this leaves them recognisably in doubt. Claims nothing when the
-/// lease is no longer ours.
+/// Reserves up to `limit` due pending tasks for `lease` (`claimed`, FOR UPDATE SKIP LOCKED) and
+/// commits. Claims nothing when the lease is no longer ours.
 std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease, int limit);
 
-/// Tasks left `sending` by an earlier lease holder (a crash mid-send).
+/// Marks claimed tasks `sending` just before they are sent, and commits, so that a crash after
+/// this leaves exactly them in doubt. Returns the ids still ours (claimed under `epoch`); send
+/// only those.
+std::vector<long long> MarkSending(pqxx::connection& connection, long long epoch,
+                                   const std::vector<long long>& ids);
+
+/// Tasks an earlier lease holder left claimed (never sent: they go back to the queue) or
+/// sending (a crash mid-send: in doubt).
 std::vector<ClaimedTask> InDoubt(pqxx::connection& connection, long long current_epoch);
 
 /// What became of one claimed task.
