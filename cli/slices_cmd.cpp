@@ -1,5 +1,5 @@
-// crmctl slices list|provision|assign|suspend|resume|destroy|restart: the orchestrator's admin API
-// of a running gateway.
+// crmctl slices list|provision|assign|suspend|resume|destroy|restart|channel: the orchestrator's
+// admin API of a running gateway.
 #include <fmt/format.h>
 
 #include <iostream>
@@ -20,6 +20,8 @@ struct SlicesOptions {
   std::string email;
   std::string reason;
   int batch = 5;
+  std::string channel;
+  std::string phone_number_id;
 };
 
 std::string DefaultUrl() {
@@ -113,6 +115,32 @@ void SetupSlices(CLI::App& app, GlobalOptions& global) {
                  global);
     });
   }
+  auto* channel = cmd->add_subcommand(
+      "channel", "set a slice's WhatsApp channel (a running slice restarts to take it up)");
+  channel->add_option("id", opts->id, "slice id")->required()->check(CLI::PositiveNumber);
+  channel->add_option("channel", opts->channel, "simulator or cloud-api")
+      ->required()
+      ->check(CLI::IsMember({"simulator", "cloud-api"}));
+  channel->add_option("--phone-number-id", opts->phone_number_id,
+                      "with cloud-api: the number's id in WhatsApp Manager (webhooks route by it)");
+  channel->callback([opts, &global] {
+    nlohmann::json body = {{"channel", opts->channel}};
+    if (!opts->phone_number_id.empty()) {
+      body["phone_number_id"] = opts->phone_number_id;
+    } else if (opts->channel == "cloud-api") {
+      throw InputError("slices channel: cloud-api needs --phone-number-id");
+    }
+    auto slice =
+        AdminClient(opts->url).Call("PUT", fmt::format("/admin/slices/{}/channel", opts->id), body);
+    PrintSlice(slice, global);
+    if (OutputFormatOr(global, planner::OutputFormat::kTable) == planner::OutputFormat::kTable) {
+      std::cout << fmt::format(
+          "channel: {}{}\n", slice["channel"].get<std::string>(),
+          slice["phone_number_id"].is_string()
+              ? " (phone number id " + slice["phone_number_id"].get<std::string>() + ")"
+              : std::string());
+    }
+  });
   auto* restart =
       cmd->add_subcommand("restart", "rolling restart: slices in batches, a health check between");
   restart->add_option("--batch", opts->batch, "slices restarted at once")

@@ -470,11 +470,25 @@ TEST_F(WebhookTest, TheHandshakeAnswersTheChallengeOnlyWithTheVerifyToken) {
 TEST_F(WebhookTest, SignedPayloadsReachTheNumbersSliceForgedOnesAreRefusedAndRepeatsIgnored) {
   Tenant t = Register("cloud@example.com");
   std::string admin = Admin();
-  auto set = Fetch("PUT", Url("/admin/slices/" + std::to_string(t.slice) + "/channel"),
-                   R"({"channel":"cloud-api","phone_number_id":"106540352242922"})",
-                   {"Cookie: crm_session=" + admin, kJson});
-  ASSERT_EQ(set.status, 200) << set.body;
-  EXPECT_EQ(set.Json()["channel"], "cloud-api");
+  // The operator's way: crmctl over the admin API.
+  std::map<std::string, std::string> cli_env = {{"CRM_URL", crmd_->url()},
+                                                {"CRM_ADMIN_TOKEN", admin}};
+  auto [missing_code, missing] = RunCommand(
+      {CRM_CRMCTL_BINARY, "slices", "channel", std::to_string(t.slice), "cloud-api"}, cli_env, "");
+  EXPECT_EQ(missing_code, 2) << missing;
+  EXPECT_NE(missing.find("--phone-number-id"), std::string::npos) << missing;
+  auto [code, out] = RunCommand({CRM_CRMCTL_BINARY, "slices", "channel", std::to_string(t.slice),
+                                 "cloud-api", "--phone-number-id", "106540352242922"},
+                                cli_env, "");
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("channel: cloud-api (phone number id 106540352242922)"), std::string::npos)
+      << out;
+  // Another slice cannot take the same number.
+  Tenant other = Register("other-cloud@example.com");
+  auto taken = Fetch("PUT", Url("/admin/slices/" + std::to_string(other.slice) + "/channel"),
+                     R"({"channel":"cloud-api","phone_number_id":"106540352242922"})",
+                     {"Cookie: crm_session=" + admin, kJson});
+  EXPECT_EQ(taken.status, 409) << taken.body;
   json status = Fetch("GET", Url("/api/status"), {}, t.Auth()).Json();
   EXPECT_EQ(status["channel"]["kind"], "cloud-api") << status.dump();
 
