@@ -74,18 +74,6 @@ class ApplyLocalTest : public ::testing::Test {
     return m.size() > 1 ? m[1].str() : "";
   }
 
-  static int FreePort() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return ntohs(addr.sin_port);
-  }
-
   static pid_t PidOf(const fs::path& pidfile) {
     std::ifstream in(pidfile);
     pid_t pid = 0;
@@ -208,7 +196,7 @@ TEST_F(ApplyLocalTest, DryRunAndRefusalChangeNothing) {
     return std::string((std::istreambuf_iterator<char>(in)), {});
   }();
   const pid_t crmd = PidOf(dir_ / "crmd.pid");
-  const int port = FreePort();
+  const int port = FreeLoopbackPort();
   r = Crmctl({"apply", "--target", "local", "--dir", dir_.string(), "--port", std::to_string(port),
               "--dry-run", "--detailed-exitcode"});
   EXPECT_EQ(r.code, 2) << r.out;
@@ -230,7 +218,7 @@ TEST_F(ApplyLocalTest, AChangedKnobRestartsOnlyWhatReadsIt) {
   ASSERT_EQ(r.code, 0) << r.out;
   const pid_t postgres = PidOf(dir_ / "pg/data/postmaster.pid");
   const pid_t crmd = PidOf(dir_ / "crmd.pid");
-  const int port = FreePort();
+  const int port = FreeLoopbackPort();
   r = Crmctl({"apply", "--target", "local", "--dir", dir_.string(), "--auto-approve", "--port",
               std::to_string(port), "--detailed-exitcode"});
   ASSERT_EQ(r.code, 2) << r.out;

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "crm/testing/crmd_process.hpp"
+#include "crm/testing/http_client.hpp"
 
 namespace crm::testing {
 namespace {
@@ -43,18 +44,6 @@ int Count(const std::string& text, const std::string& what) {
   return n;
 }
 
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 bool Accepts(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -70,7 +59,7 @@ bool Accepts(int port) {
 class Sshd {
  public:
   Sshd(const fs::path& dir, const std::string& name, const fs::path& authorized_keys)
-      : port_(FreePort()) {
+      : port_(FreeLoopbackPort()) {
     host_key_ = dir / (name + "_host_key");
     Keygen(host_key_);
     const fs::path config = dir / (name + "_sshd_config");

@@ -347,42 +347,35 @@ TEST_F(MessagingTest, ATenantChatsLiveRepliesArriveAndStatusesMoveForward) {
 
 // --- the webhook -----------------------------------------------------------------------------
 
-json InboundPayload(const std::string& phone_number_id, const std::string& wamid,
-                    const std::string& from, const std::string& text) {
+// A webhook delivery for `phone_number_id` whose change value holds `fields` besides the metadata.
+json Delivery(const std::string& phone_number_id, json fields) {
+  fields["messaging_product"] = "whatsapp";
+  fields["metadata"] = {{"display_phone_number", "15550783881"},
+                        {"phone_number_id", phone_number_id}};
   return {{"object", "whatsapp_business_account"},
           {"entry",
            {{{"id", "102290129340398"},
-             {"changes",
-              {{{"field", "messages"},
-                {"value",
-                 {{"messaging_product", "whatsapp"},
-                  {"metadata",
-                   {{"display_phone_number", "15550783881"}, {"phone_number_id", phone_number_id}}},
-                  {"contacts", {{{"profile", {{"name", "Kerry Fisher"}}}, {"wa_id", from}}}},
-                  {"messages",
-                   {{{"from", from},
-                     {"id", wamid},
-                     {"timestamp", "1749416383"},
-                     {"type", "text"},
-                     {"text", {{"body", text}}}}}}}}}}}}}}};
+             {"changes", {{{"field", "messages"}, {"value", std::move(fields)}}}}}}}};
+}
+
+json InboundPayload(const std::string& phone_number_id, const std::string& wamid,
+                    const std::string& from, const std::string& text) {
+  return Delivery(phone_number_id,
+                  {{"contacts", {{{"profile", {{"name", "Kerry Fisher"}}}, {"wa_id", from}}}},
+                   {"messages",
+                    {{{"from", from},
+                      {"id", wamid},
+                      {"timestamp", "1749416383"},
+                      {"type", "text"},
+                      {"text", {{"body", text}}}}}}});
 }
 
 json StatusPayload(const std::string& phone_number_id, const std::string& wamid,
                    const std::string& status, const std::string& to) {
-  return {{"object", "whatsapp_business_account"},
-          {"entry",
-           {{{"id", "102290129340398"},
-             {"changes",
-              {{{"field", "messages"},
-                {"value",
-                 {{"messaging_product", "whatsapp"},
-                  {"metadata",
-                   {{"display_phone_number", "15550783881"}, {"phone_number_id", phone_number_id}}},
-                  {"statuses",
-                   {{{"id", wamid},
-                     {"status", status},
-                     {"timestamp", "1749416400"},
-                     {"recipient_id", to}}}}}}}}}}}}};
+  return Delivery(
+      phone_number_id,
+      {{"statuses",
+        {{{"id", wamid}, {"status", status}, {"timestamp", "1749416400"}, {"recipient_id", to}}}}});
 }
 
 // A local stand-in for graph.facebook.com: answers POST /v21.0/{id}/messages like Meta does and
