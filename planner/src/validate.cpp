@@ -1,8 +1,8 @@
 #include "crm/planner/validate.hpp"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <fstream>
@@ -15,6 +15,7 @@
 #include "crm/error.hpp"
 #include "crm/planner/render.hpp"
 #include "crm/planner/units.hpp"
+#include "crm/text.hpp"
 
 namespace crm::planner {
 namespace {
@@ -43,18 +44,11 @@ struct Loaded {
 };
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
-bool Contains(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
-
-std::vector<std::string> SplitLines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    lines.push_back(line);
-  }
-  return lines;
+bool Contains(std::string_view s, std::string_view part) {
+  return s.find(part) != std::string_view::npos;
 }
 
 std::string Trim(std::string s) {
@@ -79,7 +73,10 @@ std::optional<double> PgSize(std::string v) {
   if (unit.empty()) {
     return n * 8192;
   }
-  const double f = unit == "kB" ? 1024 : unit == "MB" ? kMiB : unit == "GB" ? kMiB * 1024 : kMiB * kMiB;
+  const double f = unit == "kB"   ? 1024
+                   : unit == "MB" ? kMiB
+                   : unit == "GB" ? kMiB * 1024
+                                  : kMiB * kMiB;
   return n * f;
 }
 
@@ -93,7 +90,11 @@ std::optional<double> SystemdSize(std::string v) {
   }
   const double n = std::stod(m[1].str());
   const std::string u = m[2].str();
-  const double f = u.empty() ? 1 : u == "K" ? 1024 : u == "M" ? kMiB : u == "G" ? kMiB * 1024 : kMiB * kMiB;
+  const double f = u.empty()  ? 1
+                   : u == "K" ? 1024
+                   : u == "M" ? kMiB
+                   : u == "G" ? kMiB * 1024
+                              : kMiB * kMiB;
   return n * f;
 }
 
@@ -120,9 +121,8 @@ std::optional<double> KubeSize(std::string v) {
     return std::nullopt;
   }
   static const std::map<std::string, double> units = {
-      {"", 1},           {"Ki", 1024},       {"Mi", kMiB},      {"Gi", kMiB * 1024},
-      {"Ti", kMiB * kMiB}, {"k", 1e3},       {"M", 1e6},        {"G", 1e9},
-      {"T", 1e12}};
+      {"", 1},    {"Ki", 1024}, {"Mi", kMiB}, {"Gi", kMiB * 1024}, {"Ti", kMiB * kMiB},
+      {"k", 1e3}, {"M", 1e6},   {"G", 1e9},   {"T", 1e12}};
   return std::stod(m[1].str()) * units.at(m[2].str());
 }
 
@@ -139,7 +139,7 @@ struct KnobRule {
   const char* name;
   const char* pattern;  // full-match regex for the value
   double min;
-  double max;           // for numeric values; min > max means "not numeric"
+  double max;  // for numeric values; min > max means "not numeric"
   bool slice_only;
 };
 
@@ -160,7 +160,8 @@ const std::vector<KnobRule>& KnobRules() {
   return rules;
 }
 
-void CheckKnobSet(Checker& c, const std::string& file, const std::map<std::string, std::pair<std::string, int>>& values,
+void CheckKnobSet(Checker& c, const std::string& file,
+                  const std::map<std::string, std::pair<std::string, int>>& values,
                   bool slice_host) {
   for (const KnobRule& rule : KnobRules()) {
     if (rule.slice_only && !slice_host) {
@@ -168,7 +169,8 @@ void CheckKnobSet(Checker& c, const std::string& file, const std::map<std::strin
     }
     const auto it = values.find(rule.name);
     if (it == values.end()) {
-      c.Add(file, 0, "knobs-set", fmt::format("{} is not set; crmd reads it at start-up", rule.name),
+      c.Add(file, 0, "knobs-set",
+            fmt::format("{} is not set; crmd reads it at start-up", rule.name),
             "re-render from the plan, or add the value the plan computes");
       continue;
     }
@@ -183,7 +185,8 @@ void CheckKnobSet(Checker& c, const std::string& file, const std::map<std::strin
       const int lo = std::stoi(m[1].str());
       const int hi = std::stoi(m[2].str());
       if (!(lo < hi && hi <= 100)) {
-        c.Add(file, line, "knobs-in-range", fmt::format("WORKER_SHARD_RANGE={} is empty or past 100", value),
+        c.Add(file, line, "knobs-in-range",
+              fmt::format("WORKER_SHARD_RANGE={} is empty or past 100", value),
               "ranges are LOW-HIGH percent of the tenant hash space, 0 <= LOW < HIGH <= 100");
       }
     } else if (rule.min <= rule.max) {
@@ -212,10 +215,12 @@ void CheckSecrets(Checker& c, const Loaded& f) {
     std::smatch m;
     if (std::regex_search(line, m, url_password)) {
       c.Add(f.path, n, "no-inline-secret", "a password inside a database URL",
-            "drop the password from the URL and reference a password file (CRM_DATABASE_PASSWORD_FILE)");
+            "drop the password from the URL and reference a password file "
+            "(CRM_DATABASE_PASSWORD_FILE)");
     }
     if (std::regex_search(line, m, known)) {
-      c.Add(f.path, n, "no-inline-secret", "a credential (API key, webhook secret, token or private key) is written inline",
+      c.Add(f.path, n, "no-inline-secret",
+            "a credential (API key, webhook secret, token or private key) is written inline",
             "keep secrets in files with mode 0600 or Kubernetes Secrets and reference them");
       continue;
     }
@@ -264,7 +269,8 @@ std::vector<Finding> CheckStructure(const fs::path& dir) {
   const fs::path manifest_path = dir / "manifest.json";
   std::ifstream mf(manifest_path);
   if (!mf) {
-    throw InputError(fmt::format("{}: no manifest.json; is this a `crmctl render` output?", dir.string()));
+    throw InputError(
+        fmt::format("{}: no manifest.json; is this a `crmctl render` output?", dir.string()));
   }
   nlohmann::json manifest;
   try {
@@ -289,7 +295,8 @@ std::vector<Finding> CheckStructure(const fs::path& dir) {
                         f.at("host").get<std::string>()});
     }
   } catch (const nlohmann::json::exception& e) {
-    throw InputError(fmt::format("{}: not a crmctl manifest: {}", manifest_path.string(), e.what()));
+    throw InputError(
+        fmt::format("{}: not a crmctl manifest: {}", manifest_path.string(), e.what()));
   }
 
   // manifest: presence, hashes, extra files.
@@ -312,7 +319,8 @@ std::vector<Finding> CheckStructure(const fs::path& dir) {
     }
     files.push_back(std::move(l));
   }
-  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator(); ++it) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       it != fs::recursive_directory_iterator(); ++it) {
     if (it->is_regular_file()) {
       const std::string rel = fs::relative(it->path(), dir).generic_string();
       if (known.count(rel) == 0) {
@@ -322,9 +330,10 @@ std::vector<Finding> CheckStructure(const fs::path& dir) {
   }
 
   // Per host: requested memory and CPU, listening ports.
-  std::map<std::string, double> memory;                // host → bytes requested
+  std::map<std::string, double> memory;  // host → bytes requested
   std::map<std::string, std::vector<std::pair<std::string, int>>> memory_sources;
-  std::map<std::string, std::map<std::string, std::pair<std::string, int>>> ports;  // host → key → where
+  std::map<std::string, std::map<std::string, std::pair<std::string, int>>>
+      ports;  // host → key → where
   // In a compose deployment services listen inside their own containers: only the ports the
   // compose file publishes on the host can collide.
   const bool containers = target == "compose";
@@ -378,7 +387,8 @@ std::vector<Finding> CheckStructure(const fs::path& dir) {
           memory[f.host] += *bytes;
           memory_sources[f.host].emplace_back(f.path, n);
         } else {
-          c.Add(f.path, n, "resources-fit-host", fmt::format("shared_buffers '{}' is unreadable", m[1].str()),
+          c.Add(f.path, n, "resources-fit-host",
+                fmt::format("shared_buffers '{}' is unreadable", m[1].str()),
                 "write it as 4GB, 512MB or 8192kB");
         }
       }
@@ -387,8 +397,8 @@ std::vector<Finding> CheckStructure(const fs::path& dir) {
           memory[f.host] += *bytes;
           memory_sources[f.host].emplace_back(f.path, n);
         } else {
-          c.Add(f.path, n, "resources-fit-host", fmt::format("MemoryMax '{}' is unreadable", m[1].str()),
-                "write it as 1024M or 2G");
+          c.Add(f.path, n, "resources-fit-host",
+                fmt::format("MemoryMax '{}' is unreadable", m[1].str()), "write it as 1024M or 2G");
         }
       }
       if (EndsWith(f.path, ".service") && host != nullptr && host->vcpu > 0 &&
@@ -451,7 +461,8 @@ std::vector<Finding> CheckStructure(const fs::path& dir) {
             }
             if (v <= 0 || v > host->vcpu) {
               c.Add(f.path, static_cast<int>(cpus.Mark().line) + 1, "resources-fit-host",
-                    fmt::format("cpus {} does not fit the host's {} vCPU", cpus.Scalar(), FormatNumber(host->vcpu)),
+                    fmt::format("cpus {} does not fit the host's {} vCPU", cpus.Scalar(),
+                                FormatNumber(host->vcpu)),
                     "lower cpus or size the host up in the plan");
             }
           }
@@ -462,7 +473,8 @@ std::vector<Finding> CheckStructure(const fs::path& dir) {
               add_port(f, static_cast<int>(p.Mark().line) + 1, "ipv4",
                        std::stoi(colon == std::string::npos ? spec : spec.substr(0, colon)));
             } catch (const std::exception&) {
-              c.Add(f.path, line, "unique-ports", fmt::format("unreadable port '{}'", spec), "write HOST:CONTAINER");
+              c.Add(f.path, line, "unique-ports", fmt::format("unreadable port '{}'", spec),
+                    "write HOST:CONTAINER");
             }
           }
         }
@@ -484,11 +496,14 @@ std::vector<Finding> CheckStructure(const fs::path& dir) {
               doc["metadata"]["name"].Scalar() == "crm-knobs") {
             std::map<std::string, std::pair<std::string, int>> data;
             for (const auto& kv : doc["data"]) {
-              data[kv.first.Scalar()] = {kv.second.Scalar(), static_cast<int>(kv.second.Mark().line) + 1};
+              data[kv.first.Scalar()] = {kv.second.Scalar(),
+                                         static_cast<int>(kv.second.Mark().line) + 1};
             }
             CheckKnobSet(c, f.path, data, false);
           }
-          const YAML::Node spec = doc["spec"] && doc["spec"]["template"] ? doc["spec"]["template"]["spec"] : YAML::Node();
+          const YAML::Node spec = doc["spec"] && doc["spec"]["template"]
+                                      ? doc["spec"]["template"]["spec"]
+                                      : YAML::Node();
           if (!spec || !spec["containers"]) {
             continue;
           }
@@ -497,7 +512,8 @@ std::vector<Finding> CheckStructure(const fs::path& dir) {
             const int line = static_cast<int>(container.Mark().line) + 1;
             if (!res || !res["limits"] || !res["limits"]["memory"]) {
               c.Add(f.path, line, "resources-fit-host",
-                    fmt::format("container {} has no memory limit", container["name"] ? container["name"].Scalar() : "?"),
+                    fmt::format("container {} has no memory limit",
+                                container["name"] ? container["name"].Scalar() : "?"),
                     "set resources.limits.memory from the plan");
               continue;
             }
@@ -506,24 +522,27 @@ std::vector<Finding> CheckStructure(const fs::path& dir) {
                                      ? KubeSize(res["requests"]["memory"].Scalar())
                                      : limit;
             if (!limit || !request) {
-              c.Add(f.path, line, "resources-fit-host", "unreadable memory quantity", "write it as 4096Mi");
+              c.Add(f.path, line, "resources-fit-host", "unreadable memory quantity",
+                    "write it as 4096Mi");
               continue;
             }
             if (*request > *limit) {
-              c.Add(f.path, line, "resources-fit-host", "memory request above its limit", "request <= limit");
+              c.Add(f.path, line, "resources-fit-host", "memory request above its limit",
+                    "request <= limit");
             }
             for (const auto& [name, h] : hosts) {
               if (h.ram_bytes > 0 && *limit > h.ram_bytes) {
                 c.Add(f.path, line, "resources-fit-host",
-                      fmt::format("memory limit {} is more than a node's {}", FormatBytes(*limit), FormatBytes(h.ram_bytes)),
+                      fmt::format("memory limit {} is more than a node's {}", FormatBytes(*limit),
+                                  FormatBytes(h.ram_bytes)),
                       "lower the limit or choose bigger nodes in the plan");
               }
             }
           }
         }
       } catch (const YAML::Exception& e) {
-        c.Add(f.path, static_cast<int>(e.mark.line) + 1, "manifest", fmt::format("invalid YAML: {}", e.msg),
-              "fix the template");
+        c.Add(f.path, static_cast<int>(e.mark.line) + 1, "manifest",
+              fmt::format("invalid YAML: {}", e.msg), "fix the template");
       }
     }
   }
@@ -535,7 +554,8 @@ std::vector<Finding> CheckStructure(const fs::path& dir) {
     if (bytes > it->second.ram_bytes) {
       const auto& [file, line] = memory_sources[host].back();
       c.Add(file, line, "resources-fit-host",
-            fmt::format("host {} ({}) is asked for {} by its services (crmd limits + PostgreSQL shared_buffers)",
+            fmt::format("host {} ({}) is asked for {} by its services (crmd limits + PostgreSQL "
+                        "shared_buffers)",
                         host, FormatBytes(it->second.ram_bytes), FormatBytes(bytes)),
             "lower the limits or size the host up in the plan");
     }

@@ -6,19 +6,10 @@
 #include <sstream>
 
 #include "crm/planner/render.hpp"
+#include "crm/text.hpp"
 
 namespace crm::apply {
 namespace {
-
-std::vector<std::string> SplitLines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    lines.push_back(line);
-  }
-  return lines;
-}
 
 std::string Upper(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
