@@ -69,7 +69,7 @@ class DispatcherTest : public ::testing::Test {
   }
 
   long long Enqueue(int n) {
-    queue::NewBroadcast b{"test", "hello", {}};
+    queue::NewBroadcast b{"test", "hello", {}, std::nullopt};
     for (int i = 0; i < n; ++i) {
       std::string digits = std::to_string(i);
       b.recipients.push_back("+1415" + std::string(7 - digits.size(), '0') + digits);

@@ -560,6 +560,27 @@ TEST_F(WebhookTest, SignedPayloadsReachTheNumbersSliceForgedOnesAreRefusedAndRep
   EXPECT_EQ(Sql(pg_->ConnectionString(),
                 "SELECT status FROM " + schema + ".messages WHERE id = " + std::to_string(message)),
             "read");
+
+  // A broadcast with an approved template: the Cloud API gets the template, not the free text.
+  auto bad = Fetch("POST", Url("/api/broadcasts"),
+                   R"({"name":"Promo","text":"Hi","recipients":["+14155550100"],)"
+                   R"("template":{"name":"Spring Sale"}})",
+                   t.AuthJson());
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_EQ(bad.Json()["field"], "template.name");
+  auto promo =
+      Fetch("POST", Url("/api/broadcasts"),
+            R"({"name":"Promo","text":"Spring sale: 20% off","recipients":["+14155550100"],)"
+            R"("template":{"name":"spring_sale","language":"pt_BR","parameters":["Ana","20%"]}})",
+            t.AuthJson());
+  ASSERT_EQ(promo.status, 202) << promo.body;
+  ASSERT_TRUE(WaitFor([&] { return graph_.requests().size() == 2; }, 20s)) << crmd_->Log();
+  json sent = graph_.requests()[1];
+  EXPECT_EQ(sent["type"], "template") << sent.dump();
+  EXPECT_EQ(sent["to"], "14155550100");
+  EXPECT_EQ(sent["template"]["name"], "spring_sale");
+  EXPECT_EQ(sent["template"]["language"]["code"], "pt_BR");
+  EXPECT_EQ(sent["template"]["components"][0]["parameters"][1]["text"], "20%") << sent.dump();
 }
 
 }  // namespace

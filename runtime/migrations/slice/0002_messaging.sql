@@ -8,6 +8,9 @@ CREATE TABLE broadcasts (
   id          bigserial PRIMARY KEY,
   name        text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
   body        text NOT NULL CHECK (length(body) BETWEEN 1 AND 4096),
+  -- {"name", "language", "parameters"}: an approved template the Cloud API sends instead of the
+  -- free text (which the inbox and the simulator show); needed outside the 24-hour window.
+  template    jsonb,
   status      text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'paused', 'cancelled', 'completed')),
   total       integer NOT NULL,
   created_at  timestamptz NOT NULL DEFAULT now(),

@@ -287,7 +287,7 @@ bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
     std::vector<channel::OutboundMessage> batch;
     batch.reserve(chunk.size());
     for (const ClaimedTask* t : chunk) {
-      batch.push_back({IdempotencyKey(options_.slice_id, t->id), t->recipient, t->text, {}});
+      batch.push_back({IdempotencyKey(options_.slice_id, t->id), t->recipient, t->text, t->tmpl});
     }
     auto results = channel_.Send(batch);
     std::vector<TaskResult> outcome;

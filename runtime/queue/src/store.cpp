@@ -126,10 +126,17 @@ json EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast& broadcas
     refused.retry_after = std::chrono::seconds(60);
     throw refused;
   }
+  std::optional<std::string> tmpl;
+  if (broadcast.tmpl) {
+    tmpl = json{{"name", broadcast.tmpl->name},
+                {"language", broadcast.tmpl->language},
+                {"parameters", broadcast.tmpl->body_parameters}}
+               .dump();
+  }
   auto row = tx.exec_params1(
-      "INSERT INTO broadcasts (name, body, total) VALUES ($1, $2, $3) "
+      "INSERT INTO broadcasts (name, body, total, template) VALUES ($1, $2, $3, $4::jsonb) "
       "RETURNING id, to_json(created_at) #>> '{}'",
-      broadcast.name, broadcast.text, adding);
+      broadcast.name, broadcast.text, adding, tmpl ? tmpl->c_str() : nullptr);
   long long id = row[0].as<long long>();
   json progress = {{"id", id},
                    {"name", broadcast.name},
@@ -284,9 +291,20 @@ std::vector<ClaimedTask> Tasks(const pqxx::result& rows) {
   std::vector<ClaimedTask> out;
   out.reserve(rows.size());
   for (const auto& r : rows) {
-    out.push_back({r[0].as<long long>(), r[1].c_str(), r[5].is_null() ? "" : r[5].c_str(),
-                   r[2].as<int>(), OptionalId(r[3]), OptionalId(r[4]),
-                   rows.columns() > 6 && std::string_view(r[6].c_str()) == "sending"});
+    ClaimedTask t{r[0].as<long long>(),
+                  r[1].c_str(),
+                  r[5].is_null() ? "" : r[5].c_str(),
+                  r[2].as<int>(),
+                  OptionalId(r[3]),
+                  OptionalId(r[4]),
+                  std::string_view(r[7].c_str()) == "sending",
+                  std::nullopt};
+    if (!r[6].is_null()) {
+      json tmpl = json::parse(r[6].c_str());
+      t.tmpl = channel::Template{tmpl.value("name", ""), tmpl.value("language", "en_US"),
+                                 tmpl.value("parameters", std::vector<std::string>{})};
+    }
+    out.push_back(std::move(t));
   }
   return out;
 }
@@ -305,7 +323,7 @@ std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease,
       "    WHERE holder = $3 AND epoch = $2 AND expires_at > clock_timestamp()) "
       "  RETURNING t.id, t.recipient, t.attempts, t.broadcast_id, t.message_id) "
       "SELECT c.id, c.recipient, c.attempts, c.broadcast_id, c.message_id, "
-      "  coalesce(b.body, m.body) "
+      "  coalesce(b.body, m.body), b.template::text, 'claimed' "
       "FROM claimed c LEFT JOIN broadcasts b ON b.id = c.broadcast_id "
       "  LEFT JOIN messages m ON m.id = c.message_id ORDER BY c.id",
       limit, lease.epoch, lease.holder);
@@ -334,7 +352,7 @@ std::vector<ClaimedTask> InDoubt(pqxx::connection& connection, long long current
   pqxx::read_transaction tx(connection);
   return Tasks(
       tx.exec_params("SELECT t.id, t.recipient, t.attempts, t.broadcast_id, t.message_id, "
-                     "  coalesce(b.body, m.body), t.state "
+                     "  coalesce(b.body, m.body), b.template::text, t.state "
                      "FROM outbound_tasks t LEFT JOIN broadcasts b ON b.id = t.broadcast_id "
                      "  LEFT JOIN messages m ON m.id = t.message_id "
                      "WHERE t.state IN ('claimed', 'sending') AND t.lease_epoch < $1 "

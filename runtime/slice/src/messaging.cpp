@@ -48,6 +48,49 @@ bool IsCsv(const http::Request& req) {
   return type.rfind("text/csv", 0) == 0;
 }
 
+// A broadcast from a JSON body or a CSV upload (name and text in the query string).
+queue::NewBroadcast ParseBroadcast(const http::Request& req) {
+  queue::NewBroadcast broadcast;
+  if (IsCsv(req)) {
+    auto target = req.target();
+    auto name = http::QueryParam(target, "name");
+    auto text = http::QueryParam(target, "text");
+    json fields = json::object();
+    if (name) {
+      fields["name"] = *name;
+    }
+    if (text) {
+      fields["text"] = *text;
+    }
+    broadcast.name = http::RequireString(fields, "name", 1, 200);
+    broadcast.text = http::RequireString(fields, "text", 1, 4096);
+    broadcast.recipients = ParseRecipientsCsv(req.body());
+  } else {
+    json body = http::ParseJsonBody(req);
+    for (const auto& [key, value] : body.items()) {
+      if (key != "name" && key != "text" && key != "recipients" && key != "template") {
+        throw ClientError(Status::bad_request,
+                          "unknown field '" + key + "' (expected name, text, recipients, template)",
+                          key);
+      }
+    }
+    broadcast.name = http::RequireString(body, "name", 1, 200);
+    broadcast.text = http::RequireString(body, "text", 1, 4096);
+    auto it = body.find("recipients");
+    if (it == body.end()) {
+      throw ClientError(Status::bad_request, "recipients: required", "recipients");
+    }
+    broadcast.recipients = ParseRecipients(*it);
+    if (auto t = body.find("template"); t != body.end() && !t->is_null()) {
+      broadcast.tmpl = ParseTemplate(*t);
+    }
+  }
+  if (broadcast.recipients.empty()) {
+    throw ClientError(Status::bad_request, "recipients: the list is empty", "recipients");
+  }
+  return broadcast;
+}
+
 const char* kMessageColumns = "id, conversation_id, direction, body, status, error, created_at";
 
 }  // namespace
@@ -358,41 +401,7 @@ void Messaging::Register(http::Router& router) {
 
   // --- broadcasts ------------------------------------------------------------------------------
   router.Add(verb::post, "/api/broadcasts", [this](Exchange& ex) -> Reply {
-    queue::NewBroadcast broadcast;
-    const auto& req = ex.request();
-    if (IsCsv(req)) {
-      auto target = req.target();
-      auto name = http::QueryParam(target, "name");
-      auto text = http::QueryParam(target, "text");
-      json fields = json::object();
-      if (name) {
-        fields["name"] = *name;
-      }
-      if (text) {
-        fields["text"] = *text;
-      }
-      broadcast.name = http::RequireString(fields, "name", 1, 200);
-      broadcast.text = http::RequireString(fields, "text", 1, 4096);
-      broadcast.recipients = ParseRecipientsCsv(req.body());
-    } else {
-      json body = http::ParseJsonBody(req);
-      for (const auto& [key, value] : body.items()) {
-        if (key != "name" && key != "text" && key != "recipients") {
-          throw ClientError(Status::bad_request,
-                            "unknown field '" + key + "' (expected name, text, recipients)", key);
-        }
-      }
-      broadcast.name = http::RequireString(body, "name", 1, 200);
-      broadcast.text = http::RequireString(body, "text", 1, 4096);
-      auto it = body.find("recipients");
-      if (it == body.end()) {
-        throw ClientError(Status::bad_request, "recipients: required", "recipients");
-      }
-      broadcast.recipients = ParseRecipients(*it);
-    }
-    if (broadcast.recipients.empty()) {
-      throw ClientError(Status::bad_request, "recipients: the list is empty", "recipients");
-    }
+    queue::NewBroadcast broadcast = ParseBroadcast(ex.request());
     long long max_depth = config_.queue_max_depth;
     json progress = co_await Db(
         [&](pqxx::connection& c) { return queue::EnqueueBroadcast(c, broadcast, max_depth); });

@@ -158,4 +158,57 @@ std::vector<std::string> ParseRecipientsCsv(std::string_view csv) {
   return collector.Finish("recipients");
 }
 
+channel::Template ParseTemplate(const nlohmann::json& value) {
+  if (!value.is_object()) {
+    throw ClientError(Status::bad_request,
+                      std::string("template: expected an object {\"name\", \"language\", "
+                                  "\"parameters\"}, got ") +
+                          value.type_name(),
+                      "template");
+  }
+  for (const auto& [key, v] : value.items()) {
+    if (key != "name" && key != "language" && key != "parameters") {
+      throw ClientError(Status::bad_request,
+                        "template." + key + ": unknown field (expected name, language, parameters)",
+                        "template." + key);
+    }
+  }
+  channel::Template t;
+  t.name = http::RequireString(value, "name", 1, 512);
+  if (t.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
+    throw ClientError(Status::bad_request,
+                      "template.name: lower-case letters, digits and underscores, as approved in "
+                      "WhatsApp Manager; got \"" +
+                          t.name + "\"",
+                      "template.name");
+  }
+  t.language = http::OptionalString(value, "language", 2, 15).value_or("en_US");
+  if (t.language.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_") !=
+      std::string::npos) {
+    throw ClientError(
+        Status::bad_request,
+        "template.language: a language code such as en_US or pt_BR, got \"" + t.language + "\"",
+        "template.language");
+  }
+  if (auto p = value.find("parameters"); p != value.end() && !p->is_null()) {
+    if (!p->is_array() || p->size() > 10) {
+      throw ClientError(Status::bad_request,
+                        "template.parameters: expected an array of at most 10 texts",
+                        "template.parameters");
+    }
+    for (std::size_t i = 0; i < p->size(); ++i) {
+      const auto& v = (*p)[i];
+      if (!v.is_string() || v.get_ref<const std::string&>().empty() ||
+          v.get_ref<const std::string&>().size() > 1024) {
+        throw ClientError(Status::bad_request,
+                          "template.parameters[" + std::to_string(i) +
+                              "]: expected a text of 1 to 1024 characters",
+                          "template.parameters");
+      }
+      t.body_parameters.push_back(v.get<std::string>());
+    }
+  }
+  return t;
+}
+
 }  // namespace crm::slice

@@ -62,5 +62,34 @@ TEST(Recipients, BadCsvRowsAreNamedByLine) {
   EXPECT_NE(header.find("none named phone"), std::string::npos) << header;
 }
 
+TEST(Template, DefaultsTheLanguageAndNamesTheBadField) {
+  auto t = ParseTemplate(json{{"name", "order_ready"}, {"parameters", {"Ana", "#42"}}});
+  EXPECT_EQ(t.name, "order_ready");
+  EXPECT_EQ(t.language, "en_US");
+  EXPECT_EQ(t.body_parameters, (std::vector<std::string>{"Ana", "#42"}));
+  EXPECT_NE(ErrorOf([] {
+              ParseTemplate(json{{"name", "x"}, {"language", "en-US"}});
+            }).find("template.language"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([] {
+              ParseTemplate(json{{"name", "x"}, {"parameters", json::array({""})}});
+            }).find("template.parameters[0]"),
+            std::string::npos);
+  json eleven = json::array();
+  for (int i = 0; i < 11; ++i) {
+    eleven.push_back("p");
+  }
+  EXPECT_NE(ErrorOf([&] {
+              ParseTemplate(json{{"name", "x"}, {"parameters", eleven}});
+            }).find("at most 10"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([] {
+              ParseTemplate(json{{"name", "x"}, {"lang", "en"}});
+            }).find("template.lang"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([] { ParseTemplate(json("order_ready")); }).find("expected an object"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace crm::slice

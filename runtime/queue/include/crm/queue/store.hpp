@@ -21,7 +21,8 @@ std::string NotifyChannel(const std::string& schema);
 struct NewBroadcast {
   std::string name;
   std::string text;
-  std::vector<std::string> recipients;  ///< E.164, without duplicates
+  std::vector<std::string> recipients;    ///< E.164, without duplicates
+  std::optional<channel::Template> tmpl;  ///< sent instead of `text` where the channel can
 };
 
 /// Inserts the broadcast and one task per recipient (COPY), then NOTIFY. Refuses with 429 when
@@ -72,7 +73,8 @@ struct ClaimedTask {
   int attempts = 0;  ///< including this one
   std::optional<long long> broadcast_id;
   std::optional<long long> message_id;
-  bool in_flight = false;  ///< InDoubt only: it was being sent (else only reserved)
+  bool in_flight = false;                 ///< InDoubt only: it was being sent (else only reserved)
+  std::optional<channel::Template> tmpl;  ///< the broadcast's template, if it has one
 };
 
 /// Reserves up to `limit` due pending tasks for `lease` (`claimed`, FOR UPDATE SKIP LOCKED) and

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "crm/channel/channel.hpp"
+
 namespace crm::slice {
 
 /// Normalises a phone number to E.164: spaces, dashes, dots and parentheses are dropped; the
@@ -33,6 +35,11 @@ std::vector<std::string> ParseRecipients(const nlohmann::json& list);
 /// per line. Commas or semicolons separate fields; double quotes may enclose them. Blank lines
 /// are skipped. Bad rows are reported by line ("line 17: phone: …"), up to 10.
 std::vector<std::string> ParseRecipientsCsv(std::string_view csv);
+
+/// A broadcast's WhatsApp template: {"name", "language"?: "en_US", "parameters"?: [text, …]}.
+/// Names are Meta's (lower case, digits, underscores); at most 10 parameters of 1–1024
+/// characters. Throws ClientError 400 naming "template.<field>".
+channel::Template ParseTemplate(const nlohmann::json& value);
 
 /// A positive row id from a path segment or cursor; ClientError 400 naming `what` otherwise.
 long long ParseId(const std::string& text, const std::string& what);
