@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "crm/channel/channel.hpp"
 #include "crm/http/types.hpp"
 #include "crm/slice/validation.hpp"
 

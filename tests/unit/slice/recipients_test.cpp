@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "crm/channel/channel.hpp"
 #include "crm/http/types.hpp"
 #include "crm/slice/validation.hpp"
 

@@ -7,7 +7,9 @@
 #include <string_view>
 #include <vector>
 
-#include "crm/channel/channel.hpp"
+namespace crm::channel {
+struct Template;  // crm/channel/channel.hpp
+}
 
 namespace crm::slice {
 
