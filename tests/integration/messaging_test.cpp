@@ -69,6 +69,18 @@ class MessagingTest : public RuntimeTest {
     return Fetch("GET", Url("/api/broadcasts/" + std::to_string(id)), {}, t.Auth()).Json();
   }
 
+  // Polls broadcast `id` until its `field` count reaches `n` (counts never pass the total);
+  // `*last` is the progress seen last, for the failure message.
+  bool ProgressReaches(const Tenant& t, long long id, const std::string& field, long long n,
+                       std::chrono::seconds timeout, json* last) {
+    return WaitFor(
+        [&] {
+          *last = Progress(t, id);
+          return last->value(field, 0LL) >= n;
+        },
+        timeout);
+  }
+
   json Stats(const Tenant& t) {
     return Fetch("GET", Url("/api/channel/stats"), {}, t.Auth()).Json();
   }
@@ -94,13 +106,8 @@ TEST_F(FastMessagingTest, TenThousandRecipientsAreEachDeliveredExactlyOnceWithEx
   long long id = Broadcast(t, Numbers(10'000));
   ASSERT_GT(id, 0);
   json p;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        p = Progress(t, id);
-        return p.value("read", 0) == 10'000;
-      },
-      120s))
-      << p.dump();
+  ASSERT_TRUE(ProgressReaches(t, id, "read", 10'000, 120s, &p)) << p.dump();
+  EXPECT_EQ(p["read"], 10'000);
   EXPECT_EQ(p["status"], "completed");
   EXPECT_EQ(p["total"], 10'000);
   EXPECT_EQ(p["queued"], 0);
@@ -127,26 +134,16 @@ TEST_F(PacedMessagingTest, AKill9OfTheSliceMidBroadcastStillDeliversEachMessageE
   Settings(t, {{"latency_ms", 20}, {"read_rate", 1.0}, {"reply_rate", 0.0}});
   long long id = Broadcast(t, Numbers(10'000));
   json p;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        p = Progress(t, id);
-        return p.value("sent", 0) >= 2'000;
-      },
-      60s))
-      << p.dump();
+  ASSERT_TRUE(ProgressReaches(t, id, "sent", 2'000, 60s, &p)) << p.dump();
   std::string pid = SlicePid(t.slice);
   ASSERT_FALSE(pid.empty());
   ASSERT_EQ(::kill(std::stoi(pid), SIGKILL), 0);
   EXPECT_LT(Progress(t, id).value("sent", 0), 10'000) << "killed mid-broadcast";
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        p = Progress(t, id);
-        return p.value("read", 0) == 10'000;
-      },
-      120s))
+  ASSERT_TRUE(ProgressReaches(t, id, "read", 10'000, 120s, &p))
       << p.dump() << "\n"
       << Sql(pg_->ConnectionString(),
              "SELECT count(*) FROM " + Schema(t) + ".outbound_tasks WHERE state = 'sending'");
+  EXPECT_EQ(p["read"], 10'000);
   EXPECT_NE(SlicePid(t.slice), pid) << "the supervisor restarted the slice";
   EXPECT_EQ(p["sent"], 10'000);
   EXPECT_EQ(p["failed"], 0);
@@ -164,13 +161,8 @@ TEST_F(PacedMessagingTest, ThrottlingFaultsAreRetriedAndStillNothingIsSentTwice)
   ASSERT_EQ(faults.status, 200) << faults.body;
   long long id = Broadcast(t, Numbers(200));
   json p;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        p = Progress(t, id);
-        return p.value("delivered", 0) == 200;
-      },
-      90s))
-      << p.dump();
+  ASSERT_TRUE(ProgressReaches(t, id, "delivered", 200, 90s, &p)) << p.dump();
+  EXPECT_EQ(p["delivered"], 200);
   EXPECT_EQ(p["failed"], 0);
   EXPECT_EQ(p["read"], 0);
   json stats = Stats(t);
@@ -226,13 +218,8 @@ TEST_F(UnpairedMessagingTest, PastQueueMaxDepthANewBroadcastIsRefusedWith429Unti
   Settings(t, {{"latency_ms", 10}});
   long long second = Broadcast(t, {"+14155550100", "+14155550101"});
   json p;
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        p = Progress(t, second);
-        return p.value("delivered", 0) == 2;
-      },
-      30s))
-      << p.dump();
+  EXPECT_TRUE(ProgressReaches(t, second, "delivered", 2, 30s, &p)) << p.dump();
+  EXPECT_EQ(p["delivered"], 2);
 }
 
 TEST_F(MessagingTest, CsvUploadsPauseResumeAndBadRecipientsNameTheirLine) {
@@ -276,13 +263,9 @@ TEST_F(MessagingTest, CsvUploadsPauseResumeAndBadRecipientsNameTheirLine) {
       Fetch("POST", Url("/api/broadcasts/" + std::to_string(id) + "/resume"), {}, t.Auth());
   ASSERT_EQ(resumed.status, 200) << resumed.body;
   json p;
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        p = Progress(t, id);
-        return p.value("sent", 0) == 40 && p["status"] == "completed";
-      },
-      30s))
-      << p.dump();
+  EXPECT_TRUE(ProgressReaches(t, id, "sent", 40, 30s, &p)) << p.dump();
+  EXPECT_EQ(p["sent"], 40);
+  EXPECT_EQ(p["status"], "completed");
   EXPECT_EQ(Sql(pg_->ConnectionString(), "SELECT DISTINCT body FROM " + Schema(t) +
                                              ".broadcasts WHERE id = " + std::to_string(id)),
             "Hello there");

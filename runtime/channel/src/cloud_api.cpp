@@ -161,23 +161,6 @@ void InitCurlOnce() {
 
 }  // namespace
 
-CloudApiOptions CloudApiOptionsFromEnvironment(const common::EnvLookup& env) {
-  CloudApiOptions options;
-  if (auto v = env("CRM_WHATSAPP_API_URL")) {
-    options.base_url = *v;
-  }
-  if (auto v = env(kPhoneNumberIdVariable)) {
-    options.phone_number_id = *v;
-  }
-  if (auto v = env(kTokenVariable)) {
-    options.access_token = *v;
-  }
-  if (auto v = env("CRM_WHATSAPP_DISPLAY_PHONE")) {
-    options.display_phone = *v;
-  }
-  return options;
-}
-
 std::string GraphMessageBody(const OutboundMessage& message) {
   json body = {{"messaging_product", "whatsapp"}};
   if (message.tmpl) {

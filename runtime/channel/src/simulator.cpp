@@ -95,15 +95,11 @@ std::string Simulator::NewQr(long long slice_id) {
 }
 
 void Simulator::Persist(const std::string& state, const std::string& qr) {
-  pool_.Run([&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    tx.exec_params(
-        "INSERT INTO channel_state (kind, state, qr, phone) VALUES ('simulator', $1, $2, $3) "
-        "ON CONFLICT (id) DO UPDATE SET kind = 'simulator', state = $1, qr = $2, phone = $3, "
-        "updated_at = now()",
-        state, qr, phone_);
-    tx.commit();
-  });
+  pool_.Execute(
+      "INSERT INTO channel_state (kind, state, qr, phone) VALUES ('simulator', $1, $2, $3) "
+      "ON CONFLICT (id) DO UPDATE SET kind = 'simulator', state = $1, qr = $2, phone = $3, "
+      "updated_at = now()",
+      state, qr, phone_);
 }
 
 void Simulator::Start() {
@@ -231,11 +227,7 @@ void Simulator::Logout() {
 void Simulator::Configure(const json& settings) {
   ApplySettings(settings);
   json all = Describe()["settings"];
-  pool_.Run([&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    tx.exec_params("UPDATE channel_state SET settings = $1::jsonb, updated_at = now()", all.dump());
-    tx.commit();
-  });
+  pool_.Execute("UPDATE channel_state SET settings = $1::jsonb, updated_at = now()", all.dump());
 }
 
 void Simulator::ApplySettings(const json& settings) {
@@ -318,18 +310,14 @@ std::vector<SendResult> Simulator::Send(const std::vector<OutboundMessage>& batc
   }
   // WhatsApp has it once this commits; only then is the send answered.
   try {
-    pool_.Run([&](pqxx::connection& c) {
-      pqxx::work tx(c);
-      tx.exec_params(
-          "INSERT INTO simulator_deliveries (idempotency_key, provider_id, recipient, "
-          "  final_status) "
-          "SELECT key, provider_id, recipient, final FROM jsonb_to_recordset($1::jsonb) "
-          "  AS r(key text, provider_id text, recipient text, final text) "
-          "ON CONFLICT (idempotency_key) DO UPDATE SET deliveries = "
-          "  simulator_deliveries.deliveries + 1",
-          accepted.dump());
-      tx.commit();
-    });
+    pool_.Execute(
+        "INSERT INTO simulator_deliveries (idempotency_key, provider_id, recipient, "
+        "  final_status) "
+        "SELECT key, provider_id, recipient, final FROM jsonb_to_recordset($1::jsonb) "
+        "  AS r(key text, provider_id text, recipient text, final text) "
+        "ON CONFLICT (idempotency_key) DO UPDATE SET deliveries = "
+        "  simulator_deliveries.deliveries + 1",
+        accepted.dump());
   } catch (const std::exception& e) {
     for (std::size_t i : accepted_index) {
       results[i] = {Outcome::kRetry, "", Throttle::kNone,
@@ -425,17 +413,13 @@ void Simulator::EmitLoop() {
     try {
       sink_(batch);
       if (!acks.empty()) {
-        pool_.Run([&](pqxx::connection& c) {
-          pqxx::work tx(c);
-          tx.exec_params(
-              "UPDATE simulator_deliveries d SET acked_status = a.status "
-              "FROM (SELECT DISTINCT ON (key) key, status FROM jsonb_to_recordset($1::jsonb) "
-              "  AS r(key text, status text) ORDER BY key, status_rank(status) DESC) a "
-              "WHERE d.idempotency_key = a.key AND status_rank(a.status) > "
-              "  status_rank(d.acked_status)",
-              acks.dump());
-          tx.commit();
-        });
+        pool_.Execute(
+            "UPDATE simulator_deliveries d SET acked_status = a.status "
+            "FROM (SELECT DISTINCT ON (key) key, status FROM jsonb_to_recordset($1::jsonb) "
+            "  AS r(key text, status text) ORDER BY key, status_rank(status) DESC) a "
+            "WHERE d.idempotency_key = a.key AND status_rank(a.status) > "
+            "  status_rank(d.acked_status)",
+            acks.dump());
       }
     } catch (const std::exception& e) {
       spdlog::warn("simulator: handing {} event(s) to the slice failed: {}; retrying in 1 s",

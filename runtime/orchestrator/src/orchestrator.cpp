@@ -228,15 +228,11 @@ void Orchestrator::RecordHealth(long long slice_id, const std::string& health, b
         pid = it->second->child->id();
       }
     }
-    pool_.Run([&](pqxx::connection& c) {
-      pqxx::work tx(c);
-      tx.exec_params(
-          "UPDATE gateway.slices SET health = $2, restarts = restarts + $3, pid = $4, "
-          "last_error = CASE WHEN $5 = '' THEN last_error ELSE $5 END, updated_at = now() WHERE id "
-          "= $1",
-          slice_id, health, restarted ? 1 : 0, pid ? std::to_string(*pid).c_str() : nullptr, error);
-      tx.commit();
-    });
+    pool_.Execute(
+        "UPDATE gateway.slices SET health = $2, restarts = restarts + $3, pid = $4, "
+        "last_error = CASE WHEN $5 = '' THEN last_error ELSE $5 END, updated_at = now() WHERE id "
+        "= $1",
+        slice_id, health, restarted ? 1 : 0, pid ? std::to_string(*pid).c_str() : nullptr, error);
   } catch (const std::exception& e) {
     spdlog::warn("slice {}: cannot record health {}: {}", slice_id, health, e.what());
   }

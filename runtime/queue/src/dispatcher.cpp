@@ -100,8 +100,6 @@ void Dispatcher::Disconnect() {
   lease_.reset();
   listener_.reset();
   connection_.reset();
-  std::lock_guard lock(stats_mutex_);
-  stats_.epoch = 0;
 }
 
 bool Dispatcher::HoldLease() {
@@ -118,8 +116,6 @@ bool Dispatcher::HoldLease() {
     spdlog::warn("dispatcher: lost the lease (epoch {}): another dispatcher took over",
                  lease_->epoch);
     lease_.reset();
-    std::lock_guard lock(stats_mutex_);
-    stats_.epoch = 0;
     return false;
   }
   auto started = Clock::now();
@@ -133,10 +129,6 @@ bool Dispatcher::HoldLease() {
   lease_valid_until_ = started + options_.lease_ttl / 2;
   spdlog::info("dispatcher: holding the lease of slice {} (epoch {})", options_.slice_id,
                lease_->epoch);
-  {
-    std::lock_guard lock(stats_mutex_);
-    stats_.epoch = lease_->epoch;
-  }
   Recover();
   return lease_.has_value();
 }
@@ -180,8 +172,6 @@ void Dispatcher::Recover() {
     spdlog::info("dispatcher: resolved {} task(s) left in doubt by an earlier holder",
                  results.size());
     Record(results, true);
-    std::lock_guard lock(stats_mutex_);
-    stats_.recovered += static_cast<long long>(results.size());
   }
 }
 
@@ -223,16 +213,10 @@ void Dispatcher::Record(const std::vector<TaskResult>& results, bool adopt) {
   for (long long id : touched.broadcasts) {
     publish_("broadcast.changed", {{"id", id}});
   }
-  long long sent = 0;
-  long long retried = 0;
-  long long failed = 0;
-  for (const auto& r : results) {
-    (r.state == "sent" ? sent : r.state == "pending" ? retried : failed) += 1;
-  }
+  auto sent = std::count_if(results.begin(), results.end(),
+                            [](const TaskResult& r) { return r.state == "sent"; });
   std::lock_guard lock(stats_mutex_);
   stats_.sent += sent;
-  stats_.retried += retried;
-  stats_.failed += failed;
 }
 
 bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
@@ -400,10 +384,6 @@ void Dispatcher::Run() {
       lease_.reset();  // we cannot know: take it again (same holder) or wait it out
       listener_.reset();
       connection_.reset();
-      {
-        std::lock_guard lock(stats_mutex_);
-        stats_.epoch = 0;
-      }
       std::unique_lock lock(mutex_);
       wake_.wait_for(lock, failure_backoff, [this] { return !running_; });
       failure_backoff = std::min(failure_backoff * 2, milliseconds(30'000));

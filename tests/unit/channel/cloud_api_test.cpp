@@ -451,24 +451,6 @@ TEST(CloudApiChannelTest, LookupCannotTell) {
   EXPECT_EQ(channel.Lookup("s1-42"), std::nullopt);
 }
 
-TEST(CloudApiOptionsTest, ReadsEnvironment) {
-  std::map<std::string, std::string> env = {
-      {"CRM_WHATSAPP_API_URL", "http://127.0.0.1:9/v20.0"},
-      {"CRM_WHATSAPP_PHONE_NUMBER_ID", "42"},
-      {"CRM_WHATSAPP_TOKEN", "t"},
-  };
-  CloudApiOptions o =
-      CloudApiOptionsFromEnvironment([&env](const std::string& name) -> std::optional<std::string> {
-        auto it = env.find(name);
-        return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
-      });
-  EXPECT_EQ(o.base_url, "http://127.0.0.1:9/v20.0");
-  EXPECT_EQ(o.phone_number_id, "42");
-  EXPECT_EQ(o.access_token, "t");
-  EXPECT_EQ(o.display_phone, "");
-  EXPECT_EQ(o.concurrency, 32);
-}
-
 TEST(CloudApiMapGraphResponseTest, SuccessCarriesWamid) {
   SendResult r = MapGraphResponse(
       200, R"({"messaging_product":"whatsapp","messages":[{"id":"wamid.HBgM"}]})", std::nullopt);

@@ -24,11 +24,6 @@ struct CloudApiOptions {
   int concurrency = 32;                     ///< sends in flight at once
 };
 
-/// The options from CRM_WHATSAPP_API_URL, CRM_WHATSAPP_PHONE_NUMBER_ID, CRM_WHATSAPP_TOKEN and
-/// CRM_WHATSAPP_DISPLAY_PHONE; an unset variable keeps the default (empty id/token leave the
-/// channel "unconfigured", which State() reports).
-CloudApiOptions CloudApiOptionsFromEnvironment(const common::EnvLookup& env);
-
 /// Meta's WhatsApp Cloud API. One instance keeps its curl handles (and so its TLS connections to
 /// the Graph API) for its whole life. Send() may be called from one thread at a time (calls are
 /// serialised); State() from any thread.

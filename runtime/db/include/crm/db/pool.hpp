@@ -69,6 +69,17 @@ class Pool {
     }
   }
 
+  /// One statement in its own transaction, committed: `Execute("UPDATE … WHERE id = $1", id)`.
+  template <class... Args>
+  pqxx::result Execute(const std::string& sql, const Args&... args) {
+    return Run([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      pqxx::result rows = tx.exec_params(sql, args...);
+      tx.commit();
+      return rows;
+    });
+  }
+
   std::size_t open_connections() const;
   /// Closes connections idle for longer than `age` (an idle slice then holds no PostgreSQL
   /// backend). Returns how many were closed.

@@ -60,12 +60,8 @@ class Dispatcher {
   void Wake();
 
   struct Stats {
-    long long sent = 0;
-    long long retried = 0;
-    long long failed = 0;
-    long long recovered = 0;   ///< in-doubt tasks resolved after a takeover
+    long long sent = 0;        ///< tasks this dispatcher sent
     long long lease_lost = 0;  ///< batches abandoned because the lease was gone
-    long long epoch = 0;       ///< of the lease held now, 0 when none
   };
   Stats stats() const;
 

@@ -24,7 +24,6 @@ class TokenBucket {
   void PauseUntil(Clock::time_point until);
   /// True when the bucket holds `burst` tokens again (nothing to remember about it).
   bool Full(Clock::time_point now);
-  double rate() const { return rate_; }
 
  private:
   void Refill(Clock::time_point now);
