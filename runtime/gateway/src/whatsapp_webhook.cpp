@@ -140,8 +140,9 @@ void RegisterWhatsAppWebhook(http::Router& router, const common::RuntimeConfig& 
             // 400 from the slice is a payload it cannot read: Meta's retry would not help.
             if (answer.result() == Status::bad_request) {
               json error = json::parse(answer.body(), nullptr, false);
-              throw ClientError(Status::bad_request, error.is_object() && error.contains("error")
-                                                         ? error["error"].dump()
+              throw ClientError(Status::bad_request, error.is_object() && error.contains("error") &&
+                                                             error["error"].is_string()
+                                                         ? error["error"].get<std::string>()
                                                          : answer.body());
             }
             throw http::ServiceError(Status::service_unavailable,
