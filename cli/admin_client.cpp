@@ -6,8 +6,9 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "crm/common/config.hpp"
+#include "crm/config/config.hpp"
 #include "crm/error.hpp"
+#include "crm/files.hpp"
 
 namespace crm::cli {
 namespace {
@@ -95,7 +96,7 @@ AdminClient::AdminClient(std::string url) : url_(std::move(url)) {
   }
   std::string password;
   if (const char* file = std::getenv("CRM_ADMIN_PASSWORD_FILE"); file != nullptr && *file != '\0') {
-    password = common::ReadSecretFile(file, "admin password");
+    password = ReadSecretFile(file, "admin password");
   } else {
     if (::isatty(STDIN_FILENO) != 0) {
       std::cerr << "password for " << email << ": " << std::flush;

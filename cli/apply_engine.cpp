@@ -73,50 +73,6 @@ std::string FormatSeconds(std::chrono::steady_clock::duration d) {
 
 namespace {
 
-int BindLoopback(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    throw RuntimeError("cannot create a socket to check ports");
-  }
-  // The servers we start set SO_REUSEADDR too, so a port in TIME_WAIT is free for them.
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-}  // namespace
-
-bool PortFree(int port) {
-  const int fd = BindLoopback(port);
-  if (fd < 0) {
-    return false;
-  }
-  ::close(fd);
-  return true;
-}
-
-int PickFreePort() {
-  const int fd = BindLoopback(0);
-  if (fd < 0) {
-    throw RuntimeError("cannot find a free port on 127.0.0.1");
-  }
-  sockaddr_in addr{};
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-namespace {
-
 size_t OnBody(char* data, size_t size, size_t count, void* user) {
   static_cast<std::string*>(user)->append(data, size * count);
   return size * count;

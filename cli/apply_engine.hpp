@@ -40,11 +40,6 @@ class Step {
 /// "1.23 s" / "120 ms".
 std::string FormatSeconds(std::chrono::steady_clock::duration d);
 
-/// Whether a TCP listener could bind 127.0.0.1:port now.
-bool PortFree(int port);
-/// A port the kernel says is free on 127.0.0.1 right now.
-int PickFreePort();
-
 struct HttpAnswer {
   long status = 0;  ///< 0: no answer
   std::string body;

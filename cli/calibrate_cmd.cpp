@@ -8,7 +8,7 @@
 #include "cli_context.hpp"
 #include "crm/error.hpp"
 #include "crm/planner/calibration.hpp"
-#include "crm/planner/units.hpp"
+#include "crm/units.hpp"
 
 namespace crm::cli {
 namespace {
@@ -57,7 +57,7 @@ void RunCalibrate(const CalibrateOptions& opts, GlobalOptions& global) {
                              "± std error");
     for (const planner::Coefficient& c : fit.coefficients) {
       std::cout << fmt::format("  {:<22} {:<16} {:>14} {:>14}\n", c.rule, c.column,
-                               planner::FormatBytes(c.value), planner::FormatBytes(c.std_error));
+                               crm::FormatBytes(c.value), crm::FormatBytes(c.std_error));
     }
     double worst = 0;
     for (double r : fit.residuals) {
@@ -65,7 +65,7 @@ void RunCalibrate(const CalibrateOptions& opts, GlobalOptions& global) {
     }
     std::cout << fmt::format(
         "\n  R² {:.4f} · RMSE {} · largest residual {} · condition number {:.3g}\n", fit.r_squared,
-        planner::FormatBytes(fit.rmse), planner::FormatBytes(worst), fit.condition_number);
+        crm::FormatBytes(fit.rmse), crm::FormatBytes(worst), fit.condition_number);
     for (const std::string& w : fit.warnings) {
       std::cout << "  ! " << w << '\n';
     }

@@ -8,7 +8,7 @@
 #include "workload_flags.hpp"
 #include "crm/error.hpp"
 #include "crm/planner/capacity.hpp"
-#include "crm/planner/units.hpp"
+#include "crm/units.hpp"
 
 namespace crm::cli {
 namespace {
@@ -19,8 +19,8 @@ struct CapacityOptions {
 };
 
 std::string Amount(const planner::ResourceCapacity& r, double v) {
-  return r.resource == "CPU" ? fmt::format("{} cores", planner::FormatNumber(v, 3))
-                             : planner::FormatBytes(v);
+  return r.resource == "CPU" ? fmt::format("{} cores", crm::FormatNumber(v, 3))
+                             : crm::FormatBytes(v);
 }
 
 void RunCapacity(const CapacityOptions& opts, GlobalOptions& global) {
@@ -72,9 +72,9 @@ void RunCapacity(const CapacityOptions& opts, GlobalOptions& global) {
   }
   std::cout << fmt::format(
       "{} ({} vCPU, {} RAM, {} disk, {}/month) with {} × {} device(s) per customer:\n\n",
-      cap.server->name, planner::FormatNumber(cap.server->vcpu),
-      planner::FormatBytes(cap.server->ram_bytes), planner::FormatBytes(cap.server->disk_bytes),
-      planner::FormatUsd(cap.server->monthly_usd), w.engine, w.devices_per_customer);
+      cap.server->name, crm::FormatNumber(cap.server->vcpu),
+      crm::FormatBytes(cap.server->ram_bytes), crm::FormatBytes(cap.server->disk_bytes),
+      crm::FormatUsd(cap.server->monthly_usd), w.engine, w.devices_per_customer);
   std::cout << fmt::format("  {:<6} {:>12} {:>12} {:>14} {:>12} {:>14}\n", "", "capacity",
                            "services", "per customer", "max (100%)",
                            fmt::format("at {:.0f} %", target * 100));
@@ -82,16 +82,16 @@ void RunCapacity(const CapacityOptions& opts, GlobalOptions& global) {
     std::cout << fmt::format(
         "  {:<6} {:>12} {:>12} {:>14} {:>12} {:>14}\n", r.resource, Amount(r, r.capacity),
         Amount(r, r.fixed), Amount(r, r.per_customer),
-        r.unlimited ? "∞" : planner::FormatNumber(static_cast<double>(r.max_customers)),
-        r.unlimited ? "∞" : planner::FormatNumber(static_cast<double>(r.comfortable_customers)));
+        r.unlimited ? "∞" : crm::FormatNumber(static_cast<double>(r.max_customers)),
+        r.unlimited ? "∞" : crm::FormatNumber(static_cast<double>(r.comfortable_customers)));
   }
   std::cout << fmt::format(
       "\nTheoretical maximum: {} customers ({} devices)\n"
       "Comfortable (≤ {:.0f} %): {} customers ({} devices); {} binds first\n",
-      planner::FormatNumber(static_cast<double>(cap.max_customers)),
-      planner::FormatNumber(static_cast<double>(cap.max_devices)), target * 100,
-      planner::FormatNumber(static_cast<double>(cap.comfortable_customers)),
-      planner::FormatNumber(static_cast<double>(cap.comfortable_devices)),
+      crm::FormatNumber(static_cast<double>(cap.max_customers)),
+      crm::FormatNumber(static_cast<double>(cap.max_devices)), target * 100,
+      crm::FormatNumber(static_cast<double>(cap.comfortable_customers)),
+      crm::FormatNumber(static_cast<double>(cap.comfortable_devices)),
       cap.binding_resource.empty() ? "nothing" : cap.binding_resource);
   for (const std::string& note : cap.notes) {
     std::cout << "note: " << note << '\n';

@@ -26,6 +26,9 @@
 #include "crm/apply/state.hpp"
 #include "crm/error.hpp"
 #include "crm/planner/render.hpp"
+#include "crm/files.hpp"
+#include "crm/ports.hpp"
+#include "crm/process.hpp"
 #include "tool_runner.hpp"
 
 namespace crm::cli {
@@ -78,13 +81,6 @@ std::string QuoteConf(const std::string& s) {
   return out + "'";
 }
 
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) {
     s.pop_back();
@@ -102,33 +98,6 @@ std::string EnvValue(const std::string& text, const std::string& key) {
   return "";
 }
 
-std::optional<std::string> ReadIfExists(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return std::nullopt;
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteAtomic(const fs::path& path, const std::string& content, int mode) {
-  const fs::path tmp = path.string() + ".tmp";
-  const int fd =
-      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode));
-  if (fd < 0) {
-    throw RuntimeError(fmt::format("cannot write {}: {}", path.string(), std::strerror(errno)));
-  }
-  const bool ok =
-      ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
-      ::fchmod(fd, static_cast<mode_t>(mode)) == 0;
-  ::close(fd);
-  if (!ok) {
-    throw RuntimeError(fmt::format("cannot write {}: {}", path.string(), std::strerror(errno)));
-  }
-  fs::rename(tmp, path);
-}
-
 std::string RandomSecret() {
   unsigned char bytes[24];
   std::ifstream random("/dev/urandom", std::ios::binary);
@@ -142,21 +111,6 @@ std::string RandomSecret() {
   return hex;
 }
 
-std::optional<pid_t> ReadPid(const fs::path& path) {
-  std::ifstream in(path);
-  long long pid = 0;
-  if (in >> pid && pid > 0 && pid < (1LL << 31)) {
-    return static_cast<pid_t>(pid);
-  }
-  return std::nullopt;
-}
-
-bool Zombie(pid_t pid) {
-  const std::string stat = ReadIfExists(fmt::format("/proc/{}/stat", pid)).value_or("");
-  const std::size_t paren = stat.rfind(')');
-  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
-}
-
 // A process we started and that died is a zombie until reaped; kill(pid, 0) would call it alive.
 bool Alive(pid_t pid) {
   int status = 0;
@@ -168,11 +122,11 @@ bool Alive(pid_t pid) {
     return true;
   }
   // Not our child: a zombie its parent has not reaped yet is gone too.
-  return !Zombie(pid) && apply::ProcessExists(pid);
+  return !IsZombie(pid) && ProcessExists(pid);
 }
 
 std::string Cmdline(pid_t pid) {
-  std::string text = ReadIfExists(fmt::format("/proc/{}/cmdline", pid)).value_or("");
+  std::string text = ReadFileIfExists(fmt::format("/proc/{}/cmdline", pid)).value_or("");
   std::replace(text.begin(), text.end(), '\0', ' ');
   return text;
 }
@@ -180,12 +134,12 @@ std::string Cmdline(pid_t pid) {
 // PostgreSQL refuses to start while the pid in postmaster.pid exists, and a killed postmaster
 // stays a zombie until its parent reaps it (a container's init can take a while).
 void AwaitPostmasterReaped(const fs::path& pidfile) {
-  const auto pid = ReadPid(pidfile);
+  const auto pid = ReadPidFile(pidfile);
   if (!pid) {
     return;
   }
   const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (Zombie(*pid)) {
+  while (IsZombie(*pid)) {
     if (std::chrono::steady_clock::now() > deadline) {
       throw RuntimeError(fmt::format(
           "the old postmaster (pid {}) is dead but was not reaped by its parent for 30 s; "
@@ -198,7 +152,7 @@ void AwaitPostmasterReaped(const fs::path& pidfile) {
 
 // crmd as we start it: "…/crmd --role all".
 std::optional<pid_t> RunningCrmd(const Layout& layout, std::string* why) {
-  const auto pid = ReadPid(layout.CrmdPid());
+  const auto pid = ReadPidFile(layout.CrmdPid());
   if (!pid) {
     if (why != nullptr) {
       *why = "never started, or stopped";
@@ -228,7 +182,7 @@ std::optional<pid_t> RunningPostgres(const Layout& layout, std::string* why) {
     }
     return std::nullopt;
   }
-  const auto pid = ReadPid(layout.PgData() / "postmaster.pid");
+  const auto pid = ReadPidFile(layout.PgData() / "postmaster.pid");
   if (!pid) {
     if (why != nullptr) {
       *why = "stopped";
@@ -333,11 +287,11 @@ Desired BuildDesired(const planner::Plan& plan, const Layout& layout, const Loca
   };
   d.http_port = options.port > 0       ? options.port
                 : setting("http_port") ? setting("http_port")
-                : options.port == 0    ? PickFreePort()
+                : options.port == 0    ? FreeLoopbackPort()
                                        : kDefaultHttpPort;
   d.pg_port = options.pg_port > 0  ? options.pg_port
               : setting("pg_port") ? setting("pg_port")
-                                   : PickFreePort();
+                                   : FreeLoopbackPort();
   planner::RenderOptions render_options;
   render_options.domain = "localhost";
   render_options.version = CRM_VERSION;
@@ -388,11 +342,11 @@ apply::ObservedHost Observe(const Layout& layout, const apply::DesiredHost& host
                             const apply::DeploymentState& recorded) {
   apply::ObservedHost obs;
   for (const apply::DesiredFile& f : host.files) {
-    obs.files[f.path] = ReadIfExists(layout.dir / f.path);
+    obs.files[f.path] = ReadFileIfExists(layout.dir / f.path);
   }
   if (const auto it = recorded.hosts.find(kHost); it != recorded.hosts.end()) {
     for (const auto& [path, record] : it->second.files) {
-      obs.files[path] = ReadIfExists(layout.dir / path);
+      obs.files[path] = ReadFileIfExists(layout.dir / path);
     }
   }
   std::string why;
@@ -408,7 +362,7 @@ apply::ObservedHost Observe(const Layout& layout, const apply::DesiredHost& host
 }
 
 void RequirePortFree(int port, const std::string& who) {
-  if (!PortFree(port)) {
+  if (!LoopbackPortFree(port)) {
     throw RuntimeError(fmt::format(
         "port {} on 127.0.0.1 is in use by another process, so {} cannot listen there; stop that "
         "process (`ss -ltnp 'sport = :{}'` names it) or choose another port ({})",
@@ -428,7 +382,7 @@ void StopCrmd(const Layout& layout) {
   }
   // Whatever is left of its process group (crmd started it with setsid): slices of a crmd that
   // was killed, or one that did not stop in time.
-  if (const auto old = ReadPid(layout.CrmdPid())) {
+  if (const auto old = ReadPidFile(layout.CrmdPid())) {
     ::kill(-*old, SIGKILL);
   }
   std::error_code ec;
@@ -630,7 +584,7 @@ int ApplyLocal(const planner::Plan& plan, const LocalOptions& options, const App
   const bool crmd_port_moves =
       crmd_action == apply::ServiceAction::kRestart &&
       desired.crmd_env.at("CRM_LISTEN") !=
-          EnvValue(ReadIfExists(layout.dir / kCrmdEnv).value_or(""), "CRM_LISTEN");
+          EnvValue(ReadFileIfExists(layout.dir / kCrmdEnv).value_or(""), "CRM_LISTEN");
   if (crmd_action == apply::ServiceAction::kStart || crmd_port_moves) {
     RequirePortFree(desired.http_port, "crmd");
   }
@@ -673,7 +627,7 @@ int ApplyLocal(const planner::Plan& plan, const LocalOptions& options, const App
       }
     }
     if (need_db_password) {
-      WriteAtomic(layout.DbPassword(), RandomSecret() + "\n", 0600);
+      WriteFileAtomic(layout.DbPassword(), RandomSecret() + "\n", 0600);
     }
     apply::SaveState(layout.State(), state);
     step.Done();
@@ -687,7 +641,7 @@ int ApplyLocal(const planner::Plan& plan, const LocalOptions& options, const App
   if (!to_write.empty()) {
     Step step(global, fmt::format("write {} configuration file(s)", to_write.size()));
     for (const apply::DesiredFile* f : to_write) {
-      WriteAtomic(layout.dir / f->path, f->content, f->mode);
+      WriteFileAtomic(layout.dir / f->path, f->content, f->mode);
     }
     step.Done();
   }
@@ -736,7 +690,7 @@ int ApplyLocal(const planner::Plan& plan, const LocalOptions& options, const App
   }
   if (pg_bootstrap || need_db_password || state.settings["database"] != "crm") {
     Step step(global, "database crm and its role (LOGIN CREATEROLE)");
-    const std::string password = ReadText(layout.DbPassword()).substr(0, 48);
+    const std::string password = ReadFile(layout.DbPassword()).substr(0, 48);
     std::string quoted = "'";
     for (char c : password) {
       quoted += c == '\'' ? std::string("''") : std::string(1, c);
@@ -794,7 +748,7 @@ int ApplyLocal(const planner::Plan& plan, const LocalOptions& options, const App
       throw RuntimeError(
           fmt::format("crmd admin create failed (exit {}): {}", r.exit_code, r.output));
     }
-    WriteAtomic(layout.AdminPassword(), password + "\n", 0600);
+    WriteFileAtomic(layout.AdminPassword(), password + "\n", 0600);
     state.settings["admin_email"] = options.admin_email;
     apply::SaveState(layout.State(), state);
     step.Done();
@@ -816,7 +770,7 @@ int ApplyLocal(const planner::Plan& plan, const LocalOptions& options, const App
       Step step(global, fmt::format("start crmd --role all on {}", desired.Url()));
       pid = StartDetached({crmd, "--role", "all"}, desired.crmd_env, layout.CrmdLog(),
                           layout.dir.string(), "CRM_");
-      WriteAtomic(layout.CrmdPid(), fmt::format("{}\n", pid), 0644);
+      WriteFileAtomic(layout.CrmdPid(), fmt::format("{}\n", pid), 0644);
       step.Done(fmt::format("pid {}, log {}", pid, layout.CrmdLog().string()));
     }
     {
@@ -871,7 +825,7 @@ int StatusLocal(const std::string& dir, const GlobalOptions& global) {
   doc["postgres"] = {{"running", pg.has_value()},
                      {"pid", pg ? nlohmann::ordered_json(*pg) : nlohmann::ordered_json(nullptr)},
                      {"port", get("pg_port")},
-                     {"version", Trim(ReadIfExists(layout.PgData() / "PG_VERSION").value_or(""))},
+                     {"version", Trim(ReadFileIfExists(layout.PgData() / "PG_VERSION").value_or(""))},
                      {"detail", pg ? std::string("") : pg_why},
                      {"log", layout.PgLog().string()}};
   std::string why;

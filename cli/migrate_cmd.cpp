@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "cli_context.hpp"
-#include "crm/common/config.hpp"
+#include "crm/config/config.hpp"
 #include "crm/db/migrations.hpp"
 #include "crm/db/pool.hpp"
 
@@ -16,7 +16,7 @@ void SetupMigrate(CLI::App& app, GlobalOptions& global) {
                   "PostgreSQL URL (default $CRM_DATABASE_URL; password from "
                   "CRM_DATABASE_PASSWORD or CRM_DATABASE_PASSWORD_FILE)");
   cmd->callback([url, &global] {
-    auto config = common::LoadConfig(std::nullopt, common::ProcessEnvironment());
+    auto config = config::LoadConfig(std::nullopt, config::ProcessEnvironment());
     if (!url->empty()) {
       config.database_url = *url;
     } else if (std::getenv("CRM_DATABASE_URL") == nullptr) {

@@ -8,7 +8,7 @@
 #include "admin_client.hpp"
 #include "cli_context.hpp"
 #include "crm/error.hpp"
-#include "crm/planner/units.hpp"
+#include "crm/units.hpp"
 
 namespace crm::cli {
 namespace {
@@ -38,7 +38,7 @@ void PrintSlices(const nlohmann::json& doc, const GlobalOptions& global) {
   std::cout << fmt::format("{:>5}  {:<12} {:>6}  {:<10} {:>8}  {:>10}  {:>10}  {}\n", "ID", "STATE",
                            "USER", "HEALTH", "RESTARTS", "MEMORY", "STORAGE", "LIMIT");
   auto bytes = [](const nlohmann::json& v) {
-    return v.is_number() ? planner::FormatBytes(v.get<double>()) : std::string("-");
+    return v.is_number() ? crm::FormatBytes(v.get<double>()) : std::string("-");
   };
   for (const auto& s : doc["items"]) {
     std::cout << fmt::format(

@@ -6,7 +6,7 @@
 
 #include "cli_context.hpp"
 #include "crm/error.hpp"
-#include "crm/planner/units.hpp"
+#include "crm/units.hpp"
 
 namespace crm::cli {
 namespace {
@@ -15,15 +15,15 @@ using Json = nlohmann::ordered_json;
 
 std::string Customers(const planner::Tier& t) {
   return t.max_customers == 0
-             ? fmt::format("{}+", planner::FormatNumber(static_cast<double>(t.min_customers)))
-             : fmt::format("{}–{}", planner::FormatNumber(static_cast<double>(t.min_customers)),
-                           planner::FormatNumber(static_cast<double>(t.max_customers)));
+             ? fmt::format("{}+", crm::FormatNumber(static_cast<double>(t.min_customers)))
+             : fmt::format("{}–{}", crm::FormatNumber(static_cast<double>(t.min_customers)),
+                           crm::FormatNumber(static_cast<double>(t.max_customers)));
 }
 
 std::string Messages(const planner::Tier& t) {
   return t.max_messages_per_day == 0
              ? "unbounded"
-             : planner::FormatNumber(static_cast<double>(t.max_messages_per_day));
+             : crm::FormatNumber(static_cast<double>(t.max_messages_per_day));
 }
 
 Json TierJson(const planner::Tier& t, const planner::Catalog& c) {
@@ -79,8 +79,8 @@ void List(GlobalOptions& global) {
     }
     std::cout << fmt::format("{:<4} {:<11} {:<8} {:>12} {:>14} {:>16}  {}\n", t.id, t.name,
                              planner::TopologyName(t.topology), Customers(t), Messages(t),
-                             fmt::format("{}–{}", planner::FormatNumber(t.published_min_usd),
-                                         planner::FormatNumber(t.published_max_usd)),
+                             fmt::format("{}–{}", crm::FormatNumber(t.published_min_usd),
+                                         crm::FormatNumber(t.published_max_usd)),
                              servers);
   }
 }
@@ -102,8 +102,8 @@ void Show(int id, GlobalOptions& global) {
   std::cout << fmt::format("Envelope: {} customers, up to {} messages/day\n", Customers(*t),
                            Messages(*t));
   std::cout << fmt::format("Published cost: ${}–{}/month · HA: {} · multi-region: {}\n",
-                           planner::FormatNumber(t->published_min_usd),
-                           planner::FormatNumber(t->published_max_usd), t->ha ? "yes" : "no",
+                           crm::FormatNumber(t->published_min_usd),
+                           crm::FormatNumber(t->published_max_usd), t->ha ? "yes" : "no",
                            t->multi_region ? "yes" : "no");
   std::cout << fmt::format("Source: {}\n\nReference layout:\n", t->source);
   std::cout << fmt::format("  {:<18} {:>5}  {:<22} {:>5} {:>9} {:>9} {:>11}\n", "role", "count",
@@ -113,12 +113,12 @@ void Show(int id, GlobalOptions& global) {
     const planner::Server& s = *catalog.FindServer(r.server);
     total += s.monthly_usd * r.count;
     std::cout << fmt::format("  {:<18} {:>5}  {:<22} {:>5} {:>9} {:>9} {:>11}{}\n", r.role,
-                             r.count, s.name, planner::FormatNumber(s.vcpu),
-                             planner::FormatBytes(s.ram_bytes), planner::FormatBytes(s.disk_bytes),
-                             planner::FormatUsd(s.monthly_usd * r.count),
+                             r.count, s.name, crm::FormatNumber(s.vcpu),
+                             crm::FormatBytes(s.ram_bytes), crm::FormatBytes(s.disk_bytes),
+                             crm::FormatUsd(s.monthly_usd * r.count),
                              r.scalable ? "  (scales out)" : "");
   }
-  std::cout << fmt::format("  reference total: {}/month\n", planner::FormatUsd(total));
+  std::cout << fmt::format("  reference total: {}/month\n", crm::FormatUsd(total));
   if (!t->knob_floors.empty()) {
     std::cout << "\nKnob floors (the plan computes each knob and never goes below these):\n";
     for (const auto& [k, v] : t->knob_floors) {
@@ -151,9 +151,9 @@ void Servers(GlobalOptions& global) {
                            "vCPU", "RAM", "disk", "type", "$/month", "source");
   for (const planner::Server& s : catalog.servers()) {
     std::cout << fmt::format("{:<24} {:<17} {:>5} {:>9} {:>9} {:<5} {:>10}  {}\n", s.name,
-                             planner::ServerKindName(s.kind), planner::FormatNumber(s.vcpu),
-                             planner::FormatBytes(s.ram_bytes), planner::FormatBytes(s.disk_bytes),
-                             planner::DiskTypeName(s.disk_type), planner::FormatUsd(s.monthly_usd),
+                             planner::ServerKindName(s.kind), crm::FormatNumber(s.vcpu),
+                             crm::FormatBytes(s.ram_bytes), crm::FormatBytes(s.disk_bytes),
+                             planner::DiskTypeName(s.disk_type), crm::FormatUsd(s.monthly_usd),
                              s.source);
   }
 }

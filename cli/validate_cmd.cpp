@@ -19,6 +19,8 @@
 #include "crm/planner/plan.hpp"
 #include "crm/planner/render.hpp"
 #include "crm/planner/validate.hpp"
+#include "crm/files.hpp"
+#include "crm/ports.hpp"
 #include "tool_runner.hpp"
 
 namespace crm::cli {
@@ -48,13 +50,6 @@ struct DirReport {
   std::vector<ToolReport> tools;
 };
 
-std::string ReadText(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void WriteText(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
@@ -64,31 +59,11 @@ void WriteText(const fs::path& p, const std::string& text) {
 // Files of a rendering, from its manifest: path → host.
 std::vector<std::pair<std::string, std::string>> ManifestFiles(const fs::path& dir) {
   std::vector<std::pair<std::string, std::string>> files;
-  const nlohmann::json m = nlohmann::json::parse(ReadText(dir / "manifest.json"));
+  const nlohmann::json m = nlohmann::json::parse(ReadFile(dir / "manifest.json"));
   for (const auto& f : m.at("files")) {
     files.emplace_back(f.at("path").get<std::string>(), f.at("host").get<std::string>());
   }
   return files;
-}
-
-// A port nothing listens on right now: the kernel picks it for a throwaway socket.
-int FreeLoopbackPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) {
-    throw RuntimeError("cannot create a socket to find a free port");
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    throw RuntimeError("cannot find a free loopback port");
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
@@ -206,7 +181,7 @@ class ToolChecks {
       fs::create_directories(work / "logs");
       // The copy keeps every line in place: certificates point at a scratch pair, upstream host
       // names (which need not resolve here) at 127.0.0.1.
-      std::string text = ReadText(dir_ / site);
+      std::string text = ReadFile(dir_ / site);
       const std::string tls = SelfSignedCert();
       text = std::regex_replace(text, std::regex(R"(ssl_certificate\s+\S+;)"),
                                 "ssl_certificate " + tls + "/cert.pem;");
@@ -291,7 +266,7 @@ class ToolChecks {
     const std::size_t before = findings_.size();
     for (const std::string& f : files) {
       const fs::path copy = data / "crm.conf";
-      WriteText(copy, ReadText(dir_ / f));
+      WriteText(copy, ReadFile(dir_ / f));
       if (geteuid() == 0) {
         RunTool({"/bin/chown", "postgres", copy.string()}, work.string(), std::chrono::seconds(10));
       }
@@ -319,7 +294,7 @@ class ToolChecks {
     for (const std::string& f : files) {
       const fs::path work = scratch_ / fmt::format("pgbouncer-{}", n++);
       fs::create_directories(work);
-      std::string text = ReadText(dir_ / f);
+      std::string text = ReadFile(dir_ / f);
       // Line-preserving: listen on loopback at a port of our own, files in the scratch dir.
       const int port = FreeLoopbackPort();
       text = std::regex_replace(text, std::regex(R"((\n)listen_addr\s*=[^\n]*)"), "$1listen_addr = 127.0.0.1");
@@ -337,9 +312,9 @@ class ToolChecks {
       // -d: pgbouncer loads the file, then daemonizes; a bad file makes it exit non-zero first.
       const ToolResult r = RunTool({*pgbouncer, "-d", copy.string()}, work.string(),
                                    std::chrono::seconds(20), true);
-      const std::string log = ReadText(work / "pgbouncer.log");
+      const std::string log = ReadFile(work / "pgbouncer.log");
       if (fs::exists(work / "pgbouncer.pid")) {
-        const std::string pid = ReadText(work / "pgbouncer.pid");
+        const std::string pid = ReadFile(work / "pgbouncer.pid");
         RunTool({"/bin/kill", std::to_string(std::stoi(pid))}, work.string(), std::chrono::seconds(10));
       }
       if (r.exit_code != 0 || r.timed_out) {
@@ -372,7 +347,7 @@ class ToolChecks {
       std::vector<std::string> args = {*analyze, "verify"};
       std::map<std::string, std::string> originals;
       for (const std::string& unit : units) {
-        std::string text = ReadText(dir_ / unit);
+        std::string text = ReadFile(dir_ / unit);
         // crmd is not installed where we validate: a stand-in binary keeps the unit loadable.
         if (access("/usr/local/bin/crmd", X_OK) != 0) {
           text = std::regex_replace(text, std::regex(R"(ExecStart=/usr/local/bin/crmd)"), "ExecStart=/bin/true");
@@ -428,7 +403,7 @@ class ToolChecks {
     const auto files = FilesWhere([](const std::string& p) { return EndsWith(p, ".yaml") && p.find("etc/") == std::string::npos; });
     bool k8s = false;
     for (const std::string& f : files) {
-      if (ReadText(dir_ / f).find("apiVersion:") != std::string::npos) {
+      if (ReadFile(dir_ / f).find("apiVersion:") != std::string::npos) {
         k8s = true;
       }
     }

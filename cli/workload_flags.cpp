@@ -7,7 +7,7 @@
 
 #include "cli_context.hpp"
 #include "crm/error.hpp"
-#include "crm/planner/yaml_source.hpp"
+#include "crm/yaml_source.hpp"
 
 namespace crm::cli {
 
@@ -83,7 +83,7 @@ planner::Workload BuildWorkload(const WorkloadFlags& flags, const planner::Catal
   if (!flags.file.empty()) {
     const std::string text = ReadInputFile(flags.file);
     // A plan document carries its inputs under `workload:`; JSON is YAML too.
-    const YAML::Node root = planner::ParseYaml(text, flags.file);
+    const YAML::Node root = crm::ParseYaml(text, flags.file);
     if (root.IsMap() && root["workload"]) {
       YAML::Emitter out;
       YAML::Node inputs = YAML::Clone(root["workload"]);

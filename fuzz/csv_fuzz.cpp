@@ -11,14 +11,14 @@
 #include "crm/error.hpp"
 #include "crm/planner/batch.hpp"
 #include "crm/planner/catalog.hpp"
-#include "crm/planner/csv.hpp"
+#include "crm/csv.hpp"
 
 namespace {
 
 // Every record and error the reader gives, flattened so two runs can be compared.
 std::string Transcript(std::string_view bytes, std::size_t chunk_size) {
   std::istringstream in{std::string(bytes)};
-  crm::planner::CsvReader reader(in, "fuzz.csv", chunk_size);
+  crm::CsvReader reader(in, "fuzz.csv", chunk_size);
   std::vector<std::string_view> fields;
   std::string transcript;
   std::uint64_t last_offset = 0;

@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "crm/error.hpp"
-#include "crm/planner/csv.hpp"
+#include "crm/csv.hpp"
 #include "crm/planner/plan.hpp"
-#include "crm/planner/units.hpp"
+#include "crm/units.hpp"
 #include "crm/planner/workload.hpp"
 
 namespace crm::planner {

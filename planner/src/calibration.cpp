@@ -12,8 +12,8 @@
 #include <utility>
 
 #include "crm/error.hpp"
-#include "crm/planner/csv.hpp"
-#include "crm/planner/units.hpp"
+#include "crm/csv.hpp"
+#include "crm/units.hpp"
 
 namespace crm::planner {
 namespace {

@@ -7,8 +7,8 @@
 #include <sstream>
 
 #include "crm/error.hpp"
-#include "crm/planner/units.hpp"
-#include "crm/planner/yaml_source.hpp"
+#include "crm/units.hpp"
+#include "crm/yaml_source.hpp"
 
 namespace crm::planner {
 namespace {

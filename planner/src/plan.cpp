@@ -8,7 +8,7 @@
 
 #include "crm/error.hpp"
 #include "crm/planner/capacity.hpp"
-#include "crm/planner/units.hpp"
+#include "crm/units.hpp"
 
 namespace crm::planner {
 namespace {

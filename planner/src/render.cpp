@@ -11,8 +11,8 @@
 
 #include "crm/error.hpp"
 #include "crm/planner/report.hpp"
-#include "crm/planner/units.hpp"
-#include "crm/planner/yaml_source.hpp"
+#include "crm/units.hpp"
+#include "crm/yaml_source.hpp"
 
 namespace crm::planner {
 namespace {

@@ -14,7 +14,7 @@
 
 #include "crm/error.hpp"
 #include "crm/planner/render.hpp"
-#include "crm/planner/units.hpp"
+#include "crm/units.hpp"
 #include "crm/text.hpp"
 
 namespace crm::planner {

@@ -5,7 +5,7 @@
 
 #include <iostream>
 
-#include "crm/common/config.hpp"
+#include "crm/config/config.hpp"
 #include "crm/error.hpp"
 #include "crm/gateway/gateway.hpp"
 #include "crm/slice/slice.hpp"
@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   std::string email;
   create->add_option("--email", email, "the admin's e-mail address")->required();
   std::string settings = "Settings (YAML key: environment variables):\n";
-  for (const auto& key : crm::common::ConfigKeys()) {
+  for (const auto& key : crm::config::ConfigKeys()) {
     settings += "  " + key.yaml + ":";
     for (const auto& env : key.env) {
       settings += " " + env;
@@ -60,8 +60,8 @@ int main(int argc, char** argv) {
 
   try {
     auto config =
-        crm::common::LoadConfig(config_file.empty() ? std::nullopt : std::optional(config_file),
-                                crm::common::ProcessEnvironment());
+        crm::config::LoadConfig(config_file.empty() ? std::nullopt : std::optional(config_file),
+                                crm::config::ProcessEnvironment());
     if (*migrate) {
       for (const auto& line : crm::gateway::MigrateAll(config)) {
         std::cout << line << "\n";

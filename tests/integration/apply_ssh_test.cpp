@@ -20,6 +20,7 @@
 
 #include "crm/testing/crmd_process.hpp"
 #include "crm/testing/http_client.hpp"
+#include "crm/ports.hpp"
 
 namespace crm::testing {
 namespace {

@@ -7,18 +7,18 @@
 #include <set>
 
 #include "crm/error.hpp"
-#include "crm/planner/yaml_source.hpp"
+#include "crm/yaml_source.hpp"
 
 namespace crm::apply {
 namespace {
 
-std::string OptionalString(planner::StrictMap& map, std::string_view key,
+std::string OptionalString(crm::StrictMap& map, std::string_view key,
                            const std::string& fallback) {
   const YAML::Node node = map.Optional(key);
   if (!node.IsDefined() || node.IsNull()) {
     return fallback;
   }
-  return planner::ScalarString(map.file(), node, key);
+  return crm::ScalarString(map.file(), node, key);
 }
 
 bool RunsCrmd(const std::string& role) {
@@ -37,51 +37,51 @@ const InventoryHost* Inventory::Find(const std::string& name) const {
 }
 
 Inventory ParseInventory(const std::string& text, const std::string& file) {
-  const YAML::Node root = planner::ParseYaml(text, file);
+  const YAML::Node root = crm::ParseYaml(text, file);
   if (!root.IsDefined() || root.IsNull()) {
     throw InputError(fmt::format("{}: empty inventory (expected a 'hosts:' list)", file));
   }
-  planner::StrictMap top(file, root, "inventory");
+  crm::StrictMap top(file, root, "inventory");
   Inventory inventory;
   inventory.file = file;
   const YAML::Node batch = top.Optional("batch_size");
   if (batch.IsDefined() && !batch.IsNull()) {
-    const long long n = planner::ScalarCount(file, batch, "batch_size");
+    const long long n = crm::ScalarCount(file, batch, "batch_size");
     if (n < 1 || n > 1000) {
-      planner::FailAt(file, batch, "batch_size: expected 1 to 1000");
+      FailAt(file, batch, "batch_size: expected 1 to 1000");
     }
     inventory.batch_size = static_cast<int>(n);
   }
   const YAML::Node timeout = top.Optional("health_timeout_s");
   if (timeout.IsDefined() && !timeout.IsNull()) {
-    const long long n = planner::ScalarCount(file, timeout, "health_timeout_s");
+    const long long n = crm::ScalarCount(file, timeout, "health_timeout_s");
     if (n < 1 || n > 3600) {
-      planner::FailAt(file, timeout, "health_timeout_s: expected 1 to 3600");
+      FailAt(file, timeout, "health_timeout_s: expected 1 to 3600");
     }
     inventory.health_timeout_s = static_cast<int>(n);
   }
   const YAML::Node hosts = top.Required("hosts");
   top.Finish();
   if (!hosts.IsSequence() || hosts.size() == 0) {
-    planner::FailAt(file, hosts, "hosts: expected a non-empty list of hosts");
+    FailAt(file, hosts, "hosts: expected a non-empty list of hosts");
   }
   const std::filesystem::path base = std::filesystem::path(file).parent_path();
   std::set<std::string> names;
   for (const YAML::Node& node : hosts) {
-    planner::StrictMap map(file, node, "host");
+    crm::StrictMap map(file, node, "host");
     InventoryHost host;
     host.line = node.Mark().line + 1;
     host.name = map.RequiredString("name");
     if (!names.insert(host.name).second) {
-      planner::FailAt(file, map.Required("name"),
+      FailAt(file, map.Required("name"),
                       fmt::format("name: '{}' is listed twice", host.name));
     }
     host.address = map.RequiredString("address");
     const YAML::Node port = map.Optional("port");
     if (port.IsDefined() && !port.IsNull()) {
-      const long long p = planner::ScalarCount(file, port, "port");
+      const long long p = crm::ScalarCount(file, port, "port");
       if (p < 1 || p > 65535) {
-        planner::FailAt(file, port, fmt::format("port: {} is not a TCP port (1-65535)", p));
+        FailAt(file, port, fmt::format("port: {} is not a TCP port (1-65535)", p));
       }
       host.port = static_cast<int>(p);
     }
@@ -96,16 +96,16 @@ Inventory ParseInventory(const std::string& text, const std::string& file) {
     }
     host.dir = OptionalString(map, "dir", host.dir);
     if (host.dir.empty() || host.dir[0] != '/') {
-      planner::FailAt(file, map.Required("dir"), "dir: expected an absolute path on the host");
+      FailAt(file, map.Required("dir"), "dir: expected an absolute path on the host");
     }
     host.install = OptionalString(map, "install", DefaultInstall(host.user));
     const YAML::Node restart = map.Optional("restart");
     if (restart.IsDefined()) {
-      host.restart = restart.IsNull() ? "" : planner::ScalarString(file, restart, "restart");
+      host.restart = restart.IsNull() ? "" : crm::ScalarString(file, restart, "restart");
     }
     const YAML::Node health = map.Optional("health");
     if (health.IsDefined()) {
-      host.health = health.IsNull() ? "" : planner::ScalarString(file, health, "health");
+      host.health = health.IsNull() ? "" : crm::ScalarString(file, health, "health");
     }
     map.Finish();
     inventory.hosts.push_back(std::move(host));

@@ -11,30 +11,9 @@
 #include <sstream>
 
 #include "crm/error.hpp"
+#include "crm/process.hpp"
 
 namespace crm::apply {
-
-bool ProcessExists(pid_t pid) {
-  if (pid <= 0) {
-    return false;
-  }
-  return ::kill(pid, 0) == 0 || errno == EPERM;
-}
-
-namespace {
-
-// The pid recorded in a lock file, or nullopt when it holds none (empty: its writer died between
-// creating and writing it).
-std::optional<pid_t> ReadPid(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  long long pid = 0;
-  if (in >> pid && pid > 0 && pid < (1LL << 31)) {
-    return static_cast<pid_t>(pid);
-  }
-  return std::nullopt;
-}
-
-}  // namespace
 
 ApplyLock ApplyLock::Acquire(const std::filesystem::path& path) {
   ApplyLock lock(path);
@@ -56,7 +35,7 @@ ApplyLock ApplyLock::Acquire(const std::filesystem::path& path) {
       throw RuntimeError(
           fmt::format("{}: cannot create the lock: {}", path.string(), std::strerror(errno)));
     }
-    const std::optional<pid_t> owner = ReadPid(path);
+    const std::optional<pid_t> owner = ReadPidFile(path);
     if (owner && ProcessExists(*owner)) {
       throw RuntimeError(fmt::format(
           "{} is held by process {}: another crmctl apply/destroy is running on this deployment; "

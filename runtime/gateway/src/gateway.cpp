@@ -7,7 +7,7 @@
 #include <boost/beast/core/string.hpp>
 #include <unordered_map>
 
-#include "crm/common/logging.hpp"
+#include "crm/config/logging.hpp"
 #include "crm/db/migrations.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/gateway/auth.hpp"
@@ -130,7 +130,7 @@ json UserJson(const Caller& c) {
 
 class Gateway {
  public:
-  Gateway(const common::RuntimeConfig& config, asio::io_context& io, db::Pool& pool,
+  Gateway(const config::RuntimeConfig& config, asio::io_context& io, db::Pool& pool,
           http::BlockingPool& blocking, orchestrator::Orchestrator& orchestrator,
           http::Metrics& metrics)
       : config_(config),
@@ -372,7 +372,7 @@ class Gateway {
   Reply Health(Exchange& ex);
   Reply Metrics(Exchange& ex);
 
-  const common::RuntimeConfig& config_;
+  const config::RuntimeConfig& config_;
   asio::io_context& io_;
   db::Pool& pool_;
   http::BlockingPool& blocking_;
@@ -777,7 +777,7 @@ void Gateway::Register(http::Router& router) {
   });
 }
 
-db::PoolOptions GatewayPoolOptions(const common::RuntimeConfig& config, std::size_t size) {
+db::PoolOptions GatewayPoolOptions(const config::RuntimeConfig& config, std::size_t size) {
   db::PoolOptions options;
   options.url = config.database_url;
   options.password = config.database_password;
@@ -789,12 +789,12 @@ db::PoolOptions GatewayPoolOptions(const common::RuntimeConfig& config, std::siz
 
 }  // namespace
 
-std::vector<std::string> MigrateAll(const common::RuntimeConfig& config) {
+std::vector<std::string> MigrateAll(const config::RuntimeConfig& config) {
   db::Pool pool(GatewayPoolOptions(config, 1));
   return pool.Run([](pqxx::connection& c) { return db::MigrateEverything(c); });
 }
 
-long long CreateAdmin(const common::RuntimeConfig& config, const std::string& email,
+long long CreateAdmin(const config::RuntimeConfig& config, const std::string& email,
                       const std::string& password) {
   if (sodium_init() < 0) {
     throw RuntimeError("libsodium failed to initialise");
@@ -821,8 +821,8 @@ long long CreateAdmin(const common::RuntimeConfig& config, const std::string& em
   });
 }
 
-int RunGateway(const common::RuntimeConfig& config) {
-  common::SetupLogging("gateway", config.log_level);
+int RunGateway(const config::RuntimeConfig& config) {
+  config::SetupLogging("gateway", config.log_level);
   http::BlockStopSignals();  // before the worker and orchestrator threads start
   if (sodium_init() < 0) {
     throw RuntimeError("libsodium failed to initialise");

@@ -29,7 +29,7 @@ struct Route {
 
 }  // namespace
 
-void RegisterWhatsAppWebhook(http::Router& router, const common::RuntimeConfig& config,
+void RegisterWhatsAppWebhook(http::Router& router, const config::RuntimeConfig& config,
                              db::Pool& pool, http::BlockingPool& blocking,
                              UpstreamFor upstream_for) {
   using bhttp::verb;

@@ -6,7 +6,7 @@
 #include <functional>
 #include <memory>
 
-#include "crm/common/config.hpp"
+#include "crm/config/config.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/http/blocking.hpp"
 #include "crm/http/server.hpp"
@@ -17,7 +17,7 @@ namespace crm::gateway {
 using UpstreamFor =
     std::function<std::shared_ptr<http::Upstream>(long long slice_id, const std::string& endpoint)>;
 
-void RegisterWhatsAppWebhook(http::Router& router, const common::RuntimeConfig& config,
+void RegisterWhatsAppWebhook(http::Router& router, const config::RuntimeConfig& config,
                              db::Pool& pool, http::BlockingPool& blocking,
                              UpstreamFor upstream_for);
 

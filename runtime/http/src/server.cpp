@@ -486,7 +486,7 @@ void ServeUntilSignal(asio::io_context& io, Server& server, int threads,
 
 }  // namespace crm::http
 
-#include "crm/common/config.hpp"
+#include "crm/config/config.hpp"
 
 namespace crm::http {
 
@@ -500,7 +500,7 @@ std::uint64_t ServerLimits::BodyLimitFor(std::string_view target) const {
   return body_limit;
 }
 
-ServerLimits LimitsFrom(const common::RuntimeConfig& config) {
+ServerLimits LimitsFrom(const config::RuntimeConfig& config) {
   ServerLimits limits;
   limits.body_limit = config.body_limit;
   // Recipient lists and CSV uploads; Meta's webhook payloads (and their relay to a slice).

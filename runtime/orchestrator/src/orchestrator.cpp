@@ -154,7 +154,7 @@ struct Orchestrator::Process {
   bool crashloop = false;
 };
 
-Orchestrator::Orchestrator(const common::RuntimeConfig& config, db::Pool& pool)
+Orchestrator::Orchestrator(const config::RuntimeConfig& config, db::Pool& pool)
     : config_(config), pool_(pool), limiter_(MemoryLimiter::Detect()) {
   if (sodium_init() < 0) {
     throw RuntimeError("libsodium failed to initialise");

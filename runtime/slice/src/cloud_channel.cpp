@@ -3,7 +3,7 @@
 
 namespace crm::slice {
 
-std::unique_ptr<channel::Channel> MakeCloudApiChannel(const common::RuntimeConfig& config) {
+std::unique_ptr<channel::Channel> MakeCloudApiChannel(const config::RuntimeConfig& config) {
   channel::CloudApiOptions options;
   options.base_url = config.whatsapp_api_url;
   options.phone_number_id = config.whatsapp_phone_number_id;

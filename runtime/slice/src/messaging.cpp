@@ -25,7 +25,7 @@ json Parse(const pqxx::field& f) {
   return json::parse(f.c_str());
 }
 
-db::PoolOptions ChannelPoolOptions(const common::RuntimeConfig& config, long long slice_id) {
+db::PoolOptions ChannelPoolOptions(const config::RuntimeConfig& config, long long slice_id) {
   db::PoolOptions options;
   options.url = config.database_url;
   options.password = config.database_password;
@@ -95,7 +95,7 @@ const char* kMessageColumns = "id, conversation_id, direction, body, status, err
 
 }  // namespace
 
-Messaging::Messaging(const common::RuntimeConfig& config, long long slice_id, db::Pool& pool,
+Messaging::Messaging(const config::RuntimeConfig& config, long long slice_id, db::Pool& pool,
                      http::BlockingPool& blocking, EventHub& events)
     : config_(config),
       slice_id_(slice_id),

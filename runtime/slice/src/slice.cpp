@@ -14,7 +14,7 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include "crm/common/logging.hpp"
+#include "crm/config/logging.hpp"
 #include "crm/queue/store.hpp"
 #include "crm/slice/validation.hpp"
 
@@ -409,9 +409,9 @@ void SliceApi::Register(http::Router& router) {
   });
 }
 
-int RunSliceProcess(const common::RuntimeConfig& config, long long slice_id) {
+int RunSliceProcess(const config::RuntimeConfig& config, long long slice_id) {
   std::string name = "slice_" + std::to_string(slice_id);
-  common::SetupLogging("slice-" + std::to_string(slice_id), config.log_level);
+  config::SetupLogging("slice-" + std::to_string(slice_id), config.log_level);
   http::BlockStopSignals();  // before the channel's and the dispatcher's threads start
   db::PoolOptions options;
   options.url = config.database_url;

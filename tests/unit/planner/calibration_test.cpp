@@ -15,7 +15,7 @@
 
 #include "crm/error.hpp"
 #include "crm/planner/catalog.hpp"
-#include "crm/planner/units.hpp"
+#include "crm/units.hpp"
 
 namespace crm::planner {
 namespace {

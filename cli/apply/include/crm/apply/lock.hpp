@@ -34,7 +34,5 @@ class ApplyLock {
   bool held_ = false;
 };
 
-/// Whether a process with this pid exists (kill(pid, 0); EPERM counts as existing).
-bool ProcessExists(pid_t pid);
 
 }  // namespace crm::apply

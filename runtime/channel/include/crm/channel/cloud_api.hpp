@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "crm/channel/channel.hpp"
-#include "crm/common/config.hpp"
+#include "crm/config/config.hpp"
 
 namespace crm::channel {
 

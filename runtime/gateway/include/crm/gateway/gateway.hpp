@@ -5,20 +5,20 @@
 #include <string>
 #include <vector>
 
-#include "crm/common/config.hpp"
+#include "crm/config/config.hpp"
 
 namespace crm::gateway {
 
 /// Runs the gateway (with its orchestrator and slice processes) until SIGTERM/SIGINT.
-int RunGateway(const common::RuntimeConfig& config);
+int RunGateway(const config::RuntimeConfig& config);
 
 /// `crmd admin create --email E`: creates (or promotes) an admin account with `password`.
 /// Runs the gateway migrations first. Returns the user id.
-long long CreateAdmin(const common::RuntimeConfig& config, const std::string& email,
+long long CreateAdmin(const config::RuntimeConfig& config, const std::string& email,
                       const std::string& password);
 
 /// `crmd migrate`: migrates the gateway schema and every live slice schema. Returns one line
 /// per schema ("gateway: applied 0001_init", "slice_3: up to date").
-std::vector<std::string> MigrateAll(const common::RuntimeConfig& config);
+std::vector<std::string> MigrateAll(const config::RuntimeConfig& config);
 
 }  // namespace crm::gateway

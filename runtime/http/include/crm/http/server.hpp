@@ -140,7 +140,7 @@ void ServeUntilSignal(asio::io_context& io, Server& server, int threads,
 
 }  // namespace crm::http
 
-namespace crm::common {
+namespace crm::config {
 struct RuntimeConfig;
 }
 
@@ -148,5 +148,5 @@ namespace crm::http {
 /// Meta's webhook payloads are at most 3 MB.
 constexpr std::uint64_t kWebhookBodyLimit = 3ull << 20;
 /// The server limits a configuration asks for.
-ServerLimits LimitsFrom(const common::RuntimeConfig& config);
+ServerLimits LimitsFrom(const config::RuntimeConfig& config);
 }  // namespace crm::http

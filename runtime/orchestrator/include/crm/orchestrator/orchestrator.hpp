@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "crm/common/config.hpp"
+#include "crm/config/config.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/http/types.hpp"
 #include "crm/orchestrator/lifecycle.hpp"
@@ -49,7 +49,7 @@ struct SliceInfo {
 /// Every member that touches the database or processes blocks: call it from blocking work.
 class Orchestrator {
  public:
-  Orchestrator(const common::RuntimeConfig& config, db::Pool& pool);
+  Orchestrator(const config::RuntimeConfig& config, db::Pool& pool);
   ~Orchestrator();
   Orchestrator(const Orchestrator&) = delete;
   Orchestrator& operator=(const Orchestrator&) = delete;
@@ -110,7 +110,7 @@ class Orchestrator {
   /// Measures a slice's storage (its schema's tables and indexes + its files) and records it.
   std::uint64_t RecordStorage(const SliceInfo& slice);
 
-  common::RuntimeConfig config_;
+  config::RuntimeConfig config_;
   db::Pool& pool_;
   MemoryLimiter limiter_;
   std::string binary_;

@@ -10,7 +10,7 @@
 
 #include "crm/channel/channel.hpp"
 #include "crm/channel/simulator.hpp"
-#include "crm/common/config.hpp"
+#include "crm/config/config.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/http/blocking.hpp"
 #include "crm/http/server.hpp"
@@ -23,7 +23,7 @@ class Messaging {
  public:
   /// `pool` serves the HTTP requests; the channel and the inbox get their own small pool, the
   /// dispatcher its own connection.
-  Messaging(const common::RuntimeConfig& config, long long slice_id, db::Pool& pool,
+  Messaging(const config::RuntimeConfig& config, long long slice_id, db::Pool& pool,
             http::BlockingPool& blocking, EventHub& events);
   ~Messaging();
 
@@ -58,7 +58,7 @@ class Messaging {
   /// counting; a big broadcast's count costs a scan of its tasks).
   void ProgressLoop();
 
-  const common::RuntimeConfig& config_;
+  const config::RuntimeConfig& config_;
   long long slice_id_;
   db::Pool& pool_;
   http::BlockingPool& blocking_;
@@ -75,6 +75,6 @@ class Messaging {
 };
 
 /// Builds the channel a configuration asks for (the simulator needs the pool and the sink).
-std::unique_ptr<channel::Channel> MakeCloudApiChannel(const common::RuntimeConfig& config);
+std::unique_ptr<channel::Channel> MakeCloudApiChannel(const config::RuntimeConfig& config);
 
 }  // namespace crm::slice

@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-#include "crm/common/config.hpp"
+#include "crm/config/config.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/http/blocking.hpp"
 #include "crm/http/server.hpp"
@@ -36,6 +36,6 @@ class SliceApi {
 };
 
 /// Runs a slice process until SIGTERM/SIGINT; returns the exit code.
-int RunSliceProcess(const common::RuntimeConfig& config, long long slice_id);
+int RunSliceProcess(const config::RuntimeConfig& config, long long slice_id);
 
 }  // namespace crm::slice

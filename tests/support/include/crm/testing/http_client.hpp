@@ -22,8 +22,6 @@ struct HttpResult {
 HttpResult Fetch(const std::string& method, const std::string& url, const std::string& body = {},
                  const std::vector<std::string>& headers = {}, long timeout_ms = 10'000);
 
-/// A loopback TCP port nothing listens on right now (bound, read back, released).
-int FreeLoopbackPort();
 
 /// The value of cookie `name` in a Set-Cookie header line ("crm_session=abc; Path=/…" → "abc").
 std::string CookieValue(const std::string& set_cookie, const std::string& name);

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace crm::common {
+namespace crm::config {
 
 struct RuntimeConfig {
   // Where and how to reach PostgreSQL. The password never comes from the URL in rendered configs:
@@ -73,10 +73,4 @@ struct ConfigKey {
 };
 const std::vector<ConfigKey>& ConfigKeys();
 
-/// Reads a secret file, refusing one that others can read ("mode 0644: want 0600").
-std::string ReadSecretFile(const std::filesystem::path& path, const std::string& what);
-
-/// "30s", "500ms", "2m", "1h" or a bare number of seconds.
-std::chrono::milliseconds ParseDuration(const std::string& text);
-
-}  // namespace crm::common
+}  // namespace crm::config

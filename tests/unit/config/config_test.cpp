@@ -1,4 +1,4 @@
-#include "crm/common/config.hpp"
+#include "crm/config/config.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -8,7 +8,7 @@
 
 #include "crm/error.hpp"
 
-namespace crm::common {
+namespace crm::config {
 namespace {
 
 EnvLookup Env(std::map<std::string, std::string> values) {
@@ -86,14 +86,5 @@ TEST(RuntimeConfigTest, PasswordFilesMustNotBeReadableByOthers) {
   std::filesystem::remove(closed);
 }
 
-TEST(RuntimeConfigTest, DurationsTakeUnits) {
-  EXPECT_EQ(ParseDuration("500ms"), std::chrono::milliseconds(500));
-  EXPECT_EQ(ParseDuration("2m"), std::chrono::minutes(2));
-  EXPECT_EQ(ParseDuration("30"), std::chrono::seconds(30));
-  EXPECT_THROW(ParseDuration(""), InputError);
-  EXPECT_THROW(ParseDuration("-1s"), InputError);
-  EXPECT_THROW(ParseDuration("99999999999999h"), InputError);
-}
-
 }  // namespace
-}  // namespace crm::common
+}  // namespace crm::config

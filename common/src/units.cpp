@@ -1,4 +1,4 @@
-#include "crm/planner/units.hpp"
+#include "crm/units.hpp"
 
 #include <fmt/format.h>
 
@@ -12,7 +12,7 @@
 
 #include "crm/error.hpp"
 
-namespace crm::planner {
+namespace crm {
 namespace {
 
 std::string_view Trim(std::string_view s) {
@@ -136,10 +136,10 @@ bool ParseBool(std::string_view text) {
   for (char& c : s) {
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
-  if (s == "true" || s == "yes" || s == "1") {
+  if (s == "true" || s == "yes" || s == "on" || s == "1") {
     return true;
   }
-  if (s == "false" || s == "no" || s == "0") {
+  if (s == "false" || s == "no" || s == "off" || s == "0") {
     return false;
   }
   throw InputError(fmt::format("expected true or false, got \"{}\"", Trim(text)));
@@ -217,4 +217,28 @@ std::string FormatUsd(double usd) {
   return (usd < 0 ? "-$" : "$") + s;
 }
 
-}  // namespace crm::planner
+std::chrono::milliseconds ParseDuration(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
+    ++digits;
+  }
+  std::string unit = text.substr(digits);
+  long long n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + digits, n);
+  long long scale = 0;
+  if (unit.empty() || unit == "s") {
+    scale = 1000;
+  } else if (unit == "ms") {
+    scale = 1;
+  } else if (unit == "m" || unit == "min") {
+    scale = 60'000;
+  } else if (unit == "h") {
+    scale = 3'600'000;
+  }
+  if (digits == 0 || ec != std::errc() || scale == 0 || n > 10'000'000'000LL / scale) {
+    throw InputError("expected a duration such as 30s, 500ms, 5m or 1h, got \"" + text + "\"");
+  }
+  return std::chrono::milliseconds(n * scale);
+}
+
+}  // namespace crm

@@ -1,20 +1,16 @@
-#include "crm/common/config.hpp"
+#include "crm/config/config.hpp"
 
-#include <sys/stat.h>
-
-#include <cerrno>
-#include <charconv>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <limits>
 #include <sstream>
 
 #include "crm/error.hpp"
-#include "crm/planner/units.hpp"
-#include "crm/planner/yaml_source.hpp"
+#include "crm/files.hpp"
+#include "crm/units.hpp"
+#include "crm/yaml_source.hpp"
 
-namespace crm::common {
+namespace crm::config {
 namespace {
 
 using Setter = std::function<void(RuntimeConfig&, const std::string&)>;
@@ -24,11 +20,15 @@ struct KeyDef {
   Setter set;
 };
 
+// A whole number within [min, max]; the message states the range.
 long long ParseWhole(const std::string& text, long long min, long long max) {
-  long long value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc() || ptr != end || value < min || value > max) {
+  long long value = -1;
+  try {
+    value = ParseCount(text);
+  } catch (const InputError&) {
+    // Reported below with the range, which says more than "expected a whole number".
+  }
+  if (value < min || value > max) {
     throw InputError("expected a whole number from " + std::to_string(min) + " to " +
                      std::to_string(max) + ", got \"" + text + "\"");
   }
@@ -44,21 +44,16 @@ std::uint64_t Bytes(const std::string& text) {
   if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
     return static_cast<std::uint64_t>(ParseWhole(text, 1, std::numeric_limits<long long>::max()));
   }
-  double bytes = planner::ParseBytes(text);
+  double bytes = crm::ParseBytes(text);
   if (bytes < 1 || bytes > 9e18) {
     throw InputError("expected a size from 1 B to 9 EB, got \"" + text + "\"");
   }
   return static_cast<std::uint64_t>(bytes);
 }
 
+// An environment variable set to nothing means off.
 bool Flag(const std::string& text) {
-  if (text == "1" || text == "true" || text == "yes" || text == "on") {
-    return true;
-  }
-  if (text == "0" || text == "false" || text == "no" || text == "off" || text.empty()) {
-    return false;
-  }
-  throw InputError("expected 1 or 0 (true or false), got \"" + text + "\"");
+  return !text.empty() && ParseBool(text);
 }
 
 // "0-50": a percent range of the tenant hash space (checked again by the queue).
@@ -254,53 +249,7 @@ const std::vector<KeyDef>& Defs() {
 
 }  // namespace
 
-std::chrono::milliseconds ParseDuration(const std::string& text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
-    ++digits;
-  }
-  std::string unit = text.substr(digits);
-  long long n = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + digits, n);
-  long long scale = 0;
-  if (unit.empty() || unit == "s") {
-    scale = 1000;
-  } else if (unit == "ms") {
-    scale = 1;
-  } else if (unit == "m" || unit == "min") {
-    scale = 60'000;
-  } else if (unit == "h") {
-    scale = 3'600'000;
-  }
-  if (digits == 0 || ec != std::errc() || scale == 0 || n > 10'000'000'000LL / scale) {
-    throw InputError("expected a duration such as 30s, 500ms, 5m or 1h, got \"" + text + "\"");
-  }
-  return std::chrono::milliseconds(n * scale);
-}
 
-std::string ReadSecretFile(const std::filesystem::path& path, const std::string& what) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    throw InputError(path.string() + ": cannot read the " + what + ": " + std::strerror(errno));
-  }
-  if ((st.st_mode & 0077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    throw InputError(path.string() + ": the " + what + " file has mode " + mode +
-                     ": others can read it; want 0600 (chmod 600 " + path.string() + ")");
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  std::string secret = text.str();
-  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) {
-    secret.pop_back();
-  }
-  if (!in && !in.eof()) {
-    throw InputError(path.string() + ": cannot read the " + what);
-  }
-  return secret;
-}
 
 EnvLookup ProcessEnvironment() {
   return [](const std::string& name) -> std::optional<std::string> {
@@ -333,9 +282,9 @@ RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const
     std::ostringstream text;
     text << in.rdbuf();
     std::string name = file->string();
-    YAML::Node root = planner::ParseYaml(text.str(), name);
+    YAML::Node root = crm::ParseYaml(text.str(), name);
     if (root.IsDefined() && !root.IsNull()) {
-      planner::StrictMap map(name, root, "crmd configuration");
+      crm::StrictMap map(name, root, "crmd configuration");
       for (const auto& d : Defs()) {
         if (d.key.yaml == "database_password" || d.key.yaml == "whatsapp_app_secret" ||
             d.key.yaml == "whatsapp_verify_token" || d.key.yaml == "whatsapp_token") {
@@ -345,11 +294,11 @@ RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const
         if (!node.IsDefined() || node.IsNull()) {
           continue;
         }
-        std::string value = planner::ScalarString(name, node, d.key.yaml);
+        std::string value = crm::ScalarString(name, node, d.key.yaml);
         try {
           d.set(config, value);
         } catch (const InputError& e) {
-          planner::FailAt(name, node, d.key.yaml + ": " + e.what());
+          FailAt(name, node, d.key.yaml + ": " + e.what());
         }
       }
       map.Finish();
@@ -369,4 +318,4 @@ RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const
   return config;
 }
 
-}  // namespace crm::common
+}  // namespace crm::config

@@ -1,4 +1,4 @@
-#include "crm/planner/yaml_source.hpp"
+#include "crm/yaml_source.hpp"
 
 #include <fmt/format.h>
 
@@ -6,9 +6,9 @@
 #include <string>
 
 #include "crm/error.hpp"
-#include "crm/planner/units.hpp"
+#include "crm/units.hpp"
 
-namespace crm::planner {
+namespace crm {
 
 YAML::Node ParseYaml(std::string_view text, const std::string& file) {
   try {
@@ -133,4 +133,4 @@ void StrictMap::Finish() const {
   }
 }
 
-}  // namespace crm::planner
+}  // namespace crm

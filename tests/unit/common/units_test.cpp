@@ -1,10 +1,10 @@
-#include "crm/planner/units.hpp"
+#include "crm/units.hpp"
 
 #include <gtest/gtest.h>
 
 #include "crm/error.hpp"
 
-namespace crm::planner {
+namespace crm {
 namespace {
 
 TEST(ParseBytesTest, DecimalAndBinaryUnits) {
@@ -76,5 +76,14 @@ TEST(FormatTest, ReadableNumbers) {
   EXPECT_EQ(FormatUsd(24), "$24.00");
 }
 
+TEST(UnitsTest, DurationsTakeUnits) {
+  EXPECT_EQ(ParseDuration("500ms"), std::chrono::milliseconds(500));
+  EXPECT_EQ(ParseDuration("2m"), std::chrono::minutes(2));
+  EXPECT_EQ(ParseDuration("30"), std::chrono::seconds(30));
+  EXPECT_THROW(ParseDuration(""), InputError);
+  EXPECT_THROW(ParseDuration("-1s"), InputError);
+  EXPECT_THROW(ParseDuration("99999999999999h"), InputError);
+}
+
 }  // namespace
-}  // namespace crm::planner
+}  // namespace crm

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace crm::planner {
+namespace crm {
 
 /// Parses YAML text. Syntax errors become InputError "file:line:col: message".
 YAML::Node ParseYaml(std::string_view text, const std::string& file);
@@ -60,4 +60,4 @@ long long ScalarCount(const std::string& file, const YAML::Node& node, std::stri
 bool ScalarBool(const std::string& file, const YAML::Node& node, std::string_view field);
 double ScalarBytes(const std::string& file, const YAML::Node& node, std::string_view field);
 
-}  // namespace crm::planner
+}  // namespace crm

@@ -6,10 +6,10 @@
 
 #include <string>
 
-namespace crm::common {
+namespace crm::config {
 
 /// Installs the default logger named `name` ("gateway", "slice-7") at `level` (trace … off).
 /// Throws InputError on an unknown level.
 void SetupLogging(const std::string& name, const std::string& level);
 
-}  // namespace crm::common
+}  // namespace crm::config

@@ -1,4 +1,4 @@
-#include "crm/common/logging.hpp"
+#include "crm/config/logging.hpp"
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -6,7 +6,7 @@
 
 #include "crm/error.hpp"
 
-namespace crm::common {
+namespace crm::config {
 namespace {
 
 std::string JsonEscape(std::string_view text) {
@@ -80,4 +80,4 @@ void SetupLogging(const std::string& name, const std::string& level) {
   spdlog::set_default_logger(std::move(logger));
 }
 
-}  // namespace crm::common
+}  // namespace crm::config

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace crm::planner {
+namespace crm {
 
 /// Reads one record at a time from a stream; memory stays flat in the number of rows.
 class CsvReader {
@@ -77,4 +77,4 @@ class CsvReader {
 /// A cell without the spaces and tabs around it (header names, numbers typed with padding).
 std::string_view TrimBlanks(std::string_view cell);
 
-}  // namespace crm::planner
+}  // namespace crm

@@ -1,4 +1,4 @@
-#include "crm/planner/csv.hpp"
+#include "crm/csv.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 
 #include "crm/error.hpp"
 
-namespace crm::planner {
+namespace crm {
 namespace {
 
 using Records = std::vector<std::vector<std::string>>;
@@ -227,4 +227,4 @@ TEST(CsvReaderTest, ReadsManyRowsThroughASmallChunk) {
 }
 
 }  // namespace
-}  // namespace crm::planner
+}  // namespace crm

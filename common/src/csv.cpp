@@ -1,4 +1,4 @@
-#include "crm/planner/csv.hpp"
+#include "crm/csv.hpp"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,7 @@
 
 #include "crm/error.hpp"
 
-namespace crm::planner {
+namespace crm {
 namespace {
 
 constexpr char kBom[] = "\xEF\xBB\xBF";
@@ -290,4 +290,4 @@ std::string_view TrimBlanks(std::string_view s) {
   return s;
 }
 
-}  // namespace crm::planner
+}  // namespace crm
