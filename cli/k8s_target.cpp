@@ -11,6 +11,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "crm/tools/tool_runner.hpp"
 #include "crm/apply/approval.hpp"
 #include "crm/apply/diff.hpp"
 #include "crm/apply/inventory.hpp"
@@ -18,10 +19,16 @@
 #include "crm/apply/state.hpp"
 #include "crm/error.hpp"
 #include "crm/planner/render.hpp"
-#include "tool_runner.hpp"
 
 namespace crm::cli {
 namespace {
+
+using tools::FindTool;
+using tools::ProcessSpec;
+using tools::RunProcess;
+using tools::RunTool;
+using tools::StartDetached;
+using tools::ToolResult;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "admin_client.hpp"
+#include "crm/tools/tool_runner.hpp"
 #include "crm/apply/approval.hpp"
 #include "crm/apply/config_text.hpp"
 #include "crm/apply/diff.hpp"
@@ -29,10 +30,16 @@
 #include "crm/files.hpp"
 #include "crm/ports.hpp"
 #include "crm/process.hpp"
-#include "tool_runner.hpp"
 
 namespace crm::cli {
 namespace {
+
+using tools::FindTool;
+using tools::ProcessSpec;
+using tools::RunProcess;
+using tools::RunTool;
+using tools::StartDetached;
+using tools::ToolResult;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

@@ -15,16 +15,23 @@
 #include <sstream>
 
 #include "cli_context.hpp"
+#include "crm/tools/tool_runner.hpp"
 #include "crm/error.hpp"
 #include "crm/planner/plan.hpp"
 #include "crm/planner/render.hpp"
 #include "crm/planner/validate.hpp"
 #include "crm/files.hpp"
 #include "crm/ports.hpp"
-#include "tool_runner.hpp"
 
 namespace crm::cli {
 namespace {
+
+using tools::FindTool;
+using tools::ProcessSpec;
+using tools::RunProcess;
+using tools::RunTool;
+using tools::StartDetached;
+using tools::ToolResult;
 
 namespace fs = std::filesystem;
 using planner::Finding;

@@ -1,4 +1,4 @@
-#include "tool_runner.hpp"
+#include "crm/tools/tool_runner.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -17,7 +17,7 @@
 
 #include "crm/error.hpp"
 
-namespace crm::cli {
+namespace crm::tools {
 
 namespace bp = boost::process;
 namespace fs = std::filesystem;
@@ -173,4 +173,4 @@ pid_t StartDetached(const std::vector<std::string>& argv,
   }
 }
 
-}  // namespace crm::cli
+}  // namespace crm::tools

@@ -1,6 +1,6 @@
-// Running the real tools crmctl validate uses (nginx, promtool, postgres, pgbouncer,
-// systemd-analyze, docker-compose, node), bounded in time, as the postgres user where a tool
-// refuses root.
+// Finding and running the real tools validate and apply use (nginx, promtool, postgres,
+// pgbouncer, systemd-analyze, docker-compose, node; pg_ctl, ssh, rsync, kubectl, crmd), bounded
+// in time, as the postgres user where a tool refuses root.
 #pragma once
 
 #include <sys/types.h>
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace crm::cli {
+namespace crm::tools {
 
 struct ToolResult {
   int exit_code = -1;
@@ -30,7 +30,7 @@ std::optional<std::string> FindTool(const std::string& name,
 ToolResult RunTool(const std::vector<std::string>& argv, const std::string& cwd,
                    std::chrono::seconds timeout, bool as_postgres = false);
 
-/// A process to run to completion (the apply engine's steps).
+/// A process to run to completion (apply's steps).
 struct ProcessSpec {
   std::vector<std::string> argv;  ///< argv[0] a full path
   std::string cwd = "/";
@@ -55,4 +55,4 @@ pid_t StartDetached(const std::vector<std::string>& argv,
                     const std::map<std::string, std::string>& env, const std::filesystem::path& log,
                     const std::string& cwd, const std::string& drop_env_prefix = "");
 
-}  // namespace crm::cli
+}  // namespace crm::tools
