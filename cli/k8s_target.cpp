@@ -18,7 +18,7 @@
 #include "crm/apply/lock.hpp"
 #include "crm/apply/state.hpp"
 #include "crm/error.hpp"
-#include "crm/planner/render.hpp"
+#include "crm/render/render.hpp"
 
 namespace crm::cli {
 namespace {
@@ -69,20 +69,20 @@ int ApplyK8s(const planner::Plan& plan, const K8sOptions& options, const ApplyFl
   if (options.dir.empty()) {
     throw InputError("--dir: required (where the state, lock and applied manifests are kept)");
   }
-  const std::vector<planner::RenderTarget> fits = planner::TargetsFor(*plan.tier);
-  if (std::find(fits.begin(), fits.end(), planner::RenderTarget::kK8s) == fits.end()) {
+  const std::vector<render::RenderTarget> fits = render::TargetsFor(*plan.tier);
+  if (std::find(fits.begin(), fits.end(), render::RenderTarget::kK8s) == fits.end()) {
     throw InputError(fmt::format(
         "--target k8s: tier {} ({}) is not a Kubernetes tier; deploy it with --target local or "
         "ssh, or plan for Kubernetes (--tier 5, or a workload that needs it)",
         plan.tier->id, plan.tier->name));
   }
-  planner::RenderOptions render_options;
+  render::RenderOptions render_options;
   render_options.version = CRM_VERSION;
-  const planner::Rendering rendering =
-      planner::Render(plan, planner::RenderTarget::kK8s, render_options);
+  const render::Rendering rendering =
+      render::Render(plan, render::RenderTarget::kK8s, render_options);
   apply::DesiredHost host;
   host.name = kHost;
-  for (const planner::RenderedFile& f : rendering.files) {
+  for (const render::RenderedFile& f : rendering.files) {
     host.files.push_back({f.path, f.content, f.mode});
   }
 
@@ -227,7 +227,7 @@ int ApplyK8s(const planner::Plan& plan, const K8sOptions& options, const ApplyFl
   auto& files = state.hosts[kHost].files;
   files.clear();
   for (const apply::DesiredFile& f : host.files) {
-    files[f.path] = {planner::Sha256Hex(f.content), f.mode, CRM_VERSION};
+    files[f.path] = {render::Sha256Hex(f.content), f.mode, CRM_VERSION};
   }
   fs::remove_all(dir / "manifests");
   fs::rename(next, dir / "manifests");

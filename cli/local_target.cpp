@@ -26,7 +26,7 @@
 #include "crm/apply/lock.hpp"
 #include "crm/apply/state.hpp"
 #include "crm/error.hpp"
-#include "crm/planner/render.hpp"
+#include "crm/render/render.hpp"
 #include "crm/files.hpp"
 #include "crm/ports.hpp"
 #include "crm/process.hpp"
@@ -256,8 +256,8 @@ void CheckPostgresCanReach(const fs::path& dir) {
   }
 }
 
-std::string FindRendered(const planner::Rendering& rendering, const std::string& path) {
-  for (const planner::RenderedFile& f : rendering.files) {
+std::string FindRendered(const render::Rendering& rendering, const std::string& path) {
+  for (const render::RenderedFile& f : rendering.files) {
     if (f.path == path) {
       return f.content;
     }
@@ -299,11 +299,11 @@ Desired BuildDesired(const planner::Plan& plan, const Layout& layout, const Loca
   d.pg_port = options.pg_port > 0  ? options.pg_port
               : setting("pg_port") ? setting("pg_port")
                                    : FreeLoopbackPort();
-  planner::RenderOptions render_options;
+  render::RenderOptions render_options;
   render_options.domain = "localhost";
   render_options.version = CRM_VERSION;
-  const planner::Rendering rendering =
-      planner::Render(plan, planner::RenderTarget::kVps, render_options);
+  const render::Rendering rendering =
+      render::Render(plan, render::RenderTarget::kVps, render_options);
 
   std::string conf = FindRendered(rendering, "etc/postgresql/15/main/conf.d/crm.conf");
   conf =
@@ -336,11 +336,11 @@ Desired BuildDesired(const planner::Plan& plan, const Layout& layout, const Loca
   d.host.files = {{kCrmdEnv, env, 0600}, {kPgHba, hba, 0644}, {kPgConf, conf, 0644}};
   apply::DesiredService postgres;
   postgres.name = "postgres";
-  postgres.inputs = {{kPgConf, planner::Sha256Hex(conf)}, {kPgHba, planner::Sha256Hex(hba)}};
+  postgres.inputs = {{kPgConf, render::Sha256Hex(conf)}, {kPgHba, render::Sha256Hex(hba)}};
   postgres.reload_inputs = {kPgHba};
   apply::DesiredService crmd_service;
   crmd_service.name = "crmd";
-  crmd_service.inputs = {{kCrmdEnv, planner::Sha256Hex(env)}, {"binary", BinaryFingerprint(crmd)}};
+  crmd_service.inputs = {{kCrmdEnv, render::Sha256Hex(env)}, {"binary", BinaryFingerprint(crmd)}};
   d.host.services = {postgres, crmd_service};
   return d;
 }
@@ -424,7 +424,7 @@ void RecordFiles(apply::DeploymentState& state, const apply::DesiredHost& host) 
   auto& files = state.hosts[kHost].files;
   files.clear();
   for (const apply::DesiredFile& f : host.files) {
-    files[f.path] = {planner::Sha256Hex(f.content), f.mode, CRM_VERSION};
+    files[f.path] = {render::Sha256Hex(f.content), f.mode, CRM_VERSION};
   }
 }
 

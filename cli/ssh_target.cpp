@@ -18,7 +18,7 @@
 #include "crm/apply/lock.hpp"
 #include "crm/apply/state.hpp"
 #include "crm/error.hpp"
-#include "crm/planner/render.hpp"
+#include "crm/render/render.hpp"
 
 namespace crm::cli {
 namespace {
@@ -168,17 +168,17 @@ void WriteStaged(const fs::path& path, const std::string& content, int mode) {
   ::close(fd);
 }
 
-std::vector<Machine> MatchHosts(const planner::Rendering& rendering,
+std::vector<Machine> MatchHosts(const render::Rendering& rendering,
                                 const apply::Inventory& inventory) {
   std::vector<Machine> machines;
-  for (const planner::RenderedHost& rh : rendering.hosts) {
+  for (const render::RenderedHost& rh : rendering.hosts) {
     const apply::InventoryHost* ih = inventory.Find(rh.name);
     if (ih == nullptr) {
       throw InputError(fmt::format(
           "{}: no host named '{}': the plan renders hosts {}; add one entry per rendered host",
           inventory.file, rh.name, [&] {
             std::string names;
-            for (const planner::RenderedHost& h : rendering.hosts) {
+            for (const render::RenderedHost& h : rendering.hosts) {
               names += (names.empty() ? "" : ", ") + h.name;
             }
             return names;
@@ -194,7 +194,7 @@ std::vector<Machine> MatchHosts(const planner::Rendering& rendering,
     apply::DesiredService service;
     service.name = m.service;
     const std::string prefix = rendering.hosts.size() > 1 ? rh.name + "/" : "";
-    for (const planner::RenderedFile& f : rendering.files) {
+    for (const render::RenderedFile& f : rendering.files) {
       if (f.host != rh.name) {
         continue;
       }
@@ -203,7 +203,7 @@ std::vector<Machine> MatchHosts(const planner::Rendering& rendering,
         path = path.substr(prefix.size());
       }
       m.desired.files.push_back({path, f.content, f.mode});
-      service.inputs[path] = planner::Sha256Hex(f.content);
+      service.inputs[path] = render::Sha256Hex(f.content);
     }
     m.desired.services = {service};
     machines.push_back(std::move(m));
@@ -211,7 +211,7 @@ std::vector<Machine> MatchHosts(const planner::Rendering& rendering,
   for (const apply::InventoryHost& ih : inventory.hosts) {
     const bool rendered =
         std::any_of(rendering.hosts.begin(), rendering.hosts.end(),
-                    [&](const planner::RenderedHost& h) { return h.name == ih.name; });
+                    [&](const render::RenderedHost& h) { return h.name == ih.name; });
     if (!rendered) {
       throw InputError(fmt::format("{}:{}: host '{}' is not a host of this plan's rendering",
                                    inventory.file, ih.line, ih.name));
@@ -252,19 +252,19 @@ int ApplySsh(const planner::Plan& plan, const SshOptions& options, const ApplyFl
   }
   const apply::Inventory inventory = apply::ParseInventory(
       ReadInputFile(options.inventory), fs::absolute(options.inventory).string());
-  const std::vector<planner::RenderTarget> fits = planner::TargetsFor(*plan.tier);
+  const std::vector<render::RenderTarget> fits = render::TargetsFor(*plan.tier);
   const bool single =
-      std::find(fits.begin(), fits.end(), planner::RenderTarget::kVps) != fits.end();
+      std::find(fits.begin(), fits.end(), render::RenderTarget::kVps) != fits.end();
   const bool multi =
-      std::find(fits.begin(), fits.end(), planner::RenderTarget::kMulti) != fits.end();
+      std::find(fits.begin(), fits.end(), render::RenderTarget::kMulti) != fits.end();
   if (!single && !multi) {
     throw InputError(fmt::format("tier {} ({}) runs on Kubernetes: use --target k8s", plan.tier->id,
                                  plan.tier->name));
   }
-  planner::RenderOptions render_options;
+  render::RenderOptions render_options;
   render_options.version = CRM_VERSION;
-  const planner::Rendering rendering = planner::Render(
-      plan, single ? planner::RenderTarget::kVps : planner::RenderTarget::kMulti, render_options);
+  const render::Rendering rendering = render::Render(
+      plan, single ? render::RenderTarget::kVps : render::RenderTarget::kMulti, render_options);
   std::vector<Machine> machines = MatchHosts(rendering, inventory);
 
   const fs::path dir = fs::absolute(options.dir);
@@ -409,7 +409,7 @@ int ApplySsh(const planner::Plan& plan, const SshOptions& options, const ApplyFl
         }
         for (const apply::DesiredFile& f : m->desired.files) {
           if (std::find(copy.begin(), copy.end(), f.path) != copy.end()) {
-            rec.files[f.path] = {planner::Sha256Hex(f.content), f.mode, CRM_VERSION};
+            rec.files[f.path] = {render::Sha256Hex(f.content), f.mode, CRM_VERSION};
           }
         }
         save();

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <sstream>
 
-#include "crm/planner/render.hpp"
+#include "crm/render/render.hpp"
 #include "crm/text.hpp"
 
 namespace crm::apply {
@@ -125,7 +125,7 @@ PlanDiff Diff(const std::vector<DesiredHost>& desired, const DeploymentState& re
     std::set<std::string> desired_paths;
     for (const DesiredFile& file : host.files) {
       desired_paths.insert(file.path);
-      const std::string hash = planner::Sha256Hex(file.content);
+      const std::string hash = render::Sha256Hex(file.content);
       const auto r = rec.files.find(file.path);
       const auto o = obs.files.find(file.path);
       const bool observed_file = o != obs.files.end();
@@ -141,7 +141,7 @@ PlanDiff Diff(const std::vector<DesiredHost>& desired, const DeploymentState& re
           change.summary += " missing on the host";
         }
       } else {
-        const bool drifted = observed_file && planner::Sha256Hex(*o->second) != r->second.sha256;
+        const bool drifted = observed_file && render::Sha256Hex(*o->second) != r->second.sha256;
         if (r->second.sha256 == hash && r->second.mode == file.mode && !drifted) {
           continue;
         }

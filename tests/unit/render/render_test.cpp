@@ -1,4 +1,4 @@
-#include "crm/planner/render.hpp"
+#include "crm/render/render.hpp"
 
 #include <gtest/gtest.h>
 
@@ -6,8 +6,16 @@
 #include "crm/planner/catalog.hpp"
 #include "crm/planner/plan.hpp"
 
-namespace crm::planner {
+namespace crm::render {
 namespace {
+
+using planner::Catalog;
+using planner::MakePlan;
+using planner::Plan;
+using planner::PlanOptions;
+using planner::ReferenceWorkload;
+using planner::Tier;
+using planner::Workload;
 
 Plan TierPlan(int id) {
   const Catalog& c = Catalog::Embedded();
@@ -46,7 +54,8 @@ TEST(RenderTest, EveryTemplateNameIsDefinedForEveryTierAndTarget) {
 
 TEST(RenderTest, UndefinedNamesAreFound) {
   std::vector<TemplateFile> templates = EmbeddedTemplates();
-  templates.push_back({"vps/typo.mustache", "{{knob.DB_MAX_OPEN_CONN}} {{#hosts}}{{nmae}}{{/hosts}}"});
+  templates.push_back(
+      {"vps/typo.mustache", "{{knob.DB_MAX_OPEN_CONN}} {{#hosts}}{{nmae}}{{/hosts}}"});
   const auto missing = UndefinedTemplateNames(templates, TierPlan(1), RenderTarget::kVps, {});
   ASSERT_EQ(missing.size(), 2U);
   EXPECT_EQ(missing[0], "vps/typo.mustache: {{knob.DB_MAX_OPEN_CONN}}");
@@ -70,7 +79,8 @@ TEST(RenderTest, TargetThatDoesNotFitNamesTheOnesThatDo) {
     Render(TierPlan(1), RenderTarget::kK8s, {});
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_STREQ(e.what(), "--target: k8s does not fit tier 1 (Start, single topology); use vps, compose");
+    EXPECT_STREQ(e.what(),
+                 "--target: k8s does not fit tier 1 (Start, single topology); use vps, compose");
   }
   EXPECT_THROW(Render(TierPlan(4), RenderTarget::kVps, {}), InputError);
   EXPECT_THROW(ParseRenderTarget("helm"), InputError);
@@ -126,4 +136,4 @@ TEST(RenderTest, Sha256MatchesAKnownVector) {
 }
 
 }  // namespace
-}  // namespace crm::planner
+}  // namespace crm::render

@@ -7,19 +7,9 @@
 #include <string>
 #include <vector>
 
-namespace crm::planner {
+#include "crm/validate/report.hpp"
 
-/// One problem: where, which rule, what, and how to fix it.
-struct Finding {
-  std::string file;  // relative to the rendered directory
-  int line = 0;      // 1-based; 0 = the whole file
-  std::string rule;  // e.g. "resources-fit-host", "unique-ports", "nginx -t"
-  std::string message;
-  std::string hint;
-};
-
-/// "file:line: rule: message (hint)".
-std::string FormatFinding(const Finding& finding);
+namespace crm::validate {
 
 /// The structural rules, each a name and one line of what it checks.
 struct StructuralRule {
@@ -32,4 +22,4 @@ const std::vector<StructuralRule>& StructuralRules();
 /// is not a directory or has no readable manifest.json.
 std::vector<Finding> CheckStructure(const std::filesystem::path& dir);
 
-}  // namespace crm::planner
+}  // namespace crm::validate

@@ -10,7 +10,7 @@
 
 #include "crm/planner/plan.hpp"
 
-namespace crm::planner {
+namespace crm::render {
 
 enum class RenderTarget { kVps, kCompose, kMulti, kK8s };
 
@@ -19,7 +19,7 @@ RenderTarget ParseRenderTarget(std::string_view text);
 std::string_view RenderTargetName(RenderTarget target);
 /// The targets that can deploy a tier's topology (vps and compose: one host; multi: split and
 /// ha servers; k8s: Kubernetes).
-std::vector<RenderTarget> TargetsFor(const Tier& tier);
+std::vector<RenderTarget> TargetsFor(const planner::Tier& tier);
 
 /// One template file: its path under templates/ ("vps/nginx-site.conf.mustache") and text.
 struct TemplateFile {
@@ -31,10 +31,10 @@ struct TemplateFile {
 const std::vector<TemplateFile>& EmbeddedTemplates();
 
 struct RenderedFile {
-  std::string path;     // relative to the output directory
-  std::string host;     // the host it belongs on ("all" for k8s manifests)
-  std::string role;     // the role of that host
-  int mode = 0644;      // file permissions to write with
+  std::string path;  // relative to the output directory
+  std::string host;  // the host it belongs on ("all" for k8s manifests)
+  std::string role;  // the role of that host
+  int mode = 0644;   // file permissions to write with
   std::string content;
 };
 
@@ -59,25 +59,25 @@ struct RenderOptions {
 };
 
 /// The data every template sees (documented in docs/operations.md). Deterministic.
-nlohmann::ordered_json RenderContext(const Plan& plan, RenderTarget target,
+nlohmann::ordered_json RenderContext(const planner::Plan& plan, RenderTarget target,
                                      const RenderOptions& options);
 
 /// Renders `plan` for `target`. Throws InputError when the target does not fit the plan's tier
 /// (the message names the targets that do) or a template is malformed (naming it).
-Rendering Render(const Plan& plan, RenderTarget target, const RenderOptions& options,
+Rendering Render(const planner::Plan& plan, RenderTarget target, const RenderOptions& options,
                  const std::vector<TemplateFile>& templates = EmbeddedTemplates());
 
 /// Every {{name}} a template uses that the context does not define: a template typo renders as
 /// an empty string in Mustache, so tests call this for every tier and target.
 std::vector<std::string> UndefinedTemplateNames(const std::vector<TemplateFile>& templates,
-                                                const Plan& plan, RenderTarget target,
+                                                const planner::Plan& plan, RenderTarget target,
                                                 const RenderOptions& options);
 
 /// Lower-case hex SHA-256 of `data`.
 std::string Sha256Hex(std::string_view data);
 
 /// The manifest.json document: target, tier, hosts, and per file path, sha256, host, role, mode.
-nlohmann::ordered_json ManifestJson(const Plan& plan, const Rendering& rendering,
+nlohmann::ordered_json ManifestJson(const planner::Plan& plan, const Rendering& rendering,
                                     const RenderOptions& options);
 
-}  // namespace crm::planner
+}  // namespace crm::render
