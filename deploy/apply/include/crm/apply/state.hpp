@@ -43,6 +43,9 @@ nlohmann::ordered_json ToJson(const DeploymentState& state);
 /// Throws InputError naming `source` and the field when the document is not a state.
 DeploymentState StateFromJson(const nlohmann::json& doc, const std::string& source);
 
+/// DIR/state.json, where a deployment's state is recorded.
+std::filesystem::path StatePath(const std::filesystem::path& dir);
+
 /// Reads `path`; a missing file is an empty state. Throws InputError naming the file when it is
 /// not valid JSON or not a state (a hand-edited or truncated file).
 DeploymentState LoadState(const std::filesystem::path& path);

@@ -10,6 +10,9 @@
 
 namespace crm::apply {
 
+/// DIR/.crmctl.lock, the lock of a deployment directory.
+std::filesystem::path LockPath(const std::filesystem::path& dir);
+
 class ApplyLock {
  public:
   /// Takes the lock at `path` for this process. Throws RuntimeError naming the holder's pid when
@@ -33,6 +36,5 @@ class ApplyLock {
   std::optional<pid_t> stale_pid_;
   bool held_ = false;
 };
-
 
 }  // namespace crm::apply

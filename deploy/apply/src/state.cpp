@@ -120,6 +120,10 @@ DeploymentState StateFromJson(const nlohmann::json& doc, const std::string& sour
   return state;
 }
 
+std::filesystem::path StatePath(const std::filesystem::path& dir) {
+  return dir / "state.json";
+}
+
 DeploymentState LoadState(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {

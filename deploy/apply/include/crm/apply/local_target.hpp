@@ -3,13 +3,13 @@
 // started detached, their logs, secrets and the recorded state.
 #pragma once
 
+#include <memory>
 #include <string>
 
-#include "apply_engine.hpp"
-#include "cli_context.hpp"
-#include "crm/planner/plan.hpp"
+#include "crm/apply/driver.hpp"
+#include "crm/apply/target.hpp"
 
-namespace crm::cli {
+namespace crm::apply {
 
 struct LocalOptions {
   std::string dir;
@@ -19,20 +19,12 @@ struct LocalOptions {
   std::string admin_email = "admin@crm.local";
 };
 
-/// Converges DIR to the plan. Returns the exit code (see ApplyExitCode).
-int ApplyLocal(const planner::Plan& plan, const LocalOptions& options, const ApplyFlags& flags,
-               const GlobalOptions& global);
-
-/// Prints processes, health, slices and versions; 0 when everything runs and is healthy, 1 when
-/// not (what is down is named).
-int StatusLocal(const std::string& dir, const GlobalOptions& global);
-
-/// Stops crmd and PostgreSQL; with `purge` removes DIR. Same approval rule as apply.
-int DestroyLocal(const std::string& dir, bool purge, const ApplyFlags& flags,
-                 const GlobalOptions& global);
+/// The local target of `options.dir`. Throws InputError when the directory is not given. What
+/// apply needs beyond it (crmd, PostgreSQL 15, the ports) is checked by Desire.
+std::unique_ptr<DeployTarget> MakeLocalTarget(const LocalOptions& options, Console console);
 
 /// The crmd binary to run: `given`, else next to crmctl, the build tree, PATH. Throws
 /// InputError (given but not executable) or RuntimeError (not found, naming where it looked).
 std::string FindCrmd(const std::string& given);
 
-}  // namespace crm::cli
+}  // namespace crm::apply

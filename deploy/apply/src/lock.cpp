@@ -15,6 +15,10 @@
 
 namespace crm::apply {
 
+std::filesystem::path LockPath(const std::filesystem::path& dir) {
+  return dir / ".crmctl.lock";
+}
+
 ApplyLock ApplyLock::Acquire(const std::filesystem::path& path) {
   ApplyLock lock(path);
   // Two attempts: the second after removing a dead owner's lock.

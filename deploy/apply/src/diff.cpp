@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 
 #include "crm/render/render.hpp"
@@ -109,6 +110,128 @@ std::string RedactLine(const std::string& line) {
   return line.substr(0, eq + 1) + "(redacted)";
 }
 
+namespace {
+
+// A desired file against its record and what was seen on the host; nullopt when it is current.
+std::optional<Change> FileChange(const std::string& host, const DesiredFile& file,
+                                 const HostState& rec, const ObservedHost& obs) {
+  const std::string hash = render::Sha256Hex(file.content);
+  const auto r = rec.files.find(file.path);
+  const auto o = obs.files.find(file.path);
+  const bool observed_file = o != obs.files.end();
+  const bool on_host = !observed_file || o->second.has_value();
+  Change change;
+  change.host = host;
+  change.name = file.path;
+  if (r == rec.files.end() || !on_host) {
+    change.kind = ChangeKind::kAdd;
+    change.summary =
+        FileSummary(ChangeKind::kAdd, "", file.content, file.mode, file.mode, change.details);
+    if (r != rec.files.end()) {
+      change.summary += " missing on the host";
+    }
+    return change;
+  }
+  const bool drifted = observed_file && render::Sha256Hex(*o->second) != r->second.sha256;
+  if (r->second.sha256 == hash && r->second.mode == file.mode && !drifted) {
+    return std::nullopt;
+  }
+  change.kind = ChangeKind::kChange;
+  // Compare with what is really there when we saw it; else only the hash is known.
+  if (observed_file) {
+    change.summary = FileSummary(ChangeKind::kChange, *o->second, file.content, r->second.mode,
+                                 file.mode, change.details);
+  } else {
+    change.summary = fmt::format("(content sha256 {} -> {})", r->second.sha256.substr(0, 12),
+                                 hash.substr(0, 12));
+  }
+  if (drifted) {
+    change.summary += " edited on the host since the last apply: restored";
+  }
+  return change;
+}
+
+// A desired service against its record and whether it runs: start, restart (an input changed),
+// reload (only reload inputs changed); nullopt when it is current.
+std::optional<Change> ServiceChange(const std::string& host, const DesiredService& svc,
+                                    const HostState& rec, const ObservedHost& obs) {
+  Change change;
+  change.host = host;
+  change.service = true;
+  change.name = svc.name;
+  const auto r = rec.services.find(svc.name);
+  const auto run = obs.running.find(svc.name);
+  const bool running = run == obs.running.end() || run->second;
+  if (r == rec.services.end()) {
+    change.kind = ChangeKind::kAdd;
+    change.action = ServiceAction::kStart;
+    change.summary = "start";
+    return change;
+  }
+  std::vector<std::string> restart_by;
+  std::vector<std::string> reload_by;
+  for (const auto& [input, hash] : svc.inputs) {
+    const auto before = r->second.inputs.find(input);
+    if (before != r->second.inputs.end() && before->second == hash) {
+      continue;
+    }
+    (svc.reload_inputs.contains(input) ? reload_by : restart_by).push_back(input);
+  }
+  for (const auto& [input, hash] : r->second.inputs) {
+    if (!svc.inputs.contains(input)) {
+      restart_by.push_back(input);
+    }
+  }
+  change.kind = ChangeKind::kChange;
+  if (!running) {
+    change.action = ServiceAction::kStart;
+    const auto why = obs.why_not_running.find(svc.name);
+    change.summary = fmt::format("start: not running{}",
+                                 why == obs.why_not_running.end() ? "" : " (" + why->second + ")");
+  } else if (!restart_by.empty()) {
+    change.action = ServiceAction::kRestart;
+    change.summary = fmt::format("restart: {} changed", fmt::join(restart_by, ", "));
+  } else if (!reload_by.empty()) {
+    change.action = ServiceAction::kReload;
+    change.summary = fmt::format("reload: {} changed", fmt::join(reload_by, ", "));
+  } else {
+    return std::nullopt;
+  }
+  return change;
+}
+
+void DiffHost(const DesiredHost& host, const HostState& rec, const ObservedHost& obs,
+              PlanDiff& diff) {
+  std::set<std::string> desired_paths;
+  for (const DesiredFile& file : host.files) {
+    desired_paths.insert(file.path);
+    if (auto change = FileChange(host.name, file, rec, obs)) {
+      diff.changes.push_back(std::move(*change));
+    }
+  }
+  for (const auto& [path, record] : rec.files) {
+    if (!desired_paths.contains(path)) {
+      diff.changes.push_back(
+          {ChangeKind::kRemove, host.name, false, path, "(no longer rendered)", {}, {}});
+    }
+  }
+  std::set<std::string> desired_services;
+  for (const DesiredService& svc : host.services) {
+    desired_services.insert(svc.name);
+    if (auto change = ServiceChange(host.name, svc, rec, obs)) {
+      diff.changes.push_back(std::move(*change));
+    }
+  }
+  for (const auto& [name, record] : rec.services) {
+    if (!desired_services.contains(name)) {
+      diff.changes.push_back(
+          {ChangeKind::kRemove, host.name, true, name, "stop", {}, ServiceAction::kStop});
+    }
+  }
+}
+
+}  // namespace
+
 PlanDiff Diff(const std::vector<DesiredHost>& desired, const DeploymentState& recorded,
               const std::map<std::string, ObservedHost>& observed) {
   PlanDiff diff;
@@ -118,110 +241,9 @@ PlanDiff Diff(const std::vector<DesiredHost>& desired, const DeploymentState& re
   for (const DesiredHost& host : desired) {
     desired_hosts.insert(host.name);
     const auto rec_it = recorded.hosts.find(host.name);
-    const HostState& rec = rec_it == recorded.hosts.end() ? kNoHost : rec_it->second;
     const auto obs_it = observed.find(host.name);
-    const ObservedHost& obs = obs_it == observed.end() ? kNothingObserved : obs_it->second;
-
-    std::set<std::string> desired_paths;
-    for (const DesiredFile& file : host.files) {
-      desired_paths.insert(file.path);
-      const std::string hash = render::Sha256Hex(file.content);
-      const auto r = rec.files.find(file.path);
-      const auto o = obs.files.find(file.path);
-      const bool observed_file = o != obs.files.end();
-      const bool on_host = !observed_file || o->second.has_value();
-      Change change;
-      change.host = host.name;
-      change.name = file.path;
-      if (r == rec.files.end() || !on_host) {
-        change.kind = ChangeKind::kAdd;
-        change.summary =
-            FileSummary(ChangeKind::kAdd, "", file.content, file.mode, file.mode, change.details);
-        if (r != rec.files.end()) {
-          change.summary += " missing on the host";
-        }
-      } else {
-        const bool drifted = observed_file && render::Sha256Hex(*o->second) != r->second.sha256;
-        if (r->second.sha256 == hash && r->second.mode == file.mode && !drifted) {
-          continue;
-        }
-        change.kind = ChangeKind::kChange;
-        // Compare with what is really there when we saw it; else only the hash is known.
-        if (observed_file) {
-          change.summary = FileSummary(ChangeKind::kChange, *o->second, file.content,
-                                       r->second.mode, file.mode, change.details);
-        } else {
-          change.summary = fmt::format("(content sha256 {} -> {})", r->second.sha256.substr(0, 12),
-                                       hash.substr(0, 12));
-        }
-        if (drifted) {
-          change.summary += " edited on the host since the last apply: restored";
-        }
-      }
-      diff.changes.push_back(std::move(change));
-    }
-    for (const auto& [path, record] : rec.files) {
-      if (!desired_paths.contains(path)) {
-        diff.changes.push_back(
-            {ChangeKind::kRemove, host.name, false, path, "(no longer rendered)", {}, {}});
-      }
-    }
-
-    std::set<std::string> desired_services;
-    for (const DesiredService& svc : host.services) {
-      desired_services.insert(svc.name);
-      Change change;
-      change.host = host.name;
-      change.service = true;
-      change.name = svc.name;
-      const auto r = rec.services.find(svc.name);
-      const auto run = obs.running.find(svc.name);
-      const bool running = run == obs.running.end() || run->second;
-      if (r == rec.services.end()) {
-        change.kind = ChangeKind::kAdd;
-        change.action = ServiceAction::kStart;
-        change.summary = "start";
-        diff.changes.push_back(std::move(change));
-        continue;
-      }
-      std::vector<std::string> restart_by;
-      std::vector<std::string> reload_by;
-      for (const auto& [input, hash] : svc.inputs) {
-        const auto before = r->second.inputs.find(input);
-        if (before != r->second.inputs.end() && before->second == hash) {
-          continue;
-        }
-        (svc.reload_inputs.contains(input) ? reload_by : restart_by).push_back(input);
-      }
-      for (const auto& [input, hash] : r->second.inputs) {
-        if (!svc.inputs.contains(input)) {
-          restart_by.push_back(input);
-        }
-      }
-      change.kind = ChangeKind::kChange;
-      if (!running) {
-        change.action = ServiceAction::kStart;
-        const auto why = obs.why_not_running.find(svc.name);
-        change.summary =
-            fmt::format("start: not running{}",
-                        why == obs.why_not_running.end() ? "" : " (" + why->second + ")");
-      } else if (!restart_by.empty()) {
-        change.action = ServiceAction::kRestart;
-        change.summary = fmt::format("restart: {} changed", fmt::join(restart_by, ", "));
-      } else if (!reload_by.empty()) {
-        change.action = ServiceAction::kReload;
-        change.summary = fmt::format("reload: {} changed", fmt::join(reload_by, ", "));
-      } else {
-        continue;
-      }
-      diff.changes.push_back(std::move(change));
-    }
-    for (const auto& [name, record] : rec.services) {
-      if (!desired_services.contains(name)) {
-        diff.changes.push_back(
-            {ChangeKind::kRemove, host.name, true, name, "stop", {}, ServiceAction::kStop});
-      }
-    }
+    DiffHost(host, rec_it == recorded.hosts.end() ? kNoHost : rec_it->second,
+             obs_it == observed.end() ? kNothingObserved : obs_it->second, diff);
   }
   for (const auto& [name, host] : recorded.hosts) {
     if (desired_hosts.contains(name)) {

@@ -12,8 +12,7 @@
 namespace crm::apply {
 namespace {
 
-std::string OptionalString(crm::StrictMap& map, std::string_view key,
-                           const std::string& fallback) {
+std::string OptionalString(crm::StrictMap& map, std::string_view key, const std::string& fallback) {
   const YAML::Node node = map.Optional(key);
   if (!node.IsDefined() || node.IsNull()) {
     return fallback;
@@ -73,8 +72,7 @@ Inventory ParseInventory(const std::string& text, const std::string& file) {
     host.line = node.Mark().line + 1;
     host.name = map.RequiredString("name");
     if (!names.insert(host.name).second) {
-      FailAt(file, map.Required("name"),
-                      fmt::format("name: '{}' is listed twice", host.name));
+      FailAt(file, map.Required("name"), fmt::format("name: '{}' is listed twice", host.name));
     }
     host.address = map.RequiredString("address");
     const YAML::Node port = map.Optional("port");

@@ -17,13 +17,6 @@ Approval DecideApproval(bool has_changes, bool dry_run, bool auto_approve, bool 
   return interactive ? Approval::kAsk : Approval::kRefuse;
 }
 
-int ApplyExitCode(bool detailed, bool succeeded, bool had_changes) {
-  if (!succeeded) {
-    return 1;
-  }
-  return detailed && had_changes ? 2 : 0;
-}
-
 bool IsApproval(const char* answer) {
   if (answer == nullptr) {
     return false;
