@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "crm/apply/driver.hpp"
 #include "crm/apply/local_target.hpp"
+#include "crm/apply/target.hpp"
 #include "crm/tools/tool_runner.hpp"
 
 namespace crm::apply::local {

@@ -58,10 +58,8 @@ ToolReport CheckSystemd(CheckContext& check) {
         if (line.find(copy) != std::string::npos ||
             (r.exit_code != 0 &&
              line.find(fs::path(copy).filename().string()) != std::string::npos)) {
-          std::vector<Finding> one;
           FindingsFromOutput(line, copy, original, "systemd-analyze verify",
-                             "fix the unit key systemd names", one);
-          check.findings().insert(check.findings().end(), one.begin(), one.end());
+                             "fix the unit key systemd names", check.findings());
           break;
         }
       }

@@ -16,12 +16,6 @@ struct ApplyFlags {
   bool auto_approve = false;  ///< change without asking
 };
 
-/// How the driver and the targets print: progress unless quiet, the diff coloured if asked.
-struct Console {
-  bool quiet = false;
-  bool color = false;
-};
-
 enum class Outcome {
   kNoChanges,  ///< everything already matched: nothing was done
   kChanges,    ///< there were changes: made, or (dry run) only shown

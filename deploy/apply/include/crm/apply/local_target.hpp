@@ -6,7 +6,6 @@
 #include <memory>
 #include <string>
 
-#include "crm/apply/driver.hpp"
 #include "crm/apply/target.hpp"
 
 namespace crm::apply {

@@ -32,6 +32,12 @@
 
 namespace crm::apply {
 
+/// How the driver and the targets print: progress unless quiet, the diff coloured if asked.
+struct Console {
+  bool quiet = false;
+  bool color = false;
+};
+
 /// What a target adds to the plan the driver prints before asking for approval.
 struct PlanReview {
   /// Printed after the diff: what else the operator should see (kubectl diff's output; in a dry
