@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <regex>
+#include <thread>
 #include <set>
 #include <sstream>
 
@@ -21,6 +22,7 @@
 #include "crm/planner/validate.hpp"
 #include "crm/files.hpp"
 #include "crm/ports.hpp"
+#include "crm/process.hpp"
 #include "tool_runner.hpp"
 
 namespace crm::cli {
@@ -312,10 +314,17 @@ class ToolChecks {
       // -d: pgbouncer loads the file, then daemonizes; a bad file makes it exit non-zero first.
       const ToolResult r = RunTool({*pgbouncer, "-d", copy.string()}, work.string(),
                                    std::chrono::seconds(20), true);
-      const std::string log = ReadFile(work / "pgbouncer.log");
-      if (fs::exists(work / "pgbouncer.pid")) {
-        const std::string pid = ReadFile(work / "pgbouncer.pid");
-        RunTool({"/bin/kill", std::to_string(std::stoi(pid))}, work.string(), std::chrono::seconds(10));
+      const std::string log = ReadFileIfExists(work / "pgbouncer.log").value_or("");
+      if (r.exit_code == 0 && !r.timed_out) {
+        // The daemon writes its pid file after the parent has exited: give it a moment.
+        std::optional<pid_t> pid = ReadPidFile(work / "pgbouncer.pid");
+        for (int i = 0; i < 100 && !pid; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          pid = ReadPidFile(work / "pgbouncer.pid");
+        }
+        if (pid) {
+          RunTool({"/bin/kill", std::to_string(*pid)}, work.string(), std::chrono::seconds(10));
+        }
       }
       if (r.exit_code != 0 || r.timed_out) {
         FindingsFromOutput(r.output + log, copy.string(), f, "pgbouncer",
