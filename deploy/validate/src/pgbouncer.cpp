@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <optional>
 #include <regex>
+#include <thread>
 
 #include "crm/files.hpp"
 #include "crm/ports.hpp"
@@ -57,8 +59,17 @@ ToolReport CheckPgBouncer(CheckContext& check) {
                                                std::chrono::seconds(20), true);
     // A file pgbouncer refuses leaves no log and no pid file.
     const std::string log = ReadFileIfExists(work / "pgbouncer.log").value_or("");
-    if (const auto pid = ReadPidFile(work / "pgbouncer.pid")) {
-      tools::RunTool({"/bin/kill", std::to_string(*pid)}, work.string(), std::chrono::seconds(10));
+    if (r.exit_code == 0 && !r.timed_out) {
+      // The daemon writes its pid file after the parent has exited: give it a moment.
+      std::optional<pid_t> pid = ReadPidFile(work / "pgbouncer.pid");
+      for (int i = 0; i < 100 && !pid; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        pid = ReadPidFile(work / "pgbouncer.pid");
+      }
+      if (pid) {
+        tools::RunTool({"/bin/kill", std::to_string(*pid)}, work.string(),
+                       std::chrono::seconds(10));
+      }
     }
     if (r.exit_code != 0 || r.timed_out) {
       FindingsFromOutput(r.output + log, copy.string(), f, "pgbouncer",
