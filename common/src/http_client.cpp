@@ -274,4 +274,11 @@ HttpResponse HttpFetch(const HttpRequest& request) {
   return client.Fetch(request);
 }
 
+HttpResponse HttpGet(const std::string& url, std::chrono::milliseconds timeout) {
+  HttpRequest request;
+  request.url = url;
+  request.timeout = timeout;
+  return HttpFetch(request);
+}
+
 }  // namespace crm

@@ -64,4 +64,7 @@ class HttpClient {
 /// One request on a client of its own (no connection kept): for one-off calls.
 HttpResponse HttpFetch(const HttpRequest& request);
 
+/// GET `url` within `timeout`, on a client of its own (health probes).
+HttpResponse HttpGet(const std::string& url, std::chrono::milliseconds timeout);
+
 }  // namespace crm

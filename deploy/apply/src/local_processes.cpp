@@ -10,9 +10,9 @@
 #include <fstream>
 #include <thread>
 
-#include "crm/apply/health.hpp"
 #include "crm/error.hpp"
 #include "crm/files.hpp"
+#include "crm/http_client.hpp"
 #include "crm/ports.hpp"
 #include "crm/process.hpp"
 #include "crm/text.hpp"
@@ -243,13 +243,13 @@ void StopCrmd(const Layout& layout) {
 void AwaitHttp(const Layout& layout, pid_t pid, const std::string& url, const std::string& path,
                std::chrono::seconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
-  HttpAnswer last;
+  HttpResponse last;
   while (std::chrono::steady_clock::now() < deadline) {
     if (!Alive(pid)) {
       throw RuntimeError(fmt::format("crmd (pid {}) exited while starting; {} ends with:\n{}", pid,
                                      layout.CrmdLog().string(), LogTail(layout.CrmdLog(), 20)));
     }
-    last = HttpGet(url + path, 2000);
+    last = HttpGet(url + path, 2s);
     if (last.status == 200) {
       return;
     }

@@ -2,10 +2,10 @@
 // PostgreSQL; the driver removes the directory on --purge).
 #include <fmt/format.h>
 
-#include "crm/apply/health.hpp"
 #include "crm/apply/step.hpp"
 #include "crm/error.hpp"
 #include "crm/files.hpp"
+#include "crm/http_client.hpp"
 #include "local_deployment.hpp"
 
 namespace crm::apply::local {
@@ -81,7 +81,7 @@ StatusReport LocalTarget::Status(const DeploymentState& recorded,
       {"log", layout_.PgLog().string()}};
   std::string why;
   const auto crmd = RunningCrmd(layout_, &why);
-  const HttpAnswer health = crmd ? HttpGet(url + "/health", 3000) : HttpAnswer{};
+  const HttpResponse health = crmd ? HttpGet(url + "/health", 3s) : HttpResponse{};
   const std::string binary = Setting(recorded, "crmd");
   std::string crmd_version;
   if (!binary.empty() && fs::exists(binary)) {
