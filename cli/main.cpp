@@ -1,7 +1,7 @@
 // crmctl: sizes, renders, validates and applies WhatsApp CRM deployments. Only wiring lives here;
 // each subcommand has its own file.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <iostream>
 
@@ -10,7 +10,7 @@
 
 namespace {
 
-// Exit codes (SPEC §4): 0 ok, 1 runtime failure, 2 bad input or usage.
+// Exit codes (docs/architecture.md, "Errors"): 0 ok, 1 runtime failure, 2 bad input or usage.
 constexpr int kExitRuntime = 1;
 constexpr int kExitInput = 2;
 

@@ -16,7 +16,7 @@ run plan --customers 5 --explain;                expect_code 0; expect_golden pl
 run tiers list;                                  expect_code 0; expect_golden tiers_list.txt
 run capacity --server hetzner-cx22 --engine whatsmeow; expect_code 0; expect_golden capacity_cx22.txt
 
-# JSON contract (SPEC §5.5).
+# JSON contract (docs/capacity-model.md).
 run plan --customers 50 --price-per-customer-month 29 -o json
 expect_code 0
 expect_json "set(['workload','demand','tier','layout','utilization','zone','knobs','postgres','cost','growth','revenue','warnings']) <= set(d)"

@@ -1,6 +1,7 @@
-// crmctl apply --target local end to end (issue 6): the real crmctl creating a real PostgreSQL
-// cluster and a real detached `crmd --role all`, checked over real HTTP; then status, a no-op
-// re-apply, knob changes, recoveries from killed processes, the lock and destroy.
+// crmctl apply --target local end to end (docs/operations.md, "The local target"): the real crmctl
+// creating a real PostgreSQL cluster and a real detached `crmd --role all`, checked over real HTTP;
+// then status, a no-op re-apply, knob changes, recoveries from killed processes, the lock and
+// destroy.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -16,9 +17,9 @@
 #include <regex>
 #include <thread>
 
+#include "crm/ports.hpp"
 #include "crm/testing/crmd_process.hpp"
 #include "crm/testing/http_client.hpp"
-#include "crm/ports.hpp"
 
 namespace crm::testing {
 namespace {

@@ -1,6 +1,6 @@
-// The dispatcher against a real PostgreSQL and the simulator, in process (issue 5 point 4): two
-// dispatchers contending for one slice's lease never send a message twice, the token bucket holds
-// its rate in real time, and tasks that keep failing are dead-lettered.
+// The dispatcher against a real PostgreSQL and the simulator, in process (docs/api.md,
+// "Messaging"): two dispatchers contending for one slice's lease never send a message twice, the
+// token bucket holds its rate in real time, and tasks that keep failing are dead-lettered.
 #include <gtest/gtest.h>
 
 #include <atomic>

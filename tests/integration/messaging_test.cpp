@@ -1,6 +1,7 @@
-// Messaging end to end (issue 5): broadcasts through the simulator delivered exactly once, also
-// across a kill -9 of the slice; the queue's backpressure; the WhatsApp webhook's signature and
-// routing; the inbox; a Cloud API slice against a local server that speaks the Graph API.
+// Messaging end to end (docs/api.md, "Messaging"): broadcasts through the simulator delivered
+// exactly once, also across a kill -9 of the slice; the queue's backpressure; the WhatsApp
+// webhook's signature and routing; the inbox; a Cloud API slice against a local server that speaks
+// the Graph API.
 #include <gtest/gtest.h>
 #include <signal.h>
 

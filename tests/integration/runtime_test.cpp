@@ -1,5 +1,5 @@
 // The runtime end to end: a real PostgreSQL, a real `crmd --role all` with its slice processes,
-// real HTTP over loopback (SPEC §7.1–7.3, issue 4 point 7).
+// real HTTP over loopback (docs/architecture.md, "The runtime").
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <signal.h>

@@ -539,7 +539,7 @@ const KUSTOMIZATION_SCHEMA = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// The project's rules (SPEC §6: secrets are never rendered inline, only referenced).
+// The project's rules (docs/architecture.md, "Rendering and validation": secrets are never rendered inline, only referenced).
 
 const SECRET_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?)$/i;
 

@@ -23,7 +23,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-// The costs the synthetic telemetry is generated from (SPEC §5.2 defaults + a slice baseline).
+// The costs the synthetic telemetry is generated from (docs/capacity-model.md rule defaults + a
+// slice baseline).
 constexpr double kDevice = 2e6;
 constexpr double kWebsocket = 80e3;
 constexpr double kTask = 150;

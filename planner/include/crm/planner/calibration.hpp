@@ -1,4 +1,5 @@
-// Fits the per-unit memory rules (SPEC §5.2) to measured telemetry for `crmctl calibrate`.
+// Fits the per-unit memory rules (docs/capacity-model.md, "Rules") to measured telemetry for
+// `crmctl calibrate`.
 #pragma once
 
 #include <cstddef>

@@ -16,7 +16,8 @@ struct Rule {
   std::string source;
 };
 
-/// Per-unit rules (tiers/rules.yaml, SPEC §5.2). Sizes are bytes; CPU in cores or core-seconds.
+/// Per-unit rules (tiers/rules.yaml, docs/capacity-model.md "Rules"). Sizes are bytes; CPU in cores
+/// or core-seconds.
 struct Rules {
   Rule ram_per_websocket;            // bytes per open dashboard tab
   Rule bytes_per_task;               // bytes per pending broadcast task
@@ -82,17 +83,17 @@ enum Carry : unsigned {
 struct RoleSpec {
   std::string role;
   int count = 1;
-  std::string server;          // reference offering (the minimum size)
+  std::string server;            // reference offering (the minimum size)
   std::size_t server_index = 0;  // its position in Catalog::servers()
   bool has_services_ram = false;
-  double services_ram = 0;     // bytes per host; absent on single hosts = the shared-services rule
-  double services_cpu = 0;     // cores per host
-  double services_disk = 0;    // bytes per host
-  unsigned carries = 0;        // Carry bits
-  double cpu_share = 0;        // share of the message-processing CPU
-  bool scalable = false;       // the planner may add hosts to this role
-  bool split = true;           // demand is divided across the hosts (false: each holds a copy)
-  bool replica = false;        // a read replica (role name contains "replica")
+  double services_ram = 0;   // bytes per host; absent on single hosts = the shared-services rule
+  double services_cpu = 0;   // cores per host
+  double services_disk = 0;  // bytes per host
+  unsigned carries = 0;      // Carry bits
+  double cpu_share = 0;      // share of the message-processing CPU
+  bool scalable = false;     // the planner may add hosts to this role
+  bool split = true;         // demand is divided across the hosts (false: each holds a copy)
+  bool replica = false;      // a read replica (role name contains "replica")
 };
 
 struct Tier {

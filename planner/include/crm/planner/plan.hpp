@@ -1,5 +1,5 @@
 // Sizing a workload: demand, tier, layout, utilisation, knobs, PostgreSQL settings, cost,
-// growth and revenue (SPEC §5.3), every figure with its arithmetic.
+// growth and revenue (docs/capacity-model.md, "Formulas"), every figure with its arithmetic.
 #pragma once
 
 #include <optional>
@@ -56,8 +56,8 @@ using KnobValue = std::variant<long long, std::string>;
 
 struct Growth {
   double rate_per_month = 0;
-  std::optional<int> months_until_upgrade;  // none: not within 120 months
-  std::string upgrade_reason;               // what is crossed first
+  std::optional<int> months_until_upgrade;            // none: not within 120 months
+  std::string upgrade_reason;                         // what is crossed first
   std::vector<std::pair<int, long long>> projection;  // (month, customers), 0..horizon
 };
 
@@ -93,10 +93,10 @@ struct Plan {
 };
 
 struct PlanOptions {
-  bool explain = false;     // record every figure's arithmetic
-  bool projection = true;   // fill Growth::projection
-  bool reasons = true;      // fill Growth::upgrade_reason (text; batch CSV has no column for it)
-  int only_tier = 0;        // consider only this tier (render --tier N); 0 = choose
+  bool explain = false;    // record every figure's arithmetic
+  bool projection = true;  // fill Growth::projection
+  bool reasons = true;     // fill Growth::upgrade_reason (text; batch CSV has no column for it)
+  int only_tier = 0;       // consider only this tier (render --tier N); 0 = choose
 };
 
 /// Sizes a validated workload (see ValidateWorkload). Pure: no I/O.

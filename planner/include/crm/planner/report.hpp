@@ -1,5 +1,5 @@
-// Presenting a Plan: JSON/YAML (SPEC §5.5 keys, base units), a table for people, CSV, markdown,
-// and the --explain listing.
+// Presenting a Plan: JSON/YAML (the keys docs/capacity-model.md lists under "Tiers", base units), a
+// table for people, CSV, markdown, and the --explain listing.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -15,8 +15,8 @@ enum class OutputFormat { kTable, kJson, kYaml, kCsv, kMarkdown };
 /// Parses "table|json|yaml|csv|markdown"; throws InputError naming -o/--output.
 OutputFormat ParseOutputFormat(std::string_view text);
 
-/// The SPEC §5.5 document: workload, demand, tier, layout, utilization, zone, knobs, postgres,
-/// cost, growth, revenue (only with a price), warnings. Base units only.
+/// The JSON document (docs/capacity-model.md): workload, demand, tier, layout, utilization, zone,
+/// knobs, postgres, cost, growth, revenue (only with a price), warnings. Base units only.
 nlohmann::ordered_json PlanToJson(const Plan& plan);
 
 /// Renders a JSON value as block YAML (keys in the JSON's order).

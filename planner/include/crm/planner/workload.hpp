@@ -1,4 +1,5 @@
-// A workload to size (SPEC §5.1): the same keys in workload.yaml, CLI flags and CSV columns.
+// A workload to size (docs/capacity-model.md, "Inputs"): the same keys in workload.yaml, CLI flags
+// and CSV columns.
 #pragma once
 
 #include <optional>
@@ -11,8 +12,8 @@ namespace crm::planner {
 class Catalog;
 
 struct Workload {
-  std::string name;                           // batch rows only (column `name`)
-  long long customers = -1;                   // required; -1 = not given
+  std::string name;          // batch rows only (column `name`)
+  long long customers = -1;  // required; -1 = not given
   long long devices_per_customer = 2;
   long long messages_per_customer_day = 100;
   long long dashboard_tabs_per_customer = 2;
