@@ -24,7 +24,6 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
-using http::ClientError;
 using http::Exchange;
 using http::Reply;
 using http::Response;
@@ -100,8 +99,7 @@ void CheckProxyPath(std::string_view target) {
       lower.ends_with("/..") || lower.ends_with("/.") || lower.find("%2e") != std::string::npos ||
       lower.find("%2f") != std::string::npos || lower.find("%5c") != std::string::npos ||
       lower.find('\\') != std::string::npos || lower.find("//") != std::string::npos) {
-    throw ClientError(Status::bad_request,
-                      "path not allowed: dot segments and encoded separators are refused");
+    throw InputError("path not allowed: dot segments and encoded separators are refused");
   }
 }
 
@@ -113,9 +111,8 @@ std::string EmailField(const json& body) {
 long long ParseSliceId(const std::string& text) {
   if (text.empty() || text.size() > 17 ||
       text.find_first_not_of("0123456789") != std::string::npos) {
-    throw ClientError(Status::bad_request,
-                      "id: expected a slice id (a positive whole number), got \"" + text + "\"",
-                      "id");
+    throw InputError("id: expected a slice id (a positive whole number), got \"" + text + "\"",
+                     "id");
   }
   return std::stoll(text);
 }
@@ -189,9 +186,8 @@ class Gateway {
     // No Origin: not a browser's cross-site request (browsers send it on every cross-origin
     // POST); API clients such as curl and crmctl omit it. A present Origin must be ours.
     if (req.find(bhttp::field::origin) != req.end() && origin != ExpectedOrigin(req)) {
-      throw ClientError(Status::forbidden,
-                        "cross-origin request refused (Origin: " + std::string(origin) +
-                            "; expected " + ExpectedOrigin(req) + ")");
+      throw Forbidden("cross-origin request refused (Origin: " + std::string(origin) +
+                      "; expected " + ExpectedOrigin(req) + ")");
     }
   }
 
@@ -221,11 +217,9 @@ class Gateway {
   void Limit(RateLimiter& limiter, Exchange& ex, const char* what) {
     auto wait = limiter.Attempt(ClientIp(ex), RateLimiter::Clock::now());
     if (wait.count() > 0) {
-      ClientError error(Status::too_many_requests, std::string("too many ") + what +
-                                                       " attempts from your address; retry in " +
-                                                       std::to_string(wait.count()) + " s");
-      error.retry_after = wait;
-      throw error;
+      throw Throttled(std::string("too many ") + what + " attempts from your address; retry in " +
+                          std::to_string(wait.count()) + " s",
+                      wait);
     }
   }
 
@@ -301,8 +295,7 @@ class Gateway {
   asio::awaitable<Caller> RequireCaller(const http::Request& req) {
     auto caller = co_await Authenticate(req);
     if (!caller) {
-      throw ClientError(Status::unauthorized,
-                        "sign in first: no valid session (it may have expired)");
+      throw Unauthenticated("sign in first: no valid session (it may have expired)");
     }
     co_return *caller;
   }
@@ -310,7 +303,7 @@ class Gateway {
   asio::awaitable<Caller> RequireAdmin(const http::Request& req) {
     Caller caller = co_await RequireCaller(req);
     if (caller.role != "admin") {
-      throw ClientError(Status::forbidden, "admin only");
+      throw Forbidden("admin only");
     }
     co_return caller;
   }
@@ -521,9 +514,8 @@ void Gateway::Register(http::Router& router) {
             "NOTHING RETURNING id",
             email, hash);
         if (rows.empty()) {
-          throw ClientError(Status::conflict,
-                            "email: an account with this address already exists; sign in instead",
-                            "email");
+          throw Conflict("email: an account with this address already exists; sign in instead",
+                         "email");
         }
         tx.commit();
         return rows[0][0].as<long long>();
@@ -556,12 +548,12 @@ void Gateway::Register(http::Router& router) {
         return std::nullopt;
       }
       if (rows[0]["status"].as<std::string>() != "active") {
-        throw ClientError(Status::forbidden, "this account is suspended; contact support");
+        throw Forbidden("this account is suspended; contact support");
       }
       return rows[0]["id"].as<long long>();
     });
     if (!user_id) {
-      throw ClientError(Status::unauthorized, "email or password is incorrect");
+      throw Unauthenticated("email or password is incorrect");
     }
     co_return co_await SignIn(*user_id, ex, Status::ok);
   });
@@ -644,9 +636,8 @@ void Gateway::Register(http::Router& router) {
             "RETURNING user_id",
             TokenHash(token));
         if (rows.empty()) {
-          throw ClientError(Status::bad_request,
-                            "token: this reset link is invalid, used or expired; ask for a new one",
-                            "token");
+          throw InputError("token: this reset link is invalid, used or expired; ask for a new one",
+                           "token");
         }
         long long user_id = rows[0][0].as<long long>();
         tx.exec_params("UPDATE gateway.users SET password_hash = $2 WHERE id = $1", user_id, hash);
@@ -710,18 +701,17 @@ void Gateway::Register(http::Router& router) {
           auto rows =
               tx.exec_params("SELECT id FROM gateway.users WHERE lower(email) = $1", normalized);
           if (rows.empty()) {
-            throw ClientError(Status::not_found, "email: no account with this address", "email");
+            throw NotFound("email: no account with this address", "email");
           }
           return rows[0][0].as<long long>();
         });
       } else {
-        throw ClientError(Status::bad_request,
-                          "give user_id or email of the account to assign the slice to");
+        throw InputError("give user_id or email of the account to assign the slice to");
       }
       info = co_await blocking_.Run([&] { return orchestrator_.Assign(id, user_id); });
     } else {
-      throw ClientError(Status::not_found, "unknown slice action '" + action +
-                                               "' (expected assign, suspend, resume or destroy)");
+      throw NotFound("unknown slice action '" + action +
+                     "' (expected assign, suspend, resume or destroy)");
     }
     ForgetSessions();
     co_return http::JsonResponse(Status::ok, info.ToJson());
@@ -753,8 +743,7 @@ void Gateway::Register(http::Router& router) {
     int batch = 5;
     if (auto it = body.find("batch"); it != body.end()) {
       if (!it->is_number_integer() || it->get<long long>() < 1 || it->get<long long>() > 1000) {
-        throw ClientError(Status::bad_request, "batch: expected a whole number from 1 to 1000",
-                          "batch");
+        throw InputError("batch: expected a whole number from 1 to 1000", "batch");
       }
       batch = it->get<int>();
     }
@@ -799,13 +788,8 @@ long long CreateAdmin(const config::RuntimeConfig& config, const std::string& em
   if (sodium_init() < 0) {
     throw RuntimeError("libsodium failed to initialise");
   }
-  std::string normalized;
-  try {
-    normalized = NormalizeEmail(email);
-    CheckPassword(password, "password (stdin)");
-  } catch (const ClientError& e) {
-    throw InputError(e.what());
-  }
+  std::string normalized = NormalizeEmail(email);
+  CheckPassword(password, "password (stdin)");
   MigrateAll(config);
   db::Pool pool(GatewayPoolOptions(config, 1));
   std::string hash = HashPassword(password);

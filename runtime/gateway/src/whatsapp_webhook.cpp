@@ -10,7 +10,6 @@ namespace crm::gateway {
 namespace {
 
 namespace bhttp = boost::beast::http;
-using http::ClientError;
 using http::Exchange;
 using http::Reply;
 using http::Response;
@@ -38,25 +37,23 @@ void RegisterWhatsAppWebhook(http::Router& router, const config::RuntimeConfig& 
   router.Add(verb::get, "/webhooks/whatsapp", [&config](Exchange& ex) -> Reply {
     auto target = ex.request().target();
     if (config.whatsapp_verify_token.empty()) {
-      throw ClientError(Status::forbidden,
-                        "the WhatsApp webhook is not configured: set CRM_WHATSAPP_VERIFY_TOKEN "
-                        "(or CRM_WHATSAPP_VERIFY_TOKEN_FILE)");
+      throw Forbidden(
+          "the WhatsApp webhook is not configured: set CRM_WHATSAPP_VERIFY_TOKEN (or "
+          "CRM_WHATSAPP_VERIFY_TOKEN_FILE)");
     }
     auto mode = http::QueryParam(target, "hub.mode");
     auto token = http::QueryParam(target, "hub.verify_token");
     auto challenge = http::QueryParam(target, "hub.challenge");
     if (mode.value_or("") != "subscribe") {
-      throw ClientError(Status::bad_request,
-                        "hub.mode: expected \"subscribe\", got \"" + mode.value_or("") + "\"",
-                        "hub.mode");
+      throw InputError("hub.mode: expected \"subscribe\", got \"" + mode.value_or("") + "\"",
+                       "hub.mode");
     }
     if (!token || !SameSecret(*token, config.whatsapp_verify_token)) {
       spdlog::warn("webhook handshake from {} with a wrong verify token", ex.peer());
-      throw ClientError(Status::forbidden, "hub.verify_token: does not match", "hub.verify_token");
+      throw Forbidden("hub.verify_token: does not match", "hub.verify_token");
     }
     if (!challenge || challenge->empty() || challenge->size() > 256) {
-      throw ClientError(Status::bad_request, "hub.challenge: expected 1 to 256 characters",
-                        "hub.challenge");
+      throw InputError("hub.challenge: expected 1 to 256 characters", "hub.challenge");
     }
     Response res{Status::ok, 11};
     res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
@@ -71,29 +68,24 @@ void RegisterWhatsAppWebhook(http::Router& router, const config::RuntimeConfig& 
         http::Request& req = ex.request();
         if (config.whatsapp_app_secret.empty()) {
           // Meta retries what is not answered 200, so nothing is lost while this is fixed.
-          throw http::ServiceError(Status::service_unavailable,
-                                   "the WhatsApp webhook is not configured: set "
-                                   "CRM_WHATSAPP_APP_SECRET (or CRM_WHATSAPP_APP_SECRET_FILE)");
+          throw Unavailable(
+              "the WhatsApp webhook is not configured: set CRM_WHATSAPP_APP_SECRET (or "
+              "CRM_WHATSAPP_APP_SECRET_FILE)");
         }
         auto signature = req.find("X-Hub-Signature-256");
         if (signature == req.end()) {
           spdlog::warn("webhook from {} without X-Hub-Signature-256: refused", ex.peer());
-          throw ClientError(Status::unauthorized, "X-Hub-Signature-256: missing");
+          throw Unauthenticated("X-Hub-Signature-256: missing");
         }
         // The raw body, before any parsing.
         if (!channel::VerifySignature(req.body(), signature->value(), config.whatsapp_app_secret)) {
           spdlog::warn("webhook from {} with a wrong signature: refused", ex.peer());
-          throw ClientError(Status::unauthorized,
-                            "X-Hub-Signature-256: does not match the body (signed with another app "
-                            "secret, or altered on the way)");
+          throw Unauthenticated(
+              "X-Hub-Signature-256: does not match the body (signed with another app secret, or "
+              "altered on the way)");
         }
         json payload = http::ParseJsonBody(req);
-        std::vector<channel::WebhookChange> changes;
-        try {
-          changes = channel::SplitWebhook(payload);
-        } catch (const InputError& e) {
-          throw ClientError(Status::bad_request, e.what());
-        }
+        std::vector<channel::WebhookChange> changes = channel::SplitWebhook(payload);
         int delivered = 0;
         for (auto& change : changes) {
           std::string number = change.phone_number_id;
@@ -122,10 +114,9 @@ void RegisterWhatsAppWebhook(http::Router& router, const config::RuntimeConfig& 
             continue;
           }
           if (route->state != "assigned" && route->state != "available") {
-            throw http::ServiceError(Status::service_unavailable,
-                                     "slice " + std::to_string(route->slice_id) + " is " +
-                                         route->state + "; retry later",
-                                     std::chrono::seconds(5));
+            throw Unavailable("slice " + std::to_string(route->slice_id) + " is " + route->state +
+                                  "; retry later",
+                              std::chrono::seconds(5));
           }
           http::Request out{bhttp::verb::post, "/internal/channel/events", 11};
           out.set(bhttp::field::host, "slice-" + std::to_string(route->slice_id));
@@ -140,15 +131,14 @@ void RegisterWhatsAppWebhook(http::Router& router, const config::RuntimeConfig& 
             // 400 from the slice is a payload it cannot read: Meta's retry would not help.
             if (answer.result() == Status::bad_request) {
               json error = json::parse(answer.body(), nullptr, false);
-              throw ClientError(Status::bad_request, error.is_object() && error.contains("error") &&
-                                                             error["error"].is_string()
-                                                         ? error["error"].get<std::string>()
-                                                         : answer.body());
+              throw InputError(error.is_object() && error.contains("error") &&
+                                       error["error"].is_string()
+                                   ? error["error"].get<std::string>()
+                                   : answer.body());
             }
-            throw http::ServiceError(Status::service_unavailable,
-                                     "slice " + std::to_string(route->slice_id) +
-                                         " could not take the events in; retry later",
-                                     std::chrono::seconds(5));
+            throw Unavailable("slice " + std::to_string(route->slice_id) +
+                                  " could not take the events in; retry later",
+                              std::chrono::seconds(5));
           }
           ++delivered;
         }

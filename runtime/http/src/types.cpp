@@ -93,23 +93,39 @@ Response ErrorResponse(Status status, const std::string& message, const std::str
   return JsonResponse(status, body);
 }
 
+namespace {
+
+Response WithRetryAfter(Response res, std::chrono::seconds retry_after) {
+  if (retry_after.count() > 0) {
+    res.set(bhttp::field::retry_after, std::to_string(retry_after.count()));
+  }
+  return res;
+}
+
+}  // namespace
+
 Response ResponseForCurrentException(const Request& request) {
   try {
     throw;
   } catch (const ClientError& e) {
-    Response res = ErrorResponse(e.status(), e.what(), e.field());
-    if (e.retry_after.count() > 0) {
-      res.set(bhttp::field::retry_after, std::to_string(e.retry_after.count()));
-    }
-    return res;
+    return ErrorResponse(e.status(), e.what());
   } catch (const ServiceError& e) {
-    Response res = ErrorResponse(e.status(), e.what());
-    if (e.retry_after().count() > 0) {
-      res.set(bhttp::field::retry_after, std::to_string(e.retry_after().count()));
-    }
-    return res;
+    return ErrorResponse(e.status(), e.what());
+  } catch (const Throttled& e) {
+    return WithRetryAfter(ErrorResponse(Status::too_many_requests, e.what(), e.field()),
+                          e.retry_after());
+  } catch (const NotFound& e) {
+    return ErrorResponse(Status::not_found, e.what(), e.field());
+  } catch (const Conflict& e) {
+    return ErrorResponse(Status::conflict, e.what(), e.field());
+  } catch (const Unauthenticated& e) {
+    return ErrorResponse(Status::unauthorized, e.what(), e.field());
+  } catch (const Forbidden& e) {
+    return ErrorResponse(Status::forbidden, e.what(), e.field());
   } catch (const InputError& e) {
-    return ErrorResponse(Status::bad_request, e.what());
+    return ErrorResponse(Status::bad_request, e.what(), e.field());
+  } catch (const Unavailable& e) {
+    return WithRetryAfter(ErrorResponse(Status::service_unavailable, e.what()), e.retry_after());
   } catch (const std::exception& e) {
     spdlog::error("{} {}: internal error: {}", std::string(request.method_string()),
                   std::string(request.target()), e.what());
@@ -144,14 +160,14 @@ nlohmann::json ParseJsonBody(const Request& request) {
         ++col;
       }
     }
-    throw ClientError(Status::bad_request, "malformed JSON at line " + std::to_string(line) +
-                                               " column " + std::to_string(col));
+    throw InputError("malformed JSON at line " + std::to_string(line) + " column " +
+                     std::to_string(col));
   } catch (const nlohmann::json::exception& e) {
     // Well-formed but unrepresentable, such as a number beyond double's range (found by fuzzing).
-    throw ClientError(Status::bad_request, std::string("JSON not accepted: ") + e.what());
+    throw InputError(std::string("JSON not accepted: ") + e.what());
   }
   if (!body.is_object()) {
-    throw ClientError(Status::bad_request, "expected a JSON object");
+    throw InputError("expected a JSON object");
   }
   return body;
 }
@@ -177,15 +193,14 @@ std::optional<std::string> OptionalString(const nlohmann::json& body, const std:
     return std::nullopt;
   }
   if (!it->is_string()) {
-    throw ClientError(Status::bad_request, field + ": expected a string", field);
+    throw InputError(field + ": expected a string", field);
   }
   std::string value = it->get<std::string>();
   std::size_t len = Utf8Length(value);
   if (len < min_len || len > max_len) {
-    throw ClientError(Status::bad_request,
-                      field + ": expected " + std::to_string(min_len) + " to " +
-                          std::to_string(max_len) + " characters, got " + std::to_string(len),
-                      field);
+    throw InputError(field + ": expected " + std::to_string(min_len) + " to " +
+                         std::to_string(max_len) + " characters, got " + std::to_string(len),
+                     field);
   }
   return value;
 }
@@ -194,7 +209,7 @@ std::string RequireString(const nlohmann::json& body, const std::string& field, 
                           std::size_t max_len) {
   auto value = OptionalString(body, field, min_len, max_len);
   if (!value) {
-    throw ClientError(Status::bad_request, field + ": required", field);
+    throw InputError(field + ": required", field);
   }
   return *value;
 }
@@ -208,12 +223,12 @@ std::string PercentDecode(std::string_view text) {
       out += ' ';
     } else if (c == '%') {
       if (i + 2 >= text.size()) {
-        throw ClientError(Status::bad_request, "malformed percent-escape in the query string");
+        throw InputError("malformed percent-escape in the query string");
       }
       unsigned value = 0;
       auto [ptr, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
       if (ec != std::errc() || ptr != text.data() + i + 3) {
-        throw ClientError(Status::bad_request, "malformed percent-escape in the query string");
+        throw InputError("malformed percent-escape in the query string");
       }
       out += static_cast<char>(value);
       i += 2;

@@ -21,9 +21,8 @@ bool Idempotent(bhttp::verb method) {
          method == bhttp::verb::delete_ || method == bhttp::verb::options;
 }
 
-ServiceError Unreachable() {
-  return ServiceError(
-      Status::service_unavailable,
+Unavailable Unreachable() {
+  return Unavailable(
       "your workspace is not reachable right now (it may be restarting); retry in a moment",
       std::chrono::seconds(1));
 }

@@ -191,8 +191,7 @@ SliceInfo Orchestrator::Transition(long long slice_id, SliceState to, const std:
     auto rows =
         tx.exec_params("SELECT state FROM gateway.slices WHERE id = $1 FOR UPDATE", slice_id);
     if (rows.empty()) {
-      throw http::ClientError(http::Status::not_found,
-                              "no slice with id " + std::to_string(slice_id));
+      throw NotFound("no slice with id " + std::to_string(slice_id));
     }
     SliceState from = ParseSliceState(rows[0][0].as<std::string>());
     CheckTransition(slice_id, from, to);
@@ -244,8 +243,7 @@ SliceInfo Orchestrator::Get(long long slice_id) {
     auto rows = tx.exec_params(
         std::string("SELECT ") + kSliceColumns + " FROM gateway.slices WHERE id = $1", slice_id);
     if (rows.empty()) {
-      throw http::ClientError(http::Status::not_found,
-                              "no slice with id " + std::to_string(slice_id));
+      throw NotFound("no slice with id " + std::to_string(slice_id));
     }
     return FromRow(rows[0]);
   });
@@ -446,27 +444,24 @@ SliceInfo Orchestrator::Assign(long long slice_id, long long user_id) {
 SliceInfo Orchestrator::SetChannel(long long slice_id, const std::string& channel,
                                    const std::optional<std::string>& phone_number_id) {
   if (channel != "simulator" && channel != "cloud-api") {
-    throw http::ClientError(http::Status::bad_request,
-                            "channel: expected simulator or cloud-api, got \"" + channel + "\"",
-                            "channel");
+    throw InputError("channel: expected simulator or cloud-api, got \"" + channel + "\"",
+                     "channel");
   }
   if (channel == "cloud-api" && !phone_number_id) {
-    throw http::ClientError(http::Status::bad_request,
-                            "phone_number_id: required for the cloud-api channel (the id Meta "
-                            "shows for the number in WhatsApp Manager)",
-                            "phone_number_id");
+    throw InputError(
+        "phone_number_id: required for the cloud-api channel (the id Meta shows for the number "
+        "in WhatsApp Manager)",
+        "phone_number_id");
   }
   if (phone_number_id && (phone_number_id->empty() || phone_number_id->size() > 32 ||
                           phone_number_id->find_first_not_of("0123456789") != std::string::npos)) {
-    throw http::ClientError(
-        http::Status::bad_request,
-        "phone_number_id: expected digits only, got \"" + *phone_number_id + "\"",
-        "phone_number_id");
+    throw InputError("phone_number_id: expected digits only, got \"" + *phone_number_id + "\"",
+                     "phone_number_id");
   }
   SliceInfo before = Get(slice_id);
   if (before.state == SliceState::kDestroying || before.state == SliceState::kDestroyed) {
-    throw http::ClientError(http::Status::conflict, "slice " + std::to_string(slice_id) + " is " +
-                                                        std::string(ToString(before.state)));
+    throw Conflict("slice " + std::to_string(slice_id) + " is " +
+                   std::string(ToString(before.state)));
   }
   pool_.Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
@@ -477,8 +472,7 @@ SliceInfo Orchestrator::SetChannel(long long slice_id, const std::string& channe
           slice_id, channel,
           channel == "cloud-api" && phone_number_id ? phone_number_id->c_str() : nullptr);
     } catch (const pqxx::unique_violation&) {
-      throw http::ClientError(
-          http::Status::conflict,
+      throw Conflict(
           "phone_number_id: " + phone_number_id.value_or("") + " already belongs to another slice",
           "phone_number_id");
     }
@@ -889,7 +883,7 @@ void Orchestrator::RefreshStorage() {
 
 nlohmann::json Orchestrator::RollingRestart(int batch) {
   if (batch < 1) {
-    throw http::ClientError(http::Status::bad_request, "batch: expected at least 1", "batch");
+    throw InputError("batch: expected at least 1", "batch");
   }
   std::vector<long long> ids;
   {

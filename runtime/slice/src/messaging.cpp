@@ -14,7 +14,6 @@ namespace crm::slice {
 namespace {
 
 namespace bhttp = boost::beast::http;
-using http::ClientError;
 using http::Exchange;
 using http::Reply;
 using http::Response;
@@ -69,16 +68,15 @@ queue::NewBroadcast ParseBroadcast(const http::Request& req) {
     json body = http::ParseJsonBody(req);
     for (const auto& [key, value] : body.items()) {
       if (key != "name" && key != "text" && key != "recipients" && key != "template") {
-        throw ClientError(Status::bad_request,
-                          "unknown field '" + key + "' (expected name, text, recipients, template)",
-                          key);
+        throw InputError("unknown field '" + key + "' (expected name, text, recipients, template)",
+                         key);
       }
     }
     broadcast.name = http::RequireString(body, "name", 1, 200);
     broadcast.text = http::RequireString(body, "text", 1, 4096);
     auto it = body.find("recipients");
     if (it == body.end()) {
-      throw ClientError(Status::bad_request, "recipients: required", "recipients");
+      throw InputError("recipients: required", "recipients");
     }
     broadcast.recipients = ParseRecipients(*it);
     if (auto t = body.find("template"); t != body.end() && !t->is_null()) {
@@ -86,7 +84,7 @@ queue::NewBroadcast ParseBroadcast(const http::Request& req) {
     }
   }
   if (broadcast.recipients.empty()) {
-    throw ClientError(Status::bad_request, "recipients: the list is empty", "recipients");
+    throw InputError("recipients: the list is empty", "recipients");
   }
   return broadcast;
 }
@@ -201,8 +199,7 @@ void Messaging::ProgressLoop() {
 
 channel::Simulator& Messaging::RequireSimulator() {
   if (simulator_ == nullptr) {
-    throw ClientError(Status::conflict,
-                      "this slice's channel is " + channel_->State().kind + ", not the simulator");
+    throw Conflict("this slice's channel is " + channel_->State().kind + ", not the simulator");
   }
   return *simulator_;
 }
@@ -324,12 +321,7 @@ void Messaging::Register(http::Router& router) {
   // Meta's webhook, relayed by the gateway (signature checked there): one change's `value`.
   router.Add(verb::post, "/internal/channel/events", [this](Exchange& ex) -> Reply {
     json value = http::ParseJsonBody(ex.request());
-    channel::ChannelEvents events;
-    try {
-      events = channel::ParseWebhookValue(value);
-    } catch (const InputError& e) {
-      throw ClientError(Status::bad_request, e.what());
-    }
+    channel::ChannelEvents events = channel::ParseWebhookValue(value);
     co_await blocking_.Run([this, &events] { Apply(events); });
     co_return http::JsonResponse(
         Status::ok, {{"statuses", events.statuses.size()}, {"messages", events.messages.size()}});
@@ -340,9 +332,8 @@ void Messaging::Register(http::Router& router) {
     json body = http::ParseJsonBody(ex.request());
     for (const auto& [key, value] : body.items()) {
       if (key != "contact_id" && key != "phone" && key != "text") {
-        throw ClientError(Status::bad_request,
-                          "unknown field '" + key + "' (expected contact_id or phone, and text)",
-                          key);
+        throw InputError("unknown field '" + key + "' (expected contact_id or phone, and text)",
+                         key);
       }
     }
     std::string text = http::RequireString(body, "text", 1, 4096);
@@ -350,16 +341,14 @@ void Messaging::Register(http::Router& router) {
     std::string phone;
     if (auto it = body.find("contact_id"); it != body.end()) {
       if (!it->is_number_integer() || it->get<long long>() <= 0) {
-        throw ClientError(Status::bad_request,
-                          "contact_id: expected the id of a contact (a positive whole number)",
-                          "contact_id");
+        throw InputError("contact_id: expected the id of a contact (a positive whole number)",
+                         "contact_id");
       }
       contact_id = it->get<long long>();
     } else if (auto p = http::OptionalString(body, "phone", 1, 40)) {
       phone = NormalizePhone(*p);
     } else {
-      throw ClientError(Status::bad_request, "contact_id or phone: say whom to send to",
-                        "contact_id");
+      throw InputError("contact_id or phone: say whom to send to", "contact_id");
     }
     json message = co_await Db([&](pqxx::connection& c) {
       pqxx::work tx(c);
@@ -372,8 +361,7 @@ void Messaging::Register(http::Router& router) {
       }
       auto contact = tx.exec_params("SELECT phone FROM contacts WHERE id = $1", contact_id);
       if (contact.empty()) {
-        throw ClientError(Status::not_found, "no contact with id " + std::to_string(contact_id),
-                          "contact_id");
+        throw NotFound("no contact with id " + std::to_string(contact_id), "contact_id");
       }
       std::string to = contact[0][0].c_str();
       auto row = tx.exec_params1(
@@ -432,7 +420,7 @@ void Messaging::Register(http::Router& router) {
       pqxx::read_transaction tx(c);
       auto p = queue::BroadcastProgress(tx, id);
       if (!p) {
-        throw ClientError(Status::not_found, "no broadcast with id " + std::to_string(id));
+        throw NotFound("no broadcast with id " + std::to_string(id));
       }
       return *p;
     });
@@ -442,8 +430,7 @@ void Messaging::Register(http::Router& router) {
     long long id = ParseId(ex.params()["id"], "id");
     std::string action = ex.params()["action"];
     if (action != "pause" && action != "resume" && action != "cancel") {
-      throw ClientError(Status::not_found,
-                        "no such action '" + action + "' (pause, resume or cancel)");
+      throw NotFound("no such action '" + action + "' (pause, resume or cancel)");
     }
     json progress = co_await Db(
         [id, &action](pqxx::connection& c) { return queue::ControlBroadcast(c, id, action); });

@@ -23,7 +23,6 @@ namespace {
 
 namespace asio = boost::asio;
 namespace bhttp = boost::beast::http;
-using http::ClientError;
 using http::Exchange;
 using http::Reply;
 using http::Response;
@@ -70,13 +69,12 @@ std::string TagsJson(const std::optional<std::vector<std::string>>& tags) {
   return tags ? json(*tags).dump() : "null";
 }
 
-ClientError NoSuch(const std::string& what, long long id) {
-  return ClientError(Status::not_found, "no " + what + " with id " + std::to_string(id));
+NotFound NoSuch(const std::string& what, long long id) {
+  return NotFound("no " + what + " with id " + std::to_string(id));
 }
 
-ClientError DuplicatePhone(const std::string& phone) {
-  return ClientError(Status::conflict, "a contact with phone " + phone + " already exists",
-                     "phone");
+Conflict DuplicatePhone(const std::string& phone) {
+  return Conflict("a contact with phone " + phone + " already exists", "phone");
 }
 
 const char* kContactColumns = "id, name, phone, tags, created_at, updated_at";
@@ -155,7 +153,7 @@ void SliceApi::Register(http::Router& router) {
     auto q = http::QueryParam(target, "q");
     PageRequest page = ParsePage(target);
     if (q && q->size() > 200) {
-      throw ClientError(Status::bad_request, "q: at most 200 characters", "q");
+      throw InputError("q: at most 200 characters", "q");
     }
     std::string query = q.value_or("");
     json items = co_await Db([&](pqxx::connection& c) {
@@ -251,9 +249,8 @@ void SliceApi::Register(http::Router& router) {
     json body = http::ParseJsonBody(ex.request());
     auto it = body.find("contact_id");
     if (it == body.end() || !it->is_number_integer() || it->get<long long>() <= 0) {
-      throw ClientError(Status::bad_request,
-                        "contact_id: expected the id of a contact (a positive whole number)",
-                        "contact_id");
+      throw InputError("contact_id: expected the id of a contact (a positive whole number)",
+                       "contact_id");
     }
     long long contact_id = it->get<long long>();
     auto [conversation, created] = co_await Db([&](pqxx::connection& c) {
@@ -310,10 +307,8 @@ void SliceApi::Register(http::Router& router) {
     std::string text = http::RequireString(body, "body", 1, 4096);
     std::string direction = http::OptionalString(body, "direction", 1, 20).value_or("outbound");
     if (direction != "outbound" && direction != "inbound") {
-      throw ClientError(
-          Status::bad_request,
-          "direction: expected \"outbound\" or \"inbound\", got \"" + direction + "\"",
-          "direction");
+      throw InputError("direction: expected \"outbound\" or \"inbound\", got \"" + direction + "\"",
+                       "direction");
     }
     json message = co_await Db([&](pqxx::connection& c) {
       pqxx::work tx(c);

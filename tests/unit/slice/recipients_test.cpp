@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "crm/channel/channel.hpp"
-#include "crm/http/types.hpp"
+#include "crm/error.hpp"
 #include "crm/slice/validation.hpp"
 
 namespace crm::slice {
@@ -12,7 +12,7 @@ using nlohmann::json;
 std::string ErrorOf(const std::function<void()>& f) {
   try {
     f();
-  } catch (const http::ClientError& e) {
+  } catch (const InputError& e) {
     return e.what();
   }
   return "no error";

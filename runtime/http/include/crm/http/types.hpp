@@ -1,5 +1,5 @@
 // The HTTP vocabulary every crmd component shares: request/response types, endpoints, the
-// errors that carry a status code, and JSON replies.
+// protocol-level errors that carry a status code, and JSON replies.
 #pragma once
 
 #include <boost/asio/generic/stream_protocol.hpp>
@@ -39,48 +39,45 @@ struct Endpoint {
 /// Throws InputError("listen: expected host:port or unix:/path, got …").
 Endpoint ParseEndpoint(const std::string& text);
 
-/// A request the client got wrong: answered with `status` (4xx) and the message.
+/// A request the HTTP layer itself refuses, with a status no domain error carries (415: a body
+/// of the wrong media type). Domain code throws crm/error.hpp's errors instead.
 class ClientError : public InputError {
  public:
-  ClientError(Status status, const std::string& message, std::string field = {})
-      : InputError(message), status_(status), field_(std::move(field)) {}
+  ClientError(Status status, const std::string& message) : InputError(message), status_(status) {}
   Status status() const { return status_; }
-  const std::string& field() const { return field_; }
-  /// Seconds for a Retry-After header (429), 0 for none.
-  std::chrono::seconds retry_after{0};
 
  private:
   Status status_;
-  std::string field_;
 };
 
-/// We could not answer now (database down, slice restarting): 5xx, with Retry-After when the
-/// condition is expected to pass.
+/// An upstream (a slice behind the proxy) failed while answering (502) or did not answer in time
+/// (504): only the proxy raises these. Domain code throws crm::Unavailable for a 503.
 class ServiceError : public RuntimeError {
  public:
-  ServiceError(Status status, const std::string& message, std::chrono::seconds retry_after = {})
-      : RuntimeError(message), status_(status), retry_after_(retry_after) {}
+  ServiceError(Status status, const std::string& message)
+      : RuntimeError(message), status_(status) {}
   Status status() const { return status_; }
-  std::chrono::seconds retry_after() const { return retry_after_; }
 
  private:
   Status status_;
-  std::chrono::seconds retry_after_;
 };
 
 /// {"error": message[, "field": field]} with `status`, JSON content type, no caching.
 Response ErrorResponse(Status status, const std::string& message, const std::string& field = {});
 /// `body` as JSON with `status`.
 Response JsonResponse(Status status, const nlohmann::json& body);
-/// The response for the exception in flight (call inside a catch block): ClientError and
-/// ServiceError keep their status, InputError → 400, anything else → 500 (logged, details hidden).
+/// The response for the exception in flight (call inside a catch block), the one place domain
+/// errors become status codes: InputError 400, NotFound 404, Conflict 409, Unauthenticated 401,
+/// Forbidden 403, Throttled 429, Unavailable 503 (both with Retry-After when known; "field" in
+/// the body when the error names one); ClientError and ServiceError keep their status; anything
+/// else is 500 (logged, details hidden).
 Response ResponseForCurrentException(const Request& request);
 
 /// Parses the body as a JSON object. Throws ClientError 415 when the Content-Type is not JSON,
-/// 400 naming the line and column when it does not parse, 400 when it is not an object.
+/// InputError naming the line and column when it does not parse, or when it is not an object.
 nlohmann::json ParseJsonBody(const Request& request);
 
-/// Typed field readers for request bodies: each throws ClientError 400 naming the field.
+/// Typed field readers for request bodies: each throws InputError naming the field.
 std::string RequireString(const nlohmann::json& body, const std::string& field, std::size_t min_len,
                           std::size_t max_len);
 std::optional<std::string> OptionalString(const nlohmann::json& body, const std::string& field,
@@ -90,7 +87,7 @@ std::optional<std::string> OptionalString(const nlohmann::json& body, const std:
 std::optional<std::string> QueryParam(std::string_view target, std::string_view name);
 /// The path of a target, without the query string.
 std::string_view TargetPath(std::string_view target);
-/// Percent-decodes; throws ClientError 400 on a malformed escape.
+/// Percent-decodes; throws InputError on a malformed escape.
 std::string PercentDecode(std::string_view text);
 
 }  // namespace crm::http

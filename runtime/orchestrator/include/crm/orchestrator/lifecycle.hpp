@@ -15,7 +15,7 @@ SliceState ParseSliceState(std::string_view text);
 /// provisioning → available → assigned ⇄ suspended; any live state → destroying → destroyed.
 bool CanTransition(SliceState from, SliceState to);
 
-/// Throws http::ClientError 409 "slice 7 is suspended: cannot go to available" when illegal.
+/// Throws Conflict ("slice 7 is suspended: cannot go to available", HTTP 409) when illegal.
 void CheckTransition(long long slice_id, SliceState from, SliceState to);
 
 }  // namespace crm::orchestrator

@@ -71,7 +71,8 @@ class Orchestrator {
   /// An explicit assignment (admin): available (or provisioning) → assigned.
   SliceInfo Assign(long long slice_id, long long user_id);
   /// The slice's WhatsApp channel ("simulator", or "cloud-api" with its phone number id); a
-  /// running slice restarts to take it up. ClientError 400/409 for a bad or taken number.
+  /// running slice restarts to take it up. Throws InputError for a bad channel or number, Conflict
+  /// for a number another slice holds or a slice being destroyed, NotFound for no such slice.
   SliceInfo SetChannel(long long slice_id, const std::string& channel,
                        const std::optional<std::string>& phone_number_id);
   /// assigned → suspended: the process stops, the data stays.

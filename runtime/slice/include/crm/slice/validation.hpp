@@ -14,8 +14,7 @@ struct Template;  // crm/channel/channel.hpp
 namespace crm::slice {
 
 /// Normalises a phone number to E.164: spaces, dashes, dots and parentheses are dropped; the
-/// result must be "+" and 7–15 digits, the first not 0. Throws http::ClientError 400 naming
-/// `field`.
+/// result must be "+" and 7–15 digits, the first not 0. Throws InputError naming `field`.
 std::string NormalizePhone(const std::string& text, const std::string& field = "phone");
 
 struct ContactInput {
@@ -40,10 +39,10 @@ std::vector<std::string> ParseRecipientsCsv(std::string_view csv);
 
 /// A broadcast's WhatsApp template: {"name", "language"?: "en_US", "parameters"?: [text, …]}.
 /// Names are Meta's (lower case, digits, underscores); at most 10 parameters of 1–1024
-/// characters. Throws ClientError 400 naming "template.<field>".
+/// characters. Throws InputError naming "template.<field>".
 channel::Template ParseTemplate(const nlohmann::json& value);
 
-/// A positive row id from a path segment or cursor; ClientError 400 naming `what` otherwise.
+/// A positive row id from a path segment or cursor; InputError naming `what` otherwise.
 long long ParseId(const std::string& text, const std::string& what);
 
 /// ?limit= : 1..100, default 50.
