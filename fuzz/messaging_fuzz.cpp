@@ -8,7 +8,7 @@
 
 #include "crm/channel/webhook.hpp"
 #include "crm/error.hpp"
-#include "crm/slice/validation.hpp"
+#include "crm/slice/recipients.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) {

@@ -5,7 +5,10 @@
 #include <cstdint>
 #include <string>
 
-#include "crm/http/types.hpp"
+#include "crm/error.hpp"
+#include "crm/http/json_body.hpp"
+#include "crm/http/message.hpp"
+#include "crm/http/query.hpp"
 #include "crm/slice/validation.hpp"
 
 namespace {

@@ -13,6 +13,9 @@
 #include "crm/gateway/auth.hpp"
 #include "crm/gateway/rate_limiter.hpp"
 #include "crm/http/blocking.hpp"
+#include "crm/http/json_body.hpp"
+#include "crm/http/query.hpp"
+#include "crm/http/response.hpp"
 #include "crm/http/server.hpp"
 #include "crm/http/upstream.hpp"
 #include "crm/orchestrator/orchestrator.hpp"
@@ -680,7 +683,7 @@ void Gateway::Register(http::Router& router) {
     std::string id_text = ex.params()["id"];
     std::string action = ex.params()["action"];
     long long id = ParseSliceId(id_text);
-    json body = ex.request().body().empty() ? json::object() : http::ParseJsonBody(ex.request());
+    json body = http::ParseOptionalJsonBody(ex.request());
     std::string reason =
         http::OptionalString(body, "reason", 1, 500).value_or("by an administrator");
     orchestrator::SliceInfo info;
@@ -739,7 +742,7 @@ void Gateway::Register(http::Router& router) {
   router.Add(verb::post, "/admin/slices/restart", [this](Exchange& ex) -> Reply {
     co_await RequireAdmin(ex.request());
     CheckOrigin(ex.request());
-    json body = ex.request().body().empty() ? json::object() : http::ParseJsonBody(ex.request());
+    json body = http::ParseOptionalJsonBody(ex.request());
     int batch = 5;
     if (auto it = body.find("batch"); it != body.end()) {
       if (!it->is_number_integer() || it->get<long long>() < 1 || it->get<long long>() > 1000) {

@@ -5,6 +5,9 @@
 
 #include "crm/channel/webhook.hpp"
 #include "crm/error.hpp"
+#include "crm/http/json_body.hpp"
+#include "crm/http/query.hpp"
+#include "crm/http/response.hpp"
 
 namespace crm::gateway {
 namespace {

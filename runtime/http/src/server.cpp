@@ -23,6 +23,10 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 
+#include "crm/error.hpp"
+#include "crm/http/query.hpp"
+#include "crm/http/response.hpp"
+
 namespace crm::http {
 namespace {
 

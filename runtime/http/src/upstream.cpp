@@ -9,6 +9,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "crm/error.hpp"
+#include "crm/http/protocol_error.hpp"
+#include "crm/http/response.hpp"
+
 namespace crm::http {
 namespace {
 

@@ -1,5 +1,6 @@
+#include "crm/slice/cloud_channel.hpp"
+
 #include "crm/channel/cloud_api.hpp"
-#include "crm/slice/messaging.hpp"
 
 namespace crm::slice {
 

@@ -6,6 +6,9 @@
 
 #include "crm/channel/webhook.hpp"
 #include "crm/error.hpp"
+#include "crm/http/json_body.hpp"
+#include "crm/http/query.hpp"
+#include "crm/http/response.hpp"
 #include "crm/queue/rate.hpp"
 #include "crm/queue/store.hpp"
 #include "crm/slice/validation.hpp"
@@ -66,12 +69,8 @@ queue::NewBroadcast ParseBroadcast(const http::Request& req) {
     broadcast.recipients = ParseRecipientsCsv(req.body());
   } else {
     json body = http::ParseJsonBody(req);
-    for (const auto& [key, value] : body.items()) {
-      if (key != "name" && key != "text" && key != "recipients" && key != "template") {
-        throw InputError("unknown field '" + key + "' (expected name, text, recipients, template)",
-                         key);
-      }
-    }
+    http::RefuseUnknownFields(body, {"name", "text", "recipients", "template"},
+                              "name, text, recipients, template");
     broadcast.name = http::RequireString(body, "name", 1, 200);
     broadcast.text = http::RequireString(body, "text", 1, 4096);
     auto it = body.find("recipients");
@@ -330,12 +329,8 @@ void Messaging::Register(http::Router& router) {
   // --- messages typed in the inbox ---------------------------------------------------------------
   router.Add(verb::post, "/api/messages", [this](Exchange& ex) -> Reply {
     json body = http::ParseJsonBody(ex.request());
-    for (const auto& [key, value] : body.items()) {
-      if (key != "contact_id" && key != "phone" && key != "text") {
-        throw InputError("unknown field '" + key + "' (expected contact_id or phone, and text)",
-                         key);
-      }
-    }
+    http::RefuseUnknownFields(body, {"contact_id", "phone", "text"},
+                              "contact_id or phone, and text");
     std::string text = http::RequireString(body, "text", 1, 4096);
     long long contact_id = 0;
     std::string phone;

@@ -15,6 +15,10 @@
 #include <boost/beast/http/write.hpp>
 
 #include "crm/config/logging.hpp"
+#include "crm/error.hpp"
+#include "crm/http/json_body.hpp"
+#include "crm/http/query.hpp"
+#include "crm/http/response.hpp"
 #include "crm/queue/store.hpp"
 #include "crm/slice/validation.hpp"
 

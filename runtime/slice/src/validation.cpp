@@ -3,7 +3,9 @@
 #include <charconv>
 #include <set>
 
-#include "crm/http/types.hpp"
+#include "crm/error.hpp"
+#include "crm/http/json_body.hpp"
+#include "crm/http/query.hpp"
 
 namespace crm::slice {
 
@@ -29,12 +31,7 @@ std::string NormalizePhone(const std::string& text, const std::string& field) {
 }
 
 ContactInput ParseContact(const nlohmann::json& body, bool partial) {
-  static const std::set<std::string> kKnown = {"name", "phone", "tags"};
-  for (const auto& [key, value] : body.items()) {
-    if (kKnown.count(key) == 0) {
-      throw InputError("unknown field '" + key + "' (expected name, phone, tags)", key);
-    }
-  }
+  http::RefuseUnknownFields(body, {"name", "phone", "tags"}, "name, phone, tags");
   ContactInput in;
   in.name = partial ? http::OptionalString(body, "name", 1, 200)
                     : http::RequireString(body, "name", 1, 200);

@@ -1,8 +1,9 @@
+#include "crm/slice/recipients.hpp"
+
 #include <gtest/gtest.h>
 
 #include "crm/channel/channel.hpp"
 #include "crm/error.hpp"
-#include "crm/slice/validation.hpp"
 
 namespace crm::slice {
 namespace {

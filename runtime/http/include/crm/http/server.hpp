@@ -16,8 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "crm/http/endpoint.hpp"
+#include "crm/http/message.hpp"
 #include "crm/http/metrics.hpp"
-#include "crm/http/types.hpp"
 
 namespace crm::http {
 

@@ -7,8 +7,9 @@
 #include <memory>
 #include <mutex>
 
+#include "crm/http/endpoint.hpp"
+#include "crm/http/message.hpp"
 #include "crm/http/server.hpp"
-#include "crm/http/types.hpp"
 
 namespace crm::http {
 

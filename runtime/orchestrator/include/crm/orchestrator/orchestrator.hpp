@@ -17,7 +17,7 @@
 
 #include "crm/config/config.hpp"
 #include "crm/db/pool.hpp"
-#include "crm/http/types.hpp"
+#include "crm/http/endpoint.hpp"
 #include "crm/orchestrator/lifecycle.hpp"
 #include "crm/orchestrator/limits.hpp"
 

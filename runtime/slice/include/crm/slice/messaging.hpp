@@ -15,6 +15,7 @@
 #include "crm/http/blocking.hpp"
 #include "crm/http/server.hpp"
 #include "crm/queue/dispatcher.hpp"
+#include "crm/slice/cloud_channel.hpp"
 #include "crm/slice/events.hpp"
 
 namespace crm::slice {
@@ -73,8 +74,5 @@ class Messaging {
   bool stopping_ = false;
   std::thread progress_thread_;
 };
-
-/// Builds the channel a configuration asks for (the simulator needs the pool and the sink).
-std::unique_ptr<channel::Channel> MakeCloudApiChannel(const config::RuntimeConfig& config);
 
 }  // namespace crm::slice

@@ -7,9 +7,9 @@
 #include <string_view>
 #include <vector>
 
-namespace crm::channel {
-struct Template;  // crm/channel/channel.hpp
-}
+// ParseRecipients, ParseRecipientsCsv and ParseTemplate moved to recipients.hpp; included here
+// until recipients.cpp (owned elsewhere) includes its own header first.
+#include "crm/slice/recipients.hpp"
 
 namespace crm::slice {
 
@@ -26,21 +26,6 @@ struct ContactInput {
 /// Reads a contact body. `partial` (PATCH) makes every field optional but requires one; unknown
 /// fields are refused so a typo ("nmae") is not silently ignored.
 ContactInput ParseContact(const nlohmann::json& body, bool partial);
-
-/// A broadcast's recipients from a JSON array of numbers: normalised to E.164, duplicates
-/// dropped (first kept). Every bad entry is reported, by index ("recipients[4]: …"), up to 10.
-std::vector<std::string> ParseRecipients(const nlohmann::json& list);
-
-/// A broadcast's recipients from a CSV upload: either a header row naming a phone column
-/// ("phone", "number", "mobile", "whatsapp", "wa_id"; other columns are ignored) or one number
-/// per line. Commas or semicolons separate fields; double quotes may enclose them. Blank lines
-/// are skipped. Bad rows are reported by line ("line 17: phone: …"), up to 10.
-std::vector<std::string> ParseRecipientsCsv(std::string_view csv);
-
-/// A broadcast's WhatsApp template: {"name", "language"?: "en_US", "parameters"?: [text, …]}.
-/// Names are Meta's (lower case, digits, underscores); at most 10 parameters of 1–1024
-/// characters. Throws InputError naming "template.<field>".
-channel::Template ParseTemplate(const nlohmann::json& value);
 
 /// A positive row id from a path segment or cursor; InputError naming `what` otherwise.
 long long ParseId(const std::string& text, const std::string& what);
