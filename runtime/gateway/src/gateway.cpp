@@ -16,6 +16,7 @@
 #include "crm/http/json_body.hpp"
 #include "crm/http/query.hpp"
 #include "crm/http/response.hpp"
+#include "crm/http/route_context.hpp"
 #include "crm/http/server.hpp"
 #include "crm/http/upstream.hpp"
 #include "crm/orchestrator/orchestrator.hpp"
@@ -137,6 +138,7 @@ class Gateway {
         io_(io),
         pool_(pool),
         blocking_(blocking),
+        db_(blocking, pool),
         orchestrator_(orchestrator),
         metrics_(metrics),
         login_limiter_(config.login_attempts_per_minute, std::chrono::seconds(60)),
@@ -150,11 +152,6 @@ class Gateway {
   void Register(http::Router& router);
 
  private:
-  template <class F>
-  auto Db(F work) {
-    return blocking_.Run([this, w = std::move(work)]() mutable { return pool_.Run(w); });
-  }
-
   std::string ClientIp(Exchange& ex) const {
     // Behind our nginx (a loopback peer), the client is the last X-Forwarded-For entry: the one
     // nginx appended. Anything earlier in that header is what the client claimed.
@@ -246,7 +243,7 @@ class Gateway {
     }
     auto ttl_seconds =
         std::chrono::duration_cast<std::chrono::seconds>(config_.session_ttl).count();
-    std::optional<Caller> caller = co_await Db([&](pqxx::connection& c) -> std::optional<Caller> {
+    std::optional<Caller> caller = co_await db_([&](pqxx::connection& c) -> std::optional<Caller> {
       pqxx::work tx(c);
       // Rolling expiry: pushed forward at most once an hour per session, to spare writes.
       auto rows = tx.exec_params(
@@ -319,7 +316,7 @@ class Gateway {
     std::string agent(ex.request()[bhttp::field::user_agent].substr(0, 300));
     auto ttl_seconds =
         std::chrono::duration_cast<std::chrono::seconds>(config_.session_ttl).count();
-    co_await Db([&](pqxx::connection& c) {
+    co_await db_([&](pqxx::connection& c) {
       pqxx::work tx(c);
       tx.exec_params(
           "INSERT INTO gateway.sessions (token_hash, user_id, expires_at, ip, user_agent) "
@@ -334,7 +331,7 @@ class Gateway {
   }
 
   asio::awaitable<Caller> LoadCaller(long long user_id) {
-    co_return co_await Db([user_id](pqxx::connection& c) {
+    co_return co_await db_([user_id](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       auto r = tx.exec_params1(
           "SELECT u.id, u.email, u.role, sl.id AS slice_id, sl.state, sl.endpoint FROM "
@@ -372,6 +369,7 @@ class Gateway {
   asio::io_context& io_;
   db::Pool& pool_;
   http::BlockingPool& blocking_;
+  http::DbCall db_;
   orchestrator::Orchestrator& orchestrator_;
   http::Metrics& metrics_;
   prometheus::Family<prometheus::Gauge>* slices_gauge_;
@@ -449,7 +447,7 @@ Reply Gateway::Proxy(Exchange& ex) {
 
 Reply Gateway::Health(Exchange&) {
   try {
-    co_await Db([](pqxx::connection& c) { pqxx::nontransaction(c).exec("SELECT 1"); });
+    co_await db_([](pqxx::connection& c) { pqxx::nontransaction(c).exec("SELECT 1"); });
   } catch (const std::exception& e) {
     co_return http::ErrorResponse(Status::service_unavailable,
                                   std::string("database: ") + e.what());
@@ -458,7 +456,7 @@ Reply Gateway::Health(Exchange&) {
 }
 
 Reply Gateway::Metrics(Exchange&) {
-  auto counts = co_await Db([](pqxx::connection& c) {
+  auto counts = co_await db_([](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     std::vector<std::pair<std::string, double>> out;
     for (const auto& r : tx.exec("SELECT state, count(*) FROM gateway.slices GROUP BY state")) {
@@ -490,7 +488,7 @@ void Gateway::Register(http::Router& router) {
       [this](long long id, const std::string& endpoint) { return UpstreamFor(id, endpoint); });
   router.Add(verb::get, "/health", [this](Exchange& ex) { return Health(ex); });
   router.Add(verb::get, "/ready", [this](Exchange&) -> Reply {
-    long long available = co_await Db([](pqxx::connection& c) {
+    long long available = co_await db_([](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       return tx.exec1("SELECT count(*) FROM gateway.slices WHERE state = 'available'")[0]
           .as<long long>();
@@ -566,7 +564,7 @@ void Gateway::Register(http::Router& router) {
     std::string token = TokenFrom(ex.request());
     if (!token.empty()) {
       std::string hash = TokenHash(token);
-      co_await Db([&hash](pqxx::connection& c) {
+      co_await db_([&hash](pqxx::connection& c) {
         pqxx::work tx(c);
         tx.exec_params("DELETE FROM gateway.sessions WHERE token_hash = decode($1, 'hex')", hash);
         tx.commit();
@@ -598,7 +596,7 @@ void Gateway::Register(http::Router& router) {
     std::string link =
         (config_.public_url.empty() ? ExpectedOrigin(ex.request()) : config_.public_url) +
         "/reset-password?token=" + token;
-    co_await Db([&](pqxx::connection& c) {
+    co_await db_([&](pqxx::connection& c) {
       pqxx::work tx(c);
       auto rows = tx.exec_params(
           "SELECT id FROM gateway.users WHERE lower(email) = $1 AND status = 'active'", email);
@@ -699,7 +697,7 @@ void Gateway::Register(http::Router& router) {
         user_id = it->get<long long>();
       } else if (auto email = http::OptionalString(body, "email", 3, 254)) {
         std::string normalized = NormalizeEmail(*email);
-        user_id = co_await Db([&normalized](pqxx::connection& c) {
+        user_id = co_await db_([&normalized](pqxx::connection& c) {
           pqxx::read_transaction tx(c);
           auto rows =
               tx.exec_params("SELECT id FROM gateway.users WHERE lower(email) = $1", normalized);
@@ -755,7 +753,7 @@ void Gateway::Register(http::Router& router) {
   });
   router.Add(verb::get, "/admin/users", [this](Exchange& ex) -> Reply {
     co_await RequireAdmin(ex.request());
-    json items = co_await Db([](pqxx::connection& c) {
+    json items = co_await db_([](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       auto r = tx.exec1(
           "SELECT coalesce(json_agg(t ORDER BY t.id), '[]')::text FROM (SELECT u.id, u.email, "

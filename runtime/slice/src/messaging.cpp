@@ -98,6 +98,7 @@ Messaging::Messaging(const config::RuntimeConfig& config, long long slice_id, db
       slice_id_(slice_id),
       pool_(pool),
       blocking_(blocking),
+      db_(blocking, pool),
       events_(events),
       channel_pool_(ChannelPoolOptions(config, slice_id)) {
   if (config.channel == "cloud-api") {
@@ -345,7 +346,7 @@ void Messaging::Register(http::Router& router) {
     } else {
       throw InputError("contact_id or phone: say whom to send to", "contact_id");
     }
-    json message = co_await Db([&](pqxx::connection& c) {
+    json message = co_await db_([&](pqxx::connection& c) {
       pqxx::work tx(c);
       if (contact_id == 0) {
         contact_id = tx.exec_params1(
@@ -386,7 +387,7 @@ void Messaging::Register(http::Router& router) {
   router.Add(verb::post, "/api/broadcasts", [this](Exchange& ex) -> Reply {
     queue::NewBroadcast broadcast = ParseBroadcast(ex.request());
     long long max_depth = config_.queue_max_depth;
-    json progress = co_await Db(
+    json progress = co_await db_(
         [&](pqxx::connection& c) { return queue::EnqueueBroadcast(c, broadcast, max_depth); });
     long long id = progress["id"].get<long long>();
     if (dispatcher_) {
@@ -399,7 +400,7 @@ void Messaging::Register(http::Router& router) {
   });
   router.Add(verb::get, "/api/broadcasts", [this](Exchange& ex) -> Reply {
     PageRequest page = ParsePage(ex.request().target());
-    json items = co_await Db([&](pqxx::connection& c) {
+    json items = co_await db_([&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       return queue::ListBroadcasts(tx, page.cursor, page.limit);
     });
@@ -411,7 +412,7 @@ void Messaging::Register(http::Router& router) {
   });
   router.Add(verb::get, "/api/broadcasts/{id}", [this](Exchange& ex) -> Reply {
     long long id = ParseId(ex.params()["id"], "id");
-    json progress = co_await Db([id](pqxx::connection& c) {
+    json progress = co_await db_([id](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       auto p = queue::BroadcastProgress(tx, id);
       if (!p) {
@@ -427,7 +428,7 @@ void Messaging::Register(http::Router& router) {
     if (action != "pause" && action != "resume" && action != "cancel") {
       throw NotFound("no such action '" + action + "' (pause, resume or cancel)");
     }
-    json progress = co_await Db(
+    json progress = co_await db_(
         [id, &action](pqxx::connection& c) { return queue::ControlBroadcast(c, id, action); });
     if (dispatcher_ && action == "resume") {
       dispatcher_->Wake();

@@ -88,8 +88,7 @@ const char* kContactColumns = "id, name, phone, tags, created_at, updated_at";
 SliceApi::SliceApi(long long slice_id, db::Pool& pool, http::BlockingPool& blocking,
                    http::Metrics& metrics, EventHub& events, Messaging& messaging)
     : slice_id_(slice_id),
-      pool_(pool),
-      blocking_(blocking),
+      db_(blocking, pool),
       metrics_(metrics),
       events_(events),
       messaging_(messaging) {}
@@ -99,7 +98,7 @@ void SliceApi::Register(http::Router& router) {
 
   router.Add(verb::get, "/health", [this](Exchange&) -> Reply {
     try {
-      co_await Db([](pqxx::connection& c) { pqxx::nontransaction(c).exec("SELECT 1"); });
+      co_await db_([](pqxx::connection& c) { pqxx::nontransaction(c).exec("SELECT 1"); });
     } catch (const std::exception& e) {
       co_return http::ErrorResponse(Status::service_unavailable,
                                     std::string("database: ") + e.what());
@@ -131,7 +130,7 @@ void SliceApi::Register(http::Router& router) {
   // --- contacts -------------------------------------------------------------------------------
   router.Add(verb::post, "/api/contacts", [this](Exchange& ex) -> Reply {
     ContactInput in = ParseContact(http::ParseJsonBody(ex.request()), false);
-    json contact = co_await Db([&in](pqxx::connection& c) {
+    json contact = co_await db_([&in](pqxx::connection& c) {
       pqxx::work tx(c);
       try {
         auto row = tx.exec_params1(
@@ -160,7 +159,7 @@ void SliceApi::Register(http::Router& router) {
       throw InputError("q: at most 200 characters", "q");
     }
     std::string query = q.value_or("");
-    json items = co_await Db([&](pqxx::connection& c) {
+    json items = co_await db_([&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       auto rows = tx.exec_params(std::string("SELECT row_to_json(t)::text FROM (SELECT ") +
                                      kContactColumns +
@@ -175,7 +174,7 @@ void SliceApi::Register(http::Router& router) {
 
   router.Add(verb::get, "/api/contacts/{id}", [this](Exchange& ex) -> Reply {
     long long id = ParseId(ex.params()["id"], "id");
-    json contact = co_await Db([id](pqxx::connection& c) {
+    json contact = co_await db_([id](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       auto rows = tx.exec_params(std::string("SELECT row_to_json(t)::text FROM (SELECT ") +
                                      kContactColumns + " FROM contacts WHERE id = $1) t",
@@ -191,7 +190,7 @@ void SliceApi::Register(http::Router& router) {
   router.Add(verb::patch, "/api/contacts/{id}", [this](Exchange& ex) -> Reply {
     long long id = ParseId(ex.params()["id"], "id");
     ContactInput in = ParseContact(http::ParseJsonBody(ex.request()), true);
-    json contact = co_await Db([&](pqxx::connection& c) {
+    json contact = co_await db_([&](pqxx::connection& c) {
       pqxx::work tx(c);
       try {
         auto rows = tx.exec_params(
@@ -217,7 +216,7 @@ void SliceApi::Register(http::Router& router) {
 
   router.Add(verb::delete_, "/api/contacts/{id}", [this](Exchange& ex) -> Reply {
     long long id = ParseId(ex.params()["id"], "id");
-    co_await Db([id](pqxx::connection& c) {
+    co_await db_([id](pqxx::connection& c) {
       pqxx::work tx(c);
       if (tx.exec_params("DELETE FROM contacts WHERE id = $1", id).affected_rows() == 0) {
         throw NoSuch("contact", id);
@@ -239,7 +238,7 @@ void SliceApi::Register(http::Router& router) {
 
   router.Add(verb::get, "/api/conversations", [this](Exchange& ex) -> Reply {
     PageRequest page = ParsePage(ex.request().target());
-    json items = co_await Db([&](pqxx::connection& c) {
+    json items = co_await db_([&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       auto rows = tx.exec_params(
           kConversationJson + "WHERE ($1 = 0 OR v.id < $1) ORDER BY v.id DESC LIMIT $2",
@@ -257,7 +256,7 @@ void SliceApi::Register(http::Router& router) {
                        "contact_id");
     }
     long long contact_id = it->get<long long>();
-    auto [conversation, created] = co_await Db([&](pqxx::connection& c) {
+    auto [conversation, created] = co_await db_([&](pqxx::connection& c) {
       pqxx::work tx(c);
       if (tx.exec_params("SELECT 1 FROM contacts WHERE id = $1", contact_id).empty()) {
         throw NoSuch("contact", contact_id);
@@ -275,7 +274,7 @@ void SliceApi::Register(http::Router& router) {
 
   router.Add(verb::get, "/api/conversations/{id}", [this](Exchange& ex) -> Reply {
     long long id = ParseId(ex.params()["id"], "id");
-    json conversation = co_await Db([&](pqxx::connection& c) {
+    json conversation = co_await db_([&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       auto rows = tx.exec_params(kConversationJson + "WHERE v.id = $1", id);
       if (rows.empty()) {
@@ -289,7 +288,7 @@ void SliceApi::Register(http::Router& router) {
   router.Add(verb::get, "/api/conversations/{id}/messages", [this](Exchange& ex) -> Reply {
     long long id = ParseId(ex.params()["id"], "id");
     PageRequest page = ParsePage(ex.request().target());
-    json items = co_await Db([&](pqxx::connection& c) {
+    json items = co_await db_([&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       if (tx.exec_params("SELECT 1 FROM conversations WHERE id = $1", id).empty()) {
         throw NoSuch("conversation", id);
@@ -314,7 +313,7 @@ void SliceApi::Register(http::Router& router) {
       throw InputError("direction: expected \"outbound\" or \"inbound\", got \"" + direction + "\"",
                        "direction");
     }
-    json message = co_await Db([&](pqxx::connection& c) {
+    json message = co_await db_([&](pqxx::connection& c) {
       pqxx::work tx(c);
       auto rows = tx.exec_params(
           "WITH m AS (INSERT INTO messages (conversation_id, direction, body, status) "

@@ -13,6 +13,7 @@
 #include "crm/config/config.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/http/blocking.hpp"
+#include "crm/http/route_context.hpp"
 #include "crm/http/server.hpp"
 #include "crm/queue/dispatcher.hpp"
 #include "crm/slice/cloud_channel.hpp"
@@ -49,10 +50,6 @@ class Messaging {
   void CloseIdle(std::chrono::milliseconds age) { channel_pool_.CloseIdle(age); }
 
  private:
-  template <class F>
-  auto Db(F work) {
-    return blocking_.Run([this, w = std::move(work)]() mutable { return pool_.Run(w); });
-  }
   channel::Simulator& RequireSimulator();
   void Publish(const std::string& event, const nlohmann::json& data);
   /// Every 500 ms: the counts of broadcasts that changed, to open event streams (none open: no
@@ -63,6 +60,7 @@ class Messaging {
   long long slice_id_;
   db::Pool& pool_;
   http::BlockingPool& blocking_;
+  http::DbCall db_;
   EventHub& events_;
   db::Pool channel_pool_;
   channel::Simulator* simulator_ = nullptr;  ///< channel_, when it is the simulator

@@ -7,6 +7,7 @@
 #include "crm/config/config.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/http/blocking.hpp"
+#include "crm/http/route_context.hpp"
 #include "crm/http/server.hpp"
 #include "crm/slice/events.hpp"
 #include "crm/slice/messaging.hpp"
@@ -22,13 +23,8 @@ class SliceApi {
   void Register(http::Router& router);
 
  private:
-  template <class F>
-  auto Db(F work) {
-    return blocking_.Run([this, w = std::move(work)]() mutable { return pool_.Run(w); });
-  }
   long long slice_id_;
-  db::Pool& pool_;
-  http::BlockingPool& blocking_;
+  http::DbCall db_;
   http::Metrics& metrics_;
   EventHub& events_;
   Messaging& messaging_;
