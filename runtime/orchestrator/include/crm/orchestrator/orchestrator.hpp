@@ -20,31 +20,13 @@
 #include "crm/http/endpoint.hpp"
 #include "crm/orchestrator/lifecycle.hpp"
 #include "crm/orchestrator/limits.hpp"
+#include "crm/orchestrator/slice_store.hpp"
 
 namespace boost::process {
 class child;
 }
 
 namespace crm::orchestrator {
-
-struct SliceInfo {
-  long long id = 0;
-  SliceState state = SliceState::kProvisioning;
-  std::optional<long long> user_id;
-  std::string endpoint;
-  std::string health;
-  int restarts = 0;
-  std::uint64_t memory_limit_bytes = 0;
-  std::string limit_mechanism;
-  std::uint64_t storage_bytes = 0;
-  std::uint64_t storage_quota_bytes = 0;
-  std::string last_error;
-  std::optional<int> pid;
-  std::optional<std::uint64_t> memory_bytes;   ///< live, from the cgroup
-  std::string channel;                         ///< "" = the deployment's default
-  std::optional<std::string> phone_number_id;  ///< Cloud API number its webhooks route by
-  nlohmann::json ToJson() const;
-};
 
 /// Every member that touches the database or processes blocks: call it from blocking work.
 class Orchestrator {
@@ -103,6 +85,8 @@ class Orchestrator {
   bool AwaitHealth(long long slice_id, std::chrono::milliseconds timeout);
   void Supervise();
   void Replenish();
+  /// Wakes the warm-pool refill now instead of at its next tick.
+  void WakeReplenisher();
   SliceInfo Transition(long long slice_id, SliceState to, const std::string& reason,
                        std::optional<long long> user_id = std::nullopt);
   void RecordHealth(long long slice_id, const std::string& health, bool restarted,
