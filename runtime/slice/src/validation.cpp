@@ -5,7 +5,6 @@
 
 #include "crm/error.hpp"
 #include "crm/http/json_body.hpp"
-#include "crm/http/query.hpp"
 
 namespace crm::slice {
 
@@ -85,14 +84,13 @@ int ParseLimit(const std::optional<std::string>& text) {
   return static_cast<int>(limit);
 }
 
-PageRequest ParsePage(std::string_view target) {
-  PageRequest page;
-  auto cursor = http::QueryParam(target, "cursor");
-  if (cursor && !cursor->empty()) {
-    page.cursor = ParseId(*cursor, "cursor");
+long long ContactIdField(const nlohmann::json& body) {
+  auto it = body.find("contact_id");
+  if (it == body.end() || !it->is_number_integer() || it->get<long long>() <= 0) {
+    throw InputError("contact_id: expected the id of a contact (a positive whole number)",
+                     "contact_id");
   }
-  page.limit = ParseLimit(http::QueryParam(target, "limit"));
-  return page;
+  return it->get<long long>();
 }
 
 }  // namespace crm::slice

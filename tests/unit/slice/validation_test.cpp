@@ -49,16 +49,17 @@ TEST(ContactInputTest, IdsAndLimitsArePositiveAndBounded) {
   EXPECT_THROW(ParseLimit("101"), InputError);
 }
 
-TEST(PageRequestTest, ReadsCursorAndLimitFromTheQuery) {
-  auto first = ParsePage("/api/contacts");
-  EXPECT_EQ(first.cursor, 0);
-  EXPECT_EQ(first.limit, 50);
-  auto next = ParsePage("/api/contacts?q=x&cursor=42&limit=10");
-  EXPECT_EQ(next.cursor, 42);
-  EXPECT_EQ(next.limit, 10);
-  EXPECT_EQ(ParsePage("/api/contacts?cursor=").cursor, 0) << "an empty cursor is the first page";
-  EXPECT_THROW(ParsePage("/api/contacts?cursor=-3"), InputError);
-  EXPECT_THROW(ParsePage("/api/contacts?limit=0"), InputError);
+TEST(ContactInputTest, AContactIdIsAPositiveWholeNumber) {
+  EXPECT_EQ(ContactIdField(nlohmann::json::parse(R"({"contact_id":7})")), 7);
+  for (const char* bad :
+       {R"({})", R"({"contact_id":0})", R"({"contact_id":"7"})", R"({"contact_id":1.5})"}) {
+    try {
+      ContactIdField(nlohmann::json::parse(bad));
+      ADD_FAILURE() << bad;
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.field(), "contact_id");
+    }
+  }
 }
 
 }  // namespace

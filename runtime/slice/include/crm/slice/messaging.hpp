@@ -12,9 +12,6 @@
 #include "crm/channel/simulator.hpp"
 #include "crm/config/config.hpp"
 #include "crm/db/pool.hpp"
-#include "crm/http/blocking.hpp"
-#include "crm/http/route_context.hpp"
-#include "crm/http/server.hpp"
 #include "crm/queue/dispatcher.hpp"
 #include "crm/slice/cloud_channel.hpp"
 #include "crm/slice/events.hpp"
@@ -23,19 +20,13 @@ namespace crm::slice {
 
 class Messaging {
  public:
-  /// `pool` serves the HTTP requests; the channel and the inbox get their own small pool, the
-  /// dispatcher its own connection.
-  Messaging(const config::RuntimeConfig& config, long long slice_id, db::Pool& pool,
-            http::BlockingPool& blocking, EventHub& events);
+  /// The channel and the inbox get their own small pool, the dispatcher its own connection.
+  Messaging(const config::RuntimeConfig& config, long long slice_id, EventHub& events);
   ~Messaging();
 
   /// Starts the channel and (when this host's shard owns the slice) the dispatcher.
   void Start();
   void Stop();
-
-  /// /api/channel…, /api/messages, /api/broadcasts…, and /internal/channel/events (the
-  /// gateway's relay of Meta's webhook).
-  void Register(http::Router& router);
 
   channel::ChannelState ChannelStatus() const { return channel_->State(); }
   /// Something was queued: the dispatcher looks now.
@@ -49,18 +40,21 @@ class Messaging {
   /// Closes connections idle longer than `age`.
   void CloseIdle(std::chrono::milliseconds age) { channel_pool_.CloseIdle(age); }
 
- private:
+  /// The channel, when it is the simulator; nullptr otherwise.
+  channel::Simulator* simulator() { return simulator_; }
+  /// The simulator; Conflict when this slice's channel is another.
   channel::Simulator& RequireSimulator();
+  /// Sends `event` to the open event streams ("broadcast.changed" only marks the broadcast for
+  /// the next progress count).
   void Publish(const std::string& event, const nlohmann::json& data);
+
+ private:
   /// Every 500 ms: the counts of broadcasts that changed, to open event streams (none open: no
   /// counting; a big broadcast's count costs a scan of its tasks).
   void ProgressLoop();
 
   const config::RuntimeConfig& config_;
   long long slice_id_;
-  db::Pool& pool_;
-  http::BlockingPool& blocking_;
-  http::DbCall db_;
   EventHub& events_;
   db::Pool channel_pool_;
   channel::Simulator* simulator_ = nullptr;  ///< channel_, when it is the simulator

@@ -1,4 +1,4 @@
-// Validation of a tenant's CRM input: phone numbers (E.164), contact fields, tags, cursors.
+// Validation of a tenant's CRM input: phone numbers (E.164), contact fields, tags, ids.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -33,12 +33,8 @@ long long ParseId(const std::string& text, const std::string& what);
 /// ?limit= : 1..100, default 50.
 int ParseLimit(const std::optional<std::string>& text);
 
-/// A list request's page: ?cursor= (the previous page's next_cursor; none = the first page) and
-/// ?limit=.
-struct PageRequest {
-  long long cursor = 0;
-  int limit = 50;
-};
-PageRequest ParsePage(std::string_view target);
+/// The body's "contact_id": a positive whole number; InputError naming it otherwise (or when
+/// it is missing).
+long long ContactIdField(const nlohmann::json& body);
 
 }  // namespace crm::slice
