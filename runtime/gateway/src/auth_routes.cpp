@@ -41,7 +41,7 @@ asio::awaitable<Response> SignIn(GatewayContext& gateway, long long user_id, Exc
   std::string hash = TokenHash(token);
   std::string ip = gateway.browser.ClientIp(ex.request(), ex.peer());
   std::string agent(ex.request()[bhttp::field::user_agent].substr(0, 300));
-  auto ttl = std::chrono::duration_cast<std::chrono::seconds>(gateway.config.session_ttl);
+  std::chrono::seconds ttl = gateway.options.session_ttl;
   Caller caller = co_await gateway.route.db().Write([&](pqxx::work& tx) {
     SessionStore sessions(tx);
     sessions.Create(hash, user_id, ttl, ip, agent);

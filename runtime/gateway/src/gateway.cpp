@@ -22,16 +22,6 @@
 namespace crm::gateway {
 namespace {
 
-db::PoolOptions GatewayPoolOptions(const config::RuntimeConfig& config, std::size_t size) {
-  db::PoolOptions options;
-  options.url = config.database_url;
-  options.password = config.database_password;
-  options.max_size = size;
-  options.statement_timeout = config.statement_timeout;
-  options.application_name = "crmd-gateway";
-  return options;
-}
-
 void InitSodium() {
   if (sodium_init() < 0) {
     throw RuntimeError("libsodium failed to initialise");
@@ -48,50 +38,53 @@ void AddRoutes(http::Router& router, GatewayContext& gateway) {
 
 }  // namespace
 
-std::vector<std::string> MigrateAll(const config::RuntimeConfig& config) {
-  db::Pool pool(GatewayPoolOptions(config, 1));
+std::vector<std::string> MigrateAll(const db::PoolOptions& database) {
+  db::PoolOptions one = database;
+  one.max_size = 1;
+  db::Pool pool(one);
   return pool.Run([](pqxx::connection& c) { return db::MigrateEverything(c); });
 }
 
-long long CreateAdmin(const config::RuntimeConfig& config, const std::string& email,
+long long CreateAdmin(const db::PoolOptions& database, const std::string& email,
                       const std::string& password) {
   InitSodium();
   std::string normalized = NormalizeEmail(email);
   CheckPassword(password, "password (stdin)");
-  MigrateAll(config);
-  db::Pool pool(GatewayPoolOptions(config, 1));
+  MigrateAll(database);
+  db::PoolOptions one = database;
+  one.max_size = 1;
+  db::Pool pool(one);
   std::string hash = HashPassword(password);
   return pool.Write(
       [&](pqxx::work& tx) { return UserStore(tx).CreateOrPromoteAdmin(normalized, hash); });
 }
 
-int RunGateway(const config::RuntimeConfig& config) {
-  config::SetupLogging("gateway", config.log_level);
+int RunGateway(const GatewayOptions& options) {
+  config::SetupLogging("gateway", options.log_level);
   http::BlockStopSignals();  // before the worker and orchestrator threads start
   InitSodium();
-  for (const auto& line : MigrateAll(config)) {
+  for (const auto& line : MigrateAll(options.database)) {
     spdlog::info("migrations: {}", line);
   }
-  db::Pool pool(GatewayPoolOptions(config, static_cast<std::size_t>(config.db_max_open_conns)));
+  db::Pool pool(options.database);
   spdlog::info("database: {}", db::RedactedConnInfo(pool.conninfo()));
-  http::BlockingPool blocking(static_cast<std::size_t>(config.worker_concurrency));
-  orchestrator::Orchestrator orchestrator(config, pool);
+  http::BlockingPool blocking(options.worker_threads);
+  orchestrator::Orchestrator orchestrator(options.orchestrator, pool);
   orchestrator.Start();
-  boost::asio::io_context io(config.io_threads);
+  boost::asio::io_context io(options.io_threads);
   http::Metrics metrics;
-  GatewayContext gateway(config, http::DbCall(blocking, pool), orchestrator, metrics,
+  GatewayContext gateway(options, http::DbCall(blocking, pool), orchestrator, metrics,
                          io.get_executor());
   http::Router router;
   AddRoutes(router, gateway);
   http::Server server(
-      io, http::LimitsFrom(config), [&router](http::Exchange& ex) { return router.Dispatch(ex); },
-      &metrics);
-  auto bound = server.Listen(http::ParseEndpoint(config.listen));
+      io, options.limits, [&router](http::Exchange& ex) { return router.Dispatch(ex); }, &metrics);
+  auto bound = server.Listen(options.listen);
   server.Start();
   spdlog::info("gateway serving on http://{} (data in {})", bound.ToString(),
-               config.data_dir.string());
+               options.orchestrator.data_dir.string());
   // Requests drain first (they may need their slices), then the slices stop.
-  http::ServeUntilSignal(io, server, config.io_threads, config.drain_timeout);
+  http::ServeUntilSignal(io, server, options.io_threads, options.drain_timeout);
   orchestrator.Stop();
   return 0;
 }

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <chrono>
 
-#include "crm/config/config.hpp"
 #include "crm/gateway/browser.hpp"
+#include "crm/gateway/gateway.hpp"
 #include "crm/gateway/rate_limiter.hpp"
 #include "crm/gateway/sessions.hpp"
 #include "crm/http/metrics.hpp"
@@ -18,14 +18,13 @@
 namespace crm::gateway {
 
 struct GatewayContext {
-  GatewayContext(const config::RuntimeConfig& settings, http::DbCall db,
+  GatewayContext(const GatewayOptions& settings, http::DbCall db,
                  orchestrator::Orchestrator& slices, http::Metrics& process_metrics,
                  boost::asio::any_io_executor executor)
-      : config(settings),
-        sessions(db, std::chrono::duration_cast<std::chrono::seconds>(settings.session_ttl)),
+      : options(settings),
+        sessions(db, settings.session_ttl),
         route(db, sessions),
-        browser(settings.public_url,
-                std::chrono::duration_cast<std::chrono::seconds>(settings.session_ttl)),
+        browser(settings.public_url, settings.session_ttl),
         orchestrator(slices),
         metrics(process_metrics),
         upstreams(std::move(executor)),
@@ -33,7 +32,7 @@ struct GatewayContext {
         account_limiter(std::max(20, settings.login_attempts_per_minute),
                         std::chrono::seconds(60)) {}
 
-  const config::RuntimeConfig& config;
+  const GatewayOptions& options;
   Sessions sessions;
   http::RouteContext<Caller> route;
   BrowserPolicy browser;

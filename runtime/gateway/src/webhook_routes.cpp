@@ -29,7 +29,7 @@ bool SameSecret(const std::string& a, const std::string& b) {
 // The handshake when the webhook is subscribed in Meta's dashboard.
 Response Handshake(const GatewayContext& gateway, Exchange& ex) {
   auto target = ex.request().target();
-  const std::string& verify_token = gateway.config.whatsapp_verify_token;
+  const std::string& verify_token = gateway.options.whatsapp_verify_token;
   if (verify_token.empty()) {
     throw Forbidden(
         "the WhatsApp webhook is not configured: set CRM_WHATSAPP_VERIFY_TOKEN (or "
@@ -59,7 +59,7 @@ Response Handshake(const GatewayContext& gateway, Exchange& ex) {
 // The deliveries of Meta's webhook, by the signature over the raw body, before any parsing.
 void CheckSignature(const GatewayContext& gateway, Exchange& ex) {
   http::Request& req = ex.request();
-  const std::string& secret = gateway.config.whatsapp_app_secret;
+  const std::string& secret = gateway.options.whatsapp_app_secret;
   if (secret.empty()) {
     // Meta retries what is not answered 200, so nothing is lost while this is fixed.
     throw Unavailable(

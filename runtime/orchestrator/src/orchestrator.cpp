@@ -103,17 +103,17 @@ struct Orchestrator::Process {
   bool crashloop = false;
 };
 
-Orchestrator::Orchestrator(const config::RuntimeConfig& config, db::Pool& pool)
-    : config_(config), pool_(pool), limiter_(MemoryLimiter::Detect()) {
+Orchestrator::Orchestrator(OrchestratorOptions options, db::Pool& pool)
+    : options_(std::move(options)), pool_(pool), limiter_(MemoryLimiter::Detect()) {
   if (sodium_init() < 0) {
     throw RuntimeError("libsodium failed to initialise");
   }
   // /proc/self/exe, not the path it points to: a forked child executes the very binary the
   // gateway runs, even after a package upgrade replaced the file on disk.
-  binary_ = config_.slice_binary.empty() ? "/proc/self/exe" : config_.slice_binary;
-  fs::create_directories(config_.data_dir / "slices");
+  binary_ = options_.slice_binary.empty() ? "/proc/self/exe" : options_.slice_binary;
+  fs::create_directories(options_.data_dir / "slices");
   spdlog::info("slice memory limits through {} ({} bytes per slice)", limiter_.name(),
-               config_.slice_memory_limit);
+               options_.slice_memory_limit);
 }
 
 Orchestrator::~Orchestrator() {
@@ -121,7 +121,7 @@ Orchestrator::~Orchestrator() {
 }
 
 fs::path Orchestrator::SliceDir(long long slice_id) const {
-  return config_.data_dir / "slices" / std::to_string(slice_id);
+  return options_.data_dir / "slices" / std::to_string(slice_id);
 }
 
 http::Endpoint Orchestrator::EndpointOf(long long slice_id) const {
@@ -183,7 +183,7 @@ std::vector<SliceInfo> Orchestrator::List() {
 SliceInfo Orchestrator::Provision() {
   std::lock_guard provisioning(provision_mutex_);
   long long id = pool_.Write([&](pqxx::work& tx) {
-    return SliceStore(tx).Insert(config_.slice_storage_quota, config_.slice_memory_limit,
+    return SliceStore(tx).Insert(options_.slice_storage_quota, options_.slice_memory_limit,
                                  limiter_.name());
   });
   try {
@@ -195,7 +195,7 @@ SliceInfo Orchestrator::Provision() {
     WriteSecret(dir / "db-password", password);
     pool_.Write([&](pqxx::work& tx) {
       SliceStore slices(tx);
-      slices.CreateRole(role, password, config_.statement_timeout);
+      slices.CreateRole(role, password, options_.statement_timeout);
       slices.SetEndpoint(id, EndpointOf(id).ToString());
     });
     pool_.Run([&](pqxx::connection& c) { db::Migrate(c, "slice", role, role); });
@@ -347,35 +347,26 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
   env["PATH"] = path != nullptr ? path : "/usr/bin:/bin";
   // A slice sees only its own credentials: never the gateway's password or billing secrets.
   env["CRM_DATABASE_URL"] =
-      db::BuildConnInfo(config_.database_url, {{"user", role}, {"password", ""}});
+      db::BuildConnInfo(options_.database_url, {{"user", role}, {"password", ""}});
   env["CRM_DATABASE_PASSWORD_FILE"] = (dir / "db-password").string();
   env["CRM_LISTEN"] = EndpointOf(slice_id).ToString();
   env["CRM_DATA_DIR"] = dir.string();
-  env["CRM_LOG_LEVEL"] = config_.log_level;
-  env["CRM_STATEMENT_TIMEOUT"] = std::to_string(config_.statement_timeout.count()) + "ms";
-  env["CRM_SLICE_DB_MAX_OPEN_CONNS"] = std::to_string(config_.slice_db_max_open_conns);
-  env["CRM_BODY_LIMIT"] = std::to_string(config_.body_limit);
-  env["CRM_QUEUE_MAX_DEPTH"] = std::to_string(config_.queue_max_depth);
-  env["CRM_PHONE_RPS"] = std::to_string(config_.phone_rps);
-  env["CRM_PAIR_INTERVAL"] = std::to_string(config_.pair_interval.count()) + "ms";
-  env["CRM_QUEUE_MAX_ATTEMPTS"] = std::to_string(config_.queue_max_attempts);
-  env["CRM_QUEUE_LEASE_TTL"] = std::to_string(config_.queue_lease_ttl.count()) + "ms";
-  env["CRM_WORKER_SHARD_RANGE"] = config_.worker_shard_range;
-  env["CRM_BROADCAST_BODY_LIMIT"] = std::to_string(config_.broadcast_body_limit);
+  for (const auto& [name, value] : options_.slice_environment) {
+    env[name] = value;
+  }
   // The channel: the slice's own choice, else the deployment's default. Only a Cloud API slice
   // gets the access token, and only its own number.
   auto [channel, phone_number_id] =
       pool_.Read([&](pqxx::read_transaction& tx) { return SliceStore(tx).ChannelOf(slice_id); });
   if (channel.empty()) {
-    channel = config_.channel;
+    channel = options_.default_channel;
   }
   env["CRM_CHANNEL"] = channel;
-  env["CRM_SIMULATOR_AUTOPAIR"] = config_.simulator_autopair ? "1" : "0";
   if (channel == "cloud-api") {
-    env["CRM_WHATSAPP_API_URL"] = config_.whatsapp_api_url;
+    env["CRM_WHATSAPP_API_URL"] = options_.cloud_api_url;
     env["CRM_WHATSAPP_PHONE_NUMBER_ID"] = phone_number_id;
-    if (!config_.whatsapp_token.empty()) {
-      env["CRM_WHATSAPP_TOKEN"] = config_.whatsapp_token;
+    if (!options_.cloud_api_token.empty()) {
+      env["CRM_WHATSAPP_TOKEN"] = options_.cloud_api_token;
     }
   }
 
@@ -383,7 +374,7 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
   if (log_fd < 0) {
     throw RuntimeError("cannot open " + (dir / "slice.log").string());
   }
-  std::uint64_t limit = config_.slice_memory_limit;
+  std::uint64_t limit = options_.slice_memory_limit;
   const MemoryLimiter& limiter = limiter_;
   std::unique_ptr<bp::child> child;
   try {
@@ -665,7 +656,7 @@ void Orchestrator::Replenish() {
     long long warm = pool_.Read([](pqxx::read_transaction& tx) {
       return SliceStore(tx).Count({SliceState::kAvailable, SliceState::kProvisioning});
     });
-    if (warm >= config_.warm_slices || !running_) {
+    if (warm >= options_.warm_slices || !running_) {
       return;
     }
     Provision();

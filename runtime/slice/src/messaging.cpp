@@ -14,17 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-db::PoolOptions ChannelPoolOptions(const config::RuntimeConfig& config, long long slice_id) {
-  db::PoolOptions options;
-  options.url = config.database_url;
-  options.password = config.database_password;
-  options.max_size = 2;
-  options.statement_timeout = config.statement_timeout;
-  options.application_name = "crmd-slice_" + std::to_string(slice_id) + "-channel";
-  options.search_path = "slice_" + std::to_string(slice_id);
-  return options;
-}
-
 std::string Holder() {
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
@@ -34,19 +23,19 @@ std::string Holder() {
 
 }  // namespace
 
-Messaging::Messaging(const config::RuntimeConfig& config, long long slice_id, EventHub& events)
-    : config_(config),
-      slice_id_(slice_id),
+Messaging::Messaging(MessagingOptions options, EventHub& events)
+    : options_(std::move(options)),
+      slice_id_(options_.slice_id),
       events_(events),
-      channel_pool_(ChannelPoolOptions(config, slice_id)) {
-  if (config.channel == "cloud-api") {
-    channel_ = MakeCloudApiChannel(config);
+      channel_pool_(options_.database) {
+  if (options_.channel == "cloud-api") {
+    channel_ = std::make_unique<channel::CloudApiChannel>(options_.cloud_api);
   } else {
-    channel::SimulatorOptions options;
-    options.slice_id = slice_id;
-    options.autopair = config.simulator_autopair;
+    channel::SimulatorOptions simulator_options;
+    simulator_options.slice_id = slice_id_;
+    simulator_options.autopair = options_.simulator_autopair;
     auto simulator = std::make_unique<channel::Simulator>(
-        options, channel_pool_, [this](const channel::ChannelEvents& e) { Apply(e); });
+        simulator_options, channel_pool_, [this](const channel::ChannelEvents& e) { Apply(e); });
     simulator_ = simulator.get();
     channel_ = std::move(simulator);
   }
@@ -61,21 +50,17 @@ void Messaging::Start() {
     simulator_->Start();
   }
   progress_thread_ = std::thread([this] { ProgressLoop(); });
-  queue::ShardRange shard = queue::ParseShardRange(config_.worker_shard_range);
+  queue::ShardRange shard = queue::ParseShardRange(options_.worker_shard_range);
   if (!shard.Owns(slice_id_)) {
     spdlog::info(
         "slice {}: its queue is dispatched by another host (tenant bucket {} is outside "
         "WORKER_SHARD_RANGE {})",
-        slice_id_, queue::TenantBucket(slice_id_), config_.worker_shard_range);
+        slice_id_, queue::TenantBucket(slice_id_), options_.worker_shard_range);
     return;
   }
-  queue::DispatcherOptions options;
+  queue::DispatcherOptions options = options_.dispatcher;
   options.slice_id = slice_id_;
   options.holder = Holder();
-  options.phone_rps = config_.phone_rps;
-  options.pair_interval = config_.pair_interval;
-  options.max_attempts = config_.queue_max_attempts;
-  options.lease_ttl = config_.queue_lease_ttl;
   std::string conninfo = channel_pool_.conninfo();
   dispatcher_ = std::make_unique<queue::Dispatcher>(
       options, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); }, *channel_,

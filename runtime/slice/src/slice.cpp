@@ -28,18 +28,6 @@ namespace {
 
 namespace asio = boost::asio;
 
-db::PoolOptions SlicePoolOptions(const config::RuntimeConfig& config, long long slice_id) {
-  std::string name = "slice_" + std::to_string(slice_id);
-  db::PoolOptions options;
-  options.url = config.database_url;
-  options.password = config.database_password;
-  options.max_size = static_cast<std::size_t>(config.slice_db_max_open_conns);
-  options.statement_timeout = config.statement_timeout;
-  options.application_name = "crmd-" + name;
-  options.search_path = name;
-  return options;
-}
-
 // An idle tenant holds no PostgreSQL backend: connections unused for a minute are closed.
 asio::awaitable<void> CloseIdleConnections(db::Pool& pool, http::BlockingPool& blocking,
                                            Messaging& messaging) {
@@ -69,31 +57,31 @@ void AddRoutes(http::Router& router, SliceContext& slice) {
 
 }  // namespace
 
-int RunSliceProcess(const config::RuntimeConfig& config, long long slice_id) {
-  config::SetupLogging("slice-" + std::to_string(slice_id), config.log_level);
+int RunSliceProcess(const SliceOptions& options) {
+  long long slice_id = options.slice_id;
+  config::SetupLogging("slice-" + std::to_string(slice_id), options.log_level);
   http::BlockStopSignals();  // before the channel's and the dispatcher's threads start
-  db::Pool pool(SlicePoolOptions(config, slice_id));
+  db::Pool pool(options.database);
   // Refuse to serve a slice whose schema is missing or unreachable: the orchestrator's health
   // check then sees a process that exited with a reason in its log.
   pool.Read([](pqxx::read_transaction& tx) { tx.exec("SELECT count(*) FROM schema_migrations"); });
-  http::BlockingPool blocking(static_cast<std::size_t>(config.slice_db_max_open_conns));
+  http::BlockingPool blocking(options.database.max_size);
   asio::io_context io(1);
   http::Metrics metrics;
   EventHub events;
-  Messaging messaging(config, slice_id, events);
+  Messaging messaging(options.messaging, events);
   SliceContext slice{slice_id, http::DbCall(blocking, pool), events, messaging,
-                     metrics,  config.queue_max_depth};
+                     metrics,  options.queue_max_depth};
   http::Router router;
   AddRoutes(router, slice);
   messaging.Start();
   http::Server server(
-      io, http::LimitsFrom(config), [&router](http::Exchange& ex) { return router.Dispatch(ex); },
-      &metrics);
-  auto bound = server.Listen(http::ParseEndpoint(config.listen));
+      io, options.limits, [&router](http::Exchange& ex) { return router.Dispatch(ex); }, &metrics);
+  auto bound = server.Listen(options.listen);
   server.Start();
   asio::co_spawn(io, CloseIdleConnections(pool, blocking, messaging), asio::detached);
   spdlog::info("slice {} serving on {}", slice_id, bound.ToString());
-  http::ServeUntilSignal(io, server, 1, config.drain_timeout, [&] { messaging.Stop(); });
+  http::ServeUntilSignal(io, server, 1, options.drain_timeout, [&] { messaging.Stop(); });
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -15,7 +16,6 @@
 #include <thread>
 #include <vector>
 
-#include "crm/config/config.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/http/endpoint.hpp"
 #include "crm/orchestrator/lifecycle.hpp"
@@ -28,10 +28,29 @@ class child;
 
 namespace crm::orchestrator {
 
+struct OrchestratorOptions {
+  std::filesystem::path data_dir = "/var/lib/crmd";  ///< slices/<id>/: socket, secrets, log, files
+  /// The crmd binary slices run; empty = this process's own binary.
+  std::string slice_binary;
+  int warm_slices = 1;  ///< available (or provisioning) slices kept ready
+  std::uint64_t slice_memory_limit = 64ull << 20;
+  std::uint64_t slice_storage_quota = 2'000'000'000ull;
+  std::chrono::milliseconds statement_timeout{30'000};  ///< set on each slice's role
+  /// PostgreSQL, as the slices reach it (each as its own role, its password from a file).
+  std::string database_url = "postgresql:///crm";
+  std::string default_channel = "simulator";  ///< for slices without a channel of their own
+  /// Given only to Cloud API slices, with their own phone number id.
+  std::string cloud_api_url = "https://graph.facebook.com/v21.0";
+  std::string cloud_api_token;
+  /// Settings every slice process inherits, as CRM_* environment variables (built by crmd's
+  /// wiring, which knows the configuration's names).
+  std::map<std::string, std::string> slice_environment;
+};
+
 /// Every member that touches the database or processes blocks: call it from blocking work.
 class Orchestrator {
  public:
-  Orchestrator(const config::RuntimeConfig& config, db::Pool& pool);
+  Orchestrator(OrchestratorOptions options, db::Pool& pool);
   ~Orchestrator();
   Orchestrator(const Orchestrator&) = delete;
   Orchestrator& operator=(const Orchestrator&) = delete;
@@ -95,7 +114,7 @@ class Orchestrator {
   /// Measures a slice's storage (its schema's tables and indexes + its files) and records it.
   std::uint64_t RecordStorage(const SliceInfo& slice);
 
-  config::RuntimeConfig config_;
+  OrchestratorOptions options_;
   db::Pool& pool_;
   MemoryLimiter limiter_;
   std::string binary_;

@@ -9,19 +9,32 @@
 #include <thread>
 
 #include "crm/channel/channel.hpp"
+#include "crm/channel/cloud_api.hpp"
 #include "crm/channel/simulator.hpp"
-#include "crm/config/config.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/queue/dispatcher.hpp"
-#include "crm/slice/cloud_channel.hpp"
 #include "crm/slice/events.hpp"
 
 namespace crm::slice {
 
+struct MessagingOptions {
+  long long slice_id = 0;
+  /// The pool of the channel and the inbox (two connections), whose conninfo the dispatcher's
+  /// own connection uses too.
+  db::PoolOptions database;
+  std::string channel = "simulator";  ///< or "cloud-api"
+  bool simulator_autopair = false;    ///< connect without a QR scan
+  channel::CloudApiOptions cloud_api;
+  /// Pacing, attempts and lease; Start fills in slice_id and the holder.
+  queue::DispatcherOptions dispatcher;
+  /// The share of tenant buckets whose queues this host dispatches (WORKER_SHARD_RANGE).
+  std::string worker_shard_range = "0-100";
+};
+
 class Messaging {
  public:
   /// The channel and the inbox get their own small pool, the dispatcher its own connection.
-  Messaging(const config::RuntimeConfig& config, long long slice_id, EventHub& events);
+  Messaging(MessagingOptions options, EventHub& events);
   ~Messaging();
 
   /// Starts the channel and (when this host's shard owns the slice) the dispatcher.
@@ -53,7 +66,7 @@ class Messaging {
   /// counting; a big broadcast's count costs a scan of its tasks).
   void ProgressLoop();
 
-  const config::RuntimeConfig& config_;
+  MessagingOptions options_;
   long long slice_id_;
   EventHub& events_;
   db::Pool channel_pool_;

@@ -2,13 +2,32 @@
 // `slice_<N>`, reached through its own database role.
 #pragma once
 
-#include "crm/config/config.hpp"
+#include <chrono>
+#include <string>
+
+#include "crm/db/pool.hpp"
+#include "crm/http/endpoint.hpp"
+#include "crm/http/limits.hpp"
+#include "crm/slice/messaging.hpp"
 
 namespace crm::slice {
+
+struct SliceOptions {
+  long long slice_id = 0;
+  std::string log_level = "info";
+  http::Endpoint listen;
+  http::ServerLimits limits;
+  std::chrono::milliseconds drain_timeout{10'000};
+  /// The pool serving HTTP requests (search_path = the slice's schema); as many blocking
+  /// threads as connections.
+  db::PoolOptions database;
+  long long queue_max_depth = 50'000;  ///< pending tasks past which broadcasts are refused
+  MessagingOptions messaging;
+};
 
 /// Runs a slice process until SIGTERM/SIGINT: /api/contacts…, /api/conversations…,
 /// /api/messages, /api/broadcasts…, /api/channel…, /api/status, /api/events, and /health,
 /// /ready, /metrics. Returns the exit code.
-int RunSliceProcess(const config::RuntimeConfig& config, long long slice_id);
+int RunSliceProcess(const SliceOptions& options);
 
 }  // namespace crm::slice
