@@ -16,10 +16,6 @@ using http::Status;
 using orchestrator::SliceState;
 using orchestrator::SliceStore;
 
-constexpr SliceState kAllStates[] = {SliceState::kProvisioning, SliceState::kAvailable,
-                                     SliceState::kAssigned,     SliceState::kSuspended,
-                                     SliceState::kDestroying,   SliceState::kDestroyed};
-
 }  // namespace
 
 void AddHealthRoutes(http::Router& router, GatewayContext& gateway) {
@@ -50,7 +46,7 @@ void AddHealthRoutes(http::Router& router, GatewayContext& gateway) {
   router.Add(verb::get, "/metrics", [&gateway, slices_gauge](Exchange&) -> Reply {
     auto counts = co_await gateway.route.db().Read(
         [](pqxx::read_transaction& tx) { return SliceStore(tx).CountByState(); });
-    for (SliceState state : kAllStates) {
+    for (SliceState state : orchestrator::kSliceStates) {
       auto it = counts.find(state);
       slices_gauge->Add({{"state", std::string(ToString(state))}})
           .Set(it == counts.end() ? 0.0 : static_cast<double>(it->second));

@@ -11,6 +11,7 @@ using http::Exchange;
 using http::Reply;
 using http::Response;
 using http::Status;
+using orchestrator::SliceState;
 
 // Paths the proxy refuses outright: dot segments and encoded separators could make the slice see
 // another path than the one the gateway checked.
@@ -38,17 +39,19 @@ std::optional<Response> Unservable(const Caller& caller) {
   if (!caller.slice_id) {
     return RetryIn2s("your workspace is being prepared; retry in a few seconds");
   }
-  if (caller.slice_state == "destroyed" || caller.slice_state == "destroying") {
+  if (caller.slice_state == SliceState::kDestroyed ||
+      caller.slice_state == SliceState::kDestroying) {
     return http::ErrorResponse(Status::gone, "your workspace was deleted, with its data");
   }
-  if (caller.slice_state == "suspended") {
+  if (caller.slice_state == SliceState::kSuspended) {
     return http::ErrorResponse(
         Status::locked,
         "your workspace is suspended (billing or an administrator): your data is kept "
         "and nothing is sent; it comes back as soon as it is resumed");
   }
-  if (caller.slice_state != "assigned") {
-    return RetryIn2s("your workspace is " + caller.slice_state + "; retry in a few seconds");
+  if (caller.slice_state != SliceState::kAssigned) {
+    return RetryIn2s("your workspace is " + std::string(ToString(caller.slice_state)) +
+                     "; retry in a few seconds");
   }
   return std::nullopt;
 }

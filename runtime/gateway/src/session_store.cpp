@@ -15,7 +15,7 @@ Caller FromRow(const pqxx::row& r) {
   out.role = r["role"].as<std::string>();
   if (!r["slice_id"].is_null()) {
     out.slice_id = r["slice_id"].as<long long>();
-    out.slice_state = r["state"].as<std::string>();
+    out.slice_state = orchestrator::ParseSliceState(r["state"].as<std::string>());
     out.slice_endpoint = r["endpoint"].as<std::string>();
   }
   return out;
@@ -26,7 +26,7 @@ Caller FromRow(const pqxx::row& r) {
 nlohmann::json UserJson(const Caller& c) {
   nlohmann::json slice = nullptr;
   if (c.slice_id) {
-    slice = {{"id", *c.slice_id}, {"state", c.slice_state}};
+    slice = {{"id", *c.slice_id}, {"state", orchestrator::ToString(c.slice_state)}};
   }
   return {{"user", {{"id", c.user_id}, {"email", c.email}, {"role", c.role}}}, {"slice", slice}};
 }

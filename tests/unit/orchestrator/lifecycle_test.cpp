@@ -34,10 +34,10 @@ TEST(SliceLifecycleTest, RefusesIllegalTransitions) {
 }
 
 TEST(SliceLifecycleTest, NamesRoundTrip) {
-  for (auto s : {S::kProvisioning, S::kAvailable, S::kAssigned, S::kSuspended, S::kDestroying,
-                 S::kDestroyed}) {
+  for (auto s : kSliceStates) {
     EXPECT_EQ(ParseSliceState(ToString(s)), s);
   }
+  EXPECT_EQ(ToString(S::kAssigned), "assigned");
   EXPECT_THROW(ParseSliceState("paused"), InputError);
 }
 

@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 
+#include "crm/orchestrator/lifecycle.hpp"
+
 namespace crm::gateway {
 
 /// What a valid session tells the gateway about its caller.
@@ -17,8 +19,9 @@ struct Caller {
   long long user_id = 0;
   std::string email;
   std::string role;  ///< "tenant" or "admin"
-  std::optional<long long> slice_id;
-  std::string slice_state;  ///< "" when the user has no slice yet
+  std::optional<long long> slice_id;  ///< none until the user has a slice
+  orchestrator::SliceState slice_state =
+      orchestrator::SliceState::kProvisioning;  ///< with slice_id
   std::string slice_endpoint;
   bool renewed = false;  ///< the expiry rolled forward: send the cookie again
 };
