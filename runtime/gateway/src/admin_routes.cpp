@@ -9,11 +9,6 @@ namespace crm::gateway {
 namespace {
 
 namespace asio = boost::asio;
-namespace bhttp = boost::beast::http;
-using http::Exchange;
-using http::Reply;
-using http::Status;
-using nlohmann::json;
 using orchestrator::SliceInfo;
 
 long long ParseSliceId(const std::string& text) {

@@ -9,12 +9,6 @@ namespace crm::gateway {
 namespace {
 
 namespace asio = boost::asio;
-namespace bhttp = boost::beast::http;
-using http::Exchange;
-using http::Reply;
-using http::Response;
-using http::Status;
-using nlohmann::json;
 
 constexpr std::chrono::hours kResetTokenTtl{1};
 
@@ -32,6 +26,21 @@ void Limit(GatewayContext& gateway, RateLimiter& limiter, Exchange& ex, const ch
                         std::to_string(wait.count()) + " s",
                     wait);
   }
+}
+
+// The preamble of the account routes a browser posts: our Origin, the address's share of
+// `limiter`, a JSON body.
+json AccountRequest(GatewayContext& gateway, RateLimiter& limiter, Exchange& ex, const char* what) {
+  gateway.browser.CheckOrigin(ex.request());
+  Limit(gateway, limiter, ex, what);
+  return http::ParseJsonBody(ex.request());
+}
+
+// The body's new "password", checked.
+std::string NewPassword(const json& body) {
+  std::string password = http::RequireString(body, "password", 1, 256);
+  CheckPassword(password);
+  return password;
 }
 
 // Signs `user_id` in: a new session, answered with {user, slice} and the session cookie.
@@ -53,12 +62,9 @@ asio::awaitable<Response> SignIn(GatewayContext& gateway, long long user_id, Exc
 }
 
 Reply Register(GatewayContext& gateway, Exchange& ex) {
-  gateway.browser.CheckOrigin(ex.request());
-  Limit(gateway, gateway.account_limiter, ex, "sign-up");
-  json body = http::ParseJsonBody(ex.request());
+  json body = AccountRequest(gateway, gateway.account_limiter, ex, "sign-up");
   std::string email = EmailField(body);
-  std::string password = http::RequireString(body, "password", 1, 256);
-  CheckPassword(password);
+  std::string password = NewPassword(body);
   long long user_id = co_await gateway.route.db().Blocking([&] {
     std::string hash = HashPassword(password);
     return gateway.route.db().pool().Write(
@@ -71,9 +77,7 @@ Reply Register(GatewayContext& gateway, Exchange& ex) {
 }
 
 Reply Login(GatewayContext& gateway, Exchange& ex) {
-  gateway.browser.CheckOrigin(ex.request());
-  Limit(gateway, gateway.login_limiter, ex, "sign-in");
-  json body = http::ParseJsonBody(ex.request());
+  json body = AccountRequest(gateway, gateway.login_limiter, ex, "sign-in");
   std::string email = EmailField(body);
   std::string password = http::RequireString(body, "password", 1, 256);
   std::optional<long long> user_id =
@@ -127,9 +131,7 @@ Reply Me(GatewayContext& gateway, Exchange& ex) {
 }
 
 Reply ForgotPassword(GatewayContext& gateway, Exchange& ex) {
-  gateway.browser.CheckOrigin(ex.request());
-  Limit(gateway, gateway.account_limiter, ex, "password reset");
-  json body = http::ParseJsonBody(ex.request());
+  json body = AccountRequest(gateway, gateway.account_limiter, ex, "password reset");
   std::string email = EmailField(body);
   std::string token = NewToken();
   std::string link =
@@ -152,12 +154,9 @@ Reply ForgotPassword(GatewayContext& gateway, Exchange& ex) {
 }
 
 Reply ResetPassword(GatewayContext& gateway, Exchange& ex) {
-  gateway.browser.CheckOrigin(ex.request());
-  Limit(gateway, gateway.account_limiter, ex, "password reset");
-  json body = http::ParseJsonBody(ex.request());
+  json body = AccountRequest(gateway, gateway.account_limiter, ex, "password reset");
   std::string token = http::RequireString(body, "token", 1, 100);
-  std::string password = http::RequireString(body, "password", 1, 256);
-  CheckPassword(password);
+  std::string password = NewPassword(body);
   co_await gateway.route.db().Blocking([&] {
     std::string hash = HashPassword(password);
     gateway.route.db().pool().Write([&](pqxx::work& tx) {

@@ -17,6 +17,8 @@
 
 namespace crm::gateway {
 
+using namespace http::route_names;  // Exchange, Reply, Response, Status, json, bhttp
+
 struct GatewayContext {
   GatewayContext(const GatewayOptions& settings, http::DbCall db,
                  orchestrator::Orchestrator& slices, http::Metrics& process_metrics,

@@ -8,11 +8,6 @@
 namespace crm::gateway {
 namespace {
 
-namespace bhttp = boost::beast::http;
-using http::Exchange;
-using http::Reply;
-using http::Response;
-using http::Status;
 using orchestrator::SliceState;
 using orchestrator::SliceStore;
 

@@ -6,11 +6,6 @@
 namespace crm::gateway {
 namespace {
 
-namespace bhttp = boost::beast::http;
-using http::Exchange;
-using http::Reply;
-using http::Response;
-using http::Status;
 using orchestrator::SliceState;
 
 // Paths the proxy refuses outright: dot segments and encoded separators could make the slice see

@@ -13,12 +13,6 @@ namespace crm::gateway {
 namespace {
 
 namespace asio = boost::asio;
-namespace bhttp = boost::beast::http;
-using http::Exchange;
-using http::Reply;
-using http::Response;
-using http::Status;
-using nlohmann::json;
 using orchestrator::SliceRoute;
 using orchestrator::SliceState;
 

@@ -11,13 +11,6 @@
 namespace crm::slice {
 namespace {
 
-namespace bhttp = boost::beast::http;
-using http::Exchange;
-using http::Reply;
-using http::Response;
-using http::Status;
-using nlohmann::json;
-
 bool IsCsv(const http::Request& req) {
   std::string type(req[bhttp::field::content_type]);
   return type.rfind("text/csv", 0) == 0;

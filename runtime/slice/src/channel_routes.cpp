@@ -7,12 +7,6 @@
 
 namespace crm::slice {
 
-namespace bhttp = boost::beast::http;
-using http::Exchange;
-using http::Reply;
-using http::Status;
-using nlohmann::json;
-
 void AddChannelRoutes(http::Router& router, SliceContext& slice) {
   using bhttp::verb;
   router.Add(verb::get, "/api/channel", [&slice](Exchange&) -> Reply {

@@ -9,13 +9,6 @@
 
 namespace crm::slice {
 
-namespace bhttp = boost::beast::http;
-using http::Exchange;
-using http::Reply;
-using http::Response;
-using http::Status;
-using nlohmann::json;
-
 void AddContactRoutes(http::Router& router, SliceContext& slice) {
   using bhttp::verb;
   router.Add(verb::post, "/api/contacts", [&slice](Exchange& ex) -> Reply {

@@ -8,12 +8,6 @@
 
 namespace crm::slice {
 
-namespace bhttp = boost::beast::http;
-using http::Exchange;
-using http::Reply;
-using http::Status;
-using nlohmann::json;
-
 void AddConversationRoutes(http::Router& router, SliceContext& slice) {
   using bhttp::verb;
   router.Add(verb::get, "/api/conversations", [&slice](Exchange& ex) -> Reply {

@@ -15,10 +15,6 @@ namespace crm::slice {
 namespace {
 
 namespace asio = boost::asio;
-namespace bhttp = boost::beast::http;
-using http::Exchange;
-using http::Reply;
-using http::Status;
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 

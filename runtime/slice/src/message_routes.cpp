@@ -10,12 +10,6 @@
 namespace crm::slice {
 namespace {
 
-namespace bhttp = boost::beast::http;
-using http::Exchange;
-using http::Reply;
-using http::Status;
-using nlohmann::json;
-
 // POST /api/messages: {"contact_id" or "phone", "text"}.
 struct Recipient {
   long long contact_id = 0;  ///< 0: by phone

@@ -11,6 +11,8 @@
 
 namespace crm::slice {
 
+using namespace http::route_names;  // Exchange, Reply, Response, Status, json, bhttp
+
 struct SliceContext {
   long long slice_id = 0;
   http::DbCall db;

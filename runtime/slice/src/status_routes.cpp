@@ -4,13 +4,6 @@
 
 namespace crm::slice {
 
-namespace bhttp = boost::beast::http;
-using http::Exchange;
-using http::Reply;
-using http::Response;
-using http::Status;
-using nlohmann::json;
-
 void AddStatusRoutes(http::Router& router, SliceContext& slice) {
   using bhttp::verb;
   router.Add(verb::get, "/health", [&slice](Exchange&) -> Reply {

@@ -1,10 +1,12 @@
 // The preamble route handlers share: database work run off the I/O threads with a pooled
 // connection (DbCall), and, in a component with sessions, the caller of a request, resolved by
-// whatever the component plugs in (CallerSource) and required by RouteContext.
+// whatever the component plugs in (CallerSource) and required by RouteContext; and the names
+// route files use (route_names).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <concepts>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +17,7 @@
 #include "crm/error.hpp"
 #include "crm/http/blocking.hpp"
 #include "crm/http/message.hpp"
+#include "crm/http/server.hpp"
 
 namespace crm::http {
 
@@ -100,5 +103,16 @@ class RouteContext {
   DbCall db_;
   CallerSource<Caller>* callers_;
 };
+
+/// What route files name on every line; a component's route context brings them in with
+/// `using namespace http::route_names;`.
+namespace route_names {
+namespace bhttp = boost::beast::http;
+using http::Exchange;
+using http::Reply;
+using http::Response;
+using http::Status;
+using nlohmann::json;
+}  // namespace route_names
 
 }  // namespace crm::http
