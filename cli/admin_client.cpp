@@ -1,14 +1,14 @@
 #include "admin_client.hpp"
 
-#include <curl/curl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 
-#include "crm/config/config.hpp"
 #include "crm/error.hpp"
 #include "crm/files.hpp"
+#include "crm/http_client.hpp"
 
 namespace crm::cli {
 namespace {
@@ -19,54 +19,22 @@ struct Answer {
   std::string set_cookie;
 };
 
-size_t OnBody(char* data, size_t size, size_t count, void* user) {
-  static_cast<std::string*>(user)->append(data, size * count);
-  return size * count;
-}
-
-size_t OnHeader(char* data, size_t size, size_t count, void* user) {
-  std::string line(data, size * count);
-  if (line.size() > 11 &&
-      (line.rfind("Set-Cookie:", 0) == 0 || line.rfind("set-cookie:", 0) == 0)) {
-    *static_cast<std::string*>(user) = line.substr(11);
-  }
-  return size * count;
-}
-
 Answer Send(const std::string& url, const std::string& method, const std::string& body,
             const std::string& token) {
-  CURL* curl = curl_easy_init();
-  if (curl == nullptr) {
-    throw RuntimeError("libcurl failed to initialise");
-  }
-  Answer answer;
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  std::string auth = "Authorization: Bearer " + token;
+  HttpRequest request;
+  request.method = method;
+  request.url = url;
+  request.body = body;
+  request.headers = {"Content-Type: application/json"};
   if (!token.empty()) {
-    headers = curl_slist_append(headers, auth.c_str());
+    request.headers.push_back("Authorization: Bearer " + token);
   }
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-  if (!body.empty()) {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+  request.timeout = std::chrono::seconds(120);  // a rolling restart of many slices takes a while
+  HttpResponse response = HttpFetch(request);
+  if (response.status == 0) {
+    throw RuntimeError("cannot reach the gateway at " + url + ": " + response.error);
   }
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer.body);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &answer.set_cookie);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);  // a rolling restart of many slices takes a while
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  CURLcode code = curl_easy_perform(curl);
-  if (code == CURLE_OK) {
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &answer.status);
-  }
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-  if (code != CURLE_OK) {
-    throw RuntimeError("cannot reach the gateway at " + url + ": " + curl_easy_strerror(code));
-  }
-  return answer;
+  return {response.status, std::move(response.body), response.Header("set-cookie").value_or("")};
 }
 
 std::string ErrorOf(const Answer& a) {

@@ -10,7 +10,6 @@
 
 #include "crm/planner/catalog.hpp"
 #include "crm/planner/plan.hpp"
-#include "crm/planner/render.hpp"
 #include "crm/planner/report.hpp"
 
 namespace crm::cli {
@@ -39,12 +38,6 @@ std::string ReadInputFile(const std::string& path);
 
 /// Writes a JSON/YAML document or text to stdout in the requested format.
 void PrintDocument(const nlohmann::ordered_json& doc, planner::OutputFormat format);
-
-/// Writes a rendering and its manifest.json into `dir` (empty, or an earlier rendering with
-/// `force`). Files are created with their final mode.
-void WriteRendering(const std::filesystem::path& dir, const planner::Plan& plan,
-                    const planner::Rendering& rendering, const planner::RenderOptions& options,
-                    bool force);
 
 void SetupPlan(CLI::App& app, GlobalOptions& global);
 void SetupCapacity(CLI::App& app, GlobalOptions& global);

@@ -18,8 +18,11 @@ function(crm_embed_files)
     COMMENT "Embedding ${ARG_KIND}"
     VERBATIM)
   add_library(${ARG_TARGET} STATIC ${out})
+  # The generated file includes the header of the library that reads the files.
   if(ARG_KIND STREQUAL "migrations")
     target_link_libraries(${ARG_TARGET} PRIVATE crm_db)
+  elseif(ARG_KIND STREQUAL "templates")
+    target_link_libraries(${ARG_TARGET} PRIVATE crm_render)
   else()
     target_link_libraries(${ARG_TARGET} PRIVATE crm_planner)
   endif()

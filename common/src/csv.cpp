@@ -21,8 +21,11 @@ std::size_t CountNewlines(const char* begin, const char* end) {
 
 }  // namespace
 
-CsvReader::CsvReader(std::istream& in, std::string file, std::size_t chunk_size)
-    : in_(in), file_(std::move(file)), chunk_size_(std::max<std::size_t>(chunk_size, 1)) {}
+CsvReader::CsvReader(std::istream& in, std::string file, std::size_t chunk_size, char separator)
+    : in_(in),
+      file_(std::move(file)),
+      chunk_size_(std::max<std::size_t>(chunk_size, 1)),
+      separator_(separator) {}
 
 bool CsvReader::Fill() {
   if (eof_) {
@@ -185,7 +188,7 @@ bool CsvReader::Next(std::vector<std::string_view>& fields) {
         break;
       }
       const char next = buffer_[pos_ + after];
-      if (next == ',') {
+      if (next == separator_) {
         c = after + 1;
         continue;
       }
@@ -210,7 +213,8 @@ bool CsvReader::Next(std::vector<std::string_view>& fields) {
           "unexpected text after a closing quote (write \"\" for a quote inside a quoted field)");
     }
 
-    // Unquoted field: the fast path, no copy. It ends at the next ',' or at the end of the line.
+    // Unquoted field: the fast path, no copy. It ends at the next separator or at the end of the
+    // line.
     if (!line_end_known || line_end < c) {
       std::size_t scan = c;
       for (;;) {
@@ -232,7 +236,7 @@ bool CsvReader::Next(std::vector<std::string_view>& fields) {
       line_end_known = true;
     }
     const char* base = buffer_.get() + pos_;
-    const void* comma = std::memchr(base + c, ',', line_end - c);
+    const void* comma = std::memchr(base + c, separator_, line_end - c);
     if (comma != nullptr) {
       const auto at = static_cast<std::size_t>(static_cast<const char*>(comma) - base);
       spans_.push_back({c, at, false});

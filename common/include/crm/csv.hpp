@@ -19,8 +19,10 @@ class CsvReader {
   static constexpr std::size_t kDefaultChunkSize = std::size_t{1} << 20;
 
   /// `file` is the name used in error messages. `chunk_size` (bytes per read, at least 1) only
-  /// matters for speed; tests shrink it to put record boundaries across reads.
-  CsvReader(std::istream& in, std::string file, std::size_t chunk_size = kDefaultChunkSize);
+  /// matters for speed; tests shrink it to put record boundaries across reads. `separator` is
+  /// ',' or what a spreadsheet wrote instead (';' in many locales).
+  CsvReader(std::istream& in, std::string file, std::size_t chunk_size = kDefaultChunkSize,
+            char separator = ',');
 
   /// Reads the next non-blank record into `fields` (views valid until the next call).
   /// Returns false at end of input. Throws InputError "file:line: reason" for an unterminated
@@ -67,6 +69,7 @@ class CsvReader {
   std::string record_;   // unescaped copy of the current record's fields
   std::vector<FieldSpan> spans_;
   std::size_t chunk_size_;
+  char separator_;
   std::uint64_t consumed_before_ = 0;  // bytes dropped from the front of buffer_ so far
   std::size_t line_ = 1;               // physical line at pos_
   std::size_t record_line_ = 0;

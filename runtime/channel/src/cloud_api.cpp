@@ -1,16 +1,14 @@
 #include "crm/channel/cloud_api.hpp"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstring>
 #include <limits>
-#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "crm/error.hpp"
+#include "crm/http_client.hpp"
 
 namespace crm::channel {
 namespace {
@@ -101,25 +99,9 @@ int NarrowCode(long long code, int fallback) {
   return static_cast<int>(code);
 }
 
-/// The number of seconds in a Retry-After header line ("Retry-After: 7\r\n"), if it is one; the
-/// HTTP-date form is ignored.
-std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view line) {
-  constexpr std::string_view kName = "retry-after:";
-  if (line.size() < kName.size()) {
-    return std::nullopt;
-  }
-  for (std::size_t i = 0; i < kName.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(line[i])) != kName[i]) {
-      return std::nullopt;
-    }
-  }
-  std::string_view value = line.substr(kName.size());
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
-    value.remove_prefix(1);
-  }
-  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back())) != 0) {
-    value.remove_suffix(1);
-  }
+/// The number of seconds in a Retry-After header's value ("7"), if it holds one; the HTTP-date
+/// form is ignored.
+std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value) {
   long long seconds = 0;
   auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
   if (ec != std::errc() || end != value.data() + value.size() || seconds < 0 ||
@@ -148,15 +130,6 @@ void Redact(std::string& text, const std::string& secret) {
        at = text.find(secret, at + 1)) {
     text.replace(at, secret.size(), "[redacted]");
   }
-}
-
-void InitCurlOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      throw RuntimeError("cloud-api: curl_global_init failed");
-    }
-  });
 }
 
 }  // namespace
@@ -251,217 +224,58 @@ SendResult MapGraphResponse(long http_status, std::string_view body,
   return Failed(code, std::move(text));
 }
 
-/// The curl side: one multi handle (its connection cache keeps Graph connections alive between
-/// batches) and a pool of easy handles reused across calls.
+/// The HTTP side: one client whose connections to Graph stay open between batches, and the
+/// headers every send carries.
 class CloudApiChannel::Transport {
  public:
   explicit Transport(const CloudApiOptions& options)
       : url_(options.base_url + "/" + options.phone_number_id + "/messages"),
         token_(options.access_token),
         timeout_(options.timeout),
-        concurrency_(static_cast<std::size_t>(options.concurrency)) {
-    InitCurlOnce();
-    multi_ = curl_multi_init();
-    if (multi_ == nullptr) {
-      throw RuntimeError("cloud-api: curl_multi_init failed");
-    }
-    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(options.concurrency));
-    const std::string auth = "Authorization: Bearer " + options.access_token;
-    for (const char* h :
-         {auth.c_str(), "Content-Type: application/json", "Accept: application/json",
-          // no "100 Continue" round trip before larger bodies
-          "Expect:"}) {
-      curl_slist* next = curl_slist_append(headers_, h);
-      if (next == nullptr) {
-        Release();
-        throw RuntimeError("cloud-api: out of memory building request headers");
-      }
-      headers_ = next;
-    }
-  }
-
-  ~Transport() { Release(); }
-  Transport(const Transport&) = delete;
-  Transport& operator=(const Transport&) = delete;
+        concurrency_(static_cast<std::size_t>(options.concurrency)),
+        client_(concurrency_),
+        headers_{"Authorization: Bearer " + options.access_token,
+                 "Content-Type: application/json", "Accept: application/json"} {}
 
   std::vector<SendResult> Send(const std::vector<OutboundMessage>& batch) {
-    std::lock_guard lock(mutex_);
-    std::vector<Transfer> transfers(batch.size());
-    std::vector<SendResult> results(batch.size());
-    std::size_t next = 0;
-    std::size_t active = 0;
-    while (next < batch.size() || active > 0) {
-      while (active < concurrency_ && next < batch.size()) {
-        Transfer& t = transfers[next];
-        t.body = GraphMessageBody(batch[next]);
-        if (auto failure = Start(t)) {
-          results[next] = std::move(*failure);
-        } else {
-          ++active;
+    std::vector<HttpRequest> requests(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      HttpRequest& r = requests[i];
+      r.method = "POST";
+      r.url = url_;
+      r.headers = headers_;
+      r.body = GraphMessageBody(batch[i]);
+      r.timeout = timeout_;
+      r.response_limit = kResponseLimit;
+    }
+    std::vector<HttpResponse> responses = client_.FetchAll(requests, concurrency_);
+    std::vector<SendResult> results;
+    results.reserve(responses.size());
+    for (const HttpResponse& response : responses) {
+      SendResult r;
+      if (response.status == 0) {
+        r = Retry(Throttle::kNone, 0, "transport: " + response.error, std::nullopt);
+      } else {
+        std::optional<std::chrono::milliseconds> retry_after;
+        if (auto value = response.Header("retry-after")) {
+          retry_after = ParseRetryAfter(*value);
         }
-        ++next;
+        r = MapGraphResponse(response.status, response.body, retry_after);
       }
-      if (active == 0) {
-        continue;
-      }
-      int running = 0;
-      CURLMcode mc = curl_multi_perform(multi_, &running);
-      if (mc != CURLM_OK) {
-        // The multi handle itself broke: every transfer in flight is abandoned as retryable.
-        std::string error = std::string("transport: ") + curl_multi_strerror(mc);
-        for (std::size_t i = 0; i < next; ++i) {
-          if (transfers[i].easy != nullptr) {
-            Finish(transfers[i]);
-            results[i] = Retry(Throttle::kNone, 0, error, std::nullopt);
-            --active;
-          }
-        }
-        continue;
-      }
-      int queued = 0;
-      bool finished_any = false;
-      while (CURLMsg* msg = curl_multi_info_read(multi_, &queued)) {
-        if (msg->msg != CURLMSG_DONE) {
-          continue;
-        }
-        void* priv = nullptr;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-        auto* t = static_cast<Transfer*>(priv);
-        const CURLcode result = msg->data.result;
-        // `msg` is invalid once its handle leaves the multi handle.
-        results[Index(transfers, *t)] = Complete(*t, result);
-        Finish(*t);
-        --active;
-        finished_any = true;
-      }
-      if (active > 0 && !finished_any) {
-        curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
-      }
+      // The answer is the provider's text: keep the token out of it even if it was echoed.
+      Redact(r.error, token_);
+      results.push_back(std::move(r));
     }
     return results;
   }
 
  private:
-  struct Transfer {
-    CURL* easy = nullptr;
-    std::string body;
-    std::string response;
-    std::optional<std::chrono::milliseconds> retry_after;
-    char error[CURL_ERROR_SIZE] = {};
-  };
-
-  static std::size_t Index(const std::vector<Transfer>& transfers, const Transfer& t) {
-    return static_cast<std::size_t>(&t - transfers.data());
-  }
-
-  static std::size_t OnBody(char* data, std::size_t size, std::size_t count, void* user) {
-    auto* t = static_cast<Transfer*>(user);
-    std::size_t n = size * count;
-    if (t->response.size() < kResponseLimit) {
-      t->response.append(data, std::min(n, kResponseLimit - t->response.size()));
-    }
-    return n;
-  }
-
-  static std::size_t OnHeader(char* data, std::size_t size, std::size_t count, void* user) {
-    auto* t = static_cast<Transfer*>(user);
-    std::size_t n = size * count;
-    std::string_view line(data, n);
-    if (line.starts_with("HTTP/")) {
-      t->retry_after.reset();  // a new response (after an interim one) starts
-    } else if (auto v = ParseRetryAfter(line)) {
-      t->retry_after = v;
-    }
-    return n;
-  }
-
-  /// Adds `t` to the multi handle; a result when it could not be started.
-  std::optional<SendResult> Start(Transfer& t) {
-    CURL* easy = nullptr;
-    if (!idle_.empty()) {
-      easy = idle_.back();
-      idle_.pop_back();
-      curl_easy_reset(easy);
-    } else {
-      easy = curl_easy_init();
-      if (easy == nullptr) {
-        return Retry(Throttle::kNone, 0, "transport: curl_easy_init failed", std::nullopt);
-      }
-    }
-    curl_easy_setopt(easy, CURLOPT_URL, url_.c_str());
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, t.body.data());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t.body.size()));
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers_);
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, "crmd");
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transport::OnBody);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Transport::OnHeader);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t.error);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, static_cast<void*>(&t));
-    if (CURLMcode mc = curl_multi_add_handle(multi_, easy); mc != CURLM_OK) {
-      idle_.push_back(easy);
-      return Retry(Throttle::kNone, 0, std::string("transport: ") + curl_multi_strerror(mc),
-                   std::nullopt);
-    }
-    t.easy = easy;
-    return std::nullopt;
-  }
-
-  SendResult Complete(Transfer& t, CURLcode result) {
-    SendResult r;
-    if (result != CURLE_OK) {
-      std::string error = std::string("transport: ") + curl_easy_strerror(result);
-      if (t.error[0] != '\0') {
-        error += ": ";
-        error += t.error;
-      }
-      r = Retry(Throttle::kNone, 0, std::move(error), std::nullopt);
-    } else {
-      long status = 0;
-      curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &status);
-      r = MapGraphResponse(status, t.response, t.retry_after);
-    }
-    // The answer is the provider's text: keep the token out of it even if it was echoed.
-    Redact(r.error, token_);
-    return r;
-  }
-
-  /// Takes `t`'s handle out of the multi handle and keeps it for the next transfer.
-  void Finish(Transfer& t) {
-    curl_multi_remove_handle(multi_, t.easy);
-    idle_.push_back(t.easy);
-    t.easy = nullptr;
-    t.response.clear();
-    t.response.shrink_to_fit();
-  }
-
-  void Release() {
-    for (CURL* easy : idle_) {
-      curl_easy_cleanup(easy);
-    }
-    idle_.clear();
-    if (multi_ != nullptr) {
-      curl_multi_cleanup(multi_);
-      multi_ = nullptr;
-    }
-    curl_slist_free_all(headers_);
-    headers_ = nullptr;
-  }
-
   std::string url_;
   std::string token_;
   std::chrono::milliseconds timeout_;
   std::size_t concurrency_;
-  std::mutex mutex_;
-  CURLM* multi_ = nullptr;
-  curl_slist* headers_ = nullptr;
-  std::vector<CURL*> idle_;
+  HttpClient client_;
+  std::vector<std::string> headers_;
 };
 
 CloudApiChannel::CloudApiChannel(CloudApiOptions options) : options_(std::move(options)) {

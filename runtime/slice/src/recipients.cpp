@@ -1,7 +1,10 @@
 #include <algorithm>
+#include <istream>
+#include <streambuf>
 #include <unordered_set>
 
 #include "crm/channel/channel.hpp"
+#include "crm/csv.hpp"
 #include "crm/http/types.hpp"
 #include "crm/slice/validation.hpp"
 
@@ -23,17 +26,19 @@ class Collector {
         phones_.push_back(std::move(phone));
       }
     } catch (const InputError& e) {
-      if (++bad_ <= kMaxReported) {
-        errors_ += (errors_.empty() ? "" : "; ") + std::string(e.what());
-      }
+      AddError(e.what());
+    }
+  }
+  void AddError(const std::string& message) {
+    if (++bad_ <= kMaxReported) {
+      errors_ += (errors_.empty() ? "" : "; ") + message;
     }
   }
   std::vector<std::string> Finish(const std::string& field) {
     if (bad_ > 0) {
       std::string more =
           bad_ > kMaxReported ? " (and " + std::to_string(bad_ - kMaxReported) + " more)" : "";
-      throw InputError(
-          std::to_string(bad_) + " invalid recipient(s), nothing was queued: " + errors_ + more,
+      throw InputError(std::to_string(bad_) + " invalid recipient(s), nothing was queued: " + errors_ + more,
           field);
     }
     return std::move(phones_);
@@ -46,35 +51,35 @@ class Collector {
   std::size_t bad_ = 0;
 };
 
-// One CSV record's fields (RFC 4180 quoting, "," or ";").
-std::vector<std::string> Fields(std::string_view line, char separator) {
-  std::vector<std::string> out(1);
-  bool quoted = false;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        out.back() += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        out.back() += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == separator) {
-      out.emplace_back();
-    } else {
-      out.back() += c;
+// An istream over bytes already in memory (an upload's body), without copying them.
+class ViewStreamBuf : public std::streambuf {
+ public:
+  explicit ViewStreamBuf(std::string_view bytes) {
+    char* begin = const_cast<char*>(bytes.data());  // only ever read
+    setg(begin, begin, begin + bytes.size());
+  }
+};
+
+// ';' when the first line with content uses it and no ',' (spreadsheets in many locales).
+char SeparatorOf(std::string_view csv) {
+  std::size_t pos = 0;
+  while (pos < csv.size()) {
+    std::size_t end = csv.find('\n', pos);
+    std::string_view line = csv.substr(pos, end == std::string_view::npos ? end : end - pos);
+    pos = end == std::string_view::npos ? csv.size() : end + 1;
+    if (line.find_first_not_of(" \t\r,;") == std::string_view::npos) {
+      continue;
     }
+    return line.find(';') != std::string_view::npos && line.find(',') == std::string_view::npos
+               ? ';'
+               : ',';
   }
-  for (auto& f : out) {
-    auto first = f.find_first_not_of(" \t");
-    auto last = f.find_last_not_of(" \t");
-    f = first == std::string::npos ? std::string() : f.substr(first, last - first + 1);
-  }
-  return out;
+  return ',';
+}
+
+bool Blank(const std::vector<std::string_view>& fields) {
+  return std::all_of(fields.begin(), fields.end(),
+                     [](std::string_view f) { return TrimBlanks(f).empty(); });
 }
 
 std::string Lower(std::string s) {
@@ -87,8 +92,7 @@ std::string Lower(std::string s) {
 
 std::vector<std::string> ParseRecipients(const nlohmann::json& list) {
   if (!list.is_array()) {
-    throw InputError(
-        std::string("recipients: expected an array of phone numbers, got ") + list.type_name(),
+    throw InputError(std::string("recipients: expected an array of phone numbers, got ") + list.type_name(),
         "recipients");
   }
   Collector collector;
@@ -104,35 +108,27 @@ std::vector<std::string> ParseRecipients(const nlohmann::json& list) {
 }
 
 std::vector<std::string> ParseRecipientsCsv(std::string_view csv) {
-  if (csv.substr(0, 3) == "\xEF\xBB\xBF") {
-    csv.remove_prefix(3);  // a spreadsheet's byte-order mark
-  }
+  ViewStreamBuf bytes(csv);
+  std::istream in(&bytes);
+  CsvReader reader(in, "recipients", CsvReader::kDefaultChunkSize, SeparatorOf(csv));
   Collector collector;
-  std::size_t line_no = 0;
   std::optional<std::size_t> column;
-  char separator = ',';
-  bool first = true;
-  std::size_t pos = 0;
-  while (pos < csv.size()) {
-    std::size_t end = csv.find('\n', pos);
-    std::string_view line = csv.substr(pos, end == std::string_view::npos ? end : end - pos);
-    pos = end == std::string_view::npos ? csv.size() : end + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') {
-      line.remove_suffix(1);
-    }
-    if (line.find_first_not_of(" \t,;") == std::string_view::npos) {
+  std::vector<std::string_view> fields;
+  for (;;) {
+    try {
+      if (!reader.Next(fields)) {
+        break;
+      }
+    } catch (const InputError& e) {
+      collector.AddError(e.what());  // bad quoting: reported with the numbers, the rest goes on
       continue;
     }
-    if (first) {
-      first = false;
-      separator =
-          line.find(';') != std::string_view::npos && line.find(',') == std::string_view::npos
-              ? ';'
-              : ',';
-      auto header = Fields(line, separator);
-      for (std::size_t i = 0; i < header.size(); ++i) {
-        std::string name = Lower(header[i]);
+    if (Blank(fields)) {
+      continue;
+    }
+    if (!column) {
+      for (std::size_t i = 0; i < fields.size(); ++i) {
+        std::string name = Lower(std::string(TrimBlanks(fields[i])));
         if (name == "phone" || name == "number" || name == "mobile" || name == "whatsapp" ||
             name == "wa_id" || name == "phone_number") {
           column = i;
@@ -142,17 +138,16 @@ std::vector<std::string> ParseRecipientsCsv(std::string_view csv) {
       if (column) {
         continue;  // a header row
       }
-      if (header.size() > 1) {
-        throw InputError(
-            "line 1: several columns but none named phone (or number, mobile, "
-            "whatsapp, wa_id, phone_number): name the column holding the numbers",
-            "recipients");
+      if (fields.size() > 1) {
+        throw InputError("line 1: several columns but none named phone (or number, mobile, "
+                          "whatsapp, wa_id, phone_number): name the column holding the numbers",
+                          "recipients");
       }
       column = 0;
     }
-    auto fields = Fields(line, separator);
-    std::string where = "line " + std::to_string(line_no) + ": phone";
-    collector.Add(*column < fields.size() ? fields[*column] : std::string(), where);
+    std::string where = "line " + std::to_string(reader.line()) + ": phone";
+    collector.Add(*column < fields.size() ? std::string(TrimBlanks(fields[*column])) : std::string(),
+                  where);
   }
   return collector.Finish("recipients");
 }
@@ -160,44 +155,42 @@ std::vector<std::string> ParseRecipientsCsv(std::string_view csv) {
 channel::Template ParseTemplate(const nlohmann::json& value) {
   if (!value.is_object()) {
     throw InputError(std::string("template: expected an object {\"name\", \"language\", "
-                                 "\"parameters\"}, got ") +
-                         value.type_name(),
-                     "template");
+                                  "\"parameters\"}, got ") +
+                          value.type_name(),
+                      "template");
   }
   for (const auto& [key, v] : value.items()) {
     if (key != "name" && key != "language" && key != "parameters") {
       throw InputError("template." + key + ": unknown field (expected name, language, parameters)",
-                       "template." + key);
+                        "template." + key);
     }
   }
   channel::Template t;
   t.name = http::RequireString(value, "name", 1, 512);
   if (t.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
-    throw InputError(
-        "template.name: lower-case letters, digits and underscores, as approved in "
-        "WhatsApp Manager; got \"" +
-            t.name + "\"",
-        "template.name");
+    throw InputError("template.name: lower-case letters, digits and underscores, as approved in "
+                      "WhatsApp Manager; got \"" +
+                          t.name + "\"",
+                      "template.name");
   }
   t.language = http::OptionalString(value, "language", 2, 15).value_or("en_US");
   if (t.language.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_") !=
       std::string::npos) {
-    throw InputError(
-        "template.language: a language code such as en_US or pt_BR, got \"" + t.language + "\"",
+    throw InputError("template.language: a language code such as en_US or pt_BR, got \"" + t.language + "\"",
         "template.language");
   }
   if (auto p = value.find("parameters"); p != value.end() && !p->is_null()) {
     if (!p->is_array() || p->size() > 10) {
       throw InputError("template.parameters: expected an array of at most 10 texts",
-                       "template.parameters");
+                        "template.parameters");
     }
     for (std::size_t i = 0; i < p->size(); ++i) {
       const auto& v = (*p)[i];
       if (!v.is_string() || v.get_ref<const std::string&>().empty() ||
           v.get_ref<const std::string&>().size() > 1024) {
         throw InputError("template.parameters[" + std::to_string(i) +
-                             "]: expected a text of 1 to 1024 characters",
-                         "template.parameters");
+                              "]: expected a text of 1 to 1024 characters",
+                          "template.parameters");
       }
       t.body_parameters.push_back(v.get<std::string>());
     }

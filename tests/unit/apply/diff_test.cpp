@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "crm/planner/render.hpp"
+#include "crm/render/render.hpp"
 
 namespace crm::apply {
 namespace {
@@ -13,10 +13,10 @@ DesiredHost Host(const std::string& env) {
   host.files = {{"config/crmd.env", env, 0600}, {"config/postgresql.conf", "port = 5432\n", 0644}};
   DesiredService crmd;
   crmd.name = "crmd";
-  crmd.inputs = {{"config/crmd.env", planner::Sha256Hex(env)}, {"binary", "b1"}};
+  crmd.inputs = {{"config/crmd.env", render::Sha256Hex(env)}, {"binary", "b1"}};
   DesiredService pg;
   pg.name = "postgres";
-  pg.inputs = {{"config/postgresql.conf", planner::Sha256Hex("port = 5432\n")}};
+  pg.inputs = {{"config/postgresql.conf", render::Sha256Hex("port = 5432\n")}};
   host.services = {pg, crmd};
   return host;
 }
@@ -27,7 +27,7 @@ DeploymentState Recorded(const DesiredHost& host) {
   state.target = "local";
   HostState& h = state.hosts[host.name];
   for (const DesiredFile& f : host.files) {
-    h.files[f.path] = {planner::Sha256Hex(f.content), f.mode, "0.1.0"};
+    h.files[f.path] = {render::Sha256Hex(f.content), f.mode, "0.1.0"};
   }
   for (const DesiredService& s : host.services) {
     h.services[s.name] = {s.inputs, "0.1.0"};
@@ -75,11 +75,11 @@ TEST(DiffTest, AChangedFileRestartsOnlyTheServiceThatReadsIt) {
 TEST(DiffTest, AReloadInputOnlyReloads) {
   DesiredHost before = Host("A=1\n");
   before.files.push_back({"config/pg_hba.conf", "local all all peer\n", 0644});
-  before.services[0].inputs["config/pg_hba.conf"] = planner::Sha256Hex("local all all peer\n");
+  before.services[0].inputs["config/pg_hba.conf"] = render::Sha256Hex("local all all peer\n");
   before.services[0].reload_inputs = {"config/pg_hba.conf"};
   DesiredHost after = before;
   after.files.back().content = "local all all trust\n";
-  after.services[0].inputs["config/pg_hba.conf"] = planner::Sha256Hex("local all all trust\n");
+  after.services[0].inputs["config/pg_hba.conf"] = render::Sha256Hex("local all all trust\n");
   const PlanDiff diff = Diff({after}, Recorded(before), {});
   const Change* pg = diff.Find("local", true, "postgres");
   ASSERT_NE(pg, nullptr);

@@ -103,10 +103,6 @@ TEST(ApprovalTest, FollowsTheRules) {
   EXPECT_EQ(DecideApproval(true, false, true, false), Approval::kApproved);
   EXPECT_EQ(DecideApproval(true, false, false, true), Approval::kAsk);
   EXPECT_EQ(DecideApproval(true, false, false, false), Approval::kRefuse);
-  EXPECT_EQ(ApplyExitCode(true, true, false), 0);
-  EXPECT_EQ(ApplyExitCode(true, true, true), 2);
-  EXPECT_EQ(ApplyExitCode(true, false, true), 1);
-  EXPECT_EQ(ApplyExitCode(false, true, true), 0);
   EXPECT_TRUE(IsApproval("yes\n"));
   EXPECT_FALSE(IsApproval("y\n"));
   EXPECT_FALSE(IsApproval(nullptr));

@@ -1,5 +1,6 @@
 // The `cloud-api` channel (SPEC §7.4): sends through Meta's WhatsApp Cloud API (Graph API) over
-// libcurl, a batch at a time, concurrently, and maps Graph errors to retry / throttle / fail.
+// crm::HttpClient, a batch at a time, concurrently, and maps Graph errors to retry / throttle /
+// fail.
 #pragma once
 
 #include <chrono>
@@ -24,7 +25,7 @@ struct CloudApiOptions {
   int concurrency = 32;                     ///< sends in flight at once
 };
 
-/// Meta's WhatsApp Cloud API. One instance keeps its curl handles (and so its TLS connections to
+/// Meta's WhatsApp Cloud API. One instance keeps its HTTP client (and so its TLS connections to
 /// the Graph API) for its whole life. Send() may be called from one thread at a time (calls are
 /// serialised); State() from any thread.
 ///

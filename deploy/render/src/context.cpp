@@ -1,0 +1,496 @@
+// The data the templates see, derived from a plan: its figures, the database, the hosts of the
+// target, and for Kubernetes the cluster's sizes; plus the manifest.json document.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "crm/planner/report.hpp"
+#include "crm/render/render.hpp"
+#include "crm/units.hpp"
+
+namespace crm::render {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using planner::KnobValue;
+using planner::LayoutRow;
+using planner::Plan;
+
+constexpr double kMiB = 1024.0 * 1024;
+constexpr double kGiB = 1024.0 * 1024 * 1024;
+constexpr int kGatewayPort = 8080;
+constexpr int kSliceHostPort = 8090;
+constexpr int kPostgresPort = 5432;
+constexpr int kQueuePort = 5432;
+constexpr int kPgBouncerPort = 6432;
+
+std::string KnobString(const KnobValue& v) {
+  if (const auto* n = std::get_if<long long>(&v)) {
+    return std::to_string(*n);
+  }
+  return std::get<std::string>(v);
+}
+
+long long Mib(double bytes) {
+  return static_cast<long long>(std::floor(bytes / kMiB));
+}
+
+const LayoutRow* RowCarrying(const Plan& plan, unsigned carry, std::string_view role_hint = {}) {
+  for (const LayoutRow& row : plan.layout) {
+    if ((row.spec->carries & carry) &&
+        (role_hint.empty() || row.spec->role.find(role_hint) != std::string::npos)) {
+      return &row;
+    }
+  }
+  return nullptr;
+}
+
+const LayoutRow* RowNamed(const Plan& plan, std::string_view role) {
+  for (const LayoutRow& row : plan.layout) {
+    if (row.spec->role == role) {
+      return &row;
+    }
+  }
+  return nullptr;
+}
+
+long long KnobNumber(const Plan& plan, std::string_view name, long long fallback) {
+  for (const auto& [k, v] : plan.knobs) {
+    if (k == name) {
+      if (const auto* n = std::get_if<long long>(&v)) {
+        return *n;
+      }
+    }
+  }
+  return fallback;
+}
+
+std::string KnobText(const Plan& plan, std::string_view name) {
+  for (const auto& [k, v] : plan.knobs) {
+    if (k == name) {
+      return KnobString(v);
+    }
+  }
+  return {};
+}
+
+// Host names of a layout row: the role itself for one host, role-1 … role-n for several.
+std::vector<std::string> HostNames(const LayoutRow& row) {
+  std::vector<std::string> names;
+  for (int i = 1; i <= row.count; ++i) {
+    names.push_back(row.count == 1 ? row.spec->role : fmt::format("{}-{}", row.spec->role, i));
+  }
+  return names;
+}
+
+// What the crmd unit on a host may use: its share of the demand with headroom plus the process
+// itself, never more than the host leaves after PostgreSQL's shared buffers and the OS.
+struct CrmdLimits {
+  long long memory_max_mib = 0;
+  long long cpu_quota_percent = 0;
+};
+
+CrmdLimits LimitsFor(const Plan& plan, const LayoutRow& row, double pg_shared_buffers) {
+  // As for a slice (rules.yaml slice_memory_headroom): reconnect storms briefly need half again.
+  constexpr double headroom = 1.5;
+  // A single host's services are the shared-services rule, which the plan has summed already.
+  const double services =
+      row.spec->has_services_ram ? row.spec->services_ram : plan.demand.services_ram;
+  const double demand = row.ram_demand - services;
+  const double wanted = std::max(1 * kGiB, std::max(0.0, demand) * headroom + 512 * kMiB);
+  const double room = row.server->ram_bytes - pg_shared_buffers - 1 * kGiB;
+  CrmdLimits limits;
+  limits.memory_max_mib = Mib(std::max(512 * kMiB, std::min(wanted, room)));
+  limits.cpu_quota_percent =
+      std::max(50LL, static_cast<long long>(std::llround((row.server->vcpu - 0.5) * 100)));
+  return limits;
+}
+
+Json EnvList(const Plan& plan, const std::string& database_url, const std::string& listen,
+             const std::string& extra_name = {}, const std::string& extra_value = {}) {
+  Json env = Json::array();
+  env.push_back({{"name", "CRM_DATABASE_URL"}, {"value", database_url}});
+  env.push_back(
+      {{"name", "CRM_DATABASE_PASSWORD_FILE"}, {"value", "/etc/crmd/secrets/db_password"}});
+  env.push_back({{"name", "CRM_LISTEN"}, {"value", listen}});
+  env.push_back({{"name", "CRM_DATA_DIR"}, {"value", "/var/lib/crmd"}});
+  for (const auto& [k, v] : plan.knobs) {
+    if (k == "WORKER_SHARD_RANGE") {
+      continue;  // per slice host, below
+    }
+    env.push_back({{"name", std::string(k)}, {"value", KnobString(v)}});
+  }
+  if (!extra_name.empty()) {
+    env.push_back({{"name", extra_name}, {"value", extra_value}});
+  }
+  env.push_back(
+      {{"name", "CRM_STRIPE_SECRET_KEY_FILE"}, {"value", "/etc/crmd/secrets/stripe_secret_key"}});
+  env.push_back({{"name", "CRM_STRIPE_WEBHOOK_SECRET_FILE"},
+                 {"value", "/etc/crmd/secrets/stripe_webhook_secret"}});
+  env.push_back({{"name", "CRM_WHATSAPP_APP_SECRET_FILE"},
+                 {"value", "/etc/crmd/secrets/whatsapp_app_secret"}});
+  env.push_back({{"name", "CRM_WHATSAPP_VERIFY_TOKEN_FILE"},
+                 {"value", "/etc/crmd/secrets/whatsapp_verify_token"}});
+  return env;
+}
+
+std::vector<std::string> ShardRanges(const Plan& plan) {
+  std::vector<std::string> ranges;
+  const std::string all = KnobText(plan, "WORKER_SHARD_RANGE");
+  std::size_t start = 0;
+  while (start < all.size()) {
+    const std::size_t comma = all.find(',', start);
+    ranges.push_back(
+        all.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    start = comma == std::string::npos ? all.size() : comma + 1;
+  }
+  return ranges;
+}
+
+// The layout rows the templates single out.
+struct Rows {
+  const LayoutRow* pg = nullptr;  // the primary database
+  const LayoutRow* replica = nullptr;
+  const LayoutRow* queue_db = nullptr;
+  const LayoutRow* lb = nullptr;
+  const LayoutRow* monitoring = nullptr;
+};
+
+Rows FindRows(const Plan& plan) {
+  return {RowCarrying(plan, planner::kCarryMessages), RowNamed(plan, "postgres-replica"),
+          RowNamed(plan, "queue-db"), RowNamed(plan, "lb"), RowNamed(plan, "monitoring")};
+}
+
+// Where crmd reaches its database: PgBouncer when the tier pools connections.
+struct Database {
+  std::string host;
+  bool pooled = false;
+  int port = kPostgresPort;
+  std::string url;
+};
+
+Database DatabaseFor(const Plan& plan, RenderTarget target, const Rows& rows) {
+  Database db;
+  db.host = target == RenderTarget::kMulti && rows.pg != nullptr ? HostNames(*rows.pg).front()
+            : target == RenderTarget::kCompose                   ? "postgres"
+                                                                 : "127.0.0.1";
+  db.pooled = plan.tier->pgbouncer;
+  db.port = db.pooled ? kPgBouncerPort : kPostgresPort;
+  db.url = fmt::format("postgresql://crm@{}:{}/crm", db.host, db.port);
+  return db;
+}
+
+// generated_by, target, domain, tier, workload, knob(s), postgres_conf.
+void AddPlanFigures(Json& c, const Plan& plan, RenderTarget target, const RenderOptions& options) {
+  const planner::Workload& w = plan.workload;
+  c["generated_by"] = fmt::format("crmctl {}", options.version);
+  c["target"] = std::string(RenderTargetName(target));
+  c["domain"] = options.domain;
+  c["tier"] = {{"id", plan.tier->id},
+               {"name", plan.tier->name},
+               {"topology", std::string(planner::TopologyName(plan.tier->topology))}};
+  c["workload"] = {{"customers", w.customers},
+                   {"engine", w.engine},
+                   {"devices_per_customer", w.devices_per_customer},
+                   {"regions", w.regions}};
+  Json knob = Json::object();
+  Json knobs = Json::array();
+  for (const auto& [k, v] : plan.knobs) {
+    knob[std::string(k)] = KnobString(v);
+    knobs.push_back({{"name", std::string(k)}, {"value", KnobString(v)}});
+  }
+  c["knob"] = knob;
+  c["knobs"] = knobs;
+  Json pg_conf = Json::array();
+  for (const auto& [name, value] : plan.postgres) {
+    pg_conf.push_back(
+        {{"name", std::string(name)}, {"value", planner::PostgresValueText(name, value)}});
+  }
+  c["postgres_conf"] = pg_conf;
+}
+
+double SharedBuffers(const Plan& plan) {
+  double shared_buffers = 0;
+  for (const auto& [name, value] : plan.postgres) {
+    if (name == "shared_buffers") {
+      shared_buffers = value;
+    }
+  }
+  return shared_buffers;
+}
+
+// has_*, ports, database, pgbouncer, slice.
+void AddServices(Json& c, const Plan& plan, const Rows& rows, const Database& db) {
+  c["has_replica"] = rows.replica != nullptr;
+  c["has_queue_db"] = rows.queue_db != nullptr;
+  c["has_lb"] = rows.lb != nullptr;
+  c["no_lb"] = rows.lb == nullptr;
+  c["has_monitoring_host"] = rows.monitoring != nullptr;
+  c["no_monitoring_host"] = rows.monitoring == nullptr;
+  c["has_pgbouncer"] = db.pooled;
+  c["multi_region"] = plan.workload.regions > 1;
+  c["ports"] = {{"gateway", kGatewayPort},
+                {"slice_host", kSliceHostPort},
+                {"postgres", kPostgresPort},
+                {"queue", kQueuePort},
+                {"pgbouncer", kPgBouncerPort},
+                {"prometheus", 9090},
+                {"grafana", 3000},
+                {"loki", 3100},
+                {"node_exporter", 9100},
+                {"postgres_exporter", 9187}};
+  c["database"] = {
+      {"name", "crm"}, {"user", "crm"}, {"host", db.host}, {"port", db.port}, {"url", db.url}};
+  c["pgbouncer"] = {{"max_client_conn", KnobNumber(plan, "PGBOUNCER_MAX_CLIENT_CONN", 0)},
+                    {"default_pool_size", KnobNumber(plan, "PGBOUNCER_DEFAULT_POOL_SIZE", 0)},
+                    {"max_db_connections", KnobNumber(plan, "PGBOUNCER_MAX_DB_CONNECTIONS", 0)},
+                    {"num_pools", KnobNumber(plan, "PGBOUNCER_NUM_POOLS", 0)},
+                    {"reserve_pool_size", 2}};
+  const long long slice_limit = KnobNumber(plan, "SLICE_MEMORY_LIMIT", 0);
+  c["slice"] = {{"memory_limit_mib", std::max(1LL, Mib(static_cast<double>(slice_limit)) + 1)},
+                {"storage_quota_bytes", KnobNumber(plan, "SLICE_STORAGE_QUOTA", 0)}};
+}
+
+// The hosts of a rendering and the lists the templates iterate.
+struct HostLists {
+  Json hosts = Json::array();
+  Json app_hosts = Json::array();
+  Json slice_hosts = Json::array();
+  Json scrape = Json::array();
+};
+
+// vps and compose: one host running everything; crmd's limits are also the context's "crmd".
+HostLists SingleHost(Json& c, const Plan& plan, RenderTarget target, const Database& db) {
+  HostLists lists;
+  const LayoutRow& row = plan.layout.front();
+  const CrmdLimits limits = LimitsFor(plan, row, SharedBuffers(plan));
+  const std::string cpus = FormatNumber(static_cast<double>(limits.cpu_quota_percent) / 100.0, 2);
+  const std::string listen = fmt::format(
+      "{}:{}", target == RenderTarget::kCompose ? "0.0.0.0" : "127.0.0.1", kGatewayPort);
+  lists.hosts.push_back({{"name", "vps"},
+                         {"role", "all"},
+                         {"index", 1},
+                         {"vcpu", FormatNumber(row.server->vcpu)},
+                         {"ram_mib", Mib(row.server->ram_bytes)},
+                         {"server", row.server->name},
+                         {"memory_max_mib", limits.memory_max_mib},
+                         {"cpu_quota_percent", limits.cpu_quota_percent},
+                         {"cpus", cpus},
+                         {"env", EnvList(plan, db.url, listen)}});
+  c["crmd"] = {{"memory_max_mib", limits.memory_max_mib},
+               {"cpu_quota_percent", limits.cpu_quota_percent},
+               {"cpus", cpus}};
+  return lists;
+}
+
+// The queue database holds only pending tasks: PGTune's memory split for its host.
+Json QueueConf(const LayoutRow& row) {
+  const double ram = row.server->ram_bytes;
+  const auto text = [](const char* name, double bytes) {
+    return planner::PostgresValueText(name, bytes);
+  };
+  return Json::array({
+      Json{{"name", "max_connections"}, {"value", "200"}},
+      Json{{"name", "shared_buffers"},
+           {"value", text("shared_buffers", std::floor(ram / 4 / 8192) * 8192)}},
+      Json{{"name", "effective_cache_size"},
+           {"value", text("effective_cache_size", std::floor(ram * 3 / 4 / 8192) * 8192)}},
+      Json{{"name", "work_mem"}, {"value", "4MB"}},
+      Json{{"name", "random_page_cost"}, {"value", "1.1"}},
+      Json{{"name", "statement_timeout"}, {"value", "30s"}},
+  });
+}
+
+// One host of a multi-server layout: what it is and runs (the is_*/runs_* switches).
+Json MultiHost(const LayoutRow& row, std::size_t i, const std::string& name, const Rows& rows,
+               bool pooled) {
+  Json h = {{"name", name},
+            {"role", row.spec->role},
+            {"index", i + 1},
+            {"vcpu", FormatNumber(row.server->vcpu)},
+            {"ram_mib", Mib(row.server->ram_bytes)},
+            {"server", row.server->name}};
+  const unsigned carries = row.spec->carries;
+  const bool runs_crmd = (carries & (planner::kCarrySessions | planner::kCarryWebsockets)) != 0;
+  const std::string& role = row.spec->role;
+  const bool is_app = (carries & planner::kCarryWebsockets) && !(carries & planner::kCarrySessions);
+  h["is_lb"] = role == "lb";
+  h["is_app"] = is_app;
+  h["is_slice"] = (carries & planner::kCarrySessions) != 0;
+  h["is_pg_primary"] = &row == rows.pg;
+  h["is_pg_replica"] = &row == rows.replica;
+  h["is_queue"] = &row == rows.queue_db;
+  h["is_postgres"] = &row == rows.pg || &row == rows.replica || &row == rows.queue_db;
+  h["is_monitoring"] = &row == rows.monitoring;
+  h["runs_crmd"] = runs_crmd;
+  h["runs_nginx"] = role == "lb" || (is_app && rows.lb == nullptr && i == 0);
+  h["runs_monitoring"] =
+      &row == rows.monitoring || (rows.monitoring == nullptr && is_app && i == 0);
+  h["runs_pgbouncer"] = pooled && &row == rows.pg;
+  if (&row == rows.queue_db) {
+    h["queue_conf"] = QueueConf(row);
+  }
+  return h;
+}
+
+// split and ha: one entry per server of the layout; slice hosts get a shard range each.
+HostLists MultiHosts(const Plan& plan, const Rows& rows, const Database& db) {
+  HostLists lists;
+  const std::vector<std::string> ranges = ShardRanges(plan);
+  std::size_t slice_index = 0;
+  for (const LayoutRow& row : plan.layout) {
+    const std::vector<std::string> names = HostNames(row);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      Json h = MultiHost(row, i, names[i], rows, db.pooled);
+      if (h["runs_crmd"].get<bool>()) {
+        const CrmdLimits limits = LimitsFor(plan, row, 0);
+        h["memory_max_mib"] = limits.memory_max_mib;
+        h["cpu_quota_percent"] = limits.cpu_quota_percent;
+      }
+      if (row.spec->carries & planner::kCarrySessions) {
+        const std::string range = slice_index < ranges.size() ? ranges[slice_index] : "0-100";
+        ++slice_index;
+        h["shard_range"] = range;
+        h["env"] = EnvList(plan, db.url, fmt::format("0.0.0.0:{}", kSliceHostPort),
+                           "WORKER_SHARD_RANGE", range);
+        lists.slice_hosts.push_back(
+            {{"name", names[i]}, {"port", kSliceHostPort}, {"shard_range", range}});
+        lists.scrape.push_back(
+            {{"target", fmt::format("{}:{}", names[i], kSliceHostPort)}, {"job", "crmd-slice"}});
+      } else if (row.spec->carries & planner::kCarryWebsockets) {
+        h["env"] = EnvList(plan, db.url, fmt::format("0.0.0.0:{}", kGatewayPort));
+        lists.app_hosts.push_back({{"name", names[i]}, {"port", kGatewayPort}});
+        lists.scrape.push_back(
+            {{"target", fmt::format("{}:{}", names[i], kGatewayPort)}, {"job", "crmd-gateway"}});
+      }
+      lists.hosts.push_back(h);
+    }
+  }
+  return lists;
+}
+
+// k8s: the node pool as one host; pods must fit one node.
+HostLists ClusterHost(const Plan& plan) {
+  HostLists lists;
+  const LayoutRow* nodes = RowCarrying(plan, planner::kCarrySessions);
+  lists.hosts.push_back({{"name", "cluster"},
+                         {"role", "k8s"},
+                         {"index", 1},
+                         {"vcpu", FormatNumber(nodes != nullptr ? nodes->server->vcpu : 0)},
+                         {"ram_mib", nodes != nullptr ? Mib(nodes->server->ram_bytes) : 0},
+                         {"server", nodes != nullptr ? nodes->server->name : std::string()}});
+  return lists;
+}
+
+void AddHostLists(Json& c, const HostLists& lists, const Rows& rows, RenderTarget target) {
+  c["hosts"] = lists.hosts;
+  c["app_hosts"] = lists.app_hosts;
+  c["slice_hosts"] = lists.slice_hosts;
+  c["scrape_targets"] = lists.scrape;
+  c["monitoring_host"] = rows.monitoring != nullptr ? HostNames(*rows.monitoring).front()
+                         : lists.app_hosts.empty()
+                             ? std::string("127.0.0.1")
+                             : lists.app_hosts.front()["name"].get<std::string>();
+  c["primary_host"] = rows.pg != nullptr && target == RenderTarget::kMulti
+                          ? HostNames(*rows.pg).front()
+                          : std::string("127.0.0.1");
+  c["queue_host"] = rows.queue_db != nullptr ? HostNames(*rows.queue_db).front() : std::string();
+  c["replica_host"] = rows.replica != nullptr ? HostNames(*rows.replica).front() : std::string();
+}
+
+// The cluster's sizes: regions, pods, CloudNativePG and its pooler.
+void AddKubernetes(Json& c, const Plan& plan) {
+  const planner::Workload& w = plan.workload;
+  const long long pod_memory = KnobNumber(plan, "POD_MEMORY_LIMIT", 4LL << 30);
+  const LayoutRow* pg_nodes = RowCarrying(plan, planner::kCarryMessages);
+  Json regions = Json::array();
+  for (long long r = 1; r <= w.regions; ++r) {
+    const std::string name = w.regions == 1 ? "main" : fmt::format("region-{}", r);
+    regions.push_back(
+        {{"name", name},
+         {"index", r},
+         {"namespace", w.regions == 1 ? std::string("crm") : fmt::format("crm-{}", name)}});
+  }
+  const double storage = pg_nodes != nullptr ? pg_nodes->disk_demand : 100e9;
+  // CloudNativePG runs the pooler as several PgBouncer instances, and PgBouncer's limits are
+  // per instance: split the plan's budget so the instances together stay within it.
+  constexpr long long kPoolerInstances = 2;
+  const long long max_db = KnobNumber(plan, "PGBOUNCER_MAX_DB_CONNECTIONS", 0);
+  const long long pools = std::max(1LL, KnobNumber(plan, "PGBOUNCER_NUM_POOLS", 1));
+  const long long per_instance_db = std::max(pools, max_db / kPoolerInstances);
+  c["pgbouncer"]["max_db_connections"] = per_instance_db;
+  c["pgbouncer"]["default_pool_size"] = std::max(1LL, per_instance_db / pools);
+  c["pgbouncer"]["max_client_conn"] =
+      std::max(100LL, KnobNumber(plan, "PGBOUNCER_MAX_CLIENT_CONN", 0) / kPoolerInstances + 1);
+  c["pgbouncer"]["reserve_pool_size"] = 1;
+  c["k8s"] = {
+      {"multi_region", w.regions > 1},
+      {"regions", regions},
+      {"slice_hosts", KnobNumber(plan, "SLICE_HOSTS", 2)},
+      {"gateway_hpa_min", KnobNumber(plan, "GATEWAY_HPA_MIN", 2)},
+      {"gateway_hpa_max", KnobNumber(plan, "GATEWAY_HPA_MAX", 10)},
+      {"pod_memory_limit_mi", Mib(static_cast<double>(pod_memory))},
+      {"pod_memory_request_mi", Mib(static_cast<double>(pod_memory) * 0.7)},
+      {"gateway_memory_limit_mi", 1024},
+      {"gateway_memory_request_mi", 512},
+      {"cnpg_instances",
+       pg_nodes != nullptr ? pg_nodes->count / std::max<long long>(1, w.regions) : 3},
+      {"cnpg_storage_gi", std::max(10LL, static_cast<long long>(std::ceil(storage / kGiB)))},
+      {"pooler_instances", kPoolerInstances},
+  };
+}
+
+}  // namespace
+
+Json RenderContext(const Plan& plan, RenderTarget target, const RenderOptions& options) {
+  Json c;
+  AddPlanFigures(c, plan, target, options);
+  const Rows rows = FindRows(plan);
+  const Database db = DatabaseFor(plan, target, rows);
+  AddServices(c, plan, rows, db);
+  // Hosts (multi), the single host (vps, compose) or the cluster (k8s).
+  const HostLists lists = target == RenderTarget::kVps || target == RenderTarget::kCompose
+                              ? SingleHost(c, plan, target, db)
+                          : target == RenderTarget::kMulti ? MultiHosts(plan, rows, db)
+                                                           : ClusterHost(plan);
+  AddHostLists(c, lists, rows, target);
+  if (target == RenderTarget::kK8s) {
+    AddKubernetes(c, plan);
+  }
+  return c;
+}
+
+nlohmann::ordered_json ManifestJson(const Plan& plan, const Rendering& rendering,
+                                    const RenderOptions& options) {
+  Json m;
+  m["generated_by"] = fmt::format("crmctl {}", options.version);
+  m["target"] = std::string(RenderTargetName(rendering.target));
+  m["tier"] = {{"id", plan.tier->id}, {"name", plan.tier->name}};
+  m["domain"] = options.domain;
+  Json hosts = Json::array();
+  for (const RenderedHost& h : rendering.hosts) {
+    hosts.push_back({{"name", h.name},
+                     {"role", h.role},
+                     {"vcpu", h.vcpu},
+                     {"ram_bytes", std::llround(h.ram_bytes)}});
+  }
+  m["hosts"] = hosts;
+  Json knobs = Json::object();
+  for (const auto& [k, v] : plan.knobs) {
+    knobs[std::string(k)] = KnobString(v);
+  }
+  m["knobs"] = knobs;
+  Json files = Json::array();
+  for (const RenderedFile& f : rendering.files) {
+    files.push_back({{"path", f.path},
+                     {"sha256", Sha256Hex(f.content)},
+                     {"host", f.host},
+                     {"role", f.role},
+                     {"mode", fmt::format("{:04o}", f.mode)}});
+  }
+  m["files"] = files;
+  return m;
+}
+
+}  // namespace crm::render

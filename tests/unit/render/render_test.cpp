@@ -1,0 +1,139 @@
+#include "crm/render/render.hpp"
+
+#include <gtest/gtest.h>
+
+#include "crm/error.hpp"
+#include "crm/planner/catalog.hpp"
+#include "crm/planner/plan.hpp"
+
+namespace crm::render {
+namespace {
+
+using planner::Catalog;
+using planner::MakePlan;
+using planner::Plan;
+using planner::PlanOptions;
+using planner::ReferenceWorkload;
+using planner::Tier;
+using planner::Workload;
+
+Plan TierPlan(int id) {
+  const Catalog& c = Catalog::Embedded();
+  PlanOptions options;
+  options.only_tier = id;
+  return MakePlan(ReferenceWorkload(*c.FindTier(id)), c, options);
+}
+
+const RenderedFile* FileAt(const Rendering& r, const std::string& path) {
+  for (const RenderedFile& f : r.files) {
+    if (f.path == path) {
+      return &f;
+    }
+  }
+  return nullptr;
+}
+
+TEST(RenderTest, ReferenceWorkloadsLandInTheirTier) {
+  for (const Tier& t : Catalog::Embedded().tiers()) {
+    const Plan p = MakePlan(ReferenceWorkload(t), Catalog::Embedded());
+    EXPECT_EQ(p.tier->id, t.id) << t.name;
+  }
+}
+
+TEST(RenderTest, EveryTemplateNameIsDefinedForEveryTierAndTarget) {
+  for (const Tier& t : Catalog::Embedded().tiers()) {
+    const Plan p = TierPlan(t.id);
+    for (RenderTarget target : TargetsFor(t)) {
+      const auto missing = UndefinedTemplateNames(EmbeddedTemplates(), p, target, RenderOptions{});
+      EXPECT_TRUE(missing.empty()) << "tier " << t.id << " " << RenderTargetName(target) << ": "
+                                   << ::testing::PrintToString(missing);
+      EXPECT_FALSE(Render(p, target, RenderOptions{}).files.empty());
+    }
+  }
+}
+
+TEST(RenderTest, UndefinedNamesAreFound) {
+  std::vector<TemplateFile> templates = EmbeddedTemplates();
+  templates.push_back(
+      {"vps/typo.mustache", "{{knob.DB_MAX_OPEN_CONN}} {{#hosts}}{{nmae}}{{/hosts}}"});
+  const auto missing = UndefinedTemplateNames(templates, TierPlan(1), RenderTarget::kVps, {});
+  ASSERT_EQ(missing.size(), 2U);
+  EXPECT_EQ(missing[0], "vps/typo.mustache: {{knob.DB_MAX_OPEN_CONN}}");
+  EXPECT_EQ(missing[1], "vps/typo.mustache: {{nmae}}");
+}
+
+TEST(RenderTest, IsDeterministic) {
+  const Plan p = TierPlan(4);
+  const Rendering a = Render(p, RenderTarget::kMulti, {});
+  const Rendering b = Render(TierPlan(4), RenderTarget::kMulti, {});
+  ASSERT_EQ(a.files.size(), b.files.size());
+  for (std::size_t i = 0; i < a.files.size(); ++i) {
+    EXPECT_EQ(a.files[i].path, b.files[i].path);
+    EXPECT_EQ(a.files[i].content, b.files[i].content) << a.files[i].path;
+  }
+  EXPECT_EQ(ManifestJson(p, a, {}).dump(), ManifestJson(p, b, {}).dump());
+}
+
+TEST(RenderTest, TargetThatDoesNotFitNamesTheOnesThatDo) {
+  try {
+    Render(TierPlan(1), RenderTarget::kK8s, {});
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(),
+                 "--target: k8s does not fit tier 1 (Start, single topology); use vps, compose");
+  }
+  EXPECT_THROW(Render(TierPlan(4), RenderTarget::kVps, {}), InputError);
+  EXPECT_THROW(ParseRenderTarget("helm"), InputError);
+}
+
+TEST(RenderTest, KnobsComeFromThePlanAndSecretsOnlyAsReferences) {
+  const Plan p = TierPlan(2);
+  const Rendering r = Render(p, RenderTarget::kVps, {});
+  const RenderedFile* env = FileAt(r, "etc/crmd/crmd.env");
+  ASSERT_NE(env, nullptr);
+  EXPECT_EQ(env->mode, 0600);
+  EXPECT_NE(env->content.find("DB_MAX_OPEN_CONNS=60\n"), std::string::npos);
+  EXPECT_NE(env->content.find("WORKER_CONCURRENCY=50\n"), std::string::npos);
+  EXPECT_NE(env->content.find("CRM_DATABASE_PASSWORD_FILE=/etc/crmd/secrets/db_password"),
+            std::string::npos);
+  const RenderedFile* pg = FileAt(r, "etc/postgresql/15/main/conf.d/crm.conf");
+  ASSERT_NE(pg, nullptr);
+  EXPECT_NE(pg->content.find("shared_buffers = 2GB\n"), std::string::npos);
+}
+
+TEST(RenderTest, WebjsPlanPutsItsMemoryIntoTheUnits) {
+  Workload w;
+  w.customers = 10;
+  w.engine = "webjs";
+  const Plan p = MakePlan(w, Catalog::Embedded());
+  const Rendering r = Render(p, RenderTarget::kVps, {});
+  const RenderedFile* unit = FileAt(r, "etc/systemd/system/crmd.service");
+  ASSERT_NE(unit, nullptr);
+  // do-premium-16gb: min(9 GB demand × 1.5 + 512 MiB, 16 GiB − 4 GiB shared_buffers − 1 GiB).
+  EXPECT_NE(unit->content.find("MemoryMax=11264M\n"), std::string::npos) << unit->content;
+  EXPECT_NE(unit->content.find("CPUQuota=350%\n"), std::string::npos);
+  const RenderedFile* env = FileAt(r, "etc/crmd/crmd.env");
+  EXPECT_NE(env->content.find("SLICE_MEMORY_LIMIT=1367000000\n"), std::string::npos);
+}
+
+TEST(RenderTest, MultiSplitsShardRangesOverSliceHosts) {
+  const Rendering r = Render(TierPlan(4), RenderTarget::kMulti, {});
+  const RenderedFile* s1 = FileAt(r, "slice-1/etc/crmd/crmd.env");
+  const RenderedFile* s2 = FileAt(r, "slice-2/etc/crmd/crmd.env");
+  ASSERT_NE(s1, nullptr);
+  ASSERT_NE(s2, nullptr);
+  EXPECT_NE(s1->content.find("WORKER_SHARD_RANGE=0-50\n"), std::string::npos);
+  EXPECT_NE(s2->content.find("WORKER_SHARD_RANGE=50-100\n"), std::string::npos);
+  const RenderedFile* lb = FileAt(r, "lb/etc/nginx/sites-available/crm.conf");
+  ASSERT_NE(lb, nullptr);
+  EXPECT_NE(lb->content.find("server app-1:8080"), std::string::npos);
+  EXPECT_NE(lb->content.find("server app-2:8080"), std::string::npos);
+  EXPECT_NE(FileAt(r, "postgres-primary/etc/pgbouncer/pgbouncer.ini"), nullptr);
+}
+
+TEST(RenderTest, Sha256MatchesAKnownVector) {
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+}  // namespace
+}  // namespace crm::render

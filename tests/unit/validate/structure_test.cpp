@@ -1,0 +1,82 @@
+#include "crm/validate/structure.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "crm/error.hpp"
+#include "crm/planner/catalog.hpp"
+#include "crm/planner/plan.hpp"
+#include "crm/render/write.hpp"
+
+namespace crm::validate {
+namespace {
+
+namespace fs = std::filesystem;
+
+class StructureTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/crm-structure-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  // Tier `id`'s reference workload rendered for `target` into root_/out.
+  fs::path Rendered(int id, render::RenderTarget target) {
+    const planner::Catalog& catalog = planner::Catalog::Embedded();
+    planner::PlanOptions options;
+    options.only_tier = id;
+    const planner::Plan plan =
+        planner::MakePlan(planner::ReferenceWorkload(*catalog.FindTier(id)), catalog, options);
+    const fs::path out = root_ / "out";
+    render::WriteRendering(out, plan, render::Render(plan, target, {}), {}, false);
+    return out;
+  }
+
+  static bool HasRule(const std::vector<Finding>& findings, const std::string& rule,
+                      const std::string& file) {
+    return std::any_of(findings.begin(), findings.end(),
+                       [&](const Finding& f) { return f.rule == rule && f.file == file; });
+  }
+
+  fs::path root_;
+};
+
+TEST_F(StructureTest, AFreshRenderingHasNoFindings) {
+  for (const auto& [tier, target] :
+       {std::pair{1, render::RenderTarget::kVps}, std::pair{1, render::RenderTarget::kCompose},
+        std::pair{4, render::RenderTarget::kMulti}, std::pair{5, render::RenderTarget::kK8s}}) {
+    const fs::path dir = Rendered(tier, target);
+    const std::vector<Finding> findings = CheckStructure(dir);
+    EXPECT_TRUE(findings.empty()) << render::RenderTargetName(target) << ": "
+                                  << FormatFinding(findings.front());
+    fs::remove_all(dir);
+  }
+}
+
+TEST_F(StructureTest, AnEditedFileAnExtraFileAndAReadableEnvFileAreNamed) {
+  const fs::path dir = Rendered(1, render::RenderTarget::kVps);
+  {
+    std::ofstream conf(dir / "etc/postgresql/15/main/conf.d/crm.conf", std::ios::app);
+    conf << "# edited\n";
+  }
+  std::ofstream(dir / "notes.txt") << "mine\n";
+  ASSERT_EQ(::chmod((dir / "etc/crmd/crmd.env").c_str(), 0644), 0);
+  const std::vector<Finding> findings = CheckStructure(dir);
+  EXPECT_TRUE(HasRule(findings, "manifest", "etc/postgresql/15/main/conf.d/crm.conf"));
+  EXPECT_TRUE(HasRule(findings, "manifest", "notes.txt"));
+  EXPECT_TRUE(HasRule(findings, "secret-file-mode", "etc/crmd/crmd.env"));
+}
+
+TEST_F(StructureTest, AMissingManifestIsAnInputError) {
+  EXPECT_THROW(CheckStructure(root_), InputError);
+  EXPECT_THROW(CheckStructure(root_ / "nope"), InputError);
+}
+
+}  // namespace
+}  // namespace crm::validate
