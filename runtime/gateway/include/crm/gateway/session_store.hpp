@@ -18,7 +18,7 @@ namespace crm::gateway {
 struct Caller {
   long long user_id = 0;
   std::string email;
-  std::string role;  ///< "tenant" or "admin"
+  std::string role;                   ///< "tenant" or "admin"
   std::optional<long long> slice_id;  ///< none until the user has a slice
   orchestrator::SliceState slice_state =
       orchestrator::SliceState::kProvisioning;  ///< with slice_id
