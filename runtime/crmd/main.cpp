@@ -9,6 +9,7 @@
 #include "crm/error.hpp"
 #include "crm/gateway/gateway.hpp"
 #include "crm/slice/slice.hpp"
+#include "wiring.hpp"
 
 namespace {
 
@@ -63,13 +64,14 @@ int main(int argc, char** argv) {
         crm::config::LoadConfig(config_file.empty() ? std::nullopt : std::optional(config_file),
                                 crm::config::ProcessEnvironment());
     if (*migrate) {
-      for (const auto& line : crm::gateway::MigrateAll(config)) {
+      for (const auto& line : crm::gateway::MigrateAll(crm::crmd::GatewayDatabase(config))) {
         std::cout << line << "\n";
       }
       return 0;
     }
     if (*create) {
-      long long id = crm::gateway::CreateAdmin(config, email, ReadPasswordFromStdin());
+      long long id = crm::gateway::CreateAdmin(crm::crmd::GatewayDatabase(config), email,
+                                               ReadPasswordFromStdin());
       std::cout << "admin " << email << " ready (user " << id << ")\n";
       return 0;
     }
@@ -85,10 +87,10 @@ int main(int argc, char** argv) {
         std::cerr << "crmd: --role slice needs --slice-id N\n";
         return 2;
       }
-      return crm::slice::RunSliceProcess(config, slice_id);
+      return crm::slice::RunSliceProcess(crm::crmd::SliceOptionsFrom(config, slice_id));
     }
     // --role gateway runs its slices as local processes too, until slice hosts (tier 4+) exist.
-    return crm::gateway::RunGateway(config);
+    return crm::gateway::RunGateway(crm::crmd::GatewayOptionsFrom(config));
   } catch (const crm::InputError& e) {
     std::cerr << "crmd: " << e.what() << "\n";
     return 2;

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "crm/channel/webhook.hpp"
+#include "crm/http/response.hpp"
 #include "crm/http/server.hpp"
 #include "runtime_fixture.hpp"
 

@@ -5,13 +5,11 @@
 
 #include <algorithm>
 
-#include "crm/http/types.hpp"
+#include "crm/error.hpp"
 
 namespace crm::channel {
 namespace {
 
-using http::ClientError;
-using http::Status;
 using nlohmann::json;
 using std::chrono::milliseconds;
 
@@ -28,9 +26,8 @@ const char* kReplies[] = {"Thanks!",
 
 double Rate(const json& value, const char* name) {
   if (!value.is_number() || value.get<double>() < 0 || value.get<double>() > 1) {
-    throw ClientError(Status::bad_request,
-                      std::string(name) + ": expected a number from 0 to 1, got " + value.dump(),
-                      name);
+    throw InputError(std::string(name) + ": expected a number from 0 to 1, got " + value.dump(),
+                     name);
   }
   return value.get<double>();
 }
@@ -38,8 +35,7 @@ double Rate(const json& value, const char* name) {
 milliseconds Millis(const json& value, const char* name) {
   if (!value.is_number_integer() || value.get<long long>() < 0 ||
       value.get<long long>() > 600'000) {
-    throw ClientError(
-        Status::bad_request,
+    throw InputError(
         std::string(name) + ": expected whole milliseconds from 0 to 600000, got " + value.dump(),
         name);
   }
@@ -48,7 +44,7 @@ milliseconds Millis(const json& value, const char* name) {
 
 void OnlyKeys(const json& body, std::initializer_list<const char*> keys) {
   if (!body.is_object()) {
-    throw ClientError(Status::bad_request, "expected a JSON object");
+    throw InputError("expected a JSON object");
   }
   for (const auto& [k, v] : body.items()) {
     if (std::none_of(keys.begin(), keys.end(), [&](const char* known) { return k == known; })) {
@@ -56,7 +52,7 @@ void OnlyKeys(const json& body, std::initializer_list<const char*> keys) {
       for (const char* known : keys) {
         list += (list.empty() ? "" : ", ") + std::string(known);
       }
-      throw ClientError(Status::bad_request, k + ": unknown setting (known: " + list + ")", k);
+      throw InputError(k + ": unknown setting (known: " + list + ")", k);
     }
   }
 }
@@ -204,9 +200,7 @@ void Simulator::Pair(const std::string& qr) {
       return;
     }
     if (qr != qr_) {
-      throw ClientError(Status::bad_request,
-                        "qr: not the code on show for this slice (GET /api/channel shows it)",
-                        "qr");
+      throw InputError("qr: not the code on show for this slice (GET /api/channel shows it)", "qr");
     }
   }
   Persist("connected", "");

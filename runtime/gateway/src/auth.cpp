@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "crm/http/types.hpp"
+#include "crm/error.hpp"
 
 namespace crm::gateway {
 namespace {
@@ -54,16 +54,14 @@ std::string NormalizeEmail(const std::string& email) {
     ok = ok && c > 0x20 && c != 0x7f && c != '<' && c != '>' && c != ',' && c != ';';
   }
   if (!ok) {
-    throw http::ClientError(http::Status::bad_request,
-                            "email: expected an address such as ana@example.com", "email");
+    throw InputError("email: expected an address such as ana@example.com", "email");
   }
   return out;
 }
 
 void CheckPassword(const std::string& password, const std::string& field) {
   if (password.size() < 10 || password.size() > 256) {
-    throw http::ClientError(http::Status::bad_request, field + ": expected 10 to 256 characters",
-                            field);
+    throw InputError(field + ": expected 10 to 256 characters", field);
   }
 }
 

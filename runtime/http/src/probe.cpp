@@ -5,6 +5,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "crm/http/message.hpp"
+
 namespace crm::http {
 
 bool Probe(const Endpoint& endpoint, const std::string& path, std::chrono::milliseconds timeout) {

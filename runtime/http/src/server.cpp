@@ -23,6 +23,10 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 
+#include "crm/error.hpp"
+#include "crm/http/query.hpp"
+#include "crm/http/response.hpp"
+
 namespace crm::http {
 namespace {
 
@@ -482,34 +486,6 @@ void ServeUntilSignal(asio::io_context& io, Server& server, int threads,
     t.join();
   }
   spdlog::info("stopped");
-}
-
-}  // namespace crm::http
-
-#include "crm/config/config.hpp"
-
-namespace crm::http {
-
-std::uint64_t ServerLimits::BodyLimitFor(std::string_view target) const {
-  std::string_view path = target.substr(0, target.find('?'));
-  for (const auto& [prefix, limit] : body_limit_for) {
-    if (path.substr(0, prefix.size()) == prefix) {
-      return limit;
-    }
-  }
-  return body_limit;
-}
-
-ServerLimits LimitsFrom(const config::RuntimeConfig& config) {
-  ServerLimits limits;
-  limits.body_limit = config.body_limit;
-  // Recipient lists and CSV uploads; Meta's webhook payloads (and their relay to a slice).
-  limits.body_limit_for = {{"/api/broadcasts", config.broadcast_body_limit},
-                           {"/webhooks/whatsapp", kWebhookBodyLimit},
-                           {"/internal/channel/", kWebhookBodyLimit}};
-  limits.header_timeout = config.header_timeout;
-  limits.idle_timeout = config.idle_timeout;
-  return limits;
 }
 
 }  // namespace crm::http

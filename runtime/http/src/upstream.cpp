@@ -9,6 +9,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "crm/error.hpp"
+#include "crm/http/protocol_error.hpp"
+#include "crm/http/response.hpp"
+
 namespace crm::http {
 namespace {
 
@@ -21,9 +25,8 @@ bool Idempotent(bhttp::verb method) {
          method == bhttp::verb::delete_ || method == bhttp::verb::options;
 }
 
-ServiceError Unreachable() {
-  return ServiceError(
-      Status::service_unavailable,
+Unavailable Unreachable() {
+  return Unavailable(
       "your workspace is not reachable right now (it may be restarting); retry in a moment",
       std::chrono::seconds(1));
 }

@@ -2,7 +2,7 @@
 
 #include <array>
 
-#include "crm/http/types.hpp"
+#include "crm/error.hpp"
 
 namespace crm::orchestrator {
 namespace {
@@ -44,10 +44,8 @@ bool CanTransition(SliceState from, SliceState to) {
 
 void CheckTransition(long long slice_id, SliceState from, SliceState to) {
   if (!CanTransition(from, to)) {
-    throw http::ClientError(http::Status::conflict, "slice " + std::to_string(slice_id) + " is " +
-                                                        std::string(ToString(from)) +
-                                                        ": cannot go to " +
-                                                        std::string(ToString(to)));
+    throw Conflict("slice " + std::to_string(slice_id) + " is " + std::string(ToString(from)) +
+                   ": cannot go to " + std::string(ToString(to)));
   }
 }
 

@@ -90,58 +90,7 @@ std::string LastLines(const fs::path& file, std::size_t lines) {
   return out;
 }
 
-const char* kSliceColumns =
-    "id, state, user_id, endpoint, health, restarts, memory_limit_bytes, limit_mechanism, "
-    "storage_bytes, "
-    "storage_quota_bytes, last_error, pid, channel, phone_number_id";
-
-SliceInfo FromRow(const pqxx::row& r) {
-  SliceInfo s;
-  s.id = r["id"].as<long long>();
-  s.state = ParseSliceState(r["state"].as<std::string>());
-  if (!r["user_id"].is_null()) {
-    s.user_id = r["user_id"].as<long long>();
-  }
-  s.endpoint = r["endpoint"].as<std::string>();
-  s.health = r["health"].as<std::string>();
-  s.restarts = r["restarts"].as<int>();
-  s.memory_limit_bytes = r["memory_limit_bytes"].as<std::uint64_t>();
-  s.limit_mechanism = r["limit_mechanism"].as<std::string>();
-  s.storage_bytes = r["storage_bytes"].as<std::uint64_t>();
-  s.storage_quota_bytes = r["storage_quota_bytes"].as<std::uint64_t>();
-  s.last_error = r["last_error"].as<std::string>();
-  if (!r["pid"].is_null()) {
-    s.pid = r["pid"].as<int>();
-  }
-  s.channel = r["channel"].as<std::string>();
-  if (!r["phone_number_id"].is_null()) {
-    s.phone_number_id = r["phone_number_id"].as<std::string>();
-  }
-  return s;
-}
-
 }  // namespace
-
-nlohmann::json SliceInfo::ToJson() const {
-  nlohmann::json j = {
-      {"id", id},
-      {"state", ToString(state)},
-      {"user_id", user_id ? nlohmann::json(*user_id) : nlohmann::json(nullptr)},
-      {"endpoint", endpoint},
-      {"health", health},
-      {"restarts", restarts},
-      {"memory_limit_bytes", memory_limit_bytes},
-      {"limit_mechanism", limit_mechanism},
-      {"memory_bytes", memory_bytes ? nlohmann::json(*memory_bytes) : nlohmann::json(nullptr)},
-      {"storage_bytes", storage_bytes},
-      {"storage_quota_bytes", storage_quota_bytes},
-      {"pid", pid ? nlohmann::json(*pid) : nlohmann::json(nullptr)},
-      {"channel", channel},
-      {"phone_number_id",
-       phone_number_id ? nlohmann::json(*phone_number_id) : nlohmann::json(nullptr)},
-      {"last_error", last_error}};
-  return j;
-}
 
 struct Orchestrator::Process {
   std::unique_ptr<bp::child> child;
@@ -154,17 +103,17 @@ struct Orchestrator::Process {
   bool crashloop = false;
 };
 
-Orchestrator::Orchestrator(const config::RuntimeConfig& config, db::Pool& pool)
-    : config_(config), pool_(pool), limiter_(MemoryLimiter::Detect()) {
+Orchestrator::Orchestrator(OrchestratorOptions options, db::Pool& pool)
+    : options_(std::move(options)), pool_(pool), limiter_(MemoryLimiter::Detect()) {
   if (sodium_init() < 0) {
     throw RuntimeError("libsodium failed to initialise");
   }
   // /proc/self/exe, not the path it points to: a forked child executes the very binary the
   // gateway runs, even after a package upgrade replaced the file on disk.
-  binary_ = config_.slice_binary.empty() ? "/proc/self/exe" : config_.slice_binary;
-  fs::create_directories(config_.data_dir / "slices");
+  binary_ = options_.slice_binary.empty() ? "/proc/self/exe" : options_.slice_binary;
+  fs::create_directories(options_.data_dir / "slices");
   spdlog::info("slice memory limits through {} ({} bytes per slice)", limiter_.name(),
-               config_.slice_memory_limit);
+               options_.slice_memory_limit);
 }
 
 Orchestrator::~Orchestrator() {
@@ -172,7 +121,7 @@ Orchestrator::~Orchestrator() {
 }
 
 fs::path Orchestrator::SliceDir(long long slice_id) const {
-  return config_.data_dir / "slices" / std::to_string(slice_id);
+  return options_.data_dir / "slices" / std::to_string(slice_id);
 }
 
 http::Endpoint Orchestrator::EndpointOf(long long slice_id) const {
@@ -186,35 +135,10 @@ http::Endpoint Orchestrator::EndpointOf(long long slice_id) const {
 
 SliceInfo Orchestrator::Transition(long long slice_id, SliceState to, const std::string& reason,
                                    std::optional<long long> user_id) {
-  return pool_.Run([&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    auto rows =
-        tx.exec_params("SELECT state FROM gateway.slices WHERE id = $1 FOR UPDATE", slice_id);
-    if (rows.empty()) {
-      throw http::ClientError(http::Status::not_found,
-                              "no slice with id " + std::to_string(slice_id));
-    }
-    SliceState from = ParseSliceState(rows[0][0].as<std::string>());
-    CheckTransition(slice_id, from, to);
-    std::string state(ToString(to));
-    if (user_id) {
-      tx.exec_params(
-          "UPDATE gateway.slices SET state = $2, user_id = $3, updated_at = now() WHERE id = $1",
-          slice_id, state, *user_id);
-    } else {
-      tx.exec_params("UPDATE gateway.slices SET state = $2, updated_at = now() WHERE id = $1",
-                     slice_id, state);
-    }
-    tx.exec_params(
-        "INSERT INTO gateway.slice_events (slice_id, from_state, to_state, reason) VALUES ($1, $2, "
-        "$3, $4)",
-        slice_id, std::string(ToString(from)), state, reason);
-    auto row = tx.exec_params1(
-        std::string("SELECT ") + kSliceColumns + " FROM gateway.slices WHERE id = $1", slice_id);
-    tx.commit();
-    spdlog::info("slice {}: {} -> {} ({})", slice_id, ToString(from), state, reason);
-    return FromRow(row);
-  });
+  Transitioned moved = pool_.Write(
+      [&](pqxx::work& tx) { return SliceStore(tx).Transition(slice_id, to, reason, user_id); });
+  spdlog::info("slice {}: {} -> {} ({})", slice_id, ToString(moved.from), ToString(to), reason);
+  return moved.slice;
 }
 
 void Orchestrator::RecordHealth(long long slice_id, const std::string& health, bool restarted,
@@ -228,45 +152,26 @@ void Orchestrator::RecordHealth(long long slice_id, const std::string& health, b
         pid = it->second->child->id();
       }
     }
-    pool_.Execute(
-        "UPDATE gateway.slices SET health = $2, restarts = restarts + $3, pid = $4, "
-        "last_error = CASE WHEN $5 = '' THEN last_error ELSE $5 END, updated_at = now() WHERE id "
-        "= $1",
-        slice_id, health, restarted ? 1 : 0, pid ? std::to_string(*pid).c_str() : nullptr, error);
+    pool_.Write([&](pqxx::work& tx) {
+      SliceStore(tx).RecordHealth(slice_id, health, restarted, pid, error);
+    });
   } catch (const std::exception& e) {
     spdlog::warn("slice {}: cannot record health {}: {}", slice_id, health, e.what());
   }
 }
 
 SliceInfo Orchestrator::Get(long long slice_id) {
-  SliceInfo info = pool_.Run([&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    auto rows = tx.exec_params(
-        std::string("SELECT ") + kSliceColumns + " FROM gateway.slices WHERE id = $1", slice_id);
-    if (rows.empty()) {
-      throw http::ClientError(http::Status::not_found,
-                              "no slice with id " + std::to_string(slice_id));
-    }
-    return FromRow(rows[0]);
-  });
+  SliceInfo info =
+      pool_.Read([&](pqxx::read_transaction& tx) { return SliceStore(tx).Get(slice_id); });
   info.memory_bytes = limiter_.Usage(slice_id);
-  if (info.state == SliceState::kAvailable || info.state == SliceState::kAssigned ||
-      info.state == SliceState::kSuspended) {
+  if (info.holds_data()) {
     info.storage_bytes = RecordStorage(info);  // one slice is cheap to measure: always fresh
   }
   return info;
 }
 
 std::vector<SliceInfo> Orchestrator::List() {
-  auto slices = pool_.Run([&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    std::vector<SliceInfo> out;
-    for (const auto& r :
-         tx.exec(std::string("SELECT ") + kSliceColumns + " FROM gateway.slices ORDER BY id")) {
-      out.push_back(FromRow(r));
-    }
-    return out;
-  });
+  auto slices = pool_.Read([](pqxx::read_transaction& tx) { return SliceStore(tx).List(); });
   for (auto& s : slices) {
     s.memory_bytes = limiter_.Usage(s.id);
   }
@@ -277,21 +182,9 @@ std::vector<SliceInfo> Orchestrator::List() {
 
 SliceInfo Orchestrator::Provision() {
   std::lock_guard provisioning(provision_mutex_);
-  long long id = pool_.Run([&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    auto row = tx.exec_params1(
-        "INSERT INTO gateway.slices (state, storage_quota_bytes, memory_limit_bytes, "
-        "limit_mechanism) "
-        "VALUES ('provisioning', $1, $2, $3) RETURNING id",
-        static_cast<long long>(config_.slice_storage_quota),
-        static_cast<long long>(config_.slice_memory_limit), limiter_.name());
-    long long new_id = row[0].as<long long>();
-    tx.exec_params(
-        "INSERT INTO gateway.slice_events (slice_id, to_state, reason) VALUES ($1, 'provisioning', "
-        "'warm pool')",
-        new_id);
-    tx.commit();
-    return new_id;
+  long long id = pool_.Write([&](pqxx::work& tx) {
+    return SliceStore(tx).Insert(options_.slice_storage_quota, options_.slice_memory_limit,
+                                 limiter_.name());
   });
   try {
     std::string role = RoleOf(id);
@@ -300,21 +193,10 @@ SliceInfo Orchestrator::Provision() {
     fs::create_directories(dir / "files");
     fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
     WriteSecret(dir / "db-password", password);
-    pool_.Run([&](pqxx::connection& c) {
-      pqxx::work tx(c);
-      std::string r = db::Identifier(role);
-      tx.exec("CREATE ROLE " + r +
-              " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION " +
-              "CONNECTION LIMIT 16 PASSWORD " + tx.quote(password));
-      // Membership lets the gateway's role create the schema owned by the slice's role and drop it
-      // later.
-      tx.exec("GRANT " + r + " TO CURRENT_USER");
-      tx.exec("ALTER ROLE " + r + " SET search_path = " + r);
-      tx.exec("ALTER ROLE " + r + " SET statement_timeout = " +
-              tx.quote(std::to_string(config_.statement_timeout.count())));
-      tx.exec_params("UPDATE gateway.slices SET endpoint = $2 WHERE id = $1", id,
-                     EndpointOf(id).ToString());
-      tx.commit();
+    pool_.Write([&](pqxx::work& tx) {
+      SliceStore slices(tx);
+      slices.CreateRole(role, password, options_.statement_timeout);
+      slices.SetEndpoint(id, EndpointOf(id).ToString());
     });
     pool_.Run([&](pqxx::connection& c) { db::Migrate(c, "slice", role, role); });
     StartProcess(id, true);
@@ -337,23 +219,10 @@ SliceInfo Orchestrator::Provision() {
 void Orchestrator::DropSliceData(long long slice_id) {
   StopProcess(slice_id);
   std::string role = RoleOf(slice_id);
-  pool_.Run([&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    std::string r = db::Identifier(role);
-    bool exists = !tx.exec_params("SELECT 1 FROM pg_roles WHERE rolname = $1", role).empty();
-    if (exists) {
-      tx.exec_params("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
-                     role);
-      tx.exec("DROP SCHEMA IF EXISTS " + r + " CASCADE");
-      tx.exec("DROP OWNED BY " + r);
-      tx.exec("DROP ROLE " + r);
-    } else {
-      tx.exec("DROP SCHEMA IF EXISTS " + r + " CASCADE");
-    }
-    tx.exec_params(
-        "UPDATE gateway.slices SET storage_bytes = 0, pid = NULL, health = 'stopped' WHERE id = $1",
-        slice_id);
-    tx.commit();
+  pool_.Write([&](pqxx::work& tx) {
+    SliceStore slices(tx);
+    slices.DropRoleAndSchema(role);
+    slices.ClearRuntime(slice_id);
   });
   std::error_code ec;
   fs::remove_all(SliceDir(slice_id), ec);
@@ -366,53 +235,33 @@ SliceInfo Orchestrator::Destroy(long long slice_id, const std::string& reason) {
   Transition(slice_id, SliceState::kDestroying, reason);
   DropSliceData(slice_id);
   auto info = Transition(slice_id, SliceState::kDestroyed, reason);
-  std::lock_guard lock(wake_mutex_);
-  woken_ = true;
-  wake_.notify_all();
+  WakeReplenisher();
   return info;
 }
 
 std::optional<long long> Orchestrator::AssignWarm(long long user_id) {
-  auto live_slice = [&](pqxx::connection& c) -> std::optional<long long> {
-    pqxx::read_transaction tx(c);
-    auto live = tx.exec_params(
-        "SELECT id FROM gateway.slices WHERE user_id = $1 AND state NOT IN ('destroying', "
-        "'destroyed')",
-        user_id);
-    return live.empty() ? std::nullopt : std::optional(live[0][0].as<long long>());
-  };
   auto id = pool_.Run([&](pqxx::connection& c) -> std::optional<long long> {
-    if (auto existing = live_slice(c)) {
+    auto live_slice = [&] {
+      pqxx::read_transaction tx(c);
+      return SliceStore(tx).LiveSliceOf(user_id);
+    };
+    if (auto existing = live_slice()) {
       return existing;  // served meanwhile: the refill gives waiting accounts a slice too
     }
     try {
       pqxx::work tx(c);
-      auto rows = tx.exec_params(
-          "UPDATE gateway.slices SET state = 'assigned', user_id = $1, updated_at = now() WHERE id "
-          "= ("
-          "  SELECT id FROM gateway.slices WHERE state = 'available' ORDER BY id LIMIT 1 FOR "
-          "UPDATE SKIP LOCKED) "
-          "RETURNING id",
-          user_id);
-      if (rows.empty()) {
-        return std::nullopt;
-      }
-      long long slice = rows[0][0].as<long long>();
-      tx.exec_params(
-          "INSERT INTO gateway.slice_events (slice_id, from_state, to_state, reason) "
-          "VALUES ($1, 'available', 'assigned', 'user ' || $2::text)",
-          slice, user_id);
+      auto slice = SliceStore(tx).TakeAvailable(user_id);
       tx.commit();
-      spdlog::info("slice {}: available -> assigned (user {})", slice, user_id);
+      if (slice) {
+        spdlog::info("slice {}: available -> assigned (user {})", *slice, user_id);
+      }
       return slice;
     } catch (const pqxx::unique_violation&) {
       // Assigned concurrently by someone else (slices_user allows one live slice per user).
-      return live_slice(c);
+      return live_slice();
     }
   });
-  std::lock_guard lock(wake_mutex_);
-  woken_ = true;
-  wake_.notify_all();
+  WakeReplenisher();
   return id;
 }
 
@@ -437,56 +286,38 @@ long long Orchestrator::AssignNow(long long user_id) {
 SliceInfo Orchestrator::Assign(long long slice_id, long long user_id) {
   auto info = Transition(slice_id, SliceState::kAssigned,
                          "assigned by admin to user " + std::to_string(user_id), user_id);
-  std::lock_guard lock(wake_mutex_);
-  woken_ = true;
-  wake_.notify_all();
+  WakeReplenisher();
   return info;
 }
 
 SliceInfo Orchestrator::SetChannel(long long slice_id, const std::string& channel,
                                    const std::optional<std::string>& phone_number_id) {
   if (channel != "simulator" && channel != "cloud-api") {
-    throw http::ClientError(http::Status::bad_request,
-                            "channel: expected simulator or cloud-api, got \"" + channel + "\"",
-                            "channel");
+    throw InputError("channel: expected simulator or cloud-api, got \"" + channel + "\"",
+                     "channel");
   }
   if (channel == "cloud-api" && !phone_number_id) {
-    throw http::ClientError(http::Status::bad_request,
-                            "phone_number_id: required for the cloud-api channel (the id Meta "
-                            "shows for the number in WhatsApp Manager)",
-                            "phone_number_id");
+    throw InputError(
+        "phone_number_id: required for the cloud-api channel (the id Meta shows for the number "
+        "in WhatsApp Manager)",
+        "phone_number_id");
   }
   if (phone_number_id && (phone_number_id->empty() || phone_number_id->size() > 32 ||
                           phone_number_id->find_first_not_of("0123456789") != std::string::npos)) {
-    throw http::ClientError(
-        http::Status::bad_request,
-        "phone_number_id: expected digits only, got \"" + *phone_number_id + "\"",
-        "phone_number_id");
+    throw InputError("phone_number_id: expected digits only, got \"" + *phone_number_id + "\"",
+                     "phone_number_id");
   }
   SliceInfo before = Get(slice_id);
   if (before.state == SliceState::kDestroying || before.state == SliceState::kDestroyed) {
-    throw http::ClientError(http::Status::conflict, "slice " + std::to_string(slice_id) + " is " +
-                                                        std::string(ToString(before.state)));
+    throw Conflict("slice " + std::to_string(slice_id) + " is " +
+                   std::string(ToString(before.state)));
   }
-  pool_.Run([&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    try {
-      tx.exec_params(
-          "UPDATE gateway.slices SET channel = $2, phone_number_id = $3, updated_at = now() "
-          "WHERE id = $1",
-          slice_id, channel,
-          channel == "cloud-api" && phone_number_id ? phone_number_id->c_str() : nullptr);
-    } catch (const pqxx::unique_violation&) {
-      throw http::ClientError(
-          http::Status::conflict,
-          "phone_number_id: " + phone_number_id.value_or("") + " already belongs to another slice",
-          "phone_number_id");
-    }
-    tx.commit();
+  pool_.Write([&](pqxx::work& tx) {
+    SliceStore(tx).SetChannel(slice_id, channel,
+                              channel == "cloud-api" ? phone_number_id : std::nullopt);
   });
   // A running slice picks its channel up when it starts.
-  bool running = before.state == SliceState::kAvailable || before.state == SliceState::kAssigned;
-  if (running) {
+  if (before.runs()) {
     StopProcess(slice_id);
     StartProcess(slice_id, true);
   }
@@ -516,40 +347,26 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
   env["PATH"] = path != nullptr ? path : "/usr/bin:/bin";
   // A slice sees only its own credentials: never the gateway's password or billing secrets.
   env["CRM_DATABASE_URL"] =
-      db::BuildConnInfo(config_.database_url, {{"user", role}, {"password", ""}});
+      db::BuildConnInfo(options_.database_url, {{"user", role}, {"password", ""}});
   env["CRM_DATABASE_PASSWORD_FILE"] = (dir / "db-password").string();
   env["CRM_LISTEN"] = EndpointOf(slice_id).ToString();
   env["CRM_DATA_DIR"] = dir.string();
-  env["CRM_LOG_LEVEL"] = config_.log_level;
-  env["CRM_STATEMENT_TIMEOUT"] = std::to_string(config_.statement_timeout.count()) + "ms";
-  env["CRM_SLICE_DB_MAX_OPEN_CONNS"] = std::to_string(config_.slice_db_max_open_conns);
-  env["CRM_BODY_LIMIT"] = std::to_string(config_.body_limit);
-  env["CRM_QUEUE_MAX_DEPTH"] = std::to_string(config_.queue_max_depth);
-  env["CRM_PHONE_RPS"] = std::to_string(config_.phone_rps);
-  env["CRM_PAIR_INTERVAL"] = std::to_string(config_.pair_interval.count()) + "ms";
-  env["CRM_QUEUE_MAX_ATTEMPTS"] = std::to_string(config_.queue_max_attempts);
-  env["CRM_QUEUE_LEASE_TTL"] = std::to_string(config_.queue_lease_ttl.count()) + "ms";
-  env["CRM_WORKER_SHARD_RANGE"] = config_.worker_shard_range;
-  env["CRM_BROADCAST_BODY_LIMIT"] = std::to_string(config_.broadcast_body_limit);
+  for (const auto& [name, value] : options_.slice_environment) {
+    env[name] = value;
+  }
   // The channel: the slice's own choice, else the deployment's default. Only a Cloud API slice
   // gets the access token, and only its own number.
-  auto [channel, phone_number_id] = pool_.Run([&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    auto r = tx.exec_params1(
-        "SELECT channel, coalesce(phone_number_id, '') FROM gateway.slices WHERE id = $1",
-        slice_id);
-    return std::pair(r[0].as<std::string>(), r[1].as<std::string>());
-  });
+  auto [channel, phone_number_id] =
+      pool_.Read([&](pqxx::read_transaction& tx) { return SliceStore(tx).ChannelOf(slice_id); });
   if (channel.empty()) {
-    channel = config_.channel;
+    channel = options_.default_channel;
   }
   env["CRM_CHANNEL"] = channel;
-  env["CRM_SIMULATOR_AUTOPAIR"] = config_.simulator_autopair ? "1" : "0";
   if (channel == "cloud-api") {
-    env["CRM_WHATSAPP_API_URL"] = config_.whatsapp_api_url;
+    env["CRM_WHATSAPP_API_URL"] = options_.cloud_api_url;
     env["CRM_WHATSAPP_PHONE_NUMBER_ID"] = phone_number_id;
-    if (!config_.whatsapp_token.empty()) {
-      env["CRM_WHATSAPP_TOKEN"] = config_.whatsapp_token;
+    if (!options_.cloud_api_token.empty()) {
+      env["CRM_WHATSAPP_TOKEN"] = options_.cloud_api_token;
     }
   }
 
@@ -557,7 +374,7 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
   if (log_fd < 0) {
     throw RuntimeError("cannot open " + (dir / "slice.log").string());
   }
-  std::uint64_t limit = config_.slice_memory_limit;
+  std::uint64_t limit = options_.slice_memory_limit;
   const MemoryLimiter& limiter = limiter_;
   std::unique_ptr<bp::child> child;
   try {
@@ -662,6 +479,12 @@ void Orchestrator::StopProcess(long long slice_id) {
   limiter_.Release(slice_id);
 }
 
+void Orchestrator::WakeReplenisher() {
+  std::lock_guard lock(wake_mutex_);
+  woken_ = true;
+  wake_.notify_all();
+}
+
 void Orchestrator::Start() {
   // Finish what a previous run left half done, then start what should run.
   auto slices = List();
@@ -679,7 +502,7 @@ void Orchestrator::Start() {
     }
   }
   for (const auto& s : slices) {
-    if (s.state == SliceState::kAvailable || s.state == SliceState::kAssigned) {
+    if (s.runs()) {
       try {
         StartProcess(s.id, false);
       } catch (const std::exception& e) {
@@ -821,17 +644,8 @@ void Orchestrator::Supervise() {
 
 void Orchestrator::Replenish() {
   // Users waiting for a slice (none was warm when they registered) come first.
-  auto waiting = pool_.Run([&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    std::vector<long long> ids;
-    for (const auto& r : tx.exec(
-             "SELECT u.id FROM gateway.users u WHERE u.role = 'tenant' AND u.status = 'active' AND "
-             "NOT EXISTS ("
-             "SELECT 1 FROM gateway.slices s WHERE s.user_id = u.id) ORDER BY u.id LIMIT 100")) {
-      ids.push_back(r[0].as<long long>());
-    }
-    return ids;
-  });
+  auto waiting =
+      pool_.Read([](pqxx::read_transaction& tx) { return SliceStore(tx).UsersWaiting(); });
   for (long long user : waiting) {
     if (!AssignWarm(user)) {
       Provision();
@@ -839,14 +653,10 @@ void Orchestrator::Replenish() {
     }
   }
   for (;;) {
-    long long warm = pool_.Run([&](pqxx::connection& c) {
-      pqxx::read_transaction tx(c);
-      return tx
-          .exec1(
-              "SELECT count(*) FROM gateway.slices WHERE state IN ('available', 'provisioning')")[0]
-          .as<long long>();
+    long long warm = pool_.Read([](pqxx::read_transaction& tx) {
+      return SliceStore(tx).Count({SliceState::kAvailable, SliceState::kProvisioning});
     });
-    if (warm >= config_.warm_slices || !running_) {
+    if (warm >= options_.warm_slices || !running_) {
       return;
     }
     Provision();
@@ -855,21 +665,8 @@ void Orchestrator::Replenish() {
 
 std::uint64_t Orchestrator::RecordStorage(const SliceInfo& slice) {
   std::uint64_t files = DirectoryBytes(SliceDir(slice.id) / "files");
-  std::uint64_t total = pool_.Run([&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    auto db_bytes =
-        tx.exec_params1(
-              "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c "
-              "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind "
-              "IN ('r', 'm')",
-              RoleOf(slice.id))[0]
-            .as<long long>();
-    std::uint64_t bytes = static_cast<std::uint64_t>(db_bytes) + files;
-    tx.exec_params(
-        "UPDATE gateway.slices SET storage_bytes = $2, storage_checked_at = now() WHERE id = $1",
-        slice.id, static_cast<long long>(bytes));
-    tx.commit();
-    return bytes;
+  std::uint64_t total = pool_.Write([&](pqxx::work& tx) {
+    return SliceStore(tx).RecordStorage(slice.id, RoleOf(slice.id), files);
   });
   if (total > slice.storage_quota_bytes) {
     spdlog::warn("slice {}: storage {} bytes is over its quota of {} bytes", slice.id, total,
@@ -880,8 +677,7 @@ std::uint64_t Orchestrator::RecordStorage(const SliceInfo& slice) {
 
 void Orchestrator::RefreshStorage() {
   for (const auto& s : List()) {
-    if (s.state == SliceState::kAvailable || s.state == SliceState::kAssigned ||
-        s.state == SliceState::kSuspended) {
+    if (s.holds_data()) {
       RecordStorage(s);
     }
   }
@@ -889,7 +685,7 @@ void Orchestrator::RefreshStorage() {
 
 nlohmann::json Orchestrator::RollingRestart(int batch) {
   if (batch < 1) {
-    throw http::ClientError(http::Status::bad_request, "batch: expected at least 1", "batch");
+    throw InputError("batch: expected at least 1", "batch");
   }
   std::vector<long long> ids;
   {

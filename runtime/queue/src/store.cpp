@@ -2,13 +2,11 @@
 
 #include <set>
 
-#include "crm/http/types.hpp"
+#include "crm/error.hpp"
 
 namespace crm::queue {
 namespace {
 
-using http::ClientError;
-using http::Status;
 using nlohmann::json;
 
 std::optional<long long> OptionalId(const pqxx::field& f) {
@@ -115,16 +113,13 @@ json EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast& broadcas
   long long depth = PendingDepth(tx);
   auto adding = static_cast<long long>(broadcast.recipients.size());
   if (depth + adding > max_depth) {
-    ClientError refused(
-        Status::too_many_requests,
+    throw Throttled(
         "the outbound queue is full: " + Thousands(depth) + " messages are pending and this " +
             "broadcast would add " + Thousands(adding) + ", past the limit of " +
             Thousands(max_depth) +
             " (QUEUE_MAX_DEPTH); wait for pending sends to finish, cancel a broadcast, or send to "
             "fewer recipients",
-        "recipients");
-    refused.retry_after = std::chrono::seconds(60);
-    throw refused;
+        std::chrono::seconds(60));
   }
   std::optional<std::string> tmpl;
   if (broadcast.tmpl) {
@@ -202,12 +197,11 @@ json ControlBroadcast(pqxx::connection& connection, long long id, const std::str
   pqxx::work tx(connection);
   auto rows = tx.exec_params("SELECT status FROM broadcasts WHERE id = $1 FOR UPDATE", id);
   if (rows.empty()) {
-    throw ClientError(Status::not_found, "no broadcast with id " + std::to_string(id));
+    throw NotFound("no broadcast with id " + std::to_string(id));
   }
   std::string status = rows[0][0].c_str();
   auto refuse = [&] {
-    throw ClientError(Status::conflict, "cannot " + action + " broadcast " + std::to_string(id) +
-                                            ": it is " + status);
+    throw Conflict("cannot " + action + " broadcast " + std::to_string(id) + ": it is " + status);
   };
   if (action == "pause") {
     if (status != "running") {
@@ -238,8 +232,7 @@ json ControlBroadcast(pqxx::connection& connection, long long id, const std::str
     tx.exec_params("UPDATE broadcasts SET status = 'cancelled', finished_at = now() WHERE id = $1",
                    id);
   } else {
-    throw ClientError(Status::bad_request,
-                      "action: expected pause, resume or cancel, got \"" + action + "\"", "action");
+    throw InputError("action: expected pause, resume or cancel, got \"" + action + "\"", "action");
   }
   json progress = *BroadcastProgress(tx, id);
   tx.commit();

@@ -25,7 +25,7 @@ class Collector {
       if (seen_.insert(phone).second) {
         phones_.push_back(std::move(phone));
       }
-    } catch (const ClientError& e) {
+    } catch (const InputError& e) {
       AddError(e.what());
     }
   }
@@ -38,8 +38,7 @@ class Collector {
     if (bad_ > 0) {
       std::string more =
           bad_ > kMaxReported ? " (and " + std::to_string(bad_ - kMaxReported) + " more)" : "";
-      throw ClientError(
-          Status::bad_request,
+      throw InputError(
           std::to_string(bad_) + " invalid recipient(s), nothing was queued: " + errors_ + more,
           field);
     }
@@ -94,8 +93,7 @@ std::string Lower(std::string s) {
 
 std::vector<std::string> ParseRecipients(const nlohmann::json& list) {
   if (!list.is_array()) {
-    throw ClientError(
-        Status::bad_request,
+    throw InputError(
         std::string("recipients: expected an array of phone numbers, got ") + list.type_name(),
         "recipients");
   }
@@ -143,10 +141,10 @@ std::vector<std::string> ParseRecipientsCsv(std::string_view csv) {
         continue;  // a header row
       }
       if (fields.size() > 1) {
-        throw ClientError(Status::bad_request,
-                          "line 1: several columns but none named phone (or number, mobile, "
-                          "whatsapp, wa_id, phone_number): name the column holding the numbers",
-                          "recipients");
+        throw InputError(
+            "line 1: several columns but none named phone (or number, mobile, "
+            "whatsapp, wa_id, phone_number): name the column holding the numbers",
+            "recipients");
       }
       column = 0;
     }
@@ -159,50 +157,45 @@ std::vector<std::string> ParseRecipientsCsv(std::string_view csv) {
 
 channel::Template ParseTemplate(const nlohmann::json& value) {
   if (!value.is_object()) {
-    throw ClientError(Status::bad_request,
-                      std::string("template: expected an object {\"name\", \"language\", "
-                                  "\"parameters\"}, got ") +
-                          value.type_name(),
-                      "template");
+    throw InputError(std::string("template: expected an object {\"name\", \"language\", "
+                                 "\"parameters\"}, got ") +
+                         value.type_name(),
+                     "template");
   }
   for (const auto& [key, v] : value.items()) {
     if (key != "name" && key != "language" && key != "parameters") {
-      throw ClientError(Status::bad_request,
-                        "template." + key + ": unknown field (expected name, language, parameters)",
-                        "template." + key);
+      throw InputError("template." + key + ": unknown field (expected name, language, parameters)",
+                       "template." + key);
     }
   }
   channel::Template t;
   t.name = http::RequireString(value, "name", 1, 512);
   if (t.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) {
-    throw ClientError(Status::bad_request,
-                      "template.name: lower-case letters, digits and underscores, as approved in "
-                      "WhatsApp Manager; got \"" +
-                          t.name + "\"",
-                      "template.name");
+    throw InputError(
+        "template.name: lower-case letters, digits and underscores, as approved in "
+        "WhatsApp Manager; got \"" +
+            t.name + "\"",
+        "template.name");
   }
   t.language = http::OptionalString(value, "language", 2, 15).value_or("en_US");
   if (t.language.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_") !=
       std::string::npos) {
-    throw ClientError(
-        Status::bad_request,
+    throw InputError(
         "template.language: a language code such as en_US or pt_BR, got \"" + t.language + "\"",
         "template.language");
   }
   if (auto p = value.find("parameters"); p != value.end() && !p->is_null()) {
     if (!p->is_array() || p->size() > 10) {
-      throw ClientError(Status::bad_request,
-                        "template.parameters: expected an array of at most 10 texts",
-                        "template.parameters");
+      throw InputError("template.parameters: expected an array of at most 10 texts",
+                       "template.parameters");
     }
     for (std::size_t i = 0; i < p->size(); ++i) {
       const auto& v = (*p)[i];
       if (!v.is_string() || v.get_ref<const std::string&>().empty() ||
           v.get_ref<const std::string&>().size() > 1024) {
-        throw ClientError(Status::bad_request,
-                          "template.parameters[" + std::to_string(i) +
-                              "]: expected a text of 1 to 1024 characters",
-                          "template.parameters");
+        throw InputError("template.parameters[" + std::to_string(i) +
+                             "]: expected a text of 1 to 1024 characters",
+                         "template.parameters");
       }
       t.body_parameters.push_back(v.get<std::string>());
     }

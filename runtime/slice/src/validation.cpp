@@ -3,12 +3,10 @@
 #include <charconv>
 #include <set>
 
-#include "crm/http/types.hpp"
+#include "crm/error.hpp"
+#include "crm/http/json_body.hpp"
 
 namespace crm::slice {
-
-using http::ClientError;
-using http::Status;
 
 std::string NormalizePhone(const std::string& text, const std::string& field) {
   std::string out;
@@ -21,8 +19,7 @@ std::string NormalizePhone(const std::string& text, const std::string& field) {
   bool ok = out.size() >= 8 && out.size() <= 16 && out[0] == '+' && out[1] >= '1' &&
             out[1] <= '9' && out.find_first_not_of("0123456789", 1) == std::string::npos;
   if (!ok) {
-    throw ClientError(
-        Status::bad_request,
+    throw InputError(
         field +
             ": expected an E.164 number (\"+\", country code, 7 to 15 digits in all), such as "
             "+14155550123, got \"" +
@@ -33,13 +30,7 @@ std::string NormalizePhone(const std::string& text, const std::string& field) {
 }
 
 ContactInput ParseContact(const nlohmann::json& body, bool partial) {
-  static const std::set<std::string> kKnown = {"name", "phone", "tags"};
-  for (const auto& [key, value] : body.items()) {
-    if (kKnown.count(key) == 0) {
-      throw ClientError(Status::bad_request,
-                        "unknown field '" + key + "' (expected name, phone, tags)", key);
-    }
-  }
+  http::RefuseUnknownFields(body, {"name", "phone", "tags"}, "name, phone, tags");
   ContactInput in;
   in.name = partial ? http::OptionalString(body, "name", 1, 200)
                     : http::RequireString(body, "name", 1, 200);
@@ -49,19 +40,17 @@ ContactInput ParseContact(const nlohmann::json& body, bool partial) {
   }
   if (auto it = body.find("tags"); it != body.end() && !it->is_null()) {
     if (!it->is_array()) {
-      throw ClientError(Status::bad_request, "tags: expected an array of strings", "tags");
+      throw InputError("tags: expected an array of strings", "tags");
     }
     if (it->size() > 20) {
-      throw ClientError(Status::bad_request,
-                        "tags: at most 20 tags, got " + std::to_string(it->size()), "tags");
+      throw InputError("tags: at most 20 tags, got " + std::to_string(it->size()), "tags");
     }
     std::vector<std::string> tags;
     std::set<std::string> seen;
     for (const auto& tag : *it) {
       if (!tag.is_string() || tag.get<std::string>().empty() ||
           tag.get<std::string>().size() > 50) {
-        throw ClientError(Status::bad_request,
-                          "tags: each tag must be a string of 1 to 50 characters", "tags");
+        throw InputError("tags: each tag must be a string of 1 to 50 characters", "tags");
       }
       if (seen.insert(tag.get<std::string>()).second) {
         tags.push_back(tag.get<std::string>());
@@ -70,8 +59,7 @@ ContactInput ParseContact(const nlohmann::json& body, bool partial) {
     in.tags = std::move(tags);
   }
   if (partial && !in.name && !in.phone && !in.tags) {
-    throw ClientError(Status::bad_request,
-                      "nothing to change: give at least one of name, phone, tags");
+    throw InputError("nothing to change: give at least one of name, phone, tags");
   }
   return in;
 }
@@ -80,8 +68,7 @@ long long ParseId(const std::string& text, const std::string& what) {
   long long id = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
   if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || id <= 0) {
-    throw ClientError(Status::bad_request,
-                      what + ": expected a positive whole number, got \"" + text + "\"", what);
+    throw InputError(what + ": expected a positive whole number, got \"" + text + "\"", what);
   }
   return id;
 }
@@ -92,19 +79,18 @@ int ParseLimit(const std::optional<std::string>& text) {
   }
   long long limit = ParseId(*text, "limit");
   if (limit > 100) {
-    throw ClientError(Status::bad_request, "limit: at most 100, got " + *text, "limit");
+    throw InputError("limit: at most 100, got " + *text, "limit");
   }
   return static_cast<int>(limit);
 }
 
-PageRequest ParsePage(std::string_view target) {
-  PageRequest page;
-  auto cursor = http::QueryParam(target, "cursor");
-  if (cursor && !cursor->empty()) {
-    page.cursor = ParseId(*cursor, "cursor");
+long long ContactIdField(const nlohmann::json& body) {
+  auto it = body.find("contact_id");
+  if (it == body.end() || !it->is_number_integer() || it->get<long long>() <= 0) {
+    throw InputError("contact_id: expected the id of a contact (a positive whole number)",
+                     "contact_id");
   }
-  page.limit = ParseLimit(http::QueryParam(target, "limit"));
-  return page;
+  return it->get<long long>();
 }
 
 }  // namespace crm::slice

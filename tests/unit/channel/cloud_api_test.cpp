@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "crm/error.hpp"
+#include "crm/http/response.hpp"
 #include "crm/http/server.hpp"
 
 namespace crm::channel {

@@ -5,7 +5,7 @@
 
 #include <set>
 
-#include "crm/http/types.hpp"
+#include "crm/error.hpp"
 
 namespace crm::gateway {
 namespace {
@@ -37,9 +37,9 @@ TEST(AuthTest, EmailsAreLowerCasedAndChecked) {
   EXPECT_EQ(NormalizeEmail("Ana@Example.COM"), "ana@example.com");
   for (const char* bad : {"", "ana", "@example.com", "ana@", "ana@example", "a b@example.com",
                           "a@b@example.com", "ana@example.com.", "<x>@example.com"}) {
-    EXPECT_THROW(NormalizeEmail(bad), http::ClientError) << bad;
+    EXPECT_THROW(NormalizeEmail(bad), InputError) << bad;
   }
-  EXPECT_THROW(CheckPassword("short"), http::ClientError);
+  EXPECT_THROW(CheckPassword("short"), InputError);
   EXPECT_NO_THROW(CheckPassword("ten chars!"));
 }
 

@@ -1,8 +1,9 @@
+#include "crm/slice/recipients.hpp"
+
 #include <gtest/gtest.h>
 
 #include "crm/channel/channel.hpp"
-#include "crm/http/types.hpp"
-#include "crm/slice/validation.hpp"
+#include "crm/error.hpp"
 
 namespace crm::slice {
 namespace {
@@ -12,7 +13,7 @@ using nlohmann::json;
 std::string ErrorOf(const std::function<void()>& f) {
   try {
     f();
-  } catch (const http::ClientError& e) {
+  } catch (const InputError& e) {
     return e.what();
   }
   return "no error";

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "crm/error.hpp"
@@ -69,15 +70,35 @@ class Pool {
     }
   }
 
+  /// As Run, with `work(pqxx::read_transaction&)`.
+  template <class F>
+  auto Read(F&& work) {
+    return Run([&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      return work(tx);
+    });
+  }
+
+  /// As Run, with `work(pqxx::work&)`, committed when it returns (rolled back when it throws).
+  template <class F>
+  auto Write(F&& work) {
+    return Run([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      if constexpr (std::is_void_v<std::invoke_result_t<F&, pqxx::work&>>) {
+        work(tx);
+        tx.commit();
+      } else {
+        auto result = work(tx);
+        tx.commit();
+        return result;
+      }
+    });
+  }
+
   /// One statement in its own transaction, committed: `Execute("UPDATE … WHERE id = $1", id)`.
   template <class... Args>
   pqxx::result Execute(const std::string& sql, const Args&... args) {
-    return Run([&](pqxx::connection& c) {
-      pqxx::work tx(c);
-      pqxx::result rows = tx.exec_params(sql, args...);
-      tx.commit();
-      return rows;
-    });
+    return Write([&](pqxx::work& tx) { return tx.exec_params(sql, args...); });
   }
 
   std::size_t open_connections() const;

@@ -16,9 +16,9 @@ std::string NewToken();
 /// SHA-256 of the token, hex: what the database stores.
 std::string TokenHash(const std::string& token);
 
-/// Lower-cases and checks an e-mail address; http::ClientError 400 naming "email" otherwise.
+/// Lower-cases and checks an e-mail address; InputError naming "email" otherwise.
 std::string NormalizeEmail(const std::string& email);
-/// 10 to 256 bytes; http::ClientError 400 naming `field` otherwise.
+/// 10 to 256 bytes; InputError naming `field` otherwise.
 void CheckPassword(const std::string& password, const std::string& field = "password");
 
 }  // namespace crm::gateway

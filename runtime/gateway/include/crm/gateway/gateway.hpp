@@ -2,23 +2,45 @@
 // live events, the admin API and the orchestrator that runs the slices.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
-#include "crm/config/config.hpp"
+#include "crm/db/pool.hpp"
+#include "crm/http/endpoint.hpp"
+#include "crm/http/limits.hpp"
+#include "crm/orchestrator/orchestrator.hpp"
 
 namespace crm::gateway {
 
+struct GatewayOptions {
+  std::string log_level = "info";
+  http::Endpoint listen;
+  http::ServerLimits limits;
+  int io_threads = 2;
+  std::chrono::milliseconds drain_timeout{10'000};
+  db::PoolOptions database;        ///< the gateway's pool (gateway schema, every slice's rows)
+  std::size_t worker_threads = 4;  ///< blocking work: database calls, password hashing
+  /// The origin browsers use ("https://crm.example.com"): the Origin check and the cookies'
+  /// Secure flag follow it. Empty: derived from the request's Host (plain HTTP on localhost).
+  std::string public_url;
+  std::chrono::seconds session_ttl{std::chrono::hours(24 * 30)};
+  int login_attempts_per_minute = 5;  ///< per client address
+  std::string whatsapp_verify_token;  ///< the webhook subscription handshake
+  std::string whatsapp_app_secret;    ///< verifies X-Hub-Signature-256 on /webhooks/whatsapp
+  orchestrator::OrchestratorOptions orchestrator;
+};
+
 /// Runs the gateway (with its orchestrator and slice processes) until SIGTERM/SIGINT.
-int RunGateway(const config::RuntimeConfig& config);
+int RunGateway(const GatewayOptions& options);
 
 /// `crmd admin create --email E`: creates (or promotes) an admin account with `password`.
 /// Runs the gateway migrations first. Returns the user id.
-long long CreateAdmin(const config::RuntimeConfig& config, const std::string& email,
+long long CreateAdmin(const db::PoolOptions& database, const std::string& email,
                       const std::string& password);
 
 /// `crmd migrate`: migrates the gateway schema and every live slice schema. Returns one line
 /// per schema ("gateway: applied 0001_init", "slice_3: up to date").
-std::vector<std::string> MigrateAll(const config::RuntimeConfig& config);
+std::vector<std::string> MigrateAll(const db::PoolOptions& database);
 
 }  // namespace crm::gateway

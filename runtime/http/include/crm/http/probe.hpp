@@ -4,7 +4,7 @@
 #include <chrono>
 #include <string>
 
-#include "crm/http/types.hpp"
+#include "crm/http/endpoint.hpp"
 
 namespace crm::http {
 

@@ -16,25 +16,12 @@
 #include <string>
 #include <vector>
 
+#include "crm/http/endpoint.hpp"
+#include "crm/http/limits.hpp"
+#include "crm/http/message.hpp"
 #include "crm/http/metrics.hpp"
-#include "crm/http/types.hpp"
 
 namespace crm::http {
-
-struct ServerLimits {
-  std::uint64_t body_limit = 1 << 20;
-  /// Larger (or smaller) limits for paths starting with a prefix ("/api/broadcasts").
-  std::vector<std::pair<std::string, std::uint64_t>> body_limit_for;
-  /// The body limit of a request for `target`.
-  std::uint64_t BodyLimitFor(std::string_view target) const;
-  std::uint32_t header_limit = 16 * 1024;
-  std::chrono::milliseconds header_timeout{
-      10'000};                                     ///< first request's headers must arrive in this
-  std::chrono::milliseconds idle_timeout{60'000};  ///< keep-alive connections idle longer close
-  std::chrono::milliseconds body_timeout{30'000};
-  std::chrono::milliseconds write_timeout{30'000};
-  std::size_t max_connections = 10'000;  ///< beyond this, new connections are closed at once
-};
 
 class Connection;
 
@@ -138,15 +125,4 @@ void BlockStopSignals();
 void ServeUntilSignal(asio::io_context& io, Server& server, int threads,
                       std::chrono::milliseconds drain, const std::function<void()>& on_signal = {});
 
-}  // namespace crm::http
-
-namespace crm::config {
-struct RuntimeConfig;
-}
-
-namespace crm::http {
-/// Meta's webhook payloads are at most 3 MB.
-constexpr std::uint64_t kWebhookBodyLimit = 3ull << 20;
-/// The server limits a configuration asks for.
-ServerLimits LimitsFrom(const config::RuntimeConfig& config);
 }  // namespace crm::http

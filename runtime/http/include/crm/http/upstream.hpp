@@ -7,8 +7,9 @@
 #include <memory>
 #include <mutex>
 
+#include "crm/http/endpoint.hpp"
+#include "crm/http/message.hpp"
 #include "crm/http/server.hpp"
-#include "crm/http/types.hpp"
 
 namespace crm::http {
 
@@ -30,8 +31,8 @@ class Upstream {
   /// (idle for less than 20 s: the slice closes them after 60 s). When a reused connection turns
   /// out closed before any answer, an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS) is
   /// retried once on a fresh connection; others are retried only if they could not be written.
-  /// Throws ServiceError: 503 (Retry-After 1) when the upstream cannot be reached, 502 when it
-  /// failed while answering, 504 when it did not answer within the timeout.
+  /// Throws Unavailable (503, Retry-After 1) when the upstream cannot be reached, ServiceError
+  /// 502 when it failed while answering, 504 when it did not answer within the timeout.
   asio::awaitable<Response> Send(Request& request);
 
   /// Sends `request` on a fresh connection and relays the response to the client of `exchange`

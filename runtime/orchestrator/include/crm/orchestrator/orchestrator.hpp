@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -15,11 +16,11 @@
 #include <thread>
 #include <vector>
 
-#include "crm/config/config.hpp"
 #include "crm/db/pool.hpp"
-#include "crm/http/types.hpp"
+#include "crm/http/endpoint.hpp"
 #include "crm/orchestrator/lifecycle.hpp"
 #include "crm/orchestrator/limits.hpp"
+#include "crm/orchestrator/slice_store.hpp"
 
 namespace boost::process {
 class child;
@@ -27,29 +28,29 @@ class child;
 
 namespace crm::orchestrator {
 
-struct SliceInfo {
-  long long id = 0;
-  SliceState state = SliceState::kProvisioning;
-  std::optional<long long> user_id;
-  std::string endpoint;
-  std::string health;
-  int restarts = 0;
-  std::uint64_t memory_limit_bytes = 0;
-  std::string limit_mechanism;
-  std::uint64_t storage_bytes = 0;
-  std::uint64_t storage_quota_bytes = 0;
-  std::string last_error;
-  std::optional<int> pid;
-  std::optional<std::uint64_t> memory_bytes;   ///< live, from the cgroup
-  std::string channel;                         ///< "" = the deployment's default
-  std::optional<std::string> phone_number_id;  ///< Cloud API number its webhooks route by
-  nlohmann::json ToJson() const;
+struct OrchestratorOptions {
+  std::filesystem::path data_dir = "/var/lib/crmd";  ///< slices/<id>/: socket, secrets, log, files
+  /// The crmd binary slices run; empty = this process's own binary.
+  std::string slice_binary;
+  int warm_slices = 1;  ///< available (or provisioning) slices kept ready
+  std::uint64_t slice_memory_limit = 64ull << 20;
+  std::uint64_t slice_storage_quota = 2'000'000'000ull;
+  std::chrono::milliseconds statement_timeout{30'000};  ///< set on each slice's role
+  /// PostgreSQL, as the slices reach it (each as its own role, its password from a file).
+  std::string database_url = "postgresql:///crm";
+  std::string default_channel = "simulator";  ///< for slices without a channel of their own
+  /// Given only to Cloud API slices, with their own phone number id.
+  std::string cloud_api_url = "https://graph.facebook.com/v21.0";
+  std::string cloud_api_token;
+  /// Settings every slice process inherits, as CRM_* environment variables (built by crmd's
+  /// wiring, which knows the configuration's names).
+  std::map<std::string, std::string> slice_environment;
 };
 
 /// Every member that touches the database or processes blocks: call it from blocking work.
 class Orchestrator {
  public:
-  Orchestrator(const config::RuntimeConfig& config, db::Pool& pool);
+  Orchestrator(OrchestratorOptions options, db::Pool& pool);
   ~Orchestrator();
   Orchestrator(const Orchestrator&) = delete;
   Orchestrator& operator=(const Orchestrator&) = delete;
@@ -71,7 +72,8 @@ class Orchestrator {
   /// An explicit assignment (admin): available (or provisioning) → assigned.
   SliceInfo Assign(long long slice_id, long long user_id);
   /// The slice's WhatsApp channel ("simulator", or "cloud-api" with its phone number id); a
-  /// running slice restarts to take it up. ClientError 400/409 for a bad or taken number.
+  /// running slice restarts to take it up. Throws InputError for a bad channel or number, Conflict
+  /// for a number another slice holds or a slice being destroyed, NotFound for no such slice.
   SliceInfo SetChannel(long long slice_id, const std::string& channel,
                        const std::optional<std::string>& phone_number_id);
   /// assigned → suspended: the process stops, the data stays.
@@ -102,6 +104,8 @@ class Orchestrator {
   bool AwaitHealth(long long slice_id, std::chrono::milliseconds timeout);
   void Supervise();
   void Replenish();
+  /// Wakes the warm-pool refill now instead of at its next tick.
+  void WakeReplenisher();
   SliceInfo Transition(long long slice_id, SliceState to, const std::string& reason,
                        std::optional<long long> user_id = std::nullopt);
   void RecordHealth(long long slice_id, const std::string& health, bool restarted,
@@ -110,7 +114,7 @@ class Orchestrator {
   /// Measures a slice's storage (its schema's tables and indexes + its files) and records it.
   std::uint64_t RecordStorage(const SliceInfo& slice);
 
-  config::RuntimeConfig config_;
+  OrchestratorOptions options_;
   db::Pool& pool_;
   MemoryLimiter limiter_;
   std::string binary_;

@@ -25,10 +25,10 @@ struct NewBroadcast {
   std::optional<channel::Template> tmpl;  ///< sent instead of `text` where the channel can
 };
 
-/// Inserts the broadcast and one task per recipient (COPY), then NOTIFY. Refuses with 429 when
-/// the pending tasks plus these would pass `max_depth`; enqueues are serialised per slice so
-/// two at once cannot both slip under the limit. Returns the new broadcast's progress (every
-/// recipient queued; nothing to count).
+/// Inserts the broadcast and one task per recipient (COPY), then NOTIFY. Throws Throttled
+/// (Retry-After 60 s) when the pending tasks plus these would pass `max_depth`; enqueues are
+/// serialised per slice so two at once cannot both slip under the limit. Returns the new
+/// broadcast's progress (every recipient queued; nothing to count).
 nlohmann::json EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast& broadcast,
                                 long long max_depth);
 
@@ -45,8 +45,8 @@ std::optional<nlohmann::json> BroadcastProgress(pqxx::transaction_base& tx, long
 /// Newest first, `limit` after cursor id `before` (0 = from the newest).
 nlohmann::json ListBroadcasts(pqxx::transaction_base& tx, long long before, int limit);
 
-/// "pause", "resume" or "cancel". Throws ClientError 404 (no such broadcast) or 409 (not
-/// allowed in its status). Returns the progress after the change.
+/// "pause", "resume" or "cancel". Throws NotFound (no such broadcast), Conflict (not allowed in
+/// its status) or InputError (another action). Returns the progress after the change.
 nlohmann::json ControlBroadcast(pqxx::connection& connection, long long id,
                                 const std::string& action);
 

@@ -9,31 +9,37 @@
 #include <thread>
 
 #include "crm/channel/channel.hpp"
+#include "crm/channel/cloud_api.hpp"
 #include "crm/channel/simulator.hpp"
-#include "crm/config/config.hpp"
 #include "crm/db/pool.hpp"
-#include "crm/http/blocking.hpp"
-#include "crm/http/server.hpp"
 #include "crm/queue/dispatcher.hpp"
 #include "crm/slice/events.hpp"
 
 namespace crm::slice {
 
+struct MessagingOptions {
+  long long slice_id = 0;
+  /// The pool of the channel and the inbox (two connections), whose conninfo the dispatcher's
+  /// own connection uses too.
+  db::PoolOptions database;
+  std::string channel = "simulator";  ///< or "cloud-api"
+  bool simulator_autopair = false;    ///< connect without a QR scan
+  channel::CloudApiOptions cloud_api;
+  /// Pacing, attempts and lease; Start fills in slice_id and the holder.
+  queue::DispatcherOptions dispatcher;
+  /// The share of tenant buckets whose queues this host dispatches (WORKER_SHARD_RANGE).
+  std::string worker_shard_range = "0-100";
+};
+
 class Messaging {
  public:
-  /// `pool` serves the HTTP requests; the channel and the inbox get their own small pool, the
-  /// dispatcher its own connection.
-  Messaging(const config::RuntimeConfig& config, long long slice_id, db::Pool& pool,
-            http::BlockingPool& blocking, EventHub& events);
+  /// The channel and the inbox get their own small pool, the dispatcher its own connection.
+  Messaging(MessagingOptions options, EventHub& events);
   ~Messaging();
 
   /// Starts the channel and (when this host's shard owns the slice) the dispatcher.
   void Start();
   void Stop();
-
-  /// /api/channel…, /api/messages, /api/broadcasts…, and /internal/channel/events (the
-  /// gateway's relay of Meta's webhook).
-  void Register(http::Router& router);
 
   channel::ChannelState ChannelStatus() const { return channel_->State(); }
   /// Something was queued: the dispatcher looks now.
@@ -47,21 +53,21 @@ class Messaging {
   /// Closes connections idle longer than `age`.
   void CloseIdle(std::chrono::milliseconds age) { channel_pool_.CloseIdle(age); }
 
- private:
-  template <class F>
-  auto Db(F work) {
-    return blocking_.Run([this, w = std::move(work)]() mutable { return pool_.Run(w); });
-  }
+  /// The channel, when it is the simulator; nullptr otherwise.
+  channel::Simulator* simulator() { return simulator_; }
+  /// The simulator; Conflict when this slice's channel is another.
   channel::Simulator& RequireSimulator();
+  /// Sends `event` to the open event streams ("broadcast.changed" only marks the broadcast for
+  /// the next progress count).
   void Publish(const std::string& event, const nlohmann::json& data);
+
+ private:
   /// Every 500 ms: the counts of broadcasts that changed, to open event streams (none open: no
   /// counting; a big broadcast's count costs a scan of its tasks).
   void ProgressLoop();
 
-  const config::RuntimeConfig& config_;
+  MessagingOptions options_;
   long long slice_id_;
-  db::Pool& pool_;
-  http::BlockingPool& blocking_;
   EventHub& events_;
   db::Pool channel_pool_;
   channel::Simulator* simulator_ = nullptr;  ///< channel_, when it is the simulator
@@ -73,8 +79,5 @@ class Messaging {
   bool stopping_ = false;
   std::thread progress_thread_;
 };
-
-/// Builds the channel a configuration asks for (the simulator needs the pool and the sink).
-std::unique_ptr<channel::Channel> MakeCloudApiChannel(const config::RuntimeConfig& config);
 
 }  // namespace crm::slice

@@ -3,39 +3,31 @@
 #pragma once
 
 #include <chrono>
+#include <string>
 
-#include "crm/config/config.hpp"
 #include "crm/db/pool.hpp"
-#include "crm/http/blocking.hpp"
-#include "crm/http/server.hpp"
-#include "crm/slice/events.hpp"
+#include "crm/http/endpoint.hpp"
+#include "crm/http/limits.hpp"
 #include "crm/slice/messaging.hpp"
 
 namespace crm::slice {
 
-/// The slice's HTTP API: /api/contacts…, /api/conversations…, /api/status, /api/events, and
-/// /health, /ready, /metrics.
-class SliceApi {
- public:
-  SliceApi(long long slice_id, db::Pool& pool, http::BlockingPool& blocking, http::Metrics& metrics,
-           EventHub& events, Messaging& messaging);
-  void Register(http::Router& router);
-
- private:
-  template <class F>
-  auto Db(F work) {
-    return blocking_.Run([this, w = std::move(work)]() mutable { return pool_.Run(w); });
-  }
-  long long slice_id_;
-  db::Pool& pool_;
-  http::BlockingPool& blocking_;
-  http::Metrics& metrics_;
-  EventHub& events_;
-  Messaging& messaging_;
-  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+struct SliceOptions {
+  long long slice_id = 0;
+  std::string log_level = "info";
+  http::Endpoint listen;
+  http::ServerLimits limits;
+  std::chrono::milliseconds drain_timeout{10'000};
+  /// The pool serving HTTP requests (search_path = the slice's schema); as many blocking
+  /// threads as connections.
+  db::PoolOptions database;
+  long long queue_max_depth = 50'000;  ///< pending tasks past which broadcasts are refused
+  MessagingOptions messaging;
 };
 
-/// Runs a slice process until SIGTERM/SIGINT; returns the exit code.
-int RunSliceProcess(const config::RuntimeConfig& config, long long slice_id);
+/// Runs a slice process until SIGTERM/SIGINT: /api/contacts…, /api/conversations…,
+/// /api/messages, /api/broadcasts…, /api/channel…, /api/status, /api/events, and /health,
+/// /ready, /metrics. Returns the exit code.
+int RunSliceProcess(const SliceOptions& options);
 
 }  // namespace crm::slice

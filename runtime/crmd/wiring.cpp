@@ -1,0 +1,133 @@
+#include "wiring.hpp"
+
+#include <string>
+
+namespace crm::crmd {
+namespace {
+
+std::string Ms(std::chrono::milliseconds d) {
+  return std::to_string(d.count()) + "ms";
+}
+
+// What every slice process inherits from the gateway's configuration, under the names
+// config::LoadConfig reads (the per-slice ones, such as its database role and its socket, are the
+// orchestrator's).
+std::map<std::string, std::string> SliceEnvironment(const config::RuntimeConfig& config) {
+  return {{"CRM_LOG_LEVEL", config.log_level},
+          {"CRM_STATEMENT_TIMEOUT", Ms(config.statement_timeout)},
+          {"CRM_SLICE_DB_MAX_OPEN_CONNS", std::to_string(config.slice_db_max_open_conns)},
+          {"CRM_BODY_LIMIT", std::to_string(config.body_limit)},
+          {"CRM_QUEUE_MAX_DEPTH", std::to_string(config.queue_max_depth)},
+          {"CRM_PHONE_RPS", std::to_string(config.phone_rps)},
+          {"CRM_PAIR_INTERVAL", Ms(config.pair_interval)},
+          {"CRM_QUEUE_MAX_ATTEMPTS", std::to_string(config.queue_max_attempts)},
+          {"CRM_QUEUE_LEASE_TTL", Ms(config.queue_lease_ttl)},
+          {"CRM_WORKER_SHARD_RANGE", config.worker_shard_range},
+          {"CRM_BROADCAST_BODY_LIMIT", std::to_string(config.broadcast_body_limit)},
+          {"CRM_SIMULATOR_AUTOPAIR", config.simulator_autopair ? "1" : "0"}};
+}
+
+db::PoolOptions SliceDatabase(const config::RuntimeConfig& config, long long slice_id,
+                              std::size_t max_size, const std::string& suffix) {
+  std::string schema = "slice_" + std::to_string(slice_id);
+  db::PoolOptions options;
+  options.url = config.database_url;
+  options.password = config.database_password;
+  options.max_size = max_size;
+  options.statement_timeout = config.statement_timeout;
+  options.application_name = "crmd-" + schema + suffix;
+  options.search_path = schema;
+  return options;
+}
+
+slice::MessagingOptions MessagingOptionsFrom(const config::RuntimeConfig& config,
+                                             long long slice_id) {
+  slice::MessagingOptions options;
+  options.slice_id = slice_id;
+  options.database = SliceDatabase(config, slice_id, 2, "-channel");
+  options.channel = config.channel;
+  options.simulator_autopair = config.simulator_autopair;
+  options.cloud_api.base_url = config.whatsapp_api_url;
+  options.cloud_api.phone_number_id = config.whatsapp_phone_number_id;
+  options.cloud_api.access_token = config.whatsapp_token;
+  options.dispatcher.phone_rps = config.phone_rps;
+  options.dispatcher.pair_interval = config.pair_interval;
+  options.dispatcher.max_attempts = config.queue_max_attempts;
+  options.dispatcher.lease_ttl = config.queue_lease_ttl;
+  options.worker_shard_range = config.worker_shard_range;
+  return options;
+}
+
+}  // namespace
+
+db::PoolOptions GatewayDatabase(const config::RuntimeConfig& config, std::size_t max_size) {
+  db::PoolOptions options;
+  options.url = config.database_url;
+  options.password = config.database_password;
+  options.max_size = max_size;
+  options.statement_timeout = config.statement_timeout;
+  options.application_name = "crmd-gateway";
+  return options;
+}
+
+http::ServerLimits ServerLimitsFrom(const config::RuntimeConfig& config) {
+  http::ServerLimits limits;
+  limits.body_limit = config.body_limit;
+  // Recipient lists and CSV uploads; Meta's webhook payloads (and their relay to a slice).
+  limits.body_limit_for = {{"/api/broadcasts", config.broadcast_body_limit},
+                           {"/webhooks/whatsapp", http::kWebhookBodyLimit},
+                           {"/internal/channel/", http::kWebhookBodyLimit}};
+  limits.header_timeout = config.header_timeout;
+  limits.idle_timeout = config.idle_timeout;
+  return limits;
+}
+
+orchestrator::OrchestratorOptions OrchestratorOptionsFrom(const config::RuntimeConfig& config) {
+  orchestrator::OrchestratorOptions options;
+  options.data_dir = config.data_dir;
+  options.slice_binary = config.slice_binary;
+  options.warm_slices = config.warm_slices;
+  options.slice_memory_limit = config.slice_memory_limit;
+  options.slice_storage_quota = config.slice_storage_quota;
+  options.statement_timeout = config.statement_timeout;
+  options.database_url = config.database_url;
+  options.default_channel = config.channel;
+  options.cloud_api_url = config.whatsapp_api_url;
+  options.cloud_api_token = config.whatsapp_token;
+  options.slice_environment = SliceEnvironment(config);
+  return options;
+}
+
+gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config) {
+  gateway::GatewayOptions options;
+  options.log_level = config.log_level;
+  options.listen = http::ParseEndpoint(config.listen);
+  options.limits = ServerLimitsFrom(config);
+  options.io_threads = config.io_threads;
+  options.drain_timeout = config.drain_timeout;
+  options.database = GatewayDatabase(config, static_cast<std::size_t>(config.db_max_open_conns));
+  options.worker_threads = static_cast<std::size_t>(config.worker_concurrency);
+  options.public_url = config.public_url;
+  options.session_ttl = std::chrono::duration_cast<std::chrono::seconds>(config.session_ttl);
+  options.login_attempts_per_minute = config.login_attempts_per_minute;
+  options.whatsapp_verify_token = config.whatsapp_verify_token;
+  options.whatsapp_app_secret = config.whatsapp_app_secret;
+  options.orchestrator = OrchestratorOptionsFrom(config);
+  return options;
+}
+
+slice::SliceOptions SliceOptionsFrom(const config::RuntimeConfig& config, long long slice_id) {
+  slice::SliceOptions options;
+  options.slice_id = slice_id;
+  options.log_level = config.log_level;
+  options.listen = http::ParseEndpoint(config.listen);
+  options.limits = ServerLimitsFrom(config);
+  options.drain_timeout = config.drain_timeout;
+  options.database =
+      SliceDatabase(config, slice_id, static_cast<std::size_t>(config.slice_db_max_open_conns), "");
+  options.queue_max_depth = config.queue_max_depth;
+  options.messaging = MessagingOptionsFrom(config, slice_id);
+  return options;
+}
+
+}  // namespace crm::crmd

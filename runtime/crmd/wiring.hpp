@@ -1,0 +1,21 @@
+// crmd's wiring: each component's options, built from the one configuration. The only place that
+// reads config::RuntimeConfig field by field; the components never see it.
+#pragma once
+
+#include "crm/config/config.hpp"
+#include "crm/gateway/gateway.hpp"
+#include "crm/slice/slice.hpp"
+
+namespace crm::crmd {
+
+/// The gateway's database: the configured URL and password, `max_size` connections.
+db::PoolOptions GatewayDatabase(const config::RuntimeConfig& config, std::size_t max_size = 1);
+/// Body limits (larger for broadcasts and the WhatsApp webhook) and timeouts.
+http::ServerLimits ServerLimitsFrom(const config::RuntimeConfig& config);
+orchestrator::OrchestratorOptions OrchestratorOptionsFrom(const config::RuntimeConfig& config);
+/// Throws InputError when `listen` is not an endpoint.
+gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config);
+/// Throws InputError when `listen` is not an endpoint.
+slice::SliceOptions SliceOptionsFrom(const config::RuntimeConfig& config, long long slice_id);
+
+}  // namespace crm::crmd

@@ -1,0 +1,193 @@
+#include "auth_routes.hpp"
+
+#include "crm/gateway/account_store.hpp"
+#include "crm/gateway/auth.hpp"
+#include "crm/http/json_body.hpp"
+#include "crm/http/response.hpp"
+
+namespace crm::gateway {
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr std::chrono::hours kResetTokenTtl{1};
+
+// The body's "email", required, checked and lower-cased.
+std::string EmailField(const json& body) {
+  return NormalizeEmail(http::RequireString(body, "email", 3, 254));
+}
+
+// Counts an attempt by the client's address; Throttled when it has had its share.
+void Limit(GatewayContext& gateway, RateLimiter& limiter, Exchange& ex, const char* what) {
+  auto wait =
+      limiter.Attempt(gateway.browser.ClientIp(ex.request(), ex.peer()), RateLimiter::Clock::now());
+  if (wait.count() > 0) {
+    throw Throttled(std::string("too many ") + what + " attempts from your address; retry in " +
+                        std::to_string(wait.count()) + " s",
+                    wait);
+  }
+}
+
+// The preamble of the account routes a browser posts: our Origin, the address's share of
+// `limiter`, a JSON body.
+json AccountRequest(GatewayContext& gateway, RateLimiter& limiter, Exchange& ex, const char* what) {
+  gateway.browser.CheckOrigin(ex.request());
+  Limit(gateway, limiter, ex, what);
+  return http::ParseJsonBody(ex.request());
+}
+
+// The body's new "password", checked.
+std::string NewPassword(const json& body) {
+  std::string password = http::RequireString(body, "password", 1, 256);
+  CheckPassword(password);
+  return password;
+}
+
+// Signs `user_id` in: a new session, answered with {user, slice} and the session cookie.
+asio::awaitable<Response> SignIn(GatewayContext& gateway, long long user_id, Exchange& ex,
+                                 Status status) {
+  std::string token = NewToken();
+  std::string hash = TokenHash(token);
+  std::string ip = gateway.browser.ClientIp(ex.request(), ex.peer());
+  std::string agent(ex.request()[bhttp::field::user_agent].substr(0, 300));
+  std::chrono::seconds ttl = gateway.options.session_ttl;
+  Caller caller = co_await gateway.route.db().Write([&](pqxx::work& tx) {
+    SessionStore sessions(tx);
+    sessions.Create(hash, user_id, ttl, ip, agent);
+    return sessions.Load(user_id);
+  });
+  Response res = http::JsonResponse(status, UserJson(caller));
+  res.set(bhttp::field::set_cookie, gateway.browser.SessionCookie(ex.request(), token));
+  co_return res;
+}
+
+Reply Register(GatewayContext& gateway, Exchange& ex) {
+  json body = AccountRequest(gateway, gateway.account_limiter, ex, "sign-up");
+  std::string email = EmailField(body);
+  std::string password = NewPassword(body);
+  long long user_id = co_await gateway.route.db().Blocking([&] {
+    std::string hash = HashPassword(password);
+    return gateway.route.db().pool().Write(
+        [&](pqxx::work& tx) { return UserStore(tx).Create(email, hash); });
+  });
+  // Until billing exists, every new account starts a trial on a warm slice, at once.
+  co_await gateway.route.db().Blocking(
+      [&gateway, user_id] { return gateway.orchestrator.AssignNow(user_id); });
+  co_return co_await SignIn(gateway, user_id, ex, Status::created);
+}
+
+Reply Login(GatewayContext& gateway, Exchange& ex) {
+  json body = AccountRequest(gateway, gateway.login_limiter, ex, "sign-in");
+  std::string email = EmailField(body);
+  std::string password = http::RequireString(body, "password", 1, 256);
+  std::optional<long long> user_id =
+      co_await gateway.route.db().Blocking([&]() -> std::optional<long long> {
+        auto account = gateway.route.db().pool().Read(
+            [&](pqxx::read_transaction& tx) { return UserStore(tx).CredentialsOf(email); });
+        if (!account) {
+          // Same work as a real check, so timing does not tell which addresses have accounts.
+          static const std::string kDummy = HashPassword("not-a-real-password");
+          VerifyPassword(password, kDummy);
+          return std::nullopt;
+        }
+        if (!VerifyPassword(password, account->password_hash)) {
+          return std::nullopt;
+        }
+        if (!account->active) {
+          throw Forbidden("this account is suspended; contact support");
+        }
+        return account->user_id;
+      });
+  if (!user_id) {
+    throw Unauthenticated("email or password is incorrect");
+  }
+  co_return co_await SignIn(gateway, *user_id, ex, Status::ok);
+}
+
+Reply Logout(GatewayContext& gateway, Exchange& ex) {
+  gateway.browser.CheckOrigin(ex.request());
+  std::string token = TokenFrom(ex.request());
+  if (!token.empty()) {
+    std::string hash = TokenHash(token);
+    co_await gateway.route.db().Write([&hash](pqxx::work& tx) { SessionStore(tx).Delete(hash); });
+    gateway.sessions.Forget(hash);
+  }
+  Response res{Status::no_content, 11};
+  res.set(bhttp::field::set_cookie, gateway.browser.ClearCookie(ex.request()));
+  co_return res;
+}
+
+Reply Me(GatewayContext& gateway, Exchange& ex) {
+  Caller caller = co_await gateway.route.RequireCaller(ex.request());
+  long long user_id = caller.user_id;
+  Caller fresh = co_await gateway.route.db().Read(
+      [&user_id](pqxx::read_transaction& tx) { return SessionStore(tx).Load(user_id); });
+  Response res = http::JsonResponse(Status::ok, UserJson(fresh));
+  if (caller.renewed) {
+    res.set(bhttp::field::set_cookie,
+            gateway.browser.SessionCookie(ex.request(), TokenFrom(ex.request())));
+  }
+  co_return res;
+}
+
+Reply ForgotPassword(GatewayContext& gateway, Exchange& ex) {
+  json body = AccountRequest(gateway, gateway.account_limiter, ex, "password reset");
+  std::string email = EmailField(body);
+  std::string token = NewToken();
+  std::string link =
+      gateway.browser.ExpectedOrigin(ex.request()) + "/reset-password?token=" + token;
+  co_await gateway.route.db().Write([&](pqxx::work& tx) {
+    auto user_id = UserStore(tx).ActiveIdOf(email);
+    if (!user_id) {
+      return;  // same answer either way: no account enumeration
+    }
+    PasswordResetStore(tx).Create(TokenHash(token), *user_id, kResetTokenTtl);
+    EmailOutbox(tx).Queue(
+        email, "Reset your password",
+        "Someone asked to reset the password of this account. If it was you, open this link "
+        "within an hour:\n\n" +
+            link + "\n\nIf it was not you, ignore this message: your password stays as it is.\n");
+  });
+  co_return http::JsonResponse(
+      Status::accepted,
+      {{"status", "if an account uses this address, a reset link is on its way"}});
+}
+
+Reply ResetPassword(GatewayContext& gateway, Exchange& ex) {
+  json body = AccountRequest(gateway, gateway.account_limiter, ex, "password reset");
+  std::string token = http::RequireString(body, "token", 1, 100);
+  std::string password = NewPassword(body);
+  co_await gateway.route.db().Blocking([&] {
+    std::string hash = HashPassword(password);
+    gateway.route.db().pool().Write([&](pqxx::work& tx) {
+      auto user_id = PasswordResetStore(tx).Use(TokenHash(token));
+      if (!user_id) {
+        throw InputError("token: this reset link is invalid, used or expired; ask for a new one",
+                         "token");
+      }
+      UserStore(tx).SetPasswordHash(*user_id, hash);
+      // Every session of the account ends: whoever knew the old password is signed out.
+      SessionStore(tx).DeleteAllOf(*user_id);
+    });
+  });
+  gateway.sessions.ForgetAll();
+  co_return http::JsonResponse(Status::ok,
+                               {{"status", "password changed; sign in with the new one"}});
+}
+
+}  // namespace
+
+void AddAuthRoutes(http::Router& router, GatewayContext& gateway) {
+  using bhttp::verb;
+  router.Add(verb::post, "/auth/register",
+             [&gateway](Exchange& ex) { return Register(gateway, ex); });
+  router.Add(verb::post, "/auth/login", [&gateway](Exchange& ex) { return Login(gateway, ex); });
+  router.Add(verb::post, "/auth/logout", [&gateway](Exchange& ex) { return Logout(gateway, ex); });
+  router.Add(verb::get, "/auth/me", [&gateway](Exchange& ex) { return Me(gateway, ex); });
+  router.Add(verb::post, "/auth/forgot-password",
+             [&gateway](Exchange& ex) { return ForgotPassword(gateway, ex); });
+  router.Add(verb::post, "/auth/reset-password",
+             [&gateway](Exchange& ex) { return ResetPassword(gateway, ex); });
+}
+
+}  // namespace crm::gateway

@@ -1,0 +1,48 @@
+// What every route file of the gateway works with: its settings, the database and the caller
+// (the shared preamble), the browser rules, the orchestrator, the slices' upstreams and the
+// per-address limits. Owned by RunGateway; outlives the router.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+
+#include "crm/gateway/browser.hpp"
+#include "crm/gateway/gateway.hpp"
+#include "crm/gateway/rate_limiter.hpp"
+#include "crm/gateway/sessions.hpp"
+#include "crm/http/metrics.hpp"
+#include "crm/http/route_context.hpp"
+#include "crm/orchestrator/orchestrator.hpp"
+#include "slice_upstreams.hpp"
+
+namespace crm::gateway {
+
+using namespace http::route_names;  // Exchange, Reply, Response, Status, json, bhttp
+
+struct GatewayContext {
+  GatewayContext(const GatewayOptions& settings, http::DbCall db,
+                 orchestrator::Orchestrator& slices, http::Metrics& process_metrics,
+                 boost::asio::any_io_executor executor)
+      : options(settings),
+        sessions(db, settings.session_ttl),
+        route(db, sessions),
+        browser(settings.public_url, settings.session_ttl),
+        orchestrator(slices),
+        metrics(process_metrics),
+        upstreams(std::move(executor)),
+        login_limiter(settings.login_attempts_per_minute, std::chrono::seconds(60)),
+        account_limiter(std::max(20, settings.login_attempts_per_minute),
+                        std::chrono::seconds(60)) {}
+
+  const GatewayOptions& options;
+  Sessions sessions;
+  http::RouteContext<Caller> route;
+  BrowserPolicy browser;
+  orchestrator::Orchestrator& orchestrator;
+  http::Metrics& metrics;
+  SliceUpstreams upstreams;
+  RateLimiter login_limiter;    ///< sign-ins per client address
+  RateLimiter account_limiter;  ///< sign-ups and password resets per client address
+};
+
+}  // namespace crm::gateway

@@ -1,0 +1,115 @@
+#include "proxy_routes.hpp"
+
+#include "crm/http/query.hpp"
+#include "crm/http/response.hpp"
+
+namespace crm::gateway {
+namespace {
+
+using orchestrator::SliceState;
+
+// Paths the proxy refuses outright: dot segments and encoded separators could make the slice see
+// another path than the one the gateway checked.
+void CheckProxyPath(std::string_view target) {
+  std::string lower(http::TargetPath(target));
+  for (auto& c : lower) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (lower.find("/../") != std::string::npos || lower.find("/./") != std::string::npos ||
+      lower.ends_with("/..") || lower.ends_with("/.") || lower.find("%2e") != std::string::npos ||
+      lower.find("%2f") != std::string::npos || lower.find("%5c") != std::string::npos ||
+      lower.find('\\') != std::string::npos || lower.find("//") != std::string::npos) {
+    throw InputError("path not allowed: dot segments and encoded separators are refused");
+  }
+}
+
+Response RetryIn2s(const std::string& message) {
+  Response res = http::ErrorResponse(Status::service_unavailable, message);
+  res.set(bhttp::field::retry_after, "2");
+  return res;
+}
+
+// Why the caller's slice cannot take the request now, if it cannot.
+std::optional<Response> Unservable(const Caller& caller) {
+  if (!caller.slice_id) {
+    return RetryIn2s("your workspace is being prepared; retry in a few seconds");
+  }
+  if (caller.slice_state == SliceState::kDestroyed ||
+      caller.slice_state == SliceState::kDestroying) {
+    return http::ErrorResponse(Status::gone, "your workspace was deleted, with its data");
+  }
+  if (caller.slice_state == SliceState::kSuspended) {
+    return http::ErrorResponse(
+        Status::locked,
+        "your workspace is suspended (billing or an administrator): your data is kept "
+        "and nothing is sent; it comes back as soon as it is resumed");
+  }
+  if (caller.slice_state != SliceState::kAssigned) {
+    return RetryIn2s("your workspace is " + std::string(ToString(caller.slice_state)) +
+                     "; retry in a few seconds");
+  }
+  return std::nullopt;
+}
+
+// Only what the slice needs crosses: never the caller's cookies or credentials, and never a
+// header the client could use to claim another identity.
+http::Request Forwarded(http::Request& req, const Caller& caller) {
+  http::Request out{req.method(), req.target(), 11};
+  for (auto field :
+       {bhttp::field::content_type, bhttp::field::accept, bhttp::field::accept_language,
+        bhttp::field::if_match, bhttp::field::if_none_match}) {
+    if (req.find(field) != req.end()) {
+      out.set(field, req[field]);
+    }
+  }
+  if (req.find("Last-Event-ID") != req.end()) {
+    out.set("Last-Event-ID", req["Last-Event-ID"]);
+  }
+  out.set(bhttp::field::host, "slice-" + std::to_string(*caller.slice_id));
+  out.set("X-Crm-User-Id", std::to_string(caller.user_id));
+  out.body() = std::move(req.body());
+  return out;
+}
+
+Response Relayed(Response& up) {
+  Response res;
+  res.result(up.result());
+  for (auto field : {bhttp::field::content_type, bhttp::field::location,
+                     bhttp::field::cache_control, bhttp::field::retry_after, bhttp::field::etag}) {
+    if (up.find(field) != up.end()) {
+      res.set(field, up[field]);
+    }
+  }
+  res.body() = std::move(up.body());
+  return res;
+}
+
+Reply Proxy(GatewayContext& gateway, Exchange& ex) {
+  http::Request& req = ex.request();
+  CheckProxyPath(req.target());
+  Caller caller = co_await gateway.route.RequireCaller(req);
+  gateway.browser.CheckOrigin(req);
+  if (auto refused = Unservable(caller)) {
+    co_return std::move(*refused);
+  }
+  http::Request out = Forwarded(req, caller);
+  auto upstream = gateway.upstreams.For(*caller.slice_id, caller.slice_endpoint);
+  if (http::TargetPath(req.target()) == "/api/events" && req.method() == bhttp::verb::get) {
+    co_await upstream->Relay(out, ex);
+    co_return std::nullopt;
+  }
+  Response up = co_await upstream->Send(out);
+  Response res = Relayed(up);
+  if (caller.renewed) {
+    res.set(bhttp::field::set_cookie, gateway.browser.SessionCookie(req, TokenFrom(req)));
+  }
+  co_return res;
+}
+
+}  // namespace
+
+void AddProxyRoutes(http::Router& router, GatewayContext& gateway) {
+  router.AddPrefix("/api/", [&gateway](Exchange& ex) { return Proxy(gateway, ex); });
+}
+
+}  // namespace crm::gateway

@@ -1,0 +1,34 @@
+// Request bodies as JSON: the parse (media type, syntax errors by line and column) and typed
+// readers for their fields.
+#pragma once
+
+#include <cstddef>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "crm/http/message.hpp"
+
+namespace crm::http {
+
+/// Parses the body as a JSON object. Throws ClientError 415 when the Content-Type is not JSON,
+/// InputError naming the line and column when it does not parse, or when it is not an object.
+nlohmann::json ParseJsonBody(const Request& request);
+/// As ParseJsonBody, but an empty body reads as {} (actions whose fields are all optional).
+nlohmann::json ParseOptionalJsonBody(const Request& request);
+
+/// Throws InputError "unknown field 'nmae' (expected <expected>)" naming the first field of
+/// `body` not in `known`, so that a typo is not silently ignored.
+void RefuseUnknownFields(const nlohmann::json& body, std::initializer_list<std::string_view> known,
+                         std::string_view expected);
+
+/// Typed field readers for request bodies: each throws InputError naming the field. Lengths are
+/// in characters (UTF-8), not bytes.
+std::string RequireString(const nlohmann::json& body, const std::string& field, std::size_t min_len,
+                          std::size_t max_len);
+std::optional<std::string> OptionalString(const nlohmann::json& body, const std::string& field,
+                                          std::size_t min_len, std::size_t max_len);
+
+}  // namespace crm::http

@@ -1,0 +1,32 @@
+// What one HTTP server allows: body and header sizes (per path prefix where they differ),
+// timeouts, and how many connections at once.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace crm::http {
+
+/// Meta's webhook payloads are at most 3 MB.
+constexpr std::uint64_t kWebhookBodyLimit = 3ull << 20;
+
+struct ServerLimits {
+  std::uint64_t body_limit = 1 << 20;
+  /// Larger (or smaller) limits for paths starting with a prefix ("/api/broadcasts").
+  std::vector<std::pair<std::string, std::uint64_t>> body_limit_for;
+  /// The body limit of a request for `target`.
+  std::uint64_t BodyLimitFor(std::string_view target) const;
+  std::uint32_t header_limit = 16 * 1024;
+  std::chrono::milliseconds header_timeout{10'000};  ///< the first request's headers, in full
+  std::chrono::milliseconds idle_timeout{60'000};    ///< keep-alive connections idle longer close
+  std::chrono::milliseconds body_timeout{30'000};
+  std::chrono::milliseconds write_timeout{30'000};
+  std::size_t max_connections = 10'000;  ///< beyond this, new connections are closed at once
+};
+
+}  // namespace crm::http

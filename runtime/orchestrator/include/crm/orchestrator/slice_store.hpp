@@ -1,0 +1,111 @@
+// The orchestrator's SQL: each slice's row in gateway.slices and its lifecycle log in
+// gateway.slice_events, and each slice's PostgreSQL role and schema. Runs inside the caller's
+// transaction; the caller commits.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crm/orchestrator/lifecycle.hpp"
+
+namespace crm::orchestrator {
+
+/// A slice as recorded (plus its live memory use, which the caller fills in).
+struct SliceInfo {
+  long long id = 0;
+  SliceState state = SliceState::kProvisioning;
+  std::optional<long long> user_id;
+  std::string endpoint;
+  std::string health;
+  int restarts = 0;
+  std::uint64_t memory_limit_bytes = 0;
+  std::string limit_mechanism;
+  std::uint64_t storage_bytes = 0;
+  std::uint64_t storage_quota_bytes = 0;
+  std::string last_error;
+  std::optional<int> pid;
+  std::optional<std::uint64_t> memory_bytes;   ///< live, from the cgroup
+  std::string channel;                         ///< "" = the deployment's default
+  std::optional<std::string> phone_number_id;  ///< Cloud API number its webhooks route by
+  /// Whether its process should run: available or assigned.
+  bool runs() const { return state == SliceState::kAvailable || state == SliceState::kAssigned; }
+  /// Whether it holds data to account: available, assigned or suspended.
+  bool holds_data() const { return runs() || state == SliceState::kSuspended; }
+  nlohmann::json ToJson() const;
+};
+
+/// A lifecycle move that happened: from where, and the slice after it.
+struct Transitioned {
+  SliceState from = SliceState::kProvisioning;
+  SliceInfo slice;
+};
+
+/// Where a webhook for a phone number goes.
+struct SliceRoute {
+  long long slice_id = 0;
+  SliceState state = SliceState::kProvisioning;
+  std::string endpoint;
+};
+
+class SliceStore {
+ public:
+  explicit SliceStore(pqxx::transaction_base& tx) : tx_(tx) {}
+
+  // --- rows ---------------------------------------------------------------------------------
+  /// A new slice in `provisioning` (logged as for the warm pool). Returns its id.
+  long long Insert(std::uint64_t storage_quota, std::uint64_t memory_limit,
+                   const std::string& limit_mechanism);
+  /// Throws NotFound.
+  SliceInfo Get(long long id);
+  /// Every slice, by id.
+  std::vector<SliceInfo> List();
+  /// Moves slice `id` to `to` (and to `user_id`, when given), logging why. Locks the row; throws
+  /// NotFound, or Conflict when the lifecycle forbids the move.
+  Transitioned Transition(long long id, SliceState to, const std::string& reason,
+                          std::optional<long long> user_id = std::nullopt);
+  /// Gives `user_id` the oldest available slice (skipping rows others hold). nullopt when none
+  /// is available; pqxx::unique_violation when the user got a live slice meanwhile.
+  std::optional<long long> TakeAvailable(long long user_id);
+  /// The user's slice that is not destroying or destroyed.
+  std::optional<long long> LiveSliceOf(long long user_id);
+  void SetEndpoint(long long id, const std::string& endpoint);
+  void RecordHealth(long long id, const std::string& health, bool restarted, std::optional<int> pid,
+                    const std::string& error);
+  /// After the process and the data are gone: no storage, no pid, stopped.
+  void ClearRuntime(long long id);
+  /// Throws Conflict naming "phone_number_id" when another slice has the number.
+  void SetChannel(long long id, const std::string& channel,
+                  const std::optional<std::string>& phone_number_id);
+  /// The slice's own channel ("" = the default) and Cloud API number ("" = none).
+  std::pair<std::string, std::string> ChannelOf(long long id);
+  /// Measures the schema's tables and indexes, adds `file_bytes` and records the total.
+  std::uint64_t RecordStorage(long long id, const std::string& schema, std::uint64_t file_bytes);
+
+  // --- counts and routes (the gateway's /ready, /metrics and webhook) ------------------------
+  /// Active tenants without any slice, oldest first (at most 100).
+  std::vector<long long> UsersWaiting();
+  long long Count(std::initializer_list<SliceState> states);
+  std::map<SliceState, long long> CountByState();
+  /// The live (not destroying or destroyed) slice with the Cloud API number.
+  std::optional<SliceRoute> RouteOf(const std::string& phone_number_id);
+
+  // --- the slice's role and schema ----------------------------------------------------------
+  /// A login role `role` (no other rights) with `password`, its search_path and statement
+  /// timeout, granted to the gateway's role so it can create and drop the schema.
+  void CreateRole(const std::string& role, const std::string& password,
+                  std::chrono::milliseconds statement_timeout);
+  /// Ends the role's sessions, drops its schema (everything in it) and the role.
+  void DropRoleAndSchema(const std::string& role);
+
+ private:
+  pqxx::transaction_base& tx_;
+};
+
+}  // namespace crm::orchestrator

@@ -1,0 +1,274 @@
+#include "crm/orchestrator/slice_store.hpp"
+
+#include "crm/db/pool.hpp"
+#include "crm/error.hpp"
+
+namespace crm::orchestrator {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kSliceColumns =
+    "id, state, user_id, endpoint, health, restarts, memory_limit_bytes, limit_mechanism, "
+    "storage_bytes, storage_quota_bytes, last_error, pid, channel, phone_number_id";
+
+SliceInfo FromRow(const pqxx::row& r) {
+  SliceInfo s;
+  s.id = r["id"].as<long long>();
+  s.state = ParseSliceState(r["state"].as<std::string>());
+  if (!r["user_id"].is_null()) {
+    s.user_id = r["user_id"].as<long long>();
+  }
+  s.endpoint = r["endpoint"].as<std::string>();
+  s.health = r["health"].as<std::string>();
+  s.restarts = r["restarts"].as<int>();
+  s.memory_limit_bytes = r["memory_limit_bytes"].as<std::uint64_t>();
+  s.limit_mechanism = r["limit_mechanism"].as<std::string>();
+  s.storage_bytes = r["storage_bytes"].as<std::uint64_t>();
+  s.storage_quota_bytes = r["storage_quota_bytes"].as<std::uint64_t>();
+  s.last_error = r["last_error"].as<std::string>();
+  if (!r["pid"].is_null()) {
+    s.pid = r["pid"].as<int>();
+  }
+  s.channel = r["channel"].as<std::string>();
+  if (!r["phone_number_id"].is_null()) {
+    s.phone_number_id = r["phone_number_id"].as<std::string>();
+  }
+  return s;
+}
+
+NotFound NoSlice(long long id) {
+  return NotFound("no slice with id " + std::to_string(id));
+}
+
+template <class T>
+json OrNull(const std::optional<T>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+
+}  // namespace
+
+json SliceInfo::ToJson() const {
+  return {{"id", id},
+          {"state", ToString(state)},
+          {"user_id", OrNull(user_id)},
+          {"endpoint", endpoint},
+          {"health", health},
+          {"restarts", restarts},
+          {"memory_limit_bytes", memory_limit_bytes},
+          {"limit_mechanism", limit_mechanism},
+          {"memory_bytes", OrNull(memory_bytes)},
+          {"storage_bytes", storage_bytes},
+          {"storage_quota_bytes", storage_quota_bytes},
+          {"pid", OrNull(pid)},
+          {"channel", channel},
+          {"phone_number_id", OrNull(phone_number_id)},
+          {"last_error", last_error}};
+}
+
+long long SliceStore::Insert(std::uint64_t storage_quota, std::uint64_t memory_limit,
+                             const std::string& limit_mechanism) {
+  long long id = tx_.exec_params1(
+                        "INSERT INTO gateway.slices (state, storage_quota_bytes, "
+                        "memory_limit_bytes, limit_mechanism) "
+                        "VALUES ('provisioning', $1, $2, $3) RETURNING id",
+                        static_cast<long long>(storage_quota), static_cast<long long>(memory_limit),
+                        limit_mechanism)[0]
+                     .as<long long>();
+  tx_.exec_params(
+      "INSERT INTO gateway.slice_events (slice_id, to_state, reason) VALUES ($1, 'provisioning', "
+      "'warm pool')",
+      id);
+  return id;
+}
+
+SliceInfo SliceStore::Get(long long id) {
+  auto rows = tx_.exec_params(
+      std::string("SELECT ") + kSliceColumns + " FROM gateway.slices WHERE id = $1", id);
+  if (rows.empty()) {
+    throw NoSlice(id);
+  }
+  return FromRow(rows[0]);
+}
+
+std::vector<SliceInfo> SliceStore::List() {
+  std::vector<SliceInfo> out;
+  for (const auto& r :
+       tx_.exec(std::string("SELECT ") + kSliceColumns + " FROM gateway.slices ORDER BY id")) {
+    out.push_back(FromRow(r));
+  }
+  return out;
+}
+
+Transitioned SliceStore::Transition(long long id, SliceState to, const std::string& reason,
+                                    std::optional<long long> user_id) {
+  auto rows = tx_.exec_params("SELECT state FROM gateway.slices WHERE id = $1 FOR UPDATE", id);
+  if (rows.empty()) {
+    throw NoSlice(id);
+  }
+  SliceState from = ParseSliceState(rows[0][0].as<std::string>());
+  CheckTransition(id, from, to);
+  std::string state(ToString(to));
+  if (user_id) {
+    tx_.exec_params(
+        "UPDATE gateway.slices SET state = $2, user_id = $3, updated_at = now() WHERE id = $1", id,
+        state, *user_id);
+  } else {
+    tx_.exec_params("UPDATE gateway.slices SET state = $2, updated_at = now() WHERE id = $1", id,
+                    state);
+  }
+  tx_.exec_params(
+      "INSERT INTO gateway.slice_events (slice_id, from_state, to_state, reason) VALUES ($1, $2, "
+      "$3, $4)",
+      id, std::string(ToString(from)), state, reason);
+  return {from, Get(id)};
+}
+
+std::optional<long long> SliceStore::TakeAvailable(long long user_id) {
+  auto rows = tx_.exec_params(
+      "UPDATE gateway.slices SET state = 'assigned', user_id = $1, updated_at = now() WHERE id = "
+      "(SELECT id FROM gateway.slices WHERE state = 'available' ORDER BY id LIMIT 1 FOR UPDATE "
+      "SKIP LOCKED) RETURNING id",
+      user_id);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  long long slice = rows[0][0].as<long long>();
+  tx_.exec_params(
+      "INSERT INTO gateway.slice_events (slice_id, from_state, to_state, reason) "
+      "VALUES ($1, 'available', 'assigned', 'user ' || $2::text)",
+      slice, user_id);
+  return slice;
+}
+
+std::optional<long long> SliceStore::LiveSliceOf(long long user_id) {
+  auto live = tx_.exec_params(
+      "SELECT id FROM gateway.slices WHERE user_id = $1 AND state NOT IN ('destroying', "
+      "'destroyed')",
+      user_id);
+  return live.empty() ? std::nullopt : std::optional(live[0][0].as<long long>());
+}
+
+void SliceStore::SetEndpoint(long long id, const std::string& endpoint) {
+  tx_.exec_params("UPDATE gateway.slices SET endpoint = $2 WHERE id = $1", id, endpoint);
+}
+
+void SliceStore::RecordHealth(long long id, const std::string& health, bool restarted,
+                              std::optional<int> pid, const std::string& error) {
+  tx_.exec_params(
+      "UPDATE gateway.slices SET health = $2, restarts = restarts + $3, pid = $4, "
+      "last_error = CASE WHEN $5 = '' THEN last_error ELSE $5 END, updated_at = now() WHERE id "
+      "= $1",
+      id, health, restarted ? 1 : 0, pid ? std::to_string(*pid).c_str() : nullptr, error);
+}
+
+void SliceStore::ClearRuntime(long long id) {
+  tx_.exec_params(
+      "UPDATE gateway.slices SET storage_bytes = 0, pid = NULL, health = 'stopped' WHERE id = $1",
+      id);
+}
+
+void SliceStore::SetChannel(long long id, const std::string& channel,
+                            const std::optional<std::string>& phone_number_id) {
+  try {
+    tx_.exec_params(
+        "UPDATE gateway.slices SET channel = $2, phone_number_id = $3, updated_at = now() "
+        "WHERE id = $1",
+        id, channel, phone_number_id ? phone_number_id->c_str() : nullptr);
+  } catch (const pqxx::unique_violation&) {
+    throw Conflict(
+        "phone_number_id: " + phone_number_id.value_or("") + " already belongs to another slice",
+        "phone_number_id");
+  }
+}
+
+std::pair<std::string, std::string> SliceStore::ChannelOf(long long id) {
+  auto r = tx_.exec_params1(
+      "SELECT channel, coalesce(phone_number_id, '') FROM gateway.slices WHERE id = $1", id);
+  return {r[0].as<std::string>(), r[1].as<std::string>()};
+}
+
+std::uint64_t SliceStore::RecordStorage(long long id, const std::string& schema,
+                                        std::uint64_t file_bytes) {
+  auto db_bytes =
+      tx_.exec_params1(
+             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c "
+             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind "
+             "IN ('r', 'm')",
+             schema)[0]
+          .as<long long>();
+  std::uint64_t bytes = static_cast<std::uint64_t>(db_bytes) + file_bytes;
+  tx_.exec_params(
+      "UPDATE gateway.slices SET storage_bytes = $2, storage_checked_at = now() WHERE id = $1", id,
+      static_cast<long long>(bytes));
+  return bytes;
+}
+
+std::vector<long long> SliceStore::UsersWaiting() {
+  std::vector<long long> ids;
+  for (const auto& r : tx_.exec(
+           "SELECT u.id FROM gateway.users u WHERE u.role = 'tenant' AND u.status = 'active' AND "
+           "NOT EXISTS (SELECT 1 FROM gateway.slices s WHERE s.user_id = u.id) ORDER BY u.id "
+           "LIMIT 100")) {
+    ids.push_back(r[0].as<long long>());
+  }
+  return ids;
+}
+
+long long SliceStore::Count(std::initializer_list<SliceState> states) {
+  std::string names;
+  for (SliceState s : states) {
+    names += (names.empty() ? "" : ", ") + tx_.quote(std::string(ToString(s)));
+  }
+  return tx_.exec1("SELECT count(*) FROM gateway.slices WHERE state IN (" + names + ")")[0]
+      .as<long long>();
+}
+
+std::map<SliceState, long long> SliceStore::CountByState() {
+  std::map<SliceState, long long> counts;
+  for (const auto& r : tx_.exec("SELECT state, count(*) FROM gateway.slices GROUP BY state")) {
+    counts[ParseSliceState(r[0].as<std::string>())] = r[1].as<long long>();
+  }
+  return counts;
+}
+
+std::optional<SliceRoute> SliceStore::RouteOf(const std::string& phone_number_id) {
+  auto rows = tx_.exec_params(
+      "SELECT id, state, endpoint FROM gateway.slices WHERE phone_number_id = $1 AND "
+      "state NOT IN ('destroying', 'destroyed')",
+      phone_number_id);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return SliceRoute{rows[0][0].as<long long>(), ParseSliceState(rows[0][1].c_str()),
+                    rows[0][2].c_str()};
+}
+
+void SliceStore::CreateRole(const std::string& role, const std::string& password,
+                            std::chrono::milliseconds statement_timeout) {
+  std::string r = db::Identifier(role);
+  tx_.exec("CREATE ROLE " + r + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT " +
+           "NOREPLICATION CONNECTION LIMIT 16 PASSWORD " + tx_.quote(password));
+  // Membership lets the gateway's role create the schema owned by the slice's role and drop it
+  // later.
+  tx_.exec("GRANT " + r + " TO CURRENT_USER");
+  tx_.exec("ALTER ROLE " + r + " SET search_path = " + r);
+  tx_.exec("ALTER ROLE " + r +
+           " SET statement_timeout = " + tx_.quote(std::to_string(statement_timeout.count())));
+}
+
+void SliceStore::DropRoleAndSchema(const std::string& role) {
+  std::string r = db::Identifier(role);
+  bool exists = !tx_.exec_params("SELECT 1 FROM pg_roles WHERE rolname = $1", role).empty();
+  if (exists) {
+    tx_.exec_params("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+                    role);
+  }
+  tx_.exec("DROP SCHEMA IF EXISTS " + r + " CASCADE");
+  if (exists) {
+    tx_.exec("DROP OWNED BY " + r);
+    tx_.exec("DROP ROLE " + r);
+  }
+}
+
+}  // namespace crm::orchestrator

@@ -1,0 +1,31 @@
+// The SQL of a slice's conversations (one per contact) and of the messages listed in them,
+// answered as the API's JSON. Runs inside the caller's transaction; the caller commits.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <nlohmann/json.hpp>
+#include <utility>
+
+namespace crm::slice {
+
+class ConversationStore {
+ public:
+  explicit ConversationStore(pqxx::transaction_base& tx) : tx_(tx) {}
+
+  /// Up to `limit` conversations with ids below `before` (0 = from the newest), newest first.
+  nlohmann::json List(long long before, int limit);
+  /// The contact's conversation, opened when it has none; `second` is true when it was opened
+  /// now. Throws NotFound when there is no such contact.
+  std::pair<nlohmann::json, bool> Open(long long contact_id);
+  /// Throws NotFound.
+  nlohmann::json Get(long long id);
+  /// Up to `limit` of the conversation's messages with ids below `before` (0 = from the newest),
+  /// newest first. Throws NotFound when there is no such conversation.
+  nlohmann::json Messages(long long id, long long before, int limit);
+
+ private:
+  pqxx::transaction_base& tx_;
+};
+
+}  // namespace crm::slice

@@ -1,0 +1,22 @@
+// Pages of a list: which page a request asks for (?cursor=, ?limit=) and how a page is answered
+// ({items, next_cursor}).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+namespace crm::slice {
+
+/// A list request's page: ?cursor= (the previous page's next_cursor; none = the first page) and
+/// ?limit= (1..100, default 50).
+struct PageRequest {
+  long long cursor = 0;
+  int limit = 50;
+};
+/// Throws InputError naming "cursor" or "limit".
+PageRequest ParsePage(std::string_view target);
+
+/// {items, next_cursor}: a full page has a next one, which starts after its last item's id.
+nlohmann::json PageJson(nlohmann::json items, int limit);
+
+}  // namespace crm::slice

@@ -1,0 +1,107 @@
+#include "broadcast_routes.hpp"
+
+#include "crm/http/json_body.hpp"
+#include "crm/http/query.hpp"
+#include "crm/http/response.hpp"
+#include "crm/queue/store.hpp"
+#include "crm/slice/page.hpp"
+#include "crm/slice/recipients.hpp"
+#include "crm/slice/validation.hpp"
+
+namespace crm::slice {
+namespace {
+
+bool IsCsv(const http::Request& req) {
+  std::string type(req[bhttp::field::content_type]);
+  return type.rfind("text/csv", 0) == 0;
+}
+
+// A broadcast from a JSON body or a CSV upload (name and text in the query string).
+queue::NewBroadcast ParseBroadcast(const http::Request& req) {
+  queue::NewBroadcast broadcast;
+  if (IsCsv(req)) {
+    auto target = req.target();
+    auto name = http::QueryParam(target, "name");
+    auto text = http::QueryParam(target, "text");
+    json fields = json::object();
+    if (name) {
+      fields["name"] = *name;
+    }
+    if (text) {
+      fields["text"] = *text;
+    }
+    broadcast.name = http::RequireString(fields, "name", 1, 200);
+    broadcast.text = http::RequireString(fields, "text", 1, 4096);
+    broadcast.recipients = ParseRecipientsCsv(req.body());
+  } else {
+    json body = http::ParseJsonBody(req);
+    http::RefuseUnknownFields(body, {"name", "text", "recipients", "template"},
+                              "name, text, recipients, template");
+    broadcast.name = http::RequireString(body, "name", 1, 200);
+    broadcast.text = http::RequireString(body, "text", 1, 4096);
+    auto it = body.find("recipients");
+    if (it == body.end()) {
+      throw InputError("recipients: required", "recipients");
+    }
+    broadcast.recipients = ParseRecipients(*it);
+    if (auto t = body.find("template"); t != body.end() && !t->is_null()) {
+      broadcast.tmpl = ParseTemplate(*t);
+    }
+  }
+  if (broadcast.recipients.empty()) {
+    throw InputError("recipients: the list is empty", "recipients");
+  }
+  return broadcast;
+}
+
+}  // namespace
+
+void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
+  using bhttp::verb;
+  router.Add(verb::post, "/api/broadcasts", [&slice](Exchange& ex) -> Reply {
+    queue::NewBroadcast broadcast = ParseBroadcast(ex.request());
+    long long max_depth = slice.queue_max_depth;
+    json progress = co_await slice.db(
+        [&](pqxx::connection& c) { return queue::EnqueueBroadcast(c, broadcast, max_depth); });
+    long long id = progress["id"].get<long long>();
+    slice.messaging.Wake();
+    slice.messaging.Publish("broadcast.created", progress);
+    Response res = http::JsonResponse(Status::accepted, progress);
+    res.set(bhttp::field::location, "/api/broadcasts/" + std::to_string(id));
+    co_return res;
+  });
+  router.Add(verb::get, "/api/broadcasts", [&slice](Exchange& ex) -> Reply {
+    PageRequest page = ParsePage(ex.request().target());
+    json items = co_await slice.db.Read([&page](pqxx::read_transaction& tx) {
+      return queue::ListBroadcasts(tx, page.cursor, page.limit);
+    });
+    co_return http::JsonResponse(Status::ok, PageJson(std::move(items), page.limit));
+  });
+  router.Add(verb::get, "/api/broadcasts/{id}", [&slice](Exchange& ex) -> Reply {
+    long long id = ParseId(ex.params()["id"], "id");
+    json progress = co_await slice.db.Read([&id](pqxx::read_transaction& tx) {
+      auto p = queue::BroadcastProgress(tx, id);
+      if (!p) {
+        throw NotFound("no broadcast with id " + std::to_string(id));
+      }
+      return *p;
+    });
+    co_return http::JsonResponse(Status::ok, progress);
+  });
+  router.Add(verb::post, "/api/broadcasts/{id}/{action}", [&slice](Exchange& ex) -> Reply {
+    long long id = ParseId(ex.params()["id"], "id");
+    std::string action = ex.params()["action"];
+    if (action != "pause" && action != "resume" && action != "cancel") {
+      throw NotFound("no such action '" + action + "' (pause, resume or cancel)");
+    }
+    json progress = co_await slice.db(
+        [&id, &action](pqxx::connection& c) { return queue::ControlBroadcast(c, id, action); });
+    if (action == "resume") {
+      slice.messaging.Wake();
+    }
+    slice.messaging.Publish("broadcast.progress", progress);
+    co_return http::JsonResponse(Status::ok, progress);
+  });
+}
+
+}  // namespace crm::slice

@@ -1,0 +1,75 @@
+#include "channel_routes.hpp"
+
+#include "crm/channel/webhook.hpp"
+#include "crm/http/json_body.hpp"
+#include "crm/http/response.hpp"
+#include "crm/slice/validation.hpp"
+
+namespace crm::slice {
+
+void AddChannelRoutes(http::Router& router, SliceContext& slice) {
+  using bhttp::verb;
+  router.Add(verb::get, "/api/channel", [&slice](Exchange&) -> Reply {
+    if (channel::Simulator* sim = slice.messaging.simulator()) {
+      co_return http::JsonResponse(Status::ok, sim->Describe());
+    }
+    channel::ChannelState s = slice.messaging.ChannelStatus();
+    co_return http::JsonResponse(Status::ok,
+                                 {{"kind", s.kind},
+                                  {"state", s.state},
+                                  {"phone", s.phone.empty() ? json(nullptr) : json(s.phone)},
+                                  {"detail", s.detail}});
+  });
+  router.Add(verb::get, "/api/channel/stats", [&slice](Exchange&) -> Reply {
+    channel::Simulator& sim = slice.messaging.RequireSimulator();
+    auto counts = co_await slice.db.Blocking([&sim] { return sim.Stats(); });
+    co_return http::JsonResponse(
+        Status::ok, {{"sent_unique", counts.sent_unique}, {"duplicates", counts.duplicates}});
+  });
+  router.Add(verb::post, "/api/channel/simulator/pair", [&slice](Exchange& ex) -> Reply {
+    channel::Simulator& sim = slice.messaging.RequireSimulator();
+    json body = http::ParseJsonBody(ex.request());
+    std::string qr = http::RequireString(body, "qr", 1, 500);
+    co_await slice.db.Blocking([&sim, &qr] { sim.Pair(qr); });
+    slice.messaging.Wake();  // what waited for the connection goes now
+    slice.messaging.Publish("channel.state", sim.Describe());
+    co_return http::JsonResponse(Status::ok, sim.Describe());
+  });
+  router.Add(verb::post, "/api/channel/simulator/logout", [&slice](Exchange&) -> Reply {
+    channel::Simulator& sim = slice.messaging.RequireSimulator();
+    co_await slice.db.Blocking([&sim] { sim.Logout(); });
+    slice.messaging.Publish("channel.state", sim.Describe());
+    co_return http::JsonResponse(Status::ok, sim.Describe());
+  });
+  router.Add(verb::patch, "/api/channel/simulator/settings", [&slice](Exchange& ex) -> Reply {
+    channel::Simulator& sim = slice.messaging.RequireSimulator();
+    json settings = http::ParseJsonBody(ex.request());
+    co_await slice.db.Blocking([&sim, &settings] { sim.Configure(settings); });
+    co_return http::JsonResponse(Status::ok, sim.Describe());
+  });
+  router.Add(verb::post, "/api/channel/simulator/faults", [&slice](Exchange& ex) -> Reply {
+    channel::Simulator& sim = slice.messaging.RequireSimulator();
+    sim.InjectFaults(http::ParseJsonBody(ex.request()));
+    co_return http::JsonResponse(Status::ok, sim.Describe());
+  });
+  router.Add(verb::post, "/api/channel/simulator/inbound", [&slice](Exchange& ex) -> Reply {
+    channel::Simulator& sim = slice.messaging.RequireSimulator();
+    json body = http::ParseJsonBody(ex.request());
+    std::string from = NormalizePhone(http::RequireString(body, "from", 1, 40), "from");
+    std::string name = http::OptionalString(body, "name", 1, 200).value_or("");
+    std::string text = http::RequireString(body, "text", 1, 4096);
+    sim.Receive(from, name, text);
+    co_return http::JsonResponse(Status::accepted, {{"from", from}, {"text", text}});
+  });
+
+  // Meta's webhook, relayed by the gateway (signature checked there): one change's `value`.
+  router.Add(verb::post, "/internal/channel/events", [&slice](Exchange& ex) -> Reply {
+    json value = http::ParseJsonBody(ex.request());
+    channel::ChannelEvents events = channel::ParseWebhookValue(value);
+    co_await slice.db.Blocking([&slice, &events] { slice.messaging.Apply(events); });
+    co_return http::JsonResponse(
+        Status::ok, {{"statuses", events.statuses.size()}, {"messages", events.messages.size()}});
+  });
+}
+
+}  // namespace crm::slice

@@ -1,0 +1,63 @@
+#include "crm/slice/conversation_store.hpp"
+
+#include <string>
+
+#include "crm/db/json.hpp"
+#include "crm/error.hpp"
+#include "crm/slice/contact_store.hpp"
+
+namespace crm::slice {
+namespace {
+
+using nlohmann::json;
+
+const std::string kConversationJson =
+    "SELECT json_build_object('id', v.id, 'contact', json_build_object('id', c.id, 'name', "
+    "c.name, 'phone', c.phone), 'last_message_at', v.last_message_at, 'unread', v.unread, "
+    "'created_at', v.created_at)::text "
+    "FROM conversations v JOIN contacts c ON c.id = v.contact_id ";
+
+NotFound NoConversation(long long id) {
+  return NotFound("no conversation with id " + std::to_string(id));
+}
+
+}  // namespace
+
+json ConversationStore::List(long long before, int limit) {
+  return db::JsonArrayOf(
+      tx_.exec_params(kConversationJson + "WHERE ($1 = 0 OR v.id < $1) ORDER BY v.id DESC LIMIT $2",
+                      before, limit));
+}
+
+std::pair<json, bool> ConversationStore::Open(long long contact_id) {
+  if (!ContactStore(tx_).Exists(contact_id)) {
+    throw NotFound("no contact with id " + std::to_string(contact_id));
+  }
+  auto inserted = tx_.exec_params(
+      "INSERT INTO conversations (contact_id) VALUES ($1) ON CONFLICT (contact_id) DO NOTHING "
+      "RETURNING id",
+      contact_id);
+  auto row = tx_.exec_params1(kConversationJson + "WHERE v.contact_id = $1", contact_id);
+  return {db::JsonOf(row[0]), !inserted.empty()};
+}
+
+json ConversationStore::Get(long long id) {
+  auto rows = tx_.exec_params(kConversationJson + "WHERE v.id = $1", id);
+  if (rows.empty()) {
+    throw NoConversation(id);
+  }
+  return db::JsonOf(rows[0][0]);
+}
+
+json ConversationStore::Messages(long long id, long long before, int limit) {
+  if (tx_.exec_params("SELECT 1 FROM conversations WHERE id = $1", id).empty()) {
+    throw NoConversation(id);
+  }
+  return db::JsonArrayOf(tx_.exec_params(
+      "SELECT row_to_json(m)::text FROM (SELECT id, conversation_id, direction, body, status, "
+      "error, created_at FROM messages WHERE conversation_id = $1 AND ($2 = 0 OR id < $2) "
+      "ORDER BY id DESC LIMIT $3) m",
+      id, before, limit));
+}
+
+}  // namespace crm::slice

@@ -1,0 +1,102 @@
+#include "event_routes.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <deque>
+
+namespace crm::slice {
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+
+// Writes the subscriber's pending frames, or a ping after 15 s without any, until the client
+// goes, falls too far behind, or the server stops.
+asio::awaitable<boost::system::error_code> Pump(http::Stream& stream, Exchange& ex,
+                                                EventHub::Subscriber& subscriber,
+                                                asio::steady_timer& timer, const bool& stop) {
+  boost::system::error_code ec;
+  std::size_t n = 0;
+  while (!ec && !stop && !ex.stopping()) {
+    std::deque<std::string> batch;
+    bool overflowed = false;
+    {
+      std::lock_guard lock(subscriber.mutex);
+      batch.swap(subscriber.pending);
+      overflowed = subscriber.overflowed;
+    }
+    if (overflowed) {
+      break;  // the client fell too far behind; it reconnects (retry:) and reloads
+    }
+    for (const auto& frame : batch) {
+      stream.expires_after(std::chrono::seconds(30));
+      std::tie(ec, n) =
+          co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(frame)), kUseTuple);
+      if (ec) {
+        break;
+      }
+    }
+    if (batch.empty() && !ec) {
+      timer.expires_after(std::chrono::seconds(15));
+      auto [wait_ec] = co_await timer.async_wait(kUseTuple);
+      if (!wait_ec) {
+        static const std::string kPing = ": ping\n\n";
+        stream.expires_after(std::chrono::seconds(30));
+        std::tie(ec, n) =
+            co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(kPing)), kUseTuple);
+      }
+    }
+  }
+  co_return ec;
+}
+
+}  // namespace
+
+void AddEventRoutes(http::Router& router, SliceContext& slice) {
+  router.Add(bhttp::verb::get, "/api/events", [&slice](Exchange& ex) -> Reply {
+    auto executor = co_await asio::this_coro::executor;
+    auto timer = std::make_shared<asio::steady_timer>(executor);
+    auto subscriber = slice.events.Subscribe(
+        [timer, executor] { asio::post(executor, [timer] { timer->cancel(); }); });
+    bool stop = false;
+    ex.OnStop([timer, &stop] {
+      stop = true;
+      timer->cancel();
+    });
+    bhttp::response<bhttp::empty_body> head{Status::ok, 11};
+    head.set(bhttp::field::content_type, "text/event-stream");
+    head.set(bhttp::field::cache_control, "no-store");
+    head.chunked(true);
+    head.keep_alive(false);
+    bhttp::response_serializer<bhttp::empty_body> serializer{head};
+    auto& stream = ex.stream();
+    stream.expires_after(std::chrono::seconds(30));
+    auto [ec, n] = co_await bhttp::async_write_header(stream, serializer, kUseTuple);
+    std::string hello =
+        "retry: 2000\n: connected to slice " + std::to_string(slice.slice_id) + "\n\n";
+    if (!ec) {
+      std::tie(ec, n) =
+          co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(hello)), kUseTuple);
+    }
+    if (!ec) {
+      ec = co_await Pump(stream, ex, *subscriber, *timer, stop);
+    }
+    slice.events.Unsubscribe(subscriber);
+    ex.OnStop(nullptr);
+    if (!ec) {
+      stream.expires_after(std::chrono::seconds(1));
+      co_await asio::async_write(stream, bhttp::make_chunk_last(), kUseTuple);
+    }
+    co_return std::nullopt;
+  });
+}
+
+}  // namespace crm::slice

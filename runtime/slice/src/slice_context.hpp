@@ -1,0 +1,26 @@
+// What every route file of a slice works with: the slice's database, its live events and its
+// messaging. Owned by RunSliceProcess; outlives the router.
+#pragma once
+
+#include <chrono>
+
+#include "crm/http/metrics.hpp"
+#include "crm/http/route_context.hpp"
+#include "crm/slice/events.hpp"
+#include "crm/slice/messaging.hpp"
+
+namespace crm::slice {
+
+using namespace http::route_names;  // Exchange, Reply, Response, Status, json, bhttp
+
+struct SliceContext {
+  long long slice_id = 0;
+  http::DbCall db;
+  EventHub& events;
+  Messaging& messaging;
+  http::Metrics& metrics;
+  long long queue_max_depth = 50'000;  ///< QUEUE_MAX_DEPTH: pending tasks before a 429
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+}  // namespace crm::slice

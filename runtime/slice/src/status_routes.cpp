@@ -1,0 +1,40 @@
+#include "status_routes.hpp"
+
+#include "crm/http/response.hpp"
+
+namespace crm::slice {
+
+void AddStatusRoutes(http::Router& router, SliceContext& slice) {
+  using bhttp::verb;
+  router.Add(verb::get, "/health", [&slice](Exchange&) -> Reply {
+    try {
+      co_await slice.db([](pqxx::connection& c) { pqxx::nontransaction(c).exec("SELECT 1"); });
+    } catch (const std::exception& e) {
+      co_return http::ErrorResponse(Status::service_unavailable,
+                                    std::string("database: ") + e.what());
+    }
+    co_return http::JsonResponse(Status::ok, {{"status", "ok"}, {"slice", slice.slice_id}});
+  });
+  router.Add(verb::get, "/ready", [&slice](Exchange&) -> Reply {
+    co_return http::JsonResponse(Status::ok, {{"status", "ready"}, {"slice", slice.slice_id}});
+  });
+  router.Add(verb::get, "/metrics", [&slice](Exchange&) -> Reply {
+    Response res{Status::ok, 11};
+    res.set(bhttp::field::content_type, "text/plain; version=0.0.4");
+    res.body() = slice.metrics.Serialize();
+    co_return res;
+  });
+  router.Add(verb::get, "/api/status", [&slice](Exchange&) -> Reply {
+    auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::steady_clock::now() - slice.started);
+    channel::ChannelState channel = slice.messaging.ChannelStatus();
+    co_return http::JsonResponse(
+        Status::ok, {{"state", "running"},
+                     {"slice", slice.slice_id},
+                     {"phone", channel.phone.empty() ? json(nullptr) : json(channel.phone)},
+                     {"uptime_s", uptime.count()},
+                     {"channel", {{"kind", channel.kind}, {"state", channel.state}}}});
+  });
+}
+
+}  // namespace crm::slice
