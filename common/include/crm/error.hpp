@@ -58,8 +58,9 @@ class Forbidden : public InputError {
 /// Too much, too fast (login attempts, a full queue): HTTP 429 with Retry-After when known.
 class Throttled : public InputError {
  public:
-  explicit Throttled(const std::string& message, std::chrono::seconds retry_after = {})
-      : InputError(message), retry_after_(retry_after) {}
+  explicit Throttled(const std::string& message, std::chrono::seconds retry_after = {},
+                     std::string field = {})
+      : InputError(message, std::move(field)), retry_after_(retry_after) {}
   std::chrono::seconds retry_after() const { return retry_after_; }
 
  private:

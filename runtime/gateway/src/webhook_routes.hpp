@@ -1,6 +1,6 @@
-// GET|POST /webhooks/whatsapp (SPEC §7.4): Meta's subscription handshake, and deliveries
-// verified by X-Hub-Signature-256 before they are parsed, routed by phone_number_id to the
-// slice that owns the number.
+// GET|POST /webhooks/whatsapp (docs/api.md, "WhatsApp webhook"): Meta's subscription handshake, and
+// deliveries verified by X-Hub-Signature-256 before they are parsed, routed by phone_number_id to
+// the slice that owns the number.
 #pragma once
 
 #include "crm/http/server.hpp"

@@ -119,7 +119,7 @@ json EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast& broadcas
             Thousands(max_depth) +
             " (QUEUE_MAX_DEPTH); wait for pending sends to finish, cancel a broadcast, or send to "
             "fewer recipients",
-        std::chrono::seconds(60));
+        std::chrono::seconds(60), "recipients");
   }
   std::optional<std::string> tmpl;
   if (broadcast.tmpl) {

@@ -1,3 +1,5 @@
+#include "crm/slice/recipients.hpp"
+
 #include <algorithm>
 #include <istream>
 #include <streambuf>
@@ -5,14 +7,13 @@
 
 #include "crm/channel/channel.hpp"
 #include "crm/csv.hpp"
-#include "crm/http/types.hpp"
+#include "crm/error.hpp"
+#include "crm/http/json_body.hpp"
 #include "crm/slice/validation.hpp"
 
 namespace crm::slice {
 namespace {
 
-using http::ClientError;
-using http::Status;
 
 constexpr std::size_t kMaxReported = 10;
 

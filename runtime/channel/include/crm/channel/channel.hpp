@@ -1,6 +1,7 @@
-// How a slice talks to WhatsApp (SPEC §7.4): one interface, several adapters (the simulator, Meta's
-// Cloud API). The outbound queue's dispatcher sends through it; what comes back (delivery
-// statuses, inbound messages) arrives as ChannelEvents, in the Cloud API's webhook shape.
+// How a slice talks to WhatsApp (docs/architecture.md, "Messaging"): one interface, several
+// adapters (the simulator, Meta's Cloud API). The outbound queue's dispatcher sends through it;
+// what comes back (delivery statuses, inbound messages) arrives as ChannelEvents, in the Cloud
+// API's webhook shape.
 #pragma once
 
 #include <chrono>

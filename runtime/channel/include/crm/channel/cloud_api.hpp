@@ -1,6 +1,6 @@
-// The `cloud-api` channel (SPEC §7.4): sends through Meta's WhatsApp Cloud API (Graph API) over
-// crm::HttpClient, a batch at a time, concurrently, and maps Graph errors to retry / throttle /
-// fail.
+// The `cloud-api` channel (docs/operations.md, "WhatsApp"): sends through Meta's WhatsApp Cloud API
+// (Graph API) over crm::HttpClient, a batch at a time, concurrently, and maps Graph errors to retry
+// / throttle / fail.
 #pragma once
 
 #include <chrono>

@@ -1,7 +1,7 @@
-// The simulator channel, the embedded default (SPEC §7.4): a fake WhatsApp for demos, tests and
-// benchmarks. It pairs by QR (or at once with CRM_SIMULATOR_AUTOPAIR=1), accepts sends, and
-// answers with delivered → read statuses and inbound replies after a configurable latency; on
-// request it injects faults (throttling errors, disconnects, slow sends).
+// The simulator channel, the embedded default (docs/api.md, "Messaging"): a fake WhatsApp for
+// demos, tests and benchmarks. It pairs by QR (or at once with CRM_SIMULATOR_AUTOPAIR=1), accepts
+// sends, and answers with delivered → read statuses and inbound replies after a configurable
+// latency; on request it injects faults (throttling errors, disconnects, slow sends).
 //
 // Its side of the wire is a table, simulator_deliveries, written in its own transaction before
 // a send is answered: every delivery is recorded with the task's idempotency key, so a message

@@ -1,4 +1,5 @@
-// The slice lifecycle of SPEC §7.3: which states exist and which transitions are legal.
+// The slice lifecycle (docs/architecture.md, "Lifecycle"): which states exist and which transitions
+// are legal.
 #pragma once
 
 #include <array>

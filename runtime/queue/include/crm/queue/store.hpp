@@ -1,6 +1,6 @@
-// The outbound queue's SQL, in the slice's schema (SPEC §7.5): broadcasts in, tasks claimed
-// under the dispatcher's lease, results and delivery statuses recorded, progress counted.
-// Every function runs on the caller's connection or transaction (search_path = the slice).
+// The outbound queue's SQL, in the slice's schema (docs/architecture.md, "Messaging"): broadcasts
+// in, tasks claimed under the dispatcher's lease, results and delivery statuses recorded, progress
+// counted. Every function runs on the caller's connection or transaction (search_path = the slice).
 #pragma once
 
 #include <pqxx/pqxx>

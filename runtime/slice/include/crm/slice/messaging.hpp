@@ -1,5 +1,6 @@
-// A slice's messaging (SPEC §7.4–7.5): its WhatsApp channel, the inbox that takes in statuses and
-// inbound messages, and the outbound queue (direct messages and broadcasts) with its dispatcher.
+// A slice's messaging (docs/architecture.md, "Messaging"): its WhatsApp channel, the inbox that
+// takes in statuses and inbound messages, and the outbound queue (direct messages and broadcasts)
+// with its dispatcher.
 #pragma once
 
 #include <condition_variable>

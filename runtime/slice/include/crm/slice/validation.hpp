@@ -7,10 +7,6 @@
 #include <string_view>
 #include <vector>
 
-// ParseRecipients, ParseRecipientsCsv and ParseTemplate moved to recipients.hpp; included here
-// until recipients.cpp (owned elsewhere) includes its own header first.
-#include "crm/slice/recipients.hpp"
-
 namespace crm::slice {
 
 /// Normalises a phone number to E.164: spaces, dashes, dots and parentheses are dropped; the
