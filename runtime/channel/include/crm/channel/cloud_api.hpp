@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "crm/channel/channel.hpp"
-#include "crm/config/config.hpp"
 
 namespace crm::channel {
 
