@@ -247,7 +247,16 @@ TelemetryTable ReadTelemetryCsv(std::istream& in, const std::string& file) {
   return table;
 }
 
-CalibrationFit FitRules(const TelemetryTable& table) {
+namespace {
+
+// The design matrix (one column per term and the baseline) and the measured RSS, from a table
+// checked the way ReadTelemetryCsv checks it (it may have been built by a caller instead).
+struct Observations {
+  Eigen::MatrixXd design;
+  Eigen::VectorXd rss;
+};
+
+Observations BuildObservations(const TelemetryTable& table) {
   const std::string& file = table.file;
   std::array<std::size_t, kRequiredColumns.size()> index{};
   for (std::size_t k = 0; k < kRequiredColumns.size(); ++k) {
@@ -268,7 +277,6 @@ CalibrationFit FitRules(const TelemetryTable& table) {
         file, n, kParameters, kTerms.size(), kMinRows));
   }
 
-  // The table may have been built by a caller rather than ReadTelemetryCsv: check it the same way.
   const auto rows = static_cast<Eigen::Index>(n);
   const auto params = static_cast<Eigen::Index>(kParameters);
   Eigen::MatrixXd design(rows, params);
@@ -294,7 +302,13 @@ CalibrationFit FitRules(const TelemetryTable& table) {
     rss(i) = row[index[kTerms.size()]];
   }
 
-  // A constant column is exactly collinear with the baseline; name it before the generic check.
+  return {std::move(design), std::move(rss)};
+}
+
+// A constant column is exactly collinear with the baseline: named before the generic check.
+void RequireVariation(const std::string& file, const Observations& o) {
+  const Eigen::MatrixXd& design = o.design;
+  const Eigen::VectorXd& rss = o.rss;
   for (std::size_t k = 0; k < kTerms.size(); ++k) {
     const auto col = design.col(static_cast<Eigen::Index>(k));
     if (col.minCoeff() == col.maxCoeff()) {
@@ -315,6 +329,74 @@ CalibrationFit FitRules(const TelemetryTable& table) {
         "samples across changing load",
         file, rss(0)));
   }
+
+}
+
+// Memory cannot shrink as load grows: a negative coefficient means the telemetry cannot support
+// the fit.
+void RequireNonNegative(const std::string& file, const CalibrationFit& fit) {
+  std::vector<std::string> negative;
+  for (std::size_t k = 0; k < fit.coefficients.size(); ++k) {
+    const Coefficient& c = fit.coefficients[k];
+    if (c.value >= 0) {
+      continue;
+    }
+    const std::string per =
+        k < kTerms.size() ? fmt::format(" per {}", kTerms[k].unit) : std::string();
+    negative.push_back(fmt::format("{} came out negative ({} ± {}{})", c.rule, ExactBytes(c.value),
+                                   ExactBytes(c.std_error), per));
+  }
+  if (!negative.empty()) {
+    throw InputError(fmt::format(
+        "{}: {}. Memory can't shrink as load grows, so the telemetry can't support this fit: "
+        "either that load costs nothing measurable here (its effect is within noise) or another "
+        "column is absorbing it. Collect samples with a wider, independent spread of every "
+        "column, or check that rss_bytes is measured on the same hosts as the counts",
+        file, fmt::join(negative, "; ")));
+  }
+
+}
+
+// What the operator should know about a fit that holds: weak coefficients, collinear columns, a
+// poor R².
+void AddFitWarnings(CalibrationFit& fit, const Eigen::JacobiSVD<Eigen::MatrixXd>& svd,
+                    const Eigen::VectorXd& norms) {
+  const auto params = static_cast<Eigen::Index>(kParameters);
+  const double condition = fit.condition_number;
+  for (std::size_t k = 0; k < kTerms.size(); ++k) {
+    const Coefficient& c = fit.coefficients[k];
+    if (c.value < 2 * c.std_error) {
+      fit.warnings.push_back(fmt::format(
+          "{} = {} ± {} per {} is not clearly above zero; to pin it down collect {}", c.rule,
+          ExactBytes(c.value), ExactBytes(c.std_error), kTerms[k].unit, kTerms[k].how_to_vary));
+    }
+  }
+  if (condition > kWarnConditionNumber) {
+    const Eigen::VectorXd null = svd.matrixV().col(params - 1);
+    fit.warnings.push_back(fmt::format(
+        "{} move together ({}; condition number {}): how memory is split between their rules "
+        "is uncertain, see the standard errors",
+        InvolvedColumns(null), DescribeDependence(null, norms), FormatCondition(condition)));
+  }
+  if (fit.r_squared < kWarnRSquared) {
+    fit.warnings.push_back(fmt::format(
+        "R² = {:.3f}: the per-unit model explains little of the measured memory; check for leaks, "
+        "caches or load the columns don't count",
+        fit.r_squared));
+  }
+}
+
+}  // namespace
+
+CalibrationFit FitRules(const TelemetryTable& table) {
+  const std::string& file = table.file;
+  const Observations o = BuildObservations(table);
+  RequireVariation(file, o);
+  const Eigen::MatrixXd& design = o.design;
+  const Eigen::VectorXd& rss = o.rss;
+  const auto rows = static_cast<Eigen::Index>(table.rows.size());
+  const auto params = static_cast<Eigen::Index>(kParameters);
+  const std::size_t n = table.rows.size();
 
   // Scaling every column to unit length makes the condition number a property of the telemetry's
   // shape, not of its units (bytes per task vs megabytes per customer).
@@ -372,47 +454,8 @@ CalibrationFit FitRules(const TelemetryTable& table) {
     fit.coefficients.push_back(std::move(c));
   }
 
-  std::vector<std::string> negative;
-  for (std::size_t k = 0; k < fit.coefficients.size(); ++k) {
-    const Coefficient& c = fit.coefficients[k];
-    if (c.value >= 0) {
-      continue;
-    }
-    const std::string per =
-        k < kTerms.size() ? fmt::format(" per {}", kTerms[k].unit) : std::string();
-    negative.push_back(fmt::format("{} came out negative ({} ± {}{})", c.rule, ExactBytes(c.value),
-                                   ExactBytes(c.std_error), per));
-  }
-  if (!negative.empty()) {
-    throw InputError(fmt::format(
-        "{}: {}. Memory can't shrink as load grows, so the telemetry can't support this fit: "
-        "either that load costs nothing measurable here (its effect is within noise) or another "
-        "column is absorbing it. Collect samples with a wider, independent spread of every "
-        "column, or check that rss_bytes is measured on the same hosts as the counts",
-        file, fmt::join(negative, "; ")));
-  }
-
-  for (std::size_t k = 0; k < kTerms.size(); ++k) {
-    const Coefficient& c = fit.coefficients[k];
-    if (c.value < 2 * c.std_error) {
-      fit.warnings.push_back(fmt::format(
-          "{} = {} ± {} per {} is not clearly above zero; to pin it down collect {}", c.rule,
-          ExactBytes(c.value), ExactBytes(c.std_error), kTerms[k].unit, kTerms[k].how_to_vary));
-    }
-  }
-  if (condition > kWarnConditionNumber) {
-    const Eigen::VectorXd null = svd.matrixV().col(params - 1);
-    fit.warnings.push_back(fmt::format(
-        "{} move together ({}; condition number {}): how memory is split between their rules "
-        "is uncertain, see the standard errors",
-        InvolvedColumns(null), DescribeDependence(null, norms), FormatCondition(condition)));
-  }
-  if (fit.r_squared < kWarnRSquared) {
-    fit.warnings.push_back(fmt::format(
-        "R² = {:.3f}: the per-unit model explains little of the measured memory; check for leaks, "
-        "caches or load the columns don't count",
-        fit.r_squared));
-  }
+  RequireNonNegative(file, fit);
+  AddFitWarnings(fit, svd, norms);
   return fit;
 }
 

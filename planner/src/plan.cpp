@@ -277,71 +277,80 @@ std::string Num(double v, int decimals = 0) { return FormatNumber(v, decimals); 
     }                         \
   } while (false)
 
-void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
-  const Workload& w = plan.workload;
-  const Rules& r = c.rules();
-  const Tier& t = *plan.tier;
-  const double target = r.target_utilization.value;
-  const auto customers = static_cast<double>(w.customers);
-  const bool hash_ranged = t.topology == Topology::kHa || t.topology == Topology::kK8s;
-
+// Which roles the layout has, as the knobs need them.
+struct LayoutRoles {
   long long slice_hosts = 0;
   long long app_processes = 0;
-  const LayoutRow* pg = nullptr;
+  const LayoutRow* pg = nullptr;  // the host holding the messages
   bool queue_db = false;
   bool replica = false;
+};
+
+LayoutRoles ScanRoles(const Plan& plan) {
+  LayoutRoles roles;
   for (const LayoutRow& row : plan.layout) {
     const unsigned carries = row.spec->carries;
     if (carries & kCarrySessions) {
-      slice_hosts += row.count;
+      roles.slice_hosts += row.count;
     }
     if ((carries & kCarryWebsockets) && !(carries & kCarrySessions)) {
-      app_processes += row.count;
+      roles.app_processes += row.count;
     }
-    if ((carries & kCarryMessages) && pg == nullptr) {
-      pg = &row;
+    if ((carries & kCarryMessages) && roles.pg == nullptr) {
+      roles.pg = &row;
     }
     if ((carries & kCarryMessages) && row.spec->replica) {
-      replica = true;
+      roles.replica = true;
     }
     if ((carries & kCarryQueue) && !(carries & kCarrySessions)) {
-      queue_db = true;
+      roles.queue_db = true;
     }
   }
-  if (t.topology == Topology::kK8s) {
-    // On Kubernetes the node pool hosts pods; the pod counts come from the demand below.
-    const double pod_memory = static_cast<double>(Floor(t, "POD_MEMORY_LIMIT", 4LL << 30));
-    const auto regions = static_cast<double>(w.regions);
-    const double slice_ram = (u.sessions_ram + u.buffers_ram) * customers / regions +
-                             u.queue_ram / regions;
-    const long long slice_pods =
-        std::max(Floor(t, "SLICE_HOSTS", 2), CeilCount(slice_ram / (target * pod_memory)));
-    const double gateway_ram = u.websockets_ram * customers / regions;
-    const long long gw_min =
-        std::max(Floor(t, "GATEWAY_HPA_MIN", 2), CeilCount(gateway_ram / (target * pod_memory)));
-    const long long gw_max = std::max(Floor(t, "GATEWAY_HPA_MAX", 10), 3 * gw_min);
-    EXPLAIN(ex, "slice-host pods per region", Num(static_cast<double>(slice_pods)),
-            "max(catalog floor {}, ⌈(sessions + buffers + queue) {} ÷ ({} × {} pod limit)⌉)",
-            Floor(t, "SLICE_HOSTS", 2), FormatBytes(slice_ram), Num(target, 2),
-            FormatBytes(pod_memory));
-    EXPLAIN(ex, "gateway pods (HPA) per region", fmt::format("{}–{}", gw_min, gw_max),
-            "min = max(floor {}, ⌈websockets {} ÷ ({} × {})⌉); max = max(floor {}, 3 × min)",
-            Floor(t, "GATEWAY_HPA_MIN", 2), FormatBytes(gateway_ram), Num(target, 2),
-            FormatBytes(pod_memory), Floor(t, "GATEWAY_HPA_MAX", 10));
-    plan.knobs.emplace_back("SLICE_HOSTS", slice_pods);
-    plan.knobs.emplace_back("GATEWAY_HPA_MIN", gw_min);
-    plan.knobs.emplace_back("GATEWAY_HPA_MAX", gw_max);
-    plan.knobs.emplace_back("POD_MEMORY_LIMIT", static_cast<long long>(pod_memory));
-    // Each region has its own database and pooler: connections are counted per region.
-    slice_hosts = slice_pods;
-    app_processes = gw_max;
-  }
-  if (slice_hosts == 0) {
-    slice_hosts = 1;
-  }
+  return roles;
+}
 
+// On Kubernetes the node pool hosts pods; the pod counts come from the demand. Each region has its
+// own database and pooler: connections are counted per region.
+void KubernetesPods(Plan& plan, const Unit& u, const Tier& t, double target, LayoutRoles& roles,
+                    Explainer& ex) {
+  const Workload& w = plan.workload;
+  const auto customers = static_cast<double>(w.customers);
+  const double pod_memory = static_cast<double>(Floor(t, "POD_MEMORY_LIMIT", 4LL << 30));
+  const auto regions = static_cast<double>(w.regions);
+  const double slice_ram =
+      (u.sessions_ram + u.buffers_ram) * customers / regions + u.queue_ram / regions;
+  const long long slice_pods =
+      std::max(Floor(t, "SLICE_HOSTS", 2), CeilCount(slice_ram / (target * pod_memory)));
+  const double gateway_ram = u.websockets_ram * customers / regions;
+  const long long gw_min =
+      std::max(Floor(t, "GATEWAY_HPA_MIN", 2), CeilCount(gateway_ram / (target * pod_memory)));
+  const long long gw_max = std::max(Floor(t, "GATEWAY_HPA_MAX", 10), 3 * gw_min);
+  EXPLAIN(ex, "slice-host pods per region", Num(static_cast<double>(slice_pods)),
+          "max(catalog floor {}, ⌈(sessions + buffers + queue) {} ÷ ({} × {} pod limit)⌉)",
+          Floor(t, "SLICE_HOSTS", 2), FormatBytes(slice_ram), Num(target, 2),
+          FormatBytes(pod_memory));
+  EXPLAIN(ex, "gateway pods (HPA) per region", fmt::format("{}–{}", gw_min, gw_max),
+          "min = max(floor {}, ⌈websockets {} ÷ ({} × {})⌉); max = max(floor {}, 3 × min)",
+          Floor(t, "GATEWAY_HPA_MIN", 2), FormatBytes(gateway_ram), Num(target, 2),
+          FormatBytes(pod_memory), Floor(t, "GATEWAY_HPA_MAX", 10));
+  plan.knobs.emplace_back("SLICE_HOSTS", slice_pods);
+  plan.knobs.emplace_back("GATEWAY_HPA_MIN", gw_min);
+  plan.knobs.emplace_back("GATEWAY_HPA_MAX", gw_max);
+  plan.knobs.emplace_back("POD_MEMORY_LIMIT", static_cast<long long>(pod_memory));
+  roles.slice_hosts = slice_pods;
+  roles.app_processes = gw_max;
+}
+
+// Worker concurrency, database pools and the queue's knobs of every crmd process.
+void ProcessKnobs(Plan& plan, const Rules& r, const Tier& t, const LayoutRoles& roles,
+                  Explainer& ex) {
+  const Workload& w = plan.workload;
+  const bool hash_ranged = t.topology == Topology::kHa || t.topology == Topology::kK8s;
+  const long long slice_hosts = roles.slice_hosts;
+  const long long app_processes = roles.app_processes;
   // Worker concurrency: enough workers that the peak rate never waits for one.
-  const double peak_per_host = plan.demand.peak_messages_per_second / static_cast<double>(slice_hosts);
+  const double peak_per_host =
+      plan.demand.peak_messages_per_second / static_cast<double>(slice_hosts);
   const long long conc_floor = Floor(t, "WORKER_CONCURRENCY", 20);
   const long long concurrency =
       std::max(conc_floor, CeilCount(peak_per_host * r.send_latency_s.value * 2));
@@ -352,8 +361,8 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   const long long max_open = std::max(
       conns_floor, CeilCount(static_cast<double>(concurrency) * r.db_connections_per_worker.value));
   EXPLAIN(ex, "DB_MAX_OPEN_CONNS (per crmd process)", Num(static_cast<double>(max_open)),
-          "max(tier floor {}, ⌈{} workers × {} connections per worker⌉)", conns_floor,
-          concurrency, Num(r.db_connections_per_worker.value, 2));
+          "max(tier floor {}, ⌈{} workers × {} connections per worker⌉)", conns_floor, concurrency,
+          Num(r.db_connections_per_worker.value, 2));
 
   // Who opens connections: one pool per crmd process. On single and split hosts each slice is a
   // process of its own with a small pool; on ha/k8s slice hosts serve hash ranges.
@@ -365,8 +374,10 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   const long long slice_conns = hash_ranged ? 0 : w.customers * kSlicePool;
   plan.demand.db_connections = processes * max_open + slice_conns;
   if (hash_ranged) {
-    EXPLAIN(ex, t.topology == Topology::kK8s ? "database connections per region (clients)"
-                                             : "database connections (clients)", Num(static_cast<double>(plan.demand.db_connections)),
+    EXPLAIN(ex,
+            t.topology == Topology::kK8s ? "database connections per region (clients)"
+                                         : "database connections (clients)",
+            Num(static_cast<double>(plan.demand.db_connections)),
             "{} crmd processes × {} DB_MAX_OPEN_CONNS", processes, max_open);
   } else {
     EXPLAIN(ex, "database connections", Num(static_cast<double>(plan.demand.db_connections)),
@@ -386,8 +397,9 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
           "max(rule {}, peak_pending_tasks {})", Num(r.queue_max_depth.value),
           Num(static_cast<double>(w.peak_pending_tasks)));
   plan.knobs.emplace_back("PHONE_RPS", static_cast<long long>(r.phone_rate.value));
-  plan.knobs.emplace_back("STATEMENT_TIMEOUT",
-                          std::to_string(static_cast<long long>(r.statement_timeout_s.value)) + "s");
+  plan.knobs.emplace_back(
+      "STATEMENT_TIMEOUT",
+      std::to_string(static_cast<long long>(r.statement_timeout_s.value)) + "s");
   if (hash_ranged && t.topology != Topology::kK8s) {
     std::string ranges;
     for (long long i = 0; i < slice_hosts; ++i) {
@@ -399,16 +411,21 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
       ranges += std::to_string((i + 1) * 100 / slice_hosts);
     }
     plan.knobs.emplace_back("WORKER_SHARD_RANGE", ranges);
-    EXPLAIN(ex, "WORKER_SHARD_RANGE", ranges, "tenant hash space 0–100 % split evenly over {} slice hosts",
-            slice_hosts);
+    EXPLAIN(ex, "WORKER_SHARD_RANGE", ranges,
+            "tenant hash space 0–100 % split evenly over {} slice hosts", slice_hosts);
   }
-  if (queue_db) {
+  if (roles.queue_db) {
     plan.knobs.emplace_back("QUEUE_DATABASE_URL", "postgresql://queue-db:5432/crm_queue");
   }
-  if (replica) {
+  if (roles.replica) {
     plan.knobs.emplace_back("DB_READ_REPLICA_URL", "postgresql://postgres-replica:5432/crm");
   }
+}
 
+// The limits the orchestrator puts on each slice.
+void SliceKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
+  const Workload& w = plan.workload;
+  const Rules& r = c.rules();
   const Engine& e = *c.FindEngine(w.engine);
   constexpr double kSliceProcessBase = 8e6;  // an idle slice process (bench/gateway target)
   const double slice_steady = kSliceProcessBase +
@@ -426,11 +443,11 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   EXPLAIN(ex, "SLICE_STORAGE_QUOTA", FormatBytes(quota),
           "max(rule {}, one customer's stored messages {})",
           FormatBytes(r.slice_storage_quota.value), FormatBytes(u.stored_disk));
+}
 
-  // PostgreSQL (PGTune, web profile) on the host that holds the messages.
-  if (pg == nullptr) {
-    return;
-  }
+// PostgreSQL (PGTune, web profile) on the host that holds the messages, and PgBouncer's pools.
+void PostgresSettings(Plan& plan, const LayoutRow* pg, const Rules& r, const Tier& t,
+                      Explainer& ex) {
   const double ram = pg->server->ram_bytes;
   const double cpus = std::max(1.0, pg->server->vcpu);
   const auto workers = static_cast<long long>(cpus);
@@ -443,8 +460,7 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
     // they share, switching to the tenant's role per transaction) and the queue's. Per-host
     // roles would multiply the pools with the hosts and break the budget below.
     const long long num_pools = 3;
-    const long long server_conns =
-        std::max(num_pools * 5, static_cast<long long>(cpus) * 4);
+    const long long server_conns = std::max(num_pools * 5, static_cast<long long>(cpus) * 4);
     const long long pool_size = server_conns / num_pools;
     const long long max_db = num_pools * pool_size;
     max_connections = max_db + reserved;
@@ -452,17 +468,17 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
     plan.knobs.emplace_back("PGBOUNCER_NUM_POOLS", num_pools);
     plan.knobs.emplace_back("PGBOUNCER_DEFAULT_POOL_SIZE", pool_size);
     plan.knobs.emplace_back("PGBOUNCER_MAX_DB_CONNECTIONS", max_db);
-    EXPLAIN(ex, "PgBouncer pools", fmt::format("{} pools × {} = {} server connections", num_pools,
-                                           pool_size, max_db),
+    EXPLAIN(ex, "PgBouncer pools",
+            fmt::format("{} pools × {} = {} server connections", num_pools, pool_size, max_db),
             "pools = gateway + slice hosts + queue; size = ⌊max({} pools × 5, {} cores × 4) ÷ {}⌋",
             num_pools, Num(cpus), num_pools);
   }
   const double shared_buffers = ram / 4;
   const double effective_cache = ram * 3 / 4;
   const double maintenance = std::min(ram / 16, 8.0 * 1024 * 1024 * 1024);
-  const double work_mem = std::max(
-      4.0 * 1024 * 1024,
-      (ram - shared_buffers) / (static_cast<double>(max_connections + workers) * 3));
+  const double work_mem =
+      std::max(4.0 * 1024 * 1024,
+               (ram - shared_buffers) / (static_cast<double>(max_connections + workers) * 3));
   const double wal_buffers = std::min(shared_buffers * 0.03, 16.0 * 1024 * 1024);
   const bool nvme = pg->server->disk_type == DiskType::kNvme;
   auto& pgs = plan.postgres;
@@ -500,6 +516,22 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   EXPLAIN(ex, "wal_buffers", FormatBytes(wal_buffers), "min(3 % of {}, 16 MiB)",
           FormatBytes(shared_buffers));
   EXPLAIN(ex, "effective_io_concurrency", nvme ? "1000" : "200", "{} disk", nvme ? "NVMe" : "SSD");
+}
+
+void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
+  const Tier& t = *plan.tier;
+  LayoutRoles roles = ScanRoles(plan);
+  if (t.topology == Topology::kK8s) {
+    KubernetesPods(plan, u, t, c.rules().target_utilization.value, roles, ex);
+  }
+  if (roles.slice_hosts == 0) {
+    roles.slice_hosts = 1;
+  }
+  ProcessKnobs(plan, c.rules(), t, roles, ex);
+  SliceKnobs(plan, u, c, ex);
+  if (roles.pg != nullptr) {
+    PostgresSettings(plan, roles.pg, c.rules(), t, ex);
+  }
 }
 
 // Months until the chosen layout crosses the target or the tier's envelope, from the closed form
