@@ -60,7 +60,8 @@ slice::MessagingOptions MessagingOptionsFrom(const config::RuntimeConfig& config
 }
 
 // Where the web app's files are: the configured root, else web/ beside this binary (a build
-// tree: the build writes them there), else ../share/crm/web (an installed tree).
+// tree: the build writes them there), else ../share/crmd/web (an installed tree: /usr/bin/crmd and
+// /usr/share/crmd/web).
 std::filesystem::path WebRoot(const config::RuntimeConfig& config) {
   if (!config.web_root.empty()) {
     return config.web_root;
@@ -70,7 +71,7 @@ std::filesystem::path WebRoot(const config::RuntimeConfig& config) {
   if (std::filesystem::is_directory(exe_dir / "web", ec)) {
     return exe_dir / "web";
   }
-  return (exe_dir / ".." / "share" / "crm" / "web").lexically_normal();
+  return (exe_dir / ".." / "share" / "crmd" / "web").lexically_normal();
 }
 
 }  // namespace

@@ -71,7 +71,7 @@ break_one missing "listed in manifest.json but missing"     install.sh rm
 break_one pg      "postgres -C"                             etc/postgresql/15/main/conf.d/crm.conf append 'shared_bufers = 1GB'
 expect_out "unrecognized configuration parameter \"shared_bufers\""
 break_one pgvalue "etc/postgresql/15/main/conf.d/crm.conf:" etc/postgresql/15/main/conf.d/crm.conf sedit 's/^work_mem = .*/work_mem = 22MBs/'
-break_one nginx   "nginx -t"                                etc/nginx/sites-available/crm.conf sedit 's/^    client_max_body_size 10m;/    client_max_body_siz 10m;/'
+break_one nginx   "nginx -t"                                etc/nginx/sites-available/crm.conf sedit 's/^    client_max_body_size 33m;/    client_max_body_siz 33m;/'
 expect_out 'unknown directive "client_max_body_siz"'
 break_one unit    "systemd-analyze verify"                  etc/systemd/system/crmd.service sedit 's/^NoNewPrivileges=yes/NoNewPrivilege=yes/'
 

@@ -115,6 +115,8 @@ Json EnvList(const Plan& plan, const std::string& database_url, const std::strin
       {{"name", "CRM_DATABASE_PASSWORD_FILE"}, {"value", "/etc/crmd/secrets/db_password"}});
   env.push_back({{"name", "CRM_LISTEN"}, {"value", listen}});
   env.push_back({{"name", "CRM_DATA_DIR"}, {"value", "/var/lib/crmd"}});
+  // Where the crmd package puts the web app (nginx serves the same directory).
+  env.push_back({{"name", "CRM_WEB_ROOT"}, {"value", "/usr/share/crmd/web"}});
   for (const auto& [k, v] : plan.knobs) {
     if (k == "WORKER_SHARD_RANGE") {
       continue;  // per slice host, below

@@ -121,7 +121,7 @@ const std::vector<KeyDef>& Defs() {
        }},
       {{"web_root",
         {"CRM_WEB_ROOT"},
-        "the web app's files (default: web/ beside crmd, else ../share/crm/web)"},
+        "the web app's files (default: web/ beside crmd, else ../share/crmd/web)"},
        [](RuntimeConfig& c, const std::string& v) { c.web_root = NonEmpty(v); }},
       {{"plan_name", {"CRM_PLAN_NAME"}, "the subscription's name on the pricing page"},
        [](RuntimeConfig& c, const std::string& v) { c.plan_name = NonEmpty(v); }},

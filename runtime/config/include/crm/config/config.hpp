@@ -22,7 +22,7 @@ struct RuntimeConfig {
   /// The origin browsers use ("https://crm.example.com"): the Origin check and the cookies'
   /// Secure flag follow it. Empty: derived from the request's Host (plain HTTP on localhost).
   std::string public_url;
-  /// The web app's built files; empty: web/ beside the crmd binary, else ../share/crm/web.
+  /// The web app's built files; empty: web/ beside the crmd binary, else ../share/crmd/web.
   std::string web_root;
   // What a workspace costs (docs/operations.md, "Prices"): the pricing page shows it and billing
   // charges it.
