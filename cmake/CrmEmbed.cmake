@@ -1,4 +1,4 @@
-# crm_embed_files(TARGET name KIND catalog|templates|migrations FILES f...)
+# crm_embed_files(TARGET name KIND catalog|templates|migrations|mail FILES f...)
 # Compiles FILES (relative to the current source dir) into a static library `name` through
 # cmake/EmbedFiles.cmake, regenerated whenever one of them changes.
 function(crm_embed_files)
@@ -21,6 +21,8 @@ function(crm_embed_files)
   # The generated file includes the header of the library that reads the files.
   if(ARG_KIND STREQUAL "migrations")
     target_link_libraries(${ARG_TARGET} PRIVATE crm_db)
+  elseif(ARG_KIND STREQUAL "mail")
+    target_link_libraries(${ARG_TARGET} PRIVATE crm_mail)
   elseif(ARG_KIND STREQUAL "templates")
     target_link_libraries(${ARG_TARGET} PRIVATE crm_render)
   else()

@@ -2,6 +2,7 @@
 #   KIND=catalog   → crm::planner::EmbeddedCatalogFiles() with names "tiers/<file>"
 #   KIND=templates → crm::render::EmbeddedTemplates() with names "<target>/<file>"
 #   KIND=migrations → crm::db::EmbeddedMigrations() with names "<gateway|slice>/<file>"
+#   KIND=mail      → crm::mail::EmbeddedMailTemplates() with names "<file>" (templates/mail/)
 string(REPLACE "," ";" FILES "${FILES}")
 if(NOT KIND)
   set(KIND catalog)
@@ -32,6 +33,12 @@ elseif(KIND STREQUAL "migrations")
   set(type "MigrationFile")
   set(fn "EmbeddedMigrations")
   set(ns "crm::db")
+elseif(KIND STREQUAL "mail")
+  string(REPLACE "\"mail/" "\"" entries "${entries}")
+  set(header "crm/mail/templates.hpp")
+  set(type "MailTemplateFile")
+  set(fn "EmbeddedMailTemplates")
+  set(ns "crm::mail")
 else()
   set(header "crm/render/render.hpp")
   set(type "TemplateFile")

@@ -114,6 +114,17 @@ orchestrator::OrchestratorOptions OrchestratorOptionsFrom(const config::RuntimeC
   return options;
 }
 
+mail::MailerOptions MailerOptionsFrom(const config::RuntimeConfig& config) {
+  mail::MailerOptions options;
+  options.from = config.mail_from;
+  options.smtp.url = config.smtp_url;
+  options.smtp.user = config.smtp_user;
+  options.smtp.password = config.smtp_password;
+  options.eml_dir = config.data_dir / "mail";
+  options.max_attempts = config.mail_max_attempts;
+  return options;
+}
+
 gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config) {
   gateway::GatewayOptions options;
   options.log_level = config.log_level;
@@ -134,6 +145,7 @@ gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config) 
   options.whatsapp_verify_token = config.whatsapp_verify_token;
   options.whatsapp_app_secret = config.whatsapp_app_secret;
   options.orchestrator = OrchestratorOptionsFrom(config);
+  options.mail = MailerOptionsFrom(config);
   return options;
 }
 

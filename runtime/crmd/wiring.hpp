@@ -13,6 +13,8 @@ db::PoolOptions GatewayDatabase(const config::RuntimeConfig& config, std::size_t
 /// Body limits (larger for broadcasts and the WhatsApp webhook) and timeouts.
 http::ServerLimits ServerLimitsFrom(const config::RuntimeConfig& config);
 orchestrator::OrchestratorOptions OrchestratorOptionsFrom(const config::RuntimeConfig& config);
+/// The gateway's mailer: SMTP when smtp_url is set, else .eml files under <data_dir>/mail.
+mail::MailerOptions MailerOptionsFrom(const config::RuntimeConfig& config);
 /// Throws InputError when `listen` is not an endpoint.
 gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config);
 /// Throws InputError when `listen` is not an endpoint.

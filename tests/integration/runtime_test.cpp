@@ -334,12 +334,13 @@ TEST_F(RuntimeTest, PasswordResetThroughTheOutboxEndsOldSessions) {
       Fetch("POST", Url("/auth/forgot-password"), R"({"email":"nobody@example.com"})", {kJson});
   EXPECT_EQ(unknown.status, 202);
   EXPECT_EQ(unknown.body, asked.body) << "no account enumeration";
-  std::string mail =
+  std::string link =
       Sql(pg_->ConnectionString(),
-          "SELECT body FROM gateway.outbox_emails WHERE to_address = 'ana@example.com'");
-  auto at = mail.find("token=");
-  ASSERT_NE(at, std::string::npos) << mail;
-  std::string token = mail.substr(at + 6, 43);
+          "SELECT params->>'link' FROM gateway.outbox_emails WHERE to_address = 'ana@example.com'");
+  auto at = link.find("/reset-password?token=");
+  ASSERT_NE(at, std::string::npos) << link;
+  std::string token = link.substr(at + 22);
+  EXPECT_EQ(token.size(), 43u) << link;
   auto reset = Fetch("POST", Url("/auth/reset-password"),
                      json{{"token", token}, {"password", "a brand new password"}}.dump(), {kJson});
   ASSERT_EQ(reset.status, 200) << reset.body;

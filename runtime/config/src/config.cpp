@@ -93,6 +93,26 @@ std::string CurrencyCode(const std::string& text) {
   return code;
 }
 
+// "Name <address>" or "address": one '@' with text either side, no line breaks (the mailer
+// checks it again when it builds a message).
+std::string MailboxText(const std::string& text) {
+  auto open = text.rfind('<');
+  std::string address = open == std::string::npos ? text : text.substr(open + 1);
+  if (open != std::string::npos) {
+    if (address.empty() || address.back() != '>') {
+      throw InputError("expected \"Name <address>\" or an address, got \"" + text + "\"");
+    }
+    address.pop_back();
+  }
+  auto at = address.find('@');
+  if (at == std::string::npos || at == 0 || at + 1 == address.size() ||
+      text.find_first_of("\r\n") != std::string::npos ||
+      address.find_first_of(" <>,;") != std::string::npos) {
+    throw InputError("expected \"Name <address>\" or an address, got \"" + text + "\"");
+  }
+  return text;
+}
+
 const std::vector<KeyDef>& Defs() {
   static const std::vector<KeyDef> defs = {
       {{"database_url", {"CRM_DATABASE_URL"}, "PostgreSQL URL or key=value conninfo"},
@@ -275,6 +295,30 @@ const std::vector<KeyDef>& Defs() {
         {"CRM_WHATSAPP_PHONE_NUMBER_ID"},
         "a slice's Cloud API phone number id (the orchestrator sets it)"},
        [](RuntimeConfig& c, const std::string& v) { c.whatsapp_phone_number_id = v; }},
+      {{"smtp_url",
+        {"CRM_SMTP_URL"},
+        "SMTP server for outgoing mail: smtp://host:port (STARTTLS when offered) or "
+        "smtps://host:port; empty: each mail is written to <data_dir>/mail/<id>.eml"},
+       [](RuntimeConfig& c, const std::string& v) {
+         if (!v.empty() && v.rfind("smtp://", 0) != 0 && v.rfind("smtps://", 0) != 0) {
+           throw InputError("expected smtp://host:port or smtps://host:port, got \"" + v + "\"");
+         }
+         c.smtp_url = v;
+       }},
+      {{"smtp_user", {"CRM_SMTP_USER"}, "SMTP user name (empty: no authentication)"},
+       [](RuntimeConfig& c, const std::string& v) { c.smtp_user = v; }},
+      {{"smtp_password_file",
+        {"CRM_SMTP_PASSWORD_FILE"},
+        "file holding the SMTP password (mode 0600)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.smtp_password = ReadSecretFile(v, "SMTP password");
+       }},
+      {{"mail_from", {"CRM_MAIL_FROM"}, "From of outgoing mail, e.g. CRM <no-reply@example.com>"},
+       [](RuntimeConfig& c, const std::string& v) { c.mail_from = MailboxText(v); }},
+      {{"mail_max_attempts",
+        {"CRM_MAIL_MAX_ATTEMPTS"},
+        "send attempts before a mail is given up (dead)"},
+       [](RuntimeConfig& c, const std::string& v) { c.mail_max_attempts = Int(v, 1, 100); }},
       {{"slice_binary", {"CRM_SLICE_BINARY"}, "crmd binary slices run (default: this one)"},
        [](RuntimeConfig& c, const std::string& v) { c.slice_binary = v; }},
   };

@@ -85,11 +85,4 @@ std::optional<long long> PasswordResetStore::Use(const std::string& token_hash) 
   return rows.empty() ? std::nullopt : std::optional(rows[0][0].as<long long>());
 }
 
-void EmailOutbox::Queue(const std::string& to, const std::string& subject,
-                        const std::string& body) {
-  tx_.exec_params(
-      "INSERT INTO gateway.outbox_emails (to_address, subject, body) VALUES ($1, $2, $3)", to,
-      subject, body);
-}
-
 }  // namespace crm::gateway

@@ -4,6 +4,7 @@
 #include "crm/gateway/auth.hpp"
 #include "crm/http/json_body.hpp"
 #include "crm/http/response.hpp"
+#include "crm/mail/outbox.hpp"
 
 namespace crm::gateway {
 namespace {
@@ -136,17 +137,15 @@ Reply ForgotPassword(GatewayContext& gateway, Exchange& ex) {
   std::string token = NewToken();
   std::string link =
       gateway.browser.ExpectedOrigin(ex.request()) + "/reset-password?token=" + token;
+  std::string expiry =
+      std::to_string(kResetTokenTtl.count()) + (kResetTokenTtl.count() == 1 ? " hour" : " hours");
   co_await gateway.route.db().Write([&](pqxx::work& tx) {
     auto user_id = UserStore(tx).ActiveIdOf(email);
     if (!user_id) {
       return;  // same answer either way: no account enumeration
     }
     PasswordResetStore(tx).Create(TokenHash(token), *user_id, kResetTokenTtl);
-    EmailOutbox(tx).Queue(
-        email, "Reset your password",
-        "Someone asked to reset the password of this account. If it was you, open this link "
-        "within an hour:\n\n" +
-            link + "\n\nIf it was not you, ignore this message: your password stays as it is.\n");
+    mail::MailOutbox(tx).Queue(email, "password_reset", {{"link", link}, {"expires_in", expiry}});
   });
   co_return http::JsonResponse(
       Status::accepted,

@@ -86,6 +86,12 @@ int RunGateway(const GatewayOptions& options) {
   http::BlockingPool blocking(options.worker_threads);
   orchestrator::Orchestrator orchestrator(options.orchestrator, pool);
   orchestrator.Start();
+  // The mailer has its own connection: it LISTENs, and holds a row's lock while sending it.
+  std::string conninfo = pool.conninfo();
+  mail::Mailer mailer(
+      options.mail, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); },
+      mail::MakeTransport(options.mail));
+  mailer.Start();
   boost::asio::io_context io(options.io_threads);
   http::Metrics metrics;
   GatewayContext gateway(options, http::DbCall(blocking, pool), orchestrator, metrics,
@@ -97,10 +103,15 @@ int RunGateway(const GatewayOptions& options) {
       io, options.limits, [&router](http::Exchange& ex) { return router.Dispatch(ex); }, &metrics);
   auto bound = server.Listen(options.listen);
   server.Start();
+  spdlog::info("mail: {}", options.mail.smtp.url.empty()
+                               ? "no SMTP server (CRM_SMTP_URL); writing .eml files to " +
+                                     options.mail.eml_dir.string()
+                               : "sending through " + options.mail.smtp.url);
   spdlog::info("gateway serving on http://{} (data in {})", bound.ToString(),
                options.orchestrator.data_dir.string());
   // Requests drain first (they may need their slices), then the slices stop.
   http::ServeUntilSignal(io, server, options.io_threads, options.drain_timeout);
+  mailer.Stop();
   orchestrator.Stop();
   return 0;
 }

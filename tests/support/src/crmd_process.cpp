@@ -138,6 +138,15 @@ int CrmdProcess::Stop(std::chrono::milliseconds grace) {
   return status_;
 }
 
+pid_t StartProcess(const std::vector<std::string>& argv,
+                   const std::map<std::string, std::string>& env,
+                   const std::filesystem::path& log) {
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  pid_t pid = Spawn(argv, Environment(env), -1, fd);
+  ::close(fd);
+  return pid;
+}
+
 std::pair<int, std::string> RunCommand(const std::vector<std::string>& argv,
                                        const std::map<std::string, std::string>& env,
                                        const std::string& input) {

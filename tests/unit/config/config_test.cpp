@@ -109,5 +109,33 @@ TEST(RuntimeConfigTest, PricesAreCheckedAndTheCurrencyUpperCased) {
   }
 }
 
+TEST(RuntimeConfigTest, MailSettingsAreCheckedAndThePasswordComesFromAFile) {
+  auto defaults = LoadConfig(std::nullopt, Env({}));
+  EXPECT_EQ(defaults.smtp_url, "") << "without a server, mail goes to .eml files";
+  EXPECT_EQ(defaults.mail_from, "CRM <no-reply@localhost>");
+  EXPECT_EQ(defaults.mail_max_attempts, 8);
+  auto secret = WriteFile("smtp-password", "s3cret\n");
+  auto c = LoadConfig(std::nullopt, Env({{"CRM_SMTP_URL", "smtps://mail.example.com:465"},
+                                         {"CRM_SMTP_USER", "crm"},
+                                         {"CRM_SMTP_PASSWORD_FILE", secret.string()},
+                                         {"CRM_MAIL_FROM", "Acme CRM <crm@acme.example>"},
+                                         {"CRM_MAIL_MAX_ATTEMPTS", "3"}}));
+  EXPECT_EQ(c.smtp_url, "smtps://mail.example.com:465");
+  EXPECT_EQ(c.smtp_user, "crm");
+  EXPECT_EQ(c.smtp_password, "s3cret");
+  EXPECT_EQ(c.mail_from, "Acme CRM <crm@acme.example>");
+  EXPECT_EQ(c.mail_max_attempts, 3);
+  std::filesystem::remove(secret);
+  try {
+    LoadConfig(std::nullopt, Env({{"CRM_SMTP_URL", "mail.example.com:25"}}));
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("CRM_SMTP_URL: expected smtp://"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_MAIL_FROM", "CRM <nobody>"}})), InputError);
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_MAIL_MAX_ATTEMPTS", "0"}})), InputError);
+}
+
 }  // namespace
 }  // namespace crm::config

@@ -60,6 +60,12 @@ struct RuntimeConfig {
   std::string whatsapp_token;         ///< Cloud API bearer token
   std::string whatsapp_api_url = "https://graph.facebook.com/v21.0";
   std::string whatsapp_phone_number_id;  ///< a slice's number (set by the orchestrator)
+  // Mail (docs/operations.md, "Mail").
+  std::string smtp_url;  ///< smtp://host:port or smtps://host:port; empty: .eml files
+  std::string smtp_user;
+  std::string smtp_password;
+  std::string mail_from = "CRM <no-reply@localhost>";
+  int mail_max_attempts = 8;  ///< then the mail is dead
   /// The crmd binary the orchestrator starts slices with; empty = this process's own binary.
   std::string slice_binary;
 };

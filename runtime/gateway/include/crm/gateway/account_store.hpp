@@ -1,5 +1,5 @@
-// The SQL of gateway accounts: users, their password-reset links, and the e-mails queued for
-// them. Runs inside the caller's transaction; the caller commits.
+// The SQL of gateway accounts: users and their password-reset links (the e-mails queued for them
+// are crm::mail::MailOutbox's). Runs inside the caller's transaction; the caller commits.
 #pragma once
 
 #include <pqxx/pqxx>
@@ -51,16 +51,6 @@ class PasswordResetStore {
   void Create(const std::string& token_hash, long long user_id, std::chrono::hours ttl);
   /// Marks the link used and returns its account; nullopt when it is unknown, used or expired.
   std::optional<long long> Use(const std::string& token_hash);
-
- private:
-  pqxx::transaction_base& tx_;
-};
-
-/// E-mails waiting for the mailer (gateway.outbox_emails).
-class EmailOutbox {
- public:
-  explicit EmailOutbox(pqxx::transaction_base& tx) : tx_(tx) {}
-  void Queue(const std::string& to, const std::string& subject, const std::string& body);
 
  private:
   pqxx::transaction_base& tx_;

@@ -1,5 +1,5 @@
 // The gateway (`crmd --role gateway|all`): accounts, sessions, the proxy to each tenant's slice,
-// live events, the admin API and the orchestrator that runs the slices.
+// live events, the admin API, the orchestrator that runs the slices and the mailer.
 #pragma once
 
 #include <chrono>
@@ -11,6 +11,7 @@
 #include "crm/gateway/price_plan.hpp"
 #include "crm/http/endpoint.hpp"
 #include "crm/http/limits.hpp"
+#include "crm/mail/mailer.hpp"
 #include "crm/orchestrator/orchestrator.hpp"
 
 namespace crm::gateway {
@@ -35,6 +36,7 @@ struct GatewayOptions {
   std::string whatsapp_verify_token;  ///< the webhook subscription handshake
   std::string whatsapp_app_secret;    ///< verifies X-Hub-Signature-256 on /webhooks/whatsapp
   orchestrator::OrchestratorOptions orchestrator;
+  mail::MailerOptions mail;  ///< the mailer this gateway runs (docs/operations.md, "Mail")
 };
 
 /// Runs the gateway (with its orchestrator and slice processes) until SIGTERM/SIGINT.

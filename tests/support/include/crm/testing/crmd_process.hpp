@@ -41,6 +41,11 @@ class CrmdProcess {
   int status_ = 0;
 };
 
+/// Starts `argv` (argv[0] a path) with `env` added to a minimal environment, its output appended
+/// to `log`; returns its pid (the caller reaps it). Throws std::runtime_error.
+pid_t StartProcess(const std::vector<std::string>& argv,
+                   const std::map<std::string, std::string>& env, const std::filesystem::path& log);
+
 /// Runs a command to completion with `input` on stdin; returns {exit status, stdout+stderr}.
 std::pair<int, std::string> RunCommand(const std::vector<std::string>& argv,
                                        const std::map<std::string, std::string>& env,
