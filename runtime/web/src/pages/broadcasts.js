@@ -52,7 +52,7 @@ function NewBroadcast({ onDone }) {
           onChange=${() => f.setValues((o) => ({ ...o, source: value }))} /> ${label}</label>`)}
     </fieldset>
     ${f.values.source === 'csv' && html`<div class=${`field${recipientsError ? ' has-error' : ''}`}>
-      <label for="bc-file">CSV file</label>
+      <label for="bc-file">CSV file of numbers</label>
       <input id="bc-file" type="file" accept=".csv,text/csv" aria-invalid=${recipientsError ? 'true' : undefined}
         aria-describedby=${recipientsError ? 'bc-file-err bc-file-hint' : 'bc-file-hint'} onChange=${(e) => setFile(e.currentTarget.files[0] || null)} />
       <p class="hint" id="bc-file-hint">One number per line, or a header row with a <code>phone</code> column.</p>
