@@ -4,6 +4,8 @@ import { get, query } from './api.js';
 import { html } from './html.js';
 
 /// Loads pages of a list endpoint: items, the cursor, loadMore(), reload(), setItems(f).
+const seen = (items) => new Set(items.map((i) => i.id));
+
 export function usePaged(path, params) {
   const [state, setState] = useState({ items: [], next: null, loading: true, error: null });
   const key = path + query(params);
@@ -17,7 +19,7 @@ export function usePaged(path, params) {
         return;
       }
       setState((s) => ({
-        items: cursor ? [...s.items, ...page.items.filter((i) => !s.items.some((o) => o.id === i.id))] : page.items,
+        items: cursor ? [...s.items, ...page.items.filter((i) => !seen(s.items).has(i.id))] : page.items,
         next: page.next_cursor,
         loading: false,
         error: null,
