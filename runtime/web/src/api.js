@@ -34,6 +34,10 @@ export async function api(method, path, body, type) {
   } catch (e) {
     data = null;
   }
+  if (res.status === 401 && path.startsWith('/api/')) {
+    // The session ended elsewhere (sign out everywhere, expiry): session.js sends to sign-in.
+    window.dispatchEvent(new Event('crm:signed-out'));
+  }
   if (!res.ok) {
     const message = (data && data.error) || `the server answered ${res.status}`;
     throw new ApiError(res.status, message, data && data.field, res.headers.get('Retry-After'));

@@ -11,6 +11,8 @@ function set(value) {
   listeners.forEach((l) => l(me));
 }
 
+window.addEventListener('crm:signed-out', () => me && signedOut());
+
 /// Asks the server who we are; 401 means signed out.
 export async function refreshSession() {
   try {
