@@ -62,11 +62,35 @@ test('a tenant signs up, connects, talks, broadcasts, exports and leaves', { tim
     assert.equal(await mine.locator('.ticks.read').textContent(), '✓✓');
     // Opening the thread marked it read on the server.
     const convs = await call(page, 'GET', '/api/conversations');
-    assert.equal(convs.body.items[0].unread, 0);
+    assert.equal(convs.body.items.find((c) => c.contact.name === 'Bob Customer').unread, 0);
     await check(page, 'inbox-thread');
+
+    // A new conversation with a number nobody has written from yet.
+    await page.getByRole('button', { name: 'New conversation' }).click();
+    await page.getByRole('form', { name: 'New conversation' }).getByLabel('Phone number').fill('+1 415 555 0150');
+    await page.getByRole('form', { name: 'New conversation' }).getByLabel('Message').fill('Welcome to our shop!');
+    await page.getByRole('form', { name: 'New conversation' }).getByRole('button', { name: 'Send' }).click();
+    await page.waitForURL(/\/app\/inbox\/\d+$/);
+    await page.locator('.thread-head', { hasText: '+14155550150' }).waitFor();
+    await page.locator('.msg-outbound', { hasText: 'Welcome to our shop!' }).waitFor();
 
     // Contacts: add one with a tag, and import a CSV.
     await page.getByRole('link', { name: 'Contacts' }).click();
+    await page.getByRole('button', { name: 'New contact' }).click();
+    await page.getByLabel('Name').fill('Carol Client');
+    await page.getByLabel('Phone number').fill('+44 20 7946 0958');
+    await page.getByLabel('Tags').fill('vip, newsletter');
+    await page.getByRole('button', { name: 'Add contact' }).click();
+    await page.getByRole('cell', { name: '+442079460958' }).waitFor();
+    await page.getByRole('button', { name: 'Edit Carol Client' }).click();
+    await page.getByLabel('Name').fill('Carol Client-Smith');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: 'Carol Client-Smith', exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Delete Carol Client-Smith' }).click();
+    await page.getByRole('button', { name: 'Keep' }).click();
+    await page.getByRole('button', { name: 'Delete Carol Client-Smith' }).click();
+    await page.getByRole('button', { name: 'Yes, delete' }).click();
+    await page.getByRole('cell', { name: 'Carol Client-Smith', exact: true }).waitFor({ state: 'detached' });
     await page.getByRole('button', { name: 'New contact' }).click();
     await page.getByLabel('Name').fill('Carol Client');
     await page.getByLabel('Phone number').fill('+44 20 7946 0958');
@@ -79,7 +103,7 @@ test('a tenant signs up, connects, talks, broadcasts, exports and leaves', { tim
       buffer: Buffer.from('name,phone,tags\nDan Dealer,+14155550124,vip|wholesale\nEve Early,+14155550125,\n'),
     });
     await page.getByRole('button', { name: 'Import', exact: true }).click();
-    await page.getByRole('cell', { name: 'Dan Dealer' }).waitFor();
+    await page.getByRole('cell', { name: 'Dan Dealer', exact: true }).waitFor();
     await check(page, 'contacts');
 
     // A 1,000-row CSV broadcast: its progress bar reaches 100 % live.
