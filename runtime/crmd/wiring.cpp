@@ -1,5 +1,6 @@
 #include "wiring.hpp"
 
+#include <filesystem>
 #include <string>
 
 namespace crm::crmd {
@@ -58,6 +59,20 @@ slice::MessagingOptions MessagingOptionsFrom(const config::RuntimeConfig& config
   return options;
 }
 
+// Where the web app's files are: the configured root, else web/ beside this binary (a build
+// tree: the build writes them there), else ../share/crm/web (an installed tree).
+std::filesystem::path WebRoot(const config::RuntimeConfig& config) {
+  if (!config.web_root.empty()) {
+    return config.web_root;
+  }
+  std::error_code ec;
+  std::filesystem::path exe_dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  if (std::filesystem::is_directory(exe_dir / "web", ec)) {
+    return exe_dir / "web";
+  }
+  return (exe_dir / ".." / "share" / "crm" / "web").lexically_normal();
+}
+
 }  // namespace
 
 db::PoolOptions GatewayDatabase(const config::RuntimeConfig& config, std::size_t max_size) {
@@ -108,6 +123,11 @@ gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config) 
   options.database = GatewayDatabase(config, static_cast<std::size_t>(config.db_max_open_conns));
   options.worker_threads = static_cast<std::size_t>(config.worker_concurrency);
   options.public_url = config.public_url;
+  options.web_root = WebRoot(config);
+  options.plan.name = config.plan_name;
+  options.plan.currency = config.currency;
+  options.plan.monthly_cents = config.price_monthly_cents;
+  options.plan.launch_discount_percent = config.launch_discount_percent;
   options.session_ttl = std::chrono::duration_cast<std::chrono::seconds>(config.session_ttl);
   options.login_attempts_per_minute = config.login_attempts_per_minute;
   options.whatsapp_verify_token = config.whatsapp_verify_token;

@@ -1,5 +1,6 @@
 #include "crm/config/config.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
@@ -77,6 +78,21 @@ std::string NonEmpty(const std::string& text) {
   return text;
 }
 
+// "usd" → "USD": three ASCII letters.
+std::string CurrencyCode(const std::string& text) {
+  if (text.size() != 3 || !std::all_of(text.begin(), text.end(), [](char ch) {
+        return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z');
+      })) {
+    throw InputError("expected a three-letter ISO 4217 currency code such as USD, got \"" + text +
+                     "\"");
+  }
+  std::string code = text;
+  for (char& ch : code) {
+    ch = static_cast<char>(ch & ~0x20);
+  }
+  return code;
+}
+
 const std::vector<KeyDef>& Defs() {
   static const std::vector<KeyDef> defs = {
       {{"database_url", {"CRM_DATABASE_URL"}, "PostgreSQL URL or key=value conninfo"},
@@ -103,6 +119,24 @@ const std::vector<KeyDef>& Defs() {
            c.public_url.pop_back();
          }
        }},
+      {{"web_root",
+        {"CRM_WEB_ROOT"},
+        "the web app's files (default: web/ beside crmd, else ../share/crm/web)"},
+       [](RuntimeConfig& c, const std::string& v) { c.web_root = NonEmpty(v); }},
+      {{"plan_name", {"CRM_PLAN_NAME"}, "the subscription's name on the pricing page"},
+       [](RuntimeConfig& c, const std::string& v) { c.plan_name = NonEmpty(v); }},
+      {{"price_monthly_cents",
+        {"CRM_PRICE_MONTHLY_CENTS"},
+        "list price per workspace per month, in cents of `currency`"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.price_monthly_cents = Int(v, 0, 10'000'000);
+       }},
+      {{"currency", {"CRM_CURRENCY"}, "ISO 4217 code of the prices, e.g. USD"},
+       [](RuntimeConfig& c, const std::string& v) { c.currency = CurrencyCode(v); }},
+      {{"launch_discount_percent",
+        {"CRM_LAUNCH_DISCOUNT_PERCENT"},
+        "launch discount off the list price, 0 for none"},
+       [](RuntimeConfig& c, const std::string& v) { c.launch_discount_percent = Int(v, 0, 100); }},
       {{"log_level", {"CRM_LOG_LEVEL"}, "trace, debug, info, warn, error, critical or off"},
        [](RuntimeConfig& c, const std::string& v) { c.log_level = NonEmpty(v); }},
       {{"io_threads", {"CRM_IO_THREADS"}, "threads serving HTTP"},
@@ -248,8 +282,6 @@ const std::vector<KeyDef>& Defs() {
 }
 
 }  // namespace
-
-
 
 EnvLookup ProcessEnvironment() {
   return [](const std::string& name) -> std::optional<std::string> {

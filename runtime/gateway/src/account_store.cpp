@@ -55,6 +55,10 @@ void UserStore::SetPasswordHash(long long user_id, const std::string& password_h
                   password_hash);
 }
 
+void UserStore::Delete(long long user_id) {
+  tx_.exec_params("DELETE FROM gateway.users WHERE id = $1", user_id);
+}
+
 nlohmann::json UserStore::ListJson() {
   auto r = tx_.exec1(
       "SELECT coalesce(json_agg(t ORDER BY t.id), '[]')::text FROM (SELECT u.id, u.email, "

@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "account_routes.hpp"
 #include "admin_routes.hpp"
 #include "auth_routes.hpp"
 #include "crm/config/logging.hpp"
@@ -17,6 +18,7 @@
 #include "gateway_context.hpp"
 #include "health_routes.hpp"
 #include "proxy_routes.hpp"
+#include "web_routes.hpp"
 #include "webhook_routes.hpp"
 
 namespace crm::gateway {
@@ -28,12 +30,25 @@ void InitSodium() {
   }
 }
 
-void AddRoutes(http::Router& router, GatewayContext& gateway) {
+void AddRoutes(http::Router& router, GatewayContext& gateway, const http::StaticSite& site) {
   AddProxyRoutes(router, gateway);
   AddWebhookRoutes(router, gateway);
   AddHealthRoutes(router, gateway);
   AddAuthRoutes(router, gateway);
+  AddAccountRoutes(router, gateway);
   AddAdminRoutes(router, gateway);
+  AddWebRoutes(router, gateway, site);
+}
+
+http::StaticSite LoadSite(const std::filesystem::path& root) {
+  http::StaticSite site(root, ApiPrefixes());
+  if (site.installed()) {
+    spdlog::info("web app: {} files from {}", site.file_count(), root.string());
+  } else {
+    spdlog::warn("web app: no files in {} (CRM_WEB_ROOT): pages answer 404, the API works",
+                 root.string());
+  }
+  return site;
 }
 
 }  // namespace
@@ -75,8 +90,9 @@ int RunGateway(const GatewayOptions& options) {
   http::Metrics metrics;
   GatewayContext gateway(options, http::DbCall(blocking, pool), orchestrator, metrics,
                          io.get_executor());
+  http::StaticSite site = LoadSite(options.web_root);
   http::Router router;
-  AddRoutes(router, gateway);
+  AddRoutes(router, gateway, site);
   http::Server server(
       io, options.limits, [&router](http::Exchange& ex) { return router.Dispatch(ex); }, &metrics);
   auto bound = server.Listen(options.listen);

@@ -76,4 +76,10 @@ void SessionStore::DeleteAllOf(long long user_id) {
   tx_.exec_params("DELETE FROM gateway.sessions WHERE user_id = $1", user_id);
 }
 
+void SessionStore::DeleteAllOfExcept(long long user_id, const std::string& keep_hash) {
+  tx_.exec_params(
+      "DELETE FROM gateway.sessions WHERE user_id = $1 AND token_hash <> decode($2, 'hex')",
+      user_id, keep_hash);
+}
+
 }  // namespace crm::gateway

@@ -402,6 +402,10 @@ void Router::AddPrefix(std::string prefix, Handler handler) {
   prefixes_.emplace_back(std::move(prefix), std::move(handler));
 }
 
+void Router::SetFallback(std::function<std::optional<Response>(const Request&)> fallback) {
+  fallback_ = std::move(fallback);
+}
+
 Reply Router::Dispatch(Exchange& exchange) const {
   std::string_view path = TargetPath(exchange.request().target());
   for (const auto& [prefix, handler] : prefixes_) {
@@ -443,6 +447,11 @@ Reply Router::Dispatch(Exchange& exchange) const {
                                                       " is not allowed here; allowed: " + allow);
     res.set(bhttp::field::allow, allow);
     co_return res;
+  }
+  if (fallback_) {
+    if (auto res = fallback_(exchange.request())) {
+      co_return std::move(*res);
+    }
   }
   co_return ErrorResponse(Status::not_found, "no such endpoint: " + std::string(path));
 }

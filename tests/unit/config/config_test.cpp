@@ -86,5 +86,28 @@ TEST(RuntimeConfigTest, PasswordFilesMustNotBeReadableByOthers) {
   std::filesystem::remove(closed);
 }
 
+TEST(RuntimeConfigTest, PricesAreCheckedAndTheCurrencyUpperCased) {
+  auto config = LoadConfig(std::nullopt, Env({{"CRM_PRICE_MONTHLY_CENTS", "1900"},
+                                              {"CRM_CURRENCY", "eur"},
+                                              {"CRM_LAUNCH_DISCOUNT_PERCENT", "0"}}));
+  EXPECT_EQ(config.price_monthly_cents, 1900);
+  EXPECT_EQ(config.currency, "EUR");
+  EXPECT_EQ(config.launch_discount_percent, 0);
+  EXPECT_EQ(LoadConfig(std::nullopt, Env({})).price_monthly_cents, 900);
+  for (auto [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"CRM_PRICE_MONTHLY_CENTS", "9.99"},
+           {"CRM_PRICE_MONTHLY_CENTS", "-1"},
+           {"CRM_CURRENCY", "dollars"},
+           {"CRM_CURRENCY", "U$D"},
+           {"CRM_LAUNCH_DISCOUNT_PERCENT", "150"}}) {
+    try {
+      LoadConfig(std::nullopt, Env({{key, value}}));
+      ADD_FAILURE() << key << "=" << value << " was accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace crm::config

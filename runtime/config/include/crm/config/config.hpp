@@ -22,6 +22,14 @@ struct RuntimeConfig {
   /// The origin browsers use ("https://crm.example.com"): the Origin check and the cookies'
   /// Secure flag follow it. Empty: derived from the request's Host (plain HTTP on localhost).
   std::string public_url;
+  /// The web app's built files; empty: web/ beside the crmd binary, else ../share/crm/web.
+  std::string web_root;
+  // What a workspace costs (docs/operations.md, "Prices"): the pricing page shows it and billing
+  // charges it.
+  std::string plan_name = "Workspace";
+  int price_monthly_cents = 900;
+  std::string currency = "USD";
+  int launch_discount_percent = 50;
   std::string log_level = "info";
   int io_threads = 2;
   int db_max_open_conns = 10;       ///< gateway pool (DB_MAX_OPEN_CONNS)

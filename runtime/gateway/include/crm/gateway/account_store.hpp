@@ -33,6 +33,9 @@ class UserStore {
   /// Throws NotFound naming "email".
   long long IdOf(const std::string& email);
   void SetPasswordHash(long long user_id, const std::string& password_hash);
+  /// Deletes the account with its sessions and reset links (its slice row stays, unowned, as
+  /// the record of what was destroyed).
+  void Delete(long long user_id);
   /// Every account with its live slice, by id, as the admin API lists them.
   nlohmann::json ListJson();
 

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "crm/db/pool.hpp"
+#include "crm/gateway/price_plan.hpp"
 #include "crm/http/endpoint.hpp"
 #include "crm/http/limits.hpp"
 #include "crm/orchestrator/orchestrator.hpp"
@@ -24,6 +26,10 @@ struct GatewayOptions {
   /// The origin browsers use ("https://crm.example.com"): the Origin check and the cookies'
   /// Secure flag follow it. Empty: derived from the request's Host (plain HTTP on localhost).
   std::string public_url;
+  /// The web app's built files (index.html, assets/…), served for every path no API route
+  /// claims.
+  std::filesystem::path web_root;
+  PricePlan plan;  ///< GET /billing/plan
   std::chrono::seconds session_ttl{std::chrono::hours(24 * 30)};
   int login_attempts_per_minute = 5;  ///< per client address
   std::string whatsapp_verify_token;  ///< the webhook subscription handshake

@@ -46,6 +46,9 @@ class SessionStore {
   void Delete(const std::string& token_hash);
   /// Ends every session of the account (its password changed).
   void DeleteAllOf(long long user_id);
+  /// Ends every session of the account but the one known by `keep_hash` (the password changed
+  /// in this browser).
+  void DeleteAllOfExcept(long long user_id, const std::string& keep_hash);
 
  private:
   pqxx::transaction_base& tx_;

@@ -100,6 +100,9 @@ class Router {
   void Add(bhttp::verb method, std::string pattern, Handler handler);
   /// Handles a path prefix ("/api/"): every method, every path below it.
   void AddPrefix(std::string prefix, Handler handler);
+  /// Asked for a path no route or prefix matches (the web app's files); nullopt keeps the JSON
+  /// 404.
+  void SetFallback(std::function<std::optional<Response>(const Request&)> fallback);
   Reply Dispatch(Exchange& exchange) const;
 
  private:
@@ -110,6 +113,7 @@ class Router {
   };
   std::vector<Route> routes_;
   std::vector<std::pair<std::string, Handler>> prefixes_;
+  std::function<std::optional<Response>(const Request&)> fallback_;
 };
 
 }  // namespace crm::http
