@@ -14,9 +14,14 @@ function ConversationList({ activeId, q, raw, setQ }) {
   const list = usePaged('/api/conversations', { q });
   const upsert = (conv) =>
     list.setItems((items) => [conv, ...items.filter((c) => c.id !== conv.id)].sort(byRecent));
-  useEvent('conversation.updated', (conv) => {
-    if (!q || list.items.some((c) => c.id === conv.id)) {
-      upsert(conv);
+  // conversation.updated may carry only what changed ({id, unread, last_message_at}): merge it
+  // into the row, or fetch the whole conversation when it is not listed yet.
+  useEvent('conversation.updated', (change) => {
+    const known = list.items.find((c) => c.id === change.id);
+    if (known) {
+      upsert({ ...known, ...change });
+    } else if (!q) {
+      get(`/api/conversations/${change.id}`).then(upsert, () => {});
     }
   });
   useEvent('message.created', (m) => {
@@ -76,7 +81,7 @@ function Thread({ id }) {
   const stick = useRef(true);
   const f = useForm({ body: '' });
 
-  const markRead = () => post(`/api/conversations/${id}/read`).then(setConv, () => {});
+  const markRead = () => post(`/api/conversations/${id}/read`).then((c) => setConv((old) => ({ ...old, ...c })), () => {});
   useEffect(() => {
     setConv(null);
     setMessages([]);
@@ -107,7 +112,7 @@ function Thread({ id }) {
   useEvent('message.status', (m) => {
     setMessages((list) => list.map((x) => (x.id === m.id ? { ...x, ...m } : x)));
   });
-  useEvent('conversation.updated', (c) => c.id === id && setConv(c));
+  useEvent('conversation.updated', (c) => c.id === id && setConv((old) => ({ ...old, ...c })));
 
   const older = async () => {
     stick.current = false;
@@ -129,7 +134,7 @@ function Thread({ id }) {
   return html`<section class="thread" aria-label="Conversation">
     <header class="thread-head">
       <${Link} href="/app/inbox" class="back">← All</${Link}>
-      ${conv && html`<div><h2>${conv.contact.name}</h2><span class="muted">${conv.contact.phone}</span></div>`}
+      ${conv && conv.contact && html`<div><h2>${conv.contact.name}</h2><span class="muted">${conv.contact.phone}</span></div>`}
     </header>
     ${error && html`<div class="alert alert-error" role="alert">${error}</div>`}
     <ol class="messages" aria-label="Messages" aria-live="polite">
