@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { call, check, connect, launch, signup, unique, until, watch } from './lib.mjs';
+import { call, check, connect, fieldError, launch, signup, unique, until, watch } from './lib.mjs';
 
 test('a tenant signs up, connects, talks, broadcasts, exports and leaves', { timeout: 240000 }, async () => {
   const browser = await launch();
@@ -136,16 +136,25 @@ test('a tenant signs up, connects, talks, broadcasts, exports and leaves', { tim
     assert.ok(bodies.includes('Yes, until 6 pm. See you!'), 'the reply is exported');
     assert.equal(lines.filter((l) => l.type === 'broadcast').length, 1);
 
+    // Changing the password: a wrong current one is named next to its field.
+    await page.getByLabel('Current password').fill('not my password');
+    await page.getByLabel('New password').fill('an even better passphrase');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    assert.match(await fieldError(page, 'Current password'), /./);
+    await page.getByLabel('Current password').fill('correct horse battery');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText('Password changed').waitFor();
+
     // Deleting the account: a wrong password is refused next to the field, then it goes.
     await page.getByLabel('Your password').fill('not my password');
     await page.getByLabel('I understand that everything is deleted for good').check();
     await page.getByRole('button', { name: 'Delete my account' }).click();
-    await page.locator('#main [role="alert"]').first().waitFor();
-    await page.getByLabel('Your password').fill('correct horse battery');
+    assert.match(await fieldError(page, 'Your password'), /password/);
+    await page.getByLabel('Your password').fill('an even better passphrase');
     await page.getByRole('button', { name: 'Delete my account' }).click();
     await page.waitForURL((u) => u.pathname === '/');
     assert.equal((await call(page, 'GET', '/auth/me')).status, 401);
-    const relogin = await call(page, 'POST', '/auth/login', { email, password: 'correct horse battery' });
+    const relogin = await call(page, 'POST', '/auth/login', { email, password: 'an even better passphrase' });
     assert.equal(relogin.status, 401, 'the account is gone');
     assert.deepEqual(problems, []);
   } finally {
