@@ -1,0 +1,72 @@
+// The one live connection to the tenant's slice: a single EventSource on /api/events shared by
+// every screen (docs/api.md lists the events). Screens subscribe by event name; nothing polls.
+import { useEffect, useRef, useState } from 'preact/hooks';
+
+const kEvents = [
+  'contact.created', 'contact.updated', 'contact.deleted', 'message.created', 'message.status',
+  'conversation.updated', 'broadcast.created', 'broadcast.progress', 'channel.state',
+];
+
+const handlers = new Map(kEvents.map((e) => [e, new Set()]));
+const stateListeners = new Set();
+let source = null;
+let state = 'closed';
+
+function setState(s) {
+  state = s;
+  stateListeners.forEach((l) => l(s));
+}
+
+/// Opens the stream (once); the browser reconnects by itself after a drop (`retry: 2000`).
+export function openEvents() {
+  if (source) {
+    return;
+  }
+  setState('connecting');
+  source = new EventSource('/api/events');
+  source.onopen = () => setState('live');
+  source.onerror = () => setState(source && source.readyState === EventSource.CLOSED ? 'closed' : 'connecting');
+  for (const name of kEvents) {
+    source.addEventListener(name, (e) => {
+      let data;
+      try {
+        data = JSON.parse(e.data);
+      } catch (err) {
+        return;
+      }
+      handlers.get(name).forEach((h) => h(data));
+    });
+  }
+}
+
+/// Closes the stream (sign-out): the next tenant in this tab must not see this one's events.
+export function closeEvents() {
+  if (source) {
+    source.close();
+    source = null;
+  }
+  setState('closed');
+}
+
+/// Calls `handler(data)` for each `name` event while the component is mounted; the latest
+/// handler is used, so it may close over fresh state.
+export function useEvent(name, handler) {
+  const ref = useRef(handler);
+  ref.current = handler;
+  useEffect(() => {
+    const h = (data) => ref.current(data);
+    handlers.get(name).add(h);
+    return () => handlers.get(name).delete(h);
+  }, [name]);
+}
+
+/// 'connecting' | 'live' | 'closed'.
+export function useEventsState() {
+  const [s, set] = useState(state);
+  useEffect(() => {
+    stateListeners.add(set);
+    set(state);
+    return () => stateListeners.delete(set);
+  }, []);
+  return s;
+}

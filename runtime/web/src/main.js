@@ -1,0 +1,58 @@
+// The web app's entry: routes (History API) to the public screens and, behind a session, to the
+// workspace shell. docs/architecture.md ("The web app") says where a new screen goes.
+import { render } from 'preact';
+import { useEffect } from 'preact/hooks';
+import { html } from './html.js';
+import { navigate, useRoute } from './router.js';
+import { useSession } from './session.js';
+import { Toasts } from './ui.js';
+import { ForgotPassword, Landing, Login, NotFound, Pricing, ResetPassword, Signup } from './pages/public.js';
+import { Shell } from './pages/shell.js';
+import { Connect } from './pages/connect.js';
+import { Inbox } from './pages/inbox.js';
+import { Contacts } from './pages/contacts.js';
+import { Broadcasts } from './pages/broadcasts.js';
+import { Settings } from './pages/settings.js';
+
+const kPublic = {
+  '/': Landing,
+  '/pricing': Pricing,
+  '/signup': Signup,
+  '/login': Login,
+  '/forgot-password': ForgotPassword,
+  '/reset-password': ResetPassword,
+};
+
+// Workspace screens by the first path segment after /app/ (the inbox also has /app/inbox/<id>).
+const kApp = { connect: Connect, inbox: Inbox, contacts: Contacts, broadcasts: Broadcasts, settings: Settings };
+
+function Redirect({ to }) {
+  useEffect(() => navigate(to, true), [to]);
+  return null;
+}
+
+function App() {
+  const { path, search } = useRoute();
+  const session = useSession();
+  if (kPublic[path]) {
+    const Page = kPublic[path];
+    return html`<${Page} />`;
+  }
+  const m = /^\/app(?:\/([a-z]+)(?:\/\d+)?)?\/?$/.exec(path);
+  if (!m) {
+    return html`<${NotFound} />`;
+  }
+  if (session === undefined) {
+    return html`<div class="loading" aria-busy="true">Loading…</div>`;
+  }
+  if (session === null) {
+    return html`<${Redirect} to=${`/login?next=${encodeURIComponent(path + (search.toString() ? `?${search}` : ''))}`} />`;
+  }
+  const Page = kApp[m[1]];
+  if (!Page) {
+    return html`<${Redirect} to="/app/inbox" />`;
+  }
+  return html`<${Shell} session=${session}><${Page} session=${session} /></${Shell}>`;
+}
+
+render(html`<${App} /><${Toasts} />`, document.getElementById('app'));

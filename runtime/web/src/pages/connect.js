@@ -1,0 +1,64 @@
+// Connect: the QR to scan with the business phone, the state changing live; in the simulator a
+// button plays the phone's part. Once connected: the number and a way to disconnect.
+import { useState } from 'preact/hooks';
+import { post } from '../api.js';
+import { html } from '../html.js';
+import { Button, FormError, toast, useTitle } from '../ui.js';
+import { ChannelBadge, reloadChannel, useChannel } from './shell.js';
+
+// A short cache-busting version of the QR payload: a new payload is a new image.
+function version(s) {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) {
+    h = (Math.imul(31, h) + s.charCodeAt(i)) | 0;
+  }
+  return (h >>> 0).toString(36);
+}
+
+export function Connect() {
+  useTitle('Connect WhatsApp');
+  const c = useChannel();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const act = (fn) => async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await fn();
+      await reloadChannel();
+    } catch (e) {
+      setError(e.message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const pair = act(() => post('/api/channel/simulator/pair', { qr: c.qr }));
+  const logout = act(async () => {
+    await post('/api/channel/simulator/logout');
+    toast('Disconnected: scan the new code to connect again');
+  });
+  const simulator = c && c.kind === 'simulator';
+  return html`<section class="page">
+    <h1>Connect WhatsApp</h1>
+    <div class="card connect">
+      <p>State: <${ChannelBadge} channel=${c} /></p>
+      <${FormError} error=${error} />
+      ${c && c.state === 'connected' && html`<div>
+        <p class="big">Connected as <strong data-testid="phone">${c.phone}</strong>.</p>
+        <p>Messages and broadcasts go out from this number.</p>
+        ${simulator && html`<${Button} kind="secondary" busy=${busy} onClick=${logout}>Disconnect</${Button}>`}
+      </div>`}
+      ${c && c.state !== 'connected' && c.qr && html`<div class="qr">
+        <img src=${`/api/channel/qr.svg?v=${version(c.qr)}`} width="264" height="264"
+          alt="QR code: scan it with WhatsApp on the business phone (Settings, Linked devices, Link a device)" />
+        <ol>
+          <li>Open WhatsApp on the business phone.</li>
+          <li>Go to Settings → Linked devices → Link a device.</li>
+          <li>Point the phone at this code. This page updates by itself.</li>
+        </ol>
+        ${simulator && html`<${Button} busy=${busy} onClick=${pair}>Scan with the simulated phone</${Button}>`}
+      </div>`}
+      ${c && c.state !== 'connected' && !c.qr && html`<p>${c.detail || 'Waiting for the channel…'}</p>`}
+    </div>
+  </section>`;
+}
