@@ -53,6 +53,14 @@ json ContactStore::List(long long cursor, const std::string& query, int limit) {
       cursor, query, Contains(query), limit));
 }
 
+json ContactStore::Range(long long after, long long upto, int limit) {
+  return db::JsonArrayOf(tx_.exec_params(std::string("SELECT row_to_json(t)::text FROM (SELECT ") +
+                                             kContactColumns +
+                                             " FROM contacts WHERE id > $1 AND id <= $2 "
+                                             "ORDER BY id LIMIT $3) t",
+                                         after, upto, limit));
+}
+
 json ContactStore::Get(long long id) {
   auto rows = tx_.exec_params(std::string("SELECT row_to_json(t)::text FROM (SELECT ") +
                                   kContactColumns + " FROM contacts WHERE id = $1) t",

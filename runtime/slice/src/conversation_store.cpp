@@ -17,6 +17,10 @@ const std::string kConversationJson =
     "'created_at', v.created_at)::text "
     "FROM conversations v JOIN contacts c ON c.id = v.contact_id ";
 
+const std::string kMessageJson =
+    "SELECT row_to_json(m)::text FROM (SELECT id, conversation_id, direction, body, status, "
+    "error, created_at FROM messages ";
+
 NotFound NoConversation(long long id) {
   return NotFound("no conversation with id " + std::to_string(id));
 }
@@ -41,6 +45,12 @@ std::pair<json, bool> ConversationStore::Open(long long contact_id) {
   return {db::JsonOf(row[0]), !inserted.empty()};
 }
 
+json ConversationStore::Range(long long after, long long upto, int limit) {
+  return db::JsonArrayOf(
+      tx_.exec_params(kConversationJson + "WHERE v.id > $1 AND v.id <= $2 ORDER BY v.id LIMIT $3",
+                      after, upto, limit));
+}
+
 json ConversationStore::Get(long long id) {
   auto rows = tx_.exec_params(kConversationJson + "WHERE v.id = $1", id);
   if (rows.empty()) {
@@ -54,10 +64,14 @@ json ConversationStore::Messages(long long id, long long before, int limit) {
     throw NoConversation(id);
   }
   return db::JsonArrayOf(tx_.exec_params(
-      "SELECT row_to_json(m)::text FROM (SELECT id, conversation_id, direction, body, status, "
-      "error, created_at FROM messages WHERE conversation_id = $1 AND ($2 = 0 OR id < $2) "
-      "ORDER BY id DESC LIMIT $3) m",
+      kMessageJson +
+          "WHERE conversation_id = $1 AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT $3) m",
       id, before, limit));
+}
+
+json ConversationStore::MessageRange(long long after, long long upto, int limit) {
+  return db::JsonArrayOf(tx_.exec_params(
+      kMessageJson + "WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3) m", after, upto, limit));
 }
 
 }  // namespace crm::slice

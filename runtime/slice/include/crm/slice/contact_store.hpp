@@ -21,6 +21,8 @@ class ContactStore {
   /// Up to `limit` contacts with ids above `cursor`, oldest first; `query` ("" = all) matches
   /// the name (case-insensitive), the phone, or a tag exactly.
   nlohmann::json List(long long cursor, const std::string& query, int limit);
+  /// Up to `limit` contacts with ids in (`after`, `upto`], oldest first (an export's pages).
+  nlohmann::json Range(long long after, long long upto, int limit);
   /// Throws NotFound.
   nlohmann::json Get(long long id);
   /// Changes the fields `in` has. Throws NotFound, or Conflict naming "phone".

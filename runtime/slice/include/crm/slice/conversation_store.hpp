@@ -18,11 +18,16 @@ class ConversationStore {
   /// The contact's conversation, opened when it has none; `second` is true when it was opened
   /// now. Throws NotFound when there is no such contact.
   std::pair<nlohmann::json, bool> Open(long long contact_id);
+  /// Up to `limit` conversations with ids in (`after`, `upto`], oldest first (an export's pages).
+  nlohmann::json Range(long long after, long long upto, int limit);
   /// Throws NotFound.
   nlohmann::json Get(long long id);
   /// Up to `limit` of the conversation's messages with ids below `before` (0 = from the newest),
   /// newest first. Throws NotFound when there is no such conversation.
   nlohmann::json Messages(long long id, long long before, int limit);
+  /// Up to `limit` messages of every conversation with ids in (`after`, `upto`], oldest first
+  /// (an export's pages).
+  nlohmann::json MessageRange(long long after, long long upto, int limit);
 
  private:
   pqxx::transaction_base& tx_;
