@@ -5,6 +5,7 @@
 #include "crm/db/json.hpp"
 #include "crm/error.hpp"
 #include "crm/slice/contact_store.hpp"
+#include "crm/slice/page.hpp"
 
 namespace crm::slice {
 namespace {
@@ -27,10 +28,20 @@ NotFound NoConversation(long long id) {
 
 }  // namespace
 
-json ConversationStore::List(long long before, int limit) {
-  return db::JsonArrayOf(
-      tx_.exec_params(kConversationJson + "WHERE ($1 = 0 OR v.id < $1) ORDER BY v.id DESC LIMIT $2",
-                      before, limit));
+json ConversationStore::List(long long before, const std::string& query, int limit) {
+  return db::JsonArrayOf(tx_.exec_params(
+      kConversationJson +
+          "WHERE ($1 = 0 OR v.id < $1) AND ($2 = '' OR c.name ILIKE $3 OR c.phone LIKE $3) "
+          "ORDER BY v.id DESC LIMIT $4",
+      before, query, LikeContaining(query), limit));
+}
+
+json ConversationStore::MarkRead(long long id) {
+  if (tx_.exec_params("UPDATE conversations SET unread = 0 WHERE id = $1", id).affected_rows() ==
+      0) {
+    throw NoConversation(id);
+  }
+  return Get(id);
 }
 
 std::pair<json, bool> ConversationStore::Open(long long contact_id) {

@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 
 #include <nlohmann/json.hpp>
+#include <string>
 #include <utility>
 
 namespace crm::slice {
@@ -13,8 +14,11 @@ class ConversationStore {
  public:
   explicit ConversationStore(pqxx::transaction_base& tx) : tx_(tx) {}
 
-  /// Up to `limit` conversations with ids below `before` (0 = from the newest), newest first.
-  nlohmann::json List(long long before, int limit);
+  /// Up to `limit` conversations with ids below `before` (0 = from the newest), newest first;
+  /// `query` ("" = all) matches the contact's name (case-insensitive, anywhere) or phone.
+  nlohmann::json List(long long before, const std::string& query, int limit);
+  /// Sets the unread count to 0 and returns the conversation. Throws NotFound.
+  nlohmann::json MarkRead(long long id);
   /// The contact's conversation, opened when it has none; `second` is true when it was opened
   /// now. Throws NotFound when there is no such contact.
   std::pair<nlohmann::json, bool> Open(long long contact_id);
