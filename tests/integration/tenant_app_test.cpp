@@ -8,6 +8,7 @@
 #include <regex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "runtime_fixture.hpp"
 
@@ -158,6 +159,133 @@ TEST_F(TenantAppTest, TheExportStreamsEveryRowOfTheTenantAndNothingOfAnother) {
   EXPECT_EQ(other.body.find("+14155550100"), std::string::npos);
 
   EXPECT_EQ(Fetch("GET", Url("/api/export"), {}).status, 401) << "the session is checked";
+}
+
+}  // namespace
+}  // namespace crm::testing
+
+namespace crm::testing {
+namespace {
+
+TEST_F(TenantAppTest, ACsvImportCreatesContactsSkipsKnownPhonesAndRefusesABadFileWhole) {
+  Tenant t = Register("import@example.com");
+  CreateContact(t, "Known", "+14155550100");
+  std::vector<std::string> csv = {"Cookie: crm_session=" + t.token, "Content-Type: text/csv"};
+  auto r = Fetch("POST", Url("/api/contacts/import"),
+                 "Name,Phone,Tags\n"
+                 "Ana,+1 415 555 0101,vip|lisbon\n"
+                 "Known again,+14155550100,\n"
+                 "Bob,+44 7700 900123,\n",
+                 csv);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json(), (json{{"created", 2}, {"skipped", 1}}));
+  json ana = Fetch("GET", Url("/api/contacts?q=Ana"), {}, t.Auth()).Json()["items"];
+  ASSERT_EQ(ana.size(), 1u) << ana;
+  EXPECT_EQ(ana[0]["phone"], "+14155550101");
+  EXPECT_EQ(ana[0]["tags"], (json{"vip", "lisbon"}));
+
+  auto bad =
+      Fetch("POST", Url("/api/contacts/import"), "name,phone\nCy,+14155550102\nDee,12345\n", csv);
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("line 3: phone: expected an E.164 number"), std::string::npos)
+      << bad.body;
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts?q=Cy"), {}, t.Auth()).Json()["items"].size(), 0u)
+      << "nothing of a refused file is inserted";
+  EXPECT_EQ(Fetch("POST", Url("/api/contacts/import"), "name,phone\n", t.AuthJson()).status, 415);
+}
+
+TEST_F(TenantAppTest, ConversationsAreSearchedByContactNameOrPhoneAndMarkedRead) {
+  Tenant t = Register("inbox@example.com");
+  long long ana = CreateContact(t, "Ana Lima", "+14155550101");
+  long long bob = CreateContact(t, "Bob", "+447700900123");
+  long long ana_conv = 0;
+  for (long long contact : {ana, bob}) {
+    auto c = Fetch("POST", Url("/api/conversations"), json{{"contact_id", contact}}.dump(),
+                   t.AuthJson());
+    ASSERT_EQ(c.status, 201) << c.body;
+    if (contact == ana) {
+      ana_conv = c.Json()["id"].get<long long>();
+    }
+  }
+  auto names = [&](const std::string& q) {
+    std::vector<std::string> out;
+    auto page = Fetch("GET", Url("/api/conversations?q=" + q), {}, t.Auth());
+    EXPECT_EQ(page.status, 200) << page.body;
+    json body = page.Json();  // kept: a range-for over a temporary's member would dangle
+    for (const auto& c : body["items"]) {
+      out.push_back(c["contact"]["name"]);
+    }
+    return out;
+  };
+  EXPECT_EQ(names("lIm"), std::vector<std::string>{"Ana Lima"});
+  EXPECT_EQ(names("%2B44"), std::vector<std::string>{"Bob"});
+  EXPECT_EQ(names("o"), (std::vector<std::string>{"Bob"}));
+  EXPECT_EQ(names(""), (std::vector<std::string>{"Bob", "Ana Lima"}));
+  EXPECT_TRUE(names("%25").empty()) << "% is matched literally";
+
+  for (int i = 0; i < 2; ++i) {
+    auto m = Fetch("POST", Url("/api/conversations/" + std::to_string(ana_conv) + "/messages"),
+                   json{{"body", "hi"}, {"direction", "inbound"}}.dump(), t.AuthJson());
+    ASSERT_EQ(m.status, 201) << m.body;
+  }
+  const std::string read = "/api/conversations/" + std::to_string(ana_conv) + "/read";
+  // Mark read until the open event stream has seen it: the stream's start is not observable.
+  std::atomic<bool> done = false;
+  std::thread marker([&] {
+    while (!done) {
+      Fetch("POST", Url(read), {}, t.Auth());
+      std::this_thread::sleep_for(100ms);
+    }
+  });
+  auto events = Fetch("GET", Url("/api/events"), {}, t.Auth(), 2'000);
+  done = true;
+  marker.join();
+  EXPECT_NE(events.body.find("event: conversation.updated"), std::string::npos) << events.body;
+  EXPECT_NE(events.body.find("\"unread\":0"), std::string::npos) << events.body;
+  auto r = Fetch("POST", Url(read), {}, t.Auth());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json()["unread"], 0);
+  EXPECT_EQ(r.Json()["contact"]["name"], "Ana Lima");
+  EXPECT_EQ(Fetch("GET", Url("/api/conversations/" + std::to_string(ana_conv)), {}, t.Auth())
+                .Json()["unread"],
+            0);
+  EXPECT_EQ(Fetch("POST", Url("/api/conversations/999999/read"), {}, t.Auth()).status, 404);
+}
+
+TEST_F(TenantAppTest, ABroadcastToATagGoesToTheContactsCarryingIt) {
+  Tenant t = Register("tag@example.com");
+  for (const auto& [name, phone, tags] : std::vector<std::tuple<std::string, std::string, json>>{
+           {"Ana", "+14155550101", {"vip"}},
+           {"Bob", "+14155550102", {"vip", "lisbon"}},
+           {"Cy", "+14155550103", {"lisbon"}}}) {
+    auto c = Fetch("POST", Url("/api/contacts"),
+                   json{{"name", name}, {"phone", phone}, {"tags", tags}}.dump(), t.AuthJson());
+    ASSERT_EQ(c.status, 201) << c.body;
+  }
+  auto r = Fetch("POST", Url("/api/broadcasts"),
+                 json{{"name", "VIPs"}, {"text", "Hi"}, {"tag", "vip"}}.dump(), t.AuthJson());
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(r.Json()["total"], 2);
+  long long id = r.Json()["id"].get<long long>();
+  EXPECT_EQ(Sql(pg_->ConnectionString(),
+                "SELECT string_agg(recipient, ',' ORDER BY recipient) FROM " + Schema(t) +
+                    ".outbound_tasks WHERE broadcast_id = " + std::to_string(id)),
+            "+14155550101,+14155550102");
+
+  auto none = Fetch("POST", Url("/api/broadcasts"),
+                    json{{"name", "x"}, {"text", "Hi"}, {"tag", "nobody"}}.dump(), t.AuthJson());
+  EXPECT_EQ(none.status, 400) << none.body;
+  EXPECT_EQ(none.Json()["field"], "tag");
+  auto both = Fetch(
+      "POST", Url("/api/broadcasts"),
+      json{{"name", "x"}, {"text", "Hi"}, {"tag", "vip"}, {"recipients", {"+14155550101"}}}.dump(),
+      t.AuthJson());
+  EXPECT_EQ(both.status, 400) << both.body;
+  EXPECT_EQ(both.Json()["field"], "tag");
+  auto neither = Fetch("POST", Url("/api/broadcasts"), json{{"name", "x"}, {"text", "Hi"}}.dump(),
+                       t.AuthJson());
+  EXPECT_EQ(neither.status, 400) << neither.body;
+  EXPECT_EQ(neither.Json()["field"], "recipients");
 }
 
 }  // namespace

@@ -31,7 +31,7 @@ NotFound NoConversation(long long id) {
 json ConversationStore::List(long long before, const std::string& query, int limit) {
   return db::JsonArrayOf(tx_.exec_params(
       kConversationJson +
-          "WHERE ($1 = 0 OR v.id < $1) AND ($2 = '' OR c.name ILIKE $3 OR c.phone LIKE $3) "
+          "WHERE ($1 = 0 OR v.id < $1) AND ($2::text = '' OR c.name ILIKE $3 OR c.phone LIKE $3) "
           "ORDER BY v.id DESC LIMIT $4",
       before, query, LikeContaining(query), limit));
 }
