@@ -89,8 +89,10 @@ db::PoolOptions GatewayDatabase(const config::RuntimeConfig& config, std::size_t
 http::ServerLimits ServerLimitsFrom(const config::RuntimeConfig& config) {
   http::ServerLimits limits;
   limits.body_limit = config.body_limit;
-  // Recipient lists and CSV uploads; Meta's webhook payloads (and their relay to a slice).
+  // Recipient lists and CSV uploads (broadcasts, contact imports); Meta's webhook payloads (and
+  // their relay to a slice).
   limits.body_limit_for = {{"/api/broadcasts", config.broadcast_body_limit},
+                           {"/api/contacts/import", config.broadcast_body_limit},
                            {"/webhooks/whatsapp", http::kWebhookBodyLimit},
                            {"/internal/channel/", http::kWebhookBodyLimit}};
   limits.header_timeout = config.header_timeout;

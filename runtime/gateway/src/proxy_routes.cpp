@@ -94,9 +94,18 @@ Reply Proxy(GatewayContext& gateway, Exchange& ex) {
   }
   http::Request out = Forwarded(req, caller);
   auto upstream = gateway.upstreams.For(*caller.slice_id, caller.slice_endpoint);
-  if (http::TargetPath(req.target()) == "/api/events" && req.method() == bhttp::verb::get) {
-    co_await upstream->Relay(out, ex);
-    co_return std::nullopt;
+  // Streams are relayed as they come, never held whole: live events, and the export (which
+  // can be far larger than any response the proxy buffers).
+  if (req.method() == bhttp::verb::get) {
+    std::string_view path = http::TargetPath(req.target());
+    if (path == "/api/events") {
+      co_await upstream->Relay(out, ex, http::Upstream::StreamEnd::kLive);
+      co_return std::nullopt;
+    }
+    if (path == "/api/export") {
+      co_await upstream->Relay(out, ex, http::Upstream::StreamEnd::kDownload);
+      co_return std::nullopt;
+    }
   }
   Response up = co_await upstream->Send(out);
   Response res = Relayed(up);

@@ -113,7 +113,7 @@ asio::awaitable<Response> Upstream::Send(Request& request) {
   }
 }
 
-asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange) {
+asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange, StreamEnd end) {
   std::unique_ptr<Stream> upstream = co_await Connect();
   request.keep_alive(false);
   request.prepare_payload();
@@ -129,12 +129,15 @@ asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange) {
   if (hec) {
     throw FailedWhileAnswering();
   }
+  const bool live = end == StreamEnd::kLive;
   upstream->expires_never();
   Stream* raw = upstream.get();
-  exchange.OnStop([raw] {
-    boost::system::error_code ec;
-    raw->socket().close(ec);
-  });
+  if (live) {
+    exchange.OnStop([raw] {
+      boost::system::error_code ec;
+      raw->socket().close(ec);
+    });
+  }
 
   bhttp::response<bhttp::empty_body> head{parser.get().result(), 11};
   for (const auto& field : parser.get()) {
@@ -155,6 +158,9 @@ asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange) {
   while (!dec && !parser.is_done()) {
     parser.get().body().data = chunk;
     parser.get().body().size = sizeof chunk;
+    if (!live) {
+      upstream->expires_after(timeout_);  // a download whose upstream went quiet has failed
+    }
     auto [rec, rn] = co_await bhttp::async_read_some(*upstream, buffer, parser, kUseTuple);
     if (rec && rec != bhttp::error::need_buffer) {
       break;
@@ -166,8 +172,12 @@ asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange) {
           co_await asio::async_write(down, bhttp::make_chunk(asio::buffer(chunk, got)), kUseTuple);
     }
   }
-  exchange.OnStop(nullptr);
-  if (!dec) {
+  if (live) {
+    exchange.OnStop(nullptr);
+  }
+  // Without the last chunk the client's connection closes mid-body (the server closes it when
+  // the handler returns): a download cut short shows as an incomplete transfer.
+  if (!dec && (live || parser.is_done())) {
     down.expires_after(std::chrono::seconds(1));
     co_await asio::async_write(down, bhttp::make_chunk_last(), kUseTuple);
   }

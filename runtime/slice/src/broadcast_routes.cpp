@@ -4,6 +4,7 @@
 #include "crm/http/query.hpp"
 #include "crm/http/response.hpp"
 #include "crm/queue/store.hpp"
+#include "crm/slice/contact_store.hpp"
 #include "crm/slice/page.hpp"
 #include "crm/slice/recipients.hpp"
 #include "crm/slice/validation.hpp"
@@ -16,8 +17,9 @@ bool IsCsv(const http::Request& req) {
   return type.rfind("text/csv", 0) == 0;
 }
 
-// A broadcast from a JSON body or a CSV upload (name and text in the query string).
-queue::NewBroadcast ParseBroadcast(const http::Request& req) {
+// A broadcast from a JSON body or a CSV upload (name and text in the query string). Its
+// recipients are left empty when `tag` names them instead (the caller looks them up).
+queue::NewBroadcast ParseBroadcast(const http::Request& req, std::string& tag) {
   queue::NewBroadcast broadcast;
   if (IsCsv(req)) {
     auto target = req.target();
@@ -35,20 +37,26 @@ queue::NewBroadcast ParseBroadcast(const http::Request& req) {
     broadcast.recipients = ParseRecipientsCsv(req.body());
   } else {
     json body = http::ParseJsonBody(req);
-    http::RefuseUnknownFields(body, {"name", "text", "recipients", "template"},
-                              "name, text, recipients, template");
+    http::RefuseUnknownFields(body, {"name", "text", "recipients", "tag", "template"},
+                              "name, text, recipients or tag, template");
     broadcast.name = http::RequireString(body, "name", 1, 200);
     broadcast.text = http::RequireString(body, "text", 1, 4096);
     auto it = body.find("recipients");
-    if (it == body.end()) {
-      throw InputError("recipients: required", "recipients");
+    tag = http::OptionalString(body, "tag", 1, 50).value_or("");
+    if (!tag.empty() && it != body.end()) {
+      throw InputError("tag: give either recipients or tag, not both", "tag");
     }
-    broadcast.recipients = ParseRecipients(*it);
+    if (tag.empty() && it == body.end()) {
+      throw InputError("recipients: required (or tag: to the contacts carrying it)", "recipients");
+    }
+    if (tag.empty()) {
+      broadcast.recipients = ParseRecipients(*it);
+    }
     if (auto t = body.find("template"); t != body.end() && !t->is_null()) {
       broadcast.tmpl = ParseTemplate(*t);
     }
   }
-  if (broadcast.recipients.empty()) {
+  if (broadcast.recipients.empty() && tag.empty()) {
     throw InputError("recipients: the list is empty", "recipients");
   }
   return broadcast;
@@ -59,7 +67,15 @@ queue::NewBroadcast ParseBroadcast(const http::Request& req) {
 void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
   using bhttp::verb;
   router.Add(verb::post, "/api/broadcasts", [&slice](Exchange& ex) -> Reply {
-    queue::NewBroadcast broadcast = ParseBroadcast(ex.request());
+    std::string tag;
+    queue::NewBroadcast broadcast = ParseBroadcast(ex.request(), tag);
+    if (!tag.empty()) {
+      broadcast.recipients = co_await slice.db.Read(
+          [&tag](pqxx::read_transaction& tx) { return ContactStore(tx).PhonesTagged(tag); });
+      if (broadcast.recipients.empty()) {
+        throw InputError("tag: no contact has the tag \"" + tag + "\"", "tag");
+      }
+    }
     long long max_depth = slice.queue_max_depth;
     json progress = co_await slice.db(
         [&](pqxx::connection& c) { return queue::EnqueueBroadcast(c, broadcast, max_depth); });

@@ -3,6 +3,7 @@
 #include "crm/channel/webhook.hpp"
 #include "crm/http/json_body.hpp"
 #include "crm/http/response.hpp"
+#include "crm/slice/qr_svg.hpp"
 #include "crm/slice/validation.hpp"
 
 namespace crm::slice {
@@ -19,6 +20,29 @@ void AddChannelRoutes(http::Router& router, SliceContext& slice) {
                                   {"state", s.state},
                                   {"phone", s.phone.empty() ? json(nullptr) : json(s.phone)},
                                   {"detail", s.detail}});
+  });
+  // The pairing payload as an image for the connect page; a new one after every logout, hence
+  // no caching.
+  router.Add(verb::get, "/api/channel/qr.svg", [&slice](Exchange&) -> Reply {
+    std::string qr;
+    std::string state;
+    if (channel::Simulator* sim = slice.messaging.simulator()) {
+      json described = sim->Describe();
+      state = described.value("state", "");
+      if (auto it = described.find("qr"); it != described.end() && it->is_string()) {
+        qr = it->get<std::string>();
+      }
+    } else {
+      state = slice.messaging.ChannelStatus().state;
+    }
+    if (qr.empty()) {
+      throw NotFound("no QR code to show: the channel is " + state);
+    }
+    Response res{Status::ok, 11};
+    res.set(bhttp::field::content_type, "image/svg+xml");
+    res.set(bhttp::field::cache_control, "no-store");
+    res.body() = QrSvg(qr);
+    co_return res;
   });
   router.Add(verb::get, "/api/channel/stats", [&slice](Exchange&) -> Reply {
     channel::Simulator& sim = slice.messaging.RequireSimulator();

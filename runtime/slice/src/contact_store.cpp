@@ -1,7 +1,10 @@
 #include "crm/slice/contact_store.hpp"
 
+#include <algorithm>
+
 #include "crm/db/json.hpp"
 #include "crm/error.hpp"
+#include "crm/slice/page.hpp"
 
 namespace crm::slice {
 namespace {
@@ -9,18 +12,6 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kContactColumns = "id, name, phone, tags, created_at, updated_at";
-
-// A LIKE pattern matching `q` literally anywhere.
-std::string Contains(const std::string& q) {
-  std::string out = "%";
-  for (char c : q) {
-    if (c == '%' || c == '_' || c == '\\') {
-      out += '\\';
-    }
-    out += c;
-  }
-  return out + "%";
-}
 
 NotFound NoContact(long long id) {
   return NotFound("no contact with id " + std::to_string(id));
@@ -45,12 +36,46 @@ json ContactStore::Create(const ContactInput& in) {
   }
 }
 
+long long ContactStore::Import(const std::vector<ContactInput>& contacts) {
+  // A thousand rows per statement: few round trips, and no statement parameter grows with the
+  // file.
+  constexpr std::size_t kBatch = 1000;
+  long long created = 0;
+  for (std::size_t from = 0; from < contacts.size(); from += kBatch) {
+    json rows = json::array();
+    for (std::size_t i = from; i < std::min(contacts.size(), from + kBatch); ++i) {
+      const ContactInput& c = contacts[i];
+      rows.push_back({{"name", *c.name},
+                      {"phone", *c.phone},
+                      {"tags", c.tags ? json(*c.tags) : json::array()}});
+    }
+    created += static_cast<long long>(
+        tx_.exec_params(
+               "INSERT INTO contacts (name, phone, tags) "
+               "SELECT r.name, r.phone, "
+               "coalesce(ARRAY(SELECT jsonb_array_elements_text(r.tags)), '{}') "
+               "FROM jsonb_to_recordset($1::jsonb) AS r(name text, phone text, tags jsonb) "
+               "ON CONFLICT (phone) DO NOTHING",
+               rows.dump())
+            .affected_rows());
+  }
+  return created;
+}
+
 json ContactStore::List(long long cursor, const std::string& query, int limit) {
   return db::JsonArrayOf(tx_.exec_params(
       std::string("SELECT row_to_json(t)::text FROM (SELECT ") + kContactColumns +
           " FROM contacts WHERE id > $1 AND ($2 = '' OR name ILIKE $3 OR phone LIKE $3 OR "
           "$2 = ANY(tags)) ORDER BY id LIMIT $4) t",
-      cursor, query, Contains(query), limit));
+      cursor, query, LikeContaining(query), limit));
+}
+
+json ContactStore::Range(long long after, long long upto, int limit) {
+  return db::JsonArrayOf(tx_.exec_params(std::string("SELECT row_to_json(t)::text FROM (SELECT ") +
+                                             kContactColumns +
+                                             " FROM contacts WHERE id > $1 AND id <= $2 "
+                                             "ORDER BY id LIMIT $3) t",
+                                         after, upto, limit));
 }
 
 json ContactStore::Get(long long id) {
@@ -90,6 +115,15 @@ void ContactStore::Delete(long long id) {
 
 bool ContactStore::Exists(long long id) {
   return !tx_.exec_params("SELECT 1 FROM contacts WHERE id = $1", id).empty();
+}
+
+std::vector<std::string> ContactStore::PhonesTagged(const std::string& tag) {
+  std::vector<std::string> phones;
+  for (const auto& row : tx_.exec_params(
+           "SELECT phone FROM contacts WHERE tags @> ARRAY[$1]::text[] ORDER BY id", tag)) {
+    phones.emplace_back(row[0].c_str());
+  }
+  return phones;
 }
 
 }  // namespace crm::slice

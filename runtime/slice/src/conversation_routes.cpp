@@ -11,9 +11,11 @@ namespace crm::slice {
 void AddConversationRoutes(http::Router& router, SliceContext& slice) {
   using bhttp::verb;
   router.Add(verb::get, "/api/conversations", [&slice](Exchange& ex) -> Reply {
-    PageRequest page = ParsePage(ex.request().target());
-    json items = co_await slice.db.Read([&page](pqxx::read_transaction& tx) {
-      return ConversationStore(tx).List(page.cursor, page.limit);
+    auto target = ex.request().target();
+    PageRequest page = ParsePage(target);
+    std::string query = ParseSearch(target);
+    json items = co_await slice.db.Read([&](pqxx::read_transaction& tx) {
+      return ConversationStore(tx).List(page.cursor, query, page.limit);
     });
     co_return http::JsonResponse(Status::ok, PageJson(std::move(items), page.limit));
   });
@@ -24,6 +26,15 @@ void AddConversationRoutes(http::Router& router, SliceContext& slice) {
     auto [conversation, created] = co_await slice.db.Write(
         [&contact_id](pqxx::work& tx) { return ConversationStore(tx).Open(contact_id); });
     co_return http::JsonResponse(created ? Status::created : Status::ok, conversation);
+  });
+
+  // The inbox opened the conversation: its messages count as read, in every open tab too.
+  router.Add(verb::post, "/api/conversations/{id}/read", [&slice](Exchange& ex) -> Reply {
+    long long id = ParseId(ex.params()["id"], "id");
+    json conversation = co_await slice.db.Write(
+        [&id](pqxx::work& tx) { return ConversationStore(tx).MarkRead(id); });
+    slice.events.Publish("conversation.updated", conversation.dump());
+    co_return http::JsonResponse(Status::ok, conversation);
   });
 
   router.Add(verb::get, "/api/conversations/{id}", [&slice](Exchange& ex) -> Reply {

@@ -1,8 +1,6 @@
 #include "crm/slice/recipients.hpp"
 
-#include <algorithm>
-#include <istream>
-#include <streambuf>
+#include <optional>
 #include <unordered_set>
 
 #include "crm/channel/channel.hpp"
@@ -10,14 +8,12 @@
 #include "crm/error.hpp"
 #include "crm/http/json_body.hpp"
 #include "crm/slice/validation.hpp"
+#include "csv_upload.hpp"
 
 namespace crm::slice {
 namespace {
 
-
-constexpr std::size_t kMaxReported = 10;
-
-// Collects recipients in order without duplicates, and the first few errors.
+// Collects recipients in order without duplicates, and the errors.
 class Collector {
  public:
   void Add(const std::string& text, const std::string& where) {
@@ -30,65 +26,17 @@ class Collector {
       AddError(e.what());
     }
   }
-  void AddError(const std::string& message) {
-    if (++bad_ <= kMaxReported) {
-      errors_ += (errors_.empty() ? "" : "; ") + message;
-    }
-  }
+  void AddError(const std::string& message) { errors_.Add(message); }
   std::vector<std::string> Finish(const std::string& field) {
-    if (bad_ > 0) {
-      std::string more =
-          bad_ > kMaxReported ? " (and " + std::to_string(bad_ - kMaxReported) + " more)" : "";
-      throw InputError(
-          std::to_string(bad_) + " invalid recipient(s), nothing was queued: " + errors_ + more,
-          field);
-    }
+    errors_.ThrowIfAny("invalid recipient(s), nothing was queued", field);
     return std::move(phones_);
   }
 
  private:
   std::unordered_set<std::string> seen_;
   std::vector<std::string> phones_;
-  std::string errors_;
-  std::size_t bad_ = 0;
+  UploadErrors errors_;
 };
-
-// An istream over bytes already in memory (an upload's body), without copying them.
-class ViewStreamBuf : public std::streambuf {
- public:
-  explicit ViewStreamBuf(std::string_view bytes) {
-    char* begin = const_cast<char*>(bytes.data());  // only ever read
-    setg(begin, begin, begin + bytes.size());
-  }
-};
-
-// ';' when the first line with content uses it and no ',' (spreadsheets in many locales).
-char SeparatorOf(std::string_view csv) {
-  std::size_t pos = 0;
-  while (pos < csv.size()) {
-    std::size_t end = csv.find('\n', pos);
-    std::string_view line = csv.substr(pos, end == std::string_view::npos ? end : end - pos);
-    pos = end == std::string_view::npos ? csv.size() : end + 1;
-    if (line.find_first_not_of(" \t\r,;") == std::string_view::npos) {
-      continue;
-    }
-    return line.find(';') != std::string_view::npos && line.find(',') == std::string_view::npos
-               ? ';'
-               : ',';
-  }
-  return ',';
-}
-
-bool Blank(const std::vector<std::string_view>& fields) {
-  return std::all_of(fields.begin(), fields.end(),
-                     [](std::string_view f) { return TrimBlanks(f).empty(); });
-}
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 }  // namespace
 
@@ -111,29 +59,22 @@ std::vector<std::string> ParseRecipients(const nlohmann::json& list) {
 }
 
 std::vector<std::string> ParseRecipientsCsv(std::string_view csv) {
-  ViewStreamBuf bytes(csv);
-  std::istream in(&bytes);
-  CsvReader reader(in, "recipients", CsvReader::kDefaultChunkSize, SeparatorOf(csv));
+  CsvUpload upload(csv, "recipients");
   Collector collector;
   std::optional<std::size_t> column;
   std::vector<std::string_view> fields;
   for (;;) {
     try {
-      if (!reader.Next(fields)) {
+      if (!upload.Next(fields)) {
         break;
       }
     } catch (const InputError& e) {
       collector.AddError(e.what());  // bad quoting: reported with the numbers, the rest goes on
       continue;
     }
-    if (Blank(fields)) {
-      continue;
-    }
     if (!column) {
       for (std::size_t i = 0; i < fields.size(); ++i) {
-        std::string name = Lower(std::string(TrimBlanks(fields[i])));
-        if (name == "phone" || name == "number" || name == "mobile" || name == "whatsapp" ||
-            name == "wa_id" || name == "phone_number") {
+        if (IsPhoneHeader(fields[i])) {
           column = i;
           break;
         }
@@ -142,16 +83,15 @@ std::vector<std::string> ParseRecipientsCsv(std::string_view csv) {
         continue;  // a header row
       }
       if (fields.size() > 1) {
-        throw InputError(
-            "line 1: several columns but none named phone (or number, mobile, "
-            "whatsapp, wa_id, phone_number): name the column holding the numbers",
-            "recipients");
+        throw InputError(std::string("line 1: several columns but none named ") + kPhoneHeaders +
+                             ": name the column holding the numbers",
+                         "recipients");
       }
       column = 0;
     }
-    std::string where = "line " + std::to_string(reader.line()) + ": phone";
-    collector.Add(*column < fields.size() ? std::string(TrimBlanks(fields[*column])) : std::string(),
-                  where);
+    std::string where = "line " + std::to_string(upload.line()) + ": phone";
+    collector.Add(
+        *column < fields.size() ? std::string(TrimBlanks(fields[*column])) : std::string(), where);
   }
   return collector.Finish("recipients");
 }

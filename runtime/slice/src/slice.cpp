@@ -19,6 +19,7 @@
 #include "crm/http/blocking.hpp"
 #include "crm/http/server.hpp"
 #include "event_routes.hpp"
+#include "export_routes.hpp"
 #include "message_routes.hpp"
 #include "slice_context.hpp"
 #include "status_routes.hpp"
@@ -53,6 +54,7 @@ void AddRoutes(http::Router& router, SliceContext& slice) {
   AddEventRoutes(router, slice);
   AddChannelRoutes(router, slice);
   AddBroadcastRoutes(router, slice);
+  AddExportRoutes(router, slice);
 }
 
 }  // namespace

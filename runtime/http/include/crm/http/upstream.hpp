@@ -35,9 +35,22 @@ class Upstream {
   /// 502 when it failed while answering, 504 when it did not answer within the timeout.
   asio::awaitable<Response> Send(Request& request);
 
+  /// How a relayed stream may end.
+  enum class StreamEnd {
+    /// A live stream (server-sent events): cut when the server stops, and always ended with the
+    /// last chunk, since the client reconnects however it ended.
+    kLive,
+    /// A download (an export): the client gets the last chunk only when the upstream's body
+    /// ended properly; otherwise its connection is closed mid-body, so a cut-short download
+    /// cannot pass for a complete one. Each read from the upstream waits at most the timeout;
+    /// a server shutting down lets it finish within the drain time.
+    kDownload,
+  };
+
   /// Sends `request` on a fresh connection and relays the response to the client of `exchange`
-  /// as it arrives (chunked), until either side ends or the server stops.
-  asio::awaitable<void> Relay(Request& request, Exchange& exchange);
+  /// as it arrives (chunked), until either side ends or (kLive) the server stops.
+  asio::awaitable<void> Relay(Request& request, Exchange& exchange,
+                              StreamEnd end = StreamEnd::kLive);
 
   const Endpoint& endpoint() const { return endpoint_; }
 

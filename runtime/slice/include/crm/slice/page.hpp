@@ -1,8 +1,9 @@
-// Pages of a list: which page a request asks for (?cursor=, ?limit=) and how a page is answered
-// ({items, next_cursor}).
+// Pages of a list: which page a request asks for (?cursor=, ?limit=), what it searches for (?q=)
+// and how a page is answered ({items, next_cursor}).
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <string>
 #include <string_view>
 
 namespace crm::slice {
@@ -15,6 +16,11 @@ struct PageRequest {
 };
 /// Throws InputError naming "cursor" or "limit".
 PageRequest ParsePage(std::string_view target);
+
+/// A list's ?q= ("" when absent): at most 200 characters, InputError naming "q" otherwise.
+std::string ParseSearch(std::string_view target);
+/// A LIKE pattern matching `text` literally anywhere ("50%" → "%50\\%%").
+std::string LikeContaining(std::string_view text);
 
 /// {items, next_cursor}: a full page has a next one, which starts after its last item's id.
 nlohmann::json PageJson(nlohmann::json items, int limit);

@@ -25,7 +25,7 @@ struct SliceOptions {
   MessagingOptions messaging;
 };
 
-/// Runs a slice process until SIGTERM/SIGINT: /api/contacts…, /api/conversations…,
+/// Runs a slice process until SIGTERM/SIGINT: /api/contacts…, /api/conversations…, /api/export,
 /// /api/messages, /api/broadcasts…, /api/channel…, /api/status, /api/events, and /health,
 /// /ready, /metrics. Returns the exit code.
 int RunSliceProcess(const SliceOptions& options);
