@@ -12,7 +12,8 @@ const maildir = process.env.CRM_MAILDIR;
 function resetLink(raw) {
   const qp = raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
   const b64 = (raw.match(/^[A-Za-z0-9+/=\r\n]{40,}$/gm) || []).map((s) => Buffer.from(s, 'base64').toString('utf8')).join('\n');
-  const m = /\/reset-password\?token=([A-Za-z0-9_\-.~%]+)/.exec(`${raw}\n${qp}\n${b64}`);
+  // Decoded first: in the raw quoted-printable text "token=" reads "token=3D".
+  const m = /\/reset-password\?token=([A-Za-z0-9_\-.~%]+)/.exec(`${qp}\n${b64}\n${raw}`);
   return m ? `/reset-password?token=${m[1]}` : null;
 }
 

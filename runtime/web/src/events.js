@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 const kEvents = [
-  'contact.created', 'contact.updated', 'contact.deleted', 'message.created', 'message.status',
+  'contact.created', 'contact.updated', 'contact.deleted', 'contacts.imported', 'message.created', 'message.status',
   'conversation.updated', 'broadcast.created', 'broadcast.progress', 'channel.state',
 ];
 

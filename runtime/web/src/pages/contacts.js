@@ -114,6 +114,8 @@ export function Contacts() {
   useEvent('contact.created', (c) => !debounced && list.setItems((items) => (items.some((x) => x.id === c.id) ? items : [...items, c])));
   useEvent('contact.updated', (c) => list.setItems((items) => items.map((x) => (x.id === c.id ? c : x))));
   useEvent('contact.deleted', ({ id }) => list.setItems((items) => items.filter((x) => x.id !== id)));
+  // An import (here or in another tab) announces itself once, not per contact: read the list again.
+  useEvent('contacts.imported', () => list.reload());
   const done = () => {
     setPanel(null);
     list.reload();
