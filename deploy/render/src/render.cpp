@@ -11,6 +11,7 @@
 #include <set>
 
 #include "crm/error.hpp"
+#include "crm/mustache_data.hpp"
 #include "crm/yaml_source.hpp"
 
 namespace crm::render {
@@ -21,35 +22,6 @@ using Data = kainjow::mustache::data;
 using planner::Plan;
 
 constexpr double kMiB = 1024.0 * 1024;
-
-// Mustache sees JSON converted to its own data: objects, lists, strings; booleans stay booleans
-// so sections ({{#has_replica}}) work.
-Data ToMustache(const Json& j) {
-  if (j.is_object()) {
-    Data d{Data::type::object};
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      d.set(it.key(), ToMustache(it.value()));
-    }
-    return d;
-  }
-  if (j.is_array()) {
-    Data d{Data::type::list};
-    for (const Json& item : j) {
-      d.push_back(ToMustache(item));
-    }
-    return d;
-  }
-  if (j.is_boolean()) {
-    return j.get<bool>() ? Data{Data::type::bool_true} : Data{Data::type::bool_false};
-  }
-  if (j.is_string()) {
-    return Data{j.get<std::string>()};
-  }
-  if (j.is_null()) {
-    return Data{Data::type::bool_false};
-  }
-  return Data{j.dump()};
-}
 
 }  // namespace
 

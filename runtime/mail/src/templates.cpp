@@ -3,40 +3,12 @@
 #include <kainjow/mustache.hpp>
 
 #include "crm/error.hpp"
+#include "crm/mustache_data.hpp"
 
 namespace crm::mail {
 namespace {
 
 using Data = kainjow::mustache::data;
-
-// Mustache sees the parameters as its own data: strings as they are, booleans as sections,
-// numbers as their JSON text.
-Data ToMustache(const nlohmann::json& j) {
-  if (j.is_object()) {
-    Data d{Data::type::object};
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      d.set(it.key(), ToMustache(it.value()));
-    }
-    return d;
-  }
-  if (j.is_array()) {
-    Data d{Data::type::list};
-    for (const auto& item : j) {
-      d.push_back(ToMustache(item));
-    }
-    return d;
-  }
-  if (j.is_boolean()) {
-    return j.get<bool>() ? Data{Data::type::bool_true} : Data{Data::type::bool_false};
-  }
-  if (j.is_string()) {
-    return Data{j.get<std::string>()};
-  }
-  if (j.is_null()) {
-    return Data{Data::type::bool_false};
-  }
-  return Data{j.dump()};
-}
 
 const MailTemplateFile* Find(const std::vector<MailTemplateFile>& templates,
                              const std::string& name) {

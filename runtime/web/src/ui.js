@@ -97,7 +97,7 @@ let toastId = 0;
 /// Shows `message` for a few seconds (errors stay until dismissed).
 export function toast(message, kind = 'info') {
   const t = { id: ++toastId, message, kind };
-  toasts = [...toasts, t];
+  toasts = [...toasts, t].slice(-3); // the newest three: a burst of actions must not bury the page
   toastListeners.forEach((l) => l(toasts));
   if (kind !== 'error') {
     setTimeout(() => dismiss(t.id), 4000);
