@@ -78,7 +78,7 @@ TEST_F(WebTest, SecondTenantSeesNoneOfTheFirstTenantsData) {
 }
 
 TEST_F(WebTest, BadInputsShowTheServersMessageNextToTheField) {
-  StartCrmd();
+  StartCrmd({{"QUEUE_MAX_DEPTH", "5"}});
   RunBrowserTest("inputs.test.mjs");
 }
 
