@@ -119,6 +119,10 @@ TEST_F(ApplyLocalTest, ApplyStatusReapplyDestroy) {
   const std::string url = UrlIn(r.out);
   const HttpResult health = Fetch("GET", url + "/health");
   EXPECT_EQ(health.status, 200) << health.body;
+  // The address apply prints opens the web app (the one built beside this crmd).
+  const HttpResult page = Fetch("GET", url + "/login");
+  EXPECT_EQ(page.status, 200) << page.body;
+  EXPECT_EQ(page.headers.at("content-type"), "text/html; charset=utf-8");
   struct stat st {};
   ASSERT_EQ(::stat((dir_ / "secrets/admin-password").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600U);

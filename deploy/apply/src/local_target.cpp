@@ -96,6 +96,9 @@ std::string CrmdEnv(const render::Rendering& rendering, const Layout& layout, co
   env = SetEnvValue(env, "CRM_DATABASE_PASSWORD_FILE", layout.DbPassword().string());
   env = SetEnvValue(env, "CRM_LISTEN", fmt::format("127.0.0.1:{}", d.http_port));
   env = SetEnvValue(env, "CRM_DATA_DIR", layout.Data().string());
+  // The web app: crmd finds it beside its own binary (a build tree's web/, an installed
+  // ../share/crmd/web), not where a packaged server keeps it.
+  env = RemoveEnvValue(env, "CRM_WEB_ROOT");
   // Stripe and WhatsApp secrets: the local deployment runs without them (simulator channel).
   for (const auto& [key, value] : ParseEnvFile(env, kCrmdEnv)) {
     if (key.ends_with("_FILE") && key != "CRM_DATABASE_PASSWORD_FILE") {
