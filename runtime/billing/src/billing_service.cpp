@@ -32,7 +32,9 @@ std::string AttemptId() {
   return id;
 }
 
-void NotEnabled() { throw NotFound("billing is not enabled"); }
+void NotEnabled() {
+  throw NotFound("billing is not enabled");
+}
 
 }  // namespace
 
@@ -54,7 +56,9 @@ BillingService::BillingService(BillingOptions options, db::Pool& pool,
   }
 }
 
-BillingService::~BillingService() { Stop(); }
+BillingService::~BillingService() {
+  Stop();
+}
 
 bool BillingService::OnSignUp(pqxx::work& tx, long long user_id) {
   if (!enabled()) {
@@ -108,8 +112,8 @@ std::string BillingService::CreatePortal(long long user_id, const std::string& o
   if (!enabled()) {
     NotEnabled();
   }
-  auto current = pool_.Read(
-      [&](pqxx::read_transaction& tx) { return BillingStore(tx).Load(user_id, false); });
+  auto current =
+      pool_.Read([&](pqxx::read_transaction& tx) { return BillingStore(tx).Load(user_id, false); });
   if (!current || current->customer_id.empty()) {
     throw Conflict("billing: this workspace has no subscription yet; subscribe first");
   }
@@ -120,7 +124,8 @@ std::string BillingService::CreatePortal(long long user_id, const std::string& o
 json BillingService::StatusJson(long long user_id) {
   Subscription s;
   if (enabled()) {
-    s = pool_.Read([&](pqxx::read_transaction& tx) { return BillingStore(tx).Load(user_id, false); })
+    s = pool_
+            .Read([&](pqxx::read_transaction& tx) { return BillingStore(tx).Load(user_id, false); })
             .value_or(Unpaid(user_id));
   }
   return {{"enabled", enabled()},
@@ -141,8 +146,8 @@ json BillingService::BannerJson(long long user_id) {
 
 json BillingService::AdminJson(long long user_id) {
   json out = StatusJson(user_id);
-  auto s = pool_.Read(
-      [&](pqxx::read_transaction& tx) { return BillingStore(tx).Load(user_id, false); });
+  auto s =
+      pool_.Read([&](pqxx::read_transaction& tx) { return BillingStore(tx).Load(user_id, false); });
   out["user_id"] = user_id;
   out["stripe_customer_id"] = s && !s->customer_id.empty() ? json(s->customer_id) : json(nullptr);
   out["stripe_subscription_id"] =
@@ -374,8 +379,8 @@ void BillingService::Loop() {
     std::chrono::milliseconds wait = options_.poll;
     try {
       RunDueJobs();
-      if (auto next = pool_.Read(
-              [](pqxx::read_transaction& tx) { return BillingStore(tx).NextDue(); })) {
+      if (auto next =
+              pool_.Read([](pqxx::read_transaction& tx) { return BillingStore(tx).NextDue(); })) {
         auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*next - Now());
         wait = std::clamp(until, std::chrono::milliseconds(0), options_.poll);
       }

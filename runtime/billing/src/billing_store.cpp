@@ -188,18 +188,18 @@ nlohmann::json BillingStore::Revenue(long long monthly_cents, Time now) {
            epoch)) {
     long long canceled = r[1].as<long long>();
     long long at_start = r[2].as<long long>();
-    double rate = at_start == 0 ? 0.0
-                                : static_cast<double>(canceled) / static_cast<double>(at_start);
+    double rate =
+        at_start == 0 ? 0.0 : static_cast<double>(canceled) / static_cast<double>(at_start);
     churn.push_back({{"month", r[0].as<std::string>()},
                      {"canceled", canceled},
                      {"active_at_start", at_start},
                      {"rate", rate}});
   }
-  long long failed =
-      tx_.exec_params1("SELECT count(*) FROM gateway.billing_failed_payments WHERE created > "
-                       "to_timestamp($1) - interval '30 days'",
-                       epoch)[0]
-          .as<long long>();
+  long long failed = tx_.exec_params1(
+                            "SELECT count(*) FROM gateway.billing_failed_payments WHERE created > "
+                            "to_timestamp($1) - interval '30 days'",
+                            epoch)[0]
+                         .as<long long>();
   counts.erase("none");
   return {{"mrr_cents", paying * monthly_cents},
           {"subscriptions", counts},

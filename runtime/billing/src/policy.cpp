@@ -11,7 +11,7 @@ namespace {
 using nlohmann::json;
 
 constexpr std::array<std::string_view, 6> kNames = {"none",     "trialing",  "active",
-                                                     "past_due", "suspended", "canceled"};
+                                                    "past_due", "suspended", "canceled"};
 
 // An id field that may be a string or an expanded object with "id".
 std::string IdOf(const json& object, const char* key) {
@@ -71,7 +71,9 @@ void ReadSubscription(const json& object, StripeEvent& e) {
   e.user_id = MetadataUser(object);
 }
 
-std::string BillingLink(const std::string& app_url) { return app_url + "/app/billing"; }
+std::string BillingLink(const std::string& app_url) {
+  return app_url + "/app/billing";
+}
 
 void Activate(Decision& d) {
   Subscription& s = d.next;
@@ -87,9 +89,9 @@ void StartGrace(Decision& d, const PolicyConfig& config, Time now, const std::st
   Subscription& s = d.next;
   s.status = Status::kPastDue;
   s.grace_ends_at = now + config.grace;
-  d.mails.push_back({"payment_failed",
-                     {{"grace_ends_at", MailDate(*s.grace_ends_at)},
-                      {"link", BillingLink(app_url)}}});
+  d.mails.push_back(
+      {"payment_failed",
+       {{"grace_ends_at", MailDate(*s.grace_ends_at)}, {"link", BillingLink(app_url)}}});
   d.timers.push_back({"grace_expiry", *s.grace_ends_at});
 }
 
@@ -116,11 +118,13 @@ void Suspend(Decision& d, const std::string& why, const std::string& app_url) {
   d.sync_slice = true;
 }
 
-bool Paying(Status s) { return s == Status::kActive || s == Status::kTrialing; }
+bool Paying(Status s) {
+  return s == Status::kActive || s == Status::kTrialing;
+}
 
 // customer.subscription.updated (and a re-read): Stripe's status moves ours.
-void ApplySubscriptionState(Decision& d, const StripeEvent& e, const PolicyConfig& config,
-                            Time now, const std::string& app_url) {
+void ApplySubscriptionState(Decision& d, const StripeEvent& e, const PolicyConfig& config, Time now,
+                            const std::string& app_url) {
   Subscription& s = d.next;
   bool same_subscription = s.subscription_id.empty() || s.subscription_id == e.subscription;
   if (s.status == Status::kCanceled && same_subscription && !s.subscription_id.empty()) {
@@ -158,18 +162,21 @@ void ApplySubscriptionState(Decision& d, const StripeEvent& e, const PolicyConfi
 
 }  // namespace
 
-std::string_view ToString(Status status) { return kNames[static_cast<std::size_t>(status)]; }
+std::string_view ToString(Status status) {
+  return kNames[static_cast<std::size_t>(status)];
+}
 
 Status ParseStatus(std::string_view text) {
   auto it = std::find(kNames.begin(), kNames.end(), text);
   if (it == kNames.end()) {
-    throw InputError("status: unknown subscription status \"" + std::string(text) + "\"",
-                     "status");
+    throw InputError("status: unknown subscription status \"" + std::string(text) + "\"", "status");
   }
   return static_cast<Status>(it - kNames.begin());
 }
 
-std::string MailDate(Time t) { return FormatIso(t).substr(0, 10) + " (UTC)"; }
+std::string MailDate(Time t) {
+  return FormatIso(t).substr(0, 10) + " (UTC)";
+}
 
 StripeEvent ParseEvent(const json& event) {
   if (!event.is_object()) {
@@ -190,8 +197,8 @@ StripeEvent ParseEvent(const json& event) {
     throw InputError("created: expected a Unix time", "created");
   }
   e.created = *created;
-  if (!event.contains("data") || !event["data"].is_object() ||
-      !event["data"].contains("object") || !event["data"]["object"].is_object()) {
+  if (!event.contains("data") || !event["data"].is_object() || !event["data"].contains("object") ||
+      !event["data"]["object"].is_object()) {
     throw InputError("data.object: expected the event's object", "data.object");
   }
   const json& object = event["data"]["object"];
@@ -332,9 +339,9 @@ Decision ApplyEvent(const Subscription& current, const StripeEvent& e, const Pol
     }
     Cancel(d, config, now, app_url);
   } else if (e.type == "customer.subscription.trial_will_end") {
-    d.mails.push_back({"trial_will_end",
-                       {{"trial_ends_at", MailDate(e.trial_end.value_or(now))},
-                        {"link", BillingLink(app_url)}}});
+    d.mails.push_back(
+        {"trial_will_end",
+         {{"trial_ends_at", MailDate(e.trial_end.value_or(now))}, {"link", BillingLink(app_url)}}});
   } else {
     d.note = "ignored: billing does not use " + e.type;
   }

@@ -24,8 +24,7 @@ std::string_view Trim(std::string_view s) {
 
 }  // namespace
 
-std::string StripeSignatureOf(long long timestamp, std::string_view body,
-                              std::string_view secret) {
+std::string StripeSignatureOf(long long timestamp, std::string_view body, std::string_view secret) {
   std::string signed_payload = std::to_string(timestamp) + "." + std::string(body);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int mac_len = 0;
@@ -81,8 +80,8 @@ void VerifyStripeSignature(std::string_view header, std::string_view body,
   if (v1.empty()) {
     throw InputError("Stripe-Signature: missing v1=", "Stripe-Signature");
   }
-  auto age = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count() -
-             *timestamp;
+  auto age =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count() - *timestamp;
   if (age > tolerance.count() || -age > tolerance.count()) {
     throw InputError("Stripe-Signature: timestamp is " + std::to_string(age) +
                          " s from now, more than the " + std::to_string(tolerance.count()) +

@@ -80,8 +80,7 @@ void ThrowStripeFailure(const HttpResponse& response, const std::string& what) {
     throw http::ServiceError(http::Status::bad_gateway,
                              "Stripe refused the secret key (CRM_STRIPE_SECRET_KEY): " + text);
   }
-  throw http::ServiceError(http::Status::bad_gateway,
-                           "Stripe refused to " + what + ": " + text);
+  throw http::ServiceError(http::Status::bad_gateway, "Stripe refused to " + what + ": " + text);
 }
 
 StripeClient::StripeClient(StripeOptions options) : options_(std::move(options)), http_(4) {
@@ -90,15 +89,13 @@ StripeClient::StripeClient(StripeOptions options) : options_(std::move(options))
   }
 }
 
-json StripeClient::Call(const std::string& method, const std::string& path,
-                        const FormFields& form, const std::string& idempotency_key,
-                        const std::string& what) {
+json StripeClient::Call(const std::string& method, const std::string& path, const FormFields& form,
+                        const std::string& idempotency_key, const std::string& what) {
   HttpRequest request;
   request.method = method;
   request.url = options_.api_url + path;
   request.timeout = options_.timeout;
-  request.headers = {"Authorization: Bearer " + options_.secret_key,
-                     "Stripe-Version: 2024-06-20"};
+  request.headers = {"Authorization: Bearer " + options_.secret_key, "Stripe-Version: 2024-06-20"};
   if (method == "POST") {
     request.headers.emplace_back("Content-Type: application/x-www-form-urlencoded");
     // The same key on every try: Stripe answers a repeat with the first answer.
@@ -154,8 +151,7 @@ std::string StripeClient::CreateCheckoutSession(const CheckoutRequest& r) {
       Call("POST", "/v1/checkout/sessions", form, r.idempotency_key, "create a checkout session");
   std::string url = StringAt(session, "url");
   if (url.empty()) {
-    throw http::ServiceError(http::Status::bad_gateway,
-                             "Stripe's checkout session has no url");
+    throw http::ServiceError(http::Status::bad_gateway, "Stripe's checkout session has no url");
   }
   return url;
 }

@@ -49,8 +49,7 @@ TEST(PolicyTest, ATrialStartsAtSignUpWithItsExpiry) {
   // Unpaid at its end: suspended.
   Decision later = ApplyClock(d.next, kNow + std::chrono::days(14), kApp);
   EXPECT_EQ(later.next.status, Status::kSuspended);
-  EXPECT_EQ(ApplyClock(d.next, kNow + std::chrono::days(13), kApp).next.status,
-            Status::kTrialing);
+  EXPECT_EQ(ApplyClock(d.next, kNow + std::chrono::days(13), kApp).next.status, Status::kTrialing);
 }
 
 TEST(PolicyTest, CheckoutCompletedActivatesAndAssignsTheSlice) {
@@ -102,8 +101,7 @@ TEST(PolicyTest, PaymentRestoredResumes) {
 
 TEST(PolicyTest, CancelKeepsTheDataForTheRetentionThenDestroys) {
   Subscription suspended = With(Status::kSuspended);
-  Decision d =
-      ApplyEvent(suspended, Event("customer.subscription.deleted"), {}, kNow, kApp);
+  Decision d = ApplyEvent(suspended, Event("customer.subscription.deleted"), {}, kNow, kApp);
   EXPECT_EQ(d.next.status, Status::kCanceled);
   EXPECT_EQ(d.next.data_deleted_at, kNow + std::chrono::days(7));
   EXPECT_TRUE(d.sync_slice);  // a suspended slice runs again for the export

@@ -12,7 +12,8 @@ using std::chrono::system_clock;
 
 const std::string kSecret = "whsec_test_secret";
 const std::string kBody = R"({"id":"evt_1","object":"event"})";
-// printf '%s' '1700000000.{"id":"evt_1","object":"event"}' | openssl dgst -sha256 -hmac whsec_test_secret
+// printf '%s' '1700000000.{"id":"evt_1","object":"event"}' | openssl dgst -sha256 -hmac
+// whsec_test_secret
 const std::string kVector = "0c8670ed117751cc551a20e35839447075c42800ea3cf3e8a2fbda99cd1e6edd";
 const system_clock::time_point kAt{seconds(1700000000)};
 
@@ -45,9 +46,9 @@ TEST(StripeSignatureTest, RefusesAnotherSecretAndAnAlteredBody) {
 }
 
 TEST(StripeSignatureTest, AnyOfSeveralV1MayMatch) {
-  EXPECT_EQ(Message("t=1700000000,v1=" + std::string(64, '0') + ",v1=" + kVector + ",v0=abc",
-                    {kSecret}),
-            "ok");
+  EXPECT_EQ(
+      Message("t=1700000000,v1=" + std::string(64, '0') + ",v1=" + kVector + ",v0=abc", {kSecret}),
+      "ok");
 }
 
 TEST(StripeSignatureTest, ThePreviousSecretStillWorksWhileRotating) {

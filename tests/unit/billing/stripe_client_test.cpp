@@ -19,11 +19,11 @@ HttpResponse Answer(long status, std::string body = {}, std::string should_retry
 }
 
 TEST(StripeErrorTest, NamesTypeCodeParamAndMessage) {
-  EXPECT_EQ(StripeErrorText(400,
-                            R"({"error":{"type":"invalid_request_error","code":"resource_missing",)"
-                            R"("param":"line_items[0][price]","message":"No such price: 'x'"}})"),
-            "invalid_request_error (resource_missing, param line_items[0][price]): No such "
-            "price: 'x'");
+  EXPECT_EQ(
+      StripeErrorText(400, R"({"error":{"type":"invalid_request_error","code":"resource_missing",)"
+                           R"("param":"line_items[0][price]","message":"No such price: 'x'"}})"),
+      "invalid_request_error (resource_missing, param line_items[0][price]): No such "
+      "price: 'x'");
   EXPECT_EQ(StripeErrorText(402, R"({"error":{"type":"card_error","message":"declined"}})"),
             "card_error: declined");
   EXPECT_EQ(StripeErrorText(502, "<html>"), "HTTP 502 without a Stripe error object");

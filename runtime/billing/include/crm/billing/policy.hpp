@@ -56,8 +56,8 @@ struct StripeEvent {
   std::string id;  ///< evt_…
   std::string type;
   Time created{};
-  std::string customer;      ///< cus_… the object belongs to
-  std::string subscription;  ///< sub_… it is about
+  std::string customer;              ///< cus_… the object belongs to
+  std::string subscription;          ///< sub_… it is about
   std::optional<long long> user_id;  ///< client_reference_id or metadata[user_id]
   std::string subscription_status;   ///< customer.subscription.*: Stripe's status
   std::optional<Time> current_period_end;

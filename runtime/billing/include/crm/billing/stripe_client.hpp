@@ -14,11 +14,11 @@
 namespace crm::billing {
 
 struct StripeOptions {
-  std::string secret_key;                        ///< sk_live_… / sk_test_…
+  std::string secret_key;                          ///< sk_live_… / sk_test_…
   std::string api_url = "https://api.stripe.com";  ///< without /v1
-  std::chrono::milliseconds timeout{15'000};     ///< per try
-  int max_tries = 3;                             ///< where Stripe says a retry is safe
-  std::chrono::milliseconds backoff{500};        ///< doubled after each try
+  std::chrono::milliseconds timeout{15'000};       ///< per try
+  int max_tries = 3;                               ///< where Stripe says a retry is safe
+  std::chrono::milliseconds backoff{500};          ///< doubled after each try
 };
 
 /// What a Checkout Session is for.
