@@ -278,6 +278,26 @@ TEST_F(BillingTest, AKillBetweenReceiptAndApplyIsAppliedOnceOnRedelivery) {
   EXPECT_EQ(r["subscriptions"]["past_due"], 1) << r;
   EXPECT_EQ(r["failed_payments_30d"], 1) << r;
   EXPECT_EQ(r["churn"].size(), 12u) << r;
+
+  // The operator's view: crmctl over the admin API.
+  std::map<std::string, std::string> cli_env = {{"CRM_URL", crmd_->url()},
+                                                {"CRM_ADMIN_TOKEN", admin}};
+  auto [code, out] = RunCommand({CRM_CRMCTL_BINARY, "billing", "status"}, cli_env, "");
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("MRR: 4.50 USD"), std::string::npos) << out;
+  EXPECT_NE(out.find("1 past due"), std::string::npos) << out;
+  EXPECT_NE(out.find("failed payments (30 days): 1"), std::string::npos) << out;
+  auto [one_code, one] = RunCommand(
+      {CRM_CRMCTL_BINARY, "billing", "status", "--email", "crash@example.com"}, cli_env, "");
+  EXPECT_EQ(one_code, 0) << one;
+  EXPECT_NE(one.find("crash@example.com (user " + std::to_string(t.user) + "): past_due"),
+            std::string::npos)
+      << one;
+  EXPECT_NE(one.find("stripe subscription: sub_" + std::to_string(t.user)), std::string::npos)
+      << one;
+  auto [unknown_code, unknown] = RunCommand(
+      {CRM_CRMCTL_BINARY, "billing", "status", "--email", "nobody@example.com"}, cli_env, "");
+  EXPECT_EQ(unknown_code, 2) << unknown;
 }
 
 TEST_F(BillingTest, StripeRateLimitingIsA503) {

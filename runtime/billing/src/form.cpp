@@ -1,14 +1,10 @@
 #include "crm/billing/form.hpp"
 
 #include "crm/error.hpp"
+#include "crm/text.hpp"
 
 namespace crm::billing {
 namespace {
-
-bool Unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '_' || c == '.' || c == '~';
-}
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') {
@@ -51,20 +47,7 @@ std::string Unescape(std::string_view text) {
 }  // namespace
 
 std::string FormEscape(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (char ch : text) {
-    auto c = static_cast<unsigned char>(ch);
-    if (Unreserved(c)) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
-    }
-  }
-  return out;
+  return PercentEncode(text);
 }
 
 std::string FormEncode(const FormFields& fields) {
