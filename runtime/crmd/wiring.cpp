@@ -152,6 +152,7 @@ billing::BillingOptions BillingOptionsFrom(const config::RuntimeConfig& config) 
     options.app_url = "http://" + config.listen;
   }
   options.clock_file = config.billing_clock_file;
+  options.test_apply_delay = config.billing_test_apply_delay;
   return options;
 }
 

@@ -300,6 +300,39 @@ TEST_F(BillingTest, AKillBetweenReceiptAndApplyIsAppliedOnceOnRedelivery) {
   EXPECT_EQ(unknown_code, 2) << unknown;
 }
 
+// The webhook's transaction waits 3 s after recording the event id: the kill lands between
+// receipt and commit for certain.
+class SlowApplyBillingTest : public BillingTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    BillingTest::Configure(env);
+    env["CRM_BILLING_TEST_APPLY_DELAY"] = "3s";
+  }
+};
+
+TEST_F(SlowApplyBillingTest, AKillBeforeTheCommitLeavesNothingAndTheRetryAppliesOnce) {
+  Tenant t = SignUp("midway@example.com");
+  ASSERT_EQ(Fetch("POST", Url("/billing/create-checkout"), {}, t.AuthJson()).status, 200);
+  json paid = StripeEvent("evt_paid_midway", "checkout.session.completed", Checkout(t), UnixNow());
+  auto cut = SendStripeEvent(crmd_->url(), kWebhookSecret, paid, 0, 1'000);
+  EXPECT_EQ(cut.status, 0) << "answered before the delay: " << cut.body;
+  ASSERT_EQ(::kill(crmd_->pid(), SIGKILL), 0);
+  crmd_.reset();
+  EXPECT_EQ(Count("SELECT count(*) FROM gateway.billing_events"), "0");
+  EXPECT_EQ(
+      Count("SELECT status FROM gateway.subscriptions WHERE user_id = " + std::to_string(t.user)),
+      "none");
+  crmd_ = CrmdProcess::Start(CRM_CRMD_BINARY, {"--role", "all"}, env_, pg_->dir() / "crmd2.log");
+  auto retried = SendStripeEvent(crmd_->url(), kWebhookSecret, paid);
+  ASSERT_EQ(retried.status, 200) << retried.body;
+  EXPECT_EQ(retried.Json()["duplicate"], false);
+  auto repeat = SendStripeEvent(crmd_->url(), kWebhookSecret, paid);
+  EXPECT_EQ(repeat.Json()["duplicate"], true) << repeat.body;
+  EXPECT_EQ(StatusOf(t), "active");
+  EXPECT_EQ(Count("SELECT count(*) FROM gateway.billing_jobs WHERE kind = 'slice_sync'"), "1");
+  ASSERT_TRUE(Eventually([&] { return Me(t)["slice"].is_object(); }));
+}
+
 TEST_F(BillingTest, StripeRateLimitingIsA503) {
   Tenant t = SignUp("busy@example.com");
   stripe_.SetRateLimited(true);

@@ -195,6 +195,9 @@ WebhookResult BillingService::Apply(const StripeEvent& event) {
     if (!store.RecordEvent(event)) {
       return {true, "duplicate"};
     }
+    if (options_.test_apply_delay.count() > 0) {
+      std::this_thread::sleep_for(options_.test_apply_delay);
+    }
     std::optional<long long> user_id;
     if (event.user_id && store.UserExists(*event.user_id)) {
       user_id = event.user_id;

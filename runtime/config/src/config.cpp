@@ -380,6 +380,12 @@ const std::vector<KeyDef>& Defs() {
         {"CRM_BILLING_CLOCK_FILE"},
         "for tests only: billing's \"now\" is the ISO 8601 time in this file"},
        [](RuntimeConfig& c, const std::string& v) { c.billing_clock_file = v; }},
+      {{"billing_test_apply_delay",
+        {"CRM_BILLING_TEST_APPLY_DELAY"},
+        "for tests only: a Stripe event's transaction waits this long before it applies"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.billing_test_apply_delay = ParseDuration(v);
+       }},
       {{"slice_binary", {"CRM_SLICE_BINARY"}, "crmd binary slices run (default: this one)"},
        [](RuntimeConfig& c, const std::string& v) { c.slice_binary = v; }},
   };

@@ -43,6 +43,9 @@ struct BillingOptions {
   /// For tests only: "now" is the time written in this file (FileClock).
   std::filesystem::path clock_file;
   std::chrono::milliseconds poll{30'000};  ///< the scheduler looks at least this often
+  /// For tests only: a webhook's transaction waits this long after recording the event id, so a
+  /// test can kill crmd between receipt and commit.
+  std::chrono::milliseconds test_apply_delay{0};
 
   bool enabled() const { return !stripe.secret_key.empty(); }
 };

@@ -77,6 +77,7 @@ struct RuntimeConfig {
   int billing_grace_days = 7;         ///< after a failed payment, before suspension
   int billing_retention_days = 7;     ///< data kept after cancellation
   std::string billing_clock_file;     ///< tests only: "now" read from this file
+  std::chrono::milliseconds billing_test_apply_delay{0};  ///< tests only: see BillingOptions
   /// The crmd binary the orchestrator starts slices with; empty = this process's own binary.
   std::string slice_binary;
 };
