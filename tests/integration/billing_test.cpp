@@ -342,6 +342,37 @@ TEST_F(BillingTest, StripeRateLimitingIsA503) {
   EXPECT_EQ(Customer(t), "cus_none");
 }
 
+class TrialBillingTest : public BillingTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    BillingTest::Configure(env);
+    env["CRM_BILLING_TRIAL_DAYS"] = "14";
+  }
+};
+
+TEST_F(TrialBillingTest, ATrialHasASliceAtSignUpAndIsSuspendedUnpaidAtItsEnd) {
+  Tenant t = Register("trial@example.com");
+  ASSERT_GT(t.slice, 0);
+  json status = Status(t);
+  EXPECT_EQ(status["status"], "trialing") << status;
+  EXPECT_EQ(status["trial_ends_at"], billing::FormatIso(now_ + std::chrono::days(14))) << status;
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status, 200);
+  // No Stripe subscription yet: paying during the trial is allowed.
+  EXPECT_EQ(Fetch("POST", Url("/billing/create-checkout"), {}, t.AuthJson()).status, 200);
+
+  Advance(std::chrono::days(15));
+  ASSERT_TRUE(Eventually([&] {
+    return Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status == 423;
+  })) << crmd_->Log();
+  EXPECT_EQ(StatusOf(t), "suspended");
+
+  ASSERT_EQ(Send("evt_trial_paid", "checkout.session.completed", Checkout(t)).status, 200);
+  ASSERT_TRUE(
+      Eventually([&] { return Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status == 200; }));
+  EXPECT_EQ(StatusOf(t), "active");
+  EXPECT_EQ(Me(t)["slice"]["id"], t.slice);  // the same slice, resumed
+}
+
 class UnreachableStripeTest : public BillingTest {
  protected:
   std::string StripeUrl() override { return "http://127.0.0.1:1"; }
