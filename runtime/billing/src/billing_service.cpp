@@ -42,6 +42,16 @@ BillingService::BillingService(BillingOptions options, db::Pool& pool,
                                orchestrator::Orchestrator& slices,
                                std::unique_ptr<StripeApi> stripe, Clock clock)
     : options_(std::move(options)), pool_(pool), slices_(slices), stripe_(std::move(stripe)) {
+  if (enabled() && options_.price_id.empty()) {
+    // Every checkout would fail at Stripe; say so now rather than to the first paying tenant.
+    throw InputError(
+        "CRM_STRIPE_PRICE_ID: billing is on (a Stripe secret key is set) but no recurring price "
+        "is configured (docs/operations.md, \"Billing\")");
+  }
+  if (enabled() && options_.webhook_secret.empty() && options_.webhook_secret_previous.empty()) {
+    spdlog::error(
+        "billing: no CRM_STRIPE_WEBHOOK_SECRET: Stripe's webhook is answered 503 until it is set");
+  }
   if (!stripe_) {
     stripe_ = std::make_unique<StripeClient>(options_.stripe);
   }

@@ -58,7 +58,8 @@ struct WebhookResult {
 
 class BillingService {
  public:
-  /// `stripe` null: a StripeClient over options.stripe.
+  /// `stripe` null: a StripeClient over options.stripe. Throws InputError when billing is on
+  /// without a price.
   BillingService(BillingOptions options, db::Pool& pool, orchestrator::Orchestrator& slices,
                  std::unique_ptr<StripeApi> stripe = nullptr, Clock clock = nullptr);
   ~BillingService();
