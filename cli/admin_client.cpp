@@ -11,6 +11,12 @@
 #include "crm/http_client.hpp"
 
 namespace crm::cli {
+
+std::string DefaultGatewayUrl() {
+  const char* url = std::getenv("CRM_URL");
+  return url != nullptr && *url != '\0' ? url : "http://127.0.0.1:8080";
+}
+
 namespace {
 
 struct Answer {

@@ -7,6 +7,9 @@
 
 namespace crm::cli {
 
+/// $CRM_URL, else http://127.0.0.1:8080: the gateway crmctl's admin commands call.
+std::string DefaultGatewayUrl();
+
 class AdminClient {
  public:
   /// `url` is the gateway ("http://127.0.0.1:8080"). The credential comes from the environment:

@@ -46,6 +46,7 @@ void SetupCalibrate(CLI::App& app, GlobalOptions& global);
 void SetupRender(CLI::App& app, GlobalOptions& global);
 void SetupValidate(CLI::App& app, GlobalOptions& global);
 void SetupSlices(CLI::App& app, GlobalOptions& global);
+void SetupBilling(CLI::App& app, GlobalOptions& global);
 void SetupMigrate(CLI::App& app, GlobalOptions& global);
 void SetupApply(CLI::App& app, GlobalOptions& global);
 

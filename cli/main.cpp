@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   crm::cli::SetupRender(app, global);
   crm::cli::SetupValidate(app, global);
   crm::cli::SetupSlices(app, global);
+  crm::cli::SetupBilling(app, global);
   crm::cli::SetupMigrate(app, global);
   crm::cli::SetupApply(app, global);
 

@@ -24,11 +24,6 @@ struct SlicesOptions {
   std::string phone_number_id;
 };
 
-std::string DefaultUrl() {
-  const char* url = std::getenv("CRM_URL");
-  return url != nullptr && *url != '\0' ? url : "http://127.0.0.1:8080";
-}
-
 void PrintSlices(const nlohmann::json& doc, const GlobalOptions& global) {
   auto format = OutputFormatOr(global, planner::OutputFormat::kTable);
   if (format != planner::OutputFormat::kTable) {
@@ -65,7 +60,7 @@ void PrintSlice(const nlohmann::json& slice, const GlobalOptions& global) {
 
 void SetupSlices(CLI::App& app, GlobalOptions& global) {
   auto opts = std::make_shared<SlicesOptions>();
-  opts->url = DefaultUrl();
+  opts->url = DefaultGatewayUrl();
   auto* cmd = app.add_subcommand(
                      "slices", "orchestrator administration through a running gateway's admin API")
                   ->require_subcommand(1);
