@@ -136,7 +136,7 @@ export function formatTime(iso) {
     : `${d.toLocaleDateString([], { day: 'numeric', month: 'short' })} ${time}`;
 }
 
-/// "7 December 2026": a day the tenant must act by (grace end, deletion), never a bare ISO string.
+/// "December 7, 2026": a day the tenant must act by (grace end, deletion), never a bare ISO string.
 export function formatDate(iso) {
   return iso ? new Date(iso).toLocaleDateString('en', { day: 'numeric', month: 'long', year: 'numeric' }) : '';
 }

@@ -66,8 +66,7 @@ function BillingBanner({ billing, path }) {
   }
   const kind = status === 'past_due' ? 'warning' : 'danger';
   return html`<div class=${`banner banner-${kind}`} role="status" data-billing-banner=${status}>
-    ${status === 'past_due' && html`<span>Your last payment failed. Pay by
-      <strong>${formatDate(billing.grace_ends_at)}</strong> or the workspace is paused.</span>
+    ${status === 'past_due' && html`<span>Your last payment failed. Pay by${' '}<strong>${formatDate(billing.grace_ends_at)}</strong> or the workspace is paused.</span>
       <${Link} href="/app/billing">Update payment</${Link}>`}
     ${status === 'suspended' && html`<span>Your workspace is paused: nothing is sent or received. Pay to resume;
       your data is kept.</span> <${Link} href="/app/billing">Go to billing</${Link}>`}
