@@ -28,7 +28,8 @@ function describe(s, hasSlice) {
       return {
         kind: 'success',
         label: 'Active',
-        text: s.cancel_at_period_end ? `Paid until ${end}; it will not renew.` : `Active: renews on ${end}.`,
+        text: !end ? 'Your subscription is active.'
+          : s.cancel_at_period_end ? `Paid until ${end}; it will not renew.` : `Active: renews on ${end}.`,
       };
     case 'past_due':
       return {
