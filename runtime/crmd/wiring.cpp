@@ -94,6 +94,7 @@ http::ServerLimits ServerLimitsFrom(const config::RuntimeConfig& config) {
   limits.body_limit_for = {{"/api/broadcasts", config.broadcast_body_limit},
                            {"/api/contacts/import", config.broadcast_body_limit},
                            {"/webhooks/whatsapp", http::kWebhookBodyLimit},
+                           {"/billing/webhook", http::kWebhookBodyLimit},
                            {"/internal/channel/", http::kWebhookBodyLimit}};
   limits.header_timeout = config.header_timeout;
   limits.idle_timeout = config.idle_timeout;
@@ -127,6 +128,33 @@ mail::MailerOptions MailerOptionsFrom(const config::RuntimeConfig& config) {
   return options;
 }
 
+billing::BillingOptions BillingOptionsFrom(const config::RuntimeConfig& config) {
+  billing::BillingOptions options;
+  options.stripe.secret_key = config.stripe_secret_key;
+  options.stripe.api_url = config.stripe_api_url;
+  options.webhook_secret = config.stripe_webhook_secret;
+  options.webhook_secret_previous = config.stripe_webhook_secret_previous;
+  options.price_id = config.stripe_price_id;
+  options.promotion_code = config.stripe_promotion_code;
+  options.policy.trial = std::chrono::days(config.billing_trial_days);
+  options.policy.grace = std::chrono::days(config.billing_grace_days);
+  options.policy.retention = std::chrono::days(config.billing_retention_days);
+  gateway::PricePlan plan;
+  plan.monthly_cents = config.price_monthly_cents;
+  plan.launch_discount_percent = config.launch_discount_percent;
+  // With the launch discount's promotion code every subscription pays the launch price.
+  options.monthly_cents =
+      config.stripe_promotion_code.empty() ? plan.monthly_cents : plan.LaunchMonthlyCents();
+  options.currency = config.currency;
+  if (!config.public_url.empty()) {
+    options.app_url = config.public_url;
+  } else if (config.listen.rfind("unix:", 0) != 0) {
+    options.app_url = "http://" + config.listen;
+  }
+  options.clock_file = config.billing_clock_file;
+  return options;
+}
+
 gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config) {
   gateway::GatewayOptions options;
   options.log_level = config.log_level;
@@ -148,6 +176,7 @@ gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config) 
   options.whatsapp_app_secret = config.whatsapp_app_secret;
   options.orchestrator = OrchestratorOptionsFrom(config);
   options.mail = MailerOptionsFrom(config);
+  options.billing = BillingOptionsFrom(config);
   return options;
 }
 

@@ -16,6 +16,9 @@ orchestrator::OrchestratorOptions OrchestratorOptionsFrom(const config::RuntimeC
 /// The gateway's mailer: SMTP when smtp_url is set, else .eml files under <data_dir>/mail.
 mail::MailerOptions MailerOptionsFrom(const config::RuntimeConfig& config);
 /// Throws InputError when `listen` is not an endpoint.
+/// Billing's settings; off without a Stripe secret key.
+billing::BillingOptions BillingOptionsFrom(const config::RuntimeConfig& config);
+
 gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config);
 /// Throws InputError when `listen` is not an endpoint.
 slice::SliceOptions SliceOptionsFrom(const config::RuntimeConfig& config, long long slice_id);

@@ -319,6 +319,67 @@ const std::vector<KeyDef>& Defs() {
         {"CRM_MAIL_MAX_ATTEMPTS"},
         "send attempts before a mail is given up (dead)"},
        [](RuntimeConfig& c, const std::string& v) { c.mail_max_attempts = Int(v, 1, 100); }},
+      {{"stripe_secret_key_file",
+        {"CRM_STRIPE_SECRET_KEY_FILE"},
+        "file holding the Stripe secret key; set: billing is on (mode 0600)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.stripe_secret_key = ReadSecretFile(v, "Stripe secret key");
+       }},
+      {{"stripe_secret_key",
+        {"CRM_STRIPE_SECRET_KEY"},
+        "the Stripe secret key; set: billing is on (environment only)"},
+       [](RuntimeConfig& c, const std::string& v) { c.stripe_secret_key = v; }},
+      {{"stripe_webhook_secret_file",
+        {"CRM_STRIPE_WEBHOOK_SECRET_FILE"},
+        "file holding the Stripe webhook signing secret (whsec_…) (mode 0600)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.stripe_webhook_secret = ReadSecretFile(v, "Stripe webhook secret");
+       }},
+      {{"stripe_webhook_secret",
+        {"CRM_STRIPE_WEBHOOK_SECRET"},
+        "the Stripe webhook signing secret (whsec_…) (environment only)"},
+       [](RuntimeConfig& c, const std::string& v) { c.stripe_webhook_secret = v; }},
+      {{"stripe_webhook_secret_previous_file",
+        {"CRM_STRIPE_WEBHOOK_SECRET_PREVIOUS_FILE"},
+        "file holding the webhook signing secret being rotated out (mode 0600)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.stripe_webhook_secret_previous = ReadSecretFile(v, "previous Stripe webhook secret");
+       }},
+      {{"stripe_webhook_secret_previous",
+        {"CRM_STRIPE_WEBHOOK_SECRET_PREVIOUS"},
+        "the webhook signing secret being rotated out (environment only)"},
+       [](RuntimeConfig& c, const std::string& v) { c.stripe_webhook_secret_previous = v; }},
+      {{"stripe_api_url", {"CRM_STRIPE_API_URL"}, "Stripe API base URL (tests: a stand-in)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+           throw InputError("expected an http:// or https:// URL, got \"" + v + "\"");
+         }
+         c.stripe_api_url = v;
+       }},
+      {{"stripe_price_id",
+        {"CRM_STRIPE_PRICE_ID"},
+        "the recurring Stripe Price (price_…) matching price_monthly_cents"},
+       [](RuntimeConfig& c, const std::string& v) { c.stripe_price_id = v; }},
+      {{"stripe_promotion_code",
+        {"CRM_STRIPE_PROMOTION_CODE"},
+        "promotion code id (promo_…) of the launch discount; empty: none"},
+       [](RuntimeConfig& c, const std::string& v) { c.stripe_promotion_code = v; }},
+      {{"billing_trial_days",
+        {"CRM_BILLING_TRIAL_DAYS"},
+        "free trial days on a slice at sign-up; 0: pay first"},
+       [](RuntimeConfig& c, const std::string& v) { c.billing_trial_days = Int(v, 0, 365); }},
+      {{"billing_grace_days",
+        {"CRM_BILLING_GRACE_DAYS"},
+        "days a workspace keeps running after a failed payment before it is suspended"},
+       [](RuntimeConfig& c, const std::string& v) { c.billing_grace_days = Int(v, 0, 365); }},
+      {{"billing_retention_days",
+        {"CRM_BILLING_RETENTION_DAYS"},
+        "days a canceled workspace's data is kept (and exportable) before it is destroyed"},
+       [](RuntimeConfig& c, const std::string& v) { c.billing_retention_days = Int(v, 0, 3650); }},
+      {{"billing_clock_file",
+        {"CRM_BILLING_CLOCK_FILE"},
+        "for tests only: billing's \"now\" is the ISO 8601 time in this file"},
+       [](RuntimeConfig& c, const std::string& v) { c.billing_clock_file = v; }},
       {{"slice_binary", {"CRM_SLICE_BINARY"}, "crmd binary slices run (default: this one)"},
        [](RuntimeConfig& c, const std::string& v) { c.slice_binary = v; }},
   };
@@ -363,7 +424,9 @@ RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const
       crm::StrictMap map(name, root, "crmd configuration");
       for (const auto& d : Defs()) {
         if (d.key.yaml == "database_password" || d.key.yaml == "whatsapp_app_secret" ||
-            d.key.yaml == "whatsapp_verify_token" || d.key.yaml == "whatsapp_token") {
+            d.key.yaml == "whatsapp_verify_token" || d.key.yaml == "whatsapp_token" ||
+            d.key.yaml == "stripe_secret_key" || d.key.yaml == "stripe_webhook_secret" ||
+            d.key.yaml == "stripe_webhook_secret_previous") {
           continue;  // secrets are never written in configuration files
         }
         YAML::Node node = map.Optional(d.key.yaml);

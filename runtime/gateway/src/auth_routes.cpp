@@ -66,14 +66,20 @@ Reply Register(GatewayContext& gateway, Exchange& ex) {
   json body = AccountRequest(gateway, gateway.account_limiter, ex, "sign-up");
   std::string email = EmailField(body);
   std::string password = NewPassword(body);
+  bool slice_now = true;
   long long user_id = co_await gateway.route.db().Blocking([&] {
     std::string hash = HashPassword(password);
-    return gateway.route.db().pool().Write(
-        [&](pqxx::work& tx) { return UserStore(tx).Create(email, hash); });
+    return gateway.route.db().pool().Write([&](pqxx::work& tx) {
+      long long id = UserStore(tx).Create(email, hash);
+      slice_now = gateway.billing.OnSignUp(tx, id);
+      return id;
+    });
   });
-  // Until billing exists, every new account starts a trial on a warm slice, at once.
-  co_await gateway.route.db().Blocking(
-      [&gateway, user_id] { return gateway.orchestrator.AssignNow(user_id); });
+  // Billing off or a trial: a warm slice at once. Pay first: the slice comes with the payment.
+  if (slice_now) {
+    co_await gateway.route.db().Blocking(
+        [&gateway, user_id] { return gateway.orchestrator.AssignNow(user_id); });
+  }
   co_return co_await SignIn(gateway, user_id, ex, Status::created);
 }
 
@@ -123,7 +129,10 @@ Reply Me(GatewayContext& gateway, Exchange& ex) {
   long long user_id = caller.user_id;
   Caller fresh = co_await gateway.route.db().Read(
       [&user_id](pqxx::read_transaction& tx) { return SessionStore(tx).Load(user_id); });
-  Response res = http::JsonResponse(Status::ok, UserJson(fresh));
+  json me = UserJson(fresh);
+  me["billing"] = co_await gateway.route.db().Blocking(
+      [&gateway, user_id] { return gateway.billing.BannerJson(user_id); });
+  Response res = http::JsonResponse(Status::ok, me);
   if (caller.renewed) {
     res.set(bhttp::field::set_cookie,
             gateway.browser.SessionCookie(ex.request(), TokenFrom(ex.request())));

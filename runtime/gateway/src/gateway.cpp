@@ -8,6 +8,7 @@
 #include "account_routes.hpp"
 #include "admin_routes.hpp"
 #include "auth_routes.hpp"
+#include "billing_routes.hpp"
 #include "crm/config/logging.hpp"
 #include "crm/db/migrations.hpp"
 #include "crm/db/pool.hpp"
@@ -37,6 +38,7 @@ void AddRoutes(http::Router& router, GatewayContext& gateway, const http::Static
   AddAuthRoutes(router, gateway);
   AddAccountRoutes(router, gateway);
   AddAdminRoutes(router, gateway);
+  AddBillingRoutes(router, gateway);
   AddWebRoutes(router, gateway, site);
 }
 
@@ -92,9 +94,11 @@ int RunGateway(const GatewayOptions& options) {
       options.mail, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); },
       mail::MakeTransport(options.mail));
   mailer.Start();
+  billing::BillingService billing(options.billing, pool, orchestrator);
+  billing.Start();
   boost::asio::io_context io(options.io_threads);
   http::Metrics metrics;
-  GatewayContext gateway(options, http::DbCall(blocking, pool), orchestrator, metrics,
+  GatewayContext gateway(options, http::DbCall(blocking, pool), orchestrator, billing, metrics,
                          io.get_executor());
   http::StaticSite site = LoadSite(options.web_root);
   http::Router router;
@@ -107,10 +111,14 @@ int RunGateway(const GatewayOptions& options) {
                                ? "no SMTP server (CRM_SMTP_URL); writing .eml files to " +
                                      options.mail.eml_dir.string()
                                : "sending through " + options.mail.smtp.url);
+  spdlog::info("billing: {}", options.billing.enabled()
+                                  ? "on, Stripe at " + options.billing.stripe.api_url
+                                  : "off (no CRM_STRIPE_SECRET_KEY): sign-up assigns a slice");
   spdlog::info("gateway serving on http://{} (data in {})", bound.ToString(),
                options.orchestrator.data_dir.string());
   // Requests drain first (they may need their slices), then the slices stop.
   http::ServeUntilSignal(io, server, options.io_threads, options.drain_timeout);
+  billing.Stop();
   mailer.Stop();
   orchestrator.Stop();
   return 0;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "crm/billing/billing_service.hpp"
 #include "crm/gateway/browser.hpp"
 #include "crm/gateway/gateway.hpp"
 #include "crm/gateway/rate_limiter.hpp"
@@ -21,13 +22,14 @@ using namespace http::route_names;  // Exchange, Reply, Response, Status, json, 
 
 struct GatewayContext {
   GatewayContext(const GatewayOptions& settings, http::DbCall db,
-                 orchestrator::Orchestrator& slices, http::Metrics& process_metrics,
-                 boost::asio::any_io_executor executor)
+                 orchestrator::Orchestrator& slices, billing::BillingService& billing_service,
+                 http::Metrics& process_metrics, boost::asio::any_io_executor executor)
       : options(settings),
         sessions(db, settings.session_ttl),
         route(db, sessions),
         browser(settings.public_url, settings.session_ttl),
         orchestrator(slices),
+        billing(billing_service),
         metrics(process_metrics),
         upstreams(std::move(executor)),
         login_limiter(settings.login_attempts_per_minute, std::chrono::seconds(60)),
@@ -39,6 +41,7 @@ struct GatewayContext {
   http::RouteContext<Caller> route;
   BrowserPolicy browser;
   orchestrator::Orchestrator& orchestrator;
+  billing::BillingService& billing;
   http::Metrics& metrics;
   SliceUpstreams upstreams;
   RateLimiter login_limiter;    ///< sign-ins per client address

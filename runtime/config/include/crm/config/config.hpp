@@ -66,6 +66,17 @@ struct RuntimeConfig {
   std::string smtp_password;
   std::string mail_from = "CRM <no-reply@localhost>";
   int mail_max_attempts = 8;  ///< then the mail is dead
+  // Billing (docs/operations.md, "Billing"): off while stripe_secret_key is empty.
+  std::string stripe_secret_key;
+  std::string stripe_webhook_secret;
+  std::string stripe_webhook_secret_previous;  ///< accepted too while the secret is rotated
+  std::string stripe_api_url = "https://api.stripe.com";
+  std::string stripe_price_id;        ///< the recurring Price of price_monthly_cents
+  std::string stripe_promotion_code;  ///< the launch discount's promotion code id; empty: none
+  int billing_trial_days = 0;         ///< 0: pay first
+  int billing_grace_days = 7;         ///< after a failed payment, before suspension
+  int billing_retention_days = 7;     ///< data kept after cancellation
+  std::string billing_clock_file;     ///< tests only: "now" read from this file
   /// The crmd binary the orchestrator starts slices with; empty = this process's own binary.
   std::string slice_binary;
 };

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "crm/billing/billing_service.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/gateway/price_plan.hpp"
 #include "crm/http/endpoint.hpp"
@@ -36,7 +37,8 @@ struct GatewayOptions {
   std::string whatsapp_verify_token;  ///< the webhook subscription handshake
   std::string whatsapp_app_secret;    ///< verifies X-Hub-Signature-256 on /webhooks/whatsapp
   orchestrator::OrchestratorOptions orchestrator;
-  mail::MailerOptions mail;  ///< the mailer this gateway runs (docs/operations.md, "Mail")
+  mail::MailerOptions mail;         ///< the mailer this gateway runs (docs/operations.md, "Mail")
+  billing::BillingOptions billing;  ///< off without a Stripe secret key
 };
 
 /// Runs the gateway (with its orchestrator and slice processes) until SIGTERM/SIGINT.
