@@ -63,8 +63,8 @@ function describe(s, hasSlice) {
   }
 }
 
-// Re-reads /auth/me after Checkout until the workspace runs; then opens it (a new workspace) or
-// re-reads the status (one that was paused). 'waiting' | 'done' | 'slow'.
+// Re-reads /auth/me after Checkout until the workspace runs and its API answers; then opens it (a
+// new workspace) or re-reads the status (one that was paused). 'waiting' | 'done' | 'slow'.
 function useWorkspaceWait(active, hadSlice, onReady) {
   const [state, setState] = useState(active ? 'waiting' : 'done');
   useEffect(() => {
@@ -79,9 +79,13 @@ function useWorkspaceWait(active, hadSlice, onReady) {
       if (stopped || me === null) {
         return;
       }
-      if (ready(me)) {
-        setState('done');
-        onReady(hadSlice);
+      // The slice is there once /auth/me names it; the API follows within seconds (the gateway
+      // answers 503 "being prepared" until then), so the workspace opens when it answers.
+      if (ready(me) && (await get('/api/status').then(() => true, () => false))) {
+        if (!stopped) {
+          setState('done');
+          onReady(hadSlice);
+        }
         return;
       }
       if (Date.now() - started > kWaitMaxMs) {

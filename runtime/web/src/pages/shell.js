@@ -89,6 +89,13 @@ export function Shell({ session, children }) {
     }
   }, [hasSlice]);
   useEvent('channel.state', () => reloadChannel().catch(() => {}));
+  // A stream that (re)connects may have missed a channel.state: a workspace that just started,
+  // or a restart.
+  useEffect(() => {
+    if (live === 'live') {
+      reloadChannel().catch(() => {});
+    }
+  }, [live]);
   // Billing changes arrive by Stripe's webhook at the gateway, not on the slice's stream: re-read
   // /auth/me on each move between screens so the banner is never more than one click stale.
   const first = useRef(true);
