@@ -123,6 +123,13 @@ test('a tenant signs up, connects, talks, broadcasts, exports and leaves', { tim
     await check(page, 'broadcasts');
 
     // The export streams every message.
+    // Billing is off here (no Stripe key): no Billing entry, and its page says there is nothing to pay.
+    assert.equal(await page.getByRole('link', { name: 'Billing' }).count(), 0);
+    await page.goto('/app/billing');
+    await page.getByTestId('billing-disabled').waitFor();
+    assert.match(await page.getByTestId('billing-disabled').textContent(), /free in this deployment/);
+    await check(page, 'billing-disabled');
+
     await page.getByRole('link', { name: 'Settings' }).click();
     await check(page, 'settings');
     const [download] = await Promise.all([

@@ -1,6 +1,7 @@
 // The web app in a real browser: a real PostgreSQL and `crmd --role all` serving the built web
 // root, then one node test file (tests/e2e/*.test.mjs: playwright-core driving Debian's chromium)
-// per test against it. The password-reset test adds a real SMTP server on loopback (aiosmtpd).
+// per test against it. The password-reset test adds a real SMTP server on loopback (aiosmtpd);
+// the billing test turns billing on against the Stripe stand-in.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include "crm/testing/crmd_process.hpp"
 #include "crm/testing/pg_cluster.hpp"
 #include "crm/testing/smtp_server.hpp"
+#include "crm/testing/stripe_stand_in.hpp"
 
 namespace crm::testing {
 namespace {
@@ -87,6 +89,32 @@ TEST_F(WebTest, MailedResetLinkResetsThePassword) {
   auto smtp = SmtpServer::Start(maildir);
   StartCrmd({{"CRM_SMTP_URL", smtp->url()}});
   RunBrowserTest("reset.test.mjs", {{"CRM_MAILDIR", maildir.string()}});
+}
+
+TEST_F(WebTest, PayFirstTenantSubscribesAndSeesTheGraceDateWhenAPaymentFails) {
+  const std::string webhook_secret = "whsec_web_test";
+  StripeStandIn stripe;
+  StartCrmd({{"CRM_STRIPE_SECRET_KEY", stripe.secret_key()},
+             {"CRM_STRIPE_WEBHOOK_SECRET", webhook_secret},
+             {"CRM_STRIPE_API_URL", stripe.url()},
+             {"CRM_STRIPE_PRICE_ID", "price_workspace_monthly"},
+             {"CRM_STRIPE_PROMOTION_CODE", "promo_launch50"}});
+  RunBrowserTest("billing.test.mjs", {{"CRM_STRIPE_WEBHOOK_SECRET", webhook_secret}});
+
+  // What the browser's Subscribe asked Stripe for (the test clicked it once, then asked again
+  // through the API: two sessions, one customer).
+  auto sessions = stripe.calls("/v1/checkout/sessions");
+  ASSERT_EQ(sessions.size(), 2U);
+  const StripeCall& first = sessions.front();
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(first.Field("mode"), "subscription");
+  EXPECT_EQ(first.Field("line_items[0][price]"), "price_workspace_monthly");
+  EXPECT_EQ(first.Field("discounts[0][promotion_code]"), "promo_launch50");
+  EXPECT_EQ(first.Field("success_url"), crmd_->url() + "/app/billing?checkout=success");
+  EXPECT_EQ(first.Field("cancel_url"), crmd_->url() + "/app/billing?checkout=cancel");
+  EXPECT_FALSE(first.Field("client_reference_id").empty());
+  EXPECT_EQ(sessions.back().Field("customer"), first.Field("customer"));
+  EXPECT_EQ(stripe.calls("/v1/customers").size(), 1U);
 }
 
 }  // namespace

@@ -208,8 +208,11 @@ std::vector<long long> SliceStore::UsersWaiting() {
   std::vector<long long> ids;
   for (const auto& r : tx_.exec(
            "SELECT u.id FROM gateway.users u WHERE u.role = 'tenant' AND u.status = 'active' AND "
-           "NOT EXISTS (SELECT 1 FROM gateway.slices s WHERE s.user_id = u.id) ORDER BY u.id "
-           "LIMIT 100")) {
+           "NOT EXISTS (SELECT 1 FROM gateway.slices s WHERE s.user_id = u.id) AND "
+           // Billing on, pay first: an account that has not paid waits for its payment, not for
+           // a warm slice (the webhook assigns one).
+           "NOT EXISTS (SELECT 1 FROM gateway.subscriptions b WHERE b.user_id = u.id AND "
+           "b.status = 'none') ORDER BY u.id LIMIT 100")) {
     ids.push_back(r[0].as<long long>());
   }
   return ids;

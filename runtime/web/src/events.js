@@ -11,21 +11,40 @@ const handlers = new Map(kEvents.map((e) => [e, new Set()]));
 const stateListeners = new Set();
 let source = null;
 let state = 'closed';
+let retryTimer = null;
+let retryMs = 0;
 
 function setState(s) {
   state = s;
   stateListeners.forEach((l) => l(s));
 }
 
-/// Opens the stream (once); the browser reconnects by itself after a drop (`retry: 2000`).
+/// Opens the stream (once); the browser reconnects by itself after a drop (`retry: 2000`), and
+/// this after an HTTP error, which the browser does not retry.
 export function openEvents() {
   if (source) {
     return;
   }
   setState('connecting');
   source = new EventSource('/api/events');
-  source.onopen = () => setState('live');
-  source.onerror = () => setState(source && source.readyState === EventSource.CLOSED ? 'closed' : 'connecting');
+  source.onopen = () => {
+    retryMs = 0;
+    setState('live');
+  };
+  source.onerror = () => {
+    if (source && source.readyState === EventSource.CLOSED) {
+      // The browser gives up after an HTTP error, e.g. the gateway's 503 while a workspace that was
+      // just paid for starts, or a restart: try again, backing off up to a minute.
+      source.close();
+      source = null;
+      retryMs = Math.min(60000, retryMs ? retryMs * 2 : 2000);
+      retryTimer = setTimeout(() => {
+        retryTimer = null;
+        openEvents();
+      }, retryMs);
+    }
+    setState('connecting');
+  };
   for (const name of kEvents) {
     source.addEventListener(name, (e) => {
       let data;
@@ -41,6 +60,9 @@ export function openEvents() {
 
 /// Closes the stream (sign-out): the next tenant in this tab must not see this one's events.
 export function closeEvents() {
+  clearTimeout(retryTimer);
+  retryTimer = null;
+  retryMs = 0;
   if (source) {
     source.close();
     source = null;

@@ -4,7 +4,7 @@ import { render } from 'preact';
 import { useEffect } from 'preact/hooks';
 import { html } from './html.js';
 import { navigate, useRoute } from './router.js';
-import { useSession } from './session.js';
+import { awaitsPayment, useSession } from './session.js';
 import { Toasts } from './ui.js';
 import { ForgotPassword, Landing, Login, NotFound, Pricing, ResetPassword, Signup } from './pages/public.js';
 import { Shell } from './pages/shell.js';
@@ -13,6 +13,7 @@ import { Inbox } from './pages/inbox.js';
 import { Contacts } from './pages/contacts.js';
 import { Broadcasts } from './pages/broadcasts.js';
 import { Settings } from './pages/settings.js';
+import { Billing, SubscribeFirst } from './pages/billing.js';
 
 const kPublic = {
   '/': Landing,
@@ -24,7 +25,11 @@ const kPublic = {
 };
 
 // Workspace screens by the first path segment after /app/ (the inbox also has /app/inbox/<id>).
-const kApp = { connect: Connect, inbox: Inbox, contacts: Contacts, broadcasts: Broadcasts, settings: Settings };
+const kApp = {
+  connect: Connect, inbox: Inbox, contacts: Contacts, broadcasts: Broadcasts, settings: Settings, billing: Billing,
+};
+// The screens that work before the workspace exists (billing on, not paid yet).
+const kWithoutWorkspace = new Set(['billing', 'settings']);
 
 function Redirect({ to }) {
   useEffect(() => navigate(to, true), [to]);
@@ -48,10 +53,12 @@ function App() {
   if (session === null) {
     return html`<${Redirect} to=${`/login?next=${encodeURIComponent(path + (search.toString() ? `?${search}` : ''))}`} />`;
   }
-  const Page = kApp[m[1]];
-  if (!Page) {
-    return html`<${Redirect} to="/app/inbox" />`;
+  const unpaid = awaitsPayment(session);
+  // A tenant who has not paid yet lands on billing rather than an inbox that cannot load.
+  if (!kApp[m[1]] || (unpaid && m[1] === 'inbox')) {
+    return html`<${Redirect} to=${unpaid ? '/app/billing' : '/app/inbox'} />`;
   }
+  const Page = unpaid && !kWithoutWorkspace.has(m[1]) ? SubscribeFirst : kApp[m[1]];
   return html`<${Shell} session=${session}><${Page} session=${session} /></${Shell}>`;
 }
 

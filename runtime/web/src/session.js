@@ -3,7 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, get, post } from './api.js';
 import { closeEvents } from './events.js';
 
-let me; // undefined: not asked yet; null: signed out; else {user, slice}
+let me; // undefined: not asked yet; null: signed out; else {user, slice, billing}
 const listeners = new Set();
 
 function set(value) {
@@ -44,7 +44,11 @@ export async function logout() {
   }
 }
 
-/// The session: undefined while loading, null when signed out, else {user, slice}.
+/// True when the account has no workspace because billing waits for its first payment (or a
+/// canceled one's data was deleted): the billing screen is where such a tenant goes.
+export const awaitsPayment = (s) => Boolean(s && !s.slice && s.billing && s.billing.enabled);
+
+/// The session: undefined while loading, null when signed out, else {user, slice, billing}.
 export function useSession() {
   const [value, setValue] = useState(me);
   useEffect(() => {

@@ -136,6 +136,11 @@ export function formatTime(iso) {
     : `${d.toLocaleDateString([], { day: 'numeric', month: 'short' })} ${time}`;
 }
 
+/// "December 7, 2026": a day the tenant must act by (grace end, deletion), never a bare ISO string.
+export function formatDate(iso) {
+  return iso ? new Date(iso).toLocaleDateString('en', { day: 'numeric', month: 'long', year: 'numeric' }) : '';
+}
+
 /// Sets the document title for the screen.
 export function useTitle(title) {
   useEffect(() => {

@@ -3,7 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { get, post } from '../api.js';
 import { html } from '../html.js';
 import { Link, navigate, useRoute } from '../router.js';
-import { signedIn } from '../session.js';
+import { refreshSession, signedIn } from '../session.js';
 import { Button, Field, FormError, money, useForm, useTitle } from '../ui.js';
 
 export function PublicLayout({ children }) {
@@ -46,6 +46,20 @@ export function Landing() {
   </${PublicLayout}>`;
 }
 
+/// The plan as GET /billing/plan describes it: name, monthly price, and the launch offer when
+/// there is one (the regular price struck through). Pricing and billing show the same thing.
+export function PlanPrice({ plan }) {
+  const discounted = plan.launch_discount_percent > 0;
+  return html`<h2>${plan.name}</h2>
+    <p class="price">
+      ${discounted && html`<del aria-label=${`regular price ${money(plan.monthly_cents, plan.currency)}`}>
+        ${money(plan.monthly_cents, plan.currency)}</del> `}
+      <strong>${money(discounted ? plan.launch_monthly_cents : plan.monthly_cents, plan.currency)}</strong>
+      <span class="per">/ month</span>
+    </p>
+    ${discounted && html`<p><span class="badge badge-success">Launch offer: ${plan.launch_discount_percent} % off</span></p>`}`;
+}
+
 export function Pricing() {
   useTitle('Pricing');
   const [plan, setPlan] = useState(null);
@@ -53,21 +67,13 @@ export function Pricing() {
   useEffect(() => {
     get('/billing/plan').then(setPlan, (e) => setError(e.message));
   }, []);
-  const discounted = plan && plan.launch_discount_percent > 0;
   return html`<${PublicLayout}>
     <section class="narrow">
       <h1>Pricing</h1>
       <p class="lead">One plan, everything included. Cancel any time; export your data whenever you like.</p>
       <${FormError} error=${error} />
       ${plan && html`<div class="card plan">
-        <h2>${plan.name}</h2>
-        <p class="price">
-          ${discounted && html`<del aria-label=${`regular price ${money(plan.monthly_cents, plan.currency)}`}>
-            ${money(plan.monthly_cents, plan.currency)}</del> `}
-          <strong>${money(discounted ? plan.launch_monthly_cents : plan.monthly_cents, plan.currency)}</strong>
-          <span class="per">/ month</span>
-        </p>
-        ${discounted && html`<p><span class="badge badge-success">Launch offer: ${plan.launch_discount_percent} % off</span></p>`}
+        <${PlanPrice} plan=${plan} />
         <ul class="checks">
           <li>One WhatsApp number, a shared inbox</li>
           <li>Unlimited contacts, tags and CSV import</li>
@@ -95,8 +101,16 @@ export function Signup() {
   useTitle('Create your workspace');
   const f = useForm({ email: '', password: '' });
   const onSubmit = f.submit(async (v) => {
-    signedIn(await post('/auth/register', v));
-    navigate('/app/connect');
+    const body = await post('/auth/register', v);
+    signedIn(body);
+    if (body.slice) {
+      navigate('/app/connect');
+      return;
+    }
+    // Billing on and pay-first: the workspace is created once the subscription is paid. /auth/me
+    // carries the billing state the shell needs, whether or not the sign-up answer does.
+    await refreshSession();
+    navigate('/app/billing');
   });
   return html`<${AuthCard} title="Create your workspace"
     footer=${html`Already have one? <${Link} href="/login">Sign in</${Link}>`}>

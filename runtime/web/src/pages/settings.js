@@ -56,7 +56,8 @@ function DeleteAccount() {
 
 export function Settings({ session }) {
   useTitle('Settings');
-  const c = useChannel();
+  const hasSlice = Boolean(session.slice);
+  const c = useChannel(hasSlice);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   const logoutAll = async () => {
@@ -81,7 +82,7 @@ export function Settings({ session }) {
       <p>Signs out every browser and device using this account, this one included.</p>
       <${Button} kind="secondary" busy=${busy} onClick=${logoutAll}>Sign out everywhere</${Button}>
     </section>
-    <section class="card" aria-labelledby="s-channel">
+    ${hasSlice && html`<section class="card" aria-labelledby="s-channel">
       <h2 id="s-channel">WhatsApp channel</h2>
       <p><${ChannelBadge} channel=${c} /> ${c && c.kind && html`<span class="muted">(${c.kind})</span>`}</p>
       <${Link} href="/app/connect">Open the connect page</${Link}>
@@ -90,7 +91,7 @@ export function Settings({ session }) {
       <h2 id="s-export">Your data</h2>
       <p>Every contact, conversation, message and broadcast as JSON lines, one object a line.</p>
       <a class="btn btn-secondary" href="/api/export" download>Download my data</a>
-    </section>
+    </section>`}
     <section class="card danger-zone" aria-labelledby="s-delete">
       <h2 id="s-delete">Delete my account</h2>
       <${DeleteAccount} />
