@@ -373,6 +373,45 @@ TEST_F(TrialBillingTest, ATrialHasASliceAtSignUpAndIsSuspendedUnpaidAtItsEnd) {
   EXPECT_EQ(Me(t)["slice"]["id"], t.slice);  // the same slice, resumed
 }
 
+TEST_F(BillingTest, DeletingAPayingAccountCancelsItsSubscriptionFirst) {
+  Tenant t = SignUp("leaver@example.com");
+  ASSERT_EQ(Fetch("POST", Url("/billing/create-checkout"), {}, t.AuthJson()).status, 200);
+  stripe_.PutSubscription(Subscription(t, "active"));
+  ASSERT_EQ(Send("evt_leaver_paid", "checkout.session.completed", Checkout(t)).status, 200);
+  ASSERT_TRUE(Eventually([&] { return Me(t)["slice"].is_object(); })) << Me(t);
+
+  // Stripe busy: nothing is deleted, so the tenant is neither charged for a deleted account nor
+  // left without one.
+  stripe_.SetRateLimited(true);
+  auto busy = Fetch("POST", Url("/auth/delete-account"), json{{"password", kPassword}}.dump(),
+                    t.AuthJson());
+  EXPECT_EQ(busy.status, 503) << busy.body;
+  EXPECT_EQ(Fetch("GET", Url("/auth/me"), {}, t.Auth()).status, 200);
+  stripe_.SetRateLimited(false);
+
+  auto gone = Fetch("POST", Url("/auth/delete-account"), json{{"password", kPassword}}.dump(),
+                    t.AuthJson());
+  ASSERT_EQ(gone.status, 200) << gone.body;
+  bool canceled = false;
+  for (const auto& call : stripe_.calls("/v1/subscriptions/sub_" + std::to_string(t.user))) {
+    canceled = canceled || (call.method == "DELETE" && call.status == 200);
+  }
+  EXPECT_TRUE(canceled) << "DELETE /v1/subscriptions/sub_" << t.user << " was not sent";
+  EXPECT_EQ(Count("SELECT count(*) FROM gateway.users WHERE email = 'leaver@example.com'"), "0");
+}
+
+TEST_F(BillingTest, APastDueTenantPaysInThePortalNotWithASecondSubscription) {
+  Tenant t = SignUp("late@example.com");
+  ASSERT_EQ(Fetch("POST", Url("/billing/create-checkout"), {}, t.AuthJson()).status, 200);
+  ASSERT_EQ(Send("evt_late_paid", "checkout.session.completed", Checkout(t)).status, 200);
+  ASSERT_EQ(Send("evt_late_failed", "invoice.payment_failed", Invoice(t)).status, 200);
+  ASSERT_TRUE(Eventually([&] { return StatusOf(t) == "past_due"; })) << Status(t);
+  auto again = Fetch("POST", Url("/billing/create-checkout"), {}, t.AuthJson());
+  EXPECT_EQ(again.status, 409) << again.body;
+  EXPECT_NE(again.body.find("customer portal"), std::string::npos) << again.body;
+  EXPECT_EQ(Fetch("POST", Url("/billing/portal"), {}, t.AuthJson()).status, 200);
+}
+
 class UnreachableStripeTest : public BillingTest {
  protected:
   std::string StripeUrl() override { return "http://127.0.0.1:1"; }

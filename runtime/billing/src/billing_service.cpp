@@ -88,10 +88,13 @@ std::string BillingService::CreateCheckout(long long user_id, const std::string&
     Subscription s = store.Load(user_id, false).value_or(Unpaid(user_id));
     return std::pair(s, store.EmailOf(user_id));
   });
-  if (current.status == Status::kActive ||
-      (current.status == Status::kTrialing && !current.subscription_id.empty())) {
+  // A live Stripe subscription (active, or past due and suspended with an unpaid invoice) is
+  // paid or changed in the portal: a second checkout would start a second subscription.
+  const bool live = !current.subscription_id.empty() && current.status != Status::kCanceled;
+  if (current.status == Status::kActive || live) {
     throw Conflict(
-        "billing: this workspace already has a subscription; change it in the customer portal");
+        "billing: this workspace already has a subscription; pay what is due or change it in "
+        "the customer portal (Manage billing)");
   }
   std::string customer = current.customer_id;
   if (customer.empty()) {
@@ -116,6 +119,20 @@ std::string BillingService::CreateCheckout(long long user_id, const std::string&
   request.cancel_url = origin + "/app/billing?checkout=cancel";
   request.idempotency_key = "checkout-" + std::to_string(user_id) + "-" + AttemptId();
   return stripe_->CreateCheckoutSession(request);
+}
+
+void BillingService::CancelForDeletion(long long user_id) {
+  if (!enabled()) {
+    return;
+  }
+  auto current =
+      pool_.Read([&](pqxx::read_transaction& tx) { return BillingStore(tx).Load(user_id, false); });
+  if (!current || current->subscription_id.empty() || current->status == Status::kCanceled) {
+    return;
+  }
+  stripe_->CancelSubscription(current->subscription_id);
+  spdlog::info("billing: account {} deleted: subscription {} canceled at Stripe", user_id,
+               current->subscription_id);
 }
 
 std::string BillingService::CreatePortal(long long user_id, const std::string& origin) {

@@ -89,8 +89,9 @@ StripeClient::StripeClient(StripeOptions options) : options_(std::move(options))
   }
 }
 
-json StripeClient::Call(const std::string& method, const std::string& path, const FormFields& form,
-                        const std::string& idempotency_key, const std::string& what) {
+HttpResponse StripeClient::Send(const std::string& method, const std::string& path,
+                                const FormFields& form, const std::string& idempotency_key,
+                                const std::string& what) {
   HttpRequest request;
   request.method = method;
   request.url = options_.api_url + path;
@@ -106,16 +107,9 @@ json StripeClient::Call(const std::string& method, const std::string& path, cons
   HttpResponse response;
   for (int attempt = 1;; ++attempt) {
     response = http_.Fetch(request);
-    if (response.status >= 200 && response.status < 300) {
-      json body = json::parse(response.body, nullptr, false);
-      if (!body.is_object()) {
-        throw http::ServiceError(http::Status::bad_gateway,
-                                 "Stripe answered " + what + " with something not JSON");
-      }
-      return body;
-    }
-    if (attempt >= options_.max_tries || !StripeMayRetry(response)) {
-      break;
+    if ((response.status >= 200 && response.status < 300) || attempt >= options_.max_tries ||
+        !StripeMayRetry(response)) {
+      return response;
     }
     spdlog::info("stripe: {} failed ({}); try {} of {} in {} ms", what,
                  response.status == 0 ? response.error : std::to_string(response.status),
@@ -123,7 +117,20 @@ json StripeClient::Call(const std::string& method, const std::string& path, cons
     std::this_thread::sleep_for(backoff);
     backoff *= 2;
   }
-  ThrowStripeFailure(response, what);
+}
+
+json StripeClient::Call(const std::string& method, const std::string& path, const FormFields& form,
+                        const std::string& idempotency_key, const std::string& what) {
+  HttpResponse response = Send(method, path, form, idempotency_key, what);
+  if (response.status < 200 || response.status >= 300) {
+    ThrowStripeFailure(response, what);
+  }
+  json body = json::parse(response.body, nullptr, false);
+  if (!body.is_object()) {
+    throw http::ServiceError(http::Status::bad_gateway,
+                             "Stripe answered " + what + " with something not JSON");
+  }
+  return body;
 }
 
 std::string StripeClient::CreateCustomer(long long user_id, const std::string& email,
@@ -172,6 +179,17 @@ std::string StripeClient::CreatePortalSession(const std::string& customer_id,
 json StripeClient::GetSubscription(const std::string& subscription_id) {
   return Call("GET", "/v1/subscriptions/" + FormEscape(subscription_id), {}, {},
               "read subscription " + subscription_id);
+}
+
+void StripeClient::CancelSubscription(const std::string& subscription_id) {
+  std::string what = "cancel subscription " + subscription_id;
+  HttpResponse response =
+      Send("DELETE", "/v1/subscriptions/" + FormEscape(subscription_id), {}, {}, what);
+  // 404: already gone (canceled and removed, or never in this Stripe account): nothing more
+  // will be charged, which is all the caller needs.
+  if ((response.status < 200 || response.status >= 300) && response.status != 404) {
+    ThrowStripeFailure(response, what);
+  }
 }
 
 }  // namespace crm::billing

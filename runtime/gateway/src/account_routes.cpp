@@ -81,6 +81,9 @@ Reply DeleteAccount(GatewayContext& gateway, Exchange& ex) {
       UserStore users(tx);
       CheckCurrentPassword(users, caller, password, "password");
     });
+    // Nothing more is charged for an account that is gone: when Stripe cannot be reached this
+    // throws (503) and nothing is deleted.
+    gateway.billing.CancelForDeletion(caller.user_id);
     // The workspace first: its process, schema, role and files. Should that fail, the account
     // stays and the tenant can try again; the reverse would orphan a slice.
     if (caller.slice_id) {

@@ -75,11 +75,16 @@ class BillingService {
   bool OnSignUp(pqxx::work& tx, long long user_id);
 
   /// A Checkout Session for the account: its Stripe customer made once, then the session.
-  /// Throws NotFound when billing is off, Conflict when it already pays, Unavailable when Stripe
+  /// Throws NotFound when billing is off, Conflict when it has a live subscription (pay what is
+  /// due or change it in the portal: a second one would charge twice), Unavailable when Stripe
   /// cannot be reached (nothing recorded).
   std::string CreateCheckout(long long user_id, const std::string& origin);
   /// A Customer Portal session; Conflict when the account has no Stripe customer yet.
   std::string CreatePortal(long long user_id, const std::string& origin);
+  /// Before the account is deleted: its Stripe subscription canceled at once, so a deleted
+  /// account is never charged again. Nothing to do when billing is off or nothing is paid for.
+  /// Throws Unavailable (503) when Stripe cannot be reached: the caller must not delete then.
+  void CancelForDeletion(long long user_id);
   /// GET /billing/status without "plan" (the gateway's).
   nlohmann::json StatusJson(long long user_id);
   /// {"enabled", "status", "grace_ends_at"}: /auth/me's "billing".

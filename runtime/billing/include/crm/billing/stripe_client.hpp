@@ -49,6 +49,9 @@ class StripeApi {
                                           const std::string& idempotency_key) = 0;
   /// The subscription object as Stripe has it now.
   virtual nlohmann::json GetSubscription(const std::string& subscription_id) = 0;
+  /// Cancels the subscription at once (DELETE /v1/subscriptions/{id}: no further invoices);
+  /// one Stripe no longer has counts as canceled.
+  virtual void CancelSubscription(const std::string& subscription_id) = 0;
 };
 
 /// A call's answer as an error: nullopt-like empty string when it is a success (2xx), else a
@@ -76,9 +79,13 @@ class StripeClient : public StripeApi {
   std::string CreatePortalSession(const std::string& customer_id, const std::string& return_url,
                                   const std::string& idempotency_key) override;
   nlohmann::json GetSubscription(const std::string& subscription_id) override;
+  void CancelSubscription(const std::string& subscription_id) override;
 
  private:
-  /// Sends with retries and returns the JSON of a 2xx answer.
+  /// Sends with Stripe's safe retries; returns the last answer, whatever its status.
+  HttpResponse Send(const std::string& method, const std::string& path, const FormFields& form,
+                    const std::string& idempotency_key, const std::string& what);
+  /// Send, then the JSON of a 2xx answer; otherwise throws as StripeApi documents.
   nlohmann::json Call(const std::string& method, const std::string& path, const FormFields& form,
                       const std::string& idempotency_key, const std::string& what);
 
