@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "crm/text.hpp"  // TrimBlanks, which CSV readers use on cells
+
 namespace crm {
 
 /// Reads one record at a time from a stream; memory stays flat in the number of rows.
@@ -76,8 +78,5 @@ class CsvReader {
   bool eof_ = false;
   bool first_ = true;
 };
-
-/// A cell without the spaces and tabs around it (header names, numbers typed with padding).
-std::string_view TrimBlanks(std::string_view cell);
 
 }  // namespace crm

@@ -1,4 +1,4 @@
-// Small text helpers shared by the planner and the CLI.
+// Small text helpers shared across the layers.
 #pragma once
 
 #include <sstream>
@@ -7,6 +7,17 @@
 #include <vector>
 
 namespace crm {
+
+/// `text` without the spaces and tabs around it (CSV cells, header parameters, typed numbers).
+inline std::string_view TrimBlanks(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
 
 /// The lines of `text`, without their "\n" (a last line without one counts too).
 inline std::vector<std::string> SplitLines(const std::string& text) {

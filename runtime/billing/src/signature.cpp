@@ -8,21 +8,9 @@
 #include <optional>
 
 #include "crm/error.hpp"
+#include "crm/text.hpp"
 
 namespace crm::billing {
-namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-}  // namespace
 
 std::string StripeSignatureOf(long long timestamp, std::string_view body, std::string_view secret) {
   std::string signed_payload = std::to_string(timestamp) + "." + std::string(body);
@@ -54,7 +42,7 @@ void VerifyStripeSignature(std::string_view header, std::string_view body,
   std::vector<std::string_view> v1;
   while (!header.empty()) {
     auto comma = header.find(',');
-    std::string_view part = Trim(header.substr(0, comma));
+    std::string_view part = TrimBlanks(header.substr(0, comma));
     header = comma == std::string_view::npos ? std::string_view{} : header.substr(comma + 1);
     auto eq = part.find('=');
     if (eq == std::string_view::npos) {

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "crm/error.hpp"
+#include "crm/text.hpp"
 
 namespace crm::mail {
 namespace {
@@ -84,21 +85,11 @@ std::string DisplayName(std::string_view name) {
   return quoted + "\"";
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 // The From header's value: the display name encoded as needed, then <address>.
 std::string FromHeader(std::string_view mailbox) {
   std::string address = AddressOf(mailbox);
   auto open = mailbox.find('<');
-  std::string_view name = open == std::string_view::npos ? "" : Trim(mailbox.substr(0, open));
+  std::string_view name = open == std::string_view::npos ? "" : TrimBlanks(mailbox.substr(0, open));
   if (name.size() >= 2 && name.front() == '"' && name.back() == '"') {
     name = name.substr(1, name.size() - 2);
   }
@@ -114,7 +105,7 @@ std::string Part(const char* type, const std::string& body) {
 }  // namespace
 
 std::string AddressOf(std::string_view mailbox, const std::string& field) {
-  std::string_view address = Trim(mailbox);
+  std::string_view address = TrimBlanks(mailbox);
   auto open = address.rfind('<');
   if (open != std::string_view::npos) {
     auto close = address.find('>', open);
@@ -123,7 +114,7 @@ std::string AddressOf(std::string_view mailbox, const std::string& field) {
                            std::string(mailbox) + "\"",
                        field);
     }
-    address = Trim(address.substr(open + 1, close - open - 1));
+    address = TrimBlanks(address.substr(open + 1, close - open - 1));
   }
   auto at = address.find('@');
   if (address.empty() || at == std::string_view::npos || at == 0 || at + 1 == address.size() ||
