@@ -73,13 +73,12 @@ double ServicesRam(const RoleSpec& spec, const Server& s, const Catalog& c) {
                   r.shared_services_max_fraction.value * s.ram_bytes);
 }
 
-// The load on one host `s` of `spec` when `hosts` hosts share the role and customers are spread
-// evenly over `regions` regions. `regions` also divides the fixed queue backlog.
-HostLoad LoadPerHost(const RoleSpec& spec, const Server& s, int hosts, int regions, const Unit& u,
-                     const Catalog& c) {
+// The part of one host's load that does not depend on the server: everything but the services'
+// RAM (ram.fixed holds only the queue's share). The catalog search computes it once per role and
+// host count, not once per candidate server.
+HostLoad RoleLoad(const RoleSpec& spec, int hosts, int regions, const Unit& u) {
   const double divisor = (spec.split ? hosts : 1) * static_cast<double>(regions);
   HostLoad load;
-  load.ram.fixed = ServicesRam(spec, s, c);
   load.disk.fixed = spec.services_disk;
   load.cpu.fixed = spec.services_cpu;
   if (spec.carries & kCarrySessions) {
@@ -93,12 +92,21 @@ HostLoad LoadPerHost(const RoleSpec& spec, const Server& s, int hosts, int regio
     load.ram.slope += u.buffers_ram / divisor;
   }
   if (spec.carries & kCarryQueue) {
-    load.ram.fixed += u.queue_ram / divisor;
+    load.ram.fixed = u.queue_ram / divisor;
   }
   if (spec.carries & kCarryMessages) {
     load.disk.slope += u.stored_disk / divisor;
   }
   load.cpu.slope += spec.cpu_share * u.message_cpu / divisor;
+  return load;
+}
+
+// The load on one host `s` of `spec` when `hosts` hosts share the role and customers are spread
+// evenly over `regions` regions. `regions` also divides the fixed queue backlog.
+HostLoad LoadPerHost(const RoleSpec& spec, const Server& s, int hosts, int regions, const Unit& u,
+                     const Catalog& c) {
+  HostLoad load = RoleLoad(spec, hosts, regions, u);
+  load.ram.fixed = ServicesRam(spec, s, c) + load.ram.fixed;
   return load;
 }
 
@@ -135,21 +143,21 @@ struct RoleChoice {
   bool preferred = false;
 };
 
-RoleChoice Evaluate(const RoleSpec& spec, const Server& s, int count, int regions, const Unit& u,
-                    double customers, const Catalog& c) {
-  const double target = c.rules().target_utilization.value;
-  const HostLoad load = LoadPerHost(spec, s, count, regions, u, c);
+// Server `s` on `count` hosts per region, given the role's server-independent load at that count
+// (RoleLoad) and the services' RAM on `s`.
+RoleChoice Evaluate(const HostLoad& base, double services_ram, const Server& s, int count,
+                    int regions, double customers, double target) {
   RoleChoice choice;
   choice.server = &s;
   choice.count = count;
-  const double disk = load.disk.At(customers);
+  const double disk = base.disk.At(customers);
   choice.volume = s.kind == ServerKind::kManagedK8s ? 0 : VolumeFor(disk, s, target);
   const double volume_price =
       choice.volume > 0 ? s.volume_usd_per_gb_month * choice.volume / 1e9 : 0;
   choice.cost = count * regions * (s.monthly_usd + volume_price);
-  choice.worst =
-      std::max({Ratio(load.ram.At(customers), s.ram_bytes), Ratio(load.cpu.At(customers), s.vcpu),
-                Ratio(disk, s.disk_bytes + choice.volume)});
+  const double ram = (services_ram + base.ram.fixed) + base.ram.slope * customers;
+  choice.worst = std::max({Ratio(ram, s.ram_bytes), Ratio(base.cpu.At(customers), s.vcpu),
+                           Ratio(disk, s.disk_bytes + choice.volume)});
   return choice;
 }
 
@@ -172,24 +180,36 @@ bool Cheaper(const RoleChoice& a, const RoleChoice& b) {
 }
 
 struct RoleResult {
-  RoleChoice best;       // fits, or the least bad when nothing does
-  RoleChoice runner_up;  // server == nullptr: no other offering fits
-  bool any = false;      // some allowed offering exists for the role
+  RoleChoice best;         // fits, or the least bad when nothing does
+  RoleChoice runner_up;    // server == nullptr: no other offering fits
+  bool any = false;        // some allowed offering exists for the role
+  bool placeable = false;  // some allowed offering can be sized at all (then `best` is set,
+                           // unless only fits were looked for and none fits)
 };
 
 // The cheapest way to host one role: every allowed candidate server (cheapest first), at the
-// tier's count, or for scalable roles with as many hosts as RAM and CPU need.
+// tier's count, or for scalable roles with as many hosts as RAM and CPU need. Batch runs this for
+// every role of every tier of every row, so the server-independent load is computed once per host
+// count and each candidate costs a handful of multiplications. With `fits_only` the least bad
+// choice is not kept and a candidate whose RAM or CPU alone is over the target is dismissed before
+// it is priced: `best` is then unset when nothing fits.
 RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double customers,
-                      const Catalog& c, const SearchScope& scope) {
+                      const Catalog& c, const SearchScope& scope, bool fits_only) {
   const double target = c.rules().target_utilization.value;
   const Server& ref = c.servers()[spec.server_index];
+  const std::vector<Server>& servers = c.servers();
   RoleResult result;
   RoleChoice first;      // the cheapest that fits
   RoleChoice second;     // the next cheapest that fits
   RoleChoice preferred;  // the cheapest of a preferred provider that fits
   RoleChoice least_bad;
+  // The load at the tier's count, and (scalable roles) at one host and at the last count needed.
+  const HostLoad at_count = RoleLoad(spec, spec.count, regions, u);
+  const HostLoad one = spec.scalable ? RoleLoad(spec, 1, regions, u) : HostLoad{};
+  int scaled_count = 0;
+  HostLoad at_scaled;
   for (const std::size_t index : spec.candidates) {
-    const Server& s = c.servers()[index];
+    const Server& s = servers[index];
     if (!scope.Allows(s, ref)) {
       continue;
     }
@@ -200,29 +220,51 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
         spec.count * regions * s.monthly_usd > second.cost + 1e-9) {
       break;
     }
+    const double services = ServicesRam(spec, s, c);
     int count = spec.count;
+    const HostLoad* base = &at_count;
     if (spec.scalable) {
       // Smallest host count at which ram and cpu fit (disk is solved by volumes):
       // fixed + slope·customers / n ≤ target·capacity.
-      const HostLoad one = LoadPerHost(spec, s, 1, regions, u, c);
       double need = count;
-      const double ram_room = target * s.ram_bytes - one.ram.fixed;
+      const double ram_room = target * s.ram_bytes - (services + one.ram.fixed);
       const double cpu_room = target * s.vcpu - one.cpu.fixed;
       if (ram_room <= 0 || cpu_room <= 0) {
         continue;
       }
+      result.placeable = true;
       need = std::max(need, std::ceil(one.ram.slope * customers / ram_room - 1e-9));
       need = std::max(need, std::ceil(one.cpu.slope * customers / cpu_room - 1e-9));
       if (need > kMaxHostsPerRole) {
-        RoleChoice capped = Evaluate(spec, s, kMaxHostsPerRole, regions, u, customers, c);
+        if (fits_only) {
+          continue;  // a capped count is only ever the least bad
+        }
+        const HostLoad capped_load = RoleLoad(spec, kMaxHostsPerRole, regions, u);
+        RoleChoice capped =
+            Evaluate(capped_load, services, s, kMaxHostsPerRole, regions, customers, target);
         if (least_bad.server == nullptr || capped.worst < least_bad.worst) {
           least_bad = capped;
         }
         continue;
       }
       count = static_cast<int>(need);
+      if (count != spec.count) {
+        if (count != scaled_count) {
+          scaled_count = count;
+          at_scaled = RoleLoad(spec, count, regions, u);
+        }
+        base = &at_scaled;
+      }
     }
-    RoleChoice choice = Evaluate(spec, s, count, regions, u, customers, c);
+    result.placeable = true;
+    // The ratio test below allows target + 1e-12; a margin a million times wider keeps this
+    // necessary condition free of rounding doubts.
+    if (fits_only && ((services + base->ram.fixed) + base->ram.slope * customers >
+                          (target + 1e-6) * s.ram_bytes ||
+                      base->cpu.At(customers) > (target + 1e-6) * s.vcpu)) {
+      continue;
+    }
+    RoleChoice choice = Evaluate(*base, services, s, count, regions, customers, target);
     choice.preferred = ((scope.preferred >> s.provider_id) & 1u) != 0;
     if (choice.worst <= target + 1e-12) {
       if (first.server == nullptr || Cheaper(choice, first)) {
@@ -269,20 +311,32 @@ struct Layout {
   Utilization util;
   double cost = 0;
   bool hostable = true;
+  bool fits = true;  // false only when built with fits_only and some role fits on no offering
   const RoleSpec* unhosted_role = nullptr;
 };
 
-// A layout, or `hostable` false when some role has no allowed offering at all.
-Layout BuildLayout(const Tier& tier, int regions, const Unit& u, double customers, const Catalog& c,
-                   const SearchScope& scope) {
-  Layout layout;
-  layout.rows.reserve(tier.roles.size());
+// A layout into `layout` (its storage reused: batch builds several per row), or `hostable` false
+// when some role has no allowed offering at all. With `fits_only`, a layout with a role that no
+// offering fits comes back with `fits` false and its rows incomplete (only fitting layouts compete
+// for the cheapest; the least bad one matters only when no tier fits).
+void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers, const Catalog& c,
+                 const SearchScope& scope, bool fits_only, Layout& layout) {
+  layout.rows.clear();
+  layout.util = Utilization{};
+  layout.cost = 0;
+  layout.hostable = true;
+  layout.fits = true;
+  layout.unhosted_role = nullptr;
   for (const RoleSpec& spec : tier.roles) {
-    const RoleResult result = ChooseRole(spec, regions, u, customers, c, scope);
-    if (!result.any || result.best.server == nullptr) {
+    const RoleResult result = ChooseRole(spec, regions, u, customers, c, scope, fits_only);
+    if (!result.any || !result.placeable) {
       layout.hostable = false;
       layout.unhosted_role = &spec;
-      return layout;
+      return;
+    }
+    if (result.best.server == nullptr) {
+      layout.fits = false;  // fits_only: keep looking for a role that cannot be hosted at all
+      continue;
     }
     const RoleChoice& choice = result.best;
     const HostLoad load = LoadPerHost(spec, *choice.server, choice.count, regions, u, c);
@@ -309,7 +363,6 @@ Layout BuildLayout(const Tier& tier, int regions, const Unit& u, double customer
     layout.cost += row.monthly_usd;
     layout.rows.push_back(row);
   }
-  return layout;
 }
 
 bool Allowed(const Tier& t, const Workload& w) {
@@ -326,7 +379,7 @@ bool InsideEnvelope(const Tier& t, long long customers, double messages_per_day)
   return customers >= t.min_customers && UnderEnvelopeMax(t, customers, messages_per_day);
 }
 
-long long Floor(const Tier& t, const std::string& knob, long long fallback) {
+long long Floor(const Tier& t, std::string_view knob, long long fallback) {
   const auto it = t.knob_floors.find(knob);
   return it == t.knob_floors.end() ? fallback : it->second;
 }
@@ -728,13 +781,15 @@ void PublishedRangeWarnings(Plan& plan, const Catalog& c, const PlanOptions& opt
   if (t.published_max_usd <= 0) {
     return;
   }
-  const auto range =
-      fmt::format("{}–{}", FormatUsd(t.published_min_usd), FormatUsd(t.published_max_usd));
+  // Formatted only when a warning needs it: batch checks every row.
+  const auto range = [&t]() {
+    return fmt::format("{}–{}", FormatUsd(t.published_min_usd), FormatUsd(t.published_max_usd));
+  };
   if (plan.monthly_usd > t.published_max_usd + 1e-9) {
     plan.warnings.push_back(fmt::format(
         "{}/month is above tier {}'s published {}: the workload needs more than the tier's "
         "reference servers",
-        FormatUsd(plan.monthly_usd), t.id, range));
+        FormatUsd(plan.monthly_usd), t.id, range()));
     return;
   }
   if (plan.monthly_usd >= t.published_min_usd - 1e-9 || !(options.reasons || options.explain)) {
@@ -750,12 +805,12 @@ void PublishedRangeWarnings(Plan& plan, const Catalog& c, const PlanOptions& opt
         "({}/month at one region); this layout takes the cheapest servers of any provider that "
         "keep "
         "every host ≤ {:.0f} %",
-        FormatUsd(plan.monthly_usd), t.id, range, FormatUsd(reference),
+        FormatUsd(plan.monthly_usd), t.id, range(), FormatUsd(reference),
         c.rules().target_utilization.value * 100));
   }
   if (!t.published_note.empty()) {
     plan.warnings.push_back(fmt::format("{}/month is below tier {}'s published {}: {}",
-                                        FormatUsd(plan.monthly_usd), t.id, range,
+                                        FormatUsd(plan.monthly_usd), t.id, range(),
                                         t.published_note));
   }
 }
@@ -837,14 +892,20 @@ void AddWarnings(Plan& plan, const Catalog& c, bool any_inside, const PlanOption
         first = row.server;
       } else if (row.server->provider_id != first->provider_id &&
                  others.find(row.server->provider) == std::string::npos) {
-        others += ", " + row.server->provider;
+        others += ", ";
+        others += row.server->provider;
       }
     }
     if (!others.empty()) {
-      plan.warnings.push_back(fmt::format(
-          "the layout spans providers ({}{}): traffic between its hosts crosses the public "
-          "internet (encrypt it, expect more latency); --provider NAME keeps to one",
-          first->provider, others));
+      // Appended, not formatted: a batch of mixed-provider layouts writes this on most rows.
+      std::string& warning = plan.warnings.emplace_back();
+      warning.reserve(200);
+      warning += "the layout spans providers (";
+      warning += first->provider;
+      warning += others;
+      warning +=
+          "): traffic between its hosts crosses the public internet (encrypt it, expect more "
+          "latency); --provider NAME keeps to one";
     }
   }
   PublishedRangeWarnings(plan, c, options);
@@ -956,58 +1017,77 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
   // Tier: the cheapest layout under the target among the tiers whose envelope's upper bounds
   // hold the workload and whose topology the constraints allow.
   bool any_inside = false;
+  // Layouts are built into storage kept per thread and swapped, not copied: batch builds several
+  // per row.
+  thread_local Layout best;
+  thread_local Layout fallback;
+  thread_local Layout layout;
   const Tier* best_tier = nullptr;
-  Layout best;
   const Tier* fallback_tier = nullptr;
-  Layout fallback;
   const RoleSpec* unhosted = nullptr;
   const Tier* unhosted_tier = nullptr;
-  for (const Tier& t : catalog.tiers()) {
-    if (InsideEnvelope(t, w.customers, d.messages_per_day)) {
-      any_inside = true;
-    }
-    if (options.only_tier != 0) {
-      if (t.id != options.only_tier) {
+  // First only fitting layouts are sized (most rows fit some tier); when none does, the tiers are
+  // sized again in full to find the least bad one.
+  bool some_unfit = false;
+  const auto choose_tier = [&](bool fits_only) {
+    for (const Tier& t : catalog.tiers()) {
+      if (InsideEnvelope(t, w.customers, d.messages_per_day)) {
+        any_inside = true;
+      }
+      if (options.only_tier != 0) {
+        if (t.id != options.only_tier) {
+          continue;
+        }
+      } else if (!Allowed(t, w)) {
         continue;
       }
-    } else if (!Allowed(t, w)) {
-      continue;
-    }
-    if (options.only_tier == 0 && !UnderEnvelopeMax(t, w.customers, d.messages_per_day)) {
-      continue;
-    }
-    const int regions = t.multi_region ? static_cast<int>(w.regions) : 1;
-    if (best_tier != nullptr && scope.preferred == 0) {
-      // Sizing only adds hosts, bigger servers and volumes: the tier's count of each role's
-      // cheapest allowed server is a lower bound, so a tier that cannot beat the best so far
-      // needs no layout.
-      double floor_cost = 0;
-      for (const RoleSpec& spec : t.roles) {
-        floor_cost += FloorCost(spec, regions, catalog, scope);
-      }
-      if (floor_cost >= best.cost) {
+      if (options.only_tier == 0 && !UnderEnvelopeMax(t, w.customers, d.messages_per_day)) {
         continue;
       }
-    }
-    Layout layout = BuildLayout(t, regions, u, customers, catalog, scope);
-    if (!layout.hostable) {
-      unhosted = layout.unhosted_role;
-      unhosted_tier = &t;
-      continue;
-    }
-    if (layout.util.Max() <= target + 1e-12) {
-      if (best_tier == nullptr || layout.cost < best.cost - 1e-9) {
-        best_tier = &t;
-        best = std::move(layout);
+      const int regions = t.multi_region ? static_cast<int>(w.regions) : 1;
+      if (best_tier != nullptr && scope.preferred == 0) {
+        // Sizing only adds hosts, bigger servers and volumes: the tier's count of each role's
+        // cheapest allowed server is a lower bound, so a tier that cannot beat the best so far
+        // needs no layout.
+        double floor_cost = 0;
+        for (const RoleSpec& spec : t.roles) {
+          floor_cost += FloorCost(spec, regions, catalog, scope);
+        }
+        if (floor_cost >= best.cost) {
+          continue;
+        }
       }
-    } else if (fallback_tier == nullptr || layout.util.Max() < fallback.util.Max()) {
-      fallback_tier = &t;
-      fallback = std::move(layout);
+      BuildLayout(t, regions, u, customers, catalog, scope, fits_only, layout);
+      if (!layout.hostable) {
+        unhosted = layout.unhosted_role;
+        unhosted_tier = &t;
+        continue;
+      }
+      if (!layout.fits) {
+        some_unfit = true;
+        continue;
+      }
+      if (layout.util.Max() <= target + 1e-12) {
+        if (best_tier == nullptr || layout.cost < best.cost - 1e-9) {
+          best_tier = &t;
+          std::swap(best, layout);
+        }
+      } else if (fallback_tier == nullptr || layout.util.Max() < fallback.util.Max()) {
+        fallback_tier = &t;
+        std::swap(fallback, layout);
+      }
     }
+  };
+  choose_tier(true);
+  if (best_tier == nullptr && some_unfit) {
+    any_inside = false;
+    unhosted = nullptr;
+    unhosted_tier = nullptr;
+    choose_tier(false);
   }
   if (best_tier == nullptr) {
     best_tier = fallback_tier;
-    best = std::move(fallback);
+    std::swap(best, fallback);
   }
   if (best_tier == nullptr) {
     // No tier's envelope holds it (only when a catalog caps every tier): take the largest allowed
@@ -1017,10 +1097,10 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
         continue;
       }
       const int regions = t.multi_region ? static_cast<int>(w.regions) : 1;
-      Layout layout = BuildLayout(t, regions, u, customers, catalog, scope);
+      BuildLayout(t, regions, u, customers, catalog, scope, false, layout);
       if (layout.hostable) {
         best_tier = &t;
-        best = std::move(layout);
+        std::swap(best, layout);
       } else {
         unhosted = layout.unhosted_role;
       }

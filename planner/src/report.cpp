@@ -534,9 +534,14 @@ std::size_t RowBound(const Plan& plan) {
 void AppendPlanCsvRow(std::string& out, const Plan& plan) {
   const Workload& w = plan.workload;
   const Demand& d = plan.demand;
-  const std::size_t start = out.size();
-  out.resize(start + RowBound(plan));
-  RowWriter row(out.data() + start);
+  // Written into a scratch buffer that only ever grows, then appended: resizing `out` by the
+  // bound would zero-fill a kilobyte per row.
+  thread_local std::string scratch;
+  const std::size_t bound = RowBound(plan);
+  if (scratch.size() < bound) {
+    scratch.resize(bound);
+  }
+  RowWriter row(scratch.data());
   row.Field(w.name);
   for (long long v : {w.customers, w.devices_per_customer, w.messages_per_customer_day,
                       w.dashboard_tabs_per_customer, w.peak_pending_tasks, w.retention_days}) {
@@ -606,7 +611,8 @@ void AppendPlanCsvRow(std::string& out, const Plan& plan) {
   }
   row.Char(',');
   if (!plan.warnings.empty()) {
-    std::string joined;
+    thread_local std::string joined;
+    joined.clear();
     for (const std::string& warning : plan.warnings) {
       if (!joined.empty()) {
         joined += "; ";
@@ -616,7 +622,7 @@ void AppendPlanCsvRow(std::string& out, const Plan& plan) {
     row.Field(joined);
   }
   row.Char('\n');
-  out.resize(static_cast<std::size_t>(row.end() - out.data()));
+  out.append(scratch.data(), static_cast<std::size_t>(row.end() - scratch.data()));
 }
 
 }  // namespace crm::planner

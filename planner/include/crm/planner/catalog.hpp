@@ -119,7 +119,7 @@ struct Tier {
   bool multi_region = false;
   bool pgbouncer = false;  // clients reach PostgreSQL through PgBouncer (transaction pooling)
   bool managed_database = false;  // a role that only holds messages may be managed PostgreSQL
-  std::map<std::string, long long> knob_floors;
+  std::map<std::string, long long, std::less<>> knob_floors;  // looked up by string_view
   std::vector<RoleSpec> roles;
   std::string file;  // where it was read from, for messages
 };
