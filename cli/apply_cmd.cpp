@@ -56,6 +56,7 @@ planner::Plan BuildPlan(const ApplyOptions& opts, const planner::Catalog& catalo
   }
   planner::PlanOptions plan_options;
   if (opts.workload->Given()) {
+    SearchFromPlanFile(opts.workload->file, plan_options);
     return planner::MakePlan(BuildWorkload(*opts.workload, catalog), catalog, plan_options);
   }
   // Nothing given: the plan applied last, so a plain re-apply never changes the tier.
@@ -72,6 +73,7 @@ planner::Plan BuildPlan(const ApplyOptions& opts, const planner::Catalog& catalo
                       recorded.string()));
     }
     plan_options.only_tier = doc["tier"]["id"].get<int>();
+    SearchFromPlanFile(from_file.file, plan_options);
     return planner::MakePlan(BuildWorkload(from_file, catalog), catalog, plan_options);
   }
   const int id = opts.tier == 0 ? 1 : opts.tier;

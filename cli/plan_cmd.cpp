@@ -9,13 +9,13 @@
 #include <memory>
 
 #include "cli_context.hpp"
-#include "workload_flags.hpp"
 #include "crm/error.hpp"
 #include "crm/planner/batch.hpp"
 #include "crm/planner/history.hpp"
 #include "crm/planner/plan.hpp"
 #include "crm/planner/report.hpp"
 #include "crm/planner/workload.hpp"
+#include "workload_flags.hpp"
 
 namespace crm::cli {
 namespace {
@@ -26,11 +26,12 @@ struct PlanOptions {
   std::string batch_file;
   bool strict = false;
   std::string history_file;
+  std::vector<std::string> providers;
+  std::vector<std::string> prefer;
 };
 
 void RunBatch(const PlanOptions& opts, GlobalOptions& global, const planner::Catalog& catalog) {
-  if (opts.workload->Given() || opts.explain ||
-      !opts.history_file.empty()) {
+  if (opts.workload->Given() || opts.explain || !opts.history_file.empty()) {
     throw InputError(
         "--batch: the CSV's columns are the workload; drop -f, workload flags, --explain and "
         "--history");
@@ -42,6 +43,11 @@ void RunBatch(const PlanOptions& opts, GlobalOptions& global, const planner::Cat
     throw InputError("-o/--output: --batch writes csv or json (JSON lines)");
   }
   options.strict = opts.strict;
+  options.providers = opts.providers;
+  options.prefer = opts.prefer;
+  // An unknown provider is a usage error before any row is read.
+  static_cast<void>(catalog.ProviderMask(opts.providers, "--provider"));
+  static_cast<void>(catalog.ProviderMask(opts.prefer, "--prefer"));
   options.progress = !global.quiet && isatty(STDERR_FILENO) == 1;
   std::ifstream file;
   std::istream* in = &std::cin;
@@ -57,9 +63,9 @@ void RunBatch(const PlanOptions& opts, GlobalOptions& global, const planner::Cat
   }
   // Plans stream out as they are made; a large buffer keeps writes cheap.
   std::ios::sync_with_stdio(false);
-  const planner::BatchResult result = planner::RunBatch(
-      *in, opts.batch_file == "-" ? "<stdin>" : opts.batch_file, catalog, options, std::cout,
-      std::cerr);
+  const planner::BatchResult result =
+      planner::RunBatch(*in, opts.batch_file == "-" ? "<stdin>" : opts.batch_file, catalog, options,
+                        std::cout, std::cerr);
   std::cout.flush();
   if (!global.quiet) {
     std::cerr << fmt::format("crmctl: planned {} of {} rows", result.planned, result.rows);
@@ -98,8 +104,15 @@ void RunPlan(const PlanOptions& opts, GlobalOptions& global) {
         "growth_per_month {:.4f} fitted from {} ({} months, log-linear least squares, R² {:.3f})",
         fit.rate_per_month, opts.history_file, fit.months, fit.r_squared);
   }
-  planner::Plan plan =
-      planner::MakePlan(workload, catalog, planner::PlanOptions{.explain = opts.explain});
+  planner::PlanOptions plan_options{.explain = opts.explain};
+  SearchFromPlanFile(opts.workload->file, plan_options);
+  if (!opts.providers.empty()) {
+    plan_options.providers = opts.providers;
+  }
+  if (!opts.prefer.empty()) {
+    plan_options.prefer = opts.prefer;
+  }
+  planner::Plan plan = planner::MakePlan(workload, catalog, plan_options);
   if (!history_note.empty()) {
     plan.warnings.insert(plan.warnings.begin(), history_note);
   }
@@ -153,6 +166,14 @@ void SetupPlan(CLI::App& app, GlobalOptions& global) {
                   "Plan every row of a prospects CSV (header of workload keys + optional name; "
                   "- for stdin); -o csv (default) or json lines");
   cmd->add_flag("--strict", opts->strict, "With --batch: stop at the first bad row");
+  cmd->add_option("--provider", opts->providers,
+                  "Only servers of this provider (repeatable or comma-separated, e.g. "
+                  "hetzner,ovh; crmctl tiers servers lists them)")
+      ->delimiter(',');
+  cmd->add_option("--prefer", opts->prefer,
+                  "A fitting server of this provider wins over cheaper ones of others "
+                  "(repeatable or comma-separated)")
+      ->delimiter(',');
   cmd->add_option("--history", opts->history_file,
                   "CSV of past monthly customer counts (column customers): fits growth_per_month");
   cmd->callback([opts, &global]() { RunPlan(*opts, global); });

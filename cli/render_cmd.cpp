@@ -44,6 +44,7 @@ void RunRender(const RenderOptions& opts, GlobalOptions& global) {
     plan_options.only_tier = opts.tier;
   } else if (opts.workload->Given()) {
     workload = BuildWorkload(*opts.workload, catalog);
+    SearchFromPlanFile(opts.workload->file, plan_options);
   } else {
     throw InputError("render: pass --tier N, -f workload.yaml|plan.yaml, or workload flags");
   }

@@ -109,4 +109,44 @@ planner::Workload BuildWorkload(const WorkloadFlags& flags, const planner::Catal
   return workload;
 }
 
+void SearchFromPlanFile(const std::string& file, planner::PlanOptions& options) {
+  if (file.empty()) {
+    return;
+  }
+  const YAML::Node root = crm::ParseYaml(ReadInputFile(file), file);
+  if (!root.IsMap() || !root["workload"] || !root["search"]) {
+    return;
+  }
+  const YAML::Node search = root["search"];
+  if (!search.IsMap()) {
+    crm::FailAt(file, search, "search: expected a mapping (servers, providers, prefer)");
+  }
+  if (const YAML::Node servers = search["servers"]) {
+    const std::string mode = crm::ScalarString(file, servers, "search.servers");
+    if (mode == "catalog") {
+      options.search = planner::Search::kCatalog;
+    } else if (mode == "reference") {
+      options.search = planner::Search::kReference;
+    } else {
+      crm::FailAt(
+          file, servers,
+          fmt::format("search.servers: unknown '{}' (expected catalog or reference)", mode));
+    }
+  }
+  for (const auto& [key, list] :
+       {std::pair{"providers", &options.providers}, std::pair{"prefer", &options.prefer}}) {
+    const YAML::Node names = search[key];
+    if (!names) {
+      continue;
+    }
+    if (!names.IsSequence()) {
+      crm::FailAt(file, names, fmt::format("search.{}: expected a list of provider names", key));
+    }
+    list->clear();
+    for (const auto& name : names) {
+      list->push_back(crm::ScalarString(file, name, key));
+    }
+  }
+}
+
 }  // namespace crm::cli

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "crm/planner/catalog.hpp"
+#include "crm/planner/plan.hpp"
 #include "crm/planner/workload.hpp"
 
 namespace crm::cli {
@@ -33,6 +34,11 @@ void ApplyWorkloadFields(const WorkloadFlags& flags, planner::Workload& workload
 
 /// The workload the flags describe, validated. Throws InputError naming the flag or file:line:col.
 planner::Workload BuildWorkload(const WorkloadFlags& flags, const planner::Catalog& catalog);
+
+/// The server search a plan document given with -f was made with (its `search:` key: servers,
+/// providers, prefer), so that rendering or applying it reproduces its layout. Leaves `options`
+/// alone for a workload file or a plan without the key. Throws InputError naming the file.
+void SearchFromPlanFile(const std::string& file, planner::PlanOptions& options);
 
 /// "--devices-per-customer" for "devices_per_customer".
 std::string FlagName(std::string_view key);

@@ -11,11 +11,11 @@
 #include <thread>
 #include <vector>
 
-#include "crm/error.hpp"
 #include "crm/csv.hpp"
+#include "crm/error.hpp"
 #include "crm/planner/plan.hpp"
-#include "crm/units.hpp"
 #include "crm/planner/workload.hpp"
+#include "crm/units.hpp"
 
 namespace crm::planner {
 namespace {
@@ -25,7 +25,6 @@ namespace {
 constexpr std::chrono::milliseconds kRedrawInterval{100};
 constexpr long long kRowsPerClockCheck = 256;
 constexpr int kBarCells = 24;
-
 
 std::string ExpectedColumns() {
   std::string expected;
@@ -178,7 +177,8 @@ ChunkResult PlanChunk(const Chunk& chunk, const std::vector<std::string>& column
       for (std::size_t i = 0; i < columns.size(); ++i) {
         const auto [offset, length] = chunk.spans[r * columns.size() + i];
         if (length > 0) {
-          SetWorkloadField(workload, columns[i], std::string_view(chunk.cells).substr(offset, length));
+          SetWorkloadField(workload, columns[i],
+                           std::string_view(chunk.cells).substr(offset, length));
         }
       }
       ValidateWorkload(workload, catalog);
@@ -225,7 +225,11 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
   ProgressBar progress(err, options.progress, options.total_bytes);
   // The growth projection is a list per plan; the CSV form has no column for it.
   const bool json = options.format == OutputFormat::kJson;
-  const PlanOptions plan_options{.explain = false, .projection = json, .reasons = json};
+  PlanOptions plan_options;
+  plan_options.projection = json;
+  plan_options.reasons = json;
+  plan_options.providers = options.providers;
+  plan_options.prefer = options.prefer;
   BatchResult result;
   if (options.format == OutputFormat::kCsv) {
     std::string header;
@@ -254,12 +258,11 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
     if (chunk.rows() == 0 && chunk.bad.empty()) {
       return;
     }
-    inflight.push_back(std::async(std::launch::async, [&columns, &catalog, &file, plan_options,
-                                                       format = options.format,
-                                                       strict = options.strict,
-                                                       rows = std::move(chunk)]() {
-      return PlanChunk(rows, columns, catalog, plan_options, format, file, strict);
-    }));
+    inflight.push_back(std::async(
+        std::launch::async, [&columns, &catalog, &file, plan_options, format = options.format,
+                             strict = options.strict, rows = std::move(chunk)]() {
+          return PlanChunk(rows, columns, catalog, plan_options, format, file, strict);
+        }));
     chunk = Chunk{};
     while (inflight.size() > 2 * workers) {
       collect_one();

@@ -32,6 +32,8 @@ const std::vector<RuleField>& RuleFields() {
       {"buffer_per_customer", &Rules::buffer_per_customer, RuleUnit::kBytes, 0, 1e11},
       {"shared_services_single_host", &Rules::shared_services_single_host, RuleUnit::kBytes, 0,
        1e13},
+      {"shared_services_max_fraction", &Rules::shared_services_max_fraction, RuleUnit::kNumber,
+       0.05, 1},
       {"cpu_per_message", &Rules::cpu_per_message, RuleUnit::kNumber, 0, 10},
       {"disk_headroom", &Rules::disk_headroom, RuleUnit::kNumber, 0, 10},
       {"target_utilization", &Rules::target_utilization, RuleUnit::kNumber, 0.05, 1},
@@ -53,8 +55,8 @@ Rule ParseRule(const std::string& file, const YAML::Node& node, std::string_view
   StrictMap map(file, node, std::string(key));
   Rule rule;
   const YAML::Node value = map.Required("value");
-  rule.value = unit == RuleUnit::kBytes ? ScalarBytes(file, value, key)
-                                        : ScalarNumber(file, value, key);
+  rule.value =
+      unit == RuleUnit::kBytes ? ScalarBytes(file, value, key) : ScalarNumber(file, value, key);
   if (rule.value < min || rule.value > max) {
     FailAt(file, value,
            fmt::format("{}: {} is outside the sane range {} to {}", key, value.Scalar(),
@@ -117,8 +119,6 @@ std::vector<Engine> ParseEngines(const std::string& file, const YAML::Node& root
   return engines;
 }
 
-
-
 // The names the YAML files and the output use for each enum, in one table per enum.
 template <typename E, std::size_t N>
 using NameTable = std::pair<std::string_view, E>[N];
@@ -159,7 +159,7 @@ std::string_view NameOf(E value, const NameTable<E, N>& table) {
 }
 
 void ParseProviders(const std::string& file, const YAML::Node& root, std::vector<Server>& servers,
-                    std::vector<VolumePrice>& volumes) {
+                    std::vector<VolumePrice>& volumes, std::vector<std::string>& providers) {
   StrictMap top(file, root, "providers");
   const YAML::Node vols = top.Required("volume_prices");
   const YAML::Node list = top.Required("servers");
@@ -188,7 +188,8 @@ void ParseProviders(const std::string& file, const YAML::Node& root, std::vector
     s.name = m.RequiredString("name");
     const auto dash = s.name.find('-');
     if (dash == std::string::npos || dash == 0 || dash + 1 == s.name.size() ||
-        std::any_of(s.name.begin(), s.name.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)) != 0; })) {
+        std::any_of(s.name.begin(), s.name.end(),
+                    [](char c) { return std::isupper(static_cast<unsigned char>(c)) != 0; })) {
       FailAt(file, node, fmt::format("name: '{}' must be <provider>-<plan> in lower case", s.name));
     }
     s.provider = s.name.substr(0, dash);
@@ -207,18 +208,24 @@ void ParseProviders(const std::string& file, const YAML::Node& root, std::vector
     if (s.kind == ServerKind::kVm && (s.vcpu <= 0 || s.ram_bytes <= 0)) {
       FailAt(file, node, fmt::format("{}: a vm needs vcpu and ram above zero", s.name));
     }
-    s.provider_id = static_cast<int>(servers.size());
     for (const Server& other : servers) {
       if (other.name == s.name) {
         FailAt(file, node, fmt::format("name: '{}' is listed twice", s.name));
       }
-      if (other.provider == s.provider) {
-        s.provider_id = other.provider_id;
+    }
+    const auto known = std::find(providers.begin(), providers.end(), s.provider);
+    s.provider_id = static_cast<int>(known - providers.begin());
+    if (known == providers.end()) {
+      // Provider filters are bit sets (PlanOptions::providers).
+      if (providers.size() == 64) {
+        FailAt(file, node, "servers: at most 64 providers");
       }
+      providers.push_back(s.provider);
     }
     if (s.kind != ServerKind::kManagedK8s) {
-      const auto price = std::find_if(volumes.begin(), volumes.end(),
-                                      [&](const VolumePrice& v) { return v.provider == s.provider; });
+      const auto price = std::find_if(volumes.begin(), volumes.end(), [&](const VolumePrice& v) {
+        return v.provider == s.provider;
+      });
       if (price == volumes.end()) {
         FailAt(file, node,
                fmt::format("{}: no volume_prices entry for provider '{}' (needed when its disk is "
@@ -230,7 +237,6 @@ void ParseProviders(const std::string& file, const YAML::Node& root, std::vector
     servers.push_back(std::move(s));
   }
 }
-
 
 unsigned ParseCarries(const std::string& file, const YAML::Node& n) {
   if (!n.IsSequence()) {
@@ -259,7 +265,8 @@ unsigned ParseCarries(const std::string& file, const YAML::Node& n) {
   return bits;
 }
 
-Tier ParseTier(const std::string& file, const YAML::Node& root, const std::vector<Server>& servers) {
+Tier ParseTier(const std::string& file, const YAML::Node& root,
+               const std::vector<Server>& servers) {
   StrictMap m(file, root, "tier");
   Tier t;
   t.file = file;
@@ -282,11 +289,15 @@ Tier ParseTier(const std::string& file, const YAML::Node& root, const std::vecto
     StrictMap c(file, m.Required("published_cost_usd"), "published_cost_usd");
     t.published_min_usd = c.RequiredNumber("min");
     t.published_max_usd = c.RequiredNumber("max");
+    if (YAML::Node note = c.Optional("note")) {
+      t.published_note = ScalarString(file, note, "note");
+    }
     c.Finish();
   }
   t.ha = m.OptionalBool("ha", false);
   t.multi_region = m.OptionalBool("multi_region", false);
   t.pgbouncer = m.OptionalBool("pgbouncer", false);
+  t.managed_database = m.OptionalBool("managed_database", false);
   if (YAML::Node floors = m.Optional("knob_floors")) {
     if (!floors.IsMap()) {
       FailAt(file, floors, "knob_floors: expected a mapping of knob names to numbers");
@@ -325,8 +336,9 @@ Tier ParseTier(const std::string& file, const YAML::Node& root, const std::vecto
     const auto it = std::find_if(servers.begin(), servers.end(),
                                  [&](const Server& s) { return s.name == spec.server; });
     if (it == servers.end()) {
-      FailAt(file, node,
-             fmt::format("server: unknown offering '{}' (see `crmctl tiers servers`)", spec.server));
+      FailAt(
+          file, node,
+          fmt::format("server: unknown offering '{}' (see `crmctl tiers servers`)", spec.server));
     }
     spec.server_index = static_cast<std::size_t>(it - servers.begin());
     if (spec.cpu_share < 0 || spec.cpu_share > 1) {
@@ -345,10 +357,36 @@ Tier ParseTier(const std::string& file, const YAML::Node& root, const std::vecto
     shares += spec.cpu_share;
   }
   if (shares < 0.999 || shares > 1.001) {
-    FailAt(file, roles, fmt::format("cpu_share of the roles adds up to {}, expected 1",
-                                    FormatNumber(shares, 3)));
+    FailAt(
+        file, roles,
+        fmt::format("cpu_share of the roles adds up to {}, expected 1", FormatNumber(shares, 3)));
   }
   return t;
+}
+
+// The servers the catalog search may put on a role (docs/capacity-model.md, "Sizing a role").
+std::vector<std::size_t> Candidates(const Tier& t, const RoleSpec& spec,
+                                    const std::vector<Server>& servers) {
+  const Server& ref = servers[spec.server_index];
+  const bool only_messages = spec.carries == kCarryMessages && !spec.replica;
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    const Server& s = servers[i];
+    const bool kind_ok = s.kind == ref.kind || (t.managed_database && only_messages &&
+                                                s.kind == ServerKind::kManagedPostgres);
+    // A Kubernetes node pool and its control plane come from one cloud.
+    const bool provider_ok = t.topology != Topology::kK8s || s.provider_id == ref.provider_id;
+    if (kind_ok && provider_ok) {
+      out.push_back(i);
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [&](std::size_t a, std::size_t b) {
+    if (servers[a].monthly_usd != servers[b].monthly_usd) {
+      return servers[a].monthly_usd < servers[b].monthly_usd;
+    }
+    return servers[a].ram_bytes > servers[b].ram_bytes;
+  });
+  return out;
 }
 
 const CatalogFile& FindFile(const std::vector<CatalogFile>& files, std::string_view suffix) {
@@ -375,7 +413,7 @@ Catalog Catalog::Parse(const std::vector<CatalogFile>& files) {
   }
   {
     const CatalogFile& f = FindFile(files, "providers.yaml");
-    ParseProviders(f.name, ParseYaml(f.text, f.name), c.servers_, c.volumes_);
+    ParseProviders(f.name, ParseYaml(f.text, f.name), c.servers_, c.volumes_, c.providers_);
   }
   for (int id = 1;; ++id) {
     const std::string suffix = fmt::format("tier{}.yaml", id);
@@ -395,6 +433,11 @@ Catalog Catalog::Parse(const std::vector<CatalogFile>& files) {
   }
   if (c.tiers_.empty()) {
     throw InputError("catalog: no tier1.yaml found");
+  }
+  for (Tier& t : c.tiers_) {
+    for (RoleSpec& spec : t.roles) {
+      spec.candidates = Candidates(t, spec, c.servers_);
+    }
   }
   return c;
 }
@@ -444,9 +487,9 @@ void Catalog::ApplyOverride(std::string_view text, const std::string& file) {
       auto it = std::find_if(engines_.begin(), engines_.end(),
                              [&](const Engine& e) { return e.name == name; });
       if (it == engines_.end()) {
-        FailAt(file, kv.first,
-               fmt::format("engines: unknown engine '{}' (expected one of: {})", name,
-                           EngineNames()));
+        FailAt(
+            file, kv.first,
+            fmt::format("engines: unknown engine '{}' (expected one of: {})", name, EngineNames()));
       }
       ParseEngineRules(file, kv.second, *it, true);
     }
@@ -480,6 +523,25 @@ const Tier* Catalog::FindTier(int id) const {
   return nullptr;
 }
 
+std::uint64_t Catalog::ProviderMask(const std::vector<std::string>& names,
+                                    std::string_view flag) const {
+  std::uint64_t mask = 0;
+  for (const std::string& name : names) {
+    const auto it = std::find(providers_.begin(), providers_.end(), name);
+    if (it == providers_.end()) {
+      std::string known;
+      for (const std::string& p : providers_) {
+        known += known.empty() ? p : ", " + p;
+      }
+      throw InputError(
+          fmt::format("{}: unknown provider '{}' (expected one of: {})", flag, name, known),
+          std::string(flag));
+    }
+    mask |= std::uint64_t{1} << (it - providers_.begin());
+  }
+  return mask;
+}
+
 std::string Catalog::EngineNames() const {
   std::string names;
   for (const Engine& e : engines_) {
@@ -488,11 +550,14 @@ std::string Catalog::EngineNames() const {
   return names;
 }
 
-
-
-
-std::string_view TopologyName(Topology t) { return NameOf(t, kTopologies); }
-std::string_view ServerKindName(ServerKind k) { return NameOf(k, kServerKinds); }
-std::string_view DiskTypeName(DiskType d) { return NameOf(d, kDiskTypes); }
+std::string_view TopologyName(Topology t) {
+  return NameOf(t, kTopologies);
+}
+std::string_view ServerKindName(ServerKind k) {
+  return NameOf(k, kServerKinds);
+}
+std::string_view DiskTypeName(DiskType d) {
+  return NameOf(d, kDiskTypes);
+}
 
 }  // namespace crm::planner

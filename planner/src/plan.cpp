@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "crm/error.hpp"
@@ -24,14 +25,14 @@ constexpr long long kMetaTiers[] = {250, 2'000, 10'000, 100'000};
 // load is fixed + slope × customers and the inverse questions (capacity, months until upgrade)
 // have closed forms.
 struct Unit {
-  double sessions_ram = 0;     // per customer
-  double websockets_ram = 0;   // per customer
-  double buffers_ram = 0;      // per customer
-  double queue_ram = 0;        // fixed
-  double messages_disk = 0;    // per customer, raw
-  double stored_disk = 0;      // per customer, with headroom
-  double message_cpu = 0;      // per customer, cores at peak
-  double device_cpu = 0;       // per customer, cores
+  double sessions_ram = 0;    // per customer
+  double websockets_ram = 0;  // per customer
+  double buffers_ram = 0;     // per customer
+  double queue_ram = 0;       // fixed
+  double messages_disk = 0;   // per customer, raw
+  double stored_disk = 0;     // per customer, with headroom
+  double message_cpu = 0;     // per customer, cores at peak
+  double device_cpu = 0;      // per customer, cores
 };
 
 Unit UnitDemand(const Workload& w, const Catalog& c) {
@@ -61,17 +62,23 @@ struct HostLoad {
   Linear ram, disk, cpu;
 };
 
-double ServicesRam(const RoleSpec& spec, const Catalog& c) {
-  return spec.has_services_ram ? spec.services_ram : c.rules().shared_services_single_host.value;
+// On a single host the services shrink with a small server (PostgreSQL's buffers are a quarter
+// of its RAM): min(2 GB, 0.60 × RAM) by the rules.
+double ServicesRam(const RoleSpec& spec, const Server& s, const Catalog& c) {
+  if (spec.has_services_ram) {
+    return spec.services_ram;
+  }
+  const Rules& r = c.rules();
+  return std::min(r.shared_services_single_host.value,
+                  r.shared_services_max_fraction.value * s.ram_bytes);
 }
 
-// The load on one host of `spec` when `hosts` hosts share the role and customers are spread
-// evenly over `regions` regions. `regions` also divides the fixed queue backlog.
-HostLoad LoadPerHost(const RoleSpec& spec, int hosts, int regions, const Unit& u,
-                     const Catalog& c) {
+// The part of one host's load that does not depend on the server: everything but the services'
+// RAM (ram.fixed holds only the queue's share). The catalog search computes it once per role and
+// host count, not once per candidate server.
+HostLoad RoleLoad(const RoleSpec& spec, int hosts, int regions, const Unit& u) {
   const double divisor = (spec.split ? hosts : 1) * static_cast<double>(regions);
   HostLoad load;
-  load.ram.fixed = ServicesRam(spec, c);
   load.disk.fixed = spec.services_disk;
   load.cpu.fixed = spec.services_cpu;
   if (spec.carries & kCarrySessions) {
@@ -85,12 +92,21 @@ HostLoad LoadPerHost(const RoleSpec& spec, int hosts, int regions, const Unit& u
     load.ram.slope += u.buffers_ram / divisor;
   }
   if (spec.carries & kCarryQueue) {
-    load.ram.fixed += u.queue_ram / divisor;
+    load.ram.fixed = u.queue_ram / divisor;
   }
   if (spec.carries & kCarryMessages) {
     load.disk.slope += u.stored_disk / divisor;
   }
   load.cpu.slope += spec.cpu_share * u.message_cpu / divisor;
+  return load;
+}
+
+// The load on one host `s` of `spec` when `hosts` hosts share the role and customers are spread
+// evenly over `regions` regions. `regions` also divides the fixed queue backlog.
+HostLoad LoadPerHost(const RoleSpec& spec, const Server& s, int hosts, int regions, const Unit& u,
+                     const Catalog& c) {
+  HostLoad load = RoleLoad(spec, hosts, regions, u);
+  load.ram.fixed = ServicesRam(spec, s, c) + load.ram.fixed;
   return load;
 }
 
@@ -110,8 +126,8 @@ double VolumeFor(double disk_demand, const Server& s, double target) {
   return std::ceil(needed / kVolumeStep) * kVolumeStep;
 }
 
-// Sizing up stays with the reference's provider and kind: hosts of one deployment share a
-// private network, and a Kubernetes node pool cannot borrow another cloud's servers.
+// The published layout sizes up only within the reference's provider and kind, from the reference
+// up: what `render --tier N` promises.
 bool AtLeastReference(const Server& s, const Server& ref) {
   return s.kind == ref.kind && s.provider_id == ref.provider_id && s.vcpu >= ref.vcpu &&
          s.ram_bytes >= ref.ram_bytes &&
@@ -124,95 +140,217 @@ struct RoleChoice {
   double volume = 0;
   double cost = 0;
   double worst = 0;  // the highest utilisation of ram/cpu/disk
+  bool preferred = false;
 };
 
-RoleChoice Evaluate(const RoleSpec& spec, const Server& s, int count, int regions, const Unit& u,
-                    double customers, const Catalog& c) {
-  const double target = c.rules().target_utilization.value;
-  const HostLoad load = LoadPerHost(spec, count, regions, u, c);
+// Server `s` on `count` hosts per region, given the role's server-independent load at that count
+// (RoleLoad) and the services' RAM on `s`.
+RoleChoice Evaluate(const HostLoad& base, double services_ram, const Server& s, int count,
+                    int regions, double customers, double target) {
   RoleChoice choice;
   choice.server = &s;
   choice.count = count;
-  const double disk = load.disk.At(customers);
+  const double disk = base.disk.At(customers);
   choice.volume = s.kind == ServerKind::kManagedK8s ? 0 : VolumeFor(disk, s, target);
   const double volume_price =
       choice.volume > 0 ? s.volume_usd_per_gb_month * choice.volume / 1e9 : 0;
   choice.cost = count * regions * (s.monthly_usd + volume_price);
-  choice.worst = std::max({Ratio(load.ram.At(customers), s.ram_bytes),
-                           Ratio(load.cpu.At(customers), s.vcpu),
+  const double ram = (services_ram + base.ram.fixed) + base.ram.slope * customers;
+  choice.worst = std::max({Ratio(ram, s.ram_bytes), Ratio(base.cpu.At(customers), s.vcpu),
                            Ratio(disk, s.disk_bytes + choice.volume)});
   return choice;
 }
 
-// The cheapest way to host one role: the reference offering at the tier's count if it fits,
-// otherwise the cheapest larger offering (and, for scalable roles, more hosts).
-RoleChoice ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double customers,
-                      const Catalog& c) {
+// Which servers a plan may use, resolved once per plan.
+struct SearchScope {
+  bool reference = false;
+  std::uint64_t allowed = ~std::uint64_t{0};  // provider bits
+  std::uint64_t preferred = 0;
+  bool Allows(const Server& s, const Server& ref) const {
+    return ((allowed >> s.provider_id) & 1u) != 0 && (!reference || AtLeastReference(s, ref));
+  }
+};
+
+// a before b: cheaper, then fewer hosts.
+bool Cheaper(const RoleChoice& a, const RoleChoice& b) {
+  if (a.cost < b.cost - 1e-9) {
+    return true;
+  }
+  return a.cost <= b.cost + 1e-9 && a.count < b.count;
+}
+
+struct RoleResult {
+  RoleChoice best;         // fits, or the least bad when nothing does
+  RoleChoice runner_up;    // server == nullptr: no other offering fits
+  bool any = false;        // some allowed offering exists for the role
+  bool placeable = false;  // some allowed offering can be sized at all (then `best` is set,
+                           // unless only fits were looked for and none fits)
+};
+
+// The cheapest way to host one role: every allowed candidate server (cheapest first), at the
+// tier's count, or for scalable roles with as many hosts as RAM and CPU need. Batch runs this for
+// every role of every tier of every row, so the server-independent load is computed once per host
+// count and each candidate costs a handful of multiplications. With `fits_only` the least bad
+// choice is not kept and a candidate whose RAM or CPU alone is over the target is dismissed before
+// it is priced: `best` is then unset when nothing fits.
+RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double customers,
+                      const Catalog& c, const SearchScope& scope, bool fits_only) {
   const double target = c.rules().target_utilization.value;
   const Server& ref = c.servers()[spec.server_index];
-  RoleChoice ref_choice = Evaluate(spec, ref, spec.count, regions, u, customers, c);
-  if (ref_choice.worst <= target) {
-    return ref_choice;
-  }
-  RoleChoice best;
-  RoleChoice least_bad = ref_choice;
-  const HostLoad one = LoadPerHost(spec, 1, regions, u, c);
-  for (const Server& s : c.servers()) {
-    if (!AtLeastReference(s, ref)) {
+  const std::vector<Server>& servers = c.servers();
+  RoleResult result;
+  RoleChoice first;      // the cheapest that fits
+  RoleChoice second;     // the next cheapest that fits
+  RoleChoice preferred;  // the cheapest of a preferred provider that fits
+  RoleChoice least_bad;
+  // The load at the tier's count, and (scalable roles) at one host and at the last count needed.
+  const HostLoad at_count = RoleLoad(spec, spec.count, regions, u);
+  const HostLoad one = spec.scalable ? RoleLoad(spec, 1, regions, u) : HostLoad{};
+  int scaled_count = 0;
+  HostLoad at_scaled;
+  for (const std::size_t index : spec.candidates) {
+    const Server& s = servers[index];
+    if (!scope.Allows(s, ref)) {
       continue;
     }
+    result.any = true;
+    // Candidates are sorted by price and a choice costs at least count × price: once that exceeds
+    // the runner-up, nothing later can place (a preferred provider may still, so keep looking).
+    if (second.server != nullptr && scope.preferred == 0 &&
+        spec.count * regions * s.monthly_usd > second.cost + 1e-9) {
+      break;
+    }
+    const double services = ServicesRam(spec, s, c);
     int count = spec.count;
+    const HostLoad* base = &at_count;
     if (spec.scalable) {
       // Smallest host count at which ram and cpu fit (disk is solved by volumes):
       // fixed + slope·customers / n ≤ target·capacity.
       double need = count;
-      const double ram_room = target * s.ram_bytes - one.ram.fixed;
+      const double ram_room = target * s.ram_bytes - (services + one.ram.fixed);
       const double cpu_room = target * s.vcpu - one.cpu.fixed;
       if (ram_room <= 0 || cpu_room <= 0) {
         continue;
       }
+      result.placeable = true;
       need = std::max(need, std::ceil(one.ram.slope * customers / ram_room - 1e-9));
       need = std::max(need, std::ceil(one.cpu.slope * customers / cpu_room - 1e-9));
       if (need > kMaxHostsPerRole) {
-        RoleChoice capped = Evaluate(spec, s, kMaxHostsPerRole, regions, u, customers, c);
-        if (capped.worst < least_bad.worst) {
+        if (fits_only) {
+          continue;  // a capped count is only ever the least bad
+        }
+        const HostLoad capped_load = RoleLoad(spec, kMaxHostsPerRole, regions, u);
+        RoleChoice capped =
+            Evaluate(capped_load, services, s, kMaxHostsPerRole, regions, customers, target);
+        if (least_bad.server == nullptr || capped.worst < least_bad.worst) {
           least_bad = capped;
         }
         continue;
       }
       count = static_cast<int>(need);
-    }
-    RoleChoice choice = Evaluate(spec, s, count, regions, u, customers, c);
-    if (choice.worst <= target + 1e-12) {
-      if (best.server == nullptr || choice.cost < best.cost - 1e-9) {
-        best = choice;
+      if (count != spec.count) {
+        if (count != scaled_count) {
+          scaled_count = count;
+          at_scaled = RoleLoad(spec, count, regions, u);
+        }
+        base = &at_scaled;
       }
-    } else if (choice.worst < least_bad.worst) {
+    }
+    result.placeable = true;
+    // The ratio test below allows target + 1e-12; a margin a million times wider keeps this
+    // necessary condition free of rounding doubts.
+    if (fits_only && ((services + base->ram.fixed) + base->ram.slope * customers >
+                          (target + 1e-6) * s.ram_bytes ||
+                      base->cpu.At(customers) > (target + 1e-6) * s.vcpu)) {
+      continue;
+    }
+    RoleChoice choice = Evaluate(*base, services, s, count, regions, customers, target);
+    choice.preferred = ((scope.preferred >> s.provider_id) & 1u) != 0;
+    if (choice.worst <= target + 1e-12) {
+      if (first.server == nullptr || Cheaper(choice, first)) {
+        second = first;
+        first = choice;
+      } else if (second.server == nullptr || Cheaper(choice, second)) {
+        second = choice;
+      }
+      if (choice.preferred && (preferred.server == nullptr || Cheaper(choice, preferred))) {
+        preferred = choice;
+      }
+    } else if (least_bad.server == nullptr || choice.worst < least_bad.worst) {
       least_bad = choice;
     }
   }
-  return best.server != nullptr ? best : least_bad;
+  // A preferred provider's offering wins when one fits; the runner-up is then the cheapest other
+  // offering, so the table shows what the preference costs.
+  if (preferred.server != nullptr) {
+    result.best = preferred;
+    result.runner_up = first.server == preferred.server ? second : first;
+  } else if (first.server != nullptr) {
+    result.best = first;
+    result.runner_up = second;
+  } else {
+    result.best = least_bad;
+  }
+  return result;
+}
+
+// The least a role can cost in this scope: the tier's count of its cheapest allowed candidate.
+double FloorCost(const RoleSpec& spec, int regions, const Catalog& c, const SearchScope& scope) {
+  const Server& ref = c.servers()[spec.server_index];
+  for (const std::size_t index : spec.candidates) {
+    const Server& s = c.servers()[index];
+    if (scope.Allows(s, ref)) {
+      return s.monthly_usd * spec.count * regions;
+    }
+  }
+  return std::numeric_limits<double>::infinity();
 }
 
 struct Layout {
   std::vector<LayoutRow> rows;
   Utilization util;
   double cost = 0;
+  bool hostable = true;
+  bool fits = true;  // false only when built with fits_only and some role fits on no offering
+  const RoleSpec* unhosted_role = nullptr;
 };
 
-Layout BuildLayout(const Tier& tier, int regions, const Unit& u, double customers,
-                   const Catalog& c) {
-  Layout layout;
-  layout.rows.reserve(tier.roles.size());
+// A layout into `layout` (its storage reused: batch builds several per row), or `hostable` false
+// when some role has no allowed offering at all. With `fits_only`, a layout with a role that no
+// offering fits comes back with `fits` false and its rows incomplete (only fitting layouts compete
+// for the cheapest; the least bad one matters only when no tier fits).
+void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers, const Catalog& c,
+                 const SearchScope& scope, bool fits_only, Layout& layout) {
+  layout.rows.clear();
+  layout.util = Utilization{};
+  layout.cost = 0;
+  layout.hostable = true;
+  layout.fits = true;
+  layout.unhosted_role = nullptr;
   for (const RoleSpec& spec : tier.roles) {
-    const RoleChoice choice = ChooseRole(spec, regions, u, customers, c);
-    const HostLoad load = LoadPerHost(spec, choice.count, regions, u, c);
+    const RoleResult result = ChooseRole(spec, regions, u, customers, c, scope, fits_only);
+    if (!result.any || !result.placeable) {
+      layout.hostable = false;
+      layout.unhosted_role = &spec;
+      return;
+    }
+    if (result.best.server == nullptr) {
+      layout.fits = false;  // fits_only: keep looking for a role that cannot be hosted at all
+      continue;
+    }
+    const RoleChoice& choice = result.best;
+    const HostLoad load = LoadPerHost(spec, *choice.server, choice.count, regions, u, c);
     LayoutRow row;
     row.spec = &spec;
     row.server = choice.server;
     row.count = choice.count * regions;
     row.volume_bytes = choice.volume;
     row.monthly_usd = choice.cost;
+    if (result.runner_up.server != nullptr) {
+      row.runner_up = result.runner_up.server;
+      row.runner_up_count = result.runner_up.count * regions;
+      row.runner_up_usd = result.runner_up.cost;
+    }
     row.ram_demand = load.ram.At(customers);
     row.disk_demand = load.disk.At(customers);
     row.cpu_demand = load.cpu.At(customers);
@@ -225,7 +363,6 @@ Layout BuildLayout(const Tier& tier, int regions, const Unit& u, double customer
     layout.cost += row.monthly_usd;
     layout.rows.push_back(row);
   }
-  return layout;
 }
 
 bool Allowed(const Tier& t, const Workload& w) {
@@ -242,12 +379,14 @@ bool InsideEnvelope(const Tier& t, long long customers, double messages_per_day)
   return customers >= t.min_customers && UnderEnvelopeMax(t, customers, messages_per_day);
 }
 
-long long Floor(const Tier& t, const std::string& knob, long long fallback) {
+long long Floor(const Tier& t, std::string_view knob, long long fallback) {
   const auto it = t.knob_floors.find(knob);
   return it == t.knob_floors.end() ? fallback : it->second;
 }
 
-long long CeilCount(double v) { return static_cast<long long>(std::ceil(v - 1e-9)); }
+long long CeilCount(double v) {
+  return static_cast<long long>(std::ceil(v - 1e-9));
+}
 
 class Explainer {
  public:
@@ -266,7 +405,9 @@ class Explainer {
   std::vector<ExplainLine>* lines_;
 };
 
-std::string Num(double v, int decimals = 0) { return FormatNumber(v, decimals); }
+std::string Num(double v, int decimals = 0) {
+  return FormatNumber(v, decimals);
+}
 
 // Formatting an explained figure costs more than computing it; batch plans a million rows
 // without --explain, so the arguments are evaluated only when the listing is wanted.
@@ -572,7 +713,7 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
   for (const LayoutRow& row : plan.layout) {
     const int hosts_per_region = row.count / static_cast<int>(w.regions);
     const HostLoad load =
-        LoadPerHost(*row.spec, hosts_per_region, static_cast<int>(w.regions), u, c);
+        LoadPerHost(*row.spec, *row.server, hosts_per_region, static_cast<int>(w.regions), u, c);
     const struct {
       const Linear* l;
       double cap;
@@ -632,7 +773,49 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
   }
 }
 
-void AddWarnings(Plan& plan, const Catalog& c, bool any_inside) {
+// The layout against the tier's published price: above it is a warning; below it is explained
+// (cheaper providers than the published servers, or what the published figure prices that the
+// catalog does not) for a single plan, not for batch rows.
+void PublishedRangeWarnings(Plan& plan, const Catalog& c, const PlanOptions& options) {
+  const Tier& t = *plan.tier;
+  if (t.published_max_usd <= 0) {
+    return;
+  }
+  // Formatted only when a warning needs it: batch checks every row.
+  const auto range = [&t]() {
+    return fmt::format("{}–{}", FormatUsd(t.published_min_usd), FormatUsd(t.published_max_usd));
+  };
+  if (plan.monthly_usd > t.published_max_usd + 1e-9) {
+    plan.warnings.push_back(fmt::format(
+        "{}/month is above tier {}'s published {}: the workload needs more than the tier's "
+        "reference servers",
+        FormatUsd(plan.monthly_usd), t.id, range()));
+    return;
+  }
+  if (plan.monthly_usd >= t.published_min_usd - 1e-9 || !(options.reasons || options.explain)) {
+    return;
+  }
+  double reference = 0;
+  for (const RoleSpec& spec : t.roles) {
+    reference += c.servers()[spec.server_index].monthly_usd * spec.count;
+  }
+  if (plan.search == Search::kCatalog && plan.monthly_usd < reference - 1e-9) {
+    plan.warnings.push_back(fmt::format(
+        "{}/month is below tier {}'s published {}: that range prices the tier's reference servers "
+        "({}/month at one region); this layout takes the cheapest servers of any provider that "
+        "keep "
+        "every host ≤ {:.0f} %",
+        FormatUsd(plan.monthly_usd), t.id, range(), FormatUsd(reference),
+        c.rules().target_utilization.value * 100));
+  }
+  if (!t.published_note.empty()) {
+    plan.warnings.push_back(fmt::format("{}/month is below tier {}'s published {}: {}",
+                                        FormatUsd(plan.monthly_usd), t.id, range(),
+                                        t.published_note));
+  }
+}
+
+void AddWarnings(Plan& plan, const Catalog& c, bool any_inside, const PlanOptions& options) {
   const Workload& w = plan.workload;
   const Rules& r = c.rules();
   const Tier& t = *plan.tier;
@@ -647,13 +830,13 @@ void AddWarnings(Plan& plan, const Catalog& c, bool any_inside) {
     plan.warnings.push_back(fmt::format(
         "the workload ({} customers, {} messages/day) is outside every tier's envelope; tier {} "
         "is the cheapest layout that holds it",
-        FormatNumber(static_cast<double>(w.customers)),
-        FormatNumber(plan.demand.messages_per_day), t.id));
+        FormatNumber(static_cast<double>(w.customers)), FormatNumber(plan.demand.messages_per_day),
+        t.id));
   } else if (w.customers < t.min_customers && (w.ha || w.regions > 1)) {
-    plan.warnings.push_back(fmt::format(
-        "{} requires tier {} ({}), whose envelope starts at {} customers",
-        w.regions > 1 ? fmt::format("{} regions", w.regions) : std::string("--ha"), t.id, t.name,
-        FormatNumber(static_cast<double>(t.min_customers))));
+    plan.warnings.push_back(
+        fmt::format("{} requires tier {} ({}), whose envelope starts at {} customers",
+                    w.regions > 1 ? fmt::format("{} regions", w.regions) : std::string("--ha"),
+                    t.id, t.name, FormatNumber(static_cast<double>(t.min_customers))));
   }
   if (w.peak_pending_tasks > 0) {
     const double per_tenant_rate =
@@ -666,9 +849,9 @@ void AddWarnings(Plan& plan, const Catalog& c, bool any_inside) {
         "broadcast backlog of {} tasks takes {} at {} msg/s per phone × {} device(s) of one "
         "tenant",
         FormatNumber(static_cast<double>(w.peak_pending_tasks)),
-        seconds < 120 ? fmt::format("{:.0f} s", seconds)
-                      : seconds < 7200 ? fmt::format("{:.1f} min", seconds / 60)
-                                       : fmt::format("{:.1f} h", seconds / 3600),
+        seconds < 120    ? fmt::format("{:.0f} s", seconds)
+        : seconds < 7200 ? fmt::format("{:.1f} min", seconds / 60)
+                         : fmt::format("{:.1f} h", seconds / 3600),
         FormatNumber(r.phone_rate.value), std::max<long long>(1, w.devices_per_customer)));
     if (w.peak_pending_tasks > kMetaTiers[0]) {
       long long needed = 0;
@@ -700,11 +883,39 @@ void AddWarnings(Plan& plan, const Catalog& c, bool any_inside) {
           FormatNumber(value)));
     }
   }
+  {
+    // Hosts at two providers talk over the public internet (no private network between them).
+    const Server* first = nullptr;
+    std::string others;
+    for (const LayoutRow& row : plan.layout) {
+      if (first == nullptr) {
+        first = row.server;
+      } else if (row.server->provider_id != first->provider_id &&
+                 others.find(row.server->provider) == std::string::npos) {
+        others += ", ";
+        others += row.server->provider;
+      }
+    }
+    if (!others.empty()) {
+      // Appended, not formatted: a batch of mixed-provider layouts writes this on most rows.
+      std::string& warning = plan.warnings.emplace_back();
+      warning.reserve(200);
+      warning += "the layout spans providers (";
+      warning += first->provider;
+      warning += others;
+      warning +=
+          "): traffic between its hosts crosses the public internet (encrypt it, expect more "
+          "latency); --provider NAME keeps to one";
+    }
+  }
+  PublishedRangeWarnings(plan, c, options);
 }
 
 }  // namespace
 
-double Utilization::Max() const { return std::max({ram, disk, cpu}); }
+double Utilization::Max() const {
+  return std::max({ram, disk, cpu});
+}
 
 std::string_view ZoneName(Zone z) {
   switch (z) {
@@ -714,6 +925,18 @@ std::string_view ZoneName(Zone z) {
       return "yellow";
     case Zone::kRed:
       return "red";
+  }
+  return "?";
+}
+
+std::string_view SearchName(Search s) {
+  switch (s) {
+    case Search::kAuto:
+      return "auto";
+    case Search::kCatalog:
+      return "catalog";
+    case Search::kReference:
+      return "reference";
   }
   return "?";
 }
@@ -745,6 +968,8 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
               Plan& plan) {
   // Reuse the vectors' capacity: batch plans a million rows into one Plan per thread.
   plan.workload = workload;
+  plan.providers.clear();
+  plan.prefer.clear();
   plan.demand = Demand{};
   plan.tier = nullptr;
   plan.layout.clear();
@@ -777,66 +1002,121 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
   d.buffers_ram = u.buffers_ram * customers;
   d.messages_disk = u.messages_disk * customers;
 
+  // Which servers the roles may use.
+  SearchScope scope;
+  scope.reference = options.search == Search::kReference ||
+                    (options.search == Search::kAuto && options.only_tier != 0);
+  plan.search = scope.reference ? Search::kReference : Search::kCatalog;
+  if (!options.providers.empty()) {
+    scope.allowed = catalog.ProviderMask(options.providers, "--provider");
+  }
+  scope.preferred = catalog.ProviderMask(options.prefer, "--prefer");
+  plan.providers.assign(options.providers.begin(), options.providers.end());
+  plan.prefer.assign(options.prefer.begin(), options.prefer.end());
+
   // Tier: the cheapest layout under the target among the tiers whose envelope's upper bounds
   // hold the workload and whose topology the constraints allow.
   bool any_inside = false;
+  // Layouts are built into storage kept per thread and swapped, not copied: batch builds several
+  // per row.
+  thread_local Layout best;
+  thread_local Layout fallback;
+  thread_local Layout layout;
   const Tier* best_tier = nullptr;
-  Layout best;
   const Tier* fallback_tier = nullptr;
-  Layout fallback;
-  for (const Tier& t : catalog.tiers()) {
-    if (InsideEnvelope(t, w.customers, d.messages_per_day)) {
-      any_inside = true;
-    }
-    if (options.only_tier != 0) {
-      if (t.id != options.only_tier) {
+  const RoleSpec* unhosted = nullptr;
+  const Tier* unhosted_tier = nullptr;
+  // First only fitting layouts are sized (most rows fit some tier); when none does, the tiers are
+  // sized again in full to find the least bad one.
+  bool some_unfit = false;
+  const auto choose_tier = [&](bool fits_only) {
+    for (const Tier& t : catalog.tiers()) {
+      if (InsideEnvelope(t, w.customers, d.messages_per_day)) {
+        any_inside = true;
+      }
+      if (options.only_tier != 0) {
+        if (t.id != options.only_tier) {
+          continue;
+        }
+      } else if (!Allowed(t, w)) {
         continue;
       }
-    } else if (!Allowed(t, w)) {
-      continue;
-    }
-    if (options.only_tier == 0 && !UnderEnvelopeMax(t, w.customers, d.messages_per_day)) {
-      continue;
-    }
-    const int regions = t.multi_region ? static_cast<int>(w.regions) : 1;
-    if (best_tier != nullptr) {
-      // Sizing only adds hosts, bigger servers and volumes: the reference layout's price is a
-      // lower bound, so a tier that cannot beat the best so far needs no layout.
-      double floor_cost = 0;
-      for (const RoleSpec& spec : t.roles) {
-        floor_cost += catalog.servers()[spec.server_index].monthly_usd * spec.count * regions;
-      }
-      if (floor_cost >= best.cost) {
+      if (options.only_tier == 0 && !UnderEnvelopeMax(t, w.customers, d.messages_per_day)) {
         continue;
       }
-    }
-    Layout layout = BuildLayout(t, regions, u, customers, catalog);
-    if (layout.util.Max() <= target + 1e-12) {
-      if (best_tier == nullptr || layout.cost < best.cost - 1e-9) {
-        best_tier = &t;
-        best = std::move(layout);
+      const int regions = t.multi_region ? static_cast<int>(w.regions) : 1;
+      if (best_tier != nullptr && scope.preferred == 0) {
+        // Sizing only adds hosts, bigger servers and volumes: the tier's count of each role's
+        // cheapest allowed server is a lower bound, so a tier that cannot beat the best so far
+        // needs no layout.
+        double floor_cost = 0;
+        for (const RoleSpec& spec : t.roles) {
+          floor_cost += FloorCost(spec, regions, catalog, scope);
+        }
+        if (floor_cost >= best.cost) {
+          continue;
+        }
       }
-    } else if (fallback_tier == nullptr || layout.util.Max() < fallback.util.Max()) {
-      fallback_tier = &t;
-      fallback = std::move(layout);
+      BuildLayout(t, regions, u, customers, catalog, scope, fits_only, layout);
+      if (!layout.hostable) {
+        unhosted = layout.unhosted_role;
+        unhosted_tier = &t;
+        continue;
+      }
+      if (!layout.fits) {
+        some_unfit = true;
+        continue;
+      }
+      if (layout.util.Max() <= target + 1e-12) {
+        if (best_tier == nullptr || layout.cost < best.cost - 1e-9) {
+          best_tier = &t;
+          std::swap(best, layout);
+        }
+      } else if (fallback_tier == nullptr || layout.util.Max() < fallback.util.Max()) {
+        fallback_tier = &t;
+        std::swap(fallback, layout);
+      }
     }
+  };
+  choose_tier(true);
+  if (best_tier == nullptr && some_unfit) {
+    any_inside = false;
+    unhosted = nullptr;
+    unhosted_tier = nullptr;
+    choose_tier(false);
   }
   if (best_tier == nullptr) {
     best_tier = fallback_tier;
-    best = std::move(fallback);
+    std::swap(best, fallback);
   }
   if (best_tier == nullptr) {
-    // No tier's envelope holds it (only when a catalog caps every tier): take the largest allowed.
+    // No tier's envelope holds it (only when a catalog caps every tier): take the largest allowed
+    // that the allowed providers can host.
     for (const Tier& t : catalog.tiers()) {
-      if (options.only_tier != 0 ? t.id == options.only_tier : Allowed(t, w)) {
+      if (!(options.only_tier != 0 ? t.id == options.only_tier : Allowed(t, w))) {
+        continue;
+      }
+      const int regions = t.multi_region ? static_cast<int>(w.regions) : 1;
+      BuildLayout(t, regions, u, customers, catalog, scope, false, layout);
+      if (layout.hostable) {
         best_tier = &t;
+        std::swap(best, layout);
+      } else {
+        unhosted = layout.unhosted_role;
       }
     }
     if (best_tier == nullptr) {
+      if (unhosted != nullptr) {
+        throw InputError(
+            fmt::format("--provider: no allowed offering can host the {} role ({} needs a {} "
+                        "server{})",
+                        unhosted->role, unhosted->server,
+                        ServerKindName(catalog.servers()[unhosted->server_index].kind),
+                        scope.reference ? " of its own provider" : ""),
+            "--provider");
+      }
       throw InputError(fmt::format("tier {}: not in the catalog", options.only_tier));
     }
-    const int regions = best_tier->multi_region ? static_cast<int>(w.regions) : 1;
-    best = BuildLayout(*best_tier, regions, u, customers, catalog);
   }
   plan.tier = best_tier;
   plan.layout.assign(best.rows.begin(), best.rows.end());
@@ -848,7 +1128,7 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
                                           : Zone::kRed;
 
   for (const LayoutRow& row : plan.layout) {
-    d.services_ram += ServicesRam(*row.spec, catalog) * row.count;
+    d.services_ram += ServicesRam(*row.spec, *row.server, catalog) * row.count;
     d.total_disk += row.disk_demand * row.count;
     d.cpu_cores += row.cpu_demand * row.count;
   }
@@ -866,12 +1146,14 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
             FormatBytes(r.buffer_per_customer.value));
     std::string services;
     for (const LayoutRow& row : plan.layout) {
-      if (ServicesRam(*row.spec, catalog) > 0) {
+      const double per_host = ServicesRam(*row.spec, *row.server, catalog);
+      if (per_host > 0) {
         services += fmt::format("{}{} {} × {}", services.empty() ? "" : " + ", row.count,
-                                row.spec->role, FormatBytes(ServicesRam(*row.spec, catalog)));
+                                row.spec->role, FormatBytes(per_host));
       }
     }
-    EXPLAIN(ex, "services RAM", FormatBytes(d.services_ram), "{}", services.empty() ? "0" : services);
+    EXPLAIN(ex, "services RAM", FormatBytes(d.services_ram), "{}",
+            services.empty() ? "0" : services);
     EXPLAIN(ex, "total RAM", FormatBytes(d.total_ram), "{} + {} + {} + {} + {}",
             FormatBytes(d.sessions_ram), FormatBytes(d.websockets_ram), FormatBytes(d.queue_ram),
             FormatBytes(d.buffers_ram), FormatBytes(d.services_ram));
@@ -906,20 +1188,26 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
             Num(engine.cpu_per_device.value, 4), engine.name, Num(services_cpu, 2));
     EXPLAIN(ex, "tier", fmt::format("{} ({})", plan.tier->id, plan.tier->name),
             "the cheapest layout with every host at or under {:.0f} % among the tiers allowed "
-            "(ha: {}, regions: {}) whose envelope holds {} customers and {} messages/day",
-            target * 100, w.ha ? "yes" : "no", w.regions, cust, Num(d.messages_per_day));
+            "(ha: {}, regions: {}) whose envelope holds {} customers and {} messages/day; servers: "
+            "{}",
+            target * 100, w.ha ? "yes" : "no", w.regions, cust, Num(d.messages_per_day),
+            plan.search == Search::kReference
+                ? "the tier's reference or a larger offering of its provider"
+                : "every offering of every allowed provider, cheapest first");
     for (const LayoutRow& row : plan.layout) {
-      EXPLAIN(ex, fmt::format("{} host", row.spec->role),
-              fmt::format("{} × {} = {}/month", row.count, row.server->name,
-                          FormatUsd(row.monthly_usd)),
-              "needs RAM {} of {} ({:.0f} %), CPU {} of {} ({:.0f} %), disk {} of {} ({:.0f} %){}",
-              FormatBytes(row.ram_demand), FormatBytes(row.server->ram_bytes),
-              row.ram_util * 100, Num(row.cpu_demand, 2), Num(row.server->vcpu),
-              row.cpu_util * 100, FormatBytes(row.disk_demand), FormatBytes(row.disk_bytes()),
-              row.disk_util * 100,
-              row.volume_bytes > 0
-                  ? fmt::format(" with a {} volume", FormatBytes(row.volume_bytes))
-                  : std::string());
+      EXPLAIN(
+          ex, fmt::format("{} host", row.spec->role),
+          fmt::format("{} × {} = {}/month", row.count, row.server->name,
+                      FormatUsd(row.monthly_usd)),
+          "needs RAM {} of {} ({:.0f} %), CPU {} of {} ({:.0f} %), disk {} of {} ({:.0f} %){}{}",
+          FormatBytes(row.ram_demand), FormatBytes(row.server->ram_bytes), row.ram_util * 100,
+          Num(row.cpu_demand, 2), Num(row.server->vcpu), row.cpu_util * 100,
+          FormatBytes(row.disk_demand), FormatBytes(row.disk_bytes()), row.disk_util * 100,
+          row.volume_bytes > 0 ? fmt::format(" with a {} volume", FormatBytes(row.volume_bytes))
+                               : std::string(),
+          row.runner_up != nullptr ? fmt::format("; runner-up {} × {} = {}", row.runner_up_count,
+                                                 row.runner_up->name, FormatUsd(row.runner_up_usd))
+                                   : std::string("; no other offering fits"));
     }
     EXPLAIN(ex, "zone", std::string(ZoneName(plan.zone)),
             "busiest resource {:.0f} %: green < {:.0f} % ≤ yellow ≤ {:.0f} % < red", worst * 100,
@@ -937,27 +1225,31 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
     rev.price_per_customer_month = *w.price_per_customer_month;
     rev.mrr_usd = customers * rev.price_per_customer_month;
     rev.margin_usd = rev.mrr_usd - plan.monthly_usd;
-    rev.break_even_customers =
-        rev.price_per_customer_month > 0
-            ? CeilCount(plan.monthly_usd / rev.price_per_customer_month)
-            : 0;
+    rev.break_even_customers = rev.price_per_customer_month > 0
+                                   ? CeilCount(plan.monthly_usd / rev.price_per_customer_month)
+                                   : 0;
     EXPLAIN(ex, "MRR", FormatUsd(rev.mrr_usd), "{} customers × {}", Num(customers),
             FormatUsd(rev.price_per_customer_month));
     EXPLAIN(ex, "margin", FormatUsd(rev.margin_usd), "{} − {} cost", FormatUsd(rev.mrr_usd),
             FormatUsd(plan.monthly_usd));
     if (rev.price_per_customer_month > 0) {
-      EXPLAIN(ex, "break-even", fmt::format("{} customers", rev.break_even_customers),
-              "⌈{} ÷ {}⌉", FormatUsd(plan.monthly_usd), FormatUsd(rev.price_per_customer_month));
+      EXPLAIN(ex, "break-even", fmt::format("{} customers", rev.break_even_customers), "⌈{} ÷ {}⌉",
+              FormatUsd(plan.monthly_usd), FormatUsd(rev.price_per_customer_month));
     } else {
       plan.warnings.push_back("price_per_customer_month is 0: the deployment never breaks even");
     }
     plan.revenue = rev;
   }
-  AddWarnings(plan, catalog, any_inside);
+  AddWarnings(plan, catalog, any_inside, options);
+  if (unhosted_tier != nullptr && unhosted != nullptr && unhosted_tier != plan.tier) {
+    plan.warnings.push_back(fmt::format(
+        "tier {} ({}) is out of reach: no allowed provider offers a {} server for its {} role",
+        unhosted_tier->id, unhosted_tier->name,
+        ServerKindName(catalog.servers()[unhosted->server_index].kind), unhosted->role));
+  }
 }
 
 }  // namespace crm::planner
-
 
 namespace crm::planner {
 
@@ -969,8 +1261,8 @@ Capacity ComputeCapacity(const std::string& server_name, const Workload& workloa
     for (const Server& s : catalog.servers()) {
       names += names.empty() ? s.name : ", " + s.name;
     }
-    throw InputError(fmt::format("--server: unknown server '{}' (expected one of: {})",
-                                 server_name, names));
+    throw InputError(
+        fmt::format("--server: unknown server '{}' (expected one of: {})", server_name, names));
   }
   if (server->kind != ServerKind::kVm) {
     throw InputError(fmt::format(
@@ -992,7 +1284,7 @@ Capacity ComputeCapacity(const std::string& server_name, const Workload& workloa
   cap.server = server;
   cap.workload = workload;
   const Unit u = UnitDemand(workload, catalog);
-  const HostLoad load = LoadPerHost(*role, 1, 1, u, catalog);
+  const HostLoad load = LoadPerHost(*role, *server, 1, 1, u, catalog);
   const double target = catalog.rules().target_utilization.value;
   const struct {
     const char* name;
@@ -1020,8 +1312,8 @@ Capacity ComputeCapacity(const std::string& server_name, const Workload& workloa
       rc.max_customers = std::max<long long>(
           0, static_cast<long long>(std::floor((res.capacity - res.l->fixed) / res.l->slope)));
       rc.comfortable_customers = std::max<long long>(
-          0,
-          static_cast<long long>(std::floor((target * res.capacity - res.l->fixed) / res.l->slope)));
+          0, static_cast<long long>(
+                 std::floor((target * res.capacity - res.l->fixed) / res.l->slope)));
     }
     if (!rc.unlimited && (first || rc.comfortable_customers < cap.comfortable_customers)) {
       cap.comfortable_customers = rc.comfortable_customers;
@@ -1033,11 +1325,10 @@ Capacity ComputeCapacity(const std::string& server_name, const Workload& workloa
       first_max = false;
     }
     if (res.l->fixed > (rc.unlimited ? res.capacity : target * res.capacity)) {
-      cap.notes.push_back(fmt::format("{}: the shared services alone ({}) exceed {:.0f} % of {}",
-                                      res.name,
-                                      res.name[0] == 'C' ? FormatNumber(res.l->fixed, 2)
-                                                         : FormatBytes(res.l->fixed),
-                                      target * 100, server->name));
+      cap.notes.push_back(fmt::format(
+          "{}: the shared services alone ({}) exceed {:.0f} % of {}", res.name,
+          res.name[0] == 'C' ? FormatNumber(res.l->fixed, 2) : FormatBytes(res.l->fixed),
+          target * 100, server->name));
     }
     cap.resources.push_back(rc);
   }

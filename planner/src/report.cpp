@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include <charconv>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <iterator>
 
 #include "crm/error.hpp"
@@ -15,7 +15,9 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-long long Bytes(double v) { return std::llround(v); }
+long long Bytes(double v) {
+  return std::llround(v);
+}
 double Round(double v, int decimals) {
   const double f = std::pow(10.0, decimals);
   return std::round(v * f) / f;
@@ -103,7 +105,20 @@ void EmitYaml(const Json& v, int indent, std::string& out) {
   }
 }
 
-std::string Percent(double v) { return fmt::format("{:.0f} %", v * 100); }
+// "hetzner-cx52 $36.09", "2× ovh-vps-5 $80.80" (when the count differs), "—" when none fits.
+std::string RunnerUpText(const LayoutRow& row) {
+  if (row.runner_up == nullptr) {
+    return "—";
+  }
+  return fmt::format(
+      "{}{} {}",
+      row.runner_up_count != row.count ? fmt::format("{}× ", row.runner_up_count) : std::string(),
+      row.runner_up->name, FormatUsd(row.runner_up_usd));
+}
+
+std::string Percent(double v) {
+  return fmt::format("{:.0f} %", v * 100);
+}
 
 std::string ZoneText(Zone z, bool color) {
   const std::string_view name = ZoneName(z);
@@ -153,9 +168,8 @@ OutputFormat ParseOutputFormat(std::string_view text) {
   if (text == "markdown" || text == "md") {
     return OutputFormat::kMarkdown;
   }
-  throw InputError(
-      fmt::format("-o/--output: unknown format '{}' (expected table, json, yaml, csv, markdown)",
-                  text));
+  throw InputError(fmt::format(
+      "-o/--output: unknown format '{}' (expected table, json, yaml, csv, markdown)", text));
 }
 
 nlohmann::ordered_json PlanToJson(const Plan& plan) {
@@ -176,6 +190,9 @@ nlohmann::ordered_json PlanToJson(const Plan& plan) {
       {"peak_messages_per_second", Round(d.peak_messages_per_second, 4)},
       {"db_connections", d.db_connections},
   };
+  j["search"] = {{"servers", std::string(SearchName(plan.search))},
+                 {"providers", plan.providers},
+                 {"prefer", plan.prefer}};
   j["tier"] = {{"id", plan.tier->id},
                {"name", plan.tier->name},
                {"topology", std::string(TopologyName(plan.tier->topology))}};
@@ -191,6 +208,12 @@ nlohmann::ordered_json PlanToJson(const Plan& plan) {
         {"plan", row.server->name},
         {"monthly_usd", Round(row.monthly_usd, 2)},
         {"volume_bytes", Bytes(row.volume_bytes)},
+        {"runner_up", row.runner_up == nullptr
+                          ? Json(nullptr)
+                          : Json{{"provider", row.runner_up->provider},
+                                 {"plan", row.runner_up->name},
+                                 {"count", row.runner_up_count},
+                                 {"monthly_usd", Round(row.runner_up_usd, 2)}}},
         {"demand_per_host",
          {{"ram_bytes", Bytes(row.ram_demand)},
           {"disk_bytes", Bytes(row.disk_demand)},
@@ -227,9 +250,8 @@ nlohmann::ordered_json PlanToJson(const Plan& plan) {
   }
   j["growth"] = {
       {"rate_per_month", plan.growth.rate_per_month},
-      {"months_until_upgrade", plan.growth.months_until_upgrade
-                                   ? Json(*plan.growth.months_until_upgrade)
-                                   : Json(nullptr)},
+      {"months_until_upgrade",
+       plan.growth.months_until_upgrade ? Json(*plan.growth.months_until_upgrade) : Json(nullptr)},
       {"upgrade_reason", plan.growth.upgrade_reason},
       {"projection", projection},
   };
@@ -257,23 +279,25 @@ std::string PlanToTable(const Plan& plan, bool color) {
   auto out = std::back_inserter(s);
   const std::string bold = color ? "\x1b[1m" : "";
   const std::string reset = color ? "\x1b[0m" : "";
-  fmt::format_to(out, "{}Plan{}{}: {} customers · {} × {} device(s) · {} messages/day each · {} tab(s)\n",
-                 bold, w.name.empty() ? "" : " for " + w.name, reset,
-                 FormatNumber(static_cast<double>(w.customers)), w.engine, w.devices_per_customer,
-                 FormatNumber(static_cast<double>(w.messages_per_customer_day)),
-                 w.dashboard_tabs_per_customer);
-  fmt::format_to(out, "\n{}Tier {} · {}{} ({}) — {}\n", bold, plan.tier->id, plan.tier->name,
-                 reset, TopologyName(plan.tier->topology), plan.tier->summary);
+  fmt::format_to(
+      out, "{}Plan{}{}: {} customers · {} × {} device(s) · {} messages/day each · {} tab(s)\n",
+      bold, w.name.empty() ? "" : " for " + w.name, reset,
+      FormatNumber(static_cast<double>(w.customers)), w.engine, w.devices_per_customer,
+      FormatNumber(static_cast<double>(w.messages_per_customer_day)),
+      w.dashboard_tabs_per_customer);
+  fmt::format_to(out, "\n{}Tier {} · {}{} ({}) — {}\n", bold, plan.tier->id, plan.tier->name, reset,
+                 TopologyName(plan.tier->topology), plan.tier->summary);
   fmt::format_to(out, "Zone: {} (busiest host: RAM {}, CPU {}, disk {}; target {})\n",
                  ZoneText(plan.zone, color), Percent(plan.utilization.ram),
                  Percent(plan.utilization.cpu), Percent(plan.utilization.disk), "70 %");
   fmt::format_to(out, "Cost: {}/month\n", FormatUsd(plan.monthly_usd));
 
   fmt::format_to(out, "\n{}Demand{}\n", bold, reset);
-  fmt::format_to(out, "  RAM        {:>10}   sessions {} · websockets {} · queue {} · buffers {} · services {}\n",
-                 FormatBytes(d.total_ram), FormatBytes(d.sessions_ram),
-                 FormatBytes(d.websockets_ram), FormatBytes(d.queue_ram),
-                 FormatBytes(d.buffers_ram), FormatBytes(d.services_ram));
+  fmt::format_to(
+      out,
+      "  RAM        {:>10}   sessions {} · websockets {} · queue {} · buffers {} · services {}\n",
+      FormatBytes(d.total_ram), FormatBytes(d.sessions_ram), FormatBytes(d.websockets_ram),
+      FormatBytes(d.queue_ram), FormatBytes(d.buffers_ram), FormatBytes(d.services_ram));
   fmt::format_to(out, "  Disk       {:>10}   messages {} ({} days)\n", FormatBytes(d.total_disk),
                  FormatBytes(d.messages_disk), w.retention_days);
   fmt::format_to(out, "  CPU        {:>10}   at peak\n",
@@ -284,15 +308,27 @@ std::string PlanToTable(const Plan& plan, bool color) {
   fmt::format_to(out, "  DB conns   {:>10}\n", FormatNumber(static_cast<double>(d.db_connections)));
 
   fmt::format_to(out, "\n{}Layout{}\n", bold, reset);
-  fmt::format_to(out, "  {:<18} {:>5}  {:<22} {:>5} {:>9} {:>9}  {:>5} {:>5} {:>5}  {:>11}\n",
+  fmt::format_to(out, "  {:<18} {:>5}  {:<22} {:>5} {:>9} {:>9}  {:>5} {:>5} {:>5}  {:>11}  {}\n",
                  "role", "count", "server", "vCPU", "RAM", "disk", "RAM%", "CPU%", "disk%",
-                 "$/month");
+                 "$/month", "runner-up");
   for (const LayoutRow& row : plan.layout) {
-    fmt::format_to(out, "  {:<18} {:>5}  {:<22} {:>5} {:>9} {:>9}  {:>5.0f} {:>5.0f} {:>5.0f}  {:>11}\n",
-                   row.spec->role, row.count, row.server->name, FormatNumber(row.server->vcpu),
-                   FormatBytes(row.server->ram_bytes), FormatBytes(row.disk_bytes()),
-                   row.ram_util * 100, row.cpu_util * 100, row.disk_util * 100,
-                   FormatUsd(row.monthly_usd));
+    fmt::format_to(
+        out, "  {:<18} {:>5}  {:<22} {:>5} {:>9} {:>9}  {:>5.0f} {:>5.0f} {:>5.0f}  {:>11}  {}\n",
+        row.spec->role, row.count, row.server->name, FormatNumber(row.server->vcpu),
+        FormatBytes(row.server->ram_bytes), FormatBytes(row.disk_bytes()), row.ram_util * 100,
+        row.cpu_util * 100, row.disk_util * 100, FormatUsd(row.monthly_usd), RunnerUpText(row));
+  }
+  if (plan.search == Search::kReference) {
+    fmt::format_to(out, "  (the tier's published servers, sized up within their provider)\n");
+  } else if (!plan.providers.empty() || !plan.prefer.empty()) {
+    std::string scope;
+    for (const std::string& p : plan.providers) {
+      scope += (scope.empty() ? "providers: " : ", ") + p;
+    }
+    for (std::size_t i = 0; i < plan.prefer.size(); ++i) {
+      scope += (i == 0 ? (scope.empty() ? "preferring " : "; preferring ") : ", ") + plan.prefer[i];
+    }
+    fmt::format_to(out, "  ({})\n", scope);
   }
 
   fmt::format_to(out, "\n{}Growth{}\n", bold, reset);
@@ -320,7 +356,8 @@ std::string PlanToTable(const Plan& plan, bool color) {
     fmt::format_to(out, "\n{}Revenue{}\n", bold, reset);
     fmt::format_to(out, "  MRR {} at {}/customer · margin {} · break-even at {} customers\n",
                    FormatUsd(r.mrr_usd), FormatUsd(r.price_per_customer_month),
-                   FormatUsd(r.margin_usd), FormatNumber(static_cast<double>(r.break_even_customers)));
+                   FormatUsd(r.margin_usd),
+                   FormatNumber(static_cast<double>(r.break_even_customers)));
   }
   fmt::format_to(out, "\n{}Knobs{}\n", bold, reset);
   for (const auto& [name, value] : plan.knobs) {
@@ -361,19 +398,22 @@ std::string PlanToMarkdown(const Plan& plan) {
   fmt::format_to(out, "Zone **{}** · cost **{}/month** · topology {}\n\n", ZoneName(plan.zone),
                  FormatUsd(plan.monthly_usd), TopologyName(plan.tier->topology));
   fmt::format_to(out, "| demand | value |\n|---|---|\n");
-  fmt::format_to(out, "| RAM | {} |\n| disk | {} |\n| CPU | {} cores |\n| messages/day | {} |\n"
-                      "| peak msg/s | {} |\n| DB connections | {} |\n\n",
+  fmt::format_to(out,
+                 "| RAM | {} |\n| disk | {} |\n| CPU | {} cores |\n| messages/day | {} |\n"
+                 "| peak msg/s | {} |\n| DB connections | {} |\n\n",
                  FormatBytes(d.total_ram), FormatBytes(d.total_disk), FormatNumber(d.cpu_cores, 2),
                  FormatNumber(d.messages_per_day), FormatNumber(d.peak_messages_per_second, 2),
                  d.db_connections);
-  fmt::format_to(out, "| role | count | server | vCPU | RAM | disk | RAM % | CPU % | disk % | $/month |\n"
-                      "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
+  fmt::format_to(out,
+                 "| role | count | server | vCPU | RAM | disk | RAM % | CPU % | disk % | $/month | "
+                 "runner-up |\n"
+                 "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
   for (const LayoutRow& row : plan.layout) {
-    fmt::format_to(out, "| {} | {} | {} | {} | {} | {} | {:.0f} | {:.0f} | {:.0f} | {} |\n",
+    fmt::format_to(out, "| {} | {} | {} | {} | {} | {} | {:.0f} | {:.0f} | {:.0f} | {} | {} |\n",
                    row.spec->role, row.count, row.server->name, FormatNumber(row.server->vcpu),
                    FormatBytes(row.server->ram_bytes), FormatBytes(row.disk_bytes()),
                    row.ram_util * 100, row.cpu_util * 100, row.disk_util * 100,
-                   FormatUsd(row.monthly_usd));
+                   FormatUsd(row.monthly_usd), RunnerUpText(row));
   }
   fmt::format_to(out, "\n| knob | value |\n|---|---|\n");
   for (const auto& [name, value] : plan.knobs) {
@@ -494,9 +534,14 @@ std::size_t RowBound(const Plan& plan) {
 void AppendPlanCsvRow(std::string& out, const Plan& plan) {
   const Workload& w = plan.workload;
   const Demand& d = plan.demand;
-  const std::size_t start = out.size();
-  out.resize(start + RowBound(plan));
-  RowWriter row(out.data() + start);
+  // Written into a scratch buffer that only ever grows, then appended: resizing `out` by the
+  // bound would zero-fill a kilobyte per row.
+  thread_local std::string scratch;
+  const std::size_t bound = RowBound(plan);
+  if (scratch.size() < bound) {
+    scratch.resize(bound);
+  }
+  RowWriter row(scratch.data());
   row.Field(w.name);
   for (long long v : {w.customers, w.devices_per_customer, w.messages_per_customer_day,
                       w.dashboard_tabs_per_customer, w.peak_pending_tasks, w.retention_days}) {
@@ -566,7 +611,8 @@ void AppendPlanCsvRow(std::string& out, const Plan& plan) {
   }
   row.Char(',');
   if (!plan.warnings.empty()) {
-    std::string joined;
+    thread_local std::string joined;
+    joined.clear();
     for (const std::string& warning : plan.warnings) {
       if (!joined.empty()) {
         joined += "; ";
@@ -576,7 +622,7 @@ void AppendPlanCsvRow(std::string& out, const Plan& plan) {
     row.Field(joined);
   }
   row.Char('\n');
-  out.resize(static_cast<std::size_t>(row.end() - out.data()));
+  out.append(scratch.data(), static_cast<std::size_t>(row.end() - scratch.data()));
 }
 
 }  // namespace crm::planner

@@ -62,6 +62,40 @@ run capacity --server nope-1 --engine whatsmeow; expect_code 2; expect_err "unkn
 run capacity --server aws-rds-large;             expect_code 2; expect_err "managed-postgres"
 run capacity;                                    expect_code 2
 
+# The whole-catalog search: the source material's 80 Chromium slices on one OVH VPS-5.
+run plan --customers 80 --devices-per-customer 1 --engine webjs --price-per-customer-month 9 -o json
+expect_code 0
+expect_json "d['tier']['id'] == 2 and [(r['plan'], r['count']) for r in d['layout']] == [('ovh-vps-5', 1)]"
+expect_json "d['cost']['monthly_usd'] == 40.4 and d['revenue']['break_even_customers'] == 5"
+expect_json "d['search'] == {'servers': 'catalog', 'providers': [], 'prefer': []}"
+run plan --customers 80 --devices-per-customer 1 --engine webjs
+expect_code 0; expect_out "ovh-vps-5"; expect_out "runner-up"
+run capacity --server ovh-vps-5 --engine webjs --devices-per-customer 1 -o json
+expect_json "d['comfortable_customers'] == 101"
+run plan --customers 101 --devices-per-customer 1 --engine webjs -o json
+expect_code 0; expect_json "d['cost']['monthly_usd'] > 40.4 and d['tier']['id'] == 3"
+# --provider restricts (repeatable or comma-separated), --prefer biases; the runner-up says what
+# the preference costs.
+run plan --customers 300 --provider do,hetzner -o json
+expect_code 0; expect_json "all(r['provider'] in ('do', 'hetzner') for r in d['layout'])"
+expect_json "d['search']['providers'] == ['do', 'hetzner']"
+run plan --customers 5 --prefer do -o json
+expect_code 0; expect_json "d['layout'][0]['plan'] == 'do-basic-2gb' and d['layout'][0]['runner_up']['plan'] == 'hetzner-cx22'"
+run plan --customers 5 --provider linode;        expect_code 2; expect_err "--provider: unknown provider 'linode'"
+run plan --customers 3000 --provider hetzner -o json
+expect_code 0; expect_json "d['tier']['id'] == 4 and any('tier 5 (Enterprise) is out of reach' in w for w in d['warnings'])"
+# A plan document carries its search: apply and render reproduce its layout from it.
+run plan --customers 300 --provider aws -o yaml
+expect_code 0
+printf '%s\n' "$OUT" >"$TMP/aws-plan.yaml"
+run plan -f "$TMP/aws-plan.yaml" -o json
+expect_code 0; expect_json "all(r['provider'] == 'aws' for r in d['layout'])"
+# Batch takes the same flags for every row.
+printf 'customers\n5\n300\n' >"$TMP/prospects.csv"
+run plan --batch "$TMP/prospects.csv" --provider ovh
+expect_code 0; expect_out "1x ovh-vps-5"
+run plan --batch "$TMP/prospects.csv" --provider nope; expect_code 2; expect_err "unknown provider 'nope'"
+
 # Tiers.
 run tiers show 4;                                expect_code 0; expect_out "Scale"; expect_out "postgres-replica"
 run tiers show 9;                                expect_code 2; expect_err "no tier 9"

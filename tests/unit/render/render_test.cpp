@@ -105,7 +105,10 @@ TEST(RenderTest, WebjsPlanPutsItsMemoryIntoTheUnits) {
   Workload w;
   w.customers = 10;
   w.engine = "webjs";
-  const Plan p = MakePlan(w, Catalog::Embedded());
+  // The published layout (tier 1's DigitalOcean reference sized up), as the figures below assume.
+  PlanOptions options;
+  options.search = planner::Search::kReference;
+  const Plan p = MakePlan(w, Catalog::Embedded(), options);
   const Rendering r = Render(p, RenderTarget::kVps, {});
   const RenderedFile* unit = FileAt(r, "etc/systemd/system/crmd.service");
   ASSERT_NE(unit, nullptr);

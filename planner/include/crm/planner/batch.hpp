@@ -4,6 +4,7 @@
 #include <istream>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "crm/planner/catalog.hpp"
 #include "crm/planner/report.hpp"
@@ -13,8 +14,10 @@ namespace crm::planner {
 struct BatchOptions {
   OutputFormat format = OutputFormat::kCsv;  // kCsv or kJson (JSON lines, one plan per line)
   bool strict = false;                       // stop at the first bad row
-  bool progress = false;      // draw a progress bar on `err` (the caller decides: TTY)
-  long long total_bytes = 0;  // size of the input for the bar; 0 = unknown
+  bool progress = false;               // draw a progress bar on `err` (the caller decides: TTY)
+  long long total_bytes = 0;           // size of the input for the bar; 0 = unknown
+  std::vector<std::string> providers;  // PlanOptions::providers for every row
+  std::vector<std::string> prefer;     // PlanOptions::prefer for every row
 };
 
 struct BatchResult {

@@ -19,23 +19,24 @@ struct Rule {
 /// Per-unit rules (tiers/rules.yaml, docs/capacity-model.md "Rules"). Sizes are bytes; CPU in cores
 /// or core-seconds.
 struct Rules {
-  Rule ram_per_websocket;            // bytes per open dashboard tab
-  Rule bytes_per_task;               // bytes per pending broadcast task
-  Rule disk_per_message;             // bytes per stored message
-  Rule buffer_per_customer;          // bytes per customer
-  Rule shared_services_single_host;  // bytes: OS + PostgreSQL + gateway + nginx on one host
-  Rule cpu_per_message;              // core-seconds per message
-  Rule disk_headroom;                // fraction added to message storage
-  Rule target_utilization;           // 0..1
-  Rule green_below;                  // 0..1
-  Rule queue_max_depth;              // tasks
-  Rule phone_rate;                   // messages/s per phone
-  Rule statement_timeout_s;          // seconds
-  Rule send_latency_s;               // seconds a send holds a worker
-  Rule db_connections_per_worker;    // ratio
-  Rule slice_memory_headroom;        // factor
-  Rule slice_storage_quota;          // bytes
-  Rule pg_reserved_connections;      // connections
+  Rule ram_per_websocket;             // bytes per open dashboard tab
+  Rule bytes_per_task;                // bytes per pending broadcast task
+  Rule disk_per_message;              // bytes per stored message
+  Rule buffer_per_customer;           // bytes per customer
+  Rule shared_services_single_host;   // bytes: OS + PostgreSQL + gateway + nginx on one host
+  Rule shared_services_max_fraction;  // of a single host's RAM: services shrink on small hosts
+  Rule cpu_per_message;               // core-seconds per message
+  Rule disk_headroom;                 // fraction added to message storage
+  Rule target_utilization;            // 0..1
+  Rule green_below;                   // 0..1
+  Rule queue_max_depth;               // tasks
+  Rule phone_rate;                    // messages/s per phone
+  Rule statement_timeout_s;           // seconds
+  Rule send_latency_s;                // seconds a send holds a worker
+  Rule db_connections_per_worker;     // ratio
+  Rule slice_memory_headroom;         // factor
+  Rule slice_storage_quota;           // bytes
+  Rule pg_reserved_connections;       // connections
 };
 
 struct Engine {
@@ -52,7 +53,7 @@ struct Server {
   std::string name;      // "<provider>-<plan>", e.g. "ovh-vps-5"
   std::string provider;  // the part before the first '-'
   std::string plan;      // the rest
-  int provider_id = 0;   // equal for offerings of the same provider (compared per sizing step)
+  int provider_id = 0;   // dense index into Catalog::providers() (bit in a provider mask)
   ServerKind kind = ServerKind::kVm;
   double vcpu = 0;
   double ram_bytes = 0;
@@ -94,6 +95,10 @@ struct RoleSpec {
   bool scalable = false;     // the planner may add hosts to this role
   bool split = true;         // demand is divided across the hosts (false: each holds a copy)
   bool replica = false;      // a read replica (role name contains "replica")
+  /// Indices into Catalog::servers() the catalog search may put on this role, cheapest first
+  /// (ties: more RAM first): the reference's kind, plus managed PostgreSQL where the tier allows
+  /// it; on a Kubernetes tier only the reference's provider.
+  std::vector<std::size_t> candidates;
 };
 
 struct Tier {
@@ -107,10 +112,14 @@ struct Tier {
   long long max_messages_per_day = 0;  // 0 = unbounded
   double published_min_usd = 0;
   double published_max_usd = 0;
+  /// Why the planned cost may come in below the published range (what it prices that the catalog
+  /// does not); shown as a warning when it does.
+  std::string published_note;
   bool ha = false;
   bool multi_region = false;
   bool pgbouncer = false;  // clients reach PostgreSQL through PgBouncer (transaction pooling)
-  std::map<std::string, long long> knob_floors;
+  bool managed_database = false;  // a role that only holds messages may be managed PostgreSQL
+  std::map<std::string, long long, std::less<>> knob_floors;  // looked up by string_view
   std::vector<RoleSpec> roles;
   std::string file;  // where it was read from, for messages
 };
@@ -143,6 +152,12 @@ class Catalog {
   const std::vector<Server>& servers() const { return servers_; }
   const std::vector<VolumePrice>& volume_prices() const { return volumes_; }
   const std::vector<Tier>& tiers() const { return tiers_; }
+  /// Provider names in catalog order; Server::provider_id indexes this.
+  const std::vector<std::string>& providers() const { return providers_; }
+
+  /// A bit set of provider_id for `names` (empty: 0). Throws InputError naming `flag` and the
+  /// known providers for an unknown name.
+  std::uint64_t ProviderMask(const std::vector<std::string>& names, std::string_view flag) const;
 
   /// nullptr when unknown.
   const Engine* FindEngine(std::string_view name) const;
@@ -157,6 +172,7 @@ class Catalog {
   std::vector<Server> servers_;
   std::vector<VolumePrice> volumes_;
   std::vector<Tier> tiers_;
+  std::vector<std::string> providers_;
 };
 
 std::string_view TopologyName(Topology t);

@@ -37,6 +37,10 @@ struct LayoutRow {
   int count = 0;
   double volume_bytes = 0;  // extra block storage per host
   double monthly_usd = 0;   // for all `count` hosts, volumes included
+  // The next best offering that also fits (another server), or none: what the choice saves.
+  const Server* runner_up = nullptr;
+  int runner_up_count = 0;
+  double runner_up_usd = 0;
   // Per-host demand and utilisation.
   double ram_demand = 0, disk_demand = 0, cpu_demand = 0;
   double ram_util = 0, disk_util = 0, cpu_util = 0;
@@ -75,8 +79,19 @@ struct ExplainLine {
   std::string result;
 };
 
+/// How servers are chosen for a tier's roles (docs/capacity-model.md, "Sizing a role").
+enum class Search {
+  kAuto,       // kReference when PlanOptions::only_tier is set, else kCatalog
+  kCatalog,    // every offering of the role's kind that fits, from every allowed provider
+  kReference,  // the tier's published layout: the reference server or a larger one of its provider
+};
+std::string_view SearchName(Search s);
+
 struct Plan {
   Workload workload;
+  Search search = Search::kCatalog;    // as resolved
+  std::vector<std::string> providers;  // --provider: only these (empty: all)
+  std::vector<std::string> prefer;     // --prefer: these win when one of them fits
   Demand demand;
   const Tier* tier = nullptr;
   std::vector<LayoutRow> layout;
@@ -97,9 +112,14 @@ struct PlanOptions {
   bool projection = true;  // fill Growth::projection
   bool reasons = true;     // fill Growth::upgrade_reason (text; batch CSV has no column for it)
   int only_tier = 0;       // consider only this tier (render --tier N); 0 = choose
+  Search search = Search::kAuto;
+  std::vector<std::string> providers = {};  // restrict every role to these providers (names)
+  std::vector<std::string> prefer = {};     // a fitting offering of these wins over cheaper others
 };
 
-/// Sizes a validated workload (see ValidateWorkload). Pure: no I/O.
+/// Sizes a validated workload (see ValidateWorkload). Pure: no I/O. Throws InputError for an
+/// unknown provider in `options` (field --provider / --prefer), or when `only_tier` names a tier
+/// that no allowed provider can host.
 Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOptions& options = {});
 
 /// The same into an existing Plan, reusing its storage (batch planning keeps one per thread).
