@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <fmt/format.h>
+
 #include <cerrno>
 
 #include "crm/channel/webhook.hpp"

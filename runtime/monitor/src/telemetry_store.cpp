@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "crm/billing/time.hpp"
 #include "crm/error.hpp"
 
