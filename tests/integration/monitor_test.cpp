@@ -1,0 +1,238 @@
+// The monitor in a real crmd against a real PostgreSQL, with its intervals shortened: a killed
+// slice opens slice_down and the restart resolves it; a simulator logged out opens
+// whatsapp_disconnected and the tenant and the admin get mail on a real SMTP server; a filled
+// storage quota opens slice_storage; moved time rolls telemetry up and keeps the tables bounded.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "crm/testing/smtp_server.hpp"
+#include "runtime_fixture.hpp"
+
+namespace crm::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+template <class F>
+bool Eventually(F done, std::chrono::milliseconds limit = 30s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) {
+      return true;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  return done();
+}
+
+class MonitorTest : public RuntimeTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    smtp_ = SmtpServer::Start(pg_->dir() / "maildir");
+    env["CRM_SMTP_URL"] = smtp_->url();
+    env["CRM_SIMULATOR_AUTOPAIR"] = "1";
+    env["CRM_SLICE_STORAGE_QUOTA"] = "64 MiB";
+    for (const char* key : {"PROCESS", "HEALTH", "WHATSAPP", "STORAGE", "TELEMETRY"}) {
+      env[std::string("CRM_MONITOR_") + key + "_INTERVAL"] = "1s";
+    }
+    env["CRM_MONITOR_WHATSAPP_GRACE"] = "2s";
+    clock_file_ = pg_->dir() / "monitor-clock";
+    env["CRM_MONITOR_CLOCK_FILE"] = clock_file_.string();
+  }
+
+  void TearDown() override {
+    RuntimeTest::TearDown();
+    smtp_.reset();
+  }
+
+  // The alerts the admin API lists for (subject, kind), newest first.
+  json Alerts(const std::string& admin, const std::string& subject, const std::string& kind) {
+    auto r = Fetch("GET", Url("/admin/alerts?state=all&limit=1000"), {},
+                   {"Cookie: crm_session=" + admin});
+    EXPECT_EQ(r.status, 200) << r.body;
+    json out = json::array();
+    json body = r.Json();
+    for (const auto& a : body["items"]) {
+      if (a["subject"] == subject && a["kind"] == kind) {
+        out.push_back(a);
+      }
+    }
+    return out;
+  }
+  std::string AlertLog(const std::string& admin) {
+    return Fetch("GET", Url("/admin/alerts"), {}, {"Cookie: crm_session=" + admin}).body;
+  }
+  bool Open(const json& alerts) { return !alerts.empty() && alerts[0]["resolved_at"].is_null(); }
+  bool Resolved(const json& alerts) {
+    return !alerts.empty() && !alerts[0]["resolved_at"].is_null();
+  }
+
+  // The monitor has sampled the slice twice: its checks know it.
+  void AwaitSeen(long long slice) {
+    ASSERT_TRUE(Eventually([&] {
+      return Sql(pg_->ConnectionString(),
+                 "SELECT count(*) >= 2 FROM gateway.telemetry WHERE slice_id = " +
+                     std::to_string(slice)) == "t";
+    }));
+  }
+
+  void SetClock(const std::string& iso) { std::ofstream(clock_file_) << iso; }
+
+  std::string Count(const std::string& table, const std::string& where = "true") {
+    return Sql(pg_->ConnectionString(),
+               "SELECT count(*) FROM gateway." + table + " WHERE " + where);
+  }
+
+  std::unique_ptr<SmtpServer> smtp_;
+  fs::path clock_file_;
+};
+
+TEST_F(MonitorTest, KilledSliceOpensSliceDownUntilTheOrchestratorRestartsIt) {
+  std::string admin = Admin();
+  Tenant t = Register("kill@example.com");
+  ASSERT_GT(t.slice, 0);
+  AwaitSeen(t.slice);
+  std::string subject = "slice:" + std::to_string(t.slice);
+  EXPECT_TRUE(Alerts(admin, subject, "slice_down").empty());
+
+  std::string pid = SlicePid(t.slice);
+  ASSERT_FALSE(pid.empty());
+  ASSERT_EQ(::kill(std::stoi(pid), SIGKILL), 0);
+  ASSERT_TRUE(Eventually([&] { return !Alerts(admin, subject, "slice_down").empty(); }));
+  auto alert = Alerts(admin, subject, "slice_down")[0];
+  EXPECT_EQ(alert["severity"], "critical");
+  ASSERT_TRUE(Eventually([&] { return Resolved(Alerts(admin, subject, "slice_down")); }));
+  EXPECT_EQ(Alerts(admin, subject, "slice_down").size(), 1u);  // one alert, opened and resolved
+  EXPECT_NE(SlicePid(t.slice), pid);
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status, 200);
+}
+
+TEST_F(MonitorTest, SimulatorLoggedOutOpensWhatsAppDisconnectedAndMailsTenantAndAdmin) {
+  std::string admin = Admin();
+  Tenant t = Register("wa@example.com");
+  ASSERT_GT(t.slice, 0);
+  // The grid shows the slice connected (and green) before the logout.
+  ASSERT_TRUE(Eventually([&] {
+    json slices = Fetch("GET", Url("/admin/slices"), {}, {"Cookie: crm_session=" + admin}).Json();
+    for (const auto& s : slices["items"]) {
+      if (s["id"] == t.slice) {
+        return s["wa_state"] == "connected" && s["grid"] == "green";
+      }
+    }
+    return false;
+  }));
+  auto out = Fetch("POST", Url("/api/channel/simulator/logout"), "{}", t.AuthJson());
+  ASSERT_EQ(out.status, 200) << out.body;
+
+  std::string subject = "slice:" + std::to_string(t.slice);
+  ASSERT_TRUE(Eventually([&] { return Open(Alerts(admin, subject, "whatsapp_disconnected")); }));
+  json slices = Fetch("GET", Url("/admin/slices"), {}, {"Cookie: crm_session=" + admin}).Json();
+  for (const auto& s : slices["items"]) {
+    if (s["id"] == t.slice) {
+      EXPECT_EQ(s["grid"], "red") << s;
+    }
+  }
+  auto mailed = [&](const std::string& to, const std::string& words) {
+    for (const auto& m : smtp_->Messages()) {
+      if (m.find("To: <" + to + ">") != std::string::npos && m.find(words) != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  };
+  EXPECT_TRUE(Eventually([&] { return mailed("wa@example.com", "WhatsApp is disconnected"); }));
+  EXPECT_TRUE(Eventually([&] { return mailed("root@example.com", "whatsapp_disconnected"); }));
+  // Pairing again ends it.
+  auto channel = Fetch("GET", Url("/api/channel"), {}, t.Auth()).Json();
+  ASSERT_TRUE(channel["qr"].is_string()) << channel;
+  auto pair = Fetch("POST", Url("/api/channel/simulator/pair"), json{{"qr", channel["qr"]}}.dump(),
+                    t.AuthJson());
+  ASSERT_EQ(pair.status, 200) << pair.body;
+  EXPECT_TRUE(
+      Eventually([&] { return Resolved(Alerts(admin, subject, "whatsapp_disconnected")); }));
+}
+
+TEST_F(MonitorTest, FilledStorageQuotaOpensSliceStorage) {
+  std::string admin = Admin();
+  Tenant t = Register("full@example.com");
+  ASSERT_GT(t.slice, 0);
+  AwaitSeen(t.slice);
+  std::string subject = "slice:" + std::to_string(t.slice);
+  EXPECT_TRUE(Alerts(admin, subject, "slice_storage").empty());
+
+  // 60 MiB of files in a 64 MiB quota (sparse: the accounting counts file sizes).
+  fs::path big = data_ / "slices" / std::to_string(t.slice) / "files" / "big.bin";
+  std::ofstream(big).close();
+  fs::resize_file(big, 60ull << 20);
+  ASSERT_TRUE(Eventually([&] { return Open(Alerts(admin, subject, "slice_storage")); }))
+      << AlertLog(admin);
+  EXPECT_NE(Alerts(admin, subject, "slice_storage")[0]["message"].get<std::string>().find("quota"),
+            std::string::npos);
+  fs::remove(big);
+  EXPECT_TRUE(Eventually([&] { return Resolved(Alerts(admin, subject, "slice_storage")); }));
+}
+
+TEST_F(MonitorTest, RollupsKeepTelemetryBoundedAsTimeMoves) {
+  std::string admin = Admin();
+  std::vector<std::string> auth = {"Cookie: crm_session=" + admin};
+  SetClock("2031-01-01T00:00:00Z");
+  ASSERT_TRUE(
+      Eventually([&] { return Count("server_telemetry", "ts = '2031-01-01T00:00:00Z'") == "1"; }));
+
+  auto series = Fetch("GET", Url("/admin/telemetry/server?range=24h"), {}, auth);
+  ASSERT_EQ(series.status, 200) << series.body;
+  EXPECT_EQ(series.Json()["range"], "24h");
+  ASSERT_EQ(series.Json()["points"].size(), 1u) << series.body;
+  EXPECT_GT(series.Json()["points"][0]["ram_total_bytes"].get<double>(), 0);
+  EXPECT_EQ(Fetch("GET", Url("/admin/telemetry/server?range=2y"), {}, auth).status, 400);
+  auto overview = Fetch("GET", Url("/admin/overview"), {}, auth);
+  ASSERT_EQ(overview.status, 200) << overview.body;
+  EXPECT_TRUE(overview.Json()["server"]["ram_total_bytes"].is_number()) << overview.body;
+  EXPECT_TRUE(overview.Json()["slices"]["by_health"].contains("green")) << overview.body;
+
+  // Two days later: the first raw rows are rolled up into 5-minute and hourly rows, then gone.
+  SetClock("2031-01-03T01:00:00Z");
+  ASSERT_TRUE(Eventually([&] {
+    return Count("server_telemetry", "ts < '2031-01-01T01:00:00Z'") == "0" &&
+           Count("telemetry", "ts < '2031-01-01T01:00:00Z'") == "0";
+  }));
+  EXPECT_EQ(Count("server_telemetry_5m", "ts = '2031-01-01T00:00:00Z'"), "1");
+  EXPECT_EQ(Count("server_telemetry_1h", "ts = '2031-01-01T00:00:00Z'"), "1");
+  EXPECT_NE(Count("telemetry_5m", "ts = '2031-01-01T00:00:00Z'"), "0");
+  auto week = Fetch("GET", Url("/admin/telemetry/server?range=7d"), {}, auth).Json();
+  EXPECT_EQ(week["step_seconds"], 300);
+  EXPECT_GE(week["points"].size(), 1u);
+
+  // A month on, the 5-minute rows of the first day are gone; a year on, the hourly ones.
+  SetClock("2031-02-05T00:00:00Z");
+  ASSERT_TRUE(Eventually([&] {
+    return Count("server_telemetry_5m", "ts < '2031-01-02T00:00:00Z'") == "0" &&
+           Count("telemetry_5m", "ts < '2031-01-02T00:00:00Z'") == "0";
+  }));
+  EXPECT_EQ(Count("server_telemetry_1h", "ts = '2031-01-01T00:00:00Z'"), "1");
+  EXPECT_EQ(Count("server_telemetry", "ts < '2031-02-03T00:00:00Z'"), "0");
+  SetClock("2032-01-10T00:00:00Z");
+  ASSERT_TRUE(Eventually(
+      [&] { return Count("server_telemetry_1h", "ts < '2031-01-02T00:00:00Z'") == "0"; }));
+  EXPECT_EQ(Count("server_telemetry_5m", "ts < '2031-12-01T00:00:00Z'"), "0");
+  EXPECT_EQ(Count("server_telemetry", "ts < '2032-01-08T00:00:00Z'"), "0");
+}
+
+TEST_F(MonitorTest, AlertsRefuseBadQueries) {
+  std::string admin = Admin();
+  std::vector<std::string> auth = {"Cookie: crm_session=" + admin};
+  EXPECT_EQ(Fetch("GET", Url("/admin/alerts?state=closed"), {}, auth).status, 400);
+  EXPECT_EQ(Fetch("GET", Url("/admin/alerts?limit=0"), {}, auth).status, 400);
+  EXPECT_EQ(Fetch("GET", Url("/admin/alerts?limit=x"), {}, auth).status, 400);
+  EXPECT_EQ(Fetch("GET", Url("/admin/alerts?state=open"), {}, auth).status, 200);
+  EXPECT_EQ(Fetch("GET", Url("/admin/telemetry/slices/999"), {}, auth).status, 404);
+  Tenant t = Register("nosy@example.com");
+  EXPECT_EQ(Fetch("GET", Url("/admin/alerts"), {}, t.Auth()).status, 403);
+}
+
+}  // namespace
+}  // namespace crm::testing
