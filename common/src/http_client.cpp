@@ -104,8 +104,7 @@ class HttpClient::Transfers {
   Transfers(const Transfers&) = delete;
   Transfers& operator=(const Transfers&) = delete;
 
-  std::vector<HttpResponse> Run(const std::vector<HttpRequest>& requests,
-                                std::size_t concurrency) {
+  std::vector<HttpResponse> Run(const std::vector<HttpRequest>& requests, std::size_t concurrency) {
     std::lock_guard lock(mutex_);
     concurrency = std::max<std::size_t>(concurrency, 1);
     std::vector<HttpResponse> responses(requests.size());

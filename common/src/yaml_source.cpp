@@ -14,8 +14,8 @@ YAML::Node ParseYaml(std::string_view text, const std::string& file) {
   try {
     return YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
-    throw InputError(fmt::format("{}:{}:{}: invalid YAML: {}", file, e.mark.line + 1,
-                                 e.mark.column + 1, e.msg));
+    throw InputError(
+        fmt::format("{}:{}:{}: invalid YAML: {}", file, e.mark.line + 1, e.mark.column + 1, e.msg));
   }
 }
 

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <thread>
 
-#include "crm/billing/time.hpp"
+#include "crm/clock.hpp"
 #include "crm/testing/stripe_stand_in.hpp"
 #include "runtime_fixture.hpp"
 
@@ -34,7 +34,7 @@ class BillingTest : public RuntimeTest {
  protected:
   void Configure(std::map<std::string, std::string>& env) override {
     clock_file_ = pg_->dir() / "billing-clock";
-    SetClock(billing::SystemClock()());
+    SetClock(crm::SystemClock()());
     env["CRM_STRIPE_SECRET_KEY"] = stripe_.secret_key();
     env["CRM_STRIPE_WEBHOOK_SECRET"] = kWebhookSecret;
     env["CRM_STRIPE_API_URL"] = StripeUrl();
@@ -44,9 +44,9 @@ class BillingTest : public RuntimeTest {
   }
   virtual std::string StripeUrl() { return stripe_.url(); }
 
-  void SetClock(billing::Time t) {
+  void SetClock(crm::Time t) {
     now_ = t;
-    std::ofstream(clock_file_) << billing::FormatIso(t) << "\n";
+    std::ofstream(clock_file_) << crm::FormatIso(t) << "\n";
   }
   void Advance(std::chrono::seconds by) { SetClock(now_ + by); }
 
@@ -107,7 +107,7 @@ class BillingTest : public RuntimeTest {
 
   StripeStandIn stripe_;
   fs::path clock_file_;
-  billing::Time now_{};
+  crm::Time now_{};
 };
 
 TEST_F(BillingTest, TheWholeLifeFromSignUpToDeletion) {
@@ -355,7 +355,7 @@ TEST_F(TrialBillingTest, ATrialHasASliceAtSignUpAndIsSuspendedUnpaidAtItsEnd) {
   ASSERT_GT(t.slice, 0);
   json status = Status(t);
   EXPECT_EQ(status["status"], "trialing") << status;
-  EXPECT_EQ(status["trial_ends_at"], billing::FormatIso(now_ + std::chrono::days(14))) << status;
+  EXPECT_EQ(status["trial_ends_at"], crm::FormatIso(now_ + std::chrono::days(14))) << status;
   EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status, 200);
   // No Stripe subscription yet: paying during the trial is allowed.
   EXPECT_EQ(Fetch("POST", Url("/billing/create-checkout"), {}, t.AuthJson()).status, 200);

@@ -17,7 +17,8 @@ YAML::Node ParseYaml(std::string_view text, const std::string& file);
 std::string Where(const std::string& file, const YAML::Node& node);
 
 /// Throws InputError "file:line:col: message" at `node`.
-[[noreturn]] void FailAt(const std::string& file, const YAML::Node& node, const std::string& message);
+[[noreturn]] void FailAt(const std::string& file, const YAML::Node& node,
+                         const std::string& message);
 
 /// Reads one YAML mapping strictly: required and optional keys by name; Finish() rejects every
 /// key that was never asked for ("unknown key 'x' (expected one of: a, b)").

@@ -1,32 +1,18 @@
 #include "crm/billing/signature.hpp"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <charconv>
 #include <optional>
 
 #include "crm/error.hpp"
+#include "crm/hmac.hpp"
 #include "crm/text.hpp"
 
 namespace crm::billing {
 
 std::string StripeSignatureOf(long long timestamp, std::string_view body, std::string_view secret) {
-  std::string signed_payload = std::to_string(timestamp) + "." + std::string(body);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(signed_payload.data()), signed_payload.size(), mac,
-       &mac_len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(mac_len * 2);
-  for (unsigned int i = 0; i < mac_len; ++i) {
-    hex.push_back(kHex[mac[i] >> 4]);
-    hex.push_back(kHex[mac[i] & 0xF]);
-  }
-  return hex;
+  return HmacSha256Hex(secret, std::to_string(timestamp) + "." + std::string(body));
 }
 
 std::string StripeSignatureHeader(long long timestamp, std::string_view body,

@@ -1,29 +1,17 @@
 #include "crm/channel/webhook.hpp"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <charconv>
 #include <map>
 
 #include "crm/error.hpp"
+#include "crm/hmac.hpp"
 
 namespace crm::channel {
 namespace {
 
 using nlohmann::json;
-
-std::string Hex(const unsigned char* data, std::size_t size) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out += kDigits[data[i] >> 4];
-    out += kDigits[data[i] & 0xf];
-  }
-  return out;
-}
 
 [[noreturn]] void Bad(const std::string& path, const std::string& what) {
   throw InputError(path + ": " + what);
@@ -94,11 +82,7 @@ std::int64_t Timestamp(const json& object, const std::string& path) {
 }  // namespace
 
 std::string SignatureOf(std::string_view body, std::string_view secret) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &size);
-  return "sha256=" + Hex(mac, size);
+  return "sha256=" + HmacSha256Hex(secret, body);
 }
 
 bool VerifySignature(std::string_view body, std::string_view header, std::string_view secret) {

@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "crm/billing/time.hpp"
+#include "crm/clock.hpp"
 
 namespace crm::monitor {
 
@@ -13,7 +13,7 @@ bool MayNotify(const std::optional<TimePoint>& last, TimePoint now, std::chrono:
 std::vector<OpenedAlert> AlertStore::Reconcile(const std::vector<std::string>& kinds,
                                                const std::vector<Condition>& holding,
                                                TimePoint now) {
-  std::string at = billing::FormatIso(now);
+  std::string at = crm::FormatIso(now);
   std::vector<OpenedAlert> opened;
   std::set<std::pair<std::string, std::string>> held;
   for (const auto& c : holding) {
@@ -62,7 +62,7 @@ std::optional<TimePoint> AlertStore::LastNotified(const std::string& subject,
 
 void AlertStore::MarkNotified(long long id, TimePoint now) {
   tx_.exec_params("UPDATE gateway.alerts SET notified_at = $2::timestamptz WHERE id = $1", id,
-                  billing::FormatIso(now));
+                  crm::FormatIso(now));
 }
 
 nlohmann::json AlertStore::ListJson(bool open_only, int limit) {

@@ -7,7 +7,7 @@
 
 #include <cerrno>
 
-#include "crm/channel/webhook.hpp"
+#include "crm/hmac.hpp"
 #include "crm/http/probe.hpp"
 #include "crm/http_client.hpp"
 #include "crm/mail/outbox.hpp"
@@ -52,16 +52,16 @@ std::string WebhookBody(const OpenedAlert& alert, TimePoint now) {
                         {"kind", alert.condition.kind},
                         {"severity", ToString(alert.condition.severity)},
                         {"message", alert.condition.message},
-                        {"opened_at", billing::FormatIso(now)}}
+                        {"opened_at", crm::FormatIso(now)}}
       .dump();
 }
 
 std::string WebhookSignature(const std::string& body, const std::string& secret) {
-  return channel::SignatureOf(body, secret);
+  return "sha256=" + HmacSha256Hex(secret, body);
 }
 
 Monitor::Monitor(MonitorOptions options, db::Pool& pool, orchestrator::Orchestrator& slices,
-                 Connect connect, std::unique_ptr<HostProbe> probe, billing::Clock clock)
+                 Connect connect, std::unique_ptr<HostProbe> probe, crm::Clock clock)
     : options_(std::move(options)),
       pool_(pool),
       slices_(slices),
@@ -71,9 +71,9 @@ Monitor::Monitor(MonitorOptions options, db::Pool& pool, orchestrator::Orchestra
   if (clock) {
     clock_ = std::move(clock);
   } else if (!options_.clock_file.empty()) {
-    clock_ = billing::FileClock(options_.clock_file);
+    clock_ = crm::FileClock(options_.clock_file);
   } else {
-    clock_ = billing::SystemClock();
+    clock_ = crm::SystemClock();
   }
 }
 
@@ -202,7 +202,7 @@ void Monitor::Record(const std::vector<std::string>& kinds, const std::vector<Co
                                {"kind", opened.condition.kind},
                                {"severity", ToString(opened.condition.severity)},
                                {"message", opened.condition.message},
-                               {"opened_at", billing::FormatIso(now)},
+                               {"opened_at", crm::FormatIso(now)},
                                {"link", options_.app_url + "/admin/"}};
       mail::MailOutbox outbox(tx);
       for (const auto& admin : alerts.AdminEmails()) {
@@ -401,7 +401,7 @@ void Monitor::SampleTelemetry() {
              "SELECT s.id, extract(epoch FROM $1::timestamptz - max(se.last_seen_at))::bigint "
              "FROM gateway.slices s JOIN gateway.sessions se ON se.user_id = s.user_id "
              "GROUP BY s.id",
-             billing::FormatIso(now))) {
+             crm::FormatIso(now))) {
       if (!row[1].is_null()) {
         idle[row[0].as<long long>()] = std::max(0LL, row[1].as<long long>());
       }

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "crm/billing/time.hpp"
+#include "crm/clock.hpp"
 #include "crm/error.hpp"
 
 namespace crm::monitor {
@@ -93,7 +93,7 @@ void TelemetryStore::Insert(TimePoint ts, const SliceSample& s) {
       "INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, pss_bytes, swap_bytes, "
       "cpu_percent, wa_state, idle_seconds, storage_bytes) "
       "VALUES ($1::timestamptz, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-      billing::FormatIso(ts), s.slice_id, AsBigint(s.rss_bytes), AsBigint(s.pss_bytes),
+      crm::FormatIso(ts), s.slice_id, AsBigint(s.rss_bytes), AsBigint(s.pss_bytes),
       AsBigint(s.swap_bytes), s.cpu_percent, s.wa_state, s.idle_seconds, AsBigint(s.storage_bytes));
 }
 
@@ -104,14 +104,14 @@ void TelemetryStore::Insert(TimePoint ts, const ServerSample& s) {
       "disk_total_bytes, load1, slices_running, slices_total, pg_connections) "
       "VALUES ($1::timestamptz, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
       "ON CONFLICT DO NOTHING",
-      billing::FormatIso(ts), Bigint(s.ram_used_bytes), Bigint(s.ram_total_bytes),
+      crm::FormatIso(ts), Bigint(s.ram_used_bytes), Bigint(s.ram_total_bytes),
       Bigint(s.swap_used_bytes), Bigint(s.swap_total_bytes), s.swapin_pages_per_s, s.cpu_percent,
       Bigint(s.disk_used_bytes), Bigint(s.disk_total_bytes), s.load1, s.slices_running,
       s.slices_total, s.pg_connections);
 }
 
 void TelemetryStore::RollupAndPrune(TimePoint now, const Retention& retention) {
-  std::string at = billing::FormatIso(now);
+  std::string at = crm::FormatIso(now);
   Rollup(tx_,
          {"telemetry",
           "telemetry_5m",
@@ -201,7 +201,7 @@ nlohmann::json TelemetryStore::ServerSeries(const SeriesRange& range, TimePoint 
       "gateway.server_telemetry" +
           range.table_suffix +
           " WHERE ts > $1::timestamptz - $2 * interval '1 second' AND ts <= $1::timestamptz) t",
-      billing::FormatIso(now), static_cast<long long>(range.span.count()));
+      crm::FormatIso(now), static_cast<long long>(range.span.count()));
   return nlohmann::json::parse(r[0].c_str());
 }
 
@@ -213,7 +213,7 @@ nlohmann::json TelemetryStore::SliceSeries(long long slice_id, const SeriesRange
           range.table_suffix +
           " WHERE slice_id = $3 AND ts > $1::timestamptz - $2 * interval '1 second' AND ts <= "
           "$1::timestamptz) t",
-      billing::FormatIso(now), static_cast<long long>(range.span.count()), slice_id);
+      crm::FormatIso(now), static_cast<long long>(range.span.count()), slice_id);
   return nlohmann::json::parse(r[0].c_str());
 }
 

@@ -21,7 +21,7 @@
 #include "crm/billing/billing_store.hpp"
 #include "crm/billing/policy.hpp"
 #include "crm/billing/stripe_client.hpp"
-#include "crm/billing/time.hpp"
+#include "crm/clock.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/orchestrator/orchestrator.hpp"
 

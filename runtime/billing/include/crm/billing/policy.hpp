@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "crm/billing/time.hpp"
+#include "crm/clock.hpp"
 
 namespace crm::billing {
 

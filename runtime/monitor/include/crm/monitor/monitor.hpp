@@ -20,7 +20,7 @@
 #include <string>
 #include <thread>
 
-#include "crm/billing/time.hpp"
+#include "crm/clock.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/monitor/alert_store.hpp"
 #include "crm/monitor/checks.hpp"
@@ -65,7 +65,7 @@ class Monitor {
   /// options.disk_path. `clock` null: the system clock (or options.clock_file's).
   Monitor(MonitorOptions options, db::Pool& pool, orchestrator::Orchestrator& slices,
           Connect connect, std::unique_ptr<HostProbe> probe = nullptr,
-          billing::Clock clock = nullptr);
+          crm::Clock clock = nullptr);
   ~Monitor();
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;
@@ -97,7 +97,7 @@ class Monitor {
   orchestrator::Orchestrator& slices_;
   Connect connect_;
   std::unique_ptr<HostProbe> probe_;
-  billing::Clock clock_;
+  crm::Clock clock_;
 
   std::mutex checks_mutex_;  ///< one check at a time: the state below is theirs
   ProcessCheck process_check_;

@@ -1,11 +1,11 @@
-#include "crm/billing/time.hpp"
+#include "crm/clock.hpp"
 
 #include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <sstream>
 
-namespace crm::billing {
+namespace crm {
 
 std::string FormatIso(Time t) {
   auto days = std::chrono::floor<std::chrono::days>(t);
@@ -68,4 +68,4 @@ Clock FileClock(std::filesystem::path file) {
   };
 }
 
-}  // namespace crm::billing
+}  // namespace crm
