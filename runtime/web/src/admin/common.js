@@ -115,16 +115,16 @@ export function Confirm({ title, children, confirmLabel, kind = 'danger', onConf
 
 const kActions = {
   suspend: {
-    label: 'Suspend', kind: 'secondary', when: (s) => s.state === 'assigned',
+    label: 'Suspend', done: 'suspended', kind: 'secondary', when: (s) => s.state === 'assigned',
     say: (who) => html`<p>${who}'s slice process stops: the tenant's API answers 423 and nothing is sent or
       received. The data is kept; Resume brings it back.</p>`,
   },
   resume: {
-    label: 'Resume', kind: 'primary', when: (s) => s.state === 'suspended',
+    label: 'Resume', done: 'resumed', kind: 'primary', when: (s) => s.state === 'suspended',
     say: (who) => html`<p>${who}'s slice process starts again and the workspace answers as before.</p>`,
   },
   destroy: {
-    label: 'Destroy', kind: 'danger', when: (s) => !['destroying', 'destroyed'].includes(s.state),
+    label: 'Destroy', done: 'destroyed', kind: 'danger', when: (s) => !['destroying', 'destroyed'].includes(s.state),
     say: (who) => html`<p><strong>This cannot be undone.</strong> ${who}'s slice process, database schema, role and
       files are removed: every contact, conversation and broadcast is gone.</p>`,
   },
@@ -136,7 +136,7 @@ export function SliceActions({ slice, who, onDone, destroyLabel = 'Destroy', sma
   const [asking, setAsking] = useState(null);
   const run = async (action) => {
     await post(`/admin/slices/${slice.id}/${action}`, action === 'resume' ? undefined : { reason: 'admin dashboard' });
-    toast(`Slice ${slice.id}: ${action === 'destroy' ? 'destroyed' : `${action}ed`}`, 'success');
+    toast(`Slice ${slice.id}: ${kActions[action].done}`, 'success');
     onDone();
   };
   const label = (a) => (a === 'destroy' ? destroyLabel : kActions[a].label);

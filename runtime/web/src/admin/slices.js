@@ -24,7 +24,7 @@ const memoryText = (s) => (s.memory_limit_bytes
 function Cell({ slice: s, owner }) {
   const colour = gridColour(s);
   return html`<li class=${`cell cell-${colour}`} data-slice=${s.id} data-grid=${colour} data-state=${s.state}>
-    <${Link} href=${`/app/admin/slices/${s.id}`} aria-label=${`Slice ${s.id}, ${owner || 'unassigned'}: ${kGridWords[colour]}`}>
+    <${Link} href=${`/app/admin/slices/${s.id}`}>
       <span class="cell-head"><strong>Slice ${s.id}</strong><span class="cell-word">${kGridWords[colour]}</span></span>
       <span class="cell-owner">${owner || (s.state === 'available' ? 'warm, unassigned' : '—')}</span>
       <span class="cell-facts">

@@ -1,5 +1,6 @@
 // The accounts (GET /admin/users) with their slice: suspend and resume act on the slice;
-// terminate destroys it (the account's data), after a confirmation.
+// terminate destroys it (the account's data), after a confirmation; the account then has no
+// workspace (GET /admin/users lists live slices only).
 import { html } from '../html.js';
 import { Link } from '../router.js';
 import { formatDate, useTitle } from '../ui.js';
@@ -22,7 +23,7 @@ export function Users() {
         <td>${u.status}</td>
         <td>${formatDate(u.created_at)}</td>
         <td>${u.slice_id ? html`<${Link} href=${`/app/admin/slices/${u.slice_id}`}>Slice ${u.slice_id}</${Link}>
-          ${' '}<${StateBadge} state=${u.slice_state} />` : '—'}</td>
+          ${' '}<${StateBadge} state=${u.slice_state} />` : html`<span class="muted" data-slice="none">${u.role === 'admin' ? '—' : 'no workspace'}</span>`}</td>
         <td class="row-actions">${u.slice_id && html`<${SliceActions} small slice=${{ id: u.slice_id, state: u.slice_state }}
           who=${u.email} destroyLabel="Terminate" onDone=${() => load.reload()} />`}</td>
       </tr>`)}</tbody>
