@@ -131,3 +131,56 @@ test('the administrator suspends, resumes and terminates tenants from the dashbo
     await Promise.all([ana, bruno, carla].map((t) => t.ctx.dispose()));
   }
 });
+
+// Needs the monitor (GET /admin/overview and the telemetry endpoints); web_test.cpp starts crmd
+// with a short telemetry interval and check period so that data and alerts arrive within seconds.
+test('with the monitor: the overview\'s figures and charts, a slice\'s timeline, an alert for a killed slice',
+  { timeout: 180000 }, async (t) => {
+    const ana = await apiTenant('ana');
+    const browser = await launch();
+    try {
+      const page = browser.context.pages()[0] || (await browser.context.newPage());
+      const problems = watch(page);
+      await signInAsAdmin(page);
+      if ((await call(page, 'GET', '/admin/overview')).status === 404) {
+        t.skip('this gateway has no monitor (GET /admin/overview is 404)');
+        return;
+      }
+      // Charts draw once telemetry exists: re-read until the RAM chart is a canvas with points.
+      await eventually(async () => {
+        await page.goto('/app/admin');
+        const fig = page.locator('figure[data-chart="RAM vs swap"]');
+        await fig.waitFor();
+        return Number(await fig.getAttribute('data-points')) > 0 && (await fig.locator('canvas').count()) === 1;
+      }, 60000, 'the RAM vs swap chart has data');
+      assert.ok(Number(await page.locator('[data-fact="slices-total"]').textContent()) >= 1);
+      assert.ok(await page.locator('figure[data-chart="Swap-in rate"] canvas').count(), 'the swap-in trend draws');
+      await page.getByRole('button', { name: '7 d' }).click();
+      await page.locator('figure[data-chart="RAM vs swap"]').waitFor();
+      await page.getByRole('button', { name: '24 h' }).click();
+      await check(page, 'admin-overview');
+
+      await eventually(async () => {
+        await page.goto(`/app/admin/slices/${ana.slice}`);
+        const fig = page.locator('figure[data-chart="Memory"]');
+        await fig.waitFor();
+        return Number(await fig.getAttribute('data-points')) > 0 && (await fig.locator('canvas').count()) === 1;
+      }, 60000, 'the slice\'s memory timeline has data');
+      await check(page, 'admin-slice-memory');
+
+      // Kill the slice's process: the alert log shows an alert for it.
+      const slice = await call(page, 'GET', `/admin/slices/${ana.slice}`);
+      assert.ok(slice.body.pid > 0, JSON.stringify(slice.body));
+      process.kill(slice.body.pid, 'SIGKILL');
+      await page.goto('/app/admin/alerts?state=all');
+      await eventually(async () => {
+        await page.getByRole('button', { name: 'Refresh' }).click();
+        return (await page.locator(`tr[data-subject="slice:${ana.slice}"]`).count()) > 0;
+      }, 90000, `an alert for slice ${ana.slice} shows`);
+      await check(page, 'admin-alerts-open');
+      assert.deepEqual(problems, [], 'no script error or CSP violation on the admin screens');
+    } finally {
+      await browser.close();
+      await ana.ctx.dispose();
+    }
+  });
