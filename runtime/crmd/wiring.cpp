@@ -156,6 +156,37 @@ billing::BillingOptions BillingOptionsFrom(const config::RuntimeConfig& config) 
   return options;
 }
 
+monitor::MonitorOptions MonitorOptionsFrom(const config::RuntimeConfig& config) {
+  using std::chrono::duration_cast;
+  using std::chrono::seconds;
+  monitor::MonitorOptions options;
+  options.enabled = config.monitor_enabled;
+  options.process_interval = duration_cast<seconds>(config.monitor_process_interval);
+  options.health_interval = duration_cast<seconds>(config.monitor_health_interval);
+  options.whatsapp_interval = duration_cast<seconds>(config.monitor_whatsapp_interval);
+  options.storage_interval = duration_cast<seconds>(config.monitor_storage_interval);
+  options.telemetry_interval = duration_cast<seconds>(config.monitor_telemetry_interval);
+  options.notify_interval = duration_cast<seconds>(config.alert_notify_interval);
+  options.thresholds.whatsapp_grace = duration_cast<seconds>(config.monitor_whatsapp_grace);
+  options.thresholds.sustain = duration_cast<seconds>(config.monitor_sustain);
+  options.thresholds.slice_memory_percent = config.monitor_slice_memory_percent;
+  options.thresholds.slice_storage_percent = config.monitor_slice_storage_percent;
+  options.thresholds.disk_percent = config.monitor_disk_percent;
+  options.thresholds.ram_percent = config.monitor_ram_percent;
+  options.thresholds.cpu_percent = config.monitor_cpu_percent;
+  options.thresholds.swapin_pages_per_s = config.monitor_swapin_pages_per_s;
+  options.webhook_url = config.alert_webhook_url;
+  options.webhook_secret = config.alert_webhook_secret;
+  options.disk_path = config.data_dir;
+  options.clock_file = config.monitor_clock_file;
+  if (!config.public_url.empty()) {
+    options.app_url = config.public_url;
+  } else if (config.listen.rfind("unix:", 0) != 0) {
+    options.app_url = "http://" + config.listen;
+  }
+  return options;
+}
+
 gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config) {
   gateway::GatewayOptions options;
   options.log_level = config.log_level;
@@ -178,6 +209,7 @@ gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config) 
   options.orchestrator = OrchestratorOptionsFrom(config);
   options.mail = MailerOptionsFrom(config);
   options.billing = BillingOptionsFrom(config);
+  options.monitor = MonitorOptionsFrom(config);
   return options;
 }
 

@@ -19,6 +19,10 @@ mail::MailerOptions MailerOptionsFrom(const config::RuntimeConfig& config);
 /// Billing's settings; off without a Stripe secret key.
 billing::BillingOptions BillingOptionsFrom(const config::RuntimeConfig& config);
 
+/// The monitor's checks, thresholds, alert delivery and telemetry (docs/operations.md,
+/// "Monitoring").
+monitor::MonitorOptions MonitorOptionsFrom(const config::RuntimeConfig& config);
+
 gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config);
 /// Throws InputError when `listen` is not an endpoint.
 slice::SliceOptions SliceOptionsFrom(const config::RuntimeConfig& config, long long slice_id);

@@ -71,6 +71,15 @@ std::string ShardRangeText(const std::string& text) {
   return text;
 }
 
+// Check intervals and durations: a second at least (the monitor counts whole seconds).
+std::chrono::milliseconds AtLeastOneSecond(const std::string& text) {
+  auto ms = ParseDuration(text);
+  if (ms < std::chrono::seconds(1)) {
+    throw InputError("expected at least 1s, got \"" + text + "\"");
+  }
+  return ms;
+}
+
 std::string NonEmpty(const std::string& text) {
   if (text.empty()) {
     throw InputError("must not be empty");
@@ -386,6 +395,105 @@ const std::vector<KeyDef>& Defs() {
        [](RuntimeConfig& c, const std::string& v) {
          c.billing_test_apply_delay = ParseDuration(v);
        }},
+      {{"monitor_enabled", {"CRM_MONITOR_ENABLED"}, "0: no checks, alerts or telemetry"},
+       [](RuntimeConfig& c, const std::string& v) { c.monitor_enabled = Flag(v); }},
+      {{"monitor_process_interval",
+        {"CRM_MONITOR_PROCESS_INTERVAL"},
+        "how often slice processes are checked (slice_down)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.monitor_process_interval = AtLeastOneSecond(v);
+       }},
+      {{"monitor_health_interval",
+        {"CRM_MONITOR_HEALTH_INTERVAL"},
+        "how often each slice's GET /health is probed (slice_unresponsive)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.monitor_health_interval = AtLeastOneSecond(v);
+       }},
+      {{"monitor_whatsapp_interval",
+        {"CRM_MONITOR_WHATSAPP_INTERVAL"},
+        "how often each tenant's WhatsApp state is read"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.monitor_whatsapp_interval = AtLeastOneSecond(v);
+       }},
+      {{"monitor_whatsapp_grace",
+        {"CRM_MONITOR_WHATSAPP_GRACE"},
+        "WhatsApp disconnected this long opens whatsapp_disconnected"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.monitor_whatsapp_grace = AtLeastOneSecond(v);
+       }},
+      {{"monitor_storage_interval",
+        {"CRM_MONITOR_STORAGE_INTERVAL"},
+        "how often slice storage is measured against its quota"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.monitor_storage_interval = AtLeastOneSecond(v);
+       }},
+      {{"monitor_telemetry_interval",
+        {"CRM_MONITOR_TELEMETRY_INTERVAL"},
+        "how often telemetry is sampled (and memory and server checked)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.monitor_telemetry_interval = AtLeastOneSecond(v);
+       }},
+      {{"monitor_sustain",
+        {"CRM_MONITOR_SUSTAIN"},
+        "CPU and swap-ins must stay above their threshold this long"},
+       [](RuntimeConfig& c, const std::string& v) { c.monitor_sustain = AtLeastOneSecond(v); }},
+      {{"monitor_slice_memory_percent",
+        {"CRM_MONITOR_SLICE_MEMORY_PERCENT"},
+        "slice memory above this share of its limit opens slice_memory"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.monitor_slice_memory_percent = Int(v, 1, 100);
+       }},
+      {{"monitor_slice_storage_percent",
+        {"CRM_MONITOR_SLICE_STORAGE_PERCENT"},
+        "slice storage above this share of its quota opens slice_storage"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.monitor_slice_storage_percent = Int(v, 1, 100);
+       }},
+      {{"monitor_disk_percent",
+        {"CRM_MONITOR_DISK_PERCENT"},
+        "disk use above this opens server_disk"},
+       [](RuntimeConfig& c, const std::string& v) { c.monitor_disk_percent = Int(v, 1, 100); }},
+      {{"monitor_ram_percent", {"CRM_MONITOR_RAM_PERCENT"}, "RAM use above this opens server_ram"},
+       [](RuntimeConfig& c, const std::string& v) { c.monitor_ram_percent = Int(v, 1, 100); }},
+      {{"monitor_cpu_percent",
+        {"CRM_MONITOR_CPU_PERCENT"},
+        "CPU busy above this (sustained) opens server_cpu"},
+       [](RuntimeConfig& c, const std::string& v) { c.monitor_cpu_percent = Int(v, 1, 100); }},
+      {{"monitor_swapin_pages_per_s",
+        {"CRM_MONITOR_SWAPIN_PAGES_PER_S"},
+        "swap-ins above this many pages/s (sustained) open server_swapin"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.monitor_swapin_pages_per_s = Int(v, 1, 100000000);
+       }},
+      {{"alert_notify_interval",
+        {"CRM_ALERT_NOTIFY_INTERVAL"},
+        "at most one notification per alert subject and kind this often"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.alert_notify_interval = AtLeastOneSecond(v);
+       }},
+      {{"alert_webhook_url",
+        {"CRM_ALERT_WEBHOOK_URL"},
+        "alerts are POSTed here as JSON; empty: none"},
+       [](RuntimeConfig& c, const std::string& v) {
+         if (!v.empty() && v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+           throw InputError("expected an http:// or https:// URL, got \"" + v + "\"");
+         }
+         c.alert_webhook_url = v;
+       }},
+      {{"alert_webhook_secret_file",
+        {"CRM_ALERT_WEBHOOK_SECRET_FILE"},
+        "file holding the secret that signs alert webhooks (X-CRM-Signature) (mode 0600)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.alert_webhook_secret = ReadSecretFile(v, "alert webhook secret");
+       }},
+      {{"alert_webhook_secret",
+        {"CRM_ALERT_WEBHOOK_SECRET"},
+        "the secret that signs alert webhooks (environment only)"},
+       [](RuntimeConfig& c, const std::string& v) { c.alert_webhook_secret = v; }},
+      {{"monitor_clock_file",
+        {"CRM_MONITOR_CLOCK_FILE"},
+        "for tests only: the monitor's \"now\" is the ISO 8601 time in this file"},
+       [](RuntimeConfig& c, const std::string& v) { c.monitor_clock_file = v; }},
       {{"slice_binary", {"CRM_SLICE_BINARY"}, "crmd binary slices run (default: this one)"},
        [](RuntimeConfig& c, const std::string& v) { c.slice_binary = v; }},
   };
@@ -432,7 +540,8 @@ RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const
         if (d.key.yaml == "database_password" || d.key.yaml == "whatsapp_app_secret" ||
             d.key.yaml == "whatsapp_verify_token" || d.key.yaml == "whatsapp_token" ||
             d.key.yaml == "stripe_secret_key" || d.key.yaml == "stripe_webhook_secret" ||
-            d.key.yaml == "stripe_webhook_secret_previous") {
+            d.key.yaml == "stripe_webhook_secret_previous" ||
+            d.key.yaml == "alert_webhook_secret") {
           continue;  // secrets are never written in configuration files
         }
         YAML::Node node = map.Optional(d.key.yaml);

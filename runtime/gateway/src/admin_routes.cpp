@@ -6,7 +6,6 @@
 #include "crm/http/response.hpp"
 
 namespace crm::gateway {
-namespace {
 
 namespace asio = boost::asio;
 using orchestrator::SliceInfo;
@@ -20,11 +19,12 @@ long long ParseSliceId(const std::string& text) {
   return std::stoll(text);
 }
 
-// The admin preamble: an administrator's request; a state-changing one from our own origin.
 asio::awaitable<void> RequireAdmin(GatewayContext& gateway, Exchange& ex) {
   co_await gateway.route.RequireRole(ex.request(), "admin");
   gateway.browser.CheckOrigin(ex.request());
 }
+
+namespace {
 
 // "assign" names the account by user_id or by email.
 asio::awaitable<long long> AssigneeOf(GatewayContext& gateway, const json& body) {
@@ -97,9 +97,20 @@ void AddAdminRoutes(http::Router& router, GatewayContext& gateway) {
     co_await RequireAdmin(gateway, ex);
     auto slices =
         co_await gateway.route.db().Blocking([&gateway] { return gateway.orchestrator.List(); });
+    // The monitor's view beside each slice: its WhatsApp state and the grid's colour.
+    auto [wa_states, open] = co_await gateway.route.db().Read([](pqxx::read_transaction& tx) {
+      return std::pair(monitor::TelemetryStore(tx).LatestWaStates(),
+                       monitor::AlertStore(tx).OpenBySubject());
+    });
     json items = json::array();
     for (const auto& s : slices) {
-      items.push_back(s.ToJson());
+      json item = s.ToJson();
+      auto wa = wa_states.find(s.id);
+      item["wa_state"] = wa == wa_states.end() ? json(nullptr) : json(wa->second);
+      auto alerts = open[monitor::SliceSubject(s.id)];
+      item["grid"] =
+          monitor::GridColour(monitor::ObservationOf(s), alerts.critical, alerts.warning);
+      items.push_back(item);
     }
     co_return http::JsonResponse(
         Status::ok, {{"items", items}, {"limit_mechanism", gateway.orchestrator.limiter().name()}});

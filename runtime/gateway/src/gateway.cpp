@@ -18,6 +18,7 @@
 #include "crm/http/server.hpp"
 #include "gateway_context.hpp"
 #include "health_routes.hpp"
+#include "monitor_routes.hpp"
 #include "proxy_routes.hpp"
 #include "web_routes.hpp"
 #include "webhook_routes.hpp"
@@ -38,6 +39,7 @@ void AddRoutes(http::Router& router, GatewayContext& gateway, const http::Static
   AddAuthRoutes(router, gateway);
   AddAccountRoutes(router, gateway);
   AddAdminRoutes(router, gateway);
+  AddMonitorRoutes(router, gateway);
   AddBillingRoutes(router, gateway);
   AddWebRoutes(router, gateway, site);
 }
@@ -96,10 +98,14 @@ int RunGateway(const GatewayOptions& options) {
   mailer.Start();
   billing::BillingService billing(options.billing, pool, orchestrator);
   billing.Start();
+  // The monitor's leader lock lives on a connection of its own: the lock is the session's.
+  monitor::Monitor monitor(options.monitor, pool, orchestrator,
+                           [conninfo] { return std::make_unique<pqxx::connection>(conninfo); });
+  monitor.Start();
   boost::asio::io_context io(options.io_threads);
   http::Metrics metrics;
-  GatewayContext gateway(options, http::DbCall(blocking, pool), orchestrator, billing, metrics,
-                         io.get_executor());
+  GatewayContext gateway(options, http::DbCall(blocking, pool), orchestrator, billing, monitor,
+                         metrics, io.get_executor());
   http::StaticSite site = LoadSite(options.web_root);
   http::Router router;
   AddRoutes(router, gateway, site);
@@ -118,6 +124,7 @@ int RunGateway(const GatewayOptions& options) {
                options.orchestrator.data_dir.string());
   // Requests drain first (they may need their slices), then the slices stop.
   http::ServeUntilSignal(io, server, options.io_threads, options.drain_timeout);
+  monitor.Stop();
   billing.Stop();
   mailer.Stop();
   orchestrator.Stop();

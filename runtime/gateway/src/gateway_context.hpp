@@ -1,6 +1,6 @@
 // What every route file of the gateway works with: its settings, the database and the caller
-// (the shared preamble), the browser rules, the orchestrator, the slices' upstreams and the
-// per-address limits. Owned by RunGateway; outlives the router.
+// (the shared preamble), the browser rules, the orchestrator, the monitor, the slices' upstreams
+// and the per-address limits. Owned by RunGateway; outlives the router.
 #pragma once
 
 #include <algorithm>
@@ -23,13 +23,15 @@ using namespace http::route_names;  // Exchange, Reply, Response, Status, json, 
 struct GatewayContext {
   GatewayContext(const GatewayOptions& settings, http::DbCall db,
                  orchestrator::Orchestrator& slices, billing::BillingService& billing_service,
-                 http::Metrics& process_metrics, boost::asio::any_io_executor executor)
+                 monitor::Monitor& slice_monitor, http::Metrics& process_metrics,
+                 boost::asio::any_io_executor executor)
       : options(settings),
         sessions(db, settings.session_ttl),
         route(db, sessions),
         browser(settings.public_url, settings.session_ttl),
         orchestrator(slices),
         billing(billing_service),
+        monitor(slice_monitor),
         metrics(process_metrics),
         upstreams(std::move(executor)),
         login_limiter(settings.login_attempts_per_minute, std::chrono::seconds(60)),
@@ -42,6 +44,7 @@ struct GatewayContext {
   BrowserPolicy browser;
   orchestrator::Orchestrator& orchestrator;
   billing::BillingService& billing;
+  monitor::Monitor& monitor;
   http::Metrics& metrics;
   SliceUpstreams upstreams;
   RateLimiter login_limiter;    ///< sign-ins per client address

@@ -10,9 +10,14 @@
 namespace crm::http {
 
 bool Probe(const Endpoint& endpoint, const std::string& path, std::chrono::milliseconds timeout) {
+  return ProbeGet(endpoint, path, timeout).status / 100 == 2;
+}
+
+ProbeAnswer ProbeGet(const Endpoint& endpoint, const std::string& path,
+                     std::chrono::milliseconds timeout) {
   asio::io_context io(1);
   Stream stream(io);
-  bool ok = false;
+  ProbeAnswer answer;
   Request request{bhttp::verb::get, path, 11};
   request.set(bhttp::field::host, "localhost");
   request.keep_alive(false);
@@ -28,12 +33,15 @@ bool Probe(const Endpoint& endpoint, const std::string& path, std::chrono::milli
         return;
       }
       bhttp::async_read(stream, buffer, response, [&](boost::system::error_code rec, std::size_t) {
-        ok = !rec && response.result_int() / 100 == 2;
+        if (!rec) {
+          answer.status = static_cast<int>(response.result_int());
+          answer.body = std::move(response.body());
+        }
       });
     });
   });
   io.run();
-  return ok;
+  return answer;
 }
 
 }  // namespace crm::http

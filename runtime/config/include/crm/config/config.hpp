@@ -78,6 +78,25 @@ struct RuntimeConfig {
   int billing_retention_days = 7;     ///< data kept after cancellation
   std::string billing_clock_file;     ///< tests only: "now" read from this file
   std::chrono::milliseconds billing_test_apply_delay{0};  ///< tests only: see BillingOptions
+  // Monitoring (docs/operations.md, "Monitoring"): checks, alerts, telemetry.
+  bool monitor_enabled = true;
+  std::chrono::milliseconds monitor_process_interval{30'000};
+  std::chrono::milliseconds monitor_health_interval{60'000};
+  std::chrono::milliseconds monitor_whatsapp_interval{60'000};
+  std::chrono::milliseconds monitor_whatsapp_grace{120'000};  ///< disconnected this long: alert
+  std::chrono::milliseconds monitor_storage_interval{300'000};
+  std::chrono::milliseconds monitor_telemetry_interval{60'000};
+  std::chrono::milliseconds monitor_sustain{300'000};  ///< CPU and swap-ins above, this long
+  int monitor_slice_memory_percent = 90;
+  int monitor_slice_storage_percent = 90;
+  int monitor_disk_percent = 85;
+  int monitor_ram_percent = 90;
+  int monitor_cpu_percent = 90;
+  int monitor_swapin_pages_per_s = 1000;
+  std::chrono::milliseconds alert_notify_interval{1'800'000};  ///< per subject and kind
+  std::string alert_webhook_url;                               ///< empty: no webhook
+  std::string alert_webhook_secret;                            ///< signs the webhook's body
+  std::string monitor_clock_file;  ///< tests only: "now" read from this file
   /// The crmd binary the orchestrator starts slices with; empty = this process's own binary.
   std::string slice_binary;
 };

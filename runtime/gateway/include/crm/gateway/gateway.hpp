@@ -1,5 +1,5 @@
 // The gateway (`crmd --role gateway|all`): accounts, sessions, the proxy to each tenant's slice,
-// live events, the admin API, the orchestrator that runs the slices and the mailer.
+// live events, the admin API, the orchestrator that runs the slices, the mailer and the monitor.
 #pragma once
 
 #include <chrono>
@@ -13,6 +13,7 @@
 #include "crm/http/endpoint.hpp"
 #include "crm/http/limits.hpp"
 #include "crm/mail/mailer.hpp"
+#include "crm/monitor/monitor.hpp"
 #include "crm/orchestrator/orchestrator.hpp"
 
 namespace crm::gateway {
@@ -39,6 +40,8 @@ struct GatewayOptions {
   orchestrator::OrchestratorOptions orchestrator;
   mail::MailerOptions mail;         ///< the mailer this gateway runs (docs/operations.md, "Mail")
   billing::BillingOptions billing;  ///< off without a Stripe secret key
+  monitor::MonitorOptions
+      monitor;  ///< checks, alerts, telemetry (docs/operations.md, "Monitoring")
 };
 
 /// Runs the gateway (with its orchestrator and slice processes) until SIGTERM/SIGINT.

@@ -1,0 +1,128 @@
+// The monitor's checks as pure logic (docs/operations.md, "Monitoring"): given what was observed,
+// which conditions hold. The monitor feeds them readings; the alert log turns holding conditions
+// into open alerts and the others into resolved ones.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crm/monitor/readings.hpp"
+
+namespace crm::monitor {
+
+using TimePoint = std::chrono::sys_seconds;
+
+enum class Severity { kWarning, kCritical };
+/// "warning" or "critical".
+std::string ToString(Severity severity);
+
+/// A condition that holds now: an alert (subject, kind) should be open.
+struct Condition {
+  std::string subject;  ///< "slice:7" or "server"
+  std::string kind;     ///< slice_down, whatsapp_disconnected, server_cpu, …
+  Severity severity = Severity::kWarning;
+  std::string message;
+};
+
+struct Thresholds {
+  double slice_memory_percent = 90;
+  double slice_storage_percent = 90;
+  double disk_percent = 85;
+  double ram_percent = 90;
+  double cpu_percent = 90;
+  double swapin_pages_per_s = 1000;
+  /// CPU and swap-ins must stay above their threshold this long.
+  std::chrono::seconds sustain{300};
+  /// A slice's WhatsApp must stay disconnected this long.
+  std::chrono::seconds whatsapp_grace{120};
+};
+
+/// A slice as the checks see it.
+struct SliceObservation {
+  long long id = 0;
+  bool should_run = false;  ///< available or assigned
+  bool assigned = false;    ///< a tenant's (WhatsApp matters only then)
+  std::string health;       ///< the orchestrator's: healthy, restarting, crashloop, stopped
+  int restarts = 0;
+  bool process_alive = false;
+  std::optional<std::uint64_t> memory_bytes;
+  std::uint64_t memory_limit_bytes = 0;
+  std::uint64_t storage_bytes = 0;
+  std::uint64_t storage_quota_bytes = 0;
+};
+
+std::string SliceSubject(long long slice_id);
+
+/// slice_down: a slice that should run has no live process, is restarting or crash-looping, or
+/// restarted since the previous look (a crash the supervisor healed in between still counts
+/// once). Remembers restart counts between calls.
+class ProcessCheck {
+ public:
+  std::vector<Condition> Evaluate(const std::vector<SliceObservation>& slices);
+
+ private:
+  std::map<long long, int> restarts_;
+};
+
+/// whatsapp_disconnected: an assigned slice whose channel, once seen connected, has not been
+/// connected for `grace`. A slice never connected (not paired yet) raises nothing.
+class WhatsAppCheck {
+ public:
+  /// `state` nullopt: the slice did not answer (slice_unresponsive covers it; the clock of the
+  /// disconnection keeps running).
+  std::optional<Condition> Observe(long long slice_id, const std::optional<std::string>& state,
+                                   TimePoint now, std::chrono::seconds grace);
+  /// Forgets slices not in `live` (destroyed, suspended).
+  void Retain(const std::vector<long long>& live);
+
+ private:
+  struct Track {
+    bool seen_connected = false;
+    std::optional<TimePoint> down_since;
+  };
+  std::map<long long, Track> tracks_;
+};
+
+/// slice_memory: memory above the threshold's share of the limit (when the mechanism measures it).
+std::optional<Condition> MemoryCondition(const SliceObservation& slice, const Thresholds& t);
+/// slice_storage: storage above the threshold's share of the quota.
+std::optional<Condition> StorageCondition(const SliceObservation& slice, const Thresholds& t);
+
+/// Rates between two host readings.
+struct HostRates {
+  double cpu_percent = 0;
+  double swapin_pages_per_s = 0;
+};
+HostRates RatesBetween(const HostReading& before, const HostReading& after,
+                       std::chrono::duration<double> elapsed);
+
+/// A condition that counts once it held at every sample for a window.
+class Sustained {
+ public:
+  /// Records whether it holds at `now`; true once it has held since at least `window` ago.
+  bool Update(bool holds, TimePoint now, std::chrono::seconds window);
+
+ private:
+  std::optional<TimePoint> since_;
+};
+
+/// server_disk, server_ram (instant), server_cpu and server_swapin (sustained).
+class ServerCheck {
+ public:
+  std::vector<Condition> Evaluate(const HostReading& reading, const std::optional<HostRates>& rates,
+                                  TimePoint now, const Thresholds& t);
+
+ private:
+  Sustained cpu_;
+  Sustained swapin_;
+};
+
+/// The admin grid's colour of a slice: "red", "yellow" or "green" (docs/api.md,
+/// "GET /admin/slices").
+std::string GridColour(const SliceObservation& slice, bool open_critical, bool open_warning);
+
+}  // namespace crm::monitor

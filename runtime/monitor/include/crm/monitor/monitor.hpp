@@ -1,0 +1,122 @@
+// The monitor (docs/architecture.md, "Monitor"; docs/operations.md, "Monitoring"): a thread in
+// the gateway that checks the slices and the host on their intervals, keeps the alert log,
+// tells the administrators (mail, an optional signed webhook; rate-limited), samples telemetry
+// and rolls it up. Of several gateways on one database only the holder of a PostgreSQL advisory
+// lock works; the others retry.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "crm/billing/time.hpp"
+#include "crm/db/pool.hpp"
+#include "crm/monitor/alert_store.hpp"
+#include "crm/monitor/checks.hpp"
+#include "crm/monitor/readings.hpp"
+#include "crm/monitor/telemetry_store.hpp"
+#include "crm/orchestrator/orchestrator.hpp"
+
+namespace crm::monitor {
+
+struct MonitorOptions {
+  bool enabled = true;
+  Thresholds thresholds;
+  std::chrono::seconds process_interval{30};    ///< slice_down
+  std::chrono::seconds health_interval{60};     ///< slice_unresponsive (GET /health)
+  std::chrono::seconds whatsapp_interval{60};   ///< whatsapp_disconnected
+  std::chrono::seconds storage_interval{300};   ///< slice_storage
+  std::chrono::seconds telemetry_interval{60};  ///< samples, slice_memory, server_*
+  std::chrono::milliseconds probe_timeout{5'000};
+  /// At most one notification per subject and kind this often.
+  std::chrono::seconds notify_interval{1800};
+  std::string webhook_url;                        ///< empty: no webhook
+  std::string webhook_secret;                     ///< signs the webhook's body (X-CRM-Signature)
+  std::string app_url = "http://localhost:8080";  ///< links in mails
+  std::filesystem::path disk_path = "/var/lib/crmd";  ///< its file system is "the disk"
+  Retention retention;
+  /// For tests only: "now" is the ISO 8601 time written in this file.
+  std::filesystem::path clock_file;
+};
+
+/// What the checks see of a slice from its record (its process looked up by pid; memory as the
+/// orchestrator measured it).
+SliceObservation ObservationOf(const orchestrator::SliceInfo& slice);
+
+/// The JSON body of a webhook notification and its X-CRM-Signature value ("sha256=<hex>").
+std::string WebhookBody(const OpenedAlert& alert, TimePoint now);
+std::string WebhookSignature(const std::string& body, const std::string& secret);
+
+class Monitor {
+ public:
+  using Connect = std::function<std::unique_ptr<pqxx::connection>()>;
+  /// `connect` opens the dedicated connection the leader lock lives on. `probe` null: /proc and
+  /// options.disk_path. `clock` null: the system clock (or options.clock_file's).
+  Monitor(MonitorOptions options, db::Pool& pool, orchestrator::Orchestrator& slices,
+          Connect connect, std::unique_ptr<HostProbe> probe = nullptr,
+          billing::Clock clock = nullptr);
+  ~Monitor();
+  Monitor(const Monitor&) = delete;
+  Monitor& operator=(const Monitor&) = delete;
+
+  void Start();
+  void Stop();
+
+  /// Whether this gateway holds the lock and works.
+  bool leader() const { return leader_; }
+  TimePoint Now() const { return clock_(); }
+  const MonitorOptions& options() const { return options_; }
+
+  /// The checks, callable directly (tests; the thread calls them when due). Each blocks.
+  void CheckProcesses();
+  void CheckHealth();
+  void CheckWhatsApp();
+  void CheckStorage();
+  void SampleTelemetry();
+
+ private:
+  void Loop();
+  bool HoldLeadership();
+  /// Records `holding` for `kinds` in the alert log and tells whom to tell about new alerts.
+  void Record(const std::vector<std::string>& kinds, const std::vector<Condition>& holding);
+  std::vector<SliceObservation> Observe(const std::vector<orchestrator::SliceInfo>& slices);
+
+  MonitorOptions options_;
+  db::Pool& pool_;
+  orchestrator::Orchestrator& slices_;
+  Connect connect_;
+  std::unique_ptr<HostProbe> probe_;
+  billing::Clock clock_;
+
+  std::mutex checks_mutex_;  ///< one check at a time: the state below is theirs
+  ProcessCheck process_check_;
+  WhatsAppCheck whatsapp_check_;
+  ServerCheck server_check_;
+  std::map<long long, std::string> wa_states_;
+  struct CpuSample {
+    std::uint64_t jiffies = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<long long, CpuSample> slice_cpu_;
+  std::optional<std::pair<HostReading, std::chrono::steady_clock::time_point>> last_host_;
+
+  std::unique_ptr<pqxx::connection> lock_connection_;
+  std::atomic<bool> leader_{false};
+  std::atomic<bool> running_{false};
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+  std::thread thread_;
+};
+
+}  // namespace crm::monitor

@@ -1,0 +1,419 @@
+#include "crm/monitor/monitor.hpp"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+
+#include "crm/channel/webhook.hpp"
+#include "crm/http/probe.hpp"
+#include "crm/http_client.hpp"
+#include "crm/mail/outbox.hpp"
+
+namespace crm::monitor {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+using orchestrator::SliceInfo;
+using orchestrator::SliceState;
+
+// An arbitrary constant of our own: the advisory lock only monitors take.
+constexpr long long kLeaderLockKey = 0x63726d6d6f6e;  // "crmmon"
+
+const std::vector<std::string> kServerKinds = {"server_disk", "server_ram", "server_cpu",
+                                               "server_swapin"};
+
+bool Alive(std::optional<int> pid) {
+  return pid && *pid > 0 && (::kill(*pid, 0) == 0 || errno == EPERM);
+}
+
+}  // namespace
+
+SliceObservation ObservationOf(const SliceInfo& s) {
+  SliceObservation o;
+  o.id = s.id;
+  o.should_run = s.runs();
+  o.assigned = s.state == SliceState::kAssigned;
+  o.health = s.health;
+  o.restarts = s.restarts;
+  o.process_alive = Alive(s.pid);
+  o.memory_bytes = s.memory_bytes;
+  o.memory_limit_bytes = s.memory_limit_bytes;
+  o.storage_bytes = s.storage_bytes;
+  o.storage_quota_bytes = s.storage_quota_bytes;
+  return o;
+}
+
+std::string WebhookBody(const OpenedAlert& alert, TimePoint now) {
+  return nlohmann::json{{"id", alert.id},
+                        {"subject", alert.condition.subject},
+                        {"kind", alert.condition.kind},
+                        {"severity", ToString(alert.condition.severity)},
+                        {"message", alert.condition.message},
+                        {"opened_at", billing::FormatIso(now)}}
+      .dump();
+}
+
+std::string WebhookSignature(const std::string& body, const std::string& secret) {
+  return channel::SignatureOf(body, secret);
+}
+
+Monitor::Monitor(MonitorOptions options, db::Pool& pool, orchestrator::Orchestrator& slices,
+                 Connect connect, std::unique_ptr<HostProbe> probe, billing::Clock clock)
+    : options_(std::move(options)),
+      pool_(pool),
+      slices_(slices),
+      connect_(std::move(connect)),
+      probe_(probe ? std::move(probe)
+                   : std::make_unique<ProcHostProbe>("/proc", options_.disk_path)) {
+  if (clock) {
+    clock_ = std::move(clock);
+  } else if (!options_.clock_file.empty()) {
+    clock_ = billing::FileClock(options_.clock_file);
+  } else {
+    clock_ = billing::SystemClock();
+  }
+}
+
+Monitor::~Monitor() {
+  Stop();
+}
+
+void Monitor::Start() {
+  if (!options_.enabled || running_.exchange(true)) {
+    return;
+  }
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Monitor::Stop() {
+  if (!running_.exchange(false)) {
+    return;
+  }
+  {
+    std::lock_guard lock(wake_mutex_);
+    wake_.notify_all();
+  }
+  thread_.join();
+  lock_connection_.reset();  // closing the session releases the advisory lock
+  leader_ = false;
+}
+
+bool Monitor::HoldLeadership() {
+  try {
+    if (!lock_connection_ || !lock_connection_->is_open()) {
+      leader_ = false;
+      lock_connection_ = connect_();
+    }
+    pqxx::nontransaction tx(*lock_connection_);
+    if (leader_) {
+      tx.exec("SELECT 1");  // the session (and the lock with it) is still there
+      return true;
+    }
+    leader_ = tx.exec_params1("SELECT pg_try_advisory_lock($1)", kLeaderLockKey)[0].as<bool>();
+    if (leader_) {
+      spdlog::info("monitor: this gateway leads the monitoring");
+    }
+  } catch (const std::exception& e) {
+    if (leader_) {
+      spdlog::warn("monitor: lost the leader lock's connection: {}", e.what());
+    }
+    lock_connection_.reset();
+    leader_ = false;
+  }
+  return leader_;
+}
+
+void Monitor::Loop() {
+  struct Due {
+    std::chrono::seconds every;
+    void (Monitor::*check)();
+    Steady::time_point next;
+    const char* name;
+  };
+  auto start = Steady::now();
+  std::vector<Due> checks = {
+      {options_.process_interval, &Monitor::CheckProcesses, start, "processes"},
+      {options_.health_interval, &Monitor::CheckHealth, start, "health"},
+      {options_.whatsapp_interval, &Monitor::CheckWhatsApp, start, "whatsapp"},
+      {options_.storage_interval, &Monitor::CheckStorage, start, "storage"},
+      {options_.telemetry_interval, &Monitor::SampleTelemetry, start, "telemetry"}};
+  auto next_lock_try = start;
+  while (running_) {
+    auto now = Steady::now();
+    bool lead = leader_;
+    if (now >= next_lock_try) {
+      lead = HoldLeadership();
+      // A follower retries at the shortest check interval: it takes over within one.
+      next_lock_try = now + std::chrono::seconds(5);
+    }
+    auto wake_at = next_lock_try;
+    for (auto& due : checks) {
+      if (lead && now >= due.next) {
+        try {
+          (this->*due.check)();
+        } catch (const std::exception& e) {
+          spdlog::error("monitor: {} check: {}", due.name, e.what());
+        }
+        due.next = Steady::now() + due.every;
+      }
+      wake_at = std::min(wake_at, due.next);
+    }
+    std::unique_lock lock(wake_mutex_);
+    wake_.wait_until(lock, std::max(wake_at, Steady::now() + std::chrono::milliseconds(50)),
+                     [this] { return !running_; });
+  }
+}
+
+std::vector<SliceObservation> Monitor::Observe(const std::vector<SliceInfo>& slices) {
+  std::vector<SliceObservation> out;
+  for (const auto& s : slices) {
+    if (s.state == SliceState::kDestroyed) {
+      continue;
+    }
+    SliceObservation o = ObservationOf(s);
+    if (!o.memory_bytes && o.process_alive) {
+      // rlimit hosts have no cgroup to ask: the process's resident set stands in.
+      if (auto p = probe_->Process(*s.pid)) {
+        o.memory_bytes = p->rss_bytes;
+      }
+    }
+    out.push_back(o);
+  }
+  return out;
+}
+
+void Monitor::Record(const std::vector<std::string>& kinds, const std::vector<Condition>& holding) {
+  TimePoint now = Now();
+  std::vector<OpenedAlert> notify;
+  pool_.Write([&](pqxx::work& tx) {
+    AlertStore alerts(tx);
+    notify.clear();
+    for (auto& opened : alerts.Reconcile(kinds, holding, now)) {
+      spdlog::warn("monitor: alert {} opened: {} {}: {}", opened.id, opened.condition.subject,
+                   opened.condition.kind, opened.condition.message);
+      if (!MayNotify(alerts.LastNotified(opened.condition.subject, opened.condition.kind), now,
+                     options_.notify_interval)) {
+        continue;
+      }
+      nlohmann::json params = {{"subject", opened.condition.subject},
+                               {"kind", opened.condition.kind},
+                               {"severity", ToString(opened.condition.severity)},
+                               {"message", opened.condition.message},
+                               {"opened_at", billing::FormatIso(now)},
+                               {"link", options_.app_url + "/admin/"}};
+      mail::MailOutbox outbox(tx);
+      for (const auto& admin : alerts.AdminEmails()) {
+        outbox.Queue(admin, "alert", params);
+      }
+      if (opened.condition.kind == "whatsapp_disconnected") {
+        long long slice_id = std::stoll(opened.condition.subject.substr(6));
+        if (auto tenant = alerts.TenantEmail(slice_id)) {
+          outbox.Queue(*tenant, "whatsapp_disconnected",
+                       {{"link", options_.app_url + "/app/connect"}});
+        }
+      }
+      alerts.MarkNotified(opened.id, now);
+      notify.push_back(opened);
+    }
+  });
+  if (options_.webhook_url.empty()) {
+    return;
+  }
+  // After the commit: a slow or failing receiver never holds the alert log's transaction.
+  for (const auto& opened : notify) {
+    HttpRequest request;
+    request.method = "POST";
+    request.url = options_.webhook_url;
+    request.body = WebhookBody(opened, now);
+    request.headers = {"Content-Type: application/json"};
+    if (!options_.webhook_secret.empty()) {
+      request.headers.push_back("X-CRM-Signature: " +
+                                WebhookSignature(request.body, options_.webhook_secret));
+    }
+    request.timeout = std::chrono::seconds(10);
+    HttpResponse response = HttpFetch(request);
+    if (response.status / 100 != 2) {
+      spdlog::warn(
+          "monitor: alert webhook for alert {} failed: {}", opened.id,
+          response.status == 0 ? response.error : "HTTP " + std::to_string(response.status));
+    }
+  }
+}
+
+void Monitor::CheckProcesses() {
+  std::lock_guard lock(checks_mutex_);
+  auto observed = Observe(slices_.List());
+  Record({"slice_down"}, process_check_.Evaluate(observed));
+}
+
+void Monitor::CheckHealth() {
+  std::lock_guard lock(checks_mutex_);
+  std::vector<Condition> holding;
+  for (const auto& s : Observe(slices_.List())) {
+    if (!s.should_run || !s.process_alive || s.health != "healthy") {
+      continue;  // slice_down speaks for it
+    }
+    auto answer = http::ProbeGet(slices_.EndpointOf(s.id), "/health", options_.probe_timeout);
+    if (answer.status / 100 != 2) {
+      holding.push_back(
+          {SliceSubject(s.id), "slice_unresponsive", Severity::kCritical,
+           fmt::format(
+               "slice {} did not answer GET /health within {} ms ({})", s.id,
+               options_.probe_timeout.count(),
+               answer.status == 0 ? "no answer" : "HTTP " + std::to_string(answer.status))});
+    }
+  }
+  Record({"slice_unresponsive"}, holding);
+}
+
+void Monitor::CheckWhatsApp() {
+  std::lock_guard lock(checks_mutex_);
+  TimePoint now = Now();
+  std::vector<Condition> holding;
+  std::vector<long long> live;
+  std::map<long long, std::string> states;
+  for (const auto& s : Observe(slices_.List())) {
+    if (!s.assigned) {
+      continue;
+    }
+    live.push_back(s.id);
+    std::optional<std::string> state;
+    if (s.process_alive) {
+      auto answer = http::ProbeGet(slices_.EndpointOf(s.id), "/api/status", options_.probe_timeout);
+      if (answer.status == 200) {
+        auto body = nlohmann::json::parse(answer.body, nullptr, false);
+        if (body.is_object() && body["channel"].is_object() &&
+            body["channel"]["state"].is_string()) {
+          state = body["channel"]["state"].get<std::string>();
+          states[s.id] = *state;
+        }
+      }
+    }
+    if (auto c = whatsapp_check_.Observe(s.id, state, now, options_.thresholds.whatsapp_grace)) {
+      holding.push_back(*c);
+    }
+  }
+  whatsapp_check_.Retain(live);
+  wa_states_ = std::move(states);
+  Record({"whatsapp_disconnected"}, holding);
+}
+
+void Monitor::CheckStorage() {
+  std::lock_guard lock(checks_mutex_);
+  slices_.RefreshStorage();  // measured now, not at the orchestrator's last minute
+  std::vector<Condition> holding;
+  for (const auto& s : Observe(slices_.List())) {
+    if (auto c = StorageCondition(s, options_.thresholds)) {
+      holding.push_back(*c);
+    }
+  }
+  Record({"slice_storage"}, holding);
+}
+
+void Monitor::SampleTelemetry() {
+  std::lock_guard lock(checks_mutex_);
+  TimePoint now = Now();
+  auto steady_now = Steady::now();
+  auto infos = slices_.List();
+  auto observed = Observe(infos);
+
+  // The host: rates from the previous reading.
+  HostReading host = probe_->Host();
+  std::optional<HostRates> rates;
+  if (last_host_) {
+    rates = RatesBetween(last_host_->first, host,
+                         std::chrono::duration<double>(steady_now - last_host_->second));
+  }
+  last_host_ = {host, steady_now};
+  std::vector<Condition> server = server_check_.Evaluate(host, rates, now, options_.thresholds);
+  std::vector<Condition> memory;
+  for (const auto& s : observed) {
+    if (auto c = MemoryCondition(s, options_.thresholds)) {
+      memory.push_back(*c);
+    }
+  }
+
+  // Each slice process: memory, and CPU from its previous reading.
+  std::vector<SliceSample> samples;
+  std::map<long long, CpuSample> cpu;
+  long ticks = probe_->TicksPerSecond();
+  int running = 0;
+  for (const auto& info : infos) {
+    if (!info.holds_data()) {
+      continue;
+    }
+    SliceSample sample;
+    sample.slice_id = info.id;
+    sample.storage_bytes = info.storage_bytes;
+    if (auto it = wa_states_.find(info.id); it != wa_states_.end()) {
+      sample.wa_state = it->second;
+    }
+    if (Alive(info.pid)) {
+      ++running;
+      if (auto p = probe_->Process(*info.pid)) {
+        sample.rss_bytes = p->rss_bytes;
+        sample.pss_bytes = p->pss_bytes;
+        sample.swap_bytes = p->swap_bytes;
+        cpu[info.id] = {p->cpu_jiffies, steady_now};
+        auto before = slice_cpu_.find(info.id);
+        if (before != slice_cpu_.end() && p->cpu_jiffies >= before->second.jiffies) {
+          double seconds = std::chrono::duration<double>(steady_now - before->second.at).count();
+          if (seconds > 0) {
+            sample.cpu_percent = 100.0 *
+                                 static_cast<double>(p->cpu_jiffies - before->second.jiffies) /
+                                 static_cast<double>(ticks) / seconds;
+          }
+        }
+      }
+    }
+    samples.push_back(sample);
+  }
+  slice_cpu_ = std::move(cpu);
+
+  pool_.Write([&](pqxx::work& tx) {
+    TelemetryStore store(tx);
+    ServerSample s;
+    s.ram_total_bytes = host.ram_total_bytes;
+    s.ram_used_bytes = host.ram_total_bytes > host.ram_available_bytes
+                           ? host.ram_total_bytes - host.ram_available_bytes
+                           : 0;
+    s.swap_total_bytes = host.swap_total_bytes;
+    s.swap_used_bytes = host.swap_total_bytes > host.swap_free_bytes
+                            ? host.swap_total_bytes - host.swap_free_bytes
+                            : 0;
+    if (rates) {
+      s.swapin_pages_per_s = rates->swapin_pages_per_s;
+      s.cpu_percent = rates->cpu_percent;
+    }
+    s.disk_used_bytes = host.disk_used_bytes;
+    s.disk_total_bytes = host.disk_total_bytes;
+    s.load1 = host.load1;
+    s.slices_running = running;
+    s.slices_total = static_cast<int>(samples.size());
+    s.pg_connections = store.PgConnections();
+    store.Insert(now, s);
+    // Idle: since the tenant's last request through any of its sessions.
+    std::map<long long, long long> idle;
+    for (const auto& row : tx.exec_params(
+             "SELECT s.id, extract(epoch FROM $1::timestamptz - max(se.last_seen_at))::bigint "
+             "FROM gateway.slices s JOIN gateway.sessions se ON se.user_id = s.user_id "
+             "GROUP BY s.id",
+             billing::FormatIso(now))) {
+      if (!row[1].is_null()) {
+        idle[row[0].as<long long>()] = std::max(0LL, row[1].as<long long>());
+      }
+    }
+    for (auto& sample : samples) {
+      if (auto it = idle.find(sample.slice_id); it != idle.end()) {
+        sample.idle_seconds = it->second;
+      }
+      store.Insert(now, sample);
+    }
+    store.RollupAndPrune(now, options_.retention);
+  });
+  Record(kServerKinds, server);
+  Record({"slice_memory"}, memory);
+}
+
+}  // namespace crm::monitor
