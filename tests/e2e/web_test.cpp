@@ -130,7 +130,8 @@ TEST_F(WebTest, PayFirstTenantSubscribesAndSeesTheGraceDateWhenAPaymentFails) {
 }
 
 TEST_F(WebTest, AdminSeesTheGridSuspendsResumesAndTerminatesTenants) {
-  StartCrmd();
+  // Telemetry and the process check every second, so charts and alerts arrive within seconds.
+  StartCrmd({{"CRM_MONITOR_TELEMETRY_INTERVAL", "1s"}, {"CRM_MONITOR_PROCESS_INTERVAL", "1s"}});
   RunBrowserTest("admin.test.mjs", CreateAdmin());
 }
 

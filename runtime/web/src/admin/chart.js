@@ -17,19 +17,21 @@ export function TimeChart({ title, points, series, format = (v) => String(v), he
     if (!has) {
       return undefined;
     }
+    const el = box.current;
     const data = [points.map((p) => Date.parse(p.ts) / 1000),
       ...series.map((s) => points.map((p) => (p[s.key] === null || p[s.key] === undefined ? null : Number(p[s.key]))))];
     const fmt = (u, v) => (v === null || v === undefined ? '—' : format(v));
     const opts = {
-      width: Math.max(box.current.clientWidth, 200),
+      width: Math.max(el.clientWidth, 200),
       height,
       scales: { x: { time: true } },
       series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: kColours[i % kColours.length], width: 2, value: fmt }))],
       axes: [{}, { size: 70, values: (u, splits) => splits.map((v) => format(v)) }],
     };
-    const plot = new uPlot(opts, data, box.current);
-    const resize = new ResizeObserver(() => plot.setSize({ width: Math.max(box.current.clientWidth, 200), height }));
-    resize.observe(box.current);
+    const plot = new uPlot(opts, data, el);
+    // The element, not the ref: an observer callback can still arrive after the chart is gone.
+    const resize = new ResizeObserver(() => plot.setSize({ width: Math.max(el.clientWidth, 200), height }));
+    resize.observe(el);
     return () => {
       resize.disconnect();
       plot.destroy();
