@@ -40,7 +40,18 @@ class WebTest : public ::testing::Test {
                                               {"CRM_WEB_ROOT", CRM_WEB_ROOT_DIR},
                                               {"CRM_LOG_LEVEL", "info"}};
     env.merge(extra);
+    crmd_env_ = env;
     crmd_ = CrmdProcess::Start(CRM_CRMD_BINARY, {"--role", "all"}, env, pg_->dir() / "crmd.log");
+  }
+
+  // `crmd admin create` against the same database; returns the env the browser test reads.
+  std::map<std::string, std::string> CreateAdmin() {
+    const std::string email = "root@example.com";
+    const std::string password = "an admin password";
+    auto [code, out] = RunCommand({CRM_CRMD_BINARY, "admin", "create", "--email", email}, crmd_env_,
+                                  password + "\n");
+    EXPECT_EQ(code, 0) << out;
+    return {{"CRM_ADMIN_EMAIL", email}, {"CRM_ADMIN_PASSWORD", password}};
   }
 
   void TearDown() override {
@@ -66,6 +77,7 @@ class WebTest : public ::testing::Test {
 
   std::unique_ptr<PgCluster> pg_;
   std::unique_ptr<CrmdProcess> crmd_;
+  std::map<std::string, std::string> crmd_env_;
   fs::path home_;
 };
 
@@ -115,6 +127,12 @@ TEST_F(WebTest, PayFirstTenantSubscribesAndSeesTheGraceDateWhenAPaymentFails) {
   EXPECT_FALSE(first.Field("client_reference_id").empty());
   EXPECT_EQ(sessions.back().Field("customer"), first.Field("customer"));
   EXPECT_EQ(stripe.calls("/v1/customers").size(), 1U);
+}
+
+TEST_F(WebTest, AdminSeesTheGridSuspendsResumesAndTerminatesTenants) {
+  // Telemetry and the process check every second, so charts and alerts arrive within seconds.
+  StartCrmd({{"CRM_MONITOR_TELEMETRY_INTERVAL", "1s"}, {"CRM_MONITOR_PROCESS_INTERVAL", "1s"}});
+  RunBrowserTest("admin.test.mjs", CreateAdmin());
 }
 
 }  // namespace

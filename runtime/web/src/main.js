@@ -1,7 +1,8 @@
 // The web app's entry: routes (History API) to the public screens and, behind a session, to the
-// workspace shell. docs/architecture.md ("The web app") says where a new screen goes.
+// workspace shell or, for an administrator, the admin screens under /app/admin (a separate chunk
+// loaded on those routes only). docs/architecture.md ("The web app") says where a new screen goes.
 import { render } from 'preact';
-import { useEffect } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
 import { navigate, useRoute } from './router.js';
 import { awaitsPayment, useSession } from './session.js';
@@ -14,6 +15,7 @@ import { Contacts } from './pages/contacts.js';
 import { Broadcasts } from './pages/broadcasts.js';
 import { Settings } from './pages/settings.js';
 import { Billing, SubscribeFirst } from './pages/billing.js';
+import { Forbidden } from './pages/forbidden.js';
 
 const kPublic = {
   '/': Landing,
@@ -36,6 +38,26 @@ function Redirect({ to }) {
   return null;
 }
 
+// The admin screens and uPlot: fetched only when an administrator opens /app/admin, so a
+// tenant's pages never load them (build.mjs checks both first loads against the budget).
+let adminModule = null;
+function AdminScreens({ session, path }) {
+  const [mod, setMod] = useState(adminModule);
+  const [failed, setFailed] = useState(null);
+  useEffect(() => {
+    if (!mod) {
+      import('./admin/index.js').then((m) => setMod((adminModule = m)), (e) => setFailed(e.message));
+    }
+  }, []);
+  if (failed) {
+    return html`<div class="alert alert-error" role="alert">The admin screens did not load (${failed}): reload the page.</div>`;
+  }
+  return mod ? html`<${mod.AdminApp} session=${session} path=${path} />`
+    : html`<div class="loading" aria-busy="true">Loading…</div>`;
+}
+
+const isAdmin = (session) => Boolean(session && session.user && session.user.role === 'admin');
+
 function App() {
   const { path, search } = useRoute();
   const session = useSession();
@@ -43,8 +65,9 @@ function App() {
     const Page = kPublic[path];
     return html`<${Page} />`;
   }
+  const admin = /^\/app\/admin(?:\/[a-z0-9]+)*\/?$/.test(path);
   const m = /^\/app(?:\/([a-z]+)(?:\/\d+)?)?\/?$/.exec(path);
-  if (!m) {
+  if (!m && !admin) {
     return html`<${NotFound} />`;
   }
   if (session === undefined) {
@@ -52,6 +75,13 @@ function App() {
   }
   if (session === null) {
     return html`<${Redirect} to=${`/login?next=${encodeURIComponent(path + (search.toString() ? `?${search}` : ''))}`} />`;
+  }
+  if (admin) {
+    return isAdmin(session) ? html`<${AdminScreens} session=${session} path=${path} />` : html`<${Forbidden} />`;
+  }
+  // An administrator has no workspace: the workspace's screens have nothing to show them.
+  if (isAdmin(session)) {
+    return html`<${Redirect} to="/app/admin" />`;
   }
   const unpaid = awaitsPayment(session);
   // A tenant who has not paid yet lands on billing rather than an inbox that cannot load.

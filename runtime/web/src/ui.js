@@ -78,14 +78,15 @@ export function Badge({ kind = 'neutral', children, ...rest }) {
   return html`<span class=${`badge badge-${kind}`} ...${rest}>${children}</span>`;
 }
 
-/// A labelled progress bar (value out of max), with the percentage as text too.
-export function Progress({ value, max, label, kind = 'primary' }) {
+/// A labelled progress bar (value out of max), with the percentage as text too; `text` replaces
+/// the value's default wording ("1.2 GiB of 4 GiB").
+export function Progress({ value, max, label, kind = 'primary', text }) {
   const pct = max > 0 ? Math.min(100, Math.round((value * 100) / max)) : 0;
   return html`<div class="progress-row">
     <span class="progress-label">${label}</span>
     <div class=${`progress progress-${kind}`} role="progressbar" aria-label=${label} aria-valuemin="0"
       aria-valuemax=${max} aria-valuenow=${value}><span style=${{ width: `${pct}%` }}></span></div>
-    <span class="progress-value">${value.toLocaleString()} · ${pct} %</span>
+    <span class="progress-value">${text || value.toLocaleString()} · ${pct} %</span>
   </div>`;
 }
 
