@@ -42,6 +42,7 @@ checks=$((checks + 1)); grep -q '^SLICE_MEMORY_LIMIT=1367000000$' "$TMP/webjs/et
 
 # Clean renderings validate with every tool present.
 run validate --require-tools "$TMP/b" "$TMP/g-2-compose" "$TMP/g-4-multi"; expect_code 0; expect_out "0 finding(s)"
+expect_out "promtool check rules     passed"
 run validate -o json "$TMP/b"; expect_code 0
 expect_json "d[0]['findings'] == [] and any(t['tool'] == 'postgres -C' and t['status'] == 'passed' for t in d[0]['tools'])"
 run validate;                                     expect_code 2; expect_err "pass rendered directories"
@@ -78,6 +79,13 @@ break_one unit    "systemd-analyze verify"                  etc/systemd/system/c
 rm -rf "$TMP/broken-prom"; cp -a "$TMP/g-4-multi" "$TMP/broken-prom"
 sed -i 's/^  scrape_interval: 15s/  scrape_interval: often/' "$TMP/broken-prom/monitoring/etc/prometheus/prometheus.yml"
 run validate "$TMP/broken-prom"; expect_code 1; expect_out "promtool check config"
+rm -rf "$TMP/broken-rules"; cp -a "$TMP/g-4-multi" "$TMP/broken-rules"
+sed -i 's/rate(node_vmstat_pswpin\[5m\])/rate(node_vmstat_pswpin[5m)/' "$TMP/broken-rules/monitoring/etc/prometheus/alert-rules.yml"
+run validate "$TMP/broken-rules"; expect_code 1
+expect_out "monitoring/etc/prometheus/alert-rules.yml:40: promtool check rules"; expect_out "promtool check rules     failed"
+rm -rf "$TMP/broken-dash"; cp -a "$TMP/g-4-multi" "$TMP/broken-dash"
+sed -i 's/"uid": "crm-overview",/"uid": "",/' "$TMP/broken-dash/monitoring/etc/grafana/dashboards/crm/crm-overview.json"
+run validate "$TMP/broken-dash"; expect_code 1; expect_out "grafana-dashboard: uid must be 1 to 40 characters"
 rm -rf "$TMP/broken-pgb"; cp -a "$TMP/g-4-multi" "$TMP/broken-pgb"
 sed -i 's/^pool_mode = transaction/pool_mode = sometimes/' "$TMP/broken-pgb/postgres-primary/etc/pgbouncer/pgbouncer.ini"
 run validate "$TMP/broken-pgb"; expect_code 1; expect_out "pgbouncer"

@@ -116,8 +116,12 @@ std::vector<FileRule> ReadIndex(const std::vector<TemplateFile>& templates, Rend
   for (const YAML::Node& node : list) {
     StrictMap m(file, node, "file");
     FileRule rule;
-    rule.template_name =
-        fmt::format("{}/{}", RenderTargetName(target), m.RequiredString("template"));
+    // A bare name is the target's own template; "dir/name" is shared between targets (the
+    // monitoring rules and dashboard are the same for multi and k8s) and read from templates/dir/.
+    const std::string template_name = m.RequiredString("template");
+    rule.template_name = template_name.find('/') == std::string::npos
+                             ? fmt::format("{}/{}", RenderTargetName(target), template_name)
+                             : template_name;
     rule.path = m.RequiredString("path");
     if (YAML::Node roles = m.Optional("roles")) {
       for (const YAML::Node& r : roles) {
@@ -260,8 +264,13 @@ std::vector<std::string> UndefinedTemplateNames(const std::vector<TemplateFile>&
   }
   std::set<std::string> missing;
   const std::string prefix = std::string(RenderTargetName(target)) + "/";
+  std::set<std::string> shared;  // templates of other folders this target's index names
+  for (const FileRule& rule : ReadIndex(templates, target)) {
+    shared.insert(rule.template_name);
+  }
   for (const TemplateFile& t : templates) {
-    if (t.name.rfind(prefix, 0) != 0 || t.name.find(".mustache") == std::string::npos) {
+    if ((t.name.rfind(prefix, 0) != 0 && shared.count(t.name) == 0) ||
+        t.name.find(".mustache") == std::string::npos) {
       continue;
     }
     std::vector<const Json*> stack = {&context};

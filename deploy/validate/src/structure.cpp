@@ -1,11 +1,13 @@
 // The structural rules of a rendered deployment directory: the manifest's files and hashes,
 // resources requested vs. the hosts, unique ports per host, every runtime knob set and in range,
-// no secret value inline, secret-referencing files not readable by others.
+// no secret value inline, secret-referencing files not readable by others, Grafana dashboards
+// Grafana can load.
 #include "crm/validate/structure.hpp"
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -239,6 +241,136 @@ void CheckSecrets(Checker& c, const Loaded& f) {
     }
   }
 }
+
+// The 1-based line of the first occurrence of `needle` in `f`, else 0 (the whole file).
+int LineOf(const Loaded& f, const std::string& needle) {
+  for (std::size_t i = 0; i < f.lines.size(); ++i) {
+    if (Contains(f.lines[i], needle)) {
+      return static_cast<int>(i) + 1;
+    }
+  }
+  return 0;
+}
+
+// One Grafana panel: what Grafana needs to draw it, and the queries it draws.
+void CheckPanel(Checker& c, const Loaded& f, const nlohmann::json& panel, std::size_t index,
+                const std::set<std::string>& variables, std::set<long long>& ids) {
+  const std::string title = panel.contains("title") && panel["title"].is_string()
+                                ? panel["title"].get<std::string>()
+                                : "";
+  const std::string name = title.empty() ? fmt::format("panel {}", index + 1) : title;
+  const int line = title.empty() ? 0 : LineOf(f, fmt::format("\"title\": \"{}\"", title));
+  const auto add = [&](const std::string& what, const std::string& hint) {
+    c.Add(f.path, line, "grafana-dashboard", fmt::format("{}: {}", name, what), hint);
+  };
+  if (title.empty()) {
+    add("has no title", "give every panel a title");
+  }
+  if (!panel.contains("type") || !panel["type"].is_string()) {
+    add("has no type", "set type (timeseries, stat, row, …)");
+  }
+  if (!panel.contains("id") || !panel["id"].is_number_integer()) {
+    add("has no integer id", "number the panels");
+  } else if (!ids.insert(panel["id"].get<long long>()).second) {
+    add(fmt::format("id {} is used twice", panel["id"].get<long long>()),
+        "give every panel its own id");
+  }
+  const nlohmann::json grid = panel.value("gridPos", nlohmann::json());
+  bool grid_ok = grid.is_object();
+  for (const char* k : {"h", "w", "x", "y"}) {
+    grid_ok = grid_ok && grid.contains(k) && grid[k].is_number_integer() && grid[k].get<int>() >= 0;
+  }
+  if (!grid_ok) {
+    add("gridPos needs non-negative integers h, w, x, y", "place the panel on the grid");
+  } else if (grid["x"].get<int>() + grid["w"].get<int>() > 24) {
+    add("gridPos reaches past the grid's 24 columns", "lower x or w");
+  }
+  if (panel.value("type", "") == "row") {
+    return;
+  }
+  const nlohmann::json targets = panel.value("targets", nlohmann::json());
+  if (!targets.is_array() || targets.empty()) {
+    add("has no query (targets)", "add a target with an expr");
+    return;
+  }
+  for (const nlohmann::json& t : targets) {
+    if (!t.is_object() || !t.contains("expr") || !t["expr"].is_string() ||
+        t["expr"].get<std::string>().empty() || !t.contains("refId")) {
+      add("a target lacks refId or a PromQL expr", "every target needs refId and expr");
+    }
+  }
+  // A datasource named by a dashboard variable (${datasource}) must be one the dashboard defines.
+  std::set<std::string> undefined;
+  std::vector<const nlohmann::json*> users = {&panel};
+  for (const nlohmann::json& t : targets) {
+    users.push_back(&t);
+  }
+  for (const nlohmann::json* user : users) {
+    if (!user->is_object() || !user->contains("datasource") || !(*user)["datasource"].is_object()) {
+      continue;
+    }
+    const std::string uid = (*user)["datasource"].value("uid", "");
+    if (uid.starts_with("${") && uid.ends_with("}") &&
+        variables.count(uid.substr(2, uid.size() - 3)) == 0) {
+      undefined.insert(uid);
+    }
+  }
+  for (const std::string& uid : undefined) {
+    add(fmt::format("datasource {} is not a variable of the dashboard", uid),
+        "define it in templating.list");
+  }
+}
+
+// A provisioned Grafana dashboard: JSON with the keys Grafana refuses to load without, and
+// panels it can draw. No Grafana binary runs here, so this is the check it gets.
+void CheckDashboard(Checker& c, const Loaded& f) {
+  nlohmann::json d;
+  try {
+    d = nlohmann::json::parse(f.text);
+  } catch (const nlohmann::json::parse_error& e) {
+    const std::size_t upto = std::min<std::size_t>(e.byte, f.text.size());
+    const int line =
+        1 + static_cast<int>(std::count(f.text.begin(),
+                                        f.text.begin() + static_cast<std::ptrdiff_t>(upto), '\n'));
+    c.Add(f.path, line, "grafana-dashboard", fmt::format("invalid JSON: {}", e.what()),
+          "fix the template");
+    return;
+  }
+  if (!d.is_object()) {
+    c.Add(f.path, 1, "grafana-dashboard", "not a JSON object", "a dashboard is an object");
+    return;
+  }
+  const std::string uid = d.value("uid", "");
+  if (uid.empty() || uid.size() > 40) {
+    c.Add(f.path, LineOf(f, "\"uid\""), "grafana-dashboard",
+          "uid must be 1 to 40 characters (links and provisioning use it)", "set a stable uid");
+  }
+  if (!d.contains("title") || !d["title"].is_string() || d["title"].get<std::string>().empty()) {
+    c.Add(f.path, 0, "grafana-dashboard", "has no title", "set title");
+  }
+  if (!d.contains("schemaVersion") || !d["schemaVersion"].is_number_integer()) {
+    c.Add(f.path, 0, "grafana-dashboard", "has no integer schemaVersion",
+          "set the schemaVersion of the Grafana it targets");
+  }
+  if (!d.contains("panels") || !d["panels"].is_array() || d["panels"].empty()) {
+    c.Add(f.path, 0, "grafana-dashboard", "has no panels", "add panels");
+    return;
+  }
+  std::set<std::string> variables;
+  if (d.contains("templating") && d["templating"].is_object() && d["templating"].contains("list") &&
+      d["templating"]["list"].is_array()) {
+    for (const nlohmann::json& v : d["templating"]["list"]) {
+      if (v.is_object() && v.contains("name") && v["name"].is_string()) {
+        variables.insert(v["name"].get<std::string>());
+      }
+    }
+  }
+  std::set<long long> ids;
+  for (std::size_t i = 0; i < d["panels"].size(); ++i) {
+    CheckPanel(c, f, d["panels"][i], i, variables, ids);
+  }
+}
+
 using Env = std::map<std::string, std::pair<std::string, int>>;  // key → value, line
 
 // One run of the structural rules over a rendered directory. Findings come in the order the
@@ -259,6 +391,9 @@ class StructureCheck {
       }
       if (f.path.ends_with("docker-compose.yml")) {
         CheckCompose(f, host);
+      }
+      if (f.path.ends_with(".json") && Contains(f.path, "dashboards/")) {
+        CheckDashboard(c_, f);
       }
       if (target_ == "k8s" && f.path.ends_with(".yaml") &&
           !f.path.ends_with("kustomization.yaml")) {
@@ -622,6 +757,8 @@ const std::vector<StructuralRule>& StructuralRules() {
       {"knobs-in-range", "every knob's value is well formed and in range"},
       {"no-inline-secret", "no password, key or token is written into a file, only references"},
       {"secret-file-mode", "files that reference secrets are not readable by others (0600)"},
+      {"grafana-dashboard",
+       "a dashboard is JSON with uid, title, schemaVersion and panels Grafana can draw"},
   };
   return rules;
 }

@@ -42,6 +42,7 @@ class CheckContext {
 
 ToolReport CheckNginx(CheckContext& check);
 ToolReport CheckPromtool(CheckContext& check);
+ToolReport CheckPromtoolRules(CheckContext& check);
 ToolReport CheckPostgres(CheckContext& check);
 ToolReport CheckPgBouncer(CheckContext& check);
 ToolReport CheckSystemd(CheckContext& check);

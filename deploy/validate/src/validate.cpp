@@ -14,8 +14,9 @@ namespace fs = std::filesystem;
 std::vector<ToolReport> RunToolChecks(const fs::path& dir, const fs::path& scratch,
                                       std::vector<Finding>& findings) {
   CheckContext check(dir, scratch, findings);
-  return {CheckNginx(check),   CheckPromtool(check), CheckPostgres(check),  CheckPgBouncer(check),
-          CheckSystemd(check), CheckCompose(check),  CheckKubernetes(check)};
+  return {CheckNginx(check),    CheckPromtool(check),  CheckPromtoolRules(check),
+          CheckPostgres(check), CheckPgBouncer(check), CheckSystemd(check),
+          CheckCompose(check),  CheckKubernetes(check)};
 }
 
 }  // namespace

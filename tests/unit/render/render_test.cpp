@@ -62,6 +62,27 @@ TEST(RenderTest, UndefinedNamesAreFound) {
   EXPECT_EQ(missing[1], "vps/typo.mustache: {{nmae}}");
 }
 
+TEST(RenderTest, SharedMonitoringTemplatesRenderAndAreChecked) {
+  const Rendering r = Render(TierPlan(4), RenderTarget::kMulti, {});
+  const RenderedFile* rules = FileAt(r, "monitoring/etc/prometheus/alert-rules.yml");
+  ASSERT_NE(rules, nullptr);
+  EXPECT_NE(rules->content.find("rate(node_vmstat_pswpin[5m]) > 1000"), std::string::npos);
+  EXPECT_NE(FileAt(r, "monitoring/etc/grafana/dashboards/crm/crm-overview.json"), nullptr);
+  // A template shared from templates/monitoring/ is checked for every target that names it.
+  std::vector<TemplateFile> templates = EmbeddedTemplates();
+  std::string typo;
+  for (TemplateFile& t : templates) {
+    if (t.name == "monitoring/alert-rules.yml.mustache") {
+      typo = std::string(t.text) + "# {{nmae}}\n";
+      t.text = typo;
+    }
+  }
+  ASSERT_FALSE(typo.empty());
+  const auto missing = UndefinedTemplateNames(templates, TierPlan(4), RenderTarget::kMulti, {});
+  ASSERT_EQ(missing.size(), 1U);
+  EXPECT_EQ(missing[0], "monitoring/alert-rules.yml.mustache: {{nmae}}");
+}
+
 TEST(RenderTest, IsDeterministic) {
   const Plan p = TierPlan(4);
   const Rendering a = Render(p, RenderTarget::kMulti, {});

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include "crm/error.hpp"
 #include "crm/planner/catalog.hpp"
@@ -71,6 +73,46 @@ TEST_F(StructureTest, AnEditedFileAnExtraFileAndAReadableEnvFileAreNamed) {
   EXPECT_TRUE(HasRule(findings, "manifest", "etc/postgresql/15/main/conf.d/crm.conf"));
   EXPECT_TRUE(HasRule(findings, "manifest", "notes.txt"));
   EXPECT_TRUE(HasRule(findings, "secret-file-mode", "etc/crmd/crmd.env"));
+}
+
+TEST_F(StructureTest, ADashboardGrafanaCannotLoadIsNamed) {
+  const fs::path dir = Rendered(4, render::RenderTarget::kMulti);
+  const std::string path = "monitoring/etc/grafana/dashboards/crm/crm-overview.json";
+  const fs::path file = dir / path;
+  std::string text;
+  {
+    std::ifstream in(file);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const auto rewrite = [&](const std::string& from, const std::string& to) {
+    std::string edited = text;
+    for (std::size_t at = from.empty() ? std::string::npos : edited.find(from);
+         at != std::string::npos; at = edited.find(from, at + to.size())) {
+      edited.replace(at, from.size(), to);
+    }
+    std::ofstream(file, std::ios::trunc) << edited;
+    return CheckStructure(dir);
+  };
+  const auto messages = [&](const std::vector<Finding>& findings) {
+    std::string all;
+    for (const Finding& f : findings) {
+      if (f.rule == "grafana-dashboard" && f.file == path) {
+        all += FormatFinding(f) + "\n";
+      }
+    }
+    return all;
+  };
+  EXPECT_EQ(messages(rewrite("", "")), "");
+  EXPECT_NE(messages(rewrite("\"uid\": \"crm-overview\"", "\"uid\": \"\"")).find("uid must be"),
+            std::string::npos);
+  EXPECT_NE(
+      messages(rewrite("\"schemaVersion\": 39,", "\"schemaVersion\": 39")).find("invalid JSON"),
+      std::string::npos);
+  EXPECT_NE(messages(rewrite("${datasource}", "${prom}"))
+                .find("datasource ${prom} is not a variable of the dashboard"),
+            std::string::npos);
+  EXPECT_NE(messages(rewrite("\"expr\":", "\"query\":")).find("lacks refId or a PromQL expr"),
+            std::string::npos);
 }
 
 TEST_F(StructureTest, AMissingManifestIsAnInputError) {

@@ -5,6 +5,8 @@ set -eu
 cd "$(dirname "$0")"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Every host exports its CPU, memory, disk and swap-in rate to Prometheus (port 9100).
+apt-get install -y -qq prometheus-node-exporter
 id crm >/dev/null 2>&1 || useradd --system --home-dir /var/lib/crmd --shell /usr/sbin/nologin crm
 install -d -o crm -g crm -m 0750 /var/lib/crmd /var/log/crmd
 install -d -m 0750 /etc/crmd /etc/crmd/secrets
@@ -23,8 +25,10 @@ ln -sf /etc/nginx/sites-available/crm.conf /etc/nginx/sites-enabled/crm.conf
 
 apt-get install -y -qq prometheus
 install -m 0644 etc/prometheus/prometheus.yml /etc/prometheus/prometheus.yml
+install -m 0644 etc/prometheus/alert-rules.yml /etc/prometheus/alert-rules.yml
 
 systemctl daemon-reload
+systemctl enable --now prometheus-node-exporter
 
 
 

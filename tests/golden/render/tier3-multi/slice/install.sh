@@ -5,6 +5,8 @@ set -eu
 cd "$(dirname "$0")"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Every host exports its CPU, memory, disk and swap-in rate to Prometheus (port 9100).
+apt-get install -y -qq prometheus-node-exporter
 id crm >/dev/null 2>&1 || useradd --system --home-dir /var/lib/crmd --shell /usr/sbin/nologin crm
 install -d -o crm -g crm -m 0750 /var/lib/crmd /var/log/crmd
 install -d -m 0750 /etc/crmd /etc/crmd/secrets
@@ -21,6 +23,7 @@ done
 
 
 systemctl daemon-reload
+systemctl enable --now prometheus-node-exporter
 
 
 

@@ -5,6 +5,8 @@ set -eu
 cd "$(dirname "$0")"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Every host exports its CPU, memory, disk and swap-in rate to Prometheus (port 9100).
+apt-get install -y -qq prometheus-node-exporter
 
 apt-get install -y -qq nginx certbot
 install -d -m 0755 /var/www/letsencrypt /usr/share/crmd/web
@@ -17,6 +19,7 @@ ln -sf /etc/nginx/sites-available/crm.conf /etc/nginx/sites-enabled/crm.conf
 
 
 systemctl daemon-reload
+systemctl enable --now prometheus-node-exporter
 
 
 

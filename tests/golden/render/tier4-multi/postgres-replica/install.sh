@@ -5,11 +5,15 @@ set -eu
 cd "$(dirname "$0")"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Every host exports its CPU, memory, disk and swap-in rate to Prometheus (port 9100).
+apt-get install -y -qq prometheus-node-exporter
 
 
 apt-get install -y -qq postgresql-15
 install -m 0644 etc/postgresql/15/main/conf.d/crm.conf /etc/postgresql/15/main/conf.d/crm.conf
 install -m 0640 -o postgres -g postgres etc/postgresql/15/main/pg_hba.conf /etc/postgresql/15/main/pg_hba.conf
+apt-get install -y -qq prometheus-postgres-exporter
+install -m 0644 etc/default/prometheus-postgres-exporter /etc/default/prometheus-postgres-exporter
 # First run only: clone the primary, then follow it.
 if [ ! -f /var/lib/postgresql/15/main/standby.signal ]; then
   systemctl stop postgresql
@@ -21,7 +25,10 @@ fi
 
 
 systemctl daemon-reload
+systemctl enable --now prometheus-node-exporter
 systemctl restart postgresql
+
+systemctl restart prometheus-postgres-exporter
 
 
 
