@@ -11,27 +11,15 @@
 namespace crm::gateway {
 namespace {
 
-// A session's POST from our own origin: the caller, and the origin its return URLs go back to.
-boost::asio::awaitable<std::pair<Caller, std::string>> BrowserPost(GatewayContext& gateway,
-                                                                   Exchange& ex) {
+// A session's POST from our own origin that sends the browser to Stripe: `create(user, origin)`
+// makes the page (Checkout or the portal) and returns its URL; the origin is where it comes back.
+template <class Create>
+Reply StripeRedirect(GatewayContext& gateway, Exchange& ex, Create create) {
   Caller caller = co_await gateway.route.RequireCaller(ex.request());
   gateway.browser.CheckOrigin(ex.request());
-  co_return std::pair(caller, gateway.browser.ExpectedOrigin(ex.request()));
-}
-
-Reply CreateCheckout(GatewayContext& gateway, Exchange& ex) {
-  auto [caller, origin] = co_await BrowserPost(gateway, ex);
+  std::string origin = gateway.browser.ExpectedOrigin(ex.request());
   long long user_id = caller.user_id;
-  std::string url = co_await gateway.route.db().Blocking(
-      [&] { return gateway.billing.CreateCheckout(user_id, origin); });
-  co_return http::JsonResponse(Status::ok, {{"url", url}});
-}
-
-Reply Portal(GatewayContext& gateway, Exchange& ex) {
-  auto [caller, origin] = co_await BrowserPost(gateway, ex);
-  long long user_id = caller.user_id;
-  std::string url = co_await gateway.route.db().Blocking(
-      [&] { return gateway.billing.CreatePortal(user_id, origin); });
+  std::string url = co_await gateway.route.db().Blocking([&] { return create(user_id, origin); });
   co_return http::JsonResponse(Status::ok, {{"url", url}});
 }
 
@@ -88,10 +76,16 @@ Reply AccountSubscription(GatewayContext& gateway, Exchange& ex) {
 
 void AddBillingRoutes(http::Router& router, GatewayContext& gateway) {
   using bhttp::verb;
-  router.Add(verb::post, "/billing/create-checkout",
-             [&gateway](Exchange& ex) { return CreateCheckout(gateway, ex); });
-  router.Add(verb::post, "/billing/portal",
-             [&gateway](Exchange& ex) { return Portal(gateway, ex); });
+  router.Add(verb::post, "/billing/create-checkout", [&gateway](Exchange& ex) {
+    return StripeRedirect(gateway, ex, [&gateway](long long user, const std::string& origin) {
+      return gateway.billing.CreateCheckout(user, origin);
+    });
+  });
+  router.Add(verb::post, "/billing/portal", [&gateway](Exchange& ex) {
+    return StripeRedirect(gateway, ex, [&gateway](long long user, const std::string& origin) {
+      return gateway.billing.CreatePortal(user, origin);
+    });
+  });
   router.Add(verb::get, "/billing/status",
              [&gateway](Exchange& ex) { return BillingStatus(gateway, ex); });
   router.Add(verb::post, "/billing/webhook",

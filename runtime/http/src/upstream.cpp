@@ -12,6 +12,7 @@
 #include "crm/error.hpp"
 #include "crm/http/protocol_error.hpp"
 #include "crm/http/response.hpp"
+#include "crm/http/stream_head.hpp"
 
 namespace crm::http {
 namespace {
@@ -139,7 +140,7 @@ asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange, Stre
     });
   }
 
-  bhttp::response<bhttp::empty_body> head{parser.get().result(), 11};
+  StreamHead head{parser.get().result(), 11};
   for (const auto& field : parser.get()) {
     auto name = field.name();
     if (name == bhttp::field::connection || name == bhttp::field::content_length ||
@@ -148,12 +149,9 @@ asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange, Stre
     }
     head.set(field.name_string(), field.value());
   }
-  head.chunked(true);
-  head.keep_alive(false);
   Stream& down = exchange.stream();
-  bhttp::response_serializer<bhttp::empty_body> serializer{head};
-  down.expires_after(std::chrono::seconds(30));
-  auto [dec, dn] = co_await bhttp::async_write_header(down, serializer, kUseTuple);
+  beast::error_code dec = co_await WriteStreamHead(down, head);
+  std::size_t dn = 0;
   char chunk[8192];
   while (!dec && !parser.is_done()) {
     parser.get().body().data = chunk;

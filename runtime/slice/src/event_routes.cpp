@@ -9,7 +9,10 @@
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/write.hpp>
+
 #include <deque>
+
+#include "crm/http/stream_head.hpp"
 
 namespace crm::slice {
 namespace {
@@ -71,15 +74,10 @@ void AddEventRoutes(http::Router& router, SliceContext& slice) {
       stop = true;
       timer->cancel();
     });
-    bhttp::response<bhttp::empty_body> head{Status::ok, 11};
-    head.set(bhttp::field::content_type, "text/event-stream");
-    head.set(bhttp::field::cache_control, "no-store");
-    head.chunked(true);
-    head.keep_alive(false);
-    bhttp::response_serializer<bhttp::empty_body> serializer{head};
+    http::StreamHead head = http::StreamHeadFor("text/event-stream");
     auto& stream = ex.stream();
-    stream.expires_after(std::chrono::seconds(30));
-    auto [ec, n] = co_await bhttp::async_write_header(stream, serializer, kUseTuple);
+    boost::system::error_code ec = co_await http::WriteStreamHead(stream, head);
+    std::size_t n = 0;
     std::string hello =
         "retry: 2000\n: connected to slice " + std::to_string(slice.slice_id) + "\n\n";
     if (!ec) {

@@ -10,6 +10,7 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "crm/http/stream_head.hpp"
 #include "crm/slice/export.hpp"
 
 namespace crm::slice {
@@ -35,16 +36,11 @@ asio::awaitable<std::optional<std::string>> ReadPage(SliceContext& slice, SliceE
 // last chunk; the server closes the connection), which the client sees as an incomplete
 // download, never as a complete one.
 asio::awaitable<void> WriteExport(Exchange& ex, SliceContext& slice, SliceExport& out) {
-  bhttp::response<bhttp::empty_body> head{Status::ok, 11};
-  head.set(bhttp::field::content_type, "application/x-ndjson; charset=utf-8");
+  http::StreamHead head = http::StreamHeadFor("application/x-ndjson; charset=utf-8");
   head.set(bhttp::field::content_disposition, "attachment; filename=\"" + out.FileName() + "\"");
-  head.set(bhttp::field::cache_control, "no-store");
-  head.chunked(true);
-  head.keep_alive(false);
-  bhttp::response_serializer<bhttp::empty_body> serializer{head};
   auto& stream = ex.stream();
-  stream.expires_after(std::chrono::seconds(30));
-  auto [ec, n] = co_await bhttp::async_write_header(stream, serializer, kUseTuple);
+  boost::system::error_code ec = co_await http::WriteStreamHead(stream, head);
+  std::size_t n = 0;
   std::optional<std::string> page = out.HeaderLine(slice.slice_id);
   std::size_t lines = 0;
   while (!ec && page && !page->empty()) {

@@ -168,7 +168,7 @@ http::Response StripeStandIn::Answer(const std::string& method, const std::strin
                                            {"customer", field("customer")},
                                            {"url", "https://billing.stripe.com/p/session/" + n}});
   }
-  if (method == "DELETE" && path.starts_with("/v1/subscriptions/")) {
+  if ((method == "GET" || method == "DELETE") && path.starts_with("/v1/subscriptions/")) {
     std::string id = path.substr(std::string("/v1/subscriptions/").size());
     auto it = subscriptions_.find(id);
     if (it == subscriptions_.end()) {
@@ -176,17 +176,9 @@ http::Response StripeStandIn::Answer(const std::string& method, const std::strin
       return StripeError(Status::not_found, "invalid_request_error",
                          "No such subscription: '" + id + "'", "resource_missing", "id");
     }
-    it->second["status"] = "canceled";
-    it->second["canceled_at"] = UnixNow();
-    return http::JsonResponse(Status::ok, it->second);
-  }
-  if (method == "GET" && path.starts_with("/v1/subscriptions/")) {
-    std::string id = path.substr(std::string("/v1/subscriptions/").size());
-    auto it = subscriptions_.find(id);
-    if (it == subscriptions_.end()) {
-      status = 404;
-      return StripeError(Status::not_found, "invalid_request_error",
-                         "No such subscription: '" + id + "'", "resource_missing", "id");
+    if (method == "DELETE") {  // canceled at once, as Stripe's DELETE does
+      it->second["status"] = "canceled";
+      it->second["canceled_at"] = UnixNow();
     }
     return http::JsonResponse(Status::ok, it->second);
   }
