@@ -47,6 +47,7 @@ void SetupRender(CLI::App& app, GlobalOptions& global);
 void SetupValidate(CLI::App& app, GlobalOptions& global);
 void SetupSlices(CLI::App& app, GlobalOptions& global);
 void SetupBilling(CLI::App& app, GlobalOptions& global);
+void SetupTelemetry(CLI::App& app, GlobalOptions& global);
 void SetupMigrate(CLI::App& app, GlobalOptions& global);
 void SetupApply(CLI::App& app, GlobalOptions& global);
 

@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   crm::cli::SetupValidate(app, global);
   crm::cli::SetupSlices(app, global);
   crm::cli::SetupBilling(app, global);
+  crm::cli::SetupTelemetry(app, global);
   crm::cli::SetupMigrate(app, global);
   crm::cli::SetupApply(app, global);
 

@@ -1,9 +1,12 @@
 #include "monitor_routes.hpp"
 
+#include <fmt/format.h>
+
 #include "admin_routes.hpp"
 #include "crm/http/query.hpp"
 #include "crm/http/response.hpp"
 #include "crm/monitor/alert_store.hpp"
+#include "crm/monitor/report.hpp"
 #include "crm/monitor/telemetry_store.hpp"
 
 namespace crm::gateway {
@@ -11,6 +14,22 @@ namespace {
 
 std::string Query(Exchange& ex, std::string_view name, const std::string& fallback) {
   return http::QueryParam(ex.request().target(), name).value_or(fallback);
+}
+
+// A whole number from `min` to `max` in query parameter `name`, else `fallback`.
+int BoundedQueryInt(Exchange& ex, std::string_view name, int fallback, int min, int max) {
+  auto text = http::QueryParam(ex.request().target(), name);
+  if (!text) {
+    return fallback;
+  }
+  if (text->empty() || text->size() > 9 ||
+      text->find_first_not_of("0123456789") != std::string::npos || std::stoi(*text) < min ||
+      std::stoi(*text) > max) {
+    throw InputError(
+        fmt::format("{}: expected a whole number from {} to {}, got \"{}\"", name, min, max, *text),
+        std::string(name));
+  }
+  return std::stoi(*text);
 }
 
 monitor::SeriesRange RangeOf(GatewayContext& gateway, Exchange& ex) {
@@ -68,14 +87,7 @@ void AddMonitorRoutes(http::Router& router, GatewayContext& gateway) {
     if (state != "open" && state != "all") {
       throw InputError("state: expected open or all, got \"" + state + "\"", "state");
     }
-    std::string limit_text = Query(ex, "limit", "100");
-    if (limit_text.empty() || limit_text.size() > 4 ||
-        limit_text.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoi(limit_text) < 1 || std::stoi(limit_text) > 1000) {
-      throw InputError("limit: expected a whole number from 1 to 1000, got \"" + limit_text + "\"",
-                       "limit");
-    }
-    int limit = std::stoi(limit_text);
+    int limit = BoundedQueryInt(ex, "limit", 100, 1, 1000);
     json items = co_await gateway.route.db().Read([&](pqxx::read_transaction& tx) {
       return monitor::AlertStore(tx).ListJson(state == "open", limit);
     });
@@ -96,6 +108,18 @@ void AddMonitorRoutes(http::Router& router, GatewayContext& gateway) {
     co_return http::JsonResponse(
         Status::ok,
         {{"range", range.name}, {"step_seconds", range.step_seconds}, {"points", points}});
+  });
+  router.Add(verb::get, "/admin/telemetry/report", [&gateway](Exchange& ex) -> Reply {
+    co_await RequireAdmin(gateway, ex);
+    monitor::ReportOptions options;
+    options.window = std::chrono::hours(BoundedQueryInt(ex, "hours", 24 * 7, 1, 24 * 365));
+    options.idle_after = std::chrono::seconds(BoundedQueryInt(
+        ex, "idle_after", static_cast<int>(options.idle_after.count()), 60, 7 * 24 * 3600));
+    options.thresholds = gateway.monitor.options().thresholds;
+    auto now = gateway.monitor.Now();
+    json report = co_await gateway.route.db().Read(
+        [&](pqxx::read_transaction& tx) { return monitor::BuildReport(tx, now, options); });
+    co_return http::JsonResponse(Status::ok, report);
   });
   router.Add(verb::get, "/admin/telemetry/slices/{id}", [&gateway](Exchange& ex) -> Reply {
     co_await RequireAdmin(gateway, ex);

@@ -1,0 +1,133 @@
+// `crmctl telemetry report` over recorded telemetry: six hours of samples written as the monitor
+// writes them (slice and server rows at the same instants), with a leaking slice, quiet ones, a
+// wake, swap use rising into thrashing, a disconnection while swapping and stress at 30 slices.
+#include "runtime_fixture.hpp"
+
+namespace crm::testing {
+namespace {
+
+constexpr long long kMiB = 1024 * 1024;
+
+class TelemetryReportTest : public RuntimeTest {
+ protected:
+  // No live samples: only the recorded ones below.
+  void Configure(std::map<std::string, std::string>& env) override {
+    env["CRM_MONITOR_ENABLED"] = "0";
+  }
+
+  void Record() {
+    // Minute m = 0..359 of the last six hours; phases of 120 minutes.
+    const std::string minutes =
+        "FROM generate_series(0, 359) AS m, "
+        "LATERAL (SELECT date_trunc('minute', now()) - (359 - m) * interval '1 minute' AS at) t";
+    auto run = [&](const std::string& sql) {
+      ASSERT_EQ(Sql(pg_->ConnectionString(), sql), "") << sql;
+    };
+    // 9001 leaks 2 MiB an hour while idle; 9002 and 9003 stay flat; 9002 is disconnected in the
+    // last phase; 9004 is idle at 10 MiB with 20 MiB swapped out until its user arrives at the
+    // last minute and it pages back in.
+    run("INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, swap_bytes, wa_state, "
+        "idle_seconds) SELECT at, 9001, 20 * " +
+        std::to_string(kMiB) + " + m * " + std::to_string(2 * kMiB) +
+        " / 60, 0, 'connected', 700 + m * 60 " + minutes);
+    run("INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, swap_bytes, wa_state, "
+        "idle_seconds) SELECT at, 9002, " +
+        std::to_string(10 * kMiB) +
+        ", 0, CASE WHEN m >= 240 THEN 'disconnected' ELSE 'connected' END, 700 + m * 60 " +
+        minutes);
+    run("INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, swap_bytes, wa_state, "
+        "idle_seconds) SELECT at, 9003, " +
+        std::to_string(12 * kMiB) + ", 0, 'connected', 700 + m * 60 " + minutes);
+    run("INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, swap_bytes, wa_state, "
+        "idle_seconds) SELECT at, 9004, CASE WHEN m = 359 THEN " +
+        std::to_string(30 * kMiB) + " ELSE " + std::to_string(10 * kMiB) +
+        " END, CASE WHEN m = 359 THEN 0 ELSE " + std::to_string(20 * kMiB) +
+        " END, 'connected', CASE WHEN m = 359 THEN 3 ELSE 700 + m * "
+        "60 END " +
+        minutes);
+    // The server: swap 5 % → 35 % → 65 %, swap-ins 10 → 200 → 3,000 pages/s, RAM 50 % → 70 % →
+    // 95 %, with 10, 20 and 30 slices running.
+    run("INSERT INTO gateway.server_telemetry (ts, ram_used_bytes, ram_total_bytes, "
+        "swap_used_bytes, swap_total_bytes, swapin_pages_per_s, cpu_percent, disk_used_bytes, "
+        "disk_total_bytes, load1, slices_running, slices_total, pg_connections) SELECT at, "
+        "(ARRAY[50, 70, 95])[m / 120 + 1] * 1000, 100000, (ARRAY[5, 35, 65])[m / 120 + 1] * 1000, "
+        "100000, (ARRAY[10, 200, 3000])[m / 120 + 1], 20, 1, 10, 0.5, "
+        "(ARRAY[10, 20, 30])[m / 120 + 1], 30, 5 " +
+        minutes);
+  }
+};
+
+TEST_F(TelemetryReportTest, TheReportAnswersFromTheRecordedSamples) {
+  Record();
+  std::string admin = Admin();
+  auto r =
+      Fetch("GET", Url("/admin/telemetry/report?hours=24"), {}, {"Cookie: crm_session=" + admin});
+  ASSERT_EQ(r.status, 200) << r.body;
+  json report = r.Json();
+  EXPECT_EQ(report["resolution"], "raw");
+  EXPECT_EQ(report["slice_samples"], 4 * 360) << report;
+  EXPECT_EQ(report["server_samples"], 360);
+
+  // Idle footprint: three flat slices and one leaking one: the fleet is stable.
+  const auto& idle = report["idle_footprint"];
+  EXPECT_EQ(idle["slices"], 4);
+  EXPECT_EQ(idle["judgeable"], 4);
+  EXPECT_EQ(idle["trend"], "stable") << idle;
+  // The one leak, at 2 MiB an hour (the recorded growth is 2 MiB per 60 samples of a minute).
+  ASSERT_EQ(report["leaks"].size(), 1u) << report["leaks"];
+  const auto& leak = report["leaks"][0];
+  EXPECT_EQ(leak["slice_id"], 9001);
+  EXPECT_NEAR(leak["slope_bytes_per_hour"].get<double>(), 2.0 * kMiB, 0.01 * kMiB);
+  EXPECT_GT(leak["r2"].get<double>(), 0.99);
+
+  // Swap: three buckets; swap-ins reach the 1,000 pages/s threshold from 60 % swap used; the
+  // disconnection shows only there (one of four paired slices).
+  const auto& swap = report["swap"];
+  EXPECT_EQ(swap["thrashing_from_percent"], 60) << swap;
+  ASSERT_EQ(swap["buckets"].size(), 3u) << swap;
+  EXPECT_EQ(swap["buckets"][0]["from_percent"], 0);
+  EXPECT_EQ(swap["buckets"][0]["whatsapp_disconnected_fraction"], 0.0);
+  EXPECT_EQ(swap["buckets"][2]["from_percent"], 60);
+  EXPECT_DOUBLE_EQ(swap["buckets"][2]["swapin_avg_pages_per_s"].get<double>(), 3000);
+  EXPECT_DOUBLE_EQ(swap["buckets"][2]["whatsapp_disconnected_fraction"].get<double>(), 0.25);
+
+  // The wake: 20 MiB paged back in, resident size up 20 MiB.
+  EXPECT_EQ(report["wake"]["wakes"], 1);
+  EXPECT_DOUBLE_EQ(report["wake"]["median_paged_in_bytes"].get<double>(), 20.0 * kMiB);
+  EXPECT_DOUBLE_EQ(report["wake"]["median_rss_growth_bytes"].get<double>(), 20.0 * kMiB);
+
+  // Stress: RAM above 90 % from 30 running slices.
+  EXPECT_EQ(report["stress"]["began_at_slices"], 30) << report["stress"];
+
+  // The operator's view through crmctl.
+  std::map<std::string, std::string> cli_env = {{"CRM_URL", crmd_->url()},
+                                                {"CRM_ADMIN_TOKEN", admin}};
+  auto [code, out] =
+      RunCommand({CRM_CRMCTL_BINARY, "telemetry", "report", "--hours", "24"}, cli_env, "");
+  EXPECT_EQ(code, 0) << out;
+  for (const std::string line :
+       {"Idle slices (no request for 600 s): stable", "Leaks: 1 slice grows while idle",
+        "Swap: thrashing from 60% swap used", "Wakes: 1 — median 20.0 MiB paged back in",
+        "Stress: began at 30 running slices"}) {
+    EXPECT_NE(out.find(line), std::string::npos) << line << "\n" << out;
+  }
+  // A window of the 5-minute rollups holds none of these raw rows yet: nothing is judged.
+  auto [week_code, week] =
+      RunCommand({CRM_CRMCTL_BINARY, "telemetry", "report", "--hours", "168"}, cli_env, "");
+  EXPECT_EQ(week_code, 0) << week;
+  EXPECT_NE(week.find("not enough data"), std::string::npos) << week;
+  // Bad windows are refused by name.
+  EXPECT_EQ(
+      Fetch("GET", Url("/admin/telemetry/report?hours=0"), {}, {"Cookie: crm_session=" + admin})
+          .status,
+      400);
+  EXPECT_EQ(Fetch("GET", Url("/admin/telemetry/report?hours=99999999999"), {},
+                  {"Cookie: crm_session=" + admin})
+                .status,
+            400);
+  Tenant t = Register("ana@example.com");
+  EXPECT_EQ(Fetch("GET", Url("/admin/telemetry/report"), {}, t.Auth()).status, 403);
+}
+
+}  // namespace
+}  // namespace crm::testing
