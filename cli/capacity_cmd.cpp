@@ -4,17 +4,21 @@
 #include <iostream>
 #include <memory>
 
+#include "admin_client.hpp"
 #include "cli_context.hpp"
-#include "workload_flags.hpp"
 #include "crm/error.hpp"
 #include "crm/planner/capacity.hpp"
 #include "crm/units.hpp"
+#include "live_capacity.hpp"
+#include "workload_flags.hpp"
 
 namespace crm::cli {
 namespace {
 
 struct CapacityOptions {
   std::string server;
+  bool live = false;
+  std::string url;
   std::shared_ptr<WorkloadFlags> assumptions = std::make_shared<WorkloadFlags>();
 };
 
@@ -25,6 +29,14 @@ std::string Amount(const planner::ResourceCapacity& r, double v) {
 
 void RunCapacity(const CapacityOptions& opts, GlobalOptions& global) {
   const planner::Catalog catalog = LoadCatalog(global);
+  if (opts.live) {
+    RunLiveCapacity(opts.url, catalog.rules().target_utilization.value, global);
+    return;
+  }
+  if (opts.server.empty()) {
+    throw InputError("--server: name a server offering (crmctl tiers servers), or use --live",
+                     "server");
+  }
   planner::Workload w;
   ApplyWorkloadFields(*opts.assumptions, w);
   w.customers = 1;
@@ -102,15 +114,21 @@ void RunCapacity(const CapacityOptions& opts, GlobalOptions& global) {
 
 void SetupCapacity(CLI::App& app, GlobalOptions& global) {
   auto opts = std::make_shared<CapacityOptions>();
+  opts->url = DefaultGatewayUrl();
   CLI::App* cmd = app.add_subcommand(
       "capacity", "How many customers and devices fit one server (theoretical and comfortable)");
-  cmd->add_option("--server", opts->server, "Server offering, e.g. ovh-vps-5 (crmctl tiers servers)")
-      ->required();
+  auto* server = cmd->add_option("--server", opts->server,
+                                 "Server offering, e.g. ovh-vps-5 (crmctl tiers servers)");
+  cmd->add_flag("--live", opts->live,
+                "Measured instead: a running deployment's slices and headroom (admin API)")
+      ->excludes(server);
+  cmd->add_option("--url", opts->url,
+                  "With --live: the gateway (default $CRM_URL or http://127.0.0.1:8080)");
   // The per-customer assumptions; the customer count is what capacity answers.
-  AddWorkloadKeyFlags(cmd, opts->assumptions,
-                      {"engine", "devices_per_customer", "messages_per_customer_day",
-                       "dashboard_tabs_per_customer", "retention_days", "peak_pending_tasks",
-                       "peak_factor"});
+  AddWorkloadKeyFlags(
+      cmd, opts->assumptions,
+      {"engine", "devices_per_customer", "messages_per_customer_day", "dashboard_tabs_per_customer",
+       "retention_days", "peak_pending_tasks", "peak_factor"});
   cmd->callback([opts, &global]() { RunCapacity(*opts, global); });
 }
 

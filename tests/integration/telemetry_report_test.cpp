@@ -105,10 +105,10 @@ TEST_F(TelemetryReportTest, TheReportAnswersFromTheRecordedSamples) {
   auto [code, out] =
       RunCommand({CRM_CRMCTL_BINARY, "telemetry", "report", "--hours", "24"}, cli_env, "");
   EXPECT_EQ(code, 0) << out;
-  for (const std::string line :
-       {"Idle slices (no request for 600 s): stable", "Leaks: 1 slice grows while idle",
-        "Swap: thrashing from 60% swap used", "Wakes: 1 — median 20.0 MiB paged back in",
-        "Stress: began at 30 running slices"}) {
+  for (const std::string& line : std::vector<std::string>{
+           "Idle slices (no request for 600 s): stable", "Leaks: 1 slice grows while idle",
+           "Swap: thrashing from 60% swap used", "Wakes: 1 — median 20.0 MiB paged back in",
+           "Stress: began at 30 running slices"}) {
     EXPECT_NE(out.find(line), std::string::npos) << line << "\n" << out;
   }
   // A window of the 5-minute rollups holds none of these raw rows yet: nothing is judged.
@@ -127,6 +127,70 @@ TEST_F(TelemetryReportTest, TheReportAnswersFromTheRecordedSamples) {
             400);
   Tenant t = Register("ana@example.com");
   EXPECT_EQ(Fetch("GET", Url("/admin/telemetry/report"), {}, t.Auth()).status, 403);
+}
+
+// Capacity from what runs: 48 hours in which slices grew by one an hour, each slice now using
+// 100 MiB of memory and 10 MiB of storage, on a server with 10 GiB of RAM (3 GiB used) and
+// 100 GiB of disk (10 GiB used). At the planner's 70 %: (7 − 3) GiB / 100 MiB = 40 more slices by
+// RAM, (70 − 10) GiB / 10 MiB = 6,144 by disk; at 24 slices a day RAM is full in 1.67 days.
+TEST_F(TelemetryReportTest, LiveCapacityProjectsTheMeasuredFootprintOntoTheHeadroom) {
+  constexpr long long kGiB = 1024 * kMiB;
+  auto run = [&](const std::string& sql) {
+    ASSERT_EQ(Sql(pg_->ConnectionString(), sql), "") << sql;
+  };
+  run("INSERT INTO gateway.server_telemetry (ts, ram_used_bytes, ram_total_bytes, "
+      "swap_used_bytes, swap_total_bytes, cpu_percent, disk_used_bytes, disk_total_bytes, load1, "
+      "slices_running, slices_total, pg_connections) SELECT date_trunc('minute', now()) - (47 - h) "
+      "* interval '1 hour', " +
+      std::to_string(3 * kGiB) + ", " + std::to_string(10 * kGiB) + ", 0, 0, 10, " +
+      std::to_string(10 * kGiB) + ", " + std::to_string(100 * kGiB) +
+      ", 0.1, 10 + h, 10 + h, 5 FROM generate_series(0, 47) AS h");
+  run("INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, pss_bytes, storage_bytes, "
+      "idle_seconds) SELECT date_trunc('minute', now()) - m * interval '1 minute', id, " +
+      std::to_string(300 * kMiB) + ", " + std::to_string(100 * kMiB) + ", " +
+      std::to_string(10 * kMiB) +
+      ", 0 FROM generate_series(1, 30) AS m, "
+      "generate_series(9001, 9057) AS id");
+  std::string admin = Admin();
+  auto r = Fetch("GET", Url("/admin/capacity"), {}, {"Cookie: crm_session=" + admin});
+  ASSERT_EQ(r.status, 200) << r.body;
+  json c = r.Json();
+  EXPECT_EQ(c["slices"]["running"], 57) << c;
+  EXPECT_EQ(c["slices"]["sampled"], 57);
+  EXPECT_EQ(c["footprint"]["memory_mean_bytes"], 100 * kMiB);  // PSS, not RSS
+  EXPECT_EQ(c["ram"]["more_slices"], 40) << c;
+  EXPECT_EQ(c["disk"]["more_slices"], 6144) << c;
+  EXPECT_EQ(c["more_slices"], 40);
+  EXPECT_EQ(c["binding"], "ram");
+  EXPECT_NEAR(c["growth"]["slices_per_day"].get<double>(), 24.0, 1e-6) << c;
+  EXPECT_NEAR(c["growth"]["days_to_fill"].get<double>(), 40.0 / 24.0, 1e-6);
+  EXPECT_TRUE(c["growth"]["fills_on"].is_string()) << c;
+
+  // The overview's capacity says the same.
+  json o = Fetch("GET", Url("/admin/overview"), {}, {"Cookie: crm_session=" + admin}).Json();
+  EXPECT_EQ(
+      o["capacity"]["slices_max"].get<long long>() - o["capacity"]["slices_used"].get<long long>(),
+      40)
+      << o["capacity"];
+  EXPECT_EQ(o["capacity"]["fills_on"], c["growth"]["fills_on"]);
+
+  // crmctl capacity --live, with the catalog's target utilization.
+  std::map<std::string, std::string> cli_env = {{"CRM_URL", crmd_->url()},
+                                                {"CRM_ADMIN_TOKEN", admin}};
+  auto [code, out] = RunCommand({CRM_CRMCTL_BINARY, "capacity", "--live"}, cli_env, "");
+  EXPECT_EQ(code, 0) << out;
+  for (const std::string& line : std::vector<std::string>{
+           "57 slices running", "40 more slices fit (RAM binds first)", "+24.00 slices/day",
+           "full around " + c["growth"]["fills_on"].get<std::string>()}) {
+    EXPECT_NE(out.find(line), std::string::npos) << line << "\n" << out;
+  }
+  auto [both, both_out] = RunCommand(
+      {CRM_CRMCTL_BINARY, "capacity", "--live", "--server", "hetzner-cx22"}, cli_env, "");
+  EXPECT_EQ(both, 2) << both_out;
+  EXPECT_EQ(
+      Fetch("GET", Url("/admin/capacity?target_percent=101"), {}, {"Cookie: crm_session=" + admin})
+          .status,
+      400);
 }
 
 }  // namespace

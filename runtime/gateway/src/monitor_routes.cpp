@@ -6,6 +6,7 @@
 #include "crm/http/query.hpp"
 #include "crm/http/response.hpp"
 #include "crm/monitor/alert_store.hpp"
+#include "crm/monitor/live_capacity.hpp"
 #include "crm/monitor/report.hpp"
 #include "crm/monitor/telemetry_store.hpp"
 
@@ -37,17 +38,28 @@ monitor::SeriesRange RangeOf(GatewayContext& gateway, Exchange& ex) {
                              gateway.monitor.options().telemetry_interval);
 }
 
+// The planner's default target utilization (the catalog's rules.target_utilization): the
+// overview's capacity fills RAM and disk to it; crmctl capacity --live sends the catalog's own.
+constexpr int kDefaultTargetPercent = 70;
+
+json LiveCapacity(pqxx::transaction_base& tx, monitor::TimePoint now, double target) {
+  auto in = monitor::ReadCapacityInputs(tx, now);
+  return monitor::LiveCapacityJson(in, monitor::ComputeLiveCapacity(in, target), target, now);
+}
+
 json Overview(GatewayContext& gateway) {
   auto slices = gateway.orchestrator.List();
   json by_state = json::object();
   json by_health = {{"green", 0}, {"yellow", 0}, {"red", 0}};
   long long used = 0;
   long long memory_total = 0;
-  auto [server, open, alerts_open] = gateway.route.db().pool().Read([](pqxx::read_transaction& tx) {
-    monitor::AlertStore alerts(tx);
-    return std::tuple(monitor::TelemetryStore(tx).LatestServer(), alerts.OpenBySubject(),
-                      alerts.CountOpen());
-  });
+  auto now = gateway.monitor.Now();
+  auto [server, open, alerts_open, live] =
+      gateway.route.db().pool().Read([now](pqxx::read_transaction& tx) {
+        monitor::AlertStore alerts(tx);
+        return std::tuple(monitor::TelemetryStore(tx).LatestServer(), alerts.OpenBySubject(),
+                          alerts.CountOpen(), LiveCapacity(tx, now, kDefaultTargetPercent / 100.0));
+      });
   for (const auto& s : slices) {
     std::string state(orchestrator::ToString(s.state));
     by_state[state] = by_state.value(state, 0) + 1;
@@ -71,7 +83,11 @@ json Overview(GatewayContext& gateway) {
           {"slices", {{"total", total}, {"by_state", by_state}, {"by_health", by_health}}},
           {"alerts_open", alerts_open},
           {"capacity",
-           {{"slices_max", nullptr},
+           {{"slices_max", live["more_slices"].is_null()
+                               ? json(nullptr)
+                               : json(used + live["more_slices"].get<long long>())},
+            {"fills_on", live["growth"]["fills_on"]},
+            {"binding", live["binding"]},
             {"slices_used", used},
             {"memory_limit_bytes_total", memory_total}}},
           {"monitor", {{"leader", gateway.monitor.leader()}}}};
@@ -108,6 +124,14 @@ void AddMonitorRoutes(http::Router& router, GatewayContext& gateway) {
     co_return http::JsonResponse(
         Status::ok,
         {{"range", range.name}, {"step_seconds", range.step_seconds}, {"points", points}});
+  });
+  router.Add(verb::get, "/admin/capacity", [&gateway](Exchange& ex) -> Reply {
+    co_await RequireAdmin(gateway, ex);
+    double target = BoundedQueryInt(ex, "target_percent", kDefaultTargetPercent, 1, 100) / 100.0;
+    auto now = gateway.monitor.Now();
+    json body = co_await gateway.route.db().Read(
+        [&](pqxx::read_transaction& tx) { return LiveCapacity(tx, now, target); });
+    co_return http::JsonResponse(Status::ok, body);
   });
   router.Add(verb::get, "/admin/telemetry/report", [&gateway](Exchange& ex) -> Reply {
     co_await RequireAdmin(gateway, ex);

@@ -52,10 +52,14 @@ function Capacity({ capacity, server }) {
     ${capacity.slices_max
       ? html`<${Progress} label="Slices" value=${capacity.slices_used} max=${capacity.slices_max}
           text=${`${capacity.slices_used} of ${capacity.slices_max}`} />`
-      : html`<p>${capacity.slices_used} slices in use; no maximum is set.</p>`}
+      : html`<p>${capacity.slices_used} slices in use; no measurement to project a maximum yet.</p>`}
+    ${capacity.slices_max ? html`<p data-fill>${capacity.fills_on
+      ? `At the recent growth the server is full around ${capacity.fills_on} (${capacity.binding === 'disk' ? 'disk' : 'RAM'} first).`
+      : 'Slices are not growing: no fill date.'}</p>` : null}
     ${ram ? html`<${Meter} label="Limits" used=${capacity.memory_limit_bytes_total} total=${ram} />`
       : html`<p>Memory limits: ${bytes(capacity.memory_limit_bytes_total)} in all.</p>`}
-    <p class="hint">"Limits" is the sum of the slices' memory limits against the server's RAM.</p>
+    <p class="hint">The maximum fills RAM and disk to 70 % at the slices' measured footprint
+      (<code>crmctl capacity --live</code>). "Limits" is the sum of the slices' memory limits against the server's RAM.</p>
   </div>`;
 }
 
