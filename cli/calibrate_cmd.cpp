@@ -6,6 +6,8 @@
 #include <memory>
 
 #include "cli_context.hpp"
+#include "crm/config/config.hpp"
+#include "crm/db/pool.hpp"
 #include "crm/error.hpp"
 #include "crm/planner/calibration.hpp"
 #include "crm/units.hpp"
@@ -15,9 +17,52 @@ namespace {
 
 struct CalibrateOptions {
   std::string telemetry_file;
+  bool from_db = false;
+  std::string database_url;
+  int hours = 48;
   std::string engine = "whatsmeow";
   std::string write_file;
 };
+
+// One row per telemetry instant of a running deployment (docs/capacity-model.md, "Calibrating
+// from the database"): paired devices connected, open event streams, queued tasks and tenants
+// (slices with a channel), against the memory of every slice (PSS; RSS where PSS is unknown).
+planner::TelemetryTable ReadTelemetryDb(const CalibrateOptions& opts) {
+  auto config = config::LoadConfig(std::nullopt, config::ProcessEnvironment());
+  if (!opts.database_url.empty()) {
+    config.database_url = opts.database_url;
+  } else if (std::getenv("CRM_DATABASE_URL") == nullptr) {
+    throw InputError("--from-db: give --database-url or set CRM_DATABASE_URL", "database_url");
+  }
+  db::PoolOptions options;
+  options.url = config.database_url;
+  options.password = config.database_password;
+  options.max_size = 1;
+  options.application_name = "crmctl-calibrate";
+  db::Pool pool(options);
+  planner::TelemetryTable table;
+  table.columns = {"devices", "ws_connections", "pending_tasks", "customers", "rss_bytes"};
+  table.file = fmt::format("telemetry of the last {} hours", opts.hours);
+  // Instants before the load columns were recorded (streams all null) say nothing of them.
+  auto rows = pool.Read([&](pqxx::read_transaction& tx) {
+    return tx.exec_params(
+        "SELECT count(*) FILTER (WHERE wa_state = 'connected'), coalesce(sum(streams), 0), "
+        "coalesce(sum(pending_tasks), 0), count(*) FILTER (WHERE wa_state IS NOT NULL), "
+        "sum(coalesce(pss_bytes, rss_bytes)) FROM gateway.telemetry WHERE ts > now() - $1 * "
+        "interval '1 hour' AND rss_bytes IS NOT NULL GROUP BY ts HAVING count(streams) > 0 "
+        "ORDER BY ts",
+        opts.hours);
+  });
+  for (const auto& row : rows) {
+    std::vector<double> values;
+    for (int i = 0; i < 5; ++i) {
+      values.push_back(row[i].as<double>());
+    }
+    table.rows.push_back(std::move(values));
+    table.lines.push_back(0);
+  }
+  return table;
+}
 
 void RunCalibrate(const CalibrateOptions& opts, GlobalOptions& global) {
   const planner::Catalog catalog = LoadCatalog(global);
@@ -25,21 +70,26 @@ void RunCalibrate(const CalibrateOptions& opts, GlobalOptions& global) {
     throw InputError(fmt::format("--engine: unknown '{}' (expected one of: {})", opts.engine,
                                  catalog.EngineNames()));
   }
-  std::ifstream in(opts.telemetry_file, std::ios::binary);
-  if (!in) {
-    throw InputError(fmt::format("{}: cannot open the file", opts.telemetry_file));
+  planner::TelemetryTable table;
+  if (opts.from_db) {
+    table = ReadTelemetryDb(opts);
+  } else if (opts.telemetry_file.empty()) {
+    throw InputError("calibrate: give a telemetry CSV file or --from-db", "telemetry");
+  } else {
+    std::ifstream in(opts.telemetry_file, std::ios::binary);
+    if (!in) {
+      throw InputError(fmt::format("{}: cannot open the file", opts.telemetry_file));
+    }
+    table = planner::ReadTelemetryCsv(in, opts.telemetry_file);
   }
-  const planner::TelemetryTable table = planner::ReadTelemetryCsv(in, opts.telemetry_file);
   const planner::CalibrationFit fit = planner::FitRules(table);
   const auto format = OutputFormatOr(global, planner::OutputFormat::kTable);
   if (format == planner::OutputFormat::kJson || format == planner::OutputFormat::kYaml) {
     nlohmann::ordered_json doc;
     nlohmann::ordered_json coefficients = nlohmann::ordered_json::array();
     for (const planner::Coefficient& c : fit.coefficients) {
-      coefficients.push_back({{"rule", c.rule},
-                              {"column", c.column},
-                              {"value", c.value},
-                              {"std_error", c.std_error}});
+      coefficients.push_back(
+          {{"rule", c.rule}, {"column", c.column}, {"value", c.value}, {"std_error", c.std_error}});
     }
     doc["engine"] = opts.engine;
     doc["rows"] = fit.rows;
@@ -52,7 +102,7 @@ void RunCalibrate(const CalibrateOptions& opts, GlobalOptions& global) {
     PrintDocument(doc, format);
   } else {
     std::cout << fmt::format("Fit of rss_bytes over {} rows of {} (engine {}):\n\n", fit.rows,
-                             opts.telemetry_file, opts.engine);
+                             table.file, opts.engine);
     std::cout << fmt::format("  {:<22} {:<16} {:>14} {:>14}\n", "rule", "per", "value",
                              "± std error");
     for (const planner::Coefficient& c : fit.coefficients) {
@@ -71,7 +121,7 @@ void RunCalibrate(const CalibrateOptions& opts, GlobalOptions& global) {
     }
   }
   if (!opts.write_file.empty()) {
-    const std::string yaml = planner::RulesOverrideYaml(fit, opts.engine, opts.telemetry_file);
+    const std::string yaml = planner::RulesOverrideYaml(fit, opts.engine, table.file);
     // The override must load where it will be used: the catalog's sanity ranges apply now, not
     // at the next `plan --rules`.
     planner::Catalog check = catalog;
@@ -83,9 +133,8 @@ void RunCalibrate(const CalibrateOptions& opts, GlobalOptions& global) {
       throw RuntimeError(fmt::format("{}: cannot write the rules override", opts.write_file));
     }
     if (!global.quiet) {
-      std::cerr << fmt::format(
-          "crmctl: wrote {}; apply it with `crmctl plan --rules {} ...`\n", opts.write_file,
-          opts.write_file);
+      std::cerr << fmt::format("crmctl: wrote {}; apply it with `crmctl plan --rules {} ...`\n",
+                               opts.write_file, opts.write_file);
     }
   }
 }
@@ -96,9 +145,18 @@ void SetupCalibrate(CLI::App& app, GlobalOptions& global) {
   auto opts = std::make_shared<CalibrateOptions>();
   CLI::App* cmd = app.add_subcommand(
       "calibrate", "Fit per-unit RAM rules from telemetry (least squares) and write an override");
-  cmd->add_option("telemetry", opts->telemetry_file,
-                  "CSV with devices, ws_connections, pending_tasks, customers, rss_bytes")
-      ->required();
+  auto* file = cmd->add_option("telemetry", opts->telemetry_file,
+                               "CSV with devices, ws_connections, pending_tasks, customers, "
+                               "rss_bytes");
+  cmd->add_flag("--from-db", opts->from_db,
+                "Fit on a running deployment's recorded telemetry instead (its database)")
+      ->excludes(file);
+  cmd->add_option("--database-url", opts->database_url,
+                  "With --from-db: PostgreSQL URL (default $CRM_DATABASE_URL; password from "
+                  "CRM_DATABASE_PASSWORD or CRM_DATABASE_PASSWORD_FILE)");
+  cmd->add_option("--hours", opts->hours,
+                  "With --from-db: the window of raw samples, ending now (1 to 48; default 48)")
+      ->check(CLI::Range(1, 48));
   cmd->add_option("--engine", opts->engine,
                   "Engine whose per-device RAM the fit replaces (default whatsmeow)");
   cmd->add_option("--write", opts->write_file, "Write the rules override YAML here");

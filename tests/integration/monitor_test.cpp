@@ -125,6 +125,12 @@ TEST_F(MonitorTest, SimulatorLoggedOutOpensWhatsAppDisconnectedAndMailsTenantAnd
     }
     return false;
   }));
+  // Each sample carries the slice's load beside its memory (what calibrate --from-db fits on).
+  ASSERT_TRUE(Eventually([&] {
+    return Count("telemetry", "slice_id = " + std::to_string(t.slice) +
+                                  " AND streams = 0 AND pending_tasks = 0 AND wa_state = "
+                                  "'connected'") != "0";
+  }));
   auto out = Fetch("POST", Url("/api/channel/simulator/logout"), "{}", t.AuthJson());
   ASSERT_EQ(out.status, 200) << out.body;
 

@@ -1,6 +1,9 @@
 // `crmctl telemetry report` over recorded telemetry: six hours of samples written as the monitor
 // writes them (slice and server rows at the same instants), with a leaking slice, quiet ones, a
 // wake, swap use rising into thrashing, a disconnection while swapping and stress at 30 slices.
+#include <fstream>
+#include <iterator>
+
 #include "runtime_fixture.hpp"
 
 namespace crm::testing {
@@ -191,6 +194,58 @@ TEST_F(TelemetryReportTest, LiveCapacityProjectsTheMeasuredFootprintOntoTheHeadr
       Fetch("GET", Url("/admin/capacity?target_percent=101"), {}, {"Cookie: crm_session=" + admin})
           .status,
       400);
+}
+
+// calibrate --from-db on recorded telemetry whose memory follows the model exactly: each tenant's
+// slice 5 MiB, 20 MiB more with WhatsApp connected, 100 KiB per open event stream, 200 B per
+// queued task, plus one warm slice of 3 MiB (the baseline). Thirty instants with 3 to 7 tenants.
+TEST_F(TelemetryReportTest, CalibrateFromTheDatabaseRecoversThePerUnitCosts) {
+  ASSERT_EQ(
+      Sql(pg_->ConnectionString(),
+          "INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, pss_bytes, wa_state, "
+          "streams, pending_tasks) SELECT date_trunc('minute', now()) - k * interval '1 "
+          "minute', i, 1, 5 * 1048576 + CASE WHEN (i + k) % 3 <> 0 THEN 20 * 1048576 ELSE 0 "
+          "END + (i * k) % 4 * 102400 + ((i + 2 * k) % 7) * 1000 * 200, CASE WHEN (i + k) % 3 "
+          "<> 0 THEN 'connected' ELSE 'disconnected' END, (i * k) % 4, ((i + 2 * k) % 7) * "
+          "1000 FROM generate_series(0, 29) AS k, LATERAL generate_series(1, 3 + k % 5) AS i"),
+      "");
+  ASSERT_EQ(Sql(pg_->ConnectionString(),
+                "INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, pss_bytes) SELECT "
+                "date_trunc('minute', now()) - k * interval '1 minute', 9999, 1, 3 * 1048576 FROM "
+                "generate_series(0, 29) AS k"),
+            "");
+  fs::path rules = pg_->dir() / "rules.yaml";
+  std::map<std::string, std::string> cli_env = {{"CRM_DATABASE_URL", pg_->ConnectionString()}};
+  auto [code, out] = RunCommand({CRM_CRMCTL_BINARY, "-o", "json", "calibrate", "--from-db",
+                                 "--hours", "2", "--write", rules.string()},
+                                cli_env, "");
+  ASSERT_EQ(code, 0) << out;
+  json fit = json::parse(out.substr(0, out.rfind('}') + 1));
+  EXPECT_EQ(fit["rows"], 30);
+  std::map<std::string, double> expected = {{"ram_per_device", 20.0 * 1048576},
+                                            {"ram_per_websocket", 102400},
+                                            {"bytes_per_task", 200},
+                                            {"buffer_per_customer", 5.0 * 1048576},
+                                            {"baseline", 3.0 * 1048576}};
+  for (const auto& c : fit["coefficients"]) {
+    std::string rule = c["rule"].get<std::string>();
+    ASSERT_TRUE(expected.count(rule)) << rule;
+    EXPECT_NEAR(c["value"].get<double>(), expected[rule], 1e-3 * expected[rule] + 1) << rule;
+  }
+  EXPECT_NEAR(fit["r_squared"].get<double>(), 1.0, 1e-9);
+  // The override is written like the CSV path's and plans read it.
+  std::ifstream in(rules);
+  std::string yaml((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(yaml.find("ram_per_websocket"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("telemetry of the last 2 hours"), std::string::npos) << yaml;
+  auto [plan_code, plan] = RunCommand(
+      {CRM_CRMCTL_BINARY, "--rules", rules.string(), "plan", "--customers", "50"}, {}, "");
+  EXPECT_EQ(plan_code, 0) << plan;
+  // Without any recorded load there is nothing to fit: a clear refusal, exit 2.
+  ASSERT_EQ(Sql(pg_->ConnectionString(), "DELETE FROM gateway.telemetry"), "");
+  auto [empty_code, empty] = RunCommand({CRM_CRMCTL_BINARY, "calibrate", "--from-db"}, cli_env, "");
+  EXPECT_EQ(empty_code, 2) << empty;
+  EXPECT_NE(empty.find("rows"), std::string::npos) << empty;
 }
 
 }  // namespace

@@ -275,6 +275,7 @@ void Monitor::CheckWhatsApp() {
   std::vector<Condition> holding;
   std::vector<long long> live;
   std::map<long long, std::string> states;
+  std::map<long long, SliceLoad> loads;
   for (const auto& s : Observe(slices_.List())) {
     if (!s.assigned) {
       continue;
@@ -290,6 +291,10 @@ void Monitor::CheckWhatsApp() {
           state = body["channel"]["state"].get<std::string>();
           states[s.id] = *state;
         }
+        if (body.is_object() && body["streams"].is_number_integer() &&
+            body["pending_tasks"].is_number_integer()) {
+          loads[s.id] = {body["streams"].get<int>(), body["pending_tasks"].get<long long>()};
+        }
       }
     }
     if (auto c = whatsapp_check_.Observe(s.id, state, now, options_.thresholds.whatsapp_grace)) {
@@ -298,6 +303,7 @@ void Monitor::CheckWhatsApp() {
   }
   whatsapp_check_.Retain(live);
   wa_states_ = std::move(states);
+  loads_ = std::move(loads);
   Record({"whatsapp_disconnected"}, holding);
 }
 
@@ -350,6 +356,10 @@ void Monitor::SampleTelemetry() {
     sample.storage_bytes = info.storage_bytes;
     if (auto it = wa_states_.find(info.id); it != wa_states_.end()) {
       sample.wa_state = it->second;
+    }
+    if (auto it = loads_.find(info.id); it != loads_.end()) {
+      sample.streams = it->second.streams;
+      sample.pending_tasks = it->second.pending_tasks;
     }
     if (Alive(info.pid)) {
       ++running;

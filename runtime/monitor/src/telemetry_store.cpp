@@ -59,9 +59,11 @@ void Rollup(pqxx::transaction_base& tx, const RollupSpec& s, const std::string& 
 }
 
 const std::vector<std::string> kSliceAverages = {"rss_bytes",   "pss_bytes",    "swap_bytes",
-                                                 "cpu_percent", "idle_seconds", "storage_bytes"};
-const std::vector<std::string> kSliceIntegers = {"rss_bytes", "pss_bytes", "swap_bytes",
-                                                 "idle_seconds", "storage_bytes"};
+                                                 "cpu_percent", "idle_seconds", "storage_bytes",
+                                                 "streams",     "pending_tasks"};
+const std::vector<std::string> kSliceIntegers = {"rss_bytes",    "pss_bytes",     "swap_bytes",
+                                                 "idle_seconds", "storage_bytes", "streams",
+                                                 "pending_tasks"};
 const std::vector<std::string> kServerAverages = {
     "ram_used_bytes",   "ram_total_bytes",    "swap_used_bytes",
     "swap_total_bytes", "swapin_pages_per_s", "cpu_percent",
@@ -91,10 +93,11 @@ SeriesRange ParseRange(const std::string& text, std::chrono::seconds raw_step) {
 void TelemetryStore::Insert(TimePoint ts, const SliceSample& s) {
   tx_.exec_params(
       "INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, pss_bytes, swap_bytes, "
-      "cpu_percent, wa_state, idle_seconds, storage_bytes) "
-      "VALUES ($1::timestamptz, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+      "cpu_percent, wa_state, idle_seconds, storage_bytes, streams, pending_tasks) "
+      "VALUES ($1::timestamptz, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
       crm::FormatIso(ts), s.slice_id, AsBigint(s.rss_bytes), AsBigint(s.pss_bytes),
-      AsBigint(s.swap_bytes), s.cpu_percent, s.wa_state, s.idle_seconds, AsBigint(s.storage_bytes));
+      AsBigint(s.swap_bytes), s.cpu_percent, s.wa_state, s.idle_seconds, AsBigint(s.storage_bytes),
+      s.streams, s.pending_tasks);
 }
 
 void TelemetryStore::Insert(TimePoint ts, const ServerSample& s) {

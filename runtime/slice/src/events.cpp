@@ -46,6 +46,11 @@ void EventHub::Unsubscribe(const std::shared_ptr<Subscriber>& subscriber) {
                      subscribers_.end());
 }
 
+std::size_t EventHub::subscribers() const {
+  std::lock_guard lock(mutex_);
+  return subscribers_.size();
+}
+
 bool EventHub::has_subscribers() const {
   std::lock_guard lock(mutex_);
   return !subscribers_.empty();

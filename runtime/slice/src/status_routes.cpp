@@ -1,6 +1,7 @@
 #include "status_routes.hpp"
 
 #include "crm/http/response.hpp"
+#include "crm/queue/store.hpp"
 
 namespace crm::slice {
 
@@ -28,11 +29,16 @@ void AddStatusRoutes(http::Router& router, SliceContext& slice) {
     auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
         std::chrono::steady_clock::now() - slice.started);
     channel::ChannelState channel = slice.messaging.ChannelStatus();
+    // The load the monitor records beside memory (crmctl calibrate --from-db fits on it).
+    long long pending =
+        co_await slice.db.Read([](pqxx::read_transaction& tx) { return queue::PendingDepth(tx); });
     co_return http::JsonResponse(
         Status::ok, {{"state", "running"},
                      {"slice", slice.slice_id},
                      {"phone", channel.phone.empty() ? json(nullptr) : json(channel.phone)},
                      {"uptime_s", uptime.count()},
+                     {"streams", slice.events.subscribers()},
+                     {"pending_tasks", pending},
                      {"channel", {{"kind", channel.kind}, {"state", channel.state}}}});
   });
 }

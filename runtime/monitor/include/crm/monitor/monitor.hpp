@@ -64,8 +64,7 @@ class Monitor {
   /// `connect` opens the dedicated connection the leader lock lives on. `probe` null: /proc and
   /// options.disk_path. `clock` null: the system clock (or options.clock_file's).
   Monitor(MonitorOptions options, db::Pool& pool, orchestrator::Orchestrator& slices,
-          Connect connect, std::unique_ptr<HostProbe> probe = nullptr,
-          crm::Clock clock = nullptr);
+          Connect connect, std::unique_ptr<HostProbe> probe = nullptr, crm::Clock clock = nullptr);
   ~Monitor();
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;
@@ -104,6 +103,11 @@ class Monitor {
   WhatsAppCheck whatsapp_check_;
   ServerCheck server_check_;
   std::map<long long, std::string> wa_states_;
+  struct SliceLoad {
+    std::optional<int> streams;
+    std::optional<long long> pending_tasks;
+  };
+  std::map<long long, SliceLoad> loads_;  ///< from the WhatsApp check's GET /api/status
   struct CpuSample {
     std::uint64_t jiffies = 0;
     std::chrono::steady_clock::time_point at;

@@ -25,6 +25,8 @@ struct SliceSample {
   std::optional<std::string> wa_state;
   std::optional<long long> idle_seconds;
   std::optional<std::uint64_t> storage_bytes;
+  std::optional<int> streams;              ///< open event streams (its GET /api/status)
+  std::optional<long long> pending_tasks;  ///< queued tasks (its GET /api/status)
 };
 
 struct ServerSample {

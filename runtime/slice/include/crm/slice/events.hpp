@@ -28,6 +28,8 @@ class EventHub {
   void Unsubscribe(const std::shared_ptr<Subscriber>& subscriber);
   /// True while at least one event stream is open.
   bool has_subscribers() const;
+  /// Event streams open now.
+  std::size_t subscribers() const;
 
  private:
   mutable std::mutex mutex_;
