@@ -25,6 +25,7 @@ std::map<std::string, std::string> SliceEnvironment(const config::RuntimeConfig&
           {"CRM_QUEUE_LEASE_TTL", Ms(config.queue_lease_ttl)},
           {"CRM_WORKER_SHARD_RANGE", config.worker_shard_range},
           {"CRM_BROADCAST_BODY_LIMIT", std::to_string(config.broadcast_body_limit)},
+          {"CRM_EVENT_STREAMS_PER_TENANT", std::to_string(config.event_streams_per_tenant)},
           {"CRM_SIMULATOR_AUTOPAIR", config.simulator_autopair ? "1" : "0"}};
 }
 
@@ -98,6 +99,7 @@ http::ServerLimits ServerLimitsFrom(const config::RuntimeConfig& config) {
                            {"/internal/channel/", http::kWebhookBodyLimit}};
   limits.header_timeout = config.header_timeout;
   limits.idle_timeout = config.idle_timeout;
+  limits.max_connections_per_address = static_cast<std::size_t>(config.max_connections_per_ip);
   return limits;
 }
 
@@ -223,6 +225,7 @@ slice::SliceOptions SliceOptionsFrom(const config::RuntimeConfig& config, long l
   options.database =
       SliceDatabase(config, slice_id, static_cast<std::size_t>(config.slice_db_max_open_conns), "");
   options.queue_max_depth = config.queue_max_depth;
+  options.max_event_streams = static_cast<std::size_t>(config.event_streams_per_tenant);
   options.messaging = MessagingOptionsFrom(config, slice_id);
   return options;
 }

@@ -117,6 +117,9 @@ Json EnvList(const Plan& plan, const std::string& database_url, const std::strin
   env.push_back({{"name", "CRM_DATA_DIR"}, {"value", "/var/lib/crmd"}});
   // Where the crmd package puts the web app (nginx serves the same directory).
   env.push_back({{"name", "CRM_WEB_ROOT"}, {"value", "/usr/share/crmd/web"}});
+  // Every rendering puts a proxy in front, so crmd's TCP peer is the proxy for every client:
+  // the per-client connection cap is the proxy's (limit_conn), crmd's only bounds the total.
+  env.push_back({{"name", "CRM_MAX_CONNECTIONS_PER_IP"}, {"value", "10000"}});
   for (const auto& [k, v] : plan.knobs) {
     if (k == "WORKER_SHARD_RANGE") {
       continue;  // per slice host, below

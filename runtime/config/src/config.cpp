@@ -194,6 +194,18 @@ const std::vector<KeyDef>& Defs() {
        [](RuntimeConfig& c, const std::string& v) { c.header_timeout = ParseDuration(v); }},
       {{"idle_timeout", {"CRM_IDLE_TIMEOUT"}, "keep-alive connections idle longer are closed"},
        [](RuntimeConfig& c, const std::string& v) { c.idle_timeout = ParseDuration(v); }},
+      {{"max_connections_per_ip",
+        {"CRM_MAX_CONNECTIONS_PER_IP"},
+        "open connections per client TCP address (behind a proxy: the proxy's own address)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.max_connections_per_ip = Int(v, 1, 1'000'000);
+       }},
+      {{"event_streams_per_tenant",
+        {"CRM_EVENT_STREAMS_PER_TENANT"},
+        "open live event streams (GET /api/events) per workspace; the next gets 429"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.event_streams_per_tenant = Int(v, 1, 100'000);
+       }},
       {{"drain_timeout",
         {"CRM_DRAIN_TIMEOUT"},
         "graceful shutdown waits this long for in-flight requests"},

@@ -111,6 +111,7 @@ int RunGateway(const GatewayOptions& options) {
   AddRoutes(router, gateway, site);
   http::Server server(
       io, options.limits, [&router](http::Exchange& ex) { return router.Dispatch(ex); }, &metrics);
+  server.SetHeadCheck(ProxyHeadCheck(gateway));
   auto bound = server.Listen(options.listen);
   server.Start();
   spdlog::info("mail: {}", options.mail.smtp.url.empty()

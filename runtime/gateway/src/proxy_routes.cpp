@@ -1,5 +1,7 @@
 #include "proxy_routes.hpp"
 
+#include <any>
+
 #include "crm/http/query.hpp"
 #include "crm/http/response.hpp"
 
@@ -87,7 +89,13 @@ Response Relayed(Response& up) {
 Reply Proxy(GatewayContext& gateway, Exchange& ex) {
   http::Request& req = ex.request();
   CheckProxyPath(req.target());
-  Caller caller = co_await gateway.route.RequireCaller(req);
+  std::optional<Caller> checked;
+  if (const auto* noted = std::any_cast<Caller>(&ex.note())) {
+    checked = *noted;
+  } else {
+    checked = co_await gateway.route.RequireCaller(req);
+  }
+  Caller& caller = *checked;
   gateway.browser.CheckOrigin(req);
   if (auto refused = Unservable(caller)) {
     co_return std::move(*refused);
@@ -116,6 +124,17 @@ Reply Proxy(GatewayContext& gateway, Exchange& ex) {
 }
 
 }  // namespace
+
+http::HeadCheck ProxyHeadCheck(GatewayContext& gateway) {
+  return [&gateway](Exchange& head) -> boost::asio::awaitable<std::optional<Response>> {
+    if (http::TargetPath(head.request().target()).rfind("/api/", 0) == 0) {
+      // Throws Unauthenticated (401). Proxy takes the caller from the note: a second lookup
+      // would lose `renewed` (the cookie's refresh) to the session cache.
+      head.note() = co_await gateway.route.RequireCaller(head.request());
+    }
+    co_return std::nullopt;
+  };
+}
 
 void AddProxyRoutes(http::Router& router, GatewayContext& gateway) {
   router.AddPrefix("/api/", [&gateway](Exchange& ex) { return Proxy(gateway, ex); });

@@ -8,4 +8,8 @@ namespace crm::gateway {
 
 void AddProxyRoutes(http::Router& router, GatewayContext& gateway);
 
+/// The server's head check for /api/*: a request without a valid session is answered 401 on
+/// its header, before its body (up to the broadcast limit) is read. Other paths pass.
+http::HeadCheck ProxyHeadCheck(GatewayContext& gateway);
+
 }  // namespace crm::gateway

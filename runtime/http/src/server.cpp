@@ -19,12 +19,14 @@
 #include <boost/beast/http/write.hpp>
 #include <csignal>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
 
 #include "crm/error.hpp"
 #include "crm/http/query.hpp"
+#include "crm/http/request_head.hpp"
 #include "crm/http/response.hpp"
 
 namespace crm::http {
@@ -33,7 +35,8 @@ namespace {
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds kStreamGrace{1};
 
-std::string PeerAddress(const Protocol::socket& socket) {
+template <class Socket>
+std::string PeerAddress(const Socket& socket) {
   boost::system::error_code ec;
   auto ep = socket.remote_endpoint(ec);
   if (ec) {
@@ -52,13 +55,29 @@ std::string PeerAddress(const Protocol::socket& socket) {
   return "unix";
 }
 
+// Answers 503 to a connection the server will not serve, without waiting: the answer is small
+// enough for any fresh socket's send buffer, and a client that does not read it loses nothing.
+template <class Socket>
+void TurnAway(Socket& socket, const std::string& message) {
+  std::string body = nlohmann::json{{"error", message}}.dump();
+  std::string response =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: "
+      "5\r\nConnection: close\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  boost::system::error_code ec;
+  socket.non_blocking(true, ec);
+  socket.write_some(asio::buffer(response), ec);
+  socket.shutdown(Socket::shutdown_both, ec);
+  socket.close(ec);
+}
+
 }  // namespace
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Server& server, Protocol::socket socket)
+  Connection(Server& server, Protocol::socket socket, std::string peer)
       : server_(server),
-        peer_(PeerAddress(socket)),
+        peer_(std::move(peer)),
         stream_(std::move(socket)),
         kill_timer_(stream_.get_executor()) {}
 
@@ -96,6 +115,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   Stream& stream() { return stream_; }
+  const std::string& peer() const { return peer_; }
   bool stopping() const { return stopping_; }
   void OnStop(std::function<void()> cb) { on_stop_ = std::move(cb); }
 
@@ -111,6 +131,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> Write(Response& res) {
     stream_.expires_after(server_.limits_.write_timeout);
     co_await bhttp::async_write(stream_, res, kUseTuple);
+  }
+
+  void Observe(const Response& res, std::chrono::steady_clock::time_point started) {
+    if (server_.metrics_ != nullptr) {
+      server_.metrics_->ObserveRequest(
+          static_cast<unsigned>(res.result_int()),
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
   }
 
   Server& server_;
@@ -137,46 +165,61 @@ asio::awaitable<void> Connection::Run() {
   const ServerLimits& limits = server_.limits_;
   bool first = true;
   for (;;) {
-    bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(limits.header_limit);
-    std::uint64_t largest = limits.body_limit;
-    for (const auto& [prefix, limit] : limits.body_limit_for) {
-      largest = std::max(largest, limit);
-    }
-    parser.body_limit(largest);
-    stream_.expires_after(first ? limits.header_timeout : limits.idle_timeout);
-    first = false;
-    auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer_, parser, kUseTuple);
-    std::uint64_t body_limit = largest;
-    if (!ec) {
-      body_limit = limits.BodyLimitFor(parser.get().target());
-      parser.body_limit(body_limit);
-      if (parser.content_length() && *parser.content_length() > body_limit) {
-        ec = bhttp::error::body_limit;
+    RequestParser parser;
+    PrepareParser(parser, limits);
+    boost::system::error_code ec;
+    std::size_t n = 0;
+    // A keep-alive connection may wait idle for its next request; once that request's first
+    // byte arrives its header has the header timeout, as the first request's has from accept.
+    if (!first && buffer_.size() == 0) {
+      stream_.expires_after(limits.idle_timeout);
+      std::tie(ec, n) =
+          co_await stream_.async_read_some(buffer_.prepare(limits.header_limit), kUseTuple);
+      buffer_.commit(n);
+      if (ec) {
+        break;
       }
     }
-    const std::string too_large =
-        "request body larger than " + std::to_string(body_limit) + " bytes";
-    if (ec == bhttp::error::header_limit) {
-      co_await Refuse(
-          Status::request_header_fields_too_large,
-          "request headers larger than " + std::to_string(limits.header_limit) + " bytes");
-      break;
-    }
-    if (ec == bhttp::error::body_limit) {
-      // The declared Content-Length alone is over the limit: refuse before reading it.
-      co_await Refuse(Status::payload_too_large, too_large);
-      break;
-    }
+    first = false;
+    stream_.expires_after(limits.header_timeout);
+    std::tie(ec, n) = co_await bhttp::async_read_header(stream_, buffer_, parser, kUseTuple);
     if (ec) {
-      if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
-          ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-        co_await Refuse(Status::bad_request, "malformed HTTP request: " + ec.message());
+      if (auto refusal = RefusalForHeaderError(ec, limits)) {
+        co_await Refuse(refusal->status, refusal->message);
       }
       break;
     }
     busy_ = true;
     auto started = std::chrono::steady_clock::now();
+    std::optional<Response> refused;
+    std::any note;
+    if (auto refusal = CheckFraming(parser)) {
+      refused = ErrorResponse(refusal->status, refusal->message);
+    }
+    if (!refused && server_.head_check_) {
+      // Before any of the body is read, so an unauthenticated client cannot make the server
+      // hold a large body.
+      stream_.expires_never();
+      Exchange head(*this, parser.get(), peer_, note);
+      try {
+        refused = co_await server_.head_check_(head);
+      } catch (...) {
+        refused = ResponseForCurrentException(parser.get());
+      }
+    }
+    if (!refused) {
+      if (auto refusal = CheckBodyLimit(parser, limits)) {
+        refused = ErrorResponse(refusal->status, refusal->message);
+      }
+    }
+    if (refused) {
+      refused->version(parser.get().version());
+      refused->keep_alive(false);
+      refused->prepare_payload();
+      co_await Write(*refused);
+      Observe(*refused, started);
+      break;
+    }
     if (!parser.is_done()) {
       stream_.expires_after(limits.body_timeout);
       // A client asking first (curl does for bodies over 1 MiB) would otherwise wait a second
@@ -190,7 +233,8 @@ asio::awaitable<void> Connection::Run() {
       }
       std::tie(ec, n) = co_await bhttp::async_read(stream_, buffer_, parser, kUseTuple);
       if (ec == bhttp::error::body_limit) {
-        co_await Refuse(Status::payload_too_large, too_large);
+        co_await Refuse(Status::payload_too_large,
+                        BodyTooLargeMessage(limits.BodyLimitFor(parser.get().target())));
         break;
       }
       if (ec) {
@@ -199,7 +243,7 @@ asio::awaitable<void> Connection::Run() {
     }
     stream_.expires_never();
     Request req = parser.release();
-    Exchange exchange(*this, req, peer_);
+    Exchange exchange(*this, req, peer_, note);
     std::optional<Response> res;
     try {
       res = co_await server_.handler_(exchange);
@@ -213,11 +257,7 @@ asio::awaitable<void> Connection::Run() {
     res->keep_alive(req.keep_alive() && !stopping_);
     res->prepare_payload();
     auto [wec, wn] = co_await bhttp::async_write(stream_, *res, kUseTuple);
-    if (server_.metrics_ != nullptr) {
-      server_.metrics_->ObserveRequest(
-          static_cast<unsigned>(res->result_int()),
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    }
+    Observe(*res, started);
     busy_ = false;
     if (wec || !res->keep_alive()) {
       break;
@@ -297,13 +337,30 @@ asio::awaitable<void> Server::Accept(
     }
     std::shared_ptr<Connection> connection;
     {
+      std::string peer = PeerAddress(socket);
       std::lock_guard lock(mutex_);
-      if (stopping_ || connections_.size() >= limits_.max_connections) {
+      if (stopping_) {
         boost::system::error_code close_ec;
         socket.close(close_ec);
         continue;
       }
-      connection = std::make_shared<Connection>(*this, std::move(socket));
+      if (connections_.size() >= limits_.max_connections) {
+        TurnAway(socket, "the server is at its connection limit; retry shortly");
+        continue;
+      }
+      // Counted by TCP peer: behind a proxy every client shares its address, and the proxy
+      // applies the per-client cap (docs/operations.md, "crmd settings"). Unix peers are the
+      // gateway.
+      std::size_t& from_peer = per_address_[peer];
+      if (peer != "unix" && from_peer >= limits_.max_connections_per_address) {
+        if (from_peer == 0) {
+          per_address_.erase(peer);
+        }
+        TurnAway(socket, "too many connections from your address; close some and retry");
+        continue;
+      }
+      ++from_peer;
+      connection = std::make_shared<Connection>(*this, std::move(socket), std::move(peer));
       connections_.insert(connection);
     }
     auto executor = connection->stream().get_executor();
@@ -324,6 +381,10 @@ void Server::Remove(Connection* connection) {
   std::lock_guard lock(mutex_);
   for (auto it = connections_.begin(); it != connections_.end(); ++it) {
     if (it->get() == connection) {
+      auto counted = per_address_.find((*it)->peer());
+      if (counted != per_address_.end() && --counted->second == 0) {
+        per_address_.erase(counted);
+      }
       connections_.erase(it);
       return;
     }

@@ -115,7 +115,7 @@ asio::awaitable<Response> Upstream::Send(Request& request) {
 }
 
 asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange, StreamEnd end) {
-  std::unique_ptr<Stream> upstream = co_await Connect();
+  std::shared_ptr<Stream> upstream = co_await Connect();
   request.keep_alive(false);
   request.prepare_payload();
   upstream->expires_after(timeout_);
@@ -151,6 +151,16 @@ asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange, Stre
   }
   Stream& down = exchange.stream();
   beast::error_code dec = co_await WriteStreamHead(down, head);
+  if (live) {
+    // The client sends nothing after its request: its socket turning readable means it went
+    // away. Closing the upstream then frees the slice's stream at once, not at its next ping.
+    std::weak_ptr<Stream> weak = upstream;
+    down.socket().async_wait(asio::socket_base::wait_read, [weak](beast::error_code wait_ec) {
+      if (auto up = weak.lock(); up && !wait_ec) {
+        up->socket().close(wait_ec);
+      }
+    });
+  }
   std::size_t dn = 0;
   char chunk[8192];
   while (!dec && !parser.is_done()) {
@@ -172,6 +182,8 @@ asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange, Stre
   }
   if (live) {
     exchange.OnStop(nullptr);
+    beast::error_code cancel_ec;
+    down.socket().cancel(cancel_ec);
   }
   // Without the last chunk the client's connection closes mid-body (the server closes it when
   // the handler returns): a download cut short shows as an incomplete transfer.

@@ -12,6 +12,7 @@
 
 #include <deque>
 
+#include "crm/http/response.hpp"
 #include "crm/http/stream_head.hpp"
 
 namespace crm::slice {
@@ -25,10 +26,11 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 // goes, falls too far behind, or the server stops.
 asio::awaitable<boost::system::error_code> Pump(http::Stream& stream, Exchange& ex,
                                                 EventHub::Subscriber& subscriber,
-                                                asio::steady_timer& timer, const bool& stop) {
+                                                asio::steady_timer& timer, const bool& stop,
+                                                const bool& gone) {
   boost::system::error_code ec;
   std::size_t n = 0;
-  while (!ec && !stop && !ex.stopping()) {
+  while (!ec && !stop && !gone && !ex.stopping()) {
     std::deque<std::string> batch;
     bool overflowed = false;
     {
@@ -69,6 +71,15 @@ void AddEventRoutes(http::Router& router, SliceContext& slice) {
     auto timer = std::make_shared<asio::steady_timer>(executor);
     auto subscriber = slice.events.Subscribe(
         [timer, executor] { asio::post(executor, [timer] { timer->cancel(); }); });
+    if (!subscriber) {
+      // Before the stream head is written: the gateway relays this answer as it is.
+      Response res = http::ErrorResponse(
+          Status::too_many_requests, "too many event streams open for this workspace (at most " +
+                                         std::to_string(slice.events.max_subscribers()) +
+                                         "); close another tab or window of the app and retry");
+      res.set(bhttp::field::retry_after, "10");
+      co_return res;
+    }
     bool stop = false;
     ex.OnStop([timer, &stop] {
       stop = true;
@@ -84,12 +95,24 @@ void AddEventRoutes(http::Router& router, SliceContext& slice) {
       std::tie(ec, n) =
           co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(hello)), kUseTuple);
     }
+    // The client (the gateway's relay) sends nothing after its request: its socket turning
+    // readable means it went away, and the stream's place is freed now, not at the next ping.
+    auto gone = std::make_shared<bool>(false);
+    stream.socket().async_wait(asio::socket_base::wait_read,
+                               [timer, gone](boost::system::error_code wait_ec) {
+                                 if (!wait_ec) {
+                                   *gone = true;
+                                   timer->cancel();
+                                 }
+                               });
     if (!ec) {
-      ec = co_await Pump(stream, ex, *subscriber, *timer, stop);
+      ec = co_await Pump(stream, ex, *subscriber, *timer, stop, *gone);
     }
+    boost::system::error_code cancel_ec;
+    stream.socket().cancel(cancel_ec);
     slice.events.Unsubscribe(subscriber);
     ex.OnStop(nullptr);
-    if (!ec) {
+    if (!ec && !*gone) {
       stream.expires_after(std::chrono::seconds(1));
       co_await asio::async_write(stream, bhttp::make_chunk_last(), kUseTuple);
     }

@@ -33,9 +33,12 @@ void EventHub::Publish(const std::string& event, const std::string& data) {
 }
 
 std::shared_ptr<EventHub::Subscriber> EventHub::Subscribe(std::function<void()> wake) {
+  std::lock_guard lock(mutex_);
+  if (subscribers_.size() >= max_subscribers_) {
+    return nullptr;
+  }
   auto s = std::make_shared<Subscriber>();
   s->wake = std::move(wake);
-  std::lock_guard lock(mutex_);
   subscribers_.push_back(s);
   return s;
 }

@@ -70,7 +70,7 @@ int RunSliceProcess(const SliceOptions& options) {
   http::BlockingPool blocking(options.database.max_size);
   asio::io_context io(1);
   http::Metrics metrics;
-  EventHub events;
+  EventHub events(options.max_event_streams);
   Messaging messaging(options.messaging, events);
   SliceContext slice{slice_id, http::DbCall(blocking, pool), events, messaging,
                      metrics,  options.queue_max_depth};

@@ -22,11 +22,15 @@ struct ServerLimits {
   /// The body limit of a request for `target`.
   std::uint64_t BodyLimitFor(std::string_view target) const;
   std::uint32_t header_limit = 16 * 1024;
-  std::chrono::milliseconds header_timeout{10'000};  ///< the first request's headers, in full
-  std::chrono::milliseconds idle_timeout{60'000};    ///< keep-alive connections idle longer close
+  /// Each request's headers, in full: from accept for the first, from its first byte after.
+  std::chrono::milliseconds header_timeout{10'000};
+  /// A keep-alive connection waiting longer for its next request's first byte closes.
+  std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds body_timeout{30'000};
   std::chrono::milliseconds write_timeout{30'000};
-  std::size_t max_connections = 10'000;  ///< beyond this, new connections are closed at once
+  std::size_t max_connections = 10'000;  ///< beyond this, new connections get 503 and close
+  /// Per TCP peer address (Unix-socket peers are not counted): beyond this, 503 and close.
+  std::size_t max_connections_per_address = 256;
 };
 
 }  // namespace crm::http

@@ -3,6 +3,7 @@
 // accepting, lets in-flight requests finish and ends long-lived streams within a second.
 #pragma once
 
+#include <any>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/basic_socket_acceptor.hpp>
 #include <boost/asio/io_context.hpp>
@@ -29,14 +30,18 @@ class Connection;
 /// the connection over (streams) and return std::nullopt.
 class Exchange {
  public:
-  Exchange(Connection& connection, Request& request, std::string peer)
-      : connection_(connection), request_(request), peer_(std::move(peer)) {}
+  /// `note`: shared by the head check and the handler of one request.
+  Exchange(Connection& connection, Request& request, std::string peer, std::any& note)
+      : connection_(connection), request_(request), peer_(std::move(peer)), note_(note) {}
 
   Request& request() { return request_; }
   /// The client's IP address ("127.0.0.1"), or "unix" for a Unix-socket peer.
   const std::string& peer() const { return peer_; }
   /// Path parameters the router matched ("{id}" → params()["id"]).
   std::map<std::string, std::string>& params() { return params_; }
+  /// What the server's head check learnt about this request for its handler (the gateway: the
+  /// caller it authenticated); empty without a head check.
+  std::any& note() { return note_; }
 
   /// For handlers that take the connection over.
   Stream& stream();
@@ -51,11 +56,16 @@ class Exchange {
   Request& request_;
   std::string peer_;
   std::map<std::string, std::string> params_;
+  std::any& note_;
 };
 
 /// What a handler gives back: a response, or std::nullopt when it took the connection over.
 using Reply = asio::awaitable<std::optional<Response>>;
 using Handler = std::function<Reply(Exchange&)>;
+/// Asked once a request's header has arrived, before any of its body is read (the request's
+/// body is still empty): a response refuses the request, which is answered and its connection
+/// closed with the body unread; nullopt lets the request go on. Exceptions map as a handler's.
+using HeadCheck = std::function<asio::awaitable<std::optional<Response>>(Exchange&)>;
 
 class Server {
  public:
@@ -68,6 +78,8 @@ class Server {
   /// Binds and listens (a stale Unix socket file is replaced). Returns the bound endpoint: the
   /// real port when `endpoint.port` was 0. Throws RuntimeError when it cannot bind.
   Endpoint Listen(const Endpoint& endpoint);
+  /// Checks every request's header before its body is read (call before Start).
+  void SetHeadCheck(HeadCheck check) { head_check_ = std::move(check); }
   /// Starts accepting on every listening endpoint.
   void Start();
   /// Graceful shutdown, callable from any thread: stops accepting, closes idle keep-alive
@@ -85,11 +97,13 @@ class Server {
   asio::io_context& io_;
   ServerLimits limits_;
   Handler handler_;
+  HeadCheck head_check_;
   Metrics* metrics_;
   std::vector<std::shared_ptr<asio::basic_socket_acceptor<Protocol>>> acceptors_;
   std::vector<std::string> unix_paths_;
   mutable std::mutex mutex_;
   std::set<std::shared_ptr<Connection>> connections_;
+  std::map<std::string, std::size_t> per_address_;  ///< open connections per TCP peer address
   bool stopping_ = false;
 };
 

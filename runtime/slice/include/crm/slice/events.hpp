@@ -13,6 +13,10 @@ namespace crm::slice {
 
 class EventHub {
  public:
+  /// `max_subscribers`: event streams open at once; each holds a connection and up to 1,000
+  /// queued frames, so without a bound one tenant's streams could exhaust the slice's memory.
+  explicit EventHub(std::size_t max_subscribers = 20) : max_subscribers_(max_subscribers) {}
+
   /// A subscriber's queue; `wake` is called (on any thread) when events arrive.
   struct Subscriber {
     std::mutex mutex;
@@ -24,7 +28,9 @@ class EventHub {
   /// Queues `event` ("contact.created") with JSON `data` for every subscriber. A subscriber more
   /// than 1,000 events behind is marked overflowed (its stream ends and the browser reconnects).
   void Publish(const std::string& event, const std::string& data);
+  /// A new subscriber, or nullptr when max_subscribers are open already.
   std::shared_ptr<Subscriber> Subscribe(std::function<void()> wake);
+  std::size_t max_subscribers() const { return max_subscribers_; }
   void Unsubscribe(const std::shared_ptr<Subscriber>& subscriber);
   /// True while at least one event stream is open.
   bool has_subscribers() const;
@@ -32,6 +38,7 @@ class EventHub {
   std::size_t subscribers() const;
 
  private:
+  std::size_t max_subscribers_;
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<Subscriber>> subscribers_;
   unsigned long long next_id_ = 1;

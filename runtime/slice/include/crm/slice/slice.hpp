@@ -22,6 +22,7 @@ struct SliceOptions {
   /// threads as connections.
   db::PoolOptions database;
   long long queue_max_depth = 50'000;  ///< pending tasks past which broadcasts are refused
+  std::size_t max_event_streams = 20;  ///< open GET /api/events at once; the next gets 429
   MessagingOptions messaging;
 };
 

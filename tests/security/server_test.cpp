@@ -1,0 +1,335 @@
+// The HTTP server under attack at the connection level (docs/security.md): anonymous large bodies
+// refused on their headers, unknown transfer codings, keep-alive header trickles, one address
+// holding every connection, and one tenant opening event streams without end. Raw sockets, since
+// each attack is about bytes an ordinary client would not send.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "../integration/runtime_fixture.hpp"
+
+namespace crm::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// One TCP connection to crmd, from `source` (any 127/8 address works on Linux loopback).
+class RawConnection {
+ public:
+  RawConnection(int port, const std::string& source = "127.0.0.1") {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source.c_str(), &from.sin_addr);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<std::uint16_t>(port));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
+  }
+  ~RawConnection() { Close(); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  bool connected() const { return connected_; }
+  void Close() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+
+  /// False once the peer refuses more (reset or closed).
+  bool Send(std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) {
+        return false;
+      }
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+
+  /// Everything received until `done(received)` holds, the peer closes, or `within` passes.
+  /// `closed()` says whether the peer closed (or reset) the connection.
+  std::string Receive(milliseconds within,
+                      const std::function<bool(const std::string&)>& done = {}) {
+    std::string received;
+    auto deadline = Clock::now() + within;
+    while (!closed_ && (!done || !done(received))) {
+      auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) {
+        break;
+      }
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left)) <= 0) {
+        continue;
+      }
+      char buf[16384];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) {
+        closed_ = true;
+        break;
+      }
+      received.append(buf, static_cast<std::size_t>(n));
+    }
+    return received;
+  }
+
+  /// Sends `header`, then up to `body_size` bytes of body while reading the answer, so a server
+  /// that answers on the header alone is seen to do so. Returns what was received.
+  std::string PostWithoutWaiting(const std::string& header, std::size_t body_size) {
+    if (!Send(header)) {
+      return {};
+    }
+    const std::string chunk(64 * 1024, 'x');
+    std::string received;
+    std::size_t sent = 0;
+    auto deadline = Clock::now() + std::chrono::seconds(60);
+    while (!closed_ && Clock::now() < deadline) {
+      short events = POLLIN;
+      if (sent < body_size) {
+        events |= POLLOUT;
+      }
+      pollfd p{fd_, events, 0};
+      if (::poll(&p, 1, 1000) <= 0) {
+        continue;
+      }
+      if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+        char buf[16384];
+        ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0) {
+          closed_ = true;
+          break;
+        }
+        received.append(buf, static_cast<std::size_t>(n));
+      } else if ((p.revents & POLLOUT) != 0) {
+        std::size_t want = std::min(chunk.size(), body_size - sent);
+        ssize_t n = ::send(fd_, chunk.data(), want, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno != EAGAIN) {
+          closed_ = true;
+          break;
+        }
+        sent += n > 0 ? static_cast<std::size_t>(n) : 0;
+      }
+    }
+    return received;
+  }
+
+  bool closed() const { return closed_; }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  bool closed_ = false;
+};
+
+// "HTTP/1.1 401 Unauthorized…" → 401; 0 without a status line.
+int StatusOf(const std::string& response) {
+  if (response.rfind("HTTP/1.", 0) != 0 || response.size() < 12) {
+    return 0;
+  }
+  return std::stoi(response.substr(9, 3));
+}
+
+bool HasFullHead(const std::string& received) {
+  return received.find("\r\n\r\n") != std::string::npos;
+}
+
+// A process's resident memory (kB) from /proc: "VmRSS" now, "VmHWM" its peak.
+long MemoryKb(pid_t pid, const std::string& field) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field + ":", 0) == 0) {
+      return std::stol(line.substr(field.size() + 1));
+    }
+  }
+  return -1;
+}
+
+class ServerTest : public RuntimeTest {
+ protected:
+  int Port() const { return std::stoi(crmd_->url().substr(crmd_->url().rfind(':') + 1)); }
+};
+
+TEST_F(ServerTest, AnonymousLargeBodiesAreRefusedOnTheirHeadersNotBuffered) {
+  const pid_t gateway = crmd_->pid();
+  const long rss_before = MemoryKb(gateway, "VmRSS");
+  ASSERT_GT(rss_before, 0);
+  // 30 anonymous uploads just under the broadcast limit, at once: each must be answered 401 on
+  // its header, and the gateway must not hold their bodies.
+  const std::size_t body = 30u << 20;
+  const std::string header =
+      "POST /api/broadcasts HTTP/1.1\r\nHost: crm\r\nContent-Type: "
+      "text/csv\r\nContent-Length: " +
+      std::to_string(body) + "\r\n\r\n";
+  std::vector<int> statuses(30, 0);
+  std::vector<std::thread> clients;
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    clients.emplace_back([&, i] {
+      RawConnection c(Port());
+      statuses[i] = StatusOf(c.PostWithoutWaiting(header, body));
+    });
+  }
+  for (auto& t : clients) {
+    t.join();
+  }
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    EXPECT_EQ(statuses[i], 401) << "client " << i;
+  }
+  const long peak = MemoryKb(gateway, "VmHWM");
+  EXPECT_LT(peak - rss_before, 200 * 1024)
+      << "gateway grew from " << rss_before << " kB to a peak of " << peak << " kB";
+  // A signed-in tenant still gets its large route's limit.
+  Tenant ana = Register("ana@example.com");
+  RawConnection c(Port());
+  ASSERT_TRUE(
+      c.Send("POST /api/broadcasts HTTP/1.1\r\nHost: crm\r\nCookie: crm_session=" + ana.token +
+             "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(40u << 20) +
+             "\r\n\r\n"));
+  EXPECT_EQ(StatusOf(c.Receive(milliseconds(5'000), HasFullHead)), 413);
+}
+
+TEST_F(ServerTest, AnUnknownTransferEncodingIsRefusedAndItsBodyNeverBecomesARequest) {
+  for (const std::string coding : {"gzip", "chunked, identity", "identity",
+                                   "gzip, chunked\r\n"
+                                   "Transfer-Encoding: gzip"}) {
+    RawConnection c(Port());
+    ASSERT_TRUE(c.connected());
+    // The "body" is a whole second request: a server that ignores the coding answers it too.
+    ASSERT_TRUE(c.Send("POST /auth/login HTTP/1.1\r\nHost: crm\r\nTransfer-Encoding: " + coding +
+                       "\r\n\r\nGET /health HTTP/1.1\r\nHost: crm\r\n\r\n"));
+    std::string got = c.Receive(milliseconds(5'000));
+    // Two Transfer-Encoding fields are malformed to the parser already (400); either way the
+    // body is never read.
+    int status = StatusOf(got);
+    EXPECT_TRUE(status == 501 || (status == 400 && coding.find('\r') != std::string::npos))
+        << coding << ": " << got;
+    EXPECT_EQ(got.find("HTTP/1.1", 1), std::string::npos) << coding << ": " << got;
+    EXPECT_TRUE(c.closed()) << coding;
+  }
+  // Plain chunked still works.
+  RawConnection c(Port());
+  ASSERT_TRUE(
+      c.Send("GET /health HTTP/1.1\r\nHost: crm\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "0\r\n\r\n"));
+  EXPECT_EQ(StatusOf(c.Receive(milliseconds(5'000), HasFullHead)), 200);
+}
+
+class KeepAliveTest : public ServerTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    env["CRM_HEADER_TIMEOUT"] = "1s";
+    env["CRM_IDLE_TIMEOUT"] = "60s";
+  }
+};
+
+TEST_F(KeepAliveTest, TheNextRequestsHeadersMustArriveWithinTheHeaderTimeout) {
+  RawConnection c(Port());
+  ASSERT_TRUE(c.Send("GET /health HTTP/1.1\r\nHost: crm\r\n\r\n"));
+  std::string first = c.Receive(milliseconds(5'000), HasFullHead);
+  ASSERT_EQ(StatusOf(first), 200) << first;
+  // The second request starts and then trickles: the header timeout (1 s) ends it, not the idle
+  // timeout (60 s).
+  auto started = Clock::now();
+  ASSERT_TRUE(c.Send("GET /health HTTP/1.1\r\nHost: crm\r\n"));
+  while (!c.closed() && Clock::now() - started < std::chrono::seconds(10)) {
+    if (!c.Send("X-Trickle: 1\r\n")) {
+      break;
+    }
+    c.Receive(milliseconds(200));
+  }
+  EXPECT_LT(Clock::now() - started, std::chrono::seconds(8)) << "a trickle outlived the header "
+                                                                "timeout";
+}
+
+TEST_F(KeepAliveTest, AnIdleKeepAliveConnectionWaitsForItsNextRequest) {
+  RawConnection c(Port());
+  ASSERT_TRUE(c.Send("GET /health HTTP/1.1\r\nHost: crm\r\n\r\n"));
+  ASSERT_EQ(StatusOf(c.Receive(milliseconds(5'000), HasFullHead)), 200);
+  // Longer than the header timeout without a byte: still open (the idle timeout applies).
+  c.Receive(milliseconds(2'500));
+  ASSERT_FALSE(c.closed());
+  ASSERT_TRUE(c.Send("GET /health HTTP/1.1\r\nHost: crm\r\n\r\n"));
+  EXPECT_EQ(StatusOf(c.Receive(milliseconds(5'000), HasFullHead)), 200);
+}
+
+class ConnectionCapTest : public ServerTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    env["CRM_MAX_CONNECTIONS_PER_IP"] = "6";
+  }
+};
+
+TEST_F(ConnectionCapTest, OneAddressCannotHoldMoreThanItsShareOfConnections) {
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int i = 0; i < 6; ++i) {
+    held.push_back(std::make_unique<RawConnection>(Port()));
+    ASSERT_TRUE(held.back()->connected());
+  }
+  // The seventh from the same address is turned away at once; its requests are never read.
+  RawConnection extra(Port());
+  std::string refused = extra.Receive(milliseconds(5'000));
+  EXPECT_TRUE(refused.empty() || StatusOf(refused) == 503) << refused;
+  EXPECT_TRUE(extra.closed());
+  // Another address is not affected.
+  RawConnection other(Port(), "127.0.0.2");
+  ASSERT_TRUE(other.Send("GET /health HTTP/1.1\r\nHost: crm\r\n\r\n"));
+  EXPECT_EQ(StatusOf(other.Receive(milliseconds(5'000), HasFullHead)), 200);
+  // Freeing one lets the next one in.
+  held.pop_back();
+  long status = 0;
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (status != 200 && Clock::now() < deadline) {
+    status = Fetch("GET", Url("/health"), {}, {}, 2'000).status;
+  }
+  EXPECT_EQ(status, 200);
+}
+
+class EventStreamCapTest : public ServerTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    env["CRM_EVENT_STREAMS_PER_TENANT"] = "3";
+  }
+};
+
+TEST_F(EventStreamCapTest, ATenantsEventStreamsAreCapped) {
+  Tenant ana = Register("ana@example.com");
+  const std::string request =
+      "GET /api/events HTTP/1.1\r\nHost: crm\r\nCookie: crm_session=" + ana.token + "\r\n\r\n";
+  auto connected = [](const std::string& s) {
+    return s.find("connected to slice") != std::string::npos;
+  };
+  std::vector<std::unique_ptr<RawConnection>> streams;
+  for (int i = 0; i < 3; ++i) {
+    streams.push_back(std::make_unique<RawConnection>(Port()));
+    ASSERT_TRUE(streams.back()->Send(request));
+    std::string got = streams.back()->Receive(milliseconds(10'000), connected);
+    ASSERT_EQ(StatusOf(got), 200) << got;
+  }
+  auto over = Fetch("GET", Url("/api/events"), {}, ana.Auth(), 5'000);
+  EXPECT_EQ(over.status, 429) << over.body;
+  EXPECT_NE(over.body.find("event streams"), std::string::npos) << over.body;
+  // Closing one frees its place (the slice sees the close when it next writes, or at once).
+  streams.pop_back();
+  int status = 0;
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (status != 200 && Clock::now() < deadline) {
+    RawConnection again(Port());
+    again.Send(request);
+    status = StatusOf(again.Receive(milliseconds(2'000), connected));
+  }
+  EXPECT_EQ(status, 200);
+}
+
+}  // namespace
+}  // namespace crm::testing
