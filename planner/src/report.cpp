@@ -503,13 +503,14 @@ class RowWriter {
       Text(s);
       return;
     }
+    // Runs between quotes are copied whole: a warning is quoted on most batch rows.
     Char('"');
-    for (char c : s) {
-      if (c == '"') {
-        Char('"');
-      }
-      Char(c);
+    for (std::size_t quote = s.find('"'); quote != std::string_view::npos; quote = s.find('"')) {
+      Text(s.substr(0, quote + 1));
+      Char('"');
+      s.remove_prefix(quote + 1);
     }
+    Text(s);
     Char('"');
   }
 
@@ -610,7 +611,9 @@ void AppendPlanCsvRow(std::string& out, const Plan& plan) {
     row.Text(",,");
   }
   row.Char(',');
-  if (!plan.warnings.empty()) {
+  if (plan.warnings.size() == 1) {
+    row.Field(plan.warnings.front());
+  } else if (!plan.warnings.empty()) {
     thread_local std::string joined;
     joined.clear();
     for (const std::string& warning : plan.warnings) {
