@@ -135,7 +135,6 @@ class ProgressBar {
 // most a few are in flight, so memory stays flat in the number of rows.
 constexpr std::size_t kChunkRows = 4096;
 
-
 // Rows copied out of the reader's buffer (its views die at the next read): the cells of every
 // row back to back, with where each row starts.
 struct Chunk {
