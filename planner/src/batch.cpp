@@ -135,12 +135,6 @@ class ProgressBar {
 // most a few are in flight, so memory stays flat in the number of rows.
 constexpr std::size_t kChunkRows = 4096;
 
-struct ChunkResult {
-  std::string text;                                         // the plans, formatted
-  std::vector<std::pair<std::size_t, std::string>> errors;  // (line, message) of bad rows
-  long long planned = 0;
-};
-
 // Rows copied out of the reader's buffer (its views die at the next read): the cells of every
 // row back to back, with where each row starts.
 struct Chunk {
@@ -159,13 +153,30 @@ struct Chunk {
     }
   }
   std::size_t rows() const { return lines.size(); }
+  // Empties it, keeping the memory for the next chunk.
+  void Clear() {
+    cells.clear();
+    spans.clear();
+    lines.clear();
+    bad.clear();
+  }
 };
 
-ChunkResult PlanChunk(const Chunk& chunk, const std::vector<std::string>& columns,
+struct ChunkResult {
+  std::string text;                                         // the plans, formatted
+  std::vector<std::pair<std::size_t, std::string>> errors;  // (line, message) of bad rows
+  long long planned = 0;
+  Chunk rows;  // handed back so that its buffers serve a later chunk
+};
+
+// Plans `chunk` into `text` (emptied first; its capacity is reused).
+ChunkResult PlanChunk(Chunk chunk, std::string text, const std::vector<std::string>& columns,
                       const Catalog& catalog, const PlanOptions& plan_options, OutputFormat format,
                       const std::string& file, bool strict) {
   ChunkResult result;
   result.errors = chunk.bad;
+  result.text = std::move(text);
+  result.text.clear();
   result.text.reserve(chunk.rows() * 320);
   const Workload defaults;
   Workload workload;
@@ -202,6 +213,7 @@ ChunkResult PlanChunk(const Chunk& chunk, const std::vector<std::string>& column
   }
   std::stable_sort(result.errors.begin(), result.errors.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
+  result.rows = std::move(chunk);
   return result;
 }
 
@@ -240,11 +252,17 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
   const std::size_t workers = std::max(1U, std::thread::hardware_concurrency());
   std::deque<std::future<ChunkResult>> inflight;
   Chunk chunk;
+  // Buffers of finished chunks, reused: a fresh megabyte per chunk costs a page fault per page.
+  std::vector<Chunk> spare_chunks;
+  std::vector<std::string> spare_texts;
   const auto collect_one = [&]() {
     ChunkResult done = inflight.front().get();
     inflight.pop_front();
     out.write(done.text.data(), static_cast<std::streamsize>(done.text.size()));
     result.planned += done.planned;
+    done.rows.Clear();
+    spare_chunks.push_back(std::move(done.rows));
+    spare_texts.push_back(std::move(done.text));
     for (const auto& [line, message] : done.errors) {
       if (options.strict) {
         throw InputError(message);
@@ -258,12 +276,23 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
     if (chunk.rows() == 0 && chunk.bad.empty()) {
       return;
     }
+    std::string text;
+    if (!spare_texts.empty()) {
+      text = std::move(spare_texts.back());
+      spare_texts.pop_back();
+    }
     inflight.push_back(std::async(
-        std::launch::async, [&columns, &catalog, &file, plan_options, format = options.format,
-                             strict = options.strict, rows = std::move(chunk)]() {
-          return PlanChunk(rows, columns, catalog, plan_options, format, file, strict);
+        std::launch::async,
+        [&columns, &catalog, &file, plan_options, format = options.format, strict = options.strict,
+         rows = std::move(chunk), text = std::move(text)]() mutable {
+          return PlanChunk(std::move(rows), std::move(text), columns, catalog, plan_options, format,
+                           file, strict);
         }));
     chunk = Chunk{};
+    if (!spare_chunks.empty()) {
+      chunk = std::move(spare_chunks.back());
+      spare_chunks.pop_back();
+    }
     while (inflight.size() > 2 * workers) {
       collect_one();
     }

@@ -379,9 +379,15 @@ bool InsideEnvelope(const Tier& t, long long customers, double messages_per_day)
   return customers >= t.min_customers && UnderEnvelopeMax(t, customers, messages_per_day);
 }
 
+// A tier has a handful of floors: a scan that compares lengths first beats the map's ordered
+// string comparisons, and batch looks up several per row.
 long long Floor(const Tier& t, std::string_view knob, long long fallback) {
-  const auto it = t.knob_floors.find(knob);
-  return it == t.knob_floors.end() ? fallback : it->second;
+  for (const auto& [name, value] : t.knob_floors) {
+    if (name == knob) {
+      return value;
+    }
+  }
+  return fallback;
 }
 
 long long CeilCount(double v) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -499,17 +500,21 @@ class RowWriter {
   }
   // A CSV field, quoted when it holds a comma, quote or line break.
   void Field(std::string_view s) {
-    if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
+    if (std::none_of(s.begin(), s.end(), [](char c) {
+          // find_first_of searches the set once per character; warnings are long.
+          return c == ',' || c == '"' || c == '\r' || c == '\n';
+        })) {
       Text(s);
       return;
     }
+    // Runs between quotes are copied whole: a warning is quoted on most batch rows.
     Char('"');
-    for (char c : s) {
-      if (c == '"') {
-        Char('"');
-      }
-      Char(c);
+    for (std::size_t quote = s.find('"'); quote != std::string_view::npos; quote = s.find('"')) {
+      Text(s.substr(0, quote + 1));
+      Char('"');
+      s.remove_prefix(quote + 1);
     }
+    Text(s);
     Char('"');
   }
 
@@ -610,7 +615,9 @@ void AppendPlanCsvRow(std::string& out, const Plan& plan) {
     row.Text(",,");
   }
   row.Char(',');
-  if (!plan.warnings.empty()) {
+  if (plan.warnings.size() == 1) {
+    row.Field(plan.warnings.front());
+  } else if (!plan.warnings.empty()) {
     thread_local std::string joined;
     joined.clear();
     for (const std::string& warning : plan.warnings) {

@@ -268,5 +268,34 @@ TEST(RunBatchTest, PlansManyRowsWithFlatCountsAndACleanProgressBar) {
   EXPECT_EQ(screen[1].find_first_not_of(' '), std::string::npos) << screen[1];
 }
 
+// Chunks reuse the buffers of chunks already written: rows of later chunks, shorter than the
+// earlier ones, must not carry anything of them, and quoted names keep their doubled quotes.
+TEST(RunBatchTest, WritesEveryRowOfManyChunksInOrderWithItsOwnQuotedName) {
+  constexpr int kRows = 30'000;  // several chunks per worker, so buffers come back and are reused
+  std::string csv = "name,customers\n";
+  std::vector<std::string> expected;
+  for (int i = 0; i < kRows; ++i) {
+    // Long names first, short ones later: a reused buffer holds longer text than a new row.
+    const std::string pad(i < kRows / 2 ? 40 : 1, 'x');
+    csv += "\"say \"\"" + pad + std::to_string(i) + "\"\"\"," + std::to_string(1 + i % 300) + "\n";
+    expected.push_back("\"say \"\"" + pad + std::to_string(i) + "\"\"\"," +
+                       std::to_string(1 + i % 300) + ",");
+  }
+  const BatchRun run = RunOn(csv, BatchOptions{});
+  EXPECT_EQ(run.err, "");
+  ASSERT_EQ(run.result.planned, kRows);
+  std::istringstream lines(run.out.substr(CsvHeader().size()));
+  std::string line;
+  int i = 0;
+  while (std::getline(lines, line)) {
+    ASSERT_LT(i, kRows);
+    ASSERT_EQ(line.substr(0, expected[static_cast<std::size_t>(i)].size()),
+              expected[static_cast<std::size_t>(i)])
+        << "row " << i;
+    ++i;
+  }
+  EXPECT_EQ(i, kRows);
+}
+
 }  // namespace
 }  // namespace crm::planner
