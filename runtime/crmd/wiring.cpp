@@ -197,6 +197,7 @@ gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config) 
   options.database = GatewayDatabase(config, static_cast<std::size_t>(config.db_max_open_conns));
   options.worker_threads = static_cast<std::size_t>(config.worker_concurrency);
   options.public_url = config.public_url;
+  options.trusted_proxies = config.trusted_proxies;
   options.web_root = WebRoot(config);
   options.plan.name = config.plan_name;
   options.plan.currency = config.currency;

@@ -66,7 +66,7 @@ Reply LogoutEverywhere(GatewayContext& gateway, Exchange& ex) {
       [user_id](pqxx::work& tx) { SessionStore(tx).DeleteAllOf(user_id); });
   gateway.sessions.ForgetAll();
   Response res{Status::no_content, 11};
-  res.set(bhttp::field::set_cookie, gateway.browser.ClearCookie(ex.request()));
+  res.set(bhttp::field::set_cookie, gateway.browser.ClearCookie());
   co_return res;
 }
 
@@ -95,7 +95,7 @@ Reply DeleteAccount(GatewayContext& gateway, Exchange& ex) {
   spdlog::info("account {} deleted by its owner (slice {})", caller.user_id,
                caller.slice_id ? std::to_string(*caller.slice_id) : "none");
   Response res = http::JsonResponse(Status::ok, {{"status", "deleted"}});
-  res.set(bhttp::field::set_cookie, gateway.browser.ClearCookie(ex.request()));
+  res.set(bhttp::field::set_cookie, gateway.browser.ClearCookie());
   co_return res;
 }
 

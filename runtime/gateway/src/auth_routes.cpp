@@ -58,7 +58,7 @@ asio::awaitable<Response> SignIn(GatewayContext& gateway, long long user_id, Exc
     return sessions.Load(user_id);
   });
   Response res = http::JsonResponse(status, UserJson(caller));
-  res.set(bhttp::field::set_cookie, gateway.browser.SessionCookie(ex.request(), token));
+  res.set(bhttp::field::set_cookie, gateway.browser.SessionCookie(token));
   co_return res;
 }
 
@@ -120,7 +120,7 @@ Reply Logout(GatewayContext& gateway, Exchange& ex) {
     gateway.sessions.Forget(hash);
   }
   Response res{Status::no_content, 11};
-  res.set(bhttp::field::set_cookie, gateway.browser.ClearCookie(ex.request()));
+  res.set(bhttp::field::set_cookie, gateway.browser.ClearCookie());
   co_return res;
 }
 
@@ -134,8 +134,7 @@ Reply Me(GatewayContext& gateway, Exchange& ex) {
       [&gateway, user_id] { return gateway.billing.BannerJson(user_id); });
   Response res = http::JsonResponse(Status::ok, me);
   if (caller.renewed) {
-    res.set(bhttp::field::set_cookie,
-            gateway.browser.SessionCookie(ex.request(), TokenFrom(ex.request())));
+    res.set(bhttp::field::set_cookie, gateway.browser.SessionCookie(TokenFrom(ex.request())));
   }
   co_return res;
 }
@@ -144,8 +143,8 @@ Reply ForgotPassword(GatewayContext& gateway, Exchange& ex) {
   json body = AccountRequest(gateway, gateway.account_limiter, ex, "password reset");
   std::string email = EmailField(body);
   std::string token = NewToken();
-  std::string link =
-      gateway.browser.ExpectedOrigin(ex.request()) + "/reset-password?token=" + token;
+  // From configuration, never from the request: a Host of evil.example must not reach a mail.
+  std::string link = gateway.browser.PublicUrl() + "/reset-password?token=" + token;
   std::string expiry =
       std::to_string(kResetTokenTtl.count()) + (kResetTokenTtl.count() == 1 ? " hour" : " hours");
   co_await gateway.route.db().Write([&](pqxx::work& tx) {

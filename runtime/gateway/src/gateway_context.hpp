@@ -28,7 +28,7 @@ struct GatewayContext {
       : options(settings),
         sessions(db, settings.session_ttl),
         route(db, sessions),
-        browser(settings.public_url, settings.session_ttl),
+        browser(settings.public_url, settings.trusted_proxies, settings.session_ttl),
         orchestrator(slices),
         billing(billing_service),
         monitor(slice_monitor),

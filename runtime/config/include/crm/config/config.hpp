@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "crm/address_range.hpp"
+
 namespace crm::config {
 
 struct RuntimeConfig {
@@ -19,9 +21,12 @@ struct RuntimeConfig {
   std::string database_password;
   std::string listen = "127.0.0.1:8080";  ///< host:port or unix:/path
   std::filesystem::path data_dir = "/var/lib/crmd";
-  /// The origin browsers use ("https://crm.example.com"): the Origin check and the cookies'
-  /// Secure flag follow it. Empty: derived from the request's Host (plain HTTP on localhost).
+  /// The origin browsers use ("https://crm.example.com"): mailed links, the Origin check and the
+  /// cookies' Secure flag follow it. Empty: derived from `listen` (http://127.0.0.1:PORT), never
+  /// from a request's Host.
   std::string public_url;
+  /// Peers whose X-Forwarded-For names the client (our nginx or load balancer). Empty: nobody's.
+  std::vector<AddressRange> trusted_proxies;
   /// The web app's built files; empty: web/ beside the crmd binary, else ../share/crmd/web.
   std::string web_root;
   // What a workspace costs (docs/operations.md, "Prices"): the pricing page shows it and billing
