@@ -228,6 +228,20 @@ const std::vector<KeyDef>& Defs() {
        [](RuntimeConfig& c, const std::string& v) {
          c.login_attempts_per_minute = Int(v, 1, 1'000'000);
        }},
+      {{"rate_limit_max_addresses",
+        {"CRM_RATE_LIMIT_MAX_ADDRESSES"},
+        "client addresses each per-address limit remembers; the quietest is forgotten first"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.rate_limit_max_addresses = static_cast<std::size_t>(ParseWhole(v, 1, 10'000'000));
+       }},
+      {{"password_hash_threads",
+        {"CRM_PASSWORD_HASH_THREADS"},
+        "threads that hash and check passwords (argon2id, 19 MiB each), apart from other work"},
+       [](RuntimeConfig& c, const std::string& v) { c.password_hash_threads = Int(v, 1, 64); }},
+      {{"password_hash_queue",
+        {"CRM_PASSWORD_HASH_QUEUE"},
+        "password checks that may wait for a hashing thread; more get 503 with Retry-After"},
+       [](RuntimeConfig& c, const std::string& v) { c.password_hash_queue = Int(v, 0, 100'000); }},
       {{"session_ttl", {"CRM_SESSION_TTL"}, "rolling session lifetime"},
        [](RuntimeConfig& c, const std::string& v) {
          auto ms = ParseDuration(v);

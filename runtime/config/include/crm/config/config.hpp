@@ -49,6 +49,9 @@ struct RuntimeConfig {
   std::uint64_t slice_storage_quota = 2'000'000'000ull;
   int warm_slices = 1;
   int login_attempts_per_minute = 5;
+  std::size_t rate_limit_max_addresses = 100'000;  ///< per limiter; the quietest is evicted
+  int password_hash_threads = 2;                   ///< argon2id's own pool
+  int password_hash_queue = 32;                    ///< waiting hashes past which 503
   std::chrono::hours session_ttl{24 * 30};
   int queue_max_depth = 50'000;                    ///< read by the outbound queue (QUEUE_MAX_DEPTH)
   int phone_rps = 250;                             ///< per-phone send rate (PHONE_RPS)

@@ -38,9 +38,12 @@ struct GatewayOptions {
   std::filesystem::path web_root;
   PricePlan plan;  ///< GET /billing/plan
   std::chrono::seconds session_ttl{std::chrono::hours(24 * 30)};
-  int login_attempts_per_minute = 5;  ///< per client address
-  std::string whatsapp_verify_token;  ///< the webhook subscription handshake
-  std::string whatsapp_app_secret;    ///< verifies X-Hub-Signature-256 on /webhooks/whatsapp
+  int login_attempts_per_minute = 5;               ///< per client address
+  std::size_t rate_limit_max_addresses = 100'000;  ///< per limiter; the quietest is evicted
+  std::size_t password_hash_threads = 2;           ///< argon2id runs here, apart from other work
+  std::size_t password_hash_queue = 32;            ///< hashes waiting past which 503
+  std::string whatsapp_verify_token;               ///< the webhook subscription handshake
+  std::string whatsapp_app_secret;  ///< verifies X-Hub-Signature-256 on /webhooks/whatsapp
   orchestrator::OrchestratorOptions orchestrator;
   mail::MailerOptions mail;         ///< the mailer this gateway runs (docs/operations.md, "Mail")
   billing::BillingOptions billing;  ///< off without a Stripe secret key
