@@ -173,6 +173,8 @@ TEST_F(HashingFloodTest, ALoginFloodIsRefusedWith503AndDoesNotStallSessions) {
           ++checked;
         } else if (r.status == 503 && !r.headers["retry-after"].empty()) {
           ++unavailable;
+          // A little back-off, so the refused do not spin the I/O threads; the pool stays full.
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
         } else {
           ++other;
         }
