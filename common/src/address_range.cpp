@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "crm/error.hpp"
+#include "crm/text.hpp"
 
 namespace crm {
 namespace {
@@ -30,16 +31,6 @@ std::optional<std::pair<Bytes, bool>> ParseAddress(std::string_view text) {
     return std::pair{bytes, false};
   }
   return std::nullopt;
-}
-
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
-    text.remove_suffix(1);
-  }
-  return text;
 }
 
 }  // namespace
@@ -102,9 +93,9 @@ bool IsIpAddress(std::string_view text) {
 
 std::vector<AddressRange> ParseAddressRanges(std::string_view list) {
   std::vector<AddressRange> out;
-  while (!Trim(list).empty()) {
+  while (!TrimBlanks(list).empty()) {
     auto comma = list.find(',');
-    std::string_view entry = Trim(list.substr(0, comma));
+    std::string_view entry = TrimBlanks(list.substr(0, comma));
     if (entry.empty()) {
       throw InputError(
           "expected a comma-separated list of IP addresses or CIDR ranges, got an "

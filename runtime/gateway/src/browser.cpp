@@ -4,6 +4,7 @@
 
 #include "crm/error.hpp"
 #include "crm/gateway/sessions.hpp"
+#include "crm/text.hpp"
 
 namespace crm::gateway {
 namespace {
@@ -13,16 +14,6 @@ namespace bhttp = boost::beast::http;
 bool IsStateChanging(bhttp::verb method) {
   return method == bhttp::verb::post || method == bhttp::verb::put ||
          method == bhttp::verb::patch || method == bhttp::verb::delete_;
-}
-
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
-    text.remove_suffix(1);
-  }
-  return text;
 }
 
 }  // namespace
@@ -78,9 +69,10 @@ std::string BrowserPolicy::ClientIp(const http::Request& request, const std::str
   }
   std::string client = peer;
   std::string_view rest = list;
-  while (!Trim(rest).empty()) {
+  while (!TrimBlanks(rest).empty()) {
     auto comma = rest.rfind(',');
-    std::string_view entry = Trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+    std::string_view entry =
+        TrimBlanks(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
     // Anything that is not an address was not written by a proxy we trust: stop at the last
     // hop we know.
