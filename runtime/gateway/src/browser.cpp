@@ -36,17 +36,13 @@ void BrowserPolicy::DeriveFrom(const http::Endpoint& bound) {
   }
   std::string port = std::to_string(bound.port);
   const std::string& host = bound.host;
-  bool loopback_or_any =
-      host.empty() || host == "0.0.0.0" || host == "::" || host.rfind("127.", 0) == 0;
-  if (host == "::1") {
-    public_url_ = "http://[::1]:" + port;
-  } else if (loopback_or_any) {
-    public_url_ = "http://127.0.0.1:" + port;
-  } else {
-    public_url_ =
-        "http://" + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + port;
-  }
-  if (loopback_or_any || host == "::1") {
+  bool wildcard = host.empty() || host == "0.0.0.0" || host == "::";
+  bool loopback = wildcard || host.rfind("127.", 0) == 0 || host == "::1";
+  // A wildcard address is no origin a browser can use; loopback is the one that surely works.
+  std::string shown = wildcard ? "127.0.0.1" : host;
+  public_url_ =
+      "http://" + (shown.find(':') != std::string::npos ? "[" + shown + "]" : shown) + ":" + port;
+  if (loopback) {
     also_accepted_origins_ = {"http://localhost:" + port};
   }
 }

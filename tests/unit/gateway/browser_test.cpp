@@ -88,6 +88,7 @@ TEST(BrowserPolicyTest, ThePublicUrlIsDerivedFromTheListenAddressOnlyWhenUnset) 
   };
   EXPECT_EQ(derived("", "0.0.0.0:9000"), "http://127.0.0.1:9000");
   EXPECT_EQ(derived("", "[::1]:9000"), "http://[::1]:9000");
+  EXPECT_EQ(derived("", "127.0.0.5:9000"), "http://127.0.0.5:9000");
   EXPECT_EQ(derived("", "192.0.2.7:80"), "http://192.0.2.7:80");
   EXPECT_EQ(derived("", "unix:/run/crmd.sock"), "http://localhost");
   EXPECT_EQ(derived("https://crm.example.com", "0.0.0.0:9000"), "https://crm.example.com");

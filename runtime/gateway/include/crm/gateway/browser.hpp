@@ -23,9 +23,10 @@ class BrowserPolicy {
                 std::chrono::seconds session_ttl);
 
   /// When no public URL was configured, derives it from the address the gateway listens on:
-  /// "http://127.0.0.1:PORT" for a loopback or wildcard address (browsers on the machine may also
-  /// use "http://localhost:PORT"), "http://HOST:PORT" otherwise, "http://localhost" for a Unix
-  /// socket. Call once, after binding (the port may have been 0) and before serving.
+  /// "http://HOST:PORT", with 127.0.0.1 for a wildcard address, and for a loopback or wildcard
+  /// address "http://localhost:PORT" accepted too as an Origin (a browser on the machine);
+  /// "http://localhost" for a Unix socket. Call once, after binding (the port may have been 0)
+  /// and before serving.
   void DeriveFrom(const http::Endpoint& bound);
 
   /// The client's address. From a trusted proxy, the X-Forwarded-For entries are walked from the
