@@ -199,6 +199,7 @@ gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config) 
   options.database = GatewayDatabase(config, static_cast<std::size_t>(config.db_max_open_conns));
   options.worker_threads = static_cast<std::size_t>(config.worker_concurrency);
   options.public_url = config.public_url;
+  options.trusted_proxies = config.trusted_proxies;
   options.web_root = WebRoot(config);
   options.plan.name = config.plan_name;
   options.plan.currency = config.currency;
@@ -206,6 +207,9 @@ gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config) 
   options.plan.launch_discount_percent = config.launch_discount_percent;
   options.session_ttl = std::chrono::duration_cast<std::chrono::seconds>(config.session_ttl);
   options.login_attempts_per_minute = config.login_attempts_per_minute;
+  options.rate_limit_max_addresses = config.rate_limit_max_addresses;
+  options.password_hash_threads = static_cast<std::size_t>(config.password_hash_threads);
+  options.password_hash_queue = static_cast<std::size_t>(config.password_hash_queue);
   options.whatsapp_verify_token = config.whatsapp_verify_token;
   options.whatsapp_app_secret = config.whatsapp_app_secret;
   options.orchestrator = OrchestratorOptionsFrom(config);

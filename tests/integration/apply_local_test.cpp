@@ -123,6 +123,11 @@ TEST_F(ApplyLocalTest, ApplyStatusReapplyDestroy) {
   const HttpResult page = Fetch("GET", url + "/login");
   EXPECT_EQ(page.status, 200) << page.body;
   EXPECT_EQ(page.headers.at("content-type"), "text/html; charset=utf-8");
+  // A browser on that address may sign in: no https public URL or proxy from the vps rendering.
+  const HttpResult login =
+      Fetch("POST", url + "/auth/login", R"({"email":"nobody@example.com","password":"x"})",
+            {"Content-Type: application/json", "Origin: " + url});
+  EXPECT_EQ(login.status, 401) << "the Origin check passes: " << login.body;
   struct stat st {};
   ASSERT_EQ(::stat((dir_ / "secrets/admin-password").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600U);

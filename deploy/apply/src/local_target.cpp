@@ -96,6 +96,10 @@ std::string CrmdEnv(const render::Rendering& rendering, const Layout& layout, co
   env = SetEnvValue(env, "CRM_DATABASE_PASSWORD_FILE", layout.DbPassword().string());
   env = SetEnvValue(env, "CRM_LISTEN", fmt::format("127.0.0.1:{}", d.http_port));
   env = SetEnvValue(env, "CRM_DATA_DIR", layout.Data().string());
+  // No TLS nginx in front: the public URL is derived from the listen address (browsers on
+  // http://127.0.0.1 or localhost), and every peer is a client, none a proxy to believe.
+  env = RemoveEnvValue(env, "CRM_PUBLIC_URL");
+  env = RemoveEnvValue(env, "CRM_TRUSTED_PROXIES");
   // The web app: crmd finds it beside its own binary (a build tree's web/, an installed
   // ../share/crmd/web), not where a packaged server keeps it.
   env = RemoveEnvValue(env, "CRM_WEB_ROOT");

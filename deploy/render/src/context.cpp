@@ -107,13 +107,36 @@ CrmdLimits LimitsFor(const Plan& plan, const LayoutRow& row, double pg_shared_bu
   return limits;
 }
 
+// The subnet docker-compose gives the project's network (pinned in docker-compose.yml): only
+// nginx, crmd and PostgreSQL are on it, and crmd's port is published nowhere else.
+constexpr const char* kComposeSubnet = "172.30.71.0/24";
+// The hosts of a multi-server layout talk over their private network, whose addresses the plan
+// does not know: every private range (RFC 1918, IPv6 unique local), plus loopback for the nginx
+// an app host runs itself when there is no load balancer. An assumption: the gateway port is
+// not reachable from outside that network (the hosts' firewall).
+constexpr const char* kPrivateNetworks =
+    "127.0.0.1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fd00::/8";
+
+// What the gateway must know of what is in front of it: the origin browsers use (mailed links,
+// the Origin check, Secure cookies) and the proxies whose X-Forwarded-For it believes. Empty
+// for slice hosts, which serve only the gateway.
+struct FrontDoor {
+  std::string public_url;
+  std::string trusted_proxies;
+};
+
 Json EnvList(const Plan& plan, const std::string& database_url, const std::string& listen,
-             const std::string& extra_name = {}, const std::string& extra_value = {}) {
+             const FrontDoor& front, const std::string& extra_name = {},
+             const std::string& extra_value = {}) {
   Json env = Json::array();
   env.push_back({{"name", "CRM_DATABASE_URL"}, {"value", database_url}});
   env.push_back(
       {{"name", "CRM_DATABASE_PASSWORD_FILE"}, {"value", "/etc/crmd/secrets/db_password"}});
   env.push_back({{"name", "CRM_LISTEN"}, {"value", listen}});
+  if (!front.public_url.empty()) {
+    env.push_back({{"name", "CRM_PUBLIC_URL"}, {"value", front.public_url}});
+    env.push_back({{"name", "CRM_TRUSTED_PROXIES"}, {"value", front.trusted_proxies}});
+  }
   env.push_back({{"name", "CRM_DATA_DIR"}, {"value", "/var/lib/crmd"}});
   // Where the crmd package puts the web app (nginx serves the same directory).
   env.push_back({{"name", "CRM_WEB_ROOT"}, {"value", "/usr/share/crmd/web"}});
@@ -266,23 +289,29 @@ struct HostLists {
 };
 
 // vps and compose: one host running everything; crmd's limits are also the context's "crmd".
-HostLists SingleHost(Json& c, const Plan& plan, RenderTarget target, const Database& db) {
+HostLists SingleHost(Json& c, const Plan& plan, RenderTarget target, const Database& db,
+                     const std::string& public_url) {
   HostLists lists;
   const LayoutRow& row = plan.layout.front();
   const CrmdLimits limits = LimitsFor(plan, row, SharedBuffers(plan));
   const std::string cpus = FormatNumber(static_cast<double>(limits.cpu_quota_percent) / 100.0, 2);
   const std::string listen = fmt::format(
       "{}:{}", target == RenderTarget::kCompose ? "0.0.0.0" : "127.0.0.1", kGatewayPort);
-  lists.hosts.push_back({{"name", "vps"},
-                         {"role", "all"},
-                         {"index", 1},
-                         {"vcpu", FormatNumber(row.server->vcpu)},
-                         {"ram_mib", Mib(row.server->ram_bytes)},
-                         {"server", row.server->name},
-                         {"memory_max_mib", limits.memory_max_mib},
-                         {"cpu_quota_percent", limits.cpu_quota_percent},
-                         {"cpus", cpus},
-                         {"env", EnvList(plan, db.url, listen)}});
+  lists.hosts.push_back(
+      {{"name", "vps"},
+       {"role", "all"},
+       {"index", 1},
+       {"vcpu", FormatNumber(row.server->vcpu)},
+       {"ram_mib", Mib(row.server->ram_bytes)},
+       {"server", row.server->name},
+       {"memory_max_mib", limits.memory_max_mib},
+       {"cpu_quota_percent", limits.cpu_quota_percent},
+       {"cpus", cpus},
+       {"env",
+        EnvList(plan, db.url, listen,
+                // nginx: on loopback (vps), the project's network
+                // (compose)
+                {public_url, target == RenderTarget::kCompose ? kComposeSubnet : "127.0.0.1"})}});
   c["crmd"] = {{"memory_max_mib", limits.memory_max_mib},
                {"cpu_quota_percent", limits.cpu_quota_percent},
                {"cpus", cpus}};
@@ -340,7 +369,8 @@ Json MultiHost(const LayoutRow& row, std::size_t i, const std::string& name, con
 }
 
 // split and ha: one entry per server of the layout; slice hosts get a shard range each.
-HostLists MultiHosts(const Plan& plan, const Rows& rows, const Database& db) {
+HostLists MultiHosts(const Plan& plan, const Rows& rows, const Database& db,
+                     const std::string& public_url) {
   HostLists lists;
   const std::vector<std::string> ranges = ShardRanges(plan);
   std::size_t slice_index = 0;
@@ -357,14 +387,15 @@ HostLists MultiHosts(const Plan& plan, const Rows& rows, const Database& db) {
         const std::string range = slice_index < ranges.size() ? ranges[slice_index] : "0-100";
         ++slice_index;
         h["shard_range"] = range;
-        h["env"] = EnvList(plan, db.url, fmt::format("0.0.0.0:{}", kSliceHostPort),
+        h["env"] = EnvList(plan, db.url, fmt::format("0.0.0.0:{}", kSliceHostPort), {},
                            "WORKER_SHARD_RANGE", range);
         lists.slice_hosts.push_back(
             {{"name", names[i]}, {"port", kSliceHostPort}, {"shard_range", range}});
         lists.scrape.push_back(
             {{"target", fmt::format("{}:{}", names[i], kSliceHostPort)}, {"job", "crmd-slice"}});
       } else if (row.spec->carries & planner::kCarryWebsockets) {
-        h["env"] = EnvList(plan, db.url, fmt::format("0.0.0.0:{}", kGatewayPort));
+        h["env"] = EnvList(plan, db.url, fmt::format("0.0.0.0:{}", kGatewayPort),
+                           {public_url, kPrivateNetworks});
         lists.app_hosts.push_back({{"name", names[i]}, {"port", kGatewayPort}});
         lists.scrape.push_back(
             {{"target", fmt::format("{}:{}", names[i], kGatewayPort)}, {"job", "crmd-gateway"}});
@@ -455,9 +486,12 @@ Json RenderContext(const Plan& plan, RenderTarget target, const RenderOptions& o
   const Database db = DatabaseFor(plan, target, rows);
   AddServices(c, plan, rows, db);
   // Hosts (multi), the single host (vps, compose) or the cluster (k8s).
+  // Browsers reach every tier through TLS at the plan's domain (nginx, the LB or the Ingress).
+  const std::string public_url = "https://" + options.domain;
+  c["compose_subnet"] = kComposeSubnet;
   const HostLists lists = target == RenderTarget::kVps || target == RenderTarget::kCompose
-                              ? SingleHost(c, plan, target, db)
-                          : target == RenderTarget::kMulti ? MultiHosts(plan, rows, db)
+                              ? SingleHost(c, plan, target, db, public_url)
+                          : target == RenderTarget::kMulti ? MultiHosts(plan, rows, db, public_url)
                                                            : ClusterHost(plan);
   AddHostLists(c, lists, rows, target);
   if (target == RenderTarget::kK8s) {

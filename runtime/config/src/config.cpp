@@ -138,7 +138,9 @@ const std::vector<KeyDef>& Defs() {
        [](RuntimeConfig& c, const std::string& v) { c.listen = NonEmpty(v); }},
       {{"data_dir", {"CRM_DATA_DIR"}, "directory for slice files, sockets and secrets"},
        [](RuntimeConfig& c, const std::string& v) { c.data_dir = NonEmpty(v); }},
-      {{"public_url", {"CRM_PUBLIC_URL"}, "origin browsers use, e.g. https://crm.example.com"},
+      {{"public_url",
+        {"CRM_PUBLIC_URL"},
+        "origin browsers use and mailed links name, e.g. https://crm.example.com"},
        [](RuntimeConfig& c, const std::string& v) {
          if (!v.empty() && v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
            throw InputError("expected an http:// or https:// origin, got \"" + v + "\"");
@@ -147,7 +149,19 @@ const std::vector<KeyDef>& Defs() {
          while (!c.public_url.empty() && c.public_url.back() == '/') {
            c.public_url.pop_back();
          }
+         // An origin is compared whole with a browser's Origin header: a path never matches.
+         auto host = c.public_url.find("://");
+         if (!c.public_url.empty() &&
+             (host == std::string::npos || c.public_url.size() == host + 3 ||
+              c.public_url.find_first_of("/?#@ ", host + 3) != std::string::npos)) {
+           throw InputError("expected an origin such as https://crm.example.com (no path), got \"" +
+                            v + "\"");
+         }
        }},
+      {{"trusted_proxies",
+        {"CRM_TRUSTED_PROXIES"},
+        "comma list of proxy addresses/CIDRs whose X-Forwarded-For is believed; empty: none"},
+       [](RuntimeConfig& c, const std::string& v) { c.trusted_proxies = ParseAddressRanges(v); }},
       {{"web_root",
         {"CRM_WEB_ROOT"},
         "the web app's files (default: web/ beside crmd, else ../share/crmd/web)"},
@@ -226,6 +240,20 @@ const std::vector<KeyDef>& Defs() {
        [](RuntimeConfig& c, const std::string& v) {
          c.login_attempts_per_minute = Int(v, 1, 1'000'000);
        }},
+      {{"rate_limit_max_addresses",
+        {"CRM_RATE_LIMIT_MAX_ADDRESSES"},
+        "client addresses each per-address limit remembers; the quietest is forgotten first"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.rate_limit_max_addresses = static_cast<std::size_t>(ParseWhole(v, 1, 10'000'000));
+       }},
+      {{"password_hash_threads",
+        {"CRM_PASSWORD_HASH_THREADS"},
+        "threads that hash and check passwords (argon2id, 19 MiB each), apart from other work"},
+       [](RuntimeConfig& c, const std::string& v) { c.password_hash_threads = Int(v, 1, 64); }},
+      {{"password_hash_queue",
+        {"CRM_PASSWORD_HASH_QUEUE"},
+        "password checks that may wait for a hashing thread; more get 503 with Retry-After"},
+       [](RuntimeConfig& c, const std::string& v) { c.password_hash_queue = Int(v, 0, 100'000); }},
       {{"session_ttl", {"CRM_SESSION_TTL"}, "rolling session lifetime"},
        [](RuntimeConfig& c, const std::string& v) {
          auto ms = ParseDuration(v);

@@ -28,13 +28,20 @@ asio::awaitable<std::pair<Caller, json>> AccountCall(GatewayContext& gateway, Ex
   co_return std::pair{caller, http::ParseJsonBody(ex.request())};
 }
 
-// Throws InputError naming `field` unless `password` is the account's.
-void CheckCurrentPassword(UserStore& users, const Caller& caller, const std::string& password,
-                          const std::string& field) {
-  auto account = users.CredentialsOf(caller.email);
-  if (!account || !VerifyPassword(password, account->password_hash)) {
-    throw InputError(field + ": this is not your current password", field);
+// The account's stored hash, once `password` is checked against it (on the hashing pool);
+// InputError naming `field` when it is not the account's password. `field` is a plain pointer:
+// a std::string temporary in a co_await expression is destroyed twice by GCC 12.
+asio::awaitable<std::string> CheckCurrentPassword(GatewayContext& gateway, const Caller& caller,
+                                                  const std::string& password, const char* field) {
+  const std::string& email = caller.email;
+  std::optional<Credentials> account = co_await gateway.route.db().Read(
+      [&email](pqxx::read_transaction& tx) { return UserStore(tx).CredentialsOf(email); });
+  std::string stored = account ? account->password_hash : std::string();
+  bool match = co_await gateway.passwords.Verify(password, stored);
+  if (!match) {
+    throw InputError(std::string(field) + ": this is not your current password", field);
   }
+  co_return stored;
 }
 
 Reply ChangePassword(GatewayContext& gateway, Exchange& ex) {
@@ -43,15 +50,19 @@ Reply ChangePassword(GatewayContext& gateway, Exchange& ex) {
   std::string next = http::RequireString(body, "new_password", 1, 256);
   CheckPassword(next, "new_password");
   std::string keep = TokenHash(TokenFrom(ex.request()));
-  co_await gateway.route.db().Blocking([&] {
-    std::string hash = HashPassword(next);
-    gateway.route.db().pool().Write([&](pqxx::work& tx) {
-      UserStore users(tx);
-      CheckCurrentPassword(users, caller, current, "current_password");
-      users.SetPasswordHash(caller.user_id, hash);
-      // Whoever knew the old password is signed out; this browser stays in.
-      SessionStore(tx).DeleteAllOfExcept(caller.user_id, keep);
-    });
+  std::string checked = co_await CheckCurrentPassword(gateway, caller, current, "current_password");
+  std::string hash = co_await gateway.passwords.Hash(next);
+  co_await gateway.route.db().Write([&](pqxx::work& tx) {
+    UserStore users(tx);
+    // The hashes ran outside this transaction: the password checked must still be the one stored.
+    auto account = users.CredentialsOf(caller.email);
+    if (!account || account->password_hash != checked) {
+      throw Conflict("current_password: the password changed meanwhile; try again",
+                     "current_password");
+    }
+    users.SetPasswordHash(caller.user_id, hash);
+    // Whoever knew the old password is signed out; this browser stays in.
+    SessionStore(tx).DeleteAllOfExcept(caller.user_id, keep);
   });
   gateway.sessions.ForgetAll();
   co_return http::JsonResponse(
@@ -66,7 +77,7 @@ Reply LogoutEverywhere(GatewayContext& gateway, Exchange& ex) {
       [user_id](pqxx::work& tx) { SessionStore(tx).DeleteAllOf(user_id); });
   gateway.sessions.ForgetAll();
   Response res{Status::no_content, 11};
-  res.set(bhttp::field::set_cookie, gateway.browser.ClearCookie(ex.request()));
+  res.set(bhttp::field::set_cookie, gateway.browser.ClearCookie());
   co_return res;
 }
 
@@ -76,11 +87,8 @@ Reply DeleteAccount(GatewayContext& gateway, Exchange& ex) {
   if (caller.role == "admin") {
     throw Forbidden("an administrator account cannot delete itself here; ask another admin");
   }
+  co_await CheckCurrentPassword(gateway, caller, password, "password");
   co_await gateway.route.db().Blocking([&] {
-    gateway.route.db().pool().Read([&](pqxx::read_transaction& tx) {
-      UserStore users(tx);
-      CheckCurrentPassword(users, caller, password, "password");
-    });
     // Nothing more is charged for an account that is gone: when Stripe cannot be reached this
     // throws (503) and nothing is deleted.
     gateway.billing.CancelForDeletion(caller.user_id);
@@ -95,7 +103,7 @@ Reply DeleteAccount(GatewayContext& gateway, Exchange& ex) {
   spdlog::info("account {} deleted by its owner (slice {})", caller.user_id,
                caller.slice_id ? std::to_string(*caller.slice_id) : "none");
   Response res = http::JsonResponse(Status::ok, {{"status", "deleted"}});
-  res.set(bhttp::field::set_cookie, gateway.browser.ClearCookie(ex.request()));
+  res.set(bhttp::field::set_cookie, gateway.browser.ClearCookie());
   co_return res;
 }
 

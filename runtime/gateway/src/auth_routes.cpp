@@ -58,7 +58,7 @@ asio::awaitable<Response> SignIn(GatewayContext& gateway, long long user_id, Exc
     return sessions.Load(user_id);
   });
   Response res = http::JsonResponse(status, UserJson(caller));
-  res.set(bhttp::field::set_cookie, gateway.browser.SessionCookie(ex.request(), token));
+  res.set(bhttp::field::set_cookie, gateway.browser.SessionCookie(token));
   co_return res;
 }
 
@@ -66,14 +66,12 @@ Reply Register(GatewayContext& gateway, Exchange& ex) {
   json body = AccountRequest(gateway, gateway.account_limiter, ex, "sign-up");
   std::string email = EmailField(body);
   std::string password = NewPassword(body);
+  std::string hash = co_await gateway.passwords.Hash(password);
   bool slice_now = true;
-  long long user_id = co_await gateway.route.db().Blocking([&] {
-    std::string hash = HashPassword(password);
-    return gateway.route.db().pool().Write([&](pqxx::work& tx) {
-      long long id = UserStore(tx).Create(email, hash);
-      slice_now = gateway.billing.OnSignUp(tx, id);
-      return id;
-    });
+  long long user_id = co_await gateway.route.db().Write([&](pqxx::work& tx) {
+    long long id = UserStore(tx).Create(email, hash);
+    slice_now = gateway.billing.OnSignUp(tx, id);
+    return id;
   });
   // Billing off or a trial: a warm slice at once. Pay first: the slice comes with the payment.
   if (slice_now) {
@@ -87,28 +85,18 @@ Reply Login(GatewayContext& gateway, Exchange& ex) {
   json body = AccountRequest(gateway, gateway.login_limiter, ex, "sign-in");
   std::string email = EmailField(body);
   std::string password = http::RequireString(body, "password", 1, 256);
-  std::optional<long long> user_id =
-      co_await gateway.route.db().Blocking([&]() -> std::optional<long long> {
-        auto account = gateway.route.db().pool().Read(
-            [&](pqxx::read_transaction& tx) { return UserStore(tx).CredentialsOf(email); });
-        if (!account) {
-          // Same work as a real check, so timing does not tell which addresses have accounts.
-          static const std::string kDummy = HashPassword("not-a-real-password");
-          VerifyPassword(password, kDummy);
-          return std::nullopt;
-        }
-        if (!VerifyPassword(password, account->password_hash)) {
-          return std::nullopt;
-        }
-        if (!account->active) {
-          throw Forbidden("this account is suspended; contact support");
-        }
-        return account->user_id;
-      });
-  if (!user_id) {
+  std::optional<Credentials> account = co_await gateway.route.db().Read(
+      [&email](pqxx::read_transaction& tx) { return UserStore(tx).CredentialsOf(email); });
+  // Without an account the hasher checks a dummy: the same work, so timing tells nothing.
+  std::string stored = account ? account->password_hash : std::string();
+  bool match = co_await gateway.passwords.Verify(password, stored);
+  if (!account || !match) {
     throw Unauthenticated("email or password is incorrect");
   }
-  co_return co_await SignIn(gateway, *user_id, ex, Status::ok);
+  if (!account->active) {
+    throw Forbidden("this account is suspended; contact support");
+  }
+  co_return co_await SignIn(gateway, account->user_id, ex, Status::ok);
 }
 
 Reply Logout(GatewayContext& gateway, Exchange& ex) {
@@ -120,7 +108,7 @@ Reply Logout(GatewayContext& gateway, Exchange& ex) {
     gateway.sessions.Forget(hash);
   }
   Response res{Status::no_content, 11};
-  res.set(bhttp::field::set_cookie, gateway.browser.ClearCookie(ex.request()));
+  res.set(bhttp::field::set_cookie, gateway.browser.ClearCookie());
   co_return res;
 }
 
@@ -134,8 +122,7 @@ Reply Me(GatewayContext& gateway, Exchange& ex) {
       [&gateway, user_id] { return gateway.billing.BannerJson(user_id); });
   Response res = http::JsonResponse(Status::ok, me);
   if (caller.renewed) {
-    res.set(bhttp::field::set_cookie,
-            gateway.browser.SessionCookie(ex.request(), TokenFrom(ex.request())));
+    res.set(bhttp::field::set_cookie, gateway.browser.SessionCookie(TokenFrom(ex.request())));
   }
   co_return res;
 }
@@ -144,8 +131,8 @@ Reply ForgotPassword(GatewayContext& gateway, Exchange& ex) {
   json body = AccountRequest(gateway, gateway.account_limiter, ex, "password reset");
   std::string email = EmailField(body);
   std::string token = NewToken();
-  std::string link =
-      gateway.browser.ExpectedOrigin(ex.request()) + "/reset-password?token=" + token;
+  // From configuration, never from the request: a Host of evil.example must not reach a mail.
+  std::string link = gateway.browser.PublicUrl() + "/reset-password?token=" + token;
   std::string expiry =
       std::to_string(kResetTokenTtl.count()) + (kResetTokenTtl.count() == 1 ? " hour" : " hours");
   co_await gateway.route.db().Write([&](pqxx::work& tx) {
@@ -165,18 +152,16 @@ Reply ResetPassword(GatewayContext& gateway, Exchange& ex) {
   json body = AccountRequest(gateway, gateway.account_limiter, ex, "password reset");
   std::string token = http::RequireString(body, "token", 1, 100);
   std::string password = NewPassword(body);
-  co_await gateway.route.db().Blocking([&] {
-    std::string hash = HashPassword(password);
-    gateway.route.db().pool().Write([&](pqxx::work& tx) {
-      auto user_id = PasswordResetStore(tx).Use(TokenHash(token));
-      if (!user_id) {
-        throw InputError("token: this reset link is invalid, used or expired; ask for a new one",
-                         "token");
-      }
-      UserStore(tx).SetPasswordHash(*user_id, hash);
-      // Every session of the account ends: whoever knew the old password is signed out.
-      SessionStore(tx).DeleteAllOf(*user_id);
-    });
+  std::string hash = co_await gateway.passwords.Hash(password);
+  co_await gateway.route.db().Write([&](pqxx::work& tx) {
+    auto user_id = PasswordResetStore(tx).Use(TokenHash(token));
+    if (!user_id) {
+      throw InputError("token: this reset link is invalid, used or expired; ask for a new one",
+                       "token");
+    }
+    UserStore(tx).SetPasswordHash(*user_id, hash);
+    // Every session of the account ends: whoever knew the old password is signed out.
+    SessionStore(tx).DeleteAllOf(*user_id);
   });
   gateway.sessions.ForgetAll();
   co_return http::JsonResponse(Status::ok,

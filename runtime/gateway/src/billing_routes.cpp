@@ -17,7 +17,7 @@ template <class Create>
 Reply StripeRedirect(GatewayContext& gateway, Exchange& ex, Create create) {
   Caller caller = co_await gateway.route.RequireCaller(ex.request());
   gateway.browser.CheckOrigin(ex.request());
-  std::string origin = gateway.browser.ExpectedOrigin(ex.request());
+  std::string origin = gateway.browser.PublicUrl();
   long long user_id = caller.user_id;
   std::string url = co_await gateway.route.db().Blocking([&] { return create(user_id, origin); });
   co_return http::JsonResponse(Status::ok, {{"url", url}});

@@ -1,7 +1,10 @@
 #include "crm/gateway/browser.hpp"
 
+#include <algorithm>
+
 #include "crm/error.hpp"
 #include "crm/gateway/sessions.hpp"
+#include "crm/text.hpp"
 
 namespace crm::gateway {
 namespace {
@@ -13,69 +16,96 @@ bool IsStateChanging(bhttp::verb method) {
          method == bhttp::verb::patch || method == bhttp::verb::delete_;
 }
 
-bool IsLoopback(const std::string& ip) {
-  return ip == "127.0.0.1" || ip == "::1" || ip == "unix";
-}
-
 }  // namespace
 
-std::string BrowserPolicy::ClientIp(const http::Request& request, const std::string& peer) const {
-  if (IsLoopback(peer)) {
-    std::string_view xff = request["X-Forwarded-For"];
-    if (!xff.empty()) {
-      auto comma = xff.rfind(',');
-      std::string_view last = comma == std::string_view::npos ? xff : xff.substr(comma + 1);
-      while (!last.empty() && last.front() == ' ') {
-        last.remove_prefix(1);
-      }
-      if (!last.empty() && last.size() <= 45) {
-        return std::string(last);
-      }
-    }
+BrowserPolicy::BrowserPolicy(std::string public_url, std::vector<AddressRange> trusted_proxies,
+                             std::chrono::seconds session_ttl)
+    : public_url_(std::move(public_url)),
+      trusted_proxies_(std::move(trusted_proxies)),
+      session_ttl_(session_ttl) {}
+
+void BrowserPolicy::DeriveFrom(const http::Endpoint& bound) {
+  if (!public_url_.empty()) {
+    return;
   }
-  return peer;
+  if (bound.is_unix) {
+    // Only a proxy on this machine can reach a Unix socket; without CRM_PUBLIC_URL we cannot
+    // know the name browsers use, and links say localhost rather than anything a client sent.
+    public_url_ = "http://localhost";
+    return;
+  }
+  std::string port = std::to_string(bound.port);
+  const std::string& host = bound.host;
+  bool wildcard = host.empty() || host == "0.0.0.0" || host == "::";
+  bool loopback = wildcard || host.rfind("127.", 0) == 0 || host == "::1";
+  // A wildcard address is no origin a browser can use; loopback is the one that surely works.
+  std::string shown = wildcard ? "127.0.0.1" : host;
+  public_url_ =
+      "http://" + (shown.find(':') != std::string::npos ? "[" + shown + "]" : shown) + ":" + port;
+  if (loopback) {
+    also_accepted_origins_ = {"http://localhost:" + port};
+  }
 }
 
-std::string BrowserPolicy::ExpectedOrigin(const http::Request& request) const {
-  if (!public_url_.empty()) {
-    return public_url_;
+bool BrowserPolicy::Trusted(const std::string& address) const {
+  return std::any_of(trusted_proxies_.begin(), trusted_proxies_.end(),
+                     [&](const AddressRange& range) { return range.Contains(address); });
+}
+
+std::string BrowserPolicy::ClientIp(const http::Request& request, const std::string& peer) const {
+  if (!Trusted(peer)) {
+    return peer;
   }
-  return "http://" + std::string(request[bhttp::field::host]);
+  // Every X-Forwarded-For header, joined as one list (a proxy may add its own header line).
+  std::string list;
+  auto [first, last] = request.equal_range("X-Forwarded-For");
+  for (auto it = first; it != last; ++it) {
+    list += list.empty() ? "" : ",";
+    list += std::string(it->value());
+  }
+  std::string client = peer;
+  std::string_view rest = list;
+  while (!TrimBlanks(rest).empty()) {
+    auto comma = rest.rfind(',');
+    std::string_view entry =
+        TrimBlanks(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
+    // Anything that is not an address was not written by a proxy we trust: stop at the last
+    // hop we know.
+    if (!IsIpAddress(entry)) {
+      break;
+    }
+    client = std::string(entry);
+    if (!Trusted(client)) {
+      break;
+    }
+  }
+  return client;
 }
 
 void BrowserPolicy::CheckOrigin(const http::Request& request) const {
-  if (!IsStateChanging(request.method())) {
+  if (!IsStateChanging(request.method()) || request.find(bhttp::field::origin) == request.end()) {
     return;
   }
-  auto origin = request[bhttp::field::origin];
-  if (request.find(bhttp::field::origin) != request.end() && origin != ExpectedOrigin(request)) {
-    throw Forbidden("cross-origin request refused (Origin: " + std::string(origin) + "; expected " +
-                    ExpectedOrigin(request) + ")");
+  std::string_view origin = request[bhttp::field::origin];
+  if (origin == public_url_ ||
+      std::find(also_accepted_origins_.begin(), also_accepted_origins_.end(), origin) !=
+          also_accepted_origins_.end()) {
+    return;
   }
+  throw Forbidden("cross-origin request refused (Origin: " + std::string(origin) + "; expected " +
+                  public_url_ + ")");
 }
 
-bool BrowserPolicy::SecureCookies(const http::Request& request) const {
-  if (public_url_.rfind("https://", 0) == 0) {
-    return true;
-  }
-  std::string_view host = request[bhttp::field::host];
-  host = host.substr(0, host.rfind(':') == std::string_view::npos || host.back() == ']'
-                            ? host.size()
-                            : host.rfind(':'));
-  bool localhost = host == "localhost" || host == "127.0.0.1" || host == "[::1]";
-  return !localhost;
-}
-
-std::string BrowserPolicy::SessionCookie(const http::Request& request,
-                                         const std::string& token) const {
+std::string BrowserPolicy::SessionCookie(const std::string& token) const {
   return std::string(kSessionCookie) + "=" + token +
          "; Path=/; Max-Age=" + std::to_string(session_ttl_.count()) +
-         "; HttpOnly; SameSite=Strict" + (SecureCookies(request) ? "; Secure" : "");
+         "; HttpOnly; SameSite=Strict" + (public_url_.rfind("https://", 0) == 0 ? "; Secure" : "");
 }
 
-std::string BrowserPolicy::ClearCookie(const http::Request& request) const {
+std::string BrowserPolicy::ClearCookie() const {
   return std::string(kSessionCookie) + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict" +
-         (SecureCookies(request) ? "; Secure" : "");
+         (public_url_.rfind("https://", 0) == 0 ? "; Secure" : "");
 }
 
 }  // namespace crm::gateway

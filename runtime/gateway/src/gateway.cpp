@@ -113,6 +113,11 @@ int RunGateway(const GatewayOptions& options) {
       io, options.limits, [&router](http::Exchange& ex) { return router.Dispatch(ex); }, &metrics);
   server.SetHeadCheck(ProxyHeadCheck(gateway));
   auto bound = server.Listen(options.listen);
+  gateway.browser.DeriveFrom(bound);
+  if (options.public_url.empty()) {
+    spdlog::warn("no CRM_PUBLIC_URL: links and the expected Origin use {} (set it behind a proxy)",
+                 gateway.browser.PublicUrl());
+  }
   server.Start();
   spdlog::info("mail: {}", options.mail.smtp.url.empty()
                                ? "no SMTP server (CRM_SMTP_URL); writing .eml files to " +

@@ -1,6 +1,6 @@
 // What every route file of the gateway works with: its settings, the database and the caller
-// (the shared preamble), the browser rules, the orchestrator, the monitor, the slices' upstreams
-// and the per-address limits. Owned by RunGateway; outlives the router.
+// (the shared preamble), the browser rules, the orchestrator, the monitor, the slices' upstreams,
+// the password hashing pool and the per-address limits. Owned by RunGateway; outlives the router.
 #pragma once
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include "crm/billing/billing_service.hpp"
 #include "crm/gateway/browser.hpp"
 #include "crm/gateway/gateway.hpp"
+#include "crm/gateway/password_hasher.hpp"
 #include "crm/gateway/rate_limiter.hpp"
 #include "crm/gateway/sessions.hpp"
 #include "crm/http/metrics.hpp"
@@ -28,15 +29,17 @@ struct GatewayContext {
       : options(settings),
         sessions(db, settings.session_ttl),
         route(db, sessions),
-        browser(settings.public_url, settings.session_ttl),
+        browser(settings.public_url, settings.trusted_proxies, settings.session_ttl),
         orchestrator(slices),
         billing(billing_service),
         monitor(slice_monitor),
         metrics(process_metrics),
         upstreams(std::move(executor)),
-        login_limiter(settings.login_attempts_per_minute, std::chrono::seconds(60)),
-        account_limiter(std::max(20, settings.login_attempts_per_minute),
-                        std::chrono::seconds(60)) {}
+        passwords(settings.password_hash_threads, settings.password_hash_queue),
+        login_limiter(settings.login_attempts_per_minute, std::chrono::seconds(60),
+                      settings.rate_limit_max_addresses),
+        account_limiter(std::max(20, settings.login_attempts_per_minute), std::chrono::seconds(60),
+                        settings.rate_limit_max_addresses) {}
 
   const GatewayOptions& options;
   Sessions sessions;
@@ -47,6 +50,7 @@ struct GatewayContext {
   monitor::Monitor& monitor;
   http::Metrics& metrics;
   SliceUpstreams upstreams;
+  PasswordHasher passwords;     ///< argon2id, on threads of its own
   RateLimiter login_limiter;    ///< sign-ins per client address
   RateLimiter account_limiter;  ///< sign-ups and password resets per client address
 };

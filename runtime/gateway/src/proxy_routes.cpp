@@ -118,7 +118,7 @@ Reply Proxy(GatewayContext& gateway, Exchange& ex) {
   Response up = co_await upstream->Send(out);
   Response res = Relayed(up);
   if (caller.renewed) {
-    res.set(bhttp::field::set_cookie, gateway.browser.SessionCookie(req, TokenFrom(req)));
+    res.set(bhttp::field::set_cookie, gateway.browser.SessionCookie(TokenFrom(req)));
   }
   co_return res;
 }

@@ -4,18 +4,21 @@ namespace crm::gateway {
 
 std::chrono::seconds RateLimiter::Attempt(const std::string& key, Clock::time_point now) {
   std::lock_guard lock(mutex_);
-  if (attempts_.size() >= max_keys_ && attempts_.find(key) == attempts_.end()) {
-    // Drop every key whose window has passed; if the table is still full, refuse: a flood of
-    // addresses is itself an attack and memory stays bounded.
-    for (auto it = attempts_.begin(); it != attempts_.end();) {
-      it = !it->second.empty() && now - it->second.back() >= window_ ? attempts_.erase(it)
-                                                                     : std::next(it);
+  auto found = index_.find(key);
+  if (found == index_.end()) {
+    if (index_.size() >= max_keys_) {
+      // The least recently attempted key goes: usually one whose window has long passed, and
+      // at worst a key that is forgotten early; refusing newcomers instead would let a flood of
+      // addresses lock every new client out.
+      index_.erase(by_recency_.front().key);
+      by_recency_.pop_front();
     }
-    if (attempts_.size() >= max_keys_) {
-      return window_;
-    }
+    by_recency_.push_back(Entry{key, {}});
+    found = index_.emplace(key, std::prev(by_recency_.end())).first;
+  } else {
+    by_recency_.splice(by_recency_.end(), by_recency_, found->second);
   }
-  auto& times = attempts_[key];
+  auto& times = found->second->times;
   while (!times.empty() && now - times.front() >= window_) {
     times.pop_front();
   }
@@ -25,6 +28,11 @@ std::chrono::seconds RateLimiter::Attempt(const std::string& key, Clock::time_po
   }
   times.push_back(now);
   return std::chrono::seconds(0);
+}
+
+std::size_t RateLimiter::size() const {
+  std::lock_guard lock(mutex_);
+  return index_.size();
 }
 
 }  // namespace crm::gateway

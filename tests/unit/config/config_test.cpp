@@ -74,6 +74,31 @@ TEST(RuntimeConfigTest, BadValuesNameTheVariableOrTheFileLine) {
   EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_PUBLIC_URL", "crm.example.com"}})), InputError);
 }
 
+TEST(RuntimeConfigTest, ThePublicUrlIsAnOriginWithoutAPath) {
+  EXPECT_EQ(
+      LoadConfig(std::nullopt, Env({{"CRM_PUBLIC_URL", "https://crm.example.com/"}})).public_url,
+      "https://crm.example.com");
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_PUBLIC_URL", "https://crm.example.com/app"}})),
+               InputError);
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_PUBLIC_URL", "https://"}})), InputError);
+  EXPECT_EQ(LoadConfig(std::nullopt, Env({})).public_url, "") << "derived from listen at start";
+}
+
+TEST(RuntimeConfigTest, TrustedProxiesAreAddressesOrRangesAndNoneByDefault) {
+  EXPECT_TRUE(LoadConfig(std::nullopt, Env({})).trusted_proxies.empty());
+  auto config =
+      LoadConfig(std::nullopt, Env({{"CRM_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,fd00::/8"}}));
+  ASSERT_EQ(config.trusted_proxies.size(), 3u);
+  EXPECT_TRUE(config.trusted_proxies[1].Contains("10.1.2.3"));
+  try {
+    LoadConfig(std::nullopt, Env({{"CRM_TRUSTED_PROXIES", "127.0.0.1,nginx"}}));
+    FAIL() << "accepted a host name";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("CRM_TRUSTED_PROXIES"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("nginx"), std::string::npos) << e.what();
+  }
+}
+
 TEST(RuntimeConfigTest, PasswordFilesMustNotBeReadableByOthers) {
   auto open = WriteFile("pw-open", "secret\n", 0644);
   EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_DATABASE_PASSWORD_FILE", open.string()}})),
@@ -94,12 +119,12 @@ TEST(RuntimeConfigTest, PricesAreCheckedAndTheCurrencyUpperCased) {
   EXPECT_EQ(config.currency, "EUR");
   EXPECT_EQ(config.launch_discount_percent, 0);
   EXPECT_EQ(LoadConfig(std::nullopt, Env({})).price_monthly_cents, 900);
-  for (auto [key, value] : std::vector<std::pair<std::string, std::string>>{
-           {"CRM_PRICE_MONTHLY_CENTS", "9.99"},
-           {"CRM_PRICE_MONTHLY_CENTS", "-1"},
-           {"CRM_CURRENCY", "dollars"},
-           {"CRM_CURRENCY", "U$D"},
-           {"CRM_LAUNCH_DISCOUNT_PERCENT", "150"}}) {
+  for (auto [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"CRM_PRICE_MONTHLY_CENTS", "9.99"},
+                                                        {"CRM_PRICE_MONTHLY_CENTS", "-1"},
+                                                        {"CRM_CURRENCY", "dollars"},
+                                                        {"CRM_CURRENCY", "U$D"},
+                                                        {"CRM_LAUNCH_DISCOUNT_PERCENT", "150"}}) {
     try {
       LoadConfig(std::nullopt, Env({{key, value}}));
       ADD_FAILURE() << key << "=" << value << " was accepted";

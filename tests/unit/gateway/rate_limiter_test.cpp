@@ -29,16 +29,28 @@ TEST(RateLimiterTest, RefusedAttemptsDoNotExtendTheWindow) {
   EXPECT_EQ(limiter.Attempt("a", t0 + 60s), 0s);
 }
 
-TEST(RateLimiterTest, AFloodOfAddressesStaysBounded) {
+TEST(RateLimiterTest, AFullTableEvictsTheQuietestKeyAndStillAdmitsNewClients) {
   RateLimiter limiter(5, 60s, 100);
   RateLimiter::Clock::time_point t0{};
-  for (int i = 0; i < 100; ++i) {
-    EXPECT_EQ(limiter.Attempt("10.0.0." + std::to_string(i), t0), 0s);
+  // A flood of distinct addresses, all inside the window, well past the table's size.
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_EQ(
+        limiter.Attempt("10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256), t0), 0s);
   }
-  EXPECT_GT(limiter.Attempt("10.0.1.1", t0 + 1s), 0s)
-      << "table full of live entries: refuse, do not grow";
-  EXPECT_EQ(limiter.Attempt("10.0.1.1", t0 + 61s), 0s)
-      << "expired entries are dropped to make room";
+  EXPECT_EQ(limiter.size(), 100u) << "bounded";
+  EXPECT_EQ(limiter.Attempt("203.0.113.9", t0 + 1s), 0s) << "a fresh client still passes";
+  EXPECT_EQ(limiter.size(), 100u);
+}
+
+TEST(RateLimiterTest, EvictionSparesTheKeysAttemptedMostRecently) {
+  RateLimiter limiter(2, 60s, 3);
+  RateLimiter::Clock::time_point t0{};
+  EXPECT_EQ(limiter.Attempt("attacker", t0), 0s);
+  EXPECT_EQ(limiter.Attempt("a", t0), 0s);
+  EXPECT_EQ(limiter.Attempt("b", t0), 0s);
+  EXPECT_EQ(limiter.Attempt("attacker", t0 + 1s), 0s);  // its last allowed try, now the newest
+  EXPECT_EQ(limiter.Attempt("c", t0 + 2s), 0s);         // evicts "a", the quietest
+  EXPECT_GT(limiter.Attempt("attacker", t0 + 3s), 0s) << "still remembered and limited";
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "crm/address_range.hpp"
+
 namespace crm::config {
 
 struct RuntimeConfig {
@@ -19,9 +21,12 @@ struct RuntimeConfig {
   std::string database_password;
   std::string listen = "127.0.0.1:8080";  ///< host:port or unix:/path
   std::filesystem::path data_dir = "/var/lib/crmd";
-  /// The origin browsers use ("https://crm.example.com"): the Origin check and the cookies'
-  /// Secure flag follow it. Empty: derived from the request's Host (plain HTTP on localhost).
+  /// The origin browsers use ("https://crm.example.com"): mailed links, the Origin check and the
+  /// cookies' Secure flag follow it. Empty: derived from `listen` (http://127.0.0.1:PORT), never
+  /// from a request's Host.
   std::string public_url;
+  /// Peers whose X-Forwarded-For names the client (our nginx or load balancer). Empty: nobody's.
+  std::vector<AddressRange> trusted_proxies;
   /// The web app's built files; empty: web/ beside the crmd binary, else ../share/crmd/web.
   std::string web_root;
   // What a workspace costs (docs/operations.md, "Prices"): the pricing page shows it and billing
@@ -46,6 +51,9 @@ struct RuntimeConfig {
   std::uint64_t slice_storage_quota = 2'000'000'000ull;
   int warm_slices = 1;
   int login_attempts_per_minute = 5;
+  std::size_t rate_limit_max_addresses = 100'000;  ///< per limiter; the quietest is evicted
+  int password_hash_threads = 2;                   ///< argon2id's own pool
+  int password_hash_queue = 32;                    ///< waiting hashes past which 503
   std::chrono::hours session_ttl{24 * 30};
   int queue_max_depth = 50'000;                    ///< read by the outbound queue (QUEUE_MAX_DEPTH)
   int phone_rps = 250;                             ///< per-phone send rate (PHONE_RPS)

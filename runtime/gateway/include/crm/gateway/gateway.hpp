@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "crm/address_range.hpp"
 #include "crm/billing/billing_service.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/gateway/price_plan.hpp"
@@ -26,17 +27,23 @@ struct GatewayOptions {
   std::chrono::milliseconds drain_timeout{10'000};
   db::PoolOptions database;        ///< the gateway's pool (gateway schema, every slice's rows)
   std::size_t worker_threads = 4;  ///< blocking work: database calls, password hashing
-  /// The origin browsers use ("https://crm.example.com"): the Origin check and the cookies'
-  /// Secure flag follow it. Empty: derived from the request's Host (plain HTTP on localhost).
+  /// The origin browsers use ("https://crm.example.com"): mailed links, the Origin check and the
+  /// cookies' Secure flag follow it. Empty: derived from the bound listen address
+  /// (BrowserPolicy::DeriveFrom), never from a request's Host.
   std::string public_url;
+  /// Peers whose X-Forwarded-For names the client; empty: the peer is the client.
+  std::vector<AddressRange> trusted_proxies;
   /// The web app's built files (index.html, assets/…), served for every path no API route
   /// claims.
   std::filesystem::path web_root;
   PricePlan plan;  ///< GET /billing/plan
   std::chrono::seconds session_ttl{std::chrono::hours(24 * 30)};
-  int login_attempts_per_minute = 5;  ///< per client address
-  std::string whatsapp_verify_token;  ///< the webhook subscription handshake
-  std::string whatsapp_app_secret;    ///< verifies X-Hub-Signature-256 on /webhooks/whatsapp
+  int login_attempts_per_minute = 5;               ///< per client address
+  std::size_t rate_limit_max_addresses = 100'000;  ///< per limiter; the quietest is evicted
+  std::size_t password_hash_threads = 2;           ///< argon2id runs here, apart from other work
+  std::size_t password_hash_queue = 32;            ///< hashes waiting past which 503
+  std::string whatsapp_verify_token;               ///< the webhook subscription handshake
+  std::string whatsapp_app_secret;  ///< verifies X-Hub-Signature-256 on /webhooks/whatsapp
   orchestrator::OrchestratorOptions orchestrator;
   mail::MailerOptions mail;         ///< the mailer this gateway runs (docs/operations.md, "Mail")
   billing::BillingOptions billing;  ///< off without a Stripe secret key
