@@ -1,5 +1,6 @@
 // crmd: the runtime. `--role all` (gateway + orchestrator + slice processes, the single-host
 // default), `--role gateway`, `--role slice --slice-id N`; `migrate`; `admin create`.
+#include <sys/prctl.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
@@ -59,10 +60,17 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;  // usage errors are input errors (exit 2), as in crmctl
   }
 
+  if (role == "slice") {
+    // Before its password is read: another process of the same uid may not ptrace it or read
+    // its memory, and it leaves no core dump.
+    ::prctl(PR_SET_DUMPABLE, 0);
+  }
   try {
     auto config =
         crm::config::LoadConfig(config_file.empty() ? std::nullopt : std::optional(config_file),
                                 crm::config::ProcessEnvironment());
+    // The descriptor is closed now; its number may be reused by anything opened later.
+    ::unsetenv("CRM_DATABASE_PASSWORD_FD");
     if (*migrate) {
       for (const auto& line : crm::gateway::MigrateAll(crm::crmd::GatewayDatabase(config))) {
         std::cout << line << "\n";
