@@ -1,6 +1,8 @@
 // A bad day for crmd's processes: a gateway killed and restarted at once while its slices drain, a
 // slice that stops answering, a SIGHUP, and one slice trying to reach another's files and memory
 // (docs/security.md).
+#include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -9,6 +11,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <sstream>
 #include <thread>
 
 #include "../integration/runtime_fixture.hpp"
@@ -113,6 +116,125 @@ TEST_F(ProcessTest, ASliceThatStopsAnsweringIsRestarted) {
                 .find("GET /health"),
             std::string::npos);
   ::kill(hung, SIGCONT);
+}
+
+// Real uid and gid of `pid`, from /proc/<pid>/status ("Uid:\treal\teffective…").
+std::pair<long, long> Ids(const std::string& pid) {
+  std::ifstream in("/proc/" + pid + "/status");
+  std::string line;
+  long uid = -1;
+  long gid = -1;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string key;
+    long real = -1;
+    fields >> key >> real;
+    if (key == "Uid:") {
+      uid = real;
+    } else if (key == "Gid:") {
+      gid = real;
+    }
+  }
+  return {uid, gid};
+}
+
+// Opens `path` as uid/gid `id` (a forked child that drops to it); returns the child's errno, 0
+// when the open worked.
+int OpenAs(long id, const std::string& path, int flags) {
+  pid_t child = ::fork();
+  if (child == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(static_cast<gid_t>(id)) != 0 ||
+        ::setuid(static_cast<uid_t>(id)) != 0) {
+      ::_exit(250);
+    }
+    int fd = ::open(path.c_str(), flags);
+    ::_exit(fd >= 0 ? 0 : (errno & 0xff));
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+}
+
+class SliceIsolationTest : public RuntimeTest {
+ protected:
+  static constexpr long kFirstUid = 200000;
+  void Configure(std::map<std::string, std::string>& env) override {
+    env["CRM_SLICE_UID_RANGE"] = std::to_string(kFirstUid) + "-265535";
+    // The slices reach their directories and PostgreSQL's socket through the cluster's
+    // directory (0700 postgres): let other uids pass through, not list.
+    fs::permissions(pg_->dir(), fs::perms::others_exec | fs::perms::group_exec,
+                    fs::perm_options::add);
+  }
+};
+
+TEST_F(SliceIsolationTest, SlicesRunUnderUidsOfTheirOwnAndCannotReachEachOther) {
+  ASSERT_EQ(::geteuid(), 0U) << "this test exercises setuid: run it as root, as CI does";
+  Tenant ana = Register("ana@example.com");
+  Tenant bob = Register("bob@example.com");
+  ASSERT_TRUE(Eventually(
+      [&] { return Fetch("GET", Url("/api/contacts"), {}, bob.Auth()).status == 200; }, 10s));
+  std::string ana_pid = SlicePid(ana.slice);
+  std::string bob_pid = SlicePid(bob.slice);
+  long ana_uid = kFirstUid + ana.slice;
+  long bob_uid = kFirstUid + bob.slice;
+  EXPECT_EQ(Ids(ana_pid), std::make_pair(ana_uid, ana_uid));
+  EXPECT_EQ(Ids(bob_pid), std::make_pair(bob_uid, bob_uid));
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, ana.Auth()).status, 200);
+
+  // Each slice's directory is its own; nobody else's uid gets in, and no password is on disk.
+  fs::path ana_dir = data_ / "slices" / std::to_string(ana.slice);
+  fs::path bob_dir = data_ / "slices" / std::to_string(bob.slice);
+  struct stat st {};
+  ASSERT_EQ(::stat(bob_dir.c_str(), &st), 0);
+  EXPECT_EQ(static_cast<long>(st.st_uid), bob_uid);
+  EXPECT_EQ(st.st_mode & 0007, 0U) << std::oct << st.st_mode;
+  EXPECT_EQ(OpenAs(ana_uid, bob_dir.string(), O_RDONLY | O_DIRECTORY), EACCES);
+  EXPECT_EQ(OpenAs(ana_uid, (bob_dir / "slice.log").string(), O_RDONLY), EACCES);
+  EXPECT_EQ(OpenAs(bob_uid, bob_dir.string(), O_RDONLY | O_DIRECTORY), 0);
+  for (const auto& dir : {ana_dir, bob_dir}) {
+    for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+      EXPECT_EQ(entry.path().filename().string().find("password"), std::string::npos)
+          << entry.path();
+    }
+  }
+  // Not dumpable: not even a process of its own uid reads its environment or memory.
+  EXPECT_EQ(OpenAs(ana_uid, "/proc/" + bob_pid + "/environ", O_RDONLY), EACCES);
+  EXPECT_EQ(OpenAs(bob_uid, "/proc/" + bob_pid + "/environ", O_RDONLY), EACCES);
+  EXPECT_EQ(OpenAs(bob_uid, "/proc/" + bob_pid + "/mem", O_RDONLY), EACCES);
+
+  // The admin API reports what each slice actually has.
+  auto slices = Fetch("GET", Url("/admin/slices"), {}, {"Cookie: crm_session=" + Admin()});
+  ASSERT_EQ(slices.status, 200) << slices.body;
+  int seen = 0;
+  json doc = slices.Json();
+  for (const auto& s : doc["items"]) {
+    if (s["id"] == bob.slice) {
+      ++seen;
+      EXPECT_EQ(s["isolation"]["uid"], bob_uid) << s.dump();
+      EXPECT_EQ(s["isolation"]["own_uid"], true);
+      EXPECT_EQ(s["isolation"]["dumpable"], false);
+      EXPECT_EQ(s["isolation"]["secret_via_fd"], true);
+    }
+  }
+  EXPECT_EQ(seen, 1) << slices.body;
+}
+
+TEST_F(ProcessTest, WithoutAUidRangeSlicesShareCrmdsUidAndSaySo) {
+  Tenant ana = Register("ana@example.com");
+  EXPECT_EQ(Ids(SlicePid(ana.slice)).first, static_cast<long>(::getuid()));
+  EXPECT_NE(crmd_->Log().find("slices run as crmd's own uid"), std::string::npos);
+  auto slices = Fetch("GET", Url("/admin/slices"), {}, {"Cookie: crm_session=" + Admin()});
+  ASSERT_EQ(slices.status, 200) << slices.body;
+  int seen = 0;
+  json doc = slices.Json();
+  for (const auto& s : doc["items"]) {
+    if (s["id"] == ana.slice) {
+      ++seen;
+      EXPECT_EQ(s["isolation"]["own_uid"], false) << s.dump();
+      EXPECT_EQ(s["isolation"]["secret_via_fd"], true) << s.dump();
+    }
+  }
+  EXPECT_EQ(seen, 1);
 }
 
 }  // namespace

@@ -300,9 +300,10 @@ std::optional<SliceIsolation> Orchestrator::IsolationOf(long long slice_id) cons
     return std::nullopt;
   }
   std::tie(isolation.uid, isolation.gid) = *ids;
-  // A process that is not dumpable has its /proc entries owned by root, whatever its uid.
+  // A process that is not dumpable has the files in its /proc directory owned by root, whatever
+  // its uid (the directory itself keeps its uid).
   struct stat st {};
-  std::string proc = "/proc/" + std::to_string(pid);
+  std::string proc = "/proc/" + std::to_string(pid) + "/status";
   if (isolation.uid != 0 && ::stat(proc.c_str(), &st) == 0) {
     isolation.dumpable = st.st_uid == isolation.uid;
   }
