@@ -118,6 +118,43 @@ TEST_F(ProcessTest, ASliceThatStopsAnsweringIsRestarted) {
   ::kill(hung, SIGCONT);
 }
 
+// systemctl reload sends SIGHUP: crmd re-reads its environment file, applies the log level, says
+// what needs a restart, and keeps serving.
+TEST_F(ProcessTest, SighupReloadsTheLogLevelAndKeepsServing) {
+  Tenant ana = Register("ana@example.com");
+  crmd_->Stop();
+  fs::path env_file = pg_->dir() / "crmd.env";
+  std::ofstream(env_file) << "CRM_LOG_LEVEL=info\nCRM_WARM_SLICES=1\n";
+  fs::path log = pg_->dir() / "crmd-hup.log";
+  crmd_ = CrmdProcess::Start(CRM_CRMD_BINARY, {"--role", "all", "--env-file", env_file.string()},
+                             env_, log);
+  ASSERT_TRUE(Eventually([&] { return Serves(ana); }, 10s));
+
+  std::ofstream(env_file) << "# edited\nCRM_LOG_LEVEL=debug\nCRM_WARM_SLICES=2\n";
+  ASSERT_EQ(::kill(crmd_->pid(), SIGHUP), 0);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        std::string text = crmd_->Log();
+        return text.find("SIGHUP: reloaded log_level: info -> debug") != std::string::npos &&
+               text.find("warm_slices: 1 -> 2 (systemctl restart crmd)") != std::string::npos;
+      },
+      10s))
+      << crmd_->Log();
+  EXPECT_TRUE(crmd_->Running());
+  EXPECT_TRUE(Serves(ana));
+  EXPECT_EQ(Fetch("GET", Url("/health")).status, 200);
+
+  // A broken file changes nothing, and still does not stop crmd.
+  std::ofstream(env_file) << "CRM_LOG_LEVEL=loud\n";
+  ASSERT_EQ(::kill(crmd_->pid(), SIGHUP), 0);
+  EXPECT_TRUE(Eventually(
+      [&] { return crmd_->Log().find("SIGHUP: reload refused") != std::string::npos; }, 10s));
+  EXPECT_TRUE(crmd_->Running());
+  EXPECT_TRUE(Serves(ana));
+  // SIGTERM still drains and stops it as before.
+  EXPECT_EQ(crmd_->Stop(), 0);
+}
+
 // Real uid and gid of `pid`, from /proc/<pid>/status ("Uid:\treal\teffective…").
 std::pair<long, long> Ids(const std::string& pid) {
   std::ifstream in("/proc/" + pid + "/status");

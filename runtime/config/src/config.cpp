@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <tuple>
 
@@ -597,6 +598,36 @@ const std::vector<ConfigKey>& ConfigKeys() {
     return out;
   }();
   return keys;
+}
+
+std::map<std::string, std::string> RawSettings(const std::optional<std::filesystem::path>& file,
+                                               const EnvLookup& env) {
+  std::map<std::string, std::string> raw;
+  if (file) {
+    std::ifstream in(*file, std::ios::binary);
+    if (!in) {
+      throw InputError(file->string() + ": cannot open the configuration file");
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    YAML::Node root = crm::ParseYaml(text.str(), file->string());
+    if (root.IsMap()) {
+      for (const auto& d : Defs()) {
+        YAML::Node node = root[d.key.yaml];
+        if (node.IsDefined() && node.IsScalar()) {
+          raw[d.key.yaml] = node.Scalar();
+        }
+      }
+    }
+  }
+  for (const auto& d : Defs()) {
+    for (const auto& var : d.key.env) {
+      if (auto value = env(var)) {
+        raw[d.key.yaml] = *value;
+      }
+    }
+  }
+  return raw;
 }
 
 RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const EnvLookup& env) {

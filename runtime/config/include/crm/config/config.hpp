@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -115,6 +116,11 @@ EnvLookup ProcessEnvironment();
 /// file:line:col or the variable ("DB_MAX_OPEN_CONNS: expected a positive whole number, got
 /// \"x\"").
 RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const EnvLookup& env);
+
+/// Every setting's raw value as given (YAML key → value; the environment over the file), for
+/// comparing two readings. Throws InputError as LoadConfig does.
+std::map<std::string, std::string> RawSettings(const std::optional<std::filesystem::path>& file,
+                                               const EnvLookup& env);
 
 /// Every key: its YAML name, its environment names, and what it means (for docs and --help).
 struct ConfigKey {
