@@ -146,9 +146,9 @@ std::optional<std::pair<std::uint32_t, std::uint32_t>> ProcessIds(int pid) {
   return std::pair{*uid, *gid};
 }
 
-// Hands the slice's directory to its uid. The group stays crmd's (setgid, so what the slice
-// creates stays crmd's group too, and its umask 0007 leaves crmd able to account and remove it
-// without CAP_DAC_OVERRIDE); others, other slices included, get nothing.
+// Hands the slice's directory to its uid. The group stays crmd's, so crmd can still open the
+// slice's log, measure its files and remove them (no CAP_DAC_OVERRIDE needed); others, other
+// slices included, get nothing. No setgid bit: the rendered units' RestrictSUIDSGID refuses it.
 void HandOver(const fs::path& dir, std::uint32_t uid) {
   gid_t group = ::getegid();
   struct stat st {};
@@ -164,7 +164,7 @@ void HandOver(const fs::path& dir, std::uint32_t uid) {
       }
     }
   }
-  if (::chown(dir.c_str(), uid, group) != 0 || ::chmod(dir.c_str(), 02770) != 0) {
+  if (::chown(dir.c_str(), uid, group) != 0 || ::chmod(dir.c_str(), 0770) != 0) {
     throw RuntimeError("cannot hand " + dir.string() + " to uid " + std::to_string(uid) + ": " +
                        std::strerror(errno));
   }
@@ -619,7 +619,7 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
             if (::setuid(child_uid) != 0) {
               ChildFail("setuid");
             }
-            ::umask(0007);  // crmd's group (the directory's) can account and remove its files
+            ::umask(0077);
           }
           // Capabilities crmd was granted (the unit's AmbientCapabilities) stop here.
           ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
