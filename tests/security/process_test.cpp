@@ -239,8 +239,15 @@ TEST_F(SliceIsolationTest, SlicesRunUnderUidsOfTheirOwnAndCannotReachEachOther) 
   EXPECT_EQ(OpenAs(bob_uid, "/proc/" + bob_pid + "/environ", O_RDONLY), EACCES);
   EXPECT_EQ(OpenAs(bob_uid, "/proc/" + bob_pid + "/mem", O_RDONLY), EACCES);
 
-  // The admin API reports what each slice actually has.
-  auto slices = Fetch("GET", Url("/admin/slices"), {}, {"Cookie: crm_session=" + Admin()});
+  // The admin API, and crmctl slices list behind it, report what each slice actually has.
+  std::string admin = Admin();
+  auto [code, table] = RunCommand({CRM_CRMCTL_BINARY, "slices", "--url", crmd_->url(), "list"},
+                                  {{"CRM_ADMIN_TOKEN", admin}, {"NO_COLOR", "1"}}, "");
+  EXPECT_EQ(code, 0) << table;
+  EXPECT_NE(table.find("uid " + std::to_string(bob_uid) + ", not dumpable, secret via fd"),
+            std::string::npos)
+      << table;
+  auto slices = Fetch("GET", Url("/admin/slices"), {}, {"Cookie: crm_session=" + admin});
   ASSERT_EQ(slices.status, 200) << slices.body;
   int seen = 0;
   json doc = slices.Json();
