@@ -49,7 +49,7 @@ std::string Health(const std::string& conninfo, long long slice) {
   return Sql(conninfo, "SELECT health FROM gateway.slices WHERE id = " + std::to_string(slice));
 }
 
-class ProcessTest : public RuntimeTest {
+class SliceProcessTest : public RuntimeTest {
  protected:
   void Configure(std::map<std::string, std::string>& env) override {
     env["CRM_SLICE_HEALTH_INTERVAL"] = "1s";
@@ -63,7 +63,7 @@ class ProcessTest : public RuntimeTest {
 // The gateway dies (kill -9) and comes back at once on the same data and database while the old
 // slice process is still draining (held stopped here, so it exits only after the new one
 // serves). The old process's exit must not take the new process's socket with it.
-TEST_F(ProcessTest, AGatewayKilledAndRestartedAtOnceKeepsTheTenantServed) {
+TEST_F(SliceProcessTest, AGatewayKilledAndRestartedAtOnceKeepsTheTenantServed) {
   Tenant ana = Register("ana@example.com");
   ASSERT_TRUE(Serves(ana));
   auto old_slice = static_cast<pid_t>(std::stoi(SlicePid(ana.slice)));
@@ -95,7 +95,7 @@ TEST_F(ProcessTest, AGatewayKilledAndRestartedAtOnceKeepsTheTenantServed) {
 
 // A slice that stops answering (stopped, deadlocked, swapped out) is found by the periodic probe
 // and restarted; the admin API does not keep saying healthy.
-TEST_F(ProcessTest, ASliceThatStopsAnsweringIsRestarted) {
+TEST_F(SliceProcessTest, ASliceThatStopsAnsweringIsRestarted) {
   Tenant ana = Register("ana@example.com");
   ASSERT_TRUE(Serves(ana));
   std::string before = SlicePid(ana.slice);
@@ -120,7 +120,7 @@ TEST_F(ProcessTest, ASliceThatStopsAnsweringIsRestarted) {
 
 // systemctl reload sends SIGHUP: crmd re-reads its environment file, applies the log level, says
 // what needs a restart, and keeps serving.
-TEST_F(ProcessTest, SighupReloadsTheLogLevelAndKeepsServing) {
+TEST_F(SliceProcessTest, SighupReloadsTheLogLevelAndKeepsServing) {
   Tenant ana = Register("ana@example.com");
   crmd_->Stop();
   fs::path env_file = pg_->dir() / "crmd.env";
@@ -263,7 +263,7 @@ TEST_F(SliceIsolationTest, SlicesRunUnderUidsOfTheirOwnAndCannotReachEachOther) 
   EXPECT_EQ(seen, 1) << slices.body;
 }
 
-TEST_F(ProcessTest, WithoutAUidRangeSlicesShareCrmdsUidAndSaySo) {
+TEST_F(SliceProcessTest, WithoutAUidRangeSlicesShareCrmdsUidAndSaySo) {
   Tenant ana = Register("ana@example.com");
   EXPECT_EQ(Ids(SlicePid(ana.slice)).first, static_cast<long>(::getuid()));
   EXPECT_NE(crmd_->Log().find("slices run as crmd's own uid"), std::string::npos);

@@ -102,12 +102,23 @@ void RemoveStaleSockets(const fs::path& dir) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     std::string name = entry.path().filename().string();
-    if (name.rfind("http", 0) == 0 && entry.path().extension() == ".sock" &&
+    if (name.rfind("http-", 0) == 0 && entry.path().extension() == ".sock" &&
         !SocketListens(entry.path())) {
       std::error_code rm;
       fs::remove(entry.path(), rm);
     }
   }
+}
+
+// Points `link` at `target` (a name in the same directory) in one step: a client connecting
+// through the link reaches either the old target or the new one, never nothing.
+void PointLink(const fs::path& link, const fs::path& target) {
+  fs::path next = link;
+  next += ".next";
+  std::error_code ec;
+  fs::remove(next, ec);
+  fs::create_symlink(target.filename(), next);
+  fs::rename(next, link);
 }
 
 // The effective capability set holds `cap` (CAP_SETUID, …).
@@ -270,12 +281,6 @@ fs::path Orchestrator::SliceDir(long long slice_id) const {
 }
 
 http::Endpoint Orchestrator::EndpointOf(long long slice_id) const {
-  {
-    std::lock_guard lock(mutex_);
-    if (auto it = processes_.find(slice_id); it != processes_.end() && it->second->child) {
-      return it->second->endpoint;
-    }
-  }
   http::Endpoint ep;
   ep.is_unix = true;
   ep.path = (SliceDir(slice_id) / "http.sock").string();
@@ -534,16 +539,18 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
   RemoveStaleSockets(dir);
   std::error_code legacy;
   fs::remove(dir / "db-password", legacy);  // written by earlier versions
-  // A socket path of this process's own: a previous process still draining (after a gateway
-  // restart, say) removes its own file when it exits, never this one.
+  // A socket path of this process's own, behind the slice's stable http.sock link (what the
+  // gateway routes to): a previous process still draining (after a gateway restart, say)
+  // removes its own file when it exits, never this one's, and never the link.
   http::Endpoint endpoint;
   endpoint.is_unix = true;
   endpoint.path = (dir / ("http-" + RandomHex(6) + ".sock")).string();
+  PointLink(dir / "http.sock", endpoint.path);
   std::string password = RandomHex(24);
   pool_.Write([&](pqxx::work& tx) {
     SliceStore slices(tx);
     slices.SetPassword(role, password);
-    slices.SetEndpoint(slice_id, endpoint.ToString());
+    slices.SetEndpoint(slice_id, EndpointOf(slice_id).ToString());
   });
   bp::environment env;
   const char* path = std::getenv("PATH");

@@ -100,9 +100,9 @@ class Orchestrator {
   /// Recomputes every live slice's storage (schema size + files) and records it.
   void RefreshStorage();
 
-  /// Where slice `slice_id`'s current process serves HTTP: a socket path of its own
-  /// (slices/<id>/http-<generation>.sock), so a previous process still draining never removes
-  /// it. A path nobody listens on when no process runs.
+  /// Where slice `slice_id` serves HTTP: slices/<id>/http.sock, a link to the current process's
+  /// own socket (http-<random>.sock), so a previous process still draining never removes what
+  /// the gateway routes to. Nothing answers there when no process runs.
   http::Endpoint EndpointOf(long long slice_id) const;
   /// The isolation of the slice's running process; nullopt when none runs.
   std::optional<SliceIsolation> IsolationOf(long long slice_id) const;
