@@ -86,7 +86,8 @@ bool SocketListens(const fs::path& path) {
     return false;
   }
   std::memcpy(addr.sun_path, path.c_str(), path.native().size());
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking: a listener with a full backlog answers EAGAIN at once (and counts as alive).
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     return true;  // cannot tell: keep it
   }

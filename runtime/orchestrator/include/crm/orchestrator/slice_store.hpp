@@ -17,8 +17,8 @@
 
 namespace crm::orchestrator {
 
-/// What keeps a running slice from its neighbours, as observed (docs/architecture.md, "Slice
-/// isolation").
+/// What keeps a running slice from its neighbours, as observed (docs/architecture.md,
+/// "Isolation").
 struct SliceIsolation {
   std::uint32_t uid = 0;  ///< the process's real uid (from /proc/<pid>/status)
   std::uint32_t gid = 0;
