@@ -24,25 +24,43 @@ struct SlicesOptions {
   std::string phone_number_id;
 };
 
+// "uid 200007, not dumpable, secret via fd": what the running process actually has ("-" when
+// none runs; a gateway too old to say is "-" as well).
+std::string Isolation(const nlohmann::json& isolation) {
+  if (!isolation.is_object()) {
+    return "-";
+  }
+  std::string text = isolation.value("own_uid", false)
+                         ? "uid " + std::to_string(isolation.value("uid", 0LL))
+                         : "crmd's uid " + std::to_string(isolation.value("uid", 0LL));
+  const auto& dumpable = isolation["dumpable"];
+  text += dumpable.is_boolean() ? (dumpable.get<bool>() ? ", dumpable" : ", not dumpable")
+                                : ", dumpable unknown (root)";
+  text += isolation.value("secret_via_fd", false) ? ", secret via fd" : ", secret in a file";
+  return text;
+}
+
 void PrintSlices(const nlohmann::json& doc, const GlobalOptions& global) {
   auto format = OutputFormatOr(global, planner::OutputFormat::kTable);
   if (format != planner::OutputFormat::kTable) {
     PrintDocument(nlohmann::ordered_json::parse(doc.dump()), format);
     return;
   }
-  std::cout << fmt::format("{:>5}  {:<12} {:>6}  {:<10} {:>8}  {:>10}  {:>10}  {}\n", "ID", "STATE",
-                           "USER", "HEALTH", "RESTARTS", "MEMORY", "STORAGE", "LIMIT");
+  std::cout << fmt::format("{:>5}  {:<12} {:>6}  {:<10} {:>8}  {:>10}  {:>10}  {:<24} {}\n", "ID",
+                           "STATE", "USER", "HEALTH", "RESTARTS", "MEMORY", "STORAGE", "LIMIT",
+                           "ISOLATION");
   auto bytes = [](const nlohmann::json& v) {
     return v.is_number() ? crm::FormatBytes(v.get<double>()) : std::string("-");
   };
   for (const auto& s : doc["items"]) {
     std::cout << fmt::format(
-        "{:>5}  {:<12} {:>6}  {:<10} {:>8}  {:>10}  {:>10}  {} of {}\n", s["id"].get<long long>(),
+        "{:>5}  {:<12} {:>6}  {:<10} {:>8}  {:>10}  {:>10}  {:<24} {}\n", s["id"].get<long long>(),
         s["state"].get<std::string>(),
         s["user_id"].is_null() ? std::string("-") : std::to_string(s["user_id"].get<long long>()),
         s["health"].get<std::string>(), s["restarts"].get<int>(), bytes(s["memory_bytes"]),
-        bytes(s["storage_bytes"]), s["limit_mechanism"].get<std::string>(),
-        bytes(s["memory_limit_bytes"]));
+        bytes(s["storage_bytes"]),
+        s["limit_mechanism"].get<std::string>() + " of " + bytes(s["memory_limit_bytes"]),
+        Isolation(s.value("isolation", nlohmann::json())));
   }
 }
 

@@ -1,11 +1,16 @@
 // crmd: the runtime. `--role all` (gateway + orchestrator + slice processes, the single-host
 // default), `--role gateway`, `--role slice --slice-id N`; `migrate`; `admin create`.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <thread>
 
 #include "crm/config/config.hpp"
+#include "crm/config/reload.hpp"
 #include "crm/error.hpp"
 #include "crm/gateway/gateway.hpp"
 #include "crm/slice/slice.hpp"
@@ -22,6 +27,47 @@ std::string ReadPasswordFromStdin() {
   return password;
 }
 
+// SIGHUP (systemctl reload): re-read the files, apply the log level, name what needs a restart;
+// never stop. Blocked here, before any thread starts, so every thread inherits the mask and
+// only this one takes the signal.
+void ReloadOnHangup(const std::string& role, std::optional<std::filesystem::path> config_file,
+                    std::optional<std::filesystem::path> env_file) {
+  sigset_t hangup;
+  sigemptyset(&hangup);
+  sigaddset(&hangup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hangup, nullptr);
+  auto reloader = std::make_shared<crm::config::Reloader>(config_file, env_file);
+  std::thread([hangup, reloader, role] {
+    for (;;) {
+      int signal = 0;
+      if (sigwait(&hangup, &signal) != 0) {
+        continue;
+      }
+      try {
+        auto outcome = reloader->Reload();
+        std::string applied;
+        for (const auto& change : outcome.applied) {
+          applied += (applied.empty() ? "" : "; ") + change;
+        }
+        std::string pending;
+        for (const auto& change : outcome.need_restart) {
+          pending += (pending.empty() ? "" : "; ") + change;
+        }
+        spdlog::warn("SIGHUP: reloaded {}; needs a restart: {}",
+                     applied.empty() ? "nothing (log_level unchanged)" : applied,
+                     pending.empty() ? "nothing" : pending + " (systemctl restart crmd)");
+        if (!outcome.applied.empty() && role != "slice") {
+          spdlog::warn(
+              "SIGHUP: running slices keep their log level until restarted (crmctl slices "
+              "restart)");
+        }
+      } catch (const std::exception& e) {
+        spdlog::error("SIGHUP: reload refused, the running configuration stays: {}", e.what());
+      }
+    }
+  }).detach();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -36,6 +82,11 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("-c,--config", config_file,
                  "YAML configuration; every key can be overridden by CRM_<KEY>")
+      ->check(CLI::ExistingFile);
+  std::string env_file;
+  app.add_option("--env-file", env_file,
+                 "CRM_* settings in systemd EnvironmentFile syntax, over the environment; read "
+                 "again on SIGHUP")
       ->check(CLI::ExistingFile);
   auto* migrate =
       app.add_subcommand("migrate", "apply the gateway and slice schema migrations, then exit");
@@ -59,10 +110,23 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;  // usage errors are input errors (exit 2), as in crmctl
   }
 
+  if (role == "slice") {
+    // Before its password is read: another process of the same uid may not ptrace it or read
+    // its memory, and it leaves no core dump.
+    ::prctl(PR_SET_DUMPABLE, 0);
+  }
   try {
-    auto config =
-        crm::config::LoadConfig(config_file.empty() ? std::nullopt : std::optional(config_file),
-                                crm::config::ProcessEnvironment());
+    std::optional<std::filesystem::path> config_path;
+    std::optional<std::filesystem::path> env_path;
+    if (!config_file.empty()) {
+      config_path = config_file;
+    }
+    if (!env_file.empty()) {
+      env_path = env_file;
+    }
+    auto config = crm::config::LoadConfig(config_path, crm::config::EnvironmentWithFile(env_path));
+    // The descriptor is closed now; its number may be reused by anything opened later.
+    ::unsetenv("CRM_DATABASE_PASSWORD_FD");
     if (*migrate) {
       for (const auto& line : crm::gateway::MigrateAll(crm::crmd::GatewayDatabase(config))) {
         std::cout << line << "\n";
@@ -82,6 +146,7 @@ int main(int argc, char** argv) {
                    "run the single-host layout with --role all\n";
       return 2;
     }
+    ReloadOnHangup(role, config_path, env_path);
     if (role == "slice") {
       if (slice_id == 0) {
         std::cerr << "crmd: --role slice needs --slice-id N\n";

@@ -116,6 +116,9 @@ orchestrator::OrchestratorOptions OrchestratorOptionsFrom(const config::RuntimeC
   options.cloud_api_url = config.whatsapp_api_url;
   options.cloud_api_token = config.whatsapp_token;
   options.slice_environment = SliceEnvironment(config);
+  options.health_interval = config.slice_health_interval;
+  options.slice_uid_first = config.slice_uid_first;
+  options.slice_uid_last = config.slice_uid_last;
   return options;
 }
 

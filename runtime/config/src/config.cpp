@@ -1,10 +1,17 @@
 #include "crm/config/config.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <sstream>
+#include <tuple>
 
 #include "crm/error.hpp"
 #include "crm/files.hpp"
@@ -120,6 +127,56 @@ std::string MailboxText(const std::string& text) {
     throw InputError("expected \"Name <address>\" or an address, got \"" + text + "\"");
   }
   return text;
+}
+
+// "200000-265535": uids for slices, above the system's and below 2^31; "" turns them off.
+std::pair<std::uint32_t, std::uint32_t> UidRange(const std::string& text) {
+  if (text.empty()) {
+    return {0, 0};
+  }
+  auto dash = text.find('-');
+  if (dash == std::string::npos || dash == 0) {
+    throw InputError("expected a uid range FROM-TO such as 200000-265535, got \"" + text + "\"");
+  }
+  constexpr long long kMaxUid = (1LL << 31) - 1;
+  long long from = ParseWhole(text.substr(0, dash), 1000, kMaxUid);
+  long long to = ParseWhole(text.substr(dash + 1), 1000, kMaxUid);
+  if (from >= to) {
+    throw InputError("expected FROM < TO, got \"" + text + "\"");
+  }
+  return {static_cast<std::uint32_t>(from), static_cast<std::uint32_t>(to)};
+}
+
+// A secret from an inherited descriptor (a sealed memfd or a pipe), read once and closed so
+// nothing this process starts inherits it.
+std::string ReadSecretDescriptor(const std::string& text) {
+  int fd = Int(text, 3, 1 << 20);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
+    throw InputError("descriptor " + text + " is not an open file or pipe");
+  }
+  ::lseek(fd, 0, SEEK_SET);  // a pipe cannot seek, and need not
+  std::string secret;
+  char buf[512];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      ::close(fd);
+      throw InputError("cannot read descriptor " + text + ": " + std::strerror(errno));
+    }
+    if (n == 0 || secret.size() > 4096) {
+      break;
+    }
+    secret.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) {
+    secret.pop_back();
+  }
+  return secret;
 }
 
 const std::vector<KeyDef>& Defs() {
@@ -536,6 +593,26 @@ const std::vector<KeyDef>& Defs() {
        [](RuntimeConfig& c, const std::string& v) { c.monitor_clock_file = v; }},
       {{"slice_binary", {"CRM_SLICE_BINARY"}, "crmd binary slices run (default: this one)"},
        [](RuntimeConfig& c, const std::string& v) { c.slice_binary = v; }},
+      {{"slice_health_interval",
+        {"CRM_SLICE_HEALTH_INTERVAL"},
+        "how often every running slice's /health is probed (3 misses in a row: restarted)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.slice_health_interval = AtLeastOneSecond(v);
+       }},
+      {{"slice_uid_range",
+        {"CRM_SLICE_UID_RANGE"},
+        "uids for slices, FROM-TO: slice N runs as uid/gid FROM+N (needs CAP_SETUID, "
+        "CAP_SETGID, CAP_CHOWN); empty: crmd's own uid"},
+       [](RuntimeConfig& c, const std::string& v) {
+         std::tie(c.slice_uid_first, c.slice_uid_last) = UidRange(v);
+       }},
+      {{"database_password_fd",
+        {"CRM_DATABASE_PASSWORD_FD"},
+        "descriptor to read the database password from, then close (set by the orchestrator "
+        "for slices; environment only)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.database_password = ReadSecretDescriptor(v);
+       }},
   };
   return defs;
 }
@@ -563,6 +640,36 @@ const std::vector<ConfigKey>& ConfigKeys() {
   return keys;
 }
 
+std::map<std::string, std::string> RawSettings(const std::optional<std::filesystem::path>& file,
+                                               const EnvLookup& env) {
+  std::map<std::string, std::string> raw;
+  if (file) {
+    std::ifstream in(*file, std::ios::binary);
+    if (!in) {
+      throw InputError(file->string() + ": cannot open the configuration file");
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    YAML::Node root = crm::ParseYaml(text.str(), file->string());
+    if (root.IsMap()) {
+      for (const auto& d : Defs()) {
+        YAML::Node node = root[d.key.yaml];
+        if (node.IsDefined() && node.IsScalar()) {
+          raw[d.key.yaml] = node.Scalar();
+        }
+      }
+    }
+  }
+  for (const auto& d : Defs()) {
+    for (const auto& var : d.key.env) {
+      if (auto value = env(var)) {
+        raw[d.key.yaml] = *value;
+      }
+    }
+  }
+  return raw;
+}
+
 RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const EnvLookup& env) {
   RuntimeConfig config;
   if (file) {
@@ -581,7 +688,7 @@ RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const
             d.key.yaml == "whatsapp_verify_token" || d.key.yaml == "whatsapp_token" ||
             d.key.yaml == "stripe_secret_key" || d.key.yaml == "stripe_webhook_secret" ||
             d.key.yaml == "stripe_webhook_secret_previous" ||
-            d.key.yaml == "alert_webhook_secret") {
+            d.key.yaml == "alert_webhook_secret" || d.key.yaml == "database_password_fd") {
           continue;  // secrets are never written in configuration files
         }
         YAML::Node node = map.Optional(d.key.yaml);

@@ -56,15 +56,24 @@ class JsonMessageFlag : public spdlog::custom_flag_formatter {
   }
 };
 
-}  // namespace
-
-void SetupLogging(const std::string& name, const std::string& level) {
+spdlog::level::level_enum ParseLevel(const std::string& level) {
   auto parsed = spdlog::level::from_str(level);
   if (parsed == spdlog::level::off && level != "off") {
     throw InputError(
         "log_level: expected trace, debug, info, warn, error, critical or off, got \"" + level +
         "\"");
   }
+  return parsed;
+}
+
+}  // namespace
+
+void SetLogLevel(const std::string& level) {
+  spdlog::default_logger()->set_level(ParseLevel(level));
+}
+
+void SetupLogging(const std::string& name, const std::string& level) {
+  auto parsed = ParseLevel(level);
   auto logger = std::make_shared<spdlog::logger>(
       name, std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
   if (::isatty(STDERR_FILENO) == 0) {

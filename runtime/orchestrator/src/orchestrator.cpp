@@ -1,12 +1,18 @@
 #include "crm/orchestrator/orchestrator.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <linux/close_range.h>
 #include <signal.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <boost/process/args.hpp>
@@ -14,7 +20,10 @@
 #include <boost/process/env.hpp>
 #include <boost/process/environment.hpp>
 #include <boost/process/extend.hpp>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <sstream>
 
 #include "crm/db/migrations.hpp"
 #include "crm/http/probe.hpp"
@@ -35,6 +44,8 @@ constexpr std::chrono::seconds kCrashWindow{60};
 constexpr std::chrono::seconds kStableAfter{60};
 constexpr milliseconds kHealthTimeout{10'000};
 constexpr std::chrono::seconds kStorageEvery{60};
+constexpr int kUnhealthyAfter = 3;  // missed probes in a row before a slice is killed
+constexpr milliseconds kProbeTimeout{1'000};
 
 std::string RoleOf(long long id) {
   return "slice_" + std::to_string(id);
@@ -49,16 +60,137 @@ std::string RandomHex(std::size_t bytes) {
   return hex;
 }
 
-void WriteSecret(const fs::path& path, const std::string& secret) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || ::write(fd, secret.data(), secret.size()) != static_cast<ssize_t>(secret.size())) {
-    if (fd >= 0) {
-      ::close(fd);
-    }
-    throw RuntimeError("cannot write " + path.string());
+// The password in an anonymous, sealed memory file: the slice reads it from the descriptor it
+// inherits, and no copy exists on disk for another slice (or a backup) to read.
+int SecretDescriptor(const std::string& secret) {
+  int fd = ::memfd_create("crm-db-password", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) {
+    throw RuntimeError(std::string("memfd_create: ") + std::strerror(errno));
   }
-  ::fchmod(fd, 0600);
+  if (::write(fd, secret.data(), secret.size()) != static_cast<ssize_t>(secret.size()) ||
+      ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0 ||
+      ::lseek(fd, 0, SEEK_SET) != 0) {
+    int error = errno;
+    ::close(fd);
+    throw RuntimeError(std::string("cannot pass the slice's password: ") + std::strerror(error));
+  }
+  return fd;
+}
+
+// Whether a process listens on the Unix socket `path` (a refused connection means its owner is
+// gone or draining with its acceptor closed).
+bool SocketListens(const fs::path& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.native().size() >= sizeof addr.sun_path) {
+    return false;
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.native().size());
+  // Non-blocking: a listener with a full backlog answers EAGAIN at once (and counts as alive).
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    return true;  // cannot tell: keep it
+  }
+  int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  int error = errno;
   ::close(fd);
+  return rc == 0 || (error != ECONNREFUSED && error != ENOENT);
+}
+
+// Socket files of earlier processes of the slice that nobody serves on any more (killed ones
+// leave theirs); sockets of processes still listening are theirs to remove.
+void RemoveStaleSockets(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("http-", 0) == 0 && entry.path().extension() == ".sock" &&
+        !SocketListens(entry.path())) {
+      std::error_code rm;
+      fs::remove(entry.path(), rm);
+    }
+  }
+}
+
+// Points `link` at `target` (a name in the same directory) in one step: a client connecting
+// through the link reaches either the old target or the new one, never nothing.
+void PointLink(const fs::path& link, const fs::path& target) {
+  fs::path next = link;
+  next += ".next";
+  std::error_code ec;
+  fs::remove(next, ec);
+  fs::create_symlink(target.filename(), next);
+  fs::rename(next, link);
+}
+
+// The effective capability set holds `cap` (CAP_SETUID, …).
+bool HasCapability(int cap) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("CapEff:", 0) == 0) {
+      std::uint64_t bits = std::stoull(line.substr(7), nullptr, 16);
+      return ((bits >> cap) & 1U) != 0;
+    }
+  }
+  return false;
+}
+
+// A process's real uid and gid, from /proc/<pid>/status.
+std::optional<std::pair<std::uint32_t, std::uint32_t>> ProcessIds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  std::optional<std::uint32_t> uid;
+  std::optional<std::uint32_t> gid;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string key;
+    std::uint32_t real = 0;
+    fields >> key >> real;
+    if (key == "Uid:" && fields) {
+      uid = real;
+    } else if (key == "Gid:" && fields) {
+      gid = real;
+    }
+  }
+  if (!uid || !gid) {
+    return std::nullopt;
+  }
+  return std::pair{*uid, *gid};
+}
+
+// Hands the slice's directory to its uid. The group stays crmd's, so crmd can still open the
+// slice's log, measure its files and remove them (no CAP_DAC_OVERRIDE needed); others, other
+// slices included, get nothing. No setgid bit: the rendered units' RestrictSUIDSGID refuses it.
+void HandOver(const fs::path& dir, std::uint32_t uid) {
+  gid_t group = ::getegid();
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    throw RuntimeError("cannot stat " + dir.string() + ": " + std::strerror(errno));
+  }
+  if (st.st_uid != uid) {
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (::lchown(it->path().c_str(), uid, group) != 0) {
+        throw RuntimeError("cannot chown " + it->path().string() + ": " + std::strerror(errno));
+      }
+    }
+  }
+  if (::chown(dir.c_str(), uid, group) != 0 || ::chmod(dir.c_str(), 0770) != 0) {
+    throw RuntimeError("cannot hand " + dir.string() + " to uid " + std::to_string(uid) + ": " +
+                       std::strerror(errno));
+  }
+}
+
+// A message on the child's stderr (the slice's log) from between fork and exec, where only
+// async-signal-safe calls are allowed.
+void ChildFail(const char* what) {
+  const char* reason = std::strerror(errno);
+  [[maybe_unused]] auto a = ::write(STDERR_FILENO, what, std::strlen(what));
+  [[maybe_unused]] auto b = ::write(STDERR_FILENO, ": ", 2);
+  [[maybe_unused]] auto c = ::write(STDERR_FILENO, reason, std::strlen(reason));
+  [[maybe_unused]] auto d = ::write(STDERR_FILENO, "\n", 1);
+  ::_exit(126);
 }
 
 std::uint64_t DirectoryBytes(const fs::path& dir) {
@@ -101,6 +233,12 @@ struct Orchestrator::Process {
   milliseconds backoff{0};
   std::deque<Clock::time_point> crashes;
   bool crashloop = false;
+  http::Endpoint endpoint;  ///< this process's own socket
+  Clock::time_point next_probe{};
+  int probe_failures = 0;
+  bool killed_unresponsive = false;
+  bool own_uid = false;
+  bool secret_via_fd = false;
 };
 
 Orchestrator::Orchestrator(OrchestratorOptions options, db::Pool& pool)
@@ -114,6 +252,25 @@ Orchestrator::Orchestrator(OrchestratorOptions options, db::Pool& pool)
   fs::create_directories(options_.data_dir / "slices");
   spdlog::info("slice memory limits through {} ({} bytes per slice)", limiter_.name(),
                options_.slice_memory_limit);
+  if (options_.slice_uid_first == 0) {
+    spdlog::info("slices run as crmd's own uid {} (no slice_uid_range configured)", ::getuid());
+  } else if (!HasCapability(CAP_SETUID) || !HasCapability(CAP_SETGID) ||
+             !HasCapability(CAP_CHOWN)) {
+    spdlog::warn(
+        "slice_uid_range {}-{} is configured but crmd lacks CAP_SETUID, CAP_SETGID or CAP_CHOWN: "
+        "slices run as crmd's own uid {} and can read each other's memory and files",
+        options_.slice_uid_first, options_.slice_uid_last, ::getuid());
+  } else {
+    uid_first_ = options_.slice_uid_first;
+    spdlog::info("slices run under uids of their own: slice N as uid/gid {} + N (up to {})",
+                 options_.slice_uid_first, options_.slice_uid_last);
+  }
+  // Slice directories hold sockets other uids must reach: the path to them must be searchable.
+  if (uid_first_ != 0) {
+    for (const fs::path& d : {options_.data_dir, options_.data_dir / "slices"}) {
+      fs::permissions(d, fs::perms::others_exec | fs::perms::group_exec, fs::perm_options::add);
+    }
+  }
 }
 
 Orchestrator::~Orchestrator() {
@@ -129,6 +286,34 @@ http::Endpoint Orchestrator::EndpointOf(long long slice_id) const {
   ep.is_unix = true;
   ep.path = (SliceDir(slice_id) / "http.sock").string();
   return ep;
+}
+
+std::optional<SliceIsolation> Orchestrator::IsolationOf(long long slice_id) const {
+  SliceIsolation isolation;
+  int pid = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = processes_.find(slice_id);
+    if (it == processes_.end() || !it->second->child || !it->second->child->running()) {
+      return std::nullopt;
+    }
+    pid = it->second->child->id();
+    isolation.own_uid = it->second->own_uid;
+    isolation.secret_via_fd = it->second->secret_via_fd;
+  }
+  auto ids = ProcessIds(pid);
+  if (!ids) {
+    return std::nullopt;
+  }
+  std::tie(isolation.uid, isolation.gid) = *ids;
+  // A process that is not dumpable has the files in its /proc directory owned by root, whatever
+  // its uid (the directory itself keeps its uid).
+  struct stat st {};
+  std::string proc = "/proc/" + std::to_string(pid) + "/status";
+  if (isolation.uid != 0 && ::stat(proc.c_str(), &st) == 0) {
+    isolation.dumpable = st.st_uid == isolation.uid;
+  }
+  return isolation;
 }
 
 // --- lifecycle in the database -----------------------------------------------------------------
@@ -164,6 +349,7 @@ SliceInfo Orchestrator::Get(long long slice_id) {
   SliceInfo info =
       pool_.Read([&](pqxx::read_transaction& tx) { return SliceStore(tx).Get(slice_id); });
   info.memory_bytes = limiter_.Usage(slice_id);
+  info.isolation = IsolationOf(slice_id);
   if (info.holds_data()) {
     info.storage_bytes = RecordStorage(info);  // one slice is cheap to measure: always fresh
   }
@@ -174,6 +360,7 @@ std::vector<SliceInfo> Orchestrator::List() {
   auto slices = pool_.Read([](pqxx::read_transaction& tx) { return SliceStore(tx).List(); });
   for (auto& s : slices) {
     s.memory_bytes = limiter_.Usage(s.id);
+    s.isolation = IsolationOf(s.id);
   }
   return slices;
 }
@@ -188,15 +375,12 @@ SliceInfo Orchestrator::Provision() {
   });
   try {
     std::string role = RoleOf(id);
-    std::string password = RandomHex(24);
     fs::path dir = SliceDir(id);
     fs::create_directories(dir / "files");
     fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
-    WriteSecret(dir / "db-password", password);
+    // A password nobody learns: each process start sets the one it is given.
     pool_.Write([&](pqxx::work& tx) {
-      SliceStore slices(tx);
-      slices.CreateRole(role, password, options_.statement_timeout);
-      slices.SetEndpoint(id, EndpointOf(id).ToString());
+      SliceStore(tx).CreateRole(role, RandomHex(24), options_.statement_timeout);
     });
     pool_.Run([&](pqxx::connection& c) { db::Migrate(c, "slice", role, role); });
     StartProcess(id, true);
@@ -342,14 +526,40 @@ SliceInfo Orchestrator::Resume(long long slice_id) {
 void Orchestrator::StartProcess(long long slice_id, bool await_health) {
   fs::path dir = SliceDir(slice_id);
   std::string role = RoleOf(slice_id);
+  std::optional<std::uint32_t> uid;
+  if (uid_first_ != 0) {
+    auto wanted = static_cast<long long>(uid_first_) + slice_id;
+    if (wanted > static_cast<long long>(options_.slice_uid_last)) {
+      throw RuntimeError("slice " + std::to_string(slice_id) + " is past slice_uid_range " +
+                         std::to_string(uid_first_) + "-" +
+                         std::to_string(options_.slice_uid_last) + ": widen the range");
+    }
+    uid = static_cast<std::uint32_t>(wanted);
+    HandOver(dir, *uid);
+  }
+  RemoveStaleSockets(dir);
+  std::error_code legacy;
+  fs::remove(dir / "db-password", legacy);  // written by earlier versions
+  // A socket path of this process's own, behind the slice's stable http.sock link (what the
+  // gateway routes to): a previous process still draining (after a gateway restart, say)
+  // removes its own file when it exits, never this one's, and never the link.
+  http::Endpoint endpoint;
+  endpoint.is_unix = true;
+  endpoint.path = (dir / ("http-" + RandomHex(6) + ".sock")).string();
+  PointLink(dir / "http.sock", endpoint.path);
+  std::string password = RandomHex(24);
+  pool_.Write([&](pqxx::work& tx) {
+    SliceStore slices(tx);
+    slices.SetPassword(role, password);
+    slices.SetEndpoint(slice_id, EndpointOf(slice_id).ToString());
+  });
   bp::environment env;
   const char* path = std::getenv("PATH");
   env["PATH"] = path != nullptr ? path : "/usr/bin:/bin";
   // A slice sees only its own credentials: never the gateway's password or billing secrets.
   env["CRM_DATABASE_URL"] =
       db::BuildConnInfo(options_.database_url, {{"user", role}, {"password", ""}});
-  env["CRM_DATABASE_PASSWORD_FILE"] = (dir / "db-password").string();
-  env["CRM_LISTEN"] = EndpointOf(slice_id).ToString();
+  env["CRM_LISTEN"] = endpoint.ToString();
   env["CRM_DATA_DIR"] = dir.string();
   for (const auto& [name, value] : options_.slice_environment) {
     env[name] = value;
@@ -374,16 +584,25 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
   if (log_fd < 0) {
     throw RuntimeError("cannot open " + (dir / "slice.log").string());
   }
+  int secret_fd = -1;
+  try {
+    secret_fd = SecretDescriptor(password);
+  } catch (...) {
+    ::close(log_fd);
+    throw;
+  }
+  env["CRM_DATABASE_PASSWORD_FD"] = std::to_string(secret_fd);
   std::uint64_t limit = options_.slice_memory_limit;
   const MemoryLimiter& limiter = limiter_;
+  // 0 = stay crmd's uid; a slice never runs as root when a range is configured.
+  uid_t child_uid = uid ? static_cast<uid_t>(*uid) : 0;
   std::unique_ptr<bp::child> child;
   try {
     child = std::make_unique<bp::child>(
         binary_, bp::args({"--role", "slice", "--slice-id", std::to_string(slice_id)}), env,
-        bp::extend::on_exec_setup = [log_fd, limit, &limiter](auto&) {
+        bp::extend::on_exec_setup = [log_fd, secret_fd, limit, child_uid, &limiter](auto&) {
           ::dup2(log_fd, STDOUT_FILENO);
           ::dup2(log_fd, STDERR_FILENO);
-          ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // a slice never outlives its orchestrator
           // Nothing of the gateway's crosses exec: not its listening port (which a slice would
           // hold after the gateway died), not its clients' connections, not its database
           // sockets.
@@ -395,14 +614,34 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
               }
             }
           }
+          // The one descriptor that does cross: the password, read and closed by the slice.
+          ::fcntl(secret_fd, F_SETFD, 0);
           limiter.ChildSetup(limit);
+          if (child_uid != 0) {
+            if (::setgroups(0, nullptr) != 0) {
+              ChildFail("setgroups");
+            }
+            if (::setgid(static_cast<gid_t>(child_uid)) != 0) {
+              ChildFail("setgid");
+            }
+            if (::setuid(child_uid) != 0) {
+              ChildFail("setuid");
+            }
+            ::umask(0077);
+          }
+          // Capabilities crmd was granted (the unit's AmbientCapabilities) stop here.
+          ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+          // After setuid, which clears it: a slice never outlives its orchestrator.
+          ::prctl(PR_SET_PDEATHSIG, SIGTERM);
         });
   } catch (const std::exception& e) {
     ::close(log_fd);
+    ::close(secret_fd);
     throw RuntimeError("cannot start slice " + std::to_string(slice_id) + " (" + binary_ +
                        "): " + e.what());
   }
   ::close(log_fd);
+  ::close(secret_fd);
   try {
     limiter_.Apply(slice_id, child->id(), limit);
   } catch (const std::exception& e) {
@@ -418,6 +657,12 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
     p->wanted = true;
     p->started = Clock::now();
     p->health_pending = !await_health;
+    p->endpoint = endpoint;
+    p->next_probe = p->started + options_.health_interval;
+    p->probe_failures = 0;
+    p->killed_unresponsive = false;
+    p->own_uid = uid.has_value();
+    p->secret_via_fd = true;
   }
   if (await_health) {
     if (!AwaitHealth(slice_id, kHealthTimeout)) {
@@ -452,6 +697,7 @@ bool Orchestrator::AwaitHealth(long long slice_id, milliseconds timeout) {
 
 void Orchestrator::StopProcess(long long slice_id) {
   std::unique_ptr<bp::child> child;
+  http::Endpoint endpoint;
   {
     std::lock_guard lock(mutex_);
     auto it = processes_.find(slice_id);
@@ -459,6 +705,7 @@ void Orchestrator::StopProcess(long long slice_id) {
       return;
     }
     child = std::move(it->second->child);
+    endpoint = it->second->endpoint;
     processes_.erase(it);
   }
   if (child && child->running()) {
@@ -475,6 +722,10 @@ void Orchestrator::StopProcess(long long slice_id) {
   if (child) {
     std::error_code ec;
     child->wait(ec);
+  }
+  if (!endpoint.path.empty()) {
+    std::error_code ec;
+    fs::remove(endpoint.path, ec);  // the process's own path: left behind when it was killed
   }
   limiter_.Release(slice_id);
 }
@@ -566,7 +817,7 @@ void Orchestrator::Supervise() {
     };
     std::vector<Event> events;
     std::vector<long long> to_start;
-    std::vector<long long> to_probe;
+    std::vector<std::pair<long long, http::Endpoint>> to_probe;
     auto now = Clock::now();
     {
       std::lock_guard lock(mutex_);
@@ -595,7 +846,10 @@ void Orchestrator::Supervise() {
           }
           p->crashloop = loop;
           p->next_start = now + p->backoff;
-          std::string error = "process exited (status " + std::to_string(code) + ")";
+          std::string error = p->killed_unresponsive
+                                  ? std::string("killed: it stopped answering GET /health")
+                                  : "process exited (status " + std::to_string(code) + ")";
+          p->killed_unresponsive = false;
           spdlog::warn("slice {}: {}; restart in {} ms", id, error, p->backoff.count());
           events.push_back({id, loop ? "crashloop" : "restarting", false, error});
         }
@@ -603,7 +857,7 @@ void Orchestrator::Supervise() {
           to_start.push_back(id);
         }
         if (p->child && p->health_pending) {
-          to_probe.push_back(id);
+          to_probe.emplace_back(id, p->endpoint);
         }
         if (p->child && !p->crashes.empty() && now - p->started > kStableAfter) {
           p->crashes.clear();
@@ -627,8 +881,8 @@ void Orchestrator::Supervise() {
         }
       }
     }
-    for (long long id : to_probe) {
-      if (http::Probe(EndpointOf(id), "/health", milliseconds(500))) {
+    for (const auto& [id, endpoint] : to_probe) {
+      if (http::Probe(endpoint, "/health", milliseconds(500))) {
         {
           std::lock_guard lock(mutex_);
           if (auto it = processes_.find(id); it != processes_.end()) {
@@ -638,7 +892,65 @@ void Orchestrator::Supervise() {
         RecordHealth(id, "healthy", false);
       }
     }
+    ProbeRunning();
     std::this_thread::sleep_for(milliseconds(25));
+  }
+}
+
+void Orchestrator::ProbeRunning() {
+  struct Due {
+    long long id;
+    int pid;
+    http::Endpoint endpoint;
+    bool never_healthy;
+  };
+  std::vector<Due> due;
+  auto now = Clock::now();
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, p] : processes_) {
+      if (!p->wanted || !p->child || p->killed_unresponsive || now < p->next_probe) {
+        continue;
+      }
+      // A process still starting is probed by Supervise until kHealthTimeout has passed.
+      if (p->health_pending && now - p->started < kHealthTimeout) {
+        continue;
+      }
+      p->next_probe = now + options_.health_interval;
+      due.push_back({id, p->child->id(), p->endpoint, p->health_pending});
+    }
+  }
+  for (const auto& d : due) {
+    // One that never came up fails at once; one that served gets kUnhealthyAfter chances.
+    bool healthy = !d.never_healthy && http::Probe(d.endpoint, "/health", kProbeTimeout);
+    bool kill = false;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = processes_.find(d.id);
+      if (it == processes_.end() || !it->second->child || it->second->child->id() != d.pid) {
+        continue;  // stopped or replaced meanwhile
+      }
+      auto& p = *it->second;
+      p.probe_failures = healthy ? 0 : p.probe_failures + 1;
+      if (d.never_healthy || p.probe_failures >= kUnhealthyAfter) {
+        kill = true;
+        p.killed_unresponsive = true;
+        p.health_pending = false;
+      }
+    }
+    if (!healthy) {
+      spdlog::warn("slice {}: no answer to GET /health on {}{}", d.id, d.endpoint.ToString(),
+                   kill ? "; killing it to restart it" : "");
+    }
+    if (kill) {
+      RecordHealth(d.id, "unhealthy", false,
+                   d.never_healthy ? "did not become healthy after starting"
+                                   : "no answer to GET /health " + std::to_string(kUnhealthyAfter) +
+                                         " times in a row");
+      // SIGKILL: a process that does not answer would not drain either. Supervise sees it exit
+      // and restarts it under the crash-loop policy.
+      ::kill(d.pid, SIGKILL);
+    }
   }
 }
 

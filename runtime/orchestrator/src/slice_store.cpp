@@ -48,6 +48,14 @@ json OrNull(const std::optional<T>& value) {
 
 }  // namespace
 
+json SliceIsolation::ToJson() const {
+  return {{"uid", uid},
+          {"gid", gid},
+          {"own_uid", own_uid},
+          {"dumpable", OrNull(dumpable)},
+          {"secret_via_fd", secret_via_fd}};
+}
+
 json SliceInfo::ToJson() const {
   return {{"id", id},
           {"state", ToString(state)},
@@ -63,7 +71,8 @@ json SliceInfo::ToJson() const {
           {"pid", OrNull(pid)},
           {"channel", channel},
           {"phone_number_id", OrNull(phone_number_id)},
-          {"last_error", last_error}};
+          {"last_error", last_error},
+          {"isolation", isolation ? isolation->ToJson() : json(nullptr)}};
 }
 
 long long SliceStore::Insert(std::uint64_t storage_quota, std::uint64_t memory_limit,
@@ -258,6 +267,10 @@ void SliceStore::CreateRole(const std::string& role, const std::string& password
   tx_.exec("ALTER ROLE " + r + " SET search_path = " + r);
   tx_.exec("ALTER ROLE " + r +
            " SET statement_timeout = " + tx_.quote(std::to_string(statement_timeout.count())));
+}
+
+void SliceStore::SetPassword(const std::string& role, const std::string& password) {
+  tx_.exec("ALTER ROLE " + db::Identifier(role) + " PASSWORD " + tx_.quote(password));
 }
 
 void SliceStore::DropRoleAndSchema(const std::string& role) {

@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <filesystem>
 
 #include "broadcast_routes.hpp"
 #include "channel_routes.hpp"
@@ -80,6 +81,17 @@ int RunSliceProcess(const SliceOptions& options) {
   http::Server server(
       io, options.limits, [&router](http::Exchange& ex) { return router.Dispatch(ex); }, &metrics);
   auto bound = server.Listen(options.listen);
+  if (bound.is_unix) {
+    // Under a uid of its own the slice's socket is its own file: crmd (another uid, its
+    // directory's group) must be able to connect. The directory (0770) keeps everyone else out.
+    std::error_code ec;
+    std::filesystem::permissions(
+        bound.path,
+        std::filesystem::perms::all &
+            ~(std::filesystem::perms::owner_exec | std::filesystem::perms::group_exec |
+              std::filesystem::perms::others_exec),
+        std::filesystem::perm_options::replace, ec);
+  }
   server.Start();
   asio::co_spawn(io, CloseIdleConnections(pool, blocking, messaging), asio::detached);
   spdlog::info("slice {} serving on {}", slice_id, bound.ToString());

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,7 +17,8 @@ namespace crm::config {
 
 struct RuntimeConfig {
   // Where and how to reach PostgreSQL. The password never comes from the URL in rendered configs:
-  // CRM_DATABASE_PASSWORD or CRM_DATABASE_PASSWORD_FILE (mode 0600).
+  // CRM_DATABASE_PASSWORD or CRM_DATABASE_PASSWORD_FILE (mode 0600); a slice's from the
+  // descriptor CRM_DATABASE_PASSWORD_FD its orchestrator passes.
   std::string database_url = "postgresql:///crm";
   std::string database_password;
   std::string listen = "127.0.0.1:8080";  ///< host:port or unix:/path
@@ -109,6 +111,11 @@ struct RuntimeConfig {
   std::string monitor_clock_file;  ///< tests only: "now" read from this file
   /// The crmd binary the orchestrator starts slices with; empty = this process's own binary.
   std::string slice_binary;
+  /// How often the orchestrator probes every running slice's /health (docs/operations.md).
+  std::chrono::milliseconds slice_health_interval{5'000};
+  /// Slice N runs as uid/gid first + N ("200000-265535"); 0-0: slices share crmd's uid.
+  std::uint32_t slice_uid_first = 0;
+  std::uint32_t slice_uid_last = 0;
 };
 
 /// The environment as a lookup; tests pass a map, crmd passes getenv.
@@ -119,6 +126,11 @@ EnvLookup ProcessEnvironment();
 /// file:line:col or the variable ("DB_MAX_OPEN_CONNS: expected a positive whole number, got
 /// \"x\"").
 RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const EnvLookup& env);
+
+/// Every setting's raw value as given (YAML key → value; the environment over the file), for
+/// comparing two readings. Throws InputError as LoadConfig does.
+std::map<std::string, std::string> RawSettings(const std::optional<std::filesystem::path>& file,
+                                               const EnvLookup& env);
 
 /// Every key: its YAML name, its environment names, and what it means (for docs and --help).
 struct ConfigKey {

@@ -12,4 +12,7 @@ namespace crm::config {
 /// Throws InputError on an unknown level.
 void SetupLogging(const std::string& name, const std::string& level);
 
+/// Changes the default logger's level (a reload). Throws InputError on an unknown level.
+void SetLogLevel(const std::string& level);
+
 }  // namespace crm::config

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -29,14 +30,15 @@ class child;
 namespace crm::orchestrator {
 
 struct OrchestratorOptions {
-  std::filesystem::path data_dir = "/var/lib/crmd";  ///< slices/<id>/: socket, secrets, log, files
+  std::filesystem::path data_dir = "/var/lib/crmd";  ///< slices/<id>/: socket, log, files
   /// The crmd binary slices run; empty = this process's own binary.
   std::string slice_binary;
   int warm_slices = 1;  ///< available (or provisioning) slices kept ready
   std::uint64_t slice_memory_limit = 64ull << 20;
   std::uint64_t slice_storage_quota = 2'000'000'000ull;
   std::chrono::milliseconds statement_timeout{30'000};  ///< set on each slice's role
-  /// PostgreSQL, as the slices reach it (each as its own role, its password from a file).
+  /// PostgreSQL, as the slices reach it (each as its own role, with a password set at each start
+  /// and handed over through an inherited descriptor).
   std::string database_url = "postgresql:///crm";
   std::string default_channel = "simulator";  ///< for slices without a channel of their own
   /// Given only to Cloud API slices, with their own phone number id.
@@ -45,6 +47,13 @@ struct OrchestratorOptions {
   /// Settings every slice process inherits, as CRM_* environment variables (built by crmd's
   /// wiring, which knows the configuration's names).
   std::map<std::string, std::string> slice_environment;
+  /// How often every running slice's /health is probed; a slice that misses three probes in a
+  /// row is killed and restarted under the crash-loop policy.
+  std::chrono::milliseconds health_interval{5'000};
+  /// Slice N runs as uid and gid `slice_uid_first + N` when crmd holds CAP_SETUID and
+  /// CAP_SETGID; a slice past `slice_uid_last` is refused. 0: slices share crmd's uid.
+  std::uint32_t slice_uid_first = 0;
+  std::uint32_t slice_uid_last = 0;
 };
 
 /// Every member that touches the database or processes blocks: call it from blocking work.
@@ -91,8 +100,14 @@ class Orchestrator {
   /// Recomputes every live slice's storage (schema size + files) and records it.
   void RefreshStorage();
 
-  /// Where slice `slice_id` serves HTTP.
+  /// Where slice `slice_id` serves HTTP: slices/<id>/http.sock, a link to the current process's
+  /// own socket (http-<random>.sock), so a previous process still draining never removes what
+  /// the gateway routes to. Nothing answers there when no process runs.
   http::Endpoint EndpointOf(long long slice_id) const;
+  /// The isolation of the slice's running process; nullopt when none runs.
+  std::optional<SliceIsolation> IsolationOf(long long slice_id) const;
+  /// Whether slices get uids of their own (a range is configured and crmd may setuid).
+  bool SeparateUids() const { return uid_first_ != 0; }
   const MemoryLimiter& limiter() const { return limiter_; }
   /// The directory holding a slice's socket, password file, log and files.
   std::filesystem::path SliceDir(long long slice_id) const;
@@ -101,6 +116,8 @@ class Orchestrator {
   struct Process;
   void StartProcess(long long slice_id, bool await_health);
   void StopProcess(long long slice_id);
+  /// Probes every running slice whose probe is due; kills one that missed too many.
+  void ProbeRunning();
   bool AwaitHealth(long long slice_id, std::chrono::milliseconds timeout);
   void Supervise();
   void Replenish();
@@ -118,8 +135,9 @@ class Orchestrator {
   db::Pool& pool_;
   MemoryLimiter limiter_;
   std::string binary_;
+  std::uint32_t uid_first_ = 0;  ///< 0: no per-slice uids (not configured or not capable)
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::map<long long, std::unique_ptr<Process>> processes_;
   std::mutex provision_mutex_;  ///< one provisioning at a time keeps the warm count exact
 

@@ -17,6 +17,19 @@
 
 namespace crm::orchestrator {
 
+/// What keeps a running slice from its neighbours, as observed (docs/architecture.md,
+/// "Isolation").
+struct SliceIsolation {
+  std::uint32_t uid = 0;  ///< the process's real uid (from /proc/<pid>/status)
+  std::uint32_t gid = 0;
+  bool own_uid = false;  ///< a uid of its own, from the configured range
+  /// Whether other processes of its uid may ptrace it or read its memory; nullopt when it runs
+  /// as root, where /proc cannot tell.
+  std::optional<bool> dumpable;
+  bool secret_via_fd = false;  ///< its database password came through an inherited descriptor
+  nlohmann::json ToJson() const;
+};
+
 /// A slice as recorded (plus its live memory use, which the caller fills in).
 struct SliceInfo {
   long long id = 0;
@@ -34,6 +47,7 @@ struct SliceInfo {
   std::optional<std::uint64_t> memory_bytes;   ///< live, from the cgroup
   std::string channel;                         ///< "" = the deployment's default
   std::optional<std::string> phone_number_id;  ///< Cloud API number its webhooks route by
+  std::optional<SliceIsolation> isolation;     ///< live, while its process runs
   /// Whether its process should run: available or assigned.
   bool runs() const { return state == SliceState::kAvailable || state == SliceState::kAssigned; }
   /// Whether it holds data to account: available, assigned or suspended.
@@ -101,6 +115,8 @@ class SliceStore {
   /// timeout, granted to the gateway's role so it can create and drop the schema.
   void CreateRole(const std::string& role, const std::string& password,
                   std::chrono::milliseconds statement_timeout);
+  /// Gives the role a new password (each slice process gets a fresh one; none is kept).
+  void SetPassword(const std::string& role, const std::string& password);
   /// Ends the role's sessions, drops its schema (everything in it) and the role.
   void DropRoleAndSchema(const std::string& role);
 

@@ -1,0 +1,59 @@
+// The settings of slice processes: their uid range, their health probe, the password descriptor.
+#include "crm/config/config.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "crm/error.hpp"
+
+namespace crm::config {
+namespace {
+
+EnvLookup Env(std::map<std::string, std::string> values) {
+  return [values](const std::string& name) -> std::optional<std::string> {
+    auto it = values.find(name);
+    if (it == values.end()) {
+      return std::nullopt;
+    }
+    return it->second;
+  };
+}
+
+TEST(SliceProcessKeysTest, UidRangeIsOffByDefaultAndParsedWhenGiven) {
+  auto off = LoadConfig(std::nullopt, Env({}));
+  EXPECT_EQ(off.slice_uid_first, 0U);
+  auto on = LoadConfig(std::nullopt, Env({{"CRM_SLICE_UID_RANGE", "200000-265535"}}));
+  EXPECT_EQ(on.slice_uid_first, 200000U);
+  EXPECT_EQ(on.slice_uid_last, 265535U);
+  for (const char* bad : {"0-100", "265535-200000", "200000", "-5", "200000-x"}) {
+    EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_SLICE_UID_RANGE", bad}})), InputError) << bad;
+  }
+}
+
+TEST(SliceProcessKeysTest, HealthIntervalIsAtLeastASecond) {
+  EXPECT_EQ(LoadConfig(std::nullopt, Env({})).slice_health_interval, std::chrono::seconds(5));
+  EXPECT_EQ(
+      LoadConfig(std::nullopt, Env({{"CRM_SLICE_HEALTH_INTERVAL", "2s"}})).slice_health_interval,
+      std::chrono::seconds(2));
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_SLICE_HEALTH_INTERVAL", "10ms"}})), InputError);
+}
+
+TEST(SliceProcessKeysTest, ThePasswordDescriptorIsReadOnceAndClosed) {
+  int fd = ::memfd_create("test-password", 0);
+  ASSERT_GE(fd, 3);
+  ASSERT_EQ(::write(fd, "s3cret\n", 7), 7);
+  auto config = LoadConfig(std::nullopt, Env({{"CRM_DATABASE_PASSWORD_FD", std::to_string(fd)}}));
+  EXPECT_EQ(config.database_password, "s3cret");
+  EXPECT_EQ(::fcntl(fd, F_GETFD), -1) << "the descriptor was left open";
+  // Not a descriptor crmd was given: refused, never read from something else.
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_DATABASE_PASSWORD_FD", "1"}})), InputError);
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_DATABASE_PASSWORD_FD", std::to_string(fd)}})),
+               InputError);
+}
+
+}  // namespace
+}  // namespace crm::config
