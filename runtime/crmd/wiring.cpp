@@ -25,6 +25,7 @@ std::map<std::string, std::string> SliceEnvironment(const config::RuntimeConfig&
           {"CRM_QUEUE_LEASE_TTL", Ms(config.queue_lease_ttl)},
           {"CRM_WORKER_SHARD_RANGE", config.worker_shard_range},
           {"CRM_BROADCAST_BODY_LIMIT", std::to_string(config.broadcast_body_limit)},
+          {"CRM_UPLOAD_MAX_ROWS", std::to_string(config.upload_max_rows)},
           {"CRM_SIMULATOR_AUTOPAIR", config.simulator_autopair ? "1" : "0"}};
 }
 
@@ -223,6 +224,7 @@ slice::SliceOptions SliceOptionsFrom(const config::RuntimeConfig& config, long l
   options.database =
       SliceDatabase(config, slice_id, static_cast<std::size_t>(config.slice_db_max_open_conns), "");
   options.queue_max_depth = config.queue_max_depth;
+  options.upload_max_rows = static_cast<std::size_t>(config.upload_max_rows);
   options.messaging = MessagingOptionsFrom(config, slice_id);
   return options;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 
 #include "crm/db/pool.hpp"
@@ -22,6 +23,9 @@ struct SliceOptions {
   /// threads as connections.
   db::PoolOptions database;
   long long queue_max_depth = 50'000;  ///< pending tasks past which broadcasts are refused
+  /// Recipients in one broadcast, rows in one contact import; more is refused (413) while the
+  /// upload is read, before it is held in memory as a whole.
+  std::size_t upload_max_rows = 50'000;
   MessagingOptions messaging;
 };
 
