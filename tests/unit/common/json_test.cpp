@@ -25,13 +25,14 @@ TEST(JsonTest, MeasuresDepthOutsideStringsOnly) {
 }
 
 TEST(JsonTest, RefusesTooDeepInputNamingTheDepthAndThePlace) {
+  // The object is level 1, so the 64th bracket opens level 65.
   std::string deep = "{\"a\":\n" + Nested(100'000) + "}";
   try {
     ParseJson(deep, "settings");
     FAIL();
   } catch (const InputError& e) {
     EXPECT_EQ(std::string(e.what()),
-              "settings: JSON nested deeper than 64 levels at line 2 column 65");
+              "settings: JSON nested deeper than 64 levels at line 2 column 64");
   }
   EXPECT_TRUE(ParseJsonOrDiscarded(deep).is_discarded());
   EXPECT_EQ(ParseJson(Nested(64), "x").size(), 1u);

@@ -63,7 +63,7 @@ TEST(JsonBodyTest, RefusesDeepNestingAndNulNamingTheDepthAndTheField) {
     ParseJsonBody(req);
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("deeper than 64 levels at line 1 column 71"),
+    EXPECT_NE(std::string(e.what()).find("deeper than 64 levels at line 1 column 70"),
               std::string::npos)
         << e.what();
   }
