@@ -44,8 +44,13 @@ std::string TooMany(std::size_t max_rows) {
          " in one broadcast (the limit, upload_max_rows); split the list";
 }
 
-// Counts the values directly inside the top-level "recipients" array and stops the parse at
-// one past the limit. Every other event is ignored; nothing is kept but counters.
+// Besides the recipients, a broadcast body holds a name, a text, a tag and a template of at most
+// 10 parameters: any more values are a list hidden under another key, which would be built in
+// memory (16 bytes a value and more) before the unknown key is refused.
+constexpr std::size_t kOtherValues = 100;
+
+// Counts the values directly inside the top-level "recipients" array, and all values, and stops
+// the parse at one past either limit. Nothing is kept but counters.
 class RecipientCounter {
  public:
   using json = nlohmann::json;
@@ -74,10 +79,14 @@ class RecipientCounter {
   }
 
   bool too_many() const { return count_ > max_rows_; }
+  bool too_many_values() const { return total_ > max_rows_ + kOtherValues; }
 
  private:
   bool Value() {
     if (in_list_ && depth_ == 2 && ++count_ > max_rows_) {
+      return false;
+    }
+    if (++total_ > max_rows_ + kOtherValues) {
       return false;
     }
     next_is_recipients_ = false;
@@ -102,6 +111,7 @@ class RecipientCounter {
   std::size_t max_rows_;
   std::size_t depth_ = 0;
   std::size_t count_ = 0;
+  std::size_t total_ = 0;
   bool next_is_recipients_ = false;
   bool in_list_ = false;
 };
@@ -113,6 +123,11 @@ void RefuseTooManyRecipients(std::string_view json_body, std::size_t max_rows) {
   nlohmann::json::sax_parse(json_body.begin(), json_body.end(), &counter);
   if (counter.too_many()) {
     throw http::TooLarge(TooMany(max_rows), "recipients");
+  }
+  if (counter.too_many_values()) {
+    throw http::TooLarge("body: more than " + std::to_string(max_rows + kOtherValues) +
+                         " JSON values, more than a broadcast of " + std::to_string(max_rows) +
+                         " recipients (the limit, upload_max_rows) can hold");
   }
 }
 

@@ -106,6 +106,12 @@ TEST(Recipients, MoreThanTheCapAreRefusedAsTooLargeWhileCounting) {
   // Only the top-level list counts; nested "recipients" and other lists do not.
   EXPECT_NO_THROW(RefuseTooManyRecipients(
       R"({"other": [1, 2, 3, 4], "template": {"recipients": [1, 2, 3, 4]}, "recipients": []})", 3));
+  // A long list under another key would be built before the key is refused.
+  std::string hidden = R"({"recipients": [], "other": [)";
+  for (int i = 0; i < 200; ++i) {
+    hidden += i ? ",1" : "1";
+  }
+  EXPECT_THROW(RefuseTooManyRecipients(hidden + "]}", 3), http::TooLarge);
   // What does not parse is left to the parse.
   EXPECT_NO_THROW(RefuseTooManyRecipients("{", 3));
   EXPECT_THROW(ParseRecipients(json{"+14155550100", "+14155550101"}, 1), http::TooLarge);

@@ -25,7 +25,9 @@ std::vector<std::string> ParseRecipients(const nlohmann::json& list,
 /// Counts the entries of the top-level "recipients" array of a JSON body without building
 /// anything (a SAX pass), and throws http::TooLarge (413) naming "recipients" when there are more
 /// than `max_rows`: run before the body is parsed, so a list of any length never becomes a document
-/// in memory. A body that does not parse passes; the parse that follows reports it.
+/// in memory. A body holding more than `max_rows` + 100 values anywhere (a list under another
+/// key) is refused the same way, without a field. A body that does not parse passes; the parse that
+/// follows reports it.
 void RefuseTooManyRecipients(std::string_view json_body, std::size_t max_rows);
 
 /// A broadcast's recipients from a CSV upload: either a header row naming a phone column
