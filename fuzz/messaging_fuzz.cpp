@@ -8,6 +8,8 @@
 
 #include "crm/channel/webhook.hpp"
 #include "crm/error.hpp"
+#include "crm/http/protocol_error.hpp"
+#include "crm/json.hpp"
 #include "crm/slice/recipients.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -20,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 0: {
         // The signature is checked over the raw bytes first, then the JSON is read.
         crm::channel::VerifySignature(text, "sha256=" + std::string(64, 'a'), "secret");
-        auto payload = nlohmann::json::parse(text, nullptr, false);
+        auto payload = crm::ParseJsonOrDiscarded(text);
         if (payload.is_discarded()) {
           return 0;
         }
@@ -35,7 +37,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         crm::slice::ParseRecipientsCsv(text);
         break;
       default: {
-        auto list = nlohmann::json::parse(text, nullptr, false);
+        // The count before the parse must agree with the document: refused exactly when its
+        // top-level "recipients" array holds more than the cap.
+        auto body = crm::ParseJsonOrDiscarded(text);
+        bool over = body.is_object() && body.contains("recipients") &&
+                    body["recipients"].is_array() && body["recipients"].size() > 3;
+        bool refused = false;
+        try {
+          crm::slice::RefuseTooManyRecipients(text, 3);
+        } catch (const crm::http::TooLarge&) {
+          refused = true;
+        }
+        // Duplicate keys: nlohmann keeps the last, the count sees each; only "over" must hold.
+        if (over && !refused) {
+          __builtin_trap();
+        }
+        auto list = crm::ParseJsonOrDiscarded(text);
         if (!list.is_discarded()) {
           crm::slice::ParseRecipients(list);
         }

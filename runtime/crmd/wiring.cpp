@@ -26,6 +26,7 @@ std::map<std::string, std::string> SliceEnvironment(const config::RuntimeConfig&
           {"CRM_WORKER_SHARD_RANGE", config.worker_shard_range},
           {"CRM_BROADCAST_BODY_LIMIT", std::to_string(config.broadcast_body_limit)},
           {"CRM_EVENT_STREAMS_PER_TENANT", std::to_string(config.event_streams_per_tenant)},
+          {"CRM_UPLOAD_MAX_ROWS", std::to_string(config.upload_max_rows)},
           {"CRM_SIMULATOR_AUTOPAIR", config.simulator_autopair ? "1" : "0"}};
 }
 
@@ -233,6 +234,7 @@ slice::SliceOptions SliceOptionsFrom(const config::RuntimeConfig& config, long l
       SliceDatabase(config, slice_id, static_cast<std::size_t>(config.slice_db_max_open_conns), "");
   options.queue_max_depth = config.queue_max_depth;
   options.max_event_streams = static_cast<std::size_t>(config.event_streams_per_tenant);
+  options.upload_max_rows = static_cast<std::size_t>(config.upload_max_rows);
   options.messaging = MessagingOptionsFrom(config, slice_id);
   return options;
 }

@@ -7,6 +7,7 @@
 #include "crm/billing/billing_store.hpp"
 #include "crm/billing/signature.hpp"
 #include "crm/error.hpp"
+#include "crm/json.hpp"
 #include "crm/mail/outbox.hpp"
 #include "crm/orchestrator/slice_store.hpp"
 
@@ -206,10 +207,7 @@ WebhookResult BillingService::HandleWebhook(std::string_view signature_header,
   VerifyStripeSignature(signature_header, body,
                         {options_.webhook_secret, options_.webhook_secret_previous},
                         std::chrono::system_clock::now());
-  json payload = json::parse(body, nullptr, false);
-  if (payload.is_discarded()) {
-    throw InputError("body: not JSON");
-  }
+  json payload = ParseJson(body, "body");
   return Apply(ParseEvent(payload));
 }
 

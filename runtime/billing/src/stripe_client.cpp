@@ -6,6 +6,7 @@
 
 #include "crm/error.hpp"
 #include "crm/http/protocol_error.hpp"
+#include "crm/json.hpp"
 
 namespace crm::billing {
 namespace {
@@ -23,7 +24,7 @@ std::string StripeErrorText(long status, const std::string& body) {
   if (status >= 200 && status < 300) {
     return {};
   }
-  json parsed = json::parse(body, nullptr, false);
+  json parsed = ParseJsonOrDiscarded(body);
   if (!parsed.is_object() || !parsed.contains("error") || !parsed["error"].is_object()) {
     return "HTTP " + std::to_string(status) + " without a Stripe error object";
   }
@@ -125,7 +126,7 @@ json StripeClient::Call(const std::string& method, const std::string& path, cons
   if (response.status < 200 || response.status >= 300) {
     ThrowStripeFailure(response, what);
   }
-  json body = json::parse(response.body, nullptr, false);
+  json body = ParseJsonOrDiscarded(response.body);
   if (!body.is_object()) {
     throw http::ServiceError(http::Status::bad_gateway,
                              "Stripe answered " + what + " with something not JSON");

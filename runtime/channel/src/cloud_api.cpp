@@ -9,6 +9,7 @@
 
 #include "crm/error.hpp"
 #include "crm/http_client.hpp"
+#include "crm/json.hpp"
 
 namespace crm::channel {
 namespace {
@@ -162,7 +163,7 @@ SendResult MapGraphResponse(long http_status, std::string_view body,
                             std::optional<std::chrono::milliseconds> retry_after) {
   const int status = static_cast<int>(http_status);
   const std::string http = "HTTP " + std::to_string(status);
-  json doc = json::parse(body, nullptr, false);
+  json doc = ParseJsonOrDiscarded(body);
   const bool is_object = !doc.is_discarded() && doc.is_object();
 
   if (status >= 200 && status < 300) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "crm/error.hpp"
+#include "crm/json.hpp"
 
 namespace crm::channel {
 namespace {
@@ -117,7 +118,7 @@ void Simulator::Start() {
                       state.empty() ? std::string("{}") : std::string(state[0][2].c_str()),
                       std::move(pending));
   });
-  ApplySettings(json::parse(stored_settings));
+  ApplySettings(ParseJson(stored_settings, "simulator settings"));
   std::string state = stored_state == "connected" ? "connected" : "unpaired";
   std::string qr = stored_qr;
   if (options_.autopair) {

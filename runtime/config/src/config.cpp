@@ -351,6 +351,10 @@ const std::vector<KeyDef>& Defs() {
         {"CRM_BROADCAST_BODY_LIMIT"},
         "largest POST /api/broadcasts body (recipient lists, CSV uploads)"},
        [](RuntimeConfig& c, const std::string& v) { c.broadcast_body_limit = Bytes(v); }},
+      {{"upload_max_rows",
+        {"CRM_UPLOAD_MAX_ROWS"},
+        "most recipients in one broadcast and rows in one contact import (more: 413)"},
+       [](RuntimeConfig& c, const std::string& v) { c.upload_max_rows = Int(v, 1, 1'000'000); }},
       {{"channel", {"CRM_CHANNEL"}, "WhatsApp channel of new slices: simulator or cloud-api"},
        [](RuntimeConfig& c, const std::string& v) {
          if (v != "simulator" && v != "cloud-api") {

@@ -1,5 +1,6 @@
 #include "crm/gateway/account_store.hpp"
 
+#include "crm/db/json.hpp"
 #include "crm/error.hpp"
 
 namespace crm::gateway {
@@ -65,7 +66,7 @@ nlohmann::json UserStore::ListJson() {
       "u.role, u.status, u.created_at, sl.id AS slice_id, sl.state AS slice_state FROM "
       "gateway.users u LEFT JOIN gateway.slices sl ON sl.user_id = u.id AND sl.state NOT IN "
       "('destroying', 'destroyed')) t");
-  return nlohmann::json::parse(r[0].c_str());
+  return db::JsonOf(r[0]);
 }
 
 void PasswordResetStore::Create(const std::string& token_hash, long long user_id,

@@ -7,6 +7,7 @@
 #include "crm/http/json_body.hpp"
 #include "crm/http/query.hpp"
 #include "crm/http/response.hpp"
+#include "crm/json.hpp"
 #include "crm/orchestrator/slice_store.hpp"
 
 namespace crm::gateway {
@@ -107,7 +108,7 @@ asio::awaitable<bool> Deliver(GatewayContext& gateway, const channel::WebhookCha
                  answer.result_int(), answer.body());
     // 400 from the slice is a payload it cannot read: Meta's retry would not help.
     if (answer.result() == Status::bad_request) {
-      json error = json::parse(answer.body(), nullptr, false);
+      json error = ParseJsonOrDiscarded(answer.body());
       throw InputError(error.is_object() && error.contains("error") && error["error"].is_string()
                            ? error["error"].get<std::string>()
                            : answer.body());

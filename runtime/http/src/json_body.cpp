@@ -5,8 +5,40 @@
 
 #include "crm/error.hpp"
 #include "crm/http/protocol_error.hpp"
+#include "crm/json.hpp"
 
 namespace crm::http {
+namespace {
+
+// PostgreSQL's text cannot hold NUL, and C strings end at it: a name "Ana\u0000x" would be stored
+// as "Ana" or fail the insert. Refused wherever it is, naming the first field that holds one
+// ("name", "tags[2]", "template.parameters[0]"). The depth bound keeps this recursion short.
+void RefuseNul(const nlohmann::json& value, const std::string& path) {
+  auto refuse = [](const std::string& where) {
+    std::string field = where.empty() ? "body" : where;
+    throw InputError(field + ": contains a NUL character (\\u0000), which text cannot hold",
+                     field.substr(0, field.find('[')));
+  };
+  if (value.is_string()) {
+    if (value.get_ref<const std::string&>().find('\0') != std::string::npos) {
+      refuse(path);
+    }
+  } else if (value.is_array()) {
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      RefuseNul(value[i], path + "[" + std::to_string(i) + "]");
+    }
+  } else if (value.is_object()) {
+    for (const auto& [key, item] : value.items()) {
+      std::string where = path.empty() ? key : path + "." + key;
+      if (key.find('\0') != std::string::npos) {
+        refuse(where);
+      }
+      RefuseNul(item, where);
+    }
+  }
+}
+
+}  // namespace
 
 nlohmann::json ParseJsonBody(const Request& request) {
   auto type = request[bhttp::field::content_type];
@@ -19,26 +51,9 @@ nlohmann::json ParseJsonBody(const Request& request) {
     throw ClientError(Status::unsupported_media_type,
                       "expected Content-Type: application/json, got \"" + std::string(type) + "\"");
   }
-  nlohmann::json body;
-  try {
-    body = nlohmann::json::parse(request.body());
-  } catch (const nlohmann::json::parse_error& e) {
-    // e.byte is the 1-based offset of the error; turn it into line:column for people.
-    std::size_t line = 1;
-    std::size_t col = 1;
-    for (std::size_t i = 0; i + 1 < e.byte && i < request.body().size(); ++i) {
-      if (request.body()[i] == '\n') {
-        ++line;
-        col = 1;
-      } else {
-        ++col;
-      }
-    }
-    throw InputError("malformed JSON at line " + std::to_string(line) + " column " +
-                     std::to_string(col));
-  } catch (const nlohmann::json::exception& e) {
-    // Well-formed but unrepresentable, such as a number beyond double's range (found by fuzzing).
-    throw InputError(std::string("JSON not accepted: ") + e.what());
+  nlohmann::json body = ParseJson(request.body(), "");
+  if (request.body().find("\\u0000") != std::string::npos) {
+    RefuseNul(body, "");
   }
   if (!body.is_object()) {
     throw InputError("expected a JSON object");
@@ -83,6 +98,10 @@ std::optional<std::string> OptionalString(const nlohmann::json& body, const std:
     throw InputError(field + ": expected a string", field);
   }
   std::string value = it->get<std::string>();
+  if (value.find('\0') != std::string::npos) {
+    // Bodies are checked at parse time; this catches values built from other input (CSV cells).
+    throw InputError(field + ": contains a NUL character, which text cannot hold", field);
+  }
   std::size_t len = Utf8Length(value);
   if (len < min_len || len > max_len) {
     throw InputError(field + ": expected " + std::to_string(min_len) + " to " +

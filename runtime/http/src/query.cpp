@@ -46,7 +46,14 @@ std::optional<std::string> QueryParam(std::string_view target, std::string_view 
     std::string_view pair = query.substr(0, amp);
     auto eq = pair.find('=');
     if (pair.substr(0, eq) == name) {
-      return PercentDecode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
+      std::string value =
+          PercentDecode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
+      if (value.find('\0') != std::string::npos) {
+        // %00: text columns cannot hold it, and C strings would end there.
+        std::string field(name);
+        throw InputError(field + ": contains a NUL character (%00)", field);
+      }
+      return value;
     }
     if (amp == std::string_view::npos) {
       break;

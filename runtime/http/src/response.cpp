@@ -47,6 +47,8 @@ Response ResponseForCurrentException(const Request& request) {
   } catch (const Throttled& e) {
     return WithRetryAfter(ErrorResponse(Status::too_many_requests, e.what(), e.field()),
                           e.retry_after());
+  } catch (const TooLarge& e) {
+    return ErrorResponse(Status::payload_too_large, e.what(), e.field());
   } catch (const NotFound& e) {
     return ErrorResponse(Status::not_found, e.what(), e.field());
   } catch (const Conflict& e) {

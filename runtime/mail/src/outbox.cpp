@@ -1,4 +1,5 @@
 #include "crm/mail/outbox.hpp"
+#include "crm/db/json.hpp"
 
 namespace crm::mail {
 
@@ -29,7 +30,7 @@ std::optional<OutboxMail> MailOutbox::ClaimDue() {
   mail.subject = r[2].as<std::string>();
   mail.body = r[3].as<std::string>();
   mail.template_name = r[4].as<std::string>();
-  mail.params = nlohmann::json::parse(r[5].as<std::string>());
+  mail.params = db::JsonOf(r[5]);
   mail.attempts = r[6].as<int>();
   return mail;
 }

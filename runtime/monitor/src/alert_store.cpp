@@ -3,6 +3,7 @@
 #include <set>
 
 #include "crm/clock.hpp"
+#include "crm/db/json.hpp"
 
 namespace crm::monitor {
 
@@ -71,7 +72,7 @@ nlohmann::json AlertStore::ListJson(bool open_only, int limit) {
       "SELECT id, subject, kind, severity, message, opened_at, resolved_at FROM gateway.alerts "
       "WHERE NOT $1 OR resolved_at IS NULL ORDER BY opened_at DESC, id DESC LIMIT $2) t",
       open_only, limit);
-  return nlohmann::json::parse(r[0].c_str());
+  return db::JsonOf(r[0]);
 }
 
 long long AlertStore::CountOpen() {

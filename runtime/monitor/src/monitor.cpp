@@ -10,6 +10,7 @@
 #include "crm/hmac.hpp"
 #include "crm/http/probe.hpp"
 #include "crm/http_client.hpp"
+#include "crm/json.hpp"
 #include "crm/mail/outbox.hpp"
 
 namespace crm::monitor {
@@ -285,7 +286,7 @@ void Monitor::CheckWhatsApp() {
     if (s.process_alive) {
       auto answer = http::ProbeGet(slices_.EndpointOf(s.id), "/api/status", options_.probe_timeout);
       if (answer.status == 200) {
-        auto body = nlohmann::json::parse(answer.body, nullptr, false);
+        auto body = ParseJsonOrDiscarded(answer.body);
         if (body.is_object() && body["channel"].is_object() &&
             body["channel"]["state"].is_string()) {
           state = body["channel"]["state"].get<std::string>();

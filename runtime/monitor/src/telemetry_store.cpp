@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "crm/clock.hpp"
+#include "crm/db/json.hpp"
 #include "crm/error.hpp"
 
 namespace crm::monitor {
@@ -181,7 +182,7 @@ nlohmann::json TelemetryStore::LatestServer() {
   auto rows = tx_.exec(
       "SELECT row_to_json(t)::text FROM (SELECT * FROM gateway.server_telemetry "
       "ORDER BY ts DESC LIMIT 1) t");
-  return rows.empty() ? nlohmann::json::object() : nlohmann::json::parse(rows[0][0].c_str());
+  return rows.empty() ? nlohmann::json::object() : db::JsonOf(rows[0][0]);
 }
 
 std::map<long long, std::string> TelemetryStore::LatestWaStates() {
@@ -205,7 +206,7 @@ nlohmann::json TelemetryStore::ServerSeries(const SeriesRange& range, TimePoint 
           range.table_suffix +
           " WHERE ts > $1::timestamptz - $2 * interval '1 second' AND ts <= $1::timestamptz) t",
       crm::FormatIso(now), static_cast<long long>(range.span.count()));
-  return nlohmann::json::parse(r[0].c_str());
+  return db::JsonOf(r[0]);
 }
 
 nlohmann::json TelemetryStore::SliceSeries(long long slice_id, const SeriesRange& range,
@@ -217,7 +218,7 @@ nlohmann::json TelemetryStore::SliceSeries(long long slice_id, const SeriesRange
           " WHERE slice_id = $3 AND ts > $1::timestamptz - $2 * interval '1 second' AND ts <= "
           "$1::timestamptz) t",
       crm::FormatIso(now), static_cast<long long>(range.span.count()), slice_id);
-  return nlohmann::json::parse(r[0].c_str());
+  return db::JsonOf(r[0]);
 }
 
 }  // namespace crm::monitor

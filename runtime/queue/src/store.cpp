@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "crm/db/json.hpp"
 #include "crm/error.hpp"
 
 namespace crm::queue {
@@ -73,7 +74,7 @@ void MirrorOntoMessages(pqxx::transaction_base& tx, const json& rows, Touched& t
       "  m.status, 'error', m.error)::text",
       rows.dump());
   for (const auto& r : updated) {
-    touched.messages.push_back(json::parse(r[0].c_str()));
+    touched.messages.push_back(db::JsonOf(r[0]));
   }
 }
 
@@ -182,10 +183,13 @@ std::optional<json> BroadcastProgress(pqxx::transaction_base& tx, long long id) 
 }
 
 json ListBroadcasts(pqxx::transaction_base& tx, long long before, int limit) {
-  auto rows = tx.exec_params(std::string(kProgressSql) +
-                                 "WHERE ($1 = 0 OR b.id < $1) GROUP BY b.id ORDER BY b.id DESC "
-                                 "LIMIT $2",
-                             before, limit);
+  // $1::bigint: compared with the literal 0 alone it was typed integer, and a cursor beyond 2^31
+  // failed the statement (a 500).
+  auto rows =
+      tx.exec_params(std::string(kProgressSql) +
+                         "WHERE ($1::bigint = 0 OR b.id < $1) GROUP BY b.id ORDER BY b.id DESC "
+                         "LIMIT $2",
+                     before, limit);
   json items = json::array();
   for (const auto& r : rows) {
     items.push_back(ProgressJson(r));
@@ -293,7 +297,7 @@ std::vector<ClaimedTask> Tasks(const pqxx::result& rows) {
                   std::string_view(r[7].c_str()) == "sending",
                   std::nullopt};
     if (!r[6].is_null()) {
-      json tmpl = json::parse(r[6].c_str());
+      json tmpl = db::JsonOf(r[6]);
       t.tmpl = channel::Template{tmpl.value("name", ""), tmpl.value("language", "en_US"),
                                  tmpl.value("parameters", std::vector<std::string>{})};
     }
@@ -476,7 +480,7 @@ Touched ApplyStatuses(pqxx::work& tx, const std::vector<channel::StatusUpdate>& 
           "'status', x.status, 'error', x.error)::text",
       rows.dump());
   for (const auto& r : messages) {
-    touched.messages.push_back(json::parse(r[0].c_str()));
+    touched.messages.push_back(db::JsonOf(r[0]));
   }
   // Keep what matched nothing yet: its send is being recorded right now.
   tx.exec_params(

@@ -1,6 +1,7 @@
 #include "broadcast_routes.hpp"
 
 #include "crm/http/json_body.hpp"
+#include "crm/http/protocol_error.hpp"
 #include "crm/http/query.hpp"
 #include "crm/http/response.hpp"
 #include "crm/queue/store.hpp"
@@ -18,8 +19,10 @@ bool IsCsv(const http::Request& req) {
 }
 
 // A broadcast from a JSON body or a CSV upload (name and text in the query string). Its
-// recipients are left empty when `tag` names them instead (the caller looks them up).
-queue::NewBroadcast ParseBroadcast(const http::Request& req, std::string& tag) {
+// recipients are left empty when `tag` names them instead (the caller looks them up). More than
+// `max_rows` recipients are refused while they are counted, before the list is held in memory.
+queue::NewBroadcast ParseBroadcast(const http::Request& req, std::size_t max_rows,
+                                   std::string& tag) {
   queue::NewBroadcast broadcast;
   if (IsCsv(req)) {
     auto target = req.target();
@@ -34,8 +37,9 @@ queue::NewBroadcast ParseBroadcast(const http::Request& req, std::string& tag) {
     }
     broadcast.name = http::RequireString(fields, "name", 1, 200);
     broadcast.text = http::RequireString(fields, "text", 1, 4096);
-    broadcast.recipients = ParseRecipientsCsv(req.body());
+    broadcast.recipients = ParseRecipientsCsv(req.body(), max_rows);
   } else {
+    RefuseTooManyRecipients(req.body(), max_rows);
     json body = http::ParseJsonBody(req);
     http::RefuseUnknownFields(body, {"name", "text", "recipients", "tag", "template"},
                               "name, text, recipients or tag, template");
@@ -50,7 +54,7 @@ queue::NewBroadcast ParseBroadcast(const http::Request& req, std::string& tag) {
       throw InputError("recipients: required (or tag: to the contacts carrying it)", "recipients");
     }
     if (tag.empty()) {
-      broadcast.recipients = ParseRecipients(*it);
+      broadcast.recipients = ParseRecipients(*it, max_rows);
     }
     if (auto t = body.find("template"); t != body.end() && !t->is_null()) {
       broadcast.tmpl = ParseTemplate(*t);
@@ -68,12 +72,21 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
   using bhttp::verb;
   router.Add(verb::post, "/api/broadcasts", [&slice](Exchange& ex) -> Reply {
     std::string tag;
-    queue::NewBroadcast broadcast = ParseBroadcast(ex.request(), tag);
+    queue::NewBroadcast broadcast = ParseBroadcast(ex.request(), slice.upload_max_rows, tag);
     if (!tag.empty()) {
-      broadcast.recipients = co_await slice.db.Read(
-          [&tag](pqxx::read_transaction& tx) { return ContactStore(tx).PhonesTagged(tag); });
+      // One more than the cap, to tell "exactly the cap" from "more".
+      auto limit = static_cast<long long>(slice.upload_max_rows) + 1;
+      broadcast.recipients = co_await slice.db.Read([&tag, limit](pqxx::read_transaction& tx) {
+        return ContactStore(tx).PhonesTagged(tag, limit);
+      });
       if (broadcast.recipients.empty()) {
         throw InputError("tag: no contact has the tag \"" + tag + "\"", "tag");
+      }
+      if (broadcast.recipients.size() > slice.upload_max_rows) {
+        throw http::TooLarge("tag: more than " + std::to_string(slice.upload_max_rows) +
+                                 " contacts carry the tag \"" + tag +
+                                 "\" (the limit per broadcast, upload_max_rows)",
+                             "tag");
       }
     }
     long long max_depth = slice.queue_max_depth;

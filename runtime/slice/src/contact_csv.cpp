@@ -63,12 +63,13 @@ json RowBody(const std::vector<std::string_view>& fields, const Columns& columns
 
 }  // namespace
 
-std::vector<ContactInput> ParseContactsCsv(std::string_view csv) {
+std::vector<ContactInput> ParseContactsCsv(std::string_view csv, std::size_t max_rows) {
   CsvUpload upload(csv, "contacts");
   UploadErrors errors;
   std::optional<Columns> columns;
   std::vector<ContactInput> contacts;
   std::vector<std::string_view> fields;
+  std::size_t rows = 0;
   for (;;) {
     try {
       if (!upload.Next(fields)) {
@@ -82,6 +83,7 @@ std::vector<ContactInput> ParseContactsCsv(std::string_view csv) {
       columns = HeaderColumns(fields);
       continue;
     }
+    RefuseRowsBeyond(++rows, max_rows, upload.line(), "rows", "");
     std::string where = "line " + std::to_string(upload.line()) + ": ";
     try {
       json body = RowBody(fields, *columns);

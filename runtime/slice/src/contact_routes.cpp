@@ -34,7 +34,8 @@ void AddContactRoutes(http::Router& router, SliceContext& slice) {
       throw http::ClientError(Status::unsupported_media_type,
                               "expected Content-Type: text/csv, got \"" + std::string(type) + "\"");
     }
-    std::vector<ContactInput> contacts = ParseContactsCsv(ex.request().body());
+    std::vector<ContactInput> contacts =
+        ParseContactsCsv(ex.request().body(), slice.upload_max_rows);
     long long created = co_await slice.db.Write(
         [&contacts](pqxx::work& tx) { return ContactStore(tx).Import(contacts); });
     json result = {{"created", created},

@@ -117,10 +117,11 @@ bool ContactStore::Exists(long long id) {
   return !tx_.exec_params("SELECT 1 FROM contacts WHERE id = $1", id).empty();
 }
 
-std::vector<std::string> ContactStore::PhonesTagged(const std::string& tag) {
+std::vector<std::string> ContactStore::PhonesTagged(const std::string& tag, long long limit) {
   std::vector<std::string> phones;
   for (const auto& row : tx_.exec_params(
-           "SELECT phone FROM contacts WHERE tags @> ARRAY[$1]::text[] ORDER BY id", tag)) {
+           "SELECT phone FROM contacts WHERE tags @> ARRAY[$1]::text[] ORDER BY id LIMIT $2", tag,
+           limit)) {
     phones.emplace_back(row[0].c_str());
   }
   return phones;

@@ -29,10 +29,12 @@ NotFound NoConversation(long long id) {
 }  // namespace
 
 json ConversationStore::List(long long before, const std::string& query, int limit) {
+  // $1::bigint: compared with the literal 0 alone, the cursor was typed integer, and one beyond
+  // 2^31 failed the statement (a 500) instead of reading as "after every id".
   return db::JsonArrayOf(tx_.exec_params(
       kConversationJson +
-          "WHERE ($1 = 0 OR v.id < $1) AND ($2::text = '' OR c.name ILIKE $3 OR c.phone LIKE $3) "
-          "ORDER BY v.id DESC LIMIT $4",
+          "WHERE ($1::bigint = 0 OR v.id < $1) AND ($2::text = '' OR c.name ILIKE $3 OR "
+          "c.phone LIKE $3) ORDER BY v.id DESC LIMIT $4",
       before, query, LikeContaining(query), limit));
 }
 
@@ -74,9 +76,10 @@ json ConversationStore::Messages(long long id, long long before, int limit) {
   if (tx_.exec_params("SELECT 1 FROM conversations WHERE id = $1", id).empty()) {
     throw NoConversation(id);
   }
+  // $2::bigint: see List.
   return db::JsonArrayOf(tx_.exec_params(
       kMessageJson +
-          "WHERE conversation_id = $1 AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT $3) m",
+          "WHERE conversation_id = $1 AND ($2::bigint = 0 OR id < $2) ORDER BY id DESC LIMIT $3) m",
       id, before, limit));
 }
 

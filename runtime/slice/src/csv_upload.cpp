@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "crm/error.hpp"
+#include "crm/http/protocol_error.hpp"
 
 namespace crm::slice {
 namespace {
@@ -56,6 +57,16 @@ bool CsvUpload::Next(std::vector<std::string_view>& fields) {
     }
   }
   return false;
+}
+
+void RefuseRowsBeyond(std::size_t rows, std::size_t max_rows, std::size_t line,
+                      const std::string& what, const std::string& field) {
+  if (rows > max_rows) {
+    throw http::TooLarge("line " + std::to_string(line) + ": more than " +
+                             std::to_string(max_rows) + " " + what +
+                             " in one upload (the limit, upload_max_rows); split the file",
+                         field);
+  }
 }
 
 void UploadErrors::Add(const std::string& message) {

@@ -48,6 +48,12 @@ class CsvUpload {
   CsvReader reader_;
 };
 
+/// Throws http::TooLarge (413) naming `field` once an upload reaches row `rows` > `max_rows`
+/// (counted without the header), stating the limit: the caller stops reading there, so an upload of
+/// any length holds at most `max_rows` rows in memory.
+void RefuseRowsBeyond(std::size_t rows, std::size_t max_rows, std::size_t line,
+                      const std::string& what, const std::string& field);
+
 /// The errors of an upload: all counted, the first ten kept for the answer.
 class UploadErrors {
  public:

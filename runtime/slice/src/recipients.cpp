@@ -7,6 +7,7 @@
 #include "crm/csv.hpp"
 #include "crm/error.hpp"
 #include "crm/http/json_body.hpp"
+#include "crm/http/protocol_error.hpp"
 #include "crm/slice/validation.hpp"
 #include "csv_upload.hpp"
 
@@ -38,13 +39,106 @@ class Collector {
   UploadErrors errors_;
 };
 
+std::string TooMany(std::size_t max_rows) {
+  return "recipients: more than " + std::to_string(max_rows) +
+         " in one broadcast (the limit, upload_max_rows); split the list";
+}
+
+// Besides the recipients, a broadcast body holds a name, a text, a tag and a template of at most
+// 10 parameters: any more values are a list hidden under another key, which would be built in
+// memory (16 bytes a value and more) before the unknown key is refused.
+constexpr std::size_t kOtherValues = 100;
+
+// Counts the values directly inside the top-level "recipients" array, and all values, and stops
+// the parse at one past either limit. Nothing is kept but counters.
+class RecipientCounter {
+ public:
+  using json = nlohmann::json;
+  explicit RecipientCounter(std::size_t max_rows) : max_rows_(max_rows) {}
+
+  bool null() { return Value(); }
+  bool boolean(bool /*value*/) { return Value(); }
+  bool number_integer(json::number_integer_t /*value*/) { return Value(); }
+  bool number_unsigned(json::number_unsigned_t /*value*/) { return Value(); }
+  bool number_float(json::number_float_t /*value*/, const json::string_t& /*text*/) {
+    return Value();
+  }
+  bool string(json::string_t& /*value*/) { return Value(); }
+  bool binary(json::binary_t& /*value*/) { return Value(); }
+  bool start_object(std::size_t /*size*/) { return Open(false); }
+  bool start_array(std::size_t /*size*/) { return Open(true); }
+  bool end_object() { return Close(); }
+  bool end_array() { return Close(); }
+  bool key(json::string_t& key) {
+    next_is_recipients_ = depth_ == 1 && key == "recipients";
+    return true;
+  }
+  bool parse_error(std::size_t /*position*/, const std::string& /*token*/,
+                   const json::exception& /*error*/) {
+    return false;
+  }
+
+  bool too_many() const { return count_ > max_rows_; }
+  bool too_many_values() const { return total_ > max_rows_ + kOtherValues; }
+
+ private:
+  bool Value() {
+    if (in_list_ && depth_ == 2 && ++count_ > max_rows_) {
+      return false;
+    }
+    if (++total_ > max_rows_ + kOtherValues) {
+      return false;
+    }
+    next_is_recipients_ = false;
+    return true;
+  }
+  bool Open(bool array) {
+    bool starts_list = array && depth_ == 1 && next_is_recipients_;
+    bool keep_going = Value();
+    if (starts_list) {
+      in_list_ = true;
+    }
+    ++depth_;
+    return keep_going;
+  }
+  bool Close() {
+    if (--depth_ == 1) {
+      in_list_ = false;
+    }
+    return true;
+  }
+
+  std::size_t max_rows_;
+  std::size_t depth_ = 0;
+  std::size_t count_ = 0;
+  std::size_t total_ = 0;
+  bool next_is_recipients_ = false;
+  bool in_list_ = false;
+};
+
 }  // namespace
 
-std::vector<std::string> ParseRecipients(const nlohmann::json& list) {
+void RefuseTooManyRecipients(std::string_view json_body, std::size_t max_rows) {
+  RecipientCounter counter(max_rows);
+  nlohmann::json::sax_parse(json_body.begin(), json_body.end(), &counter);
+  if (counter.too_many()) {
+    throw http::TooLarge(TooMany(max_rows), "recipients");
+  }
+  if (counter.too_many_values()) {
+    throw http::TooLarge("body: more than " + std::to_string(max_rows + kOtherValues) +
+                         " JSON values, more than a broadcast of " + std::to_string(max_rows) +
+                         " recipients (the limit, upload_max_rows) can hold");
+  }
+}
+
+std::vector<std::string> ParseRecipients(const nlohmann::json& list, std::size_t max_rows) {
   if (!list.is_array()) {
     throw InputError(
         std::string("recipients: expected an array of phone numbers, got ") + list.type_name(),
         "recipients");
+  }
+  if (list.size() > max_rows) {
+    throw http::TooLarge(TooMany(max_rows), "recipients");
   }
   Collector collector;
   for (std::size_t i = 0; i < list.size(); ++i) {
@@ -58,11 +152,12 @@ std::vector<std::string> ParseRecipients(const nlohmann::json& list) {
   return collector.Finish("recipients");
 }
 
-std::vector<std::string> ParseRecipientsCsv(std::string_view csv) {
+std::vector<std::string> ParseRecipientsCsv(std::string_view csv, std::size_t max_rows) {
   CsvUpload upload(csv, "recipients");
   Collector collector;
   std::optional<std::size_t> column;
   std::vector<std::string_view> fields;
+  std::size_t rows = 0;
   for (;;) {
     try {
       if (!upload.Next(fields)) {
@@ -89,6 +184,7 @@ std::vector<std::string> ParseRecipientsCsv(std::string_view csv) {
       }
       column = 0;
     }
+    RefuseRowsBeyond(++rows, max_rows, upload.line(), "recipients", "recipients");
     std::string where = "line " + std::to_string(upload.line()) + ": phone";
     collector.Add(
         *column < fields.size() ? std::string(TrimBlanks(fields[*column])) : std::string(), where);

@@ -73,8 +73,13 @@ int RunSliceProcess(const SliceOptions& options) {
   http::Metrics metrics;
   EventHub events(options.max_event_streams);
   Messaging messaging(options.messaging, events);
-  SliceContext slice{slice_id, http::DbCall(blocking, pool), events, messaging,
-                     metrics,  options.queue_max_depth};
+  SliceContext slice{slice_id,
+                     http::DbCall(blocking, pool),
+                     events,
+                     messaging,
+                     metrics,
+                     options.queue_max_depth,
+                     options.upload_max_rows};
   http::Router router;
   AddRoutes(router, slice);
   messaging.Start();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 
 #include "crm/http/metrics.hpp"
 #include "crm/http/route_context.hpp"
@@ -19,7 +20,8 @@ struct SliceContext {
   EventHub& events;
   Messaging& messaging;
   http::Metrics& metrics;
-  long long queue_max_depth = 50'000;  ///< QUEUE_MAX_DEPTH: pending tasks before a 429
+  long long queue_max_depth = 50'000;    ///< QUEUE_MAX_DEPTH: pending tasks before a 429
+  std::size_t upload_max_rows = 50'000;  ///< UPLOAD_MAX_ROWS: recipients/rows before a 413
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 

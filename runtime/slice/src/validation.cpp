@@ -52,6 +52,9 @@ ContactInput ParseContact(const nlohmann::json& body, bool partial) {
           tag.get<std::string>().size() > 50) {
         throw InputError("tags: each tag must be a string of 1 to 50 characters", "tags");
       }
+      if (tag.get_ref<const std::string&>().find('\0') != std::string::npos) {
+        throw InputError("tags: contains a NUL character, which text cannot hold", "tags");
+      }
       if (seen.insert(tag.get<std::string>()).second) {
         tags.push_back(tag.get<std::string>());
       }

@@ -55,5 +55,39 @@ TEST(JsonBodyTest, AnEmptyOptionalBodyIsAnEmptyObject) {
   EXPECT_EQ(ParseOptionalJsonBody(req)["reason"], "billing");
 }
 
+TEST(JsonBodyTest, RefusesDeepNestingAndNulNamingTheDepthAndTheField) {
+  Request req{bhttp::verb::post, "/x", 11};
+  req.set(bhttp::field::content_type, "application/json");
+  req.body() = R"({"a": )" + std::string(100'000, '[') + std::string(100'000, ']') + "}";
+  try {
+    ParseJsonBody(req);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("deeper than 64 levels at line 1 column 70"),
+              std::string::npos)
+        << e.what();
+  }
+  req.body() = R"({"name": "Ana\u0000Evil"})";
+  try {
+    ParseJsonBody(req);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "name");
+  }
+  req.body() = R"({"template": {"parameters": ["ok", "x\u0000"]}})";
+  try {
+    ParseJsonBody(req);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "template.parameters");
+    EXPECT_NE(std::string(e.what()).find("template.parameters[1]"), std::string::npos);
+  }
+  // An escaped backslash before "u0000" is text, not NUL.
+  req.body() = R"({"name": "C:\\u0000"})";
+  EXPECT_EQ(ParseJsonBody(req)["name"], "C:\\u0000");
+  nlohmann::json cell = {{"name", std::string("Ana\0Evil", 8)}};
+  EXPECT_THROW(RequireString(cell, "name", 1, 200), InputError);
+}
+
 }  // namespace
 }  // namespace crm::http

@@ -17,5 +17,15 @@ TEST(QueryTest, ReadsAndDecodesParameters) {
   EXPECT_THROW(PercentDecode("abc%4"), InputError);
 }
 
+TEST(QueryTest, ANulCharacterIsRefusedNamingTheParameter) {
+  try {
+    QueryParam("/api/contacts?q=ana%00x", "q");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "q");
+  }
+  EXPECT_EQ(QueryParam("/api/contacts?q=ana%00x&cursor=7", "cursor"), "7");
+}
+
 }  // namespace
 }  // namespace crm::http

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "crm/error.hpp"
+#include "crm/http/protocol_error.hpp"
 
 namespace crm::slice {
 namespace {
@@ -64,6 +65,15 @@ TEST(ContactsCsv, AHeaderRowWithANameAndAPhoneColumnIsRequired) {
   EXPECT_NE(ErrorOf("name,tags\nAna,vip\n").find("a header row"), std::string::npos);
   EXPECT_NE(ErrorOf("").find("the file is empty"), std::string::npos);
   EXPECT_TRUE(ParseContactsCsv("name,phone\n").empty());
+}
+
+TEST(ContactsCsv, MoreRowsThanTheCapAreRefusedAsTooLargeAndNulByLine) {
+  std::string csv = "name,phone\nAna,+14155550100\nBob,+14155550101\n";
+  EXPECT_EQ(ParseContactsCsv(csv, 2).size(), 2u);
+  EXPECT_THROW(ParseContactsCsv(csv, 1), http::TooLarge);
+  EXPECT_NE(ErrorOf(std::string("name,phone\nAna\0x,+14155550100\n", 30))
+                .find("line 2: name: contains a NUL"),
+            std::string::npos);
 }
 
 }  // namespace

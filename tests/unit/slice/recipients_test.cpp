@@ -4,6 +4,7 @@
 
 #include "crm/channel/channel.hpp"
 #include "crm/error.hpp"
+#include "crm/http/protocol_error.hpp"
 
 namespace crm::slice {
 namespace {
@@ -91,6 +92,39 @@ TEST(Template, DefaultsTheLanguageAndNamesTheBadField) {
             std::string::npos);
   EXPECT_NE(ErrorOf([] { ParseTemplate(json("order_ready")); }).find("expected an object"),
             std::string::npos);
+}
+
+TEST(Recipients, MoreThanTheCapAreRefusedAsTooLargeWhileCounting) {
+  EXPECT_NO_THROW(RefuseTooManyRecipients(R"({"name": "x", "recipients": ["1", "2", "3"]})", 3));
+  try {
+    RefuseTooManyRecipients(R"({"recipients": [["a"], {"b": [1, 2, 3, 4]}, 3, null]})", 3);
+    FAIL();
+  } catch (const http::TooLarge& e) {
+    EXPECT_EQ(e.field(), "recipients");
+    EXPECT_NE(std::string(e.what()).find("more than 3"), std::string::npos) << e.what();
+  }
+  // Only the top-level list counts; nested "recipients" and other lists do not.
+  EXPECT_NO_THROW(RefuseTooManyRecipients(
+      R"({"other": [1, 2, 3, 4], "template": {"recipients": [1, 2, 3, 4]}, "recipients": []})", 3));
+  // A long list under another key would be built before the key is refused.
+  std::string hidden = R"({"recipients": [], "other": [)";
+  for (int i = 0; i < 200; ++i) {
+    hidden += i ? ",1" : "1";
+  }
+  EXPECT_THROW(RefuseTooManyRecipients(hidden + "]}", 3), http::TooLarge);
+  // What does not parse is left to the parse.
+  EXPECT_NO_THROW(RefuseTooManyRecipients("{", 3));
+  EXPECT_THROW(ParseRecipients(json{"+14155550100", "+14155550101"}, 1), http::TooLarge);
+  std::string csv = "phone\n+14155550100\n+14155550101\n+14155550102\n";
+  EXPECT_EQ(ParseRecipientsCsv(csv, 3).size(), 3u);
+  try {
+    ParseRecipientsCsv(csv, 2);
+    FAIL();
+  } catch (const http::TooLarge& e) {
+    EXPECT_EQ(e.field(), "recipients");
+    EXPECT_NE(std::string(e.what()).find("line 4: more than 2 recipients"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

@@ -64,6 +64,7 @@ struct RuntimeConfig {
   std::chrono::milliseconds queue_lease_ttl{10'000};
   std::string worker_shard_range = "0-100";          ///< tenant hash range this host dispatches
   std::uint64_t broadcast_body_limit = 32ull << 20;  ///< POST /api/broadcasts (CSV uploads)
+  int upload_max_rows = 50'000;  ///< recipients per broadcast, rows per contact import (413)
   // WhatsApp (docs/operations.md, "WhatsApp").
   std::string channel = "simulator";  ///< new slices' channel: simulator or cloud-api
   bool simulator_autopair = false;    ///< connect a new slice's simulator without a QR scan

@@ -13,8 +13,10 @@
 
 namespace crm::http {
 
-/// Parses the body as a JSON object. Throws ClientError 415 when the Content-Type is not JSON,
-/// InputError naming the line and column when it does not parse, or when it is not an object.
+/// Parses the body as a JSON object through crm::ParseJson (nesting at most kMaxJsonDepth deep).
+/// Throws ClientError 415 when the Content-Type is not JSON, InputError naming the line and
+/// column when it does not parse or nests too deep, InputError naming the field when a string or
+/// key holds a NUL character (text columns cannot), or when it is not an object.
 nlohmann::json ParseJsonBody(const Request& request);
 /// As ParseJsonBody, but an empty body reads as {} (actions whose fields are all optional).
 nlohmann::json ParseOptionalJsonBody(const Request& request);
@@ -24,8 +26,8 @@ nlohmann::json ParseOptionalJsonBody(const Request& request);
 void RefuseUnknownFields(const nlohmann::json& body, std::initializer_list<std::string_view> known,
                          std::string_view expected);
 
-/// Typed field readers for request bodies: each throws InputError naming the field. Lengths are
-/// in characters (UTF-8), not bytes.
+/// Typed field readers for request bodies: each throws InputError naming the field (also for a
+/// NUL character in the value). Lengths are in characters (UTF-8), not bytes.
 std::string RequireString(const nlohmann::json& body, const std::string& field, std::size_t min_len,
                           std::size_t max_len);
 std::optional<std::string> OptionalString(const nlohmann::json& body, const std::string& field,

@@ -33,8 +33,9 @@ class ContactStore {
   nlohmann::json Update(long long id, const ContactInput& in);
   /// Throws NotFound.
   void Delete(long long id);
-  /// The phones of the contacts carrying `tag` (exactly), oldest contact first.
-  std::vector<std::string> PhonesTagged(const std::string& tag);
+  /// The phones of the contacts carrying `tag` (exactly), oldest contact first; at most `limit`
+  /// of them, so that a caller capping a broadcast asks for one more than its cap.
+  std::vector<std::string> PhonesTagged(const std::string& tag, long long limit);
   /// True when the contact exists.
   bool Exists(long long id);
 

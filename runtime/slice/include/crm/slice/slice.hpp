@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 
 #include "crm/db/pool.hpp"
@@ -23,6 +24,9 @@ struct SliceOptions {
   db::PoolOptions database;
   long long queue_max_depth = 50'000;  ///< pending tasks past which broadcasts are refused
   std::size_t max_event_streams = 20;  ///< open GET /api/events at once; the next gets 429
+  /// Recipients in one broadcast, rows in one contact import; more is refused (413) while the
+  /// upload is read, before it is held in memory as a whole.
+  std::size_t upload_max_rows = 50'000;
   MessagingOptions messaging;
 };
 

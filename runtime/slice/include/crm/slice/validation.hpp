@@ -1,6 +1,7 @@
 // Validation of a tenant's CRM input: phone numbers (E.164), contact fields, tags, ids.
 #pragma once
 
+#include <cstddef>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -8,6 +9,10 @@
 #include <vector>
 
 namespace crm::slice {
+
+/// The default most recipients in one broadcast and rows in one contact import (the setting
+/// upload_max_rows): beyond it an upload is refused (413) while it is read.
+inline constexpr std::size_t kUploadMaxRows = 50'000;
 
 /// Normalises a phone number to E.164: spaces, dashes, dots and parentheses are dropped; the
 /// result must be "+" and 7–15 digits, the first not 0. Throws InputError naming `field`.
