@@ -239,6 +239,32 @@ void StopCrmd(const Layout& layout) {
   fs::remove(layout.CrmdPid(), ec);
 }
 
+std::string Psql(const Layout& layout, const fs::path& socket_dir, int port, const std::string& db,
+                 const std::string& sql, const std::string& what,
+                 const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"-X", "-q",
+                                   "-v", "ON_ERROR_STOP=1",
+                                   "-h", socket_dir.string(),
+                                   "-p", std::to_string(port),
+                                   "-U", Superuser(),
+                                   "-d", db};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const ToolResult r = Pg(layout, "psql", args, 600s, sql);
+  if (r.exit_code != 0) {
+    throw RuntimeError(fmt::format("{} failed (psql exit {}{}): {}", what, r.exit_code,
+                                   r.timed_out ? ", timed out" : "", r.output));
+  }
+  return r.output;
+}
+
+pid_t StartCrmd(const Layout& layout, const std::string& crmd,
+                const std::map<std::string, std::string>& env) {
+  const pid_t pid = tools::StartDetached({crmd, "--role", "all"}, env, layout.CrmdLog(),
+                                         layout.dir.string(), "CRM_");
+  WriteFileAtomic(layout.CrmdPid(), fmt::format("{}\n", pid), 0644);
+  return pid;
+}
+
 // Polls GET url+path until 200, or throws naming what happened (crmd exited: its log).
 void AwaitHttp(const Layout& layout, pid_t pid, const std::string& url, const std::string& path,
                std::chrono::seconds limit) {
