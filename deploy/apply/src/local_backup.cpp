@@ -238,7 +238,7 @@ void AwaitPromoted(const Layout& layout, const fs::path& socket, int port) {
                   {"-X", "-At", "-h", socket.string(), "-p", std::to_string(port), "-U",
                    local::Superuser(), "-d", "postgres", "-c", "SELECT pg_is_in_recovery()"},
                   30s);
-    last = std::string(TrimBlanks(r.output));
+    last = local::TrimLine(r.output);
     if (r.exit_code == 0 && last == "f") {
       return;
     }
@@ -418,7 +418,7 @@ TenantSlice FindSlice(const Deployment& d, const std::string& email) {
           ") AND s.state NOT IN ('destroying', 'destroyed', 'provisioning') ORDER BY s.id DESC "
           "LIMIT 1;\n",
       "finding the tenant's slice", {"-At", "-F", " "});
-  const std::string line(TrimBlanks(out));
+  const std::string line = local::TrimLine(out);
   const auto space = line.find(' ');
   if (line.empty() || space == std::string::npos) {
     throw InputError(

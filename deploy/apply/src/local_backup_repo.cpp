@@ -66,7 +66,7 @@ std::string ArchiveCommand(const BackupRepo& repo) {
 
 std::string BackupPassphrase(const Layout& layout, const BackupRepo& repo) {
   if (const auto kept = ReadFileIfExists(layout.BackupPassphrase())) {
-    const std::string pass(TrimBlanks(*kept));
+    const std::string pass = TrimLine(*kept);
     if (!pass.empty()) {
       return pass;
     }

@@ -55,6 +55,8 @@ std::string LogTail(const std::filesystem::path& path, int lines);
 /// Throws RuntimeError naming what holds 127.0.0.1:`port`, which `who` needs.
 void RequirePortFree(int port, const std::string& who);
 
+/// `text` without the blanks and line ends around it (a tool's one-line answer, a secret file).
+std::string TrimLine(const std::string& text);
 /// Whether `pid` still runs (a zombie does not).
 bool Alive(pid_t pid);
 /// crmd as we start it ("…/crmd --role all"), or nullopt with the reason in `why`.

@@ -69,6 +69,14 @@ std::string RandomSecret() {
   return hex;
 }
 
+std::string TrimLine(const std::string& text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) {
+    return "";
+  }
+  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
+}
+
 std::string LogTail(const fs::path& path, int lines) {
   const std::vector<std::string> all = SplitLines(ReadFileIfExists(path).value_or(""));
   const std::size_t keep = static_cast<std::size_t>(std::max(0, lines));
