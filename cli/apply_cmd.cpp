@@ -212,6 +212,11 @@ void SetupApplyCommand(CLI::App& app, GlobalOptions& global) {
                   "local: the crmd binary (default: next to crmctl, the build tree, PATH)");
   cmd->add_option("--admin-email", opts->local.admin_email,
                   "local: the admin account created on the first apply (admin@crm.local)");
+  cmd->add_option("--backup-repo", opts->local.backup_repo,
+                  "local: the pgBackRest repository, outside --dir (default: the recorded one, "
+                  "else DIR.backups)");
+  cmd->add_option("--backup-retention", opts->local.backup_retention_full,
+                  "local: full backups kept (default: the recorded number, else 2)");
   cmd->callback([opts, &global]() {
     global.exit_code =
         DetailedExitCode(opts->detailed_exitcode, [&] { return RunApply(*opts, global); });

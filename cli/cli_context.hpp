@@ -50,5 +50,6 @@ void SetupBilling(CLI::App& app, GlobalOptions& global);
 void SetupTelemetry(CLI::App& app, GlobalOptions& global);
 void SetupMigrate(CLI::App& app, GlobalOptions& global);
 void SetupApply(CLI::App& app, GlobalOptions& global);
+void SetupBackup(CLI::App& app, GlobalOptions& global);
 
 }  // namespace crm::cli

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   crm::cli::SetupTelemetry(app, global);
   crm::cli::SetupMigrate(app, global);
   crm::cli::SetupApply(app, global);
+  crm::cli::SetupBackup(app, global);
 
   try {
     app.parse(argc, argv);

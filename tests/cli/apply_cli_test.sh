@@ -44,7 +44,7 @@ run apply --target local --dir "$TMP/bad" --dry-run;   expect_code 2; expect_err
 
 # A dry run of a new deployment prints the whole plan and creates nothing.
 run apply --target local --dir "$TMP/new" --dry-run --detailed-exitcode --port 0
-expect_code 2; expect_out "+ config/postgresql.conf"; expect_out "+ service crmd"; expect_out "Plan: 7 to add, 0 to change, 0 to remove."
+expect_code 2; expect_out "+ config/postgresql.conf"; expect_out "+ service crmd"; expect_out "Plan: 8 to add, 0 to change, 0 to remove."
 checks=$((checks + 1)); [[ ! -e $TMP/new ]] || fail "--dry-run created the directory"
 
 # --target k8s: a dry run needs no cluster and shows the commands and the manifests; without a

@@ -112,7 +112,7 @@ TEST_F(ApplyLocalTest, ApplyStatusReapplyDestroy) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("+ service postgres"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("+ service crmd"), std::string::npos);
-  EXPECT_NE(r.out.find("Plan: 7 to add, 0 to change, 0 to remove."), std::string::npos);
+  EXPECT_NE(r.out.find("Plan: 8 to add, 0 to change, 0 to remove."), std::string::npos);
   EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(initdb .* \.\.\. ok \(\d)"))) << r.out;
   EXPECT_NE(r.out.find("password in " + (dir_ / "secrets/admin-password").string()),
             std::string::npos);

@@ -50,9 +50,11 @@ ToolResult RunCrmd(const Desired& desired, const std::vector<std::string>& args,
 void LocalTarget::Converge(const PlanDiff& diff, DeploymentState& state,
                            const std::function<void()>& save) {
   PrepareDirectories(state, save);
+  ConfigureBackups();
   WriteConfiguration(diff, state, save);
   const bool bootstrapped = InitCluster();
   ConvergePostgres(diff);
+  CreateStanza();
   if (bootstrapped || need_db_password_ || state.settings["database"] != "crm") {
     CreateDatabase(state);
   }
@@ -69,6 +71,8 @@ void LocalTarget::PrepareDirectories(DeploymentState& state, const std::function
   state.settings["http_port"] = std::to_string(desired_.http_port);
   state.settings["pg_port"] = std::to_string(desired_.pg_port);
   state.settings["crmd"] = desired_.crmd;
+  state.settings["backup_repo"] = desired_.backup_repo;
+  state.settings["backup_retention_full"] = std::to_string(desired_.retention_full);
   Step step(console_.quiet, "directories and secrets");
   for (const fs::path& d : {layout_.dir / "config", layout_.Data()}) {
     fs::create_directories(d);
@@ -88,6 +92,32 @@ void LocalTarget::PrepareDirectories(DeploymentState& state, const std::function
     WriteFileAtomic(layout_.DbPassword(), RandomSecret() + "\n", 0600);
   }
   save();
+  step.Done();
+}
+
+// The repository's configuration is written before PostgreSQL starts: its archive_command reads
+// it.
+void LocalTarget::ConfigureBackups() {
+  const BackupRepo repo{desired_.backup_repo};
+  Step step(console_.quiet, fmt::format("backup repository {}", repo.root.string()));
+  WriteBackupConfig(layout_, repo, BackupPassphrase(layout_, repo), desired_.pg_port,
+                    desired_.retention_full);
+  step.Done();
+}
+
+// The stanza, once PostgreSQL runs; `check` proves a WAL segment reaches the repository.
+void LocalTarget::CreateStanza() {
+  const BackupRepo repo{desired_.backup_repo};
+  if (StanzaExists(repo)) {
+    return;
+  }
+  {
+    Step step(console_.quiet, fmt::format("pgbackrest stanza-create (stanza {})", kStanza));
+    PgBackRestOrThrow(repo, {"stanza-create"}, 120s, "creating the backup stanza");
+    step.Done();
+  }
+  Step step(console_.quiet, "pgbackrest check (a WAL segment reaches the repository)");
+  PgBackRestOrThrow(repo, {"check"}, 120s, "checking WAL archiving");
   step.Done();
 }
 
@@ -239,9 +269,7 @@ void LocalTarget::ConvergeCrmd(const PlanDiff& diff) {
   pid_t pid = 0;
   {
     Step step(console_.quiet, fmt::format("start crmd --role all on {}", desired_.Url()));
-    pid = tools::StartDetached({desired_.crmd, "--role", "all"}, desired_.crmd_env,
-                               layout_.CrmdLog(), layout_.dir.string(), "CRM_");
-    WriteFileAtomic(layout_.CrmdPid(), fmt::format("{}\n", pid), 0644);
+    pid = StartCrmd(layout_, desired_.crmd, desired_.crmd_env);
     step.Done(fmt::format("pid {}, log {}", pid, layout_.CrmdLog().string()));
   }
   {

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -35,6 +36,7 @@ struct Layout {
   std::filesystem::path Secrets() const { return dir / "secrets"; }
   std::filesystem::path DbPassword() const { return dir / "secrets" / "db_password"; }
   std::filesystem::path AdminPassword() const { return dir / "secrets" / "admin-password"; }
+  std::filesystem::path BackupPassphrase() const { return dir / "secrets" / "backup-passphrase"; }
   std::filesystem::path CrmdPid() const { return dir / "crmd.pid"; }
   std::filesystem::path CrmdLog() const { return dir / "crmd.log"; }
 };
@@ -53,6 +55,8 @@ std::string LogTail(const std::filesystem::path& path, int lines);
 /// Throws RuntimeError naming what holds 127.0.0.1:`port`, which `who` needs.
 void RequirePortFree(int port, const std::string& who);
 
+/// `text` without the blanks and line ends around it (a tool's one-line answer, a secret file).
+std::string TrimLine(const std::string& text);
 /// Whether `pid` still runs (a zombie does not).
 bool Alive(pid_t pid);
 /// crmd as we start it ("…/crmd --role all"), or nullopt with the reason in `why`.
@@ -75,6 +79,57 @@ void StopCrmd(const Layout& layout);
 void AwaitHttp(const Layout& layout, pid_t pid, const std::string& url, const std::string& path,
                std::chrono::seconds limit);
 
+/// psql -X -q -v ON_ERROR_STOP=1 `extra` as the superuser on the cluster listening in
+/// `socket_dir`:`port`, database `db`, with `sql` on stdin; returns its output. Throws
+/// RuntimeError naming `what` when it fails.
+std::string Psql(const Layout& layout, const std::filesystem::path& socket_dir, int port,
+                 const std::string& db, const std::string& sql, const std::string& what,
+                 const std::vector<std::string>& extra = {});
+/// Starts `crmd --role all` detached with `env` (and none of the operator's CRM_ settings) and
+/// records its pid file; returns its pid.
+pid_t StartCrmd(const Layout& layout, const std::string& crmd,
+                const std::map<std::string, std::string>& env);
+
+// --- local_backup_repo.cpp: the pgBackRest repository of a local deployment.
+
+inline constexpr const char* kStanza = "crm";
+inline constexpr int kDefaultRetentionFull = 2;
+
+// Where a deployment's backups live, outside its directory so `destroy --purge` keeps them.
+struct BackupRepo {
+  std::filesystem::path root;
+  std::filesystem::path Conf() const { return root / "pgbackrest.conf"; }
+  std::filesystem::path Repo() const { return root / "pgbackrest"; }
+  std::filesystem::path Files() const { return root / "files"; }
+  std::filesystem::path FilesArchive(const std::string& label) const {
+    return root / "files" / (label + ".tar.gz");
+  }
+};
+
+/// `given`, else the recorded setting, else `<dir>.backups`.
+BackupRepo ChooseBackupRepo(const Layout& layout, const std::string& given,
+                            const std::string& recorded);
+/// PostgreSQL's archive_command for the repository.
+std::string ArchiveCommand(const BackupRepo& repo);
+/// The repository's cipher passphrase: secrets/backup-passphrase, else the one the repository's
+/// configuration holds (a purged deployment applied again must read its old backups), else new.
+std::string BackupPassphrase(const Layout& layout, const BackupRepo& repo);
+/// Creates the repository's directories (for the postgres user) and writes its configuration.
+void WriteBackupConfig(const Layout& layout, const BackupRepo& repo, const std::string& passphrase,
+                       int pg_port, int retention_full);
+/// Whether the stanza was created in the repository.
+bool StanzaExists(const BackupRepo& repo);
+/// pgbackrest --config=REPO/pgbackrest.conf --stanza=crm ARGS, as the postgres user when root.
+tools::ToolResult PgBackRest(const BackupRepo& repo, const std::vector<std::string>& args,
+                             std::chrono::seconds timeout);
+/// Runs PgBackRest and throws RuntimeError with its output unless it exits 0.
+std::string PgBackRestOrThrow(const BackupRepo& repo, const std::vector<std::string>& args,
+                              std::chrono::seconds timeout, const std::string& what);
+
+/// The newest backup's label and stop time (seconds since the epoch), nullopt when there is
+/// none (local_backup.cpp). Throws RuntimeError when pgbackrest fails.
+std::optional<std::pair<std::string, std::time_t>> NewestBackup(const BackupRepo& repo);
+
 // --- The target.
 
 // What the plan asks of this machine: ports, the crmd binary, files and services.
@@ -82,6 +137,8 @@ struct Desired {
   int http_port = 0;
   int pg_port = 0;
   std::string crmd;
+  std::string backup_repo;
+  int retention_full = kDefaultRetentionFull;
   DesiredHost host;
   std::map<std::string, std::string> crmd_env;
   std::string Url() const;
@@ -115,6 +172,8 @@ class LocalTarget final : public DeployTarget {
   void ConvergePostgres(const PlanDiff& diff);
   void CreateDatabase(DeploymentState& state);
   void MigrateAndCreateAdmin(DeploymentState& state, const std::function<void()>& save);
+  void ConfigureBackups();
+  void CreateStanza();
   void ConvergeCrmd(const PlanDiff& diff);
   void RecordService(DeploymentState& state, const std::string& name) const;
   std::string AdminHint(const std::string& email) const;
@@ -128,6 +187,7 @@ class LocalTarget final : public DeployTarget {
   Desired desired_;
   bool need_db_password_ = false;
   bool need_admin_ = false;
+  bool need_backup_repo_ = false;
   std::string admin_email_;  // the account's, once Converge created or found it
 };
 

@@ -69,6 +69,14 @@ std::string RandomSecret() {
   return hex;
 }
 
+std::string TrimLine(const std::string& text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) {
+    return "";
+  }
+  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
+}
+
 std::string LogTail(const fs::path& path, int lines) {
   const std::vector<std::string> all = SplitLines(ReadFileIfExists(path).value_or(""));
   const std::size_t keep = static_cast<std::size_t>(std::max(0, lines));
@@ -237,6 +245,32 @@ void StopCrmd(const Layout& layout) {
   }
   std::error_code ec;
   fs::remove(layout.CrmdPid(), ec);
+}
+
+std::string Psql(const Layout& layout, const fs::path& socket_dir, int port, const std::string& db,
+                 const std::string& sql, const std::string& what,
+                 const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"-X", "-q",
+                                   "-v", "ON_ERROR_STOP=1",
+                                   "-h", socket_dir.string(),
+                                   "-p", std::to_string(port),
+                                   "-U", Superuser(),
+                                   "-d", db};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const ToolResult r = Pg(layout, "psql", args, 600s, sql);
+  if (r.exit_code != 0) {
+    throw RuntimeError(fmt::format("{} failed (psql exit {}{}): {}", what, r.exit_code,
+                                   r.timed_out ? ", timed out" : "", r.output));
+  }
+  return r.output;
+}
+
+pid_t StartCrmd(const Layout& layout, const std::string& crmd,
+                const std::map<std::string, std::string>& env) {
+  const pid_t pid = tools::StartDetached({crmd, "--role", "all"}, env, layout.CrmdLog(),
+                                         layout.dir.string(), "CRM_");
+  WriteFileAtomic(layout.CrmdPid(), fmt::format("{}\n", pid), 0644);
+  return pid;
 }
 
 // Polls GET url+path until 200, or throws naming what happened (crmd exited: its log).

@@ -2,10 +2,14 @@
 // PostgreSQL; the driver removes the directory on --purge).
 #include <fmt/format.h>
 
+#include <ctime>
+#include <iostream>
+
 #include "crm/apply/step.hpp"
 #include "crm/error.hpp"
 #include "crm/files.hpp"
 #include "crm/http_client.hpp"
+#include "crm/text.hpp"
 #include "local_deployment.hpp"
 
 namespace crm::apply::local {
@@ -60,6 +64,81 @@ std::string SliceLine(const Json& doc) {
     return fmt::format("  slices          unknown: {}\n", doc["slices_error"].get<std::string>());
   }
   return "";
+}
+
+std::string Ago(long long seconds) {
+  if (seconds < 120) {
+    return fmt::format("{} s ago", seconds);
+  }
+  if (seconds < 2 * 3600) {
+    return fmt::format("{} min ago", seconds / 60);
+  }
+  if (seconds < 2 * 86400) {
+    return fmt::format("{} h ago", seconds / 3600);
+  }
+  return fmt::format("{} d ago", seconds / 86400);
+}
+
+// The newest backup's age and the WAL archiver's state (pg_stat_archiver, and the segments
+// waiting in archive_status): {"last_backup", "last_backup_age_seconds", "archive": {...}}.
+Json BackupStatus(const Layout& layout, const DeploymentState& recorded, bool pg_running,
+                  std::string& line) {
+  const BackupRepo repo{Setting(recorded, "backup_repo")};
+  Json doc;
+  doc["repository"] = repo.root.string();
+  std::string backup_text;
+  try {
+    const auto newest = NewestBackup(repo);
+    const long long age = newest ? static_cast<long long>(std::time(nullptr) - newest->second) : 0;
+    doc["last_backup"] = newest ? Json(newest->first) : Json(nullptr);
+    doc["last_backup_age_seconds"] = newest ? Json(age) : Json(nullptr);
+    backup_text = newest ? fmt::format("last {} {}", newest->first, Ago(age))
+                         : std::string("none yet (crmctl backup --dir DIR now)");
+  } catch (const Error& e) {
+    doc["error"] = e.what();
+    backup_text = "unknown (pgbackrest info failed)";
+  }
+  std::string archive_text = "WAL archive unknown (PostgreSQL is down)";
+  if (pg_running) {
+    try {
+      const std::string out =
+          Psql(layout, layout.Pg(), std::stoi(Setting(recorded, "pg_port")), "postgres",
+               "SELECT coalesce(extract(epoch FROM now() - last_archived_time)::bigint::text, ''), "
+               "(SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'), "
+               "coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false), "
+               "coalesce(last_failed_wal, '') FROM pg_stat_archiver;\n",
+               "reading pg_stat_archiver", {"-At", "-F", "|"});
+      const std::vector<std::string> lines = SplitLines(out);
+      std::vector<std::string> f;
+      std::string cell;
+      for (char c : lines.empty() ? std::string() : lines.front()) {
+        if (c == '|') {
+          f.push_back(cell);
+          cell.clear();
+        } else {
+          cell += c;
+        }
+      }
+      f.push_back(cell);
+      if (f.size() == 4) {
+        const bool failing = f[2] == "t";
+        const long long waiting = std::stoll(f[1]);
+        doc["archive"] = {
+            {"last_archived_age_seconds", f[0].empty() ? Json(nullptr) : Json(std::stoll(f[0]))},
+            {"segments_waiting", waiting},
+            {"failing", failing},
+            {"last_failed_wal", f[3]}};
+        archive_text = fmt::format(
+            "WAL archive {}{} waiting, last archived {}", failing ? "FAILING (" + f[3] + "), " : "",
+            waiting == 1 ? std::string("1 segment") : fmt::format("{} segments", waiting),
+            f[0].empty() ? std::string("never") : Ago(std::stoll(f[0])));
+      }
+    } catch (const Error& e) {
+      doc["archive_error"] = e.what();
+    }
+  }
+  line = fmt::format("  backups         {}; {}\n", backup_text, archive_text);
+  return doc;
 }
 
 }  // namespace
@@ -121,6 +200,11 @@ StatusReport LocalTarget::Status(const DeploymentState& recorded,
                                                 doc["crmd"]["health"].get<std::string>())
                                   : fmt::format("NOT RUNNING ({}); {} restarts it", why, again));
   report.text += SliceLine(doc);
+  if (!Setting(recorded, "backup_repo").empty()) {
+    std::string line;
+    doc["backups"] = BackupStatus(layout_, recorded, pg.has_value(), line);
+    report.text += line;
+  }
   report.text += fmt::format("  versions        {}; crmctl {}\n",
                              crmd_version.empty() ? "crmd ?" : crmd_version, CRM_VERSION);
   report.text += fmt::format("  logs            {}, {}\n", layout_.CrmdLog().string(),
@@ -182,6 +266,21 @@ void LocalTarget::Teardown(const TeardownPlan& plan, DeploymentState& state) {
     Step step(console_.quiet, "stop crmd");
     StopCrmd(layout_);
     step.Done();
+  }
+  const auto pg_port = state.settings.find("pg_port");
+  if (plan.diff.Find(kHost, true, "postgres") != nullptr && pg_port != state.settings.end() &&
+      state.settings.count("backup_repo") != 0) {
+    // The segment in progress holds the last writes; closed now, the archiver ships it before
+    // the server exits, so a restore reaches them even after --purge.
+    Step step(console_.quiet, "close the current WAL segment for the backup repository");
+    try {
+      Psql(layout_, layout_.Pg(), std::stoi(pg_port->second), "postgres",
+           "SELECT pg_switch_wal();\n", "switching WAL");
+      step.Done();
+    } catch (const RuntimeError& e) {
+      // Stopping must not depend on it; the repository then ends at the last closed segment.
+      std::cerr << "crmctl: note: " << e.what() << '\n';
+    }
   }
   if (plan.diff.Find(kHost, true, "postgres") != nullptr) {
     Step step(console_.quiet, "stop PostgreSQL");

@@ -75,8 +75,28 @@ void ChoosePorts(Desired& d, const LocalOptions& options, const DeploymentState&
                                    : FreeLoopbackPort();
 }
 
-// The rendered PostgreSQL settings with this deployment's port, socket directory and hba_file.
-std::string PostgresConf(const render::Rendering& rendering, const Layout& layout, int pg_port) {
+// The backup repository and retention asked for, else the ones recorded, else the defaults.
+void ChooseBackups(Desired& d, const Layout& layout, const LocalOptions& options,
+                   const DeploymentState& recorded) {
+  const auto setting = [&](const char* key) {
+    const auto it = recorded.settings.find(key);
+    return it == recorded.settings.end() ? std::string() : it->second;
+  };
+  d.backup_repo = ChooseBackupRepo(layout, options.backup_repo, setting("backup_repo")).root;
+  if (options.backup_retention_full < 0 || options.backup_retention_full > 100) {
+    throw InputError(fmt::format("--backup-retention: {} full backups; expected 1-100",
+                                 options.backup_retention_full));
+  }
+  d.retention_full = options.backup_retention_full > 0 ? options.backup_retention_full
+                     : !setting("backup_retention_full").empty()
+                         ? std::stoi(setting("backup_retention_full"))
+                         : kDefaultRetentionFull;
+}
+
+// The rendered PostgreSQL settings with this deployment's port, socket directory and hba_file,
+// and WAL archiving into the backup repository.
+std::string PostgresConf(const render::Rendering& rendering, const Layout& layout, int pg_port,
+                         const BackupRepo& repo) {
   std::string conf = FindRendered(rendering, "etc/postgresql/15/main/conf.d/crm.conf");
   conf =
       "# crmctl apply --target local: the rendered settings, with this deployment's port,\n"
@@ -85,6 +105,11 @@ std::string PostgresConf(const render::Rendering& rendering, const Layout& layou
   conf = SetConfValue(conf, "listen_addresses", "'127.0.0.1'");
   conf = SetConfValue(conf, "port", std::to_string(pg_port));
   conf = SetConfValue(conf, "unix_socket_directories", QuoteConf(layout.Pg().string()));
+  conf = SetConfValue(conf, "archive_mode", "on");
+  conf = SetConfValue(conf, "archive_command", QuoteConf(ArchiveCommand(repo)));
+  // A quiet server still closes a WAL segment every minute: the recovery point is a minute old
+  // at worst.
+  conf = SetConfValue(conf, "archive_timeout", "60");
   return SetConfValue(conf, "hba_file", QuoteConf((layout.dir / kPgHba).string()));
 }
 
@@ -117,12 +142,13 @@ Desired BuildDesired(const planner::Plan& plan, const Layout& layout, const Loca
   Desired d;
   d.crmd = crmd;
   ChoosePorts(d, options, recorded);
+  ChooseBackups(d, layout, options, recorded);
   render::RenderOptions render_options;
   render_options.domain = "localhost";
   render_options.version = CRM_VERSION;
   const render::Rendering rendering =
       render::Render(plan, render::RenderTarget::kVps, render_options);
-  const std::string conf = PostgresConf(rendering, layout, d.pg_port);
+  const std::string conf = PostgresConf(rendering, layout, d.pg_port, {d.backup_repo});
   const std::string hba = FindRendered(rendering, "etc/postgresql/15/main/pg_hba.conf");
   const std::string env = CrmdEnv(rendering, layout, d);
   for (const auto& [key, value] : ParseEnvFile(env, kCrmdEnv)) {
@@ -163,6 +189,11 @@ void LocalTarget::CheckMachine() const {
     throw RuntimeError(fmt::format(
         "PostgreSQL 15 is not installed ({}/postgres is missing); scripts/bootstrap installs it",
         kPgBin));
+  }
+  if (!tools::FindTool("pgbackrest")) {
+    throw RuntimeError(
+        "pgbackrest is not installed (Debian's pgbackrest package; scripts/bootstrap installs it): "
+        "a local deployment archives its WAL with it");
   }
   // The socket path must fit sockaddr_un (107 bytes).
   if ((layout_.Pg() / ".s.PGSQL.65535").string().size() > 107) {
@@ -215,6 +246,8 @@ PlanReview LocalTarget::Review(PlanDiff& diff, bool /*dry_run*/) {
   // Things with no content to compare: generated once.
   need_db_password_ = !fs::exists(layout_.DbPassword());
   need_admin_ = !fs::exists(layout_.AdminPassword());
+  need_backup_repo_ =
+      !StanzaExists({desired_.backup_repo}) || !fs::exists(BackupRepo{desired_.backup_repo}.Conf());
   if (need_db_password_) {
     diff.changes.push_back(
         {ChangeKind::kAdd, kHost, false, "secrets/db_password", "(generated, mode 0600)", {}, {}});
@@ -227,6 +260,17 @@ PlanReview LocalTarget::Review(PlanDiff& diff, bool /*dry_run*/) {
                             fmt::format("(generated; admin account {})", options_.admin_email),
                             {},
                             {}});
+  }
+  if (need_backup_repo_) {
+    diff.changes.push_back(
+        {ChangeKind::kAdd,
+         kHost,
+         false,
+         desired_.backup_repo + "/",
+         fmt::format("(backup repository: pgBackRest stanza {}, aes-256-cbc, {} full kept)",
+                     kStanza, desired_.retention_full),
+         {},
+         {}});
   }
   // Ports first: a clear error before anything is changed.
   const Change* pg_change = diff.Find(kHost, true, "postgres");

@@ -16,6 +16,9 @@ struct LocalOptions {
   int pg_port = -1;  ///< PostgreSQL's port: -1/0 the recorded one or a free one
   std::string crmd;  ///< --crmd PATH; empty: next to crmctl, the build tree, PATH
   std::string admin_email = "admin@crm.local";
+  /// --backup-repo: the pgBackRest repository; empty: the recorded one, else `<dir>.backups`
+  std::string backup_repo;
+  int backup_retention_full = 0;  ///< full backups kept; 0: the recorded number, else 2
 };
 
 /// The local target of `options.dir`. Throws InputError when the directory is not given. What

@@ -1,0 +1,167 @@
+// crmctl backup (list, now) and crmctl restore for local deployments; the work is deploy/apply's
+// (local_backup.hpp), the admin API calls that suspend and resume a tenant's slice are here.
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <stdlib.h>
+
+#include <ctime>
+#include <iostream>
+#include <memory>
+
+#include "admin_client.hpp"
+#include "cli_context.hpp"
+#include "crm/apply/local_backup.hpp"
+#include "crm/error.hpp"
+
+namespace crm::cli {
+namespace {
+
+struct BackupOptions {
+  apply::BackupTarget target;
+  std::string type = "full";
+};
+
+struct RestoreOptions {
+  apply::RestoreRequest request;
+};
+
+std::string Size(std::uint64_t bytes) {
+  if (bytes < 1024) {
+    return fmt::format("{} B", bytes);
+  }
+  if (bytes < 1024ULL * 1024) {
+    return fmt::format("{:.1f} KiB", static_cast<double>(bytes) / 1024);
+  }
+  if (bytes < 1024ULL * 1024 * 1024) {
+    return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024));
+  }
+  return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1024.0 * 1024 * 1024));
+}
+
+std::string Age(std::time_t then, std::time_t now) {
+  const long long s = std::max<long long>(0, now - then);
+  if (s < 120) {
+    return fmt::format("{} s", s);
+  }
+  if (s < 2 * 3600) {
+    return fmt::format("{} min", s / 60);
+  }
+  if (s < 2 * 86400) {
+    return fmt::format("{} h", s / 3600);
+  }
+  return fmt::format("{} d", s / 86400);
+}
+
+std::string Utc(std::time_t t) {
+  return fmt::format("{:%Y-%m-%d %H:%M:%S}", fmt::gmtime(t));
+}
+
+void PrintBackups(const std::vector<apply::BackupInfo>& backups, const GlobalOptions& global) {
+  const std::time_t now = std::time(nullptr);
+  const planner::OutputFormat format = OutputFormatOr(global, planner::OutputFormat::kTable);
+  if (format == planner::OutputFormat::kJson || format == planner::OutputFormat::kYaml) {
+    nlohmann::ordered_json items = nlohmann::ordered_json::array();
+    for (const apply::BackupInfo& b : backups) {
+      items.push_back({{"label", b.label},
+                       {"type", b.type},
+                       {"size_bytes", b.size_bytes},
+                       {"repo_bytes", b.repo_bytes},
+                       {"files_bytes", b.files_bytes},
+                       {"start", b.start},
+                       {"stop", b.stop},
+                       {"age_seconds", now - b.stop},
+                       {"files_archive", b.files_archive}});
+    }
+    PrintDocument({{"backups", items}}, format);
+    return;
+  }
+  if (backups.empty()) {
+    std::cout << "No backups yet (crmctl backup --dir D now takes one).\n";
+    return;
+  }
+  std::cout << fmt::format("{:<34} {:<5} {:>10} {:>10} {:>10}  {:<19}  {:<19}  {}\n", "LABEL",
+                           "TYPE", "DATABASE", "ADDED", "FILES", "STARTED (UTC)", "STOPPED (UTC)",
+                           "AGE");
+  for (const apply::BackupInfo& b : backups) {
+    std::cout << fmt::format("{:<34} {:<5} {:>10} {:>10} {:>10}  {:<19}  {:<19}  {}\n", b.label,
+                             b.type, Size(b.size_bytes), Size(b.repo_bytes),
+                             b.files_archive.empty() ? std::string("missing") : Size(b.files_bytes),
+                             Utc(b.start), Utc(b.stop), Age(b.stop, now));
+  }
+}
+
+// A tenant's slice is suspended and resumed as the deployment's admin.
+apply::SliceControl AdminSliceControl() {
+  const auto call = [](const apply::AdminAccess& access, const std::string& path,
+                       const nlohmann::json& body) {
+    ::setenv("CRM_ADMIN_EMAIL", access.email.c_str(), 1);
+    ::setenv("CRM_ADMIN_PASSWORD_FILE", access.password_file.c_str(), 1);
+    ::unsetenv("CRM_ADMIN_TOKEN");
+    AdminClient client(access.url);
+    client.Call("POST", path, body);
+  };
+  apply::SliceControl control;
+  control.suspend = [call](const apply::AdminAccess& access, long long id) {
+    call(access, fmt::format("/admin/slices/{}/suspend", id),
+         {{"reason", "crmctl restore --tenant: schema being replaced"}});
+  };
+  control.resume = [call](const apply::AdminAccess& access, long long id) {
+    call(access, fmt::format("/admin/slices/{}/resume", id), nullptr);
+  };
+  return control;
+}
+
+void SetupBackupCommand(CLI::App& app, GlobalOptions& global) {
+  auto opts = std::make_shared<BackupOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "backup", "A local deployment's backups: list them (default) or take one now");
+  cmd->add_option("--dir", opts->target.dir, "Deployment directory")->required();
+  cmd->add_option("--backup-repo", opts->target.repo,
+                  "The repository (default: the recorded one, else DIR.backups)");
+  cmd->require_subcommand(0, 1);
+  CLI::App* list = cmd->add_subcommand("list", "Backups with label, type, sizes, times and age");
+  CLI::App* now = cmd->add_subcommand("now", "Take a backup now, with the deployment's files");
+  now->add_option("--type", opts->type, "full (default), diff or incr")
+      ->check(CLI::IsMember({"full", "diff", "incr"}));
+  cmd->callback([opts, cmd, now, list, &global]() {
+    (void)list;
+    if (cmd->got_subcommand(now)) {
+      apply::TakeBackup(opts->target, opts->type, {global.quiet, UseColor(global, 1)});
+      return;
+    }
+    PrintBackups(apply::ListBackups(opts->target), global);
+  });
+}
+
+void SetupRestoreCommand(CLI::App& app, GlobalOptions& global) {
+  auto opts = std::make_shared<RestoreOptions>();
+  apply::RestoreRequest& r = opts->request;
+  CLI::App* cmd = app.add_subcommand(
+      "restore",
+      "Restore a local deployment, or one tenant, to a point in time or to a backup's end");
+  cmd->add_option("--dir", r.target.dir, "Deployment directory (may have been purged)")->required();
+  cmd->add_option("--backup-repo", r.target.repo,
+                  "The repository (default: the recorded one, else DIR.backups)");
+  auto* time = cmd->add_option("--time", r.time,
+                               "Recover to this point, with a zone: '2026-11-30 08:50:00+00'");
+  auto* backup =
+      cmd->add_option("--backup", r.backup_id, "Restore to the end of this backup (its label)");
+  time->excludes(backup);
+  cmd->add_option("--tenant", r.tenant,
+                  "Only this account's data (schema, role's objects, files); others untouched");
+  cmd->add_flag("--dry-run", r.dry_run, "Print the plan and change nothing");
+  cmd->add_flag("--auto-approve", r.auto_approve,
+                "Restore without asking (required when stdin is not a terminal)");
+  cmd->callback([opts, &global]() {
+    apply::Restore(opts->request, {global.quiet, UseColor(global, 1)}, AdminSliceControl());
+  });
+}
+
+}  // namespace
+
+void SetupBackup(CLI::App& app, GlobalOptions& global) {
+  SetupBackupCommand(app, global);
+  SetupRestoreCommand(app, global);
+}
+
+}  // namespace crm::cli
