@@ -156,6 +156,9 @@ Json EnvList(const Plan& plan, const std::string& database_url, const std::strin
       {{"name", "CRM_STRIPE_SECRET_KEY_FILE"}, {"value", "/etc/crmd/secrets/stripe_secret_key"}});
   env.push_back({{"name", "CRM_STRIPE_WEBHOOK_SECRET_FILE"},
                  {"value", "/etc/crmd/secrets/stripe_webhook_secret"}});
+  // With a secret key, crmd refuses to start without the Price it sells: kept beside the key.
+  env.push_back(
+      {{"name", "CRM_STRIPE_PRICE_ID_FILE"}, {"value", "/etc/crmd/secrets/stripe_price_id"}});
   env.push_back({{"name", "CRM_WHATSAPP_APP_SECRET_FILE"},
                  {"value", "/etc/crmd/secrets/whatsapp_app_secret"}});
   env.push_back({{"name", "CRM_WHATSAPP_VERIFY_TOKEN_FILE"},

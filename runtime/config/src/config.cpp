@@ -466,6 +466,12 @@ const std::vector<KeyDef>& Defs() {
          }
          c.stripe_api_url = v;
        }},
+      {{"stripe_price_id_file",
+        {"CRM_STRIPE_PRICE_ID_FILE"},
+        "file holding the recurring Stripe Price id (price_…), beside the secret key (mode 0600)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.stripe_price_id = ReadSecretFile(v, "Stripe price id");
+       }},
       {{"stripe_price_id",
         {"CRM_STRIPE_PRICE_ID"},
         "the recurring Stripe Price (price_…) matching price_monthly_cents"},

@@ -99,6 +99,16 @@ TEST(RuntimeConfigTest, TrustedProxiesAreAddressesOrRangesAndNoneByDefault) {
   }
 }
 
+TEST(RuntimeConfigTest, TheStripePriceIdIsReadFromItsFileBesideTheKey) {
+  auto price = WriteFile("price-id", "price_123\n", 0600);
+  EXPECT_EQ(
+      LoadConfig(std::nullopt, Env({{"CRM_STRIPE_PRICE_ID_FILE", price.string()}})).stripe_price_id,
+      "price_123");
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_STRIPE_PRICE_ID_FILE", "/nonexistent/price"}})),
+               InputError);
+  std::filesystem::remove(price);
+}
+
 TEST(RuntimeConfigTest, PasswordFilesMustNotBeReadableByOthers) {
   auto open = WriteFile("pw-open", "secret\n", 0644);
   EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_DATABASE_PASSWORD_FILE", open.string()}})),

@@ -19,7 +19,7 @@ ln -sf /etc/nginx/sites-available/crm.conf /etc/nginx/sites-enabled/crm.conf
 for unit in crmd.service crm-backup.service crm-backup.timer; do
   install -m 0644 "etc/systemd/system/$unit" "/etc/systemd/system/$unit"
 done
-for secret in db_password stripe_secret_key stripe_webhook_secret whatsapp_app_secret whatsapp_verify_token; do
+for secret in db_password stripe_secret_key stripe_webhook_secret stripe_price_id whatsapp_app_secret whatsapp_verify_token; do
   [ -f "/etc/crmd/secrets/$secret" ] || echo "install.sh: put the $secret secret in /etc/crmd/secrets/$secret (mode 0600)" >&2
 done
 systemctl daemon-reload
