@@ -12,6 +12,7 @@
 #include "cli_context.hpp"
 #include "crm/apply/local_backup.hpp"
 #include "crm/error.hpp"
+#include "crm/units.hpp"
 
 namespace crm::cli {
 namespace {
@@ -24,33 +25,6 @@ struct BackupOptions {
 struct RestoreOptions {
   apply::RestoreRequest request;
 };
-
-std::string Size(std::uint64_t bytes) {
-  if (bytes < 1024) {
-    return fmt::format("{} B", bytes);
-  }
-  if (bytes < 1024ULL * 1024) {
-    return fmt::format("{:.1f} KiB", static_cast<double>(bytes) / 1024);
-  }
-  if (bytes < 1024ULL * 1024 * 1024) {
-    return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024));
-  }
-  return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1024.0 * 1024 * 1024));
-}
-
-std::string Age(std::time_t then, std::time_t now) {
-  const long long s = std::max<long long>(0, now - then);
-  if (s < 120) {
-    return fmt::format("{} s", s);
-  }
-  if (s < 2 * 3600) {
-    return fmt::format("{} min", s / 60);
-  }
-  if (s < 2 * 86400) {
-    return fmt::format("{} h", s / 3600);
-  }
-  return fmt::format("{} d", s / 86400);
-}
 
 std::string Utc(std::time_t t) {
   return fmt::format("{:%Y-%m-%d %H:%M:%S}", fmt::gmtime(t));
@@ -84,9 +58,12 @@ void PrintBackups(const std::vector<apply::BackupInfo>& backups, const GlobalOpt
                            "AGE");
   for (const apply::BackupInfo& b : backups) {
     std::cout << fmt::format("{:<34} {:<5} {:>10} {:>10} {:>10}  {:<19}  {:<19}  {}\n", b.label,
-                             b.type, Size(b.size_bytes), Size(b.repo_bytes),
-                             b.files_archive.empty() ? std::string("missing") : Size(b.files_bytes),
-                             Utc(b.start), Utc(b.stop), Age(b.stop, now));
+                             b.type, crm::FormatBytes(static_cast<double>(b.size_bytes)),
+                             crm::FormatBytes(static_cast<double>(b.repo_bytes)),
+                             b.files_archive.empty()
+                                 ? std::string("missing")
+                                 : crm::FormatBytes(static_cast<double>(b.files_bytes)),
+                             Utc(b.start), Utc(b.stop), crm::FormatAge(now - b.stop));
   }
 }
 

@@ -217,6 +217,20 @@ std::string FormatUsd(double usd) {
   return (usd < 0 ? "-$" : "$") + s;
 }
 
+std::string FormatAge(long long seconds) {
+  seconds = std::max(0LL, seconds);
+  if (seconds < 120) {
+    return std::to_string(seconds) + " s";
+  }
+  if (seconds < 2 * 3600) {
+    return std::to_string(seconds / 60) + " min";
+  }
+  if (seconds < 2 * 86400) {
+    return std::to_string(seconds / 3600) + " h";
+  }
+  return std::to_string(seconds / 86400) + " d";
+}
+
 std::chrono::milliseconds ParseDuration(const std::string& text) {
   std::size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {

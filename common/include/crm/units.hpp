@@ -35,4 +35,8 @@ std::string FormatNumber(double value, int decimals = 0);
 /// Formats money: "$1,234.50".
 std::string FormatUsd(double usd);
 
+/// Formats an age for people, in the largest unit that keeps two digits of it: "45 s", "12 min",
+/// "30 h", "9 d". Negative ages are 0 s.
+std::string FormatAge(long long seconds);
+
 }  // namespace crm

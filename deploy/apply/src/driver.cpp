@@ -189,30 +189,7 @@ StatusReport ApplyDriver::Status(DeployTarget& target, const SliceCounter& count
 }
 
 bool ApplyDriver::Approve(const std::string& verb) const {
-  const bool interactive = ::isatty(STDIN_FILENO) == 1;
-  switch (DecideApproval(true, flags_.dry_run, flags_.auto_approve, interactive)) {
-    case Approval::kNothingToDo:
-      return false;
-    case Approval::kDryRun:
-      std::cout << "Dry run: nothing was changed.\n";
-      return false;
-    case Approval::kApproved:
-      return true;
-    case Approval::kRefuse:
-      throw InputError(fmt::format(
-          "refusing to {} without approval: stdin is not a terminal; review the plan above and "
-          "pass --auto-approve",
-          verb));
-    case Approval::kAsk:
-      break;
-  }
-  std::cout << fmt::format("\nDo you want to {}? Only 'yes' is accepted: ", verb) << std::flush;
-  std::string answer;
-  std::getline(std::cin, answer);
-  if (!IsApproval(answer.c_str())) {
-    throw InputError("not approved (the answer was not 'yes'); nothing was changed");
-  }
-  return true;
+  return ConfirmChanges(flags_.dry_run, flags_.auto_approve, verb);
 }
 
 }  // namespace crm::apply

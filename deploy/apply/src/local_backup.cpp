@@ -25,6 +25,7 @@
 #include "crm/files.hpp"
 #include "crm/ports.hpp"
 #include "crm/text.hpp"
+#include "crm/units.hpp"
 #include "local_deployment.hpp"
 
 namespace crm::apply {
@@ -83,17 +84,6 @@ Deployment Open(const BackupTarget& target) {
   return d;
 }
 
-std::string HumanBytes(std::uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
-}
-
 std::string Utc(std::time_t t) {
   return fmt::format("{:%Y-%m-%d %H:%M:%S}+00", fmt::gmtime(t));
 }
@@ -138,30 +128,7 @@ tools::ToolResult Run(const std::vector<std::string>& argv, const fs::path& cwd,
 // Whether the answer is yes, as apply decides (driver.cpp): --dry-run stops, --auto-approve goes
 // on, a terminal is asked, anything else is refused.
 bool Approve(const RestoreRequest& request, const std::string& verb) {
-  const bool interactive = ::isatty(STDIN_FILENO) == 1;
-  switch (DecideApproval(true, request.dry_run, request.auto_approve, interactive)) {
-    case Approval::kNothingToDo:
-      return false;
-    case Approval::kDryRun:
-      std::cout << "Dry run: nothing was changed.\n";
-      return false;
-    case Approval::kApproved:
-      return true;
-    case Approval::kRefuse:
-      throw InputError(fmt::format(
-          "refusing to {} without approval: stdin is not a terminal; review the plan above and "
-          "pass --auto-approve",
-          verb));
-    case Approval::kAsk:
-      break;
-  }
-  std::cout << fmt::format("\nDo you want to {}? Only 'yes' is accepted: ", verb) << std::flush;
-  std::string answer;
-  std::getline(std::cin, answer);
-  if (!IsApproval(answer.c_str())) {
-    throw InputError("not approved (the answer was not 'yes'); nothing was changed");
-  }
-  return true;
+  return ConfirmChanges(request.dry_run, request.auto_approve, verb);
 }
 
 // The backup a restore starts from: the one named, or the newest that finished before `time`.
@@ -554,7 +521,7 @@ void RestoreTenant(Deployment& d, const RestoreRequest& request, const BackupInf
     if (r.exit_code != 0) {
       throw RuntimeError(fmt::format("pg_dump -n {} failed: {}", role, r.output));
     }
-    step.Done(HumanBytes(fs::file_size(dump)));
+    step.Done(crm::FormatBytes(static_cast<double>(fs::file_size(dump))));
   }
   // The files come out of the archive before anything live changes.
   const fs::path files = temp.Root() / "files";
@@ -730,7 +697,7 @@ BackupInfo TakeBackup(const BackupTarget& target, const std::string& type, Conso
     fs::rename(partial, archive);
     newest.files_archive = archive.string();
     newest.files_bytes = fs::file_size(archive);
-    step.Done(HumanBytes(newest.files_bytes));
+    step.Done(crm::FormatBytes(static_cast<double>(newest.files_bytes)));
   }
   {
     // pgBackRest expired what retention let go; their files go with them.
@@ -751,8 +718,9 @@ BackupInfo TakeBackup(const BackupTarget& target, const std::string& type, Conso
   }
   if (!console.quiet) {
     std::cout << fmt::format("Backup {} ({}, database {}, {} added to the repository) in {}.\n",
-                             newest.label, newest.type, HumanBytes(newest.size_bytes),
-                             HumanBytes(newest.repo_bytes),
+                             newest.label, newest.type,
+                             crm::FormatBytes(static_cast<double>(newest.size_bytes)),
+                             crm::FormatBytes(static_cast<double>(newest.repo_bytes)),
                              FormatSeconds(std::chrono::steady_clock::now() - started));
   }
   return newest;

@@ -10,6 +10,7 @@
 #include "crm/files.hpp"
 #include "crm/http_client.hpp"
 #include "crm/text.hpp"
+#include "crm/units.hpp"
 #include "local_deployment.hpp"
 
 namespace crm::apply::local {
@@ -66,19 +67,6 @@ std::string SliceLine(const Json& doc) {
   return "";
 }
 
-std::string Ago(long long seconds) {
-  if (seconds < 120) {
-    return fmt::format("{} s ago", seconds);
-  }
-  if (seconds < 2 * 3600) {
-    return fmt::format("{} min ago", seconds / 60);
-  }
-  if (seconds < 2 * 86400) {
-    return fmt::format("{} h ago", seconds / 3600);
-  }
-  return fmt::format("{} d ago", seconds / 86400);
-}
-
 // The newest backup's age and the WAL archiver's state (pg_stat_archiver, and the segments
 // waiting in archive_status): {"last_backup", "last_backup_age_seconds", "archive": {...}}.
 Json BackupStatus(const Layout& layout, const DeploymentState& recorded, bool pg_running,
@@ -92,7 +80,7 @@ Json BackupStatus(const Layout& layout, const DeploymentState& recorded, bool pg
     const long long age = newest ? static_cast<long long>(std::time(nullptr) - newest->second) : 0;
     doc["last_backup"] = newest ? Json(newest->first) : Json(nullptr);
     doc["last_backup_age_seconds"] = newest ? Json(age) : Json(nullptr);
-    backup_text = newest ? fmt::format("last {} {}", newest->first, Ago(age))
+    backup_text = newest ? fmt::format("last {} {}", newest->first, crm::FormatAge(age) + " ago")
                          : std::string("none yet (crmctl backup --dir DIR now)");
   } catch (const Error& e) {
     doc["error"] = e.what();
@@ -131,7 +119,7 @@ Json BackupStatus(const Layout& layout, const DeploymentState& recorded, bool pg
         archive_text = fmt::format(
             "WAL archive {}{} waiting, last archived {}", failing ? "FAILING (" + f[3] + "), " : "",
             waiting == 1 ? std::string("1 segment") : fmt::format("{} segments", waiting),
-            f[0].empty() ? std::string("never") : Ago(std::stoll(f[0])));
+            f[0].empty() ? std::string("never") : crm::FormatAge(std::stoll(f[0])) + " ago");
       }
     } catch (const Error& e) {
       doc["archive_error"] = e.what();

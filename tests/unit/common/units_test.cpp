@@ -76,6 +76,15 @@ TEST(FormatTest, ReadableNumbers) {
   EXPECT_EQ(FormatUsd(24), "$24.00");
 }
 
+TEST(UnitsTest, AgesKeepTwoDigitsOfTheirUnit) {
+  EXPECT_EQ(FormatAge(-5), "0 s");
+  EXPECT_EQ(FormatAge(119), "119 s");
+  EXPECT_EQ(FormatAge(120), "2 min");
+  EXPECT_EQ(FormatAge(2 * 3600 - 1), "119 min");
+  EXPECT_EQ(FormatAge(30 * 3600), "30 h");
+  EXPECT_EQ(FormatAge(9 * 86400 + 5), "9 d");
+}
+
 TEST(UnitsTest, DurationsTakeUnits) {
   EXPECT_EQ(ParseDuration("500ms"), std::chrono::milliseconds(500));
   EXPECT_EQ(ParseDuration("2m"), std::chrono::minutes(2));

@@ -1,6 +1,8 @@
 // When apply and destroy may change things.
 #pragma once
 
+#include <string>
+
 namespace crm::apply {
 
 enum class Approval {
@@ -15,5 +17,10 @@ Approval DecideApproval(bool has_changes, bool dry_run, bool auto_approve, bool 
 
 /// The operator's answer to "apply these changes?": only "yes" approves.
 bool IsApproval(const char* answer);
+
+/// Whether to go on with `verb` ("apply these changes", "restore"), for changes already printed:
+/// --dry-run says so and stops (false), --auto-approve goes on, a terminal on stdin is asked
+/// and only "yes" goes on; anything else throws InputError, changing nothing.
+bool ConfirmChanges(bool dry_run, bool auto_approve, const std::string& verb);
 
 }  // namespace crm::apply
