@@ -7,19 +7,10 @@
 #include <map>
 
 #include "crm/error.hpp"
+#include "env_lookup.hpp"
 
 namespace crm::config {
 namespace {
-
-EnvLookup Env(std::map<std::string, std::string> values) {
-  return [values](const std::string& name) -> std::optional<std::string> {
-    auto it = values.find(name);
-    if (it == values.end()) {
-      return std::nullopt;
-    }
-    return it->second;
-  };
-}
 
 std::filesystem::path WriteFile(const std::string& name, const std::string& text,
                                 unsigned mode = 0600) {

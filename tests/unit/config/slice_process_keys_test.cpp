@@ -9,19 +9,10 @@
 #include <map>
 
 #include "crm/error.hpp"
+#include "env_lookup.hpp"
 
 namespace crm::config {
 namespace {
-
-EnvLookup Env(std::map<std::string, std::string> values) {
-  return [values](const std::string& name) -> std::optional<std::string> {
-    auto it = values.find(name);
-    if (it == values.end()) {
-      return std::nullopt;
-    }
-    return it->second;
-  };
-}
 
 TEST(SliceProcessKeysTest, UidRangeIsOffByDefaultAndParsedWhenGiven) {
   auto off = LoadConfig(std::nullopt, Env({}));
