@@ -17,6 +17,17 @@ std::string DefaultGatewayUrl() {
   return url != nullptr && *url != '\0' ? url : "http://127.0.0.1:8080";
 }
 
+CLI::App* AddAdminCommand(CLI::App& app, const std::string& name, const std::string& description,
+                          std::string& url) {
+  url = DefaultGatewayUrl();
+  auto* cmd = app.add_subcommand(name, description)->require_subcommand(1);
+  cmd->add_option("--url", url, "the gateway (default $CRM_URL or http://127.0.0.1:8080)");
+  cmd->footer(
+      "Credentials from the environment: CRM_ADMIN_TOKEN, or CRM_ADMIN_EMAIL with the password in "
+      "CRM_ADMIN_PASSWORD_FILE or on stdin.");
+  return cmd;
+}
+
 namespace {
 
 struct Answer {

@@ -2,6 +2,7 @@
 // with the gateway's own message.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -9,6 +10,11 @@ namespace crm::cli {
 
 /// $CRM_URL, else http://127.0.0.1:8080: the gateway crmctl's admin commands call.
 std::string DefaultGatewayUrl();
+
+/// A command group over a running gateway's admin API: `--url` into `url` (set to
+/// DefaultGatewayUrl()) and a footer naming where the credentials come from.
+CLI::App* AddAdminCommand(CLI::App& app, const std::string& name, const std::string& description,
+                          std::string& url);
 
 class AdminClient {
  public:

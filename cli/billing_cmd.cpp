@@ -60,13 +60,8 @@ void PrintAccount(const nlohmann::json& s) {
 
 void SetupBilling(CLI::App& app, GlobalOptions& global) {
   auto opts = std::make_shared<BillingCmdOptions>();
-  opts->url = DefaultGatewayUrl();
-  auto* cmd = app.add_subcommand("billing", "billing through a running gateway's admin API")
-                  ->require_subcommand(1);
-  cmd->add_option("--url", opts->url, "the gateway (default $CRM_URL or http://127.0.0.1:8080)");
-  cmd->footer(
-      "Credentials from the environment: CRM_ADMIN_TOKEN, or CRM_ADMIN_EMAIL with the password in "
-      "CRM_ADMIN_PASSWORD_FILE or on stdin.");
+  auto* cmd =
+      AddAdminCommand(app, "billing", "billing through a running gateway's admin API", opts->url);
   auto* status = cmd->add_subcommand(
       "status", "MRR, subscriptions, churn and failed payments; or one account");
   status->add_option("--email", opts->email, "one account's subscription instead");

@@ -22,8 +22,7 @@ planner::Catalog LoadCatalog(const GlobalOptions& options) {
   return catalog;
 }
 
-planner::OutputFormat OutputFormatOr(const GlobalOptions& options,
-                                     planner::OutputFormat fallback) {
+planner::OutputFormat OutputFormatOr(const GlobalOptions& options, planner::OutputFormat fallback) {
   return options.output.empty() ? fallback : planner::ParseOutputFormat(options.output);
 }
 

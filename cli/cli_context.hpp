@@ -15,13 +15,13 @@
 namespace crm::cli {
 
 struct GlobalOptions {
-  std::string output;        // empty: the command's default
+  std::string output;  // empty: the command's default
   bool no_color = false;
   bool quiet = false;
   bool verbose = false;
-  std::string catalog_dir;   // empty: the catalog embedded in the binary
+  std::string catalog_dir;               // empty: the catalog embedded in the binary
   std::vector<std::string> rules_files;  // --rules overrides, applied in order
-  int exit_code = 0;         // set by a command that finished but must report failure
+  int exit_code = 0;                     // set by a command that finished but must report failure
 };
 
 /// The catalog the options ask for (embedded or --catalog DIR) with --rules files applied.

@@ -78,14 +78,9 @@ void PrintSlice(const nlohmann::json& slice, const GlobalOptions& global) {
 
 void SetupSlices(CLI::App& app, GlobalOptions& global) {
   auto opts = std::make_shared<SlicesOptions>();
-  opts->url = DefaultGatewayUrl();
-  auto* cmd = app.add_subcommand(
-                     "slices", "orchestrator administration through a running gateway's admin API")
-                  ->require_subcommand(1);
-  cmd->add_option("--url", opts->url, "the gateway (default $CRM_URL or http://127.0.0.1:8080)");
-  cmd->footer(
-      "Credentials from the environment: CRM_ADMIN_TOKEN, or CRM_ADMIN_EMAIL with the password in "
-      "CRM_ADMIN_PASSWORD_FILE or on stdin.");
+  auto* cmd = AddAdminCommand(app, "slices",
+                              "orchestrator administration through a running gateway's admin API",
+                              opts->url);
 
   cmd->add_subcommand("list", "every slice: state, tenant, health, restarts, memory, storage")
       ->callback([opts, &global] {

@@ -119,13 +119,8 @@ void PrintReport(const nlohmann::json& r) {
 
 void SetupTelemetry(CLI::App& app, GlobalOptions& global) {
   auto opts = std::make_shared<TelemetryCmdOptions>();
-  opts->url = DefaultGatewayUrl();
-  auto* cmd = app.add_subcommand("telemetry", "a running gateway's recorded telemetry")
-                  ->require_subcommand(1);
-  cmd->add_option("--url", opts->url, "the gateway (default $CRM_URL or http://127.0.0.1:8080)");
-  cmd->footer(
-      "Credentials from the environment: CRM_ADMIN_TOKEN, or CRM_ADMIN_EMAIL with the password in "
-      "CRM_ADMIN_PASSWORD_FILE or on stdin.");
+  auto* cmd =
+      AddAdminCommand(app, "telemetry", "a running gateway's recorded telemetry", opts->url);
   auto* report = cmd->add_subcommand(
       "report", "idle footprint trend, leaks, swap vs swap-ins, wakes, and where stress began");
   report->add_option("--hours", opts->hours, "the window, ending now (1 to 8760; default 168)")

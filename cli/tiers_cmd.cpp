@@ -112,11 +112,10 @@ void Show(int id, GlobalOptions& global) {
   for (const planner::RoleSpec& r : t->roles) {
     const planner::Server& s = *catalog.FindServer(r.server);
     total += s.monthly_usd * r.count;
-    std::cout << fmt::format("  {:<18} {:>5}  {:<22} {:>5} {:>9} {:>9} {:>11}{}\n", r.role,
-                             r.count, s.name, crm::FormatNumber(s.vcpu),
-                             crm::FormatBytes(s.ram_bytes), crm::FormatBytes(s.disk_bytes),
-                             crm::FormatUsd(s.monthly_usd * r.count),
-                             r.scalable ? "  (scales out)" : "");
+    std::cout << fmt::format(
+        "  {:<18} {:>5}  {:<22} {:>5} {:>9} {:>9} {:>11}{}\n", r.role, r.count, s.name,
+        crm::FormatNumber(s.vcpu), crm::FormatBytes(s.ram_bytes), crm::FormatBytes(s.disk_bytes),
+        crm::FormatUsd(s.monthly_usd * r.count), r.scalable ? "  (scales out)" : "");
   }
   std::cout << fmt::format("  reference total: {}/month\n", crm::FormatUsd(total));
   if (!t->knob_floors.empty()) {
