@@ -172,6 +172,7 @@ monitor::MonitorOptions MonitorOptionsFrom(const config::RuntimeConfig& config) 
   options.whatsapp_interval = duration_cast<seconds>(config.monitor_whatsapp_interval);
   options.storage_interval = duration_cast<seconds>(config.monitor_storage_interval);
   options.telemetry_interval = duration_cast<seconds>(config.monitor_telemetry_interval);
+  options.backup_interval = duration_cast<seconds>(config.monitor_backup_interval);
   options.notify_interval = duration_cast<seconds>(config.alert_notify_interval);
   options.thresholds.whatsapp_grace = duration_cast<seconds>(config.monitor_whatsapp_grace);
   options.thresholds.sustain = duration_cast<seconds>(config.monitor_sustain);

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <pqxx/pqxx>
 #include <thread>
 
 #include "crm/testing/smtp_server.hpp"
@@ -36,7 +37,7 @@ class MonitorTest : public RuntimeTest {
     env["CRM_SMTP_URL"] = smtp_->url();
     env["CRM_SIMULATOR_AUTOPAIR"] = "1";
     env["CRM_SLICE_STORAGE_QUOTA"] = "64 MiB";
-    for (const char* key : {"PROCESS", "HEALTH", "WHATSAPP", "STORAGE", "TELEMETRY"}) {
+    for (const char* key : {"PROCESS", "HEALTH", "WHATSAPP", "STORAGE", "TELEMETRY", "BACKUP"}) {
       env[std::string("CRM_MONITOR_") + key + "_INTERVAL"] = "1s";
     }
     env["CRM_MONITOR_WHATSAPP_GRACE"] = "2s";
@@ -180,6 +181,42 @@ TEST_F(MonitorTest, FilledStorageQuotaOpensSliceStorage) {
             std::string::npos);
   fs::remove(big);
   EXPECT_TRUE(Eventually([&] { return Resolved(Alerts(admin, subject, "slice_storage")); }));
+}
+
+TEST_F(MonitorTest, FailingWalArchivingOpensBackupStaleUntilItArchivesAgain) {
+  std::string admin = Admin();
+  EXPECT_TRUE(Alerts(admin, "server", "backup_stale").empty());  // archive_mode is off
+  {
+    pqxx::connection su(pg_->ConnectionString());
+    pqxx::nontransaction tx(su);
+    tx.exec("ALTER SYSTEM SET archive_mode = on");
+    tx.exec("ALTER SYSTEM SET archive_command = 'false'");
+  }
+  pg_->Restart();
+  auto switch_wal = [&] {
+    pqxx::connection su(pg_->ConnectionString());
+    pqxx::nontransaction tx(su);
+    // A record in the segment first: pg_switch_wal does nothing on an empty one.
+    tx.exec(
+        "CREATE TABLE IF NOT EXISTS archive_probe (n int); INSERT INTO archive_probe VALUES (1)");
+    tx.exec("SELECT pg_switch_wal()");
+  };
+  switch_wal();
+  ASSERT_TRUE(Eventually([&] { return Open(Alerts(admin, "server", "backup_stale")); }))
+      << AlertLog(admin);
+  auto alert = Alerts(admin, "server", "backup_stale")[0];
+  EXPECT_EQ(alert["severity"], "critical");
+  EXPECT_NE(alert["message"].get<std::string>().find("WAL archiving fails"), std::string::npos);
+
+  {
+    pqxx::connection su(pg_->ConnectionString());
+    pqxx::nontransaction tx(su);
+    tx.exec("ALTER SYSTEM SET archive_command = 'true'");
+    tx.exec("SELECT pg_reload_conf()");
+  }
+  switch_wal();
+  EXPECT_TRUE(Eventually([&] { return Resolved(Alerts(admin, "server", "backup_stale")); }))
+      << AlertLog(admin);
 }
 
 TEST_F(MonitorTest, RollupsKeepTelemetryBoundedAsTimeMoves) {

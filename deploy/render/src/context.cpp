@@ -12,6 +12,11 @@
 namespace crm::render {
 namespace {
 
+// What an operator must replace (the bucket, its endpoint and region) before backups run.
+constexpr const char* kBackupPlaceholder = "REPLACE-ME";
+// Full backups kept, as the local target's default (docs/operations.md); fulls are weekly.
+constexpr int kBackupRetentionFull = 2;
+
 using Json = nlohmann::ordered_json;
 using planner::KnobValue;
 using planner::LayoutRow;
@@ -239,6 +244,16 @@ void AddPlanFigures(Json& c, const Plan& plan, RenderTarget target, const Render
         {{"name", std::string(name)}, {"value", planner::PostgresValueText(name, value)}});
   }
   c["postgres_conf"] = pg_conf;
+  // The off-host pgBackRest repository (docs/operations.md "Backups (rendered targets)"). The
+  // plan has no backup setting, so retention is the local target's default (2 full backups);
+  // the bucket, endpoint and region belong to the operator: placeholders that install.sh
+  // refuses to create the stanza with.
+  c["backup"] = {{"stanza", "crm"},
+                 {"retention_full", kBackupRetentionFull},
+                 // CloudNativePG keeps by age: the weeks the weekly fulls cover.
+                 {"retention_days", kBackupRetentionFull * 7},
+                 {"placeholder", kBackupPlaceholder},
+                 {"repo_path", fmt::format("/crm/{}", options.domain)}};
 }
 
 double SharedBuffers(const Plan& plan) {

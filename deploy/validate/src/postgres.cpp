@@ -18,8 +18,11 @@ ToolReport CheckPostgres(CheckContext& check) {
   const std::vector<std::string> pg_dirs = {"/usr/lib/postgresql/15/bin"};
   const auto initdb = tools::FindTool("initdb", pg_dirs);
   const auto postgres = tools::FindTool("postgres", pg_dirs);
+  // PostgreSQL's own configuration only: a host named postgres also carries pgbackrest.conf.
   const auto files = check.FilesWhere([](const std::string& p) {
-    return p.find("postgres") != std::string::npos && p.ends_with(".conf") &&
+    const bool in_pg_dir =
+        p.starts_with("etc/postgresql/") || p.find("/etc/postgresql/") != std::string::npos;
+    return (in_pg_dir || p.ends_with("postgresql.conf")) && p.ends_with(".conf") &&
            p.find("pg_hba") == std::string::npos;
   });
   if (files.empty()) {

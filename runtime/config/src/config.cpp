@@ -540,6 +540,12 @@ const std::vector<KeyDef>& Defs() {
        [](RuntimeConfig& c, const std::string& v) {
          c.monitor_telemetry_interval = AtLeastOneSecond(v);
        }},
+      {{"monitor_backup_interval",
+        {"CRM_MONITOR_BACKUP_INTERVAL"},
+        "how often WAL archiving is checked (backup_stale)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.monitor_backup_interval = AtLeastOneSecond(v);
+       }},
       {{"monitor_sustain",
         {"CRM_MONITOR_SUSTAIN"},
         "CPU and swap-ins must stay above their threshold this long"},

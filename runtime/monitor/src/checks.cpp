@@ -1,6 +1,8 @@
 #include "crm/monitor/checks.hpp"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <algorithm>
 #include <cmath>
 
@@ -171,6 +173,37 @@ std::vector<Condition> ServerCheck::Evaluate(const HostReading& r,
     }
   }
   return out;
+}
+
+std::optional<Condition> BackupStaleCondition(const BackupObservation& b, TimePoint now,
+                                              const Thresholds& t) {
+  std::vector<std::string> why;
+  if (b.archive_mode_on && b.last_failed &&
+      (!b.last_archived || *b.last_failed > *b.last_archived)) {
+    why.push_back(fmt::format(
+        "WAL archiving fails (segment {} at {:%Y-%m-%d %H:%M:%S} UTC{})",
+        b.last_failed_wal.empty() ? "?" : b.last_failed_wal, *b.last_failed,
+        b.last_archived ? fmt::format("; last success {:%Y-%m-%d %H:%M:%S}", *b.last_archived)
+                        : std::string("; never succeeded")));
+  }
+  if (b.stanza_configured) {
+    if (!b.info_error.empty()) {
+      why.push_back("the backup repository cannot be read: " + b.info_error);
+    } else if (!b.newest_backup) {
+      why.push_back("the backup repository holds no backup");
+    } else if (now - *b.newest_backup > t.backup_max_age) {
+      auto hours = [](std::chrono::seconds s) { return static_cast<double>(s.count()) / 3600.0; };
+      why.push_back(fmt::format(
+          "the newest backup is {:.1f} h old (at most {:.0f} h allowed)",
+          hours(std::chrono::duration_cast<std::chrono::seconds>(now - *b.newest_backup)),
+          hours(t.backup_max_age)));
+    }
+  }
+  if (why.empty()) {
+    return std::nullopt;
+  }
+  return Condition{"server", "backup_stale", Severity::kCritical,
+                   fmt::format("{}", fmt::join(why, "; "))};
 }
 
 std::string GridColour(const SliceObservation& s, bool open_critical, bool open_warning) {

@@ -140,7 +140,8 @@ void Monitor::Loop() {
       {options_.health_interval, &Monitor::CheckHealth, start, "health"},
       {options_.whatsapp_interval, &Monitor::CheckWhatsApp, start, "whatsapp"},
       {options_.storage_interval, &Monitor::CheckStorage, start, "storage"},
-      {options_.telemetry_interval, &Monitor::SampleTelemetry, start, "telemetry"}};
+      {options_.telemetry_interval, &Monitor::SampleTelemetry, start, "telemetry"},
+      {options_.backup_interval, &Monitor::CheckBackups, start, "backups"}};
   auto next_lock_try = start;
   while (running_) {
     auto now = Steady::now();
@@ -318,6 +319,33 @@ void Monitor::CheckStorage() {
     }
   }
   Record({"slice_storage"}, holding);
+}
+
+void Monitor::CheckBackups() {
+  std::lock_guard lock(checks_mutex_);
+  BackupObservation b;
+  pool_.Read([&](pqxx::read_transaction& tx) {
+    // Readable by any role: the archiver's counters and the setting, no superuser needed.
+    const pqxx::row r = tx.exec1(
+        "SELECT current_setting('archive_mode') <> 'off', "
+        "extract(epoch FROM last_archived_time)::bigint, "
+        "extract(epoch FROM last_failed_time)::bigint, last_failed_wal FROM pg_stat_archiver");
+    b.archive_mode_on = r[0].as<bool>();
+    if (!r[1].is_null()) {
+      b.last_archived = TimePoint{std::chrono::seconds(r[1].as<long long>())};
+    }
+    if (!r[2].is_null()) {
+      b.last_failed = TimePoint{std::chrono::seconds(r[2].as<long long>())};
+    }
+    if (!r[3].is_null()) {
+      b.last_failed_wal = r[3].as<std::string>();
+    }
+  });
+  std::vector<Condition> holding;
+  if (auto c = BackupStaleCondition(b, clock_(), options_.thresholds)) {
+    holding.push_back(*c);
+  }
+  Record({"backup_stale"}, holding);
 }
 
 void Monitor::SampleTelemetry() {

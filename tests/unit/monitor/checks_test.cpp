@@ -143,6 +143,60 @@ TEST(GridTest, Colours) {
   EXPECT_EQ(GridColour(s, false, false), "red");
 }
 
+TEST(BackupStaleTest, NothingWhenNeitherArchivingNorAStanzaIsConfigured) {
+  BackupObservation b;
+  b.last_failed = kT0;  // a stale failure from before archiving was switched off
+  EXPECT_FALSE(BackupStaleCondition(b, kT0 + 1h, Thresholds{}));
+}
+
+TEST(BackupStaleTest, OpensWhenTheLastArchiveFailureIsNewerThanTheLastSuccess) {
+  BackupObservation b;
+  b.archive_mode_on = true;
+  b.last_archived = kT0;
+  b.last_failed = kT0 - 1min;
+  EXPECT_FALSE(BackupStaleCondition(b, kT0 + 1min, Thresholds{}));  // it recovered since
+
+  b.last_failed = kT0 + 30s;
+  b.last_failed_wal = "000000010000000000000007";
+  auto c = BackupStaleCondition(b, kT0 + 1min, Thresholds{});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->subject, "server");
+  EXPECT_EQ(c->kind, "backup_stale");
+  EXPECT_EQ(c->severity, Severity::kCritical);
+  EXPECT_NE(c->message.find("WAL archiving fails (segment 000000010000000000000007"),
+            std::string::npos)
+      << c->message;
+
+  b.last_archived.reset();  // never archived, and failing
+  EXPECT_NE(BackupStaleCondition(b, kT0 + 1min, Thresholds{})->message.find("never succeeded"),
+            std::string::npos);
+}
+
+TEST(BackupStaleTest, OpensWhenTheNewestBackupIsOlderThanAllowedOrMissing) {
+  BackupObservation b;
+  b.archive_mode_on = true;
+  b.last_archived = kT0;
+  b.stanza_configured = true;
+  b.newest_backup = kT0;
+  Thresholds t;  // 26 h by default
+  EXPECT_FALSE(BackupStaleCondition(b, kT0 + 26h, t));
+  auto c = BackupStaleCondition(b, kT0 + 26h + 1s, t);
+  ASSERT_TRUE(c);
+  EXPECT_NE(c->message.find("the newest backup is 26.0 h old (at most 26 h allowed)"),
+            std::string::npos)
+      << c->message;
+
+  t.backup_max_age = 8 * 24h;  // a weekly schedule
+  EXPECT_FALSE(BackupStaleCondition(b, kT0 + 7 * 24h, t));
+
+  b.newest_backup.reset();
+  EXPECT_NE(BackupStaleCondition(b, kT0, t)->message.find("holds no backup"), std::string::npos);
+
+  b.info_error = "repository unreachable";
+  EXPECT_NE(BackupStaleCondition(b, kT0, t)->message.find("cannot be read: repository unreachable"),
+            std::string::npos);
+}
+
 TEST(RateLimitTest, OneNotificationPerInterval) {
   EXPECT_TRUE(MayNotify(std::nullopt, kT0, 1800s));
   EXPECT_FALSE(MayNotify(kT0, kT0 + 1799s, 1800s));

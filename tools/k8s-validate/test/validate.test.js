@@ -55,6 +55,16 @@ test('a missing required CloudNativePG field fails', () => {
   ]);
 });
 
+test('a CloudNativePG backup section and ScheduledBackup are checked against the schema', () => {
+  const r = validateFile(fixture('cnpg-backup.yaml'));
+  assert.deepEqual(messages(r), [
+    '10: Cluster/pg: spec.backup.retentionPolicy: must be a retention like 30d, 4w or 3m, got "two weeks"',
+    '14: Cluster/pg: spec.backup.barmanObjectStore.s3Credentials.accessKeyId.key: required field is missing',
+    '20: Cluster/pg: spec.backup.barmanObjectStore.wal.compression: must be one of "gzip", "bzip2", "snappy", got "zip"',
+    '27: ScheduledBackup/pg-daily: spec.schedule: must be a six-field cron schedule (seconds first), got "30 3 * * *"',
+  ]);
+});
+
 test('parameters CloudNativePG manages itself are rejected', () => {
   const r = validateFile(fixture('cnpg-fixed-parameter.yaml'));
   assert.equal(r.findings.length, 2);

@@ -99,6 +99,7 @@ struct RuntimeConfig {
   std::chrono::milliseconds monitor_whatsapp_grace{120'000};  ///< disconnected this long: alert
   std::chrono::milliseconds monitor_storage_interval{300'000};
   std::chrono::milliseconds monitor_telemetry_interval{60'000};
+  std::chrono::milliseconds monitor_backup_interval{300'000};
   std::chrono::milliseconds monitor_sustain{300'000};  ///< CPU and swap-ins above, this long
   int monitor_slice_memory_percent = 90;
   int monitor_slice_storage_percent = 90;

@@ -39,6 +39,8 @@ struct Thresholds {
   std::chrono::seconds sustain{300};
   /// A slice's WhatsApp must stay disconnected this long.
   std::chrono::seconds whatsapp_grace{120};
+  /// The newest backup may be this old: a day's schedule plus the time a backup takes.
+  std::chrono::seconds backup_max_age{26 * 3600};
 };
 
 /// A slice as the checks see it.
@@ -120,6 +122,25 @@ class ServerCheck {
   Sustained cpu_;
   Sustained swapin_;
 };
+
+/// What the monitor knows of the database's backups: pg_stat_archiver and, where a pgBackRest
+/// stanza is configured, the newest backup `pgbackrest info` lists.
+struct BackupObservation {
+  bool archive_mode_on = false;
+  std::optional<TimePoint> last_archived;  ///< pg_stat_archiver.last_archived_time
+  std::optional<TimePoint> last_failed;    ///< pg_stat_archiver.last_failed_time
+  std::string last_failed_wal;
+  bool stanza_configured = false;
+  std::optional<TimePoint> newest_backup;  ///< the newest backup's stop time; nullopt: none
+  std::string info_error;                  ///< `pgbackrest info` failed: why
+};
+
+/// backup_stale (critical, subject "server"): WAL archiving fails (the last failure is newer than
+/// the last success), or, with a stanza configured, its newest backup is older than
+/// `t.backup_max_age`, there is none, or its repository cannot be read. Nothing when neither
+/// archiving nor a stanza is configured.
+std::optional<Condition> BackupStaleCondition(const BackupObservation& b, TimePoint now,
+                                              const Thresholds& t);
 
 /// The admin grid's colour of a slice: "red", "yellow" or "green" (docs/api.md,
 /// "GET /admin/slices").

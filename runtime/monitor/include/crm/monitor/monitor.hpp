@@ -38,6 +38,7 @@ struct MonitorOptions {
   std::chrono::seconds whatsapp_interval{60};   ///< whatsapp_disconnected
   std::chrono::seconds storage_interval{300};   ///< slice_storage
   std::chrono::seconds telemetry_interval{60};  ///< samples, slice_memory, server_*
+  std::chrono::seconds backup_interval{300};    ///< backup_stale (WAL archiving)
   std::chrono::milliseconds probe_timeout{5'000};
   /// At most one notification per subject and kind this often.
   std::chrono::seconds notify_interval{1800};
@@ -83,6 +84,8 @@ class Monitor {
   void CheckWhatsApp();
   void CheckStorage();
   void SampleTelemetry();
+  /// backup_stale from pg_stat_archiver (the pgBackRest stanza's newest backup is not read yet).
+  void CheckBackups();
 
  private:
   void Loop();

@@ -18,9 +18,47 @@ install -m 0644 etc/default/prometheus-postgres-exporter /etc/default/prometheus
 apt-get install -y -qq pgbouncer
 install -m 0640 -o postgres -g postgres etc/pgbouncer/pgbouncer.ini /etc/pgbouncer/pgbouncer.ini
 [ -f /etc/pgbouncer/userlist.txt ] || echo "install.sh: put the PgBouncer user list in /etc/pgbouncer/userlist.txt (mode 0600)" >&2
-install -d -o postgres -g postgres -m 0750 /var/backups/crm
-install -m 0644 etc/systemd/system/crm-backup.service /etc/systemd/system/crm-backup.service
-install -m 0644 etc/systemd/system/crm-backup.timer /etc/systemd/system/crm-backup.timer
+# The nightly pg_dump onto this disk that pgBackRest replaces.
+if [ -f /etc/systemd/system/crm-backup.timer ]; then
+  systemctl disable --now crm-backup.timer || true
+  rm -f /etc/systemd/system/crm-backup.timer /etc/systemd/system/crm-backup.service
+fi
+for unit in crm-backup-full.service crm-backup-full.timer crm-backup-diff.service crm-backup-diff.timer; do
+  install -m 0644 "etc/systemd/system/$unit" "/etc/systemd/system/$unit"
+done
+# pgBackRest to the off-host repository. Its secrets come from files, never from this bundle.
+apt-get install -y -qq pgbackrest
+install -d -m 0750 /etc/crmd /etc/crmd/secrets
+install -d -m 0750 -o postgres -g postgres /etc/pgbackrest /etc/pgbackrest/conf.d /var/log/pgbackrest /var/spool/pgbackrest
+install -m 0640 -o root -g postgres etc/pgbackrest/pgbackrest.conf /etc/pgbackrest/pgbackrest.conf
+[ -f /etc/pgbackrest/conf.d/crm-repo.conf ] || install -m 0640 -o root -g postgres /dev/stdin /etc/pgbackrest/conf.d/crm-repo.conf <<'CONF'
+# The S3-compatible bucket backups go to (another provider or region than this host's).
+[global]
+repo1-s3-endpoint=REPLACE-ME
+repo1-s3-bucket=REPLACE-ME
+repo1-s3-region=REPLACE-ME
+CONF
+backup_ready=yes
+for secret in backup_s3_key backup_s3_key_secret backup_cipher_pass; do
+  if [ ! -f "/etc/crmd/secrets/$secret" ]; then
+    echo "install.sh: put the $secret secret in /etc/crmd/secrets/$secret (mode 0600)" >&2
+    backup_ready=no
+  fi
+done
+if grep -q 'REPLACE-ME' /etc/pgbackrest/conf.d/crm-repo.conf; then
+  echo "install.sh: replace REPLACE-ME in /etc/pgbackrest/conf.d/crm-repo.conf with the bucket's endpoint, name and region" >&2
+  backup_ready=no
+fi
+if [ "$backup_ready" = yes ]; then
+  (umask 077 && {
+    echo "[global]"
+    echo "repo1-s3-key=$(cat /etc/crmd/secrets/backup_s3_key)"
+    echo "repo1-s3-key-secret=$(cat /etc/crmd/secrets/backup_s3_key_secret)"
+    echo "repo1-cipher-pass=$(cat /etc/crmd/secrets/backup_cipher_pass)"
+  } >/etc/pgbackrest/conf.d/crm-secrets.conf)
+  chown postgres:postgres /etc/pgbackrest/conf.d/crm-secrets.conf
+fi
+
 
 
 systemctl daemon-reload
@@ -31,7 +69,13 @@ runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname = 'prome
   runuser -u postgres -- psql -qc "CREATE ROLE prometheus LOGIN IN ROLE pg_monitor"
 systemctl restart prometheus-postgres-exporter
 systemctl restart pgbouncer
-systemctl enable --now crm-backup.timer
+if [ "$backup_ready" = yes ]; then
+  runuser -u postgres -- pgbackrest --stanza=crm stanza-create
+  runuser -u postgres -- pgbackrest --stanza=crm check
+  systemctl enable --now crm-backup-full.timer crm-backup-diff.timer
+else
+  echo "install.sh: backups are NOT running (see above); WAL is queued up to 4 GiB, then dropped" >&2
+fi
 
 
 

@@ -22,6 +22,7 @@ done
 
 
 
+
 systemctl daemon-reload
 systemctl enable --now prometheus-node-exporter
 

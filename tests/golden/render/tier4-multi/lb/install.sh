@@ -18,6 +18,7 @@ ln -sf /etc/nginx/sites-available/crm.conf /etc/nginx/sites-enabled/crm.conf
 
 
 
+
 systemctl daemon-reload
 systemctl enable --now prometheus-node-exporter
 

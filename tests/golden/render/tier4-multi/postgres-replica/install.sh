@@ -22,6 +22,38 @@ if [ ! -f /var/lib/postgresql/15/main/standby.signal ]; then
 fi
 
 
+# pgBackRest to the off-host repository. Its secrets come from files, never from this bundle.
+apt-get install -y -qq pgbackrest
+install -d -m 0750 /etc/crmd /etc/crmd/secrets
+install -d -m 0750 -o postgres -g postgres /etc/pgbackrest /etc/pgbackrest/conf.d /var/log/pgbackrest /var/spool/pgbackrest
+install -m 0640 -o root -g postgres etc/pgbackrest/pgbackrest.conf /etc/pgbackrest/pgbackrest.conf
+[ -f /etc/pgbackrest/conf.d/crm-repo.conf ] || install -m 0640 -o root -g postgres /dev/stdin /etc/pgbackrest/conf.d/crm-repo.conf <<'CONF'
+# The S3-compatible bucket backups go to (another provider or region than this host's).
+[global]
+repo1-s3-endpoint=REPLACE-ME
+repo1-s3-bucket=REPLACE-ME
+repo1-s3-region=REPLACE-ME
+CONF
+backup_ready=yes
+for secret in backup_s3_key backup_s3_key_secret backup_cipher_pass; do
+  if [ ! -f "/etc/crmd/secrets/$secret" ]; then
+    echo "install.sh: put the $secret secret in /etc/crmd/secrets/$secret (mode 0600)" >&2
+    backup_ready=no
+  fi
+done
+if grep -q 'REPLACE-ME' /etc/pgbackrest/conf.d/crm-repo.conf; then
+  echo "install.sh: replace REPLACE-ME in /etc/pgbackrest/conf.d/crm-repo.conf with the bucket's endpoint, name and region" >&2
+  backup_ready=no
+fi
+if [ "$backup_ready" = yes ]; then
+  (umask 077 && {
+    echo "[global]"
+    echo "repo1-s3-key=$(cat /etc/crmd/secrets/backup_s3_key)"
+    echo "repo1-s3-key-secret=$(cat /etc/crmd/secrets/backup_s3_key_secret)"
+    echo "repo1-cipher-pass=$(cat /etc/crmd/secrets/backup_cipher_pass)"
+  } >/etc/pgbackrest/conf.d/crm-secrets.conf)
+  chown postgres:postgres /etc/pgbackrest/conf.d/crm-secrets.conf
+fi
 
 
 systemctl daemon-reload
