@@ -56,7 +56,7 @@ if [ "$backup_ready" = yes ]; then
   } >/etc/pgbackrest/conf.d/crm-secrets.conf)
   chown postgres:postgres /etc/pgbackrest/conf.d/crm-secrets.conf
 fi
-for secret in db_password stripe_secret_key stripe_webhook_secret whatsapp_app_secret whatsapp_verify_token; do
+for secret in db_password stripe_secret_key stripe_webhook_secret stripe_price_id whatsapp_app_secret whatsapp_verify_token; do
   [ -f "/etc/crmd/secrets/$secret" ] || echo "install.sh: put the $secret secret in /etc/crmd/secrets/$secret (mode 0600)" >&2
 done
 systemctl daemon-reload
