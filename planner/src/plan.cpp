@@ -1229,8 +1229,9 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
             cust, w.devices_per_customer, FormatBytes(engine.ram_per_device.value), engine.name);
     if (d.swapped_ram > 0) {
       EXPLAIN(ex, "of which in swap", FormatBytes(d.swapped_ram),
-              "{} customers × {} devices × {} idle × ({} − {} idle resident), on hosts with swap",
-              cust, w.devices_per_customer, Num(w.idle_share.value_or(r.idle_share.value), 2),
+              "per host with swap: what RAM at {:.0f} % cannot hold, at most its slices × {} idle "
+              "× ({} − {} idle resident)",
+              target * 100, Num(w.idle_share.value_or(r.idle_share.value), 2),
               FormatBytes(engine.ram_per_device.value), FormatBytes(engine.idle_resident.value));
     }
     EXPLAIN(ex, "websocket RAM", FormatBytes(d.websockets_ram), "{} customers × {} tabs × {}", cust,
