@@ -48,6 +48,11 @@ const std::vector<RuleField>& RuleFields() {
       {"pg_reserved_connections", &Rules::pg_reserved_connections, RuleUnit::kNumber, 3, 10000},
       {"idle_share", &Rules::idle_share, RuleUnit::kNumber, 0, 1},
       {"swapin_alert_pages_per_s", &Rules::swapin_alert_pages_per_s, RuleUnit::kNumber, 1, 1e8},
+      {"trigger_db_off_app_host", &Rules::trigger_db_off_app_host, RuleUnit::kBytes, 1, 1e15},
+      {"trigger_db_dedicated", &Rules::trigger_db_dedicated, RuleUnit::kBytes, 1, 1e15},
+      {"trigger_cpu", &Rules::trigger_cpu, RuleUnit::kNumber, 0.05, 1},
+      {"trigger_memory", &Rules::trigger_memory, RuleUnit::kNumber, 0.05, 1},
+      {"trigger_p95_latency_s", &Rules::trigger_p95_latency_s, RuleUnit::kNumber, 0.001, 600},
   };
   return fields;
 }

@@ -733,6 +733,74 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
 
 // Months until the chosen layout crosses the target or the tier's envelope, from the closed form
 // of each host's load: fixed + slope × customers.
+// The first month m with c0·(1+g)^m > at, 0 when already past; none beyond 120 months.
+std::optional<int> MonthCrossing(double c0, double growth, double at) {
+  if (c0 > at) {
+    return 0;
+  }
+  if (growth > 0 && std::isfinite(at)) {
+    const double m = std::floor(std::log(at / c0) / std::log1p(growth)) + 1;
+    if (m <= kUpgradeScanMonths) {
+      return static_cast<int>(m);
+    }
+  }
+  return std::nullopt;
+}
+
+// The scaling guide's triggers (rules trigger_*) as customer counts on the chosen layout: the
+// database's size where it shares a host with the slices, CPU and memory on every host. p95
+// latency is measured by the monitor, not modelled.
+void ScaleTriggers(Plan& plan, const Unit& u, const Catalog& c) {
+  const Workload& w = plan.workload;
+  const Rules& r = c.rules();
+  Growth& g = plan.growth;
+  double first = std::numeric_limits<double>::infinity();
+  auto consider = [&](double at, auto&& name) {
+    at = std::max(at, 0.0);  // below zero: the fixed load alone has fired it
+    if (at < first) {
+      first = at;
+      g.first_trigger = name();
+    }
+  };
+  const double regions = static_cast<double>(w.regions);
+  for (const LayoutRow& row : plan.layout) {
+    const int hosts_per_region = row.count / static_cast<int>(w.regions);
+    const HostLoad load =
+        LoadPerHost(*row.spec, *row.server, hosts_per_region, static_cast<int>(w.regions), u, c);
+    const unsigned both = kCarrySessions | kCarryMessages;
+    if ((row.spec->carries & both) == both && u.messages_disk > 0) {
+      // Raw retained messages, per region: what PostgreSQL holds on this host.
+      const double per_customer = u.messages_disk / regions;
+      consider(r.trigger_db_off_app_host.value / per_customer, [&] {
+        return fmt::format("database > {} on the {} host: move it off the app host",
+                           FormatBytes(r.trigger_db_off_app_host.value), row.spec->role);
+      });
+      consider(r.trigger_db_dedicated.value / per_customer, [&] {
+        return fmt::format("database > {} on the {} host: a dedicated database server",
+                           FormatBytes(r.trigger_db_dedicated.value), row.spec->role);
+      });
+    }
+    if (load.cpu.slope > 0) {
+      consider((r.trigger_cpu.value * row.server->vcpu - load.cpu.fixed) / load.cpu.slope, [&] {
+        return fmt::format("CPU > {:.0f} % on the {} host", r.trigger_cpu.value * 100,
+                           row.spec->role);
+      });
+    }
+    const double ram_slope = RamSlope(load, *row.server);
+    if (ram_slope > 0) {
+      consider((r.trigger_memory.value * row.server->ram_bytes - load.ram.fixed) / ram_slope, [&] {
+        return fmt::format("memory > {:.0f} % on the {} host", r.trigger_memory.value * 100,
+                           row.spec->role);
+      });
+    }
+  }
+  if (std::isfinite(first)) {
+    g.first_trigger_customers = std::floor(first);
+    g.first_trigger_month =
+        MonthCrossing(static_cast<double>(w.customers), w.growth_per_month, first);
+  }
+}
+
 void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOptions& options,
                    Explainer& ex) {
   const Workload& w = plan.workload;
@@ -793,6 +861,9 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
         limit_row = &row;
       }
     }
+  }
+  if (options.reasons || options.explain) {
+    ScaleTriggers(plan, u, c);
   }
   switch (options.reasons || options.explain ? limit_kind : Limit::kNone) {
     case Limit::kNone:

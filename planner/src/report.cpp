@@ -270,6 +270,13 @@ nlohmann::ordered_json PlanToJson(const Plan& plan) {
       {"months_until_upgrade",
        plan.growth.months_until_upgrade ? Json(*plan.growth.months_until_upgrade) : Json(nullptr)},
       {"upgrade_reason", plan.growth.upgrade_reason},
+      {"first_trigger",
+       plan.growth.first_trigger.empty()
+           ? Json(nullptr)
+           : Json{{"trigger", plan.growth.first_trigger},
+                  {"customers", plan.growth.first_trigger_customers},
+                  {"month", plan.growth.first_trigger_month ? Json(*plan.growth.first_trigger_month)
+                                                            : Json(nullptr)}}},
       {"projection", projection},
   };
   if (plan.revenue) {
@@ -363,6 +370,14 @@ std::string PlanToTable(const Plan& plan, bool color) {
     fmt::format_to(out, "  {} per month: no upgrade needed within 120 months (first limit: {})\n",
                    Percent(plan.growth.rate_per_month),
                    plan.growth.upgrade_reason.empty() ? "none" : plan.growth.upgrade_reason);
+  }
+  if (!plan.growth.first_trigger.empty()) {
+    const std::optional<int>& month = plan.growth.first_trigger_month;
+    fmt::format_to(out, "  first scale trigger: {} at {} customers{}\n", plan.growth.first_trigger,
+                   FormatNumber(plan.growth.first_trigger_customers),
+                   !month        ? std::string()
+                   : *month == 0 ? std::string(" (already)")
+                                 : fmt::format(" (month {})", *month));
   }
   if (plan.growth.projection.size() > 1 && plan.growth.rate_per_month != 0) {
     std::string proj;

@@ -1,4 +1,4 @@
-// Swap as a resource (--swap): idle slices at their idle resident size, the rest in swap.
+// Swap as a resource (--swap) and the scale triggers (docs/capacity-model.md).
 #include "crm/planner/plan.hpp"
 
 #include <gtest/gtest.h>
@@ -165,6 +165,29 @@ TEST(SwapWorkloadTest, KeysParseAndRangeCheck) {
   EXPECT_DOUBLE_EQ(*w.idle_share, 0.5);
   EXPECT_THROW(SetWorkloadField(w, "idle_share", "1.5"), InputError);
   EXPECT_THROW(SetWorkloadField(w, "swap", "maybe"), InputError);
+}
+
+// docs/capacity-model.md "Scale triggers": 5 customers × 100 messages × 365 days × 1 KB =
+// 182.5 MB of messages on the single host; 400 MB ÷ 36.5 MB = 10.96 customers, crossed in month 5
+// at 20 %/month (5 × 1.2⁵ = 12.4).
+TEST(ScaleTriggerTest, DatabaseOnTheAppHostFiresFirst) {
+  Workload w;
+  w.customers = 5;
+  w.growth_per_month = 0.2;
+  const Plan p = PlanOf(w);
+  EXPECT_NE(p.growth.first_trigger.find("database > 400 MB"), std::string::npos);
+  EXPECT_DOUBLE_EQ(p.growth.first_trigger_customers, 10);
+  ASSERT_TRUE(p.growth.first_trigger_month.has_value());
+  EXPECT_EQ(*p.growth.first_trigger_month, 5);
+}
+
+TEST(ScaleTriggerTest, SplitTiersTriggerOnHostLoad) {
+  Workload w;
+  w.customers = 500;
+  const Plan p = PlanOf(w);
+  EXPECT_EQ(p.growth.first_trigger.find("database"), std::string::npos);
+  EXPECT_GT(p.growth.first_trigger_customers, 500);
+  EXPECT_FALSE(p.growth.first_trigger_month.has_value());  // no growth: never crossed
 }
 
 }  // namespace

@@ -39,6 +39,11 @@ struct Rules {
   Rule pg_reserved_connections;       // connections
   Rule idle_share;                    // 0..1: slices idle at once (--swap, docs/capacity-model.md)
   Rule swapin_alert_pages_per_s;      // pages/s: the swap-in rate the monitor alerts above
+  Rule trigger_db_off_app_host;       // bytes: move the database off the app host above this
+  Rule trigger_db_dedicated;          // bytes: give the database its own server above this
+  Rule trigger_cpu;                   // 0..1 of a host's cores
+  Rule trigger_memory;                // 0..1 of a host's RAM
+  Rule trigger_p95_latency_s;         // seconds (measured by the monitor; not modelled)
 };
 
 struct Engine {

@@ -63,8 +63,14 @@ using KnobValue = std::variant<long long, std::string>;
 
 struct Growth {
   double rate_per_month = 0;
-  std::optional<int> months_until_upgrade;            // none: not within 120 months
-  std::string upgrade_reason;                         // what is crossed first
+  std::optional<int> months_until_upgrade;  // none: not within 120 months
+  std::string upgrade_reason;               // what is crossed first
+  // The scale trigger (rules trigger_*, docs/capacity-model.md "Scale triggers") that fires
+  // first: empty when none of the modelled ones fires; month 0: already fired; none: not within
+  // 120 months.
+  std::string first_trigger;
+  double first_trigger_customers = 0;
+  std::optional<int> first_trigger_month;
   std::vector<std::pair<int, long long>> projection;  // (month, customers), 0..horizon
 };
 
