@@ -51,6 +51,10 @@ void RunCapacity(const CapacityOptions& opts, GlobalOptions& global) {
                      {"ram_bytes", std::llround(cap.server->ram_bytes)},
                      {"disk_bytes", std::llround(cap.server->disk_bytes)},
                      {"monthly_usd", cap.server->monthly_usd}};
+    if (w.swap) {
+      doc["server"]["swap_bytes"] = std::llround(cap.server->swap_bytes);
+      doc["swap"] = true;
+    }
     doc["engine"] = w.engine;
     doc["devices_per_customer"] = w.devices_per_customer;
     doc["target_utilization"] = target;
@@ -83,17 +87,21 @@ void RunCapacity(const CapacityOptions& opts, GlobalOptions& global) {
     throw InputError("-o/--output: capacity prints table, json or yaml");
   }
   std::cout << fmt::format(
-      "{} ({} vCPU, {} RAM, {} disk, {}/month) with {} × {} device(s) per customer:\n\n",
+      "{} ({} vCPU, {} RAM, {}{} disk, {}/month) with {} × {} device(s) per customer:\n\n",
       cap.server->name, crm::FormatNumber(cap.server->vcpu),
-      crm::FormatBytes(cap.server->ram_bytes), crm::FormatBytes(cap.server->disk_bytes),
-      crm::FormatUsd(cap.server->monthly_usd), w.engine, w.devices_per_customer);
-  std::cout << fmt::format("  {:<6} {:>12} {:>12} {:>14} {:>12} {:>14}\n", "", "capacity",
-                           "services", "per customer", "max (100%)",
+      crm::FormatBytes(cap.server->ram_bytes),
+      w.swap ? crm::FormatBytes(cap.server->swap_bytes) + " swap, " : std::string(),
+      crm::FormatBytes(cap.server->disk_bytes), crm::FormatUsd(cap.server->monthly_usd), w.engine,
+      w.devices_per_customer);
+  // "RAM + swap" (--swap) needs a wider first column.
+  const int name_width = w.swap ? 10 : 6;
+  std::cout << fmt::format("  {:<{}} {:>12} {:>12} {:>14} {:>12} {:>14}\n", "", name_width,
+                           "capacity", "services", "per customer", "max (100%)",
                            fmt::format("at {:.0f} %", target * 100));
   for (const planner::ResourceCapacity& r : cap.resources) {
     std::cout << fmt::format(
-        "  {:<6} {:>12} {:>12} {:>14} {:>12} {:>14}\n", r.resource, Amount(r, r.capacity),
-        Amount(r, r.fixed), Amount(r, r.per_customer),
+        "  {:<{}} {:>12} {:>12} {:>14} {:>12} {:>14}\n", r.resource, name_width,
+        Amount(r, r.capacity), Amount(r, r.fixed), Amount(r, r.per_customer),
         r.unlimited ? "∞" : crm::FormatNumber(static_cast<double>(r.max_customers)),
         r.unlimited ? "∞" : crm::FormatNumber(static_cast<double>(r.comfortable_customers)));
   }
@@ -128,7 +136,8 @@ void SetupCapacity(CLI::App& app, GlobalOptions& global) {
   AddWorkloadKeyFlags(
       cmd, opts->assumptions,
       {"engine", "devices_per_customer", "messages_per_customer_day", "dashboard_tabs_per_customer",
-       "retention_days", "peak_pending_tasks", "peak_factor"});
+       "retention_days", "peak_pending_tasks", "peak_factor", "idle_share"});
+  AddSwapFlag(cmd, opts->assumptions);
   cmd->callback([opts, &global]() { RunCapacity(*opts, global); });
 }
 

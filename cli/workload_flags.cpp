@@ -39,6 +39,7 @@ constexpr Flag kFlags[] = {
     {"peak_factor", "Peak message rate ÷ average (default 10)"},
     {"price_per_customer_month", "USD per customer per month: adds revenue and break-even"},
     {"regions", "Regions (data residency); > 1 needs the Kubernetes tier (default 1)"},
+    {"idle_share", "With --swap: share of slices idle at once, 0..1 (default: rules idle_share)"},
 };
 
 }  // namespace
@@ -66,6 +67,13 @@ void AddWorkloadFlags(CLI::App* cmd, const std::shared_ptr<WorkloadFlags>& flags
   }
   AddWorkloadKeyFlags(cmd, flags, all);
   cmd->add_flag("--ha", flags->ha, "Require high availability (replica + 2 app hosts)");
+  AddSwapFlag(cmd, flags);
+}
+
+void AddSwapFlag(CLI::App* cmd, const std::shared_ptr<WorkloadFlags>& flags) {
+  cmd->add_flag("--swap", flags->swap,
+                "Count idle slices at their idle resident size and the rest in swap "
+                "(overcommitment; docs/capacity-model.md \"Swap\")");
 }
 
 void ApplyWorkloadFields(const WorkloadFlags& flags, planner::Workload& workload) {
@@ -75,6 +83,9 @@ void ApplyWorkloadFields(const WorkloadFlags& flags, planner::Workload& workload
     } catch (const InputError& e) {
       throw InputError(fmt::format("{}: {}", FlagName(key), e.what()));
     }
+  }
+  if (flags.swap) {
+    workload.swap = true;
   }
 }
 

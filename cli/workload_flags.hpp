@@ -19,11 +19,15 @@ struct WorkloadFlags {
   std::string file;                           // -f workload.yaml (or a plan from `plan -o yaml`)
   std::map<std::string, std::string> fields;  // workload key → text from its flag
   bool ha = false;
-  bool Given() const { return !file.empty() || !fields.empty() || ha; }
+  bool swap = false;
+  bool Given() const { return !file.empty() || !fields.empty() || ha || swap; }
 };
 
-/// Adds -f/--file, --customers … --regions and --ha to `cmd`.
+/// Adds -f/--file, --customers … --regions, --ha and --swap to `cmd`.
 void AddWorkloadFlags(CLI::App* cmd, const std::shared_ptr<WorkloadFlags>& flags);
+
+/// Adds --swap (workload key `swap`): plan and capacity count idle slices in swap.
+void AddSwapFlag(CLI::App* cmd, const std::shared_ptr<WorkloadFlags>& flags);
 
 /// Adds the flags of only these workload keys (e.g. capacity's per-customer assumptions).
 void AddWorkloadKeyFlags(CLI::App* cmd, const std::shared_ptr<WorkloadFlags>& flags,

@@ -46,6 +46,13 @@ const std::vector<RuleField>& RuleFields() {
       {"slice_memory_headroom", &Rules::slice_memory_headroom, RuleUnit::kNumber, 1, 100},
       {"slice_storage_quota", &Rules::slice_storage_quota, RuleUnit::kBytes, 0, 1e15},
       {"pg_reserved_connections", &Rules::pg_reserved_connections, RuleUnit::kNumber, 3, 10000},
+      {"idle_share", &Rules::idle_share, RuleUnit::kNumber, 0, 1},
+      {"swapin_alert_pages_per_s", &Rules::swapin_alert_pages_per_s, RuleUnit::kNumber, 1, 1e8},
+      {"trigger_db_off_app_host", &Rules::trigger_db_off_app_host, RuleUnit::kBytes, 1, 1e15},
+      {"trigger_db_dedicated", &Rules::trigger_db_dedicated, RuleUnit::kBytes, 1, 1e15},
+      {"trigger_cpu", &Rules::trigger_cpu, RuleUnit::kNumber, 0.05, 1},
+      {"trigger_memory", &Rules::trigger_memory, RuleUnit::kNumber, 0.05, 1},
+      {"trigger_p95_latency_s", &Rules::trigger_p95_latency_s, RuleUnit::kNumber, 0.001, 600},
   };
   return fields;
 }
@@ -102,7 +109,15 @@ void ParseEngineRules(const std::string& file, const YAML::Node& node, Engine& e
   if (cpu) {
     engine.cpu_per_device = ParseRule(file, cpu, "cpu_per_device", RuleUnit::kNumber, 0, 64);
   }
+  // Optional: only engines whose idle pages can be pushed out carry it.
+  if (YAML::Node idle = m.Optional("idle_resident")) {
+    engine.idle_resident = ParseRule(file, idle, "idle_resident", RuleUnit::kBytes, 0, 1e11);
+    engine.idle_swappable = true;
+  }
   m.Finish();
+  if (engine.idle_swappable && engine.idle_resident.value > engine.ram_per_device.value) {
+    FailAt(file, node, fmt::format("engine {}: idle_resident exceeds ram_per_device", engine.name));
+  }
 }
 
 std::vector<Engine> ParseEngines(const std::string& file, const YAML::Node& root) {
@@ -198,6 +213,7 @@ void ParseProviders(const std::string& file, const YAML::Node& root, std::vector
     s.vcpu = m.RequiredNumber("vcpu");
     s.ram_bytes = m.RequiredBytes("ram");
     s.disk_bytes = m.RequiredBytes("disk");
+    s.swap_bytes = m.OptionalBytes("swap", 0);
     s.disk_type = ParseName(file, m.Required("disk_type"), "disk_type", kDiskTypes);
     s.monthly_usd = m.RequiredNumber("monthly_usd");
     s.source = m.RequiredString("source");

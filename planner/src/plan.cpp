@@ -33,6 +33,7 @@ struct Unit {
   double stored_disk = 0;     // per customer, with headroom
   double message_cpu = 0;     // per customer, cores at peak
   double device_cpu = 0;      // per customer, cores
+  double swapped_ram = 0;     // per customer: of sessions_ram, what idle slices push to swap
 };
 
 Unit UnitDemand(const Workload& w, const Catalog& c) {
@@ -49,6 +50,11 @@ Unit UnitDemand(const Workload& w, const Catalog& c) {
   u.stored_disk = u.messages_disk * (1 + r.disk_headroom.value);
   u.message_cpu = msgs / kSecondsPerDay * w.peak_factor * r.cpu_per_message.value;
   u.device_cpu = devices * e.cpu_per_device.value;
+  if (w.swap && e.idle_swappable) {
+    // docs/capacity-model.md "Swap": idle slices keep only their idle resident size in RAM.
+    const double idle_share = w.idle_share.value_or(r.idle_share.value);
+    u.swapped_ram = devices * idle_share * (e.ram_per_device.value - e.idle_resident.value);
+  }
   return u;
 }
 
@@ -58,9 +64,33 @@ struct Linear {
   double At(double customers) const { return fixed + slope * customers; }
 };
 
+// `ram` counts sessions at their full size; `swap` is the part of it idle slices may push out
+// (--swap), which only a server with swap can take.
 struct HostLoad {
-  Linear ram, disk, cpu;
+  Linear ram, disk, cpu, swap;
 };
+
+// docs/capacity-model.md "Swap": on a server with swap a host fits when both (1) RAM holds
+// everything but the idle slices' pushable pages and (2) RAM and swap together hold the whole
+// footprint, each at the target. Pages go to swap only as far as RAM at the target needs (what
+// SwappedOut computes), so --swap never sizes a host below what it holds without swap.
+double SwapSlope(const HostLoad& load, const Server& s) {
+  return s.swap_bytes > 0 ? load.swap.slope : 0;
+}
+
+// (1): RAM with every pushable page out.
+double RamSlope(const HostLoad& load, const Server& s) {
+  return load.ram.slope - SwapSlope(load, s);
+}
+
+// What must sit in swap for RAM to stay at the target, at most what idle slices can push out.
+double SwappedOut(const HostLoad& load, const Server& s, double customers, double target) {
+  const double pushable = SwapSlope(load, s) * customers;
+  if (pushable <= 0) {
+    return 0;
+  }
+  return std::clamp(load.ram.At(customers) - target * s.ram_bytes, 0.0, pushable);
+}
 
 // On a single host the services shrink with a small server (PostgreSQL's buffers are a quarter
 // of its RAM): min(2 GB, 0.60 × RAM) by the rules.
@@ -83,6 +113,7 @@ HostLoad RoleLoad(const RoleSpec& spec, int hosts, int regions, const Unit& u) {
   load.cpu.fixed = spec.services_cpu;
   if (spec.carries & kCarrySessions) {
     load.ram.slope += u.sessions_ram / divisor;
+    load.swap.slope += u.swapped_ram / divisor;
     load.cpu.slope += u.device_cpu / divisor;
   }
   if (spec.carries & kCarryWebsockets) {
@@ -107,6 +138,7 @@ HostLoad LoadPerHost(const RoleSpec& spec, const Server& s, int hosts, int regio
                      const Catalog& c) {
   HostLoad load = RoleLoad(spec, hosts, regions, u);
   load.ram.fixed = ServicesRam(spec, s, c) + load.ram.fixed;
+  load.swap.slope = SwapSlope(load, s);
   return load;
 }
 
@@ -155,9 +187,14 @@ RoleChoice Evaluate(const HostLoad& base, double services_ram, const Server& s, 
   const double volume_price =
       choice.volume > 0 ? s.volume_usd_per_gb_month * choice.volume / 1e9 : 0;
   choice.cost = count * regions * (s.monthly_usd + volume_price);
-  const double ram = (services_ram + base.ram.fixed) + base.ram.slope * customers;
-  choice.worst = std::max({Ratio(ram, s.ram_bytes), Ratio(base.cpu.At(customers), s.vcpu),
-                           Ratio(disk, s.disk_bytes + choice.volume)});
+  const double ram_fixed = services_ram + base.ram.fixed;
+  choice.worst =
+      std::max({Ratio(ram_fixed + RamSlope(base, s) * customers, s.ram_bytes),
+                Ratio(base.cpu.At(customers), s.vcpu), Ratio(disk, s.disk_bytes + choice.volume)});
+  if (SwapSlope(base, s) > 0) {
+    choice.worst = std::max(
+        choice.worst, Ratio(ram_fixed + base.ram.slope * customers, s.ram_bytes + s.swap_bytes));
+  }
   return choice;
 }
 
@@ -233,8 +270,13 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
         continue;
       }
       result.placeable = true;
-      need = std::max(need, std::ceil(one.ram.slope * customers / ram_room - 1e-9));
+      need = std::max(need, std::ceil(RamSlope(one, s) * customers / ram_room - 1e-9));
       need = std::max(need, std::ceil(one.cpu.slope * customers / cpu_room - 1e-9));
+      if (SwapSlope(one, s) > 0) {
+        const double total_room =
+            target * (s.ram_bytes + s.swap_bytes) - (services + one.ram.fixed);
+        need = std::max(need, std::ceil(one.ram.slope * customers / total_room - 1e-9));
+      }
       if (need > kMaxHostsPerRole) {
         if (fits_only) {
           continue;  // a capped count is only ever the least bad
@@ -259,9 +301,12 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
     result.placeable = true;
     // The ratio test below allows target + 1e-12; a margin a million times wider keeps this
     // necessary condition free of rounding doubts.
-    if (fits_only && ((services + base->ram.fixed) + base->ram.slope * customers >
-                          (target + 1e-6) * s.ram_bytes ||
-                      base->cpu.At(customers) > (target + 1e-6) * s.vcpu)) {
+    if (fits_only &&
+        ((services + base->ram.fixed) + RamSlope(*base, s) * customers >
+             (target + 1e-6) * s.ram_bytes ||
+         base->cpu.At(customers) > (target + 1e-6) * s.vcpu ||
+         (SwapSlope(*base, s) > 0 && (services + base->ram.fixed) + base->ram.slope * customers >
+                                         (target + 1e-6) * (s.ram_bytes + s.swap_bytes)))) {
       continue;
     }
     RoleChoice choice = Evaluate(*base, services, s, count, regions, customers, target);
@@ -357,6 +402,11 @@ void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers,
     row.ram_util = Ratio(row.ram_demand, row.server->ram_bytes);
     row.disk_util = Ratio(row.disk_demand, row.disk_bytes());
     row.cpu_util = Ratio(row.cpu_demand, row.server->vcpu);
+    row.swap_demand = SwappedOut(load, *row.server, customers, c.rules().target_utilization.value);
+    row.ram_demand -= row.swap_demand;
+    row.ram_util = Ratio(row.ram_demand, row.server->ram_bytes);
+    row.swap_util = Ratio(row.swap_demand, row.server->swap_bytes);
+    layout.util.swap = std::max(layout.util.swap, row.swap_util);
     layout.util.ram = std::max(layout.util.ram, row.ram_util);
     layout.util.disk = std::max(layout.util.disk, row.disk_util);
     layout.util.cpu = std::max(layout.util.cpu, row.cpu_util);
@@ -683,6 +733,74 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
 
 // Months until the chosen layout crosses the target or the tier's envelope, from the closed form
 // of each host's load: fixed + slope × customers.
+// The first month m with c0·(1+g)^m > at, 0 when already past; none beyond 120 months.
+std::optional<int> MonthCrossing(double c0, double growth, double at) {
+  if (c0 > at) {
+    return 0;
+  }
+  if (growth > 0 && std::isfinite(at)) {
+    const double m = std::floor(std::log(at / c0) / std::log1p(growth)) + 1;
+    if (m <= kUpgradeScanMonths) {
+      return static_cast<int>(m);
+    }
+  }
+  return std::nullopt;
+}
+
+// The scaling guide's triggers (rules trigger_*) as customer counts on the chosen layout: the
+// database's size where it shares a host with the slices, CPU and memory on every host. p95
+// latency is measured by the monitor, not modelled.
+void ScaleTriggers(Plan& plan, const Unit& u, const Catalog& c) {
+  const Workload& w = plan.workload;
+  const Rules& r = c.rules();
+  Growth& g = plan.growth;
+  double first = std::numeric_limits<double>::infinity();
+  auto consider = [&](double at, auto&& name) {
+    at = std::max(at, 0.0);  // below zero: the fixed load alone has fired it
+    if (at < first) {
+      first = at;
+      g.first_trigger = name();
+    }
+  };
+  const double regions = static_cast<double>(w.regions);
+  for (const LayoutRow& row : plan.layout) {
+    const int hosts_per_region = row.count / static_cast<int>(w.regions);
+    const HostLoad load =
+        LoadPerHost(*row.spec, *row.server, hosts_per_region, static_cast<int>(w.regions), u, c);
+    const unsigned both = kCarrySessions | kCarryMessages;
+    if ((row.spec->carries & both) == both && u.messages_disk > 0) {
+      // Raw retained messages, per region: what PostgreSQL holds on this host.
+      const double per_customer = u.messages_disk / regions;
+      consider(r.trigger_db_off_app_host.value / per_customer, [&] {
+        return fmt::format("database > {} on the {} host: move it off the app host",
+                           FormatBytes(r.trigger_db_off_app_host.value), row.spec->role);
+      });
+      consider(r.trigger_db_dedicated.value / per_customer, [&] {
+        return fmt::format("database > {} on the {} host: a dedicated database server",
+                           FormatBytes(r.trigger_db_dedicated.value), row.spec->role);
+      });
+    }
+    if (load.cpu.slope > 0) {
+      consider((r.trigger_cpu.value * row.server->vcpu - load.cpu.fixed) / load.cpu.slope, [&] {
+        return fmt::format("CPU > {:.0f} % on the {} host", r.trigger_cpu.value * 100,
+                           row.spec->role);
+      });
+    }
+    const double ram_slope = RamSlope(load, *row.server);
+    if (ram_slope > 0) {
+      consider((r.trigger_memory.value * row.server->ram_bytes - load.ram.fixed) / ram_slope, [&] {
+        return fmt::format("memory > {:.0f} % on the {} host", r.trigger_memory.value * 100,
+                           row.spec->role);
+      });
+    }
+  }
+  if (std::isfinite(first)) {
+    g.first_trigger_customers = std::floor(first);
+    g.first_trigger_month =
+        MonthCrossing(static_cast<double>(w.customers), w.growth_per_month, first);
+  }
+}
+
 void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOptions& options,
                    Explainer& ex) {
   const Workload& w = plan.workload;
@@ -720,13 +838,17 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
     const int hosts_per_region = row.count / static_cast<int>(w.regions);
     const HostLoad load =
         LoadPerHost(*row.spec, *row.server, hosts_per_region, static_cast<int>(w.regions), u, c);
+    // With swap the two RAM conditions of RamSlope and SwapSlope; without, total's slope is 0.
+    const Linear ram{load.ram.fixed, RamSlope(load, *row.server)};
+    const Linear total = load.swap.slope > 0 ? load.ram : Linear{};
     const struct {
       const Linear* l;
       double cap;
       const char* what;
-    } resources[] = {{&load.ram, row.server->ram_bytes, "RAM"},
+    } resources[] = {{&ram, row.server->ram_bytes, "RAM"},
                      {&load.cpu, row.server->vcpu, "CPU"},
-                     {&load.disk, row.disk_bytes(), "disk"}};
+                     {&load.disk, row.disk_bytes(), "disk"},
+                     {&total, row.server->ram_bytes + row.server->swap_bytes, "RAM + swap"}};
     for (const auto& res : resources) {
       if (res.l->slope <= 0) {
         continue;
@@ -739,6 +861,9 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
         limit_row = &row;
       }
     }
+  }
+  if (options.reasons || options.explain) {
+    ScaleTriggers(plan, u, c);
   }
   switch (options.reasons || options.explain ? limit_kind : Limit::kNone) {
     case Limit::kNone:
@@ -819,6 +944,31 @@ void PublishedRangeWarnings(Plan& plan, const Catalog& c, const PlanOptions& opt
                                         FormatUsd(plan.monthly_usd), t.id, range(),
                                         t.published_note));
   }
+}
+
+// What --swap did, and what to watch: it counts on slices staying idle (docs/capacity-model.md
+// "Swap").
+std::string SwapWarning(const Workload& w, const Catalog& c, bool swapped, double swap_util) {
+  const Engine& e = *c.FindEngine(w.engine);
+  const Rules& r = c.rules();
+  if (!e.idle_swappable) {
+    return fmt::format(
+        "--swap: {} has no idle resident size in the catalog (its idle pages are not pushed "
+        "out); every device is counted at its full size",
+        e.name);
+  }
+  if (!swapped) {
+    return "--swap: no chosen server lists swap in the catalog; every device is counted at its "
+           "full size";
+  }
+  return fmt::format(
+      "overcommitment (--swap): up to {:.0f} % of slices may sit idle at {} resident with the "
+      "rest of their {} in swap (busiest host's swap at {:.0f} %); if more wake at once they page "
+      "back in: watch the swap-in rate (the monitor alerts above {} pages/s, "
+      "monitor_swapin_pages_per_s)",
+      w.idle_share.value_or(r.idle_share.value) * 100, FormatBytes(e.idle_resident.value),
+      FormatBytes(e.ram_per_device.value), swap_util * 100,
+      FormatNumber(r.swapin_alert_pages_per_s.value));
 }
 
 void AddWarnings(Plan& plan, const Catalog& c, bool any_inside, const PlanOptions& options) {
@@ -914,13 +1064,16 @@ void AddWarnings(Plan& plan, const Catalog& c, bool any_inside, const PlanOption
           "latency); --provider NAME keeps to one";
     }
   }
+  if (w.swap) {
+    plan.warnings.push_back(SwapWarning(w, c, plan.demand.swapped_ram > 0, plan.utilization.swap));
+  }
   PublishedRangeWarnings(plan, c, options);
 }
 
 }  // namespace
 
 double Utilization::Max() const {
-  return std::max({ram, disk, cpu});
+  return std::max({ram, disk, cpu, swap});
 }
 
 std::string_view ZoneName(Zone z) {
@@ -1134,6 +1287,7 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
                                           : Zone::kRed;
 
   for (const LayoutRow& row : plan.layout) {
+    d.swapped_ram += row.swap_demand * row.count;
     d.services_ram += ServicesRam(*row.spec, *row.server, catalog) * row.count;
     d.total_disk += row.disk_demand * row.count;
     d.cpu_cores += row.cpu_demand * row.count;
@@ -1144,6 +1298,13 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
     const std::string cust = Num(customers);
     EXPLAIN(ex, "sessions RAM", FormatBytes(d.sessions_ram), "{} customers × {} devices × {} ({})",
             cust, w.devices_per_customer, FormatBytes(engine.ram_per_device.value), engine.name);
+    if (d.swapped_ram > 0) {
+      EXPLAIN(ex, "of which in swap", FormatBytes(d.swapped_ram),
+              "per host with swap: what RAM at {:.0f} % cannot hold, at most its slices × {} idle "
+              "× ({} − {} idle resident)",
+              target * 100, Num(w.idle_share.value_or(r.idle_share.value), 2),
+              FormatBytes(engine.ram_per_device.value), FormatBytes(engine.idle_resident.value));
+    }
     EXPLAIN(ex, "websocket RAM", FormatBytes(d.websockets_ram), "{} customers × {} tabs × {}", cust,
             w.dashboard_tabs_per_customer, FormatBytes(r.ram_per_websocket.value));
     EXPLAIN(ex, "queue RAM", FormatBytes(d.queue_ram), "{} pending tasks × {}",
@@ -1292,16 +1453,24 @@ Capacity ComputeCapacity(const std::string& server_name, const Workload& workloa
   const Unit u = UnitDemand(workload, catalog);
   const HostLoad load = LoadPerHost(*role, *server, 1, 1, u, catalog);
   const double target = catalog.rules().target_utilization.value;
+  // With --swap on a server with swap, RAM counts idle slices at their idle resident size and
+  // "RAM + swap" must hold the whole footprint (RamSlope, SwapSlope).
+  const Linear ram{load.ram.fixed, RamSlope(load, *server)};
+  const bool swapping = load.swap.slope > 0;
   const struct {
     const char* name;
     const Linear* l;
     double capacity;
-  } resources[] = {{"RAM", &load.ram, server->ram_bytes},
+  } resources[] = {{"RAM", &ram, server->ram_bytes},
                    {"CPU", &load.cpu, server->vcpu},
-                   {"disk", &load.disk, server->disk_bytes}};
+                   {"disk", &load.disk, server->disk_bytes},
+                   {"RAM + swap", &load.ram, server->ram_bytes + server->swap_bytes}};
   bool first = true;
   bool first_max = true;
   for (const auto& res : resources) {
+    if (res.l == &load.ram && !swapping) {
+      continue;  // a resource only when --swap puts idle slices' pages there
+    }
     if (res.capacity <= 0) {
       cap.notes.push_back(fmt::format("{} has no local {}: attach a volume; {} is not counted",
                                       server->name, res.name, res.name));
@@ -1340,6 +1509,14 @@ Capacity ComputeCapacity(const std::string& server_name, const Workload& workloa
   }
   if (first) {
     cap.notes.push_back("no resource grows with customers under these assumptions");
+  }
+  if (workload.swap) {
+    const double swap_util =
+        swapping
+            ? SwappedOut(load, *server, static_cast<double>(cap.comfortable_customers), target) /
+                  server->swap_bytes
+            : 0;
+    cap.notes.push_back(SwapWarning(workload, catalog, swapping, swap_util));
   }
   cap.max_devices = cap.max_customers * workload.devices_per_customer;
   cap.comfortable_devices = cap.comfortable_customers * workload.devices_per_customer;

@@ -43,6 +43,12 @@ Json WorkloadJson(const Workload& w) {
       w.price_per_customer_month ? Json(*w.price_per_customer_month) : Json(nullptr);
   j["ha"] = w.ha;
   j["regions"] = w.regions;
+  if (w.swap) {  // only then: plans without it read as before
+    j["swap"] = true;
+    if (w.idle_share) {
+      j["idle_share"] = *w.idle_share;
+    }
+  }
   return j;
 }
 
@@ -225,10 +231,20 @@ nlohmann::ordered_json PlanToJson(const Plan& plan) {
           {"cpu", Round(row.cpu_util, 4)}}},
     });
   }
+  if (plan.workload.swap) {
+    for (std::size_t i = 0; i < plan.layout.size(); ++i) {
+      layout[i]["swap_bytes"] = Bytes(plan.layout[i].server->swap_bytes);
+      layout[i]["demand_per_host"]["swap_bytes"] = Bytes(plan.layout[i].swap_demand);
+      layout[i]["utilization"]["swap"] = Round(plan.layout[i].swap_util, 4);
+    }
+  }
   j["layout"] = layout;
   j["utilization"] = {{"ram", Round(plan.utilization.ram, 4)},
                       {"disk", Round(plan.utilization.disk, 4)},
                       {"cpu", Round(plan.utilization.cpu, 4)}};
+  if (plan.workload.swap) {
+    j["utilization"]["swap"] = Round(plan.utilization.swap, 4);
+  }
   j["zone"] = std::string(ZoneName(plan.zone));
   Json knobs = Json::object();
   for (const auto& [name, value] : plan.knobs) {
@@ -254,6 +270,13 @@ nlohmann::ordered_json PlanToJson(const Plan& plan) {
       {"months_until_upgrade",
        plan.growth.months_until_upgrade ? Json(*plan.growth.months_until_upgrade) : Json(nullptr)},
       {"upgrade_reason", plan.growth.upgrade_reason},
+      {"first_trigger",
+       plan.growth.first_trigger.empty()
+           ? Json(nullptr)
+           : Json{{"trigger", plan.growth.first_trigger},
+                  {"customers", plan.growth.first_trigger_customers},
+                  {"month", plan.growth.first_trigger_month ? Json(*plan.growth.first_trigger_month)
+                                                            : Json(nullptr)}}},
       {"projection", projection},
   };
   if (plan.revenue) {
@@ -288,9 +311,11 @@ std::string PlanToTable(const Plan& plan, bool color) {
       w.dashboard_tabs_per_customer);
   fmt::format_to(out, "\n{}Tier {} · {}{} ({}) — {}\n", bold, plan.tier->id, plan.tier->name, reset,
                  TopologyName(plan.tier->topology), plan.tier->summary);
-  fmt::format_to(out, "Zone: {} (busiest host: RAM {}, CPU {}, disk {}; target {})\n",
+  fmt::format_to(out, "Zone: {} (busiest host: RAM {}, CPU {}, disk {}{}; target {})\n",
                  ZoneText(plan.zone, color), Percent(plan.utilization.ram),
-                 Percent(plan.utilization.cpu), Percent(plan.utilization.disk), "70 %");
+                 Percent(plan.utilization.cpu), Percent(plan.utilization.disk),
+                 plan.workload.swap ? ", swap " + Percent(plan.utilization.swap) : std::string(),
+                 "70 %");
   fmt::format_to(out, "Cost: {}/month\n", FormatUsd(plan.monthly_usd));
 
   fmt::format_to(out, "\n{}Demand{}\n", bold, reset);
@@ -299,6 +324,10 @@ std::string PlanToTable(const Plan& plan, bool color) {
       "  RAM        {:>10}   sessions {} · websockets {} · queue {} · buffers {} · services {}\n",
       FormatBytes(d.total_ram), FormatBytes(d.sessions_ram), FormatBytes(d.websockets_ram),
       FormatBytes(d.queue_ram), FormatBytes(d.buffers_ram), FormatBytes(d.services_ram));
+  if (d.swapped_ram > 0) {
+    fmt::format_to(out, "    in swap  {:>10}   idle slices' pushed-out pages (--swap)\n",
+                   FormatBytes(d.swapped_ram));
+  }
   fmt::format_to(out, "  Disk       {:>10}   messages {} ({} days)\n", FormatBytes(d.total_disk),
                  FormatBytes(d.messages_disk), w.retention_days);
   fmt::format_to(out, "  CPU        {:>10}   at peak\n",
@@ -341,6 +370,14 @@ std::string PlanToTable(const Plan& plan, bool color) {
     fmt::format_to(out, "  {} per month: no upgrade needed within 120 months (first limit: {})\n",
                    Percent(plan.growth.rate_per_month),
                    plan.growth.upgrade_reason.empty() ? "none" : plan.growth.upgrade_reason);
+  }
+  if (!plan.growth.first_trigger.empty()) {
+    const std::optional<int>& month = plan.growth.first_trigger_month;
+    fmt::format_to(out, "  first scale trigger: {} at {} customers{}\n", plan.growth.first_trigger,
+                   FormatNumber(plan.growth.first_trigger_customers),
+                   !month        ? std::string()
+                   : *month == 0 ? std::string(" (already)")
+                                 : fmt::format(" (month {})", *month));
   }
   if (plan.growth.projection.size() > 1 && plan.growth.rate_per_month != 0) {
     std::string proj;

@@ -57,11 +57,21 @@ double Number(std::string_view key, std::string_view value, double min, double m
 
 const std::vector<std::string_view>& WorkloadKeys() {
   static const std::vector<std::string_view> keys = {
-      "customers",          "devices_per_customer", "messages_per_customer_day",
-      "dashboard_tabs_per_customer", "peak_pending_tasks", "retention_days",
-      "engine",             "growth_per_month",     "horizon_months",
-      "peak_factor",        "price_per_customer_month", "ha",
+      "customers",
+      "devices_per_customer",
+      "messages_per_customer_day",
+      "dashboard_tabs_per_customer",
+      "peak_pending_tasks",
+      "retention_days",
+      "engine",
+      "growth_per_month",
+      "horizon_months",
+      "peak_factor",
+      "price_per_customer_month",
+      "ha",
       "regions",
+      "swap",
+      "idle_share",
   };
   return keys;
 }
@@ -108,6 +118,14 @@ void SetWorkloadField(Workload& w, std::string_view key, std::string_view value)
     }
   } else if (key == "regions") {
     w.regions = Count(key, value, 1, kMaxRegions);
+  } else if (key == "swap") {
+    try {
+      w.swap = ParseBool(value);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("swap: {}", e.what()));
+    }
+  } else if (key == "idle_share") {
+    w.idle_share = Number(key, value, 0, 1);
   } else {
     throw InputError(fmt::format("unknown key '{}'", key));
   }
@@ -118,16 +136,16 @@ void ValidateWorkload(const Workload& w, const Catalog& catalog) {
     throw InputError("customers: required (the number of tenants to size for)");
   }
   if (catalog.FindEngine(w.engine) == nullptr) {
-    throw InputError(fmt::format("engine: unknown '{}' (expected one of: {})", w.engine,
-                                 catalog.EngineNames()));
+    throw InputError(
+        fmt::format("engine: unknown '{}' (expected one of: {})", w.engine, catalog.EngineNames()));
   }
 }
 
 Workload ParseWorkloadYaml(std::string_view text, const std::string& file, Workload base) {
   const YAML::Node root = ParseYaml(text, file);
   if (!root || root.IsNull()) {
-    throw InputError(fmt::format("{}: empty workload file (expected keys such as customers: 50)",
-                                 file));
+    throw InputError(
+        fmt::format("{}: empty workload file (expected keys such as customers: 50)", file));
   }
   if (!root.IsMap()) {
     FailAt(file, root, "workload: expected a mapping of keys such as customers: 50");

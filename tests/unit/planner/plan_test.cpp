@@ -248,8 +248,8 @@ TEST(CapacityTest, WebjsIsBoundByRamMuchSooner) {
   Workload w;
   w.engine = "webjs";
   const Capacity cap = ComputeCapacity("ovh-vps-5", w, Catalog::Embedded());
-  // (0.7 × 64 GiB − 2 GB) ÷ (900 MB + 160 KB + 3 MB) = 46.10 GB ÷ 903.16 MB = 51.
-  EXPECT_EQ(cap.comfortable_customers, 51);
+  // (0.7 × 61 GB − 2 GB) ÷ (900 MB + 160 KB + 3 MB) = 40.7 GB ÷ 903.16 MB = 45.
+  EXPECT_EQ(cap.comfortable_customers, 45);
   EXPECT_EQ(cap.binding_resource, "RAM");
 }
 

@@ -46,8 +46,8 @@ TEST(SourceDeploymentTest, EightyWebjsCustomersRunOnOneOvhVps5) {
   EXPECT_EQ(p.layout[0].server->name, "ovh-vps-5");
   EXPECT_DOUBLE_EQ(p.monthly_usd, 40.40);
   EXPECT_NE(p.zone, Zone::kRed);
-  // 80 × (450 MB + 2 × 80 KB + 3 MB) + 2 GB of services on 64 GiB.
-  EXPECT_NEAR(p.utilization.ram, (80 * 453.16e6 + 2e9) / (64.0 * (1 << 30)), 1e-9);
+  // 80 × (450 MB + 2 × 80 KB + 3 MB) + 2 GB of services on the 61 GB usable.
+  EXPECT_NEAR(p.utilization.ram, (80 * 453.16e6 + 2e9) / 61e9, 1e-9);
   ASSERT_TRUE(p.revenue.has_value());
   EXPECT_DOUBLE_EQ(p.revenue->mrr_usd, 720);
   EXPECT_EQ(p.revenue->break_even_customers, 5);  // ⌈40.40 ÷ 9⌉

@@ -52,7 +52,7 @@ TEST(WorkloadTest, ErrorsNameFileLineColumnAndField) {
             "workload.yaml:2:1: unknown key 'devices_per_customr' (expected one of: customers, "
             "devices_per_customer, messages_per_customer_day, dashboard_tabs_per_customer, "
             "peak_pending_tasks, retention_days, engine, growth_per_month, horizon_months, "
-            "peak_factor, price_per_customer_month, ha, regions)");
+            "peak_factor, price_per_customer_month, ha, regions, swap, idle_share)");
   EXPECT_EQ(ErrorOf("customers: -5\n"),
             "workload.yaml:1:12: customers: expected a non-negative whole number, got \"-5\"");
   EXPECT_EQ(ErrorOf("customers: 1000000000000\n"),

@@ -37,6 +37,13 @@ struct Rules {
   Rule slice_memory_headroom;         // factor
   Rule slice_storage_quota;           // bytes
   Rule pg_reserved_connections;       // connections
+  Rule idle_share;                    // 0..1: slices idle at once (--swap, docs/capacity-model.md)
+  Rule swapin_alert_pages_per_s;      // pages/s: the swap-in rate the monitor alerts above
+  Rule trigger_db_off_app_host;       // bytes: move the database off the app host above this
+  Rule trigger_db_dedicated;          // bytes: give the database its own server above this
+  Rule trigger_cpu;                   // 0..1 of a host's cores
+  Rule trigger_memory;                // 0..1 of a host's RAM
+  Rule trigger_p95_latency_s;         // seconds (measured by the monitor; not modelled)
 };
 
 struct Engine {
@@ -44,6 +51,10 @@ struct Engine {
   std::string description;
   Rule ram_per_device;  // bytes
   Rule cpu_per_device;  // cores
+  /// Whether an idle device's pages can be pushed out to swap (cgroup v2 memory.reclaim), and
+  /// what stays resident then (bytes); both from `idle_resident` in engines.yaml.
+  bool idle_swappable = false;
+  Rule idle_resident;
 };
 
 enum class ServerKind { kVm, kManagedPostgres, kManagedK8s };
@@ -58,6 +69,7 @@ struct Server {
   double vcpu = 0;
   double ram_bytes = 0;
   double disk_bytes = 0;
+  double swap_bytes = 0;  // 0: no swap (only --swap counts it)
   DiskType disk_type = DiskType::kSsd;
   double monthly_usd = 0;
   double volume_usd_per_gb_month = 0;  // extra disk at this provider (from volume_prices)

@@ -22,6 +22,7 @@ struct Demand {
   double buffers_ram = 0;
   double services_ram = 0;  // sum over the chosen layout's hosts
   double total_ram = 0;
+  double swapped_ram = 0;    // --swap: of sessions_ram, what idle slices hold in swap instead
   double messages_disk = 0;  // raw message storage
   double total_disk = 0;     // messages + headroom + per-host services disk
   double cpu_cores = 0;      // messages + device keep-alive + per-host services
@@ -44,11 +45,13 @@ struct LayoutRow {
   // Per-host demand and utilisation.
   double ram_demand = 0, disk_demand = 0, cpu_demand = 0;
   double ram_util = 0, disk_util = 0, cpu_util = 0;
+  double swap_demand = 0, swap_util = 0;  // --swap: idle slices' pushed-out pages
   double disk_bytes() const { return server->disk_bytes + volume_bytes; }
 };
 
 struct Utilization {
   double ram = 0, disk = 0, cpu = 0;  // the busiest host's, 0..1 (may exceed 1 in the red)
+  double swap = 0;                    // --swap only
   double Max() const;
 };
 
@@ -60,8 +63,14 @@ using KnobValue = std::variant<long long, std::string>;
 
 struct Growth {
   double rate_per_month = 0;
-  std::optional<int> months_until_upgrade;            // none: not within 120 months
-  std::string upgrade_reason;                         // what is crossed first
+  std::optional<int> months_until_upgrade;  // none: not within 120 months
+  std::string upgrade_reason;               // what is crossed first
+  // The scale trigger (rules trigger_*, docs/capacity-model.md "Scale triggers") that fires
+  // first: empty when none of the modelled ones fires; month 0: already fired; none: not within
+  // 120 months.
+  std::string first_trigger;
+  double first_trigger_customers = 0;
+  std::optional<int> first_trigger_month;
   std::vector<std::pair<int, long long>> projection;  // (month, customers), 0..horizon
 };
 

@@ -26,6 +26,10 @@ struct Workload {
   std::optional<double> price_per_customer_month;  // USD
   bool ha = false;
   long long regions = 1;
+  /// Count idle slices of swappable engines at their idle resident size, the rest in swap
+  /// (docs/capacity-model.md "Swap"); off by default: it is overcommitment.
+  bool swap = false;
+  std::optional<double> idle_share;  // unset: the rule idle_share
 };
 
 /// The workload keys in their documented order (yaml keys = CSV columns; flags use dashes).
