@@ -1,0 +1,85 @@
+// Limits that bite, in a real crmd against a real PostgreSQL: a slice filled to its storage
+// quota refuses writes that add data (507) but still reads and deletes, and writes again once
+// space is freed and measured.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "runtime_fixture.hpp"
+
+namespace crm::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+template <class F>
+bool Eventually(F done, std::chrono::milliseconds limit = 30s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) {
+      return true;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  return done();
+}
+
+class StorageQuotaTest : public RuntimeTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    env["CRM_SLICE_STORAGE_QUOTA"] = "64 MiB";
+    // The monitor's storage check measures every slice each second.
+    env["CRM_MONITOR_STORAGE_INTERVAL"] = "1s";
+  }
+};
+
+TEST_F(StorageQuotaTest, FullSliceRefusesWritesButReadsAndDeletes) {
+  Tenant t = Register("quota@example.com");
+  ASSERT_GT(t.slice, 0);
+  long long kept = CreateContact(t, "Kept", "+351910000001");
+  ASSERT_GT(kept, 0);
+
+  // 64 MiB of files in a 64 MiB quota (sparse: the accounting counts file sizes).
+  fs::path big = data_ / "slices" / std::to_string(t.slice) / "files" / "big.bin";
+  std::ofstream(big).close();
+  fs::resize_file(big, 64ull << 20);
+  // Until the next measurement the writes still go through: each with a phone of its own.
+  int next_phone = 100;
+  auto post = [&] {
+    return Fetch("POST", Url("/api/contacts"),
+                 json{{"name", "New"}, {"phone", "+3519100" + std::to_string(next_phone++)}}.dump(),
+                 t.AuthJson());
+  };
+  HttpResult refused;
+  ASSERT_TRUE(Eventually([&] {
+    refused = post();
+    return refused.status == 507;
+  })) << refused.status
+      << " " << refused.body;
+  std::string message = refused.Json().value("error", "");
+  EXPECT_NE(message.find("64.0 MiB storage quota"), std::string::npos) << refused.body;
+  EXPECT_NE(message.find("delete"), std::string::npos) << refused.body;
+  EXPECT_EQ(Fetch("PATCH", Url("/api/contacts/" + std::to_string(kept)),
+                  json{{"name", "Renamed"}}.dump(), t.AuthJson())
+                .status,
+            507);
+
+  // Reading and deleting still work: that is how the tenant gets back under the quota.
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status, 200);
+  EXPECT_EQ(Fetch("GET", Url("/api/status"), {}, t.Auth()).status, 200);
+  EXPECT_EQ(Fetch("DELETE", Url("/api/contacts/" + std::to_string(kept)), {}, t.Auth()).status,
+            204);
+
+  // Freed and measured again: writes work.
+  fs::remove(big);
+  HttpResult created;
+  ASSERT_TRUE(Eventually([&] {
+    created = post();
+    return created.status == 201;
+  })) << created.status
+      << " " << created.body;
+}
+
+}  // namespace
+}  // namespace crm::testing
