@@ -1,6 +1,7 @@
 // Limits that bite, in a real crmd against a real PostgreSQL: a slice filled to its storage
 // quota refuses writes that add data (507) but still reads and deletes, and writes again once
-// space is freed and measured.
+// space is freed and measured; a server at CRM_MAX_SLICES refuses to provision (sign-up 503,
+// `crmctl slices provision` exit 2) and opens server_slices_full.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -79,6 +80,49 @@ TEST_F(StorageQuotaTest, FullSliceRefusesWritesButReadsAndDeletes) {
     return created.status == 201;
   })) << created.status
       << " " << created.body;
+}
+
+class MaxSlicesTest : public RuntimeTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    env["CRM_MAX_SLICES"] = "1";  // the warm slice is the only one
+    env["CRM_MONITOR_PROCESS_INTERVAL"] = "1s";
+  }
+
+  bool SlicesFullOpen(const std::string& admin) {
+    auto r = Fetch("GET", Url("/admin/alerts?state=all&limit=1000"), {},
+                   {"Cookie: crm_session=" + admin});
+    json body = r.Json();  // kept: a loop over a temporary's member would dangle
+    for (const auto& a : body["items"]) {
+      if (a["subject"] == "server" && a["kind"] == "server_slices_full" &&
+          a["resolved_at"].is_null()) {
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
+TEST_F(MaxSlicesTest, FullServerRefusesProvisioningAndAlerts) {
+  Tenant first = Register("first@example.com");
+  ASSERT_GT(first.slice, 0);
+
+  auto second =
+      Fetch("POST", Url("/auth/register"),
+            json{{"email", "second@example.com"}, {"password", kPassword}}.dump(), {kJson});
+  EXPECT_EQ(second.status, 503) << second.body;
+  EXPECT_NE(second.body.find("CRM_MAX_SLICES"), std::string::npos) << second.body;
+
+  std::string admin = Admin();
+  auto [code, out] = RunCommand({CRM_CRMCTL_BINARY, "slices", "provision"},
+                                {{"CRM_URL", crmd_->url()}, {"CRM_ADMIN_TOKEN", admin}}, "");
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("CRM_MAX_SLICES"), std::string::npos) << out;
+  EXPECT_EQ(Sql(pg_->ConnectionString(),
+                "SELECT count(*) FROM gateway.slices WHERE state <> 'destroyed'"),
+            "1");
+  EXPECT_TRUE(Eventually([&] { return SlicesFullOpen(admin); }))
+      << Fetch("GET", Url("/admin/alerts?state=all"), {}, {"Cookie: crm_session=" + admin}).body;
 }
 
 }  // namespace

@@ -367,8 +367,28 @@ std::vector<SliceInfo> Orchestrator::List() {
 
 // --- provisioning and destruction --------------------------------------------------------------
 
+std::optional<std::string> Orchestrator::FullReason() {
+  if (options_.max_slices <= 0) {
+    return std::nullopt;
+  }
+  long long live = pool_.Read([](pqxx::read_transaction& tx) {
+    return SliceStore(tx).Count({SliceState::kProvisioning, SliceState::kAvailable,
+                                 SliceState::kAssigned, SliceState::kSuspended,
+                                 SliceState::kDestroying});
+  });
+  if (live < options_.max_slices) {
+    return std::nullopt;
+  }
+  return "this server is full: it holds " + std::to_string(live) + " slices, its maximum " +
+         "(max_slices, CRM_MAX_SLICES = " + std::to_string(options_.max_slices) +
+         "); destroy unused slices or raise the key";
+}
+
 SliceInfo Orchestrator::Provision() {
   std::lock_guard provisioning(provision_mutex_);
+  if (auto full = FullReason()) {
+    throw Unavailable(*full, std::chrono::seconds(60));
+  }
   long long id = pool_.Write([&](pqxx::work& tx) {
     return SliceStore(tx).Insert(options_.slice_storage_quota, options_.slice_memory_limit,
                                  limiter_.name());
@@ -960,6 +980,9 @@ void Orchestrator::Replenish() {
       pool_.Read([](pqxx::read_transaction& tx) { return SliceStore(tx).UsersWaiting(); });
   for (long long user : waiting) {
     if (!AssignWarm(user)) {
+      if (FullReason()) {
+        return;  // a full server: they wait until a slice is destroyed (server_slices_full)
+      }
       Provision();
       AssignWarm(user);
     }
@@ -968,7 +991,8 @@ void Orchestrator::Replenish() {
     long long warm = pool_.Read([](pqxx::read_transaction& tx) {
       return SliceStore(tx).Count({SliceState::kAvailable, SliceState::kProvisioning});
     });
-    if (warm >= options_.warm_slices || !running_) {
+    // A full server keeps no warm pool beyond what it has: no retry storm of refusals.
+    if (warm >= options_.warm_slices || !running_ || FullReason()) {
       return;
     }
     Provision();

@@ -52,6 +52,7 @@ struct RuntimeConfig {
   std::uint64_t slice_memory_limit = 64ull << 20;
   std::uint64_t slice_storage_quota = 2'000'000'000ull;
   int warm_slices = 1;
+  int max_slices = 0;  ///< live slices this server holds at most; 0 = unlimited
   int login_attempts_per_minute = 5;
   std::size_t rate_limit_max_addresses = 100'000;  ///< per limiter; the quietest is evicted
   int password_hash_threads = 2;                   ///< argon2id's own pool
