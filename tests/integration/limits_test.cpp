@@ -1,7 +1,8 @@
 // Limits that bite, in a real crmd against a real PostgreSQL: a slice filled to its storage
 // quota refuses writes that add data (507) but still reads and deletes, and writes again once
 // space is freed and measured; a server at CRM_MAX_SLICES refuses to provision (sign-up 503,
-// `crmctl slices provision` exit 2) and opens server_slices_full.
+// `crmctl slices provision` exit 2) and opens server_slices_full; CRM_SLICE_CPU_LIMIT puts each
+// slice under a cgroup CPU quota where the host allows it, recorded and listed.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -123,6 +124,67 @@ TEST_F(MaxSlicesTest, FullServerRefusesProvisioningAndAlerts) {
             "1");
   EXPECT_TRUE(Eventually([&] { return SlicesFullOpen(admin); }))
       << Fetch("GET", Url("/admin/alerts?state=all"), {}, {"Cookie: crm_session=" + admin}).body;
+}
+
+class CpuLimitTest : public RuntimeTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    env["CRM_SLICE_CPU_LIMIT"] = "0.5";
+  }
+};
+
+// The group of `pid` in hierarchy `controller` ("" for cgroup v2), from /proc/<pid>/cgroup.
+std::string GroupOf(const std::string& pid, const std::string& controller) {
+  std::ifstream in("/proc/" + pid + "/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto first = line.find(':');
+    auto second = line.find(':', first + 1);
+    std::string controllers = line.substr(first + 1, second - first - 1);
+    bool match = controller.empty()
+                     ? controllers.empty()
+                     : ("," + controllers + ",").find("," + controller + ",") != std::string::npos;
+    if (match) {
+      return line.substr(second + 1);
+    }
+  }
+  return {};
+}
+
+TEST_F(CpuLimitTest, SliceRunsUnderTheQuotaWhereTheHostAllowsAndSaysSo) {
+  Tenant t = Register("cpu@example.com");
+  ASSERT_GT(t.slice, 0);
+  std::string admin = Admin();
+  auto slice = Fetch("GET", Url("/admin/slices/" + std::to_string(t.slice)), {},
+                     {"Cookie: crm_session=" + admin})
+                   .Json();
+  EXPECT_DOUBLE_EQ(slice.value("cpu_limit_cores", 0.0), 0.5) << slice;
+  std::string mechanism = slice.value("cpu_limit_mechanism", "");
+  std::string pid = SlicePid(t.slice);
+  // What the host offers decides the mechanism; where it is a cgroup, the quota is really set.
+  if (mechanism == "cgroup-v2") {
+    std::ifstream max("/sys/fs/cgroup" + GroupOf(pid, "") + "/cpu.max");
+    std::string text;
+    std::getline(max, text);
+    EXPECT_EQ(text, "50000 100000");
+  } else if (mechanism == "cgroup-v1") {
+    std::string group = GroupOf(pid, "cpu");
+    EXPECT_NE(group.find("slice_" + std::to_string(t.slice)), std::string::npos) << group;
+    std::string quota;
+    for (const char* h : {"cpu", "cpu,cpuacct"}) {
+      std::ifstream in("/sys/fs/cgroup/" + std::string(h) + group + "/cpu.cfs_quota_us");
+      if (in && std::getline(in, quota)) {
+        break;
+      }
+    }
+    EXPECT_EQ(quota, "50000");
+  } else {
+    EXPECT_EQ(mechanism, "unavailable") << slice;
+  }
+  auto [code, list] = RunCommand({CRM_CRMCTL_BINARY, "slices", "list"},
+                                 {{"CRM_URL", crmd_->url()}, {"CRM_ADMIN_TOKEN", admin}}, "");
+  ASSERT_EQ(code, 0) << list;
+  EXPECT_NE(list.find("cpu 0.5 (" + mechanism + ")"), std::string::npos) << list;
 }
 
 }  // namespace

@@ -37,6 +37,7 @@ struct OrchestratorOptions {
   /// Live (not destroyed) slices this server holds at most; 0 = unlimited.
   int max_slices = 0;
   std::uint64_t slice_memory_limit = 64ull << 20;
+  double slice_cpu_limit = 0;  ///< cores per slice (0.5: half a core); 0 = none
   std::uint64_t slice_storage_quota = 2'000'000'000ull;
   std::chrono::milliseconds statement_timeout{30'000};  ///< set on each slice's role
   /// PostgreSQL, as the slices reach it (each as its own role, with a password set at each start
@@ -140,6 +141,7 @@ class Orchestrator {
   OrchestratorOptions options_;
   db::Pool& pool_;
   MemoryLimiter limiter_;
+  CpuLimiter cpu_limiter_;
   std::string binary_;
   std::uint32_t uid_first_ = 0;  ///< 0: no per-slice uids (not configured or not capable)
 
