@@ -40,6 +40,15 @@ std::string Isolation(const nlohmann::json& isolation) {
   return text;
 }
 
+// ", cpu 0.5 (cgroup-v1)" or ", cpu 0.5 (unavailable)"; nothing without a CPU limit.
+std::string CpuLimit(const nlohmann::json& slice) {
+  double cores = slice.value("cpu_limit_cores", 0.0);
+  if (cores <= 0) {
+    return "";
+  }
+  return fmt::format(", cpu {:g} ({})", cores, slice.value("cpu_limit_mechanism", "unknown"));
+}
+
 void PrintSlices(const nlohmann::json& doc, const GlobalOptions& global) {
   auto format = OutputFormatOr(global, planner::OutputFormat::kTable);
   if (format != planner::OutputFormat::kTable) {
@@ -59,7 +68,8 @@ void PrintSlices(const nlohmann::json& doc, const GlobalOptions& global) {
         s["user_id"].is_null() ? std::string("-") : std::to_string(s["user_id"].get<long long>()),
         s["health"].get<std::string>(), s["restarts"].get<int>(), bytes(s["memory_bytes"]),
         bytes(s["storage_bytes"]),
-        s["limit_mechanism"].get<std::string>() + " of " + bytes(s["memory_limit_bytes"]),
+        s["limit_mechanism"].get<std::string>() + " of " + bytes(s["memory_limit_bytes"]) +
+            CpuLimit(s),
         Isolation(s.value("isolation", nlohmann::json())));
   }
 }

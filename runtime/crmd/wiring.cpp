@@ -109,7 +109,9 @@ orchestrator::OrchestratorOptions OrchestratorOptionsFrom(const config::RuntimeC
   options.data_dir = config.data_dir;
   options.slice_binary = config.slice_binary;
   options.warm_slices = config.warm_slices;
+  options.max_slices = config.max_slices;
   options.slice_memory_limit = config.slice_memory_limit;
+  options.slice_cpu_limit = config.slice_cpu_limit;
   options.slice_storage_quota = config.slice_storage_quota;
   options.statement_timeout = config.statement_timeout;
   options.database_url = config.database_url;

@@ -285,12 +285,32 @@ const std::vector<KeyDef>& Defs() {
         {"CRM_SLICE_MEMORY_LIMIT", "SLICE_MEMORY_LIMIT"},
         "memory limit of each slice process"},
        [](RuntimeConfig& c, const std::string& v) { c.slice_memory_limit = Bytes(v); }},
+      {{"slice_cpu_limit",
+        {"CRM_SLICE_CPU_LIMIT"},
+        "CPU limit of each slice process in cores (0.5 = half a core; 0 = none)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         std::size_t used = 0;
+         double cores = -1;
+         try {
+           cores = std::stod(v, &used);
+         } catch (const std::exception&) {
+         }
+         if (used != v.size() || !(cores >= 0 && cores <= 1024)) {
+           throw InputError(
+               "expected a number of cores from 0 to 1024 (0.5 = half a core), got \"" + v + "\"");
+         }
+         c.slice_cpu_limit = cores;
+       }},
       {{"slice_storage_quota",
         {"CRM_SLICE_STORAGE_QUOTA", "SLICE_STORAGE_QUOTA"},
         "storage quota of each slice (database + files)"},
        [](RuntimeConfig& c, const std::string& v) { c.slice_storage_quota = Bytes(v); }},
       {{"warm_slices", {"CRM_WARM_SLICES"}, "available (warm) slices kept ready for new tenants"},
        [](RuntimeConfig& c, const std::string& v) { c.warm_slices = Int(v, 1, 1'000); }},
+      {{"max_slices",
+        {"CRM_MAX_SLICES"},
+        "live slices this server holds at most (0 = unlimited); provisioning past it is refused"},
+       [](RuntimeConfig& c, const std::string& v) { c.max_slices = Int(v, 0, 1'000'000); }},
       {{"login_attempts_per_minute",
         {"CRM_LOGIN_ATTEMPTS_PER_MINUTE"},
         "login attempts allowed per client IP per minute"},

@@ -117,8 +117,14 @@ void AddAdminRoutes(http::Router& router, GatewayContext& gateway) {
   });
   router.Add(verb::post, "/admin/slices", [&gateway](Exchange& ex) -> Reply {
     co_await RequireAdmin(gateway, ex);
-    auto info = co_await gateway.route.db().Blocking(
-        [&gateway] { return gateway.orchestrator.Provision(); });
+    auto info = co_await gateway.route.db().Blocking([&gateway] {
+      // The administrator asked past the configured maximum: a refusal they can act on
+      // (409, crmctl exits 2), where a tenant's sign-up gets 503.
+      if (auto full = gateway.orchestrator.FullReason()) {
+        throw Conflict(*full);
+      }
+      return gateway.orchestrator.Provision();
+    });
     co_return http::JsonResponse(Status::created, info.ToJson());
   });
   router.Add(verb::get, "/admin/slices/{id}", [&gateway](Exchange& ex) -> Reply {

@@ -2,6 +2,8 @@
 
 #include <any>
 
+#include <fmt/format.h>
+
 #include "crm/http/query.hpp"
 #include "crm/http/response.hpp"
 
@@ -53,6 +55,39 @@ std::optional<Response> Unservable(const Caller& caller) {
   return std::nullopt;
 }
 
+// Requests that change state without adding data: they stay allowed on a full slice, so a
+// tenant can still read, tidy up, stop a broadcast and sign the channel out.
+bool AddsNoData(bhttp::verb method, std::string_view path) {
+  if (method == bhttp::verb::get || method == bhttp::verb::head || method == bhttp::verb::delete_ ||
+      method == bhttp::verb::options) {
+    return true;
+  }
+  for (std::string_view tail : {"/read", "/pause", "/cancel"}) {
+    if (path.ends_with(tail)) {
+      return true;
+    }
+  }
+  return path.starts_with("/api/channel/");
+}
+
+// A slice at or past its storage quota (as last measured) refuses writes that add data: the
+// quota is a promise about the server's disk, and reads and deletes are how the tenant gets
+// back under it. See docs/architecture.md "Isolation".
+std::optional<Response> OverQuota(const Caller& caller, const http::Request& req) {
+  if (caller.storage_quota_bytes == 0 || caller.storage_bytes < caller.storage_quota_bytes ||
+      AddsNoData(req.method(), http::TargetPath(req.target()))) {
+    return std::nullopt;
+  }
+  constexpr double kMiB = 1024.0 * 1024.0;
+  return http::ErrorResponse(
+      Status::insufficient_storage,
+      fmt::format("your workspace is full: it stores {:.1f} MiB of its {:.1f} MiB storage quota; "
+                  "delete contacts, conversations or broadcasts (export first if you need them) "
+                  "to free space, or ask for a larger plan; reading and deleting still work",
+                  static_cast<double>(caller.storage_bytes) / kMiB,
+                  static_cast<double>(caller.storage_quota_bytes) / kMiB));
+}
+
 // Only what the slice needs crosses: never the caller's cookies or credentials, and never a
 // header the client could use to claim another identity.
 http::Request Forwarded(http::Request& req, const Caller& caller) {
@@ -99,6 +134,9 @@ Reply Proxy(GatewayContext& gateway, Exchange& ex) {
   gateway.browser.CheckOrigin(req);
   if (auto refused = Unservable(caller)) {
     co_return std::move(*refused);
+  }
+  if (auto full = OverQuota(caller, req)) {
+    co_return std::move(*full);
   }
   http::Request out = Forwarded(req, caller);
   auto upstream = gateway.upstreams.For(*caller.slice_id, caller.slice_endpoint);

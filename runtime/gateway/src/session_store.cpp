@@ -5,7 +5,8 @@ namespace {
 
 // The caller's slice: the live one, else the last destroyed one (so the API can say it is gone).
 constexpr const char* kCallersSlice =
-    "LEFT JOIN LATERAL (SELECT id, state, endpoint FROM gateway.slices WHERE user_id = u.id "
+    "LEFT JOIN LATERAL (SELECT id, state, endpoint, storage_bytes, storage_quota_bytes FROM "
+    "gateway.slices WHERE user_id = u.id "
     "ORDER BY state IN ('destroying', 'destroyed'), id DESC LIMIT 1) sl ON true";
 
 Caller FromRow(const pqxx::row& r) {
@@ -17,6 +18,8 @@ Caller FromRow(const pqxx::row& r) {
     out.slice_id = r["slice_id"].as<long long>();
     out.slice_state = orchestrator::ParseSliceState(r["state"].as<std::string>());
     out.slice_endpoint = r["endpoint"].as<std::string>();
+    out.storage_bytes = r["storage_bytes"].as<std::uint64_t>();
+    out.storage_quota_bytes = r["storage_quota_bytes"].as<std::uint64_t>();
   }
   return out;
 }
@@ -49,7 +52,8 @@ std::optional<Caller> SessionStore::Touch(const std::string& token_hash, std::ch
       "  RETURNING user_id, expires_at, (expires_at > now() + make_interval(secs => $2) - "
       "interval '1 minute') AS renewed) "
       "SELECT u.id, u.email, u.role, u.status, s.renewed, sl.id AS slice_id, sl.state, "
-      "sl.endpoint FROM s JOIN gateway.users u ON u.id = s.user_id " +
+      "sl.endpoint, sl.storage_bytes, sl.storage_quota_bytes FROM s JOIN gateway.users u ON u.id = "
+      "s.user_id " +
           std::string(kCallersSlice),
       token_hash, static_cast<long long>(ttl.count()));
   if (rows.empty() || rows[0]["status"].as<std::string>() != "active") {
@@ -62,7 +66,8 @@ std::optional<Caller> SessionStore::Touch(const std::string& token_hash, std::ch
 
 Caller SessionStore::Load(long long user_id) {
   return FromRow(tx_.exec_params1(
-      "SELECT u.id, u.email, u.role, sl.id AS slice_id, sl.state, sl.endpoint FROM "
+      "SELECT u.id, u.email, u.role, sl.id AS slice_id, sl.state, sl.endpoint, sl.storage_bytes, "
+      "sl.storage_quota_bytes FROM "
       "gateway.users u " +
           std::string(kCallersSlice) + " WHERE u.id = $1",
       user_id));

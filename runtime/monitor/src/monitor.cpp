@@ -249,6 +249,13 @@ void Monitor::CheckProcesses() {
   std::lock_guard lock(checks_mutex_);
   auto observed = Observe(slices_.List());
   Record({"slice_down"}, process_check_.Evaluate(observed));
+  // A server at CRM_MAX_SLICES refuses new tenants: the operator must hear of it.
+  std::vector<Condition> full;
+  if (auto reason = slices_.FullReason()) {
+    full.push_back(
+        {"server", "server_slices_full", Severity::kWarning, *reason + "; new sign-ups get 503"});
+  }
+  Record({"server_slices_full"}, full);
 }
 
 void Monitor::CheckHealth() {

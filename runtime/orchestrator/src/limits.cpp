@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -158,6 +159,95 @@ std::optional<std::uint64_t> MemoryLimiter::Usage(long long slice_id) const {
     return std::nullopt;
   }
   return std::stoull(text);
+}
+
+namespace {
+constexpr long long kCpuPeriodUs = 100'000;
+long long QuotaUs(double cores) {
+  return std::max(1'000LL, static_cast<long long>(cores * static_cast<double>(kCpuPeriodUs)));
+}
+}  // namespace
+
+CpuLimiter CpuLimiter::Detect(const fs::path& cgroup_root) {
+  CpuLimiter limiter;
+  std::error_code ec;
+  // cgroup v2: the cpu controller delegated to the group crmd's slices are created in (the
+  // memory limiter has already moved crmd itself into a leaf of it).
+  if (fs::exists(cgroup_root / "cgroup.controllers", ec)) {
+    auto own = OwnCgroup("");
+    fs::path group = cgroup_root / fs::path(own.value_or("/")).relative_path();
+    if (group.filename() == "crmd") {
+      group = group.parent_path();
+    }
+    std::string controllers = ReadFile(group / "cgroup.controllers");
+    if (own && controllers.find("cpu") != std::string::npos &&
+        WriteFile(group / "cgroup.subtree_control", "+cpu")) {
+      limiter.mechanism_ = Mechanism::kCgroupV2;
+      limiter.parent_ = group;
+      return limiter;
+    }
+  }
+  for (const char* hierarchy : {"cpu", "cpu,cpuacct"}) {
+    fs::path v1 = cgroup_root / hierarchy;
+    if (fs::exists(v1 / "cpu.cfs_quota_us", ec)) {
+      auto own = OwnCgroup("cpu");
+      fs::path parent = v1 / fs::path(own.value_or("/")).relative_path() / "crmd-slices";
+      if (Writable(parent, "cpu.cfs_quota_us")) {
+        limiter.mechanism_ = Mechanism::kCgroupV1;
+        limiter.parent_ = parent;
+        return limiter;
+      }
+    }
+  }
+  return limiter;
+}
+
+std::string CpuLimiter::name() const {
+  switch (mechanism_) {
+    case Mechanism::kCgroupV2:
+      return "cgroup-v2";
+    case Mechanism::kCgroupV1:
+      return "cgroup-v1";
+    case Mechanism::kUnavailable:
+      return "unavailable";
+  }
+  return "unavailable";
+}
+
+std::string CpuLimiter::CpuMax(double cores) {
+  return std::to_string(QuotaUs(cores)) + " " + std::to_string(kCpuPeriodUs);
+}
+
+fs::path CpuLimiter::SliceDir(long long slice_id) const {
+  return parent_ / ("slice_" + std::to_string(slice_id));
+}
+
+void CpuLimiter::Apply(long long slice_id, pid_t pid, double cores) const {
+  if (mechanism_ == Mechanism::kUnavailable || cores <= 0) {
+    return;
+  }
+  fs::path dir = SliceDir(slice_id);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  bool ok = !ec;
+  if (mechanism_ == Mechanism::kCgroupV2) {
+    ok = ok && WriteFile(dir / "cpu.max", CpuMax(cores));
+  } else {
+    ok = ok && WriteFile(dir / "cpu.cfs_period_us", std::to_string(kCpuPeriodUs)) &&
+         WriteFile(dir / "cpu.cfs_quota_us", std::to_string(QuotaUs(cores)));
+  }
+  if (!ok || !WriteFile(dir / "cgroup.procs", std::to_string(pid))) {
+    throw RuntimeError("cannot set the CPU limit of process " + std::to_string(pid) + " in " +
+                       dir.string());
+  }
+}
+
+void CpuLimiter::Release(long long slice_id) const {
+  if (mechanism_ != Mechanism::kCgroupV1) {
+    return;
+  }
+  std::error_code ec;
+  fs::remove(SliceDir(slice_id), ec);
 }
 
 void MemoryLimiter::Release(long long slice_id) const {

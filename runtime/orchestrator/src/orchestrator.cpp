@@ -242,7 +242,10 @@ struct Orchestrator::Process {
 };
 
 Orchestrator::Orchestrator(OrchestratorOptions options, db::Pool& pool)
-    : options_(std::move(options)), pool_(pool), limiter_(MemoryLimiter::Detect()) {
+    : options_(std::move(options)),
+      pool_(pool),
+      limiter_(MemoryLimiter::Detect()),
+      cpu_limiter_(CpuLimiter::Detect()) {
   if (sodium_init() < 0) {
     throw RuntimeError("libsodium failed to initialise");
   }
@@ -252,6 +255,10 @@ Orchestrator::Orchestrator(OrchestratorOptions options, db::Pool& pool)
   fs::create_directories(options_.data_dir / "slices");
   spdlog::info("slice memory limits through {} ({} bytes per slice)", limiter_.name(),
                options_.slice_memory_limit);
+  if (options_.slice_cpu_limit > 0) {
+    spdlog::info("slice CPU limits through {} ({} cores per slice)", cpu_limiter_.name(),
+                 options_.slice_cpu_limit);
+  }
   if (options_.slice_uid_first == 0) {
     spdlog::info("slices run as crmd's own uid {} (no slice_uid_range configured)", ::getuid());
   } else if (!HasCapability(CAP_SETUID) || !HasCapability(CAP_SETGID) ||
@@ -367,11 +374,32 @@ std::vector<SliceInfo> Orchestrator::List() {
 
 // --- provisioning and destruction --------------------------------------------------------------
 
+std::optional<std::string> Orchestrator::FullReason() {
+  if (options_.max_slices <= 0) {
+    return std::nullopt;
+  }
+  long long live = pool_.Read([](pqxx::read_transaction& tx) {
+    return SliceStore(tx).Count({SliceState::kProvisioning, SliceState::kAvailable,
+                                 SliceState::kAssigned, SliceState::kSuspended,
+                                 SliceState::kDestroying});
+  });
+  if (live < options_.max_slices) {
+    return std::nullopt;
+  }
+  return "this server is full: it holds " + std::to_string(live) + " slices, its maximum " +
+         "(max_slices, CRM_MAX_SLICES = " + std::to_string(options_.max_slices) +
+         "); destroy unused slices or raise the key";
+}
+
 SliceInfo Orchestrator::Provision() {
   std::lock_guard provisioning(provision_mutex_);
+  if (auto full = FullReason()) {
+    throw Unavailable(*full, std::chrono::seconds(60));
+  }
   long long id = pool_.Write([&](pqxx::work& tx) {
     return SliceStore(tx).Insert(options_.slice_storage_quota, options_.slice_memory_limit,
-                                 limiter_.name());
+                                 limiter_.name(), options_.slice_cpu_limit,
+                                 options_.slice_cpu_limit > 0 ? cpu_limiter_.name() : "none");
   });
   try {
     std::string role = RoleOf(id);
@@ -647,6 +675,11 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
   } catch (const std::exception& e) {
     spdlog::warn("slice {}: {}", slice_id, e.what());
   }
+  try {
+    cpu_limiter_.Apply(slice_id, child->id(), options_.slice_cpu_limit);
+  } catch (const std::exception& e) {
+    spdlog::warn("slice {}: {}", slice_id, e.what());
+  }
   {
     std::lock_guard lock(mutex_);
     auto& p = processes_[slice_id];
@@ -728,6 +761,7 @@ void Orchestrator::StopProcess(long long slice_id) {
     fs::remove(endpoint.path, ec);  // the process's own path: left behind when it was killed
   }
   limiter_.Release(slice_id);
+  cpu_limiter_.Release(slice_id);
 }
 
 void Orchestrator::WakeReplenisher() {
@@ -829,6 +863,7 @@ void Orchestrator::Supervise() {
           int code = p->child->exit_code();
           p->child.reset();
           limiter_.Release(id);
+          cpu_limiter_.Release(id);
           p->crashes.push_back(now);
           while (!p->crashes.empty() && now - p->crashes.front() > kCrashWindow) {
             p->crashes.pop_front();
@@ -960,6 +995,9 @@ void Orchestrator::Replenish() {
       pool_.Read([](pqxx::read_transaction& tx) { return SliceStore(tx).UsersWaiting(); });
   for (long long user : waiting) {
     if (!AssignWarm(user)) {
+      if (FullReason()) {
+        return;  // a full server: they wait until a slice is destroyed (server_slices_full)
+      }
       Provision();
       AssignWarm(user);
     }
@@ -968,7 +1006,8 @@ void Orchestrator::Replenish() {
     long long warm = pool_.Read([](pqxx::read_transaction& tx) {
       return SliceStore(tx).Count({SliceState::kAvailable, SliceState::kProvisioning});
     });
-    if (warm >= options_.warm_slices || !running_) {
+    // A full server keeps no warm pool beyond what it has: no retry storm of refusals.
+    if (warm >= options_.warm_slices || !running_ || FullReason()) {
       return;
     }
     Provision();

@@ -10,6 +10,7 @@ using nlohmann::json;
 
 constexpr const char* kSliceColumns =
     "id, state, user_id, endpoint, health, restarts, memory_limit_bytes, limit_mechanism, "
+    "cpu_limit_cores, cpu_limit_mechanism, "
     "storage_bytes, storage_quota_bytes, last_error, pid, channel, phone_number_id";
 
 SliceInfo FromRow(const pqxx::row& r) {
@@ -24,6 +25,8 @@ SliceInfo FromRow(const pqxx::row& r) {
   s.restarts = r["restarts"].as<int>();
   s.memory_limit_bytes = r["memory_limit_bytes"].as<std::uint64_t>();
   s.limit_mechanism = r["limit_mechanism"].as<std::string>();
+  s.cpu_limit_cores = r["cpu_limit_cores"].as<double>();
+  s.cpu_limit_mechanism = r["cpu_limit_mechanism"].as<std::string>();
   s.storage_bytes = r["storage_bytes"].as<std::uint64_t>();
   s.storage_quota_bytes = r["storage_quota_bytes"].as<std::uint64_t>();
   s.last_error = r["last_error"].as<std::string>();
@@ -65,6 +68,8 @@ json SliceInfo::ToJson() const {
           {"restarts", restarts},
           {"memory_limit_bytes", memory_limit_bytes},
           {"limit_mechanism", limit_mechanism},
+          {"cpu_limit_cores", cpu_limit_cores},
+          {"cpu_limit_mechanism", cpu_limit_mechanism},
           {"memory_bytes", OrNull(memory_bytes)},
           {"storage_bytes", storage_bytes},
           {"storage_quota_bytes", storage_quota_bytes},
@@ -76,13 +81,15 @@ json SliceInfo::ToJson() const {
 }
 
 long long SliceStore::Insert(std::uint64_t storage_quota, std::uint64_t memory_limit,
-                             const std::string& limit_mechanism) {
+                             const std::string& limit_mechanism, double cpu_limit_cores,
+                             const std::string& cpu_limit_mechanism) {
   long long id = tx_.exec_params1(
                         "INSERT INTO gateway.slices (state, storage_quota_bytes, "
-                        "memory_limit_bytes, limit_mechanism) "
-                        "VALUES ('provisioning', $1, $2, $3) RETURNING id",
+                        "memory_limit_bytes, limit_mechanism, cpu_limit_cores, "
+                        "cpu_limit_mechanism) "
+                        "VALUES ('provisioning', $1, $2, $3, $4, $5) RETURNING id",
                         static_cast<long long>(storage_quota), static_cast<long long>(memory_limit),
-                        limit_mechanism)[0]
+                        limit_mechanism, cpu_limit_cores, cpu_limit_mechanism)[0]
                      .as<long long>();
   tx_.exec_params(
       "INSERT INTO gateway.slice_events (slice_id, to_state, reason) VALUES ($1, 'provisioning', "

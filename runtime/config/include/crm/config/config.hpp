@@ -50,8 +50,10 @@ struct RuntimeConfig {
   int event_streams_per_tenant = 20;  ///< open GET /api/events per slice; the next gets 429
   std::chrono::milliseconds drain_timeout{10'000};
   std::uint64_t slice_memory_limit = 64ull << 20;
+  double slice_cpu_limit = 0;  ///< cores per slice (cgroup cpu quota); 0 = none
   std::uint64_t slice_storage_quota = 2'000'000'000ull;
   int warm_slices = 1;
+  int max_slices = 0;  ///< live slices this server holds at most; 0 = unlimited
   int login_attempts_per_minute = 5;
   std::size_t rate_limit_max_addresses = 100'000;  ///< per limiter; the quietest is evicted
   int password_hash_threads = 2;                   ///< argon2id's own pool

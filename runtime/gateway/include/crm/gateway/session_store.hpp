@@ -6,6 +6,7 @@
 #include <pqxx/pqxx>
 
 #include <chrono>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -23,6 +24,9 @@ struct Caller {
   orchestrator::SliceState slice_state =
       orchestrator::SliceState::kProvisioning;  ///< with slice_id
   std::string slice_endpoint;
+  /// The slice's storage at its last measurement, and its quota (bytes; with slice_id).
+  std::uint64_t storage_bytes = 0;
+  std::uint64_t storage_quota_bytes = 0;
   bool renewed = false;  ///< the expiry rolled forward: send the cookie again
 };
 

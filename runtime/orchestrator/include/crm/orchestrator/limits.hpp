@@ -40,4 +40,30 @@ class MemoryLimiter {
   std::filesystem::path parent_;  ///< the directory slice groups are created in
 };
 
+/// Per-slice CPU limits (a quota of `cores` per 100 ms period): cgroup v2 `cpu.max`, else the
+/// cgroup v1 cpu controller's `cpu.cfs_quota_us`; elsewhere unavailable (and recorded so).
+class CpuLimiter {
+ public:
+  enum class Mechanism { kCgroupV2, kCgroupV1, kUnavailable };
+  /// Probes the host after MemoryLimiter::Detect (which leaves crmd's own group under v2).
+  static CpuLimiter Detect(const std::filesystem::path& cgroup_root = "/sys/fs/cgroup");
+
+  Mechanism mechanism() const { return mechanism_; }
+  /// "cgroup-v2", "cgroup-v1" or "unavailable".
+  std::string name() const;
+  /// The quota per 100,000 µs period for `cores` ("50000 100000" for 0.5 under v2).
+  static std::string CpuMax(double cores);
+
+  /// Puts `pid` under a quota of `cores`. Throws RuntimeError when the files cannot be written;
+  /// a no-op when unavailable or `cores` is 0.
+  void Apply(long long slice_id, pid_t pid, double cores) const;
+  /// Removes the slice's group (v1; under v2 the memory limiter's group is the same one).
+  void Release(long long slice_id) const;
+
+ private:
+  std::filesystem::path SliceDir(long long slice_id) const;
+  Mechanism mechanism_ = Mechanism::kUnavailable;
+  std::filesystem::path parent_;
+};
+
 }  // namespace crm::orchestrator

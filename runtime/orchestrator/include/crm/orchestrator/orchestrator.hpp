@@ -34,7 +34,10 @@ struct OrchestratorOptions {
   /// The crmd binary slices run; empty = this process's own binary.
   std::string slice_binary;
   int warm_slices = 1;  ///< available (or provisioning) slices kept ready
+  /// Live (not destroyed) slices this server holds at most; 0 = unlimited.
+  int max_slices = 0;
   std::uint64_t slice_memory_limit = 64ull << 20;
+  double slice_cpu_limit = 0;  ///< cores per slice (0.5: half a core); 0 = none
   std::uint64_t slice_storage_quota = 2'000'000'000ull;
   std::chrono::milliseconds statement_timeout{30'000};  ///< set on each slice's role
   /// PostgreSQL, as the slices reach it (each as its own role, with a password set at each start
@@ -71,8 +74,12 @@ class Orchestrator {
   /// Stops the background work and every slice process (SIGTERM, then SIGKILL after 3 s).
   void Stop();
 
-  /// provisioning → available: role, schema, migrations, process, health check.
+  /// provisioning → available: role, schema, migrations, process, health check. Throws
+  /// Unavailable when the server already holds `max_slices` live slices.
   SliceInfo Provision();
+  /// Why no slice can be provisioned (the server holds `max_slices` live slices), naming the
+  /// key; nullopt when there is room or no maximum.
+  std::optional<std::string> FullReason();
   /// Gives `user_id` a warm slice (available → assigned) and wakes the warm-pool refill.
   /// Returns nullopt when none is warm.
   std::optional<long long> AssignWarm(long long user_id);
@@ -134,6 +141,7 @@ class Orchestrator {
   OrchestratorOptions options_;
   db::Pool& pool_;
   MemoryLimiter limiter_;
+  CpuLimiter cpu_limiter_;
   std::string binary_;
   std::uint32_t uid_first_ = 0;  ///< 0: no per-slice uids (not configured or not capable)
 

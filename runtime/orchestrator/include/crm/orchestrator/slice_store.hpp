@@ -40,6 +40,8 @@ struct SliceInfo {
   int restarts = 0;
   std::uint64_t memory_limit_bytes = 0;
   std::string limit_mechanism;
+  double cpu_limit_cores = 0;       ///< 0: no CPU limit
+  std::string cpu_limit_mechanism;  ///< "cgroup-v2", "cgroup-v1", "unavailable" or "none"
   std::uint64_t storage_bytes = 0;
   std::uint64_t storage_quota_bytes = 0;
   std::string last_error;
@@ -75,7 +77,8 @@ class SliceStore {
   // --- rows ---------------------------------------------------------------------------------
   /// A new slice in `provisioning` (logged as for the warm pool). Returns its id.
   long long Insert(std::uint64_t storage_quota, std::uint64_t memory_limit,
-                   const std::string& limit_mechanism);
+                   const std::string& limit_mechanism, double cpu_limit_cores = 0,
+                   const std::string& cpu_limit_mechanism = "none");
   /// Throws NotFound.
   SliceInfo Get(long long id);
   /// Every slice, by id.

@@ -1,0 +1,191 @@
+// Limits that bite, in a real crmd against a real PostgreSQL: a slice filled to its storage
+// quota refuses writes that add data (507) but still reads and deletes, and writes again once
+// space is freed and measured; a server at CRM_MAX_SLICES refuses to provision (sign-up 503,
+// `crmctl slices provision` exit 2) and opens server_slices_full; CRM_SLICE_CPU_LIMIT puts each
+// slice under a cgroup CPU quota where the host allows it, recorded and listed.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "runtime_fixture.hpp"
+
+namespace crm::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+template <class F>
+bool Eventually(F done, std::chrono::milliseconds limit = 30s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) {
+      return true;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  return done();
+}
+
+class StorageQuotaTest : public RuntimeTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    env["CRM_SLICE_STORAGE_QUOTA"] = "64 MiB";
+    // The monitor's storage check measures every slice each second.
+    env["CRM_MONITOR_STORAGE_INTERVAL"] = "1s";
+  }
+};
+
+TEST_F(StorageQuotaTest, FullSliceRefusesWritesButReadsAndDeletes) {
+  Tenant t = Register("quota@example.com");
+  ASSERT_GT(t.slice, 0);
+  long long kept = CreateContact(t, "Kept", "+351910000001");
+  ASSERT_GT(kept, 0);
+
+  // 64 MiB of files in a 64 MiB quota (sparse: the accounting counts file sizes).
+  fs::path big = data_ / "slices" / std::to_string(t.slice) / "files" / "big.bin";
+  std::ofstream(big).close();
+  fs::resize_file(big, 64ull << 20);
+  // Until the next measurement the writes still go through: each with a phone of its own.
+  int next_phone = 100;
+  auto post = [&] {
+    return Fetch("POST", Url("/api/contacts"),
+                 json{{"name", "New"}, {"phone", "+3519100" + std::to_string(next_phone++)}}.dump(),
+                 t.AuthJson());
+  };
+  HttpResult refused;
+  ASSERT_TRUE(Eventually([&] {
+    refused = post();
+    return refused.status == 507;
+  })) << refused.status
+      << " " << refused.body;
+  std::string message = refused.Json().value("error", "");
+  EXPECT_NE(message.find("64.0 MiB storage quota"), std::string::npos) << refused.body;
+  EXPECT_NE(message.find("delete"), std::string::npos) << refused.body;
+  EXPECT_EQ(Fetch("PATCH", Url("/api/contacts/" + std::to_string(kept)),
+                  json{{"name", "Renamed"}}.dump(), t.AuthJson())
+                .status,
+            507);
+
+  // Reading and deleting still work: that is how the tenant gets back under the quota.
+  EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status, 200);
+  EXPECT_EQ(Fetch("GET", Url("/api/status"), {}, t.Auth()).status, 200);
+  EXPECT_EQ(Fetch("DELETE", Url("/api/contacts/" + std::to_string(kept)), {}, t.Auth()).status,
+            204);
+
+  // Freed and measured again: writes work.
+  fs::remove(big);
+  HttpResult created;
+  ASSERT_TRUE(Eventually([&] {
+    created = post();
+    return created.status == 201;
+  })) << created.status
+      << " " << created.body;
+}
+
+class MaxSlicesTest : public RuntimeTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    env["CRM_MAX_SLICES"] = "1";  // the warm slice is the only one
+    env["CRM_MONITOR_PROCESS_INTERVAL"] = "1s";
+  }
+
+  bool SlicesFullOpen(const std::string& admin) {
+    auto r = Fetch("GET", Url("/admin/alerts?state=all&limit=1000"), {},
+                   {"Cookie: crm_session=" + admin});
+    json body = r.Json();  // kept: a loop over a temporary's member would dangle
+    for (const auto& a : body["items"]) {
+      if (a["subject"] == "server" && a["kind"] == "server_slices_full" &&
+          a["resolved_at"].is_null()) {
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
+TEST_F(MaxSlicesTest, FullServerRefusesProvisioningAndAlerts) {
+  Tenant first = Register("first@example.com");
+  ASSERT_GT(first.slice, 0);
+
+  auto second =
+      Fetch("POST", Url("/auth/register"),
+            json{{"email", "second@example.com"}, {"password", kPassword}}.dump(), {kJson});
+  EXPECT_EQ(second.status, 503) << second.body;
+  EXPECT_NE(second.body.find("CRM_MAX_SLICES"), std::string::npos) << second.body;
+
+  std::string admin = Admin();
+  auto [code, out] = RunCommand({CRM_CRMCTL_BINARY, "slices", "provision"},
+                                {{"CRM_URL", crmd_->url()}, {"CRM_ADMIN_TOKEN", admin}}, "");
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("CRM_MAX_SLICES"), std::string::npos) << out;
+  EXPECT_EQ(Sql(pg_->ConnectionString(),
+                "SELECT count(*) FROM gateway.slices WHERE state <> 'destroyed'"),
+            "1");
+  EXPECT_TRUE(Eventually([&] { return SlicesFullOpen(admin); }))
+      << Fetch("GET", Url("/admin/alerts?state=all"), {}, {"Cookie: crm_session=" + admin}).body;
+}
+
+class CpuLimitTest : public RuntimeTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    env["CRM_SLICE_CPU_LIMIT"] = "0.5";
+  }
+};
+
+// The group of `pid` in hierarchy `controller` ("" for cgroup v2), from /proc/<pid>/cgroup.
+std::string GroupOf(const std::string& pid, const std::string& controller) {
+  std::ifstream in("/proc/" + pid + "/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto first = line.find(':');
+    auto second = line.find(':', first + 1);
+    std::string controllers = line.substr(first + 1, second - first - 1);
+    bool match = controller.empty()
+                     ? controllers.empty()
+                     : ("," + controllers + ",").find("," + controller + ",") != std::string::npos;
+    if (match) {
+      return line.substr(second + 1);
+    }
+  }
+  return {};
+}
+
+TEST_F(CpuLimitTest, SliceRunsUnderTheQuotaWhereTheHostAllowsAndSaysSo) {
+  Tenant t = Register("cpu@example.com");
+  ASSERT_GT(t.slice, 0);
+  std::string admin = Admin();
+  auto slice = Fetch("GET", Url("/admin/slices/" + std::to_string(t.slice)), {},
+                     {"Cookie: crm_session=" + admin})
+                   .Json();
+  EXPECT_DOUBLE_EQ(slice.value("cpu_limit_cores", 0.0), 0.5) << slice;
+  std::string mechanism = slice.value("cpu_limit_mechanism", "");
+  std::string pid = SlicePid(t.slice);
+  // What the host offers decides the mechanism; where it is a cgroup, the quota is really set.
+  if (mechanism == "cgroup-v2") {
+    std::ifstream max("/sys/fs/cgroup" + GroupOf(pid, "") + "/cpu.max");
+    std::string text;
+    std::getline(max, text);
+    EXPECT_EQ(text, "50000 100000");
+  } else if (mechanism == "cgroup-v1") {
+    std::string group = GroupOf(pid, "cpu");
+    EXPECT_NE(group.find("slice_" + std::to_string(t.slice)), std::string::npos) << group;
+    std::string quota;
+    for (const char* h : {"cpu", "cpu,cpuacct"}) {
+      std::ifstream in("/sys/fs/cgroup/" + std::string(h) + group + "/cpu.cfs_quota_us");
+      if (in && std::getline(in, quota)) {
+        break;
+      }
+    }
+    EXPECT_EQ(quota, "50000");
+  } else {
+    EXPECT_EQ(mechanism, "unavailable") << slice;
+  }
+  auto [code, list] = RunCommand({CRM_CRMCTL_BINARY, "slices", "list"},
+                                 {{"CRM_URL", crmd_->url()}, {"CRM_ADMIN_TOKEN", admin}}, "");
+  ASSERT_EQ(code, 0) << list;
+  EXPECT_NE(list.find("cpu 0.5 (" + mechanism + ")"), std::string::npos) << list;
+}
+
+}  // namespace
+}  // namespace crm::testing
