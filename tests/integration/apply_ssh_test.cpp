@@ -18,9 +18,9 @@
 #include <sstream>
 #include <thread>
 
+#include "crm/ports.hpp"
 #include "crm/testing/crmd_process.hpp"
 #include "crm/testing/http_client.hpp"
-#include "crm/ports.hpp"
 
 namespace crm::testing {
 namespace {

@@ -17,18 +17,8 @@ using namespace std::chrono_literals;
 
 const std::string kWebhookSecret = "whsec_stand_in_0123456789";
 
-// Polls `check` until it holds or 60 s pass; returns whether it held.
-template <class F>
-bool Eventually(F check, std::chrono::seconds limit = 60s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (check()) {
-      return true;
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-  return check();
-}
+// How long a billing step may take to show (Eventually polls until then).
+constexpr std::chrono::milliseconds kWait = 60s;
 
 class BillingTest : public RuntimeTest {
  protected:
@@ -146,9 +136,9 @@ TEST_F(BillingTest, TheWholeLifeFromSignUpToDeletion) {
   // Paid: the slice comes.
   auto done = Send("evt_checkout_1", "checkout.session.completed", Checkout(t));
   ASSERT_EQ(done.status, 200) << done.body;
-  ASSERT_TRUE(Eventually([&] { return Me(t)["slice"].is_object(); })) << Me(t);
-  ASSERT_TRUE(
-      Eventually([&] { return Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status == 200; }));
+  ASSERT_TRUE(Eventually([&] { return Me(t)["slice"].is_object(); }, kWait)) << Me(t);
+  ASSERT_TRUE(Eventually(
+      [&] { return Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status == 200; }, kWait));
   t.slice = Me(t)["slice"]["id"].get<long long>();
   EXPECT_EQ(StatusOf(t), "active");
   CreateContact(t, "Kept", "+14155550123");
@@ -168,16 +158,16 @@ TEST_F(BillingTest, TheWholeLifeFromSignUpToDeletion) {
 
   // Eight days later: suspended, the API answers 423.
   Advance(std::chrono::days(8));
-  ASSERT_TRUE(Eventually([&] {
-    return Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status == 423;
-  })) << crmd_->Log();
+  ASSERT_TRUE(Eventually(
+      [&] { return Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status == 423; }, kWait))
+      << crmd_->Log();
   EXPECT_EQ(StatusOf(t), "suspended");
   EXPECT_EQ(Count("SELECT count(*) FROM gateway.outbox_emails WHERE template = 'suspended'"), "1");
 
   // Paid again: resumed with the data.
   ASSERT_EQ(Send("evt_paid_2", "invoice.paid", Invoice(t)).status, 200);
-  ASSERT_TRUE(
-      Eventually([&] { return Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status == 200; }));
+  ASSERT_TRUE(Eventually(
+      [&] { return Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status == 200; }, kWait));
   EXPECT_EQ(StatusOf(t), "active");
   EXPECT_NE(Fetch("GET", Url("/api/contacts"), {}, t.Auth()).body.find("Kept"), std::string::npos);
 
@@ -197,9 +187,10 @@ TEST_F(BillingTest, TheWholeLifeFromSignUpToDeletion) {
   std::string slice = std::to_string(t.slice);
   ASSERT_TRUE(fs::exists(data_ / "slices" / slice));
   Advance(std::chrono::days(8));
-  ASSERT_TRUE(Eventually([&] {
-    return Count("SELECT state FROM gateway.slices WHERE id = " + slice) == "destroyed";
-  })) << crmd_->Log();
+  ASSERT_TRUE(Eventually(
+      [&] { return Count("SELECT state FROM gateway.slices WHERE id = " + slice) == "destroyed"; },
+      kWait))
+      << crmd_->Log();
   EXPECT_EQ(Count("SELECT count(*) FROM pg_namespace WHERE nspname = 'slice_" + slice + "'"), "0");
   EXPECT_EQ(Count("SELECT count(*) FROM pg_roles WHERE rolname = 'slice_" + slice + "'"), "0");
   EXPECT_FALSE(fs::exists(data_ / "slices" / slice));
@@ -252,7 +243,7 @@ TEST_F(BillingTest, AKillBetweenReceiptAndApplyIsAppliedOnceOnRedelivery) {
   Tenant t = SignUp("crash@example.com");
   ASSERT_EQ(Fetch("POST", Url("/billing/create-checkout"), {}, t.AuthJson()).status, 200);
   ASSERT_EQ(Send("evt_paid", "checkout.session.completed", Checkout(t)).status, 200);
-  ASSERT_TRUE(Eventually([&] { return Me(t)["slice"].is_object(); }));
+  ASSERT_TRUE(Eventually([&] { return Me(t)["slice"].is_object(); }, kWait));
   // Sent, and crmd killed before (or while) it answers: Stripe saw no 2xx and delivers again.
   json failed = StripeEvent("evt_failed_crash", "invoice.payment_failed", Invoice(t), UnixNow());
   SendStripeEvent(crmd_->url(), kWebhookSecret, failed, 0, 5);
@@ -330,7 +321,7 @@ TEST_F(SlowApplyBillingTest, AKillBeforeTheCommitLeavesNothingAndTheRetryApplies
   EXPECT_EQ(repeat.Json()["duplicate"], true) << repeat.body;
   EXPECT_EQ(StatusOf(t), "active");
   EXPECT_EQ(Count("SELECT count(*) FROM gateway.billing_jobs WHERE kind = 'slice_sync'"), "1");
-  ASSERT_TRUE(Eventually([&] { return Me(t)["slice"].is_object(); }));
+  ASSERT_TRUE(Eventually([&] { return Me(t)["slice"].is_object(); }, kWait));
 }
 
 TEST_F(BillingTest, StripeRateLimitingIsA503) {
@@ -361,14 +352,14 @@ TEST_F(TrialBillingTest, ATrialHasASliceAtSignUpAndIsSuspendedUnpaidAtItsEnd) {
   EXPECT_EQ(Fetch("POST", Url("/billing/create-checkout"), {}, t.AuthJson()).status, 200);
 
   Advance(std::chrono::days(15));
-  ASSERT_TRUE(Eventually([&] {
-    return Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status == 423;
-  })) << crmd_->Log();
+  ASSERT_TRUE(Eventually(
+      [&] { return Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status == 423; }, kWait))
+      << crmd_->Log();
   EXPECT_EQ(StatusOf(t), "suspended");
 
   ASSERT_EQ(Send("evt_trial_paid", "checkout.session.completed", Checkout(t)).status, 200);
-  ASSERT_TRUE(
-      Eventually([&] { return Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status == 200; }));
+  ASSERT_TRUE(Eventually(
+      [&] { return Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status == 200; }, kWait));
   EXPECT_EQ(StatusOf(t), "active");
   EXPECT_EQ(Me(t)["slice"]["id"], t.slice);  // the same slice, resumed
 }
@@ -378,7 +369,7 @@ TEST_F(BillingTest, DeletingAPayingAccountCancelsItsSubscriptionFirst) {
   ASSERT_EQ(Fetch("POST", Url("/billing/create-checkout"), {}, t.AuthJson()).status, 200);
   stripe_.PutSubscription(Subscription(t, "active"));
   ASSERT_EQ(Send("evt_leaver_paid", "checkout.session.completed", Checkout(t)).status, 200);
-  ASSERT_TRUE(Eventually([&] { return Me(t)["slice"].is_object(); })) << Me(t);
+  ASSERT_TRUE(Eventually([&] { return Me(t)["slice"].is_object(); }, kWait)) << Me(t);
 
   // Stripe busy: nothing is deleted, so the tenant is neither charged for a deleted account nor
   // left without one.
@@ -405,7 +396,7 @@ TEST_F(BillingTest, APastDueTenantPaysInThePortalNotWithASecondSubscription) {
   ASSERT_EQ(Fetch("POST", Url("/billing/create-checkout"), {}, t.AuthJson()).status, 200);
   ASSERT_EQ(Send("evt_late_paid", "checkout.session.completed", Checkout(t)).status, 200);
   ASSERT_EQ(Send("evt_late_failed", "invoice.payment_failed", Invoice(t)).status, 200);
-  ASSERT_TRUE(Eventually([&] { return StatusOf(t) == "past_due"; })) << Status(t);
+  ASSERT_TRUE(Eventually([&] { return StatusOf(t) == "past_due"; }, kWait)) << Status(t);
   auto again = Fetch("POST", Url("/billing/create-checkout"), {}, t.AuthJson());
   EXPECT_EQ(again.status, 409) << again.body;
   EXPECT_NE(again.body.find("customer portal"), std::string::npos) << again.body;

@@ -9,9 +9,9 @@
 #include <thread>
 
 #include "crm/db/migrations.hpp"
-#include "crm/ports.hpp"
 #include "crm/mail/mailer.hpp"
 #include "crm/mail/outbox.hpp"
+#include "crm/ports.hpp"
 #include "crm/testing/smtp_server.hpp"
 #include "runtime_fixture.hpp"
 
@@ -49,18 +49,8 @@ std::string TokenIn(const std::string& message) {
   return "";
 }
 
-// Polls `done` until it holds or `limit` passes.
-template <class F>
-bool Eventually(F done, std::chrono::milliseconds limit = 20s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  return done();
-}
+// How long a mail may take to be sent or given up (Eventually polls until then).
+constexpr std::chrono::milliseconds kWait = 20s;
 
 class MailerTest : public ::testing::Test {
  protected:
@@ -115,13 +105,13 @@ TEST_F(MailerTest, SmtpOutageIsRetriedUntilTheServerIsBack) {
   auto mailer = MakeMailer(options);
   mailer->Start();
   long long id = Queue("ana@example.com", "http://crm.example.com/reset-password?token=x");
-  ASSERT_TRUE(Eventually([&] { return Attempts(id) >= 2; }))
+  ASSERT_TRUE(Eventually([&] { return Attempts(id) >= 2; }, kWait))
       << "the mailer keeps trying while the server is down";
   EXPECT_NE(Row(id, "last_error"), "");
   EXPECT_EQ(Row(id, "sent_at"), "");
   server = SmtpServer::Start(pg_->dir() / "maildir", port);
-  ASSERT_TRUE(Eventually([&] { return server->Messages().size() == 1; }));
-  EXPECT_TRUE(Eventually([&] { return !Row(id, "sent_at").empty(); }));
+  ASSERT_TRUE(Eventually([&] { return server->Messages().size() == 1; }, kWait));
+  EXPECT_TRUE(Eventually([&] { return !Row(id, "sent_at").empty(); }, kWait));
   EXPECT_EQ(Row(id, "dead_at"), "");
   std::string message = server->Messages()[0];
   EXPECT_NE(message.find("To: <ana@example.com>"), std::string::npos) << message;
@@ -138,7 +128,7 @@ TEST_F(MailerTest, MailThatKeepsFailingIsGivenUpAfterMaxAttempts) {
   auto mailer = MakeMailer(options);
   mailer->Start();
   long long id = Queue("ana@example.com", "http://x/reset-password?token=y");
-  ASSERT_TRUE(Eventually([&] { return !Row(id, "dead_at").empty(); }));
+  ASSERT_TRUE(Eventually([&] { return !Row(id, "dead_at").empty(); }, kWait));
   EXPECT_EQ(Row(id, "attempts"), "3");
   EXPECT_NE(Row(id, "last_error").find("smtp:"), std::string::npos) << Row(id, "last_error");
   EXPECT_EQ(Row(id, "sent_at"), "");
@@ -161,14 +151,16 @@ TEST_F(MailerTest, RowsFromBeforeTemplatesAndUnknownTemplates) {
   options.smtp.url = server->url();
   auto mailer = MakeMailer(options);
   mailer->Start();
-  ASSERT_TRUE(Eventually([&] { return server->Messages().size() == 1; }));
+  ASSERT_TRUE(Eventually([&] { return server->Messages().size() == 1; }, kWait));
   EXPECT_NE(server->Messages()[0].find("Subject: Old subject"), std::string::npos);
   EXPECT_NE(server->Messages()[0].find("old body"), std::string::npos);
-  ASSERT_TRUE(Eventually([&] {
-    return !Sql(pg_->ConnectionString(),
-                "SELECT dead_at FROM gateway.outbox_emails WHERE template = 'no_such_template'")
-                .empty();
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return !Sql(pg_->ConnectionString(),
+                    "SELECT dead_at FROM gateway.outbox_emails WHERE template = 'no_such_template'")
+                    .empty();
+      },
+      kWait));
   EXPECT_EQ(Sql(pg_->ConnectionString(),
                 "SELECT attempts FROM gateway.outbox_emails WHERE template = 'no_such_template'"),
             "1")
@@ -188,10 +180,12 @@ TEST_F(MailerTest, TwoMailersOnOneDatabaseNeverSendARowTwice) {
   auto b = MakeMailer(options);
   a->Start();
   b->Start();
-  ASSERT_TRUE(Eventually([&] {
-    return Sql(pg_->ConnectionString(),
-               "SELECT count(*) FROM gateway.outbox_emails WHERE sent_at IS NULL") == "0";
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return Sql(pg_->ConnectionString(),
+                   "SELECT count(*) FROM gateway.outbox_emails WHERE sent_at IS NULL") == "0";
+      },
+      kWait));
   a->Stop();
   b->Stop();
   auto messages = server->Messages();
@@ -223,7 +217,7 @@ TEST_F(MailRuntimeTest, ResetMailArrivesOverSmtpWithAWorkingLink) {
   auto asked =
       Fetch("POST", Url("/auth/forgot-password"), R"({"email":"ana@example.com"})", {kJson});
   ASSERT_EQ(asked.status, 202);
-  ASSERT_TRUE(Eventually([&] { return smtp_->Messages().size() == 1; })) << crmd_->Log();
+  ASSERT_TRUE(Eventually([&] { return smtp_->Messages().size() == 1; }, kWait)) << crmd_->Log();
   std::string message = smtp_->Messages()[0];
   EXPECT_NE(message.find("From: Acme CRM <no-reply@acme.example>"), std::string::npos) << message;
   EXPECT_NE(message.find("To: <ana@example.com>"), std::string::npos);
@@ -244,16 +238,19 @@ TEST_F(RuntimeTest, WithoutSmtpTheResetMailIsAnEmlFileInTheDataDirectory) {
       202);
   std::string id = Sql(pg_->ConnectionString(), "SELECT id FROM gateway.outbox_emails");
   fs::path eml = data_ / "mail" / (id + ".eml");
-  ASSERT_TRUE(Eventually([&] { return fs::exists(eml); })) << crmd_->Log();
+  ASSERT_TRUE(Eventually([&] { return fs::exists(eml); }, kWait)) << crmd_->Log();
   EXPECT_EQ(fs::status(eml).permissions() & fs::perms::all,
             fs::perms::owner_read | fs::perms::owner_write)
       << "it holds a reset link";
   std::ifstream in(eml);
   std::string message((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_FALSE(TokenIn(message).empty()) << message;
-  EXPECT_TRUE(Eventually([&] {
-    return !Sql(pg_->ConnectionString(), "SELECT sent_at FROM gateway.outbox_emails").empty();
-  })) << "a written .eml counts as sent";
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return !Sql(pg_->ConnectionString(), "SELECT sent_at FROM gateway.outbox_emails").empty();
+      },
+      kWait))
+      << "a written .eml counts as sent";
   EXPECT_NE(crmd_->Log().find(eml.string()), std::string::npos) << "the log names the file";
 }
 

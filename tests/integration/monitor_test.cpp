@@ -18,18 +18,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-template <class F>
-bool Eventually(F done, std::chrono::milliseconds limit = 30s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-  return done();
-}
-
 class MonitorTest : public RuntimeTest {
  protected:
   void Configure(std::map<std::string, std::string>& env) override {

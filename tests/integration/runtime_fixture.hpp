@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "crm/testing/crmd_process.hpp"
@@ -38,6 +40,19 @@ inline std::string Sql(const std::string& conninfo, const std::string& sql) {
     return "";
   }
   return PQgetvalue(res.get(), 0, 0);
+}
+
+// Polls `done` every 100 ms until it holds or `limit` has passed; its last answer.
+template <class F>
+bool Eventually(F done, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return done();
 }
 
 struct Tenant {

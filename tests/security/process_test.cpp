@@ -23,17 +23,6 @@ namespace {
 using namespace std::chrono_literals;
 
 // Polls `done` until it holds or `timeout` passes (the only waiting these tests do).
-bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  return done();
-}
-
 // Whether `pid` has exited (gone, or a zombie nobody reaped yet).
 bool Exited(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
