@@ -52,6 +52,10 @@ void PrintLive(const nlohmann::json& c) {
   const auto& g = c["growth"];
   if (g["slices_per_day"].is_null()) {
     std::cout << "Growth: not enough samples yet to fit a trend.\n";
+  } else if (g["fitted_over_days"].get<double>() < 1.0) {
+    std::cout << fmt::format(
+        "Growth: {:.1f} hours of history; a fill date needs at least a day of samples.\n",
+        g["fitted_over_days"].get<double>() * 24);
   } else if (g["fills_on"].is_null()) {
     std::cout << fmt::format("Growth: {:+.2f} slices/day over {:.1f} days: not filling.\n",
                              g["slices_per_day"].get<double>(),

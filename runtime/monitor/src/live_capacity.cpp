@@ -44,8 +44,10 @@ LiveCapacity ComputeLiveCapacity(const CapacityInputs& in, double target) {
     cap.more_slices = cap.disk.more_slices;
     cap.binding = "disk";
   }
-  // Growth below a slice a week is noise, not a trend to project.
-  if (cap.more_slices && in.slices_per_day && *in.slices_per_day >= 1.0 / 7) {
+  // Growth below a slice a week is noise, not a trend to project; so is any slope fitted over
+  // less than a day (a fresh deployment filling its warm pool reads as hundreds a day).
+  if (cap.more_slices && in.slices_per_day && *in.slices_per_day >= 1.0 / 7 &&
+      in.growth_days >= kMinGrowthDays) {
     cap.days_to_fill = static_cast<double>(*cap.more_slices) / *in.slices_per_day;
   }
   return cap;

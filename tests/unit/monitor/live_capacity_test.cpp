@@ -56,7 +56,11 @@ TEST(LiveCapacityTest, NothingMeasuredProjectsNothing) {
 TEST(LiveCapacityTest, OnlyRealGrowthIsProjected) {
   auto in = Server();
   in.slices_per_day = 4;
+  in.growth_days = 3;
   EXPECT_DOUBLE_EQ(*ComputeLiveCapacity(in, 0.7).days_to_fill, 10.0);
+  in.growth_days = 0.2;  // a fresh deployment filling its warm pool: no trend yet
+  EXPECT_EQ(ComputeLiveCapacity(in, 0.7).days_to_fill, std::nullopt);
+  in.growth_days = 3;
   in.slices_per_day = 0.1;  // under a slice a week
   EXPECT_EQ(ComputeLiveCapacity(in, 0.7).days_to_fill, std::nullopt);
   in.slices_per_day = -3;

@@ -31,6 +31,9 @@ struct CapacityInputs {
   double growth_days = 0;                ///< the span that growth was fitted over
 };
 
+/// The shortest history a growth trend is projected from.
+inline constexpr double kMinGrowthDays = 1.0;
+
 /// How many more slices fit one resource.
 struct Headroom {
   double capacity_bytes = 0;  ///< total × target
