@@ -157,6 +157,52 @@ void Servers(GlobalOptions& global) {
   }
 }
 
+void Pricing(GlobalOptions& global) {
+  const planner::Catalog catalog = LoadCatalog(global);
+  const planner::Pricing& pricing = catalog.pricing();
+  const auto format = OutputFormatOr(global, planner::OutputFormat::kTable);
+  if (format == planner::OutputFormat::kJson || format == planner::OutputFormat::kYaml) {
+    Json plans = Json::array();
+    for (const planner::PricePlan& p : pricing.plans) {
+      plans.push_back({{"name", p.name},
+                       {"usd_per_customer_month", p.usd_per_customer_month},
+                       {"source", p.source}});
+    }
+    Json coupons = Json::array();
+    for (const planner::Coupon& c : pricing.coupons) {
+      coupons.push_back({{"name", c.name},
+                         {"percent_off", c.percent_off},
+                         {"months", c.months},
+                         {"plans", c.plans},
+                         {"source", c.source}});
+    }
+    PrintDocument(Json{{"plans", plans}, {"coupons", coupons}}, format);
+    return;
+  }
+  if (pricing.plans.empty()) {
+    std::cout << "The catalog has no pricing.yaml: no price plans.\n";
+    return;
+  }
+  std::cout << fmt::format("{:<14} {:>18}  {}\n", "price plan", "$/customer/month", "source");
+  for (const planner::PricePlan& p : pricing.plans) {
+    std::cout << fmt::format("{:<14} {:>18}  {}\n", p.name,
+                             crm::FormatUsd(p.usd_per_customer_month), p.source);
+  }
+  if (!pricing.coupons.empty()) {
+    std::cout << fmt::format("\n{:<14} {:>8} {:>7}  {:<16} {}\n", "coupon", "% off", "months",
+                             "plans", "source");
+    for (const planner::Coupon& c : pricing.coupons) {
+      std::string plans;
+      for (const std::string& p : c.plans) {
+        plans += plans.empty() ? p : "," + p;
+      }
+      std::cout << fmt::format("{:<14} {:>8} {:>7}  {:<16} {}\n", c.name,
+                               fmt::format("{:g}", c.percent_off), c.months,
+                               plans.empty() ? "all" : plans, c.source);
+    }
+  }
+}
+
 }  // namespace
 
 void SetupTiers(CLI::App& app, GlobalOptions& global) {
@@ -167,6 +213,8 @@ void SetupTiers(CLI::App& app, GlobalOptions& global) {
   auto id = std::make_shared<int>(0);
   show->add_option("N", *id, "Tier number")->required();
   CLI::App* servers = cmd->add_subcommand("servers", "Server offerings and list prices");
+  CLI::App* pricing = cmd->add_subcommand("pricing", "Price plans and coupons (revenue figures)");
+  pricing->callback([&global]() { Pricing(global); });
   list->callback([&global]() { List(global); });
   show->callback([id, &global]() { Show(*id, global); });
   servers->callback([&global]() { Servers(global); });

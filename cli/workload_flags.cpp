@@ -38,6 +38,8 @@ constexpr Flag kFlags[] = {
     {"horizon_months", "Projection length in months (default 12)"},
     {"peak_factor", "Peak message rate ÷ average (default 10)"},
     {"price_per_customer_month", "USD per customer per month: adds revenue and break-even"},
+    {"price_plan", "A price plan of the catalog's pricing.yaml instead (`crmctl tiers pricing`)"},
+    {"coupon", "A coupon on that price, e.g. launch50 (figures for its discounted months)"},
     {"regions", "Regions (data residency); > 1 needs the Kubernetes tier (default 1)"},
     {"idle_share", "With --swap: share of slices idle at once, 0..1 (default: rules idle_share)"},
 };
@@ -77,6 +79,14 @@ void AddSwapFlag(CLI::App* cmd, const std::shared_ptr<WorkloadFlags>& flags) {
 }
 
 void ApplyWorkloadFields(const WorkloadFlags& flags, planner::Workload& workload) {
+  // A price given on the command line replaces the file's, whichever way it was given.
+  const bool own_price = flags.fields.count("price_per_customer_month") != 0;
+  const bool plan_price = flags.fields.count("price_plan") != 0;
+  if (own_price && !plan_price) {
+    workload.price_plan.clear();
+  } else if (plan_price && !own_price) {
+    workload.price_per_customer_month.reset();
+  }
   for (const auto& [key, value] : flags.fields) {
     try {
       planner::SetWorkloadField(workload, key, value);

@@ -240,6 +240,7 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
   PlanOptions plan_options;
   plan_options.projection = json;
   plan_options.reasons = json;
+  plan_options.compare_plans = json;
   plan_options.providers = options.providers;
   plan_options.prefer = options.prefer;
   BatchResult result;

@@ -450,6 +450,13 @@ Catalog Catalog::Parse(const std::vector<CatalogFile>& files) {
   if (c.tiers_.empty()) {
     throw InputError("catalog: no tier1.yaml found");
   }
+  for (const CatalogFile& f : files) {
+    constexpr std::string_view kPricing = "pricing.yaml";
+    if (f.name.size() >= kPricing.size() &&
+        f.name.compare(f.name.size() - kPricing.size(), kPricing.size(), kPricing) == 0) {
+      c.pricing_ = ParsePricing(f.text, f.name);
+    }
+  }
   for (Tier& t : c.tiers_) {
     for (RoleSpec& spec : t.roles) {
       spec.candidates = Candidates(t, spec, c.servers_);
@@ -469,6 +476,9 @@ Catalog Catalog::LoadDir(const std::filesystem::path& dir) {
   std::vector<std::string> wanted = {"rules.yaml", "engines.yaml", "providers.yaml"};
   for (int id = 1; std::filesystem::exists(dir / fmt::format("tier{}.yaml", id)); ++id) {
     wanted.push_back(fmt::format("tier{}.yaml", id));
+  }
+  if (std::filesystem::exists(dir / "pricing.yaml")) {
+    wanted.push_back("pricing.yaml");
   }
   for (const std::string& name : wanted) {
     const std::filesystem::path p = dir / name;

@@ -801,6 +801,77 @@ void ScaleTriggers(Plan& plan, const Unit& u, const Catalog& c) {
   }
 }
 
+// One price's MRR, margin and break-even at the workload's customers and the layout's cost.
+PriceRevenue RevenueAt(std::string_view plan_name, double price, const Plan& plan) {
+  PriceRevenue r;
+  r.plan = plan_name;
+  r.price_per_customer_month = price;
+  r.mrr_usd = static_cast<double>(plan.workload.customers) * price;
+  r.margin_usd = r.mrr_usd - plan.monthly_usd;
+  r.break_even_customers = price > 0 ? CeilCount(plan.monthly_usd / price) : 0;
+  return r;
+}
+
+// Revenue (docs/capacity-model.md, "Revenue"): the workload's price (its own or a plan of
+// pricing.yaml), the launch figures under its coupon, and every plan for comparison.
+void ComputeRevenue(Plan& plan, const Catalog& c, const PlanOptions& options, Explainer& ex) {
+  const Workload& w = plan.workload;
+  const Pricing& pricing = c.pricing();
+  const PricePlan* price_plan = w.price_plan.empty() ? nullptr : pricing.FindPlan(w.price_plan);
+  if (!w.price_per_customer_month && price_plan == nullptr) {
+    return;
+  }
+  Revenue rev;
+  static_cast<PriceRevenue&>(rev) =
+      price_plan != nullptr ? RevenueAt(price_plan->name, price_plan->usd_per_customer_month, plan)
+                            : RevenueAt({}, *w.price_per_customer_month, plan);
+  const double cost = plan.monthly_usd;
+  EXPLAIN(ex, "MRR", FormatUsd(rev.mrr_usd), "{} customers × {}{}",
+          Num(static_cast<double>(w.customers)), FormatUsd(rev.price_per_customer_month),
+          rev.plan.empty() ? std::string() : fmt::format(" (plan {})", rev.plan));
+  EXPLAIN(ex, "margin", FormatUsd(rev.margin_usd), "{} − {} cost", FormatUsd(rev.mrr_usd),
+          FormatUsd(cost));
+  if (rev.price_per_customer_month > 0) {
+    EXPLAIN(ex, "break-even", fmt::format("{} customers", rev.break_even_customers), "⌈{} ÷ {}⌉",
+            FormatUsd(cost), FormatUsd(rev.price_per_customer_month));
+  } else {
+    plan.warnings.push_back("price_per_customer_month is 0: the deployment never breaks even");
+  }
+  if (const Coupon* coupon = w.coupon.empty() ? nullptr : pricing.FindCoupon(w.coupon)) {
+    rev.coupon = coupon->name;
+    rev.percent_off = coupon->percent_off;
+    rev.coupon_months = coupon->months;
+    rev.launch = RevenueAt(rev.plan, coupon->Discounted(rev.price_per_customer_month), plan);
+    EXPLAIN(ex, "launch MRR", FormatUsd(rev.launch->mrr_usd), "{} customers × {} ({} − {:g} %, {})",
+            Num(static_cast<double>(w.customers)), FormatUsd(rev.launch->price_per_customer_month),
+            FormatUsd(rev.price_per_customer_month), coupon->percent_off, coupon->name);
+    if (rev.launch->price_per_customer_month > 0) {
+      EXPLAIN(ex, "launch break-even",
+              fmt::format("{} customers", rev.launch->break_even_customers), "⌈{} ÷ {}⌉",
+              FormatUsd(cost), FormatUsd(rev.launch->price_per_customer_month));
+    }
+    if (rev.launch->margin_usd < 0) {
+      plan.warnings.push_back(fmt::format(
+          "coupon {}: {} customer{} at {} cover{} {} of the {} monthly cost for their first {} "
+          "month{} (break-even {} customers)",
+          coupon->name, Num(static_cast<double>(w.customers)), w.customers == 1 ? "" : "s",
+          FormatUsd(rev.launch->price_per_customer_month), w.customers == 1 ? "s" : "",
+          FormatUsd(rev.launch->mrr_usd), FormatUsd(cost), coupon->months,
+          coupon->months == 1 ? "" : "s",
+          rev.launch->price_per_customer_month > 0
+              ? Num(static_cast<double>(rev.launch->break_even_customers))
+              : std::string("no")));
+    }
+  }
+  if (options.compare_plans) {
+    rev.by_plan.reserve(pricing.plans.size());
+    for (const PricePlan& p : pricing.plans) {
+      rev.by_plan.push_back(RevenueAt(p.name, p.usd_per_customer_month, plan));
+    }
+  }
+  plan.revenue = std::move(rev);
+}
+
 void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOptions& options,
                    Explainer& ex) {
   const Workload& w = plan.workload;
@@ -1387,26 +1458,7 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
   ComputeKnobs(plan, u, catalog, ex);
   ComputeGrowth(plan, u, catalog, options, ex);
 
-  if (w.price_per_customer_month) {
-    Revenue rev;
-    rev.price_per_customer_month = *w.price_per_customer_month;
-    rev.mrr_usd = customers * rev.price_per_customer_month;
-    rev.margin_usd = rev.mrr_usd - plan.monthly_usd;
-    rev.break_even_customers = rev.price_per_customer_month > 0
-                                   ? CeilCount(plan.monthly_usd / rev.price_per_customer_month)
-                                   : 0;
-    EXPLAIN(ex, "MRR", FormatUsd(rev.mrr_usd), "{} customers × {}", Num(customers),
-            FormatUsd(rev.price_per_customer_month));
-    EXPLAIN(ex, "margin", FormatUsd(rev.margin_usd), "{} − {} cost", FormatUsd(rev.mrr_usd),
-            FormatUsd(plan.monthly_usd));
-    if (rev.price_per_customer_month > 0) {
-      EXPLAIN(ex, "break-even", fmt::format("{} customers", rev.break_even_customers), "⌈{} ÷ {}⌉",
-              FormatUsd(plan.monthly_usd), FormatUsd(rev.price_per_customer_month));
-    } else {
-      plan.warnings.push_back("price_per_customer_month is 0: the deployment never breaks even");
-    }
-    plan.revenue = rev;
-  }
+  ComputeRevenue(plan, catalog, options, ex);
   AddWarnings(plan, catalog, any_inside, options);
   if (unhosted_tier != nullptr && unhosted != nullptr && unhosted_tier != plan.tier) {
     plan.warnings.push_back(fmt::format(

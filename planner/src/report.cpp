@@ -41,6 +41,12 @@ Json WorkloadJson(const Workload& w) {
   j["peak_factor"] = w.peak_factor;
   j["price_per_customer_month"] =
       w.price_per_customer_month ? Json(*w.price_per_customer_month) : Json(nullptr);
+  if (!w.price_plan.empty()) {  // only then: plans without one read as before
+    j["price_plan"] = w.price_plan;
+  }
+  if (!w.coupon.empty()) {
+    j["coupon"] = w.coupon;
+  }
   j["ha"] = w.ha;
   j["regions"] = w.regions;
   if (w.swap) {  // only then: plans without it read as before
@@ -50,6 +56,13 @@ Json WorkloadJson(const Workload& w) {
     }
   }
   return j;
+}
+
+Json RevenueJson(const PriceRevenue& r) {
+  return {{"price_per_customer_month", r.price_per_customer_month},
+          {"mrr_usd", Round(r.mrr_usd, 2)},
+          {"margin_usd", Round(r.margin_usd, 2)},
+          {"break_even_customers", r.break_even_customers}};
 }
 
 Json KnobJson(const KnobValue& v) {
@@ -281,10 +294,24 @@ nlohmann::ordered_json PlanToJson(const Plan& plan) {
   };
   if (plan.revenue) {
     const Revenue& r = *plan.revenue;
-    j["revenue"] = {{"price_per_customer_month", r.price_per_customer_month},
-                    {"mrr_usd", Round(r.mrr_usd, 2)},
-                    {"margin_usd", Round(r.margin_usd, 2)},
-                    {"break_even_customers", r.break_even_customers}};
+    j["revenue"] = RevenueJson(r);
+    if (!r.plan.empty()) {
+      j["revenue"]["price_plan"] = r.plan;
+    }
+    if (r.launch) {
+      j["revenue"]["coupon"] = {{"name", r.coupon},
+                                {"percent_off", r.percent_off},
+                                {"months", r.coupon_months},
+                                {"launch", RevenueJson(*r.launch)}};
+    }
+    if (!r.by_plan.empty()) {
+      Json plans = Json::array();
+      for (const PriceRevenue& p : r.by_plan) {
+        plans.push_back(RevenueJson(p));
+        plans.back()["price_plan"] = p.plan;
+      }
+      j["revenue"]["by_plan"] = std::move(plans);
+    }
   }
   j["warnings"] = plan.warnings;
   return j;
@@ -392,10 +419,30 @@ std::string PlanToTable(const Plan& plan, bool color) {
   if (plan.revenue) {
     const Revenue& r = *plan.revenue;
     fmt::format_to(out, "\n{}Revenue{}\n", bold, reset);
-    fmt::format_to(out, "  MRR {} at {}/customer · margin {} · break-even at {} customers\n",
+    fmt::format_to(out, "  MRR {} at {}/customer{} · margin {} · break-even at {} customers\n",
                    FormatUsd(r.mrr_usd), FormatUsd(r.price_per_customer_month),
+                   r.plan.empty() ? std::string() : fmt::format(" (plan {})", r.plan),
                    FormatUsd(r.margin_usd),
                    FormatNumber(static_cast<double>(r.break_even_customers)));
+    if (r.launch) {
+      fmt::format_to(out,
+                     "  coupon {} ({:g} % off, each customer's first {} months): MRR {} at {} · "
+                     "margin {} · break-even at {} customers\n",
+                     r.coupon, r.percent_off, r.coupon_months, FormatUsd(r.launch->mrr_usd),
+                     FormatUsd(r.launch->price_per_customer_month), FormatUsd(r.launch->margin_usd),
+                     FormatNumber(static_cast<double>(r.launch->break_even_customers)));
+    }
+    if (!r.by_plan.empty()) {
+      fmt::format_to(out, "  {:<12} {:>9} {:>12} {:>12} {:>11}\n", "plan", "price", "MRR", "margin",
+                     "break-even");
+      for (const PriceRevenue& p : r.by_plan) {
+        fmt::format_to(out, "  {:<12} {:>9} {:>12} {:>12} {:>11}\n",
+                       std::string(p.plan) + (p.plan == r.plan ? " *" : ""),
+                       FormatUsd(p.price_per_customer_month), FormatUsd(p.mrr_usd),
+                       FormatUsd(p.margin_usd),
+                       FormatNumber(static_cast<double>(p.break_even_customers)));
+      }
+    }
   }
   fmt::format_to(out, "\n{}Knobs{}\n", bold, reset);
   for (const auto& [name, value] : plan.knobs) {
@@ -464,9 +511,25 @@ std::string PlanToMarkdown(const Plan& plan) {
     }
   }
   if (plan.revenue) {
-    fmt::format_to(out, "\nMRR {} · margin {} · break-even {} customers\n",
-                   FormatUsd(plan.revenue->mrr_usd), FormatUsd(plan.revenue->margin_usd),
-                   plan.revenue->break_even_customers);
+    const Revenue& r = *plan.revenue;
+    fmt::format_to(out, "\nMRR {} · margin {} · break-even {} customers\n", FormatUsd(r.mrr_usd),
+                   FormatUsd(r.margin_usd), r.break_even_customers);
+    if (r.launch) {
+      fmt::format_to(out,
+                     "\nWith coupon {} ({:g} % off, first {} months): MRR {} · margin {} · "
+                     "break-even {} customers\n",
+                     r.coupon, r.percent_off, r.coupon_months, FormatUsd(r.launch->mrr_usd),
+                     FormatUsd(r.launch->margin_usd), r.launch->break_even_customers);
+    }
+    if (!r.by_plan.empty()) {
+      fmt::format_to(
+          out, "\n| price plan | price | MRR | margin | break-even |\n|---|---|---|---|---|\n");
+      for (const PriceRevenue& p : r.by_plan) {
+        fmt::format_to(out, "| {}{} | {} | {} | {} | {} |\n", p.plan,
+                       p.plan == r.plan ? " (chosen)" : "", FormatUsd(p.price_per_customer_month),
+                       FormatUsd(p.mrr_usd), FormatUsd(p.margin_usd), p.break_even_customers);
+      }
+    }
   }
   if (!plan.warnings.empty()) {
     fmt::format_to(out, "\n**Warnings**\n\n");
@@ -496,8 +559,9 @@ void AppendPlanCsvHeader(std::string& out) {
       "name,customers,devices_per_customer,messages_per_customer_day,dashboard_tabs_per_customer,"
       "peak_pending_tasks,retention_days,engine,ha,regions,tier_id,tier_name,topology,servers,"
       "layout,ram_bytes,disk_bytes,cpu_cores,messages_per_day,peak_messages_per_second,"
-      "db_connections,util_ram,util_disk,util_cpu,zone,monthly_usd,months_until_upgrade,mrr_usd,"
-      "margin_usd,break_even_customers,warnings\n";
+      "db_connections,util_ram,util_disk,util_cpu,zone,monthly_usd,months_until_upgrade,price_plan,"
+      "price_per_customer_month,mrr_usd,margin_usd,break_even_customers,coupon,launch_mrr_usd,"
+      "launch_margin_usd,launch_break_even_customers,warnings\n";
 }
 
 namespace {
@@ -643,13 +707,30 @@ void AppendPlanCsvRow(std::string& out, const Plan& plan) {
   }
   row.Char(',');
   if (plan.revenue) {
-    row.Fixed(plan.revenue->mrr_usd, 2);
+    const Revenue& r = *plan.revenue;
+    row.Field(r.plan);
     row.Char(',');
-    row.Fixed(plan.revenue->margin_usd, 2);
+    row.Fixed(r.price_per_customer_month, 2);
     row.Char(',');
-    row.Int(plan.revenue->break_even_customers);
+    row.Fixed(r.mrr_usd, 2);
+    row.Char(',');
+    row.Fixed(r.margin_usd, 2);
+    row.Char(',');
+    row.Int(r.break_even_customers);
+    row.Char(',');
+    if (r.launch) {
+      row.Field(r.coupon);
+      row.Char(',');
+      row.Fixed(r.launch->mrr_usd, 2);
+      row.Char(',');
+      row.Fixed(r.launch->margin_usd, 2);
+      row.Char(',');
+      row.Int(r.launch->break_even_customers);
+    } else {
+      row.Text(",,,");
+    }
   } else {
-    row.Text(",,");
+    row.Text(",,,,,,,,");
   }
   row.Char(',');
   if (plan.warnings.size() == 1) {

@@ -68,6 +68,8 @@ const std::vector<std::string_view>& WorkloadKeys() {
       "horizon_months",
       "peak_factor",
       "price_per_customer_month",
+      "price_plan",
+      "coupon",
       "ha",
       "regions",
       "swap",
@@ -110,6 +112,10 @@ void SetWorkloadField(Workload& w, std::string_view key, std::string_view value)
     w.peak_factor = Number(key, value, 1, 10'000);
   } else if (key == "price_per_customer_month") {
     w.price_per_customer_month = Number(key, value, 0, 1'000'000);
+  } else if (key == "price_plan") {
+    w.price_plan.assign(value.data(), value.size());
+  } else if (key == "coupon") {
+    w.coupon.assign(value.data(), value.size());
   } else if (key == "ha") {
     try {
       w.ha = ParseBool(value);
@@ -138,6 +144,38 @@ void ValidateWorkload(const Workload& w, const Catalog& catalog) {
   if (catalog.FindEngine(w.engine) == nullptr) {
     throw InputError(
         fmt::format("engine: unknown '{}' (expected one of: {})", w.engine, catalog.EngineNames()));
+  }
+  const Pricing& pricing = catalog.pricing();
+  if (!w.price_plan.empty()) {
+    if (w.price_per_customer_month) {
+      throw InputError(
+          "price_plan: give either a plan or price_per_customer_month, not both (the plan has "
+          "its own price)");
+    }
+    if (pricing.FindPlan(w.price_plan) == nullptr) {
+      throw InputError(fmt::format("price_plan: unknown '{}' (expected one of: {})", w.price_plan,
+                                   pricing.PlanNames()));
+    }
+  }
+  if (!w.coupon.empty()) {
+    const Coupon* coupon = pricing.FindCoupon(w.coupon);
+    if (coupon == nullptr) {
+      throw InputError(fmt::format("coupon: unknown '{}' (expected one of: {})", w.coupon,
+                                   pricing.CouponNames()));
+    }
+    if (w.price_plan.empty() && !w.price_per_customer_month) {
+      throw InputError(
+          "coupon: needs a price to discount (price_plan or price_per_customer_month)");
+    }
+    if (!coupon->AppliesTo(w.price_plan)) {
+      std::string plans;
+      for (const std::string& p : coupon->plans) {
+        plans += plans.empty() ? p : ", " + p;
+      }
+      throw InputError(fmt::format(
+          "coupon: '{}' applies only to the plans {}{}", w.coupon, plans,
+          w.price_plan.empty() ? ", not to a price of your own" : ", not to " + w.price_plan));
+    }
   }
 }
 

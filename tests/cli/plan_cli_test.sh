@@ -30,6 +30,19 @@ expect_json "d['comfortable_customers'] == 137 and d['max_customers'] == 198 and
 expect_json "any('swap-in rate' in n for n in d['notes'])"
 run plan --customers 34 --idle-share 1.5 --swap; expect_code 2; expect_err "--idle-share"
 
+# Revenue (docs/capacity-model.md "Revenue"): the source's $9 plan with its 50 % launch coupon on
+# the 80 webjs customers of one OVH VPS-5 ($40.40): break-even 5 at full price, 9 during launch.
+run plan --customers 80 --devices-per-customer 1 --engine webjs --price-plan basic --coupon launch50
+expect_code 0; expect_golden plan_80_launch.txt
+run plan --customers 80 --devices-per-customer 1 --engine webjs --price-plan basic --coupon launch50 -o json
+expect_json "d['revenue']['price_plan'] == 'basic' and d['revenue']['break_even_customers'] == 5"
+expect_json "d['revenue']['coupon']['launch']['mrr_usd'] == 360 and d['revenue']['coupon']['launch']['break_even_customers'] == 9"
+expect_json "[p['price_plan'] for p in d['revenue']['by_plan']] == ['basic', 'pro', 'business']"
+run tiers pricing;                               expect_code 0; expect_golden tiers_pricing.txt
+run plan --customers 5 --price-plan gold;        expect_code 2; expect_err "price_plan: unknown 'gold' (expected one of: basic, pro, business)"
+run plan --customers 5 --price-plan pro --coupon launch50; expect_code 2; expect_err "applies only to the plans basic"
+run plan --customers 5 --coupon launch50;        expect_code 2; expect_err "coupon: needs a price"
+
 # JSON contract (docs/capacity-model.md).
 run plan --customers 50 --price-per-customer-month 29 -o json
 expect_code 0

@@ -48,11 +48,12 @@ TEST(WorkloadTest, ParsesEveryKeyFromYaml) {
 }
 
 TEST(WorkloadTest, ErrorsNameFileLineColumnAndField) {
-  EXPECT_EQ(ErrorOf("customers: 10\ndevices_per_customr: 2\n"),
-            "workload.yaml:2:1: unknown key 'devices_per_customr' (expected one of: customers, "
-            "devices_per_customer, messages_per_customer_day, dashboard_tabs_per_customer, "
-            "peak_pending_tasks, retention_days, engine, growth_per_month, horizon_months, "
-            "peak_factor, price_per_customer_month, ha, regions, swap, idle_share)");
+  EXPECT_EQ(
+      ErrorOf("customers: 10\ndevices_per_customr: 2\n"),
+      "workload.yaml:2:1: unknown key 'devices_per_customr' (expected one of: customers, "
+      "devices_per_customer, messages_per_customer_day, dashboard_tabs_per_customer, "
+      "peak_pending_tasks, retention_days, engine, growth_per_month, horizon_months, "
+      "peak_factor, price_per_customer_month, price_plan, coupon, ha, regions, swap, idle_share)");
   EXPECT_EQ(ErrorOf("customers: -5\n"),
             "workload.yaml:1:12: customers: expected a non-negative whole number, got \"-5\"");
   EXPECT_EQ(ErrorOf("customers: 1000000000000\n"),
@@ -62,7 +63,8 @@ TEST(WorkloadTest, ErrorsNameFileLineColumnAndField) {
             "workload.yaml:1:12: customers: expected a whole number, got \"12x\"");
   EXPECT_EQ(ErrorOf("customers: 10\ngrowth_per_month: .nan\n"),
             "workload.yaml:2:19: growth_per_month: expected a number, got \".nan\"");
-  EXPECT_EQ(ErrorOf("customers: [1, 2]\n"), "workload.yaml:1:12: customers: expected a single value");
+  EXPECT_EQ(ErrorOf("customers: [1, 2]\n"),
+            "workload.yaml:1:12: customers: expected a single value");
   EXPECT_EQ(ErrorOf("- 1\n- 2\n"),
             "workload.yaml:1:1: workload: expected a mapping of keys such as customers: 50");
   EXPECT_NE(ErrorOf("").find("empty workload file"), std::string::npos);

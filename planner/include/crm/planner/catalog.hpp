@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "crm/planner/pricing.hpp"
+
 namespace crm::planner {
 
 /// One number of the model and where it comes from.
@@ -147,8 +149,9 @@ const std::vector<CatalogFile>& EmbeddedCatalogFiles();
 
 class Catalog {
  public:
-  /// Parses rules.yaml, engines.yaml, providers.yaml and tier*.yaml. Cross-checks references
-  /// (a role's server exists, tiers ascend). Throws InputError with file:line:col.
+  /// Parses rules.yaml, engines.yaml, providers.yaml, tier*.yaml and pricing.yaml (optional).
+  /// Cross-checks references (a role's server exists, tiers ascend). Throws InputError with
+  /// file:line:col.
   static Catalog Parse(const std::vector<CatalogFile>& files);
   /// The embedded catalog.
   static const Catalog& Embedded();
@@ -164,6 +167,8 @@ class Catalog {
   const std::vector<Server>& servers() const { return servers_; }
   const std::vector<VolumePrice>& volume_prices() const { return volumes_; }
   const std::vector<Tier>& tiers() const { return tiers_; }
+  /// The price plans and coupons of pricing.yaml (empty when the catalog has none).
+  const Pricing& pricing() const { return pricing_; }
   /// Provider names in catalog order; Server::provider_id indexes this.
   const std::vector<std::string>& providers() const { return providers_; }
 
@@ -185,6 +190,7 @@ class Catalog {
   std::vector<VolumePrice> volumes_;
   std::vector<Tier> tiers_;
   std::vector<std::string> providers_;
+  Pricing pricing_;
 };
 
 std::string_view TopologyName(Topology t);

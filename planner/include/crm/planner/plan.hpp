@@ -74,11 +74,24 @@ struct Growth {
   std::vector<std::pair<int, long long>> projection;  // (month, customers), 0..horizon
 };
 
-struct Revenue {
+/// One price's figures at the workload's customers and the layout's monthly cost.
+struct PriceRevenue {
+  std::string_view plan;  // a plan of pricing.yaml; empty: the workload's own price
   double price_per_customer_month = 0;
   double mrr_usd = 0;
   double margin_usd = 0;
-  long long break_even_customers = 0;
+  long long break_even_customers = 0;  // 0 when the price is 0 (never)
+};
+
+struct Revenue : PriceRevenue {
+  // With a coupon: the same figures while customers pay the discounted price (their first
+  // `coupon_months`; at launch that is every customer).
+  std::string_view coupon;
+  double percent_off = 0;
+  long long coupon_months = 0;
+  std::optional<PriceRevenue> launch;
+  // Every plan of pricing.yaml at the same customers and cost (PlanOptions::compare_plans).
+  std::vector<PriceRevenue> by_plan;
 };
 
 /// One explained figure: "sessions RAM" = "5 customers × 2 devices × 2 MB (whatsmeow)" = "20 MB".
@@ -117,10 +130,11 @@ struct Plan {
 };
 
 struct PlanOptions {
-  bool explain = false;    // record every figure's arithmetic
-  bool projection = true;  // fill Growth::projection
-  bool reasons = true;     // fill Growth::upgrade_reason (text; batch CSV has no column for it)
-  int only_tier = 0;       // consider only this tier (render --tier N); 0 = choose
+  bool explain = false;       // record every figure's arithmetic
+  bool projection = true;     // fill Growth::projection
+  bool reasons = true;        // fill Growth::upgrade_reason (text; batch CSV has no column for it)
+  bool compare_plans = true;  // fill Revenue::by_plan (batch rows carry only their own plan)
+  int only_tier = 0;          // consider only this tier (render --tier N); 0 = choose
   Search search = Search::kAuto;
   std::vector<std::string> providers = {};  // restrict every role to these providers (names)
   std::vector<std::string> prefer = {};     // a fitting offering of these wins over cheaper others
