@@ -114,6 +114,17 @@ void ParseEngineRules(const std::string& file, const YAML::Node& node, Engine& e
     engine.idle_resident = ParseRule(file, idle, "idle_resident", RuleUnit::kBytes, 0, 1e11);
     engine.idle_swappable = true;
   }
+  if (YAML::Node disk = m.Optional("disk_per_device")) {
+    engine.disk_per_device = ParseRule(file, disk, "disk_per_device", RuleUnit::kBytes, 0, 1e12);
+  }
+  if (YAML::Node limit = m.Optional("slice_memory_limit")) {
+    engine.slice_memory_limit =
+        ParseRule(file, limit, "slice_memory_limit", RuleUnit::kBytes, 1e6, 1e12);
+  }
+  if (YAML::Node cpu_limit = m.Optional("slice_cpu_limit")) {
+    engine.slice_cpu_limit =
+        ParseRule(file, cpu_limit, "slice_cpu_limit", RuleUnit::kNumber, 0.01, 256);
+  }
   m.Finish();
   if (engine.idle_swappable && engine.idle_resident.value > engine.ram_per_device.value) {
     FailAt(file, node, fmt::format("engine {}: idle_resident exceeds ram_per_device", engine.name));

@@ -34,6 +34,7 @@ struct Unit {
   double message_cpu = 0;     // per customer, cores at peak
   double device_cpu = 0;      // per customer, cores
   double swapped_ram = 0;     // per customer: of sessions_ram, what idle slices push to swap
+  double sessions_disk = 0;   // per customer: the engine's session files
 };
 
 Unit UnitDemand(const Workload& w, const Catalog& c) {
@@ -43,6 +44,7 @@ Unit UnitDemand(const Workload& w, const Catalog& c) {
   const auto devices = static_cast<double>(w.devices_per_customer);
   const auto msgs = static_cast<double>(w.messages_per_customer_day);
   u.sessions_ram = devices * e.ram_per_device.value;
+  u.sessions_disk = devices * e.disk_per_device.value;
   u.websockets_ram = static_cast<double>(w.dashboard_tabs_per_customer) * r.ram_per_websocket.value;
   u.buffers_ram = r.buffer_per_customer.value;
   u.queue_ram = static_cast<double>(w.peak_pending_tasks) * r.bytes_per_task.value;
@@ -115,6 +117,7 @@ HostLoad RoleLoad(const RoleSpec& spec, int hosts, int regions, const Unit& u) {
     load.ram.slope += u.sessions_ram / divisor;
     load.swap.slope += u.swapped_ram / divisor;
     load.cpu.slope += u.device_cpu / divisor;
+    load.disk.slope += u.sessions_disk / divisor;
   }
   if (spec.carries & kCarryWebsockets) {
     load.ram.slope += u.websockets_ram / divisor;
@@ -159,10 +162,11 @@ double VolumeFor(double disk_demand, const Server& s, double target) {
 }
 
 // The published layout sizes up only within the reference's provider and kind, from the reference
-// up: what `render --tier N` promises.
+// up: what `render --tier N` promises. A bigger offering listed cheaper than the reference (an
+// estimate beside a price from the source) does not replace it: the published price stands.
 bool AtLeastReference(const Server& s, const Server& ref) {
   return s.kind == ref.kind && s.provider_id == ref.provider_id && s.vcpu >= ref.vcpu &&
-         s.ram_bytes >= ref.ram_bytes &&
+         s.ram_bytes >= ref.ram_bytes && s.monthly_usd >= ref.monthly_usd &&
          (ref.disk_type != DiskType::kNvme || s.disk_type == DiskType::kNvme);
 }
 
@@ -628,13 +632,36 @@ void SliceKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   const double slice_steady = kSliceProcessBase +
                               static_cast<double>(w.devices_per_customer) * e.ram_per_device.value +
                               r.buffer_per_customer.value;
-  const auto slice_limit =
-      static_cast<long long>(std::ceil(slice_steady * r.slice_memory_headroom.value / 1e6) * 1e6);
-  plan.knobs.emplace_back("SLICE_MEMORY_LIMIT", slice_limit);
-  EXPLAIN(ex, "SLICE_MEMORY_LIMIT", FormatBytes(static_cast<double>(slice_limit)),
-          "(8 MB process + {} devices × {} + {} buffer) × {} headroom", w.devices_per_customer,
-          FormatBytes(e.ram_per_device.value), FormatBytes(r.buffer_per_customer.value),
-          Num(r.slice_memory_headroom.value, 2));
+  const auto devices = static_cast<double>(std::max(1LL, w.devices_per_customer));
+  if (e.slice_memory_limit.value > 0) {
+    // The engine's own limit from its source (a Chromium slice: 512 MB), per device.
+    const auto slice_limit = static_cast<long long>(devices * e.slice_memory_limit.value);
+    plan.knobs.emplace_back("SLICE_MEMORY_LIMIT", slice_limit);
+    EXPLAIN(ex, "SLICE_MEMORY_LIMIT", FormatBytes(static_cast<double>(slice_limit)),
+            "{} device(s) × {} ({}'s slice limit)", Num(devices),
+            FormatBytes(e.slice_memory_limit.value), w.engine);
+    if (slice_steady > static_cast<double>(slice_limit)) {
+      plan.warnings.push_back(fmt::format(
+          "SLICE_MEMORY_LIMIT {} is below a slice's steady footprint {} ({}'s slice limit from "
+          "engines.yaml): slices would be OOM-killed",
+          FormatBytes(static_cast<double>(slice_limit)), FormatBytes(slice_steady), w.engine));
+    }
+  } else {
+    const auto slice_limit =
+        static_cast<long long>(std::ceil(slice_steady * r.slice_memory_headroom.value / 1e6) * 1e6);
+    plan.knobs.emplace_back("SLICE_MEMORY_LIMIT", slice_limit);
+    EXPLAIN(ex, "SLICE_MEMORY_LIMIT", FormatBytes(static_cast<double>(slice_limit)),
+            "(8 MB process + {} devices × {} + {} buffer) × {} headroom", w.devices_per_customer,
+            FormatBytes(e.ram_per_device.value), FormatBytes(r.buffer_per_customer.value),
+            Num(r.slice_memory_headroom.value, 2));
+  }
+  if (e.slice_cpu_limit.value > 0) {
+    const double cores = devices * e.slice_cpu_limit.value;
+    plan.knobs.emplace_back("CRM_SLICE_CPU_LIMIT", fmt::format("{:g}", cores));
+    EXPLAIN(ex, "CRM_SLICE_CPU_LIMIT", fmt::format("{:g} cores", cores),
+            "{} device(s) × {} cores ({}'s slice limit)", Num(devices),
+            Num(e.slice_cpu_limit.value, 2), w.engine);
+  }
   const double quota = std::max(r.slice_storage_quota.value, u.stored_disk);
   plan.knobs.emplace_back("SLICE_STORAGE_QUOTA", static_cast<long long>(quota));
   EXPLAIN(ex, "SLICE_STORAGE_QUOTA", FormatBytes(quota),
@@ -1231,6 +1258,7 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
   d.queue_ram = u.queue_ram;
   d.buffers_ram = u.buffers_ram * customers;
   d.messages_disk = u.messages_disk * customers;
+  d.sessions_disk = u.sessions_disk * customers;
 
   // Which servers the roles may use.
   SearchScope scope;
@@ -1410,11 +1438,19 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
       system_disk += row.spec->services_disk * row.count;
       services_cpu += row.spec->services_cpu * row.count;
     }
+    if (d.sessions_disk > 0) {
+      EXPLAIN(ex, "session files", FormatBytes(d.sessions_disk), "{} devices × {} ({})",
+              Num(customers * static_cast<double>(w.devices_per_customer)),
+              FormatBytes(catalog.FindEngine(w.engine)->disk_per_device.value), w.engine);
+    }
     EXPLAIN(ex, "total disk", FormatBytes(d.total_disk),
-            "{} messages × (1 + {} headroom for indexes, WAL, backups) × {} cop{} + {} hosts' "
+            "{} messages × (1 + {} headroom for indexes, WAL, backups) × {} cop{}{} + {} hosts' "
             "system disk",
             FormatBytes(d.messages_disk), Num(r.disk_headroom.value, 2), Num(copies),
-            copies == 1 ? "y" : "ies", FormatBytes(system_disk));
+            copies == 1 ? "y" : "ies",
+            d.sessions_disk > 0 ? fmt::format(" + {} session files", FormatBytes(d.sessions_disk))
+                                : std::string(),
+            FormatBytes(system_disk));
     EXPLAIN(ex, "peak message rate", fmt::format("{} msg/s", Num(d.peak_messages_per_second, 4)),
             "{} messages/day ÷ 86,400 s × peak factor {}", Num(d.messages_per_day),
             Num(w.peak_factor, 2));

@@ -204,7 +204,10 @@ nlohmann::ordered_json PlanToJson(const Plan& plan) {
         {"buffers", Bytes(d.buffers_ram)},
         {"services", Bytes(d.services_ram)},
         {"total", Bytes(d.total_ram)}}},
-      {"disk_bytes", {{"messages", Bytes(d.messages_disk)}, {"total", Bytes(d.total_disk)}}},
+      {"disk_bytes",
+       {{"messages", Bytes(d.messages_disk)},
+        {"sessions", Bytes(d.sessions_disk)},
+        {"total", Bytes(d.total_disk)}}},
       {"cpu_cores", Round(d.cpu_cores, 4)},
       {"messages_per_day", Round(d.messages_per_day, 2)},
       {"peak_messages_per_second", Round(d.peak_messages_per_second, 4)},
@@ -355,8 +358,11 @@ std::string PlanToTable(const Plan& plan, bool color) {
     fmt::format_to(out, "    in swap  {:>10}   idle slices' pushed-out pages (--swap)\n",
                    FormatBytes(d.swapped_ram));
   }
-  fmt::format_to(out, "  Disk       {:>10}   messages {} ({} days)\n", FormatBytes(d.total_disk),
-                 FormatBytes(d.messages_disk), w.retention_days);
+  fmt::format_to(out, "  Disk       {:>10}   messages {} ({} days){}\n", FormatBytes(d.total_disk),
+                 FormatBytes(d.messages_disk), w.retention_days,
+                 d.sessions_disk > 0
+                     ? fmt::format(" · session files {}", FormatBytes(d.sessions_disk))
+                     : std::string());
   fmt::format_to(out, "  CPU        {:>10}   at peak\n",
                  fmt::format("{} cores", FormatNumber(d.cpu_cores, 2)));
   fmt::format_to(out, "  Messages   {:>10}   per day; peak {} msg/s (×{} peak factor)\n",

@@ -38,7 +38,8 @@ checks=$((checks + 1)); diff -r "$TMP/from-plan" "$TMP/from-flags" >/dev/null ||
 # A webjs workload puts its memory into the units.
 run render --customers 10 --engine webjs --target vps --out "$TMP/webjs"; expect_code 0
 checks=$((checks + 1)); grep -q '^MemoryMax=11264M$' "$TMP/webjs/etc/systemd/system/crmd.service" || fail "webjs MemoryMax"
-checks=$((checks + 1)); grep -q '^SLICE_MEMORY_LIMIT=1367000000$' "$TMP/webjs/etc/crmd/crmd.env" || fail "webjs SLICE_MEMORY_LIMIT"
+checks=$((checks + 1)); grep -q '^SLICE_MEMORY_LIMIT=1024000000$' "$TMP/webjs/etc/crmd/crmd.env" || fail "webjs SLICE_MEMORY_LIMIT (2 × 512 MB)"
+checks=$((checks + 1)); grep -q '^CRM_SLICE_CPU_LIMIT=1$' "$TMP/webjs/etc/crmd/crmd.env" || fail "webjs CRM_SLICE_CPU_LIMIT (2 × 0.5)"
 
 # Clean renderings validate with every tool present.
 run validate --require-tools "$TMP/b" "$TMP/g-2-compose" "$TMP/g-4-multi"; expect_code 0; expect_out "0 finding(s)"

@@ -140,8 +140,24 @@ TEST_F(PlanTest, WebjsNeedsBigHostsAndSetsTheSliceLimit) {
   EXPECT_GE(p.layout[0].server->ram_bytes, 9e9 / 0.7);
   // The cheapest server of any provider with (9 GB + 2 GB services) ÷ 0.7 of RAM: 16 GiB.
   EXPECT_EQ(p.layout[0].server->name, "hetzner-cx42");
-  // (8 MB + 2 × 450 MB + 3 MB) × 1.5, rounded up to the MB.
-  EXPECT_EQ(Knob(p, "SLICE_MEMORY_LIMIT"), 1'367'000'000);
+  // engines.yaml: a Chromium slice is limited to 512 MB and half a core per device (the source's
+  // limits), above its steady 8 MB + 2 × 450 MB + 3 MB; its session files take 13 MB a device.
+  EXPECT_EQ(Knob(p, "SLICE_MEMORY_LIMIT"), 1'024'000'000);
+  bool cpu_limit = false;
+  for (const auto& [name, value] : p.knobs) {
+    if (name == "CRM_SLICE_CPU_LIMIT") {
+      cpu_limit = std::get<std::string>(value) == "1";
+    }
+  }
+  EXPECT_TRUE(cpu_limit);
+  EXPECT_DOUBLE_EQ(p.demand.sessions_disk, 10 * 2 * 13e6);
+  for (const std::string& w : p.warnings) {
+    EXPECT_EQ(w.find("SLICE_MEMORY_LIMIT"), std::string::npos) << w;
+  }
+  // Whatsmeow states no limit: computed from the footprint with headroom, no CPU limit.
+  const Plan light = PlanFor(10);
+  EXPECT_EQ(Knob(light, "SLICE_MEMORY_LIMIT"), 23'000'000);  // ⌈(8 + 2 × 2 + 3) MB × 1.5⌉
+  EXPECT_DOUBLE_EQ(light.demand.sessions_disk, 0);
 }
 
 TEST_F(PlanTest, ScalableRolesAddHosts) {

@@ -10,13 +10,13 @@
 namespace crm::planner {
 
 struct ResourceCapacity {
-  std::string resource;           // "RAM", "CPU", "disk"
-  double capacity = 0;            // bytes or cores
-  double fixed = 0;               // used before the first customer (services)
-  double per_customer = 0;        // added by each customer
-  long long max_customers = 0;    // at 100 %
+  std::string resource;                 // "RAM", "CPU", "disk"
+  double capacity = 0;                  // bytes or cores
+  double fixed = 0;                     // used before the first customer (services)
+  double per_customer = 0;              // added by each customer
+  long long max_customers = 0;          // at 100 %
   long long comfortable_customers = 0;  // at the target utilisation
-  bool unlimited = false;         // per_customer is 0: this resource never binds
+  bool unlimited = false;               // per_customer is 0: this resource never binds
 };
 
 struct Capacity {

@@ -57,6 +57,12 @@ struct Engine {
   /// what stays resident then (bytes); both from `idle_resident` in engines.yaml.
   bool idle_swappable = false;
   Rule idle_resident;
+  /// Session files on disk per device (browser profiles, auth state); 0 when none worth counting.
+  Rule disk_per_device;
+  /// A slice's limits per device where the source states them (0: the memory limit is computed
+  /// from the footprint, the CPU is not limited).
+  Rule slice_memory_limit;
+  Rule slice_cpu_limit;
 };
 
 enum class ServerKind { kVm, kManagedPostgres, kManagedK8s };

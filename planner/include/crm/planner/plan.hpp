@@ -24,6 +24,7 @@ struct Demand {
   double total_ram = 0;
   double swapped_ram = 0;    // --swap: of sessions_ram, what idle slices hold in swap instead
   double messages_disk = 0;  // raw message storage
+  double sessions_disk = 0;  // the engine's session files (engines.yaml disk_per_device)
   double total_disk = 0;     // messages + headroom + per-host services disk
   double cpu_cores = 0;      // messages + device keep-alive + per-host services
   double messages_per_day = 0;

@@ -24,8 +24,8 @@ struct Workload {
   long long horizon_months = 12;
   double peak_factor = 10;
   std::optional<double> price_per_customer_month;  // USD, a price of its own
-  std::string price_plan;  // a plan of pricing.yaml instead (empty: none)
-  std::string coupon;      // a coupon of pricing.yaml on that price (empty: none)
+  std::string price_plan;                          // a plan of pricing.yaml instead (empty: none)
+  std::string coupon;  // a coupon of pricing.yaml on that price (empty: none)
   bool ha = false;
   long long regions = 1;
   /// Count idle slices of swappable engines at their idle resident size, the rest in swap
