@@ -100,6 +100,13 @@ void Monitor::Stop() {
   thread_.join();
   lock_connection_.reset();  // closing the session releases the advisory lock
   leader_ = false;
+  std::lock_guard lock(gauges_mutex_);
+  gauges_.clear();
+}
+
+std::vector<SliceGauges> Monitor::LatestSlices() const {
+  std::lock_guard lock(gauges_mutex_);
+  return gauges_;
 }
 
 bool Monitor::HoldLeadership() {
@@ -123,6 +130,11 @@ bool Monitor::HoldLeadership() {
     }
     lock_connection_.reset();
     leader_ = false;
+  }
+  if (!leader_) {
+    // Another gateway samples now: its numbers, not our last ones, are current.
+    std::lock_guard lock(gauges_mutex_);
+    gauges_.clear();
   }
   return leader_;
 }
@@ -462,6 +474,34 @@ void Monitor::SampleTelemetry() {
   });
   Record(kServerKinds, server);
   Record({"slice_memory"}, memory);
+
+  std::vector<SliceGauges> gauges;
+  for (const auto& info : infos) {
+    if (!info.holds_data()) {
+      continue;
+    }
+    SliceGauges g;
+    g.slice_id = info.id;
+    g.memory_limit_bytes = info.memory_limit_bytes;
+    g.storage_bytes = info.storage_bytes;
+    g.storage_quota_bytes = info.storage_quota_bytes;
+    g.restarts = info.restarts;
+    for (const auto& o : observed) {
+      if (o.id == info.id) {
+        g.memory_bytes = o.memory_bytes;
+      }
+    }
+    if (info.state == SliceState::kAssigned && whatsapp_check_.SeenConnected(info.id)) {
+      auto it = wa_states_.find(info.id);
+      g.whatsapp_connected = it != wa_states_.end() && it->second == "connected";
+    }
+    if (auto it = loads_.find(info.id); it != loads_.end()) {
+      g.pending_tasks = it->second.pending_tasks;
+    }
+    gauges.push_back(g);
+  }
+  std::lock_guard gauges_lock(gauges_mutex_);
+  gauges_ = std::move(gauges);
 }
 
 }  // namespace crm::monitor

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "crm/clock.hpp"
 #include "crm/db/pool.hpp"
@@ -55,6 +56,21 @@ struct MonitorOptions {
 /// orchestrator measured it).
 SliceObservation ObservationOf(const orchestrator::SliceInfo& slice);
 
+/// A slice as the gateway's /metrics exports it: the monitor's latest telemetry pass, so a scrape
+/// measures nothing (docs/operations.md, "Monitoring in the renderings").
+struct SliceGauges {
+  long long slice_id = 0;
+  std::optional<std::uint64_t> memory_bytes;  ///< the cgroup's, else its process's RSS
+  std::uint64_t memory_limit_bytes = 0;
+  std::uint64_t storage_bytes = 0;
+  std::uint64_t storage_quota_bytes = 0;
+  /// Assigned slices whose channel was ever seen connected; nullopt otherwise (a warm slice, a
+  /// tenant who has not paired yet): no series, so no alert for a phone never linked.
+  std::optional<bool> whatsapp_connected;
+  int restarts = 0;                        ///< since it was provisioned
+  std::optional<long long> pending_tasks;  ///< queued tasks (its GET /api/status)
+};
+
 /// The JSON body of a webhook notification and its X-CRM-Signature value ("sha256=<hex>").
 std::string WebhookBody(const OpenedAlert& alert, TimePoint now);
 std::string WebhookSignature(const std::string& body, const std::string& secret);
@@ -75,6 +91,9 @@ class Monitor {
 
   /// Whether this gateway holds the lock and works.
   bool leader() const { return leader_; }
+  /// Each slice holding data as the latest telemetry pass saw it; empty on a gateway that does
+  /// not lead (only the leader samples).
+  std::vector<SliceGauges> LatestSlices() const;
   TimePoint Now() const { return clock_(); }
   const MonitorOptions& options() const { return options_; }
 
@@ -117,6 +136,9 @@ class Monitor {
   };
   std::map<long long, CpuSample> slice_cpu_;
   std::optional<std::pair<HostReading, std::chrono::steady_clock::time_point>> last_host_;
+
+  mutable std::mutex gauges_mutex_;
+  std::vector<SliceGauges> gauges_;  ///< LatestSlices()
 
   std::unique_ptr<pqxx::connection> lock_connection_;
   std::atomic<bool> leader_{false};
