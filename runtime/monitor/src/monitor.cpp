@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "crm/hmac.hpp"
@@ -158,10 +159,17 @@ void Monitor::Loop() {
   while (running_) {
     auto now = Steady::now();
     bool lead = leader_;
-    if (now >= next_lock_try) {
+    bool due_now = std::any_of(checks.begin(), checks.end(),
+                               [now](const Due& due) { return now >= due.next; });
+    // The leader confirms its lock's session before each round of checks: a session that ended
+    // (the server restarted, the connection was cut) freed the lock for another gateway, and
+    // this one must not write alongside it until the next retry.
+    if (now >= next_lock_try || (lead && due_now)) {
       lead = HoldLeadership();
-      // A follower retries at the shortest check interval: it takes over within one.
-      next_lock_try = now + std::chrono::seconds(5);
+      if (now >= next_lock_try) {
+        // A follower retries at the shortest check interval: it takes over within one.
+        next_lock_try = now + std::chrono::seconds(5);
+      }
     }
     auto wake_at = next_lock_try;
     for (auto& due : checks) {
