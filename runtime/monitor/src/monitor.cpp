@@ -27,6 +27,19 @@ constexpr long long kLeaderLockKey = 0x63726d6d6f6e;  // "crmmon"
 const std::vector<std::string> kServerKinds = {"server_disk", "server_ram", "server_cpu",
                                                "server_swapin"};
 
+// Why this host's slices cannot have memory reclaimed; empty when cgroup v2 may allow it.
+std::string ReclaimUnavailable(const orchestrator::MemoryLimiter& limiter) {
+  switch (limiter.mechanism()) {
+    case orchestrator::LimitMechanism::kCgroupV2:
+      return {};
+    case orchestrator::LimitMechanism::kCgroupV1:
+      return "slices are in cgroup v1 groups; memory.reclaim exists only in cgroup v2";
+    case orchestrator::LimitMechanism::kRlimit:
+      return "slices have no memory cgroup (rlimit-as limits); memory.reclaim needs cgroup v2";
+  }
+  return "unknown memory limit mechanism";
+}
+
 bool Alive(std::optional<int> pid) {
   return pid && *pid > 0 && (::kill(*pid, 0) == 0 || errno == EPERM);
 }
@@ -69,7 +82,11 @@ Monitor::Monitor(MonitorOptions options, db::Pool& pool, orchestrator::Orchestra
       slices_(slices),
       connect_(std::move(connect)),
       probe_(probe ? std::move(probe)
-                   : std::make_unique<ProcHostProbe>("/proc", options_.disk_path)) {
+                   : std::make_unique<ProcHostProbe>("/proc", options_.disk_path)),
+      reclaimer_(
+          options_.enabled ? options_.reclaim_idle : std::chrono::seconds(0),
+          [limits = &slices.limiter()](long long id) { return limits->GroupDir(id); },
+          ReclaimUnavailable(slices.limiter())) {
   if (clock) {
     clock_ = std::move(clock);
   } else if (!options_.clock_file.empty()) {
@@ -482,6 +499,23 @@ void Monitor::SampleTelemetry() {
   });
   Record(kServerKinds, server);
   Record({"slice_memory"}, memory);
+
+  // Idle slices' memory out, now that each sample knows its idle time and open streams.
+  std::vector<ReclaimCandidate> candidates;
+  for (const auto& info : infos) {
+    if (!info.runs()) {
+      continue;
+    }
+    ReclaimCandidate c{info.id, Alive(info.pid), std::nullopt, std::nullopt};
+    for (const auto& sample : samples) {
+      if (sample.slice_id == info.id) {
+        c.idle_seconds = sample.idle_seconds;
+        c.streams = sample.streams;
+      }
+    }
+    candidates.push_back(c);
+  }
+  reclaimer_.Pass(candidates);
 
   std::vector<SliceGauges> gauges;
   for (const auto& info : infos) {

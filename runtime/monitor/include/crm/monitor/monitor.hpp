@@ -26,6 +26,7 @@
 #include "crm/monitor/alert_store.hpp"
 #include "crm/monitor/checks.hpp"
 #include "crm/monitor/readings.hpp"
+#include "crm/monitor/reclaim.hpp"
 #include "crm/monitor/telemetry_store.hpp"
 #include "crm/orchestrator/orchestrator.hpp"
 
@@ -47,6 +48,9 @@ struct MonitorOptions {
   std::string webhook_secret;                     ///< signs the webhook's body (X-CRM-Signature)
   std::string app_url = "http://localhost:8080";  ///< links in mails
   std::filesystem::path disk_path = "/var/lib/crmd";  ///< its file system is "the disk"
+  /// A slice idle (no request, no event stream) this long has its memory reclaimed through
+  /// cgroup v2 memory.reclaim, once per idle period; 0: never.
+  std::chrono::seconds reclaim_idle{600};
   Retention retention;
   /// For tests only: "now" is the ISO 8601 time written in this file.
   std::filesystem::path clock_file;
@@ -94,6 +98,8 @@ class Monitor {
   /// Each slice holding data as the latest telemetry pass saw it; empty on a gateway that does
   /// not lead (only the leader samples).
   std::vector<SliceGauges> LatestSlices() const;
+  /// Idle memory reclaim: whether it works here, or why not (MemoryReclaimer::Status).
+  nlohmann::json ReclaimStatus() const { return reclaimer_.Status(); }
   TimePoint Now() const { return clock_(); }
   const MonitorOptions& options() const { return options_; }
 
@@ -130,6 +136,7 @@ class Monitor {
     std::optional<long long> pending_tasks;
   };
   std::map<long long, SliceLoad> loads_;  ///< from the WhatsApp check's GET /api/status
+  MemoryReclaimer reclaimer_;
   struct CpuSample {
     std::uint64_t jiffies = 0;
     std::chrono::steady_clock::time_point at;
