@@ -187,6 +187,7 @@ monitor::MonitorOptions MonitorOptionsFrom(const config::RuntimeConfig& config) 
   options.webhook_url = config.alert_webhook_url;
   options.webhook_secret = config.alert_webhook_secret;
   options.disk_path = config.data_dir;
+  options.reclaim_idle = duration_cast<seconds>(config.slice_reclaim_idle);
   options.clock_file = config.monitor_clock_file;
   if (!config.public_url.empty()) {
     options.app_url = config.public_url;

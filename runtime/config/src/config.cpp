@@ -623,6 +623,16 @@ const std::vector<KeyDef>& Defs() {
         {"CRM_ALERT_WEBHOOK_SECRET"},
         "the secret that signs alert webhooks (environment only)"},
        [](RuntimeConfig& c, const std::string& v) { c.alert_webhook_secret = v; }},
+      {{"slice_reclaim_idle",
+        {"CRM_SLICE_RECLAIM_IDLE"},
+        "a slice idle this long has its memory reclaimed (cgroup v2 memory.reclaim); 0 = never"},
+       [](RuntimeConfig& c, const std::string& v) {
+         auto idle = ParseDuration(v);
+         if (idle.count() != 0 && idle < std::chrono::seconds(1)) {
+           throw InputError("expected 0 (off) or at least 1s, got \"" + v + "\"");
+         }
+         c.slice_reclaim_idle = idle;
+       }},
       {{"monitor_clock_file",
         {"CRM_MONITOR_CLOCK_FILE"},
         "for tests only: the monitor's \"now\" is the ISO 8601 time in this file"},

@@ -90,7 +90,8 @@ json Overview(GatewayContext& gateway) {
             {"binding", live["binding"]},
             {"slices_used", used},
             {"memory_limit_bytes_total", memory_total}}},
-          {"monitor", {{"leader", gateway.monitor.leader()}}}};
+          {"monitor",
+           {{"leader", gateway.monitor.leader()}, {"reclaim", gateway.monitor.ReclaimStatus()}}}};
 }
 
 }  // namespace

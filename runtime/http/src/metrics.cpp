@@ -25,9 +25,11 @@ void Metrics::ObserveRequest(unsigned status, double seconds) {
   latency_->Observe(seconds);
 }
 
-std::string Metrics::Serialize() const {
+std::string Metrics::Serialize(const std::vector<prometheus::MetricFamily>& extra) const {
   prometheus::TextSerializer serializer;
-  return serializer.Serialize(registry_->Collect());
+  auto families = registry_->Collect();
+  families.insert(families.end(), extra.begin(), extra.end());
+  return serializer.Serialize(families);
 }
 
 }  // namespace crm::http

@@ -80,6 +80,15 @@ long long AlertStore::CountOpen() {
       .as<long long>();
 }
 
+std::map<std::pair<std::string, std::string>, long long> AlertStore::CountOpenByKind() {
+  std::map<std::pair<std::string, std::string>, long long> out;
+  for (const auto& row : tx_.exec("SELECT kind, severity, count(*) FROM gateway.alerts "
+                                  "WHERE resolved_at IS NULL GROUP BY kind, severity")) {
+    out[{row[0].as<std::string>(), row[1].as<std::string>()}] = row[2].as<long long>();
+  }
+  return out;
+}
+
 std::map<std::string, OpenSeverities> AlertStore::OpenBySubject() {
   std::map<std::string, OpenSeverities> out;
   for (const auto& row :

@@ -87,6 +87,11 @@ void WhatsAppCheck::Retain(const std::vector<long long>& live) {
   });
 }
 
+bool WhatsAppCheck::SeenConnected(long long slice_id) const {
+  auto it = tracks_.find(slice_id);
+  return it != tracks_.end() && it->second.seen_connected;
+}
+
 std::optional<Condition> MemoryCondition(const SliceObservation& s, const Thresholds& t) {
   if (!s.memory_bytes || s.memory_limit_bytes == 0) {
     return std::nullopt;

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "crm/hmac.hpp"
@@ -25,6 +26,19 @@ constexpr long long kLeaderLockKey = 0x63726d6d6f6e;  // "crmmon"
 
 const std::vector<std::string> kServerKinds = {"server_disk", "server_ram", "server_cpu",
                                                "server_swapin"};
+
+// Why this host's slices cannot have memory reclaimed; empty when cgroup v2 may allow it.
+std::string ReclaimUnavailable(const orchestrator::MemoryLimiter& limiter) {
+  switch (limiter.mechanism()) {
+    case orchestrator::LimitMechanism::kCgroupV2:
+      return {};
+    case orchestrator::LimitMechanism::kCgroupV1:
+      return "slices are in cgroup v1 groups; memory.reclaim exists only in cgroup v2";
+    case orchestrator::LimitMechanism::kRlimit:
+      return "slices have no memory cgroup (rlimit-as limits); memory.reclaim needs cgroup v2";
+  }
+  return "unknown memory limit mechanism";
+}
 
 bool Alive(std::optional<int> pid) {
   return pid && *pid > 0 && (::kill(*pid, 0) == 0 || errno == EPERM);
@@ -68,7 +82,11 @@ Monitor::Monitor(MonitorOptions options, db::Pool& pool, orchestrator::Orchestra
       slices_(slices),
       connect_(std::move(connect)),
       probe_(probe ? std::move(probe)
-                   : std::make_unique<ProcHostProbe>("/proc", options_.disk_path)) {
+                   : std::make_unique<ProcHostProbe>("/proc", options_.disk_path)),
+      reclaimer_(
+          options_.enabled ? options_.reclaim_idle : std::chrono::seconds(0),
+          [limits = &slices.limiter()](long long id) { return limits->GroupDir(id); },
+          ReclaimUnavailable(slices.limiter())) {
   if (clock) {
     clock_ = std::move(clock);
   } else if (!options_.clock_file.empty()) {
@@ -100,6 +118,13 @@ void Monitor::Stop() {
   thread_.join();
   lock_connection_.reset();  // closing the session releases the advisory lock
   leader_ = false;
+  std::lock_guard lock(gauges_mutex_);
+  gauges_.clear();
+}
+
+std::vector<SliceGauges> Monitor::LatestSlices() const {
+  std::lock_guard lock(gauges_mutex_);
+  return gauges_;
 }
 
 bool Monitor::HoldLeadership() {
@@ -124,6 +149,11 @@ bool Monitor::HoldLeadership() {
     lock_connection_.reset();
     leader_ = false;
   }
+  if (!leader_) {
+    // Another gateway samples now: its numbers, not our last ones, are current.
+    std::lock_guard lock(gauges_mutex_);
+    gauges_.clear();
+  }
   return leader_;
 }
 
@@ -146,10 +176,17 @@ void Monitor::Loop() {
   while (running_) {
     auto now = Steady::now();
     bool lead = leader_;
-    if (now >= next_lock_try) {
+    bool due_now = std::any_of(checks.begin(), checks.end(),
+                               [now](const Due& due) { return now >= due.next; });
+    // The leader confirms its lock's session before each round of checks: a session that ended
+    // (the server restarted, the connection was cut) freed the lock for another gateway, and
+    // this one must not write alongside it until the next retry.
+    if (now >= next_lock_try || (lead && due_now)) {
       lead = HoldLeadership();
-      // A follower retries at the shortest check interval: it takes over within one.
-      next_lock_try = now + std::chrono::seconds(5);
+      if (now >= next_lock_try) {
+        // A follower retries at the shortest check interval: it takes over within one.
+        next_lock_try = now + std::chrono::seconds(5);
+      }
     }
     auto wake_at = next_lock_try;
     for (auto& due : checks) {
@@ -462,6 +499,51 @@ void Monitor::SampleTelemetry() {
   });
   Record(kServerKinds, server);
   Record({"slice_memory"}, memory);
+
+  // Idle slices' memory out, now that each sample knows its idle time and open streams.
+  std::vector<ReclaimCandidate> candidates;
+  for (const auto& info : infos) {
+    if (!info.runs()) {
+      continue;
+    }
+    ReclaimCandidate c{info.id, Alive(info.pid), std::nullopt, std::nullopt};
+    for (const auto& sample : samples) {
+      if (sample.slice_id == info.id) {
+        c.idle_seconds = sample.idle_seconds;
+        c.streams = sample.streams;
+      }
+    }
+    candidates.push_back(c);
+  }
+  reclaimer_.Pass(candidates);
+
+  std::vector<SliceGauges> gauges;
+  for (const auto& info : infos) {
+    if (!info.holds_data()) {
+      continue;
+    }
+    SliceGauges g;
+    g.slice_id = info.id;
+    g.memory_limit_bytes = info.memory_limit_bytes;
+    g.storage_bytes = info.storage_bytes;
+    g.storage_quota_bytes = info.storage_quota_bytes;
+    g.restarts = info.restarts;
+    for (const auto& o : observed) {
+      if (o.id == info.id) {
+        g.memory_bytes = o.memory_bytes;
+      }
+    }
+    if (info.state == SliceState::kAssigned && whatsapp_check_.SeenConnected(info.id)) {
+      auto it = wa_states_.find(info.id);
+      g.whatsapp_connected = it != wa_states_.end() && it->second == "connected";
+    }
+    if (auto it = loads_.find(info.id); it != loads_.end()) {
+      g.pending_tasks = it->second.pending_tasks;
+    }
+    gauges.push_back(g);
+  }
+  std::lock_guard gauges_lock(gauges_mutex_);
+  gauges_ = std::move(gauges);
 }
 
 }  // namespace crm::monitor

@@ -115,6 +115,13 @@ fs::path MemoryLimiter::SliceDir(long long slice_id) const {
   return parent_ / ("slice_" + std::to_string(slice_id));
 }
 
+std::optional<fs::path> MemoryLimiter::GroupDir(long long slice_id) const {
+  if (mechanism_ == LimitMechanism::kRlimit) {
+    return std::nullopt;
+  }
+  return SliceDir(slice_id);
+}
+
 void MemoryLimiter::Apply(long long slice_id, pid_t pid, std::uint64_t bytes) const {
   if (mechanism_ == LimitMechanism::kRlimit) {
     return;

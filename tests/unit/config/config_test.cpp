@@ -65,6 +65,20 @@ TEST(RuntimeConfigTest, BadValuesNameTheVariableOrTheFileLine) {
   EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_PUBLIC_URL", "crm.example.com"}})), InputError);
 }
 
+TEST(RuntimeConfigTest, SliceReclaimIdleIsTenMinutesZeroForOffOrAtLeastASecond) {
+  using std::chrono::minutes;
+  using std::chrono::seconds;
+  EXPECT_EQ(LoadConfig(std::nullopt, Env({})).slice_reclaim_idle, minutes(10));
+  EXPECT_EQ(LoadConfig(std::nullopt, Env({{"CRM_SLICE_RECLAIM_IDLE", "0"}})).slice_reclaim_idle,
+            seconds(0));
+  EXPECT_EQ(LoadConfig(std::nullopt, Env({{"CRM_SLICE_RECLAIM_IDLE", "30m"}})).slice_reclaim_idle,
+            minutes(30));
+  for (const char* bad : {"500ms", "-5m", "soon"}) {
+    EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_SLICE_RECLAIM_IDLE", bad}})), InputError)
+        << bad;
+  }
+}
+
 TEST(RuntimeConfigTest, ThePublicUrlIsAnOriginWithoutAPath) {
   EXPECT_EQ(
       LoadConfig(std::nullopt, Env({{"CRM_PUBLIC_URL", "https://crm.example.com/"}})).public_url,

@@ -109,6 +109,7 @@ struct RuntimeConfig {
   int monitor_ram_percent = 90;
   int monitor_cpu_percent = 90;
   int monitor_swapin_pages_per_s = 1000;
+  std::chrono::milliseconds slice_reclaim_idle{600'000};       ///< idle this long: reclaim; 0 = off
   std::chrono::milliseconds alert_notify_interval{1'800'000};  ///< per subject and kind
   std::string alert_webhook_url;                               ///< empty: no webhook
   std::string alert_webhook_secret;                            ///< signs the webhook's body

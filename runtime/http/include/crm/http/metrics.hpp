@@ -6,10 +6,12 @@
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace crm::http {
 
@@ -19,8 +21,9 @@ class Metrics {
   prometheus::Registry& registry() { return *registry_; }
   /// Counts one answered request and its latency.
   void ObserveRequest(unsigned status, double seconds);
-  /// The exposition in Prometheus text format 0.0.4.
-  std::string Serialize() const;
+  /// The exposition in Prometheus text format 0.0.4: the registry's families, then `extra`
+  /// (families built per scrape, whose series come and go with what they describe).
+  std::string Serialize(const std::vector<prometheus::MetricFamily>& extra = {}) const;
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;

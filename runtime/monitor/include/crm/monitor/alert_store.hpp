@@ -47,6 +47,8 @@ class AlertStore {
   /// GET /admin/alerts: newest first, at most `limit`; open ones only when `open_only`.
   nlohmann::json ListJson(bool open_only, int limit);
   long long CountOpen();
+  /// Open alerts by (kind, severity): /metrics' crm_alerts_open.
+  std::map<std::pair<std::string, std::string>, long long> CountOpenByKind();
   std::map<std::string, OpenSeverities> OpenBySubject();
 
   /// Active administrators' addresses.

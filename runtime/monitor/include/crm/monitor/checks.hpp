@@ -80,6 +80,8 @@ class WhatsAppCheck {
                                    TimePoint now, std::chrono::seconds grace);
   /// Forgets slices not in `live` (destroyed, suspended).
   void Retain(const std::vector<long long>& live);
+  /// Whether the slice's channel was ever seen connected (it has been paired).
+  bool SeenConnected(long long slice_id) const;
 
  private:
   struct Track {

@@ -19,12 +19,14 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "crm/clock.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/monitor/alert_store.hpp"
 #include "crm/monitor/checks.hpp"
 #include "crm/monitor/readings.hpp"
+#include "crm/monitor/reclaim.hpp"
 #include "crm/monitor/telemetry_store.hpp"
 #include "crm/orchestrator/orchestrator.hpp"
 
@@ -46,6 +48,9 @@ struct MonitorOptions {
   std::string webhook_secret;                     ///< signs the webhook's body (X-CRM-Signature)
   std::string app_url = "http://localhost:8080";  ///< links in mails
   std::filesystem::path disk_path = "/var/lib/crmd";  ///< its file system is "the disk"
+  /// A slice idle (no request, no event stream) this long has its memory reclaimed through
+  /// cgroup v2 memory.reclaim, once per idle period; 0: never.
+  std::chrono::seconds reclaim_idle{600};
   Retention retention;
   /// For tests only: "now" is the ISO 8601 time written in this file.
   std::filesystem::path clock_file;
@@ -54,6 +59,21 @@ struct MonitorOptions {
 /// What the checks see of a slice from its record (its process looked up by pid; memory as the
 /// orchestrator measured it).
 SliceObservation ObservationOf(const orchestrator::SliceInfo& slice);
+
+/// A slice as the gateway's /metrics exports it: the monitor's latest telemetry pass, so a scrape
+/// measures nothing (docs/operations.md, "Monitoring in the renderings").
+struct SliceGauges {
+  long long slice_id = 0;
+  std::optional<std::uint64_t> memory_bytes;  ///< the cgroup's, else its process's RSS
+  std::uint64_t memory_limit_bytes = 0;
+  std::uint64_t storage_bytes = 0;
+  std::uint64_t storage_quota_bytes = 0;
+  /// Assigned slices whose channel was ever seen connected; nullopt otherwise (a warm slice, a
+  /// tenant who has not paired yet): no series, so no alert for a phone never linked.
+  std::optional<bool> whatsapp_connected;
+  int restarts = 0;                        ///< since it was provisioned
+  std::optional<long long> pending_tasks;  ///< queued tasks (its GET /api/status)
+};
 
 /// The JSON body of a webhook notification and its X-CRM-Signature value ("sha256=<hex>").
 std::string WebhookBody(const OpenedAlert& alert, TimePoint now);
@@ -75,6 +95,11 @@ class Monitor {
 
   /// Whether this gateway holds the lock and works.
   bool leader() const { return leader_; }
+  /// Each slice holding data as the latest telemetry pass saw it; empty on a gateway that does
+  /// not lead (only the leader samples).
+  std::vector<SliceGauges> LatestSlices() const;
+  /// Idle memory reclaim: whether it works here, or why not (MemoryReclaimer::Status).
+  nlohmann::json ReclaimStatus() const { return reclaimer_.Status(); }
   TimePoint Now() const { return clock_(); }
   const MonitorOptions& options() const { return options_; }
 
@@ -111,12 +136,16 @@ class Monitor {
     std::optional<long long> pending_tasks;
   };
   std::map<long long, SliceLoad> loads_;  ///< from the WhatsApp check's GET /api/status
+  MemoryReclaimer reclaimer_;
   struct CpuSample {
     std::uint64_t jiffies = 0;
     std::chrono::steady_clock::time_point at;
   };
   std::map<long long, CpuSample> slice_cpu_;
   std::optional<std::pair<HostReading, std::chrono::steady_clock::time_point>> last_host_;
+
+  mutable std::mutex gauges_mutex_;
+  std::vector<SliceGauges> gauges_;  ///< LatestSlices()
 
   std::unique_ptr<pqxx::connection> lock_connection_;
   std::atomic<bool> leader_{false};

@@ -33,6 +33,8 @@ class MemoryLimiter {
   std::optional<std::uint64_t> Usage(long long slice_id) const;
   /// Removes the slice's group (after its process exited).
   void Release(long long slice_id) const;
+  /// The slice's cgroup directory; nullopt under rlimits (no group).
+  std::optional<std::filesystem::path> GroupDir(long long slice_id) const;
 
  private:
   std::filesystem::path SliceDir(long long slice_id) const;
