@@ -1,7 +1,7 @@
 // crmctl backup and restore end to end (docs/operations.md, "Backups"): a real local deployment
 // archiving WAL into a real pgBackRest repository, backups taken by the built crmctl, and the
-// restore drill: the whole deployment to a point in time (in place, and after destroy --purge),
-// and one tenant's deletion undone while another tenant keeps writing; the monitor's backup_stale
+// restore drill: the whole deployment to a point in time (in place, and after destroy --purge,
+// with a broadcast running across the point), and one tenant's deletion undone while another tenant keeps writing; the monitor's backup_stale
 // read from the same repository.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -346,6 +346,65 @@ TEST_F(BackupTest, RestoreToAPointInTimeKeepsEveryRowBeforeItAndNoneAfter) {
   EXPECT_NE(r.out.find("rebuild " + dir_.string()), std::string::npos) << r.out;
   EXPECT_EQ(Contacts(ana),
             (std::set<std::string>{"before backup", "after backup", "after restore"}));
+}
+
+TEST_F(BackupTest, ABroadcastRunningAtTheRestorePointResumesAndReachesEachRecipientOnce) {
+  Apply();
+  const std::string ana = Register("ana@example.com");
+  const json channel = Api(ana, "GET", "/api/channel").Json();
+  ASSERT_TRUE(channel.is_object() && channel["qr"].is_string()) << channel.dump();
+  ASSERT_EQ(
+      Api(ana, "POST", "/api/channel/simulator/pair", json{{"qr", channel["qr"]}}.dump()).status,
+      200);
+  ASSERT_EQ(Api(ana, "PATCH", "/api/channel/simulator/settings",
+                json{{"latency_ms", 10}, {"read_rate", 0.0}, {"reply_rate", 0.0}}.dump())
+                .status,
+            200);
+  // 5,000 recipients at the deployment's pace (phone_rps 250): about 20 s of sending.
+  constexpr long long kTotal = 5000;
+  json recipients = json::array();
+  for (long long i = 0; i < kTotal; ++i) {
+    const std::string digits = std::to_string(i);
+    recipients.push_back("+49151" + std::string(7 - digits.size(), '0') + digits);
+  }
+  const HttpResult created =
+      Api(ana, "POST", "/api/broadcasts",
+          json{{"name", "Launch"}, {"text", "Hello"}, {"recipients", recipients}}.dump());
+  ASSERT_EQ(created.status, 202) << created.body;
+  const std::string progress =
+      "/api/broadcasts/" + std::to_string(created.Json()["id"].get<long long>());
+  const auto sent = [&] { return Api(ana, "GET", progress).Json().value("sent", 0LL); };
+  ASSERT_TRUE(Eventually([&] { return sent() >= 250; }));
+
+  // The backup is taken while it sends, and the point of restore is mid-way too.
+  const Result backup = Crmctl({"backup", "--dir", dir_.string(), "now"});
+  ASSERT_EQ(backup.code, 0) << backup.out;
+  const std::string t = NowUtc();
+  const long long sent_at_t = sent();
+  ASSERT_LT(sent_at_t, kTotal) << "the broadcast finished before the restore point";
+  AddContact(ana, "after t", "+351910000009");
+  ASSERT_TRUE(Eventually([&] { return sent() == kTotal; }, std::chrono::seconds(60)));
+
+  const Result r = Crmctl({"restore", "--dir", dir_.string(), "--time", t, "--auto-approve"});
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(Contacts(ana).empty()) << "the restore went back to before the last write";
+
+  // The broadcast picks up where the restore point left it and finishes; the simulator (whose
+  // record was restored with it) received each message once.
+  json p;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        p = Api(ana, "GET", progress).Json();
+        return p.value("status", "") == "completed";
+      },
+      std::chrono::seconds(60)))
+      << p.dump();
+  EXPECT_EQ(p["sent"], kTotal) << p.dump();
+  EXPECT_EQ(p["failed"], 0) << p.dump();
+  EXPECT_EQ(p["queued"], 0) << p.dump();
+  const json stats = Api(ana, "GET", "/api/channel/stats").Json();
+  EXPECT_EQ(stats["sent_unique"], kTotal) << stats.dump();
+  EXPECT_EQ(stats["duplicates"], 0) << stats.dump();
 }
 
 TEST_F(BackupTest, OneTenantsDeletionIsUndoneWhileAnotherKeepsWriting) {
