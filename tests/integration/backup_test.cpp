@@ -1,8 +1,8 @@
 // crmctl backup and restore end to end (docs/operations.md, "Backups"): a real local deployment
 // archiving WAL into a real pgBackRest repository, backups taken by the built crmctl, and the
 // restore drill: the whole deployment to a point in time (in place, and after destroy --purge,
-// with a broadcast running across the point), and one tenant's deletion undone while another tenant keeps writing; the monitor's backup_stale
-// read from the same repository.
+// with a broadcast running across the point), and one tenant's deletion undone while another
+// tenant keeps writing; the monitor's backup_stale read from the same repository.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
