@@ -175,6 +175,9 @@ monitor::MonitorOptions MonitorOptionsFrom(const config::RuntimeConfig& config) 
   options.storage_interval = duration_cast<seconds>(config.monitor_storage_interval);
   options.telemetry_interval = duration_cast<seconds>(config.monitor_telemetry_interval);
   options.backup_interval = duration_cast<seconds>(config.monitor_backup_interval);
+  options.backup_stanza = config.backup_stanza;
+  options.pgbackrest_config = config.pgbackrest_config;
+  options.thresholds.backup_max_age = duration_cast<seconds>(config.backup_max_age);
   options.notify_interval = duration_cast<seconds>(config.alert_notify_interval);
   options.thresholds.whatsapp_grace = duration_cast<seconds>(config.monitor_whatsapp_grace);
   options.thresholds.sustain = duration_cast<seconds>(config.monitor_sustain);

@@ -1,11 +1,14 @@
 // crmctl backup and restore end to end (docs/operations.md, "Backups"): a real local deployment
 // archiving WAL into a real pgBackRest repository, backups taken by the built crmctl, and the
-// restore drill: the whole deployment to a point in time (in place, and after destroy --purge),
-// and one tenant's deletion undone while another tenant keeps writing.
+// restore drill: the whole deployment to a point in time (in place, and after destroy --purge,
+// with a broadcast running across the point), and one tenant's deletion undone while another
+// tenant keeps writing; the monitor's backup_stale read from the same repository.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -13,19 +16,16 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <thread>
 
-#include "crm/testing/crmd_process.hpp"
-#include "crm/testing/http_client.hpp"
+#include "runtime_fixture.hpp"
 
 namespace crm::testing {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-const std::string kJson = "Content-Type: application/json";
-const std::string kPassword = "correct horse battery";
 
 struct Result {
   int code = -1;
@@ -35,6 +35,45 @@ struct Result {
 std::string ReadAll(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// KEY=VALUE lines of an env file (crmd.env), comments and blank lines skipped.
+std::map<std::string, std::string> EnvFile(const fs::path& path) {
+  std::map<std::string, std::string> env;
+  std::istringstream in(ReadAll(path));
+  for (std::string line; std::getline(in, line);) {
+    const auto eq = line.find('=');
+    if (line.empty() || line[0] == '#' || eq == std::string::npos) {
+      continue;
+    }
+    env[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return env;
+}
+
+// Whether `pid` is gone (or a zombie nobody has reaped yet).
+bool Gone(pid_t pid) {
+  if (::kill(pid, 0) != 0) {
+    return true;
+  }
+  const std::string stat = ReadAll(fs::path("/proc") / std::to_string(pid) / "stat");
+  const auto paren = stat.rfind(')');
+  return paren == std::string::npos || stat.substr(paren + 2, 1) == "Z";
+}
+
+// The deployment's database as crmd reaches it, a libpq connection URI.
+std::string Conninfo(const std::map<std::string, std::string>& crmd_env) {
+  std::string password = ReadAll(crmd_env.at("CRM_DATABASE_PASSWORD_FILE"));
+  while (!password.empty() && password.back() == '\n') {
+    password.pop_back();
+  }
+  std::string encoded;
+  for (const unsigned char c : password) {
+    char hex[4];
+    std::snprintf(hex, sizeof hex, "%%%02X", static_cast<unsigned>(c));
+    encoded += std::isalnum(c) != 0 ? std::string(1, static_cast<char>(c)) : std::string(hex);
+  }
+  return crmd_env.at("CRM_DATABASE_URL") + "?password=" + encoded;
 }
 
 // Now, as PostgreSQL's recovery_target_time reads it, to the microsecond.
@@ -221,6 +260,54 @@ TEST_F(BackupTest, ApplyArchivesWalIntoAnEncryptedRepositoryThatOutlivesPurge) {
   EXPECT_EQ(list["backups"].size(), 2U) << list;
 }
 
+TEST_F(BackupTest, TheMonitorOpensBackupStaleFromTheRepositorysNewestBackup) {
+  Apply();
+  const std::map<std::string, std::string> env = EnvFile(dir_ / "config/crmd.env");
+  ASSERT_EQ(env.count("CRM_BACKUP_STANZA"), 1U);
+  EXPECT_EQ(env.at("CRM_BACKUP_STANZA"), "crm");
+  EXPECT_EQ(env.at("CRM_PGBACKREST_CONFIG"), (repo_ / "pgbackrest.conf").string());
+  EXPECT_EQ(env.at("CRM_BACKUP_MAX_AGE"), "26h");
+
+  // The deployment's crmd gives way to one with the same environment, its backup check every
+  // second and its clock in a file (only one gateway per database monitors).
+  const pid_t deployed = std::stoi(ReadAll(dir_ / "crmd.pid"));
+  ASSERT_EQ(::kill(deployed, SIGTERM), 0);
+  ASSERT_TRUE(Eventually([&] { return Gone(deployed); }));
+  std::map<std::string, std::string> ours = env;
+  ours["CRM_MONITOR_BACKUP_INTERVAL"] = "1s";
+  const fs::path clock = root_ / "monitor-clock";
+  ours["CRM_MONITOR_CLOCK_FILE"] = clock.string();
+  auto crmd = CrmdProcess::Start(CRM_CRMD_BINARY, {"--role", "all"}, ours, root_ / "crmd.log",
+                                 std::chrono::seconds(60));
+  const std::string db = Conninfo(env);
+  const auto open_message = [&] {
+    return Sql(db,
+               "SELECT message FROM gateway.alerts WHERE subject = 'server' AND kind = "
+               "'backup_stale' AND resolved_at IS NULL");
+  };
+
+  // A repository without a backup is no backup.
+  ASSERT_TRUE(Eventually([&] { return !open_message().empty(); })) << crmd->Log();
+  EXPECT_NE(open_message().find("the backup repository holds no backup"), std::string::npos)
+      << open_message();
+  ASSERT_EQ(Crmctl({"backup", "--dir", dir_.string(), "now"}).code, 0);
+  ASSERT_TRUE(Eventually([&] { return open_message().empty(); })) << open_message();
+
+  // A day and three hours later without another backup: older than the schedule allows.
+  const std::time_t later = std::time(nullptr) + 27 * 3600;
+  std::tm tm{};
+  ::gmtime_r(&later, &tm);
+  char iso[32];
+  std::strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  std::ofstream(clock) << iso << "\n";
+  ASSERT_TRUE(Eventually([&] { return !open_message().empty(); })) << crmd->Log();
+  EXPECT_TRUE(std::regex_search(open_message(),
+                                std::regex(R"(the newest backup is 27\.\d h old \(at most 26 h)")))
+      << open_message();
+  EXPECT_EQ(crmd->Log().find("CRM_BACKUP_STANZA is unset"), std::string::npos);
+  crmd->Stop();
+}
+
 TEST_F(BackupTest, RestoreToAPointInTimeKeepsEveryRowBeforeItAndNoneAfter) {
   Apply();
   const std::string ana = Register("ana@example.com");
@@ -259,6 +346,65 @@ TEST_F(BackupTest, RestoreToAPointInTimeKeepsEveryRowBeforeItAndNoneAfter) {
   EXPECT_NE(r.out.find("rebuild " + dir_.string()), std::string::npos) << r.out;
   EXPECT_EQ(Contacts(ana),
             (std::set<std::string>{"before backup", "after backup", "after restore"}));
+}
+
+TEST_F(BackupTest, ABroadcastRunningAtTheRestorePointResumesAndReachesEachRecipientOnce) {
+  Apply();
+  const std::string ana = Register("ana@example.com");
+  const json channel = Api(ana, "GET", "/api/channel").Json();
+  ASSERT_TRUE(channel.is_object() && channel["qr"].is_string()) << channel.dump();
+  ASSERT_EQ(
+      Api(ana, "POST", "/api/channel/simulator/pair", json{{"qr", channel["qr"]}}.dump()).status,
+      200);
+  ASSERT_EQ(Api(ana, "PATCH", "/api/channel/simulator/settings",
+                json{{"latency_ms", 10}, {"read_rate", 0.0}, {"reply_rate", 0.0}}.dump())
+                .status,
+            200);
+  // 5,000 recipients at the deployment's pace (phone_rps 250): about 20 s of sending.
+  constexpr long long kTotal = 5000;
+  json recipients = json::array();
+  for (long long i = 0; i < kTotal; ++i) {
+    const std::string digits = std::to_string(i);
+    recipients.push_back("+49151" + std::string(7 - digits.size(), '0') + digits);
+  }
+  const HttpResult created =
+      Api(ana, "POST", "/api/broadcasts",
+          json{{"name", "Launch"}, {"text", "Hello"}, {"recipients", recipients}}.dump());
+  ASSERT_EQ(created.status, 202) << created.body;
+  const std::string progress =
+      "/api/broadcasts/" + std::to_string(created.Json()["id"].get<long long>());
+  const auto sent = [&] { return Api(ana, "GET", progress).Json().value("sent", 0LL); };
+  ASSERT_TRUE(Eventually([&] { return sent() >= 250; }));
+
+  // The backup is taken while it sends, and the point of restore is mid-way too.
+  const Result backup = Crmctl({"backup", "--dir", dir_.string(), "now"});
+  ASSERT_EQ(backup.code, 0) << backup.out;
+  const std::string t = NowUtc();
+  const long long sent_at_t = sent();
+  ASSERT_LT(sent_at_t, kTotal) << "the broadcast finished before the restore point";
+  AddContact(ana, "after t", "+351910000009");
+  ASSERT_TRUE(Eventually([&] { return sent() == kTotal; }, std::chrono::seconds(60)));
+
+  const Result r = Crmctl({"restore", "--dir", dir_.string(), "--time", t, "--auto-approve"});
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(Contacts(ana).empty()) << "the restore went back to before the last write";
+
+  // The broadcast picks up where the restore point left it and finishes; the simulator (whose
+  // record was restored with it) received each message once.
+  json p;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        p = Api(ana, "GET", progress).Json();
+        return p.value("status", "") == "completed";
+      },
+      std::chrono::seconds(60)))
+      << p.dump();
+  EXPECT_EQ(p["sent"], kTotal) << p.dump();
+  EXPECT_EQ(p["failed"], 0) << p.dump();
+  EXPECT_EQ(p["queued"], 0) << p.dump();
+  const json stats = Api(ana, "GET", "/api/channel/stats").Json();
+  EXPECT_EQ(stats["sent_unique"], kTotal) << stats.dump();
+  EXPECT_EQ(stats["duplicates"], 0) << stats.dump();
 }
 
 TEST_F(BackupTest, OneTenantsDeletionIsUndoneWhileAnotherKeepsWriting) {

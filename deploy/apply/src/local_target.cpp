@@ -121,6 +121,11 @@ std::string CrmdEnv(const render::Rendering& rendering, const Layout& layout, co
   env = SetEnvValue(env, "CRM_DATABASE_PASSWORD_FILE", layout.DbPassword().string());
   env = SetEnvValue(env, "CRM_LISTEN", fmt::format("127.0.0.1:{}", d.http_port));
   env = SetEnvValue(env, "CRM_DATA_DIR", layout.Data().string());
+  // The monitor reads the newest backup's age from the deployment's own repository; nothing
+  // schedules `crmctl backup now` here, so backup_stale says when a day has passed without one.
+  env = SetEnvValue(env, "CRM_BACKUP_STANZA", kStanza);
+  env = SetEnvValue(env, "CRM_PGBACKREST_CONFIG", BackupRepo{d.backup_repo}.Conf().string());
+  env = SetEnvValue(env, "CRM_BACKUP_MAX_AGE", "26h");
   // No TLS nginx in front: the public URL is derived from the listen address (browsers on
   // http://127.0.0.1 or localhost), and every peer is a client, none a proxy to believe.
   env = RemoveEnvValue(env, "CRM_PUBLIC_URL");

@@ -76,7 +76,8 @@ std::string WebhookSignature(const std::string& body, const std::string& secret)
 }
 
 Monitor::Monitor(MonitorOptions options, db::Pool& pool, orchestrator::Orchestrator& slices,
-                 Connect connect, std::unique_ptr<HostProbe> probe, crm::Clock clock)
+                 Connect connect, std::unique_ptr<HostProbe> probe, crm::Clock clock,
+                 std::unique_ptr<BackupCatalog> backups)
     : options_(std::move(options)),
       pool_(pool),
       slices_(slices),
@@ -93,6 +94,17 @@ Monitor::Monitor(MonitorOptions options, db::Pool& pool, orchestrator::Orchestra
     clock_ = crm::FileClock(options_.clock_file);
   } else {
     clock_ = crm::SystemClock();
+  }
+  if (backups) {
+    backups_ = std::move(backups);
+  } else if (!options_.backup_stanza.empty()) {
+    backups_ =
+        std::make_unique<PgBackRestCatalog>(options_.backup_stanza, options_.pgbackrest_config);
+  } else if (options_.enabled) {
+    // Said once: without a stanza an hourly full backup and a month-old one look the same.
+    spdlog::info(
+        "monitor: backup_stale checks WAL archiving only (CRM_BACKUP_STANZA is unset: the newest "
+        "backup's age is not read)");
   }
 }
 
@@ -366,8 +378,17 @@ void Monitor::CheckStorage() {
 }
 
 void Monitor::CheckBackups() {
-  std::lock_guard lock(checks_mutex_);
   BackupObservation b;
+  if (backups_) {
+    // Outside checks_mutex_: a slow repository delays this check only.
+    b.stanza_configured = true;
+    try {
+      b.newest_backup = backups_->NewestBackup();
+    } catch (const std::exception& e) {
+      b.info_error = e.what();
+    }
+  }
+  std::lock_guard lock(checks_mutex_);
   pool_.Read([&](pqxx::read_transaction& tx) {
     // Readable by any role: the archiver's counters and the setting, no superuser needed.
     const pqxx::row r = tx.exec1(

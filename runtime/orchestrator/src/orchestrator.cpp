@@ -554,6 +554,12 @@ SliceInfo Orchestrator::Resume(long long slice_id) {
 void Orchestrator::StartProcess(long long slice_id, bool await_health) {
   fs::path dir = SliceDir(slice_id);
   std::string role = RoleOf(slice_id);
+  // A host restored from the database alone has no slice directories: the slice's data is all in
+  // its schema (docs/operations.md, "Backups (rendered targets)"), so its directory is remade.
+  if (!fs::exists(dir)) {
+    fs::create_directories(dir / "files");
+    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
+  }
   std::optional<std::uint32_t> uid;
   if (uid_first_ != 0) {
     auto wanted = static_cast<long long>(uid_first_) + slice_id;

@@ -79,6 +79,19 @@ TEST(RuntimeConfigTest, SliceReclaimIdleIsTenMinutesZeroForOffOrAtLeastASecond) 
   }
 }
 
+TEST(RuntimeConfigTest, TheBackupCheckReadsAStanzaOnlyWhenOneIsNamed) {
+  auto c = LoadConfig(std::nullopt, Env({}));
+  EXPECT_TRUE(c.backup_stanza.empty());
+  EXPECT_EQ(c.backup_max_age, std::chrono::hours(26));
+  c = LoadConfig(std::nullopt, Env({{"CRM_BACKUP_STANZA", "crm"},
+                                    {"CRM_PGBACKREST_CONFIG", "/srv/backups/pgbackrest.conf"},
+                                    {"CRM_BACKUP_MAX_AGE", "8h"}}));
+  EXPECT_EQ(c.backup_stanza, "crm");
+  EXPECT_EQ(c.pgbackrest_config, "/srv/backups/pgbackrest.conf");
+  EXPECT_EQ(c.backup_max_age, std::chrono::hours(8));
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_BACKUP_MAX_AGE", "500ms"}})), InputError);
+}
+
 TEST(RuntimeConfigTest, ThePublicUrlIsAnOriginWithoutAPath) {
   EXPECT_EQ(
       LoadConfig(std::nullopt, Env({{"CRM_PUBLIC_URL", "https://crm.example.com/"}})).public_url,

@@ -102,6 +102,10 @@ struct RuntimeConfig {
   std::chrono::milliseconds monitor_storage_interval{300'000};
   std::chrono::milliseconds monitor_telemetry_interval{60'000};
   std::chrono::milliseconds monitor_backup_interval{300'000};
+  std::string backup_stanza;      ///< pgBackRest stanza read by backup_stale; empty: none
+  std::string pgbackrest_config;  ///< its configuration file; empty: pgBackRest's default
+  /// The newest backup may be this old: a daily diff plus the time a backup takes.
+  std::chrono::milliseconds backup_max_age{26 * 3'600'000};
   std::chrono::milliseconds monitor_sustain{300'000};  ///< CPU and swap-ins above, this long
   int monitor_slice_memory_percent = 90;
   int monitor_slice_storage_percent = 90;

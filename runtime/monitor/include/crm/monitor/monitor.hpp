@@ -24,6 +24,7 @@
 #include "crm/clock.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/monitor/alert_store.hpp"
+#include "crm/monitor/backup_catalog.hpp"
 #include "crm/monitor/checks.hpp"
 #include "crm/monitor/readings.hpp"
 #include "crm/monitor/reclaim.hpp"
@@ -40,7 +41,10 @@ struct MonitorOptions {
   std::chrono::seconds whatsapp_interval{60};   ///< whatsapp_disconnected
   std::chrono::seconds storage_interval{300};   ///< slice_storage
   std::chrono::seconds telemetry_interval{60};  ///< samples, slice_memory, server_*
-  std::chrono::seconds backup_interval{300};    ///< backup_stale (WAL archiving)
+  std::chrono::seconds backup_interval{300};    ///< backup_stale (archiving, newest backup)
+  /// The pgBackRest stanza whose newest backup backup_stale reads; empty: archiving only.
+  std::string backup_stanza;
+  std::string pgbackrest_config;  ///< its configuration file; empty: pgBackRest's default
   std::chrono::milliseconds probe_timeout{5'000};
   /// At most one notification per subject and kind this often.
   std::chrono::seconds notify_interval{1800};
@@ -83,9 +87,11 @@ class Monitor {
  public:
   using Connect = std::function<std::unique_ptr<pqxx::connection>()>;
   /// `connect` opens the dedicated connection the leader lock lives on. `probe` null: /proc and
-  /// options.disk_path. `clock` null: the system clock (or options.clock_file's).
+  /// options.disk_path. `clock` null: the system clock (or options.clock_file's). `backups` null:
+  /// `pgbackrest info` of options.backup_stanza, or none when that is empty.
   Monitor(MonitorOptions options, db::Pool& pool, orchestrator::Orchestrator& slices,
-          Connect connect, std::unique_ptr<HostProbe> probe = nullptr, crm::Clock clock = nullptr);
+          Connect connect, std::unique_ptr<HostProbe> probe = nullptr, crm::Clock clock = nullptr,
+          std::unique_ptr<BackupCatalog> backups = nullptr);
   ~Monitor();
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;
@@ -109,7 +115,8 @@ class Monitor {
   void CheckWhatsApp();
   void CheckStorage();
   void SampleTelemetry();
-  /// backup_stale from pg_stat_archiver (the pgBackRest stanza's newest backup is not read yet).
+  /// backup_stale from pg_stat_archiver and, with a stanza configured, its newest backup's age
+  /// (`pgbackrest info`, at most a minute; run before the other checks' lock is taken).
   void CheckBackups();
 
  private:
@@ -125,6 +132,7 @@ class Monitor {
   Connect connect_;
   std::unique_ptr<HostProbe> probe_;
   crm::Clock clock_;
+  std::unique_ptr<BackupCatalog> backups_;  ///< null: no stanza configured
 
   std::mutex checks_mutex_;  ///< one check at a time: the state below is theirs
   ProcessCheck process_check_;
