@@ -121,9 +121,9 @@ void WriteBackupConfig(const Layout& layout, const BackupRepo& repo, const std::
       fmt::arg("dir", layout.dir.string()), fmt::arg("repo", repo.Repo().string()),
       fmt::arg("pass", passphrase), fmt::arg("retention", retention_full),
       fmt::arg("root", repo.root.string()), fmt::arg("stanza", kStanza),
-      fmt::arg("processes", Processes()),
-      fmt::arg("pgdata", layout.PgData().string()), fmt::arg("port", pg_port),
-      fmt::arg("socket", layout.Pg().string()), fmt::arg("user", Superuser()));
+      fmt::arg("processes", Processes()), fmt::arg("pgdata", layout.PgData().string()),
+      fmt::arg("port", pg_port), fmt::arg("socket", layout.Pg().string()),
+      fmt::arg("user", Superuser()));
   WriteFileAtomic(repo.Conf(), conf, 0600);
   GiveToPostgres(repo.Conf());
   if (fs::exists(layout.Secrets())) {
