@@ -198,6 +198,7 @@ TEST_F(BackupTest, ApplyArchivesWalIntoAnEncryptedRepositoryThatOutlivesPurge) {
   const std::string repo_conf = ReadAll(repo_ / "pgbackrest.conf");
   EXPECT_NE(repo_conf.find("repo1-cipher-type=aes-256-cbc"), std::string::npos);
   EXPECT_NE(repo_conf.find("repo1-retention-full=2"), std::string::npos);
+  EXPECT_NE(repo_conf.find("compress-type=zst"), std::string::npos);
   struct stat st {};
   ASSERT_EQ(::stat((repo_ / "pgbackrest.conf").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600U);
