@@ -53,6 +53,7 @@ const std::vector<RuleField>& RuleFields() {
       {"trigger_cpu", &Rules::trigger_cpu, RuleUnit::kNumber, 0.05, 1},
       {"trigger_memory", &Rules::trigger_memory, RuleUnit::kNumber, 0.05, 1},
       {"trigger_p95_latency_s", &Rules::trigger_p95_latency_s, RuleUnit::kNumber, 0.001, 600},
+      {"max_slices_per_host", &Rules::max_slices_per_host, RuleUnit::kNumber, 0, 1e6},
   };
   return fields;
 }

@@ -246,6 +246,14 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
   RoleChoice least_bad;
   // The load at the tier's count, and (scalable roles) at one host and at the last count needed.
   const HostLoad at_count = RoleLoad(spec, spec.count, regions, u);
+  // The slice cap (rule max_slices_per_host): a count of tenants per host, so reaching it counts
+  // as reaching the target; a scalable role adds hosts for it like for RAM.
+  const double cap = (spec.carries & kCarrySessions) ? c.rules().max_slices_per_host.value : 0;
+  const double tenants_per_region = customers / static_cast<double>(regions);
+  auto cap_share = [&](int count) {
+    const double per_host = spec.split ? tenants_per_region / count : tenants_per_region;
+    return cap > 0 ? target * per_host / cap : 0.0;
+  };
   const HostLoad one = spec.scalable ? RoleLoad(spec, 1, regions, u) : HostLoad{};
   int scaled_count = 0;
   HostLoad at_scaled;
@@ -276,6 +284,9 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
       result.placeable = true;
       need = std::max(need, std::ceil(RamSlope(one, s) * customers / ram_room - 1e-9));
       need = std::max(need, std::ceil(one.cpu.slope * customers / cpu_room - 1e-9));
+      if (cap > 0 && spec.split) {
+        need = std::max(need, std::ceil(tenants_per_region / cap - 1e-9));
+      }
       if (SwapSlope(one, s) > 0) {
         const double total_room =
             target * (s.ram_bytes + s.swap_bytes) - (services + one.ram.fixed);
@@ -306,7 +317,8 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
     // The ratio test below allows target + 1e-12; a margin a million times wider keeps this
     // necessary condition free of rounding doubts.
     if (fits_only &&
-        ((services + base->ram.fixed) + RamSlope(*base, s) * customers >
+        (cap_share(count) > target + 1e-6 ||
+         (services + base->ram.fixed) + RamSlope(*base, s) * customers >
              (target + 1e-6) * s.ram_bytes ||
          base->cpu.At(customers) > (target + 1e-6) * s.vcpu ||
          (SwapSlope(*base, s) > 0 && (services + base->ram.fixed) + base->ram.slope * customers >
@@ -314,6 +326,7 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
       continue;
     }
     RoleChoice choice = Evaluate(*base, services, s, count, regions, customers, target);
+    choice.worst = std::max(choice.worst, cap_share(count));
     choice.preferred = ((scope.preferred >> s.provider_id) & 1u) != 0;
     if (choice.worst <= target + 1e-12) {
       if (first.server == nullptr || Cheaper(choice, first)) {
@@ -662,6 +675,13 @@ void SliceKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
             "{} device(s) × {} cores ({}'s slice limit)", Num(devices),
             Num(e.slice_cpu_limit.value, 2), w.engine);
   }
+  if (r.max_slices_per_host.value > 0) {
+    // The runtime counts its warm slice (CRM_WARM_SLICES, 1 by default) within the cap.
+    const auto max_slices = static_cast<long long>(r.max_slices_per_host.value) + 1;
+    plan.knobs.emplace_back("CRM_MAX_SLICES", max_slices);
+    EXPLAIN(ex, "CRM_MAX_SLICES", Num(static_cast<double>(max_slices)),
+            "rule max_slices_per_host {} tenants + 1 warm slice", Num(r.max_slices_per_host.value));
+  }
   const double quota = std::max(r.slice_storage_quota.value, u.stored_disk);
   plan.knobs.emplace_back("SLICE_STORAGE_QUOTA", static_cast<long long>(quota));
   EXPLAIN(ex, "SLICE_STORAGE_QUOTA", FormatBytes(quota),
@@ -916,7 +936,7 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
   // The customer count at which the first limit is crossed.
   double limit = std::numeric_limits<double>::infinity();
   // What limits growth, formatted once at the end (this runs for every batch row).
-  enum class Limit { kNone, kCustomers, kMessages, kResource } limit_kind = Limit::kNone;
+  enum class Limit { kNone, kCustomers, kMessages, kResource, kSliceCap } limit_kind = Limit::kNone;
   const char* limit_resource = nullptr;
   const LayoutRow* limit_row = nullptr;
   const Tier& t = *plan.tier;
@@ -959,6 +979,16 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
         limit_row = &row;
       }
     }
+    // The slice cap: the tenants the row's hosts may hold, all regions together.
+    if (const double cap = c.rules().max_slices_per_host.value;
+        cap > 0 && (row.spec->carries & kCarrySessions) != 0) {
+      const double at = cap * (row.spec->split ? row.count : static_cast<int>(w.regions));
+      if (at < limit) {
+        limit = at;
+        limit_kind = Limit::kSliceCap;
+        limit_row = &row;
+      }
+    }
   }
   if (options.reasons || options.explain) {
     ScaleTriggers(plan, u, c);
@@ -977,6 +1007,12 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
     case Limit::kResource:
       g.upgrade_reason = fmt::format("{} of the {} host reaches {:.0f} %", limit_resource,
                                      limit_row->spec->role, target * 100);
+      break;
+    case Limit::kSliceCap:
+      g.upgrade_reason = fmt::format("the {} host{} reach{} the slice cap ({} tenants each)",
+                                     limit_row->spec->role, limit_row->count == 1 ? "" : "s",
+                                     limit_row->count == 1 ? "es" : "",
+                                     FormatNumber(c.rules().max_slices_per_host.value));
       break;
   }
   const std::string& reason = g.upgrade_reason;
@@ -1594,6 +1630,20 @@ Capacity ComputeCapacity(const std::string& server_name, const Workload& workloa
           target * 100, server->name));
     }
     cap.resources.push_back(rc);
+  }
+  // The slice cap: a count, the same at 100 % and at the target (docs/capacity-model.md
+  // "Slice cap").
+  if (const double slice_cap = catalog.rules().max_slices_per_host.value; slice_cap > 0) {
+    const auto limit = static_cast<long long>(slice_cap);
+    if (first || limit < cap.comfortable_customers) {
+      cap.comfortable_customers = limit;
+      cap.binding_resource = "slice cap";
+      first = false;
+    }
+    if (first_max || limit < cap.max_customers) {
+      cap.max_customers = limit;
+      first_max = false;
+    }
   }
   if (first) {
     cap.notes.push_back("no resource grows with customers under these assumptions");

@@ -45,7 +45,9 @@ struct Rules {
   Rule trigger_db_dedicated;          // bytes: give the database its own server above this
   Rule trigger_cpu;                   // 0..1 of a host's cores
   Rule trigger_memory;                // 0..1 of a host's RAM
-  Rule trigger_p95_latency_s;         // seconds (measured by the monitor; not modelled)
+  Rule trigger_p95_latency_s;
+  Rule max_slices_per_host;  // tenants one host's slices may hold; 0 = no cap (sized by resources)
+                             // // seconds (measured by the monitor; not modelled)
 };
 
 struct Engine {
