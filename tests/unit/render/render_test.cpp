@@ -126,7 +126,8 @@ TEST(RenderTest, WebjsPlanPutsItsMemoryIntoTheUnits) {
   Workload w;
   w.customers = 10;
   w.engine = "webjs";
-  // The published layout (tier 1's DigitalOcean reference sized up), as the figures below assume.
+  // The published layout (tier 2's DigitalOcean reference sized up: tier 1's Contabo offerings
+  // hold no 9 GB of Chromium), as the figures below assume.
   PlanOptions options;
   options.search = planner::Search::kReference;
   const Plan p = MakePlan(w, Catalog::Embedded(), options);
@@ -137,7 +138,9 @@ TEST(RenderTest, WebjsPlanPutsItsMemoryIntoTheUnits) {
   EXPECT_NE(unit->content.find("MemoryMax=11264M\n"), std::string::npos) << unit->content;
   EXPECT_NE(unit->content.find("CPUQuota=350%\n"), std::string::npos);
   const RenderedFile* env = FileAt(r, "etc/crmd/crmd.env");
-  EXPECT_NE(env->content.find("SLICE_MEMORY_LIMIT=1367000000\n"), std::string::npos);
+  // engines.yaml: a Chromium slice's own limits, 512 MB and half a core per device.
+  EXPECT_NE(env->content.find("SLICE_MEMORY_LIMIT=1024000000\n"), std::string::npos);
+  EXPECT_NE(env->content.find("CRM_SLICE_CPU_LIMIT=1\n"), std::string::npos);
 }
 
 TEST(RenderTest, MultiSplitsShardRangesOverSliceHosts) {
