@@ -62,7 +62,8 @@ TEST(WorkloadTest, ErrorsNameFileLineColumnAndField) {
             "workload.yaml:1:12: customers: expected a whole number, got \"12x\"");
   EXPECT_EQ(ErrorOf("customers: 10\ngrowth_per_month: .nan\n"),
             "workload.yaml:2:19: growth_per_month: expected a number, got \".nan\"");
-  EXPECT_EQ(ErrorOf("customers: [1, 2]\n"), "workload.yaml:1:12: customers: expected a single value");
+  EXPECT_EQ(ErrorOf("customers: [1, 2]\n"),
+            "workload.yaml:1:12: customers: expected a single value");
   EXPECT_EQ(ErrorOf("- 1\n- 2\n"),
             "workload.yaml:1:1: workload: expected a mapping of keys such as customers: 50");
   EXPECT_NE(ErrorOf("").find("empty workload file"), std::string::npos);
@@ -78,8 +79,9 @@ TEST(WorkloadTest, ValidateNeedsCustomersAndAKnownEngine) {
     ValidateWorkload(w, Catalog::Embedded());
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_STREQ(e.what(),
-                 "engine: unknown 'baileys' (expected one of: whatsmeow, noweb, webjs, cloud-api)");
+    EXPECT_STREQ(
+        e.what(),
+        "engine: unknown 'baileys' (expected one of: whatsmeow, noweb, webjs, cloud-api, crmd)");
   }
 }
 
