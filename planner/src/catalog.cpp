@@ -115,27 +115,29 @@ void ParseEngineRules(const std::string& file, const YAML::Node& node, Engine& e
     engine.idle_swappable = true;
   }
   // Optional replacements of rules (Engine): only an engine measured as a whole carries them.
-  if (YAML::Node n = m.Optional("buffer_per_customer")) {
-    engine.buffer_per_customer =
-        ParseRule(file, n, "buffer_per_customer", RuleUnit::kBytes, 0, 1e10);
-    engine.has_buffer_per_customer = true;
-  }
-  if (YAML::Node n = m.Optional("idle_per_customer")) {
-    engine.idle_per_customer = ParseRule(file, n, "idle_per_customer", RuleUnit::kBytes, 0, 1e10);
-    engine.has_idle_per_customer = true;
-  }
-  if (YAML::Node n = m.Optional("disk_per_message")) {
-    engine.disk_per_message = ParseRule(file, n, "disk_per_message", RuleUnit::kBytes, 1, 1e7);
-    engine.has_disk_per_message = true;
-  }
-  if (YAML::Node n = m.Optional("connections_per_slice")) {
-    engine.connections_per_slice =
-        ParseRule(file, n, "connections_per_slice", RuleUnit::kNumber, 1, 100);
-    engine.has_connections_per_slice = true;
-  }
-  if (YAML::Node n = m.Optional("base_ram")) {
-    engine.base_ram = ParseRule(file, n, "base_ram", RuleUnit::kBytes, 0, 1e11);
-    engine.has_base_ram = true;
+  struct OptionalRule {
+    const char* key;
+    Rule Engine::*rule;
+    bool Engine::*present;
+    RuleUnit unit;
+    double min, max;
+  };
+  static constexpr OptionalRule kOptional[] = {
+      {"buffer_per_customer", &Engine::buffer_per_customer, &Engine::has_buffer_per_customer,
+       RuleUnit::kBytes, 0, 1e10},
+      {"idle_per_customer", &Engine::idle_per_customer, &Engine::has_idle_per_customer,
+       RuleUnit::kBytes, 0, 1e10},
+      {"disk_per_message", &Engine::disk_per_message, &Engine::has_disk_per_message,
+       RuleUnit::kBytes, 1, 1e7},
+      {"connections_per_slice", &Engine::connections_per_slice, &Engine::has_connections_per_slice,
+       RuleUnit::kNumber, 1, 100},
+      {"base_ram", &Engine::base_ram, &Engine::has_base_ram, RuleUnit::kBytes, 0, 1e11},
+  };
+  for (const OptionalRule& o : kOptional) {
+    if (YAML::Node n = m.Optional(o.key)) {
+      engine.*o.rule = ParseRule(file, n, o.key, o.unit, o.min, o.max);
+      engine.*o.present = true;
+    }
   }
   m.Finish();
   if (engine.idle_swappable && engine.idle_resident.value > engine.ram_per_device.value) {

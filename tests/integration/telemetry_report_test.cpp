@@ -18,6 +18,26 @@ class TelemetryReportTest : public RuntimeTest {
     env["CRM_MONITOR_ENABLED"] = "0";
   }
 
+  // 30 instants of 3–7 tenants' slices with known costs (5 MiB per tenant, 20 MiB per connected
+  // channel, 100 KiB per stream, 200 B per task) and a 3 MiB warm slice.
+  void RecordSliceLoad() {
+    ASSERT_EQ(
+        Sql(pg_->ConnectionString(),
+            "INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, pss_bytes, wa_state, "
+            "streams, pending_tasks) SELECT date_trunc('minute', now()) - k * interval '1 "
+            "minute', i, 1, 5 * 1048576 + CASE WHEN (i + k) % 3 <> 0 THEN 20 * 1048576 ELSE 0 "
+            "END + (i * k) % 4 * 102400 + ((i + 2 * k) % 7) * 1000 * 200, CASE WHEN (i + k) % 3 "
+            "<> 0 THEN 'connected' ELSE 'disconnected' END, (i * k) % 4, ((i + 2 * k) % 7) * "
+            "1000 FROM generate_series(0, 29) AS k, LATERAL generate_series(1, 3 + k % 5) AS i"),
+        "");
+    ASSERT_EQ(
+        Sql(pg_->ConnectionString(),
+            "INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, pss_bytes) SELECT "
+            "date_trunc('minute', now()) - k * interval '1 minute', 9999, 1, 3 * 1048576 FROM "
+            "generate_series(0, 29) AS k"),
+        "");
+  }
+
   void Record() {
     // Minute m = 0..359 of the last six hours; phases of 120 minutes.
     const std::string minutes =
@@ -200,20 +220,7 @@ TEST_F(TelemetryReportTest, LiveCapacityProjectsTheMeasuredFootprintOntoTheHeadr
 // slice 5 MiB, 20 MiB more with WhatsApp connected, 100 KiB per open event stream, 200 B per
 // queued task, plus one warm slice of 3 MiB (the baseline). Thirty instants with 3 to 7 tenants.
 TEST_F(TelemetryReportTest, CalibrateFromTheDatabaseRecoversThePerUnitCosts) {
-  ASSERT_EQ(
-      Sql(pg_->ConnectionString(),
-          "INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, pss_bytes, wa_state, "
-          "streams, pending_tasks) SELECT date_trunc('minute', now()) - k * interval '1 "
-          "minute', i, 1, 5 * 1048576 + CASE WHEN (i + k) % 3 <> 0 THEN 20 * 1048576 ELSE 0 "
-          "END + (i * k) % 4 * 102400 + ((i + 2 * k) % 7) * 1000 * 200, CASE WHEN (i + k) % 3 "
-          "<> 0 THEN 'connected' ELSE 'disconnected' END, (i * k) % 4, ((i + 2 * k) % 7) * "
-          "1000 FROM generate_series(0, 29) AS k, LATERAL generate_series(1, 3 + k % 5) AS i"),
-      "");
-  ASSERT_EQ(Sql(pg_->ConnectionString(),
-                "INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, pss_bytes) SELECT "
-                "date_trunc('minute', now()) - k * interval '1 minute', 9999, 1, 3 * 1048576 FROM "
-                "generate_series(0, 29) AS k"),
-            "");
+  ASSERT_NO_FATAL_FAILURE(RecordSliceLoad());
   fs::path rules = pg_->dir() / "rules.yaml";
   std::map<std::string, std::string> cli_env = {{"CRM_DATABASE_URL", pg_->ConnectionString()}};
   auto [code, out] = RunCommand({CRM_CRMCTL_BINARY, "-o", "json", "calibrate", "--from-db",
@@ -251,20 +258,7 @@ TEST_F(TelemetryReportTest, CalibrateFromTheDatabaseRecoversThePerUnitCosts) {
 TEST_F(TelemetryReportTest, CalibrateFromTheDatabaseCountsTheGatewayAndPostgres) {
   // The slices as above (5 MiB per tenant, 20 MiB per connected channel, a 3 MiB warm slice),
   // and at the same instants the gateway (10 MiB) and PostgreSQL (40 MiB + 3 MiB per tenant).
-  ASSERT_EQ(
-      Sql(pg_->ConnectionString(),
-          "INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, pss_bytes, wa_state, "
-          "streams, pending_tasks) SELECT date_trunc('minute', now()) - k * interval '1 "
-          "minute', i, 1, 5 * 1048576 + CASE WHEN (i + k) % 3 <> 0 THEN 20 * 1048576 ELSE 0 "
-          "END + (i * k) % 4 * 102400 + ((i + 2 * k) % 7) * 1000 * 200, CASE WHEN (i + k) % 3 "
-          "<> 0 THEN 'connected' ELSE 'disconnected' END, (i * k) % 4, ((i + 2 * k) % 7) * "
-          "1000 FROM generate_series(0, 29) AS k, LATERAL generate_series(1, 3 + k % 5) AS i"),
-      "");
-  ASSERT_EQ(Sql(pg_->ConnectionString(),
-                "INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, pss_bytes) SELECT "
-                "date_trunc('minute', now()) - k * interval '1 minute', 9999, 1, 3 * 1048576 FROM "
-                "generate_series(0, 29) AS k"),
-            "");
+  ASSERT_NO_FATAL_FAILURE(RecordSliceLoad());
   ASSERT_EQ(Sql(pg_->ConnectionString(),
                 "INSERT INTO gateway.server_telemetry (ts, gateway_pss_bytes, postgres_pss_bytes) "
                 "SELECT date_trunc('minute', now()) - k * interval '1 minute', 10 * 1048576, "
