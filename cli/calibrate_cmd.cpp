@@ -26,7 +26,8 @@ struct CalibrateOptions {
 
 // One row per telemetry instant of a running deployment (docs/capacity-model.md, "Calibrating
 // from the database"): paired devices connected, open event streams, queued tasks and tenants
-// (slices with a channel), against the memory of every slice (PSS; RSS where PSS is unknown).
+// (slices with a channel), against the memory of every slice (PSS; RSS where PSS is unknown)
+// plus the gateway's and PostgreSQL's PSS where the monitor recorded them.
 planner::TelemetryTable ReadTelemetryDb(const CalibrateOptions& opts) {
   auto config = config::LoadConfig(std::nullopt, config::ProcessEnvironment());
   if (!opts.database_url.empty()) {
@@ -45,12 +46,17 @@ planner::TelemetryTable ReadTelemetryDb(const CalibrateOptions& opts) {
   table.file = fmt::format("telemetry of the last {} hours", opts.hours);
   // Instants before the load columns were recorded (streams all null) say nothing of them.
   auto rows = pool.Read([&](pqxx::read_transaction& tx) {
+    // The gateway's and PostgreSQL's memory at the same instant (where the monitor could read
+    // it) joins the slices': what a tenant costs the database lands in its per-unit costs.
     return tx.exec_params(
-        "SELECT count(*) FILTER (WHERE wa_state = 'connected'), coalesce(sum(streams), 0), "
-        "coalesce(sum(pending_tasks), 0), count(*) FILTER (WHERE wa_state IS NOT NULL), "
-        "sum(coalesce(pss_bytes, rss_bytes)) FROM gateway.telemetry WHERE ts > now() - $1 * "
-        "interval '1 hour' AND rss_bytes IS NOT NULL GROUP BY ts HAVING count(streams) > 0 "
-        "ORDER BY ts",
+        "SELECT t.devices, t.streams, t.tasks, t.customers, t.memory + "
+        "coalesce(s.gateway_pss_bytes, 0) + coalesce(s.postgres_pss_bytes, 0) FROM ("
+        "SELECT ts, count(*) FILTER (WHERE wa_state = 'connected') AS devices, "
+        "coalesce(sum(streams), 0) AS streams, coalesce(sum(pending_tasks), 0) AS tasks, "
+        "count(*) FILTER (WHERE wa_state IS NOT NULL) AS customers, "
+        "sum(coalesce(pss_bytes, rss_bytes)) AS memory FROM gateway.telemetry WHERE ts > now() - "
+        "$1 * interval '1 hour' AND rss_bytes IS NOT NULL GROUP BY ts HAVING count(streams) > 0"
+        ") t LEFT JOIN gateway.server_telemetry s ON s.ts = t.ts ORDER BY t.ts",
         opts.hours);
   });
   for (const auto& row : rows) {
@@ -121,7 +127,9 @@ void RunCalibrate(const CalibrateOptions& opts, GlobalOptions& global) {
     }
   }
   if (!opts.write_file.empty()) {
-    const std::string yaml = planner::RulesOverrideYaml(fit, opts.engine, table.file);
+    const planner::Engine& engine = *catalog.FindEngine(opts.engine);
+    const std::string yaml = planner::RulesOverrideYaml(
+        fit, opts.engine, table.file, engine.has_buffer_per_customer, engine.has_base_ram);
     // The override must load where it will be used: the catalog's sanity ranges apply now, not
     // at the next `plan --rules`.
     planner::Catalog check = catalog;

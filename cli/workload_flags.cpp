@@ -33,7 +33,7 @@ constexpr Flag kFlags[] = {
     {"dashboard_tabs_per_customer", "Open dashboard tabs = websockets per customer (default 2)"},
     {"peak_pending_tasks", "Largest queued broadcast backlog at once (default 0)"},
     {"retention_days", "Days messages are kept (default 365)"},
-    {"engine", "whatsmeow, noweb, webjs or cloud-api (default whatsmeow)"},
+    {"engine", "whatsmeow, noweb, webjs, cloud-api or crmd (default whatsmeow)"},
     {"growth_per_month", "Compound growth, 0.2 = 20 %/month (default 0)"},
     {"horizon_months", "Projection length in months (default 12)"},
     {"peak_factor", "Peak message rate ÷ average (default 10)"},

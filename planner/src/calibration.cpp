@@ -11,8 +11,8 @@
 #include <string_view>
 #include <utility>
 
-#include "crm/error.hpp"
 #include "crm/csv.hpp"
+#include "crm/error.hpp"
 #include "crm/units.hpp"
 
 namespace crm::planner {
@@ -57,7 +57,6 @@ std::string RequiredColumnList() {
 bool IsBlank(std::string_view s) {
   return s.find_first_not_of(" \t") == std::string_view::npos;
 }
-
 
 /// Bytes with a decimal unit and 6 significant digits, never an exponent (ParseBytes reads none),
 /// so a calibrated rule round-trips through YAML. FormatBytes keeps 3 digits: too coarse here.
@@ -329,7 +328,6 @@ void RequireVariation(const std::string& file, const Observations& o) {
         "samples across changing load",
         file, rss(0)));
   }
-
 }
 
 // Memory cannot shrink as load grows: a negative coefficient means the telemetry cannot support
@@ -354,7 +352,6 @@ void RequireNonNegative(const std::string& file, const CalibrationFit& fit) {
         "column, or check that rss_bytes is measured on the same hosts as the counts",
         file, fmt::join(negative, "; ")));
   }
-
 }
 
 // What the operator should know about a fit that holds: weak coefficients, collinear columns, a
@@ -460,7 +457,8 @@ CalibrationFit FitRules(const TelemetryTable& table) {
 }
 
 std::string RulesOverrideYaml(const CalibrationFit& fit, const std::string& engine,
-                              const std::string& source_file) {
+                              const std::string& source_file, bool engine_buffer,
+                              bool engine_base) {
   if (engine.empty()) {
     throw InputError("rules override: the engine whose ram_per_device was calibrated is empty");
   }
@@ -476,9 +474,9 @@ std::string RulesOverrideYaml(const CalibrationFit& fit, const std::string& engi
   // which four decimals would round to a misleading 1.0000.
   const std::string stats = fmt::format("{} rows, R²={:.6g}", fit.rows, fit.r_squared);
   const std::string summary = fmt::format("crmctl calibrate {}: {}", source_file, stats);
-  auto emit_rule = [&](YAML::Emitter& out, std::string_view rule) {
+  auto emit_rule = [&](YAML::Emitter& out, std::string_view rule, std::string_view key = {}) {
     const Coefficient& c = find(rule);
-    out << YAML::Key << std::string(rule) << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << std::string(key.empty() ? rule : key) << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "value" << YAML::Value << ExactBytes(c.value);
     out << YAML::Key << "source" << YAML::Value
         << fmt::format("{}, standard error {}", summary, ExactBytes(c.std_error));
@@ -490,8 +488,19 @@ std::string RulesOverrideYaml(const CalibrationFit& fit, const std::string& engi
   out << YAML::Key << "engines" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << engine << YAML::Value << YAML::BeginMap;
   emit_rule(out, kTerms[0].rule);
+  // An engine with its own buffer_per_customer would ignore the global rule: the fit goes there.
+  if (engine_buffer) {
+    emit_rule(out, "buffer_per_customer");
+  }
+  // Likewise the fixed memory, when the engine states the runtime's own (base_ram).
+  if (engine_base) {
+    emit_rule(out, kBaseline, "base_ram");
+  }
   out << YAML::EndMap << YAML::EndMap;
   for (std::size_t k = 1; k < kTerms.size(); ++k) {
+    if (engine_buffer && kTerms[k].rule == std::string_view("buffer_per_customer")) {
+      continue;
+    }
     emit_rule(out, kTerms[k].rule);
   }
   out << YAML::EndMap;

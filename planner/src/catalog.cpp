@@ -115,16 +115,37 @@ void ParseEngineRules(const std::string& file, const YAML::Node& node, Engine& e
     engine.idle_resident = ParseRule(file, idle, "idle_resident", RuleUnit::kBytes, 0, 1e11);
     engine.idle_swappable = true;
   }
-  if (YAML::Node disk = m.Optional("disk_per_device")) {
-    engine.disk_per_device = ParseRule(file, disk, "disk_per_device", RuleUnit::kBytes, 0, 1e12);
-  }
-  if (YAML::Node limit = m.Optional("slice_memory_limit")) {
-    engine.slice_memory_limit =
-        ParseRule(file, limit, "slice_memory_limit", RuleUnit::kBytes, 1e6, 1e12);
-  }
-  if (YAML::Node cpu_limit = m.Optional("slice_cpu_limit")) {
-    engine.slice_cpu_limit =
-        ParseRule(file, cpu_limit, "slice_cpu_limit", RuleUnit::kNumber, 0.01, 256);
+  // Optional figures (Engine): replacements of rules for an engine measured as a whole, and what
+  // only some engines have (session files, the source's slice limits).
+  struct OptionalRule {
+    const char* key;
+    Rule Engine::*rule;
+    bool Engine::*present;
+    RuleUnit unit;
+    double min, max;
+  };
+  static constexpr OptionalRule kOptional[] = {
+      {"buffer_per_customer", &Engine::buffer_per_customer, &Engine::has_buffer_per_customer,
+       RuleUnit::kBytes, 0, 1e10},
+      {"idle_per_customer", &Engine::idle_per_customer, &Engine::has_idle_per_customer,
+       RuleUnit::kBytes, 0, 1e10},
+      {"disk_per_message", &Engine::disk_per_message, &Engine::has_disk_per_message,
+       RuleUnit::kBytes, 1, 1e7},
+      {"connections_per_slice", &Engine::connections_per_slice, &Engine::has_connections_per_slice,
+       RuleUnit::kNumber, 1, 100},
+      {"base_ram", &Engine::base_ram, &Engine::has_base_ram, RuleUnit::kBytes, 0, 1e11},
+      {"disk_per_device", &Engine::disk_per_device, &Engine::has_disk_per_device, RuleUnit::kBytes,
+       0, 1e12},
+      {"slice_memory_limit", &Engine::slice_memory_limit, &Engine::has_slice_memory_limit,
+       RuleUnit::kBytes, 1e6, 1e12},
+      {"slice_cpu_limit", &Engine::slice_cpu_limit, &Engine::has_slice_cpu_limit, RuleUnit::kNumber,
+       0.01, 256},
+  };
+  for (const OptionalRule& o : kOptional) {
+    if (YAML::Node n = m.Optional(o.key)) {
+      engine.*o.rule = ParseRule(file, n, o.key, o.unit, o.min, o.max);
+      engine.*o.present = true;
+    }
   }
   m.Finish();
   if (engine.idle_swappable && engine.idle_resident.value > engine.ram_per_device.value) {

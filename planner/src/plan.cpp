@@ -46,12 +46,18 @@ Unit UnitDemand(const Workload& w, const Catalog& c) {
   u.sessions_ram = devices * e.ram_per_device.value;
   u.sessions_disk = devices * e.disk_per_device.value;
   u.websockets_ram = static_cast<double>(w.dashboard_tabs_per_customer) * r.ram_per_websocket.value;
-  u.buffers_ram = r.buffer_per_customer.value;
+  u.buffers_ram = BufferPerCustomer(e, r);
   u.queue_ram = static_cast<double>(w.peak_pending_tasks) * r.bytes_per_task.value;
-  u.messages_disk = msgs * static_cast<double>(w.retention_days) * r.disk_per_message.value;
+  u.messages_disk = msgs * static_cast<double>(w.retention_days) * DiskPerMessage(e, r);
   u.stored_disk = u.messages_disk * (1 + r.disk_headroom.value);
   u.message_cpu = msgs / kSecondsPerDay * w.peak_factor * r.cpu_per_message.value;
   u.device_cpu = devices * e.cpu_per_device.value;
+  if (w.swap && e.has_idle_per_customer) {
+    // An idle tenant's slice frees its database connections (docs/capacity-model.md, "The crmd
+    // engine"): nothing goes to swap, the idle share simply costs less.
+    const double idle_share = w.idle_share.value_or(r.idle_share.value);
+    u.buffers_ram = idle_share * e.idle_per_customer.value + (1 - idle_share) * u.buffers_ram;
+  }
   if (w.swap && e.idle_swappable) {
     // docs/capacity-model.md "Swap": idle slices keep only their idle resident size in RAM.
     const double idle_share = w.idle_share.value_or(r.idle_share.value);
@@ -556,8 +562,10 @@ void KubernetesPods(Plan& plan, const Unit& u, const Tier& t, double target, Lay
 }
 
 // Worker concurrency, database pools and the queue's knobs of every crmd process.
-void ProcessKnobs(Plan& plan, const Rules& r, const Tier& t, const LayoutRoles& roles,
+void ProcessKnobs(Plan& plan, const Catalog& c, const Tier& t, const LayoutRoles& roles,
                   Explainer& ex) {
+  const Rules& r = c.rules();
+  const Engine& e = *c.FindEngine(plan.workload.engine);
   const Workload& w = plan.workload;
   const bool hash_ranged = t.topology == Topology::kHa || t.topology == Topology::kK8s;
   const long long slice_hosts = roles.slice_hosts;
@@ -580,12 +588,17 @@ void ProcessKnobs(Plan& plan, const Rules& r, const Tier& t, const LayoutRoles& 
 
   // Who opens connections: one pool per crmd process. On single and split hosts each slice is a
   // process of its own with a small pool; on ha/k8s slice hosts serve hash ranges.
+  // SLICE_DB_MAX_OPEN_CONNS sizes each of a slice's pools; an engine measured as a whole states
+  // how many connections one slice process holds in all (docs/capacity-model.md, "The crmd
+  // engine").
   constexpr long long kSlicePool = 2;
+  const long long slice_pool =
+      e.has_connections_per_slice ? CeilCount(e.connections_per_slice.value) : kSlicePool;
   long long processes = app_processes + (hash_ranged ? slice_hosts : 0);
   if (!hash_ranged && app_processes == 0) {
     processes = 1;  // the `all` host's gateway
   }
-  const long long slice_conns = hash_ranged ? 0 : w.customers * kSlicePool;
+  const long long slice_conns = hash_ranged ? 0 : w.customers * slice_pool;
   plan.demand.db_connections = processes * max_open + slice_conns;
   if (hash_ranged) {
     EXPLAIN(ex,
@@ -596,7 +609,7 @@ void ProcessKnobs(Plan& plan, const Rules& r, const Tier& t, const LayoutRoles& 
   } else {
     EXPLAIN(ex, "database connections", Num(static_cast<double>(plan.demand.db_connections)),
             "{} gateway process(es) × {} + {} slice processes × {} each", processes, max_open,
-            w.customers, kSlicePool);
+            w.customers, slice_pool);
   }
 
   plan.knobs.emplace_back("DB_MAX_OPEN_CONNS", max_open);
@@ -644,9 +657,9 @@ void SliceKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   constexpr double kSliceProcessBase = 8e6;  // an idle slice process (bench/gateway target)
   const double slice_steady = kSliceProcessBase +
                               static_cast<double>(w.devices_per_customer) * e.ram_per_device.value +
-                              r.buffer_per_customer.value;
+                              BufferPerCustomer(e, r);
   const auto devices = static_cast<double>(std::max(1LL, w.devices_per_customer));
-  if (e.slice_memory_limit.value > 0) {
+  if (e.has_slice_memory_limit) {
     // The engine's own limit from its source (a Chromium slice: 512 MB), per device.
     const auto slice_limit = static_cast<long long>(devices * e.slice_memory_limit.value);
     plan.knobs.emplace_back("SLICE_MEMORY_LIMIT", slice_limit);
@@ -665,10 +678,10 @@ void SliceKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
     plan.knobs.emplace_back("SLICE_MEMORY_LIMIT", slice_limit);
     EXPLAIN(ex, "SLICE_MEMORY_LIMIT", FormatBytes(static_cast<double>(slice_limit)),
             "(8 MB process + {} devices × {} + {} buffer) × {} headroom", w.devices_per_customer,
-            FormatBytes(e.ram_per_device.value), FormatBytes(r.buffer_per_customer.value),
+            FormatBytes(e.ram_per_device.value), FormatBytes(BufferPerCustomer(e, r)),
             Num(r.slice_memory_headroom.value, 2));
   }
-  if (e.slice_cpu_limit.value > 0) {
+  if (e.has_slice_cpu_limit) {
     const double cores = devices * e.slice_cpu_limit.value;
     plan.knobs.emplace_back("CRM_SLICE_CPU_LIMIT", fmt::format("{:g}", cores));
     EXPLAIN(ex, "CRM_SLICE_CPU_LIMIT", fmt::format("{:g} cores", cores),
@@ -771,7 +784,7 @@ void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   if (roles.slice_hosts == 0) {
     roles.slice_hosts = 1;
   }
-  ProcessKnobs(plan, c.rules(), t, roles, ex);
+  ProcessKnobs(plan, c, t, roles, ex);
   SliceKnobs(plan, u, c, ex);
   if (roles.pg != nullptr) {
     PostgresSettings(plan, roles.pg, c.rules(), t, ex);
@@ -1428,6 +1441,7 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
     d.cpu_cores += row.cpu_demand * row.count;
   }
   d.total_ram = d.sessions_ram + d.websockets_ram + d.queue_ram + d.buffers_ram + d.services_ram;
+  d.engine_base_ram = engine.has_base_ram ? engine.base_ram.value : 0;
 
   if (ex.on()) {
     const std::string cust = Num(customers);
@@ -1445,7 +1459,7 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
     EXPLAIN(ex, "queue RAM", FormatBytes(d.queue_ram), "{} pending tasks × {}",
             Num(static_cast<double>(w.peak_pending_tasks)), FormatBytes(r.bytes_per_task.value));
     EXPLAIN(ex, "buffer RAM", FormatBytes(d.buffers_ram), "{} customers × {}", cust,
-            FormatBytes(r.buffer_per_customer.value));
+            FormatBytes(BufferPerCustomer(engine, r)));
     std::string services;
     for (const LayoutRow& row : plan.layout) {
       const double per_host = ServicesRam(*row.spec, *row.server, catalog);
@@ -1456,6 +1470,11 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
     }
     EXPLAIN(ex, "services RAM", FormatBytes(d.services_ram), "{}",
             services.empty() ? "0" : services);
+    if (engine.has_base_ram) {
+      EXPLAIN(ex, "of which the runtime's base", FormatBytes(d.engine_base_ram),
+              "engine {}: gateway, PostgreSQL's own processes, the warm slice (no OS)",
+              engine.name);
+    }
     EXPLAIN(ex, "total RAM", FormatBytes(d.total_ram), "{} + {} + {} + {} + {}",
             FormatBytes(d.sessions_ram), FormatBytes(d.websockets_ram), FormatBytes(d.queue_ram),
             FormatBytes(d.buffers_ram), FormatBytes(d.services_ram));
@@ -1463,7 +1482,7 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
             w.messages_per_customer_day);
     EXPLAIN(ex, "message storage", FormatBytes(d.messages_disk),
             "{} messages/day × {} days retention × {}", Num(d.messages_per_day), w.retention_days,
-            FormatBytes(r.disk_per_message.value));
+            FormatBytes(DiskPerMessage(engine, r)));
     double copies = 0;
     double system_disk = 0;
     double services_cpu = 0;

@@ -213,6 +213,10 @@ nlohmann::ordered_json PlanToJson(const Plan& plan) {
       {"peak_messages_per_second", Round(d.peak_messages_per_second, 4)},
       {"db_connections", d.db_connections},
   };
+  if (d.engine_base_ram > 0) {
+    // Only engines measured as a whole carry it, so other plans' JSON keeps its shape.
+    j["demand"]["ram_bytes"]["engine_base"] = Bytes(d.engine_base_ram);
+  }
   j["search"] = {{"servers", std::string(SearchName(plan.search))},
                  {"providers", plan.providers},
                  {"prefer", plan.prefer}};

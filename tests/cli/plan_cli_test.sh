@@ -29,6 +29,11 @@ expect_code 0
 expect_json "d['comfortable_customers'] == 137 and d['max_customers'] == 198 and d['binding_resource'] == 'RAM + swap'"
 expect_json "any('swap-in rate' in n for n in d['notes'])"
 run plan --customers 34 --idle-share 1.5 --swap; expect_code 2; expect_err "--idle-share"
+# The crmd engine (docs/capacity-model.md "The crmd engine"): this runtime as bench/fidelity measured it.
+run plan --customers 100 --engine crmd --devices-per-customer 1 --explain
+expect_code 0; expect_golden plan_crmd_100.txt
+run plan --customers 100 --engine crmd --devices-per-customer 1 -o json
+expect_code 0; expect_json "d['demand']['ram_bytes']['engine_base'] > 0 and d['demand']['ram_bytes']['sessions'] == 0"
 
 # Revenue (docs/capacity-model.md "Revenue"): the source's $9 plan with its 50 % launch coupon on
 # the 80 webjs customers of one OVH VPS-5 ($40.40): break-even 5 at full price, 9 during launch.

@@ -210,6 +210,25 @@ TEST_F(MonitorTest, FailingWalArchivingOpensBackupStaleUntilItArchivesAgain) {
       << AlertLog(admin);
 }
 
+TEST_F(MonitorTest, ServerTelemetryRecordsTheGatewayAndTheLocalPostgresMemory) {
+  // PostgreSQL runs on this host (the fixture's cluster) and the test runs as root: both are
+  // readable. Its PSS is at least its shared memory's touched pages and a few backends.
+  ASSERT_TRUE(Eventually([&] {
+    return Count("server_telemetry", "gateway_pss_bytes > 0 AND postgres_pss_bytes > 0") != "0";
+  }));
+  const std::string sizes = Sql(pg_->ConnectionString(),
+                                "SELECT gateway_pss_bytes || '|' || postgres_pss_bytes FROM "
+                                "gateway.server_telemetry WHERE postgres_pss_bytes > 0 LIMIT 1");
+  const auto bar = sizes.find('|');
+  ASSERT_NE(bar, std::string::npos) << sizes;
+  const long long gateway = std::stoll(sizes.substr(0, bar));
+  const long long postgres = std::stoll(sizes.substr(bar + 1));
+  EXPECT_GT(gateway, 1LL << 20) << sizes;
+  EXPECT_LT(gateway, 1LL << 32) << sizes;
+  EXPECT_GT(postgres, 1LL << 20) << sizes;
+  EXPECT_LT(postgres, 1LL << 34) << sizes;
+}
+
 TEST_F(MonitorTest, RollupsKeepTelemetryBoundedAsTimeMoves) {
   std::string admin = Admin();
   std::vector<std::string> auth = {"Cookie: crm_session=" + admin};

@@ -18,6 +18,26 @@ class TelemetryReportTest : public RuntimeTest {
     env["CRM_MONITOR_ENABLED"] = "0";
   }
 
+  // 30 instants of 3–7 tenants' slices with known costs (5 MiB per tenant, 20 MiB per connected
+  // channel, 100 KiB per stream, 200 B per task) and a 3 MiB warm slice.
+  void RecordSliceLoad() {
+    ASSERT_EQ(
+        Sql(pg_->ConnectionString(),
+            "INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, pss_bytes, wa_state, "
+            "streams, pending_tasks) SELECT date_trunc('minute', now()) - k * interval '1 "
+            "minute', i, 1, 5 * 1048576 + CASE WHEN (i + k) % 3 <> 0 THEN 20 * 1048576 ELSE 0 "
+            "END + (i * k) % 4 * 102400 + ((i + 2 * k) % 7) * 1000 * 200, CASE WHEN (i + k) % 3 "
+            "<> 0 THEN 'connected' ELSE 'disconnected' END, (i * k) % 4, ((i + 2 * k) % 7) * "
+            "1000 FROM generate_series(0, 29) AS k, LATERAL generate_series(1, 3 + k % 5) AS i"),
+        "");
+    ASSERT_EQ(
+        Sql(pg_->ConnectionString(),
+            "INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, pss_bytes) SELECT "
+            "date_trunc('minute', now()) - k * interval '1 minute', 9999, 1, 3 * 1048576 FROM "
+            "generate_series(0, 29) AS k"),
+        "");
+  }
+
   void Record() {
     // Minute m = 0..359 of the last six hours; phases of 120 minutes.
     const std::string minutes =
@@ -200,20 +220,7 @@ TEST_F(TelemetryReportTest, LiveCapacityProjectsTheMeasuredFootprintOntoTheHeadr
 // slice 5 MiB, 20 MiB more with WhatsApp connected, 100 KiB per open event stream, 200 B per
 // queued task, plus one warm slice of 3 MiB (the baseline). Thirty instants with 3 to 7 tenants.
 TEST_F(TelemetryReportTest, CalibrateFromTheDatabaseRecoversThePerUnitCosts) {
-  ASSERT_EQ(
-      Sql(pg_->ConnectionString(),
-          "INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, pss_bytes, wa_state, "
-          "streams, pending_tasks) SELECT date_trunc('minute', now()) - k * interval '1 "
-          "minute', i, 1, 5 * 1048576 + CASE WHEN (i + k) % 3 <> 0 THEN 20 * 1048576 ELSE 0 "
-          "END + (i * k) % 4 * 102400 + ((i + 2 * k) % 7) * 1000 * 200, CASE WHEN (i + k) % 3 "
-          "<> 0 THEN 'connected' ELSE 'disconnected' END, (i * k) % 4, ((i + 2 * k) % 7) * "
-          "1000 FROM generate_series(0, 29) AS k, LATERAL generate_series(1, 3 + k % 5) AS i"),
-      "");
-  ASSERT_EQ(Sql(pg_->ConnectionString(),
-                "INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, pss_bytes) SELECT "
-                "date_trunc('minute', now()) - k * interval '1 minute', 9999, 1, 3 * 1048576 FROM "
-                "generate_series(0, 29) AS k"),
-            "");
+  ASSERT_NO_FATAL_FAILURE(RecordSliceLoad());
   fs::path rules = pg_->dir() / "rules.yaml";
   std::map<std::string, std::string> cli_env = {{"CRM_DATABASE_URL", pg_->ConnectionString()}};
   auto [code, out] = RunCommand({CRM_CRMCTL_BINARY, "-o", "json", "calibrate", "--from-db",
@@ -246,6 +253,47 @@ TEST_F(TelemetryReportTest, CalibrateFromTheDatabaseRecoversThePerUnitCosts) {
   auto [empty_code, empty] = RunCommand({CRM_CRMCTL_BINARY, "calibrate", "--from-db"}, cli_env, "");
   EXPECT_EQ(empty_code, 2) << empty;
   EXPECT_NE(empty.find("rows"), std::string::npos) << empty;
+}
+
+TEST_F(TelemetryReportTest, CalibrateFromTheDatabaseCountsTheGatewayAndPostgres) {
+  // The slices as above (5 MiB per tenant, 20 MiB per connected channel, a 3 MiB warm slice),
+  // and at the same instants the gateway (10 MiB) and PostgreSQL (40 MiB + 3 MiB per tenant).
+  ASSERT_NO_FATAL_FAILURE(RecordSliceLoad());
+  ASSERT_EQ(Sql(pg_->ConnectionString(),
+                "INSERT INTO gateway.server_telemetry (ts, gateway_pss_bytes, postgres_pss_bytes) "
+                "SELECT date_trunc('minute', now()) - k * interval '1 minute', 10 * 1048576, "
+                "(40 + 3 * (3 + k % 5)) * 1048576 FROM generate_series(0, 29) AS k"),
+            "");
+  fs::path rules = pg_->dir() / "rules.yaml";
+  std::map<std::string, std::string> cli_env = {{"CRM_DATABASE_URL", pg_->ConnectionString()}};
+  auto [code, out] = RunCommand({CRM_CRMCTL_BINARY, "-o", "json", "calibrate", "--from-db",
+                                 "--engine", "crmd", "--hours", "2", "--write", rules.string()},
+                                cli_env, "");
+  ASSERT_EQ(code, 0) << out;
+  json fit = json::parse(out.substr(0, out.rfind('}') + 1));
+  std::map<std::string, double> expected = {{"ram_per_device", 20.0 * 1048576},
+                                            {"buffer_per_customer", 8.0 * 1048576},
+                                            {"baseline", 53.0 * 1048576}};
+  for (const auto& c : fit["coefficients"]) {
+    std::string rule = c["rule"].get<std::string>();
+    if (expected.count(rule)) {
+      EXPECT_NEAR(c["value"].get<double>(), expected[rule], 1e-3 * expected[rule]) << rule;
+    }
+  }
+  // The crmd engine carries its own per-tenant and base figures: the fit is written there.
+  std::ifstream in(rules);
+  std::string yaml((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(yaml.find("base_ram"), std::string::npos) << yaml;
+  auto [plan_code, plan] =
+      RunCommand({CRM_CRMCTL_BINARY, "--rules", rules.string(), "-o", "json", "plan", "--engine",
+                  "crmd", "--customers", "10", "--devices-per-customer", "1"},
+                 {}, "");
+  ASSERT_EQ(plan_code, 0) << plan;
+  json p = json::parse(plan);
+  EXPECT_NEAR(p["demand"]["ram_bytes"]["buffers"].get<double>(), 10 * 8.0 * 1048576,
+              1e-3 * 80 * 1048576);
+  EXPECT_NEAR(p["demand"]["ram_bytes"]["engine_base"].get<double>(), 53.0 * 1048576,
+              1e-3 * 53 * 1048576);
 }
 
 }  // namespace

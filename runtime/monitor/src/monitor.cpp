@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -413,6 +414,30 @@ void Monitor::CheckBackups() {
   Record({"backup_stale"}, holding);
 }
 
+void Monitor::RuntimeMemory(TelemetryStore& store, ServerSample& sample) {
+  if (auto self = probe_->Process(::getpid()); self && self->pss_bytes > 0) {
+    sample.gateway_pss_bytes = self->pss_bytes;
+  }
+  // PostgreSQL counts only when it runs on this host: our own backend must be a local `postgres`
+  // process (from another host its pid would name an unrelated process here, or none).
+  auto [own, pids] = store.PgPids();
+  auto backend = probe_->Process(static_cast<pid_t>(own));
+  if (!backend || backend->command != "postgres" || backend->pss_bytes == 0) {
+    return;
+  }
+  // The postmaster is not in pg_stat_activity: it is our backend's parent.
+  pids.push_back(static_cast<int>(backend->parent_pid));
+  std::sort(pids.begin(), pids.end());
+  pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
+  std::uint64_t total = 0;
+  for (int pid : pids) {
+    if (auto p = probe_->Process(static_cast<pid_t>(pid)); p && p->command == "postgres") {
+      total += p->pss_bytes;
+    }
+  }
+  sample.postgres_pss_bytes = total;
+}
+
 void Monitor::SampleTelemetry() {
   std::lock_guard lock(checks_mutex_);
   TimePoint now = Now();
@@ -498,6 +523,7 @@ void Monitor::SampleTelemetry() {
     s.slices_running = running;
     s.slices_total = static_cast<int>(samples.size());
     s.pg_connections = store.PgConnections();
+    RuntimeMemory(store, s);
     store.Insert(now, s);
     // Idle: since the tenant's last request through any of its sessions.
     std::map<long long, long long> idle;

@@ -128,6 +128,25 @@ std::optional<std::uint64_t> ParsePidStatCpu(std::string_view text) {
   return std::nullopt;
 }
 
+bool ParsePidStatIdentity(std::string_view text, ProcessReading& out) {
+  // The command sits between the first '(' and the last ')' (it may hold both); the state and
+  // the parent pid follow.
+  auto open = text.find('(');
+  auto close = text.rfind(')');
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
+    return false;
+  }
+  std::istringstream fields{std::string(text.substr(close + 1))};
+  std::string state;
+  long long ppid = 0;
+  if (!(fields >> state >> ppid) || ppid < 0) {
+    return false;
+  }
+  out.command = std::string(text.substr(open + 1, close - open - 1));
+  out.parent_pid = static_cast<pid_t>(ppid);
+  return true;
+}
+
 ProcHostProbe::ProcHostProbe(std::filesystem::path proc_root, std::filesystem::path disk_path)
     : proc_root_(std::move(proc_root)), disk_path_(std::move(disk_path)) {}
 
@@ -165,6 +184,7 @@ std::optional<ProcessReading> ProcHostProbe::Process(pid_t pid) {
   if (auto cpu = ParsePidStatCpu(*stat)) {
     r.cpu_jiffies = *cpu;
   }
+  ParsePidStatIdentity(*stat, r);
   if (auto smaps = ReadText(dir / "smaps_rollup")) {
     ParseSmapsRollup(*smaps, r);
   }

@@ -66,13 +66,15 @@ const std::vector<std::string> kSliceIntegers = {"rss_bytes",    "pss_bytes",   
                                                  "idle_seconds", "storage_bytes", "streams",
                                                  "pending_tasks"};
 const std::vector<std::string> kServerAverages = {
-    "ram_used_bytes",   "ram_total_bytes",    "swap_used_bytes",
-    "swap_total_bytes", "swapin_pages_per_s", "cpu_percent",
-    "disk_used_bytes",  "disk_total_bytes",   "load1",
-    "slices_running",   "slices_total",       "pg_connections"};
+    "ram_used_bytes",    "ram_total_bytes",    "swap_used_bytes",
+    "swap_total_bytes",  "swapin_pages_per_s", "cpu_percent",
+    "disk_used_bytes",   "disk_total_bytes",   "load1",
+    "slices_running",    "slices_total",       "pg_connections",
+    "gateway_pss_bytes", "postgres_pss_bytes"};
 const std::vector<std::string> kServerIntegers = {
-    "ram_used_bytes",   "ram_total_bytes", "swap_used_bytes", "swap_total_bytes", "disk_used_bytes",
-    "disk_total_bytes", "slices_running",  "slices_total",    "pg_connections"};
+    "ram_used_bytes",  "ram_total_bytes",   "swap_used_bytes",   "swap_total_bytes",
+    "disk_used_bytes", "disk_total_bytes",  "slices_running",    "slices_total",
+    "pg_connections",  "gateway_pss_bytes", "postgres_pss_bytes"};
 
 }  // namespace
 
@@ -105,13 +107,15 @@ void TelemetryStore::Insert(TimePoint ts, const ServerSample& s) {
   tx_.exec_params(
       "INSERT INTO gateway.server_telemetry (ts, ram_used_bytes, ram_total_bytes, "
       "swap_used_bytes, swap_total_bytes, swapin_pages_per_s, cpu_percent, disk_used_bytes, "
-      "disk_total_bytes, load1, slices_running, slices_total, pg_connections) "
-      "VALUES ($1::timestamptz, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+      "disk_total_bytes, load1, slices_running, slices_total, pg_connections, gateway_pss_bytes, "
+      "postgres_pss_bytes) "
+      "VALUES ($1::timestamptz, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
       "ON CONFLICT DO NOTHING",
       crm::FormatIso(ts), Bigint(s.ram_used_bytes), Bigint(s.ram_total_bytes),
       Bigint(s.swap_used_bytes), Bigint(s.swap_total_bytes), s.swapin_pages_per_s, s.cpu_percent,
       Bigint(s.disk_used_bytes), Bigint(s.disk_total_bytes), s.load1, s.slices_running,
-      s.slices_total, s.pg_connections);
+      s.slices_total, s.pg_connections, AsBigint(s.gateway_pss_bytes),
+      AsBigint(s.postgres_pss_bytes));
 }
 
 void TelemetryStore::RollupAndPrune(TimePoint now, const Retention& retention) {
@@ -171,6 +175,14 @@ void TelemetryStore::RollupAndPrune(TimePoint now, const Retention& retention) {
   prune("server_telemetry_5m", retention.five_minutes);
   prune("telemetry_1h", retention.hourly);
   prune("server_telemetry_1h", retention.hourly);
+}
+
+std::pair<int, std::vector<int>> TelemetryStore::PgPids() {
+  std::vector<int> pids;
+  for (const auto& row : tx_.exec("SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL")) {
+    pids.push_back(row[0].as<int>());
+  }
+  return {tx_.exec1("SELECT pg_backend_pid()")[0].as<int>(), std::move(pids)};
 }
 
 int TelemetryStore::PgConnections() {

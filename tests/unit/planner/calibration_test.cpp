@@ -376,6 +376,30 @@ TEST(CalibrationTest, OverrideYamlIsAcceptedByTheCatalog) {
             Catalog::Embedded().rules().disk_per_message.value);
 }
 
+TEST(CalibrationTest, AnEngineWithItsOwnBufferAndBaseTakesTheFitThere) {
+  CalibrationFit fit;
+  fit.rows = 10;
+  fit.coefficients = {{"ram_per_device", "devices", 1e5, 1e3},
+                      {"ram_per_websocket", "ws_connections", 5e4, 10},
+                      {"bytes_per_task", "pending_tasks", 20, 1},
+                      {"buffer_per_customer", "customers", 9e6, 1e4},
+                      {"baseline", "", 6e7, 1e5}};
+  const std::string text = RulesOverrideYaml(fit, "crmd", "t.csv", true, true);
+  const YAML::Node root = YAML::Load(text);
+  EXPECT_FALSE(root["buffer_per_customer"]) << text;
+  EXPECT_EQ(root["engines"]["crmd"]["buffer_per_customer"]["value"].as<std::string>(), "9 MB");
+  EXPECT_EQ(root["engines"]["crmd"]["base_ram"]["value"].as<std::string>(), "60 MB");
+  // The global rule would be ignored by the plan of an engine that carries its own.
+  Catalog catalog = Catalog::Embedded();
+  catalog.ApplyOverride(text, "override.yaml");
+  const Engine* crmd = catalog.FindEngine("crmd");
+  ASSERT_NE(crmd, nullptr);
+  EXPECT_DOUBLE_EQ(crmd->buffer_per_customer.value, 9e6);
+  EXPECT_DOUBLE_EQ(crmd->base_ram.value, 60e6);
+  EXPECT_EQ(catalog.rules().buffer_per_customer.value,
+            Catalog::Embedded().rules().buffer_per_customer.value);
+}
+
 TEST(CalibrationTest, OverrideYamlNeedsAnEngine) {
   const CalibrationFit fit = FitRules(Table(Synthetic(20)));
   EXPECT_THROW(RulesOverrideYaml(fit, "", "t.csv"), InputError);

@@ -80,8 +80,9 @@ TEST(WorkloadTest, ValidateNeedsCustomersAndAKnownEngine) {
     ValidateWorkload(w, Catalog::Embedded());
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_STREQ(e.what(),
-                 "engine: unknown 'baileys' (expected one of: whatsmeow, noweb, webjs, cloud-api)");
+    EXPECT_STREQ(
+        e.what(),
+        "engine: unknown 'baileys' (expected one of: whatsmeow, noweb, webjs, cloud-api, crmd)");
   }
 }
 

@@ -72,8 +72,11 @@ inline constexpr double kMaxConditionNumber = 1e7;
 ///   ram_per_websocket / bytes_per_task / buffer_per_customer: {value: ..., source: ...}
 /// Sizes carry explicit decimal units with 6 significant digits (round-trips within 1e-5).
 /// The baseline is not a rule; it is written as a comment. Throws InputError if `engine` is
-/// empty or `fit` lacks one of the four rules.
+/// empty or `fit` lacks one of the four rules. `engine_buffer`: the engine carries its own
+/// buffer_per_customer (Engine::has_buffer_per_customer), so the fit is written under it there;
+/// `engine_base`: it carries base_ram, which then takes the fitted baseline.
 std::string RulesOverrideYaml(const CalibrationFit& fit, const std::string& engine,
-                              const std::string& source_file);
+                              const std::string& source_file, bool engine_buffer = false,
+                              bool engine_base = false);
 
 }  // namespace crm::planner

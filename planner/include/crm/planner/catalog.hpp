@@ -60,12 +60,42 @@ struct Engine {
   bool idle_swappable = false;
   Rule idle_resident;
   /// Session files on disk per device (browser profiles, auth state); 0 when none worth counting.
+  bool has_disk_per_device = false;
   Rule disk_per_device;
-  /// A slice's limits per device where the source states them (0: the memory limit is computed
-  /// from the footprint, the CPU is not limited).
+  /// A slice's limits per device where the source states them (absent: the memory limit is
+  /// computed from the footprint, the CPU is not limited).
+  bool has_slice_memory_limit = false;
   Rule slice_memory_limit;
+  bool has_slice_cpu_limit = false;
   Rule slice_cpu_limit;
+  /// Optional per-engine replacements of rules, for an engine measured as a whole (`crmd`,
+  /// docs/capacity-model.md "The crmd engine"); has_* false means the rule of rules.yaml applies.
+  /// buffer_per_customer: bytes per tenant beside its devices; disk_per_message: bytes per stored
+  /// message; connections_per_slice: database connections each slice process opens.
+  bool has_buffer_per_customer = false;
+  Rule buffer_per_customer;
+  /// A tenant that has been idle a minute (its slice closed its database connections): with
+  /// `--swap`, the idle share of tenants counts at this instead of buffer_per_customer.
+  bool has_idle_per_customer = false;
+  Rule idle_per_customer;
+  bool has_disk_per_message = false;
+  Rule disk_per_message;
+  bool has_connections_per_slice = false;
+  Rule connections_per_slice;
+  /// The runtime's own RAM on one server with no tenant (gateway, PostgreSQL's base, the warm
+  /// slice): part of the shared-services reservation, not added to it; reported apart
+  /// (demand.ram_bytes.engine_base) so a measurement of the runtime can be set against the plan.
+  bool has_base_ram = false;
+  Rule base_ram;
 };
+
+/// The engine's value where it carries one, else the rule's.
+inline double BufferPerCustomer(const Engine& e, const Rules& r) {
+  return e.has_buffer_per_customer ? e.buffer_per_customer.value : r.buffer_per_customer.value;
+}
+inline double DiskPerMessage(const Engine& e, const Rules& r) {
+  return e.has_disk_per_message ? e.disk_per_message.value : r.disk_per_message.value;
+}
 
 enum class ServerKind { kVm, kManagedPostgres, kManagedK8s };
 enum class DiskType { kSsd, kNvme };
@@ -188,7 +218,7 @@ class Catalog {
   const Engine* FindEngine(std::string_view name) const;
   const Server* FindServer(std::string_view name) const;
   const Tier* FindTier(int id) const;
-  /// "whatsmeow, noweb, webjs, cloud-api"
+  /// "whatsmeow, noweb, webjs, cloud-api, crmd"
   std::string EngineNames() const;
 
  private:

@@ -21,6 +21,9 @@ struct Demand {
   double queue_ram = 0;
   double buffers_ram = 0;
   double services_ram = 0;  // sum over the chosen layout's hosts
+  /// The engine's base_ram, where it has one: the runtime's own share of services_ram on one
+  /// server (JSON demand.ram_bytes.engine_base; absent otherwise).
+  double engine_base_ram = 0;
   double total_ram = 0;
   double swapped_ram = 0;    // --swap: of sessions_ram, what idle slices hold in swap instead
   double messages_disk = 0;  // raw message storage

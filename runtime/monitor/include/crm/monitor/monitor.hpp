@@ -125,6 +125,8 @@ class Monitor {
   /// Records `holding` for `kinds` in the alert log and tells whom to tell about new alerts.
   void Record(const std::vector<std::string>& kinds, const std::vector<Condition>& holding);
   std::vector<SliceObservation> Observe(const std::vector<orchestrator::SliceInfo>& slices);
+  /// Fills the sample's gateway and PostgreSQL PSS where this host can read them.
+  void RuntimeMemory(TelemetryStore& store, ServerSample& sample);
 
   MonitorOptions options_;
   db::Pool& pool_;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace crm::monitor {
@@ -33,6 +34,8 @@ struct ProcessReading {
   std::uint64_t pss_bytes = 0;
   std::uint64_t swap_bytes = 0;
   std::uint64_t cpu_jiffies = 0;
+  pid_t parent_pid = 0;  ///< from /proc/PID/stat, 0 when unknown
+  std::string command;   ///< the executable's name (stat's comm), "" when unknown
 };
 
 class HostProbe {
@@ -67,5 +70,7 @@ void ParseProcStat(std::string_view text, HostReading& out);
 void ParseSmapsRollup(std::string_view text, ProcessReading& out);
 /// utime + stime of /proc/PID/stat (the command may contain spaces and parentheses).
 std::optional<std::uint64_t> ParsePidStatCpu(std::string_view text);
+/// The command (comm) and parent pid of /proc/PID/stat; false when the text is not one.
+bool ParsePidStatIdentity(std::string_view text, ProcessReading& out);
 
 }  // namespace crm::monitor

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "crm/monitor/checks.hpp"
 
@@ -42,6 +44,10 @@ struct ServerSample {
   int slices_running = 0;
   int slices_total = 0;
   int pg_connections = 0;
+  /// PSS of the gateway process and of PostgreSQL's processes on this host (nullopt: not
+  /// readable, or PostgreSQL runs elsewhere).
+  std::optional<std::uint64_t> gateway_pss_bytes;
+  std::optional<std::uint64_t> postgres_pss_bytes;
 };
 
 /// How long each resolution is kept.
@@ -73,6 +79,8 @@ class TelemetryStore {
 
   /// Connections to the database server right now.
   int PgConnections();
+  /// This connection's backend pid and every server process's pid, as PostgreSQL sees them.
+  std::pair<int, std::vector<int>> PgPids();
   /// The newest server row as JSON ({} when there is none).
   nlohmann::json LatestServer();
   /// Each slice's newest WhatsApp state.

@@ -1,0 +1,102 @@
+// An engine measured as a whole (the `crmd` engine) replaces rules in the plan: buffer per
+// customer, disk per stored message, connections per slice, and reports its base RAM apart.
+#include <gtest/gtest.h>
+
+#include <string_view>
+#include <variant>
+
+#include "crm/error.hpp"
+#include "crm/planner/catalog.hpp"
+#include "crm/planner/plan.hpp"
+#include "crm/planner/report.hpp"
+
+namespace crm::planner {
+namespace {
+
+Plan PlanWith(const Catalog& catalog, const std::string& engine, long long customers) {
+  Workload w;
+  w.customers = customers;
+  w.engine = engine;
+  w.devices_per_customer = 1;
+  ValidateWorkload(w, catalog);
+  return MakePlan(w, catalog);
+}
+
+long long Knob(const Plan& plan, std::string_view name) {
+  for (const auto& [key, value] : plan.knobs) {
+    if (key == name) {
+      return std::get<long long>(value);
+    }
+  }
+  ADD_FAILURE() << "no knob " << name;
+  return -1;
+}
+
+TEST(EngineRulesTest, TheCrmdEngineIsMeasuredByTheFidelityBench) {
+  const Engine* crmd = Catalog::Embedded().FindEngine("crmd");
+  ASSERT_NE(crmd, nullptr);
+  EXPECT_TRUE(crmd->has_buffer_per_customer);
+  EXPECT_TRUE(crmd->has_disk_per_message);
+  EXPECT_TRUE(crmd->has_connections_per_slice);
+  EXPECT_TRUE(crmd->has_base_ram);
+  EXPECT_TRUE(crmd->has_idle_per_customer);
+  EXPECT_LT(crmd->idle_per_customer.value, crmd->buffer_per_customer.value);
+  for (const Rule* r : {&crmd->ram_per_device, &crmd->buffer_per_customer, &crmd->idle_per_customer,
+                        &crmd->disk_per_message, &crmd->connections_per_slice, &crmd->base_ram}) {
+    EXPECT_NE(r->source.find("bench/fidelity"), std::string::npos) << r->source;
+  }
+}
+
+TEST(EngineRulesTest, AnEngineStatingItsOwnFiguresReplacesTheRules) {
+  Catalog c = Catalog::Embedded();
+  c.ApplyOverride(
+      "engines: {cloud-api: {buffer_per_customer: {value: 7 MB, source: t}, disk_per_message: "
+      "{value: 2 KB, source: t}, connections_per_slice: {value: 3.5, source: t}, base_ram: "
+      "{value: 90 MB, source: t}}}\n",
+      "o.yaml");
+  const Plan with = PlanWith(c, "cloud-api", 5);
+  const Plan without = PlanWith(Catalog::Embedded(), "cloud-api", 5);
+  EXPECT_DOUBLE_EQ(with.demand.buffers_ram, 5 * 7e6);
+  EXPECT_DOUBLE_EQ(without.demand.buffers_ram, 5 * 3e6);
+  EXPECT_DOUBLE_EQ(with.demand.messages_disk, 2 * without.demand.messages_disk);
+  // Four connections per slice process are counted (3.5 rounded up); each pool stays at 2.
+  EXPECT_EQ(with.demand.db_connections - without.demand.db_connections, 5 * (4 - 2));
+  EXPECT_EQ(Knob(with, "SLICE_DB_MAX_OPEN_CONNS"), 2);
+  EXPECT_DOUBLE_EQ(with.demand.engine_base_ram, 90e6);
+  // The base is part of the services reservation, not added to it.
+  EXPECT_DOUBLE_EQ(with.demand.services_ram, without.demand.services_ram);
+  EXPECT_EQ(PlanToJson(with)["demand"]["ram_bytes"]["engine_base"], 90e6);
+  EXPECT_FALSE(PlanToJson(without)["demand"]["ram_bytes"].contains("engine_base"));
+}
+
+TEST(EngineRulesTest, WithSwapTheIdleShareOfTenantsCountsAtTheIdleFigure) {
+  Catalog c = Catalog::Embedded();
+  c.ApplyOverride(
+      "engines: {cloud-api: {buffer_per_customer: {value: 10 MB, source: t}, idle_per_customer: "
+      "{value: 2 MB, source: t}}}\n",
+      "o.yaml");
+  Workload w;
+  w.customers = 10;
+  w.engine = "cloud-api";
+  w.swap = true;
+  w.idle_share = 0.75;
+  ValidateWorkload(w, c);
+  // 10 × (0.75 × 2 MB + 0.25 × 10 MB); nothing of it is in swap.
+  const Plan plan = MakePlan(w, c);
+  EXPECT_DOUBLE_EQ(plan.demand.buffers_ram, 10 * 4e6);
+  EXPECT_DOUBLE_EQ(plan.demand.swapped_ram, 0);
+  EXPECT_DOUBLE_EQ(PlanWith(c, "cloud-api", 10).demand.buffers_ram, 10 * 10e6);
+}
+
+TEST(EngineRulesTest, EngineFiguresOutsideTheirRangeAreRefused) {
+  Catalog c = Catalog::Embedded();
+  EXPECT_THROW(c.ApplyOverride("engines: {crmd: {connections_per_slice: {value: 0, source: t}}}\n",
+                               "o.yaml"),
+               InputError);
+  EXPECT_THROW(
+      c.ApplyOverride("engines: {crmd: {disk_per_message: {value: 0 B, source: t}}}\n", "o.yaml"),
+      InputError);
+}
+
+}  // namespace
+}  // namespace crm::planner
