@@ -196,6 +196,7 @@ TEST_F(TelemetryReportTest, LiveCapacityProjectsTheMeasuredFootprintOntoTheHeadr
       40)
       << o["capacity"];
   EXPECT_EQ(o["capacity"]["fills_on"], c["growth"]["fills_on"]);
+  EXPECT_EQ(o["capacity"]["history_days"], c["growth"]["fitted_over_days"]);
 
   // crmctl capacity --live, with the catalog's target utilization.
   std::map<std::string, std::string> cli_env = {{"CRM_URL", crmd_->url()},

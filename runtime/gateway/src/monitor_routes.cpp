@@ -87,6 +87,7 @@ json Overview(GatewayContext& gateway) {
                                ? json(nullptr)
                                : json(used + live["more_slices"].get<long long>())},
             {"fills_on", live["growth"]["fills_on"]},
+            {"history_days", live["growth"]["fitted_over_days"]},
             {"binding", live["binding"]},
             {"slices_used", used},
             {"memory_limit_bytes_total", memory_total}}},

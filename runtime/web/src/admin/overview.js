@@ -55,7 +55,9 @@ function Capacity({ capacity, server }) {
       : html`<p>${capacity.slices_used} slices in use; no measurement to project a maximum yet.</p>`}
     ${capacity.slices_max ? html`<p data-fill>${capacity.fills_on
       ? `At the recent growth the server is full around ${capacity.fills_on} (${capacity.binding === 'disk' ? 'disk' : 'RAM'} first).`
-      : 'Slices are not growing: no fill date.'}</p>` : null}
+      : capacity.history_days < 1
+        ? `A fill date needs a day of samples (${Math.round(capacity.history_days * 24)} h so far).`
+        : 'Slices are not growing: no fill date.'}</p>` : null}
     ${ram ? html`<${Meter} label="Limits" used=${capacity.memory_limit_bytes_total} total=${ram} />`
       : html`<p>Memory limits: ${bytes(capacity.memory_limit_bytes_total)} in all.</p>`}
     <p class="hint">The maximum fills RAM and disk to 70 % at the slices' measured footprint
