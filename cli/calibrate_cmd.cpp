@@ -10,6 +10,7 @@
 #include "crm/db/pool.hpp"
 #include "crm/error.hpp"
 #include "crm/planner/calibration.hpp"
+#include "crm/planner/catalog.hpp"
 #include "crm/units.hpp"
 
 namespace crm::cli {
@@ -22,7 +23,36 @@ struct CalibrateOptions {
   int hours = 48;
   std::string engine = "whatsmeow";
   std::string write_file;
+  std::vector<std::string> hold;  // rules kept at the catalog's value
 };
+
+// What the catalog says a held rule costs now: the engine's own figure where it has one.
+std::vector<planner::HeldRule> HeldRules(const CalibrateOptions& opts,
+                                         const planner::Catalog& catalog) {
+  const planner::Engine& e = *catalog.FindEngine(opts.engine);
+  const planner::Rules& r = catalog.rules();
+  std::vector<planner::HeldRule> held;
+  for (const std::string& rule : opts.hold) {
+    double value = 0;
+    if (rule == "ram_per_device") {
+      value = e.ram_per_device.value;
+    } else if (rule == "ram_per_websocket") {
+      value = r.ram_per_websocket.value;
+    } else if (rule == "bytes_per_task") {
+      value = r.bytes_per_task.value;
+    } else if (rule == "buffer_per_customer") {
+      value = planner::BufferPerCustomer(e, r);
+    } else {
+      throw InputError(
+          fmt::format("--hold: '{}' is not a fitted rule (expected one of: "
+                      "ram_per_device, ram_per_websocket, bytes_per_task, "
+                      "buffer_per_customer)",
+                      rule));
+    }
+    held.push_back({rule, value});
+  }
+  return held;
+}
 
 // One row per telemetry instant of a running deployment (docs/capacity-model.md, "Calibrating
 // from the database"): paired devices connected, open event streams, queued tasks and tenants
@@ -88,14 +118,17 @@ void RunCalibrate(const CalibrateOptions& opts, GlobalOptions& global) {
     }
     table = planner::ReadTelemetryCsv(in, opts.telemetry_file);
   }
-  const planner::CalibrationFit fit = planner::FitRules(table);
+  const planner::CalibrationFit fit = planner::FitRules(table, HeldRules(opts, catalog));
   const auto format = OutputFormatOr(global, planner::OutputFormat::kTable);
   if (format == planner::OutputFormat::kJson || format == planner::OutputFormat::kYaml) {
     nlohmann::ordered_json doc;
     nlohmann::ordered_json coefficients = nlohmann::ordered_json::array();
     for (const planner::Coefficient& c : fit.coefficients) {
-      coefficients.push_back(
-          {{"rule", c.rule}, {"column", c.column}, {"value", c.value}, {"std_error", c.std_error}});
+      coefficients.push_back({{"rule", c.rule},
+                              {"column", c.column},
+                              {"value", c.value},
+                              {"std_error", c.std_error},
+                              {"held", c.held}});
     }
     doc["engine"] = opts.engine;
     doc["rows"] = fit.rows;
@@ -113,7 +146,8 @@ void RunCalibrate(const CalibrateOptions& opts, GlobalOptions& global) {
                              "± std error");
     for (const planner::Coefficient& c : fit.coefficients) {
       std::cout << fmt::format("  {:<22} {:<16} {:>14} {:>14}\n", c.rule, c.column,
-                               crm::FormatBytes(c.value), crm::FormatBytes(c.std_error));
+                               crm::FormatBytes(c.value),
+                               c.held ? std::string("held") : crm::FormatBytes(c.std_error));
     }
     double worst = 0;
     for (double r : fit.residuals) {
@@ -168,6 +202,9 @@ void SetupCalibrate(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--engine", opts->engine,
                   "Engine whose per-device RAM the fit replaces (default whatsmeow)");
   cmd->add_option("--write", opts->write_file, "Write the rules override YAML here");
+  cmd->add_option("--hold", opts->hold,
+                  "Keep RULE at the catalog's value instead of fitting it (repeatable): for a "
+                  "cost the engine does not have, e.g. --hold ram_per_device with --engine crmd");
   cmd->callback([opts, &global]() { RunCalibrate(*opts, global); });
 }
 

@@ -402,7 +402,7 @@ let calibrated = false;
 try {
   calibration = execFileSync(
     cfg.crmctl,
-    ['calibrate', '--from-db', '--engine', 'crmd', '--hours', '1', '--write', cfg.override],
+    ['calibrate', '--from-db', '--engine', 'crmd', '--hold', 'ram_per_device', '--hours', '1', '--write', cfg.override],
     { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', CRM_DATABASE_URL: cfg.conninfo }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   calibrated = true;
@@ -444,7 +444,7 @@ for (const r of rows) {
   }
 }
 lines.push('');
-lines.push(`\`crmctl calibrate --from-db --engine crmd\`${calibrated ? '' : ' (refused)'}:`);
+lines.push(`\`crmctl calibrate --from-db --engine crmd --hold ram_per_device\`${calibrated ? '' : ' (refused)'}:`);
 lines.push('');
 lines.push('```');
 lines.push(calibration.trimEnd());

@@ -305,10 +305,14 @@ Observations BuildObservations(const TelemetryTable& table) {
 }
 
 // A constant column is exactly collinear with the baseline: named before the generic check.
-void RequireVariation(const std::string& file, const Observations& o) {
+void RequireVariation(const std::string& file, const Observations& o,
+                      const std::array<bool, kTerms.size()>& held) {
   const Eigen::MatrixXd& design = o.design;
   const Eigen::VectorXd& rss = o.rss;
   for (std::size_t k = 0; k < kTerms.size(); ++k) {
+    if (held[k]) {
+      continue;  // not fitted: its column may be anything
+    }
     const auto col = design.col(static_cast<Eigen::Index>(k));
     if (col.minCoeff() == col.maxCoeff()) {
       const Term& term = kTerms[k];
@@ -336,7 +340,7 @@ void RequireNonNegative(const std::string& file, const CalibrationFit& fit) {
   std::vector<std::string> negative;
   for (std::size_t k = 0; k < fit.coefficients.size(); ++k) {
     const Coefficient& c = fit.coefficients[k];
-    if (c.value >= 0) {
+    if (c.value >= 0 || c.held) {
       continue;
     }
     const std::string per =
@@ -356,20 +360,18 @@ void RequireNonNegative(const std::string& file, const CalibrationFit& fit) {
 
 // What the operator should know about a fit that holds: weak coefficients, collinear columns, a
 // poor R².
-void AddFitWarnings(CalibrationFit& fit, const Eigen::JacobiSVD<Eigen::MatrixXd>& svd,
+void AddFitWarnings(CalibrationFit& fit, const Eigen::VectorXd& null,
                     const Eigen::VectorXd& norms) {
-  const auto params = static_cast<Eigen::Index>(kParameters);
   const double condition = fit.condition_number;
   for (std::size_t k = 0; k < kTerms.size(); ++k) {
     const Coefficient& c = fit.coefficients[k];
-    if (c.value < 2 * c.std_error) {
+    if (!c.held && c.value < 2 * c.std_error) {
       fit.warnings.push_back(fmt::format(
           "{} = {} ± {} per {} is not clearly above zero; to pin it down collect {}", c.rule,
           ExactBytes(c.value), ExactBytes(c.std_error), kTerms[k].unit, kTerms[k].how_to_vary));
     }
   }
   if (condition > kWarnConditionNumber) {
-    const Eigen::VectorXd null = svd.matrixV().col(params - 1);
     fit.warnings.push_back(fmt::format(
         "{} move together ({}; condition number {}): how memory is split between their rules "
         "is uncertain, see the standard errors",
@@ -385,14 +387,41 @@ void AddFitWarnings(CalibrationFit& fit, const Eigen::JacobiSVD<Eigen::MatrixXd>
 
 }  // namespace
 
-CalibrationFit FitRules(const TelemetryTable& table) {
+CalibrationFit FitRules(const TelemetryTable& table, const std::vector<HeldRule>& held_rules) {
   const std::string& file = table.file;
-  const Observations o = BuildObservations(table);
-  RequireVariation(file, o);
-  const Eigen::MatrixXd& design = o.design;
+  Observations o = BuildObservations(table);
+  // A held rule is not fitted: its known cost comes off rss_bytes and its column leaves the design.
+  std::array<bool, kTerms.size()> held{};
+  std::array<double, kTerms.size()> held_value{};
+  Eigen::VectorXd held_per_unit = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(kParameters));
+  for (const HeldRule& h : held_rules) {
+    const auto it =
+        std::find_if(kTerms.begin(), kTerms.end(), [&](const Term& t) { return t.rule == h.rule; });
+    if (it == kTerms.end()) {
+      throw InputError(fmt::format("--hold: '{}' is not a fitted rule (expected one of: {})",
+                                   h.rule,
+                                   "ram_per_device, ram_per_websocket, bytes_per_task, "
+                                   "buffer_per_customer"));
+    }
+    const auto k = static_cast<std::size_t>(it - kTerms.begin());
+    held[k] = true;
+    held_value[k] = h.value;
+    held_per_unit(static_cast<Eigen::Index>(k)) = h.value;
+  }
+  const Eigen::VectorXd held_cost = o.design * held_per_unit;
+  o.rss -= held_cost;
+  RequireVariation(file, o, held);
+  std::vector<Eigen::Index> keep;  // fitted design columns, the baseline last
+  for (std::size_t k = 0; k < kTerms.size(); ++k) {
+    if (!held[k]) {
+      keep.push_back(static_cast<Eigen::Index>(k));
+    }
+  }
+  keep.push_back(static_cast<Eigen::Index>(kTerms.size()));
+  const Eigen::MatrixXd design = o.design(Eigen::all, keep);
   const Eigen::VectorXd& rss = o.rss;
   const auto rows = static_cast<Eigen::Index>(table.rows.size());
-  const auto params = static_cast<Eigen::Index>(kParameters);
+  const auto params = static_cast<Eigen::Index>(keep.size());
   const std::size_t n = table.rows.size();
 
   // Scaling every column to unit length makes the condition number a property of the telemetry's
@@ -404,14 +433,21 @@ CalibrationFit FitRules(const TelemetryTable& table) {
   const double smallest = singular(params - 1);
   const double condition =
       smallest > 0 ? singular(0) / smallest : std::numeric_limits<double>::infinity();
+  // The near-dependence and the norms over every term (held ones take no part), as the messages
+  // name columns by their place among all terms.
+  Eigen::VectorXd null = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(kParameters));
+  Eigen::VectorXd all_norms = Eigen::VectorXd::Ones(static_cast<Eigen::Index>(kParameters));
+  for (Eigen::Index j = 0; j < params; ++j) {
+    null(keep[static_cast<std::size_t>(j)]) = svd.matrixV()(j, params - 1);
+    all_norms(keep[static_cast<std::size_t>(j)]) = norms(j);
+  }
   if (!(condition <= kMaxConditionNumber)) {
-    const Eigen::VectorXd null = svd.matrixV().col(params - 1);
     throw InputError(fmt::format(
         "{}: the telemetry can't separate {}: in every row {} (condition number {}, limit {:.0e}). "
         "Collect samples where these vary independently of each other, e.g. hosts or times with a "
         "different mix of devices, dashboard tabs, queued broadcasts and customers",
-        file, InvolvedColumns(null), DescribeDependence(null, norms), FormatCondition(condition),
-        kMaxConditionNumber));
+        file, InvolvedColumns(null), DescribeDependence(null, all_norms),
+        FormatCondition(condition), kMaxConditionNumber));
   }
 
   const Eigen::VectorXd scaled_beta = svd.solve(rss);
@@ -426,7 +462,9 @@ CalibrationFit FitRules(const TelemetryTable& table) {
 
   const Eigen::VectorXd residuals = rss - design * beta;
   const double ssr = residuals.squaredNorm();
-  const double sst = (rss.array() - rss.mean()).matrix().squaredNorm();
+  // R² of the measured memory itself: the held costs are part of what is explained.
+  const Eigen::VectorXd measured = rss + held_cost;
+  const double sst = (measured.array() - measured.mean()).matrix().squaredNorm();
   const double sigma2 = ssr / static_cast<double>(rows - params);
   // Cov(beta_scaled) = sigma² (XsᵀXs)⁻¹ = sigma² V S⁻² Vᵀ; only the diagonal is needed.
   const Eigen::VectorXd scaled_variance = svd.matrixV().array().square().matrix() *
@@ -438,21 +476,28 @@ CalibrationFit FitRules(const TelemetryTable& table) {
   fit.r_squared = 1 - ssr / sst;
   fit.rmse = std::sqrt(ssr / static_cast<double>(rows));
   fit.residuals.assign(residuals.begin(), residuals.end());
-  for (Eigen::Index j = 0; j < params; ++j) {
+  Eigen::Index j = 0;  // position among the fitted columns
+  for (std::size_t k = 0; k <= kTerms.size(); ++k) {
     Coefficient c;
-    if (j < static_cast<Eigen::Index>(kTerms.size())) {
-      c.rule = kTerms[static_cast<std::size_t>(j)].rule;
-      c.column = kTerms[static_cast<std::size_t>(j)].column;
+    if (k < kTerms.size()) {
+      c.rule = kTerms[k].rule;
+      c.column = kTerms[k].column;
     } else {
       c.rule = kBaseline;
     }
-    c.value = beta(j);
-    c.std_error = std::sqrt(scaled_variance(j)) / norms(j);
+    if (k < kTerms.size() && held[k]) {
+      c.value = held_value[k];
+      c.held = true;
+    } else {
+      c.value = beta(j);
+      c.std_error = std::sqrt(scaled_variance(j)) / norms(j);
+      ++j;
+    }
     fit.coefficients.push_back(std::move(c));
   }
 
   RequireNonNegative(file, fit);
-  AddFitWarnings(fit, svd, norms);
+  AddFitWarnings(fit, null, all_norms);
   return fit;
 }
 
@@ -479,7 +524,8 @@ std::string RulesOverrideYaml(const CalibrationFit& fit, const std::string& engi
     out << YAML::Key << std::string(key.empty() ? rule : key) << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "value" << YAML::Value << ExactBytes(c.value);
     out << YAML::Key << "source" << YAML::Value
-        << fmt::format("{}, standard error {}", summary, ExactBytes(c.std_error));
+        << (c.held ? fmt::format("{}: held at the catalog's value, not fitted", summary)
+                   : fmt::format("{}, standard error {}", summary, ExactBytes(c.std_error)));
     out << YAML::EndMap;
   };
 

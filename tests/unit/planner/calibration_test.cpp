@@ -167,6 +167,34 @@ TEST(CalibrationTest, RefusesExactlyCollinearColumns) {
   EXPECT_THAT(message, HasSubstr("vary independently"));
 }
 
+// The crmd engine: each tenant's one simulated device lives inside its slice, so devices track
+// customers and a per-device cost is not there to find. Held at 0, the rest is fitted, and the
+// held rule is reported as held, not as a fit.
+TEST(CalibrationTest, AHeldRuleIsTakenOffAndTheRestIsFitted) {
+  std::vector<Sample> samples = Synthetic(200);
+  for (Sample& s : samples) {
+    s.devices = s.customers;  // exactly collinear
+    s.rss = std::round(kWebsocket * s.ws + kTask * s.tasks + kCustomer * s.customers + kBaseline);
+  }
+  EXPECT_THAT(ErrorOf([&] { FitRules(Table(samples)); }), HasSubstr("can't separate"));
+  const CalibrationFit fit = FitRules(Table(samples), {{"ram_per_device", 0}});
+  ASSERT_EQ(fit.coefficients.size(), 5U);
+  EXPECT_TRUE(fit.coefficients[0].held);
+  EXPECT_EQ(fit.coefficients[0].value, 0);
+  EXPECT_NEAR(fit.coefficients[3].value, kCustomer, 1e-3 * kCustomer);  // buffer_per_customer
+  EXPECT_NEAR(fit.coefficients[1].value, kWebsocket, 1e-3 * kWebsocket);
+  EXPECT_NEAR(fit.coefficients[4].value, kBaseline, 1e-3 * kBaseline);
+  EXPECT_GT(fit.r_squared, 0.999);
+  // A held value is taken off the memory first: holding 1 MB per device leaves the rest for
+  // customers (devices = customers here).
+  const CalibrationFit shifted = FitRules(Table(samples), {{"ram_per_device", 1e6}});
+  EXPECT_NEAR(shifted.coefficients[3].value, kCustomer - 1e6, 1e-3 * kCustomer);
+  EXPECT_THAT(ErrorOf([&] {
+                FitRules(Table(samples), {{"ram_per_tab", 0}});
+              }),
+              HasSubstr("--hold: 'ram_per_tab' is not a fitted rule"));
+}
+
 TEST(CalibrationTest, RefusesAColumnThatIsZeroInEveryRow) {
   std::vector<Sample> samples = Synthetic(50);
   for (Sample& s : samples) {

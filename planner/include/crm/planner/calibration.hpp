@@ -37,6 +37,14 @@ struct Coefficient {
   std::string column;
   double value = 0;      // bytes per unit of `column` (bytes for the baseline)
   double std_error = 0;  // standard error of `value`, same unit
+  bool held = false;     // not fitted: the value given in HeldRule (std_error 0)
+};
+
+/// A rule kept at a known value instead of fitted (`crmctl calibrate --hold RULE`): for a load
+/// the deployment does not vary, or a cost the engine does not have (the crmd engine's devices).
+struct HeldRule {
+  std::string rule;  // ram_per_device, ram_per_websocket, bytes_per_task or buffer_per_customer
+  double value = 0;  // bytes per unit
 };
 
 /// The result of FitRules.
@@ -62,7 +70,9 @@ struct CalibrationFit {
 /// constant (all zero included); the design is ill-conditioned (condition number above
 /// kMaxConditionNumber; the message names the columns that move together); or a fitted
 /// coefficient, the baseline included, is negative.
-CalibrationFit FitRules(const TelemetryTable& table);
+/// `held`: rules not fitted, their known cost taken off rss_bytes first (their columns may then be
+/// constant or collinear); an unknown rule name is InputError.
+CalibrationFit FitRules(const TelemetryTable& table, const std::vector<HeldRule>& held = {});
 
 /// Above this the columns are treated as linearly dependent and the fit is refused.
 inline constexpr double kMaxConditionNumber = 1e7;
