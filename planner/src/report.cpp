@@ -585,6 +585,9 @@ class RowWriter {
 
   void Char(char c) { *p_++ = c; }
   void Text(std::string_view s) {
+    if (s.empty()) {
+      return;  // an empty view may have no data pointer, which memcpy must not be given
+    }
     std::memcpy(p_, s.data(), s.size());
     p_ += s.size();
   }
@@ -636,6 +639,10 @@ class RowWriter {
 // Room a row can need: the fixed columns, server names, and the free text twice over (quoting).
 std::size_t RowBound(const Plan& plan) {
   std::size_t bound = 1024 + 2 * plan.workload.name.size() + plan.workload.engine.size();
+  if (plan.revenue) {
+    // Names from pricing.yaml (any length in a --catalog copy) and the price and launch figures.
+    bound += 2 * (plan.revenue->plan.size() + plan.revenue->coupon.size()) + 4 * 32;
+  }
   for (const LayoutRow& row : plan.layout) {
     bound += row.server->name.size() + 32;
   }
