@@ -43,11 +43,8 @@ std::vector<planner::HeldRule> HeldRules(const CalibrateOptions& opts,
     } else if (rule == "buffer_per_customer") {
       value = planner::BufferPerCustomer(e, r);
     } else {
-      throw InputError(
-          fmt::format("--hold: '{}' is not a fitted rule (expected one of: "
-                      "ram_per_device, ram_per_websocket, bytes_per_task, "
-                      "buffer_per_customer)",
-                      rule));
+      throw InputError(fmt::format("--hold: '{}' is not a fitted rule (expected one of: {})", rule,
+                                   fmt::join(planner::FittedRules(), ", ")));
     }
     held.push_back({rule, value});
   }

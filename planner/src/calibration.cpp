@@ -387,25 +387,29 @@ void AddFitWarnings(CalibrationFit& fit, const Eigen::VectorXd& null,
 
 }  // namespace
 
+std::vector<std::string_view> FittedRules() {
+  std::vector<std::string_view> rules;
+  for (const Term& t : kTerms) {
+    rules.push_back(t.rule);
+  }
+  return rules;
+}
+
 CalibrationFit FitRules(const TelemetryTable& table, const std::vector<HeldRule>& held_rules) {
   const std::string& file = table.file;
   Observations o = BuildObservations(table);
   // A held rule is not fitted: its known cost comes off rss_bytes and its column leaves the design.
   std::array<bool, kTerms.size()> held{};
-  std::array<double, kTerms.size()> held_value{};
   Eigen::VectorXd held_per_unit = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(kParameters));
   for (const HeldRule& h : held_rules) {
     const auto it =
         std::find_if(kTerms.begin(), kTerms.end(), [&](const Term& t) { return t.rule == h.rule; });
     if (it == kTerms.end()) {
       throw InputError(fmt::format("--hold: '{}' is not a fitted rule (expected one of: {})",
-                                   h.rule,
-                                   "ram_per_device, ram_per_websocket, bytes_per_task, "
-                                   "buffer_per_customer"));
+                                   h.rule, fmt::join(FittedRules(), ", ")));
     }
     const auto k = static_cast<std::size_t>(it - kTerms.begin());
     held[k] = true;
-    held_value[k] = h.value;
     held_per_unit(static_cast<Eigen::Index>(k)) = h.value;
   }
   const Eigen::VectorXd held_cost = o.design * held_per_unit;
@@ -486,7 +490,7 @@ CalibrationFit FitRules(const TelemetryTable& table, const std::vector<HeldRule>
       c.rule = kBaseline;
     }
     if (k < kTerms.size() && held[k]) {
-      c.value = held_value[k];
+      c.value = held_per_unit(static_cast<Eigen::Index>(k));
       c.held = true;
     } else {
       c.value = beta(j);

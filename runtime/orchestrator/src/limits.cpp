@@ -63,6 +63,26 @@ bool Writable(const fs::path& parent, const std::string& limit_file) {
   return ok;
 }
 
+// cgroup v1: the group slices are created under in the hierarchy mounted at `hierarchy` (our own
+// group in `controller`, then crmd-slices), when it has `limit_file` and we may write it.
+std::optional<fs::path> V1SliceParent(const fs::path& hierarchy, const std::string& controller,
+                                      const std::string& limit_file) {
+  std::error_code ec;
+  if (!fs::exists(hierarchy / limit_file, ec)) {
+    return std::nullopt;
+  }
+  auto own = OwnCgroup(controller);
+  fs::path parent = hierarchy / fs::path(own.value_or("/")).relative_path() / "crmd-slices";
+  if (!Writable(parent, limit_file)) {
+    return std::nullopt;
+  }
+  return parent;
+}
+
+fs::path SliceGroup(const fs::path& parent, long long slice_id) {
+  return parent / ("slice_" + std::to_string(slice_id));
+}
+
 }  // namespace
 
 MemoryLimiter MemoryLimiter::Detect(const fs::path& cgroup_root) {
@@ -85,15 +105,10 @@ MemoryLimiter MemoryLimiter::Detect(const fs::path& cgroup_root) {
     }
   }
   // cgroup v1: the memory hierarchy, under the group we were started in.
-  fs::path v1 = cgroup_root / "memory";
-  if (fs::exists(v1 / "memory.limit_in_bytes", ec)) {
-    auto own = OwnCgroup("memory");
-    fs::path parent = v1 / fs::path(own.value_or("/")).relative_path() / "crmd-slices";
-    if (Writable(parent, "memory.limit_in_bytes")) {
-      limiter.mechanism_ = LimitMechanism::kCgroupV1;
-      limiter.parent_ = parent;
-      return limiter;
-    }
+  if (auto parent = V1SliceParent(cgroup_root / "memory", "memory", "memory.limit_in_bytes")) {
+    limiter.mechanism_ = LimitMechanism::kCgroupV1;
+    limiter.parent_ = *parent;
+    return limiter;
   }
   limiter.mechanism_ = LimitMechanism::kRlimit;
   return limiter;
@@ -112,7 +127,7 @@ std::string MemoryLimiter::name() const {
 }
 
 fs::path MemoryLimiter::SliceDir(long long slice_id) const {
-  return parent_ / ("slice_" + std::to_string(slice_id));
+  return SliceGroup(parent_, slice_id);
 }
 
 std::optional<fs::path> MemoryLimiter::GroupDir(long long slice_id) const {
@@ -195,15 +210,10 @@ CpuLimiter CpuLimiter::Detect(const fs::path& cgroup_root) {
     }
   }
   for (const char* hierarchy : {"cpu", "cpu,cpuacct"}) {
-    fs::path v1 = cgroup_root / hierarchy;
-    if (fs::exists(v1 / "cpu.cfs_quota_us", ec)) {
-      auto own = OwnCgroup("cpu");
-      fs::path parent = v1 / fs::path(own.value_or("/")).relative_path() / "crmd-slices";
-      if (Writable(parent, "cpu.cfs_quota_us")) {
-        limiter.mechanism_ = Mechanism::kCgroupV1;
-        limiter.parent_ = parent;
-        return limiter;
-      }
+    if (auto parent = V1SliceParent(cgroup_root / hierarchy, "cpu", "cpu.cfs_quota_us")) {
+      limiter.mechanism_ = Mechanism::kCgroupV1;
+      limiter.parent_ = *parent;
+      return limiter;
     }
   }
   return limiter;
@@ -226,7 +236,7 @@ std::string CpuLimiter::CpuMax(double cores) {
 }
 
 fs::path CpuLimiter::SliceDir(long long slice_id) const {
-  return parent_ / ("slice_" + std::to_string(slice_id));
+  return SliceGroup(parent_, slice_id);
 }
 
 void CpuLimiter::Apply(long long slice_id, pid_t pid, double cores) const {

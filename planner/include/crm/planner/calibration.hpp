@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <istream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace crm::planner {
@@ -70,6 +71,9 @@ struct CalibrationFit {
 /// constant (all zero included); the design is ill-conditioned (condition number above
 /// kMaxConditionNumber; the message names the columns that move together); or a fitted
 /// coefficient, the baseline included, is negative.
+/// The rules FitRules fits, in coefficient order (what HeldRule::rule may name).
+std::vector<std::string_view> FittedRules();
+
 /// `held`: rules not fitted, their known cost taken off rss_bytes first (their columns may then be
 /// constant or collinear); an unknown rule name is InputError.
 CalibrationFit FitRules(const TelemetryTable& table, const std::vector<HeldRule>& held = {});
