@@ -322,8 +322,9 @@ function predict(n, pending, rules) {
 // --- the run ----------------------------------------------------------------------------------
 const started = Date.now();
 const rows = [];
-// The runtime with no tenant: gateway, PostgreSQL, the warm slice (the engine's base_ram).
-await sleep(2000);
+// The runtime with no tenant: gateway, PostgreSQL, the warm slice (the engine's base_ram); held
+// for a few samples so the calibration sees the fixed part on its own.
+await hold('no tenant', 5);
 const base = memory();
 say(`no tenant: crmd ${(base.crmd.bytes / MiB).toFixed(1)} MiB, PostgreSQL ${(base.pg.bytes / MiB).toFixed(1)} MiB, ${base.backends} client backends`);
 for (const n of cfg.tenants) {

@@ -24,10 +24,15 @@ struct Term {
   std::string_view rule;
   std::string_view unit;  // what one unit of the column is, for messages
   std::string_view how_to_vary;
+  // An optional term's column may be missing from the telemetry, or zero in every row: its rule
+  // is then not fitted and not written.
+  bool optional = false;
+  // Not a catalog rule: FoldConnections turns it into the per-tenant and fixed costs.
+  bool folded = false;
 };
 
 // Coefficient order of CalibrationFit; ReadTelemetryCsv stores its columns in this order too.
-constexpr std::array<Term, 4> kTerms{{
+constexpr std::array<Term, 6> kTerms{{
     {"devices", "ram_per_device", "device",
      "hosts or moments with different numbers of connected WhatsApp devices"},
     {"ws_connections", "ram_per_websocket", "websocket",
@@ -36,22 +41,43 @@ constexpr std::array<Term, 4> kTerms{{
      "samples taken while a broadcast backlog is queued as well as while the queue is empty"},
     {"customers", "buffer_per_customer", "customer",
      "hosts carrying different numbers of customers"},
+    // A tenant with no request, event stream or queued task for a while: its slice has closed its
+    // unused database connections (docs/capacity-model.md, "The crmd engine"). Counting such
+    // tenants at an active tenant's cost is what made a fit over a day with a quiet night
+    // under-price active tenants and over-price the baseline.
+    {"idle_customers", "idle_per_customer", "idle customer",
+     "moments when some tenants are idle and others active (a night and a working day)", true},
+    // PostgreSQL's client backends, ~2.5 MB each: how many a tenant holds swings with its
+    // activity (pools open connections under load and close them after a minute unused), and
+    // they are most of a crmd tenant's memory (docs/capacity-model.md, "The crmd engine").
+    {"db_connections", "ram_per_db_connection", "database connection",
+     "moments with busy and quiet tenants (pools open and close connections)", true, true},
 }};
+constexpr std::size_t kIdleTerm = 4;
+constexpr std::size_t kConnectionsTerm = 5;
 constexpr std::string_view kTarget = "rss_bytes";
 constexpr std::string_view kBaseline = "baseline";
 constexpr std::size_t kParameters = kTerms.size() + 1;
-// Two rows per parameter is the floor below which the residual variance (and so every standard
-// error) rests on a handful of degrees of freedom.
-constexpr std::size_t kMinRows = 2 * kParameters;
+// Two rows per fitted parameter is the floor below which the residual variance (and so every
+// standard error) rests on a handful of degrees of freedom.
+constexpr std::size_t kRowsPerParameter = 2;
 // Beyond this the fit is usable but the split between correlated columns is soft; say so.
 constexpr double kWarnConditionNumber = 1e3;
 constexpr double kWarnRSquared = 0.9;
 
-constexpr std::array<std::string_view, kParameters> kRequiredColumns{
+constexpr std::array<std::string_view, 5> kRequiredColumns{
     kTerms[0].column, kTerms[1].column, kTerms[2].column, kTerms[3].column, kTarget};
+constexpr std::array<std::string_view, 2> kOptionalColumns{kTerms[kIdleTerm].column,
+                                                           kTerms[kConnectionsTerm].column};
 
 std::string RequiredColumnList() {
   return fmt::format("{}", fmt::join(kRequiredColumns, ", "));
+}
+
+const Term* FindTerm(std::string_view rule) {
+  const auto it =
+      std::find_if(kTerms.begin(), kTerms.end(), [&](const Term& t) { return t.rule == rule; });
+  return it == kTerms.end() ? nullptr : &*it;
 }
 
 bool IsBlank(std::string_view s) {
@@ -188,18 +214,20 @@ TelemetryTable ReadTelemetryCsv(std::istream& in, const std::string& file) {
   const std::size_t header_line = reader.line();
   const std::size_t width = fields.size();
   constexpr std::size_t kMissing = std::numeric_limits<std::size_t>::max();
-  std::array<std::size_t, kRequiredColumns.size()> index;
-  index.fill(kMissing);
+  // The required columns, then the optional ones; kMissing where the header lacks one.
+  std::vector<std::string_view> wanted(kRequiredColumns.begin(), kRequiredColumns.end());
+  wanted.insert(wanted.end(), kOptionalColumns.begin(), kOptionalColumns.end());
+  std::vector<std::size_t> index(wanted.size(), kMissing);
   std::vector<std::string> header;
   for (std::size_t i = 0; i < fields.size(); ++i) {
     header.emplace_back(TrimBlanks(fields[i]));
-    for (std::size_t k = 0; k < kRequiredColumns.size(); ++k) {
-      if (header.back() != kRequiredColumns[k]) {
+    for (std::size_t k = 0; k < wanted.size(); ++k) {
+      if (header.back() != wanted[k]) {
         continue;
       }
       if (index[k] != kMissing) {
         throw InputError(fmt::format("{}:{}: {}: column appears twice (fields {} and {})", file,
-                                     header_line, kRequiredColumns[k], index[k] + 1, i + 1));
+                                     header_line, wanted[k], index[k] + 1, i + 1));
       }
       index[k] = i;
     }
@@ -211,22 +239,29 @@ TelemetryTable ReadTelemetryCsv(std::istream& in, const std::string& file) {
           header_line, kRequiredColumns[k], RequiredColumnList(), fmt::join(header, ", ")));
     }
   }
-
+  // Only the columns present are stored.
+  std::vector<std::size_t> present;
   TelemetryTable table;
   table.file = file;
-  table.columns.assign(kRequiredColumns.begin(), kRequiredColumns.end());
+  for (std::size_t k = 0; k < wanted.size(); ++k) {
+    if (index[k] != kMissing) {
+      present.push_back(k);
+      table.columns.emplace_back(wanted[k]);
+    }
+  }
   while (reader.Next(fields)) {
     const std::size_t line = reader.line();
     if (fields.size() != width) {
       throw InputError(fmt::format("{}:{}: expected {} fields as in the header, got {}", file, line,
                                    width, fields.size()));
     }
-    std::vector<double> row(kRequiredColumns.size());
-    for (std::size_t k = 0; k < kRequiredColumns.size(); ++k) {
+    std::vector<double> row(present.size());
+    for (std::size_t p = 0; p < present.size(); ++p) {
+      const std::size_t k = present[p];
       const std::string_view cell = fields[index[k]];
       if (IsBlank(cell)) {
         throw InputError(fmt::format("{}:{}: {}: empty cell; expected a non-negative number", file,
-                                     line, kRequiredColumns[k]));
+                                     line, wanted[k]));
       }
       double value = -1;
       try {
@@ -236,9 +271,9 @@ TelemetryTable ReadTelemetryCsv(std::istream& in, const std::string& file) {
       }
       if (!(value >= 0)) {
         throw InputError(fmt::format("{}:{}: {}: expected a finite non-negative number, got \"{}\"",
-                                     file, line, kRequiredColumns[k], TrimBlanks(cell)));
+                                     file, line, wanted[k], TrimBlanks(cell)));
       }
-      row[k] = value;
+      row[p] = value;
     }
     table.rows.push_back(std::move(row));
     table.lines.push_back(line);
@@ -249,7 +284,8 @@ TelemetryTable ReadTelemetryCsv(std::istream& in, const std::string& file) {
 namespace {
 
 // The design matrix (one column per term and the baseline) and the measured RSS, from a table
-// checked the way ReadTelemetryCsv checks it (it may have been built by a caller instead).
+// checked the way ReadTelemetryCsv checks it (it may have been built by a caller instead). An
+// optional term whose column the table lacks gets a column of zeros.
 struct Observations {
   Eigen::MatrixXd design;
   Eigen::VectorXd rss;
@@ -257,48 +293,50 @@ struct Observations {
 
 Observations BuildObservations(const TelemetryTable& table) {
   const std::string& file = table.file;
-  std::array<std::size_t, kRequiredColumns.size()> index{};
-  for (std::size_t k = 0; k < kRequiredColumns.size(); ++k) {
-    const auto it = std::find(table.columns.begin(), table.columns.end(), kRequiredColumns[k]);
-    if (it == table.columns.end()) {
-      throw InputError(fmt::format("{}: telemetry has no column '{}'; calibration needs {}", file,
-                                   kRequiredColumns[k], RequiredColumnList()));
+  constexpr std::size_t kMissing = std::numeric_limits<std::size_t>::max();
+  auto find = [&](std::string_view column, bool optional) {
+    const auto it = std::find(table.columns.begin(), table.columns.end(), column);
+    if (it != table.columns.end()) {
+      return static_cast<std::size_t>(it - table.columns.begin());
     }
-    index[k] = static_cast<std::size_t>(it - table.columns.begin());
+    if (!optional) {
+      throw InputError(fmt::format("{}: telemetry has no column '{}'; calibration needs {}", file,
+                                   column, RequiredColumnList()));
+    }
+    return kMissing;
+  };
+  std::array<std::size_t, kTerms.size()> index{};
+  for (std::size_t k = 0; k < kTerms.size(); ++k) {
+    index[k] = find(kTerms[k].column, kTerms[k].optional);
   }
+  const std::size_t target = find(kTarget, false);
 
   const std::size_t n = table.rows.size();
-  if (n < kMinRows) {
-    throw InputError(fmt::format(
-        "{}: {} rows of telemetry; fitting {} parameters ({} per-unit costs and a baseline) needs "
-        "at least {} rows. Collect more samples, e.g. one row per host every 5 minutes over a day "
-        "of changing load",
-        file, n, kParameters, kTerms.size(), kMinRows));
-  }
-
   const auto rows = static_cast<Eigen::Index>(n);
   const auto params = static_cast<Eigen::Index>(kParameters);
   Eigen::MatrixXd design(rows, params);
   Eigen::VectorXd rss(rows);
+  auto value = [&](std::size_t r, std::size_t column, std::string_view name) {
+    const double v = table.rows[r][column];
+    if (!std::isfinite(v) || v < 0) {
+      throw InputError(fmt::format("{}: {}: expected a finite non-negative number, got {}",
+                                   RowPlace(table, r), name, v));
+    }
+    return v;
+  };
   for (std::size_t r = 0; r < n; ++r) {
     const std::vector<double>& row = table.rows[r];
     if (row.size() != table.columns.size()) {
       throw InputError(fmt::format("{}: {} values for {} columns", RowPlace(table, r), row.size(),
                                    table.columns.size()));
     }
-    for (std::size_t k = 0; k < kRequiredColumns.size(); ++k) {
-      const double v = row[index[k]];
-      if (!std::isfinite(v) || v < 0) {
-        throw InputError(fmt::format("{}: {}: expected a finite non-negative number, got {}",
-                                     RowPlace(table, r), kRequiredColumns[k], v));
-      }
-    }
     const auto i = static_cast<Eigen::Index>(r);
     for (std::size_t k = 0; k < kTerms.size(); ++k) {
-      design(i, static_cast<Eigen::Index>(k)) = row[index[k]];
+      design(i, static_cast<Eigen::Index>(k)) =
+          index[k] == kMissing ? 0 : value(r, index[k], kTerms[k].column);
     }
     design(i, params - 1) = 1;
-    rss(i) = row[index[kTerms.size()]];
+    rss(i) = value(r, target, kTarget);
   }
 
   return {std::move(design), std::move(rss)};
@@ -306,11 +344,11 @@ Observations BuildObservations(const TelemetryTable& table) {
 
 // A constant column is exactly collinear with the baseline: named before the generic check.
 void RequireVariation(const std::string& file, const Observations& o,
-                      const std::array<bool, kTerms.size()>& held) {
+                      const std::array<bool, kTerms.size()>& skipped) {
   const Eigen::MatrixXd& design = o.design;
   const Eigen::VectorXd& rss = o.rss;
   for (std::size_t k = 0; k < kTerms.size(); ++k) {
-    if (held[k]) {
+    if (skipped[k]) {
       continue;  // not fitted: its column may be anything
     }
     const auto col = design.col(static_cast<Eigen::Index>(k));
@@ -343,8 +381,8 @@ void RequireNonNegative(const std::string& file, const CalibrationFit& fit) {
     if (c.value >= 0 || c.held) {
       continue;
     }
-    const std::string per =
-        k < kTerms.size() ? fmt::format(" per {}", kTerms[k].unit) : std::string();
+    const Term* term = FindTerm(c.rule);
+    const std::string per = term != nullptr ? fmt::format(" per {}", term->unit) : std::string();
     negative.push_back(fmt::format("{} came out negative ({} ± {}{})", c.rule, ExactBytes(c.value),
                                    ExactBytes(c.std_error), per));
   }
@@ -363,12 +401,12 @@ void RequireNonNegative(const std::string& file, const CalibrationFit& fit) {
 void AddFitWarnings(CalibrationFit& fit, const Eigen::VectorXd& null,
                     const Eigen::VectorXd& norms) {
   const double condition = fit.condition_number;
-  for (std::size_t k = 0; k < kTerms.size(); ++k) {
-    const Coefficient& c = fit.coefficients[k];
-    if (!c.held && c.value < 2 * c.std_error) {
+  for (const Coefficient& c : fit.coefficients) {
+    const Term* term = FindTerm(c.rule);
+    if (term != nullptr && !c.held && c.value < 2 * c.std_error) {
       fit.warnings.push_back(fmt::format(
           "{} = {} ± {} per {} is not clearly above zero; to pin it down collect {}", c.rule,
-          ExactBytes(c.value), ExactBytes(c.std_error), kTerms[k].unit, kTerms[k].how_to_vary));
+          ExactBytes(c.value), ExactBytes(c.std_error), term->unit, term->how_to_vary));
     }
   }
   if (condition > kWarnConditionNumber) {
@@ -390,7 +428,9 @@ void AddFitWarnings(CalibrationFit& fit, const Eigen::VectorXd& null,
 std::vector<std::string_view> FittedRules() {
   std::vector<std::string_view> rules;
   for (const Term& t : kTerms) {
-    rules.push_back(t.rule);
+    if (!t.folded) {
+      rules.push_back(t.rule);
+    }
   }
   return rules;
 }
@@ -399,29 +439,43 @@ CalibrationFit FitRules(const TelemetryTable& table, const std::vector<HeldRule>
   const std::string& file = table.file;
   Observations o = BuildObservations(table);
   // A held rule is not fitted: its known cost comes off rss_bytes and its column leaves the design.
+  // An optional term the telemetry does not have (zero in every row) leaves it too, and the fit.
   std::array<bool, kTerms.size()> held{};
+  std::array<bool, kTerms.size()> absent{};
+  for (std::size_t k = 0; k < kTerms.size(); ++k) {
+    absent[k] = kTerms[k].optional && o.design.col(static_cast<Eigen::Index>(k)).isZero();
+  }
   Eigen::VectorXd held_per_unit = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(kParameters));
   for (const HeldRule& h : held_rules) {
-    const auto it =
-        std::find_if(kTerms.begin(), kTerms.end(), [&](const Term& t) { return t.rule == h.rule; });
-    if (it == kTerms.end()) {
+    const Term* term = FindTerm(h.rule);
+    if (term == nullptr || term->folded) {
       throw InputError(fmt::format("--hold: '{}' is not a fitted rule (expected one of: {})",
                                    h.rule, fmt::join(FittedRules(), ", ")));
     }
-    const auto k = static_cast<std::size_t>(it - kTerms.begin());
+    const auto k = static_cast<std::size_t>(term - kTerms.data());
     held[k] = true;
     held_per_unit(static_cast<Eigen::Index>(k)) = h.value;
   }
-  const Eigen::VectorXd held_cost = o.design * held_per_unit;
-  o.rss -= held_cost;
-  RequireVariation(file, o, held);
+  std::array<bool, kTerms.size()> skipped{};
   std::vector<Eigen::Index> keep;  // fitted design columns, the baseline last
   for (std::size_t k = 0; k < kTerms.size(); ++k) {
-    if (!held[k]) {
+    skipped[k] = held[k] || absent[k];
+    if (!skipped[k]) {
       keep.push_back(static_cast<Eigen::Index>(k));
     }
   }
   keep.push_back(static_cast<Eigen::Index>(kTerms.size()));
+  const std::size_t needed = kRowsPerParameter * keep.size();
+  if (table.rows.size() < needed) {
+    throw InputError(fmt::format(
+        "{}: {} rows of telemetry; fitting {} parameters ({} per-unit costs and a baseline) needs "
+        "at least {} rows. Collect more samples, e.g. one row per host every 5 minutes over a day "
+        "of changing load",
+        file, table.rows.size(), keep.size(), keep.size() - 1, needed));
+  }
+  const Eigen::VectorXd held_cost = o.design * held_per_unit;
+  o.rss -= held_cost;
+  RequireVariation(file, o, skipped);
   const Eigen::MatrixXd design = o.design(Eigen::all, keep);
   const Eigen::VectorXd& rss = o.rss;
   const auto rows = static_cast<Eigen::Index>(table.rows.size());
@@ -482,6 +536,9 @@ CalibrationFit FitRules(const TelemetryTable& table, const std::vector<HeldRule>
   fit.residuals.assign(residuals.begin(), residuals.end());
   Eigen::Index j = 0;  // position among the fitted columns
   for (std::size_t k = 0; k <= kTerms.size(); ++k) {
+    if (k < kTerms.size() && absent[k]) {
+      continue;
+    }
     Coefficient c;
     if (k < kTerms.size()) {
       c.rule = kTerms[k].rule;
@@ -500,9 +557,59 @@ CalibrationFit FitRules(const TelemetryTable& table, const std::vector<HeldRule>
     fit.coefficients.push_back(std::move(c));
   }
 
+  if (!absent[kConnectionsTerm]) {
+    double sum = 0;
+    std::size_t rest = 0;
+    for (Eigen::Index r = 0; r < rows; ++r) {
+      if (o.design(r, 3) == 0 && o.design(r, kIdleTerm) == 0) {  // no tenant, active or idle
+        sum += o.design(r, kConnectionsTerm);
+        ++rest;
+      }
+    }
+    if (rest > 0) {
+      fit.connections_at_rest = sum / static_cast<double>(rest);
+    }
+  }
+
   RequireNonNegative(file, fit);
   AddFitWarnings(fit, null, all_norms);
   return fit;
+}
+
+CalibrationFit FoldConnections(const CalibrationFit& fit, double per_active) {
+  auto find = [](CalibrationFit& f, std::string_view rule) {
+    const auto it = std::find_if(f.coefficients.begin(), f.coefficients.end(),
+                                 [&](const Coefficient& c) { return c.rule == rule; });
+    return it == f.coefficients.end() ? nullptr : &*it;
+  };
+  CalibrationFit folded = fit;
+  const Coefficient* connection = find(folded, kTerms[kConnectionsTerm].rule);
+  if (connection == nullptr) {
+    return folded;
+  }
+  const double cost = connection->value;
+  const double error = connection->std_error;
+  auto add = [&](Coefficient* c, double connections) {
+    if (c == nullptr || c->held) {
+      return;  // a held cost is the catalog's, connections included
+    }
+    c->value += connections * cost;
+    c->std_error = std::hypot(c->std_error, connections * error);
+  };
+  add(find(folded, kTerms[3].rule), per_active);
+  add(find(folded, kTerms[kIdleTerm].rule), kIdleSliceConnections);
+  if (folded.connections_at_rest) {
+    add(find(folded, kBaseline), *folded.connections_at_rest);
+  } else {
+    folded.warnings.push_back(fmt::format(
+        "no instant without tenants: the fixed part counts none of the runtime's own database "
+        "connections ({} each); record a few minutes of an empty deployment to pin it down",
+        ExactBytes(cost)));
+  }
+  folded.coefficients.erase(
+      std::find_if(folded.coefficients.begin(), folded.coefficients.end(),
+                   [](const Coefficient& c) { return c.rule == kTerms[kConnectionsTerm].rule; }));
+  return folded;
 }
 
 std::string RulesOverrideYaml(const CalibrationFit& fit, const std::string& engine,
@@ -511,6 +618,10 @@ std::string RulesOverrideYaml(const CalibrationFit& fit, const std::string& engi
   if (engine.empty()) {
     throw InputError("rules override: the engine whose ram_per_device was calibrated is empty");
   }
+  auto has = [&](std::string_view rule) {
+    return std::any_of(fit.coefficients.begin(), fit.coefficients.end(),
+                       [&](const Coefficient& c) { return c.rule == rule; });
+  };
   auto find = [&](std::string_view rule) -> const Coefficient& {
     const auto it = std::find_if(fit.coefficients.begin(), fit.coefficients.end(),
                                  [&](const Coefficient& c) { return c.rule == rule; });
@@ -546,9 +657,15 @@ std::string RulesOverrideYaml(const CalibrationFit& fit, const std::string& engi
   if (engine_base) {
     emit_rule(out, kBaseline, "base_ram");
   }
+  // An idle tenant's cost is only ever an engine's own figure (Engine::idle_per_customer).
+  const std::string_view idle = kTerms[kIdleTerm].rule;
+  if (has(idle)) {
+    emit_rule(out, idle);
+  }
   out << YAML::EndMap << YAML::EndMap;
   for (std::size_t k = 1; k < kTerms.size(); ++k) {
-    if (engine_buffer && kTerms[k].rule == std::string_view("buffer_per_customer")) {
+    if ((engine_buffer && kTerms[k].rule == std::string_view("buffer_per_customer")) ||
+        k == kIdleTerm || kTerms[k].folded) {
       continue;
     }
     emit_rule(out, kTerms[k].rule);

@@ -3,6 +3,7 @@
 // wake, swap use rising into thrashing, a disconnection while swapping and stress at 30 slices.
 #include <fstream>
 #include <iterator>
+#include <set>
 
 #include "runtime_fixture.hpp"
 
@@ -295,6 +296,75 @@ TEST_F(TelemetryReportTest, CalibrateFromTheDatabaseCountsTheGatewayAndPostgres)
               1e-3 * 80 * 1048576);
   EXPECT_NEAR(p["demand"]["ram_bytes"]["engine_base"].get<double>(), 53.0 * 1048576,
               1e-3 * 53 * 1048576);
+}
+
+// A deployment's day: five instants before the first tenant (the gateway's 10 MiB; PostgreSQL's
+// 32 MiB and 2 MiB for each of the runtime's own 4 connections), then 3 to 7 tenants of whom
+// some have been idle for ten minutes. An active tenant costs 5 MiB in its slice and 1 to 4
+// connections, plus 100 KiB per event stream and 200 B per queued task; an idle one 1 MiB and
+// 1 connection. Counted apart, each cost comes back; written per tenant at the crmd engine's 5
+// connections an active tenant (15 MiB), 1 an idle one (3 MiB) and the 4 at rest (50 MiB).
+TEST_F(TelemetryReportTest, CalibrateFromTheDatabaseFitsIdleTenantsAndEmptyInstants) {
+  auto run = [&](const std::string& sql) {
+    ASSERT_EQ(Sql(pg_->ConnectionString(), sql), "") << sql;
+  };
+  const std::string at = "date_trunc('minute', now()) - k * interval '1 minute'";
+  // Tenant i of instant k is idle when i <= k % 3.
+  run("INSERT INTO gateway.telemetry (ts, slice_id, rss_bytes, pss_bytes, wa_state, streams, "
+      "pending_tasks, idle_seconds) SELECT " +
+      at +
+      ", i, 1, CASE WHEN i <= k % 3 THEN 1048576 "
+      "ELSE 5 * 1048576 + (i * k) % 4 * 102400 + ((i + 2 * k) % 7) * 1000 * 200 END, "
+      "'connected', CASE WHEN i <= k % 3 THEN 0 ELSE (i * k) % 4 END, CASE WHEN i <= k % 3 THEN "
+      "0 ELSE ((i + 2 * k) % 7) * 1000 END, CASE WHEN i <= k % 3 THEN 600 ELSE 5 END "
+      "FROM generate_series(5, 39) AS k, LATERAL generate_series(1, 3 + k % 5) AS i");
+  run("INSERT INTO gateway.server_telemetry (ts, slices_total, pg_connections, "
+      "gateway_pss_bytes, postgres_pss_bytes) SELECT " +
+      at +
+      ", CASE WHEN k < 5 THEN 0 ELSE 3 + "
+      "k % 5 END, c.n, 10 * 1048576, (32 + 2 * c.n) * 1048576 FROM generate_series(0, 39) AS k, "
+      "LATERAL (SELECT 4 + coalesce(sum(CASE WHEN i <= k % 3 THEN 1 ELSE 1 + (i + k) % 4 END), "
+      "0)::int AS n FROM generate_series(1, CASE WHEN k < 5 THEN 0 ELSE 3 + k % 5 END) AS i) c");
+  fs::path rules = pg_->dir() / "rules.yaml";
+  std::map<std::string, std::string> cli_env = {{"CRM_DATABASE_URL", pg_->ConnectionString()}};
+  auto [code, out] =
+      RunCommand({CRM_CRMCTL_BINARY, "-o", "json", "calibrate", "--from-db", "--engine", "crmd",
+                  "--hold", "ram_per_device", "--hours", "2", "--write", rules.string()},
+                 cli_env, "");
+  ASSERT_EQ(code, 0) << out;
+  json fit = json::parse(out.substr(0, out.rfind('}') + 1));
+  EXPECT_EQ(fit["rows"], 40);
+  auto expect = [&](const json& coefficients, std::map<std::string, double> expected) {
+    std::set<std::string> seen;
+    for (const auto& c : coefficients) {
+      std::string rule = c["rule"].get<std::string>();
+      if (expected.count(rule)) {
+        seen.insert(rule);
+        EXPECT_NEAR(c["value"].get<double>(), expected[rule], 1e-3 * expected[rule]) << rule;
+      }
+    }
+    EXPECT_EQ(seen.size(), expected.size()) << out;
+  };
+  expect(fit["coefficients"], {{"ram_per_websocket", 102400},
+                               {"bytes_per_task", 200},
+                               {"buffer_per_customer", 5.0 * 1048576},
+                               {"idle_per_customer", 1.0 * 1048576},
+                               {"ram_per_db_connection", 2.0 * 1048576},
+                               {"baseline", 42.0 * 1048576}});
+  EXPECT_EQ(fit["connections_at_rest"], 4.0) << out;
+  expect(fit["written"], {{"buffer_per_customer", 15.0 * 1048576},
+                          {"idle_per_customer", 3.0 * 1048576},
+                          {"baseline", 50.0 * 1048576}});
+  std::ifstream in(rules);
+  std::string yaml((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(yaml.find("idle_per_customer"), std::string::npos) << yaml;
+  // Idle only after an hour: nobody is, and the idle term leaves the fit.
+  auto [late_code, late] =
+      RunCommand({CRM_CRMCTL_BINARY, "-o", "json", "calibrate", "--from-db", "--engine", "crmd",
+                  "--hold", "ram_per_device", "--hours", "2", "--idle-after", "3600"},
+                 cli_env, "");
+  ASSERT_EQ(late_code, 0) << late;
+  EXPECT_EQ(late.find("idle_per_customer"), std::string::npos) << late;
 }
 
 }  // namespace

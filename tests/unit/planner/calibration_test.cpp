@@ -428,6 +428,167 @@ TEST(CalibrationTest, AnEngineWithItsOwnBufferAndBaseTakesTheFitThere) {
             Catalog::Embedded().rules().buffer_per_customer.value);
 }
 
+// A day with a quiet night: some tenants idle (their slices closed their database connections)
+// while others work. With idle tenants counted apart, both costs and the fixed part come back;
+// folded into `customers`, an active tenant comes out cheaper than it is (and when the idle hours
+// are the ones with the most tenants, the fixed part absorbs the difference).
+constexpr double kIdle = 0.5e6;
+
+TelemetryTable IdleDay(std::size_t rows, bool idle_column) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> tenants(0, 200);
+  std::uniform_real_distribution<double> idle_share(0, 1);
+  std::normal_distribution<double> noise(0, kNoise);
+  TelemetryTable t;
+  t.file = "telemetry";
+  t.columns = {"devices", "ws_connections", "pending_tasks", "customers", "rss_bytes"};
+  if (idle_column) {
+    t.columns.insert(t.columns.end() - 1, "idle_customers");
+  }
+  for (std::size_t i = 0; i < rows; ++i) {
+    const double all = std::round(tenants(rng));
+    const double idle = std::round(all * idle_share(rng));
+    const double active = all - idle;
+    const double ws = std::round(active * 3 * idle_share(rng));
+    const double tasks = std::round(active * 300 * idle_share(rng));
+    const double rss = kDevice * all + kWebsocket * ws + kTask * tasks + kCustomer * active +
+                       kIdle * idle + kBaseline + noise(rng);
+    if (idle_column) {
+      t.rows.push_back({all, ws, tasks, active, idle, rss});
+    } else {
+      t.rows.push_back({all, ws, tasks, all, rss});
+    }
+  }
+  return t;
+}
+
+TEST(CalibrationTest, IdleTenantsAreFittedApart) {
+  const CalibrationFit fit = FitRules(IdleDay(300, true), {{"ram_per_device", kDevice}});
+  ASSERT_EQ(fit.coefficients.size(), 6U);
+  EXPECT_EQ(fit.coefficients[4].rule, "idle_per_customer");
+  EXPECT_NEAR(Find(fit, "idle_per_customer").value, kIdle, 0.05 * kIdle);
+  EXPECT_NEAR(Find(fit, "buffer_per_customer").value, kCustomer, 0.01 * kCustomer);
+  EXPECT_NEAR(Find(fit, "baseline").value, kBaseline, 0.02 * kBaseline);
+  EXPECT_GT(fit.r_squared, 0.99);
+
+  const CalibrationFit folded = FitRules(IdleDay(300, false), {{"ram_per_device", kDevice}});
+  ASSERT_EQ(folded.coefficients.size(), 5U);
+  EXPECT_LT(Find(folded, "buffer_per_customer").value, 0.9 * kCustomer);
+}
+
+TEST(CalibrationTest, AnIdleColumnOfZerosLeavesTheTermOut) {
+  TelemetryTable t = IdleDay(100, true);
+  for (auto& row : t.rows) {
+    row[3] += row[4];
+    row[5] -= kIdle * row[4] - kCustomer * row[4];
+    row[4] = 0;
+  }
+  const CalibrationFit fit = FitRules(t, {{"ram_per_device", kDevice}});
+  ASSERT_EQ(fit.coefficients.size(), 5U);
+  EXPECT_THROW(Find(fit, "idle_per_customer"), std::logic_error);
+  EXPECT_NEAR(Find(fit, "buffer_per_customer").value, kCustomer, 0.01 * kCustomer);
+  // Held although absent: still left out, not an error.
+  EXPECT_EQ(
+      FitRules(t, {{"ram_per_device", kDevice}, {"idle_per_customer", 1e6}}).coefficients.size(),
+      5U);
+}
+
+TEST(CalibrationTest, TheIdleColumnIsReadFromCsvAndItsCostWrittenUnderTheEngine) {
+  std::string csv = "customers,idle_customers,devices,ws_connections,pending_tasks,rss_bytes\n";
+  const TelemetryTable day = IdleDay(60, true);
+  for (const auto& r : day.rows) {
+    csv += fmt::format("{},{},{},{},{},{}\n", r[3], r[4], r[0], r[1], r[2], r[5]);
+  }
+  const TelemetryTable read = Read(csv);
+  ASSERT_EQ(read.columns.size(), 6U);
+  EXPECT_EQ(read.columns[5], "idle_customers");
+  const CalibrationFit fit = FitRules(read, {{"ram_per_device", kDevice}});
+  const std::string text = RulesOverrideYaml(fit, "crmd", "t.csv", true, true);
+  const YAML::Node root = YAML::Load(text);
+  EXPECT_FALSE(root["idle_per_customer"]) << text;
+  ASSERT_TRUE(root["engines"]["crmd"]["idle_per_customer"]) << text;
+  Catalog catalog = Catalog::Embedded();
+  catalog.ApplyOverride(text, "override.yaml");
+  EXPECT_NEAR(catalog.FindEngine("crmd")->idle_per_customer.value, kIdle, 0.05 * kIdle);
+
+  EXPECT_THAT(ErrorOf([] {
+                Read(
+                    "customers,idle_customers,devices,ws_connections,pending_tasks,"
+                    "rss_bytes\n1,x,1,1,1,1\n");
+              }),
+              HasSubstr("telemetry.csv:2: idle_customers: expected a finite non-negative number"));
+}
+
+// The crmd runtime: a tenant's memory is mostly its PostgreSQL backends, and how many it holds
+// swings with its activity. Fitted per connection and folded back per tenant at the connections
+// the plan assumes (5 for an active tenant, 1 idle, 4 for the runtime's own at rest).
+constexpr double kConnection = 2.2e6;
+constexpr double kAtRest = 4;
+
+TelemetryTable BusyAndQuiet(std::size_t rows, bool with_empty_instants) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> tenants(1, 200);
+  std::uniform_real_distribution<double> unit(0, 1);
+  std::normal_distribution<double> noise(0, kNoise);
+  TelemetryTable t;
+  t.file = "telemetry";
+  t.columns = {"devices",        "ws_connections", "pending_tasks", "customers",
+               "idle_customers", "db_connections", "rss_bytes"};
+  for (std::size_t r = 0; r < rows; ++r) {
+    const bool empty = with_empty_instants && r % 10 == 0;
+    const double all = empty ? 0 : std::round(tenants(rng));
+    const double idle = std::round(all * unit(rng));
+    const double active = all - idle;
+    const double ws = std::round(active * 3 * unit(rng));
+    const double tasks = std::round(active * 300 * unit(rng));
+    // Pools between 1 and 5 connections per active tenant, 1 or 2 per idle one.
+    const double connections =
+        kAtRest + std::round(active * (1 + 4 * unit(rng))) + std::round(idle * (1 + unit(rng)));
+    const double rss = kWebsocket * ws + kTask * tasks + kCustomer * active + kIdle * idle +
+                       kConnection * connections + kBaseline + noise(rng);
+    t.rows.push_back({all, ws, tasks, active, idle, connections, rss});
+  }
+  return t;
+}
+
+TEST(CalibrationTest, ConnectionsAreFittedAndFoldedIntoPerTenantCosts) {
+  const CalibrationFit fit = FitRules(BusyAndQuiet(300, true), {{"ram_per_device", 0}});
+  EXPECT_NEAR(Find(fit, "ram_per_db_connection").value, kConnection, 0.01 * kConnection);
+  EXPECT_NEAR(Find(fit, "buffer_per_customer").value, kCustomer, 0.03 * kCustomer);
+  ASSERT_TRUE(fit.connections_at_rest.has_value());
+  EXPECT_DOUBLE_EQ(*fit.connections_at_rest, kAtRest);
+
+  const CalibrationFit written = FoldConnections(fit, 5);
+  EXPECT_THROW(Find(written, "ram_per_db_connection"), std::logic_error);
+  EXPECT_NEAR(Find(written, "buffer_per_customer").value, kCustomer + 5 * kConnection,
+              0.01 * (kCustomer + 5 * kConnection));
+  EXPECT_NEAR(Find(written, "idle_per_customer").value, kIdle + kIdleSliceConnections * kConnection,
+              0.05 * (kIdle + kConnection));
+  EXPECT_NEAR(Find(written, "baseline").value, kBaseline + kAtRest * kConnection, 0.05 * kBaseline);
+  EXPECT_GE(Find(written, "buffer_per_customer").std_error,
+            Find(fit, "buffer_per_customer").std_error);
+  // Written like any fit: the per-connection cost is not a rule of the catalog.
+  const std::string text = RulesOverrideYaml(written, "crmd", "t", true, true);
+  EXPECT_EQ(text.find("ram_per_db_connection"), std::string::npos) << text;
+  // Not something --hold can name.
+  EXPECT_THAT(ErrorOf([] {
+                FitRules(BusyAndQuiet(50, true), {{"ram_per_db_connection", 1}});
+              }),
+              HasSubstr("not a fitted rule"));
+}
+
+TEST(CalibrationTest, WithoutAnEmptyInstantTheFixedPartSaysItCountsNoConnection) {
+  const CalibrationFit fit = FitRules(BusyAndQuiet(200, false), {{"ram_per_device", 0}});
+  EXPECT_FALSE(fit.connections_at_rest.has_value());
+  const CalibrationFit written = FoldConnections(fit, 5);
+  EXPECT_DOUBLE_EQ(Find(written, "baseline").value, Find(fit, "baseline").value);
+  ASSERT_FALSE(written.warnings.empty());
+  EXPECT_THAT(written.warnings.back(), HasSubstr("no instant without tenants"));
+  // A fit without the connections term is written as it is.
+  const CalibrationFit plain = FitRules(Table(Synthetic(50)));
+  EXPECT_EQ(FoldConnections(plain, 5).coefficients.size(), plain.coefficients.size());
+}
+
 TEST(CalibrationTest, OverrideYamlNeedsAnEngine) {
   const CalibrationFit fit = FitRules(Table(Synthetic(20)));
   EXPECT_THROW(RulesOverrideYaml(fit, "", "t.csv"), InputError);
