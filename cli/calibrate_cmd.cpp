@@ -97,7 +97,7 @@ planner::TelemetryTable ReadTelemetryDb(const CalibrateOptions& opts) {
     // Idle: no request through the tenant's sessions for --idle-after seconds, no event stream
     // open and nothing queued (a tenant with no session at all counts as active: the monitor
     // cannot tell). Instants before the load columns were recorded (streams all null) say nothing
-    // of them and are left out.
+    // of them and are left out, unless no tenant had a slice then (only warm slices, or none).
     return tx.exec_params(
         "WITH slices AS (SELECT ts, wa_state, streams, pending_tasks, "
         "coalesce(pss_bytes, rss_bytes) AS memory, coalesce(idle_seconds >= $2 "
@@ -108,7 +108,8 @@ planner::TelemetryTable ReadTelemetryDb(const CalibrateOptions& opts) {
         "coalesce(sum(streams), 0) AS streams, coalesce(sum(pending_tasks), 0) AS tasks, "
         "count(*) FILTER (WHERE wa_state IS NOT NULL AND NOT idle) AS active, "
         "count(*) FILTER (WHERE wa_state IS NOT NULL AND idle) AS idle, "
-        "sum(memory) AS memory, count(streams) AS loads FROM slices GROUP BY ts) "
+        "sum(memory) AS memory, count(streams) AS loads, count(wa_state) AS tenants "
+        "FROM slices GROUP BY ts) "
         "SELECT coalesce(t.devices, 0), coalesce(t.streams, 0), coalesce(t.tasks, 0), "
         "coalesce(t.active, 0), coalesce(t.idle, 0), coalesce(s.pg_connections, 0), "
         "coalesce(t.memory, 0) + "
@@ -118,7 +119,7 @@ planner::TelemetryTable ReadTelemetryDb(const CalibrateOptions& opts) {
         "WHERE ts > now() - $1 * interval '1 hour') s ON s.ts = t.ts "
         "WHERE (NOT $3 OR s.gateway_pss_bytes IS NOT NULL) "
         "AND (NOT $4 OR s.postgres_pss_bytes IS NOT NULL) "
-        "AND (t.loads > 0 OR (t.ts IS NULL AND s.slices_total = 0)) "
+        "AND (t.loads > 0 OR t.tenants = 0 OR (t.ts IS NULL AND s.slices_total = 0)) "
         "ORDER BY coalesce(s.ts, t.ts)",
         opts.hours, opts.idle_after, gateway, postgres);
   });
@@ -195,7 +196,8 @@ void RunCalibrate(const CalibrateOptions& opts, GlobalOptions& global) {
     doc["coefficients"] = coefficients_json(fit);
     if (folded) {
       doc["written"] = coefficients_json(written);
-      doc["connections_per_active_tenant"] = engine.connections_per_slice.value;
+      doc["connections_per_active_tenant"] =
+          fit.connections_per_active.value_or(engine.connections_per_slice.value);
       doc["connections_at_rest"] = fit.connections_at_rest
                                        ? nlohmann::ordered_json(*fit.connections_at_rest)
                                        : nlohmann::ordered_json(nullptr);
@@ -223,11 +225,20 @@ void RunCalibrate(const CalibrateOptions& opts, GlobalOptions& global) {
     std::cout << fmt::format(
         "\n  R² {:.4f} · RMSE {} · largest residual {} · condition number {:.3g}\n", fit.r_squared,
         crm::FormatBytes(fit.rmse), crm::FormatBytes(worst), fit.condition_number);
+    if (fit.rest_rows > 0) {
+      std::cout << fmt::format("  the baseline measured on {} instants without load\n",
+                               fit.rest_rows);
+    }
     if (folded) {
+      const std::string active =
+          fit.connections_per_active
+              ? fmt::format("{:.2f} (the median measured)", *fit.connections_per_active)
+              : fmt::format("{} (the engine's connections_per_slice)",
+                            engine.connections_per_slice.value);
       std::cout << fmt::format(
-          "\nWritten per tenant, the busy hour: an active tenant with its {} database "
-          "connections, an idle one with {}, the fixed part with {} (the runtime's own):\n\n",
-          engine.connections_per_slice.value, planner::kIdleSliceConnections,
+          "\nWritten per tenant: an active tenant with {} database connections, an idle one "
+          "with {}, the fixed part with the {} of the runtime's own:\n\n",
+          active, planner::kIdleSliceConnections,
           fit.connections_at_rest ? fmt::format("{:.1f}", *fit.connections_at_rest)
                                   : std::string("none measured"));
       for (const planner::Coefficient& c : written.coefficients) {

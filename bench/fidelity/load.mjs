@@ -403,7 +403,10 @@ let calibrated = false;
 try {
   calibration = execFileSync(
     cfg.crmctl,
-    ['calibrate', '--from-db', '--engine', 'crmd', '--hold', 'ram_per_device', '--hours', '1', '--write', cfg.override],
+    // A connected simulator costs nothing measurable, and an event stream's tens of KB are within
+    // the noise of summed PSS over hundreds of processes (±100 KB a stream): both are held at the
+    // catalog's values (docs/capacity-model.md, "Held rules").
+    ['calibrate', '--from-db', '--engine', 'crmd', '--hold', 'ram_per_device', '--hold', 'ram_per_websocket', '--hours', '1', '--write', cfg.override],
     { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', CRM_DATABASE_URL: cfg.conninfo }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   calibrated = true;
@@ -445,7 +448,7 @@ for (const r of rows) {
   }
 }
 lines.push('');
-lines.push(`\`crmctl calibrate --from-db --engine crmd --hold ram_per_device\`${calibrated ? '' : ' (refused)'}:`);
+lines.push(`\`crmctl calibrate --from-db --engine crmd --hold ram_per_device --hold ram_per_websocket\`${calibrated ? '' : ' (refused)'}:`);
 lines.push('');
 lines.push('```');
 lines.push(calibration.trimEnd());

@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <string_view>
 #include <utility>
 
@@ -61,6 +62,8 @@ constexpr std::size_t kParameters = kTerms.size() + 1;
 // Two rows per fitted parameter is the floor below which the residual variance (and so every
 // standard error) rests on a handful of degrees of freedom.
 constexpr std::size_t kRowsPerParameter = 2;
+// Rows without load that pin the baseline (a few minutes of an empty deployment).
+constexpr std::size_t kMinRestRows = 3;
 // Beyond this the fit is usable but the split between correlated columns is soft; say so.
 constexpr double kWarnConditionNumber = 1e3;
 constexpr double kWarnRSquared = 0.9;
@@ -476,11 +479,48 @@ CalibrationFit FitRules(const TelemetryTable& table, const std::vector<HeldRule>
   const Eigen::VectorXd held_cost = o.design * held_per_unit;
   o.rss -= held_cost;
   RequireVariation(file, o, skipped);
-  const Eigen::MatrixXd design = o.design(Eigen::all, keep);
-  const Eigen::VectorXd& rss = o.rss;
-  const auto rows = static_cast<Eigen::Index>(table.rows.size());
-  const auto params = static_cast<Eigen::Index>(keep.size());
   const std::size_t n = table.rows.size();
+  const auto intercept = static_cast<Eigen::Index>(kTerms.size());
+
+  // Rows without any load (no tenant, stream, task or device; the runtime's own database
+  // connections only) measure the fixed part directly. With a few of them the fit goes through
+  // their mean point, and the loaded rows fit the per-unit costs: the baseline is then measured,
+  // not extrapolated from hundreds of tenants down to none.
+  std::vector<Eigen::Index> rest_rows;
+  std::vector<Eigen::Index> loaded_rows;
+  for (Eigen::Index r = 0; r < static_cast<Eigen::Index>(n); ++r) {
+    bool rest = true;
+    for (std::size_t k = 0; k < kTerms.size(); ++k) {
+      rest = rest && (k == kConnectionsTerm || o.design(r, static_cast<Eigen::Index>(k)) == 0);
+    }
+    (rest ? rest_rows : loaded_rows).push_back(r);
+  }
+  const bool anchored =
+      rest_rows.size() >= kMinRestRows && loaded_rows.size() >= kRowsPerParameter * keep.size();
+  Eigen::RowVectorXd rest_point = Eigen::RowVectorXd::Zero(intercept + 1);
+  double rest_rss = 0;
+  double rest_variance = 0;
+  if (anchored) {
+    rest_point = o.design(rest_rows, Eigen::all).colwise().mean();
+    const Eigen::VectorXd at_rest = o.rss(rest_rows);
+    rest_rss = at_rest.mean();
+    rest_variance = (at_rest.array() - rest_rss).square().sum() /
+                    static_cast<double>(std::max<std::size_t>(rest_rows.size() - 1, 1));
+    keep.pop_back();  // the baseline comes from the rest rows
+  }
+  std::vector<Eigen::Index> used(n);  // the rows the regression runs on
+  std::iota(used.begin(), used.end(), Eigen::Index{0});
+  if (anchored) {
+    used = loaded_rows;
+  }
+  Eigen::MatrixXd design = o.design(used, keep);
+  Eigen::VectorXd rss = o.rss(used);
+  if (anchored) {
+    design.rowwise() -= rest_point(keep);
+    rss.array() -= rest_rss;
+  }
+  const auto rows = static_cast<Eigen::Index>(used.size());
+  const auto params = static_cast<Eigen::Index>(keep.size());
 
   // Scaling every column to unit length makes the condition number a property of the telemetry's
   // shape, not of its units (bytes per task vs megabytes per customer).
@@ -488,6 +528,9 @@ CalibrationFit FitRules(const TelemetryTable& table, const std::vector<HeldRule>
   const Eigen::MatrixXd scaled = design * norms.cwiseInverse().asDiagonal();
   const Eigen::JacobiSVD<Eigen::MatrixXd> svd(scaled, Eigen::ComputeThinU | Eigen::ComputeThinV);
   const Eigen::VectorXd& singular = svd.singularValues();
+  if (params == 0) {
+    throw InputError(fmt::format("{}: every rule is held; there is nothing to fit", file));
+  }
   const double smallest = singular(params - 1);
   const double condition =
       smallest > 0 ? singular(0) / smallest : std::numeric_limits<double>::infinity();
@@ -518,23 +561,49 @@ CalibrationFit FitRules(const TelemetryTable& table, const std::vector<HeldRule>
     }
   }
 
-  const Eigen::VectorXd residuals = rss - design * beta;
-  const double ssr = residuals.squaredNorm();
-  // R² of the measured memory itself: the held costs are part of what is explained.
-  const Eigen::VectorXd measured = rss + held_cost;
-  const double sst = (measured.array() - measured.mean()).matrix().squaredNorm();
-  const double sigma2 = ssr / static_cast<double>(rows - params);
+  const double ssr_fitted = (rss - design * beta).squaredNorm();
+  const double sigma2 = ssr_fitted / static_cast<double>(rows - params);
   // Cov(beta_scaled) = sigma² (XsᵀXs)⁻¹ = sigma² V S⁻² Vᵀ; only the diagonal is needed.
   const Eigen::VectorXd scaled_variance = svd.matrixV().array().square().matrix() *
                                           singular.array().square().inverse().matrix() * sigma2;
+  Eigen::VectorXd standard_error(params);
+  for (Eigen::Index j = 0; j < params; ++j) {
+    standard_error(j) = std::sqrt(scaled_variance(j)) / norms(j);
+  }
+  // The coefficient of every design column, the baseline last.
+  Eigen::VectorXd coefficient = held_per_unit;
+  Eigen::VectorXd coefficient_error = Eigen::VectorXd::Zero(intercept + 1);
+  for (Eigen::Index j = 0; j < params; ++j) {
+    coefficient(keep[static_cast<std::size_t>(j)]) = beta(j);
+    coefficient_error(keep[static_cast<std::size_t>(j)]) = standard_error(j);
+  }
+  if (anchored) {
+    // Through the rest point: baseline = mean memory at rest − what its connections cost.
+    double error2 = rest_variance / static_cast<double>(rest_rows.size());
+    double loads = 0;
+    for (Eigen::Index j = 0; j < params; ++j) {
+      const Eigen::Index k = keep[static_cast<std::size_t>(j)];
+      loads += beta(j) * rest_point(k);
+      error2 += std::pow(rest_point(k) * standard_error(j), 2);
+    }
+    coefficient(intercept) = rest_rss - loads;
+    coefficient_error(intercept) = std::sqrt(error2);
+  }
+
+  // Residuals, R² and RMSE over every row, rest rows included: of the measured memory itself,
+  // the held costs being part of what is explained.
+  const Eigen::VectorXd residuals = o.rss + held_cost - o.design * coefficient;
+  const double ssr = residuals.squaredNorm();
+  const Eigen::VectorXd measured = o.rss + held_cost;
+  const double sst = (measured.array() - measured.mean()).matrix().squaredNorm();
 
   CalibrationFit fit;
   fit.rows = n;
+  fit.rest_rows = anchored ? rest_rows.size() : 0;
   fit.condition_number = condition;
   fit.r_squared = 1 - ssr / sst;
-  fit.rmse = std::sqrt(ssr / static_cast<double>(rows));
+  fit.rmse = std::sqrt(ssr / static_cast<double>(n));
   fit.residuals.assign(residuals.begin(), residuals.end());
-  Eigen::Index j = 0;  // position among the fitted columns
   for (std::size_t k = 0; k <= kTerms.size(); ++k) {
     if (k < kTerms.size() && absent[k]) {
       continue;
@@ -543,31 +612,34 @@ CalibrationFit FitRules(const TelemetryTable& table, const std::vector<HeldRule>
     if (k < kTerms.size()) {
       c.rule = kTerms[k].rule;
       c.column = kTerms[k].column;
+      c.held = held[k];
     } else {
       c.rule = kBaseline;
     }
-    if (k < kTerms.size() && held[k]) {
-      c.value = held_per_unit(static_cast<Eigen::Index>(k));
-      c.held = true;
-    } else {
-      c.value = beta(j);
-      c.std_error = std::sqrt(scaled_variance(j)) / norms(j);
-      ++j;
-    }
+    c.value = coefficient(static_cast<Eigen::Index>(k));
+    c.std_error = coefficient_error(static_cast<Eigen::Index>(k));
     fit.coefficients.push_back(std::move(c));
   }
 
-  if (!absent[kConnectionsTerm]) {
-    double sum = 0;
-    std::size_t rest = 0;
-    for (Eigen::Index r = 0; r < rows; ++r) {
-      if (o.design(r, 3) == 0 && o.design(r, kIdleTerm) == 0) {  // no tenant, active or idle
-        sum += o.design(r, kConnectionsTerm);
-        ++rest;
+  if (!absent[kConnectionsTerm] && !rest_rows.empty()) {
+    // The runtime's own connections, and how many an active tenant held beyond them: the median
+    // over the loaded instants (idle tenants at kIdleSliceConnections each).
+    const Eigen::VectorXd at_rest = o.design(rest_rows, kConnectionsTerm);
+    const double c0 = at_rest.mean();
+    fit.connections_at_rest = c0;
+    std::vector<double> per_active;
+    for (Eigen::Index r : loaded_rows) {
+      const double active = o.design(r, 3);
+      if (active > 0) {
+        per_active.push_back(std::max(0.0, o.design(r, kConnectionsTerm) - c0 -
+                                               kIdleSliceConnections * o.design(r, kIdleTerm)) /
+                             active);
       }
     }
-    if (rest > 0) {
-      fit.connections_at_rest = sum / static_cast<double>(rest);
+    if (!per_active.empty()) {
+      auto middle = per_active.begin() + static_cast<std::ptrdiff_t>(per_active.size() / 2);
+      std::nth_element(per_active.begin(), middle, per_active.end());
+      fit.connections_per_active = *middle;
     }
   }
 
@@ -576,7 +648,7 @@ CalibrationFit FitRules(const TelemetryTable& table, const std::vector<HeldRule>
   return fit;
 }
 
-CalibrationFit FoldConnections(const CalibrationFit& fit, double per_active) {
+CalibrationFit FoldConnections(const CalibrationFit& fit, double fallback_per_active) {
   auto find = [](CalibrationFit& f, std::string_view rule) {
     const auto it = std::find_if(f.coefficients.begin(), f.coefficients.end(),
                                  [&](const Coefficient& c) { return c.rule == rule; });
@@ -596,7 +668,7 @@ CalibrationFit FoldConnections(const CalibrationFit& fit, double per_active) {
     c->value += connections * cost;
     c->std_error = std::hypot(c->std_error, connections * error);
   };
-  add(find(folded, kTerms[3].rule), per_active);
+  add(find(folded, kTerms[3].rule), fit.connections_per_active.value_or(fallback_per_active));
   add(find(folded, kTerms[kIdleTerm].rule), kIdleSliceConnections);
   if (folded.connections_at_rest) {
     add(find(folded, kBaseline), *folded.connections_at_rest);

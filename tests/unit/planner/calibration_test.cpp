@@ -521,7 +521,8 @@ TEST(CalibrationTest, TheIdleColumnIsReadFromCsvAndItsCostWrittenUnderTheEngine)
 
 // The crmd runtime: a tenant's memory is mostly its PostgreSQL backends, and how many it holds
 // swings with its activity. Fitted per connection and folded back per tenant at the connections
-// the plan assumes (5 for an active tenant, 1 idle, 4 for the runtime's own at rest).
+// measured (an active tenant holds 1 to 5, 3 in the middle; 1 idle; 4 for the runtime's own at
+// rest), and the fixed part measured on the rows without load.
 constexpr double kConnection = 2.2e6;
 constexpr double kAtRest = 4;
 
@@ -541,9 +542,8 @@ TelemetryTable BusyAndQuiet(std::size_t rows, bool with_empty_instants) {
     const double active = all - idle;
     const double ws = std::round(active * 3 * unit(rng));
     const double tasks = std::round(active * 300 * unit(rng));
-    // Pools between 1 and 5 connections per active tenant, 1 or 2 per idle one.
-    const double connections =
-        kAtRest + std::round(active * (1 + 4 * unit(rng))) + std::round(idle * (1 + unit(rng)));
+    // Pools between 1 and 5 connections per active tenant, the dispatcher's for an idle one.
+    const double connections = kAtRest + std::round(active * (1 + 4 * unit(rng))) + idle;
     const double rss = kWebsocket * ws + kTask * tasks + kCustomer * active + kIdle * idle +
                        kConnection * connections + kBaseline + noise(rng);
     t.rows.push_back({all, ws, tasks, active, idle, connections, rss});
@@ -557,11 +557,14 @@ TEST(CalibrationTest, ConnectionsAreFittedAndFoldedIntoPerTenantCosts) {
   EXPECT_NEAR(Find(fit, "buffer_per_customer").value, kCustomer, 0.03 * kCustomer);
   ASSERT_TRUE(fit.connections_at_rest.has_value());
   EXPECT_DOUBLE_EQ(*fit.connections_at_rest, kAtRest);
+  EXPECT_EQ(fit.rest_rows, 30U);
+  ASSERT_TRUE(fit.connections_per_active.has_value());
+  EXPECT_NEAR(*fit.connections_per_active, 3, 0.5);  // the median of 270 draws from 1..5
 
   const CalibrationFit written = FoldConnections(fit, 5);
   EXPECT_THROW(Find(written, "ram_per_db_connection"), std::logic_error);
-  EXPECT_NEAR(Find(written, "buffer_per_customer").value, kCustomer + 5 * kConnection,
-              0.01 * (kCustomer + 5 * kConnection));
+  const double per_tenant = kCustomer + *fit.connections_per_active * kConnection;
+  EXPECT_NEAR(Find(written, "buffer_per_customer").value, per_tenant, 0.01 * per_tenant);
   EXPECT_NEAR(Find(written, "idle_per_customer").value, kIdle + kIdleSliceConnections * kConnection,
               0.05 * (kIdle + kConnection));
   EXPECT_NEAR(Find(written, "baseline").value, kBaseline + kAtRest * kConnection, 0.05 * kBaseline);
@@ -580,8 +583,15 @@ TEST(CalibrationTest, ConnectionsAreFittedAndFoldedIntoPerTenantCosts) {
 TEST(CalibrationTest, WithoutAnEmptyInstantTheFixedPartSaysItCountsNoConnection) {
   const CalibrationFit fit = FitRules(BusyAndQuiet(200, false), {{"ram_per_device", 0}});
   EXPECT_FALSE(fit.connections_at_rest.has_value());
+  EXPECT_FALSE(fit.connections_per_active.has_value());
+  EXPECT_EQ(fit.rest_rows, 0U);
   const CalibrationFit written = FoldConnections(fit, 5);
   EXPECT_DOUBLE_EQ(Find(written, "baseline").value, Find(fit, "baseline").value);
+  // Unknown, the connections of an active tenant are the engine's.
+  EXPECT_NEAR(Find(written, "buffer_per_customer").value,
+              Find(fit, "buffer_per_customer").value +
+                  5 * Find(fit, "ram_per_db_connection").value,
+              1);
   ASSERT_FALSE(written.warnings.empty());
   EXPECT_THAT(written.warnings.back(), HasSubstr("no instant without tenants"));
   // A fit without the connections term is written as it is.

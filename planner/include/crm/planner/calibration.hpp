@@ -69,9 +69,15 @@ struct CalibrationFit {
   /// Things the caller should show next to the fit: coefficients indistinguishable from zero,
   /// strongly (but not fatally) correlated columns, a low R².
   std::vector<std::string> warnings;
+  /// Rows without any load the baseline was measured on (their mean point anchors the fit; at
+  /// least 3 are needed); 0: the baseline is the regression's intercept.
+  std::size_t rest_rows = 0;
   /// When ram_per_db_connection was fitted: the mean db_connections of the rows without any
-  /// tenant (the runtime's own connections), if the telemetry has such rows.
+  /// load (the runtime's own connections), if the telemetry has such rows.
   std::optional<double> connections_at_rest;
+  /// Then also: the connections an active tenant held beyond those, the median over the loaded
+  /// rows (idle tenants counted at kIdleSliceConnections).
+  std::optional<double> connections_per_active;
 };
 
 /// Least squares (SVD of the column-scaled design) of
@@ -95,12 +101,13 @@ CalibrationFit FitRules(const TelemetryTable& table, const std::vector<HeldRule>
 inline constexpr double kIdleSliceConnections = 1;
 
 /// A fit with ram_per_db_connection, turned into the rules the plan reads, which count memory per
-/// tenant, not per connection: buffer_per_customer gains `per_active` connections (the engine's
-/// connections_per_slice: an active slice's pools full, the busy hour), idle_per_customer
-/// kIdleSliceConnections, and the baseline the connections at rest (none when the telemetry has
-/// no instant without tenants: a warning says so). Standard errors are combined as if
-/// independent. Returns `fit` unchanged when it has no ram_per_db_connection; the result has none.
-CalibrationFit FoldConnections(const CalibrationFit& fit, double per_active);
+/// tenant, not per connection: buffer_per_customer gains the connections an active tenant held
+/// (CalibrationFit::connections_per_active; `fallback_per_active`, the engine's
+/// connections_per_slice, when unknown), idle_per_customer kIdleSliceConnections, and the
+/// baseline the connections at rest (none when the telemetry has no instant without load: a
+/// warning says so). Standard errors are combined as if independent. Returns `fit` unchanged
+/// when it has no ram_per_db_connection; the result has none.
+CalibrationFit FoldConnections(const CalibrationFit& fit, double fallback_per_active);
 
 /// Above this the columns are treated as linearly dependent and the fit is refused.
 inline constexpr double kMaxConditionNumber = 1e7;
