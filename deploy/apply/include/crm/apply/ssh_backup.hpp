@@ -1,0 +1,33 @@
+// crmctl backup and restore of a deployment applied with --target ssh: pgBackRest on the
+// inventory host that holds the PostgreSQL primary, reached over the same ssh connections apply
+// uses, with crmd's hosts stopped and started around a restore (docs/operations.md, "Backups").
+#pragma once
+
+#include <vector>
+
+#include "crm/apply/local_backup.hpp"
+#include "crm/apply/ssh_target.hpp"
+#include "crm/apply/target.hpp"
+
+namespace crm::apply {
+
+/// The backups of the ssh deployment recorded in `options.dir`, oldest first (no files
+/// archives: the renderings keep nothing in slice directories a restore needs). Throws
+/// InputError when nothing was applied there with --target ssh or the inventory lacks the
+/// database host, RuntimeError naming the host when ssh or pgbackrest fails.
+std::vector<BackupInfo> ListSshBackups(const SshOptions& options);
+
+/// Takes a backup now (`type` full, diff or incr) on the database host, printing every step
+/// unless `console.quiet`. Throws as ListSshBackups, and InputError for a bad type.
+BackupInfo TakeSshBackup(const SshOptions& options, const std::string& type, Console console);
+
+/// Restores the whole ssh deployment to the point `request` asks for (its `target` is not read:
+/// `options` says where the deployment is), after printing the plan and getting approval as
+/// apply does (InputError when refused, nothing changed). Stops crmd on its hosts and
+/// PostgreSQL on the database host, moves the data directory aside, `pgbackrest restore`s and
+/// recovers it, starts PostgreSQL and waits for promotion, starts crmd and waits for its health
+/// checks. `request.tenant` is refused (InputError): one tenant is restored on the local target
+/// only.
+void RestoreSsh(const SshOptions& options, const RestoreRequest& request, Console console);
+
+}  // namespace crm::apply
