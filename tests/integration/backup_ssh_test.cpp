@@ -234,6 +234,18 @@ TEST_F(BackupSshTest, BacksUpListsAndRestoresToAPointInTimeOverSsh) {
 }
 
 TEST_F(BackupSshTest, UnreachableHostsAndTenantsAreNamedAndNothingChanges) {
+  // A label is checked against pgbackrest's list before it goes near a shell on the host.
+  const fs::path pwned = root_ / "pwned";
+  auto [code, out] =
+      Restore({"--backup", "x'; touch " + pwned.string() + "; echo '", "--auto-approve"});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("there are no backups yet"), std::string::npos) << out;
+  ASSERT_EQ(Backup({"now"}).first, 0);
+  std::tie(code, out) = Restore({"--backup", "$(touch " + pwned.string() + ")", "--auto-approve"});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("--backup: no backup $(touch"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(pwned));
+
   // The recorded host key does not match: ssh refuses, and the host is named.
   Sshd::Keygen(root_ / "other_key");
   const std::string other = Read(root_ / "other_key.pub");
@@ -242,7 +254,7 @@ TEST_F(BackupSshTest, UnreachableHostsAndTenantsAreNamedAndNothingChanges) {
   const std::string named = "host vps (" + CurrentUser() +
                             "@127.0.0.1:" + std::to_string(sshd_->port()) +
                             ") is unreachable over ssh";
-  auto [code, out] = Backup({"list"});
+  std::tie(code, out) = Backup({"list"});
   EXPECT_EQ(code, 1) << out;
   EXPECT_NE(out.find(named), std::string::npos) << out;
   EXPECT_NE(out.find("Host key verification failed"), std::string::npos) << out;

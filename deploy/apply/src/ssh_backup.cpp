@@ -53,33 +53,6 @@ struct SshDeployment {
   const InventoryHost& Host(const std::string& name) const { return *inventory.Find(name); }
 };
 
-// `key` of `section` in an ini text ("" when absent), and its first section but [global].
-struct IniFacts {
-  std::string stanza;
-  std::string pg1_path;
-};
-
-IniFacts ReadPgBackRestConf(const std::string& text) {
-  IniFacts facts;
-  std::string section;
-  for (std::string line : SplitLines(text)) {
-    while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) {
-      line.pop_back();
-    }
-    if (line.size() > 2 && line.front() == '[' && line.back() == ']') {
-      section = line.substr(1, line.size() - 2);
-      if (facts.stanza.empty() && !section.starts_with("global")) {
-        facts.stanza = section;
-      }
-      continue;
-    }
-    if (!facts.stanza.empty() && section == facts.stanza && line.starts_with("pg1-path=")) {
-      facts.pg1_path = line.substr(9);
-    }
-  }
-  return facts;
-}
-
 SshDeployment Open(const SshOptions& options) {
   if (options.inventory.empty()) {
     throw InputError("--inventory: required with --target ssh (the hosts the deployment runs on)");
@@ -98,25 +71,10 @@ SshDeployment Open(const SshOptions& options) {
         "--dir: {} records no ssh deployment (`crmctl apply --target ssh --dir {}` records one)",
         d.dir.string(), options.dir));
   }
-  std::vector<std::string> candidates;
-  for (const auto& [name, host] : state.hosts) {
-    const bool replica = name == kReplica || host.services.contains(kReplica);
-    if (replica) {
-      d.replicas.push_back(name);
-    } else if (host.files.contains(kPgBackRestConf)) {
-      candidates.push_back(name);
-    }
-    if (host.services.contains("crmd")) {
-      d.crmd.push_back(name);
-    }
-  }
-  if (candidates.size() != 1) {
-    throw InputError(fmt::format(
-        "--dir: {}: {} hosts with pgBackRest's configuration ({}); expected the one PostgreSQL "
-        "primary (apply the deployment again with a plan whose rendering has backups)",
-        StatePath(d.dir).string(), candidates.size(), fmt::join(candidates, ", ")));
-  }
-  d.db = candidates.front();
+  SshBackupHosts hosts = FindBackupHosts(state, StatePath(d.dir).string());
+  d.db = hosts.database;
+  d.crmd = std::move(hosts.crmd);
+  d.replicas = std::move(hosts.replicas);
   std::vector<std::string> used = d.crmd;
   used.push_back(d.db);
   for (const std::string& name : used) {
@@ -132,7 +90,7 @@ SshDeployment Open(const SshOptions& options) {
     throw InputError(fmt::format("{}: missing; run `crmctl apply --target ssh` again to stage it",
                                  staged.string()));
   }
-  const IniFacts facts = ReadPgBackRestConf(*text);
+  const PgBackRestConf facts = ReadPgBackRestConf(*text);
   if (facts.stanza.empty() || facts.pg1_path.empty()) {
     throw InputError(fmt::format("{}: no stanza with pg1-path", staged.string()));
   }
@@ -223,6 +181,50 @@ std::string Stamp() {
 }
 
 }  // namespace
+
+SshBackupHosts FindBackupHosts(const DeploymentState& state, const std::string& source) {
+  SshBackupHosts hosts;
+  std::vector<std::string> candidates;
+  for (const auto& [name, host] : state.hosts) {
+    if (name == kReplica || host.services.contains(kReplica)) {
+      hosts.replicas.push_back(name);
+    } else if (host.files.contains(kPgBackRestConf)) {
+      candidates.push_back(name);
+    }
+    if (host.services.contains("crmd")) {
+      hosts.crmd.push_back(name);
+    }
+  }
+  if (candidates.size() != 1) {
+    throw InputError(fmt::format(
+        "--dir: {}: {} hosts with pgBackRest's configuration ({}); expected the one PostgreSQL "
+        "primary (apply the deployment again with a plan whose rendering has backups)",
+        source, candidates.size(), fmt::join(candidates, ", ")));
+  }
+  hosts.database = candidates.front();
+  return hosts;
+}
+
+PgBackRestConf ReadPgBackRestConf(const std::string& text) {
+  PgBackRestConf conf;
+  std::string section;
+  for (std::string line : SplitLines(text)) {
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) {
+      line.pop_back();
+    }
+    if (line.size() > 2 && line.front() == '[' && line.back() == ']') {
+      section = line.substr(1, line.size() - 2);
+      if (conf.stanza.empty() && !section.starts_with("global")) {
+        conf.stanza = section;
+      }
+      continue;
+    }
+    if (!conf.stanza.empty() && section == conf.stanza && line.starts_with("pg1-path=")) {
+      conf.pg1_path = line.substr(9);
+    }
+  }
+  return conf;
+}
 
 std::vector<BackupInfo> ListSshBackups(const SshOptions& options) {
   const SshDeployment d = Open(options);

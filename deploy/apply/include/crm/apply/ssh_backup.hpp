@@ -3,13 +3,34 @@
 // uses, with crmd's hosts stopped and started around a restore (docs/operations.md, "Backups").
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "crm/apply/local_backup.hpp"
 #include "crm/apply/ssh_target.hpp"
+#include "crm/apply/state.hpp"
 #include "crm/apply/target.hpp"
 
 namespace crm::apply {
+
+/// The hosts of a recorded ssh deployment a backup or restore touches.
+struct SshBackupHosts {
+  std::string database;               ///< given pgBackRest's configuration, not the replica
+  std::vector<std::string> crmd;      ///< running crmd, stopped and started around a restore
+  std::vector<std::string> replicas;  ///< streaming replicas a restore leaves on the old timeline
+};
+
+/// The hosts of `state` (what `crmctl apply --target ssh` recorded in `source`). Throws
+/// InputError naming `source` unless exactly one host has pgBackRest's configuration.
+SshBackupHosts FindBackupHosts(const DeploymentState& state, const std::string& source);
+
+/// What backups need of a rendered pgbackrest.conf: its stanza (the first section but
+/// [global]) and that stanza's pg1-path; empty when absent.
+struct PgBackRestConf {
+  std::string stanza;
+  std::string pg1_path;
+};
+PgBackRestConf ReadPgBackRestConf(const std::string& text);
 
 /// The backups of the ssh deployment recorded in `options.dir`, oldest first (no files
 /// archives: the renderings keep nothing in slice directories a restore needs). Throws
