@@ -313,7 +313,10 @@ void RestoreSsh(const SshOptions& options, const RestoreRequest& request, Consol
   const ApplyLock lock = ApplyLock::Acquire(LockPath(d.dir));
   std::cout << "\nRestoring:\n";
   const auto started = std::chrono::steady_clock::now();
-  const std::string untouched = "\nNothing was restored; the database is as it was.";
+  // crmd hosts already stopped stay stopped until the operator starts them (or applies again).
+  const std::string untouched =
+      "\nNothing was restored; the database is as it was. crmd hosts stopped before this step "
+      "stay stopped: `crmctl apply --target ssh` (or their restart command) starts them.";
   if (time && db.Query("postgres", "SELECT 1").exit_code == 0) {
     // Up to now: the segment in progress is closed and archived while the server still runs.
     backup::ArchiveCurrentWal(db, console);
