@@ -240,7 +240,15 @@ TEST_F(BackupSshTest, UnreachableHostsAndTenantsAreNamedAndNothingChanges) {
       Restore({"--backup", "x'; touch " + pwned.string() + "; echo '", "--auto-approve"});
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("there are no backups yet"), std::string::npos) << out;
-  ASSERT_EQ(Backup({"now"}).first, 0);
+  std::tie(code, out) = Backup({"now"});
+  ASSERT_EQ(code, 0) << out;
+  const auto at = out.find("\nBackup ") + 8;
+  const std::string label = out.substr(at, out.find(' ', at) - at);
+  // --dry-run: the plan, and nothing stopped.
+  std::tie(code, out) = Restore({"--backup", label, "--dry-run"});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("from backup " + label + " (full"), std::string::npos) << out;
+  EXPECT_NE(out.find("Dry run: nothing was changed."), std::string::npos) << out;
   std::tie(code, out) = Restore({"--backup", "$(touch " + pwned.string() + ")", "--auto-approve"});
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("--backup: no backup $(touch"), std::string::npos) << out;
