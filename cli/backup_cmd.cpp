@@ -1,5 +1,6 @@
-// crmctl backup (list, now) and crmctl restore for local deployments; the work is deploy/apply's
-// (local_backup.hpp), the admin API calls that suspend and resume a tenant's slice are here.
+// crmctl backup (list, now) and crmctl restore for local and ssh deployments; the work is
+// deploy/apply's (local_backup.hpp, ssh_backup.hpp), the admin API calls that suspend and resume
+// a tenant's slice are here.
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <stdlib.h>
@@ -7,30 +8,66 @@
 #include <ctime>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "admin_client.hpp"
 #include "cli_context.hpp"
 #include "crm/apply/local_backup.hpp"
+#include "crm/apply/ssh_backup.hpp"
 #include "crm/error.hpp"
 #include "crm/units.hpp"
 
 namespace crm::cli {
 namespace {
 
+// Where the deployment is: --target local (the directory) or ssh (its inventory too).
+struct Where {
+  std::string target = "local";
+  std::string inventory;
+};
+
 struct BackupOptions {
   apply::BackupTarget target;
+  Where where;
   std::string type = "full";
 };
 
 struct RestoreOptions {
   apply::RestoreRequest request;
+  Where where;
 };
+
+void AddWhere(CLI::App* cmd, Where& where) {
+  cmd->add_option("--target", where.target, "local (default) or ssh, as the deployment was applied")
+      ->check(CLI::IsMember({"local", "ssh"}));
+  cmd->add_option("--inventory", where.inventory,
+                  "ssh: the inventory file apply used (hosts, keys, commands)");
+}
+
+// The ssh target's options; the local flags it has no use for are refused, not ignored.
+std::optional<apply::SshOptions> SshTarget(const Where& where, const apply::BackupTarget& target) {
+  if (where.target != "ssh") {
+    if (!where.inventory.empty()) {
+      throw InputError("--inventory: only with --target ssh");
+    }
+    return std::nullopt;
+  }
+  if (!target.repo.empty()) {
+    throw InputError(
+        "--backup-repo: not with --target ssh (the repository is the one the database host's "
+        "pgBackRest configuration names)");
+  }
+  const std::string text = where.inventory.empty() ? "" : ReadInputFile(where.inventory);
+  return apply::SshOptions{target.dir, where.inventory, text};
+}
 
 std::string Utc(std::time_t t) {
   return fmt::format("{:%Y-%m-%d %H:%M:%S}", fmt::gmtime(t));
 }
 
-void PrintBackups(const std::vector<apply::BackupInfo>& backups, const GlobalOptions& global) {
+// `files`: whether the target keeps a files archive per backup (the local one does).
+void PrintBackups(const std::vector<apply::BackupInfo>& backups, const GlobalOptions& global,
+                  bool files) {
   const std::time_t now = std::time(nullptr);
   const planner::OutputFormat format = OutputFormatOr(global, planner::OutputFormat::kTable);
   if (format == planner::OutputFormat::kJson || format == planner::OutputFormat::kYaml) {
@@ -50,7 +87,7 @@ void PrintBackups(const std::vector<apply::BackupInfo>& backups, const GlobalOpt
     return;
   }
   if (backups.empty()) {
-    std::cout << "No backups yet (crmctl backup --dir D now takes one).\n";
+    std::cout << "No backups yet (`crmctl backup now` with the same options takes one).\n";
     return;
   }
   std::cout << fmt::format("{:<34} {:<5} {:>10} {:>10} {:>10}  {:<19}  {:<19}  {}\n", "LABEL",
@@ -60,7 +97,8 @@ void PrintBackups(const std::vector<apply::BackupInfo>& backups, const GlobalOpt
     std::cout << fmt::format("{:<34} {:<5} {:>10} {:>10} {:>10}  {:<19}  {:<19}  {}\n", b.label,
                              b.type, crm::FormatBytes(static_cast<double>(b.size_bytes)),
                              crm::FormatBytes(static_cast<double>(b.repo_bytes)),
-                             b.files_archive.empty()
+                             !files ? std::string("-")
+                             : b.files_archive.empty()
                                  ? std::string("missing")
                                  : crm::FormatBytes(static_cast<double>(b.files_bytes)),
                              Utc(b.start), Utc(b.stop), crm::FormatAge(now - b.stop));
@@ -91,10 +129,12 @@ apply::SliceControl AdminSliceControl() {
 void SetupBackupCommand(CLI::App& app, GlobalOptions& global) {
   auto opts = std::make_shared<BackupOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "backup", "A local deployment's backups: list them (default) or take one now");
-  cmd->add_option("--dir", opts->target.dir, "Deployment directory")->required();
+      "backup", "A deployment's backups (local or ssh): list them (default) or take one now");
+  cmd->add_option("--dir", opts->target.dir, "Deployment directory (ssh: where apply recorded it)")
+      ->required();
   cmd->add_option("--backup-repo", opts->target.repo,
-                  "The repository (default: the recorded one, else DIR.backups)");
+                  "local: the repository (default: the recorded one, else DIR.backups)");
+  AddWhere(cmd, opts->where);
   cmd->require_subcommand(0, 1);
   CLI::App* list = cmd->add_subcommand("list", "Backups with label, type, sizes, times and age");
   CLI::App* now = cmd->add_subcommand("now", "Take a backup now, with the deployment's files");
@@ -102,11 +142,21 @@ void SetupBackupCommand(CLI::App& app, GlobalOptions& global) {
       ->check(CLI::IsMember({"full", "diff", "incr"}));
   cmd->callback([opts, cmd, now, list, &global]() {
     (void)list;
+    const apply::Console console{global.quiet, UseColor(global, 1)};
+    const auto ssh = SshTarget(opts->where, opts->target);
     if (cmd->got_subcommand(now)) {
-      apply::TakeBackup(opts->target, opts->type, {global.quiet, UseColor(global, 1)});
+      if (ssh) {
+        apply::TakeSshBackup(*ssh, opts->type, console);
+      } else {
+        apply::TakeBackup(opts->target, opts->type, console);
+      }
       return;
     }
-    PrintBackups(apply::ListBackups(opts->target), global);
+    if (ssh) {
+      PrintBackups(apply::ListSshBackups(*ssh), global, false);
+    } else {
+      PrintBackups(apply::ListBackups(opts->target), global, true);
+    }
   });
 }
 
@@ -115,22 +165,30 @@ void SetupRestoreCommand(CLI::App& app, GlobalOptions& global) {
   apply::RestoreRequest& r = opts->request;
   CLI::App* cmd = app.add_subcommand(
       "restore",
-      "Restore a local deployment, or one tenant, to a point in time or to a backup's end");
+      "Restore a deployment (local or ssh), or one tenant (local), to a point in time or to a "
+      "backup's end");
   cmd->add_option("--dir", r.target.dir, "Deployment directory (may have been purged)")->required();
   cmd->add_option("--backup-repo", r.target.repo,
-                  "The repository (default: the recorded one, else DIR.backups)");
+                  "local: the repository (default: the recorded one, else DIR.backups)");
+  AddWhere(cmd, opts->where);
   auto* time = cmd->add_option("--time", r.time,
                                "Recover to this point, with a zone: '2026-11-30 08:50:00+00'");
   auto* backup =
       cmd->add_option("--backup", r.backup_id, "Restore to the end of this backup (its label)");
   time->excludes(backup);
   cmd->add_option("--tenant", r.tenant,
-                  "Only this account's data (schema, role's objects, files); others untouched");
+                  "local: only this account's data (schema, role's objects, files); others "
+                  "untouched");
   cmd->add_flag("--dry-run", r.dry_run, "Print the plan and change nothing");
   cmd->add_flag("--auto-approve", r.auto_approve,
                 "Restore without asking (required when stdin is not a terminal)");
   cmd->callback([opts, &global]() {
-    apply::Restore(opts->request, {global.quiet, UseColor(global, 1)}, AdminSliceControl());
+    const apply::Console console{global.quiet, UseColor(global, 1)};
+    if (const auto ssh = SshTarget(opts->where, opts->request.target)) {
+      apply::RestoreSsh(*ssh, opts->request, console);
+      return;
+    }
+    apply::Restore(opts->request, console, AdminSliceControl());
   });
 }
 

@@ -2,32 +2,20 @@
 // ports, with host and client keys generated here. The nine hosts of tier 4 are spread over the
 // two instances, each confined to its own directory tree; their install, restart and health
 // commands (inventory overrides: apt-get and systemd cannot run in a test) leave a log per host.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-#include <thread>
 
-#include "crm/ports.hpp"
 #include "crm/testing/crmd_process.hpp"
-#include "crm/testing/http_client.hpp"
+#include "crm/testing/sshd.hpp"
 
 namespace crm::testing {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kSshd = "/usr/sbin/sshd";
 const std::vector<std::string> kHosts = {
     "lb",       "app-1",     "app-2", "slice-1", "slice-2", "postgres-primary", "postgres-replica",
     "queue-db", "monitoring"};
@@ -45,87 +33,11 @@ int Count(const std::string& text, const std::string& what) {
   return n;
 }
 
-bool Accepts(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
-
-// One sshd on 127.0.0.1 with its own host key, accepting the test's client key.
-class Sshd {
- public:
-  Sshd(const fs::path& dir, const std::string& name, const fs::path& authorized_keys)
-      : port_(FreeLoopbackPort()) {
-    host_key_ = dir / (name + "_host_key");
-    Keygen(host_key_);
-    const fs::path config = dir / (name + "_sshd_config");
-    std::ofstream(config) << "Port " << port_ << "\nListenAddress 127.0.0.1\nHostKey "
-                          << host_key_.string() << "\nPidFile " << (dir / (name + ".pid")).string()
-                          << "\nAuthorizedKeysFile " << authorized_keys.string()
-                          << "\nStrictModes no\nPasswordAuthentication no\n"
-                             "KbdInteractiveAuthentication no\nUsePAM no\n"
-                             "PermitRootLogin prohibit-password\n";
-    if (::geteuid() == 0) {
-      fs::create_directories("/run/sshd");  // its privilege separation directory
-    }
-    log_ = dir / (name + "_sshd.log");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::execl(kSshd, kSshd, "-D", "-e", "-f", config.c_str(), nullptr);
-      ::_exit(127);
-    }
-    for (int i = 0; i < 500 && !Accepts(port_); ++i) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("sshd exited: " + Read(log_));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-  ~Sshd() { Stop(); }
-  void Stop() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
-  int port() const { return port_; }
-  std::string KnownHostsLine() const {
-    std::istringstream pub(Read(host_key_.string() + ".pub"));
-    std::string type;
-    std::string key;
-    pub >> type >> key;
-    return "[127.0.0.1]:" + std::to_string(port_) + " " + type + " " + key + "\n";
-  }
-  static void Keygen(const fs::path& file) {
-    auto [code, out] = RunCommand(
-        {"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", file.string()}, {}, "");
-    if (code != 0) {
-      throw std::runtime_error("ssh-keygen: " + out);
-    }
-  }
-
- private:
-  int port_;
-  pid_t pid_ = -1;
-  fs::path host_key_;
-  fs::path log_;
-};
-
 class ApplySshTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(fs::exists(kSshd)) << "openssh-server is not installed: run scripts/bootstrap";
+    ASSERT_TRUE(fs::exists(kSshdBinary))
+        << "openssh-server is not installed: run scripts/bootstrap";
     char tmpl[] = "/tmp/crm-ssh-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     root_ = tmpl;
@@ -169,10 +81,7 @@ class ApplySshTest : public ::testing::Test {
           << "    health: test -e {dir}.up && test ! -e {dir}.sick\n";
     }
   }
-  static std::string User() {
-    auto [code, out] = RunCommand({"/usr/bin/id", "-un"}, {}, "");
-    return out.substr(0, out.find('\n'));
-  }
+  static std::string User() { return CurrentUser(); }
 
   std::pair<int, std::string> Apply(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {CRM_CRMCTL_BINARY, "apply",

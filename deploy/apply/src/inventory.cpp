@@ -105,6 +105,15 @@ Inventory ParseInventory(const std::string& text, const std::string& file) {
     if (health.IsDefined()) {
       host.health = health.IsNull() ? "" : crm::ScalarString(file, health, "health");
     }
+    host.stop = OptionalString(map, "stop", "");
+    host.postgres_stop = OptionalString(map, "postgres_stop", "");
+    host.postgres_start = OptionalString(map, "postgres_start", "");
+    host.pgbackrest = OptionalString(map, "pgbackrest", "");
+    host.psql = OptionalString(map, "psql", "");
+    host.pg_data = OptionalString(map, "pg_data", "");
+    if (!host.pg_data.empty() && host.pg_data[0] != '/') {
+      FailAt(file, map.Required("pg_data"), "pg_data: expected an absolute path on the host");
+    }
     map.Finish();
     inventory.hosts.push_back(std::move(host));
   }
@@ -125,6 +134,45 @@ std::string DefaultRestart(const std::string& role, const std::string& user) {
 
 std::string DefaultHealth(const std::string& role) {
   return RunsCrmd(role) ? "systemctl is-active --quiet crmd.service" : "";
+}
+
+namespace {
+
+std::string Or(const std::string& given, const std::string& fallback) {
+  return given.empty() ? fallback : given;
+}
+
+// A command as root: directly when we log in as root, else through sudo without a password.
+std::string AsRoot(const InventoryHost& host, const std::string& command) {
+  return host.user == "root" ? command : "sudo -n " + command;
+}
+
+// A command as the postgres user, which owns the cluster and pgBackRest's repository locks.
+std::string AsPostgres(const InventoryHost& host, const std::string& command) {
+  return host.user == "root" ? "runuser -u postgres -- " + command
+                             : "sudo -n -u postgres " + command;
+}
+
+}  // namespace
+
+std::string BackupStop(const InventoryHost& host) {
+  return Or(host.stop, AsRoot(host, "systemctl stop crmd.service"));
+}
+
+std::string PostgresStop(const InventoryHost& host) {
+  return Or(host.postgres_stop, AsRoot(host, "systemctl stop postgresql.service"));
+}
+
+std::string PostgresStart(const InventoryHost& host) {
+  return Or(host.postgres_start, AsRoot(host, "systemctl start postgresql.service"));
+}
+
+std::string PgBackRestCommand(const InventoryHost& host) {
+  return Or(host.pgbackrest, AsPostgres(host, "pgbackrest"));
+}
+
+std::string PsqlCommand(const InventoryHost& host) {
+  return Or(host.psql, AsPostgres(host, "psql"));
 }
 
 std::string ExpandCommand(const std::string& command, const InventoryHost& host) {

@@ -11,11 +11,10 @@
 
 #include <algorithm>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
-#include <thread>
 
+#include "backup_host.hpp"
 #include "crm/apply/approval.hpp"
 #include "crm/apply/config_text.hpp"
 #include "crm/apply/lock.hpp"
@@ -84,36 +83,32 @@ Deployment Open(const BackupTarget& target) {
   return d;
 }
 
-std::string Utc(std::time_t t) {
-  return fmt::format("{:%Y-%m-%d %H:%M:%S}+00", fmt::gmtime(t));
-}
+using backup::Utc;
 
-// The stanza's backups from `pgbackrest info`, oldest first.
-std::vector<BackupInfo> ReadBackups(const BackupRepo& repo) {
-  const std::string out = local::PgBackRestOrThrow(
-      repo, {"--output=json", "--log-level-console=off", "--log-level-stderr=off", "info"}, 120s,
-      "listing backups");
-  const auto doc = nlohmann::json::parse(out, nullptr, false);
-  if (doc.is_discarded() || !doc.is_array()) {
-    throw RuntimeError(fmt::format("pgbackrest info: not JSON: {}", out.substr(0, 300)));
+// This machine's pgbackrest with the deployment's repository configuration.
+class LocalDatabase final : public backup::DatabaseHost {
+ public:
+  explicit LocalDatabase(BackupRepo repo) : repo_(std::move(repo)) {}
+  tools::ToolResult PgBackRest(const std::vector<std::string>& args,
+                               std::chrono::seconds timeout) override {
+    return local::PgBackRest(repo_, args, timeout);
   }
-  std::vector<BackupInfo> backups;
-  for (const auto& stanza : doc) {
-    for (const auto& b : stanza.value("backup", nlohmann::json::array())) {
-      BackupInfo info;
-      info.label = b.value("label", "");
-      info.type = b.value("type", "");
-      info.start = b["timestamp"].value("start", std::time_t{0});
-      info.stop = b["timestamp"].value("stop", std::time_t{0});
-      info.size_bytes = b["info"].value("size", std::uint64_t{0});
-      info.repo_bytes = b["info"]["repository"].value("delta", std::uint64_t{0});
-      const fs::path archive = repo.FilesArchive(info.label);
-      std::error_code ec;
-      if (fs::exists(archive, ec)) {
-        info.files_archive = archive.string();
-        info.files_bytes = fs::file_size(archive, ec);
-      }
-      backups.push_back(info);
+  std::string LogHint() const override { return (repo_.root / "log").string(); }
+
+ private:
+  BackupRepo repo_;
+};
+
+// The stanza's backups, oldest first, with the deployment files' archive of each.
+std::vector<BackupInfo> ReadBackups(const BackupRepo& repo) {
+  LocalDatabase db(repo);
+  std::vector<BackupInfo> backups = backup::ReadBackups(db);
+  for (BackupInfo& info : backups) {
+    const fs::path archive = repo.FilesArchive(info.label);
+    std::error_code ec;
+    if (fs::exists(archive, ec)) {
+      info.files_archive = archive.string();
+      info.files_bytes = fs::file_size(archive, ec);
     }
   }
   return backups;
@@ -131,56 +126,16 @@ bool Approve(const RestoreRequest& request, const std::string& verb) {
   return ConfirmChanges(request.dry_run, request.auto_approve, verb);
 }
 
-// The backup a restore starts from: the one named, or the newest that finished before `time`.
 const BackupInfo& ChooseBackup(const std::vector<BackupInfo>& backups, const RestoreRequest& r,
                                const std::optional<RecoveryTime>& time) {
-  if (backups.empty()) {
-    throw InputError("there are no backups yet (crmctl backup --dir D now takes one)");
-  }
-  if (!r.backup_id.empty()) {
-    for (const BackupInfo& b : backups) {
-      if (b.label == r.backup_id) {
-        return b;
-      }
-    }
-    throw InputError(
-        fmt::format("--backup: no backup {} (crmctl backup --dir D list shows them)", r.backup_id),
-        "backup");
-  }
-  const BackupInfo* best = nullptr;
-  for (const BackupInfo& b : backups) {
-    if (static_cast<double>(b.stop) < time->epoch) {
-      best = &b;
-    }
-  }
-  if (best == nullptr) {
-    throw InputError(
-        fmt::format("--time: {} is before the first backup finished ({}); nothing to restore to",
-                    time->text, Utc(backups.front().stop)),
-        "time");
-  }
-  return *best;
+  return backup::ChooseBackup(backups, r.backup_id, time, "crmctl backup --dir D");
 }
 
-// pgbackrest restore's recovery options for the request.
-std::vector<std::string> RecoveryArgs(const BackupInfo& backup,
-                                      const std::optional<RecoveryTime>& time) {
-  std::vector<std::string> args = {"--set=" + backup.label, "--target-action=promote"};
-  if (time) {
-    args.push_back("--type=time");
-    args.push_back("--target=" + time->text);
-  } else {
-    args.push_back("--type=immediate");
-  }
-  return args;
-}
+using backup::RecoveryArgs;
 
-// Closes the WAL segment in progress and waits until it is in the repository, so a point in time
-// up to now can be reached.
 void ArchiveCurrentWal(const Deployment& d, Console console) {
-  Step step(console.quiet, "pgbackrest check (archive the WAL written up to now)");
-  local::PgBackRestOrThrow(d.repo, {"check"}, 180s, "archiving the current WAL");
-  step.Done();
+  LocalDatabase db(d.repo);
+  backup::ArchiveCurrentWal(db, console);
 }
 
 // A pg data directory for the postgres user.
@@ -197,21 +152,14 @@ void MakePgDir(const fs::path& dir) {
 
 // Waits until the cluster on `socket`:`port` has finished recovery and promoted.
 void AwaitPromoted(const Layout& layout, const fs::path& socket, int port) {
-  const auto deadline = std::chrono::steady_clock::now() + 600s;
-  std::string last;
-  while (std::chrono::steady_clock::now() < deadline) {
-    const tools::ToolResult r =
-        local::Pg(layout, "psql",
-                  {"-X", "-At", "-h", socket.string(), "-p", std::to_string(port), "-U",
-                   local::Superuser(), "-d", "postgres", "-c", "SELECT pg_is_in_recovery()"},
-                  30s);
-    last = local::TrimLine(r.output);
-    if (r.exit_code == 0 && last == "f") {
-      return;
-    }
-    std::this_thread::sleep_for(200ms);
-  }
-  throw RuntimeError(fmt::format("PostgreSQL did not finish recovery within 600 s ({})", last));
+  backup::AwaitPromoted(
+      [&] {
+        return local::Pg(layout, "psql",
+                         {"-X", "-At", "-h", socket.string(), "-p", std::to_string(port), "-U",
+                          local::Superuser(), "-d", "postgres", "-c", "SELECT pg_is_in_recovery()"},
+                         30s);
+      },
+      600s);
 }
 
 // Extracts `members` of the backup's files archive into `into` (created).

@@ -56,6 +56,44 @@ hosts:
   EXPECT_EQ(DefaultHealth("all"), "systemctl is-active --quiet crmd.service");
 }
 
+TEST(InventoryTest, BackupCommandsDefaultToWhatTheRenderingsInstall) {
+  const Inventory inv = ParseInventory(R"(hosts:
+  - {name: vps, address: 10.0.0.5, key: k}
+  - {name: postgres, address: 10.0.0.6, key: k, user: deploy}
+  - name: postgres-primary
+    address: 10.0.0.7
+    key: k
+    stop: kill crmd
+    postgres_stop: pg_ctl stop
+    postgres_start: pg_ctl start
+    pgbackrest: pgbackrest --config=/tmp/b.conf
+    psql: psql -h /tmp
+    pg_data: /tmp/pg
+)",
+                                       "/etc/crm/inventory.yaml");
+  const InventoryHost& root = inv.hosts[0];
+  EXPECT_EQ(BackupStop(root), "systemctl stop crmd.service");
+  EXPECT_EQ(PostgresStop(root), "systemctl stop postgresql.service");
+  EXPECT_EQ(PostgresStart(root), "systemctl start postgresql.service");
+  EXPECT_EQ(PgBackRestCommand(root), "runuser -u postgres -- pgbackrest");
+  EXPECT_EQ(PsqlCommand(root), "runuser -u postgres -- psql");
+  EXPECT_EQ(root.pg_data, "");
+  const InventoryHost& deploy = inv.hosts[1];
+  EXPECT_EQ(PostgresStop(deploy), "sudo -n systemctl stop postgresql.service");
+  EXPECT_EQ(PgBackRestCommand(deploy), "sudo -n -u postgres pgbackrest");
+  const InventoryHost& given = inv.hosts[2];
+  EXPECT_EQ(BackupStop(given), "kill crmd");
+  EXPECT_EQ(PostgresStop(given), "pg_ctl stop");
+  EXPECT_EQ(PostgresStart(given), "pg_ctl start");
+  EXPECT_EQ(PgBackRestCommand(given), "pgbackrest --config=/tmp/b.conf");
+  EXPECT_EQ(PsqlCommand(given), "psql -h /tmp");
+  EXPECT_EQ(given.pg_data, "/tmp/pg");
+  EXPECT_NE(ErrorOf("hosts:\n  - {name: a, address: x, key: k, pg_data: rel}\n")
+                .find("inventory.yaml:2:44: pg_data: expected an absolute path"),
+            std::string::npos)
+      << ErrorOf("hosts:\n  - {name: a, address: x, key: k, pg_data: rel}\n");
+}
+
 TEST(InventoryTest, BadInputNamesTheLine) {
   EXPECT_NE(ErrorOf("hosts:\n  - name: a\n    address: x\n    key: k\n    prot: 22\n")
                 .find("inventory.yaml:5:5: host: unknown key 'prot'"),

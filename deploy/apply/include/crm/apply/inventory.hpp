@@ -20,7 +20,15 @@ struct InventoryHost {
   std::string install;
   std::optional<std::string> restart;  ///< nullopt: the role's default
   std::optional<std::string> health;   ///< nullopt: the role's default
-  int line = 0;                        ///< where it is in the inventory, for messages
+  // What `crmctl backup` and `crmctl restore` run there (docs/operations.md, "Backups"); the
+  // defaults are what the vps and multi renderings install. Empty: the default.
+  std::string stop;            ///< a crmd host: stops crmd for a restore
+  std::string postgres_stop;   ///< the database host: stops PostgreSQL
+  std::string postgres_start;  ///< the database host: starts PostgreSQL
+  std::string pgbackrest;      ///< pgbackrest as the postgres user (--stanza and the rest appended)
+  std::string psql;            ///< psql as a superuser on the primary (-X -At -d … appended)
+  std::string pg_data;  ///< the data directory; empty: pg1-path of the rendered pgbackrest.conf
+  int line = 0;         ///< where it is in the inventory, for messages
 };
 
 struct Inventory {
@@ -41,6 +49,14 @@ Inventory ParseInventory(const std::string& text, const std::string& file);
 std::string DefaultInstall(const std::string& user);
 std::string DefaultRestart(const std::string& role, const std::string& user);
 std::string DefaultHealth(const std::string& role);
+
+/// The backup commands of `host` with the defaults filled in: systemd's units and the postgres
+/// user through runuser (root) or `sudo -n` (another user), as the renderings install them.
+std::string BackupStop(const InventoryHost& host);
+std::string PostgresStop(const InventoryHost& host);
+std::string PostgresStart(const InventoryHost& host);
+std::string PgBackRestCommand(const InventoryHost& host);
+std::string PsqlCommand(const InventoryHost& host);
 
 /// `command` with {host} and {dir} replaced.
 std::string ExpandCommand(const std::string& command, const InventoryHost& host);
