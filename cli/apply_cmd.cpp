@@ -16,6 +16,7 @@
 #include "crm/apply/ssh_target.hpp"
 #include "crm/error.hpp"
 #include "crm/planner/plan.hpp"
+#include "crm/render/render.hpp"
 #include "workload_flags.hpp"
 
 namespace crm::cli {
@@ -32,6 +33,7 @@ struct ApplyOptions {
   apply::LocalOptions local;
   std::string inventory;
   std::string context;
+  std::string image;
 };
 
 struct StatusOptions {
@@ -127,7 +129,10 @@ int DetailedExitCode(bool detailed, Run run) {
 std::unique_ptr<apply::DeployTarget> MakeTarget(const ApplyOptions& opts,
                                                 const apply::Console& console) {
   if (opts.target == "k8s") {
-    return apply::MakeK8sTarget({opts.local.dir, opts.context}, console);
+    if (!opts.image.empty()) {
+      render::CheckImageReference(opts.image, "--image");
+    }
+    return apply::MakeK8sTarget({opts.local.dir, opts.context, opts.image}, console);
   }
   if (opts.target == "ssh") {
     const std::string text = opts.inventory.empty() ? "" : ReadInputFile(opts.inventory);
@@ -193,6 +198,9 @@ void SetupApplyCommand(CLI::App& app, GlobalOptions& global) {
       "apply", "Provision a deployment: render, diff against the recorded state, converge");
   cmd->add_option("--target", opts->target, "local (the embedded default), ssh or k8s");
   cmd->add_option("--context", opts->context, "k8s: the kubeconfig context (default: current)");
+  cmd->add_option("--image", opts->image,
+                  "k8s: crmd's image by tag and digest (default crmd:<version>; scripts/build-image "
+                  "writes the pinned reference)");
   cmd->add_option("--inventory", opts->inventory,
                   "ssh: the inventory file (hosts, address, port, user, key, dir, commands)");
   cmd->add_option("--dir", opts->local.dir,

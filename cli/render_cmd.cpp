@@ -23,6 +23,7 @@ struct RenderOptions {
   std::string target;
   std::string out;
   std::string domain = "crm.example.com";
+  std::string image;
   bool force = false;
   bool print_context = false;
 };
@@ -53,6 +54,10 @@ void RunRender(const RenderOptions& opts, GlobalOptions& global) {
   render::RenderOptions render_options;
   render_options.domain = opts.domain;
   render_options.version = CRM_VERSION;
+  if (!opts.image.empty()) {
+    render::CheckImageReference(opts.image, "--image");
+    render_options.image = opts.image;
+  }
   if (opts.print_context) {
     std::cout << render::RenderContext(plan, target, render_options).dump(2) << '\n';
     return;
@@ -75,6 +80,15 @@ void RunRender(const RenderOptions& opts, GlobalOptions& global) {
     }
     std::cout << fmt::format("Check it with: crmctl validate {}\n", dir.string());
   }
+  const bool runs_images =
+      target == render::RenderTarget::kCompose || target == render::RenderTarget::kK8s;
+  if (runs_images && !render::ImagePinned(render::CrmdImage(render_options)) && !global.quiet) {
+    std::cerr << fmt::format(
+        "crmctl: the crmd image is named by its tag only ({}); pin what runs by digest: "
+        "--image \"$(cat build/ci/image/crmd.ref)\" after scripts/build-image "
+        "(docs/operations.md, \"Container image\")\n",
+        render::CrmdImage(render_options));
+  }
 }
 
 }  // namespace
@@ -90,6 +104,9 @@ void SetupRender(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--target", opts->target, "vps, compose, multi or k8s")->required();
   cmd->add_option("--out", opts->out, "Output directory (must be empty, or --force)");
   cmd->add_option("--domain", opts->domain, "Public host name (default crm.example.com)");
+  cmd->add_option("--image", opts->image,
+                  "crmd's container image for compose and k8s, by tag and digest "
+                  "(default crmd:<version>; scripts/build-image writes the pinned reference)");
   cmd->add_flag("--force", opts->force, "Replace an earlier rendering in --out");
   cmd->add_flag("--print-context", opts->print_context,
                 "Print the data the templates see (JSON) instead of rendering");

@@ -100,6 +100,7 @@ std::vector<DesiredHost> K8sTarget::Desire(const planner::Plan& plan,
   tier_name_ = plan.tier->name;
   render::RenderOptions render_options;
   render_options.version = CRM_VERSION;
+  render_options.image = options_.image;
   const render::Rendering rendering =
       render::Render(plan, render::RenderTarget::kK8s, render_options);
   host_.name = kHost;

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <regex>
 
+#include "crm/error.hpp"
 #include "crm/planner/report.hpp"
 #include "crm/render/render.hpp"
 #include "crm/units.hpp"
@@ -221,6 +223,7 @@ Database DatabaseFor(const Plan& plan, RenderTarget target, const Rows& rows) {
 void AddPlanFigures(Json& c, const Plan& plan, RenderTarget target, const RenderOptions& options) {
   const planner::Workload& w = plan.workload;
   c["generated_by"] = fmt::format("crmctl {}", options.version);
+  c["image"] = {{"crmd", CrmdImage(options)}};
   c["target"] = std::string(RenderTargetName(target));
   c["domain"] = options.domain;
   c["tier"] = {{"id", plan.tier->id},
@@ -516,6 +519,42 @@ Json RenderContext(const Plan& plan, RenderTarget target, const RenderOptions& o
     AddKubernetes(c, plan);
   }
   return c;
+}
+
+std::string CrmdImage(const RenderOptions& options) {
+  return options.image.empty() ? fmt::format("crmd:{}", options.version) : options.image;
+}
+
+bool ImagePinned(const std::string& image) {
+  static const std::regex kDigest("@sha256:[0-9a-f]{64}$");
+  return std::regex_search(image, kDigest);
+}
+
+void CheckImageReference(const std::string& image, const std::string& field) {
+  // name components, an optional registry with port, an optional tag, an optional digest
+  static const std::regex kReference(
+      "^([a-z0-9][a-z0-9.-]*(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+      "(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$");
+  std::smatch m;
+  if (!std::regex_match(image, m, kReference)) {
+    throw InputError(fmt::format("{}: '{}' is not an image reference (expected "
+                                 "[registry/]name:tag[@sha256:digest])",
+                                 field, image),
+                     field);
+  }
+  const std::string tag = m[6].matched ? m[6].str().substr(1) : "";
+  if (tag.empty() && !m[7].matched) {  // groups: 6 the tag, 7 the digest
+    throw InputError(fmt::format("{}: '{}' names no tag or digest, which means whatever `latest` "
+                                 "is at pull time; name a version tag and, better, its digest",
+                                 field, image),
+                     field);
+  }
+  if (tag == "latest") {
+    throw InputError(fmt::format("{}: '{}': the tag `latest` moves under the same rendering; name "
+                                 "a version tag and its digest (scripts/build-image writes both)",
+                                 field, image),
+                     field);
+  }
 }
 
 nlohmann::ordered_json ManifestJson(const Plan& plan, const Rendering& rendering,

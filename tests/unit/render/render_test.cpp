@@ -162,5 +162,58 @@ TEST(RenderTest, Sha256MatchesAKnownVector) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+// Compose and Kubernetes name the image the operator built, never `latest`.
+TEST(RenderTest, TheCrmdImageIsAVersionTagOrTheGivenPinnedReference) {
+  const Catalog& c = Catalog::Embedded();
+  const Plan k8s = MakePlan(ReferenceWorkload(*c.FindTier(5)), c);
+  RenderOptions options;
+  options.version = "1.2.3";
+  auto images = [&](const Rendering& r) {
+    std::vector<std::string> found;
+    for (const RenderedFile& f : r.files) {
+      for (std::size_t at = f.content.find("image: crmd"); at != std::string::npos;
+           at = f.content.find("image: crmd", at + 1)) {
+        found.push_back(f.content.substr(at, f.content.find('\n', at) - at));
+      }
+    }
+    return found;
+  };
+  const std::vector<std::string> by_tag = images(Render(k8s, RenderTarget::kK8s, options));
+  ASSERT_FALSE(by_tag.empty());
+  for (const std::string& line : by_tag) {
+    EXPECT_EQ(line, "image: crmd:1.2.3");
+  }
+  const std::string pinned = "localhost/crmd:1.2.3@sha256:" + std::string(64, 'a');
+  EXPECT_TRUE(ImagePinned(pinned));
+  EXPECT_FALSE(ImagePinned("crmd:1.2.3"));
+  options.image = pinned;
+  const Rendering r = Render(k8s, RenderTarget::kK8s, options);
+  bool named = false;
+  for (const RenderedFile& f : r.files) {
+    EXPECT_EQ(f.content.find("crmd:latest"), std::string::npos) << f.path;
+    named = named || f.content.find("image: " + pinned) != std::string::npos;
+  }
+  EXPECT_TRUE(named);
+
+  EXPECT_NO_THROW(CheckImageReference(pinned, "--image"));
+  EXPECT_NO_THROW(CheckImageReference("registry.example.com:5000/team/crmd:0.1.0", "--image"));
+  EXPECT_NO_THROW(CheckImageReference("crmd@sha256:" + std::string(64, '0'), "--image"));
+  const std::vector<std::string> refused = {"crmd",
+                                            "crmd:latest",
+                                            "localhost/crmd:latest@sha256:" + std::string(64, 'a'),
+                                            "crmd:1.0 ; rm -rf /",
+                                            "crmd@sha256:abc",
+                                            "",
+                                            "CRMD:1"};
+  for (const std::string& bad : refused) {
+    try {
+      CheckImageReference(bad, "--image");
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("--image"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace crm::render

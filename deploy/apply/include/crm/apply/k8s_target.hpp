@@ -13,6 +13,7 @@ namespace crm::apply {
 struct K8sOptions {
   std::string dir;      ///< local: state.json, the lock, the manifests applied last
   std::string context;  ///< kubectl --context; empty: the kubeconfig's current context
+  std::string image;    ///< crmd's image (render::RenderOptions::image); empty: crmd:<version>
 };
 
 /// The k8s target of `options`. Throws InputError when --dir is missing.

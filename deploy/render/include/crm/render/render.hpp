@@ -56,7 +56,21 @@ struct Rendering {
 struct RenderOptions {
   std::string domain = "crm.example.com";  // public host name (nginx, Ingress, TLS paths)
   std::string version = "0.0.0";           // crmctl version, recorded in headers
+  /// crmd's container image for compose and Kubernetes, ideally pinned by digest as
+  /// scripts/build-image writes it (`localhost/crmd:0.1.0@sha256:…`); empty: `crmd:<version>`.
+  std::string image;
 };
+
+/// The crmd image a rendering names: `options.image`, or `crmd:<version>` when empty.
+std::string CrmdImage(const RenderOptions& options);
+
+/// Checks an image reference given by the operator: `[registry/]name:tag[@sha256:<64 hex>]` or
+/// `name@sha256:<64 hex>`; the tag `latest` and a reference without tag or digest are refused
+/// (what runs would change under the same rendering). Throws InputError naming `field`.
+void CheckImageReference(const std::string& image, const std::string& field);
+
+/// Whether `image` is pinned by a content digest.
+bool ImagePinned(const std::string& image);
 
 /// The data every template sees (documented in docs/operations.md). Deterministic.
 nlohmann::ordered_json RenderContext(const planner::Plan& plan, RenderTarget target,
