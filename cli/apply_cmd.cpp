@@ -198,9 +198,10 @@ void SetupApplyCommand(CLI::App& app, GlobalOptions& global) {
       "apply", "Provision a deployment: render, diff against the recorded state, converge");
   cmd->add_option("--target", opts->target, "local (the embedded default), ssh or k8s");
   cmd->add_option("--context", opts->context, "k8s: the kubeconfig context (default: current)");
-  cmd->add_option("--image", opts->image,
-                  "k8s: crmd's image by tag and digest (default crmd:<version>; scripts/build-image "
-                  "writes the pinned reference)");
+  cmd->add_option(
+      "--image", opts->image,
+      "k8s: crmd's image by tag and digest (default crmd:<version>; scripts/build-image "
+      "writes the pinned reference)");
   cmd->add_option("--inventory", opts->inventory,
                   "ssh: the inventory file (hosts, address, port, user, key, dir, commands)");
   cmd->add_option("--dir", opts->local.dir,
