@@ -28,9 +28,18 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kSshd = "/usr/sbin/sshd";
-const std::vector<std::string> kHosts = {
-    "lb",       "app-1",     "app-2", "slice-1", "slice-2", "postgres-primary", "postgres-replica",
-    "queue-db", "monitoring"};
+// Tier 4's hosts in the rendering's order (tiers/tier4.yaml: two queue stores, a PgBouncer host).
+const std::vector<std::string> kHosts = {"lb",
+                                         "app-1",
+                                         "app-2",
+                                         "slice-1",
+                                         "slice-2",
+                                         "postgres-primary",
+                                         "postgres-replica",
+                                         "queue-db-1",
+                                         "queue-db-2",
+                                         "pgbouncer",
+                                         "monitoring"};
 
 std::string Read(const fs::path& p) {
   std::ifstream in(p);
