@@ -104,7 +104,8 @@ void RunPlan(const PlanOptions& opts, GlobalOptions& global) {
         "growth_per_month {:.4f} fitted from {} ({} months, log-linear least squares, R² {:.3f})",
         fit.rate_per_month, opts.history_file, fit.months, fit.r_squared);
   }
-  planner::PlanOptions plan_options{.explain = opts.explain};
+  // One plan per projected month names the tier each month needs (batch leaves it out).
+  planner::PlanOptions plan_options{.explain = opts.explain, .projection_tiers = true};
   SearchFromPlanFile(opts.workload->file, plan_options);
   if (!opts.providers.empty()) {
     plan_options.providers = opts.providers;

@@ -75,7 +75,7 @@ void List(GlobalOptions& global) {
   for (const planner::Tier& t : catalog.tiers()) {
     int servers = 0;
     for (const planner::RoleSpec& r : t.roles) {
-      servers += r.count;
+      servers += r.only_with_replica ? 0 : r.count;  // an opt-in replica is not in the layout
     }
     std::cout << fmt::format("{:<4} {:<11} {:<8} {:>12} {:>14} {:>16}  {}\n", t.id, t.name,
                              planner::TopologyName(t.topology), Customers(t), Messages(t),
@@ -111,11 +111,14 @@ void Show(int id, GlobalOptions& global) {
   double total = 0;
   for (const planner::RoleSpec& r : t->roles) {
     const planner::Server& s = *catalog.FindServer(r.server);
-    total += s.monthly_usd * r.count;
-    std::cout << fmt::format(
-        "  {:<18} {:>5}  {:<22} {:>5} {:>9} {:>9} {:>11}{}\n", r.role, r.count, s.name,
-        crm::FormatNumber(s.vcpu), crm::FormatBytes(s.ram_bytes), crm::FormatBytes(s.disk_bytes),
-        crm::FormatUsd(s.monthly_usd * r.count), r.scalable ? "  (scales out)" : "");
+    total += r.only_with_replica ? 0 : s.monthly_usd * r.count;
+    std::cout << fmt::format("  {:<18} {:>5}  {:<22} {:>5} {:>9} {:>9} {:>11}{}\n", r.role, r.count,
+                             s.name, crm::FormatNumber(s.vcpu), crm::FormatBytes(s.ram_bytes),
+                             crm::FormatBytes(s.disk_bytes),
+                             crm::FormatUsd(s.monthly_usd * r.count),
+                             r.only_with_replica ? "  (only with --replica)"
+                             : r.scalable        ? "  (scales out)"
+                                                 : "");
   }
   std::cout << fmt::format("  reference total: {}/month\n", crm::FormatUsd(total));
   if (!t->knob_floors.empty()) {

@@ -42,6 +42,9 @@ constexpr Flag kFlags[] = {
     {"coupon", "A coupon on that price, e.g. launch50 (figures for its discounted months)"},
     {"regions", "Regions (data residency); > 1 needs the Kubernetes tier (default 1)"},
     {"idle_share", "With --swap: share of slices idle at once, 0..1 (default: rules idle_share)"},
+    {"backups",
+     "off-host (a daily backup off the host, +rules backup_usd_month) or local (default: the "
+     "tier's; tiers 3-5 off-host)"},
 };
 
 }  // namespace
@@ -69,6 +72,9 @@ void AddWorkloadFlags(CLI::App* cmd, const std::shared_ptr<WorkloadFlags>& flags
   }
   AddWorkloadKeyFlags(cmd, flags, all);
   cmd->add_flag("--ha", flags->ha, "Require high availability (replica + 2 app hosts)");
+  cmd->add_flag("--replica", flags->replica,
+                "Add a PostgreSQL read replica sized like the primary (tier 3's opt-in; tier 4 has "
+                "one)");
   AddSwapFlag(cmd, flags);
 }
 
@@ -96,6 +102,9 @@ void ApplyWorkloadFields(const WorkloadFlags& flags, planner::Workload& workload
   }
   if (flags.swap) {
     workload.swap = true;
+  }
+  if (flags.replica) {
+    workload.replica = true;
   }
 }
 

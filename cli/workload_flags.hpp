@@ -20,7 +20,8 @@ struct WorkloadFlags {
   std::map<std::string, std::string> fields;  // workload key → text from its flag
   bool ha = false;
   bool swap = false;
-  bool Given() const { return !file.empty() || !fields.empty() || ha || swap; }
+  bool replica = false;
+  bool Given() const { return !file.empty() || !fields.empty() || ha || swap || replica; }
 };
 
 /// Adds -f/--file, --customers … --regions, --ha and --swap to `cmd`.

@@ -54,6 +54,12 @@ const std::vector<RuleField>& RuleFields() {
       {"trigger_memory", &Rules::trigger_memory, RuleUnit::kNumber, 0.05, 1},
       {"trigger_p95_latency_s", &Rules::trigger_p95_latency_s, RuleUnit::kNumber, 0.001, 600},
       {"max_slices_per_host", &Rules::max_slices_per_host, RuleUnit::kNumber, 0, 1e6},
+      {"backup_usd_month", &Rules::backup_usd_month, RuleUnit::kNumber, 0, 1e6},
+      {"egress_per_message", &Rules::egress_per_message, RuleUnit::kBytes, 0, 1e9},
+      {"media_egress_per_message", &Rules::media_egress_per_message, RuleUnit::kBytes, 0, 1e9},
+      {"db_pool_small_server", &Rules::db_pool_small_server, RuleUnit::kNumber, 1, 10000},
+      {"db_pool_large_server", &Rules::db_pool_large_server, RuleUnit::kNumber, 1, 10000},
+      {"db_pool_small_server_ram", &Rules::db_pool_small_server_ram, RuleUnit::kBytes, 1e6, 1e14},
   };
   return fields;
 }
@@ -93,6 +99,9 @@ void ParseRules(const std::string& file, const YAML::Node& root, Rules& rules, b
   map.Finish();
   if (rules.green_below.value > rules.target_utilization.value) {
     FailAt(file, root, "green_below must not exceed target_utilization");
+  }
+  if (rules.db_pool_large_server.value < rules.db_pool_small_server.value) {
+    FailAt(file, root, "db_pool_large_server must not be below db_pool_small_server");
   }
 }
 
@@ -206,12 +215,46 @@ std::string_view NameOf(E value, const NameTable<E, N>& table) {
   return "?";
 }
 
+void ParseTransfers(const std::string& file, const YAML::Node& list,
+                    std::vector<TransferPrice>& transfers) {
+  if (!list.IsSequence()) {
+    FailAt(file, list, "transfer: expected a list");
+  }
+  for (const auto& node : list) {
+    StrictMap m(file, node, "transfer");
+    TransferPrice t;
+    t.provider = m.RequiredString("provider");
+    t.unmetered = m.OptionalBool("unmetered", false);
+    if (!t.unmetered) {
+      t.included_bytes_per_server = m.RequiredBytes("included_per_server");
+      t.usd_per_tb = m.RequiredNumber("usd_per_tb");
+      if (t.usd_per_tb < 0) {
+        FailAt(file, node, "usd_per_tb: must not be negative");
+      }
+    }
+    t.source = m.RequiredString("source");
+    m.Finish();
+    for (const TransferPrice& other : transfers) {
+      if (other.provider == t.provider) {
+        FailAt(file, node, fmt::format("transfer: provider '{}' is listed twice", t.provider));
+      }
+    }
+    transfers.push_back(std::move(t));
+  }
+}
+
 void ParseProviders(const std::string& file, const YAML::Node& root, std::vector<Server>& servers,
-                    std::vector<VolumePrice>& volumes, std::vector<std::string>& providers) {
+                    std::vector<VolumePrice>& volumes, std::vector<TransferPrice>& transfers,
+                    std::vector<std::string>& providers) {
   StrictMap top(file, root, "providers");
   const YAML::Node vols = top.Required("volume_prices");
+  // Optional: a provider without terms charges nothing for transfer (a --catalog copy may omit it).
+  const YAML::Node transfer = top.Optional("transfer");
   const YAML::Node list = top.Required("servers");
   top.Finish();
+  if (transfer) {
+    ParseTransfers(file, transfer, transfers);
+  }
   if (!vols.IsSequence()) {
     FailAt(file, vols, "volume_prices: expected a list");
   }
@@ -283,6 +326,14 @@ void ParseProviders(const std::string& file, const YAML::Node& root, std::vector
       }
       s.volume_usd_per_gb_month = price->usd_per_gb_month;
     }
+    const auto terms =
+        std::find_if(transfers.begin(), transfers.end(),
+                     [&](const TransferPrice& t) { return t.provider == s.provider; });
+    if (terms != transfers.end()) {
+      s.transfer_unmetered = terms->unmetered;
+      s.transfer_included_bytes = terms->included_bytes_per_server;
+      s.transfer_usd_per_tb = terms->usd_per_tb;
+    }
     servers.push_back(std::move(s));
   }
 }
@@ -347,6 +398,14 @@ Tier ParseTier(const std::string& file, const YAML::Node& root,
   t.multi_region = m.OptionalBool("multi_region", false);
   t.pgbouncer = m.OptionalBool("pgbouncer", false);
   t.managed_database = m.OptionalBool("managed_database", false);
+  if (YAML::Node backups = m.Optional("backups")) {
+    const std::string value = ScalarString(file, backups, "backups");
+    if (value != "off-host" && value != "local") {
+      FailAt(file, backups,
+             fmt::format("backups: unknown '{}' (expected off-host or local)", value));
+    }
+    t.off_host_backups = value == "off-host";
+  }
   if (YAML::Node floors = m.Optional("knob_floors")) {
     if (!floors.IsMap()) {
       FailAt(file, floors, "knob_floors: expected a mapping of knob names to numbers");
@@ -381,6 +440,24 @@ Tier ParseTier(const std::string& file, const YAML::Node& root,
     spec.scalable = r.OptionalBool("scalable", false);
     spec.split = r.OptionalBool("split", true);
     spec.replica = spec.role.find("replica") != std::string::npos;
+    if (YAML::Node only_with = r.Optional("only_with")) {
+      if (ScalarString(file, only_with, "only_with") != "replica" || !spec.replica) {
+        FailAt(file, only_with,
+               "only_with: expected replica, on a read replica role (its name says replica)");
+      }
+      spec.only_with_replica = true;
+    }
+    if (YAML::Node like = r.Optional("sized_like")) {
+      const std::string name = ScalarString(file, like, "sized_like");
+      const auto earlier = std::find_if(t.roles.begin(), t.roles.end(),
+                                        [&](const RoleSpec& other) { return other.role == name; });
+      if (earlier == t.roles.end()) {
+        FailAt(file, like,
+               fmt::format("sized_like: '{}' is not an earlier role of the tier", name));
+      }
+      spec.sized_like = true;
+      spec.sized_like_index = static_cast<std::size_t>(earlier - t.roles.begin());
+    }
     r.Finish();
     const auto it = std::find_if(servers.begin(), servers.end(),
                                  [&](const Server& s) { return s.name == spec.server; });
@@ -403,7 +480,9 @@ Tier ParseTier(const std::string& file, const YAML::Node& root,
   }
   double shares = 0;
   for (const RoleSpec& spec : t.roles) {
-    shares += spec.cpu_share;
+    // An opt-in role comes on top of the tier's layout: the shares add up without it.
+    shares += spec.only_with_replica ? 0 : spec.cpu_share;
+    t.has_replica = t.has_replica || spec.replica;
   }
   if (shares < 0.999 || shares > 1.001) {
     FailAt(
@@ -462,7 +541,8 @@ Catalog Catalog::Parse(const std::vector<CatalogFile>& files) {
   }
   {
     const CatalogFile& f = FindFile(files, "providers.yaml");
-    ParseProviders(f.name, ParseYaml(f.text, f.name), c.servers_, c.volumes_, c.providers_);
+    ParseProviders(f.name, ParseYaml(f.text, f.name), c.servers_, c.volumes_, c.transfers_,
+                   c.providers_);
   }
   for (int id = 1;; ++id) {
     const std::string suffix = fmt::format("tier{}.yaml", id);

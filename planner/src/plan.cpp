@@ -387,8 +387,32 @@ struct Layout {
 // when some role has no allowed offering at all. With `fits_only`, a layout with a role that no
 // offering fits comes back with `fits` false and its rows incomplete (only fitting layouts compete
 // for the cheapest; the least bad one matters only when no tier fits).
+// Whether the layout has this role: an opt-in read replica only when the workload asks for one.
+bool InLayout(const RoleSpec& spec, bool replica) {
+  return replica || !spec.only_with_replica;
+}
+
+// A role sized like an earlier one takes that role's choice (server, count, volume, price), with
+// no runner-up of its own: `choice.server` stays null when that role is not in the rows (it did
+// not fit).
+RoleResult SizedLike(const RoleSpec& spec, const Tier& tier, const Layout& layout) {
+  RoleResult result;
+  result.any = true;
+  result.placeable = true;
+  const RoleSpec* like = &tier.roles[spec.sized_like_index];
+  for (const LayoutRow& row : layout.rows) {
+    if (row.spec == like) {
+      result.best.server = row.server;
+      result.best.count = row.count;
+      result.best.volume = row.volume_bytes;
+      result.best.cost = row.monthly_usd;
+    }
+  }
+  return result;
+}
+
 void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers, const Catalog& c,
-                 const SearchScope& scope, bool fits_only, Layout& layout) {
+                 const SearchScope& scope, bool fits_only, bool replica, Layout& layout) {
   layout.rows.clear();
   layout.util = Utilization{};
   layout.cost = 0;
@@ -396,7 +420,15 @@ void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers,
   layout.fits = true;
   layout.unhosted_role = nullptr;
   for (const RoleSpec& spec : tier.roles) {
-    const RoleResult result = ChooseRole(spec, regions, u, customers, c, scope, fits_only);
+    if (!InLayout(spec, replica)) {
+      continue;
+    }
+    RoleResult result = spec.sized_like
+                            ? SizedLike(spec, tier, layout)
+                            : ChooseRole(spec, regions, u, customers, c, scope, fits_only);
+    if (spec.sized_like && result.best.server != nullptr) {
+      result.best.count /= regions;  // rows count every region's hosts, choices one region's
+    }
     if (!result.any || !result.placeable) {
       layout.hostable = false;
       layout.unhosted_role = &spec;
@@ -439,7 +471,17 @@ void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers,
 }
 
 bool Allowed(const Tier& t, const Workload& w) {
-  return (!w.ha || t.ha) && (w.regions == 1 || t.multi_region);
+  return (!w.ha || t.ha) && (w.regions == 1 || t.multi_region) && (!w.replica || t.has_replica);
+}
+
+// Off-host backups: the workload's choice, else the tier's default.
+bool OffHostBackups(const Tier& t, const Workload& w) {
+  return w.backups.empty() ? t.off_host_backups : w.backups == "off-host";
+}
+
+// The backups cost line: the rule per deployment that backs up off the host.
+double BackupUsd(const Tier& t, const Workload& w, const Rules& r) {
+  return OffHostBackups(t, w) ? r.backup_usd_month.value : 0;
 }
 
 bool UnderEnvelopeMax(const Tier& t, long long customers, double messages_per_day) {
@@ -502,9 +544,14 @@ struct LayoutRoles {
   long long slice_hosts = 0;
   long long app_processes = 0;
   const LayoutRow* pg = nullptr;  // the host holding the messages
-  bool queue_db = false;
-  bool replica = false;
+  const LayoutRow* queue_db = nullptr;
+  const LayoutRow* replica = nullptr;
 };
+
+// A row's first host as the rendering names it: the role for one host, role-1 of several.
+std::string FirstHostName(const LayoutRow& row) {
+  return row.count == 1 ? row.spec->role : row.spec->role + "-1";
+}
 
 LayoutRoles ScanRoles(const Plan& plan) {
   LayoutRoles roles;
@@ -519,11 +566,11 @@ LayoutRoles ScanRoles(const Plan& plan) {
     if ((carries & kCarryMessages) && roles.pg == nullptr) {
       roles.pg = &row;
     }
-    if ((carries & kCarryMessages) && row.spec->replica) {
-      roles.replica = true;
+    if ((carries & kCarryMessages) && row.spec->replica && roles.replica == nullptr) {
+      roles.replica = &row;
     }
-    if ((carries & kCarryQueue) && !(carries & kCarrySessions)) {
-      roles.queue_db = true;
+    if ((carries & kCarryQueue) && !(carries & kCarrySessions) && roles.queue_db == nullptr) {
+      roles.queue_db = &row;
     }
   }
   return roles;
@@ -579,12 +626,27 @@ void ProcessKnobs(Plan& plan, const Catalog& c, const Tier& t, const LayoutRoles
   EXPLAIN(ex, "WORKER_CONCURRENCY (per slice host)", Num(static_cast<double>(concurrency)),
           "max(tier floor {}, ⌈{} msg/s per host × {} s per send × 2⌉)", conc_floor,
           Num(peak_per_host, 2), Num(r.send_latency_s.value, 2));
-  const long long conns_floor = Floor(t, "DB_MAX_OPEN_CONNS", 25);
-  const long long max_open = std::max(
-      conns_floor, CeilCount(static_cast<double>(concurrency) * r.db_connections_per_worker.value));
-  EXPLAIN(ex, "DB_MAX_OPEN_CONNS (per crmd process)", Num(static_cast<double>(max_open)),
-          "max(tier floor {}, ⌈{} workers × {} connections per worker⌉)", conns_floor, concurrency,
-          Num(r.db_connections_per_worker.value, 2));
+  long long max_open = 0;
+  if (t.topology == Topology::kSingle && !plan.layout.empty()) {
+    // One small host: the pool follows its RAM (rules db_pool_*), not the workers, whose sends
+    // wait on the network, not on the database.
+    const double ram = plan.layout.front().server->ram_bytes;
+    const double small = r.db_pool_small_server.value;
+    max_open = static_cast<long long>(
+        std::clamp(std::floor(small * ram / r.db_pool_small_server_ram.value + 1e-9), small,
+                   r.db_pool_large_server.value));
+    EXPLAIN(ex, "DB_MAX_OPEN_CONNS (per crmd process)", Num(static_cast<double>(max_open)),
+            "one host of {}: {} per {} of RAM, at least {}, at most {} (rules db_pool_*)",
+            FormatBytes(ram), Num(small), FormatBytes(r.db_pool_small_server_ram.value), Num(small),
+            Num(r.db_pool_large_server.value));
+  } else {
+    const long long conns_floor = Floor(t, "DB_MAX_OPEN_CONNS", 25);
+    max_open = std::max(conns_floor, CeilCount(static_cast<double>(concurrency) *
+                                               r.db_connections_per_worker.value));
+    EXPLAIN(ex, "DB_MAX_OPEN_CONNS (per crmd process)", Num(static_cast<double>(max_open)),
+            "max(tier floor {}, ⌈{} workers × {} connections per worker⌉)", conns_floor,
+            concurrency, Num(r.db_connections_per_worker.value, 2));
+  }
 
   // Who opens connections: one pool per crmd process. On single and split hosts each slice is a
   // process of its own with a small pool; on ha/k8s slice hosts serve hash ranges.
@@ -641,11 +703,14 @@ void ProcessKnobs(Plan& plan, const Catalog& c, const Tier& t, const LayoutRoles
     EXPLAIN(ex, "WORKER_SHARD_RANGE", ranges,
             "tenant hash space 0–100 % split evenly over {} slice hosts", slice_hosts);
   }
-  if (roles.queue_db) {
-    plan.knobs.emplace_back("QUEUE_DATABASE_URL", "postgresql://queue-db:5432/crm_queue");
+  // The queue's primary: the first of its hosts (the second is its standby).
+  if (roles.queue_db != nullptr) {
+    plan.knobs.emplace_back("QUEUE_DATABASE_URL", fmt::format("postgresql://{}:5432/crm_queue",
+                                                              FirstHostName(*roles.queue_db)));
   }
-  if (roles.replica) {
-    plan.knobs.emplace_back("DB_READ_REPLICA_URL", "postgresql://postgres-replica:5432/crm");
+  if (roles.replica != nullptr) {
+    plan.knobs.emplace_back("DB_READ_REPLICA_URL",
+                            fmt::format("postgresql://{}:5432/crm", FirstHostName(*roles.replica)));
   }
 }
 
@@ -814,12 +879,12 @@ void ScaleTriggers(Plan& plan, const Unit& u, const Catalog& c) {
   const Workload& w = plan.workload;
   const Rules& r = c.rules();
   Growth& g = plan.growth;
-  double first = std::numeric_limits<double>::infinity();
+  g.triggers.clear();
   auto consider = [&](double at, auto&& name) {
     at = std::max(at, 0.0);  // below zero: the fixed load alone has fired it
-    if (at < first) {
-      first = at;
-      g.first_trigger = name();
+    if (std::isfinite(at)) {
+      g.triggers.push_back(
+          {name(), at, MonthCrossing(static_cast<double>(w.customers), w.growth_per_month, at)});
     }
   };
   const double regions = static_cast<double>(w.regions);
@@ -854,10 +919,17 @@ void ScaleTriggers(Plan& plan, const Unit& u, const Catalog& c) {
       });
     }
   }
-  if (std::isfinite(first)) {
-    g.first_trigger_customers = std::floor(first);
-    g.first_trigger_month =
-        MonthCrossing(static_cast<double>(w.customers), w.growth_per_month, first);
+  g.not_modelled = fmt::format(
+      "p95 latency > {} ms is measured by the monitor, not modelled: per-unit rules do not "
+      "predict queueing delay",
+      FormatNumber(r.trigger_p95_latency_s.value * 1000));
+  std::stable_sort(
+      g.triggers.begin(), g.triggers.end(),
+      [](const ScaleTrigger& a, const ScaleTrigger& b) { return a.customers < b.customers; });
+  if (!g.triggers.empty()) {
+    g.first_trigger = g.triggers.front().name;
+    g.first_trigger_customers = std::floor(g.triggers.front().customers);
+    g.first_trigger_month = g.triggers.front().month;
   }
 }
 
@@ -932,6 +1004,41 @@ void ComputeRevenue(Plan& plan, const Catalog& c, const PlanOptions& options, Ex
   plan.revenue = std::move(rev);
 }
 
+// The tier each projected month needs: a plan (without growth of its own) for the customers the
+// month reaches, ⌈c × (1 + g)^m⌉ (so it agrees with the months until upgrade, which count a
+// fraction past a limit as past it), with the same constraints and search. Month 0 is this plan.
+void ProjectionTiers(Plan& plan, const Catalog& c, const PlanOptions& options) {
+  PlanOptions month_options;
+  month_options.projection = false;
+  month_options.reasons = false;
+  month_options.compare_plans = false;
+  month_options.only_tier = options.only_tier;
+  month_options.search = plan.search;
+  month_options.providers = options.providers;
+  month_options.prefer = options.prefer;
+  Workload w = plan.workload;
+  w.growth_per_month = 0;
+  w.price_per_customer_month.reset();
+  w.price_plan.clear();
+  w.coupon.clear();
+  Plan month_plan;
+  const auto c0 = static_cast<double>(plan.workload.customers);
+  long long planned_for = plan.workload.customers;
+  int tier = plan.tier->id;
+  for (ProjectionMonth& month : plan.growth.projection) {
+    const double reached =
+        c0 * std::pow(1 + plan.workload.growth_per_month, static_cast<double>(month.month));
+    const long long customers = std::max(1LL, CeilCount(reached));
+    if (customers != planned_for) {
+      w.customers = customers;
+      MakePlan(w, c, month_options, month_plan);
+      planned_for = customers;
+      tier = month_plan.tier->id;
+    }
+    month.tier = tier;
+  }
+}
+
 void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOptions& options,
                    Explainer& ex) {
   const Workload& w = plan.workload;
@@ -943,7 +1050,10 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
     g.projection.reserve(static_cast<std::size_t>(w.horizon_months) + 1);
     for (long long m = 0; m <= w.horizon_months; ++m) {
       const double v = c0 * std::pow(1 + w.growth_per_month, static_cast<double>(m));
-      g.projection.emplace_back(static_cast<int>(m), std::llround(v));
+      g.projection.push_back({static_cast<int>(m), std::llround(v), 0});
+    }
+    if (options.projection_tiers) {
+      ProjectionTiers(plan, c, options);
     }
   }
   // The customer count at which the first limit is crossed.
@@ -1135,11 +1245,17 @@ void AddWarnings(Plan& plan, const Catalog& c, bool any_inside, const PlanOption
         "is the cheapest layout that holds it",
         FormatNumber(static_cast<double>(w.customers)), FormatNumber(plan.demand.messages_per_day),
         t.id));
-  } else if (w.customers < t.min_customers && (w.ha || w.regions > 1)) {
+  } else if (w.customers < t.min_customers && (w.ha || w.regions > 1 || w.replica)) {
     plan.warnings.push_back(
         fmt::format("{} requires tier {} ({}), whose envelope starts at {} customers",
-                    w.regions > 1 ? fmt::format("{} regions", w.regions) : std::string("--ha"),
+                    w.regions > 1 ? fmt::format("{} regions", w.regions)
+                    : w.ha        ? std::string("--ha")
+                                  : std::string("--replica"),
                     t.id, t.name, FormatNumber(static_cast<double>(t.min_customers))));
+  }
+  if (w.replica && !t.has_replica) {
+    plan.warnings.push_back(fmt::format(
+        "--replica: tier {} ({}) has no read replica role; tiers 3 and up have one", t.id, t.name));
   }
   if (w.peak_pending_tasks > 0) {
     const double per_tenant_rate =
@@ -1217,6 +1333,106 @@ void AddWarnings(Plan& plan, const Catalog& c, bool any_inside, const PlanOption
   PublishedRangeWarnings(plan, c, options);
 }
 
+// docs/capacity-model.md "Cost lines": the servers, the off-host backups (a fixed amount per
+// deployment, already in the layout's cost), and the transfer beyond what the servers include.
+// Egress leaves from the hosts that talk to WhatsApp and to browsers (those carrying sessions or
+// websockets), split evenly over them; each includes its provider's allowance.
+void ComputeCostLines(Plan& plan, const Catalog& c, bool notes, Explainer& ex) {
+  const Workload& w = plan.workload;
+  const Rules& r = c.rules();
+  const Tier& t = *plan.tier;
+  constexpr double kDaysPerMonth = 365.0 / 12;
+  constexpr double kTerabyte = 1e12;
+  plan.off_host_backups = OffHostBackups(t, w);
+  const double backups = BackupUsd(t, w, r);
+  const double servers = plan.monthly_usd - backups;
+  const double per_message = r.egress_per_message.value + r.media_egress_per_message.value;
+  plan.egress_bytes_month = plan.demand.messages_per_day * kDaysPerMonth * per_message;
+  int hosts = 0;
+  for (const LayoutRow& row : plan.layout) {
+    if (row.spec->carries & (kCarrySessions | kCarryWebsockets)) {
+      hosts += row.count;
+    }
+  }
+  double bandwidth = 0;
+  double included = 0;
+  double over = 0;
+  bool unmetered = false;
+  const double per_host = hosts > 0 ? plan.egress_bytes_month / hosts : 0;
+  for (const LayoutRow& row : plan.layout) {
+    if (!(row.spec->carries & (kCarrySessions | kCarryWebsockets))) {
+      continue;
+    }
+    if (row.server->transfer_unmetered) {
+      unmetered = true;
+      continue;
+    }
+    included += row.count * row.server->transfer_included_bytes;
+    const double beyond = std::max(0.0, per_host - row.server->transfer_included_bytes);
+    over += row.count * beyond;
+    bandwidth += row.count * beyond / kTerabyte * row.server->transfer_usd_per_tb;
+  }
+  plan.transfer_included_bytes = included;
+  plan.monthly_usd = servers + backups + bandwidth;
+  int server_count = 0;
+  for (const LayoutRow& row : plan.layout) {
+    server_count += row.count;
+  }
+  // Sized once: the references below must outlive every line's insertion.
+  plan.cost_lines.resize(3);
+  CostLine& servers_line = plan.cost_lines[0];
+  servers_line.item = "servers";
+  servers_line.monthly_usd = servers;
+  CostLine& backups_line = plan.cost_lines[1];
+  backups_line.item = "backups";
+  backups_line.monthly_usd = backups;
+  CostLine& bandwidth_line = plan.cost_lines[2];
+  bandwidth_line.item = "bandwidth";
+  bandwidth_line.monthly_usd = bandwidth;
+  if (!(notes || ex.on())) {
+    return;
+  }
+  servers_line.note = fmt::format("{} server{} of the layout, volumes included", server_count,
+                                  server_count == 1 ? "" : "s");
+  const bool tier_default = w.backups.empty();
+  backups_line.note =
+      plan.off_host_backups
+          ? fmt::format(
+                "daily backups off the host to a bucket ({}): {} per deployment ({})",
+                t.topology == Topology::kK8s ? "CloudNativePG's Barman Cloud" : "pgBackRest",
+                FormatUsd(r.backup_usd_month.value),
+                tier_default ? fmt::format("tier {}'s default", t.id)
+                             : std::string("backups: off-host"))
+          : fmt::format(
+                "the daily copy stays on the host, in the disk headroom ({}); backups: "
+                "off-host adds {}",
+                tier_default ? fmt::format("tier {}'s default", t.id)
+                             : std::string("backups: local"),
+                FormatUsd(r.backup_usd_month.value));
+  const std::string egress =
+      fmt::format("{} out per month ({} messages/day × {} days × ({} + {} media) per message)",
+                  FormatBytes(plan.egress_bytes_month), FormatNumber(plan.demand.messages_per_day),
+                  FormatNumber(kDaysPerMonth, 1), FormatBytes(r.egress_per_message.value),
+                  FormatBytes(r.media_egress_per_message.value));
+  if (hosts == 0) {
+    bandwidth_line.note = egress + "; no host of the layout serves it";
+  } else if (over > 0) {
+    bandwidth_line.note = fmt::format("{}, {} per host over {} hosts: {} beyond what they include",
+                                      egress, FormatBytes(per_host), hosts, FormatBytes(over));
+  } else {
+    bandwidth_line.note =
+        unmetered && included == 0
+            ? fmt::format("{}: the provider does not meter the host{}' transfer", egress,
+                          hosts == 1 ? "" : "s")
+            : fmt::format("{}: within the {}{} the {} host{} include{}", egress,
+                          FormatBytes(included), unmetered ? " (and unmetered)" : "", hosts,
+                          hosts == 1 ? "" : "s", hosts == 1 ? "s" : "");
+  }
+  for (const CostLine& line : plan.cost_lines) {
+    EXPLAIN(ex, fmt::format("cost: {}", line.item), FormatUsd(line.monthly_usd), "{}", line.note);
+  }
+}
+
 }  // namespace
 
 double Utilization::Max() const {
@@ -1288,6 +1504,15 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
   plan.growth.months_until_upgrade.reset();
   plan.growth.upgrade_reason.clear();
   plan.growth.projection.clear();
+  plan.growth.triggers.clear();
+  plan.growth.not_modelled.clear();
+  plan.growth.first_trigger.clear();
+  plan.growth.first_trigger_customers = 0;
+  plan.growth.first_trigger_month.reset();
+  plan.cost_lines.clear();
+  plan.off_host_backups = false;
+  plan.egress_bytes_month = 0;
+  plan.transfer_included_bytes = 0;
   plan.revenue.reset();
   plan.warnings.clear();
   plan.explain.clear();
@@ -1356,15 +1581,20 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
         // Sizing only adds hosts, bigger servers and volumes: the tier's count of each role's
         // cheapest allowed server is a lower bound, so a tier that cannot beat the best so far
         // needs no layout.
-        double floor_cost = 0;
+        double floor_cost = BackupUsd(t, w, r);
         for (const RoleSpec& spec : t.roles) {
-          floor_cost += FloorCost(spec, regions, catalog, scope);
+          if (InLayout(spec, w.replica)) {
+            floor_cost += FloorCost(spec.sized_like ? t.roles[spec.sized_like_index] : spec,
+                                    regions, catalog, scope);
+          }
         }
         if (floor_cost >= best.cost) {
           continue;
         }
       }
-      BuildLayout(t, regions, u, customers, catalog, scope, fits_only, layout);
+      BuildLayout(t, regions, u, customers, catalog, scope, fits_only, w.replica, layout);
+      // The backups line is part of what a tier costs (a fixed amount per deployment).
+      layout.cost += BackupUsd(t, w, r);
       if (!layout.hostable) {
         unhosted = layout.unhosted_role;
         unhosted_tier = &t;
@@ -1404,7 +1634,8 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
         continue;
       }
       const int regions = t.multi_region ? static_cast<int>(w.regions) : 1;
-      BuildLayout(t, regions, u, customers, catalog, scope, false, layout);
+      BuildLayout(t, regions, u, customers, catalog, scope, false, w.replica, layout);
+      layout.cost += BackupUsd(t, w, r);
       if (layout.hostable) {
         best_tier = &t;
         std::swap(best, layout);
@@ -1541,8 +1772,11 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
     EXPLAIN(ex, "zone", std::string(ZoneName(plan.zone)),
             "busiest resource {:.0f} %: green < {:.0f} % ≤ yellow ≤ {:.0f} % < red", worst * 100,
             r.green_below.value * 100, target * 100);
-    EXPLAIN(ex, "monthly cost", FormatUsd(plan.monthly_usd), "sum of the hosts above");
   }
+  ComputeCostLines(plan, catalog, options.reasons, ex);
+  EXPLAIN(ex, "monthly cost", FormatUsd(plan.monthly_usd), "servers {} + backups {} + bandwidth {}",
+          FormatUsd(plan.cost_lines[0].monthly_usd), FormatUsd(plan.cost_lines[1].monthly_usd),
+          FormatUsd(plan.cost_lines[2].monthly_usd));
 
   plan.knobs.reserve(24);
   plan.postgres.reserve(24);

@@ -55,6 +55,12 @@ Json WorkloadJson(const Workload& w) {
       j["idle_share"] = *w.idle_share;
     }
   }
+  if (w.replica) {
+    j["replica"] = true;
+  }
+  if (!w.backups.empty()) {
+    j["backups"] = w.backups;
+  }
   return j;
 }
 
@@ -280,10 +286,36 @@ nlohmann::ordered_json PlanToJson(const Plan& plan) {
     }
   }
   j["postgres"] = pg;
-  j["cost"] = {{"monthly_usd", Round(plan.monthly_usd, 2)}};
+  Json lines = Json::array();
+  for (const CostLine& line : plan.cost_lines) {
+    lines.push_back(
+        {{"item", line.item}, {"monthly_usd", Round(line.monthly_usd, 2)}, {"note", line.note}});
+  }
+  j["cost"] = {{"monthly_usd", Round(plan.monthly_usd, 2)},
+               {"backups", plan.off_host_backups ? "off-host" : "local"},
+               {"egress_bytes_month", Bytes(plan.egress_bytes_month)},
+               {"transfer_included_bytes", Bytes(plan.transfer_included_bytes)},
+               {"lines", lines}};
   Json projection = Json::array();
-  for (const auto& [month, customers] : plan.growth.projection) {
-    projection.push_back({{"month", month}, {"customers", customers}});
+  for (const ProjectionMonth& month : plan.growth.projection) {
+    Json item = {{"month", month.month}, {"customers", month.customers}};
+    if (month.tier != 0) {
+      item["tier"] = month.tier;
+    }
+    Json fired = Json::array();
+    for (const ScaleTrigger& t : plan.growth.triggers) {
+      if (t.month && *t.month <= month.month) {
+        fired.push_back(t.name);
+      }
+    }
+    item["triggers_fired"] = std::move(fired);
+    projection.push_back(std::move(item));
+  }
+  Json triggers = Json::array();
+  for (const ScaleTrigger& t : plan.growth.triggers) {
+    triggers.push_back({{"trigger", t.name},
+                        {"customers", std::floor(t.customers)},
+                        {"month", t.month ? Json(*t.month) : Json(nullptr)}});
   }
   j["growth"] = {
       {"rate_per_month", plan.growth.rate_per_month},
@@ -297,6 +329,9 @@ nlohmann::ordered_json PlanToJson(const Plan& plan) {
                   {"customers", plan.growth.first_trigger_customers},
                   {"month", plan.growth.first_trigger_month ? Json(*plan.growth.first_trigger_month)
                                                             : Json(nullptr)}}},
+      {"triggers", triggers},
+      {"not_modelled",
+       plan.growth.not_modelled.empty() ? Json::array() : Json::array({plan.growth.not_modelled})},
       {"projection", projection},
   };
   if (plan.revenue) {
@@ -350,7 +385,9 @@ std::string PlanToTable(const Plan& plan, bool color) {
                  Percent(plan.utilization.cpu), Percent(plan.utilization.disk),
                  plan.workload.swap ? ", swap " + Percent(plan.utilization.swap) : std::string(),
                  "70 %");
-  fmt::format_to(out, "Cost: {}/month\n", FormatUsd(plan.monthly_usd));
+  fmt::format_to(out, "Cost: {}/month{}\n", FormatUsd(plan.monthly_usd),
+                 plan.off_host_backups ? " (off-host backups included)"
+                                       : " (backups: a local copy, not off the host)");
 
   fmt::format_to(out, "\n{}Demand{}\n", bold, reset);
   fmt::format_to(
@@ -398,6 +435,15 @@ std::string PlanToTable(const Plan& plan, bool color) {
     fmt::format_to(out, "  ({})\n", scope);
   }
 
+  if (!plan.cost_lines.empty()) {
+    fmt::format_to(out, "\n{}Cost{}\n", bold, reset);
+    for (const CostLine& line : plan.cost_lines) {
+      fmt::format_to(out, "  {:<10} {:>11}   {}\n", line.item, FormatUsd(line.monthly_usd),
+                     line.note);
+    }
+    fmt::format_to(out, "  {:<10} {:>11}   per month\n", "total", FormatUsd(plan.monthly_usd));
+  }
+
   fmt::format_to(out, "\n{}Growth{}\n", bold, reset);
   if (plan.growth.months_until_upgrade) {
     fmt::format_to(out, "  {} per month: upgrade in {} month(s) ({})\n",
@@ -417,14 +463,25 @@ std::string PlanToTable(const Plan& plan, bool color) {
                                  : fmt::format(" (month {})", *month));
   }
   if (plan.growth.projection.size() > 1 && plan.growth.rate_per_month != 0) {
-    std::string proj;
-    for (const auto& [m, c] : plan.growth.projection) {
-      if (m % 3 == 0 || m == static_cast<int>(plan.growth.projection.size()) - 1) {
-        proj += fmt::format("{}m{}: {}", proj.empty() ? "" : "  ", m,
-                            FormatNumber(static_cast<double>(c)));
+    // Month by month: the tier that month's customers need and the scale triggers of this
+    // layout crossed that month (docs/capacity-model.md "Scale triggers").
+    fmt::format_to(out, "  {:>5}  {:>10}  {:>4}  {}\n", "month", "customers", "tier",
+                   "scale triggers crossed on this layout");
+    for (const ProjectionMonth& m : plan.growth.projection) {
+      std::string fired;
+      for (const ScaleTrigger& t : plan.growth.triggers) {
+        if (t.month && *t.month == m.month) {
+          fired += (fired.empty() ? "" : "; ") + t.name;
+        }
       }
+      fmt::format_to(out, "  {:>5}  {:>10}  {:>4}  {}\n", m.month,
+                     FormatNumber(static_cast<double>(m.customers)),
+                     m.tier != 0 ? std::to_string(m.tier) : std::string("—"),
+                     fired.empty() ? std::string("—") : fired);
     }
-    fmt::format_to(out, "  customers  {}\n", proj);
+  }
+  if (!plan.growth.not_modelled.empty()) {
+    fmt::format_to(out, "  not modelled: {}\n", plan.growth.not_modelled);
   }
   if (plan.revenue) {
     const Revenue& r = *plan.revenue;
@@ -509,6 +566,12 @@ std::string PlanToMarkdown(const Plan& plan) {
                    FormatBytes(row.server->ram_bytes), FormatBytes(row.disk_bytes()),
                    row.ram_util * 100, row.cpu_util * 100, row.disk_util * 100,
                    FormatUsd(row.monthly_usd), RunnerUpText(row));
+  }
+  if (!plan.cost_lines.empty()) {
+    fmt::format_to(out, "\n| cost line | $/month | what |\n|---|---:|---|\n");
+    for (const CostLine& line : plan.cost_lines) {
+      fmt::format_to(out, "| {} | {} | {} |\n", line.item, FormatUsd(line.monthly_usd), line.note);
+    }
   }
   fmt::format_to(out, "\n| knob | value |\n|---|---|\n");
   for (const auto& [name, value] : plan.knobs) {

@@ -74,6 +74,8 @@ const std::vector<std::string_view>& WorkloadKeys() {
       "regions",
       "swap",
       "idle_share",
+      "replica",
+      "backups",
   };
   return keys;
 }
@@ -132,6 +134,18 @@ void SetWorkloadField(Workload& w, std::string_view key, std::string_view value)
     }
   } else if (key == "idle_share") {
     w.idle_share = Number(key, value, 0, 1);
+  } else if (key == "replica") {
+    try {
+      w.replica = ParseBool(value);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("replica: {}", e.what()));
+    }
+  } else if (key == "backups") {
+    if (!value.empty() && value != "off-host" && value != "local") {
+      throw InputError(fmt::format(
+          "backups: expected off-host or local (empty: the tier's default), got \"{}\"", value));
+    }
+    w.backups.assign(value.data(), value.size());
   } else {
     throw InputError(fmt::format("unknown key '{}'", key));
   }

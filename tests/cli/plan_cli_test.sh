@@ -48,6 +48,18 @@ run plan --customers 5 --price-plan gold;        expect_code 2; expect_err "pric
 run plan --customers 5 --price-plan pro --coupon launch50; expect_code 2; expect_err "applies only to the plans basic"
 run plan --customers 5 --coupon launch50;        expect_code 2; expect_err "coupon: needs a price"
 
+# Growth month by month: the tier each month needs and the scale triggers crossed, p95 said once
+# (docs/capacity-model.md "Scale triggers").
+run plan --customers 5 --growth-per-month 0.2;   expect_code 0; expect_golden plan_5_growth.txt
+run plan --customers 5 --growth-per-month 0.2 -o json
+expect_json "[m['tier'] for m in d['growth']['projection']][3:5] == [1, 2] and d['growth']['projection'][5]['triggers_fired'] == [d['growth']['triggers'][0]['trigger']]"
+# Cost lines (docs/capacity-model.md "Cost lines"): off-host backups, bandwidth; the opt-in replica.
+run plan --customers 5 --backups off-host -o json
+expect_code 0; expect_json "d['cost']['backups'] == 'off-host' and d['cost']['monthly_usd'] == 9.59 and [l['item'] for l in d['cost']['lines']] == ['servers', 'backups', 'bandwidth']"
+run plan --customers 5 --backups offsite;        expect_code 2; expect_err "--backups: backups: expected off-host or local"
+run plan --customers 300 --replica -o json
+expect_code 0; expect_json "d['workload']['replica'] is True and d['knobs']['DB_READ_REPLICA_URL'] == 'postgresql://postgres-replica:5432/crm' and [r['plan'] for r in d['layout'] if r['role'] == 'postgres-replica'] == [r['plan'] for r in d['layout'] if r['role'] == 'postgres']"
+
 # JSON contract (docs/capacity-model.md).
 run plan --customers 50 --price-per-customer-month 29 -o json
 expect_code 0

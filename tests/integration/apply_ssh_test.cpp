@@ -1,5 +1,5 @@
 // crmctl apply --target ssh against two real sshd instances (Debian's openssh-server) on loopback
-// ports, with host and client keys generated here. The nine hosts of tier 4 are spread over the
+// ports, with host and client keys generated here. The eleven hosts of tier 4 are spread over the
 // two instances, each confined to its own directory tree; their install, restart and health
 // commands (inventory overrides: apt-get and systemd cannot run in a test) leave a log per host.
 #include <gtest/gtest.h>
@@ -16,9 +16,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kHosts = {
-    "lb",       "app-1",     "app-2", "slice-1", "slice-2", "postgres-primary", "postgres-replica",
-    "queue-db", "monitoring"};
+// Tier 4's hosts in the rendering's order (tiers/tier4.yaml: two queue stores, a PgBouncer host).
+const std::vector<std::string> kHosts = {"lb",
+                                         "app-1",
+                                         "app-2",
+                                         "slice-1",
+                                         "slice-2",
+                                         "postgres-primary",
+                                         "postgres-replica",
+                                         "queue-db-1",
+                                         "queue-db-2",
+                                         "pgbouncer",
+                                         "monitoring"};
 
 std::string Read(const fs::path& p) {
   std::ifstream in(p);

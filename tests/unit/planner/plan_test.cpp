@@ -69,16 +69,17 @@ TEST_F(PlanTest, FiveCustomersAgreeWithHandArithmetic) {
   EXPECT_DOUBLE_EQ(p.layout[0].runner_up_usd, 6.99);
   EXPECT_NEAR(p.utilization.ram, 2.0358e9 / (4 * kGiB), 1e-9);
   EXPECT_EQ(p.zone, Zone::kGreen);
-  EXPECT_EQ(p.demand.db_connections, 25 + 5 * 2);
-  EXPECT_EQ(Knob(p, "DB_MAX_OPEN_CONNS"), 25);
+  // One 4 GiB host: the source's pool of 10 on a small server (rules db_pool_*).
+  EXPECT_EQ(p.demand.db_connections, 10 + 5 * 2);
+  EXPECT_EQ(Knob(p, "DB_MAX_OPEN_CONNS"), 10);
   EXPECT_EQ(Knob(p, "WORKER_CONCURRENCY"), 20);
   EXPECT_EQ(Knob(p, "QUEUE_MAX_DEPTH"), 50'000);
   EXPECT_EQ(Knob(p, "PHONE_RPS"), 250);
-  EXPECT_DOUBLE_EQ(Pg(p, "max_connections"), 45);
+  EXPECT_DOUBLE_EQ(Pg(p, "max_connections"), 30);
   EXPECT_DOUBLE_EQ(Pg(p, "shared_buffers"), 1 * kGiB);
   EXPECT_DOUBLE_EQ(Pg(p, "effective_cache_size"), 3 * kGiB);
   EXPECT_DOUBLE_EQ(Pg(p, "maintenance_work_mem"), 256 * 1024 * 1024);
-  EXPECT_DOUBLE_EQ(Pg(p, "work_mem"), std::floor(3 * kGiB / ((45 + 2) * 3) / 1024) * 1024);
+  EXPECT_DOUBLE_EQ(Pg(p, "work_mem"), std::floor(3 * kGiB / ((30 + 2) * 3) / 1024) * 1024);
   EXPECT_DOUBLE_EQ(Pg(p, "wal_buffers"), 16 * 1024 * 1024);
   EXPECT_DOUBLE_EQ(Pg(p, "random_page_cost"), 1.1);
   EXPECT_DOUBLE_EQ(Pg(p, "effective_io_concurrency"), 200);
@@ -212,7 +213,7 @@ TEST_F(PlanTest, GrowthCountsMonthsUntilTheEnvelopeIsCrossed) {
   ASSERT_TRUE(p.growth.months_until_upgrade.has_value());
   EXPECT_EQ(*p.growth.months_until_upgrade, 4);
   ASSERT_EQ(p.growth.projection.size(), 13U);
-  EXPECT_EQ(p.growth.projection[12].second, std::llround(5 * std::pow(1.2, 12)));
+  EXPECT_EQ(p.growth.projection[12].customers, std::llround(5 * std::pow(1.2, 12)));
   const Plan flat = PlanFor(5);
   EXPECT_FALSE(flat.growth.months_until_upgrade.has_value());
 }

@@ -53,7 +53,8 @@ TEST(WorkloadTest, ErrorsNameFileLineColumnAndField) {
       "workload.yaml:2:1: unknown key 'devices_per_customr' (expected one of: customers, "
       "devices_per_customer, messages_per_customer_day, dashboard_tabs_per_customer, "
       "peak_pending_tasks, retention_days, engine, growth_per_month, horizon_months, "
-      "peak_factor, price_per_customer_month, price_plan, coupon, ha, regions, swap, idle_share)");
+      "peak_factor, price_per_customer_month, price_plan, coupon, ha, regions, swap, idle_share, "
+      "replica, backups)");
   EXPECT_EQ(ErrorOf("customers: -5\n"),
             "workload.yaml:1:12: customers: expected a non-negative whole number, got \"-5\"");
   EXPECT_EQ(ErrorOf("customers: 1000000000000\n"),

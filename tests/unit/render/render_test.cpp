@@ -113,7 +113,8 @@ TEST(RenderTest, KnobsComeFromThePlanAndSecretsOnlyAsReferences) {
   const RenderedFile* env = FileAt(r, "etc/crmd/crmd.env");
   ASSERT_NE(env, nullptr);
   EXPECT_EQ(env->mode, 0600);
-  EXPECT_NE(env->content.find("DB_MAX_OPEN_CONNS=60\n"), std::string::npos);
+  // One 8 GiB host: the single-host pool rule's 20 (docs/capacity-model.md, "Knobs").
+  EXPECT_NE(env->content.find("DB_MAX_OPEN_CONNS=20\n"), std::string::npos);
   EXPECT_NE(env->content.find("WORKER_CONCURRENCY=50\n"), std::string::npos);
   EXPECT_NE(env->content.find("CRM_DATABASE_PASSWORD_FILE=/etc/crmd/secrets/db_password"),
             std::string::npos);

@@ -47,7 +47,12 @@ struct Rules {
   Rule trigger_memory;                // 0..1 of a host's RAM
   Rule trigger_p95_latency_s;
   Rule max_slices_per_host;  // tenants one host's slices may hold; 0 = no cap (sized by resources)
-                             // // seconds (measured by the monitor; not modelled)
+  Rule backup_usd_month;     // USD per deployment that backs up off the host
+  Rule egress_per_message;   // bytes leaving the servers per message (text, dashboard push)
+  Rule media_egress_per_message;  // bytes of media per message, averaged over all messages
+  Rule db_pool_small_server;      // connections: DB_MAX_OPEN_CONNS on a single small host
+  Rule db_pool_large_server;      // connections: its ceiling on larger single hosts
+  Rule db_pool_small_server_ram;  // bytes: RAM up to which a single host counts as small
 };
 
 struct Engine {
@@ -113,12 +118,27 @@ struct Server {
   DiskType disk_type = DiskType::kSsd;
   double monthly_usd = 0;
   double volume_usd_per_gb_month = 0;  // extra disk at this provider (from volume_prices)
+  // Outbound transfer at this provider (providers.yaml `transfer`): included per server per
+  // month, and the price beyond it; unmetered providers never charge (docs/capacity-model.md,
+  // "Cost lines").
+  double transfer_included_bytes = 0;
+  double transfer_usd_per_tb = 0;
+  bool transfer_unmetered = false;
   std::string source;
 };
 
 struct VolumePrice {
   std::string provider;
   double usd_per_gb_month = 0;
+  std::string source;
+};
+
+/// A provider's outbound transfer terms (providers.yaml `transfer`).
+struct TransferPrice {
+  std::string provider;
+  bool unmetered = false;
+  double included_bytes_per_server = 0;  // per server per month
+  double usd_per_tb = 0;                 // beyond what is included
   std::string source;
 };
 
@@ -147,6 +167,12 @@ struct RoleSpec {
   bool scalable = false;     // the planner may add hosts to this role
   bool split = true;         // demand is divided across the hosts (false: each holds a copy)
   bool replica = false;      // a read replica (role name contains "replica")
+  /// Only in layouts of workloads with `replica` (tier 3's optional read replica).
+  bool only_with_replica = false;
+  /// Sized like an earlier role of the tier (`sized_like:`): the same server, count and volume,
+  /// as a replica that must take over from its primary (index into Tier::roles).
+  bool sized_like = false;
+  std::size_t sized_like_index = 0;
   /// Indices into Catalog::servers() the catalog search may put on this role, cheapest first
   /// (ties: more RAM first): the reference's kind, plus managed PostgreSQL where the tier allows
   /// it; on a Kubernetes tier only the reference's provider.
@@ -171,6 +197,10 @@ struct Tier {
   bool multi_region = false;
   bool pgbouncer = false;  // clients reach PostgreSQL through PgBouncer (transaction pooling)
   bool managed_database = false;  // a role that only holds messages may be managed PostgreSQL
+  bool has_replica = false;       // some role is a read replica (always, or with `replica`)
+  /// Whether the tier's price includes off-host backups by default (`backups: off-host`);
+  /// the workload key `backups` overrides it (docs/capacity-model.md, "Cost lines").
+  bool off_host_backups = false;
   std::map<std::string, long long, std::less<>> knob_floors;  // looked up by string_view
   std::vector<RoleSpec> roles;
   std::string file;  // where it was read from, for messages
@@ -204,6 +234,7 @@ class Catalog {
   const std::vector<Engine>& engines() const { return engines_; }
   const std::vector<Server>& servers() const { return servers_; }
   const std::vector<VolumePrice>& volume_prices() const { return volumes_; }
+  const std::vector<TransferPrice>& transfer_prices() const { return transfers_; }
   const std::vector<Tier>& tiers() const { return tiers_; }
   /// The price plans and coupons of pricing.yaml (empty when the catalog has none).
   const Pricing& pricing() const { return pricing_; }
@@ -226,6 +257,7 @@ class Catalog {
   std::vector<Engine> engines_;
   std::vector<Server> servers_;
   std::vector<VolumePrice> volumes_;
+  std::vector<TransferPrice> transfers_;
   std::vector<Tier> tiers_;
   std::vector<std::string> providers_;
   Pricing pricing_;

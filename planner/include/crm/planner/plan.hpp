@@ -65,6 +65,20 @@ std::string_view ZoneName(Zone z);
 /// A knob is a whole number or a text value (e.g. a shard range list).
 using KnobValue = std::variant<long long, std::string>;
 
+/// A scale trigger (rules trigger_*) and the customer count at which it fires on the layout.
+struct ScaleTrigger {
+  std::string name;
+  double customers = 0;      // fires above this many customers; 0: the fixed load alone fires it
+  std::optional<int> month;  // the month growth crosses it: 0 already, none not within 120
+};
+
+/// One month of the growth projection.
+struct ProjectionMonth {
+  int month = 0;
+  long long customers = 0;
+  int tier = 0;  // the tier a plan for that month's customers takes; 0 when not computed
+};
+
 struct Growth {
   double rate_per_month = 0;
   std::optional<int> months_until_upgrade;  // none: not within 120 months
@@ -75,7 +89,19 @@ struct Growth {
   std::string first_trigger;
   double first_trigger_customers = 0;
   std::optional<int> first_trigger_month;
-  std::vector<std::pair<int, long long>> projection;  // (month, customers), 0..horizon
+  /// Every modelled trigger on the chosen layout, in the order they fire (filled with reasons).
+  std::vector<ScaleTrigger> triggers;
+  /// What the triggers leave out, said once (p95 latency is measured, not modelled).
+  std::string not_modelled;
+  std::vector<ProjectionMonth> projection;  // months 0..horizon
+};
+
+/// A line of the monthly cost: the servers, the off-host backups, the transfer beyond what the
+/// servers include (docs/capacity-model.md, "Cost lines").
+struct CostLine {
+  std::string_view item;  // "servers", "backups", "bandwidth"
+  double monthly_usd = 0;
+  std::string note;  // what it prices (filled with reasons or explain)
 };
 
 /// One price's figures at the workload's customers and the layout's monthly cost.
@@ -126,7 +152,11 @@ struct Plan {
   // Names are string literals of the planner: no allocation per plan.
   std::vector<std::pair<std::string_view, KnobValue>> knobs;
   std::vector<std::pair<std::string_view, double>> postgres;  // bytes for memory settings
-  double monthly_usd = 0;
+  double monthly_usd = 0;                                     // every cost line
+  std::vector<CostLine> cost_lines;    // servers, backups, bandwidth (sum: monthly_usd)
+  bool off_host_backups = false;       // as resolved from the workload and the tier
+  double egress_bytes_month = 0;       // outbound transfer the workload causes
+  double transfer_included_bytes = 0;  // what the egressing servers include
   Growth growth;
   std::optional<Revenue> revenue;
   std::vector<std::string> warnings;
@@ -138,7 +168,9 @@ struct PlanOptions {
   bool projection = true;     // fill Growth::projection
   bool reasons = true;        // fill Growth::upgrade_reason (text; batch CSV has no column for it)
   bool compare_plans = true;  // fill Revenue::by_plan (batch rows carry only their own plan)
-  int only_tier = 0;          // consider only this tier (render --tier N); 0 = choose
+  /// Plan each projected month to name the tier it needs (a plan per month: off in batch).
+  bool projection_tiers = false;
+  int only_tier = 0;  // consider only this tier (render --tier N); 0 = choose
   Search search = Search::kAuto;
   std::vector<std::string> providers = {};  // restrict every role to these providers (names)
   std::vector<std::string> prefer = {};     // a fitting offering of these wins over cheaper others

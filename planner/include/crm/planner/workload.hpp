@@ -32,6 +32,10 @@ struct Workload {
   /// (docs/capacity-model.md "Swap"); off by default: it is overcommitment.
   bool swap = false;
   std::optional<double> idle_share;  // unset: the rule idle_share
+  /// Add a PostgreSQL read replica (tiers with a replica role; tier 3's is opt-in).
+  bool replica = false;
+  /// "off-host" or "local"; empty: the tier's default (docs/capacity-model.md, "Cost lines").
+  std::string backups;
 };
 
 /// The workload keys in their documented order (yaml keys = CSV columns; flags use dashes).
