@@ -138,7 +138,10 @@ struct PlanOptions {
   bool projection = true;     // fill Growth::projection
   bool reasons = true;        // fill Growth::upgrade_reason (text; batch CSV has no column for it)
   bool compare_plans = true;  // fill Revenue::by_plan (batch rows carry only their own plan)
-  int only_tier = 0;          // consider only this tier (render --tier N); 0 = choose
+  /// Fill Plan::knobs and Plan::postgres. Off, the figures they feed (Demand::db_connections)
+  /// and the warnings about them are the same; batch CSV has no columns for the settings.
+  bool settings = true;
+  int only_tier = 0;  // consider only this tier (render --tier N); 0 = choose
   Search search = Search::kAuto;
   std::vector<std::string> providers = {};  // restrict every role to these providers (names)
   std::vector<std::string> prefer = {};     // a fitting offering of these wins over cheaper others
