@@ -311,6 +311,14 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
         continue;
       }
       count = static_cast<int>(need);
+      // The same bound as the break above, now that the count is known: a candidate that costs
+      // more than the runner-up at its count cannot become either (it could only have been the
+      // least bad, which is not used once two fit). It is not a break: a later, dearer server
+      // may need fewer hosts.
+      if (second.server != nullptr && scope.preferred == 0 &&
+          count * regions * s.monthly_usd > second.cost + 1e-9) {
+        continue;
+      }
       if (count != spec.count) {
         if (count != scaled_count) {
           scaled_count = count;
@@ -320,10 +328,11 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
       }
     }
     result.placeable = true;
+    const double slice_share = cap_share(count);
     // The ratio test below allows target + 1e-12; a margin a million times wider keeps this
     // necessary condition free of rounding doubts.
     if (fits_only &&
-        (cap_share(count) > target + 1e-6 ||
+        (slice_share > target + 1e-6 ||
          (services + base->ram.fixed) + RamSlope(*base, s) * customers >
              (target + 1e-6) * s.ram_bytes ||
          base->cpu.At(customers) > (target + 1e-6) * s.vcpu ||
@@ -332,7 +341,7 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
       continue;
     }
     RoleChoice choice = Evaluate(*base, services, s, count, regions, customers, target);
-    choice.worst = std::max(choice.worst, cap_share(count));
+    choice.worst = std::max(choice.worst, slice_share);
     choice.preferred = ((scope.preferred >> s.provider_id) & 1u) != 0;
     if (choice.worst <= target + 1e-12) {
       if (first.server == nullptr || Cheaper(choice, first)) {
