@@ -169,9 +169,9 @@ void SetupPlan(CLI::App& app, GlobalOptions& global) {
                   "- for stdin); -o csv (default) or json lines");
   cmd->add_flag("--strict", opts->strict, "With --batch: stop at the first bad row");
   cmd->add_option("--jobs", opts->jobs,
-                  "With --batch: planning threads (default: one per CPU; 1 plans on the main "
-                  "thread); the output is the same for any count")
-      ->check(CLI::Range(1U, 1024U));
+                  "With --batch: planning threads, 1 to 64 (default: one per CPU; 1 plans on the "
+                  "main thread; each holds two chunks of rows, ~3.5 MiB); the same output for any")
+      ->check(CLI::Range(1U, 64U));
   cmd->add_option("--provider", opts->providers,
                   "Only servers of this provider (repeatable or comma-separated, e.g. "
                   "hetzner,ovh; crmctl tiers servers lists them)")

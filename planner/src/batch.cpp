@@ -136,7 +136,7 @@ class ProgressBar {
 // Planning is the costly part of a row (reading it is ~10 times cheaper), so rows are planned in
 // chunks on worker threads while this thread reads on; chunks are written in input order, and at
 // most a few are in flight, so memory stays flat in the number of rows.
-
+//
 // Rows copied out of the reader's buffer (its views die at the next read): the cells of every
 // row back to back, with where each row starts.
 struct Chunk {
@@ -226,24 +226,18 @@ class PlanningThreads {
  public:
   explicit PlanningThreads(unsigned count) {
     threads_.reserve(count);
-    for (unsigned i = 0; i < count; ++i) {
-      threads_.emplace_back([this] { Work(); });
+    try {
+      for (unsigned i = 0; i < count; ++i) {
+        threads_.emplace_back([this] { Work(); });
+      }
+    } catch (...) {
+      Stop();  // the threads already started must be joined before they are destroyed
+      throw;
     }
   }
   PlanningThreads(const PlanningThreads&) = delete;
   PlanningThreads& operator=(const PlanningThreads&) = delete;
-  /// Waits for the tasks being run; tasks not started are dropped (their futures are abandoned:
-  /// only an error unwinding the batch leaves any).
-  ~PlanningThreads() {
-    {
-      const std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    ready_.notify_all();
-    for (std::thread& t : threads_) {
-      t.join();
-    }
-  }
+  ~PlanningThreads() { Stop(); }
 
   std::future<ChunkResult> Submit(std::packaged_task<ChunkResult()> task) {
     std::future<ChunkResult> result = task.get_future();
@@ -256,6 +250,19 @@ class PlanningThreads {
   }
 
  private:
+  // Waits for the tasks being run; tasks not started are dropped (their futures are abandoned:
+  // only an error unwinding the batch leaves any).
+  void Stop() {
+    {
+      const std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    ready_.notify_all();
+    for (std::thread& t : threads_) {
+      t.join();
+    }
+  }
+
   void Work() {
     for (;;) {
       std::packaged_task<ChunkResult()> task;
