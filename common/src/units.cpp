@@ -6,8 +6,10 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "crm/error.hpp"
@@ -182,39 +184,55 @@ std::string FormatBytes(double bytes) {
   return fmt::format("{:.2f} B", bytes);
 }
 
-std::string FormatNumber(double value, int decimals) {
-  std::string s = fmt::format("{:.{}f}", std::fabs(value), decimals);
-  std::size_t dot = s.find('.');
-  std::string whole = s.substr(0, dot);
-  std::string frac = dot == std::string::npos ? "" : s.substr(dot);
-  if (!frac.empty()) {
-    while (frac.back() == '0') {
-      frac.pop_back();
-    }
-    if (frac == ".") {
-      frac.clear();
-    }
+namespace {
+
+// FormatNumber's text appended to `out`: one formatting pass into a stack buffer and one append
+// per part, no temporary strings (batch warnings format several figures per row).
+void AppendNumber(std::string& out, double value, int decimals) {
+  fmt::memory_buffer digits;
+  fmt::format_to(std::back_inserter(digits), "{:.{}f}", std::fabs(value), decimals);
+  const std::string_view s(digits.data(), digits.size());
+  const std::size_t dot = s.find('.');
+  const std::string_view whole = s.substr(0, dot);
+  std::string_view frac = dot == std::string_view::npos ? std::string_view() : s.substr(dot);
+  while (!frac.empty() && frac.back() == '0') {
+    frac.remove_suffix(1);
   }
-  std::string grouped;
+  if (frac == ".") {
+    frac = {};
+  }
+  if (value < 0 && (whole != "0" || !frac.empty())) {
+    out += '-';
+  }
+  out.reserve(out.size() + whole.size() + whole.size() / 3 + frac.size());
   for (std::size_t i = 0; i < whole.size(); ++i) {
     if (i > 0 && (whole.size() - i) % 3 == 0) {
-      grouped += ',';
+      out += ',';
     }
-    grouped += whole[i];
+    out += whole[i];
   }
-  const bool negative = value < 0 && (grouped != "0" || !frac.empty());
-  return (negative ? "-" : "") + grouped + frac;
+  out += frac;
+}
+
+}  // namespace
+
+std::string FormatNumber(double value, int decimals) {
+  std::string s;
+  AppendNumber(s, value, decimals);
+  return s;
 }
 
 std::string FormatUsd(double usd) {
-  std::string s = FormatNumber(std::fabs(usd), 2);
-  const std::size_t dot = s.find('.');
+  std::string s(usd < 0 ? "-$" : "$");
+  const std::size_t start = s.size();
+  AppendNumber(s, std::fabs(usd), 2);
+  const std::size_t dot = s.find('.', start);
   if (dot == std::string::npos) {
     s += ".00";
   } else if (s.size() - dot == 2) {
     s += '0';
   }
-  return (usd < 0 ? "-$" : "$") + s;
+  return s;
 }
 
 std::string FormatAge(long long seconds) {

@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <future>
+#include <mutex>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -130,11 +133,10 @@ class ProgressBar {
   std::string line_;
 };
 
-// Planning is the costly part of a row (reading it is ~20 times cheaper), so rows are planned in
+// Planning is the costly part of a row (reading it is ~10 times cheaper), so rows are planned in
 // chunks on worker threads while this thread reads on; chunks are written in input order, and at
 // most a few are in flight, so memory stays flat in the number of rows.
-constexpr std::size_t kChunkRows = 4096;
-
+//
 // Rows copied out of the reader's buffer (its views die at the next read): the cells of every
 // row back to back, with where each row starts.
 struct Chunk {
@@ -217,6 +219,73 @@ ChunkResult PlanChunk(Chunk chunk, std::string text, const std::vector<std::stri
   return result;
 }
 
+// A fixed set of planning threads taking tasks in submission order. Threads that live for the
+// whole batch keep their per-thread buffers (Plan, layouts, the CSV scratch row) warm; a thread
+// per chunk would build them anew every 4,096 rows.
+class PlanningThreads {
+ public:
+  explicit PlanningThreads(unsigned count) {
+    threads_.reserve(count);
+    try {
+      for (unsigned i = 0; i < count; ++i) {
+        threads_.emplace_back([this] { Work(); });
+      }
+    } catch (...) {
+      Stop();  // the threads already started must be joined before they are destroyed
+      throw;
+    }
+  }
+  PlanningThreads(const PlanningThreads&) = delete;
+  PlanningThreads& operator=(const PlanningThreads&) = delete;
+  ~PlanningThreads() { Stop(); }
+
+  std::future<ChunkResult> Submit(std::packaged_task<ChunkResult()> task) {
+    std::future<ChunkResult> result = task.get_future();
+    {
+      const std::lock_guard lock(mutex_);
+      tasks_.push_back(std::move(task));
+    }
+    ready_.notify_one();
+    return result;
+  }
+
+ private:
+  // Waits for the tasks being run; tasks not started are dropped (their futures are abandoned:
+  // only an error unwinding the batch leaves any).
+  void Stop() {
+    {
+      const std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    ready_.notify_all();
+    for (std::thread& t : threads_) {
+      t.join();
+    }
+  }
+
+  void Work() {
+    for (;;) {
+      std::packaged_task<ChunkResult()> task;
+      {
+        std::unique_lock lock(mutex_);
+        ready_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+        if (stopping_) {
+          return;
+        }
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();  // an exception is stored in the task's future
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::packaged_task<ChunkResult()>> tasks_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
 }  // namespace
 
 BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& catalog,
@@ -241,6 +310,7 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
   plan_options.projection = json;
   plan_options.reasons = json;
   plan_options.compare_plans = json;
+  plan_options.settings = json;
   plan_options.providers = options.providers;
   plan_options.prefer = options.prefer;
   BatchResult result;
@@ -250,8 +320,17 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
     out << header;
   }
 
-  const std::size_t workers = std::max(1U, std::thread::hardware_concurrency());
+  const unsigned jobs =
+      options.jobs != 0 ? options.jobs : std::max(1U, std::thread::hardware_concurrency());
+  const std::size_t chunk_rows = std::max<std::size_t>(1, options.chunk_rows);
   std::deque<std::future<ChunkResult>> inflight;
+  // Two chunks per thread: one being planned, one waiting, so that no thread idles while this
+  // one writes. With one job every chunk is planned here as soon as it is full.
+  const std::size_t max_inflight = jobs == 1 ? 0 : 2 * static_cast<std::size_t>(jobs);
+  std::optional<PlanningThreads> threads;  // none: plan on this thread
+  if (jobs > 1) {
+    threads.emplace(jobs);
+  }
   Chunk chunk;
   // Buffers of finished chunks, reused: a fresh megabyte per chunk costs a page fault per page.
   std::vector<Chunk> spare_chunks;
@@ -282,19 +361,24 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
       text = std::move(spare_texts.back());
       spare_texts.pop_back();
     }
-    inflight.push_back(std::async(
-        std::launch::async,
-        [&columns, &catalog, &file, plan_options, format = options.format, strict = options.strict,
+    std::packaged_task<ChunkResult()> task(
+        [&columns, &catalog, &file, &plan_options, format = options.format, strict = options.strict,
          rows = std::move(chunk), text = std::move(text)]() mutable {
           return PlanChunk(std::move(rows), std::move(text), columns, catalog, plan_options, format,
                            file, strict);
-        }));
+        });
+    if (threads) {
+      inflight.push_back(threads->Submit(std::move(task)));
+    } else {
+      inflight.push_back(task.get_future());
+      task();
+    }
     chunk = Chunk{};
     if (!spare_chunks.empty()) {
       chunk = std::move(spare_chunks.back());
       spare_chunks.pop_back();
     }
-    while (inflight.size() > 2 * workers) {
+    while (inflight.size() > max_inflight) {
       collect_one();
     }
   };
@@ -331,7 +415,7 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
       continue;
     }
     chunk.Add(reader.line(), fields);
-    if (chunk.rows() == kChunkRows) {
+    if (chunk.rows() >= chunk_rows) {
       submit();
     }
   }

@@ -311,6 +311,14 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
         continue;
       }
       count = static_cast<int>(need);
+      // The same bound as the break above, now that the count is known: a candidate that costs
+      // more than the runner-up at its count cannot become either (it could only have been the
+      // least bad, which is not used once two fit). It is not a break: a later, dearer server
+      // may need fewer hosts.
+      if (second.server != nullptr && scope.preferred == 0 &&
+          count * regions * s.monthly_usd > second.cost + 1e-9) {
+        continue;
+      }
       if (count != spec.count) {
         if (count != scaled_count) {
           scaled_count = count;
@@ -320,10 +328,11 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
       }
     }
     result.placeable = true;
+    const double slice_share = cap_share(count);
     // The ratio test below allows target + 1e-12; a margin a million times wider keeps this
     // necessary condition free of rounding doubts.
     if (fits_only &&
-        (cap_share(count) > target + 1e-6 ||
+        (slice_share > target + 1e-6 ||
          (services + base->ram.fixed) + RamSlope(*base, s) * customers >
              (target + 1e-6) * s.ram_bytes ||
          base->cpu.At(customers) > (target + 1e-6) * s.vcpu ||
@@ -332,7 +341,7 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
       continue;
     }
     RoleChoice choice = Evaluate(*base, services, s, count, regions, customers, target);
-    choice.worst = std::max(choice.worst, cap_share(count));
+    choice.worst = std::max(choice.worst, slice_share);
     choice.preferred = ((scope.preferred >> s.provider_id) & 1u) != 0;
     if (choice.worst <= target + 1e-12) {
       if (first.server == nullptr || Cheaper(choice, first)) {
@@ -578,8 +587,8 @@ LayoutRoles ScanRoles(const Plan& plan) {
 
 // On Kubernetes the node pool hosts pods; the pod counts come from the demand. Each region has its
 // own database and pooler: connections are counted per region.
-void KubernetesPods(Plan& plan, const Unit& u, const Tier& t, double target, LayoutRoles& roles,
-                    Explainer& ex) {
+void KubernetesPods(Plan& plan, const Unit& u, const Tier& t, double target, bool settings,
+                    LayoutRoles& roles, Explainer& ex) {
   const Workload& w = plan.workload;
   const auto customers = static_cast<double>(w.customers);
   const double pod_memory = static_cast<double>(Floor(t, "POD_MEMORY_LIMIT", 4LL << 30));
@@ -600,17 +609,19 @@ void KubernetesPods(Plan& plan, const Unit& u, const Tier& t, double target, Lay
           "min = max(floor {}, ⌈websockets {} ÷ ({} × {})⌉); max = max(floor {}, 3 × min)",
           Floor(t, "GATEWAY_HPA_MIN", 2), FormatBytes(gateway_ram), Num(target, 2),
           FormatBytes(pod_memory), Floor(t, "GATEWAY_HPA_MAX", 10));
-  plan.knobs.emplace_back("SLICE_HOSTS", slice_pods);
-  plan.knobs.emplace_back("GATEWAY_HPA_MIN", gw_min);
-  plan.knobs.emplace_back("GATEWAY_HPA_MAX", gw_max);
-  plan.knobs.emplace_back("POD_MEMORY_LIMIT", static_cast<long long>(pod_memory));
+  if (settings) {
+    plan.knobs.emplace_back("SLICE_HOSTS", slice_pods);
+    plan.knobs.emplace_back("GATEWAY_HPA_MIN", gw_min);
+    plan.knobs.emplace_back("GATEWAY_HPA_MAX", gw_max);
+    plan.knobs.emplace_back("POD_MEMORY_LIMIT", static_cast<long long>(pod_memory));
+  }
   roles.slice_hosts = slice_pods;
   roles.app_processes = gw_max;
 }
 
 // Worker concurrency, database pools and the queue's knobs of every crmd process.
 void ProcessKnobs(Plan& plan, const Catalog& c, const Tier& t, const LayoutRoles& roles,
-                  Explainer& ex) {
+                  bool settings, Explainer& ex) {
   const Rules& r = c.rules();
   const Engine& e = *c.FindEngine(plan.workload.engine);
   const Workload& w = plan.workload;
@@ -674,6 +685,9 @@ void ProcessKnobs(Plan& plan, const Catalog& c, const Tier& t, const LayoutRoles
             w.customers, slice_pool);
   }
 
+  if (!settings) {
+    return;  // what follows are settings only (PlanOptions::settings)
+  }
   plan.knobs.emplace_back("DB_MAX_OPEN_CONNS", max_open);
   plan.knobs.emplace_back("WORKER_CONCURRENCY", concurrency);
   if (!hash_ranged) {
@@ -715,7 +729,7 @@ void ProcessKnobs(Plan& plan, const Catalog& c, const Tier& t, const LayoutRoles
 }
 
 // The limits the orchestrator puts on each slice.
-void SliceKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
+void SliceKnobs(Plan& plan, const Unit& u, const Catalog& c, bool settings, Explainer& ex) {
   const Workload& w = plan.workload;
   const Rules& r = c.rules();
   const Engine& e = *c.FindEngine(w.engine);
@@ -727,7 +741,9 @@ void SliceKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
   if (e.has_slice_memory_limit) {
     // The engine's own limit from its source (a Chromium slice: 512 MB), per device.
     const auto slice_limit = static_cast<long long>(devices * e.slice_memory_limit.value);
-    plan.knobs.emplace_back("SLICE_MEMORY_LIMIT", slice_limit);
+    if (settings) {
+      plan.knobs.emplace_back("SLICE_MEMORY_LIMIT", slice_limit);
+    }
     EXPLAIN(ex, "SLICE_MEMORY_LIMIT", FormatBytes(static_cast<double>(slice_limit)),
             "{} device(s) × {} ({}'s slice limit)", Num(devices),
             FormatBytes(e.slice_memory_limit.value), w.engine);
@@ -737,6 +753,8 @@ void SliceKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
           "engines.yaml): slices would be OOM-killed",
           FormatBytes(static_cast<double>(slice_limit)), FormatBytes(slice_steady), w.engine));
     }
+  } else if (!settings) {
+    return;  // the rest are settings only (PlanOptions::settings); no warning below
   } else {
     const auto slice_limit =
         static_cast<long long>(std::ceil(slice_steady * r.slice_memory_headroom.value / 1e6) * 1e6);
@@ -745,6 +763,9 @@ void SliceKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
             "(8 MB process + {} devices × {} + {} buffer) × {} headroom", w.devices_per_customer,
             FormatBytes(e.ram_per_device.value), FormatBytes(BufferPerCustomer(e, r)),
             Num(r.slice_memory_headroom.value, 2));
+  }
+  if (!settings) {
+    return;
   }
   if (e.has_slice_cpu_limit) {
     const double cores = devices * e.slice_cpu_limit.value;
@@ -768,8 +789,9 @@ void SliceKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
 }
 
 // PostgreSQL (PGTune, web profile) on the host that holds the messages, and PgBouncer's pools.
-void PostgresSettings(Plan& plan, const LayoutRow* pg, const Rules& r, const Tier& t,
-                      Explainer& ex) {
+// Returns max_connections (computed also without `settings`: a warning checks it).
+long long PostgresSettings(Plan& plan, const LayoutRow* pg, const Rules& r, const Tier& t,
+                           bool settings, Explainer& ex) {
   const double ram = pg->server->ram_bytes;
   const double cpus = std::max(1.0, pg->server->vcpu);
   const auto workers = static_cast<long long>(cpus);
@@ -786,6 +808,9 @@ void PostgresSettings(Plan& plan, const LayoutRow* pg, const Rules& r, const Tie
     const long long pool_size = server_conns / num_pools;
     const long long max_db = num_pools * pool_size;
     max_connections = max_db + reserved;
+    if (!settings) {
+      return max_connections;
+    }
     plan.knobs.emplace_back("PGBOUNCER_MAX_CLIENT_CONN", plan.demand.db_connections + reserved);
     plan.knobs.emplace_back("PGBOUNCER_NUM_POOLS", num_pools);
     plan.knobs.emplace_back("PGBOUNCER_DEFAULT_POOL_SIZE", pool_size);
@@ -794,6 +819,9 @@ void PostgresSettings(Plan& plan, const LayoutRow* pg, const Rules& r, const Tie
             fmt::format("{} pools × {} = {} server connections", num_pools, pool_size, max_db),
             "pools = gateway + slice hosts + queue; size = ⌊max({} pools × 5, {} cores × 4) ÷ {}⌋",
             num_pools, Num(cpus), num_pools);
+  }
+  if (!settings) {
+    return max_connections;
   }
   const double shared_buffers = ram / 4;
   const double effective_cache = ram * 3 / 4;
@@ -838,22 +866,25 @@ void PostgresSettings(Plan& plan, const LayoutRow* pg, const Rules& r, const Tie
   EXPLAIN(ex, "wal_buffers", FormatBytes(wal_buffers), "min(3 % of {}, 16 MiB)",
           FormatBytes(shared_buffers));
   EXPLAIN(ex, "effective_io_concurrency", nvme ? "1000" : "200", "{} disk", nvme ? "NVMe" : "SSD");
+  return max_connections;
 }
 
-void ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, Explainer& ex) {
+// Returns PostgreSQL's max_connections, 0 when no host holds the messages.
+long long ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, bool settings, Explainer& ex) {
   const Tier& t = *plan.tier;
   LayoutRoles roles = ScanRoles(plan);
   if (t.topology == Topology::kK8s) {
-    KubernetesPods(plan, u, t, c.rules().target_utilization.value, roles, ex);
+    KubernetesPods(plan, u, t, c.rules().target_utilization.value, settings, roles, ex);
   }
   if (roles.slice_hosts == 0) {
     roles.slice_hosts = 1;
   }
-  ProcessKnobs(plan, c, t, roles, ex);
-  SliceKnobs(plan, u, c, ex);
-  if (roles.pg != nullptr) {
-    PostgresSettings(plan, roles.pg, c.rules(), t, ex);
+  ProcessKnobs(plan, c, t, roles, settings, ex);
+  SliceKnobs(plan, u, c, settings, ex);
+  if (roles.pg == nullptr) {
+    return 0;
   }
+  return PostgresSettings(plan, roles.pg, c.rules(), t, settings, ex);
 }
 
 // Months until the chosen layout crosses the target or the tier's envelope, from the closed form
@@ -1228,7 +1259,8 @@ std::string SwapWarning(const Workload& w, const Catalog& c, bool swapped, doubl
       FormatNumber(r.swapin_alert_pages_per_s.value));
 }
 
-void AddWarnings(Plan& plan, const Catalog& c, bool any_inside, const PlanOptions& options) {
+void AddWarnings(Plan& plan, const Catalog& c, bool any_inside, long long pg_max_connections,
+                 const PlanOptions& options) {
   const Workload& w = plan.workload;
   const Rules& r = c.rules();
   const Tier& t = *plan.tier;
@@ -1294,13 +1326,11 @@ void AddWarnings(Plan& plan, const Catalog& c, bool any_inside, const PlanOption
           FormatNumber(r.queue_max_depth.value)));
     }
   }
-  for (const auto& [name, value] : plan.postgres) {
-    if (name == "max_connections" && value > 1000 && !t.pgbouncer) {
-      plan.warnings.push_back(fmt::format(
-          "PostgreSQL max_connections {} is high for one server without a pooler; tier 4 puts "
-          "PgBouncer in front",
-          FormatNumber(value)));
-    }
+  if (pg_max_connections > 1000 && !t.pgbouncer) {
+    plan.warnings.push_back(fmt::format(
+        "PostgreSQL max_connections {} is high for one server without a pooler; tier 4 puts "
+        "PgBouncer in front",
+        FormatNumber(static_cast<double>(pg_max_connections))));
   }
   {
     // Hosts at two providers talk over the public internet (no private network between them).
@@ -1780,11 +1810,13 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
 
   plan.knobs.reserve(24);
   plan.postgres.reserve(24);
-  ComputeKnobs(plan, u, catalog, ex);
+  // The settings are on whenever their arithmetic is explained.
+  const long long pg_max_connections =
+      ComputeKnobs(plan, u, catalog, options.settings || options.explain, ex);
   ComputeGrowth(plan, u, catalog, options, ex);
 
   ComputeRevenue(plan, catalog, options, ex);
-  AddWarnings(plan, catalog, any_inside, options);
+  AddWarnings(plan, catalog, any_inside, pg_max_connections, options);
   if (unhosted_tier != nullptr && unhosted != nullptr && unhosted_tier != plan.tier) {
     plan.warnings.push_back(fmt::format(
         "tier {} ({}) is out of reach: no allowed provider offers a {} server for its {} role",

@@ -639,6 +639,22 @@ void AppendPlanCsvHeader(std::string& out) {
 
 namespace {
 
+// std::llround without the library call (a few per CSV row): below 2^53 the fraction x − trunc(x)
+// is exact, so the comparison with ½ decides as llround does; NaN and larger values go to it.
+long long RoundHalfAway(double x) {
+  if (!(std::fabs(x) < 0x1p53)) {
+    return std::llround(x);
+  }
+  auto whole = static_cast<long long>(x);
+  const double fraction = x - static_cast<double>(whole);
+  if (fraction >= 0.5) {
+    ++whole;
+  } else if (fraction <= -0.5) {
+    --whole;
+  }
+  return whole;
+}
+
 // Writes a CSV row into memory reserved up front: batch writes a million rows, and fmt's general
 // path and std::string's per-append checks dominated its profile.
 class RowWriter {
@@ -659,7 +675,7 @@ class RowWriter {
   // below 2^53 / 10^decimals, so the scaled integer is exact).
   void Fixed(double v, int decimals) {
     static constexpr long long kScale[] = {1, 10, 100, 1000, 10000};
-    const long long scaled = std::llround(v * static_cast<double>(kScale[decimals]));
+    const long long scaled = RoundHalfAway(v * static_cast<double>(kScale[decimals]));
     const long long magnitude = scaled < 0 ? -scaled : scaled;
     if (scaled < 0) {
       Char('-');

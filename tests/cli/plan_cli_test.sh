@@ -139,6 +139,14 @@ printf 'customers\n5\n300\n' >"$TMP/prospects.csv"
 run plan --batch "$TMP/prospects.csv" --provider ovh
 expect_code 0; expect_out "1x ovh-vps-5"
 run plan --batch "$TMP/prospects.csv" --provider nope; expect_code 2; expect_err "unknown provider 'nope'"
+# --jobs: planning threads; one (the main thread) and several write the same bytes.
+{ echo 'name,customers,engine'; for i in $(seq 1 9000); do echo "\"p, $i\",$((i % 4000 + 1)),noweb"; done
+  echo 'bad,12x,noweb'; } >"$TMP/many.csv"
+run plan --batch "$TMP/many.csv" --jobs 1;       expect_code 2; expect_err "many.csv:9002: customers"
+ONE=$OUT
+run plan --batch "$TMP/many.csv" --jobs 3;       expect_code 2; expect_err "planned 9000 of 9001 rows"
+[[ $OUT == "$ONE" ]] || fail "--jobs 3 wrote other bytes than --jobs 1"
+run plan --batch "$TMP/prospects.csv" --jobs 0;  expect_code 2; expect_err "--jobs"
 
 # Tiers.
 run tiers show 4;                                expect_code 0; expect_out "Scale"; expect_out "postgres-replica"

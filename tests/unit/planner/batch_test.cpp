@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -295,6 +296,160 @@ TEST(RunBatchTest, WritesEveryRowOfManyChunksInOrderWithItsOwnQuotedName) {
     ++i;
   }
   EXPECT_EQ(i, kRows);
+}
+
+// The reader hands whole records to the chunks, so a chunk may end anywhere: after a quoted field
+// with a comma, inside a record whose quoted name spans lines, before a CRLF row, at a last line
+// without a newline. Every chunk size and thread count must give the bytes of one big chunk
+// planned on this thread, with each message on its record's first line.
+TEST(RunBatchTest, ChunkBoundariesFallBetweenRecordsForAnyChunkSizeAndThreadCount) {
+  const std::string csv =
+      "\xEF\xBB\xBFname,customers,engine\r\n"  // line 1: BOM and CRLF
+      "\"Comma, Inc\",5,noweb\r\n"             // 2
+      "\"two\r\nlines\",7,noweb\r\n"           // 3-4: a line break inside quotes
+      "plain,12x,noweb\n"                      // 5: bad number
+      "\"say \"\"hi\"\"\",3,whatsmeow\n"       // 6
+      "\"three\nline\nname\",4,webjs\n"        // 7-9
+      "short,2\n"                              // 10: a field missing
+      "\"broken\"x,2,noweb\n"                  // 11: text after a closing quote
+      "last,9,cloud-api";                      // 12: no newline at the end
+  BatchOptions one;
+  one.jobs = 1;
+  const BatchRun reference = RunOn(csv, one);
+  EXPECT_EQ(reference.result.rows, 8);
+  EXPECT_EQ(reference.result.planned, 5);
+  EXPECT_EQ(reference.result.bad, 3);
+  EXPECT_EQ(reference.err,
+            "in.csv:5: customers: expected a whole number, got \"12x\"\n"
+            "in.csv:10: expected 3 fields, got 2\n"
+            "in.csv:11: unexpected text after a closing quote (write \"\" for a quote inside a "
+            "quoted field)\n");
+  EXPECT_NE(reference.out.find("\n\"two\r\nlines\",7,"), std::string::npos) << reference.out;
+  EXPECT_NE(reference.out.find("\n\"three\nline\nname\",4,"), std::string::npos);
+  EXPECT_NE(reference.out.find("\nlast,9,"), std::string::npos);
+  for (const std::size_t chunk_rows : {1, 2, 3, 4, 7}) {
+    for (const unsigned jobs : {1U, 2U, 3U}) {
+      for (const OutputFormat format : {OutputFormat::kCsv, OutputFormat::kJson}) {
+        BatchOptions options;
+        options.format = format;
+        options.jobs = jobs;
+        options.chunk_rows = chunk_rows;
+        BatchOptions whole = options;
+        whole.jobs = 1;
+        whole.chunk_rows = 4096;
+        const BatchRun expected = RunOn(csv, whole);
+        const BatchRun run = RunOn(csv, options);
+        const std::string what = "chunk_rows " + std::to_string(chunk_rows) + ", jobs " +
+                                 std::to_string(jobs) +
+                                 (format == OutputFormat::kCsv ? ", csv" : ", json");
+        EXPECT_EQ(run.out, expected.out) << what;
+        EXPECT_EQ(run.err, reference.err) << what;
+        EXPECT_EQ(run.result.rows, reference.result.rows) << what;
+        EXPECT_EQ(run.result.planned, reference.result.planned) << what;
+        EXPECT_EQ(run.result.bad, reference.result.bad) << what;
+      }
+    }
+  }
+}
+
+TEST(RunBatchTest, EmptyAndHeaderOnlyFilesGiveTheSameAnswerForAnyThreadCount) {
+  for (const unsigned jobs : {1U, 2U, 4U}) {
+    BatchOptions options;
+    options.jobs = jobs;
+    options.chunk_rows = 1;
+    EXPECT_TRUE(StartsWith(ErrorOf("", options), "in.csv: empty file")) << jobs;
+    EXPECT_TRUE(StartsWith(ErrorOf("\r\n\n", options), "in.csv: empty file")) << jobs;
+    const BatchRun header_only = RunOn("name,customers\r\n", options);
+    EXPECT_EQ(header_only.out, CsvHeader()) << jobs;
+    EXPECT_EQ(header_only.err, "") << jobs;
+    EXPECT_EQ(header_only.result.rows, 0) << jobs;
+  }
+}
+
+// A generated list with bad rows of every kind sprinkled in: one planning thread and several, in
+// chunks small enough that every thread gets many, write the same bytes and the same messages.
+TEST(RunBatchTest, OneJobAndManyJobsWriteTheSameBytes) {
+  std::string csv =
+      "name,customers,devices_per_customer,messages_per_customer_day,engine,growth_per_month,"
+      "price_plan,coupon,ha,regions,swap\n";
+  const char* engines[] = {"whatsmeow", "noweb", "webjs", "cloud-api", "crmd"};
+  const char* plans[] = {"", "basic", "pro", ""};
+  int expected_bad = 0;
+  std::uint32_t x = 20240601;  // a fixed pseudo-random sequence: the same list every run
+  const auto next = [&x](std::uint32_t n) {
+    x = x * 1103515245U + 12345U;
+    return (x >> 8) % n;
+  };
+  for (int i = 0; i < 3000; ++i) {
+    const std::uint32_t kind = next(40);
+    std::string name =
+        next(4) == 0 ? "\"Acme, \"\"" + std::to_string(i) + "\"\"\nLtd\"" : "p" + std::to_string(i);
+    std::string customers = std::to_string(1 + next(20000));
+    std::string engine = engines[next(5)];
+    std::string tail;
+    if (kind == 0) {
+      customers += "x";  // not a number
+      ++expected_bad;
+    } else if (kind == 1) {
+      engine = "pigeon";  // unknown engine
+      ++expected_bad;
+    } else if (kind == 2) {
+      tail = ",extra";  // one field too many
+      ++expected_bad;
+    } else if (kind == 3) {
+      name = "\"open\"quote";  // text after a closing quote
+      ++expected_bad;
+    }
+    const std::string plan = plans[next(4)];
+    csv += name + "," + customers + "," + std::to_string(next(4)) + "," +
+           std::to_string(next(300)) + "," + engine + "," + (next(2) ? "0.05" : "") + "," + plan +
+           "," + (plan == "basic" && next(2) ? "launch50" : "") + "," +
+           (next(5) == 0 ? "true" : "false") + "," + std::to_string(1 + next(2)) + "," +
+           (next(3) == 0 ? "true" : "") + tail + (next(2) ? "\r\n" : "\n");
+  }
+  for (const OutputFormat format : {OutputFormat::kCsv, OutputFormat::kJson}) {
+    BatchOptions one;
+    one.format = format;
+    one.jobs = 1;
+    one.chunk_rows = 64;
+    const BatchRun reference = RunOn(csv, one);
+    EXPECT_EQ(reference.result.rows, 3000);
+    EXPECT_EQ(reference.result.bad, expected_bad);
+    EXPECT_EQ(reference.result.planned, 3000 - expected_bad);
+    EXPECT_GT(expected_bad, 100);
+    for (const unsigned jobs : {2U, 4U}) {
+      BatchOptions options = one;
+      options.jobs = jobs;
+      const BatchRun run = RunOn(csv, options);
+      EXPECT_EQ(run.out, reference.out) << jobs;
+      EXPECT_EQ(run.err, reference.err) << jobs;
+      EXPECT_EQ(run.result.planned, reference.result.planned) << jobs;
+    }
+  }
+}
+
+TEST(RunBatchTest, StrictStopsAtTheSameRowForAnyThreadCount) {
+  std::string csv = "name,customers\n";
+  for (int i = 0; i < 500; ++i) {
+    csv += "p" + std::to_string(i) + "," + (i == 321 ? "lots" : std::to_string(1 + i)) + "\n";
+  }
+  for (const unsigned jobs : {1U, 2U, 4U}) {
+    BatchOptions options;
+    options.strict = true;
+    options.jobs = jobs;
+    options.chunk_rows = 16;
+    std::istringstream in(csv);
+    std::ostringstream out;
+    std::ostringstream err;
+    try {
+      RunBatch(in, "in.csv", Catalog::Embedded(), options, out, err);
+      ADD_FAILURE() << "no error with jobs " << jobs;
+    } catch (const InputError& e) {
+      EXPECT_TRUE(StartsWith(e.what(), "in.csv:323: customers: ")) << e.what();
+    }
+    const std::string rows = out.str().substr(CsvHeader().size());
+    EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 321) << jobs;
+  }
 }
 
 }  // namespace

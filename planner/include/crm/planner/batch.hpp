@@ -1,6 +1,7 @@
 // Sizing a whole prospects list: one plan per CSV row, streamed (`crmctl plan --batch`).
 #pragma once
 
+#include <cstddef>
 #include <istream>
 #include <ostream>
 #include <string>
@@ -18,6 +19,11 @@ struct BatchOptions {
   long long total_bytes = 0;           // size of the input for the bar; 0 = unknown
   std::vector<std::string> providers;  // PlanOptions::providers for every row
   std::vector<std::string> prefer;     // PlanOptions::prefer for every row
+  /// Planning threads: 0 = one per hardware thread; 1 = every row on the calling thread, no
+  /// threads started. The output is the same for any count.
+  unsigned jobs = 0;
+  /// Rows handed to a planning thread at a time (at least 1); tests make chunks small.
+  std::size_t chunk_rows = 4096;
 };
 
 struct BatchResult {
@@ -36,7 +42,9 @@ struct BatchResult {
 ///
 /// Throws InputError for a bad header (unknown, unnamed or duplicate column, no `customers`
 /// column) or an empty input, and with `options.strict` at the first bad row (plans before it
-/// have been written). Throws RuntimeError if `in` fails to read. Memory stays flat in rows.
+/// have been written). Throws RuntimeError if `in` fails to read. Memory stays flat in rows:
+/// rows are read on the calling thread and planned in chunks on `options.jobs` threads, at most
+/// two chunks per thread in flight, and written in input order.
 BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& catalog,
                      const BatchOptions& options, std::ostream& out, std::ostream& err);
 

@@ -170,6 +170,9 @@ struct PlanOptions {
   bool compare_plans = true;  // fill Revenue::by_plan (batch rows carry only their own plan)
   /// Plan each projected month to name the tier it needs (a plan per month: off in batch).
   bool projection_tiers = false;
+  /// Fill Plan::knobs and Plan::postgres. Off, the figures they feed (Demand::db_connections)
+  /// and the warnings about them are the same; batch CSV has no columns for the settings.
+  bool settings = true;
   int only_tier = 0;  // consider only this tier (render --tier N); 0 = choose
   Search search = Search::kAuto;
   std::vector<std::string> providers = {};  // restrict every role to these providers (names)
