@@ -345,6 +345,18 @@ TEST_F(BackupSshTest, OneTenantsDeletionIsUndoneOverSshWhileAnotherKeepsWriting)
   EXPECT_EQ(code, 2) << out;
   EXPECT_EQ(out.find("Restoring:"), std::string::npos) << out;
 
+  // The address reaches SQL and the host's shell only quoted: no account, nothing run.
+  const fs::path pwned = root_ / "pwned";
+  std::tie(code, out) =
+      Restore({"--tenant",
+               "x'); DROP SCHEMA gateway CASCADE; --$(touch " + pwned.string() + ")@example.com",
+               "--time", point, "--auto-approve"},
+              admin);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("--tenant: no account x'); DROP SCHEMA"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(pwned));
+  EXPECT_EQ(SliceState("bob@example.com"), "assigned\n");
+
   // Without approval (stdin is no terminal): the plan, and nothing changes.
   std::tie(code, out) = Restore(args, admin);
   EXPECT_EQ(code, 2) << out;
