@@ -4,7 +4,6 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <stdlib.h>
-#include <cstdlib>
 
 #include <ctime>
 #include <iostream>
@@ -143,9 +142,12 @@ bool InEnvironment(const char* name) {
 // The gateway an ssh --tenant restore suspends the slice through: --admin-url, else $CRM_URL
 // (not crmctl slices' loopback default: crmd runs on another machine), with a credential in the
 // environment that needs no terminal (stdin may be the approval's). InputError naming what is
-// missing, before anything is read or changed.
+// missing, before any host is reached.
 apply::AdminAccess SshAdmin(const RestoreOptions& opts) {
   if (opts.request.tenant.empty()) {
+    if (!opts.admin_url.empty()) {
+      throw InputError("--admin-url: only with --tenant (a whole restore stops crmd instead)");
+    }
     return {};
   }
   const std::string url = !opts.admin_url.empty()    ? opts.admin_url
