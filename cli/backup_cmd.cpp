@@ -35,6 +35,7 @@ struct BackupOptions {
 struct RestoreOptions {
   apply::RestoreRequest request;
   Where where;
+  std::string admin_url;  ///< ssh --tenant: the gateway; empty: $CRM_URL
 };
 
 void AddWhere(CLI::App* cmd, Where& where) {
@@ -105,25 +106,64 @@ void PrintBackups(const std::vector<apply::BackupInfo>& backups, const GlobalOpt
   }
 }
 
-// A tenant's slice is suspended and resumed as the deployment's admin.
+// A tenant's slice is suspended and resumed through the admin API: as the local deployment's
+// admin (`access` names the account), or over ssh with the credential in crmctl's environment
+// (`access.email` empty), as `crmctl slices` uses it.
 apply::SliceControl AdminSliceControl() {
-  const auto call = [](const apply::AdminAccess& access, const std::string& path,
-                       const nlohmann::json& body) {
-    ::setenv("CRM_ADMIN_EMAIL", access.email.c_str(), 1);
-    ::setenv("CRM_ADMIN_PASSWORD_FILE", access.password_file.c_str(), 1);
-    ::unsetenv("CRM_ADMIN_TOKEN");
+  const auto call = [](const apply::AdminAccess& access, const std::string& method,
+                       const std::string& path, const nlohmann::json& body) {
+    if (!access.email.empty()) {
+      ::setenv("CRM_ADMIN_EMAIL", access.email.c_str(), 1);
+      ::setenv("CRM_ADMIN_PASSWORD_FILE", access.password_file.c_str(), 1);
+      ::unsetenv("CRM_ADMIN_TOKEN");
+    }
     AdminClient client(access.url);
-    client.Call("POST", path, body);
+    client.Call(method, path, body);
   };
   apply::SliceControl control;
   control.suspend = [call](const apply::AdminAccess& access, long long id) {
-    call(access, fmt::format("/admin/slices/{}/suspend", id),
+    call(access, "POST", fmt::format("/admin/slices/{}/suspend", id),
          {{"reason", "crmctl restore --tenant: schema being replaced"}});
   };
   control.resume = [call](const apply::AdminAccess& access, long long id) {
-    call(access, fmt::format("/admin/slices/{}/resume", id), nullptr);
+    call(access, "POST", fmt::format("/admin/slices/{}/resume", id), nullptr);
+  };
+  control.check = [call](const apply::AdminAccess& access, long long id) {
+    call(access, "GET", fmt::format("/admin/slices/{}", id), nullptr);
   };
   return control;
+}
+
+bool InEnvironment(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0';
+}
+
+// The gateway an ssh --tenant restore suspends the slice through: --admin-url, else $CRM_URL
+// (not crmctl slices' loopback default: crmd runs on another machine), with a credential in the
+// environment that needs no terminal (stdin may be the approval's). InputError naming what is
+// missing, before any host is reached.
+apply::AdminAccess SshAdmin(const RestoreOptions& opts) {
+  if (opts.request.tenant.empty()) {
+    if (!opts.admin_url.empty()) {
+      throw InputError("--admin-url: only with --tenant (a whole restore stops crmd instead)");
+    }
+    return {};
+  }
+  const std::string url = !opts.admin_url.empty()    ? opts.admin_url
+                          : InEnvironment("CRM_URL") ? std::string(std::getenv("CRM_URL"))
+                                                     : std::string();
+  const bool credential =
+      InEnvironment("CRM_ADMIN_TOKEN") ||
+      (InEnvironment("CRM_ADMIN_EMAIL") && InEnvironment("CRM_ADMIN_PASSWORD_FILE"));
+  if (url.empty() || !credential) {
+    throw InputError(
+        "--tenant: over ssh the tenant's slice is suspended and resumed through the gateway's "
+        "admin API: give its URL with --admin-url (or CRM_URL) and an admin credential in "
+        "CRM_ADMIN_TOKEN (or CRM_ADMIN_EMAIL with CRM_ADMIN_PASSWORD_FILE); nothing was changed",
+        "tenant");
+  }
+  return {url, "", {}};
 }
 
 void SetupBackupCommand(CLI::App& app, GlobalOptions& global) {
@@ -165,8 +205,8 @@ void SetupRestoreCommand(CLI::App& app, GlobalOptions& global) {
   apply::RestoreRequest& r = opts->request;
   CLI::App* cmd = app.add_subcommand(
       "restore",
-      "Restore a deployment (local or ssh), or one tenant (local), to a point in time or to a "
-      "backup's end");
+      "Restore a deployment, or one tenant, (local or ssh) to a point in time or to a backup's "
+      "end");
   cmd->add_option("--dir", r.target.dir, "Deployment directory (may have been purged)")->required();
   cmd->add_option("--backup-repo", r.target.repo,
                   "local: the repository (default: the recorded one, else DIR.backups)");
@@ -177,16 +217,23 @@ void SetupRestoreCommand(CLI::App& app, GlobalOptions& global) {
       cmd->add_option("--backup", r.backup_id, "Restore to the end of this backup (its label)");
   time->excludes(backup);
   cmd->add_option("--tenant", r.tenant,
-                  "local: only this account's data (schema, role's objects, files); others "
+                  "Only this account's data (schema, role's objects; local: files too); others "
                   "untouched");
+  cmd->add_option("--admin-url", opts->admin_url,
+                  "ssh --tenant: the gateway whose admin API suspends and resumes the slice "
+                  "(default $CRM_URL; credential: CRM_ADMIN_TOKEN, or CRM_ADMIN_EMAIL with "
+                  "CRM_ADMIN_PASSWORD_FILE)");
   cmd->add_flag("--dry-run", r.dry_run, "Print the plan and change nothing");
   cmd->add_flag("--auto-approve", r.auto_approve,
                 "Restore without asking (required when stdin is not a terminal)");
   cmd->callback([opts, &global]() {
     const apply::Console console{global.quiet, UseColor(global, 1)};
     if (const auto ssh = SshTarget(opts->where, opts->request.target)) {
-      apply::RestoreSsh(*ssh, opts->request, console);
+      apply::RestoreSsh(*ssh, opts->request, console, AdminSliceControl(), SshAdmin(*opts));
       return;
+    }
+    if (!opts->admin_url.empty()) {
+      throw InputError("--admin-url: only with --target ssh (the local deployment's is recorded)");
     }
     apply::Restore(opts->request, console, AdminSliceControl());
   });

@@ -3,18 +3,21 @@
 // WAL into a real pgBackRest repository (posix, encrypted) in a temp dir, reached by crmctl only
 // through ssh. The inventory overrides what systemd and the rendered paths would do here: crmd is
 // a marker file, PostgreSQL is stopped and started with pg_ctl, pgbackrest reads the test's
-// configuration; everything runs as the postgres user through runuser as the defaults do.
+// configuration; everything runs as the postgres user through runuser as the defaults do. The
+// one-tenant restore adds a real crmd on the same cluster, whose admin API suspends the slice.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
 
-#include "crm/testing/crmd_process.hpp"
-#include "crm/testing/pg_cluster.hpp"
 #include "crm/testing/sshd.hpp"
+#include "runtime_fixture.hpp"
 
 namespace crm::testing {
 namespace {
@@ -81,6 +84,10 @@ class BackupSshTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    if (HasFailure() && crmd_) {
+      std::cerr << "--- crmd log ---\n" << crmd_->Log() << "\n";
+    }
+    crmd_.reset();
     sshd_.reset();
     cluster_.reset();  // stops the cluster and removes its directory, the moved-aside data too
     std::error_code ec;
@@ -120,20 +127,22 @@ class BackupSshTest : public ::testing::Test {
   }
 
   // One statement on the cluster, directly (not through ssh): what the test checks.
-  std::string Sql(const std::string& sql) {
+  std::string Sql(const std::string& sql, const std::string& db = "postgres") {
     const auto [code, out] =
         RunCommand({"/usr/sbin/runuser", "-u", "postgres", "--", std::string(kPgBin) + "/psql",
                     "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", cluster_->dir().string(), "-p",
-                    "5432", "-U", "postgres", "-d", "postgres", "-c", sql},
+                    "5432", "-U", "postgres", "-d", db, "-c", sql},
                    {}, "");
     EXPECT_EQ(code, 0) << sql << ": " << out;
     return out;
   }
 
   static std::pair<int, std::string> Crmctl(std::vector<std::string> args,
-                                            const std::string& input = "") {
+                                            const std::string& input = "",
+                                            std::map<std::string, std::string> env = {}) {
     args.insert(args.begin(), CRM_CRMCTL_BINARY);
-    return RunCommand(args, {{"NO_COLOR", "1"}}, input);
+    env["NO_COLOR"] = "1";
+    return RunCommand(args, env, input);
   }
   std::pair<int, std::string> Backup(std::vector<std::string> args) {
     std::vector<std::string> all = {"backup",    "--target", "ssh",  "--inventory",
@@ -141,11 +150,65 @@ class BackupSshTest : public ::testing::Test {
     all.insert(all.end(), args.begin(), args.end());
     return Crmctl(all);
   }
-  std::pair<int, std::string> Restore(std::vector<std::string> args) {
+  std::pair<int, std::string> Restore(std::vector<std::string> args,
+                                      const std::map<std::string, std::string>& env = {}) {
     std::vector<std::string> all = {"restore",   "--target", "ssh",  "--inventory",
                                     Inventory(), "--dir",    State()};
     all.insert(all.end(), args.begin(), args.end());
-    return Crmctl(all);
+    return Crmctl(all, "", env);
+  }
+
+  // crmd (gateway and slices) on the cluster's database crm, as the renderings create it.
+  void StartCrmd() {
+    Sql("CREATE DATABASE crm");
+    const fs::path data = root_ / "crmd-data";
+    fs::create_directories(data);
+    crmd_env_ = {{"CRM_DATABASE_URL", cluster_->ConnectionString("crm")},
+                 {"CRM_DATA_DIR", data.string()},
+                 {"CRM_LISTEN", "127.0.0.1:0"},
+                 {"CRM_TRUSTED_PROXIES", "127.0.0.1"}};
+    if (const char* limit = std::getenv("CRM_SLICE_MEMORY_LIMIT")) {
+      crmd_env_["CRM_SLICE_MEMORY_LIMIT"] = limit;
+    }
+    crmd_ = CrmdProcess::Start(CRM_CRMD_BINARY, {"--role", "all"}, crmd_env_, root_ / "crmd.log");
+  }
+
+  // Signs up or in through the gateway (from its own forwarded address); the session token.
+  std::string Session(const std::string& path, const std::string& email,
+                      const std::string& password, int expected) {
+    HttpResult r = Fetch("POST", crmd_->url() + path,
+                         nlohmann::json{{"email", email}, {"password", password}}.dump(),
+                         {kJson, "X-Forwarded-For: 198.51.100." + std::to_string(++ip_)});
+    EXPECT_EQ(r.status, expected) << r.body;
+    return CookieValue(r.headers["set-cookie"], "crm_session");
+  }
+
+  HttpResult Api(const std::string& cookie, const std::string& method, const std::string& path) {
+    return SliceCall(crmd_->url(), cookie, method, path);
+  }
+  long long AddContact(const std::string& cookie, const std::string& name,
+                       const std::string& phone) {
+    return AddSliceContact(crmd_->url(), cookie, name, phone);
+  }
+  std::set<std::string> Contacts(const std::string& cookie) {
+    return ContactNames(crmd_->url(), cookie);
+  }
+
+  std::string SliceState(const std::string& email) {
+    return Sql(
+        "SELECT s.state FROM gateway.slices s JOIN gateway.users u ON u.id = s.user_id "
+        "WHERE u.email = '" +
+            email + "'",
+        "crm");
+  }
+
+  // Temporary clusters left beside the data directory.
+  int Scratches() const {
+    int n = 0;
+    for (const auto& entry : fs::directory_iterator(cluster_->dir())) {
+      n += entry.path().filename().string().starts_with("tenant-restore-") ? 1 : 0;
+    }
+    return n;
   }
 
   fs::path root_;
@@ -153,6 +216,9 @@ class BackupSshTest : public ::testing::Test {
   fs::path conf_;
   std::unique_ptr<Sshd> sshd_;
   std::unique_ptr<PgCluster> cluster_;
+  std::map<std::string, std::string> crmd_env_;
+  std::unique_ptr<CrmdProcess> crmd_;
+  int ip_ = 0;
 };
 
 TEST_F(BackupSshTest, BacksUpListsAndRestoresToAPointInTimeOverSsh) {
@@ -233,6 +299,112 @@ TEST_F(BackupSshTest, BacksUpListsAndRestoresToAPointInTimeOverSsh) {
   EXPECT_EQ(Count(out, "incr"), 1) << out;
 }
 
+TEST_F(BackupSshTest, OneTenantsDeletionIsUndoneOverSshWhileAnotherKeepsWriting) {
+  StartCrmd();
+  const std::string ana =
+      "Cookie: crm_session=" + Session("/auth/register", "ana@example.com", kPassword, 201);
+  const std::string bob =
+      "Cookie: crm_session=" + Session("/auth/register", "bob@example.com", kPassword, 201);
+  const long long a1 = AddContact(ana, "ana one", "+351910000011");
+  const long long a2 = AddContact(ana, "ana two", "+351910000012");
+  AddContact(bob, "bob one", "+351910000021");
+  auto [code, out] = RunCommand({CRM_CRMD_BINARY, "admin", "create", "--email", "root@example.com"},
+                                crmd_env_, "an admin password\n");
+  ASSERT_EQ(code, 0) << out;
+  const std::string token = Session("/auth/login", "root@example.com", "an admin password", 200);
+  const std::map<std::string, std::string> admin = {{"CRM_URL", crmd_->url()},
+                                                    {"CRM_ADMIN_TOKEN", token}};
+
+  std::tie(code, out) = Backup({"now"});
+  ASSERT_EQ(code, 0) << out;
+  const std::string point =
+      Sql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')")
+          .substr(0, 26) +
+      "+00";
+  // After the point: ana's contacts deleted by accident while bob keeps writing.
+  EXPECT_EQ(Api(ana, "DELETE", "/api/contacts/" + std::to_string(a1)).status, 204);
+  EXPECT_EQ(Api(ana, "DELETE", "/api/contacts/" + std::to_string(a2)).status, 204);
+  AddContact(bob, "bob two", "+351910000022");
+  ASSERT_TRUE(Contacts(ana).empty());
+  const std::vector<std::string> args = {"--tenant", "ana@example.com", "--time", point};
+
+  // Without the admin API's URL and credential: refused before anything is read or changed.
+  std::tie(code, out) = Restore({"--tenant", "ana@example.com", "--time", point, "--auto-approve"},
+                                {{"CRM_ADMIN_TOKEN", token}});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("--admin-url (or CRM_URL)"), std::string::npos) << out;
+  std::tie(code, out) = Restore({"--tenant", "ana@example.com", "--time", point, "--auto-approve",
+                                 "--admin-url", crmd_->url()});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("CRM_ADMIN_TOKEN (or CRM_ADMIN_EMAIL with CRM_ADMIN_PASSWORD_FILE)"),
+            std::string::npos)
+      << out;
+  // A wrong credential is refused by the gateway before the plan, nothing changed.
+  std::tie(code, out) = Restore({"--tenant", "ana@example.com", "--time", point, "--auto-approve"},
+                                {{"CRM_URL", crmd_->url()}, {"CRM_ADMIN_TOKEN", "not-a-session"}});
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_EQ(out.find("Restoring:"), std::string::npos) << out;
+
+  // The address reaches SQL and the host's shell only quoted: no account, nothing run.
+  const fs::path pwned = root_ / "pwned";
+  std::tie(code, out) =
+      Restore({"--tenant",
+               "x'); DROP SCHEMA gateway CASCADE; --$(touch " + pwned.string() + ")@example.com",
+               "--time", point, "--auto-approve"},
+              admin);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("--tenant: no account x'); DROP SCHEMA"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(pwned));
+  EXPECT_EQ(SliceState("bob@example.com"), "assigned\n");
+
+  // Without approval (stdin is no terminal): the plan, and nothing changes.
+  std::tie(code, out) = Restore(args, admin);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("Restore tenant ana@example.com (slice "), std::string::npos) << out;
+  EXPECT_NE(out.find("files: nothing to restore"), std::string::npos) << out;
+  EXPECT_NE(out.find("refusing to restore this tenant without approval"), std::string::npos) << out;
+  EXPECT_TRUE(Contacts(ana).empty());
+  EXPECT_EQ(SliceState("ana@example.com"), "assigned\n");
+  EXPECT_EQ(Scratches(), 0);
+
+  std::vector<std::string> approved = args;
+  approved.push_back("--auto-approve");
+  // The temporary cluster does not start (no PostgreSQL in pg_bin): its directory is removed and
+  // the slice was never suspended.
+  std::ofstream(Inventory(), std::ios::app)
+      << "    pg_bin: " << (root_ / "no-postgres").string() << "\n";
+  std::tie(code, out) = Restore(approved, admin);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("host vps: the temporary cluster did not start"), std::string::npos) << out;
+  EXPECT_EQ(out.find("suspend slice"), std::string::npos) << out;
+  EXPECT_EQ(Scratches(), 0);
+  EXPECT_EQ(SliceState("ana@example.com"), "assigned\n");
+  EXPECT_TRUE(Contacts(ana).empty());
+  WriteInventory();
+
+  std::tie(code, out) = Restore(approved, admin);
+  ASSERT_EQ(code, 0) << out;
+  for (const std::string& step : std::vector<std::string>{
+           "pgbackrest check", "vps: make a temporary directory beside " + Data().string(),
+           "pgbackrest restore --set=", "and recover to " + point, "suspend slice",
+           "vps: replace schema slice_", "resume slice",
+           "vps: stop and remove the temporary cluster", "other tenants untouched"}) {
+    EXPECT_NE(out.find(step), std::string::npos) << step << "\n" << out;
+  }
+  // ana's contacts are back, bob's later write is kept, and both keep working.
+  EXPECT_EQ(Contacts(ana), (std::set<std::string>{"ana one", "ana two"}));
+  EXPECT_EQ(Contacts(bob), (std::set<std::string>{"bob one", "bob two"}));
+  EXPECT_EQ(SliceState("ana@example.com"), "assigned\n");
+  AddContact(ana, "ana three", "+351910000013");
+  AddContact(bob, "bob three", "+351910000023");
+  EXPECT_EQ(Contacts(ana).size(), 3U);
+  EXPECT_EQ(Contacts(bob).size(), 3U);
+  // The live cluster was never stopped or recovered; the temporary one is gone.
+  EXPECT_EQ(Sql("SELECT pg_is_in_recovery()"), "f\n");
+  EXPECT_EQ(Count(Read(Host().string() + ".log"), "stop"), 0);
+  EXPECT_EQ(Scratches(), 0);
+}
+
 TEST_F(BackupSshTest, UnreachableHostsAndTenantsAreNamedAndNothingChanges) {
   // A label is checked against pgbackrest's list before it goes near a shell on the host.
   const fs::path pwned = root_ / "pwned";
@@ -277,11 +449,12 @@ TEST_F(BackupSshTest, UnreachableHostsAndTenantsAreNamedAndNothingChanges) {
   EXPECT_EQ(code, 1) << out;
   EXPECT_NE(out.find(named), std::string::npos) << out;
 
-  // One tenant is a local-target restore: refused over ssh with what to do instead.
+  // One tenant needs the gateway's admin API: refused without it, before ssh is tried.
   std::tie(code, out) =
       Restore({"--tenant", "a@example.com", "--time", "2026-11-30 08:00:00+00", "--auto-approve"});
   EXPECT_EQ(code, 2) << out;
-  EXPECT_NE(out.find("--tenant: one tenant is restored on the local target only"),
+  EXPECT_NE(out.find("--tenant: over ssh the tenant's slice is suspended and resumed through the "
+                     "gateway's admin API"),
             std::string::npos)
       << out;
   EXPECT_EQ(Sql("SELECT pg_is_in_recovery()"), "f\n");

@@ -141,42 +141,15 @@ class BackupTest : public ::testing::Test {
     return "Cookie: crm_session=" + CookieValue(r.headers.at("set-cookie"), "crm_session");
   }
 
-  // A call through the gateway to the tenant's slice, retried while the slice (re)starts.
   HttpResult Api(const std::string& cookie, const std::string& method, const std::string& path,
                  const std::string& body = {}) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    HttpResult r;
-    while (std::chrono::steady_clock::now() < deadline) {
-      r = Fetch(method, url_ + path, body, {cookie, kJson});
-      if (r.status != 0 && r.status != 502 && r.status != 503) {
-        return r;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return r;
+    return SliceCall(url_, cookie, method, path, body);
   }
-
   long long AddContact(const std::string& cookie, const std::string& name,
                        const std::string& phone) {
-    const HttpResult r =
-        Api(cookie, "POST", "/api/contacts", json{{"name", name}, {"phone", phone}}.dump());
-    EXPECT_EQ(r.status, 201) << r.body;
-    const json body = r.Json();
-    return body.is_object() && body.contains("id") ? body["id"].get<long long>() : 0;
+    return AddSliceContact(url_, cookie, name, phone);
   }
-
-  std::set<std::string> Contacts(const std::string& cookie) {
-    const HttpResult r = Api(cookie, "GET", "/api/contacts?limit=100");
-    EXPECT_EQ(r.status, 200) << r.body;
-    std::set<std::string> names;
-    const json body = r.Json();
-    if (body.is_object()) {
-      for (const auto& c : body["items"]) {
-        names.insert(c["name"].get<std::string>());
-      }
-    }
-    return names;
-  }
+  std::set<std::string> Contacts(const std::string& cookie) { return ContactNames(url_, cookie); }
 
   fs::path root_;
   fs::path dir_;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,6 +54,48 @@ bool Eventually(F done, std::chrono::milliseconds limit = std::chrono::seconds(3
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return done();
+}
+
+// A call through the gateway at `gateway` to the slice of the tenant whose `cookie` header
+// ("Cookie: crm_session=…") it carries, retried for up to a minute while the slice (re)starts:
+// no answer, 502 or 503. Backups and restores stop and start slices under the tests.
+inline HttpResult SliceCall(const std::string& gateway, const std::string& cookie,
+                            const std::string& method, const std::string& path,
+                            const std::string& body = {}) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  HttpResult r;
+  while (std::chrono::steady_clock::now() < deadline) {
+    r = Fetch(method, gateway + path, body, {cookie, kJson});
+    if (r.status != 0 && r.status != 502 && r.status != 503) {
+      return r;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return r;
+}
+
+// Adds a contact through SliceCall, expecting 201; its id (0 when refused).
+inline long long AddSliceContact(const std::string& gateway, const std::string& cookie,
+                                 const std::string& name, const std::string& phone) {
+  const HttpResult r = SliceCall(gateway, cookie, "POST", "/api/contacts",
+                                 json{{"name", name}, {"phone", phone}}.dump());
+  EXPECT_EQ(r.status, 201) << r.body;
+  const json body = r.Json();
+  return body.is_object() && body.contains("id") ? body["id"].get<long long>() : 0;
+}
+
+// The names of the tenant's first 100 contacts, through SliceCall.
+inline std::set<std::string> ContactNames(const std::string& gateway, const std::string& cookie) {
+  const HttpResult r = SliceCall(gateway, cookie, "GET", "/api/contacts?limit=100");
+  EXPECT_EQ(r.status, 200) << r.body;
+  std::set<std::string> names;
+  const json body = r.Json();
+  if (body.is_object()) {
+    for (const auto& c : body["items"]) {
+      names.insert(c["name"].get<std::string>());
+    }
+  }
+  return names;
 }
 
 struct Tenant {

@@ -1,15 +1,19 @@
 // What local and ssh backups share: pgbackrest's listing, the choice of a backup, the recovery
-// options and the wait for recovery, all through a DatabaseHost.
+// options, the wait for recovery and the steps of a one-tenant restore, all through a
+// DatabaseHost.
 #include "backup_host.hpp"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "crm/apply/step.hpp"
 #include "crm/error.hpp"
+#include "crm/units.hpp"
+#include "local_deployment.hpp"
 
 namespace crm::apply::backup {
 
@@ -118,6 +122,122 @@ void AwaitPromoted(const std::function<tools::ToolResult()>& in_recovery,
   }
   throw RuntimeError(
       fmt::format("PostgreSQL did not finish recovery within {} s ({})", limit.count(), last));
+}
+
+// --- one tenant ---------------------------------------------------------------------------------
+
+std::string TenantSlice::Role() const {
+  return fmt::format("slice_{}", id);
+}
+
+bool TenantSlice::Runs() const {
+  return state == "assigned" || state == "available";
+}
+
+TenantSlice FindSlice(const std::function<std::string(const std::string& sql)>& query,
+                      const std::string& email) {
+  const std::string line = local::TrimLine(
+      query("SELECT s.id || ' ' || s.state FROM gateway.slices s JOIN gateway.users u ON u.id = "
+            "s.user_id WHERE lower(u.email) = lower(" +
+            local::QuoteConf(email) +
+            ") AND s.state NOT IN ('destroying', 'destroyed', 'provisioning') ORDER BY s.id DESC "
+            "LIMIT 1"));
+  const auto space = line.find(' ');
+  if (line.empty() || space == std::string::npos) {
+    throw InputError(
+        fmt::format(
+            "--tenant: no account {} with a live slice in this deployment (a deleted account comes "
+            "back only with a whole restore)",
+            email),
+        "tenant");
+  }
+  return {std::stoll(line.substr(0, space)), line.substr(space + 1)};
+}
+
+std::string ScratchServerOptions(int port, const std::string& socket_dir) {
+  return fmt::format(
+      "-c port={} -c listen_addresses= -c unix_socket_directories={} -c archive_mode=off", port,
+      socket_dir);
+}
+
+std::string DumpAsOf(DatabaseHost& host, ScratchCluster& scratch, const BackupInfo& backup,
+                     const std::optional<RecoveryTime>& time, const TenantSlice& slice,
+                     Console console) {
+  const std::string point = time ? time->text : "the end of backup " + backup.label;
+  {
+    Step step(console.quiet,
+              fmt::format("pgbackrest restore --set={} into {}", backup.label, scratch.Data()));
+    std::vector<std::string> args = RecoveryArgs(backup, time);
+    args.push_back("--pg1-path=" + scratch.Data());
+    // Recovery's own archiving stays off: the scratch copy must never push into the live stanza.
+    args.push_back("--archive-mode=off");
+    args.push_back("restore");
+    PgBackRestOrThrow(host, args, 3600s, "pgbackrest restore (temporary cluster)");
+    step.Done();
+  }
+  {
+    Step step(console.quiet,
+              fmt::format("start it ({}) and recover to {}", scratch.Where(), point));
+    scratch.Start();
+    AwaitPromoted([&] { return scratch.InRecovery(); }, 600s);
+    step.Done();
+  }
+  Step step(console.quiet, fmt::format("pg_dump -n {}", slice.Role()));
+  auto [path, bytes] = scratch.DumpSchema(slice.Role());
+  step.Done(crm::FormatBytes(static_cast<double>(bytes)));
+  return path;
+}
+
+std::string ReplaceSchemaSql(const TenantSlice& slice, const std::string& dump) {
+  const std::string role = slice.Role();
+  return fmt::format(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = {};\n"
+      "DROP SCHEMA IF EXISTS {} CASCADE;\n"
+      "\\i {}\n",
+      local::QuoteConf(role), role, local::QuoteConf(dump));
+}
+
+void PrintTenantPlan(const std::string& email, const TenantSlice& slice, const BackupInfo& backup,
+                     const TenantPlan& plan) {
+  std::cout << fmt::format(
+      "Restore tenant {} (slice {}, {}) in {} to {} from backup {} ({}, finished {}):\n", email,
+      slice.id, slice.state, plan.deployment, plan.point, backup.label, backup.type,
+      Utc(backup.stop));
+  std::cout << fmt::format("  + a temporary cluster recovered to {} {}\n", plan.point,
+                           plan.scratch);
+  if (slice.Runs()) {
+    std::cout << fmt::format("  ~ slice {} suspended while its data is replaced, then resumed\n",
+                             slice.id);
+  }
+  std::cout << fmt::format("  ~ schema {} replaced by its state at that point\n", slice.Role());
+  std::cout << fmt::format("  {}\n", plan.files);
+  std::cout << "  (other tenants and the gateway are not touched)\n";
+}
+
+void ReplaceWhileSuspended(const TenantSlice& slice, const AdminAccess& admin,
+                           const SliceControl& slices, Console console,
+                           const std::function<void()>& replace) {
+  if (slice.Runs()) {
+    Step step(console.quiet, fmt::format("suspend slice {} (admin API)", slice.id));
+    slices.suspend(admin, slice.id);
+    step.Done();
+  }
+  try {
+    replace();
+  } catch (const Error& e) {
+    if (!slice.Runs()) {
+      throw;
+    }
+    throw RuntimeError(fmt::format(
+        "{}\nSlice {} stays suspended: `crmctl slices resume {}` starts it again on the data it "
+        "has now.",
+        e.what(), slice.id, slice.id));
+  }
+  if (slice.Runs()) {
+    Step step(console.quiet, fmt::format("resume slice {} (admin API)", slice.id));
+    slices.resume(admin, slice.id);
+    step.Done();
+  }
 }
 
 }  // namespace crm::apply::backup

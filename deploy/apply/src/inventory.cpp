@@ -114,6 +114,10 @@ Inventory ParseInventory(const std::string& text, const std::string& file) {
     if (!host.pg_data.empty() && host.pg_data[0] != '/') {
       FailAt(file, map.Required("pg_data"), "pg_data: expected an absolute path on the host");
     }
+    host.pg_bin = OptionalString(map, "pg_bin", host.pg_bin);
+    if (host.pg_bin.empty() || host.pg_bin[0] != '/') {
+      FailAt(file, map.Required("pg_bin"), "pg_bin: expected an absolute path on the host");
+    }
     map.Finish();
     inventory.hosts.push_back(std::move(host));
   }
@@ -147,13 +151,17 @@ std::string AsRoot(const InventoryHost& host, const std::string& command) {
   return host.user == "root" ? command : "sudo -n " + command;
 }
 
-// A command as the postgres user, which owns the cluster and pgBackRest's repository locks.
+}  // namespace
+
+// The postgres user owns the cluster and pgBackRest's repository locks.
 std::string AsPostgres(const InventoryHost& host, const std::string& command) {
   return host.user == "root" ? "runuser -u postgres -- " + command
                              : "sudo -n -u postgres " + command;
 }
 
-}  // namespace
+std::string PgToolCommand(const InventoryHost& host, const std::string& tool) {
+  return AsPostgres(host, ShellQuote(host.pg_bin + "/" + tool));
+}
 
 std::string BackupStop(const InventoryHost& host) {
   return Or(host.stop, AsRoot(host, "systemctl stop crmd.service"));

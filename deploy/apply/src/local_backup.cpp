@@ -150,16 +150,12 @@ void MakePgDir(const fs::path& dir) {
   }
 }
 
-// Waits until the cluster on `socket`:`port` has finished recovery and promoted.
-void AwaitPromoted(const Layout& layout, const fs::path& socket, int port) {
-  backup::AwaitPromoted(
-      [&] {
-        return local::Pg(layout, "psql",
-                         {"-X", "-At", "-h", socket.string(), "-p", std::to_string(port), "-U",
-                          local::Superuser(), "-d", "postgres", "-c", "SELECT pg_is_in_recovery()"},
-                         30s);
-      },
-      600s);
+// psql's answer to `SELECT pg_is_in_recovery()` from the cluster on `socket`:`port`.
+tools::ToolResult InRecovery(const Layout& layout, const fs::path& socket, int port) {
+  return local::Pg(layout, "psql",
+                   {"-X", "-At", "-h", socket.string(), "-p", std::to_string(port), "-U",
+                    local::Superuser(), "-d", "postgres", "-c", "SELECT pg_is_in_recovery()"},
+                   30s);
 }
 
 // Extracts `members` of the backup's files archive into `into` (created).
@@ -284,7 +280,7 @@ void RestoreDeployment(Deployment& d, const RestoreRequest& request, const Backu
                       "with:\n{}",
                       r.output, layout.PgLog().string(), local::LogTail(layout.PgLog(), 15)));
     }
-    AwaitPromoted(layout, layout.Pg(), pg_port);
+    backup::AwaitPromoted([&] { return InRecovery(layout, layout.Pg(), pg_port); }, 600s);
     step.Done();
   }
   {
@@ -319,46 +315,31 @@ void RestoreDeployment(Deployment& d, const RestoreRequest& request, const Backu
 
 // --- one tenant ---------------------------------------------------------------------------------
 
-struct TenantSlice {
-  long long id = 0;
-  std::string state;
-};
+using backup::TenantSlice;
 
 TenantSlice FindSlice(const Deployment& d, const std::string& email) {
-  const std::string out = local::Psql(
-      d.layout, d.layout.Pg(), d.PgPort(), "crm",
-      "SELECT s.id, s.state FROM gateway.slices s JOIN gateway.users u ON u.id = s.user_id "
-      "WHERE lower(u.email) = lower(" +
-          local::QuoteConf(email) +
-          ") AND s.state NOT IN ('destroying', 'destroyed', 'provisioning') ORDER BY s.id DESC "
-          "LIMIT 1;\n",
-      "finding the tenant's slice", {"-At", "-F", " "});
-  const std::string line = local::TrimLine(out);
-  const auto space = line.find(' ');
-  if (line.empty() || space == std::string::npos) {
-    throw InputError(
-        fmt::format(
-            "--tenant: no account {} with a live slice in this deployment (a deleted account comes "
-            "back only with a whole restore)",
-            email),
-        "tenant");
-  }
-  return {std::stoll(line.substr(0, space)), line.substr(space + 1)};
+  return backup::FindSlice(
+      [&](const std::string& sql) {
+        return local::Psql(d.layout, d.layout.Pg(), d.PgPort(), backup::kCrmDatabase, sql + ";\n",
+                           "finding the tenant's slice", {"-At"});
+      },
+      email);
 }
 
 // A temporary cluster recovered from the repository, stopped and removed when it goes.
-class TemporaryCluster {
+class TemporaryCluster final : public backup::ScratchCluster {
  public:
   TemporaryCluster(const Layout& layout, const BackupRepo& repo)
       : layout_(layout), root_(repo.root / fmt::format("tenant-restore-{}", ::getpid())) {
     std::error_code ec;
     fs::remove_all(root_, ec);
     MakePgDir(root_);
+    MakePgDir(root_ / "data");
     port_ = FreeLoopbackPort();
   }
-  ~TemporaryCluster() {
+  ~TemporaryCluster() override {
     if (started_) {
-      local::Pg(layout_, "pg_ctl", {"-D", Data().string(), "-m", "immediate", "-w", "stop"}, 60s);
+      local::Pg(layout_, "pg_ctl", {"-D", Data(), "-m", "immediate", "-w", "stop"}, 60s);
     }
     std::error_code ec;
     fs::remove_all(root_, ec);
@@ -367,18 +348,14 @@ class TemporaryCluster {
   TemporaryCluster& operator=(const TemporaryCluster&) = delete;
 
   fs::path Root() const { return root_; }
-  fs::path Data() const { return root_ / "data"; }
-  int Port() const { return port_; }
+  std::string Data() const override { return (root_ / "data").string(); }
+  std::string Where() const override { return fmt::format("on port {}", port_); }
 
-  // Its own port and socket, no archiving: it must never write into the live stanza.
-  void Start() {
-    const std::string options = fmt::format(
-        "-c port={} -c listen_addresses= -c unix_socket_directories={} -c archive_mode=off", port_,
-        root_.string());
+  void Start() override {
     const tools::ToolResult r =
         local::Pg(layout_, "pg_ctl",
-                  {"-D", Data().string(), "-l", (root_ / "postgres.log").string(), "-o", options,
-                   "-w", "-t", "600", "start"},
+                  {"-D", Data(), "-l", (root_ / "postgres.log").string(), "-o",
+                   backup::ScratchServerOptions(port_, root_.string()), "-w", "-t", "600", "start"},
                   620s);
     started_ = true;
     if (r.exit_code != 0) {
@@ -386,6 +363,19 @@ class TemporaryCluster {
                                      r.exit_code, r.output,
                                      local::LogTail(root_ / "postgres.log", 15)));
     }
+  }
+  tools::ToolResult InRecovery() override { return apply::InRecovery(layout_, root_, port_); }
+  std::pair<std::string, std::uint64_t> DumpSchema(const std::string& schema) override {
+    const fs::path dump = root_ / (schema + ".sql");
+    const tools::ToolResult r =
+        local::Pg(layout_, "pg_dump",
+                  {"-h", root_.string(), "-p", std::to_string(port_), "-U", local::Superuser(),
+                   "-d", backup::kCrmDatabase, "-n", schema, "-f", dump.string()},
+                  3600s);
+    if (r.exit_code != 0) {
+      throw RuntimeError(fmt::format("pg_dump -n {} failed: {}", schema, r.output));
+    }
+    return {dump.string(), fs::file_size(dump)};
   }
 
  private:
@@ -415,21 +405,11 @@ void RestoreTenant(Deployment& d, const RestoreRequest& request, const BackupInf
                      "tenant");
   }
   const TenantSlice slice = FindSlice(d, request.tenant);
-  const std::string role = fmt::format("slice_{}", slice.id);
   const std::string point = time ? time->text : "the end of backup " + backup.label;
-  const bool suspend = slice.state == "assigned" || slice.state == "available";
-  std::cout << fmt::format(
-      "Restore tenant {} (slice {}, {}) in {} to {} from backup {} ({}, finished {}):\n",
-      request.tenant, slice.id, slice.state, layout.dir.string(), point, backup.label, backup.type,
-      Utc(backup.stop));
-  std::cout << fmt::format("  + a temporary cluster recovered to {} on another port\n", point);
-  if (suspend) {
-    std::cout << fmt::format("  ~ slice {} suspended while its data is replaced, then resumed\n",
-                             slice.id);
-  }
-  std::cout << fmt::format("  ~ schema {} replaced by its state at that point\n", role);
-  std::cout << fmt::format("  ~ data/slices/{}/ from {}\n", slice.id, backup.files_archive);
-  std::cout << "  (other tenants and the gateway are not touched)\n";
+  backup::PrintTenantPlan(
+      request.tenant, slice, backup,
+      {fmt::format("the local deployment in {}", layout.dir.string()), point, "on another port",
+       fmt::format("~ data/slices/{}/ from {}", slice.id, backup.files_archive)});
   if (!Approve(request, "restore this tenant")) {
     return;
   }
@@ -440,37 +420,8 @@ void RestoreTenant(Deployment& d, const RestoreRequest& request, const BackupInf
     ArchiveCurrentWal(d, console);
   }
   TemporaryCluster temp(layout, d.repo);
-  {
-    Step step(console.quiet, fmt::format("pgbackrest restore --set={} into {}", backup.label,
-                                         temp.Data().string()));
-    MakePgDir(temp.Data());
-    std::vector<std::string> args = RecoveryArgs(backup, time);
-    args.push_back("--pg1-path=" + temp.Data().string());
-    args.push_back("--archive-mode=off");
-    args.push_back("restore");
-    local::PgBackRestOrThrow(d.repo, args, 3600s, "pgbackrest restore (temporary cluster)");
-    step.Done();
-  }
-  {
-    Step step(console.quiet,
-              fmt::format("start it on port {} and recover to {}", temp.Port(), point));
-    temp.Start();
-    AwaitPromoted(layout, temp.Root(), temp.Port());
-    step.Done();
-  }
-  const fs::path dump = temp.Root() / (role + ".sql");
-  {
-    Step step(console.quiet, fmt::format("pg_dump -n {}", role));
-    const tools::ToolResult r =
-        local::Pg(layout, "pg_dump",
-                  {"-h", temp.Root().string(), "-p", std::to_string(temp.Port()), "-U",
-                   local::Superuser(), "-d", "crm", "-n", role, "-f", dump.string()},
-                  3600s);
-    if (r.exit_code != 0) {
-      throw RuntimeError(fmt::format("pg_dump -n {} failed: {}", role, r.output));
-    }
-    step.Done(crm::FormatBytes(static_cast<double>(fs::file_size(dump))));
-  }
+  LocalDatabase db(d.repo);
+  const std::string dump = backup::DumpAsOf(db, temp, backup, time, slice, console);
   // The files come out of the archive before anything live changes.
   const fs::path files = temp.Root() / "files";
   {
@@ -478,24 +429,14 @@ void RestoreTenant(Deployment& d, const RestoreRequest& request, const BackupInf
     Extract(backup, files, {fmt::format("data/slices/{}", slice.id)});
     step.Done();
   }
-  const AdminAccess admin = d.Admin();
-  if (suspend) {
-    Step step(console.quiet, fmt::format("suspend slice {} (admin API)", slice.id));
-    slices.suspend(admin, slice.id);
-    step.Done();
-  }
-  {
-    Step step(console.quiet, fmt::format("replace schema {} (one transaction)", role));
-    const std::string sql = fmt::format(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = {};\n"
-        "DROP SCHEMA IF EXISTS {} CASCADE;\n"
-        "\\i {}\n",
-        local::QuoteConf(role), role, local::QuoteConf(dump.string()));
-    local::Psql(layout, layout.Pg(), d.PgPort(), "crm", sql, "replacing the schema",
-                {"--single-transaction", "-f", "-"});
-    step.Done();
-  }
-  {
+  backup::ReplaceWhileSuspended(slice, d.Admin(), slices, console, [&] {
+    {
+      Step step(console.quiet, fmt::format("replace schema {} (one transaction)", slice.Role()));
+      local::Psql(layout, layout.Pg(), d.PgPort(), backup::kCrmDatabase,
+                  backup::ReplaceSchemaSql(slice, dump), "replacing the schema",
+                  {"--single-transaction", "-f", "-"});
+      step.Done();
+    }
     Step step(console.quiet, fmt::format("replace data/slices/{}", slice.id));
     const fs::path live = layout.Data() / "slices" / std::to_string(slice.id);
     const fs::path restored = files / "data" / "slices" / std::to_string(slice.id);
@@ -513,12 +454,7 @@ void RestoreTenant(Deployment& d, const RestoreRequest& request, const BackupInf
       }
     }
     step.Done();
-  }
-  if (suspend) {
-    Step step(console.quiet, fmt::format("resume slice {} (admin API)", slice.id));
-    slices.resume(admin, slice.id);
-    step.Done();
-  }
+  });
   if (!console.quiet) {
     std::cout << fmt::format("\nTenant {} restored in {} to {}; other tenants untouched.\n",
                              request.tenant,

@@ -1,13 +1,15 @@
 // crmctl backup and restore for --target ssh: the database host found in the recorded state (the
 // host the rendering gave pgBackRest's configuration, not the replica), its stanza and data
-// directory read from that configuration as apply staged it, and pgbackrest, psql and the service
-// commands run there over ssh (docs/operations.md, "Backups (ssh target)").
+// directory read from that configuration as apply staged it, and pgbackrest, psql, pg_ctl,
+// pg_dump and the service commands run there over ssh (docs/operations.md, "Backups (ssh
+// target)").
 #include "crm/apply/ssh_backup.hpp"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <thread>
@@ -22,6 +24,7 @@
 #include "crm/files.hpp"
 #include "crm/text.hpp"
 #include "crm/units.hpp"
+#include "local_deployment.hpp"
 #include "ssh_session.hpp"
 
 namespace crm::apply {
@@ -123,6 +126,18 @@ class SshDatabase final : public backup::DatabaseHost {
                            ShellQuote(db), ShellQuote(sql)),
                30s);
   }
+  /// `script` fed to psql on database `db` as a superuser in one transaction that stops at the
+  /// first error; RuntimeError naming `what` and psql's output unless it succeeds.
+  void Script(const std::string& db, const std::string& script, const std::string& what) {
+    const ToolResult r = Run(
+        fmt::format("printf '%s' {} | {} -X -q -v ON_ERROR_STOP=1 -d {} --single-transaction -f -",
+                    ShellQuote(script), PsqlCommand(host_), ShellQuote(db)),
+        3600s);
+    if (r.exit_code != 0) {
+      throw RuntimeError(fmt::format("host {}: {} failed (psql exit {}{}): {}", host_.name, what,
+                                     r.exit_code, r.timed_out ? ", timed out" : "", r.output));
+    }
+  }
   /// `command` on the host; RuntimeError naming the host when ssh cannot reach it.
   ToolResult Run(const std::string& command, std::chrono::seconds timeout) {
     const ToolResult r = session_.RunInDir(host_, command, timeout);
@@ -178,6 +193,173 @@ void AwaitHealthy(SshSession& session, const InventoryHost& host, const std::str
 
 std::string Stamp() {
   return fmt::format("{:%Y%m%d-%H%M%S}", fmt::gmtime(std::time(nullptr)));
+}
+
+// --- one tenant ---------------------------------------------------------------------------------
+
+// The scratch cluster listens on no TCP address: the port only names its socket, in a directory
+// of its own, so it cannot clash with the live cluster or anything else on the host.
+constexpr int kScratchPort = 5499;
+
+// A temporary cluster in a temporary directory beside the live data directory on the database
+// host (the postgres user's, with room for a copy): created by the constructor, stopped and
+// removed by the destructor, also when the restore fails.
+class SshScratchCluster final : public backup::ScratchCluster {
+ public:
+  SshScratchCluster(SshDatabase& db, const InventoryHost& host, const std::string& pg_data)
+      : db_(db), host_(host) {
+    const std::string parent = fs::path(pg_data).parent_path().string();
+    const ToolResult r = db_.Run(
+        AsPostgres(host_, "mktemp -d " + ShellQuote(parent + "/tenant-restore-XXXXXX")), 60s);
+    const std::string made = local::TrimLine(r.output);
+    if (r.exit_code != 0 || !made.starts_with(parent + "/tenant-restore-") ||
+        made.find_first_of("\n'") != std::string::npos) {
+      throw RuntimeError(
+          fmt::format("host {}: cannot make a temporary directory in {} as the "
+                      "postgres user (exit {}): {}",
+                      host_.name, parent, r.exit_code, r.output));
+    }
+    root_ = made;
+    Run(AsPostgres(host_, "mkdir -m 0700 " + ShellQuote(Data())), "making its data directory");
+  }
+  ~SshScratchCluster() override {
+    try {
+      if (started_) {
+        db_.Run(fmt::format("{} -D {} -m immediate -w stop", PgToolCommand(host_, "pg_ctl"),
+                            ShellQuote(Data())),
+                120s);
+      }
+      const ToolResult r = db_.Run(AsPostgres(host_, "rm -rf " + ShellQuote(root_)), 600s);
+      if (r.exit_code == 0) {
+        return;
+      }
+    } catch (const std::exception&) {
+      // Said below: the operator removes what is left.
+    }
+    std::cerr << fmt::format("warning: host {}: remove the temporary cluster {} by hand\n",
+                             host_.name, root_);
+  }
+  SshScratchCluster(const SshScratchCluster&) = delete;
+  SshScratchCluster& operator=(const SshScratchCluster&) = delete;
+
+  std::string Data() const override { return root_ + "/data"; }
+  std::string Where() const override {
+    return fmt::format("socket in {} on {}, no TCP", root_, host_.name);
+  }
+
+  void Start() override {
+    // Debian's packages keep the configuration in /etc, outside the backup: the scratch copy gets
+    // empty ones (ScratchServerOptions says the rest) and the postgres user by peer.
+    Run(AsPostgres(host_, "sh -c " + ShellQuote(fmt::format(
+                                         "cd {} && for f in postgresql.conf pg_ident.conf; do [ "
+                                         "-e \"$f\" ] || : > \"$f\"; done && {{ [ -e pg_hba.conf "
+                                         "] || echo 'local all postgres peer' > pg_hba.conf; }}",
+                                         ShellQuote(Data())))),
+        "writing its configuration");
+    started_ = true;
+    const std::string log = root_ + "/postgres.log";
+    const ToolResult r =
+        db_.Run(fmt::format("{} -D {} -l {} -o {} -w -t 600 start", PgToolCommand(host_, "pg_ctl"),
+                            ShellQuote(Data()), ShellQuote(log),
+                            ShellQuote(backup::ScratchServerOptions(kScratchPort, root_))),
+                660s);
+    if (r.exit_code != 0) {
+      const ToolResult tail = db_.Run(AsPostgres(host_, "tail -n 15 " + ShellQuote(log)), 30s);
+      throw RuntimeError(
+          fmt::format("host {}: the temporary cluster did not start (pg_ctl exit {}): {}\n{}",
+                      host_.name, r.exit_code, r.output, tail.output));
+    }
+  }
+  ToolResult InRecovery() override {
+    return db_.Run(
+        fmt::format("{} -X -At -h {} -p {} -d postgres -c {}", PgToolCommand(host_, "psql"),
+                    ShellQuote(root_), kScratchPort, ShellQuote("SELECT pg_is_in_recovery()")),
+        30s);
+  }
+  std::pair<std::string, std::uint64_t> DumpSchema(const std::string& schema) override {
+    const std::string dump = fmt::format("{}/{}.sql", root_, schema);
+    Run(fmt::format("{} -h {} -p {} -d {} -n {} -f {}", PgToolCommand(host_, "pg_dump"),
+                    ShellQuote(root_), kScratchPort, backup::kCrmDatabase, ShellQuote(schema),
+                    ShellQuote(dump)),
+        "pg_dump -n " + schema);
+    const ToolResult size = db_.Run(AsPostgres(host_, "wc -c " + ShellQuote(dump)), 30s);
+    return {dump, std::strtoull(size.output.c_str(), nullptr, 10)};
+  }
+
+ private:
+  void Run(const std::string& command, const std::string& what) {
+    const ToolResult r = db_.Run(command, 3600s);
+    if (r.exit_code != 0) {
+      throw RuntimeError(fmt::format("host {}: temporary cluster: {} failed (exit {}): {}",
+                                     host_.name, what, r.exit_code, r.output));
+    }
+  }
+
+  SshDatabase& db_;
+  const InventoryHost& host_;
+  std::string root_;
+  bool started_ = false;
+};
+
+void RestoreTenant(const SshDeployment& d, SshDatabase& db, const RestoreRequest& request,
+                   const BackupInfo& backup, const std::optional<RecoveryTime>& time,
+                   Console console, const SliceControl& slices, const AdminAccess& admin) {
+  const backup::TenantSlice slice = backup::FindSlice(
+      [&](const std::string& sql) {
+        const ToolResult r = db.Query(backup::kCrmDatabase, sql);
+        if (r.exit_code != 0) {
+          throw RuntimeError(
+              fmt::format("host {}: finding the tenant's slice failed (psql exit "
+                          "{}): {}",
+                          d.db, r.exit_code, r.output));
+        }
+        return r.output;
+      },
+      request.tenant);
+  if (slices.check) {
+    slices.check(admin, slice.id);
+  }
+  const std::string point = time ? time->text : "the end of backup " + backup.label;
+  backup::PrintTenantPlan(
+      request.tenant, slice, backup,
+      {fmt::format("the ssh deployment in {}", d.dir.string()), point,
+       fmt::format("in a temporary directory beside {} on {} (removed afterwards)", d.pg_data,
+                   d.db),
+       "files: nothing to restore (the renderings keep nothing in slice directories that a "
+       "restore needs)"});
+  if (!ConfirmChanges(request.dry_run, request.auto_approve, "restore this tenant")) {
+    return;
+  }
+  const ApplyLock lock = ApplyLock::Acquire(LockPath(d.dir));
+  std::cout << "\nRestoring:\n";
+  const auto started = std::chrono::steady_clock::now();
+  if (time) {
+    backup::ArchiveCurrentWal(db, console);
+  }
+  std::optional<SshScratchCluster> scratch;
+  {
+    Step step(console.quiet,
+              fmt::format("{}: make a temporary directory beside {}", d.db, d.pg_data));
+    scratch.emplace(db, d.Host(d.db), d.pg_data);
+    step.Done();
+  }
+  const std::string dump = backup::DumpAsOf(db, *scratch, backup, time, slice, console);
+  backup::ReplaceWhileSuspended(slice, admin, slices, console, [&] {
+    Step step(console.quiet,
+              fmt::format("{}: replace schema {} (one transaction)", d.db, slice.Role()));
+    db.Script(backup::kCrmDatabase, backup::ReplaceSchemaSql(slice, dump), "replacing the schema");
+    step.Done();
+  });
+  {
+    Step step(console.quiet, fmt::format("{}: stop and remove the temporary cluster", d.db));
+    scratch.reset();
+    step.Done();
+  }
+  if (!console.quiet) {
+    std::cout << fmt::format("\nTenant {} restored in {} to {}; other tenants untouched.\n",
+                             request.tenant,
+                             FormatSeconds(std::chrono::steady_clock::now() - started), point);
+  }
 }
 
 }  // namespace
@@ -267,12 +449,12 @@ BackupInfo TakeSshBackup(const SshOptions& options, const std::string& type, Con
   return newest;
 }
 
-void RestoreSsh(const SshOptions& options, const RestoreRequest& request, Console console) {
-  if (!request.tenant.empty()) {
+void RestoreSsh(const SshOptions& options, const RestoreRequest& request, Console console,
+                const SliceControl& slices, const AdminAccess& admin) {
+  if (!request.tenant.empty() && admin.url.empty()) {
     throw InputError(
-        "--tenant: one tenant is restored on the local target only; over ssh, restore the whole "
-        "deployment (--time or --backup), or restore the backup into a scratch cluster and copy "
-        "the tenant's schema back by hand (docs/operations.md, \"Backups (ssh target)\")",
+        "--tenant: over ssh the tenant's slice is suspended and resumed through the gateway's "
+        "admin API: give its URL with --admin-url (or CRM_URL)",
         "tenant");
   }
   if (request.time.empty() == request.backup_id.empty()) {
@@ -288,6 +470,10 @@ void RestoreSsh(const SshOptions& options, const RestoreRequest& request, Consol
   SshDatabase db(session, host, d.stanza);
   const std::vector<BackupInfo> backups = backup::ReadBackups(db);
   const BackupInfo& chosen = backup::ChooseBackup(backups, request.backup_id, time, d.list);
+  if (!request.tenant.empty()) {
+    RestoreTenant(d, db, request, chosen, time, console, slices, admin);
+    return;
+  }
   const std::string point = time ? time->text : "the end of backup " + chosen.label;
   const std::string aside = fmt::format("{}.before-restore-{}", d.pg_data, Stamp());
 

@@ -69,6 +69,7 @@ TEST(InventoryTest, BackupCommandsDefaultToWhatTheRenderingsInstall) {
     pgbackrest: pgbackrest --config=/tmp/b.conf
     psql: psql -h /tmp
     pg_data: /tmp/pg
+    pg_bin: /opt/pg 15/bin
 )",
                                        "/etc/crm/inventory.yaml");
   const InventoryHost& root = inv.hosts[0];
@@ -78,9 +79,13 @@ TEST(InventoryTest, BackupCommandsDefaultToWhatTheRenderingsInstall) {
   EXPECT_EQ(PgBackRestCommand(root), "runuser -u postgres -- pgbackrest");
   EXPECT_EQ(PsqlCommand(root), "runuser -u postgres -- psql");
   EXPECT_EQ(root.pg_data, "");
+  EXPECT_EQ(PgToolCommand(root, "pg_ctl"),
+            "runuser -u postgres -- '/usr/lib/postgresql/15/bin/pg_ctl'");
   const InventoryHost& deploy = inv.hosts[1];
   EXPECT_EQ(PostgresStop(deploy), "sudo -n systemctl stop postgresql.service");
   EXPECT_EQ(PgBackRestCommand(deploy), "sudo -n -u postgres pgbackrest");
+  EXPECT_EQ(PgToolCommand(deploy, "pg_dump"),
+            "sudo -n -u postgres '/usr/lib/postgresql/15/bin/pg_dump'");
   const InventoryHost& given = inv.hosts[2];
   EXPECT_EQ(BackupStop(given), "kill crmd");
   EXPECT_EQ(PostgresStop(given), "pg_ctl stop");
@@ -88,6 +93,11 @@ TEST(InventoryTest, BackupCommandsDefaultToWhatTheRenderingsInstall) {
   EXPECT_EQ(PgBackRestCommand(given), "pgbackrest --config=/tmp/b.conf");
   EXPECT_EQ(PsqlCommand(given), "psql -h /tmp");
   EXPECT_EQ(given.pg_data, "/tmp/pg");
+  EXPECT_EQ(PgToolCommand(given, "psql"), "runuser -u postgres -- '/opt/pg 15/bin/psql'");
+  EXPECT_NE(ErrorOf("hosts:\n  - {name: a, address: x, key: k, pg_bin: bin}\n")
+                .find("inventory.yaml:2:43: pg_bin: expected an absolute path"),
+            std::string::npos)
+      << ErrorOf("hosts:\n  - {name: a, address: x, key: k, pg_bin: bin}\n");
   EXPECT_NE(ErrorOf("hosts:\n  - {name: a, address: x, key: k, pg_data: rel}\n")
                 .find("inventory.yaml:2:44: pg_data: expected an absolute path"),
             std::string::npos)

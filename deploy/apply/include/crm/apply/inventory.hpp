@@ -28,7 +28,9 @@ struct InventoryHost {
   std::string pgbackrest;      ///< pgbackrest as the postgres user (--stanza and the rest appended)
   std::string psql;            ///< psql as a superuser on the primary (-X -At -d … appended)
   std::string pg_data;  ///< the data directory; empty: pg1-path of the rendered pgbackrest.conf
-  int line = 0;         ///< where it is in the inventory, for messages
+  /// PostgreSQL's programs (pg_ctl, pg_dump, psql) for a one-tenant restore's temporary cluster.
+  std::string pg_bin = "/usr/lib/postgresql/15/bin";
+  int line = 0;  ///< where it is in the inventory, for messages
 };
 
 struct Inventory {
@@ -57,6 +59,10 @@ std::string PostgresStop(const InventoryHost& host);
 std::string PostgresStart(const InventoryHost& host);
 std::string PgBackRestCommand(const InventoryHost& host);
 std::string PsqlCommand(const InventoryHost& host);
+/// `command` as the postgres user there: through runuser (root) or `sudo -n -u postgres`.
+std::string AsPostgres(const InventoryHost& host, const std::string& command);
+/// PostgreSQL's program `tool` in the host's pg_bin, as the postgres user.
+std::string PgToolCommand(const InventoryHost& host, const std::string& tool);
 
 /// `command` with {host} and {dir} replaced.
 std::string ExpandCommand(const std::string& command, const InventoryHost& host);

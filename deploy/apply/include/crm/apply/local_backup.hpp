@@ -47,6 +47,9 @@ BackupInfo TakeBackup(const BackupTarget& target, const std::string& type, Conso
 struct SliceControl {
   std::function<void(const AdminAccess&, long long slice_id)> suspend;
   std::function<void(const AdminAccess&, long long slice_id)> resume;
+  /// Reads the slice through the admin API, so a wrong URL or credential is refused before
+  /// anything changes; may be empty (not checked).
+  std::function<void(const AdminAccess&, long long slice_id)> check;
 };
 
 struct RestoreRequest {

@@ -42,13 +42,18 @@ std::vector<BackupInfo> ListSshBackups(const SshOptions& options);
 /// unless `console.quiet`. Throws as ListSshBackups, and InputError for a bad type.
 BackupInfo TakeSshBackup(const SshOptions& options, const std::string& type, Console console);
 
-/// Restores the whole ssh deployment to the point `request` asks for (its `target` is not read:
-/// `options` says where the deployment is), after printing the plan and getting approval as
-/// apply does (InputError when refused, nothing changed). Stops crmd on its hosts and
-/// PostgreSQL on the database host, moves the data directory aside, `pgbackrest restore`s and
-/// recovers it, starts PostgreSQL and waits for promotion, starts crmd and waits for its health
-/// checks. `request.tenant` is refused (InputError): one tenant is restored on the local target
-/// only.
-void RestoreSsh(const SshOptions& options, const RestoreRequest& request, Console console);
+/// Restores the whole ssh deployment, or one tenant (`request.tenant`), to the point `request`
+/// asks for (its `target` is not read: `options` says where the deployment is), after printing
+/// the plan and getting approval as apply does (InputError when refused, nothing changed).
+/// Whole: stops crmd on its hosts and PostgreSQL on the database host, moves the data directory
+/// aside, `pgbackrest restore`s and recovers it, starts PostgreSQL and waits for promotion, starts
+/// crmd and waits for its health checks. One tenant: recovers a temporary cluster in a temporary
+/// directory beside the data directory on the database host (removed at the end, also on
+/// failure), dumps the tenant's schema from it and replaces the live schema while `slices` holds
+/// the slice suspended through the gateway's admin API at `admin` (InputError before anything
+/// changes when `admin.url` is empty); other tenants are untouched, slice files are not restored
+/// (the renderings keep nothing there a restore needs).
+void RestoreSsh(const SshOptions& options, const RestoreRequest& request, Console console,
+                const SliceControl& slices = {}, const AdminAccess& admin = {});
 
 }  // namespace crm::apply
