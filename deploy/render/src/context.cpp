@@ -193,11 +193,16 @@ struct Rows {
   const LayoutRow* queue_db = nullptr;
   const LayoutRow* lb = nullptr;
   const LayoutRow* monitoring = nullptr;
+  const LayoutRow* pgbouncer = nullptr;  // a host of its own for PgBouncer (tier 4)
 };
 
 Rows FindRows(const Plan& plan) {
-  return {RowCarrying(plan, planner::kCarryMessages), RowNamed(plan, "postgres-replica"),
-          RowNamed(plan, "queue-db"), RowNamed(plan, "lb"), RowNamed(plan, "monitoring")};
+  return {RowCarrying(plan, planner::kCarryMessages),
+          RowNamed(plan, "postgres-replica"),
+          RowNamed(plan, "queue-db"),
+          RowNamed(plan, "lb"),
+          RowNamed(plan, "monitoring"),
+          RowNamed(plan, "pgbouncer")};
 }
 
 // Where crmd reaches its database: PgBouncer when the tier pools connections.
@@ -210,10 +215,14 @@ struct Database {
 
 Database DatabaseFor(const Plan& plan, RenderTarget target, const Rows& rows) {
   Database db;
+  db.pooled = plan.tier->pgbouncer;
   db.host = target == RenderTarget::kMulti && rows.pg != nullptr ? HostNames(*rows.pg).front()
             : target == RenderTarget::kCompose                   ? "postgres"
                                                                  : "127.0.0.1";
-  db.pooled = plan.tier->pgbouncer;
+  // crmd reaches PgBouncer where it runs: its own host when the layout has one.
+  if (target == RenderTarget::kMulti && db.pooled && rows.pgbouncer != nullptr) {
+    db.host = HostNames(*rows.pgbouncer).front();
+  }
   db.port = db.pooled ? kPgBouncerPort : kPostgresPort;
   db.url = fmt::format("postgresql://crm@{}:{}/crm", db.host, db.port);
   return db;
@@ -382,7 +391,11 @@ Json MultiHost(const LayoutRow& row, std::size_t i, const std::string& name, con
   h["runs_nginx"] = role == "lb" || (is_app && rows.lb == nullptr && i == 0);
   h["runs_monitoring"] =
       &row == rows.monitoring || (rows.monitoring == nullptr && is_app && i == 0);
-  h["runs_pgbouncer"] = pooled && &row == rows.pg;
+  h["runs_pgbouncer"] = pooled && &row == (rows.pgbouncer != nullptr ? rows.pgbouncer : rows.pg);
+  // The queue stores after the first follow it as hot standbys (promoted by hand, see
+  // docs/operations.md "Rendering a deployment").
+  h["is_queue_primary"] = &row == rows.queue_db && i == 0;
+  h["is_queue_standby"] = &row == rows.queue_db && i > 0;
   if (&row == rows.queue_db) {
     h["queue_conf"] = QueueConf(row);
   }
@@ -454,6 +467,10 @@ void AddHostLists(Json& c, const HostLists& lists, const Rows& rows, RenderTarge
                           : std::string("127.0.0.1");
   c["queue_host"] = rows.queue_db != nullptr ? HostNames(*rows.queue_db).front() : std::string();
   c["replica_host"] = rows.replica != nullptr ? HostNames(*rows.replica).front() : std::string();
+  // Where PgBouncer finds PostgreSQL: beside it, or on the primary from a host of its own.
+  c["pgbouncer_backend"] = rows.pgbouncer != nullptr && rows.pg != nullptr
+                               ? HostNames(*rows.pg).front()
+                               : std::string("127.0.0.1");
 }
 
 // The cluster's sizes: regions, pods, CloudNativePG and its pooler.

@@ -196,7 +196,9 @@ Rendering Render(const Plan& plan, RenderTarget target, const RenderOptions& opt
     r.hosts.push_back(host);
   }
   for (const FileRule& rule : rules) {
-    if (!rule.when.empty() && !Truthy(context, rule.when)) {
+    // `when: host.KEY` is decided per host below; any other key once for the rendering.
+    const bool per_host = rule.when.rfind("host.", 0) == 0;
+    if (!rule.when.empty() && !per_host && !Truthy(context, rule.when)) {
       continue;
     }
     const TemplateFile& tmpl = *FindTemplate(templates, rule.template_name);
@@ -204,6 +206,9 @@ Rendering Render(const Plan& plan, RenderTarget target, const RenderOptions& opt
       const std::string role = h["role"].get<std::string>();
       if (!rule.roles.empty() &&
           std::find(rule.roles.begin(), rule.roles.end(), role) == rule.roles.end()) {
+        continue;
+      }
+      if (per_host && !Truthy(h, rule.when.substr(5))) {
         continue;
       }
       std::vector<Json> scopes;

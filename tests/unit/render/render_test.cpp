@@ -156,7 +156,28 @@ TEST(RenderTest, MultiSplitsShardRangesOverSliceHosts) {
   ASSERT_NE(lb, nullptr);
   EXPECT_NE(lb->content.find("server app-1:8080"), std::string::npos);
   EXPECT_NE(lb->content.find("server app-2:8080"), std::string::npos);
-  EXPECT_NE(FileAt(r, "postgres-primary/etc/pgbouncer/pgbouncer.ini"), nullptr);
+  // Tier 4 gives PgBouncer a host of its own: it runs there, in front of the primary, and crmd
+  // goes through it.
+  EXPECT_EQ(FileAt(r, "postgres-primary/etc/pgbouncer/pgbouncer.ini"), nullptr);
+  const RenderedFile* bouncer = FileAt(r, "pgbouncer/etc/pgbouncer/pgbouncer.ini");
+  ASSERT_NE(bouncer, nullptr);
+  EXPECT_NE(bouncer->content.find("crm = host=postgres-primary port=5432"), std::string::npos)
+      << bouncer->content;
+  EXPECT_NE(FileAt(r, "app-1/etc/crmd/crmd.env")->content.find("@pgbouncer:6432/crm"),
+            std::string::npos);
+  // The second queue store follows the first.
+  const RenderedFile* standby = FileAt(r, "queue-db-2/install.sh");
+  ASSERT_NE(standby, nullptr);
+  EXPECT_NE(standby->content.find("pg_basebackup -h queue-db-1"), std::string::npos);
+  EXPECT_EQ(FileAt(r, "queue-db-1/install.sh")->content.find("pg_basebackup"), std::string::npos);
+  EXPECT_NE(FileAt(r, "queue-db-1/etc/postgresql/15/main/pg_hba.conf")
+                ->content.find("replication     replicator"),
+            std::string::npos);
+  // Tier 3 has none: PgBouncer stays on the PostgreSQL host.
+  const Rendering t3 = Render(TierPlan(3), RenderTarget::kMulti, {});
+  const RenderedFile* t3_bouncer = FileAt(t3, "postgres/etc/pgbouncer/pgbouncer.ini");
+  ASSERT_NE(t3_bouncer, nullptr);
+  EXPECT_NE(t3_bouncer->content.find("crm = host=127.0.0.1"), std::string::npos);
 }
 
 TEST(RenderTest, Sha256MatchesAKnownVector) {

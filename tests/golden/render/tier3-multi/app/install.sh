@@ -24,6 +24,7 @@ ln -sf /etc/nginx/sites-available/crm.conf /etc/nginx/sites-enabled/crm.conf
 
 
 
+
 apt-get install -y -qq prometheus
 install -m 0644 etc/prometheus/prometheus.yml /etc/prometheus/prometheus.yml
 install -m 0644 etc/prometheus/alert-rules.yml /etc/prometheus/alert-rules.yml

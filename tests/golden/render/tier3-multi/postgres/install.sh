@@ -15,6 +15,7 @@ install -m 0640 -o postgres -g postgres etc/postgresql/15/main/pg_hba.conf /etc/
 apt-get install -y -qq prometheus-postgres-exporter
 install -m 0644 etc/default/prometheus-postgres-exporter /etc/default/prometheus-postgres-exporter
 
+
 apt-get install -y -qq pgbouncer
 install -m 0640 -o postgres -g postgres etc/pgbouncer/pgbouncer.ini /etc/pgbouncer/pgbouncer.ini
 [ -f /etc/pgbouncer/userlist.txt ] || echo "install.sh: put the PgBouncer user list in /etc/pgbouncer/userlist.txt (mode 0600)" >&2

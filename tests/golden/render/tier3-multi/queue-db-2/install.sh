@@ -15,6 +15,13 @@ install -m 0640 -o postgres -g postgres etc/postgresql/15/main/pg_hba.conf /etc/
 apt-get install -y -qq prometheus-postgres-exporter
 install -m 0644 etc/default/prometheus-postgres-exporter /etc/default/prometheus-postgres-exporter
 
+# First run only: clone the queue store on queue-db-1, then follow it as a hot standby (crmd
+# writes to queue-db-1; promote this one if it fails).
+if [ ! -f /var/lib/postgresql/15/main/standby.signal ]; then
+  systemctl stop postgresql
+  rm -rf /var/lib/postgresql/15/main
+  runuser -u postgres -- pg_basebackup -h queue-db-1 -p 5432 -U replicator -D /var/lib/postgresql/15/main -R -S queue_standby_2 -C -X stream
+fi
 
 
 

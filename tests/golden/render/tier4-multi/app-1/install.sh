@@ -23,6 +23,7 @@ done
 
 
 
+
 systemctl daemon-reload
 systemctl enable --now prometheus-node-exporter
 

@@ -19,6 +19,7 @@ ln -sf /etc/nginx/sites-available/crm.conf /etc/nginx/sites-enabled/crm.conf
 
 
 
+
 systemctl daemon-reload
 systemctl enable --now prometheus-node-exporter
 

@@ -14,6 +14,7 @@ apt-get install -y -qq prometheus-node-exporter
 
 
 
+
 apt-get install -y -qq prometheus
 install -m 0644 etc/prometheus/prometheus.yml /etc/prometheus/prometheus.yml
 install -m 0644 etc/prometheus/alert-rules.yml /etc/prometheus/alert-rules.yml

@@ -12,6 +12,9 @@ apt-get install -y -qq prometheus-node-exporter
 
 
 
+apt-get install -y -qq pgbouncer
+install -m 0640 -o postgres -g postgres etc/pgbouncer/pgbouncer.ini /etc/pgbouncer/pgbouncer.ini
+[ -f /etc/pgbouncer/userlist.txt ] || echo "install.sh: put the PgBouncer user list in /etc/pgbouncer/userlist.txt (mode 0600)" >&2
 
 
 
@@ -19,7 +22,7 @@ apt-get install -y -qq prometheus-node-exporter
 systemctl daemon-reload
 systemctl enable --now prometheus-node-exporter
 
-
+systemctl restart pgbouncer
 
 
 

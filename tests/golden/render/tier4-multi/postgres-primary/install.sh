@@ -15,9 +15,8 @@ install -m 0640 -o postgres -g postgres etc/postgresql/15/main/pg_hba.conf /etc/
 apt-get install -y -qq prometheus-postgres-exporter
 install -m 0644 etc/default/prometheus-postgres-exporter /etc/default/prometheus-postgres-exporter
 
-apt-get install -y -qq pgbouncer
-install -m 0640 -o postgres -g postgres etc/pgbouncer/pgbouncer.ini /etc/pgbouncer/pgbouncer.ini
-[ -f /etc/pgbouncer/userlist.txt ] || echo "install.sh: put the PgBouncer user list in /etc/pgbouncer/userlist.txt (mode 0600)" >&2
+
+
 # The nightly pg_dump onto this disk that pgBackRest replaces.
 if [ -f /etc/systemd/system/crm-backup.timer ]; then
   systemctl disable --now crm-backup.timer || true
@@ -68,7 +67,7 @@ systemctl restart postgresql
 runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname = 'prometheus'" | grep -q 1 ||
   runuser -u postgres -- psql -qc "CREATE ROLE prometheus LOGIN IN ROLE pg_monitor"
 systemctl restart prometheus-postgres-exporter
-systemctl restart pgbouncer
+
 if [ "$backup_ready" = yes ]; then
   runuser -u postgres -- pgbackrest --stanza=crm stanza-create
   runuser -u postgres -- pgbackrest --stanza=crm check

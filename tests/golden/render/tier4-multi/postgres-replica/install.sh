@@ -22,6 +22,7 @@ if [ ! -f /var/lib/postgresql/15/main/standby.signal ]; then
 fi
 
 
+
 # pgBackRest to the off-host repository. Its secrets come from files, never from this bundle.
 apt-get install -y -qq pgbackrest
 install -d -m 0750 /etc/crmd /etc/crmd/secrets

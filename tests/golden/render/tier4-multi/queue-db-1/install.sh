@@ -20,6 +20,7 @@ install -m 0644 etc/default/prometheus-postgres-exporter /etc/default/prometheus
 
 
 
+
 systemctl daemon-reload
 systemctl enable --now prometheus-node-exporter
 systemctl restart postgresql
