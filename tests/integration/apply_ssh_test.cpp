@@ -29,19 +29,6 @@ const std::vector<std::string> kHosts = {"lb",
                                          "pgbouncer",
                                          "monitoring"};
 
-std::string Read(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
-int Count(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
-    ++n;
-  }
-  return n;
-}
-
 class ApplySshTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -73,7 +60,9 @@ class ApplySshTest : public ::testing::Test {
         static_cast<std::size_t>(std::find(kHosts.begin(), kHosts.end(), host) - kHosts.begin());
     return root_ / TreeOf(i) / host;
   }
-  std::string Log(const std::string& host) const { return Read(HostDir(host).string() + ".log"); }
+  std::string Log(const std::string& host) const {
+    return ReadText(HostDir(host).string() + ".log");
+  }
 
   void WriteInventory(int health_timeout_s) {
     std::ofstream inv(root_ / "inventory.yaml");
@@ -125,11 +114,11 @@ TEST_F(ApplySshTest, CopiesInstallsAndRestartsSliceHostsInBatches) {
       const fs::path rel = fs::relative(entry.path(), root_ / "rendered" / host);
       const fs::path copied = HostDir(host) / rel;
       ASSERT_TRUE(fs::exists(copied)) << copied;
-      EXPECT_EQ(Read(copied), Read(entry.path())) << copied;
+      EXPECT_EQ(ReadText(copied), ReadText(entry.path())) << copied;
       EXPECT_EQ(fs::status(copied).permissions(), fs::status(entry.path()).permissions()) << copied;
     }
-    EXPECT_EQ(Count(Log(host), "install"), 1) << host;
-    EXPECT_EQ(Count(Log(host), "restart"), 1) << host;
+    EXPECT_EQ(Occurrences(Log(host), "install"), 1) << host;
+    EXPECT_EQ(Occurrences(Log(host), "restart"), 1) << host;
   }
   for (const auto& entry : fs::directory_iterator(root_ / "tree-a")) {
     const std::string name = entry.path().filename().string();
@@ -148,7 +137,7 @@ TEST_F(ApplySshTest, CopiesInstallsAndRestartsSliceHostsInBatches) {
   auto [code2, out2] = Apply({"--detailed-exitcode"});
   EXPECT_EQ(code2, 0) << out2;
   EXPECT_NE(out2.find("No changes."), std::string::npos) << out2;
-  EXPECT_EQ(Count(Log("slice-1"), "install"), 1);
+  EXPECT_EQ(Occurrences(Log("slice-1"), "install"), 1);
 
   // A host whose service is down is restarted; the others are left alone.
   fs::remove(HostDir("app-2").string() + ".up");
@@ -158,8 +147,8 @@ TEST_F(ApplySshTest, CopiesInstallsAndRestartsSliceHostsInBatches) {
                       "failed, exit 1)"),
             std::string::npos)
       << out3;
-  EXPECT_EQ(Count(Log("app-2"), "restart"), 2);
-  EXPECT_EQ(Count(Log("app-1"), "restart"), 1);
+  EXPECT_EQ(Occurrences(Log("app-2"), "restart"), 2);
+  EXPECT_EQ(Occurrences(Log("app-1"), "restart"), 1);
 
   // An unreachable host is named.
   b_->Stop();
@@ -178,9 +167,9 @@ TEST_F(ApplySshTest, AHostThatFailsMidwayStopsTheApplyAndTheNextOneResumes) {
   EXPECT_NE(out.find("host app-2: install failed (exit 1)"), std::string::npos) << out;
   EXPECT_NE(out.find("run apply again: it resumes with what is left"), std::string::npos) << out;
   // What ran before the failure is recorded; nothing after it ran.
-  EXPECT_EQ(Count(Log("app-1"), "install"), 1);
+  EXPECT_EQ(Occurrences(Log("app-1"), "install"), 1);
   EXPECT_FALSE(fs::exists(HostDir("slice-1"))) << "a host after the failed one was touched";
-  const std::string state = Read(root_ / "state" / "state.json");
+  const std::string state = ReadText(root_ / "state" / "state.json");
   EXPECT_NE(state.find("\"app-1\""), std::string::npos);
 
   fs::remove(HostDir("app-2").string() + ".fail");
@@ -189,9 +178,9 @@ TEST_F(ApplySshTest, AHostThatFailsMidwayStopsTheApplyAndTheNextOneResumes) {
   EXPECT_EQ(out2.find("app-1"), std::string::npos) << "app-1 was done already:\n" << out2;
   EXPECT_EQ(out2.find("app-2: copy"), std::string::npos) << "app-2's files were copied:\n" << out2;
   EXPECT_NE(out2.find("app-2: install"), std::string::npos) << out2;
-  EXPECT_EQ(Count(Log("app-1"), "install"), 1);
-  EXPECT_EQ(Count(Log("app-2"), "restart"), 1);
-  EXPECT_EQ(Count(Log("slice-2"), "restart"), 1);
+  EXPECT_EQ(Occurrences(Log("app-1"), "install"), 1);
+  EXPECT_EQ(Occurrences(Log("app-2"), "restart"), 1);
+  EXPECT_EQ(Occurrences(Log("slice-2"), "restart"), 1);
 }
 
 TEST_F(ApplySshTest, AnUnhealthySliceBatchStopsTheRollingRestart) {
@@ -203,7 +192,7 @@ TEST_F(ApplySshTest, AnUnhealthySliceBatchStopsTheRollingRestart) {
                      "still fails after 2 s"),
             std::string::npos)
       << out;
-  EXPECT_EQ(Count(Log("slice-1"), "restart"), 1);
+  EXPECT_EQ(Occurrences(Log("slice-1"), "restart"), 1);
   EXPECT_FALSE(fs::exists(HostDir("slice-2").string() + ".log")) << "slice-2 was restarted";
 }
 

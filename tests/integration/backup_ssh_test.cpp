@@ -26,19 +26,6 @@ namespace fs = std::filesystem;
 
 constexpr const char* kPgBin = "/usr/lib/postgresql/15/bin";
 
-std::string Read(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
-int Count(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
-    ++n;
-  }
-  return n;
-}
-
 class BackupSshTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -267,7 +254,7 @@ TEST_F(BackupSshTest, BacksUpListsAndRestoresToAPointInTimeOverSsh) {
       << out;
   EXPECT_EQ(Sql("SELECT string_agg(v, ',' ORDER BY v) FROM drill"), "before,gone,kept\n");
   EXPECT_TRUE(fs::exists(Host().string() + ".up"));
-  EXPECT_EQ(Count(Read(Host().string() + ".log"), "stop"), 0);
+  EXPECT_EQ(Occurrences(ReadText(Host().string() + ".log"), "stop"), 0);
 
   std::tie(code, out) = Restore({"--time", point, "--auto-approve"});
   ASSERT_EQ(code, 0) << out;
@@ -282,7 +269,7 @@ TEST_F(BackupSshTest, BacksUpListsAndRestoresToAPointInTimeOverSsh) {
   EXPECT_EQ(Sql("SELECT string_agg(v, ',' ORDER BY v) FROM drill"), "before,kept\n");
   EXPECT_EQ(Sql("SELECT pg_is_in_recovery()"), "f\n");
   // crmd stopped before PostgreSQL and started after it; the old data kept aside.
-  const std::string log = Read(Host().string() + ".log");
+  const std::string log = ReadText(Host().string() + ".log");
   EXPECT_LT(log.find("stop"), log.find("pg-stop")) << log;
   EXPECT_LT(log.find("pg-start"), log.rfind("\nstart\n")) << log;
   EXPECT_TRUE(fs::exists(Host().string() + ".up"));
@@ -296,7 +283,7 @@ TEST_F(BackupSshTest, BacksUpListsAndRestoresToAPointInTimeOverSsh) {
   std::tie(code, out) = Backup({"now", "--type", "incr"});
   ASSERT_EQ(code, 0) << out;
   std::tie(code, out) = Backup({"list"});
-  EXPECT_EQ(Count(out, "incr"), 1) << out;
+  EXPECT_EQ(Occurrences(out, "incr"), 1) << out;
 }
 
 TEST_F(BackupSshTest, OneTenantsDeletionIsUndoneOverSshWhileAnotherKeepsWriting) {
@@ -401,7 +388,7 @@ TEST_F(BackupSshTest, OneTenantsDeletionIsUndoneOverSshWhileAnotherKeepsWriting)
   EXPECT_EQ(Contacts(bob).size(), 3U);
   // The live cluster was never stopped or recovered; the temporary one is gone.
   EXPECT_EQ(Sql("SELECT pg_is_in_recovery()"), "f\n");
-  EXPECT_EQ(Count(Read(Host().string() + ".log"), "stop"), 0);
+  EXPECT_EQ(Occurrences(ReadText(Host().string() + ".log"), "stop"), 0);
   EXPECT_EQ(Scratches(), 0);
 }
 
@@ -428,7 +415,7 @@ TEST_F(BackupSshTest, UnreachableHostsAndTenantsAreNamedAndNothingChanges) {
 
   // The recorded host key does not match: ssh refuses, and the host is named.
   Sshd::Keygen(root_ / "other_key");
-  const std::string other = Read(root_ / "other_key.pub");
+  const std::string other = ReadText(root_ / "other_key.pub");
   std::ofstream(root_ / "known_hosts")
       << "[127.0.0.1]:" << sshd_->port() << " " << other.substr(0, other.rfind(' ')) << "\n";
   const std::string named = "host vps (" + CurrentUser() +
@@ -458,7 +445,7 @@ TEST_F(BackupSshTest, UnreachableHostsAndTenantsAreNamedAndNothingChanges) {
             std::string::npos)
       << out;
   EXPECT_EQ(Sql("SELECT pg_is_in_recovery()"), "f\n");
-  EXPECT_EQ(Count(Read(Host().string() + ".log"), "stop"), 0);
+  EXPECT_EQ(Occurrences(ReadText(Host().string() + ".log"), "stop"), 0);
 }
 
 }  // namespace

@@ -171,26 +171,6 @@ std::string Names(const std::vector<std::string>& names) {
   return names.empty() ? std::string("(none)") : fmt::format("{}", fmt::join(names, ", "));
 }
 
-void AwaitHealthy(SshSession& session, const InventoryHost& host, const std::string& health,
-                  int timeout_s) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  ToolResult last;
-  while (true) {
-    last = session.RunInDir(host, health, 60s);
-    RequireReachable(host, last);
-    if (last.exit_code == 0) {
-      return;
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      break;
-    }
-    std::this_thread::sleep_for(500ms);
-  }
-  throw RuntimeError(
-      fmt::format("host {}: the health check `{}` still fails after {} s (exit {}): {}", host.name,
-                  health, timeout_s, last.exit_code, last.output));
-}
-
 std::string Stamp() {
   return fmt::format("{:%Y%m%d-%H%M%S}", fmt::gmtime(std::time(nullptr)));
 }

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <thread>
+
 #include "crm/error.hpp"
 
 namespace crm::apply::ssh {
@@ -120,6 +123,26 @@ void RequireReachable(const InventoryHost& h, const ToolResult& r) {
     throw RuntimeError(fmt::format("host {} ({}) is unreachable over ssh{}: {}", h.name, Where(h),
                                    r.timed_out ? " (timed out)" : "", r.output));
   }
+}
+
+void AwaitHealthy(SshSession& session, const InventoryHost& host, const std::string& health,
+                  int timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  ToolResult last;
+  while (true) {
+    last = session.RunInDir(host, health, std::chrono::seconds(60));
+    RequireReachable(host, last);
+    if (last.exit_code == 0) {
+      return;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  throw RuntimeError(
+      fmt::format("host {}: the health check `{}` still fails after {} s (exit {}): {}", host.name,
+                  health, timeout_s, last.exit_code, last.output));
 }
 
 }  // namespace crm::apply::ssh

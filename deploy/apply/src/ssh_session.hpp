@@ -48,4 +48,10 @@ std::string Where(const InventoryHost& h);
 /// Throws RuntimeError naming the host when `r` says it was unreachable.
 void RequireReachable(const InventoryHost& h, const tools::ToolResult& r);
 
+/// Runs `health` on `host` (in its directory) every half second until it exits 0. Throws
+/// RuntimeError naming the host, the command and its last output after `timeout_s` seconds, or
+/// at once when the host is unreachable.
+void AwaitHealthy(SshSession& session, const InventoryHost& host, const std::string& health,
+                  int timeout_s);
+
 }  // namespace crm::apply::ssh

@@ -131,7 +131,6 @@ class SshTarget final : public DeployTarget {
                     const std::function<void()>& save);
   void CopyFiles(const Machine& m, const std::vector<std::string>& paths, HostState& rec);
   void RemoveFiles(const Machine& m, const std::vector<std::string>& paths, HostState& rec);
-  void AwaitHealthy(const Machine& m);
 
   Console console_;
   fs::path dir_;
@@ -226,7 +225,7 @@ void SshTarget::Converge(const PlanDiff& diff, DeploymentState& state,
                                        : fmt::format("{}: health", names));
       for (const Machine* m : restarted) {
         if (!m->health.empty()) {
-          AwaitHealthy(*m);
+          AwaitHealthy(*session_, *m->inventory, m->health, inventory_.health_timeout_s);
         }
       }
       step.Done();
@@ -330,26 +329,6 @@ void SshTarget::RemoveFiles(const Machine& m, const std::vector<std::string>& pa
     rec.files.erase(p);
   }
   step.Done();
-}
-
-void SshTarget::AwaitHealthy(const Machine& m) {
-  const int timeout_s = inventory_.health_timeout_s;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  ToolResult last;
-  while (true) {
-    last = session_->RunInDir(*m.inventory, m.health, 60s);
-    RequireReachable(*m.inventory, last);
-    if (last.exit_code == 0) {
-      return;
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      break;
-    }
-    std::this_thread::sleep_for(500ms);
-  }
-  throw RuntimeError(
-      fmt::format("host {}: the health check `{}` still fails after {} s (exit {}): {}",
-                  m.desired.name, m.health, timeout_s, last.exit_code, last.output));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -104,6 +105,19 @@ void Sshd::Keygen(const fs::path& file) {
 std::string CurrentUser() {
   auto [code, out] = RunCommand({"/usr/bin/id", "-un"}, {}, "");
   return out.substr(0, out.find('\n'));
+}
+
+std::string ReadText(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+int Occurrences(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
 }
 
 }  // namespace crm::testing

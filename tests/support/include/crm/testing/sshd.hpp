@@ -40,4 +40,10 @@ class Sshd {
 /// The name of the user the tests run as (`id -un`), whom the test's sshd logs in.
 std::string CurrentUser();
 
+/// A file's whole text ("" when it cannot be read): the hosts' command logs, keys.
+std::string ReadText(const std::filesystem::path& path);
+
+/// How many times `what` occurs in `text` (commands a host's log recorded).
+int Occurrences(const std::string& text, const std::string& what);
+
 }  // namespace crm::testing
