@@ -1452,8 +1452,8 @@ void ComputeCostLines(Plan& plan, const Catalog& c, bool notes, Explainer& ex) {
   } else {
     bandwidth_line.note =
         unmetered && included == 0
-            ? fmt::format("{}: the provider does not meter the host{}' transfer", egress,
-                          hosts == 1 ? "" : "s")
+            ? fmt::format("{}: the provider does not meter the {} transfer", egress,
+                          hosts == 1 ? "host's" : "hosts'")
             : fmt::format("{}: within the {}{} the {} host{} include{}", egress,
                           FormatBytes(included), unmetered ? " (and unmetered)" : "", hosts,
                           hosts == 1 ? "" : "s", hosts == 1 ? "s" : "");
