@@ -414,6 +414,37 @@ try {
   calibration = `${e.stdout ?? ''}${e.stderr ?? ''}`;
 }
 
+// What one more open event stream costs crmd (STREAM_COST streams spread over the tenants; the
+// browser's GET /api/events is relayed by the gateway to the tenant's slice): PSS of the gateway
+// process and of the slices before and after, and the streams' count from the slices' status.
+let streamCost = null;
+if (cfg.streamCost > 0) {
+  const pssOf = (pid) => {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  };
+  const split = () => {
+    const gateway = pssOf(cfg.crmdPid);
+    return { gateway, slices: pssOfTree(cfg.crmdPid).bytes - gateway };
+  };
+  say(`stream cost: ${cfg.streamCost} event streams over ${tenants.length} tenants`);
+  await sleep(3000);
+  const before = split();
+  const targets = Array.from({ length: cfg.streamCost }, (_, k) => tenants[k % tenants.length]);
+  await pool(targets, 32, openStream);
+  await sleep(5000);  // every relay set up, first events through
+  const after = split();
+  let open = 0;
+  await pool(tenants, 8, async (t) => { open += (await status(t)).streams; });
+  await pool(tenants, 16, async (t) => closeStreams(t));
+  streamCost = {
+    n: cfg.streamCost, open,
+    gateway: (after.gateway - before.gateway) / cfg.streamCost,
+    slices: (after.slices - before.slices) / cfg.streamCost,
+  };
+  say(`  ${open} streams open at the slices: gateway ${(streamCost.gateway / 1024).toFixed(1)} KB, slices ${(streamCost.slices / 1024).toFixed(1)} KB per stream`);
+}
+
 const pct = (measured, predicted) => ((predicted - measured) / measured) * 100;
 const fmtPct = (p) => `${p >= 0 ? '+' : ''}${p.toFixed(1)} %`;
 const lines = [];
@@ -454,9 +485,12 @@ lines.push('```');
 lines.push(calibration.trimEnd());
 lines.push('```');
 lines.push('');
+if (streamCost) {
+  lines.push(`Event streams: ${streamCost.n} opened over ${tenants.length} tenants (${streamCost.open} counted open by the slices): per stream, PSS of the gateway +${(streamCost.gateway / 1024).toFixed(1)} KB, of the slices +${(streamCost.slices / 1024).toFixed(1)} KB, together ${((streamCost.gateway + streamCost.slices) / 1024).toFixed(1)} KB.`, '');
+}
 if (pauseFailures) lines.push(`Failed pauses (retried): ${pauseFailures}.`, '');
 lines.push(`Run time (sign-ups to the last measurement and calibration): ${((Date.now() - started) / 1000).toFixed(0)} s.`);
 process.stdout.write(`${lines.join('\n')}\n`);
-writeFileSync(cfg.rowsFile, JSON.stringify({ base, idle, rows }, null, 2));
+writeFileSync(cfg.rowsFile, JSON.stringify({ base, idle, rows, streamCost }, null, 2));
 agent.destroy();
 process.exit(0);
