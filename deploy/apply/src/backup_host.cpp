@@ -197,6 +197,14 @@ std::string ReplaceSchemaSql(const TenantSlice& slice, const std::string& dump) 
       local::QuoteConf(role), role, local::QuoteConf(dump));
 }
 
+void PrintTenantRestored(const std::string& email, std::chrono::steady_clock::time_point started,
+                         const std::string& point, Console console) {
+  if (!console.quiet) {
+    std::cout << fmt::format("\nTenant {} restored in {} to {}; other tenants untouched.\n", email,
+                             FormatSeconds(std::chrono::steady_clock::now() - started), point);
+  }
+}
+
 void PrintTenantPlan(const std::string& email, const TenantSlice& slice, const BackupInfo& backup,
                      const TenantPlan& plan) {
   std::cout << fmt::format(

@@ -129,6 +129,10 @@ struct TenantPlan {
 void PrintTenantPlan(const std::string& email, const TenantSlice& slice, const BackupInfo& backup,
                      const TenantPlan& plan);
 
+/// The closing line of a one-tenant restore begun at `started` (nothing when quiet).
+void PrintTenantRestored(const std::string& email, std::chrono::steady_clock::time_point started,
+                         const std::string& point, Console console);
+
 /// Holds `slice` suspended through `slices` (when it runs) while `replace` swaps its live data,
 /// then resumes it, printing each step. When `replace` throws the slice stays suspended: the
 /// RuntimeError says so and how to resume it.

@@ -455,11 +455,7 @@ void RestoreTenant(Deployment& d, const RestoreRequest& request, const BackupInf
     }
     step.Done();
   });
-  if (!console.quiet) {
-    std::cout << fmt::format("\nTenant {} restored in {} to {}; other tenants untouched.\n",
-                             request.tenant,
-                             FormatSeconds(std::chrono::steady_clock::now() - started), point);
-  }
+  backup::PrintTenantRestored(request.tenant, started, point, console);
 }
 
 }  // namespace

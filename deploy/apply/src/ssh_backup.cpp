@@ -335,11 +335,7 @@ void RestoreTenant(const SshDeployment& d, SshDatabase& db, const RestoreRequest
     scratch.reset();
     step.Done();
   }
-  if (!console.quiet) {
-    std::cout << fmt::format("\nTenant {} restored in {} to {}; other tenants untouched.\n",
-                             request.tenant,
-                             FormatSeconds(std::chrono::steady_clock::now() - started), point);
-  }
+  backup::PrintTenantRestored(request.tenant, started, point, console);
 }
 
 }  // namespace

@@ -589,8 +589,7 @@ TEST(CalibrationTest, WithoutAnEmptyInstantTheFixedPartSaysItCountsNoConnection)
   EXPECT_DOUBLE_EQ(Find(written, "baseline").value, Find(fit, "baseline").value);
   // Unknown, the connections of an active tenant are the engine's.
   EXPECT_NEAR(Find(written, "buffer_per_customer").value,
-              Find(fit, "buffer_per_customer").value +
-                  5 * Find(fit, "ram_per_db_connection").value,
+              Find(fit, "buffer_per_customer").value + 5 * Find(fit, "ram_per_db_connection").value,
               1);
   ASSERT_FALSE(written.warnings.empty());
   EXPECT_THAT(written.warnings.back(), HasSubstr("no instant without tenants"));

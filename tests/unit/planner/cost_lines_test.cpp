@@ -11,6 +11,7 @@
 
 #include "crm/planner/catalog.hpp"
 #include "crm/planner/report.hpp"
+#include "plan_lookup.hpp"
 
 namespace crm::planner {
 namespace {
@@ -39,15 +40,6 @@ const LayoutRow* Row(const Plan& p, const std::string& role) {
   return nullptr;
 }
 
-const KnobValue* Knob(const Plan& p, std::string_view name) {
-  for (const auto& [k, v] : p.knobs) {
-    if (k == name) {
-      return &v;
-    }
-  }
-  return nullptr;
-}
-
 double Line(const Plan& p, std::string_view item) {
   for (const CostLine& line : p.cost_lines) {
     if (line.item == item) {
@@ -56,15 +48,6 @@ double Line(const Plan& p, std::string_view item) {
   }
   ADD_FAILURE() << "no cost line " << item;
   return -1;
-}
-
-bool HasWarning(const Plan& p, const std::string& text) {
-  for (const std::string& warning : p.warnings) {
-    if (warning.find(text) != std::string::npos) {
-      return true;
-    }
-  }
-  return false;
 }
 
 // Source: tier 3's queue store is 2 × 4 GB servers.
@@ -78,7 +61,7 @@ TEST(ReconciledLayoutTest, TierThreeQueueStoreIsTwoFourGigabyteServers) {
   EXPECT_DOUBLE_EQ(queue->monthly_usd, 2 * 24.0);
   // Each holds the whole queue (a primary and its standby): the primary is the first host, as
   // the rendering names them.
-  const KnobValue* url = Knob(p, "QUEUE_DATABASE_URL");
+  const KnobValue* url = FindKnob(p, "QUEUE_DATABASE_URL");
   ASSERT_NE(url, nullptr);
   EXPECT_EQ(std::get<std::string>(*url), "postgresql://queue-db-1:5432/crm_queue");
   // The catalog search keeps the count: two of the cheapest fitting servers.
@@ -96,7 +79,7 @@ TEST(ReconciledLayoutTest, ReplicaIsOptInAndSizedLikeThePrimary) {
   const Plan without = PlanOf(w);
   ASSERT_EQ(without.tier->id, 3);
   EXPECT_EQ(Row(without, "postgres-replica"), nullptr);
-  EXPECT_EQ(Knob(without, "DB_READ_REPLICA_URL"), nullptr);
+  EXPECT_EQ(FindKnob(without, "DB_READ_REPLICA_URL"), nullptr);
 
   w.replica = true;
   const Plan with = PlanOf(w);
@@ -109,7 +92,7 @@ TEST(ReconciledLayoutTest, ReplicaIsOptInAndSizedLikeThePrimary) {
   EXPECT_EQ(replica->count, primary->count);
   EXPECT_DOUBLE_EQ(replica->volume_bytes, primary->volume_bytes);
   EXPECT_NEAR(with.monthly_usd, without.monthly_usd + primary->monthly_usd, 1e-9);
-  const KnobValue* url = Knob(with, "DB_READ_REPLICA_URL");
+  const KnobValue* url = FindKnob(with, "DB_READ_REPLICA_URL");
   ASSERT_NE(url, nullptr);
   EXPECT_EQ(std::get<std::string>(*url), "postgresql://postgres-replica:5432/crm");
 
@@ -204,7 +187,7 @@ TEST(CostLinesTest, BandwidthBeyondTheIncludedTransferIsPricedPerProvider) {
 
 // Source: connection pools of 10-20 on small servers.
 TEST(PoolRuleTest, SingleHostPoolFollowsTheServersRam) {
-  auto pool = [](const Plan& p) { return std::get<long long>(*Knob(p, "DB_MAX_OPEN_CONNS")); };
+  auto pool = [](const Plan& p) { return std::get<long long>(*FindKnob(p, "DB_MAX_OPEN_CONNS")); };
   Workload w;
   w.customers = 5;
   const Plan four = PlanOf(w);  // hetzner-cx22, 4 GiB

@@ -9,6 +9,7 @@
 #include "crm/planner/catalog.hpp"
 #include "crm/planner/plan.hpp"
 #include "crm/planner/report.hpp"
+#include "plan_lookup.hpp"
 
 namespace crm::planner {
 namespace {
@@ -20,16 +21,6 @@ Plan PlanWith(const Catalog& catalog, const std::string& engine, long long custo
   w.devices_per_customer = 1;
   ValidateWorkload(w, catalog);
   return MakePlan(w, catalog);
-}
-
-long long Knob(const Plan& plan, std::string_view name) {
-  for (const auto& [key, value] : plan.knobs) {
-    if (key == name) {
-      return std::get<long long>(value);
-    }
-  }
-  ADD_FAILURE() << "no knob " << name;
-  return -1;
 }
 
 TEST(EngineRulesTest, TheCrmdEngineIsMeasuredByTheFidelityBench) {
@@ -61,7 +52,7 @@ TEST(EngineRulesTest, AnEngineStatingItsOwnFiguresReplacesTheRules) {
   EXPECT_DOUBLE_EQ(with.demand.messages_disk, 2 * without.demand.messages_disk);
   // Four connections per slice process are counted (3.5 rounded up); each pool stays at 2.
   EXPECT_EQ(with.demand.db_connections - without.demand.db_connections, 5 * (4 - 2));
-  EXPECT_EQ(Knob(with, "SLICE_DB_MAX_OPEN_CONNS"), 2);
+  EXPECT_EQ(KnobNumber(with, "SLICE_DB_MAX_OPEN_CONNS"), 2);
   EXPECT_DOUBLE_EQ(with.demand.engine_base_ram, 90e6);
   // The base is part of the services reservation, not added to it.
   EXPECT_DOUBLE_EQ(with.demand.services_ram, without.demand.services_ram);

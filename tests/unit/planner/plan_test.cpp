@@ -7,6 +7,7 @@
 #include "crm/error.hpp"
 #include "crm/planner/capacity.hpp"
 #include "crm/planner/catalog.hpp"
+#include "plan_lookup.hpp"
 
 namespace crm::planner {
 namespace {
@@ -23,15 +24,6 @@ class PlanTest : public ::testing::Test {
     }
     ValidateWorkload(w, catalog_);
     return MakePlan(w, catalog_, PlanOptions{.explain = true});
-  }
-  long long Knob(const Plan& p, const std::string& name) {
-    for (const auto& [k, v] : p.knobs) {
-      if (k == name) {
-        return std::get<long long>(v);
-      }
-    }
-    ADD_FAILURE() << "no knob " << name;
-    return -1;
   }
   double Pg(const Plan& p, const std::string& name) {
     for (const auto& [k, v] : p.postgres) {
@@ -71,10 +63,10 @@ TEST_F(PlanTest, FiveCustomersAgreeWithHandArithmetic) {
   EXPECT_EQ(p.zone, Zone::kGreen);
   // One 4 GiB host: the source's pool of 10 on a small server (rules db_pool_*).
   EXPECT_EQ(p.demand.db_connections, 10 + 5 * 2);
-  EXPECT_EQ(Knob(p, "DB_MAX_OPEN_CONNS"), 10);
-  EXPECT_EQ(Knob(p, "WORKER_CONCURRENCY"), 20);
-  EXPECT_EQ(Knob(p, "QUEUE_MAX_DEPTH"), 50'000);
-  EXPECT_EQ(Knob(p, "PHONE_RPS"), 250);
+  EXPECT_EQ(KnobNumber(p, "DB_MAX_OPEN_CONNS"), 10);
+  EXPECT_EQ(KnobNumber(p, "WORKER_CONCURRENCY"), 20);
+  EXPECT_EQ(KnobNumber(p, "QUEUE_MAX_DEPTH"), 50'000);
+  EXPECT_EQ(KnobNumber(p, "PHONE_RPS"), 250);
   EXPECT_DOUBLE_EQ(Pg(p, "max_connections"), 30);
   EXPECT_DOUBLE_EQ(Pg(p, "shared_buffers"), 1 * kGiB);
   EXPECT_DOUBLE_EQ(Pg(p, "effective_cache_size"), 3 * kGiB);
@@ -143,7 +135,7 @@ TEST_F(PlanTest, WebjsNeedsBigHostsAndSetsTheSliceLimit) {
   EXPECT_EQ(p.layout[0].server->name, "hetzner-cx42");
   // engines.yaml: a Chromium slice is limited to 512 MB and half a core per device (the source's
   // limits), above its steady 8 MB + 2 × 450 MB + 3 MB; its session files take 13 MB a device.
-  EXPECT_EQ(Knob(p, "SLICE_MEMORY_LIMIT"), 1'024'000'000);
+  EXPECT_EQ(KnobNumber(p, "SLICE_MEMORY_LIMIT"), 1'024'000'000);
   bool cpu_limit = false;
   for (const auto& [name, value] : p.knobs) {
     if (name == "CRM_SLICE_CPU_LIMIT") {
@@ -157,7 +149,7 @@ TEST_F(PlanTest, WebjsNeedsBigHostsAndSetsTheSliceLimit) {
   }
   // Whatsmeow states no limit: computed from the footprint with headroom, no CPU limit.
   const Plan light = PlanFor(10);
-  EXPECT_EQ(Knob(light, "SLICE_MEMORY_LIMIT"), 23'000'000);  // ⌈(8 + 2 × 2 + 3) MB × 1.5⌉
+  EXPECT_EQ(KnobNumber(light, "SLICE_MEMORY_LIMIT"), 23'000'000);  // ⌈(8 + 2 × 2 + 3) MB × 1.5⌉
   EXPECT_DOUBLE_EQ(light.demand.sessions_disk, 0);
 }
 
@@ -185,19 +177,19 @@ TEST_F(PlanTest, ShardRangesSplitSliceHostsEvenly) {
 
 TEST_F(PlanTest, PgBouncerPoolsRespectTheConnectionBudget) {
   const Plan p = PlanFor(1000);
-  const long long pools = Knob(p, "PGBOUNCER_NUM_POOLS");
-  const long long size = Knob(p, "PGBOUNCER_DEFAULT_POOL_SIZE");
-  const long long max_db = Knob(p, "PGBOUNCER_MAX_DB_CONNECTIONS");
+  const long long pools = KnobNumber(p, "PGBOUNCER_NUM_POOLS");
+  const long long size = KnobNumber(p, "PGBOUNCER_DEFAULT_POOL_SIZE");
+  const long long max_db = KnobNumber(p, "PGBOUNCER_MAX_DB_CONNECTIONS");
   EXPECT_LE(pools * size, max_db);
   EXPECT_LE(max_db, static_cast<long long>(Pg(p, "max_connections")) - 10);
-  EXPECT_EQ(Knob(p, "DB_MAX_OPEN_CONNS"), 120);
-  EXPECT_EQ(Knob(p, "WORKER_CONCURRENCY"), 200);
+  EXPECT_EQ(KnobNumber(p, "DB_MAX_OPEN_CONNS"), 120);
+  EXPECT_EQ(KnobNumber(p, "WORKER_CONCURRENCY"), 200);
 }
 
 TEST_F(PlanTest, QueueBacklogRaisesDepthAndWarnsAboutDurationAndMetaLimits) {
   const Plan p = PlanFor(50, [](Workload& w) { w.peak_pending_tasks = 100'000; });
   EXPECT_DOUBLE_EQ(p.demand.queue_ram, 100'000 * 150.0);
-  EXPECT_EQ(Knob(p, "QUEUE_MAX_DEPTH"), 100'000);
+  EXPECT_EQ(KnobNumber(p, "QUEUE_MAX_DEPTH"), 100'000);
   std::string all;
   for (const std::string& w : p.warnings) {
     all += w + "\n";

@@ -9,6 +9,7 @@
 #include "crm/error.hpp"
 #include "crm/planner/capacity.hpp"
 #include "crm/planner/catalog.hpp"
+#include "plan_lookup.hpp"
 
 namespace crm::planner {
 namespace {
@@ -20,15 +21,6 @@ const Catalog& Cat() {
 Plan PlanOf(Workload w, PlanOptions options = {}) {
   ValidateWorkload(w, Cat());
   return MakePlan(w, Cat(), options);
-}
-
-bool HasWarning(const Plan& p, const std::string& text) {
-  for (const std::string& warning : p.warnings) {
-    if (warning.find(text) != std::string::npos) {
-      return true;
-    }
-  }
-  return false;
 }
 
 // Source: 60–80 whatsapp-web.js (Chromium) slices on one OVH VPS-5 (64 GB, $40.40) in

@@ -7,25 +7,17 @@
 #include "crm/planner/capacity.hpp"
 #include "crm/planner/catalog.hpp"
 #include "crm/planner/plan.hpp"
+#include "plan_lookup.hpp"
 
 namespace crm::planner {
 namespace {
 
 Catalog Capped(int cap) {
   Catalog c = Catalog::Embedded();
-  c.ApplyOverride("max_slices_per_host:\n  value: " + std::to_string(cap) +
-                      "\n  source: \"test\"\n",
-                  "cap.yaml");
+  c.ApplyOverride(
+      "max_slices_per_host:\n  value: " + std::to_string(cap) + "\n  source: \"test\"\n",
+      "cap.yaml");
   return c;
-}
-
-long long KnobOr(const Plan& p, std::string_view name, long long fallback) {
-  for (const auto& [k, v] : p.knobs) {
-    if (k == name) {
-      return std::get<long long>(v);
-    }
-  }
-  return fallback;
 }
 
 // ovh-vps-5 holds 89 webjs customers comfortably by RAM; a cap of 80 (the source's) binds first.
@@ -50,7 +42,7 @@ TEST(SliceCapTest, APlanSpreadsTenantsOverEnoughSliceHosts) {
   w.customers = 100;
   const Plan free = MakePlan(w, Catalog::Embedded(), {});
   EXPECT_EQ(free.tier->topology, Topology::kSingle);
-  EXPECT_EQ(KnobOr(free, "CRM_MAX_SLICES", -1), -1);
+  EXPECT_EQ(FindKnob(free, "CRM_MAX_SLICES"), nullptr);
   const Catalog capped = Capped(30);
   const Plan p = MakePlan(w, capped, {});
   EXPECT_NE(p.tier->topology, Topology::kSingle);
@@ -61,7 +53,7 @@ TEST(SliceCapTest, APlanSpreadsTenantsOverEnoughSliceHosts) {
     }
   }
   EXPECT_EQ(slice_hosts, 4);
-  EXPECT_EQ(KnobOr(p, "CRM_MAX_SLICES", -1), 31);  // 30 tenants + the warm slice
+  EXPECT_EQ(KnobNumber(p, "CRM_MAX_SLICES"), 31);  // 30 tenants + the warm slice
   // Growing, the next slice host is due when the four are full: at 120 tenants.
   Workload growing = w;
   growing.growth_per_month = 0.1;

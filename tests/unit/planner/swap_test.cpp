@@ -9,6 +9,7 @@
 #include "crm/planner/capacity.hpp"
 #include "crm/planner/catalog.hpp"
 #include "crm/planner/workload.hpp"
+#include "plan_lookup.hpp"
 
 namespace crm::planner {
 namespace {
@@ -20,15 +21,6 @@ const Catalog& Cat() {
 Plan PlanOf(Workload w) {
   ValidateWorkload(w, Cat());
   return MakePlan(w, Cat(), PlanOptions{});
-}
-
-bool HasWarning(const Plan& p, const std::string& text) {
-  for (const std::string& warning : p.warnings) {
-    if (warning.find(text) != std::string::npos) {
-      return true;
-    }
-  }
-  return false;
 }
 
 const ResourceCapacity* Resource(const Capacity& cap, const std::string& name) {
