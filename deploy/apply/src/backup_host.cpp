@@ -197,6 +197,17 @@ std::string ReplaceSchemaSql(const TenantSlice& slice, const std::string& dump) 
       local::QuoteConf(role), role, local::QuoteConf(dump));
 }
 
+void PrintBackupTaken(const BackupInfo& newest, std::chrono::steady_clock::time_point started,
+                      Console console) {
+  if (!console.quiet) {
+    std::cout << fmt::format("Backup {} ({}, database {}, {} added to the repository) in {}.\n",
+                             newest.label, newest.type,
+                             crm::FormatBytes(static_cast<double>(newest.size_bytes)),
+                             crm::FormatBytes(static_cast<double>(newest.repo_bytes)),
+                             FormatSeconds(std::chrono::steady_clock::now() - started));
+  }
+}
+
 void PrintTenantRestored(const std::string& email, std::chrono::steady_clock::time_point started,
                          const std::string& point, Console console) {
   if (!console.quiet) {

@@ -129,6 +129,10 @@ struct TenantPlan {
 void PrintTenantPlan(const std::string& email, const TenantSlice& slice, const BackupInfo& backup,
                      const TenantPlan& plan);
 
+/// The closing line of a backup `newest` begun at `started` (nothing when quiet).
+void PrintBackupTaken(const BackupInfo& newest, std::chrono::steady_clock::time_point started,
+                      Console console);
+
 /// The closing line of a one-tenant restore begun at `started` (nothing when quiet).
 void PrintTenantRestored(const std::string& email, std::chrono::steady_clock::time_point started,
                          const std::string& point, Console console);

@@ -596,13 +596,7 @@ BackupInfo TakeBackup(const BackupTarget& target, const std::string& type, Conso
       std::cout << fmt::format("  removed the files of {} expired backup(s)\n", removed);
     }
   }
-  if (!console.quiet) {
-    std::cout << fmt::format("Backup {} ({}, database {}, {} added to the repository) in {}.\n",
-                             newest.label, newest.type,
-                             crm::FormatBytes(static_cast<double>(newest.size_bytes)),
-                             crm::FormatBytes(static_cast<double>(newest.repo_bytes)),
-                             FormatSeconds(std::chrono::steady_clock::now() - started));
-  }
+  backup::PrintBackupTaken(newest, started, console);
   return newest;
 }
 

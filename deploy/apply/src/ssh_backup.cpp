@@ -415,13 +415,7 @@ BackupInfo TakeSshBackup(const SshOptions& options, const std::string& type, Con
     throw RuntimeError("pgbackrest backup succeeded but info lists no backup");
   }
   const BackupInfo& newest = backups.back();
-  if (!console.quiet) {
-    std::cout << fmt::format("Backup {} ({}, database {}, {} added to the repository) in {}.\n",
-                             newest.label, newest.type,
-                             crm::FormatBytes(static_cast<double>(newest.size_bytes)),
-                             crm::FormatBytes(static_cast<double>(newest.repo_bytes)),
-                             FormatSeconds(std::chrono::steady_clock::now() - started));
-  }
+  backup::PrintBackupTaken(newest, started, console);
   return newest;
 }
 
