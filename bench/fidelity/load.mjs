@@ -435,7 +435,12 @@ if (cfg.streamCost > 0) {
   await sleep(5000);  // every relay set up, first events through
   const after = split();
   let open = 0;
-  await pool(tenants, 8, async (t) => { open += (await status(t)).streams; });
+  // Not `open += (await …)`: that reads `open` before the await, and concurrent workers overwrite
+  // each other's sums.
+  await pool(tenants, 8, async (t) => {
+    const { streams } = await status(t);
+    open += streams;
+  });
   await pool(tenants, 16, async (t) => closeStreams(t));
   streamCost = {
     n: cfg.streamCost, open,

@@ -1,5 +1,6 @@
 // The runtime end to end: a real PostgreSQL, a real `crmd --role all` with its slice processes,
 // real HTTP over loopback (docs/architecture.md, "The runtime").
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <signal.h>
@@ -355,15 +356,35 @@ TEST_F(RuntimeTest, PasswordResetThroughTheOutboxEndsOldSessions) {
 
 TEST_F(RuntimeTest, LiveEventsFromTheSliceReachTheBrowserThroughTheGateway) {
   Tenant ana = Register("ana@example.com");
+  // An event larger than the gateway's relay buffer (a few hundred bytes) crosses in pieces.
+  json tags = json::array();
+  for (int i = 0; i < 20; ++i) {
+    tags.push_back(fmt::format("{:t>50}", i));  // 20 distinct tags of 50 characters
+  }
+  const std::string long_name(200, 'n');
   std::thread creator([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     CreateContact(ana, "Live", "+14155550111");
+    auto big = Fetch("POST", Url("/api/contacts"),
+                     json{{"name", long_name}, {"phone", "+14155550112"}, {"tags", tags}}.dump(),
+                     ana.AuthJson());
+    EXPECT_EQ(big.status, 201) << big.body;
   });
-  // The stream stays open: read it for 2 s and look for the event.
+  // The stream stays open: read it for 2 s and look for the events.
   auto r = Fetch("GET", Url("/api/events"), {}, ana.Auth(), 2'000);
   creator.join();
   EXPECT_NE(r.body.find("event: contact.created"), std::string::npos) << r.body << r.error;
   EXPECT_NE(r.body.find("\"name\":\"Live\""), std::string::npos) << r.body;
+  // The large event arrives whole: its name and every tag, in one data line.
+  std::size_t at = r.body.find("\"name\":\"" + long_name + "\"");
+  ASSERT_NE(at, std::string::npos) << r.body;
+  std::size_t line_start = r.body.rfind("data: ", at);
+  std::size_t line_end = r.body.find('\n', at);
+  ASSERT_NE(line_start, std::string::npos);
+  ASSERT_NE(line_end, std::string::npos);
+  json event = json::parse(r.body.substr(line_start + 6, line_end - line_start - 6));
+  EXPECT_EQ(event.value("tags", json::array()), tags) << event.dump();
+  EXPECT_GT(line_end - line_start, 1'000u) << "the event is larger than the relay's buffer";
 }
 
 TEST_F(RuntimeTest, SigtermDrainsAndStopsEverySlice) {

@@ -1,6 +1,7 @@
 #include "proxy_routes.hpp"
 
 #include <any>
+#include <variant>
 
 #include <fmt/format.h>
 
@@ -121,7 +122,16 @@ Response Relayed(Response& up) {
   return res;
 }
 
-Reply Proxy(GatewayContext& gateway, Exchange& ex) {
+// A request ready to go to the caller's slice.
+struct Forward {
+  http::Request out;
+  std::shared_ptr<http::Upstream> upstream;
+  bool renewed = false;  ///< the session was refreshed: the answer sets the cookie again
+};
+
+// The caller's request made ready for its slice, or the answer that refuses it.
+boost::asio::awaitable<std::variant<Response, Forward>> Prepare(GatewayContext& gateway,
+                                                                Exchange& ex) {
   http::Request& req = ex.request();
   CheckProxyPath(req.target());
   std::optional<Caller> checked;
@@ -138,27 +148,50 @@ Reply Proxy(GatewayContext& gateway, Exchange& ex) {
   if (auto full = OverQuota(caller, req)) {
     co_return std::move(*full);
   }
-  http::Request out = Forwarded(req, caller);
-  auto upstream = gateway.upstreams.For(*caller.slice_id, caller.slice_endpoint);
-  // Streams are relayed as they come, never held whole: live events, and the export (which
-  // can be far larger than any response the proxy buffers).
+  co_return Forward{Forwarded(req, caller),
+                    gateway.upstreams.For(*caller.slice_id, caller.slice_endpoint), caller.renewed};
+}
+
+// Streams are relayed as they come, never held whole: live events, and the export (which can be
+// far larger than any response the proxy buffers). A coroutine of its own, so a stream held for
+// hours keeps only what relaying needs (docs/benchmarks.md, "Gateway").
+Reply ProxyStream(GatewayContext& gateway, Exchange& ex, http::Upstream::StreamEnd end) {
+  std::variant<Response, Forward> prepared = co_await Prepare(gateway, ex);
+  if (auto* refused = std::get_if<Response>(&prepared)) {
+    co_return std::move(*refused);
+  }
+  Forward& forward = std::get<Forward>(prepared);
+  co_await forward.upstream->Relay(std::move(forward.out), ex, end);
+  co_return std::nullopt;
+}
+
+Reply ProxyRequest(GatewayContext& gateway, Exchange& ex) {
+  std::variant<Response, Forward> prepared = co_await Prepare(gateway, ex);
+  if (auto* refused = std::get_if<Response>(&prepared)) {
+    co_return std::move(*refused);
+  }
+  Forward& forward = std::get<Forward>(prepared);
+  Response up = co_await forward.upstream->Send(forward.out);
+  Response res = Relayed(up);
+  if (forward.renewed) {
+    res.set(bhttp::field::set_cookie, gateway.browser.SessionCookie(TokenFrom(ex.request())));
+  }
+  co_return res;
+}
+
+// Not a coroutine: it picks the one that serves the request.
+Reply Proxy(GatewayContext& gateway, Exchange& ex) {
+  const http::Request& req = ex.request();
   if (req.method() == bhttp::verb::get) {
     std::string_view path = http::TargetPath(req.target());
     if (path == "/api/events") {
-      co_await upstream->Relay(out, ex, http::Upstream::StreamEnd::kLive);
-      co_return std::nullopt;
+      return ProxyStream(gateway, ex, http::Upstream::StreamEnd::kLive);
     }
     if (path == "/api/export") {
-      co_await upstream->Relay(out, ex, http::Upstream::StreamEnd::kDownload);
-      co_return std::nullopt;
+      return ProxyStream(gateway, ex, http::Upstream::StreamEnd::kDownload);
     }
   }
-  Response up = co_await upstream->Send(out);
-  Response res = Relayed(up);
-  if (caller.renewed) {
-    res.set(bhttp::field::set_cookie, gateway.browser.SessionCookie(TokenFrom(req)));
-  }
-  co_return res;
+  return ProxyRequest(gateway, ex);
 }
 
 }  // namespace

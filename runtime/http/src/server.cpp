@@ -34,6 +34,10 @@ namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds kStreamGrace{1};
+// What a keep-alive connection reads first of its next request: enough for a typical request
+// head, small beside the per-connection cost of an open event stream (docs/benchmarks.md,
+// "Gateway").
+constexpr std::size_t kFirstRead = 1024;
 
 template <class Socket>
 std::string PeerAddress(const Socket& socket) {
@@ -83,6 +87,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   asio::awaitable<void> Run();
 
+  /// A request read in full, with what the head check noted for its handler.
+  struct Incoming {
+    Request request;
+    std::any note;
+    std::chrono::steady_clock::time_point started;
+  };
+
   /// From any thread: the server is shutting down.
   void Stop() {
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
@@ -120,6 +131,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnStop(std::function<void()> cb) { on_stop_ = std::move(cb); }
 
  private:
+  asio::awaitable<std::optional<Incoming>> Next(bool first);
+
   // Answers `status` and ends the connection: the request cannot be read any further.
   asio::awaitable<void> Refuse(Status status, const std::string& message) {
     Response res = ErrorResponse(status, message);
@@ -161,103 +174,117 @@ void Exchange::OnStop(std::function<void()> callback) {
   connection_.OnStop(std::move(callback));
 }
 
-asio::awaitable<void> Connection::Run() {
+// The next request of the connection, its body read: nullopt when the connection ends (closed,
+// timed out, or refused here with an answer). Its own coroutine, so the parser and the refusal
+// paths are freed before the handler runs: a request served for hours (an event stream) holds
+// only the request (docs/benchmarks.md, "Gateway": the cost of an open stream).
+asio::awaitable<std::optional<Connection::Incoming>> Connection::Next(bool first) {
   const ServerLimits& limits = server_.limits_;
-  bool first = true;
-  for (;;) {
-    RequestParser parser;
-    PrepareParser(parser, limits);
-    boost::system::error_code ec;
-    std::size_t n = 0;
-    // A keep-alive connection may wait idle for its next request; once that request's first
-    // byte arrives its header has the header timeout, as the first request's has from accept.
-    if (!first && buffer_.size() == 0) {
-      stream_.expires_after(limits.idle_timeout);
-      std::tie(ec, n) =
-          co_await stream_.async_read_some(buffer_.prepare(limits.header_limit), kUseTuple);
-      buffer_.commit(n);
-      if (ec) {
-        break;
-      }
-    }
-    first = false;
-    stream_.expires_after(limits.header_timeout);
-    std::tie(ec, n) = co_await bhttp::async_read_header(stream_, buffer_, parser, kUseTuple);
+  RequestParser parser;
+  PrepareParser(parser, limits);
+  boost::system::error_code ec;
+  std::size_t n = 0;
+  // A keep-alive connection may wait idle for its next request; once that request's first
+  // byte arrives its header has the header timeout, as the first request's has from accept.
+  if (!first && buffer_.size() == 0) {
+    stream_.expires_after(limits.idle_timeout);
+    // A small first read: the rest of a longer head is read below, and an idle keep-alive
+    // connection does not hold header_limit bytes while it waits.
+    std::tie(ec, n) = co_await stream_.async_read_some(
+        buffer_.prepare(std::min<std::size_t>(limits.header_limit, kFirstRead)), kUseTuple);
+    buffer_.commit(n);
     if (ec) {
-      if (auto refusal = RefusalForHeaderError(ec, limits)) {
-        co_await Refuse(refusal->status, refusal->message);
-      }
-      break;
+      co_return std::nullopt;
     }
-    busy_ = true;
-    auto started = std::chrono::steady_clock::now();
-    std::optional<Response> refused;
-    std::any note;
-    if (auto refusal = CheckFraming(parser)) {
+  }
+  stream_.expires_after(limits.header_timeout);
+  std::tie(ec, n) = co_await bhttp::async_read_header(stream_, buffer_, parser, kUseTuple);
+  if (ec) {
+    if (auto refusal = RefusalForHeaderError(ec, limits)) {
+      co_await Refuse(refusal->status, refusal->message);
+    }
+    co_return std::nullopt;
+  }
+  busy_ = true;
+  Incoming in{{}, {}, std::chrono::steady_clock::now()};
+  std::optional<Response> refused;
+  if (auto refusal = CheckFraming(parser)) {
+    refused = ErrorResponse(refusal->status, refusal->message);
+  }
+  if (!refused && server_.head_check_) {
+    // Before any of the body is read, so an unauthenticated client cannot make the server
+    // hold a large body.
+    stream_.expires_never();
+    Exchange head(*this, parser.get(), peer_, in.note);
+    try {
+      refused = co_await server_.head_check_(head);
+    } catch (...) {
+      refused = ResponseForCurrentException(parser.get());
+    }
+  }
+  if (!refused) {
+    if (auto refusal = CheckBodyLimit(parser, limits)) {
       refused = ErrorResponse(refusal->status, refusal->message);
     }
-    if (!refused && server_.head_check_) {
-      // Before any of the body is read, so an unauthenticated client cannot make the server
-      // hold a large body.
-      stream_.expires_never();
-      Exchange head(*this, parser.get(), peer_, note);
-      try {
-        refused = co_await server_.head_check_(head);
-      } catch (...) {
-        refused = ResponseForCurrentException(parser.get());
+  }
+  if (refused) {
+    refused->version(parser.get().version());
+    refused->keep_alive(false);
+    refused->prepare_payload();
+    co_await Write(*refused);
+    Observe(*refused, in.started);
+    co_return std::nullopt;
+  }
+  if (!parser.is_done()) {
+    stream_.expires_after(limits.body_timeout);
+    // A client asking first (curl does for bodies over 1 MiB) would otherwise wait a second
+    // before sending. Its size is within the limit: go ahead.
+    if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      std::tie(ec, n) = co_await asio::async_write(stream_, asio::buffer(kContinue), kUseTuple);
+      if (ec) {
+        co_return std::nullopt;
       }
     }
-    if (!refused) {
-      if (auto refusal = CheckBodyLimit(parser, limits)) {
-        refused = ErrorResponse(refusal->status, refusal->message);
-      }
+    std::tie(ec, n) = co_await bhttp::async_read(stream_, buffer_, parser, kUseTuple);
+    if (ec == bhttp::error::body_limit) {
+      co_await Refuse(Status::payload_too_large,
+                      BodyTooLargeMessage(limits.BodyLimitFor(parser.get().target())));
+      co_return std::nullopt;
     }
-    if (refused) {
-      refused->version(parser.get().version());
-      refused->keep_alive(false);
-      refused->prepare_payload();
-      co_await Write(*refused);
-      Observe(*refused, started);
+    if (ec) {
+      co_return std::nullopt;
+    }
+  }
+  stream_.expires_never();
+  if (buffer_.size() == 0) {
+    buffer_.shrink_to_fit();  // read in full: a streaming handler may hold on for hours
+  }
+  in.request = parser.release();
+  co_return std::move(in);
+}
+
+asio::awaitable<void> Connection::Run() {
+  for (bool first = true;; first = false) {
+    std::optional<Incoming> in = co_await Next(first);
+    if (!in) {
       break;
     }
-    if (!parser.is_done()) {
-      stream_.expires_after(limits.body_timeout);
-      // A client asking first (curl does for bodies over 1 MiB) would otherwise wait a second
-      // before sending. Its size is within the limit: go ahead.
-      if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
-        static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        std::tie(ec, n) = co_await asio::async_write(stream_, asio::buffer(kContinue), kUseTuple);
-        if (ec) {
-          break;
-        }
-      }
-      std::tie(ec, n) = co_await bhttp::async_read(stream_, buffer_, parser, kUseTuple);
-      if (ec == bhttp::error::body_limit) {
-        co_await Refuse(Status::payload_too_large,
-                        BodyTooLargeMessage(limits.BodyLimitFor(parser.get().target())));
-        break;
-      }
-      if (ec) {
-        break;
-      }
-    }
-    stream_.expires_never();
-    Request req = parser.release();
-    Exchange exchange(*this, req, peer_, note);
+    Exchange exchange(*this, in->request, peer_, in->note);
     std::optional<Response> res;
     try {
       res = co_await server_.handler_(exchange);
     } catch (...) {
-      res = ResponseForCurrentException(req);
+      res = ResponseForCurrentException(in->request);
     }
     if (!res) {
       break;  // the handler took the connection over and has finished with it
     }
-    res->version(req.version());
-    res->keep_alive(req.keep_alive() && !stopping_);
+    res->version(in->request.version());
+    res->keep_alive(in->request.keep_alive() && !stopping_);
     res->prepare_payload();
     auto [wec, wn] = co_await bhttp::async_write(stream_, *res, kUseTuple);
-    Observe(*res, started);
+    Observe(*res, in->started);
     busy_ = false;
     if (wec || !res->keep_alive()) {
       break;
@@ -453,6 +480,10 @@ std::vector<std::string> Segments(std::string_view path) {
   return out;
 }
 
+Reply Answer(Response res) {
+  co_return std::move(res);
+}
+
 }  // namespace
 
 void Router::Add(bhttp::verb method, std::string pattern, Handler handler) {
@@ -467,11 +498,14 @@ void Router::SetFallback(std::function<std::optional<Response>(const Request&)> 
   fallback_ = std::move(fallback);
 }
 
+// Not a coroutine: the handler's own coroutine is returned as it is, so a request served for
+// hours (an event stream) does not also hold a frame of the router (docs/benchmarks.md,
+// "Gateway": the cost of an open stream).
 Reply Router::Dispatch(Exchange& exchange) const {
   std::string_view path = TargetPath(exchange.request().target());
   for (const auto& [prefix, handler] : prefixes_) {
     if (path.rfind(prefix, 0) == 0) {
-      co_return co_await handler(exchange);
+      return handler(exchange);
     }
   }
   std::vector<std::string> segments = Segments(path);
@@ -500,21 +534,21 @@ Reply Router::Dispatch(Exchange& exchange) const {
       continue;
     }
     exchange.params() = std::move(params);
-    co_return co_await route.handler(exchange);
+    return route.handler(exchange);
   }
   if (!allow.empty()) {
     Response res =
         ErrorResponse(Status::method_not_allowed, std::string(exchange.request().method_string()) +
                                                       " is not allowed here; allowed: " + allow);
     res.set(bhttp::field::allow, allow);
-    co_return res;
+    return Answer(std::move(res));
   }
   if (fallback_) {
     if (auto res = fallback_(exchange.request())) {
-      co_return std::move(*res);
+      return Answer(std::move(*res));
     }
   }
-  co_return ErrorResponse(Status::not_found, "no such endpoint: " + std::string(path));
+  return Answer(ErrorResponse(Status::not_found, "no such endpoint: " + std::string(path)));
 }
 
 }  // namespace crm::http

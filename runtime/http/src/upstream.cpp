@@ -20,6 +20,8 @@ namespace {
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint64_t kMaxUpstreamBody = 64ull << 20;
 constexpr std::chrono::seconds kMaxIdle{20};
+constexpr std::size_t kLiveChunk = 256;
+constexpr std::size_t kDownloadChunk = 8192;
 
 bool Idempotent(bhttp::verb method) {
   return method == bhttp::verb::get || method == bhttp::verb::head || method == bhttp::verb::put ||
@@ -114,7 +116,50 @@ asio::awaitable<Response> Upstream::Send(Request& request) {
   }
 }
 
-asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange, StreamEnd end) {
+namespace {
+
+// A live stream's body, relayed until either side ends: bytes read straight from the socket and
+// handed to the parser, so a stream waiting for its next event holds one small read and two small
+// buffers, not beast's composed read (docs/benchmarks.md, "Gateway": the cost of an open stream).
+asio::awaitable<beast::error_code> RelayLive(Stream& upstream, beast::flat_buffer& buffer,
+                                             bhttp::response_parser<bhttp::buffer_body>& parser,
+                                             Stream& down) {
+  parser.eager(true);
+  parser.get().clear();  // the head is written; its fields are not needed again
+  char chunk[kLiveChunk];
+  beast::error_code dec;
+  std::size_t n = 0;
+  while (!dec && !parser.is_done()) {
+    parser.get().body().data = chunk;
+    parser.get().body().size = sizeof chunk;
+    beast::error_code pec = bhttp::error::need_more;
+    if (buffer.size() > 0) {
+      pec = {};
+      buffer.consume(parser.put(buffer.data(), pec));
+    }
+    std::size_t got = sizeof chunk - parser.get().body().size;
+    if (got > 0) {
+      down.expires_after(std::chrono::seconds(30));
+      std::tie(dec, n) =
+          co_await asio::async_write(down, bhttp::make_chunk(asio::buffer(chunk, got)), kUseTuple);
+    }
+    if (pec == bhttp::error::need_more) {
+      auto [rec, rn] =
+          co_await upstream.socket().async_read_some(buffer.prepare(kLiveChunk), kUseTuple);
+      if (rec) {
+        break;  // the slice ended the stream, or the client went and the relay closed it
+      }
+      buffer.commit(rn);
+    } else if (pec && pec != bhttp::error::need_buffer) {
+      break;  // not HTTP: end the stream; the browser reconnects
+    }
+  }
+  co_return dec;
+}
+
+}  // namespace
+
+asio::awaitable<void> Upstream::Relay(Request request, Exchange& exchange, StreamEnd end) {
   std::shared_ptr<Stream> upstream = co_await Connect();
   request.keep_alive(false);
   request.prepare_payload();
@@ -123,6 +168,7 @@ asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange, Stre
   if (wec) {
     throw FailedWhileAnswering();
   }
+  request = {};  // sent: a live stream may be held for hours
   beast::flat_buffer buffer;
   bhttp::response_parser<bhttp::buffer_body> parser;
   parser.body_limit(boost::none);
@@ -140,17 +186,20 @@ asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange, Stre
     });
   }
 
-  StreamHead head{parser.get().result(), 11};
-  for (const auto& field : parser.get()) {
-    auto name = field.name();
-    if (name == bhttp::field::connection || name == bhttp::field::content_length ||
-        name == bhttp::field::transfer_encoding || name == bhttp::field::keep_alive) {
-      continue;
-    }
-    head.set(field.name_string(), field.value());
-  }
   Stream& down = exchange.stream();
-  beast::error_code dec = co_await WriteStreamHead(down, head);
+  beast::error_code dec;
+  {  // the head is freed once written: a live stream may be held for hours
+    StreamHead head{parser.get().result(), 11};
+    for (const auto& field : parser.get()) {
+      auto name = field.name();
+      if (name == bhttp::field::connection || name == bhttp::field::content_length ||
+          name == bhttp::field::transfer_encoding || name == bhttp::field::keep_alive) {
+        continue;
+      }
+      head.set(field.name_string(), field.value());
+    }
+    dec = co_await WriteStreamHead(down, head);
+  }
   if (live) {
     // The client sends nothing after its request: its socket turning readable means it went
     // away. Closing the upstream then frees the slice's stream at once, not at its next ping.
@@ -162,22 +211,24 @@ asio::awaitable<void> Upstream::Relay(Request& request, Exchange& exchange, Stre
     });
   }
   std::size_t dn = 0;
-  char chunk[8192];
-  while (!dec && !parser.is_done()) {
-    parser.get().body().data = chunk;
-    parser.get().body().size = sizeof chunk;
-    if (!live) {
+  if (live) {
+    dec = co_await RelayLive(*upstream, buffer, parser, down);
+  } else {
+    auto chunk = std::make_unique_for_overwrite<char[]>(kDownloadChunk);
+    while (!dec && !parser.is_done()) {
+      parser.get().body().data = chunk.get();
+      parser.get().body().size = kDownloadChunk;
       upstream->expires_after(timeout_);  // a download whose upstream went quiet has failed
-    }
-    auto [rec, rn] = co_await bhttp::async_read_some(*upstream, buffer, parser, kUseTuple);
-    if (rec && rec != bhttp::error::need_buffer) {
-      break;
-    }
-    std::size_t got = sizeof chunk - parser.get().body().size;
-    if (got > 0) {
-      down.expires_after(std::chrono::seconds(30));
-      std::tie(dec, dn) =
-          co_await asio::async_write(down, bhttp::make_chunk(asio::buffer(chunk, got)), kUseTuple);
+      auto [rec, rn] = co_await bhttp::async_read_some(*upstream, buffer, parser, kUseTuple);
+      if (rec && rec != bhttp::error::need_buffer) {
+        break;
+      }
+      std::size_t got = kDownloadChunk - parser.get().body().size;
+      if (got > 0) {
+        down.expires_after(std::chrono::seconds(30));
+        std::tie(dec, dn) = co_await asio::async_write(
+            down, bhttp::make_chunk(asio::buffer(chunk.get(), got)), kUseTuple);
+      }
     }
   }
   if (live) {

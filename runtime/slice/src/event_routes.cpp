@@ -10,8 +10,6 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include <deque>
-
 #include "crm/http/response.hpp"
 #include "crm/http/stream_head.hpp"
 
@@ -31,7 +29,8 @@ asio::awaitable<boost::system::error_code> Pump(http::Stream& stream, Exchange& 
   boost::system::error_code ec;
   std::size_t n = 0;
   while (!ec && !stop && !gone && !ex.stopping()) {
-    std::deque<std::string> batch;
+    // Swapped with the subscriber's empty queue: a stream waiting for events holds no buffer.
+    std::vector<std::string> batch;
     bool overflowed = false;
     {
       std::lock_guard lock(subscriber.mutex);
@@ -85,15 +84,18 @@ void AddEventRoutes(http::Router& router, SliceContext& slice) {
       stop = true;
       timer->cancel();
     });
-    http::StreamHead head = http::StreamHeadFor("text/event-stream");
     auto& stream = ex.stream();
-    boost::system::error_code ec = co_await http::WriteStreamHead(stream, head);
-    std::size_t n = 0;
-    std::string hello =
-        "retry: 2000\n: connected to slice " + std::to_string(slice.slice_id) + "\n\n";
-    if (!ec) {
-      std::tie(ec, n) =
-          co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(hello)), kUseTuple);
+    boost::system::error_code ec;
+    {  // the head and the greeting are freed before the stream starts waiting
+      http::StreamHead head = http::StreamHeadFor("text/event-stream");
+      ec = co_await http::WriteStreamHead(stream, head);
+      std::string hello =
+          "retry: 2000\n: connected to slice " + std::to_string(slice.slice_id) + "\n\n";
+      if (!ec) {
+        std::size_t n = 0;
+        std::tie(ec, n) =
+            co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(hello)), kUseTuple);
+      }
     }
     // The client (the gateway's relay) sends nothing after its request: its socket turning
     // readable means it went away, and the stream's place is freed now, not at the next ping.

@@ -49,7 +49,7 @@ class Upstream {
 
   /// Sends `request` on a fresh connection and relays the response to the client of `exchange`
   /// as it arrives (chunked), until either side ends or (kLive) the server stops.
-  asio::awaitable<void> Relay(Request& request, Exchange& exchange,
+  asio::awaitable<void> Relay(Request request, Exchange& exchange,
                               StreamEnd end = StreamEnd::kLive);
 
   const Endpoint& endpoint() const { return endpoint_; }

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -20,7 +19,9 @@ class EventHub {
   /// A subscriber's queue; `wake` is called (on any thread) when events arrive.
   struct Subscriber {
     std::mutex mutex;
-    std::deque<std::string> pending;  ///< SSE frames ready to write
+    /// SSE frames ready to write. A vector, not a deque: an empty one holds no memory, and most
+    /// streams wait empty (docs/benchmarks.md, "Gateway": the cost of an open stream).
+    std::vector<std::string> pending;
     std::function<void()> wake;
     bool overflowed = false;
   };
