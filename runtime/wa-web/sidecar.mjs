@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 
 import { SendJournal } from './lib/journal.mjs';
 import { Session } from './lib/session.mjs';
-import { ProtocolError, treeRssBytes } from './lib/util.mjs';
+import { ProtocolError, treePssBytes } from './lib/util.mjs';
 
 /** The protocol version this sidecar speaks (hello's `version`). */
 export const kProtocolVersion = 1;
@@ -115,8 +115,10 @@ export async function startSidecar(options) {
         await session.logout();
         return {};
       case 'status': {
+        // The browser's share (PSS), not its processes' RSS sum: docs/operations.md, "WhatsApp Web
+        // sessions".
         let rss = process.memoryUsage.rss();
-        for (const pid of session.helperPids()) rss += treeRssBytes(pid);
+        for (const pid of session.helperPids()) rss += treePssBytes(pid);
         return { state: session.state, phone: session.phone, rss_bytes: rss };
       }
       default:
@@ -279,6 +281,13 @@ async function main() {
 async function loadEngine(name, authDir, chromium) {
   switch (name) {
     case 'noweb': {
+      // Baileys 7 needs Node 20's globals (globalThis.crypto); on Debian 12's Node 18 it fails at
+      // its first use of WebCrypto, so refuse here with the reason.
+      const major = Number(process.versions.node.split('.')[0]);
+      if (major < 20) {
+        throw new Error(`engine noweb (Baileys 7) needs Node >= 20, this is Node ${process.versions.node}: ` +
+          'install Node 20 (docs/operations.md, "WhatsApp Web sessions") or use engine webjs');
+      }
       const { createNowebEngine } = await import('./engines/noweb.mjs');
       return createNowebEngine({ authDir });
     }

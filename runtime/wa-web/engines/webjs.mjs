@@ -4,10 +4,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
 
-import { formatPairCode, phoneOfJid } from '../lib/util.mjs';
+import { commandLine, descendants, formatPairCode, phoneOfJid } from '../lib/util.mjs';
 
 // WhatsApp Web rotates its QR about every 20 s.
 const kQrMs = 20000;
+const kDestroyMs = 5000;
 
 /**
  * The whatsapp-web.js adapter. The browser profile (LocalAuth) lives in `authDir`/webjs.
@@ -35,7 +36,13 @@ async function connect(lib, dir, chromium, hooks) {
       executablePath: chromium,
       headless: true,
       // Chromium's sandbox needs a non-root user; the slice's service user has it, root does not.
-      args: process.getuid?.() === 0 ? ['--no-sandbox', '--disable-dev-shm-usage'] : ['--disable-dev-shm-usage'],
+      args: [
+        ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
+        '--disable-dev-shm-usage',
+        // No crash reporter processes that would outlive the browser.
+        '--disable-breakpad',
+        '--disable-crash-reporter',
+      ],
     },
     // No copy of WhatsApp Web's page is written to the working directory.
     webVersionCache: { type: 'none' },
@@ -100,13 +107,32 @@ async function connect(lib, dir, chromium, hooks) {
     async close() {
       closed = true;
       client.removeAllListeners();
-      await client.destroy();
+      try {
+        // destroy() waits on the browser, which may hang; a killed browser is as closed.
+        await Promise.race([client.destroy(), new Promise((r) => setTimeout(r, kDestroyMs).unref())]);
+      } finally {
+        killBrowsers(dir);
+      }
     },
     pids: () => {
       const pid = client.pupBrowser?.process?.()?.pid;
       return pid ? [pid] : [];
     },
   };
+}
+
+// A browser that puppeteer launched but never connected to (initialize failed half way) is not
+// closed by destroy(): end every chromium of ours that uses this profile, so the next attempt can.
+function killBrowsers(dir) {
+  for (const pid of descendants(process.pid)) {
+    if (commandLine(pid).includes(dir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  }
 }
 
 function wid(client) {

@@ -34,15 +34,32 @@ export class ProtocolError extends Error {
   }
 }
 
-/** Resident bytes of `pid` and all its descendants (Linux /proc); 0 for a process that is gone. */
-export function treeRssBytes(pid) {
+/**
+ * Proportional set size of `pid` and its descendants (Linux smaps_rollup): a browser's processes
+ * share most of their pages, so the sum of their RSS counts the same memory several times over.
+ */
+export function treePssBytes(pid) {
   if (!pid) return 0;
+  return [pid, ...descendants(pid)].reduce((sum, p) => sum + pssOf(p), 0);
+}
+
+function pssOf(pid) {
+  try {
+    const m = /^Pss:\s+([0-9]+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The pids of every descendant of `pid` (Linux /proc), children before grandchildren. */
+export function descendants(pid) {
   const children = new Map();
   let entries = [];
   try {
     entries = fs.readdirSync('/proc');
   } catch {
-    return 0;
+    return [];
   }
   for (const name of entries) {
     if (!/^[0-9]+$/.test(name)) continue;
@@ -56,21 +73,21 @@ export function treeRssBytes(pid) {
       // The process exited while we looked.
     }
   }
-  let total = 0;
-  const todo = [pid];
+  const out = [];
+  const todo = [...(children.get(pid) ?? [])];
   while (todo.length) {
-    const p = todo.pop();
-    total += rssOf(p);
+    const p = todo.shift();
+    out.push(p);
     todo.push(...(children.get(p) ?? []));
   }
-  return total;
+  return out;
 }
 
-function rssOf(pid) {
+/** The command line of `pid` as one string (arguments joined by spaces); '' when gone. */
+export function commandLine(pid) {
   try {
-    const m = /VmRSS:\s+([0-9]+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
   } catch {
-    return 0;
+    return '';
   }
 }
