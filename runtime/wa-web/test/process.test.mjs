@@ -28,7 +28,7 @@ function exited(child) {
   });
 }
 
-test('noweb without network: connecting, then a backoff with the error, exit 0 on SIGTERM', async (t) => {
+test('noweb without network: connecting, then a backoff with the error, exit 0 on SIGTERM', { skip: Number(process.versions.node.split('.')[0]) < 20 && 'noweb needs Node >= 20 (the test below)' }, async (t) => {
   const dir = tempDir(t);
   const socketPath = path.join(dir, 'wa-web.sock');
   const [cmd, ...prefix] = noNetworkPrefix();
@@ -66,6 +66,12 @@ test('noweb without network: connecting, then a backoff with the error, exit 0 o
   assert.deepEqual([code, signal], [0, null], stderr);
   assert.ok(!fs.existsSync(socketPath), 'the socket is removed');
   assert.doesNotMatch(stderr, /Unhandled|TypeError|ReferenceError/);
+});
+
+test('noweb on Node < 20 is refused with the reason (Debian 12\'s nodejs is 18)', { skip: Number(process.versions.node.split('.')[0]) >= 20 && 'Node >= 20 runs noweb (the test above)' }, () => {
+  const r = spawnSync(process.execPath, [sidecar, '--socket', '/tmp/x.sock', '--auth', '/tmp/wa-web-x', '--engine', 'noweb'], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /needs Node >= 20/);
 });
 
 test('bad arguments exit 2 with a usage line', () => {
