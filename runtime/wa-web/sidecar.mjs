@@ -247,6 +247,11 @@ async function main() {
   }
   // Auth files, the journal and the socket are for this user only.
   process.umask(0o077);
+  // The libraries leave the odd promise unhandled when a connection dies under them; that ends
+  // one attempt (which reports its own close), not the session.
+  process.on('unhandledRejection', (err) => {
+    process.stderr.write(`wa-web: unhandled rejection: ${err?.stack ?? err}\n`);
+  });
   const authDir = path.resolve(args.auth);
   let engine;
   try {

@@ -255,3 +255,38 @@ test('--pace-ms spaces sends out by at least its minimum', async (t) => {
   const at = s.engine.sent.map((m) => m.at);
   assert.ok(at[1] - at[0] >= 75 && at[2] - at[1] >= 75, `gaps ${at[1] - at[0]}, ${at[2] - at[1]} ms`);
 });
+
+test('a journal whose last line was torn by a crash still answers for the lines before it', async (t) => {
+  const dir = tempDir(t);
+  fs.mkdirSync(path.join(dir, 'auth'), { mode: 0o700 });
+  fs.writeFileSync(
+    path.join(dir, 'auth', 'sent.jsonl'),
+    [
+      '{"client_id":"a","phase":"sending"}',
+      '{"client_id":"a","message_id":"WA-a","phase":"sent"}',
+      '{"client_id":"b","phase":"sending"}',
+      '{"client_id":"b","message_id":"WA',
+    ].join('\n'),
+  );
+  const s = await start(t, { dir });
+  assert.equal((await s.client.request('lookup', { client_id: 'a' })).message_id, 'WA-a');
+  assert.equal((await s.client.request('lookup', { client_id: 'b' })).message_id, null);
+  await connected(s);
+  await s.client.request('send', { client_id: 'c', to: '+4915112345678', text: 'x' });
+  const lines = fs.readFileSync(path.join(s.authDir, 'sent.jsonl'), 'utf8').split('\n');
+  assert.deepEqual(JSON.parse(lines.at(-2)), { client_id: 'c', message_id: 'WA1', phase: 'sent' });
+});
+
+test('a send the library certainly did not take may be sent again', async (t) => {
+  const s = await start(t);
+  await connected(s);
+  const { ProtocolError } = await import('../lib/util.mjs');
+  s.engine.sendImpl = async () => {
+    throw new ProtocolError('rate_limited', 'slow down', true);
+  };
+  const r = await s.client.request('send', { client_id: 'r-1', to: '+4915112345678', text: 'a' });
+  assert.deepEqual([r.error.code, r.error.retry], ['rate_limited', true]);
+  assert.equal((await s.client.request('lookup', { client_id: 'r-1' })).message_id, '');
+  s.engine.sendImpl = null;
+  assert.equal((await s.client.request('send', { client_id: 'r-1', to: '+4915112345678', text: 'a' })).message_id, 'WA1');
+});
