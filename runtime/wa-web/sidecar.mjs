@@ -21,8 +21,9 @@ export const kMaxLineBytes = 1024 * 1024;
 const kMaxBufferedEvents = 10000;
 
 /**
- * Starts a sidecar: listens on `socketPath` (mode 0600, a stale socket file replaced), keeps the
- * journal in `authDir`/sent.jsonl and starts the engine's session.
+ * Starts a sidecar: listens on `socketPath` (mode 0600, a stale socket file replaced; the path
+ * appears only once connections are accepted), keeps the journal in `authDir`/sent.jsonl and
+ * starts the engine's session.
  * @param options socketPath, authDir, engine (an adapter, lib/session.mjs), maxLogouts, paceMs,
  *   backoffMs, log
  * @returns {Promise<{close: () => Promise<void>, session: Session}>}
@@ -127,12 +128,16 @@ export async function startSidecar(options) {
   };
 
   removeStaleSocket(socketPath);
+  // Bound and listening under a temporary name, made 0600, then renamed: the socket path appears
+  // only once it accepts connections, and never with a laxer mode.
+  const temporary = `${socketPath}.${process.pid}.tmp`;
+  removeStaleSocket(temporary);
   await new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(socketPath, resolve);
+    server.listen(temporary, resolve);
   });
-  // The umask makes the socket 0600 from the start; chmod says so even under a laxer umask.
-  fs.chmodSync(socketPath, 0o600);
+  fs.chmodSync(temporary, 0o600);
+  fs.renameSync(temporary, socketPath);
   session.start();
 
   return {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
+import { commandLine } from '../lib/util.mjs';
 import { LineClient, tempDir, waitFor } from './helpers.mjs';
 
 const sidecar = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'sidecar.mjs');
@@ -19,6 +20,12 @@ function noNetworkPrefix() {
     throw new Error(`unshare -rn is needed to run the sidecar without network: ${probe.stderr}`);
   }
   return ['unshare', '-rn'];
+}
+
+// Every process on the machine whose command line names `dir` (a browser keeps running after
+// its parent died, reparented, so looking only below the sidecar would miss it).
+function browsers(dir) {
+  return fs.readdirSync('/proc').filter((p) => /^[0-9]+$/.test(p) && commandLine(Number(p)).includes(dir) && /chrom/.test(commandLine(Number(p))));
 }
 
 function exited(child) {
@@ -66,6 +73,38 @@ test('noweb without network: connecting, then a backoff with the error, exit 0 o
   assert.deepEqual([code, signal], [0, null], stderr);
   assert.ok(!fs.existsSync(socketPath), 'the socket is removed');
   assert.doesNotMatch(stderr, /Unhandled|TypeError|ReferenceError/);
+});
+
+test('webjs without network: chromium starts, fails to reach WhatsApp, is gone before the retry and on SIGTERM', async (t) => {
+  const dir = tempDir(t);
+  const socketPath = path.join(dir, 'wa-web.sock');
+  const [cmd, ...prefix] = noNetworkPrefix();
+  // Loopback up: puppeteer talks to chromium over 127.0.0.1; nothing else is reachable.
+  const child = spawn(cmd, [...prefix, 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, sidecar,
+    '--socket', socketPath, '--auth', path.join(dir, 'auth'), '--engine', 'webjs'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  t.after(() => child.kill('SIGKILL'));
+  await waitFor(() => fs.existsSync(socketPath) || child.exitCode !== null, 'the socket', 15000);
+  assert.equal(child.exitCode, null, `the sidecar exited early: ${stderr}`);
+  const client = await LineClient.connect(socketPath);
+  t.after(() => client.close());
+  assert.equal((await client.request('hello', { version: 1 })).engine, 'webjs');
+  const backoff = await waitFor(
+    () => client.lines.find((l) => l.event === 'state' && /reconnecting in [0-9.]+ s/.test(l.detail ?? '')),
+    'a backoff after chromium failed to load WhatsApp Web',
+    30000,
+  );
+  assert.match(backoff.detail, /ERR_INTERNET_DISCONNECTED|ERR_NAME_NOT_RESOLVED|ERR_ADDRESS_UNREACHABLE/);
+  // The backoff is announced after the failed attempt's browser was ended, and the next attempt
+  // starts at least 0.8 s later: none of this profile's browsers runs now.
+  assert.deepEqual(browsers(dir), [], 'no browser of the failed attempt is left');
+  child.kill('SIGTERM');
+  const [code, signal] = await exited(child);
+  assert.deepEqual([code, signal], [0, null], stderr);
+  assert.deepEqual(browsers(dir), [], 'chromium is gone after SIGTERM');
 });
 
 test('noweb on Node < 20 is refused with the reason (Debian 12\'s nodejs is 18)', { skip: Number(process.versions.node.split('.')[0]) >= 20 && 'Node >= 20 runs noweb (the test above)' }, () => {
