@@ -25,7 +25,7 @@ const kMaxBufferedEvents = 10000;
  * appears only once connections are accepted), keeps the journal in `authDir`/sent.jsonl and
  * starts the engine's session.
  * @param options socketPath, authDir, engine (an adapter, lib/session.mjs), maxLogouts, paceMs,
- *   backoffMs, log
+ *   backoffMs, sendTimeoutMs, log
  * @returns {Promise<{close: () => Promise<void>, session: Session}>}
  */
 export async function startSidecar(options) {
@@ -50,6 +50,7 @@ export async function startSidecar(options) {
     maxLogouts: options.maxLogouts,
     paceMs: options.paceMs,
     backoffMs: options.backoffMs,
+    sendTimeoutMs: options.sendTimeoutMs,
     log,
   });
 

@@ -4,6 +4,8 @@ import { ProtocolError, isE164 } from './util.mjs';
 
 /** Longest text a WhatsApp message takes; longer is answered `too_long`. */
 export const kMaxTextChars = 65536;
+// A library send that neither resolves nor rejects would hold up every later send of the session.
+const kSendTimeoutMs = 60000;
 
 /**
  * An engine adapter (engines/noweb.mjs, engines/webjs.mjs, or a test's fake) is
@@ -22,7 +24,8 @@ export class Session {
    * @param engine the adapter above
    * @param journal a SendJournal
    * @param emit (event object) → void, each docs/wa-web.md event
-   * @param options maxLogouts, paceMs [min, max] or null, backoffMs [first, max], random, log
+   * @param options maxLogouts, paceMs [min, max] or null, backoffMs [first, max], random, log,
+   *   sendTimeoutMs
    */
   constructor(engine, journal, emit, options = {}) {
     this.engine = engine;
@@ -32,6 +35,7 @@ export class Session {
     this.paceMs = options.paceMs ?? null;
     this.backoffMs = options.backoffMs ?? [1000, 60000];
     this.random = options.random ?? Math.random;
+    this.sendTimeoutMs = options.sendTimeoutMs ?? kSendTimeoutMs;
     this.log = options.log ?? (() => {});
     this.state = 'connecting';
     this.phone = null;
@@ -151,7 +155,7 @@ export class Session {
     this.journal.sending(clientId);
     let messageId;
     try {
-      messageId = String(await conn.send(to, text));
+      messageId = String(await withTimeout(conn.send(to, text), this.sendTimeoutMs));
     } catch (err) {
       if (err instanceof ProtocolError && err.retry) {
         this.journal.failed(clientId);
@@ -284,6 +288,14 @@ async function closeQuietly(conn) {
   } catch {
     // Closing a connection that already failed may fail again; nothing is left to release.
   }
+}
+
+function withTimeout(promise, ms) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from the library in ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function delay(ms) {

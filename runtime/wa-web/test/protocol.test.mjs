@@ -290,3 +290,15 @@ test('a send the library certainly did not take may be sent again', async (t) =>
   s.engine.sendImpl = null;
   assert.equal((await s.client.request('send', { client_id: 'r-1', to: '+4915112345678', text: 'a' })).message_id, 'WA1');
 });
+
+test('a library send that never answers times out as unknown, and later sends go on', async (t) => {
+  const s = await start(t, { sidecar: { sendTimeoutMs: 50 } });
+  await connected(s);
+  s.engine.sendImpl = () => new Promise(() => {});
+  const hung = await s.client.request('send', { client_id: 'h-1', to: '+4915112345678', text: 'a' });
+  assert.deepEqual([hung.error.code, hung.error.retry], ['internal', false]);
+  assert.match(hung.error.message, /no answer/);
+  s.engine.sendImpl = null;
+  assert.equal((await s.client.request('send', { client_id: 'h-2', to: '+4915112345678', text: 'b' })).message_id, 'WA1');
+  assert.equal((await s.client.request('lookup', { client_id: 'h-1' })).message_id, null);
+});
