@@ -41,6 +41,15 @@ checks=$((checks + 1)); grep -q '^MemoryMax=11264M$' "$TMP/webjs/etc/systemd/sys
 checks=$((checks + 1)); grep -q '^SLICE_MEMORY_LIMIT=1024000000$' "$TMP/webjs/etc/crmd/crmd.env" || fail "webjs SLICE_MEMORY_LIMIT (2 × 512 MB)"
 checks=$((checks + 1)); grep -q '^CRM_SLICE_CPU_LIMIT=1$' "$TMP/webjs/etc/crmd/crmd.env" || fail "webjs CRM_SLICE_CPU_LIMIT (2 × 0.5)"
 
+# WhatsApp Web engines install Node, the sidecar's path and (webjs) chromium; the others nothing.
+checks=$((checks + 1)); grep -q '^apt-get install -y -qq nodejs chromium$' "$TMP/webjs/install.sh" || fail "webjs install.sh installs no nodejs chromium"
+checks=$((checks + 1)); grep -q '^CRM_WA_WEB_SIDECAR=/usr/share/crmd/wa-web/sidecar.mjs$' "$TMP/webjs/etc/crmd/crmd.env" || fail "webjs crmd.env names no sidecar"
+checks=$((checks + 1)); sh -n "$TMP/webjs/install.sh" || fail "webjs install.sh is not valid sh"
+checks=$((checks + 1)); grep -q 'engine noweb needs Node >= 20' "$TMP/from-flags/install.sh" || fail "noweb install.sh does not refuse Node < 20"
+checks=$((checks + 1)); ! grep -q 'chromium' "$TMP/from-flags/install.sh" || fail "noweb install.sh installs chromium"
+checks=$((checks + 1)); ! grep -rq 'nodejs\|chromium\|wa-web' "$TMP/a" || fail "a whatsmeow rendering installs Node, chromium or the sidecar"
+run validate --require-tools "$TMP/webjs"; expect_code 0; expect_out "0 finding(s)"
+
 # Clean renderings validate with every tool present.
 run validate --require-tools "$TMP/b" "$TMP/g-2-compose" "$TMP/g-4-multi"; expect_code 0; expect_out "0 finding(s)"
 expect_out "promtool check rules     passed"

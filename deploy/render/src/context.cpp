@@ -31,6 +31,15 @@ constexpr int kSliceHostPort = 8090;
 constexpr int kPostgresPort = 5432;
 constexpr int kQueuePort = 5432;
 constexpr int kPgBouncerPort = 6432;
+// Where `cmake --install --prefix /usr` puts the wa-web sidecar (runtime/wa-web), beside the web
+// app's /usr/share/crmd/web.
+constexpr const char* kWaWebSidecar = "/usr/share/crmd/wa-web/sidecar.mjs";
+
+// The engines whose sessions the wa-web sidecar holds (docs/wa-web.md): their hosts need Node,
+// and webjs also Debian's chromium.
+bool UsesWaWeb(const Plan& plan) {
+  return plan.workload.engine == "noweb" || plan.workload.engine == "webjs";
+}
 
 std::string KnobString(const KnobValue& v) {
   if (const auto* n = std::get_if<long long>(&v)) {
@@ -170,6 +179,9 @@ Json EnvList(const Plan& plan, const std::string& database_url, const std::strin
                  {"value", "/etc/crmd/secrets/whatsapp_app_secret"}});
   env.push_back({{"name", "CRM_WHATSAPP_VERIFY_TOKEN_FILE"},
                  {"value", "/etc/crmd/secrets/whatsapp_verify_token"}});
+  if (UsesWaWeb(plan)) {
+    env.push_back({{"name", "CRM_WA_WEB_SIDECAR"}, {"value", kWaWebSidecar}});
+  }
   return env;
 }
 
@@ -242,6 +254,20 @@ void AddPlanFigures(Json& c, const Plan& plan, RenderTarget target, const Render
                    {"engine", w.engine},
                    {"devices_per_customer", w.devices_per_customer},
                    {"regions", w.regions}};
+  // What a WhatsApp Web engine needs on the hosts that run slices (docs/operations.md, "WhatsApp
+  // Web sessions"): Node (Baileys 7 needs 20; Debian 12 ships 18, enough for whatsapp-web.js), the
+  // sidecar, and chromium for webjs. Always defined, so templates test `wa_web.enabled`.
+  const bool wa_web = UsesWaWeb(plan);
+  c["wa_web"] = {
+      {"enabled", wa_web},
+      {"engine", w.engine},
+      {"sidecar", kWaWebSidecar},
+      {"packages", w.engine == "webjs" ? "nodejs chromium" : "nodejs"},
+      {"needs", w.engine == "webjs" ? "Node >= 18 and the chromium package" : "Node >= 20"},
+      {"node_major", w.engine == "noweb" ? 20 : 18},
+      {"node_note", w.engine == "noweb"
+                        ? "Debian 12 ships nodejs 18, on which only engine webjs runs"
+                        : "Debian 12 ships nodejs 18"}};
   Json knob = Json::object();
   Json knobs = Json::array();
   for (const auto& [k, v] : plan.knobs) {

@@ -237,5 +237,83 @@ TEST(RenderTest, TheCrmdImageIsAVersionTagOrTheGivenPinnedReference) {
   }
 }
 
+// A plan of tier `id`'s reference workload run by `engine`.
+Plan EnginePlan(int id, const std::string& engine) {
+  const Catalog& c = Catalog::Embedded();
+  Workload w = ReferenceWorkload(*c.FindTier(id));
+  w.engine = engine;
+  PlanOptions options;
+  options.only_tier = id;
+  return MakePlan(w, c, options);
+}
+
+bool Contains(const RenderedFile* f, const std::string& text) {
+  return f != nullptr && f->content.find(text) != std::string::npos;
+}
+
+TEST(RenderTest, WaWebEnginesInstallNodeAndTheSidecarOnOneHost) {
+  const Rendering noweb = Render(EnginePlan(1, "noweb"), RenderTarget::kVps, {});
+  const RenderedFile* install = FileAt(noweb, "install.sh");
+  ASSERT_NE(install, nullptr);
+  EXPECT_TRUE(Contains(install, "apt-get install -y -qq nodejs\n")) << install->content;
+  // Baileys 7 needs Node 20: the script refuses Debian 12's 18 with the reason.
+  EXPECT_TRUE(Contains(install, "if [ \"$node_major\" -lt 20 ]; then"));
+  EXPECT_TRUE(Contains(install, "engine noweb needs Node >= 20"));
+  EXPECT_FALSE(Contains(install, "chromium"));
+  EXPECT_TRUE(Contains(FileAt(noweb, "etc/crmd/crmd.env"),
+                       "CRM_WA_WEB_SIDECAR=/usr/share/crmd/wa-web/sidecar.mjs\n"));
+
+  const Rendering webjs = Render(EnginePlan(1, "webjs"), RenderTarget::kVps, {});
+  const RenderedFile* webjs_install = FileAt(webjs, "install.sh");
+  EXPECT_TRUE(Contains(webjs_install, "apt-get install -y -qq nodejs chromium\n"));
+  EXPECT_TRUE(Contains(webjs_install, "-lt 18 ]"));
+}
+
+TEST(RenderTest, OtherEnginesInstallNoNodeNorBrowser) {
+  for (const char* engine : {"whatsmeow", "cloud-api", "crmd"}) {
+    const Rendering r = Render(EnginePlan(1, engine), RenderTarget::kVps, {});
+    for (const RenderedFile& f : r.files) {
+      EXPECT_EQ(f.content.find("nodejs"), std::string::npos) << engine << ": " << f.path;
+      EXPECT_EQ(f.content.find("chromium"), std::string::npos) << engine << ": " << f.path;
+      EXPECT_EQ(f.content.find("wa-web"), std::string::npos) << engine << ": " << f.path;
+    }
+    const Rendering compose = Render(EnginePlan(2, engine), RenderTarget::kCompose, {});
+    EXPECT_FALSE(Contains(FileAt(compose, "docker-compose.yml"), "wa-web")) << engine;
+  }
+}
+
+TEST(RenderTest, WaWebOnlyOnTheHostsThatRunSlices) {
+  const Rendering r = Render(EnginePlan(3, "webjs"), RenderTarget::kMulti, {});
+  int slice_hosts = 0;
+  for (const RenderedFile& f : r.files) {
+    if (f.path.size() < 11 || f.path.compare(f.path.size() - 11, 11, "/install.sh") != 0) {
+      continue;
+    }
+    const bool has = Contains(&f, "apt-get install -y -qq nodejs chromium\n");
+    if (f.role == "slice") {
+      ++slice_hosts;
+      EXPECT_TRUE(has) << f.path;
+    } else {
+      EXPECT_FALSE(has) << f.path << " (" << f.role << ")";
+    }
+  }
+  EXPECT_GT(slice_hosts, 0);
+}
+
+TEST(RenderTest, ImageTargetsSayWhatTheImageMustHoldForWaWeb) {
+  const Rendering compose = Render(EnginePlan(2, "webjs"), RenderTarget::kCompose, {});
+  EXPECT_TRUE(Contains(FileAt(compose, "docker-compose.yml"),
+                       "# Engine webjs: the slices start the wa-web sidecar, so this image must "
+                       "hold Node >= 18 and the chromium package"));
+  const Rendering k8s = Render(EnginePlan(5, "noweb"), RenderTarget::kK8s, {});
+  bool noted = false;
+  for (const RenderedFile& f : k8s.files) {
+    noted = noted || Contains(&f,
+                              "# Engine noweb: the slices start the wa-web sidecar, so this "
+                              "image must hold Node >= 20");
+  }
+  EXPECT_TRUE(noted);
+}
+
 }  // namespace
 }  // namespace crm::render
