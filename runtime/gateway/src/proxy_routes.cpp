@@ -130,39 +130,57 @@ struct Forward {
 };
 
 // The caller's request made ready for its slice, or the answer that refuses it.
-boost::asio::awaitable<std::variant<Response, Forward>> Prepare(GatewayContext& gateway,
-                                                                Exchange& ex) {
+std::variant<Response, Forward> PrepareFor(GatewayContext& gateway, Exchange& ex,
+                                           const Caller& caller) {
   http::Request& req = ex.request();
   CheckProxyPath(req.target());
-  std::optional<Caller> checked;
-  if (const auto* noted = std::any_cast<Caller>(&ex.note())) {
-    checked = *noted;
-  } else {
-    checked = co_await gateway.route.RequireCaller(req);
-  }
-  Caller& caller = *checked;
   gateway.browser.CheckOrigin(req);
   if (auto refused = Unservable(caller)) {
-    co_return std::move(*refused);
+    return std::move(*refused);
   }
   if (auto full = OverQuota(caller, req)) {
-    co_return std::move(*full);
+    return std::move(*full);
   }
-  co_return Forward{Forwarded(req, caller),
-                    gateway.upstreams.For(*caller.slice_id, caller.slice_endpoint), caller.renewed};
+  return Forward{Forwarded(req, caller),
+                 gateway.upstreams.For(*caller.slice_id, caller.slice_endpoint), caller.renewed};
 }
 
-// Streams are relayed as they come, never held whole: live events, and the export (which can be
-// far larger than any response the proxy buffers). A coroutine of its own, so a stream held for
-// hours keeps only what relaying needs (docs/benchmarks.md, "Gateway").
-Reply ProxyStream(GatewayContext& gateway, Exchange& ex, http::Upstream::StreamEnd end) {
+// The same, the caller looked up when the head check did not note it.
+boost::asio::awaitable<std::variant<Response, Forward>> Prepare(GatewayContext& gateway,
+                                                                Exchange& ex) {
+  if (const auto* noted = std::any_cast<Caller>(&ex.note())) {
+    co_return PrepareFor(gateway, ex, *noted);
+  }
+  Caller caller = co_await gateway.route.RequireCaller(ex.request());
+  co_return PrepareFor(gateway, ex, caller);
+}
+
+// A stream whose caller the head check did not note: looked up first.
+Reply ProxyStreamLookingUp(GatewayContext& gateway, Exchange& ex, http::Upstream::StreamEnd end) {
   std::variant<Response, Forward> prepared = co_await Prepare(gateway, ex);
   if (auto* refused = std::get_if<Response>(&prepared)) {
     co_return std::move(*refused);
   }
   Forward& forward = std::get<Forward>(prepared);
-  co_await forward.upstream->Relay(std::move(forward.out), ex, end);
-  co_return std::nullopt;
+  ex.request().clear();  // forwarded: its header fields are not read again while it lasts
+  co_return co_await forward.upstream->Relay(std::move(forward.out), ex, end);
+}
+
+// Streams are relayed as they come, never held whole: live events, and the export (which can be
+// far larger than any response the proxy buffers). The relay is the handler's whole answer: with
+// the caller noted by the head check (always, for /api/), no coroutine of the proxy's own waits
+// beside it while a stream is held for hours (docs/benchmarks.md, "Gateway").
+Reply ProxyStream(GatewayContext& gateway, Exchange& ex, http::Upstream::StreamEnd end) {
+  if (const auto* noted = std::any_cast<Caller>(&ex.note())) {
+    std::variant<Response, Forward> prepared = PrepareFor(gateway, ex, *noted);
+    if (auto* refused = std::get_if<Response>(&prepared)) {
+      return http::Ready(std::move(*refused));
+    }
+    Forward& forward = std::get<Forward>(prepared);
+    ex.request().clear();  // forwarded: its header fields are not read again while it lasts
+    return forward.upstream->Relay(std::move(forward.out), ex, end);
+  }
+  return ProxyStreamLookingUp(gateway, ex, end);
 }
 
 Reply ProxyRequest(GatewayContext& gateway, Exchange& ex) {

@@ -480,11 +480,11 @@ std::vector<std::string> Segments(std::string_view path) {
   return out;
 }
 
-Reply Answer(Response res) {
+}  // namespace
+
+Reply Ready(Response res) {
   co_return std::move(res);
 }
-
-}  // namespace
 
 void Router::Add(bhttp::verb method, std::string pattern, Handler handler) {
   routes_.push_back({method, Segments(pattern), std::move(handler)});
@@ -541,14 +541,14 @@ Reply Router::Dispatch(Exchange& exchange) const {
         ErrorResponse(Status::method_not_allowed, std::string(exchange.request().method_string()) +
                                                       " is not allowed here; allowed: " + allow);
     res.set(bhttp::field::allow, allow);
-    return Answer(std::move(res));
+    return Ready(std::move(res));
   }
   if (fallback_) {
     if (auto res = fallback_(exchange.request())) {
-      return Answer(std::move(*res));
+      return Ready(std::move(*res));
     }
   }
-  return Answer(ErrorResponse(Status::not_found, "no such endpoint: " + std::string(path)));
+  return Ready(ErrorResponse(Status::not_found, "no such endpoint: " + std::string(path)));
 }
 
 }  // namespace crm::http

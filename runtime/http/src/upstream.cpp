@@ -116,125 +116,131 @@ asio::awaitable<Response> Upstream::Send(Request& request) {
   }
 }
 
-namespace {
+// A relayed response once its head is through: what the relay loop needs, and nothing else.
+struct Upstream::Opened {
+  std::shared_ptr<Stream> upstream;
+  beast::flat_buffer buffer;
+  bhttp::response_parser<bhttp::buffer_body> parser;
+  beast::error_code down_error;  ///< writing the head to the client failed
+};
 
-// A live stream's body, relayed until either side ends: bytes read straight from the socket and
-// handed to the parser, so a stream waiting for its next event holds one small read and two small
-// buffers, not beast's composed read (docs/benchmarks.md, "Gateway": the cost of an open stream).
-asio::awaitable<beast::error_code> RelayLive(Stream& upstream, beast::flat_buffer& buffer,
-                                             bhttp::response_parser<bhttp::buffer_body>& parser,
-                                             Stream& down) {
-  parser.eager(true);
-  parser.get().clear();  // the head is written; its fields are not needed again
-  char chunk[kLiveChunk];
-  beast::error_code dec;
-  std::size_t n = 0;
-  while (!dec && !parser.is_done()) {
-    parser.get().body().data = chunk;
-    parser.get().body().size = sizeof chunk;
-    beast::error_code pec = bhttp::error::need_more;
-    if (buffer.size() > 0) {
-      pec = {};
-      buffer.consume(parser.put(buffer.data(), pec));
-    }
-    std::size_t got = sizeof chunk - parser.get().body().size;
-    if (got > 0) {
-      down.expires_after(std::chrono::seconds(30));
-      std::tie(dec, n) =
-          co_await asio::async_write(down, bhttp::make_chunk(asio::buffer(chunk, got)), kUseTuple);
-    }
-    if (pec == bhttp::error::need_more) {
-      auto [rec, rn] =
-          co_await upstream.socket().async_read_some(buffer.prepare(kLiveChunk), kUseTuple);
-      if (rec) {
-        break;  // the slice ended the stream, or the client went and the relay closed it
-      }
-      buffer.commit(rn);
-    } else if (pec && pec != bhttp::error::need_buffer) {
-      break;  // not HTTP: end the stream; the browser reconnects
-    }
-  }
-  co_return dec;
-}
-
-}  // namespace
-
-asio::awaitable<void> Upstream::Relay(Request request, Exchange& exchange, StreamEnd end) {
-  std::shared_ptr<Stream> upstream = co_await Connect();
+// Its own coroutine, so the request, the head and the setup's temporaries are freed before the
+// relay loop waits: a live stream may be held for hours (docs/benchmarks.md, "Gateway": the cost
+// of an open stream).
+asio::awaitable<std::unique_ptr<Upstream::Opened>> Upstream::Open(Request request, Stream& down) {
+  auto opened = std::make_unique<Opened>();
+  opened->upstream = co_await Connect();
+  Stream& upstream = *opened->upstream;
   request.keep_alive(false);
   request.prepare_payload();
-  upstream->expires_after(timeout_);
-  auto [wec, wn] = co_await bhttp::async_write(*upstream, request, kUseTuple);
+  upstream.expires_after(timeout_);
+  auto [wec, wn] = co_await bhttp::async_write(upstream, request, kUseTuple);
   if (wec) {
     throw FailedWhileAnswering();
   }
-  request = {};  // sent: a live stream may be held for hours
-  beast::flat_buffer buffer;
-  bhttp::response_parser<bhttp::buffer_body> parser;
+  auto& parser = opened->parser;
   parser.body_limit(boost::none);
-  auto [hec, hn] = co_await bhttp::async_read_header(*upstream, buffer, parser, kUseTuple);
+  auto [hec, hn] = co_await bhttp::async_read_header(upstream, opened->buffer, parser, kUseTuple);
   if (hec) {
     throw FailedWhileAnswering();
   }
+  upstream.expires_never();
+  StreamHead head{parser.get().result(), 11};
+  for (const auto& field : parser.get()) {
+    auto name = field.name();
+    if (name == bhttp::field::connection || name == bhttp::field::content_length ||
+        name == bhttp::field::transfer_encoding || name == bhttp::field::keep_alive) {
+      continue;
+    }
+    head.set(field.name_string(), field.value());
+  }
+  parser.get().clear();  // the head is copied; its fields are not needed again
+  opened->down_error = co_await WriteStreamHead(down, head);
+  co_return opened;
+}
+
+Reply Upstream::Relay(Request request, Exchange& exchange, StreamEnd end) {
+  const std::shared_ptr<Upstream> self = shared_from_this();
+  Stream& down = exchange.stream();
+  std::unique_ptr<Opened> opened = co_await Open(std::move(request), down);
+  beast::flat_buffer& buffer = opened->buffer;
+  auto& parser = opened->parser;
+  beast::error_code dec = opened->down_error;
   const bool live = end == StreamEnd::kLive;
-  upstream->expires_never();
-  Stream* raw = upstream.get();
+  // A live stream needs no timers: its bare socket is kept, and the stream's state (two timers
+  // and their bookkeeping) is freed.
+  std::shared_ptr<Protocol::socket> socket;
   if (live) {
+    socket = std::make_shared<Protocol::socket>(opened->upstream->release_socket());
+    opened->upstream.reset();
+    if (buffer.size() == 0) {
+      buffer.shrink_to_fit();  // the head's read buffer; the loop reads kLiveChunk at a time
+    }
+    Protocol::socket* raw = socket.get();
     exchange.OnStop([raw] {
       boost::system::error_code ec;
-      raw->socket().close(ec);
+      raw->close(ec);
     });
-  }
-
-  Stream& down = exchange.stream();
-  beast::error_code dec;
-  {  // the head is freed once written: a live stream may be held for hours
-    StreamHead head{parser.get().result(), 11};
-    for (const auto& field : parser.get()) {
-      auto name = field.name();
-      if (name == bhttp::field::connection || name == bhttp::field::content_length ||
-          name == bhttp::field::transfer_encoding || name == bhttp::field::keep_alive) {
-        continue;
-      }
-      head.set(field.name_string(), field.value());
-    }
-    dec = co_await WriteStreamHead(down, head);
-  }
-  if (live) {
     // The client sends nothing after its request: its socket turning readable means it went
     // away. Closing the upstream then frees the slice's stream at once, not at its next ping.
-    std::weak_ptr<Stream> weak = upstream;
+    std::weak_ptr<Protocol::socket> weak = socket;
     down.socket().async_wait(asio::socket_base::wait_read, [weak](beast::error_code wait_ec) {
       if (auto up = weak.lock(); up && !wait_ec) {
-        up->socket().close(wait_ec);
+        up->close(wait_ec);
       }
     });
   }
-  std::size_t dn = 0;
+  std::size_t n = 0;
   if (live) {
-    dec = co_await RelayLive(*upstream, buffer, parser, down);
+    // Bytes read straight from the socket into a small buffer and handed to the parser: a stream
+    // waiting for its next event holds one bare read, not beast's composed one.
+    parser.eager(true);
+    char chunk[kLiveChunk];
+    while (!dec && !parser.is_done()) {
+      parser.get().body().data = chunk;
+      parser.get().body().size = sizeof chunk;
+      beast::error_code pec = bhttp::error::need_more;
+      if (buffer.size() > 0) {
+        pec = {};
+        buffer.consume(parser.put(buffer.data(), pec));
+      }
+      std::size_t got = sizeof chunk - parser.get().body().size;
+      if (got > 0) {
+        down.expires_after(std::chrono::seconds(30));
+        std::tie(dec, n) = co_await asio::async_write(
+            down, bhttp::make_chunk(asio::buffer(chunk, got)), kUseTuple);
+      }
+      if (pec == bhttp::error::need_more) {
+        auto [rec, rn] = co_await socket->async_read_some(buffer.prepare(kLiveChunk), kUseTuple);
+        if (rec) {
+          break;  // the slice ended the stream, or the client went and the relay closed it
+        }
+        buffer.commit(rn);
+      } else if (pec && pec != bhttp::error::need_buffer) {
+        break;  // not HTTP: end the stream; the browser reconnects
+      }
+    }
+    exchange.OnStop(nullptr);
+    beast::error_code cancel_ec;
+    down.socket().cancel(cancel_ec);
   } else {
+    Stream& upstream = *opened->upstream;
     auto chunk = std::make_unique_for_overwrite<char[]>(kDownloadChunk);
     while (!dec && !parser.is_done()) {
       parser.get().body().data = chunk.get();
       parser.get().body().size = kDownloadChunk;
-      upstream->expires_after(timeout_);  // a download whose upstream went quiet has failed
-      auto [rec, rn] = co_await bhttp::async_read_some(*upstream, buffer, parser, kUseTuple);
+      upstream.expires_after(timeout_);  // a download whose upstream went quiet has failed
+      auto [rec, rn] = co_await bhttp::async_read_some(upstream, buffer, parser, kUseTuple);
       if (rec && rec != bhttp::error::need_buffer) {
         break;
       }
       std::size_t got = kDownloadChunk - parser.get().body().size;
       if (got > 0) {
         down.expires_after(std::chrono::seconds(30));
-        std::tie(dec, dn) = co_await asio::async_write(
+        std::tie(dec, n) = co_await asio::async_write(
             down, bhttp::make_chunk(asio::buffer(chunk.get(), got)), kUseTuple);
       }
     }
-  }
-  if (live) {
-    exchange.OnStop(nullptr);
-    beast::error_code cancel_ec;
-    down.socket().cancel(cancel_ec);
   }
   // Without the last chunk the client's connection closes mid-body (the server closes it when
   // the handler returns): a download cut short shows as an incomplete transfer.
@@ -242,6 +248,7 @@ asio::awaitable<void> Upstream::Relay(Request request, Exchange& exchange, Strea
     down.expires_after(std::chrono::seconds(1));
     co_await asio::async_write(down, bhttp::make_chunk_last(), kUseTuple);
   }
+  co_return std::nullopt;
 }
 
 }  // namespace crm::http

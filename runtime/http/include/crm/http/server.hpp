@@ -61,6 +61,10 @@ class Exchange {
 
 /// What a handler gives back: a response, or std::nullopt when it took the connection over.
 using Reply = asio::awaitable<std::optional<Response>>;
+
+/// A reply already known, for a handler that is not a coroutine itself (it returns another
+/// coroutine's reply, or this one).
+Reply Ready(Response res);
 using Handler = std::function<Reply(Exchange&)>;
 /// Asked once a request's header has arrived, before any of its body is read (the request's
 /// body is still empty): a response refuses the request, which is answered and its connection

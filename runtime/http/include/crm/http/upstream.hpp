@@ -13,7 +13,7 @@
 
 namespace crm::http {
 
-class Upstream {
+class Upstream : public std::enable_shared_from_this<Upstream> {
  public:
   /// Sockets are created on `executor` (the io_context's, not a connection's strand) so that any
   /// connection may borrow an idle one.
@@ -48,14 +48,18 @@ class Upstream {
   };
 
   /// Sends `request` on a fresh connection and relays the response to the client of `exchange`
-  /// as it arrives (chunked), until either side ends or (kLive) the server stops.
-  asio::awaitable<void> Relay(Request request, Exchange& exchange,
-                              StreamEnd end = StreamEnd::kLive);
+  /// as it arrives (chunked), until either side ends or (kLive) the server stops. A handler's
+  /// whole answer (nullopt: the connection was taken over); it keeps this Upstream alive (it is
+  /// owned by a shared_ptr) until it ends.
+  Reply Relay(Request request, Exchange& exchange, StreamEnd end = StreamEnd::kLive);
 
   const Endpoint& endpoint() const { return endpoint_; }
 
  private:
+  struct Opened;
   asio::awaitable<std::unique_ptr<Stream>> Connect();
+  /// Sends `request` on a fresh connection, reads the response's head and writes it to `down`.
+  asio::awaitable<std::unique_ptr<Opened>> Open(Request request, Stream& down);
   asio::any_io_executor executor_;
   Endpoint endpoint_;
   std::size_t max_idle_;
