@@ -334,12 +334,19 @@ std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease,
 
 std::vector<long long> MarkSending(pqxx::connection& connection, long long epoch,
                                    const std::vector<long long>& ids) {
+  std::string array = "{";
+  for (long long id : ids) {
+    array += (array.size() > 1 ? "," : "") + std::to_string(id);
+  }
+  array += "}";
   pqxx::work tx(connection);
+  // id = ANY(array), an index condition on outbound_sending; `id IN (SELECT
+  // jsonb_array_elements_text(...))` was planned as a nested loop re-reading the list for every
+  // claimed task (143 ms for 500) once outbound_tasks had no primary key.
   auto rows = tx.exec_params(
-      "UPDATE outbound_tasks SET state = 'sending' WHERE id IN "
-      "(SELECT jsonb_array_elements_text($1::jsonb)::bigint) AND state = 'claimed' "
-      "AND lease_epoch = $2 RETURNING id",
-      json(ids).dump(), epoch);
+      "UPDATE outbound_tasks SET state = 'sending' WHERE id = ANY($1::bigint[]) "
+      "AND state = 'claimed' AND lease_epoch = $2 RETURNING id",
+      array, epoch);
   tx.commit();
   std::vector<long long> out;
   out.reserve(rows.size());
