@@ -11,9 +11,10 @@ ALTER TABLE outbound_tasks DROP CONSTRAINT outbound_tasks_pkey;
 --   outbound_due        Claim (due pending tasks, oldest not_before first) and the dispatcher's
 --                       sleep until the next retry (dispatcher.cpp, min(not_before)). Keyed on
 --                       not_before alone, not (not_before, id): the tasks of one broadcast share
---                       their not_before (the enqueue's now()), so B-tree deduplication stores one
---                       key and a posting list for them, ~6.5 B a task instead of 31.6 B. Within one
---                       not_before, tasks come out in table order, i.e. as they were inserted.
+--                       their not_before (the enqueue's now()), so B-tree deduplication stores
+--                       one key and a posting list for them, ~6.5 B a task instead of 31.6 B.
+--                       Within one not_before, tasks come out in table (ctid) order: for a
+--                       fresh COPY, the order inserted.
 --   outbound_sending    MarkSending, RecordResults (by id, among claimed/sending only), InDoubt.
 --   outbound_broadcast  the progress counts of GET /api/broadcasts/{id} and the list, pause/resume/
 --                       cancel, the "nothing left to send" check that completes a broadcast

@@ -313,7 +313,7 @@ std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease,
   pqxx::work tx(connection);
   auto rows = tx.exec_params(
       // By ctid, stable while the row is locked: pending tasks have no index on id (see
-      // 0003_queue_density.sql); ties in not_before come out in insertion order.
+      // 0003_queue_density.sql); ties in not_before come out in table order.
       "WITH due AS ("
       "  SELECT ctid FROM outbound_tasks WHERE state = 'pending' AND not_before <= now() "
       "  ORDER BY not_before LIMIT $1 FOR UPDATE SKIP LOCKED), "
