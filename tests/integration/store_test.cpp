@@ -123,5 +123,113 @@ TEST_F(StoreTest, AccountsSessionsAndSlicesKeepTheirPromises) {
       [](pqxx::work& tx) { return gateway::SessionStore(tx).Touch("ab", std::chrono::hours(1)); }));
 }
 
+// The queue depth is a counter kept by triggers (0003_queue_density.sql): after every kind of
+// change it must equal what count(*) over the tasks says.
+TEST_F(StoreTest, QueueDepthCounterMatchesCountAfterEveryKindOfChange) {
+  auto check = [this](const std::string& step, long long expected) {
+    auto [counter, counted] = pool_->Read([](pqxx::read_transaction& tx) {
+      auto r = tx.exec1(
+          "SELECT (SELECT depth FROM queue_depth), (SELECT count(*) FROM outbound_tasks "
+          "WHERE state IN ('pending', 'claimed', 'sending', 'paused'))");
+      return std::pair(r[0].as<long long>(), r[1].as<long long>());
+    });
+    EXPECT_EQ(counter, counted) << "after " << step;
+    EXPECT_EQ(counted, expected) << "after " << step;
+    EXPECT_EQ(pool_->Read([](pqxx::read_transaction& tx) { return queue::PendingDepth(tx); }),
+              counter)
+        << "after " << step;
+  };
+  auto numbers = [](int from, int n) {
+    std::vector<std::string> out;
+    for (int i = from; i < from + n; ++i) {
+      out.push_back("+1415555" + std::to_string(1000 + i));
+    }
+    return out;
+  };
+  check("nothing", 0);
+  long long first = pool_->Run([&](pqxx::connection& c) {
+    return queue::EnqueueBroadcast(c, {"one", "hi", numbers(0, 10), {}}, 1000)["id"]
+        .get<long long>();
+  });
+  long long second = pool_->Run([&](pqxx::connection& c) {
+    return queue::EnqueueBroadcast(c, {"two", "hi", numbers(10, 5), {}}, 1000)["id"]
+        .get<long long>();
+  });
+  check("two broadcasts", 15);
+  EXPECT_THROW(pool_->Run([&](pqxx::connection& c) {
+    return queue::EnqueueBroadcast(c, {"three", "hi", numbers(20, 6), {}}, 20);
+  }),
+               Throttled)
+      << "15 pending + 6 is past a depth of 20";
+  check("a refused broadcast", 15);
+  auto message = pool_->Write(
+      [](pqxx::work& tx) { return slice::MessageStore(tx).Send(0, "+14155550199", "hi"); });
+  check("an inbox message", 16);
+
+  auto lease = pool_->Run(
+      [](pqxx::connection& c) { return queue::AcquireLease(c, "test", std::chrono::seconds(60)); });
+  ASSERT_TRUE(lease);
+  auto claimed = pool_->Run([&](pqxx::connection& c) { return queue::Claim(c, *lease, 8); });
+  ASSERT_EQ(claimed.size(), 8u);
+  check("a claim", 16);
+  std::vector<long long> ids;
+  for (std::size_t i = 0; i < 6; ++i) {
+    ids.push_back(claimed[i].id);
+  }
+  auto sending =
+      pool_->Run([&](pqxx::connection& c) { return queue::MarkSending(c, lease->epoch, ids); });
+  ASSERT_EQ(sending.size(), 6u);
+  check("sending", 16);
+  std::vector<queue::TaskResult> results = {
+      {ids[0], "sent", "wamid.a", "", 0, false},      {ids[1], "sent", "wamid.b", "", 0, false},
+      {ids[2], "sent", "wamid.c", "", 0, false},      {ids[3], "failed", "", "refused", 0, false},
+      {ids[4], "pending", "", "busy", 60'000, false}, {ids[5], "pending", "", "busy", 0, false},
+      {claimed[6].id, "pending", "", "", 0, true},    {claimed[7].id, "pending", "", "", 0, true}};
+  pool_->Run([&](pqxx::connection& c) { queue::RecordResults(c, lease->epoch, results); });
+  check("3 sent, 1 failed, 2 retried, 2 returned unsent", 12);
+  pool_->Write([](pqxx::work& tx) {
+    queue::ApplyStatuses(tx, {{"wamid.a", "delivered", "", 0, ""},
+                              {"wamid.b", "read", "", 0, ""},
+                              {"wamid.c", "failed", "", 0, "undeliverable"}});
+  });
+  check("delivery statuses", 12);
+
+  pool_->Run([&](pqxx::connection& c) { queue::ControlBroadcast(c, second, "pause"); });
+  check("a pause", 12);
+  pool_->Run([&](pqxx::connection& c) { queue::ControlBroadcast(c, second, "resume"); });
+  check("a resume", 12);
+  auto left_in_second = pool_->Read([second](pqxx::read_transaction& tx) {
+    return tx
+        .exec_params1(
+            "SELECT count(*) FROM outbound_tasks WHERE broadcast_id = $1 AND state "
+            "IN ('pending', 'paused')",
+            second)[0]
+        .as<long long>();
+  });
+  pool_->Run([&](pqxx::connection& c) { queue::ControlBroadcast(c, second, "pause"); });
+  pool_->Run([&](pqxx::connection& c) { queue::ControlBroadcast(c, second, "cancel"); });
+  check("a paused broadcast cancelled", 12 - left_in_second);
+  pool_->Run([&](pqxx::connection& c) { queue::ControlBroadcast(c, first, "cancel"); });
+  long long left = pool_->Read([](pqxx::read_transaction& tx) {
+    return tx
+        .exec1(
+            "SELECT count(*) FROM outbound_tasks WHERE state IN ('pending', 'claimed', "
+            "'sending', 'paused')")[0]
+        .as<long long>();
+  });
+  check("a running broadcast cancelled", left);
+  EXPECT_GE(left, 1) << "the inbox message is not part of a broadcast";
+  pool_->Write([&](pqxx::work& tx) {
+    tx.exec_params("DELETE FROM messages WHERE id = $1", message["id"].get<long long>());
+  });
+  check("a message deleted (its task cascades)", left - 1);
+  pool_->Run([&](pqxx::connection& c) {
+    return queue::EnqueueBroadcast(c, {"four", "hi", numbers(30, 4), {}}, 1000);
+  });
+  check("one more broadcast", left + 3);
+  pool_->Write([](pqxx::work& tx) { tx.exec("TRUNCATE outbound_tasks"); });
+  check("a truncate", 0);
+}
+
 }  // namespace
 }  // namespace crm::testing

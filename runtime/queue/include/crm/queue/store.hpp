@@ -36,6 +36,7 @@ nlohmann::json EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast
 long long EnqueueMessage(pqxx::work& tx, long long message_id, const std::string& recipient);
 
 /// Tasks waiting to be sent: pending (due or retrying), being sent, or in a paused broadcast.
+/// Read from the counter the migration's triggers keep (one row, the same cost at any depth).
 long long PendingDepth(pqxx::transaction_base& tx);
 
 /// {id, name, status, total, queued, sent, delivered, read, failed, cancelled, created_at,
