@@ -37,9 +37,8 @@ struct Unit {
   double sessions_disk = 0;   // per customer: the engine's session files
 };
 
-Unit UnitDemand(const Workload& w, const Catalog& c) {
+Unit UnitDemand(const Workload& w, const Engine& e, const Catalog& c) {
   const Rules& r = c.rules();
-  const Engine& e = *c.FindEngine(w.engine);
   Unit u;
   const auto devices = static_cast<double>(w.devices_per_customer);
   const auto msgs = static_cast<double>(w.messages_per_customer_day);
@@ -503,17 +502,6 @@ bool InsideEnvelope(const Tier& t, long long customers, double messages_per_day)
   return customers >= t.min_customers && UnderEnvelopeMax(t, customers, messages_per_day);
 }
 
-// A tier has a handful of floors: a scan that compares lengths first beats the map's ordered
-// string comparisons, and batch looks up several per row.
-long long Floor(const Tier& t, std::string_view knob, long long fallback) {
-  for (const auto& [name, value] : t.knob_floors) {
-    if (name == knob) {
-      return value;
-    }
-  }
-  return fallback;
-}
-
 long long CeilCount(double v) {
   return static_cast<long long>(std::ceil(v - 1e-9));
 }
@@ -591,24 +579,23 @@ void KubernetesPods(Plan& plan, const Unit& u, const Tier& t, double target, boo
                     LayoutRoles& roles, Explainer& ex) {
   const Workload& w = plan.workload;
   const auto customers = static_cast<double>(w.customers);
-  const double pod_memory = static_cast<double>(Floor(t, "POD_MEMORY_LIMIT", 4LL << 30));
+  const double pod_memory = static_cast<double>(t.floors.pod_memory_limit);
   const auto regions = static_cast<double>(w.regions);
   const double slice_ram =
       (u.sessions_ram + u.buffers_ram) * customers / regions + u.queue_ram / regions;
   const long long slice_pods =
-      std::max(Floor(t, "SLICE_HOSTS", 2), CeilCount(slice_ram / (target * pod_memory)));
+      std::max(t.floors.slice_hosts, CeilCount(slice_ram / (target * pod_memory)));
   const double gateway_ram = u.websockets_ram * customers / regions;
   const long long gw_min =
-      std::max(Floor(t, "GATEWAY_HPA_MIN", 2), CeilCount(gateway_ram / (target * pod_memory)));
-  const long long gw_max = std::max(Floor(t, "GATEWAY_HPA_MAX", 10), 3 * gw_min);
+      std::max(t.floors.gateway_hpa_min, CeilCount(gateway_ram / (target * pod_memory)));
+  const long long gw_max = std::max(t.floors.gateway_hpa_max, 3 * gw_min);
   EXPLAIN(ex, "slice-host pods per region", Num(static_cast<double>(slice_pods)),
           "max(catalog floor {}, ⌈(sessions + buffers + queue) {} ÷ ({} × {} pod limit)⌉)",
-          Floor(t, "SLICE_HOSTS", 2), FormatBytes(slice_ram), Num(target, 2),
-          FormatBytes(pod_memory));
+          t.floors.slice_hosts, FormatBytes(slice_ram), Num(target, 2), FormatBytes(pod_memory));
   EXPLAIN(ex, "gateway pods (HPA) per region", fmt::format("{}–{}", gw_min, gw_max),
           "min = max(floor {}, ⌈websockets {} ÷ ({} × {})⌉); max = max(floor {}, 3 × min)",
-          Floor(t, "GATEWAY_HPA_MIN", 2), FormatBytes(gateway_ram), Num(target, 2),
-          FormatBytes(pod_memory), Floor(t, "GATEWAY_HPA_MAX", 10));
+          t.floors.gateway_hpa_min, FormatBytes(gateway_ram), Num(target, 2),
+          FormatBytes(pod_memory), t.floors.gateway_hpa_max);
   if (settings) {
     plan.knobs.emplace_back("SLICE_HOSTS", slice_pods);
     plan.knobs.emplace_back("GATEWAY_HPA_MIN", gw_min);
@@ -620,10 +607,9 @@ void KubernetesPods(Plan& plan, const Unit& u, const Tier& t, double target, boo
 }
 
 // Worker concurrency, database pools and the queue's knobs of every crmd process.
-void ProcessKnobs(Plan& plan, const Catalog& c, const Tier& t, const LayoutRoles& roles,
-                  bool settings, Explainer& ex) {
+void ProcessKnobs(Plan& plan, const Catalog& c, const Engine& e, const Tier& t,
+                  const LayoutRoles& roles, bool settings, Explainer& ex) {
   const Rules& r = c.rules();
-  const Engine& e = *c.FindEngine(plan.workload.engine);
   const Workload& w = plan.workload;
   const bool hash_ranged = t.topology == Topology::kHa || t.topology == Topology::kK8s;
   const long long slice_hosts = roles.slice_hosts;
@@ -631,7 +617,7 @@ void ProcessKnobs(Plan& plan, const Catalog& c, const Tier& t, const LayoutRoles
   // Worker concurrency: enough workers that the peak rate never waits for one.
   const double peak_per_host =
       plan.demand.peak_messages_per_second / static_cast<double>(slice_hosts);
-  const long long conc_floor = Floor(t, "WORKER_CONCURRENCY", 20);
+  const long long conc_floor = t.floors.worker_concurrency;
   const long long concurrency =
       std::max(conc_floor, CeilCount(peak_per_host * r.send_latency_s.value * 2));
   EXPLAIN(ex, "WORKER_CONCURRENCY (per slice host)", Num(static_cast<double>(concurrency)),
@@ -651,7 +637,7 @@ void ProcessKnobs(Plan& plan, const Catalog& c, const Tier& t, const LayoutRoles
             FormatBytes(ram), Num(small), FormatBytes(r.db_pool_small_server_ram.value), Num(small),
             Num(r.db_pool_large_server.value));
   } else {
-    const long long conns_floor = Floor(t, "DB_MAX_OPEN_CONNS", 25);
+    const long long conns_floor = t.floors.db_max_open_conns;
     max_open = std::max(conns_floor, CeilCount(static_cast<double>(concurrency) *
                                                r.db_connections_per_worker.value));
     EXPLAIN(ex, "DB_MAX_OPEN_CONNS (per crmd process)", Num(static_cast<double>(max_open)),
@@ -729,10 +715,10 @@ void ProcessKnobs(Plan& plan, const Catalog& c, const Tier& t, const LayoutRoles
 }
 
 // The limits the orchestrator puts on each slice.
-void SliceKnobs(Plan& plan, const Unit& u, const Catalog& c, bool settings, Explainer& ex) {
+void SliceKnobs(Plan& plan, const Unit& u, const Catalog& c, const Engine& e, bool settings,
+                Explainer& ex) {
   const Workload& w = plan.workload;
   const Rules& r = c.rules();
-  const Engine& e = *c.FindEngine(w.engine);
   constexpr double kSliceProcessBase = 8e6;  // an idle slice process (bench/gateway target)
   const double slice_steady = kSliceProcessBase +
                               static_cast<double>(w.devices_per_customer) * e.ram_per_device.value +
@@ -870,7 +856,8 @@ long long PostgresSettings(Plan& plan, const LayoutRow* pg, const Rules& r, cons
 }
 
 // Returns PostgreSQL's max_connections, 0 when no host holds the messages.
-long long ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, bool settings, Explainer& ex) {
+long long ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, const Engine& e, bool settings,
+                       Explainer& ex) {
   const Tier& t = *plan.tier;
   LayoutRoles roles = ScanRoles(plan);
   if (t.topology == Topology::kK8s) {
@@ -879,8 +866,8 @@ long long ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, bool setting
   if (roles.slice_hosts == 0) {
     roles.slice_hosts = 1;
   }
-  ProcessKnobs(plan, c, t, roles, settings, ex);
-  SliceKnobs(plan, u, c, settings, ex);
+  ProcessKnobs(plan, c, e, t, roles, settings, ex);
+  SliceKnobs(plan, u, c, e, settings, ex);
   if (roles.pg == nullptr) {
     return 0;
   }
@@ -1550,7 +1537,7 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
   const Rules& r = catalog.rules();
   const Engine& engine = *catalog.FindEngine(w.engine);
   Explainer ex(options.explain ? &plan.explain : nullptr);
-  const Unit u = UnitDemand(w, catalog);
+  const Unit u = UnitDemand(w, engine, catalog);
   const auto customers = static_cast<double>(w.customers);
   const double target = r.target_utilization.value;
 
@@ -1812,7 +1799,7 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
   plan.postgres.reserve(24);
   // The settings are on whenever their arithmetic is explained.
   const long long pg_max_connections =
-      ComputeKnobs(plan, u, catalog, options.settings || options.explain, ex);
+      ComputeKnobs(plan, u, catalog, engine, options.settings || options.explain, ex);
   ComputeGrowth(plan, u, catalog, options, ex);
 
   ComputeRevenue(plan, catalog, options, ex);
@@ -1859,7 +1846,7 @@ Capacity ComputeCapacity(const std::string& server_name, const Workload& workloa
   Capacity cap;
   cap.server = server;
   cap.workload = workload;
-  const Unit u = UnitDemand(workload, catalog);
+  const Unit u = UnitDemand(workload, *catalog.FindEngine(workload.engine), catalog);
   const HostLoad load = LoadPerHost(*role, *server, 1, 1, u, catalog);
   const double target = catalog.rules().target_utilization.value;
   // With --swap on a server with swap, RAM counts idle slices at their idle resident size and
