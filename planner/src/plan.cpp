@@ -384,6 +384,9 @@ double FloorCost(const RoleSpec& spec, int regions, const Catalog& c, const Sear
 
 struct Layout {
   std::vector<LayoutRow> rows;
+  // Each row's load per host (LoadPerHost at its count and `regions`): growth reads them again.
+  std::vector<HostLoad> loads;
+  int regions = 1;
   Utilization util;
   double cost = 0;
   bool hostable = true;
@@ -422,6 +425,8 @@ RoleResult SizedLike(const RoleSpec& spec, const Tier& tier, const Layout& layou
 void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers, const Catalog& c,
                  const SearchScope& scope, bool fits_only, bool replica, Layout& layout) {
   layout.rows.clear();
+  layout.loads.clear();
+  layout.regions = regions;
   layout.util = Utilization{};
   layout.cost = 0;
   layout.hostable = true;
@@ -475,6 +480,7 @@ void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers,
     layout.util.cpu = std::max(layout.util.cpu, row.cpu_util);
     layout.cost += row.monthly_usd;
     layout.rows.push_back(row);
+    layout.loads.push_back(load);
   }
 }
 
@@ -1057,23 +1063,16 @@ void ProjectionTiers(Plan& plan, const Catalog& c, const PlanOptions& options) {
   }
 }
 
+// `loads`: the layout's loads per host, row by row, when they were computed for the workload's
+// regions (nullptr: computed here). They must be read before ProjectionTiers, whose plans reuse
+// the storage they live in.
 void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOptions& options,
-                   Explainer& ex) {
+                   const std::vector<HostLoad>* loads, Explainer& ex) {
   const Workload& w = plan.workload;
   const double target = c.rules().target_utilization.value;
   Growth& g = plan.growth;
   g.rate_per_month = w.growth_per_month;
   const auto c0 = static_cast<double>(w.customers);
-  if (options.projection) {
-    g.projection.reserve(static_cast<std::size_t>(w.horizon_months) + 1);
-    for (long long m = 0; m <= w.horizon_months; ++m) {
-      const double v = c0 * std::pow(1 + w.growth_per_month, static_cast<double>(m));
-      g.projection.push_back({static_cast<int>(m), std::llround(v), 0});
-    }
-    if (options.projection_tiers) {
-      ProjectionTiers(plan, c, options);
-    }
-  }
   // The customer count at which the first limit is crossed.
   double limit = std::numeric_limits<double>::infinity();
   // What limits growth, formatted once at the end (this runs for every batch row).
@@ -1093,10 +1092,12 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
       limit_kind = Limit::kMessages;
     }
   }
-  for (const LayoutRow& row : plan.layout) {
+  for (std::size_t i = 0; i < plan.layout.size(); ++i) {
+    const LayoutRow& row = plan.layout[i];
     const int hosts_per_region = row.count / static_cast<int>(w.regions);
-    const HostLoad load =
-        LoadPerHost(*row.spec, *row.server, hosts_per_region, static_cast<int>(w.regions), u, c);
+    const HostLoad load = loads != nullptr ? (*loads)[i]
+                                           : LoadPerHost(*row.spec, *row.server, hosts_per_region,
+                                                         static_cast<int>(w.regions), u, c);
     // With swap the two RAM conditions of RamSlope and SwapSlope; without, total's slope is 0.
     const Linear ram{load.ram.fixed, RamSlope(load, *row.server)};
     const Linear total = load.swap.slope > 0 ? load.ram : Linear{};
@@ -1129,6 +1130,16 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
         limit_kind = Limit::kSliceCap;
         limit_row = &row;
       }
+    }
+  }
+  if (options.projection) {
+    g.projection.reserve(static_cast<std::size_t>(w.horizon_months) + 1);
+    for (long long m = 0; m <= w.horizon_months; ++m) {
+      const double v = c0 * std::pow(1 + w.growth_per_month, static_cast<double>(m));
+      g.projection.push_back({static_cast<int>(m), std::llround(v), 0});
+    }
+    if (options.projection_tiers) {
+      ProjectionTiers(plan, c, options);
     }
   }
   if (options.reasons || options.explain) {
@@ -1800,7 +1811,8 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
   // The settings are on whenever their arithmetic is explained.
   const long long pg_max_connections =
       ComputeKnobs(plan, u, catalog, engine, options.settings || options.explain, ex);
-  ComputeGrowth(plan, u, catalog, options, ex);
+  ComputeGrowth(plan, u, catalog, options,
+                best.regions == static_cast<int>(w.regions) ? &best.loads : nullptr, ex);
 
   ComputeRevenue(plan, catalog, options, ex);
   AddWarnings(plan, catalog, any_inside, pg_max_connections, options);
