@@ -18,6 +18,12 @@ namespace crm {
 namespace {
 
 std::string_view Trim(std::string_view s) {
+  // Most cells have nothing to trim; isspace costs a call per test. Nothing calls setlocale, so
+  // in the C locale no byte above ' ' is a space.
+  if (!s.empty() && static_cast<unsigned char>(s.front()) > ' ' &&
+      static_cast<unsigned char>(s.back()) > ' ') {
+    return s;
+  }
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
     s.remove_prefix(1);
   }
