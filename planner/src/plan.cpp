@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "crm/error.hpp"
 #include "crm/planner/capacity.hpp"
@@ -1190,6 +1193,38 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
   }
 }
 
+// Warning strings of earlier plans on this thread, emptied but keeping their memory: batch plans
+// a million rows into one Plan per thread, and most rows carry a warning.
+std::vector<std::string>& SpareWarnings() {
+  thread_local std::vector<std::string> spare;
+  return spare;
+}
+
+// Empties plan.warnings, keeping a few of its strings' memory for the next plan's warnings.
+void RecycleWarnings(Plan& plan) {
+  constexpr std::size_t kKept = 8;
+  std::vector<std::string>& spare = SpareWarnings();
+  for (std::string& warning : plan.warnings) {
+    if (spare.size() >= kKept) {
+      break;
+    }
+    warning.clear();
+    spare.push_back(std::move(warning));
+  }
+  plan.warnings.clear();
+}
+
+// A new, empty warning at the end of plan.warnings, in a recycled string when there is one.
+std::string& NewWarning(Plan& plan) {
+  std::vector<std::string>& spare = SpareWarnings();
+  if (spare.empty()) {
+    return plan.warnings.emplace_back();
+  }
+  std::string& warning = plan.warnings.emplace_back(std::move(spare.back()));
+  spare.pop_back();
+  return warning;
+}
+
 // The layout against the tier's published price: above it is a warning; below it is explained
 // (cheaper providers than the published servers, or what the published figure prices that the
 // catalog does not) for a single plan, not for batch rows.
@@ -1203,10 +1238,11 @@ void PublishedRangeWarnings(Plan& plan, const Catalog& c, const PlanOptions& opt
     return fmt::format("{}–{}", FormatUsd(t.published_min_usd), FormatUsd(t.published_max_usd));
   };
   if (plan.monthly_usd > t.published_max_usd + 1e-9) {
-    plan.warnings.push_back(fmt::format(
-        "{}/month is above tier {}'s published {}: the workload needs more than the tier's "
-        "reference servers",
-        FormatUsd(plan.monthly_usd), t.id, range()));
+    fmt::format_to(std::back_inserter(NewWarning(plan)),
+                   "{}/month is above tier {}'s published {}–{}: the workload needs more than the "
+                   "tier's reference servers",
+                   FormatUsd(plan.monthly_usd), t.id, FormatUsd(t.published_min_usd),
+                   FormatUsd(t.published_max_usd));
     return;
   }
   if (plan.monthly_usd >= t.published_min_usd - 1e-9 || !(options.reasons || options.explain)) {
@@ -1345,7 +1381,7 @@ void AddWarnings(Plan& plan, const Catalog& c, bool any_inside, long long pg_max
     }
     if (!others.empty()) {
       // Appended, not formatted: a batch of mixed-provider layouts writes this on most rows.
-      std::string& warning = plan.warnings.emplace_back();
+      std::string& warning = NewWarning(plan);
       warning.reserve(200);
       warning += "the layout spans providers (";
       warning += first->provider;
@@ -1542,7 +1578,7 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
   plan.egress_bytes_month = 0;
   plan.transfer_included_bytes = 0;
   plan.revenue.reset();
-  plan.warnings.clear();
+  RecycleWarnings(plan);
   plan.explain.clear();
   const Workload& w = plan.workload;
   const Rules& r = catalog.rules();
