@@ -60,6 +60,17 @@ TEST(ParseCountTest, AcceptsNonNegativeWholeNumbers) {
   EXPECT_THROW(ParseCount("1.5"), InputError);
   EXPECT_THROW(ParseCount("99999999999999999999999"), InputError);
   EXPECT_THROW(ParseCount("twelve"), InputError);
+  // The digits-only shortcut and from_chars' path agree at the 18/19-digit boundary.
+  EXPECT_EQ(ParseCount("+5"), 5);
+  EXPECT_EQ(ParseCount("007"), 7);
+  EXPECT_EQ(ParseCount("999999999999999999"), 999'999'999'999'999'999);
+  EXPECT_EQ(ParseCount("9223372036854775807"), 9'223'372'036'854'775'807);
+  EXPECT_THROW(ParseCount("9223372036854775808"), InputError);
+  EXPECT_THROW(ParseCount("+"), InputError);
+  EXPECT_THROW(ParseCount("++5"), InputError);
+  EXPECT_THROW(ParseCount("+-5"), InputError);
+  EXPECT_THROW(ParseCount("12x"), InputError);
+  EXPECT_THROW(ParseCount(""), InputError);
 }
 
 TEST(ParseBoolTest, AcceptsCommonSpellings) {
