@@ -1553,6 +1553,8 @@ Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
 void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOptions& options,
               Plan& plan) {
   // Reuse the vectors' capacity: batch plans a million rows into one Plan per thread.
+  // `workload` may be plan.workload itself (batch parses rows straight into it): assigning an
+  // object to itself leaves it as it is, and nothing below reads `workload` again.
   plan.workload = workload;
   plan.providers.clear();
   plan.prefer.clear();
