@@ -181,8 +181,9 @@ ChunkResult PlanChunk(Chunk chunk, std::string text, const std::vector<std::stri
   result.text.clear();
   result.text.reserve(chunk.rows() * 320);
   const Workload defaults;
-  Workload workload;
   Plan plan;
+  // Rows are parsed straight into the plan's workload: MakePlan would copy it there.
+  Workload& workload = plan.workload;
   for (std::size_t r = 0; r < chunk.rows(); ++r) {
     const std::size_t line = chunk.lines[r];
     try {

@@ -415,6 +415,17 @@ Tier ParseTier(const std::string& file, const YAML::Node& root,
       t.knob_floors[name] = ScalarCount(file, kv.second, name);
     }
   }
+  for (const auto& [name, field] :
+       {std::pair{"WORKER_CONCURRENCY", &KnobFloors::worker_concurrency},
+        std::pair{"DB_MAX_OPEN_CONNS", &KnobFloors::db_max_open_conns},
+        std::pair{"SLICE_HOSTS", &KnobFloors::slice_hosts},
+        std::pair{"GATEWAY_HPA_MIN", &KnobFloors::gateway_hpa_min},
+        std::pair{"GATEWAY_HPA_MAX", &KnobFloors::gateway_hpa_max},
+        std::pair{"POD_MEMORY_LIMIT", &KnobFloors::pod_memory_limit}}) {
+    if (const auto it = t.knob_floors.find(std::string_view(name)); it != t.knob_floors.end()) {
+      t.floors.*field = it->second;
+    }
+  }
   const YAML::Node roles = m.Required("roles");
   m.Finish();
   if (!roles.IsSequence() || roles.size() == 0) {

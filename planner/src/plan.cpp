@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "crm/error.hpp"
 #include "crm/planner/capacity.hpp"
@@ -37,9 +40,8 @@ struct Unit {
   double sessions_disk = 0;   // per customer: the engine's session files
 };
 
-Unit UnitDemand(const Workload& w, const Catalog& c) {
+Unit UnitDemand(const Workload& w, const Engine& e, const Catalog& c) {
   const Rules& r = c.rules();
-  const Engine& e = *c.FindEngine(w.engine);
   Unit u;
   const auto devices = static_cast<double>(w.devices_per_customer);
   const auto msgs = static_cast<double>(w.messages_per_customer_day);
@@ -385,6 +387,9 @@ double FloorCost(const RoleSpec& spec, int regions, const Catalog& c, const Sear
 
 struct Layout {
   std::vector<LayoutRow> rows;
+  // Each row's load per host (LoadPerHost at its count and `regions`): growth reads them again.
+  std::vector<HostLoad> loads;
+  int regions = 1;
   Utilization util;
   double cost = 0;
   bool hostable = true;
@@ -423,6 +428,8 @@ RoleResult SizedLike(const RoleSpec& spec, const Tier& tier, const Layout& layou
 void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers, const Catalog& c,
                  const SearchScope& scope, bool fits_only, bool replica, Layout& layout) {
   layout.rows.clear();
+  layout.loads.clear();
+  layout.regions = regions;
   layout.util = Utilization{};
   layout.cost = 0;
   layout.hostable = true;
@@ -476,6 +483,7 @@ void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers,
     layout.util.cpu = std::max(layout.util.cpu, row.cpu_util);
     layout.cost += row.monthly_usd;
     layout.rows.push_back(row);
+    layout.loads.push_back(load);
   }
 }
 
@@ -501,17 +509,6 @@ bool UnderEnvelopeMax(const Tier& t, long long customers, double messages_per_da
 
 bool InsideEnvelope(const Tier& t, long long customers, double messages_per_day) {
   return customers >= t.min_customers && UnderEnvelopeMax(t, customers, messages_per_day);
-}
-
-// A tier has a handful of floors: a scan that compares lengths first beats the map's ordered
-// string comparisons, and batch looks up several per row.
-long long Floor(const Tier& t, std::string_view knob, long long fallback) {
-  for (const auto& [name, value] : t.knob_floors) {
-    if (name == knob) {
-      return value;
-    }
-  }
-  return fallback;
 }
 
 long long CeilCount(double v) {
@@ -591,24 +588,23 @@ void KubernetesPods(Plan& plan, const Unit& u, const Tier& t, double target, boo
                     LayoutRoles& roles, Explainer& ex) {
   const Workload& w = plan.workload;
   const auto customers = static_cast<double>(w.customers);
-  const double pod_memory = static_cast<double>(Floor(t, "POD_MEMORY_LIMIT", 4LL << 30));
+  const double pod_memory = static_cast<double>(t.floors.pod_memory_limit);
   const auto regions = static_cast<double>(w.regions);
   const double slice_ram =
       (u.sessions_ram + u.buffers_ram) * customers / regions + u.queue_ram / regions;
   const long long slice_pods =
-      std::max(Floor(t, "SLICE_HOSTS", 2), CeilCount(slice_ram / (target * pod_memory)));
+      std::max(t.floors.slice_hosts, CeilCount(slice_ram / (target * pod_memory)));
   const double gateway_ram = u.websockets_ram * customers / regions;
   const long long gw_min =
-      std::max(Floor(t, "GATEWAY_HPA_MIN", 2), CeilCount(gateway_ram / (target * pod_memory)));
-  const long long gw_max = std::max(Floor(t, "GATEWAY_HPA_MAX", 10), 3 * gw_min);
+      std::max(t.floors.gateway_hpa_min, CeilCount(gateway_ram / (target * pod_memory)));
+  const long long gw_max = std::max(t.floors.gateway_hpa_max, 3 * gw_min);
   EXPLAIN(ex, "slice-host pods per region", Num(static_cast<double>(slice_pods)),
           "max(catalog floor {}, ⌈(sessions + buffers + queue) {} ÷ ({} × {} pod limit)⌉)",
-          Floor(t, "SLICE_HOSTS", 2), FormatBytes(slice_ram), Num(target, 2),
-          FormatBytes(pod_memory));
+          t.floors.slice_hosts, FormatBytes(slice_ram), Num(target, 2), FormatBytes(pod_memory));
   EXPLAIN(ex, "gateway pods (HPA) per region", fmt::format("{}–{}", gw_min, gw_max),
           "min = max(floor {}, ⌈websockets {} ÷ ({} × {})⌉); max = max(floor {}, 3 × min)",
-          Floor(t, "GATEWAY_HPA_MIN", 2), FormatBytes(gateway_ram), Num(target, 2),
-          FormatBytes(pod_memory), Floor(t, "GATEWAY_HPA_MAX", 10));
+          t.floors.gateway_hpa_min, FormatBytes(gateway_ram), Num(target, 2),
+          FormatBytes(pod_memory), t.floors.gateway_hpa_max);
   if (settings) {
     plan.knobs.emplace_back("SLICE_HOSTS", slice_pods);
     plan.knobs.emplace_back("GATEWAY_HPA_MIN", gw_min);
@@ -620,10 +616,9 @@ void KubernetesPods(Plan& plan, const Unit& u, const Tier& t, double target, boo
 }
 
 // Worker concurrency, database pools and the queue's knobs of every crmd process.
-void ProcessKnobs(Plan& plan, const Catalog& c, const Tier& t, const LayoutRoles& roles,
-                  bool settings, Explainer& ex) {
+void ProcessKnobs(Plan& plan, const Catalog& c, const Engine& e, const Tier& t,
+                  const LayoutRoles& roles, bool settings, Explainer& ex) {
   const Rules& r = c.rules();
-  const Engine& e = *c.FindEngine(plan.workload.engine);
   const Workload& w = plan.workload;
   const bool hash_ranged = t.topology == Topology::kHa || t.topology == Topology::kK8s;
   const long long slice_hosts = roles.slice_hosts;
@@ -631,7 +626,7 @@ void ProcessKnobs(Plan& plan, const Catalog& c, const Tier& t, const LayoutRoles
   // Worker concurrency: enough workers that the peak rate never waits for one.
   const double peak_per_host =
       plan.demand.peak_messages_per_second / static_cast<double>(slice_hosts);
-  const long long conc_floor = Floor(t, "WORKER_CONCURRENCY", 20);
+  const long long conc_floor = t.floors.worker_concurrency;
   const long long concurrency =
       std::max(conc_floor, CeilCount(peak_per_host * r.send_latency_s.value * 2));
   EXPLAIN(ex, "WORKER_CONCURRENCY (per slice host)", Num(static_cast<double>(concurrency)),
@@ -651,7 +646,7 @@ void ProcessKnobs(Plan& plan, const Catalog& c, const Tier& t, const LayoutRoles
             FormatBytes(ram), Num(small), FormatBytes(r.db_pool_small_server_ram.value), Num(small),
             Num(r.db_pool_large_server.value));
   } else {
-    const long long conns_floor = Floor(t, "DB_MAX_OPEN_CONNS", 25);
+    const long long conns_floor = t.floors.db_max_open_conns;
     max_open = std::max(conns_floor, CeilCount(static_cast<double>(concurrency) *
                                                r.db_connections_per_worker.value));
     EXPLAIN(ex, "DB_MAX_OPEN_CONNS (per crmd process)", Num(static_cast<double>(max_open)),
@@ -729,10 +724,10 @@ void ProcessKnobs(Plan& plan, const Catalog& c, const Tier& t, const LayoutRoles
 }
 
 // The limits the orchestrator puts on each slice.
-void SliceKnobs(Plan& plan, const Unit& u, const Catalog& c, bool settings, Explainer& ex) {
+void SliceKnobs(Plan& plan, const Unit& u, const Catalog& c, const Engine& e, bool settings,
+                Explainer& ex) {
   const Workload& w = plan.workload;
   const Rules& r = c.rules();
-  const Engine& e = *c.FindEngine(w.engine);
   constexpr double kSliceProcessBase = 8e6;  // an idle slice process (bench/gateway target)
   const double slice_steady = kSliceProcessBase +
                               static_cast<double>(w.devices_per_customer) * e.ram_per_device.value +
@@ -870,7 +865,8 @@ long long PostgresSettings(Plan& plan, const LayoutRow* pg, const Rules& r, cons
 }
 
 // Returns PostgreSQL's max_connections, 0 when no host holds the messages.
-long long ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, bool settings, Explainer& ex) {
+long long ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, const Engine& e, bool settings,
+                       Explainer& ex) {
   const Tier& t = *plan.tier;
   LayoutRoles roles = ScanRoles(plan);
   if (t.topology == Topology::kK8s) {
@@ -879,8 +875,8 @@ long long ComputeKnobs(Plan& plan, const Unit& u, const Catalog& c, bool setting
   if (roles.slice_hosts == 0) {
     roles.slice_hosts = 1;
   }
-  ProcessKnobs(plan, c, t, roles, settings, ex);
-  SliceKnobs(plan, u, c, settings, ex);
+  ProcessKnobs(plan, c, e, t, roles, settings, ex);
+  SliceKnobs(plan, u, c, e, settings, ex);
   if (roles.pg == nullptr) {
     return 0;
   }
@@ -1070,23 +1066,16 @@ void ProjectionTiers(Plan& plan, const Catalog& c, const PlanOptions& options) {
   }
 }
 
+// `loads`: the layout's loads per host, row by row, when they were computed for the workload's
+// regions (nullptr: computed here). They must be read before ProjectionTiers, whose plans reuse
+// the storage they live in.
 void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOptions& options,
-                   Explainer& ex) {
+                   const std::vector<HostLoad>* loads, Explainer& ex) {
   const Workload& w = plan.workload;
   const double target = c.rules().target_utilization.value;
   Growth& g = plan.growth;
   g.rate_per_month = w.growth_per_month;
   const auto c0 = static_cast<double>(w.customers);
-  if (options.projection) {
-    g.projection.reserve(static_cast<std::size_t>(w.horizon_months) + 1);
-    for (long long m = 0; m <= w.horizon_months; ++m) {
-      const double v = c0 * std::pow(1 + w.growth_per_month, static_cast<double>(m));
-      g.projection.push_back({static_cast<int>(m), std::llround(v), 0});
-    }
-    if (options.projection_tiers) {
-      ProjectionTiers(plan, c, options);
-    }
-  }
   // The customer count at which the first limit is crossed.
   double limit = std::numeric_limits<double>::infinity();
   // What limits growth, formatted once at the end (this runs for every batch row).
@@ -1106,10 +1095,12 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
       limit_kind = Limit::kMessages;
     }
   }
-  for (const LayoutRow& row : plan.layout) {
+  for (std::size_t i = 0; i < plan.layout.size(); ++i) {
+    const LayoutRow& row = plan.layout[i];
     const int hosts_per_region = row.count / static_cast<int>(w.regions);
-    const HostLoad load =
-        LoadPerHost(*row.spec, *row.server, hosts_per_region, static_cast<int>(w.regions), u, c);
+    const HostLoad load = loads != nullptr ? (*loads)[i]
+                                           : LoadPerHost(*row.spec, *row.server, hosts_per_region,
+                                                         static_cast<int>(w.regions), u, c);
     // With swap the two RAM conditions of RamSlope and SwapSlope; without, total's slope is 0.
     const Linear ram{load.ram.fixed, RamSlope(load, *row.server)};
     const Linear total = load.swap.slope > 0 ? load.ram : Linear{};
@@ -1142,6 +1133,16 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
         limit_kind = Limit::kSliceCap;
         limit_row = &row;
       }
+    }
+  }
+  if (options.projection) {
+    g.projection.reserve(static_cast<std::size_t>(w.horizon_months) + 1);
+    for (long long m = 0; m <= w.horizon_months; ++m) {
+      const double v = c0 * std::pow(1 + w.growth_per_month, static_cast<double>(m));
+      g.projection.push_back({static_cast<int>(m), std::llround(v), 0});
+    }
+    if (options.projection_tiers) {
+      ProjectionTiers(plan, c, options);
     }
   }
   if (options.reasons || options.explain) {
@@ -1192,6 +1193,38 @@ void ComputeGrowth(Plan& plan, const Unit& u, const Catalog& c, const PlanOption
   }
 }
 
+// Warning strings of earlier plans on this thread, emptied but keeping their memory: batch plans
+// a million rows into one Plan per thread, and most rows carry a warning.
+std::vector<std::string>& SpareWarnings() {
+  thread_local std::vector<std::string> spare;
+  return spare;
+}
+
+// Empties plan.warnings, keeping a few of its strings' memory for the next plan's warnings.
+void RecycleWarnings(Plan& plan) {
+  constexpr std::size_t kKept = 8;
+  std::vector<std::string>& spare = SpareWarnings();
+  for (std::string& warning : plan.warnings) {
+    if (spare.size() >= kKept) {
+      break;
+    }
+    warning.clear();
+    spare.push_back(std::move(warning));
+  }
+  plan.warnings.clear();
+}
+
+// A new, empty warning at the end of plan.warnings, in a recycled string when there is one.
+std::string& NewWarning(Plan& plan) {
+  std::vector<std::string>& spare = SpareWarnings();
+  if (spare.empty()) {
+    return plan.warnings.emplace_back();
+  }
+  std::string& warning = plan.warnings.emplace_back(std::move(spare.back()));
+  spare.pop_back();
+  return warning;
+}
+
 // The layout against the tier's published price: above it is a warning; below it is explained
 // (cheaper providers than the published servers, or what the published figure prices that the
 // catalog does not) for a single plan, not for batch rows.
@@ -1205,10 +1238,11 @@ void PublishedRangeWarnings(Plan& plan, const Catalog& c, const PlanOptions& opt
     return fmt::format("{}–{}", FormatUsd(t.published_min_usd), FormatUsd(t.published_max_usd));
   };
   if (plan.monthly_usd > t.published_max_usd + 1e-9) {
-    plan.warnings.push_back(fmt::format(
-        "{}/month is above tier {}'s published {}: the workload needs more than the tier's "
-        "reference servers",
-        FormatUsd(plan.monthly_usd), t.id, range()));
+    fmt::format_to(std::back_inserter(NewWarning(plan)),
+                   "{}/month is above tier {}'s published {}–{}: the workload needs more than the "
+                   "tier's reference servers",
+                   FormatUsd(plan.monthly_usd), t.id, FormatUsd(t.published_min_usd),
+                   FormatUsd(t.published_max_usd));
     return;
   }
   if (plan.monthly_usd >= t.published_min_usd - 1e-9 || !(options.reasons || options.explain)) {
@@ -1347,7 +1381,7 @@ void AddWarnings(Plan& plan, const Catalog& c, bool any_inside, long long pg_max
     }
     if (!others.empty()) {
       // Appended, not formatted: a batch of mixed-provider layouts writes this on most rows.
-      std::string& warning = plan.warnings.emplace_back();
+      std::string& warning = NewWarning(plan);
       warning.reserve(200);
       warning += "the layout spans providers (";
       warning += first->provider;
@@ -1519,6 +1553,8 @@ Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
 void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOptions& options,
               Plan& plan) {
   // Reuse the vectors' capacity: batch plans a million rows into one Plan per thread.
+  // `workload` may be plan.workload itself (batch parses rows straight into it): assigning an
+  // object to itself leaves it as it is, and nothing below reads `workload` again.
   plan.workload = workload;
   plan.providers.clear();
   plan.prefer.clear();
@@ -1544,13 +1580,13 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
   plan.egress_bytes_month = 0;
   plan.transfer_included_bytes = 0;
   plan.revenue.reset();
-  plan.warnings.clear();
+  RecycleWarnings(plan);
   plan.explain.clear();
   const Workload& w = plan.workload;
   const Rules& r = catalog.rules();
   const Engine& engine = *catalog.FindEngine(w.engine);
   Explainer ex(options.explain ? &plan.explain : nullptr);
-  const Unit u = UnitDemand(w, catalog);
+  const Unit u = UnitDemand(w, engine, catalog);
   const auto customers = static_cast<double>(w.customers);
   const double target = r.target_utilization.value;
 
@@ -1812,8 +1848,9 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
   plan.postgres.reserve(24);
   // The settings are on whenever their arithmetic is explained.
   const long long pg_max_connections =
-      ComputeKnobs(plan, u, catalog, options.settings || options.explain, ex);
-  ComputeGrowth(plan, u, catalog, options, ex);
+      ComputeKnobs(plan, u, catalog, engine, options.settings || options.explain, ex);
+  ComputeGrowth(plan, u, catalog, options,
+                best.regions == static_cast<int>(w.regions) ? &best.loads : nullptr, ex);
 
   ComputeRevenue(plan, catalog, options, ex);
   AddWarnings(plan, catalog, any_inside, pg_max_connections, options);
@@ -1859,7 +1896,7 @@ Capacity ComputeCapacity(const std::string& server_name, const Workload& workloa
   Capacity cap;
   cap.server = server;
   cap.workload = workload;
-  const Unit u = UnitDemand(workload, catalog);
+  const Unit u = UnitDemand(workload, *catalog.FindEngine(workload.engine), catalog);
   const HostLoad load = LoadPerHost(*role, *server, 1, 1, u, catalog);
   const double target = catalog.rules().target_utilization.value;
   // With --swap on a server with swap, RAM counts idle slices at their idle resident size and

@@ -1,6 +1,12 @@
 #include "crm/units.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
 
 #include "crm/error.hpp"
 
@@ -54,6 +60,17 @@ TEST(ParseCountTest, AcceptsNonNegativeWholeNumbers) {
   EXPECT_THROW(ParseCount("1.5"), InputError);
   EXPECT_THROW(ParseCount("99999999999999999999999"), InputError);
   EXPECT_THROW(ParseCount("twelve"), InputError);
+  // The digits-only shortcut and from_chars' path agree at the 18/19-digit boundary.
+  EXPECT_EQ(ParseCount("+5"), 5);
+  EXPECT_EQ(ParseCount("007"), 7);
+  EXPECT_EQ(ParseCount("999999999999999999"), 999'999'999'999'999'999);
+  EXPECT_EQ(ParseCount("9223372036854775807"), 9'223'372'036'854'775'807);
+  EXPECT_THROW(ParseCount("9223372036854775808"), InputError);
+  EXPECT_THROW(ParseCount("+"), InputError);
+  EXPECT_THROW(ParseCount("++5"), InputError);
+  EXPECT_THROW(ParseCount("+-5"), InputError);
+  EXPECT_THROW(ParseCount("12x"), InputError);
+  EXPECT_THROW(ParseCount(""), InputError);
 }
 
 TEST(ParseBoolTest, AcceptsCommonSpellings) {
@@ -74,6 +91,46 @@ TEST(FormatTest, ReadableNumbers) {
   EXPECT_EQ(FormatNumber(0.0579, 2), "0.06");
   EXPECT_EQ(FormatUsd(1234.5), "$1,234.50");
   EXPECT_EQ(FormatUsd(24), "$24.00");
+}
+
+// FormatNumber and FormatUsd take an integer shortcut where it cannot round differently from
+// fmt's exact conversion; this checks it against fmt on ties, near-ties and random magnitudes.
+TEST(FormatTest, NumbersMatchFmtsExactRounding) {
+  const auto reference = [](double v, int decimals) {
+    std::string digits = fmt::format("{:.{}f}", std::fabs(v), decimals);
+    if (digits.find('.') != std::string::npos) {
+      while (digits.back() == '0') {
+        digits.pop_back();
+      }
+      if (digits.back() == '.') {
+        digits.pop_back();
+      }
+    }
+    return (v < 0 && digits != "0" ? "-" : "") + digits;
+  };
+  const auto without_commas = [](std::string s) {
+    std::erase(s, ',');
+    return s;
+  };
+  std::vector<double> values = {0,     0.5,   1.5,  2.5,     0.125,  0.375,   2.675,  1.005,
+                                1.015, 0.045, 1e-5, 9.99995, 12.345, 1234.5,  -0.004, -2.5,
+                                1e11,  1e12,  5e15, 1e300,   -1e-9,  0.12345, 99.995, 0.0579};
+  std::mt19937_64 random(42);
+  for (int i = 0; i < 20000; ++i) {
+    const double magnitude = std::pow(10.0, std::uniform_real_distribution<double>(-6, 14)(random));
+    values.push_back(i % 2 == 0 ? magnitude : -magnitude);
+    // Exact ties at every precision: halves of the last digit.
+    values.push_back(static_cast<double>(random() % 100000) / 16);
+  }
+  for (const double v : values) {
+    for (int decimals = 0; decimals <= 5; ++decimals) {
+      ASSERT_EQ(without_commas(FormatNumber(v, decimals)), reference(v, decimals))
+          << fmt::format("{:.17g} at {} decimals", v, decimals);
+    }
+    ASSERT_EQ(without_commas(FormatUsd(v)),
+              fmt::format("{}${:.2f}", v < 0 ? "-" : "", std::fabs(v)))
+        << fmt::format("{:.17g}", v);
+  }
 }
 
 TEST(UnitsTest, AgesKeepTwoDigitsOfTheirUnit) {

@@ -144,6 +144,17 @@ struct TransferPrice {
 
 enum class Topology { kSingle, kSplit, kHa, kK8s };
 
+/// The knob floors the planner reads (a tier's `knob_floors`, or the planner's default where the
+/// tier names none), resolved once when the catalog is parsed: batch reads several per row.
+struct KnobFloors {
+  long long worker_concurrency = 20;
+  long long db_max_open_conns = 25;
+  long long slice_hosts = 2;
+  long long gateway_hpa_min = 2;
+  long long gateway_hpa_max = 10;
+  long long pod_memory_limit = 4LL << 30;  // bytes
+};
+
 /// What a role's hosts carry of the demand.
 enum Carry : unsigned {
   kCarrySessions = 1u << 0,
@@ -201,7 +212,8 @@ struct Tier {
   /// Whether the tier's price includes off-host backups by default (`backups: off-host`);
   /// the workload key `backups` overrides it (docs/capacity-model.md, "Cost lines").
   bool off_host_backups = false;
-  std::map<std::string, long long, std::less<>> knob_floors;  // looked up by string_view
+  std::map<std::string, long long, std::less<>> knob_floors;  // as written (tiers show them)
+  KnobFloors floors;  // the ones the planner uses, from knob_floors
   std::vector<RoleSpec> roles;
   std::string file;  // where it was read from, for messages
 };
