@@ -74,6 +74,7 @@ class WaWebChannelTest : public ::testing::Test {
     char name[32];
     std::snprintf(name, sizeof name, "%06d.json", commands_);
     fs::rename(tmp, control / name);
+    ASSERT_TRUE(Eventually([&] { return !fs::exists(control / name); }));  // taken
   }
 
   std::vector<json> Lines(const std::string& name) {
