@@ -55,7 +55,10 @@ class WaWebTest : public RuntimeTest {
     std::vector<json> out;
     std::ifstream in(Auth(t) / name);
     for (std::string line; std::getline(in, line);) {
-      out.push_back(json::parse(line));
+      json j = json::parse(line, nullptr, false);
+      if (!j.is_discarded()) {  // a line the fake is still writing
+        out.push_back(std::move(j));
+      }
     }
     return out;
   }
@@ -124,7 +127,10 @@ class WaWebTest : public RuntimeTest {
 TEST_F(WaWebTest, QrThenPairedThenABroadcastWithAcksThenAReplyThenALogoutRaisesTheAlert) {
   Tenant t = Register("wa@example.com");
   std::string admin = Admin();
-  ASSERT_TRUE(Eventually([&] { return Channel(t)["qr"].is_string(); })) << Channel(t);
+  ASSERT_TRUE(Eventually([&] {
+    json c = Channel(t);
+    return c["qr"].is_string() && c["state"] == "unpaired";
+  })) << Channel(t);
   json channel = Channel(t);
   EXPECT_EQ(channel["kind"], "wa-web");
   EXPECT_EQ(channel["state"], "unpaired");

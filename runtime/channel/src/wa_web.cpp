@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -478,6 +479,16 @@ void WaWebChannel::SpawnSidecar() {
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setflags(&attr,
                            POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  // Under the orchestrator's rlimit mechanism (no cgroups) the address-space limit is the
+  // slice's plus 256 MiB: Node's V8 reserves more than that at start and aborts.
+  rlimit as{};
+  if (::getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY &&
+      as.rlim_cur < (1ull << 30)) {
+    spdlog::warn(
+        "wa-web: the address-space limit is {} MiB (rlimit, not a cgroup): Node usually needs "
+        "1 GiB of address space to start; use cgroup memory limits for wa-web slices",
+        as.rlim_cur >> 20);
+  }
   pid_t pid = 0;
   int rc =
       options_.node.find('/') == std::string::npos
