@@ -768,7 +768,20 @@ std::vector<SendResult> WaWebChannel::Send(const std::vector<OutboundMessage>& b
 }
 
 std::optional<std::string> WaWebChannel::Lookup(const std::string& idempotency_key) {
-  const auto deadline = Clock::now() + options_.request_timeout;
+  auto deadline = Clock::now() + options_.request_timeout;
+  {
+    // The dispatcher looks up every in-doubt task in turn: while the sidecar stays away they
+    // share one wait, rather than each waiting the whole timeout.
+    std::lock_guard lock(mutex_);
+    if (fd_ < 0 || !hello_done_) {
+      if (!absent_since_ || Clock::now() - *absent_since_ > 2 * options_.request_timeout) {
+        absent_since_ = Clock::now();
+      }
+      deadline = std::min(deadline, *absent_since_ + options_.request_timeout);
+    } else {
+      absent_since_.reset();
+    }
+  }
   if (!WaitConnected(deadline)) {
     return std::nullopt;
   }

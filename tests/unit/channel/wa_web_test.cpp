@@ -235,6 +235,23 @@ TEST_F(WaWebChannelTest, AFailedSidecarThatExitsIsNotRestartedUntilALogout) {
   EXPECT_EQ(Lines("starts.jsonl").size(), 2u);
 }
 
+TEST_F(WaWebChannelTest, LookupsWithoutASidecarShareOneWaitAndCannotTell) {
+  WaWebOptions options;
+  options.data_dir = dir_;
+  options.spawn = false;  // nobody listens on the socket
+  options.backoff_min = 100ms;
+  options.request_timeout = 500ms;
+  channel_ = std::make_unique<WaWebChannel>(options, [](const ChannelEvents&) {});
+  channel_->Start();
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(channel_->Lookup("9-" + std::to_string(i)), std::nullopt);
+  }
+  // One wait of 500 ms for all five, not five of them.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
+  EXPECT_EQ(channel_->State().state, "disconnected");
+}
+
 TEST_F(WaWebChannelTest, StopEndsTheSidecar) {
   Start();
   ASSERT_TRUE(Eventually([&] { return channel_->SidecarPid() != 0; }));

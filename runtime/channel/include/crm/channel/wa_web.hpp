@@ -72,7 +72,8 @@ class WaWebChannel final : public Channel {
   /// key is looked up before it is sent again, so it is sent at most once.
   std::vector<SendResult> Send(const std::vector<OutboundMessage>& batch) override;
   /// The sidecar's journal: the id, "" (never sent), nullopt (cannot tell). Waits up to
-  /// request_timeout for a connection (a slice that just started, a sidecar restarting).
+  /// request_timeout for a connection (a slice that just started, a sidecar restarting); calls
+  /// while the sidecar stays away share that one wait.
   std::optional<std::string> Lookup(const std::string& idempotency_key) override;
   ChannelState State() const override;
 
@@ -142,6 +143,8 @@ class WaWebChannel final : public Channel {
   pid_t child_ = 0;
   bool logout_after_hello_ = false;
   bool kick_ = false;  ///< Logout() wakes the reader from its backoff
+  /// When a Lookup() first found no connection: later ones wait no longer than it did.
+  std::optional<std::chrono::steady_clock::time_point> absent_since_;
   /// Keys sent without an answer: looked up before they are sent again.
   std::set<std::string> in_doubt_;
   std::vector<ChannelEvents> undelivered_;  ///< the sink threw: handed over again later
