@@ -21,6 +21,7 @@ struct SlicesOptions {
   std::string reason;
   int batch = 5;
   std::string channel;
+  std::string engine;
   std::string phone_number_id;
 };
 
@@ -136,11 +137,16 @@ void SetupSlices(CLI::App& app, GlobalOptions& global) {
   auto* channel = cmd->add_subcommand(
       "channel", "set a slice's WhatsApp channel (a running slice restarts to take it up)");
   channel->add_option("id", opts->id, "slice id")->required()->check(CLI::PositiveNumber);
-  channel->add_option("channel", opts->channel, "simulator or cloud-api")
+  channel->add_option("channel", opts->channel, "simulator, cloud-api or wa-web")
       ->required()
-      ->check(CLI::IsMember({"simulator", "cloud-api"}));
+      ->check(CLI::IsMember({"simulator", "cloud-api", "wa-web"}));
   channel->add_option("--phone-number-id", opts->phone_number_id,
                       "with cloud-api: the number's id in WhatsApp Manager (webhooks route by it)");
+  channel
+      ->add_option("--engine", opts->engine,
+                   "with wa-web: noweb (Baileys, no browser) or webjs (whatsapp-web.js and "
+                   "chromium); default: the deployment's CRM_WA_WEB_ENGINE")
+      ->check(CLI::IsMember({"noweb", "webjs"}));
   channel->callback([opts, &global] {
     nlohmann::json body = {{"channel", opts->channel}};
     if (!opts->phone_number_id.empty()) {
@@ -148,14 +154,23 @@ void SetupSlices(CLI::App& app, GlobalOptions& global) {
     } else if (opts->channel == "cloud-api") {
       throw InputError("slices channel: cloud-api needs --phone-number-id");
     }
+    if (!opts->engine.empty()) {
+      if (opts->channel != "wa-web") {
+        throw InputError("slices channel: --engine goes with wa-web only");
+      }
+      body["engine"] = opts->engine;
+    }
     auto slice =
         AdminClient(opts->url).Call("PUT", fmt::format("/admin/slices/{}/channel", opts->id), body);
     PrintSlice(slice, global);
     if (OutputFormatOr(global, planner::OutputFormat::kTable) == planner::OutputFormat::kTable) {
       std::cout << fmt::format(
-          "channel: {}{}\n", slice["channel"].get<std::string>(),
+          "channel: {}{}{}\n", slice["channel"].get<std::string>(),
           slice["phone_number_id"].is_string()
               ? " (phone number id " + slice["phone_number_id"].get<std::string>() + ")"
+              : std::string(),
+          slice.contains("engine") && slice["engine"].is_string()
+              ? " (engine " + slice["engine"].get<std::string>() + ")"
               : std::string());
     }
   });

@@ -10,6 +10,20 @@ std::string Ms(std::chrono::milliseconds d) {
   return std::to_string(d.count()) + "ms";
 }
 
+// The wa-web sidecar's main file: the configured one, else wa-web/sidecar.mjs beside this binary
+// (a build tree), else ../share/crmd/wa-web/sidecar.mjs (an installed tree), as for the web app.
+std::filesystem::path WaWebSidecar(const config::RuntimeConfig& config) {
+  if (!config.wa_web_sidecar.empty()) {
+    return config.wa_web_sidecar;
+  }
+  std::error_code ec;
+  std::filesystem::path exe_dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  if (std::filesystem::exists(exe_dir / "wa-web" / "sidecar.mjs", ec)) {
+    return exe_dir / "wa-web" / "sidecar.mjs";
+  }
+  return (exe_dir / ".." / "share" / "crmd" / "wa-web" / "sidecar.mjs").lexically_normal();
+}
+
 // What every slice process inherits from the gateway's configuration, under the names
 // config::LoadConfig reads (the per-slice ones, such as its database role and its socket, are the
 // orchestrator's).
@@ -27,7 +41,9 @@ std::map<std::string, std::string> SliceEnvironment(const config::RuntimeConfig&
           {"CRM_BROADCAST_BODY_LIMIT", std::to_string(config.broadcast_body_limit)},
           {"CRM_EVENT_STREAMS_PER_TENANT", std::to_string(config.event_streams_per_tenant)},
           {"CRM_UPLOAD_MAX_ROWS", std::to_string(config.upload_max_rows)},
-          {"CRM_SIMULATOR_AUTOPAIR", config.simulator_autopair ? "1" : "0"}};
+          {"CRM_SIMULATOR_AUTOPAIR", config.simulator_autopair ? "1" : "0"},
+          {"CRM_NODE", config.node},
+          {"CRM_WA_WEB_SIDECAR", WaWebSidecar(config).string()}};
 }
 
 db::PoolOptions SliceDatabase(const config::RuntimeConfig& config, long long slice_id,
@@ -53,6 +69,10 @@ slice::MessagingOptions MessagingOptionsFrom(const config::RuntimeConfig& config
   options.cloud_api.base_url = config.whatsapp_api_url;
   options.cloud_api.phone_number_id = config.whatsapp_phone_number_id;
   options.cloud_api.access_token = config.whatsapp_token;
+  options.wa_web.data_dir = config.data_dir;
+  options.wa_web.engine = config.wa_web_engine;
+  options.wa_web.node = config.node;
+  options.wa_web.sidecar = WaWebSidecar(config);
   options.dispatcher.phone_rps = config.phone_rps;
   options.dispatcher.pair_interval = config.pair_interval;
   options.dispatcher.max_attempts = config.queue_max_attempts;
@@ -116,6 +136,7 @@ orchestrator::OrchestratorOptions OrchestratorOptionsFrom(const config::RuntimeC
   options.statement_timeout = config.statement_timeout;
   options.database_url = config.database_url;
   options.default_channel = config.channel;
+  options.default_wa_web_engine = config.wa_web_engine;
   options.cloud_api_url = config.whatsapp_api_url;
   options.cloud_api_token = config.whatsapp_token;
   options.slice_environment = SliceEnvironment(config);

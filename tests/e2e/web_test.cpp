@@ -86,6 +86,11 @@ TEST_F(WebTest, TenantSignsUpConnectsTalksBroadcastsExportsAndLeaves) {
   RunBrowserTest("journey.test.mjs");
 }
 
+TEST_F(WebTest, WaWebConnectPageShowsTheQrAPairingCodeAndAFailedSession) {
+  StartCrmd({{"CRM_CHANNEL", "wa-web"}, {"CRM_WA_WEB_SIDECAR", CRM_FAKE_WA_SIDECAR}});
+  RunBrowserTest("wa_web.test.mjs", {{"CRM_DATA_DIR", (pg_->dir() / "crmd-data").string()}});
+}
+
 TEST_F(WebTest, SecondTenantSeesNoneOfTheFirstTenantsData) {
   StartCrmd();
   RunBrowserTest("isolation.test.mjs");

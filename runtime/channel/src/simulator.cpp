@@ -167,10 +167,10 @@ void Simulator::Stop() {
 ChannelState Simulator::State() const {
   std::lock_guard lock(mutex_);
   if (state_ == "connected" && Clock::now() < disconnected_until_) {
-    return {"simulator", "disconnected", phone_, "fault injected: reconnecting"};
+    return {"simulator", "disconnected", phone_, "fault injected: reconnecting", std::nullopt};
   }
   return {"simulator", state_, state_ == "connected" ? phone_ : "",
-          state_ == "connected" ? "" : "scan the QR code to connect"};
+          state_ == "connected" ? "" : "scan the QR code to connect", std::nullopt};
 }
 
 json Simulator::Describe() const {

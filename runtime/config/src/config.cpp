@@ -375,12 +375,30 @@ const std::vector<KeyDef>& Defs() {
         {"CRM_UPLOAD_MAX_ROWS"},
         "most recipients in one broadcast and rows in one contact import (more: 413)"},
        [](RuntimeConfig& c, const std::string& v) { c.upload_max_rows = Int(v, 1, 1'000'000); }},
-      {{"channel", {"CRM_CHANNEL"}, "WhatsApp channel of new slices: simulator or cloud-api"},
+      {{"channel",
+        {"CRM_CHANNEL"},
+        "WhatsApp channel of new slices: simulator, cloud-api or wa-web"},
        [](RuntimeConfig& c, const std::string& v) {
-         if (v != "simulator" && v != "cloud-api") {
-           throw InputError("expected simulator or cloud-api, got \"" + v + "\"");
+         if (v != "simulator" && v != "cloud-api" && v != "wa-web") {
+           throw InputError("expected simulator, cloud-api or wa-web, got \"" + v + "\"");
          }
          c.channel = v;
+       }},
+      {{"node", {"CRM_NODE"}, "the Node binary that runs the wa-web sidecar (name or path)"},
+       [](RuntimeConfig& c, const std::string& v) { c.node = NonEmpty(v); }},
+      {{"wa_web_sidecar",
+        {"CRM_WA_WEB_SIDECAR"},
+        "the wa-web sidecar's main file (default: wa-web/sidecar.mjs beside crmd, else "
+        "../share/crmd/wa-web/sidecar.mjs)"},
+       [](RuntimeConfig& c, const std::string& v) { c.wa_web_sidecar = NonEmpty(v); }},
+      {{"wa_web_engine",
+        {"CRM_WA_WEB_ENGINE"},
+        "the wa-web engine of a slice that has none of its own: noweb or webjs"},
+       [](RuntimeConfig& c, const std::string& v) {
+         if (v != "noweb" && v != "webjs") {
+           throw InputError("expected noweb or webjs, got \"" + v + "\"");
+         }
+         c.wa_web_engine = v;
        }},
       {{"simulator_autopair",
         {"CRM_SIMULATOR_AUTOPAIR"},

@@ -142,8 +142,9 @@ void AddAdminRoutes(http::Router& router, GatewayContext& gateway) {
     json body = http::ParseJsonBody(ex.request());
     std::string kind = http::RequireString(body, "channel", 1, 20);
     std::optional<std::string> number = http::OptionalString(body, "phone_number_id", 1, 32);
+    std::optional<std::string> engine = http::OptionalString(body, "engine", 1, 20);
     auto info = co_await gateway.route.db().Blocking(
-        [&] { return gateway.orchestrator.SetChannel(id, kind, number); });
+        [&] { return gateway.orchestrator.SetChannel(id, kind, number, engine); });
     co_return http::JsonResponse(Status::ok, info.ToJson());
   });
   router.Add(verb::delete_, "/admin/slices/{id}", [&gateway](Exchange& ex) -> Reply {

@@ -59,26 +59,29 @@ std::vector<Condition> ProcessCheck::Evaluate(const std::vector<SliceObservation
 
 std::optional<Condition> WhatsAppCheck::Observe(long long slice_id,
                                                 const std::optional<std::string>& state,
-                                                TimePoint now, std::chrono::seconds grace) {
+                                                TimePoint now, std::chrono::seconds grace,
+                                                const std::string& detail) {
   Track& t = tracks_[slice_id];
   if (state && *state == "connected") {
     t.seen_connected = true;
     t.down_since.reset();
     return std::nullopt;
   }
-  if (!t.seen_connected) {
+  const bool terminal = state && (*state == "failed" || *state == "banned");
+  if (!t.seen_connected && !terminal) {
     return std::nullopt;
   }
   if (!t.down_since) {
     t.down_since = now;
   }
-  auto down = now - *t.down_since;
-  if (down < grace) {
+  auto down = std::chrono::duration_cast<std::chrono::seconds>(now - *t.down_since);
+  if (down < grace && !terminal) {
     return std::nullopt;
   }
   return Condition{SliceSubject(slice_id), "whatsapp_disconnected", Severity::kCritical,
-                   fmt::format("slice {}: WhatsApp {} for {} s", slice_id,
-                               state ? "is " + *state : "state unknown (no answer)", down.count())};
+                   fmt::format("slice {}: WhatsApp {} for {} s{}", slice_id,
+                               state ? "is " + *state : "state unknown (no answer)", down.count(),
+                               detail.empty() ? "" : ": " + detail.substr(0, 300))};
 }
 
 void WhatsAppCheck::Retain(const std::vector<long long>& live) {

@@ -341,6 +341,7 @@ void Monitor::CheckWhatsApp() {
     }
     live.push_back(s.id);
     std::optional<std::string> state;
+    std::string detail;
     if (s.process_alive) {
       auto answer = http::ProbeGet(slices_.EndpointOf(s.id), "/api/status", options_.probe_timeout);
       if (answer.status == 200) {
@@ -349,6 +350,9 @@ void Monitor::CheckWhatsApp() {
             body["channel"]["state"].is_string()) {
           state = body["channel"]["state"].get<std::string>();
           states[s.id] = *state;
+          if (body["channel"].contains("detail") && body["channel"]["detail"].is_string()) {
+            detail = body["channel"]["detail"].get<std::string>();
+          }
         }
         if (body.is_object() && body["streams"].is_number_integer() &&
             body["pending_tasks"].is_number_integer()) {
@@ -356,7 +360,8 @@ void Monitor::CheckWhatsApp() {
         }
       }
     }
-    if (auto c = whatsapp_check_.Observe(s.id, state, now, options_.thresholds.whatsapp_grace)) {
+    if (auto c =
+            whatsapp_check_.Observe(s.id, state, now, options_.thresholds.whatsapp_grace, detail)) {
       holding.push_back(*c);
     }
   }

@@ -503,10 +503,17 @@ SliceInfo Orchestrator::Assign(long long slice_id, long long user_id) {
 }
 
 SliceInfo Orchestrator::SetChannel(long long slice_id, const std::string& channel,
-                                   const std::optional<std::string>& phone_number_id) {
-  if (channel != "simulator" && channel != "cloud-api") {
-    throw InputError("channel: expected simulator or cloud-api, got \"" + channel + "\"",
+                                   const std::optional<std::string>& phone_number_id,
+                                   const std::optional<std::string>& engine) {
+  if (channel != "simulator" && channel != "cloud-api" && channel != "wa-web") {
+    throw InputError("channel: expected simulator, cloud-api or wa-web, got \"" + channel + "\"",
                      "channel");
+  }
+  if (engine && *engine != "noweb" && *engine != "webjs") {
+    throw InputError("engine: expected noweb or webjs, got \"" + *engine + "\"", "engine");
+  }
+  if (engine && channel != "wa-web") {
+    throw InputError("engine: only the wa-web channel has an engine", "engine");
   }
   if (channel == "cloud-api" && !phone_number_id) {
     throw InputError(
@@ -526,7 +533,7 @@ SliceInfo Orchestrator::SetChannel(long long slice_id, const std::string& channe
   }
   pool_.Write([&](pqxx::work& tx) {
     SliceStore(tx).SetChannel(slice_id, channel,
-                              channel == "cloud-api" ? phone_number_id : std::nullopt);
+                              channel == "cloud-api" ? phone_number_id : std::nullopt, engine);
   });
   // A running slice picks its channel up when it starts.
   if (before.runs()) {
@@ -600,12 +607,15 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
   }
   // The channel: the slice's own choice, else the deployment's default. Only a Cloud API slice
   // gets the access token, and only its own number.
-  auto [channel, phone_number_id] =
+  auto [channel, phone_number_id, engine] =
       pool_.Read([&](pqxx::read_transaction& tx) { return SliceStore(tx).ChannelOf(slice_id); });
   if (channel.empty()) {
     channel = options_.default_channel;
   }
   env["CRM_CHANNEL"] = channel;
+  if (channel == "wa-web") {
+    env["CRM_WA_WEB_ENGINE"] = engine.empty() ? options_.default_wa_web_engine : engine;
+  }
   if (channel == "cloud-api") {
     env["CRM_WHATSAPP_API_URL"] = options_.cloud_api_url;
     env["CRM_WHATSAPP_PHONE_NUMBER_ID"] = phone_number_id;

@@ -11,7 +11,7 @@ using nlohmann::json;
 constexpr const char* kSliceColumns =
     "id, state, user_id, endpoint, health, restarts, memory_limit_bytes, limit_mechanism, "
     "cpu_limit_cores, cpu_limit_mechanism, "
-    "storage_bytes, storage_quota_bytes, last_error, pid, channel, phone_number_id";
+    "storage_bytes, storage_quota_bytes, last_error, pid, channel, phone_number_id, engine";
 
 SliceInfo FromRow(const pqxx::row& r) {
   SliceInfo s;
@@ -36,6 +36,9 @@ SliceInfo FromRow(const pqxx::row& r) {
   s.channel = r["channel"].as<std::string>();
   if (!r["phone_number_id"].is_null()) {
     s.phone_number_id = r["phone_number_id"].as<std::string>();
+  }
+  if (!r["engine"].is_null()) {
+    s.engine = r["engine"].as<std::string>();
   }
   return s;
 }
@@ -76,6 +79,7 @@ json SliceInfo::ToJson() const {
           {"pid", OrNull(pid)},
           {"channel", channel},
           {"phone_number_id", OrNull(phone_number_id)},
+          {"engine", OrNull(engine)},
           {"last_error", last_error},
           {"isolation", isolation ? isolation->ToJson() : json(nullptr)}};
 }
@@ -185,12 +189,14 @@ void SliceStore::ClearRuntime(long long id) {
 }
 
 void SliceStore::SetChannel(long long id, const std::string& channel,
-                            const std::optional<std::string>& phone_number_id) {
+                            const std::optional<std::string>& phone_number_id,
+                            const std::optional<std::string>& engine) {
   try {
     tx_.exec_params(
-        "UPDATE gateway.slices SET channel = $2, phone_number_id = $3, updated_at = now() "
-        "WHERE id = $1",
-        id, channel, phone_number_id ? phone_number_id->c_str() : nullptr);
+        "UPDATE gateway.slices SET channel = $2, phone_number_id = $3, engine = $4, "
+        "updated_at = now() WHERE id = $1",
+        id, channel, phone_number_id ? phone_number_id->c_str() : nullptr,
+        engine ? engine->c_str() : nullptr);
   } catch (const pqxx::unique_violation&) {
     throw Conflict(
         "phone_number_id: " + phone_number_id.value_or("") + " already belongs to another slice",
@@ -198,10 +204,12 @@ void SliceStore::SetChannel(long long id, const std::string& channel,
   }
 }
 
-std::pair<std::string, std::string> SliceStore::ChannelOf(long long id) {
+SliceStore::Channel SliceStore::ChannelOf(long long id) {
   auto r = tx_.exec_params1(
-      "SELECT channel, coalesce(phone_number_id, '') FROM gateway.slices WHERE id = $1", id);
-  return {r[0].as<std::string>(), r[1].as<std::string>()};
+      "SELECT channel, coalesce(phone_number_id, ''), coalesce(engine, '') FROM gateway.slices "
+      "WHERE id = $1",
+      id);
+  return {r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>()};
 }
 
 std::uint64_t SliceStore::RecordStorage(long long id, const std::string& schema,

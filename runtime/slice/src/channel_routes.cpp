@@ -14,6 +14,9 @@ void AddChannelRoutes(http::Router& router, SliceContext& slice) {
     if (channel::Simulator* sim = slice.messaging.simulator()) {
       co_return http::JsonResponse(Status::ok, sim->Describe());
     }
+    if (channel::WaWebChannel* wa = slice.messaging.wa_web()) {
+      co_return http::JsonResponse(Status::ok, wa->Describe());
+    }
     channel::ChannelState s = slice.messaging.ChannelStatus();
     co_return http::JsonResponse(Status::ok,
                                  {{"kind", s.kind},
@@ -28,6 +31,12 @@ void AddChannelRoutes(http::Router& router, SliceContext& slice) {
     std::string state;
     if (channel::Simulator* sim = slice.messaging.simulator()) {
       json described = sim->Describe();
+      state = described.value("state", "");
+      if (auto it = described.find("qr"); it != described.end() && it->is_string()) {
+        qr = it->get<std::string>();
+      }
+    } else if (channel::WaWebChannel* wa = slice.messaging.wa_web()) {
+      json described = wa->Describe();
       state = described.value("state", "");
       if (auto it = described.find("qr"); it != described.end() && it->is_string()) {
         qr = it->get<std::string>();
@@ -84,6 +93,20 @@ void AddChannelRoutes(http::Router& router, SliceContext& slice) {
     std::string text = http::RequireString(body, "text", 1, 4096);
     sim.Receive(from, name, text);
     co_return http::JsonResponse(Status::accepted, {{"from", from}, {"text", text}});
+  });
+
+  // wa-web: a pairing code instead of the QR (the phone enters it under Linked devices).
+  router.Add(verb::post, "/api/channel/wa-web/pair-code", [&slice](Exchange& ex) -> Reply {
+    channel::WaWebChannel& wa = slice.messaging.RequireWaWeb();
+    json body = http::ParseJsonBody(ex.request());
+    std::string phone = NormalizePhone(http::RequireString(body, "phone", 1, 40), "phone");
+    std::string code = co_await slice.db.Blocking([&wa, &phone] { return wa.PairCode(phone); });
+    co_return http::JsonResponse(Status::ok, {{"phone", phone}, {"code", code}});
+  });
+  router.Add(verb::post, "/api/channel/wa-web/logout", [&slice](Exchange&) -> Reply {
+    channel::WaWebChannel& wa = slice.messaging.RequireWaWeb();
+    co_await slice.db.Blocking([&wa] { wa.Logout(); });
+    co_return http::JsonResponse(Status::ok, wa.Describe());
   });
 
   // Meta's webhook, relayed by the gateway (signature checked there): one change's `value`.

@@ -30,6 +30,17 @@ Messaging::Messaging(MessagingOptions options, EventHub& events)
       channel_pool_(options_.database) {
   if (options_.channel == "cloud-api") {
     channel_ = std::make_unique<channel::CloudApiChannel>(options_.cloud_api);
+  } else if (options_.channel == "wa-web") {
+    auto wa_web = std::make_unique<channel::WaWebChannel>(
+        options_.wa_web, [this](const channel::ChannelEvents& e) { Apply(e); },
+        [this](const std::string& phone, const std::string& name) { NameContact(phone, name); },
+        [this] {
+          if (wa_web_ != nullptr) {
+            Publish("channel.state", wa_web_->Describe());
+          }
+        });
+    wa_web_ = wa_web.get();
+    channel_ = std::move(wa_web);
   } else {
     channel::SimulatorOptions simulator_options;
     simulator_options.slice_id = slice_id_;
@@ -48,6 +59,9 @@ Messaging::~Messaging() {
 void Messaging::Start() {
   if (simulator_ != nullptr) {
     simulator_->Start();
+  }
+  if (wa_web_ != nullptr) {
+    wa_web_->Start();
   }
   progress_thread_ = std::thread([this] { ProgressLoop(); });
   queue::ShardRange shard = queue::ParseShardRange(options_.worker_shard_range);
@@ -74,6 +88,9 @@ void Messaging::Stop() {
   }
   if (simulator_ != nullptr) {
     simulator_->Stop();
+  }
+  if (wa_web_ != nullptr) {
+    wa_web_->Stop();
   }
   {
     std::lock_guard lock(progress_mutex_);
@@ -125,6 +142,21 @@ channel::Simulator& Messaging::RequireSimulator() {
     throw Conflict("this slice's channel is " + channel_->State().kind + ", not the simulator");
   }
   return *simulator_;
+}
+
+channel::WaWebChannel& Messaging::RequireWaWeb() {
+  if (wa_web_ == nullptr) {
+    throw Conflict("this slice's channel is " + channel_->State().kind + ", not wa-web");
+  }
+  return *wa_web_;
+}
+
+void Messaging::NameContact(const std::string& phone, const std::string& name) {
+  // A contact created by an inbound message is named after its number until it has a name.
+  channel_pool_.Execute(
+      "UPDATE contacts SET name = left($2, 200), updated_at = now() WHERE phone = $1 AND name = "
+      "phone",
+      phone, name);
 }
 
 void Messaging::Apply(const channel::ChannelEvents& events) {

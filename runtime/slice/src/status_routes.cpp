@@ -4,6 +4,23 @@
 #include "crm/queue/store.hpp"
 
 namespace crm::slice {
+namespace {
+
+// The monitor reads state (and detail, for its alert); rss_bytes is the memory of a process the
+// channel runs beside the slice (wa-web's sidecar), checked against the catalog's per-session
+// figure.
+json ChannelBlock(const channel::ChannelState& channel) {
+  json block = {{"kind", channel.kind}, {"state", channel.state}};
+  if (!channel.detail.empty()) {
+    block["detail"] = channel.detail;
+  }
+  if (channel.memory_bytes) {
+    block["rss_bytes"] = *channel.memory_bytes;
+  }
+  return block;
+}
+
+}  // namespace
 
 void AddStatusRoutes(http::Router& router, SliceContext& slice) {
   using bhttp::verb;
@@ -39,7 +56,7 @@ void AddStatusRoutes(http::Router& router, SliceContext& slice) {
                      {"uptime_s", uptime.count()},
                      {"streams", slice.events.subscribers()},
                      {"pending_tasks", pending},
-                     {"channel", {{"kind", channel.kind}, {"state", channel.state}}}});
+                     {"channel", ChannelBlock(channel)}});
   });
 }
 

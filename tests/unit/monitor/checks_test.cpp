@@ -67,6 +67,18 @@ TEST(WhatsAppCheckTest, OpensOnlyAfterTheGraceOnceSeenConnected) {
   EXPECT_FALSE(check.Observe(1, unpaired, kT0 + 160s, 120s));  // the grace starts again
 }
 
+TEST(WhatsAppCheckTest, FailedOrBannedOpensAtOnceQuotingTheDetail) {
+  WhatsAppCheck check;
+  // Never seen connected (the slice restarted into it), no grace: nothing reconnects these.
+  auto c = check.Observe(2, "failed", kT0, 120s, "the session ended 3 times in a row");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->kind, "whatsapp_disconnected");
+  EXPECT_NE(c->message.find("is failed"), std::string::npos) << c->message;
+  EXPECT_NE(c->message.find("3 times in a row"), std::string::npos) << c->message;
+  EXPECT_TRUE(check.Observe(3, "banned", kT0, 120s));
+  EXPECT_FALSE(check.Observe(4, "disconnected", kT0, 120s, "connecting"));
+}
+
 TEST(ThresholdTest, MemoryAndStorageAboveTheirShare) {
   Thresholds t;
   auto s = Running(4);

@@ -32,7 +32,14 @@ export function useChannel(enabled = true) {
   return value;
 }
 
-const kStateKinds = { connected: 'success', disconnected: 'warning', unpaired: 'warning', unconfigured: 'danger' };
+const kStateKinds = {
+  connected: 'success',
+  disconnected: 'warning',
+  unpaired: 'warning',
+  unconfigured: 'danger',
+  failed: 'danger',
+  banned: 'danger',
+};
 
 export function ChannelBadge({ channel: c }) {
   if (!c) {

@@ -1,7 +1,7 @@
 // How a slice talks to WhatsApp (docs/architecture.md, "Messaging"): one interface, several
-// adapters (the simulator, Meta's Cloud API). The outbound queue's dispatcher sends through it;
-// what comes back (delivery statuses, inbound messages) arrives as ChannelEvents, in the Cloud
-// API's webhook shape.
+// adapters (the simulator, Meta's Cloud API, a WhatsApp Web sidecar). The outbound queue's
+// dispatcher sends through it; what comes back (delivery statuses, inbound messages) arrives as
+// ChannelEvents, in the Cloud API's webhook shape.
 #pragma once
 
 #include <chrono>
@@ -72,10 +72,15 @@ struct ChannelEvents {
 };
 
 struct ChannelState {
-  std::string kind;   ///< "simulator", "cloud-api"
-  std::string state;  ///< "connected", "disconnected", "unpaired", "unconfigured"
+  std::string kind;  ///< "simulator", "cloud-api", "wa-web"
+  /// "connected", "disconnected", "unpaired", "unconfigured"; wa-web adds "failed" and "banned"
+  /// (nothing reconnects until the tenant logs out and pairs again).
+  std::string state;
   std::string phone;  ///< the number messages come from, when known
   std::string detail;
+  /// Resident memory of a process the channel runs beside the slice (wa-web's sidecar), when
+  /// known.
+  std::optional<std::uint64_t> memory_bytes;
 };
 
 class Channel {

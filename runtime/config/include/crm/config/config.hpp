@@ -68,11 +68,17 @@ struct RuntimeConfig {
   std::uint64_t broadcast_body_limit = 32ull << 20;  ///< POST /api/broadcasts (CSV uploads)
   int upload_max_rows = 50'000;  ///< recipients per broadcast, rows per contact import (413)
   // WhatsApp (docs/operations.md, "WhatsApp").
-  std::string channel = "simulator";  ///< new slices' channel: simulator or cloud-api
+  std::string channel = "simulator";  ///< new slices' channel: simulator, cloud-api or wa-web
   bool simulator_autopair = false;    ///< connect a new slice's simulator without a QR scan
-  std::string whatsapp_app_secret;    ///< verifies X-Hub-Signature-256 on /webhooks/whatsapp
-  std::string whatsapp_verify_token;  ///< the webhook subscription handshake
-  std::string whatsapp_token;         ///< Cloud API bearer token
+  // The wa-web channel's sidecar (docs/wa-web.md).
+  std::string node =
+      "node";  ///< the Node binary that runs it (a name looked up in PATH, or a path)
+  /// Its main file; empty: wa-web/sidecar.mjs beside crmd, else ../share/crmd/wa-web/sidecar.mjs.
+  std::string wa_web_sidecar;
+  std::string wa_web_engine = "noweb";  ///< a slice's engine when it has none of its own
+  std::string whatsapp_app_secret;      ///< verifies X-Hub-Signature-256 on /webhooks/whatsapp
+  std::string whatsapp_verify_token;    ///< the webhook subscription handshake
+  std::string whatsapp_token;           ///< Cloud API bearer token
   std::string whatsapp_api_url = "https://graph.facebook.com/v21.0";
   std::string whatsapp_phone_number_id;  ///< a slice's number (set by the orchestrator)
   // Mail (docs/operations.md, "Mail").

@@ -71,13 +71,16 @@ class ProcessCheck {
 };
 
 /// whatsapp_disconnected: an assigned slice whose channel, once seen connected, has not been
-/// connected for `grace`. A slice never connected (not paired yet) raises nothing.
+/// connected for `grace`. A slice never connected (not paired yet) raises nothing, except a
+/// channel that reports `failed` or `banned` (wa-web, docs/wa-web.md): nothing reconnects those,
+/// so they raise at once.
 class WhatsAppCheck {
  public:
   /// `state` nullopt: the slice did not answer (slice_unresponsive covers it; the clock of the
-  /// disconnection keeps running).
+  /// disconnection keeps running). `detail`: the channel's reason, quoted in the condition.
   std::optional<Condition> Observe(long long slice_id, const std::optional<std::string>& state,
-                                   TimePoint now, std::chrono::seconds grace);
+                                   TimePoint now, std::chrono::seconds grace,
+                                   const std::string& detail = {});
   /// Forgets slices not in `live` (destroyed, suspended).
   void Retain(const std::vector<long long>& live);
   /// Whether the slice's channel was ever seen connected (it has been paired).

@@ -43,7 +43,8 @@ struct OrchestratorOptions {
   /// PostgreSQL, as the slices reach it (each as its own role, with a password set at each start
   /// and handed over through an inherited descriptor).
   std::string database_url = "postgresql:///crm";
-  std::string default_channel = "simulator";  ///< for slices without a channel of their own
+  std::string default_channel = "simulator";    ///< for slices without a channel of their own
+  std::string default_wa_web_engine = "noweb";  ///< for wa-web slices without an engine
   /// Given only to Cloud API slices, with their own phone number id.
   std::string cloud_api_url = "https://graph.facebook.com/v21.0";
   std::string cloud_api_token;
@@ -87,11 +88,13 @@ class Orchestrator {
   long long AssignNow(long long user_id);
   /// An explicit assignment (admin): available (or provisioning) → assigned.
   SliceInfo Assign(long long slice_id, long long user_id);
-  /// The slice's WhatsApp channel ("simulator", or "cloud-api" with its phone number id); a
-  /// running slice restarts to take it up. Throws InputError for a bad channel or number, Conflict
-  /// for a number another slice holds or a slice being destroyed, NotFound for no such slice.
+  /// The slice's WhatsApp channel ("simulator", "cloud-api" with its phone number id, or
+  /// "wa-web" with an optional engine, noweb or webjs); a running slice restarts to take it up.
+  /// Throws InputError for a bad channel, number or engine, Conflict for a number another slice
+  /// holds or a slice being destroyed, NotFound for no such slice.
   SliceInfo SetChannel(long long slice_id, const std::string& channel,
-                       const std::optional<std::string>& phone_number_id);
+                       const std::optional<std::string>& phone_number_id,
+                       const std::optional<std::string>& engine = std::nullopt);
   /// assigned → suspended: the process stops, the data stays.
   SliceInfo Suspend(long long slice_id, const std::string& reason);
   /// suspended → assigned: the process starts again.

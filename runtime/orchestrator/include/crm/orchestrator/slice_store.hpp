@@ -49,6 +49,7 @@ struct SliceInfo {
   std::optional<std::uint64_t> memory_bytes;   ///< live, from the cgroup
   std::string channel;                         ///< "" = the deployment's default
   std::optional<std::string> phone_number_id;  ///< Cloud API number its webhooks route by
+  std::optional<std::string> engine;           ///< wa-web: noweb or webjs; none = the default
   std::optional<SliceIsolation> isolation;     ///< live, while its process runs
   /// Whether its process should run: available or assigned.
   bool runs() const { return state == SliceState::kAvailable || state == SliceState::kAssigned; }
@@ -99,9 +100,15 @@ class SliceStore {
   void ClearRuntime(long long id);
   /// Throws Conflict naming "phone_number_id" when another slice has the number.
   void SetChannel(long long id, const std::string& channel,
-                  const std::optional<std::string>& phone_number_id);
-  /// The slice's own channel ("" = the default) and Cloud API number ("" = none).
-  std::pair<std::string, std::string> ChannelOf(long long id);
+                  const std::optional<std::string>& phone_number_id,
+                  const std::optional<std::string>& engine = std::nullopt);
+  /// A slice's own channel settings.
+  struct Channel {
+    std::string channel;          ///< "" = the default
+    std::string phone_number_id;  ///< Cloud API number, "" = none
+    std::string engine;           ///< wa-web engine, "" = the default
+  };
+  Channel ChannelOf(long long id);
   /// Measures the schema's tables and indexes, adds `file_bytes` and records the total.
   std::uint64_t RecordStorage(long long id, const std::string& schema, std::uint64_t file_bytes);
 

@@ -12,6 +12,7 @@
 #include "crm/channel/channel.hpp"
 #include "crm/channel/cloud_api.hpp"
 #include "crm/channel/simulator.hpp"
+#include "crm/channel/wa_web.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/queue/dispatcher.hpp"
 #include "crm/slice/events.hpp"
@@ -23,9 +24,10 @@ struct MessagingOptions {
   /// The pool of the channel and the inbox (two connections), whose conninfo the dispatcher's
   /// own connection uses too.
   db::PoolOptions database;
-  std::string channel = "simulator";  ///< or "cloud-api"
+  std::string channel = "simulator";  ///< or "cloud-api", "wa-web"
   bool simulator_autopair = false;    ///< connect without a QR scan
   channel::CloudApiOptions cloud_api;
+  channel::WaWebOptions wa_web;
   /// Pacing, attempts and lease; Start fills in slice_id and the holder.
   queue::DispatcherOptions dispatcher;
   /// The share of tenant buckets whose queues this host dispatches (WORKER_SHARD_RANGE).
@@ -58,6 +60,10 @@ class Messaging {
   channel::Simulator* simulator() { return simulator_; }
   /// The simulator; Conflict when this slice's channel is another.
   channel::Simulator& RequireSimulator();
+  /// The channel, when it is wa-web; nullptr otherwise.
+  channel::WaWebChannel* wa_web() { return wa_web_; }
+  /// The wa-web channel; Conflict when this slice's channel is another.
+  channel::WaWebChannel& RequireWaWeb();
   /// Sends `event` to the open event streams ("broadcast.changed" only marks the broadcast for
   /// the next progress count).
   void Publish(const std::string& event, const nlohmann::json& data);
@@ -71,7 +77,11 @@ class Messaging {
   long long slice_id_;
   EventHub& events_;
   db::Pool channel_pool_;
+  /// A contact without a name of its own takes the push name WhatsApp reported. Blocking.
+  void NameContact(const std::string& phone, const std::string& name);
+
   channel::Simulator* simulator_ = nullptr;  ///< channel_, when it is the simulator
+  channel::WaWebChannel* wa_web_ = nullptr;  ///< channel_, when it is wa-web
   std::unique_ptr<channel::Channel> channel_;
   std::unique_ptr<queue::Dispatcher> dispatcher_;
   std::mutex progress_mutex_;
