@@ -28,6 +28,24 @@ function browsers(dir) {
   return fs.readdirSync('/proc').filter((p) => /^[0-9]+$/.test(p) && commandLine(Number(p)).includes(dir) && /chrom/.test(commandLine(Number(p))));
 }
 
+// Starts the real sidecar for `engine` with no network (`loopback`: with the loopback up, as
+// puppeteer needs to reach its chromium) and waits for its socket; killed when the test ends.
+async function startSidecar(t, dir, engine, { loopback = false } = {}) {
+  const socketPath = path.join(dir, 'wa-web.sock');
+  const [cmd, ...prefix] = noNetworkPrefix();
+  const up = loopback ? ['sh', '-c', 'ip link set lo up && exec "$0" "$@"'] : [];
+  const child = spawn(cmd, [...prefix, ...up, process.execPath, sidecar, '--socket', socketPath,
+    '--auth', path.join(dir, 'auth'), '--engine', engine], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = { child, socketPath, stderr: '' };
+  child.stderr.on('data', (d) => {
+    run.stderr += d;
+  });
+  t.after(() => child.kill('SIGKILL'));
+  await waitFor(() => fs.existsSync(socketPath) || child.exitCode !== null, 'the socket', 15000);
+  assert.equal(child.exitCode, null, `the sidecar exited early: ${run.stderr}`);
+  return run;
+}
+
 function exited(child) {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve([child.exitCode, child.signalCode]);
@@ -37,18 +55,8 @@ function exited(child) {
 
 test('noweb without network: connecting, then a backoff with the error, exit 0 on SIGTERM', { skip: Number(process.versions.node.split('.')[0]) < 20 && 'noweb needs Node >= 20 (the test below)' }, async (t) => {
   const dir = tempDir(t);
-  const socketPath = path.join(dir, 'wa-web.sock');
-  const [cmd, ...prefix] = noNetworkPrefix();
-  const child = spawn(cmd, [...prefix, process.execPath, sidecar, '--socket', socketPath, '--auth', path.join(dir, 'auth'), '--engine', 'noweb'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  t.after(() => child.kill('SIGKILL'));
-  await waitFor(() => fs.existsSync(socketPath) || child.exitCode !== null, 'the socket', 15000);
-  assert.equal(child.exitCode, null, `the sidecar exited early: ${stderr}`);
+  const run = await startSidecar(t, dir, 'noweb');
+  const { child, socketPath } = run;
   assert.equal(fs.statSync(socketPath).mode & 0o777, 0o600);
 
   const client = await LineClient.connect(socketPath);
@@ -70,25 +78,15 @@ test('noweb without network: connecting, then a backoff with the error, exit 0 o
 
   child.kill('SIGTERM');
   const [code, signal] = await exited(child);
-  assert.deepEqual([code, signal], [0, null], stderr);
+  assert.deepEqual([code, signal], [0, null], run.stderr);
   assert.ok(!fs.existsSync(socketPath), 'the socket is removed');
-  assert.doesNotMatch(stderr, /Unhandled|TypeError|ReferenceError/);
+  assert.doesNotMatch(run.stderr, /Unhandled|TypeError|ReferenceError/);
 });
 
 test('webjs without network: chromium starts, fails to reach WhatsApp, is gone before the retry and on SIGTERM', async (t) => {
   const dir = tempDir(t);
-  const socketPath = path.join(dir, 'wa-web.sock');
-  const [cmd, ...prefix] = noNetworkPrefix();
-  // Loopback up: puppeteer talks to chromium over 127.0.0.1; nothing else is reachable.
-  const child = spawn(cmd, [...prefix, 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, sidecar,
-    '--socket', socketPath, '--auth', path.join(dir, 'auth'), '--engine', 'webjs'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  t.after(() => child.kill('SIGKILL'));
-  await waitFor(() => fs.existsSync(socketPath) || child.exitCode !== null, 'the socket', 15000);
-  assert.equal(child.exitCode, null, `the sidecar exited early: ${stderr}`);
+  const run = await startSidecar(t, dir, 'webjs', { loopback: true });
+  const { child, socketPath } = run;
   const client = await LineClient.connect(socketPath);
   t.after(() => client.close());
   assert.equal((await client.request('hello', { version: 1 })).engine, 'webjs');
@@ -103,7 +101,7 @@ test('webjs without network: chromium starts, fails to reach WhatsApp, is gone b
   assert.deepEqual(browsers(dir), [], 'no browser of the failed attempt is left');
   child.kill('SIGTERM');
   const [code, signal] = await exited(child);
-  assert.deepEqual([code, signal], [0, null], stderr);
+  assert.deepEqual([code, signal], [0, null], run.stderr);
   assert.deepEqual(browsers(dir), [], 'chromium is gone after SIGTERM');
 });
 
