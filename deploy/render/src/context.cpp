@@ -180,6 +180,9 @@ Json EnvList(const Plan& plan, const std::string& database_url, const std::strin
   env.push_back({{"name", "CRM_WHATSAPP_VERIFY_TOKEN_FILE"},
                  {"value", "/etc/crmd/secrets/whatsapp_verify_token"}});
   if (UsesWaWeb(plan)) {
+    // The planned engine is every new slice's channel; `crmctl slices channel` changes one.
+    env.push_back({{"name", "CRM_CHANNEL"}, {"value", "wa-web"}});
+    env.push_back({{"name", "CRM_WA_WEB_ENGINE"}, {"value", plan.workload.engine}});
     env.push_back({{"name", "CRM_WA_WEB_SIDECAR"}, {"value", kWaWebSidecar}});
   }
   return env;

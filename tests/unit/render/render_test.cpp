@@ -260,13 +260,16 @@ TEST(RenderTest, WaWebEnginesInstallNodeAndTheSidecarOnOneHost) {
   EXPECT_TRUE(Contains(install, "if [ \"$node_major\" -lt 20 ]; then"));
   EXPECT_TRUE(Contains(install, "engine noweb needs Node >= 20"));
   EXPECT_FALSE(Contains(install, "chromium"));
+  // Every new slice pairs by QR through the planned engine.
   EXPECT_TRUE(Contains(FileAt(noweb, "etc/crmd/crmd.env"),
+                       "CRM_CHANNEL=wa-web\nCRM_WA_WEB_ENGINE=noweb\n"
                        "CRM_WA_WEB_SIDECAR=/usr/share/crmd/wa-web/sidecar.mjs\n"));
 
   const Rendering webjs = Render(EnginePlan(1, "webjs"), RenderTarget::kVps, {});
   const RenderedFile* webjs_install = FileAt(webjs, "install.sh");
   EXPECT_TRUE(Contains(webjs_install, "apt-get install -y -qq nodejs chromium\n"));
   EXPECT_TRUE(Contains(webjs_install, "-lt 18 ]"));
+  EXPECT_TRUE(Contains(FileAt(webjs, "etc/crmd/crmd.env"), "CRM_WA_WEB_ENGINE=webjs\n"));
 }
 
 TEST(RenderTest, OtherEnginesInstallNoNodeNorBrowser) {
