@@ -73,6 +73,8 @@ slice::MessagingOptions MessagingOptionsFrom(const config::RuntimeConfig& config
   options.wa_web.engine = config.wa_web_engine;
   options.wa_web.node = config.node;
   options.wa_web.sidecar = WaWebSidecar(config);
+  // A warm slice, or a tenant who never opened the connect page, runs no sidecar.
+  options.wa_web.on_demand = true;
   options.dispatcher.phone_rps = config.phone_rps;
   options.dispatcher.pair_interval = config.pair_interval;
   options.dispatcher.max_attempts = config.queue_max_attempts;

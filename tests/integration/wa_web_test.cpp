@@ -41,6 +41,7 @@ class WaWebTest : public RuntimeTest {
   // returns once the fake has taken it.
   void Control(const Tenant& t, const json& command) {
     fs::path dir = Auth(t) / "control";
+    Channel(t);  // the connect page asks for the session: the sidecar starts (on demand)
     ASSERT_TRUE(Eventually([&] { return fs::exists(dir); }));
     char name[32];
     std::snprintf(name, sizeof name, "%06d.json", ++commands_);
@@ -123,6 +124,24 @@ class WaWebTest : public RuntimeTest {
   int commands_ = 0;
   std::string last_alerts_;  ///< the last GET /admin/alerts, for failure messages
 };
+
+TEST_F(WaWebTest, ASliceThatNeverPairedRunsNoSidecarUntilTheConnectPageAsks) {
+  Tenant t = Register("dormant@example.com");
+  fs::path pid = data_ / "slices" / std::to_string(t.slice) / "wa-web.pid";
+  // Its status says why nothing runs; neither it nor the warm slice beside it has a sidecar.
+  auto status = Fetch("GET", Url("/api/status"), {}, t.Auth());
+  ASSERT_EQ(status.status, 200) << status.body;
+  EXPECT_NE(status.body.find("starts when the connect page is opened"), std::string::npos)
+      << status.body;
+  EXPECT_FALSE(fs::exists(pid));
+  for (const auto& entry : fs::directory_iterator(data_ / "slices")) {
+    EXPECT_FALSE(fs::exists(entry.path() / "wa-web.pid")) << entry.path();
+  }
+  // The connect page starts it: a QR follows.
+  Channel(t);
+  ASSERT_TRUE(Eventually([&] { return ChannelIs(t, "unpaired"); })) << Channel(t);
+  EXPECT_TRUE(fs::exists(pid));
+}
 
 TEST_F(WaWebTest, QrThenPairedThenABroadcastWithAcksThenAReplyThenALogoutRaisesTheAlert) {
   Tenant t = Register("wa@example.com");

@@ -48,6 +48,7 @@ class WaWebSecurityTest : public RuntimeTest {
 
   void Control(const Tenant& t, const json& command) {
     fs::path dir = Dir(t) / "wa-web-auth" / "control";
+    Channel(t);  // the connect page asks for the session: the sidecar starts (on demand)
     ASSERT_TRUE(Eventually([&] { return fs::exists(dir); }));
     fs::path name = dir / (std::to_string(++commands_ + 100000) + ".json");
     std::ofstream(dir / "tmp") << command.dump();

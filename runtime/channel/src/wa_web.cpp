@@ -100,8 +100,28 @@ void WaWebChannel::Start() {
     spdlog::warn("wa-web: cannot make {} private: {}", auth_dir_.string(), ec.message());
   }
   KillLeftover();
+  if (options_.on_demand && fs::is_empty(auth_dir_, ec) && !ec) {
+    std::lock_guard lock(mutex_);
+    wanted_ = false;
+    sidecar_state_ = "dormant";
+    detail_ = "the WhatsApp Web session starts when the connect page is opened";
+  }
   running_ = true;
   thread_ = std::thread([this] { Run(); });
+}
+
+void WaWebChannel::Activate() {
+  {
+    std::lock_guard lock(mutex_);
+    if (wanted_) {
+      return;
+    }
+    wanted_ = true;
+    sidecar_state_ = "connecting";
+    detail_ = "starting the WhatsApp Web sidecar";
+    kick_ = true;
+  }
+  changed_.notify_all();
 }
 
 void WaWebChannel::Stop() {
@@ -122,9 +142,11 @@ void WaWebChannel::Run() {
   while (running_) {
     ReapSidecar();
     bool spawn = false;
+    bool wanted = false;
     {
       std::lock_guard lock(mutex_);
-      spawn = options_.spawn && child_ == 0 && !Blocked(sidecar_state_);
+      wanted = wanted_;
+      spawn = wanted && options_.spawn && child_ == 0 && !Blocked(sidecar_state_);
     }
     if (spawn) {
       try {
@@ -135,7 +157,7 @@ void WaWebChannel::Run() {
         detail_ = e.what();
       }
     }
-    if (ConnectOnce()) {
+    if (wanted && ConnectOnce()) {
       ReadLoop();
       bool hello = false;
       {
@@ -674,6 +696,7 @@ std::optional<json> WaWebChannel::Call(const std::string& op, const json& fields
 }
 
 std::vector<SendResult> WaWebChannel::Send(const std::vector<OutboundMessage>& batch) {
+  Activate();
   std::vector<SendResult> results(batch.size());
   SendResult not_connected;
   not_connected.outcome = Outcome::kRetry;
@@ -794,6 +817,7 @@ std::optional<std::string> WaWebChannel::Lookup(const std::string& idempotency_k
 }
 
 std::string WaWebChannel::PairCode(const std::string& phone) {
+  Activate();
   auto answer = Call("pair_code", {{"phone", phone}}, milliseconds(30'000));
   if (!answer) {
     throw Unavailable("the WhatsApp Web sidecar is not connected; try again in a moment",
@@ -814,6 +838,7 @@ std::string WaWebChannel::PairCode(const std::string& phone) {
 }
 
 void WaWebChannel::Logout() {
+  Activate();
   bool connected = false;
   {
     std::lock_guard lock(mutex_);

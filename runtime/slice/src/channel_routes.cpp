@@ -15,6 +15,7 @@ void AddChannelRoutes(http::Router& router, SliceContext& slice) {
       co_return http::JsonResponse(Status::ok, sim->Describe());
     }
     if (channel::WaWebChannel* wa = slice.messaging.wa_web()) {
+      wa->Activate();  // the connect page asks: the session is wanted
       co_return http::JsonResponse(Status::ok, wa->Describe());
     }
     channel::ChannelState s = slice.messaging.ChannelStatus();
@@ -36,6 +37,7 @@ void AddChannelRoutes(http::Router& router, SliceContext& slice) {
         qr = it->get<std::string>();
       }
     } else if (channel::WaWebChannel* wa = slice.messaging.wa_web()) {
+      wa->Activate();
       json described = wa->Describe();
       state = described.value("state", "");
       if (auto it = described.find("qr"); it != described.end() && it->is_string()) {

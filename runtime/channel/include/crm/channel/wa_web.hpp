@@ -35,6 +35,9 @@ struct WaWebOptions {
   std::filesystem::path sidecar;  ///< the sidecar's main file (CRM_WA_WEB_SIDECAR)
   /// False: the channel only connects to a sidecar someone else runs on the socket.
   bool spawn = true;
+  /// True: a slice with no saved session (a warm slice, a tenant who has not paired yet) starts
+  /// its sidecar only once asked (Activate(), a send, a pairing call): each costs 100-500 MB.
+  bool on_demand = false;
   std::chrono::milliseconds backoff_min{1'000};       ///< first wait before reconnecting/restarting
   std::chrono::milliseconds backoff_max{30'000};      ///< the wait doubles up to this
   std::chrono::milliseconds request_timeout{30'000};  ///< a send or lookup without an answer
@@ -60,6 +63,9 @@ class WaWebChannel final : public Channel {
   WaWebChannel(const WaWebChannel&) = delete;
   WaWebChannel& operator=(const WaWebChannel&) = delete;
 
+  /// The session is wanted now (the connect page was opened): starts the sidecar of an
+  /// on-demand channel. Any thread; cheap once started.
+  void Activate();
   /// Starts the reader thread (which starts the sidecar). Kills a sidecar a previous slice
   /// process left behind first.
   void Start();
@@ -142,7 +148,8 @@ class WaWebChannel final : public Channel {
   std::optional<std::uint64_t> rss_bytes_;
   pid_t child_ = 0;
   bool logout_after_hello_ = false;
-  bool kick_ = false;  ///< Logout() wakes the reader from its backoff
+  bool kick_ = false;   ///< Logout() wakes the reader from its backoff
+  bool wanted_ = true;  ///< false while an on-demand channel waits for Activate()
   /// When a Lookup() first found no connection: later ones wait no longer than it did.
   std::optional<std::chrono::steady_clock::time_point> absent_since_;
   /// Keys sent without an answer: looked up before they are sent again.
