@@ -491,6 +491,37 @@ bool Allowed(const Tier& t, const Workload& w) {
   return (!w.ha || t.ha) && (w.regions == 1 || t.multi_region) && (!w.replica || t.has_replica);
 }
 
+// Why no tier is Allowed: each thing the workload asks for, and the tiers that offer it.
+[[noreturn]] void ThrowNoTierAllows(const Workload& w, const Catalog& c) {
+  const auto offering = [&c](bool Tier::*has) {
+    std::string ids;
+    for (const Tier& t : c.tiers()) {
+      if (t.*has) {
+        ids += fmt::format("{}{}", ids.empty() ? "tier " : ", ", t.id);
+      }
+    }
+    return ids.empty() ? std::string("no tier") : ids;
+  };
+  std::vector<std::string> wants;
+  std::string field;
+  if (w.ha) {
+    wants.push_back(fmt::format("high availability (--ha: {})", offering(&Tier::ha)));
+    field = "--ha";
+  }
+  if (w.regions > 1) {
+    wants.push_back(
+        fmt::format("{} regions (--regions: {})", w.regions, offering(&Tier::multi_region)));
+    field = "--regions";
+  }
+  if (w.replica) {
+    wants.push_back(fmt::format("a read replica (--replica: {})", offering(&Tier::has_replica)));
+    field = "--replica";
+  }
+  throw InputError(
+      fmt::format("no tier offers {} together; drop one of them", fmt::join(wants, " and ")),
+      field);
+}
+
 // Off-host backups: the workload's choice, else the tier's default.
 bool OffHostBackups(const Tier& t, const Workload& w) {
   return w.backups.empty() ? t.off_host_backups : w.backups == "off-host";
@@ -1718,6 +1749,9 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
                         ServerKindName(catalog.servers()[unhosted->server_index].kind),
                         scope.reference ? " of its own provider" : ""),
             "--provider");
+      }
+      if (options.only_tier == 0) {
+        ThrowNoTierAllows(w, catalog);
       }
       throw InputError(fmt::format("tier {}: not in the catalog", options.only_tier));
     }

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <string>
 
+#include "crm/error.hpp"
 #include "crm/planner/catalog.hpp"
 #include "crm/planner/report.hpp"
 #include "plan_lookup.hpp"
@@ -73,6 +74,24 @@ TEST(ReconciledLayoutTest, TierThreeQueueStoreIsTwoFourGigabyteServers) {
 }
 
 // Source: tier 3 has an optional read replica; it is opt-in and sized like the primary.
+TEST(ReconciledLayoutTest, AReplicaAndSeveralRegionsThatNoTierOffersTogetherSayWhoOffersEach) {
+  Workload w;
+  w.customers = 100;
+  w.regions = 2;
+  w.replica = true;
+  try {
+    PlanOf(w);
+    FAIL() << "no tier offers both";
+  } catch (const crm::InputError& e) {
+    EXPECT_EQ(e.field(), "--replica");
+    EXPECT_NE(std::string(e.what()).find("2 regions (--regions: tier 5)"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("a read replica (--replica: tier 3, 4)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(ReconciledLayoutTest, ReplicaIsOptInAndSizedLikeThePrimary) {
   Workload w;
   w.customers = 300;
