@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "crm/testing/crmd_process.hpp"
+#include "crm/testing/eventually.hpp"
 #include "crm/testing/http_client.hpp"
 #include "crm/testing/pg_cluster.hpp"
 
@@ -41,19 +42,6 @@ inline std::string Sql(const std::string& conninfo, const std::string& sql) {
     return "";
   }
   return PQgetvalue(res.get(), 0, 0);
-}
-
-// Polls `done` every 100 ms until it holds or `limit` has passed; its last answer.
-template <class F>
-bool Eventually(F done, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return done();
 }
 
 // A call through the gateway at `gateway` to the slice of the tenant whose `cookie` header

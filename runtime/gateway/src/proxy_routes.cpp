@@ -155,15 +155,12 @@ boost::asio::awaitable<std::variant<Response, Forward>> Prepare(GatewayContext& 
   co_return PrepareFor(gateway, ex, caller);
 }
 
-// A stream whose caller the head check did not note: looked up first.
+Reply ProxyStream(GatewayContext& gateway, Exchange& ex, http::Upstream::StreamEnd end);
+
+// A stream whose caller the head check did not note: looked up and noted first.
 Reply ProxyStreamLookingUp(GatewayContext& gateway, Exchange& ex, http::Upstream::StreamEnd end) {
-  std::variant<Response, Forward> prepared = co_await Prepare(gateway, ex);
-  if (auto* refused = std::get_if<Response>(&prepared)) {
-    co_return std::move(*refused);
-  }
-  Forward& forward = std::get<Forward>(prepared);
-  ex.request().clear();  // forwarded: its header fields are not read again while it lasts
-  co_return co_await forward.upstream->Relay(std::move(forward.out), ex, end);
+  ex.note() = co_await gateway.route.RequireCaller(ex.request());
+  co_return co_await ProxyStream(gateway, ex, end);
 }
 
 // Streams are relayed as they come, never held whole: live events, and the export (which can be

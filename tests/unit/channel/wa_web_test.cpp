@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "crm/process.hpp"
+#include "crm/testing/eventually.hpp"
 
 namespace crm::channel {
 namespace {
@@ -18,16 +19,10 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
+// The channel's waits are short: 15 s at most, polled every 20 ms.
 template <class F>
-bool Eventually(F done, std::chrono::milliseconds limit = 15s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
+bool Eventually(F done) {
+  return crm::testing::Eventually(done, 15s, 20ms);
 }
 
 // The channel against the scripted fake sidecar (tests/support/fake_wa_sidecar.mjs), started by

@@ -79,7 +79,7 @@ export function Connect() {
       </form>`}
       ${c && c.state !== 'connected' && !c.qr && html`<p>${c.detail || 'Waiting for the channel…'}</p>`}
       ${waWeb && stopped && html`<div>
-        <p>WhatsApp is ${c.state}: nothing reconnects by itself.</p>
+        <p>${c.state === 'banned' ? 'WhatsApp banned this number' : 'The session failed'}: it will not reconnect by itself.</p>
         <${Button} busy=${busy} onClick=${logout}>Start again with a new QR code</${Button}>
       </div>`}
     </div>
