@@ -199,6 +199,23 @@ TEST_F(ServerTest, AnonymousLargeBodiesAreRefusedOnTheirHeadersNotBuffered) {
   EXPECT_EQ(StatusOf(c.Receive(milliseconds(5'000), HasFullHead)), 413);
 }
 
+// A client that reads the refusal only after sending its whole body (curl without
+// Expect: 100-continue does) must still be able to send it: a server that closes with the body
+// unread resets the connection, and the client sees a broken pipe instead of the answer.
+TEST_F(ServerTest, ARefusedClientCanFinishSendingItsBodyAndTheConnectionEndsCleanly) {
+  RawConnection c(Port());
+  ASSERT_TRUE(c.connected());
+  const std::size_t body = 8u << 20;
+  ASSERT_TRUE(c.Send("POST /api/broadcasts HTTP/1.1\r\nHost: crm\r\nContent-Type: text/csv\r\n"
+                     "Content-Length: " +
+                     std::to_string(body) + "\r\n\r\n"));
+  EXPECT_EQ(StatusOf(c.Receive(milliseconds(5'000), HasFullHead)), 401);
+  // The answer is in; the server has ended its side but still takes (and drops) the body.
+  EXPECT_TRUE(c.Send(std::string(body, 'x'))) << "the server reset the connection: " << errno;
+  c.Receive(milliseconds(5'000));
+  EXPECT_TRUE(c.closed());
+}
+
 TEST_F(ServerTest, AnUnknownTransferEncodingIsRefusedAndItsBodyNeverBecomesARequest) {
   for (const std::string coding : {"gzip", "chunked, identity", "identity",
                                    "gzip, chunked\r\n"

@@ -17,6 +17,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <array>
 #include <csignal>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -139,6 +140,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
     res.keep_alive(false);
     res.prepare_payload();
     co_await Write(res);
+    co_await Linger();
+  }
+
+  // The answer is written but the client may still be sending the request's body. Closing now
+  // would reset the connection, and a reset can arrive before the client has read the answer
+  // (curl then reports a broken pipe, not the 413). So: end our side, then read and discard
+  // until the client closes or linger_timeout passes, in a small buffer that holds nothing.
+  asio::awaitable<void> Linger() {
+    boost::system::error_code ec;
+    stream_.socket().shutdown(Protocol::socket::shutdown_send, ec);
+    if (ec) {
+      co_return;
+    }
+    stream_.expires_after(server_.limits_.linger_timeout);
+    std::array<char, 4096> discard;
+    for (;;) {
+      auto [rec, n] = co_await stream_.async_read_some(asio::buffer(discard), kUseTuple);
+      if (rec) {
+        break;
+      }
+    }
   }
 
   asio::awaitable<void> Write(Response& res) {
@@ -233,6 +255,7 @@ asio::awaitable<std::optional<Connection::Incoming>> Connection::Next(bool first
     refused->prepare_payload();
     co_await Write(*refused);
     Observe(*refused, in.started);
+    co_await Linger();
     co_return std::nullopt;
   }
   if (!parser.is_done()) {

@@ -28,6 +28,11 @@ struct ServerLimits {
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds body_timeout{30'000};
   std::chrono::milliseconds write_timeout{30'000};
+  /// After refusing a request whose body was not read, how long the server keeps reading (and
+  /// discarding) what the client still sends before it closes: closing with unread bytes makes
+  /// the kernel reset the connection, and the client may lose the answer (nginx's lingering
+  /// close does the same).
+  std::chrono::milliseconds linger_timeout{5'000};
   std::size_t max_connections = 10'000;  ///< beyond this, new connections get 503 and close
   /// Per TCP peer address (Unix-socket peers are not counted): beyond this, 503 and close.
   std::size_t max_connections_per_address = 256;
