@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "runtime_fixture.hpp"
@@ -173,6 +174,51 @@ TEST_F(CpuLimitTest, SliceRunsUnderTheQuotaWhereTheHostAllowsAndSaysSo) {
                                  {{"CRM_URL", crmd_->url()}, {"CRM_ADMIN_TOKEN", admin}}, "");
   ASSERT_EQ(code, 0) << list;
   EXPECT_NE(list.find("cpu 0.5 (" + mechanism + ")"), std::string::npos) << list;
+}
+
+// The slice joins its groups itself before exec (docs/architecture.md, "Isolation"): the first
+// line of its log, written before it starts anything, names its own memory and CPU groups. With
+// the orchestrator moving it in after the spawn, that line could name crmd's group instead, and
+// a sidecar started in that window would stay outside the limit.
+TEST_F(CpuLimitTest, SliceIsInItsGroupsFromItsFirstInstruction) {
+  Tenant t = Register("first-instruction@example.com");
+  ASSERT_GT(t.slice, 0);
+  std::string admin = Admin();
+  auto slice = Fetch("GET", Url("/admin/slices/" + std::to_string(t.slice)), {},
+                     {"Cookie: crm_session=" + admin})
+                   .Json();
+  // "… slice 7 started in cgroups memory:/a/crmd-slices/slice_7 cpu:/…" → {memory: /a/…}.
+  std::map<std::string, std::string> groups;
+  std::ifstream in(data_ / "slices" / std::to_string(t.slice) / "slice.log");
+  for (std::string line; std::getline(in, line);) {
+    auto at = line.find("started in cgroups ");
+    if (at == std::string::npos) {
+      continue;
+    }
+    std::istringstream words(line.substr(at + 19));
+    for (std::string word; words >> word;) {
+      auto colon = word.find(':');
+      groups[word.substr(0, colon)] = word.substr(colon + 1);
+    }
+    break;
+  }
+  ASSERT_FALSE(groups.empty()) << "no start line in the slice's log";
+  auto own = [&](const std::string& path) {
+    std::string tail = "/slice_" + std::to_string(t.slice);
+    return path.size() >= tail.size() && path.ends_with(tail);
+  };
+  std::string memory = slice.value("limit_mechanism", "");
+  if (memory == "cgroup-v1") {
+    EXPECT_TRUE(own(groups["memory"])) << groups["memory"];
+  } else if (memory == "cgroup-v2") {
+    EXPECT_TRUE(own(groups["unified"])) << groups["unified"];
+  } else {
+    EXPECT_EQ(memory, "rlimit-as") << slice;
+  }
+  if (slice.value("cpu_limit_mechanism", "") == "cgroup-v1") {
+    std::string cpu = groups.count("cpu") ? groups["cpu"] : groups["cpu,cpuacct"];
+    EXPECT_TRUE(own(cpu)) << cpu;
+  }
 }
 
 }  // namespace
