@@ -94,6 +94,7 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
         [&](pqxx::connection& c) { return queue::EnqueueBroadcast(c, broadcast, max_depth); });
     long long id = progress["id"].get<long long>();
     slice.messaging.Wake();
+    slice.messaging.AnnotateProgress(progress);
     slice.messaging.Publish("broadcast.created", progress);
     Response res = http::JsonResponse(Status::accepted, progress);
     res.set(bhttp::field::location, "/api/broadcasts/" + std::to_string(id));
@@ -115,6 +116,7 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
       }
       return *p;
     });
+    slice.messaging.AnnotateProgress(progress);
     co_return http::JsonResponse(Status::ok, progress);
   });
   router.Add(verb::post, "/api/broadcasts/{id}/{action}", [&slice](Exchange& ex) -> Reply {
@@ -128,6 +130,7 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
     if (action == "resume") {
       slice.messaging.Wake();
     }
+    slice.messaging.AnnotateProgress(progress);
     slice.messaging.Publish("broadcast.progress", progress);
     co_return http::JsonResponse(Status::ok, progress);
   });

@@ -37,6 +37,9 @@ Messaging::Messaging(MessagingOptions options, EventHub& events)
         [this] {
           if (wa_web_ != nullptr) {
             Publish("channel.state", wa_web_->Describe());
+            if (wa_web_->Readiness().ready) {
+              Wake();  // what waited for the session goes now
+            }
           }
         });
     wa_web_ = wa_web.get();
@@ -111,6 +114,16 @@ void Messaging::Publish(const std::string& event, const json& data) {
   events_.Publish(event, data.dump());
 }
 
+json Messaging::HeldReason() const {
+  channel::SendReadiness readiness = channel_->Readiness();
+  return readiness.ready ? json(nullptr) : json(readiness.reason);
+}
+
+void Messaging::AnnotateProgress(json& progress) const {
+  bool waiting = progress.value("status", "") == "running" && progress.value("queued", 0LL) > 0;
+  progress["held_reason"] = waiting ? HeldReason() : json(nullptr);
+}
+
 void Messaging::ProgressLoop() {
   std::unique_lock lock(progress_mutex_);
   while (!stopping_) {
@@ -126,6 +139,7 @@ void Messaging::ProgressLoop() {
         pqxx::read_transaction tx(c);
         for (long long id : changed) {
           if (auto progress = queue::BroadcastProgress(tx, id)) {
+            AnnotateProgress(*progress);
             events_.Publish("broadcast.progress", progress->dump());
           }
         }
