@@ -105,6 +105,9 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
     json items = co_await slice.db.Read([&page](pqxx::read_transaction& tx) {
       return queue::ListBroadcasts(tx, page.cursor, page.limit);
     });
+    for (json& item : items) {
+      slice.messaging.AnnotateProgress(item);
+    }
     co_return http::JsonResponse(Status::ok, PageJson(std::move(items), page.limit));
   });
   router.Add(verb::get, "/api/broadcasts/{id}", [&slice](Exchange& ex) -> Reply {
