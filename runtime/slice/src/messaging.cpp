@@ -63,26 +63,27 @@ void Messaging::Start() {
   if (simulator_ != nullptr) {
     simulator_->Start();
   }
-  if (wa_web_ != nullptr) {
-    wa_web_->Start();
-  }
   progress_thread_ = std::thread([this] { ProgressLoop(); });
   queue::ShardRange shard = queue::ParseShardRange(options_.worker_shard_range);
-  if (!shard.Owns(slice_id_)) {
+  if (shard.Owns(slice_id_)) {
+    queue::DispatcherOptions options = options_.dispatcher;
+    options.slice_id = slice_id_;
+    options.holder = Holder();
+    std::string conninfo = channel_pool_.conninfo();
+    dispatcher_ = std::make_unique<queue::Dispatcher>(
+        options, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); }, *channel_,
+        [this](const std::string& event, const json& data) { Publish(event, data); });
+    dispatcher_->Start();
+  } else {
     spdlog::info(
         "slice {}: its queue is dispatched by another host (tenant bucket {} is outside "
         "WORKER_SHARD_RANGE {})",
         slice_id_, queue::TenantBucket(slice_id_), options_.worker_shard_range);
-    return;
   }
-  queue::DispatcherOptions options = options_.dispatcher;
-  options.slice_id = slice_id_;
-  options.holder = Holder();
-  std::string conninfo = channel_pool_.conninfo();
-  dispatcher_ = std::make_unique<queue::Dispatcher>(
-      options, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); }, *channel_,
-      [this](const std::string& event, const json& data) { Publish(event, data); });
-  dispatcher_->Start();
+  // After the dispatcher exists: the session's state changes wake it from its reader thread.
+  if (wa_web_ != nullptr) {
+    wa_web_->Start();
+  }
 }
 
 void Messaging::Stop() {
