@@ -1,6 +1,7 @@
 // The dispatcher against a real PostgreSQL and the simulator, in process (docs/api.md,
 // "Messaging"): two dispatchers contending for one slice's lease never send a message twice, the
-// token bucket holds its rate in real time, and tasks that keep failing are dead-lettered.
+// token bucket holds its rate in real time, tasks that keep failing are dead-lettered, and a
+// channel that cannot send holds the queue without spending attempts.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -98,6 +99,18 @@ class DispatcherTest : public ::testing::Test {
     return Scalar(sql) == want;
   }
 
+  // Whether `sql` keeps answering `want` for all of `period` (what must not happen, given time).
+  bool Stays(const std::string& sql, const std::string& want, std::chrono::milliseconds period) {
+    auto until = std::chrono::steady_clock::now() + period;
+    while (std::chrono::steady_clock::now() < until) {
+      if (Scalar(sql) != want) {
+        return false;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return Scalar(sql) == want;
+  }
+
   std::unique_ptr<PgCluster> pg_;
   std::unique_ptr<db::Pool> pool_;
   std::atomic<long long> events_{0};
@@ -181,6 +194,87 @@ TEST_F(DispatcherTest, TasksThatKeepFailingAreDeadLetteredWithTheProvidersReason
                       "2", 30s));
   EXPECT_EQ(Scalar("SELECT last_error FROM outbound_tasks WHERE attempts = 1 LIMIT 1"),
             "131026: Message undeliverable (simulated)");
+}
+
+// The simulator behind a switch: not ready (unpaired, logged out), or ready but answering every
+// send "held" (the session dropped between the dispatcher's check and the send).
+class GatedChannel final : public channel::Channel {
+ public:
+  explicit GatedChannel(channel::Channel& inner) : inner_(inner) {}
+  std::vector<channel::SendResult> Send(
+      const std::vector<channel::OutboundMessage>& batch) override {
+    ++sends;
+    if (drop_sends) {
+      channel::SendResult held{channel::Outcome::kRetry, "",  channel::Throttle::kPhone, 10ms, 0,
+                               "not connected (test)",   true};
+      return std::vector<channel::SendResult>(batch.size(), held);
+    }
+    return inner_.Send(batch);
+  }
+  std::optional<std::string> Lookup(const std::string& key) override { return inner_.Lookup(key); }
+  channel::ChannelState State() const override { return inner_.State(); }
+  channel::SendReadiness Readiness() const override {
+    if (!ready) {
+      return {false, "messages wait: WhatsApp is not paired (test)"};
+    }
+    return inner_.Readiness();
+  }
+
+  std::atomic<bool> ready{false};
+  std::atomic<bool> drop_sends{false};
+  std::atomic<int> sends{0};
+
+ private:
+  channel::Channel& inner_;
+};
+
+TEST_F(DispatcherTest, AChannelThatCannotSendHoldsTheQueueWithoutSpendingAttempts) {
+  Enqueue(4);
+  queue::DispatcherOptions o = Fast();
+  o.max_attempts = 2;  // two spent attempts would dead-letter a task within milliseconds
+  Node n = MakeNode("gated", o);
+  GatedChannel gate(*n.simulator);
+  std::string conninfo = pool_->conninfo();
+  queue::Dispatcher dispatcher(
+      [&] {
+        o.slice_id = 1;
+        o.holder = "gated";
+        return o;
+      }(),
+      [conninfo] { return std::make_unique<pqxx::connection>(conninfo); }, gate,
+      [](const std::string&, const json&) {});
+  dispatcher.Start();
+  // Not ready: nothing claimed, nothing tried, no lease held.
+  EXPECT_TRUE(Stays("SELECT count(*) FROM outbound_tasks WHERE state <> 'pending' OR attempts > 0",
+                    "0", 2s));
+  EXPECT_EQ(Scalar("SELECT count(*) FROM dispatcher_lease WHERE expires_at > now()"), "0");
+  EXPECT_EQ(gate.sends, 0);
+
+  // Ready, but every send comes back held: tried again and again (each a spent attempt, before,
+  // and dead-lettered at the second), returned to the queue every time, never failed.
+  gate.drop_sends = true;
+  gate.ready = true;
+  auto until = std::chrono::steady_clock::now() + 20s;
+  while (gate.sends < 5 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_GE(gate.sends, 5);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM outbound_tasks WHERE state = 'failed'"), "0");
+  // Not ready again, so the tasks settle (the round in flight returns them) and can be counted.
+  gate.ready = false;
+  ASSERT_TRUE(
+      WaitFor("SELECT count(*) FROM outbound_tasks WHERE state = 'pending' AND attempts = 0 "
+              "AND last_error LIKE '%not connected%'",
+              "4", 10s));
+
+  // Connected again: every message goes, once.
+  gate.drop_sends = false;
+  gate.ready = true;
+  ASSERT_TRUE(WaitFor("SELECT count(*) FROM outbound_tasks WHERE state IN ('sent', 'delivered')",
+                      "4", 30s));
+  dispatcher.Stop();
+  EXPECT_EQ(Scalar("SELECT count(*) || '/' || max(deliveries) FROM simulator_deliveries"), "4/1");
+  EXPECT_EQ(Scalar("SELECT max(attempts) FROM outbound_tasks"), "1");
 }
 
 }  // namespace

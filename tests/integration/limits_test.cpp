@@ -2,12 +2,17 @@
 // quota refuses writes that add data (507) but still reads and deletes, and writes again once
 // space is freed and measured; a server at CRM_MAX_SLICES refuses to provision (sign-up 503,
 // `crmctl slices provision` exit 2) and opens server_slices_full; CRM_SLICE_CPU_LIMIT puts each
-// slice under a cgroup CPU quota where the host allows it, recorded and listed.
+// slice under a cgroup CPU quota where the host allows it, recorded and listed; a slice process
+// is in its groups from its first instruction (it joins them before exec).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 #include <thread>
 
+#include "crm/orchestrator/limits.hpp"
 #include "runtime_fixture.hpp"
 
 namespace crm::testing {
@@ -173,6 +178,106 @@ TEST_F(CpuLimitTest, SliceRunsUnderTheQuotaWhereTheHostAllowsAndSaysSo) {
                                  {{"CRM_URL", crmd_->url()}, {"CRM_ADMIN_TOKEN", admin}}, "");
   ASSERT_EQ(code, 0) << list;
   EXPECT_NE(list.find("cpu 0.5 (" + mechanism + ")"), std::string::npos) << list;
+}
+
+// The slice joins its groups itself before exec (docs/architecture.md, "Isolation"): the first
+// line of its log, written before it starts anything, names its own memory and CPU groups. With
+// the orchestrator moving it in after the spawn, that line could name crmd's group instead, and
+// a sidecar started in that window would stay outside the limit.
+TEST_F(CpuLimitTest, SliceIsInItsGroupsFromItsFirstInstruction) {
+  Tenant t = Register("first-instruction@example.com");
+  ASSERT_GT(t.slice, 0);
+  std::string admin = Admin();
+  auto slice = Fetch("GET", Url("/admin/slices/" + std::to_string(t.slice)), {},
+                     {"Cookie: crm_session=" + admin})
+                   .Json();
+  // "… slice 7 started in cgroups memory:/a/crmd-slices/slice_7 cpu:/…" → {memory: /a/…}.
+  std::map<std::string, std::string> groups;
+  std::ifstream in(data_ / "slices" / std::to_string(t.slice) / "slice.log");
+  for (std::string line; std::getline(in, line);) {
+    auto at = line.find("started in cgroups ");
+    if (at == std::string::npos) {
+      continue;
+    }
+    std::istringstream words(line.substr(at + 19));
+    for (std::string word; words >> word;) {
+      auto colon = word.find(':');
+      groups[word.substr(0, colon)] = word.substr(colon + 1);
+    }
+    break;
+  }
+  ASSERT_FALSE(groups.empty()) << "no start line in the slice's log";
+  auto own = [&](const std::string& path) {
+    std::string tail = "/slice_" + std::to_string(t.slice);
+    return path.size() >= tail.size() && path.ends_with(tail);
+  };
+  std::string memory = slice.value("limit_mechanism", "");
+  if (memory == "cgroup-v1") {
+    EXPECT_TRUE(own(groups["memory"])) << groups["memory"];
+  } else if (memory == "cgroup-v2") {
+    EXPECT_TRUE(own(groups["unified"])) << groups["unified"];
+  } else {
+    EXPECT_EQ(memory, "rlimit-as") << slice;
+  }
+  if (slice.value("cpu_limit_mechanism", "") == "cgroup-v1") {
+    std::string cpu = groups.count("cpu") ? groups["cpu"] : groups["cpu,cpuacct"];
+    EXPECT_TRUE(own(cpu)) << cpu;
+  }
+}
+
+// The mechanism itself, with no crmd around it: a child that joins the group between fork and
+// exec runs the new program in that group from its first instruction, with nobody moving it
+// afterwards. `cat /proc/self/cgroup` is that program: what it prints is where it started.
+TEST(GroupJoinTest, AProgramStartedAfterJoiningRunsInTheGroupFromItsFirstInstruction) {
+  auto limiter = orchestrator::MemoryLimiter::Detect();
+  if (limiter.mechanism() == orchestrator::LimitMechanism::kRlimit) {
+    GTEST_SKIP() << "this host gives crmd no writable memory cgroup (the slices get rlimits)";
+  }
+  constexpr long long kSlice = 990'001;
+  auto procs = limiter.Prepare(kSlice, 256ull << 20);
+  ASSERT_TRUE(procs.has_value());
+  std::string output;
+  {
+    orchestrator::GroupJoin join;
+    join.Add(*procs);
+    int out[2];
+    ASSERT_EQ(::pipe(out), 0);
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      ::dup2(out[1], STDOUT_FILENO);
+      if (!join.Join()) {
+        ::_exit(3);
+      }
+      ::execl("/bin/cat", "cat", "/proc/self/cgroup", static_cast<char*>(nullptr));
+      ::_exit(4);
+    }
+    ::close(out[1]);
+    char buffer[4096];
+    for (ssize_t n; (n = ::read(out[0], buffer, sizeof buffer)) > 0;) {
+      output.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(out[0]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  limiter.Release(kSlice);
+  std::string want = "/slice_" + std::to_string(kSlice) + "\n";
+  bool v2 = limiter.mechanism() == orchestrator::LimitMechanism::kCgroupV2;
+  std::istringstream lines(output);
+  bool found = false;
+  for (std::string line; std::getline(lines, line);) {
+    bool memory = v2 ? line.starts_with("0::")
+                     : line.find(":memory:") != std::string::npos ||
+                           line.find(",memory:") != std::string::npos ||
+                           line.find(":memory,") != std::string::npos;
+    if (memory) {
+      found = true;
+      EXPECT_TRUE((line + "\n").ends_with(want)) << line;
+    }
+  }
+  EXPECT_TRUE(found) << output;
 }
 
 }  // namespace

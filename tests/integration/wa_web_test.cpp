@@ -111,6 +111,22 @@ class WaWebTest : public RuntimeTest {
     return out;
   }
 
+  // The sidecar's pid from the slice's pid file (the tenant's GET /api/channel does not show it);
+  // 0 when none has been started.
+  pid_t SidecarPid(const Tenant& t) const {
+    pid_t pid = 0;
+    std::ifstream(data_ / "slices" / std::to_string(t.slice) / "wa-web.pid") >> pid;
+    return pid;
+  }
+
+  // Whether `pid` runs (not gone, not a zombie waiting to be reaped).
+  static bool Running(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto close = stat.rfind(')');
+    return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+  }
+
   std::string SliceLog(const Tenant& t) const {
     std::ifstream in(data_ / "slices" / std::to_string(t.slice) / "slice.log");
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -141,6 +157,36 @@ TEST_F(WaWebTest, ASliceThatNeverPairedRunsNoSidecarUntilTheConnectPageAsks) {
   Channel(t);
   ASSERT_TRUE(Eventually([&] { return ChannelIs(t, "unpaired"); })) << Channel(t);
   EXPECT_TRUE(fs::exists(pid));
+}
+
+// The sidecar is the slice's child in the slice's memory group (docs/wa-web.md, "Processes"):
+// the slice joined the group before exec, so what it starts can never run outside the limit.
+TEST_F(WaWebTest, TheSidecarRunsInTheSlicesMemoryGroup) {
+  Tenant t = Register("grouped@example.com");
+  Channel(t);
+  ASSERT_TRUE(Eventually([&] { return ChannelIs(t, "unpaired"); })) << Channel(t);
+  std::string sidecar = std::to_string(SidecarPid(t));
+  ASSERT_NE(sidecar, "0");
+  auto memory_group = [](const std::string& pid) {
+    std::ifstream in("/proc/" + pid + "/cgroup");
+    for (std::string line; std::getline(in, line);) {
+      auto first = line.find(':');
+      auto second = line.find(':', first + 1);
+      std::string controllers = "," + line.substr(first + 1, second - first - 1) + ",";
+      if (controllers == ",," || controllers.find(",memory,") != std::string::npos) {
+        return line.substr(first + 1);  // "memory:/…/slice_7"
+      }
+    }
+    return std::string();
+  };
+  std::string slice_group = memory_group(SlicePid(t.slice));
+  EXPECT_EQ(memory_group(sidecar), slice_group);
+  auto admin = Fetch("GET", Url("/admin/slices/" + std::to_string(t.slice)), {},
+                     {"Cookie: crm_session=" + Admin()})
+                   .Json();
+  if (admin.value("limit_mechanism", "") != "rlimit-as") {
+    EXPECT_TRUE(slice_group.ends_with("/slice_" + std::to_string(t.slice))) << slice_group;
+  }
 }
 
 TEST_F(WaWebTest, QrThenPairedThenABroadcastWithAcksThenAReplyThenALogoutRaisesTheAlert) {
@@ -233,11 +279,9 @@ TEST_F(WaWebTest, FailedAfterRepeatedLogoutsIsAlertedAndNotRestartedInALoop) {
   EXPECT_NE(alerts[0].dump().find("3 times in a row"), std::string::npos) << alerts;
   // A failed sidecar that exits stays stopped: several backoffs (1 s, 2 s) later, one start.
   Control(t, {{"cmd", "exit"}, {"code", 1}});
-  ASSERT_TRUE(Eventually([&] {
-    json c = Channel(t);
-    return c.contains("pid") && c["pid"].is_null();
-  })) << Channel(t)
-      << SliceLog(t);
+  pid_t failed = SidecarPid(t);
+  ASSERT_NE(failed, 0);
+  ASSERT_TRUE(Eventually([&] { return !Running(failed); })) << Channel(t) << SliceLog(t);
   std::this_thread::sleep_for(4s);
   EXPECT_EQ(Lines(t, "starts.jsonl").size(), 1u);
   json channel = Channel(t);
@@ -264,9 +308,9 @@ TEST_F(WaWebTest, ASidecarKilledMidBroadcastIsRestartedAndEveryRecipientGetsItEx
     return Lines(t, "deliveries.jsonl").size() >= 8 && !journal.empty() &&
            journal.back()["phase"] == "sent";
   }));
-  json before = Channel(t);
-  ASSERT_TRUE(before["pid"].is_number_integer()) << before;
-  ASSERT_EQ(::kill(before["pid"].get<pid_t>(), SIGKILL), 0);
+  pid_t before = SidecarPid(t);
+  ASSERT_NE(before, 0);
+  ASSERT_EQ(::kill(before, SIGKILL), 0);
   EXPECT_LT(Lines(t, "deliveries.jsonl").size(), static_cast<std::size_t>(n));
   json p;
   ASSERT_TRUE(Eventually(
@@ -278,7 +322,7 @@ TEST_F(WaWebTest, ASidecarKilledMidBroadcastIsRestartedAndEveryRecipientGetsItEx
       << p << Channel(t);
   EXPECT_EQ(p["read"], n);
   EXPECT_EQ(p["failed"], 0) << Tasks(t, "string_agg(last_error, ' | ')") << "\n" << SliceLog(t);
-  EXPECT_NE(Channel(t)["pid"], before["pid"]) << "the slice restarted its sidecar";
+  EXPECT_NE(SidecarPid(t), before) << "the slice restarted its sidecar";
   EXPECT_EQ(Lines(t, "starts.jsonl").size(), 2u);
   std::set<std::string> keys;
   for (const auto& d : Lines(t, "deliveries.jsonl")) {
@@ -287,6 +331,55 @@ TEST_F(WaWebTest, ASidecarKilledMidBroadcastIsRestartedAndEveryRecipientGetsItEx
   EXPECT_EQ(keys.size(), static_cast<std::size_t>(n));
   // The interrupted sends took another attempt (after a lookup of the in-doubt ones).
   EXPECT_NE(Tasks(t, "max(attempts)"), "1");
+}
+
+class WaWebHeldTest : public WaWebTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    WaWebTest::Configure(env);
+    env["CRM_QUEUE_MAX_ATTEMPTS"] = "2";  // dead-lettered within seconds, were attempts spent
+  }
+};
+
+// A session that cannot send holds its queue (docs/wa-web.md, "Supervision"): nothing is tried
+// while logged out, the broadcast and the connect page say why, and pairing again sends every
+// message exactly once.
+TEST_F(WaWebHeldTest, ABroadcastWhileLoggedOutWaitsWithoutUsingAttemptsAndGoesOnceOnPairing) {
+  Tenant t = Register("held@example.com");
+  Pair(t);
+  Control(t, {{"cmd", "logged_out"}});
+  ASSERT_TRUE(Eventually([&] { return ChannelIs(t, "unpaired"); })) << Channel(t);
+  const int n = 5;
+  long long id = Broadcast(t, Numbers(n));
+  json p;
+  ASSERT_TRUE(Eventually([&] {
+    p = Progress(t, id);
+    return p.contains("held_reason") && p["held_reason"].is_string();
+  })) << p;
+  EXPECT_NE(p["held_reason"].get<std::string>().find("not paired"), std::string::npos) << p;
+  EXPECT_EQ(Channel(t)["held_reason"], p["held_reason"]) << Channel(t);
+  // Longer than two attempts' backoff (1 s, 2 s) takes: nothing tried, nothing dead-lettered.
+  EXPECT_FALSE(Eventually(
+      [&] { return Tasks(t, "count(*) FILTER (WHERE state <> 'pending' OR attempts > 0)") != "0"; },
+      6s))
+      << Tasks(t, "string_agg(state || ':' || attempts || ':' || coalesce(last_error, ''), ' | ')");
+  EXPECT_TRUE(Lines(t, "deliveries.jsonl").empty());
+
+  Control(t, {{"cmd", "scan"}, {"phone", "+4915100000001"}});
+  ASSERT_TRUE(Eventually([&] {
+    p = Progress(t, id);
+    return p.value("read", 0) == n;
+  })) << p
+      << SliceLog(t);
+  EXPECT_EQ(p["failed"], 0);
+  EXPECT_TRUE(p["held_reason"].is_null()) << p;
+  EXPECT_TRUE(Channel(t)["held_reason"].is_null()) << Channel(t);
+  std::set<std::string> keys;
+  for (const auto& d : Lines(t, "deliveries.jsonl")) {
+    EXPECT_TRUE(keys.insert(d["client_id"].get<std::string>()).second) << "twice: " << d;
+  }
+  EXPECT_EQ(keys.size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(Tasks(t, "max(attempts)"), "1");
 }
 
 class WaWebSwitchTest : public RuntimeTest {

@@ -702,6 +702,7 @@ std::vector<SendResult> WaWebChannel::Send(const std::vector<OutboundMessage>& b
   not_connected.outcome = Outcome::kRetry;
   not_connected.throttle = Throttle::kPhone;
   not_connected.retry_after = milliseconds(1'000);
+  not_connected.held = true;  // never handed over: waits for the session, no attempt used
   {
     std::lock_guard lock(mutex_);
     if (fd_ < 0 || !hello_done_ || sidecar_state_ != "connected") {
@@ -728,6 +729,7 @@ std::vector<SendResult> WaWebChannel::Send(const std::vector<OutboundMessage>& b
     auto answer = id ? Await(*id, deadline) : std::nullopt;
     if (!answer) {
       results[i] = not_connected;
+      results[i].held = false;  // a sidecar that does not answer: this attempt counts
       results[i].error = "wa-web: no answer to the lookup of an interrupted send";
       skip[i] = true;
       continue;
@@ -885,8 +887,35 @@ ChannelState WaWebChannel::State() const {
   return s;
 }
 
+SendReadiness WaWebChannel::Readiness() const {
+  ChannelState s = State();
+  if (s.state == "connected") {
+    return {};
+  }
+  std::string sidecar_state;
+  {
+    std::lock_guard lock(mutex_);
+    sidecar_state = sidecar_state_;
+  }
+  std::string detail = s.detail.empty() ? "" : " (" + s.detail + ")";
+  std::string why;
+  if (sidecar_state == "dormant" || s.state == "unpaired") {
+    why = "WhatsApp is not paired: open the connect page and scan the QR code";
+  } else if (s.state == "banned") {
+    why = "WhatsApp banned this number" + detail + ": log out and pair another number";
+  } else if (s.state == "failed") {
+    why = "the WhatsApp session failed" + detail + ": log out and pair again";
+  } else if (sidecar_state == "logged_out" || sidecar_state == "replaced") {
+    why = "WhatsApp logged this device out" + detail + ": pair again";
+  } else {
+    why = "WhatsApp is disconnected" + detail + "; sending resumes once it reconnects";
+  }
+  return {false, "messages wait: " + why};
+}
+
 json WaWebChannel::Describe() const {
   ChannelState s = State();
+  SendReadiness readiness = Readiness();
   std::lock_guard lock(mutex_);
   json qr_expires = nullptr;
   if (!qr_.empty()) {
@@ -901,7 +930,7 @@ json WaWebChannel::Describe() const {
           {"detail", s.detail},
           {"engine", options_.engine},
           {"rss_bytes", rss_bytes_ ? json(*rss_bytes_) : json(nullptr)},
-          {"pid", child_ == 0 ? json(nullptr) : json(child_)}};
+          {"held_reason", readiness.ready ? json(nullptr) : json(readiness.reason)}};
 }
 
 }  // namespace crm::channel

@@ -131,6 +131,8 @@ SendResult MapSendResponse(const json& response) {
       r.throttle = Throttle::kPhone;
       r.retry_after = std::chrono::milliseconds(1'000);
     }
+    // The session is down: the message waits for it without using up an attempt.
+    r.held = code == "not_connected";
   } else {
     r.outcome = Outcome::kFailed;
   }

@@ -1,9 +1,12 @@
 #include "crm/orchestrator/limits.hpp"
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -85,6 +88,40 @@ fs::path SliceGroup(const fs::path& parent, long long slice_id) {
 
 }  // namespace
 
+GroupJoin::~GroupJoin() {
+  for (int fd : fds_) {
+    ::close(fd);
+  }
+}
+
+void GroupJoin::Add(const fs::path& procs) {
+  if (std::find(paths_.begin(), paths_.end(), procs) != paths_.end()) {
+    return;  // under cgroup v2 the memory and the CPU limit share one group
+  }
+  int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw RuntimeError("cannot open " + procs.string() + ": " + std::strerror(errno));
+  }
+  fds_.push_back(fd);
+  paths_.push_back(procs);
+}
+
+bool GroupJoin::Join() const noexcept {
+  // getpid() in decimal without allocating: between fork and exec only async-signal-safe calls.
+  char digits[24];
+  std::size_t n = 0;
+  for (auto pid = static_cast<unsigned long>(::getpid()); pid != 0 || n == 0; pid /= 10) {
+    digits[sizeof digits - 1 - n++] = static_cast<char>('0' + pid % 10);
+  }
+  const char* text = digits + sizeof digits - n;
+  for (int fd : fds_) {
+    if (::write(fd, text, n) != static_cast<ssize_t>(n)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 MemoryLimiter MemoryLimiter::Detect(const fs::path& cgroup_root) {
   MemoryLimiter limiter;
   std::error_code ec;
@@ -137,25 +174,27 @@ std::optional<fs::path> MemoryLimiter::GroupDir(long long slice_id) const {
   return SliceDir(slice_id);
 }
 
-void MemoryLimiter::Apply(long long slice_id, pid_t pid, std::uint64_t bytes) const {
+std::optional<fs::path> MemoryLimiter::Prepare(long long slice_id, std::uint64_t bytes) const {
   if (mechanism_ == LimitMechanism::kRlimit) {
-    return;
+    return std::nullopt;
   }
   fs::path dir = SliceDir(slice_id);
   std::error_code ec;
   fs::create_directories(dir, ec);
   const char* limit_file =
       mechanism_ == LimitMechanism::kCgroupV2 ? "memory.max" : "memory.limit_in_bytes";
-  const char* procs = mechanism_ == LimitMechanism::kCgroupV2 ? "cgroup.procs" : "tasks";
   if (ec || !WriteFile(dir / limit_file, std::to_string(bytes))) {
     throw RuntimeError("cannot set the memory limit in " + (dir / limit_file).string());
   }
-  if (mechanism_ == LimitMechanism::kCgroupV1) {
-    // v1 tasks takes one thread id; cgroup.procs the whole process.
-    procs = "cgroup.procs";
-  }
-  if (!WriteFile(dir / procs, std::to_string(pid))) {
-    throw RuntimeError("cannot move process " + std::to_string(pid) + " into " + dir.string());
+  // cgroup.procs under v1 too: it moves the whole process (v1's tasks takes one thread).
+  return dir / "cgroup.procs";
+}
+
+void MemoryLimiter::Apply(long long slice_id, pid_t pid, std::uint64_t bytes) const {
+  auto procs = Prepare(slice_id, bytes);
+  if (procs && !WriteFile(*procs, std::to_string(pid))) {
+    throw RuntimeError("cannot move process " + std::to_string(pid) + " into " +
+                       procs->parent_path().string());
   }
 }
 
@@ -239,9 +278,9 @@ fs::path CpuLimiter::SliceDir(long long slice_id) const {
   return SliceGroup(parent_, slice_id);
 }
 
-void CpuLimiter::Apply(long long slice_id, pid_t pid, double cores) const {
+std::optional<fs::path> CpuLimiter::Prepare(long long slice_id, double cores) const {
   if (mechanism_ == Mechanism::kUnavailable || cores <= 0) {
-    return;
+    return std::nullopt;
   }
   fs::path dir = SliceDir(slice_id);
   std::error_code ec;
@@ -253,9 +292,17 @@ void CpuLimiter::Apply(long long slice_id, pid_t pid, double cores) const {
     ok = ok && WriteFile(dir / "cpu.cfs_period_us", std::to_string(kCpuPeriodUs)) &&
          WriteFile(dir / "cpu.cfs_quota_us", std::to_string(QuotaUs(cores)));
   }
-  if (!ok || !WriteFile(dir / "cgroup.procs", std::to_string(pid))) {
+  if (!ok) {
+    throw RuntimeError("cannot set the CPU limit in " + dir.string());
+  }
+  return dir / "cgroup.procs";
+}
+
+void CpuLimiter::Apply(long long slice_id, pid_t pid, double cores) const {
+  auto procs = Prepare(slice_id, cores);
+  if (procs && !WriteFile(*procs, std::to_string(pid))) {
     throw RuntimeError("cannot set the CPU limit of process " + std::to_string(pid) + " in " +
-                       dir.string());
+                       procs->parent_path().string());
   }
 }
 

@@ -638,15 +638,40 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
   env["CRM_DATABASE_PASSWORD_FD"] = std::to_string(secret_fd);
   std::uint64_t limit = options_.slice_memory_limit;
   const MemoryLimiter& limiter = limiter_;
+  // The slice's groups exist, with their limits, before the process does: it joins them itself
+  // before exec, so nothing it starts (a wa-web sidecar) ever runs outside them. A group that
+  // cannot be set up leaves the slice unlimited, with a warning, as before.
+  GroupJoin join;
+  try {
+    if (auto procs = limiter_.Prepare(slice_id, limit)) {
+      join.Add(*procs);
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("slice {}: {}", slice_id, e.what());
+  }
+  try {
+    if (auto procs = cpu_limiter_.Prepare(slice_id, options_.slice_cpu_limit)) {
+      join.Add(*procs);
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("slice {}: {}", slice_id, e.what());
+  }
+  const GroupJoin& groups = join;
   // 0 = stay crmd's uid; a slice never runs as root when a range is configured.
   uid_t child_uid = uid ? static_cast<uid_t>(*uid) : 0;
   std::unique_ptr<bp::child> child;
   try {
     child = std::make_unique<bp::child>(
         binary_, bp::args({"--role", "slice", "--slice-id", std::to_string(slice_id)}), env,
-        bp::extend::on_exec_setup = [log_fd, secret_fd, limit, child_uid, &limiter](auto&) {
+        bp::extend::on_exec_setup = [log_fd, secret_fd, limit, child_uid, &limiter,
+                                     &groups](auto&) {
           ::dup2(log_fd, STDOUT_FILENO);
           ::dup2(log_fd, STDERR_FILENO);
+          // Before setuid (the group files are root's) and before exec: a group prepared but
+          // not joined would be a slice without its limits, so it does not start at all.
+          if (!groups.Join()) {
+            ChildFail("joining the slice's cgroup");
+          }
           // Nothing of the gateway's crosses exec: not its listening port (which a slice would
           // hold after the gateway died), not its clients' connections, not its database
           // sockets.
@@ -686,16 +711,6 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
   }
   ::close(log_fd);
   ::close(secret_fd);
-  try {
-    limiter_.Apply(slice_id, child->id(), limit);
-  } catch (const std::exception& e) {
-    spdlog::warn("slice {}: {}", slice_id, e.what());
-  }
-  try {
-    cpu_limiter_.Apply(slice_id, child->id(), options_.slice_cpu_limit);
-  } catch (const std::exception& e) {
-    spdlog::warn("slice {}: {}", slice_id, e.what());
-  }
   {
     std::lock_guard lock(mutex_);
     auto& p = processes_[slice_id];

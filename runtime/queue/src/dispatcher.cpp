@@ -221,6 +221,7 @@ void Dispatcher::Record(const std::vector<TaskResult>& results, bool adopt) {
 
 bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
   std::size_t next = 0;
+  bool held = false;
   std::vector<TaskResult> deferred;
   std::vector<const ClaimedTask*> unsent;
   while (next < tasks.size()) {
@@ -277,18 +278,28 @@ bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
     std::vector<TaskResult> outcome;
     outcome.reserve(chunk.size() + deferred.size());
     for (std::size_t i = 0; i < chunk.size(); ++i) {
-      const channel::SendResult& r =
+      channel::SendResult r =
           i < results.size() ? results[i]
                              : channel::SendResult{channel::Outcome::kRetry,        "", {}, {}, 0,
                                                    "the channel returned no result"};
       if (r.outcome == channel::Outcome::kRetry && r.throttle == channel::Throttle::kPhone) {
         bucket_.PauseUntil(Clock::now() + r.retry_after.value_or(options_.retry_base));
       }
+      if (r.outcome == channel::Outcome::kRetry && r.held) {
+        // The channel went away under us: the task waits for it, no attempt used (the bucket's
+        // pause spaces out the next try when the channel still claims to be ready).
+        held = true;
+        outcome.push_back({chunk[i]->id, "pending", "", r.error, 0, true});
+        continue;
+      }
       outcome.push_back(Outcome(*chunk[i], r));
     }
     outcome.insert(outcome.end(), deferred.begin(), deferred.end());
     deferred.clear();
     Record(outcome, false);
+    if (held) {
+      break;  // the rest of the batch goes back to the queue; Run() waits for the channel
+    }
   }
   for (std::size_t i = next; i < tasks.size(); ++i) {
     unsent.push_back(&tasks[i]);
@@ -309,7 +320,7 @@ bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
         "holder resolves them)",
         deferred.size(), e.what());
   }
-  if (unsent.empty()) {
+  if (unsent.empty() || held) {
     return true;
   }
   std::lock_guard lock(stats_mutex_);
@@ -337,17 +348,32 @@ void Dispatcher::Run() {
         OpenConnection();
         idle_since = Clock::now();
       }
-      if (!HoldLease()) {
-        Sleep(options_.lease_ttl / 3);
-        continue;
-      }
-      if (channel_.State().state != "connected") {
-        // Unpaired or disconnected: tasks wait. A long wait holds no backend (pairing wakes us).
+      // A channel that cannot send (unpaired, logged out, failed, banned): the tasks wait,
+      // pending, using no attempts, and the lease is let go (nothing is being sent). A long
+      // wait holds no backend either; the channel's reconnection wakes us.
+      channel::SendReadiness readiness = channel_.Readiness();
+      if (!readiness.ready) {
+        if (held_reason_ != readiness.reason) {
+          spdlog::info("dispatcher: sending held: {}", readiness.reason);
+          held_reason_ = readiness.reason;
+        }
+        if (lease_) {
+          ReleaseLease(*connection_, *lease_);
+          lease_.reset();
+        }
         if (Since(idle_since) >= options_.idle_disconnect) {
           Disconnect();
         } else {
           Sleep(milliseconds(1'000));
         }
+        continue;
+      }
+      if (!held_reason_.empty()) {
+        spdlog::info("dispatcher: the channel can send again");
+        held_reason_.clear();
+      }
+      if (!HoldLease()) {
+        Sleep(options_.lease_ttl / 3);
         continue;
       }
       pairs_.Prune(Clock::now());

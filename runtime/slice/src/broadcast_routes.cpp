@@ -94,6 +94,7 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
         [&](pqxx::connection& c) { return queue::EnqueueBroadcast(c, broadcast, max_depth); });
     long long id = progress["id"].get<long long>();
     slice.messaging.Wake();
+    slice.messaging.AnnotateProgress(progress);
     slice.messaging.Publish("broadcast.created", progress);
     Response res = http::JsonResponse(Status::accepted, progress);
     res.set(bhttp::field::location, "/api/broadcasts/" + std::to_string(id));
@@ -104,6 +105,9 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
     json items = co_await slice.db.Read([&page](pqxx::read_transaction& tx) {
       return queue::ListBroadcasts(tx, page.cursor, page.limit);
     });
+    for (json& item : items) {
+      slice.messaging.AnnotateProgress(item);
+    }
     co_return http::JsonResponse(Status::ok, PageJson(std::move(items), page.limit));
   });
   router.Add(verb::get, "/api/broadcasts/{id}", [&slice](Exchange& ex) -> Reply {
@@ -115,6 +119,7 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
       }
       return *p;
     });
+    slice.messaging.AnnotateProgress(progress);
     co_return http::JsonResponse(Status::ok, progress);
   });
   router.Add(verb::post, "/api/broadcasts/{id}/{action}", [&slice](Exchange& ex) -> Reply {
@@ -128,6 +133,7 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
     if (action == "resume") {
       slice.messaging.Wake();
     }
+    slice.messaging.AnnotateProgress(progress);
     slice.messaging.Publish("broadcast.progress", progress);
     co_return http::JsonResponse(Status::ok, progress);
   });

@@ -12,7 +12,9 @@ void AddChannelRoutes(http::Router& router, SliceContext& slice) {
   using bhttp::verb;
   router.Add(verb::get, "/api/channel", [&slice](Exchange&) -> Reply {
     if (channel::Simulator* sim = slice.messaging.simulator()) {
-      co_return http::JsonResponse(Status::ok, sim->Describe());
+      json body = sim->Describe();
+      body["held_reason"] = slice.messaging.HeldReason();
+      co_return http::JsonResponse(Status::ok, body);
     }
     if (channel::WaWebChannel* wa = slice.messaging.wa_web()) {
       wa->Activate();  // the connect page asks: the session is wanted
@@ -23,7 +25,8 @@ void AddChannelRoutes(http::Router& router, SliceContext& slice) {
                                  {{"kind", s.kind},
                                   {"state", s.state},
                                   {"phone", s.phone.empty() ? json(nullptr) : json(s.phone)},
-                                  {"detail", s.detail}});
+                                  {"detail", s.detail},
+                                  {"held_reason", slice.messaging.HeldReason()}});
   });
   // The pairing payload as an image for the connect page; a new one after every logout, hence
   // no caching.

@@ -37,6 +37,9 @@ Messaging::Messaging(MessagingOptions options, EventHub& events)
         [this] {
           if (wa_web_ != nullptr) {
             Publish("channel.state", wa_web_->Describe());
+            if (wa_web_->Readiness().ready) {
+              Wake();  // what waited for the session goes now
+            }
           }
         });
     wa_web_ = wa_web.get();
@@ -60,26 +63,27 @@ void Messaging::Start() {
   if (simulator_ != nullptr) {
     simulator_->Start();
   }
-  if (wa_web_ != nullptr) {
-    wa_web_->Start();
-  }
   progress_thread_ = std::thread([this] { ProgressLoop(); });
   queue::ShardRange shard = queue::ParseShardRange(options_.worker_shard_range);
-  if (!shard.Owns(slice_id_)) {
+  if (shard.Owns(slice_id_)) {
+    queue::DispatcherOptions options = options_.dispatcher;
+    options.slice_id = slice_id_;
+    options.holder = Holder();
+    std::string conninfo = channel_pool_.conninfo();
+    dispatcher_ = std::make_unique<queue::Dispatcher>(
+        options, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); }, *channel_,
+        [this](const std::string& event, const json& data) { Publish(event, data); });
+    dispatcher_->Start();
+  } else {
     spdlog::info(
         "slice {}: its queue is dispatched by another host (tenant bucket {} is outside "
         "WORKER_SHARD_RANGE {})",
         slice_id_, queue::TenantBucket(slice_id_), options_.worker_shard_range);
-    return;
   }
-  queue::DispatcherOptions options = options_.dispatcher;
-  options.slice_id = slice_id_;
-  options.holder = Holder();
-  std::string conninfo = channel_pool_.conninfo();
-  dispatcher_ = std::make_unique<queue::Dispatcher>(
-      options, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); }, *channel_,
-      [this](const std::string& event, const json& data) { Publish(event, data); });
-  dispatcher_->Start();
+  // After the dispatcher exists: the session's state changes wake it from its reader thread.
+  if (wa_web_ != nullptr) {
+    wa_web_->Start();
+  }
 }
 
 void Messaging::Stop() {
@@ -111,6 +115,16 @@ void Messaging::Publish(const std::string& event, const json& data) {
   events_.Publish(event, data.dump());
 }
 
+json Messaging::HeldReason() const {
+  channel::SendReadiness readiness = channel_->Readiness();
+  return readiness.ready ? json(nullptr) : json(readiness.reason);
+}
+
+void Messaging::AnnotateProgress(json& progress) const {
+  bool waiting = progress.value("status", "") == "running" && progress.value("queued", 0LL) > 0;
+  progress["held_reason"] = waiting ? HeldReason() : json(nullptr);
+}
+
 void Messaging::ProgressLoop() {
   std::unique_lock lock(progress_mutex_);
   while (!stopping_) {
@@ -126,6 +140,7 @@ void Messaging::ProgressLoop() {
         pqxx::read_transaction tx(c);
         for (long long id : changed) {
           if (auto progress = queue::BroadcastProgress(tx, id)) {
+            AnnotateProgress(*progress);
             events_.Publish("broadcast.progress", progress->dump());
           }
         }

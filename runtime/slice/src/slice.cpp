@@ -9,6 +9,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
+#include <fstream>
 
 #include "broadcast_routes.hpp"
 #include "channel_routes.hpp"
@@ -57,11 +58,36 @@ void AddRoutes(http::Router& router, SliceContext& slice) {
   AddExportRoutes(router, slice);
 }
 
+// This process's memory and CPU cgroups ("memory:/crmd-slices/slice_7 cpu:/…"), as
+// /proc/self/cgroup has them: what the slice, and anything it starts, is limited by.
+std::string OwnGroups() {
+  std::ifstream in("/proc/self/cgroup");
+  std::string out;
+  for (std::string line; std::getline(in, line);) {
+    auto first = line.find(':');
+    auto second = line.find(':', first == std::string::npos ? 0 : first + 1);
+    if (second == std::string::npos) {
+      continue;
+    }
+    std::string controllers = line.substr(first + 1, second - first - 1);
+    std::string list = "," + controllers + ",";
+    if (controllers.empty() || list.find(",memory,") != std::string::npos ||
+        list.find(",cpu,") != std::string::npos) {
+      out += (out.empty() ? "" : " ") +
+             (controllers.empty() ? std::string("unified") : controllers) + ":" +
+             line.substr(second + 1);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 int RunSliceProcess(const SliceOptions& options) {
   long long slice_id = options.slice_id;
   config::SetupLogging("slice-" + std::to_string(slice_id), options.log_level);
+  // The first line of its log: the groups it was started in (it joins them before exec).
+  spdlog::info("slice {} started in cgroups {}", slice_id, OwnGroups());
   http::BlockStopSignals();  // before the channel's and the dispatcher's threads start
   db::Pool pool(options.database);
   // Refuse to serve a slice whose schema is missing or unreachable: the orchestrator's health

@@ -92,10 +92,17 @@ TEST(MapSendResponseTest, RetryableErrorsRetryAndConnectionLimitsPauseTheNumber)
   EXPECT_EQ(r.outcome, Outcome::kRetry);
   EXPECT_EQ(r.throttle, Throttle::kPhone);
   EXPECT_EQ(r.error, "wa-web: not_connected: offline");
+  // The session is down: the task waits for it without using up an attempt.
+  EXPECT_TRUE(r.held);
+  e["error"]["code"] = "rate_limited";
+  r = MapSendResponse(e);
+  EXPECT_EQ(r.throttle, Throttle::kPhone);
+  EXPECT_FALSE(r.held) << "a rate limit is an attempt like any other";
   e["error"]["code"] = "internal";
   r = MapSendResponse(e);
   EXPECT_EQ(r.outcome, Outcome::kRetry);
   EXPECT_EQ(r.throttle, Throttle::kNone);
+  EXPECT_FALSE(r.held);
 }
 
 TEST(MapSendResponseTest, ErrorsWithoutRetryFail) {

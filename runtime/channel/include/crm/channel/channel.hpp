@@ -45,6 +45,16 @@ struct SendResult {
   std::optional<std::chrono::milliseconds> retry_after;
   int code = 0;       ///< the provider's error code (130429, 131056…) or the HTTP status
   std::string error;  ///< the provider's message, for the task's last_error
+  /// With kRetry: the message never left because the channel cannot send at all now (not
+  /// connected, unpaired). The task waits for the channel without using up an attempt.
+  bool held = false;
+};
+
+/// Whether the channel can send now; when it cannot, why (for the tenant: the broadcast's
+/// progress and GET /api/channel show it).
+struct SendReadiness {
+  bool ready = true;
+  std::string reason;
 };
 
 /// A delivery status of a message we sent (the webhook's `statuses[]`).
@@ -93,6 +103,16 @@ class Channel {
   /// provider id if so, an empty string if not, nullopt if the provider cannot tell.
   virtual std::optional<std::string> Lookup(const std::string& idempotency_key) = 0;
   virtual ChannelState State() const = 0;
+  /// The dispatcher leases and sends nothing while this says not ready, and resumes by itself
+  /// once it does. By default: ready while State() is "connected" (a channel that is always
+  /// connected is always ready).
+  virtual SendReadiness Readiness() const {
+    ChannelState s = State();
+    if (s.state == "connected") {
+      return {};
+    }
+    return {false, "the channel is " + s.state + (s.detail.empty() ? "" : ": " + s.detail)};
+  }
 };
 
 }  // namespace crm::channel

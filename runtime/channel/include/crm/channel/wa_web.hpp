@@ -82,8 +82,12 @@ class WaWebChannel final : public Channel {
   /// while the sidecar stays away share that one wait.
   std::optional<std::string> Lookup(const std::string& idempotency_key) override;
   ChannelState State() const override;
+  /// Ready while connected; otherwise why sends wait, in the tenant's terms (pair, reconnecting,
+  /// failed or banned: log out and pair again).
+  SendReadiness Readiness() const override;
 
-  /// {kind, state, sidecar_state, phone, qr, qr_expires_at, detail, engine, rss_bytes, pid}
+  /// {kind, state, sidecar_state, phone, qr, qr_expires_at_ms, detail, engine, rss_bytes,
+  /// held_reason}: the connect page's view. No pid: that is the operator's (SidecarPid()).
   nlohmann::json Describe() const;
   /// Asks for an 8-character pairing code for `phone` (E.164). Throws Unavailable when the
   /// sidecar is not connected, InputError with the sidecar's message when it refuses.
@@ -92,7 +96,8 @@ class WaWebChannel final : public Channel {
   /// because it had failed is started again.
   void Logout();
 
-  /// The sidecar's pid, 0 when none runs (for tests and /api/channel).
+  /// The sidecar's pid, 0 when none runs (for tests and the slice's log; never shown to the
+  /// tenant).
   pid_t SidecarPid() const;
 
  private:

@@ -9,8 +9,32 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace crm::orchestrator {
+
+/// The cgroup membership files (cgroup.procs) a new slice process writes its own pid to between
+/// fork and exec: it runs in its groups from its first instruction, and so does everything it
+/// starts (a wa-web sidecar, which has a process group of its own). Opened in the parent, where
+/// allocating is allowed; Join() in the child is async-signal-safe.
+class GroupJoin {
+ public:
+  GroupJoin() = default;
+  ~GroupJoin();
+  GroupJoin(const GroupJoin&) = delete;
+  GroupJoin& operator=(const GroupJoin&) = delete;
+
+  /// Opens `procs` for writing (once per path). Throws RuntimeError when it cannot.
+  void Add(const std::filesystem::path& procs);
+  /// In the child before exec: writes getpid() to every file added. False (errno set) at the
+  /// first one the kernel refuses.
+  bool Join() const noexcept;
+  bool empty() const { return fds_.empty(); }
+
+ private:
+  std::vector<int> fds_;
+  std::vector<std::filesystem::path> paths_;
+};
 
 enum class LimitMechanism { kCgroupV2, kCgroupV1, kRlimit };
 
@@ -24,8 +48,12 @@ class MemoryLimiter {
   /// "cgroup-v2", "cgroup-v1" or "rlimit-as".
   std::string name() const;
 
-  /// Puts `pid` under a limit of `bytes` in the slice's own group. Throws RuntimeError when the
-  /// cgroup files cannot be written. A no-op for rlimits (applied by ChildSetup()).
+  /// Creates the slice's own group with a limit of `bytes`; the group's cgroup.procs, for a
+  /// GroupJoin, or nullopt under rlimits (applied by ChildSetup()). Throws RuntimeError when the
+  /// cgroup files cannot be written.
+  std::optional<std::filesystem::path> Prepare(long long slice_id, std::uint64_t bytes) const;
+  /// Prepare(), then moves the running `pid` into the group (a process started elsewhere: a new
+  /// slice joins before exec through GroupJoin instead).
   void Apply(long long slice_id, pid_t pid, std::uint64_t bytes) const;
   /// For rlimits: to be called in the child between fork and exec.
   void ChildSetup(std::uint64_t bytes) const;
@@ -56,8 +84,11 @@ class CpuLimiter {
   /// The quota per 100,000 µs period for `cores` ("50000 100000" for 0.5 under v2).
   static std::string CpuMax(double cores);
 
-  /// Puts `pid` under a quota of `cores`. Throws RuntimeError when the files cannot be written;
-  /// a no-op when unavailable or `cores` is 0.
+  /// Creates the slice's group with a quota of `cores`; its cgroup.procs for a GroupJoin, or
+  /// nullopt when unavailable or `cores` is 0. Throws RuntimeError when the files cannot be
+  /// written.
+  std::optional<std::filesystem::path> Prepare(long long slice_id, double cores) const;
+  /// Prepare(), then moves the running `pid` into the group.
   void Apply(long long slice_id, pid_t pid, double cores) const;
   /// Removes the slice's group (v1; under v2 the memory limiter's group is the same one).
   void Release(long long slice_id) const;

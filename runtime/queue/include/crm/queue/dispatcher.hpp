@@ -1,8 +1,10 @@
 // A slice's dispatcher: one thread that holds the slice's lease and sends its queue through the
 // channel, paced by the per-phone token bucket and the pair limit, retrying with backoff and
-// dead-lettering after max_attempts. It wakes on NOTIFY (and polls as a fallback); when the
-// queue has been empty for idle_disconnect it lets its lease and connection go, so an idle
-// tenant holds no database backend, and checks again on a wake or every idle_poll.
+// dead-lettering after max_attempts. While the channel cannot send at all (Channel::Readiness():
+// unpaired, logged out, failed) it holds no lease and claims nothing: tasks wait, pending,
+// without using attempts, and go once the channel is ready again. It wakes on NOTIFY (and polls as
+// a fallback); when the queue has been empty for idle_disconnect it lets its lease and connection
+// go, so an idle tenant holds no database backend, and checks again on a wake or every idle_poll.
 #pragma once
 
 #include <pqxx/pqxx>
@@ -97,6 +99,7 @@ class Dispatcher {
   TokenBucket bucket_;
   PairLimiter pairs_;
   std::mt19937_64 random_{std::random_device{}()};
+  std::string held_reason_;  ///< why the channel last said it cannot send (logged once)
 
   std::atomic<bool> running_{false};
   std::atomic<bool> woken_{false};

@@ -45,6 +45,11 @@ class Messaging {
   void Stop();
 
   channel::ChannelState ChannelStatus() const { return channel_->State(); }
+  /// Why queued messages wait for the channel (unpaired, logged out…), null while it can send.
+  nlohmann::json HeldReason() const;
+  /// Adds "held_reason" to a broadcast's progress: the channel's, while the broadcast runs with
+  /// messages still queued; null otherwise.
+  void AnnotateProgress(nlohmann::json& progress) const;
   /// Something was queued: the dispatcher looks now.
   void Wake() {
     if (dispatcher_) {
