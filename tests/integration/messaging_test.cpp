@@ -384,12 +384,11 @@ class GraphApi {
       : server_(io_, http::ServerLimits{}, [this](http::Exchange& ex) { return Handle(ex); }) {
     port_ = server_.Listen(http::ParseEndpoint("127.0.0.1:0")).port;
     server_.Start();
-    thread_ = std::thread([this] { io_.run(); });
+    io_.Start();
   }
   ~GraphApi() {
     server_.Shutdown(1s);
-    io_.stop();
-    thread_.join();
+    io_.Stop();
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v21.0"; }
   std::vector<json> requests() {
@@ -413,10 +412,9 @@ class GraphApi {
                    {"messages", {{{"id", "wamid.GRAPH" + std::to_string(requests_.size())}}}}};
     co_return http::JsonResponse(http::Status::ok, answer);
   }
-  boost::asio::io_context io_;
+  http::IoPool io_{1};
   http::Server server_;
   unsigned short port_ = 0;
-  std::thread thread_;
   std::mutex mutex_;
   std::vector<json> requests_;
   std::vector<std::string> authorizations_;

@@ -3,8 +3,6 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/io_context.hpp>
-
 #include "account_routes.hpp"
 #include "admin_routes.hpp"
 #include "auth_routes.hpp"
@@ -102,10 +100,10 @@ int RunGateway(const GatewayOptions& options) {
   monitor::Monitor monitor(options.monitor, pool, orchestrator,
                            [conninfo] { return std::make_unique<pqxx::connection>(conninfo); });
   monitor.Start();
-  boost::asio::io_context io(options.io_threads);
+  http::IoPool io(options.io_threads);
   http::Metrics metrics;
   GatewayContext gateway(options, http::DbCall(blocking, pool), orchestrator, billing, monitor,
-                         metrics, io.get_executor());
+                         metrics);
   http::StaticSite site = LoadSite(options.web_root);
   http::Router router;
   AddRoutes(router, gateway, site);
@@ -129,7 +127,7 @@ int RunGateway(const GatewayOptions& options) {
   spdlog::info("gateway serving on http://{} (data in {})", bound.ToString(),
                options.orchestrator.data_dir.string());
   // Requests drain first (they may need their slices), then the slices stop.
-  http::ServeUntilSignal(io, server, options.io_threads, options.drain_timeout);
+  http::ServeUntilSignal(io, server, options.drain_timeout);
   monitor.Stop();
   billing.Stop();
   mailer.Stop();

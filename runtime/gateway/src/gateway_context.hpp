@@ -24,8 +24,7 @@ using namespace http::route_names;  // Exchange, Reply, Response, Status, json, 
 struct GatewayContext {
   GatewayContext(const GatewayOptions& settings, http::DbCall db,
                  orchestrator::Orchestrator& slices, billing::BillingService& billing_service,
-                 monitor::Monitor& slice_monitor, http::Metrics& process_metrics,
-                 boost::asio::any_io_executor executor)
+                 monitor::Monitor& slice_monitor, http::Metrics& process_metrics)
       : options(settings),
         sessions(db, settings.session_ttl),
         route(db, sessions),
@@ -34,7 +33,6 @@ struct GatewayContext {
         billing(billing_service),
         monitor(slice_monitor),
         metrics(process_metrics),
-        upstreams(std::move(executor)),
         passwords(settings.password_hash_threads, settings.password_hash_queue),
         login_limiter(settings.login_attempts_per_minute, std::chrono::seconds(60),
                       settings.rate_limit_max_addresses),

@@ -7,7 +7,7 @@ std::shared_ptr<http::Upstream> SliceUpstreams::For(long long slice_id,
   std::lock_guard lock(mutex_);
   auto& up = upstreams_[slice_id];
   if (!up || up->endpoint().ToString() != endpoint) {
-    up = std::make_shared<http::Upstream>(executor_, http::ParseEndpoint(endpoint), 32,
+    up = std::make_shared<http::Upstream>(http::ParseEndpoint(endpoint), 32,
                                           std::chrono::seconds(30));
   }
   return up;

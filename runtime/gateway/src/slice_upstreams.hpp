@@ -2,7 +2,6 @@
 // slice's endpoint changes.
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -14,12 +13,10 @@ namespace crm::gateway {
 
 class SliceUpstreams {
  public:
-  explicit SliceUpstreams(boost::asio::any_io_executor executor) : executor_(std::move(executor)) {}
   /// The upstream of slice `slice_id` at `endpoint` ("unix:/…/http.sock").
   std::shared_ptr<http::Upstream> For(long long slice_id, const std::string& endpoint);
 
  private:
-  boost::asio::any_io_executor executor_;
   std::mutex mutex_;
   std::unordered_map<long long, std::shared_ptr<http::Upstream>> upstreams_;
 };

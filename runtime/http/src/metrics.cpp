@@ -19,9 +19,16 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 }
 
 void Metrics::ObserveRequest(unsigned status, double seconds) {
-  static const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+  static const char* kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
   unsigned cls = status / 100;
-  requests_->Add({{"code", cls >= 1 && cls <= 5 ? kClasses[cls - 1] : "other"}}).Increment();
+  std::size_t index = cls >= 1 && cls <= 5 ? cls - 1 : 5;
+  prometheus::Counter* counter = requests_by_class_[index].load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    // Two threads may both get here: Add returns the one series its labels name.
+    counter = &requests_->Add({{"code", kClasses[index]}});
+    requests_by_class_[index].store(counter, std::memory_order_release);
+  }
+  counter->Increment();
   latency_->Observe(seconds);
 }
 

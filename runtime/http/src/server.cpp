@@ -6,18 +6,17 @@
 #include <unistd.h>
 
 #include <pthread.h>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <array>
 #include <csignal>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -316,7 +315,36 @@ asio::awaitable<void> Connection::Run() {
   Close();
 }
 
-Server::Server(asio::io_context& io, ServerLimits limits, Handler handler, Metrics* metrics)
+IoPool::IoPool(int threads) {
+  for (int i = 0; i < std::max(1, threads); ++i) {
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
+  }
+}
+
+asio::io_context& IoPool::Next() {
+  return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
+}
+
+void IoPool::Start() {
+  for (auto& context : contexts_) {
+    threads_.emplace_back([&io = *context] {
+      auto guard = asio::make_work_guard(io);
+      io.run();
+    });
+  }
+}
+
+void IoPool::Stop() {
+  for (auto& context : contexts_) {
+    context->stop();
+  }
+  for (auto& t : threads_) {
+    t.join();
+  }
+  threads_.clear();
+}
+
+Server::Server(IoPool& io, ServerLimits limits, Handler handler, Metrics* metrics)
     : io_(io), limits_(limits), handler_(std::move(handler)), metrics_(metrics) {}
 
 Server::~Server() {
@@ -327,7 +355,7 @@ Server::~Server() {
 }
 
 Endpoint Server::Listen(const Endpoint& endpoint) {
-  auto acceptor = std::make_shared<asio::basic_socket_acceptor<Protocol>>(io_);
+  auto acceptor = std::make_shared<asio::basic_socket_acceptor<Protocol>>(io_.First());
   Protocol::endpoint generic = endpoint.Generic();
   boost::system::error_code ec;
   if (endpoint.is_unix) {
@@ -363,21 +391,22 @@ Endpoint Server::Listen(const Endpoint& endpoint) {
 
 void Server::Start() {
   for (auto& acceptor : acceptors_) {
-    asio::co_spawn(io_, Accept(acceptor), asio::detached);
+    asio::co_spawn(io_.First(), Accept(acceptor), asio::detached);
   }
 }
 
 asio::awaitable<void> Server::Accept(
     std::shared_ptr<asio::basic_socket_acceptor<Protocol>> acceptor) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(io_), kUseTuple);
+    // The connection lives on the next context; the acceptor's context only hands it over.
+    auto [ec, socket] = co_await acceptor->async_accept(io_.Next(), kUseTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
         co_return;
       }
       // EMFILE and friends: back off briefly rather than spin.
       spdlog::warn("accept failed: {}", ec.message());
-      asio::steady_timer timer(io_, std::chrono::milliseconds(50));
+      asio::steady_timer timer(io_.First(), std::chrono::milliseconds(50));
       co_await timer.async_wait(kUseTuple);
       continue;
     }
@@ -586,19 +615,15 @@ void BlockStopSignals() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 }
 
-void ServeUntilSignal(asio::io_context& io, Server& server, int threads,
-                      std::chrono::milliseconds drain, const std::function<void()>& on_signal) {
+void ServeUntilSignal(IoPool& io, Server& server, std::chrono::milliseconds drain,
+                      const std::function<void()>& on_signal) {
   // Block the signals in every thread (threads inherit the mask) and take them in this one.
   BlockStopSignals();
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
-  auto guard = asio::make_work_guard(io);
-  std::vector<std::thread> pool;
-  for (int i = 0; i < threads; ++i) {
-    pool.emplace_back([&io] { io.run(); });
-  }
+  io.Start();
   int signal = 0;
   sigwait(&signals, &signal);
   spdlog::info("{} received: draining (at most {} ms)", signal == SIGTERM ? "SIGTERM" : "SIGINT",
@@ -607,11 +632,7 @@ void ServeUntilSignal(asio::io_context& io, Server& server, int threads,
     on_signal();
   }
   server.Shutdown(drain);
-  guard.reset();
-  io.stop();
-  for (auto& t : pool) {
-    t.join();
-  }
+  io.Stop();
   spdlog::info("stopped");
 }
 

@@ -1,6 +1,7 @@
 #include "crm/http/upstream.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -48,7 +49,7 @@ bool ClosedBeforeAnswer(const boost::system::error_code& ec) {
 }  // namespace
 
 asio::awaitable<std::unique_ptr<Stream>> Upstream::Connect() {
-  auto stream = std::make_unique<Stream>(executor_);
+  auto stream = std::make_unique<Stream>(co_await asio::this_coro::executor);
   stream->expires_after(std::min(timeout_, std::chrono::milliseconds(2000)));
   auto [ec] = co_await stream->async_connect(endpoint_.Generic(), kUseTuple);
   if (ec) {
@@ -60,16 +61,22 @@ asio::awaitable<std::unique_ptr<Stream>> Upstream::Connect() {
 asio::awaitable<Response> Upstream::Send(Request& request) {
   request.keep_alive(true);
   request.prepare_payload();
+  const asio::execution_context* context =
+      &asio::query(co_await asio::this_coro::executor, asio::execution::context);
   for (int attempt = 0;; ++attempt) {
     std::unique_ptr<Stream> stream;
     {
       std::lock_guard lock(mutex_);
+      // The oldest are in front: drop the stale ones, then take this context's newest.
       auto now = std::chrono::steady_clock::now();
-      while (!idle_.empty() && !stream) {
-        Idle idle = std::move(idle_.back());
-        idle_.pop_back();
-        if (now - idle.since < kMaxIdle) {
-          stream = std::move(idle.stream);
+      while (!idle_.empty() && now - idle_.front().since >= kMaxIdle) {
+        idle_.pop_front();
+      }
+      for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+        if (it->context == context) {
+          stream = std::move(it->stream);
+          idle_.erase(std::next(it).base());
+          break;
         }
       }
     }
@@ -109,7 +116,7 @@ asio::awaitable<Response> Upstream::Send(Request& request) {
       stream->expires_never();
       std::lock_guard lock(mutex_);
       if (idle_.size() < max_idle_) {
-        idle_.push_back({std::move(stream), std::chrono::steady_clock::now()});
+        idle_.push_back({std::move(stream), context, std::chrono::steady_clock::now()});
       }
     }
     co_return response;

@@ -5,7 +5,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -95,7 +94,7 @@ int RunSliceProcess(const SliceOptions& options) {
   // check then sees a process that exited with a reason in its log.
   pool.Read([](pqxx::read_transaction& tx) { tx.exec("SELECT count(*) FROM schema_migrations"); });
   http::BlockingPool blocking(options.database.max_size);
-  asio::io_context io(1);
+  http::IoPool io(1);
   http::Metrics metrics;
   EventHub events(options.max_event_streams);
   Messaging messaging(options.messaging, events);
@@ -124,9 +123,9 @@ int RunSliceProcess(const SliceOptions& options) {
         std::filesystem::perm_options::replace, ec);
   }
   server.Start();
-  asio::co_spawn(io, CloseIdleConnections(pool, blocking, messaging), asio::detached);
+  asio::co_spawn(io.First(), CloseIdleConnections(pool, blocking, messaging), asio::detached);
   spdlog::info("slice {} serving on {}", slice_id, bound.ToString());
-  http::ServeUntilSignal(io, server, 1, options.drain_timeout, [&] { messaging.Stop(); });
+  http::ServeUntilSignal(io, server, options.drain_timeout, [&] { messaging.Stop(); });
   return 0;
 }
 

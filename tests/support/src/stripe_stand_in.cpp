@@ -40,13 +40,12 @@ StripeStandIn::StripeStandIn(std::string secret_key)
       server_(io_, http::ServerLimits{}, [this](http::Exchange& ex) { return Handle(ex); }) {
   port_ = server_.Listen(http::ParseEndpoint("127.0.0.1:0")).port;
   server_.Start();
-  thread_ = std::thread([this] { io_.run(); });
+  io_.Start();
 }
 
 StripeStandIn::~StripeStandIn() {
   server_.Shutdown(std::chrono::seconds(1));
-  io_.stop();
-  thread_.join();
+  io_.Stop();
 }
 
 std::string StripeStandIn::url() const {

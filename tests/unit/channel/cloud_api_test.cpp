@@ -80,13 +80,12 @@ class GraphServer {
                 [this](http::Exchange& ex) -> http::Reply { return Handle(ex); }) {
     endpoint_ = server_.Listen(http::ParseEndpoint("127.0.0.1:0"));
     server_.Start();
-    thread_ = std::thread([this] { io_.run(); });
+    io_.Start();
   }
 
   ~GraphServer() {
     server_.Shutdown(2s);
-    io_.stop();
-    thread_.join();
+    io_.Stop();
   }
 
   std::string BaseUrl() const {
@@ -144,10 +143,9 @@ class GraphServer {
   Answer answer_;
   bool wait_for_peers_;
   std::chrono::steady_clock::time_point wait_deadline_ = std::chrono::steady_clock::now() + 10s;
-  asio::io_context io_{1};
+  http::IoPool io_{1};
   http::Server server_;
   http::Endpoint endpoint_;
-  std::thread thread_;
   mutable std::mutex mutex_;
   std::vector<RecordedRequest> requests_;
   int in_flight_ = 0;

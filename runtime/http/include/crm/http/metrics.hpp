@@ -9,6 +9,8 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
+#include <array>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +30,9 @@ class Metrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* requests_;
+  /// The series of each status class (1xx … 5xx, other), made on first use: looking a series up
+  /// by its labels builds a label map and takes the family's lock, on every request otherwise.
+  std::array<std::atomic<prometheus::Counter*>, 6> requests_by_class_{};
   prometheus::Histogram* latency_;
 };
 

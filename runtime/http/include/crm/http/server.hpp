@@ -1,9 +1,11 @@
-// An HTTP/1.1 server on Boost.Beast and C++20 coroutines: one coroutine per connection on its
-// own strand, explicit body/header limits and timeouts, and a graceful shutdown that stops
-// accepting, lets in-flight requests finish and ends long-lived streams within a second.
+// An HTTP/1.1 server on Boost.Beast and C++20 coroutines: one coroutine per connection, each
+// connection on one single-threaded io_context of an IoPool, explicit body/header limits and
+// timeouts, and a graceful shutdown that stops accepting, lets in-flight requests finish and ends
+// long-lived streams within a second.
 #pragma once
 
 #include <any>
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/basic_socket_acceptor.hpp>
 #include <boost/asio/io_context.hpp>
@@ -15,6 +17,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "crm/http/endpoint.hpp"
@@ -25,6 +28,33 @@
 namespace crm::http {
 
 class Connection;
+
+/// The I/O threads: one io_context per thread, each run by that thread alone (concurrency hint
+/// 1), as nginx runs one event loop per worker. A connection lives on one context for its whole
+/// life, so its handlers need no strand and two threads never wake each other to run one
+/// connection's work; the shared io_context this replaced spent a third of the gateway's time
+/// switching threads (docs/benchmarks.md, "Gateway").
+class IoPool {
+ public:
+  explicit IoPool(int threads);
+  IoPool(const IoPool&) = delete;
+  IoPool& operator=(const IoPool&) = delete;
+
+  /// The context of the listening sockets and of work that belongs to no connection.
+  asio::io_context& First() { return *contexts_.front(); }
+  /// The next context in turn, for a new connection.
+  asio::io_context& Next();
+  std::size_t size() const { return contexts_.size(); }
+  /// Runs every context on its own thread until Stop.
+  void Start();
+  /// Stops every context and joins the threads.
+  void Stop();
+
+ private:
+  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::vector<std::thread> threads_;
+  std::atomic<std::size_t> next_{0};
+};
 
 /// One request being served. Handlers read the request and either return a response, or take
 /// the connection over (streams) and return std::nullopt.
@@ -47,7 +77,7 @@ class Exchange {
   Stream& stream();
   /// True once the server is shutting down: streams must end.
   bool stopping() const;
-  /// Called on the connection's strand when the server shuts down, so a stream blocked on
+  /// Called on the connection's thread when the server shuts down, so a stream blocked on
   /// something else (an upstream socket) can be woken. Replaces a previous callback.
   void OnStop(std::function<void()> callback);
 
@@ -74,7 +104,7 @@ using HeadCheck = std::function<asio::awaitable<std::optional<Response>>(Exchang
 class Server {
  public:
   /// `metrics` (optional, outlives the server) receives every request's status and latency.
-  Server(asio::io_context& io, ServerLimits limits, Handler handler, Metrics* metrics = nullptr);
+  Server(IoPool& io, ServerLimits limits, Handler handler, Metrics* metrics = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -98,7 +128,7 @@ class Server {
   asio::awaitable<void> Accept(std::shared_ptr<asio::basic_socket_acceptor<Protocol>> acceptor);
   void Remove(Connection* connection);
 
-  asio::io_context& io_;
+  IoPool& io_;
   ServerLimits limits_;
   Handler handler_;
   HeadCheck head_check_;
@@ -142,9 +172,9 @@ namespace crm::http {
 /// ServeUntilSignal takes them. Call it before starting any thread.
 void BlockStopSignals();
 
-/// Runs `io` on `threads` threads until SIGTERM or SIGINT, then calls `on_signal` (stop
-/// background work), shuts `server` down gracefully within `drain` and stops `io`. Blocks.
-void ServeUntilSignal(asio::io_context& io, Server& server, int threads,
-                      std::chrono::milliseconds drain, const std::function<void()>& on_signal = {});
+/// Runs `io`'s threads until SIGTERM or SIGINT, then calls `on_signal` (stop background work),
+/// shuts `server` down gracefully within `drain` and stops `io`. Blocks.
+void ServeUntilSignal(IoPool& io, Server& server, std::chrono::milliseconds drain,
+                      const std::function<void()>& on_signal = {});
 
 }  // namespace crm::http

@@ -15,14 +15,10 @@ namespace crm::http {
 
 class Upstream : public std::enable_shared_from_this<Upstream> {
  public:
-  /// Sockets are created on `executor` (the io_context's, not a connection's strand) so that any
-  /// connection may borrow an idle one.
-  Upstream(asio::any_io_executor executor, Endpoint endpoint, std::size_t max_idle,
-           std::chrono::milliseconds timeout)
-      : executor_(std::move(executor)),
-        endpoint_(std::move(endpoint)),
-        max_idle_(max_idle),
-        timeout_(timeout) {}
+  /// A socket is created on the io_context of the coroutine that needs it, and kept idle for
+  /// connections of that context only (IoPool: each context is one thread's).
+  Upstream(Endpoint endpoint, std::size_t max_idle, std::chrono::milliseconds timeout)
+      : endpoint_(std::move(endpoint)), max_idle_(max_idle), timeout_(timeout) {}
 
   // Requests are taken by reference: GCC 12 relocates a coroutine's by-value parameters bitwise,
   // which breaks Beast's header containers. The caller keeps `request` alive across the co_await.
@@ -60,13 +56,13 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   asio::awaitable<std::unique_ptr<Stream>> Connect();
   /// Sends `request` on a fresh connection, reads the response's head and writes it to `down`.
   asio::awaitable<std::unique_ptr<Opened>> Open(Request request, Stream& down);
-  asio::any_io_executor executor_;
   Endpoint endpoint_;
   std::size_t max_idle_;
   std::chrono::milliseconds timeout_;
   std::mutex mutex_;
   struct Idle {
     std::unique_ptr<Stream> stream;
+    const asio::execution_context* context;  ///< the io_context it may be used from
     std::chrono::steady_clock::time_point since;
   };
   std::deque<Idle> idle_;

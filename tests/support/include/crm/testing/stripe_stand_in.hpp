@@ -5,7 +5,6 @@
 // SendStripeEvent delivers a signed webhook event to a gateway as Stripe does.
 #pragma once
 
-#include <boost/asio/io_context.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -63,10 +62,9 @@ class StripeStandIn {
                         const billing::FormFields& form, long& status);
 
   std::string secret_key_;
-  boost::asio::io_context io_;
+  http::IoPool io_{1};
   http::Server server_;
   unsigned short port_ = 0;
-  std::thread thread_;
   std::mutex mutex_;
   bool rate_limited_ = false;
   int next_id_ = 1;
