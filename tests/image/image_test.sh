@@ -109,6 +109,7 @@ done
 # talks to puppeteer over it): no network. Replaces the calling shell, so `in_image … &` leaves $!
 # the process itself.
 in_image() {
+  # shellcheck disable=SC2016 # the inner script expands its own arguments
   exec unshare --mount --net sh -c 'r=$0
     mount --bind "$r" "$r" && mount -t proc proc "$r/proc" &&
       mount -t tmpfs -o mode=0755 dev "$r/dev" || exit 1
