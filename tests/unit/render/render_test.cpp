@@ -310,7 +310,7 @@ TEST(RenderTest, WaWebEnginesRunTheirSlicesFromTheWaWebImage) {
   const RenderedFile* file = FileAt(compose, "docker-compose.yml");
   EXPECT_TRUE(Contains(file,
                        "# Engine webjs: the slices start the wa-web sidecar, so crmd runs "
-                       "from the wa-web\n"));
+                       "from the wa-web image\n"));
   EXPECT_TRUE(Contains(file, "    image: crmd-wa-web:1.2.3\n")) << file->content;
   EXPECT_FALSE(Contains(file, "image: crmd:1.2.3"));
 
