@@ -34,6 +34,7 @@ struct ApplyOptions {
   std::string inventory;
   std::string context;
   std::string image;
+  std::string wa_web_image;
 };
 
 struct StatusOptions {
@@ -132,7 +133,11 @@ std::unique_ptr<apply::DeployTarget> MakeTarget(const ApplyOptions& opts,
     if (!opts.image.empty()) {
       render::CheckImageReference(opts.image, "--image");
     }
-    return apply::MakeK8sTarget({opts.local.dir, opts.context, opts.image}, console);
+    if (!opts.wa_web_image.empty()) {
+      render::CheckImageReference(opts.wa_web_image, "--wa-web-image");
+    }
+    return apply::MakeK8sTarget({opts.local.dir, opts.context, opts.image, opts.wa_web_image},
+                                console);
   }
   if (opts.target == "ssh") {
     const std::string text = opts.inventory.empty() ? "" : ReadInputFile(opts.inventory);
@@ -202,6 +207,9 @@ void SetupApplyCommand(CLI::App& app, GlobalOptions& global) {
       "--image", opts->image,
       "k8s: crmd's image by tag and digest (default crmd:<version>; scripts/build-image "
       "writes the pinned reference)");
+  cmd->add_option("--wa-web-image", opts->wa_web_image,
+                  "k8s: the slice hosts' image for engine noweb or webjs, by tag and digest "
+                  "(default crmd-wa-web:<version>; scripts/build-image --wa-web writes it)");
   cmd->add_option("--inventory", opts->inventory,
                   "ssh: the inventory file (hosts, address, port, user, key, dir, commands)");
   cmd->add_option("--dir", opts->local.dir,

@@ -24,6 +24,7 @@ struct RenderOptions {
   std::string out;
   std::string domain = "crm.example.com";
   std::string image;
+  std::string wa_web_image;
   bool force = false;
   bool print_context = false;
 };
@@ -58,6 +59,10 @@ void RunRender(const RenderOptions& opts, GlobalOptions& global) {
     render::CheckImageReference(opts.image, "--image");
     render_options.image = opts.image;
   }
+  if (!opts.wa_web_image.empty()) {
+    render::CheckImageReference(opts.wa_web_image, "--wa-web-image");
+    render_options.wa_web_image = opts.wa_web_image;
+  }
   if (opts.print_context) {
     std::cout << render::RenderContext(plan, target, render_options).dump(2) << '\n';
     return;
@@ -82,12 +87,25 @@ void RunRender(const RenderOptions& opts, GlobalOptions& global) {
   }
   const bool runs_images =
       target == render::RenderTarget::kCompose || target == render::RenderTarget::kK8s;
-  if (runs_images && !render::ImagePinned(render::CrmdImage(render_options)) && !global.quiet) {
+  // Compose runs slices in its one crmd service: with a wa-web engine the plain image is unused.
+  const bool names_crmd_image =
+      target == render::RenderTarget::kK8s ||
+      (target == render::RenderTarget::kCompose && !render::UsesWaWeb(plan));
+  if (names_crmd_image && !render::ImagePinned(render::CrmdImage(render_options)) &&
+      !global.quiet) {
     std::cerr << fmt::format(
         "crmctl: the crmd image is named by its tag only ({}); pin what runs by digest: "
         "--image \"$(cat build/ci/image/crmd.ref)\" after scripts/build-image "
         "(docs/operations.md, \"Container image\")\n",
         render::CrmdImage(render_options));
+  }
+  if (runs_images && render::UsesWaWeb(plan) &&
+      !render::ImagePinned(render::WaWebImage(render_options)) && !global.quiet) {
+    std::cerr << fmt::format(
+        "crmctl: engine {} runs its slices from the wa-web image, named by its tag only ({}); pin "
+        "it: --wa-web-image \"$(cat build/ci/image/crmd-wa-web.ref)\" after scripts/build-image "
+        "--wa-web (docs/operations.md, \"Container image\")\n",
+        plan.workload.engine, render::WaWebImage(render_options));
   }
 }
 
@@ -107,6 +125,10 @@ void SetupRender(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--image", opts->image,
                   "crmd's container image for compose and k8s, by tag and digest "
                   "(default crmd:<version>; scripts/build-image writes the pinned reference)");
+  cmd->add_option("--wa-web-image", opts->wa_web_image,
+                  "the image with Node, the wa-web sidecar and chromium that compose's crmd and "
+                  "the k8s slice hosts run for engine noweb or webjs, by tag and digest (default "
+                  "crmd-wa-web:<version>; scripts/build-image --wa-web writes it)");
   cmd->add_flag("--force", opts->force, "Replace an earlier rendering in --out");
   cmd->add_flag("--print-context", opts->print_context,
                 "Print the data the templates see (JSON) instead of rendering");

@@ -292,13 +292,6 @@ async function main() {
 async function loadEngine(name, authDir, chromium) {
   switch (name) {
     case 'noweb': {
-      // Baileys 7 needs Node 20's globals (globalThis.crypto); on Debian 12's Node 18 it fails at
-      // its first use of WebCrypto, so refuse here with the reason.
-      const major = Number(process.versions.node.split('.')[0]);
-      if (major < 20) {
-        throw new Error(`engine noweb (Baileys 7) needs Node >= 20, this is Node ${process.versions.node}: ` +
-          'install Node 20 (docs/operations.md, "WhatsApp Web sessions") or use engine webjs');
-      }
       const { createNowebEngine } = await import('./engines/noweb.mjs');
       return createNowebEngine({ authDir });
     }

@@ -18,6 +18,7 @@ run apply --target local --dir "$TMP/d" --port 70000;  expect_code 2; expect_err
 run apply --target local --dir "$TMP/d" --crmd "$TMP/nope"; expect_code 2; expect_err "--crmd: $TMP/nope is not an executable file"
 run apply --target local --dir "$TMP/d" --customers x; expect_code 2; expect_err "--customers"
 run apply --target helm --dir "$TMP/d";                expect_code 2; expect_err "--target: 'helm' is not available"
+run apply --target k8s --dir "$TMP/d" --tier 5 --wa-web-image crmd-wa-web:latest; expect_code 2; expect_err "--wa-web-image: 'crmd-wa-web:latest': the tag \`latest\` moves"
 run apply --target local --dir "$TMP/d" --tier 9 --detailed-exitcode; expect_code 1; expect_err "no tier 9"
 checks=$((checks + 1)); [[ ! -e $TMP/d ]] || fail "a refused apply created the directory"
 

@@ -21,6 +21,27 @@ for spec in "1 vps" "2 compose" "3 multi" "4 multi" "5 k8s"; do
   diff -r "$SRC/tests/golden/render/tier$1-$2" "$TMP/g-$1-$2" >"$TMP/diff" ||
     fail "tier $1 $2 differs from tests/golden/render (scripts/update-golden regenerates): $(head -30 "$TMP/diff")"
 done
+run render --customers 40 --engine noweb --target compose --out "$TMP/g-noweb-compose"; expect_code 0
+run render --customers 3000 --engine webjs --target k8s --out "$TMP/g-webjs-k8s"; expect_code 0
+for name in noweb-compose webjs-k8s; do
+  checks=$((checks + 1))
+  diff -r "$SRC/tests/golden/render/$name" "$TMP/g-$name" >"$TMP/diff" ||
+    fail "$name differs from tests/golden/render (scripts/update-golden regenerates): $(head -30 "$TMP/diff")"
+done
+
+# A wa-web engine's slices run from the wa-web image (--wa-web-image); the k8s gateway keeps crmd's.
+digest=sha256:$(printf '%064d' 7)
+run render --customers 3000 --engine webjs --target k8s --out "$TMP/wa-k8s" \
+  --image "reg.example.com/crmd:0.1.0@$digest" --wa-web-image "reg.example.com/crmd-wa-web:0.1.0@$digest"
+expect_code 0
+checks=$((checks + 1)); grep -q "image: reg.example.com/crmd-wa-web:0.1.0@$digest$" "$TMP/wa-k8s/main/slice-hosts.yaml" || fail "k8s slice hosts do not run the wa-web image"
+checks=$((checks + 1)); grep -q "image: reg.example.com/crmd:0.1.0@$digest$" "$TMP/wa-k8s/main/gateway.yaml" || fail "the k8s gateway does not keep crmd's image"
+run render --customers 40 --engine noweb --target compose --out "$TMP/wa-compose"; expect_code 0
+expect_err "engine noweb runs its slices from the wa-web image, named by its tag only (crmd-wa-web:0.1.0)"
+checks=$((checks + 1)); [[ $ERR != *"the crmd image is named"* ]] || fail "compose with a wa-web engine warns about the unused crmd image"
+run render --customers 40 --engine noweb --target compose --out "$TMP/wa-latest" --wa-web-image crmd-wa-web:latest
+expect_code 2; expect_err "--wa-web-image: 'crmd-wa-web:latest': the tag \`latest\` moves"
+checks=$((checks + 1)); ! grep -q 'crmd-wa-web' "$TMP/g-2-compose/docker-compose.yml" || fail "a whatsmeow compose names the wa-web image"
 checks=$((checks + 1)); [[ $(stat -c %a "$TMP/a/etc/crmd/crmd.env") == 600 ]] || fail "crmd.env is not 0600"
 checks=$((checks + 1)); [[ $(stat -c %a "$TMP/a/install.sh") == 755 ]] || fail "install.sh is not 0755"
 run render --tier 1 --target vps --out "$TMP/a";  expect_code 2; expect_err "is not empty; pass --force"
@@ -45,7 +66,7 @@ checks=$((checks + 1)); grep -q '^CRM_SLICE_CPU_LIMIT=1$' "$TMP/webjs/etc/crmd/c
 checks=$((checks + 1)); grep -q '^apt-get install -y -qq nodejs chromium$' "$TMP/webjs/install.sh" || fail "webjs install.sh installs no nodejs chromium"
 checks=$((checks + 1)); grep -q '^CRM_WA_WEB_SIDECAR=/usr/share/crmd/wa-web/sidecar.mjs$' "$TMP/webjs/etc/crmd/crmd.env" || fail "webjs crmd.env names no sidecar"
 checks=$((checks + 1)); sh -n "$TMP/webjs/install.sh" || fail "webjs install.sh is not valid sh"
-checks=$((checks + 1)); grep -q 'engine noweb needs Node >= 20' "$TMP/from-flags/install.sh" || fail "noweb install.sh does not refuse Node < 20"
+checks=$((checks + 1)); grep -q 'engine noweb needs Node >= 18' "$TMP/from-flags/install.sh" || fail "noweb install.sh does not refuse Node < 18"
 checks=$((checks + 1)); ! grep -q 'chromium' "$TMP/from-flags/install.sh" || fail "noweb install.sh installs chromium"
 checks=$((checks + 1)); ! grep -rq 'nodejs\|chromium\|wa-web' "$TMP/a" || fail "a whatsmeow rendering installs Node, chromium or the sidecar"
 run validate --require-tools "$TMP/webjs"; expect_code 0; expect_out "0 finding(s)"

@@ -101,6 +101,7 @@ std::vector<DesiredHost> K8sTarget::Desire(const planner::Plan& plan,
   render::RenderOptions render_options;
   render_options.version = CRM_VERSION;
   render_options.image = options_.image;
+  render_options.wa_web_image = options_.wa_web_image;
   const render::Rendering rendering =
       render::Render(plan, render::RenderTarget::kK8s, render_options);
   host_.name = kHost;

@@ -35,12 +35,6 @@ constexpr int kPgBouncerPort = 6432;
 // app's /usr/share/crmd/web.
 constexpr const char* kWaWebSidecar = "/usr/share/crmd/wa-web/sidecar.mjs";
 
-// The engines whose sessions the wa-web sidecar holds (docs/wa-web.md): their hosts need Node,
-// and webjs also Debian's chromium.
-bool UsesWaWeb(const Plan& plan) {
-  return plan.workload.engine == "noweb" || plan.workload.engine == "webjs";
-}
-
 std::string KnobString(const KnobValue& v) {
   if (const auto* n = std::get_if<long long>(&v)) {
     return std::to_string(*n);
@@ -247,7 +241,11 @@ Database DatabaseFor(const Plan& plan, RenderTarget target, const Rows& rows) {
 void AddPlanFigures(Json& c, const Plan& plan, RenderTarget target, const RenderOptions& options) {
   const planner::Workload& w = plan.workload;
   c["generated_by"] = fmt::format("crmctl {}", options.version);
-  c["image"] = {{"crmd", CrmdImage(options)}};
+  // What runs slices (compose's crmd, the Kubernetes slice hosts) needs the sidecar's image when
+  // the engine is a wa-web one (docs/operations.md, "Container image"); the gateway never does.
+  c["image"] = {{"crmd", CrmdImage(options)},
+                {"wa_web", WaWebImage(options)},
+                {"slices", UsesWaWeb(plan) ? WaWebImage(options) : CrmdImage(options)}};
   c["target"] = std::string(RenderTargetName(target));
   c["domain"] = options.domain;
   c["tier"] = {{"id", plan.tier->id},
@@ -258,19 +256,17 @@ void AddPlanFigures(Json& c, const Plan& plan, RenderTarget target, const Render
                    {"devices_per_customer", w.devices_per_customer},
                    {"regions", w.regions}};
   // What a WhatsApp Web engine needs on the hosts that run slices (docs/operations.md, "WhatsApp
-  // Web sessions"): Node (Baileys 7 needs 20; Debian 12 ships 18, enough for whatsapp-web.js), the
-  // sidecar, and chromium for webjs. Always defined, so templates test `wa_web.enabled`.
+  // Web sessions"): Node >= 18 (Debian 12's nodejs runs both engines), the sidecar, and chromium
+  // for webjs. Always defined, so templates test `wa_web.enabled`.
   const bool wa_web = UsesWaWeb(plan);
   c["wa_web"] = {
       {"enabled", wa_web},
       {"engine", w.engine},
       {"sidecar", kWaWebSidecar},
       {"packages", w.engine == "webjs" ? "nodejs chromium" : "nodejs"},
-      {"needs", w.engine == "webjs" ? "Node >= 18 and the chromium package" : "Node >= 20"},
-      {"node_major", w.engine == "noweb" ? 20 : 18},
-      {"node_note", w.engine == "noweb"
-                        ? "Debian 12 ships nodejs 18, on which only engine webjs runs"
-                        : "Debian 12 ships nodejs 18"}};
+      {"needs", w.engine == "webjs" ? "Node >= 18 and the chromium package" : "Node >= 18"},
+      {"node_major", 18},
+      {"node_note", "Debian 12 ships nodejs 18"}};
   Json knob = Json::object();
   Json knobs = Json::array();
   for (const auto& [k, v] : plan.knobs) {
@@ -569,6 +565,17 @@ Json RenderContext(const Plan& plan, RenderTarget target, const RenderOptions& o
 
 std::string CrmdImage(const RenderOptions& options) {
   return options.image.empty() ? fmt::format("crmd:{}", options.version) : options.image;
+}
+
+std::string WaWebImage(const RenderOptions& options) {
+  return options.wa_web_image.empty() ? fmt::format("crmd-wa-web:{}", options.version)
+                                      : options.wa_web_image;
+}
+
+// The engines whose sessions the wa-web sidecar holds (docs/wa-web.md): their hosts need Node,
+// and webjs also Debian's chromium.
+bool UsesWaWeb(const Plan& plan) {
+  return plan.workload.engine == "noweb" || plan.workload.engine == "webjs";
 }
 
 bool ImagePinned(const std::string& image) {

@@ -3,6 +3,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
+import './webcrypto.mjs';
 import { ProtocolError, formatPairCode, phoneOfJid } from '../lib/util.mjs';
 
 // Baileys' first QR lives 60 s, the ones after it 20 s (its socket's qrTimeout defaults).

@@ -6,6 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 
+// Before Baileys, as the engine does: the global WebCrypto it reads, on Node 18 too.
+import '../engines/webcrypto.mjs';
+
 import { Boom } from '@hapi/boom';
 import { DisconnectReason, proto, useMultiFileAuthState } from 'baileys';
 

@@ -53,7 +53,7 @@ function exited(child) {
   });
 }
 
-test('noweb without network: connecting, then a backoff with the error, exit 0 on SIGTERM', { skip: Number(process.versions.node.split('.')[0]) < 20 && 'noweb needs Node >= 20 (the test below)' }, async (t) => {
+test('noweb without network: connecting, then a backoff with the error, exit 0 on SIGTERM', async (t) => {
   const dir = tempDir(t);
   const run = await startSidecar(t, dir, 'noweb');
   const { child, socketPath } = run;
@@ -103,12 +103,6 @@ test('webjs without network: chromium starts, fails to reach WhatsApp, is gone b
   const [code, signal] = await exited(child);
   assert.deepEqual([code, signal], [0, null], run.stderr);
   assert.deepEqual(browsers(dir), [], 'chromium is gone after SIGTERM');
-});
-
-test('noweb on Node < 20 is refused with the reason (Debian 12\'s nodejs is 18)', { skip: Number(process.versions.node.split('.')[0]) >= 20 && 'Node >= 20 runs noweb (the test above)' }, () => {
-  const r = spawnSync(process.execPath, [sidecar, '--socket', '/tmp/x.sock', '--auth', '/tmp/wa-web-x', '--engine', 'noweb'], { encoding: 'utf8' });
-  assert.equal(r.status, 1);
-  assert.match(r.stderr, /needs Node >= 20/);
 });
 
 test('bad arguments exit 2 with a usage line', () => {

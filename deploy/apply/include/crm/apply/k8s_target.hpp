@@ -14,6 +14,9 @@ struct K8sOptions {
   std::string dir;      ///< local: state.json, the lock, the manifests applied last
   std::string context;  ///< kubectl --context; empty: the kubeconfig's current context
   std::string image;    ///< crmd's image (render::RenderOptions::image); empty: crmd:<version>
+  /// The slice hosts' image for engine noweb or webjs (render::RenderOptions::wa_web_image);
+  /// empty: crmd-wa-web:<version>.
+  std::string wa_web_image;
 };
 
 /// The k8s target of `options`. Throws InputError when --dir is missing.

@@ -59,10 +59,21 @@ struct RenderOptions {
   /// crmd's container image for compose and Kubernetes, ideally pinned by digest as
   /// scripts/build-image writes it (`localhost/crmd:0.1.0@sha256:…`); empty: `crmd:<version>`.
   std::string image;
+  /// The image with the wa-web sidecar (Node, and chromium for webjs) that compose's crmd and the
+  /// Kubernetes slice hosts run when the plan's engine is noweb or webjs, as
+  /// `scripts/build-image --wa-web` writes it; empty: `crmd-wa-web:<version>`.
+  std::string wa_web_image;
 };
 
 /// The crmd image a rendering names: `options.image`, or `crmd:<version>` when empty.
 std::string CrmdImage(const RenderOptions& options);
+
+/// The wa-web image a rendering names: `options.wa_web_image`, or `crmd-wa-web:<version>`.
+std::string WaWebImage(const RenderOptions& options);
+
+/// Whether the plan's engine runs the wa-web sidecar (noweb, webjs): its slices need Node (and
+/// chromium for webjs), so compose and Kubernetes run them from the wa-web image.
+bool UsesWaWeb(const planner::Plan& plan);
 
 /// Checks an image reference given by the operator: `[registry/]name:tag[@sha256:<64 hex>]` or
 /// `name@sha256:<64 hex>`; the tag `latest` and a reference without tag or digest are refused
