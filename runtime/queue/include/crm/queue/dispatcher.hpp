@@ -1,8 +1,10 @@
 // A slice's dispatcher: one thread that holds the slice's lease and sends its queue through the
 // channel, paced by the per-phone token bucket and the pair limit, retrying with backoff and
-// dead-lettering after max_attempts. It wakes on NOTIFY (and polls as a fallback); when the
-// queue has been empty for idle_disconnect it lets its lease and connection go, so an idle
-// tenant holds no database backend, and checks again on a wake or every idle_poll.
+// dead-lettering after max_attempts. It wakes on NOTIFY (and polls as a fallback). When it has
+// sent nothing for idle_disconnect and nothing is due within that time it lets its lease and
+// connection go (LISTEN included), so an idle tenant holds no database backend; then it comes
+// back on a Wake() (its own slice queued something), at the earliest retry it saw pending, or
+// every idle_poll to look (without the lease) for work another process queued.
 #pragma once
 
 #include <pqxx/pqxx>
@@ -35,7 +37,9 @@ struct DispatcherOptions {
   std::chrono::milliseconds retry_base{1'000};
   std::chrono::milliseconds retry_cap{300'000};
   std::chrono::milliseconds poll{5'000};
+  /// While disconnected: how often to look for work queued with a NOTIFY it could not hear.
   std::chrono::milliseconds idle_poll{60'000};
+  /// Nothing sent for this long and nothing due sooner: close the connection.
   std::chrono::milliseconds idle_disconnect{60'000};
 };
 
@@ -81,7 +85,12 @@ class Dispatcher {
   bool Send(std::vector<ClaimedTask> tasks, long long epoch);
   TaskResult Outcome(const ClaimedTask& task, const channel::SendResult& result);
   void Record(const std::vector<TaskResult>& results, bool adopt);
-  void Sleep(std::chrono::milliseconds at_most);
+  /// Waits for a NOTIFY (when connected), a Wake() or `at_most`; true when woken.
+  bool Sleep(std::chrono::milliseconds at_most);
+  /// Time until the earliest pending task is due (0 when due; with `count_in_doubt`, also when
+  /// a task is claimed or sending, which only a new lease resolves); nullopt when nothing
+  /// waits. Needs no lease.
+  std::optional<std::chrono::milliseconds> NextDue(bool count_in_doubt);
 
   DispatcherOptions options_;
   Connect connect_;
