@@ -1,6 +1,7 @@
-// An idle slice holds no PostgreSQL backend (docs/architecture.md, "Messaging"): its pools and its
-// dispatcher close their connections after slice_idle_disconnect, and the dispatcher still sends
-// what its slice queues afterwards exactly once, and a task due later at its time.
+// An idle slice holds no PostgreSQL backend (docs/architecture.md, "Processes"): its pools and its
+// dispatcher close their connections after slice_idle_disconnect, health probes and status reads
+// open none, and the dispatcher still sends what its slice queues afterwards exactly once, and a
+// task due later at its time.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -67,6 +68,17 @@ TEST_F(IdleSliceTest, AnIdleSliceHoldsNoBackendYetSendsWhatIsQueuedOnceAndWhatIs
 
   ASSERT_TRUE(WaitFor([&] { return Backends(t) == "0"; }, 20s))
       << "backends of the idle slice: " << Backends(t);
+  // It stays so across the orchestrator's health probes (every 5 s) and the status the monitor
+  // reads: neither opens a connection of an idle slice.
+  auto quiet_until = Clock::now() + 6s;
+  while (Clock::now() < quiet_until) {
+    ASSERT_EQ(Backends(t), "0") << "an idle slice opened a connection";
+    std::this_thread::sleep_for(100ms);
+  }
+  auto status = Fetch("GET", Url("/api/status"), {}, t.Auth());
+  ASSERT_EQ(status.status, 200) << status.body;
+  EXPECT_EQ(status.Json()["pending_tasks"], 0) << status.body;
+  EXPECT_EQ(Backends(t), "0") << "GET /api/status of an idle slice opened a connection";
 
   // A broadcast wakes the disconnected dispatcher in process: each recipient gets it once.
   std::vector<std::string> recipients;

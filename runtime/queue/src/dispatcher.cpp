@@ -94,8 +94,9 @@ std::optional<milliseconds> Dispatcher::NextDue(bool count_in_doubt) {
   auto row = tx.exec1(
       "SELECT (SELECT extract(epoch FROM min(not_before) - now()) * 1000 FROM outbound_tasks "
       "WHERE state = 'pending'), EXISTS (SELECT 1 FROM outbound_tasks WHERE state IN "
-      "('claimed', 'sending'))");
+      "('claimed', 'sending')), (SELECT depth FROM queue_depth)");
   tx.commit();
+  last_depth_ = row[2].is_null() ? 0 : row[2].as<long long>();
   if (count_in_doubt && row[1].as<bool>()) {
     return milliseconds(0);
   }
@@ -106,6 +107,7 @@ std::optional<milliseconds> Dispatcher::NextDue(bool count_in_doubt) {
 }
 
 void Dispatcher::OpenConnection() {
+  idle_depth_ = -1;
   connection_ = connect_();
   listener_ = std::make_unique<Listener>(
       *connection_, NotifyChannel("slice_" + std::to_string(options_.slice_id)));
@@ -379,6 +381,7 @@ void Dispatcher::Run() {
               next_due = Clock::now() + *due;
             }
             Disconnect();
+            idle_depth_ = last_depth_;
             continue;
           }
         }
@@ -392,7 +395,9 @@ void Dispatcher::Run() {
         // Unpaired or disconnected: tasks wait. A long wait holds no backend (pairing wakes us,
         // next_due stays unset: nothing can be sent before then).
         if (Since(idle_since) >= options_.idle_disconnect) {
+          NextDue(false);  // for the depth
           Disconnect();
+          idle_depth_ = last_depth_;
         } else {
           Sleep(milliseconds(1'000));
         }
@@ -415,6 +420,7 @@ void Dispatcher::Run() {
             next_due = Clock::now() + *due;
           }
           Disconnect();
+          idle_depth_ = last_depth_;
           continue;
         }
         milliseconds wait = options_.poll;

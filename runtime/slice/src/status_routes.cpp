@@ -26,7 +26,12 @@ void AddStatusRoutes(http::Router& router, SliceContext& slice) {
   using bhttp::verb;
   router.Add(verb::get, "/health", [&slice](Exchange&) -> Reply {
     try {
-      co_await slice.db([](pqxx::connection& c) { pqxx::nontransaction(c).exec("SELECT 1"); });
+      // The orchestrator probes every 5 s: opening a connection for it would keep every idle
+      // slice's backend alive. A connection already open is checked; none open has nothing
+      // to go stale (the next request connects, and says so if it cannot).
+      if (slice.db.pool().open_connections() > 0) {
+        co_await slice.db([](pqxx::connection& c) { pqxx::nontransaction(c).exec("SELECT 1"); });
+      }
     } catch (const std::exception& e) {
       co_return http::ErrorResponse(Status::service_unavailable,
                                     std::string("database: ") + e.what());
@@ -47,8 +52,15 @@ void AddStatusRoutes(http::Router& router, SliceContext& slice) {
         std::chrono::steady_clock::now() - slice.started);
     channel::ChannelState channel = slice.messaging.ChannelStatus();
     // The load the monitor records beside memory (crmctl calibrate --from-db fits on it).
-    long long pending =
-        co_await slice.db.Read([](pqxx::read_transaction& tx) { return queue::PendingDepth(tx); });
+    // The monitor asks every minute: an idle slice answers from what its dispatcher read before
+    // it closed its connection (nothing but this slice's requests, which open the pool, can
+    // change the queue meanwhile), without a backend.
+    std::optional<long long> idle_depth = slice.messaging.IdleQueueDepth();
+    long long pending = idle_depth && slice.db.pool().open_connections() == 0
+                            ? *idle_depth
+                            : co_await slice.db.Read([](pqxx::read_transaction& tx) {
+                                return queue::PendingDepth(tx);
+                              });
     co_return http::JsonResponse(
         Status::ok, {{"state", "running"},
                      {"slice", slice.slice_id},

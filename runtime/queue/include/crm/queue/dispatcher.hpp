@@ -68,6 +68,13 @@ class Dispatcher {
     long long lease_lost = 0;  ///< batches abandoned because the lease was gone
   };
   Stats stats() const;
+  /// While it holds no connection because it is idle: the queue's depth (store.hpp
+  /// PendingDepth) it read just before closing, which only its own slice's writes can change
+  /// meanwhile. nullopt while connected (or never idle yet): read the database.
+  std::optional<long long> IdleDepth() const {
+    long long d = idle_depth_.load();
+    return d < 0 ? std::nullopt : std::optional<long long>(d);
+  }
 
   /// Test hook, called on the dispatcher's thread after a batch is claimed and before each send
   /// of it (a test stalls here to let the lease expire under it).
@@ -89,7 +96,7 @@ class Dispatcher {
   bool Sleep(std::chrono::milliseconds at_most);
   /// Time until the earliest pending task is due (0 when due; with `count_in_doubt`, also when
   /// a task is claimed or sending, which only a new lease resolves); nullopt when nothing
-  /// waits. Needs no lease.
+  /// waits. Needs no lease. Reads the queue's depth into last_depth_ too.
   std::optional<std::chrono::milliseconds> NextDue(bool count_in_doubt);
 
   DispatcherOptions options_;
@@ -107,6 +114,8 @@ class Dispatcher {
   PairLimiter pairs_;
   std::mt19937_64 random_{std::random_device{}()};
 
+  long long last_depth_ = 0;               ///< read by the last NextDue
+  std::atomic<long long> idle_depth_{-1};  ///< see IdleDepth
   std::atomic<bool> running_{false};
   std::atomic<bool> woken_{false};
   std::mutex mutex_;
