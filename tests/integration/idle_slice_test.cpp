@@ -28,17 +28,18 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeou
   return done();
 }
 
-constexpr auto kPairInterval = 6s;
+constexpr auto kPairInterval = 15s;
 
 class IdleSliceTest : public RuntimeTest {
  protected:
   void Configure(std::map<std::string, std::string>& env) override {
     env["CRM_SIMULATOR_AUTOPAIR"] = "1";
-    env["CRM_SLICE_IDLE_DISCONNECT"] = "1s";
+    // Longer than the orchestrator's probe interval (5 s): a probe must not keep it young.
+    env["CRM_SLICE_IDLE_DISCONNECT"] = "6s";
     // The poll must not be what finds the work: the wake and the due timer are under test.
     env["CRM_QUEUE_IDLE_POLL"] = "10m";
     env["CRM_QUEUE_LEASE_TTL"] = "2s";
-    env["CRM_PAIR_INTERVAL"] = "6s";
+    env["CRM_PAIR_INTERVAL"] = "15s";
   }
 
   // PostgreSQL backends of the slice: its role's, and any naming it (pools, dispatcher).
@@ -66,7 +67,7 @@ TEST_F(IdleSliceTest, AnIdleSliceHoldsNoBackendYetSendsWhatIsQueuedOnceAndWhatIs
             json{{"latency_ms", 20}, {"read_rate", 0.0}, {"reply_rate", 0.0}}.dump(), t.AuthJson());
   ASSERT_EQ(settings.status, 200) << settings.body;
 
-  ASSERT_TRUE(WaitFor([&] { return Backends(t) == "0"; }, 20s))
+  ASSERT_TRUE(WaitFor([&] { return Backends(t) == "0"; }, 30s))
       << "backends of the idle slice: " << Backends(t);
   // It stays so across the orchestrator's health probes (every 5 s) and the status the monitor
   // reads: neither opens a connection of an idle slice.
@@ -115,7 +116,7 @@ TEST_F(IdleSliceTest, AnIdleSliceHoldsNoBackendYetSendsWhatIsQueuedOnceAndWhatIs
   auto burst_sent = Clock::now();
   EXPECT_EQ(Sent(t), 15) << "the eleventh went before the pair interval";
 
-  bool idle_seen = WaitFor([&] { return Backends(t) == "0" || Sent(t) == 16; }, 15s);
+  bool idle_seen = WaitFor([&] { return Backends(t) == "0" || Sent(t) == 16; }, 20s);
   ASSERT_TRUE(idle_seen);
   ASSERT_EQ(Sent(t), 15) << "sent before the slice went idle: nothing was waited for";
   EXPECT_EQ(Backends(t), "0");
