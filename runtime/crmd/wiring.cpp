@@ -37,6 +37,8 @@ std::map<std::string, std::string> SliceEnvironment(const config::RuntimeConfig&
           {"CRM_PAIR_INTERVAL", Ms(config.pair_interval)},
           {"CRM_QUEUE_MAX_ATTEMPTS", std::to_string(config.queue_max_attempts)},
           {"CRM_QUEUE_LEASE_TTL", Ms(config.queue_lease_ttl)},
+          {"CRM_SLICE_IDLE_DISCONNECT", Ms(config.slice_idle_disconnect)},
+          {"CRM_QUEUE_IDLE_POLL", Ms(config.queue_idle_poll)},
           {"CRM_WORKER_SHARD_RANGE", config.worker_shard_range},
           {"CRM_BROADCAST_BODY_LIMIT", std::to_string(config.broadcast_body_limit)},
           {"CRM_EVENT_STREAMS_PER_TENANT", std::to_string(config.event_streams_per_tenant)},
@@ -79,6 +81,8 @@ slice::MessagingOptions MessagingOptionsFrom(const config::RuntimeConfig& config
   options.dispatcher.pair_interval = config.pair_interval;
   options.dispatcher.max_attempts = config.queue_max_attempts;
   options.dispatcher.lease_ttl = config.queue_lease_ttl;
+  options.dispatcher.idle_disconnect = config.slice_idle_disconnect;
+  options.dispatcher.idle_poll = config.queue_idle_poll;
   options.worker_shard_range = config.worker_shard_range;
   return options;
 }
@@ -262,6 +266,7 @@ slice::SliceOptions SliceOptionsFrom(const config::RuntimeConfig& config, long l
   options.drain_timeout = config.drain_timeout;
   options.database =
       SliceDatabase(config, slice_id, static_cast<std::size_t>(config.slice_db_max_open_conns), "");
+  options.db_idle_close = config.slice_idle_disconnect;
   options.queue_max_depth = config.queue_max_depth;
   options.max_event_streams = static_cast<std::size_t>(config.event_streams_per_tenant);
   options.upload_max_rows = static_cast<std::size_t>(config.upload_max_rows);

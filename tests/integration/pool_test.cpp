@@ -99,5 +99,35 @@ TEST(PoolTest, AnUnreachableServerIsARuntimeErrorWithoutThePassword) {
   EXPECT_EQ(RedactedConnInfo("host=h user=u password=p").find("password"), std::string::npos);
 }
 
+TEST(PoolTest, PingChecksAnIdleConnectionWithoutOpeningOneOrMakingItYounger) {
+  auto pg = testing::PgCluster::Start();
+  Pool pool(Options(*pg));
+  PoolOptions probe_options = Options(*pg);
+  probe_options.application_name = "probe";
+  Pool probe(probe_options);
+  EXPECT_TRUE(pool.Ping()) << "nothing open: nothing to check";
+  EXPECT_EQ(pool.open_connections(), 0u);
+  EXPECT_EQ(Backends(probe), 0);
+
+  pool.Run([](pqxx::connection& c) { pqxx::nontransaction(c).exec("SELECT 1"); });
+  auto used = std::chrono::steady_clock::now();
+  EXPECT_TRUE(pool.Ping());
+  // Idle since before `used`: a close of what has been idle since then takes it, which it would
+  // not had the ping counted as a use.
+  auto since_used = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - used);
+  EXPECT_EQ(pool.CloseIdle(since_used), 1u) << "the ping made the connection younger";
+
+  // A connection the server ended fails the ping and is dropped.
+  pool.Run([](pqxx::connection& c) { pqxx::nontransaction(c).exec("SELECT 1"); });
+  probe.Run([](pqxx::connection& c) {
+    pqxx::nontransaction(c).exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+        "'pool-test'");
+  });
+  EXPECT_TRUE(testing::Eventually([&] { return !pool.Ping(); }));
+  EXPECT_EQ(pool.open_connections(), 0u);
+}
+
 }  // namespace
 }  // namespace crm::db

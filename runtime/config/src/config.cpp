@@ -363,6 +363,26 @@ const std::vector<KeyDef>& Defs() {
          }
          c.queue_lease_ttl = ms;
        }},
+      {{"slice_idle_disconnect",
+        {"CRM_SLICE_IDLE_DISCONNECT"},
+        "a slice's database connections (its pools, its dispatcher's) unused this long are closed"},
+       [](RuntimeConfig& c, const std::string& v) {
+         auto ms = ParseDuration(v);
+         if (ms < std::chrono::seconds(1)) {
+           throw InputError("expected at least 1s, got \"" + v + "\"");
+         }
+         c.slice_idle_disconnect = ms;
+       }},
+      {{"queue_idle_poll",
+        {"CRM_QUEUE_IDLE_POLL"},
+        "how often a dispatcher that closed its connection looks for work another process queued"},
+       [](RuntimeConfig& c, const std::string& v) {
+         auto ms = ParseDuration(v);
+         if (ms < std::chrono::seconds(1)) {
+           throw InputError("expected at least 1s, got \"" + v + "\"");
+         }
+         c.queue_idle_poll = ms;
+       }},
       {{"worker_shard_range",
         {"CRM_WORKER_SHARD_RANGE", "WORKER_SHARD_RANGE"},
         "percent range of the tenant hash space whose queues this host dispatches, e.g. 0-50"},

@@ -142,6 +142,36 @@ std::size_t Pool::CloseIdle(std::chrono::milliseconds age) {
   return closing.size();  // the connections close here, outside the lock
 }
 
+bool Pool::Ping() {
+  Idle taken;
+  {
+    std::lock_guard lock(mutex_);
+    if (idle_.empty()) {
+      return true;
+    }
+    taken = std::move(idle_.back());
+    idle_.pop_back();
+  }
+  bool ok = true;
+  try {
+    pqxx::nontransaction(*taken.connection).exec("SELECT 1");
+  } catch (const std::exception& e) {
+    spdlog::warn("database pool: an idle connection failed its check: {}", e.what());
+    ok = false;
+  }
+  std::lock_guard lock(mutex_);
+  if (!ok || !taken.connection->is_open()) {
+    --open_;
+  } else {
+    // Back in its place by age, as old as it was.
+    auto at = std::upper_bound(idle_.begin(), idle_.end(), taken.since,
+                               [](auto since, const Idle& i) { return since < i.since; });
+    idle_.insert(at, std::move(taken));
+  }
+  available_.notify_one();
+  return ok;
+}
+
 void Pool::DiscardIdle() {
   std::lock_guard lock(mutex_);
   open_ -= idle_.size();

@@ -63,27 +63,51 @@ Dispatcher::Stats Dispatcher::stats() const {
   return stats_;
 }
 
-// Waits for a NOTIFY (when connected), a Wake() or `at_most`, whichever comes first.
-void Dispatcher::Sleep(milliseconds at_most) {
+bool Dispatcher::Sleep(milliseconds at_most) {
   auto until = Clock::now() + at_most;
-  while (running_ && !woken_.exchange(false) && Clock::now() < until) {
-    auto slice = std::min<milliseconds>(
-        milliseconds(250), std::chrono::duration_cast<milliseconds>(until - Clock::now()));
-    if (slice.count() <= 0) {
+  while (running_ && Clock::now() < until) {
+    if (woken_.exchange(false)) {
+      return true;
+    }
+    auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+    if (left.count() <= 0) {
       break;
     }
     if (connection_) {
+      // await_notification cannot see a Wake(): look at the flag every 250 ms.
+      auto slice = std::min(milliseconds(250), left);
       if (connection_->await_notification(0, static_cast<long>(slice.count()) * 1000) > 0) {
-        return;
+        return true;
       }
     } else {
+      // Disconnected, a thousand idle slices must not each wake four times a second.
       std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, slice, [this] { return woken_.load() || !running_; });
+      wake_.wait_for(lock, left, [this] { return woken_.load() || !running_; });
     }
   }
+  return woken_.exchange(false);
+}
+
+std::optional<milliseconds> Dispatcher::NextDue(bool count_in_doubt) {
+  pqxx::read_transaction tx(*connection_);
+  // Both through partial indexes (outbound_due, outbound_sending): cheap at any history size.
+  auto row = tx.exec1(
+      "SELECT (SELECT extract(epoch FROM min(not_before) - now()) * 1000 FROM outbound_tasks "
+      "WHERE state = 'pending'), EXISTS (SELECT 1 FROM outbound_tasks WHERE state IN "
+      "('claimed', 'sending')), (SELECT depth FROM queue_depth)");
+  tx.commit();
+  last_depth_ = row[2].is_null() ? 0 : row[2].as<long long>();
+  if (count_in_doubt && row[1].as<bool>()) {
+    return milliseconds(0);
+  }
+  if (row[0].is_null()) {
+    return std::nullopt;
+  }
+  return std::max(milliseconds(0), milliseconds(static_cast<long long>(row[0].as<double>())));
 }
 
 void Dispatcher::OpenConnection() {
+  idle_depth_ = -1;
   connection_ = connect_();
   listener_ = std::make_unique<Listener>(
       *connection_, NotifyChannel("slice_" + std::to_string(options_.slice_id)));
@@ -334,18 +358,44 @@ void Dispatcher::Run() {
   auto idle_since = Clock::now();
   Clock::time_point pruned_at{};
   bool first = true;
+  // While disconnected: when the earliest task it saw pending falls due (a retry, a recipient
+  // the pair limit held back). nullopt: nothing was pending.
+  std::optional<Clock::time_point> next_due;
   milliseconds failure_backoff{500};
   while (running_) {
     try {
       if (!connection_) {
+        bool work = first;
         if (!first) {
-          Sleep(options_.idle_poll);
+          milliseconds wait = options_.idle_poll;
+          if (next_due) {
+            wait = std::clamp(std::chrono::ceil<milliseconds>(*next_due - Clock::now()),
+                              milliseconds(0), wait);
+          }
+          work = Sleep(wait) || (next_due && Clock::now() >= *next_due);
           if (!running_) {
             break;
           }
+          if (!work && !channel_.Readiness().ready) {
+            continue;  // nothing could be sent or resolved before it can send, which wakes us
+          }
         }
         first = false;
+        next_due.reset();
         OpenConnection();
+        if (!work) {
+          // Only a periodic look (for work queued by a process whose NOTIFY we could not hear):
+          // take the lease, and stay, only when something is there.
+          auto due = NextDue(true);
+          if (!due || *due >= std::min(options_.poll, options_.idle_disconnect)) {
+            if (due) {
+              next_due = Clock::now() + *due;
+            }
+            Disconnect();
+            idle_depth_ = last_depth_;
+            continue;
+          }
+        }
         idle_since = Clock::now();
       }
       // A channel that cannot send (unpaired, logged out, failed, banned): the tasks wait,
@@ -362,7 +412,9 @@ void Dispatcher::Run() {
           lease_.reset();
         }
         if (Since(idle_since) >= options_.idle_disconnect) {
+          NextDue(false);  // for the depth
           Disconnect();
+          idle_depth_ = last_depth_;
         } else {
           Sleep(milliseconds(1'000));
         }
@@ -385,19 +437,20 @@ void Dispatcher::Run() {
           PruneEarlyStatuses(*connection_, std::chrono::hours(24));
           pruned_at = Clock::now();
         }
-        if (Since(idle_since) >= options_.idle_disconnect) {
-          Disconnect();  // nothing to do for a while: hold no lease and no backend
+        std::optional<milliseconds> due = NextDue(false);
+        if (Since(idle_since) >= options_.idle_disconnect &&
+            (!due || *due >= std::min(options_.poll, options_.idle_disconnect))) {
+          // Nothing to do for a while: hold no lease and no backend; come back when it is due.
+          if (due) {
+            next_due = Clock::now() + *due;
+          }
+          Disconnect();
+          idle_depth_ = last_depth_;
           continue;
         }
-        pqxx::read_transaction tx(*connection_);
-        auto next = tx.exec(
-            "SELECT extract(epoch FROM min(not_before) - now()) * 1000 FROM outbound_tasks "
-            "WHERE state = 'pending'")[0][0];
-        tx.commit();
         milliseconds wait = options_.poll;
-        if (!next.is_null()) {
-          wait = std::clamp(milliseconds(static_cast<long long>(next.as<double>())),
-                            milliseconds(1), options_.poll);
+        if (due) {
+          wait = std::clamp(*due, milliseconds(1), options_.poll);
         }
         Sleep(std::min(wait, options_.lease_ttl / 3));
         continue;

@@ -130,8 +130,8 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
     }
     json progress = co_await slice.db(
         [&id, &action](pqxx::connection& c) { return queue::ControlBroadcast(c, id, action); });
-    if (action == "resume") {
-      slice.messaging.Wake();
+    if (action != "pause") {
+      slice.messaging.Wake();  // resumed tasks go; an idle dispatcher re-reads the depth
     }
     slice.messaging.AnnotateProgress(progress);
     slice.messaging.Publish("broadcast.progress", progress);

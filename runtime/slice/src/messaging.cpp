@@ -69,7 +69,10 @@ void Messaging::Start() {
     queue::DispatcherOptions options = options_.dispatcher;
     options.slice_id = slice_id_;
     options.holder = Holder();
-    std::string conninfo = channel_pool_.conninfo();
+    // Its own application_name: pg_stat_activity tells its backend from the pools'.
+    std::string conninfo = db::BuildConnInfo(
+        channel_pool_.conninfo(),
+        {{"application_name", "crmd-slice_" + std::to_string(slice_id_) + "-dispatcher"}});
     dispatcher_ = std::make_unique<queue::Dispatcher>(
         options, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); }, *channel_,
         [this](const std::string& event, const json& data) { Publish(event, data); });

@@ -30,19 +30,21 @@ namespace {
 
 namespace asio = boost::asio;
 
-// An idle tenant holds no PostgreSQL backend: connections unused for a minute are closed.
+// An idle tenant holds no PostgreSQL backend: connections unused for `age` are closed, found
+// within half of it (at most 30 s late).
 asio::awaitable<void> CloseIdleConnections(db::Pool& pool, http::BlockingPool& blocking,
-                                           Messaging& messaging) {
+                                           Messaging& messaging, std::chrono::milliseconds age) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
+  auto every = std::min<std::chrono::milliseconds>(age / 2, std::chrono::seconds(30));
   for (;;) {
-    timer.expires_after(std::chrono::seconds(30));
+    timer.expires_after(every);
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) {
       co_return;
     }
     co_await blocking.Run([&] {
-      messaging.CloseIdle(std::chrono::seconds(60));
-      return pool.CloseIdle(std::chrono::seconds(60));
+      messaging.CloseIdle(age);
+      return pool.CloseIdle(age);
     });
   }
 }
@@ -123,7 +125,8 @@ int RunSliceProcess(const SliceOptions& options) {
         std::filesystem::perm_options::replace, ec);
   }
   server.Start();
-  asio::co_spawn(io.First(), CloseIdleConnections(pool, blocking, messaging), asio::detached);
+  asio::co_spawn(io.First(), CloseIdleConnections(pool, blocking, messaging, options.db_idle_close),
+                 asio::detached);
   spdlog::info("slice {} serving on {}", slice_id, bound.ToString());
   http::ServeUntilSignal(io, server, options.drain_timeout, [&] { messaging.Stop(); });
   return 0;

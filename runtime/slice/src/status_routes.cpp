@@ -26,7 +26,13 @@ void AddStatusRoutes(http::Router& router, SliceContext& slice) {
   using bhttp::verb;
   router.Add(verb::get, "/health", [&slice](Exchange&) -> Reply {
     try {
-      co_await slice.db([](pqxx::connection& c) { pqxx::nontransaction(c).exec("SELECT 1"); });
+      // The orchestrator probes every 5 s: opening a connection for it, or keeping one young,
+      // would keep every idle slice's backend alive. An idle connection is checked as it is;
+      // none open has nothing to go stale (the next request connects, and says so if it cannot).
+      db::Pool& pool = slice.db.pool();
+      if (!co_await slice.db.Blocking([&pool] { return pool.Ping(); })) {
+        throw RuntimeError("an idle connection was broken");
+      }
     } catch (const std::exception& e) {
       co_return http::ErrorResponse(Status::service_unavailable,
                                     std::string("database: ") + e.what());
@@ -47,8 +53,14 @@ void AddStatusRoutes(http::Router& router, SliceContext& slice) {
         std::chrono::steady_clock::now() - slice.started);
     channel::ChannelState channel = slice.messaging.ChannelStatus();
     // The load the monitor records beside memory (crmctl calibrate --from-db fits on it).
+    // The monitor asks every minute: an idle slice answers from what its dispatcher read before
+    // it closed its connection, without a backend (what changes the queue meanwhile, an enqueue
+    // or a cancel, wakes the dispatcher, which then reads the database again).
+    std::optional<long long> idle_depth = slice.messaging.IdleQueueDepth();
     long long pending =
-        co_await slice.db.Read([](pqxx::read_transaction& tx) { return queue::PendingDepth(tx); });
+        idle_depth ? *idle_depth : co_await slice.db.Read([](pqxx::read_transaction& tx) {
+          return queue::PendingDepth(tx);
+        });
     co_return http::JsonResponse(
         Status::ok, {{"state", "running"},
                      {"slice", slice.slice_id},

@@ -64,6 +64,10 @@ struct RuntimeConfig {
   std::chrono::milliseconds pair_interval{6'000};  ///< per recipient, after a burst of 10
   int queue_max_attempts = 10;                     ///< then the task is dead-lettered
   std::chrono::milliseconds queue_lease_ttl{10'000};
+  /// A slice's database connections (pools and dispatcher) unused this long are closed.
+  std::chrono::milliseconds slice_idle_disconnect{60'000};
+  /// A disconnected dispatcher looks for work queued by another process this often.
+  std::chrono::milliseconds queue_idle_poll{60'000};
   std::string worker_shard_range = "0-100";          ///< tenant hash range this host dispatches
   std::uint64_t broadcast_body_limit = 32ull << 20;  ///< POST /api/broadcasts (CSV uploads)
   int upload_max_rows = 50'000;  ///< recipients per broadcast, rows per contact import (413)

@@ -102,6 +102,11 @@ class Pool {
   }
 
   std::size_t open_connections() const;
+  /// Checks the most recently used idle connection with `SELECT 1` without opening one and
+  /// without making it any younger: a health probe must not keep an idle tenant's backend
+  /// alive. True when the check passed or there was nothing to check; false when the connection
+  /// was broken (it is dropped). Blocking.
+  bool Ping();
   /// Closes connections idle for longer than `age` (an idle slice then holds no PostgreSQL
   /// backend). Returns how many were closed.
   std::size_t CloseIdle(std::chrono::milliseconds age);

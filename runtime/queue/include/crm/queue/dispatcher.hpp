@@ -2,9 +2,11 @@
 // channel, paced by the per-phone token bucket and the pair limit, retrying with backoff and
 // dead-lettering after max_attempts. While the channel cannot send at all (Channel::Readiness():
 // unpaired, logged out, failed) it holds no lease and claims nothing: tasks wait, pending,
-// without using attempts, and go once the channel is ready again. It wakes on NOTIFY (and polls as
-// a fallback); when the queue has been empty for idle_disconnect it lets its lease and connection
-// go, so an idle tenant holds no database backend, and checks again on a wake or every idle_poll.
+// without using attempts, and go once the channel is ready again. It wakes on NOTIFY (and polls
+// as a fallback). When it has sent nothing for idle_disconnect and nothing is due within that
+// time it lets its lease and connection go (LISTEN included), so an idle tenant holds no database
+// backend; then it comes back on a Wake() (its own slice queued something), at the earliest retry
+// it saw pending, or every idle_poll to look (without the lease) for work another process queued.
 #pragma once
 
 #include <pqxx/pqxx>
@@ -37,7 +39,9 @@ struct DispatcherOptions {
   std::chrono::milliseconds retry_base{1'000};
   std::chrono::milliseconds retry_cap{300'000};
   std::chrono::milliseconds poll{5'000};
+  /// While disconnected: how often to look for work queued with a NOTIFY it could not hear.
   std::chrono::milliseconds idle_poll{60'000};
+  /// Nothing sent for this long and nothing due sooner: close the connection.
   std::chrono::milliseconds idle_disconnect{60'000};
 };
 
@@ -66,6 +70,13 @@ class Dispatcher {
     long long lease_lost = 0;  ///< batches abandoned because the lease was gone
   };
   Stats stats() const;
+  /// While it holds no connection because it is idle: the queue's depth (store.hpp
+  /// PendingDepth) it read just before closing, which only its own slice's writes can change
+  /// meanwhile. nullopt while connected (or never idle yet): read the database.
+  std::optional<long long> IdleDepth() const {
+    long long d = idle_depth_.load();
+    return d < 0 ? std::nullopt : std::optional<long long>(d);
+  }
 
   /// Test hook, called on the dispatcher's thread after a batch is claimed and before each send
   /// of it (a test stalls here to let the lease expire under it).
@@ -83,7 +94,12 @@ class Dispatcher {
   bool Send(std::vector<ClaimedTask> tasks, long long epoch);
   TaskResult Outcome(const ClaimedTask& task, const channel::SendResult& result);
   void Record(const std::vector<TaskResult>& results, bool adopt);
-  void Sleep(std::chrono::milliseconds at_most);
+  /// Waits for a NOTIFY (when connected), a Wake() or `at_most`; true when woken.
+  bool Sleep(std::chrono::milliseconds at_most);
+  /// Time until the earliest pending task is due (0 when due; with `count_in_doubt`, also when
+  /// a task is claimed or sending, which only a new lease resolves); nullopt when nothing
+  /// waits. Needs no lease. Reads the queue's depth into last_depth_ too.
+  std::optional<std::chrono::milliseconds> NextDue(bool count_in_doubt);
 
   DispatcherOptions options_;
   Connect connect_;
@@ -101,6 +117,8 @@ class Dispatcher {
   std::mt19937_64 random_{std::random_device{}()};
   std::string held_reason_;  ///< why the channel last said it cannot send (logged once)
 
+  long long last_depth_ = 0;               ///< read by the last NextDue
+  std::atomic<long long> idle_depth_{-1};  ///< see IdleDepth
   std::atomic<bool> running_{false};
   std::atomic<bool> woken_{false};
   std::mutex mutex_;

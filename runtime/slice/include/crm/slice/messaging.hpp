@@ -56,6 +56,11 @@ class Messaging {
       dispatcher_->Wake();
     }
   }
+  /// The queue's depth as the dispatcher left it when it went idle and closed its connection;
+  /// nullopt while it is connected, or when another host dispatches this slice.
+  std::optional<long long> IdleQueueDepth() const {
+    return dispatcher_ ? dispatcher_->IdleDepth() : std::nullopt;
+  }
   /// Takes in statuses and inbound messages; publishes what changed. Blocking.
   void Apply(const channel::ChannelEvents& events);
   /// Closes connections idle longer than `age`.

@@ -22,6 +22,9 @@ struct SliceOptions {
   /// The pool serving HTTP requests (search_path = the slice's schema); as many blocking
   /// threads as connections.
   db::PoolOptions database;
+  /// Pooled connections (this pool's and messaging's) unused this long are closed: an idle
+  /// tenant holds no PostgreSQL backend.
+  std::chrono::milliseconds db_idle_close{60'000};
   long long queue_max_depth = 50'000;  ///< pending tasks past which broadcasts are refused
   std::size_t max_event_streams = 20;  ///< open GET /api/events at once; the next gets 429
   /// Recipients in one broadcast, rows in one contact import; more is refused (413) while the
