@@ -74,6 +74,11 @@ run validate --require-tools "$TMP/webjs"; expect_code 0; expect_out "0 finding(
 # Clean renderings validate with every tool present.
 run validate --require-tools "$TMP/b" "$TMP/g-2-compose" "$TMP/g-4-multi"; expect_code 0; expect_out "0 finding(s)"
 expect_out "promtool check rules     passed"
+# A relative directory too: the tools run elsewhere (docker-compose in the file's directory).
+pushd "$TMP" > /dev/null
+run validate --require-tools g-2-compose g-4-multi
+popd > /dev/null
+expect_code 0; expect_out "0 finding(s)"; expect_out "docker-compose config    passed"
 run validate -o json "$TMP/b"; expect_code 0
 expect_json "d[0]['findings'] == [] and any(t['tool'] == 'postgres -C' and t['status'] == 'passed' for t in d[0]['tools'])"
 run validate;                                     expect_code 2; expect_err "pass rendered directories"

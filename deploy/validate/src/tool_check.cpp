@@ -22,7 +22,7 @@ std::vector<std::pair<std::string, std::string>> ManifestFiles(const fs::path& d
 }  // namespace
 
 CheckContext::CheckContext(fs::path dir, fs::path scratch, std::vector<Finding>& findings)
-    : dir_(std::move(dir)),
+    : dir_(fs::absolute(dir)),  // the tools run in other directories (docker-compose in the file's)
       scratch_(std::move(scratch)),
       findings_(findings),
       files_(ManifestFiles(dir_)) {}
