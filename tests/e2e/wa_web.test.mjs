@@ -1,6 +1,7 @@
 // The connect page of a wa-web slice (docs/wa-web.md) against the scripted fake sidecar: the
-// sidecar's QR, a pairing code, connected, and a session that failed (nothing reconnects: a
-// button starts again). Every state is screenshotted and checked by axe.
+// sidecar's QR, a pairing code, a broadcast that waits for pairing (and says why on the
+// broadcasts page), connected, and a session that failed (nothing reconnects: a button starts
+// again). Every state is screenshotted and checked by axe.
 import assert from 'node:assert/strict';
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,10 +46,38 @@ test('a wa-web tenant pairs by QR or code, and starts again after a failed sessi
     assert.equal(await page.getByTestId('pair-code').textContent(), 'FAKE-0001');
     await check(page, 'connect-wa-web-code');
 
+    // A broadcast made before pairing waits, and says why, instead of failing its messages.
+    const created = await call(page, 'POST', '/api/broadcasts',
+      { name: 'Before pairing', text: 'Hello', recipients: ['+4915100000002', '+4915100000003'] });
+    assert.equal(created.status, 202);
+    await page.getByRole('link', { name: 'Broadcasts', exact: true }).click();
+    const held = page.locator('[data-held]');
+    await held.waitFor();
+    assert.match(await held.textContent(), /not paired/);
+    await check(page, 'broadcast-held');
+    await held.getByRole('link', { name: 'Open the connect page' }).click();
+    await page.getByRole('heading', { name: 'Connect WhatsApp' }).waitFor();
+
     await control(page, slice, { cmd: 'scan', phone: '+4915100000001' });
     await page.getByText('Connected as').waitFor();
     assert.equal(await page.getByTestId('phone').textContent(), '+4915100000001');
     await check(page, 'connect-wa-web-connected');
+
+    // Paired: the held broadcast goes out by itself and stops saying it waits.
+    await page.getByRole('link', { name: 'Broadcasts', exact: true }).click();
+    await page.locator('[data-broadcast]').first().waitFor();
+    await until(page, () => !document.querySelector('[data-held]'));
+    let sentBroadcast;
+    for (let i = 0; i < 200; i++) {
+      sentBroadcast = (await call(page, 'GET', `/api/broadcasts/${created.body.id}`)).body;
+      if (sentBroadcast.queued === 0) break;
+      await page.waitForTimeout(100);
+    }
+    assert.equal(sentBroadcast.queued, 0, JSON.stringify(sentBroadcast));
+    assert.equal(sentBroadcast.failed, 0, JSON.stringify(sentBroadcast));
+    assert.equal(sentBroadcast.held_reason, null, JSON.stringify(sentBroadcast));
+    await page.getByRole('link', { name: 'Connect', exact: true }).click();
+    await page.getByText('Connected as').waitFor();
 
     for (let i = 0; i < 3; i++) {
       await control(page, slice, { cmd: 'logged_out' });

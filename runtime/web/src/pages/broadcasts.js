@@ -5,6 +5,7 @@ import { api, post, query } from '../api.js';
 import { useEvent } from '../events.js';
 import { html } from '../html.js';
 import { Sentinel, usePaged } from '../paged.js';
+import { Link } from '../router.js';
 import { Badge, Button, Field, FormError, Progress, fileError, formatTime, toast, useForm, useTitle } from '../ui.js';
 
 const kStatus = { running: 'primary', paused: 'warning', completed: 'success', cancelled: 'neutral' };
@@ -98,6 +99,9 @@ function BroadcastCard({ b }) {
       Queued ${b.queued.toLocaleString()} · sent ${b.sent.toLocaleString()} · failed ${b.failed.toLocaleString()}
       ${b.cancelled > 0 ? ` · cancelled ${b.cancelled.toLocaleString()}` : ''}
     </p>
+    ${b.held_reason && html`<p class="alert alert-warning" role="status" data-held>
+      ${`${b.held_reason.charAt(0).toUpperCase()}${b.held_reason.slice(1)}. `}<${Link} href="/app/connect">Open the connect page</${Link}>
+    </p>`}
   </article>`;
 }
 
