@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -117,6 +118,51 @@ TEST_F(MaxSlicesTest, FullServerRefusesProvisioningAndAlerts) {
             "1");
   EXPECT_TRUE(Eventually([&] { return SlicesFullOpen(admin); }))
       << Fetch("GET", Url("/admin/alerts?state=all"), {}, {"Cookie: crm_session=" + admin}).body;
+}
+
+class ConcurrentProvisioningTest : public RuntimeTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    env["CRM_MAX_SLICES"] = "4";  // the warm slice and three more
+  }
+};
+
+// Slices provision concurrently (docs/benchmarks.md, "Density"), but the capacity check and the
+// insert stay one at a time: six requests at once on a server with room for three more get three
+// slices, each serving, and three refusals naming the key, never a fifth slice.
+TEST_F(ConcurrentProvisioningTest, SixAtOnceGetTheThreeThatFitEachServingAndNoMore) {
+  std::string admin = Admin();
+  std::vector<HttpResult> answers(6);
+  std::vector<std::thread> requests;
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    requests.emplace_back([&, i] {
+      answers[i] = Fetch("POST", Url("/admin/slices"), {},
+                         {"Cookie: crm_session=" + admin, "Content-Type: application/json"});
+    });
+  }
+  for (auto& t : requests) {
+    t.join();
+  }
+  std::set<long long> ids;
+  int refused = 0;
+  for (const auto& a : answers) {
+    if (a.status == 201) {
+      EXPECT_EQ(a.Json()["state"], "available") << a.body;
+      ids.insert(a.Json()["id"].get<long long>());
+    } else {
+      EXPECT_EQ(a.status, 409) << a.body;  // docs/api.md: the server is full
+      EXPECT_NE(a.body.find("CRM_MAX_SLICES"), std::string::npos) << a.body;
+      ++refused;
+    }
+  }
+  EXPECT_EQ(ids.size(), 3U);
+  EXPECT_EQ(refused, 3);
+  EXPECT_EQ(
+      Sql(pg_->ConnectionString(), "SELECT count(*) FROM gateway.slices WHERE state = 'available'"),
+      "4");
+  for (long long id : ids) {
+    EXPECT_FALSE(SlicePid(id).empty()) << "slice " << id << " runs no process";
+  }
 }
 
 class CpuLimitTest : public RuntimeTest {

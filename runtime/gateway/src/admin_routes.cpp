@@ -119,11 +119,13 @@ void AddAdminRoutes(http::Router& router, GatewayContext& gateway) {
     co_await RequireAdmin(gateway, ex);
     auto info = co_await gateway.route.db().Blocking([&gateway] {
       // The administrator asked past the configured maximum: a refusal they can act on
-      // (409, crmctl exits 2), where a tenant's sign-up gets 503.
-      if (auto full = gateway.orchestrator.FullReason()) {
-        throw Conflict(*full);
+      // (409, crmctl exits 2), where a tenant's sign-up gets 503. Provision decides, under the
+      // lock that keeps concurrent provisionings within the maximum.
+      try {
+        return gateway.orchestrator.Provision();
+      } catch (const orchestrator::ServerFull& full) {
+        throw Conflict(full.what());
       }
-      return gateway.orchestrator.Provision();
     });
     co_return http::JsonResponse(Status::created, info.ToJson());
   });

@@ -392,15 +392,32 @@ std::optional<std::string> Orchestrator::FullReason() {
 }
 
 SliceInfo Orchestrator::Provision() {
-  std::lock_guard provisioning(provision_mutex_);
-  if (auto full = FullReason()) {
-    throw Unavailable(*full, std::chrono::seconds(60));
+  long long id = 0;
+  {
+    std::lock_guard provisioning(provision_mutex_);
+    if (auto full = FullReason()) {
+      throw ServerFull(*full, std::chrono::seconds(60));
+    }
+    id = pool_.Write([&](pqxx::work& tx) {
+      return SliceStore(tx).Insert(options_.slice_storage_quota, options_.slice_memory_limit,
+                                   limiter_.name(), options_.slice_cpu_limit,
+                                   options_.slice_cpu_limit > 0 ? cpu_limiter_.name() : "none");
+    });
+    ++provisioning_;
   }
-  long long id = pool_.Write([&](pqxx::work& tx) {
-    return SliceStore(tx).Insert(options_.slice_storage_quota, options_.slice_memory_limit,
-                                 limiter_.name(), options_.slice_cpu_limit,
-                                 options_.slice_cpu_limit > 0 ? cpu_limiter_.name() : "none");
-  });
+  // The slice's own work (its role, its schema's migrations, its process and health check) does
+  // not need the lock: several slices provision at once (docs/benchmarks.md, "Density").
+  struct Ended {
+    Orchestrator& o;
+    ~Ended() {
+      {
+        std::lock_guard lock(o.provision_mutex_);
+        --o.provisioning_;
+        ++o.provisionings_ended_;
+      }
+      o.provisioned_.notify_all();
+    }
+  } ended{*this};
   try {
     std::string role = RoleOf(id);
     fs::path dir = SliceDir(id);
@@ -482,8 +499,12 @@ long long Orchestrator::AssignNow(long long user_id) {
     return *id;
   }
   {
-    // Signups faster than the refill: wait for the provisioning in flight, then take its slice.
-    std::lock_guard provisioning(provision_mutex_);
+    // Signups faster than the refill: wait for a provisioning in flight to end, then take its
+    // slice (or, taken meanwhile, provision one).
+    std::unique_lock provisioning(provision_mutex_);
+    const long long ended = provisionings_ended_;
+    provisioned_.wait(provisioning,
+                      [&] { return provisioning_ == 0 || provisionings_ended_ != ended; });
   }
   if (auto id = AssignWarm(user_id)) {
     return *id;

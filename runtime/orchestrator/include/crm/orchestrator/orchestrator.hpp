@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "crm/db/pool.hpp"
+#include "crm/error.hpp"
 #include "crm/http/endpoint.hpp"
 #include "crm/orchestrator/lifecycle.hpp"
 #include "crm/orchestrator/limits.hpp"
@@ -60,6 +61,13 @@ struct OrchestratorOptions {
   std::uint32_t slice_uid_last = 0;
 };
 
+/// The server already holds `max_slices` live slices (503 with Retry-After for a sign-up; the
+/// admin API answers 409).
+class ServerFull : public Unavailable {
+ public:
+  using Unavailable::Unavailable;
+};
+
 /// Every member that touches the database or processes blocks: call it from blocking work.
 class Orchestrator {
  public:
@@ -76,7 +84,7 @@ class Orchestrator {
   void Stop();
 
   /// provisioning → available: role, schema, migrations, process, health check. Throws
-  /// Unavailable when the server already holds `max_slices` live slices.
+  /// ServerFull when the server already holds `max_slices` live slices. Several may run at once.
   SliceInfo Provision();
   /// Why no slice can be provisioned (the server holds `max_slices` live slices), naming the
   /// key; nullopt when there is room or no maximum.
@@ -150,7 +158,12 @@ class Orchestrator {
 
   mutable std::mutex mutex_;
   std::map<long long, std::unique_ptr<Process>> processes_;
-  std::mutex provision_mutex_;  ///< one provisioning at a time keeps the warm count exact
+  /// The capacity check and the insert of a new slice, one at a time: the cap and the warm count
+  /// stay exact. The rest of a provisioning (role, schema, process) runs concurrently.
+  std::mutex provision_mutex_;
+  std::condition_variable provisioned_;  ///< a provisioning ended
+  int provisioning_ = 0;                 ///< in flight (under provision_mutex_)
+  long long provisionings_ended_ = 0;    ///< ever (under provision_mutex_)
 
   std::atomic<bool> running_{false};
   std::mutex wake_mutex_;
