@@ -36,15 +36,6 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeou
   return done();
 }
 
-std::vector<std::string> Numbers(int n, const std::string& prefix = "+49151") {
-  std::vector<std::string> out;
-  for (int i = 0; i < n; ++i) {
-    std::string digits = std::to_string(i);
-    out.push_back(prefix + std::string(7 - digits.size(), '0') + digits);
-  }
-  return out;
-}
-
 class MessagingTest : public RuntimeTest {
  protected:
   void Configure(std::map<std::string, std::string>& env) override {

@@ -47,6 +47,16 @@ inline std::string Sql(const std::string& conninfo, const std::string& sql) {
 // A call through the gateway at `gateway` to the slice of the tenant whose `cookie` header
 // ("Cookie: crm_session=…") it carries, retried for up to a minute while the slice (re)starts:
 // no answer, 502 or 503. Backups and restores stop and start slices under the tests.
+/// `n` distinct E.164 numbers: `prefix` followed by 7 digits, counting from 0.
+inline std::vector<std::string> Numbers(int n, const std::string& prefix = "+49151") {
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) {
+    std::string digits = std::to_string(i);
+    out.push_back(prefix + std::string(7 - digits.size(), '0') + digits);
+  }
+  return out;
+}
+
 inline HttpResult SliceCall(const std::string& gateway, const std::string& cookie,
                             const std::string& method, const std::string& path,
                             const std::string& body = {}) {

@@ -12,15 +12,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::vector<std::string> Numbers(int n) {
-  std::vector<std::string> out;
-  for (int i = 0; i < n; ++i) {
-    std::string digits = std::to_string(i);
-    out.push_back("+49152" + std::string(7 - digits.size(), '0') + digits);
-  }
-  return out;
-}
-
 class WaWebTest : public RuntimeTest {
  protected:
   void Configure(std::map<std::string, std::string>& env) override {
@@ -50,6 +41,15 @@ class WaWebTest : public RuntimeTest {
     fs::rename(tmp, dir / name);
     // Taken (the fake deletes what it has done): the test's next step sees its effect.
     ASSERT_TRUE(Eventually([&] { return !fs::exists(dir / name); }));
+  }
+
+  // The fake's deliveries: `n` sends, none of them twice (by client message id).
+  void ExpectEachDeliveredOnce(const Tenant& t, int n) {
+    std::set<std::string> keys;
+    for (const auto& d : Lines(t, "deliveries.jsonl")) {
+      EXPECT_TRUE(keys.insert(d["client_id"].get<std::string>()).second) << "twice: " << d;
+    }
+    EXPECT_EQ(keys.size(), static_cast<std::size_t>(n));
   }
 
   std::vector<json> Lines(const Tenant& t, const std::string& name) {
@@ -222,7 +222,7 @@ TEST_F(WaWebTest, QrThenPairedThenABroadcastWithAcksThenAReplyThenALogoutRaisesT
            s["channel"]["rss_bytes"].get<long long>() > 1'000'000;
   }));
 
-  auto numbers = Numbers(5);
+  auto numbers = Numbers(5, "+49152");
   long long id = Broadcast(t, numbers);
   json p;
   ASSERT_TRUE(Eventually([&] {
@@ -300,7 +300,7 @@ TEST_F(WaWebTest, ASidecarKilledMidBroadcastIsRestartedAndEveryRecipientGetsItEx
   Pair(t);
   Control(t, {{"cmd", "send_delay_ms"}, {"ms", 100}});
   const int n = 30;
-  long long id = Broadcast(t, Numbers(n));
+  long long id = Broadcast(t, Numbers(n, "+49152"));
   // Killed while a send waits for its answer (its journal complete: the lookup finds it), not
   // between the journal's two lines (which is failed rather than risk a duplicate, as it should).
   ASSERT_TRUE(Eventually([&] {
@@ -324,11 +324,7 @@ TEST_F(WaWebTest, ASidecarKilledMidBroadcastIsRestartedAndEveryRecipientGetsItEx
   EXPECT_EQ(p["failed"], 0) << Tasks(t, "string_agg(last_error, ' | ')") << "\n" << SliceLog(t);
   EXPECT_NE(SidecarPid(t), before) << "the slice restarted its sidecar";
   EXPECT_EQ(Lines(t, "starts.jsonl").size(), 2u);
-  std::set<std::string> keys;
-  for (const auto& d : Lines(t, "deliveries.jsonl")) {
-    EXPECT_TRUE(keys.insert(d["client_id"].get<std::string>()).second) << "twice: " << d;
-  }
-  EXPECT_EQ(keys.size(), static_cast<std::size_t>(n));
+  ExpectEachDeliveredOnce(t, n);
   // The interrupted sends took another attempt (after a lookup of the in-doubt ones).
   EXPECT_NE(Tasks(t, "max(attempts)"), "1");
 }
@@ -350,7 +346,7 @@ TEST_F(WaWebHeldTest, ABroadcastWhileLoggedOutWaitsWithoutUsingAttemptsAndGoesOn
   Control(t, {{"cmd", "logged_out"}});
   ASSERT_TRUE(Eventually([&] { return ChannelIs(t, "unpaired"); })) << Channel(t);
   const int n = 5;
-  long long id = Broadcast(t, Numbers(n));
+  long long id = Broadcast(t, Numbers(n, "+49152"));
   json p;
   ASSERT_TRUE(Eventually([&] {
     p = Progress(t, id);
@@ -374,11 +370,7 @@ TEST_F(WaWebHeldTest, ABroadcastWhileLoggedOutWaitsWithoutUsingAttemptsAndGoesOn
   EXPECT_EQ(p["failed"], 0);
   EXPECT_TRUE(p["held_reason"].is_null()) << p;
   EXPECT_TRUE(Channel(t)["held_reason"].is_null()) << Channel(t);
-  std::set<std::string> keys;
-  for (const auto& d : Lines(t, "deliveries.jsonl")) {
-    EXPECT_TRUE(keys.insert(d["client_id"].get<std::string>()).second) << "twice: " << d;
-  }
-  EXPECT_EQ(keys.size(), static_cast<std::size_t>(n));
+  ExpectEachDeliveredOnce(t, n);
   EXPECT_EQ(Tasks(t, "max(attempts)"), "1");
 }
 
