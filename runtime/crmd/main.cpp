@@ -1,5 +1,6 @@
 // crmd: the runtime. `--role all` (gateway + orchestrator + slice processes, the single-host
-// default), `--role gateway`, `--role slice --slice-id N`; `migrate`; `admin create`.
+// default), `--role gateway` (slice hosts run the slices), `--role slice-host` (the slices of a
+// tenant hash range), `--role slice --slice-id N`; `migrate`; `admin create`.
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
@@ -56,7 +57,7 @@ void ReloadOnHangup(const std::string& role, std::optional<std::filesystem::path
         spdlog::warn("SIGHUP: reloaded {}; needs a restart: {}",
                      applied.empty() ? "nothing (log_level unchanged)" : applied,
                      pending.empty() ? "nothing" : pending + " (systemctl restart crmd)");
-        if (!outcome.applied.empty() && role != "slice") {
+        if (!outcome.applied.empty() && role != "slice" && role != "gateway") {
           spdlog::warn(
               "SIGHUP: running slices keep their log level until restarted (crmctl slices "
               "restart)");
@@ -76,7 +77,9 @@ int main(int argc, char** argv) {
   std::string role = "all";
   long long slice_id = 0;
   std::string config_file;
-  app.add_option("--role", role, "all (gateway + orchestrator + slices), gateway, or slice")
+  app.add_option("--role", role,
+                 "all (gateway + orchestrator + slices), gateway (slices on slice hosts), "
+                 "slice-host (the slices of a tenant hash range), or slice")
       ->check(CLI::IsMember({"all", "gateway", "slice", "slice-host"}));
   app.add_option("--slice-id", slice_id, "the slice to serve (--role slice)")
       ->check(CLI::PositiveNumber);
@@ -139,13 +142,6 @@ int main(int argc, char** argv) {
       std::cout << "admin " << email << " ready (user " << id << ")\n";
       return 0;
     }
-    if (role == "slice-host") {
-      // The rendered tier 3–5 deployments name this role; it arrives with the queue's sharding.
-      std::cerr << "crmd: --role slice-host (a process serving a tenant hash range, tiers 3-5) is "
-                   "not built yet; "
-                   "run the single-host layout with --role all\n";
-      return 2;
-    }
     ReloadOnHangup(role, config_path, env_path);
     if (role == "slice") {
       if (slice_id == 0) {
@@ -154,8 +150,12 @@ int main(int argc, char** argv) {
       }
       return crm::slice::RunSliceProcess(crm::crmd::SliceOptionsFrom(config, slice_id));
     }
-    // --role gateway runs its slices as local processes too, until slice hosts (tier 4+) exist.
-    return crm::gateway::RunGateway(crm::crmd::GatewayOptionsFrom(config));
+    if (role == "slice-host") {
+      return crm::slicehost::RunSliceHost(crm::crmd::SliceHostOptionsFrom(config));
+    }
+    return crm::gateway::RunGateway(crm::crmd::GatewayOptionsFrom(
+        config, role == "gateway" ? crm::orchestrator::Placement::kGateway
+                                  : crm::orchestrator::Placement::kSingleHost));
   } catch (const crm::InputError& e) {
     std::cerr << "crmd: " << e.what() << "\n";
     return 2;

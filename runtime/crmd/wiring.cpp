@@ -1,5 +1,8 @@
 #include "wiring.hpp"
 
+#include <unistd.h>
+
+#include <charconv>
 #include <filesystem>
 #include <string>
 
@@ -227,8 +230,12 @@ monitor::MonitorOptions MonitorOptionsFrom(const config::RuntimeConfig& config) 
   return options;
 }
 
-gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config) {
+gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config,
+                                           orchestrator::Placement placement) {
   gateway::GatewayOptions options;
+  options.internal_token = config.internal_token;
+  // Behind a load balancer with other gateways: the login limits count in PostgreSQL.
+  options.shared_limits = placement == orchestrator::Placement::kGateway;
   options.log_level = config.log_level;
   options.listen = http::ParseEndpoint(config.listen);
   options.limits = ServerLimitsFrom(config);
@@ -251,6 +258,7 @@ gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config) 
   options.whatsapp_verify_token = config.whatsapp_verify_token;
   options.whatsapp_app_secret = config.whatsapp_app_secret;
   options.orchestrator = OrchestratorOptionsFrom(config);
+  options.orchestrator.placement = placement;
   options.mail = MailerOptionsFrom(config);
   options.billing = BillingOptionsFrom(config);
   options.monitor = MonitorOptionsFrom(config);
@@ -271,6 +279,89 @@ slice::SliceOptions SliceOptionsFrom(const config::RuntimeConfig& config, long l
   options.max_event_streams = static_cast<std::size_t>(config.event_streams_per_tenant);
   options.upload_max_rows = static_cast<std::size_t>(config.upload_max_rows);
   options.messaging = MessagingOptionsFrom(config, slice_id);
+  return options;
+}
+
+namespace {
+
+std::string HostName(const config::RuntimeConfig& config) {
+  if (!config.host_name.empty()) {
+    return config.host_name;
+  }
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') {
+    throw InputError("host_name: the system has no host name; set CRM_HOST_NAME", "host_name");
+  }
+  return name;
+}
+
+// A StatefulSet's pod crm-slice-host-3 → 3.
+int OrdinalOf(const std::string& host_name) {
+  auto dash = host_name.rfind('-');
+  int ordinal = -1;
+  if (dash != std::string::npos) {
+    const char* first = host_name.data() + dash + 1;
+    const char* last = host_name.data() + host_name.size();
+    auto [end, ec] = std::from_chars(first, last, ordinal);
+    if (ec != std::errc() || end != last || first == last) {
+      ordinal = -1;
+    }
+  }
+  if (ordinal < 0) {
+    throw InputError(
+        "host_name: worker_shard_count needs a StatefulSet pod name ending in -N "
+        "(crm-slice-host-0), got \"" +
+            host_name + "\" (CRM_HOST_NAME or POD_NAME)",
+        "host_name");
+  }
+  return ordinal;
+}
+
+// Where gateways reach this slice host: configured, else the listen address, with the host name
+// in place of a wildcard.
+std::string AdvertiseAddress(const config::RuntimeConfig& config, const http::Endpoint& listen) {
+  if (!config.advertise_address.empty()) {
+    http::Endpoint checked = http::ParseEndpoint(config.advertise_address);
+    if (!checked.is_unix && (checked.host == "0.0.0.0" || checked.host == "::")) {
+      throw InputError("advertise_address: a wildcard cannot be reached; name this host",
+                       "advertise_address");
+    }
+    return checked.ToString();
+  }
+  if (listen.is_unix) {
+    return listen.ToString();
+  }
+  if (listen.port == 0) {
+    return {};  // known once bound (RunSliceHost)
+  }
+  if (listen.host == "0.0.0.0" || listen.host == "::" || listen.host.empty()) {
+    return HostName(config) + ":" + std::to_string(listen.port);
+  }
+  return listen.ToString();
+}
+
+}  // namespace
+
+slicehost::SliceHostOptions SliceHostOptionsFrom(const config::RuntimeConfig& config) {
+  slicehost::SliceHostOptions options;
+  options.log_level = config.log_level;
+  options.listen = http::ParseEndpoint(config.listen);
+  options.limits = ServerLimitsFrom(config);
+  options.io_threads = config.io_threads;
+  options.drain_timeout = config.drain_timeout;
+  options.database = GatewayDatabase(config, 4);
+  options.database.application_name = "crmd-slice-host";
+  options.orchestrator = OrchestratorOptionsFrom(config);
+  // The host runs only the slices it serves: each dispatches its own queue, whatever range.
+  options.orchestrator.slice_environment["CRM_WORKER_SHARD_RANGE"] = "0-100";
+  options.leases.own =
+      config.worker_shard_count > 0
+          ? queue::ShardOfOrdinal(OrdinalOf(HostName(config)), config.worker_shard_count)
+          : queue::ParseShardRange(config.worker_shard_range);
+  options.leases.holder = AdvertiseAddress(config, options.listen);
+  options.leases.ttl = config.shard_lease_ttl;
+  options.leases.adopt = config.slice_host_adopt;
+  options.internal_token = config.internal_token;
   return options;
 }
 

@@ -5,6 +5,7 @@
 #include "crm/config/config.hpp"
 #include "crm/gateway/gateway.hpp"
 #include "crm/slice/slice.hpp"
+#include "crm/slicehost/slice_host.hpp"
 
 namespace crm::crmd {
 
@@ -23,7 +24,12 @@ billing::BillingOptions BillingOptionsFrom(const config::RuntimeConfig& config);
 /// "Monitoring").
 monitor::MonitorOptions MonitorOptionsFrom(const config::RuntimeConfig& config);
 
-gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config);
+/// `placement`: kSingleHost (`--role all`) or kGateway (`--role gateway`: slice hosts run the
+/// slices).
+gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config,
+                                           orchestrator::Placement placement);
+/// `--role slice-host`. Throws InputError for a range, ordinal or address that does not parse.
+slicehost::SliceHostOptions SliceHostOptionsFrom(const config::RuntimeConfig& config);
 /// Throws InputError when `listen` is not an endpoint.
 slice::SliceOptions SliceOptionsFrom(const config::RuntimeConfig& config, long long slice_id);
 

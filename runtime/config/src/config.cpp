@@ -387,6 +387,46 @@ const std::vector<KeyDef>& Defs() {
         {"CRM_WORKER_SHARD_RANGE", "WORKER_SHARD_RANGE"},
         "percent range of the tenant hash space whose queues this host dispatches, e.g. 0-50"},
        [](RuntimeConfig& c, const std::string& v) { c.worker_shard_range = ShardRangeText(v); }},
+      {{"worker_shard_count",
+        {"CRM_WORKER_SHARD_COUNT", "WORKER_SHARD_COUNT"},
+        "slice hosts of a StatefulSet: each serves its ordinal's share of the hash space (the "
+        "ordinal is host_name's -N suffix); 0: worker_shard_range"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.worker_shard_count = static_cast<int>(ParseWhole(v, 0, 100));
+       }},
+      {{"host_name",
+        {"CRM_HOST_NAME", "POD_NAME"},
+        "this host's name (Kubernetes: the pod's); empty: the system's host name"},
+       [](RuntimeConfig& c, const std::string& v) { c.host_name = v; }},
+      {{"advertise_address",
+        {"CRM_ADVERTISE_ADDRESS"},
+        "slice host: HOST:PORT gateways reach it at (unique per slice host); empty: host_name "
+        "and the listen port, or the listen address when it is not a wildcard"},
+       [](RuntimeConfig& c, const std::string& v) { c.advertise_address = v; }},
+      {{"internal_token_file",
+        {"CRM_INTERNAL_TOKEN_FILE"},
+        "file holding the secret gateways present to slice hosts (mode 0600)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.internal_token = ReadSecretFile(v, "internal token");
+       }},
+      {{"internal_token",
+        {"CRM_INTERNAL_TOKEN"},
+        "the secret gateways present to slice hosts (environment only)"},
+       [](RuntimeConfig& c, const std::string& v) { c.internal_token = v; }},
+      {{"shard_lease_ttl",
+        {"CRM_SHARD_LEASE_TTL"},
+        "a slice host's lease on its hash range; a host silent this long has its range adopted"},
+       [](RuntimeConfig& c, const std::string& v) {
+         auto ms = ParseDuration(v);
+         if (ms < std::chrono::seconds(3)) {
+           throw InputError("expected at least 3s, got \"" + v + "\"");
+         }
+         c.shard_lease_ttl = ms;
+       }},
+      {{"slice_host_adopt",
+        {"CRM_SLICE_HOST_ADOPT"},
+        "1: a slice host takes over the ranges of hosts whose leases expired"},
+       [](RuntimeConfig& c, const std::string& v) { c.slice_host_adopt = Flag(v); }},
       {{"broadcast_body_limit",
         {"CRM_BROADCAST_BODY_LIMIT"},
         "largest POST /api/broadcasts body (recipient lists, CSV uploads)"},
@@ -784,7 +824,8 @@ RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const
             d.key.yaml == "whatsapp_verify_token" || d.key.yaml == "whatsapp_token" ||
             d.key.yaml == "stripe_secret_key" || d.key.yaml == "stripe_webhook_secret" ||
             d.key.yaml == "stripe_webhook_secret_previous" ||
-            d.key.yaml == "alert_webhook_secret" || d.key.yaml == "database_password_fd") {
+            d.key.yaml == "alert_webhook_secret" || d.key.yaml == "database_password_fd" ||
+            d.key.yaml == "internal_token") {
           continue;  // secrets are never written in configuration files
         }
         YAML::Node node = map.Optional(d.key.yaml);

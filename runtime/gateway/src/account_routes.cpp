@@ -1,5 +1,7 @@
 #include "account_routes.hpp"
 
+#include "attempt_limits.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include "crm/gateway/account_store.hpp"
@@ -18,13 +20,7 @@ namespace asio = boost::asio;
 asio::awaitable<std::pair<Caller, json>> AccountCall(GatewayContext& gateway, Exchange& ex) {
   Caller caller = co_await gateway.route.RequireCaller(ex.request());
   gateway.browser.CheckOrigin(ex.request());
-  auto wait = gateway.login_limiter.Attempt(gateway.browser.ClientIp(ex.request(), ex.peer()),
-                                            RateLimiter::Clock::now());
-  if (wait.count() > 0) {
-    throw Throttled("too many password attempts from your address; retry in " +
-                        std::to_string(wait.count()) + " s",
-                    wait);
-  }
+  co_await LimitAttempts(gateway, gateway.login_limiter, ex, "password");
   co_return std::pair{caller, http::ParseJsonBody(ex.request())};
 }
 

@@ -1,5 +1,7 @@
 #include "auth_routes.hpp"
 
+#include "attempt_limits.hpp"
+
 #include "crm/gateway/account_store.hpp"
 #include "crm/gateway/auth.hpp"
 #include "crm/http/json_body.hpp"
@@ -18,23 +20,13 @@ std::string EmailField(const json& body) {
   return NormalizeEmail(http::RequireString(body, "email", 3, 254));
 }
 
-// Counts an attempt by the client's address; Throttled when it has had its share.
-void Limit(GatewayContext& gateway, RateLimiter& limiter, Exchange& ex, const char* what) {
-  auto wait =
-      limiter.Attempt(gateway.browser.ClientIp(ex.request(), ex.peer()), RateLimiter::Clock::now());
-  if (wait.count() > 0) {
-    throw Throttled(std::string("too many ") + what + " attempts from your address; retry in " +
-                        std::to_string(wait.count()) + " s",
-                    wait);
-  }
-}
-
 // The preamble of the account routes a browser posts: our Origin, the address's share of
 // `limiter`, a JSON body.
-json AccountRequest(GatewayContext& gateway, RateLimiter& limiter, Exchange& ex, const char* what) {
+asio::awaitable<json> AccountRequest(GatewayContext& gateway, RateLimiter& limiter, Exchange& ex,
+                                     const char* what) {
   gateway.browser.CheckOrigin(ex.request());
-  Limit(gateway, limiter, ex, what);
-  return http::ParseJsonBody(ex.request());
+  co_await LimitAttempts(gateway, limiter, ex, what);
+  co_return http::ParseJsonBody(ex.request());
 }
 
 // The body's new "password", checked.
@@ -63,7 +55,7 @@ asio::awaitable<Response> SignIn(GatewayContext& gateway, long long user_id, Exc
 }
 
 Reply Register(GatewayContext& gateway, Exchange& ex) {
-  json body = AccountRequest(gateway, gateway.account_limiter, ex, "sign-up");
+  json body = co_await AccountRequest(gateway, gateway.account_limiter, ex, "sign-up");
   std::string email = EmailField(body);
   std::string password = NewPassword(body);
   std::string hash = co_await gateway.passwords.Hash(password);
@@ -82,7 +74,7 @@ Reply Register(GatewayContext& gateway, Exchange& ex) {
 }
 
 Reply Login(GatewayContext& gateway, Exchange& ex) {
-  json body = AccountRequest(gateway, gateway.login_limiter, ex, "sign-in");
+  json body = co_await AccountRequest(gateway, gateway.login_limiter, ex, "sign-in");
   std::string email = EmailField(body);
   std::string password = http::RequireString(body, "password", 1, 256);
   std::optional<Credentials> account = co_await gateway.route.db().Read(
@@ -128,7 +120,7 @@ Reply Me(GatewayContext& gateway, Exchange& ex) {
 }
 
 Reply ForgotPassword(GatewayContext& gateway, Exchange& ex) {
-  json body = AccountRequest(gateway, gateway.account_limiter, ex, "password reset");
+  json body = co_await AccountRequest(gateway, gateway.account_limiter, ex, "password reset");
   std::string email = EmailField(body);
   std::string token = NewToken();
   // From configuration, never from the request: a Host of evil.example must not reach a mail.
@@ -149,7 +141,7 @@ Reply ForgotPassword(GatewayContext& gateway, Exchange& ex) {
 }
 
 Reply ResetPassword(GatewayContext& gateway, Exchange& ex) {
-  json body = AccountRequest(gateway, gateway.account_limiter, ex, "password reset");
+  json body = co_await AccountRequest(gateway, gateway.account_limiter, ex, "password reset");
   std::string token = http::RequireString(body, "token", 1, 100);
   std::string password = NewPassword(body);
   std::string hash = co_await gateway.passwords.Hash(password);

@@ -8,6 +8,8 @@
 #include "auth_routes.hpp"
 #include "billing_routes.hpp"
 #include "crm/config/logging.hpp"
+#include "crm/db/leader.hpp"
+#include "crm/db/listener.hpp"
 #include "crm/db/migrations.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/gateway/account_store.hpp"
@@ -23,6 +25,9 @@
 
 namespace crm::gateway {
 namespace {
+
+// An arbitrary constant of our own: the advisory lock of the gateway that keeps the warm pool.
+constexpr long long kOrchestratorLockKey = 0x63726d6f7263;  // "crmorc"
 
 void InitSodium() {
   if (sodium_init() < 0) {
@@ -86,24 +91,38 @@ int RunGateway(const GatewayOptions& options) {
   db::Pool pool(options.database);
   spdlog::info("database: {}", db::RedactedConnInfo(pool.conninfo()));
   http::BlockingPool blocking(options.worker_threads);
-  orchestrator::Orchestrator orchestrator(options.orchestrator, pool);
-  orchestrator.Start();
-  // The mailer has its own connection: it LISTENs, and holds a row's lock while sending it.
+  // Dedicated connections (LISTEN, a leader's advisory lock, the mailer's row locks).
   std::string conninfo = pool.conninfo();
-  mail::Mailer mailer(
-      options.mail, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); },
-      mail::MakeTransport(options.mail));
+  auto connect = [conninfo] { return std::make_unique<pqxx::connection>(conninfo); };
+  const bool behind_gateways = options.orchestrator.placement == orchestrator::Placement::kGateway;
+  // Several gateways share one warm pool: one of them keeps it (docs/operations.md, "Scale-out:
+  // gateways and slice hosts").
+  db::AdvisoryLeader orchestration(connect, kOrchestratorLockKey, "orchestrator");
+  orchestrator::OrchestratorOptions orchestrator_options = options.orchestrator;
+  if (behind_gateways) {
+    orchestrator_options.leads = [&orchestration] { return orchestration.Hold(); };
+  }
+  orchestrator::Orchestrator orchestrator(orchestrator_options, pool);
+  orchestrator.Start();
+  mail::Mailer mailer(options.mail, connect, mail::MakeTransport(options.mail));
   mailer.Start();
   billing::BillingService billing(options.billing, pool, orchestrator);
   billing.Start();
   // The monitor's leader lock lives on a connection of its own: the lock is the session's.
-  monitor::Monitor monitor(options.monitor, pool, orchestrator,
-                           [conninfo] { return std::make_unique<pqxx::connection>(conninfo); });
+  monitor::MonitorOptions monitor_options = options.monitor;
+  monitor_options.slices_here = !behind_gateways;
+  monitor::Monitor monitor(monitor_options, pool, orchestrator, connect);
   monitor.Start();
   http::IoPool io(options.io_threads);
   http::Metrics metrics;
   GatewayContext gateway(options, http::DbCall(blocking, pool), orchestrator, billing, monitor,
                          metrics);
+  // Cached sessions go stale when another process (a gateway behind the same load balancer, a
+  // slice host moving a range, crmctl) changes what they hold: it says so on crm_gateway.
+  db::ChannelListener changes(
+      connect, "crm_gateway",
+      [&gateway](const std::string& change) { gateway.sessions.ForgetChanged(change); },
+      [&gateway] { gateway.sessions.ForgetAll(); });
   http::StaticSite site = LoadSite(options.web_root);
   http::Router router;
   AddRoutes(router, gateway, site);
@@ -132,6 +151,7 @@ int RunGateway(const GatewayOptions& options) {
   billing.Stop();
   mailer.Stop();
   orchestrator.Stop();
+  orchestration.Release();
   return 0;
 }
 

@@ -51,6 +51,15 @@ struct GatewayContext {
   PasswordHasher passwords;     ///< argon2id, on threads of its own
   RateLimiter login_limiter;    ///< sign-ins per client address
   RateLimiter account_limiter;  ///< sign-ups and password resets per client address
+
+  /// Addresses `out` to slice `slice_id`: its Host (which slice hosts route by) and, behind
+  /// gateways, the token that proves to a slice host that the request comes from one.
+  void ToSlice(http::Request& out, long long slice_id) const {
+    out.set(bhttp::field::host, "slice-" + std::to_string(slice_id));
+    if (!options.internal_token.empty()) {
+      out.set(orchestrator::kGatewayTokenHeader, options.internal_token);
+    }
+  }
 };
 
 }  // namespace crm::gateway

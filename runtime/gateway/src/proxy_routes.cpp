@@ -53,6 +53,11 @@ std::optional<Response> Unservable(const Caller& caller) {
     return RetryIn2s("your workspace is " + std::string(ToString(caller.slice_state)) +
                      "; retry in a few seconds");
   }
+  if (caller.slice_endpoint.empty()) {
+    // Behind gateways: its slice host has not started it yet, or its range is moving to
+    // another host (docs/operations.md, "Scale-out: gateways and slice hosts").
+    return RetryIn2s("your workspace is starting; retry in a few seconds");
+  }
   return std::nullopt;
 }
 
@@ -91,7 +96,7 @@ std::optional<Response> OverQuota(const Caller& caller, const http::Request& req
 
 // Only what the slice needs crosses: never the caller's cookies or credentials, and never a
 // header the client could use to claim another identity.
-http::Request Forwarded(http::Request& req, const Caller& caller) {
+http::Request Forwarded(const GatewayContext& gateway, http::Request& req, const Caller& caller) {
   http::Request out{req.method(), req.target(), 11};
   for (auto field :
        {bhttp::field::content_type, bhttp::field::accept, bhttp::field::accept_language,
@@ -103,7 +108,7 @@ http::Request Forwarded(http::Request& req, const Caller& caller) {
   if (req.find("Last-Event-ID") != req.end()) {
     out.set("Last-Event-ID", req["Last-Event-ID"]);
   }
-  out.set(bhttp::field::host, "slice-" + std::to_string(*caller.slice_id));
+  gateway.ToSlice(out, *caller.slice_id);
   out.set("X-Crm-User-Id", std::to_string(caller.user_id));
   out.body() = std::move(req.body());
   return out;
@@ -141,7 +146,7 @@ std::variant<Response, Forward> PrepareFor(GatewayContext& gateway, Exchange& ex
   if (auto full = OverQuota(caller, req)) {
     return std::move(*full);
   }
-  return Forward{Forwarded(req, caller),
+  return Forward{Forwarded(gateway, req, caller),
                  gateway.upstreams.For(*caller.slice_id, caller.slice_endpoint), caller.renewed};
 }
 

@@ -1,6 +1,7 @@
 #include "crm/gateway/sessions.hpp"
 
 #include <boost/beast/core/string.hpp>
+#include <charconv>
 
 #include "crm/gateway/auth.hpp"
 
@@ -76,6 +77,28 @@ void Sessions::Forget(const std::string& token_hash) {
 void Sessions::ForgetAll() {
   std::lock_guard lock(mutex_);
   cache_.clear();
+}
+
+void Sessions::ForgetChanged(const std::string& change) {
+  auto colon = change.find(':');
+  std::string kind = change.substr(0, colon);
+  std::string value = colon == std::string::npos ? std::string() : change.substr(colon + 1);
+  if (kind == "session") {
+    Forget(value);
+    return;
+  }
+  long long id = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), id);
+  if ((kind != "user" && kind != "slice") || ec != std::errc() ||
+      end != value.data() + value.size()) {
+    ForgetAll();  // not understood: the safe answer
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  std::erase_if(cache_, [&](const auto& entry) {
+    const Caller& c = entry.second.caller;
+    return kind == "user" ? c.user_id == id : c.slice_id == id;
+  });
 }
 
 }  // namespace crm::gateway

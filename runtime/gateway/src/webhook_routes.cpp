@@ -97,7 +97,7 @@ asio::awaitable<bool> Deliver(GatewayContext& gateway, const channel::WebhookCha
                       std::chrono::seconds(5));
   }
   http::Request out{bhttp::verb::post, "/internal/channel/events", 11};
-  out.set(bhttp::field::host, "slice-" + std::to_string(route->slice_id));
+  gateway.ToSlice(out, route->slice_id);
   out.set(bhttp::field::content_type, "application/json");
   out.body() = change.value.dump();
   out.prepare_payload();

@@ -82,7 +82,7 @@ Monitor::Monitor(MonitorOptions options, db::Pool& pool, orchestrator::Orchestra
     : options_(std::move(options)),
       pool_(pool),
       slices_(slices),
-      connect_(std::move(connect)),
+      leader_(std::move(connect), kLeaderLockKey, "monitor"),
       probe_(probe ? std::move(probe)
                    : std::make_unique<ProcHostProbe>("/proc", options_.disk_path)),
       reclaimer_(
@@ -129,8 +129,7 @@ void Monitor::Stop() {
     wake_.notify_all();
   }
   thread_.join();
-  lock_connection_.reset();  // closing the session releases the advisory lock
-  leader_ = false;
+  leader_.Release();
   std::lock_guard lock(gauges_mutex_);
   gauges_.clear();
 }
@@ -141,33 +140,13 @@ std::vector<SliceGauges> Monitor::LatestSlices() const {
 }
 
 bool Monitor::HoldLeadership() {
-  try {
-    if (!lock_connection_ || !lock_connection_->is_open()) {
-      leader_ = false;
-      lock_connection_ = connect_();
-    }
-    pqxx::nontransaction tx(*lock_connection_);
-    if (leader_) {
-      tx.exec("SELECT 1");  // the session (and the lock with it) is still there
-      return true;
-    }
-    leader_ = tx.exec_params1("SELECT pg_try_advisory_lock($1)", kLeaderLockKey)[0].as<bool>();
-    if (leader_) {
-      spdlog::info("monitor: this gateway leads the monitoring");
-    }
-  } catch (const std::exception& e) {
-    if (leader_) {
-      spdlog::warn("monitor: lost the leader lock's connection: {}", e.what());
-    }
-    lock_connection_.reset();
-    leader_ = false;
-  }
-  if (!leader_) {
+  bool lead = leader_.Hold();
+  if (!lead) {
     // Another gateway samples now: its numbers, not our last ones, are current.
     std::lock_guard lock(gauges_mutex_);
     gauges_.clear();
   }
-  return leader_;
+  return lead;
 }
 
 void Monitor::Loop() {
@@ -185,10 +164,16 @@ void Monitor::Loop() {
       {options_.storage_interval, &Monitor::CheckStorage, start, "storage"},
       {options_.telemetry_interval, &Monitor::SampleTelemetry, start, "telemetry"},
       {options_.backup_interval, &Monitor::CheckBackups, start, "backups"}};
+  if (!options_.slices_here) {
+    std::erase_if(checks, [](const Due& due) {
+      return due.check == &Monitor::CheckProcesses || due.check == &Monitor::CheckHealth ||
+             due.check == &Monitor::CheckWhatsApp;
+    });
+  }
   auto next_lock_try = start;
   while (running_) {
     auto now = Steady::now();
-    bool lead = leader_;
+    bool lead = leader_.leader();
     bool due_now = std::any_of(checks.begin(), checks.end(),
                                [now](const Due& due) { return now >= due.next; });
     // The leader confirms its lock's session before each round of checks: a session that ended
@@ -226,6 +211,9 @@ std::vector<SliceObservation> Monitor::Observe(const std::vector<SliceInfo>& sli
       continue;
     }
     SliceObservation o = ObservationOf(s);
+    if (!options_.slices_here) {
+      o.process_alive = false;  // its pid is a slice host's, not one of ours
+    }
     if (!o.memory_bytes && o.process_alive) {
       // rlimit hosts have no cgroup to ask: the process's resident set stands in.
       if (auto p = probe_->Process(*s.pid)) {
@@ -485,7 +473,7 @@ void Monitor::SampleTelemetry() {
       sample.streams = it->second.streams;
       sample.pending_tasks = it->second.pending_tasks;
     }
-    if (Alive(info.pid)) {
+    if (options_.slices_here && Alive(info.pid)) {
       ++running;
       if (auto p = probe_->Process(*info.pid)) {
         sample.rss_bytes = p->rss_bytes;

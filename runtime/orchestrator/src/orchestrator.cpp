@@ -15,12 +15,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/process/args.hpp>
 #include <boost/process/child.hpp>
 #include <boost/process/env.hpp>
 #include <boost/process/environment.hpp>
 #include <boost/process/extend.hpp>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -239,6 +241,7 @@ struct Orchestrator::Process {
   bool killed_unresponsive = false;
   bool own_uid = false;
   bool secret_via_fd = false;
+  long long generation = 0;  ///< the slice's generation this process was started for
 };
 
 Orchestrator::Orchestrator(OrchestratorOptions options, db::Pool& pool)
@@ -392,6 +395,9 @@ std::optional<std::string> Orchestrator::FullReason() {
 }
 
 SliceInfo Orchestrator::Provision() {
+  if (options_.placement == Placement::kSliceHost) {
+    throw Conflict("slice hosts do not provision slices: a gateway does");
+  }
   long long id = 0;
   {
     std::lock_guard provisioning(provision_mutex_);
@@ -420,19 +426,28 @@ SliceInfo Orchestrator::Provision() {
   } ended{*this};
   try {
     std::string role = RoleOf(id);
-    fs::path dir = SliceDir(id);
-    fs::create_directories(dir / "files");
-    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
+    if (RunsSlices()) {
+      fs::path dir = SliceDir(id);
+      fs::create_directories(dir / "files");
+      fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
+    }
     // A password nobody learns: each process start sets the one it is given.
     pool_.Write([&](pqxx::work& tx) {
       SliceStore(tx).CreateRole(role, RandomHex(24), options_.statement_timeout);
     });
     pool_.Run([&](pqxx::connection& c) { db::Migrate(c, "slice", role, role); });
+    if (!RunsSlices()) {
+      // The slice host whose range holds it starts it (woken by the row's notification); until
+      // its endpoint is recorded the gateway answers 503 with Retry-After.
+      return Transition(id, SliceState::kAvailable, "provisioned; its slice host starts it");
+    }
     StartProcess(id, true);
     return Transition(id, SliceState::kAvailable, "provisioned");
   } catch (const std::exception& e) {
     spdlog::error("slice {}: provisioning failed: {}", id, e.what());
-    RecordHealth(id, "stopped", false, std::string("provisioning failed: ") + e.what());
+    if (RunsSlices()) {
+      RecordHealth(id, "stopped", false, std::string("provisioning failed: ") + e.what());
+    }
     try {
       Transition(id, SliceState::kDestroying, "provisioning failed");
       DropSliceData(id);
@@ -446,13 +461,20 @@ SliceInfo Orchestrator::Provision() {
 }
 
 void Orchestrator::DropSliceData(long long slice_id) {
-  StopProcess(slice_id);
+  if (RunsSlices()) {
+    StopProcess(slice_id);
+  } else {
+    AwaitStoppedElsewhere(slice_id);
+  }
   std::string role = RoleOf(slice_id);
   pool_.Write([&](pqxx::work& tx) {
     SliceStore slices(tx);
     slices.DropRoleAndSchema(role);
     slices.ClearRuntime(slice_id);
   });
+  if (!RunsSlices()) {
+    return;  // the slice's host removes its directory when it stops it
+  }
   std::error_code ec;
   fs::remove_all(SliceDir(slice_id), ec);
   if (ec) {
@@ -460,11 +482,28 @@ void Orchestrator::DropSliceData(long long slice_id) {
   }
 }
 
+void Orchestrator::AwaitStoppedElsewhere(long long slice_id) {
+  // The host stops the process when the row leaves available/assigned (it is notified), then
+  // clears the endpoint. A host that is down stops nothing: dropping the role ends the sessions.
+  constexpr milliseconds kWait{15'000};
+  auto deadline = Clock::now() + kWait;
+  while (Clock::now() < deadline) {
+    auto endpoint = pool_.Read(
+        [&](pqxx::read_transaction& tx) { return SliceStore(tx).Get(slice_id).endpoint; });
+    if (endpoint.empty()) {
+      return;
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  spdlog::warn("slice {}: its slice host did not stop it within {} s; dropping its data anyway",
+               slice_id, kWait.count() / 1000);
+}
+
 SliceInfo Orchestrator::Destroy(long long slice_id, const std::string& reason) {
   Transition(slice_id, SliceState::kDestroying, reason);
   DropSliceData(slice_id);
   auto info = Transition(slice_id, SliceState::kDestroyed, reason);
-  WakeReplenisher();
+  Wake();
   return info;
 }
 
@@ -490,7 +529,7 @@ std::optional<long long> Orchestrator::AssignWarm(long long user_id) {
       return live_slice();
     }
   });
-  WakeReplenisher();
+  Wake();
   return id;
 }
 
@@ -519,7 +558,7 @@ long long Orchestrator::AssignNow(long long user_id) {
 SliceInfo Orchestrator::Assign(long long slice_id, long long user_id) {
   auto info = Transition(slice_id, SliceState::kAssigned,
                          "assigned by admin to user " + std::to_string(user_id), user_id);
-  WakeReplenisher();
+  Wake();
   return info;
 }
 
@@ -557,29 +596,35 @@ SliceInfo Orchestrator::SetChannel(long long slice_id, const std::string& channe
                               channel == "cloud-api" ? phone_number_id : std::nullopt, engine);
   });
   // A running slice picks its channel up when it starts.
-  if (before.runs()) {
+  if (before.runs() && RunsSlices()) {
     StopProcess(slice_id);
     StartProcess(slice_id, true);
+  } else if (before.runs()) {
+    pool_.Write([&](pqxx::work& tx) { SliceStore(tx).BumpGeneration(slice_id); });
   }
   return Get(slice_id);
 }
 
 SliceInfo Orchestrator::Suspend(long long slice_id, const std::string& reason) {
-  auto info = Transition(slice_id, SliceState::kSuspended, reason);
-  StopProcess(slice_id);
-  RecordHealth(slice_id, "stopped", false);
+  Transition(slice_id, SliceState::kSuspended, reason);
+  if (RunsSlices()) {
+    StopProcess(slice_id);
+    RecordHealth(slice_id, "stopped", false);
+  }
   return Get(slice_id);
 }
 
 SliceInfo Orchestrator::Resume(long long slice_id) {
   Transition(slice_id, SliceState::kAssigned, "resumed");
-  StartProcess(slice_id, true);
+  if (RunsSlices()) {
+    StartProcess(slice_id, true);
+  }
   return Get(slice_id);
 }
 
 // --- processes ---------------------------------------------------------------------------------
 
-void Orchestrator::StartProcess(long long slice_id, bool await_health) {
+void Orchestrator::StartProcess(long long slice_id, bool await_health, long long generation) {
   fs::path dir = SliceDir(slice_id);
   std::string role = RoleOf(slice_id);
   // A host restored from the database alone has no slice directories: the slice's data is all in
@@ -613,7 +658,12 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
   pool_.Write([&](pqxx::work& tx) {
     SliceStore slices(tx);
     slices.SetPassword(role, password);
-    slices.SetEndpoint(slice_id, EndpointOf(slice_id).ToString());
+    if (options_.placement == Placement::kSliceHost) {
+      // Gateways reach it through this host's router, which knows its socket.
+      slices.MarkStarting(slice_id, options_.routed_address, generation);
+    } else {
+      slices.SetEndpoint(slice_id, EndpointOf(slice_id).ToString());
+    }
   });
   bp::environment env;
   const char* path = std::getenv("PATH");
@@ -748,6 +798,7 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health) {
     p->killed_unresponsive = false;
     p->own_uid = uid.has_value();
     p->secret_via_fd = true;
+    p->generation = generation;
   }
   if (await_health) {
     if (!AwaitHealth(slice_id, kHealthTimeout)) {
@@ -816,16 +867,36 @@ void Orchestrator::StopProcess(long long slice_id) {
   cpu_limiter_.Release(slice_id);
 }
 
-void Orchestrator::WakeReplenisher() {
+void Orchestrator::Wake() {
   std::lock_guard lock(wake_mutex_);
   woken_ = true;
   wake_.notify_all();
 }
 
 void Orchestrator::Start() {
-  // Finish what a previous run left half done, then start what should run.
+  if (options_.placement == Placement::kSliceHost) {
+    running_ = true;
+    supervisor_ = std::thread([this] { Supervise(); });
+    replenisher_ = std::thread([this] {
+      auto last_storage = Clock::now() - kStorageEvery;
+      while (running_) {
+        BackgroundRound(last_storage);
+      }
+    });
+    return;
+  }
+  // Finish what a previous run left half done, then start what should run. Behind several
+  // gateways a provisioning may be another gateway's, in flight: only one untouched for ten
+  // minutes is taken for interrupted.
   auto slices = List();
+  auto stale = pool_.Read([](pqxx::read_transaction& tx) {
+    return SliceStore(tx).ProvisioningUntouchedFor(std::chrono::minutes(10));
+  });
   for (const auto& s : slices) {
+    if (options_.placement == Placement::kGateway && s.state == SliceState::kProvisioning &&
+        std::find(stale.begin(), stale.end(), s.id) == stale.end()) {
+      continue;
+    }
     if (s.state == SliceState::kProvisioning || s.state == SliceState::kDestroying) {
       try {
         if (s.state == SliceState::kProvisioning) {
@@ -839,7 +910,7 @@ void Orchestrator::Start() {
     }
   }
   for (const auto& s : slices) {
-    if (s.runs()) {
+    if (s.runs() && RunsSlices()) {
       try {
         StartProcess(s.id, false);
       } catch (const std::exception& e) {
@@ -852,20 +923,92 @@ void Orchestrator::Start() {
   replenisher_ = std::thread([this] {
     auto last_storage = Clock::now() - kStorageEvery;
     while (running_) {
-      try {
-        Replenish();
-        if (Clock::now() - last_storage >= kStorageEvery) {
-          RefreshStorage();
-          last_storage = Clock::now();
-        }
-      } catch (const std::exception& e) {
-        spdlog::error("warm pool: {}", e.what());
-      }
-      std::unique_lock lock(wake_mutex_);
-      wake_.wait_for(lock, std::chrono::seconds(2), [this] { return woken_ || !running_; });
-      woken_ = false;
+      BackgroundRound(last_storage);
     }
   });
+}
+
+void Orchestrator::BackgroundRound(Clock::time_point& last_storage) {
+  try {
+    if (options_.placement == Placement::kSliceHost) {
+      Reconcile();
+    } else if (!options_.leads || options_.leads()) {
+      Replenish();
+    }
+    // Storage is measured where the files are: by the host that runs the slice.
+    if (RunsSlices() && Clock::now() - last_storage >= kStorageEvery) {
+      RefreshStorage();
+      last_storage = Clock::now();
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("{}: {}",
+                  options_.placement == Placement::kSliceHost ? "reconciling slices" : "warm pool",
+                  e.what());
+  }
+  std::unique_lock lock(wake_mutex_);
+  wake_.wait_for(lock, std::chrono::seconds(2), [this] { return woken_ || !running_; });
+  woken_ = false;
+}
+
+void Orchestrator::Reconcile() {
+  std::lock_guard reconciling(reconcile_mutex_);
+  std::map<long long, long long> wanted;  // slice → generation
+  std::vector<std::pair<long long, SliceState>> gone;
+  for (const auto& p :
+       pool_.Read([](pqxx::read_transaction& tx) { return SliceStore(tx).Placements(); })) {
+    if (p.runs && options_.serves && options_.serves(p.id)) {
+      wanted[p.id] = p.generation;
+    }
+  }
+  std::vector<long long> to_stop;
+  std::vector<std::pair<long long, long long>> to_start;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, p] : processes_) {
+      auto it = wanted.find(id);
+      if (it == wanted.end() || it->second != p->generation) {
+        to_stop.push_back(id);
+      }
+    }
+    for (const auto& [id, generation] : wanted) {
+      auto it = processes_.find(id);
+      if (it == processes_.end() || it->second->generation != generation) {
+        to_start.emplace_back(id, generation);
+      }
+    }
+  }
+  for (long long id : to_stop) {
+    StopProcess(id);
+    bool restarting = wanted.count(id) != 0;
+    if (!restarting) {
+      // Routed elsewhere now (or nowhere): gateways retry until the next host records its own.
+      pool_.Write(
+          [&](pqxx::work& tx) { SliceStore(tx).ClearEndpointIf(id, options_.routed_address); });
+      spdlog::info("slice {}: stopped here (no longer served by this host, or not running)", id);
+    }
+  }
+  for (const auto& [id, generation] : to_start) {
+    try {
+      StartProcess(id, false, generation);
+      spdlog::info("slice {}: started here (generation {})", id, generation);
+    } catch (const std::exception& e) {
+      spdlog::error("slice {}: {}", id, e.what());
+    }
+  }
+  // A slice destroyed while this host served it: its directory goes too.
+  for (const auto& entry : fs::directory_iterator(options_.data_dir / "slices")) {
+    long long id = 0;
+    std::string name = entry.path().filename().string();
+    auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), id);
+    if (ec != std::errc() || end != name.data() + name.size() || wanted.count(id) != 0) {
+      continue;
+    }
+    auto state = pool_.Read([&](pqxx::read_transaction& tx) { return SliceStore(tx).StateOf(id); });
+    if (!state || *state == SliceState::kDestroyed || *state == SliceState::kDestroying) {
+      std::error_code rm;
+      fs::remove_all(entry.path(), rm);
+    }
+  }
 }
 
 void Orchestrator::Stop() {
@@ -902,7 +1045,7 @@ void Orchestrator::Supervise() {
       std::string error;
     };
     std::vector<Event> events;
-    std::vector<long long> to_start;
+    std::vector<std::pair<long long, long long>> to_start;  // slice, generation
     std::vector<std::pair<long long, http::Endpoint>> to_probe;
     auto now = Clock::now();
     {
@@ -941,7 +1084,7 @@ void Orchestrator::Supervise() {
           events.push_back({id, loop ? "crashloop" : "restarting", false, error});
         }
         if (!p->child && now >= p->next_start) {
-          to_start.push_back(id);
+          to_start.emplace_back(id, p->generation);
         }
         if (p->child && p->health_pending) {
           to_probe.emplace_back(id, p->endpoint);
@@ -956,9 +1099,9 @@ void Orchestrator::Supervise() {
     for (const auto& e : events) {
       RecordHealth(e.id, e.health, e.restarted, e.error);
     }
-    for (long long id : to_start) {
+    for (const auto& [id, generation] : to_start) {
       try {
-        StartProcess(id, false);
+        StartProcess(id, false, generation);
         RecordHealth(id, "restarting", true);
       } catch (const std::exception& e) {
         spdlog::error("slice {}: {}", id, e.what());
@@ -1090,6 +1233,9 @@ nlohmann::json Orchestrator::RollingRestart(int batch) {
   if (batch < 1) {
     throw InputError("batch: expected at least 1", "batch");
   }
+  if (!RunsSlices()) {
+    return RollingRestartElsewhere(batch);
+  }
   std::vector<long long> ids;
   {
     std::lock_guard lock(mutex_);
@@ -1119,6 +1265,57 @@ nlohmann::json Orchestrator::RollingRestart(int batch) {
                 {"stopped_early", true},
                 {"reason", "slice " + std::to_string(id) +
                                " did not become healthy; later batches were not restarted"}};
+      }
+    }
+    batches.push_back(done);
+  }
+  return {{"batches", batches}, {"stopped_early", false}};
+}
+
+}  // namespace crm::orchestrator
+
+namespace crm::orchestrator {
+
+nlohmann::json Orchestrator::RollingRestartElsewhere(int batch) {
+  std::vector<long long> ids;
+  for (const auto& s : List()) {
+    if (s.runs()) {
+      ids.push_back(s.id);
+    }
+  }
+  nlohmann::json batches = nlohmann::json::array();
+  for (std::size_t i = 0; i < ids.size(); i += static_cast<std::size_t>(batch)) {
+    std::vector<long long> group(
+        ids.begin() + static_cast<long>(i),
+        ids.begin() + static_cast<long>(std::min(ids.size(), i + static_cast<std::size_t>(batch))));
+    std::map<long long, long long> asked;
+    pool_.Write([&](pqxx::work& tx) {
+      SliceStore slices(tx);
+      for (long long id : group) {
+        asked[id] = slices.BumpGeneration(id);
+      }
+    });
+    nlohmann::json done = nlohmann::json::array();
+    // Twice a start's own bound: the host has to notice first.
+    auto deadline = Clock::now() + 2 * kHealthTimeout;
+    for (long long id : group) {
+      bool healthy = false;
+      while (!healthy && Clock::now() < deadline) {
+        healthy = pool_.Read([&](pqxx::read_transaction& tx) {
+          return SliceStore(tx).RunsGeneration(id, asked[id]);
+        });
+        if (!healthy) {
+          std::this_thread::sleep_for(milliseconds(100));
+        }
+      }
+      done.push_back({{"slice", id}, {"healthy", healthy}});
+      if (!healthy) {
+        batches.push_back(done);
+        return {{"batches", batches},
+                {"stopped_early", true},
+                {"reason", "slice " + std::to_string(id) +
+                               " was not restarted healthy by its slice host; later batches were "
+                               "not restarted"}};
       }
     }
     batches.push_back(done);

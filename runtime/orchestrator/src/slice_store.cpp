@@ -173,6 +173,66 @@ void SliceStore::SetEndpoint(long long id, const std::string& endpoint) {
   tx_.exec_params("UPDATE gateway.slices SET endpoint = $2 WHERE id = $1", id, endpoint);
 }
 
+void SliceStore::MarkStarting(long long id, const std::string& endpoint, long long generation) {
+  tx_.exec_params(
+      "UPDATE gateway.slices SET endpoint = $2, running_generation = $3, health = 'restarting', "
+      "updated_at = now() WHERE id = $1",
+      id, endpoint, generation);
+}
+
+void SliceStore::ClearEndpointIf(long long id, const std::string& endpoint) {
+  tx_.exec_params("UPDATE gateway.slices SET endpoint = '' WHERE id = $1 AND endpoint = $2", id,
+                  endpoint);
+}
+
+long long SliceStore::BumpGeneration(long long id) {
+  auto rows = tx_.exec_params(
+      "UPDATE gateway.slices SET generation = generation + 1, updated_at = now() WHERE id = $1 "
+      "RETURNING generation",
+      id);
+  if (rows.empty()) {
+    throw NoSlice(id);
+  }
+  return rows[0][0].as<long long>();
+}
+
+bool SliceStore::RunsGeneration(long long id, long long generation) {
+  auto rows = tx_.exec_params(
+      "SELECT running_generation >= $2 AND health = 'healthy' AND endpoint <> '' FROM "
+      "gateway.slices WHERE id = $1",
+      id, generation);
+  return !rows.empty() && rows[0][0].as<bool>();
+}
+
+std::vector<SliceStore::Placement> SliceStore::Placements() {
+  std::vector<Placement> out;
+  for (const auto& r : tx_.exec(
+           "SELECT id, state IN ('available', 'assigned'), generation FROM gateway.slices WHERE "
+           "state <> 'destroyed' ORDER BY id")) {
+    out.push_back({r[0].as<long long>(), r[1].as<bool>(), r[2].as<long long>()});
+  }
+  return out;
+}
+
+std::optional<SliceState> SliceStore::StateOf(long long id) {
+  auto rows = tx_.exec_params("SELECT state FROM gateway.slices WHERE id = $1", id);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return ParseSliceState(rows[0][0].as<std::string>());
+}
+
+std::vector<long long> SliceStore::ProvisioningUntouchedFor(std::chrono::minutes age) {
+  std::vector<long long> out;
+  for (const auto& r : tx_.exec_params(
+           "SELECT id FROM gateway.slices WHERE state = 'provisioning' AND updated_at < now() - "
+           "make_interval(mins => $1)",
+           static_cast<int>(age.count()))) {
+    out.push_back(r[0].as<long long>());
+  }
+  return out;
+}
+
 void SliceStore::RecordHealth(long long id, const std::string& health, bool restarted,
                               std::optional<int> pid, const std::string& error) {
   tx_.exec_params(

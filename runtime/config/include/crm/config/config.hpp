@@ -69,6 +69,15 @@ struct RuntimeConfig {
   /// A disconnected dispatcher looks for work queued by another process this often.
   std::chrono::milliseconds queue_idle_poll{60'000};
   std::string worker_shard_range = "0-100";          ///< tenant hash range this host dispatches
+  // Scale-out (docs/operations.md, "Scale-out: gateways and slice hosts").
+  /// Slice hosts of a StatefulSet: each takes its ordinal's share of the hash space; 0 = use
+  /// worker_shard_range.
+  int worker_shard_count = 0;
+  std::string host_name;          ///< this host's name (POD_NAME); empty = gethostname()
+  std::string advertise_address;  ///< where gateways reach this slice host; empty = derived
+  std::string internal_token;     ///< gateways present it to slice hosts
+  std::chrono::milliseconds shard_lease_ttl{15'000};
+  bool slice_host_adopt = true;  ///< take over the ranges of slice hosts whose leases expired
   std::uint64_t broadcast_body_limit = 32ull << 20;  ///< POST /api/broadcasts (CSV uploads)
   int upload_max_rows = 50'000;  ///< recipients per broadcast, rows per contact import (413)
   // WhatsApp (docs/operations.md, "WhatsApp").

@@ -45,13 +45,19 @@ struct GatewayOptions {
   std::string whatsapp_verify_token;               ///< the webhook subscription handshake
   std::string whatsapp_app_secret;  ///< verifies X-Hub-Signature-256 on /webhooks/whatsapp
   orchestrator::OrchestratorOptions orchestrator;
+  /// Presented to slice hosts with every request (placement kGateway).
+  std::string internal_token;
+  /// Count sign-in and sign-up attempts in PostgreSQL, so every gateway behind the load
+  /// balancer shares one limit per client address.
+  bool shared_limits = false;
   mail::MailerOptions mail;         ///< the mailer this gateway runs (docs/operations.md, "Mail")
   billing::BillingOptions billing;  ///< off without a Stripe secret key
   monitor::MonitorOptions
       monitor;  ///< checks, alerts, telemetry (docs/operations.md, "Monitoring")
 };
 
-/// Runs the gateway (with its orchestrator and slice processes) until SIGTERM/SIGINT.
+/// Runs the gateway (with its orchestrator, and the slice processes unless slice hosts run them)
+/// until SIGTERM/SIGINT.
 int RunGateway(const GatewayOptions& options);
 
 /// `crmd admin create --email E`: creates (or promotes) an admin account with `password`.

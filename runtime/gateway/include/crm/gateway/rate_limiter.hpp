@@ -27,6 +27,8 @@ class RateLimiter {
 
   /// How many keys are remembered (at most `max_keys`).
   std::size_t size() const;
+  int limit() const { return limit_; }
+  std::chrono::seconds window() const { return window_; }
 
  private:
   struct Entry {

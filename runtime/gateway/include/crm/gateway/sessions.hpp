@@ -30,6 +30,9 @@ class Sessions : public http::CallerSource<Caller> {
   void Forget(const std::string& token_hash);
   /// Forgets every cached session: accounts or slices changed.
   void ForgetAll();
+  /// Applies a change another process announced on crm_gateway ("session:<hash>",
+  /// "user:<id>", "slice:<id>"): the entries it makes wrong are forgotten.
+  void ForgetChanged(const std::string& change);
 
  private:
   struct Cached {

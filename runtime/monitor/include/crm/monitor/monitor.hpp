@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "crm/clock.hpp"
+#include "crm/db/leader.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/monitor/alert_store.hpp"
 #include "crm/monitor/backup_catalog.hpp"
@@ -35,6 +36,11 @@ namespace crm::monitor {
 
 struct MonitorOptions {
   bool enabled = true;
+  /// Whether the slices' processes run on this host. Behind gateways they run on slice hosts,
+  /// which supervise them: the checks that look at a slice's process, its /health and its
+  /// channel (slice_down, slice_unresponsive, whatsapp_disconnected) and per-slice process
+  /// telemetry are off here.
+  bool slices_here = true;
   Thresholds thresholds;
   std::chrono::seconds process_interval{30};    ///< slice_down
   std::chrono::seconds health_interval{60};     ///< slice_unresponsive (GET /health)
@@ -100,7 +106,7 @@ class Monitor {
   void Stop();
 
   /// Whether this gateway holds the lock and works.
-  bool leader() const { return leader_; }
+  bool leader() const { return leader_.leader(); }
   /// Each slice holding data as the latest telemetry pass saw it; empty on a gateway that does
   /// not lead (only the leader samples).
   std::vector<SliceGauges> LatestSlices() const;
@@ -131,7 +137,7 @@ class Monitor {
   MonitorOptions options_;
   db::Pool& pool_;
   orchestrator::Orchestrator& slices_;
-  Connect connect_;
+  db::AdvisoryLeader leader_;
   std::unique_ptr<HostProbe> probe_;
   crm::Clock clock_;
   std::unique_ptr<BackupCatalog> backups_;  ///< null: no stanza configured
@@ -157,8 +163,6 @@ class Monitor {
   mutable std::mutex gauges_mutex_;
   std::vector<SliceGauges> gauges_;  ///< LatestSlices()
 
-  std::unique_ptr<pqxx::connection> lock_connection_;
-  std::atomic<bool> leader_{false};
   std::atomic<bool> running_{false};
   std::mutex wake_mutex_;
   std::condition_variable wake_;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,7 +31,25 @@ class child;
 
 namespace crm::orchestrator {
 
+/// Where this process stands in the deployment (docs/architecture.md, "Scale-out").
+enum class Placement {
+  kSingleHost,  ///< `--role all`: provisions slices and runs their processes here
+  kGateway,     ///< `--role gateway`: provisions and moves slices; slice hosts run them
+  kSliceHost,   ///< `--role slice-host`: runs the slices it serves; provisions none
+};
+
+/// The header a gateway proves itself with to a slice host (the shared internal token).
+inline constexpr const char* kGatewayTokenHeader = "X-Crm-Gateway-Token";
+
 struct OrchestratorOptions {
+  Placement placement = Placement::kSingleHost;
+  /// kSliceHost: where gateways reach this host ("10.0.0.5:8081"), recorded as the endpoint of
+  /// every slice it runs; its own router relays to the slice's socket.
+  std::string routed_address;
+  /// kSliceHost: whether this host serves slice `id` now (its tenant hash ranges).
+  std::function<bool(long long)> serves;
+  /// kGateway: whether this gateway leads (keeps the warm pool); empty = always.
+  std::function<bool()> leads;
   std::filesystem::path data_dir = "/var/lib/crmd";  ///< slices/<id>/: socket, log, files
   /// The crmd binary slices run; empty = this process's own binary.
   std::string slice_binary;
@@ -109,8 +128,17 @@ class Orchestrator {
   SliceInfo Resume(long long slice_id);
   /// → destroying → destroyed: process, schema, role and files removed.
   SliceInfo Destroy(long long slice_id, const std::string& reason);
-  /// Restarts running slices `batch` at a time, waiting for each batch's health checks.
+  /// Restarts running slices `batch` at a time, waiting for each batch's health checks (behind
+  /// gateways: each slice's host restarts it when its generation moves on).
   nlohmann::json RollingRestart(int batch);
+
+  /// kSliceHost: starts the processes of the slices this host serves that should run, stops the
+  /// others (a range moved away, a slice suspended or destroyed), restarts those whose
+  /// generation moved on. Runs on its own every 2 s and when woken.
+  void Reconcile();
+  /// Runs the background work's next round now (the warm pool's refill; a slice host's
+  /// reconciliation).
+  void Wake();
 
   /// One slice, its storage measured now.
   SliceInfo Get(long long slice_id);
@@ -132,15 +160,22 @@ class Orchestrator {
 
  private:
   struct Process;
-  void StartProcess(long long slice_id, bool await_health);
+  /// Starts slice `slice_id`'s process; `generation` is recorded as the one it runs.
+  void StartProcess(long long slice_id, bool await_health, long long generation = 0);
+  /// Whether slices' processes run in this process's children.
+  bool RunsSlices() const { return options_.placement != Placement::kGateway; }
+  /// kGateway: waits (bounded) until no host runs the slice (its endpoint is cleared).
+  void AwaitStoppedElsewhere(long long slice_id);
+  /// kGateway: restarts by generation, through the slice hosts.
+  nlohmann::json RollingRestartElsewhere(int batch);
   void StopProcess(long long slice_id);
   /// Probes every running slice whose probe is due; kills one that missed too many.
   void ProbeRunning();
   bool AwaitHealth(long long slice_id, std::chrono::milliseconds timeout);
   void Supervise();
   void Replenish();
-  /// Wakes the warm-pool refill now instead of at its next tick.
-  void WakeReplenisher();
+  /// One round of the background work, by placement.
+  void BackgroundRound(std::chrono::steady_clock::time_point& last_storage);
   SliceInfo Transition(long long slice_id, SliceState to, const std::string& reason,
                        std::optional<long long> user_id = std::nullopt);
   void RecordHealth(long long slice_id, const std::string& health, bool restarted,
@@ -165,6 +200,7 @@ class Orchestrator {
   int provisioning_ = 0;                 ///< in flight (under provision_mutex_)
   long long provisionings_ended_ = 0;    ///< ever (under provision_mutex_)
 
+  std::mutex reconcile_mutex_;  ///< one reconciliation at a time (its thread, the leases')
   std::atomic<bool> running_{false};
   std::mutex wake_mutex_;
   std::condition_variable wake_;

@@ -94,6 +94,26 @@ class SliceStore {
   /// The user's slice that is not destroying or destroyed.
   std::optional<long long> LiveSliceOf(long long user_id);
   void SetEndpoint(long long id, const std::string& endpoint);
+  /// A slice host starts the slice's process: where gateways reach it, the generation it runs,
+  /// and health `restarting` until its first health check passes.
+  void MarkStarting(long long id, const std::string& endpoint, long long generation);
+  /// Clears the endpoint if it is still `endpoint` (another host may have recorded its own).
+  void ClearEndpointIf(long long id, const std::string& endpoint);
+  /// Asks for a restart wherever the slice runs; returns the new generation.
+  long long BumpGeneration(long long id);
+  /// Whether the slice's host runs generation `generation` (or later) and found it healthy.
+  bool RunsGeneration(long long id, long long generation);
+  /// What a slice host needs to place every slice that is not destroyed.
+  struct Placement {
+    long long id = 0;
+    bool runs = false;  ///< available or assigned
+    long long generation = 0;
+  };
+  std::vector<Placement> Placements();
+  /// The slice's state; nullopt when there is no such slice.
+  std::optional<SliceState> StateOf(long long id);
+  /// Slices in provisioning whose row nobody touched for `age` (their provisioning died).
+  std::vector<long long> ProvisioningUntouchedFor(std::chrono::minutes age);
   void RecordHealth(long long id, const std::string& health, bool restarted, std::optional<int> pid,
                     const std::string& error);
   /// After the process and the data are gone: no storage, no pid, stopped.
