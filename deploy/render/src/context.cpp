@@ -448,6 +448,10 @@ HostLists MultiHosts(const Plan& plan, const Rows& rows, const Database& db,
         h["shard_range"] = range;
         h["env"] = EnvList(plan, db.url, fmt::format("0.0.0.0:{}", kSliceHostPort), {},
                            "WORKER_SHARD_RANGE", range);
+        // Where the gateways reach it (recorded as its slices' endpoint): its name on the
+        // private network, as nginx-lb.conf and prometheus.yml name it.
+        h["env"].push_back({{"name", "CRM_ADVERTISE_ADDRESS"},
+                            {"value", fmt::format("{}:{}", names[i], kSliceHostPort)}});
         lists.slice_hosts.push_back(
             {{"name", names[i]}, {"port", kSliceHostPort}, {"shard_range", range}});
         lists.scrape.push_back(
@@ -458,6 +462,12 @@ HostLists MultiHosts(const Plan& plan, const Rows& rows, const Database& db,
         lists.app_hosts.push_back({{"name", names[i]}, {"port", kGatewayPort}});
         lists.scrape.push_back(
             {{"target", fmt::format("{}:{}", names[i], kGatewayPort)}, {"job", "crmd-gateway"}});
+      }
+      if (h.contains("env")) {
+        // Gateways present it to slice hosts, which refuse anyone else (docs/operations.md,
+        // "Scale-out: gateways and slice hosts").
+        h["env"].push_back(
+            {{"name", "CRM_INTERNAL_TOKEN_FILE"}, {"value", "/etc/crmd/secrets/internal_token"}});
       }
       lists.hosts.push_back(h);
     }

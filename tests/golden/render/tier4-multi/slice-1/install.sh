@@ -12,9 +12,11 @@ install -d -o crm -g crm -m 0750 /var/lib/crmd /var/log/crmd
 install -d -m 0750 /etc/crmd /etc/crmd/secrets
 install -m 0600 etc/crmd/crmd.env /etc/crmd/crmd.env
 install -m 0644 etc/systemd/system/crmd.service /etc/systemd/system/crmd.service
-for secret in db_password stripe_secret_key stripe_webhook_secret stripe_price_id whatsapp_app_secret whatsapp_verify_token; do
+for secret in db_password stripe_secret_key stripe_webhook_secret stripe_price_id whatsapp_app_secret whatsapp_verify_token internal_token; do
   [ -f "/etc/crmd/secrets/$secret" ] || echo "install.sh: put the $secret secret in /etc/crmd/secrets/$secret (mode 0600)" >&2
 done
+# internal_token: one random value on every app and slice host (gateways present it to slice
+# hosts), e.g. `openssl rand -hex 32`.
 
 
 
