@@ -67,6 +67,10 @@ TEST_F(SliceHostTrustTest, OnlyTheGatewaysTokenReachesASlice) {
   EXPECT_EQ(Call(slice, {"X-Crm-Gateway-Token: " + kToken.substr(1)}).status, 401);
   // The check can pass: with the token the request reaches the slice.
   EXPECT_EQ(Call(slice, {"X-Crm-Gateway-Token: " + kToken}).status, 200);
+  // Prometheus reads its counts without the token (no tenant's data in them).
+  auto metrics = Fetch("GET", host_->url() + "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("crm_slice_host_slices 1"), std::string::npos) << metrics.body;
   // A slice the host does not run is not reached through it, token or not.
   EXPECT_EQ(Call("99999", {"X-Crm-Gateway-Token: " + kToken}).status, 503);
 }

@@ -152,6 +152,11 @@ class Orchestrator {
   http::Endpoint EndpointOf(long long slice_id) const;
   /// The isolation of the slice's running process; nullopt when none runs.
   std::optional<SliceIsolation> IsolationOf(long long slice_id) const;
+  /// Slice processes this orchestrator supervises (running or waiting to be restarted).
+  std::size_t ProcessCount() const {
+    std::lock_guard lock(mutex_);
+    return processes_.size();
+  }
   /// Whether slices get uids of their own (a range is configured and crmd may setuid).
   bool SeparateUids() const { return uid_first_ != 0; }
   const MemoryLimiter& limiter() const { return limiter_; }
