@@ -59,7 +59,8 @@ std::vector<std::string> MigrateAll(const db::PoolOptions& database) {
   db::PoolOptions one = database;
   one.max_size = 1;
   db::Pool pool(one);
-  return pool.Run([](pqxx::connection& c) { return db::MigrateEverything(c); });
+  // On a session of its own: to PostgreSQL itself when a pooler is in between.
+  return pool.RunSession([](pqxx::connection& c) { return db::MigrateEverything(c); });
 }
 
 long long CreateAdmin(const db::PoolOptions& database, const std::string& email,
@@ -89,7 +90,8 @@ int RunGateway(const GatewayOptions& options) {
   orchestrator::Orchestrator orchestrator(options.orchestrator, pool);
   orchestrator.Start();
   // The mailer has its own connection: it LISTENs, and holds a row's lock while sending it.
-  std::string conninfo = pool.conninfo();
+  // A whole session, so to PostgreSQL itself when a pooler is in between.
+  std::string conninfo = pool.session_conninfo();
   mail::Mailer mailer(
       options.mail, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); },
       mail::MakeTransport(options.mail));
