@@ -176,6 +176,25 @@ TEST_F(PgBouncerTest, TwoTenantsThroughTransactionPoolingEachSeeTheirOwnAndEvery
   EXPECT_TRUE(clients.contains("crmd-" + Schema(b)) ||
               clients.contains("crmd-" + Schema(b) + "-channel"))
       << "slice " << b.slice << " did not go through the pooler";
+  // What needs a whole session is not among the pooler's server connections: the slices'
+  // dispatchers (LISTEN) and the monitor's leader lock have backends of their own.
+  auto direct = [&](const std::string& where) {
+    std::string pooled_pids = "0";
+    for (auto& server : bouncer_->Show("SHOW SERVERS")) {
+      pooled_pids += "," + server["remote_pid"];
+    }
+    return Sql(pg_->ConnectionString(),
+               "SELECT count(*) FROM pg_stat_activity a WHERE usename = '" + kLogin + "' AND " +
+                   where + " AND pid NOT IN (" + pooled_pids + ")");
+  };
+  std::string dispatchers = "application_name IN ('crmd-" + Schema(a) + "-dispatcher', 'crmd-" +
+                            Schema(b) + "-dispatcher')";
+  EXPECT_TRUE(Eventually([&] { return direct(dispatchers) == "2"; }, 10s)) << direct(dispatchers);
+  std::string leader =
+      "EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND "
+      "l.granted)";
+  EXPECT_TRUE(Eventually([&] { return direct(leader) == "1"; }, 10s))
+      << "the monitor's leader lock, on a direct session: " << direct(leader);
   // Nobody logs in as a slice's role: every backend is the shared login's (or the test's).
   EXPECT_EQ(Sql(pg_->ConnectionString(),
                 "SELECT count(*) FROM pg_stat_activity WHERE usename LIKE 'slice\\_%'"),
