@@ -1,4 +1,5 @@
-// crmctl migrate: the gateway schema and every live slice schema, from CRM_DATABASE_URL.
+// crmctl migrate: the gateway schema and every live slice schema, from CRM_DATABASE_URL (or
+// CRM_DATABASE_DIRECT_URL, PostgreSQL itself, when the former is a PgBouncer).
 #include <iostream>
 
 #include "cli_context.hpp"
@@ -13,12 +14,15 @@ void SetupMigrate(CLI::App& app, GlobalOptions& global) {
   auto* cmd = app.add_subcommand(
       "migrate", "apply database migrations: the gateway schema and every slice schema");
   cmd->add_option("--database-url", *url,
-                  "PostgreSQL URL (default $CRM_DATABASE_URL; password from "
+                  "PostgreSQL URL (default $CRM_DATABASE_DIRECT_URL, else $CRM_DATABASE_URL; "
+                  "password from "
                   "CRM_DATABASE_PASSWORD or CRM_DATABASE_PASSWORD_FILE)");
   cmd->callback([url, &global] {
     auto config = config::LoadConfig(std::nullopt, config::ProcessEnvironment());
     if (!url->empty()) {
       config.database_url = *url;
+    } else if (!config.database_direct_url.empty()) {
+      config.database_url = config.database_direct_url;  // a whole session, not a pooler's
     } else if (std::getenv("CRM_DATABASE_URL") == nullptr) {
       throw InputError("migrate: give --database-url or set CRM_DATABASE_URL");
     }

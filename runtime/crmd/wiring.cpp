@@ -61,6 +61,13 @@ db::PoolOptions SliceDatabase(const config::RuntimeConfig& config, long long sli
   options.statement_timeout = config.statement_timeout;
   options.application_name = "crmd-" + schema + suffix;
   options.search_path = schema;
+  // Pooled, the slice logs in as the pool's shared user and becomes its own role inside every
+  // transaction (docs/operations.md, "PostgreSQL behind PgBouncer"); unpooled its login is its
+  // role.
+  options.direct_url = config.database_direct_url;
+  if (!options.direct_url.empty()) {
+    options.role = schema;
+  }
   return options;
 }
 
@@ -114,6 +121,7 @@ db::PoolOptions GatewayDatabase(const config::RuntimeConfig& config, std::size_t
   options.max_size = max_size;
   options.statement_timeout = config.statement_timeout;
   options.application_name = "crmd-gateway";
+  options.direct_url = config.database_direct_url;
   return options;
 }
 
@@ -144,6 +152,8 @@ orchestrator::OrchestratorOptions OrchestratorOptionsFrom(const config::RuntimeC
   options.slice_storage_quota = config.slice_storage_quota;
   options.statement_timeout = config.statement_timeout;
   options.database_url = config.database_url;
+  options.database_direct_url = config.database_direct_url;
+  options.database_password = config.database_password;
   options.default_channel = config.channel;
   options.default_wa_web_engine = config.wa_web_engine;
   options.cloud_api_url = config.whatsapp_api_url;

@@ -75,8 +75,8 @@ class DispatcherTest : public ::testing::Test {
       std::string digits = std::to_string(i);
       b.recipients.push_back("+1415" + std::string(7 - digits.size(), '0') + digits);
     }
-    return pool_->Run([&](pqxx::connection& c) {
-      return queue::EnqueueBroadcast(c, b, 1'000'000)["id"].get<long long>();
+    return pool_->Write([&](pqxx::work& tx) {
+      return queue::EnqueueBroadcast(tx, b, 1'000'000)["id"].get<long long>();
     });
   }
 

@@ -129,5 +129,59 @@ TEST(PoolTest, PingChecksAnIdleConnectionWithoutOpeningOneOrMakingItYounger) {
   EXPECT_EQ(pool.open_connections(), 0u);
 }
 
+// Pooled (a direct URL given), as behind a transaction-pooling PgBouncer: the settings hold in
+// every transaction and end with it; the connection itself carries none, so the pooler's next
+// client of that server connection inherits nothing. A whole session carries them instead.
+TEST(PoolTest, PooledTheSettingsAreMadeInEachTransactionAndNeverOnTheConnection) {
+  auto pg = testing::PgCluster::Start();
+  testing::Sql(pg->ConnectionString(),
+               "CREATE ROLE login LOGIN NOINHERIT; CREATE ROLE slice_1 NOLOGIN; "
+               "GRANT slice_1 TO login; CREATE SCHEMA slice_1 AUTHORIZATION slice_1; "
+               "SET ROLE slice_1; CREATE TABLE slice_1.notes (text text); "
+               "INSERT INTO slice_1.notes VALUES ('mine')");
+  PoolOptions o = Options(*pg);
+  o.user = "login";
+  o.role = "slice_1";
+  o.search_path = "slice_1";
+  o.max_size = 1;  // one connection: every transaction below runs on it
+  o.direct_url = pg->ConnectionString();
+  Pool pool(o);
+  ASSERT_TRUE(pool.pooled());
+  const std::string settings =
+      "SELECT current_user || ' ' || current_setting('search_path') || ' ' || "
+      "current_setting('statement_timeout')";
+  EXPECT_EQ(pool.Read([&](pqxx::read_transaction& tx) {
+    return std::string(tx.exec1(settings)[0].c_str());
+  }),
+            std::string("slice_1 slice_1 1500ms"));
+  EXPECT_EQ(pool.Write([](pqxx::work& tx) {
+    return std::string(tx.exec1("SELECT text FROM notes")[0].c_str());
+  }),
+            std::string("mine"));
+  EXPECT_THROW(pool.Read([](pqxx::read_transaction& tx) { tx.exec("SELECT pg_sleep(5)"); }),
+               pqxx::sql_error);
+  // The same connection outside a transaction of the pool's, as a pooler's next client gets it.
+  std::string bare = pool.Run([&](pqxx::connection& c) {
+    return std::string(pqxx::nontransaction(c).exec1(settings)[0].c_str());
+  });
+  EXPECT_EQ(bare.substr(0, bare.find(' ')), "login") << bare;
+  EXPECT_EQ(bare.find("1500ms"), std::string::npos) << bare;
+  // Work that begins its own transaction enters it itself.
+  EXPECT_EQ(pool.Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    pool.Enter(tx);
+    return std::string(tx.exec1(settings)[0].c_str());
+  }),
+            "slice_1 slice_1 1500ms");
+  // A whole session (LISTEN, advisory locks) carries the settings from its start.
+  pqxx::connection session(pool.session_conninfo());
+  EXPECT_EQ(std::string(pqxx::nontransaction(session).exec1(settings)[0].c_str()),
+            "slice_1 slice_1 1500ms");
+  EXPECT_EQ(pool.RunSession([&](pqxx::connection& c) {
+    return std::string(pqxx::nontransaction(c).exec1(settings)[0].c_str());
+  }),
+            "slice_1 slice_1 1500ms");
+}
+
 }  // namespace
 }  // namespace crm::db

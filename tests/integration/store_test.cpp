@@ -147,17 +147,17 @@ TEST_F(StoreTest, QueueDepthCounterMatchesCountAfterEveryKindOfChange) {
     return out;
   };
   check("nothing", 0);
-  long long first = pool_->Run([&](pqxx::connection& c) {
-    return queue::EnqueueBroadcast(c, {"one", "hi", numbers(0, 10), {}}, 1000)["id"]
+  long long first = pool_->Write([&](pqxx::work& tx) {
+    return queue::EnqueueBroadcast(tx, {"one", "hi", numbers(0, 10), {}}, 1000)["id"]
         .get<long long>();
   });
-  long long second = pool_->Run([&](pqxx::connection& c) {
-    return queue::EnqueueBroadcast(c, {"two", "hi", numbers(10, 5), {}}, 1000)["id"]
+  long long second = pool_->Write([&](pqxx::work& tx) {
+    return queue::EnqueueBroadcast(tx, {"two", "hi", numbers(10, 5), {}}, 1000)["id"]
         .get<long long>();
   });
   check("two broadcasts", 15);
-  EXPECT_THROW(pool_->Run([&](pqxx::connection& c) {
-    return queue::EnqueueBroadcast(c, {"three", "hi", numbers(20, 6), {}}, 20);
+  EXPECT_THROW(pool_->Write([&](pqxx::work& tx) {
+    return queue::EnqueueBroadcast(tx, {"three", "hi", numbers(20, 6), {}}, 20);
   }),
                Throttled)
       << "15 pending + 6 is past a depth of 20";
@@ -194,9 +194,9 @@ TEST_F(StoreTest, QueueDepthCounterMatchesCountAfterEveryKindOfChange) {
   });
   check("delivery statuses", 12);
 
-  pool_->Run([&](pqxx::connection& c) { queue::ControlBroadcast(c, second, "pause"); });
+  pool_->Write([&](pqxx::work& tx) { queue::ControlBroadcast(tx, second, "pause"); });
   check("a pause", 12);
-  pool_->Run([&](pqxx::connection& c) { queue::ControlBroadcast(c, second, "resume"); });
+  pool_->Write([&](pqxx::work& tx) { queue::ControlBroadcast(tx, second, "resume"); });
   check("a resume", 12);
   auto left_in_second = pool_->Read([second](pqxx::read_transaction& tx) {
     return tx
@@ -206,10 +206,10 @@ TEST_F(StoreTest, QueueDepthCounterMatchesCountAfterEveryKindOfChange) {
             second)[0]
         .as<long long>();
   });
-  pool_->Run([&](pqxx::connection& c) { queue::ControlBroadcast(c, second, "pause"); });
-  pool_->Run([&](pqxx::connection& c) { queue::ControlBroadcast(c, second, "cancel"); });
+  pool_->Write([&](pqxx::work& tx) { queue::ControlBroadcast(tx, second, "pause"); });
+  pool_->Write([&](pqxx::work& tx) { queue::ControlBroadcast(tx, second, "cancel"); });
   check("a paused broadcast cancelled", 12 - left_in_second);
-  pool_->Run([&](pqxx::connection& c) { queue::ControlBroadcast(c, first, "cancel"); });
+  pool_->Write([&](pqxx::work& tx) { queue::ControlBroadcast(tx, first, "cancel"); });
   long long left = pool_->Read([](pqxx::read_transaction& tx) {
     return tx
         .exec1(
@@ -223,8 +223,8 @@ TEST_F(StoreTest, QueueDepthCounterMatchesCountAfterEveryKindOfChange) {
     tx.exec_params("DELETE FROM messages WHERE id = $1", message["id"].get<long long>());
   });
   check("a message deleted (its task cascades)", left - 1);
-  pool_->Run([&](pqxx::connection& c) {
-    return queue::EnqueueBroadcast(c, {"four", "hi", numbers(30, 4), {}}, 1000);
+  pool_->Write([&](pqxx::work& tx) {
+    return queue::EnqueueBroadcast(tx, {"four", "hi", numbers(30, 4), {}}, 1000);
   });
   check("one more broadcast", left + 3);
   pool_->Write([](pqxx::work& tx) { tx.exec("TRUNCATE outbound_tasks"); });

@@ -297,6 +297,7 @@ int BillingService::RunDueJobs() {
     try {
       bool any = pool_.Run([&](pqxx::connection& c) {
         pqxx::work tx(c);
+        pool_.Enter(tx);
         BillingStore store(tx);
         claimed = store.ClaimDue(Now());
         if (!claimed) {

@@ -105,6 +105,7 @@ void Simulator::Start() {
   };
   auto [stored_state, stored_qr, stored_settings, unacked] = pool_.Run([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
+    pool_.Enter(tx);
     auto state =
         tx.exec("SELECT state, qr, settings::text FROM channel_state WHERE kind = 'simulator'");
     std::vector<Unacked> pending;
@@ -349,6 +350,7 @@ std::vector<SendResult> Simulator::Send(const std::vector<OutboundMessage>& batc
 std::optional<std::string> Simulator::Lookup(const std::string& idempotency_key) {
   return pool_.Run([&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
+    pool_.Enter(tx);
     auto rows = tx.exec_params(
         "SELECT provider_id FROM simulator_deliveries WHERE idempotency_key = $1", idempotency_key);
     return rows.empty() ? std::string() : std::string(rows[0][0].c_str());
@@ -370,8 +372,9 @@ void Simulator::Schedule(Event event) {
 }
 
 Simulator::Counts Simulator::Stats() {
-  return pool_.Run([](pqxx::connection& c) {
+  return pool_.Run([this](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
+    pool_.Enter(tx);
     auto r =
         tx.exec1("SELECT count(*), coalesce(sum(deliveries - 1), 0) FROM simulator_deliveries");
     return Counts{r[0].as<long long>(), r[1].as<long long>()};

@@ -183,6 +183,12 @@ const std::vector<KeyDef>& Defs() {
   static const std::vector<KeyDef> defs = {
       {{"database_url", {"CRM_DATABASE_URL"}, "PostgreSQL URL or key=value conninfo"},
        [](RuntimeConfig& c, const std::string& v) { c.database_url = NonEmpty(v); }},
+      {{"database_direct_url",
+        {"CRM_DATABASE_DIRECT_URL"},
+        "PostgreSQL itself when database_url is a transaction-pooling PgBouncer: LISTEN, "
+        "advisory locks and migrations connect here (same user and password); empty: "
+        "database_url, unpooled"},
+       [](RuntimeConfig& c, const std::string& v) { c.database_direct_url = v; }},
       {{"database_password_file",
         {"CRM_DATABASE_PASSWORD_FILE"},
         "file holding the database password (mode 0600)"},

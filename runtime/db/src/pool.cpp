@@ -21,10 +21,7 @@ std::string QuoteValue(const std::string& value) {
   return out + "'";
 }
 
-}  // namespace
-
-std::string BuildConnInfo(const std::string& url,
-                          const std::map<std::string, std::string>& overrides) {
+std::map<std::string, std::string> ParseConnInfo(const std::string& url) {
   char* error = nullptr;
   std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(
       PQconninfoParse(url.c_str(), &error), &PQconninfoFree);
@@ -42,6 +39,20 @@ std::string BuildConnInfo(const std::string& url,
       values[o->keyword] = o->val;
     }
   }
+  return values;
+}
+
+}  // namespace
+
+std::string ConnInfoValue(const std::string& url, const std::string& keyword) {
+  auto values = ParseConnInfo(url);
+  auto it = values.find(keyword);
+  return it == values.end() ? std::string() : it->second;
+}
+
+std::string BuildConnInfo(const std::string& url,
+                          const std::map<std::string, std::string>& overrides) {
+  std::map<std::string, std::string> values = ParseConnInfo(url);
   for (const auto& [key, value] : overrides) {
     if (value.empty()) {
       values.erase(key);
@@ -73,10 +84,16 @@ std::string Identifier(const std::string& name) {
 }
 
 Pool::Pool(PoolOptions options) : options_(std::move(options)) {
-  std::string server_options =
-      "-c statement_timeout=" + std::to_string(options_.statement_timeout.count());
+  // The settings go into SQL literals and startup options as they are: our own names only.
+  Identifier(options_.role.empty() ? "none" : options_.role);
+  Identifier(options_.search_path.empty() ? "none" : options_.search_path);
+  std::string timeout = std::to_string(options_.statement_timeout.count());
+  std::string server_options = "-c statement_timeout=" + timeout;
   if (!options_.search_path.empty()) {
     server_options += " -c search_path=" + options_.search_path;
+  }
+  if (!options_.role.empty()) {
+    server_options += " -c role=" + options_.role;
   }
   std::map<std::string, std::string> overrides = {{"options", server_options},
                                                   {"application_name", options_.application_name},
@@ -87,7 +104,42 @@ Pool::Pool(PoolOptions options) : options_(std::move(options)) {
   if (!options_.user.empty()) {
     overrides["user"] = options_.user;
   }
-  conninfo_ = BuildConnInfo(options_.url, overrides);
+  if (pooled()) {
+    session_conninfo_ = BuildConnInfo(options_.direct_url, overrides);
+    // PgBouncer in transaction mode hands a server connection to another client after every
+    // transaction: startup options would be dropped (ignore_startup_parameters) or apply to
+    // whoever comes next, so the settings are made inside each transaction instead.
+    overrides.erase("options");
+    conninfo_ = BuildConnInfo(options_.url, overrides);
+    enter_sql_ = "SELECT set_config('statement_timeout', '" + timeout + "', true)";
+    if (!options_.role.empty()) {
+      enter_sql_ += ", set_config('role', '" + options_.role + "', true)";
+    }
+    if (!options_.search_path.empty()) {
+      enter_sql_ += ", set_config('search_path', '" + options_.search_path + "', true)";
+    }
+  } else {
+    conninfo_ = BuildConnInfo(options_.url, overrides);
+    session_conninfo_ = conninfo_;
+  }
+}
+
+void Pool::Enter(pqxx::transaction_base& tx) const {
+  if (!enter_sql_.empty()) {
+    tx.exec(enter_sql_);
+  }
+}
+
+std::unique_ptr<pqxx::connection> Pool::OpenSession() const {
+  try {
+    return std::make_unique<pqxx::connection>(session_conninfo_);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    while (!what.empty() && what.back() == '\n') {
+      what.pop_back();
+    }
+    throw RuntimeError("database unavailable: " + what);
+  }
 }
 
 Pool::~Pool() = default;

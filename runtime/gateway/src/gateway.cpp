@@ -64,7 +64,8 @@ std::vector<std::string> MigrateAll(const db::PoolOptions& database) {
   db::PoolOptions one = database;
   one.max_size = 1;
   db::Pool pool(one);
-  return pool.Run([](pqxx::connection& c) { return db::MigrateEverything(c); });
+  // On a session of its own: to PostgreSQL itself when a pooler is in between.
+  return pool.RunSession([](pqxx::connection& c) { return db::MigrateEverything(c); });
 }
 
 long long CreateAdmin(const db::PoolOptions& database, const std::string& email,
@@ -91,8 +92,9 @@ int RunGateway(const GatewayOptions& options) {
   db::Pool pool(options.database);
   spdlog::info("database: {}", db::RedactedConnInfo(pool.conninfo()));
   http::BlockingPool blocking(options.worker_threads);
-  // Dedicated connections (LISTEN, a leader's advisory lock, the mailer's row locks).
-  std::string conninfo = pool.conninfo();
+  // Dedicated connections (LISTEN, a leader's advisory lock, the mailer's row locks): whole
+  // sessions, so to PostgreSQL itself when a pooler is in between.
+  std::string conninfo = pool.session_conninfo();
   auto connect = [conninfo] { return std::make_unique<pqxx::connection>(conninfo); };
   const bool behind_gateways = options.orchestrator.placement == orchestrator::Placement::kGateway;
   // Several gateways share one warm pool: one of them keeps it (docs/operations.md, "Scale-out:

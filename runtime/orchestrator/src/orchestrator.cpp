@@ -79,6 +79,44 @@ int SecretDescriptor(const std::string& secret) {
   return fd;
 }
 
+// The slice's role and schema, on a session of their own (DDL goes to PostgreSQL itself, not
+// through a pooler). The role's password nobody learns: each process start sets the one it is
+// given (unpooled) or nobody logs in as it (pooled). The gateway's user is granted the role
+// (SliceStore::CreateRole), which is what a pooled slice, logging in as that user, sets in each
+// transaction; dropping the role at destroy revokes it.
+void CreateSliceDatabase(db::Pool& pool, std::chrono::milliseconds statement_timeout,
+                         const std::string& role) {
+  pool.RunSession([&](pqxx::connection& c) {
+    {
+      pqxx::work tx(c);
+      SliceStore(tx).CreateRole(role, RandomHex(24), statement_timeout);
+      tx.commit();
+    }
+    db::Migrate(c, "slice", role, role);
+  });
+}
+
+// How a slice logs in to PostgreSQL: its environment's URLs (no password in them) and the
+// password, which crosses through a descriptor. Unpooled it logs in as its own role with a
+// password set for this start; pooled, as the pool's shared user (database_url's) with that
+// user's password, and becomes its role inside every transaction (docs/operations.md,
+// "PostgreSQL behind PgBouncer").
+std::pair<std::map<std::string, std::string>, std::string> SliceLogin(
+    const OrchestratorOptions& options, const std::string& role) {
+  if (options.database_direct_url.empty()) {
+    return {{{"CRM_DATABASE_URL",
+              db::BuildConnInfo(options.database_url, {{"user", role}, {"password", ""}})}},
+            RandomHex(24)};
+  }
+  std::string password = options.database_password.empty()
+                             ? db::ConnInfoValue(options.database_url, "password")
+                             : options.database_password;
+  return {{{"CRM_DATABASE_URL", db::BuildConnInfo(options.database_url, {{"password", ""}})},
+           {"CRM_DATABASE_DIRECT_URL",
+            db::BuildConnInfo(options.database_direct_url, {{"password", ""}})}},
+          password};
+}
+
 // Whether a process listens on the Unix socket `path` (a refused connection means its owner is
 // gone or draining with its acceptor closed).
 bool SocketListens(const fs::path& path) {
@@ -431,11 +469,7 @@ SliceInfo Orchestrator::Provision() {
       fs::create_directories(dir / "files");
       fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
     }
-    // A password nobody learns: each process start sets the one it is given.
-    pool_.Write([&](pqxx::work& tx) {
-      SliceStore(tx).CreateRole(role, RandomHex(24), options_.statement_timeout);
-    });
-    pool_.Run([&](pqxx::connection& c) { db::Migrate(c, "slice", role, role); });
+    CreateSliceDatabase(pool_, options_.statement_timeout, role);
     if (!RunsSlices()) {
       // The slice host whose range holds it starts it (woken by the row's notification); until
       // its endpoint is recorded the gateway answers 503 with Retry-After.
@@ -511,6 +545,7 @@ std::optional<long long> Orchestrator::AssignWarm(long long user_id) {
   auto id = pool_.Run([&](pqxx::connection& c) -> std::optional<long long> {
     auto live_slice = [&] {
       pqxx::read_transaction tx(c);
+      pool_.Enter(tx);
       return SliceStore(tx).LiveSliceOf(user_id);
     };
     if (auto existing = live_slice()) {
@@ -518,6 +553,7 @@ std::optional<long long> Orchestrator::AssignWarm(long long user_id) {
     }
     try {
       pqxx::work tx(c);
+      pool_.Enter(tx);
       auto slice = SliceStore(tx).TakeAvailable(user_id);
       tx.commit();
       if (slice) {
@@ -654,10 +690,12 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health, long long
   endpoint.is_unix = true;
   endpoint.path = (dir / ("http-" + RandomHex(6) + ".sock")).string();
   PointLink(dir / "http.sock", endpoint.path);
-  std::string password = RandomHex(24);
+  auto [database_env, password] = SliceLogin(options_, role);
   pool_.Write([&](pqxx::work& tx) {
     SliceStore slices(tx);
-    slices.SetPassword(role, password);
+    if (!database_env.contains("CRM_DATABASE_DIRECT_URL")) {
+      slices.SetPassword(role, password);
+    }
     if (options_.placement == Placement::kSliceHost) {
       // Gateways reach it through this host's router, which knows its socket.
       slices.MarkStarting(slice_id, options_.routed_address, generation);
@@ -668,9 +706,11 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health, long long
   bp::environment env;
   const char* path = std::getenv("PATH");
   env["PATH"] = path != nullptr ? path : "/usr/bin:/bin";
-  // A slice sees only its own credentials: never the gateway's password or billing secrets.
-  env["CRM_DATABASE_URL"] =
-      db::BuildConnInfo(options_.database_url, {{"user", role}, {"password", ""}});
+  // A slice sees only its own credentials: never billing secrets, nor (unpooled) the gateway's
+  // password.
+  for (const auto& [name, value] : database_env) {
+    env[name] = value;
+  }
   env["CRM_LISTEN"] = endpoint.ToString();
   env["CRM_DATA_DIR"] = dir.string();
   for (const auto& [name, value] : options_.slice_environment) {

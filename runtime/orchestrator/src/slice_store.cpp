@@ -354,10 +354,14 @@ void SliceStore::DropRoleAndSchema(const std::string& role) {
   if (exists) {
     tx_.exec_params("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
                     role);
+    // As the role itself: a NOINHERIT gateway user (a pooled login, docs/operations.md,
+    // "PostgreSQL behind PgBouncer") has no rights on the slice's objects without SET ROLE.
+    tx_.exec("SET LOCAL ROLE " + r);
   }
   tx_.exec("DROP SCHEMA IF EXISTS " + r + " CASCADE");
   if (exists) {
     tx_.exec("DROP OWNED BY " + r);
+    tx_.exec("RESET ROLE");
     tx_.exec("DROP ROLE " + r);
   }
 }

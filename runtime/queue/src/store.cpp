@@ -103,9 +103,7 @@ long long PendingDepth(pqxx::transaction_base& tx) {
   return tx.exec1("SELECT depth FROM queue_depth")[0].as<long long>();
 }
 
-json EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast& broadcast,
-                      long long max_depth) {
-  pqxx::work tx(connection);
+json EnqueueBroadcast(pqxx::work& tx, const NewBroadcast& broadcast, long long max_depth) {
   // One enqueue at a time per slice: the depth check and the insert are one step.
   tx.exec("SELECT pg_advisory_xact_lock(hashtext('crm_queue_' || current_schema()))");
   long long depth = PendingDepth(tx);
@@ -157,7 +155,6 @@ json EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast& broadcas
     progress["status"] = "completed";
   }
   Notify(tx);
-  tx.commit();
   return progress;
 }
 
@@ -194,8 +191,7 @@ json ListBroadcasts(pqxx::transaction_base& tx, long long before, int limit) {
   return items;
 }
 
-json ControlBroadcast(pqxx::connection& connection, long long id, const std::string& action) {
-  pqxx::work tx(connection);
+json ControlBroadcast(pqxx::work& tx, long long id, const std::string& action) {
   if (action == "cancel") {
     // The depth counter before the broadcast: RecordResults updates the counter (by trigger) and
     // then the broadcast; taking them in the other order here could deadlock with it.
@@ -240,9 +236,7 @@ json ControlBroadcast(pqxx::connection& connection, long long id, const std::str
   } else {
     throw InputError("action: expected pause, resume or cancel, got \"" + action + "\"", "action");
   }
-  json progress = *BroadcastProgress(tx, id);
-  tx.commit();
-  return progress;
+  return *BroadcastProgress(tx, id);
 }
 
 // --- lease -----------------------------------------------------------------------------------

@@ -90,8 +90,8 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
       }
     }
     long long max_depth = slice.queue_max_depth;
-    json progress = co_await slice.db(
-        [&](pqxx::connection& c) { return queue::EnqueueBroadcast(c, broadcast, max_depth); });
+    json progress = co_await slice.db.Write(
+        [&](pqxx::work& tx) { return queue::EnqueueBroadcast(tx, broadcast, max_depth); });
     long long id = progress["id"].get<long long>();
     slice.messaging.Wake();
     slice.messaging.AnnotateProgress(progress);
@@ -128,8 +128,8 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
     if (action != "pause" && action != "resume" && action != "cancel") {
       throw NotFound("no such action '" + action + "' (pause, resume or cancel)");
     }
-    json progress = co_await slice.db(
-        [&id, &action](pqxx::connection& c) { return queue::ControlBroadcast(c, id, action); });
+    json progress = co_await slice.db.Write(
+        [&id, &action](pqxx::work& tx) { return queue::ControlBroadcast(tx, id, action); });
     if (action != "pause") {
       slice.messaging.Wake();  // resumed tasks go; an idle dispatcher re-reads the depth
     }

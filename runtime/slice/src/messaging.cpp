@@ -70,8 +70,9 @@ void Messaging::Start() {
     options.slice_id = slice_id_;
     options.holder = Holder();
     // Its own application_name: pg_stat_activity tells its backend from the pools'.
+    // A whole session (it LISTENs), to PostgreSQL itself when a pooler is in between.
     std::string conninfo = db::BuildConnInfo(
-        channel_pool_.conninfo(),
+        channel_pool_.session_conninfo(),
         {{"application_name", "crmd-slice_" + std::to_string(slice_id_) + "-dispatcher"}});
     dispatcher_ = std::make_unique<queue::Dispatcher>(
         options, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); }, *channel_,
@@ -141,6 +142,7 @@ void Messaging::ProgressLoop() {
     try {
       channel_pool_.Run([&](pqxx::connection& c) {
         pqxx::read_transaction tx(c);
+        channel_pool_.Enter(tx);
         for (long long id : changed) {
           if (auto progress = queue::BroadcastProgress(tx, id)) {
             AnnotateProgress(*progress);

@@ -267,7 +267,9 @@ int RunSliceHost(const SliceHostOptions& options) {
   http::BlockStopSignals();  // before any thread starts
   db::Pool pool(options.database);
   spdlog::info("database: {}", db::RedactedConnInfo(pool.conninfo()));
-  for (const auto& line : pool.Run([](pqxx::connection& c) { return db::MigrateEverything(c); })) {
+  // On a session of its own: to PostgreSQL itself when a pooler is in between.
+  for (const auto& line :
+       pool.RunSession([](pqxx::connection& c) { return db::MigrateEverything(c); })) {
     spdlog::info("migrations: {}", line);
   }
   // Bound first: with port 0 (tests) the address gateways reach is only known now.
@@ -310,8 +312,8 @@ int RunSliceHost(const SliceHostOptions& options) {
   keeper.Start();
   slices->Start();
   // A slice's row changed (provisioned, suspended, moved, restarted by generation): look now.
-  std::string conninfo =
-      options.listen_conninfo.empty() ? pool.conninfo() : options.listen_conninfo;
+  // LISTEN needs a whole session: to PostgreSQL itself when a pooler is in between.
+  std::string conninfo = pool.session_conninfo();
   db::ChannelListener changes([conninfo] { return std::make_unique<pqxx::connection>(conninfo); },
                               "crm_slices", [&slices](const std::string&) { slices->Wake(); },
                               [&slices] { slices->Wake(); });

@@ -28,6 +28,17 @@ TEST(RuntimeConfigTest, DefaultsAreTheSingleHostOnes) {
   EXPECT_EQ(c.warm_slices, 1);
 }
 
+TEST(RuntimeConfigTest, TheDirectDatabaseUrlIsUnsetUnlessGivenThenReadFromFileOrEnvironment) {
+  EXPECT_EQ(LoadConfig(std::nullopt, Env({})).database_direct_url, "") << "unpooled by default";
+  auto file = WriteFile("crmd.yaml", "database_direct_url: postgresql://crm@pg:5432/crm\n");
+  EXPECT_EQ(LoadConfig(file, Env({})).database_direct_url, "postgresql://crm@pg:5432/crm");
+  auto c = LoadConfig(file, Env({{"CRM_DATABASE_DIRECT_URL", "postgresql://crm@primary/crm"},
+                                 {"CRM_DATABASE_PASSWORD", "one password for both"}}));
+  EXPECT_EQ(c.database_direct_url, "postgresql://crm@primary/crm");
+  EXPECT_EQ(c.database_password, "one password for both");
+  std::filesystem::remove(file);
+}
+
 TEST(RuntimeConfigTest, EnvironmentOverridesTheFileAndTakesThePlansKnobNames) {
   auto file = WriteFile(
       "crmd.yaml", "listen: 127.0.0.1:9000\ndb_max_open_conns: 7\nslice_memory_limit: 256 MiB\n");

@@ -20,6 +20,9 @@ struct RuntimeConfig {
   // CRM_DATABASE_PASSWORD or CRM_DATABASE_PASSWORD_FILE (mode 0600); a slice's from the
   // descriptor CRM_DATABASE_PASSWORD_FD its orchestrator passes.
   std::string database_url = "postgresql:///crm";
+  /// PostgreSQL itself when database_url is a transaction-pooling PgBouncer (docs/operations.md,
+  /// "PostgreSQL behind PgBouncer"): whole sessions connect here. Empty: unpooled.
+  std::string database_direct_url;
   std::string database_password;
   std::string listen = "127.0.0.1:8080";  ///< host:port or unix:/path
   std::filesystem::path data_dir = "/var/lib/crmd";

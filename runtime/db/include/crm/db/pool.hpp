@@ -1,6 +1,8 @@
 // A bounded pool of libpqxx connections: at most `max_size` open, callers wait (bounded) for a
-// free one, every connection carries the statement timeout, and a connection the server dropped
-// (restart, failover) is replaced transparently.
+// free one, every transaction runs with the statement timeout (and the slice's role and schema),
+// and a connection the server dropped (restart, failover) is replaced transparently. Behind a
+// transaction-pooling PgBouncer (docs/operations.md, "PostgreSQL behind PgBouncer") nothing
+// relies on session state: the settings are made again inside every transaction.
 #pragma once
 
 #include <pqxx/pqxx>
@@ -24,6 +26,10 @@ namespace crm::db {
 std::string BuildConnInfo(const std::string& url,
                           const std::map<std::string, std::string>& overrides);
 
+/// The value of `keyword` ("password", "user") in `url`, empty when it has none. Throws
+/// InputError when `url` does not parse.
+std::string ConnInfoValue(const std::string& url, const std::string& keyword);
+
 /// The conninfo with its password removed, for logs and error messages.
 std::string RedactedConnInfo(const std::string& conninfo);
 
@@ -37,6 +43,14 @@ struct PoolOptions {
   std::string application_name = "crmd";
   /// search_path for every connection ("slice_7"); empty leaves the server's default.
   std::string search_path;
+  /// The role the work runs as ("slice_7"), the login user being a member of it; empty = the
+  /// login user itself. Only with `direct_url` (the login user is then shared by every slice).
+  std::string role;
+  /// The PostgreSQL server itself when `url` is a transaction-pooling PgBouncer in front of it
+  /// (CRM_DATABASE_DIRECT_URL). Set, it makes the pool pooled: role, search_path and
+  /// statement_timeout are set at the start of every transaction (set_config(…, true)), never
+  /// per connection, and whole sessions (LISTEN, advisory locks, migrations) connect here.
+  std::string direct_url;
 };
 
 class Pool {
@@ -75,6 +89,7 @@ class Pool {
   auto Read(F&& work) {
     return Run([&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
+      Enter(tx);
       return work(tx);
     });
   }
@@ -84,6 +99,7 @@ class Pool {
   auto Write(F&& work) {
     return Run([&](pqxx::connection& c) {
       pqxx::work tx(c);
+      Enter(tx);
       if constexpr (std::is_void_v<std::invoke_result_t<F&, pqxx::work&>>) {
         work(tx);
         tx.commit();
@@ -101,6 +117,27 @@ class Pool {
     return Write([&](pqxx::work& tx) { return tx.exec_params(sql, args...); });
   }
 
+  /// Makes `tx`, just begun on a connection of this pool, run with the pool's settings (role,
+  /// search_path, statement_timeout). Read and Write call it; work given to Run that begins its
+  /// own transactions must call it first thing in each. A no-op unless pooled (the connection
+  /// carries the settings then).
+  void Enter(pqxx::transaction_base& tx) const;
+
+  /// Runs `work(pqxx::connection&)` on a whole session of its own: a new connection to the
+  /// direct URL, closed afterwards (the work's transactions need no Enter: the session carries
+  /// the settings). For migrations and DDL. Unpooled it is Run. Throws as Run.
+  template <class F>
+  auto RunSession(F&& work) -> decltype(work(std::declval<pqxx::connection&>())) {
+    if (!pooled()) {
+      return Run(std::forward<F>(work));
+    }
+    auto session = OpenSession();
+    return work(*session);
+  }
+
+  /// Whether a transaction-pooling PgBouncer is between the pool and PostgreSQL (direct_url set).
+  bool pooled() const { return !options_.direct_url.empty(); }
+
   std::size_t open_connections() const;
   /// Checks the most recently used idle connection with `SELECT 1` without opening one and
   /// without making it any younger: a health probe must not keep an idle tenant's backend
@@ -112,6 +149,10 @@ class Pool {
   std::size_t CloseIdle(std::chrono::milliseconds age);
   /// The conninfo the pool connects with (password included: never log it).
   const std::string& conninfo() const { return conninfo_; }
+  /// The conninfo of a whole session with the pool's settings (role, search_path,
+  /// statement_timeout): the direct URL when pooled, else the pool's own. For LISTEN and
+  /// session-level advisory locks (password included: never log it).
+  const std::string& session_conninfo() const { return session_conninfo_; }
 
  private:
   class Lease {
@@ -128,11 +169,14 @@ class Pool {
   };
 
   std::unique_ptr<pqxx::connection> Acquire();
+  std::unique_ptr<pqxx::connection> OpenSession() const;
   void DiscardIdle();
   void Release(std::unique_ptr<pqxx::connection> connection, bool discard);
 
   PoolOptions options_;
   std::string conninfo_;
+  std::string session_conninfo_;
+  std::string enter_sql_;  ///< the per-transaction settings when pooled, else empty
   mutable std::mutex mutex_;
   std::condition_variable available_;
   struct Idle {

@@ -63,6 +63,12 @@ struct OrchestratorOptions {
   /// PostgreSQL, as the slices reach it (each as its own role, with a password set at each start
   /// and handed over through an inherited descriptor).
   std::string database_url = "postgresql:///crm";
+  /// PostgreSQL itself when database_url is a transaction-pooling PgBouncer. Set, slices log in
+  /// as database_url's user with database_password (handed over the same way) and become their
+  /// own role in every transaction, that user being granted each slice's role
+  /// (docs/operations.md, "PostgreSQL behind PgBouncer").
+  std::string database_direct_url;
+  std::string database_password;                ///< the pooled login's; unused unpooled
   std::string default_channel = "simulator";    ///< for slices without a channel of their own
   std::string default_wa_web_engine = "noweb";  ///< for wa-web slices without an engine
   /// Given only to Cloud API slices, with their own phone number id.

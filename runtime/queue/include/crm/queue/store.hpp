@@ -28,9 +28,9 @@ struct NewBroadcast {
 /// Inserts the broadcast and one task per recipient (COPY), then NOTIFY. Throws Throttled
 /// (Retry-After 60 s) when the pending tasks plus these would pass `max_depth`; enqueues are
 /// serialised per slice so two at once cannot both slip under the limit. Returns the new
-/// broadcast's progress (every recipient queued; nothing to count).
-nlohmann::json EnqueueBroadcast(pqxx::connection& connection, const NewBroadcast& broadcast,
-                                long long max_depth);
+/// broadcast's progress (every recipient queued; nothing to count). In the caller's transaction:
+/// the caller commits.
+nlohmann::json EnqueueBroadcast(pqxx::work& tx, const NewBroadcast& broadcast, long long max_depth);
 
 /// Queues one inbox message (already inserted in `messages`) for sending; NOTIFY at commit.
 long long EnqueueMessage(pqxx::work& tx, long long message_id, const std::string& recipient);
@@ -47,9 +47,9 @@ std::optional<nlohmann::json> BroadcastProgress(pqxx::transaction_base& tx, long
 nlohmann::json ListBroadcasts(pqxx::transaction_base& tx, long long before, int limit);
 
 /// "pause", "resume" or "cancel". Throws NotFound (no such broadcast), Conflict (not allowed in
-/// its status) or InputError (another action). Returns the progress after the change.
-nlohmann::json ControlBroadcast(pqxx::connection& connection, long long id,
-                                const std::string& action);
+/// its status) or InputError (another action). Returns the progress after the change. In the
+/// caller's transaction: the caller commits.
+nlohmann::json ControlBroadcast(pqxx::work& tx, long long id, const std::string& action);
 
 // --- the dispatcher's side ---------------------------------------------------------------------
 

@@ -21,8 +21,6 @@ struct SliceHostOptions {
   int io_threads = 1;
   std::chrono::milliseconds drain_timeout{10'000};
   db::PoolOptions database;  ///< leases and the slices' rows (the gateway schema)
-  /// The connection LISTEN uses (a whole session: not through a transaction pooler).
-  std::string listen_conninfo;
   orchestrator::OrchestratorOptions orchestrator;  ///< placement kSliceHost
   ShardLeaseOptions leases;
   /// What gateways present in orchestrator::kGatewayTokenHeader; empty is refused unless `listen`
