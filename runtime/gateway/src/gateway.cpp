@@ -18,6 +18,7 @@
 #include "health_routes.hpp"
 #include "monitor_routes.hpp"
 #include "proxy_routes.hpp"
+#include "region_routes.hpp"
 #include "web_routes.hpp"
 #include "webhook_routes.hpp"
 
@@ -39,6 +40,7 @@ void AddRoutes(http::Router& router, GatewayContext& gateway, const http::Static
   AddAdminRoutes(router, gateway);
   AddMonitorRoutes(router, gateway);
   AddBillingRoutes(router, gateway);
+  AddRegionRoutes(router, gateway);
   AddWebRoutes(router, gateway, site);
 }
 
@@ -109,7 +111,7 @@ int RunGateway(const GatewayOptions& options) {
   AddRoutes(router, gateway, site);
   http::Server server(
       io, options.limits, [&router](http::Exchange& ex) { return router.Dispatch(ex); }, &metrics);
-  server.SetHeadCheck(ProxyHeadCheck(gateway));
+  server.SetHeadCheck(RegionHeadCheck(gateway, ProxyHeadCheck(gateway)));
   auto bound = server.Listen(options.listen);
   gateway.browser.DeriveFrom(bound);
   if (options.public_url.empty()) {
