@@ -210,7 +210,8 @@ std::string RegionName(const std::string& v) {
   return v;
 }
 
-// Settings that only make sense together; checked once everything is read.
+// Settings that only make sense together; checked once everything is read. The secret is the
+// gateway's to require (RunGateway): slice hosts read the same settings and never sign.
 void CheckRegions(const RuntimeConfig& c) {
   if (c.regions.empty()) {
     return;  // one region: region alone only labels the deployment
@@ -221,11 +222,6 @@ void CheckRegions(const RuntimeConfig& c) {
   if (!c.regions.contains(c.region)) {
     throw InputError("CRM_REGIONS: does not list this deployment's region \"" + c.region +
                      "\" (CRM_REGION); list every region, this one included");
-  }
-  if (c.regions.size() > 1 && c.region_secret.size() < 32) {
-    throw InputError(
-        "CRM_REGION_SECRET: several regions need a shared secret of at least 32 characters "
-        "(CRM_REGION_SECRET_FILE, mode 0600), the same in every region");
   }
 }
 

@@ -80,6 +80,7 @@ long long CreateAdmin(const db::PoolOptions& database, const std::string& email,
 
 int RunGateway(const GatewayOptions& options) {
   config::SetupLogging("gateway", options.log_level);
+  CheckRegionOptions(options.region);
   http::BlockStopSignals();  // before the worker and orchestrator threads start
   InitSodium();
   for (const auto& line : MigrateAll(options.database)) {

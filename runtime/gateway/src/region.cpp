@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "crm/error.hpp"
 #include "crm/gateway/auth.hpp"
 #include "crm/hmac.hpp"
 #include "crm/json.hpp"
@@ -20,6 +21,14 @@ long long UnixSeconds(std::chrono::system_clock::time_point t) {
 }
 
 }  // namespace
+
+void CheckRegionOptions(const RegionOptions& region) {
+  if (region.pinned() && region.secret.size() < 32) {
+    throw InputError(
+        "CRM_REGION_SECRET: several regions need a shared secret of at least 32 characters "
+        "(CRM_REGION_SECRET_FILE, mode 0600), the same in every region");
+  }
+}
 
 std::string_view TokenRegion(std::string_view token) {
   // The random part is base64url, which has no '.': the first one ends the region.

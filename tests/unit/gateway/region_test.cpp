@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
+#include "crm/error.hpp"
+
 namespace crm::gateway {
 namespace {
 
@@ -40,6 +42,21 @@ TEST_F(RegionTest, OneRegionKeepsThePlainToken) {
   EXPECT_EQ(token.size(), 43u);
   EXPECT_EQ(TokenRegion(token), "");
   EXPECT_FALSE(RegionOptions{}.pinned());
+}
+
+TEST_F(RegionTest, PinnedRegionsNeedALongSecret) {
+  EXPECT_NO_THROW(CheckRegionOptions(TwoRegions()));
+  EXPECT_NO_THROW(CheckRegionOptions(RegionOptions{"eu", {{"eu", "https://crm.example"}}, ""}));
+  RegionOptions weak = TwoRegions();
+  weak.secret = "short";
+  try {
+    CheckRegionOptions(weak);
+    FAIL() << "a short secret was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("CRM_REGION_SECRET"), std::string::npos) << e.what();
+  }
+  weak.secret.clear();
+  EXPECT_THROW(CheckRegionOptions(weak), InputError);
 }
 
 TEST_F(RegionTest, EmailHashIsSha256Hex) {

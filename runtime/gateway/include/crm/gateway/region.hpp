@@ -24,6 +24,10 @@ struct RegionOptions {
   bool pinned() const { return !name.empty() && urls.size() > 1; }
 };
 
+/// Throws InputError naming CRM_REGION_SECRET when regions are pinned without a secret of at
+/// least 32 characters: the gateway refuses to start rather than answer lookups unsigned.
+void CheckRegionOptions(const RegionOptions& region);
+
 /// How long a signed call between regions stays valid either side of the receiver's clock.
 inline constexpr std::chrono::seconds kPeerSignatureTolerance{60};
 
