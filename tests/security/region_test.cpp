@@ -68,6 +68,23 @@ TEST_F(RegionLookupTest, OnlyAFreshCallSignedForThisRegionIsAnswered) {
   EXPECT_NE(crmd_->Log().find("region lookup from"), std::string::npos) << "refusals are logged";
 }
 
+TEST_F(RegionLookupTest, GuessingTheSignatureIsThrottledAndSignedCallsStillPass) {
+  Register("ana@example.com");
+  int refused = 0;
+  int throttled = 0;
+  for (int i = 0; i < 30; ++i) {
+    long status = Lookup("ana@example.com", Now(), "us",
+                         "guess " + std::to_string(i) + " of a 32+ character secret")
+                      .status;
+    refused += status == 401 ? 1 : 0;
+    throttled += status == 429 ? 1 : 0;
+  }
+  // The account budget (20 a minute per address) is shared with sign-ups: Register took one.
+  EXPECT_EQ(refused, 19);
+  EXPECT_EQ(throttled, 11);
+  EXPECT_EQ(Lookup("ana@example.com", Now()).status, 200) << "a signed call is never throttled";
+}
+
 TEST_F(RegionLookupTest, AnotherRegionsTokenIsRedirectedNotLookedUp) {
   Tenant ana = Register("ana@example.com");
   ASSERT_EQ(ana.token.rfind("us.", 0), 0u) << ana.token;

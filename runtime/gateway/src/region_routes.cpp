@@ -59,7 +59,16 @@ Reply Lookup(GatewayContext& gateway, Exchange& ex) {
   std::string signature(ex.request()["X-Crm-Region-Signature"]);
   if (!PeerSignatureValid(region.secret, signature, ts->get<long long>(), region.name, email_sha256,
                           std::chrono::system_clock::now())) {
-    spdlog::warn("region lookup from {} ({}) refused: bad or stale signature", ex.peer(),
+    // Refusals count against the address's account budget, so guessing costs time and cannot
+    // flood the log; signed calls never do.
+    std::string ip = gateway.browser.ClientIp(ex.request(), ex.peer());
+    auto wait = gateway.account_limiter.Attempt(ip, RateLimiter::Clock::now());
+    if (wait.count() > 0) {
+      throw Throttled("too many refused region lookups from your address; retry in " +
+                          std::to_string(wait.count()) + " s",
+                      wait);
+    }
+    spdlog::warn("region lookup from {} ({}) refused: bad or stale signature", ip,
                  std::string(ex.request()["X-Crm-Region-From"]).substr(0, 40));
     throw Unauthenticated("region lookup: bad or stale signature");
   }
