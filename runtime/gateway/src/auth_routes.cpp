@@ -150,7 +150,7 @@ Reply ForgotPassword(GatewayContext& gateway, Exchange& ex) {
   bool here = co_await gateway.route.db().Write([&](pqxx::work& tx) {
     auto user_id = UserStore(tx).ActiveIdOf(email);
     if (!user_id) {
-      return false;  // same answer either way: no account enumeration
+      return false;  // the same 202 as for an account here, unless another region holds it
     }
     PasswordResetStore(tx).Create(TokenHash(token), *user_id, kResetTokenTtl);
     mail::MailOutbox(tx).Queue(email, "password_reset", {{"link", link}, {"expires_in", expiry}});
