@@ -272,6 +272,10 @@ gateway::GatewayOptions GatewayOptionsFrom(const config::RuntimeConfig& config,
   options.mail = MailerOptionsFrom(config);
   options.billing = BillingOptionsFrom(config);
   options.monitor = MonitorOptionsFrom(config);
+  options.region.name = config.region;
+  options.region.urls = config.regions;
+  options.region.secret = config.region_secret;
+  options.region.peer_timeout = config.region_peer_timeout;
   return options;
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "crm/ports.hpp"
 #include "crm/testing/crmd_process.hpp"
 #include "crm/testing/pg_cluster.hpp"
 #include "crm/testing/smtp_server.hpp"
@@ -39,7 +40,9 @@ class WebTest : public ::testing::Test {
                                               {"CRM_LISTEN", "127.0.0.1:0"},
                                               {"CRM_WEB_ROOT", CRM_WEB_ROOT_DIR},
                                               {"CRM_LOG_LEVEL", "info"}};
-    env.merge(extra);
+    for (auto& [key, value] : extra) {
+      env[key] = value;  // a test's own listen address and the like win over the defaults
+    }
     crmd_env_ = env;
     crmd_ = CrmdProcess::Start(CRM_CRMD_BINARY, {"--role", "all"}, env, pg_->dir() / "crmd.log");
   }
@@ -132,6 +135,41 @@ TEST_F(WebTest, PayFirstTenantSubscribesAndSeesTheGraceDateWhenAPaymentFails) {
   EXPECT_FALSE(first.Field("client_reference_id").empty());
   EXPECT_EQ(sessions.back().Field("customer"), first.Field("customer"));
   EXPECT_EQ(stripe.calls("/v1/customers").size(), 1U);
+}
+
+TEST_F(WebTest, SignInAtAnotherRegionGoesToTheTenantsHomeRegion) {
+  // Two regions, each with its own PostgreSQL: the browser test's gateway (CRM_URL) is us, the
+  // tenant's home is eu.
+  int eu_port = FreeLoopbackPort();
+  int us_port = FreeLoopbackPort();
+  std::string eu_url = "http://127.0.0.1:" + std::to_string(eu_port);
+  std::string us_url = "http://127.0.0.1:" + std::to_string(us_port);
+  std::map<std::string, std::string> regions = {
+      {"CRM_REGIONS", "eu=" + eu_url + ",us=" + us_url},
+      {"CRM_REGION_SECRET", "the regions' shared secret, 32+ characters"}};
+  auto eu_pg = PgCluster::Start();
+  fs::path eu_data = eu_pg->dir() / "crmd-data";
+  fs::create_directories(eu_data);
+  std::map<std::string, std::string> eu_env = {
+      {"CRM_DATABASE_URL", eu_pg->ConnectionString()},
+      {"CRM_DATA_DIR", eu_data.string()},
+      {"CRM_LISTEN", "127.0.0.1:" + std::to_string(eu_port)},
+      {"CRM_PUBLIC_URL", eu_url},
+      {"CRM_WEB_ROOT", CRM_WEB_ROOT_DIR},
+      {"CRM_REGION", "eu"}};
+  eu_env.insert(regions.begin(), regions.end());
+  auto eu =
+      CrmdProcess::Start(CRM_CRMD_BINARY, {"--role", "all"}, eu_env, eu_pg->dir() / "crmd.log");
+  std::map<std::string, std::string> us_env = {
+      {"CRM_LISTEN", "127.0.0.1:" + std::to_string(us_port)},
+      {"CRM_PUBLIC_URL", us_url},
+      {"CRM_REGION", "us"}};
+  us_env.insert(regions.begin(), regions.end());
+  StartCrmd(us_env);
+  RunBrowserTest("region.test.mjs", {{"CRM_HOME_URL", eu_url}});
+  if (HasFailure()) {
+    std::cerr << "--- eu crmd log ---\n" << eu->Log() << "\n";
+  }
 }
 
 TEST_F(WebTest, AdminSeesTheGridSuspendsResumesAndTerminatesTenants) {

@@ -514,8 +514,13 @@ void AddKubernetes(Json& c, const Plan& plan) {
   const long long pod_memory = KnobNumber(plan, "POD_MEMORY_LIMIT", 4LL << 30);
   const LayoutRow* pg_nodes = RowCarrying(plan, planner::kCarryMessages);
   Json regions = Json::array();
+  // CRM_REGIONS: every region's origin, as each region's Ingress serves it (docs/operations.md,
+  // "Regions"); only rendered with several regions.
+  std::string regions_env;
   for (long long r = 1; r <= w.regions; ++r) {
     const std::string name = w.regions == 1 ? "main" : fmt::format("region-{}", r);
+    regions_env += fmt::format("{}{}=https://{}.{}", regions_env.empty() ? "" : ",", name, name,
+                               c["domain"].get<std::string>());
     regions.push_back(
         {{"name", name},
          {"index", r},
@@ -536,6 +541,7 @@ void AddKubernetes(Json& c, const Plan& plan) {
   c["k8s"] = {
       {"multi_region", w.regions > 1},
       {"regions", regions},
+      {"regions_env", regions_env},
       {"slice_hosts", KnobNumber(plan, "SLICE_HOSTS", 2)},
       {"gateway_hpa_min", KnobNumber(plan, "GATEWAY_HPA_MIN", 2)},
       {"gateway_hpa_max", KnobNumber(plan, "GATEWAY_HPA_MAX", 10)},

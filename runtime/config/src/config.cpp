@@ -179,6 +179,52 @@ std::string ReadSecretDescriptor(const std::string& text) {
   return secret;
 }
 
+// An origin browsers and peers compare whole: http(s)://host[:port], no path, query or user.
+std::string OriginText(const std::string& v) {
+  if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+    throw InputError("expected an http:// or https:// origin, got \"" + v + "\"");
+  }
+  std::string origin = v;
+  while (!origin.empty() && origin.back() == '/') {
+    origin.pop_back();
+  }
+  auto host = origin.find("://");
+  if (host == std::string::npos || origin.size() == host + 3 ||
+      origin.find_first_of("/?#@ ", host + 3) != std::string::npos) {
+    throw InputError("expected an origin such as https://crm.example.com (no path), got \"" + v +
+                     "\"");
+  }
+  return origin;
+}
+
+// A region's name goes into session tokens and URLs: a short DNS label.
+std::string RegionName(const std::string& v) {
+  bool ok = !v.empty() && v.size() <= 32 && v.front() != '-' && v.back() != '-' &&
+            v.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string::npos;
+  if (!ok) {
+    throw InputError(
+        "expected a region name of 1 to 32 lower-case letters, digits or '-' (such "
+        "as eu or us-east), got \"" +
+        v + "\"");
+  }
+  return v;
+}
+
+// Settings that only make sense together; checked once everything is read. The secret is the
+// gateway's to require (RunGateway): slice hosts read the same settings and never sign.
+void CheckRegions(const RuntimeConfig& c) {
+  if (c.regions.empty()) {
+    return;  // one region: region alone only labels the deployment
+  }
+  if (c.region.empty()) {
+    throw InputError("CRM_REGIONS: set; CRM_REGION (region) must name this deployment's region");
+  }
+  if (!c.regions.contains(c.region)) {
+    throw InputError("CRM_REGIONS: does not list this deployment's region \"" + c.region +
+                     "\" (CRM_REGION); list every region, this one included");
+  }
+}
+
 const std::vector<KeyDef>& Defs() {
   static const std::vector<KeyDef> defs = {
       {{"database_url", {"CRM_DATABASE_URL"}, "PostgreSQL URL or key=value conninfo"},
@@ -205,21 +251,7 @@ const std::vector<KeyDef>& Defs() {
         {"CRM_PUBLIC_URL"},
         "origin browsers use and mailed links name, e.g. https://crm.example.com"},
        [](RuntimeConfig& c, const std::string& v) {
-         if (!v.empty() && v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
-           throw InputError("expected an http:// or https:// origin, got \"" + v + "\"");
-         }
-         c.public_url = v;
-         while (!c.public_url.empty() && c.public_url.back() == '/') {
-           c.public_url.pop_back();
-         }
-         // An origin is compared whole with a browser's Origin header: a path never matches.
-         auto host = c.public_url.find("://");
-         if (!c.public_url.empty() &&
-             (host == std::string::npos || c.public_url.size() == host + 3 ||
-              c.public_url.find_first_of("/?#@ ", host + 3) != std::string::npos)) {
-           throw InputError("expected an origin such as https://crm.example.com (no path), got \"" +
-                            v + "\"");
-         }
+         c.public_url = v.empty() ? v : OriginText(v);
        }},
       {{"trusted_proxies",
         {"CRM_TRUSTED_PROXIES"},
@@ -748,6 +780,36 @@ const std::vector<KeyDef>& Defs() {
        [](RuntimeConfig& c, const std::string& v) {
          std::tie(c.slice_uid_first, c.slice_uid_last) = UidRange(v);
        }},
+      {{"region",
+        {"CRM_REGION"},
+        "this deployment's region (eu); empty: one region, tenants are not pinned"},
+       [](RuntimeConfig& c, const std::string& v) { c.region = v.empty() ? v : RegionName(v); }},
+      {{"regions",
+        {"CRM_REGIONS"},
+        "every region's public origin, this one included: eu=https://eu.crm.example,us=https://"
+        "us.crm.example"},
+       [](RuntimeConfig& c, const std::string& v) { c.regions = ParseRegionUrls(v); }},
+      {{"region_secret_file",
+        {"CRM_REGION_SECRET_FILE"},
+        "file holding the secret the regions' gateways sign their calls to each other with "
+        "(mode 0600)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.region_secret = ReadSecretFile(v, "region secret");
+       }},
+      {{"region_secret",
+        {"CRM_REGION_SECRET"},
+        "the secret the regions' gateways sign their calls with (environment only)"},
+       [](RuntimeConfig& c, const std::string& v) { c.region_secret = v; }},
+      {{"region_peer_timeout",
+        {"CRM_REGION_PEER_TIMEOUT"},
+        "another region that does not answer within this is skipped (sign-in, sign-up, reset)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         auto ms = ParseDuration(v);
+         if (ms < std::chrono::milliseconds(100) || ms > std::chrono::seconds(30)) {
+           throw InputError("expected from 100ms to 30s, got \"" + v + "\"");
+         }
+         c.region_peer_timeout = ms;
+       }},
       {{"database_password_fd",
         {"CRM_DATABASE_PASSWORD_FD"},
         "descriptor to read the database password from, then close (set by the orchestrator "
@@ -760,6 +822,38 @@ const std::vector<KeyDef>& Defs() {
 }
 
 }  // namespace
+
+std::map<std::string, std::string> ParseRegionUrls(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size() && !text.empty()) {
+    auto comma = text.find(',', start);
+    std::string entry =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    auto eq = entry.find('=');
+    if (eq == std::string::npos) {
+      throw InputError(
+          "expected NAME=URL entries separated by commas (eu=https://eu.crm.example)"
+          ", got \"" +
+          entry + "\"");
+    }
+    std::string name = entry.substr(0, eq);
+    try {
+      name = RegionName(name);
+      std::string url = OriginText(entry.substr(eq + 1));
+      if (!out.emplace(name, url).second) {
+        throw InputError("listed twice");
+      }
+    } catch (const InputError& e) {
+      throw InputError("region \"" + name + "\": " + e.what());
+    }
+    if (comma == std::string::npos) {
+      break;
+    }
+    start = comma + 1;
+  }
+  return out;
+}
 
 EnvLookup ProcessEnvironment() {
   return [](const std::string& name) -> std::optional<std::string> {
@@ -830,8 +924,8 @@ RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const
             d.key.yaml == "whatsapp_verify_token" || d.key.yaml == "whatsapp_token" ||
             d.key.yaml == "stripe_secret_key" || d.key.yaml == "stripe_webhook_secret" ||
             d.key.yaml == "stripe_webhook_secret_previous" ||
-            d.key.yaml == "alert_webhook_secret" || d.key.yaml == "database_password_fd" ||
-            d.key.yaml == "internal_token") {
+            d.key.yaml == "alert_webhook_secret" || d.key.yaml == "region_secret" ||
+            d.key.yaml == "database_password_fd" || d.key.yaml == "internal_token") {
           continue;  // secrets are never written in configuration files
         }
         YAML::Node node = map.Optional(d.key.yaml);
@@ -859,6 +953,7 @@ RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const
       }
     }
   }
+  CheckRegions(config);
   return config;
 }
 

@@ -37,6 +37,14 @@ std::optional<Credentials> UserStore::CredentialsOf(const std::string& email) {
                      rows[0]["status"].as<std::string>() == "active"};
 }
 
+bool UserStore::HoldsEmailSha256(const std::string& email_sha256) {
+  return tx_
+      .exec_params1(
+          "SELECT EXISTS (SELECT 1 FROM gateway.users WHERE gateway.email_sha256(email) = $1)",
+          email_sha256)[0]
+      .as<bool>();
+}
+
 std::optional<long long> UserStore::ActiveIdOf(const std::string& email) {
   auto rows = tx_.exec_params(
       "SELECT id FROM gateway.users WHERE lower(email) = $1 AND status = 'active'", email);

@@ -7,6 +7,7 @@
 #include "crm/http/json_body.hpp"
 #include "crm/http/response.hpp"
 #include "crm/mail/outbox.hpp"
+#include "region_routes.hpp"
 
 namespace crm::gateway {
 namespace {
@@ -39,7 +40,7 @@ std::string NewPassword(const json& body) {
 // Signs `user_id` in: a new session, answered with {user, slice} and the session cookie.
 asio::awaitable<Response> SignIn(GatewayContext& gateway, long long user_id, Exchange& ex,
                                  Status status) {
-  std::string token = NewToken();
+  std::string token = NewSessionToken(gateway.regions.options());
   std::string hash = TokenHash(token);
   std::string ip = gateway.browser.ClientIp(ex.request(), ex.peer());
   std::string agent(ex.request()[bhttp::field::user_agent].substr(0, 300));
@@ -58,6 +59,11 @@ Reply Register(GatewayContext& gateway, Exchange& ex) {
   json body = co_await AccountRequest(gateway, gateway.account_limiter, ex, "sign-up");
   std::string email = EmailField(body);
   std::string password = NewPassword(body);
+  // One account per address across regions: its data lives in one region only.
+  if (auto elsewhere = co_await ElsewhereAnswer(gateway, email, "/login",
+                                                "this address already has an account in region")) {
+    co_return std::move(*elsewhere);
+  }
   std::string hash = co_await gateway.passwords.Hash(password);
   bool slice_now = true;
   long long user_id = co_await gateway.route.db().Write([&](pqxx::work& tx) {
@@ -82,6 +88,12 @@ Reply Login(GatewayContext& gateway, Exchange& ex) {
   // Without an account the hasher checks a dummy: the same work, so timing tells nothing.
   std::string stored = account ? account->password_hash : std::string();
   bool match = co_await gateway.passwords.Verify(password, stored);
+  if (!account) {
+    if (auto elsewhere =
+            co_await ElsewhereAnswer(gateway, email, "/login", "this account lives in region")) {
+      co_return std::move(*elsewhere);
+    }
+  }
   if (!account || !match) {
     throw Unauthenticated("email or password is incorrect");
   }
@@ -127,14 +139,22 @@ Reply ForgotPassword(GatewayContext& gateway, Exchange& ex) {
   std::string link = gateway.browser.PublicUrl() + "/reset-password?token=" + token;
   std::string expiry =
       std::to_string(kResetTokenTtl.count()) + (kResetTokenTtl.count() == 1 ? " hour" : " hours");
-  co_await gateway.route.db().Write([&](pqxx::work& tx) {
+  bool here = co_await gateway.route.db().Write([&](pqxx::work& tx) {
     auto user_id = UserStore(tx).ActiveIdOf(email);
     if (!user_id) {
-      return;  // same answer either way: no account enumeration
+      return false;  // the same 202 as for an account here, unless another region holds it
     }
     PasswordResetStore(tx).Create(TokenHash(token), *user_id, kResetTokenTtl);
     mail::MailOutbox(tx).Queue(email, "password_reset", {{"link", link}, {"expires_in", expiry}});
+    return true;
   });
+  // The reset link must come from the region holding the account (its mailer, its database).
+  if (!here) {
+    if (auto elsewhere = co_await ElsewhereAnswer(gateway, email, "/forgot-password",
+                                                  "this account lives in region")) {
+      co_return std::move(*elsewhere);
+    }
+  }
   co_return http::JsonResponse(
       Status::accepted,
       {{"status", "if an account uses this address, a reset link is on its way"}});

@@ -20,6 +20,7 @@
 #include "health_routes.hpp"
 #include "monitor_routes.hpp"
 #include "proxy_routes.hpp"
+#include "region_routes.hpp"
 #include "web_routes.hpp"
 #include "webhook_routes.hpp"
 
@@ -44,6 +45,7 @@ void AddRoutes(http::Router& router, GatewayContext& gateway, const http::Static
   AddAdminRoutes(router, gateway);
   AddMonitorRoutes(router, gateway);
   AddBillingRoutes(router, gateway);
+  AddRegionRoutes(router, gateway);
   AddWebRoutes(router, gateway, site);
 }
 
@@ -84,6 +86,7 @@ long long CreateAdmin(const db::PoolOptions& database, const std::string& email,
 
 int RunGateway(const GatewayOptions& options) {
   config::SetupLogging("gateway", options.log_level);
+  CheckRegionOptions(options.region);
   http::BlockStopSignals();  // before the worker and orchestrator threads start
   InitSodium();
   for (const auto& line : MigrateAll(options.database)) {
@@ -130,7 +133,7 @@ int RunGateway(const GatewayOptions& options) {
   AddRoutes(router, gateway, site);
   http::Server server(
       io, options.limits, [&router](http::Exchange& ex) { return router.Dispatch(ex); }, &metrics);
-  server.SetHeadCheck(ProxyHeadCheck(gateway));
+  server.SetHeadCheck(RegionHeadCheck(gateway, ProxyHeadCheck(gateway)));
   auto bound = server.Listen(options.listen);
   gateway.browser.DeriveFrom(bound);
   if (options.public_url.empty()) {

@@ -11,6 +11,7 @@
 #include "crm/gateway/gateway.hpp"
 #include "crm/gateway/password_hasher.hpp"
 #include "crm/gateway/rate_limiter.hpp"
+#include "crm/gateway/region.hpp"
 #include "crm/gateway/sessions.hpp"
 #include "crm/http/metrics.hpp"
 #include "crm/http/route_context.hpp"
@@ -37,7 +38,8 @@ struct GatewayContext {
         login_limiter(settings.login_attempts_per_minute, std::chrono::seconds(60),
                       settings.rate_limit_max_addresses),
         account_limiter(std::max(20, settings.login_attempts_per_minute), std::chrono::seconds(60),
-                        settings.rate_limit_max_addresses) {}
+                        settings.rate_limit_max_addresses),
+        regions(settings.region) {}
 
   const GatewayOptions& options;
   Sessions sessions;
@@ -51,6 +53,7 @@ struct GatewayContext {
   PasswordHasher passwords;     ///< argon2id, on threads of its own
   RateLimiter login_limiter;    ///< sign-ins per client address
   RateLimiter account_limiter;  ///< sign-ups and password resets per client address
+  RegionPeers regions;          ///< the other regions' gateways (region_routes.cpp)
 
   /// Addresses `out` to slice `slice_id`: its Host (which slice hosts route by) and, behind
   /// gateways, the token that proves to a slice host that the request comes from one.

@@ -6,9 +6,9 @@
 namespace crm::gateway {
 
 const std::vector<std::string>& ApiPrefixes() {
-  static const std::vector<std::string> kPrefixes = {"/api/",     "/auth/",     "/admin/",
-                                                     "/billing/", "/webhooks/", "/internal/",
-                                                     "/health/",  "/ready/",    "/metrics/"};
+  static const std::vector<std::string> kPrefixes = {
+      "/api/",      "/auth/",   "/admin/", "/billing/", "/webhooks/",
+      "/internal/", "/health/", "/ready/", "/metrics/", "/region/"};
   return kPrefixes;
 }
 

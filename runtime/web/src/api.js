@@ -2,11 +2,15 @@
 // message, the field it names and the status, so forms can show them next to that field.
 
 export class ApiError extends Error {
-  constructor(status, message, field, retryAfter) {
+  constructor(status, message, field, retryAfter, region, url) {
     super(message);
     this.status = status;
     this.field = field || null;
     this.retryAfter = retryAfter || null;
+    // An account another region holds (409 from sign-in, sign-up, reset): its region, and the
+    // page there to continue on (docs/api.md, "Regions").
+    this.region = region || null;
+    this.url = url || null;
   }
 }
 
@@ -40,7 +44,8 @@ export async function api(method, path, body, type) {
   }
   if (!res.ok) {
     const message = (data && data.error) || `the server answered ${res.status}`;
-    throw new ApiError(res.status, message, data && data.field, res.headers.get('Retry-After'));
+    throw new ApiError(res.status, message, data && data.field, res.headers.get('Retry-After'),
+      data && data.region, data && data.url);
   }
   return data;
 }

@@ -335,5 +335,31 @@ TEST(RenderTest, WaWebEnginesRunTheirSlicesFromTheWaWebImage) {
   EXPECT_GT(gateways, 0);
 }
 
+// With several regions each region's gateway learns every region's origin and signs its lookups
+// with a Secret; one region renders neither (docs/operations.md, "Regions").
+TEST(RenderTest, SeveralRegionsKnowEachOthersOrigins) {
+  const Catalog& c = Catalog::Embedded();
+  Workload w = ReferenceWorkload(*c.FindTier(5));
+  w.regions = 3;
+  PlanOptions plan_options;
+  plan_options.only_tier = 5;
+  RenderOptions options;
+  const Rendering r = Render(MakePlan(w, c, plan_options), RenderTarget::kK8s, options);
+  const std::string regions =
+      "CRM_REGIONS: \"region-1=https://region-1.crm.example.com,"
+      "region-2=https://region-2.crm.example.com,"
+      "region-3=https://region-3.crm.example.com\"";
+  for (const std::string region : {"region-1", "region-2", "region-3"}) {
+    const RenderedFile* config = FileAt(r, region + "/configmap.yaml");
+    ASSERT_NE(config, nullptr) << region;
+    EXPECT_TRUE(Contains(config, "CRM_REGION: \"" + region + "\"")) << config->content;
+    EXPECT_TRUE(Contains(config, regions)) << config->content;
+    EXPECT_TRUE(Contains(FileAt(r, region + "/gateway.yaml"), "key: region_secret"));
+  }
+  const Rendering one = Render(EnginePlan(5, "noweb"), RenderTarget::kK8s, options);
+  EXPECT_FALSE(Contains(FileAt(one, "main/configmap.yaml"), "CRM_REGIONS"));
+  EXPECT_FALSE(Contains(FileAt(one, "main/gateway.yaml"), "region_secret"));
+}
+
 }  // namespace
 }  // namespace crm::render

@@ -124,12 +124,34 @@ export function Signup() {
   </${AuthCard}>`;
 }
 
+// The account lives in another region: its data never leaves there, so the browser goes there
+// (a full navigation to that region's page, the address prefilled). True when it went.
+function followRegion(err) {
+  if (err && err.status === 409 && err.region && err.url && /^https?:\/\//.test(err.url)) {
+    window.location.assign(err.url);
+    return true;
+  }
+  return false;
+}
+
+// Posts to `path`, or sends the browser to the region that holds the account.
+async function postHere(path, body) {
+  try {
+    return await post(path, body);
+  } catch (err) {
+    if (followRegion(err)) {
+      return new Promise(() => {});  // the page is being left: nothing more to show here
+    }
+    throw err;
+  }
+}
+
 export function Login() {
   useTitle('Sign in');
   const { search } = useRoute();
-  const f = useForm({ email: '', password: '' });
+  const f = useForm({ email: search.get('email') || '', password: '' });
   const onSubmit = f.submit(async (v) => {
-    signedIn(await post('/auth/login', v));
+    signedIn(await postHere('/auth/login', v));
     const next = search.get('next');
     navigate(next && next.startsWith('/app/') ? next : '/app/inbox');
   });
@@ -148,9 +170,10 @@ export function Login() {
 
 export function ForgotPassword() {
   useTitle('Forgot password');
-  const f = useForm({ email: '' });
+  const { search } = useRoute();
+  const f = useForm({ email: search.get('email') || '' });
   const [sent, setSent] = useState(null);
-  const onSubmit = f.submit(async (v) => setSent((await post('/auth/forgot-password', v)).status));
+  const onSubmit = f.submit(async (v) => setSent((await postHere('/auth/forgot-password', v)).status));
   return html`<${AuthCard} title="Reset your password"
     footer=${html`<${Link} href="/login">Back to sign in</${Link}>`}>
     ${sent

@@ -147,6 +147,12 @@ struct RuntimeConfig {
   /// Slice N runs as uid/gid first + N ("200000-265535"); 0-0: slices share crmd's uid.
   std::uint32_t slice_uid_first = 0;
   std::uint32_t slice_uid_last = 0;
+  // Regions (docs/operations.md, "Regions"): each tenant's data stays in its home region.
+  std::string region;  ///< this deployment's region ("eu"); empty: a single region
+  /// Every region's public origin, this one included (CRM_REGIONS "eu=https://eu.…,us=…").
+  std::map<std::string, std::string> regions;
+  std::string region_secret;  ///< signs the gateways' calls to each other's regions
+  std::chrono::milliseconds region_peer_timeout{2'000};  ///< a peer slower than this is skipped
 };
 
 /// The environment as a lookup; tests pass a map, crmd passes getenv.
@@ -162,6 +168,11 @@ RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const
 /// comparing two readings. Throws InputError as LoadConfig does.
 std::map<std::string, std::string> RawSettings(const std::optional<std::filesystem::path>& file,
                                                const EnvLookup& env);
+
+/// "eu=https://eu.crm.example,us=https://us.crm.example" → {eu: …, us: …}: region names of
+/// lower-case letters, digits and '-' (1 to 32), each an http(s) origin without a path. Throws
+/// InputError naming the entry at fault.
+std::map<std::string, std::string> ParseRegionUrls(const std::string& text);
 
 /// Every key: its YAML name, its environment names, and what it means (for docs and --help).
 struct ConfigKey {

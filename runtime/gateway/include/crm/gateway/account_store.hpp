@@ -30,6 +30,8 @@ class UserStore {
   std::optional<Credentials> CredentialsOf(const std::string& email);
   /// The active account with the address.
   std::optional<long long> ActiveIdOf(const std::string& email);
+  /// Whether an account's lower-cased address has this SHA-256 (hex): another region's question.
+  bool HoldsEmailSha256(const std::string& email_sha256);
   /// Throws NotFound naming "email".
   long long IdOf(const std::string& email);
   void SetPasswordHash(long long user_id, const std::string& password_hash);

@@ -11,6 +11,7 @@
 #include "crm/billing/billing_service.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/gateway/price_plan.hpp"
+#include "crm/gateway/region.hpp"
 #include "crm/http/endpoint.hpp"
 #include "crm/http/limits.hpp"
 #include "crm/mail/mailer.hpp"
@@ -53,7 +54,8 @@ struct GatewayOptions {
   mail::MailerOptions mail;         ///< the mailer this gateway runs (docs/operations.md, "Mail")
   billing::BillingOptions billing;  ///< off without a Stripe secret key
   monitor::MonitorOptions
-      monitor;  ///< checks, alerts, telemetry (docs/operations.md, "Monitoring")
+      monitor;           ///< checks, alerts, telemetry (docs/operations.md, "Monitoring")
+  RegionOptions region;  ///< tenant region pinning (docs/operations.md, "Regions")
 };
 
 /// Runs the gateway (with its orchestrator, and the slice processes unless slice hosts run them)
