@@ -220,6 +220,9 @@ struct Database {
   bool pooled = false;
   int port = kPostgresPort;
   std::string url;
+  /// Behind PgBouncer: PostgreSQL itself, for what needs a whole session (docs/operations.md,
+  /// "PostgreSQL behind PgBouncer"); empty otherwise.
+  std::string direct_url;
 };
 
 Database DatabaseFor(const Plan& plan, RenderTarget target, const Rows& rows) {
@@ -234,6 +237,11 @@ Database DatabaseFor(const Plan& plan, RenderTarget target, const Rows& rows) {
   }
   db.port = db.pooled ? kPgBouncerPort : kPostgresPort;
   db.url = fmt::format("postgresql://crm@{}:{}/crm", db.host, db.port);
+  if (target == RenderTarget::kMulti && db.pooled) {
+    db.direct_url = fmt::format("postgresql://crm@{}:{}/crm",
+                                rows.pg != nullptr ? HostNames(*rows.pg).front() : db.host,
+                                kPostgresPort);
+  }
   return db;
 }
 
@@ -462,6 +470,9 @@ HostLists MultiHosts(const Plan& plan, const Rows& rows, const Database& db,
         lists.app_hosts.push_back({{"name", names[i]}, {"port", kGatewayPort}});
         lists.scrape.push_back(
             {{"target", fmt::format("{}:{}", names[i], kGatewayPort)}, {"job", "crmd-gateway"}});
+      }
+      if (h.contains("env") && !db.direct_url.empty()) {
+        h["env"].push_back({{"name", "CRM_DATABASE_DIRECT_URL"}, {"value", db.direct_url}});
       }
       if (h.contains("env")) {
         // Gateways present it to slice hosts, which refuse anyone else (docs/operations.md,
