@@ -163,6 +163,9 @@ class HttpClient::Transfers {
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, r.path_as_is ? 1L : 0L);
+    if (!r.ca_file.empty()) {
+      curl_easy_setopt(easy, CURLOPT_CAINFO, r.ca_file.c_str());
+    }
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &OnBody);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &OnHeader);

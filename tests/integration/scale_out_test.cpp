@@ -1,15 +1,29 @@
-// Scale-out on loopback (docs/architecture.md, "Scale-out: gateways and slice hosts"): two
-// `crmd --role gateway` and two `crmd --role slice-host` (ranges 0-50 and 50-100) on one
-// PostgreSQL. Tenants on both ranges, sessions shared by the gateways, a kill -9 of a slice host
-// mid-broadcast (its range adopted, every message sent once), its return (the range handed back),
-// a kill -9 of a gateway.
+// Scale-out on loopback (docs/architecture.md, "Scale-out: gateways and slice hosts"):
+// - ScaleOutTest: two `crmd --role gateway` and two `crmd --role slice-host` (ranges 0-50 and
+//   50-100) on one PostgreSQL. Tenants on both ranges, sessions shared by the gateways, a kill -9
+//   of a slice host mid-broadcast (its range adopted, every message sent once), its return (the
+//   range handed back), a kill -9 of a gateway.
+// - RenderedTier4Test: `crmctl render --tier 4 --target multi`, then what it describes started
+//   from its own files (crmd.env and crmd.service of each app and slice host, the load
+//   balancer's nginx site over TLS, PgBouncer's pool mode and size), only addresses, paths and
+//   secrets rewritten for loopback.
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <fstream>
 #include <iostream>
+#include <regex>
 
 #include "crm/queue/rate.hpp"
+#include "crm/testing/pg_bouncer.hpp"
 #include "runtime_fixture.hpp"
 
 namespace crm::testing {
@@ -225,6 +239,265 @@ TEST_F(ScaleOutTest, TenantsOnBothRangesSurviveASliceHostAndAGatewayKilled) {
   EXPECT_EQ(ContactNames(b, Cookie(*high)).count("Ada " + std::to_string(high->slice)), 1U);
   // Only one gateway kept the warm pool, and it still has one after the other died.
   EXPECT_TRUE(Eventually([&] { return Fetch("GET", b + "/ready").status == 200; }, 30s));
+}
+
+}  // namespace
+}  // namespace crm::testing
+
+namespace crm::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// KEY=VALUE lines of a rendered env file (comments and blank lines skipped).
+std::map<std::string, std::string> ReadEnvFile(const fs::path& file) {
+  std::map<std::string, std::string> env;
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find('=');
+    if (!line.empty() && line[0] != '#' && eq != std::string::npos) {
+      env[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+  }
+  return env;
+}
+
+std::string ReadFile(const fs::path& file) {
+  std::ifstream in(file);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void WriteFile(const fs::path& file, const std::string& text, fs::perms perms) {
+  std::ofstream(file) << text;
+  fs::permissions(file, perms, fs::perm_options::replace);
+}
+
+// The one `setting = value` of a rendered pgbouncer.ini.
+std::string IniValue(const std::string& ini, const std::string& key) {
+  std::smatch m;
+  std::regex line("(^|\\n)" + key + " = ([^\\n]*)");
+  return std::regex_search(ini, m, line) ? m[2].str() : std::string();
+}
+
+class RenderedTier4Test : public ScaleOutTest {
+ protected:
+  void SetUp() override {
+    pg_ = PgCluster::Start();
+    render_ = pg_->dir() / "render";
+    auto [code, out] = RunCommand({CRM_CRMCTL_BINARY, "render", "--tier", "4", "--target", "multi",
+                                   "--out", render_.string(), "-q"},
+                                  {}, "");
+    ASSERT_EQ(code, 0) << out;
+
+    // PgBouncer as rendered: transaction pooling, the rendered pool size, SCRAM logins; crmd's
+    // login role as the primary's install.sh creates it.
+    const std::string ini = ReadFile(render_ / "pgbouncer/etc/pgbouncer/pgbouncer.ini");
+    ASSERT_EQ(IniValue(ini, "pool_mode"), "transaction");
+    pool_size_ = std::stoi(IniValue(ini, "default_pool_size"));
+    ASSERT_EQ(Db("CREATE ROLE crm LOGIN NOINHERIT CREATEROLE PASSWORD '" + kDbPassword +
+                 "'; GRANT CREATE ON DATABASE postgres TO crm"),
+              "");
+    bouncer_ = PgBouncer::Start(*pg_, "postgres", {{"crm", kDbPassword}}, pool_size_);
+
+    secrets_ = pg_->dir() / "secrets";
+    fs::create_directories(secrets_);
+    for (const auto& [name, value] :
+         std::map<std::string, std::string>{{"db_password", kDbPassword},
+                                            {"internal_token", kToken},
+                                            {"whatsapp_app_secret", "an app secret"},
+                                            {"whatsapp_verify_token", "a verify token"}}) {
+      WriteFile(secrets_ / name, value, fs::perms::owner_read | fs::perms::owner_write);
+    }
+    // The gateways first (their ports go into the load balancer's upstream), then the slice
+    // hosts, each with the role its rendered unit starts.
+    for (const std::string host : {"app-1", "app-2", "slice-1", "slice-2"}) {
+      auto& group = host.starts_with("app") ? gateways_ : hosts_;
+      group.push_back(StartRendered(host));
+    }
+    StartLoadBalancer();
+  }
+
+  void TearDown() override {
+    if (HasFailure() && nginx_ > 0) {
+      std::cerr << "--- nginx ---\n" << ReadFile(pg_->dir() / "nginx-error.log") << "\n";
+    }
+    if (nginx_ > 0) {
+      ::kill(nginx_, SIGQUIT);
+      ::waitpid(nginx_, nullptr, 0);
+    }
+    ScaleOutTest::TearDown();
+    bouncer_.reset();
+  }
+
+  // `crmd` as the host's rendered crmd.service starts it, with its rendered crmd.env, addresses,
+  // paths and secrets rewritten for loopback.
+  std::unique_ptr<CrmdProcess> StartRendered(const std::string& host) {
+    const fs::path etc = render_ / host / "etc";
+    std::smatch exec;
+    const std::string unit = ReadFile(etc / "systemd/system/crmd.service");
+    EXPECT_TRUE(std::regex_search(unit, exec, std::regex("ExecStart=\\S+ --role (\\S+)"))) << unit;
+    auto env = ReadEnvFile(etc / "crmd/crmd.env");
+    EXPECT_NE(env["CRM_DATABASE_URL"].find("@pgbouncer:6432/"), std::string::npos)
+        << "rendered through the pooler: " << env["CRM_DATABASE_URL"];
+    env["CRM_DATABASE_URL"] = bouncer_->Url("crm");
+    EXPECT_EQ(env["CRM_DATABASE_DIRECT_URL"], "postgresql://crm@postgres-primary:5432/crm");
+    env["CRM_DATABASE_DIRECT_URL"] =
+        "host=" + pg_->dir().string() + " port=5432 user=crm dbname=postgres";
+    env["CRM_LISTEN"] = "127.0.0.1:0";
+    env["CRM_DATA_DIR"] = Dir(host);
+    for (auto& [key, value] : env) {
+      if (value.starts_with("/etc/crmd/secrets/")) {
+        value = (secrets_ / fs::path(value).filename()).string();
+      }
+    }
+    // Not here: Stripe (billing off), the installed web files (the build's), the host names
+    // the slice hosts advertise (their bound loopback address instead), the replica and the
+    // queue database (crmd does not read them yet).
+    for (const char* key : {"CRM_STRIPE_SECRET_KEY_FILE", "CRM_STRIPE_WEBHOOK_SECRET_FILE",
+                            "CRM_STRIPE_PRICE_ID_FILE", "CRM_WEB_ROOT", "CRM_ADVERTISE_ADDRESS",
+                            "DB_READ_REPLICA_URL", "QUEUE_DATABASE_URL"}) {
+      env.erase(key);
+    }
+    // The test's own: the simulator pairs by itself; leases short enough to wait for.
+    env["CRM_SIMULATOR_AUTOPAIR"] = "1";
+    env["CRM_QUEUE_LEASE_TTL"] = "2s";
+    env["CRM_SHARD_LEASE_TTL"] = "3s";
+    std::string text;
+    for (const auto& [key, value] : env) {
+      text += key + "=" + value + "\n";
+    }
+    const fs::path file = pg_->dir() / (host + ".env");
+    WriteFile(file, text, fs::perms::owner_read | fs::perms::owner_write);
+    return CrmdProcess::Start(CRM_CRMD_BINARY,
+                              {"--role", exec[1].str(), "--env-file", file.string()}, {},
+                              pg_->dir() / (host + ".log"));
+  }
+
+  // The load balancer's rendered nginx site, over TLS with a certificate of the test's own.
+  void StartLoadBalancer() {
+    const fs::path dir = pg_->dir() / "lb";
+    fs::create_directories(dir / "tmp");
+    auto [code, out] =
+        RunCommand({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                    "1", "-subj", "/CN=crm.example.com", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", (dir / "key.pem").string(), "-out", (dir / "cert.pem").string()},
+                   {}, "");
+    ASSERT_EQ(code, 0) << out;
+    std::string site = ReadFile(render_ / "lb/etc/nginx/sites-available/crm.conf");
+    https_port_ = FreePort();
+    const std::vector<std::pair<std::string, std::string>> rewrites = {
+        {"server app-1:8080", "server " + Address(*gateways_[0])},
+        {"server app-2:8080", "server " + Address(*gateways_[1])},
+        {"listen 80;", "listen 127.0.0.1:" + std::to_string(FreePort()) + ";"},
+        {"listen [::]:80;", ""},
+        {"listen 443 ssl http2;",
+         "listen 127.0.0.1:" + std::to_string(https_port_) + " ssl http2;"},
+        {"listen [::]:443 ssl http2;", ""},
+        {"/etc/letsencrypt/live/crm.example.com/fullchain.pem", (dir / "cert.pem").string()},
+        {"/etc/letsencrypt/live/crm.example.com/privkey.pem", (dir / "key.pem").string()},
+        {"/var/www/letsencrypt", (dir / "tmp").string()},
+        {"/usr/share/crmd/web", (dir / "tmp").string()}};
+    for (const auto& [from, to] : rewrites) {
+      auto at = site.find(from);
+      ASSERT_NE(at, std::string::npos) << "the rendered site no longer has " << from;
+      site.replace(at, from.size(), to);
+    }
+    WriteFile(dir / "crm.conf", site, fs::perms::owner_read | fs::perms::owner_write);
+    const std::string t = (dir / "tmp").string();
+    WriteFile(dir / "nginx.conf",
+              "daemon off;\npid " + (dir / "nginx.pid").string() + ";\nerror_log " +
+                  (pg_->dir() / "nginx-error.log").string() +
+                  " warn;\nevents { worker_connections 1024; }\nhttp {\n  access_log off;\n"
+                  "  client_body_temp_path " +
+                  t + "/body;\n  proxy_temp_path " + t + "/proxy;\n  fastcgi_temp_path " + t +
+                  "/fastcgi;\n  uwsgi_temp_path " + t + "/uwsgi;\n  scgi_temp_path " + t +
+                  "/scgi;\n  include " + (dir / "crm.conf").string() + ";\n}\n",
+              fs::perms::owner_read | fs::perms::owner_write);
+    nginx_ = StartProcess({"/usr/sbin/nginx", "-c", (dir / "nginx.conf").string(), "-e",
+                           (pg_->dir() / "nginx-error.log").string()},
+                          {}, pg_->dir() / "nginx.log");
+    TrustCertificates((dir / "cert.pem").string());
+    lb_ = "https://127.0.0.1:" + std::to_string(https_port_);
+    ASSERT_TRUE(Eventually([&] { return Fetch("GET", lb_ + "/ready").status == 200; }, 15s))
+        << ReadFile(pg_->dir() / "nginx-error.log");
+  }
+
+  // A port nothing listens on now (the kernel's choice for a socket bound to port 0).
+  static int FreePort() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+  }
+
+  static inline const std::string kDbPassword = "the rendered login password";
+  fs::path render_;
+  fs::path secrets_;
+  std::unique_ptr<PgBouncer> bouncer_;
+  int pool_size_ = 0;
+  int https_port_ = 0;
+  pid_t nginx_ = -1;
+  std::string lb_;
+};
+
+TEST_F(RenderedTier4Test, TheRenderedLayoutServesTenantsThroughAHostAndAGatewayKilled) {
+  // Tenants on both ranges, through the load balancer.
+  std::optional<Tenant> low;
+  std::optional<Tenant> high;
+  for (int i = 0; i < 5 && (!low || !high); ++i) {
+    Tenant t = Register(lb_, "tier4-" + std::to_string(i) + "@example.com");
+    ASSERT_GT(t.slice, 0);
+    (queue::TenantBucket(t.slice) < 50 ? low : high) = t;
+  }
+  ASSERT_TRUE(low && high) << "no tenant on one of the ranges";
+  for (const auto& [t, host] :
+       {std::pair{*low, hosts_[0].get()}, std::pair{*high, hosts_[1].get()}}) {
+    AddSliceContact(lb_, Cookie(t), "Ada " + std::to_string(t.slice), "+4915100000001");
+    EXPECT_EQ(Db("SELECT endpoint FROM gateway.slices WHERE id = " + std::to_string(t.slice)),
+              Address(*host));
+  }
+  // The slices' queries went through the pooler, within its rendered pool size.
+  bool pooled = false;
+  for (auto& pool : bouncer_->Show("SHOW POOLS")) {
+    if (pool["user"] == "crm") {
+      pooled =
+          std::stoi(pool["sv_active"]) + std::stoi(pool["sv_idle"]) + std::stoi(pool["sv_used"]) <=
+          pool_size_;
+    }
+  }
+  EXPECT_TRUE(pooled);
+
+  long long low_id = Broadcast(lb_, *low, 1'500);
+  long long high_id = Broadcast(lb_, *high, 500);
+  ASSERT_TRUE(Eventually([&] { return Progress(lb_, *low, low_id).value("sent", 0) >= 200; }, 60s));
+  std::string slice_pid =
+      Db("SELECT pid FROM gateway.slices WHERE id = " + std::to_string(low->slice));
+  ASSERT_FALSE(slice_pid.empty());
+  ::kill(std::stoi(slice_pid), SIGKILL);
+  ::kill(hosts_[0]->pid(), SIGKILL);
+  json p;
+  ASSERT_TRUE(Eventually(
+      [&] { return (p = Progress(lb_, *low, low_id)).value("delivered", 0) >= 1'500; }, 120s))
+      << p.dump();
+  EXPECT_EQ(p["failed"], 0);
+  EXPECT_EQ(Deliveries(*low), "1500/1");
+  ASSERT_TRUE(Eventually(
+      [&] { return (p = Progress(lb_, *high, high_id)).value("delivered", 0) >= 500; }, 60s))
+      << p.dump();
+  EXPECT_EQ(Deliveries(*high), "500/1");
+
+  // A gateway dies: nginx moves its requests to the other, sessions and all.
+  ::kill(gateways_[0]->pid(), SIGKILL);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(ContactNames(lb_, Cookie(*low)).count("Ada " + std::to_string(low->slice)), 1U);
+    EXPECT_EQ(ContactNames(lb_, Cookie(*high)).count("Ada " + std::to_string(high->slice)), 1U);
+  }
 }
 
 }  // namespace

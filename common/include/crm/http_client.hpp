@@ -26,6 +26,9 @@ struct HttpRequest {
   bool path_as_is = false;
   /// Only these URL schemes are followed (never file:, ftp:, …).
   std::string protocols = "http,https";
+  /// PEM file of the certificates to trust instead of the system's (a test's own proxy); empty:
+  /// the system's.
+  std::string ca_file;
 };
 
 struct HttpResponse {

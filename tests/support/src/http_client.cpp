@@ -5,6 +5,18 @@
 #include "crm/http_client.hpp"
 
 namespace crm::testing {
+namespace {
+
+std::string& TrustedCertificates() {
+  static std::string file;
+  return file;
+}
+
+}  // namespace
+
+void TrustCertificates(const std::string& pem_file) {
+  TrustedCertificates() = pem_file;
+}
 
 nlohmann::json HttpResult::Json() const {
   return nlohmann::json::parse(body, nullptr, false);
@@ -19,6 +31,7 @@ HttpResult Fetch(const std::string& method, const std::string& url, const std::s
   request.headers = headers;
   request.timeout = std::chrono::milliseconds(timeout_ms);
   request.path_as_is = true;  // send "/api/../x" as written: tests probe the server
+  request.ca_file = TrustedCertificates();
   HttpResponse response = HttpFetch(request);
   HttpResult result;
   result.status = response.status;

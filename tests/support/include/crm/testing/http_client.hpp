@@ -23,6 +23,10 @@ HttpResult Fetch(const std::string& method, const std::string& url, const std::s
                  const std::vector<std::string>& headers = {}, long timeout_ms = 10'000);
 
 
+/// From now on Fetch trusts the certificates in `pem_file` (instead of the system's): a test's
+/// TLS proxy with a certificate of its own.
+void TrustCertificates(const std::string& pem_file);
+
 /// The value of cookie `name` in a Set-Cookie header line ("crm_session=abc; Path=/…" → "abc").
 std::string CookieValue(const std::string& set_cookie, const std::string& name);
 
