@@ -33,6 +33,8 @@ std::filesystem::path WaWebSidecar(const config::RuntimeConfig& config) {
 std::map<std::string, std::string> SliceEnvironment(const config::RuntimeConfig& config) {
   return {{"CRM_LOG_LEVEL", config.log_level},
           {"CRM_STATEMENT_TIMEOUT", Ms(config.statement_timeout)},
+          {"CRM_DB_READ_REPLICA_URL", config.db_read_replica_url},
+          {"CRM_DB_REPLICA_MAX_LAG", Ms(config.db_replica_max_lag)},
           {"CRM_SLICE_DB_MAX_OPEN_CONNS", std::to_string(config.slice_db_max_open_conns)},
           {"CRM_BODY_LIMIT", std::to_string(config.body_limit)},
           {"CRM_QUEUE_MAX_DEPTH", std::to_string(config.queue_max_depth)},
@@ -68,6 +70,8 @@ db::PoolOptions SliceDatabase(const config::RuntimeConfig& config, long long sli
   if (!options.direct_url.empty()) {
     options.role = schema;
   }
+  options.replica_url = config.db_read_replica_url;
+  options.replica_max_lag = config.db_replica_max_lag;
   return options;
 }
 

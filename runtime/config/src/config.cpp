@@ -235,6 +235,16 @@ const std::vector<KeyDef>& Defs() {
         "advisory locks and migrations connect here (same user and password); empty: "
         "database_url, unpooled"},
        [](RuntimeConfig& c, const std::string& v) { c.database_direct_url = v; }},
+      {{"db_read_replica_url",
+        {"CRM_DB_READ_REPLICA_URL", "DB_READ_REPLICA_URL"},
+        "a streaming replica of the database: slices read lists, search and progress there "
+        "when it has their last write and is not too far behind (same user and password); "
+        "empty: none"},
+       [](RuntimeConfig& c, const std::string& v) { c.db_read_replica_url = v; }},
+      {{"db_replica_max_lag",
+        {"CRM_DB_REPLICA_MAX_LAG", "DB_REPLICA_MAX_LAG"},
+        "a read replica further behind than this is bypassed (and one that fails, for as long)"},
+       [](RuntimeConfig& c, const std::string& v) { c.db_replica_max_lag = ParseDuration(v); }},
       {{"database_password_file",
         {"CRM_DATABASE_PASSWORD_FILE"},
         "file holding the database password (mode 0600)"},

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <iterator>
 #include <memory>
 
@@ -122,12 +123,95 @@ Pool::Pool(PoolOptions options) : options_(std::move(options)) {
     conninfo_ = BuildConnInfo(options_.url, overrides);
     session_conninfo_ = conninfo_;
   }
+  if (!options_.replica_url.empty()) {
+    PoolOptions replica = options_;
+    replica.url = options_.replica_url;
+    replica.replica_url.clear();
+    replica.direct_url.clear();  // not pooled: its settings are startup options
+    // The primary's login, whatever user the replica's URL names (a slice's is its own role).
+    replica.user = options_.user.empty() ? ConnInfoValue(options_.url, "user") : options_.user;
+    replica.application_name += "-replica";
+    replica.acquire_timeout = std::min(options_.acquire_timeout, std::chrono::milliseconds(1'000));
+    replica_ = std::make_unique<Pool>(std::move(replica));
+  }
 }
 
 void Pool::Enter(pqxx::transaction_base& tx) const {
   if (!enter_sql_.empty()) {
     tx.exec(enter_sql_);
   }
+}
+
+namespace {
+
+// The newest WAL position a Write of this process committed at (0 before any): a slice is one
+// process, so this is the slice's last write, whichever of its pools made it.
+std::atomic<std::uint64_t> last_write_lsn{0};
+constexpr std::uint64_t kUnknownLsn = ~std::uint64_t{0};  ///< no replica has replayed it
+
+std::uint64_t ParseLsn(const std::string& text) {
+  auto slash = text.find('/');
+  if (slash == std::string::npos) {
+    return 0;
+  }
+  return (std::stoull(text.substr(0, slash), nullptr, 16) << 32) |
+         std::stoull(text.substr(slash + 1), nullptr, 16);
+}
+
+std::string FormatLsn(std::uint64_t lsn) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%X/%X", static_cast<unsigned>(lsn >> 32),
+                static_cast<unsigned>(lsn & 0xFFFFFFFFU));
+  return buf;
+}
+
+}  // namespace
+
+void Pool::NoteWrite(pqxx::connection& c) {
+  if (replica_ == nullptr) {
+    return;  // nobody reads elsewhere: no round trip
+  }
+  try {
+    // After the commit: the write position is at or past the commit record.
+    auto lsn = ParseLsn(pqxx::nontransaction(c).exec1("SELECT pg_current_wal_lsn()")[0].c_str());
+    auto seen = last_write_lsn.load();
+    while ((lsn > seen || seen == kUnknownLsn) &&
+           !last_write_lsn.compare_exchange_weak(seen, lsn)) {
+    }
+  } catch (const std::exception& e) {
+    // Committed, position unknown: reads go to the primary until one is known again.
+    spdlog::warn("database pool: cannot read the WAL position after a write: {}", e.what());
+    last_write_lsn.store(kUnknownLsn);
+  }
+}
+
+bool Pool::ReplicaFresh(pqxx::read_transaction& tx) const {
+  auto lag_ms = static_cast<long long>(options_.replica_max_lag.count());
+  // Replayed our last write, and either replayed all it received or its last replayed
+  // transaction is recent: a paused or stuck replay ages out after replica_max_lag.
+  return tx
+      .exec_params1(
+          "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn AND "
+          "(pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() OR "
+          "now() - pg_last_xact_replay_timestamp() <= $2 * interval '1 millisecond'), false)",
+          FormatLsn(last_write_lsn.load()), lag_ms)[0]
+      .as<bool>();
+}
+
+bool Pool::ReplicaMayServe() const {
+  auto now = std::chrono::steady_clock::now().time_since_epoch();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(now).count() >=
+         replica_down_until_.load();
+}
+
+void Pool::ReplicaFailed(const std::string& why) {
+  auto retry =
+      std::chrono::steady_clock::now() +
+      std::max<std::chrono::milliseconds>(options_.replica_max_lag, std::chrono::seconds(1));
+  replica_down_until_.store(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(retry.time_since_epoch()).count());
+  spdlog::warn("database pool: the read replica is bypassed for {} ms: {}",
+               std::max<long long>(options_.replica_max_lag.count(), 1000), why);
 }
 
 std::unique_ptr<pqxx::connection> Pool::OpenSession() const {
@@ -191,7 +275,8 @@ std::size_t Pool::CloseIdle(std::chrono::milliseconds age) {
     open_ -= closing.size();
     available_.notify_all();
   }
-  return closing.size();  // the connections close here, outside the lock
+  std::size_t replica_closed = replica_ != nullptr ? replica_->CloseIdle(age) : 0;
+  return closing.size() + replica_closed;  // the connections close here, outside the lock
 }
 
 bool Pool::Ping() {

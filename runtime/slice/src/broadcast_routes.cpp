@@ -102,7 +102,7 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
   });
   router.Add(verb::get, "/api/broadcasts", [&slice](Exchange& ex) -> Reply {
     PageRequest page = ParsePage(ex.request().target());
-    json items = co_await slice.db.Read([&page](pqxx::read_transaction& tx) {
+    json items = co_await slice.db.ReadReplica([&page](pqxx::read_transaction& tx) {
       return queue::ListBroadcasts(tx, page.cursor, page.limit);
     });
     for (json& item : items) {
@@ -112,7 +112,7 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
   });
   router.Add(verb::get, "/api/broadcasts/{id}", [&slice](Exchange& ex) -> Reply {
     long long id = ParseId(ex.params()["id"], "id");
-    json progress = co_await slice.db.Read([&id](pqxx::read_transaction& tx) {
+    json progress = co_await slice.db.ReadReplica([&id](pqxx::read_transaction& tx) {
       auto p = queue::BroadcastProgress(tx, id);
       if (!p) {
         throw NotFound("no broadcast with id " + std::to_string(id));

@@ -14,7 +14,7 @@ void AddConversationRoutes(http::Router& router, SliceContext& slice) {
     auto target = ex.request().target();
     PageRequest page = ParsePage(target);
     std::string query = ParseSearch(target);
-    json items = co_await slice.db.Read([&](pqxx::read_transaction& tx) {
+    json items = co_await slice.db.ReadReplica([&](pqxx::read_transaction& tx) {
       return ConversationStore(tx).List(page.cursor, query, page.limit);
     });
     co_return http::JsonResponse(Status::ok, PageJson(std::move(items), page.limit));

@@ -84,6 +84,31 @@ std::unique_ptr<PgCluster> PgCluster::Start() {
   return cluster;
 }
 
+std::unique_ptr<PgCluster> PgCluster::StartStandby() const {
+  std::string tmpl = (fs::temp_directory_path() / "crm-pg-standby-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    throw std::runtime_error("cannot create a temporary directory for the standby");
+  }
+  std::unique_ptr<PgCluster> standby(new PgCluster(tmpl));
+  if (geteuid() == 0) {
+    std::vector<std::string> chown = {"/bin/chown", "postgres:postgres", tmpl};
+    bp::system(bp::exe = chown[0],
+               bp::args = std::vector<std::string>(chown.begin() + 1, chown.end()));
+  }
+  Run({PgBinary("pg_basebackup"), "-D", (standby->dir_ / "data").string(), "-R", "-X", "stream",
+       "-h", dir_.string(), "-p", std::to_string(kSocketPort), "-U", "postgres", "--no-sync"});
+  try {
+    standby->PgCtl("start");
+  } catch (const std::exception& e) {
+    std::ifstream log(standby->dir_ / "server.log");
+    std::ostringstream ss;
+    ss << log.rdbuf();
+    throw std::runtime_error(std::string(e.what()) + "\nstandby log:\n" + ss.str());
+  }
+  standby->running_ = true;
+  return standby;
+}
+
 PgCluster::~PgCluster() {
   try {
     Stop();

@@ -39,6 +39,16 @@ TEST(RuntimeConfigTest, TheDirectDatabaseUrlIsUnsetUnlessGivenThenReadFromFileOr
   std::filesystem::remove(file);
 }
 
+TEST(RuntimeConfigTest, TheReadReplicaIsTheRenderedKnobAndItsLagBoundFiveSeconds) {
+  auto none = LoadConfig(std::nullopt, Env({}));
+  EXPECT_EQ(none.db_read_replica_url, "");
+  EXPECT_EQ(none.db_replica_max_lag, std::chrono::seconds(5));
+  auto c = LoadConfig(std::nullopt, Env({{"DB_READ_REPLICA_URL", "postgresql://crm@replica/crm"},
+                                         {"CRM_DB_REPLICA_MAX_LAG", "2s"}}));
+  EXPECT_EQ(c.db_read_replica_url, "postgresql://crm@replica/crm");
+  EXPECT_EQ(c.db_replica_max_lag, std::chrono::seconds(2));
+}
+
 TEST(RuntimeConfigTest, EnvironmentOverridesTheFileAndTakesThePlansKnobNames) {
   auto file = WriteFile(
       "crmd.yaml", "listen: 127.0.0.1:9000\ndb_max_open_conns: 7\nslice_memory_limit: 256 MiB\n");

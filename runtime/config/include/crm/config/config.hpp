@@ -23,6 +23,9 @@ struct RuntimeConfig {
   /// PostgreSQL itself when database_url is a transaction-pooling PgBouncer (docs/operations.md,
   /// "PostgreSQL behind PgBouncer"): whole sessions connect here. Empty: unpooled.
   std::string database_direct_url;
+  /// A streaming replica slices read from (docs/operations.md, "Read replica"); empty: none.
+  std::string db_read_replica_url;
+  std::chrono::milliseconds db_replica_max_lag{5'000};
   std::string database_password;
   std::string listen = "127.0.0.1:8080";  ///< host:port or unix:/path
   std::filesystem::path data_dir = "/var/lib/crmd";

@@ -7,11 +7,14 @@
 
 #include <pqxx/pqxx>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -51,6 +54,11 @@ struct PoolOptions {
   /// statement_timeout are set at the start of every transaction (set_config(…, true)), never
   /// per connection, and whole sessions (LISTEN, advisory locks, migrations) connect here.
   std::string direct_url;
+  /// A streaming replica for ReadReplica (DB_READ_REPLICA_URL); empty: none. Reached as the same
+  /// user with the same password, the settings as startup options (a replica is not pooled).
+  std::string replica_url;
+  /// A replica further behind than this is bypassed (db_replica_max_lag).
+  std::chrono::milliseconds replica_max_lag{5'000};
 };
 
 class Pool {
@@ -103,12 +111,42 @@ class Pool {
       if constexpr (std::is_void_v<std::invoke_result_t<F&, pqxx::work&>>) {
         work(tx);
         tx.commit();
+        NoteWrite(c);
       } else {
         auto result = work(tx);
         tx.commit();
+        NoteWrite(c);
         return result;
       }
     });
+  }
+
+  /// As Read, on the replica (replica_url) when there is one, it answered its last use, it is no
+  /// more than replica_max_lag behind, and it has replayed this process's last Write
+  /// (read-your-writes: a slice is one process); else, or when it cannot be reached, on the
+  /// primary. For read-only queries that may be a few seconds stale otherwise (lists, search,
+  /// progress). Exceptions of `work` propagate as Read's.
+  template <class F>
+  auto ReadReplica(F&& work) {
+    using Result = std::invoke_result_t<F&, pqxx::read_transaction&>;
+    static_assert(!std::is_void_v<Result>, "ReadReplica is for queries");
+    if (replica_ != nullptr && ReplicaMayServe()) {
+      try {
+        auto result = replica_->Run([&](pqxx::connection& c) -> std::optional<Result> {
+          pqxx::read_transaction tx(c);
+          if (!ReplicaFresh(tx)) {
+            return std::nullopt;
+          }
+          return work(tx);
+        });
+        if (result) {
+          return std::move(*result);
+        }
+      } catch (const RuntimeError& e) {
+        ReplicaFailed(e.what());  // unreachable or its pool exhausted: the primary serves
+      }
+    }
+    return Read(std::forward<F>(work));
   }
 
   /// One statement in its own transaction, committed: `Execute("UPDATE … WHERE id = $1", id)`.
@@ -170,6 +208,13 @@ class Pool {
 
   std::unique_ptr<pqxx::connection> Acquire();
   std::unique_ptr<pqxx::connection> OpenSession() const;
+  /// After a commit on `c`: remembers the WAL position it reached, for ReadReplica.
+  void NoteWrite(pqxx::connection& c);
+  /// In a read transaction on the replica: whether it has replayed our last write and is not
+  /// too far behind.
+  bool ReplicaFresh(pqxx::read_transaction& tx) const;
+  bool ReplicaMayServe() const;
+  void ReplicaFailed(const std::string& why);
   void DiscardIdle();
   void Release(std::unique_ptr<pqxx::connection> connection, bool discard);
 
@@ -185,6 +230,9 @@ class Pool {
   };
   std::vector<Idle> idle_;  ///< most recently used last
   std::size_t open_ = 0;
+  std::unique_ptr<Pool> replica_;  ///< on replica_url; null without one
+  /// Until when the replica is skipped after it failed (steady clock, ns since its epoch).
+  std::atomic<std::int64_t> replica_down_until_{0};
 };
 
 /// Quotes an SQL identifier we built ourselves ("slice_7"); refuses anything but [a-z0-9_].

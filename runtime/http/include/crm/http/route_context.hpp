@@ -38,6 +38,13 @@ class DbCall {
   auto Read(F work) {
     return blocking_->Run([pool = pool_, w = std::move(work)]() mutable { return pool->Read(w); });
   }
+  /// `work(pqxx::read_transaction&)` on the read replica when it is fresh enough, else as Read
+  /// (db::Pool::ReadReplica).
+  template <class F>
+  auto ReadReplica(F work) {
+    return blocking_->Run(
+        [pool = pool_, w = std::move(work)]() mutable { return pool->ReadReplica(w); });
+  }
   /// `work(pqxx::work&)`, committed when it returns (rolled back when it throws).
   template <class F>
   auto Write(F work) {

@@ -15,6 +15,10 @@ class PgCluster {
   /// a database test must fail then, never skip.
   static std::unique_ptr<PgCluster> Start();
 
+  /// Starts a streaming replica of this cluster (pg_basebackup -R over its socket) in a temp dir
+  /// of its own; hot standby, so it answers read-only queries. Throws as Start.
+  std::unique_ptr<PgCluster> StartStandby() const;
+
   ~PgCluster();
   PgCluster(const PgCluster&) = delete;
   PgCluster& operator=(const PgCluster&) = delete;
