@@ -299,6 +299,7 @@ class RenderedTier4Test : public ScaleOutTest {
                  "'; GRANT CREATE ON DATABASE postgres TO crm"),
               "");
     bouncer_ = PgBouncer::Start(*pg_, "postgres", {{"crm", kDbPassword}}, pool_size_);
+    standby_ = pg_->StartStandby();  // the rendered postgres-replica
 
     secrets_ = pg_->dir() / "secrets";
     fs::create_directories(secrets_);
@@ -328,6 +329,7 @@ class RenderedTier4Test : public ScaleOutTest {
     }
     ScaleOutTest::TearDown();
     bouncer_.reset();
+    standby_.reset();
   }
 
   // `crmd` as the host's rendered crmd.service starts it, with its rendered crmd.env, addresses,
@@ -342,8 +344,9 @@ class RenderedTier4Test : public ScaleOutTest {
         << "rendered through the pooler: " << env["CRM_DATABASE_URL"];
     env["CRM_DATABASE_URL"] = bouncer_->Url("crm");
     EXPECT_EQ(env["CRM_DATABASE_DIRECT_URL"], "postgresql://crm@postgres-primary:5432/crm");
-    env["CRM_DATABASE_DIRECT_URL"] =
-        "host=" + pg_->dir().string() + " port=5432 user=crm dbname=postgres";
+    env["CRM_DATABASE_DIRECT_URL"] = AsCrm(pg_->ConnectionString());
+    EXPECT_EQ(env["DB_READ_REPLICA_URL"], "postgresql://postgres-replica:5432/crm");
+    env["DB_READ_REPLICA_URL"] = AsCrm(standby_->ConnectionString());
     env["CRM_LISTEN"] = "127.0.0.1:0";
     env["CRM_DATA_DIR"] = Dir(host);
     for (auto& [key, value] : env) {
@@ -352,11 +355,11 @@ class RenderedTier4Test : public ScaleOutTest {
       }
     }
     // Not here: Stripe (billing off), the installed web files (the build's), the host names
-    // the slice hosts advertise (their bound loopback address instead), the replica and the
-    // queue database (crmd does not read them yet).
+    // the slice hosts advertise (their bound loopback address instead), the queue database
+    // (crmd does not read it yet).
     for (const char* key : {"CRM_STRIPE_SECRET_KEY_FILE", "CRM_STRIPE_WEBHOOK_SECRET_FILE",
                             "CRM_STRIPE_PRICE_ID_FILE", "CRM_WEB_ROOT", "CRM_ADVERTISE_ADDRESS",
-                            "DB_READ_REPLICA_URL", "QUEUE_DATABASE_URL"}) {
+                            "QUEUE_DATABASE_URL"}) {
       env.erase(key);
     }
     // The test's own: the simulator pairs by itself; leases short enough to wait for.
@@ -406,7 +409,9 @@ class RenderedTier4Test : public ScaleOutTest {
     WriteFile(dir / "crm.conf", site, fs::perms::owner_read | fs::perms::owner_write);
     const std::string t = (dir / "tmp").string();
     WriteFile(dir / "nginx.conf",
-              "daemon off;\npid " + (dir / "nginx.pid").string() + ";\nerror_log " +
+              // As root its workers stay root: its temporary files live in the test's directory.
+              std::string(::geteuid() == 0 ? "user root;\n" : "") + "daemon off;\npid " +
+                  (dir / "nginx.pid").string() + ";\nerror_log " +
                   (pg_->dir() / "nginx-error.log").string() +
                   " warn;\nevents { worker_connections 1024; }\nhttp {\n  access_log off;\n"
                   "  client_body_temp_path " +
@@ -421,6 +426,11 @@ class RenderedTier4Test : public ScaleOutTest {
     lb_ = "https://127.0.0.1:" + std::to_string(https_port_);
     ASSERT_TRUE(Eventually([&] { return Fetch("GET", lb_ + "/ready").status == 200; }, 15s))
         << ReadFile(pg_->dir() / "nginx-error.log");
+  }
+
+  // A connection string of the test's clusters, as crmd's login role.
+  static std::string AsCrm(const std::string& conninfo) {
+    return std::regex_replace(conninfo, std::regex("user=postgres"), "user=crm");
   }
 
   // A port nothing listens on now (the kernel's choice for a socket bound to port 0).
@@ -440,6 +450,7 @@ class RenderedTier4Test : public ScaleOutTest {
   fs::path render_;
   fs::path secrets_;
   std::unique_ptr<PgBouncer> bouncer_;
+  std::unique_ptr<PgCluster> standby_;
   int pool_size_ = 0;
   int https_port_ = 0;
   pid_t nginx_ = -1;
@@ -459,6 +470,8 @@ TEST_F(RenderedTier4Test, TheRenderedLayoutServesTenantsThroughAHostAndAGatewayK
   for (const auto& [t, host] :
        {std::pair{*low, hosts_[0].get()}, std::pair{*high, hosts_[1].get()}}) {
     AddSliceContact(lb_, Cookie(t), "Ada " + std::to_string(t.slice), "+4915100000001");
+    // Lists may come from the replica: a write is seen by the next read all the same.
+    EXPECT_EQ(ContactNames(lb_, Cookie(t)).count("Ada " + std::to_string(t.slice)), 1U);
     EXPECT_EQ(Db("SELECT endpoint FROM gateway.slices WHERE id = " + std::to_string(t.slice)),
               Address(*host));
   }
