@@ -914,17 +914,20 @@ void Orchestrator::Wake() {
 }
 
 void Orchestrator::Start() {
-  if (options_.placement == Placement::kSliceHost) {
-    running_ = true;
-    supervisor_ = std::thread([this] { Supervise(); });
-    replenisher_ = std::thread([this] {
-      auto last_storage = Clock::now() - kStorageEvery;
-      while (running_) {
-        BackgroundRound(last_storage);
-      }
-    });
-    return;
+  if (options_.placement != Placement::kSliceHost) {
+    CleanUpAndStartRecorded();
   }
+  running_ = true;
+  supervisor_ = std::thread([this] { Supervise(); });
+  replenisher_ = std::thread([this] {
+    auto last_storage = Clock::now() - kStorageEvery;
+    while (running_) {
+      BackgroundRound(last_storage);
+    }
+  });
+}
+
+void Orchestrator::CleanUpAndStartRecorded() {
   // Finish what a previous run left half done, then start what should run. Behind several
   // gateways a provisioning may be another gateway's, in flight: only one untouched for ten
   // minutes is taken for interrupted.
@@ -958,14 +961,6 @@ void Orchestrator::Start() {
       }
     }
   }
-  running_ = true;
-  supervisor_ = std::thread([this] { Supervise(); });
-  replenisher_ = std::thread([this] {
-    auto last_storage = Clock::now() - kStorageEvery;
-    while (running_) {
-      BackgroundRound(last_storage);
-    }
-  });
 }
 
 void Orchestrator::BackgroundRound(Clock::time_point& last_storage) {

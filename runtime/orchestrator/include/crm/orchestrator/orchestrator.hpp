@@ -185,6 +185,9 @@ class Orchestrator {
   bool AwaitHealth(long long slice_id, std::chrono::milliseconds timeout);
   void Supervise();
   void Replenish();
+  /// At start (not on a slice host): finishes what a previous run left half done, then starts
+  /// the recorded slices that should run here.
+  void CleanUpAndStartRecorded();
   /// One round of the background work, by placement.
   void BackgroundRound(std::chrono::steady_clock::time_point& last_storage);
   SliceInfo Transition(long long slice_id, SliceState to, const std::string& reason,
