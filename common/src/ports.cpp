@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <fstream>
+#include <random>
 
 #include "crm/error.hpp"
 
@@ -43,6 +45,25 @@ bool LoopbackPortFree(int port) {
 }
 
 int FreeLoopbackPort() {
+  // The kernel hands out ports from ip_local_port_range (32768-60999 by default) to every
+  // outgoing connection and port-0 listener: a port picked there can be taken by any of them
+  // between now and the caller's bind.
+  int first_ephemeral = 32768;
+  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) {
+    range >> first_ephemeral;
+  }
+  constexpr int kLowest = 20000;
+  if (first_ephemeral - kLowest > 1000) {
+    std::random_device seed;
+    std::mt19937 random(seed());
+    std::uniform_int_distribution<int> pick(kLowest, first_ephemeral - 1);
+    for (int i = 0; i < 200; ++i) {
+      const int port = pick(random);
+      if (LoopbackPortFree(port)) {
+        return port;
+      }
+    }
+  }
   const int fd = BindLoopback(0);
   sockaddr_in addr{};
   socklen_t len = sizeof addr;

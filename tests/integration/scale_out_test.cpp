@@ -10,9 +10,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +19,7 @@
 #include <iostream>
 #include <regex>
 
+#include "crm/ports.hpp"
 #include "crm/queue/rate.hpp"
 #include "crm/testing/pg_bouncer.hpp"
 #include "runtime_fixture.hpp"
@@ -449,18 +447,7 @@ class RenderedTier4Test : public ScaleOutTest {
     return std::regex_replace(conninfo, std::regex("user=postgres"), "user=crm");
   }
 
-  // A port nothing listens on now (the kernel's choice for a socket bound to port 0).
-  static int FreePort() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return ntohs(addr.sin_port);
-  }
+  static int FreePort() { return crm::FreeLoopbackPort(); }
 
   static inline const std::string kDbPassword = "the rendered login password";
   fs::path render_;

@@ -398,8 +398,10 @@ SliceInfo Orchestrator::Get(long long slice_id) {
       pool_.Read([&](pqxx::read_transaction& tx) { return SliceStore(tx).Get(slice_id); });
   info.memory_bytes = limiter_.Usage(slice_id);
   info.isolation = IsolationOf(slice_id);
-  if (info.holds_data()) {
-    info.storage_bytes = RecordStorage(info);  // one slice is cheap to measure: always fresh
+  // One slice is cheap to measure: always fresh, where its files are (behind gateways its host
+  // measures it).
+  if (info.holds_data() && RunsSlices()) {
+    info.storage_bytes = RecordStorage(info);
   }
   return info;
 }
