@@ -174,6 +174,37 @@ TEST_F(ScaleOutTest, TenantsOnBothRangesSurviveASliceHostAndAGatewayKilled) {
               Address(*host));
   }
 
+  // A rolling restart asked of a gateway is done by the slices' hosts: each slice restarted
+  // (a new process) and reported healthy.
+  {
+    auto [code, out] =
+        RunCommand({CRM_CRMD_BINARY, "admin", "create", "--email", "ops@example.com"}, base_,
+                   "an admin password\n");
+    ASSERT_EQ(code, 0) << out;
+    auto login = Fetch("POST", b + "/auth/login",
+                       json{{"email", "ops@example.com"}, {"password", "an admin password"}}.dump(),
+                       {kJson, "X-Forwarded-For: 198.51.100.250"});
+    ASSERT_EQ(login.status, 200) << login.body;
+    std::string admin =
+        "Cookie: crm_session=" + CookieValue(login.headers["set-cookie"], "crm_session");
+    const std::string pid_of_low =
+        "SELECT pid FROM gateway.slices WHERE id = " + std::to_string(low->slice);
+    std::string before = Db(pid_of_low);
+    auto restarted =
+        Fetch("POST", a + "/admin/slices/restart", R"({"batch":2})", {admin, kJson}, 90'000);
+    ASSERT_EQ(restarted.status, 200) << restarted.body;
+    json result = restarted.Json();
+    EXPECT_EQ(result["stopped_early"], false) << result.dump();
+    EXPECT_FALSE(result["batches"].empty()) << result.dump();
+    for (const auto& group : result["batches"]) {
+      for (const auto& slice : group) {
+        EXPECT_EQ(slice["healthy"], true) << result.dump();
+      }
+    }
+    EXPECT_NE(Db(pid_of_low), before) << "a new process";
+    EXPECT_EQ(ContactNames(b, Cookie(*low)).count("Ada " + std::to_string(low->slice)), 1U);
+  }
+
   // A slice host answers gateways only.
   auto direct = Fetch("GET", hosts_[0]->url() + "/api/contacts", {},
                       {"Host: slice-" + std::to_string(low->slice), "X-Crm-User-Id: 1"});

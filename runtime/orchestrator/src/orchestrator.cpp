@@ -25,6 +25,7 @@
 #include <charconv>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "crm/db/migrations.hpp"
@@ -990,11 +991,14 @@ void Orchestrator::BackgroundRound(Clock::time_point& last_storage) {
 void Orchestrator::Reconcile() {
   std::lock_guard reconciling(reconcile_mutex_);
   std::map<long long, long long> wanted;  // slice → generation
-  std::vector<std::pair<long long, SliceState>> gone;
+  std::set<long long> holding_data;       // not destroying or destroyed: a directory to keep
   for (const auto& p :
        pool_.Read([](pqxx::read_transaction& tx) { return SliceStore(tx).Placements(); })) {
     if (p.runs && options_.serves && options_.serves(p.id)) {
       wanted[p.id] = p.generation;
+    }
+    if (!p.destroying) {
+      holding_data.insert(p.id);
     }
   }
   std::vector<long long> to_stop;
@@ -1037,11 +1041,7 @@ void Orchestrator::Reconcile() {
     long long id = 0;
     std::string name = entry.path().filename().string();
     auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), id);
-    if (ec != std::errc() || end != name.data() + name.size() || wanted.count(id) != 0) {
-      continue;
-    }
-    auto state = pool_.Read([&](pqxx::read_transaction& tx) { return SliceStore(tx).StateOf(id); });
-    if (!state || *state == SliceState::kDestroyed || *state == SliceState::kDestroying) {
+    if (ec == std::errc() && end == name.data() + name.size() && holding_data.count(id) == 0) {
       std::error_code rm;
       fs::remove_all(entry.path(), rm);
     }
@@ -1270,17 +1270,60 @@ nlohmann::json Orchestrator::RollingRestart(int batch) {
   if (batch < 1) {
     throw InputError("batch: expected at least 1", "batch");
   }
-  if (!RunsSlices()) {
-    return RollingRestartElsewhere(batch);
-  }
+  // Here: restart each process and wait for its health check. Behind gateways: ask each slice's
+  // host by bumping its generation, and wait until the host reports that generation healthy
+  // (twice a start's own bound: the host has to notice first).
   std::vector<long long> ids;
-  {
+  std::map<long long, long long> asked;  // slice → generation asked for (behind gateways)
+  auto deadline = Clock::now();
+  std::function<void(const std::vector<long long>&)> restart;
+  std::function<bool(long long)> healthy;
+  if (RunsSlices()) {
     std::lock_guard lock(mutex_);
     for (const auto& [id, p] : processes_) {
       if (p->wanted) {
         ids.push_back(id);
       }
     }
+    restart = [this](const std::vector<long long>& group) {
+      for (long long id : group) {
+        StopProcess(id);
+        StartProcess(id, false);
+      }
+    };
+    healthy = [this](long long id) {
+      bool ok = AwaitHealth(id, kHealthTimeout);
+      RecordHealth(id, ok ? "healthy" : "restarting", true);
+      return ok;
+    };
+  } else {
+    for (const auto& s : List()) {
+      if (s.runs()) {
+        ids.push_back(s.id);
+      }
+    }
+    restart = [&](const std::vector<long long>& group) {
+      pool_.Write([&](pqxx::work& tx) {
+        SliceStore slices(tx);
+        for (long long id : group) {
+          asked[id] = slices.BumpGeneration(id);
+        }
+      });
+      deadline = Clock::now() + 2 * kHealthTimeout;
+    };
+    healthy = [&](long long id) {
+      for (;;) {
+        if (pool_.Read([&](pqxx::read_transaction& tx) {
+              return SliceStore(tx).RunsGeneration(id, asked[id]);
+            })) {
+          return true;
+        }
+        if (Clock::now() >= deadline) {
+          return false;
+        }
+        std::this_thread::sleep_for(milliseconds(100));
+      }
+    };
   }
   nlohmann::json batches = nlohmann::json::array();
   for (std::size_t i = 0; i < ids.size(); i += static_cast<std::size_t>(batch)) {
@@ -1288,71 +1331,16 @@ nlohmann::json Orchestrator::RollingRestart(int batch) {
     std::vector<long long> group(
         ids.begin() + static_cast<long>(i),
         ids.begin() + static_cast<long>(std::min(ids.size(), i + static_cast<std::size_t>(batch))));
+    restart(group);
     for (long long id : group) {
-      StopProcess(id);
-      StartProcess(id, false);
-    }
-    for (long long id : group) {
-      bool healthy = AwaitHealth(id, kHealthTimeout);
-      RecordHealth(id, healthy ? "healthy" : "restarting", true);
-      done.push_back({{"slice", id}, {"healthy", healthy}});
-      if (!healthy) {
+      bool ok = healthy(id);
+      done.push_back({{"slice", id}, {"healthy", ok}});
+      if (!ok) {
         batches.push_back(done);
         return {{"batches", batches},
                 {"stopped_early", true},
                 {"reason", "slice " + std::to_string(id) +
                                " did not become healthy; later batches were not restarted"}};
-      }
-    }
-    batches.push_back(done);
-  }
-  return {{"batches", batches}, {"stopped_early", false}};
-}
-
-}  // namespace crm::orchestrator
-
-namespace crm::orchestrator {
-
-nlohmann::json Orchestrator::RollingRestartElsewhere(int batch) {
-  std::vector<long long> ids;
-  for (const auto& s : List()) {
-    if (s.runs()) {
-      ids.push_back(s.id);
-    }
-  }
-  nlohmann::json batches = nlohmann::json::array();
-  for (std::size_t i = 0; i < ids.size(); i += static_cast<std::size_t>(batch)) {
-    std::vector<long long> group(
-        ids.begin() + static_cast<long>(i),
-        ids.begin() + static_cast<long>(std::min(ids.size(), i + static_cast<std::size_t>(batch))));
-    std::map<long long, long long> asked;
-    pool_.Write([&](pqxx::work& tx) {
-      SliceStore slices(tx);
-      for (long long id : group) {
-        asked[id] = slices.BumpGeneration(id);
-      }
-    });
-    nlohmann::json done = nlohmann::json::array();
-    // Twice a start's own bound: the host has to notice first.
-    auto deadline = Clock::now() + 2 * kHealthTimeout;
-    for (long long id : group) {
-      bool healthy = false;
-      while (!healthy && Clock::now() < deadline) {
-        healthy = pool_.Read([&](pqxx::read_transaction& tx) {
-          return SliceStore(tx).RunsGeneration(id, asked[id]);
-        });
-        if (!healthy) {
-          std::this_thread::sleep_for(milliseconds(100));
-        }
-      }
-      done.push_back({{"slice", id}, {"healthy", healthy}});
-      if (!healthy) {
-        batches.push_back(done);
-        return {{"batches", batches},
-                {"stopped_early", true},
-                {"reason", "slice " + std::to_string(id) +
-                               " was not restarted healthy by its slice host; later batches were "
-                               "not restarted"}};
       }
     }
     batches.push_back(done);

@@ -207,19 +207,11 @@ bool SliceStore::RunsGeneration(long long id, long long generation) {
 std::vector<SliceStore::Placement> SliceStore::Placements() {
   std::vector<Placement> out;
   for (const auto& r : tx_.exec(
-           "SELECT id, state IN ('available', 'assigned'), generation FROM gateway.slices WHERE "
-           "state <> 'destroyed' ORDER BY id")) {
-    out.push_back({r[0].as<long long>(), r[1].as<bool>(), r[2].as<long long>()});
+           "SELECT id, state IN ('available', 'assigned'), state = 'destroying', generation FROM "
+           "gateway.slices WHERE state <> 'destroyed' ORDER BY id")) {
+    out.push_back({r[0].as<long long>(), r[1].as<bool>(), r[2].as<bool>(), r[3].as<long long>()});
   }
   return out;
-}
-
-std::optional<SliceState> SliceStore::StateOf(long long id) {
-  auto rows = tx_.exec_params("SELECT state FROM gateway.slices WHERE id = $1", id);
-  if (rows.empty()) {
-    return std::nullopt;
-  }
-  return ParseSliceState(rows[0][0].as<std::string>());
 }
 
 std::vector<long long> SliceStore::ProvisioningUntouchedFor(std::chrono::minutes age) {

@@ -177,8 +177,6 @@ class Orchestrator {
   bool RunsSlices() const { return options_.placement != Placement::kGateway; }
   /// kGateway: waits (bounded) until no host runs the slice (its endpoint is cleared).
   void AwaitStoppedElsewhere(long long slice_id);
-  /// kGateway: restarts by generation, through the slice hosts.
-  nlohmann::json RollingRestartElsewhere(int batch);
   void StopProcess(long long slice_id);
   /// Probes every running slice whose probe is due; kills one that missed too many.
   void ProbeRunning();

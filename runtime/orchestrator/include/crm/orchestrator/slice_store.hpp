@@ -106,12 +106,11 @@ class SliceStore {
   /// What a slice host needs to place every slice that is not destroyed.
   struct Placement {
     long long id = 0;
-    bool runs = false;  ///< available or assigned
+    bool runs = false;        ///< available or assigned
+    bool destroying = false;  ///< its data is going
     long long generation = 0;
   };
   std::vector<Placement> Placements();
-  /// The slice's state; nullopt when there is no such slice.
-  std::optional<SliceState> StateOf(long long id);
   /// Slices in provisioning whose row nobody touched for `age` (their provisioning died).
   std::vector<long long> ProvisioningUntouchedFor(std::chrono::minutes age);
   void RecordHealth(long long id, const std::string& health, bool restarted, std::optional<int> pid,
