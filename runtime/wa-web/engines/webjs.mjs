@@ -1,14 +1,16 @@
 // Engine `webjs`: a WhatsApp Web session through whatsapp-web.js driving Debian's chromium,
 // adapted to the sidecar's engine interface (lib/session.mjs).
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 
-import { commandLine, descendants, formatPairCode, phoneOfJid } from '../lib/util.mjs';
+import { commandLine, formatPairCode, phoneOfJid } from '../lib/util.mjs';
 
 // WhatsApp Web rotates its QR about every 20 s.
 const kQrMs = 20000;
 const kDestroyMs = 5000;
+// How long close() waits for the killed browser's processes to be gone.
+const kKillWaitMs = 3000;
 
 /**
  * The whatsapp-web.js adapter. The browser profile (LocalAuth) lives in `authDir`/webjs.
@@ -23,7 +25,7 @@ export async function createWebjsEngine(options) {
   return {
     name: 'webjs',
     connect: (hooks) => connect(lib, dir, chromium, hooks),
-    clearAuth: () => fs.rm(dir, { recursive: true, force: true }),
+    clearAuth: () => fs.promises.rm(dir, { recursive: true, force: true }),
   };
 }
 
@@ -111,7 +113,7 @@ async function connect(lib, dir, chromium, hooks) {
         // destroy() waits on the browser, which may hang; a killed browser is as closed.
         await Promise.race([client.destroy(), new Promise((r) => setTimeout(r, kDestroyMs).unref())]);
       } finally {
-        killBrowsers(dir);
+        await killBrowsers(dir);
       }
     },
     pids: () => {
@@ -123,16 +125,38 @@ async function connect(lib, dir, chromium, hooks) {
 
 // A browser that puppeteer launched but never connected to (initialize failed half way) is not
 // closed by destroy(): end every chromium of ours that uses this profile, so the next attempt can.
-function killBrowsers(dir) {
-  for (const pid of descendants(process.pid)) {
-    if (commandLine(pid).includes(dir)) {
+// A helper whose browser was killed first is no longer our descendant (it was reparented), so
+// every process naming the profile is looked for, and close() returns once none is left: a
+// SIGKILLed process stays in /proc until it has exited.
+async function killBrowsers(dir) {
+  const deadline = Date.now() + kKillWaitMs;
+  for (;;) {
+    const left = profileProcesses(dir);
+    if (left.length === 0 || Date.now() > deadline) return;
+    for (const pid of left) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
         // Already gone.
       }
     }
+    await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+// The processes other than this one whose command line names the profile directory (a zombie's
+// is empty: it has exited).
+function profileProcesses(dir) {
+  let entries = [];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((name) => /^[0-9]+$/.test(name) && Number(name) !== process.pid)
+    .map(Number)
+    .filter((pid) => commandLine(pid).includes(dir));
 }
 
 function wid(client) {
