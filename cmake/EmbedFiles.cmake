@@ -1,7 +1,7 @@
 # Writes OUT: a C++ file embedding FILES (comma-separated, relative to DIR).
 #   KIND=catalog   → crm::planner::EmbeddedCatalogFiles() with names "tiers/<file>"
 #   KIND=templates → crm::render::EmbeddedTemplates() with names "<target>/<file>"
-#   KIND=migrations → crm::db::EmbeddedMigrations() with names "<gateway|slice>/<file>"
+#   KIND=migrations → crm::db::EmbeddedMigrations() with names "<gateway|slice|queue>/<file>"
 #   KIND=mail      → crm::mail::EmbeddedMailTemplates() with names "<file>" (templates/mail/)
 string(REPLACE "," ";" FILES "${FILES}")
 if(NOT KIND)

@@ -75,6 +75,23 @@ db::PoolOptions SliceDatabase(const config::RuntimeConfig& config, long long sli
   return options;
 }
 
+// The slice's pool in the queue database (QUEUE_DATABASE_URL, as the orchestrator gave it: the
+// slice's own login, or the shared one when the main database is pooled), nullopt without one.
+// Reached directly: with a shared login the role is set in every transaction all the same.
+std::optional<db::PoolOptions> SliceQueueDatabase(const config::RuntimeConfig& config,
+                                                  long long slice_id, std::size_t max_size) {
+  if (config.queue_database_url.empty()) {
+    return std::nullopt;
+  }
+  db::PoolOptions options = SliceDatabase(config, slice_id, max_size, "-queue");
+  options.url = config.queue_database_url;
+  options.replica_url.clear();
+  if (!options.direct_url.empty()) {
+    options.direct_url = config.queue_database_url;
+  }
+  return options;
+}
+
 slice::MessagingOptions MessagingOptionsFrom(const config::RuntimeConfig& config,
                                              long long slice_id) {
   slice::MessagingOptions options;
@@ -158,6 +175,7 @@ orchestrator::OrchestratorOptions OrchestratorOptionsFrom(const config::RuntimeC
   options.database_url = config.database_url;
   options.database_direct_url = config.database_direct_url;
   options.database_password = config.database_password;
+  options.queue_database_url = config.queue_database_url;
   options.default_channel = config.channel;
   options.default_wa_web_engine = config.wa_web_engine;
   options.cloud_api_url = config.whatsapp_api_url;
@@ -292,6 +310,8 @@ slice::SliceOptions SliceOptionsFrom(const config::RuntimeConfig& config, long l
   options.drain_timeout = config.drain_timeout;
   options.database =
       SliceDatabase(config, slice_id, static_cast<std::size_t>(config.slice_db_max_open_conns), "");
+  options.queue_database = SliceQueueDatabase(
+      config, slice_id, static_cast<std::size_t>(config.slice_db_max_open_conns) + 1);
   options.db_idle_close = config.slice_idle_disconnect;
   options.queue_max_depth = config.queue_max_depth;
   options.max_event_streams = static_cast<std::size_t>(config.event_streams_per_tenant);

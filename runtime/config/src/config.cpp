@@ -241,6 +241,12 @@ const std::vector<KeyDef>& Defs() {
         "when it has their last write and is not too far behind (same user and password); "
         "empty: none"},
        [](RuntimeConfig& c, const std::string& v) { c.db_read_replica_url = v; }},
+      {{"queue_database_url",
+        {"CRM_QUEUE_DATABASE_URL", "QUEUE_DATABASE_URL"},
+        "a PostgreSQL database of its own for the outbound queues (reached directly, not through "
+        "a transaction pooler; same password unless the URL has one): each slice's queue lives "
+        "there in a schema of the slice's name; empty: in the slice's own schema"},
+       [](RuntimeConfig& c, const std::string& v) { c.queue_database_url = v; }},
       {{"db_replica_max_lag",
         {"CRM_DB_REPLICA_MAX_LAG", "DB_REPLICA_MAX_LAG"},
         "a read replica further behind than this is bypassed (and one that fails, for as long)"},

@@ -102,20 +102,43 @@ void CreateSliceDatabase(db::Pool& pool, std::chrono::milliseconds statement_tim
 // password set for this start; pooled, as the pool's shared user (database_url's) with that
 // user's password, and becomes its role inside every transaction (docs/operations.md,
 // "PostgreSQL behind PgBouncer").
+// The queue database's URL follows the same rule, with the same password.
 std::pair<std::map<std::string, std::string>, std::string> SliceLogin(
     const OrchestratorOptions& options, const std::string& role) {
+  std::map<std::string, std::string> env;
+  auto add = [&](const char* name, const std::string& url,
+                 const std::map<std::string, std::string>& overrides) {
+    if (!url.empty()) {
+      env[name] = db::BuildConnInfo(url, overrides);
+    }
+  };
   if (options.database_direct_url.empty()) {
-    return {{{"CRM_DATABASE_URL",
-              db::BuildConnInfo(options.database_url, {{"user", role}, {"password", ""}})}},
-            RandomHex(24)};
+    add("CRM_DATABASE_URL", options.database_url, {{"user", role}, {"password", ""}});
+    add("CRM_QUEUE_DATABASE_URL", options.queue_database_url, {{"user", role}, {"password", ""}});
+    return {env, RandomHex(24)};
   }
-  std::string password = options.database_password.empty()
-                             ? db::ConnInfoValue(options.database_url, "password")
-                             : options.database_password;
-  return {{{"CRM_DATABASE_URL", db::BuildConnInfo(options.database_url, {{"password", ""}})},
-           {"CRM_DATABASE_DIRECT_URL",
-            db::BuildConnInfo(options.database_direct_url, {{"password", ""}})}},
-          password};
+  add("CRM_DATABASE_URL", options.database_url, {{"password", ""}});
+  add("CRM_DATABASE_DIRECT_URL", options.database_direct_url, {{"password", ""}});
+  add("CRM_QUEUE_DATABASE_URL", options.queue_database_url, {{"password", ""}});
+  return {env, options.database_password.empty()
+                   ? db::ConnInfoValue(options.database_url, "password")
+                   : options.database_password};
+}
+
+// The orchestrator's own pool in the queue database: its URL's user (a login that may create
+// roles, as the main database's), its password or the main one's.
+db::PoolOptions QueueAdminDatabase(const OrchestratorOptions& options) {
+  db::PoolOptions pool;
+  pool.url = options.queue_database_url;
+  if (db::ConnInfoValue(options.queue_database_url, "password").empty()) {
+    pool.password = options.database_password.empty()
+                        ? db::ConnInfoValue(options.database_url, "password")
+                        : options.database_password;
+  }
+  pool.max_size = 2;
+  pool.statement_timeout = options.statement_timeout;
+  pool.application_name = "crmd-queue";
+  return pool;
 }
 
 // Whether a process listens on the Unix socket `path` (a refused connection means its owner is
@@ -295,6 +318,20 @@ Orchestrator::Orchestrator(OrchestratorOptions options, db::Pool& pool)
   // gateway runs, even after a package upgrade replaced the file on disk.
   binary_ = options_.slice_binary.empty() ? "/proc/self/exe" : options_.slice_binary;
   fs::create_directories(options_.data_dir / "slices");
+  if (!options_.queue_database_url.empty()) {
+    queue_pool_ = std::make_unique<db::Pool>(QueueAdminDatabase(options_));
+    // A queue "database" that is the main one would put two schemas of one name in one place.
+    bool main = queue_pool_->Read([](pqxx::read_transaction& tx) {
+      return tx.exec1("SELECT to_regclass('gateway.slices') IS NOT NULL")[0].as<bool>();
+    });
+    if (main) {
+      throw InputError(
+          "queue_database_url: " + db::RedactedConnInfo(options_.queue_database_url) +
+              " is the main database (it has the gateway schema); name a database of its own, "
+              "or leave QUEUE_DATABASE_URL unset to keep each queue in its slice's schema",
+          "queue_database_url");
+    }
+  }
   spdlog::info("slice memory limits through {} ({} bytes per slice)", limiter_.name(),
                options_.slice_memory_limit);
   if (options_.slice_cpu_limit > 0) {
@@ -473,6 +510,7 @@ SliceInfo Orchestrator::Provision() {
       fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
     }
     CreateSliceDatabase(pool_, options_.statement_timeout, role);
+    EnsureQueueSchema(role);
     if (!RunsSlices()) {
       // The slice host whose range holds it starts it (woken by the row's notification); until
       // its endpoint is recorded the gateway answers 503 with Retry-After.
@@ -497,6 +535,22 @@ SliceInfo Orchestrator::Provision() {
   }
 }
 
+void Orchestrator::EnsureQueueSchema(const std::string& role) {
+  if (!queue_pool_) {
+    return;
+  }
+  queue_pool_->Run([&](pqxx::connection& c) {
+    {
+      pqxx::work tx(c);
+      if (tx.exec_params("SELECT 1 FROM pg_roles WHERE rolname = $1", role).empty()) {
+        SliceStore(tx).CreateRole(role, RandomHex(24), options_.statement_timeout);
+      }
+      tx.commit();
+    }
+    db::Migrate(c, "queue", role, role);
+  });
+}
+
 void Orchestrator::DropSliceData(long long slice_id) {
   if (RunsSlices()) {
     StopProcess(slice_id);
@@ -504,6 +558,10 @@ void Orchestrator::DropSliceData(long long slice_id) {
     AwaitStoppedElsewhere(slice_id);
   }
   std::string role = RoleOf(slice_id);
+  if (queue_pool_) {
+    // First: in a shared cluster the role still owns the queue's schema until this.
+    queue_pool_->Write([&](pqxx::work& tx) { SliceStore(tx).DropQueueSchema(role); });
+  }
   pool_.Write([&](pqxx::work& tx) {
     SliceStore slices(tx);
     slices.DropRoleAndSchema(role);
@@ -694,9 +752,16 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health, long long
   endpoint.path = (dir / ("http-" + RandomHex(6) + ".sock")).string();
   PointLink(dir / "http.sock", endpoint.path);
   auto [database_env, password] = SliceLogin(options_, role);
+  bool own_login = !database_env.contains("CRM_DATABASE_DIRECT_URL");
+  if (queue_pool_) {
+    EnsureQueueSchema(role);
+    if (own_login) {
+      queue_pool_->Write([&](pqxx::work& tx) { SliceStore(tx).SetPassword(role, password); });
+    }
+  }
   pool_.Write([&](pqxx::work& tx) {
     SliceStore slices(tx);
-    if (!database_env.contains("CRM_DATABASE_DIRECT_URL")) {
+    if (own_login) {
       slices.SetPassword(role, password);
     }
     if (options_.placement == Placement::kSliceHost) {

@@ -340,6 +340,30 @@ void SliceStore::SetPassword(const std::string& role, const std::string& passwor
   tx_.exec("ALTER ROLE " + db::Identifier(role) + " PASSWORD " + tx_.quote(password));
 }
 
+void SliceStore::DropQueueSchema(const std::string& role) {
+  std::string r = db::Identifier(role);
+  if (tx_.exec_params("SELECT 1 FROM pg_roles WHERE rolname = $1", role).empty()) {
+    tx_.exec("DROP SCHEMA IF EXISTS " + r + " CASCADE");
+    return;
+  }
+  tx_.exec_params(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND datname = "
+      "current_database()",
+      role);
+  tx_.exec("SET LOCAL ROLE " + r);
+  tx_.exec("DROP SCHEMA IF EXISTS " + r + " CASCADE");
+  tx_.exec("DROP OWNED BY " + r);
+  tx_.exec("RESET ROLE");
+  tx_.exec("SAVEPOINT drop_role");
+  try {
+    tx_.exec("DROP ROLE " + r);
+    tx_.exec("RELEASE SAVEPOINT drop_role");
+  } catch (const pqxx::sql_error&) {
+    tx_.exec("ROLLBACK TO SAVEPOINT drop_role");
+    // The slice's own database is in this cluster and still has its schema: dropped with it.
+  }
+}
+
 void SliceStore::DropRoleAndSchema(const std::string& role) {
   std::string r = db::Identifier(role);
   bool exists = !tx_.exec_params("SELECT 1 FROM pg_roles WHERE rolname = $1", role).empty();

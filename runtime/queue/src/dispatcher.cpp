@@ -154,6 +154,7 @@ bool Dispatcher::HoldLease() {
   spdlog::info("dispatcher: holding the lease of slice {} (epoch {})", options_.slice_id,
                lease_->epoch);
   Recover();
+  RequeueOrphanMessages();
   return lease_.has_value();
 }
 
@@ -199,6 +200,18 @@ void Dispatcher::Recover() {
   }
 }
 
+void Dispatcher::RequeueOrphanMessages() {
+  if (options_.messages_db == nullptr) {
+    requeue_orphans_ = false;
+    return;
+  }
+  long long queued = queue::RequeueOrphanMessages(*connection_, *options_.messages_db);
+  requeue_orphans_ = false;  // after it succeeded: a failure reconnects and tries again
+  if (queued > 0) {
+    spdlog::warn("dispatcher: queued {} inbox message(s) committed without their task", queued);
+  }
+}
+
 TaskResult Dispatcher::Outcome(const ClaimedTask& task, const channel::SendResult& result) {
   TaskResult r{task.id, "sent", result.provider_id, "", 0, false};
   if (result.outcome == channel::Outcome::kSent) {
@@ -230,7 +243,8 @@ TaskResult Dispatcher::Outcome(const ClaimedTask& task, const channel::SendResul
 }
 
 void Dispatcher::Record(const std::vector<TaskResult>& results, bool adopt) {
-  Touched touched = RecordResults(*connection_, lease_->epoch, results, adopt);
+  Touched touched =
+      RecordResults(*connection_, lease_->epoch, results, adopt, options_.messages_db);
   for (const auto& m : touched.messages) {
     publish_("message.status", m);
   }
@@ -337,7 +351,7 @@ bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
     deferred.push_back({t->id, "pending", "", "", 0, true});
   }
   try {
-    RecordResults(*connection_, epoch, deferred);
+    RecordResults(*connection_, epoch, deferred, false, options_.messages_db);
   } catch (const std::exception& e) {
     spdlog::warn(
         "dispatcher: could not return {} unsent task(s) to the queue: {} (the next "
@@ -427,6 +441,9 @@ void Dispatcher::Run() {
       if (!HoldLease()) {
         Sleep(options_.lease_ttl / 3);
         continue;
+      }
+      if (requeue_orphans_) {
+        RequeueOrphanMessages();
       }
       pairs_.Prune(Clock::now());
       // About a second's worth: what is reserved is what the bucket will let go soon.

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "crm/db/json.hpp"
+#include "crm/db/pool.hpp"
 #include "crm/error.hpp"
 
 namespace crm::queue {
@@ -62,20 +63,97 @@ void Notify(pqxx::transaction_base& tx) {
   tx.exec("SELECT pg_notify('crm_queue_' || current_schema(), '')");
 }
 
-// Inbox messages follow their task: pending → queued, the rest by name.
+// Runs `work` where the inbox messages are: in the queue's own transaction (the queue is in the
+// slice's schema), or in a transaction of the slice's database committed before the queue's is
+// (QUEUE_DATABASE_URL), so the messages are never behind their tasks.
+void OnMessages(pqxx::work& queue_tx, db::Pool* messages,
+                const std::function<void(pqxx::work&)>& work) {
+  if (messages == nullptr) {
+    work(queue_tx);
+  } else {
+    messages->Write(work);
+  }
+}
+
+// Inbox messages follow their task (pending → queued, the rest by name), forward only: the
+// result of a send never undoes a status WhatsApp reported after it.
 void MirrorOntoMessages(pqxx::transaction_base& tx, const json& rows, Touched& touched) {
   auto updated = tx.exec_params(
-      "UPDATE messages m SET status = CASE r.state WHEN 'pending' THEN 'queued' ELSE r.state END, "
+      "WITH r AS (SELECT message_id, CASE state WHEN 'pending' THEN 'queued' ELSE state END AS "
+      "  status, provider_id, error FROM jsonb_to_recordset($1::jsonb) AS r(message_id bigint, "
+      "  state text, provider_id text, error text)) "
+      "UPDATE messages m SET status = r.status, "
       "  provider_id = coalesce(r.provider_id, m.provider_id), error = r.error "
-      "FROM jsonb_to_recordset($1::jsonb) AS r(message_id bigint, state text, provider_id text, "
-      "  error text) "
-      "WHERE m.id = r.message_id "
+      "FROM r WHERE m.id = r.message_id AND status_rank(r.status) >= status_rank(m.status) "
+      "  AND NOT (r.status = 'failed' AND m.status = 'read') "
       "RETURNING json_build_object('id', m.id, 'conversation_id', m.conversation_id, 'status', "
       "  m.status, 'error', m.error)::text",
       rows.dump());
   for (const auto& r : updated) {
     touched.messages.push_back(db::JsonOf(r[0]));
   }
+}
+
+// The furthest status per message wins (delivered and read may arrive in one payload).
+const char* kLatestStatusesSql =
+    "WITH s AS (SELECT DISTINCT ON (provider_id) provider_id, status, error "
+    "  FROM jsonb_to_recordset($1::jsonb) AS r(provider_id text, status text, error text) "
+    "  ORDER BY provider_id, status_rank(status) DESC) ";
+
+json StatusRows(const std::vector<channel::StatusUpdate>& statuses) {
+  json rows = json::array();
+  for (const auto& s : statuses) {
+    rows.push_back({{"provider_id", s.provider_id},
+                    {"status", s.status},
+                    {"error", s.error.empty() ? json(nullptr) : json(s.error)}});
+  }
+  return rows;
+}
+
+// Delivery statuses onto the inbox messages sent with those provider ids, forward only.
+void ApplyMessageStatuses(pqxx::transaction_base& tx, const json& rows, Touched& touched) {
+  auto messages = tx.exec_params(
+      std::string(kLatestStatusesSql) +
+          "UPDATE messages x SET status = s.status, error = coalesce(s.error, x.error) "
+          "FROM s WHERE x.provider_id = s.provider_id AND x.direction = 'outbound' AND "
+          "status_rank(s.status) > status_rank(x.status) AND NOT (s.status = 'failed' AND "
+          "x.status = 'read') "
+          "RETURNING json_build_object('id', x.id, 'conversation_id', x.conversation_id, "
+          "'status', x.status, 'error', x.error)::text",
+      rows.dump());
+  for (const auto& r : messages) {
+    touched.messages.push_back(db::JsonOf(r[0]));
+  }
+}
+
+// Delivery statuses onto the tasks (forward only); those whose send is not recorded yet are kept
+// as early statuses. Returns the broadcasts whose counts moved.
+std::set<long long> ApplyTaskStatuses(pqxx::transaction_base& tx, const json& rows) {
+  auto tasks = tx.exec_params(
+      std::string(kLatestStatusesSql) +
+          "UPDATE outbound_tasks x SET state = s.status, last_error = coalesce(s.error, "
+          "x.last_error) FROM s WHERE x.provider_id = s.provider_id AND x.state IN ('sent', "
+          "'delivered', 'read') AND status_rank(s.status) > status_rank(x.state) AND NOT "
+          "(s.status = 'failed' AND x.state = 'read') RETURNING x.broadcast_id",
+      rows.dump());
+  std::set<long long> broadcasts;
+  for (const auto& r : tasks) {
+    if (!r[0].is_null()) {
+      broadcasts.insert(r[0].as<long long>());
+    }
+  }
+  // Keep what matched nothing yet: its send is being recorded right now. (Every outbound message
+  // with a provider id got it from its task, so the tasks alone tell.)
+  tx.exec_params(
+      std::string(kLatestStatusesSql) +
+          "INSERT INTO early_statuses (provider_id, status, error) "
+          "SELECT s.provider_id, s.status, s.error FROM s "
+          "WHERE NOT EXISTS (SELECT 1 FROM outbound_tasks t WHERE t.provider_id = s.provider_id) "
+          "ON CONFLICT (provider_id) DO UPDATE SET status = EXCLUDED.status, "
+          "  error = EXCLUDED.error "
+          "WHERE status_rank(EXCLUDED.status) > status_rank(early_statuses.status)",
+      rows.dump());
+  return broadcasts;
 }
 
 }  // namespace
@@ -158,14 +236,41 @@ json EnqueueBroadcast(pqxx::work& tx, const NewBroadcast& broadcast, long long m
   return progress;
 }
 
-long long EnqueueMessage(pqxx::work& tx, long long message_id, const std::string& recipient) {
-  long long id = tx.exec_params1(
-                       "INSERT INTO outbound_tasks (message_id, recipient) VALUES ($1, $2) "
-                       "RETURNING id",
-                       message_id, recipient)[0]
-                     .as<long long>();
-  Notify(tx);
-  return id;
+void EnqueueMessage(pqxx::work& tx, long long message_id, const std::string& recipient,
+                    const std::string& body) {
+  auto rows = tx.exec_params(
+      "INSERT INTO outbound_tasks (message_id, recipient, body) VALUES ($1, $2, $3) "
+      "ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING RETURNING id",
+      message_id, recipient, body);
+  if (!rows.empty()) {
+    Notify(tx);
+  }
+}
+
+long long RequeueOrphanMessages(pqxx::connection& queue, db::Pool& messages) {
+  json queued = messages.Read([](pqxx::read_transaction& tx) {
+    auto rows = tx.exec(
+        "SELECT json_agg(json_build_object('message_id', m.id, 'recipient', c.phone, 'body', "
+        "  m.body))::text FROM (SELECT id, conversation_id, body FROM messages WHERE status = "
+        "  'queued' AND direction = 'outbound' ORDER BY id LIMIT 1000) m "
+        "JOIN conversations v ON v.id = m.conversation_id JOIN contacts c ON c.id = v.contact_id");
+    return rows[0][0].is_null() ? json::array() : db::JsonOf(rows[0][0]);
+  });
+  if (queued.empty()) {
+    return 0;
+  }
+  pqxx::work tx(queue);
+  auto added = tx.exec_params(
+      "INSERT INTO outbound_tasks (message_id, recipient, body) "
+      "SELECT message_id, recipient, body FROM jsonb_to_recordset($1::jsonb) AS r(message_id "
+      "  bigint, recipient text, body text) "
+      "ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING RETURNING id",
+      queued.dump());
+  if (!added.empty()) {
+    Notify(tx);
+  }
+  tx.commit();
+  return static_cast<long long>(added.size());
 }
 
 std::optional<json> BroadcastProgress(pqxx::transaction_base& tx, long long id) {
@@ -316,11 +421,10 @@ std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease,
       "    lease_epoch = $2 "
       "  FROM due WHERE t.ctid = due.ctid AND EXISTS (SELECT 1 FROM dispatcher_lease "
       "    WHERE holder = $3 AND epoch = $2 AND expires_at > clock_timestamp()) "
-      "  RETURNING t.id, t.recipient, t.attempts, t.broadcast_id, t.message_id) "
+      "  RETURNING t.id, t.recipient, t.attempts, t.broadcast_id, t.message_id, t.body) "
       "SELECT c.id, c.recipient, c.attempts, c.broadcast_id, c.message_id, "
-      "  coalesce(b.body, m.body), b.template::text, 'claimed' "
-      "FROM claimed c LEFT JOIN broadcasts b ON b.id = c.broadcast_id "
-      "  LEFT JOIN messages m ON m.id = c.message_id ORDER BY c.id",
+      "  coalesce(b.body, c.body), b.template::text, 'claimed' "
+      "FROM claimed c LEFT JOIN broadcasts b ON b.id = c.broadcast_id ORDER BY c.id",
       limit, lease.epoch, lease.holder);
   tx.commit();
   return Tasks(rows);
@@ -354,16 +458,16 @@ std::vector<ClaimedTask> InDoubt(pqxx::connection& connection, long long current
   pqxx::read_transaction tx(connection);
   return Tasks(
       tx.exec_params("SELECT t.id, t.recipient, t.attempts, t.broadcast_id, t.message_id, "
-                     "  coalesce(b.body, m.body), b.template::text, t.state "
+                     "  coalesce(b.body, t.body), b.template::text, t.state "
                      "FROM outbound_tasks t LEFT JOIN broadcasts b ON b.id = t.broadcast_id "
-                     "  LEFT JOIN messages m ON m.id = t.message_id "
                      "WHERE t.state IN ('claimed', 'sending') AND t.lease_epoch < $1 "
                      "ORDER BY t.id LIMIT 5000",
                      current_epoch));
 }
 
 Touched RecordResults(pqxx::connection& connection, long long epoch,
-                      const std::vector<TaskResult>& results, bool adopt_in_doubt) {
+                      const std::vector<TaskResult>& results, bool adopt_in_doubt,
+                      db::Pool* messages_db) {
   Touched touched;
   if (results.empty()) {
     return touched;
@@ -405,24 +509,31 @@ Touched RecordResults(pqxx::connection& connection, long long epoch,
       sent_ids.push_back(r[3].c_str());
     }
   }
-  if (!messages.empty()) {
-    MirrorOntoMessages(tx, messages, touched);
-  }
+  json early_rows = json::array();
   if (!sent_ids.empty()) {
     // Statuses that overtook our own record of the send.
     auto early = tx.exec_params(
         "DELETE FROM early_statuses WHERE provider_id IN "
         "(SELECT jsonb_array_elements_text($1::jsonb)) RETURNING provider_id, status, error",
         json(sent_ids).dump());
-    if (!early.empty()) {
-      std::vector<channel::StatusUpdate> statuses;
-      for (const auto& r : early) {
-        statuses.push_back({r[0].c_str(), r[1].c_str(), "", 0, r[2].is_null() ? "" : r[2].c_str()});
-      }
-      Touched more = ApplyStatuses(tx, statuses);
-      touched.messages.insert(touched.messages.end(), more.messages.begin(), more.messages.end());
-      broadcasts.insert(more.broadcasts.begin(), more.broadcasts.end());
+    for (const auto& r : early) {
+      early_rows.push_back({{"provider_id", r[0].c_str()},
+                            {"status", r[1].c_str()},
+                            {"error", r[2].is_null() ? json(nullptr) : json(r[2].c_str())}});
     }
+    if (!early_rows.empty()) {
+      auto moved = ApplyTaskStatuses(tx, early_rows);
+      broadcasts.insert(moved.begin(), moved.end());
+    }
+  }
+  if (!messages.empty() || !early_rows.empty()) {
+    OnMessages(tx, messages_db, [&](pqxx::work& m) {
+      touched.messages.clear();  // a retried write starts again
+      MirrorOntoMessages(m, messages, touched);
+      if (!early_rows.empty()) {
+        ApplyMessageStatuses(m, early_rows, touched);
+      }
+    });
   }
   if (!broadcasts.empty()) {
     std::vector<long long> ids(broadcasts.begin(), broadcasts.end());
@@ -438,67 +549,28 @@ Touched RecordResults(pqxx::connection& connection, long long epoch,
   return touched;
 }
 
-Touched ApplyStatuses(pqxx::work& tx, const std::vector<channel::StatusUpdate>& statuses) {
+Touched ApplyStatuses(pqxx::work& tx, const std::vector<channel::StatusUpdate>& statuses,
+                      db::Pool* messages_db,
+                      const std::function<void(pqxx::work& messages_tx)>& also) {
   Touched touched;
-  if (statuses.empty()) {
+  if (statuses.empty() && !also) {
     return touched;
   }
-  LockStatuses(tx);
-  json rows = json::array();
-  for (const auto& s : statuses) {
-    rows.push_back({{"provider_id", s.provider_id},
-                    {"status", s.status},
-                    {"error", s.error.empty() ? json(nullptr) : json(s.error)}});
+  json rows = StatusRows(statuses);
+  if (!statuses.empty()) {
+    LockStatuses(tx);
+    auto broadcasts = ApplyTaskStatuses(tx, rows);
+    touched.broadcasts.assign(broadcasts.begin(), broadcasts.end());
   }
-  // The furthest status per message wins (delivered and read may arrive in one payload).
-  const std::string latest =
-      "WITH s AS (SELECT DISTINCT ON (provider_id) provider_id, status, error "
-      "  FROM jsonb_to_recordset($1::jsonb) AS r(provider_id text, status text, error text) "
-      "  ORDER BY provider_id, status_rank(status) DESC) ";
-  const std::string forward =
-      "status_rank(s.status) > status_rank(x.state) AND NOT (s.status = 'failed' AND x.state = "
-      "'read')";
-  auto tasks = tx.exec_params(
-      latest +
-          "UPDATE outbound_tasks x SET state = s.status, last_error = coalesce(s.error, "
-          "x.last_error) FROM s WHERE x.provider_id = s.provider_id AND x.state IN ('sent', "
-          "'delivered', 'read') AND " +
-          forward + " RETURNING x.broadcast_id",
-      rows.dump());
-  std::set<long long> broadcasts;
-  for (const auto& r : tasks) {
-    if (!r[0].is_null()) {
-      broadcasts.insert(r[0].as<long long>());
+  OnMessages(tx, messages_db, [&](pqxx::work& m) {
+    touched.messages.clear();  // a retried write starts again
+    if (!statuses.empty()) {
+      ApplyMessageStatuses(m, rows, touched);
     }
-  }
-  std::string message_forward = forward;
-  for (auto pos = message_forward.find("x.state"); pos != std::string::npos;
-       pos = message_forward.find("x.state", pos)) {
-    message_forward.replace(pos, 7, "x.status");
-  }
-  auto messages = tx.exec_params(
-      latest +
-          "UPDATE messages x SET status = s.status, error = coalesce(s.error, x.error) "
-          "FROM s WHERE x.provider_id = s.provider_id AND x.direction = 'outbound' AND " +
-          message_forward +
-          " RETURNING json_build_object('id', x.id, 'conversation_id', x.conversation_id, "
-          "'status', x.status, 'error', x.error)::text",
-      rows.dump());
-  for (const auto& r : messages) {
-    touched.messages.push_back(db::JsonOf(r[0]));
-  }
-  // Keep what matched nothing yet: its send is being recorded right now.
-  tx.exec_params(
-      latest +
-          "INSERT INTO early_statuses (provider_id, status, error) "
-          "SELECT s.provider_id, s.status, s.error FROM s "
-          "WHERE NOT EXISTS (SELECT 1 FROM outbound_tasks t WHERE t.provider_id = s.provider_id) "
-          "AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.provider_id = s.provider_id) "
-          "ON CONFLICT (provider_id) DO UPDATE SET status = EXCLUDED.status, "
-          "  error = EXCLUDED.error "
-          "WHERE status_rank(EXCLUDED.status) > status_rank(early_statuses.status)",
-      rows.dump());
-  touched.broadcasts.assign(broadcasts.begin(), broadcasts.end());
+    if (also) {
+      also(m);
+    }
+  });
   return touched;
 }
 

@@ -90,7 +90,7 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
       }
     }
     long long max_depth = slice.queue_max_depth;
-    json progress = co_await slice.db.Write(
+    json progress = co_await slice.queue.Write(
         [&](pqxx::work& tx) { return queue::EnqueueBroadcast(tx, broadcast, max_depth); });
     long long id = progress["id"].get<long long>();
     slice.messaging.Wake();
@@ -102,7 +102,7 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
   });
   router.Add(verb::get, "/api/broadcasts", [&slice](Exchange& ex) -> Reply {
     PageRequest page = ParsePage(ex.request().target());
-    json items = co_await slice.db.ReadReplica([&page](pqxx::read_transaction& tx) {
+    json items = co_await slice.queue.ReadReplica([&page](pqxx::read_transaction& tx) {
       return queue::ListBroadcasts(tx, page.cursor, page.limit);
     });
     for (json& item : items) {
@@ -112,7 +112,7 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
   });
   router.Add(verb::get, "/api/broadcasts/{id}", [&slice](Exchange& ex) -> Reply {
     long long id = ParseId(ex.params()["id"], "id");
-    json progress = co_await slice.db.ReadReplica([&id](pqxx::read_transaction& tx) {
+    json progress = co_await slice.queue.ReadReplica([&id](pqxx::read_transaction& tx) {
       auto p = queue::BroadcastProgress(tx, id);
       if (!p) {
         throw NotFound("no broadcast with id " + std::to_string(id));
@@ -128,7 +128,7 @@ void AddBroadcastRoutes(http::Router& router, SliceContext& slice) {
     if (action != "pause" && action != "resume" && action != "cancel") {
       throw NotFound("no such action '" + action + "' (pause, resume or cancel)");
     }
-    json progress = co_await slice.db.Write(
+    json progress = co_await slice.queue.Write(
         [&id, &action](pqxx::work& tx) { return queue::ControlBroadcast(tx, id, action); });
     if (action != "pause") {
       slice.messaging.Wake();  // resumed tasks go; an idle dispatcher re-reads the depth

@@ -31,15 +31,27 @@ void SliceExport::Begin(pqxx::transaction_base& tx) {
       "SELECT to_json(now())::text, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD'), "
       "(SELECT coalesce(max(id), 0) FROM contacts), "
       "(SELECT coalesce(max(id), 0) FROM conversations), "
-      "(SELECT coalesce(max(id), 0) FROM messages), "
-      "(SELECT coalesce(max(id), 0) FROM broadcasts)");
+      "(SELECT coalesce(max(id), 0) FROM messages)");
   created_at_ = row[0].c_str();
   date_ = row[1].c_str();
-  for (int i = 0; i < kSections; ++i) {
+  for (int i = 0; i < kBroadcasts; ++i) {
     last_[i] = row[i + 2].as<long long>();
   }
   section_ = 0;
   cursor_ = 0;
+}
+
+void SliceExport::BeginQueue(pqxx::transaction_base& queue_tx) {
+  last_[kBroadcasts] =
+      queue_tx.exec1("SELECT coalesce(max(id), 0) FROM broadcasts")[0].as<long long>();
+}
+
+bool SliceExport::in_queue() const {
+  return section_ == kBroadcasts;
+}
+
+bool SliceExport::done() const {
+  return section_ >= kSections;
 }
 
 std::string SliceExport::HeaderLine(long long slice_id) const {
@@ -82,6 +94,9 @@ std::string SliceExport::NextPage(pqxx::transaction_base& tx) {
     if (done) {
       ++section_;
       cursor_ = 0;
+      if (section_ == kBroadcasts) {
+        break;  // read in the queue's database (in_queue())
+      }
     }
   }
   return out;

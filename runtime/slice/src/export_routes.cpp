@@ -20,12 +20,23 @@ namespace asio = boost::asio;
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
-// The next lines of the export, or nullopt when reading them failed (logged).
+// The next lines of the export ("" at its end), or nullopt when reading them failed (logged).
 asio::awaitable<std::optional<std::string>> ReadPage(SliceContext& slice, SliceExport& out,
                                                      std::size_t lines) {
   try {
-    co_return co_await slice.db.Read(
-        [&out](pqxx::read_transaction& tx) { return out.NextPage(tx); });
+    for (;;) {
+      auto page = [&out](pqxx::read_transaction& tx) { return out.NextPage(tx); };
+      // Not a conditional expression of two co_awaits: GCC 12 frees its temporaries twice.
+      std::string lines_read;
+      if (out.in_queue()) {
+        lines_read = co_await slice.queue.Read(page);
+      } else {
+        lines_read = co_await slice.db.Read(page);
+      }
+      if (!lines_read.empty() || out.done()) {
+        co_return lines_read;
+      }
+    }
   } catch (const std::exception& e) {
     spdlog::error("slice {}: export cut short after {} lines: {}", slice.slice_id, lines, e.what());
   }
@@ -73,6 +84,7 @@ void AddExportRoutes(http::Router& router, SliceContext& slice) {
   router.Add(bhttp::verb::get, "/api/export", [&slice](Exchange& ex) -> Reply {
     SliceExport out;
     co_await slice.db.Read([&out](pqxx::read_transaction& tx) { out.Begin(tx); });
+    co_await slice.queue.Read([&out](pqxx::read_transaction& tx) { out.BeginQueue(tx); });
     co_await WriteExport(ex, slice, out);
     co_return std::nullopt;
   });

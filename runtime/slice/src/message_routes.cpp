@@ -50,8 +50,10 @@ void AddMessageRoutes(http::Router& router, SliceContext& slice) {
       throw InputError("direction: expected \"outbound\" or \"inbound\", got \"" + direction + "\"",
                        "direction");
     }
-    json message = co_await slice.db.Write(
-        [&](pqxx::work& tx) { return MessageStore(tx).Add(id, direction, text); });
+    json message = co_await slice.db.Blocking([&] {
+      return slice.messaging.QueueInboxMessage(
+          slice.db.pool(), [&](MessageStore& store) { return store.Add(id, direction, text); });
+    });
     if (direction == "outbound") {
       slice.messaging.Wake();
     }
@@ -66,8 +68,11 @@ void AddMessageRoutes(http::Router& router, SliceContext& slice) {
                               "contact_id or phone, and text");
     std::string text = http::RequireString(body, "text", 1, 4096);
     Recipient to = RecipientOf(body);
-    json message = co_await slice.db.Write(
-        [&](pqxx::work& tx) { return MessageStore(tx).Send(to.contact_id, to.phone, text); });
+    json message = co_await slice.db.Blocking([&] {
+      return slice.messaging.QueueInboxMessage(slice.db.pool(), [&](MessageStore& store) {
+        return store.Send(to.contact_id, to.phone, text);
+      });
+    });
     slice.messaging.Wake();
     slice.messaging.Publish("message.created", message);
     co_return http::JsonResponse(Status::accepted, message);

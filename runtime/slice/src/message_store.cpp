@@ -30,9 +30,17 @@ json MessageStore::Add(long long id, const std::string& direction, const std::st
   }
   json message = db::JsonOf(rows[0][0]);
   if (direction == "outbound") {
-    queue::EnqueueMessage(tx_, message["id"].get<long long>(), rows[0][1].c_str());
+    Queue(message, rows[0][1].c_str());
   }
   return message;
+}
+
+void MessageStore::Queue(const json& message, const std::string& to) {
+  queued_to_ = to;
+  if (queue_here_) {
+    queue::EnqueueMessage(tx_, message["id"].get<long long>(), to,
+                          message["body"].get<std::string>());
+  }
 }
 
 json MessageStore::Send(long long contact_id, const std::string& phone, const std::string& text) {
@@ -60,7 +68,7 @@ json MessageStore::Send(long long contact_id, const std::string& phone, const st
   json message = db::JsonOf(row[0]);
   tx_.exec_params("UPDATE conversations SET last_message_at = now() WHERE id = $1",
                   message["conversation_id"].get<long long>());
-  queue::EnqueueMessage(tx_, message["id"].get<long long>(), to);
+  Queue(message, to);
   return message;
 }
 

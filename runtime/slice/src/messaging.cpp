@@ -23,11 +23,12 @@ std::string Holder() {
 
 }  // namespace
 
-Messaging::Messaging(MessagingOptions options, EventHub& events)
+Messaging::Messaging(MessagingOptions options, EventHub& events, db::Pool* queue_db)
     : options_(std::move(options)),
       slice_id_(options_.slice_id),
       events_(events),
-      channel_pool_(options_.database) {
+      channel_pool_(options_.database),
+      queue_db_(queue_db) {
   if (options_.channel == "cloud-api") {
     channel_ = std::make_unique<channel::CloudApiChannel>(options_.cloud_api);
   } else if (options_.channel == "wa-web") {
@@ -69,10 +70,13 @@ void Messaging::Start() {
     queue::DispatcherOptions options = options_.dispatcher;
     options.slice_id = slice_id_;
     options.holder = Holder();
+    if (queue_db_ != nullptr) {
+      options.messages_db = &channel_pool_;
+    }
     // Its own application_name: pg_stat_activity tells its backend from the pools'.
     // A whole session (it LISTENs), to PostgreSQL itself when a pooler is in between.
     std::string conninfo = db::BuildConnInfo(
-        channel_pool_.session_conninfo(),
+        queue_db().session_conninfo(),
         {{"application_name", "crmd-slice_" + std::to_string(slice_id_) + "-dispatcher"}});
     dispatcher_ = std::make_unique<queue::Dispatcher>(
         options, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); }, *channel_,
@@ -140,9 +144,9 @@ void Messaging::ProgressLoop() {
     }
     lock.unlock();
     try {
-      channel_pool_.Run([&](pqxx::connection& c) {
+      queue_db().Run([&](pqxx::connection& c) {
         pqxx::read_transaction tx(c);
-        channel_pool_.Enter(tx);
+        queue_db().Enter(tx);
         for (long long id : changed) {
           if (auto progress = queue::BroadcastProgress(tx, id)) {
             AnnotateProgress(*progress);
@@ -171,6 +175,43 @@ channel::WaWebChannel& Messaging::RequireWaWeb() {
   return *wa_web_;
 }
 
+json Messaging::QueueInboxMessage(db::Pool& slice_db,
+                                  const std::function<json(MessageStore&)>& add) {
+  if (queue_db_ == nullptr) {
+    return slice_db.Write([&](pqxx::work& tx) {
+      MessageStore store(tx);
+      return add(store);
+    });
+  }
+  std::string to;
+  json message = slice_db.Write([&](pqxx::work& tx) {
+    MessageStore store(tx, false);
+    json m = add(store);
+    to = store.queued_recipient();
+    return m;
+  });
+  if (to.empty()) {
+    return message;  // inbound, recorded by hand: nothing to send
+  }
+  try {
+    queue_db_->Write([&](pqxx::work& tx) {
+      queue::EnqueueMessage(tx, message["id"].get<long long>(), to,
+                            message["body"].get<std::string>());
+    });
+  } catch (const std::exception& e) {
+    spdlog::warn("slice {}: message {} kept queued, its task not written: {}", slice_id_,
+                 message["id"].get<long long>(), e.what());
+    if (dispatcher_) {
+      dispatcher_->RequeueOrphans();
+    }
+    throw Unavailable(
+        "the queue database is unavailable: the message is saved and will be sent when it is "
+        "back",
+        std::chrono::seconds(5));
+  }
+  return message;
+}
+
 void Messaging::NameContact(const std::string& phone, const std::string& name) {
   // A contact created by an inbound message is named after its number until it has a name.
   channel_pool_.Execute(
@@ -184,9 +225,8 @@ void Messaging::Apply(const channel::ChannelEvents& events) {
     return;
   }
   std::vector<std::pair<std::string, json>> out;
-  queue::Touched touched = channel_pool_.Write([&](pqxx::work& tx) {
-    out.clear();
-    queue::Touched t = queue::ApplyStatuses(tx, events.statuses);
+  auto take_in = [&](pqxx::work& tx) {
+    out.clear();  // a retried write starts again
     MessageStore messages(tx);
     for (const auto& m : events.messages) {
       auto taken = messages.TakeIn(m);
@@ -199,7 +239,12 @@ void Messaging::Apply(const channel::ChannelEvents& events) {
       out.emplace_back("message.created", std::move(taken->message));
       out.emplace_back("conversation.updated", std::move(taken->conversation));
     }
-    return t;
+  };
+  // Statuses onto the queue's tasks and the inbox's messages, inbound messages into the inbox:
+  // one transaction, or (queue database) the inbox's committed just before the queue's.
+  queue::Touched touched = queue_db().Write([&](pqxx::work& tx) {
+    return queue::ApplyStatuses(tx, events.statuses,
+                                queue_db_ != nullptr ? &channel_pool_ : nullptr, take_in);
   });
   for (auto& [event, data] : out) {
     Publish(event, data);

@@ -95,13 +95,21 @@ int RunSliceProcess(const SliceOptions& options) {
   // Refuse to serve a slice whose schema is missing or unreachable: the orchestrator's health
   // check then sees a process that exited with a reason in its log.
   pool.Read([](pqxx::read_transaction& tx) { tx.exec("SELECT count(*) FROM schema_migrations"); });
+  std::optional<db::Pool> queue_pool;
+  if (options.queue_database) {
+    queue_pool.emplace(*options.queue_database);
+    // As for the slice's schema: a queue schema missing or out of reach is a reason in the log.
+    queue_pool->Read(
+        [](pqxx::read_transaction& tx) { tx.exec("SELECT count(*) FROM schema_migrations"); });
+  }
   http::BlockingPool blocking(options.database.max_size);
   http::IoPool io(1);
   http::Metrics metrics;
   EventHub events(options.max_event_streams);
-  Messaging messaging(options.messaging, events);
+  Messaging messaging(options.messaging, events, queue_pool ? &*queue_pool : nullptr);
   SliceContext slice{slice_id,
                      http::DbCall(blocking, pool),
+                     http::DbCall(blocking, queue_pool ? *queue_pool : pool),
                      events,
                      messaging,
                      metrics,

@@ -17,6 +17,9 @@ using namespace http::route_names;  // Exchange, Reply, Response, Status, json, 
 struct SliceContext {
   long long slice_id = 0;
   http::DbCall db;
+  /// Where the queue's tables are (broadcasts, their progress, the depth): the same pool as db,
+  /// or the queue database's (QUEUE_DATABASE_URL; docs/architecture.md, "The queue database").
+  http::DbCall queue;
   EventHub& events;
   Messaging& messaging;
   http::Metrics& metrics;

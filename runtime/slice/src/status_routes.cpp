@@ -58,7 +58,7 @@ void AddStatusRoutes(http::Router& router, SliceContext& slice) {
     // or a cancel, wakes the dispatcher, which then reads the database again).
     std::optional<long long> idle_depth = slice.messaging.IdleQueueDepth();
     long long pending =
-        idle_depth ? *idle_depth : co_await slice.db.Read([](pqxx::read_transaction& tx) {
+        idle_depth ? *idle_depth : co_await slice.queue.Read([](pqxx::read_transaction& tx) {
           return queue::PendingDepth(tx);
         });
     co_return http::JsonResponse(

@@ -129,6 +129,10 @@ void PgCluster::Restart() {
   PgCtl("restart");
 }
 
+void PgCluster::Pause() {
+  PgCtl("stop");
+}
+
 void PgCluster::Stop() {
   if (running_) {
     running_ = false;

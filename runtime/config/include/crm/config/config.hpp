@@ -25,6 +25,9 @@ struct RuntimeConfig {
   std::string database_direct_url;
   /// A streaming replica slices read from (docs/operations.md, "Read replica"); empty: none.
   std::string db_read_replica_url;
+  /// The queue database (QUEUE_DATABASE_URL): each slice's queue in a schema of its name there;
+  /// empty: in the slice's own schema.
+  std::string queue_database_url;
   std::chrono::milliseconds db_replica_max_lag{5'000};
   std::string database_password;
   std::string listen = "127.0.0.1:8080";  ///< host:port or unix:/path
@@ -74,7 +77,7 @@ struct RuntimeConfig {
   std::chrono::milliseconds slice_idle_disconnect{60'000};
   /// A disconnected dispatcher looks for work queued by another process this often.
   std::chrono::milliseconds queue_idle_poll{60'000};
-  std::string worker_shard_range = "0-100";          ///< tenant hash range this host dispatches
+  std::string worker_shard_range = "0-100";  ///< tenant hash range this host dispatches
   // Scale-out (docs/operations.md, "Scale-out: gateways and slice hosts").
   /// Slice hosts of a StatefulSet: each takes its ordinal's share of the hash space; 0 = use
   /// worker_shard_range.

@@ -68,7 +68,12 @@ struct OrchestratorOptions {
   /// own role in every transaction, that user being granted each slice's role
   /// (docs/operations.md, "PostgreSQL behind PgBouncer").
   std::string database_direct_url;
-  std::string database_password;                ///< the pooled login's; unused unpooled
+  std::string database_password;  ///< the pooled login's; unused unpooled
+  /// The queue database (QUEUE_DATABASE_URL; docs/architecture.md, "The queue database"): each
+  /// slice's role and a schema of its name are made there too, migrated with the queue set at
+  /// provisioning and at each start, dropped with the slice. Empty: none. Reached as its URL's
+  /// user, with database_password when the URL has none.
+  std::string queue_database_url;
   std::string default_channel = "simulator";    ///< for slices without a channel of their own
   std::string default_wa_web_engine = "noweb";  ///< for wa-web slices without an engine
   /// Given only to Cloud API slices, with their own phone number id.
@@ -196,8 +201,13 @@ class Orchestrator {
   /// Measures a slice's storage (its schema's tables and indexes + its files) and records it.
   std::uint64_t RecordStorage(const SliceInfo& slice);
 
+  /// The slice's role (when that database is in another cluster) and its queue schema, up to
+  /// date, in the queue database. Blocking.
+  void EnsureQueueSchema(const std::string& role);
+
   OrchestratorOptions options_;
   db::Pool& pool_;
+  std::unique_ptr<db::Pool> queue_pool_;  ///< the queue database, when there is one
   MemoryLimiter limiter_;
   CpuLimiter cpu_limiter_;
   std::string binary_;

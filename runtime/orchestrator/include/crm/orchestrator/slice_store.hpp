@@ -148,6 +148,10 @@ class SliceStore {
   void SetPassword(const std::string& role, const std::string& password);
   /// Ends the role's sessions, drops its schema (everything in it) and the role.
   void DropRoleAndSchema(const std::string& role);
+  /// In the queue database: drops the slice's schema and what its role owns there, then the
+  /// role, unless the role still owns objects in another database of the same cluster (the
+  /// slice's own, dropped after this). Nothing when neither exists.
+  void DropQueueSchema(const std::string& role);
 
  private:
   pqxx::transaction_base& tx_;

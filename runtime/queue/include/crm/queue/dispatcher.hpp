@@ -43,6 +43,10 @@ struct DispatcherOptions {
   std::chrono::milliseconds idle_poll{60'000};
   /// Nothing sent for this long and nothing due sooner: close the connection.
   std::chrono::milliseconds idle_disconnect{60'000};
+  /// The slice's own database when the queue is in another one (QUEUE_DATABASE_URL): inbox
+  /// messages are written there, and their orphans looked for (store.hpp
+  /// RequeueOrphanMessages). Null: the queue is in the slice's schema.
+  db::Pool* messages_db = nullptr;
 };
 
 /// Opens the dispatcher's own connection (search_path = the slice's schema).
@@ -64,6 +68,12 @@ class Dispatcher {
   void Stop();
   /// Something was queued by this process: look now (NOTIFY covers other processes).
   void Wake();
+  /// An inbox message was committed but its task could not be queued (the queue database
+  /// failed): look for such messages and queue them, as soon as the queue database answers.
+  void RequeueOrphans() {
+    requeue_orphans_ = true;
+    Wake();
+  }
 
   struct Stats {
     long long sent = 0;        ///< tasks this dispatcher sent
@@ -90,6 +100,8 @@ class Dispatcher {
   bool HoldLease();
   bool LeaseStillOurs();
   void Recover();
+  /// With the queue in another database: queues the inbox messages a failure left without a task.
+  void RequeueOrphanMessages();
   /// Sends a claimed batch; false when the lease was lost midway (the rest is left in doubt).
   bool Send(std::vector<ClaimedTask> tasks, long long epoch);
   TaskResult Outcome(const ClaimedTask& task, const channel::SendResult& result);
@@ -121,6 +133,7 @@ class Dispatcher {
   std::atomic<long long> idle_depth_{-1};  ///< see IdleDepth
   std::atomic<bool> running_{false};
   std::atomic<bool> woken_{false};
+  std::atomic<bool> requeue_orphans_{false};
   std::mutex mutex_;
   std::condition_variable wake_;
   mutable std::mutex stats_mutex_;

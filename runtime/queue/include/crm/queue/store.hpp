@@ -1,17 +1,25 @@
-// The outbound queue's SQL, in the slice's schema (docs/architecture.md, "Messaging"): broadcasts
-// in, tasks claimed under the dispatcher's lease, results and delivery statuses recorded, progress
-// counted. Every function runs on the caller's connection or transaction (search_path = the slice).
+// The outbound queue's SQL (docs/architecture.md, "Messaging"): broadcasts in, tasks claimed
+// under the dispatcher's lease, results and delivery statuses recorded, progress counted. Every
+// function runs on the caller's connection or transaction (search_path = the slice), in the
+// slice's schema, or in the queue database when there is one (QUEUE_DATABASE_URL; "The queue
+// database"): then what touches inbox messages takes `messages_db`, the slice's own database,
+// where it is written in a transaction committed just before the queue's.
 #pragma once
 
 #include <pqxx/pqxx>
 
 #include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "crm/channel/channel.hpp"
+
+namespace crm::db {
+class Pool;
+}
 
 namespace crm::queue {
 
@@ -32,8 +40,15 @@ struct NewBroadcast {
 /// the caller commits.
 nlohmann::json EnqueueBroadcast(pqxx::work& tx, const NewBroadcast& broadcast, long long max_depth);
 
-/// Queues one inbox message (already inserted in `messages`) for sending; NOTIFY at commit.
-long long EnqueueMessage(pqxx::work& tx, long long message_id, const std::string& recipient);
+/// Queues one inbox message (already inserted in `messages`, status queued) for sending, with
+/// its text; NOTIFY at commit. Queued already (RequeueOrphanMessages was faster): nothing.
+void EnqueueMessage(pqxx::work& tx, long long message_id, const std::string& recipient,
+                    const std::string& body);
+
+/// With the queue in another database a message is committed before its task: queues the
+/// outbound messages still `queued` in `messages` that have no task on `queue` (a crash, or the
+/// queue database down, between the two). Returns how many it queued; commits.
+long long RequeueOrphanMessages(pqxx::connection& queue, db::Pool& messages);
 
 /// Tasks waiting to be sent: pending (due or retrying), being sent, or in a paused broadcast.
 /// Read from the counter the migration's triggers keep (one row, the same cost at any depth).
@@ -109,14 +124,18 @@ struct Touched {
 };
 
 /// Records results (only for tasks still `sending` under `epoch`, or under an earlier epoch
-/// when `adopt_in_doubt`), mirrors them onto inbox messages, applies statuses that arrived
-/// early, completes finished broadcasts.
+/// when `adopt_in_doubt`), mirrors them onto inbox messages (in `messages_db` when not null),
+/// applies statuses that arrived early, completes finished broadcasts.
 Touched RecordResults(pqxx::connection& connection, long long epoch,
-                      const std::vector<TaskResult>& results, bool adopt_in_doubt = false);
+                      const std::vector<TaskResult>& results, bool adopt_in_doubt = false,
+                      db::Pool* messages_db = nullptr);
 
-/// Applies delivery statuses (forward only) to tasks and inbox messages; statuses for sends not
-/// recorded yet are kept for RecordResults.
-Touched ApplyStatuses(pqxx::work& tx, const std::vector<channel::StatusUpdate>& statuses);
+/// Applies delivery statuses (forward only) to tasks and inbox messages (in `messages_db` when
+/// not null); statuses for sends not recorded yet are kept for RecordResults. `also`, when
+/// given, runs in the messages' transaction too (inbound messages taken in with the statuses).
+Touched ApplyStatuses(pqxx::work& tx, const std::vector<channel::StatusUpdate>& statuses,
+                      db::Pool* messages_db = nullptr,
+                      const std::function<void(pqxx::work& messages_tx)>& also = {});
 
 /// Forgets early statuses older than `age` that never met their send (messages sent from the
 /// number outside this CRM, say). Returns how many.

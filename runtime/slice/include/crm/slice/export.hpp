@@ -19,6 +19,9 @@ class SliceExport {
   /// rows deleted meanwhile are missing; a row changed meanwhile shows its state when its page
   /// is read).
   void Begin(pqxx::transaction_base& tx);
+  /// The same for the broadcasts, in the queue's database (the slice's own, or
+  /// QUEUE_DATABASE_URL's).
+  void BeginQueue(pqxx::transaction_base& queue_tx);
   /// The first line: {"type":"export","format":1,"slice":<id>,"created_at":…}.
   std::string HeaderLine(long long slice_id) const;
   /// "crm-export-YYYY-MM-DD.jsonl" (the day in UTC).
@@ -26,8 +29,12 @@ class SliceExport {
   /// The next lines, one per row, "\n"-terminated, of at most kPageRows rows: every contact,
   /// then every conversation, every message (each by id) and every broadcast (newest first),
   /// each line the API's object with "type" ("contact", "conversation", "message",
-  /// "broadcast") in front. "" once everything was handed out.
+  /// "broadcast") in front. "" at the end of the CRM's sections (then in_queue(): the next page
+  /// is read in the queue's database) and once everything was handed out (done()).
   std::string NextPage(pqxx::transaction_base& tx);
+  /// Whether the next page comes from the queue's database (the broadcasts).
+  bool in_queue() const;
+  bool done() const;
 
  private:
   std::string created_at_;  // a JSON string, as the database writes timestamps

@@ -22,7 +22,10 @@ struct TakenIn {
 
 class MessageStore {
  public:
-  explicit MessageStore(pqxx::work& tx) : tx_(tx) {}
+  /// `queue_here`: an outbound message's task is queued in `tx` too (the queue is in the
+  /// slice's schema); false: the caller queues it in the queue database (queued_recipient()).
+  explicit MessageStore(pqxx::work& tx, bool queue_here = true)
+      : tx_(tx), queue_here_(queue_here) {}
 
   /// Adds a message to conversation `id`: "outbound" ones are queued for sending, "inbound" ones
   /// (recorded by hand) count as unread. Throws NotFound when there is no such conversation.
@@ -34,9 +37,15 @@ class MessageStore {
   /// An inbound message from the channel: the contact and the conversation are created when new,
   /// the conversation's unread count goes up. nullopt for a message id already taken in.
   std::optional<TakenIn> TakeIn(const channel::InboundMessage& inbound);
+  /// The phone the last outbound message of Add or Send goes to (empty: none).
+  const std::string& queued_recipient() const { return queued_to_; }
 
  private:
+  void Queue(const nlohmann::json& message, const std::string& to);
+
   pqxx::work& tx_;
+  bool queue_here_;
+  std::string queued_to_;
 };
 
 }  // namespace crm::slice

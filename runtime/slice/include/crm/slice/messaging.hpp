@@ -4,6 +4,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -16,6 +17,7 @@
 #include "crm/db/pool.hpp"
 #include "crm/queue/dispatcher.hpp"
 #include "crm/slice/events.hpp"
+#include "crm/slice/message_store.hpp"
 
 namespace crm::slice {
 
@@ -37,7 +39,9 @@ struct MessagingOptions {
 class Messaging {
  public:
   /// The channel and the inbox get their own small pool, the dispatcher its own connection.
-  Messaging(MessagingOptions options, EventHub& events);
+  /// `queue_db`: the queue database's pool when the queue is not in the slice's schema
+  /// (QUEUE_DATABASE_URL; docs/architecture.md, "The queue database"), else null.
+  Messaging(MessagingOptions options, EventHub& events, db::Pool* queue_db = nullptr);
   ~Messaging();
 
   /// Starts the channel and (when this host's shard owns the slice) the dispatcher.
@@ -63,8 +67,23 @@ class Messaging {
   }
   /// Takes in statuses and inbound messages; publishes what changed. Blocking.
   void Apply(const channel::ChannelEvents& events);
-  /// Closes connections idle longer than `age`.
-  void CloseIdle(std::chrono::milliseconds age) { channel_pool_.CloseIdle(age); }
+  /// Closes connections idle longer than `age` (the queue database's too).
+  void CloseIdle(std::chrono::milliseconds age) {
+    channel_pool_.CloseIdle(age);
+    if (queue_db_ != nullptr) {
+      queue_db_->CloseIdle(age);
+    }
+  }
+
+  /// Where the queue's tables are: the queue database's pool, or the slice's own.
+  db::Pool& queue_db() { return queue_db_ != nullptr ? *queue_db_ : channel_pool_; }
+  /// Commits an outbound inbox message and queues it: `add(store)` adds it (MessageStore Add or
+  /// Send) through `slice_db`. With the queue in the slice's schema both are one transaction.
+  /// With a queue database the message commits first, then its task; when the queue database
+  /// fails the message stays queued, the dispatcher queues it once it answers, and this throws
+  /// Unavailable (503). Blocking.
+  nlohmann::json QueueInboxMessage(db::Pool& slice_db,
+                                   const std::function<nlohmann::json(MessageStore&)>& add);
 
   /// The channel, when it is the simulator; nullptr otherwise.
   channel::Simulator* simulator() { return simulator_; }
@@ -87,6 +106,7 @@ class Messaging {
   long long slice_id_;
   EventHub& events_;
   db::Pool channel_pool_;
+  db::Pool* queue_db_ = nullptr;  ///< the queue database's pool, or null: channel_pool_
   /// A contact without a name of its own takes the push name WhatsApp reported. Blocking.
   void NameContact(const std::string& phone, const std::string& name);
 

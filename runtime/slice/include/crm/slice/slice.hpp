@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "crm/db/pool.hpp"
@@ -22,6 +23,9 @@ struct SliceOptions {
   /// The pool serving HTTP requests (search_path = the slice's schema); as many blocking
   /// threads as connections.
   db::PoolOptions database;
+  /// The queue database's pool (QUEUE_DATABASE_URL; docs/architecture.md, "The queue
+  /// database"); nullopt: the queue is in the slice's schema.
+  std::optional<db::PoolOptions> queue_database;
   /// Pooled connections (this pool's and messaging's) unused this long are closed: an idle
   /// tenant holds no PostgreSQL backend.
   std::chrono::milliseconds db_idle_close{60'000};

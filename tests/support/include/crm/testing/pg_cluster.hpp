@@ -29,8 +29,10 @@ class PgCluster {
   const std::filesystem::path& dir() const { return dir_; }
   /// Stops the server (fast shutdown) and removes the directory; the destructor calls it.
   void Stop();
-  /// Restarts the server (fast shutdown: every client connection is cut).
+  /// Restarts the server (fast shutdown: every client connection is cut); starts it when paused.
   void Restart();
+  /// Stops the server (fast shutdown) and keeps its data: Restart() starts it again.
+  void Pause();
 
  private:
   void PgCtl(const std::string& action);

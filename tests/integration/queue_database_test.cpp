@@ -1,0 +1,219 @@
+// The outbound queue in a database of its own (QUEUE_DATABASE_URL; docs/architecture.md, "The
+// queue database"): a real `crmd --role all` with the CRM data in one PostgreSQL cluster and the
+// queues in another. Broadcasts and inbox messages are queued, sent and counted there, every
+// message once (also across a kill -9 of the slice); the inbox's statuses follow in the slice's
+// database; a message committed while the queue database is down is sent once it is back; one
+// tenant's role cannot read another's queue; a destroyed tenant leaves nothing there.
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "messaging_fixture.hpp"
+
+namespace crm::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class QueueDatabaseTest : public MessagingTest {
+ protected:
+  QueueDatabaseTest() { extra_["CRM_PHONE_RPS"] = "1500"; }
+
+  void Configure(std::map<std::string, std::string>& env) override {
+    MessagingTest::Configure(env);
+    queue_ = PgCluster::Start();
+    ASSERT_EQ(Sql(queue_->ConnectionString(), "CREATE DATABASE crm_queue"), "");
+    env["QUEUE_DATABASE_URL"] = Queue();
+  }
+
+  void TearDown() override {
+    if (HasFailure()) {
+      for (const auto& dir : fs::directory_iterator(data_ / "slices")) {
+        std::ifstream log(dir.path() / "slice.log");
+        std::cerr << "--- " << dir.path().string() << "/slice.log ---\n" << log.rdbuf() << "\n";
+      }
+    }
+    crmd_.reset();
+    queue_.reset();
+    RuntimeTest::TearDown();
+  }
+
+  std::string Queue() const { return queue_->ConnectionString("crm_queue"); }
+  std::string Main() const { return pg_->ConnectionString(); }
+
+  // POST /api/messages to `phone`: the response.
+  HttpResult SendMessage(const Tenant& t, const std::string& phone, const std::string& text) {
+    return Fetch("POST", Url("/api/messages"), json{{"phone", phone}, {"text", text}}.dump(),
+                 t.AuthJson());
+  }
+
+  // The message's status as the inbox shows it (the slice's database).
+  std::string MessageStatus(const Tenant& t, long long id) {
+    return Sql(Main(),
+               "SELECT status FROM " + Schema(t) + ".messages WHERE id = " + std::to_string(id));
+  }
+
+  std::unique_ptr<PgCluster> queue_;
+};
+
+TEST_F(QueueDatabaseTest, TwoTenantsQueuesLiveInTheQueueDatabaseAndEveryMessageGoesOnce) {
+  Tenant a = Register("a@example.com");
+  Tenant b = Register("b@example.com");
+  ASSERT_GT(a.slice, 0);
+  ASSERT_GT(b.slice, 0);
+  Settings(a, {{"latency_ms", 5}, {"read_rate", 1.0}, {"reply_rate", 0.0}});
+  Settings(b, {{"latency_ms", 5}, {"read_rate", 0.0}, {"reply_rate", 0.0}});
+  long long id_a = Broadcast(a, Numbers(300, "+49151"));
+  long long id_b = Broadcast(b, Numbers(200, "+49152"));
+  auto message = SendMessage(a, "+14155550199", "Hello from the inbox");
+  ASSERT_EQ(message.status, 202) << message.body;
+  long long message_id = message.Json()["id"].get<long long>();
+
+  json pa;
+  json pb;
+  ASSERT_TRUE(ProgressReaches(a, id_a, "read", 300, 90s, &pa)) << pa.dump();
+  ASSERT_TRUE(ProgressReaches(b, id_b, "delivered", 200, 90s, &pb)) << pb.dump();
+  EXPECT_EQ(pa["status"], "completed") << pa.dump();
+  EXPECT_EQ(pb["status"], "completed") << pb.dump();
+  EXPECT_EQ(pa["failed"], 0);
+  EXPECT_EQ(pb["failed"], 0);
+  // The inbox message's statuses, reported to the queue's task, reached the slice's database.
+  EXPECT_TRUE(WaitFor([&] { return MessageStatus(a, message_id) == "read"; }, 30s))
+      << MessageStatus(a, message_id);
+
+  // The queue is in the queue database, in a schema of the slice's name; the slice's own
+  // schema's queue tables stayed empty.
+  for (const auto& [t, n] : {std::pair(a, 301), std::pair(b, 200)}) {
+    EXPECT_EQ(Sql(Queue(), "SELECT count(*) FROM " + Schema(t) + ".outbound_tasks"),
+              std::to_string(n));
+    EXPECT_EQ(Sql(Queue(), "SELECT depth FROM " + Schema(t) + ".queue_depth"), "0");
+    EXPECT_EQ(Sql(Main(), "SELECT count(*) FROM " + Schema(t) + ".outbound_tasks"), "0");
+    EXPECT_EQ(Sql(Queue(), "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = '" +
+                               Schema(t) + "'"),
+              Schema(t));
+  }
+  // What the simulator received (in the slice's database): each recipient once, none twice.
+  EXPECT_EQ(Sql(Main(), "SELECT count(DISTINCT recipient) || '/' || max(deliveries) FROM " +
+                            Schema(a) + ".simulator_deliveries"),
+            "301/1");
+  EXPECT_EQ(Sql(Main(), "SELECT count(DISTINCT recipient) || '/' || max(deliveries) FROM " +
+                            Schema(b) + ".simulator_deliveries"),
+            "200/1");
+
+  // One tenant's role reaches its own queue, not another's.
+  EXPECT_EQ(
+      Sql(Queue(), "SET ROLE " + Schema(a) + "; SELECT count(*) FROM " + Schema(a) + ".broadcasts"),
+      "1");
+  EXPECT_NE(
+      Sql(Queue(), "SET ROLE " + Schema(a) + "; SELECT count(*) FROM " + Schema(b) + ".broadcasts")
+          .find("permission denied"),
+      std::string::npos);
+
+  // The list, the status page and the export read the queue database too.
+  auto list = Fetch("GET", Url("/api/broadcasts"), {}, a.Auth());
+  ASSERT_EQ(list.status, 200) << list.body;
+  ASSERT_EQ(list.Json()["items"].size(), 1u) << list.body;
+  EXPECT_EQ(list.Json()["items"][0]["read"], 300);
+  auto status = Fetch("GET", Url("/api/status"), {}, a.Auth());
+  EXPECT_EQ(status.Json()["pending_tasks"], 0) << status.body;
+  auto exported = Fetch("GET", Url("/api/export"), {}, a.Auth());
+  ASSERT_EQ(exported.status, 200);
+  bool broadcast_exported = false;
+  std::istringstream lines(exported.body);
+  for (std::string line; std::getline(lines, line);) {
+    json row = json::parse(line);
+    broadcast_exported |= row["type"] == "broadcast" && row["id"] == id_a && row["read"] == 300;
+  }
+  EXPECT_TRUE(broadcast_exported) << exported.body.substr(0, 2000);
+  EXPECT_NE(exported.body.find("Hello from the inbox"), std::string::npos);
+}
+
+TEST_F(QueueDatabaseTest, AKill9OfTheSliceMidBroadcastStillSendsEachMessageOnce) {
+  Tenant t = Register("crash@example.com");
+  Settings(t, {{"latency_ms", 20}, {"read_rate", 0.0}, {"reply_rate", 0.0}});
+  long long id = Broadcast(t, Numbers(5'000));
+  json p;
+  ASSERT_TRUE(ProgressReaches(t, id, "sent", 1'000, 60s, &p)) << p.dump();
+  std::string pid = SlicePid(t.slice);
+  ASSERT_FALSE(pid.empty());
+  ASSERT_EQ(::kill(std::stoi(pid), SIGKILL), 0);
+  EXPECT_LT(Progress(t, id).value("sent", 0), 5'000) << "killed mid-broadcast";
+  ASSERT_TRUE(ProgressReaches(t, id, "delivered", 5'000, 120s, &p)) << p.dump();
+  EXPECT_NE(SlicePid(t.slice), pid) << "the supervisor restarted the slice";
+  EXPECT_EQ(p["failed"], 0);
+  EXPECT_EQ(p["status"], "completed");
+  EXPECT_EQ(Sql(Main(), "SELECT count(DISTINCT recipient) || '/' || max(deliveries) FROM " +
+                            Schema(t) + ".simulator_deliveries"),
+            "5000/1");
+  EXPECT_EQ(Sql(Queue(), "SELECT (SELECT depth FROM " + Schema(t) +
+                             ".queue_depth) || '/' || "
+                             "count(*) FROM " +
+                             Schema(t) +
+                             ".outbound_tasks WHERE state IN ('pending', 'claimed', "
+                             "'sending', 'paused')"),
+            "0/0");
+}
+
+TEST_F(QueueDatabaseTest, AMessageSavedWhileTheQueueDatabaseIsDownIsSentOnceItIsBack) {
+  Tenant t = Register("down@example.com");
+  auto first = SendMessage(t, "+14155550101", "before");
+  ASSERT_EQ(first.status, 202) << first.body;
+  long long first_id = first.Json()["id"].get<long long>();
+  ASSERT_TRUE(WaitFor([&] { return MessageStatus(t, first_id) == "delivered"; }, 30s))
+      << MessageStatus(t, first_id);
+
+  // The queue's server goes away (its data stays): the message is saved, the answer says so.
+  queue_->Pause();
+  auto during = SendMessage(t, "+14155550102", "while the queue is down");
+  EXPECT_EQ(during.status, 503) << during.body;
+  EXPECT_NE(during.body.find("saved and will be sent"), std::string::npos) << during.body;
+  std::string saved = Sql(Main(), "SELECT id || '/' || status FROM " + Schema(t) +
+                                      ".messages WHERE body = 'while the queue is down'");
+  ASSERT_NE(saved.find("/queued"), std::string::npos) << saved;
+  long long saved_id = std::stoll(saved.substr(0, saved.find('/')));
+
+  queue_->Restart();
+  EXPECT_TRUE(WaitFor([&] { return MessageStatus(t, saved_id) == "delivered"; }, 90s))
+      << MessageStatus(t, saved_id);
+  EXPECT_EQ(Sql(Main(), "SELECT count(*) || '/' || max(deliveries) FROM " + Schema(t) +
+                            ".simulator_deliveries WHERE recipient = '+14155550102'"),
+            "1/1");
+  EXPECT_EQ(Sql(Queue(), "SELECT count(*) FROM " + Schema(t) +
+                             ".outbound_tasks WHERE message_id = " + std::to_string(saved_id)),
+            "1");
+}
+
+TEST_F(QueueDatabaseTest, ADestroyedTenantLeavesNoSchemaAndNoRoleInTheQueueDatabase) {
+  Tenant t = Register("gone@example.com");
+  ASSERT_GT(t.slice, 0);
+  ASSERT_EQ(Sql(Queue(), "SELECT count(*) FROM pg_namespace WHERE nspname = '" + Schema(t) + "'"),
+            "1");
+  auto r = Fetch("POST", Url("/auth/delete-account"), json{{"password", kPassword}}.dump(),
+                 t.AuthJson());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Sql(Queue(),
+                   "SELECT count(*) FROM pg_namespace WHERE nspname = '" + Schema(t) + "'") == "0";
+      },
+      30s));
+  EXPECT_EQ(Sql(Queue(), "SELECT count(*) FROM pg_roles WHERE rolname = '" + Schema(t) + "'"), "0");
+}
+
+TEST(QueueDatabaseConfigTest, TheMainDatabaseIsRefusedAsTheQueueDatabase) {
+  auto pg = PgCluster::Start();
+  fs::path data = pg->dir() / "crmd-data";
+  fs::create_directories(data);
+  std::map<std::string, std::string> env = {{"CRM_DATABASE_URL", pg->ConnectionString()},
+                                            {"QUEUE_DATABASE_URL", pg->ConnectionString()},
+                                            {"CRM_DATA_DIR", data.string()},
+                                            {"CRM_LISTEN", "127.0.0.1:0"}};
+  auto [code, log] = RunCommand({CRM_CRMD_BINARY, "--role", "all"}, env, "");
+  EXPECT_NE(code, 0) << log;
+  EXPECT_NE(log.find("queue_database_url"), std::string::npos) << log;
+  EXPECT_NE(log.find("is the main database"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace crm::testing
