@@ -745,7 +745,7 @@ void ProcessKnobs(Plan& plan, const Catalog& c, const Engine& e, const Tier& t,
   }
   // The queue's primary: the first of its hosts (the second is its standby).
   if (roles.queue_db != nullptr) {
-    plan.knobs.emplace_back("QUEUE_DATABASE_URL", fmt::format("postgresql://{}:5432/crm_queue",
+    plan.knobs.emplace_back("QUEUE_DATABASE_URL", fmt::format("postgresql://crm@{}:5432/crm_queue",
                                                               FirstHostName(*roles.queue_db)));
   }
   if (roles.replica != nullptr) {

@@ -432,6 +432,11 @@ Json MultiHost(const LayoutRow& row, std::size_t i, const std::string& name, con
   if (&row == rows.queue_db) {
     h["queue_conf"] = QueueConf(row);
   }
+  // Where install.sh makes crmd's login and its database: the primary (crm), the queue store's
+  // primary (crm_queue, which QUEUE_DATABASE_URL names).
+  const bool primary = &row == rows.pg;
+  h["creates_crm_login"] = primary || (&row == rows.queue_db && i == 0);
+  h["crm_database"] = primary ? "crm" : "crm_queue";
   return h;
 }
 

@@ -102,6 +102,16 @@ void CreateSliceDatabase(db::Pool& pool, std::chrono::milliseconds statement_tim
 // password set for this start; pooled, as the pool's shared user (database_url's) with that
 // user's password, and becomes its role inside every transaction (docs/operations.md,
 // "PostgreSQL behind PgBouncer").
+// The queue database as the orchestrator's login reaches it: its URL, as the main database's
+// user when it names none.
+std::string QueueUrl(const OrchestratorOptions& options) {
+  std::string user = db::ConnInfoValue(options.database_url, "user");
+  if (!db::ConnInfoValue(options.queue_database_url, "user").empty() || user.empty()) {
+    return options.queue_database_url;
+  }
+  return db::BuildConnInfo(options.queue_database_url, {{"user", user}});
+}
+
 // The queue database's URL follows the same rule, with the same password.
 std::pair<std::map<std::string, std::string>, std::string> SliceLogin(
     const OrchestratorOptions& options, const std::string& role) {
@@ -119,7 +129,8 @@ std::pair<std::map<std::string, std::string>, std::string> SliceLogin(
   }
   add("CRM_DATABASE_URL", options.database_url, {{"password", ""}});
   add("CRM_DATABASE_DIRECT_URL", options.database_direct_url, {{"password", ""}});
-  add("CRM_QUEUE_DATABASE_URL", options.queue_database_url, {{"password", ""}});
+  add("CRM_QUEUE_DATABASE_URL", options.queue_database_url.empty() ? "" : QueueUrl(options),
+      {{"password", ""}});
   return {env, options.database_password.empty()
                    ? db::ConnInfoValue(options.database_url, "password")
                    : options.database_password};
@@ -129,7 +140,7 @@ std::pair<std::map<std::string, std::string>, std::string> SliceLogin(
 // roles, as the main database's), its password or the main one's.
 db::PoolOptions QueueAdminDatabase(const OrchestratorOptions& options) {
   db::PoolOptions pool;
-  pool.url = options.queue_database_url;
+  pool.url = QueueUrl(options);
   if (db::ConnInfoValue(options.queue_database_url, "password").empty()) {
     pool.password = options.database_password.empty()
                         ? db::ConnInfoValue(options.database_url, "password")

@@ -64,7 +64,7 @@ TEST(ReconciledLayoutTest, TierThreeQueueStoreIsTwoFourGigabyteServers) {
   // the rendering names them.
   const KnobValue* url = FindKnob(p, "QUEUE_DATABASE_URL");
   ASSERT_NE(url, nullptr);
-  EXPECT_EQ(std::get<std::string>(*url), "postgresql://queue-db-1:5432/crm_queue");
+  EXPECT_EQ(std::get<std::string>(*url), "postgresql://crm@queue-db-1:5432/crm_queue");
   // The catalog search keeps the count: two of the cheapest fitting servers.
   Workload w;
   w.customers = 300;

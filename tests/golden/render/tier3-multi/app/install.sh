@@ -36,6 +36,7 @@ systemctl enable --now prometheus-node-exporter
 
 
 
+
 nginx -t && systemctl reload nginx
 systemctl restart prometheus
 systemctl enable crmd.service

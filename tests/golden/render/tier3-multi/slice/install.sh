@@ -33,5 +33,6 @@ systemctl enable --now prometheus-node-exporter
 
 
 
+
 systemctl enable crmd.service
 systemctl restart crmd.service

@@ -25,6 +25,7 @@ systemctl enable --now prometheus-node-exporter
 
 
 
+
 nginx -t && systemctl reload nginx
 
 

@@ -29,5 +29,6 @@ systemctl enable --now prometheus-node-exporter
 
 
 
+
 systemctl restart prometheus
 

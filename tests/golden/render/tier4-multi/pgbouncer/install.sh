@@ -27,3 +27,4 @@ systemctl restart pgbouncer
 
 
 
+

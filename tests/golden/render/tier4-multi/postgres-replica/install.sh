@@ -67,3 +67,4 @@ systemctl restart prometheus-postgres-exporter
 
 
 
+

@@ -29,6 +29,20 @@ runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname = 'prome
   runuser -u postgres -- psql -qc "CREATE ROLE prometheus LOGIN IN ROLE pg_monitor"
 systemctl restart prometheus-postgres-exporter
 
+# crmd's login role: CREATEROLE (a role and a schema per tenant slice); NOINHERIT, since behind
+# PgBouncer every slice logs in as it and becomes its own role per transaction: without SET ROLE
+# it reaches no slice's tables (docs/operations.md, "PostgreSQL behind PgBouncer"). The same
+# login and password on the queue store, whose database holds each slice's queue
+# (docs/operations.md, "The queue database").
+if [ -f /etc/crmd/secrets/db_password ]; then
+  runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -v pw="$(cat /etc/crmd/secrets/db_password)" <<'SQL'
+SELECT 'CREATE ROLE crm LOGIN NOINHERIT CREATEROLE' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'crm')\gexec
+SELECT format('ALTER ROLE crm WITH LOGIN NOINHERIT CREATEROLE PASSWORD %L', :'pw')\gexec
+SELECT 'CREATE DATABASE crm_queue OWNER crm' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'crm_queue')\gexec
+SQL
+else
+  echo "install.sh: put crmd's database password in /etc/crmd/secrets/db_password (mode 0600) and run install.sh again" >&2
+fi
 
 
 

@@ -39,3 +39,4 @@ systemctl restart prometheus-postgres-exporter
 
 
 
+
