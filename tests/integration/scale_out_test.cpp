@@ -4,7 +4,8 @@
 //   of a slice host mid-broadcast (its range adopted, every message sent once), its return (the
 //   range handed back), a kill -9 of a gateway.
 // - FineRangeTest: slice hosts with ranges in hundredths of a percent (0-0.5 and 0.5-100), each
-//   serving the tenants whose bucket falls in its range.
+//   serving the tenants whose bucket falls in its range; the last pod of a StatefulSet of 902.
+// - ShardLeaseMigrationTest: leases stored in percent, converted to basis points.
 // - RenderedTier4Test: `crmctl render --tier 4 --target multi`, then what it describes started
 //   from its own files (crmd.env and crmd.service of each app and slice host, the load
 //   balancer's nginx site over TLS, PgBouncer's pool mode and size), only addresses, paths and
@@ -352,6 +353,21 @@ TEST_F(FineRangeTest, AHostWithARangeInHundredthsOfAPercentServesTheTenantsHashe
   EXPECT_TRUE(Eventually([&] { return hosts_[2]->Log().find(note) != std::string::npos; }, 10s))
       << hosts_[2]->Log();
   EXPECT_EQ(Fetch("GET", hosts_[2]->url() + "/health").Json()["ranges"], json::array());
+
+  // The last pod of a StatefulSet of 902 (more than the 100 percent buckets) takes its share.
+  auto env = base_;
+  env["CRM_DATA_DIR"] = Dir("host-pod");
+  env["CRM_WORKER_SHARD_COUNT"] = "902";
+  env["CRM_HOST_NAME"] = "crm-slice-host-901";
+  hosts_.push_back(CrmdProcess::Start(CRM_CRMD_BINARY, {"--role", "slice-host"}, env,
+                                      pg_->dir() / "host-pod.log"));
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return hosts_[3]->Log().find("WORKER_SHARD_RANGE 99.88-100 overlaps range 0.5-100") !=
+               std::string::npos;
+      },
+      10s))
+      << hosts_[3]->Log();
 }
 
 // A database whose leases were written in percent, migrated: the same tenants per range.
