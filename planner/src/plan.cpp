@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "crm/error.hpp"
+#include "crm/hash_range.hpp"
 #include "crm/planner/capacity.hpp"
 #include "crm/units.hpp"
 
@@ -642,6 +643,14 @@ void KubernetesPods(Plan& plan, const Unit& u, const Tier& t, double target, boo
     plan.knobs.emplace_back("GATEWAY_HPA_MAX", gw_max);
     plan.knobs.emplace_back("POD_MEMORY_LIMIT", static_cast<long long>(pod_memory));
   }
+  if (slice_pods > kHashBuckets) {
+    // Each pod owns at least one bucket of the hash space: crmd refuses a larger
+    // WORKER_SHARD_COUNT.
+    plan.warnings.push_back(fmt::format(
+        "{} slice-host pods per region are more than the {} ranges of the tenant hash space "
+        "crmd can split (WORKER_SHARD_COUNT); plan more regions (--regions)",
+        slice_pods, kHashBuckets));
+  }
   roles.slice_hosts = slice_pods;
   roles.app_processes = gw_max;
 }
@@ -730,14 +739,13 @@ void ProcessKnobs(Plan& plan, const Catalog& c, const Engine& e, const Tier& t,
       "STATEMENT_TIMEOUT",
       std::to_string(static_cast<long long>(r.statement_timeout_s.value)) + "s");
   if (hash_ranged && t.topology != Topology::kK8s) {
+    // The split crmd makes of a StatefulSet's ordinals, so both topologies shard alike.
     std::string ranges;
     for (long long i = 0; i < slice_hosts; ++i) {
       if (i > 0) {
         ranges += ',';
       }
-      ranges += std::to_string(i * 100 / slice_hosts);
-      ranges += '-';
-      ranges += std::to_string((i + 1) * 100 / slice_hosts);
+      ranges += HashRangeText(HashShareOfOrdinal(i, slice_hosts));
     }
     plan.knobs.emplace_back("WORKER_SHARD_RANGE", ranges);
     EXPLAIN(ex, "WORKER_SHARD_RANGE", ranges,

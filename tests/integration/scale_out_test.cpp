@@ -3,6 +3,9 @@
 //   50-100) on one PostgreSQL. Tenants on both ranges, sessions shared by the gateways, a kill -9
 //   of a slice host mid-broadcast (its range adopted, every message sent once), its return (the
 //   range handed back), a kill -9 of a gateway.
+// - FineRangeTest: slice hosts with ranges in hundredths of a percent (0-0.5 and 0.5-100), each
+//   serving the tenants whose bucket falls in its range; the last pod of a StatefulSet of 902.
+// - ShardLeaseMigrationTest: leases stored in percent, converted to basis points.
 // - RenderedTier4Test: `crmctl render --tier 4 --target multi`, then what it describes started
 //   from its own files (crmd.env and crmd.service of each app and slice host, the load
 //   balancer's nginx site over TLS, PgBouncer's pool mode and size), only addresses, paths and
@@ -19,6 +22,7 @@
 #include <iostream>
 #include <regex>
 
+#include "crm/db/migrations.hpp"
 #include "crm/ports.hpp"
 #include "crm/queue/rate.hpp"
 #include "crm/testing/pg_bouncer.hpp"
@@ -35,6 +39,15 @@ const std::string kToken = "an internal token of the test, long enough";
 class ScaleOutTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    StartDatabase();
+    gateways_.push_back(StartGateway("a"));
+    hosts_.push_back(StartHost("h1", "0-50"));
+    hosts_.push_back(StartHost("h2", "50-100"));
+    gateways_.push_back(StartGateway("b"));
+  }
+
+  // PostgreSQL, and the environment every crmd of the test shares.
+  void StartDatabase() {
     pg_ = PgCluster::Start();
     base_ = {{"CRM_DATABASE_URL", pg_->ConnectionString()},
              {"CRM_LISTEN", "127.0.0.1:0"},
@@ -46,10 +59,6 @@ class ScaleOutTest : public ::testing::Test {
              {"CRM_QUEUE_LEASE_TTL", "2s"},
              {"CRM_SHARD_LEASE_TTL", "3s"},
              {"CRM_WARM_SLICES", "3"}};
-    gateways_.push_back(StartGateway("a"));
-    hosts_.push_back(StartHost("h1", "0-50"));
-    hosts_.push_back(StartHost("h2", "50-100"));
-    gateways_.push_back(StartGateway("b"));
   }
 
   void TearDown() override {
@@ -109,8 +118,8 @@ class ScaleOutTest : public ::testing::Test {
 
   static std::string Cookie(const Tenant& t) { return "Cookie: crm_session=" + t.token; }
 
-  // Signs tenants up (alternating between `urls`) until one has a slice in each range (slice
-  // ids hash to buckets 0-99, 0-49 the first host's); nullopt after `tries` without.
+  // Signs tenants up (alternating between `urls`) until one has a slice in each range (0-50 the
+  // first host's); nullopt after `tries` without.
   std::optional<std::pair<Tenant, Tenant>> TenantOnEachRange(const std::vector<std::string>& urls,
                                                              const std::string& prefix, int tries) {
     std::optional<Tenant> low;
@@ -121,7 +130,7 @@ class ScaleOutTest : public ::testing::Test {
       if (t.slice == 0) {
         return std::nullopt;
       }
-      (queue::TenantBucket(t.slice) < 50 ? low : high) = t;
+      (queue::ParseShardRange("0-50").Owns(t.slice) ? low : high) = t;
     }
     if (!low || !high) {
       return std::nullopt;
@@ -159,7 +168,7 @@ class ScaleOutTest : public ::testing::Test {
 TEST_F(ScaleOutTest, TenantsOnBothRangesSurviveASliceHostAndAGatewayKilled) {
   const std::string a = gateways_[0]->url();
   const std::string b = gateways_[1]->url();
-  // Tenants until both ranges hold one (slice ids hash to buckets 0–99).
+  // Tenants until both ranges hold one.
   auto pair = TenantOnEachRange({a, b}, "tenant", 12);
   ASSERT_TRUE(pair) << "no tenant on one of the ranges after 12 sign-ups";
   std::optional<Tenant> low = pair->first;
@@ -284,6 +293,126 @@ TEST_F(ScaleOutTest, TenantsOnBothRangesSurviveASliceHostAndAGatewayKilled) {
   EXPECT_EQ(ContactNames(b, Cookie(*high)).count("Ada " + std::to_string(high->slice)), 1U);
   // Only one gateway kept the warm pool, and it still has one after the other died.
   EXPECT_TRUE(Eventually([&] { return Fetch("GET", b + "/ready").status == 200; }, 30s));
+}
+
+// Slice hosts with ranges in hundredths of a percent, 0-0.5 and 0.5-100: the first owns 50 of
+// the 10,000 buckets.
+class FineRangeTest : public ScaleOutTest {
+ protected:
+  void SetUp() override {
+    StartDatabase();
+    // The gateway's one warm slice takes the sequence's next id: make it one that hashes into
+    // 0-0.5 %, so the first tenant is the fine range's without hundreds of sign-ups.
+    auto [code, out] = RunCommand({CRM_CRMD_BINARY, "migrate"}, base_, "");
+    ASSERT_EQ(code, 0) << out;
+    const queue::ShardRange fine = queue::ParseShardRange("0-0.5");
+    while (!fine.Owns(fine_id_)) {
+      ++fine_id_;
+    }
+    ASSERT_EQ(Db("SELECT setval('gateway.slices_id_seq', " + std::to_string(fine_id_) + ", false)"),
+              std::to_string(fine_id_));
+    base_["CRM_WARM_SLICES"] = "1";
+    gateways_.push_back(StartGateway("a"));
+    hosts_.push_back(StartHost("fine", "0-0.5"));
+    hosts_.push_back(StartHost("rest", "0.5-100"));
+  }
+
+  long long fine_id_ = 1;
+};
+
+TEST_F(FineRangeTest, AHostWithARangeInHundredthsOfAPercentServesTheTenantsHashedIntoIt) {
+  // Leases in basis points; each host reports its range as it was configured.
+  EXPECT_EQ(Db("SELECT string_agg(from_bp || '-' || to_bp, ',' ORDER BY from_bp) FROM "
+               "gateway.shard_leases"),
+            "0-50,50-10000");
+  EXPECT_EQ(Fetch("GET", hosts_[0]->url() + "/health").Json()["ranges"], json::array({"0-0.5"}));
+  EXPECT_EQ(Fetch("GET", hosts_[1]->url() + "/health").Json()["ranges"], json::array({"0.5-100"}));
+
+  const std::string a = gateways_[0]->url();
+  Tenant fine = Register(a, "fine@example.com");
+  ASSERT_EQ(fine.slice, fine_id_) << "the warm slice the sequence was set for";
+  ASSERT_LT(queue::TenantBucket(fine.slice), 50);
+  Tenant other = Register(a, "other@example.com");
+  ASSERT_NE(other.slice, 0);
+  for (const Tenant& t : {fine, other}) {
+    const CrmdProcess& host =
+        queue::ParseShardRange("0-0.5").Owns(t.slice) ? *hosts_[0] : *hosts_[1];
+    const std::string name = "Ada " + std::to_string(t.slice);
+    AddSliceContact(a, Cookie(t), name, "+4915100000001");
+    EXPECT_EQ(ContactNames(a, Cookie(t)), std::set<std::string>{name});
+    EXPECT_EQ(Db("SELECT endpoint FROM gateway.slices WHERE id = " + std::to_string(t.slice)),
+              Address(host))
+        << "slice " << t.slice << " in bucket " << queue::TenantBucket(t.slice);
+  }
+
+  // A host configured to overlap the fine range serves nothing and names the range it overlaps
+  // in the notation it was configured in.
+  hosts_.push_back(StartHost("overlapping", "0.25-1"));
+  const std::string note =
+      "WORKER_SHARD_RANGE 0.25-1 overlaps range 0-0.5 of host " + Address(*hosts_[0]);
+  EXPECT_TRUE(Eventually([&] { return hosts_[2]->Log().find(note) != std::string::npos; }, 10s))
+      << hosts_[2]->Log();
+  EXPECT_EQ(Fetch("GET", hosts_[2]->url() + "/health").Json()["ranges"], json::array());
+
+  // The last pod of a StatefulSet of 902 (more than the 100 percent buckets) takes its share.
+  auto env = base_;
+  env["CRM_DATA_DIR"] = Dir("host-pod");
+  env["CRM_WORKER_SHARD_COUNT"] = "902";
+  env["CRM_HOST_NAME"] = "crm-slice-host-901";
+  hosts_.push_back(CrmdProcess::Start(CRM_CRMD_BINARY, {"--role", "slice-host"}, env,
+                                      pg_->dir() / "host-pod.log"));
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return hosts_[3]->Log().find("WORKER_SHARD_RANGE 99.88-100 overlaps range 0.5-100") !=
+               std::string::npos;
+      },
+      10s))
+      << hosts_[3]->Log();
+}
+
+// A database whose leases were written in percent, migrated: the same tenants per range.
+TEST(ShardLeaseMigrationTest, PercentRangesBecomeBasisPointsUnderNewColumnNames) {
+  auto pg = PgCluster::Start();
+  pqxx::connection c(pg->ConnectionString());
+  std::string upgrade;
+  {
+    pqxx::work tx(c);
+    tx.exec("CREATE SCHEMA gateway; SET LOCAL search_path TO gateway");
+    for (const auto& m : db::MigrationsOf("gateway")) {
+      if (m.name == "0013_hash_basis_points") {
+        upgrade = std::string(m.sql);
+      } else if (m.version < 13) {
+        tx.exec(std::string(m.sql));
+      }
+    }
+    // Even ranges whose ×100 collides with another row before it is converted too.
+    tx.exec(
+        "INSERT INTO shard_leases (range_from, range_to, home, holder, address, expires_at) "
+        "VALUES (0, 1, 'a', 'a', 'a', now()), (0, 100, 'b', 'b', 'b', now()), "
+        "(25, 50, 'c', 'd', 'd', now() + interval '1 minute')");
+    tx.commit();
+  }
+  ASSERT_FALSE(upgrade.empty()) << "no migration 0013_hash_basis_points";
+  {
+    pqxx::work tx(c);
+    tx.exec("SET LOCAL search_path TO gateway");
+    tx.exec(upgrade);
+    tx.commit();
+  }
+  const std::string rows =
+      "SELECT string_agg(from_bp || '-' || to_bp || ' ' || home || '/' || holder, ', ' ORDER BY "
+      "from_bp, to_bp) FROM gateway.shard_leases";
+  EXPECT_EQ(Sql(pg->ConnectionString(), rows), "0-100 a/a, 0-10000 b/b, 2500-5000 c/d");
+  // A previous release's query (percent columns) fails instead of misreading basis points.
+  EXPECT_THROW(pqxx::work(c).exec("SELECT range_from FROM gateway.shard_leases"), pqxx::sql_error);
+  for (const char* bad : {"0, 10001", "-1, 5", "50, 50"}) {
+    pqxx::work tx(c);
+    EXPECT_THROW(tx.exec("INSERT INTO gateway.shard_leases (from_bp, to_bp, home, holder, "
+                         "address, expires_at) VALUES (" +
+                         std::string(bad) + ", 'x', 'x', 'x', now())"),
+                 pqxx::sql_error)
+        << bad;
+  }
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 
 #include "crm/error.hpp"
 #include "crm/files.hpp"
+#include "crm/hash_range.hpp"
 #include "crm/render/render.hpp"
 #include "crm/text.hpp"
 #include "crm/units.hpp"
@@ -157,7 +158,7 @@ const std::vector<KnobRule>& KnobRules() {
       {"STATEMENT_TIMEOUT", R"(\d+(ms|s|min))", 1, 0, false},
       {"SLICE_MEMORY_LIMIT", R"(\d+)", 16e6, 1e12, false},
       {"SLICE_STORAGE_QUOTA", R"(\d+)", 1e6, 1e15, false},
-      {"WORKER_SHARD_RANGE", R"((\d{1,3})-(\d{1,3}))", 1, 0, true},
+      {"WORKER_SHARD_RANGE", R"(\d{1,3}(\.\d{1,2})?-\d{1,3}(\.\d{1,2})?)", 1, 0, true},
   };
   return rules;
 }
@@ -184,12 +185,13 @@ void CheckKnobSet(Checker& c, const std::string& file,
       continue;
     }
     if (std::string(rule.name) == "WORKER_SHARD_RANGE") {
-      const int lo = std::stoi(m[1].str());
-      const int hi = std::stoi(m[2].str());
-      if (!(lo < hi && hi <= 100)) {
+      try {
+        ParseHashRange(value);  // what crmd reads at start-up
+      } catch (const InputError&) {
         c.Add(file, line, "knobs-in-range",
               fmt::format("WORKER_SHARD_RANGE={} is empty or past 100", value),
-              "ranges are LOW-HIGH percent of the tenant hash space, 0 <= LOW < HIGH <= 100");
+              "ranges are LOW-HIGH percent of the tenant hash space with at most two decimals, "
+              "0 <= LOW < HIGH <= 100");
       }
     } else if (rule.min <= rule.max) {
       const double v = std::stod(value);

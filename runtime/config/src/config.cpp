@@ -15,6 +15,7 @@
 
 #include "crm/error.hpp"
 #include "crm/files.hpp"
+#include "crm/hash_range.hpp"
 #include "crm/units.hpp"
 #include "crm/yaml_source.hpp"
 
@@ -64,17 +65,9 @@ bool Flag(const std::string& text) {
   return !text.empty() && ParseBool(text);
 }
 
-// "0-50": a percent range of the tenant hash space (checked again by the queue).
+// "0-50", "12.5-25": a percent range of the tenant hash space (the queue reads it again).
 std::string ShardRangeText(const std::string& text) {
-  auto dash = text.find('-');
-  if (dash == std::string::npos || dash == 0) {
-    throw InputError("expected a percent range FROM-TO such as 0-50, got \"" + text + "\"");
-  }
-  long long from = ParseWhole(text.substr(0, dash), 0, 99);
-  long long to = ParseWhole(text.substr(dash + 1), 1, 100);
-  if (from >= to) {
-    throw InputError("expected FROM < TO, got \"" + text + "\"");
-  }
+  ParseHashRange(text);
   return text;
 }
 
@@ -439,14 +432,15 @@ const std::vector<KeyDef>& Defs() {
        }},
       {{"worker_shard_range",
         {"CRM_WORKER_SHARD_RANGE", "WORKER_SHARD_RANGE"},
-        "percent range of the tenant hash space whose queues this host dispatches, e.g. 0-50"},
+        "percent range of the tenant hash space whose queues this host dispatches, at most two "
+        "decimals: 0-50, 12.5-25"},
        [](RuntimeConfig& c, const std::string& v) { c.worker_shard_range = ShardRangeText(v); }},
       {{"worker_shard_count",
         {"CRM_WORKER_SHARD_COUNT", "WORKER_SHARD_COUNT"},
-        "slice hosts of a StatefulSet: each serves its ordinal's share of the hash space (the "
-        "ordinal is host_name's -N suffix); 0: worker_shard_range"},
+        "slice hosts of a StatefulSet (1 to 10000): each serves its ordinal's share of the hash "
+        "space (the ordinal is host_name's -N suffix); 0: worker_shard_range"},
        [](RuntimeConfig& c, const std::string& v) {
-         c.worker_shard_count = static_cast<int>(ParseWhole(v, 0, 100));
+         c.worker_shard_count = static_cast<int>(ParseWhole(v, 0, kHashBuckets));
        }},
       {{"host_name",
         {"CRM_HOST_NAME", "POD_NAME"},

@@ -1,7 +1,6 @@
 #include "crm/queue/rate.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 
 #include "crm/error.hpp"
@@ -97,30 +96,22 @@ bool ShardRange::Owns(long long slice_id) const {
 }
 
 ShardRange ParseShardRange(const std::string& text) {
-  auto dash = text.find('-');
-  auto number = [&](std::string_view s, int& out) {
-    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    return !s.empty() && ec == std::errc() && ptr == s.data() + s.size();
-  };
-  ShardRange r;
-  if (dash == std::string::npos || !number(std::string_view(text).substr(0, dash), r.from) ||
-      !number(std::string_view(text).substr(dash + 1), r.to) || r.from < 0 || r.to > 100 ||
-      r.from >= r.to) {
-    throw InputError(
-        "expected a percent range FROM-TO of the tenant hash space with 0 ≤ FROM < "
-        "TO ≤ 100, such as 0-50, got \"" +
-        text + "\"");
-  }
-  return r;
+  HashRange r = ParseHashRange(text);
+  return {r.from, r.to};
+}
+
+std::string ShardRangeText(const ShardRange& range) {
+  return HashRangeText({range.from, range.to});
 }
 
 ShardRange ShardOfOrdinal(int ordinal, int count) {
-  if (count < 1 || ordinal < 0 || ordinal >= count) {
+  if (count < 1 || count > kHashBuckets || ordinal < 0 || ordinal >= count) {
     throw InputError("shard ordinal " + std::to_string(ordinal) + " is outside 0.." +
                      std::to_string(count - 1) + " (WORKER_SHARD_COUNT " + std::to_string(count) +
-                     ")");
+                     ", at most " + std::to_string(kHashBuckets) + ")");
   }
-  return {ordinal * 100 / count, (ordinal + 1) * 100 / count};
+  HashRange r = HashShareOfOrdinal(ordinal, count);
+  return {r.from, r.to};
 }
 
 int TenantBucket(long long slice_id) {
@@ -130,7 +121,10 @@ int TenantBucket(long long slice_id) {
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   x ^= x >> 31;
-  return static_cast<int>(x % 100);
+  // The hash's two lowest base-100 digits: the first is the percent bucket of releases before
+  // basis points (x % 100, kept so a percent range owns the same tenants), the second splits it
+  // in hundredths. x % 10000 is uniform, so the pair is too.
+  return static_cast<int>(x % 100 * 100 + x / 100 % 100);
 }
 
 }  // namespace crm::queue

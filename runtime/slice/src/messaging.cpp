@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "crm/error.hpp"
+#include "crm/hash_range.hpp"
 #include "crm/queue/rate.hpp"
 #include "crm/queue/store.hpp"
 #include "crm/slice/message_store.hpp"
@@ -84,9 +85,10 @@ void Messaging::Start() {
     dispatcher_->Start();
   } else {
     spdlog::info(
-        "slice {}: its queue is dispatched by another host (tenant bucket {} is outside "
+        "slice {}: its queue is dispatched by another host (its tenant hash {} % is outside "
         "WORKER_SHARD_RANGE {})",
-        slice_id_, queue::TenantBucket(slice_id_), options_.worker_shard_range);
+        slice_id_, PercentOfBasisPoints(queue::TenantBucket(slice_id_)),
+        options_.worker_shard_range);
   }
   // After the dispatcher exists: the session's state changes wake it from its reader thread.
   if (wa_web_ != nullptr) {

@@ -59,7 +59,7 @@ class HeldRanges {
     std::lock_guard lock(mutex_);
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : held_) {
-      out.push_back(ToString(r));
+      out.push_back(queue::ShardRangeText(r));
     }
     return out;
   }
@@ -134,9 +134,10 @@ class LeaseKeeper {
     for (const auto& range : beat.handing_back) {
       try {
         pool_.Write([&](pqxx::work& tx) { leases_.Release(tx, range); });
-        spdlog::info("handed range {} back to its home host", ToString(range));
+        spdlog::info("handed range {} back to its home host", queue::ShardRangeText(range));
       } catch (const std::exception& e) {
-        spdlog::warn("shard leases: cannot hand range {} back: {}", ToString(range), e.what());
+        spdlog::warn("shard leases: cannot hand range {} back: {}", queue::ShardRangeText(range),
+                     e.what());
       }
     }
   }
@@ -319,7 +320,7 @@ int RunSliceHost(const SliceHostOptions& options) {
                               [&slices] { slices->Wake(); });
   server.Start();
   spdlog::info("slice host {} (own range {}) serving on http://{}", lease_options.holder,
-               ToString(lease_options.own), bound.ToString());
+               queue::ShardRangeText(lease_options.own), bound.ToString());
   http::ServeUntilSignal(io, server, options.drain_timeout);
   keeper.Stop();
   slices->Stop();

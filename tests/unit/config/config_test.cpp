@@ -86,6 +86,32 @@ TEST(RuntimeConfigTest, BadValuesNameTheVariableOrTheFileLine) {
   EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_PUBLIC_URL", "crm.example.com"}})), InputError);
 }
 
+TEST(RuntimeConfigTest, ShardRangesTakeTwoDecimalsAndStatefulSetsUpToTenThousandHosts) {
+  EXPECT_EQ(LoadConfig(std::nullopt, Env({{"WORKER_SHARD_RANGE", "12.5-25"}})).worker_shard_range,
+            "12.5-25");
+  EXPECT_EQ(LoadConfig(std::nullopt, Env({{"CRM_WORKER_SHARD_RANGE", "0-50"}})).worker_shard_range,
+            "0-50");
+  for (const char* bad : {"0-0", "1.234-2", "0-100.01", "-1-5"}) {
+    try {
+      LoadConfig(std::nullopt, Env({{"WORKER_SHARD_RANGE", bad}}));
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("WORKER_SHARD_RANGE"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(LoadConfig(std::nullopt, Env({{"WORKER_SHARD_COUNT", "902"}})).worker_shard_count, 902);
+  EXPECT_EQ(LoadConfig(std::nullopt, Env({{"WORKER_SHARD_COUNT", "10000"}})).worker_shard_count,
+            10'000);
+  try {
+    LoadConfig(std::nullopt, Env({{"WORKER_SHARD_COUNT", "10001"}}));
+    ADD_FAILURE() << "accepted 10001 slice hosts: more than the 10,000 buckets";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("WORKER_SHARD_COUNT"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("10000"), std::string::npos) << e.what();
+  }
+}
+
 TEST(RuntimeConfigTest, SliceReclaimIdleIsTenMinutesZeroForOffOrAtLeastASecond) {
   using std::chrono::minutes;
   using std::chrono::seconds;

@@ -175,6 +175,24 @@ TEST_F(PlanTest, ShardRangesSplitSliceHostsEvenly) {
   FAIL() << "no WORKER_SHARD_RANGE";
 }
 
+TEST_F(PlanTest, MoreSliceHostPodsThanTheHashSpaceHasBucketsIsAWarning) {
+  const auto warned = [](const Plan& p) {
+    for (const std::string& w : p.warnings) {
+      if (w.find("ranges of the tenant hash space") != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  };
+  // 3,000 webjs customers: 902 pods, each its own range in hundredths of a percent.
+  EXPECT_FALSE(warned(PlanFor(3000, [](Workload& w) { w.engine = "webjs"; })));
+  EXPECT_TRUE(warned(PlanFor(40'000, [](Workload& w) { w.engine = "webjs"; })));
+  EXPECT_FALSE(warned(PlanFor(40'000, [](Workload& w) {
+    w.engine = "webjs";
+    w.regions = 2;
+  })));
+}
+
 TEST_F(PlanTest, PgBouncerPoolsRespectTheConnectionBudget) {
   const Plan p = PlanFor(1000);
   const long long pools = KnobNumber(p, "PGBOUNCER_NUM_POOLS");

@@ -115,6 +115,30 @@ TEST_F(StructureTest, ADashboardGrafanaCannotLoadIsNamed) {
             std::string::npos);
 }
 
+TEST_F(StructureTest, ShardRangesMayHaveTwoDecimalsButNotBeEmptyOrPastAHundred) {
+  const fs::path dir = Rendered(4, render::RenderTarget::kMulti);
+  const std::string path = "slice-1/etc/crmd/crmd.env";
+  std::string text;
+  {
+    std::ifstream in(dir / path);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string rendered = "WORKER_SHARD_RANGE=0-50\n";
+  ASSERT_NE(text.find(rendered), std::string::npos) << text;
+  const auto with_range = [&](const std::string& range) {
+    std::string edited = text;
+    edited.replace(edited.find(rendered), rendered.size(), "WORKER_SHARD_RANGE=" + range + "\n");
+    std::ofstream(dir / path, std::ios::trunc) << edited;
+    return HasRule(CheckStructure(dir), "knobs-in-range", path);
+  };
+  EXPECT_FALSE(with_range("0-50"));
+  EXPECT_FALSE(with_range("0.11-0.22"));
+  EXPECT_FALSE(with_range("12.5-100"));
+  for (const char* bad : {"0-0", "50-40.5", "0-100.01", "1.234-2", "0-101", "a-b"}) {
+    EXPECT_TRUE(with_range(bad)) << bad;
+  }
+}
+
 TEST_F(StructureTest, AMissingManifestIsAnInputError) {
   EXPECT_THROW(CheckStructure(root_), InputError);
   EXPECT_THROW(CheckStructure(root_ / "nope"), InputError);

@@ -8,6 +8,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "crm/hash_range.hpp"
+
 namespace crm::queue {
 
 using Clock = std::chrono::steady_clock;
@@ -58,17 +60,27 @@ class PairLimiter {
 std::chrono::milliseconds RetryDelay(int attempt, std::chrono::milliseconds base,
                                      std::chrono::milliseconds cap, double u);
 
-/// A share of the tenant hash space, in percent: [from, to). WORKER_SHARD_RANGE "0-50".
+/// A share of the tenant hash space: the buckets [from, to) of TenantBucket, in basis points
+/// (hundredths of a percent, 0…10,000). WORKER_SHARD_RANGE writes it in percent: "0-50",
+/// "12.5-25".
 struct ShardRange {
   int from = 0;
-  int to = 100;
+  int to = kHashBuckets;
   bool Owns(long long slice_id) const;
 };
-/// "25-50" → {25, 50}; throws InputError for anything else (from < to ≤ 100).
+/// "25-50" → {2500, 5000}, "0.11-0.22" → {11, 22}; throws InputError quoting `text` for anything
+/// else (from < to ≤ 100, at most two decimals).
 ShardRange ParseShardRange(const std::string& text);
-/// The range of StatefulSet ordinal `ordinal` of `count` slice hosts: [i·100/n, (i+1)·100/n).
+/// The range as WORKER_SHARD_RANGE writes it: "12.5-25" (no trailing zeros), for logs and errors.
+std::string ShardRangeText(const ShardRange& range);
+/// The range of StatefulSet ordinal `ordinal` of `count` (1…10,000) slice hosts: whole percents
+/// [i·100/n, (i+1)·100/n) up to 100 hosts (as before basis points, so an upgrade moves no
+/// tenant), basis points [i·10000/n, (i+1)·10000/n) beyond. Throws InputError for an ordinal
+/// outside 0…count−1 or a count past 10,000.
 ShardRange ShardOfOrdinal(int ordinal, int count);
-/// The tenant's bucket 0…99 (a stable hash of the slice id, so neighbouring ids spread out).
+/// The tenant's bucket 0…9,999 (a stable hash of the slice id, so neighbouring ids spread out).
+/// bucket / 100 is the percent bucket releases before basis points used: a percent range owns
+/// the same tenants in both.
 int TenantBucket(long long slice_id);
 
 }  // namespace crm::queue

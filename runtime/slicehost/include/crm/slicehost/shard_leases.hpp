@@ -47,7 +47,4 @@ class ShardLeases {
   bool waiting_logged_ = false;
 };
 
-/// "0-50"; the way ranges are written in logs and errors.
-std::string ToString(const queue::ShardRange& range);
-
 }  // namespace crm::slicehost
