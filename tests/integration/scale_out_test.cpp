@@ -516,14 +516,16 @@ class RenderedTopologyTest : public ScaleOutTest {
   }
 
   // A rendered postgresql:// URL pointed at what stands in for its server here: the pooler's
-  // loopback port, or a cluster's socket (libpq keywords); user and database as rendered.
-  std::string Loopback(const std::string& url) {
+  // loopback port, or a cluster's socket (libpq keywords); user and database as rendered. A URL
+  // naming no user logs in as the process's OS user, which on the host is the unit's `User=`
+  // (`os_user`), not the test's.
+  std::string Loopback(const std::string& url, const std::string& os_user) {
     std::smatch m;
     if (!std::regex_match(url, m, std::regex("postgresql://(?:([^@/]+)@)?([^/]+)/(\\w+)"))) {
       ADD_FAILURE() << "not a URL this test rewrites: " << url;
       return url;
     }
-    const std::string user = m[1].str();
+    const std::string user = m[1].matched ? m[1].str() : os_user;
     if (m[2] == pooler_) {
       return "postgresql://" + (user.empty() ? "" : user + "@") +
              "127.0.0.1:" + std::to_string(bouncer_->port()) + "/" + m[3].str();
@@ -551,7 +553,7 @@ class RenderedTopologyTest : public ScaleOutTest {
     for (const char* key : {"CRM_DATABASE_URL", "CRM_DATABASE_DIRECT_URL", "DB_READ_REPLICA_URL",
                             "QUEUE_DATABASE_URL"}) {
       if (env.contains(key)) {
-        env[key] = Loopback(env[key]);
+        env[key] = Loopback(env[key], UnitValue(unit, "User"));
       }
     }
     // A fixed port, as rendered: a restarted unit comes back where the gateways knew it.
@@ -674,6 +676,23 @@ class RenderedTopologyTest : public ScaleOutTest {
     EXPECT_EQ(Deliveries(t), std::to_string(n) + "/1");
   }
 
+  // crmd's queries went through the pooler (as its login, to its database), within the rendered
+  // pool size and reserve.
+  void ExpectPooled() {
+    const int most = std::stoi(IniValue(ini_, "default_pool_size")) +
+                     std::stoi(IniValue(ini_, "reserve_pool_size"));
+    int pools = 0;
+    for (auto& pool : bouncer_->Show("SHOW POOLS")) {
+      if (pool["user"] == "crm" && pool["database"] == "crm") {
+        ++pools;
+        EXPECT_LE(
+            std::stoi(pool["sv_active"]) + std::stoi(pool["sv_idle"]) + std::stoi(pool["sv_used"]),
+            most);
+      }
+    }
+    EXPECT_EQ(pools, 1) << "no pool of crm to crm";
+  }
+
   struct Unit {
     std::string role;
     fs::path env_file;
@@ -738,19 +757,7 @@ TEST_F(RenderedTier4Test, TheRenderedLayoutServesTenantsThroughAHostAndAGatewayK
     EXPECT_EQ(Db("SELECT endpoint FROM gateway.slices WHERE id = " + std::to_string(t.slice)),
               Address(*host));
   }
-  // The slices' queries went through the pooler, within its rendered pool (and reserve) size.
-  const int most = std::stoi(IniValue(ini_, "default_pool_size")) +
-                   std::stoi(IniValue(ini_, "reserve_pool_size"));
-  int pools = 0;
-  for (auto& pool : bouncer_->Show("SHOW POOLS")) {
-    if (pool["user"] == "crm" && pool["database"] == "crm") {
-      ++pools;
-      EXPECT_LE(
-          std::stoi(pool["sv_active"]) + std::stoi(pool["sv_idle"]) + std::stoi(pool["sv_used"]),
-          most);
-    }
-  }
-  EXPECT_EQ(pools, 1);
+  ExpectPooled();
 
   long long low_id = Broadcast(lb_, *low, 1'500);
   long long high_id = Broadcast(lb_, *high, 500);
@@ -806,6 +813,7 @@ TEST_F(RenderedTier3Test, TheRenderedLayoutRestartsItsOneSliceHostInPlace) {
   }
   ASSERT_NO_FATAL_FAILURE(ImportContacts(a, 1'500));
   ASSERT_NO_FATAL_FAILURE(ImportContacts(b, 500));
+  ExpectPooled();
   const long long a_id = Broadcast(lb_, a, 1'500);
   const long long b_id = Broadcast(lb_, b, 500);
 
