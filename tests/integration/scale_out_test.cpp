@@ -6,10 +6,11 @@
 // - FineRangeTest: slice hosts with ranges in hundredths of a percent (0-0.5 and 0.5-100), each
 //   serving the tenants whose bucket falls in its range; the last pod of a StatefulSet of 902.
 // - ShardLeaseMigrationTest: leases stored in percent, converted to basis points.
-// - RenderedTier4Test: `crmctl render --tier 4 --target multi`, then what it describes started
-//   from its own files (crmd.env and crmd.service of each app and slice host, the load
-//   balancer's nginx site over TLS, PgBouncer's pool mode and size), only addresses, paths and
-//   secrets rewritten for loopback.
+// - RenderedTier4Test, RenderedTier3Test: `crmctl render --tier 4|3 --target multi`, then what it
+//   describes started from its own files (crmd.env and crmd.service of each app and slice host,
+//   the nginx site over TLS, pgbouncer.ini, PostgreSQL's conf.d and install.sh), only addresses,
+//   paths and secrets rewritten for loopback. Tier 4: a slice host's range adopted by the other;
+//   tier 3: its one slice host restarted in place as its unit's Restart= would.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -20,7 +21,10 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <regex>
+#include <sstream>
+#include <thread>
 
 #include "crm/db/migrations.hpp"
 #include "crm/ports.hpp"
@@ -97,7 +101,7 @@ class ScaleOutTest : public ::testing::Test {
     return dir.string();
   }
 
-  std::string Db(const std::string& sql) { return Sql(pg_->ConnectionString(), sql); }
+  std::string Db(const std::string& sql) { return Sql(pg_->ConnectionString(database_), sql); }
 
   // "127.0.0.1:PORT" of a slice host: what the gateways route to.
   static std::string Address(const CrmdProcess& p) { return p.url().substr(7); }
@@ -159,6 +163,7 @@ class ScaleOutTest : public ::testing::Test {
   }
 
   std::unique_ptr<PgCluster> pg_;
+  std::string database_ = "postgres";  // crmd's, on pg_
   std::map<std::string, std::string> base_;
   std::vector<std::unique_ptr<CrmdProcess>> gateways_;
   std::vector<std::unique_ptr<CrmdProcess>> hosts_;
@@ -447,34 +452,185 @@ void WriteFile(const fs::path& file, const std::string& text, fs::perms perms) {
   fs::permissions(file, perms, fs::perm_options::replace);
 }
 
-// The one `setting = value` of a rendered pgbouncer.ini.
+// The one `setting = value` of a rendered pgbouncer.ini or postgresql.conf.
 std::string IniValue(const std::string& ini, const std::string& key) {
   std::smatch m;
   std::regex line("(^|\\n)" + key + " = ([^\\n]*)");
   return std::regex_search(ini, m, line) ? m[2].str() : std::string();
 }
 
-class RenderedTier4Test : public ScaleOutTest {
+// The value of `key=` in a rendered systemd unit ("" when it has none).
+std::string UnitValue(const std::string& unit, const std::string& key) {
+  std::smatch m;
+  std::regex line("(^|\\n)" + key + "=([^\\n]*)");
+  return std::regex_search(unit, m, line) ? m[2].str() : std::string();
+}
+
+// A systemd time span as units write them ("2s", "500ms", "1min"; a bare number is seconds;
+// none is systemd's default RestartSec, 100 ms).
+std::chrono::milliseconds TimeSpan(const std::string& span) {
+  std::smatch m;
+  if (span.empty()) {
+    return 100ms;
+  }
+  if (!std::regex_match(span, m, std::regex("(\\d+)(ms|s|min)?"))) {
+    ADD_FAILURE() << "not a time span this test reads: " << span;
+    return 0ms;
+  }
+  const long long n = std::stoll(m[1].str());
+  if (m[2] == "ms") {
+    return std::chrono::milliseconds(n);
+  }
+  return m[2] == "min" ? std::chrono::minutes(n) : std::chrono::seconds(n);
+}
+
+// SIGKILL to `pid` and to every process below it (its slices), leaves first: a unit's main
+// process killed, and systemd killing the rest of its control group (KillMode=mixed) before it
+// restarts the unit.
+void KillUnit(pid_t pid) {
+  std::map<pid_t, std::vector<pid_t>> children;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    const std::string stat = ReadFile(entry.path() / "stat");  // "" once it has gone
+    const auto paren = stat.rfind(')');
+    if (paren == std::string::npos) {
+      continue;
+    }
+    std::istringstream rest(stat.substr(paren + 2));
+    char state = 0;
+    pid_t parent = 0;
+    rest >> state >> parent;
+    children[parent].push_back(std::stoi(name));
+  }
+  std::vector<pid_t> unit = {pid};
+  for (std::size_t i = 0; i < unit.size(); ++i) {
+    for (pid_t child : children[unit[i]]) {
+      unit.push_back(child);
+    }
+  }
+  for (auto it = unit.rbegin(); it != unit.rend(); ++it) {
+    ::kill(*it, SIGKILL);
+  }
+}
+
+// Whether process `pid` has ended (gone, or a zombie awaiting its reaper).
+bool Gone(pid_t pid) {
+  const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  const auto paren = stat.rfind(')');
+  return paren == std::string::npos || stat.substr(paren + 2, 1) == "Z";
+}
+
+// What `crmctl render --tier N --target multi` describes, started on loopback from its own files
+// (docs/operations.md, "Rendered topologies on loopback"): PostgreSQL clusters from their hosts'
+// conf.d/crm.conf and install.sh, PgBouncer from its pgbouncer.ini, each crmd from its host's
+// crmd.env and the role its crmd.service starts, nginx from its site. Only addresses, paths and
+// secrets are rewritten.
+class RenderedTopologyTest : public ScaleOutTest {
  protected:
-  void SetUp() override {
-    pg_ = PgCluster::Start();
-    render_ = pg_->dir() / "render";
-    auto [code, out] = RunCommand({CRM_CRMCTL_BINARY, "render", "--tier", "4", "--target", "multi",
-                                   "--out", render_.string(), "-q"},
+  void TearDown() override {
+    if (HasFailure() && nginx_ > 0) {
+      std::cerr << "--- nginx ---\n" << ReadFile(pg_->dir() / "nginx-error.log") << "\n";
+    }
+    if (HasFailure() && bouncer_) {
+      std::cerr << "--- pgbouncer ---\n" << bouncer_->Log() << "\n";
+    }
+    if (nginx_ > 0) {
+      ::kill(nginx_, SIGQUIT);
+      ::waitpid(nginx_, nullptr, 0);
+    }
+    ScaleOutTest::TearDown();
+    bouncer_.reset();
+    standby_.reset();
+    queue_db_.reset();
+    if (!work_.empty()) {
+      std::error_code ec;
+      fs::remove_all(work_, ec);
+    }
+  }
+
+  // `crmctl render --tier N --target multi` into a directory of the test's.
+  void Render(int tier) {
+    std::string dir = (fs::temp_directory_path() / "crm-render-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+    work_ = dir;
+    render_ = work_ / "render";
+    auto [code, out] = RunCommand({CRM_CRMCTL_BINARY, "render", "--tier", std::to_string(tier),
+                                   "--target", "multi", "--out", render_.string(), "-q"},
                                   {}, "");
     ASSERT_EQ(code, 0) << out;
+  }
 
-    // PgBouncer as rendered: transaction pooling, the rendered pool size, SCRAM logins; crmd's
-    // login role as the primary's install.sh creates it.
-    const std::string ini = ReadFile(render_ / "pgbouncer/etc/pgbouncer/pgbouncer.ini");
-    ASSERT_EQ(IniValue(ini, "pool_mode"), "transaction");
-    pool_size_ = std::stoi(IniValue(ini, "default_pool_size"));
-    ASSERT_EQ(Db("CREATE ROLE crm LOGIN NOINHERIT CREATEROLE PASSWORD '" + kDbPassword +
-                 "'; GRANT CREATE ON DATABASE postgres TO crm"),
-              "");
-    bouncer_ = PgBouncer::Start(*pg_, "postgres", {{"crm", kDbPassword}}, pool_size_);
-    standby_ = pg_->StartStandby();  // the rendered postgres-replica
+  // A rendered PostgreSQL host's conf.d/crm.conf for a cluster here, its WAL archiving off: the
+  // off-host pgBackRest repository it archives to is not here.
+  std::string Settings(const std::string& host) {
+    std::string conf = ReadFile(render_ / host / "etc/postgresql/15/main/conf.d/crm.conf");
+    EXPECT_FALSE(conf.empty()) << "no conf.d/crm.conf rendered for " << host;
+    return std::regex_replace(conf, std::regex("(^|\\n)archive_mode = on"), "$1archive_mode = off");
+  }
 
+  // The SQL a host's install.sh runs as postgres (its `psql … <<'SQL'` block), run the same way
+  // on `cluster` with the password the db_password secret holds; false when it has none.
+  bool RunInstallSql(const std::string& host, const PgCluster& cluster) {
+    const std::string install = ReadFile(render_ / host / "install.sh");
+    const auto from = install.find("<<'SQL'\n");
+    const auto to = install.find("\nSQL\n", from);
+    if (from == std::string::npos || to == std::string::npos) {
+      return false;
+    }
+    const std::string sql = install.substr(from + 8, to - from - 8) + "\n";
+    auto [code, out] = RunCommand({"/usr/bin/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v",
+                                   "pw=" + kDbPassword, "-d", cluster.ConnectionString()},
+                                  {}, sql);
+    EXPECT_EQ(code, 0) << host << "/install.sh's SQL:\n" << sql << out;
+    return true;
+  }
+
+  // The rendered "host:port" of a PostgreSQL host, from its conf.d.
+  std::string Server(const std::string& host) {
+    return host + ":" + IniValue(Settings(host), "port");
+  }
+
+  // The primary from its rendered settings, then crmd's login role and database as its
+  // install.sh creates them.
+  void StartPrimary(const std::string& host) {
+    pg_ = PgCluster::Start(Settings(host));
+    ASSERT_TRUE(RunInstallSql(host, *pg_)) << host << "/install.sh creates no login for crmd";
+    database_ = "crm";
+    clusters_[Server(host)] = pg_.get();
+  }
+
+  /// A cluster for the rendered queue database `host`: its conf.d/crm.conf, and the roles and
+  /// databases its install.sh creates (no more). Each crmd host whose rendered env names
+  /// QUEUE_DATABASE_URL gets it pointed here.
+  void StartQueueDatabase(const std::string& host) {
+    queue_db_ = PgCluster::Start(Settings(host));
+    ASSERT_TRUE(RunInstallSql(host, *queue_db_)) << host << "/install.sh creates no login for crmd";
+    clusters_[Server(host)] = queue_db_.get();
+  }
+
+  // PgBouncer from the rendered pgbouncer.ini of `host`, its [databases] servers looked up in
+  // `servers` (rendered "host:port" → cluster). The user list is what the operator installs:
+  // crmd's login with the SCRAM verifier its role got, and the console's admin.
+  void StartPooler(const std::string& host,
+                   const std::map<std::string, const PgCluster*>& servers) {
+    ini_ = ReadFile(render_ / host / "etc/pgbouncer/pgbouncer.ini");
+    ASSERT_EQ(IniValue(ini_, "pool_mode"), "transaction");
+    const std::string verifier =
+        Sql(pg_->ConnectionString(), "SELECT rolpassword FROM pg_authid WHERE rolname = 'crm'");
+    ASSERT_TRUE(verifier.starts_with("SCRAM-SHA-256$")) << verifier;
+    const std::string admin = IniValue(ini_, "admin_users");
+    bouncer_ = PgBouncer::StartRendered(
+        ini_, pg_->dir() / "pgbouncer", servers,
+        "\"crm\" \"" + verifier + "\"\n\"" + admin + "\" \"" + kConsolePassword + "\"\n",
+        kConsolePassword);
+    pooler_ = host + ":" + IniValue(ini_, "listen_port");
+  }
+
+  // The files the rendered env names under /etc/crmd/secrets/, in a directory of the test's.
+  void WriteSecrets() {
     secrets_ = pg_->dir() / "secrets";
     fs::create_directories(secrets_);
     for (const auto& [name, value] :
@@ -484,75 +640,95 @@ class RenderedTier4Test : public ScaleOutTest {
                                             {"whatsapp_verify_token", "a verify token"}}) {
       WriteFile(secrets_ / name, value, fs::perms::owner_read | fs::perms::owner_write);
     }
-    // The gateways first (their ports go into the load balancer's upstream), then the slice
-    // hosts, each with the role its rendered unit starts.
-    for (const std::string host : {"app-1", "app-2", "slice-1", "slice-2"}) {
-      auto& group = host.starts_with("app") ? gateways_ : hosts_;
-      group.push_back(StartRendered(host));
-    }
-    StartLoadBalancer();
   }
 
-  void TearDown() override {
-    if (HasFailure() && nginx_ > 0) {
-      std::cerr << "--- nginx ---\n" << ReadFile(pg_->dir() / "nginx-error.log") << "\n";
+  // A rendered postgresql:// URL pointed at what stands in for its server here: the pooler's
+  // loopback port, or a cluster's socket (libpq keywords); user and database as rendered. A URL
+  // naming no user logs in as the process's OS user, which on the host is the unit's `User=`
+  // (`os_user`), not the test's.
+  std::string Loopback(const std::string& url, const std::string& os_user) {
+    std::smatch m;
+    if (!std::regex_match(url, m, std::regex("postgresql://(?:([^@/]+)@)?([^/]+)/(\\w+)"))) {
+      ADD_FAILURE() << "not a URL this test rewrites: " << url;
+      return url;
     }
-    if (nginx_ > 0) {
-      ::kill(nginx_, SIGQUIT);
-      ::waitpid(nginx_, nullptr, 0);
+    const std::string user = m[1].matched ? m[1].str() : os_user;
+    if (m[2] == pooler_) {
+      return "postgresql://" + (user.empty() ? "" : user + "@") +
+             "127.0.0.1:" + std::to_string(bouncer_->port()) + "/" + m[3].str();
     }
-    ScaleOutTest::TearDown();
-    bouncer_.reset();
-    standby_.reset();
+    auto cluster = clusters_.find(m[2].str());
+    if (cluster == clusters_.end()) {
+      ADD_FAILURE() << "nothing stands in for " << m[2] << " (" << url << ")";
+      return url;
+    }
+    return "host=" + cluster->second->dir().string() + " port=5432 dbname=" + m[3].str() +
+           (user.empty() ? "" : " user=" + user);
   }
 
   // `crmd` as the host's rendered crmd.service starts it, with its rendered crmd.env, addresses,
-  // paths and secrets rewritten for loopback.
-  std::unique_ptr<CrmdProcess> StartRendered(const std::string& host) {
+  // paths and secrets rewritten for loopback, and `test_env` on top.
+  std::unique_ptr<CrmdProcess> StartRendered(const std::string& host,
+                                             const std::map<std::string, std::string>& test_env) {
     const fs::path etc = render_ / host / "etc";
     std::smatch exec;
     const std::string unit = ReadFile(etc / "systemd/system/crmd.service");
     EXPECT_TRUE(std::regex_search(unit, exec, std::regex("ExecStart=\\S+ --role (\\S+)"))) << unit;
     auto env = ReadEnvFile(etc / "crmd/crmd.env");
-    EXPECT_NE(env["CRM_DATABASE_URL"].find("@pgbouncer:6432/"), std::string::npos)
+    EXPECT_NE(env["CRM_DATABASE_URL"].find("@" + pooler_ + "/"), std::string::npos)
         << "rendered through the pooler: " << env["CRM_DATABASE_URL"];
-    env["CRM_DATABASE_URL"] = bouncer_->Url("crm");
-    EXPECT_EQ(env["CRM_DATABASE_DIRECT_URL"], "postgresql://crm@postgres-primary:5432/crm");
-    env["CRM_DATABASE_DIRECT_URL"] = AsCrm(pg_->ConnectionString());
-    EXPECT_EQ(env["DB_READ_REPLICA_URL"], "postgresql://postgres-replica:5432/crm");
-    env["DB_READ_REPLICA_URL"] = AsCrm(standby_->ConnectionString());
-    env["CRM_LISTEN"] = "127.0.0.1:0";
+    for (const char* key : {"CRM_DATABASE_URL", "CRM_DATABASE_DIRECT_URL", "DB_READ_REPLICA_URL",
+                            "QUEUE_DATABASE_URL"}) {
+      if (env.contains(key)) {
+        env[key] = Loopback(env[key], UnitValue(unit, "User"));
+      }
+    }
+    // A fixed port, as rendered: a restarted unit comes back where the gateways knew it.
+    const std::string listen = "127.0.0.1:" + std::to_string(FreePort());
+    env["CRM_LISTEN"] = listen;
+    if (env.contains("CRM_ADVERTISE_ADDRESS")) {
+      env["CRM_ADVERTISE_ADDRESS"] = listen;
+    }
     env["CRM_DATA_DIR"] = Dir(host);
     for (auto& [key, value] : env) {
       if (value.starts_with("/etc/crmd/secrets/")) {
         value = (secrets_ / fs::path(value).filename()).string();
       }
     }
-    // Not here: Stripe (billing off), the installed web files (the build's), the host names
-    // the slice hosts advertise (their bound loopback address instead), the queue database
-    // (crmd does not read it yet).
+    // Not here: Stripe (billing off), the installed web files (the build's).
     for (const char* key : {"CRM_STRIPE_SECRET_KEY_FILE", "CRM_STRIPE_WEBHOOK_SECRET_FILE",
-                            "CRM_STRIPE_PRICE_ID_FILE", "CRM_WEB_ROOT", "CRM_ADVERTISE_ADDRESS",
-                            "QUEUE_DATABASE_URL"}) {
+                            "CRM_STRIPE_PRICE_ID_FILE", "CRM_WEB_ROOT"}) {
       env.erase(key);
     }
-    // The test's own: the simulator pairs by itself; leases short enough to wait for.
+    // The test's own: the simulator pairs by itself.
     env["CRM_SIMULATOR_AUTOPAIR"] = "1";
-    env["CRM_QUEUE_LEASE_TTL"] = "2s";
-    env["CRM_SHARD_LEASE_TTL"] = "3s";
+    for (const auto& [key, value] : test_env) {
+      env[key] = value;
+    }
     std::string text;
     for (const auto& [key, value] : env) {
       text += key + "=" + value + "\n";
     }
     const fs::path file = pg_->dir() / (host + ".env");
     WriteFile(file, text, fs::perms::owner_read | fs::perms::owner_write);
-    return CrmdProcess::Start(CRM_CRMD_BINARY,
-                              {"--role", exec[1].str(), "--env-file", file.string()}, {},
-                              pg_->dir() / (host + ".log"));
+    units_[host] = {exec[1].str(), file, 0};
+    return Launch(host);
   }
 
-  // The load balancer's rendered nginx site, over TLS with a certificate of the test's own.
-  void StartLoadBalancer() {
+  // The unit's ExecStart (again, when systemd restarts it): the same role and env file; a log
+  // file per start.
+  std::unique_ptr<CrmdProcess> Launch(const std::string& host) {
+    Unit& unit = units_.at(host);
+    ++unit.starts;
+    return CrmdProcess::Start(CRM_CRMD_BINARY,
+                              {"--role", unit.role, "--env-file", unit.env_file.string()}, {},
+                              pg_->dir() / (host + "." + std::to_string(unit.starts) + ".log"));
+  }
+
+  // The rendered nginx site of `host`, over TLS with a certificate of the test's own, its
+  // upstream servers (rendered "host:port" → gateway) the gateways started here.
+  void StartLoadBalancer(const std::string& host,
+                         const std::map<std::string, const CrmdProcess*>& upstreams) {
     const fs::path dir = pg_->dir() / "lb";
     fs::create_directories(dir / "tmp");
     auto [code, out] =
@@ -561,11 +737,9 @@ class RenderedTier4Test : public ScaleOutTest {
                     "-keyout", (dir / "key.pem").string(), "-out", (dir / "cert.pem").string()},
                    {}, "");
     ASSERT_EQ(code, 0) << out;
-    std::string site = ReadFile(render_ / "lb/etc/nginx/sites-available/crm.conf");
+    std::string site = ReadFile(render_ / host / "etc/nginx/sites-available/crm.conf");
     https_port_ = FreePort();
-    const std::vector<std::pair<std::string, std::string>> rewrites = {
-        {"server app-1:8080", "server " + Address(*gateways_[0])},
-        {"server app-2:8080", "server " + Address(*gateways_[1])},
+    std::vector<std::pair<std::string, std::string>> rewrites = {
         {"listen 80;", "listen 127.0.0.1:" + std::to_string(FreePort()) + ";"},
         {"listen [::]:80;", ""},
         {"listen 443 ssl http2;",
@@ -575,6 +749,9 @@ class RenderedTier4Test : public ScaleOutTest {
         {"/etc/letsencrypt/live/crm.example.com/privkey.pem", (dir / "key.pem").string()},
         {"/var/www/letsencrypt", (dir / "tmp").string()},
         {"/usr/share/crmd/web", (dir / "tmp").string()}};
+    for (const auto& [server, gateway] : upstreams) {
+      rewrites.emplace_back("server " + server, "server " + Address(*gateway));
+    }
     for (const auto& [from, to] : rewrites) {
       auto at = site.find(from);
       ASSERT_NE(at, std::string::npos) << "the rendered site no longer has " << from;
@@ -602,22 +779,102 @@ class RenderedTier4Test : public ScaleOutTest {
         << ReadFile(pg_->dir() / "nginx-error.log");
   }
 
-  // A connection string of the test's clusters, as crmd's login role.
-  static std::string AsCrm(const std::string& conninfo) {
-    return std::regex_replace(conninfo, std::regex("user=postgres"), "user=crm");
+  // Imports `n` contacts (the broadcasts' recipients) from CSV through the load balancer.
+  void ImportContacts(const Tenant& t, int n) {
+    std::string csv = "name,phone\n";
+    int i = 0;
+    for (const std::string& phone : Numbers(n)) {
+      csv += "Contact " + std::to_string(i++) + "," + phone + "\n";
+    }
+    auto r = Fetch("POST", lb_ + "/api/contacts/import", csv, {Cookie(t), "Content-Type: text/csv"},
+                   60'000);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.Json().value("created", 0), n) << r.body;
   }
+
+  // Waits for broadcast `id` of `t` to deliver all its `n` messages, then checks the simulator
+  // received each exactly once.
+  void ExpectDeliveredOnce(const Tenant& t, long long id, int n) {
+    json p;
+    ASSERT_TRUE(
+        Eventually([&] { return (p = Progress(lb_, t, id)).value("delivered", 0) >= n; }, 120s))
+        << p.dump();
+    EXPECT_EQ(p["failed"], 0);
+    EXPECT_EQ(Deliveries(t), std::to_string(n) + "/1");
+    // The tasks were in the rendered queue database (QUEUE_DATABASE_URL), none in the slice's
+    // own schema.
+    const std::string schema = "slice_" + std::to_string(t.slice);
+    EXPECT_EQ(Sql(queue_db_->ConnectionString("crm_queue"),
+                  "SELECT count(*) FROM " + schema +
+                      ".outbound_tasks WHERE broadcast_id = " + std::to_string(id)),
+              std::to_string(n));
+    EXPECT_EQ(Db("SELECT count(*) FROM " + schema + ".outbound_tasks"), "0");
+  }
+
+  // crmd's queries went through the pooler (as its login, to its database), within the rendered
+  // pool size and reserve.
+  void ExpectPooled() {
+    const int most = std::stoi(IniValue(ini_, "default_pool_size")) +
+                     std::stoi(IniValue(ini_, "reserve_pool_size"));
+    int pools = 0;
+    for (auto& pool : bouncer_->Show("SHOW POOLS")) {
+      if (pool["user"] == "crm" && pool["database"] == "crm") {
+        ++pools;
+        EXPECT_LE(
+            std::stoi(pool["sv_active"]) + std::stoi(pool["sv_idle"]) + std::stoi(pool["sv_used"]),
+            most);
+      }
+    }
+    EXPECT_EQ(pools, 1) << "no pool of crm to crm";
+  }
+
+  struct Unit {
+    std::string role;
+    fs::path env_file;
+    int starts = 0;
+  };
 
   static int FreePort() { return crm::FreeLoopbackPort(); }
 
   static inline const std::string kDbPassword = "the rendered login password";
+  static inline const std::string kConsolePassword = "the console password of the pooler";
+  fs::path work_;
   fs::path render_;
   fs::path secrets_;
+  std::string ini_;
+  std::string pooler_;                                // the rendered "host:port" of PgBouncer
+  std::map<std::string, const PgCluster*> clusters_;  // rendered "host:port" → cluster here
+  std::map<std::string, Unit> units_;
   std::unique_ptr<PgBouncer> bouncer_;
   std::unique_ptr<PgCluster> standby_;
-  int pool_size_ = 0;
+  std::unique_ptr<PgCluster> queue_db_;
   int https_port_ = 0;
   pid_t nginx_ = -1;
   std::string lb_;
+};
+
+// Tier 4: two gateways behind the load balancer host, two slice hosts (ranges 0-50, 50-100), a
+// streaming replica, PgBouncer on a host of its own.
+class RenderedTier4Test : public RenderedTopologyTest {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(Render(4));
+    ASSERT_NO_FATAL_FAILURE(StartPrimary("postgres-primary"));
+    standby_ = pg_->StartStandby();
+    clusters_[Server("postgres-replica")] = standby_.get();
+    ASSERT_NO_FATAL_FAILURE(StartQueueDatabase("queue-db-1"));
+    ASSERT_NO_FATAL_FAILURE(StartPooler("pgbouncer", clusters_));
+    WriteSecrets();
+    // The gateways first (their ports go into the load balancer's upstream), then the slice
+    // hosts. Leases short enough to wait for the surviving host's adoption.
+    for (const std::string host : {"app-1", "app-2", "slice-1", "slice-2"}) {
+      auto& group = host.starts_with("app") ? gateways_ : hosts_;
+      group.push_back(
+          StartRendered(host, {{"CRM_QUEUE_LEASE_TTL", "2s"}, {"CRM_SHARD_LEASE_TTL", "3s"}}));
+    }
+    StartLoadBalancer("lb",
+                      {{"app-1:8080", gateways_[0].get()}, {"app-2:8080", gateways_[1].get()}});
+  }
 };
 
 TEST_F(RenderedTier4Test, TheRenderedLayoutServesTenantsThroughAHostAndAGatewayKilled) {
@@ -635,41 +892,100 @@ TEST_F(RenderedTier4Test, TheRenderedLayoutServesTenantsThroughAHostAndAGatewayK
     EXPECT_EQ(Db("SELECT endpoint FROM gateway.slices WHERE id = " + std::to_string(t.slice)),
               Address(*host));
   }
-  // The slices' queries went through the pooler, within its rendered pool size.
-  bool pooled = false;
-  for (auto& pool : bouncer_->Show("SHOW POOLS")) {
-    if (pool["user"] == "crm") {
-      pooled =
-          std::stoi(pool["sv_active"]) + std::stoi(pool["sv_idle"]) + std::stoi(pool["sv_used"]) <=
-          pool_size_;
-    }
-  }
-  EXPECT_TRUE(pooled);
+  ExpectPooled();
 
   long long low_id = Broadcast(lb_, *low, 1'500);
   long long high_id = Broadcast(lb_, *high, 500);
   ASSERT_TRUE(Eventually([&] { return Progress(lb_, *low, low_id).value("sent", 0) >= 200; }, 60s));
-  std::string slice_pid =
-      Db("SELECT pid FROM gateway.slices WHERE id = " + std::to_string(low->slice));
-  ASSERT_FALSE(slice_pid.empty());
-  ::kill(std::stoi(slice_pid), SIGKILL);
-  ::kill(hosts_[0]->pid(), SIGKILL);
-  json p;
-  ASSERT_TRUE(Eventually(
-      [&] { return (p = Progress(lb_, *low, low_id)).value("delivered", 0) >= 1'500; }, 120s))
-      << p.dump();
-  EXPECT_EQ(p["failed"], 0);
-  EXPECT_EQ(Deliveries(*low), "1500/1");
-  ASSERT_TRUE(Eventually(
-      [&] { return (p = Progress(lb_, *high, high_id)).value("delivered", 0) >= 500; }, 60s))
-      << p.dump();
-  EXPECT_EQ(Deliveries(*high), "500/1");
+  KillUnit(hosts_[0]->pid());
+  ExpectDeliveredOnce(*low, low_id, 1'500);
+  ExpectDeliveredOnce(*high, high_id, 500);
 
   // A gateway dies: nginx moves its requests to the other, sessions and all.
   ::kill(gateways_[0]->pid(), SIGKILL);
   for (int i = 0; i < 4; ++i) {
     EXPECT_EQ(ContactNames(lb_, Cookie(*low)).count("Ada " + std::to_string(low->slice)), 1U);
     EXPECT_EQ(ContactNames(lb_, Cookie(*high)).count("Ada " + std::to_string(high->slice)), 1U);
+  }
+}
+
+// Tier 3: one gateway (the app host, nginx in front of it), one slice host for the whole hash
+// range, PgBouncer on the PostgreSQL host. No other host can adopt the slice host's range: when
+// it dies, its unit's Restart= brings it back.
+class RenderedTier3Test : public RenderedTopologyTest {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(Render(3));
+    ASSERT_NO_FATAL_FAILURE(StartPrimary("postgres"));
+    ASSERT_NO_FATAL_FAILURE(StartQueueDatabase("queue-db-1"));
+    // PgBouncer runs on the primary's host: it reaches it on loopback.
+    ASSERT_NO_FATAL_FAILURE(StartPooler(
+        "postgres", {{"127.0.0.1:5432", pg_.get()}, {Server("queue-db-1"), queue_db_.get()}}));
+    WriteSecrets();
+    gateways_.push_back(StartRendered("app", {}));
+    hosts_.push_back(StartRendered("slice", {}));
+    StartLoadBalancer("app", {{"app:8080", gateways_[0].get()}});
+  }
+};
+
+TEST_F(RenderedTier3Test, TheRenderedLayoutRestartsItsOneSliceHostInPlace) {
+  // systemd restarts the slice host after a kill -9, RestartSec later.
+  const std::string unit = ReadFile(render_ / "slice/etc/systemd/system/crmd.service");
+  const std::string restart = UnitValue(unit, "Restart");
+  ASSERT_TRUE(restart == "always" || restart == "on-failure")
+      << "a kill -9 would not be restarted: Restart=" << restart;
+  const auto restart_sec = TimeSpan(UnitValue(unit, "RestartSec"));
+
+  // Two tenants, each a contact import and a broadcast to those contacts.
+  const Tenant a = Register(lb_, "tier3-a@example.com");
+  const Tenant b = Register(lb_, "tier3-b@example.com");
+  ASSERT_NE(a.slice, 0);
+  ASSERT_NE(b.slice, 0);
+  for (const Tenant& t : {a, b}) {
+    ASSERT_EQ(SliceCall(lb_, Cookie(t), "GET", "/api/status").status, 200);
+    EXPECT_EQ(Db("SELECT endpoint FROM gateway.slices WHERE id = " + std::to_string(t.slice)),
+              Address(*hosts_[0]));
+  }
+  ASSERT_NO_FATAL_FAILURE(ImportContacts(a, 1'500));
+  ASSERT_NO_FATAL_FAILURE(ImportContacts(b, 500));
+  ExpectPooled();
+  const long long a_id = Broadcast(lb_, a, 1'500);
+  const long long b_id = Broadcast(lb_, b, 500);
+
+  // The slice host dies mid-broadcast, with its slices.
+  json p;
+  ASSERT_TRUE(
+      Eventually([&] { return (p = Progress(lb_, a, a_id)).value("sent", 0) >= 200; }, 60s));
+  EXPECT_LT(p.value("sent", 0), 1'500) << "killed mid-broadcast";
+  std::vector<std::string> slices;
+  for (const Tenant& t : {a, b}) {
+    slices.push_back(Db("SELECT pid FROM gateway.slices WHERE id = " + std::to_string(t.slice)));
+    ASSERT_FALSE(slices.back().empty());
+  }
+  KillUnit(hosts_[0]->pid());
+  const auto killed = Clock::now();
+  hosts_[0]->Stop();  // reaps it
+  for (const std::string& pid : slices) {
+    EXPECT_TRUE(Eventually([&] { return Gone(std::stoi(pid)); }, 5s)) << "slice " << pid;
+  }
+
+  // systemd: RestartSec later, the unit's ExecStart again.
+  std::this_thread::sleep_for(restart_sec);
+  hosts_[0] = Launch("slice");
+  ASSERT_TRUE(Eventually(
+      [&] { return Fetch("GET", lb_ + "/api/status", {}, a.Auth()).status == 200; }, 60s, 20ms));
+  const auto served_again =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed);
+  std::cout << "tenant served again " << served_again.count()
+            << " ms after the kill -9 (RestartSec " << restart_sec.count() << " ms)\n";
+  EXPECT_LT(served_again, 60s);
+
+  // Every message sent once; the sessions signed in before the kill still valid.
+  ExpectDeliveredOnce(a, a_id, 1'500);
+  ExpectDeliveredOnce(b, b_id, 500);
+  for (const Tenant& t : {a, b}) {
+    EXPECT_EQ(Fetch("GET", lb_ + "/auth/me", {}, t.Auth()).status, 200);
+    EXPECT_EQ(ContactNames(lb_, Cookie(t)).count("Contact 0"), 1U);
   }
 }
 

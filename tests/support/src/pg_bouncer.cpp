@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -52,6 +53,7 @@ std::unique_ptr<PgBouncer> PgBouncer::Start(const PgCluster& cluster, const std:
   std::unique_ptr<PgBouncer> b(new PgBouncer());
   b->dir_ = cluster.dir() / "pgbouncer";
   b->database_ = database;
+  b->admin_user_ = kAdmin;
   b->admin_password_ = "a console password";
   fs::create_directories(b->dir_);
   {
@@ -61,64 +63,141 @@ std::unique_ptr<PgBouncer> PgBouncer::Start(const PgCluster& cluster, const std:
     }
     list << '"' << kAdmin << "\" \"" << b->admin_password_ << "\"\n";
   }
-  fs::permissions(b->dir_ / "userlist.txt", fs::perms::owner_read | fs::perms::owner_write,
+  b->Launch([&](int port) {
+    // What the rendering sets that matters here: transaction pooling, the startup options
+    // ignored (so a client relying on them would silently lose its settings), DISCARD ALL.
+    std::ostringstream ini;
+    ini << "[databases]\n"
+        << database << " = host=" << cluster.dir().string() << " port=5432 dbname=" << database
+        << "\n[pgbouncer]\n"
+        << "listen_addr = 127.0.0.1\nlisten_port = " << port << "\nunix_socket_dir =\n"
+        << "auth_type = scram-sha-256\nauth_file = " << (b->dir_ / "userlist.txt").string()
+        << "\npool_mode = transaction\ndefault_pool_size = " << pool_size
+        << "\nreserve_pool_size = 0\nmax_client_conn = 500\n"
+        << "server_reset_query = DISCARD ALL\n"
+        << "ignore_startup_parameters = extra_float_digits,options\n"
+        << "admin_users = " << kAdmin << "\nstats_users = " << kAdmin << "\n"
+        << "logfile = " << (b->dir_ / "pgbouncer.log").string() << "\n";
+    return ini.str();
+  });
+  return b;
+}
+
+std::unique_ptr<PgBouncer> PgBouncer::StartRendered(
+    const std::string& ini, const fs::path& dir,
+    const std::map<std::string, const PgCluster*>& servers, const std::string& userlist,
+    const std::string& admin_password) {
+  std::unique_ptr<PgBouncer> b(new PgBouncer());
+  b->dir_ = dir;
+  b->admin_password_ = admin_password;
+  fs::create_directories(b->dir_);
+  std::ofstream(b->dir_ / "userlist.txt") << userlist;
+  // The rendered lines, [databases] entries pointed at the stand-in clusters; the first
+  // database is what Url() names.
+  const std::regex entry(R"(^(\S+)\s*=\s*(.*)\bhost=(\S+) port=(\d+)(.*)$)");
+  const std::regex setting(R"(^(\w+)\s*=\s*(.*)$)");
+  std::vector<std::string> lines;
+  std::string section;
+  std::istringstream in(ini);
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (line.starts_with("[")) {
+      section = line;
+    } else if (section == "[databases]" && std::regex_match(line, m, entry)) {
+      auto server = servers.find(m[3].str() + ":" + m[4].str());
+      if (server == servers.end()) {
+        throw std::runtime_error("pgbouncer.ini: [databases] " + m[1].str() + ": no cluster for " +
+                                 m[3].str() + ":" + m[4].str());
+      }
+      line = m[1].str() + " = " + m[2].str() + "host=" + server->second->dir().string() +
+             " port=5432" + m[5].str();
+      if (b->database_.empty()) {
+        b->database_ = m[1].str();
+      }
+    } else if (section == "[pgbouncer]" && std::regex_match(line, m, setting) &&
+               m[1] == "admin_users") {
+      b->admin_user_ = m[2].str().substr(0, m[2].str().find_first_of(", "));
+    }
+    lines.push_back(line);
+  }
+  b->Launch([&](int port) {
+    const std::map<std::string, std::string> loopback = {
+        {"listen_addr", "127.0.0.1"},
+        {"listen_port", std::to_string(port)},
+        {"unix_socket_dir", b->dir_.string()},
+        {"auth_file", (b->dir_ / "userlist.txt").string()},
+        {"logfile", (b->dir_ / "pgbouncer.log").string()},
+        {"pidfile", (b->dir_ / "pgbouncer.pid").string()}};
+    std::string text;
+    std::string current;
+    for (const std::string& line : lines) {
+      std::smatch m;
+      if (line.starts_with("[")) {
+        current = line;
+      }
+      if (current == "[pgbouncer]" && std::regex_match(line, m, setting) &&
+          loopback.contains(m[1].str())) {
+        continue;  // written once below, after the section's header
+      }
+      text += line + "\n";
+      if (line == "[pgbouncer]") {
+        for (const auto& [key, value] : loopback) {
+          text += key + " = " + value + "\n";
+        }
+      }
+    }
+    return text;
+  });
+  return b;
+}
+
+void PgBouncer::Launch(const std::function<std::string(int port)>& config) {
+  fs::permissions(dir_ / "userlist.txt", fs::perms::owner_read | fs::perms::owner_write,
                   fs::perm_options::replace);
   const bool root = ::geteuid() == 0;
   std::string last_error;
   for (int attempt = 0; attempt < 5; ++attempt) {
-    b->port_ = FreePort();
-    {
-      // What the rendering sets that matters here: transaction pooling, the startup options
-      // ignored (so a client relying on them would silently lose its settings), DISCARD ALL.
-      std::ofstream ini(b->dir_ / "pgbouncer.ini");
-      ini << "[databases]\n"
-          << database << " = host=" << cluster.dir().string() << " port=5432 dbname=" << database
-          << "\n[pgbouncer]\n"
-          << "listen_addr = 127.0.0.1\nlisten_port = " << b->port_ << "\nunix_socket_dir =\n"
-          << "auth_type = scram-sha-256\nauth_file = " << (b->dir_ / "userlist.txt").string()
-          << "\npool_mode = transaction\ndefault_pool_size = " << pool_size
-          << "\nreserve_pool_size = 0\nmax_client_conn = 500\n"
-          << "server_reset_query = DISCARD ALL\n"
-          << "ignore_startup_parameters = extra_float_digits,options\n"
-          << "admin_users = " << kAdmin << "\nstats_users = " << kAdmin << "\n"
-          << "logfile = " << (b->dir_ / "pgbouncer.log").string() << "\n";
-    }
+    port_ = FreePort();
+    std::ofstream(dir_ / "pgbouncer.ini") << config(port_);
     if (root) {
       // PgBouncer refuses to run as root; -u drops to postgres once it has read its files.
-      fs::path log = b->dir_ / "pgbouncer.log";
+      fs::path log = dir_ / "pgbouncer.log";
       std::ofstream(log).flush();
-      RunCommand({"/bin/chown", "-R", "postgres:postgres", b->dir_.string()}, {}, "");
+      RunCommand({"/bin/chown", "-R", "postgres:postgres", dir_.string()}, {}, "");
     }
     std::vector<std::string> argv = {"/usr/sbin/pgbouncer"};
     if (root) {
       argv.insert(argv.end(), {"-u", "postgres"});
     }
-    argv.push_back((b->dir_ / "pgbouncer.ini").string());
-    b->pid_ = StartProcess(argv, {}, b->dir_ / "stdout.log");
+    argv.push_back((dir_ / "pgbouncer.ini").string());
+    pid_ = StartProcess(argv, {}, dir_ / "stdout.log");
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
       int status = 0;
-      if (::waitpid(b->pid_, &status, WNOHANG) == b->pid_) {
-        b->pid_ = -1;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
         break;  // lost the port, most likely: another attempt
       }
-      Connection c =
-          Connect("host=127.0.0.1 port=" + std::to_string(b->port_) + " user=" + kAdmin +
-                  " dbname=pgbouncer password='" + b->admin_password_ + "' connect_timeout=2");
+      Connection c = Connect(ConsoleConnInfo() + " connect_timeout=2");
       if (PQstatus(c.get()) == CONNECTION_OK) {
-        return b;
+        return;
       }
       last_error = PQerrorMessage(c.get());
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    if (b->pid_ > 0) {
-      ::kill(b->pid_, SIGKILL);
-      ::waitpid(b->pid_, nullptr, 0);
-      b->pid_ = -1;
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+      pid_ = -1;
     }
   }
   throw std::runtime_error("PgBouncer did not start (scripts/bootstrap installs pgbouncer): " +
-                           last_error + "\n" + b->Log());
+                           last_error + "\n" + Log());
+}
+
+std::string PgBouncer::ConsoleConnInfo() const {
+  return "host=127.0.0.1 port=" + std::to_string(port_) + " user=" + admin_user_ +
+         " dbname=pgbouncer password='" + admin_password_ + "'";
 }
 
 PgBouncer::~PgBouncer() {
@@ -135,13 +214,13 @@ PgBouncer::~PgBouncer() {
   }
 }
 
-std::string PgBouncer::Url(const std::string& user) const {
-  return "postgresql://" + user + "@127.0.0.1:" + std::to_string(port_) + "/" + database_;
+std::string PgBouncer::Url(const std::string& user, const std::string& database) const {
+  return "postgresql://" + user + "@127.0.0.1:" + std::to_string(port_) + "/" +
+         (database.empty() ? database_ : database);
 }
 
 std::vector<std::map<std::string, std::string>> PgBouncer::Show(const std::string& command) const {
-  Connection c = Connect("host=127.0.0.1 port=" + std::to_string(port_) + " user=" + kAdmin +
-                         " dbname=pgbouncer password='" + admin_password_ + "'");
+  Connection c = Connect(ConsoleConnInfo());
   if (PQstatus(c.get()) != CONNECTION_OK) {
     throw std::runtime_error(std::string("PgBouncer's console: ") + PQerrorMessage(c.get()));
   }

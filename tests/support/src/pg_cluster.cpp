@@ -58,6 +58,10 @@ std::string Run(std::vector<std::string> args) {
 }  // namespace
 
 std::unique_ptr<PgCluster> PgCluster::Start() {
+  return Start(std::string());
+}
+
+std::unique_ptr<PgCluster> PgCluster::Start(const std::string& settings) {
   std::string tmpl = (fs::temp_directory_path() / "crm-pg-XXXXXX").string();
   if (mkdtemp(tmpl.data()) == nullptr) {
     throw std::runtime_error("cannot create a temporary directory for PostgreSQL");
@@ -72,6 +76,18 @@ std::unique_ptr<PgCluster> PgCluster::Start() {
   const fs::path data = cluster->dir_ / "data";
   Run({PgBinary("initdb"), "-D", data.string(), "-A", "trust", "-U", "postgres", "-E", "UTF8",
        "--no-sync", "--no-instructions"});
+  if (!settings.empty()) {
+    // Written by us (root or not) before pg_ctl starts the server: readable by postgres.
+    fs::create_directories(data / "conf.d");
+    std::ofstream(data / "conf.d" / "crm.conf") << settings;
+    std::ofstream(data / "postgresql.conf", std::ios::app) << "include_dir = 'conf.d'\n";
+    if (geteuid() == 0) {
+      std::vector<std::string> chown = {"/bin/chown", "-R", "postgres:postgres",
+                                        (data / "conf.d").string()};
+      bp::system(bp::exe = chown[0],
+                 bp::args = std::vector<std::string>(chown.begin() + 1, chown.end()));
+    }
+  }
   try {
     cluster->PgCtl("start");
   } catch (const std::exception& e) {
@@ -95,8 +111,11 @@ std::unique_ptr<PgCluster> PgCluster::StartStandby() const {
     bp::system(bp::exe = chown[0],
                bp::args = std::vector<std::string>(chown.begin() + 1, chown.end()));
   }
+  // A fast checkpoint: a spread one takes minutes on a primary with large rendered
+  // shared_buffers and checkpoint_completion_target.
   Run({PgBinary("pg_basebackup"), "-D", (standby->dir_ / "data").string(), "-R", "-X", "stream",
-       "-h", dir_.string(), "-p", std::to_string(kSocketPort), "-U", "postgres", "--no-sync"});
+       "-h", dir_.string(), "-p", std::to_string(kSocketPort), "-U", "postgres", "--no-sync",
+       "--checkpoint=fast"});
   try {
     standby->PgCtl("start");
   } catch (const std::exception& e) {

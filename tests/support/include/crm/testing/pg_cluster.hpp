@@ -14,6 +14,10 @@ class PgCluster {
   /// (they refuse root). Throws std::runtime_error with the tools' output when it cannot start:
   /// a database test must fail then, never skip.
   static std::unique_ptr<PgCluster> Start();
+  /// As Start, with `settings` (postgresql.conf lines, e.g. a rendered conf.d/crm.conf) in the
+  /// data directory's conf.d/, included as Debian's postgresql.conf includes it. What a loopback
+  /// test needs wins over them: the socket in dir(), no TCP listener, no fsync.
+  static std::unique_ptr<PgCluster> Start(const std::string& settings);
 
   /// Starts a streaming replica of this cluster (pg_basebackup -R over its socket) in a temp dir
   /// of its own; hot standby, so it answers read-only queries. Throws as Start.
