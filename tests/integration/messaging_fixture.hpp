@@ -2,6 +2,8 @@
 // slices pair the simulator at once, and the broadcast, progress and simulator calls.
 #pragma once
 
+#include <signal.h>
+
 #include <chrono>
 #include <functional>
 #include <thread>
@@ -73,6 +75,22 @@ class MessagingTest : public RuntimeTest {
   }
 
   std::string Schema(const Tenant& t) const { return "slice_" + std::to_string(t.slice); }
+
+  // Kills the slice of `t` (SIGKILL) once broadcast `id` has sent `after` of its `total`
+  // messages; returns the pid killed ("" when it had none). Its supervisor restarts it.
+  std::string KillSliceMidBroadcast(const Tenant& t, long long id, long long after,
+                                    long long total) {
+    json p;
+    EXPECT_TRUE(ProgressReaches(t, id, "sent", after, std::chrono::seconds(60), &p)) << p.dump();
+    std::string pid = SlicePid(t.slice);
+    EXPECT_FALSE(pid.empty());
+    if (pid.empty() || ::kill(std::stoi(pid), SIGKILL) != 0) {
+      ADD_FAILURE() << "slice " << t.slice << " could not be killed (pid '" << pid << "')";
+      return "";
+    }
+    EXPECT_LT(Progress(t, id).value("sent", 0LL), total) << "killed mid-broadcast";
+    return pid;
+  }
 
   std::map<std::string, std::string> extra_;
 };

@@ -4,8 +4,6 @@
 // message once (also across a kill -9 of the slice); the inbox's statuses follow in the slice's
 // database; a message committed while the queue database is down is sent once it is back; one
 // tenant's role cannot read another's queue; a destroyed tenant leaves nothing there.
-#include <signal.h>
-
 #include <fstream>
 #include <sstream>
 
@@ -29,10 +27,7 @@ class QueueDatabaseTest : public MessagingTest {
 
   void TearDown() override {
     if (HasFailure()) {
-      for (const auto& dir : fs::directory_iterator(data_ / "slices")) {
-        std::ifstream log(dir.path() / "slice.log");
-        std::cerr << "--- " << dir.path().string() << "/slice.log ---\n" << log.rdbuf() << "\n";
-      }
+      PrintSliceLogs();
     }
     crmd_.reset();
     queue_.reset();
@@ -133,12 +128,9 @@ TEST_F(QueueDatabaseTest, AKill9OfTheSliceMidBroadcastStillSendsEachMessageOnce)
   Tenant t = Register("crash@example.com");
   Settings(t, {{"latency_ms", 20}, {"read_rate", 0.0}, {"reply_rate", 0.0}});
   long long id = Broadcast(t, Numbers(5'000));
-  json p;
-  ASSERT_TRUE(ProgressReaches(t, id, "sent", 1'000, 60s, &p)) << p.dump();
-  std::string pid = SlicePid(t.slice);
+  std::string pid = KillSliceMidBroadcast(t, id, 1'000, 5'000);
   ASSERT_FALSE(pid.empty());
-  ASSERT_EQ(::kill(std::stoi(pid), SIGKILL), 0);
-  EXPECT_LT(Progress(t, id).value("sent", 0), 5'000) << "killed mid-broadcast";
+  json p;
   ASSERT_TRUE(ProgressReaches(t, id, "delivered", 5'000, 120s, &p)) << p.dump();
   EXPECT_NE(SlicePid(t.slice), pid) << "the supervisor restarted the slice";
   EXPECT_EQ(p["failed"], 0);

@@ -20,10 +20,7 @@ class ReadReplicaTest : public RuntimeTest {
 
   void TearDown() override {
     if (HasFailure()) {
-      for (const auto& dir : fs::directory_iterator(data_ / "slices")) {
-        std::ifstream log(dir.path() / "slice.log");
-        std::cerr << "--- " << dir.path().string() << "/slice.log ---\n" << log.rdbuf() << "\n";
-      }
+      PrintSliceLogs();
     }
     crmd_.reset();
     replica_.reset();

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -174,6 +175,17 @@ class RuntimeTest : public ::testing::Test {
                    t.AuthJson());
     EXPECT_EQ(r.status, 201) << r.body;
     return r.Json().value("id", 0LL);
+  }
+
+  // Every slice's log on stderr (call from TearDown when the test failed).
+  void PrintSliceLogs() const {
+    if (!fs::exists(data_ / "slices")) {
+      return;
+    }
+    for (const auto& dir : fs::directory_iterator(data_ / "slices")) {
+      std::ifstream log(dir.path() / "slice.log");
+      std::cerr << "--- " << dir.path().string() << "/slice.log ---\n" << log.rdbuf() << "\n";
+    }
   }
 
   std::string SlicePid(long long slice) {
