@@ -832,13 +832,14 @@ long long PostgresSettings(Plan& plan, const LayoutRow* pg, const Rules& r, cons
   const long long reserved = static_cast<long long>(r.pg_reserved_connections.value);
   long long max_connections = plan.demand.db_connections + reserved;
   if (t.pgbouncer) {
-    // PgBouncer in transaction mode: one pool per login role (the gateway, each slice host, the
-    // queue); a few server connections per core do the work.
-    // Pools are per (database, login role): the gateway's, the slice hosts' (one login role
-    // they share, switching to the tenant's role per transaction) and the queue's. Per-host
-    // roles would multiply the pools with the hosts and break the budget below.
-    const long long num_pools = 3;
-    const long long server_conns = std::max(num_pools * 5, static_cast<long long>(cpus) * 4);
+    // PgBouncer in transaction mode. Its pools are per (database, login role), and every crmd
+    // process (gateways, slice hosts, the slices behind them) logs in as the one crmd role to
+    // the one database, becoming the tenant's role per transaction (docs/operations.md,
+    // "PostgreSQL behind PgBouncer"): one pool. The queue database is reached directly (its
+    // dispatchers LISTEN there), never through the pooler. A few server connections per core do
+    // the work, at least 15.
+    const long long num_pools = 1;
+    const long long server_conns = std::max(15LL, static_cast<long long>(cpus) * 4);
     const long long pool_size = server_conns / num_pools;
     const long long max_db = num_pools * pool_size;
     max_connections = max_db + reserved;
@@ -851,8 +852,9 @@ long long PostgresSettings(Plan& plan, const LayoutRow* pg, const Rules& r, cons
     plan.knobs.emplace_back("PGBOUNCER_MAX_DB_CONNECTIONS", max_db);
     EXPLAIN(ex, "PgBouncer pools",
             fmt::format("{} pools × {} = {} server connections", num_pools, pool_size, max_db),
-            "pools = gateway + slice hosts + queue; size = ⌊max({} pools × 5, {} cores × 4) ÷ {}⌋",
-            num_pools, Num(cpus), num_pools);
+            "one pool: every crmd process logs in as one role to one database; size = max(15, {} "
+            "cores × 4)",
+            Num(cpus));
   }
   if (!settings) {
     return max_connections;

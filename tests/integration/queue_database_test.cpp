@@ -2,8 +2,9 @@
 // queue database"): a real `crmd --role all` with the CRM data in one PostgreSQL cluster and the
 // queues in another. Broadcasts and inbox messages are queued, sent and counted there, every
 // message once (also across a kill -9 of the slice); the inbox's statuses follow in the slice's
-// database; a message committed while the queue database is down is sent once it is back; one
-// tenant's role cannot read another's queue; a destroyed tenant leaves nothing there.
+// database; a message committed while the queue database is down is sent once it is back, and a
+// contact writing meanwhile reaches the inbox; one tenant's role cannot read another's queue; a
+// destroyed tenant leaves nothing there.
 #include <fstream>
 #include <sstream>
 
@@ -164,6 +165,17 @@ TEST_F(QueueDatabaseTest, AMessageSavedWhileTheQueueDatabaseIsDownIsSentOnceItIs
                                       ".messages WHERE body = 'while the queue is down'");
   ASSERT_NE(saved.find("/queued"), std::string::npos) << saved;
   long long saved_id = std::stoll(saved.substr(0, saved.find('/')));
+  // A contact who writes meanwhile reaches the inbox: taking a message in needs no queue.
+  auto inbound =
+      Fetch("POST", Url("/api/channel/simulator/inbound"),
+            json{{"from", "+14155550103"}, {"text", "are you there?"}}.dump(), t.AuthJson());
+  ASSERT_EQ(inbound.status, 202) << inbound.body;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Sql(Main(), "SELECT count(*) FROM " + Schema(t) +
+                               ".messages WHERE body = 'are you there?'") == "1";
+      },
+      30s));
 
   queue_->Restart();
   EXPECT_TRUE(WaitFor([&] { return MessageStatus(t, saved_id) == "delivered"; }, 90s))

@@ -243,11 +243,17 @@ void Messaging::Apply(const channel::ChannelEvents& events) {
     }
   };
   // Statuses onto the queue's tasks and the inbox's messages, inbound messages into the inbox:
-  // one transaction, or (queue database) the inbox's committed just before the queue's.
-  queue::Touched touched = queue_db().Write([&](pqxx::work& tx) {
-    return queue::ApplyStatuses(tx, events.statuses,
-                                queue_db_ != nullptr ? &channel_pool_ : nullptr, take_in);
-  });
+  // one transaction, or (queue database) the inbox's committed just before the queue's. Inbound
+  // messages alone never wait for the queue database.
+  queue::Touched touched;
+  if (events.statuses.empty()) {
+    channel_pool_.Write(take_in);
+  } else {
+    touched = queue_db().Write([&](pqxx::work& tx) {
+      return queue::ApplyStatuses(tx, events.statuses,
+                                  queue_db_ != nullptr ? &channel_pool_ : nullptr, take_in);
+    });
+  }
   for (auto& [event, data] : out) {
     Publish(event, data);
   }
