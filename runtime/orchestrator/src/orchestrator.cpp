@@ -97,11 +97,6 @@ void CreateSliceDatabase(db::Pool& pool, std::chrono::milliseconds statement_tim
   });
 }
 
-// How a slice logs in to PostgreSQL: its environment's URLs (no password in them) and the
-// password, which crosses through a descriptor. Unpooled it logs in as its own role with a
-// password set for this start; pooled, as the pool's shared user (database_url's) with that
-// user's password, and becomes its role inside every transaction (docs/operations.md,
-// "PostgreSQL behind PgBouncer").
 // The queue database as the orchestrator's login reaches it: its URL, as the main database's
 // user when it names none.
 std::string QueueUrl(const OrchestratorOptions& options) {
@@ -112,7 +107,12 @@ std::string QueueUrl(const OrchestratorOptions& options) {
   return db::BuildConnInfo(options.queue_database_url, {{"user", user}});
 }
 
-// The queue database's URL follows the same rule, with the same password.
+// How a slice logs in to PostgreSQL: its environment's URLs (no password in them) and the
+// password, which crosses through a descriptor. Unpooled it logs in as its own role with a
+// password set for this start; pooled, as the pool's shared user (database_url's) with that
+// user's password, and becomes its role inside every transaction (docs/operations.md,
+// "PostgreSQL behind PgBouncer"). The queue database's URL follows the same rule, with the same
+// password.
 std::pair<std::map<std::string, std::string>, std::string> SliceLogin(
     const OrchestratorOptions& options, const std::string& role) {
   std::map<std::string, std::string> env;
