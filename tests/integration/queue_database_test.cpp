@@ -3,8 +3,9 @@
 // queues in another. Broadcasts and inbox messages are queued, sent and counted there, every
 // message once (also across a kill -9 of the slice); the inbox's statuses follow in the slice's
 // database; a message committed while the queue database is down is sent once it is back, and a
-// contact writing meanwhile reaches the inbox; one tenant's role cannot read another's queue; a
-// destroyed tenant leaves nothing there.
+// contact writing meanwhile reaches the inbox; a message to a contact deleted before it went is
+// not sent; one tenant's role cannot read another's queue; a destroyed tenant leaves nothing
+// there.
 #include <fstream>
 #include <sstream>
 
@@ -186,6 +187,49 @@ TEST_F(QueueDatabaseTest, AMessageSavedWhileTheQueueDatabaseIsDownIsSentOnceItIs
   EXPECT_EQ(Sql(Queue(), "SELECT count(*) FROM " + Schema(t) +
                              ".outbound_tasks WHERE message_id = " + std::to_string(saved_id)),
             "1");
+}
+
+TEST_F(QueueDatabaseTest, AMessageWhoseContactWasDeletedIsNotSentAndAReusedIdIsQueuedAgain) {
+  Tenant t = Register("gone-contact@example.com");
+  // Unpaired: nothing is sent, tasks wait.
+  ASSERT_EQ(Fetch("POST", Url("/api/channel/simulator/logout"), "{}", t.AuthJson()).status, 200);
+  auto doomed = SendMessage(t, "+14155550111", "to a contact deleted before it went");
+  ASSERT_EQ(doomed.status, 202) << doomed.body;
+  long long doomed_id = doomed.Json()["id"].get<long long>();
+  std::string contact =
+      Sql(Main(), "SELECT id FROM " + Schema(t) + ".contacts WHERE phone = '+14155550111'");
+  ASSERT_EQ(Fetch("DELETE", Url("/api/contacts/" + contact), {}, t.Auth()).status, 204);
+
+  // A finished task of an earlier message under the id the next message gets, as a restore of
+  // the slice's database to an earlier point leaves behind.
+  const std::string next_id =
+      Sql(Main(), "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM " +
+                      Schema(t) + ".messages_id_seq");
+  ASSERT_EQ(Sql(Queue(), "INSERT INTO " + Schema(t) +
+                             ".outbound_tasks (message_id, recipient, body, state) VALUES (" +
+                             next_id + ", '+14155550999', 'before the restore', 'read')"),
+            "");
+  auto fresh = SendMessage(t, "+14155550112", "after the restore");
+  ASSERT_EQ(fresh.status, 202) << fresh.body;
+  ASSERT_EQ(std::to_string(fresh.Json()["id"].get<long long>()), next_id);
+
+  std::string qr = Fetch("GET", Url("/api/channel"), {}, t.Auth()).Json().value("qr", "");
+  ASSERT_FALSE(qr.empty());
+  ASSERT_EQ(Fetch("POST", Url("/api/channel/simulator/pair"), json{{"qr", qr}}.dump(), t.AuthJson())
+                .status,
+            200);
+  EXPECT_TRUE(WaitFor([&] { return MessageStatus(t, std::stoll(next_id)) == "delivered"; }, 30s))
+      << MessageStatus(t, std::stoll(next_id));
+  EXPECT_EQ(Sql(Queue(), "SELECT state FROM " + Schema(t) +
+                             ".outbound_tasks WHERE message_id = " + std::to_string(doomed_id)),
+            "cancelled");
+  EXPECT_EQ(Sql(Main(), "SELECT count(*) FROM " + Schema(t) +
+                            ".simulator_deliveries WHERE recipient = '+14155550111'"),
+            "0")
+      << "a message to a deleted contact went out";
+  EXPECT_EQ(Sql(Queue(), "SELECT count(*) FROM " + Schema(t) +
+                             ".outbound_tasks WHERE body = 'before the restore'"),
+            "0");
 }
 
 TEST_F(QueueDatabaseTest, ADestroyedTenantLeavesNoSchemaAndNoRoleInTheQueueDatabase) {

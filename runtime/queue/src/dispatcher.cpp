@@ -295,6 +295,22 @@ bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
       unsent = chunk;
       break;
     }
+    if (options_.messages_db != nullptr) {
+      // The queue is in another database: a message deleted since (or replaced by a restore)
+      // is not sent, as its foreign key's cascade would have seen to in the slice's schema.
+      std::set<long long> gone = MessagesGone(*options_.messages_db, chunk);
+      if (!gone.empty()) {
+        std::vector<TaskResult> cancelled;
+        for (long long id : gone) {
+          cancelled.push_back({id, "cancelled", "", "its message was deleted", 0, true});
+        }
+        RecordResults(*connection_, epoch, cancelled, false, options_.messages_db);
+        std::erase_if(chunk, [&gone](const ClaimedTask* t) { return gone.contains(t->id); });
+        if (chunk.empty()) {
+          continue;
+        }
+      }
+    }
     // From here a crash leaves exactly these in doubt; ids a new holder has taken are skipped.
     std::vector<long long> ids;
     for (const ClaimedTask* t : chunk) {

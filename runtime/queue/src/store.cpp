@@ -236,8 +236,19 @@ json EnqueueBroadcast(pqxx::work& tx, const NewBroadcast& broadcast, long long m
   return progress;
 }
 
+// A finished task of another message with the same id (the slice's database was restored to
+// an earlier point, and its ids are given out again): it goes, so the new message is queued.
+const char* kDropReusedSql =
+    "DELETE FROM outbound_tasks t USING jsonb_to_recordset($1::jsonb) AS r(message_id bigint, "
+    "  recipient text, body text) "
+    "WHERE t.message_id = r.message_id AND t.state IN ('sent', 'delivered', 'read', 'failed', "
+    "  'cancelled') AND (t.body IS DISTINCT FROM r.body OR t.recipient <> r.recipient)";
+
 void EnqueueMessage(pqxx::work& tx, long long message_id, const std::string& recipient,
                     const std::string& body) {
+  tx.exec_params(
+      kDropReusedSql,
+      json::array({{{"message_id", message_id}, {"recipient", recipient}, {"body", body}}}).dump());
   auto rows = tx.exec_params(
       "INSERT INTO outbound_tasks (message_id, recipient, body) VALUES ($1, $2, $3) "
       "ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING RETURNING id",
@@ -260,6 +271,7 @@ long long RequeueOrphanMessages(pqxx::connection& queue, db::Pool& messages) {
     return 0;
   }
   pqxx::work tx(queue);
+  tx.exec_params(kDropReusedSql, queued.dump());
   auto added = tx.exec_params(
       "INSERT INTO outbound_tasks (message_id, recipient, body) "
       "SELECT message_id, recipient, body FROM jsonb_to_recordset($1::jsonb) AS r(message_id "
@@ -430,6 +442,30 @@ std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease,
   return Tasks(rows);
 }
 
+std::set<long long> MessagesGone(db::Pool& messages, const std::vector<const ClaimedTask*>& tasks) {
+  json asked = json::array();
+  for (const ClaimedTask* t : tasks) {
+    if (t->message_id) {
+      asked.push_back({{"id", *t->message_id}, {"task", t->id}, {"body", t->text}});
+    }
+  }
+  std::set<long long> gone;
+  if (asked.empty()) {
+    return gone;
+  }
+  auto rows = messages.Read([&](pqxx::read_transaction& tx) {
+    return tx.exec_params(
+        "SELECT a.task FROM jsonb_to_recordset($1::jsonb) AS a(id bigint, task bigint, body text) "
+        "WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = a.id AND m.body = a.body AND "
+        "  m.direction = 'outbound')",
+        asked.dump());
+  });
+  for (const auto& r : rows) {
+    gone.insert(r[0].as<long long>());
+  }
+  return gone;
+}
+
 std::vector<long long> MarkSending(pqxx::connection& connection, long long epoch,
                                    const std::vector<long long>& ids) {
   std::string array = "{";
@@ -498,6 +534,9 @@ Touched RecordResults(pqxx::connection& connection, long long epoch,
   std::set<long long> broadcasts;
   for (const auto& r : updated) {
     if (!r[0].is_null()) {
+      if (std::string_view(r[2].c_str()) == "cancelled") {
+        continue;  // its message is gone (MessagesGone): nothing to mirror
+      }
       messages.push_back({{"message_id", r[0].as<long long>()},
                           {"state", r[2].c_str()},
                           {"provider_id", r[3].is_null() ? json(nullptr) : json(r[3].c_str())},

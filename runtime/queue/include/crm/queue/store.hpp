@@ -12,6 +12,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,7 +42,8 @@ struct NewBroadcast {
 nlohmann::json EnqueueBroadcast(pqxx::work& tx, const NewBroadcast& broadcast, long long max_depth);
 
 /// Queues one inbox message (already inserted in `messages`, status queued) for sending, with
-/// its text; NOTIFY at commit. Queued already (RequeueOrphanMessages was faster): nothing.
+/// its text; NOTIFY at commit. Queued already (RequeueOrphanMessages was faster): nothing. A
+/// finished task of another message with this id (restored database) is replaced.
 void EnqueueMessage(pqxx::work& tx, long long message_id, const std::string& recipient,
                     const std::string& body);
 
@@ -96,6 +98,12 @@ struct ClaimedTask {
 /// Reserves up to `limit` due pending tasks for `lease` (`claimed`, FOR UPDATE SKIP LOCKED) and
 /// commits. Claims nothing when the lease is no longer ours.
 std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease, int limit);
+
+/// With the queue in another database, where no foreign key follows a deleted message: the ids
+/// of the claimed `tasks` whose inbox message is no longer in `messages` (its contact or
+/// conversation was deleted) or is another message now (that database was restored to an
+/// earlier point and gave the id out again). Those are not sent.
+std::set<long long> MessagesGone(db::Pool& messages, const std::vector<const ClaimedTask*>& tasks);
 
 /// Marks claimed tasks `sending` just before they are sent, and commits, so that a crash after
 /// this leaves exactly them in doubt. Returns the ids still ours (claimed under `epoch`); send
