@@ -8,6 +8,7 @@
 
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <string_view>
 #include <thread>
 
 #include "crm/apply/step.hpp"
@@ -34,7 +35,18 @@ std::vector<BackupInfo> ReadBackups(DatabaseHost& host) {
   const std::string out = PgBackRestOrThrow(
       host, {"--output=json", "--log-level-console=off", "--log-level-stderr=off", "info"}, 120s,
       "listing backups");
-  const auto doc = nlohmann::json::parse(out, nullptr, false);
+  auto doc = nlohmann::json::parse(out, nullptr, false);
+  if (doc.is_discarded()) {
+    // pgbackrest prints its JSON as one line, last; what a host's shell profile writes to
+    // stderr over ssh (a "pyenv: cannot rehash") comes before it in the combined output.
+    std::string_view text = out;
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) {
+      text.remove_suffix(1);
+    }
+    const auto newline = text.rfind('\n');
+    doc = nlohmann::json::parse(newline == std::string_view::npos ? text : text.substr(newline + 1),
+                                nullptr, false);
+  }
   if (doc.is_discarded() || !doc.is_array()) {
     throw RuntimeError(fmt::format("pgbackrest info: not JSON: {}", out.substr(0, 300)));
   }
