@@ -76,6 +76,15 @@ class MessagingTest : public RuntimeTest {
 
   std::string Schema(const Tenant& t) const { return "slice_" + std::to_string(t.slice); }
 
+  // "distinct recipients/most deliveries of one" from the simulator's own record of `t` (its
+  // `recipient` condition, when given, narrows it).
+  std::string Deliveries(const Tenant& t, const std::string& where = "true") {
+    return Sql(pg_->ConnectionString(),
+               "SELECT count(DISTINCT recipient) || '/' || "
+               "coalesce(max(deliveries), 0) FROM " +
+                   Schema(t) + ".simulator_deliveries WHERE " + where);
+  }
+
   // Kills the slice of `t` (SIGKILL) once broadcast `id` has sent `after` of its `total`
   // messages; returns the pid killed ("" when it had none). Its supervisor restarts it.
   std::string KillSliceMidBroadcast(const Tenant& t, long long id, long long after,

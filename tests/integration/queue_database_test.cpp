@@ -91,12 +91,8 @@ TEST_F(QueueDatabaseTest, TwoTenantsQueuesLiveInTheQueueDatabaseAndEveryMessageG
               Schema(t));
   }
   // What the simulator received (in the slice's database): each recipient once, none twice.
-  EXPECT_EQ(Sql(Main(), "SELECT count(DISTINCT recipient) || '/' || max(deliveries) FROM " +
-                            Schema(a) + ".simulator_deliveries"),
-            "301/1");
-  EXPECT_EQ(Sql(Main(), "SELECT count(DISTINCT recipient) || '/' || max(deliveries) FROM " +
-                            Schema(b) + ".simulator_deliveries"),
-            "200/1");
+  EXPECT_EQ(Deliveries(a), "301/1");
+  EXPECT_EQ(Deliveries(b), "200/1");
 
   // One tenant's role reaches its own queue, not another's.
   EXPECT_EQ(
@@ -137,9 +133,7 @@ TEST_F(QueueDatabaseTest, AKill9OfTheSliceMidBroadcastStillSendsEachMessageOnce)
   EXPECT_NE(SlicePid(t.slice), pid) << "the supervisor restarted the slice";
   EXPECT_EQ(p["failed"], 0);
   EXPECT_EQ(p["status"], "completed");
-  EXPECT_EQ(Sql(Main(), "SELECT count(DISTINCT recipient) || '/' || max(deliveries) FROM " +
-                            Schema(t) + ".simulator_deliveries"),
-            "5000/1");
+  EXPECT_EQ(Deliveries(t), "5000/1");
   EXPECT_EQ(Sql(Queue(), "SELECT (SELECT depth FROM " + Schema(t) +
                              ".queue_depth) || '/' || "
                              "count(*) FROM " +
@@ -223,9 +217,7 @@ TEST_F(QueueDatabaseTest, AMessageWhoseContactWasDeletedIsNotSentAndAReusedIdIsQ
   EXPECT_EQ(Sql(Queue(), "SELECT state FROM " + Schema(t) +
                              ".outbound_tasks WHERE message_id = " + std::to_string(doomed_id)),
             "cancelled");
-  EXPECT_EQ(Sql(Main(), "SELECT count(*) FROM " + Schema(t) +
-                            ".simulator_deliveries WHERE recipient = '+14155550111'"),
-            "0")
+  EXPECT_EQ(Deliveries(t, "recipient = '+14155550111'"), "0/0")
       << "a message to a deleted contact went out";
   EXPECT_EQ(Sql(Queue(), "SELECT count(*) FROM " + Schema(t) +
                              ".outbound_tasks WHERE body = 'before the restore'"),

@@ -246,16 +246,23 @@ const char* kDropReusedSql =
 
 void EnqueueMessage(pqxx::work& tx, long long message_id, const std::string& recipient,
                     const std::string& body) {
-  tx.exec_params(
-      kDropReusedSql,
-      json::array({{{"message_id", message_id}, {"recipient", recipient}, {"body", body}}}).dump());
-  auto rows = tx.exec_params(
-      "INSERT INTO outbound_tasks (message_id, recipient, body) VALUES ($1, $2, $3) "
+  tx.exec_params("INSERT INTO outbound_tasks (message_id, recipient, body) VALUES ($1, $2, $3)",
+                 message_id, recipient, body);
+  Notify(tx);
+}
+
+long long EnqueueMessages(pqxx::work& tx, const json& messages) {
+  tx.exec_params(kDropReusedSql, messages.dump());
+  auto added = tx.exec_params(
+      "INSERT INTO outbound_tasks (message_id, recipient, body) "
+      "SELECT message_id, recipient, body FROM jsonb_to_recordset($1::jsonb) AS r(message_id "
+      "  bigint, recipient text, body text) "
       "ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING RETURNING id",
-      message_id, recipient, body);
-  if (!rows.empty()) {
+      messages.dump());
+  if (!added.empty()) {
     Notify(tx);
   }
+  return static_cast<long long>(added.size());
 }
 
 long long RequeueOrphanMessages(pqxx::connection& queue, db::Pool& messages) {
@@ -271,18 +278,9 @@ long long RequeueOrphanMessages(pqxx::connection& queue, db::Pool& messages) {
     return 0;
   }
   pqxx::work tx(queue);
-  tx.exec_params(kDropReusedSql, queued.dump());
-  auto added = tx.exec_params(
-      "INSERT INTO outbound_tasks (message_id, recipient, body) "
-      "SELECT message_id, recipient, body FROM jsonb_to_recordset($1::jsonb) AS r(message_id "
-      "  bigint, recipient text, body text) "
-      "ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING RETURNING id",
-      queued.dump());
-  if (!added.empty()) {
-    Notify(tx);
-  }
+  long long added = EnqueueMessages(tx, queued);
   tx.commit();
-  return static_cast<long long>(added.size());
+  return added;
 }
 
 std::optional<json> BroadcastProgress(pqxx::transaction_base& tx, long long id) {

@@ -196,10 +196,8 @@ json Messaging::QueueInboxMessage(db::Pool& slice_db,
     return message;  // inbound, recorded by hand: nothing to send
   }
   try {
-    queue_db_->Write([&](pqxx::work& tx) {
-      queue::EnqueueMessage(tx, message["id"].get<long long>(), to,
-                            message["body"].get<std::string>());
-    });
+    json task = {{"message_id", message["id"]}, {"recipient", to}, {"body", message["body"]}};
+    queue_db_->Write([&](pqxx::work& tx) { queue::EnqueueMessages(tx, json::array({task})); });
   } catch (const std::exception& e) {
     spdlog::warn("slice {}: message {} kept queued, its task not written: {}", slice_id_,
                  message["id"].get<long long>(), e.what());

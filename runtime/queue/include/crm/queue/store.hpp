@@ -41,11 +41,17 @@ struct NewBroadcast {
 /// the caller commits.
 nlohmann::json EnqueueBroadcast(pqxx::work& tx, const NewBroadcast& broadcast, long long max_depth);
 
-/// Queues one inbox message (already inserted in `messages`, status queued) for sending, with
-/// its text; NOTIFY at commit. Queued already (RequeueOrphanMessages was faster): nothing. A
-/// finished task of another message with this id (restored database) is replaced.
+/// Queues one inbox message (inserted in `messages` in this transaction) for sending, with its
+/// text; NOTIFY at commit. The queue in the slice's schema.
 void EnqueueMessage(pqxx::work& tx, long long message_id, const std::string& recipient,
                     const std::string& body);
+
+/// The same with the queue in another database, for inbox messages already committed there:
+/// `messages` = [{message_id, recipient, body}]. One queued already (by a request and the
+/// repair below, racing) is left alone; a finished task of another message under the same id
+/// (that database restored to an earlier point gave the id out again) is replaced. NOTIFY at
+/// commit when any was queued; returns how many.
+long long EnqueueMessages(pqxx::work& tx, const nlohmann::json& messages);
 
 /// With the queue in another database a message is committed before its task: queues the
 /// outbound messages still `queued` in `messages` that have no task on `queue` (a crash, or the
