@@ -96,6 +96,46 @@ class MailerTest : public ::testing::Test {
   std::unique_ptr<PgCluster> pg_;
 };
 
+std::optional<std::chrono::milliseconds> NextDueIn(const std::string& conninfo) {
+  pqxx::connection c(conninfo);
+  pqxx::read_transaction tx(c);
+  return mail::MailOutbox(tx).NextDueIn();
+}
+
+TEST_F(MailerTest, AnEmptyOutboxHasNothingDueAndAnIdleMailerWaitsForItsPoll) {
+  EXPECT_EQ(NextDueIn(pg_->ConnectionString()), std::nullopt) << "an empty outbox is not due";
+  long long id = Queue("due@example.com", "https://crm.example.com/reset-password?token=x");
+  EXPECT_EQ(NextDueIn(pg_->ConnectionString()), std::chrono::milliseconds(0)) << "due now";
+  Sql(pg_->ConnectionString(), "UPDATE gateway.outbox_emails SET next_attempt_at = now() + "
+                               "interval '1 hour' WHERE id = " + std::to_string(id));
+  auto later = NextDueIn(pg_->ConnectionString());
+  ASSERT_TRUE(later.has_value());
+  EXPECT_GT(*later, 3'500s);
+  Sql(pg_->ConnectionString(), "DELETE FROM gateway.outbox_emails");
+
+  // An idle mailer looks at the outbox once per poll (200 ms here), not in a loop: over 2 s,
+  // about 10 looks; the bug this guards against made thousands.
+  auto transactions = [&] {
+    // A backend adds its counts when it exits: wait until only this query's is left.
+    EXPECT_TRUE(Eventually(
+        [&] {
+          return Sql(pg_->ConnectionString(),
+                     "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                     "AND pid <> pg_backend_pid()") == "0";
+        },
+        kWait));
+    return std::stoll(Sql(pg_->ConnectionString(),
+                          "SELECT sum(xact_commit + xact_rollback) FROM pg_stat_database"));
+  };
+  long long before = transactions();
+  auto mailer = MakeMailer({});
+  mailer->Start();
+  std::this_thread::sleep_for(2s);
+  mailer->Stop();
+  mailer.reset();
+  EXPECT_LT(transactions() - before, 200) << "transactions while the mailer was idle for 2 s";
+}
+
 TEST_F(MailerTest, SmtpOutageIsRetriedUntilTheServerIsBack) {
   auto server = SmtpServer::Start(pg_->dir() / "maildir");
   int port = server->port();

@@ -125,8 +125,26 @@ TEST_F(StoreTest, AccountsSessionsAndSlicesKeepTheirPromises) {
 
 // The queue depth is a counter kept by triggers (0003_queue_density.sql): after every kind of
 // change it must equal what count(*) over the tasks says.
-TEST_F(StoreTest, QueueDepthCounterMatchesCountAfterEveryKindOfChange) {
+// The queue depth and each broadcast's progress are counters kept by statement triggers
+// (0003_queue_density.sql, 0005_broadcast_progress.sql); after every kind of change they must
+// equal what counting the tasks says.
+TEST_F(StoreTest, QueueDepthAndProgressCountersMatchCountsAfterEveryKindOfChange) {
   auto check = [this](const std::string& step, long long expected) {
+    std::string wrong = pool_->Read([](pqxx::read_transaction& tx) {
+      return std::string(tx.exec1(
+          "SELECT coalesce(string_agg(b.id || ': kept ' || row(b.tasks_queued, b.tasks_sent, "
+          "  b.tasks_delivered, b.tasks_read, b.tasks_failed, b.tasks_cancelled)::text || "
+          "  ', counted ' || c::text, '; '), '') FROM broadcasts b, LATERAL (SELECT "
+          "  count(*) FILTER (WHERE state IN ('pending', 'claimed', 'sending', 'paused')), "
+          "  count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state = 'delivered'), "
+          "  count(*) FILTER (WHERE state = 'read'), count(*) FILTER (WHERE state = 'failed'), "
+          "  count(*) FILTER (WHERE state = 'cancelled') FROM outbound_tasks t "
+          "  WHERE t.broadcast_id = b.id) c(q, s, d, r, f, x) "
+          "WHERE (b.tasks_queued, b.tasks_sent, b.tasks_delivered, b.tasks_read, b.tasks_failed, "
+          "  b.tasks_cancelled) <> (c.q, c.s, c.d, c.r, c.f, c.x)")[0]
+                             .c_str());
+    });
+    EXPECT_EQ(wrong, "") << "progress counters after " << step;
     auto [counter, counted] = pool_->Read([](pqxx::read_transaction& tx) {
       auto r = tx.exec1(
           "SELECT (SELECT depth FROM queue_depth), (SELECT count(*) FROM outbound_tasks "
@@ -227,6 +245,16 @@ TEST_F(StoreTest, QueueDepthCounterMatchesCountAfterEveryKindOfChange) {
     return queue::EnqueueBroadcast(tx, {"four", "hi", numbers(30, 4), {}}, 1000);
   });
   check("one more broadcast", left + 3);
+  auto at_once =
+      pool_->Run([&](pqxx::connection& c) { return queue::Claim(c, *lease, 2, true); });
+  ASSERT_EQ(at_once.size(), 2u);
+  EXPECT_TRUE(at_once[0].in_flight) << "claimed straight into sending";
+  check("a claim straight into sending", left + 3);
+  pool_->Run([&](pqxx::connection& c) {
+    queue::RecordResults(c, lease->epoch, {{at_once[0].id, "sent", "wamid.d", "", 0, false},
+                                           {at_once[1].id, "sent", "wamid.e", "", 0, false}});
+  });
+  check("two more sent", left + 1);
   pool_->Write([](pqxx::work& tx) { tx.exec("TRUNCATE outbound_tasks"); });
   check("a truncate", 0);
 }

@@ -1,4 +1,6 @@
 #include "crm/mail/outbox.hpp"
+
+#include <algorithm>
 #include "crm/db/json.hpp"
 
 namespace crm::mail {
@@ -55,13 +57,15 @@ void MailOutbox::MarkDead(long long id, const std::string& error) {
 }
 
 std::optional<std::chrono::milliseconds> MailOutbox::NextDueIn() {
+  // Not greatest(0, …) in SQL: it ignores a NULL, so an empty outbox read as "due now" and the
+  // mailer polled it a thousand times a second.
   auto r = tx_.exec1(
-      "SELECT (greatest(0, extract(epoch FROM min(next_attempt_at) - now())) * 1000)::bigint "
+      "SELECT (extract(epoch FROM min(next_attempt_at) - now()) * 1000)::bigint "
       "FROM gateway.outbox_emails WHERE sent_at IS NULL AND dead_at IS NULL");
   if (r[0].is_null()) {
     return std::nullopt;
   }
-  return std::chrono::milliseconds(r[0].as<long long>());
+  return std::chrono::milliseconds(std::max(0LL, r[0].as<long long>()));
 }
 
 }  // namespace crm::mail

@@ -42,6 +42,11 @@ Clock::time_point TokenBucket::NextToken(Clock::time_point now) {
                      std::chrono::duration<double>(missing / rate_));
 }
 
+int TokenBucket::Available(Clock::time_point now) {
+  Refill(now);
+  return now < paused_until_ ? 0 : static_cast<int>(std::floor(tokens_));
+}
+
 bool TokenBucket::Full(Clock::time_point now) {
   Refill(now);
   return now >= paused_until_ && tokens_ >= burst_;

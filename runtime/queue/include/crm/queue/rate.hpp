@@ -20,6 +20,8 @@ class TokenBucket {
   TokenBucket(double rate, double burst, Clock::time_point now);
   /// Takes up to `wanted` whole tokens; returns how many it got.
   int Take(int wanted, Clock::time_point now);
+  /// How many whole tokens Take would give now (0 while paused).
+  int Available(Clock::time_point now);
   /// When at least one token will be there (now, if one is).
   Clock::time_point NextToken(Clock::time_point now);
   /// No tokens until `until` (a provider's throttling error): the bucket empties.

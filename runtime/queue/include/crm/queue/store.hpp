@@ -97,13 +97,16 @@ struct ClaimedTask {
   int attempts = 0;  ///< including this one
   std::optional<long long> broadcast_id;
   std::optional<long long> message_id;
-  bool in_flight = false;                 ///< InDoubt only: it was being sent (else only reserved)
+  bool in_flight = false;  ///< `sending`: it may have left (else only reserved, `claimed`)
   std::optional<channel::Template> tmpl;  ///< the broadcast's template, if it has one
 };
 
 /// Reserves up to `limit` due pending tasks for `lease` (`claimed`, FOR UPDATE SKIP LOCKED) and
-/// commits. Claims nothing when the lease is no longer ours.
-std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease, int limit);
+/// commits. Claims nothing when the lease is no longer ours. `sending`: they go out right away
+/// (every one has its token), so they are marked `sending` at once, as MarkSending would just
+/// before the send: one statement and one row version fewer per message.
+std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease, int limit,
+                               bool sending = false);
 
 /// With the queue in another database, where no foreign key follows a deleted message: the ids
 /// of the claimed `tasks` whose inbox message is no longer in `messages` (its contact or
