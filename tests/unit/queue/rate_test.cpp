@@ -39,6 +39,19 @@ TEST(TokenBucket, APauseEmptiesItUntilTheProviderSaysSo) {
   EXPECT_EQ(bucket.Take(100, t0 + 2s + 500ms), 50) << "refilling starts when the pause ends";
 }
 
+TEST(TokenBucket, AvailableSaysWhatTakeWouldGiveWithoutTakingIt) {
+  Clock::time_point t0{};
+  TokenBucket bucket(250, 250, t0);
+  EXPECT_EQ(bucket.Available(t0), 250);
+  EXPECT_EQ(bucket.Available(t0), 250) << "looking takes nothing";
+  EXPECT_EQ(bucket.Take(200, t0), 200);
+  EXPECT_EQ(bucket.Available(t0), 50);
+  EXPECT_EQ(bucket.Available(t0 + 40ms), 60) << "refilled at its rate";
+  bucket.PauseUntil(t0 + 1s);
+  EXPECT_EQ(bucket.Available(t0 + 500ms), 0) << "none while paused";
+  EXPECT_EQ(bucket.Available(t0 + 1s + 20ms), 5) << "refilling starts when the pause ends";
+}
+
 TEST(TokenBucket, AFractionalRateStillGivesWholeTokens) {
   Clock::time_point t0{};
   TokenBucket bucket(0.5, 1, t0);  // one message every two seconds
