@@ -1,5 +1,13 @@
 #include "crm/orchestrator/slice_store.hpp"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <sodium.h>
+
+#include <array>
+#include <cstring>
+
 #include "crm/db/pool.hpp"
 #include "crm/error.hpp"
 
@@ -52,7 +60,52 @@ json OrNull(const std::optional<T>& value) {
   return value ? json(*value) : json(nullptr);
 }
 
+template <std::size_t N>
+std::string Base64(const std::array<unsigned char, N>& bytes) {
+  std::string out(sodium_base64_ENCODED_LEN(N, sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(out.data(), out.size(), bytes.data(), N, sodium_base64_VARIANT_ORIGINAL);
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
 }  // namespace
+
+std::string ScramSecret(const std::string& password, int iterations) {
+  for (char c : password) {
+    if (c < 0x21 || c > 0x7e) {
+      throw InputError("password: a SCRAM secret is computed here for printable ASCII only",
+                       "password");
+    }
+  }
+  if (iterations < 1) {
+    throw InputError("iterations: expected at least 1", "iterations");
+  }
+  using Digest = std::array<unsigned char, SHA256_DIGEST_LENGTH>;
+  std::array<unsigned char, 16> salt{};
+  randombytes_buf(salt.data(), salt.size());
+  Digest salted{};
+  if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), salt.data(),
+                        static_cast<int>(salt.size()), iterations, EVP_sha256(),
+                        static_cast<int>(salted.size()), salted.data()) != 1) {
+    throw RuntimeError("PBKDF2 failed while computing a SCRAM secret");
+  }
+  auto keyed = [&](const char* text) {
+    Digest out{};
+    unsigned int length = 0;
+    if (HMAC(EVP_sha256(), salted.data(), static_cast<int>(salted.size()),
+             reinterpret_cast<const unsigned char*>(text), std::strlen(text), out.data(),
+             &length) == nullptr) {
+      throw RuntimeError("HMAC failed while computing a SCRAM secret");
+    }
+    return out;
+  };
+  Digest client_key = keyed("Client Key");
+  Digest stored_key{};
+  SHA256(client_key.data(), client_key.size(), stored_key.data());
+  Digest server_key = keyed("Server Key");
+  return "SCRAM-SHA-256$" + std::to_string(iterations) + ":" + Base64(salt) + "$" +
+         Base64(stored_key) + ":" + Base64(server_key);
+}
 
 json SliceIsolation::ToJson() const {
   return {{"uid", uid},
@@ -323,21 +376,22 @@ std::optional<SliceRoute> SliceStore::RouteOf(const std::string& phone_number_id
                     rows[0][2].c_str()};
 }
 
-void SliceStore::CreateRole(const std::string& role, const std::string& password,
+void SliceStore::CreateRole(const std::string& role,
                             std::chrono::milliseconds statement_timeout) {
   std::string r = db::Identifier(role);
-  tx_.exec("CREATE ROLE " + r + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT " +
-           "NOREPLICATION CONNECTION LIMIT 16 PASSWORD " + tx_.quote(password));
   // Membership lets the gateway's role create the schema owned by the slice's role and drop it
   // later.
-  tx_.exec("GRANT " + r + " TO CURRENT_USER");
-  tx_.exec("ALTER ROLE " + r + " SET search_path = " + r);
-  tx_.exec("ALTER ROLE " + r +
+  tx_.exec("CREATE ROLE " + r +
+           " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION CONNECTION LIMIT "
+           "16;\nGRANT " +
+           r + " TO CURRENT_USER;\nALTER ROLE " + r + " SET search_path = " + r +
+           ";\nALTER ROLE " + r +
            " SET statement_timeout = " + tx_.quote(std::to_string(statement_timeout.count())));
 }
 
 void SliceStore::SetPassword(const std::string& role, const std::string& password) {
-  tx_.exec("ALTER ROLE " + db::Identifier(role) + " PASSWORD " + tx_.quote(password));
+  tx_.exec("ALTER ROLE " + db::Identifier(role) + " PASSWORD " +
+           tx_.quote(ScramSecret(password, kScramIterations)));
 }
 
 void SliceStore::DropQueueSchema(const std::string& role) {
