@@ -1336,9 +1336,28 @@ std::uint64_t Orchestrator::RecordStorage(const SliceInfo& slice) {
 }
 
 void Orchestrator::RefreshStorage() {
-  for (const auto& s : List()) {
+  // Every schema's size in one query: a query per slice read all of pg_class each time, ~50
+  // rows a slice (seconds of PostgreSQL's CPU a minute at 1,000 slices). Each record stays a
+  // transaction of its own: a sign-up's FOR UPDATE SKIP LOCKED must not find every row locked.
+  std::vector<SliceInfo> live;
+  std::vector<std::string> schemas;
+  for (auto& s : List()) {
     if (s.holds_data()) {
-      RecordStorage(s);
+      schemas.push_back(RoleOf(s.id));
+      live.push_back(std::move(s));
+    }
+  }
+  if (live.empty()) {
+    return;
+  }
+  auto bytes = pool_.Read(
+      [&](pqxx::read_transaction& tx) { return SliceStore(tx).SchemaBytes(schemas); });
+  for (const auto& s : live) {
+    std::uint64_t total = bytes[RoleOf(s.id)] + DirectoryBytes(SliceDir(s.id) / "files");
+    pool_.Write([&](pqxx::work& tx) { SliceStore(tx).SetStorage(s.id, total); });
+    if (total > s.storage_quota_bytes) {
+      spdlog::warn("slice {}: storage {} bytes is over its quota of {} bytes", s.id, total,
+                   s.storage_quota_bytes);
     }
   }
 }

@@ -319,18 +319,37 @@ SliceStore::Channel SliceStore::ChannelOf(long long id) {
 
 std::uint64_t SliceStore::RecordStorage(long long id, const std::string& schema,
                                         std::uint64_t file_bytes) {
-  auto db_bytes =
-      tx_.exec_params1(
-             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c "
-             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind "
-             "IN ('r', 'm')",
-             schema)[0]
-          .as<long long>();
-  std::uint64_t bytes = static_cast<std::uint64_t>(db_bytes) + file_bytes;
+  std::uint64_t bytes = SchemaBytes({schema})[schema] + file_bytes;
+  SetStorage(id, bytes);
+  return bytes;
+}
+
+std::map<std::string, std::uint64_t> SliceStore::SchemaBytes(
+    const std::vector<std::string>& schemas) {
+  std::map<std::string, std::uint64_t> out;
+  std::string list;
+  for (const auto& schema : schemas) {
+    db::Identifier(schema);  // our own names only: they go into the array literal as they are
+    list += (list.empty() ? "" : ",") + schema;
+    out[schema] = 0;
+  }
+  if (schemas.empty()) {
+    return out;
+  }
+  for (const auto& r : tx_.exec_params(
+           "SELECT n.nspname, coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM "
+           "pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
+           "ANY($1::name[]) AND c.relkind IN ('r', 'm') GROUP BY n.nspname",
+           "{" + list + "}")) {
+    out[r[0].as<std::string>()] = r[1].as<std::uint64_t>();
+  }
+  return out;
+}
+
+void SliceStore::SetStorage(long long id, std::uint64_t bytes) {
   tx_.exec_params(
       "UPDATE gateway.slices SET storage_bytes = $2, storage_checked_at = now() WHERE id = $1", id,
       static_cast<long long>(bytes));
-  return bytes;
 }
 
 std::vector<long long> SliceStore::UsersWaiting() {

@@ -143,6 +143,11 @@ class SliceStore {
   Channel ChannelOf(long long id);
   /// Measures the schema's tables and indexes, adds `file_bytes` and records the total.
   std::uint64_t RecordStorage(long long id, const std::string& schema, std::uint64_t file_bytes);
+  /// The tables and indexes of each of `schemas` in bytes, in one pass over pg_class (it has no
+  /// index by schema: one query per schema read it whole each time). A schema without any is 0.
+  std::map<std::string, std::uint64_t> SchemaBytes(const std::vector<std::string>& schemas);
+  /// Records a slice's storage measured now.
+  void SetStorage(long long id, std::uint64_t bytes);
 
   // --- counts and routes (the gateway's /ready, /metrics and webhook) ------------------------
   /// Active tenants without any slice, oldest first (at most 100).
