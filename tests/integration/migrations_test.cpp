@@ -205,17 +205,15 @@ TEST_F(MigrationsTest, ASliceRolePasswordSentAsASecretLogsInUnderScramAndAWrongO
     store.SetPassword("slice_5", password);
     tx.commit();
   }
-  std::string secret =
-      pqxx::nontransaction(*admin_)
-          .exec1("SELECT rolpassword FROM pg_authid WHERE rolname = 'slice_5'")[0]
-          .as<std::string>();
-  EXPECT_EQ(secret.rfind("SCRAM-SHA-256$" + std::to_string(orchestrator::kScramIterations) + ":",
-                         0),
-            0u)
+  std::string secret = pqxx::nontransaction(*admin_)
+                           .exec1("SELECT rolpassword FROM pg_authid WHERE rolname = 'slice_5'")[0]
+                           .as<std::string>();
+  EXPECT_EQ(
+      secret.rfind("SCRAM-SHA-256$" + std::to_string(orchestrator::kScramIterations) + ":", 0), 0u)
       << secret;
 
-  std::string base = std::regex_replace(pg_->ConnectionString(), std::regex("user=postgres"),
-                                        "user=slice_5");
+  std::string base =
+      std::regex_replace(pg_->ConnectionString(), std::regex("user=postgres"), "user=slice_5");
   // A new configuration takes a moment to reach new connections: the postmaster rereads it.
   std::string who;
   for (int i = 0; i < 50 && who.empty(); ++i) {

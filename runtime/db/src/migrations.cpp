@@ -117,8 +117,9 @@ std::vector<std::string> Migrate(pqxx::connection& connection, std::string_view 
   const std::string as_role = role.empty() ? "" : "SET LOCAL ROLE " + Identifier(role) + ";\n";
   const PreparedSet& prepared = Prepared(set);
   auto lock = [&](pqxx::work& tx) {
-    tx.exec_params("SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2, hashtext($3))",
-                   kMigrationLock, kSchemaLockClass, schema);
+    tx.exec_params(
+        "SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2, hashtext($3))",
+        kMigrationLock, kSchemaLockClass, schema);
   };
   std::vector<std::string> applied;
   std::map<int, std::string> recorded;  // version → checksum

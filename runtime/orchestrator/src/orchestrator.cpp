@@ -1350,8 +1350,8 @@ void Orchestrator::RefreshStorage() {
   if (live.empty()) {
     return;
   }
-  auto bytes = pool_.Read(
-      [&](pqxx::read_transaction& tx) { return SliceStore(tx).SchemaBytes(schemas); });
+  auto bytes =
+      pool_.Read([&](pqxx::read_transaction& tx) { return SliceStore(tx).SchemaBytes(schemas); });
   for (const auto& s : live) {
     std::uint64_t total = bytes[RoleOf(s.id)] + DirectoryBytes(SliceDir(s.id) / "files");
     pool_.Write([&](pqxx::work& tx) { SliceStore(tx).SetStorage(s.id, total); });

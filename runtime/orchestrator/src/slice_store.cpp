@@ -395,17 +395,15 @@ std::optional<SliceRoute> SliceStore::RouteOf(const std::string& phone_number_id
                     rows[0][2].c_str()};
 }
 
-void SliceStore::CreateRole(const std::string& role,
-                            std::chrono::milliseconds statement_timeout) {
+void SliceStore::CreateRole(const std::string& role, std::chrono::milliseconds statement_timeout) {
   std::string r = db::Identifier(role);
   // Membership lets the gateway's role create the schema owned by the slice's role and drop it
   // later.
   tx_.exec("CREATE ROLE " + r +
            " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION CONNECTION LIMIT "
            "16;\nGRANT " +
-           r + " TO CURRENT_USER;\nALTER ROLE " + r + " SET search_path = " + r +
-           ";\nALTER ROLE " + r +
-           " SET statement_timeout = " + tx_.quote(std::to_string(statement_timeout.count())));
+           r + " TO CURRENT_USER;\nALTER ROLE " + r + " SET search_path = " + r + ";\nALTER ROLE " +
+           r + " SET statement_timeout = " + tx_.quote(std::to_string(statement_timeout.count())));
 }
 
 void SliceStore::SetPassword(const std::string& role, const std::string& password) {
