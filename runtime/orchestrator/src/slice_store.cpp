@@ -1,5 +1,13 @@
 #include "crm/orchestrator/slice_store.hpp"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <sodium.h>
+
+#include <array>
+#include <cstring>
+
 #include "crm/db/pool.hpp"
 #include "crm/error.hpp"
 
@@ -52,7 +60,52 @@ json OrNull(const std::optional<T>& value) {
   return value ? json(*value) : json(nullptr);
 }
 
+template <std::size_t N>
+std::string Base64(const std::array<unsigned char, N>& bytes) {
+  std::string out(sodium_base64_ENCODED_LEN(N, sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(out.data(), out.size(), bytes.data(), N, sodium_base64_VARIANT_ORIGINAL);
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
 }  // namespace
+
+std::string ScramSecret(const std::string& password, int iterations) {
+  for (char c : password) {
+    if (c < 0x21 || c > 0x7e) {
+      throw InputError("password: a SCRAM secret is computed here for printable ASCII only",
+                       "password");
+    }
+  }
+  if (iterations < 1) {
+    throw InputError("iterations: expected at least 1", "iterations");
+  }
+  using Digest = std::array<unsigned char, SHA256_DIGEST_LENGTH>;
+  std::array<unsigned char, 16> salt{};
+  randombytes_buf(salt.data(), salt.size());
+  Digest salted{};
+  if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), salt.data(),
+                        static_cast<int>(salt.size()), iterations, EVP_sha256(),
+                        static_cast<int>(salted.size()), salted.data()) != 1) {
+    throw RuntimeError("PBKDF2 failed while computing a SCRAM secret");
+  }
+  auto keyed = [&](const char* text) {
+    Digest out{};
+    unsigned int length = 0;
+    if (HMAC(EVP_sha256(), salted.data(), static_cast<int>(salted.size()),
+             reinterpret_cast<const unsigned char*>(text), std::strlen(text), out.data(),
+             &length) == nullptr) {
+      throw RuntimeError("HMAC failed while computing a SCRAM secret");
+    }
+    return out;
+  };
+  Digest client_key = keyed("Client Key");
+  Digest stored_key{};
+  SHA256(client_key.data(), client_key.size(), stored_key.data());
+  Digest server_key = keyed("Server Key");
+  return "SCRAM-SHA-256$" + std::to_string(iterations) + ":" + Base64(salt) + "$" +
+         Base64(stored_key) + ":" + Base64(server_key);
+}
 
 json SliceIsolation::ToJson() const {
   return {{"uid", uid},
@@ -266,18 +319,37 @@ SliceStore::Channel SliceStore::ChannelOf(long long id) {
 
 std::uint64_t SliceStore::RecordStorage(long long id, const std::string& schema,
                                         std::uint64_t file_bytes) {
-  auto db_bytes =
-      tx_.exec_params1(
-             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c "
-             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind "
-             "IN ('r', 'm')",
-             schema)[0]
-          .as<long long>();
-  std::uint64_t bytes = static_cast<std::uint64_t>(db_bytes) + file_bytes;
+  std::uint64_t bytes = SchemaBytes({schema})[schema] + file_bytes;
+  SetStorage(id, bytes);
+  return bytes;
+}
+
+std::map<std::string, std::uint64_t> SliceStore::SchemaBytes(
+    const std::vector<std::string>& schemas) {
+  std::map<std::string, std::uint64_t> out;
+  std::string list;
+  for (const auto& schema : schemas) {
+    db::Identifier(schema);  // our own names only: they go into the array literal as they are
+    list += (list.empty() ? "" : ",") + schema;
+    out[schema] = 0;
+  }
+  if (schemas.empty()) {
+    return out;
+  }
+  for (const auto& r : tx_.exec_params(
+           "SELECT n.nspname, coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM "
+           "pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
+           "ANY($1::name[]) AND c.relkind IN ('r', 'm') GROUP BY n.nspname",
+           "{" + list + "}")) {
+    out[r[0].as<std::string>()] = r[1].as<std::uint64_t>();
+  }
+  return out;
+}
+
+void SliceStore::SetStorage(long long id, std::uint64_t bytes) {
   tx_.exec_params(
       "UPDATE gateway.slices SET storage_bytes = $2, storage_checked_at = now() WHERE id = $1", id,
       static_cast<long long>(bytes));
-  return bytes;
 }
 
 std::vector<long long> SliceStore::UsersWaiting() {
@@ -323,21 +395,20 @@ std::optional<SliceRoute> SliceStore::RouteOf(const std::string& phone_number_id
                     rows[0][2].c_str()};
 }
 
-void SliceStore::CreateRole(const std::string& role, const std::string& password,
-                            std::chrono::milliseconds statement_timeout) {
+void SliceStore::CreateRole(const std::string& role, std::chrono::milliseconds statement_timeout) {
   std::string r = db::Identifier(role);
-  tx_.exec("CREATE ROLE " + r + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT " +
-           "NOREPLICATION CONNECTION LIMIT 16 PASSWORD " + tx_.quote(password));
   // Membership lets the gateway's role create the schema owned by the slice's role and drop it
   // later.
-  tx_.exec("GRANT " + r + " TO CURRENT_USER");
-  tx_.exec("ALTER ROLE " + r + " SET search_path = " + r);
-  tx_.exec("ALTER ROLE " + r +
-           " SET statement_timeout = " + tx_.quote(std::to_string(statement_timeout.count())));
+  tx_.exec("CREATE ROLE " + r +
+           " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION CONNECTION LIMIT "
+           "16;\nGRANT " +
+           r + " TO CURRENT_USER;\nALTER ROLE " + r + " SET search_path = " + r + ";\nALTER ROLE " +
+           r + " SET statement_timeout = " + tx_.quote(std::to_string(statement_timeout.count())));
 }
 
 void SliceStore::SetPassword(const std::string& role, const std::string& password) {
-  tx_.exec("ALTER ROLE " + db::Identifier(role) + " PASSWORD " + tx_.quote(password));
+  tx_.exec("ALTER ROLE " + db::Identifier(role) + " PASSWORD " +
+           tx_.quote(ScramSecret(password, kScramIterations)));
 }
 
 void SliceStore::DropQueueSchema(const std::string& role) {

@@ -118,6 +118,13 @@ int RunSliceProcess(const SliceOptions& options) {
   http::Router router;
   AddRoutes(router, slice);
   messaging.Start();
+  // Until a request comes, the slice holds no backend of its own pools: the start's checks are
+  // done, and a slice just provisioned (a warm one, most of them) may wait long for its tenant.
+  // A thousand provisioned at once would otherwise keep two backends each for their first
+  // idle_close, which every DDL of the next provisionings pays for (docs/benchmarks.md,
+  // "Density"). Its first request connects, as an idle slice's does.
+  messaging.CloseIdle(std::chrono::milliseconds(0));
+  pool.CloseIdle(std::chrono::milliseconds(0));
   http::Server server(
       io, options.limits, [&router](http::Exchange& ex) { return router.Dispatch(ex); }, &metrics);
   auto bound = server.Listen(options.listen);

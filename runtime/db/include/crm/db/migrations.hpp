@@ -26,11 +26,14 @@ struct Migration {
 /// The migrations of `set` ("gateway" or "slice") in version order.
 std::vector<Migration> MigrationsOf(std::string_view set);
 
-/// Applies the pending migrations of `set` to `schema` (created when missing), each in its own
-/// transaction with search_path = schema, serialised by an advisory lock so several processes
-/// may start at once. When `role` is given, the schema is owned by it and the migrations run as
-/// that role (SET ROLE), so a slice's tables belong to the slice's role. Returns the names applied.
-/// Throws RuntimeError when an applied migration's checksum no longer matches the embedded one.
+/// Applies the pending migrations of `set` to `schema` (created when missing) with search_path =
+/// schema, serialised per schema by an advisory lock so several processes may start at once (and
+/// several slices provision at once). A schema without schema_migrations (a new slice's) gets the
+/// whole set, and its schema_migrations rows, in one transaction and one round trip; a schema
+/// that has some gets each pending migration in its own transaction. When `role` is given, the
+/// schema is owned by it and the migrations run as that role (SET ROLE), so a slice's tables
+/// belong to the slice's role. Returns the names applied. Throws RuntimeError when an applied
+/// migration's checksum no longer matches the embedded one.
 std::vector<std::string> Migrate(pqxx::connection& connection, std::string_view set,
                                  const std::string& schema, const std::string& role = {});
 

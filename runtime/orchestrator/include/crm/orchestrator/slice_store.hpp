@@ -71,6 +71,19 @@ struct SliceRoute {
   std::string endpoint;
 };
 
+/// PBKDF2 iterations of the SCRAM secrets SetPassword stores. They exist to slow down guessing a
+/// password from a stolen secret; a slice's password is 192 random bits, fresh at each start,
+/// so there is nothing to guess and they would only cost CPU: PostgreSQL's 4,096 took 7 ms of
+/// the server's CPU at each password change and as much of the slice's at each connection
+/// (docs/benchmarks.md, "Density").
+inline constexpr int kScramIterations = 1;
+
+/// The SCRAM-SHA-256 secret of `password` with a random salt, as PostgreSQL stores it in
+/// pg_authid ("SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>", RFC 5802 and 7677):
+/// given as a role's PASSWORD, PostgreSQL keeps it as it is. `password` must be printable ASCII
+/// (SASLprep leaves it unchanged); throws InputError otherwise.
+std::string ScramSecret(const std::string& password, int iterations);
+
 class SliceStore {
  public:
   explicit SliceStore(pqxx::transaction_base& tx) : tx_(tx) {}
@@ -130,6 +143,11 @@ class SliceStore {
   Channel ChannelOf(long long id);
   /// Measures the schema's tables and indexes, adds `file_bytes` and records the total.
   std::uint64_t RecordStorage(long long id, const std::string& schema, std::uint64_t file_bytes);
+  /// The tables and indexes of each of `schemas` in bytes, in one pass over pg_class (it has no
+  /// index by schema: one query per schema read it whole each time). A schema without any is 0.
+  std::map<std::string, std::uint64_t> SchemaBytes(const std::vector<std::string>& schemas);
+  /// Records a slice's storage measured now.
+  void SetStorage(long long id, std::uint64_t bytes);
 
   // --- counts and routes (the gateway's /ready, /metrics and webhook) ------------------------
   /// Active tenants without any slice, oldest first (at most 100).
@@ -140,11 +158,12 @@ class SliceStore {
   std::optional<SliceRoute> RouteOf(const std::string& phone_number_id);
 
   // --- the slice's role and schema ----------------------------------------------------------
-  /// A login role `role` (no other rights) with `password`, its search_path and statement
-  /// timeout, granted to the gateway's role so it can create and drop the schema.
-  void CreateRole(const std::string& role, const std::string& password,
-                  std::chrono::milliseconds statement_timeout);
-  /// Gives the role a new password (each slice process gets a fresh one; none is kept).
+  /// A login role `role` (no other rights) without a password (nobody logs in as it until a
+  /// process start sets one), its search_path and statement timeout, granted to the gateway's
+  /// role so it can create and drop the schema. One round trip.
+  void CreateRole(const std::string& role, std::chrono::milliseconds statement_timeout);
+  /// Gives the role a new password (each slice process gets a fresh one; none is kept), sent as
+  /// a SCRAM-SHA-256 secret computed here with kScramIterations (ScramSecret).
   void SetPassword(const std::string& role, const std::string& password);
   /// Ends the role's sessions, drops its schema (everything in it) and the role.
   void DropRoleAndSchema(const std::string& role);
