@@ -328,6 +328,8 @@ asio::io_context& IoPool::Next() {
 void IoPool::Start() {
   for (auto& context : contexts_) {
     threads_.emplace_back([&io = *context] {
+      // Named, so that a profile or /proc tells the event loops from the other threads.
+      pthread_setname_np(pthread_self(), "crmd-io");
       auto guard = asio::make_work_guard(io);
       io.run();
     });
