@@ -1,6 +1,7 @@
 // crmd: the runtime. `--role all` (gateway + orchestrator + slice processes, the single-host
 // default), `--role gateway` (slice hosts run the slices), `--role slice-host` (the slices of a
-// tenant hash range), `--role slice --slice-id N`; `migrate`; `admin create`.
+// tenant hash range), `--role slice --slice-id N`, `--role slice-launcher` (started by the
+// orchestrator: forks slice processes); `migrate`; `admin create`.
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
@@ -14,6 +15,7 @@
 #include "crm/config/reload.hpp"
 #include "crm/error.hpp"
 #include "crm/gateway/gateway.hpp"
+#include "crm/orchestrator/slice_launcher.hpp"
 #include "crm/slice/slice.hpp"
 #include "wiring.hpp"
 
@@ -79,8 +81,9 @@ int main(int argc, char** argv) {
   std::string config_file;
   app.add_option("--role", role,
                  "all (gateway + orchestrator + slices), gateway (slices on slice hosts), "
-                 "slice-host (the slices of a tenant hash range), or slice")
-      ->check(CLI::IsMember({"all", "gateway", "slice", "slice-host"}));
+                 "slice-host (the slices of a tenant hash range), or slice (slice-launcher: "
+                 "started by the orchestrator itself)")
+      ->check(CLI::IsMember({"all", "gateway", "slice", "slice-host", "slice-launcher"}));
   app.add_option("--slice-id", slice_id, "the slice to serve (--role slice)")
       ->check(CLI::PositiveNumber);
   app.add_option("-c,--config", config_file,
@@ -113,6 +116,20 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;  // usage errors are input errors (exit 2), as in crmctl
   }
 
+  if (role == "slice-launcher") {
+    // Single-threaded until it forks: it returns only in a new slice process, which goes on as
+    // `--role slice --slice-id N` would from here.
+    try {
+      slice_id = crm::orchestrator::ServeSliceLaunches(argc, argv);
+    } catch (const crm::InputError& e) {
+      std::cerr << "crmd: " << e.what() << "\n";
+      return 2;
+    } catch (const std::exception& e) {
+      std::cerr << "crmd: slice launcher: " << e.what() << "\n";
+      return 1;
+    }
+    role = "slice";
+  }
   if (role == "slice") {
     // Before its password is read: another process of the same uid may not ptrace it or read
     // its memory, and it leaves no core dump.

@@ -5,16 +5,45 @@
 #include <libpq-fe.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
+#include <sstream>
 #include <thread>
 
 #include "runtime_fixture.hpp"
 
 namespace crm::testing {
 namespace {
+
+// /proc/<pid>/cmdline with its NULs as spaces, trailing ones dropped ("" once it has gone).
+std::string CommandLine(const std::string& pid) {
+  std::ifstream in("/proc/" + pid + "/cmdline");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!text.empty() && text.back() == '\0') {
+    text.pop_back();
+  }
+  std::replace(text.begin(), text.end(), '\0', ' ');
+  return text;
+}
+
+// The parent pid of `pid`, from /proc/<pid>/stat ("" once it has gone).
+std::string ParentOf(const std::string& pid) {
+  std::ifstream in("/proc/" + pid + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto paren = stat.rfind(')');
+  if (paren == std::string::npos) {
+    return "";
+  }
+  std::istringstream rest(stat.substr(paren + 2));
+  std::string state;
+  std::string parent;
+  rest >> state >> parent;
+  return parent;
+}
 
 TEST_F(RuntimeTest, RegisterGetsAWarmSliceAtOnceAndContactsWorkThroughTheGateway) {
   auto r = Fetch("POST", Url("/auth/register"),
@@ -176,6 +205,64 @@ TEST_F(RuntimeTest, AKilledSliceIsBackWithin2SecondsWithItsDataAndInFlightReques
   EXPECT_EQ(Sql(pg_->ConnectionString(),
                 "SELECT restarts >= 1 FROM gateway.slices WHERE id = " + std::to_string(ana.slice)),
             "t");
+}
+
+// Slices are forked by one launcher process (docs/architecture.md, "Processes"), and supervised
+// as exec'd ones were: each shows as `--role slice --slice-id N`; one killed is restarted, with
+// its exit status recorded (the launcher reports it); the launcher killed takes its slices with
+// it, and a new launcher starts them again.
+TEST_F(RuntimeTest, SlicesAreForkedByOneLauncherAndRestartedAfterItsOrTheirKill) {
+  Tenant ana = Register("ana@example.com");
+  Tenant bob = Register("bob@example.com");
+  long long kept = CreateContact(ana, "Kept", "+14155550100");
+  std::string ana_pid = SlicePid(ana.slice);
+  std::string bob_pid = SlicePid(bob.slice);
+  ASSERT_FALSE(ana_pid.empty());
+  ASSERT_FALSE(bob_pid.empty());
+  std::string launcher = ParentOf(ana_pid);
+  EXPECT_EQ(ParentOf(bob_pid), launcher);
+  EXPECT_EQ(ParentOf(launcher), std::to_string(crmd_->pid()));
+  EXPECT_NE(CommandLine(launcher).find(" --role slice-launcher"), std::string::npos)
+      << CommandLine(launcher);
+  EXPECT_TRUE(CommandLine(ana_pid).ends_with(" --role slice --slice-id " +
+                                             std::to_string(ana.slice)))
+      << CommandLine(ana_pid);
+
+  // A new pid in gateway.slices for `slice` (other than `old`), healthy; "" after 10 s.
+  auto restarted = [&](const Tenant& t, const std::string& old) {
+    for (int i = 0; i < 500; ++i) {
+      std::string pid = SlicePid(t.slice);
+      if (!pid.empty() && pid != old &&
+          Sql(pg_->ConnectionString(), "SELECT health FROM gateway.slices WHERE id = " +
+                                           std::to_string(t.slice)) == "healthy") {
+        return pid;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::string();
+  };
+
+  ASSERT_EQ(::kill(std::stoi(ana_pid), SIGKILL), 0);
+  std::string ana_again = restarted(ana, ana_pid);
+  ASSERT_FALSE(ana_again.empty()) << "ana's slice was not restarted";
+  EXPECT_EQ(ParentOf(ana_again), launcher);
+  EXPECT_EQ(Sql(pg_->ConnectionString(),
+                "SELECT last_error FROM gateway.slices WHERE id = " + std::to_string(ana.slice)),
+            "process exited (status 9)");
+  EXPECT_EQ(SlicePid(bob.slice), bob_pid) << "another slice was restarted too";
+
+  ASSERT_EQ(::kill(std::stoi(launcher), SIGKILL), 0);
+  std::string ana_third = restarted(ana, ana_again);
+  std::string bob_again = restarted(bob, bob_pid);
+  ASSERT_FALSE(ana_third.empty()) << "ana's slice did not come back after the launcher's kill";
+  ASSERT_FALSE(bob_again.empty()) << "bob's slice did not come back after the launcher's kill";
+  std::string second_launcher = ParentOf(ana_third);
+  EXPECT_NE(second_launcher, launcher);
+  EXPECT_EQ(ParentOf(bob_again), second_launcher);
+  EXPECT_EQ(ParentOf(second_launcher), std::to_string(crmd_->pid()));
+  auto r = Fetch("GET", Url("/api/contacts/" + std::to_string(kept)), {}, ana.Auth());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json()["name"], "Kept");
 }
 
 TEST_F(RuntimeTest, SuspendAnswers423KeepsDataResumeRestoresDestroyRemovesSchemaRoleAndFiles) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +32,7 @@
 
 #include "crm/db/migrations.hpp"
 #include "crm/http/probe.hpp"
+#include "crm/orchestrator/slice_launcher.hpp"
 
 namespace crm::orchestrator {
 namespace bp = boost::process;
@@ -298,10 +301,129 @@ std::string LastLines(const fs::path& file, std::size_t lines) {
   return out;
 }
 
+// A slice process, however it started: exec'd by this process (a boost child), or forked by the
+// slice launcher (a pidfd to poll and signal; the launcher, its parent, reports its exit status).
+class SliceChild {
+ public:
+  explicit SliceChild(std::unique_ptr<bp::child> child) : exec_(std::move(child)) {}
+  SliceChild(std::shared_ptr<SliceLauncher> launcher, pid_t pid, int pidfd)
+      : launcher_(std::move(launcher)), pid_(pid), pidfd_(pidfd) {}
+  ~SliceChild() {
+    if (pidfd_ >= 0) {
+      ::close(pidfd_);
+    }
+  }
+  SliceChild(const SliceChild&) = delete;
+  SliceChild& operator=(const SliceChild&) = delete;
+
+  int id() const { return exec_ ? exec_->id() : pid_; }
+  bool running() {
+    if (exec_) {
+      return exec_->running();
+    }
+    if (!exited_) {
+      pollfd p{pidfd_, POLLIN, 0};
+      exited_ = ::poll(&p, 1, 0) > 0;
+    }
+    return !exited_;
+  }
+  /// As boost reports it: the exit code, or the signal that ended it; -1 when unknown (the
+  /// launcher went with it).
+  int exit_code() {
+    if (exec_) {
+      return exec_->exit_code();
+    }
+    TakeStatus();
+    if (!status_) {
+      return -1;
+    }
+    return WIFEXITED(*status_) ? WEXITSTATUS(*status_)
+                               : (WIFSIGNALED(*status_) ? WTERMSIG(*status_) : *status_);
+  }
+  void Signal(int signal) {
+    if (exec_) {
+      ::kill(exec_->id(), signal);
+    } else if (!exited_) {
+      ::syscall(SYS_pidfd_send_signal, pidfd_, signal, nullptr, 0);
+    }
+  }
+  /// SIGKILL, then waits for it.
+  void terminate() {
+    if (exec_) {
+      exec_->terminate();
+      return;
+    }
+    Signal(SIGKILL);
+    wait();
+  }
+  void wait() {
+    if (exec_) {
+      std::error_code ec;
+      exec_->wait(ec);
+      return;
+    }
+    pollfd p{pidfd_, POLLIN, 0};
+    while (!exited_ && ::poll(&p, 1, -1) < 0 && errno == EINTR) {
+    }
+    exited_ = true;
+    TakeStatus();
+  }
+
+ private:
+  void TakeStatus() {
+    if (!status_ && !status_taken_) {
+      status_ = launcher_->TakeExitStatus(pid_, milliseconds(1'000));
+      status_taken_ = true;
+    }
+  }
+
+  std::unique_ptr<bp::child> exec_;
+  std::shared_ptr<SliceLauncher> launcher_;
+  pid_t pid_ = 0;
+  int pidfd_ = -1;
+  bool exited_ = false;
+  bool status_taken_ = false;
+  std::optional<int> status_;
+};
+
+// The slice launcher slices are forked from (docs/architecture.md, "Processes"): one per crmd
+// process and slice binary, started at the first slice start and kept alive by the slices it
+// started (each holds it); with none left it ends, and the next start starts another. Null when
+// it cannot start (a slice binary of an earlier version, without the role): slices are then
+// exec'd one by one, and the launcher is tried again a minute later.
+std::shared_ptr<SliceLauncher> LauncherFor(const std::string& binary) {
+  static std::mutex mutex;
+  static std::weak_ptr<SliceLauncher> current;
+  static std::string current_binary;
+  static Clock::time_point retry{};
+  std::lock_guard lock(mutex);
+  auto launcher = current.lock();
+  if (launcher && current_binary == binary && launcher->Alive()) {
+    return launcher;
+  }
+  if (launcher && current_binary == binary) {
+    spdlog::warn("the slice launcher (pid {}) has exited; starting another", launcher->pid());
+  }
+  if (current_binary == binary && Clock::now() < retry) {
+    return nullptr;
+  }
+  current_binary = binary;
+  try {
+    launcher = SliceLauncher::Start(binary);
+    current = launcher;
+    spdlog::info("slice launcher started (pid {}): slices are forked from it", launcher->pid());
+    return launcher;
+  } catch (const std::exception& e) {
+    retry = Clock::now() + std::chrono::minutes(1);
+    spdlog::warn("{}; slices are started on their own (tried again in a minute)", e.what());
+    return nullptr;
+  }
+}
+
 }  // namespace
 
 struct Orchestrator::Process {
-  std::unique_ptr<bp::child> child;
+  std::unique_ptr<SliceChild> child;
   bool wanted = false;  ///< should be running (available/assigned)
   bool health_pending = false;
   Clock::time_point started{};
@@ -783,7 +905,7 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health, long long
       slices.SetEndpoint(slice_id, EndpointOf(slice_id).ToString());
     }
   });
-  bp::environment env;
+  std::map<std::string, std::string> env;
   const char* path = std::getenv("PATH");
   env["PATH"] = path != nullptr ? path : "/usr/bin:/bin";
   // A slice sees only its own credentials: never billing secrets, nor (unpooled) the gateway's
@@ -826,16 +948,17 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health, long long
     ::close(log_fd);
     throw;
   }
-  env["CRM_DATABASE_PASSWORD_FD"] = std::to_string(secret_fd);
   std::uint64_t limit = options_.slice_memory_limit;
   const MemoryLimiter& limiter = limiter_;
   // The slice's groups exist, with their limits, before the process does: it joins them itself
   // before exec, so nothing it starts (a wa-web sidecar) ever runs outside them. A group that
   // cannot be set up leaves the slice unlimited, with a warning, as before.
   GroupJoin join;
+  std::vector<fs::path> group_files;  // the same files, for the launcher's child to join
   try {
     if (auto procs = limiter_.Prepare(slice_id, limit)) {
       join.Add(*procs);
+      group_files.push_back(*procs);
     }
   } catch (const std::exception& e) {
     spdlog::warn("slice {}: {}", slice_id, e.what());
@@ -843,6 +966,7 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health, long long
   try {
     if (auto procs = cpu_limiter_.Prepare(slice_id, options_.slice_cpu_limit)) {
       join.Add(*procs);
+      group_files.push_back(*procs);
     }
   } catch (const std::exception& e) {
     spdlog::warn("slice {}: {}", slice_id, e.what());
@@ -850,10 +974,53 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health, long long
   const GroupJoin& groups = join;
   // 0 = stay crmd's uid; a slice never runs as root when a range is configured.
   uid_t child_uid = uid ? static_cast<uid_t>(*uid) : 0;
-  std::unique_ptr<bp::child> child;
+  std::unique_ptr<SliceChild> child;
+  // Forked by the launcher when it runs (docs/architecture.md, "Processes"): it shares the
+  // launcher's relocated and initialised pages. Else exec'd here, as it always was.
+  if (auto launcher = LauncherFor(binary_)) {
+    SliceSpawn spawn;
+    spawn.slice_id = slice_id;
+    for (const auto& [name, value] : env) {
+      spawn.environment.push_back(name + "=" + value);
+    }
+    spawn.log_fd = log_fd;
+    spawn.secret_fd = secret_fd;
+    spawn.uid = child_uid;
+    // As MemoryLimiter::ChildSetup sets it for an exec'd slice.
+    if (limiter_.mechanism() == LimitMechanism::kRlimit) {
+      spawn.address_space_limit = limit + (256ull << 20);
+    }
+    bool opened = true;
+    for (const auto& file : group_files) {
+      int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+      opened = opened && fd >= 0;
+      if (fd >= 0) {
+        spawn.group_fds.push_back(fd);
+      }
+    }
+    try {
+      if (!opened) {
+        throw RuntimeError("cannot open the slice's cgroup.procs: " +
+                           std::string(std::strerror(errno)));
+      }
+      auto [pid, pidfd] = launcher->Launch(spawn);
+      child = std::make_unique<SliceChild>(launcher, pid, pidfd);
+    } catch (const std::exception& e) {
+      spdlog::warn("slice {}: {}; starting it on its own", slice_id, e.what());
+    }
+    for (int fd : spawn.group_fds) {
+      ::close(fd);
+    }
+  }
   try {
-    child = std::make_unique<bp::child>(
-        binary_, bp::args({"--role", "slice", "--slice-id", std::to_string(slice_id)}), env,
+    if (!child) {
+      bp::environment exec_env;
+      for (const auto& [name, value] : env) {
+        exec_env[name] = value;
+      }
+      exec_env["CRM_DATABASE_PASSWORD_FD"] = std::to_string(secret_fd);
+      child = std::make_unique<SliceChild>(std::make_unique<bp::child>(
+        binary_, bp::args({"--role", "slice", "--slice-id", std::to_string(slice_id)}), exec_env,
         bp::extend::on_exec_setup = [log_fd, secret_fd, limit, child_uid, &limiter,
                                      &groups](auto&) {
           ::dup2(log_fd, STDOUT_FILENO);
@@ -893,7 +1060,8 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health, long long
           ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
           // After setuid, which clears it: a slice never outlives its orchestrator.
           ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-        });
+        }));
+    }
   } catch (const std::exception& e) {
     ::close(log_fd);
     ::close(secret_fd);
@@ -952,7 +1120,7 @@ bool Orchestrator::AwaitHealth(long long slice_id, milliseconds timeout) {
 }
 
 void Orchestrator::StopProcess(long long slice_id) {
-  std::unique_ptr<bp::child> child;
+  std::unique_ptr<SliceChild> child;
   http::Endpoint endpoint;
   {
     std::lock_guard lock(mutex_);
@@ -965,7 +1133,7 @@ void Orchestrator::StopProcess(long long slice_id) {
     processes_.erase(it);
   }
   if (child && child->running()) {
-    ::kill(child->id(), SIGTERM);
+    child->Signal(SIGTERM);
     auto deadline = Clock::now() + std::chrono::seconds(3);
     while (child->running() && Clock::now() < deadline) {
       std::this_thread::sleep_for(milliseconds(10));
@@ -976,8 +1144,7 @@ void Orchestrator::StopProcess(long long slice_id) {
     }
   }
   if (child) {
-    std::error_code ec;
-    child->wait(ec);
+    child->wait();
   }
   if (!endpoint.path.empty()) {
     std::error_code ec;
