@@ -261,17 +261,6 @@ void HandOver(const fs::path& dir, std::uint32_t uid) {
   }
 }
 
-// A message on the child's stderr (the slice's log) from between fork and exec, where only
-// async-signal-safe calls are allowed.
-void ChildFail(const char* what) {
-  const char* reason = std::strerror(errno);
-  [[maybe_unused]] auto a = ::write(STDERR_FILENO, what, std::strlen(what));
-  [[maybe_unused]] auto b = ::write(STDERR_FILENO, ": ", 2);
-  [[maybe_unused]] auto c = ::write(STDERR_FILENO, reason, std::strlen(reason));
-  [[maybe_unused]] auto d = ::write(STDERR_FILENO, "\n", 1);
-  ::_exit(126);
-}
-
 std::uint64_t DirectoryBytes(const fs::path& dir) {
   std::uint64_t total = 0;
   std::error_code ec;
@@ -1028,7 +1017,7 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health, long long
           // Before setuid (the group files are root's) and before exec: a group prepared but
           // not joined would be a slice without its limits, so it does not start at all.
           if (!groups.Join()) {
-            ChildFail("joining the slice's cgroup");
+            ChildSetupFailed("joining the slice's cgroup");
           }
           // Nothing of the gateway's crosses exec: not its listening port (which a slice would
           // hold after the gateway died), not its clients' connections, not its database
@@ -1046,13 +1035,13 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health, long long
           limiter.ChildSetup(limit);
           if (child_uid != 0) {
             if (::setgroups(0, nullptr) != 0) {
-              ChildFail("setgroups");
+              ChildSetupFailed("setgroups");
             }
             if (::setgid(static_cast<gid_t>(child_uid)) != 0) {
-              ChildFail("setgid");
+              ChildSetupFailed("setgid");
             }
             if (::setuid(child_uid) != 0) {
-              ChildFail("setuid");
+              ChildSetupFailed("setuid");
             }
             ::umask(0077);
           }

@@ -129,16 +129,6 @@ ssize_t Receive(int socket, char* buffer, std::size_t size, std::vector<int>& fd
 
 // --- the launcher's side --------------------------------------------------------------------
 
-// A message on the new slice's stderr (its log) when its setup fails; it never runs.
-[[noreturn]] void SetupFailed(const char* what) {
-  const char* reason = std::strerror(errno);
-  [[maybe_unused]] auto a = ::write(STDERR_FILENO, what, std::strlen(what));
-  [[maybe_unused]] auto b = ::write(STDERR_FILENO, ": ", 2);
-  [[maybe_unused]] auto c = ::write(STDERR_FILENO, reason, std::strlen(reason));
-  [[maybe_unused]] auto d = ::write(STDERR_FILENO, "\n", 1);
-  ::_exit(126);
-}
-
 // `ps` and /proc/<pid>/cmdline show a launched slice as an exec'd one: `--role slice --slice-id
 // N` over the launcher's own arguments (which leave room for it: see SliceLauncher::Start).
 void RenameArguments(char** argv, int argc, long long slice_id) {
@@ -170,13 +160,13 @@ void EnterSlice(const Header& request, const std::vector<int>& fds,
   std::string pid = std::to_string(::getpid());
   for (std::size_t i = 0; i < request.group_fds; ++i) {
     if (::write(fds[2 + i], pid.data(), pid.size()) != static_cast<ssize_t>(pid.size())) {
-      SetupFailed("joining the slice's cgroup");
+      ChildSetupFailed("joining the slice's cgroup");
     }
   }
   // The password on a known descriptor, then nothing else of the launcher's (its control socket,
   // the other descriptors it was handed) beyond 0-2.
   if (::dup2(secret_fd, kLaunchedSecretFd) != kLaunchedSecretFd) {
-    SetupFailed("placing the password's descriptor");
+    ChildSetupFailed("placing the password's descriptor");
   }
   if (::syscall(SYS_close_range, kLaunchedSecretFd + 1U, ~0U, 0U) != 0) {
     for (int fd = kLaunchedSecretFd + 1; fd < 65'536; ++fd) {
@@ -190,13 +180,13 @@ void EnterSlice(const Header& request, const std::vector<int>& fds,
   }
   if (request.uid != 0) {
     if (::setgroups(0, nullptr) != 0) {
-      SetupFailed("setgroups");
+      ChildSetupFailed("setgroups");
     }
     if (::setgid(static_cast<gid_t>(request.uid)) != 0) {
-      SetupFailed("setgid");
+      ChildSetupFailed("setgid");
     }
     if (::setuid(static_cast<uid_t>(request.uid)) != 0) {
-      SetupFailed("setuid");
+      ChildSetupFailed("setuid");
     }
     ::umask(0077);
   }
@@ -534,6 +524,15 @@ long long ServeSliceLaunches(int argc, char** argv) {
     Send(control, answer, {}, pidfd);
     CloseAll(pidfd);
   }
+}
+
+void ChildSetupFailed(const char* what) {
+  const char* reason = std::strerror(errno);
+  [[maybe_unused]] auto a = ::write(STDERR_FILENO, what, std::strlen(what));
+  [[maybe_unused]] auto b = ::write(STDERR_FILENO, ": ", 2);
+  [[maybe_unused]] auto c = ::write(STDERR_FILENO, reason, std::strlen(reason));
+  [[maybe_unused]] auto d = ::write(STDERR_FILENO, "\n", 1);
+  ::_exit(126);
 }
 
 }  // namespace crm::orchestrator

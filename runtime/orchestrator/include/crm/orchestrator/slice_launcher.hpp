@@ -83,4 +83,9 @@ class SliceLauncher {
 /// them. Throws InputError when the descriptor is not a launcher's control socket.
 long long ServeSliceLaunches(int argc, char** argv);
 
+/// Writes "`what`: <errno's text>" to stderr (a new slice's log) and exits 126: a slice whose
+/// setup failed between fork and exec, or fork and run, never runs. Async-signal-safe, for a
+/// child forked by a threaded process.
+[[noreturn]] void ChildSetupFailed(const char* what);
+
 }  // namespace crm::orchestrator
