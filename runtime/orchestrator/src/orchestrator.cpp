@@ -1033,20 +1033,7 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health, long long
           // The one descriptor that does cross: the password, read and closed by the slice.
           ::fcntl(secret_fd, F_SETFD, 0);
           limiter.ChildSetup(limit);
-          if (child_uid != 0) {
-            if (::setgroups(0, nullptr) != 0) {
-              ChildSetupFailed("setgroups");
-            }
-            if (::setgid(static_cast<gid_t>(child_uid)) != 0) {
-              ChildSetupFailed("setgid");
-            }
-            if (::setuid(child_uid) != 0) {
-              ChildSetupFailed("setuid");
-            }
-            ::umask(0077);
-          }
-          // Capabilities crmd was granted (the unit's AmbientCapabilities) stop here.
-          ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+          DropToSliceUser(static_cast<unsigned>(child_uid));
           // After setuid, which clears it: a slice never outlives its orchestrator.
           ::prctl(PR_SET_PDEATHSIG, SIGTERM);
         }));

@@ -178,19 +178,7 @@ void EnterSlice(const Header& request, const std::vector<int>& fds,
     limit.rlim_cur = limit.rlim_max = request.address_space_limit;
     ::setrlimit(RLIMIT_AS, &limit);
   }
-  if (request.uid != 0) {
-    if (::setgroups(0, nullptr) != 0) {
-      ChildSetupFailed("setgroups");
-    }
-    if (::setgid(static_cast<gid_t>(request.uid)) != 0) {
-      ChildSetupFailed("setgid");
-    }
-    if (::setuid(static_cast<uid_t>(request.uid)) != 0) {
-      ChildSetupFailed("setuid");
-    }
-    ::umask(0077);
-  }
-  ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  DropToSliceUser(static_cast<unsigned>(request.uid));
   // After setuid, which clears it: it dies with the launcher, which ends with the orchestrator.
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (::getppid() != launcher) {
@@ -533,6 +521,23 @@ void ChildSetupFailed(const char* what) {
   [[maybe_unused]] auto c = ::write(STDERR_FILENO, reason, std::strlen(reason));
   [[maybe_unused]] auto d = ::write(STDERR_FILENO, "\n", 1);
   ::_exit(126);
+}
+
+void DropToSliceUser(unsigned uid) {
+  if (uid != 0) {
+    if (::setgroups(0, nullptr) != 0) {
+      ChildSetupFailed("setgroups");
+    }
+    if (::setgid(static_cast<gid_t>(uid)) != 0) {
+      ChildSetupFailed("setgid");
+    }
+    if (::setuid(static_cast<uid_t>(uid)) != 0) {
+      ChildSetupFailed("setuid");
+    }
+    ::umask(0077);
+  }
+  // Capabilities crmd was granted (the unit's AmbientCapabilities) stop here.
+  ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 }
 
 }  // namespace crm::orchestrator

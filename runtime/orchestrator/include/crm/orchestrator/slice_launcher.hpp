@@ -88,4 +88,9 @@ long long ServeSliceLaunches(int argc, char** argv);
 /// child forked by a threaded process.
 [[noreturn]] void ChildSetupFailed(const char* what);
 
+/// In a new slice process, before it runs anything of its own: becomes `uid` (its group too, no
+/// supplementary groups, umask 0077) when it is not 0, and drops the ambient capabilities crmd was
+/// granted. Async-signal-safe; a step that fails ends the process (ChildSetupFailed).
+void DropToSliceUser(unsigned uid);
+
 }  // namespace crm::orchestrator
