@@ -84,6 +84,41 @@ TEST(PoolTest, ClosesIdleConnectionsSoAnIdleSliceHoldsNoBackend) {
   EXPECT_EQ(pool.open_connections(), 1u);
 }
 
+// DDL leaves its relations' catalog entries in the backend that ran it: a connection that has
+// served kSessionsPerConnection RunSession works (a slice's schema each) is closed, not pooled,
+// while plain Run work keeps its connection.
+TEST(PoolTest, AConnectionIsClosedAfterItsShareOfSessionWorkAndPlainWorkKeepsIt) {
+  auto pg = testing::PgCluster::Start();
+  PoolOptions o = Options(*pg);
+  o.max_size = 1;
+  Pool pool(o);
+  const auto pid = [](pqxx::connection& c) {
+    return pqxx::nontransaction(c).exec1("SELECT pg_backend_pid()")[0].as<long long>();
+  };
+  const long long first = pool.Run(pid);
+  for (unsigned i = 0; i < 3 * Pool::kSessionsPerConnection; ++i) {
+    EXPECT_EQ(pool.Run(pid), first) << "plain work " << i;
+  }
+  for (unsigned i = 1; i < Pool::kSessionsPerConnection; ++i) {
+    EXPECT_EQ(pool.RunSession(pid), first) << "session work " << i;
+    EXPECT_EQ(pool.Run(pid), first) << "plain work after session work " << i;
+  }
+  EXPECT_EQ(pool.RunSession(pid), first) << "the last session work it serves";
+  EXPECT_EQ(pool.open_connections(), 0u) << "closed when released";
+  const long long second = pool.Run(pid);
+  EXPECT_NE(second, first);
+  // The count starts again on the new connection, and a connection closed for another reason
+  // (idle) takes its count with it.
+  EXPECT_EQ(pool.RunSession(pid), second);
+  EXPECT_EQ(pool.CloseIdle(std::chrono::milliseconds(0)), 1u);
+  const long long third = pool.RunSession(pid);
+  EXPECT_NE(third, second);
+  for (unsigned i = 1; i < Pool::kSessionsPerConnection; ++i) {
+    EXPECT_EQ(pool.RunSession(pid), third) << "session work " << i;
+  }
+  EXPECT_NE(pool.Run(pid), third);
+}
+
 TEST(PoolTest, AnUnreachableServerIsARuntimeErrorWithoutThePassword) {
   PoolOptions o;
   o.url = "host=/nonexistent port=1 user=crm dbname=crm";

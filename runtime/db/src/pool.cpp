@@ -270,6 +270,7 @@ std::size_t Pool::CloseIdle(std::chrono::milliseconds age) {
     // idle_ is ordered by release time: the stale ones are at the front.
     auto fresh =
         std::find_if(idle_.begin(), idle_.end(), [&](const Idle& i) { return i.since >= cutoff; });
+    ForgetSessions(idle_.begin(), fresh);
     std::move(idle_.begin(), fresh, std::back_inserter(closing));
     idle_.erase(idle_.begin(), fresh);
     open_ -= closing.size();
@@ -298,6 +299,7 @@ bool Pool::Ping() {
   }
   std::lock_guard lock(mutex_);
   if (!ok || !taken.connection->is_open()) {
+    sessions_.erase(taken.connection.get());
     --open_;
   } else {
     // Back in its place by age, as old as it was.
@@ -311,13 +313,34 @@ bool Pool::Ping() {
 
 void Pool::DiscardIdle() {
   std::lock_guard lock(mutex_);
+  ForgetSessions(idle_.begin(), idle_.end());
   open_ -= idle_.size();
   idle_.clear();
   available_.notify_all();
 }
 
+void Pool::CountSession(const pqxx::connection& c) {
+  std::lock_guard lock(mutex_);
+  ++sessions_[&c];
+}
+
+void Pool::ForgetSessions(std::vector<Idle>::const_iterator from,
+                          std::vector<Idle>::const_iterator to) {
+  for (; !sessions_.empty() && from != to; ++from) {
+    sessions_.erase(from->connection.get());
+  }
+}
+
 void Pool::Release(std::unique_ptr<pqxx::connection> connection, bool discard) {
   std::lock_guard lock(mutex_);
+  if (!sessions_.empty() && connection) {
+    const auto served = sessions_.find(connection.get());
+    if (served != sessions_.end() &&
+        (discard || served->second >= kSessionsPerConnection || !connection->is_open())) {
+      sessions_.erase(served);
+      discard = true;
+    }
+  }
   if (discard || !connection || !connection->is_open()) {
     --open_;
   } else {

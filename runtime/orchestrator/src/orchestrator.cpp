@@ -662,7 +662,7 @@ void Orchestrator::EnsureQueueSchema(const std::string& role) {
   if (!queue_pool_) {
     return;
   }
-  queue_pool_->Run([&](pqxx::connection& c) {
+  queue_pool_->RunSession([&](pqxx::connection& c) {
     {
       pqxx::work tx(c);
       if (tx.exec_params("SELECT 1 FROM pg_roles WHERE rolname = $1", role).empty()) {

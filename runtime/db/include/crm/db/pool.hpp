@@ -163,15 +163,27 @@ class Pool {
 
   /// Runs `work(pqxx::connection&)` on a whole session of its own: a new connection to the
   /// direct URL, closed afterwards (the work's transactions need no Enter: the session carries
-  /// the settings). For migrations and DDL. Unpooled it is Run. Throws as Run.
+  /// the settings). For migrations and DDL. Unpooled it is Run, on a connection that is closed
+  /// after its kSessionsPerConnection-th such work: a backend keeps the catalog entries of every
+  /// relation its DDL created (about 1 MiB per slice schema), so a pool connection that created
+  /// a thousand schemas held a gigabyte of PostgreSQL's memory for as long as it lived
+  /// (docs/benchmarks.md, "Density"). Throws as Run.
   template <class F>
   auto RunSession(F&& work) -> decltype(work(std::declval<pqxx::connection&>())) {
     if (!pooled()) {
-      return Run(std::forward<F>(work));
+      return Run([&](pqxx::connection& c) {
+        CountSession(c);
+        return work(c);
+      });
     }
     auto session = OpenSession();
     return work(*session);
   }
+
+  /// How many RunSession works an unpooled connection serves before it is closed: the catalog
+  /// memory it can hold stays near this many schemas' worth, and a new backend (a few ms) is paid
+  /// once per this many provisionings.
+  static constexpr unsigned kSessionsPerConnection = 8;
 
   /// Whether a transaction-pooling PgBouncer is between the pool and PostgreSQL (direct_url set).
   bool pooled() const { return !options_.direct_url.empty(); }
@@ -217,6 +229,9 @@ class Pool {
   void ReplicaFailed(const std::string& why);
   void DiscardIdle();
   void Release(std::unique_ptr<pqxx::connection> connection, bool discard);
+  /// Notes one more RunSession work on `c` (leased, unpooled): after the
+  /// kSessionsPerConnection-th it is closed when released.
+  void CountSession(const pqxx::connection& c);
 
   PoolOptions options_;
   std::string conninfo_;
@@ -229,7 +244,12 @@ class Pool {
     std::chrono::steady_clock::time_point since;
   };
   std::vector<Idle> idle_;  ///< most recently used last
+  /// Forgets the RunSession counts of idle connections [from, to) about to close (mutex_ held).
+  void ForgetSessions(std::vector<Idle>::const_iterator from, std::vector<Idle>::const_iterator to);
   std::size_t open_ = 0;
+  /// RunSession works served by each open connection that has served any (unpooled); the
+  /// entry goes with the connection, whichever way it is closed.
+  std::map<const pqxx::connection*, unsigned> sessions_;
   std::unique_ptr<Pool> replica_;  ///< on replica_url; null without one
   /// Until when the replica is skipped after it failed (steady clock, ns since its epoch).
   std::atomic<std::int64_t> replica_down_until_{0};
