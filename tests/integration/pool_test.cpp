@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <thread>
 
 #include "crm/testing/pg_cluster.hpp"
 #include "runtime_fixture.hpp"
@@ -117,6 +118,37 @@ TEST(PoolTest, AConnectionIsClosedAfterItsShareOfSessionWorkAndPlainWorkKeepsIt)
     EXPECT_EQ(pool.RunSession(pid), third) << "session work " << i;
   }
   EXPECT_NE(pool.Run(pid), third);
+}
+
+// RunClosed: a backend of its own, gone when the work returns, outside the pool's count.
+TEST(PoolTest, RunClosedWorksOnABackendOfItsOwnThatEndsWithIt) {
+  auto pg = testing::PgCluster::Start();
+  PoolOptions o = Options(*pg);
+  o.max_size = 1;
+  Pool pool(o);
+  const auto pid = [](pqxx::connection& c) {
+    return pqxx::nontransaction(c).exec1("SELECT pg_backend_pid()")[0].as<long long>();
+  };
+  const long long pooled = pool.Run(pid);
+  const long long closed = pool.RunClosed([&](pqxx::connection& c) {
+    EXPECT_EQ(pool.open_connections(), 1u) << "not one of the pool's";
+    return pid(c);
+  });
+  EXPECT_NE(closed, pooled);
+  EXPECT_EQ(pool.Run(pid), pooled);
+  // Its backend ends when the connection closes (asynchronously on the server's side).
+  Pool probe(Options(*pg));
+  for (int i = 0; i < 500; ++i) {
+    if (probe.Run([&](pqxx::connection& c) {
+          return pqxx::nontransaction(c)
+              .exec_params1("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", closed)[0]
+              .as<long long>();
+        }) == 0) {
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ADD_FAILURE() << "backend " << closed << " still there 5 s after its work returned";
 }
 
 TEST(PoolTest, AnUnreachableServerIsARuntimeErrorWithoutThePassword) {

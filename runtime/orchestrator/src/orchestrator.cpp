@@ -1493,8 +1493,11 @@ void Orchestrator::RefreshStorage() {
   if (live.empty()) {
     return;
   }
-  auto bytes =
-      pool_.Read([&](pqxx::read_transaction& tx) { return SliceStore(tx).SchemaBytes(schemas); });
+  // On a connection closed afterwards: the sizes open every relation of every slice.
+  auto bytes = pool_.RunClosed([&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    return SliceStore(tx).SchemaBytes(schemas);
+  });
   for (const auto& s : live) {
     std::uint64_t total = bytes[RoleOf(s.id)] + DirectoryBytes(SliceDir(s.id) / "files");
     pool_.Write([&](pqxx::work& tx) { SliceStore(tx).SetStorage(s.id, total); });
