@@ -157,6 +157,71 @@ TEST_F(DispatcherTest, TwoDispatchersContendingForOneLeaseNeverSendAMessageTwice
   EXPECT_GE(Scalar("SELECT epoch FROM dispatcher_lease"), "2");
 }
 
+// StartAfter: given a look that found nothing, the dispatcher connects only when woken (or at its
+// idle poll) and then sends what was queued, once; given a look that found a task in doubt (a
+// crash mid-send), it connects at once and resolves it, as Start does.
+TEST_F(DispatcherTest, StartedAfterALookAtAnEmptyQueueItConnectsOnlyWhenWoken) {
+  queue::DispatcherOptions options = Fast();
+  options.idle_poll = 10min;  // the poll must not be what finds the work
+  Node n = MakeNode("n", options);
+  std::atomic<int> connects{0};
+  std::string conninfo = pool_->conninfo();
+  options.slice_id = 1;
+  options.holder = "n";
+  queue::Dispatcher dispatcher(
+      options,
+      [&connects, conninfo] {
+        ++connects;
+        return std::make_unique<pqxx::connection>(conninfo);
+      },
+      *n.simulator, [](const std::string&, const json&) {});
+  queue::QueueState look = pool_->Read([](pqxx::read_transaction& tx) {
+    return queue::QueueLook(tx);
+  });
+  EXPECT_FALSE(look.due.has_value());
+  EXPECT_FALSE(look.in_doubt);
+  EXPECT_EQ(look.depth, 0);
+  dispatcher.StartAfter(look);
+  ASSERT_TRUE(dispatcher.IdleDepth().has_value()) << "idle from its start: the look's depth";
+  EXPECT_EQ(*dispatcher.IdleDepth(), 0);
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(connects.load(), 0) << "connected with nothing to do";
+
+  Enqueue(20);
+  dispatcher.Wake();
+  ASSERT_TRUE(WaitFor("SELECT count(*) FROM outbound_tasks WHERE state IN ('sent', 'delivered')",
+                      "20", 30s));
+  EXPECT_EQ(connects.load(), 1);
+  dispatcher.Stop();
+  EXPECT_EQ(Scalar("SELECT count(*) || '/' || max(deliveries) FROM simulator_deliveries"), "20/1");
+
+  // A task left `sending` by a process that died: the look says so, and the dispatcher connects
+  // at once, takes the lease and resolves it without being woken.
+  Enqueue(1);
+  pool_->Execute(
+      "UPDATE outbound_tasks SET state = 'sending', attempts = attempts + 1, lease_epoch = "
+      "(SELECT epoch FROM dispatcher_lease) WHERE state = 'pending'");
+  look = pool_->Read([](pqxx::read_transaction& tx) { return queue::QueueLook(tx); });
+  EXPECT_TRUE(look.in_doubt);
+  queue::Dispatcher recovering(
+      options,
+      [&connects, conninfo] {
+        ++connects;
+        return std::make_unique<pqxx::connection>(conninfo);
+      },
+      *n.simulator, [](const std::string&, const json&) {});
+  recovering.StartAfter(look);
+  EXPECT_FALSE(recovering.IdleDepth().has_value());
+  ASSERT_TRUE(WaitFor("SELECT count(*) FROM outbound_tasks WHERE state IN ('sending', 'claimed')",
+                      "0", 30s));
+  EXPECT_EQ(connects.load(), 2);
+  // Never sent, the simulator says so: queued again and sent, once.
+  ASSERT_TRUE(WaitFor("SELECT count(*) FROM outbound_tasks WHERE state IN ('sent', 'delivered')",
+                      "21", 30s));
+  recovering.Stop();
+  EXPECT_EQ(Scalar("SELECT count(*) || '/' || max(deliveries) FROM simulator_deliveries"), "21/1");
+}
+
 TEST_F(DispatcherTest, TheTokenBucketHoldsThePhonesRateInRealTime) {
   Enqueue(600);
   queue::DispatcherOptions o = Fast();

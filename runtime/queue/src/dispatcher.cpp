@@ -40,6 +40,19 @@ void Dispatcher::Start() {
   thread_ = std::thread([this] { Run(); });
 }
 
+void Dispatcher::StartAfter(const QueueState& look) {
+  if (options_.messages_db == nullptr && !look.in_doubt &&
+      (!look.due || *look.due >= std::min(options_.poll, options_.idle_disconnect))) {
+    start_idle_ = true;
+    if (look.due) {
+      start_next_due_ = Clock::now() + *look.due;
+    }
+    last_depth_ = look.depth;
+    idle_depth_ = look.depth;
+  }
+  Start();
+}
+
 void Dispatcher::Stop() {
   if (!running_.exchange(false)) {
     return;
@@ -88,22 +101,31 @@ bool Dispatcher::Sleep(milliseconds at_most) {
   return woken_.exchange(false);
 }
 
-std::optional<milliseconds> Dispatcher::NextDue(bool count_in_doubt) {
-  pqxx::read_transaction tx(*connection_);
+QueueState QueueLook(pqxx::transaction_base& tx) {
   // Both through partial indexes (outbound_due, outbound_sending): cheap at any history size.
   auto row = tx.exec1(
       "SELECT (SELECT extract(epoch FROM min(not_before) - now()) * 1000 FROM outbound_tasks "
       "WHERE state = 'pending'), EXISTS (SELECT 1 FROM outbound_tasks WHERE state IN "
       "('claimed', 'sending')), (SELECT depth FROM queue_depth)");
+  QueueState state;
+  state.depth = row[2].is_null() ? 0 : row[2].as<long long>();
+  state.in_doubt = row[1].as<bool>();
+  if (!row[0].is_null()) {
+    state.due =
+        std::max(milliseconds(0), milliseconds(static_cast<long long>(row[0].as<double>())));
+  }
+  return state;
+}
+
+std::optional<milliseconds> Dispatcher::NextDue(bool count_in_doubt) {
+  pqxx::read_transaction tx(*connection_);
+  QueueState state = QueueLook(tx);
   tx.commit();
-  last_depth_ = row[2].is_null() ? 0 : row[2].as<long long>();
-  if (count_in_doubt && row[1].as<bool>()) {
+  last_depth_ = state.depth;
+  if (count_in_doubt && state.in_doubt) {
     return milliseconds(0);
   }
-  if (row[0].is_null()) {
-    return std::nullopt;
-  }
-  return std::max(milliseconds(0), milliseconds(static_cast<long long>(row[0].as<double>())));
+  return state.due;
 }
 
 void Dispatcher::OpenConnection() {
@@ -393,10 +415,10 @@ bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
 void Dispatcher::Run() {
   auto idle_since = Clock::now();
   Clock::time_point pruned_at{};
-  bool first = true;
+  bool first = !start_idle_;
   // While disconnected: when the earliest task it saw pending falls due (a retry, a recipient
   // the pair limit held back). nullopt: nothing was pending.
-  std::optional<Clock::time_point> next_due;
+  std::optional<Clock::time_point> next_due = start_next_due_;
   milliseconds failure_backoff{500};
   while (running_) {
     try {

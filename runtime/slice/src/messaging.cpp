@@ -82,7 +82,15 @@ void Messaging::Start() {
     dispatcher_ = std::make_unique<queue::Dispatcher>(
         options, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); }, *channel_,
         [this](const std::string& event, const json& data) { Publish(event, data); });
-    dispatcher_->Start();
+    if (queue_db_ == nullptr) {
+      // The queue is in the slice's schema: one look on the channel's pool, on the connection
+      // the start's schema check and the channel used, spares the dispatcher a connection of
+      // its own when nothing waits (Dispatcher::StartAfter).
+      dispatcher_->StartAfter(channel_pool_.Read(
+          [](pqxx::read_transaction& tx) { return queue::QueueLook(tx); }));
+    } else {
+      dispatcher_->Start();
+    }
   } else {
     spdlog::info(
         "slice {}: its queue is dispatched by another host (its tenant hash {} % is outside "

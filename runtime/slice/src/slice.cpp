@@ -92,9 +92,6 @@ int RunSliceProcess(const SliceOptions& options) {
   spdlog::info("slice {} started in cgroups {}", slice_id, OwnGroups());
   http::BlockStopSignals();  // before the channel's and the dispatcher's threads start
   db::Pool pool(options.database);
-  // Refuse to serve a slice whose schema is missing or unreachable: the orchestrator's health
-  // check then sees a process that exited with a reason in its log.
-  pool.Read([](pqxx::read_transaction& tx) { tx.exec("SELECT count(*) FROM schema_migrations"); });
   std::optional<db::Pool> queue_pool;
   if (options.queue_database) {
     queue_pool.emplace(*options.queue_database);
@@ -107,6 +104,12 @@ int RunSliceProcess(const SliceOptions& options) {
   http::Metrics metrics;
   EventHub events(options.max_event_streams);
   Messaging messaging(options.messaging, events, queue_pool ? &*queue_pool : nullptr);
+  // Refuse to serve a slice whose schema is missing or unreachable: the orchestrator's health
+  // check then sees a process that exited with a reason in its log. On the channel's pool (the
+  // same schema and role): its channel's start and its dispatcher's first look reuse the
+  // connection, so a slice's start opens one backend.
+  messaging.channel_db().Read(
+      [](pqxx::read_transaction& tx) { tx.exec("SELECT count(*) FROM schema_migrations"); });
   SliceContext slice{slice_id,
                      http::DbCall(blocking, pool),
                      http::DbCall(blocking, queue_pool ? *queue_pool : pool),

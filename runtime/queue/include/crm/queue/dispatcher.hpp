@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -55,6 +56,19 @@ using Connect = std::function<std::unique_ptr<pqxx::connection>()>;
 /// "broadcast.changed" ({"id"}: its counts moved; the receiver decides when to count them).
 using Publish = std::function<void(const std::string& event, const nlohmann::json& data)>;
 
+/// What a queue holds, as the dispatcher looks before it sends (QueueLook): how long until its
+/// earliest pending task is due (nullopt: none pending), whether a task is claimed or sending
+/// (in doubt: only a lease resolves it), and its depth (store.hpp PendingDepth).
+struct QueueState {
+  std::optional<std::chrono::milliseconds> due;
+  bool in_doubt = false;
+  long long depth = 0;
+};
+
+/// Reads QueueState in `tx` (search_path = the slice's schema), through partial indexes: cheap at
+/// any history size.
+QueueState QueueLook(pqxx::transaction_base& tx);
+
 class Dispatcher {
  public:
   Dispatcher(DispatcherOptions options, Connect connect, channel::Channel& channel,
@@ -64,6 +78,14 @@ class Dispatcher {
   Dispatcher& operator=(const Dispatcher&) = delete;
 
   void Start();
+  /// As Start, given what a look at the queue on another connection found just before (the
+  /// slice's start, on the connection its schema check and its channel used): with nothing in
+  /// doubt and nothing due within `poll`, it starts without a connection of its own, as if just
+  /// gone idle, and connects when woken, when the earliest pending task falls due, or at its
+  /// idle poll. A slice just provisioned then opens one backend at its start, not two, and holds
+  /// none afterwards (docs/benchmarks.md, "Density"). Only for a queue in the slice's schema: a
+  /// queue database also needs the orphans' look, which takes the lease.
+  void StartAfter(const QueueState& look);
   /// Finishes the send in progress, records it, releases the lease and returns.
   void Stop();
   /// Something was queued by this process: look now (NOTIFY covers other processes).
@@ -131,6 +153,9 @@ class Dispatcher {
 
   long long last_depth_ = 0;               ///< read by the last NextDue
   std::atomic<long long> idle_depth_{-1};  ///< see IdleDepth
+  /// From StartAfter: start disconnected, and when the earliest pending task falls due.
+  bool start_idle_ = false;
+  std::optional<Clock::time_point> start_next_due_;
   std::atomic<bool> running_{false};
   std::atomic<bool> woken_{false};
   std::atomic<bool> requeue_orphans_{false};

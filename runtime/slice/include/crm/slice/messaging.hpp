@@ -77,6 +77,9 @@ class Messaging {
 
   /// Where the queue's tables are: the queue database's pool, or the slice's own.
   db::Pool& queue_db() { return queue_db_ != nullptr ? *queue_db_ : channel_pool_; }
+  /// The channel's pool (the slice's schema): the start's checks run on it, so that the channel
+  /// and the dispatcher's first look reuse their connection (one backend for a slice's start).
+  db::Pool& channel_db() { return channel_pool_; }
   /// Commits an outbound inbox message and queues it: `add(store)` adds it (MessageStore Add or
   /// Send) through `slice_db`. With the queue in the slice's schema both are one transaction.
   /// With a queue database the message commits first, then its task; when the queue database
