@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <utility>
 
 #include "crm/error.hpp"
@@ -60,6 +61,10 @@ bool CsvReader::Fill() {
     eof_ = true;
   }
   return got > 0;
+}
+
+void CsvReader::GrowSpans() {
+  spans_.resize(spans_.size() * 2 + 8);
 }
 
 bool CsvReader::Have(std::size_t n) {
@@ -134,7 +139,7 @@ bool CsvReader::Next(std::vector<std::string_view>& fields) {
     return false;
   }
   record_line_ = line_;
-  spans_.clear();
+  span_count_ = 0;
 
   // All offsets below are relative to pos_ (the record's start): Fill() may move the bytes.
   std::size_t lines = 0;     // newlines consumed so far inside the record
@@ -146,7 +151,7 @@ bool CsvReader::Next(std::vector<std::string_view>& fields) {
   for (;;) {
     if (c == size_ - pos_ && !Have(c + 1)) {
       // The input ends right after a comma (or the record is empty): an empty last field.
-      spans_.push_back({c, c, false});
+      AddSpan({c, c, false});
       record_end = c;
       break;
     }
@@ -180,7 +185,7 @@ bool CsvReader::Next(std::vector<std::string_view>& fields) {
         close = quote;
         break;
       }
-      spans_.push_back({c + 1, close, escaped});
+      AddSpan({c + 1, close, escaped});
       line_end_known = false;  // the quoted field may have crossed lines
       const std::size_t after = close + 1;
       if (!Have(after + 1)) {
@@ -239,7 +244,7 @@ bool CsvReader::Next(std::vector<std::string_view>& fields) {
     const void* comma = std::memchr(base + c, separator_, line_end - c);
     if (comma != nullptr) {
       const auto at = static_cast<std::size_t>(static_cast<const char*>(comma) - base);
-      spans_.push_back({c, at, false});
+      AddSpan({c, at, false});
       c = at + 1;
       continue;
     }
@@ -247,7 +252,7 @@ bool CsvReader::Next(std::vector<std::string_view>& fields) {
     if (end > c && base[end - 1] == '\r') {
       --end;
     }
-    spans_.push_back({c, end, false});
+    AddSpan({c, end, false});
     record_end = line_has_newline ? line_end + 1 : line_end;
     if (line_has_newline) {
       ++lines;
@@ -257,8 +262,9 @@ bool CsvReader::Next(std::vector<std::string_view>& fields) {
 
   // Unescaped copies go to record_, reserved up front so that appending never reallocates and
   // the views handed out stay valid.
+  const auto spans = std::span(spans_).first(span_count_);
   std::size_t escaped_bytes = 0;
-  for (const FieldSpan& span : spans_) {
+  for (const FieldSpan& span : spans) {
     if (span.escaped) {
       escaped_bytes += span.end - span.begin;
     }
@@ -266,9 +272,12 @@ bool CsvReader::Next(std::vector<std::string_view>& fields) {
   record_.clear();
   record_.reserve(escaped_bytes);
   const char* base = buffer_.get() + pos_;
-  for (const FieldSpan& span : spans_) {
+  // Assigned in place: the caller's vector keeps its size from one record to the next.
+  fields.resize(span_count_);
+  std::size_t f = 0;
+  for (const FieldSpan& span : spans) {
     if (!span.escaped) {
-      fields.emplace_back(base + span.begin, span.end - span.begin);
+      fields[f++] = std::string_view(base + span.begin, span.end - span.begin);
       continue;
     }
     const std::size_t start = record_.size();
@@ -278,7 +287,7 @@ bool CsvReader::Next(std::vector<std::string_view>& fields) {
         ++i;  // the second quote of a "" pair
       }
     }
-    fields.emplace_back(record_.data() + start, record_.size() - start);
+    fields[f++] = std::string_view(record_.data() + start, record_.size() - start);
   }
   Consume(record_end, lines);
   return true;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <iterator>
@@ -119,28 +120,32 @@ double ServicesRam(const RoleSpec& spec, const Server& s, const Catalog& c) {
 // host count, not once per candidate server.
 HostLoad RoleLoad(const RoleSpec& spec, int hosts, int regions, const Unit& u) {
   const double divisor = (spec.split ? hosts : 1) * static_cast<double>(regions);
+  // x / 1 is x exactly: most roles sit on one host (or hold a whole copy) in one region, and the
+  // search computes this load for every role of every tier it sizes.
+  const bool whole = divisor == 1;
+  const auto share = [whole, divisor](double v) { return whole ? v : v / divisor; };
   HostLoad load;
   load.disk.fixed = spec.services_disk;
   load.cpu.fixed = spec.services_cpu;
   if (spec.carries & kCarrySessions) {
-    load.ram.slope += u.sessions_ram / divisor;
-    load.swap.slope += u.swapped_ram / divisor;
-    load.cpu.slope += u.device_cpu / divisor;
-    load.disk.slope += u.sessions_disk / divisor;
+    load.ram.slope += share(u.sessions_ram);
+    load.swap.slope += share(u.swapped_ram);
+    load.cpu.slope += share(u.device_cpu);
+    load.disk.slope += share(u.sessions_disk);
   }
   if (spec.carries & kCarryWebsockets) {
-    load.ram.slope += u.websockets_ram / divisor;
+    load.ram.slope += share(u.websockets_ram);
   }
   if (spec.carries & kCarryBuffers) {
-    load.ram.slope += u.buffers_ram / divisor;
+    load.ram.slope += share(u.buffers_ram);
   }
   if (spec.carries & kCarryQueue) {
-    load.ram.fixed = u.queue_ram / divisor;
+    load.ram.fixed = share(u.queue_ram);
   }
   if (spec.carries & kCarryMessages) {
-    load.disk.slope += u.stored_disk / divisor;
+    load.disk.slope += share(u.stored_disk);
   }
-  load.cpu.slope += spec.cpu_share * u.message_cpu / divisor;
+  load.cpu.slope += share(spec.cpu_share * u.message_cpu);
   return load;
 }
 
@@ -163,6 +168,11 @@ double Ratio(double demand, double capacity) {
 
 // Extra block storage needed so that disk stays at or under the target.
 double VolumeFor(double disk_demand, const Server& s, double target) {
+  // Clearly inside the server's own disk (a margin of 10^-6 beside rounding errors of 10^-16):
+  // no volume, known without the two divisions below.
+  if (disk_demand <= 0.999999 * target * s.disk_bytes) {
+    return 0;
+  }
   const double needed = disk_demand / target - s.disk_bytes;
   if (needed <= 0) {
     return 0;
@@ -179,20 +189,36 @@ bool AtLeastReference(const Server& s, const Server& ref) {
          (ref.disk_type != DiskType::kNvme || s.disk_type == DiskType::kNvme);
 }
 
+// No default member initialisers: the search prices every candidate into storage it does not
+// clear first (Evaluate sets every field); `RoleChoice{}` is the empty choice (no server).
 struct RoleChoice {
-  const Server* server = nullptr;
-  int count = 0;
-  double volume = 0;
-  double cost = 0;
-  double worst = 0;  // the highest utilisation of ram/cpu/disk
-  bool preferred = false;
+  const Server* server;
+  int count;
+  double volume;
+  double cost;
+  // The highest utilisation of ram/cpu/disk. Only a choice that may not fit is ranked by it, so
+  // a choice that clearly fits (`fits` without `worst` asked for) leaves it at 0.
+  double worst;
+  bool fits;  // worst at or under the target (+ 10^-12)
+  bool preferred;
 };
 
+// Whether Ratio(demand, capacity) is at or under `target` + 10^-12, known without dividing when
+// demand ≤ target × capacity as rounded: the quotient is then within a few units in the last
+// place of `target`. False only means "divide to know".
+bool ClearlyUnder(double demand, double capacity, double target) {
+  return demand <= target * capacity;
+}
+
 // Server `s` on `count` hosts per region, given the role's server-independent load at that count
-// (RoleLoad) and the services' RAM on `s`.
-RoleChoice Evaluate(const HostLoad& base, double services_ram, const Server& s, int count,
-                    int regions, double customers, double target) {
-  RoleChoice choice;
+// (RoleLoad), the services' RAM on `s` and the slice cap's share (see ChooseRole). `ranked`: the
+// exact `worst` even when the choice fits. Written into `choice` field by field, where the search
+// keeps it: a choice built elsewhere and copied whole was read back before its stores had landed
+// (a store-to-load forwarding stall per candidate).
+[[gnu::always_inline]] inline void Evaluate(const HostLoad& base, double services_ram,
+                                            const Server& s, int count, int regions,
+                                            double customers, double target, double slice_share,
+                                            bool ranked, RoleChoice& choice) {
   choice.server = &s;
   choice.count = count;
   const double disk = base.disk.At(customers);
@@ -201,14 +227,29 @@ RoleChoice Evaluate(const HostLoad& base, double services_ram, const Server& s, 
       choice.volume > 0 ? s.volume_usd_per_gb_month * choice.volume / 1e9 : 0;
   choice.cost = count * regions * (s.monthly_usd + volume_price);
   const double ram_fixed = services_ram + base.ram.fixed;
+  const double ram = ram_fixed + RamSlope(base, s) * customers;
+  const double cpu = base.cpu.At(customers);
+  const double disk_capacity = s.disk_bytes + choice.volume;
+  const bool swap = SwapSlope(base, s) > 0;
+  // Most candidates the search prices fit with room to spare: the divisions are for the others.
+  if (!ranked && slice_share <= target && ClearlyUnder(ram, s.ram_bytes, target) &&
+      ClearlyUnder(cpu, s.vcpu, target) && ClearlyUnder(disk, disk_capacity, target) &&
+      (!swap ||
+       ClearlyUnder(ram_fixed + base.ram.slope * customers, s.ram_bytes + s.swap_bytes, target))) {
+    choice.worst = 0;
+    choice.fits = true;
+    choice.preferred = false;
+    return;
+  }
   choice.worst =
-      std::max({Ratio(ram_fixed + RamSlope(base, s) * customers, s.ram_bytes),
-                Ratio(base.cpu.At(customers), s.vcpu), Ratio(disk, s.disk_bytes + choice.volume)});
-  if (SwapSlope(base, s) > 0) {
+      std::max({Ratio(ram, s.ram_bytes), Ratio(cpu, s.vcpu), Ratio(disk, disk_capacity)});
+  if (swap) {
     choice.worst = std::max(
         choice.worst, Ratio(ram_fixed + base.ram.slope * customers, s.ram_bytes + s.swap_bytes));
   }
-  return choice;
+  choice.worst = std::max(choice.worst, slice_share);
+  choice.fits = choice.worst <= target + 1e-12;
+  choice.preferred = false;
 }
 
 // Which servers a plan may use, resolved once per plan.
@@ -230,8 +271,8 @@ bool Cheaper(const RoleChoice& a, const RoleChoice& b) {
 }
 
 struct RoleResult {
-  RoleChoice best;         // fits, or the least bad when nothing does
-  RoleChoice runner_up;    // server == nullptr: no other offering fits
+  RoleChoice best{};       // fits, or the least bad when nothing does
+  RoleChoice runner_up{};  // server == nullptr: no other offering fits
   bool any = false;        // some allowed offering exists for the role
   bool placeable = false;  // some allowed offering can be sized at all (then `best` is set,
                            // unless only fits were looked for and none fits)
@@ -242,28 +283,43 @@ struct RoleResult {
 // every role of every tier of every row, so the server-independent load is computed once per host
 // count and each candidate costs a handful of multiplications. With `fits_only` the least bad
 // choice is not kept and a candidate whose RAM or CPU alone is over the target is dismissed before
-// it is priced: `best` is then unset when nothing fits.
+// it is priced: `best` is then unset when nothing fits. `best_load` receives RoleLoad at the
+// best's count when there is a best.
 RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double customers,
-                      const Catalog& c, const SearchScope& scope, bool fits_only) {
+                      const Catalog& c, const SearchScope& scope, bool fits_only,
+                      HostLoad& best_load) {
   const double target = c.rules().target_utilization.value;
   const Server& ref = c.servers()[spec.server_index];
   const std::vector<Server>& servers = c.servers();
   RoleResult result;
-  RoleChoice first;      // the cheapest that fits
-  RoleChoice second;     // the next cheapest that fits
-  RoleChoice preferred;  // the cheapest of a preferred provider that fits
-  RoleChoice least_bad;
+  // The cheapest and the next cheapest that fit, in three slots passed around by pointer: each
+  // candidate is priced into the slot that holds neither (left uncleared: Evaluate fills it).
+  std::array<RoleChoice, 3> slots;
+  const RoleChoice* first = nullptr;
+  const RoleChoice* second = nullptr;
+  RoleChoice preferred{};  // the cheapest of a preferred provider that fits
+  RoleChoice least_bad{};
   // The load at the tier's count, and (scalable roles) at one host and at the last count needed.
   const HostLoad at_count = RoleLoad(spec, spec.count, regions, u);
   // The slice cap (rule max_slices_per_host): a count of tenants per host, so reaching it counts
   // as reaching the target; a scalable role adds hosts for it like for RAM.
   const double cap = (spec.carries & kCarrySessions) ? c.rules().max_slices_per_host.value : 0;
   const double tenants_per_region = customers / static_cast<double>(regions);
+  // The slice cap's share of a host at `count` hosts. When the hosts clearly hold their tenants
+  // under the cap it is reported as 0: it then decides nothing (a choice fits exactly when its
+  // other ratios do, and a choice that does not fit is ranked by those) and costs no division.
   auto cap_share = [&](int count) {
+    if (cap <= 0 || (spec.split ? tenants_per_region <= count * cap : tenants_per_region <= cap)) {
+      return 0.0;
+    }
     const double per_host = spec.split ? tenants_per_region / count : tenants_per_region;
-    return cap > 0 ? target * per_host / cap : 0.0;
+    return target * per_host / cap;
   };
-  const HostLoad one = spec.scalable ? RoleLoad(spec, 1, regions, u) : HostLoad{};
+  // At one host the load is the tier count's when that count is 1 or each host holds a copy.
+  HostLoad one;
+  if (spec.scalable) {
+    one = spec.count == 1 || !spec.split ? at_count : RoleLoad(spec, 1, regions, u);
+  }
   int scaled_count = 0;
   HostLoad at_scaled;
   for (const std::size_t index : spec.candidates) {
@@ -274,8 +330,8 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
     result.any = true;
     // Candidates are sorted by price and a choice costs at least count × price: once that exceeds
     // the runner-up, nothing later can place (a preferred provider may still, so keep looking).
-    if (second.server != nullptr && scope.preferred == 0 &&
-        spec.count * regions * s.monthly_usd > second.cost + 1e-9) {
+    if (second != nullptr && scope.preferred == 0 &&
+        spec.count * regions * s.monthly_usd > second->cost + 1e-9) {
       break;
     }
     const double services = ServicesRam(spec, s, c);
@@ -291,23 +347,32 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
         continue;
       }
       result.placeable = true;
-      need = std::max(need, std::ceil(RamSlope(one, s) * customers / ram_room - 1e-9));
-      need = std::max(need, std::ceil(one.cpu.slope * customers / cpu_room - 1e-9));
+      // need = max(need, ⌈demand / room − 10^-9⌉). When demand ≤ need × room as rounded, the
+      // quotient is need plus a few units in the last place (under 10^-9 while need ≤ 10^6),
+      // so `need` stands and the division is skipped.
+      const auto at_least = [&need](double demand, double room) {
+        if (!(need <= 1e6 && demand <= need * room)) {
+          need = std::max(need, std::ceil(demand / room - 1e-9));
+        }
+      };
+      at_least(RamSlope(one, s) * customers, ram_room);
+      at_least(one.cpu.slope * customers, cpu_room);
       if (cap > 0 && spec.split) {
-        need = std::max(need, std::ceil(tenants_per_region / cap - 1e-9));
+        at_least(tenants_per_region, cap);
       }
       if (SwapSlope(one, s) > 0) {
         const double total_room =
             target * (s.ram_bytes + s.swap_bytes) - (services + one.ram.fixed);
-        need = std::max(need, std::ceil(one.ram.slope * customers / total_room - 1e-9));
+        at_least(one.ram.slope * customers, total_room);
       }
       if (need > kMaxHostsPerRole) {
         if (fits_only) {
           continue;  // a capped count is only ever the least bad
         }
         const HostLoad capped_load = RoleLoad(spec, kMaxHostsPerRole, regions, u);
-        RoleChoice capped =
-            Evaluate(capped_load, services, s, kMaxHostsPerRole, regions, customers, target);
+        RoleChoice capped;
+        Evaluate(capped_load, services, s, kMaxHostsPerRole, regions, customers, target, 0, true,
+                 capped);
         if (least_bad.server == nullptr || capped.worst < least_bad.worst) {
           least_bad = capped;
         }
@@ -318,8 +383,8 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
       // more than the runner-up at its count cannot become either (it could only have been the
       // least bad, which is not used once two fit). It is not a break: a later, dearer server
       // may need fewer hosts.
-      if (second.server != nullptr && scope.preferred == 0 &&
-          count * regions * s.monthly_usd > second.cost + 1e-9) {
+      if (second != nullptr && scope.preferred == 0 &&
+          count * regions * s.monthly_usd > second->cost + 1e-9) {
         continue;
       }
       if (count != spec.count) {
@@ -343,15 +408,17 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
                                          (target + 1e-6) * (s.ram_bytes + s.swap_bytes)))) {
       continue;
     }
-    RoleChoice choice = Evaluate(*base, services, s, count, regions, customers, target);
-    choice.worst = std::max(choice.worst, slice_share);
+    RoleChoice& choice = slots[&slots[0] != first && &slots[0] != second   ? 0
+                               : &slots[1] != first && &slots[1] != second ? 1
+                                                                           : 2];
+    Evaluate(*base, services, s, count, regions, customers, target, slice_share, false, choice);
     choice.preferred = ((scope.preferred >> s.provider_id) & 1u) != 0;
-    if (choice.worst <= target + 1e-12) {
-      if (first.server == nullptr || Cheaper(choice, first)) {
+    if (choice.fits) {
+      if (first == nullptr || Cheaper(choice, *first)) {
         second = first;
-        first = choice;
-      } else if (second.server == nullptr || Cheaper(choice, second)) {
-        second = choice;
+        first = &choice;
+      } else if (second == nullptr || Cheaper(choice, *second)) {
+        second = &choice;
       }
       if (choice.preferred && (preferred.server == nullptr || Cheaper(choice, preferred))) {
         preferred = choice;
@@ -363,13 +430,26 @@ RoleResult ChooseRole(const RoleSpec& spec, int regions, const Unit& u, double c
   // A preferred provider's offering wins when one fits; the runner-up is then the cheapest other
   // offering, so the table shows what the preference costs.
   if (preferred.server != nullptr) {
+    // A preferred choice fits, so there is a first.
     result.best = preferred;
-    result.runner_up = first.server == preferred.server ? second : first;
-  } else if (first.server != nullptr) {
-    result.best = first;
-    result.runner_up = second;
+    if (first->server != preferred.server) {
+      result.runner_up = *first;
+    } else if (second != nullptr) {
+      result.runner_up = *second;
+    }
+  } else if (first != nullptr) {
+    result.best = *first;
+    if (second != nullptr) {
+      result.runner_up = *second;
+    }
   } else {
     result.best = least_bad;
+  }
+  if (result.best.server != nullptr) {
+    const int n = result.best.count;
+    best_load = n == spec.count     ? at_count
+                : n == scaled_count ? at_scaled
+                                    : RoleLoad(spec, n, regions, u);
   }
   return result;
 }
@@ -395,8 +475,31 @@ struct Layout {
   double cost = 0;
   bool hostable = true;
   bool fits = true;  // false only when built with fits_only and some role fits on no offering
+  // Left unfinished: the roles sized so far plus the floors of the rest already cost the bound.
+  bool over_bound = false;
   const RoleSpec* unhosted_role = nullptr;
 };
+
+// What ChooseRole would say of `any` and `placeable`, without sizing anything: some allowed
+// candidate, and for a scalable role one on which a single host has room for the role's fixed RAM
+// and CPU.
+bool Hostable(const RoleSpec& spec, int regions, const Unit& u, const Catalog& c,
+              const SearchScope& scope) {
+  const double target = c.rules().target_utilization.value;
+  const Server& ref = c.servers()[spec.server_index];
+  const HostLoad one = spec.scalable ? RoleLoad(spec, 1, regions, u) : HostLoad{};
+  for (const std::size_t index : spec.candidates) {
+    const Server& s = c.servers()[index];
+    if (!scope.Allows(s, ref)) {
+      continue;
+    }
+    if (!spec.scalable || (target * s.ram_bytes - (ServicesRam(spec, s, c) + one.ram.fixed) > 0 &&
+                           target * s.vcpu - one.cpu.fixed > 0)) {
+      return true;
+    }
+  }
+  return false;
+}
 
 // A layout into `layout` (its storage reused: batch builds several per row), or `hostable` false
 // when some role has no allowed offering at all. With `fits_only`, a layout with a role that no
@@ -426,8 +529,13 @@ RoleResult SizedLike(const RoleSpec& spec, const Tier& tier, const Layout& layou
   return result;
 }
 
+// `floors` (null: no bound): each role's FloorCost in tier order (0 for roles not in the layout),
+// and `bound` what the layout must cost less than to matter. Once the roles sized so far plus the
+// floors of the others reach it, the rest is not sized (`over_bound`); the rest is still checked
+// for a role no allowed offering can host, which the plan reports.
 void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers, const Catalog& c,
-                 const SearchScope& scope, bool fits_only, bool replica, Layout& layout) {
+                 const SearchScope& scope, bool fits_only, bool replica, Layout& layout,
+                 const double* floors = nullptr, double bound = 0) {
   layout.rows.clear();
   layout.loads.clear();
   layout.regions = regions;
@@ -435,14 +543,34 @@ void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers,
   layout.cost = 0;
   layout.hostable = true;
   layout.fits = true;
+  layout.over_bound = false;
   layout.unhosted_role = nullptr;
+  double floors_left = 0;
+  if (floors != nullptr) {
+    for (std::size_t i = 0; i < tier.roles.size(); ++i) {
+      floors_left += floors[i];
+    }
+  }
   for (const RoleSpec& spec : tier.roles) {
     if (!InLayout(spec, replica)) {
       continue;
     }
-    RoleResult result = spec.sized_like
-                            ? SizedLike(spec, tier, layout)
-                            : ChooseRole(spec, regions, u, customers, c, scope, fits_only);
+    if (floors != nullptr) {
+      floors_left -= floors[&spec - tier.roles.data()];
+      if (layout.over_bound || layout.cost + floors_left >= bound) {
+        layout.over_bound = true;
+        if (!spec.sized_like && !Hostable(spec, regions, u, c, scope)) {
+          layout.hostable = false;
+          layout.unhosted_role = &spec;
+          return;
+        }
+        continue;
+      }
+    }
+    HostLoad role_load;
+    RoleResult result =
+        spec.sized_like ? SizedLike(spec, tier, layout)
+                        : ChooseRole(spec, regions, u, customers, c, scope, fits_only, role_load);
     if (spec.sized_like && result.best.server != nullptr) {
       result.best.count /= regions;  // rows count every region's hosts, choices one region's
     }
@@ -456,8 +584,14 @@ void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers,
       continue;
     }
     const RoleChoice& choice = result.best;
-    const HostLoad load = LoadPerHost(spec, *choice.server, choice.count, regions, u, c);
-    LayoutRow row;
+    // The row and its load (LoadPerHost's, from the search's RoleLoad) are filled where they are
+    // kept: a struct just written field by field and then copied whole stalls on store-to-load
+    // forwarding.
+    HostLoad& load = layout.loads.emplace_back(
+        spec.sized_like ? RoleLoad(spec, choice.count, regions, u) : role_load);
+    load.ram.fixed = ServicesRam(spec, *choice.server, c) + load.ram.fixed;
+    load.swap.slope = SwapSlope(load, *choice.server);
+    LayoutRow& row = layout.rows.emplace_back();
     row.spec = &spec;
     row.server = choice.server;
     row.count = choice.count * regions;
@@ -483,8 +617,6 @@ void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers,
     layout.util.disk = std::max(layout.util.disk, row.disk_util);
     layout.util.cpu = std::max(layout.util.cpu, row.cpu_util);
     layout.cost += row.monthly_usd;
-    layout.rows.push_back(row);
-    layout.loads.push_back(load);
   }
 }
 
@@ -1684,28 +1816,43 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
         continue;
       }
       const int regions = t.multi_region ? static_cast<int>(w.regions) : 1;
-      if (best_tier != nullptr && scope.preferred == 0) {
+      const bool bounded = best_tier != nullptr && scope.preferred == 0;
+      thread_local std::vector<double> floors;
+      if (bounded) {
         // Sizing only adds hosts, bigger servers and volumes: the tier's count of each role's
         // cheapest allowed server is a lower bound, so a tier that cannot beat the best so far
-        // needs no layout.
-        double floor_cost = BackupUsd(t, w, r);
-        for (const RoleSpec& spec : t.roles) {
+        // needs no layout, and one that can is sized only while it still may.
+        const double backups = BackupUsd(t, w, r);
+        double floor_cost = backups;
+        floors.assign(t.roles.size(), 0.0);
+        for (std::size_t i = 0; i < t.roles.size(); ++i) {
+          const RoleSpec& spec = t.roles[i];
           if (InLayout(spec, w.replica)) {
-            floor_cost += FloorCost(spec.sized_like ? t.roles[spec.sized_like_index] : spec,
-                                    regions, catalog, scope);
+            floors[i] = FloorCost(spec.sized_like ? t.roles[spec.sized_like_index] : spec, regions,
+                                  catalog, scope);
+            floor_cost += floors[i];
           }
         }
         if (floor_cost >= best.cost) {
           continue;
         }
+        // The bound is for the roles (the backups line is added after them), a relative 10^-12
+        // above the best so that the rounding of sums in another order cannot stop a layout
+        // that would have won by the 10^-9 below.
+        BuildLayout(t, regions, u, customers, catalog, scope, fits_only, w.replica, layout,
+                    floors.data(), best.cost - backups + 1e-12 * std::abs(best.cost));
+      } else {
+        BuildLayout(t, regions, u, customers, catalog, scope, fits_only, w.replica, layout);
       }
-      BuildLayout(t, regions, u, customers, catalog, scope, fits_only, w.replica, layout);
       // The backups line is part of what a tier costs (a fixed amount per deployment).
       layout.cost += BackupUsd(t, w, r);
       if (!layout.hostable) {
         unhosted = layout.unhosted_role;
         unhosted_tier = &t;
         continue;
+      }
+      if (layout.over_bound) {
+        continue;  // cannot beat the best, which stays set
       }
       if (!layout.fits) {
         some_unfit = true;
@@ -1767,7 +1914,8 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
     }
   }
   plan.tier = best_tier;
-  plan.layout.assign(best.rows.begin(), best.rows.end());
+  // Swapped, not copied: `best` is storage for the next plan's search, which clears it.
+  plan.layout.swap(best.rows);
   plan.utilization = best.util;
   plan.monthly_usd = best.cost;
   const double worst = plan.utilization.Max();

@@ -69,7 +69,17 @@ class CsvReader {
   std::size_t capacity_ = 0;
   std::size_t pos_ = 0;  // consume position in buffer_
   std::string record_;   // unescaped copy of the current record's fields
+  // The current record's fields are the first span_count_ of spans_, which only grows: records
+  // have the same fields as a rule, and a push_back per field was a call per field.
+  void AddSpan(FieldSpan span) {
+    if (span_count_ == spans_.size()) [[unlikely]] {
+      GrowSpans();
+    }
+    spans_[span_count_++] = span;
+  }
+  void GrowSpans();
   std::vector<FieldSpan> spans_;
+  std::size_t span_count_ = 0;
   std::size_t chunk_size_;
   char separator_;
   std::uint64_t consumed_before_ = 0;  // bytes dropped from the front of buffer_ so far

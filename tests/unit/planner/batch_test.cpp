@@ -221,6 +221,57 @@ TEST(RunBatchTest, WritesOneCsvRowPerPlan) {
   EXPECT_NE(rows.find(",600,"), std::string::npos);
 }
 
+std::vector<std::string> SplitCsvLine(const std::string& line) {
+  std::vector<std::string> cells(1);
+  for (char c : line) {
+    if (c == ',') {
+      cells.emplace_back();
+    } else {
+      cells.back() += c;
+    }
+  }
+  return cells;
+}
+
+// The CSV writes its integers itself (two digits at a time, the digit count from the bit width):
+// counts and byte totals of every length, against the same plans' JSON lines (nlohmann's own
+// integer formatting).
+TEST(RunBatchTest, WritesCountsAndByteTotalsOfEveryLengthAsJsonDoes) {
+  std::string input = "customers,devices_per_customer,messages_per_customer_day,retention_days\n";
+  for (long long customers : {1LL, 9LL, 10LL, 99LL, 100LL, 101LL, 999LL, 1000LL, 9999LL, 10000LL,
+                              12345LL, 99999LL, 100000LL, 1234567LL, 9999999LL}) {
+    for (const char* rest : {"1,1,1", "3,1000,365", "5,5000,3650"}) {
+      input += std::to_string(customers) + "," + rest + "\n";
+    }
+  }
+  const BatchRun csv = RunOn(input);
+  const BatchRun json = RunOn(input, Json());
+  ASSERT_EQ(csv.result.bad, 0) << csv.err;
+  const std::vector<nlohmann::json> plans = ParseLines(json.out);
+  std::istringstream lines(csv.out.substr(CsvHeader().size()));
+  const std::vector<std::string> header =
+      SplitCsvLine(CsvHeader().substr(0, CsvHeader().size() - 1));
+  const auto column = [&header](const std::string& name) {
+    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  std::string line;
+  std::size_t row = 0;
+  while (std::getline(lines, line)) {
+    ASSERT_LT(row, plans.size());
+    const std::vector<std::string> cells = SplitCsvLine(line);
+    const nlohmann::json& plan = plans[row];
+    ASSERT_GT(cells.size(), column("db_connections"));
+    EXPECT_EQ(cells[column("customers")], plan["workload"]["customers"].dump());
+    EXPECT_EQ(cells[column("retention_days")], plan["workload"]["retention_days"].dump());
+    EXPECT_EQ(cells[column("ram_bytes")], plan["demand"]["ram_bytes"]["total"].dump());
+    EXPECT_EQ(cells[column("disk_bytes")], plan["demand"]["disk_bytes"]["total"].dump());
+    EXPECT_EQ(cells[column("db_connections")], plan["demand"]["db_connections"].dump());
+    ++row;
+  }
+  EXPECT_EQ(row, plans.size());
+  EXPECT_EQ(row, 45U);
+}
+
 // What a terminal would show after `text`: '\r' returns to the line's start and overwrites.
 std::vector<std::string> Screen(const std::string& text) {
   std::vector<std::string> lines(1);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "crm/error.hpp"
 #include "crm/planner/capacity.hpp"
@@ -214,6 +215,92 @@ TEST(SearchTest, AMixedLayoutWarnsAboutTrafficBetweenProviders) {
     mixed = mixed || row.server->provider != p.layout[0].server->provider;
   }
   EXPECT_EQ(mixed, HasWarning(p, "the layout spans providers"));
+}
+
+// The tier search sizes a tier only while it can still beat the best so far (its roles sized so
+// far plus the floors of the others): whatever it stops early must not be cheaper. Each tier
+// whose envelope holds the workload, sized alone over the whole catalog, costs at least the plan.
+TEST(SearchTest, TheChosenTierCostsNoMoreThanAnyOtherThatFits) {
+  int compared = 0;
+  for (long long customers :
+       {1LL, 8LL, 40LL, 90LL, 150LL, 320LL, 480LL, 520LL, 900LL, 1500LL, 1999LL, 2600LL, 4800LL}) {
+    for (const char* engine : {"whatsmeow", "noweb", "webjs", "cloud-api"}) {
+      for (const bool replica : {false, true}) {
+        for (const std::vector<std::string>& providers :
+             {std::vector<std::string>{}, std::vector<std::string>{"hetzner", "aws"}}) {
+          Workload w;
+          w.customers = customers;
+          w.engine = engine;
+          w.messages_per_customer_day = 40 + customers % 160;
+          w.replica = replica;
+          PlanOptions options;
+          options.providers = providers;
+          const Plan p = PlanOf(w, options);
+          const double messages = static_cast<double>(customers * w.messages_per_customer_day);
+          for (const Tier& t : Cat().tiers()) {
+            if (&t == p.tier || (replica && !t.has_replica) ||
+                (t.max_customers != 0 && customers > t.max_customers) ||
+                (t.max_messages_per_day != 0 &&
+                 messages > static_cast<double>(t.max_messages_per_day))) {
+              continue;
+            }
+            PlanOptions alone = options;
+            alone.only_tier = t.id;
+            alone.search = Search::kCatalog;
+            Plan q;
+            try {
+              q = PlanOf(w, alone);
+            } catch (const InputError&) {
+              continue;  // no allowed provider hosts one of its roles
+            }
+            if (q.zone == Zone::kRed) {
+              continue;
+            }
+            EXPECT_LE(p.monthly_usd, q.monthly_usd + 1e-9)
+                << customers << " " << engine << (replica ? " replica" : "") << " providers "
+                << providers.size() << ": tier " << p.tier->id << " chosen over tier " << t.id;
+            ++compared;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(compared, 100);
+}
+
+// A catalog in which the first tier that fits is not the cheapest: tier 1 backs up off the host at
+// a dear rule price, tier 2 keeps its copy locally. Tier 2 is sized after tier 1 has set the bound
+// and must still be sized far enough to win.
+TEST(SearchTest, ALaterTierThatIsCheaperWinsOverAnEarlierOneThatFits) {
+  std::vector<CatalogFile> files = EmbeddedCatalogFiles();
+  std::string rules;
+  std::string tier1;
+  for (CatalogFile& f : files) {
+    std::string text(f.text);
+    if (f.name.ends_with("rules.yaml")) {
+      const auto at = text.find("backup_usd_month:\n  value: 5\n");
+      ASSERT_NE(at, std::string::npos);
+      rules = text.replace(at, 29, "backup_usd_month:\n  value: 500\n");
+      f.text = rules;
+    } else if (f.name.ends_with("tier1.yaml")) {
+      const auto at = text.find("backups: local");
+      ASSERT_NE(at, std::string::npos);
+      tier1 = text.replace(at, 14, "backups: off-host");
+      f.text = tier1;
+    }
+  }
+  ASSERT_FALSE(rules.empty());
+  ASSERT_FALSE(tier1.empty());
+  const Catalog catalog = Catalog::Parse(files);
+  Workload w;
+  w.customers = 5;
+  ValidateWorkload(w, catalog);
+  const Plan first = MakePlan(w, catalog, PlanOptions{.only_tier = 1, .search = Search::kCatalog});
+  ASSERT_NE(first.zone, Zone::kRed);  // tier 1 fits, so it bounds the tiers sized after it
+  const Plan p = MakePlan(w, catalog, PlanOptions{});
+  EXPECT_EQ(p.tier->id, 2);
+  EXPECT_LT(p.monthly_usd, first.monthly_usd);
+  EXPECT_LT(p.monthly_usd, 500);
 }
 
 }  // namespace
