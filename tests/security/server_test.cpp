@@ -242,6 +242,95 @@ TEST_F(ServerTest, AnUnknownTransferEncodingIsRefusedAndItsBodyNeverBecomesARequ
   EXPECT_EQ(StatusOf(c.Receive(milliseconds(5'000), HasFullHead)), 200);
 }
 
+// A whole response (its head and the body its Content-Length gives) is in `received`.
+bool HasWholeResponse(const std::string& received) {
+  auto end = received.find("\r\n\r\n");
+  if (end == std::string::npos) {
+    return false;
+  }
+  auto cl = received.find("Content-Length: ");
+  std::size_t length =
+      cl != std::string::npos && cl < end ? std::stoul(received.substr(cl + 16)) : 0;
+  return received.size() >= end + 4 + length;
+}
+
+std::string ApiGet(const std::string& path, const Tenant& t) {
+  return "GET " + path + " HTTP/1.1\r\nHost: crm\r\nCookie: crm_session=" + t.token + "\r\n\r\n";
+}
+
+// The gateway remembers a keep-alive connection's session between its requests: signing out
+// must still end it at once, on that connection too, whether the sign-out came on it or on
+// another.
+TEST_F(ServerTest, ASignedOutSessionIsRefusedOnTheKeptAliveConnectionThatUsedIt) {
+  Tenant ana = Register("ana@example.com");
+  RawConnection kept(Port());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(kept.Send(ApiGet("/api/status", ana)));
+    std::string got = kept.Receive(milliseconds(10'000), HasWholeResponse);
+    ASSERT_EQ(StatusOf(got), 200) << got;
+  }
+  ASSERT_EQ(Fetch("POST", Url("/auth/logout"), {}, ana.Auth()).status, 204);
+  ASSERT_TRUE(kept.Send(ApiGet("/api/status", ana)));
+  std::string refused = kept.Receive(milliseconds(10'000), HasWholeResponse);
+  EXPECT_EQ(StatusOf(refused), 401) << refused;
+
+  Tenant bob = Register("bob@example.com");
+  RawConnection own(Port());
+  ASSERT_TRUE(own.Send(ApiGet("/api/status", bob)));
+  ASSERT_EQ(StatusOf(own.Receive(milliseconds(10'000), HasWholeResponse)), 200);
+  ASSERT_TRUE(own.Send("POST /auth/logout HTTP/1.1\r\nHost: crm\r\nCookie: crm_session=" +
+                       bob.token + "\r\nContent-Length: 0\r\n\r\n"));
+  ASSERT_EQ(StatusOf(own.Receive(milliseconds(10'000), HasWholeResponse)), 204);
+  ASSERT_TRUE(own.Send(ApiGet("/api/status", bob)));
+  std::string after = own.Receive(milliseconds(10'000), HasWholeResponse);
+  EXPECT_EQ(StatusOf(after), 401) << after;
+}
+
+// One connection carrying two tenants' cookies in turn: each request goes to the slice of the
+// session it names, never to the one the connection remembered from the request before.
+TEST_F(ServerTest, AKeptAliveConnectionSwitchingSessionsReachesEachSessionsOwnSlice) {
+  Tenant ana = Register("ana@example.com");
+  Tenant eve = Register("eve@example.com");
+  const std::string path = "/api/contacts/" +
+                           std::to_string(CreateContact(ana, "Secret Client", "+447700900123"));
+  RawConnection c(Port());
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_TRUE(c.Send(ApiGet(path, ana)));
+    std::string mine = c.Receive(milliseconds(10'000), HasWholeResponse);
+    EXPECT_EQ(StatusOf(mine), 200) << mine;
+    ASSERT_TRUE(c.Send(ApiGet(path, eve)));
+    std::string theirs = c.Receive(milliseconds(10'000), HasWholeResponse);
+    EXPECT_EQ(StatusOf(theirs), 404) << theirs;
+    EXPECT_EQ(theirs.find("Secret Client"), std::string::npos) << theirs;
+  }
+  // A token that is no session (Ana's but for its last character), on the same connection:
+  // refused, not taken for the session the connection remembers.
+  Tenant forger = ana;
+  forger.token.back() = forger.token.back() == 'A' ? 'B' : 'A';
+  ASSERT_TRUE(c.Send(ApiGet(path, ana)));
+  ASSERT_EQ(StatusOf(c.Receive(milliseconds(10'000), HasWholeResponse)), 200);
+  ASSERT_TRUE(c.Send(ApiGet("/api/status", forger)));
+  std::string forged = c.Receive(milliseconds(10'000), HasWholeResponse);
+  EXPECT_EQ(StatusOf(forged), 401) << forged;
+}
+
+// TRACE (which echoes a request, cookies included, in some servers), CONNECT and methods the
+// parser does not know never reach a slice: 501, and the connection goes on.
+TEST_F(ServerTest, TraceConnectAndUnknownMethodsOnTheApiAre501) {
+  Tenant ana = Register("ana@example.com");
+  RawConnection c(Port());
+  for (std::string method : {"TRACE", "CONNECT", "BREW"}) {
+    ASSERT_TRUE(c.Send(method + " /api/status HTTP/1.1\r\nHost: crm\r\nCookie: crm_session=" +
+                       ana.token + "\r\n\r\n"));
+    std::string got = c.Receive(milliseconds(10'000), HasWholeResponse);
+    EXPECT_EQ(StatusOf(got), 501) << method << ": " << got;
+    EXPECT_EQ(got.find(ana.token), std::string::npos) << got;
+  }
+  ASSERT_TRUE(c.Send(ApiGet("/api/status", ana)));
+  std::string after = c.Receive(milliseconds(10'000), HasWholeResponse);
+  EXPECT_EQ(StatusOf(after), 200) << after;
+}
+
 class KeepAliveTest : public ServerTest {
  protected:
   void Configure(std::map<std::string, std::string>& env) override {

@@ -5,6 +5,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
+#include <string>
+
+#include <fmt/format.h>
 
 #include "crm/billing/billing_service.hpp"
 #include "crm/gateway/browser.hpp"
@@ -61,6 +65,16 @@ struct GatewayContext {
     out.set(bhttp::field::host, "slice-" + std::to_string(slice_id));
     if (!options.internal_token.empty()) {
       out.set(orchestrator::kGatewayTokenHeader, options.internal_token);
+    }
+  }
+  /// The same, as header lines appended to a request head being written out.
+  void ToSlice(std::string& head, long long slice_id) const {
+    fmt::format_to(std::back_inserter(head), "Host: slice-{}\r\n", slice_id);
+    if (!options.internal_token.empty()) {
+      head.append(orchestrator::kGatewayTokenHeader)
+          .append(": ")
+          .append(options.internal_token)
+          .append("\r\n");
     }
   }
 };

@@ -1,12 +1,16 @@
 #include "proxy_routes.hpp"
 
 #include <any>
-#include <variant>
+#include <iterator>
+#include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
+#include "crm/http/protocol_error.hpp"
 #include "crm/http/query.hpp"
 #include "crm/http/response.hpp"
+#include "crm/http/upstream.hpp"
 
 namespace crm::gateway {
 namespace {
@@ -16,14 +20,19 @@ using orchestrator::SliceState;
 // Paths the proxy refuses outright: dot segments and encoded separators could make the slice see
 // another path than the one the gateway checked.
 void CheckProxyPath(std::string_view target) {
-  std::string lower(http::TargetPath(target));
-  for (auto& c : lower) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string_view path = http::TargetPath(target);
+  bool refused = path.find("/../") != std::string_view::npos ||
+                 path.find("/./") != std::string_view::npos || path.ends_with("/..") ||
+                 path.ends_with("/.") || path.find('\\') != std::string_view::npos ||
+                 path.find("//") != std::string_view::npos;
+  // %2e, %2f, %5c in either case.
+  for (std::size_t i = path.find('%');
+       !refused && i != std::string_view::npos && i + 2 < path.size(); i = path.find('%', i + 1)) {
+    char hi = path[i + 1];
+    char lo = static_cast<char>(std::tolower(static_cast<unsigned char>(path[i + 2])));
+    refused = (hi == '2' && (lo == 'e' || lo == 'f')) || (hi == '5' && lo == 'c');
   }
-  if (lower.find("/../") != std::string::npos || lower.find("/./") != std::string::npos ||
-      lower.ends_with("/..") || lower.ends_with("/.") || lower.find("%2e") != std::string::npos ||
-      lower.find("%2f") != std::string::npos || lower.find("%5c") != std::string::npos ||
-      lower.find('\\') != std::string::npos || lower.find("//") != std::string::npos) {
+  if (refused) {
     throw InputError("path not allowed: dot segments and encoded separators are refused");
   }
 }
@@ -95,18 +104,26 @@ std::optional<Response> OverQuota(const Caller& caller, const http::Request& req
 }
 
 // Only what the slice needs crosses: never the caller's cookies or credentials, and never a
-// header the client could use to claim another identity.
+// header the client could use to claim another identity. These fields of the client's request
+// (the first of each), Last-Event-ID, and what ToSlice and the caller add.
+constexpr bhttp::field kForwardedFields[] = {bhttp::field::content_type, bhttp::field::accept,
+                                             bhttp::field::accept_language, bhttp::field::if_match,
+                                             bhttp::field::if_none_match};
+constexpr std::string_view kLastEventId = "Last-Event-ID";
+// What the client gets of the slice's response head, besides its status and length.
+constexpr bhttp::field kRelayedFields[] = {bhttp::field::content_type, bhttp::field::location,
+                                           bhttp::field::cache_control, bhttp::field::retry_after,
+                                           bhttp::field::etag};
+
 http::Request Forwarded(const GatewayContext& gateway, http::Request& req, const Caller& caller) {
   http::Request out{req.method(), req.target(), 11};
-  for (auto field :
-       {bhttp::field::content_type, bhttp::field::accept, bhttp::field::accept_language,
-        bhttp::field::if_match, bhttp::field::if_none_match}) {
-    if (req.find(field) != req.end()) {
-      out.set(field, req[field]);
+  for (auto field : kForwardedFields) {
+    if (auto it = req.find(field); it != req.end()) {
+      out.set(field, it->value());
     }
   }
-  if (req.find("Last-Event-ID") != req.end()) {
-    out.set("Last-Event-ID", req["Last-Event-ID"]);
+  if (auto it = req.find(kLastEventId); it != req.end()) {
+    out.set(kLastEventId, it->value());
   }
   gateway.ToSlice(out, *caller.slice_id);
   out.set("X-Crm-User-Id", std::to_string(caller.user_id));
@@ -114,57 +131,65 @@ http::Request Forwarded(const GatewayContext& gateway, http::Request& req, const
   return out;
 }
 
-Response Relayed(Response& up) {
-  Response res;
-  res.result(up.result());
-  for (auto field : {bhttp::field::content_type, bhttp::field::location,
-                     bhttp::field::cache_control, bhttp::field::retry_after, bhttp::field::etag}) {
-    if (up.find(field) != up.end()) {
-      res.set(field, up[field]);
+void AppendField(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+// The same request as Forwarded, written out as the slice reads it (Upstream::Pass): the
+// client's fields are copied once, into the head, and no header container is built. The
+// client's parser has checked every byte copied (no CR or LF in a value).
+void WriteForwardHead(const GatewayContext& gateway, const http::Request& req, const Caller& caller,
+                      std::string& out) {
+  std::string_view method = req.method_string();
+  std::string_view target = req.target();
+  out.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
+  for (auto field : kForwardedFields) {
+    if (auto it = req.find(field); it != req.end()) {
+      AppendField(out, std::string_view(bhttp::to_string(field)), std::string_view(it->value()));
     }
   }
-  res.body() = std::move(up.body());
-  return res;
+  if (auto it = req.find(kLastEventId); it != req.end()) {
+    AppendField(out, kLastEventId, std::string_view(it->value()));
+  }
+  gateway.ToSlice(out, *caller.slice_id);
+  fmt::format_to(std::back_inserter(out), "X-Crm-User-Id: {}\r\n", caller.user_id);
+  // As Beast frames a request: a length when there is a body, or when the method expects one.
+  bhttp::verb verb = req.method();
+  if (!req.body().empty() || verb == bhttp::verb::post || verb == bhttp::verb::put ||
+      verb == bhttp::verb::options) {
+    fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", req.body().size());
+  }
+  out.append("\r\n");
 }
 
-// A request ready to go to the caller's slice.
-struct Forward {
-  http::Request out;
-  std::shared_ptr<http::Upstream> upstream;
-  bool renewed = false;  ///< the session was refreshed: the answer sets the cookie again
-};
-
-// The caller's request made ready for its slice, or the answer that refuses it.
-std::variant<Response, Forward> PrepareFor(GatewayContext& gateway, Exchange& ex,
-                                           const Caller& caller) {
-  http::Request& req = ex.request();
+// Why the caller's request does not go to its slice, if it does not.
+std::optional<Response> Refusal(GatewayContext& gateway, const http::Request& req,
+                                const Caller& caller) {
   CheckProxyPath(req.target());
+  if (req.method() == bhttp::verb::unknown || req.method() == bhttp::verb::trace ||
+      req.method() == bhttp::verb::connect) {
+    throw http::ClientError(Status::not_implemented,
+                            "method " + std::string(req.method_string()) + " is not supported");
+  }
   gateway.browser.CheckOrigin(req);
   if (auto refused = Unservable(caller)) {
-    return std::move(*refused);
+    return refused;
   }
-  if (auto full = OverQuota(caller, req)) {
-    return std::move(*full);
-  }
-  return Forward{Forwarded(gateway, req, caller),
-                 gateway.upstreams.For(*caller.slice_id, caller.slice_endpoint), caller.renewed};
+  return OverQuota(caller, req);
 }
 
-// The same, the caller looked up when the head check did not note it.
-boost::asio::awaitable<std::variant<Response, Forward>> Prepare(GatewayContext& gateway,
-                                                                Exchange& ex) {
-  if (const auto* noted = std::any_cast<Caller>(&ex.note())) {
-    co_return PrepareFor(gateway, ex, *noted);
-  }
-  Caller caller = co_await gateway.route.RequireCaller(ex.request());
-  co_return PrepareFor(gateway, ex, caller);
+// The caller the head check noted (always, for /api/), or nullptr.
+const Caller* Noted(Exchange& ex) {
+  const auto* noted = std::any_cast<const Caller*>(&ex.note());
+  return noted != nullptr ? *noted : nullptr;
 }
 
 Reply ProxyStream(GatewayContext& gateway, Exchange& ex, http::Upstream::StreamEnd end);
 
 // A stream whose caller the head check did not note: looked up and noted first.
 Reply ProxyStreamLookingUp(GatewayContext& gateway, Exchange& ex, http::Upstream::StreamEnd end) {
-  ex.note() = co_await gateway.route.RequireCaller(ex.request());
+  Caller caller = co_await gateway.route.RequireCaller(ex.request());
+  ex.note() = static_cast<const Caller*>(&caller);
   co_return co_await ProxyStream(gateway, ex, end);
 }
 
@@ -173,30 +198,48 @@ Reply ProxyStreamLookingUp(GatewayContext& gateway, Exchange& ex, http::Upstream
 // the caller noted by the head check (always, for /api/), no coroutine of the proxy's own waits
 // beside it while a stream is held for hours (docs/benchmarks.md, "Gateway").
 Reply ProxyStream(GatewayContext& gateway, Exchange& ex, http::Upstream::StreamEnd end) {
-  if (const auto* noted = std::any_cast<Caller>(&ex.note())) {
-    std::variant<Response, Forward> prepared = PrepareFor(gateway, ex, *noted);
-    if (auto* refused = std::get_if<Response>(&prepared)) {
-      return http::Ready(std::move(*refused));
-    }
-    Forward& forward = std::get<Forward>(prepared);
-    ex.request().clear();  // forwarded: its header fields are not read again while it lasts
-    return forward.upstream->Relay(std::move(forward.out), ex, end);
+  const Caller* caller = Noted(ex);
+  if (caller == nullptr) {
+    return ProxyStreamLookingUp(gateway, ex, end);
   }
-  return ProxyStreamLookingUp(gateway, ex, end);
+  if (auto refused = Refusal(gateway, ex.request(), *caller)) {
+    return http::Ready(std::move(*refused));
+  }
+  http::Request out = Forwarded(gateway, ex.request(), *caller);
+  std::shared_ptr<http::Upstream> upstream =
+      gateway.upstreams.For(*caller->slice_id, caller->slice_endpoint);
+  ex.request().clear();  // forwarded: its header fields are not read again while it lasts
+  // The connection's last request: what it remembered for the next ones is freed (the caller
+  // pointed into it).
+  ex.note().reset();
+  ex.connection_note().reset();
+  return upstream->Relay(std::move(out), ex, end);
 }
 
 Reply ProxyRequest(GatewayContext& gateway, Exchange& ex) {
-  std::variant<Response, Forward> prepared = co_await Prepare(gateway, ex);
-  if (auto* refused = std::get_if<Response>(&prepared)) {
+  const Caller* caller = Noted(ex);
+  std::optional<Caller> looked_up;
+  if (caller == nullptr) {
+    looked_up = co_await gateway.route.RequireCaller(ex.request());
+    caller = &*looked_up;
+  }
+  http::Request& req = ex.request();
+  if (auto refused = Refusal(gateway, req, *caller)) {
     co_return std::move(*refused);
   }
-  Forward& forward = std::get<Forward>(prepared);
-  Response up = co_await forward.upstream->Send(forward.out);
-  Response res = Relayed(up);
-  if (forward.renewed) {
-    res.set(bhttp::field::set_cookie, gateway.browser.SessionCookie(TokenFrom(ex.request())));
+  std::string head;
+  head.reserve(256);
+  WriteForwardHead(gateway, req, *caller, head);
+  std::string extra;
+  if (caller->renewed) {
+    extra.append("Set-Cookie: ")
+        .append(gateway.browser.SessionCookie(TokenFrom(req)))
+        .append("\r\n");
   }
-  co_return res;
+  std::shared_ptr<http::Upstream> upstream =
+      gateway.upstreams.For(*caller->slice_id, caller->slice_endpoint);
+  co_await upstream->Pass(ex, head, req.body(), kRelayedFields, extra);
+  co_return std::nullopt;  // answered by Pass
 }
 
 // Not a coroutine: it picks the one that serves the request.
@@ -219,9 +262,22 @@ Reply Proxy(GatewayContext& gateway, Exchange& ex) {
 http::HeadCheck ProxyHeadCheck(GatewayContext& gateway) {
   return [&gateway](Exchange& head) -> boost::asio::awaitable<std::optional<Response>> {
     if (http::TargetPath(head.request().target()).rfind("/api/", 0) == 0) {
-      // Throws Unauthenticated (401). Proxy takes the caller from the note: a second lookup
-      // would lose `renewed` (the cookie's refresh) to the session cache.
-      head.note() = co_await gateway.route.RequireCaller(head.request());
+      // The connection's last session, when the token is the same and nothing was forgotten
+      // since; else the shared cache or the database. Proxy takes the caller from the note: a
+      // second lookup would lose `renewed` (the cookie's refresh).
+      std::any& kept = head.connection_note();
+      auto* memo = std::any_cast<SessionMemo>(&kept);
+      if (memo == nullptr) {
+        memo = &kept.emplace<SessionMemo>();
+      }
+      const Caller* caller = gateway.sessions.Recall(TokenIn(head.request()), *memo);
+      if (caller == nullptr) {
+        caller = co_await gateway.sessions.Resolve(head.request(), *memo);
+      }
+      if (caller == nullptr) {
+        throw Unauthenticated(http::kSignInFirst);
+      }
+      head.note() = caller;
     }
     co_return std::nullopt;
   };

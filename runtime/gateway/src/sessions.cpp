@@ -12,13 +12,14 @@ namespace bhttp = boost::beast::http;
 
 constexpr std::chrono::seconds kCacheTtl{5};
 constexpr std::size_t kMaxCached = 100'000;
+constexpr std::size_t kMaxToken = 100;
 
 }  // namespace
 
-std::string TokenFrom(const http::Request& req) {
+std::string_view TokenIn(const http::Request& req) {
   auto auth = req[bhttp::field::authorization];
   if (auth.size() > 7 && boost::beast::iequals(auth.substr(0, 7), "Bearer ")) {
-    return std::string(auth.substr(7));
+    return auth.substr(7);
   }
   std::string_view cookies = req[bhttp::field::cookie];
   while (!cookies.empty()) {
@@ -29,7 +30,7 @@ std::string TokenFrom(const http::Request& req) {
     }
     auto eq = part.find('=');
     if (eq != std::string_view::npos && part.substr(0, eq) == kSessionCookie) {
-      return std::string(part.substr(eq + 1));
+      return part.substr(eq + 1);
     }
     if (semi == std::string_view::npos) {
       break;
@@ -39,44 +40,93 @@ std::string TokenFrom(const http::Request& req) {
   return {};
 }
 
-boost::asio::awaitable<std::optional<Caller>> Sessions::Resolve(const http::Request& request) {
-  std::string token = TokenFrom(request);
-  if (token.empty() || token.size() > 100) {
-    co_return std::nullopt;
-  }
-  std::string hash = TokenHash(token);
+std::string TokenFrom(const http::Request& req) {
+  return std::string(TokenIn(req));
+}
+
+boost::asio::awaitable<std::optional<Sessions::Cached>> Sessions::Lookup(const std::string& hash,
+                                                                         std::uint64_t generation) {
   auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mutex_);
     auto it = cache_.find(hash);
     if (it != cache_.end() && now - it->second.fetched < kCacheTtl) {
-      Caller c = it->second.caller;
-      c.renewed = false;
-      co_return c;
+      Cached found = it->second;
+      found.caller.renewed = false;
+      co_return found;
     }
   }
   std::optional<Caller> caller =
       co_await db_.Write([&](pqxx::work& tx) { return SessionStore(tx).Touch(hash, ttl_); });
   std::lock_guard lock(mutex_);
-  if (caller) {
+  if (!caller) {
+    cache_.erase(hash);
+    co_return std::nullopt;
+  }
+  // A session forgotten while the database answered may be this one (signed out meanwhile):
+  // the answer serves this request but is not cached.
+  if (generation_.load(std::memory_order_acquire) == generation) {
     if (cache_.size() > kMaxCached) {
       cache_.clear();
     }
     cache_[hash] = {*caller, now};
-  } else {
-    cache_.erase(hash);
   }
-  co_return caller;
+  co_return Cached{std::move(*caller), now};
+}
+
+boost::asio::awaitable<std::optional<Caller>> Sessions::Resolve(const http::Request& request) {
+  std::string_view token = TokenIn(request);
+  if (token.empty() || token.size() > kMaxToken) {
+    co_return std::nullopt;
+  }
+  std::optional<Cached> found =
+      co_await Lookup(TokenHash(std::string(token)), generation_.load(std::memory_order_acquire));
+  if (!found) {
+    co_return std::nullopt;
+  }
+  co_return std::move(found->caller);
+}
+
+const Caller* Sessions::Recall(std::string_view token, SessionMemo& memo) {
+  if (memo.token.empty() || token != memo.token ||
+      memo.generation != generation_.load(std::memory_order_acquire) ||
+      std::chrono::steady_clock::now() - memo.fetched >= kCacheTtl) {
+    return nullptr;
+  }
+  memo.caller.renewed = false;  // said once, by the request that renewed it
+  return &memo.caller;
+}
+
+boost::asio::awaitable<const Caller*> Sessions::Resolve(const http::Request& request,
+                                                        SessionMemo& memo) {
+  memo.token.clear();
+  std::string_view token = TokenIn(request);
+  if (token.empty() || token.size() > kMaxToken) {
+    co_return nullptr;
+  }
+  // Read before the lookup: anything forgotten while it runs makes the memo look up again.
+  std::uint64_t generation = generation_.load(std::memory_order_acquire);
+  std::optional<Cached> found = co_await Lookup(TokenHash(std::string(token)), generation);
+  if (!found) {
+    co_return nullptr;
+  }
+  memo.token.assign(token);
+  memo.generation = generation;
+  memo.fetched = found->fetched;
+  memo.caller = std::move(found->caller);
+  co_return &memo.caller;
 }
 
 void Sessions::Forget(const std::string& token_hash) {
   std::lock_guard lock(mutex_);
   cache_.erase(token_hash);
+  Forgot();
 }
 
 void Sessions::ForgetAll() {
   std::lock_guard lock(mutex_);
   cache_.clear();
+  Forgot();
 }
 
 void Sessions::ForgetChanged(const std::string& change) {
@@ -99,6 +149,7 @@ void Sessions::ForgetChanged(const std::string& change) {
     const Caller& c = entry.second.caller;
     return kind == "user" ? c.user_id == id : c.slice_id == id;
   });
+  Forgot();
 }
 
 }  // namespace crm::gateway

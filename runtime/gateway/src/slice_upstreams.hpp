@@ -17,8 +17,12 @@ class SliceUpstreams {
   std::shared_ptr<http::Upstream> For(long long slice_id, const std::string& endpoint);
 
  private:
+  struct Entry {
+    std::string endpoint;  ///< as the caller named it
+    std::shared_ptr<http::Upstream> upstream;
+  };
   std::mutex mutex_;
-  std::unordered_map<long long, std::shared_ptr<http::Upstream>> upstreams_;
+  std::unordered_map<long long, Entry> upstreams_;
 };
 
 }  // namespace crm::gateway

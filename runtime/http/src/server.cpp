@@ -38,6 +38,8 @@ constexpr std::chrono::seconds kStreamGrace{1};
 // head, small beside the per-connection cost of an open event stream (docs/benchmarks.md,
 // "Gateway").
 constexpr std::size_t kFirstRead = 1024;
+// The most a connection's read buffer keeps between requests.
+constexpr std::size_t kKeptBuffer = 4096;
 
 template <class Socket>
 std::string PeerAddress(const Socket& socket) {
@@ -126,9 +128,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   Stream& stream() { return stream_; }
+  std::any& connection_note() { return connection_note_; }
   const std::string& peer() const { return peer_; }
   bool stopping() const { return stopping_; }
-  void OnStop(std::function<void()> cb) { on_stop_ = std::move(cb); }
+  /// A handler that holds the connection for long (a stream) names what wakes it on shutdown:
+  /// the read buffer, kept between requests, is released then (an empty buffer holds nothing).
+  void OnStop(std::function<void()> cb) {
+    if (cb && buffer_.size() == 0) {
+      buffer_.shrink_to_fit();
+    }
+    on_stop_ = std::move(cb);
+  }
 
  private:
   asio::awaitable<std::optional<Incoming>> Next(bool first);
@@ -167,18 +177,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
     co_await bhttp::async_write(stream_, res, kUseTuple);
   }
 
-  void Observe(const Response& res, std::chrono::steady_clock::time_point started) {
+  void Observe(unsigned status, std::chrono::steady_clock::time_point started) {
     if (server_.metrics_ != nullptr) {
       server_.metrics_->ObserveRequest(
-          static_cast<unsigned>(res.result_int()),
+          status,
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     }
+  }
+  void Observe(const Response& res, std::chrono::steady_clock::time_point started) {
+    Observe(static_cast<unsigned>(res.result_int()), started);
   }
 
   Server& server_;
   std::string peer_;
   Stream stream_;
   beast::flat_buffer buffer_;
+  std::any connection_note_;
   asio::steady_timer kill_timer_;
   std::function<void()> on_stop_;
   bool stopping_ = false;
@@ -193,6 +207,9 @@ bool Exchange::stopping() const {
 }
 void Exchange::OnStop(std::function<void()> callback) {
   connection_.OnStop(std::move(callback));
+}
+std::any& Exchange::connection_note() {
+  return connection_.connection_note();
 }
 
 // The next request of the connection, its body read: nullopt when the connection ends (closed,
@@ -279,8 +296,12 @@ asio::awaitable<std::optional<Connection::Incoming>> Connection::Next(bool first
     }
   }
   stream_.expires_never();
-  if (buffer_.size() == 0) {
-    buffer_.shrink_to_fit();  // read in full: a streaming handler may hold on for hours
+  // A small read buffer is kept for the connection's next request (one allocation less per
+  // request); one grown by a long head or a body is released, so an idle keep-alive connection
+  // holds at most kKeptBuffer. A streaming handler, which may hold on for hours, has it
+  // released too (OnStop).
+  if (buffer_.size() == 0 && buffer_.capacity() > kKeptBuffer) {
+    buffer_.shrink_to_fit();
   }
   in.request = parser.release();
   co_return std::move(in);
@@ -300,7 +321,16 @@ asio::awaitable<void> Connection::Run() {
       res = ResponseForCurrentException(in->request);
     }
     if (!res) {
-      break;  // the handler took the connection over and has finished with it
+      // The handler wrote its answer itself, or took the connection over and has finished
+      // with it.
+      if (const auto& answer = exchange.answered()) {
+        Observe(answer->status, in->started);
+        busy_ = false;
+        if (answer->keep_alive && !stopping_) {
+          continue;
+        }
+      }
+      break;
     }
     res->version(in->request.version());
     res->keep_alive(in->request.keep_alive() && !stopping_);

@@ -1,14 +1,20 @@
 #include "crm/http/upstream.hpp"
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <charconv>
+#include <optional>
+#include <string>
+#include <utility>
 
 #include "crm/error.hpp"
 #include "crm/http/protocol_error.hpp"
@@ -46,6 +52,95 @@ bool ClosedBeforeAnswer(const boost::system::error_code& ec) {
          ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
 }
 
+constexpr std::size_t kPassHead = 512;
+constexpr std::size_t kPassRead = 16 * 1024;
+constexpr std::chrono::seconds kPassClientTimeout{30};
+
+// Reads an upstream's response for Upstream::Pass: the client's head is written as the
+// upstream's fields are parsed (the status line, then the first of each kept field), with no
+// header container in between; the body is handed on as views into the read buffer, or
+// collected when its length is not known in advance.
+class PassParser : public bhttp::basic_parser<false> {
+ public:
+  PassParser(std::span<const bhttp::field> keep, unsigned version, std::string& head)
+      : keep_(keep), version_(version), head_(head) {}
+
+  unsigned status() const { return status_; }
+  /// From now on the body is appended to `sink`.
+  void CollectInto(std::string& sink) { sink_ = &sink; }
+  /// The body bytes the last put() consumed (not collected): they point into its input.
+  std::string_view TakeBody() { return std::exchange(body_, {}); }
+
+ private:
+  void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int,
+                       beast::error_code&) override {}
+
+  void on_response_impl(int code, beast::string_view, int, beast::error_code& ec) override {
+    if (code < 100 || code > 999) {
+      ec = bhttp::error::bad_status;
+      return;
+    }
+    status_ = static_cast<unsigned>(code);
+    char digits[4];
+    std::to_chars(digits, digits + sizeof digits, code);
+    head_.append(version_ >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ")
+        .append(digits, 3)
+        .append(" ")
+        .append(std::string_view(bhttp::obsolete_reason(bhttp::int_to_status(status_))))
+        .append("\r\n");
+  }
+
+  void on_field_impl(bhttp::field name, beast::string_view, beast::string_view value,
+                     beast::error_code&) override {
+    for (std::size_t i = 0; i < keep_.size() && i < 32; ++i) {
+      if (keep_[i] == name && (seen_ & (1u << i)) == 0) {
+        seen_ |= 1u << i;
+        head_.append(std::string_view(bhttp::to_string(name)))
+            .append(": ")
+            .append(std::string_view(value))
+            .append("\r\n");
+      }
+    }
+  }
+
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, beast::error_code&) override {}
+
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    if (sink_ != nullptr) {
+      sink_->append(body.data(), body.size());
+      return body.size();
+    }
+    if (!body_.empty()) {
+      return 0;  // one piece per put(): the caller writes it before it reads on
+    }
+    body_ = std::string_view(body.data(), body.size());
+    return body.size();
+  }
+
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code& ec) override {
+    if (sink_ == nullptr) {
+      ec = bhttp::error::bad_chunk;  // chunked bodies are collected (Pass sets the sink)
+      return 0;
+    }
+    sink_->append(body.data(), body.size());
+    return body.size();
+  }
+
+  void on_finish_impl(beast::error_code&) override {}
+
+  std::span<const bhttp::field> keep_;
+  unsigned version_;
+  std::string& head_;
+  std::string* sink_ = nullptr;
+  std::string_view body_;
+  unsigned status_ = 0;
+  std::uint32_t seen_ = 0;
+};
+
 }  // namespace
 
 asio::awaitable<std::unique_ptr<Stream>> Upstream::Connect() {
@@ -58,28 +153,49 @@ asio::awaitable<std::unique_ptr<Stream>> Upstream::Connect() {
   co_return stream;
 }
 
+std::unique_ptr<Stream> Upstream::TakeIdle(const asio::execution_context* context) {
+  std::lock_guard lock(mutex_);
+  // The oldest are in front: drop the stale ones, then take this context's newest.
+  auto now = std::chrono::steady_clock::now();
+  while (!idle_.empty() && now - idle_.front().since >= kMaxIdle) {
+    idle_.pop_front();
+  }
+  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+    if (it->context == context) {
+      std::unique_ptr<Stream> stream = std::move(it->stream);
+      idle_.erase(std::next(it).base());
+      return stream;
+    }
+  }
+  return nullptr;
+}
+
+void Upstream::KeepIdle(std::unique_ptr<Stream> stream, const asio::execution_context* context) {
+  stream->expires_never();
+  std::lock_guard lock(mutex_);
+  if (idle_.size() < max_idle_) {
+    idle_.push_back({std::move(stream), context, std::chrono::steady_clock::now()});
+  }
+}
+
+void Upstream::ThrowFailed(const boost::system::error_code& ec, std::size_t received) const {
+  if (ec == beast::error::timeout) {
+    throw ServiceError(Status::gateway_timeout, "your workspace did not answer within " +
+                                                    std::to_string(timeout_.count() / 1000) + " s");
+  }
+  if (received == 0 && (ec == asio::error::connection_refused || ec == asio::error::not_found)) {
+    throw Unreachable();
+  }
+  throw FailedWhileAnswering();
+}
+
 asio::awaitable<Response> Upstream::Send(Request& request) {
   request.keep_alive(true);
   request.prepare_payload();
   const asio::execution_context* context =
       &asio::query(co_await asio::this_coro::executor, asio::execution::context);
   for (int attempt = 0;; ++attempt) {
-    std::unique_ptr<Stream> stream;
-    {
-      std::lock_guard lock(mutex_);
-      // The oldest are in front: drop the stale ones, then take this context's newest.
-      auto now = std::chrono::steady_clock::now();
-      while (!idle_.empty() && now - idle_.front().since >= kMaxIdle) {
-        idle_.pop_front();
-      }
-      for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
-        if (it->context == context) {
-          stream = std::move(it->stream);
-          idle_.erase(std::next(it).base());
-          break;
-        }
-      }
-    }
+    std::unique_ptr<Stream> stream = TakeIdle(context);
     bool reused = stream != nullptr;
     if (!stream) {
       stream = co_await Connect();
@@ -101,25 +217,146 @@ asio::awaitable<Response> Upstream::Send(Request& request) {
           (wec || (Idempotent(request.method()) && ClosedBeforeAnswer(rec)))) {
         continue;
       }
-      if (rec == beast::error::timeout) {
-        throw ServiceError(Status::gateway_timeout, "your workspace did not answer within " +
-                                                        std::to_string(timeout_.count() / 1000) +
-                                                        " s");
-      }
-      if (rn == 0 && (rec == asio::error::connection_refused || rec == asio::error::not_found)) {
-        throw Unreachable();
-      }
-      throw FailedWhileAnswering();
+      ThrowFailed(rec, rn);
     }
     Response response = parser.release();
     if (response.keep_alive() && buffer.size() == 0) {
-      stream->expires_never();
-      std::lock_guard lock(mutex_);
-      if (idle_.size() < max_idle_) {
-        idle_.push_back({std::move(stream), context, std::chrono::steady_clock::now()});
-      }
+      KeepIdle(std::move(stream), context);
     }
     co_return response;
+  }
+}
+
+asio::awaitable<void> Upstream::Pass(Exchange& exchange, std::string_view head,
+                                     std::string_view body, std::span<const bhttp::field> keep,
+                                     std::string_view extra) {
+  const Request& request = exchange.request();
+  const asio::execution_context* context =
+      &asio::query(co_await asio::this_coro::executor, asio::execution::context);
+  std::string out;  // the client's head
+  out.reserve(kPassHead);
+  beast::flat_buffer buffer;
+  for (int attempt = 0;; ++attempt) {
+    std::unique_ptr<Stream> stream = TakeIdle(context);
+    bool reused = stream != nullptr;
+    if (!stream) {
+      stream = co_await Connect();
+    }
+    stream->expires_after(timeout_);
+    std::array<asio::const_buffer, 2> sent{asio::buffer(head.data(), head.size()),
+                                           asio::buffer(body.data(), body.size())};
+    auto [wec, wn] = co_await asio::async_write(*stream, sent, kUseTuple);
+    out.clear();
+    buffer.clear();
+    PassParser parser(keep, request.version(), out);
+    parser.body_limit(kMaxUpstreamBody);
+    // The answer to a HEAD has a length but no body.
+    const bool head_only = request.method() == bhttp::verb::head;
+    parser.skip(head_only);
+    boost::system::error_code rec = wec;
+    std::size_t rn = 0;
+    if (!wec) {
+      std::tie(rec, rn) = co_await bhttp::async_read_header(*stream, buffer, parser, kUseTuple);
+    }
+    if (rec) {
+      if (reused && attempt == 0 && rn == 0 &&
+          (wec || (Idempotent(request.method()) && ClosedBeforeAnswer(rec)))) {
+        continue;
+      }
+      ThrowFailed(rec, rn);
+    }
+    // No body (204, 304, a length of 0, the answer to a HEAD).
+    const bool bodiless = parser.is_done();
+    // A body whose length the head does not give (chunked) is read whole, for Content-Length.
+    std::string collected;
+    const bool collect = !bodiless && !parser.content_length();
+    if (collect) {
+      parser.CollectInto(collected);
+      while (!parser.is_done()) {
+        auto [bec, bn] = co_await bhttp::async_read_some(*stream, buffer, parser, kUseTuple);
+        if (bec) {
+          ThrowFailed(bec, 1);
+        }
+      }
+    }
+    const bool keep_alive = exchange.keep_alive();
+    const unsigned status = parser.status();
+    out.append(extra);
+    // 1xx, 204 and 304 carry no length (RFC 9110, 8.6); a HEAD's answer the length of what a GET
+    // would get, when the slice gave it; anything else the length of the body that follows.
+    std::optional<std::uint64_t> length;
+    if (status >= 200 && status != 204 && status != 304) {
+      if (collect) {
+        length = collected.size();
+      } else if (auto given = parser.content_length()) {
+        length = *given;
+      } else if (!head_only) {
+        length = 0;
+      }
+    }
+    if (length) {
+      char digits[24];
+      char* end = std::to_chars(digits, digits + sizeof digits, *length).ptr;
+      out.append("Content-Length: ").append(digits, end).append("\r\n");
+    }
+    if (request.version() >= 11 && !keep_alive) {
+      out.append("Connection: close\r\n");
+    } else if (request.version() < 11 && keep_alive) {
+      out.append("Connection: keep-alive\r\n");
+    }
+    out.append("\r\n");
+    Stream& down = exchange.stream();
+    bool head_sent = false;
+    for (;;) {
+      std::string_view piece = collected;
+      std::size_t used = 0;
+      if (!collect && buffer.size() > 0 && !parser.is_done()) {
+        beast::error_code pec;
+        used = parser.put(buffer.data(), pec);
+        if (pec && !head_sent) {
+          ThrowFailed(pec, 1);
+        }
+        if (pec) {
+          exchange.Answered(status, false);  // cut short: the client sees less than its length
+          co_return;
+        }
+        piece = parser.TakeBody();
+      }
+      if (!head_sent || !piece.empty()) {
+        const bool more = !parser.is_done();
+        if (more) {
+          // The slice's connection waits on the client meanwhile: not for ever.
+          down.expires_after(kPassClientTimeout);
+        }
+        std::array<asio::const_buffer, 2> parts{
+            asio::buffer(out.data(), head_sent ? 0 : out.size()),
+            asio::buffer(piece.data(), piece.size())};
+        auto [dec, dn] = co_await asio::async_write(down, parts, kUseTuple);
+        if (more) {
+          down.expires_never();
+        }
+        head_sent = true;
+        if (dec) {
+          exchange.Answered(status, false);
+          co_return;
+        }
+      }
+      buffer.consume(used);
+      if (parser.is_done()) {
+        break;
+      }
+      auto [bec, bn] = co_await stream->async_read_some(buffer.prepare(kPassRead), kUseTuple);
+      if (bec) {
+        exchange.Answered(status, false);
+        co_return;
+      }
+      buffer.commit(bn);
+    }
+    if (parser.keep_alive() && buffer.size() == 0) {
+      KeepIdle(std::move(stream), context);
+    }
+    exchange.Answered(status, keep_alive);
+    co_return;
   }
 }
 

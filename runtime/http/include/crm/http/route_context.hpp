@@ -63,6 +63,9 @@ class DbCall {
   db::Pool* pool_;
 };
 
+/// What a request without a valid credential is told (401).
+inline constexpr const char* kSignInFirst = "sign in first: no valid session (it may have expired)";
+
 /// How a component tells who sends a request (the gateway: its session cookie or bearer token).
 template <class Caller>
 class CallerSource {
@@ -90,7 +93,7 @@ class RouteContext {
   boost::asio::awaitable<Caller> RequireCaller(const Request& request) {
     std::optional<Caller> caller = co_await callers_->Resolve(request);
     if (!caller) {
-      throw Unauthenticated("sign in first: no valid session (it may have expired)");
+      throw Unauthenticated(kSignInFirst);
     }
     co_return std::move(*caller);
   }

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -72,6 +73,23 @@ class Exchange {
   /// What the server's head check learnt about this request for its handler (the gateway: the
   /// caller it authenticated); empty without a head check.
   std::any& note() { return note_; }
+  /// What the head check keeps from one request of the connection to the next (the gateway:
+  /// the session its last request named); lives as long as the connection.
+  std::any& connection_note();
+
+  /// Whether the answer may keep the connection open: the client wants it and the server is
+  /// not stopping.
+  bool keep_alive() const { return request_.keep_alive() && !stopping(); }
+  /// A handler that wrote its whole answer to stream() itself (a relayed response) says so,
+  /// then returns std::nullopt: the connection goes on to its next request when the answer
+  /// told the client it would (`keep_alive`), and closes otherwise (also after an answer cut
+  /// short).
+  void Answered(unsigned status, bool keep_alive) { answered_ = Answer{status, keep_alive}; }
+  struct Answer {
+    unsigned status;
+    bool keep_alive;
+  };
+  const std::optional<Answer>& answered() const { return answered_; }
 
   /// For handlers that take the connection over.
   Stream& stream();
@@ -87,6 +105,7 @@ class Exchange {
   std::string peer_;
   std::map<std::string, std::string> params_;
   std::any& note_;
+  std::optional<Answer> answered_;
 };
 
 /// What a handler gives back: a response, or std::nullopt when it took the connection over.

@@ -6,6 +6,8 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
+#include <string_view>
 
 #include "crm/http/endpoint.hpp"
 #include "crm/http/message.hpp"
@@ -31,6 +33,22 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   /// 502 when it failed while answering, 504 when it did not answer within the timeout.
   asio::awaitable<Response> Send(Request& request);
 
+  /// Sends a request the caller wrote out itself (`head`: the request line and fields, up to
+  /// and with the blank line; `body`: as many bytes as its Content-Length says) and passes the
+  /// response to the client of `exchange` as it arrives, as nginx does: no header container
+  /// on either side, the head written straight from the upstream's, the body from the read
+  /// buffer. The client's head keeps the status, the first of each `keep` field of the
+  /// upstream's head, then `extra` (whole header lines), Content-Length (none on 1xx, 204 and
+  /// 304; the upstream's on the answer to a HEAD, which has no body) and what its connection's
+  /// keep-alive needs. A body of unknown length (chunked) is read whole first, to give its
+  /// length. Reuse, retries and errors before any byte reached the client are
+  /// Send's; once the head went out, an upstream failing mid-body or a client not taking the
+  /// body within 30 s ends the client's connection (Content-Length shows the cut). Calls
+  /// exchange.Answered: the handler then returns std::nullopt. Keep `head`, `body`, `keep`,
+  /// `extra` and the request alive across the co_await.
+  asio::awaitable<void> Pass(Exchange& exchange, std::string_view head, std::string_view body,
+                             std::span<const bhttp::field> keep, std::string_view extra);
+
   /// How a relayed stream may end.
   enum class StreamEnd {
     /// A live stream (server-sent events): cut when the server stops, and always ended with the
@@ -54,6 +72,12 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
  private:
   struct Opened;
   asio::awaitable<std::unique_ptr<Stream>> Connect();
+  /// An idle connection made on `context` that is not stale, or nullptr.
+  std::unique_ptr<Stream> TakeIdle(const asio::execution_context* context);
+  /// Keeps `stream` (its response read in full, nothing left over) for the next request.
+  void KeepIdle(std::unique_ptr<Stream> stream, const asio::execution_context* context);
+  /// Throws what a request that got no (complete) response head because of `ec` answers.
+  [[noreturn]] void ThrowFailed(const boost::system::error_code& ec, std::size_t received) const;
   /// Sends `request` on a fresh connection, reads the response's head and writes it to `down`.
   asio::awaitable<std::unique_ptr<Opened>> Open(Request request, Stream& down);
   Endpoint endpoint_;
