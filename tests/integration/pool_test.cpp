@@ -30,6 +30,10 @@ long long Backends(Pool& probe) {
   });
 }
 
+long long BackendPid(pqxx::connection& c) {
+  return pqxx::nontransaction(c).exec1("SELECT pg_backend_pid()")[0].as<long long>();
+}
+
 TEST(PoolTest, EveryConnectionCarriesTheStatementTimeout) {
   auto pg = testing::PgCluster::Start();
   Pool pool(Options(*pg));
@@ -93,9 +97,7 @@ TEST(PoolTest, AConnectionIsClosedAfterItsShareOfSessionWorkAndPlainWorkKeepsIt)
   PoolOptions o = Options(*pg);
   o.max_size = 1;
   Pool pool(o);
-  const auto pid = [](pqxx::connection& c) {
-    return pqxx::nontransaction(c).exec1("SELECT pg_backend_pid()")[0].as<long long>();
-  };
+  const auto pid = BackendPid;
   const long long first = pool.Run(pid);
   for (unsigned i = 0; i < 3 * Pool::kSessionsPerConnection; ++i) {
     EXPECT_EQ(pool.Run(pid), first) << "plain work " << i;
@@ -126,9 +128,7 @@ TEST(PoolTest, RunClosedWorksOnABackendOfItsOwnThatEndsWithIt) {
   PoolOptions o = Options(*pg);
   o.max_size = 1;
   Pool pool(o);
-  const auto pid = [](pqxx::connection& c) {
-    return pqxx::nontransaction(c).exec1("SELECT pg_backend_pid()")[0].as<long long>();
-  };
+  const auto pid = BackendPid;
   const long long pooled = pool.Run(pid);
   const long long closed = pool.RunClosed([&](pqxx::connection& c) {
     EXPECT_EQ(pool.open_connections(), 1u) << "not one of the pool's";

@@ -52,6 +52,15 @@ bool ClosedBeforeAnswer(const boost::system::error_code& ec) {
          ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
 }
 
+// A kept-alive connection the upstream closed meanwhile (it restarted): nothing came back (`read`
+// 0 bytes) on the first attempt. Resending is safe when the request never left (`wrote` failed),
+// or when repeating it changes nothing.
+bool MayResend(bool reused, int attempt, std::size_t read, const boost::system::error_code& wrote,
+               const boost::system::error_code& received, bhttp::verb method) {
+  return reused && attempt == 0 && read == 0 &&
+         (wrote || (Idempotent(method) && ClosedBeforeAnswer(received)));
+}
+
 constexpr std::size_t kPassHead = 512;
 constexpr std::size_t kPassRead = 16 * 1024;
 constexpr std::chrono::seconds kPassClientTimeout{30};
@@ -211,10 +220,7 @@ asio::awaitable<Response> Upstream::Send(Request& request) {
       std::tie(rec, rn) = co_await bhttp::async_read(*stream, buffer, parser, kUseTuple);
     }
     if (rec) {
-      // A kept-alive connection the upstream closed meanwhile (it restarted): nothing came back.
-      // Resending is safe when the request never left, or when repeating it changes nothing.
-      if (reused && attempt == 0 && rn == 0 &&
-          (wec || (Idempotent(request.method()) && ClosedBeforeAnswer(rec)))) {
+      if (MayResend(reused, attempt, rn, wec, rec, request.method())) {
         continue;
       }
       ThrowFailed(rec, rn);
@@ -259,8 +265,7 @@ asio::awaitable<void> Upstream::Pass(Exchange& exchange, std::string_view head,
       std::tie(rec, rn) = co_await bhttp::async_read_header(*stream, buffer, parser, kUseTuple);
     }
     if (rec) {
-      if (reused && attempt == 0 && rn == 0 &&
-          (wec || (Idempotent(request.method()) && ClosedBeforeAnswer(rec)))) {
+      if (MayResend(reused, attempt, rn, wec, rec, request.method())) {
         continue;
       }
       ThrowFailed(rec, rn);
