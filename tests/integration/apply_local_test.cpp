@@ -170,6 +170,24 @@ TEST_F(ApplyLocalTest, ApplyStatusReapplyDestroy) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_FALSE(fs::exists(dir_));
   EXPECT_EQ(Fetch("GET", url + "/health", {}, {}, 2000).status, 0);
+
+  // The purge kept the backup repository: a new cluster in the same place would archive into the
+  // old one's stanza, which refuses its WAL. Apply says so and changes nothing; with the
+  // repository moved aside it deploys afresh.
+  const fs::path repo = root_ / "d.backups";
+  ASSERT_TRUE(fs::exists(repo));
+  r = Apply({"--port", "0"});
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("the backup repository " + repo.string() +
+                       " holds the backups of an earlier deployment"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("crmctl restore --dir " + dir_.string()), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir_)) << "a refused apply created the directory";
+  fs::rename(repo, root_ / "old.backups");
+  r = Apply({"--port", "0"});
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("stanza-create"), std::string::npos) << r.out;
 }
 
 TEST_F(ApplyLocalTest, DryRunAndRefusalChangeNothing) {

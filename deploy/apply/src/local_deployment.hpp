@@ -164,6 +164,9 @@ class LocalTarget final : public DeployTarget {
 
  private:
   void CheckMachine() const;
+  /// Refuses (InputError) an apply that would create a cluster while the backup repository holds
+  /// another cluster's stanza.
+  void RefuseAnotherClustersStanza() const;
   // Converge's steps (local_converge.cpp), in order.
   void PrepareDirectories(DeploymentState& state, const std::function<void()>& save);
   void WriteConfiguration(const PlanDiff& diff, DeploymentState& state,

@@ -217,7 +217,26 @@ std::vector<DesiredHost> LocalTarget::Desire(const planner::Plan& plan,
   tier_id_ = plan.tier->id;
   tier_name_ = plan.tier->name;
   desired_ = BuildDesired(plan, layout_, options_, recorded, crmd);
+  RefuseAnotherClustersStanza();
   return {desired_.host};
+}
+
+// The stanza is made for one PostgreSQL cluster (its system id): a cluster this apply would create
+// cannot archive into a stanza an earlier deployment left (`destroy --purge` keeps the
+// repository). Unrefused, apply skipped the existing stanza, every WAL segment failed to archive
+// and piled up in pg/data, and the first backup failed with pgBackRest's system-id mismatch.
+void LocalTarget::RefuseAnotherClustersStanza() const {
+  const BackupRepo repo{desired_.backup_repo};
+  if (fs::exists(layout_.PgData() / "PG_VERSION") || !StanzaExists(repo)) {
+    return;
+  }
+  throw InputError(fmt::format(
+      "the backup repository {} holds the backups of an earlier deployment (stanza {}), and this "
+      "apply would create a new PostgreSQL cluster, whose WAL that stanza refuses. To bring the "
+      "earlier deployment back: crmctl restore --dir {} --time T (or --backup LABEL; a purged "
+      "directory is rebuilt from the backup). To start afresh: move {} aside (keep it while its "
+      "backups are wanted) or choose another with --backup-repo, then apply again",
+      repo.root.string(), kStanza, layout_.dir.string(), repo.root.string()));
 }
 
 std::map<std::string, ObservedHost> LocalTarget::Observe(const DeploymentState& recorded) {
