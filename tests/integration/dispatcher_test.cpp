@@ -166,15 +166,15 @@ TEST_F(DispatcherTest, StartedAfterALookAtAnEmptyQueueItConnectsOnlyWhenWoken) {
   Node n = MakeNode("n", options);
   std::atomic<int> connects{0};
   std::string conninfo = pool_->conninfo();
+  // Opens the dispatcher's connection, counting.
+  const queue::Connect counting = [&connects, conninfo] {
+    ++connects;
+    return std::make_unique<pqxx::connection>(conninfo);
+  };
   options.slice_id = 1;
   options.holder = "n";
   queue::Dispatcher dispatcher(
-      options,
-      [&connects, conninfo] {
-        ++connects;
-        return std::make_unique<pqxx::connection>(conninfo);
-      },
-      *n.simulator, [](const std::string&, const json&) {});
+      options, counting, *n.simulator, [](const std::string&, const json&) {});
   queue::QueueState look = pool_->Read([](pqxx::read_transaction& tx) {
     return queue::QueueLook(tx);
   });
@@ -204,12 +204,7 @@ TEST_F(DispatcherTest, StartedAfterALookAtAnEmptyQueueItConnectsOnlyWhenWoken) {
   look = pool_->Read([](pqxx::read_transaction& tx) { return queue::QueueLook(tx); });
   EXPECT_TRUE(look.in_doubt);
   queue::Dispatcher recovering(
-      options,
-      [&connects, conninfo] {
-        ++connects;
-        return std::make_unique<pqxx::connection>(conninfo);
-      },
-      *n.simulator, [](const std::string&, const json&) {});
+      options, counting, *n.simulator, [](const std::string&, const json&) {});
   recovering.StartAfter(look);
   EXPECT_FALSE(recovering.IdleDepth().has_value());
   ASSERT_TRUE(WaitFor("SELECT count(*) FROM outbound_tasks WHERE state IN ('sending', 'claimed')",

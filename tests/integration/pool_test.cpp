@@ -97,29 +97,28 @@ TEST(PoolTest, AConnectionIsClosedAfterItsShareOfSessionWorkAndPlainWorkKeepsIt)
   PoolOptions o = Options(*pg);
   o.max_size = 1;
   Pool pool(o);
-  const auto pid = BackendPid;
-  const long long first = pool.Run(pid);
+  const long long first = pool.Run(BackendPid);
   for (unsigned i = 0; i < 3 * Pool::kSessionsPerConnection; ++i) {
-    EXPECT_EQ(pool.Run(pid), first) << "plain work " << i;
+    EXPECT_EQ(pool.Run(BackendPid), first) << "plain work " << i;
   }
   for (unsigned i = 1; i < Pool::kSessionsPerConnection; ++i) {
-    EXPECT_EQ(pool.RunSession(pid), first) << "session work " << i;
-    EXPECT_EQ(pool.Run(pid), first) << "plain work after session work " << i;
+    EXPECT_EQ(pool.RunSession(BackendPid), first) << "session work " << i;
+    EXPECT_EQ(pool.Run(BackendPid), first) << "plain work after session work " << i;
   }
-  EXPECT_EQ(pool.RunSession(pid), first) << "the last session work it serves";
+  EXPECT_EQ(pool.RunSession(BackendPid), first) << "the last session work it serves";
   EXPECT_EQ(pool.open_connections(), 0u) << "closed when released";
-  const long long second = pool.Run(pid);
+  const long long second = pool.Run(BackendPid);
   EXPECT_NE(second, first);
   // The count starts again on the new connection, and a connection closed for another reason
   // (idle) takes its count with it.
-  EXPECT_EQ(pool.RunSession(pid), second);
+  EXPECT_EQ(pool.RunSession(BackendPid), second);
   EXPECT_EQ(pool.CloseIdle(std::chrono::milliseconds(0)), 1u);
-  const long long third = pool.RunSession(pid);
+  const long long third = pool.RunSession(BackendPid);
   EXPECT_NE(third, second);
   for (unsigned i = 1; i < Pool::kSessionsPerConnection; ++i) {
-    EXPECT_EQ(pool.RunSession(pid), third) << "session work " << i;
+    EXPECT_EQ(pool.RunSession(BackendPid), third) << "session work " << i;
   }
-  EXPECT_NE(pool.Run(pid), third);
+  EXPECT_NE(pool.Run(BackendPid), third);
 }
 
 // RunClosed: a backend of its own, gone when the work returns, outside the pool's count.
@@ -128,14 +127,13 @@ TEST(PoolTest, RunClosedWorksOnABackendOfItsOwnThatEndsWithIt) {
   PoolOptions o = Options(*pg);
   o.max_size = 1;
   Pool pool(o);
-  const auto pid = BackendPid;
-  const long long pooled = pool.Run(pid);
+  const long long pooled = pool.Run(BackendPid);
   const long long closed = pool.RunClosed([&](pqxx::connection& c) {
     EXPECT_EQ(pool.open_connections(), 1u) << "not one of the pool's";
-    return pid(c);
+    return BackendPid(c);
   });
   EXPECT_NE(closed, pooled);
-  EXPECT_EQ(pool.Run(pid), pooled);
+  EXPECT_EQ(pool.Run(BackendPid), pooled);
   // Its backend ends when the connection closes (asynchronously on the server's side).
   Pool probe(Options(*pg));
   for (int i = 0; i < 500; ++i) {

@@ -52,15 +52,6 @@ bool ClosedBeforeAnswer(const boost::system::error_code& ec) {
          ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
 }
 
-// A kept-alive connection the upstream closed meanwhile (it restarted): nothing came back (`read`
-// 0 bytes) on the first attempt. Resending is safe when the request never left (`wrote` failed),
-// or when repeating it changes nothing.
-bool MayResend(bool reused, int attempt, std::size_t read, const boost::system::error_code& wrote,
-               const boost::system::error_code& received, bhttp::verb method) {
-  return reused && attempt == 0 && read == 0 &&
-         (wrote || (Idempotent(method) && ClosedBeforeAnswer(received)));
-}
-
 constexpr std::size_t kPassHead = 512;
 constexpr std::size_t kPassRead = 16 * 1024;
 constexpr std::chrono::seconds kPassClientTimeout{30};
@@ -187,6 +178,30 @@ void Upstream::KeepIdle(std::unique_ptr<Stream> stream, const asio::execution_co
   }
 }
 
+asio::awaitable<std::unique_ptr<Stream>> Upstream::TakeOrConnect(
+    const asio::execution_context* context, bool& reused) {
+  std::unique_ptr<Stream> stream = TakeIdle(context);
+  reused = stream != nullptr;
+  if (!stream) {
+    stream = co_await Connect();
+  }
+  stream->expires_after(timeout_);
+  co_return stream;
+}
+
+bool Upstream::ResendOrThrow(bool reused, int attempt, std::size_t read,
+                             const boost::system::error_code& wrote,
+                             const boost::system::error_code& received, bhttp::verb method) const {
+  // A kept-alive connection the upstream closed meanwhile (it restarted): nothing came back on
+  // the first attempt. Resending is safe when the request never left, or when repeating it
+  // changes nothing.
+  if (reused && attempt == 0 && read == 0 &&
+      (wrote || (Idempotent(method) && ClosedBeforeAnswer(received)))) {
+    return true;
+  }
+  ThrowFailed(received, read);
+}
+
 void Upstream::ThrowFailed(const boost::system::error_code& ec, std::size_t received) const {
   if (ec == beast::error::timeout) {
     throw ServiceError(Status::gateway_timeout, "your workspace did not answer within " +
@@ -204,12 +219,8 @@ asio::awaitable<Response> Upstream::Send(Request& request) {
   const asio::execution_context* context =
       &asio::query(co_await asio::this_coro::executor, asio::execution::context);
   for (int attempt = 0;; ++attempt) {
-    std::unique_ptr<Stream> stream = TakeIdle(context);
-    bool reused = stream != nullptr;
-    if (!stream) {
-      stream = co_await Connect();
-    }
-    stream->expires_after(timeout_);
+    bool reused = false;
+    std::unique_ptr<Stream> stream = co_await TakeOrConnect(context, reused);
     auto [wec, wn] = co_await bhttp::async_write(*stream, request, kUseTuple);
     beast::flat_buffer buffer;
     bhttp::response_parser<bhttp::string_body> parser;
@@ -219,11 +230,8 @@ asio::awaitable<Response> Upstream::Send(Request& request) {
     if (!wec) {
       std::tie(rec, rn) = co_await bhttp::async_read(*stream, buffer, parser, kUseTuple);
     }
-    if (rec) {
-      if (MayResend(reused, attempt, rn, wec, rec, request.method())) {
-        continue;
-      }
-      ThrowFailed(rec, rn);
+    if (rec && ResendOrThrow(reused, attempt, rn, wec, rec, request.method())) {
+      continue;
     }
     Response response = parser.release();
     if (response.keep_alive() && buffer.size() == 0) {
@@ -243,12 +251,8 @@ asio::awaitable<void> Upstream::Pass(Exchange& exchange, std::string_view head,
   out.reserve(kPassHead);
   beast::flat_buffer buffer;
   for (int attempt = 0;; ++attempt) {
-    std::unique_ptr<Stream> stream = TakeIdle(context);
-    bool reused = stream != nullptr;
-    if (!stream) {
-      stream = co_await Connect();
-    }
-    stream->expires_after(timeout_);
+    bool reused = false;
+    std::unique_ptr<Stream> stream = co_await TakeOrConnect(context, reused);
     std::array<asio::const_buffer, 2> sent{asio::buffer(head.data(), head.size()),
                                            asio::buffer(body.data(), body.size())};
     auto [wec, wn] = co_await asio::async_write(*stream, sent, kUseTuple);
@@ -264,11 +268,8 @@ asio::awaitable<void> Upstream::Pass(Exchange& exchange, std::string_view head,
     if (!wec) {
       std::tie(rec, rn) = co_await bhttp::async_read_header(*stream, buffer, parser, kUseTuple);
     }
-    if (rec) {
-      if (MayResend(reused, attempt, rn, wec, rec, request.method())) {
-        continue;
-      }
-      ThrowFailed(rec, rn);
+    if (rec && ResendOrThrow(reused, attempt, rn, wec, rec, request.method())) {
+      continue;
     }
     // No body (204, 304, a length of 0, the answer to a HEAD).
     const bool bodiless = parser.is_done();
