@@ -832,13 +832,27 @@ void ProcessKnobs(Plan& plan, const Catalog& c, const Engine& e, const Tier& t,
   // how many connections one slice process holds in all (docs/capacity-model.md, "The crmd
   // engine").
   constexpr long long kSlicePool = 2;
+  constexpr long long kHostPoolFloor = 10;
+  constexpr long long kHostPoolPerCore = 4;
   const long long slice_pool =
       e.has_connections_per_slice ? CeilCount(e.connections_per_slice.value) : kSlicePool;
   long long processes = app_processes + (hash_ranged ? slice_hosts : 0);
   if (!hash_ranged && app_processes == 0) {
     processes = 1;  // the `all` host's gateway
   }
-  const long long slice_conns = hash_ranged ? 0 : w.customers * slice_pool;
+  long long slice_conns = hash_ranged ? 0 : w.customers * slice_pool;
+  // Without a pooler in front of the database, crmd runs one beside its slices: they share a
+  // few backends per core, never more than they would hold unpooled (docs/operations.md,
+  // "Slices behind the host's pooler").
+  long long host_pool = 0;
+  if (!hash_ranged && !t.pgbouncer && !plan.layout.empty()) {
+    const auto cores = static_cast<long long>(std::max(1.0, plan.layout.front().server->vcpu));
+    host_pool = std::min(slice_conns, std::max(kHostPoolFloor, kHostPoolPerCore * cores));
+    EXPLAIN(ex, "SLICE_POOL_SIZE (the slices' pooler)", Num(static_cast<double>(host_pool)),
+            "min({} slices × {} each, max({}, {} cores × {}))", w.customers, slice_pool,
+            kHostPoolFloor, cores, kHostPoolPerCore);
+    slice_conns = host_pool;
+  }
   plan.demand.db_connections = processes * max_open + slice_conns;
   if (hash_ranged) {
     EXPLAIN(ex,
@@ -846,6 +860,9 @@ void ProcessKnobs(Plan& plan, const Catalog& c, const Engine& e, const Tier& t,
                                          : "database connections (clients)",
             Num(static_cast<double>(plan.demand.db_connections)),
             "{} crmd processes × {} DB_MAX_OPEN_CONNS", processes, max_open);
+  } else if (host_pool > 0) {
+    EXPLAIN(ex, "database connections", Num(static_cast<double>(plan.demand.db_connections)),
+            "{} gateway process(es) × {} + SLICE_POOL_SIZE {}", processes, max_open, host_pool);
   } else {
     EXPLAIN(ex, "database connections", Num(static_cast<double>(plan.demand.db_connections)),
             "{} gateway process(es) × {} + {} slice processes × {} each", processes, max_open,
@@ -859,6 +876,9 @@ void ProcessKnobs(Plan& plan, const Catalog& c, const Engine& e, const Tier& t,
   plan.knobs.emplace_back("WORKER_CONCURRENCY", concurrency);
   if (!hash_ranged) {
     plan.knobs.emplace_back("SLICE_DB_MAX_OPEN_CONNS", kSlicePool);
+  }
+  if (host_pool > 0) {
+    plan.knobs.emplace_back("SLICE_POOL_SIZE", host_pool);
   }
   const long long depth =
       std::max(static_cast<long long>(r.queue_max_depth.value), w.peak_pending_tasks);

@@ -64,11 +64,16 @@ db::PoolOptions SliceDatabase(const config::RuntimeConfig& config, long long sli
   options.application_name = "crmd-" + schema + suffix;
   options.search_path = schema;
   // Pooled, the slice logs in as the pool's shared user and becomes its own role inside every
-  // transaction (docs/operations.md, "PostgreSQL behind PgBouncer"); unpooled its login is its
-  // role.
+  // transaction (docs/operations.md, "PostgreSQL behind PgBouncer"), or, behind its host's
+  // pooler, as its own role, whose settings are its search_path and statement_timeout
+  // (docs/operations.md, "Slices behind the host's pooler"); unpooled its login is its role.
   options.direct_url = config.database_direct_url;
   if (!options.direct_url.empty()) {
-    options.role = schema;
+    if (db::ConnInfoValue(config.database_url, "user") == schema) {
+      options.role_settings = true;
+    } else {
+      options.role = schema;
+    }
   }
   options.replica_url = config.db_read_replica_url;
   options.replica_max_lag = config.db_replica_max_lag;
@@ -86,7 +91,10 @@ std::optional<db::PoolOptions> SliceQueueDatabase(const config::RuntimeConfig& c
   db::PoolOptions options = SliceDatabase(config, slice_id, max_size, "-queue");
   options.url = config.queue_database_url;
   options.replica_url.clear();
-  if (!options.direct_url.empty()) {
+  if (options.role_settings) {
+    options.direct_url.clear();  // its own login, not behind the host's pooler: unpooled
+    options.role_settings = false;
+  } else if (!options.direct_url.empty()) {
     options.direct_url = config.queue_database_url;
   }
   return options;
@@ -175,6 +183,16 @@ orchestrator::OrchestratorOptions OrchestratorOptionsFrom(const config::RuntimeC
   options.database_url = config.database_url;
   options.database_direct_url = config.database_direct_url;
   options.database_password = config.database_password;
+  if (config.slice_pool_size > 0) {
+    orchestrator::SlicePoolerOptions pooler;
+    pooler.dir = config.data_dir / "pgbouncer";
+    pooler.binary = config.pgbouncer;
+    pooler.database_url = config.database_url;
+    pooler.size = config.slice_pool_size;
+    pooler.per_slice = config.slice_pool_per_slice;
+    pooler.idle_timeout = config.slice_pool_idle_timeout;
+    options.pooler = pooler;
+  }
   options.queue_database_url = config.queue_database_url;
   options.default_channel = config.channel;
   options.default_wa_web_engine = config.wa_web_engine;

@@ -51,7 +51,9 @@ root=$("${b[@]}" mount "$container")
   fail "crmd --version as the image's user"
 chroot "$root" /usr/bin/crmctl --version | grep -q "$version" || fail "crmctl --version in the image"
 chroot "$root" /usr/bin/curl --version > /dev/null || fail "curl (the health check) in the image"
-if missing=$(chroot "$root" /usr/bin/ldd /usr/bin/crmd /usr/bin/crmctl | grep "not found"); then
+chroot --userspec=10001:10001 "$root" /usr/sbin/pgbouncer --version | grep -q PgBouncer ||
+  fail "pgbouncer (the slices' pooler) in the image"
+if missing=$(chroot "$root" /usr/bin/ldd /usr/bin/crmd /usr/bin/crmctl /usr/sbin/pgbouncer | grep "not found"); then
   fail "libraries missing in the image: $missing"
 fi
 grep -q '^crmd:x:10001:10001:' "$root/etc/passwd" || fail "no user crmd (10001) in the image"

@@ -202,7 +202,8 @@ TEST_F(MigrationsTest, ASliceRolePasswordSentAsASecretLogsInUnderScramAndAWrongO
     pqxx::work tx(*admin_);
     orchestrator::SliceStore store(tx);
     store.CreateRole("slice_5", std::chrono::milliseconds(30'000));
-    store.SetPassword("slice_5", password);
+    store.SetLogin("slice_5", orchestrator::ScramSecret(password, orchestrator::kScramIterations),
+                   std::chrono::milliseconds(30'000));
     tx.commit();
   }
   std::string secret = pqxx::nontransaction(*admin_)

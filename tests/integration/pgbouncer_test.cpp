@@ -60,28 +60,6 @@ class PgBouncerTest : public RuntimeTest {
 
   std::string Cookie(const Tenant& t) const { return "Cookie: crm_session=" + t.token; }
 
-  void Import(const Tenant& t, const std::string& name, const std::vector<std::string>& phones) {
-    std::string csv = "name,phone\n";
-    for (std::size_t i = 0; i < phones.size(); ++i) {
-      csv += name + " " + std::to_string(i) + "," + phones[i] + "\n";
-    }
-    auto r = Fetch("POST", Url("/api/contacts/import"), csv, {Cookie(t), "Content-Type: text/csv"});
-    ASSERT_EQ(r.status, 200) << r.body;
-    EXPECT_EQ(r.Json()["created"], phones.size());
-  }
-
-  long long Broadcast(const Tenant& t, const std::vector<std::string>& recipients) {
-    auto r = Fetch("POST", Url("/api/broadcasts"),
-                   json{{"name", "Launch"}, {"text", "Hello"}, {"recipients", recipients}}.dump(),
-                   t.AuthJson(), 60'000);
-    EXPECT_EQ(r.status, 202) << r.body;
-    return r.Json().value("id", 0LL);
-  }
-
-  json Progress(const Tenant& t, long long id) {
-    return Fetch("GET", Url("/api/broadcasts/" + std::to_string(id)), {}, t.Auth()).Json();
-  }
-
   // The pooler's pool of the shared login, and the most server connections it was seen with.
   std::map<std::string, std::string> LoginPool() {
     for (auto& pool : bouncer_->Show("SHOW POOLS")) {

@@ -177,6 +177,31 @@ class RuntimeTest : public ::testing::Test {
     return r.Json().value("id", 0LL);
   }
 
+  // Contacts "NAME 0", "NAME 1"… with `phones`, by a CSV import.
+  void Import(const Tenant& t, const std::string& name, const std::vector<std::string>& phones) {
+    std::string csv = "name,phone\n";
+    for (std::size_t i = 0; i < phones.size(); ++i) {
+      csv += name + " " + std::to_string(i) + "," + phones[i] + "\n";
+    }
+    auto r = Fetch("POST", Url("/api/contacts/import"), csv,
+                   {"Cookie: crm_session=" + t.token, "Content-Type: text/csv"});
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.Json()["created"], phones.size());
+  }
+
+  // A broadcast of "Hello" to `recipients`; its id (0 when refused).
+  long long Broadcast(const Tenant& t, const std::vector<std::string>& recipients) {
+    auto r = Fetch("POST", Url("/api/broadcasts"),
+                   json{{"name", "Launch"}, {"text", "Hello"}, {"recipients", recipients}}.dump(),
+                   t.AuthJson(), 60'000);
+    EXPECT_EQ(r.status, 202) << r.body;
+    return r.Json().value("id", 0LL);
+  }
+
+  json Progress(const Tenant& t, long long id) {
+    return Fetch("GET", Url("/api/broadcasts/" + std::to_string(id)), {}, t.Auth()).Json();
+  }
+
   // Every slice's log on stderr (call from TearDown when the test failed).
   void PrintSliceLogs() const {
     if (!fs::exists(data_ / "slices")) {

@@ -84,18 +84,6 @@ class WaWebTest : public RuntimeTest {
     ASSERT_TRUE(Eventually([&] { return ChannelIs(t, "connected"); })) << Channel(t);
   }
 
-  long long Broadcast(const Tenant& t, const std::vector<std::string>& recipients) {
-    auto r = Fetch("POST", Url("/api/broadcasts"),
-                   json{{"name", "Launch"}, {"text", "Hello"}, {"recipients", recipients}}.dump(),
-                   t.AuthJson());
-    EXPECT_EQ(r.status, 202) << r.body;
-    return r.Json().value("id", 0LL);
-  }
-
-  json Progress(const Tenant& t, long long id) {
-    return Fetch("GET", Url("/api/broadcasts/" + std::to_string(id)), {}, t.Auth()).Json();
-  }
-
   json Alerts(const std::string& admin, long long slice) {
     auto r = Fetch("GET", Url("/admin/alerts?state=all&limit=1000"), {},
                    {"Cookie: crm_session=" + admin});

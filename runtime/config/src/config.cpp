@@ -218,6 +218,16 @@ void CheckRegions(const RuntimeConfig& c) {
   }
 }
 
+// A host's own pooler for its slices and a pooler in front of the database are two answers to
+// one question.
+void CheckSlicePool(const RuntimeConfig& c) {
+  if (c.slice_pool_size > 0 && !c.database_direct_url.empty()) {
+    throw InputError(
+        "CRM_SLICE_POOL_SIZE: the database is already behind a pooler (CRM_DATABASE_DIRECT_URL "
+        "is set); set one or the other");
+  }
+}
+
 const std::vector<KeyDef>& Defs() {
   static const std::vector<KeyDef> defs = {
       {{"database_url", {"CRM_DATABASE_URL"}, "PostgreSQL URL or key=value conninfo"},
@@ -228,6 +238,24 @@ const std::vector<KeyDef>& Defs() {
         "advisory locks and migrations connect here (same user and password); empty: "
         "database_url, unpooled"},
        [](RuntimeConfig& c, const std::string& v) { c.database_direct_url = v; }},
+      {{"slice_pool_size",
+        {"CRM_SLICE_POOL_SIZE", "SLICE_POOL_SIZE"},
+        "server connections this host's slices share through a PgBouncer crmd starts for them "
+        "(transaction pooling; each slice keeps its own login); 0: slices connect directly"},
+       [](RuntimeConfig& c, const std::string& v) { c.slice_pool_size = Int(v, 0, 10'000); }},
+      {{"slice_pool_per_slice",
+        {"CRM_SLICE_POOL_PER_SLICE"},
+        "of slice_pool_size, the server connections one slice may hold at once"},
+       [](RuntimeConfig& c, const std::string& v) { c.slice_pool_per_slice = Int(v, 1, 100); }},
+      {{"slice_pool_idle_timeout",
+        {"CRM_SLICE_POOL_IDLE_TIMEOUT"},
+        "the slices' pooler closes a server connection unused this long"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.slice_pool_idle_timeout =
+             std::chrono::duration_cast<std::chrono::seconds>(AtLeastOneSecond(v));
+       }},
+      {{"pgbouncer", {"CRM_PGBOUNCER"}, "the PgBouncer binary the slices' pooler runs"},
+       [](RuntimeConfig& c, const std::string& v) { c.pgbouncer = NonEmpty(v); }},
       {{"db_read_replica_url",
         {"CRM_DB_READ_REPLICA_URL", "DB_READ_REPLICA_URL"},
         "a streaming replica of the database: slices read lists, search and progress there "
@@ -964,6 +992,7 @@ RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const
     }
   }
   CheckRegions(config);
+  CheckSlicePool(config);
   return config;
 }
 

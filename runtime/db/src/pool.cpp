@@ -112,12 +112,14 @@ Pool::Pool(PoolOptions options) : options_(std::move(options)) {
     // whoever comes next, so the settings are made inside each transaction instead.
     overrides.erase("options");
     conninfo_ = BuildConnInfo(options_.url, overrides);
-    enter_sql_ = "SELECT set_config('statement_timeout', '" + timeout + "', true)";
-    if (!options_.role.empty()) {
-      enter_sql_ += ", set_config('role', '" + options_.role + "', true)";
-    }
-    if (!options_.search_path.empty()) {
-      enter_sql_ += ", set_config('search_path', '" + options_.search_path + "', true)";
+    if (!options_.role_settings) {
+      enter_sql_ = "SELECT set_config('statement_timeout', '" + timeout + "', true)";
+      if (!options_.role.empty()) {
+        enter_sql_ += ", set_config('role', '" + options_.role + "', true)";
+      }
+      if (!options_.search_path.empty()) {
+        enter_sql_ += ", set_config('search_path', '" + options_.search_path + "', true)";
+      }
     }
   } else {
     conninfo_ = BuildConnInfo(options_.url, overrides);

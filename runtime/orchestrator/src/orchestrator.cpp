@@ -33,6 +33,7 @@
 #include "crm/db/migrations.hpp"
 #include "crm/http/probe.hpp"
 #include "crm/orchestrator/slice_launcher.hpp"
+#include "log_tail.hpp"
 
 namespace crm::orchestrator {
 namespace bp = boost::process;
@@ -111,33 +112,50 @@ std::string QueueUrl(const OrchestratorOptions& options) {
   return db::BuildConnInfo(options.queue_database_url, {{"user", user}});
 }
 
-// How a slice logs in to PostgreSQL: its environment's URLs (no password in them) and the
-// password, which crosses through a descriptor. Unpooled it logs in as its own role with a
-// password set for this start; pooled, as the pool's shared user (database_url's) with that
-// user's password, and becomes its role inside every transaction (docs/operations.md,
-// "PostgreSQL behind PgBouncer"). The queue database's URL follows the same rule, with the same
-// password.
-std::pair<std::map<std::string, std::string>, std::string> SliceLogin(
-    const OrchestratorOptions& options, const std::string& role) {
+// How a slice logs in to PostgreSQL: its environment's URLs (no password in them), the password,
+// which crosses through a descriptor, and whether the login is the slice's own role.
+struct SliceLogin {
   std::map<std::string, std::string> env;
+  std::string password;
+  bool own_role = true;
+};
+
+// Unpooled a slice logs in as its own role with a password set for this start. Behind the host's
+// pooler it does too, through the pooler, and reaches PostgreSQL itself for whole sessions
+// (docs/operations.md, "Slices behind the host's pooler"). Behind a pooler in front of the
+// database it logs in as the pool's shared user (database_url's) with that user's password, and
+// becomes its role inside every transaction (docs/operations.md, "PostgreSQL behind
+// PgBouncer"). The queue database's URL follows the same rule, with the same password.
+SliceLogin LoginOf(const OrchestratorOptions& options, const SlicePooler* pooler,
+                   const std::string& role) {
+  SliceLogin login;
   auto add = [&](const char* name, const std::string& url,
                  const std::map<std::string, std::string>& overrides) {
     if (!url.empty()) {
-      env[name] = db::BuildConnInfo(url, overrides);
+      login.env[name] = db::BuildConnInfo(url, overrides);
     }
   };
   if (options.database_direct_url.empty()) {
-    add("CRM_DATABASE_URL", options.database_url, {{"user", role}, {"password", ""}});
-    add("CRM_QUEUE_DATABASE_URL", options.queue_database_url, {{"user", role}, {"password", ""}});
-    return {env, RandomHex(24)};
+    const std::map<std::string, std::string> own = {{"user", role}, {"password", ""}};
+    if (pooler != nullptr) {
+      login.env["CRM_DATABASE_URL"] = pooler->SliceUrl(role);
+      add("CRM_DATABASE_DIRECT_URL", options.database_url, own);
+    } else {
+      add("CRM_DATABASE_URL", options.database_url, own);
+    }
+    add("CRM_QUEUE_DATABASE_URL", options.queue_database_url, own);
+    login.password = RandomHex(24);
+    return login;
   }
   add("CRM_DATABASE_URL", options.database_url, {{"password", ""}});
   add("CRM_DATABASE_DIRECT_URL", options.database_direct_url, {{"password", ""}});
   add("CRM_QUEUE_DATABASE_URL", options.queue_database_url.empty() ? "" : QueueUrl(options),
       {{"password", ""}});
-  return {env, options.database_password.empty()
-                   ? db::ConnInfoValue(options.database_url, "password")
-                   : options.database_password};
+  login.password = options.database_password.empty()
+                       ? db::ConnInfoValue(options.database_url, "password")
+                       : options.database_password;
+  login.own_role = false;
+  return login;
 }
 
 // The orchestrator's own pool in the queue database: its URL's user (a login that may create
@@ -271,23 +289,6 @@ std::uint64_t DirectoryBytes(const fs::path& dir) {
     }
   }
   return total;
-}
-
-std::string LastLines(const fs::path& file, std::size_t lines) {
-  std::ifstream in(file);
-  std::deque<std::string> tail;
-  std::string line;
-  while (std::getline(in, line)) {
-    tail.push_back(line);
-    if (tail.size() > lines) {
-      tail.pop_front();
-    }
-  }
-  std::string out;
-  for (const auto& l : tail) {
-    out += (out.empty() ? "" : " | ") + l;
-  }
-  return out;
 }
 
 // A slice process, however it started: exec'd by this process (a boost child), or forked by the
@@ -441,6 +442,9 @@ Orchestrator::Orchestrator(OrchestratorOptions options, db::Pool& pool)
   // gateway runs, even after a package upgrade replaced the file on disk.
   binary_ = options_.slice_binary.empty() ? "/proc/self/exe" : options_.slice_binary;
   fs::create_directories(options_.data_dir / "slices");
+  if (options_.pooler && RunsSlices()) {
+    pooler_ = std::make_unique<SlicePooler>(*options_.pooler);
+  }
   if (!options_.queue_database_url.empty()) {
     queue_pool_ = std::make_unique<db::Pool>(QueueAdminDatabase(options_));
     // A queue "database" that is the main one would put two schemas of one name in one place.
@@ -675,12 +679,15 @@ void Orchestrator::EnsureQueueSchema(const std::string& role) {
 }
 
 void Orchestrator::DropSliceData(long long slice_id) {
+  std::string role = RoleOf(slice_id);
   if (RunsSlices()) {
     StopProcess(slice_id);
+    if (pooler_) {
+      pooler_->Forget(role);
+    }
   } else {
     AwaitStoppedElsewhere(slice_id);
   }
-  std::string role = RoleOf(slice_id);
   if (queue_pool_) {
     // First: in a shared cluster the role still owns the queue's schema until this.
     queue_pool_->Write([&](pqxx::work& tx) { SliceStore(tx).DropQueueSchema(role); });
@@ -874,18 +881,22 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health, long long
   endpoint.is_unix = true;
   endpoint.path = (dir / ("http-" + RandomHex(6) + ".sock")).string();
   PointLink(dir / "http.sock", endpoint.path);
-  auto [database_env, password] = SliceLogin(options_, role);
-  bool own_login = !database_env.contains("CRM_DATABASE_DIRECT_URL");
+  SliceLogin login = LoginOf(options_, pooler_.get(), role);
+  // One secret for PostgreSQL and the pooler: it logs in to PostgreSQL with the slice's proof.
+  const std::string secret =
+      login.own_role ? ScramSecret(login.password, kScramIterations) : std::string();
   if (queue_pool_) {
     EnsureQueueSchema(role);
-    if (own_login) {
-      queue_pool_->Write([&](pqxx::work& tx) { SliceStore(tx).SetPassword(role, password); });
+    if (login.own_role) {
+      queue_pool_->Write([&](pqxx::work& tx) {
+        SliceStore(tx).SetLogin(role, secret, options_.statement_timeout);
+      });
     }
   }
   pool_.Write([&](pqxx::work& tx) {
     SliceStore slices(tx);
-    if (own_login) {
-      slices.SetPassword(role, password);
+    if (login.own_role) {
+      slices.SetLogin(role, secret, options_.statement_timeout);
     }
     if (options_.placement == Placement::kSliceHost) {
       // Gateways reach it through this host's router, which knows its socket.
@@ -894,12 +905,15 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health, long long
       slices.SetEndpoint(slice_id, EndpointOf(slice_id).ToString());
     }
   });
+  if (pooler_) {
+    pooler_->Admit(role, secret);
+  }
   std::map<std::string, std::string> env;
   const char* path = std::getenv("PATH");
   env["PATH"] = path != nullptr ? path : "/usr/bin:/bin";
   // A slice sees only its own credentials: never billing secrets, nor (unpooled) the gateway's
   // password.
-  for (const auto& [name, value] : database_env) {
+  for (const auto& [name, value] : login.env) {
     env[name] = value;
   }
   env["CRM_LISTEN"] = endpoint.ToString();
@@ -932,7 +946,7 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health, long long
   }
   int secret_fd = -1;
   try {
-    secret_fd = SecretDescriptor(password);
+    secret_fd = SecretDescriptor(login.password);
   } catch (...) {
     ::close(log_fd);
     throw;
@@ -1137,6 +1151,9 @@ void Orchestrator::Wake() {
 }
 
 void Orchestrator::Start() {
+  if (pooler_) {
+    pooler_->Start();
+  }
   if (options_.placement != Placement::kSliceHost) {
     CleanUpAndStartRecorded();
   }
@@ -1291,6 +1308,9 @@ void Orchestrator::Stop() {
   for (long long id : ids) {
     StopProcess(id);
   }
+  if (pooler_) {
+    pooler_->Stop();
+  }
 }
 
 void Orchestrator::Supervise() {
@@ -1378,6 +1398,9 @@ void Orchestrator::Supervise() {
         }
         RecordHealth(id, "healthy", false);
       }
+    }
+    if (pooler_) {
+      pooler_->Supervise();
     }
     ProbeRunning();
     std::this_thread::sleep_for(milliseconds(25));

@@ -406,9 +406,11 @@ void SliceStore::CreateRole(const std::string& role, std::chrono::milliseconds s
            r + " SET statement_timeout = " + tx_.quote(std::to_string(statement_timeout.count())));
 }
 
-void SliceStore::SetPassword(const std::string& role, const std::string& password) {
-  tx_.exec("ALTER ROLE " + db::Identifier(role) + " PASSWORD " +
-           tx_.quote(ScramSecret(password, kScramIterations)));
+void SliceStore::SetLogin(const std::string& role, const std::string& scram_secret,
+                          std::chrono::milliseconds statement_timeout) {
+  std::string r = db::Identifier(role);
+  tx_.exec("ALTER ROLE " + r + " PASSWORD " + tx_.quote(scram_secret) + ";\nALTER ROLE " + r +
+           " SET statement_timeout = " + tx_.quote(std::to_string(statement_timeout.count())));
 }
 
 void SliceStore::DropQueueSchema(const std::string& role) {

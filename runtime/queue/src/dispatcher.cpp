@@ -86,14 +86,15 @@ bool Dispatcher::Sleep(milliseconds at_most) {
     if (left.count() <= 0) {
       break;
     }
-    if (connection_) {
+    if (listener_) {
       // await_notification cannot see a Wake(): look at the flag every 250 ms.
       auto slice = std::min(milliseconds(250), left);
       if (connection_->await_notification(0, static_cast<long>(slice.count()) * 1000) > 0) {
         return true;
       }
     } else {
-      // Disconnected, a thousand idle slices must not each wake four times a second.
+      // Not listening: a Wake() is all there is to wait for (disconnected, a thousand idle
+      // slices must not each wake four times a second).
       std::unique_lock lock(mutex_);
       wake_.wait_for(lock, left, [this] { return woken_.load() || !running_; });
     }
@@ -131,8 +132,10 @@ std::optional<milliseconds> Dispatcher::NextDue(bool count_in_doubt) {
 void Dispatcher::OpenConnection() {
   idle_depth_ = -1;
   connection_ = connect_();
-  listener_ = std::make_unique<Listener>(
-      *connection_, NotifyChannel("slice_" + std::to_string(options_.slice_id)));
+  if (options_.listen) {
+    listener_ = std::make_unique<Listener>(
+        *connection_, NotifyChannel("slice_" + std::to_string(options_.slice_id)));
+  }
 }
 
 void Dispatcher::Disconnect() {

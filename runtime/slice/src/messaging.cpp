@@ -75,9 +75,13 @@ void Messaging::Start() {
       options.messages_db = &channel_pool_;
     }
     // Its own application_name: pg_stat_activity tells its backend from the pools'.
-    // A whole session (it LISTENs), to PostgreSQL itself when a pooler is in between.
+    // A whole session that LISTENs, to PostgreSQL itself when a pooler is in between; behind
+    // its host's pooler, whose backends every slice shares, it does not LISTEN and goes through
+    // the pooler like the pools (docs/operations.md, "Slices behind the host's pooler").
+    const bool shares_pooler = queue_db().pooled_with_role_settings();
+    options.listen = !shares_pooler;
     std::string conninfo = db::BuildConnInfo(
-        queue_db().session_conninfo(),
+        shares_pooler ? queue_db().conninfo() : queue_db().session_conninfo(),
         {{"application_name", "crmd-slice_" + std::to_string(slice_id_) + "-dispatcher"}});
     dispatcher_ = std::make_unique<queue::Dispatcher>(
         options, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); }, *channel_,
@@ -86,8 +90,8 @@ void Messaging::Start() {
       // The queue is in the slice's schema: one look on the channel's pool, on the connection
       // the start's schema check and the channel used, spares the dispatcher a connection of
       // its own when nothing waits (Dispatcher::StartAfter).
-      dispatcher_->StartAfter(channel_pool_.Read(
-          [](pqxx::read_transaction& tx) { return queue::QueueLook(tx); }));
+      dispatcher_->StartAfter(
+          channel_pool_.Read([](pqxx::read_transaction& tx) { return queue::QueueLook(tx); }));
     } else {
       dispatcher_->Start();
     }

@@ -39,6 +39,31 @@ TEST(RuntimeConfigTest, TheDirectDatabaseUrlIsUnsetUnlessGivenThenReadFromFileOr
   std::filesystem::remove(file);
 }
 
+TEST(RuntimeConfigTest, TheSlicesPoolerIsOffByDefaultAndRefusedBesideAPoolerInFrontOfTheDatabase) {
+  auto none = LoadConfig(std::nullopt, Env({}));
+  EXPECT_EQ(none.slice_pool_size, 0) << "slices connect directly by default";
+  auto c = LoadConfig(std::nullopt, Env({{"CRM_SLICE_POOL_SIZE", "20"},
+                                         {"CRM_SLICE_POOL_PER_SLICE", "4"},
+                                         {"CRM_SLICE_POOL_IDLE_TIMEOUT", "30s"},
+                                         {"CRM_PGBOUNCER", "/opt/pgbouncer"}}));
+  EXPECT_EQ(c.slice_pool_size, 20);
+  EXPECT_EQ(c.slice_pool_per_slice, 4);
+  EXPECT_EQ(c.slice_pool_idle_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(c.pgbouncer, "/opt/pgbouncer");
+  for (const char* bad : {"-1", "twenty", "10001"}) {
+    EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_SLICE_POOL_SIZE", bad}})), InputError) << bad;
+  }
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_SLICE_POOL_IDLE_TIMEOUT", "500ms"}})),
+               InputError);
+  try {
+    LoadConfig(std::nullopt, Env({{"CRM_SLICE_POOL_SIZE", "20"},
+                                  {"CRM_DATABASE_DIRECT_URL", "postgresql://crm@pg/crm"}}));
+    ADD_FAILURE() << "two poolers accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("CRM_DATABASE_DIRECT_URL"), std::string::npos) << e.what();
+  }
+}
+
 TEST(RuntimeConfigTest, TheReadReplicaIsTheRenderedKnobAndItsLagBoundFiveSeconds) {
   auto none = LoadConfig(std::nullopt, Env({}));
   EXPECT_EQ(none.db_read_replica_url, "");

@@ -5,7 +5,11 @@ set -eu
 cd "$(dirname "$0")"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq postgresql-15 nginx certbot
+apt-get install -y -qq postgresql-15 nginx certbot pgbouncer
+# crmd runs its own PgBouncer for the slices (SLICE_POOL_SIZE in crmd.env, on a socket in
+# /var/lib/crmd; docs/operations.md, "Slices behind the host's pooler"): the package's service
+# is not used.
+systemctl disable --now pgbouncer >/dev/null 2>&1 || true
 id crm >/dev/null 2>&1 || useradd --system --home-dir /var/lib/crmd --shell /usr/sbin/nologin crm
 install -d -o crm -g crm -m 0750 /var/lib/crmd /var/log/crmd
 install -d -m 0750 /etc/crmd /etc/crmd/secrets

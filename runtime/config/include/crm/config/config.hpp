@@ -23,6 +23,16 @@ struct RuntimeConfig {
   /// PostgreSQL itself when database_url is a transaction-pooling PgBouncer (docs/operations.md,
   /// "PostgreSQL behind PgBouncer"): whole sessions connect here. Empty: unpooled.
   std::string database_direct_url;
+  /// Server connections this host's slices share through a PgBouncer crmd starts for them
+  /// (transaction pooling, each slice still logging in as its own role: docs/operations.md,
+  /// "Slices behind the host's pooler"). 0: each slice connects to PostgreSQL itself.
+  int slice_pool_size = 0;
+  /// Of those, how many one slice may hold at once (PgBouncer's default_pool_size).
+  int slice_pool_per_slice = 3;
+  /// The pooler closes a server connection unused this long (an idle slice then holds none).
+  std::chrono::seconds slice_pool_idle_timeout{10};
+  /// The PgBouncer binary.
+  std::string pgbouncer = "/usr/sbin/pgbouncer";
   /// A streaming replica slices read from (docs/operations.md, "Read replica"); empty: none.
   std::string db_read_replica_url;
   /// The queue database (QUEUE_DATABASE_URL): each slice's queue in a schema of its name there;

@@ -54,6 +54,9 @@ struct PoolOptions {
   /// statement_timeout are set at the start of every transaction (set_config(…, true)), never
   /// per connection, and whole sessions (LISTEN, advisory locks, migrations) connect here.
   std::string direct_url;
+  /// Pooled, the login's own role carries search_path and statement_timeout (ALTER ROLE … SET:
+  /// a slice logging in as its role through its host's pooler), so no transaction sets them.
+  bool role_settings = false;
   /// A streaming replica for ReadReplica (DB_READ_REPLICA_URL); empty: none. Reached as the same
   /// user with the same password, the settings as startup options (a replica is not pooled).
   std::string replica_url;
@@ -196,6 +199,9 @@ class Pool {
 
   /// Whether a transaction-pooling PgBouncer is between the pool and PostgreSQL (direct_url set).
   bool pooled() const { return !options_.direct_url.empty(); }
+  /// Pooled with the login's role carrying its settings: a whole session through the pool's own
+  /// conninfo needs nothing set in its transactions either (only LISTEN cannot go that way).
+  bool pooled_with_role_settings() const { return pooled() && options_.role_settings; }
 
   std::size_t open_connections() const;
   /// Checks the most recently used idle connection with `SELECT 1` without opening one and

@@ -23,6 +23,7 @@
 #include "crm/http/endpoint.hpp"
 #include "crm/orchestrator/lifecycle.hpp"
 #include "crm/orchestrator/limits.hpp"
+#include "crm/orchestrator/slice_pooler.hpp"
 #include "crm/orchestrator/slice_store.hpp"
 
 namespace boost::process {
@@ -69,6 +70,10 @@ struct OrchestratorOptions {
   /// (docs/operations.md, "PostgreSQL behind PgBouncer").
   std::string database_direct_url;
   std::string database_password;  ///< the pooled login's; unused unpooled
+  /// The host's pooler for its slices (docs/operations.md, "Slices behind the host's pooler"),
+  /// started with the orchestrator where slices run: each slice then reaches PostgreSQL through
+  /// it, still as its own role. Nullopt: slices connect to database_url themselves.
+  std::optional<SlicePoolerOptions> pooler;
   /// The queue database (QUEUE_DATABASE_URL; docs/architecture.md, "The queue database"): each
   /// slice's role and a schema of its name are made there too, migrated with the queue set at
   /// provisioning and at each start, dropped with the slice. Empty: none. Reached as its URL's
@@ -208,6 +213,7 @@ class Orchestrator {
   OrchestratorOptions options_;
   db::Pool& pool_;
   std::unique_ptr<db::Pool> queue_pool_;  ///< the queue database, when there is one
+  std::unique_ptr<SlicePooler> pooler_;   ///< the slices' pooler, when there is one
   MemoryLimiter limiter_;
   CpuLimiter cpu_limiter_;
   std::string binary_;

@@ -71,10 +71,11 @@ struct SliceRoute {
   std::string endpoint;
 };
 
-/// PBKDF2 iterations of the SCRAM secrets SetPassword stores. They exist to slow down guessing a
-/// password from a stolen secret; a slice's password is 192 random bits, fresh at each start,
-/// so there is nothing to guess and they would only cost CPU: PostgreSQL's 4,096 took 7 ms of
-/// the server's CPU at each password change and as much of the slice's at each connection
+/// PBKDF2 iterations of the SCRAM secrets a slice's start stores (SetLogin). They exist to slow
+/// down guessing a password from a stolen secret; a slice's password is 192 random bits, fresh at
+/// each start, so there is nothing to guess and they would only cost CPU: PostgreSQL's 4,096
+/// took 7 ms of the server's CPU at each password change and as much of the slice's at each
+/// connection
 /// (docs/benchmarks.md, "Density").
 inline constexpr int kScramIterations = 1;
 
@@ -162,9 +163,12 @@ class SliceStore {
   /// process start sets one), its search_path and statement timeout, granted to the gateway's
   /// role so it can create and drop the schema. One round trip.
   void CreateRole(const std::string& role, std::chrono::milliseconds statement_timeout);
-  /// Gives the role a new password (each slice process gets a fresh one; none is kept), sent as
-  /// a SCRAM-SHA-256 secret computed here with kScramIterations (ScramSecret).
-  void SetPassword(const std::string& role, const std::string& password);
+  /// Gives the role a new password as its SCRAM-SHA-256 secret `scram_secret` (ScramSecret's
+  /// with kScramIterations: each slice process gets a fresh password; none is kept), and
+  /// `statement_timeout` as its setting, in one round trip. Behind the host's pooler a slice's
+  /// settings are its role's, so they follow the configuration at each start.
+  void SetLogin(const std::string& role, const std::string& scram_secret,
+                std::chrono::milliseconds statement_timeout);
   /// Ends the role's sessions, drops its schema (everything in it) and the role.
   void DropRoleAndSchema(const std::string& role);
   /// In the queue database: drops the slice's schema and what its role owns there, then the

@@ -2,11 +2,12 @@
 // channel, paced by the per-phone token bucket and the pair limit, retrying with backoff and
 // dead-lettering after max_attempts. While the channel cannot send at all (Channel::Readiness():
 // unpaired, logged out, failed) it holds no lease and claims nothing: tasks wait, pending,
-// without using attempts, and go once the channel is ready again. It wakes on NOTIFY (and polls
-// as a fallback). When it has sent nothing for idle_disconnect and nothing is due within that
-// time it lets its lease and connection go (LISTEN included), so an idle tenant holds no database
-// backend; then it comes back on a Wake() (its own slice queued something), at the earliest retry
-// it saw pending, or every idle_poll to look (without the lease) for work another process queued.
+// without using attempts, and go once the channel is ready again. It wakes on NOTIFY (unless
+// DispatcherOptions::listen is off) and polls as a fallback. When it has sent nothing for
+// idle_disconnect and nothing is due within that time it lets its lease and connection go (LISTEN
+// included), so an idle tenant holds no database backend; then it comes back on a Wake() (its own
+// slice queued something), at the earliest retry it saw pending, or every idle_poll to look
+// (without the lease) for work another process queued.
 #pragma once
 
 #include <pqxx/pqxx>
@@ -17,8 +18,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -44,6 +45,10 @@ struct DispatcherOptions {
   std::chrono::milliseconds idle_poll{60'000};
   /// Nothing sent for this long and nothing due sooner: close the connection.
   std::chrono::milliseconds idle_disconnect{60'000};
+  /// LISTEN for what other processes queue. Off when the connection goes through a transaction
+  /// pooler, which cannot carry a LISTEN: it then hears its own process's Wake() at once and
+  /// other processes' work at its next look (every `poll` while connected, `idle_poll` while not).
+  bool listen = true;
   /// The slice's own database when the queue is in another one (QUEUE_DATABASE_URL): inbox
   /// messages are written there, and their orphans looked for (store.hpp
   /// RequeueOrphanMessages). Null: the queue is in the slice's schema.
