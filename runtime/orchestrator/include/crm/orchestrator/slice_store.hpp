@@ -75,8 +75,7 @@ struct SliceRoute {
 /// down guessing a password from a stolen secret; a slice's password is 192 random bits, fresh at
 /// each start, so there is nothing to guess and they would only cost CPU: PostgreSQL's 4,096
 /// took 7 ms of the server's CPU at each password change and as much of the slice's at each
-/// connection
-/// (docs/benchmarks.md, "Density").
+/// connection (docs/benchmarks.md, "Density").
 inline constexpr int kScramIterations = 1;
 
 /// The SCRAM-SHA-256 secret of `password` with a random salt, as PostgreSQL stores it in
