@@ -37,33 +37,38 @@ std::string ExpectedColumns() {
   return expected + "name";
 }
 
-// Maps each column of the header row to its workload key; rejects what would make every row
-// wrong, naming the header's line.
-std::vector<std::string> ParseHeader(const std::vector<std::string_view>& fields,
-                                     const std::string& file, std::size_t line) {
-  std::vector<std::string> columns;
+// Maps each column of the header row to the workload field it sets (resolved once, so that rows
+// set fields without comparing key names); rejects what would make every row wrong, naming the
+// header's line.
+std::vector<WorkloadField> ParseHeader(const std::vector<std::string_view>& fields,
+                                       const std::string& file, std::size_t line) {
+  std::vector<std::string> names;
+  std::vector<WorkloadField> columns;
+  names.reserve(fields.size());
   columns.reserve(fields.size());
   for (std::string_view field : fields) {
     const std::string_view name = TrimBlanks(field);
     if (name.empty()) {
       throw InputError(fmt::format("{}:{}: column {} has no name (expected: {})", file, line,
-                                   columns.size() + 1, ExpectedColumns()));
+                                   names.size() + 1, ExpectedColumns()));
     }
-    if (!IsWorkloadKey(name)) {
+    const std::optional<WorkloadField> column = FindWorkloadField(name);
+    if (!column) {
       throw InputError(fmt::format("{}:{}: unknown column '{}' (expected: {})", file, line, name,
                                    ExpectedColumns()));
     }
-    const auto previous = std::find(columns.begin(), columns.end(), name);
-    if (previous != columns.end()) {
+    const auto previous = std::find(names.begin(), names.end(), name);
+    if (previous != names.end()) {
       throw InputError(fmt::format("{}:{}: duplicate column '{}' (columns {} and {})", file, line,
-                                   name, previous - columns.begin() + 1, columns.size() + 1));
+                                   name, previous - names.begin() + 1, names.size() + 1));
     }
-    columns.emplace_back(name);
+    names.emplace_back(name);
+    columns.push_back(*column);
   }
-  if (std::find(columns.begin(), columns.end(), "customers") == columns.end()) {
+  if (std::find(columns.begin(), columns.end(), WorkloadField::kCustomers) == columns.end()) {
     throw InputError(fmt::format(
         "{}:{}: missing column 'customers' (the number of tenants to size for; columns: {})", file,
-        line, fmt::join(columns, ", ")));
+        line, fmt::join(names, ", ")));
   }
   return columns;
 }
@@ -172,7 +177,7 @@ struct ChunkResult {
 };
 
 // Plans `chunk` into `text` (emptied first; its capacity is reused).
-ChunkResult PlanChunk(Chunk chunk, std::string text, const std::vector<std::string>& columns,
+ChunkResult PlanChunk(Chunk chunk, std::string text, const std::vector<WorkloadField>& columns,
                       const Catalog& catalog, const PlanOptions& plan_options, OutputFormat format,
                       const std::string& file, bool strict) {
   ChunkResult result;
@@ -182,17 +187,21 @@ ChunkResult PlanChunk(Chunk chunk, std::string text, const std::vector<std::stri
   result.text.reserve(chunk.rows() * 320);
   const Workload defaults;
   Plan plan;
-  // Rows are parsed straight into the plan's workload: MakePlan would copy it there.
+  // Rows are parsed straight into the plan's workload: MakePlan would copy it there. Only the
+  // file's columns are set, each row setting every one of them (an empty cell to its default):
+  // the other fields keep their defaults from one row to the next, since planning does not
+  // change the workload, so nothing else needs resetting.
   Workload& workload = plan.workload;
   for (std::size_t r = 0; r < chunk.rows(); ++r) {
     const std::size_t line = chunk.lines[r];
     try {
-      workload = defaults;
       for (std::size_t i = 0; i < columns.size(); ++i) {
         const auto [offset, length] = chunk.spans[r * columns.size() + i];
         if (length > 0) {
           SetWorkloadField(workload, columns[i],
                            std::string_view(chunk.cells).substr(offset, length));
+        } else {
+          ResetWorkloadField(workload, columns[i], defaults);
         }
       }
       ValidateWorkload(workload, catalog);
@@ -302,7 +311,7 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
         "prospect)",
         file));
   }
-  const std::vector<std::string> columns = ParseHeader(fields, file, reader.line());
+  const std::vector<WorkloadField> columns = ParseHeader(fields, file, reader.line());
 
   ProgressBar progress(err, options.progress, options.total_bytes);
   // The growth projection is a list per plan; the CSV form has no column for it.

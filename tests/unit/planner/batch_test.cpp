@@ -221,6 +221,34 @@ TEST(RunBatchTest, WritesOneCsvRowPerPlan) {
   EXPECT_NE(rows.find(",600,"), std::string::npos);
 }
 
+// Only the file's columns are set per row: a cell left empty after a row that filled it takes
+// the default again, and a column the file lacks keeps its default, whatever the rows before.
+TEST(RunBatchTest, EmptyCellsTakeTheDefaultAfterARowThatFilledThem) {
+  const std::string header =
+      "devices_per_customer,customers,name,engine,price_per_customer_month\n";
+  const std::string filled = "5,40,first,noweb,19\n";
+  const std::string empty = ",40,,,\n";
+  for (unsigned jobs : {1U, 2U}) {
+    BatchOptions options = Json();
+    options.jobs = jobs;
+    options.chunk_rows = 3;
+    const BatchRun after = RunOn(header + filled + empty + filled + empty, options);
+    const BatchRun alone = RunOn(header + empty, Json());
+    ASSERT_EQ(after.result.bad, 0) << after.err;
+    const std::vector<nlohmann::json> plans = ParseLines(after.out);
+    const std::vector<nlohmann::json> reference = ParseLines(alone.out);
+    ASSERT_EQ(plans.size(), 4U);
+    ASSERT_EQ(reference.size(), 1U);
+    EXPECT_EQ(plans[0]["workload"]["devices_per_customer"], 5);
+    EXPECT_EQ(plans[0]["workload"]["engine"], "noweb");
+    EXPECT_EQ(plans[1], reference[0]);
+    EXPECT_EQ(plans[3], reference[0]);
+    EXPECT_EQ(plans[1]["workload"]["devices_per_customer"], 2);
+    EXPECT_EQ(plans[1]["workload"]["engine"], "whatsmeow");
+    EXPECT_FALSE(plans[1].contains("revenue"));
+  }
+}
+
 std::vector<std::string> SplitCsvLine(const std::string& line) {
   std::vector<std::string> cells(1);
   for (char c : line) {
