@@ -6,8 +6,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -169,22 +171,60 @@ struct Chunk {
   }
 };
 
+// A chunk's plans, formatted. CSV rows are written straight into its free room (no copy through
+// a scratch row), which is not zero-filled first: a std::string can only be written within its
+// size, and resizing it by a row's bound zero-filled a kilobyte per row.
+class TextBuffer {
+ public:
+  // At least `n` writable bytes at the end of the text; Commit() then takes what was written.
+  char* Room(std::size_t n) {
+    if (capacity_ - size_ < n) {
+      Grow(size_ + n);
+    }
+    return data_.get() + size_;
+  }
+  void Commit(const char* end) { size_ = static_cast<std::size_t>(end - data_.get()); }
+  void Append(std::string_view s) {
+    std::memcpy(Room(s.size()), s.data(), s.size());
+    size_ += s.size();
+  }
+  // Empties it, keeping the memory for the next chunk.
+  void Clear() { size_ = 0; }
+  const char* data() const { return data_.get(); }
+  std::size_t size() const { return size_; }
+
+ private:
+  void Grow(std::size_t needed) {
+    const std::size_t capacity = std::max(needed, 2 * capacity_);
+    std::unique_ptr<char[]> bigger(new char[capacity]);  // default-initialised: not zero-filled
+    if (size_ > 0) {
+      std::memcpy(bigger.get(), data_.get(), size_);
+    }
+    data_ = std::move(bigger);
+    capacity_ = capacity;
+  }
+
+  std::unique_ptr<char[]> data_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
 struct ChunkResult {
-  std::string text;                                         // the plans, formatted
+  TextBuffer text;                                          // the plans, formatted
   std::vector<std::pair<std::size_t, std::string>> errors;  // (line, message) of bad rows
   long long planned = 0;
   Chunk rows;  // handed back so that its buffers serve a later chunk
 };
 
-// Plans `chunk` into `text` (emptied first; its capacity is reused).
-ChunkResult PlanChunk(Chunk chunk, std::string text, const std::vector<WorkloadField>& columns,
+// Plans `chunk` into `text` (emptied first; its memory is reused).
+ChunkResult PlanChunk(Chunk chunk, TextBuffer text, const std::vector<WorkloadField>& columns,
                       const Catalog& catalog, const PlanOptions& plan_options, OutputFormat format,
                       const std::string& file, bool strict) {
   ChunkResult result;
   result.errors = chunk.bad;
   result.text = std::move(text);
-  result.text.clear();
-  result.text.reserve(chunk.rows() * 320);
+  result.text.Clear();
+  result.text.Room(chunk.rows() * 320);  // about a CSV row's length: most chunks fit at once
   const Workload defaults;
   Plan plan;
   // Rows are parsed straight into the plan's workload: MakePlan would copy it there. Only the
@@ -207,13 +247,13 @@ ChunkResult PlanChunk(Chunk chunk, std::string text, const std::vector<WorkloadF
       ValidateWorkload(workload, catalog);
       MakePlan(workload, catalog, plan_options, plan);
       if (format == OutputFormat::kCsv) {
-        AppendPlanCsvRow(result.text, plan);
+        result.text.Commit(WritePlanCsvRow(result.text.Room(PlanCsvRowBound(plan)), plan));
       } else {
         // A spreadsheet saved as Latin-1 gives names that are not UTF-8; JSON cannot carry such
         // bytes, and dropping the row over its label would lose a plan, so they become U+FFFD.
-        result.text +=
-            PlanToJson(plan).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-        result.text += '\n';
+        result.text.Append(
+            PlanToJson(plan).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        result.text.Append("\n");
       }
       ++result.planned;
     } catch (const InputError& e) {
@@ -344,7 +384,7 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
   Chunk chunk;
   // Buffers of finished chunks, reused: a fresh megabyte per chunk costs a page fault per page.
   std::vector<Chunk> spare_chunks;
-  std::vector<std::string> spare_texts;
+  std::vector<TextBuffer> spare_texts;
   const auto collect_one = [&]() {
     ChunkResult done = inflight.front().get();
     inflight.pop_front();
@@ -366,7 +406,7 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
     if (chunk.rows() == 0 && chunk.bad.empty()) {
       return;
     }
-    std::string text;
+    TextBuffer text;
     if (!spare_texts.empty()) {
       text = std::move(spare_texts.back());
       spare_texts.pop_back();
