@@ -6,8 +6,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -37,33 +39,38 @@ std::string ExpectedColumns() {
   return expected + "name";
 }
 
-// Maps each column of the header row to its workload key; rejects what would make every row
-// wrong, naming the header's line.
-std::vector<std::string> ParseHeader(const std::vector<std::string_view>& fields,
-                                     const std::string& file, std::size_t line) {
-  std::vector<std::string> columns;
+// Maps each column of the header row to the workload field it sets (resolved once, so that rows
+// set fields without comparing key names); rejects what would make every row wrong, naming the
+// header's line.
+std::vector<WorkloadField> ParseHeader(const std::vector<std::string_view>& fields,
+                                       const std::string& file, std::size_t line) {
+  std::vector<std::string> names;
+  std::vector<WorkloadField> columns;
+  names.reserve(fields.size());
   columns.reserve(fields.size());
   for (std::string_view field : fields) {
     const std::string_view name = TrimBlanks(field);
     if (name.empty()) {
       throw InputError(fmt::format("{}:{}: column {} has no name (expected: {})", file, line,
-                                   columns.size() + 1, ExpectedColumns()));
+                                   names.size() + 1, ExpectedColumns()));
     }
-    if (!IsWorkloadKey(name)) {
+    const std::optional<WorkloadField> column = FindWorkloadField(name);
+    if (!column) {
       throw InputError(fmt::format("{}:{}: unknown column '{}' (expected: {})", file, line, name,
                                    ExpectedColumns()));
     }
-    const auto previous = std::find(columns.begin(), columns.end(), name);
-    if (previous != columns.end()) {
+    const auto previous = std::find(names.begin(), names.end(), name);
+    if (previous != names.end()) {
       throw InputError(fmt::format("{}:{}: duplicate column '{}' (columns {} and {})", file, line,
-                                   name, previous - columns.begin() + 1, columns.size() + 1));
+                                   name, previous - names.begin() + 1, names.size() + 1));
     }
-    columns.emplace_back(name);
+    names.emplace_back(name);
+    columns.push_back(*column);
   }
-  if (std::find(columns.begin(), columns.end(), "customers") == columns.end()) {
+  if (std::find(columns.begin(), columns.end(), WorkloadField::kCustomers) == columns.end()) {
     throw InputError(fmt::format(
         "{}:{}: missing column 'customers' (the number of tenants to size for; columns: {})", file,
-        line, fmt::join(columns, ", ")));
+        line, fmt::join(names, ", ")));
   }
   return columns;
 }
@@ -164,47 +171,89 @@ struct Chunk {
   }
 };
 
+// A chunk's plans, formatted. CSV rows are written straight into its free room (no copy through
+// a scratch row), which is not zero-filled first: a std::string can only be written within its
+// size, and resizing it by a row's bound zero-filled a kilobyte per row.
+class TextBuffer {
+ public:
+  // At least `n` writable bytes at the end of the text; Commit() then takes what was written.
+  char* Room(std::size_t n) {
+    if (capacity_ - size_ < n) {
+      Grow(size_ + n);
+    }
+    return data_.get() + size_;
+  }
+  void Commit(const char* end) { size_ = static_cast<std::size_t>(end - data_.get()); }
+  void Append(std::string_view s) {
+    std::memcpy(Room(s.size()), s.data(), s.size());
+    size_ += s.size();
+  }
+  // Empties it, keeping the memory for the next chunk.
+  void Clear() { size_ = 0; }
+  const char* data() const { return data_.get(); }
+  std::size_t size() const { return size_; }
+
+ private:
+  void Grow(std::size_t needed) {
+    const std::size_t capacity = std::max(needed, 2 * capacity_);
+    std::unique_ptr<char[]> bigger(new char[capacity]);  // default-initialised: not zero-filled
+    if (size_ > 0) {
+      std::memcpy(bigger.get(), data_.get(), size_);
+    }
+    data_ = std::move(bigger);
+    capacity_ = capacity;
+  }
+
+  std::unique_ptr<char[]> data_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
 struct ChunkResult {
-  std::string text;                                         // the plans, formatted
+  TextBuffer text;                                          // the plans, formatted
   std::vector<std::pair<std::size_t, std::string>> errors;  // (line, message) of bad rows
   long long planned = 0;
   Chunk rows;  // handed back so that its buffers serve a later chunk
 };
 
-// Plans `chunk` into `text` (emptied first; its capacity is reused).
-ChunkResult PlanChunk(Chunk chunk, std::string text, const std::vector<std::string>& columns,
+// Plans `chunk` into `text` (emptied first; its memory is reused).
+ChunkResult PlanChunk(Chunk chunk, TextBuffer text, const std::vector<WorkloadField>& columns,
                       const Catalog& catalog, const PlanOptions& plan_options, OutputFormat format,
                       const std::string& file, bool strict) {
   ChunkResult result;
   result.errors = chunk.bad;
   result.text = std::move(text);
-  result.text.clear();
-  result.text.reserve(chunk.rows() * 320);
+  result.text.Clear();
+  result.text.Room(chunk.rows() * 320);  // about a CSV row's length: most chunks fit at once
   const Workload defaults;
   Plan plan;
-  // Rows are parsed straight into the plan's workload: MakePlan would copy it there.
+  // Rows are parsed straight into the plan's workload: MakePlan would copy it there. Only the
+  // file's columns are set, each row setting every one of them (an empty cell to its default):
+  // the other fields keep their defaults from one row to the next, since planning does not
+  // change the workload, so nothing else needs resetting.
   Workload& workload = plan.workload;
   for (std::size_t r = 0; r < chunk.rows(); ++r) {
     const std::size_t line = chunk.lines[r];
     try {
-      workload = defaults;
       for (std::size_t i = 0; i < columns.size(); ++i) {
         const auto [offset, length] = chunk.spans[r * columns.size() + i];
         if (length > 0) {
           SetWorkloadField(workload, columns[i],
                            std::string_view(chunk.cells).substr(offset, length));
+        } else {
+          ResetWorkloadField(workload, columns[i], defaults);
         }
       }
       ValidateWorkload(workload, catalog);
       MakePlan(workload, catalog, plan_options, plan);
       if (format == OutputFormat::kCsv) {
-        AppendPlanCsvRow(result.text, plan);
+        result.text.Commit(WritePlanCsvRow(result.text.Room(PlanCsvRowBound(plan)), plan));
       } else {
         // A spreadsheet saved as Latin-1 gives names that are not UTF-8; JSON cannot carry such
         // bytes, and dropping the row over its label would lose a plan, so they become U+FFFD.
-        result.text +=
-            PlanToJson(plan).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-        result.text += '\n';
+        result.text.Append(
+            PlanToJson(plan).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        result.text.Append("\n");
       }
       ++result.planned;
     } catch (const InputError& e) {
@@ -302,7 +351,7 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
         "prospect)",
         file));
   }
-  const std::vector<std::string> columns = ParseHeader(fields, file, reader.line());
+  const std::vector<WorkloadField> columns = ParseHeader(fields, file, reader.line());
 
   ProgressBar progress(err, options.progress, options.total_bytes);
   // The growth projection is a list per plan; the CSV form has no column for it.
@@ -335,7 +384,7 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
   Chunk chunk;
   // Buffers of finished chunks, reused: a fresh megabyte per chunk costs a page fault per page.
   std::vector<Chunk> spare_chunks;
-  std::vector<std::string> spare_texts;
+  std::vector<TextBuffer> spare_texts;
   const auto collect_one = [&]() {
     ChunkResult done = inflight.front().get();
     inflight.pop_front();
@@ -357,7 +406,7 @@ BatchResult RunBatch(std::istream& in, const std::string& file, const Catalog& c
     if (chunk.rows() == 0 && chunk.bad.empty()) {
       return;
     }
-    std::string text;
+    TextBuffer text;
     if (!spare_texts.empty()) {
       text = std::move(spare_texts.back());
       spare_texts.pop_back();

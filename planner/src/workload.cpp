@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <optional>
 
 #include "crm/error.hpp"
 #include "crm/planner/catalog.hpp"
@@ -80,74 +82,215 @@ const std::vector<std::string_view>& WorkloadKeys() {
   return keys;
 }
 
-bool IsWorkloadKey(std::string_view key) {
-  if (key == "name") {
-    return true;
+namespace {
+
+struct NamedField {
+  std::string_view key;
+  WorkloadField field;
+};
+
+// Every key SetWorkloadField takes, "name" included.
+constexpr NamedField kNamedFields[] = {
+    {"name", WorkloadField::kName},
+    {"customers", WorkloadField::kCustomers},
+    {"devices_per_customer", WorkloadField::kDevicesPerCustomer},
+    {"messages_per_customer_day", WorkloadField::kMessagesPerCustomerDay},
+    {"dashboard_tabs_per_customer", WorkloadField::kDashboardTabsPerCustomer},
+    {"peak_pending_tasks", WorkloadField::kPeakPendingTasks},
+    {"retention_days", WorkloadField::kRetentionDays},
+    {"engine", WorkloadField::kEngine},
+    {"growth_per_month", WorkloadField::kGrowthPerMonth},
+    {"horizon_months", WorkloadField::kHorizonMonths},
+    {"peak_factor", WorkloadField::kPeakFactor},
+    {"price_per_customer_month", WorkloadField::kPricePerCustomerMonth},
+    {"price_plan", WorkloadField::kPricePlan},
+    {"coupon", WorkloadField::kCoupon},
+    {"ha", WorkloadField::kHa},
+    {"regions", WorkloadField::kRegions},
+    {"swap", WorkloadField::kSwap},
+    {"idle_share", WorkloadField::kIdleShare},
+    {"replica", WorkloadField::kReplica},
+    {"backups", WorkloadField::kBackups},
+};
+
+// kNamedFields lists the fields in their enum order, so a field's key is found by its value.
+constexpr bool InEnumOrder() {
+  for (std::size_t i = 0; i < std::size(kNamedFields); ++i) {
+    if (static_cast<std::size_t>(kNamedFields[i].field) != i) {
+      return false;
+    }
   }
-  const auto& keys = WorkloadKeys();
-  return std::find(keys.begin(), keys.end(), key) != keys.end();
+  return true;
+}
+static_assert(InEnumOrder());
+
+std::string_view KeyOf(WorkloadField field) {
+  return kNamedFields[static_cast<std::size_t>(field)].key;
+}
+
+bool Bool(std::string_view key, std::string_view value) {
+  try {
+    return ParseBool(value);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("{}: {}", key, e.what()));
+  }
+}
+
+}  // namespace
+
+bool IsWorkloadKey(std::string_view key) {
+  return FindWorkloadField(key).has_value();
+}
+
+std::optional<WorkloadField> FindWorkloadField(std::string_view key) {
+  for (const NamedField& named : kNamedFields) {
+    if (named.key == key) {
+      return named.field;
+    }
+  }
+  return std::nullopt;
 }
 
 void SetWorkloadField(Workload& w, std::string_view key, std::string_view value) {
-  // Ordered by how often batch rows carry them.
-  if (key == "customers") {
-    w.customers = Count(key, value, 1, kMaxCustomers);
-  } else if (key == "devices_per_customer") {
-    w.devices_per_customer = Count(key, value, 0, kMaxDevices);
-  } else if (key == "messages_per_customer_day") {
-    w.messages_per_customer_day = Count(key, value, 0, kMaxMessages);
-  } else if (key == "engine") {
-    w.engine.assign(value.data(), value.size());
-  } else if (key == "name") {
-    w.name.assign(value.data(), value.size());
-  } else if (key == "dashboard_tabs_per_customer") {
-    w.dashboard_tabs_per_customer = Count(key, value, 0, kMaxTabs);
-  } else if (key == "peak_pending_tasks") {
-    w.peak_pending_tasks = Count(key, value, 0, kMaxPending);
-  } else if (key == "retention_days") {
-    w.retention_days = Count(key, value, 1, kMaxRetention);
-  } else if (key == "growth_per_month") {
-    w.growth_per_month = Number(key, value, -0.99, 10);
-  } else if (key == "horizon_months") {
-    w.horizon_months = Count(key, value, 0, kMaxHorizon);
-  } else if (key == "peak_factor") {
-    w.peak_factor = Number(key, value, 1, 10'000);
-  } else if (key == "price_per_customer_month") {
-    w.price_per_customer_month = Number(key, value, 0, 1'000'000);
-  } else if (key == "price_plan") {
-    w.price_plan.assign(value.data(), value.size());
-  } else if (key == "coupon") {
-    w.coupon.assign(value.data(), value.size());
-  } else if (key == "ha") {
-    try {
-      w.ha = ParseBool(value);
-    } catch (const InputError& e) {
-      throw InputError(fmt::format("ha: {}", e.what()));
-    }
-  } else if (key == "regions") {
-    w.regions = Count(key, value, 1, kMaxRegions);
-  } else if (key == "swap") {
-    try {
-      w.swap = ParseBool(value);
-    } catch (const InputError& e) {
-      throw InputError(fmt::format("swap: {}", e.what()));
-    }
-  } else if (key == "idle_share") {
-    w.idle_share = Number(key, value, 0, 1);
-  } else if (key == "replica") {
-    try {
-      w.replica = ParseBool(value);
-    } catch (const InputError& e) {
-      throw InputError(fmt::format("replica: {}", e.what()));
-    }
-  } else if (key == "backups") {
-    if (!value.empty() && value != "off-host" && value != "local") {
-      throw InputError(fmt::format(
-          "backups: expected off-host or local (empty: the tier's default), got \"{}\"", value));
-    }
-    w.backups.assign(value.data(), value.size());
-  } else {
+  const std::optional<WorkloadField> field = FindWorkloadField(key);
+  if (!field) {
     throw InputError(fmt::format("unknown key '{}'", key));
+  }
+  SetWorkloadField(w, *field, value);
+}
+
+void SetWorkloadField(Workload& w, WorkloadField field, std::string_view value) {
+  const std::string_view key = KeyOf(field);
+  switch (field) {
+    case WorkloadField::kName:
+      w.name.assign(value.data(), value.size());
+      return;
+    case WorkloadField::kCustomers:
+      w.customers = Count(key, value, 1, kMaxCustomers);
+      return;
+    case WorkloadField::kDevicesPerCustomer:
+      w.devices_per_customer = Count(key, value, 0, kMaxDevices);
+      return;
+    case WorkloadField::kMessagesPerCustomerDay:
+      w.messages_per_customer_day = Count(key, value, 0, kMaxMessages);
+      return;
+    case WorkloadField::kDashboardTabsPerCustomer:
+      w.dashboard_tabs_per_customer = Count(key, value, 0, kMaxTabs);
+      return;
+    case WorkloadField::kPeakPendingTasks:
+      w.peak_pending_tasks = Count(key, value, 0, kMaxPending);
+      return;
+    case WorkloadField::kRetentionDays:
+      w.retention_days = Count(key, value, 1, kMaxRetention);
+      return;
+    case WorkloadField::kEngine:
+      w.engine.assign(value.data(), value.size());
+      return;
+    case WorkloadField::kGrowthPerMonth:
+      w.growth_per_month = Number(key, value, -0.99, 10);
+      return;
+    case WorkloadField::kHorizonMonths:
+      w.horizon_months = Count(key, value, 0, kMaxHorizon);
+      return;
+    case WorkloadField::kPeakFactor:
+      w.peak_factor = Number(key, value, 1, 10'000);
+      return;
+    case WorkloadField::kPricePerCustomerMonth:
+      w.price_per_customer_month = Number(key, value, 0, 1'000'000);
+      return;
+    case WorkloadField::kPricePlan:
+      w.price_plan.assign(value.data(), value.size());
+      return;
+    case WorkloadField::kCoupon:
+      w.coupon.assign(value.data(), value.size());
+      return;
+    case WorkloadField::kHa:
+      w.ha = Bool(key, value);
+      return;
+    case WorkloadField::kRegions:
+      w.regions = Count(key, value, 1, kMaxRegions);
+      return;
+    case WorkloadField::kSwap:
+      w.swap = Bool(key, value);
+      return;
+    case WorkloadField::kIdleShare:
+      w.idle_share = Number(key, value, 0, 1);
+      return;
+    case WorkloadField::kReplica:
+      w.replica = Bool(key, value);
+      return;
+    case WorkloadField::kBackups:
+      if (!value.empty() && value != "off-host" && value != "local") {
+        throw InputError(fmt::format(
+            "backups: expected off-host or local (empty: the tier's default), got \"{}\"", value));
+      }
+      w.backups.assign(value.data(), value.size());
+      return;
+  }
+}
+
+void ResetWorkloadField(Workload& w, WorkloadField field, const Workload& defaults) {
+  switch (field) {
+    case WorkloadField::kName:
+      w.name = defaults.name;
+      return;
+    case WorkloadField::kCustomers:
+      w.customers = defaults.customers;
+      return;
+    case WorkloadField::kDevicesPerCustomer:
+      w.devices_per_customer = defaults.devices_per_customer;
+      return;
+    case WorkloadField::kMessagesPerCustomerDay:
+      w.messages_per_customer_day = defaults.messages_per_customer_day;
+      return;
+    case WorkloadField::kDashboardTabsPerCustomer:
+      w.dashboard_tabs_per_customer = defaults.dashboard_tabs_per_customer;
+      return;
+    case WorkloadField::kPeakPendingTasks:
+      w.peak_pending_tasks = defaults.peak_pending_tasks;
+      return;
+    case WorkloadField::kRetentionDays:
+      w.retention_days = defaults.retention_days;
+      return;
+    case WorkloadField::kEngine:
+      w.engine = defaults.engine;
+      return;
+    case WorkloadField::kGrowthPerMonth:
+      w.growth_per_month = defaults.growth_per_month;
+      return;
+    case WorkloadField::kHorizonMonths:
+      w.horizon_months = defaults.horizon_months;
+      return;
+    case WorkloadField::kPeakFactor:
+      w.peak_factor = defaults.peak_factor;
+      return;
+    case WorkloadField::kPricePerCustomerMonth:
+      w.price_per_customer_month = defaults.price_per_customer_month;
+      return;
+    case WorkloadField::kPricePlan:
+      w.price_plan = defaults.price_plan;
+      return;
+    case WorkloadField::kCoupon:
+      w.coupon = defaults.coupon;
+      return;
+    case WorkloadField::kHa:
+      w.ha = defaults.ha;
+      return;
+    case WorkloadField::kRegions:
+      w.regions = defaults.regions;
+      return;
+    case WorkloadField::kSwap:
+      w.swap = defaults.swap;
+      return;
+    case WorkloadField::kIdleShare:
+      w.idle_share = defaults.idle_share;
+      return;
+    case WorkloadField::kReplica:
+      w.replica = defaults.replica;
+      return;
+    case WorkloadField::kBackups:
+      w.backups = defaults.backups;
+      return;
   }
 }
 

@@ -7,11 +7,14 @@
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "crm/error.hpp"
 #include "crm/planner/catalog.hpp"
+#include "crm/planner/plan.hpp"
 #include "crm/planner/report.hpp"
+#include "crm/planner/workload.hpp"
 
 namespace crm::planner {
 namespace {
@@ -219,6 +222,73 @@ TEST(RunBatchTest, WritesOneCsvRowPerPlan) {
   EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 2);
   EXPECT_NE(rows.find(",5,"), std::string::npos);
   EXPECT_NE(rows.find(",600,"), std::string::npos);
+}
+
+// Only the file's columns are set per row: a cell left empty after a row that filled it takes
+// the default again, and a column the file lacks keeps its default, whatever the rows before.
+TEST(RunBatchTest, EmptyCellsTakeTheDefaultAfterARowThatFilledThem) {
+  const std::string header =
+      "devices_per_customer,customers,name,engine,price_per_customer_month\n";
+  const std::string filled = "5,40,first,noweb,19\n";
+  const std::string empty = ",40,,,\n";
+  for (unsigned jobs : {1U, 2U}) {
+    BatchOptions options = Json();
+    options.jobs = jobs;
+    options.chunk_rows = 3;
+    const BatchRun after = RunOn(header + filled + empty + filled + empty, options);
+    const BatchRun alone = RunOn(header + empty, Json());
+    ASSERT_EQ(after.result.bad, 0) << after.err;
+    const std::vector<nlohmann::json> plans = ParseLines(after.out);
+    const std::vector<nlohmann::json> reference = ParseLines(alone.out);
+    ASSERT_EQ(plans.size(), 4U);
+    ASSERT_EQ(reference.size(), 1U);
+    EXPECT_EQ(plans[0]["workload"]["devices_per_customer"], 5);
+    EXPECT_EQ(plans[0]["workload"]["engine"], "noweb");
+    EXPECT_EQ(plans[1], reference[0]);
+    EXPECT_EQ(plans[3], reference[0]);
+    EXPECT_EQ(plans[1]["workload"]["devices_per_customer"], 2);
+    EXPECT_EQ(plans[1]["workload"]["engine"], "whatsmeow");
+    EXPECT_FALSE(plans[1].contains("revenue"));
+  }
+}
+
+// Rows written straight into the batch's buffer are the rows AppendPlanCsvRow appends, and stay
+// within the bound the buffer is sized by.
+TEST(RunBatchTest, CsvRowsMatchAppendPlanCsvRowAndTheirBound) {
+  std::string input =
+      "name,customers,messages_per_customer_day,peak_pending_tasks,price_plan,coupon\n";
+  input += "\"Acme, \"\"Inc\"\"\",5,100,0,,\n";
+  input += "big,4000,150,300,basic,launch50\n";
+  input += "wide,1500,180,5000,,\n";
+  const BatchRun run = RunOn(input);
+  ASSERT_EQ(run.result.bad, 0) << run.err;
+  std::string expected = CsvHeader();
+  for (const auto& [name, customers, messages, pending, plan_name, coupon] :
+       {std::tuple{"Acme, \"Inc\"", 5, 100, 0, "", ""},
+        std::tuple{"big", 4000, 150, 300, "basic", "launch50"},
+        std::tuple{"wide", 1500, 180, 5000, "", ""}}) {
+    Workload w;
+    w.name = name;
+    w.customers = customers;
+    w.messages_per_customer_day = messages;
+    w.peak_pending_tasks = pending;
+    w.price_plan = plan_name;
+    w.coupon = coupon;
+    PlanOptions options;
+    options.projection = false;
+    options.reasons = false;
+    options.compare_plans = false;
+    options.settings = false;
+    const Plan plan = MakePlan(w, Catalog::Embedded(), options);
+    std::string row;
+    AppendPlanCsvRow(row, plan);
+    EXPECT_LE(row.size(), PlanCsvRowBound(plan));
+    std::string direct(PlanCsvRowBound(plan), '\0');
+    direct.resize(static_cast<std::size_t>(WritePlanCsvRow(direct.data(), plan) - direct.data()));
+    EXPECT_EQ(direct, row);
+    expected += row;
+  }
+  EXPECT_EQ(run.out, expected);
 }
 
 std::vector<std::string> SplitCsvLine(const std::string& line) {

@@ -1,6 +1,13 @@
 #include "crm/planner/workload.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <iterator>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
 
 #include "crm/error.hpp"
 #include "crm/planner/catalog.hpp"
@@ -97,6 +104,73 @@ TEST(WorkloadTest, SetFieldRejectsOutOfRangeValues) {
   EXPECT_THROW(SetWorkloadField(w, "colour", "red"), InputError);
   SetWorkloadField(w, "customers", "5000");
   EXPECT_EQ(w.customers, 5000);
+}
+
+TEST(WorkloadTest, EveryKeyResolvesToAFieldThatSetsAndResetsIt) {
+  EXPECT_EQ(FindWorkloadField("name"), WorkloadField::kName);
+  EXPECT_EQ(FindWorkloadField("customers"), WorkloadField::kCustomers);
+  EXPECT_EQ(FindWorkloadField("backups"), WorkloadField::kBackups);
+  EXPECT_FALSE(FindWorkloadField("colour").has_value());
+  EXPECT_FALSE(FindWorkloadField("Customers").has_value());
+  // A value of every key, unlike its default: set by the resolved field it must equal what the
+  // key's text sets, and reset it must equal the defaults again.
+  const std::pair<std::string_view, std::string_view> values[] = {
+      {"customers", "77"},
+      {"devices_per_customer", "5"},
+      {"messages_per_customer_day", "321"},
+      {"dashboard_tabs_per_customer", "4"},
+      {"peak_pending_tasks", "900"},
+      {"retention_days", "30"},
+      {"engine", "noweb"},
+      {"growth_per_month", "0.25"},
+      {"horizon_months", "24"},
+      {"peak_factor", "3.5"},
+      {"price_per_customer_month", "19.5"},
+      {"price_plan", "pro"},
+      {"coupon", "launch50"},
+      {"ha", "true"},
+      {"regions", "2"},
+      {"swap", "true"},
+      {"idle_share", "0.4"},
+      {"replica", "yes"},
+      {"backups", "local"},
+  };
+  ASSERT_EQ(std::size(values), WorkloadKeys().size());
+  const Workload defaults;
+  Workload by_key;
+  Workload by_field;
+  SetWorkloadField(by_key, "name", "Acme");
+  SetWorkloadField(by_field, *FindWorkloadField("name"), "Acme");
+  for (const auto& [key, value] : values) {
+    const std::optional<WorkloadField> field = FindWorkloadField(key);
+    ASSERT_TRUE(field.has_value()) << key;
+    SetWorkloadField(by_key, key, value);
+    SetWorkloadField(by_field, *field, value);
+  }
+  const auto dump = [](const Workload& w) {
+    return fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", w.name,
+                       w.customers, w.devices_per_customer, w.messages_per_customer_day,
+                       w.dashboard_tabs_per_customer, w.peak_pending_tasks, w.retention_days,
+                       w.engine, w.growth_per_month, w.horizon_months, w.peak_factor,
+                       w.price_per_customer_month.value_or(-1), w.price_plan, w.coupon, w.ha,
+                       w.regions, w.swap, w.idle_share.value_or(-1), w.replica, w.backups);
+  };
+  EXPECT_EQ(dump(by_field), dump(by_key));
+  EXPECT_EQ(
+      dump(by_field),
+      "Acme|77|5|321|4|900|30|noweb|0.25|24|3.5|19.5|pro|launch50|true|2|true|0.4|true|local");
+  for (const auto& [key, value] : values) {
+    ResetWorkloadField(by_field, *FindWorkloadField(key), defaults);
+  }
+  ResetWorkloadField(by_field, WorkloadField::kName, defaults);
+  EXPECT_EQ(dump(by_field), dump(defaults));
+  // Errors name the key as the text form does.
+  try {
+    SetWorkloadField(by_field, WorkloadField::kRetentionDays, "0");
+    ADD_FAILURE() << "retention_days 0 was accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("retention_days: ", 0), 0U) << e.what();
+  }
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <string>
 
 #include "crm/planner/plan.hpp"
@@ -37,5 +38,12 @@ std::string ExplainToText(const Plan& plan);
 /// per plan. Appends to `out` without allocating per field (batch speed).
 void AppendPlanCsvHeader(std::string& out);
 void AppendPlanCsvRow(std::string& out, const Plan& plan);
+
+/// The most bytes a plan's CSV row can take (its line break included).
+std::size_t PlanCsvRowBound(const Plan& plan);
+/// Writes the plan's CSV row (what AppendPlanCsvRow appends) at `dest`, which has room for
+/// PlanCsvRowBound(plan) bytes, and returns the end of what it wrote. Batch writes rows straight
+/// into its output buffer this way, with no copy in between.
+char* WritePlanCsvRow(char* dest, const Plan& plan);
 
 }  // namespace crm::planner

@@ -44,9 +44,41 @@ const std::vector<std::string_view>& WorkloadKeys();
 /// Whether `key` is a workload key (or "name").
 bool IsWorkloadKey(std::string_view key);
 
+/// A workload key (or "name") resolved once, e.g. per CSV header, so that setting a field does
+/// not compare the key's text again (batch sets several per row).
+enum class WorkloadField {
+  kName,
+  kCustomers,
+  kDevicesPerCustomer,
+  kMessagesPerCustomerDay,
+  kDashboardTabsPerCustomer,
+  kPeakPendingTasks,
+  kRetentionDays,
+  kEngine,
+  kGrowthPerMonth,
+  kHorizonMonths,
+  kPeakFactor,
+  kPricePerCustomerMonth,
+  kPricePlan,
+  kCoupon,
+  kHa,
+  kRegions,
+  kSwap,
+  kIdleShare,
+  kReplica,
+  kBackups,
+};
+
+/// The field a workload key (or "name") sets; none for any other text.
+std::optional<WorkloadField> FindWorkloadField(std::string_view key);
+
 /// Sets one key from its text (a CSV cell, a flag). Parses and range-checks the value.
 /// Throws InputError "key: reason" (e.g. `customers: expected a whole number, got "12x"`).
 void SetWorkloadField(Workload& workload, std::string_view key, std::string_view value);
+/// The same for a key already resolved.
+void SetWorkloadField(Workload& workload, WorkloadField field, std::string_view value);
+/// Puts one field back to its value in `defaults` (an empty CSV cell).
+void ResetWorkloadField(Workload& workload, WorkloadField field, const Workload& defaults);
 
 /// Checks what a single field cannot: customers given, engine known to `catalog`.
 /// Throws InputError naming the field.
