@@ -33,7 +33,7 @@
 #include "crm/db/migrations.hpp"
 #include "crm/http/probe.hpp"
 #include "crm/orchestrator/slice_launcher.hpp"
-#include "log_tail.hpp"
+#include "helpers.hpp"
 
 namespace crm::orchestrator {
 namespace bp = boost::process;
@@ -56,15 +56,6 @@ constexpr milliseconds kProbeTimeout{1'000};
 
 std::string RoleOf(long long id) {
   return "slice_" + std::to_string(id);
-}
-
-std::string RandomHex(std::size_t bytes) {
-  std::vector<unsigned char> raw(bytes);
-  randombytes_buf(raw.data(), raw.size());
-  std::string hex(bytes * 2 + 1, '\0');
-  sodium_bin2hex(hex.data(), hex.size(), raw.data(), raw.size());
-  hex.pop_back();
-  return hex;
 }
 
 // The password in an anonymous, sealed memory file: the slice reads it from the descriptor it

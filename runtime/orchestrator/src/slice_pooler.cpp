@@ -23,7 +23,7 @@
 
 #include "crm/db/pool.hpp"
 #include "crm/error.hpp"
-#include "log_tail.hpp"
+#include "helpers.hpp"
 
 namespace crm::orchestrator {
 
@@ -34,15 +34,6 @@ namespace {
 
 // The console's login: only in the pooler's own login file, never a PostgreSQL role.
 constexpr const char* kConsoleUser = "crmd_console";
-
-std::string RandomHex(std::size_t bytes) {
-  std::vector<unsigned char> raw(bytes);
-  randombytes_buf(raw.data(), raw.size());
-  std::string hex(bytes * 2 + 1, '\0');
-  sodium_bin2hex(hex.data(), hex.size(), raw.data(), raw.size());
-  hex.pop_back();
-  return hex;
-}
 
 // `content` into `path` by a rename, mode `mode`, owned by uid/gid when we are root.
 void WriteFileAtomically(const fs::path& path, const std::string& content, mode_t mode, uid_t uid,
