@@ -314,6 +314,35 @@ TEST_F(ServerTest, AKeptAliveConnectionSwitchingSessionsReachesEachSessionsOwnSl
   EXPECT_EQ(StatusOf(forged), 401) << forged;
 }
 
+// Requests that arrive together (pipelined) and a head that arrives in pieces: each is read whole
+// and answered in order on the one connection.
+TEST_F(ServerTest, PipelinedRequestsAndAHeadInPiecesAreEachAnsweredInOrder) {
+  Tenant ana = Register("ana@example.com");
+  RawConnection c(Port());
+  ASSERT_TRUE(c.Send(ApiGet("/api/status", ana)));
+  ASSERT_EQ(StatusOf(c.Receive(milliseconds(10'000), HasWholeResponse)), 200);
+  // Both heads in one write: the second is parsed from what the first read left over.
+  ASSERT_TRUE(c.Send(ApiGet("/api/contacts/999999", ana) + ApiGet("/api/status", ana)));
+  auto second_whole = [](const std::string& got) {
+    auto at = got.find("HTTP/1.1 200");
+    return at != std::string::npos && HasWholeResponse(got.substr(at));
+  };
+  std::string both = c.Receive(milliseconds(10'000), second_whole);
+  EXPECT_EQ(StatusOf(both), 404) << both;
+  ASSERT_TRUE(second_whole(both)) << both;
+  // One head in three writes, the cut inside the cookie's value.
+  std::string head = ApiGet("/api/status", ana);
+  std::size_t cut = head.find("crm_session=") + 15;
+  ASSERT_TRUE(c.Send(head.substr(0, 10)));
+  c.Receive(milliseconds(100));
+  ASSERT_TRUE(c.Send(head.substr(10, cut - 10)));
+  c.Receive(milliseconds(100));
+  ASSERT_TRUE(c.Send(head.substr(cut)));
+  std::string pieced = c.Receive(milliseconds(10'000), HasWholeResponse);
+  EXPECT_EQ(StatusOf(pieced), 200) << pieced;
+  EXPECT_FALSE(c.closed());
+}
+
 // TRACE (which echoes a request, cookies included, in some servers), CONNECT and methods the
 // parser does not know never reach a slice: 501, and the connection goes on.
 TEST_F(ServerTest, TraceConnectAndUnknownMethodsOnTheApiAre501) {

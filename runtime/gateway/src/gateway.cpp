@@ -133,7 +133,9 @@ int RunGateway(const GatewayOptions& options) {
   AddRoutes(router, gateway, site);
   http::Server server(
       io, options.limits, [&router](http::Exchange& ex) { return router.Dispatch(ex); }, &metrics);
-  server.SetHeadCheck(RegionHeadCheck(gateway, ProxyHeadCheck(gateway)));
+  // With pinned regions every request's token is checked for its region first: no quick path.
+  server.SetHeadCheck(RegionHeadCheck(gateway, ProxyHeadCheck(gateway)),
+                      gateway.regions.options().pinned() ? nullptr : ProxyQuickCheck(gateway));
   auto bound = server.Listen(options.listen);
   gateway.browser.DeriveFrom(bound);
   if (options.public_url.empty()) {

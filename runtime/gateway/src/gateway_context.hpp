@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <iterator>
 #include <string>
@@ -69,7 +70,9 @@ struct GatewayContext {
   }
   /// The same, as header lines appended to a request head being written out.
   void ToSlice(std::string& head, long long slice_id) const {
-    fmt::format_to(std::back_inserter(head), "Host: slice-{}\r\n", slice_id);
+    char digits[24];
+    char* end = std::to_chars(digits, digits + sizeof digits, slice_id).ptr;
+    head.append("Host: slice-").append(digits, end).append("\r\n");
     if (!options.internal_token.empty()) {
       head.append(orchestrator::kGatewayTokenHeader)
           .append(": ")

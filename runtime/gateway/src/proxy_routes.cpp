@@ -1,6 +1,7 @@
 #include "proxy_routes.hpp"
 
 #include <any>
+#include <charconv>
 #include <iterator>
 #include <string>
 #include <string_view>
@@ -135,6 +136,12 @@ void AppendField(std::string& out, std::string_view name, std::string_view value
   out.append(name).append(": ").append(value).append("\r\n");
 }
 
+void AppendField(std::string& out, std::string_view name, long long value) {
+  char digits[24];
+  char* end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  AppendField(out, name, std::string_view(digits, static_cast<std::size_t>(end - digits)));
+}
+
 // The same request as Forwarded, written out as the slice reads it (Upstream::Pass): the
 // client's fields are copied once, into the head, and no header container is built. The
 // client's parser has checked every byte copied (no CR or LF in a value).
@@ -152,12 +159,12 @@ void WriteForwardHead(const GatewayContext& gateway, const http::Request& req, c
     AppendField(out, kLastEventId, std::string_view(it->value()));
   }
   gateway.ToSlice(out, *caller.slice_id);
-  fmt::format_to(std::back_inserter(out), "X-Crm-User-Id: {}\r\n", caller.user_id);
+  AppendField(out, "X-Crm-User-Id", caller.user_id);
   // As Beast frames a request: a length when there is a body, or when the method expects one.
   bhttp::verb verb = req.method();
   if (!req.body().empty() || verb == bhttp::verb::post || verb == bhttp::verb::put ||
       verb == bhttp::verb::options) {
-    fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n", req.body().size());
+    AppendField(out, "Content-Length", static_cast<long long>(req.body().size()));
   }
   out.append("\r\n");
 }
@@ -280,6 +287,24 @@ http::HeadCheck ProxyHeadCheck(GatewayContext& gateway) {
       head.note() = caller;
     }
     co_return std::nullopt;
+  };
+}
+
+http::QuickHeadCheck ProxyQuickCheck(GatewayContext& gateway) {
+  return [&gateway](Exchange& head) {
+    if (http::TargetPath(head.request().target()).rfind("/api/", 0) != 0) {
+      return true;
+    }
+    auto* memo = std::any_cast<SessionMemo>(&head.connection_note());
+    if (memo == nullptr) {
+      return false;
+    }
+    const Caller* caller = gateway.sessions.Recall(TokenIn(head.request()), *memo);
+    if (caller == nullptr) {
+      return false;
+    }
+    head.note() = caller;
+    return true;
   };
 }
 

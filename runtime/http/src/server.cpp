@@ -235,8 +235,22 @@ asio::awaitable<std::optional<Connection::Incoming>> Connection::Next(bool first
       co_return std::nullopt;
     }
   }
-  stream_.expires_after(limits.header_timeout);
-  std::tie(ec, n) = co_await bhttp::async_read_header(stream_, buffer_, parser, kUseTuple);
+  // Usually the first read brought the whole head: parsed here, without Beast's composed read
+  // (its operations, executor copies and the post of its completion). A head not yet whole is
+  // left unparsed (the parser takes a head in one piece) and read on as before.
+  bool parsed = false;
+  if (buffer_.size() > 0) {
+    std::size_t used = parser.put(buffer_.data(), ec);
+    buffer_.consume(used);
+    parsed = !ec && parser.is_header_done();
+    if (ec == bhttp::error::need_more) {
+      ec = {};
+    }
+  }
+  if (!parsed && !ec) {
+    stream_.expires_after(limits.header_timeout);
+    std::tie(ec, n) = co_await bhttp::async_read_header(stream_, buffer_, parser, kUseTuple);
+  }
   if (ec) {
     if (auto refusal = RefusalForHeaderError(ec, limits)) {
       co_await Refuse(refusal->status, refusal->message);
@@ -255,7 +269,9 @@ asio::awaitable<std::optional<Connection::Incoming>> Connection::Next(bool first
     stream_.expires_never();
     Exchange head(*this, parser.get(), peer_, in.note);
     try {
-      refused = co_await server_.head_check_(head);
+      if (!server_.quick_check_ || !server_.quick_check_(head)) {
+        refused = co_await server_.head_check_(head);
+      }
     } catch (...) {
       refused = ResponseForCurrentException(parser.get());
     }

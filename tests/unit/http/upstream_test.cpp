@@ -101,6 +101,8 @@ bool HasWholeResponse(const std::string& in) {
 // bytes), closing the connection after it when the reply says so; records what it was sent.
 class CannedUpstream {
  public:
+  /// In `bytes`, a pause of 100 ms before what follows (a head arriving in two reads).
+  static constexpr char kPause = '\x01';
   struct Reply {
     std::string bytes;
     bool close_after = false;
@@ -149,7 +151,13 @@ class CannedUpstream {
           reply = replies_.front();
           replies_.pop_front();
         }
-        SendAll(fd, reply.bytes);
+        for (std::size_t from = 0, pause = 0; from <= reply.bytes.size(); from = pause + 1) {
+          pause = std::min(reply.bytes.find(kPause, from), reply.bytes.size());
+          if (from > 0) {
+            std::this_thread::sleep_for(milliseconds(100));
+          }
+          SendAll(fd, reply.bytes.substr(from, pause - from));
+        }
         open = !reply.close_after;
       }
       ::close(fd);
@@ -284,6 +292,28 @@ TEST_F(PassTest, AnUpstreamCutMidBodyEndsTheClientsConnectionShortOfItsLength) {
   EXPECT_TRUE(closed);
   EXPECT_EQ(HeadOf(got), "HTTP/1.1 200 OK\r\nX-Added: yes\r\nContent-Length: 100\r\n");
   EXPECT_EQ(BodyOf(got), "0123456789");
+}
+
+// The slice's head in two reads (the first ends inside a field), then one cut short by the slice
+// closing: the first is passed whole, the second answered 502.
+TEST_F(PassTest, AHeadInTwoReadsIsPassedWholeAndAHeadCutShortIs502) {
+  CannedUpstream upstream(
+      {{std::string("HTTP/1.1 201 Created\r\nContent-Ty") + CannedUpstream::kPause +
+        "pe: text/plain\r\nContent-Length: 2\r\n\r\nok"},
+       {"HTTP/1.1 200 OK\r\nContent-Type: te", /*close_after=*/true}});
+  Start(upstream.port());
+  int fd = Connect(port_);
+  SendAll(fd, "GET /api/x HTTP/1.1\r\nHost: crm\r\n\r\n");
+  std::string got = ReceiveUntil(fd, HasWholeResponse);
+  EXPECT_EQ(HeadOf(got),
+            "HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nX-Added: yes\r\n"
+            "Content-Length: 2\r\n");
+  EXPECT_EQ(BodyOf(got), "ok");
+  SendAll(fd, "GET /api/y HTTP/1.1\r\nHost: crm\r\n\r\n");
+  got = ReceiveUntil(fd, HasWholeResponse);
+  ::close(fd);
+  EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 502") << got;
+  EXPECT_EQ(upstream.connections(), 1);
 }
 
 TEST_F(PassTest, NoAnswerIs502AndNoUpstreamIs503) {

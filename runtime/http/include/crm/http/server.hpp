@@ -119,6 +119,10 @@ using Handler = std::function<Reply(Exchange&)>;
 /// body is still empty): a response refuses the request, which is answered and its connection
 /// closed with the body unread; nullopt lets the request go on. Exceptions map as a handler's.
 using HeadCheck = std::function<asio::awaitable<std::optional<Response>>(Exchange&)>;
+/// A head check's answer known without waiting (the gateway: the session the connection's last
+/// request named): true lets the request go on, as the head check's nullopt would, with what it
+/// learnt noted; false asks the head check. Spares a coroutine frame per request.
+using QuickHeadCheck = std::function<bool(Exchange&)>;
 
 class Server {
  public:
@@ -131,8 +135,12 @@ class Server {
   /// Binds and listens (a stale Unix socket file is replaced). Returns the bound endpoint: the
   /// real port when `endpoint.port` was 0. Throws RuntimeError when it cannot bind.
   Endpoint Listen(const Endpoint& endpoint);
-  /// Checks every request's header before its body is read (call before Start).
-  void SetHeadCheck(HeadCheck check) { head_check_ = std::move(check); }
+  /// Checks every request's header before its body is read (call before Start); `quick`, when
+  /// given, is asked first.
+  void SetHeadCheck(HeadCheck check, QuickHeadCheck quick = {}) {
+    head_check_ = std::move(check);
+    quick_check_ = std::move(quick);
+  }
   /// Starts accepting on every listening endpoint.
   void Start();
   /// Graceful shutdown, callable from any thread: stops accepting, closes idle keep-alive
@@ -151,6 +159,7 @@ class Server {
   ServerLimits limits_;
   Handler handler_;
   HeadCheck head_check_;
+  QuickHeadCheck quick_check_;
   Metrics* metrics_;
   std::vector<std::shared_ptr<asio::basic_socket_acceptor<Protocol>>> acceptors_;
   std::vector<std::string> unix_paths_;

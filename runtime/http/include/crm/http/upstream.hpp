@@ -76,9 +76,6 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   std::unique_ptr<Stream> TakeIdle(const asio::execution_context* context);
   /// Keeps `stream` (its response read in full, nothing left over) for the next request.
   void KeepIdle(std::unique_ptr<Stream> stream, const asio::execution_context* context);
-  /// An idle connection made on `context` (`reused` set), else a new one; its deadline set.
-  asio::awaitable<std::unique_ptr<Stream>> TakeOrConnect(const asio::execution_context* context,
-                                                         bool& reused);
   /// Throws what a request that got no (complete) response head because of `ec` answers.
   [[noreturn]] void ThrowFailed(const boost::system::error_code& ec, std::size_t received) const;
   /// After writing (`wrote`) or reading (`received`, `read` bytes) a request's exchange failed:
