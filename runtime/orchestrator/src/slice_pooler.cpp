@@ -68,21 +68,6 @@ void WriteFileAtomically(const fs::path& path, const std::string& content, mode_
   fs::rename(tmp, path);
 }
 
-// A value in PgBouncer's connection strings: quoted when it holds anything but plain characters.
-std::string ConnValue(const std::string& v) {
-  if (!v.empty() && v.find_first_of(" '\\") == std::string::npos) {
-    return v;
-  }
-  std::string out = "'";
-  for (char c : v) {
-    if (c == '\'' || c == '\\') {
-      out += '\\';
-    }
-    out += c;
-  }
-  return out + "'";
-}
-
 }  // namespace
 
 SlicePooler::SlicePooler(SlicePoolerOptions options) : options_(std::move(options)) {
@@ -176,12 +161,15 @@ void SlicePooler::Start() {
   EndStale();
   std::string host = db::ConnInfoValue(options_.database_url, "host");
   std::string port = db::ConnInfoValue(options_.database_url, "port");
+  // PgBouncer reads libpq's key=value syntax, quoting included.
+  std::string server = db::BuildConnInfo("", {{"host", host.empty() ? "/var/run/postgresql" : host},
+                                              {"port", port.empty() ? "5432" : port},
+                                              {"dbname", database_}});
   std::string ini =
       "; Written by crmd at each start: the slices' pooler (docs/operations.md, \"Slices behind\n"
       "; the host's pooler\"). Edits are lost.\n"
       "[databases]\n" +
-      database_ + " = host=" + ConnValue(host.empty() ? "/var/run/postgresql" : host) +
-      " port=" + ConnValue(port.empty() ? "5432" : port) + " dbname=" + ConnValue(database_) +
+      database_ + " = " + server +
       "\n\n[pgbouncer]\n"
       "listen_addr =\n"
       "unix_socket_dir = " +
