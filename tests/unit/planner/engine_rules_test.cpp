@@ -45,13 +45,15 @@ TEST(EngineRulesTest, AnEngineStatingItsOwnFiguresReplacesTheRules) {
       "{value: 2 KB, source: t}, connections_per_slice: {value: 3.5, source: t}, base_ram: "
       "{value: 90 MB, source: t}}}\n",
       "o.yaml");
-  const Plan with = PlanWith(c, "cloud-api", 5);
-  const Plan without = PlanWith(Catalog::Embedded(), "cloud-api", 5);
-  EXPECT_DOUBLE_EQ(with.demand.buffers_ram, 5 * 7e6);
-  EXPECT_DOUBLE_EQ(without.demand.buffers_ram, 5 * 3e6);
+  const Plan with = PlanWith(c, "cloud-api", 2);
+  const Plan without = PlanWith(Catalog::Embedded(), "cloud-api", 2);
+  EXPECT_DOUBLE_EQ(with.demand.buffers_ram, 2 * 7e6);
+  EXPECT_DOUBLE_EQ(without.demand.buffers_ram, 2 * 3e6);
   EXPECT_DOUBLE_EQ(with.demand.messages_disk, 2 * without.demand.messages_disk);
-  // Four connections per slice process are counted (3.5 rounded up); each pool stays at 2.
-  EXPECT_EQ(with.demand.db_connections - without.demand.db_connections, 5 * (4 - 2));
+  // Four connections per slice process are counted (3.5 rounded up); each pool stays at 2. Two
+  // slices stay under the cap of the host's pooler (SLICE_POOL_SIZE = min(slices × 4, 10)).
+  EXPECT_EQ(with.demand.db_connections - without.demand.db_connections, 2 * (4 - 2));
+  EXPECT_EQ(KnobNumber(with, "SLICE_POOL_SIZE"), 2 * 4);
   EXPECT_EQ(KnobNumber(with, "SLICE_DB_MAX_OPEN_CONNS"), 2);
   EXPECT_DOUBLE_EQ(with.demand.engine_base_ram, 90e6);
   // The base is part of the services reservation, not added to it.
