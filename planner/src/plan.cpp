@@ -601,7 +601,7 @@ void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers,
     const double ram_demand = load.ram.At(customers) - swap_demand;
     // Every field given, in declaration order: the row is built in place, not zero-filled first
     // (a `rep stos` of the whole row that perf showed) and then written again.
-    const LayoutRow& row = layout.rows.emplace_back(
+    const LayoutRow& row = layout.rows.emplace_back(LayoutRow{
         &spec, &server, choice.count * regions, /*volume_bytes=*/choice.volume,
         /*monthly_usd=*/choice.cost, /*runner_up=*/runner_up.server,
         /*runner_up_count=*/has_runner_up ? runner_up.count * regions : 0,
@@ -609,7 +609,7 @@ void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers,
         /*ram_util=*/Ratio(ram_demand, server.ram_bytes),
         /*disk_util=*/Ratio(disk_demand, server.disk_bytes + choice.volume),
         /*cpu_util=*/Ratio(cpu_demand, server.vcpu), swap_demand,
-        /*swap_util=*/Ratio(swap_demand, server.swap_bytes));
+        /*swap_util=*/Ratio(swap_demand, server.swap_bytes)});
     layout.util.swap = std::max(layout.util.swap, row.swap_util);
     layout.util.ram = std::max(layout.util.ram, row.ram_util);
     layout.util.disk = std::max(layout.util.disk, row.disk_util);
