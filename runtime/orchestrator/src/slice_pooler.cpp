@@ -23,6 +23,7 @@
 
 #include "crm/db/pool.hpp"
 #include "crm/error.hpp"
+#include "crm/files.hpp"
 #include "helpers.hpp"
 
 namespace crm::orchestrator {
@@ -35,37 +36,14 @@ namespace {
 // The console's login: only in the pooler's own login file, never a PostgreSQL role.
 constexpr const char* kConsoleUser = "crmd_console";
 
-// `content` into `path` by a rename, mode `mode`, owned by uid/gid when we are root.
-void WriteFileAtomically(const fs::path& path, const std::string& content, mode_t mode, uid_t uid,
-                         gid_t gid) {
-  fs::path tmp = path;
-  tmp += ".new";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) {
-    throw RuntimeError("cannot write " + tmp.string() + ": " + std::strerror(errno));
+// `content` into `path` (by a rename, mode `mode`), then PgBouncer's to read when we are root.
+void WriteOwned(const fs::path& path, const std::string& content, mode_t mode, uid_t uid,
+                gid_t gid) {
+  WriteFileAtomic(path, content, static_cast<int>(mode));
+  if (::geteuid() == 0 && ::chown(path.c_str(), uid, gid) != 0) {
+    throw RuntimeError("cannot hand " + path.string() + " to uid " + std::to_string(uid) + ": " +
+                       std::strerror(errno));
   }
-  std::size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      int error = errno;
-      ::close(fd);
-      throw RuntimeError("cannot write " + tmp.string() + ": " + std::strerror(error));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  bool owned = ::geteuid() != 0 || ::fchown(fd, uid, gid) == 0;
-  int error = errno;
-  ::fchmod(fd, mode);
-  ::close(fd);
-  if (!owned) {
-    throw RuntimeError("cannot hand " + tmp.string() + " to uid " + std::to_string(uid) + ": " +
-                       std::strerror(error));
-  }
-  fs::rename(tmp, path);
 }
 
 }  // namespace
@@ -209,7 +187,7 @@ void SlicePooler::Start() {
       "log_connections = 0\n"
       "log_disconnections = 0\n"
       "stats_period = 60\n";
-  WriteFileAtomically(options_.dir / "pgbouncer.ini", ini, 0640, run_uid_, run_gid_);
+  WriteOwned(options_.dir / "pgbouncer.ini", ini, 0640, run_uid_, run_gid_);
   WriteLogins();
   Launch();
 }
@@ -219,7 +197,7 @@ void SlicePooler::WriteLogins() {
   for (const auto& [role, secret] : logins_) {
     text += "\"" + role + "\" \"" + secret + "\"\n";
   }
-  WriteFileAtomically(options_.dir / "logins.txt", text, 0600, run_uid_, run_gid_);
+  WriteOwned(options_.dir / "logins.txt", text, 0600, run_uid_, run_gid_);
 }
 
 void SlicePooler::Launch() {
