@@ -839,16 +839,18 @@ void ProcessKnobs(Plan& plan, const Catalog& c, const Engine& e, const Tier& t,
     processes = 1;  // the `all` host's gateway
   }
   long long slice_conns = hash_ranged ? 0 : w.customers * slice_pool;
-  // Without a pooler in front of the database, crmd runs one beside its slices: they share a
-  // few backends per core, never more than they would hold unpooled (docs/operations.md,
-  // "Slices behind the host's pooler").
+  // Without a pooler in front of the database, crmd runs one beside its slices: a few backends
+  // per core, and at least one per slice, never more than they would hold unpooled
+  // (docs/operations.md, "Slices behind the host's pooler"). Its pools are per login: below one
+  // backend per slice, slices active at once take each other's backends, each time a new one.
   long long host_pool = 0;
   if (!hash_ranged && !t.pgbouncer && !plan.layout.empty()) {
     const auto cores = static_cast<long long>(std::max(1.0, plan.layout.front().server->vcpu));
-    host_pool = std::min(slice_conns, std::max(kHostPoolFloor, kHostPoolPerCore * cores));
+    host_pool = std::min(slice_conns,
+                         std::max({kHostPoolFloor, kHostPoolPerCore * cores, w.customers}));
     EXPLAIN(ex, "SLICE_POOL_SIZE (the slices' pooler)", Num(static_cast<double>(host_pool)),
-            "min({} slices × {} each, max({}, {} cores × {}))", w.customers, slice_pool,
-            kHostPoolFloor, cores, kHostPoolPerCore);
+            "min({} slices × {} each, max({}, {} cores × {}, one per slice))", w.customers,
+            slice_pool, kHostPoolFloor, cores, kHostPoolPerCore);
     slice_conns = host_pool;
   }
   plan.demand.db_connections = processes * max_open + slice_conns;

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <thread>
 
+#include "crm/http/probe.hpp"
 #include "runtime_fixture.hpp"
 
 namespace crm::testing {
@@ -180,6 +181,35 @@ TEST_F(SlicePoolerTest, ThePoolerLetsInOnlyASliceWithItsOwnPasswordAndComesBackW
       30s))
       << r.status << " " << r.body;
   EXPECT_NE(PoolerPid(), before);
+}
+
+// The orchestrator kills a slice that misses three GET /health probes in a row. Behind the pooler
+// a database check would wait for one of the shared backends, behind every other slice's work:
+// a busy host read as hung slices, killed mid-request. The probe is answered by the process.
+TEST_F(SlicePoolerTest, ASliceAnswersItsHealthProbeWhileThePoolerIsBusy) {
+  Tenant a = Register("a@example.com");
+  ASSERT_GT(a.slice, 0);
+  const std::string endpoint = Sql(pg_->ConnectionString(),
+                                   "SELECT endpoint FROM gateway.slices WHERE id = " +
+                                       std::to_string(a.slice));
+  long pooler = PoolerPid();
+  ASSERT_GT(pooler, 1);
+  // A request leaves the slice's connection to the pooler idle in its pool; then the pooler
+  // answers nobody, as when every backend is taken and the queue is long.
+  AddSliceContact(crmd_->url(), "Cookie: crm_session=" + a.token, "Ana", "+4915100000001");
+  ASSERT_EQ(::kill(static_cast<pid_t>(pooler), SIGSTOP), 0);
+  const bool answered = http::Probe(http::ParseEndpoint(endpoint), "/health", 1s);
+  ::kill(static_cast<pid_t>(pooler), SIGCONT);
+  EXPECT_TRUE(answered) << "GET /health waited for the pooler";
+  HttpResult r;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        r = Fetch("GET", Url("/api/contacts?limit=10"), {}, a.Auth());
+        return r.status == 200 && r.body.find("Ana") != std::string::npos;
+      },
+      10s))
+      << r.status << " " << r.body;
+  EXPECT_EQ(PoolerPid(), pooler) << "the pooler was restarted, not just busy";
 }
 
 }  // namespace

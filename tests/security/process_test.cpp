@@ -104,6 +104,8 @@ TEST_F(SliceProcessTest, ASliceThatStopsAnsweringIsRestarted) {
                 "SELECT last_error FROM gateway.slices WHERE id = " + std::to_string(ana.slice))
                 .find("GET /health"),
             std::string::npos);
+  // The kill was recorded (health unhealthy, with the reason) before the restart.
+  EXPECT_EQ(crmd_->Log().find("cannot record health"), std::string::npos) << crmd_->Log();
   ::kill(hung, SIGCONT);
 }
 

@@ -29,8 +29,13 @@ void AddStatusRoutes(http::Router& router, SliceContext& slice) {
       // The orchestrator probes every 5 s: opening a connection for it, or keeping one young,
       // would keep every idle slice's backend alive. An idle connection is checked as it is;
       // none open has nothing to go stale (the next request connects, and says so if it cannot).
+      // Behind a transaction pooler (the host's, or PgBouncer in front of the database) a check
+      // needs one of the backends every slice shares and waits in the pooler's queue behind
+      // their work: a busy host would read as a hung slice, and the orchestrator kills a slice
+      // that misses three probes in a row, which only adds the restarts' work. There the
+      // process answering is the check; a broken connection is dropped by the next request.
       db::Pool& pool = slice.db.pool();
-      if (!co_await slice.db.Blocking([&pool] { return pool.Ping(); })) {
+      if (!pool.pooled() && !co_await slice.db.Blocking([&pool] { return pool.Ping(); })) {
         throw RuntimeError("an idle connection was broken");
       }
     } catch (const std::exception& e) {

@@ -193,15 +193,17 @@ TEST_F(PlanTest, MoreSliceHostPodsThanTheHashSpaceHasBucketsIsAWarning) {
   })));
 }
 
-TEST_F(PlanTest, OnOneHostTheSlicesShareItsPoolerSoConnectionsStopGrowingWithTenants) {
-  // min(5 slices × 2, max(10, 4 × 2 cores)).
+TEST_F(PlanTest, OnOneHostTheSlicesPoolerHoldsOneBackendPerSliceNotAllTheirConnections) {
+  // min(5 slices × 2, max(10, 4 × 2 cores, 5)).
   EXPECT_EQ(KnobNumber(PlanFor(5), "SLICE_POOL_SIZE"), 10);
   const Plan p = PlanFor(50);
   ASSERT_EQ(p.layout.size(), 1U);
   const auto cores = static_cast<long long>(p.layout[0].server->vcpu);
   const long long pool = KnobNumber(p, "SLICE_POOL_SIZE");
-  EXPECT_EQ(pool, std::max(10LL, 4 * cores));
-  EXPECT_LT(pool, 50 * 2) << "no fewer than unpooled";
+  // At least one backend per slice: the pooler's pools are per login, and slices active at once
+  // with fewer would take each other's backends, each time a new one.
+  EXPECT_EQ(pool, std::max({10LL, 4 * cores, 50LL}));
+  EXPECT_LT(pool, 50 * 2) << "fewer than unpooled";
   EXPECT_EQ(p.demand.db_connections, KnobNumber(p, "DB_MAX_OPEN_CONNS") + pool);
   EXPECT_DOUBLE_EQ(Pg(p, "max_connections"), static_cast<double>(p.demand.db_connections + 10));
   // Behind a pooler in front of the database (tier 3 and up) the slices use that one.
