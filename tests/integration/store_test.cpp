@@ -259,5 +259,84 @@ TEST_F(StoreTest, QueueDepthAndProgressCountersMatchCountsAfterEveryKindOfChange
   check("a truncate", 0);
 }
 
+// The dispatcher's claims read on from where the last one stopped (a cursor over the table),
+// instead of looking at every pending task each time; due tasks older than the ones it follows
+// still go first, nothing is claimed twice, and once a claim finds fewer than it asked for the
+// cursor is emptied, so the next claim looks at every pending task again.
+TEST_F(StoreTest, ClaimsReadOnFromTheCursorOlderDueTasksFirstNoneTwice) {
+  std::vector<std::string> numbers;
+  for (int i = 0; i < 30; ++i) {
+    numbers.push_back("+1415555" + std::to_string(2000 + i));
+  }
+  long long broadcast = pool_->Write([&](pqxx::work& tx) {
+    return queue::EnqueueBroadcast(tx, {"cursor", "hi", numbers, {}}, 1000)["id"].get<long long>();
+  });
+  auto lease = pool_->Run(
+      [](pqxx::connection& c) { return queue::AcquireLease(c, "test", std::chrono::seconds(60)); });
+  ASSERT_TRUE(lease);
+  queue::ClaimCursor cursor;
+  auto claim = [&](int limit) {
+    auto tasks = pool_->Run(
+        [&](pqxx::connection& c) { return queue::Claim(c, *lease, limit, true, &cursor); });
+    std::vector<long long> ids;
+    for (const auto& t : tasks) {
+      ids.push_back(t.id);
+    }
+    return ids;
+  };
+  long long first_id = pool_->Read([&](pqxx::read_transaction& tx) {
+    return tx
+        .exec_params1("SELECT min(id) FROM outbound_tasks WHERE broadcast_id = $1", broadcast)[0]
+        .as<long long>();
+  });
+  auto range = [&](long long from, long long n) {
+    std::vector<long long> ids;
+    for (long long i = 0; i < n; ++i) {
+      ids.push_back(first_id + from + i);
+    }
+    return ids;
+  };
+
+  EXPECT_EQ(claim(10), range(0, 10)) << "a fresh broadcast: its first tasks, in table order";
+  ASSERT_GE(cursor.block, 0) << "a full claim sets the cursor";
+  EXPECT_FALSE(cursor.not_before.empty());
+
+  // A due task older than the broadcast (a retry, say) goes before the tasks the cursor follows.
+  long long older = pool_->Write([&](pqxx::work& tx) {
+    return tx
+        .exec_params1(
+            "INSERT INTO outbound_tasks (broadcast_id, recipient, not_before) "
+            "VALUES ($1, '+14155559999', now() - interval '1 hour') RETURNING id",
+            broadcast)[0]
+        .as<long long>();
+  });
+  std::vector<long long> expected = range(10, 9);
+  expected.push_back(older);
+  EXPECT_EQ(claim(10), expected) << "the older task, then the broadcast read on from the cursor";
+  EXPECT_GE(cursor.block, 0);
+
+  EXPECT_EQ(claim(10), range(19, 10));
+  EXPECT_EQ(claim(10), range(29, 1)) << "what is left";
+  EXPECT_EQ(cursor.block, -1) << "a claim that found fewer than it asked for empties the cursor";
+
+  // A task returned to the queue (behind where the cursor was) is found by the next claim.
+  pool_->Run([&](pqxx::connection& c) {
+    queue::RecordResults(c, lease->epoch, {{first_id, "pending", "", "", 0, true}});
+  });
+  EXPECT_EQ(claim(10), std::vector<long long>{first_id});
+
+  // A cursor past the end of the table finds nothing and is emptied; nothing is left anyway.
+  cursor = {1'000'000, cursor.not_before.empty() ? "2000-01-01T00:00:00+00:00" : cursor.not_before};
+  EXPECT_TRUE(claim(10).empty());
+  EXPECT_EQ(cursor.block, -1);
+  long long claimed_once = pool_->Read([](pqxx::read_transaction& tx) {
+    return tx
+        .exec1("SELECT count(*) FROM outbound_tasks WHERE state = 'sending' AND attempts = 1")[0]
+        .as<long long>();
+  });
+  EXPECT_EQ(claimed_once, 31)
+      << "every task sending, each on its first attempt (the returned one's was refunded)";
+}
+
 }  // namespace
 }  // namespace crm::testing

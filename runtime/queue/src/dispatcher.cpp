@@ -276,6 +276,10 @@ void Dispatcher::Record(const std::vector<TaskResult>& results, bool adopt) {
   for (long long id : touched.broadcasts) {
     publish_("broadcast.changed", {{"id", id}});
   }
+  if (std::any_of(results.begin(), results.end(),
+                  [](const TaskResult& r) { return r.state == "pending"; })) {
+    cursor_ = {};  // back in the queue, perhaps behind the cursor
+  }
   auto sent = std::count_if(results.begin(), results.end(),
                             [](const TaskResult& r) { return r.state == "sent"; });
   std::lock_guard lock(stats_mutex_);
@@ -397,6 +401,7 @@ bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
   for (const ClaimedTask* t : unsent) {
     deferred.push_back({t->id, "pending", "", "", 0, true});
   }
+  cursor_ = {};  // back in the queue, perhaps behind the cursor
   try {
     RecordResults(*connection_, epoch, deferred, false, options_.messages_db);
   } catch (const std::exception& e) {
@@ -501,7 +506,11 @@ void Dispatcher::Run() {
       // before the send, with one statement and one row version fewer per message.
       auto now = Clock::now();
       bool at_once = bucket_.Available(now) >= limit;
-      auto tasks = Claim(*connection_, *lease_, limit, at_once);
+      if (cursor_.block < 0 || Since(cursor_since_) >= options_.claim_rescan) {
+        cursor_ = {};
+        cursor_since_ = now;
+      }
+      auto tasks = Claim(*connection_, *lease_, limit, at_once, &cursor_);
       if (at_once) {
         bucket_.Take(static_cast<int>(tasks.size()), now);
       }

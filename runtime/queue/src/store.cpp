@@ -448,25 +448,72 @@ std::vector<ClaimedTask> Tasks(const pqxx::result& rows) {
 }  // namespace
 
 std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease, int limit,
-                               bool sending) {
-  pqxx::work tx(connection);
-  auto rows = tx.exec_params(
-      // By ctid, stable while the row is locked: pending tasks have no index on id (see
-      // 0003_queue_density.sql); ties in not_before come out in table order.
-      "WITH due AS ("
-      "  SELECT ctid FROM outbound_tasks WHERE state = 'pending' AND not_before <= now() "
-      "  ORDER BY not_before LIMIT $1 FOR UPDATE SKIP LOCKED), "
+                               bool sending, ClaimCursor* cursor) {
+  bool follow = cursor != nullptr && cursor->block >= 0;
+  // Rows by ctid, stable while the row is locked: pending tasks have no index on id (see
+  // 0003_queue_density.sql).
+  //   Without a cursor: every due task through outbound_due, sorted (not_before, then table
+  //   order): a bitmap of all of them, the sort a top-N. With an ordered scan of the index
+  //   instead, a claim walked the posting lists of every task claimed before it (dead entries
+  //   B-tree deduplication cannot mark one by one): worse, 1.2 ms a task mid-broadcast.
+  //   With a cursor: `older`, due tasks older than the cursor's not_before (retries, messages
+  //   queued before the broadcast it follows; an index range holding only them), then `ahead`,
+  //   the table read on from the cursor's page (`state || ''` keeps the planner off
+  //   outbound_due: a TID range scan that stops at the limit). A broadcast's COPY writes its
+  //   tasks page after page, so reading on finds them where the last claim stopped.
+  std::string due =
+      follow
+          ? "older AS ("
+            "  SELECT ctid FROM outbound_tasks WHERE state = 'pending' "
+            "    AND not_before < $6::timestamptz AND not_before <= now() "
+            "  ORDER BY not_before, ctid LIMIT $1 FOR UPDATE SKIP LOCKED), "
+            "ahead AS ("
+            "  SELECT ctid FROM outbound_tasks WHERE ctid >= $5::tid AND state || '' = 'pending' "
+            "    AND not_before >= $6::timestamptz AND not_before <= now() "
+            "  LIMIT greatest(0, $1 - (SELECT count(*) FROM older)) FOR UPDATE SKIP LOCKED), "
+            "due AS (SELECT ctid, false AS ahead FROM older "
+            "  UNION ALL SELECT ctid, true FROM ahead), "
+          : "due AS ("
+            "  SELECT ctid, false AS ahead FROM outbound_tasks WHERE state = 'pending' "
+            "    AND not_before <= now() "
+            "  ORDER BY not_before, ctid LIMIT $1 FOR UPDATE SKIP LOCKED), ";
+  std::string sql =
+      "WITH " + due +
       "claimed AS ("
       "  UPDATE outbound_tasks t SET state = CASE WHEN $4 THEN 'sending' ELSE 'claimed' END, "
       "    attempts = t.attempts + 1, lease_epoch = $2 "
       "  FROM due WHERE t.ctid = due.ctid AND EXISTS (SELECT 1 FROM dispatcher_lease "
       "    WHERE holder = $3 AND epoch = $2 AND expires_at > clock_timestamp()) "
-      "  RETURNING t.id, t.recipient, t.attempts, t.broadcast_id, t.message_id, t.body, t.state) "
+      "  RETURNING t.id, t.recipient, t.attempts, t.broadcast_id, t.message_id, t.body, t.state, "
+      "    t.not_before, due.ahead, (due.ctid::text::point)[0]::bigint AS block) "
       "SELECT c.id, c.recipient, c.attempts, c.broadcast_id, c.message_id, "
-      "  coalesce(b.body, c.body), b.template::text, c.state "
-      "FROM claimed c LEFT JOIN broadcasts b ON b.id = c.broadcast_id ORDER BY c.id",
-      limit, lease.epoch, lease.holder, sending);
+      "  coalesce(b.body, c.body), b.template::text, c.state, "
+      "  to_json(max(c.not_before) OVER ()) #>> '{}', min(c.block) OVER (), "
+      "  max(c.block) FILTER (WHERE c.ahead) OVER () "
+      "FROM claimed c LEFT JOIN broadcasts b ON b.id = c.broadcast_id ORDER BY c.id";
+  pqxx::work tx(connection);
+  // Pending to claimed or sending changes no counter (all three are queued): the counting
+  // trigger need not look (0007_cheaper_counts.sql). For this transaction only, which holds
+  // nothing but the claim.
+  tx.exec("SELECT set_config('crm.claim', 'on', true)");
+  pqxx::result rows;
+  if (follow) {
+    rows = tx.exec_params(sql, limit, lease.epoch, lease.holder, sending,
+                          "(" + std::to_string(cursor->block) + ",0)", cursor->not_before);
+  } else {
+    rows = tx.exec_params(sql, limit, lease.epoch, lease.holder, sending);
+  }
   tx.commit();
+  if (cursor != nullptr) {
+    if (static_cast<int>(rows.size()) < limit) {
+      *cursor = {};  // all that was due is claimed: the next claim looks at everything again
+    } else if (!follow) {
+      cursor->block = rows[0][9].as<long long>();
+      cursor->not_before = rows[0][8].c_str();
+    } else if (!rows[0][10].is_null()) {
+      cursor->block = rows[0][10].as<long long>();
+    }
+  }
   return Tasks(rows);
 }
 

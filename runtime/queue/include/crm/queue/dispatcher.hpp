@@ -41,6 +41,10 @@ struct DispatcherOptions {
   std::chrono::milliseconds retry_base{1'000};
   std::chrono::milliseconds retry_cap{300'000};
   std::chrono::milliseconds poll{5'000};
+  /// How long claims may read on from where the last one stopped before one looks at every
+  /// pending task again (store.hpp ClaimCursor): the longest a due task behind the cursor waits
+  /// for it, besides its turn.
+  std::chrono::milliseconds claim_rescan{10'000};
   /// While disconnected: how often to look for work queued with a NOTIFY it could not hear.
   std::chrono::milliseconds idle_poll{60'000};
   /// Nothing sent for this long and nothing due sooner: close the connection.
@@ -156,6 +160,11 @@ class Dispatcher {
   std::mt19937_64 random_{std::random_device{}()};
   std::string held_reason_;  ///< why the channel last said it cannot send (logged once)
 
+  /// Where the claims have got to (store.hpp ClaimCursor); emptied whenever a task goes back to
+  /// pending (it may lie behind it) and every claim_rescan, so no due task waits behind it for
+  /// longer than that.
+  ClaimCursor cursor_;
+  Clock::time_point cursor_since_{};
   long long last_depth_ = 0;               ///< read by the last NextDue
   std::atomic<long long> idle_depth_{-1};  ///< see IdleDepth
   /// From StartAfter: start disconnected, and when the earliest pending task falls due.
