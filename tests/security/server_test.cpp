@@ -398,6 +398,24 @@ TEST_F(KeepAliveTest, AnIdleKeepAliveConnectionWaitsForItsNextRequest) {
   EXPECT_EQ(StatusOf(c.Receive(milliseconds(5'000), HasFullHead)), 200);
 }
 
+class IdleTimeoutTest : public ServerTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    env["CRM_HEADER_TIMEOUT"] = "30s";
+    env["CRM_IDLE_TIMEOUT"] = "1s";
+  }
+};
+
+TEST_F(IdleTimeoutTest, AKeptAliveConnectionSilentPastTheIdleTimeoutIsClosed) {
+  RawConnection c(Port());
+  ASSERT_TRUE(c.Send("GET /health HTTP/1.1\r\nHost: crm\r\n\r\n"));
+  ASSERT_EQ(StatusOf(c.Receive(milliseconds(5'000), HasFullHead)), 200);
+  // Not a byte more: the idle timeout (1 s) closes it, long before the header timeout (30 s).
+  std::string more = c.Receive(milliseconds(20'000));
+  EXPECT_TRUE(c.closed());
+  EXPECT_EQ(more, "");
+}
+
 class ConnectionCapTest : public ServerTest {
  protected:
   void Configure(std::map<std::string, std::string>& env) override {

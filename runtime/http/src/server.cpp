@@ -9,6 +9,7 @@
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -25,6 +26,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 
 #include "crm/error.hpp"
+#include "crm/http/deadline.hpp"
 #include "crm/http/query.hpp"
 #include "crm/http/request_head.hpp"
 #include "crm/http/response.hpp"
@@ -33,6 +35,9 @@ namespace crm::http {
 namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+// For the hot path's reads and writes: awaited as they are, with no coroutine frame of their own
+// (use_awaitable wraps each operation in one, an allocation per read or write).
+constexpr auto kDeferredTuple = asio::as_tuple(asio::deferred);
 constexpr std::chrono::seconds kStreamGrace{1};
 // What a keep-alive connection reads first of its next request: enough for a typical request
 // head, small beside the per-connection cost of an open event stream (docs/benchmarks.md,
@@ -85,6 +90,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       : server_(server),
         peer_(std::move(peer)),
         stream_(std::move(socket)),
+        deadline_(Deadlines::Of(stream_.get_executor()), &stream_.socket()),
         kill_timer_(stream_.get_executor()) {}
 
   asio::awaitable<void> Run();
@@ -128,6 +134,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   Stream& stream() { return stream_; }
+  Deadlines& deadlines() { return deadline_.deadlines(); }
   std::any& connection_note() { return connection_note_; }
   const std::string& peer() const { return peer_; }
   bool stopping() const { return stopping_; }
@@ -141,7 +148,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
  private:
-  asio::awaitable<std::optional<Incoming>> Next(bool first);
+  asio::awaitable<std::unique_ptr<Incoming>> Next(bool first);
+  std::unique_ptr<Incoming> TakeWhole(RequestParser& parser, boost::system::error_code& ec);
+  asio::awaitable<std::unique_ptr<Incoming>> ReadOn(std::unique_ptr<RequestParser> parser,
+                                                    boost::system::error_code ec);
 
   // Answers `status` and ends the connection: the request cannot be read any further.
   asio::awaitable<void> Refuse(Status status, const std::string& message) {
@@ -191,6 +201,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Server& server_;
   std::string peer_;
   Stream stream_;
+  /// The wait for a kept-alive connection's next request (the hot path; the rarer waits use
+  /// stream_'s own timer).
+  Deadline deadline_;
   beast::flat_buffer buffer_;
   std::any connection_note_;
   asio::steady_timer kill_timer_;
@@ -202,6 +215,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 Stream& Exchange::stream() {
   return connection_.stream();
 }
+Deadlines& Exchange::deadlines() {
+  return connection_.deadlines();
+}
 bool Exchange::stopping() const {
   return connection_.stopping();
 }
@@ -212,42 +228,91 @@ std::any& Exchange::connection_note() {
   return connection_.connection_note();
 }
 
-// The next request of the connection, its body read: nullopt when the connection ends (closed,
+// The next request of the connection, its body read: nullptr when the connection ends (closed,
 // timed out, or refused here with an answer). Its own coroutine, so the parser and the refusal
 // paths are freed before the handler runs: a request served for hours (an event stream) holds
-// only the request (docs/benchmarks.md, "Gateway": the cost of an open stream).
-asio::awaitable<std::optional<Connection::Incoming>> Connection::Next(bool first) {
+// only the request (docs/benchmarks.md, "Gateway": the cost of an open stream). The usual request
+// (its head whole in one read, no body, the head check answered at once) is taken by TakeWhole;
+// any other is read on by ReadOn. The parser and the request are on the heap and the rarer paths
+// in a coroutine of their own, so that this one's frame stays small enough for Asio's per-thread
+// cache (it recycles none over 1020 bytes: each would be a memalign and a free per request).
+asio::awaitable<std::unique_ptr<Connection::Incoming>> Connection::Next(bool first) {
   const ServerLimits& limits = server_.limits_;
-  RequestParser parser;
-  PrepareParser(parser, limits);
+  auto parser = std::make_unique<RequestParser>();
+  PrepareParser(*parser, limits);
   boost::system::error_code ec;
-  std::size_t n = 0;
   // A keep-alive connection may wait idle for its next request; once that request's first
   // byte arrives its header has the header timeout, as the first request's has from accept.
   if (!first && buffer_.size() == 0) {
-    stream_.expires_after(limits.idle_timeout);
+    // On the socket itself, with the connection's lazy deadline: no timer armed and cancelled
+    // per request.
+    deadline_.Set(limits.idle_timeout);
     // A small first read: the rest of a longer head is read below, and an idle keep-alive
     // connection does not hold header_limit bytes while it waits.
-    std::tie(ec, n) = co_await stream_.async_read_some(
-        buffer_.prepare(std::min<std::size_t>(limits.header_limit, kFirstRead)), kUseTuple);
+    std::size_t n = 0;
+    std::tie(ec, n) = co_await stream_.socket().async_read_some(
+        buffer_.prepare(std::min<std::size_t>(limits.header_limit, kFirstRead)), kDeferredTuple);
+    ec = deadline_.Reported(ec);
+    deadline_.Clear();
     buffer_.commit(n);
     if (ec) {
-      co_return std::nullopt;
+      co_return nullptr;
     }
   }
-  // Usually the first read brought the whole head: parsed here, without Beast's composed read
-  // (its operations, executor copies and the post of its completion). A head not yet whole is
-  // left unparsed (the parser takes a head in one piece) and read on as before.
-  bool parsed = false;
-  if (buffer_.size() > 0) {
-    std::size_t used = parser.put(buffer_.data(), ec);
-    buffer_.consume(used);
-    parsed = !ec && parser.is_header_done();
-    if (ec == bhttp::error::need_more) {
-      ec = {};
+  if (auto in = TakeWhole(*parser, ec)) {
+    co_return in;
+  }
+  co_return co_await ReadOn(std::move(parser), ec);
+}
+
+// Usually the first read brought the whole head: parsed here, without Beast's composed read
+// (its operations, executor copies and the post of its completion). The request, when it needs
+// nothing more (no body, not refused, the quick head check let it through); else nullptr, with
+// `ec` the parser's error (none for a head not yet whole: the parser takes a head in one piece,
+// so it is left unparsed and read on).
+std::unique_ptr<Connection::Incoming> Connection::TakeWhole(RequestParser& parser,
+                                                            boost::system::error_code& ec) {
+  if (buffer_.size() == 0) {
+    return nullptr;
+  }
+  std::size_t used = parser.put(buffer_.data(), ec);
+  buffer_.consume(used);
+  if (ec == bhttp::error::need_more) {
+    ec = {};
+  }
+  if (ec || !parser.is_header_done() || !parser.is_done() || CheckFraming(parser)) {
+    return nullptr;
+  }
+  auto in = std::make_unique<Incoming>();
+  in->started = std::chrono::steady_clock::now();
+  if (server_.head_check_) {
+    Exchange head(*this, parser.get(), peer_, in->note);
+    if (!server_.quick_check_) {
+      return nullptr;
+    }
+    try {
+      if (!server_.quick_check_(head)) {
+        return nullptr;
+      }
+    } catch (...) {
+      return nullptr;  // ReadOn asks the head check, which answers it
     }
   }
-  if (!parsed && !ec) {
+  // No body (is_done): no body limit to check.
+  busy_ = true;
+  if (buffer_.size() == 0 && buffer_.capacity() > kKeptBuffer) {
+    buffer_.shrink_to_fit();
+  }
+  in->request = parser.release();
+  return in;
+}
+
+asio::awaitable<std::unique_ptr<Connection::Incoming>> Connection::ReadOn(
+    std::unique_ptr<RequestParser> owned, boost::system::error_code ec) {
+  const ServerLimits& limits = server_.limits_;
+  RequestParser& parser = *owned;
+  std::size_t n = 0;
+  if (!parser.is_header_done() && !ec) {
     stream_.expires_after(limits.header_timeout);
     std::tie(ec, n) = co_await bhttp::async_read_header(stream_, buffer_, parser, kUseTuple);
   }
@@ -255,10 +320,11 @@ asio::awaitable<std::optional<Connection::Incoming>> Connection::Next(bool first
     if (auto refusal = RefusalForHeaderError(ec, limits)) {
       co_await Refuse(refusal->status, refusal->message);
     }
-    co_return std::nullopt;
+    co_return nullptr;
   }
   busy_ = true;
-  Incoming in{{}, {}, std::chrono::steady_clock::now()};
+  auto in = std::make_unique<Incoming>();
+  in->started = std::chrono::steady_clock::now();
   std::optional<Response> refused;
   if (auto refusal = CheckFraming(parser)) {
     refused = ErrorResponse(refusal->status, refusal->message);
@@ -267,7 +333,7 @@ asio::awaitable<std::optional<Connection::Incoming>> Connection::Next(bool first
     // Before any of the body is read, so an unauthenticated client cannot make the server
     // hold a large body.
     stream_.expires_never();
-    Exchange head(*this, parser.get(), peer_, in.note);
+    Exchange head(*this, parser.get(), peer_, in->note);
     try {
       if (!server_.quick_check_ || !server_.quick_check_(head)) {
         refused = co_await server_.head_check_(head);
@@ -286,9 +352,9 @@ asio::awaitable<std::optional<Connection::Incoming>> Connection::Next(bool first
     refused->keep_alive(false);
     refused->prepare_payload();
     co_await Write(*refused);
-    Observe(*refused, in.started);
+    Observe(*refused, in->started);
     co_await Linger();
-    co_return std::nullopt;
+    co_return nullptr;
   }
   if (!parser.is_done()) {
     stream_.expires_after(limits.body_timeout);
@@ -298,17 +364,17 @@ asio::awaitable<std::optional<Connection::Incoming>> Connection::Next(bool first
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       std::tie(ec, n) = co_await asio::async_write(stream_, asio::buffer(kContinue), kUseTuple);
       if (ec) {
-        co_return std::nullopt;
+        co_return nullptr;
       }
     }
     std::tie(ec, n) = co_await bhttp::async_read(stream_, buffer_, parser, kUseTuple);
     if (ec == bhttp::error::body_limit) {
       co_await Refuse(Status::payload_too_large,
                       BodyTooLargeMessage(limits.BodyLimitFor(parser.get().target())));
-      co_return std::nullopt;
+      co_return nullptr;
     }
     if (ec) {
-      co_return std::nullopt;
+      co_return nullptr;
     }
   }
   stream_.expires_never();
@@ -319,13 +385,13 @@ asio::awaitable<std::optional<Connection::Incoming>> Connection::Next(bool first
   if (buffer_.size() == 0 && buffer_.capacity() > kKeptBuffer) {
     buffer_.shrink_to_fit();
   }
-  in.request = parser.release();
-  co_return std::move(in);
+  in->request = parser.release();
+  co_return in;
 }
 
 asio::awaitable<void> Connection::Run() {
   for (bool first = true;; first = false) {
-    std::optional<Incoming> in = co_await Next(first);
+    std::unique_ptr<Incoming> in = co_await Next(first);
     if (!in) {
       break;
     }

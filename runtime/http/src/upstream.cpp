@@ -2,6 +2,7 @@
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -15,8 +16,10 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "crm/error.hpp"
+#include "crm/http/deadline.hpp"
 #include "crm/http/protocol_error.hpp"
 #include "crm/http/response.hpp"
 #include "crm/http/stream_head.hpp"
@@ -25,6 +28,9 @@ namespace crm::http {
 namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+// For Pass's reads and writes: awaited as they are, with no coroutine frame of their own
+// (use_awaitable wraps each operation in one, an allocation per read or write).
+constexpr auto kDeferredTuple = asio::as_tuple(asio::deferred);
 constexpr std::uint64_t kMaxUpstreamBody = 64ull << 20;
 constexpr std::chrono::seconds kMaxIdle{20};
 constexpr std::size_t kLiveChunk = 256;
@@ -141,6 +147,109 @@ class PassParser : public bhttp::basic_parser<false> {
   std::uint32_t seen_ = 0;
 };
 
+// What one Upstream::Pass keeps across its waits, off its coroutine's frame, and reused from one
+// request to the next on the same thread: Asio's per-thread cache recycles no frame over 1020
+// bytes (each would be a memalign and a free per request), and a 16 KiB read buffer is too large
+// for glibc's per-thread cache (docs/benchmarks.md, "Gateway proxy"). A thread keeps at most
+// kKeptScratch of them, none grown past its first size (a long answer's is freed).
+struct PassScratch {
+  std::string head;  ///< the client's
+  beast::flat_buffer buffer;
+  std::string collected;  ///< a body of unknown length
+  std::optional<PassParser> parser;
+  std::array<asio::const_buffer, 2> parts;
+};
+constexpr std::size_t kKeptScratch = 32;
+
+class ScratchLease {
+ public:
+  ScratchLease() {
+    auto& kept = Kept();
+    if (kept.empty()) {
+      scratch_ = std::make_unique<PassScratch>();
+      scratch_->head.reserve(kPassHead);
+      // Room for a whole ordinary answer: Beast reads max(512, free capacity) at a time, so an
+      // empty buffer would take a 1.5 kB answer in four reads, each one more wake-up and write to
+      // the client.
+      scratch_->buffer.reserve(kPassRead);
+    } else {
+      scratch_ = std::move(kept.back());
+      kept.pop_back();
+    }
+  }
+  ~ScratchLease() {
+    auto& kept = Kept();
+    PassScratch& s = *scratch_;
+    s.parser.reset();
+    if (kept.size() < kKeptScratch && s.buffer.capacity() <= kPassRead &&
+        s.head.capacity() <= kPassHead && s.collected.capacity() == 0) {
+      s.head.clear();
+      s.buffer.clear();
+      kept.push_back(std::move(scratch_));
+    }
+  }
+  ScratchLease(const ScratchLease&) = delete;
+  ScratchLease& operator=(const ScratchLease&) = delete;
+
+  PassScratch* operator->() { return scratch_.get(); }
+
+ private:
+  static std::vector<std::unique_ptr<PassScratch>>& Kept() {
+    thread_local std::vector<std::unique_ptr<PassScratch>> kept;
+    return kept;
+  }
+  std::unique_ptr<PassScratch> scratch_;
+};
+
+// The end of the client's head, once the upstream's head is parsed (and a body of unknown length
+// collected): what `extra` adds, the length and what the client's keep-alive needs.
+void EndClientHead(std::string& out, std::string_view extra, const PassParser& parser,
+                   std::optional<std::size_t> collected, bool head_only, unsigned version,
+                   bool keep_alive) {
+  const unsigned status = parser.status();
+  out.append(extra);
+  // 1xx, 204 and 304 carry no length (RFC 9110, 8.6); a HEAD's answer the length of what a GET
+  // would get, when the slice gave it; anything else the length of the body that follows.
+  std::optional<std::uint64_t> length;
+  if (status >= 200 && status != 204 && status != 304) {
+    if (collected) {
+      length = *collected;
+    } else if (auto given = parser.content_length()) {
+      length = *given;
+    } else if (!head_only) {
+      length = 0;
+    }
+  }
+  if (length) {
+    char digits[24];
+    char* end = std::to_chars(digits, digits + sizeof digits, *length).ptr;
+    out.append("Content-Length: ").append(digits, end).append("\r\n");
+  }
+  if (version >= 11 && !keep_alive) {
+    out.append("Connection: close\r\n");
+  } else if (version < 11 && keep_alive) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
+}
+
+// What the head read saw once the upstream's bytes in `buffer` are parsed: an error, or the head
+// done. Maps an end of stream as Beast's reads do.
+void ParseHeadPart(PassParser& parser, beast::flat_buffer& buffer, std::size_t got,
+                   std::size_t received_before, boost::system::error_code& rec) {
+  if (rec == asio::error::eof) {
+    rec = received_before > 0 ? bhttp::error::partial_message : bhttp::error::end_of_stream;
+  }
+  if (rec) {
+    return;
+  }
+  buffer.commit(got);
+  buffer.consume(parser.put(buffer.data(), rec));
+  if (rec == bhttp::error::need_more) {
+    rec = {};
+  }
+}
+
 }  // namespace
 
 asio::awaitable<std::unique_ptr<Stream>> Upstream::Connect() {
@@ -241,102 +350,68 @@ asio::awaitable<void> Upstream::Pass(Exchange& exchange, std::string_view head,
   const Request& request = exchange.request();
   const asio::execution_context* context =
       &asio::query(co_await asio::this_coro::executor, asio::execution::context);
-  std::string out;  // the client's head
-  out.reserve(kPassHead);
-  // Room for a whole ordinary answer: Beast reads max(512, free capacity) at a time, so an empty
-  // buffer would take a 1.5 kB answer in four reads, each one more wake-up and write to the
-  // client.
-  beast::flat_buffer buffer;
-  buffer.reserve(kPassRead);
+  ScratchLease scratch;
+  std::string& out = scratch->head;
+  beast::flat_buffer& buffer = scratch->buffer;
+  // The answer to a HEAD has a length but no body.
+  const bool head_only = request.method() == bhttp::verb::head;
   for (int attempt = 0;; ++attempt) {
     // A kept connection (the usual case) is taken without a coroutine frame of its own.
     std::unique_ptr<Stream> stream = TakeIdle(context);
     const bool reused = stream != nullptr;
     if (!reused) {
       stream = co_await Connect();
+      stream->expires_never();
     }
-    stream->expires_after(timeout_);
-    std::array<asio::const_buffer, 2> sent{asio::buffer(head.data(), head.size()),
-                                           asio::buffer(body.data(), body.size())};
-    auto [wec, wn] = co_await asio::async_write(*stream, sent, kUseTuple);
+    // One deadline for the whole exchange, on the socket itself: no timer armed and cancelled
+    // around each read and write, as basic_stream would.
+    Protocol::socket& socket = stream->socket();
+    Deadline deadline(exchange.deadlines(), &socket);
+    deadline.Set(timeout_);
+    scratch->parts = {asio::buffer(head.data(), head.size()),
+                      asio::buffer(body.data(), body.size())};
+    auto [wec, wn] = co_await asio::async_write(socket, scratch->parts, kDeferredTuple);
+    wec = deadline.Reported(wec);
     out.clear();
     buffer.clear();
-    PassParser parser(keep, request.version(), out);
+    PassParser& parser = scratch->parser.emplace(keep, request.version(), out);
     parser.body_limit(kMaxUpstreamBody);
-    // The answer to a HEAD has a length but no body.
-    const bool head_only = request.method() == bhttp::verb::head;
     parser.skip(head_only);
     boost::system::error_code rec = wec;
     std::size_t rn = 0;
     // The head read and parsed here, as Beast's async_read_header would (a head is parsed in
     // one piece, so the buffer grows until it holds it all), without its composed operation.
-    while (!rec) {
+    while (!rec && !parser.is_header_done()) {
       std::size_t got = 0;
-      std::tie(rec, got) = co_await stream->async_read_some(buffer.prepare(kPassRead), kUseTuple);
-      if (rec == asio::error::eof && rn > 0) {
-        rec = bhttp::error::partial_message;
-      } else if (rec == asio::error::eof) {
-        rec = bhttp::error::end_of_stream;
-      }
-      if (rec) {
-        break;
-      }
+      std::tie(rec, got) = co_await socket.async_read_some(buffer.prepare(kPassRead), kDeferredTuple);
+      rec = deadline.Reported(rec);
+      ParseHeadPart(parser, buffer, got, rn, rec);
       rn += got;
-      buffer.commit(got);
-      buffer.consume(parser.put(buffer.data(), rec));
-      if (rec == bhttp::error::need_more) {
-        rec = {};
-      } else if (!rec && parser.is_header_done()) {
-        break;
-      }
     }
     if (rec && ResendOrThrow(reused, attempt, rn, wec, rec, request.method())) {
       continue;
     }
-    // No body (204, 304, a length of 0, the answer to a HEAD).
-    const bool bodiless = parser.is_done();
     // A body whose length the head does not give (chunked) is read whole, for Content-Length.
-    std::string collected;
-    const bool collect = !bodiless && !parser.content_length();
+    // (No body: 204, 304, a length of 0, the answer to a HEAD.)
+    const bool collect = !parser.is_done() && !parser.content_length();
     if (collect) {
-      parser.CollectInto(collected);
+      parser.CollectInto(scratch->collected);
       while (!parser.is_done()) {
-        auto [bec, bn] = co_await bhttp::async_read_some(*stream, buffer, parser, kUseTuple);
+        auto [bec, bn] = co_await bhttp::async_read_some(socket, buffer, parser, kUseTuple);
         if (bec) {
-          ThrowFailed(bec, 1);
+          ThrowFailed(deadline.Reported(bec), 1);
         }
       }
     }
     const bool keep_alive = exchange.keep_alive();
     const unsigned status = parser.status();
-    out.append(extra);
-    // 1xx, 204 and 304 carry no length (RFC 9110, 8.6); a HEAD's answer the length of what a GET
-    // would get, when the slice gave it; anything else the length of the body that follows.
-    std::optional<std::uint64_t> length;
-    if (status >= 200 && status != 204 && status != 304) {
-      if (collect) {
-        length = collected.size();
-      } else if (auto given = parser.content_length()) {
-        length = *given;
-      } else if (!head_only) {
-        length = 0;
-      }
-    }
-    if (length) {
-      char digits[24];
-      char* end = std::to_chars(digits, digits + sizeof digits, *length).ptr;
-      out.append("Content-Length: ").append(digits, end).append("\r\n");
-    }
-    if (request.version() >= 11 && !keep_alive) {
-      out.append("Connection: close\r\n");
-    } else if (request.version() < 11 && keep_alive) {
-      out.append("Connection: keep-alive\r\n");
-    }
-    out.append("\r\n");
+    EndClientHead(out, extra, parser,
+                  collect ? std::optional<std::size_t>(scratch->collected.size()) : std::nullopt,
+                  head_only, request.version(), keep_alive);
     Stream& down = exchange.stream();
     bool head_sent = false;
     for (;;) {
-      std::string_view piece = collected;
+      std::string_view piece = scratch->collected;
       std::size_t used = 0;
       if (!collect && buffer.size() > 0 && !parser.is_done()) {
         beast::error_code pec;
@@ -352,16 +427,19 @@ asio::awaitable<void> Upstream::Pass(Exchange& exchange, std::string_view head,
       }
       if (!head_sent || !piece.empty()) {
         const bool more = !parser.is_done();
+        scratch->parts = {asio::buffer(out.data(), head_sent ? 0 : out.size()),
+                          asio::buffer(piece.data(), piece.size())};
+        boost::system::error_code dec;
         if (more) {
           // The slice's connection waits on the client meanwhile: not for ever.
           down.expires_after(kPassClientTimeout);
-        }
-        std::array<asio::const_buffer, 2> parts{
-            asio::buffer(out.data(), head_sent ? 0 : out.size()),
-            asio::buffer(piece.data(), piece.size())};
-        auto [dec, dn] = co_await asio::async_write(down, parts, kUseTuple);
-        if (more) {
+          std::tie(dec, std::ignore) = co_await asio::async_write(down, scratch->parts, kDeferredTuple);
           down.expires_never();
+        } else {
+          // The last write: on the socket itself (the server's read of the next request sets
+          // the connection's next deadline).
+          std::tie(dec, std::ignore) =
+              co_await asio::async_write(down.socket(), scratch->parts, kDeferredTuple);
         }
         head_sent = true;
         if (dec) {
@@ -373,13 +451,14 @@ asio::awaitable<void> Upstream::Pass(Exchange& exchange, std::string_view head,
       if (parser.is_done()) {
         break;
       }
-      auto [bec, bn] = co_await stream->async_read_some(buffer.prepare(kPassRead), kUseTuple);
+      auto [bec, bn] = co_await socket.async_read_some(buffer.prepare(kPassRead), kDeferredTuple);
       if (bec) {
         exchange.Answered(status, false);
         co_return;
       }
       buffer.commit(bn);
     }
+    deadline.Clear();
     if (parser.keep_alive() && buffer.size() == 0) {
       KeepIdle(std::move(stream), context);
     }

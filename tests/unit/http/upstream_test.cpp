@@ -192,9 +192,9 @@ Reply Passing(std::shared_ptr<Upstream> upstream, Exchange& ex) {
 // gateway's proxy does.
 class PassTest : public ::testing::Test {
  protected:
-  void Start(int upstream_port) {
+  void Start(int upstream_port, milliseconds timeout = milliseconds(5000)) {
     upstream_ = std::make_shared<Upstream>(
-        ParseEndpoint("127.0.0.1:" + std::to_string(upstream_port)), 4, std::chrono::seconds(5));
+        ParseEndpoint("127.0.0.1:" + std::to_string(upstream_port)), 4, timeout);
     server_ = std::make_unique<Server>(io_, ServerLimits{},
                                        [this](Exchange& ex) { return Passing(upstream_, ex); });
     port_ = server_->Listen(ParseEndpoint("127.0.0.1:0")).port;
@@ -333,6 +333,32 @@ TEST_F(PassTest, NoAnswerIs502AndNoUpstreamIs503) {
   ::close(fd);
   EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 503") << got;
   EXPECT_NE(got.find("Retry-After: 1\r\n"), std::string::npos) << got;
+}
+
+TEST_F(PassTest, AnUpstreamSilentPastTheTimeoutIs504) {
+  // Twenty pauses of 100 ms before the head, with a timeout of 500 ms.
+  CannedUpstream upstream({{std::string(20, CannedUpstream::kPause) +
+                            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"}});
+  Start(upstream.port(), milliseconds(500));
+  int fd = Connect(port_);
+  SendAll(fd, "GET /api/x HTTP/1.1\r\nHost: crm\r\n\r\n");
+  std::string got = ReceiveUntil(fd, HasWholeResponse);
+  ::close(fd);
+  EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 504") << got;
+}
+
+TEST_F(PassTest, ABodyCutByTheTimeoutEndsTheClientsConnectionShortOfItsLength) {
+  CannedUpstream upstream({{std::string("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab") +
+                            std::string(20, CannedUpstream::kPause) + "cd"}});
+  Start(upstream.port(), milliseconds(500));
+  int fd = Connect(port_);
+  SendAll(fd, "GET /api/x HTTP/1.1\r\nHost: crm\r\n\r\n");
+  bool closed = false;
+  std::string got = ReceiveUntil(fd, HasWholeResponse, &closed);
+  ::close(fd);
+  EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 200") << got;
+  EXPECT_EQ(BodyOf(got), "ab");
+  EXPECT_TRUE(closed);
 }
 
 TEST_F(PassTest, AKeptConnectionTheUpstreamClosedIsRetriedOnAFreshOneForAGet) {

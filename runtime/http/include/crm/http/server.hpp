@@ -29,6 +29,7 @@
 namespace crm::http {
 
 class Connection;
+class Deadlines;
 
 /// The I/O threads: one io_context per thread, each run by that thread alone (concurrency hint
 /// 1), as nginx runs one event loop per worker. A connection lives on one context for its whole
@@ -93,6 +94,8 @@ class Exchange {
 
   /// For handlers that take the connection over.
   Stream& stream();
+  /// The deadlines of the connection's event loop (for a handler's own sockets: Deadline).
+  Deadlines& deadlines();
   /// True once the server is shutting down: streams must end.
   bool stopping() const;
   /// Called on the connection's thread when the server shuts down, so a stream blocked on
