@@ -6,6 +6,24 @@ namespace crm::http {
 
 asio::execution_context::id Deadlines::id;
 
+namespace {
+
+// The loop's timer wakes only at multiples of kSlot: the deadlines are an unordered list, so each
+// wake walks all of them, and slots bound that to ten walks a second however many connections
+// come and go; a deadline passes up to kSlot late (the timeouts it serves are seconds long).
+constexpr Deadlines::Clock::duration kSlot = std::chrono::milliseconds(100);
+
+Deadlines::Clock::time_point SlotOf(Deadlines::Clock::time_point at) {
+  const auto rest = at.time_since_epoch() % kSlot;
+  if (rest == Deadlines::Clock::duration::zero() ||
+      at > Deadlines::Clock::time_point::max() - kSlot) {
+    return at;
+  }
+  return at + (kSlot - rest);
+}
+
+}  // namespace
+
 Deadlines::Deadlines(asio::execution_context& context)
     : asio::execution_context::service(context),
       context_(static_cast<asio::io_context&>(context)) {
@@ -53,8 +71,9 @@ void Deadlines::Unlink(Deadline& d) {
 }
 
 void Deadlines::Moved(Clock::time_point at) {
-  if (at < armed_) {
-    Arm(at);
+  const Clock::time_point slot = SlotOf(at);
+  if (slot < armed_) {
+    Arm(slot);
   }
 }
 
@@ -92,7 +111,7 @@ void Deadlines::Fire() {
     d = next;
   }
   if (earliest != Clock::time_point::max()) {
-    Arm(earliest);
+    Arm(SlotOf(earliest));
   }
 }
 

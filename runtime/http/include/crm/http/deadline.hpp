@@ -1,7 +1,8 @@
 // Deadlines kept as nginx keeps its timers: a socket's deadline is a time stored beside it, and one
-// timer per event loop wakes at the earliest of them. Setting or moving a deadline later costs no
-// timer operation (Beast's basic_stream arms and cancels a timer around every read and write);
-// only a deadline earlier than any other re-arms the loop's timer. A deadline that passes closes
+// timer per event loop wakes at the earliest of them, rounded up to a tenth of a second (at most
+// ten walks of the list a second). Setting or moving a deadline later costs no timer operation
+// (Beast's basic_stream arms and cancels a timer around every read and write); only a deadline
+// earlier than the timer's wake re-arms it. A deadline that passes closes
 // its socket, as basic_stream does: pending operations complete with an error, later ones fail at
 // once, and Deadline::Reported tells a timeout from other errors.
 #pragma once
@@ -40,7 +41,7 @@ class Deadlines : public asio::execution_context::service {
   void shutdown() override;
   void Link(Deadline& d);
   void Unlink(Deadline& d);
-  /// `d`'s time moved to `at`: re-arms the timer only when `at` is earlier than its expiry.
+  /// `d`'s time moved to `at`: re-arms the timer only when `at`'s slot is earlier than its wake.
   void Moved(Clock::time_point at);
   void Arm(Clock::time_point at);
   void Fire();
