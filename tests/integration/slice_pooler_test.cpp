@@ -56,6 +56,20 @@ class SlicePoolerTest : public RuntimeTest {
                sql);
   }
 
+  // Within `within`, the tenant's contacts (its slice, through the pooler) list Ana.
+  ::testing::AssertionResult ListsAna(const Tenant& t, std::chrono::seconds within) {
+    HttpResult r;
+    if (Eventually(
+            [&] {
+              r = Fetch("GET", Url("/api/contacts?limit=10"), {}, t.Auth());
+              return r.status == 200 && r.body.find("Ana") != std::string::npos;
+            },
+            within)) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << r.status << " " << r.body;
+  }
+
   long PoolerPid() {
     std::ifstream in(Pooler() / "pgbouncer.pid");
     long pid = 0;
@@ -172,14 +186,7 @@ TEST_F(SlicePoolerTest, ThePoolerLetsInOnlyASliceWithItsOwnPasswordAndComesBackW
   long before = PoolerPid();
   ASSERT_GT(before, 1);
   ASSERT_EQ(::kill(static_cast<pid_t>(before), SIGKILL), 0);
-  HttpResult r;
-  EXPECT_TRUE(Eventually(
-      [&] {
-        r = Fetch("GET", Url("/api/contacts?limit=10"), {}, a.Auth());
-        return r.status == 200 && r.body.find("Ana") != std::string::npos;
-      },
-      30s))
-      << r.status << " " << r.body;
+  EXPECT_TRUE(ListsAna(a, 30s));
   EXPECT_NE(PoolerPid(), before);
 }
 
@@ -201,14 +208,7 @@ TEST_F(SlicePoolerTest, ASliceAnswersItsHealthProbeWhileThePoolerIsBusy) {
   const bool answered = http::Probe(http::ParseEndpoint(endpoint), "/health", 1s);
   ::kill(static_cast<pid_t>(pooler), SIGCONT);
   EXPECT_TRUE(answered) << "GET /health waited for the pooler";
-  HttpResult r;
-  EXPECT_TRUE(Eventually(
-      [&] {
-        r = Fetch("GET", Url("/api/contacts?limit=10"), {}, a.Auth());
-        return r.status == 200 && r.body.find("Ana") != std::string::npos;
-      },
-      10s))
-      << r.status << " " << r.body;
+  EXPECT_TRUE(ListsAna(a, 10s));
   EXPECT_EQ(PoolerPid(), pooler) << "the pooler was restarted, not just busy";
 }
 
