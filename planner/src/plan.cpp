@@ -1148,7 +1148,7 @@ void ScaleTriggers(Plan& plan, const Unit& u, const Catalog& c) {
       [](const ScaleTrigger& a, const ScaleTrigger& b) { return a.customers < b.customers; });
   if (!g.triggers.empty()) {
     g.first_trigger = g.triggers.front().name;
-    g.first_trigger_customers = std::floor(g.triggers.front().customers);
+    g.first_trigger_customers = g.triggers.front().FiresAt();
     g.first_trigger_month = g.triggers.front().month;
   }
 }

@@ -317,7 +317,7 @@ nlohmann::ordered_json PlanToJson(const Plan& plan) {
   Json triggers = Json::array();
   for (const ScaleTrigger& t : plan.growth.triggers) {
     triggers.push_back({{"trigger", t.name},
-                        {"customers", std::floor(t.customers)},
+                        {"customers", t.FiresAt()},
                         {"month", t.month ? Json(*t.month) : Json(nullptr)}});
   }
   j["growth"] = {

@@ -160,15 +160,16 @@ TEST(SwapWorkloadTest, KeysParseAndRangeCheck) {
 }
 
 // docs/capacity-model.md "Scale triggers": 5 customers × 100 messages × 365 days × 1 KB =
-// 182.5 MB of messages on the single host; 400 MB ÷ 36.5 MB = 10.96 customers, crossed in month 5
-// at 20 %/month (5 × 1.2⁵ = 12.4).
+// 182.5 MB of messages on the single host; 400 MB ÷ 36.5 MB = 10.96 customers: 11 customers hold
+// 401.5 MB, the first count past it (10 hold 365 MB), crossed in month 5 at 20 %/month
+// (5 × 1.2⁵ = 12.4).
 TEST(ScaleTriggerTest, DatabaseOnTheAppHostFiresFirst) {
   Workload w;
   w.customers = 5;
   w.growth_per_month = 0.2;
   const Plan p = PlanOf(w);
   EXPECT_NE(p.growth.first_trigger.find("database > 400 MB"), std::string::npos);
-  EXPECT_DOUBLE_EQ(p.growth.first_trigger_customers, 10);
+  EXPECT_DOUBLE_EQ(p.growth.first_trigger_customers, 11);
   ASSERT_TRUE(p.growth.first_trigger_month.has_value());
   EXPECT_EQ(*p.growth.first_trigger_month, 5);
 }

@@ -2,6 +2,7 @@
 // growth and revenue (docs/capacity-model.md, "Formulas"), every figure with its arithmetic.
 #pragma once
 
+#include <cmath>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,6 +71,9 @@ struct ScaleTrigger {
   std::string name;
   double customers = 0;      // fires above this many customers; 0: the fixed load alone fires it
   std::optional<int> month;  // the month growth crosses it: 0 already, none not within 120
+
+  /// The first whole customer count past `customers`: where it has fired (10.96 → 11).
+  double FiresAt() const { return std::floor(customers) + 1; }
 };
 
 /// One month of the growth projection.
