@@ -217,6 +217,56 @@ TEST_F(DispatcherTest, StartedAfterALookAtAnEmptyQueueItConnectsOnlyWhenWoken) {
   EXPECT_EQ(Scalar("SELECT count(*) || '/' || max(deliveries) FROM simulator_deliveries"), "21/1");
 }
 
+// others_queue false (the queue in the slice's schema, only its own process queues): a
+// disconnected dispatcher does not look at its queue every idle_poll, as one that others may
+// queue into does; a Wake() still brings it back at once.
+TEST_F(DispatcherTest, AnIdleDispatcherThatAloneIsWokenByItsWritersDoesNotPoll) {
+  queue::DispatcherOptions options = Fast();
+  options.idle_poll = 1s;  // the least allowed: three looks in the time watched below
+  Node n = MakeNode("n", options);
+  const queue::QueueState empty = pool_->Read([](pqxx::read_transaction& tx) {
+    return queue::QueueLook(tx);
+  });
+  options.slice_id = 1;
+  options.holder = "n";
+  std::string conninfo = pool_->conninfo();
+  // A dispatcher started idle whose connections are counted.
+  auto idle = [&](bool others_queue, std::atomic<int>& connects) {
+    queue::DispatcherOptions o = options;
+    o.others_queue = others_queue;
+    auto d = std::make_unique<queue::Dispatcher>(
+        o,
+        [&connects, conninfo] {
+          ++connects;
+          return std::make_unique<pqxx::connection>(conninfo);
+        },
+        *n.simulator, [](const std::string&, const json&) {});
+    d->StartAfter(empty);
+    return d;
+  };
+
+  std::atomic<int> polled{0};
+  auto polling = idle(true, polled);
+  auto until = std::chrono::steady_clock::now() + 30s;
+  while (polled.load() < 2 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_GE(polled.load(), 2) << "one others may queue into looks every idle_poll";
+  polling->Stop();
+
+  std::atomic<int> connects{0};
+  auto sole = idle(false, connects);
+  std::this_thread::sleep_for(3500ms);
+  EXPECT_EQ(connects.load(), 0) << "looked at a queue only its own process writes";
+  Enqueue(5);
+  sole->Wake();
+  ASSERT_TRUE(WaitFor("SELECT count(*) FROM outbound_tasks WHERE state IN ('sent', 'delivered')",
+                      "5", 30s));
+  EXPECT_EQ(connects.load(), 1);
+  sole->Stop();
+  EXPECT_EQ(Scalar("SELECT count(*) || '/' || max(deliveries) FROM simulator_deliveries"), "5/1");
+}
+
 TEST_F(DispatcherTest, TheTokenBucketHoldsThePhonesRateInRealTime) {
   Enqueue(600);
   queue::DispatcherOptions o = Fast();

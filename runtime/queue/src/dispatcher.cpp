@@ -433,7 +433,8 @@ void Dispatcher::Run() {
       if (!connection_) {
         bool work = first;
         if (!first) {
-          milliseconds wait = options_.idle_poll;
+          milliseconds wait = options_.others_queue ? options_.idle_poll
+                                                    : milliseconds(kSoleQueueLook);
           if (next_due) {
             wait = std::clamp(std::chrono::ceil<milliseconds>(*next_due - Clock::now()),
                               milliseconds(0), wait);

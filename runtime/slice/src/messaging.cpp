@@ -80,6 +80,10 @@ void Messaging::Start() {
     // the pooler like the pools (docs/operations.md, "Slices behind the host's pooler").
     const bool shares_pooler = queue_db().pooled_with_role_settings();
     options.listen = !shares_pooler;
+    // In the slice's own schema, with every host dispatching its own slices' queues, only this
+    // process queues (and wakes the dispatcher): nothing to look for while idle.
+    const bool every_tenant = shard.from == 0 && shard.to == kHashBuckets;
+    options.others_queue = queue_db_ != nullptr || !every_tenant;
     std::string conninfo = db::BuildConnInfo(
         shares_pooler ? queue_db().conninfo() : queue_db().session_conninfo(),
         {{"application_name", "crmd-slice_" + std::to_string(slice_id_) + "-dispatcher"}});

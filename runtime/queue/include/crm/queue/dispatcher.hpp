@@ -47,6 +47,13 @@ struct DispatcherOptions {
   std::chrono::milliseconds claim_rescan{10'000};
   /// While disconnected: how often to look for work queued with a NOTIFY it could not hear.
   std::chrono::milliseconds idle_poll{60'000};
+  /// Whether another process may queue into this queue. When only this process does (the queue
+  /// in the slice's own schema, every slice process dispatching its own), each of its enqueues
+  /// Wake()s the dispatcher, so a disconnected one has nothing to look for: it comes back on a
+  /// Wake() or at the earliest retry it saw pending, and looks only once a day (kSoleQueueLook)
+  /// besides. A thousand idle tenants then open no backend between them, instead of one look a
+  /// tenant a minute (docs/architecture.md, "Messaging").
+  bool others_queue = true;
   /// Nothing sent for this long and nothing due sooner: close the connection.
   std::chrono::milliseconds idle_disconnect{60'000};
   /// LISTEN for what other processes queue. Off when the connection goes through a transaction
@@ -58,6 +65,10 @@ struct DispatcherOptions {
   /// RequeueOrphanMessages). Null: the queue is in the slice's schema.
   db::Pool* messages_db = nullptr;
 };
+
+/// How often a disconnected dispatcher that alone is woken by its queue's writers looks anyway
+/// (DispatcherOptions::others_queue false): a net for a task written by hand.
+inline constexpr std::chrono::hours kSoleQueueLook{24};
 
 /// Opens the dispatcher's own connection (search_path = the slice's schema).
 using Connect = std::function<std::unique_ptr<pqxx::connection>()>;
