@@ -304,9 +304,9 @@ TEST_F(TelemetryReportTest, CalibrateFromTheDatabaseCountsTheGatewayAndPostgres)
 // 32 MiB and 2 MiB for each of the runtime's own 4 connections), then 3 to 7 tenants of whom
 // some have been idle for ten minutes. An active tenant costs 5 MiB in its slice and 1 to 4
 // connections, plus 100 KiB per event stream and 200 B per queued task; an idle one 1 MiB and
-// 1 connection. Counted apart, each cost comes back, the fixed part measured on the empty
-// instants; written per tenant at the connections an active tenant held (the median), 1 an idle
-// one (3 MiB) and the 4 at rest (50 MiB).
+// no connection (closed after slice_idle_disconnect). Counted apart, each cost comes back, the
+// fixed part measured on the empty instants; written per tenant at the connections an active
+// tenant held (the median), none for an idle one (1 MiB) and the 4 at rest (50 MiB).
 TEST_F(TelemetryReportTest, CalibrateFromTheDatabaseFitsIdleTenantsAndEmptyInstants) {
   auto run = [&](const std::string& sql) {
     ASSERT_EQ(Sql(pg_->ConnectionString(), sql), "") << sql;
@@ -326,7 +326,7 @@ TEST_F(TelemetryReportTest, CalibrateFromTheDatabaseFitsIdleTenantsAndEmptyInsta
       at +
       ", CASE WHEN k < 5 THEN 0 ELSE 3 + "
       "k % 5 END, c.n, 10 * 1048576, (32 + 2 * c.n) * 1048576 FROM generate_series(0, 39) AS k, "
-      "LATERAL (SELECT 4 + coalesce(sum(CASE WHEN i <= k % 3 THEN 1 ELSE 1 + (i + k) % 4 END), "
+      "LATERAL (SELECT 4 + coalesce(sum(CASE WHEN i <= k % 3 THEN 0 ELSE 1 + (i + k) % 4 END), "
       "0)::int AS n FROM generate_series(1, CASE WHEN k < 5 THEN 0 ELSE 3 + k % 5 END) AS i) c");
   fs::path rules = pg_->dir() / "rules.yaml";
   std::map<std::string, std::string> cli_env = {{"CRM_DATABASE_URL", pg_->ConnectionString()}};
@@ -368,7 +368,7 @@ TEST_F(TelemetryReportTest, CalibrateFromTheDatabaseFitsIdleTenantsAndEmptyInsta
   const double per_active = fit["connections_per_active_tenant"].get<double>();
   EXPECT_NEAR(per_active, held[held.size() / 2], 1e-9) << out;
   expect(fit["written"], {{"buffer_per_customer", (5.0 + 2.0 * per_active) * 1048576},
-                          {"idle_per_customer", 3.0 * 1048576},
+                          {"idle_per_customer", 1.0 * 1048576},
                           {"baseline", 50.0 * 1048576}});
   std::ifstream in(rules);
   std::string yaml((std::istreambuf_iterator<char>(in)), {});

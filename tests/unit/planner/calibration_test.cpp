@@ -521,8 +521,8 @@ TEST(CalibrationTest, TheIdleColumnIsReadFromCsvAndItsCostWrittenUnderTheEngine)
 
 // The crmd runtime: a tenant's memory is mostly its PostgreSQL backends, and how many it holds
 // swings with its activity. Fitted per connection and folded back per tenant at the connections
-// measured (an active tenant holds 1 to 5, 3 in the middle; 1 idle; 4 for the runtime's own at
-// rest), and the fixed part measured on the rows without load.
+// measured (an active tenant holds 1 to 5, 3 in the middle; an idle one none; 4 for the
+// runtime's own at rest), and the fixed part measured on the rows without load.
 constexpr double kConnection = 2.2e6;
 constexpr double kAtRest = 4;
 
@@ -542,8 +542,9 @@ TelemetryTable BusyAndQuiet(std::size_t rows, bool with_empty_instants) {
     const double active = all - idle;
     const double ws = std::round(active * 3 * unit(rng));
     const double tasks = std::round(active * 300 * unit(rng));
-    // Pools between 1 and 5 connections per active tenant, the dispatcher's for an idle one.
-    const double connections = kAtRest + std::round(active * (1 + 4 * unit(rng))) + idle;
+    // Pools between 1 and 5 connections per active tenant, none for an idle one.
+    const double connections =
+        kAtRest + std::round(active * (1 + 4 * unit(rng))) + kIdleSliceConnections * idle;
     const double rss = kWebsocket * ws + kTask * tasks + kCustomer * active + kIdle * idle +
                        kConnection * connections + kBaseline + noise(rng);
     t.rows.push_back({all, ws, tasks, active, idle, connections, rss});

@@ -96,9 +96,11 @@ std::vector<std::string_view> FittedRules();
 /// constant or collinear); an unknown rule name is InputError.
 CalibrationFit FitRules(const TelemetryTable& table, const std::vector<HeldRule>& held = {});
 
-/// Connections a tenant idle past its pools' timeout keeps open: its dispatcher's
-/// (docs/capacity-model.md, "The crmd engine").
-inline constexpr double kIdleSliceConnections = 1;
+/// Connections a tenant idle past its pools' timeout keeps open: none. Its pools and its
+/// dispatcher close theirs after slice_idle_disconnect (a minute, found within half of it, so
+/// within calibrate's 90 s --idle-after), and a dispatcher its own slice wakes does not look at
+/// its queue while idle (docs/capacity-model.md, "The crmd engine").
+inline constexpr double kIdleSliceConnections = 0;
 
 /// A fit with ram_per_db_connection, turned into the rules the plan reads, which count memory per
 /// tenant, not per connection: buffer_per_customer gains the connections an active tenant held
