@@ -4,7 +4,10 @@
 // channel that cannot send holds the queue without spending attempts.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <mutex>
+#include <numeric>
 #include <thread>
 
 #include "crm/channel/simulator.hpp"
@@ -130,11 +133,14 @@ TEST_F(DispatcherTest, TwoDispatchersContendingForOneLeaseNeverSendAMessageTwice
   Node a = MakeNode("a", Fast());
   Node b = MakeNode("b", Fast());
   // A stalls with a claimed batch (a long GC pause, a frozen VM) until its lease has expired
-  // and B has taken over; when it wakes it must not send what it holds.
+  // and B has taken over; when it wakes it must not send what it holds. The stall lasts until the
+  // database shows B holding the lease, however long that takes on a busy machine (a fixed 1.8 s
+  // against the 1 s lease once fell short under load).
   std::atomic<int> calls{0};
+  std::atomic<bool> taken_over{false};
   a.dispatcher->before_send = [&] {
     if (++calls == 2) {
-      std::this_thread::sleep_for(1'800ms);
+      taken_over = WaitFor("SELECT holder FROM dispatcher_lease", "b", 60s);
     }
   };
   a.dispatcher->Start();
@@ -149,6 +155,7 @@ TEST_F(DispatcherTest, TwoDispatchersContendingForOneLeaseNeverSendAMessageTwice
   b.dispatcher->Stop();
   EXPECT_EQ(Scalar("SELECT count(*) || '/' || max(deliveries) FROM simulator_deliveries"),
             "3000/1");
+  EXPECT_TRUE(taken_over) << "B took the lease while A stalled holding a claimed batch";
   auto sa = a.dispatcher->stats();
   auto sb = b.dispatcher->stats();
   EXPECT_GE(sa.lease_lost, 1) << "A noticed it had lost the lease before sending";
@@ -385,6 +392,74 @@ TEST_F(DispatcherTest, AChannelThatCannotSendHoldsTheQueueWithoutSpendingAttempt
   dispatcher.Stop();
   EXPECT_EQ(Scalar("SELECT count(*) || '/' || max(deliveries) FROM simulator_deliveries"), "4/1");
   EXPECT_EQ(Scalar("SELECT max(attempts) FROM outbound_tasks"), "1");
+}
+
+// The simulator, noting the size of every batch it is handed.
+class CountingChannel final : public channel::Channel {
+ public:
+  explicit CountingChannel(channel::Channel& inner) : inner_(inner) {}
+  std::vector<channel::SendResult> Send(
+      const std::vector<channel::OutboundMessage>& batch) override {
+    {
+      std::lock_guard lock(mutex_);
+      sizes_.push_back(static_cast<int>(batch.size()));
+    }
+    return inner_.Send(batch);
+  }
+  std::optional<std::string> Lookup(const std::string& key) override { return inner_.Lookup(key); }
+  channel::ChannelState State() const override { return inner_.State(); }
+  std::vector<int> sizes() const {
+    std::lock_guard lock(mutex_);
+    return sizes_;
+  }
+
+ private:
+  channel::Channel& inner_;
+  mutable std::mutex mutex_;
+  std::vector<int> sizes_;
+};
+
+// A claim takes about a second's worth of what the channel takes: first_batch while nothing is
+// known of it, more once it has shown it is fast (the simulator takes 500 in well under a
+// second), never more than `batch`, and never more than the token bucket lets go in a second.
+TEST_F(DispatcherTest, ClaimsGrowToTheChannelsPaceUpToTheBatchAndNeverPastTheBucket) {
+  auto sizes_after = [&](int tasks, queue::DispatcherOptions o) {
+    Enqueue(tasks);
+    Node n = MakeNode("pace", o);
+    CountingChannel counting(*n.simulator);
+    o.slice_id = 1;
+    o.holder = "pace";
+    std::string conninfo = pool_->conninfo();
+    queue::Dispatcher dispatcher(
+        o, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); }, counting,
+        [](const std::string&, const json&) {});
+    dispatcher.Start();
+    EXPECT_TRUE(WaitFor("SELECT count(*) FROM outbound_tasks WHERE state = 'pending'", "0", 60s));
+    EXPECT_TRUE(WaitFor("SELECT count(*) FROM outbound_tasks WHERE state IN ('claimed', 'sending')",
+                        "0", 30s));
+    dispatcher.Stop();
+    return counting.sizes();
+  };
+  queue::DispatcherOptions fast = Fast();
+  fast.first_batch = 500;
+  fast.batch = 2'000;
+  std::vector<int> sizes = sizes_after(6'000, fast);
+  ASSERT_FALSE(sizes.empty());
+  EXPECT_EQ(sizes.front(), 500) << "nothing is known of the channel before its first send";
+  EXPECT_GT(*std::max_element(sizes.begin(), sizes.end()), 500);
+  EXPECT_LE(*std::max_element(sizes.begin(), sizes.end()), 2'000);
+  EXPECT_EQ(std::accumulate(sizes.begin(), sizes.end(), 0), 6'000) << "each task sent once";
+
+  queue::DispatcherOptions paced = Fast();
+  paced.phone_rps = 700;  // a second's burst: 700, then 700 a second
+  paced.first_batch = 500;
+  paced.batch = 2'000;
+  sizes = sizes_after(1'500, paced);
+  ASSERT_FALSE(sizes.empty());
+  EXPECT_LE(*std::max_element(sizes.begin(), sizes.end()), 700);
+  EXPECT_EQ(std::accumulate(sizes.begin(), sizes.end(), 0), 1'500) << "each task sent once";
+  EXPECT_EQ(Scalar("SELECT count(*) || '/' || max(deliveries) FROM simulator_deliveries"),
+            "7500/1");
 }
 
 }  // namespace

@@ -179,8 +179,11 @@ bool Dispatcher::HoldLease() {
   spdlog::info("dispatcher: holding the lease of slice {} (epoch {})", options_.slice_id,
                lease_->epoch);
   Recover();
+  if (!lease_) {
+    return false;  // lost while resolving what an earlier holder left
+  }
   RequeueOrphanMessages();
-  return lease_.has_value();
+  return true;
 }
 
 bool Dispatcher::LeaseStillOurs() {
@@ -203,6 +206,12 @@ void Dispatcher::Recover() {
     }
     std::vector<TaskResult> results;
     for (const auto& t : tasks) {
+      // A lookup each: thousands of them (a large batch left in doubt) may take longer than
+      // the lease, which is renewed meanwhile; lost, the new holder resolves them.
+      if (results.size() % 100 == 99 && !LeaseStillOurs()) {
+        lease_.reset();
+        return;
+      }
       if (!t.in_flight) {
         results.push_back({t.id, "pending", "", "", 0, true});  // reserved, never sent
         continue;
@@ -280,10 +289,9 @@ void Dispatcher::Record(const std::vector<TaskResult>& results, bool adopt) {
                   [](const TaskResult& r) { return r.state == "pending"; })) {
     cursor_ = {};  // back in the queue, perhaps behind the cursor
   }
-  auto sent = std::count_if(results.begin(), results.end(),
-                            [](const TaskResult& r) { return r.state == "sent"; });
+  // Counted as recorded: a result for a task another holder has adopted since changes nothing.
   std::lock_guard lock(stats_mutex_);
-  stats_.sent += sent;
+  stats_.sent += touched.sent;
 }
 
 bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
@@ -363,7 +371,10 @@ bool Dispatcher::Send(std::vector<ClaimedTask> tasks, long long epoch) {
     for (const ClaimedTask* t : chunk) {
       batch.push_back({IdempotencyKey(options_.slice_id, t->id), t->recipient, t->text, t->tmpl});
     }
+    auto sending_since = Clock::now();
     auto results = channel_.Send(batch);
+    std::chrono::duration<double> took = Clock::now() - sending_since;
+    channel_pace_ = static_cast<double>(batch.size()) / std::max(took.count(), 1e-6);
     std::vector<TaskResult> outcome;
     outcome.reserve(chunk.size() + deferred.size());
     for (std::size_t i = 0; i < chunk.size(); ++i) {
@@ -499,8 +510,11 @@ void Dispatcher::Run() {
         RequeueOrphanMessages();
       }
       pairs_.Prune(Clock::now());
-      // About a second's worth: what is reserved is what the bucket will let go soon.
-      int limit = std::clamp(static_cast<int>(options_.phone_rps), 1, options_.batch);
+      // About a second's worth: what is reserved is what the bucket will let go soon, and what
+      // the channel will take soon, never less than first_batch (DispatcherOptions::batch).
+      double pace = std::max(channel_pace_, static_cast<double>(options_.first_batch));
+      int limit = static_cast<int>(std::clamp(std::min(options_.phone_rps, pace), 1.0,
+                                              static_cast<double>(std::max(1, options_.batch))));
       // When the bucket holds a token for every task the claim may take (its rate lifted, or a
       // second's burst saved up), they are claimed straight into `sending` and sent as one chunk:
       // the window in which a crash leaves them in doubt is the same as MarkSending's, right

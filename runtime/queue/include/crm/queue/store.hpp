@@ -153,6 +153,7 @@ struct TaskResult {
 struct Touched {
   std::vector<nlohmann::json> messages;  ///< {id, conversation_id, status, error}
   std::vector<long long> broadcasts;
+  long long sent = 0;  ///< tasks RecordResults moved to `sent` (not those no longer ours)
 };
 
 /// Records results (only for tasks still `sending` under `epoch`, or under an earlier epoch
