@@ -135,9 +135,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Stream& stream() { return stream_; }
   Deadlines& deadlines() { return deadline_.deadlines(); }
+  Deadline& deadline() { return deadline_; }
   std::any& connection_note() { return connection_note_; }
   const std::string& peer() const { return peer_; }
   bool stopping() const { return stopping_; }
+  std::chrono::milliseconds write_timeout() const { return server_.limits_.write_timeout; }
   /// A handler that holds the connection for long (a stream) names what wakes it on shutdown:
   /// the read buffer, kept between requests, is released then (an empty buffer holds nothing).
   void OnStop(std::function<void()> cb) {
@@ -217,6 +219,12 @@ Stream& Exchange::stream() {
 }
 Deadlines& Exchange::deadlines() {
   return connection_.deadlines();
+}
+Deadline& Exchange::client_deadline() {
+  return connection_.deadline();
+}
+std::chrono::milliseconds Exchange::write_timeout() const {
+  return connection_.write_timeout();
 }
 bool Exchange::stopping() const {
   return connection_.stopping();
@@ -417,7 +425,12 @@ asio::awaitable<void> Connection::Run() {
     res->version(in->request.version());
     res->keep_alive(in->request.keep_alive() && !stopping_);
     res->prepare_payload();
-    auto [wec, wn] = co_await bhttp::async_write(stream_, *res, kUseTuple);
+    // Bounded as every other write of the connection: a client that never reads its answer
+    // cannot hold the connection and its buffers for ever. The connection's own lazy deadline
+    // (free while a handler runs): no timer armed per answer.
+    deadline_.Set(server_.limits_.write_timeout);
+    auto [wec, wn] = co_await bhttp::async_write(stream_.socket(), *res, kDeferredTuple);
+    deadline_.Clear();
     Observe(*res, in->started);
     busy_ = false;
     if (wec || !res->keep_alive()) {

@@ -60,7 +60,6 @@ bool ClosedBeforeAnswer(const boost::system::error_code& ec) {
 
 constexpr std::size_t kPassHead = 512;
 constexpr std::size_t kPassRead = 16 * 1024;
-constexpr std::chrono::seconds kPassClientTimeout{30};
 
 // Reads an upstream's response for Upstream::Pass: the client's head is written as the
 // upstream's fields are parsed (the status line, then the first of each kept field), with no
@@ -383,7 +382,8 @@ asio::awaitable<void> Upstream::Pass(Exchange& exchange, std::string_view head,
     // one piece, so the buffer grows until it holds it all), without its composed operation.
     while (!rec && !parser.is_header_done()) {
       std::size_t got = 0;
-      std::tie(rec, got) = co_await socket.async_read_some(buffer.prepare(kPassRead), kDeferredTuple);
+      std::tie(rec, got) =
+          co_await socket.async_read_some(buffer.prepare(kPassRead), kDeferredTuple);
       rec = deadline.Reported(rec);
       ParseHeadPart(parser, buffer, got, rn, rec);
       rn += got;
@@ -426,21 +426,15 @@ asio::awaitable<void> Upstream::Pass(Exchange& exchange, std::string_view head,
         piece = parser.TakeBody();
       }
       if (!head_sent || !piece.empty()) {
-        const bool more = !parser.is_done();
         scratch->parts = {asio::buffer(out.data(), head_sent ? 0 : out.size()),
                           asio::buffer(piece.data(), piece.size())};
-        boost::system::error_code dec;
-        if (more) {
-          // The slice's connection waits on the client meanwhile: not for ever.
-          down.expires_after(kPassClientTimeout);
-          std::tie(dec, std::ignore) = co_await asio::async_write(down, scratch->parts, kDeferredTuple);
-          down.expires_never();
-        } else {
-          // The last write: on the socket itself (the server's read of the next request sets
-          // the connection's next deadline).
-          std::tie(dec, std::ignore) =
-              co_await asio::async_write(down.socket(), scratch->parts, kDeferredTuple);
-        }
+        // A client that does not take its answer holds the connection (and, before the last
+        // piece, the slice's) for the server's write timeout at most: the connection's own
+        // deadline, on the socket itself, arms no timer.
+        Deadline& client = exchange.client_deadline();
+        client.Set(exchange.write_timeout());
+        auto [dec, dn] = co_await asio::async_write(down.socket(), scratch->parts, kDeferredTuple);
+        client.Clear();
         head_sent = true;
         if (dec) {
           exchange.Answered(status, false);
