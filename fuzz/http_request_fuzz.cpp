@@ -7,6 +7,9 @@
 #include <cstdlib>
 #include <string_view>
 
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/core/string.hpp>
+
 #include "crm/http/request_head.hpp"
 
 namespace {
@@ -31,6 +34,34 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // are valid tokens (the fuzzer found "T h HTTP/1.1\r\n\r\n", 16 bytes).
   if (parsed.requests * 16 > size) {
     std::abort();
+  }
+  // The server's own scan of the usual request (its hot path): a head it takes must be one
+  // Beast's parser takes alike, whole and with no body.
+  crm::http::Request simple;
+  std::size_t head_size = 0;
+  if (crm::http::TakeSimpleRequest(bytes, kLimits.header_limit, simple, head_size)) {
+    crm::http::RequestParser parser;
+    crm::http::PrepareParser(parser, kLimits);
+    boost::system::error_code ec;
+    std::size_t used = parser.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
+    const crm::http::Request& beast = parser.get();
+    if (ec || !parser.is_header_done() || !parser.is_done() || used != head_size ||
+        crm::http::CheckFraming(parser) || beast.method() != simple.method() ||
+        beast.method_string() != simple.method_string() || beast.target() != simple.target() ||
+        beast.version() != simple.version() || beast.keep_alive() != simple.keep_alive()) {
+      std::abort();
+    }
+    auto a = beast.begin();
+    auto b = simple.begin();
+    for (; a != beast.end() && b != simple.end(); ++a, ++b) {
+      if (a->name() != b->name() || !boost::beast::iequals(a->name_string(), b->name_string()) ||
+          a->value() != b->value()) {
+        std::abort();
+      }
+    }
+    if (a != beast.end() || b != simple.end()) {
+      std::abort();
+    }
   }
   if (parsed.refusal) {
     auto status = static_cast<unsigned>(parsed.refusal->status);

@@ -166,6 +166,7 @@ http::ServerLimits ServerLimitsFrom(const config::RuntimeConfig& config) {
                            {"/internal/channel/", http::kWebhookBodyLimit}};
   limits.header_timeout = config.header_timeout;
   limits.idle_timeout = config.idle_timeout;
+  limits.write_timeout = config.write_timeout;
   limits.max_connections_per_address = static_cast<std::size_t>(config.max_connections_per_ip);
   return limits;
 }

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <thread>
 
@@ -122,6 +123,32 @@ class RawConnection {
       }
     }
     return received;
+  }
+
+  /// Sends `bytes` again and again, without reading, until the peer has taken nothing for
+  /// `stalled` (it stopped reading: the buffers between us are full) or refuses more. Returns
+  /// how many copies went out whole.
+  std::size_t SendUntilStalled(const std::string& bytes, milliseconds stalled) {
+    std::size_t whole = 0;
+    std::size_t at = 0;
+    for (;;) {
+      pollfd p{fd_, POLLOUT, 0};
+      if (::poll(&p, 1, static_cast<int>(stalled.count())) <= 0 || (p.revents & POLLOUT) == 0) {
+        return whole;
+      }
+      ssize_t n = ::send(fd_, bytes.data() + at, bytes.size() - at, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && errno == EAGAIN) {
+        continue;
+      }
+      if (n <= 0) {
+        return whole;
+      }
+      at += static_cast<std::size_t>(n);
+      if (at == bytes.size()) {
+        at = 0;
+        ++whole;
+      }
+    }
   }
 
   bool closed() const { return closed_; }
@@ -414,6 +441,52 @@ TEST_F(IdleTimeoutTest, AKeptAliveConnectionSilentPastTheIdleTimeoutIsClosed) {
   std::string more = c.Receive(milliseconds(20'000));
   EXPECT_TRUE(c.closed());
   EXPECT_EQ(more, "");
+}
+
+class WriteTimeoutTest : public ServerTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    env["CRM_WRITE_TIMEOUT"] = "1s";
+    env["CRM_IDLE_TIMEOUT"] = "60s";
+  }
+};
+
+std::size_t CountOf(const std::string& text, std::string_view what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// A client that asks for large answers and never reads them must not hold its connection (and
+// the answers' buffers) for ever: once a write has waited the write timeout (1 s here), the
+// connection is closed. Both for an answer the gateway makes itself (a 404 naming its ~8 KB path)
+// and for one it passes on from the tenant's slice (the slice's 404, the same size).
+TEST_F(WriteTimeoutTest, AClientThatNeverReadsItsAnswersIsClosedAfterTheWriteTimeout) {
+  Tenant ana = Register("ana@example.com");
+  const std::string tail(8000, 'x');
+  for (const std::string& request :
+       {"GET /admin/" + tail + " HTTP/1.1\r\nHost: crm\r\n\r\n", ApiGet("/api/" + tail, ana)}) {
+    RawConnection c(Port());
+    ASSERT_TRUE(c.connected());
+    // Pipelined requests, none of their answers read, until the gateway stops reading the next
+    // ones: it is then blocked writing an answer the client does not take.
+    const std::size_t sent = c.SendUntilStalled(request, milliseconds(1'000));
+    ASSERT_GT(sent, 10u) << request.substr(0, 16);
+    // The write timeout and a generous margin, still not reading.
+    std::this_thread::sleep_for(std::chrono::seconds(4));
+    // Reading now: a connection the gateway kept would get every answer and stay open (the idle
+    // timeout is 60 s); a closed one ends, with answers missing.
+    std::string got = c.Receive(milliseconds(20'000));
+    EXPECT_TRUE(c.closed()) << request.substr(0, 16) << ": still open after " << sent
+                            << " requests, " << got.size() << " bytes read";
+    EXPECT_LT(CountOf(got, "HTTP/1.1 "), sent) << request.substr(0, 16);
+  }
+  // The gateway still serves.
+  RawConnection after(Port());
+  ASSERT_TRUE(after.Send(ApiGet("/api/status", ana)));
+  EXPECT_EQ(StatusOf(after.Receive(milliseconds(10'000), HasWholeResponse)), 200);
 }
 
 class ConnectionCapTest : public ServerTest {

@@ -7,6 +7,8 @@
 #include <string_view>
 
 #include <fmt/format.h>
+#include <boost/beast/core/string.hpp>
+#include <cstdint>
 
 #include "crm/http/protocol_error.hpp"
 #include "crm/http/query.hpp"
@@ -150,13 +152,26 @@ void WriteForwardHead(const GatewayContext& gateway, const http::Request& req, c
   std::string_view method = req.method_string();
   std::string_view target = req.target();
   out.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
-  for (auto field : kForwardedFields) {
-    if (auto it = req.find(field); it != req.end()) {
-      AppendField(out, std::string_view(bhttp::to_string(field)), std::string_view(it->value()));
+  // One walk of the client's (few) fields, in their order, the first of each forwarded name:
+  // a lookup per name would search the field set with case-blind string comparisons.
+  constexpr std::size_t kForwarded = std::size(kForwardedFields);
+  std::uint32_t seen = 0;
+  for (const auto& field : req) {
+    const bhttp::field name = field.name();
+    if (name == bhttp::field::unknown) {
+      constexpr std::uint32_t kBit = 1u << kForwarded;
+      if ((seen & kBit) == 0 && boost::beast::iequals(field.name_string(), kLastEventId)) {
+        seen |= kBit;
+        AppendField(out, kLastEventId, std::string_view(field.value()));
+      }
+      continue;
     }
-  }
-  if (auto it = req.find(kLastEventId); it != req.end()) {
-    AppendField(out, kLastEventId, std::string_view(it->value()));
+    for (std::size_t i = 0; i < kForwarded; ++i) {
+      if (name == kForwardedFields[i] && (seen & (1u << i)) == 0) {
+        seen |= 1u << i;
+        AppendField(out, std::string_view(bhttp::to_string(name)), std::string_view(field.value()));
+      }
+    }
   }
   gateway.ToSlice(out, *caller.slice_id);
   AppendField(out, "X-Crm-User-Id", caller.user_id);

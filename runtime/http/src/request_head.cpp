@@ -1,9 +1,13 @@
 #include "crm/http/request_head.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
+#include <utility>
+
+#include "head_chars.hpp"
 
 namespace crm::http {
 namespace {
@@ -72,6 +76,71 @@ std::optional<HeadRefusal> CheckBodyLimit(RequestParser& parser, const ServerLim
     return HeadRefusal{Status::payload_too_large, BodyTooLargeMessage(limit)};
   }
   return std::nullopt;
+}
+
+bool TakeSimpleRequest(std::string_view in, std::uint32_t header_limit, Request& request,
+                       std::size_t& size) {
+  using head_chars::IsTchar;
+  const std::string_view window = in.substr(0, header_limit);
+  // request-line = method SP request-target SP HTTP-version CRLF
+  const std::size_t lf = window.find('\n');
+  if (lf == std::string_view::npos || lf == 0 || window[lf - 1] != '\r') {
+    return false;
+  }
+  const std::string_view line = window.substr(0, lf - 1);
+  std::size_t method_end = 0;
+  while (method_end < line.size() && IsTchar(line[method_end])) {
+    ++method_end;
+  }
+  if (method_end == 0 || method_end == line.size() || line[method_end] != ' ') {
+    return false;
+  }
+  // Visible ASCII only (Beast also takes obs-text: those go to its parser).
+  std::size_t target_end = method_end + 1;
+  while (target_end < line.size() && line[target_end] > 0x20 && line[target_end] < 0x7f) {
+    ++target_end;
+  }
+  if (target_end == method_end + 1 || target_end == line.size() || line[target_end] != ' ') {
+    return false;
+  }
+  const std::string_view version = line.substr(target_end + 1);
+  if (version != "HTTP/1.1" && version != "HTTP/1.0") {
+    return false;
+  }
+  std::array<std::pair<std::string_view, std::string_view>, 32> fields;
+  std::size_t count = 0;
+  auto on_field = [&](std::string_view name, std::string_view value) {
+    using head_chars::NameIs;
+    if (count == fields.size() || NameIs(name, "content-length") ||
+        NameIs(name, "transfer-encoding") || NameIs(name, "upgrade")) {
+      return false;
+    }
+    bool close = false;
+    bool keep_alive = false;
+    if ((NameIs(name, "connection") || NameIs(name, "proxy-connection")) &&
+        !head_chars::ScanConnection(value, close, keep_alive)) {
+      return false;
+    }
+    fields[count++] = {name, value};
+    return true;
+  };
+  bool complete = false;
+  if (!head_chars::ScanFields(window, lf + 1, size, complete, on_field) || !complete) {
+    return false;
+  }
+  const std::string_view method = line.substr(0, method_end);
+  const bhttp::verb verb = bhttp::string_to_verb(method);
+  if (verb != bhttp::verb::unknown) {
+    request.method(verb);
+  } else {
+    request.method_string(method);
+  }
+  request.target(line.substr(method_end + 1, target_end - method_end - 1));
+  request.version(version == "HTTP/1.1" ? 11 : 10);
+  for (std::size_t i = 0; i < count; ++i) {
+    request.insert(fields[i].first, fields[i].second);
+  }
+  return true;
 }
 
 std::string BodyTooLargeMessage(std::uint64_t limit) {

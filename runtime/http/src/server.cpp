@@ -135,9 +135,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Stream& stream() { return stream_; }
   Deadlines& deadlines() { return deadline_.deadlines(); }
+  Deadline& deadline() { return deadline_; }
   std::any& connection_note() { return connection_note_; }
   const std::string& peer() const { return peer_; }
   bool stopping() const { return stopping_; }
+  std::chrono::milliseconds write_timeout() const { return server_.limits_.write_timeout; }
   /// A handler that holds the connection for long (a stream) names what wakes it on shutdown:
   /// the read buffer, kept between requests, is released then (an empty buffer holds nothing).
   void OnStop(std::function<void()> cb) {
@@ -149,6 +151,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   asio::awaitable<std::unique_ptr<Incoming>> Next(bool first);
+  std::unique_ptr<Incoming> TakeSimple();
   std::unique_ptr<Incoming> TakeWhole(RequestParser& parser, boost::system::error_code& ec);
   asio::awaitable<std::unique_ptr<Incoming>> ReadOn(std::unique_ptr<RequestParser> parser,
                                                     boost::system::error_code ec);
@@ -218,6 +221,12 @@ Stream& Exchange::stream() {
 Deadlines& Exchange::deadlines() {
   return connection_.deadlines();
 }
+Deadline& Exchange::client_deadline() {
+  return connection_.deadline();
+}
+std::chrono::milliseconds Exchange::write_timeout() const {
+  return connection_.write_timeout();
+}
 bool Exchange::stopping() const {
   return connection_.stopping();
 }
@@ -238,8 +247,6 @@ std::any& Exchange::connection_note() {
 // cache (it recycles none over 1020 bytes: each would be a memalign and a free per request).
 asio::awaitable<std::unique_ptr<Connection::Incoming>> Connection::Next(bool first) {
   const ServerLimits& limits = server_.limits_;
-  auto parser = std::make_unique<RequestParser>();
-  PrepareParser(*parser, limits);
   boost::system::error_code ec;
   // A keep-alive connection may wait idle for its next request; once that request's first
   // byte arrives its header has the header timeout, as the first request's has from accept.
@@ -259,10 +266,47 @@ asio::awaitable<std::unique_ptr<Connection::Incoming>> Connection::Next(bool fir
       co_return nullptr;
     }
   }
+  if (auto in = TakeSimple()) {
+    co_return in;
+  }
+  auto parser = std::make_unique<RequestParser>();
+  PrepareParser(*parser, limits);
   if (auto in = TakeWhole(*parser, ec)) {
     co_return in;
   }
   co_return co_await ReadOn(std::move(parser), ec);
+}
+
+// The usual request (TakeSimpleRequest: a head whole in the buffer, no body, nothing Beast's
+// parser might refuse) taken without a parser, when the quick head check lets it through; else
+// nullptr with the buffer untouched, for Beast's parser (TakeWhole, ReadOn).
+std::unique_ptr<Connection::Incoming> Connection::TakeSimple() {
+  if (buffer_.size() == 0 || (server_.head_check_ && !server_.quick_check_)) {
+    return nullptr;
+  }
+  auto in = std::make_unique<Incoming>();
+  std::size_t size = 0;
+  const std::string_view unread(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+  if (!TakeSimpleRequest(unread, server_.limits_.header_limit, in->request, size)) {
+    return nullptr;
+  }
+  in->started = std::chrono::steady_clock::now();
+  if (server_.head_check_) {
+    Exchange head(*this, in->request, peer_, in->note);
+    try {
+      if (!server_.quick_check_(head)) {
+        return nullptr;
+      }
+    } catch (...) {
+      return nullptr;  // ReadOn asks the head check, which answers it
+    }
+  }
+  buffer_.consume(size);
+  busy_ = true;
+  if (buffer_.size() == 0 && buffer_.capacity() > kKeptBuffer) {
+    buffer_.shrink_to_fit();
+  }
+  return in;
 }
 
 // Usually the first read brought the whole head: parsed here, without Beast's composed read
@@ -417,7 +461,12 @@ asio::awaitable<void> Connection::Run() {
     res->version(in->request.version());
     res->keep_alive(in->request.keep_alive() && !stopping_);
     res->prepare_payload();
-    auto [wec, wn] = co_await bhttp::async_write(stream_, *res, kUseTuple);
+    // Bounded as every other write of the connection: a client that never reads its answer
+    // cannot hold the connection and its buffers for ever. The connection's own lazy deadline
+    // (free while a handler runs): no timer armed per answer.
+    deadline_.Set(server_.limits_.write_timeout);
+    auto [wec, wn] = co_await bhttp::async_write(stream_.socket(), *res, kDeferredTuple);
+    deadline_.Clear();
     Observe(*res, in->started);
     busy_ = false;
     if (wec || !res->keep_alive()) {

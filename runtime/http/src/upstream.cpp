@@ -22,6 +22,7 @@
 #include "crm/http/deadline.hpp"
 #include "crm/http/protocol_error.hpp"
 #include "crm/http/response.hpp"
+#include "crm/http/response_head.hpp"
 #include "crm/http/stream_head.hpp"
 
 namespace crm::http {
@@ -60,7 +61,6 @@ bool ClosedBeforeAnswer(const boost::system::error_code& ec) {
 
 constexpr std::size_t kPassHead = 512;
 constexpr std::size_t kPassRead = 16 * 1024;
-constexpr std::chrono::seconds kPassClientTimeout{30};
 
 // Reads an upstream's response for Upstream::Pass: the client's head is written as the
 // upstream's fields are parsed (the status line, then the first of each kept field), with no
@@ -155,8 +155,9 @@ class PassParser : public bhttp::basic_parser<false> {
 struct PassScratch {
   std::string head;  ///< the client's
   beast::flat_buffer buffer;
-  std::string collected;  ///< a body of unknown length
-  std::optional<PassParser> parser;
+  std::string collected;             ///< a body of unknown length
+  std::optional<PassParser> parser;  ///< the rarer answers' (PassParsed)
+  ResponseHead scanned;
   std::array<asio::const_buffer, 2> parts;
 };
 constexpr std::size_t kKeptScratch = 32;
@@ -192,6 +193,7 @@ class ScratchLease {
   ScratchLease& operator=(const ScratchLease&) = delete;
 
   PassScratch* operator->() { return scratch_.get(); }
+  PassScratch* get() { return scratch_.get(); }
 
  private:
   static std::vector<std::unique_ptr<PassScratch>>& Kept() {
@@ -203,10 +205,9 @@ class ScratchLease {
 
 // The end of the client's head, once the upstream's head is parsed (and a body of unknown length
 // collected): what `extra` adds, the length and what the client's keep-alive needs.
-void EndClientHead(std::string& out, std::string_view extra, const PassParser& parser,
-                   std::optional<std::size_t> collected, bool head_only, unsigned version,
-                   bool keep_alive) {
-  const unsigned status = parser.status();
+void EndClientHead(std::string& out, std::string_view extra, unsigned status,
+                   std::optional<std::uint64_t> given, std::optional<std::size_t> collected,
+                   bool head_only, unsigned version, bool keep_alive) {
   out.append(extra);
   // 1xx, 204 and 304 carry no length (RFC 9110, 8.6); a HEAD's answer the length of what a GET
   // would get, when the slice gave it; anything else the length of the body that follows.
@@ -214,7 +215,7 @@ void EndClientHead(std::string& out, std::string_view extra, const PassParser& p
   if (status >= 200 && status != 204 && status != 304) {
     if (collected) {
       length = *collected;
-    } else if (auto given = parser.content_length()) {
+    } else if (given) {
       length = *given;
     } else if (!head_only) {
       length = 0;
@@ -233,21 +234,102 @@ void EndClientHead(std::string& out, std::string_view extra, const PassParser& p
   out.append("\r\n");
 }
 
-// What the head read saw once the upstream's bytes in `buffer` are parsed: an error, or the head
-// done. Maps an end of stream as Beast's reads do.
-void ParseHeadPart(PassParser& parser, beast::flat_buffer& buffer, std::size_t got,
-                   std::size_t received_before, boost::system::error_code& rec) {
-  if (rec == asio::error::eof) {
-    rec = received_before > 0 ? bhttp::error::partial_message : bhttp::error::end_of_stream;
+std::string_view Unread(const beast::flat_buffer& buffer) {
+  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
+}
+
+// Writes `scratch.parts` to the client of `exchange`: a client that does not take its answer
+// holds the connection (and, before the last piece, the slice's) for the server's write timeout
+// at most. The connection's own deadline, on the socket itself: no timer armed.
+auto WriteDown(Exchange& exchange, PassScratch& scratch) {
+  exchange.client_deadline().Set(exchange.write_timeout());
+  return asio::async_write(exchange.stream().socket(), scratch.parts, kDeferredTuple);
+}
+
+struct Parsed {
+  boost::system::error_code failed;  ///< before any byte reached the client: throw as ThrowFailed
+  bool reusable = false;             ///< the upstream's connection may be kept
+};
+
+// The rarer answers of Upstream::Pass (a chunked body, a body that ends with the connection):
+// read by Beast's parser from the head on (whole in the buffer: the scan found its end). A body
+// of unknown length is read whole first, for its Content-Length. Calls exchange.Answered once
+// anything reached the client.
+asio::awaitable<Parsed> PassParsed(Exchange& exchange, Protocol::socket& socket,
+                                   PassScratch& scratch, std::span<const bhttp::field> keep,
+                                   std::string_view extra, bool head_only) {
+  const Request& request = exchange.request();
+  std::string& out = scratch.head;
+  beast::flat_buffer& buffer = scratch.buffer;
+  out.clear();
+  PassParser& parser = scratch.parser.emplace(keep, request.version(), out);
+  parser.body_limit(kMaxUpstreamBody);
+  parser.skip(head_only);
+  beast::error_code hec;
+  buffer.consume(parser.put(buffer.data(), hec));
+  if (hec || !parser.is_header_done()) {
+    co_return Parsed{hec ? hec : bhttp::error::bad_value};
   }
-  if (rec) {
-    return;
+  // (No body: 204, 304, a length of 0, the answer to a HEAD.)
+  const bool collect = !parser.is_done() && !parser.content_length();
+  if (collect) {
+    parser.CollectInto(scratch.collected);
+    while (!parser.is_done()) {
+      auto [bec, bn] = co_await bhttp::async_read_some(socket, buffer, parser, kUseTuple);
+      if (bec) {
+        co_return Parsed{bec};
+      }
+    }
   }
-  buffer.commit(got);
-  buffer.consume(parser.put(buffer.data(), rec));
-  if (rec == bhttp::error::need_more) {
-    rec = {};
+  const bool keep_alive = exchange.keep_alive();
+  const unsigned status = parser.status();
+  std::optional<std::uint64_t> given;
+  if (auto length = parser.content_length()) {
+    given = *length;
   }
+  EndClientHead(out, extra, status, given,
+                collect ? std::optional<std::size_t>(scratch.collected.size()) : std::nullopt,
+                head_only, request.version(), keep_alive);
+  bool head_sent = false;
+  for (;;) {
+    std::string_view piece = scratch.collected;
+    std::size_t used = 0;
+    if (!collect && buffer.size() > 0 && !parser.is_done()) {
+      beast::error_code pec;
+      used = parser.put(buffer.data(), pec);
+      if (pec && !head_sent) {
+        co_return Parsed{pec};
+      }
+      if (pec) {
+        exchange.Answered(status, false);  // cut short: the client sees less than its length
+        co_return Parsed{};
+      }
+      piece = parser.TakeBody();
+    }
+    if (!head_sent || !piece.empty()) {
+      scratch.parts = {asio::buffer(out.data(), head_sent ? 0 : out.size()),
+                       asio::buffer(piece.data(), piece.size())};
+      auto [dec, dn] = co_await WriteDown(exchange, scratch);
+      exchange.client_deadline().Clear();
+      head_sent = true;
+      if (dec) {
+        exchange.Answered(status, false);
+        co_return Parsed{};
+      }
+    }
+    buffer.consume(used);
+    if (parser.is_done()) {
+      break;
+    }
+    auto [bec, bn] = co_await socket.async_read_some(buffer.prepare(kPassRead), kDeferredTuple);
+    if (bec) {
+      exchange.Answered(status, false);
+      co_return Parsed{};
+    }
+    buffer.commit(bn);
+  }
+  exchange.Answered(status, keep_alive);
+  co_return Parsed{{}, parser.keep_alive() && buffer.size() == 0};
 }
 
 }  // namespace
@@ -353,6 +435,7 @@ asio::awaitable<void> Upstream::Pass(Exchange& exchange, std::string_view head,
   ScratchLease scratch;
   std::string& out = scratch->head;
   beast::flat_buffer& buffer = scratch->buffer;
+  const ResponseHead& answer = scratch->scanned;
   // The answer to a HEAD has a length but no body.
   const bool head_only = request.method() == bhttp::verb::head;
   for (int attempt = 0;; ++attempt) {
@@ -372,94 +455,84 @@ asio::awaitable<void> Upstream::Pass(Exchange& exchange, std::string_view head,
                       asio::buffer(body.data(), body.size())};
     auto [wec, wn] = co_await asio::async_write(socket, scratch->parts, kDeferredTuple);
     wec = deadline.Reported(wec);
-    out.clear();
     buffer.clear();
-    PassParser& parser = scratch->parser.emplace(keep, request.version(), out);
-    parser.body_limit(kMaxUpstreamBody);
-    parser.skip(head_only);
     boost::system::error_code rec = wec;
     std::size_t rn = 0;
-    // The head read and parsed here, as Beast's async_read_header would (a head is parsed in
-    // one piece, so the buffer grows until it holds it all), without its composed operation.
-    while (!rec && !parser.is_header_done()) {
+    // The head read and scanned in the buffer as it arrives (ScanResponseHead: no parser, no
+    // header container); the client's head is written as it goes.
+    for (HeadScan scan = HeadScan::kNeedMore; !rec && scan == HeadScan::kNeedMore;) {
       std::size_t got = 0;
-      std::tie(rec, got) = co_await socket.async_read_some(buffer.prepare(kPassRead), kDeferredTuple);
+      std::tie(rec, got) =
+          co_await socket.async_read_some(buffer.prepare(kPassRead), kDeferredTuple);
       rec = deadline.Reported(rec);
-      ParseHeadPart(parser, buffer, got, rn, rec);
-      rn += got;
+      if (rec == asio::error::eof) {
+        rec = rn > 0 ? bhttp::error::partial_message : bhttp::error::end_of_stream;
+      }
+      if (!rec) {
+        buffer.commit(got);
+        rn += got;
+        out.clear();
+        scan = ScanResponseHead(Unread(buffer), keep, request.version(), scratch->scanned, out);
+        if (scan == HeadScan::kBad) {
+          rec = bhttp::error::bad_value;
+        }
+      }
     }
     if (rec && ResendOrThrow(reused, attempt, rn, wec, rec, request.method())) {
       continue;
     }
-    // A body whose length the head does not give (chunked) is read whole, for Content-Length.
-    // (No body: 204, 304, a length of 0, the answer to a HEAD.)
-    const bool collect = !parser.is_done() && !parser.content_length();
-    if (collect) {
-      parser.CollectInto(scratch->collected);
-      while (!parser.is_done()) {
-        auto [bec, bn] = co_await bhttp::async_read_some(socket, buffer, parser, kUseTuple);
-        if (bec) {
-          ThrowFailed(deadline.Reported(bec), 1);
-        }
+    const unsigned status = answer.status;
+    const bool no_body = head_only || status < 200 || status == 204 || status == 304;
+    if (answer.transfer_encoding || (!no_body && !answer.content_length)) {
+      // Chunked, or ended by the connection's end: rare from a slice.
+      Parsed parsed = co_await PassParsed(exchange, socket, *scratch.get(), keep, extra, head_only);
+      if (parsed.failed) {
+        ThrowFailed(deadline.Reported(parsed.failed), 1);
       }
+      deadline.Clear();
+      if (parsed.reusable) {
+        KeepIdle(std::move(stream), context);
+      }
+      co_return;
+    }
+    if (answer.content_length && *answer.content_length > kMaxUpstreamBody) {
+      ThrowFailed(bhttp::error::body_limit, 1);
     }
     const bool keep_alive = exchange.keep_alive();
-    const unsigned status = parser.status();
-    EndClientHead(out, extra, parser,
-                  collect ? std::optional<std::size_t>(scratch->collected.size()) : std::nullopt,
-                  head_only, request.version(), keep_alive);
-    Stream& down = exchange.stream();
+    EndClientHead(out, extra, status, answer.content_length, std::nullopt, head_only,
+                  request.version(), keep_alive);
+    buffer.consume(answer.size);
+    // The body, as many bytes as the upstream's Content-Length, handed on from the read buffer
+    // as they arrive.
+    std::uint64_t left = no_body ? 0 : *answer.content_length;
     bool head_sent = false;
     for (;;) {
-      std::string_view piece = scratch->collected;
-      std::size_t used = 0;
-      if (!collect && buffer.size() > 0 && !parser.is_done()) {
-        beast::error_code pec;
-        used = parser.put(buffer.data(), pec);
-        if (pec && !head_sent) {
-          ThrowFailed(pec, 1);
-        }
-        if (pec) {
-          exchange.Answered(status, false);  // cut short: the client sees less than its length
-          co_return;
-        }
-        piece = parser.TakeBody();
-      }
-      if (!head_sent || !piece.empty()) {
-        const bool more = !parser.is_done();
+      const auto piece = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), left));
+      if (!head_sent || piece > 0) {
         scratch->parts = {asio::buffer(out.data(), head_sent ? 0 : out.size()),
-                          asio::buffer(piece.data(), piece.size())};
-        boost::system::error_code dec;
-        if (more) {
-          // The slice's connection waits on the client meanwhile: not for ever.
-          down.expires_after(kPassClientTimeout);
-          std::tie(dec, std::ignore) = co_await asio::async_write(down, scratch->parts, kDeferredTuple);
-          down.expires_never();
-        } else {
-          // The last write: on the socket itself (the server's read of the next request sets
-          // the connection's next deadline).
-          std::tie(dec, std::ignore) =
-              co_await asio::async_write(down.socket(), scratch->parts, kDeferredTuple);
-        }
+                          asio::buffer(buffer.data().data(), piece)};
+        auto [dec, dn] = co_await WriteDown(exchange, *scratch.get());
+        exchange.client_deadline().Clear();
         head_sent = true;
         if (dec) {
-          exchange.Answered(status, false);
+          exchange.Answered(status, false);  // the client's connection ends
           co_return;
         }
       }
-      buffer.consume(used);
-      if (parser.is_done()) {
+      buffer.consume(piece);
+      left -= piece;
+      if (left == 0) {
         break;
       }
       auto [bec, bn] = co_await socket.async_read_some(buffer.prepare(kPassRead), kDeferredTuple);
       if (bec) {
-        exchange.Answered(status, false);
+        exchange.Answered(status, false);  // cut short: the client sees less than its length
         co_return;
       }
       buffer.commit(bn);
     }
     deadline.Clear();
-    if (parser.keep_alive() && buffer.size() == 0) {
+    if (answer.keep_alive && buffer.size() == 0) {
       KeepIdle(std::move(stream), context);
     }
     exchange.Answered(status, keep_alive);

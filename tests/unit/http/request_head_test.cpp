@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace crm::http {
 namespace {
 
@@ -78,6 +81,55 @@ TEST(RequestHeadTest, OversizedAndMalformedHeadersAreRefused) {
   ParsedInput partial = ParseRequests("GET / HTTP/1.1\r\nHost:", Limits());
   EXPECT_EQ(partial.requests, 0u);
   EXPECT_FALSE(partial.refusal);
+}
+
+// The server's hot path takes the usual request itself, as Beast's parser would read it.
+TEST(RequestHeadTest, TheUsualRequestIsTakenWithoutAParserAsBeastWouldReadIt) {
+  const std::string head =
+      "GET /api/contacts?limit=10 HTTP/1.1\r\nHost: a\r\ncookie:  crm_session=t \r\n"
+      "Accept: */*\r\nConnection: keep-alive\r\n\r\n";
+  Request req;
+  std::size_t size = 0;
+  ASSERT_TRUE(TakeSimpleRequest(head + "GET /next HTTP/1.1\r\n", 1024, req, size));
+  EXPECT_EQ(size, head.size());
+  EXPECT_EQ(req.method(), bhttp::verb::get);
+  EXPECT_EQ(req.target(), "/api/contacts?limit=10");
+  EXPECT_EQ(req.version(), 11u);
+  EXPECT_EQ(req[bhttp::field::cookie], "crm_session=t");
+  EXPECT_EQ(req[bhttp::field::accept], "*/*");
+  EXPECT_TRUE(req.keep_alive());
+  Request old;
+  ASSERT_TRUE(TakeSimpleRequest("HEAD / HTTP/1.0\r\n\r\n", 1024, old, size));
+  EXPECT_EQ(old.method(), bhttp::verb::head);
+  EXPECT_FALSE(old.keep_alive());
+}
+
+// Anything else is left to Beast's parser (which answers what it refuses): heads not yet whole,
+// bodies, upgrades, heads over the limit, and every malformed line.
+TEST(RequestHeadTest, AnythingButTheUsualRequestIsLeftToBeastsParser) {
+  const std::vector<std::string> left = {
+      "GET / HTTP/1.1\r\nHost: a\r\n",                                   // not whole yet
+      "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",                    // a length
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",  // a coding
+      "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+      "GET / HTTP/1.1\r\nConnection: a b\r\n\r\n",  // not a token list
+      "GET / HTTP/1.1\r\nX-A: a\r\n b\r\n\r\n",     // obs-fold
+      "GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n",        // bare CR
+      "GET / HTTP/1.1\nHost: a\r\n\r\n",            // bare LF
+      "GET / HTTP/1.1\r\nX-A : a\r\n\r\n",          // space before the colon
+      "GET / HTTP/2.0\r\n\r\n",
+      "GET / HTTP/1.1 \r\n\r\n",
+      "GET  / HTTP/1.1\r\n\r\n",
+      "G(T / HTTP/1.1\r\n\r\n",
+      "GET /\x7f HTTP/1.1\r\n\r\n",
+      "GET /\xc3\xa9 HTTP/1.1\r\n\r\n",                        // obs-text: Beast decides
+      "GET /" + std::string(2000, 'a') + " HTTP/1.1\r\n\r\n",  // over the header limit
+  };
+  for (const auto& input : left) {
+    Request req;
+    std::size_t size = 0;
+    EXPECT_FALSE(TakeSimpleRequest(input, 1024, req, size)) << input.substr(0, 60);
+  }
 }
 
 }  // namespace

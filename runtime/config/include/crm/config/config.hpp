@@ -65,6 +65,7 @@ struct RuntimeConfig {
   std::uint64_t body_limit = 1 << 20;
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds write_timeout{30'000};  ///< one write of an answer to a client
   int max_connections_per_ip = 256;   ///< per TCP peer; behind nginx, nginx's limit_conn applies
   int event_streams_per_tenant = 20;  ///< open GET /api/events per slice; the next gets 429
   std::chrono::milliseconds drain_timeout{10'000};

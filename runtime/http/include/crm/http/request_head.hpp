@@ -43,6 +43,17 @@ std::optional<HeadRefusal> CheckBodyLimit(RequestParser& parser, const ServerLim
 /// "request body larger than N bytes".
 std::string BodyTooLargeMessage(std::uint64_t limit);
 
+/// The usual request taken without Beast's parser (Connection::Next's hot path): a head whole at
+/// the start of `in` and within `header_limit`, with no body (no Content-Length, no
+/// Transfer-Encoding, no Upgrade), HTTP/1.0 or 1.1, every byte valid, at most 32 fields. Then
+/// `request` (fresh) receives its method, target, version and fields in order, `size` the head's
+/// length, and the result is true. False for anything else, `request` then left in any state:
+/// a head not yet whole, one with a body, one Beast's parser might refuse or read otherwise. The
+/// caller reads those with Beast's parser, which answers what it refuses (400, 413, 431, 501); so
+/// every head taken here is one Beast's parser takes alike (the fuzzer compares them).
+bool TakeSimpleRequest(std::string_view in, std::uint32_t header_limit, Request& request,
+                       std::size_t& size);
+
 /// What the server makes of `bytes` as one connection's input, without a socket: requests are
 /// parsed, checked and counted one after another until the input ends or one is refused.
 struct ParsedInput {

@@ -29,6 +29,7 @@
 namespace crm::http {
 
 class Connection;
+class Deadline;
 class Deadlines;
 
 /// The I/O threads: one io_context per thread, each run by that thread alone (concurrency hint
@@ -96,6 +97,12 @@ class Exchange {
   Stream& stream();
   /// The deadlines of the connection's event loop (for a handler's own sockets: Deadline).
   Deadlines& deadlines();
+  /// The deadline of the client's socket, free while the handler runs: a handler writing to
+  /// stream().socket() itself bounds its writes with it (set, then clear once written); when it
+  /// passes, the client's socket is closed.
+  Deadline& client_deadline();
+  /// How long the server lets one write to a client take (ServerLimits::write_timeout).
+  std::chrono::milliseconds write_timeout() const;
   /// True once the server is shutting down: streams must end.
   bool stopping() const;
   /// Called on the connection's thread when the server shuts down, so a stream blocked on

@@ -42,10 +42,10 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   /// 304; the upstream's on the answer to a HEAD, which has no body) and what its connection's
   /// keep-alive needs. A body of unknown length (chunked) is read whole first, to give its
   /// length. Reuse, retries and errors before any byte reached the client are
-  /// Send's; once the head went out, an upstream failing mid-body or a client not taking the
-  /// body within 30 s ends the client's connection (Content-Length shows the cut). Calls
-  /// exchange.Answered: the handler then returns std::nullopt. Keep `head`, `body`, `keep`,
-  /// `extra` and the request alive across the co_await.
+  /// Send's; once the head went out, an upstream failing mid-body or a client not taking
+  /// the answer within the server's write timeout ends the client's connection (Content-Length
+  /// shows the cut). Calls exchange.Answered: the handler then returns std::nullopt. Keep
+  /// `head`, `body`, `keep`, `extra` and the request alive across the co_await.
   asio::awaitable<void> Pass(Exchange& exchange, std::string_view head, std::string_view body,
                              std::span<const bhttp::field> keep, std::string_view extra);
 
