@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "crm/text.hpp"
+
 namespace crm::http::head_chars {
 
 // tchar: the characters of a method, a field name and a token.
@@ -106,22 +108,12 @@ inline bool AllValueChars(std::string_view v) {
   return true;
 }
 
-inline std::string_view TrimOws(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-    v.remove_prefix(1);
-  }
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-    v.remove_suffix(1);
-  }
-  return v;
-}
-
 // A Connection value: a list of tokens (empty elements allowed, as Beast's opt_token_list).
 // Notes close and keep-alive; false when an element is not a token (Beast refuses the head).
 inline bool ScanConnection(std::string_view value, bool& close, bool& keep_alive) {
   while (true) {
     std::size_t comma = value.find(',');
-    std::string_view element = TrimOws(value.substr(0, comma));
+    std::string_view element = TrimBlanks(value.substr(0, comma));
     for (char c : element) {
       if (!IsTchar(c)) {
         return false;
@@ -171,7 +163,7 @@ bool ScanFields(std::string_view in, std::size_t at, std::size_t& end, bool& com
     if (!AllValueChars(line.substr(colon + 1))) {
       return false;
     }
-    if (!on_field(line.substr(0, colon), TrimOws(line.substr(colon + 1)))) {
+    if (!on_field(line.substr(0, colon), TrimBlanks(line.substr(colon + 1)))) {
       return false;
     }
   }
