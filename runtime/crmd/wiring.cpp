@@ -37,6 +37,7 @@ std::map<std::string, std::string> SliceEnvironment(const config::RuntimeConfig&
           {"CRM_DB_REPLICA_MAX_LAG", Ms(config.db_replica_max_lag)},
           {"CRM_SLICE_DB_MAX_OPEN_CONNS", std::to_string(config.slice_db_max_open_conns)},
           {"CRM_BODY_LIMIT", std::to_string(config.body_limit)},
+          {"CRM_WRITE_TIMEOUT", Ms(config.write_timeout)},
           {"CRM_QUEUE_MAX_DEPTH", std::to_string(config.queue_max_depth)},
           {"CRM_PHONE_RPS", std::to_string(config.phone_rps)},
           {"CRM_PAIR_INTERVAL", Ms(config.pair_interval)},

@@ -14,11 +14,12 @@ StreamHead StreamHeadFor(std::string_view content_type) {
   return head;
 }
 
-boost::asio::awaitable<beast::error_code> WriteStreamHead(Stream& stream, StreamHead& head) {
+boost::asio::awaitable<beast::error_code> WriteStreamHead(Stream& stream, StreamHead& head,
+                                                          std::chrono::milliseconds write_timeout) {
   head.chunked(true);
   head.keep_alive(false);
   bhttp::response_serializer<bhttp::empty_body> serializer{head};
-  stream.expires_after(std::chrono::seconds(30));
+  stream.expires_after(write_timeout);
   auto [ec, n] = co_await bhttp::async_write_header(
       stream, serializer, boost::asio::as_tuple(boost::asio::use_awaitable));
   co_return ec;

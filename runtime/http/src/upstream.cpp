@@ -551,7 +551,8 @@ struct Upstream::Opened {
 // Its own coroutine, so the request, the head and the setup's temporaries are freed before the
 // relay loop waits: a live stream may be held for hours (docs/benchmarks.md, "Gateway": the cost
 // of an open stream).
-asio::awaitable<std::unique_ptr<Upstream::Opened>> Upstream::Open(Request request, Stream& down) {
+asio::awaitable<std::unique_ptr<Upstream::Opened>> Upstream::Open(
+    Request request, Stream& down, std::chrono::milliseconds write_timeout) {
   auto opened = std::make_unique<Opened>();
   opened->upstream = co_await Connect();
   Stream& upstream = *opened->upstream;
@@ -579,14 +580,14 @@ asio::awaitable<std::unique_ptr<Upstream::Opened>> Upstream::Open(Request reques
     head.set(field.name_string(), field.value());
   }
   parser.get().clear();  // the head is copied; its fields are not needed again
-  opened->down_error = co_await WriteStreamHead(down, head);
+  opened->down_error = co_await WriteStreamHead(down, head, write_timeout);
   co_return opened;
 }
 
 Reply Upstream::Relay(Request request, Exchange& exchange, StreamEnd end) {
   const std::shared_ptr<Upstream> self = shared_from_this();
   Stream& down = exchange.stream();
-  std::unique_ptr<Opened> opened = co_await Open(std::move(request), down);
+  std::unique_ptr<Opened> opened = co_await Open(std::move(request), down, exchange.write_timeout());
   beast::flat_buffer& buffer = opened->buffer;
   auto& parser = opened->parser;
   beast::error_code dec = opened->down_error;
@@ -630,7 +631,7 @@ Reply Upstream::Relay(Request request, Exchange& exchange, StreamEnd end) {
       }
       std::size_t got = sizeof chunk - parser.get().body().size;
       if (got > 0) {
-        down.expires_after(std::chrono::seconds(30));
+        down.expires_after(exchange.write_timeout());
         std::tie(dec, n) = co_await asio::async_write(
             down, bhttp::make_chunk(asio::buffer(chunk, got)), kUseTuple);
       }
@@ -660,7 +661,7 @@ Reply Upstream::Relay(Request request, Exchange& exchange, StreamEnd end) {
       }
       std::size_t got = kDownloadChunk - parser.get().body().size;
       if (got > 0) {
-        down.expires_after(std::chrono::seconds(30));
+        down.expires_after(exchange.write_timeout());
         std::tie(dec, n) = co_await asio::async_write(
             down, bhttp::make_chunk(asio::buffer(chunk.get(), got)), kUseTuple);
       }

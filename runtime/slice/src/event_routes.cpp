@@ -41,7 +41,7 @@ asio::awaitable<boost::system::error_code> Pump(http::Stream& stream, Exchange& 
       break;  // the client fell too far behind; it reconnects (retry:) and reloads
     }
     for (const auto& frame : batch) {
-      stream.expires_after(std::chrono::seconds(30));
+      stream.expires_after(ex.write_timeout());
       std::tie(ec, n) =
           co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(frame)), kUseTuple);
       if (ec) {
@@ -53,7 +53,7 @@ asio::awaitable<boost::system::error_code> Pump(http::Stream& stream, Exchange& 
       auto [wait_ec] = co_await timer.async_wait(kUseTuple);
       if (!wait_ec) {
         static const std::string kPing = ": ping\n\n";
-        stream.expires_after(std::chrono::seconds(30));
+        stream.expires_after(ex.write_timeout());
         std::tie(ec, n) =
             co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(kPing)), kUseTuple);
       }
@@ -88,7 +88,7 @@ void AddEventRoutes(http::Router& router, SliceContext& slice) {
     boost::system::error_code ec;
     {  // the head and the greeting are freed before the stream starts waiting
       http::StreamHead head = http::StreamHeadFor("text/event-stream");
-      ec = co_await http::WriteStreamHead(stream, head);
+      ec = co_await http::WriteStreamHead(stream, head, ex.write_timeout());
       std::string hello =
           "retry: 2000\n: connected to slice " + std::to_string(slice.slice_id) + "\n\n";
       if (!ec) {

@@ -50,12 +50,12 @@ asio::awaitable<void> WriteExport(Exchange& ex, SliceContext& slice, SliceExport
   http::StreamHead head = http::StreamHeadFor("application/x-ndjson; charset=utf-8");
   head.set(bhttp::field::content_disposition, "attachment; filename=\"" + out.FileName() + "\"");
   auto& stream = ex.stream();
-  boost::system::error_code ec = co_await http::WriteStreamHead(stream, head);
+  boost::system::error_code ec = co_await http::WriteStreamHead(stream, head, ex.write_timeout());
   std::size_t n = 0;
   std::optional<std::string> page = out.HeaderLine(slice.slice_id);
   std::size_t lines = 0;
   while (!ec && page && !page->empty()) {
-    stream.expires_after(std::chrono::seconds(30));
+    stream.expires_after(ex.write_timeout());
     std::tie(ec, n) =
         co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(*page)), kUseTuple);
     lines += static_cast<std::size_t>(std::count(page->begin(), page->end(), '\n'));
@@ -67,7 +67,7 @@ asio::awaitable<void> WriteExport(Exchange& ex, SliceContext& slice, SliceExport
     co_return;
   }
   if (!ec) {
-    stream.expires_after(std::chrono::seconds(30));
+    stream.expires_after(ex.write_timeout());
     std::tie(ec, n) = co_await asio::async_write(stream, bhttp::make_chunk_last(), kUseTuple);
   }
   if (ec) {

@@ -5,6 +5,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/empty_body.hpp>
+#include <chrono>
 #include <string_view>
 
 #include "crm/http/message.hpp"
@@ -16,7 +17,9 @@ using StreamHead = bhttp::response<bhttp::empty_body>;
 /// 200 with `content_type`, never cached.
 StreamHead StreamHeadFor(std::string_view content_type);
 
-/// Sends `head` (made chunked, Connection: close) within 30 s; the error, if any.
-boost::asio::awaitable<beast::error_code> WriteStreamHead(Stream& stream, StreamHead& head);
+/// Sends `head` (made chunked, Connection: close) within `write_timeout` (the server's,
+/// Exchange::write_timeout); the error, if any.
+boost::asio::awaitable<beast::error_code> WriteStreamHead(Stream& stream, StreamHead& head,
+                                                          std::chrono::milliseconds write_timeout);
 
 }  // namespace crm::http

@@ -84,8 +84,10 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
                      const boost::system::error_code& wrote,
                      const boost::system::error_code& received,
                      boost::beast::http::verb method) const;
-  /// Sends `request` on a fresh connection, reads the response's head and writes it to `down`.
-  asio::awaitable<std::unique_ptr<Opened>> Open(Request request, Stream& down);
+  /// Sends `request` on a fresh connection, reads the response's head and writes it to `down`
+  /// within `write_timeout`.
+  asio::awaitable<std::unique_ptr<Opened>> Open(Request request, Stream& down,
+                                                std::chrono::milliseconds write_timeout);
   Endpoint endpoint_;
   std::size_t max_idle_;
   std::chrono::milliseconds timeout_;
