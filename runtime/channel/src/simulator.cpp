@@ -400,6 +400,10 @@ void Simulator::EmitLoop() {
     std::vector<Event> due;
     {
       std::unique_lock lock(mutex_);
+      // Nothing pending: asleep until something is (every push notifies), not awake every
+      // `flush` (20 times a second per slice, ~0.9 of a core at 1,000 idle tenants). Something
+      // pending: handed over every `flush`, as it falls due.
+      wake_.wait(lock, [this] { return !running_.load() || !events_.empty(); });
       wake_.wait_for(lock, options_.flush, [this] { return !running_.load(); });
       auto now = Clock::now();
       while (!events_.empty() && events_.top().due <= now && due.size() < 5'000) {

@@ -134,8 +134,11 @@ void Messaging::Stop() {
 
 void Messaging::Publish(const std::string& event, const json& data) {
   if (event == "broadcast.changed") {
-    std::lock_guard lock(progress_mutex_);
-    changed_broadcasts_.insert(data["id"].get<long long>());
+    {
+      std::lock_guard lock(progress_mutex_);
+      changed_broadcasts_.insert(data["id"].get<long long>());
+    }
+    progress_wake_.notify_all();
     return;
   }
   events_.Publish(event, data.dump());
@@ -154,6 +157,10 @@ void Messaging::AnnotateProgress(json& progress) const {
 void Messaging::ProgressLoop() {
   std::unique_lock lock(progress_mutex_);
   while (!stopping_) {
+    // Asleep until a broadcast changes (an idle slice's thread does not wake twice a second:
+    // 2,000 wake-ups a second at 1,000 idle tenants), then one round of progress events for
+    // what changed within 500 ms.
+    progress_wake_.wait(lock, [this] { return stopping_ || !changed_broadcasts_.empty(); });
     progress_wake_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stopping_; });
     std::set<long long> changed;
     changed.swap(changed_broadcasts_);

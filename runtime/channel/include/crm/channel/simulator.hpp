@@ -29,7 +29,8 @@ struct SimulatorOptions {
   std::chrono::milliseconds latency{300};  ///< send → delivered, delivered → read, read → reply
   double read_rate = 0.8;                  ///< share of delivered messages that get read
   double reply_rate = 0.05;                ///< share of read messages answered
-  std::chrono::milliseconds flush{50};     ///< how often due events are handed over
+  /// How often due events are handed over, while any are pending.
+  std::chrono::milliseconds flush{50};
 };
 
 class Simulator final : public Channel {
