@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/process/args.hpp>
 #include <boost/process/child.hpp>
 #include <boost/process/env.hpp>
@@ -299,6 +301,10 @@ class SliceChild {
   SliceChild& operator=(const SliceChild&) = delete;
 
   int id() const { return exec_ ? exec_->id() : pid_; }
+  /// Its pidfd, -1 for an exec'd child.
+  int pidfd() const { return pidfd_; }
+  /// Whether its exit is reported through the orchestrator's epoll set (else polled each round).
+  bool exit_watched = false;
   bool running() {
     if (exec_) {
       return exec_->running();
@@ -480,6 +486,9 @@ Orchestrator::Orchestrator(OrchestratorOptions options, db::Pool& pool)
 
 Orchestrator::~Orchestrator() {
   Stop();
+  if (exits_ >= 0) {
+    ::close(exits_);
+  }
 }
 
 fs::path Orchestrator::SliceDir(long long slice_id) const {
@@ -1000,6 +1009,12 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health, long long
       }
       auto [pid, pidfd] = launcher->Launch(spawn);
       child = std::make_unique<SliceChild>(launcher, pid, pidfd);
+      // Level-triggered: readable from its exit until the pidfd closes (with the child), which
+      // also takes it out of the set.
+      epoll_event watch{};
+      watch.events = EPOLLIN;
+      watch.data.u64 = static_cast<std::uint64_t>(slice_id);
+      child->exit_watched = exits_ >= 0 && ::epoll_ctl(exits_, EPOLL_CTL_ADD, pidfd, &watch) == 0;
     } catch (const std::exception& e) {
       spdlog::warn("slice {}: {}; starting it on its own", slice_id, e.what());
     }
@@ -1143,6 +1158,9 @@ void Orchestrator::Wake() {
 }
 
 void Orchestrator::Start() {
+  if (exits_ < 0) {
+    exits_ = ::epoll_create1(EPOLL_CLOEXEC);  // still -1: every slice is asked each round
+  }
   if (pooler_) {
     pooler_->Start();
   }
@@ -1316,6 +1334,18 @@ void Orchestrator::Supervise() {
     std::vector<Event> events;
     std::vector<std::pair<long long, long long>> to_start;  // slice, generation
     std::vector<std::pair<long long, http::Endpoint>> to_probe;
+    // The launched slices that exited (their pidfds readable until reset below); the others are
+    // not asked. Without the set, on an error, or with a full batch of exits, every slice is.
+    std::set<long long> exited;
+    bool ask_all = exits_ < 0;
+    if (!ask_all) {
+      std::array<epoll_event, 256> ready{};
+      int n = ::epoll_wait(exits_, ready.data(), static_cast<int>(ready.size()), 0);
+      ask_all = n < 0 || n == static_cast<int>(ready.size());
+      for (int i = 0; i < n; ++i) {
+        exited.insert(static_cast<long long>(ready[static_cast<std::size_t>(i)].data.u64));
+      }
+    }
     auto now = Clock::now();
     {
       std::lock_guard lock(mutex_);
@@ -1323,7 +1353,8 @@ void Orchestrator::Supervise() {
         if (!p->wanted) {
           continue;
         }
-        if (p->child && !p->child->running()) {
+        if (p->child && (ask_all || !p->child->exit_watched || exited.count(id) > 0) &&
+            !p->child->running()) {
           int code = p->child->exit_code();
           p->child.reset();
           limiter_.Release(id);

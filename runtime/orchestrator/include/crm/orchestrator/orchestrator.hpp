@@ -235,6 +235,9 @@ class Orchestrator {
   bool woken_ = false;
   std::thread supervisor_;
   std::thread replenisher_;
+  /// An epoll set of the launched slices' pidfds: Supervise learns of an exit from it instead of
+  /// polling every slice's pidfd every round (40,000 system calls a second at 1,000 slices).
+  int exits_ = -1;
 };
 
 }  // namespace crm::orchestrator
