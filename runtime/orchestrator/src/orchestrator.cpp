@@ -46,6 +46,7 @@ using std::chrono::milliseconds;
 namespace {
 
 constexpr milliseconds kFirstBackoff{100};
+constexpr milliseconds kSuperviseEvery{100};  // a supervision round at least this often
 constexpr milliseconds kMaxBackoff{30'000};
 constexpr milliseconds kCrashLoopBackoff{10'000};
 constexpr int kCrashLoopCrashes = 5;  // this many exits within kCrashWindow is a crash loop
@@ -1337,6 +1338,7 @@ void Orchestrator::Supervise() {
     // The launched slices that exited (their pidfds readable until reset below); the others are
     // not asked. Without the set, on an error, or with a full batch of exits, every slice is.
     std::set<long long> exited;
+    bool exit_left = false;  // an exit reported but not taken (its pidfd still readable)
     bool ask_all = exits_ < 0;
     if (!ask_all) {
       std::array<epoll_event, 256> ready{};
@@ -1351,6 +1353,8 @@ void Orchestrator::Supervise() {
       std::lock_guard lock(mutex_);
       for (auto& [id, p] : processes_) {
         if (!p->wanted) {
+          // Being stopped: its stopper waits for it. Its pidfd may stay readable meanwhile.
+          exit_left |= exited.count(id) > 0;
           continue;
         }
         if (p->child && (ask_all || !p->child->exit_watched || exited.count(id) > 0) &&
@@ -1426,7 +1430,15 @@ void Orchestrator::Supervise() {
       pooler_->Supervise();
     }
     ProbeRunning();
-    std::this_thread::sleep_for(milliseconds(25));
+    if (exits_ >= 0 && !exit_left) {
+      // Woken at once by a slice's exit, else every kSuperviseEvery: restarts falling due, a
+      // start's health and the probes' schedule need no finer step, and a round walks every
+      // slice.
+      epoll_event ev{};
+      ::epoll_wait(exits_, &ev, 1, static_cast<int>(kSuperviseEvery.count()));
+    } else {
+      std::this_thread::sleep_for(milliseconds(25));
+    }
   }
 }
 
