@@ -302,8 +302,6 @@ class SliceChild {
   SliceChild& operator=(const SliceChild&) = delete;
 
   int id() const { return exec_ ? exec_->id() : pid_; }
-  /// Its pidfd, -1 for an exec'd child.
-  int pidfd() const { return pidfd_; }
   /// Whether its exit is reported through the orchestrator's epoll set (else polled each round).
   bool exit_watched = false;
   bool running() {
