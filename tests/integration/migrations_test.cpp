@@ -244,6 +244,39 @@ TEST_F(MigrationsTest, ASliceRolePasswordSentAsASecretLogsInUnderScramAndAWrongO
                   .as<bool>());
 }
 
+// The minute's storage pass sizes only the schemas whose activity moved (docs/architecture.md,
+// "Storage"): a write moves its own schema's figure and no other's.
+TEST_F(MigrationsTest, AWriteMovesItsSchemasActivityAndNoOtherSchemas) {
+  Provision(*admin_, "slice_7");
+  Provision(*admin_, "slice_9");
+  // What this backend wrote is reported when a transaction ends (forced: not within
+  // PostgreSQL's next 10 s).
+  auto flush = [&] {
+    pqxx::work tx(*admin_);
+    tx.exec("SELECT pg_stat_force_next_flush()");
+    tx.commit();
+  };
+  auto activity = [&] {
+    pqxx::read_transaction tx(*admin_);
+    return orchestrator::SliceStore(tx).SchemaActivity({"slice_7", "slice_9", "slice_404"});
+  };
+  flush();  // the migrations' own rows
+  auto before = activity();
+  ASSERT_EQ(before.count("slice_7"), 1u);
+  ASSERT_EQ(before.count("slice_9"), 1u);
+  EXPECT_EQ(before.count("slice_404"), 0u) << "no such schema";
+  EXPECT_EQ(activity(), before) << "reading changes nothing";
+  {
+    pqxx::work tx(*admin_);
+    tx.exec("INSERT INTO slice_7.contacts (name, phone) VALUES ('Ana', '+15550100')");
+    tx.commit();
+  }
+  flush();
+  auto after = activity();
+  EXPECT_NE(after["slice_7"], before["slice_7"]);
+  EXPECT_EQ(after["slice_9"], before["slice_9"]);
+}
+
 TEST(ScramSecretTest, RefusesWhatSaslprepCouldChangeAndNonPositiveIterations) {
   EXPECT_THROW(orchestrator::ScramSecret("caf\xc3\xa9", 1), InputError);
   EXPECT_THROW(orchestrator::ScramSecret("with space", 1), InputError);

@@ -1221,7 +1221,7 @@ void Orchestrator::BackgroundRound(Clock::time_point& last_storage) {
     }
     // Storage is measured where the files are: by the host that runs the slice.
     if (RunsSlices() && Clock::now() - last_storage >= kStorageEvery) {
-      RefreshStorage();
+      RefreshChangedStorage();
       last_storage = Clock::now();
     }
   } catch (const std::exception& e) {
@@ -1535,36 +1535,64 @@ std::uint64_t Orchestrator::RecordStorage(const SliceInfo& slice) {
 }
 
 void Orchestrator::RefreshStorage() {
+  RefreshStorage(false);
+}
+
+void Orchestrator::RefreshChangedStorage() {
+  RefreshStorage(true);
+}
+
+void Orchestrator::RefreshStorage(bool only_changed) {
   // Every schema's size in one query: a query per slice read all of pg_class each time, ~50
   // rows a slice (seconds of PostgreSQL's CPU a minute at 1,000 slices). Each record stays a
   // transaction of its own: a sign-up's FOR UPDATE SKIP LOCKED must not find every row locked.
+  std::lock_guard storage(storage_mutex_);
   std::vector<SliceInfo> live;
-  std::vector<std::string> schemas;
+  std::vector<std::string> roles;
   for (auto& s : List()) {
     if (s.holds_data()) {
-      schemas.push_back(RoleOf(s.id));
+      roles.push_back(RoleOf(s.id));
       live.push_back(std::move(s));
     }
   }
   if (live.empty()) {
+    schemas_.clear();
     return;
+  }
+  // Read before the sizes: a write in between shows as a change at the next pass.
+  auto activity =
+      pool_.Read([&](pqxx::read_transaction& tx) { return SliceStore(tx).SchemaActivity(roles); });
+  std::vector<std::string> schemas;  // those to size now
+  for (const auto& s : live) {
+    auto seen = schemas_.find(s.id);
+    if (!only_changed || seen == schemas_.end() ||
+        seen->second.activity != activity[RoleOf(s.id)]) {
+      schemas.push_back(RoleOf(s.id));
+    }
   }
   // On a connection closed afterwards: the sizes open every relation of every slice. A
   // transaction per kStorageChunk schemas: one for all of them ran past the statement timeout
   // at 1,000 slices (and held a lock on each of their ~35,000 relations until it ended).
-  auto bytes = pool_.RunClosed([&](pqxx::connection& c) {
-    std::map<std::string, std::uint64_t> all;
-    for (std::size_t from = 0; from < schemas.size(); from += kStorageChunk) {
-      auto first = schemas.begin() + static_cast<std::ptrdiff_t>(from);
-      auto last =
-          first + static_cast<std::ptrdiff_t>(std::min(kStorageChunk, schemas.size() - from));
-      pqxx::read_transaction tx(c);
-      all.merge(SliceStore(tx).SchemaBytes({first, last}));
-    }
-    return all;
-  });
+  std::map<std::string, std::uint64_t> bytes;
+  if (!schemas.empty()) {
+    bytes = pool_.RunClosed([&](pqxx::connection& c) {
+      std::map<std::string, std::uint64_t> all;
+      for (std::size_t from = 0; from < schemas.size(); from += kStorageChunk) {
+        auto first = schemas.begin() + static_cast<std::ptrdiff_t>(from);
+        auto last =
+            first + static_cast<std::ptrdiff_t>(std::min(kStorageChunk, schemas.size() - from));
+        pqxx::read_transaction tx(c);
+        all.merge(SliceStore(tx).SchemaBytes({first, last}));
+      }
+      return all;
+    });
+  }
+  std::map<long long, SchemaSeen> seen;
   for (const auto& s : live) {
-    std::uint64_t total = bytes[RoleOf(s.id)] + DirectoryBytes(SliceDir(s.id) / "files");
+    const std::string role = RoleOf(s.id);
+    auto sized = bytes.find(role);
+    seen[s.id] = {activity[role], sized != bytes.end() ? sized->second : schemas_[s.id].bytes};
+    std::uint64_t total = seen[s.id].bytes + DirectoryBytes(SliceDir(s.id) / "files");
     // Only a size that moved is written: an idle slice's does not, and a row written a slice a
     // minute is a commit (a WAL flush) a slice a minute, ~17 a second at 1,000 idle tenants.
     if (total != s.storage_bytes) {
@@ -1575,6 +1603,7 @@ void Orchestrator::RefreshStorage() {
                    s.storage_quota_bytes);
     }
   }
+  schemas_ = std::move(seen);
 }
 
 nlohmann::json Orchestrator::RollingRestart(int batch) {

@@ -68,6 +68,16 @@ std::string Base64(const std::array<unsigned char, N>& bytes) {
   return out;
 }
 
+// `schemas` as a name[] literal; our own names only (checked), so none needs quoting.
+std::string NameArray(const std::vector<std::string>& schemas) {
+  std::string list = "{";
+  for (const auto& schema : schemas) {
+    db::Identifier(schema);
+    list += (list.size() > 1 ? "," : "") + schema;
+  }
+  return list + "}";
+}
+
 }  // namespace
 
 std::string ScramSecret(const std::string& password, int iterations) {
@@ -327,10 +337,7 @@ std::uint64_t SliceStore::RecordStorage(long long id, const std::string& schema,
 std::map<std::string, std::uint64_t> SliceStore::SchemaBytes(
     const std::vector<std::string>& schemas) {
   std::map<std::string, std::uint64_t> out;
-  std::string list;
   for (const auto& schema : schemas) {
-    db::Identifier(schema);  // our own names only: they go into the array literal as they are
-    list += (list.empty() ? "" : ",") + schema;
     out[schema] = 0;
   }
   if (schemas.empty()) {
@@ -340,8 +347,25 @@ std::map<std::string, std::uint64_t> SliceStore::SchemaBytes(
            "SELECT n.nspname, coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM "
            "pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
            "ANY($1::name[]) AND c.relkind IN ('r', 'm') GROUP BY n.nspname",
-           "{" + list + "}")) {
+           NameArray(schemas))) {
     out[r[0].as<std::string>()] = r[1].as<std::uint64_t>();
+  }
+  return out;
+}
+
+std::map<std::string, std::string> SliceStore::SchemaActivity(
+    const std::vector<std::string>& schemas) {
+  std::map<std::string, std::string> out;
+  if (schemas.empty()) {
+    return out;
+  }
+  for (const auto& r : tx_.exec_params(
+           "SELECT schemaname::text, count(*) || ':' || sum(n_tup_ins + n_tup_upd + n_tup_del + "
+           "n_live_tup + n_dead_tup + vacuum_count + autovacuum_count + analyze_count + "
+           "autoanalyze_count) FROM pg_stat_user_tables WHERE schemaname = ANY($1::name[]) "
+           "GROUP BY schemaname",
+           NameArray(schemas))) {
+    out[r[0].as<std::string>()] = r[1].as<std::string>();
   }
   return out;
 }

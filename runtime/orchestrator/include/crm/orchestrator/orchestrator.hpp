@@ -161,6 +161,10 @@ class Orchestrator {
   std::vector<SliceInfo> List();
   /// Recomputes every live slice's storage (schema size + files) and records it.
   void RefreshStorage();
+  /// The same, except that a schema the server's statistics show unwritten since this process
+  /// last sized it keeps that size (SliceStore::SchemaActivity): the minute's pass, which would
+  /// otherwise open every relation of every idle slice. Its files are measured each time.
+  void RefreshChangedStorage();
 
   /// Where slice `slice_id` serves HTTP: slices/<id>/http.sock, a link to the current process's
   /// own socket (http-<random>.sock), so a previous process still draining never removes what
@@ -205,6 +209,14 @@ class Orchestrator {
   void DropSliceData(long long slice_id);
   /// Measures a slice's storage (its schema's tables and indexes + its files) and records it.
   std::uint64_t RecordStorage(const SliceInfo& slice);
+  void RefreshStorage(bool only_changed);
+  /// A schema as last sized by RefreshStorage: its activity figure then, and its bytes.
+  struct SchemaSeen {
+    std::string activity;
+    std::uint64_t bytes = 0;
+  };
+  std::mutex storage_mutex_;                 ///< one storage pass at a time
+  std::map<long long, SchemaSeen> schemas_;  ///< by slice (under storage_mutex_)
 
   /// The slice's role (when that database is in another cluster) and its queue schema, up to
   /// date, in the queue database. Blocking.

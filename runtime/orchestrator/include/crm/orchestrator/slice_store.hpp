@@ -146,6 +146,12 @@ class SliceStore {
   /// The tables and indexes of each of `schemas` in bytes, in one pass over pg_class (it has no
   /// index by schema: one query per schema read it whole each time). A schema without any is 0.
   std::map<std::string, std::uint64_t> SchemaBytes(const std::vector<std::string>& schemas);
+  /// What has been written to each of `schemas`, one figure a schema, from the server's
+  /// statistics (pg_stat_user_tables: rows inserted, updated, deleted, live and dead, vacuums
+  /// and analyzes; no relation opened, unlike SchemaBytes). A schema whose figure has not moved
+  /// has not been written to, as far as its statistics have reported yet (a backend reports
+  /// within about 10 s, and at its exit). A schema without tables is absent.
+  std::map<std::string, std::string> SchemaActivity(const std::vector<std::string>& schemas);
   /// Records a slice's storage measured now.
   void SetStorage(long long id, std::uint64_t bytes);
 
