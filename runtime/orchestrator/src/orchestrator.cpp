@@ -1543,9 +1543,10 @@ void Orchestrator::RefreshChangedStorage() {
 }
 
 void Orchestrator::RefreshStorage(bool only_changed) {
-  // Every schema's size in one query: a query per slice read all of pg_class each time, ~50
-  // rows a slice (seconds of PostgreSQL's CPU a minute at 1,000 slices). Each record stays a
-  // transaction of its own: a sign-up's FOR UPDATE SKIP LOCKED must not find every row locked.
+  // The schemas' sizes in a few queries (below): a query per slice read all of pg_class each
+  // time, ~50 rows a slice (seconds of PostgreSQL's CPU a minute at 1,000 slices). Each record
+  // stays a transaction of its own: a sign-up's FOR UPDATE SKIP LOCKED must not find every row
+  // locked.
   std::lock_guard storage(storage_mutex_);
   std::vector<SliceInfo> live;
   std::vector<std::string> roles;
@@ -1591,7 +1592,7 @@ void Orchestrator::RefreshStorage(bool only_changed) {
   for (const auto& s : live) {
     const std::string role = RoleOf(s.id);
     auto sized = bytes.find(role);
-    seen[s.id] = {activity[role], sized != bytes.end() ? sized->second : schemas_[s.id].bytes};
+    seen[s.id] = {activity[role], sized != bytes.end() ? sized->second : schemas_.at(s.id).bytes};
     std::uint64_t total = seen[s.id].bytes + DirectoryBytes(SliceDir(s.id) / "files");
     // Only a size that moved is written: an idle slice's does not, and a row written a slice a
     // minute is a commit (a WAL flush) a slice a minute, ~17 a second at 1,000 idle tenants.
