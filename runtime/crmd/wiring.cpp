@@ -108,6 +108,7 @@ slice::MessagingOptions MessagingOptionsFrom(const config::RuntimeConfig& config
   options.database = SliceDatabase(config, slice_id, 2, "-channel");
   options.channel = config.channel;
   options.simulator_autopair = config.simulator_autopair;
+  options.fresh = config.slice_fresh;
   options.cloud_api.base_url = config.whatsapp_api_url;
   options.cloud_api.phone_number_id = config.whatsapp_phone_number_id;
   options.cloud_api.access_token = config.whatsapp_token;
@@ -337,6 +338,7 @@ slice::SliceOptions SliceOptionsFrom(const config::RuntimeConfig& config, long l
   options.max_event_streams = static_cast<std::size_t>(config.event_streams_per_tenant);
   options.upload_max_rows = static_cast<std::size_t>(config.upload_max_rows);
   options.messaging = MessagingOptionsFrom(config, slice_id);
+  options.fresh = config.slice_fresh;
   return options;
 }
 

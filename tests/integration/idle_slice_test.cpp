@@ -1,11 +1,14 @@
 // An idle slice holds no PostgreSQL backend (docs/architecture.md, "Processes"): its pools and its
 // dispatcher close their connections after slice_idle_disconnect, health probes and status reads
 // open none, and the dispatcher still sends what its slice queues afterwards exactly once, and a
-// task due later at its time.
+// task due later at its time. A slice started by its provisioning opens none to start.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <thread>
 
 #include "runtime_fixture.hpp"
@@ -131,6 +134,82 @@ TEST_F(IdleSliceTest, AnIdleSliceHoldsNoBackendYetSendsWhatIsQueuedOnceAndWhatIs
   json stats = Fetch("GET", Url("/api/channel/stats"), {}, t.Auth()).Json();
   EXPECT_EQ(stats["sent_unique"], 16) << stats.dump();
   EXPECT_EQ(stats["duplicates"], 0) << stats.dump();
+}
+
+// PostgreSQL logs every backend's login here: what a slice's start connects is read from it.
+class FreshSliceTest : public RuntimeTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    env["CRM_SIMULATOR_AUTOPAIR"] = "1";
+    ASSERT_EQ(Sql(pg_->ConnectionString(), "ALTER SYSTEM SET log_connections = on"), "");
+    ASSERT_EQ(Sql(pg_->ConnectionString(), "SELECT pg_reload_conf()"), "t");
+    // The postmaster rereads its configuration on the signal: a new backend sees it after that.
+    ASSERT_TRUE(WaitFor([&] { return Sql(pg_->ConnectionString(), "SHOW log_connections") == "on"; },
+                        10s));
+  }
+
+  // Backends that logged in as slice `slice`'s role so far.
+  int Logins(long long slice) const {
+    std::ifstream log(pg_->dir() / "server.log");
+    std::stringstream text;
+    text << log.rdbuf();
+    const std::string line = "connection authorized: user=slice_" + std::to_string(slice) + " ";
+    int n = 0;
+    for (std::size_t at = text.str().find(line); at != std::string::npos;
+         at = text.str().find(line, at + 1)) {
+      ++n;
+    }
+    return n;
+  }
+};
+
+TEST_F(FreshSliceTest, AProvisionedSliceStartsWithoutConnectingAndARestartedOneChecksItsSchema) {
+  Tenant t = Register("fresh@example.com");
+  ASSERT_GT(t.slice, 0);
+  // Provisioned (its schema migrated, its process started and healthy), assigned: no login yet.
+  EXPECT_EQ(Logins(t.slice), 0) << "the slice's start connected to PostgreSQL";
+  auto channel = Fetch("GET", Url("/api/channel"), {}, t.Auth());
+  ASSERT_EQ(channel.status, 200) << channel.body;
+  EXPECT_EQ(channel.Json()["state"], "connected") << channel.body;
+  EXPECT_EQ(Logins(t.slice), 0) << "the channel's state was read from the database";
+
+  // Its first request that needs the database connects, as an idle slice's does.
+  auto contacts = Fetch("GET", Url("/api/contacts?limit=10"), {}, t.Auth());
+  ASSERT_EQ(contacts.status, 200) << contacts.body;
+  const int after_request = Logins(t.slice);
+  EXPECT_GE(after_request, 1);
+
+  // Settings written where no channel row was ever written (a fresh slice writes none)...
+  auto settings =
+      Fetch("PATCH", Url("/api/channel/simulator/settings"), json{{"latency_ms", 20}}.dump(),
+            t.AuthJson());
+  ASSERT_EQ(settings.status, 200) << settings.body;
+
+  // ...outlive the process. Restarted by its supervisor, a slice is not fresh: its start checks
+  // its schema (a login) before any request, and reads the channel's state back.
+  const std::string pid = SlicePid(t.slice);
+  ASSERT_FALSE(pid.empty());
+  const int before_kill = Logins(t.slice);
+  ASSERT_EQ(::kill(std::stoi(pid), SIGKILL), 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string now = SlicePid(t.slice);
+        return !now.empty() && now != pid && Logins(t.slice) > before_kill;
+      },
+      20s))
+      << "the restarted slice did not log in to check its schema; logins " << Logins(t.slice)
+      << ", pid " << SlicePid(t.slice);
+  json restarted;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = Fetch("GET", Url("/api/channel"), {}, t.Auth());
+        restarted = r.Json();
+        return r.status == 200;
+      },
+      20s))
+      << restarted.dump();
+  EXPECT_EQ(restarted["settings"]["latency_ms"], 20) << restarted.dump();
+  EXPECT_EQ(restarted["state"], "connected") << restarted.dump();
 }
 
 }  // namespace

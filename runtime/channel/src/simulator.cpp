@@ -115,22 +115,29 @@ void Simulator::Start() {
   struct Unacked {
     std::string key, provider_id, recipient, final_status, acked;
   };
-  auto [stored_state, stored_qr, stored_settings, unacked] = pool_.Run([&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    pool_.Enter(tx);
-    auto state =
-        tx.exec("SELECT state, qr, settings::text FROM channel_state WHERE kind = 'simulator'");
-    std::vector<Unacked> pending;
-    for (const auto& r :
-         tx.exec("SELECT idempotency_key, provider_id, recipient, final_status, acked_status "
-                 "FROM simulator_deliveries WHERE acked_status <> final_status")) {
-      pending.push_back({r[0].c_str(), r[1].c_str(), r[2].c_str(), r[3].c_str(), r[4].c_str()});
-    }
-    return std::tuple(state.empty() ? std::string() : std::string(state[0][0].c_str()),
-                      state.empty() ? std::string() : std::string(state[0][1].c_str()),
-                      state.empty() ? std::string("{}") : std::string(state[0][2].c_str()),
-                      std::move(pending));
-  });
+  // What a fresh slice's empty schema holds: no row, nothing sent.
+  std::string stored_state;
+  std::string stored_qr;
+  std::string stored_settings = "{}";
+  std::vector<Unacked> unacked;
+  if (!options_.fresh) {
+    pool_.Run([&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      pool_.Enter(tx);
+      auto row =
+          tx.exec("SELECT state, qr, settings::text FROM channel_state WHERE kind = 'simulator'");
+      if (!row.empty()) {
+        stored_state = row[0][0].c_str();
+        stored_qr = row[0][1].c_str();
+        stored_settings = row[0][2].c_str();
+      }
+      for (const auto& r :
+           tx.exec("SELECT idempotency_key, provider_id, recipient, final_status, acked_status "
+                   "FROM simulator_deliveries WHERE acked_status <> final_status")) {
+        unacked.push_back({r[0].c_str(), r[1].c_str(), r[2].c_str(), r[3].c_str(), r[4].c_str()});
+      }
+    });
+  }
   ApplySettings(ParseJson(stored_settings, "simulator settings"));
   std::string state = stored_state == "connected" ? "connected" : "unpaired";
   std::string qr = stored_qr;
@@ -140,7 +147,11 @@ void Simulator::Start() {
   if (state != "connected" && qr.empty()) {
     qr = NewQr(options_.slice_id);
   }
-  if (state != stored_state || qr != stored_qr) {
+  // A fresh slice writes no row (its start opens no database connection): what its start
+  // computed, unpaired with a new code or connected by autopair, is what the next start computes
+  // from no row. Until something writes the row (pairing, logout, settings), a restart shows a
+  // new code, as WhatsApp's own codes rotate.
+  if (!options_.fresh && (state != stored_state || qr != stored_qr)) {
     Persist(state, qr);
   }
   {
@@ -235,7 +246,19 @@ void Simulator::Logout() {
 void Simulator::Configure(const json& settings) {
   ApplySettings(settings);
   json all = Describe()["settings"];
-  pool_.Execute("UPDATE channel_state SET settings = $1::jsonb, updated_at = now()", all.dump());
+  std::string state;
+  std::string qr;
+  {
+    std::lock_guard lock(mutex_);
+    state = state_;
+    qr = qr_;
+  }
+  // Written with the state on show when there is no row yet (a fresh slice's).
+  pool_.Execute(
+      "INSERT INTO channel_state (kind, state, qr, phone, settings) "
+      "VALUES ('simulator', $1, $2, $3, $4::jsonb) "
+      "ON CONFLICT (id) DO UPDATE SET settings = $4::jsonb, updated_at = now()",
+      state, qr, phone_, all.dump());
 }
 
 void Simulator::ApplySettings(const json& settings) {

@@ -852,6 +852,11 @@ const std::vector<KeyDef>& Defs() {
          }
          c.region_peer_timeout = ms;
        }},
+      {{"slice_fresh",
+        {"CRM_SLICE_FRESH"},
+        "1: the slice is started by its provisioning, its schema just migrated and empty (set by "
+        "the orchestrator; environment only)"},
+       [](RuntimeConfig& c, const std::string& v) { c.slice_fresh = Flag(v); }},
       {{"database_password_fd",
         {"CRM_DATABASE_PASSWORD_FD"},
         "descriptor to read the database password from, then close (set by the orchestrator "
@@ -969,6 +974,9 @@ RuntimeConfig LoadConfig(const std::optional<std::filesystem::path>& file, const
             d.key.yaml == "alert_webhook_secret" || d.key.yaml == "region_secret" ||
             d.key.yaml == "database_password_fd" || d.key.yaml == "internal_token") {
           continue;  // secrets are never written in configuration files
+        }
+        if (d.key.yaml == "slice_fresh") {
+          continue;  // true of one start only: only the orchestrator says it, per start
         }
         YAML::Node node = map.Optional(d.key.yaml);
         if (!node.IsDefined() || node.IsNull()) {

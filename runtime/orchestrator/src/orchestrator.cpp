@@ -643,7 +643,7 @@ SliceInfo Orchestrator::Provision() {
       // its endpoint is recorded the gateway answers 503 with Retry-After.
       return Transition(id, SliceState::kAvailable, "provisioned; its slice host starts it");
     }
-    StartProcess(id, true);
+    StartProcess(id, true, 0, SchemaAt::kJustMigrated);
     return Transition(id, SliceState::kAvailable, "provisioned");
   } catch (const std::exception& e) {
     spdlog::error("slice {}: provisioning failed: {}", id, e.what());
@@ -851,7 +851,8 @@ SliceInfo Orchestrator::Resume(long long slice_id) {
 
 // --- processes ---------------------------------------------------------------------------------
 
-void Orchestrator::StartProcess(long long slice_id, bool await_health, long long generation) {
+void Orchestrator::StartProcess(long long slice_id, bool await_health, long long generation,
+                                SchemaAt schema) {
   fs::path dir = SliceDir(slice_id);
   std::string role = RoleOf(slice_id);
   // A host restored from the database alone has no slice directories: the slice's data is all in
@@ -921,6 +922,9 @@ void Orchestrator::StartProcess(long long slice_id, bool await_health, long long
   for (const auto& [name, value] : options_.slice_environment) {
     env[name] = value;
   }
+  // After slice_environment: true of this start only, which only the orchestrator knows. It
+  // spares PostgreSQL a backend per provisioning (docs/benchmarks.md, "Density").
+  env["CRM_SLICE_FRESH"] = schema == SchemaAt::kJustMigrated ? "1" : "0";
   // The channel: the slice's own choice, else the deployment's default. Only a Cloud API slice
   // gets the access token, and only its own number.
   auto [channel, phone_number_id, engine] =

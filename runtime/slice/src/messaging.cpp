@@ -50,6 +50,7 @@ Messaging::Messaging(MessagingOptions options, EventHub& events, db::Pool* queue
     channel::SimulatorOptions simulator_options;
     simulator_options.slice_id = slice_id_;
     simulator_options.autopair = options_.simulator_autopair;
+    simulator_options.fresh = options_.fresh;
     auto simulator = std::make_unique<channel::Simulator>(
         simulator_options, channel_pool_, [this](const channel::ChannelEvents& e) { Apply(e); });
     simulator_ = simulator.get();
@@ -93,9 +94,11 @@ void Messaging::Start() {
     if (queue_db_ == nullptr) {
       // The queue is in the slice's schema: one look on the channel's pool, on the connection
       // the start's schema check and the channel used, spares the dispatcher a connection of
-      // its own when nothing waits (Dispatcher::StartAfter).
-      dispatcher_->StartAfter(
-          channel_pool_.Read([](pqxx::read_transaction& tx) { return queue::QueueLook(tx); }));
+      // its own when nothing waits (Dispatcher::StartAfter). A fresh slice's queue is empty.
+      dispatcher_->StartAfter(options_.fresh ? queue::QueueState{}
+                                             : channel_pool_.Read([](pqxx::read_transaction& tx) {
+                                                 return queue::QueueLook(tx);
+                                               }));
     } else {
       dispatcher_->Start();
     }

@@ -107,9 +107,14 @@ int RunSliceProcess(const SliceOptions& options) {
   // Refuse to serve a slice whose schema is missing or unreachable: the orchestrator's health
   // check then sees a process that exited with a reason in its log. On the channel's pool (the
   // same schema and role): its channel's start and its dispatcher's first look reuse the
-  // connection, so a slice's start opens one backend.
-  messaging.channel_db().Read(
-      [](pqxx::read_transaction& tx) { tx.exec("SELECT count(*) FROM schema_migrations"); });
+  // connection, so a slice's start opens one backend. A fresh slice's provisioning migrated the
+  // schema just before starting it, and its channel's state and queue are known empty: its start
+  // opens none, and its first request connects as an idle slice's does (docs/architecture.md,
+  // "Processes").
+  if (!options.fresh) {
+    messaging.channel_db().Read(
+        [](pqxx::read_transaction& tx) { tx.exec("SELECT count(*) FROM schema_migrations"); });
+  }
   SliceContext slice{slice_id,
                      http::DbCall(blocking, pool),
                      http::DbCall(blocking, queue_pool ? *queue_pool : pool),

@@ -1,4 +1,5 @@
-// The settings of slice processes: their uid range, their health probe, the password descriptor.
+// The settings of slice processes: their uid range, their health probe, the password descriptor,
+// the orchestrator's word that a start is its provisioning's.
 #include "crm/config/config.hpp"
 
 #include <fcntl.h>
@@ -6,6 +7,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "crm/error.hpp"
@@ -44,6 +47,23 @@ TEST(SliceProcessKeysTest, ThePasswordDescriptorIsReadOnceAndClosed) {
   EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_DATABASE_PASSWORD_FD", "1"}})), InputError);
   EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_DATABASE_PASSWORD_FD", std::to_string(fd)}})),
                InputError);
+}
+
+TEST(SliceProcessKeysTest, FreshIsTheOrchestratorsWordPerStartNeverAConfigurationFilesSetting) {
+  EXPECT_FALSE(LoadConfig(std::nullopt, Env({})).slice_fresh);
+  EXPECT_TRUE(LoadConfig(std::nullopt, Env({{"CRM_SLICE_FRESH", "1"}})).slice_fresh);
+  EXPECT_FALSE(LoadConfig(std::nullopt, Env({{"CRM_SLICE_FRESH", "0"}})).slice_fresh);
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_SLICE_FRESH", "maybe"}})), InputError);
+  // In a file it would make every start skip the schema check: refused, naming the key.
+  auto path = std::filesystem::temp_directory_path() / ("crmd-fresh-" + std::to_string(::getpid()));
+  std::ofstream(path) << "slice_fresh: 1\n";
+  try {
+    LoadConfig(path, Env({}));
+    ADD_FAILURE() << "slice_fresh was accepted from a configuration file";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("slice_fresh"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -26,6 +26,9 @@ namespace crm::channel {
 struct SimulatorOptions {
   long long slice_id = 0;
   bool autopair = false;                   ///< CRM_SIMULATOR_AUTOPAIR=1
+  /// The slice's schema was just created (CRM_SLICE_FRESH): no stored state to read, and the
+  /// state the start computes is not written (no row means the same to the next start).
+  bool fresh = false;
   std::chrono::milliseconds latency{300};  ///< send → delivered, delivered → read, read → reply
   double read_rate = 0.8;                  ///< share of delivered messages that get read
   double reply_rate = 0.05;                ///< share of read messages answered

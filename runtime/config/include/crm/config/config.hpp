@@ -114,6 +114,9 @@ struct RuntimeConfig {
   std::string whatsapp_token;           ///< Cloud API bearer token
   std::string whatsapp_api_url = "https://graph.facebook.com/v21.0";
   std::string whatsapp_phone_number_id;  ///< a slice's number (set by the orchestrator)
+  /// A slice started by its own provisioning, its schema just migrated and empty (set by the
+  /// orchestrator): its start opens no database connection.
+  bool slice_fresh = false;
   // Mail (docs/operations.md, "Mail").
   std::string smtp_url;  ///< smtp://host:port or smtps://host:port; empty: .eml files
   std::string smtp_user;

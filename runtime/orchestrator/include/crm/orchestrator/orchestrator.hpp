@@ -185,8 +185,13 @@ class Orchestrator {
 
  private:
   struct Process;
+  /// What a start knows of the slice's schema. kJustMigrated: its provisioning migrated it just
+  /// before, and nothing has written to it since; the slice then starts without a database
+  /// connection (CRM_SLICE_FRESH).
+  enum class SchemaAt { kAnyState, kJustMigrated };
   /// Starts slice `slice_id`'s process; `generation` is recorded as the one it runs.
-  void StartProcess(long long slice_id, bool await_health, long long generation = 0);
+  void StartProcess(long long slice_id, bool await_health, long long generation = 0,
+                    SchemaAt schema = SchemaAt::kAnyState);
   /// Whether slices' processes run in this process's children.
   bool RunsSlices() const { return options_.placement != Placement::kGateway; }
   /// kGateway: waits (bounded) until no host runs the slice (its endpoint is cleared).

@@ -28,6 +28,9 @@ struct MessagingOptions {
   db::PoolOptions database;
   std::string channel = "simulator";  ///< or "cloud-api", "wa-web"
   bool simulator_autopair = false;    ///< connect without a QR scan
+  /// Started by its provisioning (CRM_SLICE_FRESH): the schema is empty, so the channel's state
+  /// and the queue are known without a look.
+  bool fresh = false;
   channel::CloudApiOptions cloud_api;
   channel::WaWebOptions wa_web;
   /// Pacing, attempts and lease; Start fills in slice_id and the holder.

@@ -35,6 +35,9 @@ struct SliceOptions {
   /// upload is read, before it is held in memory as a whole.
   std::size_t upload_max_rows = 50'000;
   MessagingOptions messaging;
+  /// Started by its provisioning (CRM_SLICE_FRESH), which migrated the schema just before: the
+  /// start's schema check is skipped, and the start opens no database connection.
+  bool fresh = false;
 };
 
 /// Runs a slice process until SIGTERM/SIGINT: /api/contacts…, /api/conversations…, /api/export,
