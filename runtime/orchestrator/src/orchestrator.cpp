@@ -1553,7 +1553,7 @@ void Orchestrator::RefreshStorage(bool only_changed) {
   // locked.
   std::lock_guard storage(storage_mutex_);
   std::vector<SliceInfo> live;
-  std::vector<std::string> roles;
+  std::vector<std::string> roles;  // live[i]'s schema is roles[i]
   for (auto& s : List()) {
     if (s.holds_data()) {
       roles.push_back(RoleOf(s.id));
@@ -1568,11 +1568,10 @@ void Orchestrator::RefreshStorage(bool only_changed) {
   auto activity =
       pool_.Read([&](pqxx::read_transaction& tx) { return SliceStore(tx).SchemaActivity(roles); });
   std::vector<std::string> schemas;  // those to size now
-  for (const auto& s : live) {
-    auto seen = schemas_.find(s.id);
-    if (!only_changed || seen == schemas_.end() ||
-        seen->second.activity != activity[RoleOf(s.id)]) {
-      schemas.push_back(RoleOf(s.id));
+  for (std::size_t i = 0; i < live.size(); ++i) {
+    auto seen = schemas_.find(live[i].id);
+    if (!only_changed || seen == schemas_.end() || seen->second.activity != activity[roles[i]]) {
+      schemas.push_back(roles[i]);
     }
   }
   // On a connection closed afterwards: the sizes open every relation of every slice. A
@@ -1593,11 +1592,12 @@ void Orchestrator::RefreshStorage(bool only_changed) {
     });
   }
   std::map<long long, SchemaSeen> seen;
-  for (const auto& s : live) {
-    const std::string role = RoleOf(s.id);
-    auto sized = bytes.find(role);
-    seen[s.id] = {activity[role], sized != bytes.end() ? sized->second : schemas_.at(s.id).bytes};
-    std::uint64_t total = seen[s.id].bytes + DirectoryBytes(SliceDir(s.id) / "files");
+  for (std::size_t i = 0; i < live.size(); ++i) {
+    const SliceInfo& s = live[i];
+    auto sized = bytes.find(roles[i]);
+    const SchemaSeen& now = seen[s.id] = {
+        activity[roles[i]], sized != bytes.end() ? sized->second : schemas_.at(s.id).bytes};
+    std::uint64_t total = now.bytes + DirectoryBytes(SliceDir(s.id) / "files");
     // Only a size that moved is written: an idle slice's does not, and a row written a slice a
     // minute is a commit (a WAL flush) a slice a minute, ~17 a second at 1,000 idle tenants.
     if (total != s.storage_bytes) {
