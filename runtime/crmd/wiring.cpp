@@ -203,6 +203,7 @@ orchestrator::OrchestratorOptions OrchestratorOptionsFrom(const config::RuntimeC
   options.cloud_api_token = config.whatsapp_token;
   options.slice_environment = SliceEnvironment(config);
   options.health_interval = config.slice_health_interval;
+  options.storage_interval = config.slice_storage_interval;
   options.slice_uid_first = config.slice_uid_first;
   options.slice_uid_last = config.slice_uid_last;
   return options;

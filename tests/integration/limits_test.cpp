@@ -1,7 +1,8 @@
 // Limits that bite, in a real crmd against a real PostgreSQL: a slice filled to its storage
 // quota refuses writes that add data (507) but still reads and deletes, and writes again once
 // space is freed and measured; a server at CRM_MAX_SLICES refuses to provision (sign-up 503,
-// `crmctl slices provision` exit 2) and opens server_slices_full; CRM_SLICE_CPU_LIMIT puts each
+// `crmctl slices provision` exit 2) and opens server_slices_full; the host's own storage pass
+// records what a slice writes, frees and uploads; CRM_SLICE_CPU_LIMIT puts each
 // slice under a cgroup CPU quota where the host allows it, recorded and listed; a slice process
 // is in its groups from its first instruction (it joins them before exec).
 #include <gtest/gtest.h>
@@ -75,6 +76,82 @@ TEST_F(StorageQuotaTest, FullSliceRefusesWritesButReadsAndDeletes) {
     return created.status == 201;
   })) << created.status
       << " " << created.body;
+}
+
+// The same quota, followed by the host's own pass (slice_storage_interval) alone: the monitor's
+// check, which measures every slice, is kept out of the way. The pass sizes again only a schema
+// written since it last sized it, so what is under test is that a write, a shrink and new files
+// each reach the recorded size, and with it the quota the gateway enforces.
+class StoragePassTest : public RuntimeTest {
+ protected:
+  void Configure(std::map<std::string, std::string>& env) override {
+    env["CRM_SLICE_STORAGE_QUOTA"] = "16 MiB";
+    env["CRM_SLICE_STORAGE_INTERVAL"] = "1s";
+    env["CRM_MONITOR_STORAGE_INTERVAL"] = "1h";
+  }
+
+  long long Recorded(long long slice) {
+    std::string bytes =
+        Sql(pg_->ConnectionString(),
+            "SELECT storage_bytes FROM gateway.slices WHERE id = " + std::to_string(slice));
+    return bytes.empty() || bytes.starts_with("ERROR") ? -1 : std::stoll(bytes);
+  }
+};
+
+TEST_F(StoragePassTest, WhatASliceWritesFreesAndStoresAsFilesReachesItsRecordedSizeAndQuota) {
+  Tenant t = Register("pass@example.com");
+  ASSERT_GT(t.slice, 0);
+  const std::string schema = "slice_" + std::to_string(t.slice);
+  ASSERT_TRUE(Eventually([&] { return Recorded(t.slice) > 0; })) << Recorded(t.slice);
+  const long long empty = Recorded(t.slice);
+  ASSERT_LT(empty, 16ll << 20) << "a new slice starts under its quota";
+  int next_phone = 100;
+  auto post = [&] {
+    return Fetch("POST", Url("/api/contacts"),
+                 json{{"name", "New"}, {"phone", "+3519200" + std::to_string(next_phone++)}}.dump(),
+                 t.AuthJson());
+  };
+  ASSERT_EQ(post().status, 201);
+
+  // ~20 MiB of contacts written straight into the schema (names indexed by lower(name)).
+  const std::string filled =
+      Sql(pg_->ConnectionString(),
+          "INSERT INTO " + schema +
+              ".contacts (name, phone) SELECT repeat('n', 190) || g, '+1' || (2000000000 + g) "
+              "FROM generate_series(1, 40000) AS g");
+  ASSERT_FALSE(filled.starts_with("ERROR")) << filled;
+  HttpResult refused;
+  ASSERT_TRUE(Eventually([&] {
+    refused = post();
+    return refused.status == 507;
+  })) << refused.status
+      << " " << refused.body << "; recorded " << Recorded(t.slice);
+  EXPECT_GE(Recorded(t.slice), 16ll << 20);
+
+  // Emptied: the files shrink, the pass sees the schema written, writes work again.
+  const std::string emptied =
+      Sql(pg_->ConnectionString(), "TRUNCATE " + schema + ".contacts CASCADE");
+  ASSERT_FALSE(emptied.starts_with("ERROR")) << emptied;
+  HttpResult created;
+  ASSERT_TRUE(Eventually([&] {
+    created = post();
+    return created.status == 201;
+  })) << created.status
+      << " " << created.body << "; recorded " << Recorded(t.slice);
+  EXPECT_LT(Recorded(t.slice), 16ll << 20);
+
+  // Files are measured at every pass, whether or not the schema was written: a 16 MiB upload
+  // (sparse: the accounting counts file sizes) fills the quota with the schema left alone (a
+  // PATCH of no contact writes nothing: the slice answers 404 until the gateway refuses it).
+  fs::path big = data_ / "slices" / std::to_string(t.slice) / "files" / "upload.bin";
+  std::ofstream(big).close();
+  fs::resize_file(big, 16ull << 20);
+  ASSERT_TRUE(Eventually([&] {
+    refused = Fetch("PATCH", Url("/api/contacts/0"), json{{"name", "x"}}.dump(), t.AuthJson());
+    return refused.status == 507;
+  })) << refused.status
+      << " " << refused.body << "; recorded " << Recorded(t.slice);
+  EXPECT_GE(Recorded(t.slice), 16ll << 20);
 }
 
 class MaxSlicesTest : public RuntimeTest {

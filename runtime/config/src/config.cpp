@@ -815,6 +815,13 @@ const std::vector<KeyDef>& Defs() {
        [](RuntimeConfig& c, const std::string& v) {
          c.slice_health_interval = AtLeastOneSecond(v);
        }},
+      {{"slice_storage_interval",
+        {"CRM_SLICE_STORAGE_INTERVAL"},
+        "how often the storage of every slice this host runs is recorded (a schema written "
+        "since is sized again; files each time)"},
+       [](RuntimeConfig& c, const std::string& v) {
+         c.slice_storage_interval = AtLeastOneSecond(v);
+       }},
       {{"slice_uid_range",
         {"CRM_SLICE_UID_RANGE"},
         "uids for slices, FROM-TO: slice N runs as uid/gid FROM+N (needs CAP_SETUID, "

@@ -53,7 +53,6 @@ constexpr int kCrashLoopCrashes = 5;  // this many exits within kCrashWindow is 
 constexpr std::chrono::seconds kCrashWindow{60};
 constexpr std::chrono::seconds kStableAfter{60};
 constexpr milliseconds kHealthTimeout{10'000};
-constexpr std::chrono::seconds kStorageEvery{60};
 constexpr std::size_t kStorageChunk = 100;  // schemas sized in one transaction
 constexpr int kUnhealthyAfter = 3;  // missed probes in a row before a slice is killed
 constexpr milliseconds kProbeTimeout{1'000};
@@ -1173,7 +1172,7 @@ void Orchestrator::Start() {
   running_ = true;
   supervisor_ = std::thread([this] { Supervise(); });
   replenisher_ = std::thread([this] {
-    auto last_storage = Clock::now() - kStorageEvery;
+    auto last_storage = Clock::now() - options_.storage_interval;
     while (running_) {
       BackgroundRound(last_storage);
     }
@@ -1224,7 +1223,7 @@ void Orchestrator::BackgroundRound(Clock::time_point& last_storage) {
       Replenish();
     }
     // Storage is measured where the files are: by the host that runs the slice.
-    if (RunsSlices() && Clock::now() - last_storage >= kStorageEvery) {
+    if (RunsSlices() && Clock::now() - last_storage >= options_.storage_interval) {
       RefreshChangedStorage();
       last_storage = Clock::now();
     }

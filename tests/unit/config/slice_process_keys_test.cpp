@@ -36,6 +36,16 @@ TEST(SliceProcessKeysTest, HealthIntervalIsAtLeastASecond) {
   EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_SLICE_HEALTH_INTERVAL", "10ms"}})), InputError);
 }
 
+TEST(SliceProcessKeysTest, StorageIntervalIsAMinuteByDefaultAndAtLeastASecond) {
+  EXPECT_EQ(LoadConfig(std::nullopt, Env({})).slice_storage_interval, std::chrono::minutes(1));
+  EXPECT_EQ(
+      LoadConfig(std::nullopt, Env({{"CRM_SLICE_STORAGE_INTERVAL", "5m"}})).slice_storage_interval,
+      std::chrono::minutes(5));
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_SLICE_STORAGE_INTERVAL", "500ms"}})),
+               InputError);
+  EXPECT_THROW(LoadConfig(std::nullopt, Env({{"CRM_SLICE_STORAGE_INTERVAL", "soon"}})), InputError);
+}
+
 TEST(SliceProcessKeysTest, ThePasswordDescriptorIsReadOnceAndClosed) {
   int fd = ::memfd_create("test-password", 0);
   ASSERT_GE(fd, 3);

@@ -164,6 +164,8 @@ struct RuntimeConfig {
   std::string slice_binary;
   /// How often the orchestrator probes every running slice's /health (docs/operations.md).
   std::chrono::milliseconds slice_health_interval{5'000};
+  /// How often the orchestrator records the storage of the slices it runs (docs/operations.md).
+  std::chrono::milliseconds slice_storage_interval{60'000};
   /// Slice N runs as uid/gid first + N ("200000-265535"); 0-0: slices share crmd's uid.
   std::uint32_t slice_uid_first = 0;
   std::uint32_t slice_uid_last = 0;

@@ -90,6 +90,8 @@ struct OrchestratorOptions {
   /// How often every running slice's /health is probed; a slice that misses three probes in a
   /// row is killed and restarted under the crash-loop policy.
   std::chrono::milliseconds health_interval{5'000};
+  /// How often the storage of the slices this host runs is recorded (RefreshChangedStorage).
+  std::chrono::milliseconds storage_interval{60'000};
   /// Slice N runs as uid and gid `slice_uid_first + N` when crmd holds CAP_SETUID and
   /// CAP_SETGID; a slice past `slice_uid_last` is refused. 0: slices share crmd's uid.
   std::uint32_t slice_uid_first = 0;
