@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -112,6 +113,15 @@ TEST_F(StoragePassTest, WhatASliceWritesFreesAndStoresAsFilesReachesItsRecordedS
                  t.AuthJson());
   };
   ASSERT_EQ(post().status, 201);
+  // Repeats `request` until it answers `status` or the wait ends: its last answer.
+  auto until = [](int status, const std::function<HttpResult()>& request) {
+    HttpResult last;
+    Eventually([&] {
+      last = request();
+      return last.status == status;
+    });
+    return last;
+  };
 
   // ~20 MiB of contacts written straight into the schema (names indexed by lower(name)).
   const std::string filled =
@@ -120,24 +130,16 @@ TEST_F(StoragePassTest, WhatASliceWritesFreesAndStoresAsFilesReachesItsRecordedS
               ".contacts (name, phone) SELECT repeat('n', 190) || g, '+1' || (2000000000 + g) "
               "FROM generate_series(1, 40000) AS g");
   ASSERT_FALSE(filled.starts_with("ERROR")) << filled;
-  HttpResult refused;
-  ASSERT_TRUE(Eventually([&] {
-    refused = post();
-    return refused.status == 507;
-  })) << refused.status
-      << " " << refused.body << "; recorded " << Recorded(t.slice);
+  HttpResult refused = until(507, post);
+  ASSERT_EQ(refused.status, 507) << refused.body << "; recorded " << Recorded(t.slice);
   EXPECT_GE(Recorded(t.slice), 16ll << 20);
 
   // Emptied: the files shrink, the pass sees the schema written, writes work again.
   const std::string emptied =
       Sql(pg_->ConnectionString(), "TRUNCATE " + schema + ".contacts CASCADE");
   ASSERT_FALSE(emptied.starts_with("ERROR")) << emptied;
-  HttpResult created;
-  ASSERT_TRUE(Eventually([&] {
-    created = post();
-    return created.status == 201;
-  })) << created.status
-      << " " << created.body << "; recorded " << Recorded(t.slice);
+  HttpResult created = until(201, post);
+  ASSERT_EQ(created.status, 201) << created.body << "; recorded " << Recorded(t.slice);
   EXPECT_LT(Recorded(t.slice), 16ll << 20);
 
   // Files are measured at every pass, whether or not the schema was written: a 16 MiB upload
@@ -146,11 +148,10 @@ TEST_F(StoragePassTest, WhatASliceWritesFreesAndStoresAsFilesReachesItsRecordedS
   fs::path big = data_ / "slices" / std::to_string(t.slice) / "files" / "upload.bin";
   std::ofstream(big).close();
   fs::resize_file(big, 16ull << 20);
-  ASSERT_TRUE(Eventually([&] {
-    refused = Fetch("PATCH", Url("/api/contacts/0"), json{{"name", "x"}}.dump(), t.AuthJson());
-    return refused.status == 507;
-  })) << refused.status
-      << " " << refused.body << "; recorded " << Recorded(t.slice);
+  refused = until(507, [&] {
+    return Fetch("PATCH", Url("/api/contacts/0"), json{{"name", "x"}}.dump(), t.AuthJson());
+  });
+  ASSERT_EQ(refused.status, 507) << refused.body << "; recorded " << Recorded(t.slice);
   EXPECT_GE(Recorded(t.slice), 16ll << 20);
 }
 
