@@ -297,9 +297,13 @@ json EnqueueBroadcast(pqxx::work& tx, const NewBroadcast& broadcast, long long m
                 {"parameters", broadcast.tmpl->body_parameters}}
                .dump();
   }
+  // The enqueue counts its own tasks, all pending and of this broadcast: tasks_queued here, the
+  // depth after the COPY, which the counting trigger is told to leave alone
+  // (0008_enqueue_counts_itself.sql).
   auto row = tx.exec_params1(
-      "INSERT INTO broadcasts (name, body, total, template) VALUES ($1, $2, $3, $4::jsonb) "
-      "RETURNING id, to_json(created_at) #>> '{}'",
+      "INSERT INTO broadcasts (name, body, total, template, tasks_queued) "
+      "VALUES ($1, $2, $3::integer, $4::jsonb, $3::integer) RETURNING id, to_json(created_at) #>> "
+      "'{}'",
       broadcast.name, broadcast.text, adding, tmpl ? tmpl->c_str() : nullptr);
   long long id = row[0].as<long long>();
   json progress = {{"id", id},
@@ -314,6 +318,7 @@ json EnqueueBroadcast(pqxx::work& tx, const NewBroadcast& broadcast, long long m
                    {"cancelled", 0},
                    {"created_at", row[1].c_str()},
                    {"finished_at", nullptr}};
+  tx.exec("SELECT set_config('crm.enqueue', 'on', true)");
   {
     pqxx::stream_to copy(tx, "outbound_tasks",
                          std::vector<std::string>{"broadcast_id", "recipient"});
@@ -322,7 +327,10 @@ json EnqueueBroadcast(pqxx::work& tx, const NewBroadcast& broadcast, long long m
     }
     copy.complete();
   }
-  if (adding == 0) {
+  tx.exec("SELECT set_config('crm.enqueue', 'off', true)");
+  if (adding > 0) {
+    tx.exec_params("UPDATE queue_depth SET depth = depth + $1", adding);
+  } else {
     tx.exec_params("UPDATE broadcasts SET status = 'completed', finished_at = now() WHERE id = $1",
                    id);
     progress["status"] = "completed";
