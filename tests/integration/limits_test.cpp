@@ -27,8 +27,8 @@ class StorageQuotaTest : public RuntimeTest {
  protected:
   void Configure(std::map<std::string, std::string>& env) override {
     env["CRM_SLICE_STORAGE_QUOTA"] = "64 MiB";
-    // The monitor's storage check measures every slice each second.
-    env["CRM_MONITOR_STORAGE_INTERVAL"] = "1s";
+    // The host records every slice's storage each second.
+    env["CRM_SLICE_STORAGE_INTERVAL"] = "1s";
   }
 };
 
@@ -79,16 +79,15 @@ TEST_F(StorageQuotaTest, FullSliceRefusesWritesButReadsAndDeletes) {
       << " " << created.body;
 }
 
-// The same quota, followed by the host's own pass (slice_storage_interval) alone: the monitor's
-// check, which measures every slice, is kept out of the way. The pass sizes again only a schema
-// written since it last sized it, so what is under test is that a write, a shrink and new files
-// each reach the recorded size, and with it the quota the gateway enforces.
+// The same quota, followed through the host's pass (slice_storage_interval). After its first
+// pass it sizes again only a schema written since it last sized it (every schema only once an
+// hour, OrchestratorOptions::storage_full_interval), so what is under test is that a write, a
+// shrink and new files each reach the recorded size, and with it the quota the gateway enforces.
 class StoragePassTest : public RuntimeTest {
  protected:
   void Configure(std::map<std::string, std::string>& env) override {
     env["CRM_SLICE_STORAGE_QUOTA"] = "16 MiB";
     env["CRM_SLICE_STORAGE_INTERVAL"] = "1s";
-    env["CRM_MONITOR_STORAGE_INTERVAL"] = "1h";
   }
 
   long long Recorded(long long slice) {

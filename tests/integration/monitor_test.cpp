@@ -32,6 +32,7 @@ class MonitorTest : public RuntimeTest {
       env[std::string("CRM_MONITOR_") + key + "_INTERVAL"] = "1s";
     }
     env["CRM_MONITOR_WHATSAPP_GRACE"] = "2s";
+    env["CRM_SLICE_STORAGE_INTERVAL"] = "1s";  // what the storage check reads, recorded each second
     clock_file_ = pg_->dir() / "monitor-clock";
     env["CRM_MONITOR_CLOCK_FILE"] = clock_file_.string();
   }

@@ -300,6 +300,67 @@ TEST_F(ScaleOutTest, TenantsOnBothRangesSurviveASliceHostAndAGatewayKilled) {
   EXPECT_TRUE(Eventually([&] { return Fetch("GET", b + "/ready").status == 200; }, 30s));
 }
 
+// One gateway whose monitor checks storage each second, one slice host recording it each second.
+class ScaleOutStorageTest : public ScaleOutTest {
+ protected:
+  void SetUp() override {
+    StartDatabase();
+    base_["CRM_WARM_SLICES"] = "1";
+    base_["CRM_SLICE_STORAGE_QUOTA"] = "64 MiB";
+    base_["CRM_SLICE_STORAGE_INTERVAL"] = "1s";
+    base_["CRM_MONITOR_STORAGE_INTERVAL"] = "1s";
+    gateways_.push_back(StartGateway("a"));
+    hosts_.push_back(StartHost("h1", "0-100"));
+  }
+};
+
+// Behind gateways only a slice's host sees its files, so only the host records its storage: the
+// gateway's monitor reads that figure. It used to size every schema itself and write a size
+// without the files, which hid a full slice from the alert and, until the host's next pass,
+// from the quota.
+TEST_F(ScaleOutStorageTest, OnlyTheSlicesHostRecordsItsStorageFilesIncluded) {
+  // Every storage figure written, and when.
+  Db("CREATE TABLE public.storage_writes (slice bigint, bytes bigint, "
+     "at timestamptz DEFAULT clock_timestamp())");
+  Db("CREATE FUNCTION public.log_storage() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+     "INSERT INTO public.storage_writes (slice, bytes) VALUES (NEW.id, NEW.storage_bytes); "
+     "RETURN NULL; END $$");
+  Db("CREATE TRIGGER log_storage AFTER UPDATE OF storage_bytes ON gateway.slices "
+     "FOR EACH ROW EXECUTE FUNCTION public.log_storage()");
+  const std::string gateway = gateways_[0]->url();
+  Tenant t = Register(gateway, "files@example.com");
+  ASSERT_GT(t.slice, 0);
+  const std::string id = std::to_string(t.slice);
+  ASSERT_EQ(SliceCall(gateway, Cookie(t), "GET", "/api/status").status, 200);
+  const fs::path files = pg_->dir() / "host-h1" / "slices" / id / "files";
+  ASSERT_TRUE(fs::is_directory(files)) << files;
+
+  // 60 MiB of files in a 64 MiB quota (sparse: the accounting counts file sizes).
+  std::ofstream(files / "big.bin").close();
+  fs::resize_file(files / "big.bin", 60ull << 20);
+  const std::string open_alert =
+      "SELECT count(*) FROM gateway.alerts WHERE subject = 'slice:" + id +
+      "' AND kind = 'slice_storage' AND resolved_at IS NULL";
+  ASSERT_TRUE(Eventually([&] { return Db(open_alert) == "1"; }))
+      << Db("SELECT string_agg(bytes::text, ', ' ORDER BY at) FROM public.storage_writes");
+  // Once the files were counted, no figure without them was written.
+  const std::string first_full = "(SELECT min(at) FROM public.storage_writes WHERE slice = " + id +
+                                 " AND bytes >= " + std::to_string(60ll << 20) + ")";
+  EXPECT_EQ(Db("SELECT count(*) FROM public.storage_writes WHERE slice = " + id + " AND at > " +
+               first_full + " AND bytes < " + std::to_string(60ll << 20)),
+            "0")
+      << Db("SELECT string_agg(bytes::text, ', ' ORDER BY at) FROM public.storage_writes");
+  EXPECT_GT(AddSliceContact(gateway, Cookie(t), "One more", "+351910000009"), 0)
+      << "under the quota yet";
+  fs::resize_file(files / "big.bin", 64ull << 20);
+  HttpResult refused;
+  ASSERT_TRUE(Eventually([&] {
+    refused = SliceCall(gateway, Cookie(t), "POST", "/api/contacts",
+                        json{{"name", "Too many"}, {"phone", "+351910000010"}}.dump());
+    return refused.status == 507;
+  })) << refused.status;
+}
+
 // Slice hosts with ranges in hundredths of a percent, 0-0.5 and 0.5-100: the first owns 50 of
 // the 10,000 buckets.
 class FineRangeTest : public ScaleOutTest {

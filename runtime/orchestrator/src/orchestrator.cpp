@@ -1172,9 +1172,9 @@ void Orchestrator::Start() {
   running_ = true;
   supervisor_ = std::thread([this] { Supervise(); });
   replenisher_ = std::thread([this] {
-    auto last_storage = Clock::now() - options_.storage_interval;
+    StoragePasses storage;
     while (running_) {
-      BackgroundRound(last_storage);
+      BackgroundRound(storage);
     }
   });
 }
@@ -1215,17 +1215,24 @@ void Orchestrator::CleanUpAndStartRecorded() {
   }
 }
 
-void Orchestrator::BackgroundRound(Clock::time_point& last_storage) {
+void Orchestrator::BackgroundRound(StoragePasses& storage) {
   try {
     if (options_.placement == Placement::kSliceHost) {
       Reconcile();
     } else if (!options_.leads || options_.leads()) {
       Replenish();
     }
-    // Storage is measured where the files are: by the host that runs the slice.
-    if (RunsSlices() && Clock::now() - last_storage >= options_.storage_interval) {
-      RefreshChangedStorage();
-      last_storage = Clock::now();
+    // Storage is measured where the files are: by the host that runs the slice, and only here
+    // (the monitor reads what is recorded). Every schema now and then, the written ones between.
+    auto now = Clock::now();
+    if (RunsSlices() && (!storage.last || now - *storage.last >= options_.storage_interval)) {
+      if (!storage.last_full || now - *storage.last_full >= options_.storage_full_interval) {
+        RefreshStorage();
+        storage.last_full = now;
+      } else {
+        RefreshChangedStorage();
+      }
+      storage.last = Clock::now();
     }
   } catch (const std::exception& e) {
     spdlog::error("{}: {}",

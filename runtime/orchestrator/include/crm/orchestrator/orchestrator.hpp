@@ -92,6 +92,10 @@ struct OrchestratorOptions {
   std::chrono::milliseconds health_interval{5'000};
   /// How often the storage of the slices this host runs is recorded (RefreshChangedStorage).
   std::chrono::milliseconds storage_interval{60'000};
+  /// How often that pass sizes every schema, written or not (RefreshStorage): a size the
+  /// server's statistics do not show changing (VACUUM FULL, REINDEX) is recorded at most this
+  /// late. The first pass after a start is a full one.
+  std::chrono::milliseconds storage_full_interval{3'600'000};
   /// Slice N runs as uid and gid `slice_uid_first + N` when crmd holds CAP_SETUID and
   /// CAP_SETGID; a slice past `slice_uid_last` is refused. 0: slices share crmd's uid.
   std::uint32_t slice_uid_first = 0;
@@ -161,11 +165,13 @@ class Orchestrator {
   /// One slice, its storage measured now.
   SliceInfo Get(long long slice_id);
   std::vector<SliceInfo> List();
-  /// Recomputes every live slice's storage (schema size + files) and records it.
+  /// Recomputes every live slice's storage (schema size + files) and records it: the host's
+  /// pass every storage_full_interval.
   void RefreshStorage();
   /// The same, except that a schema the server's statistics show unwritten since this process
-  /// last sized it keeps that size (SliceStore::SchemaActivity): the minute's pass, which would
-  /// otherwise open every relation of every idle slice. Its files are measured each time.
+  /// last sized it keeps that size (SliceStore::SchemaActivity): the pass every
+  /// storage_interval, which would otherwise open every relation of every idle slice. Its files
+  /// are measured each time.
   void RefreshChangedStorage();
 
   /// Where slice `slice_id` serves HTTP: slices/<id>/http.sock, a link to the current process's
@@ -208,7 +214,12 @@ class Orchestrator {
   /// the recorded slices that should run here.
   void CleanUpAndStartRecorded();
   /// One round of the background work, by placement.
-  void BackgroundRound(std::chrono::steady_clock::time_point& last_storage);
+  /// When the storage pass last ran, and last sized every schema (the replenisher's own).
+  struct StoragePasses {
+    std::optional<std::chrono::steady_clock::time_point> last;
+    std::optional<std::chrono::steady_clock::time_point> last_full;
+  };
+  void BackgroundRound(StoragePasses& storage);
   SliceInfo Transition(long long slice_id, SliceState to, const std::string& reason,
                        std::optional<long long> user_id = std::nullopt);
   void RecordHealth(long long slice_id, const std::string& health, bool restarted,
