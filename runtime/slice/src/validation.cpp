@@ -8,7 +8,7 @@
 
 namespace crm::slice {
 
-std::string NormalizePhone(const std::string& text, const std::string& field) {
+std::optional<std::string> TryNormalizePhone(std::string_view text) {
   std::string out;
   for (char c : text) {
     if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')') {
@@ -19,14 +19,24 @@ std::string NormalizePhone(const std::string& text, const std::string& field) {
   bool ok = out.size() >= 8 && out.size() <= 16 && out[0] == '+' && out[1] >= '1' &&
             out[1] <= '9' && out.find_first_not_of("0123456789", 1) == std::string::npos;
   if (!ok) {
-    throw InputError(
-        field +
-            ": expected an E.164 number (\"+\", country code, 7 to 15 digits in all), such as "
-            "+14155550123, got \"" +
-            text + "\"",
-        field);
+    return std::nullopt;
   }
   return out;
+}
+
+std::string PhoneError(const std::string& field, std::string_view text) {
+  return field +
+         ": expected an E.164 number (\"+\", country code, 7 to 15 digits in all), such as "
+         "+14155550123, got \"" +
+         std::string(text) + "\"";
+}
+
+std::string NormalizePhone(const std::string& text, const std::string& field) {
+  auto phone = TryNormalizePhone(text);
+  if (!phone) {
+    throw InputError(PhoneError(field, text), field);
+  }
+  return std::move(*phone);
 }
 
 ContactInput ParseContact(const nlohmann::json& body, bool partial) {

@@ -23,6 +23,9 @@ std::string ErrorOf(const std::function<void()>& f) {
 TEST(Recipients, JsonListsAreNormalisedAndDeduplicatedInOrder) {
   auto r = ParseRecipients(json{"+1 415 555 0100", "+44 (7700) 900-123", "+14155550100"});
   EXPECT_EQ(r, (std::vector<std::string>{"+14155550100", "+447700900123"}));
+  // Told apart by all their digits: one number that starts another is a number of its own.
+  EXPECT_EQ(ParseRecipients(json{"+14155550100", "+1415555010", "+141555501000", "+1415555010"}),
+            (std::vector<std::string>{"+14155550100", "+1415555010", "+141555501000"}));
 }
 
 TEST(Recipients, EveryBadJsonEntryIsNamedByIndexAndNothingIsKept) {

@@ -17,6 +17,10 @@ inline constexpr std::size_t kUploadMaxRows = 50'000;
 /// Normalises a phone number to E.164: spaces, dashes, dots and parentheses are dropped; the
 /// result must be "+" and 7–15 digits, the first not 0. Throws InputError naming `field`.
 std::string NormalizePhone(const std::string& text, const std::string& field = "phone");
+/// The same without throwing: nullopt when `text` is no such number.
+std::optional<std::string> TryNormalizePhone(std::string_view text);
+/// What NormalizePhone says of `text`, which TryNormalizePhone refused, in `field`.
+std::string PhoneError(const std::string& field, std::string_view text);
 
 struct ContactInput {
   std::optional<std::string> name;
