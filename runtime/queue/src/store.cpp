@@ -302,8 +302,8 @@ json EnqueueBroadcast(pqxx::work& tx, const NewBroadcast& broadcast, long long m
   // (0008_enqueue_counts_itself.sql).
   auto row = tx.exec_params1(
       "INSERT INTO broadcasts (name, body, total, template, tasks_queued) "
-      "VALUES ($1, $2, $3::integer, $4::jsonb, $3::integer) RETURNING id, to_json(created_at) #>> "
-      "'{}'",
+      "VALUES ($1, $2, $3::integer, $4::jsonb, $3::integer) "
+      "RETURNING id, to_json(created_at) #>> '{}'",
       broadcast.name, broadcast.text, adding, tmpl ? tmpl->c_str() : nullptr);
   long long id = row[0].as<long long>();
   json progress = {{"id", id},
