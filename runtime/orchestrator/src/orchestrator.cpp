@@ -1226,11 +1226,11 @@ void Orchestrator::BackgroundRound(StoragePasses& storage) {
     // (the monitor reads what is recorded). Every schema now and then, the written ones between.
     auto now = Clock::now();
     if (RunsSlices() && (!storage.last || now - *storage.last >= options_.storage_interval)) {
-      if (!storage.last_full || now - *storage.last_full >= options_.storage_full_interval) {
-        RefreshStorage();
+      const bool full =
+          !storage.last_full || now - *storage.last_full >= options_.storage_full_interval;
+      RefreshStorage(!full);
+      if (full) {
         storage.last_full = now;
-      } else {
-        RefreshChangedStorage();
       }
       storage.last = Clock::now();
     }
@@ -1542,14 +1542,6 @@ std::uint64_t Orchestrator::RecordStorage(const SliceInfo& slice) {
                  slice.storage_quota_bytes);
   }
   return total;
-}
-
-void Orchestrator::RefreshStorage() {
-  RefreshStorage(false);
-}
-
-void Orchestrator::RefreshChangedStorage() {
-  RefreshStorage(true);
 }
 
 void Orchestrator::RefreshStorage(bool only_changed) {

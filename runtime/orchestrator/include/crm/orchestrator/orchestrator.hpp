@@ -90,7 +90,7 @@ struct OrchestratorOptions {
   /// How often every running slice's /health is probed; a slice that misses three probes in a
   /// row is killed and restarted under the crash-loop policy.
   std::chrono::milliseconds health_interval{5'000};
-  /// How often the storage of the slices this host runs is recorded (RefreshChangedStorage).
+  /// How often the storage of the slices this host runs is recorded (RefreshStorage).
   std::chrono::milliseconds storage_interval{60'000};
   /// How often that pass sizes every schema, written or not (RefreshStorage): a size the
   /// server's statistics do not show changing (VACUUM FULL, REINDEX) is recorded at most this
@@ -165,14 +165,6 @@ class Orchestrator {
   /// One slice, its storage measured now.
   SliceInfo Get(long long slice_id);
   std::vector<SliceInfo> List();
-  /// Recomputes every live slice's storage (schema size + files) and records it: the host's
-  /// pass every storage_full_interval.
-  void RefreshStorage();
-  /// The same, except that a schema the server's statistics show unwritten since this process
-  /// last sized it keeps that size (SliceStore::SchemaActivity): the pass every
-  /// storage_interval, which would otherwise open every relation of every idle slice. Its files
-  /// are measured each time.
-  void RefreshChangedStorage();
 
   /// Where slice `slice_id` serves HTTP: slices/<id>/http.sock, a link to the current process's
   /// own socket (http-<random>.sock), so a previous process still draining never removes what
@@ -227,6 +219,11 @@ class Orchestrator {
   void DropSliceData(long long slice_id);
   /// Measures a slice's storage (its schema's tables and indexes + its files) and records it.
   std::uint64_t RecordStorage(const SliceInfo& slice);
+  /// Recomputes every live slice's storage (schema size + files) and records it (the pass every
+  /// storage_full_interval). With `only_changed`, a schema the server's statistics show unwritten
+  /// since this process last sized it keeps that size (SliceStore::SchemaActivity): the pass
+  /// every storage_interval, which would otherwise open every relation of every idle slice.
+  /// Files are measured each time.
   void RefreshStorage(bool only_changed);
   /// A schema as last sized by RefreshStorage: its activity figure then, and its bytes.
   struct SchemaSeen {
