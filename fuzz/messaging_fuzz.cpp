@@ -37,24 +37,33 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         crm::slice::ParseRecipientsCsv(text);
         break;
       default: {
-        // The count before the parse must agree with the document: refused exactly when its
-        // top-level "recipients" array holds more than the cap.
+        // The one-pass reader must agree with the document: refused exactly when its top-level
+        // "recipients" array holds more than the cap, and otherwise the same fields and numbers.
         auto body = crm::ParseJsonOrDiscarded(text);
-        bool over = body.is_object() && body.contains("recipients") &&
-                    body["recipients"].is_array() && body["recipients"].size() > 3;
-        bool refused = false;
+        bool list =
+            body.is_object() && body.contains("recipients") && body["recipients"].is_array();
+        bool over = list && body["recipients"].size() > 3;
+        crm::http::Request req;
+        req.set(crm::http::bhttp::field::content_type, "application/json");
+        req.body() = std::string(text);
+        crm::slice::BroadcastJson read;
         try {
-          crm::slice::RefuseTooManyRecipients(text, 3);
+          read = crm::slice::ReadBroadcastJson(req, 3);
         } catch (const crm::http::TooLarge&) {
-          refused = true;
+          break;  // refused while counting: a list or a body past its bound
         }
-        // Duplicate keys: nlohmann keeps the last, the count sees each; only "over" must hold.
-        if (over && !refused) {
+        if (over || read.has_recipient_list != list) {
           __builtin_trap();
         }
-        auto list = crm::ParseJsonOrDiscarded(text);
-        if (!list.is_discarded()) {
-          crm::slice::ParseRecipients(list);
+        if (list) {
+          body.erase("recipients");
+        }
+        if (read.fields != body) {
+          __builtin_trap();
+        }
+        if (list) {
+          crm::slice::ParseRecipients(crm::ParseJsonOrDiscarded(text)["recipients"]);
+          read.TakeRecipients();
         }
       }
     }

@@ -53,7 +53,7 @@ std::size_t JsonTooDeepAt(std::string_view text, std::size_t max_depth) {
   return std::string_view::npos;
 }
 
-nlohmann::json ParseJson(std::string_view text, std::string_view what) {
+void CheckJsonText(std::string_view text, std::string_view what) {
   // nlohmann stops reading at a NUL byte as if the input ended there, so "{}\0<anything>" would
   // pass with its tail unread (found by fuzzing). JSON never needs one: inside a string it is
   // written \u0000.
@@ -64,15 +64,25 @@ nlohmann::json ParseJson(std::string_view text, std::string_view what) {
     throw InputError(Prefix(what) + "JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
                      " levels at " + Place(text, at));
   }
+}
+
+void ThrowJsonError(std::string_view text, std::string_view what, const JsonSaxErrors& errors) {
+  if (!errors.not_accepted.empty()) {
+    // Well-formed but unrepresentable, such as a number beyond double's range (found by fuzzing).
+    throw InputError(Prefix(what) + "JSON not accepted: " + errors.not_accepted);
+  }
+  throw InputError(Prefix(what) + "malformed JSON at " +
+                   Place(text, errors.byte > 0 ? errors.byte - 1 : 0));
+}
+
+nlohmann::json ParseJson(std::string_view text, std::string_view what) {
+  CheckJsonText(text, what);
   try {
     return nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::parse_error& e) {
-    // e.byte is 1-based.
-    throw InputError(Prefix(what) + "malformed JSON at " +
-                     Place(text, e.byte > 0 ? e.byte - 1 : 0));
+    ThrowJsonError(text, what, JsonSaxErrors{e.byte, ""});
   } catch (const nlohmann::json::exception& e) {
-    // Well-formed but unrepresentable, such as a number beyond double's range (found by fuzzing).
-    throw InputError(Prefix(what) + "JSON not accepted: " + e.what());
+    ThrowJsonError(text, what, JsonSaxErrors{0, e.what()});
   }
 }
 

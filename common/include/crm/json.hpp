@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <string_view>
 
 namespace crm {
@@ -25,6 +26,40 @@ std::size_t JsonTooDeepAt(std::string_view text, std::size_t max_depth = kMaxJso
 /// "<what>: JSON not accepted: …" (a number beyond double's range); with an empty `what` the
 /// message starts at "JSON"/"malformed".
 nlohmann::json ParseJson(std::string_view text, std::string_view what);
+
+/// Base of a SAX handler (nlohmann's interface) read through SaxParseJson: it records where the
+/// parse failed, for ParseJson's messages. A handler that derives from it must not declare its own
+/// parse_error, and throws its own errors rather than returning false.
+struct JsonSaxErrors {
+  std::size_t byte = 0;      // 1-based, as nlohmann counts: where the parse stopped
+  std::string not_accepted;  // why a well-formed value was refused (a number beyond double's range)
+  bool parse_error(std::size_t position, const std::string& /*last_token*/,
+                   const nlohmann::json::exception& e) {
+    byte = position;
+    if (dynamic_cast<const nlohmann::json::parse_error*>(&e) == nullptr) {
+      not_accepted = e.what();
+    }
+    return false;
+  }
+};
+
+/// ParseJson's checks before a parse (a NUL byte, nesting deeper than kMaxJsonDepth) and its
+/// messages after one that failed (`errors` from the handler), for a document read by a SAX
+/// handler instead of built.
+void CheckJsonText(std::string_view text, std::string_view what);
+[[noreturn]] void ThrowJsonError(std::string_view text, std::string_view what,
+                                 const JsonSaxErrors& errors);
+
+/// Reads `text` with `sax` (derived from JsonSaxErrors) under ParseJson's checks and messages,
+/// without building a document: for a body too large to be built whole (a broadcast's list of
+/// recipients).
+template <typename Sax>
+void SaxParseJson(std::string_view text, std::string_view what, Sax& sax) {
+  CheckJsonText(text, what);
+  if (!nlohmann::json::sax_parse(text.begin(), text.end(), &sax)) {
+    ThrowJsonError(text, what, sax);
+  }
+}
 
 /// As ParseJson, without throwing: a discarded value (`is_discarded()`) when `text` does not
 /// parse or nests too deep. For answers from other services, which are checked by shape after.

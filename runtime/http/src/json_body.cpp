@@ -13,15 +13,16 @@ namespace {
 // PostgreSQL's text cannot hold NUL, and C strings end at it: a name "Ana\u0000x" would be stored
 // as "Ana" or fail the insert. Refused wherever it is, naming the first field that holds one
 // ("name", "tags[2]", "template.parameters[0]"). The depth bound keeps this recursion short.
+[[noreturn]] void RefuseNulAt(const std::string& where) {
+  std::string field = where.empty() ? "body" : where;
+  throw InputError(field + ": contains a NUL character (\\u0000), which text cannot hold",
+                   field.substr(0, field.find('[')));
+}
+
 void RefuseNul(const nlohmann::json& value, const std::string& path) {
-  auto refuse = [](const std::string& where) {
-    std::string field = where.empty() ? "body" : where;
-    throw InputError(field + ": contains a NUL character (\\u0000), which text cannot hold",
-                     field.substr(0, field.find('[')));
-  };
   if (value.is_string()) {
     if (value.get_ref<const std::string&>().find('\0') != std::string::npos) {
-      refuse(path);
+      RefuseNulAt(path);
     }
   } else if (value.is_array()) {
     for (std::size_t i = 0; i < value.size(); ++i) {
@@ -31,7 +32,7 @@ void RefuseNul(const nlohmann::json& value, const std::string& path) {
     for (const auto& [key, item] : value.items()) {
       std::string where = path.empty() ? key : path + "." + key;
       if (key.find('\0') != std::string::npos) {
-        refuse(where);
+        RefuseNulAt(where);
       }
       RefuseNul(item, where);
     }
@@ -40,7 +41,7 @@ void RefuseNul(const nlohmann::json& value, const std::string& path) {
 
 }  // namespace
 
-nlohmann::json ParseJsonBody(const Request& request) {
+void RequireJsonContentType(const Request& request) {
   auto type = request[bhttp::field::content_type];
   auto semi = type.find(';');
   std::string_view media = type.substr(0, semi);
@@ -51,13 +52,27 @@ nlohmann::json ParseJsonBody(const Request& request) {
     throw ClientError(Status::unsupported_media_type,
                       "expected Content-Type: application/json, got \"" + std::string(type) + "\"");
   }
-  nlohmann::json body = ParseJson(request.body(), "");
-  if (request.body().find("\\u0000") != std::string::npos) {
+}
+
+void CheckJsonBody(const nlohmann::json& body, std::string_view text) {
+  if (text.find("\\u0000") != std::string::npos) {
     RefuseNul(body, "");
   }
   if (!body.is_object()) {
     throw InputError("expected a JSON object");
   }
+}
+
+void RefuseNulIn(std::string_view value, const std::string& where) {
+  if (value.find('\0') != std::string_view::npos) {
+    RefuseNulAt(where);
+  }
+}
+
+nlohmann::json ParseJsonBody(const Request& request) {
+  RequireJsonContentType(request);
+  nlohmann::json body = ParseJson(request.body(), "");
+  CheckJsonBody(body, request.body());
   return body;
 }
 

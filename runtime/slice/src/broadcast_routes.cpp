@@ -39,22 +39,24 @@ queue::NewBroadcast ParseBroadcast(const http::Request& req, std::size_t max_row
     broadcast.text = http::RequireString(fields, "text", 1, 4096);
     broadcast.recipients = ParseRecipientsCsv(req.body(), max_rows);
   } else {
-    RefuseTooManyRecipients(req.body(), max_rows);
-    json body = http::ParseJsonBody(req);
+    BroadcastJson read = ReadBroadcastJson(req, max_rows);
+    const json& body = read.fields;
     http::RefuseUnknownFields(body, {"name", "text", "recipients", "tag", "template"},
                               "name, text, recipients or tag, template");
     broadcast.name = http::RequireString(body, "name", 1, 200);
     broadcast.text = http::RequireString(body, "text", 1, 4096);
-    auto it = body.find("recipients");
+    auto it = body.find("recipients");  // only when it is not an array
+    const bool has_recipients = read.has_recipient_list || it != body.end();
     tag = http::OptionalString(body, "tag", 1, 50).value_or("");
-    if (!tag.empty() && it != body.end()) {
+    if (!tag.empty() && has_recipients) {
       throw InputError("tag: give either recipients or tag, not both", "tag");
     }
-    if (tag.empty() && it == body.end()) {
+    if (tag.empty() && !has_recipients) {
       throw InputError("recipients: required (or tag: to the contacts carrying it)", "recipients");
     }
     if (tag.empty()) {
-      broadcast.recipients = ParseRecipients(*it, max_rows);
+      broadcast.recipients =
+          read.has_recipient_list ? read.TakeRecipients() : ParseRecipients(*it, max_rows);
     }
     if (auto t = body.find("template"); t != body.end() && !t->is_null()) {
       broadcast.tmpl = ParseTemplate(*t);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
+#include <memory>
 #include <optional>
 #include <unordered_set>
 
@@ -10,6 +12,7 @@
 #include "crm/error.hpp"
 #include "crm/http/json_body.hpp"
 #include "crm/http/protocol_error.hpp"
+#include "crm/json.hpp"
 #include "crm/slice/validation.hpp"
 #include "csv_upload.hpp"
 
@@ -63,86 +66,175 @@ std::string TooMany(std::size_t max_rows) {
 // memory (16 bytes a value and more) before the unknown key is refused.
 constexpr std::size_t kOtherValues = 100;
 
-// Counts the values directly inside the top-level "recipients" array, and all values, and stops
-// the parse at one past either limit. Nothing is kept but counters.
-class RecipientCounter {
+// A broadcast's JSON body in one pass (a SAX handler): the entries of its top-level "recipients"
+// array go straight to the collector as they are read, never built as JSON values; every other
+// value is built into `fields` as nlohmann's parser would build it. The list is read once, not
+// counted in one parse, built as JSON strings in a second and read back from them. Past `max_rows`
+// entries, or `max_rows` + kOtherValues values in all, the read stops with http::TooLarge, so no
+// list of any length is held. A repeated key keeps its last value, as nlohmann's parser does.
+class BroadcastBodyReader : public JsonSaxErrors {
  public:
   using json = nlohmann::json;
-  explicit RecipientCounter(std::size_t max_rows) : max_rows_(max_rows) {}
+  // `expected`: room made once for the list's numbers (an estimate; the set grows past it).
+  BroadcastBodyReader(std::size_t max_rows, std::size_t expected, BroadcastJson& out)
+      : max_rows_(max_rows), expected_(expected), out_(out) {}
 
-  bool null() { return Value(); }
-  bool boolean(bool /*value*/) { return Value(); }
-  bool number_integer(json::number_integer_t /*value*/) { return Value(); }
-  bool number_unsigned(json::number_unsigned_t /*value*/) { return Value(); }
-  bool number_float(json::number_float_t /*value*/, const json::string_t& /*text*/) {
-    return Value();
+  bool null() { return Value(json(nullptr)); }
+  bool boolean(bool value) { return Value(json(value)); }
+  bool number_integer(json::number_integer_t value) { return Value(json(value)); }
+  bool number_unsigned(json::number_unsigned_t value) { return Value(json(value)); }
+  bool number_float(json::number_float_t value, const json::string_t& /*text*/) {
+    return Value(json(value));
   }
-  bool string(json::string_t& /*value*/) { return Value(); }
-  bool binary(json::binary_t& /*value*/) { return Value(); }
-  bool start_object(std::size_t /*size*/) { return Open(false); }
-  bool start_array(std::size_t /*size*/) { return Open(true); }
+  bool string(json::string_t& value) {
+    if (!in_list_) {
+      return Value(json(std::move(value)));
+    }
+    Count();
+    if (depth_ == 2) {
+      const std::size_t i = entries_ - 1;
+      const auto where = [i] { return "recipients[" + std::to_string(i) + "]"; };
+      http::RefuseNulIn(value, where());
+      collector_->Add(value, where);
+    }
+    return true;
+  }
+  bool binary(json::binary_t& value) { return Value(json(std::move(value))); }
+  bool start_object(std::size_t /*size*/) { return Open(json::object()); }
+  bool start_array(std::size_t /*size*/) {
+    if (depth_ == 1 && !in_list_ && member_ == "recipients") {
+      Count();
+      in_list_ = true;
+      out_.has_recipient_list = true;
+      collector_ = std::make_unique<Collector>(expected_);
+      entries_ = 0;
+      ++depth_;
+      return true;
+    }
+    return Open(json::array());
+  }
+  bool key(json::string_t& key) {
+    key_ = std::move(key);
+    if (depth_ == 1) {  // a member of the top-level object
+      member_ = key_;
+      if (member_ == "recipients") {
+        // A repeated key: only its last value counts, as in the document nlohmann would build.
+        out_.fields.erase("recipients");
+        out_.has_recipient_list = false;
+      }
+    }
+    return true;
+  }
   bool end_object() { return Close(); }
   bool end_array() { return Close(); }
-  bool key(json::string_t& key) {
-    next_is_recipients_ = depth_ == 1 && key == "recipients";
-    return true;
-  }
-  bool parse_error(std::size_t /*position*/, const std::string& /*token*/,
-                   const json::exception& /*error*/) {
-    return false;
-  }
 
-  bool too_many() const { return count_ > max_rows_; }
-  bool too_many_values() const { return total_ > max_rows_ + kOtherValues; }
+  // The list's numbers, or what was wrong with some (thrown by BroadcastJson::TakeRecipients,
+  // after the other fields are checked, as when the list was read from a document).
+  void Finish() {
+    if (!out_.has_recipient_list) {
+      return;
+    }
+    try {
+      out_.recipients = collector_->Finish("recipients");
+    } catch (const InputError&) {
+      out_.recipients_error = std::current_exception();
+    }
+  }
 
  private:
-  bool Value() {
-    if (in_list_ && depth_ == 2 && ++count_ > max_rows_) {
-      return false;
+  // Every value and container counts towards the body's bound, and an entry of the list (a value
+  // or a container directly in it) towards the list's.
+  void Count() {
+    if (in_list_ && depth_ == 2 && ++entries_ > max_rows_) {
+      throw http::TooLarge(TooMany(max_rows_), "recipients");
     }
-    if (++total_ > max_rows_ + kOtherValues) {
-      return false;
+    if (++values_ > max_rows_ + kOtherValues) {
+      throw http::TooLarge("body: more than " + std::to_string(max_rows_ + kOtherValues) +
+                           " JSON values, more than a broadcast of " + std::to_string(max_rows_) +
+                           " recipients (the limit, upload_max_rows) can hold");
     }
-    next_is_recipients_ = false;
+  }
+  // An entry of the list that is not a string is reported as not a number, like an empty one.
+  void NotANumber() {
+    const std::size_t i = entries_ - 1;
+    collector_->Add(std::string_view(), [i] { return "recipients[" + std::to_string(i) + "]"; });
+  }
+  bool Value(json&& value) {
+    Count();
+    if (!in_list_) {
+      Place(std::move(value));
+    } else if (depth_ == 2) {
+      NotANumber();
+    }
     return true;
   }
-  bool Open(bool array) {
-    bool starts_list = array && depth_ == 1 && next_is_recipients_;
-    bool keep_going = Value();
-    if (starts_list) {
-      in_list_ = true;
+  bool Open(json&& container) {
+    Count();
+    if (!in_list_) {
+      open_.push_back(Place(std::move(container)));
+    } else if (depth_ == 2) {
+      NotANumber();  // what it holds is counted and dropped
     }
     ++depth_;
-    return keep_going;
+    return true;
   }
   bool Close() {
-    if (--depth_ == 1) {
+    --depth_;
+    if (!in_list_) {
+      open_.pop_back();
+    } else if (depth_ == 1) {
       in_list_ = false;
     }
     return true;
   }
+  // Where nlohmann's parser puts a value: the root, the end of the open array, or the open
+  // object's last key.
+  json* Place(json&& value) {
+    if (open_.empty()) {
+      out_.fields = std::move(value);
+      return &out_.fields;
+    }
+    json& parent = *open_.back();
+    if (parent.is_array()) {
+      parent.push_back(std::move(value));
+      return &parent.back();
+    }
+    json& slot = parent[key_];
+    slot = std::move(value);
+    return &slot;
+  }
 
   std::size_t max_rows_;
-  std::size_t depth_ = 0;
-  std::size_t count_ = 0;
-  std::size_t total_ = 0;
-  bool next_is_recipients_ = false;
-  bool in_list_ = false;
+  std::size_t expected_;
+  BroadcastJson& out_;
+  std::unique_ptr<Collector> collector_;
+  std::vector<json*> open_;  // the containers being built, innermost last
+  std::string key_;          // the last key read, at any depth
+  std::string member_;       // the last key read in the top-level object
+  std::size_t depth_ = 0;    // containers open, the list's included
+  std::size_t entries_ = 0;  // entries of the list read so far
+  std::size_t values_ = 0;   // values and containers read so far
+  bool in_list_ = false;     // inside the top-level "recipients" array
 };
 
 }  // namespace
 
-void RefuseTooManyRecipients(std::string_view json_body, std::size_t max_rows) {
-  RecipientCounter counter(max_rows);
-  nlohmann::json::sax_parse(json_body.begin(), json_body.end(), &counter);
-  if (counter.too_many()) {
-    throw http::TooLarge(TooMany(max_rows), "recipients");
+std::vector<std::string> BroadcastJson::TakeRecipients() {
+  if (recipients_error) {
+    std::rethrow_exception(recipients_error);
   }
-  if (counter.too_many_values()) {
-    throw http::TooLarge("body: more than " + std::to_string(max_rows + kOtherValues) +
-                         " JSON values, more than a broadcast of " + std::to_string(max_rows) +
-                         " recipients (the limit, upload_max_rows) can hold");
-  }
+  return std::move(recipients);
+}
+
+BroadcastJson ReadBroadcastJson(const http::Request& request, std::size_t max_rows) {
+  http::RequireJsonContentType(request);
+  BroadcastJson out;
+  // A number in the list takes at least 4 bytes ("+1", a comma), most about 16.
+  BroadcastBodyReader reader(max_rows, std::min(max_rows, request.body().size() / 16 + 1), out);
+  SaxParseJson(request.body(), "", reader);
+  reader.Finish();
+  http::CheckJsonBody(out.fields, request.body());
+  return out;
 }
 
 std::vector<std::string> ParseRecipients(const nlohmann::json& list, std::size_t max_rows) {

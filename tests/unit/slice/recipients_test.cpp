@@ -97,26 +97,43 @@ TEST(Template, DefaultsTheLanguageAndNamesTheBadField) {
             std::string::npos);
 }
 
+http::Request JsonPost(std::string body) {
+  http::Request req;
+  req.set(http::bhttp::field::content_type, "application/json");
+  req.body() = std::move(body);
+  return req;
+}
+
+BroadcastJson Read(std::string body, std::size_t max_rows = kUploadMaxRows) {
+  return ReadBroadcastJson(JsonPost(std::move(body)), max_rows);
+}
+
 TEST(Recipients, MoreThanTheCapAreRefusedAsTooLargeWhileCounting) {
-  EXPECT_NO_THROW(RefuseTooManyRecipients(R"({"name": "x", "recipients": ["1", "2", "3"]})", 3));
+  EXPECT_EQ(
+      Read(R"({"name": "x", "recipients": ["+14155550100", "+14155550101", "+14155550102"]})", 3)
+          .TakeRecipients()
+          .size(),
+      3u);
   try {
-    RefuseTooManyRecipients(R"({"recipients": [["a"], {"b": [1, 2, 3, 4]}, 3, null]})", 3);
+    Read(R"({"recipients": [["a"], {"b": [1, 2, 3, 4]}, 3, null]})", 3);
     FAIL();
   } catch (const http::TooLarge& e) {
     EXPECT_EQ(e.field(), "recipients");
     EXPECT_NE(std::string(e.what()).find("more than 3"), std::string::npos) << e.what();
   }
   // Only the top-level list counts; nested "recipients" and other lists do not.
-  EXPECT_NO_THROW(RefuseTooManyRecipients(
+  EXPECT_NO_THROW(Read(
       R"({"other": [1, 2, 3, 4], "template": {"recipients": [1, 2, 3, 4]}, "recipients": []})", 3));
   // A long list under another key would be built before the key is refused.
   std::string hidden = R"({"recipients": [], "other": [)";
   for (int i = 0; i < 200; ++i) {
     hidden += i ? ",1" : "1";
   }
-  EXPECT_THROW(RefuseTooManyRecipients(hidden + "]}", 3), http::TooLarge);
-  // What does not parse is left to the parse.
-  EXPECT_NO_THROW(RefuseTooManyRecipients("{", 3));
+  EXPECT_THROW(Read(hidden + "]}", 3), http::TooLarge);
+  // Counted as it is read: past the cap is refused before a syntax error further on.
+  EXPECT_THROW(Read(R"({"recipients": ["1", "2", "3", "4"], oops)", 3), http::TooLarge);
+  EXPECT_NE(ErrorOf([] { Read(R"({"recipients": ["1"], oops)", 3); }).find("malformed JSON"),
+            std::string::npos);
   EXPECT_THROW(ParseRecipients(json{"+14155550100", "+14155550101"}, 1), http::TooLarge);
   std::string csv = "phone\n+14155550100\n+14155550101\n+14155550102\n";
   EXPECT_EQ(ParseRecipientsCsv(csv, 3).size(), 3u);
@@ -128,6 +145,72 @@ TEST(Recipients, MoreThanTheCapAreRefusedAsTooLargeWhileCounting) {
     EXPECT_NE(std::string(e.what()).find("line 4: more than 2 recipients"), std::string::npos)
         << e.what();
   }
+}
+
+// The one-pass reader against the document it replaces: every field but the list as nlohmann
+// builds it, and the list's numbers and errors as ParseRecipients gives them from the document.
+TEST(Recipients, TheOnePassReaderAgreesWithTheDocument) {
+  const std::vector<std::string> bodies = {
+      R"({"name": "n", "text": "t", "recipients": ["+1 415 555 0100", "+14155550100", "+44 7700 900123"]})",
+      R"({"recipients": ["+14155550100", 7, null, true, ["+14155550101"], {"a": 1}, "abc", ""], "name": "n"})",
+      R"({"recipients": ["+14155550100"], "recipients": ["+14155550101", "+14155550102"]})",
+      R"({"recipients": ["+14155550100"], "recipients": "+14155550101"})",
+      R"({"recipients": "+14155550101", "recipients": ["+14155550100"]})",
+      R"({"template": {"name": "x", "parameters": ["a", "b"], "recipients": [1]}, "recipients": []})",
+      R"({"tag": "vip", "name": "n", "nested": {"a": [1, [2, {"b": null}], 3.5], "c": {}}})",
+      R"([{"recipients": 1}, ["recipients", ["+14155550100"]]])",
+      R"("just a string")",
+      R"({"a": {"recipients": ["x"]}, "recipients": [], "b": -1, "c": 18446744073709551615})",
+  };
+  for (const std::string& body : bodies) {
+    SCOPED_TRACE(body);
+    const json document = json::parse(body);
+    std::string read_error;
+    std::string document_error = "no error";
+    BroadcastJson read;
+    try {
+      read = Read(body);
+    } catch (const InputError& e) {
+      read_error = e.what();
+    }
+    if (!document.is_object()) {
+      EXPECT_EQ(read_error, "expected a JSON object");
+      continue;
+    }
+    ASSERT_EQ(read_error, "");
+    json expected_fields = document;
+    const bool list = document.contains("recipients") && document["recipients"].is_array();
+    if (list) {
+      expected_fields.erase("recipients");
+    }
+    EXPECT_EQ(read.fields, expected_fields);
+    EXPECT_EQ(read.has_recipient_list, list);
+    if (!list) {
+      continue;
+    }
+    std::vector<std::string> expected;
+    try {
+      expected = ParseRecipients(document["recipients"]);
+    } catch (const InputError& e) {
+      document_error = e.what();
+    }
+    EXPECT_EQ(ErrorOf([&] { EXPECT_EQ(read.TakeRecipients(), expected); }), document_error);
+  }
+  // A NUL character in a number names the entry, as the document's check did.
+  EXPECT_NE(ErrorOf([] {
+              Read(R"({"recipients": ["+14155550100", "+1415\u00005550101"]})");
+            }).find("recipients[1]: contains a NUL character"),
+            std::string::npos);
+  // The document's checks: the media type, syntax, depth.
+  http::Request text = JsonPost("{}");
+  text.set(http::bhttp::field::content_type, "text/plain");
+  EXPECT_THROW(ReadBroadcastJson(text, 3), http::ClientError);
+  EXPECT_NE(ErrorOf([] { Read(R"({"recipients": [1e999]})"); }).find("JSON not accepted"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([] {
+              Read(std::string(100, '[') + std::string(100, ']'));
+            }).find("nested deeper than 64"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -18,6 +18,15 @@ namespace crm::http {
 /// column when it does not parse or nests too deep, InputError naming the field when a string or
 /// key holds a NUL character (text columns cannot), or when it is not an object.
 nlohmann::json ParseJsonBody(const Request& request);
+/// ParseJsonBody in parts, for a body read another way (a SAX reader: a broadcast's recipients).
+/// 415 unless the Content-Type is JSON:
+void RequireJsonContentType(const Request& request);
+/// InputError unless `body` (parsed from `text`) is an object with no NUL character in any string
+/// or key, naming the first field that holds one:
+void CheckJsonBody(const nlohmann::json& body, std::string_view text);
+/// The same for one string read outside the document, named `where` ("recipients[3]"):
+void RefuseNulIn(std::string_view value, const std::string& where);
+
 /// As ParseJsonBody, but an empty body reads as {} (actions whose fields are all optional).
 nlohmann::json ParseOptionalJsonBody(const Request& request);
 

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstddef>
+#include <exception>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "crm/http/message.hpp"
 #include "crm/slice/validation.hpp"
 
 namespace crm::channel {
@@ -22,13 +24,23 @@ namespace crm::slice {
 std::vector<std::string> ParseRecipients(const nlohmann::json& list,
                                          std::size_t max_rows = kUploadMaxRows);
 
-/// Counts the entries of the top-level "recipients" array of a JSON body without building
-/// anything (a SAX pass), and throws http::TooLarge (413) naming "recipients" when there are more
-/// than `max_rows`: run before the body is parsed, so a list of any length never becomes a document
-/// in memory. A body holding more than `max_rows` + 100 values anywhere (a list under another
-/// key) is refused the same way, without a field. A body that does not parse passes; the parse that
-/// follows reports it.
-void RefuseTooManyRecipients(std::string_view json_body, std::size_t max_rows);
+/// A broadcast's JSON body (POST /api/broadcasts), read in one pass: the entries of its top-level
+/// "recipients" array are normalised and de-duplicated as ParseRecipients does as they are read,
+/// without being built as a document; every other field is in `fields`.
+struct BroadcastJson {
+  nlohmann::json fields;            // the body but for a "recipients" array
+  bool has_recipient_list = false;  // "recipients" was an array (a non-array stays in `fields`)
+  std::vector<std::string> recipients;
+  std::exception_ptr recipients_error;  // InputError naming the bad entries, as ParseRecipients'
+  /// The list's numbers, or throws what was wrong with some of them.
+  std::vector<std::string> TakeRecipients();
+};
+
+/// Reads a broadcast's JSON body with the checks of http::ParseJsonBody (media type, syntax,
+/// depth, NUL characters, an object). More than `max_rows` entries in the list, or more than
+/// `max_rows` + 100 values in all (a list under another key), throw http::TooLarge (413) as they
+/// are counted: no list of any length is held in memory.
+BroadcastJson ReadBroadcastJson(const http::Request& request, std::size_t max_rows);
 
 /// A broadcast's recipients from a CSV upload: either a header row naming a phone column
 /// ("phone", "number", "mobile", "whatsapp", "wa_id"; other columns are ignored) or one number
