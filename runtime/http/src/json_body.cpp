@@ -8,16 +8,17 @@
 #include "crm/json.hpp"
 
 namespace crm::http {
-namespace {
 
 // PostgreSQL's text cannot hold NUL, and C strings end at it: a name "Ana\u0000x" would be stored
 // as "Ana" or fail the insert. Refused wherever it is, naming the first field that holds one
-// ("name", "tags[2]", "template.parameters[0]"). The depth bound keeps this recursion short.
-[[noreturn]] void RefuseNulAt(const std::string& where) {
+// ("name", "tags[2]", "template.parameters[0]"). The depth bound keeps RefuseNul's recursion short.
+void RefuseNulAt(const std::string& where) {
   std::string field = where.empty() ? "body" : where;
   throw InputError(field + ": contains a NUL character (\\u0000), which text cannot hold",
                    field.substr(0, field.find('[')));
 }
+
+namespace {
 
 void RefuseNul(const nlohmann::json& value, const std::string& path) {
   if (value.is_string()) {
@@ -60,12 +61,6 @@ void CheckJsonBody(const nlohmann::json& body, std::string_view text) {
   }
   if (!body.is_object()) {
     throw InputError("expected a JSON object");
-  }
-}
-
-void RefuseNulIn(std::string_view value, const std::string& where) {
-  if (value.find('\0') != std::string_view::npos) {
-    RefuseNulAt(where);
   }
 }
 

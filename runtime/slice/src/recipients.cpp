@@ -56,6 +56,11 @@ class Collector {
   UploadErrors errors_;
 };
 
+// An entry's place in a JSON list ("recipients[41]"), for an error message: made only for one.
+std::string ListEntry(std::size_t i) {
+  return "recipients[" + std::to_string(i) + "]";
+}
+
 std::string TooMany(std::size_t max_rows) {
   return "recipients: more than " + std::to_string(max_rows) +
          " in one broadcast (the limit, upload_max_rows); split the list";
@@ -92,10 +97,10 @@ class BroadcastBodyReader : public JsonSaxErrors {
     }
     Count();
     if (depth_ == 2) {
-      const std::size_t i = entries_ - 1;
-      const auto where = [i] { return "recipients[" + std::to_string(i) + "]"; };
-      http::RefuseNulIn(value, where());
-      collector_->Add(value, where);
+      if (value.find('\0') != std::string::npos) {
+        http::RefuseNulAt(ListEntry(entries_ - 1));
+      }
+      AddEntry(value);
     }
     return true;
   }
@@ -154,11 +159,13 @@ class BroadcastBodyReader : public JsonSaxErrors {
                            " recipients (the limit, upload_max_rows) can hold");
     }
   }
-  // An entry of the list that is not a string is reported as not a number, like an empty one.
-  void NotANumber() {
+  // The entry just counted, to the collector. One that is not a string is reported as not a
+  // number, like an empty one.
+  void AddEntry(std::string_view text) {
     const std::size_t i = entries_ - 1;
-    collector_->Add(std::string_view(), [i] { return "recipients[" + std::to_string(i) + "]"; });
+    collector_->Add(text, [i] { return ListEntry(i); });
   }
+  void NotANumber() { AddEntry(std::string_view()); }
   bool Value(json&& value) {
     Count();
     if (!in_list_) {
@@ -248,7 +255,7 @@ std::vector<std::string> ParseRecipients(const nlohmann::json& list, std::size_t
   }
   Collector collector(list.size());
   for (std::size_t i = 0; i < list.size(); ++i) {
-    auto where = [i] { return "recipients[" + std::to_string(i) + "]"; };
+    auto where = [i] { return ListEntry(i); };
     // A value that is not a string is reported as not a number.
     collector.Add(list[i].is_string() ? std::string_view(list[i].get_ref<const std::string&>())
                                       : std::string_view(),

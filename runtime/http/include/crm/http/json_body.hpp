@@ -24,8 +24,9 @@ void RequireJsonContentType(const Request& request);
 /// InputError unless `body` (parsed from `text`) is an object with no NUL character in any string
 /// or key, naming the first field that holds one:
 void CheckJsonBody(const nlohmann::json& body, std::string_view text);
-/// The same for one string read outside the document, named `where` ("recipients[3]"):
-void RefuseNulIn(std::string_view value, const std::string& where);
+/// The same refusal for one string read outside the document, which holds a NUL, named `where`
+/// ("recipients[3]"):
+[[noreturn]] void RefuseNulAt(const std::string& where);
 
 /// As ParseJsonBody, but an empty body reads as {} (actions whose fields are all optional).
 nlohmann::json ParseOptionalJsonBody(const Request& request);
