@@ -204,10 +204,16 @@ TEST_F(DispatcherTest, StartedAfterALookAtAnEmptyQueueItConnectsOnlyWhenWoken) {
 
   // A task left `sending` by a process that died: the look says so, and the dispatcher connects
   // at once, takes the lease and resolves it without being woken.
+  // (The recipient made a task `sending` under that lease, as a claim leaves it: the counters
+  // unchanged.)
   Enqueue(1);
-  pool_->Execute(
-      "UPDATE outbound_tasks SET state = 'sending', attempts = attempts + 1, lease_epoch = "
-      "(SELECT epoch FROM dispatcher_lease) WHERE state = 'pending'");
+  pool_->Write([](pqxx::work& tx) {
+    tx.exec("SELECT set_config('crm.enqueue', 'on', true)");
+    tx.exec(
+        "WITH a AS (DELETE FROM broadcast_audience RETURNING broadcast_id, recipients[1] AS r) "
+        "INSERT INTO outbound_tasks (broadcast_id, recipient, state, attempts, lease_epoch) "
+        "SELECT broadcast_id, r, 'sending', 1, (SELECT epoch FROM dispatcher_lease) FROM a");
+  });
   look = pool_->Read([](pqxx::read_transaction& tx) { return queue::QueueLook(tx); });
   EXPECT_TRUE(look.in_doubt);
   queue::Dispatcher recovering(
@@ -434,7 +440,10 @@ TEST_F(DispatcherTest, ClaimsGrowToTheChannelsPaceUpToTheBatchAndNeverPastTheBuc
         o, [conninfo] { return std::make_unique<pqxx::connection>(conninfo); }, counting,
         [](const std::string&, const json&) {});
     dispatcher.Start();
-    EXPECT_TRUE(WaitFor("SELECT count(*) FROM outbound_tasks WHERE state = 'pending'", "0", 60s));
+    EXPECT_TRUE(
+        WaitFor("SELECT (SELECT count(*) FROM outbound_tasks WHERE state = 'pending') + "
+                "(SELECT count(*) FROM broadcast_audience)",
+                "0", 60s));
     EXPECT_TRUE(WaitFor("SELECT count(*) FROM outbound_tasks WHERE state IN ('claimed', 'sending')",
                         "0", 30s));
     dispatcher.Stop();

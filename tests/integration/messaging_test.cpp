@@ -61,8 +61,11 @@ TEST_F(PacedMessagingTest, AKill9OfTheSliceMidBroadcastStillDeliversEachMessageE
   json p;
   // The depth counter (kept by triggers, in the same transactions) agrees with the tasks however
   // the crash cut the dispatcher's work, and again once the restarted slice has finished.
+  // The audience's recipients not yet made tasks count too (0009_broadcast_audience.sql).
   const std::string depth = "SELECT (SELECT depth FROM " + Schema(t) + ".queue_depth) || '/' || " +
-                            "count(*) FROM " + Schema(t) +
+                            "count(*) + (SELECT coalesce(sum(cardinality(recipients) - taken), 0) "
+                            "FROM " +
+                            Schema(t) + ".broadcast_audience) FROM " + Schema(t) +
                             ".outbound_tasks WHERE state IN ('pending', 'claimed', 'sending', "
                             "'paused')";
   std::string after_kill = Sql(pg_->ConnectionString(), depth);

@@ -2,6 +2,8 @@
 // promises about missing rows, clashes and repeats, without an HTTP server in between.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "crm/db/migrations.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/error.hpp"
@@ -127,27 +129,57 @@ TEST_F(StoreTest, AccountsSessionsAndSlicesKeepTheirPromises) {
 // (0003_queue_density.sql, 0005_broadcast_progress.sql); after every kind of change they must
 // equal what counting the tasks says. A broadcast's enqueue counts its own tasks instead
 // (0008_enqueue_counts_itself.sql): what it tells the trigger must not reach the inserts after it.
+// Recipients of every broadcast's audience not yet made tasks (0009_broadcast_audience.sql).
+constexpr const char* kAudienceLeft =
+    "(SELECT coalesce(sum(cardinality(recipients) - taken), 0) FROM broadcast_audience)";
+
 TEST_F(StoreTest, QueueDepthAndProgressCountersMatchCountsAfterEveryKindOfChange) {
-  auto check = [this](const std::string& step, long long expected) {
-    std::string wrong = pool_->Read([](pqxx::read_transaction& tx) {
-      return std::string(tx.exec1(
-          "SELECT coalesce(string_agg(b.id || ': kept ' || row(b.tasks_queued, b.tasks_sent, "
-          "  b.tasks_delivered, b.tasks_read, b.tasks_failed, b.tasks_cancelled)::text || "
-          "  ', counted ' || c::text, '; '), '') FROM broadcasts b, LATERAL (SELECT "
-          "  count(*) FILTER (WHERE state IN ('pending', 'claimed', 'sending', 'paused')), "
-          "  count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state = 'delivered'), "
-          "  count(*) FILTER (WHERE state = 'read'), count(*) FILTER (WHERE state = 'failed'), "
-          "  count(*) FILTER (WHERE state = 'cancelled') FROM outbound_tasks t "
-          "  WHERE t.broadcast_id = b.id) c(q, s, d, r, f, x) "
-          "WHERE (b.tasks_queued, b.tasks_sent, b.tasks_delivered, b.tasks_read, b.tasks_failed, "
-          "  b.tasks_cancelled) <> (c.q, c.s, c.d, c.r, c.f, c.x)")[0]
-                             .c_str());
+  // Recipients a cancel took from a broadcast's audience: counted as cancelled, never tasks.
+  std::map<long long, long long> cancelled_unmade;
+  auto cancel = [&](long long id) {
+    cancelled_unmade[id] = pool_->Read([id](pqxx::read_transaction& tx) {
+      return tx
+          .exec_params1(
+              "SELECT coalesce(sum(cardinality(recipients) - taken), 0) FROM broadcast_audience "
+              "WHERE broadcast_id = $1",
+              id)[0]
+          .as<long long>();
+    });
+    pool_->Write([&](pqxx::work& tx) { queue::ControlBroadcast(tx, id, "cancel"); });
+  };
+  auto check = [&](const std::string& step, long long expected) {
+    nlohmann::json unmade = nlohmann::json::object();
+    for (auto [id, n] : cancelled_unmade) {
+      unmade[std::to_string(id)] = n;
+    }
+    std::string wrong = pool_->Read([&](pqxx::read_transaction& tx) {
+      return std::string(
+          tx.exec_params1(
+                "SELECT coalesce(string_agg(b.id || ': kept ' || row(b.tasks_queued, "
+                "  b.tasks_sent, b.tasks_delivered, b.tasks_read, b.tasks_failed, "
+                "  b.tasks_cancelled)::text || ', counted ' || c::text, '; '), '') "
+                "FROM broadcasts b, LATERAL (SELECT "
+                "  count(*) FILTER (WHERE state IN ('pending', 'claimed', 'sending', 'paused')) + "
+                "    (SELECT coalesce(sum(cardinality(a.recipients) - a.taken), 0) "
+                "     FROM broadcast_audience a WHERE a.broadcast_id = b.id), "
+                "  count(*) FILTER (WHERE state = 'sent'), "
+                "  count(*) FILTER (WHERE state = 'delivered'), "
+                "  count(*) FILTER (WHERE state = 'read'), "
+                "  count(*) FILTER (WHERE state = 'failed'), "
+                "  count(*) FILTER (WHERE state = 'cancelled') + "
+                "    coalesce(($1::jsonb ->> b.id::text)::bigint, 0) "
+                "  FROM outbound_tasks t WHERE t.broadcast_id = b.id) c(q, s, d, r, f, x) "
+                "WHERE (b.tasks_queued, b.tasks_sent, b.tasks_delivered, b.tasks_read, "
+                "  b.tasks_failed, b.tasks_cancelled) <> (c.q, c.s, c.d, c.r, c.f, c.x)",
+                unmade.dump())[0]
+              .c_str());
     });
     EXPECT_EQ(wrong, "") << "progress counters after " << step;
     auto [counter, counted] = pool_->Read([](pqxx::read_transaction& tx) {
       auto r = tx.exec1(
           "SELECT (SELECT depth FROM queue_depth), (SELECT count(*) FROM outbound_tasks "
-          "WHERE state IN ('pending', 'claimed', 'sending', 'paused'))");
+          "WHERE state IN ('pending', 'claimed', 'sending', 'paused')) + " +
+          std::string(kAudienceLeft));
       return std::pair(r[0].as<long long>(), r[1].as<long long>());
     });
     EXPECT_EQ(counter, counted) << "after " << step;
@@ -189,8 +221,9 @@ TEST_F(StoreTest, QueueDepthAndProgressCountersMatchCountsAfterEveryKindOfChange
   auto claimed = pool_->Run([&](pqxx::connection& c) { return queue::Claim(c, *lease, 8); });
   ASSERT_EQ(claimed.size(), 8u);
   check("a claim", 16);
+  ASSERT_TRUE(claimed[0].message_id) << "the pending inbox message before the audiences";
   std::vector<long long> ids;
-  for (std::size_t i = 0; i < 6; ++i) {
+  for (std::size_t i = 1; i < 7; ++i) {
     ids.push_back(claimed[i].id);
   }
   auto sending =
@@ -201,7 +234,7 @@ TEST_F(StoreTest, QueueDepthAndProgressCountersMatchCountsAfterEveryKindOfChange
       {ids[0], "sent", "wamid.a", "", 0, false},      {ids[1], "sent", "wamid.b", "", 0, false},
       {ids[2], "sent", "wamid.c", "", 0, false},      {ids[3], "failed", "", "refused", 0, false},
       {ids[4], "pending", "", "busy", 60'000, false}, {ids[5], "pending", "", "busy", 0, false},
-      {claimed[6].id, "pending", "", "", 0, true},    {claimed[7].id, "pending", "", "", 0, true}};
+      {claimed[0].id, "pending", "", "", 0, true},    {claimed[7].id, "pending", "", "", 0, true}};
   pool_->Run([&](pqxx::connection& c) { queue::RecordResults(c, lease->epoch, results); });
   check("3 sent, 1 failed, 2 retried, 2 returned unsent", 12);
   pool_->Write([](pqxx::work& tx) {
@@ -218,20 +251,20 @@ TEST_F(StoreTest, QueueDepthAndProgressCountersMatchCountsAfterEveryKindOfChange
   auto left_in_second = pool_->Read([second](pqxx::read_transaction& tx) {
     return tx
         .exec_params1(
-            "SELECT count(*) FROM outbound_tasks WHERE broadcast_id = $1 AND state "
-            "IN ('pending', 'paused')",
+            "SELECT count(*) + (SELECT coalesce(sum(cardinality(recipients) - taken), 0) "
+            "  FROM broadcast_audience WHERE broadcast_id = $1) "
+            "FROM outbound_tasks WHERE broadcast_id = $1 AND state IN ('pending', 'paused')",
             second)[0]
         .as<long long>();
   });
   pool_->Write([&](pqxx::work& tx) { queue::ControlBroadcast(tx, second, "pause"); });
-  pool_->Write([&](pqxx::work& tx) { queue::ControlBroadcast(tx, second, "cancel"); });
+  cancel(second);
   check("a paused broadcast cancelled", 12 - left_in_second);
-  pool_->Write([&](pqxx::work& tx) { queue::ControlBroadcast(tx, first, "cancel"); });
+  cancel(first);
   long long left = pool_->Read([](pqxx::read_transaction& tx) {
     return tx
-        .exec1(
-            "SELECT count(*) FROM outbound_tasks WHERE state IN ('pending', 'claimed', "
-            "'sending', 'paused')")[0]
+        .exec1("SELECT count(*) + " + std::string(kAudienceLeft) +
+               " FROM outbound_tasks WHERE state IN ('pending', 'claimed', 'sending', 'paused')")[0]
         .as<long long>();
   });
   check("a running broadcast cancelled", left);
@@ -261,21 +294,26 @@ TEST_F(StoreTest, QueueDepthAndProgressCountersMatchCountsAfterEveryKindOfChange
                                            {at_once[1].id, "sent", "wamid.e", "", 0, false}});
   });
   check("two more sent", left + 6);
-  pool_->Write([](pqxx::work& tx) { tx.exec("TRUNCATE outbound_tasks"); });
+  pool_->Write([](pqxx::work& tx) { tx.exec("TRUNCATE outbound_tasks, broadcast_audience"); });
+  cancelled_unmade.clear();
   check("a truncate", 0);
 }
 
 // The dispatcher's claims read on from where the last one stopped (a cursor over the table),
 // instead of looking at every pending task each time; due tasks older than the ones it follows
 // still go first, nothing is claimed twice, and once a claim finds fewer than it asked for the
-// cursor is emptied, so the next claim looks at every pending task again.
+// cursor is emptied, so the next claim looks at every pending task again. The pending tasks are
+// written as a queue from before broadcasts kept an audience holds them
+// (0009_broadcast_audience.sql).
 TEST_F(StoreTest, ClaimsReadOnFromTheCursorOlderDueTasksFirstNoneTwice) {
-  std::vector<std::string> numbers;
-  for (int i = 0; i < 30; ++i) {
-    numbers.push_back("+1415555" + std::to_string(2000 + i));
-  }
   long long broadcast = pool_->Write([&](pqxx::work& tx) {
-    return queue::EnqueueBroadcast(tx, {"cursor", "hi", numbers, {}}, 1000)["id"].get<long long>();
+    long long id =
+        queue::EnqueueBroadcast(tx, {"cursor", "hi", {}, {}}, 1000)["id"].get<long long>();
+    tx.exec_params(
+        "INSERT INTO outbound_tasks (broadcast_id, recipient) "
+        "SELECT $1, '+1415555' || (2000 + i) FROM generate_series(0, 29) i ORDER BY i",
+        id);
+    return id;
   });
   auto lease = pool_->Run(
       [](pqxx::connection& c) { return queue::AcquireLease(c, "test", std::chrono::seconds(60)); });
@@ -342,6 +380,102 @@ TEST_F(StoreTest, ClaimsReadOnFromTheCursorOlderDueTasksFirstNoneTwice) {
   });
   EXPECT_EQ(claimed_once, 31)
       << "every task sending, each on its first attempt (the returned one's was refunded)";
+}
+
+// A broadcast's recipients wait as its audience (0009_broadcast_audience.sql) and become tasks as
+// they are claimed: in the order given, across the rows of 1,000, each once, pending tasks
+// (inbox messages) first; a paused broadcast's audience is skipped and a cancelled one's counted
+// as cancelled; a claim without the lease takes nothing.
+TEST_F(StoreTest, AnAudienceBecomesTasksAsItIsClaimedInOrderEachOnce) {
+  std::vector<std::string> numbers;
+  for (int i = 0; i < 2500; ++i) {
+    numbers.push_back("+1416555" + std::to_string(1000 + i));
+  }
+  long long first = pool_->Write([&](pqxx::work& tx) {
+    return queue::EnqueueBroadcast(tx, {"big", "hello", numbers, {}}, 10'000)["id"]
+        .get<long long>();
+  });
+  long long second = pool_->Write([&](pqxx::work& tx) {
+    return queue::EnqueueBroadcast(tx, {"small", "hi", {"+14165550001", "+14165550002"}, {}},
+                                   10'000)["id"]
+        .get<long long>();
+  });
+  EXPECT_EQ(pool_->Read([](pqxx::read_transaction& tx) {
+    return std::string(tx.exec1("SELECT string_agg(broadcast_id || ':' || part || ':' || "
+                                "cardinality(recipients), ' ' ORDER BY broadcast_id, part) "
+                                "FROM broadcast_audience")[0]
+                           .c_str());
+  }),
+            std::to_string(first) + ":0:1000 " + std::to_string(first) + ":1:1000 " +
+                std::to_string(first) + ":2:500 " + std::to_string(second) + ":0:2")
+      << "a row per 1,000 recipients";
+  EXPECT_EQ(pool_->Read([](pqxx::read_transaction& tx) {
+    return tx.exec1("SELECT count(*) FROM outbound_tasks")[0].as<long long>();
+  }),
+            0)
+      << "no task before a claim";
+  pool_->Write([](pqxx::work& tx) { slice::MessageStore(tx).Send(0, "+14155550196", "typed"); });
+
+  auto lease = pool_->Run(
+      [](pqxx::connection& c) { return queue::AcquireLease(c, "test", std::chrono::seconds(60)); });
+  ASSERT_TRUE(lease);
+  std::vector<std::string> sent;
+  auto claim = [&](int limit) {
+    auto tasks =
+        pool_->Run([&](pqxx::connection& c) { return queue::Claim(c, *lease, limit, true); });
+    for (const auto& t : tasks) {
+      EXPECT_TRUE(t.in_flight);
+      EXPECT_EQ(t.attempts, 1);
+      if (t.broadcast_id) {
+        EXPECT_EQ(t.text, *t.broadcast_id == first ? "hello" : "hi");
+        sent.push_back(t.recipient);
+      } else {
+        EXPECT_EQ(t.text, "typed");
+      }
+    }
+    return tasks;
+  };
+  auto tasks = claim(600);
+  ASSERT_EQ(tasks.size(), 600u);
+  EXPECT_FALSE(tasks[0].broadcast_id) << "the pending inbox message first";
+  EXPECT_EQ(claim(600).size(), 600u) << "the rest of the first row and 200 of the second";
+  pool_->Write([&](pqxx::work& tx) { queue::ControlBroadcast(tx, first, "pause"); });
+  tasks = claim(600);
+  ASSERT_EQ(tasks.size(), 2u) << "a paused broadcast's audience waits; the next one goes";
+  EXPECT_EQ(tasks[0].recipient, "+14165550001");
+  pool_->Write([&](pqxx::work& tx) { queue::ControlBroadcast(tx, first, "resume"); });
+  EXPECT_EQ(claim(1000).size(), 1000u);
+  EXPECT_EQ(claim(1000).size(), 301u) << "what was left of 2,500 after 599 + 600 + 1,000";
+  EXPECT_TRUE(claim(10).empty());
+  std::vector<std::string> expected(numbers);
+  expected.insert(expected.begin() + 1199, {"+14165550001", "+14165550002"});
+  // 1,199 of `first` before the pause, then `second`'s two, then the rest of `first`.
+  EXPECT_EQ(sent, expected) << "every recipient once, in the order given";
+  EXPECT_EQ(pool_->Read([](pqxx::read_transaction& tx) {
+    return tx.exec1("SELECT count(*) FROM broadcast_audience")[0].as<long long>();
+  }),
+            0)
+      << "finished rows are deleted";
+
+  // A cancel counts what was never made a task; a claim without the lease takes nothing.
+  long long third = pool_->Write([&](pqxx::work& tx) {
+    return queue::EnqueueBroadcast(tx, {"cancelled", "hi", numbers, {}}, 10'000)["id"]
+        .get<long long>();
+  });
+  EXPECT_EQ(claim(300).size(), 300u);
+  pool_->Run([&](pqxx::connection& c) { queue::ReleaseLease(c, *lease); });
+  EXPECT_TRUE(claim(300).empty()) << "the lease is gone";
+  auto progress =
+      pool_->Write([&](pqxx::work& tx) { return queue::ControlBroadcast(tx, third, "cancel"); });
+  EXPECT_EQ(progress["cancelled"], 2200);
+  EXPECT_EQ(progress["queued"], 300) << "the 300 sending";
+  EXPECT_EQ(pool_->Read([](pqxx::read_transaction& tx) { return queue::PendingDepth(tx); }),
+            2503 + 300)
+      << "every task claimed above is still sending (no result recorded); none left unmade";
+  EXPECT_EQ(pool_->Read([](pqxx::read_transaction& tx) {
+    return tx.exec1("SELECT count(*) FROM broadcast_audience")[0].as<long long>();
+  }),
+            0);
 }
 
 }  // namespace

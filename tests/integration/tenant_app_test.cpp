@@ -267,10 +267,15 @@ TEST_F(TenantAppTest, ABroadcastToATagGoesToTheContactsCarryingIt) {
   ASSERT_EQ(r.status, 202) << r.body;
   EXPECT_EQ(r.Json()["total"], 2);
   long long id = r.Json()["id"].get<long long>();
-  EXPECT_EQ(Sql(pg_->ConnectionString(),
-                "SELECT string_agg(recipient, ',' ORDER BY recipient) FROM " + Schema(t) +
-                    ".outbound_tasks WHERE broadcast_id = " + std::to_string(id)),
-            "+14155550101,+14155550102");
+  // Its recipients: tasks once claimed, the broadcast's audience until then
+  // (0009_broadcast_audience.sql).
+  std::string of = " WHERE broadcast_id = " + std::to_string(id);
+  EXPECT_EQ(
+      Sql(pg_->ConnectionString(),
+          "SELECT string_agg(r, ',' ORDER BY r) FROM (SELECT recipient FROM " + Schema(t) +
+              ".outbound_tasks" + of + " UNION ALL SELECT unnest(recipients[taken + 1:]) FROM " +
+              Schema(t) + ".broadcast_audience" + of + ") s(r)"),
+      "+14155550101,+14155550102");
 
   auto none = Fetch("POST", Url("/api/broadcasts"),
                     json{{"name", "x"}, {"text", "Hi"}, {"tag", "nobody"}}.dump(), t.AuthJson());

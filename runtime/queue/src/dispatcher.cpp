@@ -104,9 +104,12 @@ bool Dispatcher::Sleep(milliseconds at_most) {
 
 QueueState QueueLook(pqxx::transaction_base& tx) {
   // Both through partial indexes (outbound_due, outbound_sending): cheap at any history size.
+  // A running broadcast's audience not yet taken is due now.
   auto row = tx.exec1(
-      "SELECT (SELECT extract(epoch FROM min(not_before) - now()) * 1000 FROM outbound_tasks "
-      "WHERE state = 'pending'), EXISTS (SELECT 1 FROM outbound_tasks WHERE state IN "
+      "SELECT least((SELECT extract(epoch FROM min(not_before) - now()) * 1000 FROM "
+      "outbound_tasks WHERE state = 'pending'), (SELECT 0 FROM broadcast_audience a JOIN "
+      "broadcasts b ON b.id = a.broadcast_id WHERE b.status = 'running' LIMIT 1)), EXISTS (SELECT "
+      "1 FROM outbound_tasks WHERE state IN "
       "('claimed', 'sending')), (SELECT depth FROM queue_depth)");
   QueueState state;
   state.depth = row[2].is_null() ? 0 : row[2].as<long long>();

@@ -1,5 +1,7 @@
 #include "crm/queue/store.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <set>
 
 #include "crm/db/json.hpp"
@@ -39,6 +41,30 @@ std::string BigintArray(const std::vector<long long>& ids) {
     array += std::to_string(id);
   }
   return array + "}";
+}
+
+// Recipients a row of broadcast_audience holds: ~16 KB of text[], stored compressed out of line,
+// which each claim of the row reads whole to take its next batch (at most a second's sends).
+constexpr std::size_t kAudiencePart = 1000;
+
+// PostgreSQL's text form of a text[], every element quoted: {"a","b\\"c"}. Into `out`, reused.
+void TextArray(std::vector<std::string>::const_iterator from,
+               std::vector<std::string>::const_iterator to, std::string& out) {
+  out.assign(1, '{');
+  for (auto it = from; it != to; ++it) {
+    if (it != from) {
+      out += ',';
+    }
+    out += '"';
+    for (char c : *it) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+      }
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
 }
 
 const char* kProgressSql =
@@ -133,21 +159,9 @@ int StatusRank(std::string_view status) {
 
 // PostgreSQL's text form of a text[], each element quoted: provider ids come from outside.
 std::string TextArray(const std::vector<std::string>& items) {
-  std::string array = "{";
-  for (const auto& item : items) {
-    if (array.size() > 1) {
-      array += ',';
-    }
-    array += '"';
-    for (char c : item) {
-      if (c == '"' || c == '\\') {
-        array += '\\';
-      }
-      array += c;
-    }
-    array += '"';
-  }
-  return array + "}";
+  std::string array;
+  TextArray(items.begin(), items.end(), array);
+  return array;
 }
 
 // Statuses as the statements below take them: the furthest per provider id (delivered and read
@@ -318,16 +332,21 @@ json EnqueueBroadcast(pqxx::work& tx, const NewBroadcast& broadcast, long long m
                    {"cancelled", 0},
                    {"created_at", row[1].c_str()},
                    {"finished_at", nullptr}};
-  tx.exec("SELECT set_config('crm.enqueue', 'on', true)");
+  // The recipients as the broadcast's audience, kAudiencePart to a row, for the claims to turn
+  // into tasks as they are sent (0009_broadcast_audience.sql).
   {
-    pqxx::stream_to copy(tx, "outbound_tasks",
-                         std::vector<std::string>{"broadcast_id", "recipient"});
-    for (const auto& phone : broadcast.recipients) {
-      copy << std::make_tuple(id, phone);
+    pqxx::stream_to copy(tx, "broadcast_audience",
+                         std::vector<std::string>{"broadcast_id", "part", "recipients"});
+    std::string array;
+    const auto& all = broadcast.recipients;
+    for (std::size_t from = 0; from < all.size(); from += kAudiencePart) {
+      std::size_t to = std::min(all.size(), from + kAudiencePart);
+      TextArray(all.begin() + static_cast<std::ptrdiff_t>(from),
+                all.begin() + static_cast<std::ptrdiff_t>(to), array);
+      copy << std::make_tuple(id, static_cast<long long>(from / kAudiencePart), array);
     }
     copy.complete();
   }
-  tx.exec("SELECT set_config('crm.enqueue', 'off', true)");
   if (adding > 0) {
     tx.exec_params("UPDATE queue_depth SET depth = depth + $1", adding);
   } else {
@@ -449,6 +468,20 @@ json ControlBroadcast(pqxx::work& tx, long long id, const std::string& action) {
         "UPDATE outbound_tasks SET state = 'cancelled' WHERE broadcast_id = $1 AND state IN "
         "('pending', 'paused')",
         id);
+    // The recipients never made tasks: counted here, as the enqueue counted them.
+    auto left = tx.exec_params1(
+                      "WITH gone AS (DELETE FROM broadcast_audience WHERE broadcast_id = $1 "
+                      "  RETURNING cardinality(recipients) - taken AS n) "
+                      "SELECT coalesce(sum(n), 0)::bigint FROM gone",
+                      id)[0]
+                    .as<long long>();
+    if (left > 0) {
+      tx.exec_params("UPDATE queue_depth SET depth = depth - $1", left);
+      tx.exec_params(
+          "UPDATE broadcasts SET tasks_queued = tasks_queued - $2, "
+          "  tasks_cancelled = tasks_cancelled + $2 WHERE id = $1",
+          id, left);
+    }
     tx.exec_params("UPDATE broadcasts SET status = 'cancelled', finished_at = now() WHERE id = $1",
                    id);
   } else {
@@ -521,6 +554,35 @@ std::vector<ClaimedTask> Tasks(const pqxx::result& rows) {
 }
 }  // namespace
 
+// The next $1 recipients of the oldest running broadcast's first audience row, as tasks
+// claimed (or sending, $4) under the lease ($2, $3), in the order they were given; the row moved
+// on, or deleted when they were its last. Columns as Tasks reads them.
+const char* kExpandSql =
+    "WITH part AS ("
+    "  SELECT a.broadcast_id, a.part, a.taken, cardinality(a.recipients) AS size, "
+    "    a.recipients[a.taken + 1 : a.taken + $1] AS batch, b.body, b.template "
+    "  FROM broadcast_audience a JOIN broadcasts b ON b.id = a.broadcast_id "
+    "  WHERE b.status = 'running' AND EXISTS (SELECT 1 FROM dispatcher_lease "
+    "    WHERE holder = $3 AND epoch = $2 AND expires_at > clock_timestamp()) "
+    "  ORDER BY a.broadcast_id, a.part LIMIT 1 "
+    "  FOR UPDATE OF a SKIP LOCKED FOR KEY SHARE OF b SKIP LOCKED), "
+    "finished AS ("
+    "  DELETE FROM broadcast_audience a USING part p "
+    "  WHERE a.broadcast_id = p.broadcast_id AND a.part = p.part "
+    "    AND p.taken + cardinality(p.batch) >= p.size), "
+    "moved AS ("
+    "  UPDATE broadcast_audience a SET taken = p.taken + cardinality(p.batch) FROM part p "
+    "  WHERE a.broadcast_id = p.broadcast_id AND a.part = p.part "
+    "    AND p.taken + cardinality(p.batch) < p.size), "
+    "claimed AS ("
+    "  INSERT INTO outbound_tasks (broadcast_id, recipient, state, attempts, lease_epoch) "
+    "  SELECT p.broadcast_id, r.recipient, CASE WHEN $4 THEN 'sending' ELSE 'claimed' END, 1, $2 "
+    "  FROM part p, unnest(p.batch) WITH ORDINALITY AS r(recipient, n) ORDER BY r.n "
+    "  RETURNING id, recipient, attempts, broadcast_id, message_id, state) "
+    "SELECT c.id, c.recipient, c.attempts, c.broadcast_id, c.message_id, p.body, "
+    "  p.template::text, c.state "
+    "FROM claimed c CROSS JOIN part p ORDER BY c.id";
+
 std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease, int limit,
                                bool sending, ClaimCursor* cursor) {
   bool follow = cursor != nullptr && cursor->block >= 0;
@@ -566,16 +628,31 @@ std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease,
       "  max(c.block) FILTER (WHERE c.ahead) OVER () "
       "FROM claimed c LEFT JOIN broadcasts b ON b.id = c.broadcast_id ORDER BY c.id";
   pqxx::work tx(connection);
-  // Pending to claimed or sending changes no counter (all three are queued): the counting
-  // trigger need not look (0007_cheaper_counts.sql). For this transaction only, which holds
-  // nothing but the claim.
-  tx.exec("SELECT set_config('crm.claim', 'on', true)");
+  // Pending to claimed or sending changes no counter (all three are queued), and neither does a
+  // recipient of an audience becoming a claimed or sending task: the counting trigger need not
+  // look (0007_cheaper_counts.sql, 0009_broadcast_audience.sql). For this transaction only,
+  // which holds nothing but the claim.
+  tx.exec("SELECT set_config('crm.claim', 'on', true), set_config('crm.enqueue', 'on', true)");
   pqxx::result rows;
   if (follow) {
     rows = tx.exec_params(sql, limit, lease.epoch, lease.holder, sending,
                           "(" + std::to_string(cursor->block) + ",0)", cursor->not_before);
   } else {
     rows = tx.exec_params(sql, limit, lease.epoch, lease.holder, sending);
+  }
+  // Then the running broadcasts' audiences, oldest broadcast first, a row at a time until the
+  // limit: each row's next recipients become tasks (claimed or sending, attempt 1) in the
+  // statement that moves its `taken` on or deletes it once all are taken. The row is locked
+  // (SKIP LOCKED: two dispatchers never take the same recipients) and its broadcast key-shared,
+  // skipped while a pause or cancel holds it (FOR UPDATE); counter updates do not block it.
+  std::vector<pqxx::result> expanded;
+  for (auto need = static_cast<long long>(limit) - static_cast<long long>(rows.size()); need > 0;) {
+    auto more = tx.exec_params(kExpandSql, need, lease.epoch, lease.holder, sending);
+    if (more.empty()) {
+      break;
+    }
+    need -= static_cast<long long>(more.size());
+    expanded.push_back(std::move(more));
   }
   tx.commit();
   if (cursor != nullptr) {
@@ -588,7 +665,12 @@ std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease,
       cursor->block = rows[0][10].as<long long>();
     }
   }
-  return Tasks(rows);
+  std::vector<ClaimedTask> tasks = Tasks(rows);
+  for (const auto& more : expanded) {
+    std::vector<ClaimedTask> taken = Tasks(more);
+    std::move(taken.begin(), taken.end(), std::back_inserter(tasks));
+  }
+  return tasks;
 }
 
 std::set<long long> MessagesGone(db::Pool& messages, const std::vector<const ClaimedTask*>& tasks) {

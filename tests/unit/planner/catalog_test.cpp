@@ -52,7 +52,7 @@ std::string ErrorOf(const std::vector<CatalogFile>& files) {
 TEST(CatalogTest, EmbeddedCatalogMatchesTheSpec) {
   const Catalog& c = Catalog::Embedded();
   EXPECT_DOUBLE_EQ(c.rules().ram_per_websocket.value, 80'000);
-  EXPECT_DOUBLE_EQ(c.rules().bytes_per_task.value, 98);
+  EXPECT_DOUBLE_EQ(c.rules().bytes_per_task.value, 10);
   EXPECT_DOUBLE_EQ(c.rules().disk_per_message.value, 1'000);
   EXPECT_DOUBLE_EQ(c.rules().buffer_per_customer.value, 3e6);
   EXPECT_DOUBLE_EQ(c.rules().shared_services_single_host.value, 2e9);
@@ -121,12 +121,15 @@ TEST(CatalogTest, BadUnitNamesFileLineAndColumn) {
 
 TEST(CatalogTest, MissingFieldAndWrongTypeAreErrors) {
   EXPECT_NE(
-      ErrorOf(With("tiers/rules.yaml",
-                   Replace("tiers/rules.yaml",
-                           "  source: \"bench/queue (docs/benchmarks.md, Outbound queue): 97.6 B per "
-                           "pending task in PostgreSQL 15 (row 84.5 B + two deduplicated indexes "
-                           "13.1 B), 700,000 pending; was 150 B from the source material\"\n",
-                           "")))
+      ErrorOf(
+          With("tiers/rules.yaml",
+               Replace(
+                   "tiers/rules.yaml",
+                   "  source: \"bench/queue (docs/benchmarks.md, Outbound queue): a broadcast's "
+                   "pending recipient is a compressed text[] element of its audience, 4.5 B each "
+                   "for the bench's sequential numbers and ~9 B for random ones (PostgreSQL 15, "
+                   "700,000 pending); was 97.6 B as a task row, 150 B in the source material\"\n",
+                   "")))
           .find("missing field 'source'"),
       std::string::npos);
   const std::string error =
@@ -156,7 +159,7 @@ TEST(CatalogTest, OverrideReplacesRulesAndEngineFigures) {
   EXPECT_DOUBLE_EQ(c.rules().ram_per_websocket.value, 100'000);
   EXPECT_DOUBLE_EQ(c.FindEngine("whatsmeow")->ram_per_device.value, 2.5e6);
   EXPECT_EQ(c.FindEngine("whatsmeow")->ram_per_device.source, "calibrated");
-  EXPECT_DOUBLE_EQ(c.rules().bytes_per_task.value, 98);  // untouched
+  EXPECT_DOUBLE_EQ(c.rules().bytes_per_task.value, 10);  // untouched
 }
 
 TEST(CatalogTest, OverrideRejectsUnknownKeysAndEngines) {

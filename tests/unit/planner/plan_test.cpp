@@ -223,7 +223,7 @@ TEST_F(PlanTest, PgBouncerPoolsRespectTheConnectionBudget) {
 
 TEST_F(PlanTest, QueueBacklogRaisesDepthAndWarnsAboutDurationAndMetaLimits) {
   const Plan p = PlanFor(50, [](Workload& w) { w.peak_pending_tasks = 100'000; });
-  EXPECT_DOUBLE_EQ(p.demand.queue_ram, 100'000 * 98.0);
+  EXPECT_DOUBLE_EQ(p.demand.queue_ram, 100'000 * 10.0);
   EXPECT_EQ(KnobNumber(p, "QUEUE_MAX_DEPTH"), 100'000);
   std::string all;
   for (const std::string& w : p.warnings) {

@@ -34,7 +34,8 @@ struct NewBroadcast {
   std::optional<channel::Template> tmpl;  ///< sent instead of `text` where the channel can
 };
 
-/// Inserts the broadcast and one task per recipient (COPY), then NOTIFY. Throws Throttled
+/// Inserts the broadcast and its recipients as its audience (COPY, a row per 1,000: claims turn
+/// them into tasks as they are sent; 0009_broadcast_audience.sql), then NOTIFY. Throws Throttled
 /// (Retry-After 60 s) when the pending tasks plus these would pass `max_depth`; enqueues are
 /// serialised per slice so two at once cannot both slip under the limit. Returns the new
 /// broadcast's progress (every recipient queued; nothing to count). In the caller's transaction:
@@ -101,25 +102,27 @@ struct ClaimedTask {
   std::optional<channel::Template> tmpl;  ///< the broadcast's template, if it has one
 };
 
-/// Where the dispatcher's claims have got to in outbound_tasks, so that the next claim reads on
-/// from there instead of looking at every pending task again (docs/architecture.md,
-/// "Messaging"). Only a hint for the order: a claim with or without it takes due pending tasks
-/// alone, under their row locks, so it never changes what is sent, only when.
+/// Where the dispatcher's claims have got to in outbound_tasks' pending tasks (many of them: a
+/// queue written before broadcasts kept an audience, or a burst of inbox messages), so that the
+/// next claim reads on from there instead of looking at every pending task again
+/// (docs/architecture.md, "Messaging"). Only a hint for the order: a claim with or without it takes
+/// due pending tasks alone, under their row locks, so it never changes what is sent, only when.
 struct ClaimCursor {
   long long block = -1;    ///< the table page to read on from; -1: none (claim by outbound_due)
   std::string not_before;  ///< the not_before the cursor follows; due tasks older than it go first
 };
 
-/// Reserves up to `limit` due pending tasks for `lease` (`claimed`, FOR UPDATE SKIP LOCKED) and
-/// commits. Claims nothing when the lease is no longer ours. `sending`: they go out right away
-/// (every one has its token), so they are marked `sending` at once, as MarkSending would just
-/// before the send: one statement and one row version fewer per message.
-/// Without a cursor (or with an empty one) the due tasks are taken oldest not_before first, in
-/// table order within one not_before, through outbound_due: that visits every pending task.
-/// With a cursor set, due tasks older than its not_before go first (an index range that holds
+/// Reserves up to `limit` due pending tasks for `lease` (`claimed`, FOR UPDATE SKIP LOCKED), then,
+/// up to the limit, the next recipients of running broadcasts' audiences, oldest broadcast first,
+/// as new tasks in the same state, and commits. Claims nothing when the lease is no longer ours.
+/// `sending`: they go out right away (every one has its token), so they are marked `sending` at
+/// once, as MarkSending would just before the send: one statement and one row version fewer per
+/// message. Without a cursor (or with an empty one) the due tasks are taken oldest not_before
+/// first, in table order within one not_before, through outbound_due: that visits every pending
+/// task. With a cursor set, due tasks older than its not_before go first (an index range that holds
 /// only them), then the table is read on from its page (a TID range scan: O(limit), whatever the
-/// depth). The cursor is moved past what was claimed, and emptied when a claim finds fewer than
-/// `limit`, so the next one looks at every pending task again.
+/// depth). The cursor is moved past what was claimed, and emptied when a claim finds fewer
+/// pending tasks than `limit`, so the next one looks at every pending task again.
 std::vector<ClaimedTask> Claim(pqxx::connection& connection, const Lease& lease, int limit,
                                bool sending = false, ClaimCursor* cursor = nullptr);
 
