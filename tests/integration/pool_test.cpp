@@ -248,5 +248,36 @@ TEST(PoolTest, PooledTheSettingsAreMadeInEachTransactionAndNeverOnTheConnection)
             "slice_1 slice_1 1500ms");
 }
 
+// A batch's statement is planned without its values, in its own transaction only. What shows it:
+// a plan made with the values folds 1 / $1 into a constant while planning, and with $1 = 0 fails
+// even where no row reaches it (PostgreSQL's docs, "Conditional Expressions"); a plan without
+// them leaves $1 a parameter, evaluated only for a row that needs it.
+TEST(PoolTest, ABatchStatementIsPlannedWithoutItsValuesAndOnlyInItsTransaction) {
+  auto pg = testing::PgCluster::Start();
+  testing::Sql(pg->ConnectionString(),
+               "CREATE TABLE items (id bigint PRIMARY KEY); "
+               "INSERT INTO items SELECT generate_series(1, 100)");
+  PoolOptions o = Options(*pg);
+  o.max_size = 1;  // one connection: a setting left behind would show in the next transaction
+  Pool pool(o);
+  const std::string folds =
+      "SELECT count(*) FROM items WHERE CASE WHEN id < 0 THEN 1 / $1::integer = 1 ELSE true END";
+  auto mode = [](pqxx::transaction_base& tx) {
+    return std::string(tx.exec1("SHOW plan_cache_mode")[0].c_str());
+  };
+
+  EXPECT_THROW(pool.Execute(folds, 0), pqxx::sql_error);  // division by zero, while planning
+  EXPECT_EQ(pool.ExecuteBatch(folds, 0)[0][0].as<int>(), 100);
+  EXPECT_EQ(pool.Read(mode), "auto");  // the next transaction, on the same connection
+  EXPECT_THROW(pool.Execute(folds, 0), pqxx::sql_error);
+  EXPECT_EQ(pool.Write([&](pqxx::work& tx) {
+    PlanWithoutValues(tx);
+    std::string without = mode(tx) + " " + tx.exec_params1(folds, 0)[0].c_str();
+    PlanWithValues(tx);
+    return without + ", then " + mode(tx);
+  }),
+            "force_generic_plan 100, then auto");
+}
+
 }  // namespace
 }  // namespace crm::db

@@ -341,7 +341,7 @@ std::vector<SendResult> Simulator::Send(const std::vector<OutboundMessage>& batc
   }
   // WhatsApp has it once this commits; only then is the send answered.
   try {
-    pool_.Execute(
+    pool_.ExecuteBatch(
         "INSERT INTO simulator_deliveries (idempotency_key, provider_id, recipient, "
         "  final_status) "
         "SELECT key, provider_id, recipient, final FROM jsonb_to_recordset($1::jsonb) "
@@ -460,7 +460,7 @@ void Simulator::EmitLoop() {
       if (!acks.empty()) {
         // By key through the primary key, each status looked up in the object: no join for the
         // planner to misjudge (a hash join read the whole table for every batch).
-        pool_.Execute(
+        pool_.ExecuteBatch(
             "UPDATE simulator_deliveries d SET acked_status = $1::jsonb ->> d.idempotency_key "
             "WHERE d.idempotency_key = ANY($2::text[]) "
             "  AND status_rank($1::jsonb ->> d.idempotency_key) > status_rank(d.acked_status)",

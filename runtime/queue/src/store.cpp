@@ -5,6 +5,7 @@
 #include <set>
 
 #include "crm/db/json.hpp"
+#include "crm/db/plans.hpp"
 #include "crm/db/pool.hpp"
 #include "crm/error.hpp"
 
@@ -685,6 +686,7 @@ std::set<long long> MessagesGone(db::Pool& messages, const std::vector<const Cla
     return gone;
   }
   auto rows = messages.Read([&](pqxx::read_transaction& tx) {
+    db::PlanWithoutValues(tx);
     return tx.exec_params(
         "SELECT a.task FROM jsonb_to_recordset($1::jsonb) AS a(id bigint, task bigint, body text) "
         "WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = a.id AND m.body = a.body AND "
@@ -700,6 +702,7 @@ std::set<long long> MessagesGone(db::Pool& messages, const std::vector<const Cla
 std::vector<long long> MarkSending(pqxx::connection& connection, long long epoch,
                                    const std::vector<long long>& ids) {
   pqxx::work tx(connection);
+  db::PlanWithoutValues(tx);
   // id = ANY(array), an index condition on outbound_sending; `id IN (SELECT
   // jsonb_array_elements_text(...))` was planned as a nested loop re-reading the list for every
   // claimed task (143 ms for 500) once outbound_tasks had no primary key.
@@ -752,6 +755,7 @@ Touched RecordResults(pqxx::connection& connection, long long epoch,
     ids.push_back(r.id);
   }
   pqxx::work tx(connection);
+  db::PlanWithoutValues(tx);  // every statement below takes the batch, and finds rows by key
   LockStatuses(tx);
   auto updated = tx.exec_params(
       "UPDATE outbound_tasks t SET state = $1::jsonb -> t.id::text ->> 'state', "
@@ -807,6 +811,7 @@ Touched RecordResults(pqxx::connection& connection, long long epoch,
   if (!messages.empty() || !early_rows.empty()) {
     OnMessages(tx, messages_db, [&](pqxx::work& m) {
       touched.messages.clear();  // a retried write starts again
+      db::PlanWithoutValues(m);
       if (!messages.empty()) {
         MirrorOntoMessages(m, messages, touched);
       }
@@ -838,6 +843,7 @@ Touched ApplyStatuses(pqxx::work& tx, const std::vector<channel::StatusUpdate>& 
   }
   TaskStatuses applied;
   if (!statuses.empty()) {
+    db::PlanWithoutValues(tx);
     LockStatuses(tx);
     applied = ApplyTaskStatuses(tx, StatusRows(statuses));
     touched.broadcasts.assign(applied.broadcasts.begin(), applied.broadcasts.end());
@@ -848,9 +854,11 @@ Touched ApplyStatuses(pqxx::work& tx, const std::vector<channel::StatusUpdate>& 
   OnMessages(tx, messages_db, [&](pqxx::work& m) {
     touched.messages.clear();  // a retried write starts again
     if (!applied.message_rows.empty()) {
+      db::PlanWithoutValues(m);
       ApplyMessageStatuses(m, applied.message_rows, touched);
     }
     if (also) {
+      db::PlanWithValues(m);  // the inbound messages' own statements
       also(m);
     }
   });

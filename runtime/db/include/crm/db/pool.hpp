@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "crm/db/plans.hpp"
 #include "crm/error.hpp"
 
 namespace crm::db {
@@ -156,6 +157,16 @@ class Pool {
   template <class... Args>
   pqxx::result Execute(const std::string& sql, const Args&... args) {
     return Write([&](pqxx::work& tx) { return tx.exec_params(sql, args...); });
+  }
+
+  /// As Execute, for a statement that takes a whole batch and finds its rows by key: planned
+  /// without its parameters' values (plans.hpp PlanWithoutValues).
+  template <class... Args>
+  pqxx::result ExecuteBatch(const std::string& sql, const Args&... args) {
+    return Write([&](pqxx::work& tx) {
+      PlanWithoutValues(tx);
+      return tx.exec_params(sql, args...);
+    });
   }
 
   /// Makes `tx`, just begun on a connection of this pool, run with the pool's settings (role,
