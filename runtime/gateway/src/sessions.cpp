@@ -1,7 +1,15 @@
 #include "crm/gateway/sessions.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/string.hpp>
 #include <charconv>
+#include <exception>
+#include <utility>
 
 #include "crm/gateway/auth.hpp"
 
@@ -10,7 +18,6 @@ namespace {
 
 namespace bhttp = boost::beast::http;
 
-constexpr std::chrono::seconds kCacheTtl{5};
 constexpr std::size_t kMaxCached = 100'000;
 constexpr std::size_t kMaxToken = 100;
 
@@ -61,17 +68,100 @@ boost::asio::awaitable<std::optional<Sessions::Cached>> Sessions::Lookup(const s
                                                                          std::uint64_t generation) {
   auto now = std::chrono::steady_clock::now();
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     auto it = cache_.find(hash);
-    if (it != cache_.end() && now - it->second.fetched < kCacheTtl) {
+    if (it != cache_.end() && now - it->second.fetched < times_.fresh) {
       Cached found = it->second;
-      found.caller.renewed = false;
+      // A renewal the background confirmation found is told once, to this request.
+      found.caller.renewed = std::exchange(it->second.caller.renewed, false);
+      found.refreshing = false;
+      if (now - found.fetched >= times_.refresh_after && !it->second.refreshing) {
+        it->second.refreshing = true;
+        lock.unlock();
+        // Before the entry runs out and every connection naming the session waits for the
+        // database at once (a stall nginx in front of a slice never has), this request starts
+        // the confirmation and is answered from the cache meanwhile.
+        // (Each co_await in a statement of its own: see BlockingPool::Run on GCC 12.)
+        auto executor = co_await boost::asio::this_coro::executor;
+        boost::asio::co_spawn(executor, Refresh(hash, generation, now), boost::asio::detached);
+      }
       co_return found;
     }
   }
-  std::optional<Caller> caller =
-      co_await db_.Write([&](pqxx::work& tx) { return SessionStore(tx).Touch(hash, ttl_); });
+  // No fresh entry: wait for the answer another request is already asking the database for,
+  // or ask it.
+  std::optional<Cached> answer = co_await Ask(hash, generation, now);
+  co_return answer;
+}
+
+// GCC 12 reports Asio's own frame allocation in this coroutine as a mismatched new/delete
+// (awaitable_frame_base pairs its sized operator new and delete; a known false positive).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+boost::asio::awaitable<std::optional<Sessions::Cached>> Sessions::Ask(
+    const std::string& hash, std::uint64_t generation, std::chrono::steady_clock::time_point now) {
+  auto executor = co_await boost::asio::this_coro::executor;
+  std::shared_ptr<Pending> pending;
+  std::shared_ptr<boost::asio::steady_timer> wait;
+  {
+    std::lock_guard lock(mutex_);
+    auto [it, asking] = pending_.try_emplace(hash);
+    if (asking) {
+      it->second = std::make_shared<Pending>();
+      it->second->generation = generation;
+    } else if (it->second->generation == generation) {
+      wait = std::make_shared<boost::asio::steady_timer>(
+          executor, boost::asio::steady_timer::time_point::max());
+      it->second->waiters.push_back(wait);
+    }
+    pending = it->second;
+  }
+  if (wait) {
+    // Woken by Finish, which moves the timer to the past from this event loop.
+    boost::system::error_code cancelled;
+    co_await wait->async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, cancelled));
+    std::optional<Cached> shared;
+    bool failed = false;
+    {
+      std::lock_guard lock(mutex_);
+      failed = pending->failed;
+      if (!failed && pending->answer) {
+        shared = Cached{*pending->answer, pending->fetched};
+      }
+    }
+    if (!failed) {
+      co_return shared;  // nullopt: no valid session
+    }
+    pending.reset();  // the asking request got no answer: ask on our own
+  } else if (pending->generation != generation) {
+    pending.reset();  // under way from before something was forgotten: ask on our own
+  }
+  // From here `pending` is set only when this request asks for the others.
+  std::optional<Caller> caller;
+  std::exception_ptr error;
+  try {
+    caller = co_await db_.Write([&](pqxx::work& tx) { return SessionStore(tx).Touch(hash, ttl_); });
+  } catch (...) {
+    error = std::current_exception();
+  }
   std::lock_guard lock(mutex_);
+  if (error) {
+    if (pending) {
+      pending->failed = true;
+      Finish(hash, pending);
+    }
+    std::rethrow_exception(error);
+  }
+  if (pending) {
+    if (caller) {
+      pending->answer = *caller;
+      pending->answer->renewed = false;  // this request tells it
+    }
+    pending->fetched = now;
+    Finish(hash, pending);
+  }
   if (!caller) {
     cache_.erase(hash);
     co_return std::nullopt;
@@ -82,9 +172,57 @@ boost::asio::awaitable<std::optional<Sessions::Cached>> Sessions::Lookup(const s
     if (cache_.size() > kMaxCached) {
       cache_.clear();
     }
-    cache_[hash] = {*caller, now};
+    Cached& entry = cache_[hash];
+    entry = {*caller, now};
+    entry.caller.renewed = false;  // this request tells it
   }
   co_return Cached{std::move(*caller), now};
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+void Sessions::Finish(const std::string& hash, const std::shared_ptr<Pending>& pending) {
+  if (auto it = pending_.find(hash); it != pending_.end() && it->second == pending) {
+    pending_.erase(it);
+  }
+  // Through the waiter's own event loop (one thread each): its wait has begun by then. Moved
+  // to the past rather than only cancelled, so that a wait begun later would end at once too.
+  for (const auto& timer : pending->waiters) {
+    boost::asio::post(timer->get_executor(),
+                      [timer] { timer->expires_at(boost::asio::steady_timer::time_point::min()); });
+  }
+  pending->waiters.clear();
+}
+
+boost::asio::awaitable<void> Sessions::Refresh(std::string hash, std::uint64_t generation,
+                                               std::chrono::steady_clock::time_point started) {
+  std::optional<Caller> caller;
+  try {
+    caller = co_await db_.Write([&](pqxx::work& tx) { return SessionStore(tx).Touch(hash, ttl_); });
+  } catch (const std::exception&) {
+    // The database did not answer: the entry serves until it is `fresh` old, then the request
+    // that finds it waits for the database and sees the error as before.
+    std::lock_guard lock(mutex_);
+    if (auto it = cache_.find(hash); it != cache_.end()) {
+      it->second.refreshing = false;
+    }
+    co_return;
+  }
+  std::lock_guard lock(mutex_);
+  auto it = cache_.find(hash);
+  if (it == cache_.end()) {
+    co_return;  // forgotten meanwhile: the next request asks the database
+  }
+  if (!caller) {
+    cache_.erase(it);  // signed out, expired or suspended: the next request is refused
+    co_return;
+  }
+  if (generation_.load(std::memory_order_acquire) != generation) {
+    it->second.refreshing = false;  // an answer older than something forgotten since
+    co_return;
+  }
+  it->second = {std::move(*caller), started};
 }
 
 boost::asio::awaitable<std::optional<Caller>> Sessions::Resolve(const http::Request& request) {
@@ -103,7 +241,7 @@ boost::asio::awaitable<std::optional<Caller>> Sessions::Resolve(const http::Requ
 const Caller* Sessions::Recall(std::string_view token, SessionMemo& memo) {
   if (memo.token.empty() || token != memo.token ||
       memo.generation != generation_.load(std::memory_order_acquire) ||
-      std::chrono::steady_clock::now() - memo.fetched >= kCacheTtl) {
+      std::chrono::steady_clock::now() - memo.fetched >= times_.fresh) {
     return nullptr;
   }
   memo.caller.renewed = false;  // said once, by the request that renewed it

@@ -1,17 +1,23 @@
 // Who calls the gateway: the session a request names (a bearer token or the session cookie),
 // looked up in the database and cached for a few seconds so that proxied requests do not each
 // cost a round trip, and remembered per connection so that a keep-alive connection's next
-// requests with the same token cost neither a hash nor a lock. Plugged into http::RouteContext as
-// its CallerSource.
+// requests with the same token cost neither a hash nor a lock. A session in use is confirmed
+// again in the background before its cache entry runs out, so that its requests never wait for
+// the database (docs/architecture.md, "Request path"). Plugged into http::RouteContext as its
+// CallerSource.
 #pragma once
 
 #include <atomic>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "crm/gateway/session_store.hpp"
 #include "crm/http/route_context.hpp"
@@ -36,10 +42,22 @@ struct SessionMemo {
   Caller caller;
 };
 
+/// How long the shared cache answers for the database, and when it asks again.
+struct SessionCacheTimes {
+  /// An entry older than this is not used: the request waits for the database. This bounds how
+  /// long a session revoked by another process without a notification (or expired) still works.
+  std::chrono::milliseconds fresh{5000};
+  /// A request that finds its entry at least this old is answered from it and starts the
+  /// database's confirmation in the background (one at a time per session): under a steady
+  /// stream of requests the entry is renewed before `fresh` runs out and no request waits.
+  std::chrono::milliseconds refresh_after{4000};
+};
+
 class Sessions : public http::CallerSource<Caller> {
  public:
   /// `ttl`: how long a session lives without being used.
-  Sessions(http::DbCall db, std::chrono::seconds ttl) : db_(db), ttl_(ttl) {}
+  Sessions(http::DbCall db, std::chrono::seconds ttl, SessionCacheTimes times = {})
+      : db_(db), ttl_(ttl), times_(times) {}
 
   boost::asio::awaitable<std::optional<Caller>> Resolve(const http::Request& request) override;
   /// The caller `memo` remembers for `token`, or nullptr when it cannot answer: another token,
@@ -60,21 +78,55 @@ class Sessions : public http::CallerSource<Caller> {
 
  private:
   struct Cached {
-    Caller caller;
+    Caller caller;  ///< in the cache: `renewed` only when a background confirmation renewed it
     std::chrono::steady_clock::time_point fetched;
+    bool refreshing = false;  ///< a background confirmation is under way
   };
   /// The caller of the session known by `hash` (the shared cache, else the database), with
   /// the time the database confirmed it. `generation`, read before: an answer from the database
   /// is cached only if nothing was forgotten since.
   boost::asio::awaitable<std::optional<Cached>> Lookup(const std::string& hash,
                                                        std::uint64_t generation);
-  /// Every Forget* calls it, under mutex_: the memos all look up again.
-  void Forgot() { generation_.fetch_add(1, std::memory_order_acq_rel); }
+  /// Lookup without a fresh entry: the answer of the database, which this request asks for, or
+  /// waits for when another request already asks for it (Pending).
+  boost::asio::awaitable<std::optional<Cached>> Ask(const std::string& hash,
+                                                    std::uint64_t generation,
+                                                    std::chrono::steady_clock::time_point now);
+  /// The background confirmation of the entry of `hash`, which a request found at least
+  /// refresh_after old at `started`: the database's answer replaces it (or, when the session is
+  /// gone, removes it) unless something was forgotten since `generation`.
+  boost::asio::awaitable<void> Refresh(std::string hash, std::uint64_t generation,
+                                       std::chrono::steady_clock::time_point started);
+  /// The database's answer for a session no fresh entry holds, and the coroutines waiting for
+  /// it: the requests that find the same session missing while one request asks the database
+  /// wait for that answer instead of each asking (every connection of a client back after a
+  /// few idle seconds; each ask is a write to the session's row, and they would queue on its
+  /// lock).
+  struct Pending {
+    std::uint64_t generation = 0;  ///< the generation the asking request read
+    bool failed = false;           ///< the database did not answer: each waiter asks itself
+    std::optional<Caller> answer;  ///< once finished and not failed; nullopt: no valid session
+    std::chrono::steady_clock::time_point fetched;
+    /// One timer per waiter, on its own event loop, moved to the past (through that loop) when
+    /// the answer is in.
+    std::vector<std::shared_ptr<boost::asio::steady_timer>> waiters;
+  };
+  /// Drops `pending` from pending_ if it is still there and wakes its waiters; under mutex_,
+  /// which the caller holds (the waiters run after it is released).
+  void Finish(const std::string& hash, const std::shared_ptr<Pending>& pending);
+  /// Every Forget* calls it, under mutex_: the memos all look up again, and lookups under way
+  /// take no more waiters (a request after a sign-out must not get an answer from before it).
+  void Forgot() {
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+    pending_.clear();
+  }
 
   http::DbCall db_;
   std::chrono::seconds ttl_;
+  SessionCacheTimes times_;
   std::mutex mutex_;
   std::unordered_map<std::string, Cached> cache_;
+  std::unordered_map<std::string, std::shared_ptr<Pending>> pending_;
   std::atomic<std::uint64_t> generation_{1};
 };
 
