@@ -74,7 +74,6 @@ boost::asio::awaitable<std::optional<Sessions::Cached>> Sessions::Lookup(const s
       Cached found = it->second;
       // A renewal the background confirmation found is told once, to this request.
       found.caller.renewed = std::exchange(it->second.caller.renewed, false);
-      found.refreshing = false;
       if (now - found.fetched >= times_.refresh_after && !it->second.refreshing) {
         it->second.refreshing = true;
         lock.unlock();
@@ -142,7 +141,7 @@ boost::asio::awaitable<std::optional<Sessions::Cached>> Sessions::Ask(
   std::optional<Caller> caller;
   std::exception_ptr error;
   try {
-    caller = co_await db_.Write([&](pqxx::work& tx) { return SessionStore(tx).Touch(hash, ttl_); });
+    caller = co_await Confirm(hash);
   } catch (...) {
     error = std::current_exception();
   }
@@ -199,7 +198,7 @@ boost::asio::awaitable<void> Sessions::Refresh(std::string hash, std::uint64_t g
                                                std::chrono::steady_clock::time_point started) {
   std::optional<Caller> caller;
   try {
-    caller = co_await db_.Write([&](pqxx::work& tx) { return SessionStore(tx).Touch(hash, ttl_); });
+    caller = co_await Confirm(hash);
   } catch (const std::exception&) {
     // The database did not answer: the entry serves until it is `fresh` old, then the request
     // that finds it waits for the database and sees the error as before.

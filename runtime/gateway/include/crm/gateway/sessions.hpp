@@ -3,7 +3,7 @@
 // cost a round trip, and remembered per connection so that a keep-alive connection's next
 // requests with the same token cost neither a hash nor a lock. A session in use is confirmed
 // again in the background before its cache entry runs out, so that its requests never wait for
-// the database (docs/architecture.md, "Request path"). Plugged into http::RouteContext as its
+// the database (docs/architecture.md, "Request flow"). Plugged into http::RouteContext as its
 // CallerSource.
 #pragma once
 
@@ -87,6 +87,11 @@ class Sessions : public http::CallerSource<Caller> {
   /// is cached only if nothing was forgotten since.
   boost::asio::awaitable<std::optional<Cached>> Lookup(const std::string& hash,
                                                        std::uint64_t generation);
+  /// The database's confirmation of the session known by `hash` (SessionStore::Touch: its
+  /// expiry rolled forward, its caller), on the blocking pool.
+  auto Confirm(const std::string& hash) {
+    return db_.Write([this, &hash](pqxx::work& tx) { return SessionStore(tx).Touch(hash, ttl_); });
+  }
   /// Lookup without a fresh entry: the answer of the database, which this request asks for, or
   /// waits for when another request already asks for it (Pending).
   boost::asio::awaitable<std::optional<Cached>> Ask(const std::string& hash,
