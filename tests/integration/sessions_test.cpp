@@ -76,6 +76,17 @@ class SessionsTest : public ::testing::Test {
   }
   std::optional<Caller> Resolve(Sessions& sessions) { return ResolveAtOnce(sessions, 1).front(); }
 
+  // One request of a connection whose memo is `memo`, as the gateway's head check makes it.
+  const Caller* Resolve(Sessions& sessions, SessionMemo& memo) {
+    http::Request request;
+    request.set("Cookie", std::string(kSessionCookie) + "=" + kToken);
+    auto future =
+        boost::asio::co_spawn(io_, sessions.Resolve(request, memo), boost::asio::use_future);
+    io_.restart();
+    io_.run();
+    return future.get();
+  }
+
   std::unique_ptr<testing::PgCluster> pg_;
   std::optional<pqxx::connection> admin_;
   std::optional<db::Pool> pool_;
@@ -104,6 +115,26 @@ TEST_F(SessionsTest, AnEntryYoungerThanItsRefreshIsNotConfirmedAgain) {
   Sql("DELETE FROM gateway.sessions");
   EXPECT_TRUE(Resolve(sessions).has_value());
   EXPECT_TRUE(Resolve(sessions).has_value()) << "no confirmation before refresh_after";
+}
+
+TEST_F(SessionsTest, AConnectionsMemoAnswersUntilItsEntryIsDueForConfirmation) {
+  Sessions young(http::DbCall(blocking_, *pool_), hours(3), {hours(1), hours(1)});
+  SessionMemo memo;
+  ASSERT_NE(Resolve(young, memo), nullptr);
+  EXPECT_NE(young.Recall(kToken, memo), nullptr) << "younger than refresh_after";
+  EXPECT_EQ(young.Recall("another-token", memo), nullptr);
+
+  // Due for confirmation at once: the memo never answers, so the shared cache sees the
+  // requests, confirms in the background and the memos take what it finds. (Held to `fresh`,
+  // this memo would answer for an hour after the revocation below.)
+  Sessions due(http::DbCall(blocking_, *pool_), hours(3), {hours(1), milliseconds(0)});
+  SessionMemo due_memo;
+  ASSERT_NE(Resolve(due, due_memo), nullptr);
+  EXPECT_EQ(due.Recall(kToken, due_memo), nullptr);
+  Sql("DELETE FROM gateway.sessions");
+  EXPECT_NE(Resolve(due, due_memo), nullptr) << "answered from the cache, confirmation started";
+  EXPECT_EQ(Resolve(due, due_memo), nullptr) << "the confirmation found the session gone";
+  EXPECT_EQ(due.Recall(kToken, due_memo), nullptr);
 }
 
 TEST_F(SessionsTest, ARenewalFoundInTheBackgroundIsToldToTheNextRequest) {

@@ -238,9 +238,13 @@ boost::asio::awaitable<std::optional<Caller>> Sessions::Resolve(const http::Requ
 }
 
 const Caller* Sessions::Recall(std::string_view token, SessionMemo& memo) {
+  // From `refresh_after` on, the shared cache answers: the first request there starts the
+  // confirmation in the background, and the memos take the confirmed entry from it. Held to
+  // `fresh`, every connection's memo ran out at the same instant (they share the entry's time)
+  // and all of them waited for the database together.
   if (memo.token.empty() || token != memo.token ||
       memo.generation != generation_.load(std::memory_order_acquire) ||
-      std::chrono::steady_clock::now() - memo.fetched >= times_.fresh) {
+      std::chrono::steady_clock::now() - memo.fetched >= times_.refresh_after) {
     return nullptr;
   }
   memo.caller.renewed = false;  // said once, by the request that renewed it

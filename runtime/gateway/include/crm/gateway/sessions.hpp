@@ -61,8 +61,9 @@ class Sessions : public http::CallerSource<Caller> {
 
   boost::asio::awaitable<std::optional<Caller>> Resolve(const http::Request& request) override;
   /// The caller `memo` remembers for `token`, or nullptr when it cannot answer: another token,
-  /// an entry older than the shared cache's, or a session forgotten since (any Forget* call
-  /// makes every memo look up again, so a revoked session is refused from the next request on).
+  /// an entry the shared cache would confirm again (`refresh_after` old), or a session
+  /// forgotten since (any Forget* call makes every memo look up again, so a revoked session is
+  /// refused from the next request on).
   /// Its `renewed` is true only the first time. No hashing, no lock.
   const Caller* Recall(std::string_view token, SessionMemo& memo);
   /// As Resolve, remembering the answer in `memo` for Recall; nullptr without a valid session
