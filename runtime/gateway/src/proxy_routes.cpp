@@ -3,6 +3,7 @@
 #include <any>
 #include <charconv>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -200,6 +201,33 @@ std::optional<Response> Refusal(GatewayContext& gateway, const http::Request& re
   return OverQuota(caller, req);
 }
 
+// What a connection keeps from one request to the next (its connection note): the session its
+// last request named, and the upstream of that caller's slice. Taking the upstream from
+// SliceUpstreams on every request was a lock and a reference count that every event loop writes
+// (docs/benchmarks.md, "Gateway proxy").
+struct ConnectionMemo {
+  SessionMemo session;
+  std::shared_ptr<http::Upstream> upstream;
+  long long slice_id = 0;
+  std::string endpoint;  ///< the slice's endpoint `upstream` was made for
+};
+
+// The upstream of `caller`'s slice: the one the connection kept, when it is still that slice's
+// at that endpoint.
+http::Upstream& UpstreamFor(GatewayContext& gateway, Exchange& ex, const Caller& caller) {
+  auto* memo = std::any_cast<ConnectionMemo>(&ex.connection_note());
+  if (memo == nullptr) {
+    memo = &ex.connection_note().emplace<ConnectionMemo>();
+  }
+  if (!memo->upstream || memo->slice_id != *caller.slice_id ||
+      memo->endpoint != caller.slice_endpoint) {
+    memo->upstream = gateway.upstreams.For(*caller.slice_id, caller.slice_endpoint);
+    memo->slice_id = *caller.slice_id;
+    memo->endpoint = caller.slice_endpoint;
+  }
+  return *memo->upstream;
+}
+
 // The caller the head check noted (always, for /api/), or nullptr.
 const Caller* Noted(Exchange& ex) {
   const auto* noted = std::any_cast<const Caller*>(&ex.note());
@@ -258,9 +286,9 @@ Reply ProxyRequest(GatewayContext& gateway, Exchange& ex) {
         .append(gateway.browser.SessionCookie(TokenFrom(req)))
         .append("\r\n");
   }
-  std::shared_ptr<http::Upstream> upstream =
-      gateway.upstreams.For(*caller->slice_id, caller->slice_endpoint);
-  co_await upstream->Pass(ex, head, req.body(), kRelayedFields, extra);
+  // Kept alive by the connection's memo, which nothing replaces while this request lasts.
+  http::Upstream& upstream = UpstreamFor(gateway, ex, *caller);
+  co_await upstream.Pass(ex, head, req.body(), kRelayedFields, extra);
   co_return std::nullopt;  // answered by Pass
 }
 
@@ -288,13 +316,13 @@ http::HeadCheck ProxyHeadCheck(GatewayContext& gateway) {
       // since; else the shared cache or the database. Proxy takes the caller from the note: a
       // second lookup would lose `renewed` (the cookie's refresh).
       std::any& kept = head.connection_note();
-      auto* memo = std::any_cast<SessionMemo>(&kept);
+      auto* memo = std::any_cast<ConnectionMemo>(&kept);
       if (memo == nullptr) {
-        memo = &kept.emplace<SessionMemo>();
+        memo = &kept.emplace<ConnectionMemo>();
       }
-      const Caller* caller = gateway.sessions.Recall(TokenIn(head.request()), *memo);
+      const Caller* caller = gateway.sessions.Recall(TokenIn(head.request()), memo->session);
       if (caller == nullptr) {
-        caller = co_await gateway.sessions.Resolve(head.request(), *memo);
+        caller = co_await gateway.sessions.Resolve(head.request(), memo->session);
       }
       if (caller == nullptr) {
         throw Unauthenticated(http::kSignInFirst);
@@ -310,11 +338,11 @@ http::QuickHeadCheck ProxyQuickCheck(GatewayContext& gateway) {
     if (http::TargetPath(head.request().target()).rfind("/api/", 0) != 0) {
       return true;
     }
-    auto* memo = std::any_cast<SessionMemo>(&head.connection_note());
+    auto* memo = std::any_cast<ConnectionMemo>(&head.connection_note());
     if (memo == nullptr) {
       return false;
     }
-    const Caller* caller = gateway.sessions.Recall(TokenIn(head.request()), *memo);
+    const Caller* caller = gateway.sessions.Recall(TokenIn(head.request()), memo->session);
     if (caller == nullptr) {
       return false;
     }

@@ -344,28 +344,57 @@ asio::awaitable<std::unique_ptr<Stream>> Upstream::Connect() {
   co_return stream;
 }
 
-std::unique_ptr<Stream> Upstream::TakeIdle(const asio::execution_context* context) {
-  std::lock_guard lock(mutex_);
-  // The oldest are in front: drop the stale ones, then take this context's newest.
-  auto now = std::chrono::steady_clock::now();
-  while (!idle_.empty() && now - idle_.front().since >= kMaxIdle) {
-    idle_.pop_front();
+Upstream::~Upstream() {
+  for (auto& slot : contexts_) {
+    delete slot.load(std::memory_order_acquire);
   }
-  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
-    if (it->context == context) {
-      std::unique_ptr<Stream> stream = std::move(it->stream);
-      idle_.erase(std::next(it).base());
-      return stream;
+}
+
+Upstream::ContextIdle* Upstream::IdleOf(const asio::execution_context* context) {
+  for (auto& slot : contexts_) {
+    ContextIdle* idle = slot.load(std::memory_order_acquire);
+    if (idle == nullptr) {
+      auto made = std::make_unique<ContextIdle>(context);
+      if (slot.compare_exchange_strong(idle, made.get(), std::memory_order_acq_rel)) {
+        return made.release();
+      }
+      // Another context took this slot first: `idle` is now its entry.
+    }
+    if (idle->context == context) {
+      return idle;
     }
   }
   return nullptr;
 }
 
+std::unique_ptr<Stream> Upstream::TakeIdle(const asio::execution_context* context) {
+  ContextIdle* mine = IdleOf(context);
+  if (mine == nullptr) {
+    return nullptr;
+  }
+  std::lock_guard lock(mine->mutex);
+  // The oldest are in front: drop the stale ones, then take the newest.
+  auto now = std::chrono::steady_clock::now();
+  while (!mine->idle.empty() && now - mine->idle.front().since >= kMaxIdle) {
+    mine->idle.pop_front();
+  }
+  if (mine->idle.empty()) {
+    return nullptr;
+  }
+  std::unique_ptr<Stream> stream = std::move(mine->idle.back().stream);
+  mine->idle.pop_back();
+  return stream;
+}
+
 void Upstream::KeepIdle(std::unique_ptr<Stream> stream, const asio::execution_context* context) {
   stream->expires_never();
-  std::lock_guard lock(mutex_);
-  if (idle_.size() < max_idle_) {
-    idle_.push_back({std::move(stream), context, std::chrono::steady_clock::now()});
+  ContextIdle* mine = IdleOf(context);
+  if (mine == nullptr) {
+    return;
+  }
+  std::lock_guard lock(mine->mutex);
+  if (mine->idle.size() < max_idle_) {
+    mine->idle.push_back({std::move(stream), std::chrono::steady_clock::now()});
   }
 }
 

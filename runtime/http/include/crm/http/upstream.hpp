@@ -2,6 +2,8 @@
 // or loopback port), and a relay for streamed responses (server-sent events).
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <deque>
 #include <memory>
@@ -21,6 +23,9 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   /// connections of that context only (IoPool: each context is one thread's).
   Upstream(Endpoint endpoint, std::size_t max_idle, std::chrono::milliseconds timeout)
       : endpoint_(std::move(endpoint)), max_idle_(max_idle), timeout_(timeout) {}
+  ~Upstream();
+  Upstream(const Upstream&) = delete;
+  Upstream& operator=(const Upstream&) = delete;
 
   // Requests are taken by reference: GCC 12 relocates a coroutine's by-value parameters bitwise,
   // which breaks Beast's header containers. The caller keeps `request` alive across the co_await.
@@ -88,16 +93,29 @@ class Upstream : public std::enable_shared_from_this<Upstream> {
   /// within `write_timeout`.
   asio::awaitable<std::unique_ptr<Opened>> Open(Request request, Stream& down,
                                                 std::chrono::milliseconds write_timeout);
-  Endpoint endpoint_;
-  std::size_t max_idle_;
-  std::chrono::milliseconds timeout_;
-  std::mutex mutex_;
   struct Idle {
     std::unique_ptr<Stream> stream;
-    const asio::execution_context* context;  ///< the io_context it may be used from
     std::chrono::steady_clock::time_point since;
   };
-  std::deque<Idle> idle_;
+  /// The idle connections of one io_context: each event loop takes and keeps its own under a
+  /// lock only it uses, so no cache line moves between the loops' cores on a request
+  /// (docs/benchmarks.md, "Gateway proxy").
+  struct alignas(64) ContextIdle {
+    explicit ContextIdle(const asio::execution_context* c) : context(c) {}
+    const asio::execution_context* const context;
+    std::mutex mutex;
+    std::deque<Idle> idle;
+  };
+  /// Up to kContexts io_contexts keep idle connections; a further one opens a connection per
+  /// request (IoPool has one context per I/O thread: CRM_IO_THREADS, a handful).
+  static constexpr std::size_t kContexts = 16;
+  /// `context`'s idle connections, made on first use; nullptr when kContexts others have them.
+  ContextIdle* IdleOf(const asio::execution_context* context);
+
+  Endpoint endpoint_;
+  std::size_t max_idle_;  ///< per io_context
+  std::chrono::milliseconds timeout_;
+  std::array<std::atomic<ContextIdle*>, kContexts> contexts_{};
 };
 
 }  // namespace crm::http
