@@ -9,13 +9,14 @@
 namespace crm::http {
 namespace {
 
-// The line of `series` in an exposition, or "" when it has none.
-std::string Line(const std::string& text, const std::string& series) {
+// The value of `series` in an exposition, or "" when it has none.
+std::string Value(const std::string& text, const std::string& series) {
   std::size_t at = text.find("\n" + series + " ");
   if (at == std::string::npos) {
     return "";
   }
-  return text.substr(at + 1, text.find('\n', at + 1) - at - 1);
+  at += series.size() + 2;
+  return text.substr(at, text.find('\n', at) - at);
 }
 
 TEST(MetricsTest, RequestsObservedOnManyThreadsAreAllCountedInTheirClassAndBucket) {
@@ -45,30 +46,20 @@ TEST(MetricsTest, RequestsObservedOnManyThreadsAreAllCountedInTheirClassAndBucke
   metrics.ObserveRequest(999, 0.0);  // no class: "other"
 
   std::string text = metrics.Serialize();
-  EXPECT_EQ(Line(text, "crm_http_requests_total{code=\"2xx\"}"),
-            "crm_http_requests_total{code=\"2xx\"} 12000");
-  EXPECT_EQ(Line(text, "crm_http_requests_total{code=\"5xx\"}"),
-            "crm_http_requests_total{code=\"5xx\"} 11880");
-  EXPECT_EQ(Line(text, "crm_http_requests_total{code=\"4xx\"}"),
-            "crm_http_requests_total{code=\"4xx\"} 120");
-  EXPECT_EQ(Line(text, "crm_http_requests_total{code=\"other\"}"),
-            "crm_http_requests_total{code=\"other\"} 1");
-  EXPECT_EQ(Line(text, "crm_http_requests_total{code=\"3xx\"}"), "") << "never answered";
+  EXPECT_EQ(Value(text, "crm_http_requests_total{code=\"2xx\"}"), "12000");
+  EXPECT_EQ(Value(text, "crm_http_requests_total{code=\"5xx\"}"), "11880");
+  EXPECT_EQ(Value(text, "crm_http_requests_total{code=\"4xx\"}"), "120");
+  EXPECT_EQ(Value(text, "crm_http_requests_total{code=\"other\"}"), "1");
+  EXPECT_EQ(Value(text, "crm_http_requests_total{code=\"3xx\"}"), "") << "never answered";
   // Cumulative buckets: 0.0005 holds the 12,000 fast ones and the 0 s one; 0.001 adds the
   // 11,880 of exactly 1 ms; only +Inf holds the 120 slow ones.
-  EXPECT_EQ(Line(text, "crm_http_request_duration_seconds_bucket{le=\"0.0005\"}"),
-            "crm_http_request_duration_seconds_bucket{le=\"0.0005\"} 12001");
-  EXPECT_EQ(Line(text, "crm_http_request_duration_seconds_bucket{le=\"0.001\"}"),
-            "crm_http_request_duration_seconds_bucket{le=\"0.001\"} 23881");
-  EXPECT_EQ(Line(text, "crm_http_request_duration_seconds_bucket{le=\"10\"}"),
-            "crm_http_request_duration_seconds_bucket{le=\"10\"} 23881");
-  EXPECT_EQ(Line(text, "crm_http_request_duration_seconds_bucket{le=\"+Inf\"}"),
-            "crm_http_request_duration_seconds_bucket{le=\"+Inf\"} 24001");
-  EXPECT_EQ(Line(text, "crm_http_request_duration_seconds_count"),
-            "crm_http_request_duration_seconds_count 24001");
+  EXPECT_EQ(Value(text, "crm_http_request_duration_seconds_bucket{le=\"0.0005\"}"), "12001");
+  EXPECT_EQ(Value(text, "crm_http_request_duration_seconds_bucket{le=\"0.001\"}"), "23881");
+  EXPECT_EQ(Value(text, "crm_http_request_duration_seconds_bucket{le=\"10\"}"), "23881");
+  EXPECT_EQ(Value(text, "crm_http_request_duration_seconds_bucket{le=\"+Inf\"}"), "24001");
+  EXPECT_EQ(Value(text, "crm_http_request_duration_seconds_count"), "24001");
   // 12,000 × 0.3 ms + 11,880 × 1 ms + 120 × 20 s = 3.6 + 11.88 + 2400.
-  EXPECT_EQ(Line(text, "crm_http_request_duration_seconds_sum"),
-            "crm_http_request_duration_seconds_sum 2415.48");
+  EXPECT_EQ(Value(text, "crm_http_request_duration_seconds_sum"), "2415.48");
   EXPECT_NE(text.find("# TYPE crm_http_request_duration_seconds histogram"), std::string::npos);
   EXPECT_NE(text.find("# TYPE crm_http_requests_total counter"), std::string::npos);
 }
@@ -88,10 +79,9 @@ TEST(MetricsTest, RegisteredAndPerScrapeFamiliesFollowTheRequestSeries) {
   extra.metric.push_back(one);
 
   std::string text = metrics.Serialize({extra});
-  EXPECT_EQ(Line(text, "crm_test_gauge"), "crm_test_gauge 7");
-  EXPECT_EQ(Line(text, "crm_test_extra"), "crm_test_extra 3");
-  EXPECT_EQ(Line(text, "crm_http_request_duration_seconds_count"),
-            "crm_http_request_duration_seconds_count 0");
+  EXPECT_EQ(Value(text, "crm_test_gauge"), "7");
+  EXPECT_EQ(Value(text, "crm_test_extra"), "3");
+  EXPECT_EQ(Value(text, "crm_http_request_duration_seconds_count"), "0");
   EXPECT_LT(text.find("crm_http_request_duration_seconds"), text.find("crm_test_gauge"));
   EXPECT_LT(text.find("crm_test_gauge"), text.find("crm_test_extra"));
 }
