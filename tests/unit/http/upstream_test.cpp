@@ -99,6 +99,7 @@ bool HasWholeResponse(const std::string& in) {
 
 // The slice's stand-in: on one TCP port, answers each request with the next canned reply (raw
 // bytes), closing the connection after it when the reply says so; records what it was sent.
+// Each connection is served on a thread of its own, so kept-alive connections are served at once.
 class CannedUpstream {
  public:
   /// In `bytes`, a pause of 100 ms before what follows (a head arriving in two reads).
@@ -117,6 +118,9 @@ class CannedUpstream {
     ::shutdown(listen_fd_, SHUT_RDWR);
     ::close(listen_fd_);
     thread_.join();
+    for (std::thread& serving : serving_) {
+      serving.join();
+    }
   }
 
   int port() const { return port_; }
@@ -134,34 +138,38 @@ class CannedUpstream {
         return;
       }
       ++connections_;
-      bool open = true;
-      while (open) {
-        bool closed = false;
-        std::string request = ReceiveUntil(fd, HasWholeRequest, &closed, &stopping_);
-        if (closed || !HasWholeRequest(request)) {
+      serving_.emplace_back([this, fd] { ServeConnection(fd); });
+    }
+  }
+
+  void ServeConnection(int fd) {
+    bool open = true;
+    while (open) {
+      bool closed = false;
+      std::string request = ReceiveUntil(fd, HasWholeRequest, &closed, &stopping_);
+      if (closed || !HasWholeRequest(request)) {
+        break;
+      }
+      Reply reply;
+      {
+        std::lock_guard lock(mutex_);
+        requests_.push_back(request);
+        if (replies_.empty()) {
           break;
         }
-        Reply reply;
-        {
-          std::lock_guard lock(mutex_);
-          requests_.push_back(request);
-          if (replies_.empty()) {
-            break;
-          }
-          reply = replies_.front();
-          replies_.pop_front();
-        }
-        for (std::size_t from = 0, pause = 0; from <= reply.bytes.size(); from = pause + 1) {
-          pause = std::min(reply.bytes.find(kPause, from), reply.bytes.size());
-          if (from > 0) {
-            std::this_thread::sleep_for(milliseconds(100));
-          }
-          SendAll(fd, reply.bytes.substr(from, pause - from));
-        }
-        open = !reply.close_after;
+        reply = replies_.front();
+        replies_.pop_front();
       }
-      ::close(fd);
+      for (std::size_t from = 0, pause = 0; from <= reply.bytes.size(); from = pause + 1) {
+        pause = std::min(reply.bytes.find(kPause, from), reply.bytes.size());
+        if (from > 0) {
+          std::this_thread::sleep_for(milliseconds(100));
+        }
+        SendAll(fd, reply.bytes.substr(from, pause - from));
+      }
+      open = !reply.close_after;
     }
+    ::close(fd);
   }
 
   int listen_fd_ = -1;
@@ -172,6 +180,7 @@ class CannedUpstream {
   std::deque<Reply> replies_;
   std::vector<std::string> requests_;
   std::thread thread_;
+  std::vector<std::thread> serving_;  ///< one per connection; only Serve and the destructor
 };
 
 constexpr bhttp::field kKept[] = {bhttp::field::content_type, bhttp::field::etag};
@@ -423,6 +432,37 @@ TEST_F(PassTest, AHeadGetsTheLengthButNoBodyAndA304NoLength) {
   EXPECT_EQ(BodyOf(ReceiveUntil(fd, HasWholeResponse)), "ok");
   ::close(fd);
   EXPECT_EQ(upstream.connections(), 1);
+}
+
+TEST(UpstreamIdleTest, EachEventLoopKeepsAndReusesItsOwnIdleConnections) {
+  constexpr char kOk[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  CannedUpstream upstream({{kOk}, {kOk}, {kOk}, {kOk}, {kOk}, {kOk}});
+  IoPool io(2);
+  // One idle connection kept per event loop.
+  auto pool = std::make_shared<Upstream>(
+      ParseEndpoint("127.0.0.1:" + std::to_string(upstream.port())), 1, milliseconds(5000));
+  Server server(io, ServerLimits{}, [&pool](Exchange& ex) { return Passing(pool, ex); });
+  int port = server.Listen(ParseEndpoint("127.0.0.1:0")).port;
+  server.Start();
+  io.Start();
+
+  // Two clients, which the server gives to its two event loops in turn, take turns three times.
+  int first = Connect(port);
+  int second = Connect(port);
+  for (int round = 0; round < 3; ++round) {
+    for (int fd : {first, second}) {
+      SendAll(fd, "GET /api/x HTTP/1.1\r\nHost: crm\r\n\r\n");
+      EXPECT_EQ(BodyOf(ReceiveUntil(fd, HasWholeResponse)), "ok") << "round " << round;
+    }
+  }
+  ::close(first);
+  ::close(second);
+  server.Shutdown(milliseconds(1000));
+  io.Stop();
+  // Each loop reused the connection it opened. With one bound for both loops, whichever loop
+  // put its connection back second found the place taken and closed it, and opened another for
+  // its next request (3 or 4 in all, by which loop was first each time).
+  EXPECT_EQ(upstream.connections(), 2);
 }
 
 }  // namespace
