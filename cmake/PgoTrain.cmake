@@ -1,7 +1,8 @@
 # Runs the planner's training program (planner/pgo), which writes a profile per planner source
-# into crm_planner's object directory (docs/benchmarks.md "Profile-guided build"), and checks
-# that every source got one.
-# -DTRAIN=<program> -DUSE_DIR=<crm_planner's object directory> -DNAMES=<source names, comma-separated>
+# into crm_planner's object directory, and checks that every source got one (docs/benchmarks.md,
+# "Profile-guided planner").
+# -DTRAIN=<program> -DUSE_DIR=<crm_planner's object directory>
+# -DNAMES=<source names, comma-separated>
 string(REPLACE "," ";" names "${NAMES}")
 # A profile adds its counts to a file left by an earlier run: start from none.
 foreach(name ${names})

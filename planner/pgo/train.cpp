@@ -1,10 +1,10 @@
-// The planner's training run for profile-guided optimisation (CRM_PGO, docs/benchmarks.md
-// "Profile-guided build"). Built against an instrumented copy of the planner, it sizes the kinds
-// of workload crmctl is asked for, so that the compiler lays out the planner for the branches
-// real runs take: batches of prospects as CSV and JSON lines (every engine, from one customer to
-// tens of thousands, optional cells empty or set), and single plans with their options (HA,
-// regions, a replica, swap, providers, a tier forced). Its own rows come from its own generator:
-// nothing here is the benchmark's file.
+// The planner's training run for profile-guided optimisation (CRM_PGO; docs/benchmarks.md,
+// "Profile-guided planner"). Built against an instrumented copy of the planner, it sizes the
+// kinds of workload crmctl is asked for, so that the compiler lays out the planner for the
+// branches real runs take: batches of prospects as CSV and JSON lines (every engine, from one
+// customer to tens of thousands, optional cells empty or set), and single plans with their
+// options (HA, regions, a replica, swap, providers, a tier forced). Its rows come from its own
+// generator: nothing here is the benchmark's file.
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -36,7 +36,9 @@ class Random {
     state_ ^= state_ >> 27;
     return state_ * 2685821657736338717ULL;
   }
-  long long Below(long long n) { return static_cast<long long>(Next() % static_cast<std::uint64_t>(n)); }
+  long long Below(long long n) {
+    return static_cast<long long>(Next() % static_cast<std::uint64_t>(n));
+  }
 
  private:
   std::uint64_t state_;
@@ -60,8 +62,8 @@ std::string Prospects(int rows, std::uint64_t seed) {
     const long long devices = random.Below(5);  // 0: the default (empty cell)
     const long long messages = 20 + random.Below(400);
     const char* engine = kEngines[random.Below(5)];
-    const long long growth = random.Below(6);   // 0: empty
-    const long long price = random.Below(4);    // 0: empty
+    const long long growth = random.Below(6);    // 0: empty
+    const long long price = random.Below(4);     // 0: empty
     const long long backlog = random.Below(20);  // mostly empty
     if (i % 8 == 0) {
       csv += fmt::format("\"Prospect, \"\"{}\"\"\",", i);
