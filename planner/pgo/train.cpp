@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -26,22 +27,17 @@ using crm::planner::BatchOptions;
 using crm::planner::Catalog;
 using crm::planner::OutputFormat;
 
-// xorshift64*: deterministic on every machine, so the profile is too.
+// std::mt19937_64's sequence is fixed by the standard, so the rows and the profile are the same on
+// every machine (a distribution's is not: values are taken modulo instead).
 class Random {
  public:
-  explicit Random(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t Next() {
-    state_ ^= state_ >> 12;
-    state_ ^= state_ << 25;
-    state_ ^= state_ >> 27;
-    return state_ * 2685821657736338717ULL;
-  }
+  explicit Random(std::uint64_t seed) : engine_(seed) {}
   long long Below(long long n) {
-    return static_cast<long long>(Next() % static_cast<std::uint64_t>(n));
+    return static_cast<long long>(engine_() % static_cast<std::uint64_t>(n));
   }
 
  private:
-  std::uint64_t state_;
+  std::mt19937_64 engine_;
 };
 
 // Prospects spread evenly over the orders of magnitude of customers (1 to ~30,000), so every
