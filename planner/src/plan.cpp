@@ -2046,9 +2046,13 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
           FormatBytes(row.disk_demand), FormatBytes(row.disk_bytes()), row.disk_util * 100,
           row.volume_bytes > 0 ? fmt::format(" with a {} volume", FormatBytes(row.volume_bytes))
                                : std::string(),
-          row.runner_up != nullptr ? fmt::format("; runner-up {} × {} = {}", row.runner_up_count,
-                                                 row.runner_up->name, FormatUsd(row.runner_up_usd))
-                                   : std::string("; no other offering fits"));
+          row.spec->sized_like
+              ? fmt::format("; sized as {}, whose load it must carry after a failover",
+                            plan.tier->roles[row.spec->sized_like_index].role)
+          : row.runner_up != nullptr
+              ? fmt::format("; runner-up {} × {} = {}", row.runner_up_count, row.runner_up->name,
+                            FormatUsd(row.runner_up_usd))
+              : std::string("; no other offering fits"));
     }
     EXPLAIN(ex, "zone", std::string(ZoneName(plan.zone)),
             "busiest resource {:.0f} %: green < {:.0f} % ≤ yellow ≤ {:.0f} % < red", worst * 100,

@@ -122,6 +122,45 @@ TEST(ReconciledLayoutTest, ReplicaIsOptInAndSizedLikeThePrimary) {
   EXPECT_TRUE(HasWarning(small, "--replica requires tier 3"));
 }
 
+// Tier 4's replica takes over when its primary fails (ha: true), so it is sized like the primary,
+// never a lighter choice of its own, and the outputs say so instead of offering a runner-up.
+TEST(ReconciledLayoutTest, TierFoursReplicaIsSizedLikeItsPrimaryAndSaysSo) {
+  for (const long long customers : {600LL, 1000LL, 1900LL}) {
+    Workload w;
+    w.customers = customers;
+    w.messages_per_customer_day = 400;
+    const Plan p = PlanOf(w, Cat(), PlanOptions{.explain = true});
+    ASSERT_EQ(p.tier->id, 4) << customers;
+    const LayoutRow* primary = Row(p, "postgres-primary");
+    const LayoutRow* replica = Row(p, "postgres-replica");
+    ASSERT_NE(primary, nullptr);
+    ASSERT_NE(replica, nullptr);
+    EXPECT_EQ(replica->server, primary->server) << customers;
+    EXPECT_EQ(replica->count, primary->count) << customers;
+    EXPECT_DOUBLE_EQ(replica->volume_bytes, primary->volume_bytes) << customers;
+    EXPECT_DOUBLE_EQ(replica->monthly_usd, primary->monthly_usd) << customers;
+    EXPECT_NE(primary->runner_up, nullptr) << customers;
+    EXPECT_EQ(replica->runner_up, nullptr) << customers;
+    // Its own load is lighter (less CPU) on the same server.
+    EXPECT_LT(replica->cpu_util, primary->cpu_util) << customers;
+    EXPECT_LE(replica->ram_util, primary->ram_util) << customers;
+
+    const std::string table = PlanToTable(p, false);
+    const std::size_t row = table.find("\n  postgres-replica ");
+    ASSERT_NE(row, std::string::npos) << table;
+    EXPECT_NE(table.substr(row, table.find('\n', row + 1) - row).find("as postgres-primary"),
+              std::string::npos)
+        << table;
+    bool explained = false;
+    for (const ExplainLine& line : p.explain) {
+      explained =
+          explained || (line.figure == "postgres-replica host" &&
+                        line.arithmetic.find("sized as postgres-primary") != std::string::npos);
+    }
+    EXPECT_TRUE(explained) << customers;
+  }
+}
+
 // Source: tier 4 runs two queue stores and PgBouncer on a host of its own.
 TEST(ReconciledLayoutTest, TierFourHasTwoQueueStoresAndAPgBouncerHost) {
   const Plan p = ReferencePlan(4);

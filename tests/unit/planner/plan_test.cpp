@@ -118,49 +118,6 @@ TEST_F(PlanTest, HaForcesTheHaTopologyAndSaysSo) {
   EXPECT_NE(p.warnings[0].find("--ha requires tier 4"), std::string::npos) << p.warnings[0];
 }
 
-// A replica takes over when its primary fails: both tiers that have one (tier 3 with --replica,
-// tier 4 always) give it the primary's server, count and volume, never a cheaper choice of its
-// own, and it carries no more than the primary does on that server.
-TEST_F(PlanTest, AReplicaIsSizedLikeItsPrimarySoAFailoverFits) {
-  const auto role = [](const Plan& p, std::string_view name) -> const LayoutRow* {
-    for (const LayoutRow& row : p.layout) {
-      if (row.spec->role == name) {
-        return &row;
-      }
-    }
-    return nullptr;
-  };
-  struct Case {
-    long long customers;
-    bool replica;
-    int tier;
-    const char* primary;
-  };
-  for (const Case& c :
-       {Case{300, true, 3, "postgres"}, Case{600, false, 4, "postgres-primary"},
-        Case{1000, false, 4, "postgres-primary"}, Case{1900, false, 4, "postgres-primary"}}) {
-    const Plan p =
-        c.replica ? PlanFor(c.customers,
-                            [](Workload& w) {
-                              w.replica = true;
-                              w.messages_per_customer_day = 400;
-                            })
-                  : PlanFor(c.customers, [](Workload& w) { w.messages_per_customer_day = 400; });
-    ASSERT_EQ(p.tier->id, c.tier) << c.customers;
-    const LayoutRow* primary = role(p, c.primary);
-    const LayoutRow* replica = role(p, "postgres-replica");
-    ASSERT_NE(primary, nullptr) << c.customers;
-    ASSERT_NE(replica, nullptr) << c.customers;
-    EXPECT_EQ(replica->server, primary->server) << c.customers;
-    EXPECT_EQ(replica->count, primary->count) << c.customers;
-    EXPECT_EQ(replica->volume_bytes, primary->volume_bytes) << c.customers;
-    EXPECT_EQ(replica->monthly_usd, primary->monthly_usd) << c.customers;
-    EXPECT_EQ(replica->runner_up, nullptr) << "the replica follows its primary";
-    EXPECT_LE(replica->cpu_util, primary->cpu_util) << c.customers;
-    EXPECT_LE(replica->ram_util, primary->ram_util) << c.customers;
-  }
-}
-
 TEST_F(PlanTest, RegionsForceKubernetesAndMultiplyTheLayout) {
   const Plan one = PlanFor(3000);
   const Plan two = PlanFor(3000, [](Workload& w) { w.regions = 2; });
