@@ -255,6 +255,9 @@ nlohmann::ordered_json PlanToJson(const Plan& plan) {
                                  {"plan", row.runner_up->name},
                                  {"count", row.runner_up_count},
                                  {"monthly_usd", Round(row.runner_up_usd, 2)}}},
+        {"sized_like", row.spec->sized_like
+                           ? Json(plan.tier->roles[row.spec->sized_like_index].role)
+                           : Json(nullptr)},
         {"demand_per_host",
          {{"ram_bytes", Bytes(row.ram_demand)},
           {"disk_bytes", Bytes(row.disk_demand)},

@@ -151,6 +151,14 @@ TEST(ReconciledLayoutTest, TierFoursReplicaIsSizedLikeItsPrimaryAndSaysSo) {
     EXPECT_NE(table.substr(row, table.find('\n', row + 1) - row).find("as postgres-primary"),
               std::string::npos)
         << table;
+    for (const auto& json_row : PlanToJson(p)["layout"]) {
+      if (json_row["role"] == "postgres-replica") {
+        EXPECT_EQ(json_row["sized_like"], "postgres-primary");
+        EXPECT_TRUE(json_row["runner_up"].is_null());
+      } else {
+        EXPECT_TRUE(json_row["sized_like"].is_null()) << json_row["role"];
+      }
+    }
     bool explained = false;
     for (const ExplainLine& line : p.explain) {
       explained =
