@@ -3,6 +3,8 @@
 
 #include <iostream>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "cli_context.hpp"
 #include "crm/error.hpp"
@@ -30,14 +32,17 @@ Json TierJson(const planner::Tier& t, const planner::Catalog& c) {
   Json roles = Json::array();
   for (const planner::RoleSpec& r : t.roles) {
     const planner::Server& s = *c.FindServer(r.server);
-    roles.push_back({{"role", r.role},
-                     {"count", r.count},
-                     {"server", r.server},
-                     {"vcpu", s.vcpu},
-                     {"ram_bytes", std::llround(s.ram_bytes)},
-                     {"disk_bytes", std::llround(s.disk_bytes)},
-                     {"monthly_usd", s.monthly_usd},
-                     {"scalable", r.scalable}});
+    roles.push_back(
+        {{"role", r.role},
+         {"count", r.count},
+         {"server", r.server},
+         {"vcpu", s.vcpu},
+         {"ram_bytes", std::llround(s.ram_bytes)},
+         {"disk_bytes", std::llround(s.disk_bytes)},
+         {"monthly_usd", s.monthly_usd},
+         {"scalable", r.scalable},
+         {"only_with_replica", r.only_with_replica},
+         {"sized_like", r.sized_like ? Json(t.roles[r.sized_like_index].role) : Json(nullptr)}});
   }
   Json floors = Json::object();
   for (const auto& [k, v] : t.knob_floors) {
@@ -112,13 +117,21 @@ void Show(int id, GlobalOptions& global) {
   for (const planner::RoleSpec& r : t->roles) {
     const planner::Server& s = *catalog.FindServer(r.server);
     total += r.only_with_replica ? 0 : s.monthly_usd * r.count;
-    std::cout << fmt::format("  {:<18} {:>5}  {:<22} {:>5} {:>9} {:>9} {:>11}{}\n", r.role, r.count,
-                             s.name, crm::FormatNumber(s.vcpu), crm::FormatBytes(s.ram_bytes),
-                             crm::FormatBytes(s.disk_bytes),
-                             crm::FormatUsd(s.monthly_usd * r.count),
-                             r.only_with_replica ? "  (only with --replica)"
-                             : r.scalable        ? "  (scales out)"
-                                                 : "");
+    std::vector<std::string> notes;
+    if (r.only_with_replica) {
+      notes.emplace_back("only with --replica");
+    }
+    if (r.sized_like) {
+      notes.push_back("sized as " + t->roles[r.sized_like_index].role);
+    }
+    if (r.scalable) {
+      notes.emplace_back("scales out");
+    }
+    std::cout << fmt::format("  {:<18} {:>5}  {:<22} {:>5} {:>9} {:>9} {:>11}{}{}{}\n", r.role,
+                             r.count, s.name, crm::FormatNumber(s.vcpu),
+                             crm::FormatBytes(s.ram_bytes), crm::FormatBytes(s.disk_bytes),
+                             crm::FormatUsd(s.monthly_usd * r.count), notes.empty() ? "" : "  (",
+                             fmt::join(notes, "; "), notes.empty() ? "" : ")");
   }
   std::cout << fmt::format("  reference total: {}/month\n", crm::FormatUsd(total));
   if (!t->knob_floors.empty()) {

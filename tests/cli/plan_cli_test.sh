@@ -149,7 +149,7 @@ run plan --batch "$TMP/many.csv" --jobs 3;       expect_code 2; expect_err "plan
 run plan --batch "$TMP/prospects.csv" --jobs 0;  expect_code 2; expect_err "--jobs"
 
 # Tiers.
-run tiers show 4;                                expect_code 0; expect_out "Scale"; expect_out "postgres-replica"
+run tiers show 4;                                expect_code 0; expect_out "Scale"; expect_out "postgres-replica"; expect_out "(sized as postgres-primary)"
 run tiers show 9;                                expect_code 2; expect_err "no tier 9"
 run tiers servers -o json;                       expect_code 0; expect_json "any(s['name'] == 'ovh-vps-5' and s['monthly_usd'] == 40.4 for s in d)"
 run --catalog "$SRC/tiers" tiers list;           expect_code 0; expect_out "Enterprise"
