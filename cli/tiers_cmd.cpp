@@ -32,17 +32,16 @@ Json TierJson(const planner::Tier& t, const planner::Catalog& c) {
   Json roles = Json::array();
   for (const planner::RoleSpec& r : t.roles) {
     const planner::Server& s = *c.FindServer(r.server);
-    roles.push_back(
-        {{"role", r.role},
-         {"count", r.count},
-         {"server", r.server},
-         {"vcpu", s.vcpu},
-         {"ram_bytes", std::llround(s.ram_bytes)},
-         {"disk_bytes", std::llround(s.disk_bytes)},
-         {"monthly_usd", s.monthly_usd},
-         {"scalable", r.scalable},
-         {"only_with_replica", r.only_with_replica},
-         {"sized_like", r.sized_like ? Json(t.roles[r.sized_like_index].role) : Json(nullptr)}});
+    roles.push_back({{"role", r.role},
+                     {"count", r.count},
+                     {"server", r.server},
+                     {"vcpu", s.vcpu},
+                     {"ram_bytes", std::llround(s.ram_bytes)},
+                     {"disk_bytes", std::llround(s.disk_bytes)},
+                     {"monthly_usd", s.monthly_usd},
+                     {"scalable", r.scalable},
+                     {"only_with_replica", r.only_with_replica},
+                     {"sized_like", r.sized_like ? Json(r.sized_like_role) : Json(nullptr)}});
   }
   Json floors = Json::object();
   for (const auto& [k, v] : t.knob_floors) {
@@ -122,7 +121,7 @@ void Show(int id, GlobalOptions& global) {
       notes.emplace_back("only with --replica");
     }
     if (r.sized_like) {
-      notes.push_back("sized as " + t->roles[r.sized_like_index].role);
+      notes.push_back("sized as " + r.sized_like_role);
     }
     if (r.scalable) {
       notes.emplace_back("scales out");

@@ -468,6 +468,7 @@ Tier ParseTier(const std::string& file, const YAML::Node& root,
       }
       spec.sized_like = true;
       spec.sized_like_index = static_cast<std::size_t>(earlier - t.roles.begin());
+      spec.sized_like_role = name;
     }
     r.Finish();
     const auto it = std::find_if(servers.begin(), servers.end(),

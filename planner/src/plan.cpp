@@ -2048,7 +2048,7 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
                                : std::string(),
           row.spec->sized_like
               ? fmt::format("; sized as {}, whose load it must carry after a failover",
-                            plan.tier->roles[row.spec->sized_like_index].role)
+                            row.spec->sized_like_role)
           : row.runner_up != nullptr
               ? fmt::format("; runner-up {} × {} = {}", row.runner_up_count, row.runner_up->name,
                             FormatUsd(row.runner_up_usd))

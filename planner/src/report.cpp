@@ -137,9 +137,9 @@ void EmitYaml(const Json& v, int indent, std::string& out) {
 // "hetzner-cx52 $36.09", "2× ovh-vps-5 $80.80" (when the count differs), "—" when none fits,
 // "as postgres" for a role sized like another (a replica follows its primary,
 // docs/capacity-model.md).
-std::string RunnerUpText(const Tier& tier, const LayoutRow& row) {
+std::string RunnerUpText(const LayoutRow& row) {
   if (row.spec->sized_like) {
-    return "as " + tier.roles[row.spec->sized_like_index].role;
+    return "as " + row.spec->sized_like_role;
   }
   if (row.runner_up == nullptr) {
     return "—";
@@ -255,9 +255,7 @@ nlohmann::ordered_json PlanToJson(const Plan& plan) {
                                  {"plan", row.runner_up->name},
                                  {"count", row.runner_up_count},
                                  {"monthly_usd", Round(row.runner_up_usd, 2)}}},
-        {"sized_like", row.spec->sized_like
-                           ? Json(plan.tier->roles[row.spec->sized_like_index].role)
-                           : Json(nullptr)},
+        {"sized_like", row.spec->sized_like ? Json(row.spec->sized_like_role) : Json(nullptr)},
         {"demand_per_host",
          {{"ram_bytes", Bytes(row.ram_demand)},
           {"disk_bytes", Bytes(row.disk_demand)},
@@ -431,8 +429,7 @@ std::string PlanToTable(const Plan& plan, bool color) {
         out, "  {:<18} {:>5}  {:<22} {:>5} {:>9} {:>9}  {:>5.0f} {:>5.0f} {:>5.0f}  {:>11}  {}\n",
         row.spec->role, row.count, row.server->name, FormatNumber(row.server->vcpu),
         FormatBytes(row.server->ram_bytes), FormatBytes(row.disk_bytes()), row.ram_util * 100,
-        row.cpu_util * 100, row.disk_util * 100, FormatUsd(row.monthly_usd),
-        RunnerUpText(*plan.tier, row));
+        row.cpu_util * 100, row.disk_util * 100, FormatUsd(row.monthly_usd), RunnerUpText(row));
   }
   if (plan.search == Search::kReference) {
     fmt::format_to(out, "  (the tier's published servers, sized up within their provider)\n");
@@ -577,7 +574,7 @@ std::string PlanToMarkdown(const Plan& plan) {
                    row.spec->role, row.count, row.server->name, FormatNumber(row.server->vcpu),
                    FormatBytes(row.server->ram_bytes), FormatBytes(row.disk_bytes()),
                    row.ram_util * 100, row.cpu_util * 100, row.disk_util * 100,
-                   FormatUsd(row.monthly_usd), RunnerUpText(*plan.tier, row));
+                   FormatUsd(row.monthly_usd), RunnerUpText(row));
   }
   if (!plan.cost_lines.empty()) {
     fmt::format_to(out, "\n| cost line | $/month | what |\n|---|---:|---|\n");

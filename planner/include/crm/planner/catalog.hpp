@@ -184,6 +184,7 @@ struct RoleSpec {
   /// as a replica that must take over from its primary (index into Tier::roles).
   bool sized_like = false;
   std::size_t sized_like_index = 0;
+  std::string sized_like_role;  // that role's name (what the outputs say: "as postgres")
   /// Indices into Catalog::servers() the catalog search may put on this role, cheapest first
   /// (ties: more RAM first): the reference's kind, plus managed PostgreSQL where the tier allows
   /// it; on a Kubernetes tier only the reference's provider.
