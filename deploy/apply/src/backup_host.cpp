@@ -6,13 +6,17 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string_view>
 #include <thread>
 
 #include "crm/apply/step.hpp"
 #include "crm/error.hpp"
+#include "crm/text.hpp"
 #include "crm/units.hpp"
 #include "local_deployment.hpp"
 
@@ -146,24 +150,51 @@ bool TenantSlice::Runs() const {
   return state == "assigned" || state == "available";
 }
 
+namespace {
+
+// "slice <id> <state>", the answer FindSlice asks for: the output it comes in also carries
+// whatever psql, sudo, runuser or ssh wrote to stderr (a warning about a directory or a host key
+// on some runs), which must neither be taken for the answer nor crash its parse.
+std::optional<TenantSlice> SliceAnswer(std::string_view line) {
+  constexpr std::string_view kTag = "slice ";
+  if (!line.starts_with(kTag)) {
+    return std::nullopt;
+  }
+  line.remove_prefix(kTag.size());
+  TenantSlice slice;
+  const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), slice.id);
+  if (ec != std::errc() || slice.id <= 0 || end == line.data() + line.size() || *end != ' ') {
+    return std::nullopt;
+  }
+  slice.state = local::TrimLine(std::string(end + 1, line.data() + line.size()));
+  if (slice.state.empty() || !std::all_of(slice.state.begin(), slice.state.end(),
+                                          [](char c) { return c >= 'a' && c <= 'z'; })) {
+    return std::nullopt;
+  }
+  return slice;
+}
+
+}  // namespace
+
 TenantSlice FindSlice(const std::function<std::string(const std::string& sql)>& query,
                       const std::string& email) {
-  const std::string line = local::TrimLine(
-      query("SELECT s.id || ' ' || s.state FROM gateway.slices s JOIN gateway.users u ON u.id = "
-            "s.user_id WHERE lower(u.email) = lower(" +
-            local::QuoteConf(email) +
-            ") AND s.state NOT IN ('destroying', 'destroyed', 'provisioning') ORDER BY s.id DESC "
-            "LIMIT 1"));
-  const auto space = line.find(' ');
-  if (line.empty() || space == std::string::npos) {
-    throw InputError(
-        fmt::format(
-            "--tenant: no account {} with a live slice in this deployment (a deleted account comes "
-            "back only with a whole restore)",
-            email),
-        "tenant");
+  const std::string output = query(
+      "SELECT 'slice ' || s.id || ' ' || s.state FROM gateway.slices s JOIN gateway.users u "
+      "ON u.id = s.user_id WHERE lower(u.email) = lower(" +
+      local::QuoteConf(email) +
+      ") AND s.state NOT IN ('destroying', 'destroyed', 'provisioning') ORDER BY s.id DESC "
+      "LIMIT 1");
+  for (const std::string& line : SplitLines(output)) {
+    if (std::optional<TenantSlice> slice = SliceAnswer(local::TrimLine(line))) {
+      return *slice;
+    }
   }
-  return {std::stoll(line.substr(0, space)), line.substr(space + 1)};
+  throw InputError(
+      fmt::format(
+          "--tenant: no account {} with a live slice in this deployment (a deleted account comes "
+          "back only with a whole restore)",
+          email),
+      "tenant");
 }
 
 std::string ScratchServerOptions(int port, const std::string& socket_dir) {

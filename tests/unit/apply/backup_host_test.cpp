@@ -41,5 +41,45 @@ TEST(ReadBackupsTest, TheJsonIsFoundAfterWhatAShellProfileWroteBeforeIt) {
   EXPECT_THROW(ReadBackups(garbage), RuntimeError);
 }
 
+// psql's answer to FindSlice comes with the same stderr; a CI run once took the profile's
+// "pyenv: cannot rehash" line for the slice and failed on it with "internal error: stoll".
+TEST(FindSliceTest, TheAnswerIsFoundAmongWhatTheHostsShellWroteAndNoiseIsNoAccount) {
+  const std::string noise =
+      "rm: cannot remove '/root/.pyenv/shims/tmp.x': No such file or directory\n"
+      "pyenv: cannot rehash: /root/.pyenv/shims isn't writable\n";
+  std::string asked;
+  const auto answering = [&asked](std::string output) {
+    return [&asked, output](const std::string& sql) {
+      asked = sql;
+      return output;
+    };
+  };
+  const TenantSlice found = FindSlice(answering(noise + "slice 42 assigned\n"), "ana@example.com");
+  EXPECT_EQ(found.id, 42);
+  EXPECT_EQ(found.state, "assigned");
+  EXPECT_EQ(found.Role(), "slice_42");
+  EXPECT_NE(asked.find("lower('ana@example.com')"), std::string::npos) << asked;
+
+  // Nothing but noise, an empty answer or lines that only look like one: no such account, said
+  // as bad input naming the field, never an internal error.
+  for (const std::string& output :
+       {noise, std::string(), std::string("\n\n"), std::string("slice x assigned\n"),
+        std::string("slice 7\n"), std::string("slice -3 assigned\n"),
+        std::string("slice 99999999999999999999999 assigned\n"),
+        std::string("slice 7 ASSIGNED; DROP\n"), std::string("42 assigned\n")}) {
+    try {
+      FindSlice(answering(output), "x'); DROP SCHEMA gateway; --@example.com");
+      ADD_FAILURE() << "found a slice in: " << output;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("--tenant: no account x'); DROP SCHEMA"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  // The address reaches SQL only as a quoted literal.
+  EXPECT_NE(asked.find("lower('x''); DROP SCHEMA gateway; --@example.com')"), std::string::npos)
+      << asked;
+}
+
 }  // namespace
 }  // namespace crm::apply::backup
