@@ -744,7 +744,16 @@ std::optional<long long> Orchestrator::AssignWarm(long long user_id) {
     try {
       pqxx::work tx(c);
       pool_.Enter(tx);
-      auto slice = SliceStore(tx).TakeAvailable(user_id);
+      SliceStore store(tx);
+      // Whoever else assigns to this user (the refill, another gateway's sign-up) has committed
+      // once the lock is ours: its slice is then seen here, not skipped as a locked row.
+      if (!store.LockUser(user_id)) {
+        return std::optional<long long>();
+      }
+      if (auto existing = store.LiveSliceOf(user_id)) {
+        return existing;
+      }
+      auto slice = store.TakeAvailable(user_id);
       tx.commit();
       if (slice) {
         spdlog::info("slice {}: available -> assigned (user {})", *slice, user_id);

@@ -224,6 +224,11 @@ std::optional<long long> SliceStore::TakeAvailable(long long user_id) {
   return slice;
 }
 
+bool SliceStore::LockUser(long long user_id) {
+  return !tx_.exec_params("SELECT 1 FROM gateway.users WHERE id = $1 FOR NO KEY UPDATE", user_id)
+              .empty();
+}
+
 std::optional<long long> SliceStore::LiveSliceOf(long long user_id) {
   auto live = tx_.exec_params(
       "SELECT id FROM gateway.slices WHERE user_id = $1 AND state NOT IN ('destroying', "

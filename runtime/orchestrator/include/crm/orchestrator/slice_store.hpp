@@ -106,6 +106,11 @@ class SliceStore {
   std::optional<long long> TakeAvailable(long long user_id);
   /// The user's slice that is not destroying or destroyed.
   std::optional<long long> LiveSliceOf(long long user_id);
+  /// Locks the user's row until the transaction ends (FOR NO KEY UPDATE: references to the user
+  /// are not blocked), so that two assignments to one user, in one process or two, take turns:
+  /// TakeAvailable skips a slice another transaction holds, which may be the one being assigned
+  /// to this very user. False when there is no such user.
+  bool LockUser(long long user_id);
   void SetEndpoint(long long id, const std::string& endpoint);
   /// A slice host starts the slice's process: where gateways reach it, the generation it runs,
   /// and health `restarting` until its first health check passes.
