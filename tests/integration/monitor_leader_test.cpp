@@ -8,8 +8,7 @@
 #include <atomic>
 #include <pqxx/pqxx>
 
-#include "crm/db/migrations.hpp"
-#include "crm/testing/pg_cluster.hpp"
+#include "orchestrator_fixture.hpp"
 #include "runtime_fixture.hpp"
 
 namespace crm::testing {
@@ -41,29 +40,12 @@ class CountingProbe final : public monitor::HostProbe {
   std::atomic<int>& reads_;
 };
 
-class MonitorLeaderTest : public ::testing::Test {
+class MonitorLeaderTest : public OrchestratorDbTest {
  protected:
-  void SetUp() override {
-    pg_ = PgCluster::Start();
-    {
-      pqxx::connection admin(pg_->ConnectionString());
-      db::Migrate(admin, "gateway", "gateway");
-    }
-    db::PoolOptions pool;
-    pool.url = pg_->ConnectionString();
-    pool.max_size = 4;
-    pool_ = std::make_unique<db::Pool>(pool);
-    orchestrator::OrchestratorOptions slices;
-    slices.data_dir = pg_->dir() / "crmd-data";
-    slices.database_url = pg_->ConnectionString();
-    orchestrator_ = std::make_unique<orchestrator::Orchestrator>(slices, *pool_);
-  }
   void TearDown() override {
     a_.reset();
     b_.reset();
-    orchestrator_.reset();
-    pool_.reset();
-    pg_.reset();
+    OrchestratorDbTest::TearDown();
   }
 
   // A gateway's monitor whose clock runs from `hour` o'clock on 2031-01-01 (one real second = one
@@ -99,9 +81,6 @@ class MonitorLeaderTest : public ::testing::Test {
                               std::to_string(hour)));
   }
 
-  std::unique_ptr<PgCluster> pg_;
-  std::unique_ptr<db::Pool> pool_;
-  std::unique_ptr<orchestrator::Orchestrator> orchestrator_;
   std::unique_ptr<monitor::Monitor> a_;
   std::unique_ptr<monitor::Monitor> b_;
   std::atomic<int> a_reads_{0};

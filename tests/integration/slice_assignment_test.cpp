@@ -8,41 +8,17 @@
 #include <pqxx/pqxx>
 #include <thread>
 
-#include "crm/db/migrations.hpp"
-#include "crm/db/pool.hpp"
 #include "crm/gateway/account_store.hpp"
-#include "crm/orchestrator/orchestrator.hpp"
 #include "crm/orchestrator/slice_store.hpp"
-#include "crm/testing/pg_cluster.hpp"
+#include "orchestrator_fixture.hpp"
 
 namespace crm::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
-class SliceAssignmentTest : public ::testing::Test {
+class SliceAssignmentTest : public OrchestratorDbTest {
  protected:
-  void SetUp() override {
-    pg_ = PgCluster::Start();
-    {
-      pqxx::connection admin(pg_->ConnectionString());
-      db::Migrate(admin, "gateway", "gateway");
-    }
-    db::PoolOptions pool;
-    pool.url = pg_->ConnectionString();
-    pool.max_size = 2;
-    pool_ = std::make_unique<db::Pool>(pool);
-    orchestrator::OrchestratorOptions slices;
-    slices.data_dir = pg_->dir() / "crmd-data";
-    slices.database_url = pg_->ConnectionString();
-    orchestrator_ = std::make_unique<orchestrator::Orchestrator>(slices, *pool_);
-  }
-  void TearDown() override {
-    orchestrator_.reset();
-    pool_.reset();
-    pg_.reset();
-  }
-
   long long AvailableSlice() {
     return pool_->Write([](pqxx::work& tx) {
       orchestrator::SliceStore slices(tx);
@@ -59,10 +35,6 @@ class SliceAssignmentTest : public ::testing::Test {
     return tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")[0]
                .as<long long>() > 0;
   }
-
-  std::unique_ptr<PgCluster> pg_;
-  std::unique_ptr<db::Pool> pool_;
-  std::unique_ptr<orchestrator::Orchestrator> orchestrator_;
 };
 
 // The refill is assigning the only warm slice to the user who is signing up, and has not committed
