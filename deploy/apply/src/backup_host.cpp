@@ -152,9 +152,9 @@ bool TenantSlice::Runs() const {
 
 namespace {
 
-// "slice <id> <state>", the answer FindSlice asks for: the output it comes in also carries
-// whatever psql, sudo, runuser or ssh wrote to stderr (a warning about a directory or a host key
-// on some runs), which must neither be taken for the answer nor crash its parse.
+// "slice <id> <state>" (a trimmed line), the answer FindSlice asks for: the output it comes in
+// also carries what the host's shell wrote to stderr (pyenv's "cannot rehash" from root's profile
+// in one CI run), which must neither be taken for the answer nor crash its parse.
 std::optional<TenantSlice> SliceAnswer(std::string_view line) {
   constexpr std::string_view kTag = "slice ";
   if (!line.starts_with(kTag)) {
@@ -166,7 +166,7 @@ std::optional<TenantSlice> SliceAnswer(std::string_view line) {
   if (ec != std::errc() || slice.id <= 0 || end == line.data() + line.size() || *end != ' ') {
     return std::nullopt;
   }
-  slice.state = local::TrimLine(std::string(end + 1, line.data() + line.size()));
+  slice.state.assign(end + 1, line.data() + line.size());
   if (slice.state.empty() || !std::all_of(slice.state.begin(), slice.state.end(),
                                           [](char c) { return c >= 'a' && c <= 'z'; })) {
     return std::nullopt;

@@ -733,14 +733,6 @@ SliceInfo Orchestrator::Destroy(long long slice_id, const std::string& reason) {
 
 std::optional<long long> Orchestrator::AssignWarm(long long user_id) {
   auto id = pool_.Run([&](pqxx::connection& c) -> std::optional<long long> {
-    auto live_slice = [&] {
-      pqxx::read_transaction tx(c);
-      pool_.Enter(tx);
-      return SliceStore(tx).LiveSliceOf(user_id);
-    };
-    if (auto existing = live_slice()) {
-      return existing;  // served meanwhile: the refill gives waiting accounts a slice too
-    }
     try {
       pqxx::work tx(c);
       pool_.Enter(tx);
@@ -751,7 +743,7 @@ std::optional<long long> Orchestrator::AssignWarm(long long user_id) {
         return std::optional<long long>();
       }
       if (auto existing = store.LiveSliceOf(user_id)) {
-        return existing;
+        return existing;  // served meanwhile: the refill gives waiting accounts a slice too
       }
       auto slice = store.TakeAvailable(user_id);
       tx.commit();
@@ -760,8 +752,11 @@ std::optional<long long> Orchestrator::AssignWarm(long long user_id) {
       }
       return slice;
     } catch (const pqxx::unique_violation&) {
-      // Assigned concurrently by someone else (slices_user allows one live slice per user).
-      return live_slice();
+      // Assigned concurrently by a path that does not lock the user (an administrator's assign;
+      // slices_user allows one live slice per user).
+      pqxx::read_transaction tx(c);
+      pool_.Enter(tx);
+      return SliceStore(tx).LiveSliceOf(user_id);
     }
   });
   Wake();
