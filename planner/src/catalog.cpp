@@ -140,6 +140,8 @@ void ParseEngineRules(const std::string& file, const YAML::Node& node, Engine& e
        RuleUnit::kBytes, 0, 1e10},
       {"disk_per_message", &Engine::disk_per_message, &Engine::has_disk_per_message,
        RuleUnit::kBytes, 1, 1e7},
+      {"cpu_per_message", &Engine::cpu_per_message, &Engine::has_cpu_per_message,
+       RuleUnit::kNumber, 0, 10},
       {"connections_per_slice", &Engine::connections_per_slice, &Engine::has_connections_per_slice,
        RuleUnit::kNumber, 1, 100},
       {"base_ram", &Engine::base_ram, &Engine::has_base_ram, RuleUnit::kBytes, 0, 1e11},

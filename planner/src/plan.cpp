@@ -54,7 +54,7 @@ Unit UnitDemand(const Workload& w, const Engine& e, const Catalog& c) {
   u.queue_ram = static_cast<double>(w.peak_pending_tasks) * r.bytes_per_task.value;
   u.messages_disk = msgs * static_cast<double>(w.retention_days) * DiskPerMessage(e, r);
   u.stored_disk = u.messages_disk * (1 + r.disk_headroom.value);
-  u.message_cpu = msgs / kSecondsPerDay * w.peak_factor * r.cpu_per_message.value;
+  u.message_cpu = msgs / kSecondsPerDay * w.peak_factor * CpuPerMessage(e, r);
   u.device_cpu = devices * e.cpu_per_device.value;
   if (w.swap && e.has_idle_per_customer) {
     // An idle tenant's slice frees its database connections (docs/capacity-model.md, "The crmd
@@ -2024,7 +2024,7 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
     EXPLAIN(ex, "CPU", fmt::format("{} cores", Num(d.cpu_cores, 3)),
             "{} msg/s × {} core-s per message + {} devices × {} cores ({}) + {} cores hosts' "
             "services",
-            Num(d.peak_messages_per_second, 4), Num(r.cpu_per_message.value, 4),
+            Num(d.peak_messages_per_second, 4), Num(CpuPerMessage(engine, r), 6),
             Num(customers * static_cast<double>(w.devices_per_customer)),
             Num(engine.cpu_per_device.value, 4), engine.name, Num(services_cpu, 2));
     EXPLAIN(ex, "tier", fmt::format("{} ({})", plan.tier->id, plan.tier->name),

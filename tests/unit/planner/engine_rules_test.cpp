@@ -1,5 +1,6 @@
 // An engine measured as a whole (the `crmd` engine) replaces rules in the plan: buffer per
-// customer, disk per stored message, connections per slice, and reports its base RAM apart.
+// customer, disk per stored message, CPU per message, connections per slice, and reports its base
+// RAM apart.
 #include <gtest/gtest.h>
 
 #include <string_view>
@@ -36,6 +37,13 @@ TEST(EngineRulesTest, TheCrmdEngineIsMeasuredByTheFidelityBench) {
                         &crmd->disk_per_message, &crmd->connections_per_slice, &crmd->base_ram}) {
     EXPECT_NE(r->source.find("bench/fidelity"), std::string::npos) << r->source;
   }
+  // Its CPU per message is measured by the queue bench's conversation messages, and is below the
+  // rule's estimate, which stands for engines that hold a WhatsApp Web session.
+  EXPECT_TRUE(crmd->has_cpu_per_message);
+  EXPECT_NE(crmd->cpu_per_message.source.find("bench/queue"), std::string::npos)
+      << crmd->cpu_per_message.source;
+  EXPECT_LT(crmd->cpu_per_message.value, Catalog::Embedded().rules().cpu_per_message.value);
+  EXPECT_GT(crmd->cpu_per_message.value, 0);
 }
 
 TEST(EngineRulesTest, AnEngineStatingItsOwnFiguresReplacesTheRules) {
@@ -43,13 +51,17 @@ TEST(EngineRulesTest, AnEngineStatingItsOwnFiguresReplacesTheRules) {
   c.ApplyOverride(
       "engines: {cloud-api: {buffer_per_customer: {value: 7 MB, source: t}, disk_per_message: "
       "{value: 2 KB, source: t}, connections_per_slice: {value: 3.5, source: t}, base_ram: "
-      "{value: 90 MB, source: t}}}\n",
+      "{value: 90 MB, source: t}, cpu_per_message: {value: 0.012, source: t}}}\n",
       "o.yaml");
   const Plan with = PlanWith(c, "cloud-api", 2);
   const Plan without = PlanWith(Catalog::Embedded(), "cloud-api", 2);
   EXPECT_DOUBLE_EQ(with.demand.buffers_ram, 2 * 7e6);
   EXPECT_DOUBLE_EQ(without.demand.buffers_ram, 2 * 3e6);
   EXPECT_DOUBLE_EQ(with.demand.messages_disk, 2 * without.demand.messages_disk);
+  // 0.012 core-s a message against the rule's 0.004: the peak rate costs 0.008 more per message.
+  EXPECT_DOUBLE_EQ(with.demand.peak_messages_per_second, without.demand.peak_messages_per_second);
+  EXPECT_NEAR(with.demand.cpu_cores - without.demand.cpu_cores,
+              with.demand.peak_messages_per_second * (0.012 - 0.004), 1e-12);
   // Four connections per slice process are counted (3.5 rounded up); each pool stays at 2. Two
   // slices stay under the cap of the host's pooler (SLICE_POOL_SIZE = min(slices × 4, 10)).
   EXPECT_EQ(with.demand.db_connections - without.demand.db_connections, 2 * (4 - 2));
@@ -88,6 +100,12 @@ TEST(EngineRulesTest, EngineFiguresOutsideTheirRangeAreRefused) {
                InputError);
   EXPECT_THROW(
       c.ApplyOverride("engines: {crmd: {disk_per_message: {value: 0 B, source: t}}}\n", "o.yaml"),
+      InputError);
+  EXPECT_THROW(
+      c.ApplyOverride("engines: {crmd: {cpu_per_message: {value: 11, source: t}}}\n", "o.yaml"),
+      InputError);
+  EXPECT_THROW(
+      c.ApplyOverride("engines: {crmd: {cpu_per_message: {value: -0.001, source: t}}}\n", "o.yaml"),
       InputError);
 }
 

@@ -76,7 +76,8 @@ struct Engine {
   /// Optional per-engine replacements of rules, for an engine measured as a whole (`crmd`,
   /// docs/capacity-model.md "The crmd engine"); has_* false means the rule of rules.yaml applies.
   /// buffer_per_customer: bytes per tenant beside its devices; disk_per_message: bytes per stored
-  /// message; connections_per_slice: database connections each slice process opens.
+  /// message; cpu_per_message: core-seconds one message costs end to end; connections_per_slice:
+  /// database connections each slice process opens.
   bool has_buffer_per_customer = false;
   Rule buffer_per_customer;
   /// A tenant that has been idle a minute (its slice closed its database connections): with
@@ -85,6 +86,8 @@ struct Engine {
   Rule idle_per_customer;
   bool has_disk_per_message = false;
   Rule disk_per_message;
+  bool has_cpu_per_message = false;
+  Rule cpu_per_message;
   bool has_connections_per_slice = false;
   Rule connections_per_slice;
   /// The runtime's own RAM on one server with no tenant (gateway, PostgreSQL's base, the warm
@@ -100,6 +103,9 @@ inline double BufferPerCustomer(const Engine& e, const Rules& r) {
 }
 inline double DiskPerMessage(const Engine& e, const Rules& r) {
   return e.has_disk_per_message ? e.disk_per_message.value : r.disk_per_message.value;
+}
+inline double CpuPerMessage(const Engine& e, const Rules& r) {
+  return e.has_cpu_per_message ? e.cpu_per_message.value : r.cpu_per_message.value;
 }
 
 enum class ServerKind { kVm, kManagedPostgres, kManagedK8s };
