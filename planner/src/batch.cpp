@@ -232,6 +232,9 @@ ChunkResult PlanChunk(Chunk chunk, TextBuffer text, const std::vector<WorkloadFi
   result.text.Room(chunk.rows() * 512 + 4096);
   const Workload defaults;
   Plan plan;
+  // The roles that carry no demand are sized once for the chunk's rows (one catalog, one set of
+  // options).
+  PlanMemo memo;
   // Rows are parsed straight into the plan's workload: MakePlan would copy it there. Only the
   // file's columns are set, each row setting every one of them (an empty cell to its default):
   // the other fields keep their defaults from one row to the next, since planning does not
@@ -250,7 +253,7 @@ ChunkResult PlanChunk(Chunk chunk, TextBuffer text, const std::vector<WorkloadFi
         }
       }
       ValidateWorkload(workload, catalog);
-      MakePlan(workload, catalog, plan_options, plan);
+      MakePlan(workload, catalog, plan_options, plan, &memo);
       if (format == OutputFormat::kCsv) {
         result.text.Commit(WritePlanCsvRow(result.text.Room(PlanCsvRowBound(plan)), plan));
       } else {

@@ -529,13 +529,59 @@ RoleResult SizedLike(const RoleSpec& spec, const Tier& tier, const Layout& layou
   return result;
 }
 
+}  // namespace
+
+// A role that carries no demand, sized once: its choice and load depend only on the catalog, the
+// search scope (from the options), the regions and whether only fits were looked for.
+struct PlanMemo::Entries {
+  struct Entry {
+    const RoleSpec* spec;
+    int regions;
+    bool fits_only;
+    RoleResult result;
+    HostLoad load;
+  };
+  std::vector<Entry> entries;
+};
+
+PlanMemo::PlanMemo() : entries_(std::make_unique<Entries>()) {}
+PlanMemo::~PlanMemo() = default;
+std::size_t PlanMemo::size() const {
+  return entries_->entries.size();
+}
+
+namespace {
+
+bool CarriesNothing(const RoleSpec& spec) {
+  return spec.carries == 0 && spec.cpu_share == 0 && !spec.sized_like;
+}
+
+// ChooseRole, through `memo` (may be null) for a role that carries no demand.
+RoleResult ChooseRoleMemo(const RoleSpec& spec, int regions, const Unit& u, double customers,
+                          const Catalog& c, const SearchScope& scope, bool fits_only,
+                          HostLoad& best_load, PlanMemo* memo) {
+  if (memo == nullptr || !CarriesNothing(spec)) {
+    return ChooseRole(spec, regions, u, customers, c, scope, fits_only, best_load);
+  }
+  std::vector<PlanMemo::Entries::Entry>& entries = memo->entries().entries;
+  for (const auto& e : entries) {
+    if (e.spec == &spec && e.regions == regions && e.fits_only == fits_only) {
+      best_load = e.load;
+      return e.result;
+    }
+  }
+  RoleResult result = ChooseRole(spec, regions, u, customers, c, scope, fits_only, best_load);
+  entries.push_back({&spec, regions, fits_only, result, best_load});
+  return result;
+}
+
 // `floors` (null: no bound): each role's FloorCost in tier order (0 for roles not in the layout),
 // and `bound` what the layout must cost less than to matter. Once the roles sized so far plus the
 // floors of the others reach it, the rest is not sized (`over_bound`); the rest is still checked
 // for a role no allowed offering can host, which the plan reports.
 void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers, const Catalog& c,
-                 const SearchScope& scope, bool fits_only, bool replica, Layout& layout,
-                 const double* floors = nullptr, double bound = 0) {
+                 const SearchScope& scope, bool fits_only, bool replica, PlanMemo* memo,
+                 Layout& layout, const double* floors = nullptr, double bound = 0) {
   layout.rows.clear();
   layout.loads.clear();
   layout.regions = regions;
@@ -568,9 +614,9 @@ void BuildLayout(const Tier& tier, int regions, const Unit& u, double customers,
       }
     }
     HostLoad role_load;
-    RoleResult result =
-        spec.sized_like ? SizedLike(spec, tier, layout)
-                        : ChooseRole(spec, regions, u, customers, c, scope, fits_only, role_load);
+    RoleResult result = spec.sized_like ? SizedLike(spec, tier, layout)
+                                        : ChooseRoleMemo(spec, regions, u, customers, c, scope,
+                                                         fits_only, role_load, memo);
     if (spec.sized_like && result.best.server != nullptr) {
       result.best.count /= regions;  // rows count every region's hosts, choices one region's
     }
@@ -1744,7 +1790,7 @@ Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
 }
 
 void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOptions& options,
-              Plan& plan) {
+              Plan& plan, PlanMemo* memo) {
   // Reuse the vectors' capacity: batch plans a million rows into one Plan per thread.
   // `workload` may be plan.workload itself (batch parses rows straight into it): assigning an
   // object to itself leaves it as it is, and nothing below reads `workload` again.
@@ -1862,10 +1908,10 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
         // The bound is for the roles (the backups line is added after them), a relative 10^-12
         // above the best so that the rounding of sums in another order cannot stop a layout
         // that would have won by the 10^-9 below.
-        BuildLayout(t, regions, u, customers, catalog, scope, fits_only, w.replica, layout,
+        BuildLayout(t, regions, u, customers, catalog, scope, fits_only, w.replica, memo, layout,
                     floors.data(), best.cost - backups + 1e-12 * std::abs(best.cost));
       } else {
-        BuildLayout(t, regions, u, customers, catalog, scope, fits_only, w.replica, layout);
+        BuildLayout(t, regions, u, customers, catalog, scope, fits_only, w.replica, memo, layout);
       }
       // The backups line is part of what a tier costs (a fixed amount per deployment).
       layout.cost += BackupUsd(t, w, r);
@@ -1911,7 +1957,7 @@ void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOption
         continue;
       }
       const int regions = t.multi_region ? static_cast<int>(w.regions) : 1;
-      BuildLayout(t, regions, u, customers, catalog, scope, false, w.replica, layout);
+      BuildLayout(t, regions, u, customers, catalog, scope, false, w.replica, memo, layout);
       layout.cost += BackupUsd(t, w, r);
       if (layout.hostable) {
         best_tier = &t;

@@ -10,6 +10,7 @@
 #include "crm/error.hpp"
 #include "crm/planner/capacity.hpp"
 #include "crm/planner/catalog.hpp"
+#include "crm/planner/report.hpp"
 #include "plan_lookup.hpp"
 
 namespace crm::planner {
@@ -301,6 +302,53 @@ TEST(SearchTest, ALaterTierThatIsCheaperWinsOverAnEarlierOneThatFits) {
   EXPECT_EQ(p.tier->id, 2);
   EXPECT_LT(p.monthly_usd, first.monthly_usd);
   EXPECT_LT(p.monthly_usd, 500);
+}
+
+// Batch shares a PlanMemo between a chunk's rows: the roles that carry no demand are sized once.
+// Whatever the rows between, every plan made through it is the plan made without it, for each set
+// of options (one memo per set, as a chunk has), tiers 1 to 5, one region or three, with a replica
+// or not, and workloads no tier fits (sized again without fits_only).
+TEST(SearchTest, APlanMemoChangesNoPlan) {
+  std::vector<PlanOptions> option_sets(4);
+  option_sets[1].providers = {"hetzner", "aws"};
+  option_sets[2].prefer = {"ovh"};
+  option_sets[3].only_tier = 4;
+  for (const PlanOptions& options : option_sets) {
+    PlanMemo memo;
+    Plan with;
+    int planned = 0;
+    for (long long customers : {5LL, 80LL, 300LL, 800LL, 1'500LL, 3'000LL, 12'000LL, 400'000LL}) {
+      for (const char* engine : {"whatsmeow", "webjs", "crmd"}) {
+        for (int regions : {1, 3}) {
+          for (bool replica : {false, true}) {
+            Workload w;
+            w.customers = customers;
+            w.engine = engine;
+            w.devices_per_customer = 2;
+            w.regions = regions;
+            w.ha = regions > 1;
+            w.replica = replica;
+            try {
+              ValidateWorkload(w, Cat());
+              MakePlan(w, Cat(), options, with, &memo);
+            } catch (const InputError& e) {
+              // No tier offers this combination (a replica with three regions): the same
+              // refusal without the memo.
+              EXPECT_THROW(MakePlan(w, Cat(), options), InputError) << e.what();
+              continue;
+            }
+            const Plan without = MakePlan(w, Cat(), options);
+            EXPECT_EQ(PlanToJson(with), PlanToJson(without))
+                << customers << " " << engine << " regions " << regions << " replica " << replica;
+            ++planned;
+          }
+        }
+      }
+    }
+    EXPECT_GT(planned, 40);
+    // Something was sized once and reused (tiers 3 to 5 have roles that carry nothing).
+    EXPECT_GT(memo.size(), 0U);
+  }
 }
 
 }  // namespace

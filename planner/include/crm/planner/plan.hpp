@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -183,14 +185,37 @@ struct PlanOptions {
   std::vector<std::string> prefer = {};     // a fitting offering of these wins over cheaper others
 };
 
+/// What plans of one catalog with one set of options can share: the sizing of a role that
+/// carries no demand (a pooler, monitoring, a Kubernetes control plane: no `carries`, no share of
+/// the message CPU) depends on the catalog, the options and the region count only, so a batch
+/// sizes each such role once per chunk instead of once per row. Valid only with the catalog and
+/// options it was filled with: make one per batch chunk, never keep one across catalogs.
+class PlanMemo {
+ public:
+  PlanMemo();
+  ~PlanMemo();
+  PlanMemo(const PlanMemo&) = delete;
+  PlanMemo& operator=(const PlanMemo&) = delete;
+
+  /// Roles sized and kept.
+  std::size_t size() const;
+
+  struct Entries;  // plan.cpp
+  Entries& entries() { return *entries_; }
+
+ private:
+  std::unique_ptr<Entries> entries_;
+};
+
 /// Sizes a validated workload (see ValidateWorkload). Pure: no I/O. Throws InputError for an
 /// unknown provider in `options` (field --provider / --prefer), or when `only_tier` names a tier
 /// that no allowed provider can host.
 Plan MakePlan(const Workload& workload, const Catalog& catalog, const PlanOptions& options = {});
 
-/// The same into an existing Plan, reusing its storage (batch planning keeps one per thread).
+/// The same into an existing Plan, reusing its storage (batch planning keeps one per thread),
+/// and with `memo` (may be null) reusing what earlier plans of the same catalog and options sized.
 void MakePlan(const Workload& workload, const Catalog& catalog, const PlanOptions& options,
-              Plan& plan);
+              Plan& plan, PlanMemo* memo = nullptr);
 
 /// The reference workload of a tier: its envelope's top (twice its start when unbounded), with
 /// `ha` when the tier is an HA one. `render --tier N` and `validate --all-tiers` plan it.
