@@ -104,6 +104,28 @@ TEST_F(MonitorTest, KilledSliceOpensSliceDownUntilTheOrchestratorRestartsIt) {
   EXPECT_EQ(Fetch("GET", Url("/api/contacts"), {}, t.Auth()).status, 200);
 }
 
+// crmd restarted (an upgrade): it starts the recorded slices before its monitor's first look,
+// and the records name the new processes by then, so no slice is taken for down.
+TEST_F(MonitorTest, ARestartOfCrmdOpensNoSliceDown) {
+  std::string admin = Admin();
+  Tenant t = Register("restart@example.com");
+  ASSERT_GT(t.slice, 0);
+  AwaitSeen(t.slice);
+  const std::string pid = SlicePid(t.slice);
+  crmd_.reset();
+  crmd_ = CrmdProcess::Start(CRM_CRMD_BINARY, {"--role", "all"}, env_, pg_->dir() / "crmd2.log");
+  // Two more samples of the slice by the new monitor: its process check (every second, the first
+  // at its start) has looked at least twice.
+  const std::string samples = Count("telemetry", "slice_id = " + std::to_string(t.slice));
+  ASSERT_TRUE(Eventually([&] {
+    return std::stoll(Count("telemetry", "slice_id = " + std::to_string(t.slice))) >=
+           std::stoll(samples) + 2;
+  }));
+  EXPECT_NE(SlicePid(t.slice), pid);
+  EXPECT_TRUE(Alerts(admin, "slice:" + std::to_string(t.slice), "slice_down").empty())
+      << AlertLog(admin);
+}
+
 TEST_F(MonitorTest, SimulatorLoggedOutOpensWhatsAppDisconnectedAndMailsTenantAndAdmin) {
   std::string admin = Admin();
   Tenant t = Register("wa@example.com");

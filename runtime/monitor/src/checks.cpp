@@ -36,17 +36,15 @@ std::vector<Condition> ProcessCheck::Evaluate(const std::vector<SliceObservation
       continue;
     }
     auto before = restarts_.find(s.id);
+    bool restarted = before != restarts_.end() && s.restarts > before->second;
     std::string why;
     if (s.health == "crashloop") {
       why = "is crash-looping";
-    } else if (before == restarts_.end()) {
-      // First look (crmd just started, or the slice is new): what it records may be the
-      // previous process's, until the supervisor's first answer. The next look judges.
     } else if (!s.process_alive) {
       why = "has no running process";
     } else if (s.health == "restarting" || s.health == "stopped") {
       why = "is " + s.health;
-    } else if (s.restarts > before->second) {
+    } else if (restarted) {
       why = fmt::format("exited and was restarted ({} restarts since the last check)",
                         s.restarts - before->second);
     }

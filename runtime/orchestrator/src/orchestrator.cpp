@@ -1212,6 +1212,9 @@ void Orchestrator::CleanUpAndStartRecorded() {
     if (s.runs() && RunsSlices()) {
       try {
         StartProcess(s.id, false);
+        // Its record names the previous run's process until the supervisor's first health
+        // answer: the monitor, which starts next, would take the slice for down.
+        RecordHealth(s.id, s.health, false);
       } catch (const std::exception& e) {
         spdlog::error("slice {}: {}", s.id, e.what());
       }

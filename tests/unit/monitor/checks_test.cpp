@@ -43,29 +43,6 @@ TEST(ProcessCheckTest, OpensForADeadProcessAndARestartSinceTheLastLook) {
   EXPECT_TRUE(check.Evaluate({a, b}).empty());
 }
 
-// When crmd starts, a slice's record holds the previous run's process (dead) and health until the
-// supervisor's first answer, which comes after the monitor's first look: judged at the next look.
-TEST(ProcessCheckTest, ASliceSeenForTheFirstTimeIsJudgedAtTheNextLook) {
-  ProcessCheck check;
-  auto starting = Running(1);
-  starting.process_alive = false;
-  auto stopped = Running(2);
-  stopped.process_alive = false;
-  stopped.health = "stopped";
-  auto looping = Running(3);
-  looping.health = "crashloop";
-  auto first = check.Evaluate({starting, stopped, looping});
-  ASSERT_EQ(first.size(), 1u);  // a crash loop needs no second look
-  EXPECT_EQ(first[0].subject, "slice:3");
-  // Slice 1's process answered; slice 2 still has none, and now that counts.
-  starting.process_alive = true;
-  auto second = check.Evaluate({starting, stopped, looping});
-  ASSERT_EQ(second.size(), 2u);
-  EXPECT_EQ(second[0].subject, "slice:2");
-  EXPECT_EQ(second[0].message, "slice 2 has no running process");
-  EXPECT_EQ(second[1].subject, "slice:3");
-}
-
 TEST(ProcessCheckTest, IgnoresSlicesThatShouldNotRun) {
   ProcessCheck check;
   auto s = Running(3);

@@ -61,10 +61,7 @@ std::string SliceSubject(long long slice_id);
 
 /// slice_down: a slice that should run has no live process, is restarting or crash-looping, or
 /// restarted since the previous look (a crash the supervisor healed in between still counts
-/// once). Remembers restart counts between calls. A slice seen for the first time is judged at
-/// the next look, unless it is crash-looping: when crmd starts, a slice's record still holds the
-/// previous run's process and health until the supervisor's first health answer records the new
-/// ones (within a second of its start), and the first look comes before that.
+/// once). Remembers restart counts between calls.
 class ProcessCheck {
  public:
   std::vector<Condition> Evaluate(const std::vector<SliceObservation>& slices);
